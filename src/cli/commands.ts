@@ -1,0 +1,43 @@
+// The command table: every `colloquy <name>` subcommand is one row here, and the dispatcher
+// (./cli.ts) and the help text list exactly this table, in this order.
+//
+// Rules for a command:
+//   - it parses its own arguments (everything after its name) and answers its own `--help`;
+//     `colloquy help <name>` forwards to `<name> --help`;
+//   - it writes through `ctx.stdout` / `ctx.stderr`, never `console`, so it can run in-process;
+//   - it returns an exit code (or throws); it never calls `process.exit`, so output is flushed;
+//   - it throws `UsageError` for bad arguments (exit 2) and passes `ctx.signal` to every wait:
+//     Ctrl-C aborts the signal and the dispatcher exits 130 once the command has unwound.
+
+import type { Writable } from 'node:stream';
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  interrupted: 130, // 128 + SIGINT, the shell's convention
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface CommandContext {
+  /** Aborted on Ctrl-C (SIGINT). */
+  readonly signal: AbortSignal;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+}
+
+export interface Command {
+  /** What the user types: `colloquy <name>`. */
+  readonly name: string;
+  /** One line for the help listing. */
+  readonly summary: string;
+  run(args: readonly string[], ctx: CommandContext): Promise<number> | number;
+}
+
+/** Bad arguments: the dispatcher prints the message and a pointer to the help, and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+// Later work adds serve, chat, get, put, call, trace, sessions, iso, netbios and pptp here.
+export const commands: readonly Command[] = [];
