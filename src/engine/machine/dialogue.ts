@@ -1,0 +1,648 @@
+// The dialogue: X.225's rules for tokens, sync points, resynchronize, activities, exceptions and
+// release, for one established session.
+//
+// Rules of this file:
+//   - A local command checks every precondition first and throws a local SessionError naming
+//     what is missing (token, unit, pending confirmation); only then does it change state and
+//     hand frames to the host. A failed command changes nothing.
+//   - A received frame never throws: what a correct peer cannot send is reported to the host as
+//     a protocol violation (the machine aborts).
+//   - State changes when a frame is *issued* on the sending side and when it is *received* on the
+//     other. Because session frames are delivered exactly once and in order (across resumes too),
+//     both sides pass through the same states.
+//
+// Serial numbers follow X.225: V(M) is the next serial to use, V(A) the lowest unconfirmed, V(R)
+// the lowest a restart may go back to. Only the holder of the needed token issues sync points,
+// so both sides count V(M) in lock step.
+//
+// Collisions (the only services both sides may start at once are resynchronize, and release
+// when no tokens exist):
+//   - RESYNC vs RESYNC: abandon beats set beats restart; two restarts: the lower serial wins;
+//     otherwise the initiator's wins. The loser treats the winner's as an indication.
+//   - RESYNC vs a pending MAJOR_SYNC, ACTIVITY_END, CAPABILITY or FINISH: the resync wins; the
+//     other request is cancelled on its sender and ignored on its receiver.
+//   - RESYNC vs ACTIVITY_INTERRUPT/DISCARD: the interrupt/discard wins.
+//   - FINISH vs FINISH (no tokens exist): the acceptor answers the initiator's with DISCONNECT.
+// While a resynchronize or an activity interrupt/discard of ours awaits its answer, incoming
+// normal and typed data is past the point and is discarded (reported as `data-discarded`).
+
+import { SessionError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { MAX_SERIAL, ResyncType, Token, Unit } from '../frames.js';
+import type { ResyncTypeName, ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitName, UnitSet } from '../frames.js';
+import type { ConfirmedService, SessionEvent } from './events.js';
+import { availableTokens, heldFromSetting, settingFor, TOKEN_UNIT, tokenNames } from './tokens.js';
+
+/** What the dialogue needs from the machine around it. */
+export interface DialogueHost {
+  send(frame: SessionFrame): void;
+  emit(event: SessionEvent): void;
+  /** Drop normal and typed data not yet on the wire, reporting it as discarded. */
+  purgeOutgoingData(): void;
+  violation(message: string, frame: SessionFrame): void;
+  /** DISCONNECT received for our FINISH: the session is released. */
+  released(): void;
+  /** We answered FINISH with DISCONNECT: close once it is acknowledged. */
+  disconnectSent(): void;
+}
+
+export interface DialogueConfig {
+  units: UnitSet;
+  mode: 'fullDuplex' | 'halfDuplex' | 'simplex';
+  isInitiator: boolean;
+  simplexSenderIsMe: boolean;
+  initialSerial: number;
+  tokenSetting: TokenSetting;
+}
+
+type Pending =
+  | { kind: 'sync-major' | 'activity-end'; serial: number }
+  | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting }
+  | { kind: 'capability' | 'release' | 'give-control' | 'activity-interrupt' | 'activity-discard' };
+
+const RESYNC_NAMES: Record<number, ResyncTypeName> = { 0: 'restart', 1: 'abandon', 2: 'set' };
+const RESYNC_RANK: Record<number, number> = { [ResyncType.restart]: 1, [ResyncType.set]: 2, [ResyncType.abandon]: 3 };
+const MAX_ACTIVITY_ID = 64;
+
+function err(code: ErrorCode, message: string, details: Record<string, unknown> = {}): SessionError {
+  return new SessionError(code, message, 'local', details);
+}
+
+export class Dialogue {
+  readonly units: UnitSet;
+  readonly available: TokenSet;
+  /** Tokens that gate data and sync (all but release). */
+  private readonly dialogueTokens: TokenSet;
+  held: TokenSet;
+  vm: number;
+  va: number;
+  vr: number;
+  activity: Uint8Array | null = null;
+  pendingLocal: Pending | null = null;
+  pendingRemote: Pending | null = null;
+  /** Highest minor sync point the peer asked us to confirm. */
+  private minorToConfirm: number | null = null;
+  /** The peer reported an exception while we hold the data token. */
+  exceptionPending = false;
+  /** We answered FINISH with DISCONNECT: nothing more may be sent. */
+  finished = false;
+
+  private readonly halfDuplex: boolean;
+  private readonly activities: boolean;
+
+  constructor(private readonly host: DialogueHost, private readonly cfg: DialogueConfig) {
+    this.units = cfg.units;
+    this.available = availableTokens(cfg.units);
+    this.dialogueTokens = this.available & ~Token.release;
+    this.held = heldFromSetting(cfg.tokenSetting, this.available, cfg.isInitiator);
+    this.vm = this.va = this.vr = cfg.initialSerial;
+    this.halfDuplex = cfg.mode === 'halfDuplex';
+    this.activities = (cfg.units & Unit.activities) !== 0;
+  }
+
+  /** Whether incoming normal data is past a point we are moving away from. */
+  get discarding(): boolean {
+    const k = this.pendingLocal?.kind;
+    return k === 'resync' || k === 'activity-interrupt' || k === 'activity-discard';
+  }
+
+  // ---- guards ---------------------------------------------------------------------------
+
+  private need(unit: UnitName): void {
+    if (!(this.units & Unit[unit])) throw err('ERR_UNIT_NOT_SELECTED', `the ${unit} functional unit was not negotiated`, { unit });
+  }
+
+  private needTokens(tokens: TokenSet): void {
+    for (const name of tokenNames(tokens & this.available)) {
+      if (!(this.held & Token[name])) throw err('ERR_TOKEN_NOT_HELD', `this needs the ${name} token, which the peer holds`, { token: name });
+    }
+  }
+
+  private noPending(): void {
+    if (this.pendingLocal) throw err('ERR_CONFIRM_PENDING', `waiting for the peer to confirm ${this.pendingLocal.kind}`, { pending: this.pendingLocal.kind });
+    if (this.pendingRemote) throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${this.pendingRemote.kind} first`, { pending: this.pendingRemote.kind });
+  }
+
+  private needActivity(inside: boolean): void {
+    if (!this.activities) return;
+    if (inside && !this.activity) throw err('ERR_ACTIVITY_REQUIRED', 'with the activities unit, this needs an activity in progress');
+    if (!inside && this.activity) throw err('ERR_ACTIVITY_IN_PROGRESS', 'this is only allowed outside an activity');
+  }
+
+  /** Normal flow (data, typed data, sync points) is open. */
+  private flowOpen(): void {
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+    const l = this.pendingLocal?.kind;
+    if (l === 'sync-major' || l === 'activity-end') throw err('ERR_SYNC_PENDING', `no new data until the peer confirms ${l}`, { pending: l });
+    if (l) throw err('ERR_CONFIRM_PENDING', `waiting for the peer to confirm ${l}`, { pending: l });
+    const r = this.pendingRemote?.kind;
+    if (r && r !== 'release' && r !== 'capability') throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${r} first`, { pending: r });
+    if (this.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize or end the activity');
+  }
+
+  private nextSerial(): number {
+    if (this.vm > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `serial numbers are exhausted (max ${MAX_SERIAL}); resynchronize with set`, { serial: this.vm });
+    return this.vm++;
+  }
+
+  // ---- data -----------------------------------------------------------------------------
+
+  /** Checks that normal data may be sent now (the machine queues the frame). */
+  checkData(): void {
+    if (this.halfDuplex) this.needTokens(Token.data);
+    else if (this.cfg.mode === 'simplex' && !this.cfg.simplexSenderIsMe) throw err('ERR_NOT_SENDER', 'in simplex mode only the peer sends normal data');
+    this.needActivity(true);
+    this.flowOpen();
+  }
+
+  checkTyped(): void {
+    this.need('typedData');
+    this.flowOpen();
+  }
+
+  checkExpedited(): void {
+    this.need('expedited');
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+  }
+
+  sendCapability(payload: Uint8Array): void {
+    this.need('capabilityData');
+    this.needActivity(false);
+    this.needTokens(this.dialogueTokens);
+    this.noPending();
+    this.pendingLocal = { kind: 'capability' };
+    this.host.send({ type: 'CAPABILITY', payload });
+  }
+
+  confirmCapability(payload: Uint8Array): void {
+    if (this.pendingRemote?.kind !== 'capability') throw err('ERR_NOTHING_TO_CONFIRM', 'no capability data awaits confirmation');
+    this.pendingRemote = null;
+    this.host.send({ type: 'CAPABILITY_ACK', payload });
+  }
+
+  // ---- tokens ---------------------------------------------------------------------------
+
+  private checkTokenArg(tokens: TokenSet): void {
+    if (tokens === 0 || (tokens & ~(Token.data | Token.minorSync | Token.majorActivity | Token.release)) !== 0) {
+      throw err('ERR_INVALID_ARGUMENT', 'name at least one token', { tokens });
+    }
+    for (const name of tokenNames(tokens)) {
+      if (!(this.available & Token[name])) throw err('ERR_UNIT_NOT_SELECTED', `the ${name} token does not exist: the ${TOKEN_UNIT[name]} unit was not negotiated`, { unit: TOKEN_UNIT[name], token: name });
+    }
+  }
+
+  giveTokens(tokens: TokenSet): void {
+    this.checkTokenArg(tokens);
+    this.needTokens(tokens);
+    this.noPending();
+    this.held &= ~tokens;
+    if (tokens & Token.data) this.exceptionPending = false;
+    this.host.send({ type: 'GIVE_TOKENS', tokens });
+  }
+
+  pleaseTokens(tokens: TokenSet, userData: Uint8Array): void {
+    this.checkTokenArg(tokens);
+    for (const name of tokenNames(tokens)) {
+      if (this.held & Token[name]) throw err('ERR_TOKEN_HELD', `this side already holds the ${name} token`, { token: name });
+    }
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+    this.host.send({ type: 'PLEASE_TOKENS', tokens, userData });
+  }
+
+  giveControl(): void {
+    this.need('activities');
+    this.needActivity(false);
+    this.noPending();
+    this.held = 0;
+    this.exceptionPending = false;
+    this.pendingLocal = { kind: 'give-control' };
+    this.host.send({ type: 'GIVE_CONTROL' });
+  }
+
+  // ---- synchronization ------------------------------------------------------------------
+
+  syncMinor(confirm: boolean, userData: Uint8Array): number {
+    this.need('minorSync');
+    this.needTokens(Token.minorSync | (this.available & Token.data));
+    this.needActivity(true);
+    this.flowOpen();
+    const serial = this.nextSerial();
+    this.host.send({ type: 'MINOR_SYNC', serial, confirm, userData });
+    return serial;
+  }
+
+  confirmMinorSync(userData: Uint8Array): number {
+    const serial = this.minorToConfirm;
+    if (serial === null) throw err('ERR_NOTHING_TO_CONFIRM', 'no minor sync point awaits confirmation');
+    this.minorToConfirm = null;
+    this.va = Math.max(this.va, serial + 1);
+    this.host.send({ type: 'MINOR_SYNC_ACK', serial, userData });
+    return serial;
+  }
+
+  syncMajor(userData: Uint8Array): number {
+    this.need('majorSync');
+    this.needTokens(this.dialogueTokens);
+    this.needActivity(true);
+    this.flowOpen();
+    const serial = this.nextSerial();
+    this.pendingLocal = { kind: 'sync-major', serial };
+    this.host.send({ type: 'MAJOR_SYNC', serial, userData });
+    return serial;
+  }
+
+  confirmMajorSync(userData: Uint8Array): number {
+    const p = this.pendingRemote;
+    if (p?.kind !== 'sync-major') throw err('ERR_NOTHING_TO_CONFIRM', 'no major sync point awaits confirmation');
+    this.pendingRemote = null;
+    this.va = this.vr = this.vm;
+    this.host.send({ type: 'MAJOR_SYNC_ACK', serial: p.serial, userData });
+    return p.serial;
+  }
+
+  resynchronize(type: ResyncTypeValue, serialArg: number | undefined, heldAfter: TokenSet | undefined, userData: Uint8Array): number {
+    this.need('resynchronize');
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+    const l = this.pendingLocal?.kind;
+    if (l && l !== 'sync-major') throw err('ERR_CONFIRM_PENDING', `waiting for the peer to confirm ${l}`, { pending: l });
+    const r = this.pendingRemote?.kind;
+    if (r === 'resync' || r === 'activity-interrupt' || r === 'activity-discard' || r === 'release') {
+      throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${r} first`, { pending: r });
+    }
+    let serial: number;
+    if (type === ResyncType.abandon) {
+      serial = serialArg ?? this.vm;
+      if (serial < this.vm || serial > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${this.vm} to ${MAX_SERIAL}`, { serial });
+    } else if (type === ResyncType.restart) {
+      serial = serialArg ?? this.vr;
+      if (serial < this.vr || serial > this.vm) throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${this.vr} to ${this.vm}`, { serial });
+    } else {
+      if (serialArg === undefined || serialArg < 0 || serialArg > MAX_SERIAL || !Number.isInteger(serialArg)) {
+        throw err('ERR_INVALID_ARGUMENT', `set needs a serial from 0 to ${MAX_SERIAL}`, { serial: serialArg });
+      }
+      serial = serialArg;
+    }
+    const after = heldAfter ?? this.held;
+    if (after & ~this.available) throw err('ERR_UNIT_NOT_SELECTED', 'resynchronize can only place tokens that exist', { tokens: tokenNames(after & ~this.available) });
+    if (l) this.cancel('local', 'resync');
+    if (r) this.cancel('remote', 'resync');
+    const setting = settingFor(after, this.available, this.cfg.isInitiator);
+    this.pendingLocal = { kind: 'resync', type, serial, setting };
+    this.minorToConfirm = null;
+    this.host.purgeOutgoingData();
+    this.host.send({ type: 'RESYNC', resyncType: type, serial, tokenSetting: setting, userData });
+    return serial;
+  }
+
+  respondResync(userData: Uint8Array): number {
+    const p = this.pendingRemote;
+    if (p?.kind !== 'resync') throw err('ERR_NOTHING_TO_CONFIRM', 'no resynchronize awaits an answer');
+    this.pendingRemote = null;
+    this.applyResync(p.type, p.serial, p.setting);
+    this.host.send({ type: 'RESYNC_ACK', serial: p.serial, tokenSetting: p.setting, userData });
+    return p.serial;
+  }
+
+  private applyResync(type: ResyncTypeValue, serial: number, setting: TokenSetting): void {
+    this.vm = this.va = serial;
+    if (type !== ResyncType.restart || serial < this.vr) this.vr = serial;
+    this.held = heldFromSetting(setting, this.available, this.cfg.isInitiator);
+    this.exceptionPending = false;
+    this.minorToConfirm = null;
+  }
+
+  /** Drop the pending request on one side, telling the application. */
+  private cancel(side: 'local' | 'remote', by: 'resync' | 'activity-interrupt' | 'activity-discard'): void {
+    const p = side === 'local' ? this.pendingLocal : this.pendingRemote;
+    if (!p) return;
+    if (side === 'local') this.pendingLocal = null;
+    else this.pendingRemote = null;
+    if (p.kind === 'give-control' || p.kind === 'activity-interrupt' || p.kind === 'activity-discard') return;
+    const service: ConfirmedService = p.kind;
+    // A cancelled major sync or activity end leaves its serial used; the resync sets it anew.
+    this.host.emit({ type: 'cancelled', service, side, by });
+  }
+
+  // ---- activities -----------------------------------------------------------------------
+
+  private checkActivityId(id: Uint8Array, what: string): void {
+    if (id.length < 1 || id.length > MAX_ACTIVITY_ID) throw err('ERR_INVALID_ARGUMENT', `${what} must be 1 to ${MAX_ACTIVITY_ID} bytes`, { length: id.length });
+  }
+
+  activityStart(activityId: Uint8Array, userData: Uint8Array): void {
+    this.need('activities');
+    this.checkActivityId(activityId, 'an activity ID');
+    this.needActivity(false);
+    this.needTokens(this.dialogueTokens);
+    this.noPending();
+    this.activity = activityId;
+    this.vm = this.va = this.vr = 1;
+    this.host.send({ type: 'ACTIVITY_START', activityId, userData });
+  }
+
+  activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
+    this.need('activities');
+    this.checkActivityId(activityId, 'an activity ID');
+    this.checkActivityId(oldActivityId, 'the old activity ID');
+    if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
+    this.needActivity(false);
+    this.needTokens(this.dialogueTokens);
+    this.noPending();
+    this.activity = activityId;
+    this.vm = this.va = serial + 1;
+    this.vr = 1;
+    this.host.send({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
+  }
+
+  activityInterrupt(discard: boolean, reason: number): void {
+    this.need('activities');
+    this.needActivity(true);
+    this.needTokens(Token.majorActivity);
+    const l = this.pendingLocal?.kind;
+    if (l && l !== 'sync-major') throw err('ERR_CONFIRM_PENDING', `waiting for the peer to confirm ${l}`, { pending: l });
+    if (this.pendingRemote) throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${this.pendingRemote.kind} first`, { pending: this.pendingRemote.kind });
+    if (!Number.isInteger(reason) || reason < 0 || reason > 255) throw err('ERR_INVALID_ARGUMENT', 'the reason is a byte', { reason });
+    const by = discard ? 'activity-discard' : 'activity-interrupt';
+    if (l) this.cancel('local', by);
+    this.pendingLocal = { kind: by };
+    this.exceptionPending = false;
+    this.host.purgeOutgoingData();
+    this.host.send(discard ? { type: 'ACTIVITY_DISCARD', reason } : { type: 'ACTIVITY_INTERRUPT', reason });
+  }
+
+  confirmActivityInterrupt(discard: boolean): void {
+    const kind = discard ? 'activity-discard' : 'activity-interrupt';
+    if (this.pendingRemote?.kind !== kind) throw err('ERR_NOTHING_TO_CONFIRM', `no ${kind} awaits confirmation`);
+    this.pendingRemote = null;
+    this.activity = null;
+    this.exceptionPending = false;
+    this.host.send(discard ? { type: 'ACTIVITY_DISCARD_ACK' } : { type: 'ACTIVITY_INTERRUPT_ACK' });
+  }
+
+  activityEnd(userData: Uint8Array): number {
+    this.need('activities');
+    this.needActivity(true);
+    this.needTokens(this.dialogueTokens);
+    this.flowOpen();
+    const serial = this.nextSerial();
+    this.pendingLocal = { kind: 'activity-end', serial };
+    this.host.send({ type: 'ACTIVITY_END', serial, userData });
+    return serial;
+  }
+
+  confirmActivityEnd(userData: Uint8Array): number {
+    const p = this.pendingRemote;
+    if (p?.kind !== 'activity-end') throw err('ERR_NOTHING_TO_CONFIRM', 'no activity end awaits confirmation');
+    this.pendingRemote = null;
+    this.activity = null;
+    this.va = this.vr = this.vm;
+    this.host.send({ type: 'ACTIVITY_END_ACK', serial: p.serial, userData });
+    return p.serial;
+  }
+
+  // ---- exceptions and release -----------------------------------------------------------
+
+  exceptionReport(reason: number, userData: Uint8Array): void {
+    this.need('exceptions');
+    if (this.held & Token.data) throw err('ERR_TOKEN_HELD', 'only the side without the data token reports exceptions', { token: 'data' });
+    if (!Number.isInteger(reason) || reason < 0 || reason > 255) throw err('ERR_INVALID_ARGUMENT', 'the reason is a byte', { reason });
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+    this.host.send({ type: 'EXCEPTION_DATA', reason, userData });
+  }
+
+  release(userData: Uint8Array): void {
+    this.needActivity(false);
+    this.needTokens(this.available);
+    this.noPending();
+    if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
+    this.pendingLocal = { kind: 'release' };
+    this.host.send({ type: 'FINISH', userData });
+  }
+
+  respondRelease(accept: boolean, userData: Uint8Array): void {
+    if (this.pendingRemote?.kind !== 'release') throw err('ERR_NOTHING_TO_CONFIRM', 'no release request awaits an answer');
+    if (!accept) this.need('negotiatedRelease');
+    this.pendingRemote = null;
+    if (accept) {
+      this.finished = true;
+      this.host.send({ type: 'DISCONNECT', userData });
+      this.host.disconnectSent();
+    } else {
+      this.host.send({ type: 'NOT_FINISHED', userData });
+    }
+  }
+
+  // ---- receiving ------------------------------------------------------------------------
+
+  /** Handles one received session frame. Never throws. */
+  receive(f: SessionFrame): void {
+    const host = this.host;
+    switch (f.type) {
+      case 'DATA':
+      case 'TYPED': {
+        if (f.type === 'DATA') {
+          if (this.halfDuplex && this.held & Token.data) return host.violation('DATA from the side without the data token', f);
+          if (this.cfg.mode === 'simplex' && this.cfg.simplexSenderIsMe) return host.violation('DATA from the receiving side of a simplex session', f);
+        } else if (!(this.units & Unit.typedData)) return host.violation('TYPED without the typed-data unit', f);
+        if (this.discarding) return host.emit({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
+        if (f.type === 'DATA' && this.activities && !this.activity) return host.violation('DATA outside an activity', f);
+        return host.emit(f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload });
+      }
+      case 'EXPEDITED':
+        if (!(this.units & Unit.expedited)) return host.violation('EXPEDITED without the expedited unit', f);
+        return host.emit({ type: 'expedited', payload: f.payload });
+      case 'CAPABILITY':
+        if (!(this.units & Unit.capabilityData) || this.activity) return host.violation('CAPABILITY not allowed now', f);
+        if (this.pendingLocal?.kind === 'resync') return; // cancelled by our resync on the peer's side
+        this.pendingRemote = { kind: 'capability' };
+        return host.emit({ type: 'capability', payload: f.payload });
+      case 'CAPABILITY_ACK':
+        if (this.pendingLocal?.kind !== 'capability') return host.violation('CAPABILITY_ACK without CAPABILITY', f);
+        this.pendingLocal = null;
+        return host.emit({ type: 'capability-confirmed', payload: f.payload });
+      case 'GIVE_TOKENS':
+        if (f.tokens & ~this.available || f.tokens & this.held) return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
+        this.held |= f.tokens;
+        return host.emit({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
+      case 'PLEASE_TOKENS':
+        if (f.tokens & ~this.available) return host.violation('PLEASE_TOKENS for a token that does not exist', f);
+        return host.emit({ type: 'tokens-requested', tokens: tokenNames(f.tokens), userData: f.userData });
+      case 'GIVE_CONTROL':
+        if (!this.activities || this.activity) return host.violation('GIVE_CONTROL not allowed now', f);
+        this.held = this.available;
+        host.send({ type: 'GIVE_CONTROL_ACK' });
+        return host.emit({ type: 'control-given' });
+      case 'GIVE_CONTROL_ACK':
+        if (this.pendingLocal?.kind !== 'give-control') return host.violation('GIVE_CONTROL_ACK without GIVE_CONTROL', f);
+        this.pendingLocal = null;
+        return host.emit({ type: 'control-give-confirmed' });
+      default:
+        return this.receiveSync(f);
+    }
+  }
+
+  private receiveSync(f: SessionFrame): void {
+    const host = this.host;
+    switch (f.type) {
+      case 'MINOR_SYNC':
+        if (!(this.units & Unit.minorSync) || this.held & Token.minorSync) return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
+        if (this.discarding) return; // past the point; the resync or interrupt settles serials
+        if (f.serial !== this.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
+        this.vm = f.serial + 1;
+        if (f.confirm) this.minorToConfirm = f.serial;
+        return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
+      case 'MINOR_SYNC_ACK':
+        if (this.discarding) return; // stale answer crossing our resync
+        if (f.serial >= this.vm) return host.violation('MINOR_SYNC_ACK for a point not yet made', f);
+        this.va = Math.max(this.va, f.serial + 1);
+        return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
+      case 'MAJOR_SYNC':
+        if (!(this.units & Unit.majorSync) || this.held & Token.majorActivity) return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
+        if (this.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
+        if (f.serial !== this.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
+        this.vm = f.serial + 1;
+        this.pendingRemote = { kind: 'sync-major', serial: f.serial };
+        return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
+      case 'MAJOR_SYNC_ACK': {
+        const p = this.pendingLocal;
+        if (p?.kind === 'resync') return; // our major sync was cancelled by our own resync
+        if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
+        this.pendingLocal = null;
+        this.va = this.vr = this.vm;
+        return host.emit({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
+      }
+      case 'RESYNC':
+        return this.receiveResync(f.resyncType, f.serial, f.tokenSetting, f.userData, f);
+      case 'RESYNC_ACK': {
+        const p = this.pendingLocal;
+        if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting) return host.violation('RESYNC_ACK without a matching RESYNC', f);
+        this.pendingLocal = null;
+        this.applyResync(p.type, p.serial, p.setting);
+        return host.emit({ type: 'resync-complete', serial: p.serial, tokens: tokenNames(this.held), userData: f.userData });
+      }
+      default:
+        return this.receiveActivity(f);
+    }
+  }
+
+  private receiveResync(type: ResyncTypeValue, serial: number, setting: TokenSetting, userData: Uint8Array, f: SessionFrame): void {
+    const host = this.host;
+    if (!(this.units & Unit.resynchronize)) return host.violation('RESYNC without the resynchronize unit', f);
+    const mine = this.pendingLocal;
+    if (mine?.kind === 'activity-interrupt' || mine?.kind === 'activity-discard') return; // interrupt wins
+    if (mine?.kind === 'resync') {
+      if (this.wins(mine.type, mine.serial, type, serial)) return;
+      this.cancel('local', 'resync');
+    } else if (mine && mine.kind !== 'give-control') {
+      if (mine.kind === 'activity-end' || mine.kind === 'sync-major' || mine.kind === 'capability' || mine.kind === 'release') this.cancel('local', 'resync');
+    }
+    if (this.pendingRemote) {
+      if (this.pendingRemote.kind === 'resync' || this.pendingRemote.kind === 'release') return host.violation('RESYNC while the peer awaits our answer', f);
+      this.cancel('remote', 'resync');
+    }
+    host.purgeOutgoingData();
+    this.minorToConfirm = null;
+    this.pendingRemote = { kind: 'resync', type, serial, setting };
+    host.emit({ type: 'resync', resyncType: RESYNC_NAMES[type] ?? 'restart', serial, tokens: tokenNames(heldFromSetting(setting, this.available, this.cfg.isInitiator)), userData });
+  }
+
+  /** Whether our resynchronize beats the peer's when both were sent at once. */
+  private wins(myType: ResyncTypeValue, mySerial: number, theirType: ResyncTypeValue, theirSerial: number): boolean {
+    const a = RESYNC_RANK[myType] ?? 0;
+    const b = RESYNC_RANK[theirType] ?? 0;
+    if (a !== b) return a > b;
+    if (myType === ResyncType.restart && mySerial !== theirSerial) return mySerial < theirSerial;
+    return this.cfg.isInitiator;
+  }
+
+  private receiveActivity(f: SessionFrame): void {
+    const host = this.host;
+    switch (f.type) {
+      case 'ACTIVITY_START':
+      case 'ACTIVITY_RESUME':
+        if (!this.activities || this.activity || this.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+        this.activity = f.activityId;
+        if (f.type === 'ACTIVITY_START') {
+          this.vm = this.va = this.vr = 1;
+          return host.emit({ type: 'activity-start', activityId: f.activityId, userData: f.userData });
+        }
+        this.vm = this.va = f.serial + 1;
+        this.vr = 1;
+        return host.emit({ type: 'activity-resume', activityId: f.activityId, oldActivityId: f.oldActivityId, serial: f.serial, userData: f.userData });
+      case 'ACTIVITY_INTERRUPT':
+      case 'ACTIVITY_DISCARD': {
+        if (!this.activity || this.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+        const by = f.type === 'ACTIVITY_INTERRUPT' ? 'activity-interrupt' : 'activity-discard';
+        if (this.pendingLocal?.kind === 'resync') this.cancel('local', by);
+        if (this.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
+        host.purgeOutgoingData();
+        this.minorToConfirm = null;
+        this.pendingRemote = { kind: by };
+        return host.emit(f.type === 'ACTIVITY_INTERRUPT' ? { type: 'activity-interrupt', reason: f.reason } : { type: 'activity-discard', reason: f.reason });
+      }
+      case 'ACTIVITY_INTERRUPT_ACK':
+      case 'ACTIVITY_DISCARD_ACK': {
+        const kind = f.type === 'ACTIVITY_INTERRUPT_ACK' ? 'activity-interrupt' : 'activity-discard';
+        if (this.pendingLocal?.kind !== kind || !this.activity) return host.violation(`${f.type} without a request`, f);
+        const id = this.activity;
+        this.pendingLocal = null;
+        this.activity = null;
+        return host.emit(kind === 'activity-interrupt' ? { type: 'activity-interrupted', activityId: id, serial: this.vm - 1 } : { type: 'activity-discarded' });
+      }
+      case 'ACTIVITY_END':
+        if (!this.activity || this.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
+        if (this.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
+        if (f.serial !== this.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${this.vm}`, f);
+        this.vm = f.serial + 1;
+        this.pendingRemote = { kind: 'activity-end', serial: f.serial };
+        return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
+      case 'ACTIVITY_END_ACK': {
+        const p = this.pendingLocal;
+        if (p?.kind !== 'activity-end' || p.serial !== f.serial) return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
+        this.pendingLocal = null;
+        this.activity = null;
+        this.va = this.vr = this.vm;
+        return host.emit({ type: 'activity-ended', serial: f.serial, userData: f.userData });
+      }
+      default:
+        return this.receiveEnd(f);
+    }
+  }
+
+  private receiveEnd(f: SessionFrame): void {
+    const host = this.host;
+    switch (f.type) {
+      case 'EXCEPTION_DATA':
+        if (!(this.units & Unit.exceptions)) return host.violation('EXCEPTION_DATA without the exceptions unit', f);
+        if (this.held & Token.data) this.exceptionPending = true;
+        return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
+      case 'EXCEPTION_REPORT':
+        return host.emit({ type: 'exception', from: 'provider', reason: f.reason, userData: new Uint8Array(0), message: f.message });
+      case 'FINISH': {
+        const mine = this.pendingLocal?.kind;
+        if (mine === 'resync') return; // cancelled on the peer by our RESYNC
+        if (mine === 'release') {
+          // Both asked at once (possible only when no tokens exist): the acceptor answers.
+          if (this.cfg.isInitiator) return;
+          this.pendingLocal = null;
+          this.finished = true;
+          host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
+          return host.disconnectSent();
+        }
+        if (this.held & this.available || this.pendingRemote || (this.activities && this.activity)) return host.violation('FINISH not allowed now', f);
+        this.pendingRemote = { kind: 'release' };
+        return host.emit({ type: 'release-request', userData: f.userData });
+      }
+      case 'DISCONNECT':
+        if (this.pendingLocal?.kind !== 'release') return host.violation('DISCONNECT without FINISH', f);
+        this.pendingLocal = null;
+        return host.released();
+      case 'NOT_FINISHED':
+        if (this.pendingLocal?.kind !== 'release' || !(this.units & Unit.negotiatedRelease)) return host.violation('NOT_FINISHED not allowed now', f);
+        this.pendingLocal = null;
+        return host.emit({ type: 'release-refused', userData: f.userData });
+      default:
+        return host.violation(`unexpected ${f.type}`, f);
+    }
+  }
+}

@@ -1,0 +1,8 @@
+export { SessionMachine } from './session-machine.js';
+export type { SessionStats } from './session-machine.js';
+export type { SessionEvent, SessionEventType, ConfirmedService } from './events.js';
+export { DEFAULTS } from './options.js';
+export type { MachineOptions, Negotiated, InitialTokenHolder } from './options.js';
+export { TRANSITIONS, nextState } from './transitions.js';
+export type { LifecycleState, LifecycleTrigger, Role, Transition } from './transitions.js';
+export { MIN_FRAME_SIZE, MAX_FRAME_SIZE } from './negotiation.js';

@@ -1,0 +1,79 @@
+// Machine options, their defaults, and the parameters a connect settles on.
+
+import type { DialogueModeName, TokenName, UnitName } from '../frames.js';
+
+/** Who holds a token at the start: a side, or (initiator's proposal only) the acceptor decides. */
+export type InitialTokenHolder = 'initiator' | 'acceptor' | 'acceptor-chooses';
+
+export interface MachineOptions {
+  role: 'initiator' | 'acceptor';
+  /** Functional units this side proposes (initiator) or supports (acceptor). Default: all. */
+  units?: readonly UnitName[];
+  /** Dialogue modes this side proposes or accepts, in order of preference. Default: all three. */
+  modes?: readonly DialogueModeName[];
+  /** In simplex, which side sends normal data. Initiator proposes; default `initiator`. */
+  simplexSender?: 'initiator' | 'acceptor';
+  /** Initiator: proposed initial token positions. Default: every token with the initiator. */
+  initialTokens?: Partial<Record<TokenName, InitialTokenHolder>>;
+  /** Acceptor: where tokens go when the initiator said `acceptor-chooses`. Default `acceptor`. */
+  chosenTokens?: Partial<Record<TokenName, 'initiator' | 'acceptor'>>;
+  /** Initial sync serial number (X.225 ISN). Default 1. */
+  initialSerial?: number;
+  /** Largest frame body either side may send; both propose, the smaller wins. Default 256 KiB. */
+  maxFrameSize?: number;
+  /** Heartbeat interval proposed (initiator) or imposed (acceptor); 0 disables. Default 15 s. */
+  heartbeatMs?: number;
+  /** How long a cut session may wait for resume. The acceptor caps it. Default 2 min. */
+  resumeWindowMs?: number;
+  /** Handshake (connect or resume) must finish within this. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Credentials the initiator presents (opaque bytes for the acceptor's authenticate hook). */
+  credentials?: Uint8Array;
+  /** User data carried by CONNECT (initiator). */
+  userData?: Uint8Array;
+  /** Acceptor: the session ID and resume secret to hand out (the runtime draws them at random). */
+  sessionId?: Uint8Array;
+  resumeSecret?: Uint8Array;
+  /** Bounds of the replay buffer (frames sent, not yet acknowledged). Defaults 16384 and 8 MiB. */
+  maxReplayFrames?: number;
+  maxReplayBytes?: number;
+  /** Bound of the queue of frames not yet on the wire (payload bytes). Default 4 MiB. */
+  maxSendQueueBytes?: number;
+  /**
+   * What happens when the replay buffer fills while disconnected: `block` (default) stops
+   * accepting sends until resume; `fail` ends the session's resumability (ERR_REPLAY_OVERFLOW).
+   */
+  replayOverflow?: 'block' | 'fail';
+  /** Send a cumulative ACK after this many frames, bytes, or milliseconds, whichever first. */
+  ackEveryFrames?: number;
+  ackEveryBytes?: number;
+  ackDelayMs?: number;
+}
+
+export const DEFAULTS = {
+  initialSerial: 1,
+  maxFrameSize: 256 * 1024,
+  heartbeatMs: 15_000,
+  resumeWindowMs: 120_000,
+  handshakeTimeoutMs: 10_000,
+  maxReplayFrames: 16_384,
+  maxReplayBytes: 8 * 1024 * 1024,
+  maxSendQueueBytes: 4 * 1024 * 1024,
+  ackEveryFrames: 64,
+  ackEveryBytes: 256 * 1024,
+  ackDelayMs: 20,
+} as const;
+
+/** What both sides agreed on at connect. */
+export interface Negotiated {
+  version: number;
+  units: ReadonlySet<UnitName>;
+  mode: DialogueModeName;
+  simplexSender: 'initiator' | 'acceptor';
+  maxFrameSize: number;
+  heartbeatMs: number;
+  resumeWindowMs: number;
+  initialSerial: number;
+  /** Tokens that exist under the selected units. */
+  tokens: readonly TokenName[];
+}

@@ -1,0 +1,62 @@
+// The replay buffer: session frames sent but not yet acknowledged, indexed by their count.
+//
+// Frame number n (0-based, in wire order) lives here until the peer's cumulative count passes
+// n. On resume the peer says how many it received; everything after that is sent again. The
+// buffer is bounded in frames and bytes; when full the machine stops moving frames onto the
+// wire (the application is told to wait), so nothing is ever dropped.
+
+import type { SessionFrame } from '../frames.js';
+import { frameWeight } from '../frames.js';
+
+export class ReplayBuffer {
+  private frames: (SessionFrame | undefined)[] = [];
+  private head = 0;
+  /** Count of the first frame still held (= frames the peer acknowledged). */
+  private baseCount = 0;
+  private heldBytes = 0;
+
+  constructor(readonly maxFrames: number, readonly maxBytes: number) {}
+
+  get base(): number { return this.baseCount; }
+  /** Count of the next frame to be sent for the first time. */
+  get end(): number { return this.baseCount + this.length; }
+  get length(): number { return this.frames.length - this.head; }
+  get bytes(): number { return this.heldBytes; }
+
+  /** Whether a frame of `weight` bytes fits now. An empty buffer takes any one frame. */
+  fits(weight: number): boolean {
+    if (this.length === 0) return true;
+    return this.length < this.maxFrames && this.heldBytes + weight <= this.maxBytes;
+  }
+
+  push(frame: SessionFrame): void {
+    this.frames.push(frame);
+    this.heldBytes += frameWeight(frame);
+  }
+
+  /** The frame with wire count `count`, which must be within [base, end). */
+  at(count: number): SessionFrame {
+    const frame = this.frames[this.head + count - this.baseCount];
+    if (frame === undefined) throw new RangeError(`replay buffer holds no frame ${count}`);
+    return frame;
+  }
+
+  /** Drops every frame below `count` (the peer has them). Returns how many were dropped. */
+  acknowledge(count: number): number {
+    let dropped = 0;
+    while (this.baseCount < count && this.head < this.frames.length) {
+      const frame = this.frames[this.head];
+      this.frames[this.head] = undefined;
+      this.head++;
+      this.baseCount++;
+      dropped++;
+      if (frame) this.heldBytes -= frameWeight(frame);
+    }
+    // Compact now and then so the array does not grow without bound.
+    if (this.head > 1024 && this.head * 2 > this.frames.length) {
+      this.frames = this.frames.slice(this.head);
+      this.head = 0;
+    }
+    return dropped;
+  }
+}

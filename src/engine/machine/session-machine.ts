@@ -1,0 +1,614 @@
+// SessionMachine: one session, sans I/O.
+//
+// Theory of operation
+//   Inputs are `handle*` calls (a decoded frame, transport up/down, a timeout, a decoder error),
+//   each given the current time in milliseconds, and application commands (sendData, syncMajor,
+//   ...). Outputs are pulled: `pollFrame()` yields frames to put on the wire in order,
+//   `pollEvent()` yields events for the application, and `nextDeadline()` is the one time at which
+//   the caller must call `handleTimeout()`. The machine never reads a clock, arms a timer or
+//   touches a socket, so two machines and a simulated link run the whole protocol in a test.
+//
+//   After every input the caller drains pollFrame() (writing the frames) and pollEvent(). When an
+//   event `close-transport` or `closed` arrives, the caller drains pollFrame() once more (an
+//   ABORT or RESUME_REFUSED may be waiting) and then closes the transport.
+//
+// Rules
+//   - handle* never throws; bad input from the peer becomes an ABORT and a `closed` event.
+//   - Commands throw a local SessionError before changing anything when they are not allowed.
+//   - Session frames get their count when they first go on the wire (pollFrame), which is why
+//     expedited frames can overtake normal ones still queued and both ends still count alike.
+//   - Every queue is bounded: the send queue by bytes (ERR_SEND_BUFFER_FULL, then `writable`),
+//     the replay buffer by frames and bytes (frames wait in the send queue until acks make room).
+//
+//     app --send--> [send queue] --pollFrame--> wire          peer --frame--> handleFrame
+//                                   |                                          |
+//                             [replay buffer] <--ACK/RESUMED-- counts --ACK--> (lazy acks)
+
+import { constantTimeEqual } from '../bytes.js';
+import { SessionError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import {
+  AbortReason, frameWeight, isSessionFrame, MAX_EXPEDITED, RefuseReason, ResumeRefuseReason, ResyncType,
+  RESUME_SECRET_LENGTH, SESSION_ID_LENGTH,
+} from '../frames.js';
+import type {
+  AbortReasonValue, AcceptFrame, AckFrame, ConnectFrame, ConnectionFrame, Frame, RefuseReasonValue,
+  ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
+} from '../frames.js';
+import { Dialogue } from './dialogue.js';
+import type { DialogueHost } from './dialogue.js';
+import type { SessionEvent } from './events.js';
+import { buildConnect, checkAccept, decide, describe } from './negotiation.js';
+import { DEFAULTS } from './options.js';
+import type { MachineOptions, Negotiated } from './options.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import { tokenNames, tokenSetOf } from './tokens.js';
+import { nextState } from './transitions.js';
+import type { LifecycleState, LifecycleTrigger, Role } from './transitions.js';
+
+const EMPTY = new Uint8Array(0);
+/** Bytes of fixed fields around user data in the largest control frame; user data must leave room. */
+const CONTROL_OVERHEAD = 64;
+
+export interface SessionStats {
+  /** Session frames put on the wire at least once. */
+  sent: number;
+  received: number;
+  acknowledged: number;
+  queuedBytes: number;
+  replayFrames: number;
+  replayBytes: number;
+}
+
+export class SessionMachine {
+  readonly role: Role;
+  private readonly opts: MachineOptions;
+  private readonly connect?: ConnectFrame;
+  private lifecycle: LifecycleState = 'idle';
+  private attached = false;
+  private now = 0;
+
+  private offered?: ConnectFrame;
+  private agreed?: Negotiated;
+  private dialogue?: Dialogue;
+  private id?: Uint8Array;
+  private secret?: Uint8Array;
+  private closeReason: ResumeRefuseReasonValue = ResumeRefuseReason.closed;
+
+  private ctrl: ConnectionFrame[] = [];
+  private pendingAck: AckFrame | null = null;
+  private out: (SessionFrame | undefined)[] = [];
+  private outHead = 0;
+  private exp: SessionFrame[] = [];
+  private queuedBytes = 0;
+  private wantWritable = false;
+  private readonly replay: ReplayBuffer;
+  private cursor = 0;
+  private received = 0;
+  private disconnectCount = -1;
+
+  private unackedFrames = 0;
+  private unackedBytes = 0;
+  private ackAt = Infinity;
+  private lastSent = 0;
+  private lastRecv = 0;
+  private handshakeAt = Infinity;
+  private interruptedAt = 0;
+
+  private events: SessionEvent[] = [];
+  private eventHead = 0;
+
+  private readonly host: DialogueHost = {
+    send: (f) => this.queue(f),
+    emit: (e) => this.emit(e),
+    purgeOutgoingData: () => this.purgeOutgoingData(),
+    violation: (message, f) => this.violation(message, f.type),
+    released: () => this.releasedNow(),
+    disconnectSent: () => { /* closes when the DISCONNECT is acknowledged, see acknowledge() */ },
+  };
+
+  constructor(options: MachineOptions) {
+    this.opts = { ...options };
+    this.role = options.role;
+    if (this.role === 'initiator') this.connect = buildConnect(options);
+    else {
+      const { sessionId, resumeSecret } = options;
+      if (sessionId?.length !== SESSION_ID_LENGTH || resumeSecret?.length !== RESUME_SECRET_LENGTH) {
+        throw new SessionError('ERR_INVALID_ARGUMENT', `an acceptor needs a ${SESSION_ID_LENGTH}-byte sessionId and a ${RESUME_SECRET_LENGTH}-byte resumeSecret`);
+      }
+      this.id = sessionId;
+      this.secret = resumeSecret;
+    }
+    this.replay = new ReplayBuffer(options.maxReplayFrames ?? DEFAULTS.maxReplayFrames, options.maxReplayBytes ?? DEFAULTS.maxReplayBytes);
+  }
+
+  // ---- inspection -----------------------------------------------------------------------
+
+  get state(): LifecycleState { return this.lifecycle; }
+  get isAttached(): boolean { return this.attached; }
+  get negotiated(): Negotiated | undefined { return this.agreed; }
+  get sessionId(): Uint8Array | undefined { return this.id; }
+  /** The initiator's resume secret (from ACCEPT); keep it as secret as a password. */
+  get resumeSecret(): Uint8Array | undefined { return this.secret; }
+  get tokens(): TokenName[] { return this.dialogue ? tokenNames(this.dialogue.held) : []; }
+  /** The next sync serial number, V(M). */
+  get serial(): number | undefined { return this.dialogue?.vm; }
+  get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
+  get maxFrameSize(): number { return this.agreed?.maxFrameSize ?? this.opts.maxFrameSize ?? DEFAULTS.maxFrameSize; }
+  get stats(): SessionStats {
+    return { sent: this.replay.end, received: this.received, acknowledged: this.replay.base, queuedBytes: this.queuedBytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
+  }
+  /** Bytes the send queue can take now. */
+  get writableBytes(): number { return Math.max(0, this.maxQueue() - this.queuedBytes); }
+
+  // ---- outputs --------------------------------------------------------------------------
+
+  pollEvent(): SessionEvent | undefined {
+    if (this.eventHead >= this.events.length) return undefined;
+    const e = this.events[this.eventHead++];
+    if (this.eventHead === this.events.length) { this.events = []; this.eventHead = 0; }
+    return e;
+  }
+
+  pollFrame(): Frame | undefined {
+    if (!this.attached) return undefined;
+    const c = this.ctrl.shift();
+    if (c) {
+      if (c === this.pendingAck) this.pendingAck = null;
+      this.lastSent = this.now;
+      return c;
+    }
+    if (this.lifecycle !== 'established') return undefined;
+    if (this.cursor < this.replay.end) {
+      this.lastSent = this.now;
+      return this.replay.at(this.cursor++);
+    }
+    const fromExp = this.exp.length > 0;
+    const f = fromExp ? this.exp[0] : this.out[this.outHead];
+    if (!f) return undefined;
+    const w = frameWeight(f);
+    if (!this.replay.fits(w)) return undefined;
+    if (fromExp) this.exp.shift();
+    else {
+      this.out[this.outHead++] = undefined;
+      if (this.outHead === this.out.length) { this.out = []; this.outHead = 0; }
+    }
+    this.queuedBytes -= w;
+    this.replay.push(f);
+    this.cursor++;
+    if (f.type === 'DISCONNECT') this.disconnectCount = this.cursor - 1;
+    if (this.wantWritable && this.queuedBytes <= this.maxQueue() / 2) {
+      this.wantWritable = false;
+      this.emit({ type: 'writable' });
+    }
+    this.lastSent = this.now;
+    return f;
+  }
+
+  nextDeadline(): number | undefined {
+    if (this.lifecycle === 'closed') return undefined;
+    let t = Math.min(this.handshakeAt, this.ackAt);
+    if (this.lifecycle === 'interrupted' || this.lifecycle === 'resuming') t = Math.min(t, this.interruptedAt + this.window());
+    const hb = this.agreed?.heartbeatMs ?? 0;
+    if (this.lifecycle === 'established' && this.attached && hb > 0) t = Math.min(t, this.lastRecv + 2 * hb, this.lastSent + hb);
+    return t === Infinity ? undefined : t;
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------
+
+  handleTransportUp(now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') { this.attached = true; this.ctrl = []; return; }
+    // A new transport while one is attached: the old one is presumed dead.
+    if (this.attached) this.handleTransportDown(now);
+    if (this.state === 'closed') return;
+    this.attached = true;
+    this.lastSent = this.lastRecv = now;
+    const to = this.go('transport-up');
+    if (to === 'connecting' && this.connect) { this.offered = this.connect; this.ctrl.push(this.connect); }
+    if (to === 'resuming' && this.id && this.secret) this.ctrl.push({ type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received: this.received });
+    if (to !== 'established') this.handshakeAt = now + (this.opts.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs);
+  }
+
+  handleTransportDown(now: number, error?: SessionError): void {
+    this.now = now;
+    if (!this.attached) return;
+    const from = this.lifecycle;
+    this.detach();
+    if (from === 'closed') return;
+    const to = this.go('transport-down');
+    if (from === 'established') this.interrupt(error);
+    else if (to === 'closed') this.emit({ type: 'closed', error: error ?? new SessionError('ERR_ABORTED', 'the transport closed before the connect was answered', 'remote') });
+  }
+
+  handleTimeout(now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') return;
+    try {
+      this.timeouts(now);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  /** A decoder failed on the peer's bytes: abort with a reason that says why. */
+  handleProtocolError(error: SessionError, now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') return;
+    const reason = error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError;
+    this.fail(error, reason, 'protocol-error');
+  }
+
+  handleFrame(frame: Frame, now: number): void {
+    this.now = now;
+    this.lastRecv = now;
+    try {
+      if (this.lifecycle === 'closed') {
+        if (frame.type === 'RESUME') this.refuseResume(this.closeReason, 'the session has ended');
+        return;
+      }
+      if (isSessionFrame(frame)) this.receiveSession(frame);
+      else this.receiveConnection(frame);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  private receiveSession(f: SessionFrame): void {
+    if (this.lifecycle !== 'established' || !this.dialogue) return this.violation(`${f.type} before the session is established`, f.type);
+    this.received++;
+    this.unackedFrames++;
+    this.unackedBytes += frameWeight(f);
+    if (this.unackedFrames >= (this.opts.ackEveryFrames ?? DEFAULTS.ackEveryFrames) || this.unackedBytes >= (this.opts.ackEveryBytes ?? DEFAULTS.ackEveryBytes)) this.queueAck();
+    else if (this.ackAt === Infinity) this.ackAt = this.now + (this.opts.ackDelayMs ?? DEFAULTS.ackDelayMs);
+    this.dialogue.receive(f);
+  }
+
+  private receiveConnection(f: ConnectionFrame): void {
+    switch (f.type) {
+      case 'ACK':
+        if (this.lifecycle !== 'established' || f.received > this.cursor) return this.violation(`ACK for ${f.received} frames, ${this.cursor} sent`, f.type);
+        return this.acknowledge(f.received);
+      case 'HEARTBEAT':
+        return;
+      case 'ABORT':
+        return this.fail(new SessionError('ERR_ABORTED', f.message || 'the peer aborted the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
+      case 'CONNECT':
+        if (this.role !== 'acceptor' || this.lifecycle !== 'idle') return this.violation('unexpected CONNECT', f.type);
+        return this.onConnect(f);
+      case 'ACCEPT':
+        if (this.lifecycle !== 'connecting') return this.violation('unexpected ACCEPT', f.type);
+        return this.onAccept(f);
+      case 'REFUSE':
+        if (this.lifecycle !== 'connecting') return this.violation('unexpected REFUSE', f.type);
+        return this.fail(new SessionError('ERR_REFUSED', f.message || 'the peer refused the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-REFUSE');
+      case 'RESUME':
+        return this.onResume(f.sessionId, f.resumeSecret, f.received);
+      case 'RESUMED':
+        if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUMED', f.type);
+        if (f.received < this.replay.base || f.received > this.replay.end) return this.violation(`RESUMED with count ${f.received} outside ${this.replay.base}..${this.replay.end}`, f.type);
+        return this.resumeAt(f.received, 'recv-RESUMED');
+      case 'RESUME_REFUSED':
+        if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUME_REFUSED', f.type);
+        return this.fail(new SessionError('ERR_RESUME_REFUSED', f.message || 'the peer refused to resume', 'remote', { reason: f.reason }), null, 'recv-RESUME_REFUSED');
+    }
+  }
+
+  // ---- connect --------------------------------------------------------------------------
+
+  private onConnect(c: ConnectFrame): void {
+    const d = decide(c, this.opts);
+    this.offered = c;
+    this.handshakeAt = Infinity;
+    this.go('recv-CONNECT');
+    if (!d.ok) return this.refuseWith(d.reason, d.message, EMPTY, 'ERR_NEGOTIATION_FAILED');
+    this.emit({ type: 'connect-request', proposal: describe(d.accept), credentials: c.credentials, userData: c.userData });
+  }
+
+  /** Acceptor: accept the pending connect request. */
+  accept(options: { userData?: Uint8Array } = {}): void {
+    const c = this.offered;
+    if (this.lifecycle !== 'accepting' || !c || !this.id || !this.secret) throw this.stateError('accept');
+    const d = decide(c, this.opts);
+    if (!d.ok) throw new SessionError('ERR_NEGOTIATION_FAILED', d.message);
+    const a: AcceptFrame = { ...d.accept, sessionId: this.id, resumeSecret: this.secret, userData: this.fitUserData(options.userData) };
+    if (this.attached) this.ctrl.push(a);
+    this.establish(a, 'accept');
+  }
+
+  /** Acceptor: refuse the pending connect request. */
+  refuse(reason: RefuseReasonValue = RefuseReason.rejected, message = 'refused', userData: Uint8Array = EMPTY): void {
+    if (this.lifecycle !== 'accepting') throw this.stateError('refuse');
+    this.refuseWith(reason, message, userData, 'ERR_REFUSED');
+  }
+
+  private refuseWith(reason: RefuseReasonValue, message: string, userData: Uint8Array, code: ErrorCode): void {
+    if (this.attached) this.ctrl.push({ type: 'REFUSE', reason, message, userData });
+    this.go('refuse');
+    this.emit({ type: 'closed', error: new SessionError(code, message, 'local', { reason }) });
+  }
+
+  private onAccept(a: AcceptFrame): void {
+    const problem = this.offered ? checkAccept(a, this.offered) : 'no CONNECT was sent';
+    if (problem) return this.fail(new SessionError('ERR_NEGOTIATION_FAILED', `the acceptor answered outside the proposal: ${problem}`, 'remote'), AbortReason.protocolError, 'protocol-error');
+    this.id = a.sessionId;
+    this.secret = a.resumeSecret;
+    this.establish(a, 'recv-ACCEPT');
+  }
+
+  private establish(a: AcceptFrame, trigger: LifecycleTrigger): void {
+    const agreed = describe(a);
+    this.agreed = agreed;
+    this.dialogue = new Dialogue(this.host, {
+      units: a.units,
+      mode: agreed.mode,
+      isInitiator: this.role === 'initiator',
+      simplexSenderIsMe: a.simplexSender === this.role,
+      initialSerial: a.initialSerial,
+      tokenSetting: a.tokenSetting,
+    });
+    this.handshakeAt = Infinity;
+    this.go(trigger);
+    this.emit({ type: 'established', negotiated: agreed, sessionId: a.sessionId, userData: a.userData });
+  }
+
+  // ---- resume ---------------------------------------------------------------------------
+
+  private onResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+    if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
+    if (!this.id || !this.secret || !this.dialogue || !constantTimeEqual(sessionId, this.id)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (!constantTimeEqual(secret, this.secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (received < this.replay.base || received > this.replay.end) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.replay.base}..${this.replay.end}`);
+    this.ctrl.push({ type: 'RESUMED', received: this.received });
+    this.resumeAt(received, 'recv-RESUME');
+  }
+
+  private refuseResume(reason: ResumeRefuseReasonValue, message: string): void {
+    this.ctrl.push({ type: 'RESUME_REFUSED', reason, message });
+    this.emit({ type: 'close-transport', error: new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason }) });
+  }
+
+  private resumeAt(peerReceived: number, trigger: LifecycleTrigger): void {
+    this.acknowledge(peerReceived);
+    if (this.lifecycle === 'closed') return;
+    this.cursor = peerReceived;
+    this.handshakeAt = Infinity;
+    this.go(trigger);
+    this.emit({ type: 'resumed', replayed: this.replay.end - peerReceived });
+  }
+
+  // ---- timers, acks, queues -------------------------------------------------------------
+
+  private timeouts(now: number): void {
+    if (now >= this.handshakeAt) {
+      this.handshakeAt = Infinity;
+      const error = new SessionError('ERR_HANDSHAKE_TIMEOUT', `no answer to the handshake within ${this.opts.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs} ms`);
+      if (this.lifecycle === 'connecting' || this.lifecycle === 'idle') return this.fail(error, AbortReason.timeout, 'handshake-timeout');
+      this.emit({ type: 'close-transport', error });
+      this.detach();
+      if (this.lifecycle === 'resuming') this.go('handshake-timeout');
+    }
+    if ((this.lifecycle === 'interrupted' || this.lifecycle === 'resuming') && now >= this.interruptedAt + this.window()) {
+      if (this.disconnectCount >= 0) return this.releasedNow();
+      this.closeReason = ResumeRefuseReason.expired;
+      return this.fail(new SessionError('ERR_RESUME_WINDOW_EXPIRED', `the transport stayed down longer than the ${this.window()} ms resume window`), null, 'resume-window-expired');
+    }
+    const hb = this.agreed?.heartbeatMs ?? 0;
+    if (this.lifecycle === 'established' && this.attached && hb > 0) {
+      if (now >= this.lastRecv + 2 * hb) {
+        const error = new SessionError('ERR_HEARTBEAT_TIMEOUT', `nothing from the peer for ${2 * hb} ms`, 'remote');
+        this.emit({ type: 'close-transport', error });
+        this.detach();
+        this.go('heartbeat-timeout');
+        return this.interrupt(error);
+      }
+      if (now >= this.lastSent + hb) {
+        this.ctrl.push({ type: 'HEARTBEAT' });
+        this.lastSent = now;
+      }
+    }
+    if (now >= this.ackAt) this.queueAck();
+  }
+
+  private queueAck(): void {
+    this.ackAt = Infinity;
+    this.unackedFrames = this.unackedBytes = 0;
+    if (!this.attached) return;
+    if (this.pendingAck) this.pendingAck.received = this.received;
+    else {
+      this.pendingAck = { type: 'ACK', received: this.received };
+      this.ctrl.push(this.pendingAck);
+    }
+  }
+
+  private acknowledge(count: number): void {
+    if (count <= this.replay.base) return;
+    this.replay.acknowledge(count);
+    if (this.disconnectCount >= 0 && count > this.disconnectCount) this.releasedNow();
+  }
+
+  private queue(f: SessionFrame): void {
+    const w = frameWeight(f);
+    this.queuedBytes += w;
+    if (f.type === 'EXPEDITED') this.exp.push(f);
+    else this.out.push(f);
+  }
+
+  private maxQueue(): number { return this.opts.maxSendQueueBytes ?? DEFAULTS.maxSendQueueBytes; }
+  private window(): number { return this.agreed?.resumeWindowMs ?? this.opts.resumeWindowMs ?? DEFAULTS.resumeWindowMs; }
+
+  /** Room for `bytes` more in the send queue, or a coded error (and `writable` later). */
+  private reserve(bytes: number): void {
+    if (this.queuedBytes === 0 || this.queuedBytes + bytes <= this.maxQueue()) return;
+    if (!this.attached && this.opts.replayOverflow === 'fail') {
+      this.closeReason = ResumeRefuseReason.overflowed;
+      const error = new SessionError('ERR_REPLAY_OVERFLOW', 'the send buffer overflowed while disconnected');
+      this.fail(error, null, 'abort');
+      throw error;
+    }
+    this.wantWritable = true;
+    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${this.queuedBytes} of ${this.maxQueue()} bytes; wait for 'writable'`, 'local', { queuedBytes: this.queuedBytes });
+  }
+
+  private purgeOutgoingData(): void {
+    const payloads: Uint8Array[] = [];
+    const kept: (SessionFrame | undefined)[] = [];
+    for (let i = this.outHead; i < this.out.length; i++) {
+      const f = this.out[i];
+      if (!f) continue;
+      if (f.type === 'DATA' || f.type === 'TYPED') {
+        payloads.push(f.payload);
+        this.queuedBytes -= f.payload.length;
+      } else kept.push(f);
+    }
+    this.out = kept;
+    this.outHead = 0;
+    if (payloads.length > 0) this.emit({ type: 'data-discarded', direction: 'out', payloads });
+  }
+
+  // ---- lifecycle helpers ----------------------------------------------------------------
+
+  private go(trigger: LifecycleTrigger): LifecycleState {
+    const to = nextState(this.lifecycle, trigger, this.role);
+    if (to === undefined) throw new Error(`no transition from ${this.lifecycle} on ${trigger} for ${this.role}`);
+    this.lifecycle = to;
+    return to;
+  }
+
+  private detach(): void {
+    this.attached = false;
+    this.ctrl = [];
+    this.pendingAck = null;
+    this.unackedFrames = this.unackedBytes = 0;
+    this.ackAt = Infinity;
+    this.handshakeAt = Infinity;
+  }
+
+  private interrupt(error?: SessionError): void {
+    this.interruptedAt = this.now;
+    this.emit(error ? { type: 'interrupted', error } : { type: 'interrupted' });
+  }
+
+  private emit(e: SessionEvent): void { this.events.push(e); }
+
+  private releasedNow(): void {
+    // Having received DISCONNECT, acknowledge it at once so that the responder can close too.
+    if (this.disconnectCount < 0) this.queueAck();
+    this.clearQueues();
+    this.go('released');
+    this.emit({ type: 'closed' });
+  }
+
+  private clearQueues(): void {
+    this.out = [];
+    this.outHead = 0;
+    this.exp = [];
+    this.queuedBytes = 0;
+  }
+
+  private violation(message: string, frameType: string): void {
+    const error = new SessionError('ERR_PROTOCOL_VIOLATION', message, 'remote', { frame: frameType, state: this.lifecycle });
+    this.fail(error, AbortReason.protocolError, 'protocol-error');
+  }
+
+  private internalError(e: unknown): void {
+    const error = e instanceof SessionError ? e : new SessionError('ERR_ABORTED', `internal error: ${e instanceof Error ? e.message : String(e)}`, 'local', { reason: AbortReason.internalError });
+    this.fail(error, AbortReason.internalError, 'abort');
+  }
+
+  /** Ends the session: ABORT to the peer (when a reason is given and a transport is up), then `closed`. */
+  private fail(error: SessionError, reason: AbortReasonValue | null, trigger: LifecycleTrigger): void {
+    if (this.lifecycle === 'closed') return;
+    this.clearQueues();
+    this.ctrl = [];
+    this.pendingAck = null;
+    if (reason !== null && this.attached) this.ctrl.push({ type: 'ABORT', reason, message: error.message.slice(0, 200), userData: EMPTY });
+    this.lifecycle = nextState(this.lifecycle, trigger, this.role) ?? 'closed';
+    this.emit({ type: 'closed', error });
+  }
+
+  private stateError(what: string): SessionError {
+    return new SessionError('ERR_INVALID_STATE', `cannot ${what} in state ${this.lifecycle}`, 'local', { state: this.lifecycle });
+  }
+
+  // ---- commands -------------------------------------------------------------------------
+
+  private live(what: string): Dialogue {
+    const d = this.dialogue;
+    if (!d || this.lifecycle === 'closed' || this.lifecycle === 'idle' || this.lifecycle === 'connecting' || this.lifecycle === 'accepting') throw this.stateError(what);
+    return d;
+  }
+
+  private fitUserData(userData: Uint8Array | undefined): Uint8Array {
+    const u = userData ?? EMPTY;
+    const limit = this.maxFrameSize - CONTROL_OVERHEAD;
+    if (u.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `user data of ${u.length} bytes exceeds ${limit}`, 'local', { limit });
+    return u;
+  }
+
+  private fitPayload(payload: Uint8Array, limit = this.maxFrameSize): void {
+    if (payload.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${limit}`, 'local', { limit });
+  }
+
+  sendData(payload: Uint8Array): void {
+    const d = this.live('send data');
+    this.fitPayload(payload);
+    d.checkData();
+    this.reserve(payload.length);
+    this.queue({ type: 'DATA', payload });
+  }
+
+  sendTyped(payload: Uint8Array): void {
+    const d = this.live('send typed data');
+    this.fitPayload(payload);
+    d.checkTyped();
+    this.reserve(payload.length);
+    this.queue({ type: 'TYPED', payload });
+  }
+
+  sendExpedited(payload: Uint8Array): void {
+    const d = this.live('send expedited data');
+    this.fitPayload(payload, MAX_EXPEDITED);
+    d.checkExpedited();
+    this.queue({ type: 'EXPEDITED', payload });
+  }
+
+  sendCapability(payload: Uint8Array): void { this.live('send capability data').sendCapability(this.fitUserData(payload)); }
+  confirmCapability(payload?: Uint8Array): void { this.live('confirm capability data').confirmCapability(this.fitUserData(payload)); }
+  giveTokens(tokens: readonly TokenName[]): void { this.live('give tokens').giveTokens(tokenSetOf(tokens)); }
+  pleaseTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { this.live('ask for tokens').pleaseTokens(tokenSetOf(tokens), this.fitUserData(userData)); }
+  giveControl(): void { this.live('give control').giveControl(); }
+  syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return this.live('sync').syncMinor(options.confirm ?? false, this.fitUserData(options.userData)); }
+  confirmMinorSync(userData?: Uint8Array): number { return this.live('confirm').confirmMinorSync(this.fitUserData(userData)); }
+  syncMajor(userData?: Uint8Array): number { return this.live('sync').syncMajor(this.fitUserData(userData)); }
+  confirmMajorSync(userData?: Uint8Array): number { return this.live('confirm').confirmMajorSync(this.fitUserData(userData)); }
+
+  resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Uint8Array } = {}): number {
+    const d = this.live('resynchronize');
+    if (!(type in ResyncType)) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown resynchronize type '${type}'`, 'local', { type });
+    return d.resynchronize(ResyncType[type], options.serial, options.tokens ? tokenSetOf(options.tokens) : undefined, this.fitUserData(options.userData));
+  }
+
+  respondResync(userData?: Uint8Array): number { return this.live('answer resynchronize').respondResync(this.fitUserData(userData)); }
+  activityStart(activityId: Uint8Array, userData?: Uint8Array): void { this.live('start an activity').activityStart(activityId, this.fitUserData(userData)); }
+  activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
+    this.live('resume an activity').activityResume(activityId, oldActivityId, serial, this.fitUserData(userData));
+  }
+  activityInterrupt(reason = 0): void { this.live('interrupt the activity').activityInterrupt(false, reason); }
+  confirmActivityInterrupt(): void { this.live('confirm').confirmActivityInterrupt(false); }
+  activityDiscard(reason = 0): void { this.live('discard the activity').activityInterrupt(true, reason); }
+  confirmActivityDiscard(): void { this.live('confirm').confirmActivityInterrupt(true); }
+  activityEnd(userData?: Uint8Array): number { return this.live('end the activity').activityEnd(this.fitUserData(userData)); }
+  confirmActivityEnd(userData?: Uint8Array): number { return this.live('confirm').confirmActivityEnd(this.fitUserData(userData)); }
+  exceptionReport(reason: number, userData?: Uint8Array): void { this.live('report an exception').exceptionReport(reason, this.fitUserData(userData)); }
+  release(userData?: Uint8Array): void { this.live('release').release(this.fitUserData(userData)); }
+  respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release').respondRelease(accept, this.fitUserData(userData)); }
+
+  /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
+  abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
+    if (this.lifecycle === 'closed') return;
+    this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
+    const last = this.ctrl[this.ctrl.length - 1];
+    if (last?.type === 'ABORT') last.userData = userData.length <= 1024 ? userData : EMPTY;
+  }
+}
