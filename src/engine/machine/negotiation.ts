@@ -51,9 +51,16 @@ function checkSize(name: string, value: number, min: number, max: number): numbe
   return value;
 }
 
-/** Non-mode units an options object asks for (default: every unit). */
+/**
+ * What an initiator proposes by default: the services that need no activity discipline.
+ * Activities, capability data, exceptions and negotiated release change what data transfer
+ * requires, so an application asks for them by name.
+ */
+export const DEFAULT_PROPOSED_UNITS: readonly UnitName[] = ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize'];
+
+/** Non-mode units an options object asks for: an acceptor supports every unit by default. */
 function optionUnits(opts: MachineOptions): UnitSet {
-  const names = opts.units ?? UNIT_NAMES;
+  const names = opts.units ?? (opts.role === 'acceptor' ? UNIT_NAMES : DEFAULT_PROPOSED_UNITS);
   return unitsOf(names) & ~MODE_UNITS;
 }
 

@@ -7,7 +7,11 @@ export type InitialTokenHolder = 'initiator' | 'acceptor' | 'acceptor-chooses';
 
 export interface MachineOptions {
   role: 'initiator' | 'acceptor';
-  /** Functional units this side proposes (initiator) or supports (acceptor). Default: all. */
+  /**
+   * Functional units this side proposes (initiator) or supports (acceptor). Defaults: an
+   * acceptor supports all; an initiator proposes expedited, typedData, minorSync, majorSync and
+   * resynchronize (DEFAULT_PROPOSED_UNITS). The half-duplex and duplex units follow `modes`.
+   */
   units?: readonly UnitName[];
   /** Dialogue modes this side proposes or accepts, in order of preference. Default: all three. */
   modes?: readonly DialogueModeName[];

@@ -1,0 +1,227 @@
+// A pair of session machines on a virtual clock, joined by a simulated byte link.
+//
+// The link carries real encoded bytes (native codec) in both directions with a fixed latency.
+// `cut(k)` breaks the transport: each direction delivers only its first k in-flight bytes
+// (possibly mid-frame) and drops the rest, both machines see transport-down, and decoders are
+// thrown away, as a real reconnect would. `reconnect()` brings a fresh transport up.
+//
+// Nothing here sleeps: `run()` pumps frames and advances the clock to the next delivery or
+// machine deadline until both sides are quiet or a time budget is spent.
+
+import { encodeFrame, FrameDecoder } from '../../../src/engine/codec/index.js';
+import { ProtocolError } from '../../../src/engine/errors.js';
+import type { Frame } from '../../../src/engine/frames.js';
+import { SessionMachine } from '../../../src/engine/machine/index.js';
+import type { MachineOptions, SessionEvent } from '../../../src/engine/machine/index.js';
+
+export interface WireRecord { t: number; from: 'A' | 'B'; frame: Frame }
+
+export class Side {
+  readonly events: SessionEvent[] = [];
+  decoder: FrameDecoder;
+  onEvent: (e: SessionEvent, side: Side) => void = () => {};
+  constructor(readonly name: 'A' | 'B', readonly machine: SessionMachine, maxFrameSize: number) {
+    this.decoder = new FrameDecoder({ maxFrameSize });
+  }
+}
+
+interface InFlight { at: number; bytes: Uint8Array }
+
+export interface PairOptions {
+  a?: Partial<MachineOptions>;
+  b?: Partial<MachineOptions>;
+  latency?: number;
+  /** Record every frame that crosses the link. */
+  trace?: boolean;
+}
+
+export const SESSION_ID = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+export const RESUME_SECRET = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+
+export class Pair {
+  now = 0;
+  readonly A: Side;
+  readonly B: Side;
+  readonly latency: number;
+  readonly wire: WireRecord[] = [];
+  connected = false;
+  private readonly trace: boolean;
+  private flight: { AtoB: InFlight[]; BtoA: InFlight[] } = { AtoB: [], BtoA: [] };
+
+  constructor(options: PairOptions = {}) {
+    this.latency = options.latency ?? 1;
+    this.trace = options.trace ?? false;
+    const a = new SessionMachine({ role: 'initiator', heartbeatMs: 0, ...options.a });
+    const b = new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, heartbeatMs: 0, ...options.b });
+    this.A = new Side('A', a, 16 * 1024 * 1024);
+    this.B = new Side('B', b, 16 * 1024 * 1024);
+  }
+
+  other(side: Side): Side { return side === this.A ? this.B : this.A; }
+
+  /** Brings a transport up (A connects, B accepts it). */
+  connectTransport(): void {
+    this.connected = true;
+    this.A.decoder = new FrameDecoder({ maxFrameSize: 16 * 1024 * 1024 });
+    this.B.decoder = new FrameDecoder({ maxFrameSize: 16 * 1024 * 1024 });
+    this.B.machine.handleTransportUp(this.now);
+    this.A.machine.handleTransportUp(this.now);
+    this.pump();
+  }
+
+  /** Breaks the transport after delivering the first `keep` in-flight bytes of each direction. */
+  cut(keep = 0): void {
+    if (!this.connected) return;
+    for (const dir of ['AtoB', 'BtoA'] as const) {
+      const to = dir === 'AtoB' ? this.B : this.A;
+      let left = keep;
+      for (const chunk of this.flight[dir]) {
+        if (left <= 0) break;
+        const part = chunk.bytes.subarray(0, Math.min(left, chunk.bytes.length));
+        left -= part.length;
+        this.deliverBytes(to, part);
+      }
+      this.flight[dir] = [];
+    }
+    this.connected = false;
+    this.A.machine.handleTransportDown(this.now);
+    this.B.machine.handleTransportDown(this.now);
+    this.drainEvents();
+  }
+
+  /** Moves frames from both machines onto the link and events to their handlers until quiet. */
+  pump(): void {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const moved = this.flush(this.A, 'AtoB') + this.flush(this.B, 'BtoA') + this.drainEvents();
+      if (moved === 0) return;
+    }
+    throw new Error('pump did not settle');
+  }
+
+  private flush(side: Side, dir: 'AtoB' | 'BtoA'): number {
+    let n = 0;
+    for (let f = side.machine.pollFrame(); f; f = side.machine.pollFrame()) {
+      n++;
+      if (!this.connected) continue;
+      if (this.trace) this.wire.push({ t: this.now, from: side.name, frame: f });
+      this.flight[dir].push({ at: this.now + this.latency, bytes: encodeFrame(f) });
+    }
+    return n;
+  }
+
+  private drainEvents(): number {
+    let n = 0;
+    for (const side of [this.A, this.B]) {
+      for (let e = side.machine.pollEvent(); e; e = side.machine.pollEvent()) {
+        n++;
+        side.events.push(e);
+        side.onEvent(e, side);
+        if ((e.type === 'close-transport' || e.type === 'closed') && this.connected) {
+          this.flush(side, side === this.A ? 'AtoB' : 'BtoA');
+        }
+      }
+    }
+    return n;
+  }
+
+  private deliverBytes(to: Side, bytes: Uint8Array): void {
+    to.decoder.push(bytes);
+    for (;;) {
+      let frame: Frame | undefined;
+      try {
+        frame = to.decoder.next();
+      } catch (e) {
+        if (e instanceof ProtocolError) { to.machine.handleProtocolError(e, this.now); return; }
+        throw e;
+      }
+      if (!frame) return;
+      to.machine.handleFrame(frame, this.now);
+    }
+  }
+
+  /** Delivers everything due by now. Returns whether anything was delivered. */
+  private deliverDue(): boolean {
+    let any = false;
+    for (const dir of ['AtoB', 'BtoA'] as const) {
+      const to = dir === 'AtoB' ? this.B : this.A;
+      const q = this.flight[dir];
+      while (q.length > 0 && (q[0] as InFlight).at <= this.now) {
+        const c = q.shift() as InFlight;
+        this.deliverBytes(to, c.bytes);
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  private nextTime(): number | undefined {
+    const times: number[] = [];
+    for (const q of [this.flight.AtoB, this.flight.BtoA]) if (q[0]) times.push(q[0].at);
+    for (const s of [this.A, this.B]) {
+      const d = s.machine.nextDeadline();
+      if (d !== undefined) times.push(d);
+    }
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  /** Runs the link until nothing is in flight (machine timers may still be armed) or `budget` ms pass. */
+  settle(budget = 10_000): void {
+    const end = this.now + budget;
+    this.pump();
+    while (this.flight.AtoB.length + this.flight.BtoA.length > 0) {
+      const t = Math.min(...[this.flight.AtoB[0]?.at, this.flight.BtoA[0]?.at].filter((x): x is number => x !== undefined));
+      if (t > end) return;
+      this.now = Math.max(this.now, t);
+      this.deliverDue();
+      this.fire();
+      this.pump();
+    }
+  }
+
+  /** Advances the clock by `ms`, delivering and firing timers on the way. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    this.pump();
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const t = this.nextTime();
+      if (t === undefined || t > end) break;
+      this.now = Math.max(this.now, t);
+      this.deliverDue();
+      this.fire();
+      this.pump();
+    }
+    this.now = end;
+    this.fire();
+    this.pump();
+  }
+
+  private fire(): void {
+    for (const s of [this.A, this.B]) {
+      const d = s.machine.nextDeadline();
+      if (d !== undefined && d <= this.now) s.machine.handleTimeout(this.now);
+    }
+  }
+
+  /** Connects and accepts with the acceptor's defaults, returning once both are established. */
+  establish(): void {
+    this.B.onEvent = chain(this.B.onEvent, (e) => { if (e.type === 'connect-request') this.B.machine.accept(); });
+    this.connectTransport();
+    this.settle();
+  }
+
+  eventsOf(side: Side, type: SessionEvent['type']): SessionEvent[] {
+    return side.events.filter((e) => e.type === type);
+  }
+
+  /** Frame types that crossed the link, as `A>TYPE` / `B>TYPE`, for scenario assertions. */
+  ladder(): string[] {
+    return this.wire.map((w) => `${w.from}>${w.frame.type}`);
+  }
+}
+
+export function chain<T extends unknown[]>(a: (...args: T) => void, b: (...args: T) => void): (...args: T) => void {
+  return (...args: T) => { a(...args); b(...args); };
+}
+
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
