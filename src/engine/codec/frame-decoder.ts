@@ -1,0 +1,198 @@
+// FrameDecoder: bytes from a stream, in chunks of any size, to frames.
+//
+// The decoder never sees a socket: the runtime push()es what arrived and calls next() until it
+// returns undefined. Theory of operation:
+//
+//   push(chunk) --> [current chunk | queued chunks ...]
+//                        |
+//   next():  header  <---+  type + length read in place; if the header is split across chunks its
+//                        |  (at most 5) bytes are gathered in a small fixed buffer
+//            body    <---+  if the whole body lies in one chunk it is decoded in place and `rest`
+//                           fields are views into that chunk (zero copy); otherwise ONE buffer of
+//                           exactly the body length is allocated and filled as bytes arrive
+//
+// Rules:
+//   - The length is checked against maxFrameSize as soon as the varint ends, before any body byte
+//     is awaited, so one frame never holds more than maxFrameSize + 5 bytes. Chunks the caller
+//     pushes stay referenced until consumed: drain next() after each push to keep that bound.
+//   - Payload views alias pushed chunks: do not reuse or mutate a chunk after pushing it.
+//   - next() throws only ProtocolError. After a throw the decoder is failed for good: buffers are
+//     released, push() is ignored and next() throws the same error again.
+//   - Lowering maxFrameSize applies from the next header read; a frame whose header was already
+//     accepted completes under the old limit.
+
+import type { ProtocolError } from '../errors.js';
+import { EMPTY, type Frame, type FrameTypeName } from '../frames.js';
+import { CODE_NAMES } from './frame-types.js';
+import { checkMaxFrameSize, readHeader } from './decode.js';
+import { decodeBody } from './decode-body.js';
+import { DEFAULT_MAX_FRAME_SIZE, MAX_HEADER_LENGTH } from './limits.js';
+
+export interface FrameDecoderOptions {
+  /** Largest body accepted, in bytes. Default DEFAULT_MAX_FRAME_SIZE (256 KiB); 1 KiB..16 MiB. */
+  maxFrameSize?: number;
+}
+
+export class FrameDecoder {
+  private max: number;
+  private chunk: Uint8Array = EMPTY;
+  private pos = 0;
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private buffered = 0;
+  // A header split across chunks.
+  private readonly header = new Uint8Array(MAX_HEADER_LENGTH);
+  private headerFill = 0;
+  // The frame whose header has been read; bodyLength < 0 while reading a header.
+  private type: FrameTypeName = 'DATA';
+  private code = 0;
+  private headerLength = 0;
+  private bodyLength = -1;
+  private body: Uint8Array | null = null;
+  private bodyFill = 0;
+  private failure: ProtocolError | null = null;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.max = checkMaxFrameSize(options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
+  }
+
+  get maxFrameSize(): number {
+    return this.max;
+  }
+
+  set maxFrameSize(value: number) {
+    this.max = checkMaxFrameSize(value);
+  }
+
+  /** Bytes pushed and not yet returned as frames (a partial frame included). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0 || this.failure !== null) return;
+    this.buffered += chunk.length;
+    if (this.pos === this.chunk.length && this.queueHead === this.queue.length) {
+      this.chunk = chunk;
+      this.pos = 0;
+    } else {
+      this.queue.push(chunk);
+    }
+  }
+
+  /** The next whole frame, or undefined until more bytes are pushed. Throws ProtocolError. */
+  next(): Frame | undefined {
+    if (this.failure !== null) throw this.failure;
+    try {
+      return this.step();
+    } catch (error) {
+      this.fail(error as ProtocolError);
+      throw error;
+    }
+  }
+
+  private fail(error: ProtocolError): void {
+    this.failure = error;
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.body = null;
+    this.buffered = 0;
+  }
+
+  /** Moves to the next queued chunk; false if there is none. */
+  private advance(): boolean {
+    const q = this.queue;
+    if (this.queueHead === q.length) {
+      this.chunk = EMPTY;
+      this.pos = 0;
+      return false;
+    }
+    this.chunk = q[this.queueHead]!;
+    q[this.queueHead++] = EMPTY;
+    if (this.queueHead === q.length) {
+      q.length = 0;
+      this.queueHead = 0;
+    }
+    this.pos = 0;
+    return true;
+  }
+
+  private step(): Frame | undefined {
+    for (;;) {
+      if (this.bodyLength >= 0) return this.readBody();
+      if (this.pos === this.chunk.length && !this.advance()) return undefined;
+      const c = this.chunk;
+      const p = this.pos;
+      if (this.headerFill === 0) {
+        // Hot path: the header lies in this chunk, and usually the body too.
+        const h = readHeader(c, p, c.length, this.max);
+        if (h >= 0) {
+          const headerLength = h & 7;
+          const start = p + headerLength;
+          const stop = start + (h - headerLength) / 8;
+          const code = c[p]!;
+          if (stop <= c.length) {
+            this.pos = stop;
+            this.buffered -= stop - p;
+            return decodeBody(CODE_NAMES[code]!, code, c, start, stop);
+          }
+          this.pos = start;
+          this.startBody(code, headerLength, stop - start);
+          continue;
+        }
+      }
+      // The header runs past this chunk: gather it byte by byte (at most 5 bytes).
+      this.header[this.headerFill++] = c[p]!;
+      this.pos = p + 1;
+      const h = readHeader(this.header, 0, this.headerFill, this.max);
+      if (h >= 0) {
+        this.headerFill = 0;
+        const headerLength = h & 7;
+        this.startBody(this.header[0]!, headerLength, (h - headerLength) / 8);
+      }
+    }
+  }
+
+  private startBody(code: number, headerLength: number, bodyLength: number): void {
+    this.code = code;
+    this.type = CODE_NAMES[code]!;
+    this.headerLength = headerLength;
+    this.bodyLength = bodyLength;
+    this.bodyFill = 0;
+  }
+
+  private readBody(): Frame | undefined {
+    const length = this.bodyLength;
+    let body = this.body;
+    if (body === null) {
+      if (length > 0 && this.pos === this.chunk.length && !this.advance()) return undefined;
+      const c = this.chunk;
+      const start = this.pos;
+      if (c.length - start >= length) {
+        this.pos = start + length;
+        return this.finish(c, start);
+      }
+      body = this.body = new Uint8Array(length);
+    }
+    while (this.bodyFill < length) {
+      if (this.pos === this.chunk.length && !this.advance()) return undefined;
+      const c = this.chunk;
+      const start = this.pos;
+      const n = Math.min(length - this.bodyFill, c.length - start);
+      body.set(c.subarray(start, start + n), this.bodyFill);
+      this.bodyFill += n;
+      this.pos = start + n;
+    }
+    this.body = null;
+    return this.finish(body, 0);
+  }
+
+  private finish(buf: Uint8Array, start: number): Frame {
+    const length = this.bodyLength;
+    this.bodyLength = -1;
+    this.buffered -= this.headerLength + length;
+    return decodeBody(this.type, this.code, buf, start, start + length);
+  }
+}
