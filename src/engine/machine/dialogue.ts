@@ -212,6 +212,8 @@ export class Dialogue {
   giveControl(): void {
     this.need('activities');
     this.needActivity(false);
+    // Holding the major/activity token is what keeps the peer from starting an activity meanwhile.
+    this.needTokens(Token.majorActivity);
     this.noPending();
     this.held = 0;
     this.exceptionPending = false;
@@ -462,6 +464,8 @@ export class Dialogue {
         return host.emit({ type: 'capability-confirmed', payload: f.payload });
       case 'GIVE_TOKENS':
         if (f.tokens & ~this.available || f.tokens & this.held) return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
+        // Crossing our GIVE_CONTROL: the peer takes every token when that arrives, these too.
+        if (this.pendingLocal?.kind === 'give-control') return;
         this.held |= f.tokens;
         return host.emit({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
       case 'PLEASE_TOKENS':
@@ -486,9 +490,10 @@ export class Dialogue {
     switch (f.type) {
       case 'MINOR_SYNC':
         if (!(this.units & Unit.minorSync) || this.held & Token.minorSync) return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
-        if (this.discarding) return; // past the point; the resync or interrupt settles serials
         if (f.serial !== this.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
+        // Serials advance even past the point, so both sides agree if our resync is cancelled.
         this.vm = f.serial + 1;
+        if (this.discarding) return;
         if (f.confirm) this.minorToConfirm = f.serial;
         return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
       case 'MINOR_SYNC_ACK':
@@ -498,14 +503,14 @@ export class Dialogue {
         return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
       case 'MAJOR_SYNC':
         if (!(this.units & Unit.majorSync) || this.held & Token.majorActivity) return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
-        if (this.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
         if (f.serial !== this.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
         this.vm = f.serial + 1;
+        if (this.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
         this.pendingRemote = { kind: 'sync-major', serial: f.serial };
         return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
       case 'MAJOR_SYNC_ACK': {
         const p = this.pendingLocal;
-        if (p?.kind === 'resync') return; // our major sync was cancelled by our own resync
+        if (this.discarding) return; // our major sync was cancelled by our resync or interrupt
         if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
         this.pendingLocal = null;
         this.va = this.vr = this.vm;
@@ -574,6 +579,8 @@ export class Dialogue {
         if (!this.activity || this.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
         const by = f.type === 'ACTIVITY_INTERRUPT' ? 'activity-interrupt' : 'activity-discard';
         if (this.pendingLocal?.kind === 'resync') this.cancel('local', by);
+        // The peer may interrupt instead of waiting for our answer to its major sync.
+        if (this.pendingRemote?.kind === 'sync-major') this.cancel('remote', by);
         if (this.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
         host.purgeOutgoingData();
         this.minorToConfirm = null;
@@ -591,9 +598,9 @@ export class Dialogue {
       }
       case 'ACTIVITY_END':
         if (!this.activity || this.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
-        if (this.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
         if (f.serial !== this.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${this.vm}`, f);
         this.vm = f.serial + 1;
+        if (this.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
         this.pendingRemote = { kind: 'activity-end', serial: f.serial };
         return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
       case 'ACTIVITY_END_ACK': {

@@ -130,7 +130,14 @@ export class SessionMachine {
   get sessionId(): Uint8Array | undefined { return this.id; }
   /** The initiator's resume secret (from ACCEPT); keep it as secret as a password. */
   get resumeSecret(): Uint8Array | undefined { return this.secret; }
-  get tokens(): TokenName[] { return this.dialogue ? tokenNames(this.dialogue.held) : []; }
+  /**
+   * Tokens this side holds. While our resynchronize awaits its answer the positions are being
+   * reassigned and this side holds none (the answer may already have given them to the peer).
+   */
+  get tokens(): TokenName[] {
+    const d = this.dialogue;
+    return d && d.pendingLocal?.kind !== 'resync' ? tokenNames(d.held) : [];
+  }
   /** The next sync serial number, V(M). */
   get serial(): number | undefined { return this.dialogue?.vm; }
   get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
