@@ -1,0 +1,77 @@
+// WireSession: a SessionMachine speaking the native wire format over a byte stream.
+//
+// The machine works in frames; this couples it to the native codec so a runtime only moves
+// bytes: `handleBytes()` in, `pollBytes()` out. Decoder errors become an orderly abort (the
+// machine sends ABORT with frame-too-large or protocol-error). The decoder's limit starts at
+// this side's own max frame size and drops to the negotiated one once the session is set up,
+// so a peer can never make it buffer more than that. The ISO 8327 profile supplies its own
+// coupler around the same machine.
+
+import { encodeFrames, FrameDecoder } from './codec/index.js';
+import { ProtocolError } from './errors.js';
+import type { Frame } from './frames.js';
+import type { SessionMachine } from './machine/index.js';
+
+/** Frames are gathered into one write until it reaches this many bytes. */
+export const DEFAULT_WRITE_BATCH = 64 * 1024;
+
+export class WireSession {
+  private decoder: FrameDecoder;
+  private limitSet = false;
+  private readonly batch: Frame[] = [];
+
+  constructor(readonly machine: SessionMachine) {
+    this.decoder = new FrameDecoder({ maxFrameSize: machine.maxFrameSize });
+  }
+
+  handleTransportUp(now: number): void {
+    this.decoder = new FrameDecoder({ maxFrameSize: this.machine.negotiated?.maxFrameSize ?? this.machine.maxFrameSize });
+    this.machine.handleTransportUp(now);
+  }
+
+  handleTransportDown(now: number, error?: Parameters<SessionMachine['handleTransportDown']>[1]): void {
+    this.machine.handleTransportDown(now, error);
+  }
+
+  /** Feeds bytes from the transport. Never throws. */
+  handleBytes(chunk: Uint8Array, now: number): void {
+    const m = this.machine;
+    if (m.state === 'closed' && !m.isAttached) return;
+    this.tightenLimit();
+    this.decoder.push(chunk);
+    for (;;) {
+      let frame: Frame | undefined;
+      try {
+        frame = this.decoder.next();
+      } catch (e) {
+        const error = e instanceof ProtocolError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
+        m.handleProtocolError(error, now);
+        return;
+      }
+      if (!frame) return;
+      m.handleFrame(frame, now);
+      this.tightenLimit();
+    }
+  }
+
+  private tightenLimit(): void {
+    const agreed = this.machine.negotiated;
+    if (this.limitSet || !agreed) return;
+    this.decoder.maxFrameSize = agreed.maxFrameSize;
+    this.limitSet = true;
+  }
+
+  /** The next bytes to write, several frames coalesced up to about `maxBytes`; undefined when idle. */
+  pollBytes(maxBytes = DEFAULT_WRITE_BATCH): Uint8Array | undefined {
+    const batch = this.batch;
+    let size = 0;
+    for (let f = this.machine.pollFrame(); f; f = size < maxBytes ? this.machine.pollFrame() : undefined) {
+      batch.push(f);
+      size += f.type === 'DATA' ? f.payload.length + 3 : 32;
+    }
+    if (batch.length === 0) return undefined;
+    const out = encodeFrames(batch);
+    batch.length = 0;
+    return out;
+  }
+}

@@ -1,0 +1,98 @@
+// WireSession: the machine behind the native codec. Two sessions joined by bytes, and the
+// fuzz property for the machine's byte input: any bytes, in any state, never throw; bad bytes
+// end the session with an ABORT and a coded error.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame, FrameDecoder } from '../../src/engine/codec/index.js';
+import { AbortReason } from '../../src/engine/frames.js';
+import { SessionMachine } from '../../src/engine/machine/index.js';
+import { WireSession } from '../../src/engine/wire-session.js';
+import { EDGES, TABLE } from './codec/cases.js';
+import { RESUME_SECRET, SESSION_ID } from './support/pair.js';
+
+const RUNS = Number(process.env.COLLOQUY_FUZZ_RUNS ?? (process.env.CI ? 20_000 : 5_000));
+
+function pairOverBytes(): { a: WireSession; b: WireSession; pump: () => void } {
+  const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0 }));
+  const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+  const pump = (): void => {
+    for (let moved = true; moved;) {
+      moved = false;
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        for (let bytes = from.pollBytes(); bytes; bytes = from.pollBytes()) { to.handleBytes(bytes, 0); moved = true; }
+        for (let e = from.machine.pollEvent(); e; e = from.machine.pollEvent()) {
+          moved = true;
+          if (e.type === 'connect-request') from.machine.accept();
+        }
+      }
+    }
+  };
+  b.handleTransportUp(0);
+  a.handleTransportUp(0);
+  pump();
+  return { a, b, pump };
+}
+
+describe('WireSession', () => {
+  it('carries a session over bytes and coalesces frames into one write', () => {
+    const { a, b, pump } = pairOverBytes();
+    expect(a.machine.state).toBe('established');
+    for (let i = 0; i < 100; i++) a.machine.sendData(new Uint8Array(64).fill(i));
+    const write = a.pollBytes();
+    expect(write).toBeDefined();
+    const d = new FrameDecoder();
+    d.push(write as Uint8Array);
+    let n = 0;
+    while (d.next()) n++;
+    expect(n).toBe(100);
+    b.handleBytes(write as Uint8Array, 1);
+    pump();
+    expect(b.machine.stats.received).toBe(100);
+  });
+
+  it('lowers the decoder limit to the negotiated max frame size and aborts on a larger frame', () => {
+    const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 4096 }));
+    const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    b.handleTransportUp(0);
+    a.handleTransportUp(0);
+    b.handleBytes(a.pollBytes() as Uint8Array, 0);
+    expect(b.machine.pollEvent()?.type).toBe('connect-request');
+    b.machine.accept();
+    a.handleBytes(b.pollBytes() as Uint8Array, 0);
+    expect(b.machine.negotiated?.maxFrameSize).toBe(4096);
+    b.handleBytes(encodeFrame({ type: 'DATA', payload: new Uint8Array(5000) }), 1);
+    const events = [];
+    for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) events.push(e);
+    const closed = events.find((e) => e.type === 'closed');
+    expect(closed?.type === 'closed' && closed.error?.code).toBe('ERR_FRAME_TOO_LARGE');
+    const abort = decodeFrame(b.pollBytes() as Uint8Array);
+    expect(abort.type === 'ABORT' && abort.reason).toBe(AbortReason.frameTooLarge);
+  });
+
+  it('never throws on any bytes or any decodable frames, in any state', () => {
+    const validFrames = fc.constantFrom(...TABLE, ...EDGES).map((f) => encodeFrame(f));
+    const chunk = fc.oneof(fc.uint8Array({ maxLength: 40 }), validFrames);
+    fc.assert(
+      fc.property(fc.constantFrom('initiator-new', 'acceptor-new', 'established-a', 'established-b'), fc.array(chunk, { maxLength: 12 }), (state, chunks) => {
+        let target: WireSession;
+        if (state === 'initiator-new' || state === 'acceptor-new') {
+          target = state === 'initiator-new'
+            ? new WireSession(new SessionMachine({ role: 'initiator' }))
+            : new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+          target.handleTransportUp(0);
+        } else {
+          const { a, b } = pairOverBytes();
+          target = state === 'established-a' ? a : b;
+        }
+        for (const c of chunks) target.handleBytes(c, 1);
+        target.machine.handleTimeout(1_000_000);
+        for (let e = target.machine.pollEvent(); e; e = target.machine.pollEvent()) {
+          if (e.type === 'closed' && e.error) expect(e.error.code).toMatch(/^ERR_/);
+        }
+        for (let out = target.pollBytes(); out; out = target.pollBytes()) expect(out.length).toBeGreaterThan(0);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
