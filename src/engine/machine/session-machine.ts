@@ -530,7 +530,7 @@ export class SessionMachine {
     this.ctrl = [];
     this.pendingAck = null;
     if (reason !== null && this.attached) this.ctrl.push({ type: 'ABORT', reason, message: error.message.slice(0, 200), userData: EMPTY });
-    this.lifecycle = nextState(this.lifecycle, trigger, this.role) ?? 'closed';
+    this.go(trigger);
     this.emit({ type: 'closed', error });
   }
 

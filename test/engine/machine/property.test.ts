@@ -45,7 +45,7 @@ type Action =
   | { k: 'major'; who: Actor }
   | { k: 'resync'; who: Actor; type: 'restart' | 'abandon' | 'set'; serial: number; tokens: TokenName[] }
   | { k: 'activityStart'; who: Actor }
-  | { k: 'activityCycle'; who: Actor; discard: boolean }
+  | { k: 'activityCycle'; who: Actor; finish: 'interrupt' | 'discard' | 'end' }
   | { k: 'activityResume'; who: Actor }
   | { k: 'activityInterrupt'; who: Actor; discard: boolean }
   | { k: 'activityEnd'; who: Actor }
@@ -54,6 +54,7 @@ type Action =
   | { k: 'exception'; who: Actor }
   | { k: 'respond'; who: Actor; acceptRelease: boolean }
   | { k: 'release'; who: Actor; refuse: boolean }
+  | { k: 'minorConfirmed'; who: Actor }
   | { k: 'abort'; who: Who }
   | { k: 'cut'; keep: number }
   | { k: 'reconnect' }
@@ -74,14 +75,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('resync' as const), who, type: fc.constantFrom('restart' as const, 'abandon' as const, 'set' as const), serial: fc.integer({ min: 0, max: 30 }), tokens: fc.subarray<TokenName>(['data', 'minorSync', 'majorActivity', 'release']) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('activityStart' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('activityResume' as const), who }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('activityCycle' as const), who, discard: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('activityCycle' as const), who, finish: fc.constantFrom('interrupt' as const, 'discard' as const, 'end' as const) }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('activityInterrupt' as const), who, discard: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('activityEnd' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('capability' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('giveControl' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('exception' as const), who }) },
   { weight: 8, arbitrary: fc.record({ k: fc.constant('respond' as const), who, acceptRelease: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('release' as const), who, refuse: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('release' as const), who, refuse: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('minorConfirmed' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('cut' as const), keep: fc.integer({ min: 0, max: 400 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('reconnect' as const) }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 60 }) }) },
@@ -169,7 +171,7 @@ function runScenario(profile: Profile, actions: Action[], abortAt: number | null
   const NEEDS: Partial<Record<Action['k'], TokenName>> = {
     send: 'data', minor: 'minorSync', major: 'majorActivity', activityStart: 'majorActivity', activityResume: 'majorActivity',
     activityInterrupt: 'majorActivity', activityCycle: 'majorActivity', activityEnd: 'majorActivity', capability: 'majorActivity', giveControl: 'majorActivity',
-    release: 'release', give: 'data',
+    release: 'release', give: 'data', minorConfirmed: 'minorSync',
   };
   let current: Action = actions[0] as Action;
   const side = (w: Actor): Side => {
@@ -246,12 +248,15 @@ function runScenario(profile: Profile, actions: Action[], abortAt: number | null
         p.settle();
         tryDo(() => s.machine.activityStart(new Uint8Array([nextActivity++ & 0xff, 3])));
         p.settle();
-        tryDo(() => (act.discard ? s.machine.activityDiscard(1) : s.machine.activityInterrupt(1)));
+        const m = s.machine;
+        if (act.finish === 'end') {
+          if (tryDo(() => m.activityEnd())) majorPending[s.name] = true;
+        } else tryDo(() => (act.finish === 'discard' ? m.activityDiscard(1) : m.activityInterrupt(1)));
         p.settle();
         respondAll(peer, false);
         p.settle();
         const old = interrupted[interrupted.length - 1];
-        if (!act.discard && old) {
+        if (act.finish === 'interrupt' && old) {
           if (tryDo(() => s.machine.activityResume(new Uint8Array([nextActivity++ & 0xff, 4]), old.id, old.serial))) expect(s.machine.serial).toBe(old.serial + 1);
         }
         break;
@@ -277,11 +282,22 @@ function runScenario(profile: Profile, actions: Action[], abortAt: number | null
       case 'giveControl': tryDo(() => side(act.who).machine.giveControl()); break;
       case 'exception': tryDo(() => side(act.who).machine.exceptionReport(5)); break;
       case 'respond': respondAll(side(act.who), act.acceptRelease); break;
-      case 'release': {
+      case 'minorConfirmed': {
         const s = side(act.who);
+        if (!tryDo(() => s.machine.syncMinor({ confirm: true }))) break;
+        p.settle();
+        tryDo(() => p.other(s).machine.confirmMinorSync());
+        break;
+      }
+      case 'release': {
+        // The requester needs every token: the peer hands over what it holds first.
+        const s = side(act.who);
+        const peer = p.other(s);
+        const held = peer.machine.tokens;
+        if (held.length) tryDo(() => peer.machine.giveTokens(held));
+        p.settle();
         if (!tryDo(() => s.machine.release())) break;
         p.settle();
-        const peer = p.other(s);
         // (The request may have been cancelled by a resynchronize crossing it.)
         if (act.refuse && peer.machine.negotiated?.units.has('negotiatedRelease') && tryDo(() => peer.machine.respondRelease(false))) {
           p.settle();
