@@ -29,7 +29,8 @@
 import { SessionError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { MAX_SERIAL, ResyncType, Token, Unit } from '../frames.js';
-import type { ResyncTypeName, ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitName, UnitSet } from '../frames.js';
+import type { ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitName, UnitSet } from '../frames.js';
+import { receiveFrame } from './dialogue-receive.js';
 import type { ConfirmedService, SessionEvent } from './events.js';
 import { availableTokens, heldFromSetting, settingFor, TOKEN_UNIT, tokenNames } from './tokens.js';
 
@@ -60,8 +61,6 @@ type Pending =
   | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting }
   | { kind: 'capability' | 'release' | 'give-control' | 'activity-interrupt' | 'activity-discard' };
 
-const RESYNC_NAMES: Record<number, ResyncTypeName> = { 0: 'restart', 1: 'abandon', 2: 'set' };
-const RESYNC_RANK: Record<number, number> = { [ResyncType.restart]: 1, [ResyncType.set]: 2, [ResyncType.abandon]: 3 };
 const MAX_ACTIVITY_ID = 64;
 
 function err(code: ErrorCode, message: string, details: Record<string, unknown> = {}): SessionError {
@@ -81,16 +80,16 @@ export class Dialogue {
   pendingLocal: Pending | null = null;
   pendingRemote: Pending | null = null;
   /** Highest minor sync point the peer asked us to confirm. */
-  private minorToConfirm: number | null = null;
+  /** @internal */ minorToConfirm: number | null = null;
   /** The peer reported an exception while we hold the data token. */
   exceptionPending = false;
   /** We answered FINISH with DISCONNECT: nothing more may be sent. */
   finished = false;
 
-  private readonly halfDuplex: boolean;
-  private readonly activities: boolean;
+  /** @internal */ readonly halfDuplex: boolean;
+  /** @internal */ readonly activities: boolean;
 
-  constructor(private readonly host: DialogueHost, private readonly cfg: DialogueConfig) {
+  constructor(readonly host: DialogueHost, readonly cfg: DialogueConfig) {
     this.units = cfg.units;
     this.available = availableTokens(cfg.units);
     this.dialogueTokens = this.available & ~Token.release;
@@ -305,7 +304,7 @@ export class Dialogue {
     return p.serial;
   }
 
-  private applyResync(type: ResyncTypeValue, serial: number, setting: TokenSetting): void {
+  /** @internal */ applyResync(type: ResyncTypeValue, serial: number, setting: TokenSetting): void {
     this.vm = this.va = serial;
     if (type !== ResyncType.restart || serial < this.vr) this.vr = serial;
     this.held = heldFromSetting(setting, this.available, this.cfg.isInitiator);
@@ -314,7 +313,7 @@ export class Dialogue {
   }
 
   /** Drop the pending request on one side, telling the application. */
-  private cancel(side: 'local' | 'remote', by: 'resync' | 'activity-interrupt' | 'activity-discard'): void {
+  /** @internal */ cancel(side: 'local' | 'remote', by: 'resync' | 'activity-interrupt' | 'activity-discard'): void {
     const p = side === 'local' ? this.pendingLocal : this.pendingRemote;
     if (!p) return;
     if (side === 'local') this.pendingLocal = null;
@@ -434,222 +433,8 @@ export class Dialogue {
     }
   }
 
-  // ---- receiving ------------------------------------------------------------------------
-
   /** Handles one received session frame. Never throws. */
   receive(f: SessionFrame): void {
-    const host = this.host;
-    switch (f.type) {
-      case 'DATA':
-      case 'TYPED': {
-        if (f.type === 'DATA') {
-          if (this.halfDuplex && this.held & Token.data) return host.violation('DATA from the side without the data token', f);
-          if (this.cfg.mode === 'simplex' && this.cfg.simplexSenderIsMe) return host.violation('DATA from the receiving side of a simplex session', f);
-        } else if (!(this.units & Unit.typedData)) return host.violation('TYPED without the typed-data unit', f);
-        if (this.discarding) return host.emit({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
-        if (f.type === 'DATA' && this.activities && !this.activity) return host.violation('DATA outside an activity', f);
-        return host.emit(f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload });
-      }
-      case 'EXPEDITED':
-        if (!(this.units & Unit.expedited)) return host.violation('EXPEDITED without the expedited unit', f);
-        return host.emit({ type: 'expedited', payload: f.payload });
-      case 'CAPABILITY':
-        if (!(this.units & Unit.capabilityData) || this.activity) return host.violation('CAPABILITY not allowed now', f);
-        if (this.pendingLocal?.kind === 'resync') return; // cancelled by our resync on the peer's side
-        this.pendingRemote = { kind: 'capability' };
-        return host.emit({ type: 'capability', payload: f.payload });
-      case 'CAPABILITY_ACK':
-        if (this.pendingLocal?.kind !== 'capability') return host.violation('CAPABILITY_ACK without CAPABILITY', f);
-        this.pendingLocal = null;
-        return host.emit({ type: 'capability-confirmed', payload: f.payload });
-      case 'GIVE_TOKENS':
-        if (f.tokens & ~this.available || f.tokens & this.held) return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
-        // Crossing our GIVE_CONTROL: the peer takes every token when that arrives, these too.
-        if (this.pendingLocal?.kind === 'give-control') return;
-        this.held |= f.tokens;
-        return host.emit({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
-      case 'PLEASE_TOKENS':
-        if (f.tokens & ~this.available) return host.violation('PLEASE_TOKENS for a token that does not exist', f);
-        return host.emit({ type: 'tokens-requested', tokens: tokenNames(f.tokens), userData: f.userData });
-      case 'GIVE_CONTROL':
-        if (!this.activities || this.activity) return host.violation('GIVE_CONTROL not allowed now', f);
-        this.held = this.available;
-        host.send({ type: 'GIVE_CONTROL_ACK' });
-        return host.emit({ type: 'control-given' });
-      case 'GIVE_CONTROL_ACK':
-        if (this.pendingLocal?.kind !== 'give-control') return host.violation('GIVE_CONTROL_ACK without GIVE_CONTROL', f);
-        this.pendingLocal = null;
-        return host.emit({ type: 'control-give-confirmed' });
-      default:
-        return this.receiveSync(f);
-    }
-  }
-
-  private receiveSync(f: SessionFrame): void {
-    const host = this.host;
-    switch (f.type) {
-      case 'MINOR_SYNC':
-        if (!(this.units & Unit.minorSync) || this.held & Token.minorSync) return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
-        if (f.serial !== this.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
-        // Serials advance even past the point, so both sides agree if our resync is cancelled.
-        this.vm = f.serial + 1;
-        if (this.discarding) return;
-        if (f.confirm) this.minorToConfirm = f.serial;
-        return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
-      case 'MINOR_SYNC_ACK':
-        if (this.discarding) return; // stale answer crossing our resync
-        if (f.serial >= this.vm) return host.violation('MINOR_SYNC_ACK for a point not yet made', f);
-        this.va = Math.max(this.va, f.serial + 1);
-        return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
-      case 'MAJOR_SYNC':
-        if (!(this.units & Unit.majorSync) || this.held & Token.majorActivity) return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
-        if (f.serial !== this.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${this.vm}`, f);
-        this.vm = f.serial + 1;
-        if (this.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
-        this.pendingRemote = { kind: 'sync-major', serial: f.serial };
-        return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
-      case 'MAJOR_SYNC_ACK': {
-        const p = this.pendingLocal;
-        if (this.discarding) return; // our major sync was cancelled by our resync or interrupt
-        if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
-        this.pendingLocal = null;
-        this.va = this.vr = this.vm;
-        return host.emit({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
-      }
-      case 'RESYNC':
-        return this.receiveResync(f.resyncType, f.serial, f.tokenSetting, f.userData, f);
-      case 'RESYNC_ACK': {
-        const p = this.pendingLocal;
-        if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting) return host.violation('RESYNC_ACK without a matching RESYNC', f);
-        this.pendingLocal = null;
-        this.applyResync(p.type, p.serial, p.setting);
-        return host.emit({ type: 'resync-complete', serial: p.serial, tokens: tokenNames(this.held), userData: f.userData });
-      }
-      default:
-        return this.receiveActivity(f);
-    }
-  }
-
-  private receiveResync(type: ResyncTypeValue, serial: number, setting: TokenSetting, userData: Uint8Array, f: SessionFrame): void {
-    const host = this.host;
-    if (!(this.units & Unit.resynchronize)) return host.violation('RESYNC without the resynchronize unit', f);
-    const mine = this.pendingLocal;
-    if (mine?.kind === 'activity-interrupt' || mine?.kind === 'activity-discard') return; // interrupt wins
-    if (mine?.kind === 'resync') {
-      if (this.wins(mine.type, mine.serial, type, serial)) return;
-      this.cancel('local', 'resync');
-    } else if (mine && mine.kind !== 'give-control') {
-      if (mine.kind === 'activity-end' || mine.kind === 'sync-major' || mine.kind === 'capability' || mine.kind === 'release') this.cancel('local', 'resync');
-    }
-    if (this.pendingRemote) {
-      if (this.pendingRemote.kind === 'resync' || this.pendingRemote.kind === 'release') return host.violation('RESYNC while the peer awaits our answer', f);
-      this.cancel('remote', 'resync');
-    }
-    host.purgeOutgoingData();
-    this.minorToConfirm = null;
-    this.pendingRemote = { kind: 'resync', type, serial, setting };
-    host.emit({ type: 'resync', resyncType: RESYNC_NAMES[type] ?? 'restart', serial, tokens: tokenNames(heldFromSetting(setting, this.available, this.cfg.isInitiator)), userData });
-  }
-
-  /** Whether our resynchronize beats the peer's when both were sent at once. */
-  private wins(myType: ResyncTypeValue, mySerial: number, theirType: ResyncTypeValue, theirSerial: number): boolean {
-    const a = RESYNC_RANK[myType] ?? 0;
-    const b = RESYNC_RANK[theirType] ?? 0;
-    if (a !== b) return a > b;
-    if (myType === ResyncType.restart && mySerial !== theirSerial) return mySerial < theirSerial;
-    return this.cfg.isInitiator;
-  }
-
-  private receiveActivity(f: SessionFrame): void {
-    const host = this.host;
-    switch (f.type) {
-      case 'ACTIVITY_START':
-      case 'ACTIVITY_RESUME':
-        if (!this.activities || this.activity || this.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
-        this.activity = f.activityId;
-        if (f.type === 'ACTIVITY_START') {
-          this.vm = this.va = this.vr = 1;
-          return host.emit({ type: 'activity-start', activityId: f.activityId, userData: f.userData });
-        }
-        this.vm = this.va = f.serial + 1;
-        this.vr = 1;
-        return host.emit({ type: 'activity-resume', activityId: f.activityId, oldActivityId: f.oldActivityId, serial: f.serial, userData: f.userData });
-      case 'ACTIVITY_INTERRUPT':
-      case 'ACTIVITY_DISCARD': {
-        if (!this.activity || this.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
-        const by = f.type === 'ACTIVITY_INTERRUPT' ? 'activity-interrupt' : 'activity-discard';
-        if (this.pendingLocal?.kind === 'resync') this.cancel('local', by);
-        // The peer may interrupt instead of waiting for our answer to its major sync.
-        if (this.pendingRemote?.kind === 'sync-major') this.cancel('remote', by);
-        if (this.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
-        host.purgeOutgoingData();
-        this.minorToConfirm = null;
-        this.pendingRemote = { kind: by };
-        return host.emit(f.type === 'ACTIVITY_INTERRUPT' ? { type: 'activity-interrupt', reason: f.reason } : { type: 'activity-discard', reason: f.reason });
-      }
-      case 'ACTIVITY_INTERRUPT_ACK':
-      case 'ACTIVITY_DISCARD_ACK': {
-        const kind = f.type === 'ACTIVITY_INTERRUPT_ACK' ? 'activity-interrupt' : 'activity-discard';
-        if (this.pendingLocal?.kind !== kind || !this.activity) return host.violation(`${f.type} without a request`, f);
-        const id = this.activity;
-        this.pendingLocal = null;
-        this.activity = null;
-        return host.emit(kind === 'activity-interrupt' ? { type: 'activity-interrupted', activityId: id, serial: this.vm - 1 } : { type: 'activity-discarded' });
-      }
-      case 'ACTIVITY_END':
-        if (!this.activity || this.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
-        if (f.serial !== this.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${this.vm}`, f);
-        this.vm = f.serial + 1;
-        if (this.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
-        this.pendingRemote = { kind: 'activity-end', serial: f.serial };
-        return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
-      case 'ACTIVITY_END_ACK': {
-        const p = this.pendingLocal;
-        if (p?.kind !== 'activity-end' || p.serial !== f.serial) return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
-        this.pendingLocal = null;
-        this.activity = null;
-        this.va = this.vr = this.vm;
-        return host.emit({ type: 'activity-ended', serial: f.serial, userData: f.userData });
-      }
-      default:
-        return this.receiveEnd(f);
-    }
-  }
-
-  private receiveEnd(f: SessionFrame): void {
-    const host = this.host;
-    switch (f.type) {
-      case 'EXCEPTION_DATA':
-        if (!(this.units & Unit.exceptions)) return host.violation('EXCEPTION_DATA without the exceptions unit', f);
-        if (this.held & Token.data) this.exceptionPending = true;
-        return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
-      case 'EXCEPTION_REPORT':
-        return host.emit({ type: 'exception', from: 'provider', reason: f.reason, userData: new Uint8Array(0), message: f.message });
-      case 'FINISH': {
-        const mine = this.pendingLocal?.kind;
-        if (mine === 'resync') return; // cancelled on the peer by our RESYNC
-        if (mine === 'release') {
-          // Both asked at once (possible only when no tokens exist): the acceptor answers.
-          if (this.cfg.isInitiator) return;
-          this.pendingLocal = null;
-          this.finished = true;
-          host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
-          return host.disconnectSent();
-        }
-        if (this.held & this.available || this.pendingRemote || (this.activities && this.activity)) return host.violation('FINISH not allowed now', f);
-        this.pendingRemote = { kind: 'release' };
-        return host.emit({ type: 'release-request', userData: f.userData });
-      }
-      case 'DISCONNECT':
-        if (this.pendingLocal?.kind !== 'release') return host.violation('DISCONNECT without FINISH', f);
-        this.pendingLocal = null;
-        return host.released();
-      case 'NOT_FINISHED':
-        if (this.pendingLocal?.kind !== 'release' || !(this.units & Unit.negotiatedRelease)) return host.violation('NOT_FINISHED not allowed now', f);
-        this.pendingLocal = null;
-        return host.emit({ type: 'release-refused', userData: f.userData });
-      default:
-        return host.violation(`unexpected ${f.type}`, f);
-    }
+    receiveFrame(this, f);
   }
 }

@@ -32,7 +32,7 @@ import {
   RESUME_SECRET_LENGTH, SESSION_ID_LENGTH,
 } from '../frames.js';
 import type {
-  AbortReasonValue, AcceptFrame, AckFrame, ConnectFrame, ConnectionFrame, Frame, RefuseReasonValue,
+  AbortReasonValue, AcceptFrame, ConnectFrame, ConnectionFrame, Frame, RefuseReasonValue,
   ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
@@ -41,6 +41,7 @@ import type { SessionEvent } from './events.js';
 import { buildConnect, checkAccept, decide, describe } from './negotiation.js';
 import { DEFAULTS } from './options.js';
 import type { MachineOptions, Negotiated } from './options.js';
+import { Outbox } from './outbox.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { tokenNames, tokenSetOf } from './tokens.js';
 import { nextState } from './transitions.js';
@@ -75,12 +76,7 @@ export class SessionMachine {
   private secret?: Uint8Array;
   private closeReason: ResumeRefuseReasonValue = ResumeRefuseReason.closed;
 
-  private ctrl: ConnectionFrame[] = [];
-  private pendingAck: AckFrame | null = null;
-  private out: (SessionFrame | undefined)[] = [];
-  private outHead = 0;
-  private exp: SessionFrame[] = [];
-  private queuedBytes = 0;
+  private readonly outbox = new Outbox();
   private wantWritable = false;
   private readonly replay: ReplayBuffer;
   private cursor = 0;
@@ -143,10 +139,10 @@ export class SessionMachine {
   get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
   get maxFrameSize(): number { return this.agreed?.maxFrameSize ?? this.opts.maxFrameSize ?? DEFAULTS.maxFrameSize; }
   get stats(): SessionStats {
-    return { sent: this.replay.end, received: this.received, acknowledged: this.replay.base, queuedBytes: this.queuedBytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
+    return { sent: this.replay.end, received: this.received, acknowledged: this.replay.base, queuedBytes: this.outbox.bytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
   }
   /** Bytes the send queue can take now. */
-  get writableBytes(): number { return Math.max(0, this.maxQueue() - this.queuedBytes); }
+  get writableBytes(): number { return Math.max(0, this.maxQueue() - this.outbox.bytes); }
 
   // ---- outputs --------------------------------------------------------------------------
 
@@ -159,9 +155,8 @@ export class SessionMachine {
 
   pollFrame(): Frame | undefined {
     if (!this.attached) return undefined;
-    const c = this.ctrl.shift();
+    const c = this.outbox.takeControl();
     if (c) {
-      if (c === this.pendingAck) this.pendingAck = null;
       this.lastSent = this.now;
       return c;
     }
@@ -170,21 +165,13 @@ export class SessionMachine {
       this.lastSent = this.now;
       return this.replay.at(this.cursor++);
     }
-    const fromExp = this.exp.length > 0;
-    const f = fromExp ? this.exp[0] : this.out[this.outHead];
-    if (!f) return undefined;
-    const w = frameWeight(f);
-    if (!this.replay.fits(w)) return undefined;
-    if (fromExp) this.exp.shift();
-    else {
-      this.out[this.outHead++] = undefined;
-      if (this.outHead === this.out.length) { this.out = []; this.outHead = 0; }
-    }
-    this.queuedBytes -= w;
+    const f = this.outbox.peek();
+    if (!f || !this.replay.fits(frameWeight(f))) return undefined;
+    this.outbox.shift();
     this.replay.push(f);
     this.cursor++;
     if (f.type === 'DISCONNECT') this.disconnectCount = this.cursor - 1;
-    if (this.wantWritable && this.queuedBytes <= this.maxQueue() / 2) {
+    if (this.wantWritable && this.outbox.bytes <= this.maxQueue() / 2) {
       this.wantWritable = false;
       this.emit({ type: 'writable' });
     }
@@ -205,15 +192,15 @@ export class SessionMachine {
 
   handleTransportUp(now: number): void {
     this.now = now;
-    if (this.lifecycle === 'closed') { this.attached = true; this.ctrl = []; return; }
+    if (this.lifecycle === 'closed') { this.attached = true; this.outbox.clearControl(); return; }
     // A new transport while one is attached: the old one is presumed dead.
     if (this.attached) this.handleTransportDown(now);
     if (this.state === 'closed') return;
     this.attached = true;
     this.lastSent = this.lastRecv = now;
     const to = this.go('transport-up');
-    if (to === 'connecting' && this.connect) { this.offered = this.connect; this.ctrl.push(this.connect); }
-    if (to === 'resuming' && this.id && this.secret) this.ctrl.push({ type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received: this.received });
+    if (to === 'connecting' && this.connect) { this.offered = this.connect; this.outbox.pushControl(this.connect); }
+    if (to === 'resuming' && this.id && this.secret) this.outbox.pushControl({ type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received: this.received });
     if (to !== 'established') this.handshakeAt = now + (this.opts.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs);
   }
 
@@ -319,7 +306,7 @@ export class SessionMachine {
     const d = decide(c, this.opts);
     if (!d.ok) throw new SessionError('ERR_NEGOTIATION_FAILED', d.message);
     const a: AcceptFrame = { ...d.accept, sessionId: this.id, resumeSecret: this.secret, userData: this.fitUserData(options.userData) };
-    if (this.attached) this.ctrl.push(a);
+    if (this.attached) this.outbox.pushControl(a);
     this.establish(a, 'accept');
   }
 
@@ -330,7 +317,7 @@ export class SessionMachine {
   }
 
   private refuseWith(reason: RefuseReasonValue, message: string, userData: Uint8Array, code: ErrorCode): void {
-    if (this.attached) this.ctrl.push({ type: 'REFUSE', reason, message, userData });
+    if (this.attached) this.outbox.pushControl({ type: 'REFUSE', reason, message, userData });
     this.go('refuse');
     this.emit({ type: 'closed', error: new SessionError(code, message, 'local', { reason }) });
   }
@@ -366,12 +353,12 @@ export class SessionMachine {
     if (!this.id || !this.secret || !this.dialogue || !constantTimeEqual(sessionId, this.id)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
     if (!constantTimeEqual(secret, this.secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
     if (received < this.replay.base || received > this.replay.end) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.replay.base}..${this.replay.end}`);
-    this.ctrl.push({ type: 'RESUMED', received: this.received });
+    this.outbox.pushControl({ type: 'RESUMED', received: this.received });
     this.resumeAt(received, 'recv-RESUME');
   }
 
   private refuseResume(reason: ResumeRefuseReasonValue, message: string): void {
-    this.ctrl.push({ type: 'RESUME_REFUSED', reason, message });
+    this.outbox.pushControl({ type: 'RESUME_REFUSED', reason, message });
     this.emit({ type: 'close-transport', error: new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason }) });
   }
 
@@ -410,7 +397,7 @@ export class SessionMachine {
         return this.interrupt(error);
       }
       if (now >= this.lastSent + hb) {
-        this.ctrl.push({ type: 'HEARTBEAT' });
+        this.outbox.pushControl({ type: 'HEARTBEAT' });
         this.lastSent = now;
       }
     }
@@ -420,12 +407,7 @@ export class SessionMachine {
   private queueAck(): void {
     this.ackAt = Infinity;
     this.unackedFrames = this.unackedBytes = 0;
-    if (!this.attached) return;
-    if (this.pendingAck) this.pendingAck.received = this.received;
-    else {
-      this.pendingAck = { type: 'ACK', received: this.received };
-      this.ctrl.push(this.pendingAck);
-    }
+    if (this.attached) this.outbox.acknowledge(this.received);
   }
 
   private acknowledge(count: number): void {
@@ -434,19 +416,15 @@ export class SessionMachine {
     if (this.disconnectCount >= 0 && count > this.disconnectCount) this.releasedNow();
   }
 
-  private queue(f: SessionFrame): void {
-    const w = frameWeight(f);
-    this.queuedBytes += w;
-    if (f.type === 'EXPEDITED') this.exp.push(f);
-    else this.out.push(f);
-  }
+  private queue(f: SessionFrame): void { this.outbox.push(f); }
 
   private maxQueue(): number { return this.opts.maxSendQueueBytes ?? DEFAULTS.maxSendQueueBytes; }
   private window(): number { return this.agreed?.resumeWindowMs ?? this.opts.resumeWindowMs ?? DEFAULTS.resumeWindowMs; }
 
   /** Room for `bytes` more in the send queue, or a coded error (and `writable` later). */
   private reserve(bytes: number): void {
-    if (this.queuedBytes === 0 || this.queuedBytes + bytes <= this.maxQueue()) return;
+    const queued = this.outbox.bytes;
+    if (queued === 0 || queued + bytes <= this.maxQueue()) return;
     if (!this.attached && this.opts.replayOverflow === 'fail') {
       this.closeReason = ResumeRefuseReason.overflowed;
       const error = new SessionError('ERR_REPLAY_OVERFLOW', 'the send buffer overflowed while disconnected');
@@ -454,22 +432,11 @@ export class SessionMachine {
       throw error;
     }
     this.wantWritable = true;
-    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${this.queuedBytes} of ${this.maxQueue()} bytes; wait for 'writable'`, 'local', { queuedBytes: this.queuedBytes });
+    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${queued} of ${this.maxQueue()} bytes; wait for 'writable'`, 'local', { queuedBytes: queued });
   }
 
   private purgeOutgoingData(): void {
-    const payloads: Uint8Array[] = [];
-    const kept: (SessionFrame | undefined)[] = [];
-    for (let i = this.outHead; i < this.out.length; i++) {
-      const f = this.out[i];
-      if (!f) continue;
-      if (f.type === 'DATA' || f.type === 'TYPED') {
-        payloads.push(f.payload);
-        this.queuedBytes -= f.payload.length;
-      } else kept.push(f);
-    }
-    this.out = kept;
-    this.outHead = 0;
+    const payloads = this.outbox.purgeData();
     if (payloads.length > 0) this.emit({ type: 'data-discarded', direction: 'out', payloads });
   }
 
@@ -484,8 +451,7 @@ export class SessionMachine {
 
   private detach(): void {
     this.attached = false;
-    this.ctrl = [];
-    this.pendingAck = null;
+    this.outbox.clearControl();
     this.unackedFrames = this.unackedBytes = 0;
     this.ackAt = Infinity;
     this.handshakeAt = Infinity;
@@ -501,16 +467,9 @@ export class SessionMachine {
   private releasedNow(): void {
     // Having received DISCONNECT, acknowledge it at once so that the responder can close too.
     if (this.disconnectCount < 0) this.queueAck();
-    this.clearQueues();
+    this.outbox.clearSession();
     this.go('released');
     this.emit({ type: 'closed' });
-  }
-
-  private clearQueues(): void {
-    this.out = [];
-    this.outHead = 0;
-    this.exp = [];
-    this.queuedBytes = 0;
   }
 
   private violation(message: string, frameType: string): void {
@@ -526,10 +485,9 @@ export class SessionMachine {
   /** Ends the session: ABORT to the peer (when a reason is given and a transport is up), then `closed`. */
   private fail(error: SessionError, reason: AbortReasonValue | null, trigger: LifecycleTrigger): void {
     if (this.lifecycle === 'closed') return;
-    this.clearQueues();
-    this.ctrl = [];
-    this.pendingAck = null;
-    if (reason !== null && this.attached) this.ctrl.push({ type: 'ABORT', reason, message: error.message.slice(0, 200), userData: EMPTY });
+    this.outbox.clearSession();
+    this.outbox.clearControl();
+    if (reason !== null && this.attached) this.outbox.pushControl({ type: 'ABORT', reason, message: error.message.slice(0, 200), userData: EMPTY });
     this.go(trigger);
     this.emit({ type: 'closed', error });
   }
@@ -615,7 +573,7 @@ export class SessionMachine {
   abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
     if (this.lifecycle === 'closed') return;
     this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
-    const last = this.ctrl[this.ctrl.length - 1];
+    const last = this.outbox.lastControl();
     if (last?.type === 'ABORT') last.userData = userData.length <= 1024 ? userData : EMPTY;
   }
 }

@@ -390,5 +390,5 @@ describe('session machine pair, random services and cuts', () => {
       'control-given', 'capability-confirmed', 'exception', 'expedited', 'typed', 'sync-minor-confirmed']) {
       expect(seen[k] ?? 0, `path '${k}' never ran`).toBeGreaterThan(0);
     }
-  });
+  }, 60_000 + RUNS * 20);
 });

@@ -1,0 +1,7 @@
+// `npm run bench`: every benchmark in one run. Speed targets live here, never in tests.
+import { run as codec } from './codec.js';
+import { run as machine } from './machine.js';
+
+await codec();
+console.log('');
+await machine();

@@ -1,0 +1,229 @@
+// Receiving: what a session frame from the peer does to the dialogue (see dialogue.ts for the
+// rules and the collision table). Nothing here throws: a frame a correct peer cannot send is
+// reported to the host as a protocol violation, and the machine aborts.
+
+import { ResyncType, Token, Unit } from '../frames.js';
+import type { ResyncTypeName, ResyncTypeValue, SessionFrame, TokenSetting } from '../frames.js';
+import type { Dialogue } from './dialogue.js';
+import { heldFromSetting, tokenNames } from './tokens.js';
+
+const RESYNC_NAMES: Record<number, ResyncTypeName> = { 0: 'restart', 1: 'abandon', 2: 'set' };
+const RESYNC_RANK: Record<number, number> = { [ResyncType.restart]: 1, [ResyncType.set]: 2, [ResyncType.abandon]: 3 };
+
+// ---- receiving ------------------------------------------------------------------------
+
+export function receiveFrame(d: Dialogue, f: SessionFrame): void {
+  const host = d.host;
+  switch (f.type) {
+    case 'DATA':
+    case 'TYPED': {
+      if (f.type === 'DATA') {
+        if (d.halfDuplex && d.held & Token.data) return host.violation('DATA from the side without the data token', f);
+        if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe) return host.violation('DATA from the receiving side of a simplex session', f);
+      } else if (!(d.units & Unit.typedData)) return host.violation('TYPED without the typed-data unit', f);
+      if (d.discarding) return host.emit({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
+      if (f.type === 'DATA' && d.activities && !d.activity) return host.violation('DATA outside an activity', f);
+      return host.emit(f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload });
+    }
+    case 'EXPEDITED':
+      if (!(d.units & Unit.expedited)) return host.violation('EXPEDITED without the expedited unit', f);
+      return host.emit({ type: 'expedited', payload: f.payload });
+    case 'CAPABILITY':
+      if (!(d.units & Unit.capabilityData) || d.activity) return host.violation('CAPABILITY not allowed now', f);
+      if (d.pendingLocal?.kind === 'resync') return; // cancelled by our resync on the peer's side
+      d.pendingRemote = { kind: 'capability' };
+      return host.emit({ type: 'capability', payload: f.payload });
+    case 'CAPABILITY_ACK':
+      if (d.pendingLocal?.kind !== 'capability') return host.violation('CAPABILITY_ACK without CAPABILITY', f);
+      d.pendingLocal = null;
+      return host.emit({ type: 'capability-confirmed', payload: f.payload });
+    case 'GIVE_TOKENS':
+      if (f.tokens & ~d.available || f.tokens & d.held) return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
+      // Crossing our GIVE_CONTROL: the peer takes every token when that arrives, these too.
+      if (d.pendingLocal?.kind === 'give-control') return;
+      d.held |= f.tokens;
+      return host.emit({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
+    case 'PLEASE_TOKENS':
+      if (f.tokens & ~d.available) return host.violation('PLEASE_TOKENS for a token that does not exist', f);
+      return host.emit({ type: 'tokens-requested', tokens: tokenNames(f.tokens), userData: f.userData });
+    case 'GIVE_CONTROL':
+      if (!d.activities || d.activity) return host.violation('GIVE_CONTROL not allowed now', f);
+      d.held = d.available;
+      host.send({ type: 'GIVE_CONTROL_ACK' });
+      return host.emit({ type: 'control-given' });
+    case 'GIVE_CONTROL_ACK':
+      if (d.pendingLocal?.kind !== 'give-control') return host.violation('GIVE_CONTROL_ACK without GIVE_CONTROL', f);
+      d.pendingLocal = null;
+      return host.emit({ type: 'control-give-confirmed' });
+    default:
+      return receiveSync(d, f);
+  }
+}
+
+function receiveSync(d: Dialogue, f: SessionFrame): void {
+  const host = d.host;
+  switch (f.type) {
+    case 'MINOR_SYNC':
+      if (!(d.units & Unit.minorSync) || d.held & Token.minorSync) return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
+      if (f.serial !== d.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
+      // Serials advance even past the point, so both sides agree if our resync is cancelled.
+      d.vm = f.serial + 1;
+      if (d.discarding) return;
+      if (f.confirm) d.minorToConfirm = f.serial;
+      return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
+    case 'MINOR_SYNC_ACK':
+      if (d.discarding) return; // stale answer crossing our resync
+      if (f.serial >= d.vm) return host.violation('MINOR_SYNC_ACK for a point not yet made', f);
+      d.va = Math.max(d.va, f.serial + 1);
+      return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
+    case 'MAJOR_SYNC':
+      if (!(d.units & Unit.majorSync) || d.held & Token.majorActivity) return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
+      if (f.serial !== d.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
+      d.vm = f.serial + 1;
+      if (d.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
+      d.pendingRemote = { kind: 'sync-major', serial: f.serial };
+      return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
+    case 'MAJOR_SYNC_ACK': {
+      const p = d.pendingLocal;
+      if (d.discarding) return; // our major sync was cancelled by our resync or interrupt
+      if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
+      d.pendingLocal = null;
+      d.va = d.vr = d.vm;
+      return host.emit({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
+    }
+    case 'RESYNC':
+      return receiveResync(d, f.resyncType, f.serial, f.tokenSetting, f.userData, f);
+    case 'RESYNC_ACK': {
+      const p = d.pendingLocal;
+      if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting) return host.violation('RESYNC_ACK without a matching RESYNC', f);
+      d.pendingLocal = null;
+      d.applyResync(p.type, p.serial, p.setting);
+      return host.emit({ type: 'resync-complete', serial: p.serial, tokens: tokenNames(d.held), userData: f.userData });
+    }
+    default:
+      return receiveActivity(d, f);
+  }
+}
+
+function receiveResync(d: Dialogue, type: ResyncTypeValue, serial: number, setting: TokenSetting, userData: Uint8Array, f: SessionFrame): void {
+  const host = d.host;
+  if (!(d.units & Unit.resynchronize)) return host.violation('RESYNC without the resynchronize unit', f);
+  const mine = d.pendingLocal;
+  if (mine?.kind === 'activity-interrupt' || mine?.kind === 'activity-discard') return; // interrupt wins
+  if (mine?.kind === 'resync') {
+    if (wins(d, mine.type, mine.serial, type, serial)) return;
+    d.cancel('local', 'resync');
+  } else if (mine && mine.kind !== 'give-control') {
+    if (mine.kind === 'activity-end' || mine.kind === 'sync-major' || mine.kind === 'capability' || mine.kind === 'release') d.cancel('local', 'resync');
+  }
+  if (d.pendingRemote) {
+    if (d.pendingRemote.kind === 'resync' || d.pendingRemote.kind === 'release') return host.violation('RESYNC while the peer awaits our answer', f);
+    d.cancel('remote', 'resync');
+  }
+  host.purgeOutgoingData();
+  d.minorToConfirm = null;
+  d.pendingRemote = { kind: 'resync', type, serial, setting };
+  host.emit({ type: 'resync', resyncType: RESYNC_NAMES[type] ?? 'restart', serial, tokens: tokenNames(heldFromSetting(setting, d.available, d.cfg.isInitiator)), userData });
+}
+
+/** Whether our resynchronize beats the peer's when both were sent at once. */
+function wins(d: Dialogue, myType: ResyncTypeValue, mySerial: number, theirType: ResyncTypeValue, theirSerial: number): boolean {
+  const a = RESYNC_RANK[myType] ?? 0;
+  const b = RESYNC_RANK[theirType] ?? 0;
+  if (a !== b) return a > b;
+  if (myType === ResyncType.restart && mySerial !== theirSerial) return mySerial < theirSerial;
+  return d.cfg.isInitiator;
+}
+
+function receiveActivity(d: Dialogue, f: SessionFrame): void {
+  const host = d.host;
+  switch (f.type) {
+    case 'ACTIVITY_START':
+    case 'ACTIVITY_RESUME':
+      if (!d.activities || d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+      d.activity = f.activityId;
+      if (f.type === 'ACTIVITY_START') {
+        d.vm = d.va = d.vr = 1;
+        return host.emit({ type: 'activity-start', activityId: f.activityId, userData: f.userData });
+      }
+      d.vm = d.va = f.serial + 1;
+      d.vr = 1;
+      return host.emit({ type: 'activity-resume', activityId: f.activityId, oldActivityId: f.oldActivityId, serial: f.serial, userData: f.userData });
+    case 'ACTIVITY_INTERRUPT':
+    case 'ACTIVITY_DISCARD': {
+      if (!d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+      const by = f.type === 'ACTIVITY_INTERRUPT' ? 'activity-interrupt' : 'activity-discard';
+      if (d.pendingLocal?.kind === 'resync') d.cancel('local', by);
+      // The peer may interrupt instead of waiting for our answer to its major sync.
+      if (d.pendingRemote?.kind === 'sync-major') d.cancel('remote', by);
+      if (d.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
+      host.purgeOutgoingData();
+      d.minorToConfirm = null;
+      d.pendingRemote = { kind: by };
+      return host.emit(f.type === 'ACTIVITY_INTERRUPT' ? { type: 'activity-interrupt', reason: f.reason } : { type: 'activity-discard', reason: f.reason });
+    }
+    case 'ACTIVITY_INTERRUPT_ACK':
+    case 'ACTIVITY_DISCARD_ACK': {
+      const kind = f.type === 'ACTIVITY_INTERRUPT_ACK' ? 'activity-interrupt' : 'activity-discard';
+      if (d.pendingLocal?.kind !== kind || !d.activity) return host.violation(`${f.type} without a request`, f);
+      const id = d.activity;
+      d.pendingLocal = null;
+      d.activity = null;
+      return host.emit(kind === 'activity-interrupt' ? { type: 'activity-interrupted', activityId: id, serial: d.vm - 1 } : { type: 'activity-discarded' });
+    }
+    case 'ACTIVITY_END':
+      if (!d.activity || d.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
+      if (f.serial !== d.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${d.vm}`, f);
+      d.vm = f.serial + 1;
+      if (d.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
+      d.pendingRemote = { kind: 'activity-end', serial: f.serial };
+      return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
+    case 'ACTIVITY_END_ACK': {
+      const p = d.pendingLocal;
+      if (p?.kind !== 'activity-end' || p.serial !== f.serial) return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
+      d.pendingLocal = null;
+      d.activity = null;
+      d.va = d.vr = d.vm;
+      return host.emit({ type: 'activity-ended', serial: f.serial, userData: f.userData });
+    }
+    default:
+      return receiveEnd(d, f);
+  }
+}
+
+function receiveEnd(d: Dialogue, f: SessionFrame): void {
+  const host = d.host;
+  switch (f.type) {
+    case 'EXCEPTION_DATA':
+      if (!(d.units & Unit.exceptions)) return host.violation('EXCEPTION_DATA without the exceptions unit', f);
+      if (d.held & Token.data) d.exceptionPending = true;
+      return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
+    case 'EXCEPTION_REPORT':
+      return host.emit({ type: 'exception', from: 'provider', reason: f.reason, userData: new Uint8Array(0), message: f.message });
+    case 'FINISH': {
+      const mine = d.pendingLocal?.kind;
+      if (mine === 'resync') return; // cancelled on the peer by our RESYNC
+      if (mine === 'release') {
+        // Both asked at once (possible only when no tokens exist): the acceptor answers.
+        if (d.cfg.isInitiator) return;
+        d.pendingLocal = null;
+        d.finished = true;
+        host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
+        return host.disconnectSent();
+      }
+      if (d.held & d.available || d.pendingRemote || (d.activities && d.activity)) return host.violation('FINISH not allowed now', f);
+      d.pendingRemote = { kind: 'release' };
+      return host.emit({ type: 'release-request', userData: f.userData });
+    }
+    case 'DISCONNECT':
+      if (d.pendingLocal?.kind !== 'release') return host.violation('DISCONNECT without FINISH', f);
+      d.pendingLocal = null;
+      return host.released();
+    case 'NOT_FINISHED':
+      if (d.pendingLocal?.kind !== 'release' || !(d.units & Unit.negotiatedRelease)) return host.violation('NOT_FINISHED not allowed now', f);
+      d.pendingLocal = null;
+      return host.emit({ type: 'release-refused', userData: f.userData });
+    default:
+      return host.violation(`unexpected ${f.type}`, f);
+  }
+}

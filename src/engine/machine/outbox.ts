@@ -1,0 +1,93 @@
+// The outbox: everything waiting to go on the wire, in the order it must go.
+//
+//   1. connection frames (CONNECT, ACK, HEARTBEAT, RESUME, ABORT, ...): first, never counted;
+//      at most one ACK is queued, and it always carries the latest count;
+//   2. expedited session frames, ahead of
+//   3. normal session frames, in the order the application issued them.
+// Session frames are counted when they leave (SessionMachine.pollFrame), so expedited data can
+// overtake queued normal data while both ends still count alike. Bytes of session frames are
+// bounded by the caller (SessionMachine.reserve); connection frames are few and tiny.
+
+import { frameWeight } from '../frames.js';
+import type { AckFrame, ConnectionFrame, SessionFrame } from '../frames.js';
+
+export class Outbox {
+  private ctrl: ConnectionFrame[] = [];
+  private ack: AckFrame | null = null;
+  private normal: (SessionFrame | undefined)[] = [];
+  private head = 0;
+  private expedited: SessionFrame[] = [];
+  /** Payload and user-data bytes of queued session frames. */
+  bytes = 0;
+
+  pushControl(f: ConnectionFrame): void { this.ctrl.push(f); }
+
+  /** Queues an ACK for `received`, or updates the one already waiting. */
+  acknowledge(received: number): void {
+    if (this.ack) this.ack.received = received;
+    else {
+      this.ack = { type: 'ACK', received };
+      this.ctrl.push(this.ack);
+    }
+  }
+
+  takeControl(): ConnectionFrame | undefined {
+    const c = this.ctrl.shift();
+    if (c === this.ack) this.ack = null;
+    return c;
+  }
+
+  lastControl(): ConnectionFrame | undefined { return this.ctrl[this.ctrl.length - 1]; }
+
+  /** Drops connection frames (the transport they were meant for is gone). */
+  clearControl(): void {
+    this.ctrl = [];
+    this.ack = null;
+  }
+
+  push(f: SessionFrame): void {
+    this.bytes += frameWeight(f);
+    if (f.type === 'EXPEDITED') this.expedited.push(f);
+    else this.normal.push(f);
+  }
+
+  peek(): SessionFrame | undefined {
+    return this.expedited.length > 0 ? this.expedited[0] : this.normal[this.head];
+  }
+
+  /** Removes the frame `peek()` returned. */
+  shift(): void {
+    let f: SessionFrame | undefined;
+    if (this.expedited.length > 0) f = this.expedited.shift();
+    else {
+      f = this.normal[this.head];
+      this.normal[this.head++] = undefined;
+      if (this.head === this.normal.length) { this.normal = []; this.head = 0; }
+    }
+    if (f) this.bytes -= frameWeight(f);
+  }
+
+  /** Removes queued normal and typed data; returns their payloads. */
+  purgeData(): Uint8Array[] {
+    const payloads: Uint8Array[] = [];
+    const kept: SessionFrame[] = [];
+    for (let i = this.head; i < this.normal.length; i++) {
+      const f = this.normal[i];
+      if (!f) continue;
+      if (f.type === 'DATA' || f.type === 'TYPED') {
+        payloads.push(f.payload);
+        this.bytes -= f.payload.length;
+      } else kept.push(f);
+    }
+    this.normal = kept;
+    this.head = 0;
+    return payloads;
+  }
+
+  clearSession(): void {
+    this.normal = [];
+    this.head = 0;
+    this.expedited = [];
+    this.bytes = 0;
+  }
+}
