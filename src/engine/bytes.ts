@@ -19,3 +19,17 @@ export function toHex(bytes: Uint8Array): string {
   for (const b of bytes) s += b.toString(16).padStart(2, '0');
   return s;
 }
+
+/** `s` cut to at most `maxBytes` of UTF-8, never splitting a character. */
+export function clampUtf8(s: string, maxBytes: number): string {
+  let bytes = 0;
+  let i = 0;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) ?? 0;
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + n > maxBytes) return s.slice(0, i);
+    bytes += n;
+    i += ch.length;
+  }
+  return s;
+}

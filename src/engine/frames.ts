@@ -153,6 +153,15 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_SERIAL = 999_999;
 /** Largest EXPEDITED payload. X.225 allows 14 octets; Colloquy allows a little more. */
 export const MAX_EXPEDITED = 64;
+/** Bounds of the negotiated maximum frame size (a frame's body, in bytes). */
+export const MIN_FRAME_SIZE = 1024;
+export const MAX_FRAME_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_FRAME_SIZE = 256 * 1024;
+/** Reason messages (REFUSE, ABORT, RESUME_REFUSED, EXCEPTION_REPORT) carry at most this many UTF-8 bytes. */
+export const MAX_MESSAGE_BYTES = 1024;
+/** Activity identifiers are 1 to 64 octets. */
+export const MIN_ACTIVITY_ID = 1;
+export const MAX_ACTIVITY_ID = 64;
 /** Session IDs and resume secrets are 16 random octets (128 bits). */
 export const SESSION_ID_LENGTH = 16;
 export const RESUME_SECRET_LENGTH = 16;

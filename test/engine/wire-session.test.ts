@@ -96,3 +96,21 @@ describe('WireSession', () => {
     );
   });
 });
+
+describe('messages on the wire stay within their limit', () => {
+  it('a long abort or refuse message is cut to 1024 UTF-8 bytes, never breaking a character', () => {
+    const { a, b } = pairOverBytes();
+    a.machine.abort('é'.repeat(2000));
+    const frame = decodeFrame(a.pollBytes() as Uint8Array);
+    expect(frame.type === 'ABORT' && frame.message).toBe('é'.repeat(512));
+    const r = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    r.handleTransportUp(0);
+    const i = new WireSession(new SessionMachine({ role: 'initiator' }));
+    i.handleTransportUp(0);
+    r.handleBytes(i.pollBytes() as Uint8Array, 0);
+    r.machine.refuse(0, '€'.repeat(1000));
+    const refuse = decodeFrame(r.pollBytes() as Uint8Array);
+    expect(refuse.type === 'REFUSE' && refuse.message).toBe('€'.repeat(341));
+    expect(b.machine.state).toBe('established');
+  });
+});

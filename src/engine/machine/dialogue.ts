@@ -28,7 +28,7 @@
 
 import { SessionError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { MAX_SERIAL, ResyncType, Token, Unit } from '../frames.js';
+import { MAX_ACTIVITY_ID, MAX_SERIAL, ResyncType, Token, Unit } from '../frames.js';
 import type { ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitName, UnitSet } from '../frames.js';
 import { receiveFrame } from './dialogue-receive.js';
 import type { ConfirmedService, SessionEvent } from './events.js';
@@ -61,7 +61,6 @@ type Pending =
   | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting }
   | { kind: 'capability' | 'release' | 'give-control' | 'activity-interrupt' | 'activity-discard' };
 
-const MAX_ACTIVITY_ID = 64;
 
 function err(code: ErrorCode, message: string, details: Record<string, unknown> = {}): SessionError {
   return new SessionError(code, message, 'local', details);

@@ -5,4 +5,4 @@ export { DEFAULTS } from './options.js';
 export type { MachineOptions, Negotiated, InitialTokenHolder } from './options.js';
 export { TRANSITIONS, nextState } from './transitions.js';
 export type { LifecycleState, LifecycleTrigger, Role, Transition } from './transitions.js';
-export { MIN_FRAME_SIZE, MAX_FRAME_SIZE } from './negotiation.js';
+export { DEFAULT_PROPOSED_UNITS } from './negotiation.js';

@@ -12,7 +12,7 @@
 
 import { SessionError } from '../errors.js';
 import {
-  DialogueMode, PROTOCOL_VERSION, RefuseReason, Token, TOKEN_NAMES, TokenPosition, Unit,
+  DialogueMode, MAX_FRAME_SIZE, MIN_FRAME_SIZE, PROTOCOL_VERSION, RefuseReason, Token, TOKEN_NAMES, TokenPosition, Unit,
 } from '../frames.js';
 import type {
   AcceptFrame, ConnectFrame, DialogueModeName, DialogueModeValue, RefuseReasonValue, UnitName, UnitSet,
@@ -21,8 +21,6 @@ import { DEFAULTS } from './options.js';
 import type { MachineOptions, Negotiated } from './options.js';
 import { availableTokens, positionOf, tokenNames } from './tokens.js';
 
-export const MIN_FRAME_SIZE = 1024;
-export const MAX_FRAME_SIZE = 16 * 1024 * 1024;
 const MODE_UNITS = Unit.halfDuplex | Unit.duplex;
 const ALL_MODES: readonly DialogueModeName[] = ['fullDuplex', 'halfDuplex', 'simplex'];
 const UNIT_NAMES = Object.keys(Unit) as UnitName[];

@@ -1,5 +1,6 @@
 // Machine options, their defaults, and the parameters a connect settles on.
 
+import { DEFAULT_FRAME_SIZE } from '../frames.js';
 import type { DialogueModeName, TokenName, UnitName } from '../frames.js';
 
 /** Who holds a token at the start: a side, or (initiator's proposal only) the acceptor decides. */
@@ -56,7 +57,7 @@ export interface MachineOptions {
 
 export const DEFAULTS = {
   initialSerial: 1,
-  maxFrameSize: 256 * 1024,
+  maxFrameSize: DEFAULT_FRAME_SIZE,
   heartbeatMs: 15_000,
   resumeWindowMs: 120_000,
   handshakeTimeoutMs: 10_000,

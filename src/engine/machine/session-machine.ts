@@ -24,11 +24,11 @@
 //                                   |                                          |
 //                             [replay buffer] <--ACK/RESUMED-- counts --ACK--> (lazy acks)
 
-import { constantTimeEqual } from '../bytes.js';
+import { clampUtf8, constantTimeEqual } from '../bytes.js';
 import { SessionError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import {
-  AbortReason, frameWeight, isSessionFrame, MAX_EXPEDITED, RefuseReason, ResumeRefuseReason, ResyncType,
+  AbortReason, frameWeight, isSessionFrame, MAX_EXPEDITED, MAX_MESSAGE_BYTES, RefuseReason, ResumeRefuseReason, ResyncType,
   RESUME_SECRET_LENGTH, SESSION_ID_LENGTH,
 } from '../frames.js';
 import type {
@@ -317,7 +317,7 @@ export class SessionMachine {
   }
 
   private refuseWith(reason: RefuseReasonValue, message: string, userData: Uint8Array, code: ErrorCode): void {
-    if (this.attached) this.outbox.pushControl({ type: 'REFUSE', reason, message, userData });
+    if (this.attached) this.outbox.pushControl({ type: 'REFUSE', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES), userData });
     this.go('refuse');
     this.emit({ type: 'closed', error: new SessionError(code, message, 'local', { reason }) });
   }
@@ -358,7 +358,7 @@ export class SessionMachine {
   }
 
   private refuseResume(reason: ResumeRefuseReasonValue, message: string): void {
-    this.outbox.pushControl({ type: 'RESUME_REFUSED', reason, message });
+    this.outbox.pushControl({ type: 'RESUME_REFUSED', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
     this.emit({ type: 'close-transport', error: new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason }) });
   }
 
@@ -487,7 +487,7 @@ export class SessionMachine {
     if (this.lifecycle === 'closed') return;
     this.outbox.clearSession();
     this.outbox.clearControl();
-    if (reason !== null && this.attached) this.outbox.pushControl({ type: 'ABORT', reason, message: error.message.slice(0, 200), userData: EMPTY });
+    if (reason !== null && this.attached) this.outbox.pushControl({ type: 'ABORT', reason, message: clampUtf8(error.message, MAX_MESSAGE_BYTES), userData: EMPTY });
     this.go(trigger);
     this.emit({ type: 'closed', error });
   }
@@ -572,8 +572,9 @@ export class SessionMachine {
   /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
   abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
     if (this.lifecycle === 'closed') return;
+    if (userData.length > MAX_MESSAGE_BYTES) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${MAX_MESSAGE_BYTES} bytes`, 'local', { limit: MAX_MESSAGE_BYTES });
     this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
     const last = this.outbox.lastControl();
-    if (last?.type === 'ABORT') last.userData = userData.length <= 1024 ? userData : EMPTY;
+    if (last?.type === 'ABORT') last.userData = userData;
   }
 }
