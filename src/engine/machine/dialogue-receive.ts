@@ -73,7 +73,7 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
     case 'MINOR_SYNC_ACK':
       if (d.discarding) return; // stale answer crossing our resync
-      if (f.serial >= d.vm) return host.violation('MINOR_SYNC_ACK for a point not yet made', f);
+      if (f.serial >= d.vm || f.serial < d.va) return host.violation(`MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`, f);
       d.va = Math.max(d.va, f.serial + 1);
       return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC':
@@ -199,6 +199,7 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
       if (d.held & Token.data) d.exceptionPending = true;
       return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
     case 'EXCEPTION_REPORT':
+      if (!(d.units & Unit.exceptions)) return host.violation('EXCEPTION_REPORT without the exceptions unit', f);
       return host.emit({ type: 'exception', from: 'provider', reason: f.reason, userData: new Uint8Array(0), message: f.message });
     case 'FINISH': {
       const mine = d.pendingLocal?.kind;
@@ -208,8 +209,7 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
         if (d.cfg.isInitiator) return;
         d.pendingLocal = null;
         d.finished = true;
-        host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
-        return host.disconnectSent();
+        return host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
       }
       if (d.held & d.available || d.pendingRemote || (d.activities && d.activity)) return host.violation('FINISH not allowed now', f);
       d.pendingRemote = { kind: 'release' };
@@ -218,7 +218,7 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
     case 'DISCONNECT':
       if (d.pendingLocal?.kind !== 'release') return host.violation('DISCONNECT without FINISH', f);
       d.pendingLocal = null;
-      return host.released();
+      return host.released(f.userData);
     case 'NOT_FINISHED':
       if (d.pendingLocal?.kind !== 'release' || !(d.units & Unit.negotiatedRelease)) return host.violation('NOT_FINISHED not allowed now', f);
       d.pendingLocal = null;

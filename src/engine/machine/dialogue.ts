@@ -42,9 +42,7 @@ export interface DialogueHost {
   purgeOutgoingData(): void;
   violation(message: string, frame: SessionFrame): void;
   /** DISCONNECT received for our FINISH: the session is released. */
-  released(): void;
-  /** We answered FINISH with DISCONNECT: close once it is acknowledged. */
-  disconnectSent(): void;
+  released(userData: Uint8Array): void;
 }
 
 export interface DialogueConfig {
@@ -93,7 +91,8 @@ export class Dialogue {
     this.available = availableTokens(cfg.units);
     this.dialogueTokens = this.available & ~Token.release;
     this.held = heldFromSetting(cfg.tokenSetting, this.available, cfg.isInitiator);
-    this.vm = this.va = this.vr = cfg.initialSerial;
+    this.vm = this.va = cfg.initialSerial;
+    this.vr = 0; // X.225: V(R) := 0 at connect, and after abandon or set
     this.halfDuplex = cfg.mode === 'halfDuplex';
     this.activities = (cfg.units & Unit.activities) !== 0;
   }
@@ -135,7 +134,7 @@ export class Dialogue {
     if (l) throw err('ERR_CONFIRM_PENDING', `waiting for the peer to confirm ${l}`, { pending: l });
     const r = this.pendingRemote?.kind;
     if (r && r !== 'release' && r !== 'capability') throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${r} first`, { pending: r });
-    if (this.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize or end the activity');
+    if (this.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize, or interrupt or discard the activity');
   }
 
   private nextSerial(): number {
@@ -256,6 +255,7 @@ export class Dialogue {
     if (p?.kind !== 'sync-major') throw err('ERR_NOTHING_TO_CONFIRM', 'no major sync point awaits confirmation');
     this.pendingRemote = null;
     this.va = this.vr = this.vm;
+    this.minorToConfirm = null; // confirmed with the major sync point
     this.host.send({ type: 'MAJOR_SYNC_ACK', serial: p.serial, userData });
     return p.serial;
   }
@@ -270,11 +270,12 @@ export class Dialogue {
       throw err('ERR_RESPONSE_REQUIRED', `answer the peer's ${r} first`, { pending: r });
     }
     let serial: number;
+    if (serialArg !== undefined && !Number.isInteger(serialArg)) throw err('ERR_INVALID_ARGUMENT', 'a serial number is an integer', { serial: serialArg });
     if (type === ResyncType.abandon) {
       serial = serialArg ?? this.vm;
       if (serial < this.vm || serial > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${this.vm} to ${MAX_SERIAL}`, { serial });
     } else if (type === ResyncType.restart) {
-      serial = serialArg ?? this.vr;
+      serial = serialArg ?? this.va; // by default, back to the point after the last confirmed one
       if (serial < this.vr || serial > this.vm) throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${this.vr} to ${this.vm}`, { serial });
     } else {
       if (serialArg === undefined || serialArg < 0 || serialArg > MAX_SERIAL || !Number.isInteger(serialArg)) {
@@ -283,7 +284,9 @@ export class Dialogue {
       serial = serialArg;
     }
     const after = heldAfter ?? this.held;
-    if (after & ~this.available) throw err('ERR_UNIT_NOT_SELECTED', 'resynchronize can only place tokens that exist', { tokens: tokenNames(after & ~this.available) });
+    for (const name of tokenNames(after & ~this.available)) {
+      throw err('ERR_UNIT_NOT_SELECTED', `the ${name} token does not exist: the ${TOKEN_UNIT[name]} unit was not negotiated`, { unit: TOKEN_UNIT[name], token: name });
+    }
     if (l) this.cancel('local', 'resync');
     if (r) this.cancel('remote', 'resync');
     const setting = settingFor(after, this.available, this.cfg.isInitiator);
@@ -305,7 +308,7 @@ export class Dialogue {
 
   /** @internal */ applyResync(type: ResyncTypeValue, serial: number, setting: TokenSetting): void {
     this.vm = this.va = serial;
-    if (type !== ResyncType.restart || serial < this.vr) this.vr = serial;
+    if (type !== ResyncType.restart) this.vr = 0;
     this.held = heldFromSetting(setting, this.available, this.cfg.isInitiator);
     this.exceptionPending = false;
     this.minorToConfirm = null;
@@ -396,6 +399,7 @@ export class Dialogue {
     this.pendingRemote = null;
     this.activity = null;
     this.va = this.vr = this.vm;
+    this.minorToConfirm = null;
     this.host.send({ type: 'ACTIVITY_END_ACK', serial: p.serial, userData });
     return p.serial;
   }
@@ -414,6 +418,7 @@ export class Dialogue {
     this.needActivity(false);
     this.needTokens(this.available);
     this.noPending();
+    if (this.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize, or abort');
     if (this.finished) throw err('ERR_INVALID_STATE', 'the session is being released', { state: 'releasing' });
     this.pendingLocal = { kind: 'release' };
     this.host.send({ type: 'FINISH', userData });
@@ -426,7 +431,6 @@ export class Dialogue {
     if (accept) {
       this.finished = true;
       this.host.send({ type: 'DISCONNECT', userData });
-      this.host.disconnectSent();
     } else {
       this.host.send({ type: 'NOT_FINISHED', userData });
     }

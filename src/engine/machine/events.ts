@@ -17,7 +17,8 @@ export type SessionEvent =
   | { type: 'resumed'; replayed: number }
   /** The machine wants the current transport closed (dead peer, refused resume, abort sent). */
   | { type: 'close-transport'; error: SessionError }
-  | { type: 'closed'; error?: SessionError }
+  /** The session ended: `error` says why, or none for a release (with the DISCONNECT's user data). */
+  | { type: 'closed'; error?: SessionError; userData?: Uint8Array }
   /** Room again in the send queue after ERR_SEND_BUFFER_FULL. */
   | { type: 'writable' }
   | { type: 'data'; payload: Uint8Array }

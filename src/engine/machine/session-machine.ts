@@ -99,8 +99,7 @@ export class SessionMachine {
     emit: (e) => this.emit(e),
     purgeOutgoingData: () => this.purgeOutgoingData(),
     violation: (message, f) => this.violation(message, f.type),
-    released: () => this.releasedNow(),
-    disconnectSent: () => { /* closes when the DISCONNECT is acknowledged, see acknowledge() */ },
+    released: (userData) => this.releasedNow(userData),
   };
 
   constructor(options: MachineOptions) {
@@ -351,6 +350,7 @@ export class SessionMachine {
   private onResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
     if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
     if (!this.id || !this.secret || !this.dialogue || !constantTimeEqual(sessionId, this.id)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (this.lifecycle !== 'interrupted') return this.violation('RESUME on a transport that already carries the session', 'RESUME');
     if (!constantTimeEqual(secret, this.secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
     if (received < this.replay.base || received > this.replay.end) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.replay.base}..${this.replay.end}`);
     this.outbox.pushControl({ type: 'RESUMED', received: this.received });
@@ -464,12 +464,12 @@ export class SessionMachine {
 
   private emit(e: SessionEvent): void { this.events.push(e); }
 
-  private releasedNow(): void {
+  private releasedNow(userData?: Uint8Array): void {
     // Having received DISCONNECT, acknowledge it at once so that the responder can close too.
     if (this.disconnectCount < 0) this.queueAck();
     this.outbox.clearSession();
     this.go('released');
-    this.emit({ type: 'closed' });
+    this.emit(userData?.length ? { type: 'closed', userData } : { type: 'closed' });
   }
 
   private violation(message: string, frameType: string): void {

@@ -25,8 +25,8 @@ describe('release', () => {
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>FINISH', 'B>DATA', 'B>DISCONNECT', 'A>ACK']);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'release-request', userData: 'bye' }, { type: 'closed' }]);
-    // toMatchObject: the closed event carries no user data; DISCONNECT's 'ok' is not surfaced to A.
-    expect(eventsSince(p.A, m)).toMatchObject([{ type: 'data', payload: 'last words' }, { type: 'closed' }]);
+    // The DISCONNECT's user data reaches the requester on its closed event.
+    expect(eventsSince(p.A, m)).toMatchObject([{ type: 'data', payload: 'last words' }, { type: 'closed', userData: 'ok' }]);
     expect(eventsSince(p.A, m)[1]?.error).toBeUndefined();
     expect(view(p.A)).toEqual({ state: 'closed', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: null });
     expect(view(p.B)).toEqual({ state: 'closed', tokens: [], serial: 1, activity: null });

@@ -1,0 +1,65 @@
+// Regressions found by review of the scenario suite; each test names the rule it pins down.
+
+import { describe, expect, it } from 'vitest';
+import { RESUME_SECRET, SESSION_ID } from '../../support/pair.js';
+import { established, eventsSince, expectRejected, ladderSince, mark } from './scenario.js';
+
+describe('regressions', () => {
+  it('restart and abandon refuse a fractional serial up front (nothing is sent)', () => {
+    const p = established();
+    p.A.machine.syncMinor();
+    p.settle();
+    expectRejected(p, () => p.A.machine.resynchronize('restart', { serial: 1.5 }), 'ERR_INVALID_ARGUMENT');
+    expectRejected(p, () => p.A.machine.resynchronize('abandon', { serial: 7.25 }), 'ERR_INVALID_ARGUMENT');
+  });
+
+  it('confirming a major sync point also confirms the minor points before it (no late MINOR_SYNC_ACK)', () => {
+    const p = established();
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.syncMinor({ confirm: true });
+    A.syncMajor();
+    p.settle();
+    B.confirmMajorSync();
+    expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
+  });
+
+  it('a MINOR_SYNC_ACK for an already confirmed point is a protocol violation', () => {
+    const p = established({ trace: true });
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.syncMinor({ confirm: true });
+    p.settle();
+    B.confirmMinorSync();
+    p.settle();
+    A.handleFrame({ type: 'MINOR_SYNC_ACK', serial: 1, userData: new Uint8Array(0) }, p.now);
+    p.pump();
+    expect(A.state).toBe('closed');
+    expect(p.A.events.at(-1)).toMatchObject({ type: 'closed', error: { code: 'ERR_PROTOCOL_VIOLATION' } });
+  });
+
+  it('RESUME on a transport that already carries the session is a protocol violation, not an internal error', () => {
+    const p = established({ trace: true });
+    const m = mark(p);
+    p.B.machine.handleFrame({ type: 'RESUME', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, received: 0 }, p.now);
+    p.pump();
+    expect(ladderSince(p, m, { acks: true })).toEqual(['B>ABORT']);
+    expect(eventsSince(p.B, m)).toMatchObject([{ type: 'closed', error: { code: 'ERR_PROTOCOL_VIOLATION' } }]);
+  });
+
+  it('release is refused while an exception report is pending', () => {
+    const p = established({ a: { modes: ['halfDuplex'], units: ['exceptions', 'minorSync'] } });
+    p.B.machine.exceptionReport(1);
+    p.settle();
+    expectRejected(p, () => p.A.machine.release(), 'ERR_EXCEPTION_PENDING');
+  });
+
+  it('V(R) is 0 after connect: a restart may go back to serial 0', () => {
+    const p = established();
+    expect(p.A.machine.resynchronize('restart', { serial: 0 })).toBe(0);
+  });
+
+  it('an EXCEPTION_REPORT without the exceptions unit is a protocol violation', () => {
+    const p = established();
+    p.B.machine.handleFrame({ type: 'EXCEPTION_REPORT', reason: 1, message: 'x' }, p.now);
+    expect(p.B.machine.state).toBe('closed');
+  });
+});
