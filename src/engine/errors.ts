@@ -113,9 +113,21 @@ export const ERROR_CODES = {
     what: 'The transport stayed down longer than the resume window; the session ended.',
     todo: 'Open a new session; raise `resumeWindowMs` if outages are expected to last longer.',
   },
+  ERR_CANCELLED: {
+    what: 'A wait ended without its result: the confirmed service was superseded (`details.by`: a resynchronize or an activity interrupt) or the `signal` passed to the call was aborted.',
+    todo: 'Nothing was undone on the wire; check the session state and retry the service if it still makes sense.',
+  },
+  ERR_CONNECT_FAILED: {
+    what: 'The client could not reach the server (`details.cause`), or gave up reconnecting after `reconnect.maxAttempts` attempts.',
+    todo: 'Check the URL, that the server listens, and the network; raise `reconnect.maxAttempts` for flaky links.',
+  },
+  ERR_INVALID_URL: {
+    what: 'The URL given to connect() has a scheme Colloquy does not speak or lacks a host or port (`details.url`).',
+    todo: 'Use tcp://host:port, tls://host:port, ws://host:port/path, wss://host:port/path or memory://name.',
+  },
   ERR_REPLAY_OVERFLOW: {
-    what: 'While disconnected, the replay buffer exceeded its bound under the `fail` overflow policy; the session cannot be resumed loss-free.',
-    todo: 'Use the default `block` policy, or raise `maxReplayBytes` / `maxReplayFrames`.',
+    what: 'While disconnected, the send queue filled up under `replayOverflow: \'fail\'`; the session ended, and a later resume is refused as overflowed.',
+    todo: 'Use the default `block` policy (sends wait for the resume), or raise `maxSendQueueBytes`.',
   },
 } as const satisfies Record<string, { what: string; todo: string }>;
 

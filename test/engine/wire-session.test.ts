@@ -114,3 +114,29 @@ describe('messages on the wire stay within their limit', () => {
     expect(b.machine.state).toBe('established');
   });
 });
+
+describe('user data limits leave room for every frame', () => {
+  it('the largest ACTIVITY_RESUME and ABORT fit the smallest negotiated frame size', () => {
+    const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 1024, units: ['activities', 'majorSync'] }));
+    const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    b.handleTransportUp(0);
+    a.handleTransportUp(0);
+    b.handleBytes(a.pollBytes() as Uint8Array, 0);
+    b.machine.pollEvent();
+    b.machine.accept();
+    a.handleBytes(b.pollBytes() as Uint8Array, 0);
+    const id = new Uint8Array(64).fill(1);
+    const room = 1024 - 160;
+    a.machine.activityResume(id, id, 5, new Uint8Array(room));
+    expect(() => a.machine.activityEnd(new Uint8Array(room + 1))).toThrow(/exceeds/);
+    b.handleBytes(a.pollBytes() as Uint8Array, 1);
+    const events = [];
+    for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) events.push(e.type);
+    expect(events).toContain('activity-resume');
+    a.machine.abort('x'.repeat(5000), new Uint8Array(512));
+    b.handleBytes(a.pollBytes() as Uint8Array, 2);
+    const closed = [];
+    for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) closed.push(e);
+    expect(closed.at(-1)).toMatchObject({ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'remote' } });
+  });
+});

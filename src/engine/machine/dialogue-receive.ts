@@ -85,7 +85,12 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC_ACK': {
       const p = d.pendingLocal;
-      if (d.discarding) return; // our major sync was cancelled by our resync or interrupt
+      if (d.discarding) {
+        // Our major sync was cancelled by our resync or interrupt, but the peer confirmed it
+        // first and moved V(A) and V(R): follow, so that both sides keep the same variables.
+        d.va = d.vr = f.serial + 1;
+        return;
+      }
       if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
       d.pendingLocal = null;
       d.va = d.vr = d.vm;

@@ -199,6 +199,7 @@ export class Dialogue {
 
   pleaseTokens(tokens: TokenSet, userData: Uint8Array): void {
     this.checkTokenArg(tokens);
+    if (this.pendingLocal?.kind === 'resync') throw err('ERR_CONFIRM_PENDING', 'token positions are being reassigned by our resynchronize', { pending: 'resync' });
     for (const name of tokenNames(tokens)) {
       if (this.held & Token[name]) throw err('ERR_TOKEN_HELD', `this side already holds the ${name} token`, { token: name });
     }

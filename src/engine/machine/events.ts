@@ -15,7 +15,7 @@ export type SessionEvent =
   | { type: 'established'; negotiated: Negotiated; sessionId: Uint8Array; userData: Uint8Array }
   | { type: 'interrupted'; error?: SessionError }
   | { type: 'resumed'; replayed: number }
-  /** The machine wants the current transport closed (dead peer, refused resume, abort sent). */
+  /** The machine wants the current transport closed (dead peer, refused resume, handshake timeout); the session may live on. */
   | { type: 'close-transport'; error: SessionError }
   /** The session ended: `error` says why, or none for a release (with the DISCONNECT's user data). */
   | { type: 'closed'; error?: SessionError; userData?: Uint8Array }

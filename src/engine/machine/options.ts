@@ -14,7 +14,10 @@ export interface MachineOptions {
    * resynchronize (DEFAULT_PROPOSED_UNITS). The half-duplex and duplex units follow `modes`.
    */
   units?: readonly UnitName[];
-  /** Dialogue modes this side proposes or accepts, in order of preference. Default: all three. */
+  /**
+   * Dialogue modes this side proposes (initiator: a set) or accepts (acceptor: in order of
+   * preference; the first one the initiator offered wins). Default: all three.
+   */
   modes?: readonly DialogueModeName[];
   /** In simplex, which side sends normal data. Initiator proposes; default `initiator`. */
   simplexSender?: 'initiator' | 'acceptor';
@@ -26,7 +29,10 @@ export interface MachineOptions {
   initialSerial?: number;
   /** Largest frame body either side may send; both propose, the smaller wins. Default 256 KiB. */
   maxFrameSize?: number;
-  /** Heartbeat interval proposed (initiator) or imposed (acceptor); 0 disables. Default 15 s. */
+  /**
+   * Heartbeat interval each side proposes; the smaller non-zero proposal wins, so heartbeats
+   * stop only when both sides say 0. Default 15 s.
+   */
   heartbeatMs?: number;
   /** How long a cut session may wait for resume. The acceptor caps it. Default 2 min. */
   resumeWindowMs?: number;
@@ -45,8 +51,9 @@ export interface MachineOptions {
   /** Bound of the queue of frames not yet on the wire (payload bytes). Default 4 MiB. */
   maxSendQueueBytes?: number;
   /**
-   * What happens when the replay buffer fills while disconnected: `block` (default) stops
-   * accepting sends until resume; `fail` ends the session's resumability (ERR_REPLAY_OVERFLOW).
+   * What happens when the send queue (maxSendQueueBytes) fills while the transport is down:
+   * `block` (default) refuses the send with ERR_SEND_BUFFER_FULL until the resume drains it;
+   * `fail` ends the session (ERR_REPLAY_OVERFLOW) and a later resume is refused as overflowed.
    */
   replayOverflow?: 'block' | 'fail';
   /** Send a cumulative ACK after this many frames, bytes, or milliseconds, whichever first. */

@@ -20,6 +20,8 @@ export class Outbox {
   /** Payload and user-data bytes of queued session frames. */
   bytes = 0;
 
+  get frames(): number { return this.normal.length - this.head + this.expedited.length; }
+
   pushControl(f: ConnectionFrame): void { this.ctrl.push(f); }
 
   /** Queues an ACK for `received`, or updates the one already waiting. */

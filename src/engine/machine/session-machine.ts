@@ -14,11 +14,15 @@
 //
 // Rules
 //   - handle* never throws; bad input from the peer becomes an ABORT and a `closed` event.
-//   - Commands throw a local SessionError before changing anything when they are not allowed.
+//   - Commands throw a local SessionError before changing anything when they are not allowed
+//     (one exception: a send that overflows while disconnected under `replayOverflow: 'fail'`
+//     ends the session, as that policy asks, and then throws ERR_REPLAY_OVERFLOW).
 //   - Session frames get their count when they first go on the wire (pollFrame), which is why
 //     expedited frames can overtake normal ones still queued and both ends still count alike.
-//   - Every queue is bounded: the send queue by bytes (ERR_SEND_BUFFER_FULL, then `writable`),
-//     the replay buffer by frames and bytes (frames wait in the send queue until acks make room).
+//   - Every queue is bounded: the send queue by bytes and frames (any command that starts
+//     something fails with ERR_SEND_BUFFER_FULL when it is full, then `writable`; answers to the
+//     peer always pass), the replay buffer by frames and bytes (frames wait in the send queue
+//     until acks make room).
 //
 //     app --send--> [send queue] --pollFrame--> wire          peer --frame--> handleFrame
 //                                   |                                          |
@@ -48,8 +52,13 @@ import { nextState } from './transitions.js';
 import type { LifecycleState, LifecycleTrigger, Role } from './transitions.js';
 
 const EMPTY = new Uint8Array(0);
-/** Bytes of fixed fields around user data in the largest control frame; user data must leave room. */
-const CONTROL_OVERHEAD = 64;
+/**
+ * Room left for fixed fields around user data: the largest is ACTIVITY_RESUME (two 64-byte IDs,
+ * their lengths and a serial: 134 bytes) plus the frame header.
+ */
+const CONTROL_OVERHEAD = 160;
+/** At most this many frames wait in the send queue, whatever their size. */
+const MAX_QUEUED_FRAMES = 65_536;
 
 export interface SessionStats {
   /** Session frames put on the wire at least once. */
@@ -487,7 +496,7 @@ export class SessionMachine {
     if (this.lifecycle === 'closed') return;
     this.outbox.clearSession();
     this.outbox.clearControl();
-    if (reason !== null && this.attached) this.outbox.pushControl({ type: 'ABORT', reason, message: clampUtf8(error.message, MAX_MESSAGE_BYTES), userData: EMPTY });
+    if (reason !== null && this.attached) this.outbox.pushControl({ type: 'ABORT', reason, message: clampUtf8(error.message, Math.min(MAX_MESSAGE_BYTES, (this.maxFrameSize >> 1) - 16)), userData: EMPTY });
     this.go(trigger);
     this.emit({ type: 'closed', error });
   }
@@ -498,9 +507,17 @@ export class SessionMachine {
 
   // ---- commands -------------------------------------------------------------------------
 
-  private live(what: string): Dialogue {
+  /**
+   * The dialogue, if commands are possible now. A command that starts something new (`initiates`)
+   * also needs room in the send queue; answers to the peer always go through.
+   */
+  private live(what: string, initiates = true): Dialogue {
     const d = this.dialogue;
     if (!d || this.lifecycle === 'closed' || this.lifecycle === 'idle' || this.lifecycle === 'connecting' || this.lifecycle === 'accepting') throw this.stateError(what);
+    if (initiates && (this.outbox.bytes >= this.maxQueue() || this.outbox.frames >= MAX_QUEUED_FRAMES)) {
+      this.wantWritable = true;
+      throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${this.outbox.bytes} bytes, ${this.outbox.frames} frames); wait for 'writable'`, 'local', { queuedBytes: this.outbox.bytes });
+    }
     return d;
   }
 
@@ -539,14 +556,14 @@ export class SessionMachine {
   }
 
   sendCapability(payload: Uint8Array): void { this.live('send capability data').sendCapability(this.fitUserData(payload)); }
-  confirmCapability(payload?: Uint8Array): void { this.live('confirm capability data').confirmCapability(this.fitUserData(payload)); }
+  confirmCapability(payload?: Uint8Array): void { this.live('confirm capability data', false).confirmCapability(this.fitUserData(payload)); }
   giveTokens(tokens: readonly TokenName[]): void { this.live('give tokens').giveTokens(tokenSetOf(tokens)); }
   pleaseTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { this.live('ask for tokens').pleaseTokens(tokenSetOf(tokens), this.fitUserData(userData)); }
   giveControl(): void { this.live('give control').giveControl(); }
   syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return this.live('sync').syncMinor(options.confirm ?? false, this.fitUserData(options.userData)); }
-  confirmMinorSync(userData?: Uint8Array): number { return this.live('confirm').confirmMinorSync(this.fitUserData(userData)); }
+  confirmMinorSync(userData?: Uint8Array): number { return this.live('confirm', false).confirmMinorSync(this.fitUserData(userData)); }
   syncMajor(userData?: Uint8Array): number { return this.live('sync').syncMajor(this.fitUserData(userData)); }
-  confirmMajorSync(userData?: Uint8Array): number { return this.live('confirm').confirmMajorSync(this.fitUserData(userData)); }
+  confirmMajorSync(userData?: Uint8Array): number { return this.live('confirm', false).confirmMajorSync(this.fitUserData(userData)); }
 
   resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Uint8Array } = {}): number {
     const d = this.live('resynchronize');
@@ -554,25 +571,27 @@ export class SessionMachine {
     return d.resynchronize(ResyncType[type], options.serial, options.tokens ? tokenSetOf(options.tokens) : undefined, this.fitUserData(options.userData));
   }
 
-  respondResync(userData?: Uint8Array): number { return this.live('answer resynchronize').respondResync(this.fitUserData(userData)); }
+  respondResync(userData?: Uint8Array): number { return this.live('answer resynchronize', false).respondResync(this.fitUserData(userData)); }
   activityStart(activityId: Uint8Array, userData?: Uint8Array): void { this.live('start an activity').activityStart(activityId, this.fitUserData(userData)); }
   activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
     this.live('resume an activity').activityResume(activityId, oldActivityId, serial, this.fitUserData(userData));
   }
   activityInterrupt(reason = 0): void { this.live('interrupt the activity').activityInterrupt(false, reason); }
-  confirmActivityInterrupt(): void { this.live('confirm').confirmActivityInterrupt(false); }
+  confirmActivityInterrupt(): void { this.live('confirm', false).confirmActivityInterrupt(false); }
   activityDiscard(reason = 0): void { this.live('discard the activity').activityInterrupt(true, reason); }
-  confirmActivityDiscard(): void { this.live('confirm').confirmActivityInterrupt(true); }
+  confirmActivityDiscard(): void { this.live('confirm', false).confirmActivityInterrupt(true); }
   activityEnd(userData?: Uint8Array): number { return this.live('end the activity').activityEnd(this.fitUserData(userData)); }
-  confirmActivityEnd(userData?: Uint8Array): number { return this.live('confirm').confirmActivityEnd(this.fitUserData(userData)); }
+  confirmActivityEnd(userData?: Uint8Array): number { return this.live('confirm', false).confirmActivityEnd(this.fitUserData(userData)); }
   exceptionReport(reason: number, userData?: Uint8Array): void { this.live('report an exception').exceptionReport(reason, this.fitUserData(userData)); }
   release(userData?: Uint8Array): void { this.live('release').release(this.fitUserData(userData)); }
-  respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release').respondRelease(accept, this.fitUserData(userData)); }
+  respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release', false).respondRelease(accept, this.fitUserData(userData)); }
 
   /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
   abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
     if (this.lifecycle === 'closed') return;
-    if (userData.length > MAX_MESSAGE_BYTES) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${MAX_MESSAGE_BYTES} bytes`, 'local', { limit: MAX_MESSAGE_BYTES });
+    // Message and user data share one frame: each may take half of the smallest frame size.
+    const limit = Math.min(MAX_MESSAGE_BYTES, this.maxFrameSize >> 1);
+    if (userData.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${limit} bytes`, 'local', { limit });
     this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
     const last = this.outbox.lastControl();
     if (last?.type === 'ABORT') last.userData = userData;
