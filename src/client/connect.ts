@@ -1,0 +1,186 @@
+// connect(url): a client session that survives its transport.
+//
+// Theory of operation
+//   The first dial must succeed and the handshake must complete, else connect() rejects. After
+//   that, whenever the transport goes away (network, dead peer, server restart of the socket
+//   layer) the client redials with exponential backoff and full jitter
+//   (delay = random(0, min(maxDelayMs, initialDelayMs * 2^attempt))) and the machine resumes:
+//   both sides replay what the other lacks, so nothing is lost or duplicated. Sends made while
+//   interrupted are queued (bounded by maxSendQueueBytes) and go out after the resume.
+//   Reconnecting stops when the session closes: released, aborted, resume refused (the event
+//   `resume-failed` carries the reason), the resume window ran out, or maxAttempts was reached.
+//
+//   With `idleTimeoutMs`, a transport with nothing to do for that long is closed; the session
+//   stays, and the next send reopens it transparently (event `idle`, then `resumed`).
+//   TLS: the latest session ticket is kept and offered on redial, so reconnects resume TLS too.
+
+import { SessionError } from '../engine/errors.js';
+import type { MachineOptions, SessionEvent } from '../engine/machine/index.js';
+import { SessionMachine } from '../engine/machine/index.js';
+import { Session } from '../driver/session.js';
+import type { SessionOptions } from '../driver/session.js';
+import type { Transport } from '../transport/transport.js';
+import { dialer } from './dial.js';
+import type { DialOptions } from './dial.js';
+import { parseSessionUrl } from './url.js';
+
+export interface ReconnectOptions {
+  /** First backoff ceiling. Default 100 ms. */
+  initialDelayMs?: number;
+  /** Backoff ceiling never exceeds this. Default 5 s. */
+  maxDelayMs?: number;
+  /** Give up after this many failed dials in a row. Default: unbounded (the resume window bounds it). */
+  maxAttempts?: number;
+}
+
+export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials'>, SessionOptions, DialOptions {
+  credentials?: Uint8Array | string;
+  /** `false` disables reconnecting: a lost transport then ends the session at the resume window. */
+  reconnect?: ReconnectOptions | false;
+  /** Close an idle transport after this long (the session stays). Default 0: never. */
+  idleTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ClientEvents {
+  reconnecting: { attempt: number; delayMs: number };
+  'resume-failed': SessionError;
+  idle: void;
+}
+
+export class ClientSession extends Session {
+  private reconnecting = false;
+  private idleClosed = false;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastActive = performance.now();
+  private attempts = 0;
+
+  constructor(machine: SessionMachine, private readonly dial: (signal?: AbortSignal) => Promise<Transport>, private readonly opts: ConnectOptions) {
+    super(machine, opts, {
+      onEvent: (e, s) => (s as ClientSession).onMachineEvent(e),
+      onTransportClosed: (s) => (s as ClientSession).onTransportClosed(),
+    });
+  }
+
+  /** Lifecycle events beyond Session's, through the same emitter. */
+  onClient<K extends keyof ClientEvents>(type: K, listener: (v: ClientEvents[K]) => void): () => void {
+    return this.on(type as string, listener as (v: unknown) => void);
+  }
+
+  override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.touch();
+    if (this.idleClosed) this.reopen();
+    return super.send(data, options);
+  }
+
+  private isClosed(): boolean { return this.machine.state === 'closed'; }
+
+  private touch(): void { this.lastActive = performance.now(); }
+
+  private onMachineEvent(e: SessionEvent): void {
+    if (e.type === 'data') this.touch();
+    if (e.type === 'closed') {
+      this.stopIdle();
+      if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed' as never, e.error as never);
+    }
+    if (e.type === 'resumed' || e.type === 'established') { this.attempts = 0; this.armIdle(); }
+    this.handleEvent(e);
+  }
+
+  private onTransportClosed(): void {
+    if (this.machine.state === 'closed' || this.idleClosed || this.opts.reconnect === false) return;
+    void this.redial();
+  }
+
+  private reopen(): void {
+    this.idleClosed = false;
+    void this.redial();
+  }
+
+  private async redial(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      const r = this.opts.reconnect || {};
+      const initial = r.initialDelayMs ?? 100;
+      const max = r.maxDelayMs ?? 5000;
+      while (this.machine.state !== 'closed' && this.driver.attached === null && !this.idleClosed) {
+        if (r.maxAttempts !== undefined && this.attempts >= r.maxAttempts) {
+          this.machine.abort(`gave up reconnecting after ${this.attempts} attempts`);
+          this.driver.kick();
+          return;
+        }
+        const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempts, 30));
+        const delayMs = this.attempts === 0 ? 0 : Math.random() * ceiling;
+        this.attempts++;
+        this.emit('reconnecting' as never, { attempt: this.attempts, delayMs } as never);
+        if (delayMs > 0) await new Promise((resolve) => { const t = setTimeout(resolve, delayMs); (t as { unref?: () => void }).unref?.(); });
+        if (this.isClosed()) return;
+        try {
+          const transport = await this.dial();
+          if (this.isClosed()) { transport.destroy(); return; }
+          this.driver.attach(transport);
+          return;
+        } catch {
+          // try again after the next backoff
+        }
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private armIdle(): void {
+    const ms = this.opts.idleTimeoutMs ?? 0;
+    if (ms <= 0 || this.idleTimer) return;
+    const check = (): void => {
+      this.idleTimer = null;
+      if (this.machine.state !== 'established' || !this.driver.attached) return;
+      const quiet = performance.now() - this.lastActive;
+      const s = this.machine.stats;
+      if (quiet >= ms && s.replayFrames === 0 && s.queuedBytes === 0) {
+        this.idleClosed = true;
+        this.emit('idle' as never, undefined as never);
+        this.driver.dropTransport();
+        return;
+      }
+      this.idleTimer = setTimeout(check, Math.max(1, ms - quiet));
+      (this.idleTimer as { unref?: () => void }).unref?.();
+    };
+    this.idleTimer = setTimeout(check, ms);
+    (this.idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+}
+
+/** Opens a session to `url` (tcp://, tls://, ws://, wss://, memory://). */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<ClientSession> {
+  const endpoint = parseSessionUrl(url);
+  const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
+  const machine = new SessionMachine({ ...options, role: 'initiator', credentials });
+  const dial = dialer(endpoint, options);
+  const session = new ClientSession(machine, dial, options);
+  let transport: Transport;
+  try {
+    transport = await dial(options.signal);
+  } catch (e) {
+    throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`, 'local', { cause: e instanceof Error ? e.message : String(e), url });
+  }
+  await new Promise<void>((resolve, reject) => {
+    const offEvent = session.on('event', (e) => {
+      if (e.type === 'established') { offEvent(); offClosed(); resolve(); }
+    });
+    const offClosed = session.on('closed', ({ error }) => {
+      offEvent(); offClosed();
+      reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
+    });
+    const onAbort = (): void => { session.abort('connect aborted'); };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    session.driver.attach(transport);
+  });
+  return session;
+}

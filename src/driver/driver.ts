@@ -1,0 +1,166 @@
+// Driver: the only place where a session machine, a transport and a timer meet.
+//
+// Rules
+//   - Every input to the machine goes through `input()`, which then runs `afterInput()`:
+//     write what the machine wants to send (coalesced by WireSession into writes of up to 64 KiB,
+//     stopping when the transport says to wait for `drain`), hand the machine's events to the
+//     owner, close the transport when the machine asks, and re-arm the single timer at
+//     `nextDeadline()`.
+//   - Application commands do not write at once: they `kick()` a flush on the next microtask,
+//     so many sends in one tick become one write.
+//   - Callbacks from a transport that is no longer attached are ignored (a late `close` of the
+//     old connection must not interrupt the new one).
+//
+//   transport --data--> wire.handleBytes --> machine --> pollBytes --> transport.write
+//                                               |  \--> events --> owner (session, server)
+//                                          nextDeadline --> timer --> handleTimeout
+
+import { SessionError } from '../engine/errors.js';
+import type { SessionEvent, SessionMachine } from '../engine/machine/index.js';
+import { WireSession } from '../engine/wire-session.js';
+import type { Transport } from '../transport/transport.js';
+import { NO_HANDLERS } from '../transport/transport.js';
+
+export interface DriverOwner {
+  /** A machine event, after the bytes it caused were written. */
+  onEvent(event: SessionEvent): void;
+  /** The attached transport closed (by either side). */
+  onTransportClosed(transport: Transport, error?: Error): void;
+}
+
+export type Clock = () => number;
+export const monotonic: Clock = () => performance.now();
+
+export class Driver {
+  readonly wire: WireSession;
+  private transport: Transport | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = Infinity;
+  private blocked = false;
+  private kicked = false;
+  private readingPaused = false;
+  private disposed = false;
+
+  constructor(readonly machine: SessionMachine, private readonly owner: DriverOwner, private readonly clock: Clock = monotonic) {
+    this.wire = new WireSession(machine);
+  }
+
+  get attached(): Transport | null { return this.transport; }
+
+  /** Attaches a fresh transport; `initial` are bytes already read from it (a server's first frame). */
+  attach(transport: Transport, initial: readonly Uint8Array[] = []): void {
+    if (this.disposed) { transport.destroy(new SessionError('ERR_INVALID_STATE', 'session is closed')); return; }
+    const old = this.transport;
+    this.transport = transport;
+    this.blocked = false;
+    if (old) { old.setHandlers(NO_HANDLERS); old.destroy(); }
+    transport.setHandlers({
+      data: (chunk) => { if (this.transport === transport) this.input((now) => this.wire.handleBytes(chunk, now)); },
+      drain: () => { if (this.transport === transport) { this.blocked = false; this.afterInput(); } },
+      close: (error) => this.transportClosed(transport, error),
+    });
+    if (this.readingPaused) transport.pause();
+    this.input((now) => {
+      this.wire.handleTransportUp(now);
+      for (const chunk of initial) this.wire.handleBytes(chunk, now);
+    });
+  }
+
+  /** Runs one machine input with the current time, then does everything that follows. */
+  input(fn: (now: number) => void): void {
+    if (this.disposed) return;
+    fn(this.clock());
+    this.afterInput();
+  }
+
+  /** After an application command: flush on the next microtask (coalescing a tick's sends). */
+  kick(): void {
+    if (this.kicked || this.disposed) return;
+    this.kicked = true;
+    queueMicrotask(() => {
+      this.kicked = false;
+      this.afterInput();
+    });
+  }
+
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.transport?.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    this.transport?.resume();
+  }
+
+  /** Closes the current transport (the session stays; the machine sees transport-down). */
+  dropTransport(error?: Error): void {
+    const t = this.transport;
+    if (!t) return;
+    if (error) t.destroy(error);
+    else t.close();
+  }
+
+  /** Stops the timer and detaches; used once the session is closed. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.clearTimer();
+  }
+
+  private transportClosed(transport: Transport, error?: Error): void {
+    if (this.transport !== transport) return;
+    this.transport = null;
+    this.blocked = false;
+    const reason = error ? new SessionError('ERR_ABORTED', `transport closed: ${error.message}`, 'remote', { cause: error.message }) : undefined;
+    this.input((now) => this.wire.handleTransportDown(now, reason));
+    this.owner.onTransportClosed(transport, error);
+  }
+
+  private afterInput(): void {
+    this.flush();
+    for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) {
+      if (e.type === 'close-transport' || e.type === 'closed') {
+        this.flush();
+        const t = this.transport;
+        if (t && e.type === 'close-transport') t.close();
+        if (t && e.type === 'closed') { this.transport = null; t.close(); }
+        if (e.type === 'closed') this.dispose();
+      }
+      this.owner.onEvent(e);
+    }
+    this.flush();
+    this.armTimer();
+  }
+
+  private flush(): void {
+    const t = this.transport;
+    if (!t || this.blocked) return;
+    for (let bytes = this.wire.pollBytes(); bytes; bytes = this.blocked ? undefined : this.wire.pollBytes()) {
+      if (!t.write(bytes)) this.blocked = true;
+    }
+  }
+
+  private armTimer(): void {
+    if (this.disposed) return;
+    const at = this.machine.nextDeadline();
+    if (at === undefined) { this.clearTimer(); return; }
+    if (this.timer && at >= this.timerAt) return; // the armed timer fires first; it re-arms then
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.input((now) => this.machine.handleTimeout(now));
+    }, Math.max(0, Math.ceil(at - this.clock())));
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+}

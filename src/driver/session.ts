@@ -1,0 +1,359 @@
+// Session: what an application holds, on the client and on the server alike.
+//
+// It turns the machine's services into idiomatic TypeScript: promises for confirmed services
+// (resolved by the confirmation, rejected with ERR_CANCELLED when superseded or with the close
+// error), an async iterator for incoming data behind a bounded receive buffer that pauses the
+// transport when the application falls behind, events for lifecycle, and `{ signal }` on every
+// async call (aborting a wait never undoes what was already sent).
+//
+// Indications that need an answer (major sync, resynchronize, activity end/interrupt/discard,
+// capability data, release) are answered by `handlers`; each defaults to accepting.
+
+import { SessionError } from '../engine/errors.js';
+import type { ResyncTypeName, TokenName } from '../engine/frames.js';
+import type { Negotiated, SessionEvent, SessionMachine, SessionStats } from '../engine/machine/index.js';
+import { toHex } from '../engine/bytes.js';
+import { Driver } from './driver.js';
+import type { Transport } from '../transport/transport.js';
+import { Emitter } from './emitter.js';
+
+type Bytes = Uint8Array;
+type Answer<T> = T | Promise<T>;
+
+/** Answers to the peer's requests. Each may be async; a throw refuses (release) or aborts. */
+export interface IndicationHandlers {
+  syncMajor?(serial: number, userData: Bytes): Answer<Bytes | void>;
+  resync?(info: { resyncType: ResyncTypeName; serial: number; tokens: TokenName[]; userData: Bytes }): Answer<Bytes | void>;
+  activityEnd?(serial: number, userData: Bytes): Answer<Bytes | void>;
+  activityInterrupt?(reason: number, discard: boolean): Answer<void>;
+  capability?(payload: Bytes): Answer<Bytes | void>;
+  /** Return false to refuse (only when negotiated release was agreed). */
+  release?(userData: Bytes): Answer<boolean | { accept: boolean; userData?: Bytes }>;
+  /** The peer asks for tokens. Return true to give those this side holds. Default: give. */
+  tokensRequested?(tokens: TokenName[], userData: Bytes): Answer<boolean>;
+}
+
+export interface SessionOptions {
+  /** Bytes of received data held for the application before reading pauses. Default 4 MiB. */
+  maxReceiveBufferBytes?: number;
+  handlers?: IndicationHandlers;
+}
+
+export interface SessionEvents extends Record<string, unknown> {
+  interrupted: { error?: SessionError };
+  resumed: { replayed: number };
+  closed: { error?: SessionError; userData?: Bytes };
+  expedited: Bytes;
+  typed: Bytes;
+  'tokens-given': TokenName[];
+  'tokens-requested': { tokens: TokenName[]; userData: Bytes };
+  'sync-minor': { serial: number; confirm: boolean; userData: Bytes };
+  activity: SessionEvent;
+  exception: { from: 'user' | 'provider'; reason: number; message: string; userData: Bytes };
+  'data-discarded': { direction: 'in' | 'out'; count: number };
+  /** Every machine event, for tracing and live views. */
+  event: SessionEvent;
+}
+
+interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
+
+/** How the owner (client or server) sees the machine's events before the session does. */
+export interface SessionHooks {
+  /** Replaces the default routing; call `session.handleEvent(e)` to pass the event on. */
+  onEvent?(event: SessionEvent, session: Session): void;
+  onTransportClosed?(session: Session, transport: Transport, error?: Error): void;
+}
+
+const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
+const enc = new TextEncoder();
+const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted');
+}
+
+export class Session extends Emitter<SessionEvents> implements AsyncIterable<Bytes> {
+  private readonly inbox: Bytes[] = [];
+  private inboxHead = 0;
+  private inboxBytes = 0;
+  private readonly maxInbox: number;
+  private readers: Waiter<IteratorResult<Bytes>>[] = [];
+  private writers: (() => void)[] = [];
+  private readonly confirms = new Map<string, Waiter<unknown>>();
+  private finalError: SessionError | undefined;
+  private ended = false;
+  /** Set by the server: who authenticated this session. */
+  principal: unknown;
+
+  readonly driver: Driver;
+
+  constructor(machine: SessionMachine, private readonly options: SessionOptions = {}, hooks: SessionHooks = {}) {
+    super();
+    this.maxInbox = options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER;
+    this.driver = new Driver(machine, {
+      onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
+      onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
+    });
+  }
+
+  get machine(): SessionMachine { return this.driver.machine; }
+  get id(): string { const id = this.machine.sessionId; return id ? toHex(id) : ''; }
+  get state(): SessionMachine['state'] { return this.machine.state; }
+  get tokens(): TokenName[] { return this.machine.tokens; }
+  get serial(): number | undefined { return this.machine.serial; }
+  get negotiated(): Negotiated | undefined { return this.machine.negotiated; }
+  get stats(): SessionStats & { receiveBufferBytes: number } { return { ...this.machine.stats, receiveBufferBytes: this.inboxBytes }; }
+  get closed(): boolean { return this.ended; }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /** Queues data; waits for room when the send queue is full. Resolves once queued. */
+  async send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const bytes = asBytes(data);
+    for (;;) {
+      options.signal?.throwIfAborted();
+      try {
+        this.machine.sendData(bytes);
+        this.driver.kick();
+        return;
+      } catch (e) {
+        if (!(e instanceof SessionError) || e.code !== 'ERR_SEND_BUFFER_FULL') throw e;
+      }
+      await this.waitWritable(options.signal);
+    }
+  }
+
+  private waitWritable(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.ended) { reject(this.closedError()); return; }
+      const done = (): void => { signal?.removeEventListener('abort', onAbort); resolve(); };
+      const onAbort = (): void => { this.writers = this.writers.filter((w) => w !== done); reject(abortError(signal as AbortSignal)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.writers.push(done);
+    });
+  }
+
+  private command<T>(fn: (m: SessionMachine) => T): T {
+    const result = fn(this.machine);
+    this.driver.kick();
+    return result;
+  }
+
+  sendExpedited(data: Bytes | string): void { this.command((m) => m.sendExpedited(asBytes(data))); }
+  sendTyped(data: Bytes | string): void { this.command((m) => m.sendTyped(asBytes(data))); }
+  giveTokens(tokens: readonly TokenName[]): void { this.command((m) => m.giveTokens(tokens)); }
+  requestTokens(tokens: readonly TokenName[], userData?: Bytes): void { this.command((m) => m.pleaseTokens(tokens, userData)); }
+  reportException(reason: number, userData?: Bytes): void { this.command((m) => m.exceptionReport(reason, userData)); }
+  startActivity(id: Bytes | string, userData?: Bytes): void { this.command((m) => m.activityStart(asBytes(id), userData)); }
+  resumeActivity(id: Bytes | string, oldId: Bytes | string, serial: number, userData?: Bytes): void {
+    this.command((m) => m.activityResume(asBytes(id), asBytes(oldId), serial, userData));
+  }
+
+  /** A minor sync point; with `confirm`, resolves when the peer confirms it. */
+  syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
+    const serial = this.command((m) => m.syncMinor(options));
+    if (!options.confirm) return Promise.resolve(serial);
+    return this.await<number>(`sync-minor:${serial}`, options.signal);
+  }
+
+  /** A major sync point: resolves with its serial once the peer confirms it. */
+  syncMajor(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.command((m) => m.syncMajor(userData));
+    return this.await('sync-major', options.signal);
+  }
+
+  resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
+    this.command((m) => m.resynchronize(type, options));
+    return this.await('resync', options.signal);
+  }
+
+  sendCapability(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<Bytes> {
+    this.command((m) => m.sendCapability(asBytes(data)));
+    return this.await('capability', options.signal);
+  }
+
+  giveControl(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.command((m) => m.giveControl());
+    return this.await('control', options.signal);
+  }
+
+  interruptActivity(reason = 0, options: { signal?: AbortSignal } = {}): Promise<{ activityId: Bytes; serial: number }> {
+    this.command((m) => m.activityInterrupt(reason));
+    return this.await('activity-interrupt', options.signal);
+  }
+
+  discardActivity(reason = 0, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.command((m) => m.activityDiscard(reason));
+    return this.await('activity-discard', options.signal);
+  }
+
+  endActivity(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.command((m) => m.activityEnd(userData));
+    return this.await('activity-end', options.signal);
+  }
+
+  /** Orderly release. Resolves true when released, false when the peer refused. */
+  release(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    this.command((m) => m.release(userData));
+    return this.await('release', options.signal);
+  }
+
+  /** Ends the session at once (S-U-ABORT). */
+  abort(message?: string, userData?: Bytes): void {
+    this.command((m) => m.abort(message, userData));
+  }
+
+  private await<T>(key: string, signal?: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.ended) { reject(this.closedError()); return; }
+      signal?.throwIfAborted();
+      const onAbort = (): void => { this.confirms.delete(key); reject(abortError(signal as AbortSignal)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.confirms.set(key, {
+        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v as T); },
+        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+      });
+    });
+  }
+
+  private settle(key: string, value: unknown, error?: Error): void {
+    const w = this.confirms.get(key);
+    if (!w) return;
+    this.confirms.delete(key);
+    if (error) w.reject(error);
+    else w.resolve(value);
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  [Symbol.asyncIterator](): AsyncIterator<Bytes> {
+    return { next: () => this.read() };
+  }
+
+  /** The next received data unit, or done when the session has ended and the buffer is empty. */
+  read(options: { signal?: AbortSignal } = {}): Promise<IteratorResult<Bytes>> {
+    if (this.inboxHead < this.inbox.length) return Promise.resolve({ value: this.take(), done: false });
+    if (this.ended) return this.finalError ? Promise.reject(this.finalError) : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      const waiter: Waiter<IteratorResult<Bytes>> = {
+        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
+        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+      };
+      const onAbort = (): void => { this.readers = this.readers.filter((r) => r !== waiter); reject(abortError(signal as AbortSignal)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.readers.push(waiter);
+    });
+  }
+
+  private take(): Bytes {
+    const b = this.inbox[this.inboxHead] as Bytes;
+    this.inbox[this.inboxHead++] = undefined as unknown as Bytes;
+    if (this.inboxHead === this.inbox.length) { this.inbox.length = 0; this.inboxHead = 0; }
+    this.inboxBytes -= b.length;
+    if (this.inboxBytes <= this.maxInbox / 2) this.driver.resumeReading();
+    return b;
+  }
+
+  private deliver(payload: Bytes): void {
+    const reader = this.readers.shift();
+    if (reader) { reader.resolve({ value: payload, done: false }); return; }
+    this.inbox.push(payload);
+    this.inboxBytes += payload.length;
+    if (this.inboxBytes > this.maxInbox) this.driver.pauseReading();
+  }
+
+  private closedError(): SessionError {
+    return this.finalError ?? new SessionError('ERR_INVALID_STATE', 'the session is closed', 'local', { state: 'closed' });
+  }
+
+  // ---- machine events --------------------------------------------------------------------
+
+  /** Called by the client or server for every machine event. */
+  handleEvent(e: SessionEvent): void {
+    this.emit('event', e);
+    switch (e.type) {
+      case 'data': return this.deliver(e.payload);
+      case 'writable': { const w = this.writers; this.writers = []; for (const f of w) f(); return; }
+      case 'expedited': return this.emit('expedited', e.payload);
+      case 'typed': return this.emit('typed', e.payload);
+      case 'tokens-given': return this.emit('tokens-given', e.tokens);
+      case 'tokens-requested':
+        this.emit('tokens-requested', { tokens: e.tokens, userData: e.userData });
+        return this.answer(e);
+      case 'sync-minor': return this.emit('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
+      case 'sync-minor-confirmed': return this.settle(`sync-minor:${e.serial}`, e.serial);
+      case 'sync-major-confirmed': return this.settle('sync-major', e.serial);
+      case 'resync-complete': return this.settle('resync', e.serial);
+      case 'capability-confirmed': return this.settle('capability', e.payload);
+      case 'control-give-confirmed': return this.settle('control', undefined);
+      case 'activity-interrupted': return this.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
+      case 'activity-discarded': return this.settle('activity-discard', undefined);
+      case 'activity-ended': return this.settle('activity-end', e.serial);
+      case 'release-refused': return this.settle('release', false);
+      case 'cancelled':
+        if (e.side === 'local') this.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
+        return;
+      case 'data-discarded': return this.emit('data-discarded', { direction: e.direction, count: e.payloads.length });
+      case 'exception': return this.emit('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
+      case 'interrupted': return this.emit('interrupted', e.error ? { error: e.error } : {});
+      case 'resumed': return this.emit('resumed', { replayed: e.replayed });
+      case 'activity-start': case 'activity-resume': return this.emit('activity', e);
+      case 'closed': return this.end(e.error, e.userData);
+      default: return this.answer(e);
+    }
+  }
+
+  /** Answers an indication through the handlers (default: accept). */
+  private answer(e: SessionEvent): void {
+    const h = this.options.handlers ?? {};
+    const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): void => {
+      Promise.resolve()
+        .then(produce)
+        .then((v) => { if (!this.ended) { respond(v); this.driver.kick(); } })
+        .catch((error: unknown) => {
+          if (this.ended) return;
+          if (error instanceof SessionError && error.origin === 'local' && error.code === 'ERR_NOTHING_TO_CONFIRM') return; // superseded
+          this.abort(`indication handler failed: ${error instanceof Error ? error.message : String(error)}`);
+        });
+    };
+    const m = this.machine;
+    const data = (v: Bytes | void): Bytes | undefined => (v instanceof Uint8Array ? v : undefined);
+    switch (e.type) {
+      case 'sync-major': return run(() => h.syncMajor?.(e.serial, e.userData), (v) => m.confirmMajorSync(data(v)));
+      case 'resync': return run(() => h.resync?.(e), (v) => m.respondResync(data(v)));
+      case 'activity-end': return run(() => h.activityEnd?.(e.serial, e.userData), (v) => m.confirmActivityEnd(data(v)));
+      case 'activity-interrupt': return run(() => h.activityInterrupt?.(e.reason, false), () => m.confirmActivityInterrupt());
+      case 'activity-discard': return run(() => h.activityInterrupt?.(e.reason, true), () => m.confirmActivityDiscard());
+      case 'capability': return run(() => h.capability?.(e.payload), (v) => m.confirmCapability(data(v)));
+      case 'tokens-requested':
+        return run(() => h.tokensRequested?.(e.tokens, e.userData), (give) => {
+          const held = e.tokens.filter((t) => m.tokens.includes(t));
+          // Giving may be impossible right now (a confirmation pending); the peer can ask again.
+          if (give !== false && held.length) try { m.giveTokens(held); } catch { /* not now */ }
+        });
+      case 'release-request':
+        return run(() => h.release?.(e.userData), (v) => {
+          const accept = v === undefined ? true : typeof v === 'boolean' ? v : v.accept;
+          m.respondRelease(accept, typeof v === 'object' ? v.userData : undefined);
+        });
+      default: return;
+    }
+  }
+
+  private end(error: SessionError | undefined, userData: Bytes | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.finalError = error;
+    this.settle('release', true);
+    const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
+    for (const key of [...this.confirms.keys()]) this.settle(key, undefined, gone);
+    for (const r of this.readers.splice(0)) {
+      if (this.inboxHead < this.inbox.length) r.resolve({ value: this.take(), done: false });
+      else if (error) r.reject(error);
+      else r.resolve({ value: undefined, done: true });
+    }
+    for (const w of this.writers.splice(0)) w();
+    this.emit('closed', userData ? { error, userData } : { error });
+  }
+}

@@ -1,0 +1,251 @@
+// Server: accepts transports on any mix of endpoints, turns first frames into sessions.
+//
+// Theory of operation
+//   A new transport is *pending* until its first frame arrives (within handshakeTimeoutMs, at
+//   most maxPendingHandshakes at once, the frame no larger than maxFrameSize):
+//     CONNECT -> a new acceptor machine with a random 128-bit session ID and resume secret; the
+//                `authenticate` hook sees the credentials and returns a principal (or throws a
+//                Refusal, whose message the client sees); maxSessions caps live sessions.
+//     RESUME  -> the transport is attached to the session with that ID; the machine checks the
+//                secret in constant time. The secret was issued to the authenticated principal
+//                and only to it, so a resumed session keeps its principal.
+//     other   -> ABORT (protocol error) and close.
+//   A session whose transport drops stays for its resume window with bounded buffers; when it
+//   ends, a tombstone remembers why (expired, closed, overflowed) so a late RESUME gets the
+//   right refusal, bounded in number.
+//   close() releases sessions in order (each may take releaseTimeoutMs before it is aborted);
+//   destroy() aborts every session at once.
+
+import { randomBytes } from 'node:crypto';
+import { toHex } from '../engine/bytes.js';
+import { encodeFrame, FrameDecoder } from '../engine/codec/index.js';
+import { ProtocolError, SessionError } from '../engine/errors.js';
+import { AbortReason, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
+import type { Frame, RefuseReasonValue, ResumeRefuseReasonValue } from '../engine/frames.js';
+import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
+import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
+import { Emitter } from '../driver/emitter.js';
+import { Session } from '../driver/session.js';
+import type { SessionOptions } from '../driver/session.js';
+import type { Transport, TransportKind } from '../transport/transport.js';
+import { NO_HANDLERS } from '../transport/transport.js';
+import { openEndpoints } from './endpoints.js';
+import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
+
+export interface AuthRequest {
+  credentials: Uint8Array;
+  userData: Uint8Array;
+  remoteAddress: string;
+  transport: TransportKind;
+  proposal: Negotiated;
+}
+
+/** Throw this from `authenticate` to refuse; the message reaches the client. */
+export class Refusal extends Error {
+  override name = 'Refusal';
+  constructor(message: string, readonly reason: 'unauthorized' | 'rejected' | 'congested' = 'unauthorized') {
+    super(message);
+  }
+}
+
+export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions {
+  /** Returns the principal for these credentials, or throws a Refusal. Default: anyone, principal null. */
+  authenticate?: (request: AuthRequest) => unknown;
+  /** Live sessions (connected or waiting for resume). Default 10,000. */
+  maxSessions?: number;
+  /** Transports that have not sent their first frame yet. Default 1,000. */
+  maxPendingHandshakes?: number;
+  /** Tombstones kept to answer late resumes precisely. Default 10,000. */
+  maxTombstones?: number;
+  /** close(): how long each session may take to release before it is aborted. Default 5 s. */
+  releaseTimeoutMs?: number;
+}
+
+export interface ServerEvents extends Record<string, unknown> {
+  session: Session;
+  /** A transport was turned away before it carried a session (why, and from where). */
+  rejected: { error: SessionError; remoteAddress: string };
+}
+
+const REFUSE_CODES: Record<Refusal['reason'], RefuseReasonValue> = {
+  unauthorized: RefuseReason.unauthorized,
+  rejected: RefuseReason.rejected,
+  congested: RefuseReason.congested,
+};
+
+export class Server extends Emitter<ServerEvents> {
+  readonly sessions = new Map<string, Session>();
+  private readonly tombstones = new Map<string, ResumeRefuseReasonValue>();
+  private readonly pending = new Set<Transport>();
+  private endpoints: OpenEndpoints | null = null;
+  private closing = false;
+
+  constructor(private readonly options: ServerOptions = {}) {
+    super();
+  }
+
+  /** Ports actually bound (port 0 picks a free one). */
+  get addresses(): OpenEndpoints['addresses'] { return this.endpoints?.addresses ?? {}; }
+
+  async start(): Promise<this> {
+    this.endpoints = await openEndpoints(this.options, (t) => this.accept(t));
+    return this;
+  }
+
+  /** Takes any transport (the endpoints call this; custom transports may too). */
+  accept(transport: Transport): void {
+    const o = this.options;
+    if (this.closing) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'the server is shutting down'), { type: 'REFUSE', reason: RefuseReason.shuttingDown, message: 'server shutting down', userData: new Uint8Array(0) });
+    if (this.pending.size >= (o.maxPendingHandshakes ?? 1000)) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'too many pending handshakes (maxPendingHandshakes)', 'local', { limit: 'maxPendingHandshakes' }));
+    this.pending.add(transport);
+    const chunks: Uint8Array[] = [];
+    const decoder = new FrameDecoder({ maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize });
+    const timeoutMs = o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+    const timer = setTimeout(() => {
+      this.pending.delete(transport);
+      this.turnAway(transport, new SessionError('ERR_HANDSHAKE_TIMEOUT', `no first frame within ${timeoutMs} ms (handshakeTimeoutMs)`, 'remote'), { type: 'ABORT', reason: AbortReason.timeout, message: 'handshake timeout', userData: new Uint8Array(0) });
+    }, timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+    const done = (): void => { clearTimeout(timer); this.pending.delete(transport); };
+    transport.setHandlers({
+      data: (chunk) => {
+        chunks.push(chunk);
+        decoder.push(chunk);
+        let first: Frame | undefined;
+        try {
+          first = decoder.next();
+        } catch (e) {
+          done();
+          const error = e instanceof ProtocolError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
+          const reason = error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError;
+          return this.turnAway(transport, error, { type: 'ABORT', reason, message: error.message, userData: new Uint8Array(0) });
+        }
+        if (!first) return;
+        done();
+        transport.setHandlers(NO_HANDLERS);
+        this.dispatch(transport, first, chunks);
+      },
+      drain: () => {},
+      close: () => done(),
+    });
+  }
+
+  private dispatch(transport: Transport, first: Frame, chunks: Uint8Array[]): void {
+    if (first.type === 'RESUME') {
+      const id = toHex(first.sessionId);
+      const session = this.sessions.get(id);
+      if (session) return session.driver.attach(transport, chunks);
+      const reason = this.tombstones.get(id) ?? ResumeRefuseReason.unknown;
+      return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'resume of an unknown or ended session', 'remote', { reason }), { type: 'RESUME_REFUSED', reason, message: reason === ResumeRefuseReason.unknown ? 'no such session' : 'the session has ended' });
+    }
+    if (first.type !== 'CONNECT') {
+      return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${first.type}`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: `expected CONNECT or RESUME, got ${first.type}`, userData: new Uint8Array(0) });
+    }
+    const limit = this.options.maxSessions ?? 10_000;
+    if (this.sessions.size >= limit) {
+      return this.turnAway(transport, new SessionError('ERR_REFUSED', `maxSessions (${limit}) reached`, 'local', { limit: 'maxSessions' }), { type: 'REFUSE', reason: RefuseReason.congested, message: `server full (maxSessions ${limit})`, userData: new Uint8Array(0) });
+    }
+    this.open(transport, chunks);
+  }
+
+  private open(transport: Transport, chunks: Uint8Array[]): void {
+    const sessionId = new Uint8Array(randomBytes(16));
+    const machine = new SessionMachine({ ...this.options, role: 'acceptor', sessionId, resumeSecret: new Uint8Array(randomBytes(16)) });
+    const id = toHex(sessionId);
+    const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s, id, transport, e) });
+    this.sessions.set(id, session);
+    session.driver.attach(transport, chunks);
+  }
+
+  private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
+    if (e.type === 'connect-request') {
+      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal };
+      Promise.resolve()
+        .then(() => (this.options.authenticate ? this.options.authenticate(request) : null))
+        .then((principal) => {
+          if (session.machine.state !== 'accepting') return;
+          session.principal = principal;
+          session.machine.accept();
+          session.driver.kick();
+          this.emit('session', session);
+        })
+        .catch((error: unknown) => {
+          if (session.machine.state !== 'accepting') return;
+          const refusal = error instanceof Refusal ? error : new Refusal('authentication failed', 'unauthorized');
+          session.machine.refuse(REFUSE_CODES[refusal.reason], refusal.message);
+          session.driver.kick();
+        });
+      return;
+    }
+    if (e.type === 'closed') {
+      this.sessions.delete(id);
+      this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed);
+    }
+    session.handleEvent(e);
+  }
+
+  private remember(id: string, reason: ResumeRefuseReasonValue): void {
+    const max = this.options.maxTombstones ?? 10_000;
+    if (max <= 0) return;
+    this.tombstones.set(id, reason);
+    while (this.tombstones.size > max) {
+      const oldest = this.tombstones.keys().next().value as string;
+      this.tombstones.delete(oldest);
+    }
+  }
+
+  private turnAway(transport: Transport, error: SessionError, frame?: Frame): void {
+    this.emit('rejected', { error, remoteAddress: transport.remoteAddress });
+    transport.setHandlers(NO_HANDLERS);
+    if (frame) transport.write(encodeFrame(frame));
+    transport.close();
+  }
+
+  /** Stops accepting, then releases every session in order; stragglers are aborted. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.endpoints?.close();
+    const timeoutMs = this.options.releaseTimeoutMs ?? 5000;
+    for (const session of [...this.sessions.values()]) {
+      if (session.closed) continue;
+      try {
+        if (session.state !== 'established' || !session.driver.attached) throw new Error('not connected');
+        // Release needs every token: ask for the ones the client holds (clients give by default).
+        const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
+        if (missing.length) {
+          const given = new Promise<void>((resolve) => {
+            const off = session.on('tokens-given', () => {
+              if (missing.every((t) => session.tokens.includes(t))) { off(); resolve(); }
+            });
+          });
+          session.requestTokens(missing);
+          await withTimeout(given, timeoutMs);
+        }
+        await withTimeout(session.release(), timeoutMs);
+      } catch {
+        session.abort('server shutting down');
+      }
+    }
+    for (const t of [...this.pending]) t.destroy();
+  }
+
+  /** Aborts every session and closes every endpoint at once. */
+  async destroy(): Promise<void> {
+    this.closing = true;
+    for (const session of [...this.sessions.values()]) session.abort('server destroyed');
+    for (const t of [...this.pending]) t.destroy();
+    await this.endpoints?.close();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new SessionError('ERR_CANCELLED', `no answer within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e instanceof Error ? e : new Error(String(e))); });
+  });
+}
+
+/** Starts a server on the endpoints in `options` (tcp, tls, ws, memory). */
+export function listen(options: ServerOptions): Promise<Server> {
+  return new Server(options).start();
+}
