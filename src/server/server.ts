@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { toHex } from '../engine/bytes.js';
 import { encodeFrame, FrameDecoder } from '../engine/codec/index.js';
 import { ProtocolError, SessionError } from '../engine/errors.js';
-import { AbortReason, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
+import { AbortReason, FrameType, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
 import type { Frame, RefuseReasonValue, ResumeRefuseReasonValue } from '../engine/frames.js';
 import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
 import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
@@ -109,6 +109,11 @@ export class Server extends Emitter<ServerEvents> {
     const done = (): void => { clearTimeout(timer); this.pending.delete(transport); };
     transport.setHandlers({
       data: (chunk) => {
+        // Only CONNECT or RESUME may open a stream: say no to anything else at its first byte.
+        if (chunks.length === 0 && chunk.length > 0 && chunk[0] !== FrameType.CONNECT && chunk[0] !== FrameType.RESUME) {
+          done();
+          return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first byte 0x${(chunk[0] as number).toString(16)} opens neither CONNECT nor RESUME`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: 'expected CONNECT or RESUME', userData: new Uint8Array(0) });
+        }
         chunks.push(chunk);
         decoder.push(chunk);
         let first: Frame | undefined;
@@ -134,8 +139,12 @@ export class Server extends Emitter<ServerEvents> {
     if (first.type === 'RESUME') {
       const id = toHex(first.sessionId);
       const session = this.sessions.get(id);
-      if (session) return session.driver.attach(transport, chunks);
-      const reason = this.tombstones.get(id) ?? ResumeRefuseReason.unknown;
+      const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
+      if (session && refusal === null) return session.driver.attach(transport, chunks);
+      if (refusal === ResumeRefuseReason.wrongSecret) {
+        return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' });
+      }
+      const reason = refusal ?? this.tombstones.get(id) ?? ResumeRefuseReason.unknown;
       return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'resume of an unknown or ended session', 'remote', { reason }), { type: 'RESUME_REFUSED', reason, message: reason === ResumeRefuseReason.unknown ? 'no such session' : 'the session has ended' });
     }
     if (first.type !== 'CONNECT') {

@@ -356,6 +356,17 @@ export class SessionMachine {
 
   // ---- resume ---------------------------------------------------------------------------
 
+  /**
+   * Acceptor: whether a RESUME may take over this session, checked before its transport is
+   * attached (so a wrong secret never disturbs the live connection). Null when it may.
+   */
+  checkResume(sessionId: Uint8Array, secret: Uint8Array): ResumeRefuseReasonValue | null {
+    if (this.role !== 'acceptor' || !this.id || !this.secret || !constantTimeEqual(sessionId, this.id)) return ResumeRefuseReason.unknown;
+    if (!constantTimeEqual(secret, this.secret)) return ResumeRefuseReason.wrongSecret;
+    if (this.lifecycle === 'closed') return this.closeReason;
+    return null;
+  }
+
   private onResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
     if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
     if (!this.id || !this.secret || !this.dialogue || !constantTimeEqual(sessionId, this.id)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
