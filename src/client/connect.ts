@@ -106,7 +106,7 @@ export class ClientSession extends Session {
       const max = r.maxDelayMs ?? 5000;
       while (this.machine.state !== 'closed' && this.driver.attached === null && !this.idleClosed) {
         if (r.maxAttempts !== undefined && this.attempts >= r.maxAttempts) {
-          this.machine.abort(`gave up reconnecting after ${this.attempts} attempts`);
+          this.machine.terminate(new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${this.attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts: this.attempts }));
           this.driver.kick();
           return;
         }

@@ -597,6 +597,15 @@ export class SessionMachine {
   release(userData?: Uint8Array): void { this.live('release').release(this.fitUserData(userData)); }
   respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release', false).respondRelease(accept, this.fitUserData(userData)); }
 
+  /**
+   * Ends the session locally with `error` (the runtime's own reasons, e.g. ERR_CONNECT_FAILED
+   * after the last redial); an ABORT goes to the peer when a transport is up.
+   */
+  terminate(error: SessionError): void {
+    if (this.lifecycle === 'closed') return;
+    this.fail(error, AbortReason.user, 'abort');
+  }
+
   /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
   abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
     if (this.lifecycle === 'closed') return;

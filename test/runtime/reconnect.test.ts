@@ -1,0 +1,65 @@
+// Reconnect behaviour: TLS session resumption on redial, idle transport close and transparent
+// reopen, and backoff giving up.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/connect.js';
+import { listen } from '../../src/server/server.js';
+import type { Server } from '../../src/server/server.js';
+import { startFaultProxy } from '../chaos/fault-proxy.js';
+import { testCertificate } from '../support/tls-cert.js';
+import { collect } from './conformance.js';
+
+let server: Server | undefined;
+afterEach(async () => { await server?.destroy(); server = undefined; });
+
+const once = <T>(subscribe: (cb: (v: T) => void) => unknown): Promise<T> => new Promise((resolve) => { subscribe(resolve); });
+
+describe('reconnect', () => {
+  it('a TLS redial resumes the TLS session from the ticket (isSessionReused)', async () => {
+    const { cert, key } = testCertificate();
+    server = await listen({ tls: { port: 0, cert, key }, heartbeatMs: 0 });
+    const client = await connect(`tls://127.0.0.1:${server.addresses.tls}`, { tls: { ca: cert }, heartbeatMs: 0, reconnect: { initialDelayMs: 1 } });
+    expect(client.driver.attached?.tlsSessionReused).toBe(false);
+    // Let the server's session ticket arrive (TLS 1.3 sends it after the handshake): one round trip.
+    const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+    await client.send('x');
+    await collect(peer, 1);
+    await peer.send('y');
+    await collect(client, 1);
+    const resumed = once((cb) => client.on('resumed', cb));
+    client.driver.attached?.destroy();
+    await resumed;
+    expect(client.driver.attached?.tlsSessionReused).toBe(true);
+  });
+
+  it('closes an idle transport, keeps the session, and reopens it on the next send', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
+    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp}`, { heartbeatMs: 0, idleTimeoutMs: 30 });
+    const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+    const interrupted = once((cb) => client.on('interrupted', cb));
+    await once((cb) => client.on('idle', cb));
+    await interrupted;
+    expect(client.driver.attached).toBeNull();
+    expect(client.state).toBe('interrupted');
+    const resumed = once((cb) => client.on('resumed', cb));
+    await client.send('wake up');
+    await resumed;
+    expect(new TextDecoder().decode((await collect(peer, 1))[0])).toBe('wake up');
+    expect(peer.id).toBe(client.id);
+  });
+
+  it('gives up after maxAttempts failed dials and closes with ERR_CONNECT_FAILED', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
+    // The client reaches the server through a proxy; closing the proxy makes the server vanish
+    // without an ABORT, as a crashed host or a broken route would.
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.addresses.tcp as number }, seed: 1, cutEveryMs: [1e9, 1e9], maxChunk: 65536, maxDelayMs: 0 });
+    const client = await connect(`tcp://127.0.0.1:${proxy.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 2, maxAttempts: 3 } });
+    const attempts: number[] = [];
+    client.on('reconnecting', ({ attempt }: { attempt: number }) => attempts.push(attempt));
+    const closed = once<{ error?: { code: string } }>((cb) => client.on('closed', cb));
+    await proxy.close();
+    const { error } = await closed;
+    expect(error?.code).toBe('ERR_CONNECT_FAILED');
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+});
