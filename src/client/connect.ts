@@ -18,7 +18,7 @@ import { SessionError } from '../engine/errors.js';
 import type { MachineOptions, SessionEvent } from '../engine/machine/index.js';
 import { SessionMachine } from '../engine/machine/index.js';
 import { Session } from '../driver/session.js';
-import type { SessionOptions } from '../driver/session.js';
+import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
 import { dialer } from './dial.js';
 import type { DialOptions } from './dial.js';
@@ -42,13 +42,14 @@ export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId
   signal?: AbortSignal;
 }
 
-export interface ClientEvents {
+export interface ClientEvents extends SessionEvents {
   reconnecting: { attempt: number; delayMs: number };
   'resume-failed': SessionError;
-  idle: void;
+  /** The idle transport was closed; the next send reopens it. */
+  idle: undefined;
 }
 
-export class ClientSession extends Session {
+export class ClientSession extends Session<ClientEvents> {
   private reconnecting = false;
   private idleClosed = false;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -62,9 +63,9 @@ export class ClientSession extends Session {
     });
   }
 
-  /** Lifecycle events beyond Session's, through the same emitter. */
+  /** Same as `on`, kept for callers written before ClientSession's events were typed on `on`. */
   onClient<K extends keyof ClientEvents>(type: K, listener: (v: ClientEvents[K]) => void): () => void {
-    return this.on(type as string, listener as (v: unknown) => void);
+    return this.on(type, listener);
   }
 
   override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -81,7 +82,7 @@ export class ClientSession extends Session {
     if (e.type === 'data') this.touch();
     if (e.type === 'closed') {
       this.stopIdle();
-      if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed' as never, e.error as never);
+      if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed', e.error);
     }
     if (e.type === 'resumed' || e.type === 'established') { this.attempts = 0; this.armIdle(); }
     this.handleEvent(e);
@@ -113,7 +114,7 @@ export class ClientSession extends Session {
         const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempts, 30));
         const delayMs = this.attempts === 0 ? 0 : Math.random() * ceiling;
         this.attempts++;
-        this.emit('reconnecting' as never, { attempt: this.attempts, delayMs } as never);
+        this.emit('reconnecting', { attempt: this.attempts, delayMs });
         if (delayMs > 0) await new Promise((resolve) => { const t = setTimeout(resolve, delayMs); (t as { unref?: () => void }).unref?.(); });
         if (this.isClosed()) return;
         try {
@@ -140,7 +141,7 @@ export class ClientSession extends Session {
       const s = this.machine.stats;
       if (quiet >= ms && s.replayFrames === 0 && s.queuedBytes === 0) {
         this.idleClosed = true;
-        this.emit('idle' as never, undefined as never);
+        this.emit('idle', undefined);
         this.driver.dropTransport();
         return;
       }

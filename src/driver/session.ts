@@ -60,8 +60,8 @@ interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
 /** How the owner (client or server) sees the machine's events before the session does. */
 export interface SessionHooks {
   /** Replaces the default routing; call `session.handleEvent(e)` to pass the event on. */
-  onEvent?(event: SessionEvent, session: Session): void;
-  onTransportClosed?(session: Session, transport: Transport, error?: Error): void;
+  onEvent?(event: SessionEvent, session: object): void;
+  onTransportClosed?(session: object, transport: Transport, error?: Error): void;
 }
 
 const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -72,7 +72,7 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted');
 }
 
-export class Session extends Emitter<SessionEvents> implements AsyncIterable<Bytes> {
+export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E> implements AsyncIterable<Bytes> {
   private readonly inbox: Bytes[] = [];
   private inboxHead = 0;
   private inboxBytes = 0;
@@ -97,6 +97,11 @@ export class Session extends Emitter<SessionEvents> implements AsyncIterable<Byt
   }
 
   get machine(): SessionMachine { return this.driver.machine; }
+
+  /** Emits one of the base session events (subclasses add their own event types to E). */
+  private fire<K extends keyof SessionEvents>(type: K, value: SessionEvents[K]): void {
+    (this.emit as (t: K, v: SessionEvents[K]) => void)(type, value);
+  }
   get id(): string { const id = this.machine.sessionId; return id ? toHex(id) : ''; }
   get state(): SessionMachine['state'] { return this.machine.state; }
   get tokens(): TokenName[] { return this.machine.tokens; }
@@ -271,17 +276,17 @@ export class Session extends Emitter<SessionEvents> implements AsyncIterable<Byt
 
   /** Called by the client or server for every machine event. */
   handleEvent(e: SessionEvent): void {
-    this.emit('event', e);
+    this.fire('event', e);
     switch (e.type) {
       case 'data': return this.deliver(e.payload);
       case 'writable': { const w = this.writers; this.writers = []; for (const f of w) f(); return; }
-      case 'expedited': return this.emit('expedited', e.payload);
-      case 'typed': return this.emit('typed', e.payload);
-      case 'tokens-given': return this.emit('tokens-given', e.tokens);
+      case 'expedited': return this.fire('expedited', e.payload);
+      case 'typed': return this.fire('typed', e.payload);
+      case 'tokens-given': return this.fire('tokens-given', e.tokens);
       case 'tokens-requested':
-        this.emit('tokens-requested', { tokens: e.tokens, userData: e.userData });
+        this.fire('tokens-requested', { tokens: e.tokens, userData: e.userData });
         return this.answer(e);
-      case 'sync-minor': return this.emit('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
+      case 'sync-minor': return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
       case 'sync-minor-confirmed': return this.settle(`sync-minor:${e.serial}`, e.serial);
       case 'sync-major-confirmed': return this.settle('sync-major', e.serial);
       case 'resync-complete': return this.settle('resync', e.serial);
@@ -294,11 +299,11 @@ export class Session extends Emitter<SessionEvents> implements AsyncIterable<Byt
       case 'cancelled':
         if (e.side === 'local') this.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
         return;
-      case 'data-discarded': return this.emit('data-discarded', { direction: e.direction, count: e.payloads.length });
-      case 'exception': return this.emit('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
-      case 'interrupted': return this.emit('interrupted', e.error ? { error: e.error } : {});
-      case 'resumed': return this.emit('resumed', { replayed: e.replayed });
-      case 'activity-start': case 'activity-resume': return this.emit('activity', e);
+      case 'data-discarded': return this.fire('data-discarded', { direction: e.direction, count: e.payloads.length });
+      case 'exception': return this.fire('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
+      case 'interrupted': return this.fire('interrupted', e.error ? { error: e.error } : {});
+      case 'resumed': return this.fire('resumed', { replayed: e.replayed });
+      case 'activity-start': case 'activity-resume': return this.fire('activity', e);
       case 'closed': return this.end(e.error, e.userData);
       default: return this.answer(e);
     }
@@ -354,6 +359,6 @@ export class Session extends Emitter<SessionEvents> implements AsyncIterable<Byt
       else r.resolve({ value: undefined, done: true });
     }
     for (const w of this.writers.splice(0)) w();
-    this.emit('closed', userData ? { error, userData } : { error });
+    this.fire('closed', userData ? { error, userData } : { error });
   }
 }

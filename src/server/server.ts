@@ -161,7 +161,7 @@ export class Server extends Emitter<ServerEvents> {
     const sessionId = new Uint8Array(randomBytes(16));
     const machine = new SessionMachine({ ...this.options, role: 'acceptor', sessionId, resumeSecret: new Uint8Array(randomBytes(16)) });
     const id = toHex(sessionId);
-    const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s, id, transport, e) });
+    const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
     this.sessions.set(id, session);
     session.driver.attach(transport, chunks);
   }
