@@ -203,6 +203,16 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return this.await('release', options.signal);
   }
 
+  /**
+   * Client: present fresh credentials (e.g. a new access token) without reconnecting. Resolves
+   * when the server accepts them; rejects with ERR_REFUSED (and the server's message) otherwise,
+   * in which case the session goes on under the old credentials.
+   */
+  refreshCredentials(credentials: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.command((m) => m.refreshCredentials(asBytes(credentials)));
+    return this.await('reauth', options.signal);
+  }
+
   /** Ends the session at once (S-U-ABORT). */
   abort(message?: string, userData?: Bytes): void {
     this.command((m) => m.abort(message, userData));
@@ -296,6 +306,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'activity-discarded': return this.settle('activity-discard', undefined);
       case 'activity-ended': return this.settle('activity-end', e.serial);
       case 'release-refused': return this.settle('release', false);
+      case 'reauth-result':
+        return this.settle('reauth', undefined, e.accepted ? undefined : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }));
       case 'cancelled':
         if (e.side === 'local') this.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
         return;

@@ -144,6 +144,9 @@ export const FrameType = {
   FINISH: 0x60,
   DISCONNECT: 0x61,
   NOT_FINISHED: 0x62,
+
+  REAUTH: 0x70,
+  REAUTH_RESULT: 0x71,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
@@ -295,6 +298,11 @@ export interface ExceptionReportFrame { type: 'EXCEPTION_REPORT'; reason: number
 /** S-U-EXCEPTION-REPORT: sent by the user that does not hold the data token. */
 export interface ExceptionDataFrame { type: 'EXCEPTION_DATA'; reason: number; userData: Bytes }
 
+/** Colloquy extension: the initiator presents fresh credentials on the live session. */
+export interface ReauthFrame { type: 'REAUTH'; credentials: Bytes }
+/** The acceptor's answer to REAUTH; a refusal leaves the session as it was. */
+export interface ReauthResultFrame { type: 'REAUTH_RESULT'; accepted: boolean; message: string }
+
 export interface FinishFrame { type: 'FINISH'; userData: Bytes }
 export interface DisconnectFrame { type: 'DISCONNECT'; userData: Bytes }
 export interface NotFinishedFrame { type: 'NOT_FINISHED'; userData: Bytes }
@@ -310,7 +318,8 @@ export type SessionFrame =
   | ActivityStartFrame | ActivityResumeFrame | ActivityInterruptFrame | ActivityInterruptAckFrame
   | ActivityDiscardFrame | ActivityDiscardAckFrame | ActivityEndFrame | ActivityEndAckFrame
   | ExceptionReportFrame | ExceptionDataFrame
-  | FinishFrame | DisconnectFrame | NotFinishedFrame;
+  | FinishFrame | DisconnectFrame | NotFinishedFrame
+  | ReauthFrame | ReauthResultFrame;
 
 export type Frame = ConnectionFrame | SessionFrame;
 
@@ -328,6 +337,8 @@ export function frameWeight(frame: Frame): number {
   switch (frame.type) {
     case 'DATA': case 'EXPEDITED': case 'TYPED': case 'CAPABILITY': case 'CAPABILITY_ACK':
       return frame.payload.length;
+    case 'REAUTH':
+      return frame.credentials.length;
     default:
       return 'userData' in frame ? frame.userData.length : 0;
   }

@@ -34,6 +34,8 @@ import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
 
 export interface AuthRequest {
   credentials: Uint8Array;
+  /** Set when a live session presents fresh credentials: who it was authenticated as until now. */
+  refresh?: { principal: unknown };
   userData: Uint8Array;
   remoteAddress: string;
   transport: TransportKind;
@@ -182,6 +184,23 @@ export class Server extends Emitter<ServerEvents> {
           if (session.machine.state !== 'accepting') return;
           const refusal = error instanceof Refusal ? error : new Refusal('authentication failed', 'unauthorized');
           session.machine.refuse(REFUSE_CODES[refusal.reason], refusal.message);
+          session.driver.kick();
+        });
+      return;
+    }
+    if (e.type === 'reauth') {
+      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: session.driver.attached?.remoteAddress ?? first.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal } };
+      Promise.resolve()
+        .then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal))
+        .then((principal) => {
+          if (session.closed) return;
+          session.principal = principal;
+          session.machine.answerReauth(true);
+          session.driver.kick();
+        })
+        .catch((error: unknown) => {
+          if (session.closed) return;
+          session.machine.answerReauth(false, error instanceof Refusal ? error.message : 'credentials refused');
           session.driver.kick();
         });
       return;

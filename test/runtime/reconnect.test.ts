@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
-import { listen } from '../../src/server/server.js';
+import { listen, Refusal } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { startFaultProxy } from '../chaos/fault-proxy.js';
 import { testCertificate } from '../support/tls-cert.js';
@@ -61,5 +61,29 @@ describe('reconnect', () => {
     const { error } = await closed;
     expect(error?.code).toBe('ERR_CONNECT_FAILED');
     expect(attempts).toEqual([1, 2, 3]);
+  });
+});
+
+describe('credentials refresh on a live session', () => {
+  it('a new token is accepted without reconnecting; a bad one is refused and the session goes on', async () => {
+    server = await listen({
+      tcp: { port: 0 },
+      heartbeatMs: 0,
+      authenticate: ({ credentials, refresh }) => {
+        const token = new TextDecoder().decode(credentials);
+        if (!token.startsWith('valid-')) throw new Refusal(`token '${token}' is not valid`);
+        return { token, refreshedFrom: (refresh?.principal as { token?: string } | undefined)?.token };
+      },
+    });
+    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp}`, { credentials: 'valid-1', heartbeatMs: 0 });
+    const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+    const transport = client.driver.attached;
+    await client.refreshCredentials('valid-2');
+    expect(peer.principal).toEqual({ token: 'valid-2', refreshedFrom: 'valid-1' });
+    await expect(client.refreshCredentials('forged')).rejects.toMatchObject({ code: 'ERR_REFUSED', origin: 'remote', message: "token 'forged' is not valid" });
+    expect(peer.principal).toEqual({ token: 'valid-2', refreshedFrom: 'valid-1' });
+    expect(client.driver.attached).toBe(transport); // never reconnected
+    await client.send('still fine');
+    expect((await collect(peer, 1)).length).toBe(1);
   });
 });

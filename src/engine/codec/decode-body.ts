@@ -129,6 +129,13 @@ function readFields(r: Reader, type: FrameTypeName): Frame {
     case 'DISCONNECT':
     case 'NOT_FINISHED':
       return { type, userData: r.rest() };
+    case 'REAUTH':
+      return { type, credentials: r.rest() };
+    case 'REAUTH_RESULT': {
+      const flag = r.u8('accepted');
+      if (flag > 1) malformed(type, 'accepted', `must be 0 or 1 (got ${flag})`);
+      return { type, accepted: flag === 1, message: r.restString('message') };
+    }
   }
 }
 

@@ -114,6 +114,11 @@ export function writeBody(w: Writer, f: Frame): void {
     case 'DISCONNECT':
     case 'NOT_FINISHED':
       return w.raw(f.userData);
+    case 'REAUTH':
+      return w.raw(f.credentials);
+    case 'REAUTH_RESULT':
+      w.u8(f.accepted ? 1 : 0, 'accepted');
+      return w.restString(f.message, 'message');
     default:
       return invalid(String((f as { type: unknown }).type), 'type', 'unknown frame type');
   }

@@ -56,6 +56,9 @@ export type SessionEvent =
   /** Answer: `respondRelease(accept)`. */
   | { type: 'release-request'; userData: Uint8Array }
   | { type: 'release-refused'; userData: Uint8Array }
+  /** Acceptor: the initiator presents fresh credentials. Answer: `answerReauth()`. */
+  | { type: 'reauth'; credentials: Uint8Array }
+  | { type: 'reauth-result'; accepted: boolean; message: string }
   /** Normal data thrown away by a resynchronize or an activity interrupt/discard. */
   | { type: 'data-discarded'; direction: 'in' | 'out'; payloads: Uint8Array[] };
 

@@ -36,7 +36,7 @@ import {
   RESUME_SECRET_LENGTH, SESSION_ID_LENGTH,
 } from '../frames.js';
 import type {
-  AbortReasonValue, AcceptFrame, ConnectFrame, ConnectionFrame, Frame, RefuseReasonValue,
+  AbortReasonValue, AcceptFrame, ConnectFrame, ReauthFrame, ReauthResultFrame, ConnectionFrame, Frame, RefuseReasonValue,
   ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
@@ -99,6 +99,9 @@ export class SessionMachine {
   private lastRecv = 0;
   private handshakeAt = Infinity;
   private interruptedAt = 0;
+
+  /** A REAUTH of ours awaits its result (initiator), or the peer's awaits our answer (acceptor). */
+  private reauthPending = false;
 
   private events: SessionEvent[] = [];
   private eventHead = 0;
@@ -263,7 +266,16 @@ export class SessionMachine {
     this.unackedBytes += frameWeight(f);
     if (this.unackedFrames >= (this.opts.ackEveryFrames ?? DEFAULTS.ackEveryFrames) || this.unackedBytes >= (this.opts.ackEveryBytes ?? DEFAULTS.ackEveryBytes)) this.queueAck();
     else if (this.ackAt === Infinity) this.ackAt = this.now + (this.opts.ackDelayMs ?? DEFAULTS.ackDelayMs);
+    if (f.type === 'REAUTH' || f.type === 'REAUTH_RESULT') return this.receiveReauth(f);
     this.dialogue.receive(f);
+  }
+
+  private receiveReauth(f: ReauthFrame | ReauthResultFrame): void {
+    const mine = f.type === 'REAUTH' ? this.role === 'acceptor' : this.role === 'initiator';
+    const expectPending = f.type === 'REAUTH_RESULT';
+    if (!mine || this.reauthPending !== expectPending) return this.violation(`unexpected ${f.type}`, f.type);
+    this.reauthPending = f.type === 'REAUTH';
+    this.emit(f.type === 'REAUTH' ? { type: 'reauth', credentials: f.credentials } : { type: 'reauth-result', accepted: f.accepted, message: f.message });
   }
 
   private receiveConnection(f: ConnectionFrame): void {
@@ -604,6 +616,24 @@ export class SessionMachine {
   terminate(error: SessionError): void {
     if (this.lifecycle === 'closed') return;
     this.fail(error, AbortReason.user, 'abort');
+  }
+
+  /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */
+  refreshCredentials(credentials: Uint8Array): void {
+    if (this.role !== 'initiator') throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', { state: this.lifecycle });
+    this.live('refresh credentials');
+    if (this.reauthPending) throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', { pending: 'reauth' });
+    this.fitPayload(credentials, this.maxFrameSize);
+    this.reauthPending = true;
+    this.queue({ type: 'REAUTH', credentials });
+  }
+
+  /** Acceptor: answer the peer's credentials refresh. */
+  answerReauth(accepted: boolean, message = ''): void {
+    this.live('answer a credentials refresh', false);
+    if (this.role !== 'acceptor' || !this.reauthPending) throw new SessionError('ERR_NOTHING_TO_CONFIRM', 'no credentials refresh awaits an answer');
+    this.reauthPending = false;
+    this.queue({ type: 'REAUTH_RESULT', accepted, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
   }
 
   /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */

@@ -92,6 +92,8 @@ export const TABLE: readonly Frame[] = [
   { type: 'FINISH', userData: ud },
   { type: 'DISCONNECT', userData: EMPTY },
   { type: 'NOT_FINISHED', userData: ascii('wait') },
+  { type: 'REAUTH', credentials: ascii('token-2') },
+  { type: 'REAUTH_RESULT', accepted: false, message: 'expired' },
 ];
 
 /** Edge values: empty payloads and user data, limits of every bounded field. */
@@ -138,4 +140,6 @@ export const EDGES: readonly Frame[] = [
   { type: 'EXCEPTION_DATA', reason: 0, userData: EMPTY },
   { type: 'FINISH', userData: EMPTY },
   { type: 'NOT_FINISHED', userData: fill(1000, 0x7f) },
+  { type: 'REAUTH', credentials: EMPTY },
+  { type: 'REAUTH_RESULT', accepted: true, message: '' },
 ];

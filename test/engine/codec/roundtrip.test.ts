@@ -8,7 +8,7 @@ import { concat, EDGES, TABLE } from './cases.js';
 describe('frame table', () => {
   it('covers every frame type once, in FrameType order', () => {
     expect(TABLE.map((f) => f.type)).toEqual(Object.keys(FrameType) as FrameTypeName[]);
-    expect(TABLE).toHaveLength(37);
+    expect(TABLE).toHaveLength(39);
   });
 
   it.each(TABLE.map((f) => [f.type, f] as const))('%s round-trips', (_, frame) => {
