@@ -21,6 +21,7 @@ import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
 import { dialer } from './dial.js';
+import type { ConnectionPool } from './pool.js';
 import type { DialOptions } from './dial.js';
 import { parseSessionUrl } from './url.js';
 
@@ -37,6 +38,8 @@ export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId
   credentials?: Uint8Array | string;
   /** `false` disables reconnecting: a lost transport then ends the session at the resume window. */
   reconnect?: ReconnectOptions | false;
+  /** Share transport connections with other sessions to the same URL (channels), and reuse them after a release. */
+  pool?: ConnectionPool;
   /** Close an idle transport after this long (the session stays). Default 0: never. */
   idleTimeoutMs?: number;
   signal?: AbortSignal;
@@ -163,7 +166,9 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   const endpoint = parseSessionUrl(url);
   const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
   const machine = new SessionMachine({ ...options, role: 'initiator', credentials });
-  const dial = dialer(endpoint, options);
+  const direct = dialer(endpoint, options);
+  const pool = options.pool;
+  const dial = pool ? () => pool.channel(url, () => direct()) : direct;
   const session = new ClientSession(machine, dial, options);
   let transport: Transport;
   try {

@@ -29,6 +29,7 @@ import { Session } from '../driver/session.js';
 import type { SessionOptions } from '../driver/session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
+import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { openEndpoints } from './endpoints.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
 
@@ -59,6 +60,8 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
   maxPendingHandshakes?: number;
   /** Tombstones kept to answer late resumes precisely. Default 10,000. */
   maxTombstones?: number;
+  /** Sessions one multiplexed connection may carry at once. Default 1024. */
+  maxChannelsPerConnection?: number;
   /** close(): how long each session may take to release before it is aborted. Default 5 s. */
   releaseTimeoutMs?: number;
 }
@@ -111,6 +114,13 @@ export class Server extends Emitter<ServerEvents> {
     const done = (): void => { clearTimeout(timer); this.pending.delete(transport); };
     transport.setHandlers({
       data: (chunk) => {
+        // A multiplexed connection: each channel it opens is accepted like a transport of its own.
+        if (chunks.length === 0 && chunk[0] === MUX_PREFACE) {
+          done();
+          const mux = new MuxConnection(transport, 'server', (channel) => this.accept(channel), { maxChannels: o.maxChannelsPerConnection });
+          mux.receive(chunk);
+          return;
+        }
         // Only CONNECT or RESUME may open a stream: say no to anything else at its first byte.
         if (chunks.length === 0 && chunk.length > 0 && chunk[0] !== FrameType.CONNECT && chunk[0] !== FrameType.RESUME) {
           done();
