@@ -181,8 +181,13 @@ export class Server extends Emitter<ServerEvents> {
   private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
     if (e.type === 'connect-request') {
       const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal };
-      Promise.resolve()
-        .then(() => (this.options.authenticate ? this.options.authenticate(request) : null))
+      // The hook runs within the handshake time too: a hung identity provider cannot hold a slot.
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+      withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : null)), timeoutMs)
+        .catch((error: unknown) => {
+          if (error instanceof SessionError && error.code === 'ERR_CANCELLED') throw new Refusal(`authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)`, 'rejected');
+          throw error;
+        })
         .then((principal) => {
           if (session.machine.state !== 'accepting') return;
           session.principal = principal;

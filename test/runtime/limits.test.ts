@@ -171,3 +171,11 @@ describe('runtime limits and hostile peers', () => {
     }
   });
 });
+
+describe('authentication time', () => {
+  it('an authenticate hook that never answers is refused after handshakeTimeoutMs', async () => {
+    server = await listen({ tcp: { port: 0 }, handshakeTimeoutMs: 50, authenticate: () => new Promise(() => {}) });
+    const port = server.addresses.tcp as number;
+    await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'ERR_REFUSED', message: 'authentication did not finish within 50 ms (handshakeTimeoutMs)' });
+  });
+});
