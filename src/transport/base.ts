@@ -1,0 +1,166 @@
+// TransportBase: the lifecycle every transport shares, so each adapter only maps its I/O.
+//
+// It owns the handler slot, pause state, the held-data queue and the one close report. An
+// adapter implements four hooks (writeBytes, closeGracefully, destroyNow, setFlowing) and
+// reports what its connection does through receive(), emitDrain() and finished().
+//
+// Rules
+//   - Nothing is delivered before the first setHandlers(): data is held (the adapter starts
+//     with its source paused), and an early close waits too, so it reaches the first handlers.
+//   - No handler runs synchronously inside a method call (write, pause, resume, close, destroy,
+//     setHandlers): deferred work goes through queueMicrotask.
+//   - Data received while not flowing is held in order and flushed on resume. An adapter whose
+//     source cannot be paused (a browser WebSocket) sets maxHeldBytes; crossing it destroys
+//     the transport with ERR_TRANSPORT_RECEIVE_OVERFLOW.
+//   - The close report happens once. A clean end is reported after the held data has been
+//     delivered; an error or a local destroy() drops held data and is reported at once.
+//     destroy(error) always reports the caller's error, whatever the connection reports later.
+//
+//   open --close()--> closing --finished()--> [held data flushed] --> close handler
+//     \--destroy(err)--------------------------------------------> close handler(err)
+
+import { NO_HANDLERS, type Transport, type TransportHandlers, type TransportKind } from './transport.js';
+import { TransportError } from './errors.js';
+
+/** What a listen* function returns: its address for logs and a way to stop accepting. */
+export interface TransportListener {
+  /** "127.0.0.1:4000", "ws://127.0.0.1:4000/colloquy", "memory://chat". */
+  readonly address: string;
+  /** Stops accepting new connections; transports already handed out are left alone. */
+  close(): Promise<void>;
+}
+
+export abstract class TransportBase implements Transport {
+  abstract readonly kind: TransportKind;
+  abstract readonly remoteAddress: string;
+  get tlsSessionReused(): boolean | undefined {
+    return undefined;
+  }
+
+  /** Bound on held bytes while paused; only adapters that cannot stop their source set it. */
+  protected maxHeldBytes = Number.POSITIVE_INFINITY;
+
+  #handlers: TransportHandlers = NO_HANDLERS;
+  #started = false;
+  #paused = false;
+  #state: 'open' | 'closing' | 'destroyed' = 'open';
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  #end: { error?: Error } | undefined;
+  #reported = false;
+  #flushQueued = false;
+
+  get closed(): boolean {
+    return this.#state !== 'open' || this.#end !== undefined;
+  }
+
+  setHandlers(handlers: TransportHandlers): void {
+    this.#handlers = handlers;
+    if (!this.#started) {
+      this.#started = true;
+      this.#flowChanged();
+    }
+  }
+
+  write(bytes: Uint8Array): boolean {
+    return this.closed ? false : this.writeBytes(bytes);
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#flowChanged();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flowChanged();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.#state = 'closing';
+    this.closeGracefully();
+  }
+
+  destroy(error?: Error): void {
+    if (this.#state === 'destroyed' || this.#reported) return;
+    this.#state = 'destroyed';
+    this.#end = { error };
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.destroyNow(error);
+    this.#schedule();
+  }
+
+  /** Queue the bytes; false asks the writer to wait for drain. Only called while open. */
+  protected abstract writeBytes(bytes: Uint8Array): boolean;
+  /** Flush what is queued, then end; call finished() when the connection is done. */
+  protected abstract closeGracefully(): void;
+  /** Tear the connection down now. Must not report anything: the base already did. */
+  protected abstract destroyNow(error?: Error): void;
+  /** Start or stop reading from the source (receive backpressure). */
+  protected abstract setFlowing(flowing: boolean): void;
+  /** Called after each chunk reached the data handler (memory uses it to credit its writer). */
+  protected consumed(_bytes: number): void {}
+
+  protected receive(chunk: Uint8Array): void {
+    if (this.#state === 'destroyed' || this.#end?.error) return;
+    if (this.#started && !this.#paused && this.#held.length === 0) {
+      this.#handlers.data(chunk);
+      this.consumed(chunk.byteLength);
+      return;
+    }
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.byteLength;
+    if (this.#heldBytes > this.maxHeldBytes) {
+      const limit = this.maxHeldBytes;
+      this.destroy(new TransportError('ERR_TRANSPORT_RECEIVE_OVERFLOW', `more than ${limit} bytes arrived while paused`, 'local', { limit }));
+    }
+  }
+
+  protected emitDrain(): void {
+    if (this.#started && !this.closed) this.#handlers.drain();
+  }
+
+  /** The connection is over (cleanly when error is undefined). Later calls are ignored. */
+  protected finished(error?: Error): void {
+    if (this.#end) return;
+    this.#end = { error };
+    if (error) {
+      this.#held = [];
+      this.#heldBytes = 0;
+    }
+    this.#schedule();
+  }
+
+  #flowChanged(): void {
+    const flowing = this.#started && !this.#paused && this.#state !== 'destroyed';
+    if (this.#end === undefined) this.setFlowing(flowing);
+    if (this.#started) this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (!this.#started || this.#reported) return;
+    while (this.#held.length > 0 && !this.#paused && this.#state !== 'destroyed') {
+      const chunk = this.#held.shift() as Uint8Array;
+      this.#heldBytes -= chunk.byteLength;
+      this.#handlers.data(chunk);
+      this.consumed(chunk.byteLength);
+    }
+    if (this.#end && this.#held.length === 0 && !this.#reported) {
+      this.#reported = true;
+      this.#handlers.close(this.#end.error);
+    }
+  }
+}

@@ -1,0 +1,176 @@
+// wrapWebSocket: maps an open WebSocket onto the Transport contract, for both the `ws` package
+// (Node) and a browser's native WebSocket. ws.ts opens and accepts them. No node:* imports.
+//
+//   data       binary messages only (binaryType 'nodebuffer' for ws, 'arraybuffer' native);
+//              a text message is a protocol error: closed with 1003, ERR_TRANSPORT_TEXT_FRAME
+//   write      send(); false once more than highWaterMark bytes are unsent. ws: counted from
+//              send() to its callback (bytes handed to the socket). Native: bufferedAmount,
+//              polled every drainPollMs only while a writer waits for drain.
+//   pause      ws: pause() (socket reads stop, TCP backpressure). Native: cannot stop the peer,
+//              so messages are held up to maxHeldBytes (ERR_TRANSPORT_RECEIVE_OVERFLOW past it)
+//   close      close(1000): the close frame follows queued messages; reported on 'close'
+//   destroy    ws: terminate(). Native: close(4000), reported at once
+//   'close'    1000, 1001, 1005: clean; 1006: ERR_TRANSPORT_RESET; others ERR_TRANSPORT_PEER_ERROR
+
+import { TransportBase } from './base.js';
+import { TransportError } from './errors.js';
+import type { Transport } from './transport.js';
+
+interface WsEvent {
+  data?: unknown;
+  code?: number;
+  reason?: string;
+  error?: unknown;
+}
+
+/** The part of the WHATWG WebSocket interface this transport uses; `ws` sockets fit too. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  readonly url?: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'message' | 'close' | 'error', listener: (event: WsEvent) => void): void;
+}
+
+/** The extras of a `ws` socket: flow control and a callback when bytes reach the socket. */
+export interface NodeWebSocket extends WebSocketLike {
+  pause(): void;
+  resume(): void;
+  terminate(): void;
+  send(data: Uint8Array, callback?: (error?: Error) => void): void;
+}
+
+export interface WrapWebSocketOptions {
+  /** For logs; defaults to the host of the socket's URL. */
+  remoteAddress?: string;
+  /** Unsent bytes above which write() returns false. Default 1 MiB. */
+  highWaterMark?: number;
+  /** Native sockets only: bytes held while paused before the transport fails. Default 16 MiB. */
+  maxHeldBytes?: number;
+  /** Native sockets only: bufferedAmount poll interval while waiting for drain. Default 10 ms. */
+  drainPollMs?: number;
+}
+
+const OPEN = 1;
+const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+
+function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
+  const s = socket as Partial<NodeWebSocket>;
+  return typeof s.pause === 'function' && typeof s.resume === 'function' && typeof s.terminate === 'function';
+}
+
+class WebSocketTransport extends TransportBase {
+  readonly kind = 'ws' as const;
+  readonly remoteAddress: string;
+  readonly #socket: WebSocketLike;
+  readonly #node: NodeWebSocket | undefined;
+  readonly #highWaterMark: number;
+  readonly #pollMs: number;
+  #unsent = 0;
+  #needDrain = false;
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  #error: Error | undefined;
+  #abortCode: number | undefined;
+
+  constructor(socket: WebSocketLike, options: WrapWebSocketOptions) {
+    super();
+    if (socket.readyState !== OPEN) throw new TypeError(`wrapWebSocket needs an open socket (readyState ${socket.readyState})`);
+    this.#socket = socket;
+    this.#node = isNodeWebSocket(socket) ? socket : undefined;
+    this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
+    this.#pollMs = options.drainPollMs ?? 10;
+    this.remoteAddress = options.remoteAddress ?? (socket.url ? new URL(socket.url).host : 'unknown');
+    socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
+    if (this.#node) this.#node.pause();
+    else this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;
+    socket.addEventListener('message', (event) => this.#onMessage(event.data));
+    socket.addEventListener('error', (event) => {
+      if (event.error instanceof Error) this.#error ??= event.error;
+    });
+    socket.addEventListener('close', (event) => {
+      this.#stopPoll();
+      this.finished(this.#error ?? closeError(event.code ?? 1006, event.reason ?? ''));
+    });
+  }
+
+  #onMessage(data: unknown): void {
+    if (data instanceof Uint8Array) this.receive(data);
+    else if (data instanceof ArrayBuffer) this.receive(new Uint8Array(data));
+    else if (ArrayBuffer.isView(data)) this.receive(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    else {
+      this.#abortCode = 1003;
+      this.destroy(new TransportError('ERR_TRANSPORT_TEXT_FRAME', 'received a text frame; Colloquy carries binary frames only', 'remote'));
+    }
+  }
+
+  protected writeBytes(bytes: Uint8Array): boolean {
+    const size = bytes.byteLength;
+    if (this.#node) {
+      this.#unsent += size;
+      this.#node.send(bytes, () => {
+        this.#unsent -= size;
+        this.#checkDrain();
+      });
+    } else {
+      this.#socket.send(bytes);
+    }
+    if (this.#buffered() <= this.#highWaterMark) return true;
+    this.#needDrain = true;
+    if (!this.#node) this.#poll ??= setTimeout(this.#pollDrain, this.#pollMs);
+    return false;
+  }
+
+  #buffered(): number {
+    return this.#node ? this.#unsent : this.#socket.bufferedAmount;
+  }
+
+  #checkDrain(): void {
+    if (!this.#needDrain || this.#buffered() > this.#highWaterMark) return;
+    this.#needDrain = false;
+    this.emitDrain();
+  }
+
+  readonly #pollDrain = (): void => {
+    this.#poll = undefined;
+    if (this.closed) return;
+    this.#checkDrain();
+    if (this.#needDrain) this.#poll = setTimeout(this.#pollDrain, this.#pollMs);
+  };
+
+  #stopPoll(): void {
+    if (this.#poll !== undefined) clearTimeout(this.#poll);
+    this.#poll = undefined;
+  }
+
+  protected closeGracefully(): void {
+    this.#socket.close(1000);
+  }
+
+  protected destroyNow(): void {
+    this.#stopPoll();
+    const code = this.#abortCode;
+    if (this.#node && code === undefined) this.#node.terminate();
+    else if (this.#node) this.#node.close(code, 'binary frames only');
+    // Browsers only let scripts send 1000 or 3000-4999.
+    else this.#socket.close(4000, code === 1003 ? 'binary frames only' : 'destroyed');
+  }
+
+  protected setFlowing(flowing: boolean): void {
+    if (flowing) this.#node?.resume();
+    else this.#node?.pause();
+  }
+}
+
+function closeError(code: number, reason: string): Error | undefined {
+  if (CLEAN_CLOSE_CODES.has(code)) return undefined;
+  if (code === 1006) return new TransportError('ERR_TRANSPORT_RESET', 'the WebSocket closed without a closing handshake (1006)', 'remote', { code });
+  return new TransportError('ERR_TRANSPORT_PEER_ERROR', `the peer closed the WebSocket with status ${code}${reason ? `: ${reason}` : ''}`, 'remote', { code, reason });
+}
+
+/** Wraps an open WebSocket (`ws` or native). Call it from the 'open' handler: nothing is lost until setHandlers(). */
+export function wrapWebSocket(socket: WebSocketLike, options: WrapWebSocketOptions = {}): Transport {
+  return new WebSocketTransport(socket, options);
+}
