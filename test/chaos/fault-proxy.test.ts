@@ -3,7 +3,7 @@
 
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { chaosSeed, mulberry32, randInt, startFaultProxy } from './fault-proxy.js';
+import { chaosSeed, mulberry32, randInt, startFaultProxy, startFaultProxyWorker } from './fault-proxy.js';
 import type { FaultProxy } from './fault-proxy.js';
 
 const SEED = chaosSeed();
@@ -201,6 +201,24 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
     client.on('error', () => {});
     expect(await closed(client, 5000), `seed ${SEED}`).toBe(true);
     expect(proxy.stats.cuts).toBe(0);
+  });
+
+  it('runs on a worker thread too: same bytes, live counters, cuts', async () => {
+    const echo = await echoServer();
+    const proxy = await startFaultProxyWorker({ target: { host: '127.0.0.1', port: echo.port }, seed: SEED, cutEveryMs: [300, 400], maxDelayMs: 1 });
+    cleanups.push(() => proxy.close());
+    const client = await dial(proxy.port);
+    client.on('error', () => {});
+    const data = randomBytes(SEED + 4, 64 * 1024);
+    const back = readBytes(client, data.length, 10_000);
+    client.write(data);
+    const got = await back;
+    expect(got.equals(data), `seed ${SEED}: bytes differ`).toBe(true);
+    expect(proxy.stats.bytes).toBe(2 * data.length);
+    expect(proxy.stats.connections).toBe(1);
+    expect(proxy.stats.chunks, `seed ${SEED}`).toBeGreaterThanOrEqual(Math.ceil((2 * data.length) / 7));
+    expect(await closed(client, 5000), `seed ${SEED}: not cut`).toBe(true);
+    expect(proxy.stats.cuts).toBe(1);
   });
 
   it('forwards a clean end both ways and close() stops everything', async () => {

@@ -23,6 +23,7 @@
 // pair goes away abruptly (reset, destroy), the other is ended after its pending pieces.
 
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 /** mulberry32: a tiny, fast, seedable PRNG with a 2^32 period. Returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -78,6 +79,8 @@ export interface FaultProxyOptions {
   noDelay?: boolean;
   /** Sees every piece as it is written ('up': client to target). For tests of the proxy itself. */
   onPiece?: (direction: 'up' | 'down', bytes: number) => void;
+  /** Where the counters live (the worker variant passes one backed by shared memory). */
+  stats?: FaultProxyStats;
 }
 
 export interface FaultProxyStats {
@@ -224,7 +227,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
   const noDelay = options.noDelay ?? true;
   const onPiece = options.onPiece;
   if (!(cutMin >= 0 && cutMax >= cutMin)) throw new Error(`cutEveryMs must be [min, max] with 0 <= min <= max, got [${cutMin}, ${cutMax}] (seed ${options.seed})`);
-  const stats: FaultProxyStats = { connections: 0, cuts: 0, bytes: 0, chunks: 0, dropped: 0, maxQueued: 0 };
+  const stats: FaultProxyStats = options.stats ?? { connections: 0, cuts: 0, bytes: 0, chunks: 0, dropped: 0, maxQueued: 0 };
   const pairs = new Set<(counted: boolean) => void>();
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
@@ -283,4 +286,66 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
       });
     });
   });
+}
+
+// ---- the same proxy on its own thread ------------------------------------------------------
+//
+// A chaos run pushes gigabytes through the proxy; in-process, the proxy competes with both
+// session ends for one JavaScript thread. startFaultProxyWorker runs it in a worker thread
+// (fault-proxy-worker.ts, loaded through tsx) with its counters in shared memory, so `stats`
+// reads live values. `onPiece` cannot cross threads and is not supported there.
+
+const STAT_KEYS = ['connections', 'cuts', 'bytes', 'chunks', 'dropped', 'maxQueued'] as const;
+
+/** Counters over a shared Float64Array: one thread writes, others read. */
+export function sharedStats(buffer: SharedArrayBuffer): FaultProxyStats {
+  const a = new Float64Array(buffer);
+  const stats = {} as FaultProxyStats;
+  STAT_KEYS.forEach((key, i) => {
+    Object.defineProperty(stats, key, { enumerable: true, get: () => a[i] as number, set: (v: number) => { a[i] = v; } });
+  });
+  return stats;
+}
+
+export const STATS_BYTES = STAT_KEYS.length * Float64Array.BYTES_PER_ELEMENT;
+
+type WorkerReply = { type: 'listening'; port: number } | { type: 'closed' } | { type: 'error'; message: string };
+
+export async function startFaultProxyWorker(options: Omit<FaultProxyOptions, 'onPiece' | 'stats'>): Promise<FaultProxy> {
+  const buffer = new SharedArrayBuffer(STATS_BYTES);
+  const entry = new URL('./fault-proxy-worker.ts', import.meta.url).href;
+  // Plain Node cannot load TypeScript: register tsx in the worker, then import the entry.
+  const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  const worker = new Worker(boot, { eval: true, workerData: { options, buffer } });
+  let failed: Error | undefined;
+  const replies: ((r: WorkerReply) => void)[] = [];
+  worker.on('message', (r: WorkerReply) => {
+    if (r.type === 'error') failed ??= new Error(`fault proxy worker (seed ${options.seed}): ${r.message}`);
+    replies.shift()?.(r);
+  });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', (e: Error) => { failed ??= e; for (const r of replies.splice(0)) r({ type: 'error', message: e.message }); });
+  const reply = (ms: number): Promise<WorkerReply> => new Promise((resolve) => {
+    const t = setTimeout(() => resolve({ type: 'error', message: `no answer within ${ms} ms` }), ms);
+    replies.push((r) => { clearTimeout(t); resolve(r); });
+  });
+  const first = await reply(30_000);
+  if (first.type !== 'listening') {
+    await worker.terminate();
+    throw new Error(`fault proxy worker did not start (seed ${options.seed}): ${first.type === 'error' ? first.message : first.type}`);
+  }
+  return {
+    port: first.port,
+    seed: options.seed,
+    stats: sharedStats(buffer),
+    cutAll: () => worker.postMessage({ type: 'cutAll' }),
+    close: async () => {
+      const done = reply(10_000);
+      worker.postMessage({ type: 'close' });
+      await done;
+      await worker.terminate();
+      await exited;
+      if (failed) throw failed;
+    },
+  };
 }
