@@ -11,6 +11,7 @@
 import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '../src/engine/errors.js';
+import { TRANSPORT_ERROR_CODES } from '../src/transport/errors.js';
 import { TRANSITIONS } from '../src/engine/machine/transitions.js';
 
 const generatedBy = (source: string): string =>
@@ -18,9 +19,10 @@ const generatedBy = (source: string): string =>
 
 /** docs/errors.md: one section per code in ERROR_CODES, in table order. */
 export function errorsDoc(): string {
-  const codes = Object.entries(ERROR_CODES);
+  const codes: [string, { what: string; todo: string }][] = Object.entries(ERROR_CODES);
+  const transportCodes: [string, { what: string; todo: string }][] = Object.entries(TRANSPORT_ERROR_CODES);
   const out = [
-    generatedBy('`ERROR_CODES` in src/engine/errors.ts'),
+    generatedBy('`ERROR_CODES` in src/engine/errors.ts and `TRANSPORT_ERROR_CODES` in src/transport/errors.ts'),
     '',
     '# Errors',
     '',
@@ -49,8 +51,13 @@ export function errorsDoc(): string {
     '## Index',
     '',
     ...codes.map(([code]) => `- [${code}](#${code.toLowerCase()})`),
+    '',
+    'Transport errors (`TransportError`, src/transport/errors.ts), reported as the cause when a',
+    'connection fails:',
+    '',
+    ...transportCodes.map(([code]) => `- [${code}](#${code.toLowerCase()})`),
   ];
-  for (const [code, entry] of codes) {
+  for (const [code, entry] of [...codes, ...transportCodes]) {
     out.push('', `## ${code}`, '', `**What happened.** ${entry.what}`, '', `**What to do.** ${entry.todo}`);
   }
   return `${out.join('\n')}\n`;

@@ -28,6 +28,16 @@ export interface DriverOwner {
   onTransportClosed(transport: Transport, error?: Error): void;
 }
 
+/** A graceful close that a peer never completes (no FIN back) is forced after this long. */
+export const CLOSE_LINGER_MS = 5000;
+
+function closeWithLinger(t: Transport): void {
+  t.close();
+  // destroy() after a completed close is a no-op: onClose is reported once either way.
+  const timer = setTimeout(() => t.destroy(), CLOSE_LINGER_MS);
+  (timer as { unref?: () => void }).unref?.();
+}
+
 export type Clock = () => number;
 export const monotonic: Clock = () => performance.now();
 
@@ -125,8 +135,8 @@ export class Driver {
       if (e.type === 'close-transport' || e.type === 'closed') {
         this.flush();
         const t = this.transport;
-        if (t && e.type === 'close-transport') t.close();
-        if (t && e.type === 'closed') { this.transport = null; t.close(); }
+        if (t && e.type === 'close-transport') closeWithLinger(t);
+        if (t && e.type === 'closed') { this.transport = null; closeWithLinger(t); }
         if (e.type === 'closed') this.dispose();
       }
       this.owner.onEvent(e);
