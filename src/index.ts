@@ -4,7 +4,7 @@ export { connect, ClientSession } from './client/connect.js';
 export type { ConnectOptions, ReconnectOptions, ClientEvents } from './client/connect.js';
 export { ConnectionPool } from './client/pool.js';
 export type { PoolOptions } from './client/pool.js';
-export { listen, Server, Refusal } from './server/server.js';
+export { listen, createServer, Server, Refusal } from './server/server.js';
 export type { ServerOptions, AuthRequest, ServerEvents } from './server/server.js';
 export { Session } from './driver/session.js';
 export type { SessionOptions, SessionEvents, IndicationHandlers } from './driver/session.js';

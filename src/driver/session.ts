@@ -161,6 +161,11 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return this.await<number>(`sync-minor:${serial}`, options.signal);
   }
 
+  /** Confirms the peer's latest minor sync point that asked for confirmation (see `sync-minor`). */
+  confirmMinorSync(userData?: Bytes): number {
+    return this.command((m) => m.confirmMinorSync(userData));
+  }
+
   /** A major sync point: resolves with its serial once the peer confirms it. */
   syncMajor(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
     this.command((m) => m.syncMajor(userData));

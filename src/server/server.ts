@@ -288,6 +288,11 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** A server not yet listening: add listeners with `on(...)`, then `await server.start()`. */
+export function createServer(options: ServerOptions): Server {
+  return new Server(options);
+}
+
 /** Starts a server on the endpoints in `options` (tcp, tls, ws, memory). */
 export function listen(options: ServerOptions): Promise<Server> {
   return new Server(options).start();

@@ -87,3 +87,13 @@ describe('credentials refresh on a live session', () => {
     expect((await collect(peer, 1)).length).toBe(1);
   });
 });
+
+describe('minor sync confirmation through the Session API', () => {
+  it('syncMinor({ confirm: true }) resolves when the peer calls confirmMinorSync()', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
+    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp}`, { heartbeatMs: 0 });
+    const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+    peer.on('sync-minor', ({ confirm }) => { if (confirm) peer.confirmMinorSync(); });
+    await expect(client.syncMinor({ confirm: true })).resolves.toBe(1);
+  });
+});
