@@ -6,6 +6,8 @@
 // Knobs (environment):
 //   COLLOQUY_CHAOS_SEED        replay a run (every failure message names the seed)
 //   COLLOQUY_CHAOS_MESSAGES    messages each way (default 100,000, sizes 0..65,536 bytes)
+//   COLLOQUY_CHAOS_TINY_MESSAGES  the same for the tiny-pieces cases (default 2,000, sizes
+//                              0..2,048 bytes, through 1..7-byte pieces held back up to 2 ms)
 //   COLLOQUY_CHAOS_MAX_CHUNK   largest piece the proxy writes at once (default 65,536)
 //   COLLOQUY_CHAOS_MAX_DELAY   largest hold-back per piece in ms (default 1)
 //   COLLOQUY_CHAOS_CASE_MS     time limit of one case (default 180,000)
@@ -35,8 +37,10 @@ import { chaosSeed, mixSeed, mulberry32, randInt, startFaultProxy, startFaultPro
 import type { FaultProxy } from './fault-proxy.js';
 
 const SEED = chaosSeed();
-const MESSAGES = Number(process.env.COLLOQUY_CHAOS_MESSAGES ?? 100_000);
+const ALL_MESSAGES = Number(process.env.COLLOQUY_CHAOS_MESSAGES ?? 100_000);
 const MAX_SIZE = 65_536;
+const TINY_MESSAGES = Number(process.env.COLLOQUY_CHAOS_TINY_MESSAGES ?? 2000);
+const TINY_MAX_SIZE = 2048;
 const MAX_CHUNK = Number(process.env.COLLOQUY_CHAOS_MAX_CHUNK ?? 65_536);
 const MAX_DELAY_MS = Number(process.env.COLLOQUY_CHAOS_MAX_DELAY ?? 1);
 const CUT_EVERY_MS: [number, number] = [20, 500];
@@ -75,9 +79,9 @@ function randomBlock(seed: number, n: number): Buffer {
 const BLOCK = randomBlock(mixSeed(SEED, 0xb10c), 2 * MAX_SIZE);
 
 /** Sizes of one direction's messages, in order: both ends draw the same sequence. */
-function sizes(dir: Dir): () => number {
+function sizes(dir: Dir, maxSize: number): () => number {
   const rand = mulberry32(mixSeed(SEED, dir, 0x5123));
-  return () => randInt(rand, 0, MAX_SIZE);
+  return () => randInt(rand, 0, maxSize);
 }
 
 const bodyOffset = (dir: Dir, i: number): number => mixSeed(dir, i, 0xb0d1) & 0xffff;
@@ -168,9 +172,9 @@ class Flow {
   markerHead = 0;
   readonly nextSize: () => number;
   private readonly expectSize: () => number;
-  constructor(readonly dir: Dir) {
-    this.nextSize = sizes(dir);
-    this.expectSize = sizes(dir);
+  constructor(readonly dir: Dir, maxSize: number) {
+    this.nextSize = sizes(dir, maxSize);
+    this.expectSize = sizes(dir, maxSize);
   }
   verify(m: Uint8Array): string | null {
     const problem = mismatch(m, this.dir, this.received, this.expectSize());
@@ -181,7 +185,12 @@ class Flow {
 
 // ---- one case ------------------------------------------------------------------------------
 
-interface Case { transport: 'tcp' | 'ws'; mode: 'fullDuplex' | 'halfDuplex' }
+interface Case {
+  transport: 'tcp' | 'ws';
+  mode: 'fullDuplex' | 'halfDuplex';
+  /** Tiny pieces: the proxy writes 1..7 bytes at a time (every frame torn apart), small messages. */
+  tiny?: boolean;
+}
 
 interface Peer {
   name: 'client' | 'server';
@@ -197,20 +206,22 @@ async function runCase(c: Case): Promise<void> {
   const deadline = Math.min(started + CASE_MS, SUITE_STARTED + BUDGET_MS);
   const half = c.mode === 'halfDuplex';
   const modes: DialogueModeName[] = [c.mode];
-  const flows: [Flow, Flow] = [new Flow(0), new Flow(1)];
-  const counts = { interrupted: 0, resumed: 0, reconnecting: 0, serverInterrupted: 0, turns: [0, 0], minorConfirmed: 0, resyncs: 0, activities: 0 };
+  const MESSAGES = c.tiny ? TINY_MESSAGES : ALL_MESSAGES;
+  const maxSize = c.tiny ? TINY_MAX_SIZE : MAX_SIZE;
+  const flows: [Flow, Flow] = [new Flow(0, maxSize), new Flow(1, maxSize)];
+  const counts = { interrupted: 0, resumed: 0, reconnecting: 0, serverInterrupted: 0, turns: [0, 0], resyncs: 0, activities: 0 };
   let server: Server | undefined;
   let proxy: FaultProxy | undefined;
   let client: ClientSession | undefined;
   let peerSession: Session | undefined;
   const signal = new Signal();
-  const label = `${c.transport} ${c.mode}`;
+  const label = caseName(c);
 
   const describeState = (): string => {
     const f = flows.map((x, d) => `${DIR_NAME[d]}: sent ${x.sent}, events ${x.events}, received ${x.received}, markers ${x.markerHead}/${x.markers.length}`).join('; ');
     const st = (s: Session | undefined): string => (s ? `${s.state} tokens [${s.tokens.join(',')}] ${JSON.stringify(s.stats)}` : 'none');
     return [
-      `[chaos ${label}] seed ${SEED} (rerun: COLLOQUY_CHAOS_SEED=${SEED} COLLOQUY_CHAOS_MESSAGES=${MESSAGES} npx vitest run test/chaos/chaos.test.ts -t '${label}')`,
+      `[chaos ${label}] seed ${SEED} (rerun: COLLOQUY_CHAOS_SEED=${SEED} ${c.tiny ? 'COLLOQUY_CHAOS_TINY_MESSAGES' : 'COLLOQUY_CHAOS_MESSAGES'}=${MESSAGES} npx vitest run test/chaos/chaos.test.ts -t '${label}$')`,
       `  after ${((performance.now() - started) / 1000).toFixed(1)} s: ${f}`,
       `  client: ${st(client)}`,
       `  server session: ${st(peerSession)}`,
@@ -243,7 +254,7 @@ async function runCase(c: Case): Promise<void> {
     server.on('session', (s) => sessions.set(s.id, s));
     const targetPort = c.transport === 'tcp' ? server.addresses.tcp : server.addresses.ws;
     if (targetPort === undefined) throw new Error(`the server opened no ${c.transport} endpoint`);
-    proxy = await (PROXY_INLINE ? startFaultProxy : startFaultProxyWorker)({ target: { host: '127.0.0.1', port: targetPort }, seed: mixSeed(SEED, c.transport === 'tcp' ? 1 : 2, half ? 2 : 1), cutEveryMs: CUT_EVERY_MS, maxChunk: MAX_CHUNK, maxDelayMs: MAX_DELAY_MS });
+    proxy = await (PROXY_INLINE ? startFaultProxy : startFaultProxyWorker)({ target: { host: '127.0.0.1', port: targetPort }, seed: mixSeed(SEED, c.transport === 'tcp' ? 1 : 2, half ? 2 : 1, c.tiny ? 1 : 0), cutEveryMs: CUT_EVERY_MS, maxChunk: c.tiny ? 7 : MAX_CHUNK, maxDelayMs: c.tiny ? 2 : MAX_DELAY_MS });
     const url = c.transport === 'tcp' ? `tcp://127.0.0.1:${proxy.port}` : `ws://127.0.0.1:${proxy.port}/session`;
     const clientOptions: ConnectOptions = {
       heartbeatMs: HEARTBEAT_MS,
@@ -306,8 +317,7 @@ async function runCase(c: Case): Promise<void> {
             if (e.confirm) {
               queueMicrotask(() => {
                 try {
-                  p.session.machine.confirmMinorSync();
-                  p.session.driver.kick();
+                  p.session.confirmMinorSync();
                 } catch (error) {
                   if (!(error instanceof SessionError && error.code === 'ERR_NOTHING_TO_CONFIRM')) failure.fail(`${p.name} could not confirm minor sync ${e.serial}: ${errText(error)}`);
                 }
@@ -394,7 +404,7 @@ async function runCase(c: Case): Promise<void> {
             const done = s.syncMinor({ confirm });
             if (confirm) {
               minorPromises.issued++;
-              done.then(() => { minorPromises.resolved++; counts.minorConfirmed++; }, () => { minorPromises.rejected++; });
+              done.then(() => { minorPromises.resolved++; }, () => { minorPromises.rejected++; });
             }
           }
         }
@@ -493,7 +503,7 @@ async function runCase(c: Case): Promise<void> {
       `[chaos ${label}] seed ${SEED}: ${MESSAGES} messages each way (${(flows[0].sentBytes / 1e6).toFixed(0)} MB + ${(flows[1].sentBytes / 1e6).toFixed(0)} MB)`,
       `${proxy.stats.cuts} cuts, ${proxy.stats.connections} connections, ${counts.resumed} resumes (${counts.reconnecting} reconnect attempts)`,
       `${elapsed.toFixed(1)} s, ${(bytes / 1e6 / elapsed).toFixed(1)} MB/s`,
-      half ? `turns ${counts.turns.join('+')}, activities ${counts.activities}, control points ${flows[0].markers.length}+${flows[1].markers.length}, resyncs ${counts.resyncs}, confirmed minor syncs ${minorPromises.resolved}/${minorPromises.issued}` : '',
+      half ? `turns ${counts.turns.join('+')}, activities ${counts.activities}, control points ${flows[0].markers.length}+${flows[1].markers.length}, resyncs ${counts.resyncs}, minor syncs asking confirmation ${minorPromises.issued}: confirmed ${minorPromises.resolved}, rejected at close ${minorPromises.rejected}, never settled ${minorPromises.issued - minorPromises.resolved - minorPromises.rejected}` : '',
       `proxy: ${(proxy.stats.bytes / 1e6).toFixed(0)} MB forwarded in ${proxy.stats.chunks} pieces, ${(proxy.stats.dropped / 1e6).toFixed(1)} MB dropped by cuts; server ${serverNote}`,
     ].filter(Boolean).join('; ');
     console.log(line);
@@ -510,15 +520,19 @@ async function runCase(c: Case): Promise<void> {
   }
 }
 
-describe(`chaos (seed ${SEED}, ${MESSAGES} messages each way; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, () => {
-  afterAll(() => { if (results.length) console.log(results.join('\n')); });
+const caseName = (c: Case): string => `${c.transport} ${c.mode}${c.tiny ? ' tiny pieces' : ''}`;
+
+describe(`chaos (seed ${SEED}, ${ALL_MESSAGES} messages each way; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, () => {
+  afterAll(() => { if (results.length) console.log(`chaos summary:\n${results.join('\n')}`); });
   const cases: Case[] = [
     { transport: 'tcp', mode: 'fullDuplex' },
     { transport: 'ws', mode: 'fullDuplex' },
     { transport: 'tcp', mode: 'halfDuplex' },
     { transport: 'ws', mode: 'halfDuplex' },
+    { transport: 'tcp', mode: 'fullDuplex', tiny: true },
+    { transport: 'ws', mode: 'halfDuplex', tiny: true },
   ];
   for (const c of cases) {
-    it(`${c.transport} ${c.mode}`, () => runCase(c), CASE_MS + 30_000);
+    it(caseName(c), () => runCase(c), CASE_MS + 30_000);
   }
 });
