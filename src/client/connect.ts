@@ -66,11 +66,6 @@ export class ClientSession extends Session<ClientEvents> {
     });
   }
 
-  /** Same as `on`, kept for callers written before ClientSession's events were typed on `on`. */
-  onClient<K extends keyof ClientEvents>(type: K, listener: (v: ClientEvents[K]) => void): () => void {
-    return this.on(type, listener);
-  }
-
   override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     this.touch();
     if (this.idleClosed) this.reopen();
