@@ -135,14 +135,27 @@ export class Driver {
       if (e.type === 'close-transport' || e.type === 'closed') {
         this.flush();
         const t = this.transport;
-        if (t && e.type === 'close-transport') closeWithLinger(t);
-        if (t && e.type === 'closed') { this.transport = null; closeWithLinger(t); }
+        if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
         if (e.type === 'closed') this.dispose();
       }
       this.owner.onEvent(e);
     }
     this.flush();
     this.armTimer();
+  }
+
+  /**
+   * Lets go of a transport the machine gave up on: from now on its bytes are ignored (they
+   * belong to a connection the session has left), it is closed, and the owner hears of it as
+   * of any closed transport (a client then redials).
+   */
+  private retire(t: Transport, error?: Error): void {
+    this.transport = null;
+    this.blocked = false;
+    t.setHandlers(NO_HANDLERS);
+    closeWithLinger(t);
+    if (this.machine.isAttached) this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
+    if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.onTransportClosed(t, error));
   }
 
   private flush(): void {

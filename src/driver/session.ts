@@ -80,6 +80,11 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   private readers: Waiter<IteratorResult<Bytes>>[] = [];
   private writers: (() => void)[] = [];
   private readonly confirms = new Map<string, Waiter<unknown>>();
+  /**
+   * Minor sync points awaiting confirmation, oldest first. Serials start again with every
+   * activity and move with a resynchronize, so waiters are matched by order, not by serial.
+   */
+  private minorWaiters: { serial: number; waiter: Waiter<number> }[] = [];
   private finalError: SessionError | undefined;
   private ended = false;
   /** Set by the server: who authenticated this session. */
@@ -158,7 +163,19 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
     const serial = this.command((m) => m.syncMinor(options));
     if (!options.confirm) return Promise.resolve(serial);
-    return this.await<number>(`sync-minor:${serial}`, options.signal);
+    return new Promise<number>((resolve, reject) => {
+      const signal = options.signal;
+      const entry = {
+        serial,
+        waiter: {
+          resolve: (v: number) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
+          reject: (e: Error) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        },
+      };
+      const onAbort = (): void => { this.minorWaiters = this.minorWaiters.filter((w) => w !== entry); reject(abortError(signal as AbortSignal)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.minorWaiters.push(entry);
+    });
   }
 
   /** Confirms the peer's latest minor sync point that asked for confirmation (see `sync-minor`). */
@@ -236,6 +253,14 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     });
   }
 
+  /** Settles every pending minor sync waiter: confirmed (a major point or activity end covered them) or failed. */
+  private settleMinors(error?: Error): void {
+    for (const w of this.minorWaiters.splice(0)) {
+      if (error) w.waiter.reject(error);
+      else w.waiter.resolve(w.serial);
+    }
+  }
+
   private settle(key: string, value: unknown, error?: Error): void {
     const w = this.confirms.get(key);
     if (!w) return;
@@ -302,14 +327,29 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         this.fire('tokens-requested', { tokens: e.tokens, userData: e.userData });
         return this.answer(e);
       case 'sync-minor': return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
-      case 'sync-minor-confirmed': return this.settle(`sync-minor:${e.serial}`, e.serial);
-      case 'sync-major-confirmed': return this.settle('sync-major', e.serial);
-      case 'resync-complete': return this.settle('resync', e.serial);
+      case 'sync-minor-confirmed': {
+        // Confirming a point confirms every earlier one (X.225): settle up to the first match.
+        const i = this.minorWaiters.findIndex((w) => w.serial === e.serial);
+        for (const w of this.minorWaiters.splice(0, i + 1)) w.waiter.resolve(w.serial);
+        return;
+      }
+      case 'sync-major-confirmed':
+        this.settleMinors();
+        return this.settle('sync-major', e.serial);
+      case 'resync-complete':
+        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }));
+        return this.settle('resync', e.serial);
       case 'capability-confirmed': return this.settle('capability', e.payload);
       case 'control-give-confirmed': return this.settle('control', undefined);
-      case 'activity-interrupted': return this.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
-      case 'activity-discarded': return this.settle('activity-discard', undefined);
-      case 'activity-ended': return this.settle('activity-end', e.serial);
+      case 'activity-interrupted':
+        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', { by: 'activity-interrupt' }));
+        return this.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
+      case 'activity-discarded':
+        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', { by: 'activity-discard' }));
+        return this.settle('activity-discard', undefined);
+      case 'activity-ended':
+        this.settleMinors();
+        return this.settle('activity-end', e.serial);
       case 'release-refused': return this.settle('release', false);
       case 'reauth-result':
         return this.settle('reauth', undefined, e.accepted ? undefined : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }));
@@ -322,6 +362,12 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'resumed': return this.fire('resumed', { replayed: e.replayed });
       case 'activity-start': case 'activity-resume': return this.fire('activity', e);
       case 'closed': return this.end(e.error, e.userData);
+      case 'resync':
+      case 'activity-interrupt':
+      case 'activity-discard':
+        // The peer moves away from the points we made: it will not confirm them any more.
+        this.settleMinors(new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', { by: e.type }));
+        return this.answer(e);
       default: return this.answer(e);
     }
   }
@@ -370,6 +416,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     this.settle('release', true);
     const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
     for (const key of [...this.confirms.keys()]) this.settle(key, undefined, gone);
+    this.settleMinors(gone);
     for (const r of this.readers.splice(0)) {
       if (this.inboxHead < this.inbox.length) r.resolve({ value: this.take(), done: false });
       else if (error) r.reject(error);

@@ -37,6 +37,7 @@ export class WireSession {
   handleBytes(chunk: Uint8Array, now: number): void {
     const m = this.machine;
     if (m.state === 'closed' && !m.isAttached) return;
+    m.handleProgress(now);
     this.tightenLimit();
     this.decoder.push(chunk);
     for (;;) {

@@ -236,6 +236,15 @@ export class SessionMachine {
     }
   }
 
+  /**
+   * The transport delivered bytes, perhaps only part of a frame. The peer is alive: a large
+   * frame arriving slowly must not look like a dead peer to the heartbeat.
+   */
+  handleProgress(now: number): void {
+    this.now = now;
+    if (this.attached) this.lastRecv = now;
+  }
+
   /** A decoder failed on the peer's bytes: abort with a reason that says why. */
   handleProtocolError(error: SessionError, now: number): void {
     this.now = now;

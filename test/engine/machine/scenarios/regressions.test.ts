@@ -63,3 +63,19 @@ describe('regressions', () => {
     expect(p.B.machine.state).toBe('closed');
   });
 });
+
+describe('heartbeat liveness counts bytes, not only whole frames', () => {
+  it('a peer whose large frame trickles in is not declared dead', () => {
+    const p = established({ a: { heartbeatMs: 100 }, b: { heartbeatMs: 100 } });
+    const B = p.B.machine;
+    // Nothing complete arrives for 10 intervals, but bytes do, every 50 ms.
+    for (let t = 50; t <= 1000; t += 50) {
+      B.handleProgress(p.now + t);
+      B.handleTimeout(p.now + t);
+    }
+    expect(B.state).toBe('established');
+    const events = [];
+    for (let e = B.pollEvent(); e; e = B.pollEvent()) events.push(e.type);
+    expect(events).not.toContain('close-transport');
+  });
+});
