@@ -1,0 +1,83 @@
+// An idle-session server for bench/runtime.ts, alone in its process so its RSS is its own.
+//
+//   npx tsx bench/peers/idle.ts colloquy   Colloquy listen() on ws /session, default options
+//                                          (heartbeats every 15 s); each session has a reader
+//                                          waiting in its async iterator, as an application has
+//   npx tsx bench/peers/idle.ts ws         a plain `ws` WebSocketServer on /session, no
+//                                          compression; each socket has a 'message' listener
+//
+// On `measure` it runs a full GC twice (the bench starts it with --expose-gc), lets the heap
+// settle, and reports process.memoryUsage() with the number of live sessions or sockets.
+// Ends on `exit` or when its parent goes away. Commands and reports: ./protocol.ts.
+
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocketServer } from 'ws';
+import type { Session } from '../../src/driver/session.js';
+import { listen } from '../../src/server/server.js';
+import { exitWithParent, tell } from './protocol.js';
+import type { ToIdle } from './protocol.js';
+
+exitWithParent();
+
+const PATH = '/session';
+const kind = process.argv[2];
+let connections: () => number;
+let port: number;
+let stop: () => Promise<void>;
+
+async function read(session: Session): Promise<void> {
+  try {
+    for await (const message of session) void message;
+  } catch {
+    // aborted by the client at the end of the run
+  }
+}
+
+if (kind === 'colloquy') {
+  const server = await listen({ ws: { port: 0, path: PATH }, maxSessions: 30_000 });
+  server.on('session', (session) => void read(session));
+  connections = () => server.sessions.size;
+  port = server.addresses.ws ?? 0;
+  stop = () => server.destroy();
+} else if (kind === 'ws') {
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http, path: PATH, perMessageDeflate: false });
+  let open = 0;
+  wss.on('connection', (ws) => {
+    open++;
+    ws.on('error', () => {});
+    ws.on('message', () => {});
+    ws.on('close', () => open--);
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  connections = () => open;
+  port = (http.address() as AddressInfo).port;
+  stop = async () => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+    http.close();
+  };
+} else {
+  throw new Error(`usage: idle.ts colloquy|ws (got ${String(kind)})`);
+}
+
+async function measure(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 2; i++) {
+    gc?.();
+    await sleep(100);
+  }
+  const m = process.memoryUsage();
+  tell({ ev: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: connections() });
+}
+
+process.on('message', (m: ToIdle) => {
+  const done = m.cmd === 'measure' ? measure() : stop().then(() => process.exit(0));
+  done.catch((error: unknown) => tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }));
+});
+
+tell({ ev: 'ready', port, path: PATH });

@@ -1,0 +1,44 @@
+// IPC between bench/runtime.ts (the sending side, in the bench process) and its peer processes
+// (bench/peers/sink.ts: every receiver of the throughput and round-trip runs; bench/peers/idle.ts:
+// one idle server whose RSS is measured). Messages go over Node's IPC channel (process.send).
+
+/** Bench -> sink. */
+export type ToSink =
+  /** Zero the received count; `echo` makes every receiver send each message back instead of counting it. */
+  | { cmd: 'reset'; echo: boolean }
+  /** Answer `reached` once the count is at least `target` (at once if it already is). */
+  | { cmd: 'await'; target: number }
+  /** Subscribe to `topic` at QoS 1 through the broker; report `progress` every `every` messages. */
+  | { cmd: 'mqtt-subscribe'; url: string; topic: string; every: number }
+  | { cmd: 'mqtt-unsubscribe' }
+  | { cmd: 'exit' };
+
+export interface SinkPorts { colloquyTcp: number; colloquyWs: number; rawWs: number; rawTcp: number; socketIo: number }
+
+/** Sink -> bench. */
+export type FromSink =
+  | { ev: 'ready'; ports: SinkPorts }
+  | { ev: 'reset' }
+  | { ev: 'reached'; total: number }
+  | { ev: 'progress'; total: number }
+  | { ev: 'mqtt-ready' }
+  | { ev: 'mqtt-done' }
+  | { ev: 'error'; message: string };
+
+/** Bench -> idle server. */
+export type ToIdle = { cmd: 'measure' } | { cmd: 'exit' };
+
+export interface MemorySample { rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number }
+
+/** Idle server -> bench. */
+export type FromIdle = { ev: 'ready'; port: number; path: string } | ({ ev: 'memory' } & MemorySample) | { ev: 'error'; message: string };
+
+/** Sends to the parent; a peer with no IPC channel (started by hand) has nobody to tell. */
+export function tell(message: FromSink | FromIdle): void {
+  process.send?.(message);
+}
+
+/** A peer ends with its parent: no orphan keeps ports or memory after the bench stops. */
+export function exitWithParent(): void {
+  process.on('disconnect', () => process.exit(0));
+}
