@@ -122,12 +122,10 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     const bytes = asBytes(data);
     for (;;) {
       options.signal?.throwIfAborted();
-      try {
+      if (this.machine.hasRoomFor(bytes.length)) {
         this.machine.sendData(bytes);
         this.driver.kick();
         return;
-      } catch (e) {
-        if (!(e instanceof SessionError) || e.code !== 'ERR_SEND_BUFFER_FULL') throw e;
       }
       await this.waitWritable(options.signal);
     }

@@ -72,7 +72,7 @@ export const DEFAULTS = {
   maxReplayBytes: 8 * 1024 * 1024,
   maxSendQueueBytes: 4 * 1024 * 1024,
   ackEveryFrames: 64,
-  ackEveryBytes: 256 * 1024,
+  ackEveryBytes: 1024 * 1024,
   ackDelayMs: 20,
 } as const;
 

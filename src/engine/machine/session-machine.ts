@@ -73,7 +73,7 @@ export interface SessionStats {
 export class SessionMachine {
   readonly role: Role;
   private readonly opts: MachineOptions;
-  private readonly connect?: ConnectFrame;
+  private connect?: ConnectFrame;
   private lifecycle: LifecycleState = 'idle';
   private attached = false;
   private now = 0;
@@ -115,7 +115,7 @@ export class SessionMachine {
   };
 
   constructor(options: MachineOptions) {
-    this.opts = { ...options };
+    this.opts = options; // read, never written
     this.role = options.role;
     if (this.role === 'initiator') this.connect = buildConnect(options);
     else {
@@ -154,6 +154,17 @@ export class SessionMachine {
   }
   /** Bytes the send queue can take now. */
   get writableBytes(): number { return Math.max(0, this.maxQueue() - this.outbox.bytes); }
+
+  /**
+   * Whether a send of `bytes` fits the send queue now; when it does not, a `writable` event will
+   * follow once it drains. Lets a runtime wait without the cost of a thrown error.
+   */
+  hasRoomFor(bytes: number): boolean {
+    const queued = this.outbox.bytes;
+    if (queued === 0 || (queued + bytes <= this.maxQueue() && this.outbox.frames < MAX_QUEUED_FRAMES)) return true;
+    this.wantWritable = true;
+    return false;
+  }
 
   // ---- outputs --------------------------------------------------------------------------
 
@@ -360,6 +371,7 @@ export class SessionMachine {
   }
 
   private establish(a: AcceptFrame, trigger: LifecycleTrigger): void {
+    this.offered = this.connect = undefined; // the handshake is done: keep no credentials around
     const agreed = describe(a);
     this.agreed = agreed;
     this.dialogue = new Dialogue(this.host, {
