@@ -97,3 +97,45 @@ describe('minor sync confirmation through the Session API', () => {
     await expect(client.syncMinor({ confirm: true })).resolves.toBe(1);
   });
 });
+
+describe('wss and resume-failed', () => {
+  it('wss:// through a WebSocket endpoint attached to an existing https server at a path', async () => {
+    const https = await import('node:https');
+    const { cert, key } = testCertificate();
+    const web = https.createServer({ cert, key }, (_req, res) => { res.writeHead(200); res.end('page'); });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    try {
+      server = await listen({ ws: { server: web, path: '/session' }, heartbeatMs: 0 });
+      const port = (web.address() as { port: number }).port;
+      const client = await connect(`wss://127.0.0.1:${port}/session`, { tls: { ca: cert }, heartbeatMs: 0 });
+      const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+      await client.send('over wss');
+      expect(new TextDecoder().decode((await collect(peer, 1))[0])).toBe('over wss');
+      const page = await fetch(`https://127.0.0.1:${port}/`).catch(() => undefined); // untrusted cert: fine either way
+      expect(page === undefined || page.status === 200).toBe(true);
+    } finally {
+      await server?.destroy();
+      server = undefined;
+      await new Promise((resolve) => web.close(resolve));
+    }
+  });
+
+  it('a resume refused by the server gives resume-failed with the reason, then closed', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.addresses.tcp as number }, seed: 2, cutEveryMs: [1e9, 1e9], maxChunk: 65536, maxDelayMs: 0 });
+    try {
+      const client = await connect(`tcp://127.0.0.1:${proxy.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5 } });
+      const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
+      const failed = once<{ code: string; details: { reason: number } }>((cb) => client.on('resume-failed', cb as never));
+      const closed = once<{ error?: { code: string } }>((cb) => client.on('closed', cb));
+      // The connection breaks, and the server ends the session before the client is back (its
+      // ABORT is lost with the connection): the client's RESUME meets a tombstone.
+      proxy.cutAll();
+      peer.abort('forgotten while the client was away');
+      expect(await failed).toMatchObject({ code: 'ERR_RESUME_REFUSED', details: { reason: 4 } }); // closed
+      expect((await closed).error?.code).toBe('ERR_RESUME_REFUSED');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
