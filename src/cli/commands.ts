@@ -9,7 +9,7 @@
 //   - it throws `UsageError` for bad arguments (exit 2) and passes `ctx.signal` to every wait:
 //     Ctrl-C aborts the signal and the dispatcher exits 130 once the command has unwound.
 
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export const ExitCode = {
   ok: 0,
@@ -24,6 +24,8 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   readonly stdout: Writable;
   readonly stderr: Writable;
+  /** Input for commands that read lines (hex lines for `iso connect`, chat lines). */
+  readonly stdin?: Readable;
 }
 
 export interface Command {
