@@ -1,0 +1,132 @@
+// The store conformance suite: one set of cases run unchanged against every SessionStore.
+// A harness gives a fresh store and a way to let time pass (a fake clock for the memory store;
+// remote stores let real time pass, bounded).
+
+import { expect, it } from 'vitest';
+import { SessionError } from '../../src/engine/errors.js';
+import type { SessionStore } from '../../src/store/store.js';
+import { updateSession } from '../../src/store/store.js';
+
+export interface StoreHarness {
+  make(): Promise<SessionStore>;
+  /** Let `ms` of store time pass, then run whatever expiry processing the store does. */
+  advance(store: SessionStore, ms: number): Promise<void>;
+}
+
+const TTL = 60_000;
+let n = 0;
+const fresh = (prefix: string): string => `${prefix}-${process.pid}-${++n}-${Math.random().toString(36).slice(2)}`;
+
+export function storeConformance(h: StoreHarness): void {
+  const withStore = async (fn: (s: SessionStore) => Promise<void>): Promise<void> => {
+    const s = await h.make();
+    try { await fn(s); } finally { await s.close(); }
+  };
+
+  it('set and get: data round-trips as a copy, versions grow by one, times are kept', () => withStore(async (s) => {
+    const id = fresh('rt');
+    expect(await s.get(id)).toBeNull();
+    const data = { user: 'ada', cart: [1, 2], nested: { ok: true } };
+    expect(await s.set(id, data, { ttlMs: TTL, principal: 'ada' })).toBe(1);
+    data.cart.push(3);
+    const got = await s.get<typeof data>(id);
+    expect(got?.data).toEqual({ user: 'ada', cart: [1, 2], nested: { ok: true } });
+    expect(got).toMatchObject({ id, version: 1, principal: 'ada' });
+    (got as { data: typeof data }).data.cart.push(9);
+    expect((await s.get<typeof data>(id))?.data.cart).toEqual([1, 2]);
+    expect(await s.set(id, { user: 'ada', cart: [] }, { ttlMs: TTL })).toBe(2);
+    const again = await s.get(id);
+    expect(again?.version).toBe(2);
+    expect(again?.principal).toBe('ada'); // kept when not named
+    expect(again?.createdAt).toBe(got?.createdAt);
+    expect((again?.expiresAt ?? 0) - (again?.updatedAt ?? 0)).toBe(TTL);
+  }));
+
+  it('expires after its TTL; touch extends it without rewriting data or version', () => withStore(async (s) => {
+    const a = fresh('ttl');
+    const b = fresh('ttl');
+    await s.set(a, { v: 1 }, { ttlMs: 1000 });
+    await s.set(b, { v: 2 }, { ttlMs: 1000 });
+    await h.advance(s, 600);
+    expect(await s.touch(b, 1000)).toBe(true);
+    await h.advance(s, 600);
+    expect(await s.get(a)).toBeNull();
+    const kept = await s.get(b);
+    expect(kept).toMatchObject({ data: { v: 2 }, version: 1 });
+    expect(await s.touch(a, 1000)).toBe(false);
+  }));
+
+  it('compareAndSet writes only over the version it names; 0 means "must not exist"', () => withStore(async (s) => {
+    const id = fresh('cas');
+    expect(await s.compareAndSet(id, 1, { x: 1 }, { ttlMs: TTL })).toBeNull();
+    expect(await s.compareAndSet(id, 0, { x: 1 }, { ttlMs: TTL })).toBe(1);
+    expect(await s.compareAndSet(id, 0, { x: 2 }, { ttlMs: TTL })).toBeNull();
+    expect(await s.compareAndSet(id, 1, { x: 2 }, { ttlMs: TTL })).toBe(2);
+    expect(await s.compareAndSet(id, 1, { x: 3 }, { ttlMs: TTL })).toBeNull();
+    expect((await s.get(id))?.data).toEqual({ x: 2 });
+  }));
+
+  it('50 concurrent atomic increments lose no update', () => withStore(async (s) => {
+    const id = fresh('inc');
+    await s.set(id, { count: 0 }, { ttlMs: TTL });
+    await Promise.all(Array.from({ length: 50 }, () => updateSession<{ count: number }>(s, id, (d) => ({ count: d.count + 1 }), { ttlMs: TTL, retries: 200 })));
+    expect((await s.get<{ count: number }>(id))?.data.count).toBe(50);
+  }));
+
+  it('indexes sessions by principal: list, move, destroy one, revoke all', () => withStore(async (s) => {
+    const user = fresh('user');
+    const other = fresh('user');
+    const [a, b, c] = [fresh('p'), fresh('p'), fresh('p')];
+    await s.set(a, { n: 'a' }, { ttlMs: TTL, principal: user });
+    await s.set(b, { n: 'b' }, { ttlMs: TTL, principal: user });
+    await s.set(c, { n: 'c' }, { ttlMs: TTL, principal: other });
+    expect((await s.listByPrincipal(user)).map((x) => x.id).sort()).toEqual([a, b].sort());
+    await s.set(b, { n: 'b' }, { ttlMs: TTL, principal: other }); // moves with the write
+    expect((await s.listByPrincipal(user)).map((x) => x.id)).toEqual([a]);
+    expect((await s.listByPrincipal(other)).map((x) => x.id).sort()).toEqual([b, c].sort());
+    expect(await s.destroy(c)).toBe(true);
+    expect(await s.destroy(c)).toBe(false);
+    expect((await s.listByPrincipal(other)).map((x) => x.id)).toEqual([b]);
+    expect(await s.destroyByPrincipal(other)).toBe(1);
+    expect(await s.get(b)).toBeNull();
+    expect(await s.listByPrincipal(other)).toEqual([]);
+    expect(await s.destroyByPrincipal(user)).toBe(1);
+  }));
+
+  it('expired sessions leave the principal index', () => withStore(async (s) => {
+    const user = fresh('user');
+    const id = fresh('exp');
+    await s.set(id, {}, { ttlMs: 500, principal: user });
+    await h.advance(s, 1000);
+    expect(await s.listByPrincipal(user)).toEqual([]);
+  }));
+
+  it('emits created, destroyed and expired (without keyspace notifications)', () => withStore(async (s) => {
+    const seen: string[] = [];
+    const ids = [fresh('ev'), fresh('ev'), fresh('ev')];
+    s.on('created', ({ id }) => { if (ids.includes(id)) seen.push(`created ${ids.indexOf(id)}`); });
+    s.on('destroyed', ({ id }) => { if (ids.includes(id)) seen.push(`destroyed ${ids.indexOf(id)}`); });
+    s.on('expired', ({ id }) => { if (ids.includes(id)) seen.push(`expired ${ids.indexOf(id)}`); });
+    await s.set(ids[0] as string, {}, { ttlMs: TTL, principal: 'u' });
+    await s.set(ids[0] as string, { again: true }, { ttlMs: TTL });
+    await s.set(ids[1] as string, {}, { ttlMs: 300 });
+    await s.destroy(ids[0] as string);
+    await h.advance(s, 1000);
+    expect(seen).toEqual(['created 0', 'created 1', 'destroyed 0', 'expired 1']);
+  }));
+
+  it('refuses bad arguments with coded errors and nothing written', () => withStore(async (s) => {
+    const id = fresh('bad');
+    await expect(s.set(id, {}, { ttlMs: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(s.set(id, undefined, { ttlMs: TTL })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(await s.get(id)).toBeNull();
+  }));
+
+  it('a closed store fails fast with ERR_STORE_UNAVAILABLE', async () => {
+    const s = await h.make();
+    await s.close();
+    const error = await s.get('x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionError);
+    expect(error).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+  });
+}
