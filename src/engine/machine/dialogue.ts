@@ -54,7 +54,20 @@ export interface DialogueConfig {
   tokenSetting: TokenSetting;
 }
 
-type Pending =
+export interface DialogueState {
+  held: TokenSet;
+  vm: number;
+  va: number;
+  vr: number;
+  activity: Uint8Array | null;
+  pendingLocal: Pending | null;
+  pendingRemote: Pending | null;
+  minorToConfirm: number | null;
+  exceptionPending: boolean;
+  finished: boolean;
+}
+
+export type Pending =
   | { kind: 'sync-major' | 'activity-end'; serial: number }
   | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting }
   | { kind: 'capability' | 'release' | 'give-control' | 'activity-interrupt' | 'activity-discard' };
@@ -95,6 +108,28 @@ export class Dialogue {
     this.vr = 0; // X.225: V(R) := 0 at connect, and after abandon or set
     this.halfDuplex = cfg.mode === 'halfDuplex';
     this.activities = (cfg.units & Unit.activities) !== 0;
+  }
+
+  /** Everything that changes during the dialogue, for a snapshot (plain data, no functions). */
+  exportState(): DialogueState {
+    return {
+      held: this.held, vm: this.vm, va: this.va, vr: this.vr, activity: this.activity,
+      pendingLocal: this.pendingLocal, pendingRemote: this.pendingRemote,
+      minorToConfirm: this.minorToConfirm, exceptionPending: this.exceptionPending, finished: this.finished,
+    };
+  }
+
+  importState(s: DialogueState): void {
+    this.held = s.held & this.available;
+    this.vm = s.vm;
+    this.va = s.va;
+    this.vr = s.vr;
+    this.activity = s.activity;
+    this.pendingLocal = s.pendingLocal;
+    this.pendingRemote = s.pendingRemote;
+    this.minorToConfirm = s.minorToConfirm;
+    this.exceptionPending = s.exceptionPending;
+    this.finished = s.finished;
   }
 
   /** Whether incoming normal data is past a point we are moving away from. */

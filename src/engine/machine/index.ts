@@ -1,5 +1,5 @@
 export { SessionMachine } from './session-machine.js';
-export type { SessionStats } from './session-machine.js';
+export type { SessionStats, MachineSnapshot } from './session-machine.js';
 export type { SessionEvent, SessionEventType, ConfirmedService } from './events.js';
 export { DEFAULTS } from './options.js';
 export type { MachineOptions, Negotiated, InitialTokenHolder } from './options.js';

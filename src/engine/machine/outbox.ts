@@ -86,6 +86,11 @@ export class Outbox {
     return payloads;
   }
 
+  /** Queued session frames in the order they would go out (for a snapshot). */
+  list(): SessionFrame[] {
+    return [...this.expedited, ...(this.normal.slice(this.head).filter((f): f is SessionFrame => f !== undefined))];
+  }
+
   clearSession(): void {
     this.normal = [];
     this.head = 0;

@@ -41,6 +41,19 @@ export class ReplayBuffer {
     return frame;
   }
 
+  /** The held frames, oldest first (for a snapshot). */
+  list(): SessionFrame[] {
+    return this.frames.slice(this.head) as SessionFrame[];
+  }
+
+  /** Empties the buffer and starts it at `base` with `frames` (restoring a snapshot). */
+  reset(base: number, frames: readonly SessionFrame[]): void {
+    this.frames = [...frames];
+    this.head = 0;
+    this.baseCount = base;
+    this.heldBytes = frames.reduce((n, f) => n + frameWeight(f), 0);
+  }
+
   /** Drops every frame below `count` (the peer has them). Returns how many were dropped. */
   acknowledge(count: number): number {
     let dropped = 0;

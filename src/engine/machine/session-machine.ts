@@ -40,7 +40,7 @@ import type {
   ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
-import type { DialogueHost } from './dialogue.js';
+import type { DialogueHost, DialogueState } from './dialogue.js';
 import type { SessionEvent } from './events.js';
 import { buildConnect, checkAccept, decide, describe } from './negotiation.js';
 import { DEFAULTS } from './options.js';
@@ -59,6 +59,29 @@ const EMPTY = new Uint8Array(0);
 const CONTROL_OVERHEAD = 160;
 /** At most this many frames wait in the send queue, whatever their size. */
 const MAX_QUEUED_FRAMES = 65_536;
+
+/**
+ * Everything a session needs to go on elsewhere: on another node after this one died, or in
+ * this process after a restart. Plain data (Uint8Arrays included); the store layer serialises
+ * it. Taken write-ahead (before the frames it describes leave), a snapshot lets a restored
+ * machine answer the peer's RESUME with nothing lost or duplicated.
+ */
+export interface MachineSnapshot {
+  v: 1;
+  role: Role;
+  sessionId: Uint8Array;
+  resumeSecret: Uint8Array;
+  agreement: Pick<AcceptFrame, 'version' | 'units' | 'mode' | 'simplexSender' | 'maxFrameSize' | 'heartbeatMs' | 'resumeWindowMs' | 'initialSerial' | 'tokenSetting'>;
+  received: number;
+  replayBase: number;
+  /** Sent at least once, not acknowledged: replayed after a resume. */
+  replay: SessionFrame[];
+  /** Accepted from the application, not sent yet. */
+  queued: SessionFrame[];
+  disconnectCount: number;
+  reauthPending: boolean;
+  dialogue: DialogueState;
+}
 
 export interface SessionStats {
   /** Session frames put on the wire at least once. */
@@ -100,6 +123,7 @@ export class SessionMachine {
   private handshakeAt = Infinity;
   private interruptedAt = 0;
 
+  private agreement?: MachineSnapshot['agreement'];
   /** A REAUTH of ours awaits its result (initiator), or the peer's awaits our answer (acceptor). */
   private reauthPending = false;
 
@@ -370,8 +394,9 @@ export class SessionMachine {
     this.establish(a, 'recv-ACCEPT');
   }
 
-  private establish(a: AcceptFrame, trigger: LifecycleTrigger): void {
+  private establish(a: AcceptFrame, trigger: LifecycleTrigger, restoring = false): void {
     this.offered = this.connect = undefined; // the handshake is done: keep no credentials around
+    this.agreement = { version: a.version, units: a.units, mode: a.mode, simplexSender: a.simplexSender, maxFrameSize: a.maxFrameSize, heartbeatMs: a.heartbeatMs, resumeWindowMs: a.resumeWindowMs, initialSerial: a.initialSerial, tokenSetting: a.tokenSetting };
     const agreed = describe(a);
     this.agreed = agreed;
     this.dialogue = new Dialogue(this.host, {
@@ -383,6 +408,7 @@ export class SessionMachine {
       tokenSetting: a.tokenSetting,
     });
     this.handshakeAt = Infinity;
+    if (restoring) return;
     this.go(trigger);
     this.emit({ type: 'established', negotiated: agreed, sessionId: a.sessionId, userData: a.userData });
   }
@@ -637,6 +663,54 @@ export class SessionMachine {
   terminate(error: SessionError): void {
     if (this.lifecycle === 'closed') return;
     this.fail(error, AbortReason.user, 'abort');
+  }
+
+  /** The state to go on from elsewhere (see MachineSnapshot). Only for an established session. */
+  snapshot(): MachineSnapshot {
+    const d = this.dialogue;
+    if (!d || !this.agreement || !this.id || !this.secret || this.lifecycle === 'closed') throw this.stateError('take a snapshot');
+    return {
+      v: 1,
+      role: this.role,
+      sessionId: this.id,
+      resumeSecret: this.secret,
+      agreement: { ...this.agreement },
+      received: this.received,
+      replayBase: this.replay.base,
+      replay: this.replay.list(),
+      queued: this.outbox.list(),
+      disconnectCount: this.disconnectCount,
+      reauthPending: this.reauthPending,
+      dialogue: d.exportState(),
+    };
+  }
+
+  /**
+   * A machine that goes on from `snapshot`, interrupted and waiting for the peer's RESUME
+   * (acceptor) or for a transport to send its own (initiator). `options` are this node's
+   * (bounds, timers); the negotiated parameters come from the snapshot.
+   */
+  static restore(snapshot: MachineSnapshot, options: Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret'>, now: number): SessionMachine {
+    if (snapshot.v !== 1) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown snapshot version ${String(snapshot.v)}`);
+    const m = new SessionMachine(snapshot.role === 'acceptor'
+      ? { ...options, role: 'acceptor', sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret }
+      : { ...options, role: 'initiator' });
+    m.id = snapshot.sessionId;
+    m.secret = snapshot.resumeSecret;
+    m.connect = undefined;
+    m.establish({ type: 'ACCEPT', ...snapshot.agreement, sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret, userData: EMPTY }, 'recv-ACCEPT', true);
+    m.dialogue?.importState(snapshot.dialogue);
+    m.received = snapshot.received;
+    m.replay.reset(snapshot.replayBase, snapshot.replay);
+    m.cursor = m.replay.end;
+    for (const f of snapshot.queued) m.outbox.push(f);
+    m.disconnectCount = snapshot.disconnectCount;
+    m.reauthPending = snapshot.reauthPending;
+    m.go('restored');
+    m.now = now;
+    m.interruptedAt = now;
+    m.events = [];
+    return m;
   }
 
   /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */

@@ -29,7 +29,8 @@ export type LifecycleTrigger =
   | 'released'
   | 'abort'
   | 'recv-ABORT'
-  | 'protocol-error';
+  | 'protocol-error'
+  | 'restored';
 
 export type Role = 'initiator' | 'acceptor';
 
@@ -67,6 +68,7 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: ['interrupted'], on: 'recv-RESUME', to: 'established', role: 'acceptor', note: 'send RESUMED, replay' },
   { from: ['interrupted', 'resuming'], on: 'resume-window-expired', to: 'closed', note: 'ERR_RESUME_WINDOW_EXPIRED' },
   { from: ['established', 'interrupted', 'resuming'], on: 'released', to: 'closed', note: 'DISCONNECT delivered' },
+  { from: ['idle'], on: 'restored', to: 'interrupted', note: 'rebuilt from a snapshot (another node, a restart); waits for the resume' },
   { from: LIVE, on: 'abort', to: 'closed', note: 'send ABORT' },
   { from: LIVE, on: 'recv-ABORT', to: 'closed', note: 'ERR_ABORTED (remote)' },
   { from: LIVE, on: 'protocol-error', to: 'closed', note: 'send ABORT, ERR_PROTOCOL_VIOLATION' },

@@ -20,7 +20,8 @@ export class Side {
   readonly events: SessionEvent[] = [];
   decoder: FrameDecoder;
   onEvent: (e: SessionEvent, side: Side) => void = () => {};
-  constructor(readonly name: 'A' | 'B', readonly machine: SessionMachine, maxFrameSize: number) {
+  /** Replaced when a test restores a side from a snapshot (a node restart). */
+  constructor(readonly name: 'A' | 'B', public machine: SessionMachine, maxFrameSize: number) {
     this.decoder = new FrameDecoder({ maxFrameSize });
   }
 }
