@@ -16,7 +16,7 @@
 //                                          nextDeadline --> timer --> handleTimeout
 
 import { SessionError } from '../engine/errors.js';
-import type { SessionEvent, SessionMachine } from '../engine/machine/index.js';
+import type { MachineSnapshot, SessionEvent, SessionMachine } from '../engine/machine/index.js';
 import { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
@@ -38,6 +38,17 @@ function closeWithLinger(t: Transport): void {
   (timer as { unref?: () => void }).unref?.();
 }
 
+/**
+ * Write-ahead durability: when set, the driver writes no byte and delivers no event until the
+ * state that produced them is persisted, so a node that dies at any point can be replaced by
+ * one restored from the store, and the peer's RESUME finds everything it lacks.
+ */
+export interface Durability {
+  persist(snapshot: MachineSnapshot): Promise<void>;
+  /** Persisting failed: the session cannot keep its promise (the driver ends it, fail-closed). */
+  failed(error: Error): SessionError;
+}
+
 export type Clock = () => number;
 export const monotonic: Clock = () => performance.now();
 
@@ -50,6 +61,12 @@ export class Driver {
   private kicked = false;
   private readingPaused = false;
   private disposed = false;
+  /** Set by a server that keeps its sessions in a store (see Durability). */
+  durability: Durability | null = null;
+  private persisting = false;
+  private readonly heldBytes: Uint8Array[] = [];
+  private readonly heldEvents: SessionEvent[] = [];
+  private readonly pendingWrites: Uint8Array[] = [];
 
   constructor(readonly machine: SessionMachine, private readonly owner: DriverOwner, private readonly clock: Clock = monotonic) {
     this.wire = new WireSession(machine);
@@ -66,7 +83,7 @@ export class Driver {
     if (old) { old.setHandlers(NO_HANDLERS); old.destroy(); }
     transport.setHandlers({
       data: (chunk) => { if (this.transport === transport) this.input((now) => this.wire.handleBytes(chunk, now)); },
-      drain: () => { if (this.transport === transport) { this.blocked = false; this.afterInput(); } },
+      drain: () => { if (this.transport === transport) { this.blocked = false; this.writePending(); this.afterInput(); } },
       close: (error) => this.transportClosed(transport, error),
     });
     if (this.readingPaused) transport.pause();
@@ -130,6 +147,7 @@ export class Driver {
   }
 
   private afterInput(): void {
+    if (this.durability && this.machine.negotiated) return this.afterInputDurable(this.durability);
     this.flush();
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) {
       if (e.type === 'close-transport' || e.type === 'closed') {
@@ -156,6 +174,67 @@ export class Driver {
     closeWithLinger(t);
     if (this.machine.isAttached) this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
     if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.onTransportClosed(t, error));
+  }
+
+  /**
+   * The durable path: gather the bytes (their counts now assigned) and the events each input
+   * produced; persist a snapshot taken after them, and release them only once it is stored.
+   * While one persist is in flight, later inputs accumulate and the next persist covers them
+   * all (one store write per round trip, not per input). What is held is bounded by the
+   * machine's replay buffer, which stops handing out frames when full.
+   */
+  private afterInputDurable(durability: Durability): void {
+    for (let b = this.wire.pollBytes(); b; b = this.wire.pollBytes()) this.heldBytes.push(b);
+    for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
+    this.armTimer();
+    if (!this.persisting && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+  }
+
+  private persistHeld(durability: Durability): void {
+    const bytes = this.heldBytes.splice(0);
+    const events = this.heldEvents.splice(0);
+    let snapshot: MachineSnapshot | null = null;
+    try { snapshot = this.machine.snapshot(); } catch { /* closed: nothing left to keep */ }
+    this.persisting = true;
+    (snapshot ? durability.persist(snapshot) : Promise.resolve()).then(
+      () => {
+        this.persisting = false;
+        this.release(bytes, events);
+        if (this.heldBytes.length > 0 || this.heldEvents.length > 0) this.persistHeld(durability);
+      },
+      (error: unknown) => {
+        this.persisting = false;
+        const reason = durability.failed(error instanceof Error ? error : new Error(String(error)));
+        // A session another node took over lives on there: end this copy without a word to the peer.
+        this.machine.terminate(reason, reason.code !== 'ERR_STORE_CONFLICT');
+        this.flush();
+        const later = this.heldEvents.splice(0);
+        this.heldBytes.length = 0;
+        this.release([], [...events, ...later, ...drain(this.machine)].filter((e) => e.type !== 'data'));
+      },
+    );
+  }
+
+  private release(bytes: Uint8Array[], events: SessionEvent[]): void {
+    this.pendingWrites.push(...bytes);
+    this.writePending();
+    for (const e of events) {
+      if (e.type === 'close-transport' || e.type === 'closed') {
+        this.writePending();
+        const t = this.transport;
+        if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
+        if (e.type === 'closed') this.dispose();
+      }
+      this.owner.onEvent(e);
+    }
+  }
+
+  private writePending(): void {
+    const t = this.transport;
+    if (!t) { this.pendingWrites.length = 0; return; } // the resume replays from the machine
+    while (!this.blocked && this.pendingWrites.length > 0) {
+      if (!t.write(this.pendingWrites.shift() as Uint8Array)) this.blocked = true;
+    }
   }
 
   private flush(): void {
@@ -186,4 +265,10 @@ export class Driver {
     this.timer = null;
     this.timerAt = Infinity;
   }
+}
+
+function drain(machine: SessionMachine): SessionEvent[] {
+  const out: SessionEvent[] = [];
+  for (let e = machine.pollEvent(); e; e = machine.pollEvent()) out.push(e);
+  return out;
 }

@@ -30,6 +30,8 @@ import type { SessionOptions } from '../driver/session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
+import { DurableSessions } from './durable.js';
+import type { DurabilityOptions } from './durable.js';
 import { openEndpoints } from './endpoints.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
 
@@ -62,6 +64,12 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
   maxTombstones?: number;
   /** Sessions one multiplexed connection may carry at once. Default 1024. */
   maxChannelsPerConnection?: number;
+  /**
+   * Keep the resume state of every session in a store, write-ahead, so a client can resume on
+   * any node sharing that store after the node holding its session died (src/server/durable.ts).
+   * Default: memory only (a session dies with its node).
+   */
+  durability?: DurabilityOptions;
   /** close(): how long each session may take to release before it is aborted. Default 5 s. */
   releaseTimeoutMs?: number;
 }
@@ -84,9 +92,11 @@ export class Server extends Emitter<ServerEvents> {
   private readonly pending = new Set<Transport>();
   private endpoints: OpenEndpoints | null = null;
   private closing = false;
+  private readonly durable: DurableSessions | null;
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
+    this.durable = options.durability ? new DurableSessions(options.durability, options.resumeWindowMs ?? DEFAULTS.resumeWindowMs) : null;
   }
 
   /** Ports actually bound (port 0 picks a free one). */
@@ -156,6 +166,7 @@ export class Server extends Emitter<ServerEvents> {
       if (refusal === ResumeRefuseReason.wrongSecret) {
         return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' });
       }
+      if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, chunks);
       const reason = refusal ?? this.tombstones.get(id) ?? ResumeRefuseReason.unknown;
       return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'resume of an unknown or ended session', 'remote', { reason }), { type: 'RESUME_REFUSED', reason, message: reason === ResumeRefuseReason.unknown ? 'no such session' : 'the session has ended' });
     }
@@ -167,6 +178,42 @@ export class Server extends Emitter<ServerEvents> {
       return this.turnAway(transport, new SessionError('ERR_REFUSED', `maxSessions (${limit}) reached`, 'local', { limit: 'maxSessions' }), { type: 'REFUSE', reason: RefuseReason.congested, message: `server full (maxSessions ${limit})`, userData: new Uint8Array(0) });
     }
     this.open(transport, chunks);
+  }
+
+  /** A RESUME for a session this node does not hold: claim it from the store, if another node left it there. */
+  private restoreFromStore(transport: Transport, id: string, chunks: Uint8Array[]): void {
+    const durable = this.durable as DurableSessions;
+    let closed = false;
+    transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+    withTimeout(durable.claim(id), timeoutMs)
+      .then((claimed) => {
+        if (!claimed) {
+          return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'no such session, here or in the store', 'remote', { reason: ResumeRefuseReason.unknown }), { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'no such session' });
+        }
+        const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
+        const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
+        session.principal = claimed.principal;
+        this.makeDurable(session, id);
+        this.sessions.set(id, session);
+        this.emit('session', session);
+        if (closed) return; // the client went away meanwhile; it will come back with RESUME
+        session.driver.attach(transport, chunks);
+      })
+      .catch((error: unknown) => {
+        durable.forget(id);
+        const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
+        this.turnAway(transport, e, { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'session store unavailable' });
+      });
+  }
+
+  private makeDurable(session: Session, id: string): void {
+    const durable = this.durable;
+    if (!durable) return;
+    session.driver.durability = {
+      persist: (snapshot) => durable.persist(id, snapshot, session.principal),
+      failed: (error) => (error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', `cannot persist the session: ${error.message}`, 'local')),
+    };
   }
 
   private open(transport: Transport, chunks: Uint8Array[]): void {
@@ -191,6 +238,7 @@ export class Server extends Emitter<ServerEvents> {
         .then((principal) => {
           if (session.machine.state !== 'accepting') return;
           session.principal = principal;
+          this.makeDurable(session, id); // the ACCEPT leaves only once the new session is in the store
           session.machine.accept();
           session.driver.kick();
           this.emit('session', session);
@@ -222,6 +270,7 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'closed') {
       this.sessions.delete(id);
+      void this.durable?.ended(id);
       this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed);
     }
     session.handleEvent(e);

@@ -660,9 +660,9 @@ export class SessionMachine {
    * Ends the session locally with `error` (the runtime's own reasons, e.g. ERR_CONNECT_FAILED
    * after the last redial); an ABORT goes to the peer when a transport is up.
    */
-  terminate(error: SessionError): void {
+  terminate(error: SessionError, notifyPeer = true): void {
     if (this.lifecycle === 'closed') return;
-    this.fail(error, AbortReason.user, 'abort');
+    this.fail(error, notifyPeer ? AbortReason.user : null, 'abort');
   }
 
   /** The state to go on from elsewhere (see MachineSnapshot). Only for an established session. */
