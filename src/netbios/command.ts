@@ -1,0 +1,192 @@
+// `colloquy netbios connect HOST[:PORT] --called NAME`: an `openssl s_client` for the NetBIOS
+// session service. Prints the answer to the session request, then sends each hex line of stdin
+// as a SESSION MESSAGE and prints each message received as a hex line. EOF on stdin closes the
+// session; the command ends when the connection is over.
+//
+// Bad arguments throw ArgumentError, which run() turns into the dispatcher's UsageError (exit 2).
+// UsageError is imported when run() runs, not at load: src/cli/commands.ts imports this module,
+// and a static import back would leave its table in the temporal dead zone when a test loads
+// this file first.
+
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Command, CommandContext } from '../cli/commands.js';
+import { toHex } from '../engine/bytes.js';
+import { connectNetbios } from './client.js';
+import { NetbiosError } from './errors.js';
+import { formatNetbiosName, parseNetbiosName } from './names.js';
+import { MAX_MESSAGE_SIZE, NETBIOS_SESSION_PORT } from './packets.js';
+import type { NetbiosSession, RetargetHop } from './session.js';
+
+const HELP = `Usage: colloquy netbios connect HOST[:PORT] --called NAME [options]
+
+Opens a NetBIOS session (RFC 1002 section 4.3; TCP port ${NETBIOS_SESSION_PORT} by default): sends a
+SESSION REQUEST and prints the answer (positive; negative with its error code; the retargets
+followed on the way). Then each hex line read from stdin goes out as one SESSION MESSAGE, and
+each message received is printed as one hex line. EOF on stdin closes the session.
+
+Names are written NAME, NAME<20> or NAME#20 (the 16th octet in hex) and upper-cased; '*' alone
+is the wildcard (* and 15 NULs).
+
+Options:
+  --called NAME        the name called (suffix 20 unless given), e.g. '*SMBSERVER'
+  --calling NAME       this side's name (suffix 00 unless given; default COLLOQUY<00>)
+  --scope SCOPE        NetBIOS scope of both names, e.g. example.com (default: none)
+  --max-retargets N    retarget responses to follow (default 4)
+  --timeout MS         time allowed for each answer, in ms (default 10000)
+  --json               print one JSON object per line
+  -h, --help           show this help
+
+Exit codes: 0 the session ended cleanly; 1 refused or failed; 2 usage error.
+`;
+
+/** A bad argument; becomes a UsageError in run(). */
+export class ArgumentError extends Error {
+  override name = 'ArgumentError';
+}
+
+const options = {
+  called: { type: 'string' },
+  calling: { type: 'string' },
+  scope: { type: 'string' },
+  'max-retargets': { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** HOST, HOST:PORT, [V6] or [V6]:PORT. */
+export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
+  if (m === null) throw new ArgumentError(`'${text}' is not HOST[:PORT]`);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < 1 || port > 65535) throw new ArgumentError(`port ${port} is not in 1..65535`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function positiveInt(text: string | undefined, name: string, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new ArgumentError(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
+function parseName(text: string, suffix: number, scope: string, option: string) {
+  try {
+    return parseNetbiosName(text, suffix, scope);
+  } catch (error) {
+    throw new ArgumentError(`--${option}: ${(error as Error).message}`);
+  }
+}
+
+/** Hex digits with any whitespace; undefined if the line is not hex. */
+function parseHexLine(line: string): Uint8Array | undefined {
+  const digits = line.replace(/\s+/g, '');
+  if (digits.length % 2 !== 0 || /[^0-9a-fA-F]/.test(digits)) return undefined;
+  const out = new Uint8Array(digits.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+async function connect(args: readonly string[], ctx: CommandContext): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new ArgumentError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    ctx.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new ArgumentError('expected one HOST[:PORT]');
+  if (values.called === undefined) throw new ArgumentError('--called NAME is required');
+  const { host, port } = parseHostPort(positionals[0] as string, NETBIOS_SESSION_PORT);
+  const scope = values.scope ?? '';
+  const called = parseName(values.called, 0x20, scope, 'called');
+  const calling = parseName(values.calling ?? 'COLLOQUY', 0x00, scope, 'calling');
+  const maxRetargets = positiveInt(values['max-retargets'], 'max-retargets', 4, 0);
+  const timeoutMs = positiveInt(values.timeout, 'timeout', 10_000, 1);
+  const json = values.json === true;
+  const out = (text: string, record: Record<string, unknown>): void => {
+    ctx.stdout.write(json ? `${JSON.stringify(record)}\n` : `${text}\n`);
+  };
+  const printHops = (hops: readonly RetargetHop[]): void => {
+    for (const hop of hops) out(`retarget session response: go to ${hop.address}:${hop.port}`, { event: 'retarget', address: hop.address, port: hop.port });
+  };
+  const names = { called: formatNetbiosName(called), calling: formatNetbiosName(calling) };
+
+  let session: NetbiosSession;
+  try {
+    session = await connectNetbios({ host, port, called, calling, maxRetargets, timeoutMs, signal: ctx.signal });
+  } catch (error) {
+    if (error instanceof NetbiosError && error.code === 'ERR_NETBIOS_REFUSED') {
+      const { errorCode, reason, hops, remote } = error.details as { errorCode: number; reason: string; hops: RetargetHop[]; remote: string };
+      printHops(hops);
+      const code = `0x${errorCode.toString(16).padStart(2, '0')}`;
+      out(`negative session response from ${remote}: ${code} ${reason}`, { event: 'answer', answer: 'negative', remote, errorCode, errorCodeHex: code, reason, ...names });
+      return 1;
+    }
+    throw error;
+  }
+  printHops(session.retargets);
+  out(`positive session response from ${session.remoteAddress} (called ${names.called}, calling ${names.calling})`,
+    { event: 'answer', answer: 'positive', remote: session.remoteAddress, ...names });
+
+  const onAbort = (): void => session.destroy();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const lines = ctx.stdin === undefined ? undefined : createInterface({ input: ctx.stdin, crlfDelay: Infinity });
+  let failure: unknown;
+  const receiving = (async () => {
+    try {
+      for await (const data of session) out(toHex(data), { event: 'message', length: data.length, hex: toHex(data) });
+    } catch (error) {
+      failure = error;
+    } finally {
+      // The connection is over: stop reading stdin.
+      lines?.close();
+    }
+  })();
+  if (lines !== undefined) {
+    for await (const line of lines) {
+      if (session.closed) break;
+      if (line.trim() === '') continue;
+      const data = parseHexLine(line);
+      if (data === undefined || data.length > MAX_MESSAGE_SIZE) {
+        ctx.stderr.write(`colloquy netbios: skipped a line that is not hex of at most ${MAX_MESSAGE_SIZE} octets\n`);
+        continue;
+      }
+      await session.send(data, { signal: ctx.signal });
+    }
+  }
+  await session.close();
+  await receiving;
+  ctx.signal.removeEventListener('abort', onAbort);
+  if (failure !== undefined && !ctx.signal.aborted) {
+    ctx.stderr.write(`colloquy netbios: ${(failure as Error).message}${typeof (failure as { code?: unknown }).code === 'string' ? ` (${(failure as { code: string }).code})` : ''}\n`);
+    return 1;
+  }
+  out('session closed', { event: 'closed' });
+  return 0;
+}
+
+export const netbiosCommand: Command = {
+  name: 'netbios',
+  summary: 'open a NetBIOS session (RFC 1002) and exchange hex session messages',
+  async run(args, ctx) {
+    const [sub, ...rest] = args;
+    if (sub === '--help' || sub === '-h' || sub === 'help') {
+      ctx.stdout.write(HELP);
+      return 0;
+    }
+    try {
+      if (sub !== 'connect') throw new ArgumentError(sub === undefined ? 'expected a subcommand: connect' : `unknown subcommand '${sub}' (expected connect)`);
+      return await connect(rest, ctx);
+    } catch (error) {
+      if (!(error instanceof ArgumentError)) throw error;
+      const { UsageError } = await import('../cli/commands.js');
+      throw new UsageError(error.message);
+    }
+  },
+};

@@ -1,0 +1,147 @@
+// NetbiosDecoder: octets from a stream, in chunks of any size, to session packets.
+//
+// The decoder never sees a socket: push() what arrived, then call next() until it returns
+// undefined. Theory of operation:
+//
+//   push(chunk) --> queue of chunks
+//   next():  header  4 octets, gathered across chunks if need be, checked at once (checkHeader):
+//                    unknown type, reserved flags, a LENGTH wrong for the type or beyond
+//                    maxMessageSize fail before any body octet is awaited
+//            body    decoded in place when it lies in one chunk (a SESSION MESSAGE's data is then a
+//                    view into that chunk: zero copy); otherwise ONE buffer of exactly LENGTH
+//                    octets is allocated and filled as chunks arrive
+//
+// Rules:
+//   - One packet never holds more than 4 + maxMessageSize octets of our memory. Chunks the caller
+//     pushes stay referenced until consumed: drain next() after each push to keep that bound.
+//   - Data views alias pushed chunks: do not reuse or mutate a chunk after pushing it.
+//   - next() throws only NetbiosProtocolError. After a throw the decoder is failed for good:
+//     buffers are released, push() is ignored and next() throws the same error again.
+
+import { checkHeader, checkMaxMessageSize, decodeBody } from './codec.js';
+import type { NetbiosProtocolError } from './errors.js';
+import { HEADER_LENGTH, MAX_MESSAGE_SIZE, type NetbiosPacket } from './packets.js';
+
+export interface NetbiosDecoderOptions {
+  /** Largest SESSION MESSAGE accepted, in octets: 0..0x1FFFF, default 0x1FFFF (the 17-bit maximum). */
+  maxMessageSize?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class NetbiosDecoder {
+  readonly maxMessageSize: number;
+  private readonly queue: Uint8Array[] = [];
+  private chunk: Uint8Array = EMPTY;
+  private pos = 0;
+  private buffered = 0;
+  private readonly header = new Uint8Array(HEADER_LENGTH);
+  private headerFill = 0;
+  private code = 0;
+  /** < 0 while reading a header. */
+  private bodyLength = -1;
+  private body: Uint8Array | null = null;
+  private bodyFill = 0;
+  private failure: NetbiosProtocolError | null = null;
+
+  constructor(options: NetbiosDecoderOptions = {}) {
+    this.maxMessageSize = checkMaxMessageSize(options.maxMessageSize ?? MAX_MESSAGE_SIZE);
+  }
+
+  /** Octets pushed and not yet returned as packets (a partial packet included). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0 || this.failure !== null) return;
+    this.buffered += chunk.length;
+    this.queue.push(chunk);
+  }
+
+  /** The next whole packet, or undefined until more octets are pushed. Throws NetbiosProtocolError. */
+  next(): NetbiosPacket | undefined {
+    if (this.failure !== null) throw this.failure;
+    try {
+      return this.step();
+    } catch (error) {
+      this.failure = error as NetbiosProtocolError;
+      this.queue.length = 0;
+      this.chunk = EMPTY;
+      this.body = null;
+      this.buffered = 0;
+      throw error;
+    }
+  }
+
+  /** Makes the next queued chunk current; false if there is none. */
+  private advance(): boolean {
+    while (this.pos === this.chunk.length) {
+      const next = this.queue.shift();
+      if (next === undefined) {
+        this.chunk = EMPTY;
+        this.pos = 0;
+        return false;
+      }
+      this.chunk = next;
+      this.pos = 0;
+    }
+    return true;
+  }
+
+  private step(): NetbiosPacket | undefined {
+    // At most HEADER_LENGTH passes gather a split header; then bodyLength >= 0 ends the loop.
+    while (this.bodyLength < 0) {
+      if (!this.advance()) return undefined;
+      const c = this.chunk;
+      if (this.headerFill === 0 && c.length - this.pos >= HEADER_LENGTH) {
+        // Usual case: the header lies in one chunk; check it there.
+        this.startBody(c, this.pos);
+        this.pos += HEADER_LENGTH;
+      } else {
+        this.header[this.headerFill++] = c[this.pos++]!;
+        if (this.headerFill === HEADER_LENGTH) this.startBody(this.header, 0);
+      }
+    }
+    return this.readBody();
+  }
+
+  private startBody(buf: Uint8Array, at: number): void {
+    this.bodyLength = checkHeader(buf, at, this.maxMessageSize);
+    this.code = buf[at]!;
+    this.headerFill = 0;
+    this.bodyFill = 0;
+  }
+
+  private readBody(): NetbiosPacket | undefined {
+    const length = this.bodyLength;
+    if (this.body === null) {
+      if (length > 0 && !this.advance()) return undefined;
+      const c = this.chunk;
+      const start = this.pos;
+      if (c.length - start >= length) {
+        this.pos = start + length;
+        return this.finish(c, start);
+      }
+      this.body = new Uint8Array(length);
+    }
+    const body = this.body;
+    while (this.bodyFill < length) {
+      if (!this.advance()) return undefined;
+      const c = this.chunk;
+      const n = Math.min(length - this.bodyFill, c.length - this.pos);
+      body.set(c.subarray(this.pos, this.pos + n), this.bodyFill);
+      this.bodyFill += n;
+      this.pos += n;
+    }
+    this.body = null;
+    return this.finish(body, 0);
+  }
+
+  private finish(buf: Uint8Array, start: number): NetbiosPacket {
+    const length = this.bodyLength;
+    this.bodyLength = -1;
+    this.buffered -= HEADER_LENGTH + length;
+    return decodeBody(this.code, buf, start, start + length);
+  }
+}
