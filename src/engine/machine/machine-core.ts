@@ -1,8 +1,6 @@
 // MachineCore: the inputs, outputs, lifecycle, queues, timers and resume of one session,
 // sans I/O. SessionMachine (./session-machine.ts) adds the application's commands on top.
 //
-// SessionMachine: one session, sans I/O.
-//
 // Theory of operation
 //   Inputs are `handle*` calls (a decoded frame, transport up/down, a timeout, a decoder error),
 //   each given the current time in milliseconds, and application commands (sendData, syncMajor,
