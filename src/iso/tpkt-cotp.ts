@@ -257,8 +257,11 @@ export class TpktDecoder {
   private pos = 0;
   private buffered = 0;
   private failure: ProtocolError | null = null;
+  private last: Bytes | undefined;
 
   get bufferedBytes(): number { return this.buffered; }
+  /** The payload of the last TPKT taken (for the "invalid TPDU" parameter of an ER). */
+  get lastPayload(): Bytes | undefined { return this.last; }
 
   push(chunk: Bytes): void {
     if (chunk.length === 0 || this.failure) return;
@@ -271,6 +274,7 @@ export class TpktDecoder {
     if (this.failure) throw this.failure;
     try {
       const tpkt = this.take();
+      this.last = tpkt;
       return tpkt ? decodeTpdu(tpkt) : undefined;
     } catch (error) {
       this.failure = error as ProtocolError;

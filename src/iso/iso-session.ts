@@ -1,0 +1,374 @@
+// IsoWire: a SessionMachine speaking ISO 8327 (X.225) over RFC 1006 TPKT and ISO 8073 class 0.
+//
+// The native coupler (../engine/wire-session.ts) turns frames into Colloquy's own octets; this
+// one turns the same frames into SPDUs, TSDUs and TPDUs, so the unchanged machine drives an
+// ISO session. It has WireSession's four calls and is used in its place.
+//
+//   initiator:  TCP up -> CR ....... CC -> (machine CONNECT) CN ... AC/RF -> data phase
+//   acceptor:   TCP up ... CR -> CC ....... CN -> (machine connect-request) ... AC/RF
+//
+//   bytes -> TpktDecoder -> TPDU -> TsduAssembler (DT..EOT) -> decodeTsdu -> SPDUs -> frames -> machine
+//   machine -> frames -> SPDUs -> TSDU (GT in front of category 2) -> DT TPDUs of the TPDU size
+//
+// What the machine expects and X.225 lacks:
+//   - ACK: the machine keeps sent frames for loss-free resume until the peer acknowledges them.
+//     X.225 has no resume (the transport connection is the session's only path), so the sent
+//     count is acknowledged locally as soon as a frame is encoded; nothing goes on the wire.
+//   - HEARTBEAT: none (the ISO runtime turns heartbeats off); RESUME: none, and the loss of the
+//     transport ends the session (ERR_ABORTED) instead of interrupting it.
+// Errors: a TPKT/COTP that does not parse is answered with a COTP ER and the session ends (the
+// octet stream cannot be trusted any more); a DR ends it; an SPDU that does not parse or does not
+// fit the state is a protocol error of the machine, answered with AB (protocol error).
+
+import { bytesEqual } from '../engine/bytes.js';
+import { ProtocolError, SessionError } from '../engine/errors.js';
+import { EMPTY, isSessionFrame } from '../engine/frames.js';
+import type { ConnectFrame, Frame } from '../engine/frames.js';
+import type { SessionMachine } from '../engine/machine/index.js';
+import { availableTokens, tokenSetOf } from '../engine/machine/tokens.js';
+import { WireSession } from '../engine/wire-session.js';
+import { acceptToAc, acToAccept, cnToConnect, connectToCn, providerRefusal, refuseToRf, rfToRefuse } from './connect-map.js';
+import type { VersionBits } from './connect-map.js';
+import { checkLimits, frameToSpdu, spduToFrame } from './frame-map.js';
+import type { MapContext } from './frame-map.js';
+import { concatBytes } from './octets.js';
+import { TransportDisconnect } from './spdu-codes.js';
+import { decodeTsdu, encodeSpdu, tsduOf } from './spdu.js';
+import type { EncodeOptions, Spdu } from './spdu.js';
+import { dataTsdus, MIN_TSDU_LIMIT, SsduAssembler } from './ssdu.js';
+import {
+  DrReason, encodeDataTpkts, encodeTpdu, encodeTpkt, ErCause, MAX_TPDU_SIZE_CODE, MIN_TPDU_SIZE_CODE, tpduSizeBytes, TpktDecoder, TsduAssembler,
+} from './tpkt-cotp.js';
+import type { ConnectTpdu, Tpdu } from './tpkt-cotp.js';
+
+type Bytes = Uint8Array;
+
+export interface IsoWireOptions {
+  role: 'initiator' | 'acceptor';
+  /** CR calling TSAP (initiator). Default `00 01`. */
+  callingTsap?: Bytes;
+  /** Initiator: the CR's called TSAP (default `00 01`). Acceptor: if set, a CR for another TSAP gets DR (address unknown). */
+  calledTsap?: Bytes;
+  /** Initiator: the CN's calling session selector (default `00 01`). */
+  callingSsel?: Bytes;
+  /** Initiator: the CN's called session selector (default `00 01`). Acceptor: if set, a CN for another gets RF reason 129. */
+  calledSsel?: Bytes;
+  /** Largest TPDU, in octets: a power of two from 128 to 8192. Initiator proposes it, acceptor caps at it. Default 8192. */
+  tpduSize?: number;
+  /** X.225 versions offered (initiator) or supported (acceptor): [1, 2] by default, [2] in libiec61850 mode. */
+  versions?: readonly (1 | 2)[];
+  /** libiec61850 compatibility: version 2 only, one-octet lengths, PGI 193 always in CN/AC/FN/DN. */
+  libiec61850?: boolean;
+  /** This side's COTP reference. Default 1. */
+  localRef?: number;
+}
+
+/** The transport connection as COTP set it up. */
+export interface CotpInfo { tpduSize: number; callingTsap?: Bytes; calledTsap?: Bytes; peerRef: number }
+
+const DEFAULT_SELECTOR = Uint8Array.of(0x00, 0x01);
+
+function sizeCode(bytes: number): number {
+  const code = Math.log2(bytes);
+  if (!Number.isInteger(code) || code < MIN_TPDU_SIZE_CODE || code > MAX_TPDU_SIZE_CODE) {
+    throw new SessionError('ERR_INVALID_ARGUMENT', `tpduSize must be a power of two from 128 to 8192, not ${bytes}`, 'local', { tpduSize: bytes });
+  }
+  return code;
+}
+
+export function versionBits(versions: readonly (1 | 2)[]): VersionBits {
+  let bits = 0;
+  for (const v of versions) {
+    if (v !== 1 && v !== 2) throw new SessionError('ERR_INVALID_ARGUMENT', `X.225 versions are 1 and 2, not ${String(v)}`, 'local', { versions });
+    bits |= v;
+  }
+  if (!bits) throw new SessionError('ERR_INVALID_ARGUMENT', 'offer at least one X.225 version', 'local');
+  return bits;
+}
+
+export class IsoWire extends WireSession {
+  readonly compat: boolean;
+  readonly versions: VersionBits;
+  /** The peer's CN (acceptor) and the peer's answer, AC, RF or AB (initiator), as decoded. */
+  peerConnect: Spdu | undefined;
+  peerAnswer: Spdu | undefined;
+  cotp: CotpInfo | undefined;
+  /** The X.225 version agreed at connect. */
+  version: 1 | 2 = 2;
+
+  private readonly sizeCode: number;
+  private readonly enc: EncodeOptions;
+  private tpkt = new TpktDecoder();
+  private tsdus: TsduAssembler;
+  private ssdus: SsduAssembler;
+  private phase: 'down' | 'await-cc' | 'await-cr' | 'connect' | 'data' | 'closed' = 'down';
+  private muted = false;
+  private out: Bytes[] = [];
+  private now = 0;
+  private offered: ConnectFrame | undefined;
+  private tsduLimit = 0;
+  private si42: 'MAA' | 'AEA' = 'MAA';
+  private resyncSetting = 0;
+
+  constructor(machine: SessionMachine, readonly options: IsoWireOptions) {
+    super(machine);
+    this.compat = options.libiec61850 ?? false;
+    this.versions = versionBits(options.versions ?? (this.compat ? [2] : [1, 2]));
+    if (this.compat && this.versions !== 0x02) throw new SessionError('ERR_INVALID_ARGUMENT', 'libiec61850 mode speaks X.225 version 2 only', 'local');
+    this.sizeCode = sizeCode(options.tpduSize ?? 8192);
+    this.enc = { shortOnly: this.compat };
+    this.tsdus = new TsduAssembler(this.maxTsdu());
+    this.ssdus = new SsduAssembler(machine.maxFrameSize);
+  }
+
+  private maxTsdu(): number { return Math.max(this.machine.maxFrameSize, 65_539) + 64; }
+  private get ctx(): MapContext { return { version: this.version, compat: this.compat }; }
+
+  // ---- inputs -----------------------------------------------------------------------------
+
+  override handleTransportUp(now: number): void {
+    this.now = now;
+    this.tpkt = new TpktDecoder();
+    this.tsdus = new TsduAssembler(this.maxTsdu());
+    this.ssdus = new SsduAssembler(this.machine.maxFrameSize);
+    this.out = [];
+    this.muted = false;
+    if (this.options.role === 'initiator') {
+      this.phase = 'await-cc';
+      this.send({ type: 'CR', credit: 0, dstRef: 0, srcRef: this.localRef, classOptions: 0, tpduSize: this.sizeCode, calledTsap: this.options.calledTsap ?? DEFAULT_SELECTOR, callingTsap: this.options.callingTsap ?? DEFAULT_SELECTOR, other: [] });
+    } else this.phase = 'await-cr';
+    this.machine.handleTransportUp(now);
+  }
+
+  override handleTransportDown(now: number, error?: SessionError): void {
+    this.now = now;
+    this.phase = 'closed';
+    const m = this.machine;
+    m.handleTransportDown(now, error);
+    // X.225 sessions do not outlive their transport connection: no resume, the session ends.
+    if (m.state === 'interrupted') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed${error ? ` (${error.message})` : ''}; an ISO 8327 session ends with it`, 'remote', { reason: 'transport-lost' }));
+  }
+
+  override handleBytes(chunk: Bytes, now: number): void {
+    const m = this.machine;
+    if ((m.state === 'closed' && !m.isAttached) || this.phase === 'closed') return;
+    this.now = now;
+    m.handleProgress(now);
+    this.tpkt.push(chunk);
+    while (!this.ended) {
+      let tpdu: Tpdu | undefined;
+      try {
+        tpdu = this.tpkt.next();
+      } catch (e) {
+        return this.transportFault(e);
+      }
+      if (!tpdu) return;
+      this.handleTpdu(tpdu);
+    }
+  }
+
+  private get localRef(): number { return this.options.localRef ?? 1; }
+  private get ended(): boolean { return this.phase === 'closed'; }
+
+  private handleTpdu(t: Tpdu): void {
+    switch (t.type) {
+      case 'CR': return this.phase === 'await-cr' ? this.onCr(t) : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP CR on a connected transport'));
+      case 'CC': return this.phase === 'await-cc' ? this.onCc(t) : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'unexpected COTP CC'));
+      case 'DR': {
+        const connected = this.phase === 'connect' || this.phase === 'data';
+        return this.end(new SessionError(connected ? 'ERR_ABORTED' : 'ERR_REFUSED', `the peer disconnected the transport (COTP DR reason ${t.reason})`, 'remote', { cotpReason: t.reason }));
+      }
+      case 'ER':
+        return this.end(new ProtocolError('ERR_PROTOCOL_VIOLATION', `the peer rejected a TPDU (COTP ER cause ${t.cause})`, { cotpCause: t.cause }));
+      case 'DT': {
+        if (this.phase !== 'connect' && this.phase !== 'data') return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP DT before the transport connection was set up'));
+        let tsdu: Bytes | undefined;
+        try {
+          tsdu = this.tsdus.push(t);
+        } catch (e) {
+          return this.sessionFault(e);
+        }
+        if (tsdu) this.handleTsdu(tsdu);
+      }
+    }
+  }
+
+  private onCr(t: ConnectTpdu): void {
+    const peerClasses = [t.classOptions >> 4, ...t.other.filter((p) => p.code === 0xc7).flatMap((p) => Array.from(p.value, (b) => b >> 4))];
+    const refuse = (reason: number, message: string): void => {
+      this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason });
+      this.end(new SessionError('ERR_REFUSED', message, 'local', { cotpReason: reason }));
+    };
+    if (!peerClasses.includes(0)) return refuse(DrReason.notSpecified, `COTP CR for class ${t.classOptions >> 4}; only class 0 is spoken`);
+    const want = this.options.calledTsap;
+    if (want && !bytesEqual(t.calledTsap ?? EMPTY, want)) return refuse(DrReason.addressUnknown, 'COTP CR for another called TSAP');
+    const size = Math.min(t.tpduSize ?? MIN_TPDU_SIZE_CODE, this.sizeCode);
+    this.cotp = { tpduSize: tpduSizeBytes(size), callingTsap: t.callingTsap, calledTsap: t.calledTsap, peerRef: t.srcRef };
+    this.send({ type: 'CC', credit: 0, dstRef: t.srcRef, srcRef: this.localRef, classOptions: 0, tpduSize: size, calledTsap: t.calledTsap, callingTsap: t.callingTsap, other: [] });
+    this.phase = 'connect';
+  }
+
+  private onCc(t: ConnectTpdu): void {
+    if (t.dstRef !== this.localRef) return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC for reference ${t.dstRef}, ours is ${this.localRef}`));
+    if (t.classOptions >> 4 !== 0) {
+      this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason: DrReason.notSpecified });
+      return this.end(new SessionError('ERR_NEGOTIATION_FAILED', `COTP CC chose class ${t.classOptions >> 4}; only class 0 is spoken`, 'remote'));
+    }
+    const size = t.tpduSize ?? MIN_TPDU_SIZE_CODE;
+    if (size > this.sizeCode) return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC raised the TPDU size to ${tpduSizeBytes(size)}`));
+    this.cotp = { tpduSize: tpduSizeBytes(size), callingTsap: t.callingTsap, calledTsap: t.calledTsap, peerRef: t.srcRef };
+    this.phase = 'connect';
+  }
+
+  private handleTsdu(tsdu: Bytes): void {
+    const m = this.machine;
+    if (m.state === 'closed') return;
+    let spdus: Spdu[];
+    try {
+      spdus = decodeTsdu(tsdu, { si42: this.si42 });
+    } catch (e) {
+      return this.sessionFault(e);
+    }
+    if (this.phase === 'connect') return this.connectPhase(spdus);
+    for (const s of spdus) {
+      let frame: Frame | null;
+      try {
+        if (s.enclosure !== undefined && s.type !== 'DT' && s.enclosure !== 3) throw new ProtocolError('ERR_MALFORMED_FRAME', `${s.type} with only part of its user data (segmenting is implemented for DT only)`);
+        checkLimits(s, this.ctx, true);
+        frame = spduToFrame(s, this.resyncSetting);
+        if (frame?.type === 'DATA') {
+          const ssdu = this.ssdus.push(s);
+          frame = ssdu ? { type: 'DATA', payload: ssdu } : null;
+        }
+      } catch (e) {
+        return this.sessionFault(e);
+      }
+      if (s.type === 'AB' && !((s.transportDisconnect ?? TransportDisconnect.released) & TransportDisconnect.released)) this.sendTsdu(tsduOf({ type: 'AA' }, this.enc));
+      if (frame) m.handleFrame(frame, this.now);
+    }
+  }
+
+  private connectPhase(spdus: Spdu[]): void {
+    const m = this.machine;
+    const s = spdus.length === 1 ? spdus[0]! : undefined;
+    const initiator = this.options.role === 'initiator';
+    const expected = initiator ? s && (s.type === 'AC' || s.type === 'RF' || s.type === 'AB') : s?.type === 'CN';
+    if (!s || !expected) return this.sessionFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `${spdus.map((x) => x.type).join('+')} while waiting for ${initiator ? 'AC or RF' : 'CN'}`));
+    this.phase = 'data';
+    if (s.type === 'CN') return this.onCn(s);
+    this.peerAnswer = s;
+    try {
+      if (s.type === 'AB') return m.handleFrame(spduToFrame(s)!, this.now);
+      if (s.type === 'RF') return m.handleFrame(rfToRefuse(s), this.now);
+      const { frame, version, requested } = acToAccept(s, this.offered!, this.versions);
+      this.version = version;
+      this.tsduLimit = s.connectAccept?.tsduMaxSize?.[0] ?? 0;
+      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT) throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
+      m.handleFrame(frame, this.now);
+      // An AC's Token Item lists tokens the acceptor asks for: a please-tokens in all but name.
+      const asked = requested & availableTokens(frame.units) & tokenSetOf(m.tokens);
+      if (asked && m.state === 'established') m.handleFrame({ type: 'PLEASE_TOKENS', tokens: asked, userData: EMPTY }, this.now);
+    } catch (e) {
+      this.sessionFault(e);
+    }
+  }
+
+  private onCn(cn: Spdu): void {
+    const m = this.machine;
+    this.peerConnect = cn;
+    const want = this.options.calledSsel;
+    if (want && !bytesEqual(cn.calledSsel ?? EMPTY, want)) {
+      this.sendTsdu(encodeSpdu(providerRefusal(129), this.enc));
+      return this.end(new SessionError('ERR_REFUSED', 'CN for another session selector (RF reason 129 sent)', 'local', { x225Reason: 129 }));
+    }
+    try {
+      const { frame, version } = cnToConnect(cn, this.versions, m.maxFrameSize);
+      this.version = version || 2;
+      this.tsduLimit = cn.connectAccept?.tsduMaxSize?.[1] ?? 0;
+      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT) throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
+      m.handleFrame(frame, this.now);
+    } catch (e) {
+      this.sessionFault(e);
+    }
+  }
+
+  /** A TPKT/COTP that does not parse: ER to the peer, and the session ends without AB. */
+  private transportFault(e: unknown): void {
+    const error = e instanceof SessionError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
+    if (this.phase !== 'closed') {
+      const last = this.tpkt.lastPayload;
+      const cause = error.code === 'ERR_UNKNOWN_FRAME_TYPE' ? ErCause.invalidTpduType : ErCause.notSpecified;
+      this.send({ type: 'ER', dstRef: this.cotp?.peerRef ?? 0, cause, invalidTpdu: last?.subarray(0, Math.min(last.length, 4)) ?? EMPTY });
+    }
+    this.end(error);
+  }
+
+  /** An SPDU that does not parse or fit: the machine aborts (AB, protocol error). */
+  private sessionFault(e: unknown): void {
+    const error = e instanceof SessionError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
+    this.machine.handleProtocolError(error, this.now);
+  }
+
+  /** Ends the session with `error`; nothing of the machine's goes out any more (no AB). */
+  private end(error: SessionError): void {
+    this.phase = 'closed';
+    this.muted = true;
+    this.machine.handleProtocolError(error, this.now);
+  }
+
+  // ---- output -----------------------------------------------------------------------------
+
+  private send(t: Tpdu): void { this.out.push(encodeTpkt(encodeTpdu(t))); }
+  private sendTsdu(tsdu: Bytes): void { this.out.push(encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128)); }
+
+  override pollBytes(maxBytes = 64 * 1024): Bytes | undefined {
+    const m = this.machine;
+    const parts = this.out;
+    this.out = [];
+    let size = 0;
+    for (const p of parts) size += p.length;
+    if (this.muted) while (m.pollFrame()) { /* dropped: nothing more goes to this peer */ }
+    else if (this.phase === 'connect' || this.phase === 'data') {
+      for (let f = m.pollFrame(); f; f = size < maxBytes ? m.pollFrame() : undefined) {
+        let bytes: Bytes | undefined;
+        try {
+          bytes = this.encode(f);
+        } catch (e) {
+          // The frame cannot be expressed in X.225 (a limit, an unavailable service): abort.
+          m.terminate(e instanceof SessionError ? e : new SessionError('ERR_ABORTED', String(e)));
+          continue;
+        }
+        if (bytes) { parts.push(bytes); size += bytes.length; }
+        // No resume: what is on its way is as acknowledged as it will ever be.
+        if (isSessionFrame(f) && m.state === 'established' && m.stats.sent > m.stats.acknowledged) m.handleFrame({ type: 'ACK', received: m.stats.sent }, this.now);
+      }
+    }
+    if (parts.length === 0) return undefined;
+    return parts.length === 1 ? parts[0] : concatBytes(parts);
+  }
+
+  private tpkts(tsdu: Bytes): Bytes { return encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128); }
+
+  private encode(f: Frame): Bytes | undefined {
+    switch (f.type) {
+      case 'CONNECT': {
+        this.offered = f;
+        return this.tpkts(encodeSpdu(connectToCn(f, { versions: this.versions, callingSsel: this.options.callingSsel ?? DEFAULT_SELECTOR, calledSsel: this.options.calledSsel ?? DEFAULT_SELECTOR, compat: this.compat }), this.enc));
+      }
+      case 'ACCEPT': return this.tpkts(encodeSpdu(acceptToAc(f, this.peerConnect ?? { type: 'CN' }, this.version, this.compat), this.enc));
+      case 'REFUSE': return this.tpkts(encodeSpdu(refuseToRf(f, this.versions), this.enc));
+      case 'DATA': return concatBytes(dataTsdus(f.payload, this.tsduLimit, this.enc).map((t) => this.tpkts(t)));
+      default: {
+        const s = frameToSpdu(f, this.ctx);
+        if (!s) return undefined;
+        checkLimits(s, this.ctx, false);
+        if (s.type === 'MAP') this.si42 = 'MAA';
+        if (s.type === 'AE') this.si42 = 'AEA';
+        if (s.type === 'RS') this.resyncSetting = s.tokenSetting ?? 0;
+        const tsdu = tsduOf(s, this.enc);
+        if (this.tsduLimit && tsdu.length > this.tsduLimit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `${s.type} of ${tsdu.length} octets exceeds the peer's TSDU Maximum Size ${this.tsduLimit}`, 'local', { limit: this.tsduLimit });
+        return this.tpkts(tsdu);
+      }
+    }
+  }
+}
