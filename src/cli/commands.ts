@@ -10,6 +10,8 @@
 //     Ctrl-C aborts the signal and the dispatcher exits 130 once the command has unwound.
 
 import type { Readable, Writable } from 'node:stream';
+import { netbiosCommand } from '../netbios/command.js';
+import { isoCommand } from '../iso/command.js';
 
 export const ExitCode = {
   ok: 0,
@@ -42,4 +44,4 @@ export class UsageError extends Error {
 }
 
 // Later work adds serve, chat, get, put, call, trace, sessions, iso, netbios and pptp here.
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [netbiosCommand, isoCommand];

@@ -139,7 +139,9 @@ export async function connectIso(url: string, options: IsoConnectOptions = {}): 
     const offEvent = session.on('event', (e) => { if (e.type === 'established') { done(); resolve(); } });
     const offClosed = session.on('closed', ({ error }) => {
       done();
-      reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
+      const e = error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote');
+      // The peer's answer (RF with its reason, AB) goes with the error, as decoded.
+      reject(session.peerAnswer ? new SessionError(e.code, e.message, e.origin, { ...e.details, iso: session.peerAnswer }) : e);
     });
     const onAbort = (): void => session.abort('connect aborted');
     const done = (): void => { offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort); };
