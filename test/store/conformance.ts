@@ -122,6 +122,63 @@ export function storeConformance(h: StoreHarness): void {
     expect(await s.get(id)).toBeNull();
   }));
 
+  it('touch keeps data, version, principal and updatedAt; only expiresAt moves', () => withStore(async (s) => {
+    const id = fresh('touch');
+    await s.set(id, { keep: [1, 'two'] }, { ttlMs: TTL, principal: 'keeper' });
+    const before = await s.get(id);
+    expect(await s.touch(id, 2 * TTL)).toBe(true);
+    const after = await s.get(id);
+    expect(after).toMatchObject({ data: { keep: [1, 'two'] }, version: 1, principal: 'keeper', createdAt: before?.createdAt, updatedAt: before?.updatedAt });
+    expect(after?.expiresAt ?? 0).toBeGreaterThan(before?.expiresAt ?? Infinity);
+  }));
+
+  it('concurrent creates with compareAndSet(0): exactly one wins, one created event', () => withStore(async (s) => {
+    const id = fresh('race');
+    const created: string[] = [];
+    s.on('created', (e) => { if (e.id === id) created.push(e.id); });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.compareAndSet(id, 0, { writer: i }, { ttlMs: TTL })));
+    expect(results.filter((v) => v === 1)).toHaveLength(1);
+    expect(results.filter((v) => v === null)).toHaveLength(19);
+    expect(created).toEqual([id]);
+    const winner = results.indexOf(1);
+    expect((await s.get(id))?.data).toEqual({ writer: winner });
+  }));
+
+  it('concurrent sets all land: versions 1..n once each, and the index follows the last write', () => withStore(async (s) => {
+    const id = fresh('sets');
+    const users = [fresh('user'), fresh('user'), fresh('user')];
+    const versions = await Promise.all(Array.from({ length: 30 }, (_, i) => s.set(id, { i }, { ttlMs: TTL, principal: users[i % 3] })));
+    expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const last = await s.get<{ i: number }>(id);
+    expect(last?.version).toBe(30);
+    expect(versions[last?.data.i ?? -1]).toBe(30);
+    for (const u of users) expect((await s.listByPrincipal(u)).map((x) => x.id)).toEqual(last?.principal === u ? [id] : []);
+  }));
+
+  it('principal null leaves the index; revoking all emits destroyed for each session', () => withStore(async (s) => {
+    const user = fresh('user');
+    const [a, b, c] = [fresh('r'), fresh('r'), fresh('r')];
+    const destroyed: string[] = [];
+    s.on('destroyed', (e) => { if (e.principal === user) destroyed.push(e.id); });
+    for (const id of [a, b, c]) await s.set(id, { id }, { ttlMs: TTL, principal: user });
+    await s.set(c, { id: c }, { ttlMs: TTL, principal: null });
+    expect((await s.get(c))?.principal).toBeNull();
+    expect((await s.listByPrincipal(user)).map((x) => x.id).sort()).toEqual([a, b].sort());
+    expect(await s.destroyByPrincipal(user)).toBe(2);
+    expect(destroyed.sort()).toEqual([a, b].sort());
+    expect(await s.get(a)).toBeNull();
+    expect((await s.get(c))?.data).toEqual({ id: c });
+  }));
+
+  it('an aborted signal rejects the call with its reason, and nothing is written', () => withStore(async (s) => {
+    const id = fresh('abort');
+    const ac = new AbortController();
+    ac.abort(new Error('caller gave up'));
+    await expect(s.set(id, { x: 1 }, { ttlMs: TTL, signal: ac.signal })).rejects.toBe(ac.signal.reason);
+    await expect(s.get(id, { signal: ac.signal })).rejects.toBe(ac.signal.reason);
+    expect(await s.get(id)).toBeNull();
+  }));
+
   it('a closed store fails fast with ERR_STORE_UNAVAILABLE', async () => {
     const s = await h.make();
     await s.close();

@@ -1,0 +1,578 @@
+// MemcachedStore: the SessionStore contract on Memcached (memjs, binary protocol), for web
+// sessions.
+//
+// Memcached has no sets, no scripts and no transactions; what it has is CAS: every item carries a
+// 64-bit CAS value that changes with each write, and SET or DELETE can be made conditional on it
+// (memjs does not expose CAS, so this store builds those binary requests itself and sends them
+// through memjs's `perform`). Everything atomic here is one conditional operation on one item:
+//
+//   P:s:<id>   the session: JSON {i: id, d: data as JSON, v, p, c, u, e}
+//   P:p:<p>    a principal's index: JSON [[id, bound], ...]
+//
+// (ids and principals that are not printable ASCII or are long are hashed into the key; the id
+// is kept in the value and checked on read.)
+//
+// Guarantees
+//   - compareAndSet/set/touch/destroy: read the item with its CAS value, decide, write with that
+//     CAS value (a new session with ADD, which fails if it exists). A lost race re-reads and
+//     decides again (bounded; ERR_STORE_CONFLICT when it keeps losing). Versions, createdAt and
+//     the "0: must not exist" rule are therefore exact, and each write is all-or-nothing.
+//   - touch rewrites the item (same data, version and updatedAt; new expiresAt): Memcached cannot
+//     change a value's deadline field without rewriting it.
+//   - The store's clock is this process's Date.now(); nodes sharing a Memcached must keep their
+//     clocks within maxClockSkewMs of each other. Memcached's own expiry (whole seconds) is set
+//     graceMs past the session's deadline, as a backstop; the deadline in the value is what counts.
+//   - The principal index is a separate item, so it cannot change in the same step as the session.
+//     Instead, before a session is written (or touched) under principal p, p's list gets an entry
+//     for it whose bound is >= the session's new expiresAt (CAS-updated list). Writers never remove
+//     entries; a list entry is dropped only when its bound is older than maxClockSkewMs, when the
+//     session it stood for has expired on every node's clock. Readers check every entry against
+//     the session item. Hence: listByPrincipal never returns a session that is not p's, and a live
+//     session of p is always in p's list (given the clock bound); a moved or destroyed session's
+//     stale entry costs one extra read until its bound passes.
+//   - Events: created (the ADD that succeeded) and destroyed (the CAS DELETE that succeeded) are
+//     emitted by the store that performed the write. expired is detected lazily: any call that
+//     meets a session past its deadline deletes it with CAS and, if that delete won, emits expired
+//     (exactly once across nodes). Every store also remembers the sessions it wrote, read or
+//     touched (up to maxTracked) and sweeps them at their deadlines, and listByPrincipal reaps the
+//     expired sessions its index scan meets. A session that no live store has seen, and that no
+//     call touches within graceMs after its deadline, vanishes from Memcached without an event.
+//   - Memcached is a cache: under memory pressure it evicts items (sessions included) by LRU.
+//     Size it so it does not evict (watch `evictions` in `stats`), or use Redis.
+//   - No call waits forever: each is raced against its timeout (ERR_STORE_TIMEOUT); connection
+//     failures are ERR_STORE_UNAVAILABLE; memjs's own retries are off (a CAS write is never sent
+//     twice).
+
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import memjs, { type Client as MemjsClient, type Response as MemjsResponse } from 'memjs';
+import { Emitter } from '../driver/emitter.js';
+import { SessionError } from '../engine/errors.js';
+import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+
+export interface MemcachedStoreTuning {
+  /** Key prefix: printable ASCII, at most 40 characters. Default 'colloquy'. */
+  prefix?: string;
+  /** Default per-call timeout, in milliseconds. Default 1000. */
+  timeoutMs?: number;
+  /** How long Memcached keeps a session past its deadline, for its `expired` event. Default 60 s. */
+  graceMs?: number;
+  /** How often tracked sessions are swept (and `expired` emitted). Default 1000 ms; 0 disables. */
+  sweepIntervalMs?: number;
+  /** Sessions this store remembers for its sweeper. Default 100,000. */
+  maxTracked?: number;
+  /** How far an index entry's bound runs ahead of its session's expiresAt. Default 5000 ms. */
+  slackMs?: number;
+  /** How far the clocks of the nodes sharing the Memcached may disagree. Default 1000 ms. */
+  maxClockSkewMs?: number;
+}
+
+export type MemcachedConnection =
+  | { client: MemjsClient }
+  /** memjs server list, e.g. "127.0.0.1:11211,127.0.0.1:11212". */
+  | { servers: string };
+
+export type MemcachedStoreOptions = MemcachedStoreTuning & MemcachedConnection;
+
+interface Rec { i: string; d: string; v: number; p: string | null; c: number; u: number; e: number }
+interface Loaded { rec: Rec; cas: Buffer }
+type Outcome = 'ok' | 'exists' | 'missing';
+
+const OP = { GET: 0x00, SET: 0x01, ADD: 0x02, DELETE: 0x04 } as const;
+const STATUS = { OK: 0x00, NOT_FOUND: 0x01, EXISTS: 0x02, TOO_LARGE: 0x03, NOT_STORED: 0x05, NO_MEMORY: 0x82 } as const;
+const MAX_TTL_MS = 1e13;
+const MAX_ATTEMPTS = 64;
+const THIRTY_DAYS_S = 60 * 60 * 24 * 30;
+
+export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore {
+  readonly client: MemjsClient;
+  readonly prefix: string;
+  readonly timeoutMs: number;
+  private readonly owned: boolean;
+  private readonly graceMs: number;
+  private readonly slackMs: number;
+  private readonly skewMs: number;
+  private readonly maxTracked: number;
+  private readonly tracked = new Map<string, number>();
+  private readonly heap: { at: number; id: string }[] = [];
+  private readonly timer: ReturnType<typeof setInterval> | null;
+  private closed = false;
+  private sweeping: Promise<number> | null = null;
+
+  constructor(options: MemcachedStoreOptions) {
+    super();
+    this.prefix = options.prefix ?? 'colloquy';
+    if (!/^[\x21-\x7e]{1,40}$/.test(this.prefix)) throw new SessionError('ERR_INVALID_ARGUMENT', 'prefix must be 1 to 40 printable ASCII characters', 'local', { prefix: this.prefix });
+    this.timeoutMs = positive(options.timeoutMs ?? 1000, 'timeoutMs');
+    this.graceMs = positive(options.graceMs ?? 60_000, 'graceMs');
+    this.slackMs = positive(options.slackMs ?? 5000, 'slackMs');
+    this.skewMs = nonNegative(options.maxClockSkewMs ?? 1000, 'maxClockSkewMs');
+    this.maxTracked = Math.max(0, Math.floor(options.maxTracked ?? 100_000));
+    if ('client' in options) {
+      this.client = options.client;
+      this.owned = false;
+    } else {
+      // No memjs retries (a CAS write must not be replayed), no logging to the console, and a
+      // socket timeout above ours so memjs drops a dead connection after our callers gave up.
+      this.client = memjs.Client.create(options.servers, {
+        retries: 1,
+        failover: false,
+        timeout: (2 * this.timeoutMs) / 1000,
+        conntimeout: Math.max(this.timeoutMs, 500) / 1000,
+        keepAlive: true,
+        logger: { log: () => undefined },
+      });
+      this.owned = true;
+    }
+    const every = options.sweepIntervalMs ?? 1000;
+    this.timer = every > 0 ? setInterval(() => { if (!this.sweeping) this.sweep().catch(() => undefined); }, every) : null;
+    this.timer?.unref?.();
+  }
+
+  async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
+    checkId(id);
+    return this.run('get', options, async (call) => {
+      const cur = await this.live(id, call);
+      return cur ? view<T>(cur.rec) : null;
+    });
+  }
+
+  async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
+    return await this.write(id, -1, data, options) as number;
+  }
+
+  async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+    if (!Number.isSafeInteger(expected) || expected < 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+    return this.write(id, expected, data, options);
+  }
+
+  async touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
+    checkId(id);
+    const ttl = checkTtl(ttlMs);
+    return this.run('touch', options, async (call) => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        await backoff(attempt);
+        const cur = await this.live(id, call);
+        if (!cur) return false;
+        const e = Date.now() + ttl;
+        if (cur.rec.p !== null) await this.indexAdd(cur.rec.p, id, e, call);
+        stillOn(call);
+        const rec: Rec = { ...cur.rec, e };
+        const r = await this.store(OP.SET, this.sessionKey(id), rec, e + this.graceMs, cur.cas);
+        if (r === 'ok') { this.track(id, e); return true; }
+      }
+      throw conflict(id, 'touch');
+    });
+  }
+
+  async destroy(id: string, options?: CallOptions): Promise<boolean> {
+    checkId(id);
+    return this.run('destroy', options, (call) => this.destroyOne(id, undefined, call));
+  }
+
+  async listByPrincipal<T = unknown>(principal: string, options?: CallOptions): Promise<StoredSession<T>[]> {
+    checkPrincipal(principal);
+    return this.run('listByPrincipal', options, async (call) => {
+      const ids = await this.indexed(principal);
+      stillOn(call);
+      // The reads go out together on the connection (the binary protocol matches replies by opaque).
+      const found = await Promise.all(ids.map((id) => this.live(id, call)));
+      return found
+        .filter((x): x is Loaded => x !== null && x.rec.p === principal)
+        .map((x) => view<T>(x.rec))
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    });
+  }
+
+  async destroyByPrincipal(principal: string, options?: CallOptions): Promise<number> {
+    checkPrincipal(principal);
+    return this.run('destroyByPrincipal', options, async (call) => {
+      const ids = await this.indexed(principal);
+      stillOn(call);
+      const done = await Promise.all(ids.map((id) => this.destroyOne(id, principal, call)));
+      return done.filter(Boolean).length;
+    });
+  }
+
+  /**
+   * Checks the sessions this store tracks whose deadline has passed, reaping the expired ones
+   * (emitting `expired` for those whose CAS delete won). The timer does this every sweepIntervalMs.
+   */
+  async sweep(options?: CallOptions): Promise<number> {
+    if (this.sweeping) await this.sweeping.catch(() => undefined);
+    const p = this.run('sweep', options, async (call) => {
+      const now = Date.now();
+      const due: string[] = [];
+      while (this.heap.length > 0 && (this.heap[0] as { at: number }).at <= now && due.length < 1000) {
+        const { at, id } = popMin(this.heap);
+        if (this.tracked.get(id) === at) { this.tracked.delete(id); due.push(id); }
+      }
+      let emitted = 0;
+      await Promise.all(due.map((id) => this.live(id, call, () => { emitted++; }).catch((error: unknown) => {
+        // Not checked this time (store down, or the call ran out of time): keep it for the next sweep.
+        this.track(id, now);
+        throw error;
+      })));
+      return emitted;
+    });
+    this.sweeping = p;
+    try {
+      return await p;
+    } finally {
+      if (this.sweeping === p) this.sweeping = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.tracked.clear();
+    this.heap.length = 0;
+    if (this.owned) this.client.close();
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  private sessionKey(id: string): string { return `${this.prefix}:s:${keyPart(id)}`; }
+  private indexKey(principal: string): string { return `${this.prefix}:p:${keyPart(principal)}`; }
+
+  private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+    checkId(id);
+    if (!options) throw new SessionError('ERR_INVALID_ARGUMENT', 'write options (ttlMs) are required', 'local');
+    const ttl = checkTtl(options.ttlMs);
+    const json = serialise(data);
+    if (options.principal !== undefined && options.principal !== null) checkPrincipal(options.principal);
+    const op = expected < 0 ? 'set' : 'compareAndSet';
+    return this.run(op, options, async (call) => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        await backoff(attempt);
+        const cur = await this.live(id, call);
+        if (expected >= 0 && (cur?.rec.v ?? 0) !== expected) return null;
+        const principal = options.principal !== undefined ? options.principal : (cur?.rec.p ?? null);
+        const now = Date.now();
+        const e = now + ttl;
+        // The index entry first, with a bound >= e: the session is never live without it.
+        if (principal !== null) await this.indexAdd(principal, id, e, call);
+        stillOn(call);
+        const rec: Rec = { i: id, d: json, v: (cur?.rec.v ?? 0) + 1, p: principal, c: cur?.rec.c ?? now, u: now, e };
+        const r = cur
+          ? await this.store(OP.SET, this.sessionKey(id), rec, e + this.graceMs, cur.cas)
+          : await this.store(OP.ADD, this.sessionKey(id), rec, e + this.graceMs);
+        if (r === 'ok') {
+          if (!cur) this.emit('created', { id, principal });
+          this.track(id, e);
+          return rec.v;
+        }
+        // Another writer got there first (or the item vanished): decide again on fresh data.
+      }
+      throw conflict(id, op);
+    });
+  }
+
+  /** The live session with its CAS value, or null; one found past its deadline is reaped here. */
+  private async live(id: string, call: AbortSignal, onReaped?: () => void): Promise<Loaded | null> {
+    const key = this.sessionKey(id);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      stillOn(call);
+      const res = await this.request(OP.GET, key);
+      if (res.header.status === STATUS.NOT_FOUND) { this.untrack(id); return null; }
+      if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
+      const rec = parseRec(res.val, id);
+      const cas = Buffer.from(res.header.cas);
+      if (rec.e > Date.now()) { this.track(id, rec.e); return { rec, cas }; }
+      // Past its deadline: whoever's CAS delete removes it reports it (exactly once).
+      const r = await this.remove(key, cas);
+      if (r === 'ok') { this.untrack(id); this.emit('expired', { id, principal: rec.p }); onReaped?.(); return null; }
+      if (r === 'missing') { this.untrack(id); return null; }
+      // 'exists': rewritten meanwhile; look again.
+    }
+    throw conflict(id, 'read');
+  }
+
+  private async destroyOne(id: string, principal: string | undefined, call: AbortSignal): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const cur = await this.live(id, call);
+      if (!cur) return false;
+      if (principal !== undefined && cur.rec.p !== principal) return false;
+      stillOn(call);
+      const r = await this.remove(this.sessionKey(id), cur.cas);
+      if (r === 'ok') {
+        this.untrack(id);
+        this.emit('destroyed', { id, principal: cur.rec.p });
+        return true;
+      }
+      if (r === 'missing') return false;
+    }
+    throw conflict(id, 'destroy');
+  }
+
+  /** Makes sure `principal`'s list holds `id` with a bound >= e (CAS loop on the list item). */
+  private async indexAdd(principal: string, id: string, e: number, call: AbortSignal): Promise<void> {
+    const key = this.indexKey(principal);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await backoff(attempt);
+      stillOn(call);
+      const res = await this.request(OP.GET, key);
+      if (res.header.status === STATUS.NOT_FOUND) {
+        const bound = e + this.slackMs;
+        if (await this.store(OP.ADD, key, [[id, bound]], bound + this.slackMs) === 'ok') return;
+        continue;
+      }
+      if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
+      const entries = parseIndex(res.val);
+      const now = Date.now();
+      const kept = entries.filter(([, bound]) => bound > now - this.skewMs);
+      const mine = kept.find(([x]) => x === id);
+      if (mine && mine[1] >= e && kept.length === entries.length) return;
+      if (!mine) kept.push([id, e + this.slackMs]);
+      else if (mine[1] < e) mine[1] = e + this.slackMs;
+      const top = kept.reduce((m, [, b]) => Math.max(m, b), 0);
+      if (await this.store(OP.SET, key, kept, top + this.slackMs, Buffer.from(res.header.cas)) === 'ok') return;
+    }
+    throw conflict(principal, 'index');
+  }
+
+  /** The ids in a principal's list; entries past their bound are pruned (best effort, by CAS). */
+  private async indexed(principal: string): Promise<string[]> {
+    const key = this.indexKey(principal);
+    const res = await this.request(OP.GET, key);
+    if (res.header.status === STATUS.NOT_FOUND) return [];
+    if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
+    const entries = parseIndex(res.val);
+    const now = Date.now();
+    const kept = entries.filter(([, bound]) => bound > now - this.skewMs);
+    if (kept.length < entries.length) {
+      if (kept.length === 0) await this.remove(key, Buffer.from(res.header.cas));
+      else await this.store(OP.SET, key, kept, kept.reduce((m, [, b]) => Math.max(m, b), 0) + this.slackMs, Buffer.from(res.header.cas));
+    }
+    return [...new Set(kept.map(([id]) => id))];
+  }
+
+  private track(id: string, at: number): void {
+    if (this.maxTracked === 0 || this.closed) return;
+    if (this.tracked.get(id) === at) return;
+    if (!this.tracked.has(id) && this.tracked.size >= this.maxTracked) return;
+    this.tracked.set(id, at);
+    pushHeap(this.heap, { at, id });
+    if (this.heap.length > 4 * this.tracked.size + 1024) {
+      this.heap.length = 0;
+      for (const [key, when] of this.tracked) pushHeap(this.heap, { at: when, id: key });
+    }
+  }
+
+  private untrack(id: string): void { this.tracked.delete(id); }
+
+  // -- the binary protocol through memjs --------------------------------------------------------
+
+  private request(opcode: number, key: string, extras: Buffer = Buffer.alloc(0), value: Buffer = Buffer.alloc(0), cas?: Buffer): Promise<MemjsResponse> {
+    const c = this.client;
+    c.incrSeq();
+    const seq = c.seq;
+    const keyBuf = Buffer.from(key, 'utf8');
+    const header = memjs.Header.toBuffer({
+      magic: 0x80,
+      opcode,
+      keyLength: keyBuf.length,
+      extrasLength: extras.length,
+      totalBodyLength: keyBuf.length + extras.length + value.length,
+      opaque: seq,
+      ...(cas ? { cas } : {}),
+    });
+    const buf = Buffer.concat([header, extras, keyBuf, value]);
+    return new Promise((resolve, reject) => {
+      c.perform(key, buf, seq, (error: Error | string | null, response?: MemjsResponse) => {
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve(response as MemjsResponse);
+      });
+    });
+  }
+
+  /** SET (conditional on `cas` when given) or ADD; `expiresAtMs` becomes Memcached's exptime. */
+  private async store(opcode: number, key: string, value: unknown, expiresAtMs: number, cas?: Buffer): Promise<Outcome> {
+    const extras = Buffer.alloc(8);
+    extras.writeUInt32BE(0, 0);
+    extras.writeUInt32BE(exptime(expiresAtMs), 4);
+    const res = await this.request(opcode, key, extras, Buffer.from(JSON.stringify(value), 'utf8'), cas);
+    switch (res.header.status) {
+      case STATUS.OK: return 'ok';
+      case STATUS.EXISTS: case STATUS.NOT_STORED: return 'exists';
+      case STATUS.NOT_FOUND: return 'missing';
+      default: throw statusError(res, opcode === OP.ADD ? 'add' : 'set');
+    }
+  }
+
+  private async remove(key: string, cas: Buffer): Promise<Outcome> {
+    const res = await this.request(OP.DELETE, key, undefined, undefined, cas);
+    switch (res.header.status) {
+      case STATUS.OK: return 'ok';
+      case STATUS.EXISTS: return 'exists';
+      case STATUS.NOT_FOUND: return 'missing';
+      default: throw statusError(res, 'delete');
+    }
+  }
+
+  /** Runs one call: fails fast when closed, races the timeout and the signal. */
+  private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { op }));
+    const outer = options?.signal;
+    if (outer?.aborted) return Promise.reject(outer.reason);
+    let timeoutMs: number;
+    try {
+      timeoutMs = Math.min(positive(options?.timeoutMs ?? this.timeoutMs, 'timeoutMs'), 2 ** 31 - 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const inner = new AbortController();
+    return new Promise<T>((resolve, reject) => {
+      const settle = (finish: () => void): void => {
+        if (inner.signal.aborted) return;
+        inner.abort();
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onAbort);
+        finish();
+      };
+      const timer = setTimeout(() => settle(() => reject(new SessionError('ERR_STORE_TIMEOUT', `memcached store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs }))), timeoutMs);
+      const onAbort = (): void => settle(() => reject(outer?.reason));
+      outer?.addEventListener('abort', onAbort, { once: true });
+      fn(inner.signal).then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(failure(error, op))));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Printable ASCII up to 180 bytes goes into the key as is; anything else as a SHA-256. */
+function keyPart(s: string): string {
+  return /^[\x21-\x7e]{1,180}$/.test(s) && !s.startsWith('#') ? s : `#${createHash('sha256').update(s, 'utf8').digest('base64url')}`;
+}
+
+/** Memcached exptime: seconds from now up to 30 days, else a Unix time (clamped to 32 bits). */
+function exptime(atMs: number): number {
+  const seconds = Math.max(1, Math.ceil((atMs - Date.now()) / 1000) + 1);
+  if (seconds <= THIRTY_DAYS_S) return seconds;
+  return Math.min(0xffffffff, Math.ceil(atMs / 1000) + 1);
+}
+
+function parseRec(buf: Buffer, id: string): Rec {
+  let rec: Rec;
+  try {
+    rec = JSON.parse(buf.toString('utf8')) as Rec;
+  } catch {
+    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item is not a session record`, 'local', { id });
+  }
+  if (!rec || rec.i !== id || typeof rec.e !== 'number' || typeof rec.d !== 'string') {
+    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item belongs to something else`, 'local', { id });
+  }
+  return rec;
+}
+
+function parseIndex(buf: Buffer): [string, number][] {
+  try {
+    const list = JSON.parse(buf.toString('utf8')) as unknown;
+    return Array.isArray(list) ? list.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'number') : [];
+  } catch {
+    return [];
+  }
+}
+
+function view<T>(rec: Rec): StoredSession<T> {
+  return { id: rec.i, data: JSON.parse(rec.d) as T, version: rec.v, principal: rec.p, createdAt: rec.c, updatedAt: rec.u, expiresAt: rec.e };
+}
+
+function statusError(res: MemjsResponse, op: string): SessionError {
+  const status = res.header.status;
+  if (status === STATUS.TOO_LARGE) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: value too large for an item`, 'local', { limit: 'itemSize', op });
+  if (status === STATUS.NO_MEMORY) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: out of memory`, 'local', { limit: 'memory', op });
+  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed with status 0x${status.toString(16)}`, 'local', { op, status });
+}
+
+function failure(error: unknown, op: string): unknown {
+  if (error instanceof SessionError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed: ${message}`, 'local', { op, cause: message });
+}
+
+/** After a lost CAS race or two, a short random pause (at most 50 ms) spreads the contenders out. */
+async function backoff(attempt: number): Promise<void> {
+  if (attempt >= 2) await delay(Math.random() * Math.min(2 ** attempt, 50));
+}
+
+function stillOn(call: AbortSignal): void {
+  if (call.aborted) throw new SessionError('ERR_STORE_TIMEOUT', 'the call ended', 'local');
+}
+
+function conflict(id: string, op: string): SessionError {
+  return new SessionError('ERR_STORE_CONFLICT', `${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
+}
+
+function serialise(data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new SessionError('ERR_INVALID_ARGUMENT', `session data must be JSON-serialisable: ${(error as Error).message}`, 'local');
+  }
+  if (json === undefined) throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
+  return json;
+}
+
+function checkTtl(ttlMs: number | undefined): number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
+    throw new SessionError('ERR_INVALID_ARGUMENT', `ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS}`, 'local', { ttlMs });
+  }
+  return Math.ceil(ttlMs);
+}
+
+function checkId(id: string): void {
+  if (typeof id !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id must be a string', 'local', { id });
+}
+
+function checkPrincipal(principal: string): void {
+  if (typeof principal !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a principal must be a string', 'local', { principal });
+}
+
+function positive(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`, 'local', { [name]: value });
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
+  return value;
+}
+
+type Item = { at: number; id: string };
+
+function pushHeap(h: Item[], item: Item): void {
+  h.push(item);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if ((h[p] as Item).at <= item.at) break;
+    h[i] = h[p] as Item;
+    i = p;
+  }
+  h[i] = item;
+}
+
+function popMin(h: Item[]): Item {
+  const top = h[0] as Item;
+  const last = h.pop() as Item;
+  if (h.length > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      let mAt = last.at;
+      if (l < h.length && (h[l] as Item).at < mAt) { m = l; mAt = (h[l] as Item).at; }
+      if (r < h.length && (h[r] as Item).at < mAt) m = r;
+      if (m === i) break;
+      h[i] = h[m] as Item;
+      i = m;
+    }
+    h[i] = last;
+  }
+  return top;
+}

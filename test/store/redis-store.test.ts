@@ -1,0 +1,243 @@
+// The Redis store against real redis-server processes: the conformance suite on standalone,
+// Cluster (3 masters) and Sentinel; several store instances sharing one Redis; per-call
+// timeouts; and an outage (redis-server stopped by PID mid-run, then restarted on its port).
+//
+// Without redis-server: skipped with a loud notice outside CI, run (and failing) under CI=true.
+
+import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionError } from '../../src/engine/errors.js';
+import { RedisStore, type RedisConnection, type RedisStoreOptions } from '../../src/store/redis-store.js';
+import type { SessionStore } from '../../src/store/store.js';
+import { redisCommand, skipWithout, startRedis, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel, type RedisServer } from '../support/redis.js';
+import { storeConformance, type StoreHarness } from './conformance.js';
+
+const SKIP = skipWithout('redis-server', 'test/store/redis-store.test.ts', 'apt-get install -y redis-server');
+
+let stores = 0;
+const uniquePrefix = (): string => `t${process.pid}x${++stores}x${Math.random().toString(36).slice(2, 8)}`;
+
+/** Real time passes: wait (bounded) until the store's own clock (Redis TIME) has moved by `ms`, then sweep. */
+async function advance(s: SessionStore, ms: number): Promise<void> {
+  const store = s as RedisStore;
+  const target = (await store.now()) + ms;
+  for (let i = 0; i < 200; i++) {
+    const now = await store.now();
+    if (now >= target) break;
+    await delay(Math.min(target - now, 50));
+  }
+  await store.sweep();
+}
+
+function harness(connection: () => RedisConnection, extra: Partial<RedisStoreOptions> = {}): StoreHarness {
+  return {
+    make: async () => new RedisStore({ ...connection(), prefix: uniquePrefix(), ...extra } as RedisStoreOptions),
+    advance,
+  };
+}
+
+async function expectCoded(p: Promise<unknown>, codes: string[]): Promise<SessionError> {
+  const error = await p.then(() => null, (e: unknown) => e);
+  expect(error).toBeInstanceOf(SessionError);
+  expect(codes).toContain((error as SessionError).code);
+  return error as SessionError;
+}
+
+describe.skipIf(SKIP)('redis store', () => {
+  let standalone: RedisServer;
+  let cluster: RedisCluster;
+  let sentinel: RedisSentinel;
+
+  beforeAll(async () => {
+    [standalone, cluster, sentinel] = await Promise.all([startRedis(), startRedisCluster(), startRedisSentinel()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([standalone?.stop(), cluster?.stop(), sentinel?.stop()]);
+  }, 30_000);
+
+  describe('standalone: conformance', () => {
+    storeConformance(harness(() => ({ url: standalone.url })));
+  });
+
+  describe('cluster (3 masters): conformance', () => {
+    storeConformance(harness(() => ({ cluster: cluster.nodes })));
+  });
+
+  describe('sentinel: conformance', () => {
+    storeConformance(harness(() => ({ sentinels: sentinel.sentinels, name: sentinel.name })));
+  });
+
+  describe('several stores on one Redis', () => {
+    for (const topology of ['standalone', 'cluster'] as const) {
+      it(`${topology}: created and destroyed come from the writer; expired from exactly one store`, async () => {
+        const connection = (): RedisConnection => (topology === 'standalone' ? { url: standalone.url } : { cluster: cluster.nodes });
+        const prefix = uniquePrefix();
+        const nodes = [0, 1, 2].map(() => new RedisStore({ ...connection(), prefix, sweepIntervalMs: 50 }));
+        const seen: string[] = [];
+        nodes.forEach((s, n) => {
+          s.on('created', ({ id }) => seen.push(`${n} created ${id}`));
+          s.on('destroyed', ({ id }) => seen.push(`${n} destroyed ${id}`));
+          s.on('expired', ({ id, principal }) => seen.push(`${n} expired ${id} ${principal}`));
+        });
+        try {
+          const [a, b, c] = nodes as [RedisStore, RedisStore, RedisStore];
+          await a.set('x', { v: 1 }, { ttlMs: 60_000 });
+          await b.set('x', { v: 2 }, { ttlMs: 60_000 });
+          await c.destroy('x');
+          await b.set('y', { v: 1 }, { ttlMs: 300, principal: 'ann' });
+          expect(seen).toEqual(['0 created x', '2 destroyed x', '1 created y']);
+          // Every store sweeps every 50 ms; exactly one of them reaps y.
+          const until = Date.now() + 10_000;
+          while (!seen.some((line) => line.includes('expired')) && Date.now() < until) await delay(50);
+          await Promise.all(nodes.map((s) => s.sweep()));
+          await delay(200);
+          const expired = seen.filter((line) => line.includes('expired'));
+          expect(expired).toHaveLength(1);
+          expect(expired[0]).toMatch(/^[012] expired y ann$/);
+          expect(await c.listByPrincipal('ann')).toEqual([]);
+        } finally {
+          await Promise.all(nodes.map((s) => s.close()));
+        }
+      });
+    }
+
+    it('standalone: index and deadline entries are exact and move in the same script as the session', async () => {
+      const prefix = uniquePrefix();
+      const store = new RedisStore({ url: standalone.url, prefix, sweepIntervalMs: 0 });
+      const score = async (key: string, id: string): Promise<unknown> => redisCommand(standalone.port, ['ZSCORE', key, id]);
+      const p0 = `{${prefix}:principal:p0}:index`;
+      const p1 = `{${prefix}:principal:p1}:index`;
+      const deadlines = `{${prefix}}:deadlines`;
+      try {
+        await store.set('s', { n: 0 }, { ttlMs: 60_000, principal: 'p0' });
+        let s = await store.get('s');
+        expect(await score(p0, 's')).toBe(String(s?.expiresAt));
+        expect(await score(deadlines, 's')).toBe(String(s?.expiresAt));
+        await store.set('s', { n: 1 }, { ttlMs: 30_000, principal: 'p1' });
+        s = await store.get('s');
+        expect(await score(p0, 's')).toBeNull();
+        expect(await score(p1, 's')).toBe(String(s?.expiresAt));
+        expect(await store.touch('s', 90_000)).toBe(true);
+        s = await store.get('s');
+        expect(await score(p1, 's')).toBe(String(s?.expiresAt));
+        expect(await score(deadlines, 's')).toBe(String(s?.expiresAt));
+        // Every key carries a TTL.
+        for (const key of [`{${prefix}:s}:session`, p1, deadlines]) expect(Number(await redisCommand(standalone.port, ['PTTL', key]))).toBeGreaterThan(0);
+        expect(await store.destroy('s')).toBe(true);
+        expect(await score(p1, 's')).toBeNull();
+        expect(await score(deadlines, 's')).toBeNull();
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('timeouts, cancellation and an outage', () => {
+    it('a call on a paused Redis ends with ERR_STORE_TIMEOUT within its timeout', async () => {
+      const store = new RedisStore({ url: standalone.url, prefix: uniquePrefix(), sweepIntervalMs: 0 });
+      try {
+        await store.set('a', 1, { ttlMs: 60_000 });
+        expect(await redisCommand(standalone.port, ['CLIENT', 'PAUSE', '1500', 'ALL'])).toBe('OK');
+        const t0 = Date.now();
+        const error = await expectCoded(store.get('a', { timeoutMs: 200 }), ['ERR_STORE_TIMEOUT']);
+        const took = Date.now() - t0;
+        expect(error.details).toMatchObject({ op: 'get', timeoutMs: 200 });
+        expect(took).toBeGreaterThanOrEqual(190);
+        expect(took).toBeLessThan(600);
+        // An abort during the wait rejects with the signal's reason, right away.
+        const ac = new AbortController();
+        const pending = store.get('a', { signal: ac.signal, timeoutMs: 5000 });
+        ac.abort(new Error('no longer needed'));
+        await expect(pending).rejects.toBe(ac.signal.reason);
+        // When the pause is over, the store works again.
+        const until = Date.now() + 5000;
+        let got: unknown = null;
+        while (Date.now() < until) {
+          got = await store.get('a').catch(() => null);
+          if (got) break;
+          await delay(50);
+        }
+        expect(got).toMatchObject({ data: 1 });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('a store whose Redis is unreachable fails fast with coded errors and never hangs', async () => {
+      const server = await startRedis();
+      await server.stop();
+      const store = new RedisStore({ url: server.url, prefix: uniquePrefix(), timeoutMs: 300 });
+      try {
+        for (let i = 0; i < 5; i++) {
+          const t0 = Date.now();
+          await expectCoded(store.set('a', 1, { ttlMs: 1000 }), ['ERR_STORE_UNAVAILABLE', 'ERR_STORE_TIMEOUT']);
+          expect(Date.now() - t0).toBeLessThan(500);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('redis-server stopped mid-run: callers get coded errors within their timeout; it recovers on restart', async () => {
+      const server = await startRedis();
+      const store = new RedisStore({ url: server.url, prefix: uniquePrefix(), timeoutMs: 400 });
+      const readyAgain = (): Promise<void> => new Promise((resolve) => (store.client as EventEmitter).once('ready', () => resolve()));
+      try {
+        await store.set('s', { n: 0 }, { ttlMs: 60_000, principal: 'u' });
+        // Load running while the server goes away.
+        let stop = false;
+        const outcomes = { ok: 0, timeout: 0, unavailable: 0, other: [] as unknown[], slowest: 0 };
+        const load = (async () => {
+          for (let i = 0; i < 100_000 && !stop; i++) {
+            const t0 = Date.now();
+            const results = await Promise.allSettled([
+              store.get('s'),
+              store.set(`k${i % 10}`, { i }, { ttlMs: 60_000, principal: 'u' }),
+              store.listByPrincipal('u'),
+              store.touch('s', 60_000),
+            ]);
+            outcomes.slowest = Math.max(outcomes.slowest, Date.now() - t0);
+            for (const r of results) {
+              if (r.status === 'fulfilled') outcomes.ok++;
+              else if ((r.reason as SessionError).code === 'ERR_STORE_TIMEOUT') outcomes.timeout++;
+              else if ((r.reason as SessionError).code === 'ERR_STORE_UNAVAILABLE') outcomes.unavailable++;
+              else outcomes.other.push(r.reason);
+            }
+            if (results.some((r) => r.status === 'rejected')) await delay(10);
+          }
+        })();
+        await delay(200);
+        const okBefore = outcomes.ok;
+        expect(okBefore).toBeGreaterThan(0);
+        await server.kill(); // SIGTERM by PID; the process is gone when this resolves
+        await delay(700);
+        const failedDuring = outcomes.timeout + outcomes.unavailable;
+        expect(failedDuring).toBeGreaterThan(0);
+        // Direct calls while it is down: coded, and within the timeout.
+        for (const call of [() => store.get('s'), () => store.set('s', {}, { ttlMs: 1000 }), () => store.destroyByPrincipal('u')]) {
+          const t0 = Date.now();
+          await expectCoded(call(), ['ERR_STORE_TIMEOUT', 'ERR_STORE_UNAVAILABLE']);
+          expect(Date.now() - t0).toBeLessThan(400 + 150);
+        }
+        const back = readyAgain();
+        await server.restart(); // same port, fresh (empty) data set
+        await Promise.race([back, delay(10_000).then(() => { throw new Error('the client did not reconnect within 10 s'); })]);
+        const okAt = outcomes.ok;
+        const until = Date.now() + 5000;
+        while (outcomes.ok <= okAt + 8 && Date.now() < until) await delay(20);
+        stop = true;
+        await load;
+        expect(outcomes.other).toEqual([]);
+        expect(outcomes.ok).toBeGreaterThan(okAt + 8);
+        expect(outcomes.slowest).toBeLessThan(400 + 200);
+        expect(await store.set('after', { ok: true }, { ttlMs: 60_000 })).toBe(1);
+        expect((await store.get('after'))?.data).toEqual({ ok: true });
+      } finally {
+        await store.close();
+        await server.stop();
+      }
+    }, 30_000);
+  });
+});
