@@ -134,6 +134,47 @@ describe.skipIf(SKIP)('redis store', () => {
     });
   });
 
+  describe('cluster: bounds instead of cross-slot scripts', () => {
+    it('a moved session\'s old index entry is never listed and goes once its bound has passed; live entries stay ahead of expiresAt', async () => {
+      const prefix = uniquePrefix();
+      const store = new RedisStore({ cluster: cluster.nodes, prefix, slackMs: 400, maxClockSkewMs: 100, sweepIntervalMs: 0 });
+      const oldIndex = `{${prefix}:principal:old}:index`;
+      const newIndex = `{${prefix}:principal:new}:index`;
+      const deadlines = `{${prefix}}:deadlines`;
+      try {
+        expect(store.isCluster).toBe(true);
+        await store.set('m', { n: 1 }, { ttlMs: 300, principal: 'old' });
+        await store.set('m', { n: 2 }, { ttlMs: 60_000, principal: 'new' });
+        const live = await store.get('m');
+        // The old entry is still there (writers never delete entries) but is filtered out.
+        expect(await store.client.zscore(oldIndex, 'm')).not.toBeNull();
+        expect(await store.listByPrincipal('old')).toEqual([]);
+        expect((await store.listByPrincipal('new')).map((x) => x.id)).toEqual(['m']);
+        // Entries for the live session are bounds at or past its expiresAt.
+        expect(Number(await store.client.zscore(newIndex, 'm'))).toBeGreaterThanOrEqual(live?.expiresAt ?? Infinity);
+        expect(Number(await store.client.zscore(deadlines, 'm'))).toBeGreaterThanOrEqual(live?.expiresAt ?? Infinity);
+        // touch raises them with the session.
+        expect(await store.touch('m', 120_000)).toBe(true);
+        const touched = await store.get('m');
+        expect(Number(await store.client.zscore(newIndex, 'm'))).toBeGreaterThanOrEqual(touched?.expiresAt ?? Infinity);
+        expect(Number(await store.client.zscore(deadlines, 'm'))).toBeGreaterThanOrEqual(touched?.expiresAt ?? Infinity);
+        // Past the old bound (300 + slack 400) and the skew (100): the next list drops the entry.
+        const target = (await store.now()) + 300 + 400 + 100 + 50;
+        for (let i = 0; i < 100 && (await store.now()) < target; i++) await delay(50);
+        expect(await store.listByPrincipal('old')).toEqual([]);
+        expect(await store.client.zscore(oldIndex, 'm')).toBeNull();
+        expect((await store.listByPrincipal('new')).map((x) => x.id)).toEqual(['m']);
+        // destroyByPrincipal only destroys sessions still belonging to the principal revoked.
+        await store.set('k', {}, { ttlMs: 60_000, principal: 'old' });
+        await store.set('k', {}, { ttlMs: 60_000, principal: 'new' });
+        expect(await store.destroyByPrincipal('old')).toBe(0);
+        expect(await store.destroyByPrincipal('new')).toBe(2);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('timeouts, cancellation and an outage', () => {
     it('a call on a paused Redis ends with ERR_STORE_TIMEOUT within its timeout', async () => {
       const store = new RedisStore({ url: standalone.url, prefix: uniquePrefix(), sweepIntervalMs: 0 });
