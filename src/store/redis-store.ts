@@ -357,6 +357,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         this.reaped(id, r[1]);
         return r[0] === 'ok';
       }
+      let last = '';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         await backoff(attempt);
         const meta = await this.meta(id);
@@ -368,8 +369,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         this.reaped(id, r[1]);
         if (r[0] === 'ok') return true;
         if (r[0] === 'absent') return false;
+        last = r[0] as string;
       }
-      throw conflict(id, 'touch');
+      throw exhausted(id, 'touch', last);
     });
   }
 
@@ -504,6 +506,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         if (v === undefined) throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply ${String(r[0])}`, 'local', { op });
         return v;
       }
+      let last = '';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         await backoff(attempt);
         let principal: string | null;
@@ -522,8 +525,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         const r = await write(this.sessionKey(id), id, json, ttl, expected, pmode, penc, this.graceMs, '0', this.prefix, this.deadlinesKey, bound, expectP) as (string | number)[];
         const v = finish(r);
         if (v !== undefined) return v;
+        last = String(r[0]);
       }
-      throw conflict(id, op);
+      throw exhausted(id, op, last);
     });
   }
 
@@ -728,7 +732,11 @@ function live(call: AbortSignal): void {
   if (call.aborted) throw new SessionError('ERR_STORE_TIMEOUT', 'the call ended', 'local');
 }
 
-function conflict(id: string, op: string): SessionError {
+/** Cluster: the commit kept refusing. 'late' means its deadline overran the prepared bound: clock skew. */
+function exhausted(id: string, op: string, last: string): SessionError {
+  if (last === 'late') {
+    return new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: ${op} could not commit within its index bound; the Cluster nodes' clocks disagree by more than slackMs/2`, 'local', { id, op, cause: 'clock-skew' });
+  }
   return new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
 }
 
