@@ -11,6 +11,7 @@
 
 import type { Readable, Writable } from 'node:stream';
 import { netbiosCommand } from '../netbios/command.js';
+import { pptpCommand } from '../pptp/command.js';
 import { isoCommand } from '../iso/command.js';
 
 export const ExitCode = {
@@ -44,4 +45,4 @@ export class UsageError extends Error {
 }
 
 // Later work adds serve, chat, get, put, call, trace, sessions, iso, netbios and pptp here.
-export const commands: readonly Command[] = [netbiosCommand, isoCommand];
+export const commands: readonly Command[] = [netbiosCommand, pptpCommand, isoCommand];

@@ -144,6 +144,12 @@ export class PptpControlConnection {
       default:
         break;
     }
+    if (message.type === 'START_CONTROL_CONNECTION_REPLY' && this.#state === 'starting' && message.resultCode === 1) {
+      // Established at once, not when start() resumes: messages behind this one in the same
+      // chunk (an Echo-Request, an Incoming-Call-Request) belong to the established state.
+      this.#peer = message;
+      this.#state = 'established';
+    }
     const index = this.#waiters.findIndex((w) => w.match(message));
     if (index >= 0) {
       const [waiter] = this.#waiters.splice(index, 1);
@@ -252,8 +258,6 @@ export class PptpControlConnection {
       throw new PptpError('ERR_PPTP_START_REFUSED', `${this.remoteAddress} refused the control connection: ${result}${reply.resultCode === 2 ? ` (${generalErrorName(reply.errorCode)})` : ''}`,
         'remote', { resultCode: reply.resultCode, errorCode: reply.errorCode, result, error: generalErrorName(reply.errorCode), reply, remote: this.remoteAddress });
     }
-    this.#peer = reply;
-    this.#state = 'established';
     return reply;
   }
 
