@@ -43,7 +43,8 @@ export function unavailable(what: string): SessionError {
 }
 
 const ABORT_BITS: Record<AbortReasonValue, number> = {
-  [AbortReason.user]: TransportDisconnect.userAbort,
+  // As libiec61850 writes a user abort (0x0b with "released"): user abort, no reason.
+  [AbortReason.user]: TransportDisconnect.userAbort | TransportDisconnect.noReason,
   [AbortReason.protocolError]: TransportDisconnect.protocolError,
   [AbortReason.frameTooLarge]: TransportDisconnect.implementationRestriction,
   [AbortReason.bufferOverflow]: TransportDisconnect.implementationRestriction,

@@ -145,8 +145,11 @@ export class IsoWire extends WireSession {
     this.phase = 'closed';
     const m = this.machine;
     m.handleTransportDown(now, error);
-    // X.225 sessions do not outlive their transport connection: no resume, the session ends.
-    if (m.state === 'interrupted') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed${error ? ` (${error.message})` : ''}; an ISO 8327 session ends with it`, 'remote', { reason: 'transport-lost' }));
+    // X.225 sessions do not outlive their transport connection: no resume, no second connect
+    // attempt on another one (the machine would wait for either); the session ends.
+    const cause = error ? ` (${error.message})` : '';
+    if (m.state === 'interrupted') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed${cause}; an ISO 8327 session ends with it`, 'remote', { reason: 'transport-lost' }));
+    else if (m.state === 'idle' || m.state === 'connecting') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed before the session was set up${cause}`, 'remote', { reason: 'transport-lost' }));
   }
 
   override handleBytes(chunk: Bytes, now: number): void {

@@ -61,7 +61,7 @@ describe('session frames through X.225', () => {
 
   it('ABORT: the reason becomes Transport Disconnect bits (released + user abort / protocol error / restriction / no reason)', () => {
     const bits = (reason: number): number | undefined => frameToSpdu({ type: 'ABORT', reason: reason as 0, message: 'm', userData: EMPTY }, ctx)!.transportDisconnect;
-    expect(bits(AbortReason.user)).toBe(0x03);
+    expect(bits(AbortReason.user)).toBe(0x0b);
     expect(bits(AbortReason.protocolError)).toBe(0x05);
     expect(bits(AbortReason.frameTooLarge)).toBe(0x11);
     expect(bits(AbortReason.timeout)).toBe(0x09);
