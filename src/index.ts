@@ -8,3 +8,5 @@ export { listen, createServer, Server, Refusal } from './server/server.js';
 export type { ServerOptions, AuthRequest, ServerEvents } from './server/server.js';
 export { Session } from './driver/session.js';
 export type { SessionOptions, SessionEvents, IndicationHandlers } from './driver/session.js';
+export * from './store/index.js';
+export type { DurabilityOptions } from './server/durable.js';
