@@ -23,7 +23,8 @@ const HELP = `Usage: colloquy netbios connect HOST[:PORT] --called NAME [options
 Opens a NetBIOS session (RFC 1002 section 4.3; TCP port ${NETBIOS_SESSION_PORT} by default): sends a
 SESSION REQUEST and prints the answer (positive; negative with its error code; the retargets
 followed on the way). Then each hex line read from stdin goes out as one SESSION MESSAGE, and
-each message received is printed as one hex line. EOF on stdin closes the session.
+each message received is printed as one hex line. EOF on stdin closes the session: replies
+still on their way are printed until the peer closes its side (within --timeout).
 
 Names are written NAME, NAME<20> or NAME#20 (the 16th octet in hex) and upper-cased; '*' alone
 is the wildcard (* and 15 NULs).
@@ -33,7 +34,8 @@ Options:
   --calling NAME       this side's name (suffix 00 unless given; default COLLOQUY<00>)
   --scope SCOPE        NetBIOS scope of both names, e.g. example.com (default: none)
   --max-retargets N    retarget responses to follow (default 4)
-  --timeout MS         time allowed for each answer, in ms (default 10000)
+  --timeout MS         time allowed for each answer, and for the peer to close after EOF,
+                       in ms (default 10000)
   --json               print one JSON object per line
   -h, --help           show this help
 
@@ -160,7 +162,10 @@ async function connect(args: readonly string[], ctx: CommandContext): Promise<nu
       await session.send(data, { signal: ctx.signal });
     }
   }
+  // A peer that never closes its side is cut after --timeout.
+  const cut = setTimeout(() => session.destroy(), timeoutMs);
   await session.close();
+  clearTimeout(cut);
   await receiving;
   ctx.signal.removeEventListener('abort', onAbort);
   if (failure !== undefined && !ctx.signal.aborted) {

@@ -73,6 +73,8 @@ export class PacketConnection {
       for (let p = this.#decoder.next(); p !== undefined; p = this.#decoder.next()) this.#enqueue(p);
     } catch (error) {
       this.#finish(error as Error);
+      // Nothing more will be decoded; close() resumes the transport so that its end is read.
+      this.#paused = true;
       this.transport.pause();
     }
   }

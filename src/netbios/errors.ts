@@ -14,13 +14,16 @@ import { ProtocolError } from '../engine/errors.js';
 
 export type NetbiosWireCode = 'ERR_MALFORMED_FRAME' | 'ERR_FRAME_TOO_LARGE' | 'ERR_UNKNOWN_FRAME_TYPE';
 
-export type NetbiosMalformedReason =
-  | 'reserved-flags' // FLAGS bits 7..1 are not zero
-  | 'bad-length' // LENGTH does not fit the packet type
-  | 'too-large' // LENGTH beyond maxMessageSize
-  | 'unknown-type' // TYPE is not one of 0x00, 0x81..0x85
-  | 'bad-name' // an encoded NetBIOS name does not parse
-  | 'trailing-bytes'; // bytes left after the second name of a session request
+/** Why the decoder refused octets (NetbiosProtocolError.reason); docs/netbios.md explains each. */
+export const NETBIOS_MALFORMED_REASONS = [
+  'unknown-type', // TYPE is not one of 0x00, 0x81..0x85
+  'reserved-flags', // FLAGS bits 7..1 are not zero
+  'bad-length', // LENGTH does not fit the packet type
+  'too-large', // LENGTH beyond maxMessageSize
+  'bad-name', // an encoded NetBIOS name does not parse
+  'trailing-bytes', // bytes left after the second name of a session request
+] as const;
+export type NetbiosMalformedReason = (typeof NETBIOS_MALFORMED_REASONS)[number];
 
 export class NetbiosProtocolError extends ProtocolError {
   override name = 'NetbiosProtocolError';

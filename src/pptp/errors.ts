@@ -10,12 +10,15 @@ import { ProtocolError } from '../engine/errors.js';
 
 export type PptpWireCode = 'ERR_MALFORMED_FRAME' | 'ERR_FRAME_TOO_LARGE' | 'ERR_UNKNOWN_FRAME_TYPE';
 
-export type PptpMalformedReason =
-  | 'bad-length' // Length below 12, or not the fixed length of the control message type
-  | 'too-large' // Length beyond the longest control message (220 octets)
-  | 'bad-magic' // Magic Cookie is not 0x1A2B3C4D
-  | 'unknown-message-type' // PPTP Message Type is not 1 (control)
-  | 'unknown-control-type'; // Control Message Type is not 1..15
+/** Why the decoder refused octets (PptpProtocolError.reason); docs/pptp.md explains each. */
+export const PPTP_MALFORMED_REASONS = [
+  'bad-length', // Length below 12, or not the fixed length of the control message type
+  'too-large', // Length beyond the longest control message (220 octets)
+  'bad-magic', // Magic Cookie is not 0x1A2B3C4D
+  'unknown-message-type', // PPTP Message Type is not 1 (control)
+  'unknown-control-type', // Control Message Type is not 1..15
+] as const;
+export type PptpMalformedReason = (typeof PPTP_MALFORMED_REASONS)[number];
 
 export class PptpProtocolError extends ProtocolError {
   override name = 'PptpProtocolError';
