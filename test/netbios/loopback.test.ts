@@ -279,3 +279,23 @@ describe('the client against a misbehaving peer', () => {
     expect(decoder.next()).toEqual({ type: 'NEGATIVE_SESSION_RESPONSE', errorCode: 0x82 } satisfies NetbiosPacket);
   });
 });
+
+describe('PacketConnection', () => {
+  it('after a decode failure the owner can still answer, and close() completes', async () => {
+    const { listenTcp, connectTcp } = await import('../../src/transport/tcp.js');
+    const { PacketConnection } = await import('../../src/netbios/index.js');
+    let accepted!: (c: InstanceType<typeof PacketConnection>) => void;
+    const serverSide = new Promise<InstanceType<typeof PacketConnection>>((resolve) => (accepted = resolve));
+    const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (t) => accepted(new PacketConnection(t)));
+    servers.push(listener);
+    const client = new PacketConnection(await connectTcp({ host: '127.0.0.1', port: listener.port }));
+    client.transport.write(FACTS_MALFORMED_F);
+    const conn = await serverSide;
+    await expect(conn.read()).rejects.toMatchObject({ reason: 'bad-length' });
+    conn.write({ type: 'NEGATIVE_SESSION_RESPONSE', errorCode: 0x82 });
+    await conn.close();
+    expect(await client.read()).toEqual({ type: 'NEGATIVE_SESSION_RESPONSE', errorCode: 0x82 });
+    expect(await client.read()).toBeUndefined();
+    expect(conn.closed).toBe(true);
+  });
+});
