@@ -39,7 +39,7 @@ describe('colloquy (source, through tsx)', () => {
     expect(r.stdout).toMatch(/^Usage: colloquy /);
     expect(r.stdout).toContain('session layer');
     expect(r.stdout).toContain('--version');
-    expect(r.stdout).toMatch(/Commands:\n\s+None yet/);
+    for (const name of ['iso', 'netbios', 'pptp']) expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
     for (const line of [/^\s+0\s+ok$/m, /^\s+1\s+failure$/m, /^\s+2\s+usage error/m, /^\s+130\s+interrupted/m]) {
       expect(r.stdout).toMatch(line);
     }

@@ -45,9 +45,11 @@ const fail: Command = {
 const table = [echo, fail];
 
 describe('runCli', () => {
-  it('ships with no commands yet, and says so in the help', () => {
-    expect(commands).toEqual([]);
-    expect(helpText()).toContain('None yet');
+  it('ships the protocol commands, each listed in the help with its summary', () => {
+    expect(commands.map((c) => c.name).sort()).toEqual(['iso', 'netbios', 'pptp']);
+    for (const c of commands) expect(helpText()).toContain(`${c.name}`);
+    expect(helpText()).not.toContain('None yet');
+    expect(helpText([])).toContain('None yet');
   });
 
   it('lists the table in the help, in order, with summaries', () => {
