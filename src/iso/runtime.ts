@@ -16,7 +16,7 @@ import { SessionError } from '../engine/errors.js';
 import type { WireSession } from '../engine/wire-session.js';
 import type { RefuseReasonValue, ResyncTypeName, TokenName } from '../engine/frames.js';
 import { RefuseReason } from '../engine/frames.js';
-import { SessionMachine } from '../engine/machine/index.js';
+import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
 import type { MachineOptions, SessionEvent } from '../engine/machine/index.js';
 import { Session } from '../driver/session.js';
 import type { SessionHooks, SessionOptions } from '../driver/session.js';
@@ -214,14 +214,18 @@ export async function listenIso(options: IsoListenOptions, onSession: (session: 
       return;
     }
     const cn = session.peerConnect ?? { type: 'CN' };
-    Promise.resolve()
-      .then(() => options.onConnect?.({ cn, remoteAddress, userData }, session))
+    // The hook answers within the handshake time: a hung hook cannot hold the peer forever.
+    const limitMs = options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms (handshakeTimeoutMs)`)), limitMs); });
+    Promise.race([Promise.resolve().then(() => options.onConnect?.({ cn, remoteAddress, userData }, session)), late])
       .then(answer, (error: unknown) => {
         if (m.state === 'accepting') {
           m.refuse(RefuseReason.rejected, `onConnect failed: ${error instanceof Error ? error.message : String(error)}`);
           session.driver.kick();
         }
-      });
+      })
+      .finally(() => clearTimeout(timer));
   };
   const listener = await listenTcp({ host: options.host ?? '127.0.0.1', port: options.port ?? ISO_DEFAULT_PORT }, accept);
   return {
