@@ -101,10 +101,18 @@ export class IsoSession extends Session {
   override refreshCredentials(): Promise<void> { return Promise.reject(unavailable('credentials refresh (REAUTH)')); }
 }
 
-function machineOptions(o: MachineBase): MachineBase & { heartbeatMs: 0; resumeWindowMs: 0 } {
-  const modes = o.modes ?? ['fullDuplex', 'halfDuplex'];
+/**
+ * The machine's options for an ISO session. libiec61850 mode proposes what MMS peers use,
+ * duplex and no other unit (requirements 0x0002), unless told otherwise: libiec61850 echoes the
+ * proposed requirements instead of choosing, so proposing both dialogue modes would come back as
+ * an AC selecting both, which X.225 forbids.
+ */
+function machineOptions(o: MachineBase & { libiec61850?: boolean }, role: 'initiator' | 'acceptor'): MachineBase & { heartbeatMs: 0; resumeWindowMs: 0 } {
+  const compat = role === 'initiator' && o.libiec61850;
+  const modes = o.modes ?? (compat ? ['fullDuplex'] : ['fullDuplex', 'halfDuplex']);
+  const units = o.units ?? (compat ? [] : undefined);
   if (modes.includes('simplex')) throw new SessionError('ERR_INVALID_ARGUMENT', 'simplex is a Colloquy extension that X.225 cannot carry; propose fullDuplex and/or halfDuplex', 'local', { modes });
-  return { ...o, modes, heartbeatMs: 0, resumeWindowMs: 0 };
+  return { ...o, modes, ...(units ? { units } : {}), heartbeatMs: 0, resumeWindowMs: 0 };
 }
 
 /** host and port of iso://host[:port] (or a bare host[:port]); the port defaults to 102. */
@@ -126,7 +134,7 @@ export function parseIsoAddress(input: string): { host: string; port: number } {
 /** Opens an ISO 8327 session: TCP, COTP CR/CC, then CN/AC. Rejects with the peer's RF, AB or DR. */
 export async function connectIso(url: string, options: IsoConnectOptions = {}): Promise<IsoSession> {
   const { host, port } = parseIsoAddress(url);
-  const machine = new SessionMachine({ ...machineOptions(options), role: 'initiator' });
+  const machine = new SessionMachine({ ...machineOptions(options, 'initiator'), role: 'initiator' });
   const session = new IsoSession(machine, options, { ...options, role: 'initiator' });
   let transport: Transport;
   try {
@@ -182,7 +190,7 @@ export interface IsoServer {
 
 /** Accepts ISO 8327 sessions; `onSession` gets each one once it is established. */
 export async function listenIso(options: IsoListenOptions, onSession: (session: IsoSession) => void): Promise<IsoServer> {
-  const base = machineOptions(options);
+  const base = machineOptions(options, 'acceptor');
   const sessions = new Set<IsoSession>();
   const max = options.maxSessions ?? 1000;
   const accept = (transport: Transport): void => {

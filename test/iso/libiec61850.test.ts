@@ -25,7 +25,8 @@ describe('Colloquy as the client of a libiec61850 server', () => {
   it('sends the captured CR, CN, GT+DT and FN byte for byte, and takes the captured CC, AC, DT and DN', async () => {
     const mock = await rawServer();
     try {
-      const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, { libiec61850: true, units: [], modes: ['fullDuplex'], userData: CN_USER_DATA });
+      // libiec61850 mode alone proposes what MMS peers use: duplex, no other unit.
+      const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, { libiec61850: true, userData: CN_USER_DATA });
       const peer = await mock.peer;
       expect(hexOf(await peer.next())).toBe(toHex(LIBIEC61850.cr));
       peer.write(LIBIEC61850.cc);
