@@ -24,7 +24,7 @@ import { connectTcp, listenTcp } from '../transport/tcp.js';
 import type { Transport } from '../transport/transport.js';
 import { checkLimits, unavailable } from './frame-map.js';
 import { IsoWire } from './iso-session.js';
-import type { IsoWireOptions } from './iso-session.js';
+import type { IsoWireOptions } from './iso-options.js';
 import { MAX_ACTIVITY_ID } from './spdu-codes.js';
 import type { SpduType } from './spdu-codes.js';
 import type { Spdu } from './spdu.js';

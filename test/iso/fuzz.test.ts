@@ -10,7 +10,8 @@ import { ProtocolError } from '../../src/engine/errors.js';
 import { CATEGORY } from '../../src/iso/spdu-codes.js';
 import { decodeTsdu, encodeTsdu } from '../../src/iso/spdu.js';
 import type { Spdu } from '../../src/iso/spdu.js';
-import { encodeDataTpkts, TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-cotp.js';
+import { encodeDataTpkts } from '../../src/iso/tpkt-cotp.js';
+import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
 import { concat, COTP, LIBIEC61850, LIBIEC61850_AC, si42Of, TSDU_TABLE } from './cases.js';
 
 const RUNS = Number(process.env.COLLOQUY_FUZZ_RUNS ?? (process.env.CI ? 50_000 : 20_000));

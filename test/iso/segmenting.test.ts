@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { connectIso } from '../../src/iso/runtime.js';
 import { decodeTsdu, encodeSpdu, encodeTsdu } from '../../src/iso/spdu.js';
 import type { Spdu } from '../../src/iso/spdu.js';
-import { decodeTpdu, encodeDataTpkts, TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-cotp.js';
+import { decodeTpdu, encodeDataTpkts } from '../../src/iso/tpkt-cotp.js';
+import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
 import { bytes, concat, LIBIEC61850, si42Of, TSDU_TABLE } from './cases.js';
 import { closedOf, listen, plain, RawPeer, rawServer } from './support.js';
 

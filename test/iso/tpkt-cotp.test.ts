@@ -4,9 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/engine/errors.js';
-import {
-  decodeTpdu, encodeDataTpkts, encodeTpdu, encodeTpkt, TpktDecoder, TsduAssembler,
-} from '../../src/iso/tpkt-cotp.js';
+import { decodeTpdu, encodeDataTpkts, encodeTpdu, encodeTpkt } from '../../src/iso/tpkt-cotp.js';
+import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
 import type { Tpdu } from '../../src/iso/tpkt-cotp.js';
 import { bytes, concat, COTP, hex, LIBIEC61850, LIBIEC61850_AC } from './cases.js';
 
