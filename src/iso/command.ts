@@ -41,6 +41,7 @@ Options:
   --called-ssel HEX    session selector (connect: sent; listen: the only one accepted). Default 0001
   --calling-ssel HEX   calling session selector (connect). Default 0001
   --user-data HEX      user data of the CN (connect) or of the AC (listen)
+  --release-data HEX   connect: user data of the FN sent at end of input (e.g. an ACSE RLRQ)
   --units LIST         functional units, comma-separated: ${Object.keys(Unit).filter((u) => u !== 'duplex' && u !== 'halfDuplex').join(', ')}.
                        Default none (kernel and duplex, as MMS peers use)
   --half-duplex        half duplex (data token) instead of duplex
@@ -60,7 +61,7 @@ const RELEASE_TOKEN_WAIT_MS = 5000;
 
 const OPTIONS = {
   'called-tsap': { type: 'string' }, 'calling-tsap': { type: 'string' }, 'called-ssel': { type: 'string' }, 'calling-ssel': { type: 'string' },
-  'user-data': { type: 'string' }, units: { type: 'string' }, 'half-duplex': { type: 'boolean' }, versions: { type: 'string' },
+  'user-data': { type: 'string' }, 'release-data': { type: 'string' }, units: { type: 'string' }, 'half-duplex': { type: 'boolean' }, versions: { type: 'string' },
   libiec61850: { type: 'boolean' }, 'tpdu-size': { type: 'string' }, timeout: { type: 'string' }, host: { type: 'string' },
   port: { type: 'string' }, echo: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -175,7 +176,7 @@ class Printer {
 }
 
 /** Release needs every token: ask the peer for those it holds first (bounded wait). */
-async function releaseWithTokens(session: IsoSession, signal: AbortSignal): Promise<void> {
+async function releaseWithTokens(session: IsoSession, userData: Uint8Array | undefined, signal: AbortSignal): Promise<void> {
   const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
   if (missing.length) {
     await new Promise<void>((resolve, reject) => {
@@ -186,7 +187,7 @@ async function releaseWithTokens(session: IsoSession, signal: AbortSignal): Prom
       session.requestTokens(missing);
     });
   }
-  await session.release(undefined, { signal });
+  await session.release(userData, { signal });
 }
 
 async function runConnect(v: Values, target: string | undefined, ctx: CommandContext): Promise<number> {
@@ -209,7 +210,8 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
   // iterator below only consumes the data (so the receive buffer never fills).
   session.on('event', (e) => {
     if (e.type === 'data') p.line(p.json ? JSON.stringify({ event: 'data', hex: toHex(e.payload) }) : toHex(e.payload));
-    else if (e.type !== 'closed' && e.type !== 'writable') p.record('< ', eventRecord(e));
+    // 'interrupted' only precedes 'closed' here: an ISO session does not resume.
+    else if (e.type !== 'closed' && e.type !== 'writable' && e.type !== 'interrupted') p.record('< ', eventRecord(e));
   });
   const closed = new Promise<number>((resolve) => session.on('closed', ({ error, userData }) => {
     p.record('< ', error ? { event: 'closed', code: error.code, message: error.message } : { event: 'released', userData: hex(userData) });
@@ -236,7 +238,7 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
   }
   if (!session.closed) {
     try {
-      await releaseWithTokens(session, ctx.signal);
+      await releaseWithTokens(session, hexOption(v, 'release-data'), ctx.signal);
     } catch (e) {
       ctx.stderr.write(`colloquy iso: release failed (${e instanceof Error ? e.message : String(e)}); aborting\n`);
       session.abort('release failed');
@@ -269,7 +271,7 @@ async function runListen(v: Values, ctx: CommandContext): Promise<number> {
         if (e.type === 'data') {
           p.line(p.json ? JSON.stringify({ session: id, event: 'data', hex: toHex(e.payload) }) : `[${id}] data ${toHex(e.payload)}`);
           if (v.echo && !session.closed) session.send(e.payload).catch(() => { /* closing */ });
-        } else if (e.type !== 'writable') p.record(`[${id}] `, { ...(p.json ? { session: id } : {}), ...eventRecord(e) });
+        } else if (e.type !== 'writable' && e.type !== 'interrupted') p.record(`[${id}] `, { ...(p.json ? { session: id } : {}), ...eventRecord(e) });
       });
       return { accept: true, userData };
     },

@@ -48,7 +48,7 @@ describe('colloquy iso', () => {
   it('connect prints CC and AC, sends stdin hex lines as DT, prints the echoes, releases at EOF', async () => {
     const l = await listener(['--echo']);
     stops.push(l.stop);
-    const r = await cli(['iso', 'connect', `127.0.0.1:${l.port}`, '--user-data', 'ca fe', '--units', 'minorSync'], ['68656c6c6f\n', '\n', '# a comment\n', '0102\n']);
+    const r = await cli(['iso', 'connect', `127.0.0.1:${l.port}`, '--user-data', 'ca fe', '--units', 'minorSync', '--release-data', 'aabb'], ['68656c6c6f\n', '\n', '# a comment\n', '0102\n']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -58,7 +58,7 @@ describe('colloquy iso', () => {
     const seen = await l.out.wait(/\[1\] closed/);
     expect(seen).toMatch(/\[1\] CN versions=3 requirements=0x000a units=duplex,minorSync .*userData=cafe/);
     expect(seen).toMatch(/\[1\] data 68656c6c6f\n\[1\] data 0102\n/);
-    expect(seen).toMatch(/\[1\] release-request/);
+    expect(seen).toMatch(/\[1\] release-request userData=aabb\n/);
   });
 
   it('--json prints one object per line on both sides', async () => {
