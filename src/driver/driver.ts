@@ -68,8 +68,9 @@ export class Driver {
   private readonly heldEvents: SessionEvent[] = [];
   private readonly pendingWrites: Uint8Array[] = [];
 
-  constructor(readonly machine: SessionMachine, private readonly owner: DriverOwner, private readonly clock: Clock = monotonic) {
-    this.wire = new WireSession(machine);
+  /** `wire` is the encoding between machine and bytes: the native one unless a profile (ISO 8327) brings its own. */
+  constructor(readonly machine: SessionMachine, private readonly owner: DriverOwner, private readonly clock: Clock = monotonic, wire?: WireSession) {
+    this.wire = wire ?? new WireSession(machine);
   }
 
   get attached(): Transport | null { return this.transport; }

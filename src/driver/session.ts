@@ -14,6 +14,7 @@ import type { ResyncTypeName, TokenName } from '../engine/frames.js';
 import type { Negotiated, SessionEvent, SessionMachine, SessionStats } from '../engine/machine/index.js';
 import { toHex } from '../engine/bytes.js';
 import { Driver } from './driver.js';
+import type { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { Emitter } from './emitter.js';
 
@@ -62,6 +63,8 @@ export interface SessionHooks {
   /** Replaces the default routing; call `session.handleEvent(e)` to pass the event on. */
   onEvent?(event: SessionEvent, session: object): void;
   onTransportClosed?(session: object, transport: Transport, error?: Error): void;
+  /** The encoding between machine and bytes, when not the native one (the ISO 8327 profile). */
+  wire?: WireSession;
 }
 
 const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -98,7 +101,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     this.driver = new Driver(machine, {
       onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
       onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
-    });
+    }, undefined, hooks.wire);
   }
 
   get machine(): SessionMachine { return this.driver.machine; }

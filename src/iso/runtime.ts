@@ -13,7 +13,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
-import type { WireSession } from '../engine/wire-session.js';
 import type { RefuseReasonValue, ResyncTypeName, TokenName } from '../engine/frames.js';
 import { RefuseReason } from '../engine/frames.js';
 import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
@@ -50,11 +49,9 @@ export class IsoSession extends Session {
   readonly wire: IsoWire;
 
   constructor(machine: SessionMachine, options: SessionOptions, wireOptions: IsoWireOptions, hooks: SessionHooks = {}) {
-    super(machine, options, hooks);
-    this.wire = new IsoWire(machine, wireOptions);
-    // The driver builds the native coupler; this session puts the ISO one in its place before any
-    // transport is attached (the driver only calls the WireSession methods IsoWire overrides).
-    (this.driver as unknown as { wire: WireSession }).wire = this.wire;
+    const wire = new IsoWire(machine, wireOptions);
+    super(machine, options, { ...hooks, wire });
+    this.wire = wire;
   }
 
   /** The peer's CN (acceptor) and its AC, RF or AB (initiator), as decoded. */
