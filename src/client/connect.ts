@@ -20,6 +20,8 @@ import { SessionMachine } from '../engine/machine/index.js';
 import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
+import { connectIso } from '../iso/runtime.js';
+import type { IsoConnectOptions, IsoSession } from '../iso/runtime.js';
 import { dialer } from './dial.js';
 import type { ConnectionPool } from './pool.js';
 import type { DialOptions } from './dial.js';
@@ -156,8 +158,19 @@ export class ClientSession extends Session<ClientEvents> {
   }
 }
 
-/** Opens a session to `url` (tcp://, tls://, ws://, wss://, memory://). */
-export async function connect(url: string, options: ConnectOptions = {}): Promise<ClientSession> {
+/**
+ * Opens a session to `url`: tcp://, tls://, ws://, wss://, memory:// (the native protocol, with
+ * reconnect and resume), or iso://host:port (ISO 8327 over TPKT/COTP: the same Session API,
+ * without resume, which X.225 cannot carry; see docs/iso8327.md).
+ */
+export function connect(url: `iso://${string}`, options?: IsoConnectOptions): Promise<IsoSession>;
+export function connect(url: string, options?: ConnectOptions): Promise<ClientSession>;
+export async function connect(url: string, options: ConnectOptions | IsoConnectOptions = {}): Promise<ClientSession | IsoSession> {
+  if (url.startsWith('iso://')) return connectIso(url, options as IsoConnectOptions);
+  return connectNative(url, options as ConnectOptions);
+}
+
+async function connectNative(url: string, options: ConnectOptions): Promise<ClientSession> {
   const endpoint = parseSessionUrl(url);
   const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
   const machine = new SessionMachine({ ...options, role: 'initiator', credentials });

@@ -32,6 +32,8 @@ import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { DurableSessions } from './durable.js';
 import type { DurabilityOptions } from './durable.js';
+import { listenIso } from '../iso/runtime.js';
+import type { IsoListenOptions, IsoServer } from '../iso/runtime.js';
 import { openEndpoints } from './endpoints.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
 
@@ -70,6 +72,8 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
    * Default: memory only (a session dies with its node).
    */
   durability?: DurabilityOptions;
+  /** An ISO 8327 endpoint (TPKT/COTP/SPDU) whose sessions join this server's (docs/iso8327.md). */
+  iso?: Omit<IsoListenOptions, keyof SessionOptions>;
   /** close(): how long each session may take to release before it is aborted. Default 5 s. */
   releaseTimeoutMs?: number;
 }
@@ -91,6 +95,7 @@ export class Server extends Emitter<ServerEvents> {
   private readonly tombstones = new Map<string, ResumeRefuseReasonValue>();
   private readonly pending = new Set<Transport>();
   private endpoints: OpenEndpoints | null = null;
+  private isoServer: IsoServer | null = null;
   private closing = false;
   private readonly durable: DurableSessions | null;
 
@@ -100,10 +105,24 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** Ports actually bound (port 0 picks a free one). */
-  get addresses(): OpenEndpoints['addresses'] { return this.endpoints?.addresses ?? {}; }
+  get addresses(): OpenEndpoints['addresses'] & { iso?: number } {
+    return { ...(this.endpoints?.addresses ?? {}), ...(this.isoServer ? { iso: this.isoServer.port } : {}) };
+  }
 
   async start(): Promise<this> {
     this.endpoints = await openEndpoints(this.options, (t) => this.accept(t));
+    if (this.options.iso) {
+      try {
+        this.isoServer = await listenIso({ ...this.options, ...this.options.iso }, (s) => {
+          this.sessions.set(s.id, s);
+          s.on('closed', () => this.sessions.delete(s.id));
+          this.emit('session', s);
+        });
+      } catch (e) {
+        await this.endpoints.close();
+        throw e;
+      }
+    }
     return this;
   }
 
@@ -319,6 +338,7 @@ export class Server extends Emitter<ServerEvents> {
       }
     }
     for (const t of [...this.pending]) t.destroy();
+    await this.isoServer?.close();
   }
 
   /** Aborts every session and closes every endpoint at once. */
@@ -327,6 +347,7 @@ export class Server extends Emitter<ServerEvents> {
     for (const session of [...this.sessions.values()]) session.abort('server destroyed');
     for (const t of [...this.pending]) t.destroy();
     await this.endpoints?.close();
+    await this.isoServer?.close();
   }
 }
 
