@@ -48,6 +48,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import memjs, { type Client as MemjsClient, type Response as MemjsResponse } from 'memjs';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
+import { checkId, checkPrincipal, checkTtl, nonNegative, popMin, positive, pushHeap, serialise } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 
 export interface MemcachedStoreTuning {
@@ -80,7 +81,6 @@ type Outcome = 'ok' | 'exists' | 'missing';
 
 const OP = { GET: 0x00, SET: 0x01, ADD: 0x02, DELETE: 0x04 } as const;
 const STATUS = { OK: 0x00, NOT_FOUND: 0x01, EXISTS: 0x02, TOO_LARGE: 0x03, NOT_STORED: 0x05, NO_MEMORY: 0x82 } as const;
-const MAX_TTL_MS = 1e13;
 const MAX_ATTEMPTS = 64;
 const THIRTY_DAYS_S = 60 * 60 * 24 * 30;
 
@@ -504,75 +504,4 @@ function stillOn(call: AbortSignal): void {
 
 function conflict(id: string, op: string): SessionError {
   return new SessionError('ERR_STORE_CONFLICT', `${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
-}
-
-function serialise(data: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (error) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `session data must be JSON-serialisable: ${(error as Error).message}`, 'local');
-  }
-  if (json === undefined) throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
-  return json;
-}
-
-function checkTtl(ttlMs: number | undefined): number {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS}`, 'local', { ttlMs });
-  }
-  return Math.ceil(ttlMs);
-}
-
-function checkId(id: string): void {
-  if (typeof id !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id must be a string', 'local', { id });
-}
-
-function checkPrincipal(principal: string): void {
-  if (typeof principal !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a principal must be a string', 'local', { principal });
-}
-
-function positive(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`, 'local', { [name]: value });
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
-  return value;
-}
-
-type Item = { at: number; id: string };
-
-function pushHeap(h: Item[], item: Item): void {
-  h.push(item);
-  let i = h.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if ((h[p] as Item).at <= item.at) break;
-    h[i] = h[p] as Item;
-    i = p;
-  }
-  h[i] = item;
-}
-
-function popMin(h: Item[]): Item {
-  const top = h[0] as Item;
-  const last = h.pop() as Item;
-  if (h.length > 0) {
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      let mAt = last.at;
-      if (l < h.length && (h[l] as Item).at < mAt) { m = l; mAt = (h[l] as Item).at; }
-      if (r < h.length && (h[r] as Item).at < mAt) m = r;
-      if (m === i) break;
-      h[i] = h[m] as Item;
-      i = m;
-    }
-    h[i] = last;
-  }
-  return top;
 }

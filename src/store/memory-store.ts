@@ -8,6 +8,7 @@
 
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
+import { checkTtl, popMin, pushHeap } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -200,41 +201,3 @@ function view<T>(id: string, e: Entry): StoredSession<T> {
   return { id, data: JSON.parse(e.json) as T, version: e.version, principal: e.principal, createdAt: e.createdAt, updatedAt: e.updatedAt, expiresAt: e.expiresAt };
 }
 
-function checkTtl(ttlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'ttlMs must be a positive number of milliseconds', 'local', { ttlMs });
-}
-
-type Item = { at: number; id: string };
-
-function pushHeap(h: Item[], item: Item): void {
-  h.push(item);
-  let i = h.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if ((h[p] as Item).at <= item.at) break;
-    h[i] = h[p] as Item;
-    i = p;
-  }
-  h[i] = item;
-}
-
-function popMin(h: Item[]): Item {
-  const top = h[0] as Item;
-  const last = h.pop() as Item;
-  if (h.length > 0) {
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      let mAt = last.at;
-      if (l < h.length && (h[l] as Item).at < mAt) { m = l; mAt = (h[l] as Item).at; }
-      if (r < h.length && (h[r] as Item).at < mAt) m = r;
-      if (m === i) break;
-      h[i] = h[m] as Item;
-      i = m;
-    }
-    h[i] = last;
-  }
-  return top;
-}

@@ -42,6 +42,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
+import { checkId, checkPrincipal, checkTtl, nonNegative, positive, serialise } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 
 export interface RedisStoreTuning {
@@ -69,7 +70,6 @@ export type RedisConnection =
 
 export type RedisStoreOptions = RedisStoreTuning & RedisConnection;
 
-const MAX_TTL_MS = 1e13;
 const MAX_ATTEMPTS = 16;
 
 type Client = Redis | Cluster;
@@ -738,40 +738,4 @@ function exhausted(id: string, op: string, last: string): SessionError {
     return new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: ${op} could not commit within its index bound; the Cluster nodes' clocks disagree by more than slackMs/2`, 'local', { id, op, cause: 'clock-skew' });
   }
   return new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
-}
-
-function serialise(data: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (error) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `session data must be JSON-serialisable: ${(error as Error).message}`, 'local');
-  }
-  if (json === undefined) throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
-  return json;
-}
-
-function checkTtl(ttlMs: number | undefined): number {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS}`, 'local', { ttlMs });
-  }
-  return Math.ceil(ttlMs);
-}
-
-function checkId(id: string): void {
-  if (typeof id !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id must be a string', 'local', { id });
-}
-
-function checkPrincipal(principal: string): void {
-  if (typeof principal !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a principal must be a string', 'local', { principal });
-}
-
-function positive(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`, 'local', { [name]: value });
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
-  return value;
 }
