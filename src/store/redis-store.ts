@@ -42,7 +42,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { checkId, checkPrincipal, checkTtl, nonNegative, positive, serialise } from './shared.js';
+import { runBounded, checkId, checkPrincipal, checkTtl, nonNegative, positive, serialise } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 
 export interface RedisStoreTuning {
@@ -602,32 +602,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   /** Runs one call: fails fast when closed or disconnected, races the timeout and the signal. */
   private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { op }));
-    const outer = options?.signal;
-    if (outer?.aborted) return Promise.reject(outer.reason);
-    let timeoutMs: number;
-    try {
-      timeoutMs = Math.min(positive(options?.timeoutMs ?? this.timeoutMs, 'timeoutMs'), 2 ** 31 - 1);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const inner = new AbortController();
-    return new Promise<T>((resolve, reject) => {
-      const settle = (finish: () => void): void => {
-        if (inner.signal.aborted) return;
-        inner.abort();
-        clearTimeout(timer);
-        outer?.removeEventListener('abort', onAbort);
-        finish();
-      };
-      const timer = setTimeout(() => settle(() => reject(new SessionError('ERR_STORE_TIMEOUT', `redis store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs }))), timeoutMs);
-      const onAbort = (): void => settle(() => reject(outer?.reason));
-      outer?.addEventListener('abort', onAbort, { once: true });
-      this.ready()
-        .then(() => fn(inner.signal))
-        .then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(this.failure(error, op))));
-    });
+    return runBounded('redis', op, this.closed, this.timeoutMs, options, (call) => this.ready().then(() => fn(call)), (error, name) => this.failure(error, name));
   }
+
 
   /**
    * Resolves when the client can take commands; rejects at once when it is down. Calls made

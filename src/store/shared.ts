@@ -2,6 +2,7 @@
 // min-heap of deadlines that drives expiry sweeps.
 
 import { SessionError } from '../engine/errors.js';
+import type { CallOptions } from './store.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
 export const MAX_TTL_MS = 1e13;
@@ -75,4 +76,43 @@ export function popMin(h: Item[]): Item {
     h[i] = last;
   }
   return top;
+}
+
+/**
+ * Runs one store call bounded in time: fails fast when the store is closed, races the call's
+ * timeout (ERR_STORE_TIMEOUT) and its signal, and maps the call's own errors with `failure`.
+ * `fn` gets a signal that is aborted as soon as the call is settled either way.
+ */
+export function runBounded<T>(
+  store: string,
+  op: string,
+  closed: boolean,
+  defaultTimeoutMs: number,
+  options: CallOptions | undefined,
+  fn: (call: AbortSignal) => Promise<T>,
+  failure: (error: unknown, op: string) => unknown,
+): Promise<T> {
+  if (closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { op }));
+  const outer = options?.signal;
+  if (outer?.aborted) return Promise.reject(outer.reason);
+  let timeoutMs: number;
+  try {
+    timeoutMs = Math.min(positive(options?.timeoutMs ?? defaultTimeoutMs, 'timeoutMs'), 2 ** 31 - 1);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const inner = new AbortController();
+  return new Promise<T>((resolve, reject) => {
+    const settle = (finish: () => void): void => {
+      if (inner.signal.aborted) return;
+      inner.abort();
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+      finish();
+    };
+    const timer = setTimeout(() => settle(() => reject(new SessionError('ERR_STORE_TIMEOUT', `${store} store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs }))), timeoutMs);
+    const onAbort = (): void => settle(() => reject(outer?.reason));
+    outer?.addEventListener('abort', onAbort, { once: true });
+    fn(inner.signal).then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(failure(error, op))));
+  });
 }
