@@ -14,13 +14,7 @@ import { netbiosCommand } from '../netbios/command.js';
 import { pptpCommand } from '../pptp/command.js';
 import { isoCommand } from '../iso/command.js';
 
-export const ExitCode = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  interrupted: 130, // 128 + SIGINT, the shell's convention
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+export { ExitCode } from './args.js';
 
 export interface CommandContext {
   /** Aborted on Ctrl-C (SIGINT). */
@@ -39,10 +33,7 @@ export interface Command {
   run(args: readonly string[], ctx: CommandContext): Promise<number> | number;
 }
 
-/** Bad arguments: the dispatcher prints the message and a pointer to the help, and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError } from './args.js';
 
 // Later work adds serve, chat, get, put, call, trace, sessions, iso, netbios and pptp here.
 export const commands: readonly Command[] = [netbiosCommand, pptpCommand, isoCommand];

@@ -15,7 +15,7 @@ import { toHex } from '../engine/bytes.js';
 import { Token, TOKEN_NAMES, Unit } from '../engine/frames.js';
 import type { UnitName } from '../engine/frames.js';
 import type { SessionEvent } from '../engine/machine/index.js';
-import { ExitCode, UsageError } from '../cli/commands.js';
+import { ExitCode, UsageError } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/commands.js';
 import { describeAbortBits } from './frame-map.js';
 import { parseHex } from './octets.js';

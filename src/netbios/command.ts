@@ -3,13 +3,11 @@
 // as a SESSION MESSAGE and prints each message received as a hex line. EOF on stdin closes the
 // session; the command ends when the connection is over.
 //
-// Bad arguments throw ArgumentError, which run() turns into the dispatcher's UsageError (exit 2).
-// UsageError is imported when run() runs, not at load: src/cli/commands.ts imports this module,
-// and a static import back would leave its table in the temporal dead zone when a test loads
-// this file first.
+// Bad arguments throw UsageError (exit 2) from src/cli/args.ts, which imports nothing from the
+// command table, so there is no import cycle.
 
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/commands.js';
 import { toHex } from '../engine/bytes.js';
 import { connectNetbios } from './client.js';
@@ -42,11 +40,6 @@ Options:
 Exit codes: 0 the session ended cleanly; 1 refused or failed; 2 usage error.
 `;
 
-/** A bad argument; becomes a UsageError in run(). */
-export class ArgumentError extends Error {
-  override name = 'ArgumentError';
-}
-
 const options = {
   called: { type: 'string' },
   calling: { type: 'string' },
@@ -57,19 +50,10 @@ const options = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** HOST, HOST:PORT, [V6] or [V6]:PORT. */
-export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
-  if (m === null) throw new ArgumentError(`'${text}' is not HOST[:PORT]`);
-  const port = m[3] === undefined ? defaultPort : Number(m[3]);
-  if (port < 1 || port > 65535) throw new ArgumentError(`port ${port} is not in 1..65535`);
-  return { host: (m[1] ?? m[2]) as string, port };
-}
-
 function positiveInt(text: string | undefined, name: string, fallback: number, min: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new ArgumentError(`--${name} must be an integer >= ${min}`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
   return n;
 }
 
@@ -77,7 +61,7 @@ function parseName(text: string, suffix: number, scope: string, option: string) 
   try {
     return parseNetbiosName(text, suffix, scope);
   } catch (error) {
-    throw new ArgumentError(`--${option}: ${(error as Error).message}`);
+    throw new UsageError(`--${option}: ${(error as Error).message}`);
   }
 }
 
@@ -91,19 +75,14 @@ function parseHexLine(line: string): Uint8Array | undefined {
 }
 
 async function connect(args: readonly string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new ArgumentError((error as Error).message);
-  }
+  const parsed = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   const { values, positionals } = parsed;
   if (values.help) {
     ctx.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new ArgumentError('expected one HOST[:PORT]');
-  if (values.called === undefined) throw new ArgumentError('--called NAME is required');
+  if (positionals.length !== 1) throw new UsageError('expected one HOST[:PORT]');
+  if (values.called === undefined) throw new UsageError('--called NAME is required');
   const { host, port } = parseHostPort(positionals[0] as string, NETBIOS_SESSION_PORT);
   const scope = values.scope ?? '';
   const called = parseName(values.called, 0x20, scope, 'called');
@@ -185,13 +164,7 @@ export const netbiosCommand: Command = {
       ctx.stdout.write(HELP);
       return 0;
     }
-    try {
-      if (sub !== 'connect') throw new ArgumentError(sub === undefined ? 'expected a subcommand: connect' : `unknown subcommand '${sub}' (expected connect)`);
-      return await connect(rest, ctx);
-    } catch (error) {
-      if (!(error instanceof ArgumentError)) throw error;
-      const { UsageError } = await import('../cli/commands.js');
-      throw new UsageError(error.message);
-    }
+    if (sub !== 'connect') throw new UsageError(sub === undefined ? 'expected a subcommand: connect' : `unknown subcommand '${sub}' (expected connect)`);
+    return connect(rest, ctx);
   },
 };

@@ -2,10 +2,10 @@
 // about itself (protocol version, framing and bearer capabilities, maximum channels, firmware
 // revision, host name, vendor), then stop the connection cleanly.
 //
-// Bad arguments throw ArgumentError, which run() turns into the dispatcher's UsageError (exit 2);
-// UsageError is imported when run() runs, not at load (src/cli/commands.ts imports this module).
+// Bad arguments throw UsageError (exit 2) from src/cli/args.ts, which imports nothing from the
+// command table, so there is no import cycle.
 
-import { parseArgs } from 'node:util';
+import { parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/commands.js';
 import { PPTP_PORT } from './messages.js';
 import { describeProbe, probePptp } from './probe.js';
@@ -37,41 +37,23 @@ const options = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export class ArgumentError extends Error {
-  override name = 'ArgumentError';
-}
-
-/** HOST, HOST:PORT, [V6] or [V6]:PORT. */
-function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
-  if (m === null) throw new ArgumentError(`'${text}' is not HOST[:PORT]`);
-  const port = m[3] === undefined ? defaultPort : Number(m[3]);
-  if (port < 1 || port > 65535) throw new ArgumentError(`port ${port} is not in 1..65535`);
-  return { host: (m[1] ?? m[2]) as string, port };
-}
-
 function text64(value: string | undefined, option: string): string | undefined {
   const bad = value !== undefined && (value.length > 64 || [...value].some((c) => c.charCodeAt(0) === 0 || c.charCodeAt(0) > 0xff));
-  if (bad) throw new ArgumentError(`--${option} takes at most 64 octets (characters U+0001..U+00FF)`);
+  if (bad) throw new UsageError(`--${option} takes at most 64 octets (characters U+0001..U+00FF)`);
   return value;
 }
 
 async function probe(args: readonly string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new ArgumentError((error as Error).message);
-  }
+  const parsed = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   const { values, positionals } = parsed;
   if (values.help) {
     ctx.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new ArgumentError('expected one HOST[:PORT]');
+  if (positionals.length !== 1) throw new UsageError('expected one HOST[:PORT]');
   const { host, port } = parseHostPort(positionals[0] as string, PPTP_PORT);
   const timeout = values.timeout;
-  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) throw new ArgumentError('--timeout must be an integer >= 1');
+  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) throw new UsageError('--timeout must be an integer >= 1');
   const result = await probePptp({
     host, port, signal: ctx.signal,
     hostName: text64(values['host-name'], 'host-name'),
@@ -109,13 +91,7 @@ export const pptpCommand: Command = {
       ctx.stdout.write(HELP);
       return 0;
     }
-    try {
-      if (sub !== 'probe') throw new ArgumentError(sub === undefined ? 'expected a subcommand: probe' : `unknown subcommand '${sub}' (expected probe)`);
-      return await probe(rest, ctx);
-    } catch (error) {
-      if (!(error instanceof ArgumentError)) throw error;
-      const { UsageError } = await import('../cli/commands.js');
-      throw new UsageError(error.message);
-    }
+    if (sub !== 'probe') throw new UsageError(sub === undefined ? 'expected a subcommand: probe' : `unknown subcommand '${sub}' (expected probe)`);
+    return probe(rest, ctx);
   },
 };
