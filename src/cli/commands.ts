@@ -13,6 +13,12 @@ import type { Readable, Writable } from 'node:stream';
 import { netbiosCommand } from '../netbios/command.js';
 import { pptpCommand } from '../pptp/command.js';
 import { isoCommand } from '../iso/command.js';
+import { serveCommand } from './serve-command.js';
+import { chatCommand } from './chat-command.js';
+import { getCommand, putCommand } from './files-command.js';
+import { callCommand } from './call-command.js';
+import { traceCommand } from './trace-command.js';
+import { sessionsCommand } from './sessions-command.js';
 
 export { ExitCode } from './args.js';
 
@@ -35,5 +41,15 @@ export interface Command {
 
 export { UsageError } from './args.js';
 
-// Later work adds serve, chat, get, put, call, trace, sessions, iso, netbios and pptp here.
-export const commands: readonly Command[] = [netbiosCommand, pptpCommand, isoCommand];
+export const commands: readonly Command[] = [
+  serveCommand,
+  chatCommand,
+  getCommand,
+  putCommand,
+  callCommand,
+  traceCommand,
+  sessionsCommand,
+  isoCommand,
+  netbiosCommand,
+  pptpCommand,
+];
