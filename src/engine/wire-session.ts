@@ -19,6 +19,12 @@ export class WireSession {
   private decoder: FrameDecoder;
   private limitSet = false;
   private readonly batch: Frame[] = [];
+  /**
+   * Sees every frame this coupler decodes ('in', before the machine handles it) and every frame
+   * it encodes ('out'), for tracing and live views (`colloquy trace`). It must not throw or call
+   * back into the machine. Unset by default: no cost.
+   */
+  tap: ((direction: 'in' | 'out', frame: Frame) => void) | undefined = undefined;
 
   constructor(readonly machine: SessionMachine) {
     this.decoder = new FrameDecoder({ maxFrameSize: machine.maxFrameSize });
@@ -50,6 +56,7 @@ export class WireSession {
         return;
       }
       if (!frame) return;
+      this.tap?.('in', frame);
       m.handleFrame(frame, now);
       this.tightenLimit();
     }
@@ -68,6 +75,7 @@ export class WireSession {
     let size = 0;
     for (let f = this.machine.pollFrame(); f; f = size < maxBytes ? this.machine.pollFrame() : undefined) {
       batch.push(f);
+      this.tap?.('out', f);
       size += f.type === 'DATA' ? f.payload.length + 3 : 32;
     }
     if (batch.length === 0) return undefined;
