@@ -45,6 +45,8 @@ export interface AuthRequest {
   remoteAddress: string;
   transport: TransportKind;
   proposal: Negotiated;
+  /** ws/wss: the HTTP upgrade request's headers (the session cookie, an Authorization header). */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** Throw this from `authenticate` to refuse; the message reaches the client. */
@@ -246,7 +248,7 @@ export class Server extends Emitter<ServerEvents> {
 
   private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
     if (e.type === 'connect-request') {
-      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal };
+      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal, ...(first.headers ? { headers: first.headers } : {}) };
       // The hook runs within the handshake time too: a hung identity provider cannot hold a slot.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
       withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : null)), timeoutMs)
@@ -271,7 +273,7 @@ export class Server extends Emitter<ServerEvents> {
       return;
     }
     if (e.type === 'reauth') {
-      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: session.driver.attached?.remoteAddress ?? first.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal } };
+      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: session.driver.attached?.remoteAddress ?? first.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...((session.driver.attached ?? first).headers ? { headers: (session.driver.attached ?? first).headers } : {}) };
       Promise.resolve()
         .then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal))
         .then((principal) => {

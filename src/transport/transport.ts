@@ -46,6 +46,8 @@ export interface Transport {
   readonly closed: boolean;
   /** TLS only: whether the handshake resumed an earlier TLS session. */
   readonly tlsSessionReused?: boolean;
+  /** WebSocket (server side) only: the headers of the HTTP upgrade request (a cookie, a token). */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
   setHandlers(handlers: TransportHandlers): void;
   write(bytes: Uint8Array): boolean;
   pause(): void;

@@ -46,6 +46,8 @@ export interface NodeWebSocket extends WebSocketLike {
 export interface WrapWebSocketOptions {
   /** For logs; defaults to the host of the socket's URL. */
   remoteAddress?: string;
+  /** Server side: the HTTP upgrade request's headers, exposed as `transport.headers`. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** Unsent bytes above which write() returns false. Default 1 MiB. */
   highWaterMark?: number;
   /** Native sockets only: bytes held while paused before the transport fails. Default 16 MiB. */
@@ -65,6 +67,7 @@ function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
 class WebSocketTransport extends TransportBase {
   readonly kind = 'ws' as const;
   readonly remoteAddress: string;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
   readonly #socket: WebSocketLike;
   readonly #node: NodeWebSocket | undefined;
   readonly #highWaterMark: number;
@@ -83,6 +86,7 @@ class WebSocketTransport extends TransportBase {
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.#pollMs = options.drainPollMs ?? 10;
     this.remoteAddress = options.remoteAddress ?? (socket.url ? new URL(socket.url).host : 'unknown');
+    if (options.headers) this.headers = options.headers;
     socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
     if (this.#node) this.#node.pause();
     else this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;

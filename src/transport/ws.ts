@@ -124,7 +124,7 @@ export async function attachWs(options: AttachWsOptions, onTransport: (transport
     }
     const remoteAddress = formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     // Wrapped inside the callback, before ws can emit a message (see connectWs).
-    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark }), req));
+    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers }), req));
   };
   server.on('upgrade', onUpgrade);
 
