@@ -92,12 +92,15 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   private ended = false;
   /** Set by the server: who authenticated this session. */
   principal: unknown;
+  /** Answers to the peer's requests; `setHandlers` replaces them for this session only. */
+  private handlers: IndicationHandlers;
 
   readonly driver: Driver;
 
   constructor(machine: SessionMachine, private readonly options: SessionOptions = {}, hooks: SessionHooks = {}) {
     super();
     this.maxInbox = options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER;
+    this.handlers = options.handlers ?? {};
     this.driver = new Driver(machine, {
       onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
       onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
@@ -234,6 +237,15 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   refreshCredentials(credentials: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     this.command((m) => m.refreshCredentials(asBytes(credentials)));
     return this.await('reauth', options.signal);
+  }
+
+  /**
+   * Replaces the answers to the peer's requests for this session only (a service that takes over
+   * a served session, e.g. chat arbitrating the data token in a half-duplex room). Handlers left
+   * out fall back to accepting.
+   */
+  setHandlers(handlers: IndicationHandlers): void {
+    this.handlers = { ...handlers };
   }
 
   /** Ends the session at once (S-U-ABORT). */
@@ -375,7 +387,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   /** Answers an indication through the handlers (default: accept). */
   private answer(e: SessionEvent): void {
-    const h = this.options.handlers ?? {};
+    const h = this.handlers;
     const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): void => {
       Promise.resolve()
         .then(produce)
