@@ -15,7 +15,7 @@
 //   TLS: the latest session ticket is kept and offered on redial, so reconnects resume TLS too.
 
 import { SessionError } from '../engine/errors.js';
-import type { MachineOptions, SessionEvent } from '../engine/machine/index.js';
+import type { MachineOptions, MachineSnapshot, SessionEvent } from '../engine/machine/index.js';
 import { SessionMachine } from '../engine/machine/index.js';
 import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
@@ -44,6 +44,16 @@ export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId
   pool?: ConnectionPool;
   /** Close an idle transport after this long (the session stays). Default 0: never. */
   idleTimeoutMs?: number;
+  /**
+   * Go on with an earlier session of this client instead of opening a new one, from a snapshot
+   * of its machine (`session.machine.snapshot()`, or the ones a `session.driver.durability` hook
+   * receives write-ahead), e.g. kept in sessionStorage across a page reload. The first transport
+   * sends RESUME with the snapshot's session ID and secret; connect() resolves once resumed
+   * (each side replays what the other lacks) and rejects with ERR_RESUME_REFUSED when the
+   * server no longer holds the session. The snapshot's negotiated parameters are kept; these
+   * options only set this side's bounds and timers.
+   */
+  resume?: MachineSnapshot;
   signal?: AbortSignal;
 }
 
@@ -173,7 +183,10 @@ export async function connect(url: string, options: ConnectOptions | IsoConnectO
 async function connectNative(url: string, options: ConnectOptions): Promise<ClientSession> {
   const endpoint = parseSessionUrl(url);
   const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
-  const machine = new SessionMachine({ ...options, role: 'initiator', credentials });
+  if (options.resume && options.resume.role !== 'initiator') throw new SessionError('ERR_INVALID_ARGUMENT', 'connect({ resume }) takes a snapshot of a client (initiator) session');
+  const machine = options.resume
+    ? SessionMachine.restore(options.resume, { ...options, credentials }, performance.now())
+    : new SessionMachine({ ...options, role: 'initiator', credentials });
   const direct = dialer(endpoint, options);
   const pool = options.pool;
   const dial = pool ? () => pool.channel(url, () => direct()) : direct;
@@ -186,7 +199,7 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
   }
   await new Promise<void>((resolve, reject) => {
     const offEvent = session.on('event', (e) => {
-      if (e.type === 'established') { offEvent(); offClosed(); resolve(); }
+      if (e.type === 'established' || e.type === 'resumed') { offEvent(); offClosed(); resolve(); }
     });
     const offClosed = session.on('closed', ({ error }) => {
       offEvent(); offClosed();
