@@ -187,6 +187,19 @@ export const ERROR_CODES = {
     what: 'In a half-duplex (walkie-talkie) room, more messages waited for the turn than the client holds (`details.limit`: maxPendingMessages).',
     todo: 'Wait for the turn (the `turn` event) before sending more, or raise `maxPendingMessages`.',
   },
+  // -- cluster: bus, directory, replication (src/cluster/) ---------------------------------
+  ERR_BUS_UNAVAILABLE: {
+    what: 'The message bus cannot reach Redis (`details.cause`), or the bus was closed; the message was not published (or the subscription not made).',
+    todo: 'Check that Redis runs and is reachable; publishes fail fast (or wait in the bounded offline queue) until it is back. Delivery is at most once: resend if the message matters.',
+  },
+  ERR_BUS_FULL: {
+    what: 'The bus\'s offline queue is at its bound (`details.limit`: maxQueuedMessages or maxQueuedBytes) while Redis is unreachable; the message was dropped.',
+    todo: 'Wait until Redis is back (the `ready` event), publish less, or raise the bound.',
+  },
+  ERR_REPLICATION_PROTOCOL: {
+    what: 'A replication peer sent a message that does not parse or breaks the replication rules (`details.reason`); the link to that peer is aborted and re-established with a fresh snapshot.',
+    todo: 'Every node of one replicated store must run the same Colloquy version and share `clusterSecret`; check what dials the replication port.',
+  },
 } as const satisfies Record<string, { what: string; todo: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
