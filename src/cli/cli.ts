@@ -80,7 +80,7 @@ async function dispatch(table: readonly Command[], name: string, args: readonly 
   if (command === undefined) return usageError(ctx, `unknown command '${name}'`);
   try {
     const code = await command.run(args, ctx);
-    return ctx.signal.aborted ? ExitCode.interrupted : code;
+    return ctx.signal.aborted && command.stopsOnInterrupt !== true ? ExitCode.interrupted : code;
   } catch (err) {
     // However a command unwinds after Ctrl-C (often an AbortError), the user interrupted it.
     if (ctx.signal.aborted) return ExitCode.interrupted;

@@ -37,6 +37,11 @@ export interface Command {
   /** One line for the help listing. */
   readonly summary: string;
   run(args: readonly string[], ctx: CommandContext): Promise<number> | number;
+  /**
+   * Ctrl-C is this command's normal way to stop (serve: release every session, then exit 0):
+   * the dispatcher returns the command's own exit code instead of 130.
+   */
+  readonly stopsOnInterrupt?: boolean;
 }
 
 export { UsageError } from './args.js';
