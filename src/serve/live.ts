@@ -1,0 +1,231 @@
+// The live view: what serve knows about each of its sessions, and the frame ladder of one.
+//
+// Theory of operation
+//   Every session the server emits is tracked until it closes: its service and principal, how
+//   many times its transport dropped and it resumed, and the bytes through its transports (a
+//   CountingTransport per accepted connection; when a resume brings a new transport, the old
+//   one's totals are folded in). `list()` reads the rest (state, tokens, serial) from the
+//   session at the moment it is asked, so nothing is copied on the hot path.
+//
+//   The ladder: `watch(id, onFrame)` installs a tap on the session's wire coupler
+//   (`session.driver.wire.tap`) when the first watcher arrives and removes it when the last one
+//   leaves, so an unwatched session pays nothing. The tap keeps the last LADDER_FRAMES frames
+//   of a watched session in a ring buffer (a new watcher gets them first) and passes each new
+//   one to the watchers. Frames are described, not copied: payloads become their length and a
+//   short printable preview.
+
+import type { Principal } from '../apps/service.js';
+import type { Session } from '../driver/session.js';
+import type { Frame } from '../engine/frames.js';
+import type { Server } from '../server/server.js';
+import { CountingTransport } from './counting.js';
+
+/** Frames kept per watched session for a new watcher. */
+export const LADDER_FRAMES = 200;
+/** Sessions watched at once (each costs a tap and a ring buffer). */
+export const MAX_WATCHED_SESSIONS = 64;
+/** Watchers of one session at once. */
+export const MAX_WATCHERS_PER_SESSION = 16;
+/** Characters of a payload shown in the ladder. */
+export const PREVIEW_CHARS = 48;
+
+export interface SessionInfo {
+  id: string;
+  /** The logged-in name, or the name the hello gave (nick), or null. */
+  name: string | null;
+  /** True when `name` was proven (HTTP session cookie), false when only claimed in the hello. */
+  authenticated: boolean;
+  service: string | null;
+  /** The attached transport's kind, or null while interrupted. */
+  transport: string | null;
+  remoteAddress: string | null;
+  state: string;
+  /** Times the transport dropped under the session. */
+  interruptions: number;
+  /** Times the session resumed on a new transport. */
+  resumes: number;
+  /** True when this node took the session over from the store. */
+  restored: boolean;
+  tokens: string[];
+  serial: number | null;
+  /** Bytes received from and sent to the client, over every transport so far; null when not counted (a channel of a multiplexed connection). */
+  bytesIn: number | null;
+  bytesOut: number | null;
+  openedAt: string;
+  watchers: number;
+}
+
+export interface LadderFrame {
+  /** Milliseconds since the epoch. */
+  at: number;
+  /** 'in': client to server; 'out': server to client. */
+  direction: 'in' | 'out';
+  type: string;
+  /** The frame's fields in a line: numbers, token names, payload lengths and previews. */
+  detail: string;
+}
+
+interface Tracked {
+  session: Session;
+  openedAt: number;
+  interruptions: number;
+  resumes: number;
+  restored: boolean;
+  current: CountingTransport | null;
+  pastIn: number;
+  pastOut: number;
+  counted: boolean;
+  ladder: LadderFrame[] | null;
+  /** Each watcher and what to call when the session closes under it. */
+  watchers: Map<(frame: LadderFrame) => void, () => void>;
+}
+
+export class LiveSessions {
+  private readonly tracked = new Map<string, Tracked>();
+  private watched = 0;
+
+  /** Call for every session the server emits (`restored` when this node took it over from the store). */
+  add(session: Session, restored: boolean): void {
+    const entry: Tracked = { session, openedAt: Date.now(), interruptions: 0, resumes: 0, restored, current: null, pastIn: 0, pastOut: 0, counted: true, ladder: null, watchers: new Map() };
+    this.tracked.set(session.id, entry);
+    this.noteTransport(entry);
+    session.on('interrupted', () => { entry.interruptions++; });
+    session.on('resumed', () => { entry.resumes++; this.noteTransport(entry); });
+    session.on('closed', () => {
+      this.unwatchAll(entry);
+      this.tracked.delete(session.id);
+    });
+  }
+
+  private noteTransport(entry: Tracked): void {
+    const t = entry.session.driver.attached;
+    if (t === null || t === entry.current) return;
+    if (entry.current) { entry.pastIn += entry.current.bytesIn; entry.pastOut += entry.current.bytesOut; }
+    if (t instanceof CountingTransport) entry.current = t;
+    else { entry.current = null; entry.counted = false; }
+  }
+
+  get size(): number { return this.tracked.size; }
+
+  has(id: string): boolean { return this.tracked.has(id); }
+
+  list(): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    for (const entry of this.tracked.values()) {
+      this.noteTransport(entry);
+      const s = entry.session;
+      const principal = s.principal as Principal | null | undefined;
+      const attached = s.driver.attached;
+      const nick = principal?.hello && typeof principal.hello.nick === 'string' ? principal.hello.nick : null;
+      out.push({
+        id: s.id,
+        name: principal?.name ?? nick,
+        authenticated: principal?.name !== undefined && principal?.name !== null,
+        service: principal?.service ?? null,
+        transport: attached?.kind ?? null,
+        remoteAddress: attached?.remoteAddress ?? null,
+        state: s.state,
+        interruptions: entry.interruptions,
+        resumes: entry.resumes,
+        restored: entry.restored,
+        tokens: [...s.tokens],
+        serial: s.serial ?? null,
+        bytesIn: entry.counted ? entry.pastIn + (entry.current?.bytesIn ?? 0) : null,
+        bytesOut: entry.counted ? entry.pastOut + (entry.current?.bytesOut ?? 0) : null,
+        openedAt: new Date(entry.openedAt).toISOString(),
+        watchers: entry.watchers.size,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Calls `onFrame` with the kept frames of session `id`, then with each new one, until the
+   * returned function is called or the session closes (then `onEnd`). Throws when the session
+   * is unknown or the watch bounds are reached.
+   */
+  watch(id: string, onFrame: (frame: LadderFrame) => void, onEnd: () => void): () => void {
+    const entry = this.tracked.get(id);
+    if (!entry) throw new WatchError(404, `no live session ${id} on this node`);
+    if (entry.watchers.size >= MAX_WATCHERS_PER_SESSION) throw new WatchError(429, `session ${id} has ${MAX_WATCHERS_PER_SESSION} watchers already (MAX_WATCHERS_PER_SESSION)`);
+    if (entry.watchers.size === 0) {
+      if (this.watched >= MAX_WATCHED_SESSIONS) throw new WatchError(429, `${MAX_WATCHED_SESSIONS} sessions are watched already (MAX_WATCHED_SESSIONS)`);
+      this.startTap(entry);
+    }
+    for (const frame of entry.ladder ?? []) onFrame(frame);
+    const watcher = (frame: LadderFrame): void => onFrame(frame);
+    entry.watchers.set(watcher, onEnd);
+    return () => {
+      if (!entry.watchers.delete(watcher)) return;
+      if (entry.watchers.size === 0) this.stopTap(entry);
+    };
+  }
+
+  private startTap(entry: Tracked): void {
+    this.watched++;
+    entry.ladder = [];
+    const ladder = entry.ladder;
+    entry.session.driver.wire.tap = (direction, frame) => {
+      const described: LadderFrame = { at: Date.now(), direction, type: frame.type, detail: describeFrame(frame) };
+      ladder.push(described);
+      if (ladder.length > LADDER_FRAMES) ladder.shift();
+      for (const w of entry.watchers.keys()) w(described);
+    };
+  }
+
+  private stopTap(entry: Tracked): void {
+    this.watched--;
+    entry.session.driver.wire.tap = undefined;
+    entry.ladder = null;
+  }
+
+  private unwatchAll(entry: Tracked): void {
+    if (entry.watchers.size === 0) return;
+    const ends = [...entry.watchers.values()];
+    entry.watchers.clear();
+    this.stopTap(entry);
+    for (const end of ends) end();
+  }
+
+  /** Tracks every session `server` emits from now on. */
+  attach(server: Server, isRestored: (session: Session) => boolean): () => void {
+    return server.on('session', (s) => this.add(s, isRestored(s)));
+  }
+
+  /** Ends every watch (server shutdown). */
+  close(): void {
+    for (const entry of this.tracked.values()) this.unwatchAll(entry);
+  }
+}
+
+export class WatchError extends Error {
+  override name = 'WatchError';
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/** One line for a frame: each field by name, bytes as a length and a printable preview. */
+export function describeFrame(frame: Frame): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(frame)) {
+    if (key === 'type') continue;
+    if (key === 'resumeSecret' || key === 'credentials') { parts.push(`${key}=(hidden)`); continue; }
+    if (value instanceof Uint8Array) {
+      if (value.length === 0) continue;
+      if (key === 'sessionId') { parts.push(`${key}=${[...value.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join('')}…`); continue; }
+      parts.push(`${key}=${value.length}B ${preview(value)}`);
+    } else if (Array.isArray(value)) {
+      parts.push(`${key}=[${value.map(String).join(',')}]`);
+    } else if (value !== undefined && value !== null && typeof value !== 'object') {
+      parts.push(`${key}=${String(value)}`);
+    }
+  }
+  return parts.join(' ');
+}
+
+function preview(bytes: Uint8Array): string {
+  const text = textDecoder.decode(bytes.subarray(0, PREVIEW_CHARS * 4));
+  const printable = [...text].slice(0, PREVIEW_CHARS).map((c) => (c < ' ' || c === '\u007f' || c === '\ufffd' ? '·' : c)).join('');
+  return JSON.stringify(printable + (text.length > PREVIEW_CHARS ? '…' : ''));
+}

@@ -1,0 +1,35 @@
+// The one list of services `colloquy serve` offers. Each service module is added here as it
+// lands; the rest of serve takes the list from this function only.
+//
+//   echo   built in: every data unit comes back as it went (handy for `colloquy call`-less
+//          checks, the tour's cut-and-resume demonstration and the tests)
+
+import type { Bus, Service } from '../apps/service.js';
+import type { SessionStore } from '../store/store.js';
+
+export interface ServiceContext {
+  /** The directory the files service serves (created by serve if missing). */
+  files: string;
+  /** Node-to-node messages: LocalBus with the memory store, the Redis bus with a Redis store. */
+  bus: Bus;
+  /** The store serve runs on (memory or Redis). */
+  store: SessionStore;
+}
+
+export function serveServices(_context: ServiceContext): Service[] {
+  return [echoService()];
+}
+
+/** Echoes every data unit of a session back, in order, until the session ends. */
+export function echoService(): Service {
+  return {
+    name: 'echo',
+    open(session) {
+      void (async () => {
+        for await (const message of session) await session.send(message);
+      })().catch(() => {
+        // the session ended (released, aborted, expired): nothing is left to echo to
+      });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// `colloquy serve` as a real process for tests: spawned from source with tsx on free ports,
+// ready when it prints its "listening" JSON line, stopped by PID (SIGTERM: serve releases its
+// sessions and exits 0; SIGKILL after 10 s if it has not).
+//
+//   const node = await startServe(['--store', redisUrl]);
+//   ... node.http, node.ws, node.tcp ...
+//   await node.stop();
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** How long a node may take to print its listening line (tsx compiles on first start). */
+export const SERVE_START_TIMEOUT_MS = 60_000;
+/** Test admin token, passed to every node started here. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface ServeNode {
+  /** http://127.0.0.1:P/ */
+  http: string;
+  /** ws://127.0.0.1:P/session */
+  ws: string;
+  /** tcp://127.0.0.1:Q */
+  tcp: string;
+  adminToken: string;
+  process: ChildProcess;
+  /** Every JSON line after "listening", parsed, in order. */
+  events: Record<string, unknown>[];
+  /** Everything the node wrote to stderr. */
+  stderr(): string;
+  /** SIGTERM and wait for the exit (SIGKILL after 10 s); resolves with the exit code (null if killed). */
+  stop(): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) if (child.exitCode === null && child.pid) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+});
+
+/**
+ * Spawns `node --import tsx src/cli/main.ts serve --port 0 --tcp-port 0 --json` with `args`
+ * appended (a later option wins), a fresh --files directory unless given, and the test admin
+ * token unless given; resolves once it is listening.
+ */
+export function startServe(args: readonly string[] = [], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ServeNode> {
+  const files = args.includes('--files') ? [] : ['--files', join(mkdtempSync(join(tmpdir(), 'colloquy-serve-')), 'files')];
+  const token = args.includes('--admin-token') ? [] : ['--admin-token', TEST_ADMIN_TOKEN];
+  const adminToken = args.includes('--admin-token') ? (args[args.indexOf('--admin-token') + 1] as string) : TEST_ADMIN_TOKEN;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--tcp-port', '0', '--json', ...files, ...token, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  running.add(child);
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => { stderr += d; });
+  const events: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { running.delete(child); resolve(code); }));
+
+  return new Promise<ServeNode>((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      if (ready) return;
+      child.kill('SIGKILL');
+      reject(new Error(`colloquy serve did not print its listening line within ${SERVE_START_TIMEOUT_MS} ms; stderr:\n${stderr}`));
+    }, SERVE_START_TIMEOUT_MS);
+    void exited.then((code) => {
+      if (ready) return;
+      clearTimeout(timer);
+      reject(new Error(`colloquy serve exited with ${String(code)} before listening; stderr:\n${stderr}`));
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (text) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return; // not ours to judge here; the serve tests check every line is JSON
+      }
+      if (ready) { events.push(parsed); return; }
+      if (parsed.event !== 'listening') return;
+      ready = true;
+      clearTimeout(timer);
+      const stop = async (): Promise<number | null> => {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => { if (child.pid && child.exitCode === null) child.kill('SIGKILL'); }, 10_000);
+        const code = await exited;
+        clearTimeout(kill);
+        return code;
+      };
+      resolve({ http: parsed.http as string, ws: parsed.ws as string, tcp: parsed.tcp as string, adminToken, process: child, events, stderr: () => stderr, stop });
+    });
+  });
+}
