@@ -1,0 +1,229 @@
+// PeerLink: this node's stream to one peer of a replicated store, carried by a Colloquy session
+// this node dials (dogfooding: the session layer's own resume makes the stream loss-free and
+// duplicate-free across transport cuts).
+//
+// Theory of operation
+//   A link dials until it has a session (backoff with full jitter between `initialDelayMs` and
+//   `maxDelayMs`). The moment a session is attached it takes a snapshot of the node's state
+//   (references to immutable records, one synchronous step), and from then on every change is
+//   queued behind it on the same session, in order:
+//
+//     hello, snap ... snap (the state at attach time), snap-end, change, change, ...
+//
+//   so the peer misses no change made while the snapshot was being sent, and a change that is
+//   also in the snapshot is merged twice harmlessly (merging is idempotent). Changes made while
+//   there is no session are not queued: the next session's snapshot covers them.
+//
+//   While the transport is cut, the ClientSession redials and resumes; queued changes wait.
+//   When the session itself ends (resume window passed, peer restarted, reset below), the link
+//   dials a new one and starts again with a full snapshot.
+//
+// Bounds (a slow or absent peer)
+//   The queue of changes not yet handed to the session holds at most `maxQueueBytes`; the session
+//   below holds at most its own send queue and replay buffer. A change that would overflow the
+//   queue resets the link: the session is aborted (the peer sees an abort saying the peer was too
+//   slow), the queue is dropped, and a new session starts with a snapshot. So a
+//   slow peer costs this node bounded memory and is brought up to date by snapshot, never by an
+//   unbounded backlog; requests waiting for that peer fail with ERR_STORE_UNAVAILABLE.
+
+import { connect, type ClientSession } from '../client/connect.js';
+import { encode, toWire, type Message } from './replication-protocol.js';
+import type { Replica } from './replica-state.js';
+
+export interface PeerLinkConfig {
+  self: string;
+  peer: string;
+  url: string;
+  credentials?: string;
+  maxQueueBytes: number;
+  snapshotChunkBytes: number;
+  resumeWindowMs: number;
+  heartbeatMs: number;
+  maxFrameSize: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** The hello to send first (carries whether this node is ready). */
+  hello(): Message;
+  /** The node's state now, by reference. */
+  snapshot(): Replica[];
+  /** The link went up, down, or was reset; `lost` is true when the session (and any request in it) is gone. */
+  onChange(link: PeerLink, lost: boolean, reason?: string): void;
+}
+
+export interface LinkStats {
+  sessions: number;
+  resets: number;
+  messages: number;
+  bytes: number;
+  snapshotRecords: number;
+}
+
+export class PeerLink {
+  private session: ClientSession | null = null;
+  private queue: string[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private pendingSnapshot: Replica[] | null = null;
+  private snapIndex = 0;
+  private helloPending = false;
+  private pumping = false;
+  private closed = false;
+  private wake: (() => void) | null = null;
+  /** performance.now() when the link last went down; null while the session is attached. */
+  private downSince: number | null = performance.now();
+  readonly stats: LinkStats = { sessions: 0, resets: 0, messages: 0, bytes: 0, snapshotRecords: 0 };
+
+  constructor(readonly config: PeerLinkConfig) {}
+
+  get peer(): string { return this.config.peer; }
+  get connected(): boolean { return this.downSince === null && this.session !== null; }
+  /** Bytes queued here, not yet handed to the session. */
+  get backlogBytes(): number { return this.queuedBytes; }
+
+  /** Connected, or down for less than `graceMs` (a flap the session will resume from). */
+  reachable(graceMs: number): boolean {
+    if (this.session === null) return false;
+    return this.downSince === null || performance.now() - this.downSince < graceMs;
+  }
+
+  start(): void { void this.dialLoop(); }
+
+  /** Queues one message for the peer; false when there is no session (a later snapshot covers it). */
+  send(message: Message): boolean {
+    if (!this.session || this.closed) return false;
+    const text = encode(message);
+    if (this.queuedBytes + text.length > this.config.maxQueueBytes) {
+      this.reset(`the peer is too slow: more than ${this.config.maxQueueBytes} bytes queued (maxQueueBytes)`);
+      return false;
+    }
+    this.queue.push(text);
+    this.queuedBytes += text.length;
+    void this.pump();
+    return true;
+  }
+
+  /** Drops the session and starts over with a snapshot. */
+  reset(reason: string): void {
+    const s = this.session;
+    if (!s) return;
+    this.stats.resets++;
+    this.detach(s, reason);
+    s.abort(reason);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    const s = this.session;
+    if (s) { this.detach(s, 'closed'); s.abort('replicated store closed'); }
+  }
+
+  private async dialLoop(): Promise<void> {
+    const c = this.config;
+    let attempt = 0;
+    while (!this.closed) {
+      let session: ClientSession | null = null;
+      try {
+        session = await connect(c.url, {
+          ...(c.credentials !== undefined ? { credentials: c.credentials } : {}),
+          resumeWindowMs: c.resumeWindowMs,
+          heartbeatMs: c.heartbeatMs,
+          maxFrameSize: c.maxFrameSize,
+          reconnect: { initialDelayMs: c.initialDelayMs, maxDelayMs: c.maxDelayMs },
+        });
+      } catch {
+        session = null;
+      }
+      if (session && this.closed) { session.abort('replicated store closed'); return; }
+      if (session) {
+        attempt = 0;
+        const s = session;
+        const ended = new Promise<void>((resolve) => { s.once('closed', () => resolve()); });
+        this.attach(s);
+        await ended;
+        this.detach(s, 'session closed');
+      }
+      if (this.closed) return;
+      const delay = Math.random() * Math.min(c.maxDelayMs, c.initialDelayMs * 2 ** Math.min(attempt++, 20));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { this.wake = null; resolve(); }, delay);
+        this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+      });
+    }
+  }
+
+  private attach(s: ClientSession): void {
+    this.session = s;
+    this.stats.sessions++;
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    this.helloPending = true;
+    this.pendingSnapshot = this.config.snapshot();
+    this.snapIndex = 0;
+    this.downSince = null;
+    s.on('interrupted', () => { if (this.session === s) { this.downSince = performance.now(); this.config.onChange(this, false); } });
+    s.on('resumed', () => { if (this.session === s) { this.downSince = null; this.config.onChange(this, false); } });
+    // The peer sends nothing on this session; reading keeps the receive side drained anyway.
+    void (async () => { try { for await (const _ of s) { /* ignored */ } } catch { /* closed */ } })();
+    this.config.onChange(this, false);
+    void this.pump();
+  }
+
+  private detach(s: ClientSession, reason: string): void {
+    if (this.session !== s) return;
+    this.session = null;
+    this.downSince = performance.now();
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    this.pendingSnapshot = null;
+    this.config.onChange(this, true, reason);
+  }
+
+  private next(): string | undefined {
+    if (this.helloPending) { this.helloPending = false; return encode(this.config.hello()); }
+    const snap = this.pendingSnapshot;
+    if (snap) {
+      if (this.snapIndex >= snap.length) { this.pendingSnapshot = null; return encode({ t: 'snap-end' }); }
+      // One chunk: records until the chunk size is reached (at least one record per chunk).
+      const parts: string[] = [];
+      let bytes = 0;
+      while (this.snapIndex < snap.length && (parts.length === 0 || bytes < this.config.snapshotChunkBytes)) {
+        const part = JSON.stringify(toWire(snap[this.snapIndex++] as Replica));
+        parts.push(part);
+        bytes += part.length;
+      }
+      this.stats.snapshotRecords += parts.length;
+      return `{"t":"snap","e":[${parts.join(',')}]}`;
+    }
+    if (this.head < this.queue.length) {
+      const text = this.queue[this.head] as string;
+      this.queue[this.head++] = '';
+      if (this.head === this.queue.length) { this.queue = []; this.head = 0; }
+      this.queuedBytes -= text.length;
+      return text;
+    }
+    return undefined;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const s = this.session;
+    try {
+      while (s && this.session === s && !s.closed) {
+        const text = this.next();
+        if (text === undefined) break;
+        this.stats.messages++;
+        this.stats.bytes += Buffer.byteLength(text);
+        await s.send(text);
+      }
+    } catch {
+      // The session ended under us: dialLoop starts a new one (with a snapshot).
+    } finally {
+      this.pumping = false;
+    }
+    if (this.session && this.session !== s) void this.pump();
+  }
+}
