@@ -1,0 +1,100 @@
+// Cookies: parsing a Cookie header and writing Set-Cookie values (RFC 6265bis), and the session
+// token carried in the cookie.
+//
+// The token is a split ID: `<id>.<secret>`, 128 + 256 random bits in base64url. The store key is
+// the id; the record holds SHA-256(secret), never the secret. A store dump therefore gives an
+// attacker ids and hashes but no cookie it can replay, and no server key has to be kept, shared
+// between nodes or rotated (docs/web-sessions.md says why this was chosen over a signed ID). The
+// secret is compared in constant time. A cookie whose shape is wrong is dropped before the store
+// is asked, so junk cookies cost no store round trip.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Longest Cookie header parsed; beyond it the rest is ignored (browsers send at most ~8 KiB per cookie). */
+export const MAX_COOKIE_HEADER_BYTES = 16 * 1024;
+
+export interface CookieAttributes {
+  path: string;
+  domain?: string;
+  secure: boolean;
+  httpOnly: boolean;
+  sameSite: 'Strict' | 'Lax' | 'None';
+  /** Seconds; 0 deletes the cookie. Omitted: a browser-session cookie. */
+  maxAge?: number;
+}
+
+/** The value of cookie `name` in a Cookie header, or undefined. The first occurrence wins. */
+export function readCookie(header: string | string[] | null | undefined, name: string): string | undefined {
+  if (header === undefined || header === null) return undefined;
+  const text = (Array.isArray(header) ? header.join('; ') : header).slice(0, MAX_COOKIE_HEADER_BYTES);
+  let at = 0;
+  while (at < text.length) {
+    let end = text.indexOf(';', at);
+    if (end < 0) end = text.length;
+    const eq = text.indexOf('=', at);
+    if (eq > at && eq < end && text.slice(at, eq).trim() === name) {
+      let value = text.slice(eq + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      return value;
+    }
+    at = end + 1;
+  }
+  return undefined;
+}
+
+const NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const VALUE = /^[!#-+\--:<-[\]-~]*$/; // cookie-octet: no space, DQUOTE, comma, semicolon, backslash
+
+export function serializeCookie(name: string, value: string, a: CookieAttributes): string {
+  if (!NAME.test(name)) throw new TypeError(`invalid cookie name ${JSON.stringify(name)}`);
+  if (!VALUE.test(value)) throw new TypeError('invalid cookie value');
+  let out = `${name}=${value}; Path=${a.path}`;
+  if (a.domain) out += `; Domain=${a.domain}`;
+  if (a.maxAge !== undefined) {
+    out += `; Max-Age=${Math.max(0, Math.floor(a.maxAge))}`;
+    if (a.maxAge <= 0) out += '; Expires=Thu, 01 Jan 1970 00:00:00 GMT';
+  }
+  if (a.httpOnly) out += '; HttpOnly';
+  if (a.secure) out += '; Secure';
+  out += `; SameSite=${a.sameSite}`;
+  return out;
+}
+
+// -- the session token --------------------------------------------------------------------------
+
+const ID_BYTES = 16;
+const SECRET_BYTES = 32;
+const TOKEN = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+
+export interface SessionToken {
+  /** The store key (public: listed to the user, used to revoke). */
+  id: string;
+  /** Never stored; only its hash is. */
+  secret: string;
+}
+
+export function newToken(): SessionToken {
+  return { id: randomBytes(ID_BYTES).toString('base64url'), secret: randomBytes(SECRET_BYTES).toString('base64url') };
+}
+
+export function formatToken(t: SessionToken): string {
+  return `${t.id}.${t.secret}`;
+}
+
+/** Undefined for anything that is not exactly a token's shape. */
+export function parseToken(value: string | undefined): SessionToken | undefined {
+  if (!value) return undefined;
+  const m = TOKEN.exec(value);
+  return m ? { id: m[1] as string, secret: m[2] as string } : undefined;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+/** Constant-time comparison of two hashes (base64url text of equal length when they match). */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,98 @@
+// The Fastify plugin: `request.session` for every route, saved in `onSend` (before the headers
+// go), its cookie set on the same reply.
+//
+//   await app.register(fastifySessions(sessions));
+//
+// Written against Fastify's plugin contract by hand instead of importing fastify-plugin:
+// `Symbol.for('skip-override')` makes the hooks apply to the whole app rather than to an
+// encapsulated child context (this is all fastify-plugin does at runtime), and the types below
+// are the few members used, so this module does not need Fastify installed to typecheck.
+
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { isStoreError, UNAVAILABLE_BODY, type WebSessions } from './web-sessions.js';
+import type { SessionData, WebSession } from './web-session.js';
+
+interface FastifyRequestLike {
+  raw: IncomingMessage;
+  headers: IncomingMessage['headers'];
+  ip: string;
+  protocol?: string;
+  [key: string]: unknown;
+}
+
+interface FastifyReplyLike {
+  sent: boolean;
+  code(status: number): FastifyReplyLike;
+  header(name: string, value: string): FastifyReplyLike;
+  removeHeader(name: string): FastifyReplyLike;
+  getHeaders(): Record<string, unknown>;
+  send(payload?: unknown): FastifyReplyLike;
+}
+
+interface FastifyInstanceLike {
+  decorateRequest(name: string, value: unknown): unknown;
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+  addHook(name: 'onSend', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown) => Promise<unknown>): unknown;
+}
+
+export interface FastifySessionsOptions {
+  /** The request property holding the session. Default 'session'. */
+  decorator?: string;
+}
+
+export type FastifySessionsPlugin = ((instance: FastifyInstanceLike, options: unknown, done: (error?: Error) => void) => void) & {
+  [key: symbol]: unknown;
+};
+
+/** For typing routes: `(request as FastifySessionRequest).session`, or declare it on FastifyRequest. */
+export interface FastifySessionRequest<T extends SessionData = SessionData> {
+  session: WebSession<T>;
+}
+
+const SECURE = Symbol('colloquy.web.secure');
+
+export function fastifySessions(sessions: WebSessions, options: FastifySessionsOptions = {}): FastifySessionsPlugin {
+  const name = options.decorator ?? 'session';
+  const plugin = ((fastify: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
+    fastify.decorateRequest(name, null);
+    fastify.addHook('onRequest', async (request, reply) => {
+      const raw = request.raw;
+      const secure = sessions.isSecure((raw.socket as Partial<TLSSocket>).encrypted === true, raw.headers['x-forwarded-proto']);
+      (request as unknown as Record<symbol, unknown>)[SECURE] = secure;
+      try {
+        request[name] = await sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress });
+      } catch (error) {
+        if (!isStoreError(error)) throw error;
+        if (sessions.failClosed) {
+          reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(UNAVAILABLE_BODY);
+          return reply;
+        }
+        sessions.report(error);
+        request[name] = sessions.anonymous();
+      }
+      return undefined;
+    });
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      const session = request[name] as WebSession | null;
+      if (!session) return payload;
+      try {
+        await sessions.save(session);
+      } catch (error) {
+        if (!isStoreError(error)) throw error;
+        if (sessions.failClosed) {
+          for (const h of Object.keys(reply.getHeaders())) reply.removeHeader(h);
+          reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8');
+          return UNAVAILABLE_BODY;
+        }
+        sessions.report(error);
+      }
+      for (const c of sessions.cookies(session, (request as unknown as Record<symbol, unknown>)[SECURE] === true)) reply.header('set-cookie', c);
+      return payload;
+    });
+    done();
+  }) as FastifySessionsPlugin;
+  plugin[Symbol.for('skip-override')] = true;
+  plugin[Symbol.for('fastify.display-name')] = 'colloquy-web-sessions';
+  return plugin;
+}

@@ -1,0 +1,9 @@
+// Web sessions and tokens: HTTP sessions with cookies (a Web-standard core, node:http / Connect /
+// Express middleware, a Fastify plugin), JWT access tokens with rotating refresh tokens, and the
+// bridge that lets a real-time session authenticate with either. docs/web-sessions.md.
+
+export { WebSessions, isStoreError, type WebSessionsOptions, type SessionInfo, type SessionRecord, type LoadInput } from './web-sessions.js';
+export { WebSession, type SessionData, type RegenerateOptions } from './web-session.js';
+export { sessionMiddleware, withSession, attachSession, type SessionRequest } from './node.js';
+export { readCookie, serializeCookie, type CookieAttributes } from './cookie.js';
+export { fastifySessions, type FastifySessionsOptions, type FastifySessionsPlugin, type FastifySessionRequest } from './fastify.js';

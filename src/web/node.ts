@@ -1,0 +1,138 @@
+// node:http, Connect and Express: the session as `req.session`, saved before the first byte of
+// the response body goes out, its cookie set in the same response.
+//
+//   const sessions = new WebSessions({ store });
+//   app.use(sessionMiddleware(sessions));                          // Express / Connect
+//   http.createServer(withSession(sessions, async (req, res) => …)); // plain node:http
+//
+// How the save is placed: `res.write` and `res.end` are wrapped so that the first of them waits
+// for the save, then sets the cookie and goes on (later calls queue behind it, in order). A
+// `res.writeHead` before that sets the cookie at once (the token is known before the save). If
+// the save fails and the headers have not gone yet, the response becomes a 503 (fail-closed) or
+// goes on without the session (`onStoreError: 'anonymous'`); if they have gone, the connection
+// is cut rather than pretending the write happened.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { isStoreError, UNAVAILABLE_BODY, type WebSessions } from './web-sessions.js';
+import type { SessionData, WebSession } from './web-session.js';
+
+export interface SessionRequest<T extends SessionData = SessionData> extends IncomingMessage {
+  session: WebSession<T>;
+}
+
+type Next = (error?: unknown) => void;
+
+/** Connect / Express middleware: `req.session` for every request after it. */
+export function sessionMiddleware(sessions: WebSessions): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+  return (req, res, next) => {
+    attachSession(sessions, req, res).then((ok) => { if (ok) next(); }, next);
+  };
+}
+
+/** Plain node:http: wraps a request handler so it runs with `req.session`. */
+export function withSession<T extends SessionData = SessionData>(
+  sessions: WebSessions,
+  handler: (req: SessionRequest<T>, res: ServerResponse) => unknown,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    attachSession(sessions, req, res)
+      .then(async (ok) => { if (ok) await handler(req as SessionRequest<T>, res); })
+      .catch((error: unknown) => {
+        sessions.report(error);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Internal error\n');
+        else res.destroy(error instanceof Error ? error : new Error(String(error)));
+      });
+  };
+}
+
+/**
+ * Loads the session onto `req.session` and arranges its save and cookie. Resolves false when it
+ * has already answered (503: the store failed and the sessions fail closed).
+ */
+export async function attachSession(sessions: WebSessions, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const secure = sessions.isSecure((req.socket as Partial<TLSSocket>).encrypted === true, req.headers['x-forwarded-proto']);
+  let session: WebSession;
+  try {
+    session = await sessions.load({ cookie: req.headers.cookie, secure, userAgent: req.headers['user-agent'], address: clientAddress(sessions, req) });
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    if (sessions.failClosed) { answer503(res); return false; }
+    session = sessions.anonymous();
+  }
+  (req as SessionRequest).session = session;
+  install(sessions, session, res, secure);
+  return true;
+}
+
+function install(sessions: WebSessions, session: WebSession, res: ServerResponse, secure: boolean): void {
+  const { write, end, writeHead } = res;
+  let cookiesSet = false;
+  let gate: Promise<boolean> | null = null;
+  let open = false;
+
+  const setCookies = (): void => {
+    if (cookiesSet || res.headersSent) return;
+    cookiesSet = true;
+    for (const c of sessions.cookies(session, secure)) res.appendHeader('set-cookie', c);
+  };
+  /** Saves; true to go on with the response, false when it was replaced by a 503 or cut. */
+  const save = async (): Promise<boolean> => {
+    try {
+      await sessions.save(session);
+      return true;
+    } catch (error) {
+      if (isStoreError(error) && !sessions.failClosed) return true;
+      if (!res.headersSent) {
+        cookiesSet = true;
+        res.statusCode = isStoreError(error) ? 503 : 500;
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.setHeader('retry-after', '1');
+        res.setHeader('content-type', 'text/plain; charset=utf-8');
+        (end as (...a: unknown[]) => ServerResponse).call(res, isStoreError(error) ? UNAVAILABLE_BODY : 'Internal error\n');
+      } else {
+        res.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+      return false;
+    }
+  };
+  const first = (): Promise<boolean> =>
+    (gate ??= save().then((ok) => {
+      if (ok) setCookies();
+      open = ok;
+      return ok;
+    }));
+
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    setCookies();
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+
+  res.write = function (this: ServerResponse, ...args: unknown[]): boolean {
+    if (open) return (write as (...a: unknown[]) => boolean).apply(this, args);
+    void first().then((ok) => { if (ok) (write as (...a: unknown[]) => boolean).apply(res, args); });
+    return true;
+  } as typeof res.write;
+
+  res.end = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    const go = (ok: boolean): void => { if (ok) (end as (...a: unknown[]) => ServerResponse).apply(res, args); };
+    if (!open) void first().then(go);
+    // Changes made after the body started are still saved before the response ends.
+    else if (session.dirty) void save().then(go);
+    else go(true);
+    return res;
+  } as typeof res.end;
+}
+
+function answer503(res: ServerResponse): void {
+  res.writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(UNAVAILABLE_BODY);
+}
+
+function clientAddress(sessions: WebSessions, req: IncomingMessage): string | undefined {
+  if (sessions.trustProxy) {
+    const f = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(f) ? f[0] : f)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress;
+}

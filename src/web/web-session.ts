@@ -1,0 +1,208 @@
+// WebSession: one request's view of one HTTP session.
+//
+// Reads come from the record loaded at the start of the request. Writes are recorded as a diff
+// (key set / key deleted, principal changed) and written when the response is committed, merged
+// key by key onto the newest stored record, so two concurrent requests that change different keys
+// both survive. `update()` and `increment()` are atomic read-modify-writes applied to the newest
+// record at once (no lost update, whatever the concurrency). `regenerate()` and `destroy()` act on
+// the store at once and change the cookie in this response.
+
+import { SessionError } from '../engine/errors.js';
+import type { SessionToken } from './cookie.js';
+import type { SessionManagerInternals, SessionRecord } from './web-sessions.js';
+import { GONE } from './writer.js';
+
+export type SessionData = Record<string, unknown>;
+
+const REMOVED = Symbol('removed');
+
+export type SessionState = 'new' | 'stored' | 'destroyed';
+
+export interface RegenerateOptions {
+  /** Keys carried over to the new session; everything else is dropped. Default: none. */
+  keep?: readonly string[];
+  /** The principal the new session belongs to (indexed for listing and revoke-all). Default: unchanged. */
+  principal?: string | null;
+}
+
+export class WebSession<T extends SessionData = SessionData> {
+  /** @internal */ token: SessionToken | null;
+  /** @internal */ state: SessionState;
+  /** @internal */ record: SessionRecord | null;
+  /** @internal */ readonly changes = new Map<string, unknown>();
+  /** @internal */ principalChange: string | null | undefined = undefined;
+  /** @internal */ cookieChanged = false;
+  /** @internal The request carried a session cookie (a clearing cookie is due if it is not replaced). */
+  readonly hadCookie: boolean;
+
+  /** @internal */
+  constructor(
+    private readonly m: SessionManagerInternals,
+    init: { token: SessionToken | null; record: SessionRecord | null; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string },
+  ) {
+    this.token = init.token;
+    this.record = init.record;
+    this.state = init.record ? 'stored' : 'new';
+    this.principalValue = init.principal;
+    this.hadCookie = init.hadCookie;
+    this.available = init.available;
+    this.userAgent = init.userAgent;
+    this.address = init.address;
+  }
+
+  private principalValue: string | null;
+  /** False when the store could not be reached and the request runs anonymous (`onStoreError: 'anonymous'`): nothing is saved. */
+  readonly available: boolean;
+  /** @internal */ readonly userAgent: string | undefined;
+  /** @internal */ readonly address: string | undefined;
+
+  /** The session's public id (what listSessions shows and revoke takes), or null before it is first saved. */
+  get id(): string | null { return this.state === 'destroyed' ? null : (this.token?.id ?? null); }
+  /** True until the session has been stored (a request with no valid cookie starts one). */
+  get isNew(): boolean { return this.state !== 'stored'; }
+  get principal(): string | null { return this.principalChange !== undefined ? this.principalChange : this.principalValue; }
+  get createdAt(): number | null { return this.record?.c ?? null; }
+  get lastSeenAt(): number | null { return this.record?.s ?? null; }
+  get destroyed(): boolean { return this.state === 'destroyed'; }
+
+  get<K extends keyof T & string>(key: K): T[K] | undefined {
+    if (this.changes.has(key)) {
+      const v = this.changes.get(key);
+      return v === REMOVED ? undefined : (v as T[K]);
+    }
+    return this.record?.d[key] as T[K] | undefined;
+  }
+
+  set<K extends keyof T & string>(key: K, value: T[K]): void {
+    if (value === undefined) { this.delete(key); return; }
+    this.changes.set(key, value);
+    if (this.state === 'destroyed') this.revive();
+  }
+
+  delete<K extends keyof T & string>(key: K): void {
+    if (this.state === 'new' && !(key in (this.record?.d ?? {})) && !this.changes.has(key)) return;
+    this.changes.set(key, REMOVED);
+  }
+
+  /** A copy of the data as this request sees it (loaded record plus this request's changes). */
+  get data(): Readonly<Partial<T>> {
+    const out: SessionData = { ...(this.record?.d ?? {}) };
+    for (const [k, v] of this.changes) {
+      if (v === REMOVED) delete out[k];
+      else out[k] = v;
+    }
+    return out as Partial<T>;
+  }
+
+  /** Changes not yet written. */
+  get dirty(): boolean { return this.changes.size > 0 || this.principalChange !== undefined; }
+
+  /** Names the principal (indexed: listSessions, revokeAll). Prefer `regenerate({ principal })` at login. */
+  setPrincipal(principal: string | null): void {
+    this.principalChange = principal;
+    if (this.state === 'destroyed') this.revive();
+  }
+
+  /**
+   * Atomic read-modify-write on the newest stored data, written at once. `change` gets a copy and
+   * returns the new data (or undefined to leave it). Creates the session if it is new.
+   */
+  async update(change: (data: Partial<T>) => Partial<T> | undefined): Promise<Readonly<Partial<T>>> {
+    this.requireAvailable();
+    if (this.state === 'destroyed') this.revive();
+    if (this.state === 'new') await this.m.save(this as unknown as WebSession, true);
+    const outcome = await this.m.writeRecord(this, (rec) => {
+      const next = change(structuredClone(rec.d) as Partial<T>);
+      return next === undefined ? undefined : { ...rec, d: next as SessionData };
+    });
+    if (outcome === GONE || outcome === null) throw this.gone();
+    if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
+    this.record = outcome.value;
+    return this.data;
+  }
+
+  /** Atomically adds `by` to a numeric key (missing counts as 0) and resolves with the new value. */
+  async increment<K extends keyof T & string>(key: K, by = 1): Promise<number> {
+    let result = 0;
+    await this.update((d) => {
+      const v = (d as SessionData)[key];
+      result = (typeof v === 'number' && Number.isFinite(v) ? v : 0) + by;
+      return { ...d, [key]: result } as Partial<T>;
+    });
+    // This request's own pending write of `key` would overwrite the atomic result: drop it.
+    this.changes.delete(key);
+    return result;
+  }
+
+  /**
+   * Replaces the session by a new one with a new id (call it at login: session fixation is then
+   * impossible). The old record is destroyed now; the new one, with the `keep` keys and this
+   * request's changes to them, is written with the response and its cookie set.
+   */
+  async regenerate(options: RegenerateOptions = {}): Promise<void> {
+    this.requireAvailable();
+    const keep = new Set(options.keep ?? []);
+    const current = this.data as SessionData;
+    if (this.state === 'stored' && this.token) await this.m.destroyStored(this.token.id);
+    this.changes.clear();
+    for (const k of keep) if (current[k] !== undefined) this.changes.set(k, current[k]);
+    const principal = options.principal !== undefined ? options.principal : this.principal;
+    this.principalValue = null;
+    this.principalChange = principal;
+    this.record = null;
+    this.token = this.m.newToken();
+    this.state = 'new';
+    this.cookieChanged = true;
+  }
+
+  /** Regenerates (keeping `keep`) and names `principal`: the one call a login handler makes. */
+  login(principal: string, options: { keep?: readonly string[] } = {}): Promise<void> {
+    return this.regenerate({ keep: options.keep, principal });
+  }
+
+  /** Removes the session from the store now; the response clears the cookie. */
+  async destroy(): Promise<void> {
+    this.requireAvailable();
+    if (this.state === 'stored' && this.token) await this.m.destroyStored(this.token.id);
+    this.changes.clear();
+    this.principalChange = undefined;
+    this.record = null;
+    this.state = 'destroyed';
+    this.cookieChanged = true;
+  }
+
+  /** A change after destroy() starts a new session (with a new id). */
+  private revive(): void {
+    this.state = 'new';
+    this.token = this.m.newToken();
+    this.principalValue = null;
+  }
+
+  private requireAvailable(): void {
+    if (!this.available) throw new SessionError('ERR_STORE_UNAVAILABLE', 'the session store is unavailable and this request runs without a session', 'local', { cause: 'anonymous' });
+  }
+
+  /** @internal */
+  gone(): SessionError {
+    return new SessionError('ERR_WEB_SESSION_GONE', 'the session was destroyed, revoked or expired meanwhile', 'local', { reason: 'gone' });
+  }
+
+  /** @internal Applies this request's diff to a record. */
+  mergeInto(data: SessionData): SessionData {
+    const out = { ...data };
+    for (const [k, v] of this.changes) {
+      if (v === REMOVED) delete out[k];
+      else out[k] = v;
+    }
+    return out;
+  }
+
+  /** @internal */
+  saved(record: SessionRecord, principal: string | null): void {
+    this.record = record;
+    this.principalValue = principal;
+    this.principalChange = undefined;
+    this.changes.clear();
+    this.state = 'stored';
+  }
+}

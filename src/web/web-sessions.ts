@@ -1,0 +1,403 @@
+// WebSessions: the framework-free core of HTTP sessions. Adapters (node.ts for node:http,
+// Connect and Express; fastify.ts; `handle()` here for Web Request/Response) only move headers.
+//
+//   request --load()--> WebSession --handler--> save() --cookies()--> Set-Cookie --> response
+//
+// Rules
+//   - The cookie carries only a split token `<id>.<secret>` (cookie.ts); the record stores
+//     SHA-256(secret). A cookie that does not parse, is unknown, does not match or has expired
+//     yields a fresh session (the old cookie is cleared unless a new one replaces it).
+//   - Expiry is decided by THIS layer's clock, from the record: idle (`s`, last seen + idleMs)
+//     and absolute (`c`, created + absoluteMs), both on by default. The store TTL follows the
+//     earlier deadline, so the store drops what this layer would refuse anyway.
+//   - A new session is stored only once something is put in it (no empty sessions, no cookie).
+//     Writes go through the Writer (writer.ts): diffs merged key by key onto the newest record.
+//   - Last-seen is refreshed at most every `touchAfterMs` (a write), and each write re-sends the
+//     cookie so that its Max-Age follows the idle deadline. `rolling` re-sends it on every
+//     response.
+//   - Every store call is bounded (`storeTimeoutMs`, and a guard above the store's own timer).
+//     A store failure fails the request closed (503) unless `onStoreError: 'anonymous'`, which
+//     runs it without a session. A request never waits on the store longer than the bound.
+//   - Store keys and principal index names are namespaced (`web:`), so token families
+//     (tokens.ts) and real-time resume state can share the same store.
+
+import { SessionError } from '../engine/errors.js';
+import { MemoryStore } from '../store/memory-store.js';
+import type { SessionStore } from '../store/store.js';
+import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, serializeCookie, type CookieAttributes, type SessionToken } from './cookie.js';
+import { WebSession, type SessionData } from './web-session.js';
+import { GONE, Writer, type Outcome } from './writer.js';
+
+export interface WebSessionsOptions {
+  /** Where sessions live. Default: a new MemoryStore (one process). */
+  store?: SessionStore;
+  /** Cookie name; `__Host-` is prefixed when the cookie is Secure with Path=/ and no Domain. Default 'sid'. */
+  cookieName?: string;
+  /** Idle timeout: a session not seen for this long is over. Default 30 min. */
+  idleTimeoutMs?: number;
+  /** Absolute timeout: a session this old is over, however active. Default 12 h. */
+  absoluteTimeoutMs?: number;
+  /** Re-send the cookie (fresh Max-Age) on every response. Default false (only when written). */
+  rolling?: boolean;
+  /** Last-seen is written at most this often. Default min(60 s, idleTimeoutMs / 10). */
+  touchAfterMs?: number;
+  /** Default 'Lax'. 'None' needs Secure. */
+  sameSite?: 'Strict' | 'Lax' | 'None';
+  /** 'auto' (default): Secure when the request came over TLS (or X-Forwarded-Proto https with trustProxy). */
+  secure?: boolean | 'auto';
+  /** Believe X-Forwarded-Proto / X-Forwarded-For from a reverse proxy. Default false. */
+  trustProxy?: boolean;
+  path?: string;
+  /** Setting a Domain gives up the `__Host-` prefix. */
+  domain?: string;
+  /** Per store call. Default 1000 ms. */
+  storeTimeoutMs?: number;
+  /** 'fail' (default): 503 when the store fails; 'anonymous': go on without a session. */
+  onStoreError?: 'fail' | 'anonymous';
+  /** Told about store failures that did not fail the request (anonymous mode, best-effort cleanup). */
+  onError?: (error: unknown) => void;
+  /** Serialised session data at most. Default 64 KiB (ERR_WEB_SESSION_TOO_LARGE). */
+  maxDataBytes?: number;
+  /** Compare-and-set attempts per write under contention from other processes. Default 64. */
+  maxRetries?: number;
+  /** The clock deciding expiry. Default Date.now. */
+  now?: () => number;
+  /** Key namespace in the store. Default 'web'. */
+  namespace?: string;
+}
+
+/** What is stored per session (short keys: this is on every request's path). */
+export interface SessionRecord {
+  /** SHA-256 of the cookie's secret, base64url. */
+  h: string;
+  d: SessionData;
+  /** Created, last seen (this layer's clock, ms). */
+  c: number;
+  s: number;
+  ua?: string;
+  ip?: string;
+}
+
+export interface SessionInfo {
+  id: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  userAgent?: string;
+  address?: string;
+}
+
+export interface LoadInput {
+  cookie: string | string[] | null | undefined;
+  secure: boolean;
+  userAgent?: string;
+  address?: string;
+}
+
+/** @internal What WebSession calls back into. */
+export interface SessionManagerInternals {
+  newToken(): SessionToken;
+  save(session: WebSession<SessionData>, create?: boolean): Promise<void>;
+  destroyStored(id: string): Promise<void>;
+  writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>>;
+}
+
+const MAX_USER_AGENT = 256;
+
+export class WebSessions implements SessionManagerInternals {
+  readonly store: SessionStore;
+  readonly idleMs: number;
+  readonly absoluteMs: number;
+  readonly touchAfterMs: number;
+  readonly storeTimeoutMs: number;
+  readonly failClosed: boolean;
+  readonly trustProxy: boolean;
+  private readonly now: () => number;
+  private readonly ns: string;
+  private readonly writer: Writer<SessionRecord>;
+  private readonly maxDataBytes: number;
+
+  constructor(private readonly options: WebSessionsOptions = {}) {
+    this.store = options.store ?? new MemoryStore();
+    this.idleMs = positive(options.idleTimeoutMs ?? 30 * 60_000, 'idleTimeoutMs');
+    this.absoluteMs = positive(options.absoluteTimeoutMs ?? 12 * 3600_000, 'absoluteTimeoutMs');
+    this.touchAfterMs = options.touchAfterMs ?? Math.min(60_000, Math.floor(this.idleMs / 10));
+    this.storeTimeoutMs = positive(options.storeTimeoutMs ?? 1000, 'storeTimeoutMs');
+    this.failClosed = (options.onStoreError ?? 'fail') === 'fail';
+    this.trustProxy = options.trustProxy ?? false;
+    this.now = options.now ?? Date.now;
+    this.ns = options.namespace ?? 'web';
+    this.maxDataBytes = options.maxDataBytes ?? 64 * 1024;
+    if (options.sameSite === 'None' && options.secure === false) throw new SessionError('ERR_INVALID_ARGUMENT', 'sameSite None needs secure cookies', 'local');
+    this.writer = new Writer<SessionRecord>({
+      store: this.store,
+      ttl: (rec) => this.deadline(rec) - this.now(),
+      timeoutMs: this.storeTimeoutMs,
+      maxRetries: options.maxRetries ?? 64,
+      guard: (p, op) => this.guard(p, op),
+    });
+  }
+
+  // -- requests -----------------------------------------------------------------------------
+
+  /** The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
+  async load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
+    const raw = readCookie(input.cookie, this.cookieName(input.secure));
+    const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address };
+    const token = parseToken(raw);
+    const fresh = (): WebSession<T> => new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: raw !== undefined, available: true, ...extra });
+    if (!token) return fresh();
+    const found = await this.lookup(token);
+    if (!found) return fresh();
+    return new WebSession<T>(this, { token, record: found.record, principal: found.principal, hadCookie: true, available: true, ...extra });
+  }
+
+  /** A session that saves nothing, for a request run anonymously while the store is down. */
+  anonymous<T extends SessionData = SessionData>(): WebSession<T> {
+    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: false, available: false });
+  }
+
+  /**
+   * Writes what the request changed (and a due touch). Idempotent; call it before the headers go.
+   * `create`: store a new session even if nothing was put in it.
+   */
+  async save(session: WebSession<SessionData>, create = false): Promise<void> {
+    if (!session.available || session.state === 'destroyed') return;
+    const now = this.now();
+    if (session.state === 'new') {
+      if (!session.dirty && !create) return;
+      const token = (session.token ??= newToken());
+      const record: SessionRecord = { h: hashSecret(token.secret), d: session.mergeInto({}), c: now, s: now };
+      if (session.userAgent) record.ua = session.userAgent;
+      if (session.address) record.ip = session.address;
+      this.checkSize(record.d);
+      const principal = session.principal;
+      const outcome = await this.writer.apply(this.key(token.id), (cur) => (cur ? GONE : { value: record, principal: this.indexName(principal) }));
+      if (outcome === GONE || outcome === null) throw new SessionError('ERR_STORE_CONFLICT', 'a new session id was already taken', 'local', { retries: 0 });
+      session.saved(outcome.value, principal);
+      session.cookieChanged = true;
+      return;
+    }
+    const rec = session.record as SessionRecord;
+    if (!session.dirty && now - rec.s < this.touchAfterMs) return;
+    const outcome = await this.writeRecord(session, (r) => {
+      if (!session.dirty) return now - r.s < this.touchAfterMs ? undefined : { ...r, s: now };
+      const d = session.mergeInto(r.d);
+      this.checkSize(d);
+      return { ...r, d, s: now };
+    });
+    if (outcome === GONE || outcome === null) {
+      // Destroyed, revoked or expired meanwhile: logout wins, this request's changes are dropped.
+      session.state = 'destroyed';
+      session.record = null;
+      session.changes.clear();
+      session.cookieChanged = true;
+      return;
+    }
+    const principal = this.principalOf(outcome.principal);
+    if (outcome.value.s !== rec.s) session.cookieChanged = true;
+    session.saved(outcome.value, principal);
+  }
+
+  /** The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
+  cookies(session: WebSession<SessionData>, secure: boolean): string[] {
+    if (!session.available) return [];
+    const name = this.cookieName(secure);
+    const willStore = session.state === 'stored' || (session.state === 'new' && session.dirty);
+    if (willStore && (session.cookieChanged || session.state === 'new' || this.options.rolling)) {
+      const token = (session.token ??= newToken());
+      const rec = session.record;
+      const now = this.now();
+      const deadline = rec && session.state === 'stored' ? this.deadline(rec) : Math.min(now + this.idleMs, now + this.absoluteMs);
+      return [serializeCookie(name, formatToken(token), this.attributes(secure, Math.ceil((deadline - now) / 1000)))];
+    }
+    if (!willStore && (session.hadCookie || session.cookieChanged)) return [serializeCookie(name, '', this.attributes(secure, 0))];
+    return [];
+  }
+
+  /**
+   * The Web-standard adapter: runs `handler` with the request's session and returns its response
+   * with the session saved and the cookie set. Fits any framework built on Request/Response.
+   */
+  async handle<T extends SessionData = SessionData>(
+    request: Request,
+    handler: (request: Request, session: WebSession<T>) => Response | Promise<Response>,
+    info: { address?: string } = {},
+  ): Promise<Response> {
+    const secure = this.isSecure(new URL(request.url).protocol === 'https:', request.headers.get('x-forwarded-proto'));
+    let session: WebSession<T>;
+    try {
+      session = await this.load<T>({ cookie: request.headers.get('cookie'), secure, userAgent: request.headers.get('user-agent') ?? undefined, address: info.address });
+    } catch (error) {
+      if (this.failClosed || !isStoreError(error)) return unavailable(error);
+      this.options.onError?.(error);
+      session = this.anonymous<T>();
+    }
+    const response = await handler(request, session);
+    try {
+      await this.save(session as unknown as WebSession<SessionData>);
+    } catch (error) {
+      if (this.failClosed || !isStoreError(error)) return unavailable(error);
+      this.options.onError?.(error);
+    }
+    const set = this.cookies(session as unknown as WebSession<SessionData>, secure);
+    if (set.length === 0) return response;
+    const headers = new Headers(response.headers);
+    for (const c of set) headers.append('set-cookie', c);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+
+  // -- read-only resolution (WebSocket upgrade, other services) ----------------------------------
+
+  /** Who a Cookie header belongs to, without touching it: null when no live session matches. */
+  async resolve(cookie: string | string[] | null | undefined): Promise<(SessionInfo & { principal: string | null; data: SessionData }) | null> {
+    for (const secure of [true, false]) {
+      const token = parseToken(readCookie(cookie, this.cookieName(secure)));
+      if (!token) continue;
+      const found = await this.lookup(token);
+      if (found) return { ...this.info(token.id, found.record), principal: found.principal, data: found.record.d };
+    }
+    return null;
+  }
+
+  // -- per principal ----------------------------------------------------------------------------
+
+  /** A principal's live sessions, oldest first. */
+  async listSessions(principal: string): Promise<SessionInfo[]> {
+    const all = await this.guard(this.store.listByPrincipal<SessionRecord>(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'listByPrincipal');
+    const now = this.now();
+    const prefix = `${this.ns}:`;
+    return all.filter((s) => s.id.startsWith(prefix) && this.deadline(s.data) > now).map((s) => this.info(s.id.slice(prefix.length), s.data));
+  }
+
+  /** Ends one of `principal`'s sessions (by its public id); false when it is not theirs or gone. */
+  async revoke(principal: string, id: string): Promise<boolean> {
+    const s = await this.guard(this.store.get<SessionRecord>(this.key(id), { timeoutMs: this.storeTimeoutMs }), 'get');
+    if (!s || s.principal !== this.indexName(principal)) return false;
+    await this.destroyStored(id);
+    return true;
+  }
+
+  /** Ends every session of `principal` (one atomic step on stores that have one); resolves with how many. */
+  async revokeAll(principal: string): Promise<number> {
+    return this.guard(this.store.destroyByPrincipal(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'destroyByPrincipal');
+  }
+
+  async close(): Promise<void> {
+    if (!this.options.store) await this.store.close();
+  }
+
+  // -- helpers used by adapters -----------------------------------------------------------------
+
+  cookieName(secure: boolean): string {
+    const base = this.options.cookieName ?? 'sid';
+    return this.useSecure(secure) && !this.options.domain && (this.options.path ?? '/') === '/' ? `__Host-${base}` : base;
+  }
+
+  /** Whether a request counts as served over TLS. */
+  isSecure(tls: boolean, forwardedProto?: string | string[] | null): boolean {
+    if (tls) return true;
+    if (!this.trustProxy || !forwardedProto) return false;
+    const first = (Array.isArray(forwardedProto) ? forwardedProto[0] : forwardedProto)?.split(',')[0]?.trim().toLowerCase();
+    return first === 'https';
+  }
+
+  /** The expiry deadline of a record by this layer's clock. */
+  deadline(rec: SessionRecord): number {
+    return Math.min(rec.s + this.idleMs, rec.c + this.absoluteMs);
+  }
+
+  /** Hands an error that did not fail a request (or failed it with a 500) to `onError`. */
+  report(error: unknown): void {
+    this.options.onError?.(error);
+  }
+
+  // -- internals (SessionManagerInternals) ----------------------------------------------------
+
+  newToken(): SessionToken { return newToken(); }
+
+  async destroyStored(id: string): Promise<void> {
+    this.writer.forget(this.key(id));
+    await this.guard(this.store.destroy(this.key(id), { timeoutMs: this.storeTimeoutMs }), 'destroy');
+  }
+
+  writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>> {
+    const token = session.token as SessionToken;
+    const h = hashSecret(token.secret);
+    const now = this.now();
+    return this.writer.apply(this.key(token.id), (cur) => {
+      if (!cur || !sameHash(cur.value.h, h) || this.deadline(cur.value) <= now) return GONE;
+      const next = change(cur.value);
+      if (next === undefined) return undefined;
+      const principal = session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
+      return { value: { ...next, s: now }, principal };
+    });
+  }
+
+  private async lookup(token: SessionToken): Promise<{ record: SessionRecord; principal: string | null } | null> {
+    const stored = await this.guard(this.store.get<SessionRecord>(this.key(token.id), { timeoutMs: this.storeTimeoutMs }), 'get');
+    if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
+    if (this.deadline(stored.data) <= this.now()) {
+      // Over by this layer's clock: remove it (best effort; the store TTL would too).
+      this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
+      return null;
+    }
+    return { record: stored.data, principal: this.principalOf(stored.principal) };
+  }
+
+  private info(id: string, rec: SessionRecord): SessionInfo {
+    const out: SessionInfo = { id, createdAt: rec.c, lastSeenAt: rec.s, expiresAt: this.deadline(rec) };
+    if (rec.ua) out.userAgent = rec.ua;
+    if (rec.ip) out.address = rec.ip;
+    return out;
+  }
+
+  private key(id: string): string { return `${this.ns}:${id}`; }
+  private indexName(principal: string | null): string | null { return principal === null ? null : `${this.ns}:${principal}`; }
+  private principalOf(index: string | null): string | null {
+    return index !== null && index.startsWith(`${this.ns}:`) ? index.slice(this.ns.length + 1) : null;
+  }
+
+  private useSecure(secure: boolean): boolean {
+    const s = this.options.secure ?? 'auto';
+    return s === 'auto' ? secure : s;
+  }
+
+  private attributes(secure: boolean, maxAge: number): CookieAttributes {
+    const a: CookieAttributes = { path: this.options.path ?? '/', secure: this.useSecure(secure), httpOnly: true, sameSite: this.options.sameSite ?? 'Lax', maxAge };
+    if (this.options.domain) a.domain = this.options.domain;
+    return a;
+  }
+
+  private checkSize(d: SessionData): void {
+    const bytes = JSON.stringify(d).length;
+    if (bytes > this.maxDataBytes) throw new SessionError('ERR_WEB_SESSION_TOO_LARGE', `session data would be ${bytes} bytes, over maxDataBytes (${this.maxDataBytes})`, 'local', { bytes, limit: this.maxDataBytes });
+  }
+
+  /** Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
+  guard<T>(p: Promise<T>, op: string): Promise<T> {
+    const ms = this.storeTimeoutMs + 100;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SessionError('ERR_STORE_TIMEOUT', `the session store did not answer ${op} within ${ms} ms`, 'local', { op, timeoutMs: ms })), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+/** Store failures (as opposed to bugs): these are what fail-closed / anonymous are about. */
+export function isStoreError(error: unknown): boolean {
+  return error instanceof SessionError && (error.code === 'ERR_STORE_TIMEOUT' || error.code === 'ERR_STORE_UNAVAILABLE' || error.code === 'ERR_STORE_CONFLICT' || error.code === 'ERR_STORE_FULL');
+}
+
+export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot be reached. Try again shortly.\n';
+
+function unavailable(error: unknown): Response {
+  if (!isStoreError(error)) throw error;
+  return new Response(UNAVAILABLE_BODY, { status: 503, headers: { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+function positive(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`, 'local', { [name]: value });
+  return value;
+}

@@ -1,0 +1,148 @@
+// Writer: every write to one stored record goes through here, as a pure change applied to the
+// newest record and written with compare-and-set.
+//
+// Within this process the writes to one id are queued and applied in batches (group commit): the
+// batch's changes are applied in order to the newest record and written with ONE compare-and-set.
+// While a batch is in flight the next batch collects; it starts from the record the previous
+// batch wrote (its version is known), so under contention the steady state is one store round
+// trip per batch, not per change, and no change is lost. Another process writing the same record
+// makes the compare-and-set miss: the record is read again and the whole batch re-applied, up to
+// `maxRetries` times (ERR_STORE_CONFLICT after that). Changes must therefore be pure functions of
+// the record they are given.
+//
+//   change(current) -> { value, principal } : write this
+//                   -> undefined            : nothing to write (the caller still gets `current`)
+//                   -> GONE                 : the record must not be (re)created; the caller is told
+
+import { SessionError } from '../engine/errors.js';
+import type { SessionStore, StoredSession } from '../store/store.js';
+
+export const GONE = Symbol('gone');
+
+export interface Current<R> {
+  value: R;
+  principal: string | null;
+  version: number;
+}
+
+export interface Next<R> {
+  value: R;
+  principal: string | null;
+}
+
+export type Change<R> = (current: Current<R> | null) => Next<R> | undefined | typeof GONE;
+
+/** What a change saw: the record after the batch it was part of, or GONE. */
+export type Outcome<R> = Current<R> | null | typeof GONE;
+
+interface Op<R> {
+  change: Change<R>;
+  resolve(outcome: Outcome<R>): void;
+  reject(error: unknown): void;
+}
+
+interface Line<R> {
+  queue: Op<R>[];
+  running: boolean;
+  /** The record as this process last read or wrote it, while the line is busy. */
+  cached: Current<R> | null | undefined;
+}
+
+export interface WriterOptions<R> {
+  store: SessionStore;
+  /** The store TTL for a record about to be written (ms, > 0), or <= 0 when it is already over. */
+  ttl(value: R): number;
+  timeoutMs: number;
+  /** Compare-and-set attempts before ERR_STORE_CONFLICT. */
+  maxRetries: number;
+  /** Bounds every store call even when the store ignores its own timeout. */
+  guard<T>(p: Promise<T>, op: string): Promise<T>;
+}
+
+/** Queued changes per record at most; past it a change fails at once with ERR_STORE_CONFLICT. */
+export const MAX_QUEUED_CHANGES = 10_000;
+
+export class Writer<R> {
+  private readonly lines = new Map<string, Line<R>>();
+
+  constructor(private readonly o: WriterOptions<R>) {}
+
+  /** Applies `change` to the newest record `key` and writes it; resolves with what it saw. */
+  apply(key: string, change: Change<R>): Promise<Outcome<R>> {
+    let line = this.lines.get(key);
+    if (!line) { line = { queue: [], running: false, cached: undefined }; this.lines.set(key, line); }
+    if (line.queue.length >= MAX_QUEUED_CHANGES) {
+      return Promise.reject(new SessionError('ERR_STORE_CONFLICT', `more than ${MAX_QUEUED_CHANGES} changes queued for one session (MAX_QUEUED_CHANGES)`, 'local', { retries: 0 }));
+    }
+    const p = new Promise<Outcome<R>>((resolve, reject) => line.queue.push({ change, resolve, reject }));
+    if (!line.running) void this.run(key, line);
+    return p;
+  }
+
+  /** Forgets what this process knows about `key` (after a destroy). */
+  forget(key: string): void {
+    const line = this.lines.get(key);
+    if (line) line.cached = undefined;
+  }
+
+  private async run(key: string, line: Line<R>): Promise<void> {
+    line.running = true;
+    while (line.queue.length > 0) {
+      const batch = line.queue.splice(0, line.queue.length);
+      try {
+        const outcomes = await this.batch(key, line, batch);
+        batch.forEach((op, i) => op.resolve(outcomes[i] as Outcome<R>));
+      } catch (error) {
+        line.cached = undefined;
+        for (const op of batch) op.reject(error);
+      }
+    }
+    line.running = false;
+    this.lines.delete(key);
+  }
+
+  private async batch(key: string, line: Line<R>, batch: Op<R>[]): Promise<Outcome<R>[]> {
+    for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {
+      const base = line.cached !== undefined ? line.cached : await this.read(key);
+      let state: Current<R> | null = base;
+      let changed = false;
+      const seen: (Current<R> | null | typeof GONE)[] = [];
+      for (const op of batch) {
+        const next = op.change(state);
+        if (next === GONE) { seen.push(GONE); continue; }
+        if (next !== undefined) {
+          state = { value: next.value, principal: next.principal, version: (state?.version ?? 0) + 1 };
+          changed = true;
+        }
+        seen.push(state);
+      }
+      if (!changed || state === null) {
+        line.cached = base;
+        return seen;
+      }
+      const ttlMs = this.o.ttl(state.value);
+      if (ttlMs <= 0) {
+        // Over by the web clock: nothing to write; every change in the batch sees the record gone.
+        line.cached = base;
+        return batch.map(() => GONE);
+      }
+      const version = await this.o.guard(
+        this.o.store.compareAndSet(key, base?.version ?? 0, state.value, { ttlMs, principal: state.principal, timeoutMs: this.o.timeoutMs }),
+        'compareAndSet',
+      );
+      if (version !== null) {
+        const written = state;
+        line.cached = { ...written, version };
+        return seen.map((s) => (s === GONE || s === null ? s : s === written ? line.cached as Current<R> : s));
+      }
+      line.cached = undefined; // another process wrote: read again
+      if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+    }
+    throw new SessionError('ERR_STORE_CONFLICT', `session kept changing under ${this.o.maxRetries + 1} attempts`, 'local', { retries: this.o.maxRetries });
+  }
+
+  private async read(key: string): Promise<Current<R> | null> {
+    const s: StoredSession<R> | null = await this.o.guard(this.o.store.get<R>(key, { timeoutMs: this.o.timeoutMs }), 'get');
+    return s ? { value: s.data, principal: s.principal, version: s.version } : null;
+  }
+}
