@@ -54,6 +54,12 @@ export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId
    * options only set this side's bounds and timers.
    */
   resume?: MachineSnapshot;
+  /**
+   * Called with the session before its first transport is attached, so a listener or a
+   * `session.driver.wire.tap` sees everything from the first frame on (CONNECT, and data that
+   * arrives with ACCEPT, before connect() resolves). Used by `colloquy trace` and the chat client.
+   */
+  onSession?: (session: ClientSession) => void;
   signal?: AbortSignal;
 }
 
@@ -191,6 +197,7 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
   const pool = options.pool;
   const dial = pool ? () => pool.channel(url, () => direct()) : direct;
   const session = new ClientSession(machine, dial, options);
+  options.onSession?.(session);
   let transport: Transport;
   try {
     transport = await dial(options.signal);
