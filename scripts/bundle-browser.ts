@@ -37,7 +37,7 @@ module.exports = new Proxy({}, {
 });
 `;
 
-const browserStubs: Plugin = {
+export const browserStubs: Plugin = {
   name: 'colloquy-browser-stubs',
   setup(b) {
     b.onResolve({ filter: NODE_BUILTIN }, (args) => ({ path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'node-stub' }));
