@@ -40,6 +40,7 @@ export interface PeerLinkConfig {
   resumeWindowMs: number;
   heartbeatMs: number;
   maxFrameSize: number;
+  maxSendQueueBytes: number;
   initialDelayMs: number;
   maxDelayMs: number;
   /** The hello to send first (carries whether this node is ready). */
@@ -129,6 +130,7 @@ export class PeerLink {
           resumeWindowMs: c.resumeWindowMs,
           heartbeatMs: c.heartbeatMs,
           maxFrameSize: c.maxFrameSize,
+          maxSendQueueBytes: c.maxSendQueueBytes,
           reconnect: { initialDelayMs: c.initialDelayMs, maxDelayMs: c.maxDelayMs },
         });
       } catch {

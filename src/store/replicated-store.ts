@@ -37,6 +37,7 @@
 // Redis store: from the writer). `expired` is emitted by every node when its own copy reaches its
 // deadline (so N times across N nodes; listen on one node, or filter with `owns(id)`).
 
+import { createHash } from 'node:crypto';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError, type ErrorCode } from '../engine/errors.js';
 import { Refusal, Server } from '../server/server.js';
@@ -89,7 +90,7 @@ export interface ReplicatedStoreOptions {
   /** Requests waiting for a remote owner at most (ERR_STORE_FULL, limit maxPendingRequests). Default 10,000. */
   maxPendingRequests?: number;
   /** The replication sessions: resume window, heartbeat, frame size, redial backoff. */
-  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; initialDelayMs?: number; maxDelayMs?: number };
+  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; maxSendQueueBytes?: number; initialDelayMs?: number; maxDelayMs?: number };
   /** The clock, for tests. Default Date.now. Nodes' clocks should agree within a second or so (expiry is local). */
   now?: () => number;
 }
@@ -182,6 +183,18 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   /** Each peer as this node sees it. */
   peers(): { id: string; connected: boolean; ready: boolean; backlogBytes: number }[] {
     return [...this.links.values()].map((l) => ({ id: l.peer, connected: l.connected, ready: this.inbound.get(l.peer)?.ready === true, backlogBytes: l.backlogBytes }));
+  }
+
+  /**
+   * A digest of every live session this node holds (id, version, principal, times, data), to
+   * check that nodes have converged: equal digests, equal contents.
+   */
+  digest(): { entries: number; sha256: string } {
+    const now = this.nowFn();
+    const live = this.state.snapshot().filter((r) => r.json !== null && r.expiresAt > now).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const h = createHash('sha256');
+    for (const r of live) h.update(JSON.stringify([r.id, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.json])).update('\n');
+    return { entries: live.length, sha256: h.digest('hex') };
   }
 
   /** The node that owns `id` now, as this node sees it (null: none eligible). */
@@ -401,6 +414,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       resumeWindowMs: l.resumeWindowMs ?? 30_000,
       heartbeatMs: l.heartbeatMs ?? 2000,
       maxFrameSize: l.maxFrameSize ?? 4 * 1024 * 1024,
+      maxSendQueueBytes: l.maxSendQueueBytes ?? 4 * 1024 * 1024,
       initialDelayMs: l.initialDelayMs ?? 50,
       maxDelayMs: l.maxDelayMs ?? 1000,
       hello: () => ({ t: 'hello', node: this.nodeId, ready: this.isReady }),
@@ -514,9 +528,10 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   private checkReady(): void {
     if (this.isReady || this.closed) return;
     const waited = performance.now() - this.startedAt >= (this.options.bootstrapWaitMs ?? 3000);
-    for (const [id, link] of this.links) {
+    for (const id of this.links.keys()) {
       if (this.inbound.get(id)?.snapshotDone) continue;
-      if (waited && !this.inbound.has(id) && !link.connected) continue; // unreachable: do not wait for it longer
+      // After bootstrapWaitMs, wait only for peers whose stream has begun (their snapshot is on its way).
+      if (waited && !this.inbound.has(id)) continue;
       return;
     }
     this.isReady = true;
