@@ -1,0 +1,537 @@
+// The chat service: rooms, nicks, join/leave notices, presence, bounded history on join, message
+// ids, half-duplex (walkie-talkie) rooms arbitrated with the X.225 data token, and several nodes
+// forming one chat over a Bus. Messages are defined in ./chat-protocol.ts.
+//
+// Theory of operation
+//   One session = one member of one room, named by the CONNECT hello. `open` registers the member
+//   (a taken nick gets a clear suffix: ada, ada-2, ada-3 ...), sends `welcome` with the members
+//   and the last `historyLimit` messages, and tells the room `join`. A `say` becomes a message with
+//   an id, kept in the room's history and sent to every member, the sender included (so the
+//   sender learns the id and the room's order). When the session closes the room hears `leave`.
+//
+//   Exactly once: the session layer replays what a cut connection lost, and a resumed session is
+//   the same Session object that `open` never sees again, so nothing here is sent twice (no second
+//   welcome, no history replay, no second join). A session restored on another node after its
+//   node died is opened with `restored: true`: it rejoins silently under its hello's nick.
+//
+//   Inbound units are handled from the session's `event` stream, in frame order, DATA and TYPED
+//   alike (the async iterator is drained and ignored: it would deliver DATA a microtask later than
+//   TYPED and could reorder a `say` after a `leave`).
+//
+//   Several nodes: every room has a bus topic `chat/<room>` (see ./service.ts Bus). A node
+//   publishes its members' messages, joins and leaves, and every `presenceIntervalMs` the list of
+//   its members in each room; it delivers what other nodes publish. A node that has not been heard
+//   from for 3 intervals is gone: its members leave (reason `node-gone`). A node that takes up a
+//   room asks the others (`sync`); they answer with their presence and history, and history the
+//   node had not seen goes to its members as `history`. Message ids are `<ms base36>-<node>-<seq>`.
+//
+//   Half duplex (walkie-talkie), per node: clients negotiate the half-duplex mode with the data
+//   token on the server's side. The member whose client holds the token has the floor. A client
+//   asks with PLEASE_TOKENS(data); the service (not the session's default answer, see
+//   Session.setHandlers) queues the request, asks the holder with its own PLEASE_TOKENS, and when
+//   the holder gives the token back it hands it (GIVE_TOKENS) to the next in line and tells the
+//   room `turn`. A holder that keeps the token `turnTimeoutMs` after being asked is aborted.
+//   The room's traffic goes to members as TYPED data, which needs no token.
+
+import type { Session } from '../driver/session.js';
+import { Refusal } from '../server/server.js';
+import type { Bus, OpenContext, Principal, Service, ServiceHello } from './service.js';
+import {
+  CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, encodeChat, nickProblem, parseClientMessage, roomProblem,
+} from './chat-protocol.js';
+import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
+
+export interface ChatServiceOptions {
+  /** Other nodes of the same chat. Default: none (this node is the whole chat). */
+  bus?: Bus;
+  /** Messages kept per room and sent on join. Default 50. */
+  historyLimit?: number;
+  /** Rooms this node keeps (with members or history); past it, a new room is refused. Default 1000. */
+  maxRooms?: number;
+  /** Members of one room on this node. Default 1000. */
+  maxMembersPerRoom?: number;
+  /** Characters in a nick. Default 32. */
+  maxNickLength?: number;
+  /** UTF-8 bytes in one message text. Default 4000. */
+  maxMessageBytes?: number;
+  /** How often each node announces its members per room on the bus. Default 5000 ms. */
+  presenceIntervalMs?: number;
+  /** Half duplex: how long a holder may keep the floor after being asked for it. Default 30 s. */
+  turnTimeoutMs?: number;
+  /** Bus failures (publish or subscribe); the chat goes on locally. Default: ignored. */
+  onBusError?(error: Error): void;
+  /** This node's name in message ids and bus messages. Default: 8 random hex digits. */
+  nodeId?: string;
+}
+
+interface Member {
+  session: Session;
+  nick: string;
+  room: Room;
+  gone: boolean;
+}
+
+interface Room {
+  name: string;
+  halfDuplex: boolean;
+  members: Map<string, Member>;
+  history: ChatMessage[];
+  historyIds: Set<string>;
+  /** Other nodes' members, and when each node's list expires. */
+  remote: Map<string, { members: Set<string>; expires: number }>;
+  unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined;
+  lastActive: number;
+  holder: Member | null;
+  waiting: Member[];
+  asked: ReturnType<typeof setTimeout> | null;
+}
+
+/** Bus messages between nodes. */
+type Wire =
+  | { k: 'message'; node: string; message: ChatMessage }
+  | { k: 'join' | 'leave'; node: string; nick: string; reason?: LeaveReason }
+  | { k: 'presence'; node: string; members: string[]; halfDuplex: boolean }
+  | { k: 'sync'; node: string }
+  | { k: 'history'; node: string; to: string; messages: ChatMessage[] };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const topicOf = (room: string): string => `chat/${room}`;
+
+function randomNode(): string {
+  const b = new Uint8Array(4);
+  crypto.getRandomValues(b);
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export class ChatService implements Service {
+  readonly name = CHAT_SERVICE;
+  readonly nodeId: string;
+  private readonly rooms = new Map<string, Room>();
+  private readonly bus: Bus | undefined;
+  private readonly historyLimit: number;
+  private readonly maxRooms: number;
+  private readonly maxMembers: number;
+  private readonly maxNick: number;
+  private readonly maxMessageBytes: number;
+  private readonly presenceMs: number;
+  private readonly turnTimeoutMs: number;
+  private seq = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+  /** Counters for tests and live views. */
+  readonly stats = { messages: 0, busErrors: 0, slowAborts: 0 };
+
+  constructor(private readonly options: ChatServiceOptions = {}) {
+    this.bus = options.bus;
+    this.nodeId = options.nodeId ?? randomNode();
+    this.historyLimit = options.historyLimit ?? 50;
+    this.maxRooms = options.maxRooms ?? 1000;
+    this.maxMembers = options.maxMembersPerRoom ?? 1000;
+    this.maxNick = options.maxNickLength ?? 32;
+    this.maxMessageBytes = options.maxMessageBytes ?? 4000;
+    this.presenceMs = options.presenceIntervalMs ?? 5000;
+    this.turnTimeoutMs = options.turnTimeoutMs ?? 30_000;
+    if (this.bus) {
+      this.timer = setInterval(() => this.tick(), this.presenceMs);
+      (this.timer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Members of `room` on every node this node knows of (for tests and live views). */
+  members(room: string): string[] {
+    const r = this.rooms.get(room);
+    return r ? this.allMembers(r) : [];
+  }
+
+  validate(hello: ServiceHello): void {
+    const room = hello['room'] ?? DEFAULT_ROOM;
+    const nick = hello['nick'] ?? DEFAULT_NICK;
+    if (typeof room !== 'string' || typeof nick !== 'string') throw new Refusal('chat: "room" and "nick" must be strings', 'rejected');
+    const roomBad = roomProblem(room);
+    if (roomBad) throw new Refusal(`chat: ${roomBad}`, 'rejected');
+    const nickBad = nickProblem(nick, this.maxNick);
+    if (nickBad) throw new Refusal(`chat: ${nickBad}`, 'rejected');
+    const halfDuplex = hello['halfDuplex'] === true;
+    const existing = this.rooms.get(room);
+    if (existing && (existing.members.size > 0 || existing.remote.size > 0) && existing.halfDuplex !== halfDuplex) {
+      throw new Refusal(`chat: room '${room}' is ${existing.halfDuplex ? 'a half-duplex (walkie-talkie) room: join with --half-duplex' : 'a full-duplex room: join without --half-duplex'}`, 'rejected');
+    }
+    if (existing && existing.members.size >= this.maxMembers) throw new Refusal(`chat: room '${room}' is full (${this.maxMembers} members on this node)`, 'congested');
+    if (!existing && this.rooms.size >= this.maxRooms && !this.evictableRoom()) throw new Refusal(`chat: this node holds ${this.maxRooms} rooms (maxRooms); try an existing room`, 'congested');
+  }
+
+  open(session: Session, principal: Principal, context: OpenContext): void {
+    try {
+      this.validate(principal.hello);
+    } catch (e) {
+      session.abort(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    const hello = principal.hello;
+    const halfDuplex = hello['halfDuplex'] === true;
+    if ((session.negotiated?.mode === 'halfDuplex') !== halfDuplex) {
+      session.abort(halfDuplex ? 'chat: a half-duplex room needs a half-duplex session' : 'chat: a full-duplex room needs a full-duplex session');
+      return;
+    }
+    const room = this.room(hello['room'] as string | undefined ?? DEFAULT_ROOM, halfDuplex);
+    const wanted = (hello['nick'] as string | undefined) ?? DEFAULT_NICK;
+    const nick = context.restored ? wanted : this.freeNick(room, wanted);
+    const member: Member = { session, nick, room, gone: false };
+    room.members.set(nick, member);
+    room.lastActive = Date.now();
+
+    session.on('event', (e) => {
+      if (e.type === 'data') this.onUnit(member, e.payload, 'data');
+      else if (e.type === 'typed') this.onUnit(member, e.payload, 'typed');
+      else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.turnReturned(member);
+    });
+    session.on('closed', ({ error }) => this.leave(member, error ? 'lost' : 'left'));
+    void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });
+
+    if (halfDuplex) {
+      session.setHandlers({
+        tokensRequested: (tokens) => {
+          if (tokens.includes('data')) this.turnWanted(member);
+          return false; // the service hands the token on when the holder gives it back
+        },
+      });
+    }
+    if (!context.restored) {
+      this.send(member, {
+        type: 'welcome', room: room.name, nick, members: this.allMembers(room), history: [...room.history], halfDuplex,
+        holder: room.holder?.nick ?? null,
+      });
+      this.toRoom(room, { type: 'join', room: room.name, nick, ts: Date.now() }, member);
+      this.publish(room, { k: 'join', node: this.nodeId, nick });
+    }
+    if (halfDuplex && !session.tokens.includes('data')) {
+      // The client came in holding the data token: it has the floor if nobody has, else it must give it back.
+      if (!room.holder) this.grant(member, false);
+      else this.askBack(member);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    const rooms = [...this.rooms.values()];
+    for (const r of rooms) if (r.asked) clearTimeout(r.asked);
+    // Tell the other nodes at once rather than letting them wait for expiry.
+    await Promise.all(rooms.filter((r) => r.members.size > 0).map((r) => this.publishNow(r, { k: 'presence', node: this.nodeId, members: [], halfDuplex: r.halfDuplex })));
+    await Promise.all(rooms.map(async (r) => { const off = await r.unsubscribe; await off?.().catch(() => {}); }));
+    this.rooms.clear();
+  }
+
+  // ---- rooms and members -----------------------------------------------------------------
+
+  private room(name: string, halfDuplex: boolean): Room {
+    let room = this.rooms.get(name);
+    if (room) {
+      if (room.members.size === 0 && room.remote.size === 0) room.halfDuplex = halfDuplex;
+      return room;
+    }
+    if (this.rooms.size >= this.maxRooms) {
+      const victim = this.evictableRoom();
+      if (victim) this.dropRoom(victim);
+    }
+    room = {
+      name, halfDuplex, members: new Map(), history: [], historyIds: new Set(), remote: new Map(),
+      unsubscribe: undefined, lastActive: Date.now(), holder: null, waiting: [], asked: null,
+    };
+    this.rooms.set(name, room);
+    const r = room;
+    if (this.bus) {
+      r.unsubscribe = this.bus.subscribe(topicOf(name), (m) => this.onBus(r, m))
+        .then((off) => { this.publish(r, { k: 'sync', node: this.nodeId }); return off; })
+        .catch((e: unknown) => { this.busError(e); return undefined; });
+    }
+    return room;
+  }
+
+  /** The least recently active room without members on this node. */
+  private evictableRoom(): Room | undefined {
+    let best: Room | undefined;
+    for (const r of this.rooms.values()) if (r.members.size === 0 && (!best || r.lastActive < best.lastActive)) best = r;
+    return best;
+  }
+
+  private dropRoom(room: Room): void {
+    this.rooms.delete(room.name);
+    if (room.asked) clearTimeout(room.asked);
+    void room.unsubscribe?.then((off) => off?.()).catch((e: unknown) => this.busError(e));
+  }
+
+  private allMembers(room: Room): string[] {
+    const all = new Set(room.members.keys());
+    for (const n of room.remote.values()) for (const nick of n.members) all.add(nick);
+    return [...all].sort();
+  }
+
+  private freeNick(room: Room, wanted: string): string {
+    const taken = new Set(this.allMembers(room));
+    if (!taken.has(wanted)) return wanted;
+    for (let i = 2; ; i++) {
+      const suffix = `-${i}`;
+      const base = [...wanted].slice(0, this.maxNick - suffix.length).join('');
+      if (!taken.has(base + suffix)) return base + suffix;
+    }
+  }
+
+  private leave(member: Member, reason: LeaveReason): void {
+    if (member.gone) return;
+    member.gone = true;
+    const room = member.room;
+    if (room.members.get(member.nick) !== member) return;
+    room.members.delete(member.nick);
+    room.lastActive = Date.now();
+    room.waiting = room.waiting.filter((m) => m !== member);
+    if (room.holder === member) this.nextTurn(room);
+    this.toRoom(room, { type: 'leave', room: room.name, nick: member.nick, ts: Date.now(), reason });
+    this.publish(room, { k: 'leave', node: this.nodeId, nick: member.nick, reason });
+  }
+
+  // ---- what members say ------------------------------------------------------------------
+
+  private onUnit(member: Member, payload: Uint8Array, kind: 'data' | 'typed'): void {
+    if (member.gone) return;
+    let m;
+    try {
+      m = parseClientMessage(payload);
+    } catch (e) {
+      member.session.abort(`chat: ${(e as Error).message}`);
+      return;
+    }
+    const room = member.room;
+    switch (m.type) {
+      case 'say': {
+        if (kind !== 'data') { member.session.abort('chat: "say" must travel as normal data (it is what the data token governs)'); return; }
+        if (room.halfDuplex && room.holder !== member) {
+          this.send(member, { type: 'error', code: 'ERR_TOKEN_NOT_HELD', message: 'you do not have the floor: ask for the data token and wait for your turn' });
+          return;
+        }
+        const bytes = encoder.encode(m.text).length;
+        if (bytes > this.maxMessageBytes) {
+          this.send(member, { type: 'error', code: 'ERR_CHAT_MESSAGE_TOO_LARGE', message: `the message is ${bytes} bytes; this server takes at most ${this.maxMessageBytes}` });
+          return;
+        }
+        const ts = Date.now();
+        const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts };
+        this.stats.messages++;
+        this.remember(room, message);
+        this.toRoom(room, { type: 'message', ...message });
+        this.publish(room, { k: 'message', node: this.nodeId, message });
+        return;
+      }
+      case 'who':
+        this.send(member, { type: 'presence', room: room.name, members: this.allMembers(room) });
+        return;
+      case 'leave':
+        // Half duplex: the client has no data token, so it cannot release; we hold it and can.
+        member.session.release().catch(() => { /* closed meanwhile */ });
+        return;
+    }
+  }
+
+  private remember(room: Room, message: ChatMessage): boolean {
+    if (room.historyIds.has(message.id)) return false;
+    room.history.push(message);
+    room.historyIds.add(message.id);
+    while (room.history.length > this.historyLimit) room.historyIds.delete((room.history.shift() as ChatMessage).id);
+    room.lastActive = Date.now();
+    return true;
+  }
+
+  private toRoom(room: Room, message: ServerToClient, except?: Member): void {
+    const bytes = encodeChat(message);
+    for (const m of [...room.members.values()]) if (m !== except) this.sendBytes(m, bytes);
+  }
+
+  private send(member: Member, message: ServerToClient): void {
+    this.sendBytes(member, encodeChat(message));
+  }
+
+  /** Queues one unit; a member whose send queue is full (it does not read) is aborted, never waited for. */
+  private sendBytes(member: Member, bytes: Uint8Array): void {
+    const s = member.session;
+    if (member.gone || s.closed) return;
+    if (!s.machine.hasRoomFor(bytes.length)) {
+      this.stats.slowAborts++;
+      s.abort('chat: this client does not read what the room sends (its send queue is full)');
+      return;
+    }
+    try {
+      if (member.room.halfDuplex) s.sendTyped(bytes);
+      else void s.send(bytes).catch(() => { /* closed meanwhile */ });
+    } catch (e) {
+      s.abort(`chat: cannot send to this client: ${(e as Error).message}`);
+    }
+  }
+
+  // ---- half duplex: the floor is the data token ------------------------------------------
+
+  private turnWanted(member: Member): void {
+    const room = member.room;
+    if (member.gone || room.holder === member || room.waiting.includes(member)) return;
+    if (!room.holder) { this.grant(member, true); return; }
+    room.waiting.push(member);
+    this.askHolder(room);
+  }
+
+  private grant(member: Member, give: boolean): void {
+    const room = member.room;
+    if (give) {
+      try {
+        member.session.giveTokens(['data']);
+      } catch (e) {
+        member.session.abort(`chat: cannot hand over the floor: ${(e as Error).message}`);
+        return;
+      }
+    }
+    room.holder = member;
+    this.toRoom(room, { type: 'turn', room: room.name, holder: member.nick });
+    if (room.waiting.length > 0) this.askHolder(room);
+  }
+
+  private askHolder(room: Room): void {
+    const holder = room.holder;
+    if (!holder || room.asked) return;
+    try {
+      holder.session.requestTokens(['data']);
+    } catch { /* already asked by an earlier request, or closing */ }
+    room.asked = setTimeout(() => {
+      room.asked = null;
+      if (room.holder === holder) holder.session.abort(`chat: kept the floor ${this.turnTimeoutMs} ms after being asked for it (turnTimeoutMs)`);
+    }, this.turnTimeoutMs);
+    (room.asked as { unref?: () => void }).unref?.();
+  }
+
+  /** A client that arrived holding the token while someone else has the floor. */
+  private askBack(member: Member): void {
+    try { member.session.requestTokens(['data']); } catch { /* closing */ }
+  }
+
+  private turnReturned(member: Member): void {
+    if (member.room.holder === member) this.nextTurn(member.room);
+  }
+
+  private nextTurn(room: Room): void {
+    if (room.asked) clearTimeout(room.asked);
+    room.asked = null;
+    room.holder = null;
+    for (let next = room.waiting.shift(); next; next = room.waiting.shift()) {
+      if (next.gone || !next.session.tokens.includes('data')) continue;
+      this.grant(next, true);
+      return;
+    }
+    this.toRoom(room, { type: 'turn', room: room.name, holder: null });
+  }
+
+  // ---- other nodes -----------------------------------------------------------------------
+
+  private publish(room: Room, message: Wire): void {
+    if (!this.bus || this.closed) return;
+    void this.publishNow(room, message);
+  }
+
+  private async publishNow(room: Room, message: Wire): Promise<void> {
+    try {
+      await this.bus?.publish(topicOf(room.name), encoder.encode(JSON.stringify(message)));
+    } catch (e) {
+      this.busError(e);
+    }
+  }
+
+  private busError(e: unknown): void {
+    this.stats.busErrors++;
+    this.options.onBusError?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  private onBus(room: Room, bytes: Uint8Array): void {
+    if (this.closed || this.rooms.get(room.name) !== room) return;
+    let m: Wire;
+    try {
+      m = JSON.parse(decoder.decode(bytes)) as Wire;
+      if (typeof m !== 'object' || m === null || typeof m.node !== 'string') throw new Error('no node');
+    } catch {
+      this.busError(new Error(`chat: a bus message on ${topicOf(room.name)} is not chat JSON; ignored`));
+      return;
+    }
+    if (m.node === this.nodeId) return;
+    const now = Date.now();
+    const node = (): { members: Set<string>; expires: number } => {
+      let n = room.remote.get(m.node);
+      if (!n) room.remote.set(m.node, (n = { members: new Set(), expires: 0 }));
+      n.expires = now + 3 * this.presenceMs;
+      return n;
+    };
+    switch (m.k) {
+      case 'message':
+        if (!isChatMessage(m.message) || m.message.room !== room.name) return;
+        node();
+        if (this.remember(room, m.message)) this.toRoom(room, { type: 'message', ...m.message });
+        return;
+      case 'join':
+        if (typeof m.nick !== 'string') return;
+        node().members.add(m.nick);
+        this.toRoom(room, { type: 'join', room: room.name, nick: m.nick, ts: now });
+        return;
+      case 'leave':
+        if (typeof m.nick !== 'string') return;
+        node().members.delete(m.nick);
+        if (!room.members.has(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
+        return;
+      case 'presence': {
+        if (!Array.isArray(m.members)) return;
+        const n = node();
+        const before = [...n.members].sort().join('\n');
+        n.members = new Set(m.members.filter((x) => typeof x === 'string'));
+        if (m.members.length === 0) room.remote.delete(m.node);
+        if ([...n.members].sort().join('\n') !== before) this.toRoom(room, { type: 'presence', room: room.name, members: this.allMembers(room) });
+        return;
+      }
+      case 'sync':
+        if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+        if (room.history.length > 0) this.publish(room, { k: 'history', node: this.nodeId, to: m.node, messages: room.history });
+        return;
+      case 'history': {
+        if (m.to !== this.nodeId || !Array.isArray(m.messages)) return;
+        const fresh = m.messages.filter((x) => isChatMessage(x) && x.room === room.name && !room.historyIds.has(x.id));
+        if (fresh.length === 0) return;
+        const merged = [...room.history, ...fresh].sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1)).slice(-this.historyLimit);
+        room.history = merged;
+        room.historyIds = new Set(merged.map((x) => x.id));
+        const kept = fresh.filter((x) => room.historyIds.has(x.id));
+        if (kept.length > 0) this.toRoom(room, { type: 'history', room: room.name, messages: kept });
+        return;
+      }
+    }
+  }
+
+  /** Every interval: announce our members per room, and let nodes not heard from expire. */
+  private tick(): void {
+    const now = Date.now();
+    for (const room of this.rooms.values()) {
+      if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+      for (const [node, n] of room.remote) {
+        if (n.expires > now) continue;
+        room.remote.delete(node);
+        for (const nick of n.members) {
+          if (!room.members.has(nick)) this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
+        }
+      }
+    }
+  }
+}
+
+function isChatMessage(v: unknown): v is ChatMessage {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Record<string, unknown>;
+  return typeof m['id'] === 'string' && typeof m['room'] === 'string' && typeof m['from'] === 'string' && typeof m['text'] === 'string' && typeof m['ts'] === 'number';
+}
+
+/** The chat service for a ServiceHost (`colloquy serve` hosts one). */
+export function chatService(options: ChatServiceOptions = {}): ChatService {
+  return new ChatService(options);
+}

@@ -1,0 +1,263 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/connect.js';
+import { ChatClient } from '../../src/apps/chat-client.js';
+import type { ChatMessage } from '../../src/apps/chat-client.js';
+import { encodeHello, LocalBus } from '../../src/apps/service.js';
+import type { Bus } from '../../src/apps/service.js';
+import { startChatServer } from './fixtures/chat-server.js';
+import type { ChatServer } from './fixtures/chat-server.js';
+import { chaosSeed, startFaultProxy } from '../chaos/fault-proxy.js';
+import type { FaultProxy } from '../chaos/fault-proxy.js';
+
+const servers: ChatServer[] = [];
+const clients: ChatClient[] = [];
+const proxies: FaultProxy[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.abort();
+  for (const p of proxies.splice(0)) await p.close();
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function server(...args: Parameters<typeof startChatServer>): Promise<ChatServer> {
+  const s = await startChatServer(...args);
+  servers.push(s);
+  return s;
+}
+
+async function join(url: string, nick: string, room = 'lobby', extra: Parameters<typeof ChatClient.connect>[1] = {}): Promise<ChatClient> {
+  const c = await ChatClient.connect(url, { nick, room, ...extra });
+  clients.push(c);
+  return c;
+}
+
+/** Resolves when `check` is true, re-checked on every event of `c` (bounded by the test timeout). */
+function until(c: ChatClient, check: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (check()) { resolve(); return; }
+    const offs = (['message', 'join', 'leave', 'presence', 'turn', 'notice', 'closed'] as const).map((e) => c.on(e, () => {
+      if (check()) { for (const off of offs) off(); resolve(); }
+    }));
+  });
+}
+
+function record(c: ChatClient): { messages: ChatMessage[]; notices: string[] } {
+  const r = { messages: [] as ChatMessage[], notices: [] as string[] };
+  c.on('message', (m) => { if (!m.history) r.messages.push(m); });
+  c.on('join', (j) => r.notices.push(`join ${j.nick}`));
+  c.on('leave', (l) => r.notices.push(`leave ${l.nick} ${l.reason}`));
+  return r;
+}
+
+describe('chat service', () => {
+  it('welcomes, announces joins and leaves, and gives every message an id, once, to everyone', async () => {
+    const s = await server();
+    const ada = await join(s.tcp, 'ada');
+    const a = record(ada);
+    const bob = await join(s.ws, 'bob');
+    const b = record(bob);
+    await until(ada, () => a.notices.includes('join bob'));
+    expect(bob.members).toEqual(['ada', 'bob']);
+    await ada.send('hello bob');
+    await bob.send('hi ada');
+    await until(ada, () => a.messages.length === 2);
+    await until(bob, () => b.messages.length === 2);
+    expect(a.messages.map((m) => `${m.from}:${m.text}`).sort()).toEqual(['ada:hello bob', 'bob:hi ada']);
+    expect(a.messages.map((m) => m.id)).toEqual(b.messages.map((m) => m.id)); // one order for the room
+    expect(new Set(a.messages.map((m) => m.id)).size).toBe(2);
+    expect(a.messages[0]?.room).toBe('lobby');
+    await bob.close();
+    await until(ada, () => a.notices.includes('leave bob left'));
+    expect(ada.members).toEqual(['ada']);
+  });
+
+  it('suffixes a taken nick, keeps rooms apart and answers who', async () => {
+    const s = await server();
+    const ada = await join(s.tcp, 'ada');
+    const ada2 = await join(s.tcp, 'ada');
+    expect(ada2.nick).toBe('ada-2');
+    const other = await join(s.tcp, 'ada', 'kitchen');
+    expect(other.nick).toBe('ada');
+    const r = record(other);
+    await ada.send('lobby only');
+    await until(ada2, () => ada2.members.length === 2);
+    let presence: string[] = [];
+    ada2.on('presence', (p) => { presence = p; });
+    ada2.who();
+    await until(ada2, () => presence.length > 0);
+    expect(presence).toEqual(['ada', 'ada-2']);
+    expect(r.messages).toEqual([]);
+  });
+
+  it('sends bounded history on join, and never again after a resume', async () => {
+    const s = await server({ historyLimit: 3 });
+    const ada = await join(s.tcp, 'ada');
+    const a = record(ada);
+    for (let i = 1; i <= 5; i++) await ada.send(`m${i}`);
+    await until(ada, () => a.messages.length === 5);
+    const history: string[] = [];
+    let welcomes = 0;
+    const bob = await ChatClient.connect(s.tcp, { nick: 'bob' });
+    clients.push(bob);
+    expect(bob.nick).toBe('bob');
+    expect(bob.history.map((m) => m.text)).toEqual(['m3', 'm4', 'm5']);
+    bob.on('welcome', () => welcomes++);
+    // History came with the welcome, before connect() resolved; count it from the session's view.
+    const b = record(bob);
+    bob.on('message', (m) => { if (m.history) history.push(m.text); });
+    // Cut bob's connection: the session resumes, and nothing is sent twice.
+    bob.session.driver.dropTransport();
+    await new Promise<void>((resolve) => bob.session.once('resumed', () => resolve()));
+    await ada.send('after');
+    await until(bob, () => b.messages.length === 1);
+    expect(b.messages.map((m) => m.text)).toEqual(['after']);
+    expect(history).toEqual([]);
+    expect(welcomes).toBe(0);
+    expect(bob.history).toHaveLength(3);
+  });
+
+  it('hands history of the welcome in order, the last historyLimit', async () => {
+    const s = await server({ historyLimit: 3 });
+    const ada = await join(s.tcp, 'ada');
+    const a = record(ada);
+    for (let i = 1; i <= 5; i++) await ada.send(`m${i}`);
+    await until(ada, () => a.messages.length === 5);
+    const c = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'raw' }) });
+    const first = await c.read();
+    const welcome = JSON.parse(new TextDecoder().decode(first.value)) as { type: string; history: ChatMessage[]; members: string[] };
+    expect(welcome.type).toBe('welcome');
+    expect(welcome.history.map((m) => m.text)).toEqual(['m3', 'm4', 'm5']);
+    expect(welcome.members).toEqual(['ada', 'raw']);
+    c.abort();
+  });
+
+  it('refuses bad rooms and nicks at connect, and aborts a client that sends garbage', async () => {
+    const s = await server({ maxNickLength: 8 });
+    await expect(ChatClient.connect(s.tcp, { room: 'no spaces', reconnect: false })).rejects.toThrow(/room 'no spaces' is not/);
+    await expect(ChatClient.connect(s.tcp, { nick: 'much-too-long', reconnect: false })).rejects.toThrow(/longer than 8/);
+    await expect(ChatClient.connect(s.tcp, { nick: 'tab\there', reconnect: false })).rejects.toThrow(/control characters/);
+    const ada = await join(s.tcp, 'ada');
+    const r = record(ada);
+    const raw = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'raw' }) });
+    const closed = new Promise<string>((resolve) => raw.on('closed', ({ error }) => resolve(`${error?.code} ${error?.message}`)));
+    await raw.send('{not json');
+    expect(await closed).toMatch(/ERR_ABORTED .*not a chat message: not UTF-8 JSON/);
+    await until(ada, () => r.notices.includes('leave raw lost'));
+  });
+
+  it('tells a client its message is too large and keeps the session', async () => {
+    const s = await server({ maxMessageBytes: 10 });
+    const ada = await join(s.tcp, 'ada');
+    const notices: string[] = [];
+    ada.on('notice', (n) => notices.push(n.code));
+    await ada.send('x'.repeat(11));
+    await until(ada, () => notices.length === 1);
+    expect(notices).toEqual(['ERR_CHAT_MESSAGE_TOO_LARGE']);
+    const r = record(ada);
+    await ada.send('short');
+    await until(ada, () => r.messages.length === 1);
+  });
+
+  it('refuses a full-duplex client in a walkie-talkie room and the reverse', async () => {
+    const s = await server();
+    await join(s.tcp, 'ada', 'radio', { halfDuplex: true });
+    await expect(ChatClient.connect(s.tcp, { nick: 'bob', room: 'radio', reconnect: false })).rejects.toThrow(/half-duplex \(walkie-talkie\) room: join with --half-duplex/);
+    await join(s.tcp, 'ada', 'plain');
+    await expect(ChatClient.connect(s.tcp, { nick: 'bob', room: 'plain', halfDuplex: true, reconnect: false })).rejects.toThrow(/full-duplex room/);
+  });
+
+  it('keeps every message exactly once for two clients through a proxy that cuts connections', async () => {
+    const s = await server();
+    const seed = chaosSeed();
+    const target = { host: '127.0.0.1', port: s.server.addresses.tcp as number };
+    const proxy = await startFaultProxy({ target, seed, cutEveryMs: [40, 160], maxChunk: 64 });
+    proxies.push(proxy);
+    const url = `tcp://127.0.0.1:${proxy.port}`;
+    const opts = { reconnect: { initialDelayMs: 5, maxDelayMs: 50 } };
+    const ada = await join(url, 'ada', 'lobby', opts);
+    const bob = await join(url, 'bob', 'lobby', opts);
+    const a = record(ada);
+    const b = record(bob);
+    const N = 150;
+    for (let i = 0; i < N; i++) {
+      await ada.send(`a${i}`);
+      await bob.send(`b${i}`);
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 15));
+    }
+    await until(ada, () => a.messages.length >= 2 * N);
+    await until(bob, () => b.messages.length >= 2 * N);
+    await new Promise((r) => setTimeout(r, 50));
+    for (const got of [a.messages, b.messages]) {
+      expect(got.length, `seed ${seed}`).toBe(2 * N);
+      expect(new Set(got.map((m) => m.id)).size).toBe(2 * N);
+      const fromAda = got.filter((m) => m.from === 'ada').map((m) => m.text);
+      expect(fromAda).toEqual(Array.from({ length: N }, (_, i) => `a${i}`));
+    }
+    expect(a.messages.map((m) => m.id)).toEqual(b.messages.map((m) => m.id));
+    expect(proxy.stats.cuts, `seed ${seed}`).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+});
+
+describe('chat half duplex (walkie-talkie)', () => {
+  it('gives the floor to one client at a time: asked for, taken from the holder, handed on', async () => {
+    const s = await server();
+    const ada = await join(s.tcp, 'ada', 'radio', { halfDuplex: true });
+    const bob = await join(s.tcp, 'bob', 'radio', { halfDuplex: true });
+    const cat = await join(s.tcp, 'cat', 'radio', { halfDuplex: true });
+    expect(ada.session.negotiated?.mode).toBe('halfDuplex');
+    expect([ada.hasTurn, bob.hasTurn, cat.hasTurn]).toEqual([false, false, false]);
+    const r = record(cat);
+    await ada.send('over to you'); // waits for the turn: PLEASE_TOKENS, GIVE_TOKENS, then DATA
+    expect(ada.hasTurn).toBe(true);
+    await until(cat, () => cat.holder === 'ada' && r.messages.length === 1);
+    // bob asks; the service asks ada, who gives it back, and bob gets it.
+    await bob.send('roger');
+    expect(bob.hasTurn).toBe(true);
+    expect(ada.hasTurn).toBe(false);
+    await until(cat, () => r.messages.length === 2);
+    expect(r.messages.map((m) => `${m.from}:${m.text}`)).toEqual(['ada:over to you', 'bob:roger']);
+    expect(cat.holder).toBe('bob');
+    // Without the floor, the session itself refuses normal data.
+    expect(() => cat.session.machine.sendData(new Uint8Array(1))).toThrow(/token/);
+    // A holder leaving frees the floor; a client without the token leaves through the service.
+    await cat.close();
+    expect(cat.session.closed).toBe(true);
+    await bob.close();
+    await until(ada, () => ada.holder === null && ada.members.length === 1);
+  });
+});
+
+describe('chat over a bus (several nodes)', () => {
+  it('forms one chat across two nodes: messages, presence, history for a late node, and expiry of a dead node', async () => {
+    const bus = new LocalBus();
+    let cutA = false;
+    // Node A's bus can be cut off, as if its process died without a word.
+    const busA: Bus = {
+      publish: (t, m) => (cutA ? Promise.resolve() : bus.publish(t, m)),
+      subscribe: (t, h) => bus.subscribe(t, (m) => { if (!cutA) h(m); }),
+      close: () => Promise.resolve(),
+    };
+    const nodeA = await server({ bus: busA, presenceIntervalMs: 100, nodeId: 'a' });
+    const ada = await join(nodeA.tcp, 'ada');
+    const a = record(ada);
+    await ada.send('before b existed');
+    await until(ada, () => a.messages.length === 1);
+    const nodeB = await server({ bus, presenceIntervalMs: 100, nodeId: 'b' });
+    const bob = await join(nodeB.ws, 'bob');
+    const b = record(bob);
+    // Node B learnt the room's history from node A after bob's welcome: it arrives as `history`.
+    await until(bob, () => bob.history.length === 1 && bob.members.includes('ada'));
+    expect(bob.history.map((m) => m.text)).toEqual(['before b existed']);
+    await until(ada, () => a.notices.includes('join bob'));
+    const bob2 = await join(nodeB.tcp, 'ada');
+    expect(bob2.nick).toBe('ada-2'); // the nick is taken on the other node
+    await bob.send('from b');
+    await ada.send('from a');
+    await until(ada, () => a.messages.length === 3);
+    await until(bob, () => b.messages.length === 2);
+    expect(b.messages.map((m) => m.text).sort()).toEqual(['from a', 'from b']);
+    expect(a.messages.filter((m) => m.text === 'from b')).toHaveLength(1);
+    cutA = true;
+    await until(bob, () => b.notices.includes('leave ada node-gone'));
+    expect(bob.members).toEqual(['ada-2', 'bob']);
+  }, 30_000);
+});
