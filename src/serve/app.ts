@@ -41,7 +41,7 @@ import { openBacking } from './backing.js';
 import type { Backing } from './backing.js';
 import { CountingTransport } from './counting.js';
 import { LiveSessions, WatchError } from './live.js';
-import { CookieLogins, sendJson } from './login.js';
+import { WebLogins, sendJson } from './login.js';
 import type { Logins } from './login.js';
 import { serveServices } from './services.js';
 import { WebRoot, defaultWebRoot } from './web-root.js';
@@ -104,7 +104,7 @@ export async function startServe(options: ServeOptions): Promise<ServeApp> {
 
 async function assemble(options: ServeOptions, backing: Backing, cleanups: (() => Promise<void> | void)[]): Promise<ServeApp> {
   const secure = options.tls !== undefined;
-  const logins: Logins = new CookieLogins({ secure });
+  const logins: Logins = new WebLogins(backing.store);
   cleanups.push(() => logins.close());
   const issued = new WeakSet<object>();
   const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store }), {
@@ -186,8 +186,8 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
       // Every session released in order (aborted if it does not finish within releaseTimeoutMs).
       await server.close();
       await host.close();
+      await logins.close();
       await backing.close();
-      logins.close();
       http.closeAllConnections();
     })();
     return closed;
@@ -214,9 +214,9 @@ class Api {
   }
 
   /** Who may read the live view: the admin token, or anyone logged in on the page. */
-  private viewer(req: IncomingMessage): { admin: boolean; name?: string } | null {
+  private async viewer(req: IncomingMessage): Promise<{ admin: boolean; name?: string } | null> {
     if (this.isAdmin(req)) return { admin: true };
-    const name = this.logins.nameFromHeaders(req.headers);
+    const name = await this.logins.nameFromHeaders(req.headers).catch(() => undefined);
     return name === undefined ? null : { admin: false, name };
   }
 
@@ -225,7 +225,7 @@ class Api {
     const path = url.pathname;
     if (await this.logins.handle(req, res)) return;
     if (path === '/api/health') { sendJson(res, 200, { ok: true, sessions: this.live.size }); return; }
-    if (path === '/api/sessions' || path.startsWith('/api/sessions/')) { this.sessions(req, res, path); return; }
+    if (path === '/api/sessions' || path.startsWith('/api/sessions/')) { await this.sessions(req, res, path); return; }
     if (path.startsWith('/api/')) { sendJson(res, 404, { error: `no API endpoint ${path}` }); return; }
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (web.serve(path, res)) return;
@@ -234,8 +234,8 @@ class Api {
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`Not found: ${path}\n`);
   }
 
-  private sessions(req: IncomingMessage, res: ServerResponse, path: string): void {
-    const who = this.viewer(req);
+  private async sessions(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const who = await this.viewer(req);
     if (!who) { sendJson(res, 401, { error: 'log in on the page (POST /api/login) or send the admin token (Authorization: Bearer TOKEN, printed by serve)' }, { 'www-authenticate': 'Bearer' }); return; }
     if (path === '/api/sessions') {
       if (req.method !== 'GET') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' }); return; }

@@ -1,120 +1,94 @@
-// Login by name for the web page, on an HTTP session cookie.
+// Login by name for the web page, on an HTTP session cookie (the shared web-session layer,
+// src/web: split-ID cookie, hashed secret in the store, idle and absolute expiry).
 //
-//   POST /api/login   {"name":"ada"}  -> 200 {"name":"ada"} and Set-Cookie: colloquy.sid=…
+//   POST /api/login   {"name":"ada"}  -> 200 {"name":"ada"} and Set-Cookie: colloquy=…
 //   GET  /api/me                      -> 200 {"name":"ada"} or 401
-//   POST /api/logout                  -> 204, the cookie cleared and the login forgotten
+//   POST /api/logout                  -> 204, the web session destroyed and its cookie cleared
 //
 // Theory of operation
-//   There are no passwords: a name is claimed, as in a chat room. The cookie holds 32 random
-//   bytes (hex); the login table maps it to the name, in this process, bounded by MAX_LOGINS
-//   (the oldest is dropped first) and LOGIN_TTL_MS of inactivity. The cookie is HttpOnly,
-//   SameSite=Lax, Path=/, and Secure under TLS. Requests that change state must be JSON
-//   (Content-Type application/json), which a cross-site form cannot send without a CORS
+//   There are no passwords: a name is claimed, as in a chat room. A login regenerates the web
+//   session (a new ID, so a planted cookie is worthless) and names the principal. The web
+//   sessions live in serve's store: in memory by default, in Redis with --store redis://…, where
+//   a login made on one node is valid on every node. The cookie is HttpOnly, SameSite=Lax,
+//   Path=/; under TLS it is Secure and named __Host-colloquy. Requests that change state must be
+//   JSON (Content-Type application/json), which a cross-site form cannot send without a CORS
 //   preflight this server never answers: that is the CSRF defence.
 //
 //   A WebSocket upgrade carries the same cookie: `nameFromHeaders` gives the real-time session
-//   the page's login as its principal name.
+//   the page's login as its principal name (read-only: it does not touch the web session).
 //
-//   This module is the interface serve uses for logins (Logins). It is kept apart so that the
-//   shared HTTP-session layer (src/web/) can replace its implementation without touching the
-//   rest of serve.
+//   serve uses logins only through the Logins interface below.
 
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionStore } from '../store/store.js';
+import { WebSessions } from '../web/web-sessions.js';
+import { attachSession, type SessionRequest } from '../web/node.js';
 
-export const COOKIE_NAME = 'colloquy.sid';
-/** Logins held at once; the oldest goes first. */
-export const MAX_LOGINS = 10_000;
-/** A login unused for this long is forgotten. */
-export const LOGIN_TTL_MS = 24 * 60 * 60 * 1000;
+/** The cookie's base name (`__Host-colloquy` under TLS). */
+export const COOKIE_NAME = 'colloquy';
+/** A login unused for this long is over. */
+export const LOGIN_IDLE_MS = 24 * 60 * 60 * 1000;
+/** A login this old is over, however active. */
+export const LOGIN_ABSOLUTE_MS = 7 * 24 * 60 * 60 * 1000;
 /** Largest request body accepted by the /api endpoints. */
 export const MAX_API_BODY_BYTES = 4096;
 /** A name: 1 to 32 letters, digits, '_', '-', '.'. */
 export const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u;
 
+type Headers = Readonly<Record<string, string | string[] | undefined>>;
+
 export interface Logins {
   /** Answers /api/login, /api/me and /api/logout; false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** The logged-in name for these request headers (HTTP or a WebSocket upgrade), if any. */
-  nameFromHeaders(headers: IncomingMessage['headers'] | Readonly<Record<string, string | string[] | undefined>> | undefined): string | undefined;
-  close(): void;
+  nameFromHeaders(headers: Headers | undefined): Promise<string | undefined>;
+  close(): Promise<void>;
 }
 
-interface Login { name: string; lastUsed: number }
+const LOGIN_PATHS = new Map([['/api/me', 'GET'], ['/api/login', 'POST'], ['/api/logout', 'POST']]);
 
-export class CookieLogins implements Logins {
-  private readonly logins = new Map<string, Login>();
+export class WebLogins implements Logins {
+  readonly sessions: WebSessions;
 
-  constructor(private readonly options: { secure: boolean; now?: () => number }) {}
+  constructor(store: SessionStore) {
+    this.sessions = new WebSessions({ store, cookieName: COOKIE_NAME, idleTimeoutMs: LOGIN_IDLE_MS, absoluteTimeoutMs: LOGIN_ABSOLUTE_MS, namespace: 'serve-web' });
+  }
 
-  private now(): number { return this.options.now?.() ?? Date.now(); }
-
-  nameFromHeaders(headers: Readonly<Record<string, string | string[] | undefined>> | undefined): string | undefined {
-    const id = readCookie(headers?.cookie, COOKIE_NAME);
-    if (id === undefined) return undefined;
-    const login = this.logins.get(id);
-    if (!login) return undefined;
-    if (this.now() - login.lastUsed > LOGIN_TTL_MS) { this.logins.delete(id); return undefined; }
-    login.lastUsed = this.now();
-    // Most recently used last, so the bound drops the least recently used.
-    this.logins.delete(id);
-    this.logins.set(id, login);
-    return login.name;
+  async nameFromHeaders(headers: Headers | undefined): Promise<string | undefined> {
+    const found = await this.sessions.resolve(headers?.cookie);
+    return found?.principal ?? undefined;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const method = LOGIN_PATHS.get(path);
+    if (method === undefined) return false;
+    if (req.method !== method) return sendJson(res, 405, { error: `use ${method}` }, { allow: method });
+    let body: unknown;
+    if (method === 'POST') {
+      body = await readJsonBody(req, res);
+      if (body === undefined) return true;
+    }
+    if (!(await attachSession(this.sessions, req, res))) return true; // the store failed: answered 503
+    const session = (req as SessionRequest).session;
     if (path === '/api/me') {
-      if (req.method !== 'GET') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
-      const name = this.nameFromHeaders(req.headers);
-      return name === undefined ? sendJson(res, 401, { error: 'not logged in: POST /api/login with {"name": "…"}' }) : sendJson(res, 200, { name });
+      const name = session.principal;
+      return name === null ? sendJson(res, 401, { error: 'not logged in: POST /api/login with {"name": "…"}' }) : sendJson(res, 200, { name });
     }
     if (path === '/api/login') {
-      if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
-      const body = await readJsonBody(req, res);
-      if (body === undefined) return true;
       const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
       if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
         return sendJson(res, 400, { error: 'the name must be 1 to 32 letters, digits, "_", "-" or "."' });
       }
-      const old = readCookie(req.headers.cookie, COOKIE_NAME);
-      if (old !== undefined) this.logins.delete(old);
-      const id = randomBytes(32).toString('hex');
-      this.logins.set(id, { name, lastUsed: this.now() });
-      while (this.logins.size > MAX_LOGINS) this.logins.delete(this.logins.keys().next().value as string);
-      return sendJson(res, 200, { name }, { 'set-cookie': this.cookie(id, LOGIN_TTL_MS / 1000) });
+      await session.login(name);
+      return sendJson(res, 200, { name });
     }
-    if (path === '/api/logout') {
-      if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
-      if (!isJson(req)) return sendJson(res, 415, { error: 'send Content-Type: application/json' });
-      req.resume();
-      const id = readCookie(req.headers.cookie, COOKIE_NAME);
-      if (id !== undefined) this.logins.delete(id);
-      res.writeHead(204, { 'set-cookie': this.cookie('', 0), 'cache-control': 'no-store' }).end();
-      return true;
-    }
-    return false;
+    await session.destroy();
+    res.writeHead(204, { 'cache-control': 'no-store' }).end();
+    return true;
   }
 
-  private cookie(value: string, maxAgeSeconds: number): string {
-    return `${COOKIE_NAME}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeSeconds)}${this.options.secure ? '; Secure' : ''}`;
-  }
-
-  close(): void { this.logins.clear(); }
-}
-
-export function readCookie(header: string | string[] | undefined, name: string): string | undefined {
-  const text = Array.isArray(header) ? header.join('; ') : header;
-  if (!text) return undefined;
-  for (const part of text.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const value = part.slice(eq + 1).trim();
-      return /^[0-9a-f]{64}$/.test(value) ? value : undefined;
-    }
-  }
-  return undefined;
+  async close(): Promise<void> { await this.sessions.close(); }
 }
 
 function isJson(req: IncomingMessage): boolean {

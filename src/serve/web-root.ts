@@ -14,6 +14,7 @@ export const WEB_FILES: Record<string, { file: string; type: string }> = {
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/app.js.map': { file: 'app.js.map', type: 'application/json; charset=utf-8' },
 };
 
 /** Where the build puts the page: dist/web beside dist/serve when running the build, the repository's dist/web when running from source. */

@@ -46,9 +46,17 @@ describe('colloquy serve (a real process)', () => {
     const login = await fetch(api('/api/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' });
     expect(login.status).toBe(200);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
-    expect(cookie).toMatch(/^colloquy\.sid=[0-9a-f]{64}$/);
+    expect(cookie).toMatch(/^colloquy=\S{20,}$/);
     expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/);
     expect(await (await fetch(api('/api/me'), { headers: { cookie } })).json()).toEqual({ name: 'ada' });
+    // The WebSocket upgrade carries the login cookie: the session's principal is that name.
+    const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, headers: { cookie } });
+    const auth = { authorization: `Bearer ${node.adminToken}` };
+    const listed = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as { sessions: { id: string; name: string; authenticated: boolean; transport: string }[] };
+    expect(listed.sessions.find((x) => x.id === s.id)).toMatchObject({ name: 'ada', authenticated: true, transport: 'ws' });
+    // A logged-in page may read the live view with its cookie alone.
+    expect((await fetch(api('/api/sessions'), { headers: { cookie } })).status).toBe(200);
+    await s.release();
     expect((await fetch(api('/api/logout'), { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' })).status).toBe(204);
     expect((await fetch(api('/api/me'), { headers: { cookie } })).status).toBe(401);
   }, 30_000);
