@@ -7,3 +7,6 @@ export { WebSession, type SessionData, type RegenerateOptions } from './web-sess
 export { sessionMiddleware, withSession, attachSession, type SessionRequest } from './node.js';
 export { readCookie, serializeCookie, type CookieAttributes } from './cookie.js';
 export { fastifySessions, type FastifySessionsOptions, type FastifySessionsPlugin, type FastifySessionRequest } from './fastify.js';
+export { SigningKeys, TOKEN_ALGORITHMS, MAX_KEYS, type SigningKey, type SigningKeysOptions, type TokenAlgorithm } from './signing-keys.js';
+export { TokenService, MAX_ACCESS_TTL_MS, MAX_REMEMBERED_ROTATIONS, type TokenServiceOptions, type TokenPair, type AccessClaims, type FamilyInfo } from './tokens.js';
+export { webAuthenticator, webIdentify, type WebIdentity, type WebAuthOptions } from './realtime.js';

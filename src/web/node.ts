@@ -58,6 +58,7 @@ export async function attachSession(sessions: WebSessions, req: IncomingMessage,
   } catch (error) {
     if (!isStoreError(error)) throw error;
     if (sessions.failClosed) { answer503(res); return false; }
+    sessions.report(error);
     session = sessions.anonymous();
   }
   (req as SessionRequest).session = session;
@@ -82,7 +83,7 @@ function install(sessions: WebSessions, session: WebSession, res: ServerResponse
       await sessions.save(session);
       return true;
     } catch (error) {
-      if (isStoreError(error) && !sessions.failClosed) return true;
+      if (isStoreError(error) && !sessions.failClosed) { sessions.report(error); return true; }
       if (!res.headersSent) {
         cookiesSet = true;
         res.statusCode = isStoreError(error) ? 503 : 500;
