@@ -205,11 +205,12 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
     throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`, 'local', { cause: e instanceof Error ? e.message : String(e), url });
   }
   await new Promise<void>((resolve, reject) => {
+    // `signal` aborts the connect only: once established it must not end the session later.
     const offEvent = session.on('event', (e) => {
-      if (e.type === 'established' || e.type === 'resumed') { offEvent(); offClosed(); resolve(); }
+      if (e.type === 'established' || e.type === 'resumed') { offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort); resolve(); }
     });
     const offClosed = session.on('closed', ({ error }) => {
-      offEvent(); offClosed();
+      offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort);
       reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
     });
     const onAbort = (): void => { session.abort('connect aborted'); };
