@@ -17,8 +17,6 @@ interface FastifyRequestLike {
   raw: IncomingMessage;
   headers: IncomingMessage['headers'];
   ip: string;
-  protocol?: string;
-  [key: string]: unknown;
 }
 
 interface FastifyReplyLike {
@@ -52,6 +50,10 @@ export interface FastifySessionRequest<T extends SessionData = SessionData> {
 
 const SECURE = Symbol('colloquy.web.secure');
 
+function slot(request: FastifyRequestLike): Record<string | symbol, unknown> {
+  return request as unknown as Record<string | symbol, unknown>;
+}
+
 export function fastifySessions(sessions: WebSessions, options: FastifySessionsOptions = {}): FastifySessionsPlugin {
   const name = options.decorator ?? 'session';
   const plugin = ((fastify: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
@@ -59,9 +61,9 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
     fastify.addHook('onRequest', async (request, reply) => {
       const raw = request.raw;
       const secure = sessions.isSecure((raw.socket as Partial<TLSSocket>).encrypted === true, raw.headers['x-forwarded-proto']);
-      (request as unknown as Record<symbol, unknown>)[SECURE] = secure;
+      slot(request)[SECURE] = secure;
       try {
-        request[name] = await sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress });
+        slot(request)[name] = await sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress });
       } catch (error) {
         if (!isStoreError(error)) throw error;
         if (sessions.failClosed) {
@@ -69,12 +71,12 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
           return reply;
         }
         sessions.report(error);
-        request[name] = sessions.anonymous();
+        slot(request)[name] = sessions.anonymous();
       }
       return undefined;
     });
     fastify.addHook('onSend', async (request, reply, payload) => {
-      const session = request[name] as WebSession | null;
+      const session = slot(request)[name] as WebSession | null;
       if (!session) return payload;
       try {
         await sessions.save(session);
@@ -87,7 +89,7 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
         }
         sessions.report(error);
       }
-      for (const c of sessions.cookies(session, (request as unknown as Record<symbol, unknown>)[SECURE] === true)) reply.header('set-cookie', c);
+      for (const c of sessions.cookies(session, slot(request)[SECURE] === true)) reply.header('set-cookie', c);
       return payload;
     });
     done();
