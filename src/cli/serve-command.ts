@@ -37,6 +37,7 @@ Options:
   --tls-key FILE       PEM private key for --tls-cert
   --admin-token TOKEN  bearer token for 'colloquy sessions' and the admin API (at least
                        ${MIN_ADMIN_TOKEN_LENGTH} characters; default: $${ADMIN_TOKEN_ENV}, else a random one, printed)
+  --web-root DIR       the built web page (default: dist/web of this installation)
   --json               one JSON object per line on stdout, first {"event":"listening",...}
   -h, --help           show this help and exit
 
@@ -73,6 +74,7 @@ export const serveCommand: Command = {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'admin-token': { type: 'string' },
+        'web-root': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -116,7 +118,7 @@ export const serveCommand: Command = {
     const files = resolve(values.files);
     let app: ServeApp;
     try {
-      app = await startServe({ host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent });
+      app = await startServe({ host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent, ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}) });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const hint = err.code === 'EADDRINUSE' ? ' (another program uses that port: pick another with --port / --tcp-port, or 0 for any free one)' : '';

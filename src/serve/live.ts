@@ -227,5 +227,5 @@ export function describeFrame(frame: Frame): string {
 function preview(bytes: Uint8Array): string {
   const text = textDecoder.decode(bytes.subarray(0, PREVIEW_CHARS * 4));
   const printable = [...text].slice(0, PREVIEW_CHARS).map((c) => (c < ' ' || c === '\u007f' || c === '\ufffd' ? '·' : c)).join('');
-  return JSON.stringify(printable + (text.length > PREVIEW_CHARS ? '…' : ''));
+  return `«${printable}${text.length > PREVIEW_CHARS ? '…' : ''}»`;
 }

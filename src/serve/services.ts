@@ -1,9 +1,11 @@
 // The one list of services `colloquy serve` offers. Each service module is added here as it
 // lands; the rest of serve takes the list from this function only.
 //
+//   chat   rooms of named people (src/apps/chat.ts); across nodes on the bus
 //   echo   built in: every data unit comes back as it went (handy for `colloquy call`-less
 //          checks, the tour's cut-and-resume demonstration and the tests)
 
+import { chatService } from '../apps/chat.js';
 import type { Bus, Service } from '../apps/service.js';
 import type { SessionStore } from '../store/store.js';
 
@@ -16,8 +18,8 @@ export interface ServiceContext {
   store: SessionStore;
 }
 
-export function serveServices(_context: ServiceContext): Service[] {
-  return [echoService()];
+export function serveServices(context: ServiceContext): Service[] {
+  return [chatService({ bus: context.bus }), echoService()];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */

@@ -86,7 +86,7 @@ describe('colloquy serve (a real process)', () => {
       text += dec.decode(chunk.value);
     }
     expect(text).toContain('"direction":"in","type":"DATA"');
-    expect(text).toContain('\\"traced\\"');
+    expect(text).toContain('«traced»');
     controller.abort();
 
     const resumed = new Promise<void>((resolve) => s.on('resumed', () => resolve()));
