@@ -220,7 +220,7 @@ export class TokenService {
         return { value: next, principal: cur.principal };
       }
       const at = f.old.findIndex((o) => sameHash(h, o));
-      if (at === 0 && now - f.rot <= this.o.graceMs && sameHash(hashSecret(derive(parsed.secret, f.n)), f.cur)) {
+      if (at === 0 && now - f.rot < this.o.graceMs && sameHash(hashSecret(derive(parsed.secret, f.n)), f.cur)) {
         successor = derive(parsed.secret, f.n);
         verdict = 'grace';
         return undefined;

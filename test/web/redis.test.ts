@@ -1,5 +1,5 @@
 // The web-session suite (suite.ts) on a real Redis (a private redis-server on a free port), for
-// node:http, Express and Fastify; plus a real outage: redis-server stopped by PID mid-run (503,
+// node:http, Express and Fastify, and the token suite; plus a real outage: redis-server stopped by PID mid-run (503,
 // bounded), then restarted (sessions work again).
 //
 // Without redis-server: skipped with a loud notice outside CI, run (and failing) under CI=true.
@@ -9,7 +9,8 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import { WebSessions } from '../../src/web/index.js';
 import { skipWithout, startRedis, type RedisServer } from '../support/redis.js';
 import { Client, startApp } from './servers.js';
-import { webSessionSuite } from './suite.js';
+import { webSessionSuite, type StoreFactory } from './suite.js';
+import { tokenSuite } from './token-suite.js';
 
 const SKIP = skipWithout('redis-server', 'test/web/redis.test.ts', 'apt-get install -y redis-server');
 
@@ -29,13 +30,15 @@ describe.skipIf(SKIP)('web sessions on Redis', () => {
     await redis?.stop();
   }, 30_000);
 
-  webSessionSuite('redis', {
+  const factory: StoreFactory = {
     make: async () => {
       const s = new RedisStore({ url: (await server()).url, prefix: `web${process.pid}x${++n}`, timeoutMs: 500 });
       stores.push(s);
       return s;
     },
-  });
+  };
+  webSessionSuite('redis', factory);
+  tokenSuite('redis', factory);
 
   it('a real outage: redis-server stopped gives 503 within the bound, and sessions work again after restart', async () => {
     const r = await server();
