@@ -99,12 +99,12 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
     // Outage: bob's network fails and the server cuts his transport. He types meanwhile.
     const bobId = await sessionId(bob.page);
     expect(bobId).toMatch(/^[0-9a-f]{32}$/);
-    await bob.page.evaluate(() => { (window as unknown as { __outage: boolean }).__outage = true; });
+    await bob.page.evaluate(() => { (globalThis as unknown as { __outage: boolean }).__outage = true; });
     const cut = await fetch(new URL(`/api/sessions/${bobId}/cut`, node.http), { method: 'POST', headers: { authorization: `Bearer ${node.adminToken}` } });
     expect(await cut.json()).toEqual({ id: bobId, cut: true });
     await bob.page.locator('#status[data-state="interrupted"]').waitFor(WAIT);
     await say(bob.page, 'typed during the outage');
-    await bob.page.evaluate(() => { (window as unknown as { __outage: boolean }).__outage = false; });
+    await bob.page.evaluate(() => { (globalThis as unknown as { __outage: boolean }).__outage = false; });
     await bob.page.locator('#status[data-state="resumed"]').waitFor(WAIT);
     await lines(ada.page, 'bob', 'typed during the outage').waitFor(WAIT);
     // Anything repeated would arrive before what bob sends next, in session order.
@@ -144,7 +144,7 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
     mkdirSync(ARTIFACTS, { recursive: true });
     await ada.page.screenshot({ path: join(ARTIFACTS, 'chat.png'), fullPage: true });
 
-    const pageErrors = [...(await ada.page.evaluate(() => (window as unknown as { pageErrors: string[] }).pageErrors)), ...(await bob.page.evaluate(() => (window as unknown as { pageErrors: string[] }).pageErrors))];
+    const pageErrors = [...(await ada.page.evaluate(() => (globalThis as unknown as { pageErrors: string[] }).pageErrors)), ...(await bob.page.evaluate(() => (globalThis as unknown as { pageErrors: string[] }).pageErrors))];
     expect([...errors, ...pageErrors]).toEqual([]);
     await ada.context.close();
     await bob.context.close();
