@@ -236,7 +236,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   // ---- SessionStore ----------------------------------------------------------------------------
 
   get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
-    return this.bounded('get', options, async () => {
+    return this.local(options, () => {
       checkId(id);
       const r = this.liveOrExpire(id);
       return r ? view<T>(r) : null;
@@ -270,7 +270,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   }
 
   listByPrincipal<T = unknown>(principal: string, options?: CallOptions): Promise<StoredSession<T>[]> {
-    return this.bounded('listByPrincipal', options, async () => {
+    return this.local(options, () => {
       checkPrincipal(principal);
       const out: StoredSession<T>[] = [];
       for (const id of this.state.idsOf(principal)) {
@@ -563,6 +563,13 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   private rendezvous(id: string): string[] {
     const members = [this.nodeId, ...this.links.keys()];
     return members.map((m) => ({ m, h: score(m, id) })).sort((a, b) => b.h - a.h || (a.m < b.m ? -1 : 1)).map((x) => x.m);
+  }
+
+  /** A local read: it cannot wait, so no timer; closed and an aborted signal still fail it. */
+  private local<T>(options: CallOptions | undefined, fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { cause: 'closed' }));
+    if (options?.signal?.aborted) return Promise.reject(options.signal.reason);
+    try { return Promise.resolve(fn()); } catch (error) { return Promise.reject(error); }
   }
 
   private bounded<T>(op: string, options: CallOptions | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
