@@ -1,0 +1,370 @@
+// Files: resumable, SHA-256 verified file transfer over a session, confined to one directory.
+//
+// Theory of operation
+//   A client opens a session with the hello {"service":"files"} and asks for one transfer at a
+//   time with a control message (framing and sync points: ./files-wire.ts):
+//
+//   get  client: gives the minor-sync and major/activity tokens, then {"op":"get","path",
+//        "offset","expect":{"size","sha256"}}. Server: {"op":"get-ok","size","sha256","offset"}
+//        (offset 0 when `expect` no longer matches: the file changed, start over), then chunks
+//        with a major sync point every syncEveryBytes and one at the end; then it gives the
+//        tokens back so the client can release.
+//   put  client: {"op":"put","path","size","sha256","transfer"?}. Server: {"op":"put-ok",
+//        "transfer","offset"}: a new transfer id and offset 0, or, for a known transfer with the
+//        same path, size and SHA-256, the offset of its last confirmed sync point. The client
+//        sends chunks from there with major sync points; the server confirms a point once the
+//        bytes before it are flushed and the transfer's record updated. Then {"op":"commit"}: the
+//        server hashes the upload and, if it matches, renames it into place atomically and
+//        answers {"op":"committed"}; otherwise it deletes it and answers ERR_CHECKSUM_MISMATCH.
+//
+//   Cuts are the session's business: it resumes by itself and nothing is lost or repeated. A
+//   client that restarts (a new session) resumes from its own checkpoint (get) or from the
+//   server's record of the transfer (put). Uploads in progress live next to their target as
+//   `.colloquy-upload-<id>` with a `.json` record, invisible to files.list and unreachable by
+//   any path (reserved names); a new session resuming a transfer takes it over from an older
+//   session that still holds it. Refusals before a transfer starts are {"op":"error"} messages
+//   with a typed code and the session stays usable; failures in mid-transfer abort the session.
+
+import { randomBytes } from 'node:crypto';
+import { lstat, open, opendir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { SessionError } from '../engine/errors.js';
+import type { Session } from '../driver/session.js';
+import type { Principal, Service } from './service.js';
+import type { RpcMethods } from './rpc.js';
+import { RESERVED_PREFIX, pathRejected, resolveExisting, resolveParent, splitPath } from './files-path.js';
+import { KIND_CHUNK, ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, encodeOffset, errorMessage, hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
+import type { ControlMessage } from './files-wire.js';
+
+export { getFile, putFile } from './files-client.js';
+export { SYNC_TOKENS, hashFile } from './files-wire.js';
+export type { TransferOptions, TransferProgress, TransferResult } from './files-client.js';
+
+export interface FilesServiceOptions {
+  /** The directory served; no path can leave it. */
+  root: string;
+  /** Largest file served or accepted. Default 1 GiB. */
+  maxFileBytes?: number;
+  /** Longest path (UTF-8 bytes). Default 1024. */
+  maxPathBytes?: number;
+  /** Bytes per chunk the server sends. Default 64 KiB. */
+  chunkBytes?: number;
+  /** The server puts a major sync point after this many bytes it sends. Default 2 MiB. */
+  syncEveryBytes?: number;
+  /** Entries files.list returns at most. Default 1000. */
+  maxListEntries?: number;
+  /** Remembered file hashes (by device, inode, size and mtime). Default 256. */
+  maxHashCacheEntries?: number;
+}
+
+const DEFAULTS = {
+  maxFileBytes: 1024 * 1024 * 1024,
+  maxPathBytes: 1024,
+  chunkBytes: 64 * 1024,
+  syncEveryBytes: 2 * 1024 * 1024,
+  maxListEntries: 1000,
+  maxHashCacheEntries: 256,
+};
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const TRANSFER_ID = /^[0-9a-f]{32}$/;
+
+interface UploadRecord { version: 1; path: string; size: number; sha256: string; offset: number }
+
+interface Upload {
+  id: string;
+  shown: string;
+  target: string;
+  temp: string;
+  record: string;
+  size: number;
+  sha256: string;
+  fd: FileHandle;
+  /** Bytes written. */
+  pos: number;
+}
+
+export class FilesService implements Service {
+  readonly name = 'files';
+  readonly root: string;
+  private readonly o: typeof DEFAULTS;
+  private rootReal: Promise<string> | undefined;
+  private readonly hashes = new Map<string, Promise<string>>();
+  /** Transfers held by a live session: a newer session of the same transfer takes over. */
+  private readonly active = new Map<string, { session: Session; ended: Promise<void> }>();
+
+  constructor(options: FilesServiceOptions) {
+    if (typeof options.root !== 'string' || options.root === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
+    this.root = options.root;
+    const o = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      const v = options[key];
+      if (v === undefined) continue;
+      if (!Number.isSafeInteger(v) || v < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `filesService: ${key} must be an integer >= 1, got ${String(v)}`);
+      o[key] = v;
+    }
+    this.o = o;
+  }
+
+  get limits(): Readonly<typeof DEFAULTS> { return this.o; }
+
+  private realRoot(): Promise<string> {
+    this.rootReal ??= realpath(this.root).then(async (r) => {
+      if (!(await stat(r)).isDirectory()) throw new SessionError('ERR_INVALID_ARGUMENT', `the files root ${this.root} is not a directory`);
+      return r;
+    });
+    return this.rootReal;
+  }
+
+  open(session: Session, _principal: Principal): void {
+    let finish = (): void => {};
+    const ended = new Promise<void>((resolve) => { finish = resolve; });
+    void this.serve(session, ended).finally(finish);
+  }
+
+  /** Methods for an RPC service: `rpcService({ methods: files.rpcMethods() })`. */
+  rpcMethods(): RpcMethods {
+    return {
+      'files.list': (params) => this.list(params),
+      'files.stat': (params) => this.stat(params),
+    };
+  }
+
+  /** Lists a directory under the root: {path, entries: [{name, type, size, mtimeMs}], truncated}. */
+  async list(params: unknown): Promise<{ path: string; entries: { name: string; type: string; size: number; mtimeMs: number }[]; truncated: boolean }> {
+    const p = (params ?? {}) as { path?: unknown };
+    const path = p.path === undefined ? '' : p.path;
+    const root = await this.realRoot();
+    const segments = splitPath(path, this.o.maxPathBytes, true);
+    const dir = await resolveExisting(root, segments, String(path));
+    if (!(await stat(dir)).isDirectory()) throw pathRejected('not-a-directory', `'${String(path)}' is not a directory`, String(path));
+    const entries: { name: string; type: string; size: number; mtimeMs: number }[] = [];
+    let truncated = false;
+    for await (const d of await opendir(dir)) {
+      if (d.name.startsWith(RESERVED_PREFIX)) continue;
+      if (entries.length >= this.o.maxListEntries) { truncated = true; break; }
+      const info = await lstat(join(dir, d.name)).catch(() => undefined);
+      if (!info) continue;
+      const type = info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other';
+      entries.push({ name: d.name, type, size: info.isFile() ? info.size : 0, mtimeMs: Math.floor(info.mtimeMs) });
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { path: segments.join('/'), entries, truncated };
+  }
+
+  /** {path, size, mtimeMs, sha256} of a file under the root. */
+  async stat(params: unknown): Promise<{ path: string; size: number; mtimeMs: number; sha256: string }> {
+    const path = (params as { path?: unknown } | null)?.path;
+    const { real, segments, size, mtimeMs, key } = await this.existingFile(path);
+    return { path: segments.join('/'), size, mtimeMs, sha256: await this.hashOf(real, key) };
+  }
+
+  private async existingFile(path: unknown): Promise<{ real: string; segments: string[]; size: number; mtimeMs: number; key: string }> {
+    const root = await this.realRoot();
+    const segments = splitPath(path, this.o.maxPathBytes);
+    const shown = segments.join('/');
+    const real = await resolveExisting(root, segments, shown);
+    const info = await stat(real);
+    if (!info.isFile()) throw new SessionError('ERR_FILE_NOT_FOUND', `'${shown}' is not a regular file`, 'local', { path: shown });
+    if (info.size > this.o.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `'${shown}' is ${info.size} bytes; this server sends at most ${this.o.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size: info.size, max: this.o.maxFileBytes });
+    return { real, segments, size: info.size, mtimeMs: Math.floor(info.mtimeMs), key: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}` };
+  }
+
+  private hashOf(real: string, key: string): Promise<string> {
+    const known = this.hashes.get(key);
+    if (known) { this.hashes.delete(key); this.hashes.set(key, known); return known; }
+    const p = hashFile(real);
+    p.catch(() => this.hashes.delete(key));
+    this.hashes.set(key, p);
+    while (this.hashes.size > this.o.maxHashCacheEntries) this.hashes.delete(this.hashes.keys().next().value as string);
+    return p;
+  }
+
+  // ---- one session --------------------------------------------------------------------------
+
+  private async serve(session: Session, ended: Promise<void>): Promise<void> {
+    const barrier = new ReceiveBarrier(session);
+    let upload: Upload | undefined;
+    session.setHandlers({
+      syncMajor: async (_serial, userData) => {
+        await barrier.wait();
+        const offset = decodeOffset(userData);
+        if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
+        if (offset !== upload.pos) throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
+        await upload.fd.datasync();
+        await writeJsonAtomic(upload.record, { version: 1, path: upload.shown, size: upload.size, sha256: upload.sha256, offset } satisfies UploadRecord);
+      },
+    });
+    const reply = (m: ControlMessage): Promise<void> => session.send(encodeControl(m));
+    try {
+      for await (const raw of session) {
+        try {
+          const unit = decodeUnit(raw);
+          if (unit.kind === 'chunk') {
+            if (!upload) throw protocolError('chunk-outside-put', 'file bytes outside an upload');
+            if (upload.pos + unit.bytes.length > upload.size) throw protocolError('too-much', `more bytes than the announced size ${upload.size}`);
+            await upload.fd.write(unit.bytes, 0, unit.bytes.length, upload.pos);
+            upload.pos += unit.bytes.length;
+            continue;
+          }
+          const m = unit.message;
+          if (m.op === 'get') {
+            if (upload) throw protocolError('busy', 'a get during an upload');
+            await this.sendFile(session, m, reply);
+          } else if (m.op === 'put') {
+            if (upload) throw protocolError('busy', 'a put during an upload');
+            try {
+              upload = await this.beginPut(session, m, ended);
+            } catch (e) {
+              if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL') { await reply(errorMessage(e)); continue; }
+              throw e;
+            }
+            await reply({ op: 'put-ok', transfer: upload.id, offset: upload.pos });
+          } else if (m.op === 'commit') {
+            if (!upload) throw protocolError('commit-outside-put', 'a commit outside an upload');
+            const u = upload;
+            upload = undefined;
+            this.active.delete(u.id);
+            try {
+              await this.commit(u);
+              await reply({ op: 'committed', path: u.shown, size: u.size, sha256: u.sha256 });
+            } catch (e) {
+              if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') { await reply(errorMessage(e)); continue; }
+              throw e;
+            }
+          } else {
+            throw protocolError('op', `unknown op '${m.op}'`);
+          }
+        } finally {
+          barrier.done();
+        }
+      }
+    } catch (e) {
+      if (!session.closed) session.abort(e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' ? `files: ${e.message}` : `files: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      barrier.dispose();
+      if (upload) {
+        if (this.active.get(upload.id)?.session === session) this.active.delete(upload.id);
+        await upload.fd.close().catch(() => {});
+      }
+    }
+  }
+
+  private async sendFile(session: Session, m: ControlMessage, reply: (m: ControlMessage) => Promise<void>): Promise<void> {
+    let file;
+    try {
+      file = await this.existingFile(m['path']);
+    } catch (e) {
+      if (e instanceof SessionError) { await reply(errorMessage(e)); return; }
+      throw e;
+    }
+    const { real, segments, size, key } = file;
+    const sha256 = await this.hashOf(real, key);
+    const expect = (m['expect'] ?? {}) as { size?: unknown; sha256?: unknown };
+    const asked = m['offset'] ?? 0;
+    if (!Number.isSafeInteger(asked) || (asked as number) < 0) throw protocolError('offset', 'get: offset must be an integer >= 0');
+    const same = expect.sha256 === undefined || (expect.sha256 === sha256 && expect.size === size);
+    let pos = same && (asked as number) <= size ? (asked as number) : 0;
+    const missing = SYNC_TOKENS.filter((t) => !session.tokens.includes(t));
+    if (missing.length > 0) throw protocolError('tokens', `get: give the ${missing.join(' and ')} token(s) first (the server puts major sync points in the stream)`);
+    await reply({ op: 'get-ok', path: segments.join('/'), size, sha256, offset: pos });
+    const fd = await open(real, 'r');
+    try {
+      let sinceSync = 0;
+      do {
+        const n = Math.min(this.o.chunkBytes, size - pos);
+        if (n > 0) {
+          const buf = Buffer.allocUnsafe(n + 1);
+          buf[0] = KIND_CHUNK;
+          const { bytesRead } = await fd.read(buf, 1, n, pos);
+          if (bytesRead !== n) throw new SessionError('ERR_APP_PROTOCOL', `'${segments.join('/')}' shrank while it was being sent`, 'local', { reason: 'file-changed' });
+          await session.send(buf);
+          pos += n;
+          sinceSync += n;
+        }
+        if (sinceSync >= this.o.syncEveryBytes || pos === size) {
+          await session.syncMajor(encodeOffset(pos));
+          sinceSync = 0;
+        }
+      } while (pos < size);
+      session.giveTokens(SYNC_TOKENS.filter((t) => session.tokens.includes(t)));
+    } catch (e) {
+      // The client took its tokens back or went away: this get is over, quietly.
+      if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL' && e.origin === 'local' && (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed)) return;
+      if (session.closed) return;
+      throw e;
+    } finally {
+      await fd.close();
+    }
+  }
+
+  private async beginPut(session: Session, m: ControlMessage, ended: Promise<void>): Promise<Upload> {
+    const root = await this.realRoot();
+    const segments = splitPath(m['path'], this.o.maxPathBytes);
+    const shown = segments.join('/');
+    const size = m['size'];
+    const sha256 = m['sha256'];
+    if (!Number.isSafeInteger(size) || (size as number) < 0) throw protocolError('size', 'put: size must be an integer >= 0');
+    if (typeof sha256 !== 'string' || !SHA256.test(sha256)) throw protocolError('sha256', 'put: sha256 must be 64 lowercase hex digits');
+    if ((size as number) > this.o.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `the file is ${size as number} bytes; this server accepts at most ${this.o.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size, max: this.o.maxFileBytes });
+    const { dir, name } = await resolveParent(root, segments, shown);
+    const target = join(dir, name);
+    const existing = await lstat(target).catch(() => undefined);
+    if (existing && !existing.isFile()) throw pathRejected('not-a-file', `'${shown}' exists and is not a regular file`, shown);
+
+    let id: string | undefined;
+    let offset = 0;
+    const asked = m['transfer'];
+    if (typeof asked === 'string' && TRANSFER_ID.test(asked)) {
+      const holder = this.active.get(asked);
+      if (holder && holder.session !== session) {
+        holder.session.abort('files: this transfer was taken over by a newer session');
+        await holder.ended;
+      }
+      const record = await readFile(join(dir, `${RESERVED_PREFIX}upload-${asked}.json`), 'utf8').then((t) => JSON.parse(t) as UploadRecord).catch(() => undefined);
+      const temp = join(dir, `${RESERVED_PREFIX}upload-${asked}`);
+      const tempSize = await stat(temp).then((s) => s.size).catch(() => -1);
+      if (record && record.path === shown && record.size === size && record.sha256 === sha256 && Number.isSafeInteger(record.offset) && record.offset <= tempSize) {
+        id = asked;
+        offset = record.offset;
+      }
+    }
+    id ??= randomBytes(16).toString('hex');
+    const temp = join(dir, `${RESERVED_PREFIX}upload-${id}`);
+    const record = `${temp}.json`;
+    const fd = await open(temp, offset === 0 ? 'w+' : 'r+');
+    try {
+      await fd.truncate(offset);
+      if (offset === 0) await writeJsonAtomic(record, { version: 1, path: shown, size: size as number, sha256, offset: 0 } satisfies UploadRecord);
+    } catch (e) {
+      await fd.close();
+      throw e;
+    }
+    this.active.set(id, { session, ended });
+    return { id, shown, target, temp, record, size: size as number, sha256, fd, pos: offset };
+  }
+
+  private async commit(u: Upload): Promise<void> {
+    try {
+      if (u.pos !== u.size) throw protocolError('short', `commit after ${u.pos} of ${u.size} bytes`);
+      await u.fd.datasync();
+    } finally {
+      await u.fd.close();
+    }
+    const actual = await hashFile(u.temp);
+    if (actual !== u.sha256) {
+      await unlink(u.temp).catch(() => {});
+      await unlink(u.record).catch(() => {});
+      throw new SessionError('ERR_CHECKSUM_MISMATCH', `the upload of '${u.shown}' hashes to ${actual}, not ${u.sha256}; it was deleted`, 'local', { expected: u.sha256, actual });
+    }
+    await rename(u.temp, u.target);
+    await unlink(u.record).catch(() => {});
+  }
+}
+
+/** The files service: `new ServiceHost([filesService({ root }), ...])`. */
+export function filesService(options: FilesServiceOptions): FilesService {
+  return new FilesService(options);
+}

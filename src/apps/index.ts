@@ -1,0 +1,5 @@
+// colloquy/apps: the services `colloquy serve` offers, and their clients.
+export * from './service.js';
+export * from './host.js';
+export * from './rpc.js';
+export * from './files.js';

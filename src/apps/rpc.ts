@@ -1,0 +1,460 @@
+// RPC: JSON-RPC 2.0 over a session, exactly once across resumes and client restarts.
+//
+// Theory of operation
+//   A client opens a session with the hello {"service":"rpc","client":"<random id>"} and sends
+//   one JSON-RPC 2.0 message (a request, a notification or a batch array) per session data
+//   unit; the server answers each request with one response (a batch with one array) in the
+//   same way. Within one session the session layer already delivers every unit exactly once
+//   across cuts (resume replays what was lost). Across sessions (the client process restarted
+//   and retries), the server deduplicates by request id:
+//
+//     scope = principal name (if authenticated) + hello.client   (or the session itself when
+//             the hello names no client: then ids are only deduplicated within the session)
+//     key   = scope + id
+//
+//   A request whose key is running joins the running call; one whose key is finished gets the
+//   stored response without running again. Stored responses live `resultTtlMs` and are bounded
+//   by `maxCachedResults` entries and `maxCachedBytes` (oldest evicted first); a response larger
+//   than `maxCachedResultBytes` is not stored. Only executions are stored: a request refused
+//   before it ran (parse error, unknown method, overloaded) can simply be retried.
+//
+//   Cancellation: the notification {"jsonrpc":"2.0","method":"$/cancel","params":{"id":ID}}
+//   aborts the `signal` a method receives; the call then answers -32800 (request cancelled),
+//   even if the method ignores its signal. Every call is also bounded by the server's
+//   `callTimeoutMs` (answer -32001). The client's own timeout (`timeoutMs`) sends `$/cancel` and
+//   rejects with ERR_RPC_TIMEOUT. A call keeps running when its session ends (its result lands in
+//   the cache for a retry) but never longer than `callTimeoutMs`.
+//
+//   Errors: a method throws RpcMethodError to choose the JSON-RPC code; a SessionError becomes
+//   -32000 with data {code, details}; anything else becomes -32603 "internal error" (the
+//   message is not leaked). Clients see ERR_RPC_ERROR with details.rpcCode and details.data.
+
+import { randomBytes } from 'node:crypto';
+import { SessionError } from '../engine/errors.js';
+import type { Session } from '../driver/session.js';
+import { connect } from '../client/connect.js';
+import type { ClientSession, ConnectOptions } from '../client/connect.js';
+import { Refusal } from '../server/server.js';
+import { encodeHello } from './service.js';
+import type { Principal, Service, ServiceHello } from './service.js';
+
+/** JSON-RPC 2.0 error codes used here (-32768..-32000 are reserved by the spec). */
+export const RpcErrorCode = {
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  /** A SessionError thrown by a method: data carries its code and details. */
+  applicationError: -32000,
+  /** The server's callTimeoutMs ran out. */
+  timeout: -32001,
+  /** More than maxConcurrentCalls calls of this session are running. */
+  overloaded: -32002,
+  /** Cancelled by $/cancel (the code LSP uses). */
+  cancelled: -32800,
+} as const;
+
+/** The notification that cancels a running call: params {"id": <the request id>}. */
+export const CANCEL_METHOD = '$/cancel';
+
+/** Longest `client` id accepted in the hello. */
+export const MAX_CLIENT_ID_LENGTH = 128;
+
+export type RpcId = string | number;
+
+export interface RpcContext {
+  /** Aborted by $/cancel or by the server's callTimeoutMs. */
+  readonly signal: AbortSignal;
+  readonly principal: Principal;
+  readonly session: Session;
+  /** Undefined for a notification. */
+  readonly id: RpcId | undefined;
+}
+
+export type RpcMethod = (params: unknown, context: RpcContext) => unknown;
+export type RpcMethods = Record<string, RpcMethod>;
+
+/** Thrown by a method to answer with a chosen JSON-RPC error. */
+export class RpcMethodError extends Error {
+  override name = 'RpcMethodError';
+  constructor(readonly code: number, message: string, readonly data?: unknown) {
+    super(message);
+  }
+}
+
+export interface RpcServiceOptions {
+  /** Methods by name; `echo` and `system.listMethods` are built in (a method given here wins). */
+  methods?: RpcMethods;
+  /** Longest a call may run, in ms. Default 30 000. */
+  callTimeoutMs?: number;
+  /** Calls one session may have running at once; more are answered -32002. Default 64. */
+  maxConcurrentCalls?: number;
+  /** Requests in one batch; larger batches are answered -32600. Default 100. */
+  maxBatch?: number;
+  /** Stored responses kept for deduplication. Default 10 000. */
+  maxCachedResults?: number;
+  /** Bytes of stored responses. Default 16 MiB. */
+  maxCachedBytes?: number;
+  /** A response larger than this is sent but not stored. Default 1 MiB. */
+  maxCachedResultBytes?: number;
+  /** How long a stored response is kept, in ms. Default 10 minutes. */
+  resultTtlMs?: number;
+}
+
+const DEFAULTS = {
+  callTimeoutMs: 30_000,
+  maxConcurrentCalls: 64,
+  maxBatch: 100,
+  maxCachedResults: 10_000,
+  maxCachedBytes: 16 * 1024 * 1024,
+  maxCachedResultBytes: 1024 * 1024,
+  resultTtlMs: 10 * 60_000,
+};
+
+interface RpcRequest { jsonrpc: '2.0'; method: string; params?: unknown; id?: RpcId | null }
+type RpcResponse = { jsonrpc: '2.0'; id: RpcId | null; result: unknown } | { jsonrpc: '2.0'; id: RpcId | null; error: { code: number; message: string; data?: unknown } };
+
+type CacheEntry =
+  | { state: 'running'; done: Promise<RpcResponse>; controller: AbortController }
+  | { state: 'done'; response: RpcResponse; bytes: number; expires: number };
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function errorResponse(id: RpcId | null, code: number, message: string, data?: unknown): RpcResponse {
+  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
+}
+
+function isId(v: unknown): v is RpcId {
+  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+/** The RPC service for a ServiceHost. */
+export class RpcService implements Service {
+  readonly name = 'rpc';
+  private readonly methods: RpcMethods;
+  private readonly o: typeof DEFAULTS;
+  /** Insertion-ordered: the first entries are the oldest (evicted first). */
+  private readonly cache = new Map<string, CacheEntry>();
+  private cachedBytes = 0;
+  private sessionScopes = 0;
+  private readonly running = new Set<AbortController>();
+
+  constructor(options: RpcServiceOptions = {}) {
+    const o = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      const v = options[key];
+      if (v === undefined) continue;
+      if (!Number.isInteger(v) || v < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `rpcService: ${key} must be an integer >= 1, got ${String(v)}`);
+      o[key] = v;
+    }
+    this.o = o;
+    this.methods = {
+      echo: (params) => params,
+      'system.listMethods': () => Object.keys(this.methods).sort(),
+      ...options.methods,
+    };
+  }
+
+  /** Adds methods (e.g. a files service's `rpcMethods()`); a name may be registered once. */
+  register(methods: RpcMethods): void {
+    for (const [name, fn] of Object.entries(methods)) {
+      if (name.startsWith('$/') || name.startsWith('rpc.')) throw new SessionError('ERR_INVALID_ARGUMENT', `method names starting with '$/' or 'rpc.' are reserved: '${name}'`);
+      if (Object.hasOwn(this.methods, name)) throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is registered twice`);
+      this.methods[name] = fn;
+    }
+  }
+
+  get methodNames(): string[] { return Object.keys(this.methods).sort(); }
+
+  /** Stored responses (for tests and live views). */
+  get cacheStats(): { entries: number; bytes: number } { return { entries: this.cache.size, bytes: this.cachedBytes }; }
+
+  validate(hello: ServiceHello): void {
+    const client = hello['client'];
+    if (client === undefined) return;
+    if (typeof client !== 'string' || client.length === 0 || client.length > MAX_CLIENT_ID_LENGTH) {
+      throw new Refusal(`hello.client must be a string of 1..${MAX_CLIENT_ID_LENGTH} characters`, 'rejected');
+    }
+  }
+
+  open(session: Session, principal: Principal): void {
+    const client = typeof principal.hello['client'] === 'string' ? principal.hello['client'] : undefined;
+    const scope = client === undefined ? `s:${++this.sessionScopes}` : `c:${principal.name ?? ''}\u0000${client}`;
+    void this.serve(session, principal, scope);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.running) c.abort(new SessionError('ERR_CANCELLED', 'the RPC service is closing'));
+  }
+
+  private async serve(session: Session, principal: Principal, scope: string): Promise<void> {
+    const inFlight = { count: 0 };
+    const send = (value: unknown): void => {
+      session.send(JSON.stringify(value)).catch(() => { /* the session ended; the result stays in the cache */ });
+    };
+    try {
+      for await (const unit of session) {
+        let message: unknown;
+        try {
+          message = JSON.parse(decoder.decode(unit));
+        } catch {
+          send(errorResponse(null, RpcErrorCode.parseError, 'parse error: not UTF-8 JSON'));
+          continue;
+        }
+        if (Array.isArray(message)) {
+          if (message.length === 0 || message.length > this.o.maxBatch) {
+            send(errorResponse(null, RpcErrorCode.invalidRequest, message.length === 0 ? 'empty batch' : `a batch holds at most ${this.o.maxBatch} requests (maxBatch)`));
+            continue;
+          }
+          void Promise.all(message.map((m) => this.handle(m, session, principal, scope, inFlight))).then((rs) => {
+            const answers = rs.filter((r): r is RpcResponse => r !== undefined);
+            if (answers.length > 0) send(answers);
+          });
+          continue;
+        }
+        void this.handle(message, session, principal, scope, inFlight).then((r) => { if (r) send(r); });
+      }
+    } catch {
+      // the session failed; nothing to answer any more
+    }
+  }
+
+  /** One request or notification; resolves with its response (undefined for a notification). */
+  private async handle(message: unknown, session: Session, principal: Principal, scope: string, inFlight: { count: number }): Promise<RpcResponse | undefined> {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return errorResponse(null, RpcErrorCode.invalidRequest, 'a request must be a JSON object');
+    const m = message as Partial<RpcRequest>;
+    const hasId = Object.hasOwn(m, 'id');
+    const id = hasId && isId(m.id) ? m.id : null;
+    if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || (hasId && m.id !== null && !isId(m.id))) {
+      return errorResponse(id, RpcErrorCode.invalidRequest, 'invalid request: needs "jsonrpc":"2.0", a "method" string and a string or number "id"');
+    }
+    if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
+      return hasId ? errorResponse(id, RpcErrorCode.invalidParams, 'params must be an array or an object') : undefined;
+    }
+    if (m.method === CANCEL_METHOD) {
+      const target = (m.params as { id?: unknown } | undefined)?.id;
+      if (isId(target)) {
+        const entry = this.cache.get(this.key(scope, target));
+        if (entry?.state === 'running') entry.controller.abort(new RpcMethodError(RpcErrorCode.cancelled, 'request cancelled'));
+      }
+      return undefined;
+    }
+    const method = Object.hasOwn(this.methods, m.method) ? this.methods[m.method] : undefined;
+    if (!hasId) {
+      // A notification: run it (no answer, no deduplication), bounded like any call.
+      if (method && inFlight.count < this.o.maxConcurrentCalls) {
+        inFlight.count++;
+        void this.execute(method, m.params, { session, principal, id: undefined }, new AbortController()).finally(() => inFlight.count--);
+      }
+      return undefined;
+    }
+    if (id === null) return errorResponse(null, RpcErrorCode.invalidRequest, 'a request id must be a string or a number (null is reserved)');
+    const key = this.key(scope, id);
+    const known = this.lookup(key);
+    if (known?.state === 'done') return known.response;
+    if (known?.state === 'running') return known.done;
+    if (!method) return errorResponse(id, RpcErrorCode.methodNotFound, `method not found: '${m.method}'`);
+    if (inFlight.count >= this.o.maxConcurrentCalls) return errorResponse(id, RpcErrorCode.overloaded, `too many calls running on this session (maxConcurrentCalls ${this.o.maxConcurrentCalls}); retry later`);
+    inFlight.count++;
+    const controller = new AbortController();
+    const done = this.execute(method, m.params, { session, principal, id }, controller).then((outcome) =>
+      'error' in outcome ? errorResponse(id, outcome.error.code, outcome.error.message, outcome.error.data) : { jsonrpc: '2.0' as const, id, result: outcome.result },
+    );
+    this.cache.set(key, { state: 'running', done, controller });
+    const response = await done;
+    inFlight.count--;
+    this.store(key, response);
+    return response;
+  }
+
+  private key(scope: string, id: RpcId): string {
+    return `${scope}\u0000${typeof id === 'number' ? `n${id}` : `s${id}`}`;
+  }
+
+  private lookup(key: string): CacheEntry | undefined {
+    const e = this.cache.get(key);
+    if (e?.state === 'done' && e.expires <= Date.now()) {
+      this.cache.delete(key);
+      this.cachedBytes -= e.bytes;
+      return undefined;
+    }
+    return e;
+  }
+
+  private store(key: string, response: RpcResponse): void {
+    this.cache.delete(key);
+    const bytes = JSON.stringify(response).length + key.length;
+    if (bytes > this.o.maxCachedResultBytes) return;
+    this.cache.set(key, { state: 'done', response, bytes, expires: Date.now() + this.o.resultTtlMs });
+    this.cachedBytes += bytes;
+    const now = Date.now();
+    for (const [k, e] of this.cache) {
+      if (this.cache.size <= this.o.maxCachedResults && this.cachedBytes <= this.o.maxCachedBytes && (e.state === 'running' || e.expires > now)) break;
+      if (e.state === 'running') continue;
+      this.cache.delete(k);
+      this.cachedBytes -= e.bytes;
+    }
+  }
+
+  private async execute(method: RpcMethod, params: unknown, base: Omit<RpcContext, 'signal'>, controller: AbortController): Promise<{ result: unknown } | { error: { code: number; message: string; data?: unknown } }> {
+    this.running.add(controller);
+    const timer = setTimeout(() => controller.abort(new RpcMethodError(RpcErrorCode.timeout, `the call ran longer than ${this.o.callTimeoutMs} ms (callTimeoutMs)`)), this.o.callTimeoutMs);
+    const stopped = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    stopped.catch(() => {});
+    try {
+      const result = await Promise.race([Promise.resolve().then(() => method(params, { ...base, signal: controller.signal })), stopped]);
+      return { result: result === undefined ? null : result };
+    } catch (error) {
+      if (error instanceof RpcMethodError) return { error: error.data === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, data: error.data } };
+      if (error instanceof SessionError) return { error: { code: RpcErrorCode.applicationError, message: error.message, data: { code: error.code, details: error.details } } };
+      return { error: { code: RpcErrorCode.internalError, message: 'internal error' } };
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(controller);
+    }
+  }
+}
+
+/** The RPC service: `new ServiceHost([rpcService({ methods }), ...])`. */
+export function rpcService(options: RpcServiceOptions = {}): RpcService {
+  return new RpcService(options);
+}
+
+// ---- client --------------------------------------------------------------------------------
+
+/** Describes a server's methods for a typed client: `{ add: { params: [number, number]; result: number } }`. */
+export type RpcMethodMap = Record<string, { params?: unknown; result?: unknown }>;
+
+export interface RpcCallOptions {
+  /** Reject with ERR_RPC_TIMEOUT (and cancel on the server) after this long. Default: the client's timeoutMs (30 s); 0 = none. */
+  timeoutMs?: number;
+  /** Aborting rejects with ERR_CANCELLED and cancels on the server. */
+  signal?: AbortSignal;
+  /** The request id; set it to retry a call from an earlier process (with the same clientId). Default: `<clientId>.<n>`. */
+  id?: RpcId;
+}
+
+export interface RpcClientOptions {
+  /** Names this client for deduplication across sessions. Default: 128 random bits in hex. */
+  clientId?: string;
+  /** Default per-call timeout in ms. Default 30 000; 0 = none. */
+  timeoutMs?: number;
+  /** Calls awaiting an answer at once; more throw ERR_SEND_BUFFER_FULL. Default 1024. */
+  maxPendingCalls?: number;
+}
+
+interface Pending { resolve(v: unknown): void; reject(e: Error): void }
+
+/** A JSON-RPC 2.0 client over one session. */
+export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
+  readonly clientId: string;
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+  private failure: Error | undefined;
+  private readonly timeoutMs: number;
+  private readonly maxPending: number;
+
+  /** Connects to a server's rpc service (hello {"service":"rpc","client":clientId}). */
+  static async connect<M extends RpcMethodMap = RpcMethodMap>(url: string, options: RpcClientOptions & { connect?: ConnectOptions } = {}): Promise<RpcClient<M>> {
+    const clientId = options.clientId ?? randomBytes(16).toString('hex');
+    const session = await connect(url, { ...options.connect, userData: encodeHello({ service: 'rpc', client: clientId }) });
+    return new RpcClient<M>(session, { ...options, clientId });
+  }
+
+  constructor(readonly session: Session | ClientSession, options: RpcClientOptions = {}) {
+    this.clientId = options.clientId ?? randomBytes(16).toString('hex');
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxPending = options.maxPendingCalls ?? 1024;
+    void this.readLoop();
+  }
+
+  /** Calls `method`; resolves with its result, rejects with ERR_RPC_ERROR, ERR_RPC_TIMEOUT, ERR_CANCELLED or the session's error. */
+  /**
+   * `call<T>('name', params)` resolves with T; without T, a method named in M resolves with its
+   * declared result type (and takes its declared params), any other with `unknown`.
+   */
+  call<T = never, K extends string = string>(method: K, params?: K extends keyof M ? M[K]['params'] : unknown, options?: RpcCallOptions): Promise<[T] extends [never] ? (K extends keyof M ? M[K]['result'] : unknown) : T>;
+  async call(method: string, params?: unknown, options: RpcCallOptions = {}): Promise<unknown> {
+    if (this.failure) throw this.failure;
+    options.signal?.throwIfAborted();
+    if (this.pending.size >= this.maxPending) throw new SessionError('ERR_SEND_BUFFER_FULL', `${this.pending.size} calls await an answer (maxPendingCalls)`, 'local', { limit: 'maxPendingCalls' });
+    const id = options.id ?? `${this.clientId}.${++this.seq}`;
+    const key = JSON.stringify(id);
+    if (this.pending.has(key)) throw new SessionError('ERR_INVALID_ARGUMENT', `request id ${key} is already awaiting an answer`);
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const request: RpcRequest = params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id };
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const cleanup = (): void => { if (timer) clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort); this.pending.delete(key); };
+      const giveUp = (error: Error): void => { cleanup(); this.notify(CANCEL_METHOD, { id }).catch(() => {}); reject(error); };
+      const onAbort = (): void => giveUp(new SessionError('ERR_CANCELLED', `call ${method} was aborted`, 'local', { id }));
+      this.pending.set(key, { resolve: (v) => { cleanup(); resolve(v); }, reject: (e) => { cleanup(); reject(e); } });
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs > 0) timer = setTimeout(() => giveUp(new SessionError('ERR_RPC_TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`, 'local', { id, timeoutMs })), timeoutMs);
+      this.session.send(JSON.stringify(request), options.signal ? { signal: options.signal } : {}).catch((e: unknown) => { cleanup(); reject(e instanceof Error ? e : new Error(String(e))); });
+    });
+  }
+
+  /** Sends a notification (no answer). */
+  async notify(method: string, params?: unknown): Promise<void> {
+    await this.session.send(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+  }
+
+  /** Orderly release of the session. */
+  async close(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.session.closed) return;
+    await this.session.release(undefined, options);
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for await (const unit of this.session) {
+        let message: unknown;
+        try {
+          message = JSON.parse(decoder.decode(unit));
+        } catch {
+          throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a message that is not UTF-8 JSON', 'remote', { reason: 'not-json' });
+        }
+        for (const r of Array.isArray(message) ? message : [message]) this.settle(r);
+      }
+      this.fail(new SessionError('ERR_INVALID_STATE', 'the RPC session was released', 'local', { state: 'closed' }));
+    } catch (error) {
+      const e = error instanceof Error ? error : new Error(String(error));
+      if (e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' && !this.session.closed) this.session.abort(e.message);
+      this.fail(e);
+    }
+  }
+
+  private settle(r: unknown): void {
+    if (typeof r !== 'object' || r === null) throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a response that is not an object', 'remote', { reason: 'not-object' });
+    const response = r as { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+    if (response.id === null || response.id === undefined) {
+      // An error the server could not tie to a request (e.g. a parse error): fail the oldest call.
+      const first = this.pending.values().next();
+      if (!first.done && response.error) first.value.reject(this.rpcError(response.error, null));
+      return;
+    }
+    const waiter = this.pending.get(JSON.stringify(response.id));
+    if (!waiter) return; // answered after a timeout or an abort
+    if (response.error !== undefined) waiter.reject(this.rpcError(response.error, response.id));
+    else waiter.resolve(response.result);
+  }
+
+  private rpcError(error: { code?: unknown; message?: unknown; data?: unknown }, id: unknown): SessionError {
+    const rpcCode = typeof error.code === 'number' ? error.code : RpcErrorCode.internalError;
+    const message = typeof error.message === 'string' ? error.message : 'error';
+    const data = error.data as { code?: unknown } | undefined;
+    const appCode = typeof data?.code === 'string' ? data.code : undefined;
+    return new SessionError('ERR_RPC_ERROR', `${message} (JSON-RPC ${rpcCode}${appCode ? `, ${appCode}` : ''})`, 'remote', { rpcCode, id, ...(error.data === undefined ? {} : { data: error.data }) });
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const w of [...this.pending.values()]) w.reject(error);
+    this.pending.clear();
+  }
+}
+
