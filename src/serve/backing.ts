@@ -10,6 +10,7 @@
 import { LocalBus } from '../apps/service.js';
 import type { Bus } from '../apps/service.js';
 import type { DurabilityOptions } from '../server/durable.js';
+import { RedisBus } from '../cluster/redis-bus.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { SessionStore } from '../store/store.js';
@@ -68,9 +69,9 @@ export async function openBacking(spec: string): Promise<Backing> {
   };
 }
 
-/** The cross-node bus on Redis. */
-async function openRedisBus(_url: string): Promise<Bus> {
-  return new LocalBus();
+/** The cross-node bus on Redis pub/sub (src/cluster/redis-bus.ts). */
+async function openRedisBus(url: string): Promise<Bus> {
+  return new RedisBus({ url, prefix: 'colloquy:bus:' });
 }
 
 /** A URL without its password, for messages and the banner. */

@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient } from '../../src/apps/chat-client.js';
 import { encodeHello } from '../../src/apps/service.js';
 import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
@@ -57,6 +58,27 @@ describe.skipIf(skip)('serve nodes sharing a Redis store', () => {
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
     expect(await (await fetch(new URL('/api/me', b.http), { headers: { cookie } })).json()).toEqual({ name: 'grace' });
   }, 30_000);
+
+  it('is one chat: people on different nodes see each other\'s messages', async () => {
+    const ada = await ChatClient.connect(a.ws, { nick: 'ada', room: 'cluster', heartbeatMs: 0 });
+    const bob = await ChatClient.connect(b.tcp, { nick: 'bob', room: 'cluster', heartbeatMs: 0 });
+    const seen = (c: ChatClient, text: string): Promise<string> =>
+      new Promise((resolve) => { const off = c.on('message', (m) => { if (m.text === text) { off(); resolve(m.from); } }); });
+    // Bus subscriptions become active asynchronously: repeat a greeting until the other node hears one.
+    const heard = seen(bob, 'hello from a');
+    let greeted = false;
+    void heard.then(() => { greeted = true; });
+    for (let i = 0; i < 100 && !greeted; i++) {
+      await ada.send('hello from a');
+      await Promise.race([heard, new Promise((r) => setTimeout(r, 100))]);
+    }
+    expect(await heard).toBe('ada');
+    const back = seen(ada, 'hello from b');
+    await bob.send('hello from b');
+    expect(await back).toBe('bob');
+    await ada.close();
+    await bob.close();
+  }, 60_000);
 
   it('resumes a session on the other node after the node holding it is killed', async () => {
     let target = Number(new URL(a.tcp.replace('tcp:', 'http:')).port);
