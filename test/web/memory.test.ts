@@ -5,6 +5,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { SessionStore } from '../../src/store/store.js';
 import { webSessionSuite, type StoreFactory } from './suite.js';
 import { tokenSuite } from './token-suite.js';
+import { realtimeSuite } from './realtime-suite.js';
 
 const stores: SessionStore[] = [];
 const memory: StoreFactory = {
@@ -18,3 +19,4 @@ const memory: StoreFactory = {
 
 webSessionSuite('memory', memory);
 tokenSuite('memory', memory);
+realtimeSuite('memory', memory);

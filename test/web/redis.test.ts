@@ -11,6 +11,7 @@ import { skipWithout, startRedis, type RedisServer } from '../support/redis.js';
 import { Client, startApp } from './servers.js';
 import { webSessionSuite, type StoreFactory } from './suite.js';
 import { tokenSuite } from './token-suite.js';
+import { realtimeSuite } from './realtime-suite.js';
 
 const SKIP = skipWithout('redis-server', 'test/web/redis.test.ts', 'apt-get install -y redis-server');
 
@@ -39,6 +40,7 @@ describe.skipIf(SKIP)('web sessions on Redis', () => {
   };
   webSessionSuite('redis', factory);
   tokenSuite('redis', factory);
+  realtimeSuite('redis', factory);
 
   it('a real outage: redis-server stopped gives 503 within the bound, and sessions work again after restart', async () => {
     const r = await server();
