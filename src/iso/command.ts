@@ -55,8 +55,8 @@ Options:
   --json               one JSON object per line
   -h, --help           show this help
 
-Exit codes: 0 connect: the session was released; listen: stopped by Ctrl-C; 1 the session
-failed (refused, aborted, lost); 2 usage error; 130 connect interrupted by Ctrl-C.
+Exit codes: 0 connect: the session was released; 1 the session failed (refused, aborted,
+lost); 2 usage error; 130 interrupted by Ctrl-C (the way listen stops).
 `;
 
 /** How long `connect` waits at end of input for the peer to hand over the tokens a release needs. */
