@@ -2,10 +2,16 @@
 // lands; the rest of serve takes the list from this function only.
 //
 //   chat   rooms of named people (src/apps/chat.ts); across nodes on the bus
+//   rpc    JSON-RPC 2.0 (src/apps/rpc.ts): echo, system.listMethods and the files methods
+//   files  resumable get/put confined to the --files directory (src/apps/files.ts)
 //   echo   built in: every data unit comes back as it went (handy for `colloquy call`-less
 //          checks, the tour's cut-and-resume demonstration and the tests)
 
 import { chatService } from '../apps/chat.js';
+import { filesService } from '../apps/files.js';
+import { rpcService } from '../apps/rpc.js';
+import { filesService } from '../apps/files.js';
+import { rpcService } from '../apps/rpc.js';
 import type { Bus, Service } from '../apps/service.js';
 import type { SessionStore } from '../store/store.js';
 
@@ -19,7 +25,8 @@ export interface ServiceContext {
 }
 
 export function serveServices(context: ServiceContext): Service[] {
-  return [chatService({ bus: context.bus }), echoService()];
+  const files = filesService({ root: context.files });
+  return [chatService({ bus: context.bus }), rpcService({ methods: files.rpcMethods() }), files, echoService()];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */
