@@ -10,8 +10,6 @@
 import { chatService } from '../apps/chat.js';
 import { filesService } from '../apps/files.js';
 import { rpcService } from '../apps/rpc.js';
-import { filesService } from '../apps/files.js';
-import { rpcService } from '../apps/rpc.js';
 import type { Bus, Service } from '../apps/service.js';
 import type { SessionStore } from '../store/store.js';
 
