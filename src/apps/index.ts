@@ -3,3 +3,6 @@ export * from './service.js';
 export * from './host.js';
 export * from './rpc.js';
 export * from './files.js';
+export * from './chat.js';
+export * from './chat-client.js';
+export * from './chat-protocol.js';
