@@ -215,5 +215,12 @@ export class ReplicaState {
 }
 
 export function view<T>(r: Replica): StoredSession<T> {
-  return { id: r.id, data: JSON.parse(r.json as string) as T, version: r.version, principal: r.principal, createdAt: r.createdAt, updatedAt: r.updatedAt, expiresAt: r.expiresAt };
+  let data: T;
+  try {
+    data = JSON.parse(r.json as string) as T;
+  } catch {
+    // Only a peer can have put text here that is not JSON (this node serialises what it writes).
+    throw new SessionError('ERR_REPLICATION_PROTOCOL', `session ${r.id} holds data from node ${r.origin} that is not JSON`, 'remote', { reason: 'data-not-json', origin: r.origin });
+  }
+  return { id: r.id, data, version: r.version, principal: r.principal, createdAt: r.createdAt, updatedAt: r.updatedAt, expiresAt: r.expiresAt };
 }

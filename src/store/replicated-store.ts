@@ -116,6 +116,9 @@ export interface ReplicatedStats {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
+/** How long an inbound replication session may take to send its hello. */
+export const HELLO_TIMEOUT_MS = 10_000;
+
 export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements SessionStore {
   private readonly state: ReplicaState;
   private readonly links = new Map<string, PeerLink>();
@@ -432,6 +435,9 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   private async onInbound(s: Session): Promise<void> {
     let peer: string | null = null;
     let record: Inbound | null = null;
+    // A session that never says hello must not hold a slot for ever.
+    const helloTimer = setTimeout(() => { if (record === null) s.abort(`no hello within ${HELLO_TIMEOUT_MS} ms`); }, HELLO_TIMEOUT_MS);
+    (helloTimer as { unref?: () => void }).unref?.();
     try {
       for await (const bytes of s) {
         this.received.messages++;
@@ -465,6 +471,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     } catch {
       // The session ended with an error; the peer dials again.
     } finally {
+      clearTimeout(helloTimer);
       if (peer !== null && this.inbound.get(peer)?.session === s) {
         this.inbound.delete(peer);
         this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: false, reason: 'inbound session ended' });

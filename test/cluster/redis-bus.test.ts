@@ -12,7 +12,7 @@ import { connect } from '../../src/client/connect.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { SessionDirectory } from '../../src/cluster/session-directory.js';
-import { skipWithout, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../support/redis.js';
+import { skipWithout, startRedis, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel, type RedisServer } from '../support/redis.js';
 
 const SKIP = skipWithout('redis-server', 'test/cluster/redis-bus.test.ts', 'apt-get install -y redis-server');
 const text = (m: Uint8Array): string => new TextDecoder().decode(m);
@@ -38,17 +38,35 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 describe.skipIf(SKIP)('redis bus', () => {
   let redis: RedisServer;
   let cluster: RedisCluster;
+  let sentinel: RedisSentinel;
   let prefixNo = 0;
   const prefix = (): string => `t${process.pid}x${++prefixNo}:`;
 
-  beforeAll(async () => { [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]); }, 60_000);
-  afterAll(async () => { await Promise.all([redis?.stop(), cluster?.stop()]); }, 30_000);
+  beforeAll(async () => { [redis, cluster, sentinel] = await Promise.all([startRedis(), startRedisCluster(), startRedisSentinel()]); }, 60_000);
+  afterAll(async () => { await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]); }, 30_000);
 
   const topologies: [string, () => RedisBusOptions][] = [
     ['standalone', () => ({ url: redis.url })],
     ['cluster (regular pub/sub)', () => ({ cluster: cluster.nodes })],
     ['cluster (sharded pub/sub)', () => ({ cluster: cluster.nodes, sharded: true })],
+    ['sentinel', () => ({ sentinels: sentinel.sentinels, name: sentinel.name })],
   ];
+
+  it('the directory on Redis Cluster: register, where, deliver across two nodes, unregister', async () => {
+    const p = prefix();
+    const [b1, b2] = [bus({ cluster: cluster.nodes, prefix: p }), bus({ cluster: cluster.nodes, prefix: p })];
+    const d1 = await new SessionDirectory({ bus: b1, nodeId: 'one', prefix: `${p}dir:`, ttlMs: 5000 }).start();
+    const d2 = await new SessionDirectory({ bus: b2, nodeId: 'two', prefix: `${p}dir:`, ttlMs: 5000 }).start();
+    closers.push(() => d1.close(), () => d2.close());
+    const got: string[] = [];
+    for (let i = 0; i < 20; i++) await d2.register(`s${i}`, (m) => got.push(`s${i}:${text(m)}`));
+    for (let i = 0; i < 20; i++) expect(await d1.where(`s${i}`)).toBe('two');
+    for (let i = 0; i < 20; i++) expect(await d1.deliver(`s${i}`, bytes('hi'))).toBe('remote');
+    await until('20 deliveries', () => got.length === 20);
+    expect(await d2.refresh()).toBe(20);
+    for (let i = 0; i < 20; i++) await d2.unregister(`s${i}`);
+    for (let i = 0; i < 20; i++) expect(await d1.where(`s${i}`)).toBeNull();
+  }, 60_000);
 
   for (const [name, connection] of topologies) {
     it(`${name}: every subscriber on every node gets every message, in order; unsubscribe stops it`, async () => {
