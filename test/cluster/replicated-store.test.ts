@@ -3,6 +3,7 @@
 // keep up, a node dying (failover), and hostile peers. Every node runs in this process with its
 // own Server on a loopback port; all waits are bounded polls, never fixed sleeps.
 
+import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
@@ -46,6 +47,27 @@ function keyOwnedBy(nodes: ReplicatedStore[], owner: string, prefix: string): st
     if (nodes.every((n) => n.ownerOf(k) === owner)) return k;
   }
   throw new Error('no key found');
+}
+
+/** A TCP relay that can be cut off entirely (a partition): while blocked it drops every connection and refuses new ones. */
+async function partitionable(targetPort: number): Promise<{ port: number; block(): void; heal(): void; close(): Promise<void> }> {
+  let blocked = false;
+  const pairs = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (blocked) { client.destroy(); return; }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    pairs.add(client); pairs.add(upstream);
+    const drop = (): void => { client.destroy(); upstream.destroy(); pairs.delete(client); pairs.delete(upstream); };
+    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
+    client.pipe(upstream); upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    block: () => { blocked = true; for (const s of pairs) s.destroy(); pairs.clear(); },
+    heal: () => { blocked = false; },
+    close: () => new Promise<void>((resolve) => { for (const s of pairs) s.destroy(); server.close(() => resolve()); }),
+  };
 }
 
 describe('replicated store: several nodes', () => {
@@ -147,6 +169,36 @@ describe('replicated store: several nodes', () => {
     expect(nodes.map((n) => n.stats.sent.sessions)).toEqual(sessionsBefore);
     expect(nodes.every((n) => n.stats.sent.resets === 0)).toBe(true);
   }, 90_000);
+
+  it('a partition: both sides own the key and accept writes; after healing both settle on the same record', async () => {
+    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 100, resumeWindowMs: 60_000, initialDelayMs: 10, maxDelayMs: 50 } };
+    const [a, b] = await Promise.all([node('a', opts), node('b', opts)]);
+    const toB = await partitionable(Number(new URL(b.url).port));
+    const toA = await partitionable(Number(new URL(a.url).port));
+    opened.push(toB, toA);
+    a.setPeers([{ id: 'b', url: `tcp://127.0.0.1:${toB.port}` }]);
+    b.setPeers([{ id: 'a', url: `tcp://127.0.0.1:${toA.port}` }]);
+    await Promise.all([a.settled(), b.settled()]);
+    await a.set('shared', { side: 'before' }, { ttlMs: TTL });
+    await converged([a, b]);
+    toA.block(); toB.block();
+    for (let i = 0; i < 500 && !(a.owns('shared') && b.owns('shared')); i++) await delay(20);
+    expect(a.owns('shared') && b.owns('shared')).toBe(true); // split brain: each side serves the key
+    // Both sides write (and both compare-and-sets succeed: last-writer-wins during a partition, as documented).
+    expect(await a.compareAndSet('shared', 1, { side: 'a' }, { ttlMs: TTL })).toBe(2);
+    expect(await b.compareAndSet('shared', 1, { side: 'b' }, { ttlMs: TTL })).toBe(2);
+    await b.set('only-b', { n: 1 }, { ttlMs: TTL });
+    await a.set('only-a', { n: 1 }, { ttlMs: TTL });
+    toA.heal(); toB.heal();
+    await converged([a, b]);
+    const [onA, onB] = [await a.get('shared'), await b.get('shared')];
+    expect(onA).toEqual(onB);
+    expect(['a', 'b']).toContain((onA?.data as { side: string }).side);
+    expect(await a.get('only-b')).toMatchObject({ data: { n: 1 } });
+    expect(await b.get('only-a')).toMatchObject({ data: { n: 1 } });
+    // One owner again; writes are serialised as before.
+    expect(a.ownerOf('shared')).toBe(b.ownerOf('shared'));
+  }, 60_000);
 
   it('a node that dies: its keys move to the next owner after failoverMs; restarted, it bootstraps and converges', async () => {
     const nodes = await cluster(['p', 'q', 'r'], { failoverMs: 300, bootstrapWaitMs: 300, link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 } });
