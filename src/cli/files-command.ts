@@ -111,7 +111,7 @@ export class ProgressBar {
     const width = 24;
     const full = Math.round(fraction * width);
     const bar = `${'#'.repeat(full)}${'.'.repeat(width - full)}`;
-    return `${this.label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${bytes(p.transferred)}/${bytes(p.total)} ${bytes(rate)}/s ETA ${duration(eta)}`;
+    return `${this.label} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${bytes(p.transferred)}/${bytes(p.total)} ${bytes(rate)}/s ETA ${duration(eta)}`;
   }
 
   /** Ends the bar's line so that what follows starts on a fresh one. */
