@@ -7,10 +7,10 @@
 //
 // How the save is placed: `res.write` and `res.end` are wrapped so that the first of them waits
 // for the save, then sets the cookie and goes on (later calls queue behind it, in order). A
-// `res.writeHead` before that sets the cookie at once (the token is known before the save). If
-// the save fails and the headers have not gone yet, the response becomes a 503 (fail-closed) or
-// goes on without the session (`onStoreError: 'anonymous'`); if they have gone, the connection
-// is cut rather than pretending the write happened.
+// `res.writeHead` before that only records the status and headers, so nothing has gone out when
+// the save finishes. If the save fails, the response becomes a 503 (fail-closed) or goes on
+// without the session (`onStoreError: 'anonymous'`); if the headers went out anyway (flushHeaders),
+// the connection is cut rather than pretending the write happened.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -86,6 +86,7 @@ function install(sessions: WebSessions, session: WebSession, res: ServerResponse
       if (isStoreError(error) && !sessions.failClosed) { sessions.report(error); return true; }
       if (!res.headersSent) {
         cookiesSet = true;
+        open = true; // writeHead passes through from here (end() calls it for the 503)
         res.statusCode = isStoreError(error) ? 503 : 500;
         for (const name of res.getHeaderNames()) res.removeHeader(name);
         res.setHeader('retry-after', '1');
@@ -104,9 +105,21 @@ function install(sessions: WebSessions, session: WebSession, res: ServerResponse
       return ok;
     }));
 
+  // Before the save, writeHead only records status and headers (they go out with the first byte,
+  // after the save), so a failed save can still become a clean 503.
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    setCookies();
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    if (open || res.headersSent) return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    const [status, second, third] = args as [number, unknown, unknown];
+    const headers = typeof second === 'string' ? third : second;
+    res.statusCode = status;
+    if (typeof second === 'string') res.statusMessage = second;
+    if (Array.isArray(headers)) {
+      const flat = (headers as unknown[]).flat() as string[];
+      for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(flat[i] as string, flat[i + 1] as string);
+    } else if (headers && typeof headers === 'object') {
+      for (const [k, v] of Object.entries(headers as Record<string, string | number | string[] | undefined>)) if (v !== undefined) res.setHeader(k, v);
+    }
+    return res;
   } as typeof res.writeHead;
 
   res.write = function (this: ServerResponse, ...args: unknown[]): boolean {

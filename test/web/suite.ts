@@ -208,6 +208,23 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       expect((await c.me()).body.data).toEqual({ n: 51 });
     });
 
+    it('two nodes sharing the store: 50 concurrent increments split across them, none lost (compare-and-set retries)', async () => {
+      const store = await factory.make();
+      const namespace = `shared${process.pid}x${++namespaces}`;
+      const { client, app: a } = await start({ store, namespace });
+      const { app: b } = await start({ store, namespace });
+      const c = client();
+      await c.call('POST', '/inc');
+      const cookie = c.cookie as string;
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => {
+        const x = new Client(i % 2 === 0 ? a.base : b.base);
+        x.cookie = cookie;
+        return x.call('POST', '/inc').then((r) => r.body.n as number);
+      }));
+      expect(new Set(results).size).toBe(50);
+      expect((await c.me()).body.data).toEqual({ n: 51 });
+    });
+
     it('the session is saved before the first byte of a streamed body', async () => {
       const { client } = await start();
       const c = client();
