@@ -1,9 +1,9 @@
-// Builds the web page of `colloquy serve` (web/) into dist/web: index.html and app.css copied,
+// Builds the web page of `colloquy serve` (web/) into dist/page: index.html and app.css copied,
 // web/app.ts bundled for the browser with esbuild (the real engine and ChatClient, on the
 // browser's native WebSocket; node:* and `ws` stubbed as for the client bundle, see
-// scripts/bundle-browser.ts). serve reads dist/web at start (src/serve/web-root.ts).
+// scripts/bundle-browser.ts). serve reads dist/page at start (src/serve/web-root.ts).
 //
-//   npx tsx scripts/build-web.ts [OUT_DIR]      (default dist/web)
+//   npx tsx scripts/build-web.ts [OUT_DIR]      (default dist/page)
 
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -13,8 +13,8 @@ import { browserStubs } from './bundle-browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Writes the page into `outDir` (default ROOT/dist/web); resolves to that directory. */
-export async function buildWeb(outDir = join(ROOT, 'dist', 'web')): Promise<string> {
+/** Writes the page into `outDir` (default ROOT/dist/page); resolves to that directory. */
+export async function buildWeb(outDir = join(ROOT, 'dist', 'page')): Promise<string> {
   await mkdir(outDir, { recursive: true });
   const result = await build({
     absWorkingDir: ROOT,

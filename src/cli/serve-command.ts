@@ -37,7 +37,7 @@ Options:
   --tls-key FILE       PEM private key for --tls-cert
   --admin-token TOKEN  bearer token for 'colloquy sessions' and the admin API (at least
                        ${MIN_ADMIN_TOKEN_LENGTH} characters; default: $${ADMIN_TOKEN_ENV}, else a random one, printed)
-  --web-root DIR       the built web page (default: dist/web of this installation)
+  --web-root DIR       the built web page (default: dist/page of this installation)
   --json               one JSON object per line on stdout, first {"event":"listening",...}
   -h, --help           show this help and exit
 

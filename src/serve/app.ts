@@ -64,7 +64,7 @@ export interface ServeOptions {
   tls?: { cert: Buffer | string; key: Buffer | string };
   /** Bearer token for the admin API (`colloquy sessions`). */
   adminToken: string;
-  /** The built page; default dist/web. */
+  /** The built page; default dist/page. */
   webRoot?: string;
   /** Session options passed to the Server (timers, bounds); tests shorten them. */
   server?: Partial<Omit<ServerOptions, 'tcp' | 'tls' | 'ws' | 'memory' | 'authenticate' | 'durability'>>;

@@ -1,4 +1,4 @@
-// The built web page (dist/web, written by scripts/build-web.ts) and how serve answers for it.
+// The built web page (dist/page, written by scripts/build-web.ts) and how serve answers for it.
 //
 // Only the files the build writes are served, by exact name, from memory: no path from a
 // request ever reaches the file system. Without a build, the page answers 503 with the command
@@ -17,9 +17,9 @@ export const WEB_FILES: Record<string, { file: string; type: string }> = {
   '/app.js.map': { file: 'app.js.map', type: 'application/json; charset=utf-8' },
 };
 
-/** Where the build puts the page: dist/web beside dist/serve when running the build, the repository's dist/web when running from source. */
+/** Where the build puts the page: dist/page beside dist/serve when running the build (not dist/web: that is the compiled src/web), the repository's dist/page when running from source. */
 export function defaultWebRoot(): string {
-  const candidates = [new URL('../web/', import.meta.url), new URL('../../dist/web/', import.meta.url)].map((u) => fileURLToPath(u));
+  const candidates = [new URL('../page/', import.meta.url), new URL('../../dist/page/', import.meta.url)].map((u) => fileURLToPath(u));
   return candidates.find((dir) => existsSync(`${dir}index.html`)) ?? (candidates[1] as string);
 }
 
