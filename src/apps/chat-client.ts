@@ -75,6 +75,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private pending: Pending[] = [];
   private asked = false;
   private welcomed = false;
+  private closeError: SessionError | undefined;
   private readonly maxPending: number;
 
   private constructor(readonly session: ClientSession, options: ChatClientOptions) {
@@ -89,6 +90,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     session.on('interrupted', (v) => this.emit('interrupted', v));
     session.on('resumed', (v) => this.emit('resumed', v));
     session.on('closed', ({ error }) => {
+      this.closeError = error;
       const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' });
       for (const p of this.pending.splice(0)) p.reject(gone);
       this.emit('closed', error ? { error } : {});
@@ -113,6 +115,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const c = client as ChatClient;
     if (options.resume) return c; // a resumed session was welcomed in its earlier life
     if (c.welcomed) return c;
+    if (session.closed) throw c.closeError ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote');
     await new Promise<void>((resolve, reject) => {
       const ms = options.welcomeTimeoutMs ?? 10_000;
       const timer = setTimeout(() => { done(); session.abort('no welcome'); reject(new SessionError('ERR_HANDSHAKE_TIMEOUT', `the chat service sent no welcome within ${ms} ms`, 'remote', { timeoutMs: ms })); }, ms);

@@ -261,3 +261,52 @@ describe('chat over a bus (several nodes)', () => {
     expect(bob.members).toEqual(['ada-2', 'bob']);
   }, 30_000);
 });
+
+describe('chat limits and hostile input', () => {
+  it('aborts a member that does not read instead of holding up the room', async () => {
+    const s = await server({}, { maxSendQueueBytes: 64 * 1024, maxReplayBytes: 64 * 1024 });
+    const ada = await join(s.tcp, 'ada');
+    const a = record(ada);
+    // A member whose application never reads: its receive buffer pauses the transport.
+    const lazy = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'lazy' }), maxReceiveBufferBytes: 1024 });
+    const text = 'x'.repeat(3000);
+    for (let i = 0; i < 400 && s.chat.stats.slowAborts === 0; i++) {
+      await ada.send(text);
+      if (i % 20 === 19) await until(ada, () => a.messages.length === i + 1);
+    }
+    await until(ada, () => a.notices.includes('leave lazy lost'));
+    expect(s.chat.stats.slowAborts).toBe(1);
+    // Once it reads again it finds what was sent, then the abort and why.
+    const drained = (async () => { for await (const unit of lazy) void unit; })();
+    await expect(drained).rejects.toThrow(/does not read what the room sends/);
+    // The room goes on.
+    const before = a.messages.length;
+    await ada.send('still here');
+    await until(ada, () => a.messages.length === before + 1);
+  }, 60_000);
+
+  it('parses only chat messages; anything else is ERR_CHAT_BAD_MESSAGE', async () => {
+    const { parseClientMessage, parseServerMessage } = await import('../../src/apps/chat-protocol.js');
+    const b = (s: string): Uint8Array => new TextEncoder().encode(s);
+    expect(parseClientMessage(b('{"type":"say","text":"hi","extra":1}'))).toEqual({ type: 'say', text: 'hi' });
+    for (const bad of ['', '[]', 'null', '{"type":"say"}', '{"type":"say","text":5}', '{"type":"shout","text":"x"}', '\xff']) {
+      expect(() => parseClientMessage(b(bad)), bad).toThrow(expect.objectContaining({ code: 'ERR_CHAT_BAD_MESSAGE' }));
+    }
+    expect(() => parseClientMessage(new Uint8Array([0x7b, 0xff, 0x7d]))).toThrow(/not UTF-8 JSON/);
+    expect(parseServerMessage(b('{"type":"turn","room":"r","holder":null}'))).toEqual({ type: 'turn', room: 'r', holder: null });
+    for (const bad of ['{"type":"message","id":"1","room":"r","from":"a","text":"t"}', '{"type":"welcome","room":"r"}', '{"type":"presence","room":"r","members":[1]}', '{"type":"nope"}']) {
+      expect(() => parseServerMessage(b(bad)), bad).toThrow(expect.objectContaining({ code: 'ERR_CHAT_BAD_MESSAGE' }));
+    }
+  });
+
+  it('a ChatClient aborts a server that sends what is not chat', async () => {
+    const { listen } = await import('../../src/server/server.js');
+    const bogus = await listen({ tcp: { port: 0 } });
+    bogus.on('session', (sess) => { void sess.send('{"type":"welcome"}'); });
+    try {
+      await expect(ChatClient.connect(`tcp://127.0.0.1:${bogus.addresses.tcp}`, { reconnect: false })).rejects.toThrow(/not a chat message/);
+    } finally {
+      await bogus.destroy();
+    }
+  });
+});
