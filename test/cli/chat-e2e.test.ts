@@ -106,6 +106,36 @@ describe('colloquy chat (two processes through cuts)', () => {
     expect(cuts, `seed ${seed}: the proxy should have cut connections`).toBeGreaterThanOrEqual(2);
   }, 120_000);
 
+  it('--half-duplex: the floor passes between two processes by please/give, through cuts, and every line gets out', async () => {
+    const url = `tcp://127.0.0.1:${proxy.port}`;
+    const room = `radio-${seed}`;
+    const ada = chat(url, '--nick', 'ada', '--room', room, '--half-duplex');
+    await ada.until((ev) => ev.some((e) => e.event === 'welcome'));
+    const bob = chat(url, '--nick', 'bob', '--room', room, '--half-duplex');
+    await bob.until((ev) => ev.some((e) => e.event === 'welcome'));
+    expect(bob.events[0]).toMatchObject({ event: 'welcome', halfDuplex: true });
+    const N = 10;
+    for (let i = 0; i < N; i++) {
+      ada.child.stdin?.write(`ada over ${i}\n`);
+      bob.child.stdin?.write(`bob over ${i}\n`);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    ada.child.stdin?.end();
+    await ada.until((ev) => live(ev).length >= 2 * N);
+    bob.child.stdin?.end();
+    expect(await ada.exit, ada.stderr()).toBe(0);
+    expect(await bob.exit, bob.stderr()).toBe(0);
+    for (const p of [ada, bob]) {
+      const got = live(p.events);
+      for (const who of ['ada', 'bob']) {
+        expect(got.filter((m) => m.from === who).map((m) => m.text), `seed ${seed}`).toEqual(Array.from({ length: N }, (_, i) => `${who} over ${i}`));
+      }
+    }
+    // Both held the floor at some point, and the room said so.
+    const holders = new Set(ada.events.filter((e) => e.event === 'turn').map((e) => e.holder));
+    expect(holders.has('ada') && holders.has('bob')).toBe(true);
+  }, 120_000);
+
   it('leaves by orderly release on Ctrl-C and exits 130; the room hears a normal leave', async () => {
     const room = `sigint-${seed}`;
     const ada = chat(node.tcp, '--nick', 'ada', '--room', room);
