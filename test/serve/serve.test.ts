@@ -108,8 +108,21 @@ describe('colloquy serve stops in order', () => {
     const closed = new Promise<{ error?: unknown }>((resolve) => s.on('closed', (e) => resolve(e)));
     expect(await node.stop()).toBe(0);
     expect((await closed).error).toBeUndefined();
+    await node.event('stopped');
     const kinds = node.events.map((e) => e.event);
     expect(kinds).toContain('stopping');
     expect(kinds[kinds.length - 1]).toBe('stopped');
+  }, 90_000);
+
+  it('on Ctrl-C (SIGINT) the same, exit 0; a generated admin token is announced as an event', async () => {
+    const node = await startServe(['--admin-token', '']);
+    const { token } = await node.event('admin-token');
+    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const listed = await fetch(new URL('/api/sessions', node.http), { headers: { authorization: `Bearer ${String(token)}` } });
+    expect(listed.status).toBe(200);
+    const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0 });
+    const closed = new Promise<{ error?: unknown }>((resolve) => s.on('closed', (e) => resolve(e)));
+    expect(await node.stop('SIGINT')).toBe(0);
+    expect((await closed).error).toBeUndefined();
   }, 90_000);
 });

@@ -30,10 +30,12 @@ export interface ServeNode {
   process: ChildProcess;
   /** Every JSON line after "listening", parsed, in order. */
   events: Record<string, unknown>[];
+  /** The first event line named `event` (already printed or still to come); rejects if the node exits first. */
+  event(event: string): Promise<Record<string, unknown>>;
   /** Everything the node wrote to stderr. */
   stderr(): string;
-  /** SIGTERM and wait for the exit (SIGKILL after 10 s); resolves with the exit code (null if killed). */
-  stop(): Promise<number | null>;
+  /** SIGTERM (or `signal`) and wait for the exit (SIGKILL after 10 s); resolves with the exit code (null if killed). */
+  stop(signal?: 'SIGTERM' | 'SIGINT'): Promise<number | null>;
 }
 
 const running = new Set<ChildProcess>();
@@ -60,6 +62,7 @@ export function startServe(args: readonly string[] = [], options: { env?: NodeJS
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => { stderr += d; });
   const events: Record<string, unknown>[] = [];
+  const waiters = new Set<(e: Record<string, unknown>) => void>();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { running.delete(child); resolve(code); }));
 
   return new Promise<ServeNode>((resolve, reject) => {
@@ -82,19 +85,28 @@ export function startServe(args: readonly string[] = [], options: { env?: NodeJS
       } catch {
         return; // not ours to judge here; the serve tests check every line is JSON
       }
-      if (ready) { events.push(parsed); return; }
+      if (ready) { events.push(parsed); for (const w of [...waiters]) w(parsed); return; }
       if (parsed.event !== 'listening') return;
       ready = true;
       clearTimeout(timer);
-      const stop = async (): Promise<number | null> => {
+      const stop = async (signal: 'SIGTERM' | 'SIGINT' = 'SIGTERM'): Promise<number | null> => {
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-        child.kill('SIGTERM');
+        child.kill(signal);
         const kill = setTimeout(() => { if (child.pid && child.exitCode === null) child.kill('SIGKILL'); }, 10_000);
         const code = await exited;
         clearTimeout(kill);
         return code;
       };
-      resolve({ http: parsed.http as string, ws: parsed.ws as string, tcp: parsed.tcp as string, adminToken, process: child, events, stderr: () => stderr, stop });
+      const event = (name: string): Promise<Record<string, unknown>> => {
+        const seen = events.find((e) => e.event === name);
+        if (seen) return Promise.resolve(seen);
+        return new Promise((resolveEvent, rejectEvent) => {
+          const w = (e: Record<string, unknown>): void => { if (e.event === name) { waiters.delete(w); resolveEvent(e); } };
+          waiters.add(w);
+          void exited.then((code) => { if (waiters.delete(w)) rejectEvent(new Error(`colloquy serve exited (${String(code)}) before printing a '${name}' event`)); });
+        });
+      };
+      resolve({ http: parsed.http as string, ws: parsed.ws as string, tcp: parsed.tcp as string, adminToken, process: child, events, event, stderr: () => stderr, stop });
     });
   });
 }
