@@ -61,7 +61,8 @@ export interface LinkStats {
 
 export class PeerLink {
   private session: ClientSession | null = null;
-  private queue: string[] = [];
+  /** Messages, or batches of records sent lazily in snapshot chunks (re-offered records; not counted in queuedBytes: they are references to records the state holds anyway). */
+  private queue: (string | { records: Replica[]; index: number })[] = [];
   private head = 0;
   private queuedBytes = 0;
   private pendingSnapshot: Replica[] | null = null;
@@ -99,6 +100,14 @@ export class PeerLink {
     }
     this.queue.push(text);
     this.queuedBytes += text.length;
+    void this.pump();
+    return true;
+  }
+
+  /** Queues records to send in snapshot chunks (merged like any record); false when there is no session. */
+  sendRecords(records: Replica[]): boolean {
+    if (!this.session || this.closed || records.length === 0) return false;
+    this.queue.push({ records, index: 0 });
     void this.pump();
     return true;
   }
@@ -188,25 +197,39 @@ export class PeerLink {
     const snap = this.pendingSnapshot;
     if (snap) {
       if (this.snapIndex >= snap.length) { this.pendingSnapshot = null; return encode({ t: 'snap-end' }); }
-      // One chunk: records until the chunk size is reached (at least one record per chunk).
-      const parts: string[] = [];
-      let bytes = 0;
-      while (this.snapIndex < snap.length && (parts.length === 0 || bytes < this.config.snapshotChunkBytes)) {
-        const part = JSON.stringify(toWire(snap[this.snapIndex++] as Replica));
-        parts.push(part);
-        bytes += part.length;
-      }
-      this.stats.snapshotRecords += parts.length;
-      return `{"t":"snap","e":[${parts.join(',')}]}`;
+      const chunk = this.chunk(snap, this.snapIndex);
+      this.snapIndex = chunk.end;
+      return chunk.text;
     }
-    if (this.head < this.queue.length) {
-      const text = this.queue[this.head] as string;
+    while (this.head < this.queue.length) {
+      const item = this.queue[this.head] as string | { records: Replica[]; index: number };
+      if (typeof item !== 'string' && item.index < item.records.length) {
+        const chunk = this.chunk(item.records, item.index);
+        item.index = chunk.end;
+        return chunk.text;
+      }
       this.queue[this.head++] = '';
       if (this.head === this.queue.length) { this.queue = []; this.head = 0; }
-      this.queuedBytes -= text.length;
-      return text;
+      if (typeof item === 'string') {
+        this.queuedBytes -= item.length;
+        return item;
+      }
     }
     return undefined;
+  }
+
+  /** One snapshot message: records from `from` until the chunk size is reached (at least one). */
+  private chunk(records: Replica[], from: number): { text: string; end: number } {
+    const parts: string[] = [];
+    let bytes = 0;
+    let i = from;
+    while (i < records.length && (parts.length === 0 || bytes < this.config.snapshotChunkBytes)) {
+      const part = JSON.stringify(toWire(records[i++] as Replica));
+      parts.push(part);
+      bytes += part.length;
+    }
+    this.stats.snapshotRecords += parts.length;
+    return { text: `{"t":"snap","e":[${parts.join(',')}]}`, end: i };
   }
 
   private async pump(): Promise<void> {

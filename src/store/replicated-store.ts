@@ -111,6 +111,8 @@ export interface ReplicatedStats {
   tombstones: number;
   /** Everything this node sent to peers (all links): messages and bytes. */
   sent: { messages: number; bytes: number; snapshotRecords: number; resets: number; sessions: number };
+  /** Records re-offered to peers after their owner failed over. */
+  reoffered: number;
   received: { messages: number; bytes: number };
 }
 
@@ -133,6 +135,9 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   private readonly sweepTimer: ReturnType<typeof setInterval> | null;
   private readyTimer: ReturnType<typeof setInterval> | null = null;
   private readonly received = { messages: 0, bytes: 0 };
+  private readonly wasEligible = new Map<string, boolean>();
+  private reoffered = 0;
+  private watchTimer: ReturnType<typeof setInterval> | null = null;
   private readonly nowFn: () => number;
   private readonly timeoutMs: number;
 
@@ -180,7 +185,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       const s: LinkStats = l.stats;
       sent.messages += s.messages; sent.bytes += s.bytes; sent.snapshotRecords += s.snapshotRecords; sent.resets += s.resets; sent.sessions += s.sessions;
     }
-    return { ...this.state.size, sent, received: { ...this.received } };
+    return { ...this.state.size, sent, reoffered: this.reoffered, received: { ...this.received } };
   }
 
   /** Each peer as this node sees it. */
@@ -202,11 +207,31 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
 
   /** The node that owns `id` now, as this node sees it (null: none eligible). */
   ownerOf(id: string): string | null {
-    const graceMs = this.options.failoverMs ?? 3000;
-    for (const m of this.rendezvous(id)) {
-      if (m === this.nodeId ? this.isReady : this.inbound.get(m)?.ready === true && this.links.get(m)?.reachable(graceMs) === true) return m;
-    }
+    for (const m of this.rendezvous(id)) if (this.eligible(m)) return m;
     return null;
+  }
+
+  private eligible(m: string): boolean {
+    if (m === this.nodeId) return this.isReady;
+    return this.inbound.get(m)?.ready === true && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true;
+  }
+
+  /**
+   * Watches peers fall out of eligibility (failover). When one does, the records it made are
+   * offered again to every other peer: a change the failed owner acknowledged (so its caller has
+   * it) but did not get out to everyone before it died still reaches every node.
+   */
+  private watchPeers(): void {
+    if (this.closed) return;
+    for (const id of this.links.keys()) {
+      const now = this.eligible(id);
+      const was = this.wasEligible.get(id) ?? false;
+      this.wasEligible.set(id, now);
+      if (!was || now) continue;
+      const records = this.state.snapshot().filter((r) => r.origin === id);
+      this.reoffered += records.length;
+      for (const [peer, link] of this.links) if (peer !== id) link.sendRecords(records);
+    }
   }
 
   /** True when this node owns `id` now. */
@@ -299,6 +324,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.readyTimer) clearInterval(this.readyTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     for (const w of this.readyWaiters) w();
     for (const id of [...this.links.keys()]) this.failPending(id, 'the store was closed');
     await Promise.all([...this.links.values()].map((l) => l.close()));
@@ -402,6 +428,8 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     for (const p of this.options.peers ?? []) if (p.id !== this.nodeId) this.addLink(p.id, p.url);
     this.readyTimer = setInterval(() => this.checkReady(), 50);
     (this.readyTimer as { unref?: () => void }).unref?.();
+    this.watchTimer = setInterval(() => this.watchPeers(), 100);
+    (this.watchTimer as { unref?: () => void }).unref?.();
     this.checkReady();
   }
 
@@ -426,6 +454,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
         if (lost) this.failPending(link.peer, reason ?? 'session lost');
         this.emit('peer', { id: link.peer, connected: link.connected, ready: this.inbound.get(link.peer)?.ready === true, ...(reason ? { reason } : {}) });
         this.checkReady();
+        this.watchPeers();
       },
     });
     this.links.set(id, link);
@@ -464,6 +493,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
           record = { session: s, ready: m.ready, snapshotDone: false };
           this.inbound.set(peer, record);
           this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: m.ready });
+          this.watchPeers();
           continue;
         }
         this.handle(peer as string, record, m);
@@ -475,6 +505,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       if (peer !== null && this.inbound.get(peer)?.session === s) {
         this.inbound.delete(peer);
         this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: false, reason: 'inbound session ended' });
+        this.watchPeers();
       }
     }
   }
@@ -484,7 +515,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     switch (m.t) {
       case 'snap': for (const e of m.e) this.state.merge(e, now); return;
       case 'snap-end': inbound.snapshotDone = true; this.checkReady(); return;
-      case 'ready': inbound.ready = true; this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true }); return;
+      case 'ready': inbound.ready = true; this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true }); this.watchPeers(); return;
       case 'up':
         this.state.merge(m.e, now);
         if (m.n !== undefined) this.answer(peer, m.n, m.r ?? {});

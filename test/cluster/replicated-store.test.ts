@@ -200,6 +200,25 @@ describe('replicated store: several nodes', () => {
     expect(a.ownerOf('shared')).toBe(b.ownerOf('shared'));
   }, 60_000);
 
+  it('an owner that dies before its change reached every node: the others re-offer its records, so every node gets the acknowledged write', async () => {
+    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 100, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 50 } };
+    const [x, y, p] = await Promise.all([node('x', opts), node('y', opts), node('p', opts)]);
+    const pToY = await partitionable(Number(new URL(y.url).port));
+    opened.push(pToY);
+    x.setPeers([{ id: 'y', url: y.url }, { id: 'p', url: p.url }]);
+    y.setPeers([{ id: 'x', url: x.url }, { id: 'p', url: p.url }]);
+    p.setPeers([{ id: 'x', url: x.url }, { id: 'y', url: `tcp://127.0.0.1:${pToY.port}` }]);
+    await Promise.all([x.settled(), y.settled(), p.settled()]);
+    const id = keyOwnedBy([x, y, p], 'p', 'orphaned-write');
+    pToY.block(); // p's stream to y stalls: what p sends y now waits in p's queue
+    expect(await x.set(id, { acknowledged: true }, { ttlMs: TTL })).toBe(1); // p applied it and answered x
+    expect(await y.get(id)).toBeNull();
+    await p.close(); // ... and dies with the change to y still queued
+    await converged([x, y]);
+    expect(await y.get(id)).toMatchObject({ data: { acknowledged: true }, version: 1 });
+    expect(x.stats.reoffered + y.stats.reoffered).toBeGreaterThan(0);
+  }, 60_000);
+
   it('a node that dies: its keys move to the next owner after failoverMs; restarted, it bootstraps and converges', async () => {
     const nodes = await cluster(['p', 'q', 'r'], { failoverMs: 300, bootstrapWaitMs: 300, link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 } });
     const [p, q, r] = nodes as [ReplicatedStore, ReplicatedStore, ReplicatedStore];
