@@ -29,9 +29,10 @@
 //     the greater (rev, node id) wins. So during failover compareAndSet is last-writer-wins, not
 //     atomic, and a lost update is possible. This is an AP design; use RedisStore when CAS must
 //     hold through failures.
-//   - A write is acknowledged once the owner applied it and queued it to its peers. If the owner
-//     dies before the change left, only the owner and the caller have it; the caller's next new
-//     link session (a snapshot) spreads it, otherwise it is lost with the owner.
+//   - A write is acknowledged once the owner applied it and queued it to its peers (and a remote
+//     caller has merged it). When a peer falls out of eligibility, every node re-offers the
+//     records that peer made to the others (watchPeers), so a change the failed owner got to at
+//     least one node reaches all of them.
 //
 // Events: `created` and `destroyed` are emitted by the node where the call was made (like the
 // Redis store: from the writer). `expired` is emitted by every node when its own copy reaches its
