@@ -103,7 +103,7 @@ async function closeSession(session: ClientSession, ms: number): Promise<void> {
     }
     while (!session.closed && performance.now() < until) {
       try {
-        await session.release(undefined, { signal: AbortSignal.timeout(Math.max(1, until - performance.now())) });
+        await session.release(undefined, { signal: AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now()))) });
         return;
       } catch (e) {
         const code = e instanceof SessionError ? e.code : undefined;

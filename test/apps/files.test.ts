@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { encodeHello } from '../../src/apps/service.js';
 import { getFile, putFile } from '../../src/apps/files.js';
@@ -144,8 +144,11 @@ describe('transfers', () => {
     await writeFile(join(root, 'r.bin'), data);
     const dest = join(local, 'r.bin');
     const ac = new AbortController();
+    const endings: (string | undefined)[] = [];
+    server.server.on('session', (s) => s.on('closed', ({ error }) => endings.push(error?.code)));
     const first = getFile(server.tcp, 'r.bin', dest, { signal: ac.signal, onProgress: (p) => { if (p.transferred > 1024 * 1024) ac.abort(); } });
     await expect(first).rejects.toThrow();
+    await vi.waitFor(() => expect(endings).toEqual([undefined]), { timeout: 10_000 }); // ended by orderly release, not aborted
     const cp = JSON.parse(await readFile(`${dest}.colloquy-checkpoint`, 'utf8')) as { offset: number };
     expect(cp.offset).toBeGreaterThan(0);
     const second = await getFile(server.tcp, 'r.bin', dest);
@@ -172,7 +175,10 @@ describe('transfers', () => {
     const src = join(local, 'up.bin');
     await writeFile(src, data);
     const ac = new AbortController();
+    const endings: (string | undefined)[] = [];
+    server.server.on('session', (s) => s.on('closed', ({ error }) => endings.push(error?.code)));
     await expect(putFile(server.tcp, src, 'up.bin', { signal: ac.signal, syncEveryBytes: 256 * 1024, onProgress: (p) => { if (p.transferred > 1024 * 1024) ac.abort(); } })).rejects.toThrow();
+    await vi.waitFor(() => expect(endings).toEqual([undefined]), { timeout: 10_000 }); // ended by orderly release, not aborted
     await expect(stat(join(root, 'up.bin'))).rejects.toThrow(); // not visible while partial
     expect((await server.files.list({})).entries.map((e) => e.name)).toEqual([]); // the upload in progress is hidden
     const r = await putFile(server.tcp, src, 'up.bin');
