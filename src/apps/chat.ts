@@ -96,6 +96,8 @@ type Wire =
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Where open() records the nick it gave, inside the principal's hello. */
+const GIVEN_NICK = 'chatNick';
 const topicOf = (room: string): string => `chat/${room}`;
 
 function randomNode(): string {
@@ -176,7 +178,12 @@ export class ChatService implements Service {
     }
     const room = this.room(hello['room'] as string | undefined ?? DEFAULT_ROOM, halfDuplex);
     const wanted = (hello['nick'] as string | undefined) ?? DEFAULT_NICK;
-    const nick = context.restored ? wanted : this.freeNick(room, wanted);
+    // The nick given is kept in the principal, which a durable server stores with the session,
+    // so a session restored on another node comes back under the same nick.
+    const recorded = hello[GIVEN_NICK];
+    const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
+    const nick = context.restored && !room.members.has(given) ? given : this.freeNick(room, wanted);
+    hello[GIVEN_NICK] = nick;
     const member: Member = { session, nick, room, gone: false };
     room.members.set(nick, member);
     room.lastActive = Date.now();
@@ -204,6 +211,9 @@ export class ChatService implements Service {
       });
       this.toRoom(room, { type: 'join', room: room.name, nick, ts: Date.now() }, member);
       this.publish(room, { k: 'join', node: this.nodeId, nick });
+    } else {
+      // Back on this node without a word to the room: the other nodes only update their lists.
+      this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
     }
     if (halfDuplex && !session.tokens.includes('data')) {
       // The client came in holding the data token: it has the floor if nobody has, else it must give it back.
@@ -480,7 +490,7 @@ export class ChatService implements Service {
       case 'leave':
         if (typeof m.nick !== 'string') return;
         node().members.delete(m.nick);
-        if (!room.members.has(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
+        if (!this.allMembers(room).includes(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
         return;
       case 'presence': {
         if (!Array.isArray(m.members)) return;
@@ -517,12 +527,20 @@ export class ChatService implements Service {
       for (const [node, n] of room.remote) {
         if (n.expires > now) continue;
         room.remote.delete(node);
+        const still = new Set(this.allMembers(room)); // a member restored on another node is still here
         for (const nick of n.members) {
-          if (!room.members.has(nick)) this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
+          if (!still.has(nick)) this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
         }
       }
     }
   }
+}
+
+/** `given` is `wanted`, or `wanted` (perhaps shortened) with a -N suffix, as freeNick makes them. */
+function isNickOf(given: string, wanted: string): boolean {
+  if (given === wanted) return true;
+  const m = /^(.+)-\d+$/u.exec(given);
+  return m !== null && wanted.startsWith(m[1] as string);
 }
 
 function isChatMessage(v: unknown): v is ChatMessage {

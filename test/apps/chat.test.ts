@@ -310,3 +310,51 @@ describe('chat limits and hostile input', () => {
     }
   });
 });
+
+describe('chat with durable sessions', () => {
+  it('a member restored on another node keeps its nick and is not welcomed or announced again', async () => {
+    const { MemoryStore } = await import('../../src/store/memory-store.js');
+    const net = await import('node:net');
+    const store = new MemoryStore();
+    const bus = new LocalBus();
+    const durable = { durability: { store }, heartbeatMs: 0 };
+    const node1 = await server({ bus, nodeId: 'n1' }, durable);
+    const node2 = await server({ bus, nodeId: 'n2' }, durable);
+    // A forwarder whose target can change, as a load balancer moving a client to another node.
+    let target = node1.server.addresses.tcp as number;
+    const sockets = new Set<import('node:net').Socket>();
+    const lb = net.createServer((c) => {
+      const up = net.connect(target, '127.0.0.1');
+      for (const s of [c, up]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
+      c.pipe(up); up.pipe(c);
+      c.on('close', () => up.destroy()); up.on('close', () => c.destroy());
+    });
+    await new Promise<void>((resolve) => lb.listen(0, '127.0.0.1', resolve));
+    try {
+      await join(node1.tcp, 'ada');
+      const moving = await join(`tcp://127.0.0.1:${(lb.address() as import('node:net').AddressInfo).port}`, 'ada', 'lobby', { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
+      expect(moving.nick).toBe('ada-2');
+      const bob = await join(node2.tcp, 'bob');
+      const b = record(bob);
+      let welcomes = 0;
+      moving.on('welcome', () => welcomes++);
+      const m = record(moving);
+      // node1 becomes unreachable for this client; its next connection lands on node2.
+      target = node2.server.addresses.tcp as number;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => moving.session.once('resumed', () => resolve()));
+      expect(node2.server.sessions.has(moving.session.id)).toBe(true);
+      await moving.send('after the move');
+      await until(bob, () => b.messages.some((x) => x.text === 'after the move'));
+      await until(moving, () => m.messages.some((x) => x.text === 'after the move'));
+      expect(b.messages.find((x) => x.text === 'after the move')?.from).toBe('ada-2');
+      expect(node2.chat.members('lobby')).toContain('ada-2');
+      expect(welcomes).toBe(0);
+      expect(b.notices.filter((n) => n.startsWith('join'))).toEqual([]);
+      expect(m.messages.filter((x) => x.text === 'after the move')).toHaveLength(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => lb.close(() => resolve()));
+    }
+  }, 30_000);
+});
