@@ -7,7 +7,8 @@
 //     upgrade at /session. serve opens the endpoints itself and hands every accepted transport
 //     to the Server wrapped in a CountingTransport, so the live view can show bytes.
 //   - A ServiceHost routes each session to the service its CONNECT hello names; the principal's
-//     name is the web login when the WebSocket upgrade carried the login cookie (./login.ts).
+//     name is the web login when the WebSocket upgrade carried the login cookie (./login.ts),
+//     and a logged-in chat session's nick is that name.
 //   - The store and the bus come from --store (./backing.ts): memory, or Redis with durable
 //     sessions and the Redis bus so several nodes form one service.
 //   - close(): stop accepting (listeners and upgrades), end the live views, release every
@@ -116,6 +117,8 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     ...(backing.durability ? { durability: backing.durability } : {}),
     authenticate: async (request) => {
       const principal = await host.authenticate(request);
+      // A chat session from a logged-in browser speaks under its login, whatever nick it claims.
+      if (principal.name !== undefined && principal.service === 'chat') principal.hello = { ...principal.hello, nick: principal.name };
       issued.add(principal);
       return principal;
     },

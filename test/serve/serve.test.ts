@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
+import { ChatClient } from '../../src/apps/chat-client.js';
 import { encodeHello } from '../../src/apps/service.js';
 import { startServe, type ServeNode } from '../support/serve.js';
 
@@ -54,6 +55,10 @@ describe('colloquy serve (a real process)', () => {
     const auth = { authorization: `Bearer ${node.adminToken}` };
     const listed = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as { sessions: { id: string; name: string; authenticated: boolean; transport: string }[] };
     expect(listed.sessions.find((x) => x.id === s.id)).toMatchObject({ name: 'ada', authenticated: true, transport: 'ws' });
+    // A logged-in chat session speaks under its login, whatever nick its hello claims.
+    const chat = await ChatClient.connect(node.ws, { nick: 'mallory', room: 'login-test', heartbeatMs: 0, headers: { cookie } });
+    expect(chat.nick).toBe('ada');
+    await chat.close();
     // A logged-in page may read the live view with its cookie alone.
     expect((await fetch(api('/api/sessions'), { headers: { cookie } })).status).toBe(200);
     await s.release();
