@@ -246,7 +246,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     const wanted = new Map(peers.map((p) => [p.id, p.url]));
     if (wanted.has(this.nodeId)) wanted.delete(this.nodeId);
     for (const [id, link] of this.links) {
-      if (wanted.get(id) !== link.config.url) { void link.close(); this.links.delete(id); this.failPending(id, 'the peer was removed'); }
+      if (wanted.get(id) !== link.config.url) { void link.close(); this.links.delete(id); this.wasEligible.delete(id); this.failPending(id, 'the peer was removed'); }
     }
     for (const [id, url] of wanted) if (!this.links.has(id)) this.addLink(id, url);
   }
@@ -490,7 +490,10 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
           }
           peer = m.node;
           const previous = this.inbound.get(peer);
-          if (previous && previous.session !== s) previous.session.abort('superseded by a newer session from the same node');
+          if (previous && previous.session !== s) {
+            previous.session.abort('superseded by a newer session from the same node');
+            this.failPending(peer, 'its stream restarted'); // answers still in the old stream are gone
+          }
           record = { session: s, ready: m.ready, snapshotDone: false };
           this.inbound.set(peer, record);
           this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: m.ready });
@@ -505,6 +508,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       clearTimeout(helloTimer);
       if (peer !== null && this.inbound.get(peer)?.session === s) {
         this.inbound.delete(peer);
+        this.failPending(peer, 'its stream ended'); // answers travel in that stream
         this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: false, reason: 'inbound session ended' });
         this.watchPeers();
       }
