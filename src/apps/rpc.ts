@@ -190,11 +190,21 @@ export class RpcService implements Service {
 
   private async serve(session: Session, principal: Principal, scope: string): Promise<void> {
     const inFlight = { count: 0 };
+    // Answers waiting for room in the session: past maxConcurrentCalls of them, reading stops
+    // until one is out, so a client that sends and never reads cannot pile answers up here.
+    const sending = new Set<Promise<void>>();
     const send = (value: unknown): void => {
-      session.send(JSON.stringify(value)).catch(() => { /* the session ended; the result stays in the cache */ });
+      const p: Promise<void> = session.send(JSON.stringify(value))
+        .catch(() => { /* the session ended; the result stays in the cache */ })
+        .finally(() => sending.delete(p));
+      sending.add(p);
     };
     try {
-      for await (const unit of session) {
+      for (;;) {
+        while (sending.size >= this.o.maxConcurrentCalls) await Promise.race(sending);
+        const next = await session.read();
+        if (next.done) break;
+        const unit = next.value;
         let message: unknown;
         try {
           message = JSON.parse(decoder.decode(unit));
