@@ -40,6 +40,9 @@ import {
   CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, encodeChat, nickProblem, parseClientMessage, roomProblem,
 } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
+import { allMembers, freeNick, isChatMessage, isNickOf, newRoom, remember } from './chat-room.js';
+import type { Member, Room } from './chat-room.js';
+import { Floor } from './chat-floor.js';
 
 export interface ChatServiceOptions {
   /** Other nodes of the same chat. Default: none (this node is the whole chat). */
@@ -62,28 +65,6 @@ export interface ChatServiceOptions {
   onBusError?(error: Error): void;
   /** This node's name in message ids and bus messages. Default: 8 random hex digits. */
   nodeId?: string;
-}
-
-interface Member {
-  session: Session;
-  nick: string;
-  room: Room;
-  gone: boolean;
-}
-
-interface Room {
-  name: string;
-  halfDuplex: boolean;
-  members: Map<string, Member>;
-  history: ChatMessage[];
-  historyIds: Set<string>;
-  /** Other nodes' members, and when each node's list expires. */
-  remote: Map<string, { members: Set<string>; expires: number }>;
-  unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined;
-  lastActive: number;
-  holder: Member | null;
-  waiting: Member[];
-  asked: ReturnType<typeof setTimeout> | null;
 }
 
 /** Bus messages between nodes. */
@@ -119,6 +100,7 @@ export class ChatService implements Service {
   private readonly presenceMs: number;
   private readonly turnTimeoutMs: number;
   private seq = 0;
+  private readonly floor: Floor;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   /** Counters for tests and live views. */
@@ -134,6 +116,7 @@ export class ChatService implements Service {
     this.maxMessageBytes = options.maxMessageBytes ?? 4000;
     this.presenceMs = options.presenceIntervalMs ?? 5000;
     this.turnTimeoutMs = options.turnTimeoutMs ?? 30_000;
+    this.floor = new Floor((room, message) => this.toRoom(room, message), this.turnTimeoutMs);
     if (this.bus) {
       this.timer = setInterval(() => this.tick(), this.presenceMs);
       (this.timer as { unref?: () => void }).unref?.();
@@ -143,7 +126,7 @@ export class ChatService implements Service {
   /** Members of `room` on every node this node knows of (for tests and live views). */
   members(room: string): string[] {
     const r = this.rooms.get(room);
-    return r ? this.allMembers(r) : [];
+    return r ? allMembers(r) : [];
   }
 
   validate(hello: ServiceHello): void {
@@ -182,7 +165,7 @@ export class ChatService implements Service {
     // so a session restored on another node comes back under the same nick.
     const recorded = hello[GIVEN_NICK];
     const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
-    const nick = context.restored && !room.members.has(given) ? given : this.freeNick(room, wanted);
+    const nick = context.restored && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
     hello[GIVEN_NICK] = nick;
     const member: Member = { session, nick, room, gone: false };
     room.members.set(nick, member);
@@ -191,7 +174,7 @@ export class ChatService implements Service {
     session.on('event', (e) => {
       if (e.type === 'data') this.onUnit(member, e.payload, 'data');
       else if (e.type === 'typed') this.onUnit(member, e.payload, 'typed');
-      else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.turnReturned(member);
+      else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.floor.turnReturned(member);
     });
     session.on('closed', ({ error }) => this.leave(member, error ? 'lost' : 'left'));
     void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });
@@ -199,14 +182,14 @@ export class ChatService implements Service {
     if (halfDuplex) {
       session.setHandlers({
         tokensRequested: (tokens) => {
-          if (tokens.includes('data')) this.turnWanted(member);
+          if (tokens.includes('data')) this.floor.turnWanted(member);
           return false; // the service hands the token on when the holder gives it back
         },
       });
     }
     if (!context.restored) {
       this.send(member, {
-        type: 'welcome', room: room.name, nick, members: this.allMembers(room), history: [...room.history], halfDuplex,
+        type: 'welcome', room: room.name, nick, members: allMembers(room), history: [...room.history], halfDuplex,
         holder: room.holder?.nick ?? null,
       });
       this.toRoom(room, { type: 'join', room: room.name, nick, ts: Date.now() }, member);
@@ -217,8 +200,8 @@ export class ChatService implements Service {
     }
     if (halfDuplex && !session.tokens.includes('data')) {
       // The client came in holding the data token: it has the floor if nobody has, else it must give it back.
-      if (!room.holder) this.grant(member, false);
-      else this.askBack(member);
+      if (!room.holder) this.floor.grant(member, false);
+      else this.floor.askBack(member);
     }
   }
 
@@ -246,10 +229,7 @@ export class ChatService implements Service {
       const victim = this.evictableRoom();
       if (victim) this.dropRoom(victim);
     }
-    room = {
-      name, halfDuplex, members: new Map(), history: [], historyIds: new Set(), remote: new Map(),
-      unsubscribe: undefined, lastActive: Date.now(), holder: null, waiting: [], asked: null,
-    };
+    room = newRoom(name, halfDuplex);
     this.rooms.set(name, room);
     const r = room;
     if (this.bus) {
@@ -273,22 +253,6 @@ export class ChatService implements Service {
     void room.unsubscribe?.then((off) => off?.()).catch((e: unknown) => this.busError(e));
   }
 
-  private allMembers(room: Room): string[] {
-    const all = new Set(room.members.keys());
-    for (const n of room.remote.values()) for (const nick of n.members) all.add(nick);
-    return [...all].sort();
-  }
-
-  private freeNick(room: Room, wanted: string): string {
-    const taken = new Set(this.allMembers(room));
-    if (!taken.has(wanted)) return wanted;
-    for (let i = 2; ; i++) {
-      const suffix = `-${i}`;
-      const base = [...wanted].slice(0, this.maxNick - suffix.length).join('');
-      if (!taken.has(base + suffix)) return base + suffix;
-    }
-  }
-
   private leave(member: Member, reason: LeaveReason): void {
     if (member.gone) return;
     member.gone = true;
@@ -297,7 +261,7 @@ export class ChatService implements Service {
     room.members.delete(member.nick);
     room.lastActive = Date.now();
     room.waiting = room.waiting.filter((m) => m !== member);
-    if (room.holder === member) this.nextTurn(room);
+    if (room.holder === member) this.floor.nextTurn(room);
     this.toRoom(room, { type: 'leave', room: room.name, nick: member.nick, ts: Date.now(), reason });
     this.publish(room, { k: 'leave', node: this.nodeId, nick: member.nick, reason });
   }
@@ -329,13 +293,13 @@ export class ChatService implements Service {
         const ts = Date.now();
         const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts };
         this.stats.messages++;
-        this.remember(room, message);
+        this.rememberIn(room, message);
         this.toRoom(room, { type: 'message', ...message });
         this.publish(room, { k: 'message', node: this.nodeId, message });
         return;
       }
       case 'who':
-        this.send(member, { type: 'presence', room: room.name, members: this.allMembers(room) });
+        this.send(member, { type: 'presence', room: room.name, members: allMembers(room) });
         return;
       case 'leave':
         // Half duplex: the client has no data token, so it cannot release; we hold it and can.
@@ -344,13 +308,8 @@ export class ChatService implements Service {
     }
   }
 
-  private remember(room: Room, message: ChatMessage): boolean {
-    if (room.historyIds.has(message.id)) return false;
-    room.history.push(message);
-    room.historyIds.add(message.id);
-    while (room.history.length > this.historyLimit) room.historyIds.delete((room.history.shift() as ChatMessage).id);
-    room.lastActive = Date.now();
-    return true;
+  private rememberIn(room: Room, message: ChatMessage): boolean {
+    return remember(room, message, this.historyLimit);
   }
 
   private toRoom(room: Room, message: ServerToClient, except?: Member): void {
@@ -377,65 +336,6 @@ export class ChatService implements Service {
     } catch (e) {
       s.abort(`chat: cannot send to this client: ${(e as Error).message}`);
     }
-  }
-
-  // ---- half duplex: the floor is the data token ------------------------------------------
-
-  private turnWanted(member: Member): void {
-    const room = member.room;
-    if (member.gone || room.holder === member || room.waiting.includes(member)) return;
-    if (!room.holder) { this.grant(member, true); return; }
-    room.waiting.push(member);
-    this.askHolder(room);
-  }
-
-  private grant(member: Member, give: boolean): void {
-    const room = member.room;
-    if (give) {
-      try {
-        member.session.giveTokens(['data']);
-      } catch (e) {
-        member.session.abort(`chat: cannot hand over the floor: ${(e as Error).message}`);
-        return;
-      }
-    }
-    room.holder = member;
-    this.toRoom(room, { type: 'turn', room: room.name, holder: member.nick });
-    if (room.waiting.length > 0) this.askHolder(room);
-  }
-
-  private askHolder(room: Room): void {
-    const holder = room.holder;
-    if (!holder || room.asked) return;
-    try {
-      holder.session.requestTokens(['data']);
-    } catch { /* already asked by an earlier request, or closing */ }
-    room.asked = setTimeout(() => {
-      room.asked = null;
-      if (room.holder === holder) holder.session.abort(`chat: kept the floor ${this.turnTimeoutMs} ms after being asked for it (turnTimeoutMs)`);
-    }, this.turnTimeoutMs);
-    (room.asked as { unref?: () => void }).unref?.();
-  }
-
-  /** A client that arrived holding the token while someone else has the floor. */
-  private askBack(member: Member): void {
-    try { member.session.requestTokens(['data']); } catch { /* closing */ }
-  }
-
-  private turnReturned(member: Member): void {
-    if (member.room.holder === member) this.nextTurn(member.room);
-  }
-
-  private nextTurn(room: Room): void {
-    if (room.asked) clearTimeout(room.asked);
-    room.asked = null;
-    room.holder = null;
-    for (let next = room.waiting.shift(); next; next = room.waiting.shift()) {
-      if (next.gone || !next.session.tokens.includes('data')) continue;
-      this.grant(next, true);
-      return;
-    }
-    this.toRoom(room, { type: 'turn', room: room.name, holder: null });
   }
 
   // ---- other nodes -----------------------------------------------------------------------
@@ -480,7 +380,7 @@ export class ChatService implements Service {
       case 'message':
         if (!isChatMessage(m.message) || m.message.room !== room.name) return;
         node();
-        if (this.remember(room, m.message)) this.toRoom(room, { type: 'message', ...m.message });
+        if (this.rememberIn(room, m.message)) this.toRoom(room, { type: 'message', ...m.message });
         return;
       case 'join':
         if (typeof m.nick !== 'string') return;
@@ -490,7 +390,7 @@ export class ChatService implements Service {
       case 'leave':
         if (typeof m.nick !== 'string') return;
         node().members.delete(m.nick);
-        if (!this.allMembers(room).includes(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
+        if (!allMembers(room).includes(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
         return;
       case 'presence': {
         if (!Array.isArray(m.members)) return;
@@ -498,7 +398,7 @@ export class ChatService implements Service {
         const before = [...n.members].sort().join('\n');
         n.members = new Set(m.members.filter((x) => typeof x === 'string'));
         if (m.members.length === 0) room.remote.delete(m.node);
-        if ([...n.members].sort().join('\n') !== before) this.toRoom(room, { type: 'presence', room: room.name, members: this.allMembers(room) });
+        if ([...n.members].sort().join('\n') !== before) this.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
         return;
       }
       case 'sync':
@@ -527,26 +427,13 @@ export class ChatService implements Service {
       for (const [node, n] of room.remote) {
         if (n.expires > now) continue;
         room.remote.delete(node);
-        const still = new Set(this.allMembers(room)); // a member restored on another node is still here
+        const still = new Set(allMembers(room)); // a member restored on another node is still here
         for (const nick of n.members) {
           if (!still.has(nick)) this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
         }
       }
     }
   }
-}
-
-/** `given` is `wanted`, or `wanted` (perhaps shortened) with a -N suffix, as freeNick makes them. */
-function isNickOf(given: string, wanted: string): boolean {
-  if (given === wanted) return true;
-  const m = /^(.+)-\d+$/u.exec(given);
-  return m !== null && wanted.startsWith(m[1] as string);
-}
-
-function isChatMessage(v: unknown): v is ChatMessage {
-  if (typeof v !== 'object' || v === null) return false;
-  const m = v as Record<string, unknown>;
-  return typeof m['id'] === 'string' && typeof m['room'] === 'string' && typeof m['from'] === 'string' && typeof m['text'] === 'string' && typeof m['ts'] === 'number';
 }
 
 /** The chat service for a ServiceHost (`colloquy serve` hosts one). */
