@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHello } from '../../src/apps/service.js';
 import { runCli } from '../../src/cli/cli.js';
+import { commands } from '../../src/cli/commands.js';
 import { connect } from '../../src/client/connect.js';
 import { startServe, type ServeNode } from '../support/serve.js';
 
@@ -31,6 +32,14 @@ describe('--help and usage errors', () => {
     expect(r.out).toMatch(new RegExp(`^Usage: colloquy ${name}`));
     expect(r.out).toContain('Exit codes:');
     expect((await run(['help', name])).out).toBe(r.out);
+  });
+
+  it.each(commands.map((c) => c.name))('every command answers --help: colloquy %s --help', async (name) => {
+    const r = await run([name, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^Usage: colloquy ${name}\\b`));
+    expect(r.out).toMatch(/exit codes/i);
+    expect(r.err).toBe('');
   });
 
   it('rejects bad arguments with exit 2', async () => {
