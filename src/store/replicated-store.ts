@@ -114,6 +114,8 @@ export interface ReplicatedStats {
   sent: { messages: number; bytes: number; snapshotRecords: number; resets: number; sessions: number };
   /** Records re-offered to peers after their owner failed over. */
   reoffered: number;
+  /** Writes this node sent to a remote owner, and writes it made as owner for a peer. */
+  requests: { sent: number; served: number };
   received: { messages: number; bytes: number };
 }
 
@@ -138,6 +140,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   private readonly received = { messages: 0, bytes: 0 };
   private readonly wasEligible = new Map<string, boolean>();
   private reoffered = 0;
+  private readonly requests = { sent: 0, served: 0 };
   private watchTimer: ReturnType<typeof setInterval> | null = null;
   private readonly nowFn: () => number;
   private readonly timeoutMs: number;
@@ -186,7 +189,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       const s: LinkStats = l.stats;
       sent.messages += s.messages; sent.bytes += s.bytes; sent.snapshotRecords += s.snapshotRecords; sent.resets += s.resets; sent.sessions += s.sessions;
     }
-    return { ...this.state.size, sent, reoffered: this.reoffered, received: { ...this.received } };
+    return { ...this.state.size, sent, reoffered: this.reoffered, requests: { ...this.requests }, received: { ...this.received } };
   }
 
   /** Each peer as this node sees it. */
@@ -376,6 +379,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       const onAbort = (): void => { done(); reject(signal.reason); };
       this.pending.set(n, { owner, resolve: (r) => { done(); resolve(r); }, reject: (e) => { done(); reject(e); } });
       signal.addEventListener('abort', onAbort, { once: true });
+      this.requests.sent++;
       if (!link.send({ t: 'req', n, ...op })) {
         done();
         reject(new SessionError('ERR_STORE_UNAVAILABLE', `the link to node ${owner}, which owns session ${op.id}, is down`, 'local', { cause: 'owner-unreachable', owner }));
@@ -531,6 +535,7 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
         return;
       case 'req': {
         const { t: _t, n, ...op } = m;
+        this.requests.served++;
         try {
           this.apply(op as Op, { peer, n });
         } catch (error) {

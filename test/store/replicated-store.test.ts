@@ -8,13 +8,15 @@
 // More replicated-store tests (writes spread over nodes, a joining node, cut links, a slow peer)
 // are in test/cluster/replicated-store.test.ts.
 
-import { describe } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReplicatedStore } from '../../src/store/replicated-store.js';
 import type { SessionStore } from '../../src/store/store.js';
 import { storeConformance } from './conformance.js';
 
 const clusters = new WeakMap<SessionStore, { clock: { t: number }; nodes: ReplicatedStore[] }>();
 let clusterNo = 0;
+/** Writes node 0 sent to another owner over the whole suite (counted when each cluster closes). */
+let remoteWrites = 0;
 
 async function makeCluster(): Promise<SessionStore> {
   const clock = { t: 1_700_000_000_000 };
@@ -24,7 +26,7 @@ async function makeCluster(): Promise<SessionStore> {
   await Promise.all(nodes.map((n) => n.settled({ timeoutMs: 20_000 })));
   const head = nodes[0] as ReplicatedStore;
   const close = head.close.bind(head);
-  head.close = async () => { await close(); await Promise.all(nodes.slice(1).map((n) => n.close())); };
+  head.close = async () => { remoteWrites += head.stats.requests.sent; await close(); await Promise.all(nodes.slice(1).map((n) => n.close())); };
   clusters.set(head, { clock, nodes });
   return head;
 }
@@ -37,5 +39,10 @@ describe('replicated store (3 nodes, calls on node 0): conformance', () => {
       c.clock.t += ms;
       for (const n of c.nodes) n.sweep();
     },
+  });
+
+  it('(the suite above sent writes to owners on other nodes, so its atomicity cases crossed the network)', () => {
+    console.info(`replicated conformance: node 0 sent ${remoteWrites} writes to owners on other nodes`);
+    expect(remoteWrites).toBeGreaterThan(50);
   });
 });
