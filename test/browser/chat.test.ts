@@ -146,6 +146,15 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
 
     const pageErrors = [...(await ada.page.evaluate(() => (globalThis as unknown as { pageErrors: string[] }).pageErrors)), ...(await bob.page.evaluate(() => (globalThis as unknown as { pageErrors: string[] }).pageErrors))];
     expect([...errors, ...pageErrors]).toEqual([]);
+
+    // Logging out releases the chat session and shows the login form; a bad name is refused.
+    await ada.page.locator('#logout').click();
+    await ada.page.locator('#login-form').waitFor(WAIT);
+    await ada.page.locator('#login-name').fill('no spaces allowed');
+    await ada.page.locator('#login-button').click();
+    await ada.page.locator('#login-error', { hasText: 'the name must be' }).waitFor(WAIT);
+    await lines(bob.page, 'ada', 'welcome back').waitFor(WAIT);
+    await bob.page.locator('#messages li.system', { hasText: 'ada left' }).waitFor(WAIT);
     await ada.context.close();
     await bob.context.close();
   }, 180_000);
