@@ -25,8 +25,7 @@ import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { encodeHello } from './service.js';
-import { CHAT_SERVICE, encodeChat, parseServerMessage } from './chat-protocol.js';
+import { CHAT_SERVICE, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 
 export type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
@@ -100,12 +99,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /** Opens a chat session and resolves once the service has welcomed it. */
   static async connect(url: string, options: ChatClientOptions = {}): Promise<ChatClient> {
-    const hello = { service: CHAT_SERVICE, nick: options.nick ?? 'guest', room: options.room ?? 'lobby', ...(options.halfDuplex ? { halfDuplex: true } : {}) };
+    const hello = { service: CHAT_SERVICE as 'chat', nick: options.nick ?? 'guest', room: options.room ?? 'lobby', ...(options.halfDuplex ? { halfDuplex: true } : {}) };
     const half = options.halfDuplex === true;
     let client: ChatClient | undefined;
     const session = await connect(url, {
       ...options,
-      userData: encodeHello(hello),
+      userData: encodeChatHello(hello),
       ...(half ? { modes: ['halfDuplex'] as const, units: ['typedData'] as const, initialTokens: { data: 'acceptor' as const } } : {}),
       // Listen from the first frame: the welcome may arrive together with ACCEPT.
       onSession: (s) => { client = new ChatClient(s, options); options.onSession?.(s); },

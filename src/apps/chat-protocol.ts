@@ -60,6 +60,19 @@ export type ClientToServer = { type: 'say'; text: string } | { type: 'who' } | {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The hello as CONNECT user data. Same JSON and bound as encodeHello() in ./service.ts, which the
+ * browser client does not import: service.ts pulls in the server.
+ */
+export function encodeChatHello(hello: ChatHello): Uint8Array {
+  const bytes = encoder.encode(JSON.stringify(hello));
+  if (bytes.length > MAX_CHAT_HELLO_BYTES) throw new RangeError(`the hello is ${bytes.length} bytes; at most ${MAX_CHAT_HELLO_BYTES}`);
+  return bytes;
+}
+
+/** Equal to MAX_HELLO_BYTES in ./service.ts (checked by test/apps/chat.test.ts). */
+export const MAX_CHAT_HELLO_BYTES = 4096;
+
 export function encodeChat(message: ServerToClient | ClientToServer): Uint8Array {
   return encoder.encode(JSON.stringify(message));
 }

@@ -285,6 +285,25 @@ describe('chat limits and hostile input', () => {
     await until(ada, () => a.messages.length === before + 1);
   }, 60_000);
 
+  it('the client encodes its hello within the same bound as the service contract', async () => {
+    const { MAX_CHAT_HELLO_BYTES } = await import('../../src/apps/chat-protocol.js');
+    const { MAX_HELLO_BYTES } = await import('../../src/apps/service.js');
+    expect(MAX_CHAT_HELLO_BYTES).toBe(MAX_HELLO_BYTES);
+  });
+
+  it('the browser client bundles without the server or any node:* import of its own', async () => {
+    const { build } = await import('esbuild');
+    const r = await build({
+      entryPoints: ['src/apps/chat-client.ts'], bundle: true, write: false, format: 'esm', platform: 'browser', metafile: true, logLevel: 'silent',
+      external: ['node:*', 'ws'],
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs.filter((i) => i.startsWith('src/server/') || i === 'src/apps/service.ts' || i === 'src/apps/chat.ts')).toEqual([]);
+    for (const own of inputs.filter((i) => i.startsWith('src/apps/'))) {
+      expect(r.metafile.inputs[own]?.imports.filter((i) => i.path.startsWith('node:')), own).toEqual([]);
+    }
+  });
+
   it('parses only chat messages; anything else is ERR_CHAT_BAD_MESSAGE', async () => {
     const { parseClientMessage, parseServerMessage } = await import('../../src/apps/chat-protocol.js');
     const b = (s: string): Uint8Array => new TextEncoder().encode(s);
