@@ -29,6 +29,7 @@ export class WebSession<T extends SessionData = SessionData> {
   /** @internal */ token: SessionToken | null;
   /** @internal */ state: SessionState;
   /** @internal */ record: SessionRecord | null;
+  /** @internal The stored version `record` is (0: none). */ version: number;
   /** @internal */ readonly changes = new Map<string, unknown>();
   /** @internal */ principalChange: string | null | undefined = undefined;
   /** @internal */ cookieChanged = false;
@@ -38,10 +39,11 @@ export class WebSession<T extends SessionData = SessionData> {
   /** @internal */
   constructor(
     private readonly m: SessionManagerInternals,
-    init: { token: SessionToken | null; record: SessionRecord | null; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string },
+    init: { token: SessionToken | null; record: SessionRecord | null; version?: number; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string },
   ) {
     this.token = init.token;
     this.record = init.record;
+    this.version = init.version ?? 0;
     this.state = init.record ? 'stored' : 'new';
     this.principalValue = init.principal;
     this.hadCookie = init.hadCookie;
@@ -50,7 +52,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.address = init.address;
   }
 
-  private principalValue: string | null;
+  /** @internal */ principalValue: string | null;
   /** False when the store could not be reached and the request runs anonymous (`onStoreError: 'anonymous'`): nothing is saved. */
   readonly available: boolean;
   /** @internal */ readonly userAgent: string | undefined;
@@ -108,23 +110,30 @@ export class WebSession<T extends SessionData = SessionData> {
    * returns the new data (or undefined to leave it). Creates the session if it is new.
    */
   async update(change: (data: Partial<T>) => Partial<T> | undefined): Promise<Readonly<Partial<T>>> {
+    // The change may run more than once (another writer got there first): each run gets a fresh copy.
+    await this.apply((d) => change(structuredClone(d) as Partial<T>));
+    return this.data;
+  }
+
+  /** `change` must not mutate its argument (it is the stored record's data, not a copy). */
+  private async apply(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
     this.requireAvailable();
     if (this.state === 'destroyed') this.revive();
     if (this.state === 'new') await this.m.save(this as unknown as WebSession, true);
     const outcome = await this.m.writeRecord(this, (rec) => {
-      const next = change(structuredClone(rec.d) as Partial<T>);
+      const next = change(rec.d as Partial<T>);
       return next === undefined ? undefined : { ...rec, d: next as SessionData };
     });
     if (outcome === GONE || outcome === null) throw this.gone();
     if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
     this.record = outcome.value;
-    return this.data;
+    this.version = outcome.version;
   }
 
   /** Atomically adds `by` to a numeric key (missing counts as 0) and resolves with the new value. */
   async increment<K extends keyof T & string>(key: K, by = 1): Promise<number> {
     let result = 0;
-    await this.update((d) => {
+    await this.apply((d) => {
       const v = (d as SessionData)[key];
       result = (typeof v === 'number' && Number.isFinite(v) ? v : 0) + by;
       return { ...d, [key]: result } as Partial<T>;
@@ -150,6 +159,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.principalValue = null;
     this.principalChange = principal;
     this.record = null;
+    this.version = 0;
     this.token = this.m.newToken();
     this.state = 'new';
     this.cookieChanged = true;
@@ -167,6 +177,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.changes.clear();
     this.principalChange = undefined;
     this.record = null;
+    this.version = 0;
     this.state = 'destroyed';
     this.cookieChanged = true;
   }
@@ -198,8 +209,9 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   /** @internal */
-  saved(record: SessionRecord, principal: string | null): void {
+  saved(record: SessionRecord, version: number, principal: string | null): void {
     this.record = record;
+    this.version = version;
     this.principalValue = principal;
     this.principalChange = undefined;
     this.changes.clear();

@@ -149,7 +149,7 @@ export class WebSessions implements SessionManagerInternals {
     if (!token) return fresh();
     const found = await this.lookup(token);
     if (!found) return fresh();
-    return new WebSession<T>(this, { token, record: found.record, principal: found.principal, hadCookie: true, available: true, ...extra });
+    return new WebSession<T>(this, { token, record: found.record, version: found.version, principal: found.principal, hadCookie: true, available: true, ...extra });
   }
 
   /** A session that saves nothing, for a request run anonymously while the store is down. */
@@ -174,17 +174,17 @@ export class WebSessions implements SessionManagerInternals {
       const principal = session.principal;
       const outcome = await this.writer.apply(this.key(token.id), (cur) => (cur ? GONE : { value: record, principal: this.indexName(principal) }));
       if (outcome === GONE || outcome === null) throw new SessionError('ERR_STORE_CONFLICT', 'a new session id was already taken', 'local', { retries: 0 });
-      session.saved(outcome.value, principal);
+      session.saved(outcome.value, outcome.version, principal);
       session.cookieChanged = true;
       return;
     }
     const rec = session.record as SessionRecord;
     if (!session.dirty && now - rec.s < this.touchAfterMs) return;
     const outcome = await this.writeRecord(session, (r) => {
-      if (!session.dirty) return now - r.s < this.touchAfterMs ? undefined : { ...r, s: now };
+      if (!session.dirty) return now - r.s < this.touchAfterMs ? undefined : { ...r };
       const d = session.mergeInto(r.d);
       this.checkSize(d);
-      return { ...r, d, s: now };
+      return { ...r, d };
     });
     if (outcome === GONE || outcome === null) {
       // Destroyed, revoked or expired meanwhile: logout wins, this request's changes are dropped.
@@ -196,7 +196,7 @@ export class WebSessions implements SessionManagerInternals {
     }
     const principal = this.principalOf(outcome.principal);
     if (outcome.value.s !== rec.s) session.cookieChanged = true;
-    session.saved(outcome.value, principal);
+    session.saved(outcome.value, outcome.version, principal);
   }
 
   /** The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
@@ -325,16 +325,20 @@ export class WebSessions implements SessionManagerInternals {
     const token = session.token as SessionToken;
     const h = hashSecret(token.secret);
     const now = this.now();
+    const hint = session.record && session.version > 0 && session.state === 'stored'
+      ? { value: session.record, version: session.version, principal: this.indexName(session.principalValue) }
+      : undefined;
     return this.writer.apply(this.key(token.id), (cur) => {
       if (!cur || !sameHash(cur.value.h, h) || this.deadline(cur.value) <= now) return GONE;
       const next = change(cur.value);
       if (next === undefined) return undefined;
       const principal = session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
-      return { value: { ...next, s: now }, principal };
-    });
+      // Last seen moves (and the cookie's Max-Age with it) at most every touchAfterMs.
+      return { value: now - cur.value.s >= this.touchAfterMs ? { ...next, s: now } : next, principal };
+    }, hint);
   }
 
-  private async lookup(token: SessionToken): Promise<{ record: SessionRecord; principal: string | null } | null> {
+  private async lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
     const stored = await this.guard(this.store.get<SessionRecord>(this.key(token.id), { timeoutMs: this.storeTimeoutMs }), 'get');
     if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
     if (this.deadline(stored.data) <= this.now()) {
@@ -342,7 +346,7 @@ export class WebSessions implements SessionManagerInternals {
       this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
       return null;
     }
-    return { record: stored.data, principal: this.principalOf(stored.principal) };
+    return { record: stored.data, version: stored.version, principal: this.principalOf(stored.principal) };
   }
 
   private info(id: string, rec: SessionRecord): SessionInfo {

@@ -67,10 +67,14 @@ export class Writer<R> {
 
   constructor(private readonly o: WriterOptions<R>) {}
 
-  /** Applies `change` to the newest record `key` and writes it; resolves with what it saw. */
-  apply(key: string, change: Change<R>): Promise<Outcome<R>> {
+  /**
+   * Applies `change` to the newest record `key` and writes it; resolves with what it saw. `hint`:
+   * the record as the caller last read it; when this process has nothing fresher it is tried
+   * first (a stale hint only costs a missed compare-and-set and a read).
+   */
+  apply(key: string, change: Change<R>, hint?: Current<R>): Promise<Outcome<R>> {
     let line = this.lines.get(key);
-    if (!line) { line = { queue: [], running: false, cached: undefined }; this.lines.set(key, line); }
+    if (!line) { line = { queue: [], running: false, cached: hint }; this.lines.set(key, line); }
     if (line.queue.length >= MAX_QUEUED_CHANGES) {
       return Promise.reject(new SessionError('ERR_STORE_CONFLICT', `more than ${MAX_QUEUED_CHANGES} changes queued for one session (MAX_QUEUED_CHANGES)`, 'local', { retries: 0 }));
     }

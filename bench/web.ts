@@ -1,0 +1,263 @@
+// Web sessions, side by side in one run: a route that increments a counter in the session, hit
+// by autocannon with 50 connections and one fixed cookie, for
+//
+//   bare Express / bare Fastify          no session (a counter in the process)
+//   Colloquy on Express / on Fastify     WebSessions, memory store and Redis store; session.increment()
+//   express-session                      its MemoryStore, and connect-redis 7 on ioredis; n = n + 1
+//   @fastify/session                     its default (memory) store; n = n + 1
+//
+// Each server runs in its own child process (this file, forked with BENCH_WEB_CASE), so the
+// load generator does not share its event loop. Redis is a private redis-server on a free port
+// (test/support/redis.ts); without redis-server the Redis cases are skipped with a notice.
+//
+// Printed per case: requests/s, p99 latency, 2xx answered, and lost increments: increments the
+// handlers performed minus how far the stored counter actually moved (read back after the run). Ratios against
+// the targets: memory store >= 0.9x bare Express and >= 0.75x bare Fastify; Redis >= 2x
+// express-session + connect-redis; 0 lost increments.
+//
+// Run: npx tsx bench/web.ts (or import { run }). BENCH_WEB_SECONDS=5 per case (default 5);
+// BENCH_WEB_ONLY=name,name runs only the cases whose names contain one of those words.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const SECONDS = Number(process.env.BENCH_WEB_SECONDS ?? 5);
+const CONNECTIONS = 50;
+const HERE = fileURLToPath(import.meta.url);
+const COMPILED = import.meta.url.endsWith('.js');
+
+type CaseName =
+  | 'bare-express' | 'bare-fastify'
+  | 'colloquy-express-memory' | 'colloquy-fastify-memory'
+  | 'express-session-memory' | 'fastify-session-memory'
+  | 'colloquy-express-redis' | 'colloquy-fastify-redis'
+  | 'express-session-connect-redis';
+
+const CASES: { name: CaseName; label: string; redis: boolean }[] = [
+  { name: 'bare-express', label: 'bare Express (no session)', redis: false },
+  { name: 'colloquy-express-memory', label: 'Colloquy on Express, memory', redis: false },
+  { name: 'express-session-memory', label: 'express-session, MemoryStore', redis: false },
+  { name: 'bare-fastify', label: 'bare Fastify (no session)', redis: false },
+  { name: 'colloquy-fastify-memory', label: 'Colloquy on Fastify, memory', redis: false },
+  { name: 'fastify-session-memory', label: '@fastify/session, memory', redis: false },
+  { name: 'colloquy-express-redis', label: 'Colloquy on Express, Redis', redis: true },
+  { name: 'colloquy-fastify-redis', label: 'Colloquy on Fastify, Redis', redis: true },
+  { name: 'express-session-connect-redis', label: 'express-session + connect-redis', redis: true },
+];
+
+// -- the servers (child side) -------------------------------------------------------------------
+
+const SECRET = 'bench-secret-bench-secret-bench-secret';
+
+async function serve(name: CaseName, redisUrl: string | undefined): Promise<number> {
+  const express = (await import('express')).default;
+  const Fastify = (await import('fastify')).default;
+  const { WebSessions, sessionMiddleware, fastifySessions } = await import('../src/web/index.js');
+  const { RedisStore } = await import('../src/store/redis-store.js');
+  const { MemoryStore } = await import('../src/store/memory-store.js');
+  const colloquy = (redis: boolean): InstanceType<typeof WebSessions> =>
+    new WebSessions({ store: redis ? new RedisStore({ url: redisUrl as string, prefix: `bench${process.pid}`, timeoutMs: 5000 }) : new MemoryStore(), storeTimeoutMs: 5000 });
+  let bare = 0;
+  let served = 0; // increments answered with a 2xx by this server
+  type Req = { session: { increment(k: string): Promise<number>; get(k: string): unknown } };
+  type LegacyReq = { session: { n?: number; get?(k: string): unknown; set?(k: string, v: unknown): void } };
+  const listenNode = (handler: http.RequestListener): Promise<number> => new Promise((resolve) => {
+    const server = http.createServer(handler);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+  switch (name) {
+    case 'bare-express': {
+      const app = express();
+      app.post('/inc', (_req, res) => { served++; res.json({ n: ++bare }); });
+      app.get('/count', (_req, res) => { res.json({ n: bare, served }); });
+      return listenNode(app);
+    }
+    case 'colloquy-express-memory':
+    case 'colloquy-express-redis': {
+      const app = express();
+      app.use(sessionMiddleware(colloquy(name.endsWith('redis'))));
+      app.post('/inc', (req, res, next) => { (req as unknown as Req).session.increment('n').then((n) => { served++; res.json({ n }); }, next); });
+      app.get('/count', (req, res) => { res.json({ n: (req as unknown as Req).session.get('n') ?? 0, served }); });
+      return listenNode(app);
+    }
+    case 'express-session-memory':
+    case 'express-session-connect-redis': {
+      const session = (await import('express-session')).default;
+      let store: unknown;
+      if (name === 'express-session-connect-redis') {
+        const RedisStoreCR = (await import('connect-redis')).default;
+        const { Redis } = await import('ioredis');
+        store = new RedisStoreCR({ client: new Redis(redisUrl as string), prefix: `cr${process.pid}:` });
+      }
+      const app = express();
+      app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, ...(store ? { store: store as InstanceType<typeof session.Store> } : {}) }));
+      app.post('/inc', (req, res) => { const s = (req as unknown as LegacyReq).session; s.n = (s.n ?? 0) + 1; served++; res.json({ n: s.n }); });
+      app.get('/count', (req, res) => { res.json({ n: (req as unknown as LegacyReq).session.n ?? 0, served }); });
+      return listenNode(app);
+    }
+    case 'bare-fastify': {
+      const app = Fastify();
+      app.post('/inc', async () => { served++; return { n: ++bare }; });
+      app.get('/count', async () => ({ n: bare, served }));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as AddressInfo).port;
+    }
+    case 'colloquy-fastify-memory':
+    case 'colloquy-fastify-redis': {
+      const app = Fastify();
+      await app.register(fastifySessions(colloquy(name.endsWith('redis'))));
+      app.post('/inc', async (req) => {
+        const n = await (req as unknown as Req).session.increment('n');
+        served++;
+        return { n };
+      });
+      app.get('/count', async (req) => ({ n: (req as unknown as Req).session.get('n') ?? 0, served }));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as AddressInfo).port;
+    }
+    case 'fastify-session-memory': {
+      const app = Fastify();
+      await app.register((await import('@fastify/cookie')).default);
+      await app.register((await import('@fastify/session')).default, { secret: SECRET, saveUninitialized: false, cookie: { secure: false } });
+      app.post('/inc', async (req) => {
+        const s = (req as unknown as { session: { get(k: string): number | undefined; set(k: string, v: number): void } }).session;
+        const n = (s.get('n') ?? 0) + 1;
+        s.set('n', n);
+        served++;
+        return { n };
+      });
+      app.get('/count', async (req) => ({ n: (req as unknown as { session: { get(k: string): number | undefined } }).session.get('n') ?? 0, served }));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as AddressInfo).port;
+    }
+  }
+}
+
+// -- the load (parent side) ---------------------------------------------------------------------
+
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p99: number };
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+
+interface Row { label: string; rps: number; p99: number; ok: number; bad: number; lost: number }
+
+async function startServer(name: CaseName, redisUrl: string | undefined): Promise<{ port: number; child: ChildProcess }> {
+  const child = fork(HERE, [], {
+    execArgv: COMPILED ? [] : ['--import', 'tsx'],
+    env: { ...process.env, BENCH_WEB_CASE: name, BENCH_WEB_REDIS: redisUrl ?? '' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: server did not start within 60 s`)), 60_000);
+    child.once('message', (m) => { clearTimeout(timer); resolve((m as { port: number }).port); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name}: server exited (${code})`)); });
+  });
+  return { port, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisUrl: string | undefined): Promise<Row> {
+  const { port, child } = await startServer(c.name, redisUrl);
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const first = await fetch(`${base}/inc`, { method: 'POST' });
+    await first.text();
+    const cookie = first.headers.getSetCookie().map((s) => s.split(';')[0]).join('; ');
+    const headers: Record<string, string> = cookie ? { cookie } : {};
+    const read = async (): Promise<{ n: number; served: number }> => (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number };
+    // Warm-up (JIT, connections), not counted.
+    await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: 1, headers });
+    const before = await read();
+    const r = await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: SECONDS, headers });
+    // Let requests still in flight when autocannon stopped finish (their saves included).
+    let after = await read();
+    for (let i = 0; i < 50; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const again = await read();
+      if (again.n === after.n && again.served === after.served) break;
+      after = again;
+    }
+    // Lost: increments the server performed (counted when the handler's increment completed)
+    // minus how far the stored counter moved. autocannon's own count misses the requests in
+    // flight when it stops, so the server counts.
+    return { label: c.label, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, lost: (after.served - before.served) - (after.n - before.n) };
+  } finally {
+    await stop(child);
+  }
+}
+
+function table(rows: readonly (readonly string[])[]): void {
+  const widths = (rows[0] as readonly string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]): string => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ');
+  console.log(line(rows[0] as readonly string[]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+export async function run(): Promise<void> {
+  const require = createRequire(import.meta.url);
+  const autocannon = require('autocannon') as Autocannon;
+  const { have, startRedis } = await import('../test/support/redis.js');
+  const only = (process.env.BENCH_WEB_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const cases = CASES.filter((c) => only.length === 0 || only.some((w) => c.name.includes(w)));
+  const wantRedis = cases.some((c) => c.redis);
+  const redis = wantRedis && have('redis-server') ? await startRedis() : undefined;
+  if (wantRedis && !redis) console.log('!!! redis-server is not installed: the Redis cases are skipped (apt-get install -y redis-server)');
+  console.log(`Web sessions: POST /inc increments a counter in the session; autocannon, ${CONNECTIONS} connections, one fixed cookie, ${SECONDS} s per case after a 1 s warm-up;`);
+  console.log(`each server in its own process. Load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores shared: compare within one run only)`);
+  const rows = new Map<CaseName, Row>();
+  try {
+    for (const c of cases) {
+      if (c.redis && !redis) continue;
+      rows.set(c.name, await measure(autocannon, c, redis?.url));
+    }
+  } finally {
+    await redis?.stop();
+  }
+  table([['case', 'req/s', 'p99', '2xx', 'errors', 'lost increments'], ...[...rows.values()].map((r) => [r.label, fmt(r.rps), `${r.p99} ms`, fmt(r.ok), fmt(r.bad), fmt(r.lost)])]);
+  const ratio = (a: CaseName, b: CaseName, target: number): string[] => {
+    const x = rows.get(a);
+    const y = rows.get(b);
+    if (!x || !y) return [`${a} / ${b}`, 'n/a', `>= ${target}x`, 'not run'];
+    const v = x.rps / y.rps;
+    return [`${x.label} / ${y.label}`, `${v.toFixed(2)}x`, `>= ${target}x`, v >= target ? 'met' : 'MISSED'];
+  };
+  console.log('');
+  table([
+    ['ratio', 'measured', 'target', ''],
+    ratio('colloquy-express-memory', 'bare-express', 0.9),
+    ratio('colloquy-fastify-memory', 'bare-fastify', 0.75),
+    ratio('colloquy-express-redis', 'express-session-connect-redis', 2),
+    ratio('colloquy-fastify-redis', 'express-session-connect-redis', 2),
+  ]);
+  const colloquyLost = [...rows.entries()].filter(([k]) => k.startsWith('colloquy')).reduce((sum, [, r]) => sum + r.lost, 0);
+  console.log(`Colloquy lost increments in total: ${colloquyLost} (target 0)`);
+}
+
+const serving = process.env.BENCH_WEB_CASE as CaseName | undefined;
+if (serving) {
+  const port = await serve(serving, process.env.BENCH_WEB_REDIS || undefined);
+  process.send?.({ port });
+} else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run();
+}
