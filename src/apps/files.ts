@@ -187,14 +187,24 @@ export class FilesService implements Service {
   private async serve(session: Session, ended: Promise<void>): Promise<void> {
     const barrier = new ReceiveBarrier(session);
     let upload: Upload | undefined;
+    let over = false;
+    // The running sync handler: the session's end waits for it, so that a session taking the
+    // transfer over never races a late record write of this one.
+    let handling: Promise<void> = Promise.resolve();
+    const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
+      await barrier.wait();
+      if (over) return;
+      const offset = decodeOffset(userData);
+      if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
+      if (offset !== upload.pos) throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
+      await upload.fd.datasync();
+      await writeJsonAtomic(upload.record, { version: 1, path: upload.shown, size: upload.size, sha256: upload.sha256, offset } satisfies UploadRecord);
+    };
     session.setHandlers({
-      syncMajor: async (_serial, userData) => {
-        await barrier.wait();
-        const offset = decodeOffset(userData);
-        if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
-        if (offset !== upload.pos) throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
-        await upload.fd.datasync();
-        await writeJsonAtomic(upload.record, { version: 1, path: upload.shown, size: upload.size, sha256: upload.sha256, offset } satisfies UploadRecord);
+      syncMajor: (_serial, userData) => {
+        const run = onSyncMajor(userData);
+        handling = run.catch(() => {});
+        return run;
       },
     });
     const reply = (m: ControlMessage): Promise<void> => session.send(encodeControl(m));
@@ -244,7 +254,9 @@ export class FilesService implements Service {
     } catch (e) {
       if (!session.closed) session.abort(e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' ? `files: ${e.message}` : `files: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
+      over = true;
       barrier.dispose();
+      await handling;
       if (upload) {
         if (this.active.get(upload.id)?.session === session) this.active.delete(upload.id);
         await upload.fd.close().catch(() => {});
