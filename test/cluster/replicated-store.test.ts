@@ -196,12 +196,14 @@ describe('replicated store: several nodes', () => {
     expect(['a', 'b']).toContain((onA?.data as { side: string }).side);
     expect(await a.get('only-b')).toMatchObject({ data: { n: 1 } });
     expect(await b.get('only-a')).toMatchObject({ data: { n: 1 } });
-    // One owner again; writes are serialised as before.
+    // One owner again (bounded wait: both must see each other ready); writes are serialised as before.
+    for (let i = 0; i < 500 && a.ownerOf('shared') !== b.ownerOf('shared'); i++) await delay(20);
     expect(a.ownerOf('shared')).toBe(b.ownerOf('shared'));
   }, 60_000);
 
   it('an owner that dies before its change reached every node: the others re-offer its records, so every node gets the acknowledged write', async () => {
-    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 100, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 50 } };
+    // x learns of p's end from p's abort at once; heartbeats are slow so that a loaded machine cannot fake a failover earlier.
+    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 5000, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 50 } };
     const [x, y, p] = await Promise.all([node('x', opts), node('y', opts), node('p', opts)]);
     const pToY = await partitionable(Number(new URL(y.url).port));
     opened.push(pToY);
@@ -228,7 +230,7 @@ describe('replicated store: several nodes', () => {
     const rUrl = r.url;
     await r.close();
     // Bounded wait until p and q both route the key elsewhere.
-    for (let i = 0; i < 500 && !(p.ownerOf(id) !== 'r' && q.ownerOf(id) !== 'r'); i++) await delay(20);
+    for (let i = 0; i < 500 && !(p.ownerOf(id) !== 'r' && p.ownerOf(id) === q.ownerOf(id)); i++) await delay(20);
     expect(p.ownerOf(id)).toBe(q.ownerOf(id));
     expect(p.ownerOf(id)).not.toBe('r');
     expect(await q.compareAndSet(id, 1, { n: 2 }, { ttlMs: TTL })).toBe(2);
