@@ -81,6 +81,11 @@ const decoder = new TextDecoder();
 const GIVEN_NICK = 'chatNick';
 const topicOf = (room: string): string => `chat/${room}`;
 
+/** The largest unit a member's session takes (its negotiated maximum frame size). */
+function frameLimit(member: Member): number {
+  return member.session.negotiated?.maxFrameSize ?? member.session.machine.maxFrameSize;
+}
+
 function randomNode(): string {
   const b = new Uint8Array(4);
   crypto.getRandomValues(b);
@@ -176,7 +181,11 @@ export class ChatService implements Service {
       else if (e.type === 'typed') this.onUnit(member, e.payload, 'typed');
       else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.floor.turnReturned(member);
     });
-    session.on('closed', ({ error }) => this.leave(member, error ? 'lost' : 'left'));
+    session.on('closed', ({ error }) => {
+      // ERR_STORE_CONFLICT: another node restored the session and speaks for it now; it has not left.
+      if (error?.code === 'ERR_STORE_CONFLICT') this.leave(member, 'lost', false);
+      else this.leave(member, error ? 'lost' : 'left');
+    });
     void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });
 
     if (halfDuplex) {
@@ -253,7 +262,7 @@ export class ChatService implements Service {
     void room.unsubscribe?.then((off) => off?.()).catch((e: unknown) => this.busError(e));
   }
 
-  private leave(member: Member, reason: LeaveReason): void {
+  private leave(member: Member, reason: LeaveReason, announce = true): void {
     if (member.gone) return;
     member.gone = true;
     const room = member.room;
@@ -262,6 +271,10 @@ export class ChatService implements Service {
     room.lastActive = Date.now();
     room.waiting = room.waiting.filter((m) => m !== member);
     if (room.holder === member) this.floor.nextTurn(room);
+    if (!announce) {
+      this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+      return;
+    }
     this.toRoom(room, { type: 'leave', room: room.name, nick: member.nick, ts: Date.now(), reason });
     this.publish(room, { k: 'leave', node: this.nodeId, nick: member.nick, reason });
   }
@@ -314,11 +327,31 @@ export class ChatService implements Service {
 
   private toRoom(room: Room, message: ServerToClient, except?: Member): void {
     const bytes = encodeChat(message);
-    for (const m of [...room.members.values()]) if (m !== except) this.sendBytes(m, bytes);
+    for (const m of [...room.members.values()]) {
+      if (m === except) continue;
+      if (bytes.length > frameLimit(m)) this.send(m, message);
+      else this.sendBytes(m, bytes);
+    }
   }
 
+  /**
+   * One unit must fit the member's negotiated frame size (a client may ask for 1 KiB): history
+   * loses its oldest messages until it fits; anything else that cannot fit becomes an `error`.
+   */
   private send(member: Member, message: ServerToClient): void {
-    this.sendBytes(member, encodeChat(message));
+    const limit = frameLimit(member);
+    let bytes = encodeChat(message);
+    if (bytes.length > limit && (message.type === 'welcome' || message.type === 'history')) {
+      const list = message.type === 'welcome' ? [...message.history] : [...message.messages];
+      while (list.length > 0 && bytes.length > limit) {
+        list.shift();
+        bytes = encodeChat(message.type === 'welcome' ? { ...message, history: list } : { ...message, messages: list });
+      }
+    }
+    if (bytes.length > limit) {
+      bytes = encodeChat({ type: 'error', code: 'ERR_PAYLOAD_TOO_LARGE', message: `a ${message.type} of ${bytes.length} bytes does not fit this session's maximum frame size (${limit}); connect with a larger maxFrameSize` });
+    }
+    this.sendBytes(member, bytes);
   }
 
   /** Queues one unit; a member whose send queue is full (it does not read) is aborted, never waited for. */

@@ -285,6 +285,29 @@ describe('chat limits and hostile input', () => {
     await until(ada, () => a.messages.length === before + 1);
   }, 60_000);
 
+  it('fits every unit to a member\'s negotiated frame size: history trimmed, an oversized message replaced by an error', async () => {
+    const s = await server();
+    const ada = await join(s.tcp, 'ada');
+    const a = record(ada);
+    for (let i = 0; i < 6; i++) await ada.send(`${i}:${'h'.repeat(300)}`);
+    await until(ada, () => a.messages.length === 6);
+    const small = await join(s.tcp, 'small', 'lobby', { maxFrameSize: 1024 });
+    expect(small.session.negotiated?.maxFrameSize).toBe(1024);
+    // The newest messages that fit, oldest dropped first.
+    expect(small.history.length).toBeGreaterThan(0);
+    expect(small.history.length).toBeLessThan(6);
+    expect(small.history.at(-1)?.text.startsWith('5:')).toBe(true);
+    const notices: string[] = [];
+    small.on('notice', (n) => notices.push(n.code));
+    const r = record(small);
+    await ada.send('x'.repeat(2000));
+    await ada.send('fits');
+    await until(small, () => r.messages.length === 1 && notices.length === 1);
+    expect(notices).toEqual(['ERR_PAYLOAD_TOO_LARGE']);
+    expect(r.messages.map((m) => m.text)).toEqual(['fits']);
+    await until(ada, () => a.messages.length === 8); // everyone else got both
+  });
+
   it('the client encodes its hello within the same bound as the service contract', async () => {
     const { MAX_CHAT_HELLO_BYTES } = await import('../../src/apps/chat-protocol.js');
     const { MAX_HELLO_BYTES } = await import('../../src/apps/service.js');
