@@ -18,7 +18,7 @@ resumes, tokens held, sync serial and bytes. URL is the page's address
 Options:
   --token TOKEN  the node's admin token (default: $${ADMIN_TOKEN_ENV})
   --cut ID       drop that session's transport instead (the client resumes on a new one)
-  --json         print {"sessions":[...]} (or the cut result) as JSON
+  --json         print {"total":N,"truncated":false,"sessions":[...]} (or the cut result)
   -h, --help     show this help and exit
 
 Exit codes:
@@ -86,9 +86,9 @@ export const sessionsCommand: Command = {
       else ctx.stdout.write(cut ? `cut the transport of ${values.cut}: its client resumes on a new one\n` : `${values.cut} had no transport attached (already interrupted)\n`);
       return ExitCode.ok;
     }
-    const rows = (answer as { sessions: Row[] }).sessions;
-    if (values.json) ctx.stdout.write(`${JSON.stringify({ sessions: rows })}\n`);
-    else ctx.stdout.write(table(rows));
+    const { sessions: rows, total } = answer as { sessions: Row[]; total?: number };
+    if (values.json) ctx.stdout.write(`${JSON.stringify(answer)}\n`);
+    else ctx.stdout.write(table(rows) + (total !== undefined && total > rows.length ? `(${total - rows.length} more not listed: the node lists at most ${rows.length})\n` : ''));
     return ExitCode.ok;
   },
 };

@@ -242,7 +242,8 @@ class Api {
     if (!who) { sendJson(res, 401, { error: 'log in on the page (POST /api/login) or send the admin token (Authorization: Bearer TOKEN, printed by serve)' }, { 'www-authenticate': 'Bearer' }); return; }
     if (path === '/api/sessions') {
       if (req.method !== 'GET') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' }); return; }
-      sendJson(res, 200, { sessions: this.live.list() });
+      const sessions = this.live.list();
+      sendJson(res, 200, { total: this.live.size, truncated: sessions.length < this.live.size, sessions });
       return;
     }
     const m = /^\/api\/sessions\/([0-9a-f]{32})\/(frames|cut)$/.exec(path);

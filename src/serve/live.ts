@@ -26,6 +26,8 @@ export const LADDER_FRAMES = 200;
 export const MAX_WATCHED_SESSIONS = 64;
 /** Watchers of one session at once. */
 export const MAX_WATCHERS_PER_SESSION = 16;
+/** Sessions one listing returns at most (the oldest first); `total` says how many there are. */
+export const MAX_LISTED_SESSIONS = 1000;
 /** Characters of a payload shown in the ladder. */
 export const PREVIEW_CHARS = 48;
 
@@ -109,9 +111,10 @@ export class LiveSessions {
 
   has(id: string): boolean { return this.tracked.has(id); }
 
-  list(): SessionInfo[] {
+  list(limit = MAX_LISTED_SESSIONS): SessionInfo[] {
     const out: SessionInfo[] = [];
     for (const entry of this.tracked.values()) {
+      if (out.length >= limit) break;
       this.noteTransport(entry);
       const s = entry.session;
       const principal = s.principal as Principal | null | undefined;
