@@ -26,7 +26,7 @@
 //   with a typed code and the session stays usable; failures in mid-transfer abort the session.
 
 import { randomBytes } from 'node:crypto';
-import { lstat, open, opendir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, open, opendir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { realpath } from 'node:fs/promises';
@@ -57,6 +57,11 @@ export interface FilesServiceOptions {
   maxListEntries?: number;
   /** Remembered file hashes (by device, inode, size and mtime). Default 256. */
   maxHashCacheEntries?: number;
+  /**
+   * An upload in progress untouched this long (ms) is abandoned: a put into the same directory
+   * deletes it. Default 24 hours.
+   */
+  staleUploadMs?: number;
 }
 
 const DEFAULTS = {
@@ -66,6 +71,7 @@ const DEFAULTS = {
   syncEveryBytes: 2 * 1024 * 1024,
   maxListEntries: 1000,
   maxHashCacheEntries: 256,
+  staleUploadMs: 24 * 60 * 60 * 1000,
 };
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -322,6 +328,7 @@ export class FilesService implements Service {
     if (typeof sha256 !== 'string' || !SHA256.test(sha256)) throw protocolError('sha256', 'put: sha256 must be 64 lowercase hex digits');
     if ((size as number) > this.o.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `the file is ${size as number} bytes; this server accepts at most ${this.o.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size, max: this.o.maxFileBytes });
     const { dir, name } = await resolveParent(root, segments, shown);
+    await this.sweep(dir);
     const target = join(dir, name);
     const existing = await lstat(target).catch(() => undefined);
     if (existing && !existing.isFile()) throw pathRejected('not-a-file', `'${shown}' exists and is not a regular file`, shown);
@@ -356,6 +363,20 @@ export class FilesService implements Service {
     }
     this.active.set(id, { session, ended });
     return { id, shown, target, temp, record, size: size as number, sha256, fd, pos: offset };
+  }
+
+  /** Deletes uploads in `dir` that no session holds and nobody touched for staleUploadMs. */
+  private async sweep(dir: string): Promise<void> {
+    const prefix = `${RESERVED_PREFIX}upload-`;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const cutoff = Date.now() - this.o.staleUploadMs;
+    for (const n of names) {
+      if (!n.startsWith(prefix)) continue;
+      const id = n.slice(prefix.length, prefix.length + 32);
+      if (this.active.has(id)) continue;
+      const info = await lstat(join(dir, n)).catch(() => undefined);
+      if (info?.isFile() && info.mtimeMs < cutoff) await unlink(join(dir, n)).catch(() => {});
+    }
   }
 
   private async commit(u: Upload): Promise<void> {

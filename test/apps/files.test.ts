@@ -3,7 +3,7 @@
 // after the first was stopped mid-transfer (its session aborted, its checkpoint left behind).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -185,6 +185,17 @@ describe('transfers', () => {
     expect(r.resumedFrom).toBeGreaterThan(0);
     expect(sha(await readFile(join(root, 'up.bin')))).toBe(sha(data));
     expect(await readdir(root)).toEqual(['up.bin']);
+  });
+
+  it('a put deletes abandoned uploads in its directory (untouched for staleUploadMs), and only those', async () => {
+    const old = join(root, `.colloquy-upload-${'a'.repeat(32)}`);
+    const fresh = join(root, `.colloquy-upload-${'b'.repeat(32)}`);
+    for (const f of [old, `${old}.json`, fresh, `${fresh}.json`]) await writeFile(f, 'x');
+    const longAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    for (const f of [old, `${old}.json`]) await utimes(f, longAgo, longAgo);
+    await writeFile(join(local, 'n.txt'), 'new');
+    await putFile(server.tcp, join(local, 'n.txt'), 'n.txt');
+    expect((await readdir(root)).sort()).toEqual([`.colloquy-upload-${'b'.repeat(32)}`, `.colloquy-upload-${'b'.repeat(32)}.json`, 'n.txt']);
   });
 
   it('a corrupted upload is refused with ERR_CHECKSUM_MISMATCH and never renamed into place', async () => {
