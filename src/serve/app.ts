@@ -48,6 +48,8 @@ import { serveServices } from './services.js';
 import { WebRoot, defaultWebRoot } from './web-root.js';
 
 export const SESSION_PATH = '/session';
+/** Connections the HTTP port holds at once (page, API, event streams and WebSocket sessions); past it, new ones are dropped. */
+export const MAX_HTTP_CONNECTIONS = 12_000;
 /** Bytes an event stream may have waiting for a slow reader before it is ended. */
 export const MAX_EVENT_STREAM_BUFFER_BYTES = 256 * 1024;
 
@@ -138,6 +140,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
   const http: HttpServer = secure
     ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key })
     : createHttpServer();
+  http.maxConnections = MAX_HTTP_CONNECTIONS;
   const api = new Api(options, live, logins, server);
   http.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (closing) { res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n'); return; }
