@@ -1,0 +1,130 @@
+// Chat fan-out: one room, MEMBERS clients, one of them says MESSAGES messages; every member
+// (the sender included) must get every message. Colloquy's chat service over WebSocket against
+// a Socket.IO 4 room broadcast over WebSocket, both servers and all clients in this process.
+// Reported: deliveries per second (MESSAGES x MEMBERS / time until the last member has the last
+// message), and latency from send to arrival, p50 and p99, over every delivery. Messages are sent
+// in bursts of BURST with a wait for the sender's own copy between bursts, so neither side is
+// measured on an unbounded queue.
+//
+// Run: npx tsx bench/chat.ts   (or import { run } and await it). About 10 s.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Server as SocketIoServer } from 'socket.io';
+import { io as socketIo } from 'socket.io-client';
+import { listen } from '../src/server/server.js';
+import { ServiceHost } from '../src/apps/host.js';
+import { chatService } from '../src/apps/chat.js';
+import { ChatClient } from '../src/apps/chat-client.js';
+
+const MEMBERS = Number(process.env.BENCH_CHAT_MEMBERS ?? 20);
+const MESSAGES = Number(process.env.BENCH_CHAT_MESSAGES ?? 2000);
+const BURST = 50;
+
+interface Result { perSecond: number; p50: number; p99: number }
+
+function summarize(latencies: number[], ms: number): Result {
+  latencies.sort((a, b) => a - b);
+  const at = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { perSecond: (MESSAGES * MEMBERS) / (ms / 1000), p50: at(50), p99: at(99) };
+}
+
+/** Counts deliveries; resolves `burst(n)` once the sender has its own n-th message back. */
+function tracker(): { latencies: number[]; got: number; onMessage(text: string): void; own(text: string): void; until(n: number): Promise<void> } {
+  let ownCount = 0;
+  let waiter: { n: number; resolve(): void } | undefined;
+  const t = {
+    latencies: [] as number[],
+    got: 0,
+    onMessage(text: string): void {
+      t.got++;
+      t.latencies.push(performance.now() - Number(text.slice(0, text.indexOf(' '))));
+    },
+    own(): void {
+      ownCount++;
+      if (waiter && ownCount >= waiter.n) { const w = waiter; waiter = undefined; w.resolve(); }
+    },
+    until(n: number): Promise<void> {
+      if (ownCount >= n) return Promise.resolve();
+      return new Promise((resolve) => { waiter = { n, resolve }; });
+    },
+  };
+  return t;
+}
+
+async function colloquy(): Promise<Result> {
+  const host = new ServiceHost([chatService({ historyLimit: 10 })]);
+  const server = await listen({ ws: { port: 0 }, authenticate: host.authenticate });
+  host.attach(server);
+  const url = `ws://127.0.0.1:${server.addresses.ws}/session`;
+  const t = tracker();
+  const clients: ChatClient[] = [];
+  try {
+    for (let i = 0; i < MEMBERS; i++) {
+      const c = await ChatClient.connect(url, { nick: `m${i}`, room: 'bench' });
+      c.on('message', (m) => { if (!m.history) { t.onMessage(m.text); if (i === 0) t.own(m.text); } });
+      clients.push(c);
+    }
+    const sender = clients[0] as ChatClient;
+    const started = performance.now();
+    for (let sent = 0; sent < MESSAGES;) {
+      const end = Math.min(MESSAGES, sent + BURST);
+      for (; sent < end; sent++) void sender.send(`${performance.now()} m`);
+      await t.until(end);
+    }
+    while (t.got < MESSAGES * MEMBERS) await new Promise((r) => setTimeout(r, 1));
+    return summarize(t.latencies, performance.now() - started);
+  } finally {
+    for (const c of clients) c.abort();
+    await server.destroy();
+  }
+}
+
+async function socketIoRoom(): Promise<Result> {
+  const httpServer = http.createServer();
+  const io = new SocketIoServer(httpServer, { transports: ['websocket'] });
+  io.on('connection', (socket) => {
+    void socket.join('bench');
+    socket.on('say', (text: string) => { io.to('bench').emit('message', { from: socket.id, text }); });
+  });
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const port = (httpServer.address() as AddressInfo).port;
+  const t = tracker();
+  const clients: ReturnType<typeof socketIo>[] = [];
+  try {
+    for (let i = 0; i < MEMBERS; i++) {
+      const c = socketIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true });
+      await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+      c.on('message', (m: { text: string }) => { t.onMessage(m.text); if (i === 0) t.own(m.text); });
+      clients.push(c);
+    }
+    // join() happens on the server's connection handler; one round trip settles it for everyone.
+    await new Promise((r) => setTimeout(r, 50));
+    const sender = clients[0] as ReturnType<typeof socketIo>;
+    const started = performance.now();
+    for (let sent = 0; sent < MESSAGES;) {
+      const end = Math.min(MESSAGES, sent + BURST);
+      for (; sent < end; sent++) sender.emit('say', `${performance.now()} m`);
+      await t.until(end);
+    }
+    while (t.got < MESSAGES * MEMBERS) await new Promise((r) => setTimeout(r, 1));
+    return summarize(t.latencies, performance.now() - started);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await new Promise<void>((r) => { void io.close(() => r()); });
+  }
+}
+
+export async function run(): Promise<void> {
+  console.log(`chat: one room, ${MEMBERS} members, ${MESSAGES} messages from one of them, over WebSocket (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  const c = await colloquy();
+  const s = await socketIoRoom();
+  const row = (name: string, r: Result): string => `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms`;
+  console.log(row('Colloquy chat (ws)', c));
+  console.log(row('Socket.IO 4 room (ws)', s));
+  console.log(`  ratio Colloquy / Socket.IO: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s, p50 latency ${(c.p50 / s.p50).toFixed(2)}x`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();
