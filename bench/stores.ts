@@ -1,0 +1,301 @@
+// Stores and several nodes: what a shared store and durability cost, and how long a client waits
+// when its node dies. Three sections, each against a private redis-server on a free port
+// (test/support/redis.ts; never the machine's 6379):
+//
+//   1. RedisStore operations/s against redis-benchmark on the same Redis. Ours: get, set,
+//      compareAndSet, touch with C calls in flight (C workers, each awaiting its call), 100-byte
+//      JSON values over KEYS keys, for MEASURE_MS after a warm-up. Theirs: redis-benchmark GET
+//      and SET, -d 100 -r KEYS, once with -c C -P 1 (C connections, one request each in flight:
+//      the same number of requests in flight) and once with -c 1 -P C (one connection, C
+//      pipelined: the same connection shape as ioredis, one connection carrying everything).
+//      Each of our operations is one EVALSHA of a Lua script that also keeps the deadlines set
+//      and the principal index (docs/stores.md); redis-benchmark's are bare GET/SET.
+//   2. Durability cost: one server and one client in this process over TCP, an echo service:
+//      messages/s (the client sends 64-byte messages for MEASURE_MS, at most WINDOW without
+//      their echo, counted when their echo is back) and the round trip of one message at a time (p50/p95), with durability off, with a
+//      MemoryStore and with a RedisStore.
+//   3. Time to resume on another node after kill -9: three node processes (test/deploy/node.ts,
+//      Redis durability) behind HAProxy running deploy/haproxy.cfg; a client pinned to a node by
+//      its cookie exchanges a few messages, the node is killed with SIGKILL, and the time from
+//      the kill to the client's `resumed` is measured (default reconnect options: the first
+//      redial is immediate). RESUME_RUNS runs, each on a fresh session; the killed node is
+//      restarted on its port between runs. Skipped with a notice without haproxy.
+//
+// Run: npx tsx bench/stores.ts   (or import { run } and await it). About a minute.
+// BENCH_ONLY=ops,durability,resume runs only those sections.
+
+import { execFile } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { connect } from '../src/client/connect.js';
+import type { ClientSession } from '../src/client/connect.js';
+import { listen } from '../src/server/server.js';
+import type { Server } from '../src/server/server.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { RedisStore } from '../src/store/redis-store.js';
+import type { SessionStore } from '../src/store/store.js';
+import { have, startRedis } from '../test/support/redis.js';
+import type { RedisServer } from '../test/support/redis.js';
+import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
+import type { Node } from '../test/deploy/lb.js';
+
+const run$ = promisify(execFile);
+
+const WARM_MS = 300;
+const MEASURE_MS = 1500;
+const CONCURRENCY = [1, 50] as const;
+const KEYS = 1000;
+const VALUE_BYTES = 100;
+const TTL_MS = 60_000;
+const RTT_SAMPLES = 300;
+/** Messages in flight (sent, echo not back) in the durability throughput case. */
+const WINDOW = 256;
+const RESUME_RUNS = 10;
+
+const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const wanted = (section: string): boolean => only.length === 0 || only.includes(section);
+
+// -- helpers ------------------------------------------------------------------------------------
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function table(rows: readonly (readonly string[])[]): void {
+  const widths = (rows[0] as readonly string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  console.log(line(rows[0] as readonly string[]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : 'n/a');
+const ratio = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
+
+/** Runs `op` in `concurrency` workers for WARM_MS, then counts completions for MEASURE_MS. */
+async function rate(concurrency: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
+  let phase: 'warm' | 'measure' | 'stop' = 'warm';
+  let count = 0;
+  const workers = Array.from({ length: concurrency }, async (_, w) => {
+    for (let i = 0; phase !== 'stop'; i++) {
+      await op(w, i);
+      if (phase === 'measure') count++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, WARM_MS));
+  phase = 'measure';
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, MEASURE_MS));
+  const counted = count;
+  const elapsed = performance.now() - start;
+  phase = 'stop';
+  await Promise.all(workers);
+  return (counted / elapsed) * 1000;
+}
+
+// -- 1. store operations vs redis-benchmark ---------------------------------------------------
+
+async function redisBenchmark(redis: RedisServer, clients: number, pipeline: number): Promise<{ get: number; set: number }> {
+  // Sized to run about as long as our measurement at the rates this machine reaches.
+  const requests = Math.max(20_000, clients * pipeline * 4000);
+  const { stdout } = await run$('redis-benchmark', ['-h', redis.host, '-p', String(redis.port), '-t', 'get,set', '-c', String(clients), '-P', String(pipeline),
+    '-d', String(VALUE_BYTES), '-r', String(KEYS), '-n', String(requests), '--csv'], { timeout: 120_000 });
+  const rps = (name: string): number => {
+    const line = stdout.split('\n').find((l) => l.startsWith(`"${name}"`));
+    return line ? Number(JSON.parse(`[${line}]`)[1]) : NaN;
+  };
+  return { get: rps('GET'), set: rps('SET') };
+}
+
+async function storeOps(redis: RedisServer): Promise<void> {
+  console.log('');
+  console.log(`1. RedisStore operations/s vs redis-benchmark on the same redis-server ${redis.port}: ${VALUE_BYTES}-byte values, ${KEYS} keys,`);
+  console.log(`   ${WARM_MS} ms warm-up then ${MEASURE_MS} ms; C = calls in flight (ours: one ioredis connection; redis-benchmark: -c C -P 1 and -c 1 -P C)`);
+  const store = new RedisStore({ url: redis.url, prefix: 'bench', sweepIntervalMs: 0, timeoutMs: 5000 });
+  const value = { user: 'ada', pad: 'x'.repeat(VALUE_BYTES - 24) };
+  try {
+    for (let k = 0; k < KEYS; k++) await store.set(`k${k}`, value, { ttlMs: TTL_MS });
+    const rows: string[][] = [['C', 'operation', 'ours ops/s', 'r-b -c C ops/s', 'ratio', 'r-b -P C ops/s', 'ratio']];
+    for (const c of CONCURRENCY) {
+      const [byClients, byPipeline] = [await redisBenchmark(redis, c, 1), await redisBenchmark(redis, 1, c)];
+      const versions = new Map<string, number>();
+      const ours = {
+        get: await rate(c, (_w, i) => store.get(`k${(i * 7919) % KEYS}`)),
+        set: await rate(c, (_w, i) => store.set(`k${(i * 7919) % KEYS}`, value, { ttlMs: TTL_MS })),
+        compareAndSet: await rate(c, async (w) => {
+          // Each worker owns its key, so every compare-and-set succeeds (a conflict would not count).
+          const id = `cas${c}-${w}`;
+          const version = await store.compareAndSet(id, versions.get(id) ?? 0, value, { ttlMs: TTL_MS });
+          if (version === null) throw new Error(`compareAndSet conflict on ${id}`);
+          versions.set(id, version);
+        }),
+        touch: await rate(c, (_w, i) => store.touch(`k${(i * 7919) % KEYS}`, TTL_MS)),
+      };
+      const compare: [keyof typeof ours, 'get' | 'set'][] = [['get', 'get'], ['set', 'set'], ['compareAndSet', 'set'], ['touch', 'set']];
+      for (const [op, base] of compare) {
+        rows.push([String(c), `${op} vs ${base.toUpperCase()}`, fmt(ours[op]), fmt(byClients[base]), ratio(ours[op] / byClients[base]), fmt(byPipeline[base]), ratio(ours[op] / byPipeline[base])]);
+      }
+    }
+    table(rows);
+  } finally {
+    await store.close();
+  }
+}
+
+// -- 2. durability cost -------------------------------------------------------------------------
+
+async function echoPair(durability: SessionStore | null): Promise<{ server: Server; client: ClientSession; next(): Promise<Uint8Array> }> {
+  const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...(durability ? { durability: { store: durability } } : {}) });
+  server.on('session', (s) => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); });
+  const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0 });
+  const iterator = client[Symbol.asyncIterator]();
+  return {
+    server,
+    client,
+    next: async () => {
+      const r = await iterator.next();
+      if (r.done) throw new Error('the session ended');
+      return r.value;
+    },
+  };
+}
+
+async function durabilityCost(redis: RedisServer): Promise<void> {
+  console.log('');
+  console.log('2. durability cost: echo over TCP in this process (server and client share a core), 64-byte messages;');
+  console.log(`   messages/s = echoes back per second, at most ${WINDOW} in flight, for ${MEASURE_MS} ms (after ${WARM_MS} ms); round trip: one message at a time, ${RTT_SAMPLES} samples`);
+  const modes: { label: string; store: () => SessionStore | null }[] = [
+    { label: 'off (memory only)', store: () => null },
+    { label: 'MemoryStore', store: () => new MemoryStore() },
+    { label: `RedisStore`, store: () => new RedisStore({ url: redis.url, prefix: 'bench-durable', timeoutMs: 5000 }) },
+  ];
+  const rows: string[][] = [['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)']];
+  let base: { rate: number; p50: number } | null = null;
+  for (const mode of modes) {
+    const store = mode.store();
+    const { server, client, next } = await echoPair(store);
+    try {
+      const payload = new Uint8Array(64);
+      // Throughput: at most WINDOW messages without their echo (a flood would measure how large
+      // the send queue may grow, not the session).
+      let phase: 'warm' | 'measure' | 'stop' = 'warm';
+      let sent = 0;
+      let echoed = 0;
+      let counted = 0;
+      let wake: (() => void) | null = null;
+      const sending = (async () => {
+        while (phase !== 'stop') {
+          if (sent - echoed >= WINDOW) { await new Promise<void>((r) => { wake = r; }); continue; }
+          await client.send(payload);
+          sent++;
+        }
+      })();
+      const reading = (async () => {
+        while (phase !== 'stop' || echoed < sent) {
+          await next();
+          echoed++;
+          if (phase === 'measure') counted++;
+          const w = wake as (() => void) | null;
+          if (w && sent - echoed < WINDOW / 2) { wake = null; w(); }
+        }
+      })();
+      await new Promise((r) => setTimeout(r, WARM_MS));
+      phase = 'measure';
+      const start = performance.now();
+      await new Promise((r) => setTimeout(r, MEASURE_MS));
+      const messagesPerSecond = (counted / (performance.now() - start)) * 1000;
+      phase = 'stop';
+      (wake as (() => void) | null)?.();
+      await sending;
+      await reading;
+      // Round trip, one at a time.
+      const samples: number[] = [];
+      for (let i = 0; i < RTT_SAMPLES; i++) {
+        const t0 = performance.now();
+        await client.send(payload);
+        await next();
+        samples.push(performance.now() - t0);
+      }
+      samples.sort((a, b) => a - b);
+      const p50 = percentile(samples, 50);
+      base ??= { rate: messagesPerSecond, p50 };
+      rows.push([mode.label, fmt(messagesPerSecond), ratio(messagesPerSecond / base.rate), ms(p50), ms(percentile(samples, 95)), ratio(p50 / base.p50)]);
+      await client.release();
+    } finally {
+      await server.destroy();
+      await store?.close();
+    }
+  }
+  table(rows);
+}
+
+// -- 3. resume on another node after kill -9 ----------------------------------------------------
+
+async function resumeAfterKill(redis: RedisServer): Promise<void> {
+  console.log('');
+  console.log(`3. time to resume on another node after kill -9: 3 node processes (Redis durability) behind HAProxy (deploy/haproxy.cfg),`);
+  console.log(`   from SIGKILL to the client's 'resumed', default reconnect options, ${RESUME_RUNS} runs`);
+  if (!HAPROXY) {
+    console.log('   SKIPPED: haproxy is not installed (apt-get install haproxy)');
+    return;
+  }
+  const names = ['node1', 'node2', 'node3'];
+  const nodes: Node[] = await Promise.all(names.map((n) => startNode(n, redis.url)));
+  const lb = await startHaproxy(nodes);
+  const times: number[] = [];
+  try {
+    for (let run = 0; run < RESUME_RUNS; run++) {
+      const at = run % nodes.length;
+      const victim = nodes[at] as Node;
+      const client = await connect(`ws://127.0.0.1:${lb.port}/session`, { headers: { cookie: `COLLOQUY_NODE=${victim.name}` } });
+      const iterator = client[Symbol.asyncIterator]();
+      const echo = async (text: string): Promise<string> => {
+        await client.send(text);
+        const r = await iterator.next();
+        if (r.done) throw new Error('the session ended');
+        return new TextDecoder().decode(r.value);
+      };
+      for (let i = 0; i < 20; i++) {
+        const reply = await echo(`m${i}`);
+        if (!reply.startsWith(`${victim.name} `)) throw new Error(`the cookie did not pin the session to ${victim.name}: ${reply}`);
+      }
+      const resumed = new Promise<number>((resolve) => client.once('resumed', () => resolve(performance.now())));
+      const t0 = performance.now();
+      await victim.kill();
+      times.push((await resumed) - t0);
+      const after = await echo('after');
+      if (after.startsWith(`${victim.name} `) || !after.endsWith(' after')) throw new Error(`unexpected reply after the resume: ${after}`);
+      await client.release();
+      nodes[at] = await startNode(victim.name, redis.url, { port: victim.port });
+    }
+  } finally {
+    await lb.stop();
+    for (const n of nodes) await n.kill();
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  table([
+    ['runs', 'p50', 'p95', 'min', 'max'],
+    [String(times.length), ms(percentile(sorted, 50)), ms(percentile(sorted, 95)), ms(sorted[0] as number), ms(sorted[sorted.length - 1] as number)],
+  ]);
+}
+
+export async function run(): Promise<void> {
+  console.log(`stores and several nodes (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  if (!have('redis-server') || !have('redis-benchmark')) {
+    console.log('SKIPPED: redis-server and redis-benchmark are needed (apt-get install redis-server)');
+    return;
+  }
+  const redis = await startRedis({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
+  try {
+    if (wanted('ops')) await storeOps(redis);
+    if (wanted('durability')) await durabilityCost(redis);
+    if (wanted('resume')) await resumeAfterKill(redis);
+  } finally {
+    await redis.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();
