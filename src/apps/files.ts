@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
-import type { Principal, Service } from './service.js';
+import type { OpenContext, Principal, Service } from './service.js';
 import type { RpcMethods } from './rpc.js';
 import { RESERVED_PREFIX, pathRejected, resolveExisting, resolveParent, splitPath } from './files-path.js';
 import { KIND_CHUNK, ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, encodeOffset, errorMessage, hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
@@ -124,7 +124,13 @@ export class FilesService implements Service {
     return this.rootReal;
   }
 
-  open(session: Session, _principal: Principal): void {
+  open(session: Session, _principal: Principal, context?: OpenContext): void {
+    if (context?.restored) {
+      // Its transfer's state (file handle, position, upload in progress) died with the other
+      // node: end it clearly instead of leaving the client waiting for bytes that never come.
+      session.abort('files: this transfer was on a node that went away; run the command again (a get resumes from its checkpoint)');
+      return;
+    }
     let finish = (): void => {};
     const ended = new Promise<void>((resolve) => { finish = resolve; });
     void this.serve(session, ended).finally(finish);
