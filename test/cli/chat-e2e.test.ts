@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe } from '../support/serve.js';
 import type { ServeNode } from '../support/serve.js';
 import { chaosSeed, startFaultProxy } from '../chaos/fault-proxy.js';
+import { skipWithout, startRedis } from '../support/redis.js';
 import type { FaultProxy } from '../chaos/fault-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -151,4 +152,41 @@ describe('colloquy chat (two processes through cuts)', () => {
     ada.child.stdin?.end();
     expect(await ada.exit).toBe(0);
   }, 90_000);
+});
+
+const NO_REDIS = skipWithout('redis-server', 'test/cli/chat-e2e.test.ts (two serve nodes)', 'apt-get install -y redis-server');
+
+describe.skipIf(NO_REDIS)('colloquy chat across two colloquy serve nodes sharing Redis', () => {
+  it('is one chat: a client on each node, every line on both, presence across nodes', async () => {
+    const redis = await startRedis();
+    const nodes: ServeNode[] = [];
+    try {
+      nodes.push(await startServe(['--store', redis.url]), await startServe(['--store', redis.url]));
+      const [n1, n2] = nodes as [ServeNode, ServeNode];
+      const room = `nodes-${seed}`;
+      const ada = chat(n1.ws, '--nick', 'ada', '--room', room);
+      await ada.until((ev) => ev.some((e) => e.event === 'welcome'));
+      const bob = chat(n2.tcp, '--nick', 'bob', '--room', room);
+      await bob.until((ev) => ev.some((e) => e.event === 'welcome'));
+      // bob's node learns ada from her node (presence), ada hears bob join through the bus.
+      await ada.until((ev) => ev.some((e) => e.event === 'join' && e.nick === 'bob'));
+      const N = 10;
+      for (let i = 0; i < N; i++) { ada.child.stdin?.write(`from node 1: ${i}\n`); bob.child.stdin?.write(`from node 2: ${i}\n`); }
+      await ada.until((ev) => live(ev).length >= 2 * N);
+      await bob.until((ev) => live(ev).length >= 2 * N);
+      ada.child.stdin?.end();
+      bob.child.stdin?.end();
+      expect(await ada.exit, ada.stderr()).toBe(0);
+      expect(await bob.exit, bob.stderr()).toBe(0);
+      for (const p of [ada, bob]) {
+        const got = live(p.events);
+        expect(got).toHaveLength(2 * N);
+        expect(got.filter((m) => m.from === 'ada').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `from node 1: ${i}`));
+        expect(got.filter((m) => m.from === 'bob').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `from node 2: ${i}`));
+      }
+    } finally {
+      for (const n of nodes) await n.stop();
+      await redis.stop();
+    }
+  }, 120_000);
 });
