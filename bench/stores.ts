@@ -181,33 +181,33 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       const payload = new Uint8Array(64);
       // Throughput: at most WINDOW messages without their echo (a flood would measure how large
       // the send queue may grow, not the session).
-      let phase: 'warm' | 'measure' | 'stop' = 'warm';
+      const state: { phase: 'warm' | 'measure' | 'stop' } = { phase: 'warm' };
       let sent = 0;
       let echoed = 0;
       let counted = 0;
       let wake: (() => void) | null = null;
       const sending = (async () => {
-        while (phase !== 'stop') {
+        while (state.phase !== 'stop') {
           if (sent - echoed >= WINDOW) { await new Promise<void>((r) => { wake = r; }); continue; }
           await client.send(payload);
           sent++;
         }
       })();
       const reading = (async () => {
-        while (phase !== 'stop' || echoed < sent) {
+        while (state.phase !== 'stop' || echoed < sent) {
           await next();
           echoed++;
-          if (phase === 'measure') counted++;
+          if (state.phase === 'measure') counted++;
           const w = wake as (() => void) | null;
           if (w && sent - echoed < WINDOW / 2) { wake = null; w(); }
         }
       })();
       await new Promise((r) => setTimeout(r, WARM_MS));
-      phase = 'measure';
+      state.phase = 'measure';
       const start = performance.now();
       await new Promise((r) => setTimeout(r, MEASURE_MS));
       const messagesPerSecond = (counted / (performance.now() - start)) * 1000;
-      phase = 'stop';
+      state.phase = 'stop';
       (wake as (() => void) | null)?.();
       await sending;
       await reading;
