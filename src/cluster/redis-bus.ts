@@ -136,6 +136,28 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     };
   }
 
+  /**
+   * Resolves when the publishing connection can take commands: at once when ready; while it first
+   * connects, when it is (within `timeoutMs`); rejects at once with ERR_BUS_UNAVAILABLE while it
+   * is down and reconnecting (calls fail fast during an outage rather than pile up).
+   */
+  whenReady(): Promise<void> {
+    const status = this.redis.status;
+    if (status === 'ready') return Promise.resolve();
+    if (this.closed || status === 'end' || status === 'close' || status === 'reconnecting' || status === 'disconnecting') {
+      return Promise.reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable (${status}): ${this.lastError || 'not connected'}`, 'local', { cause: this.lastError || status }));
+    }
+    const em = this.redis as EventEmitter;
+    return this.bounded('connect', new Promise<void>((resolve, reject) => {
+      const done = (): void => { em.off('ready', onReady); em.off('close', onClose); em.off('end', onClose); };
+      const onReady = (): void => { done(); resolve(); };
+      const onClose = (): void => { done(); reject(new Error(this.lastError || 'connection closed')); };
+      em.on('ready', onReady);
+      em.on('close', onClose);
+      em.on('end', onClose);
+    }));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

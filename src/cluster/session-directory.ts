@@ -114,7 +114,7 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     if (!this.local.has(sessionId) && this.local.size >= max) throw new SessionError('ERR_BUS_FULL', `this node already registers ${max} sessions (maxLocalSessions)`, 'local', { limit: 'maxLocalSessions' });
     this.local.set(sessionId, deliver);
     try {
-      await this.call('register', this.options.bus.redis.set(this.key(sessionId), this.nodeId, 'PX', this.ttlMs));
+      await this.call('register', () => this.options.bus.redis.set(this.key(sessionId), this.nodeId, 'PX', this.ttlMs));
     } catch (error) {
       this.local.delete(sessionId);
       throw error;
@@ -125,14 +125,14 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
   async unregister(sessionId: string): Promise<void> {
     this.local.delete(sessionId);
     if (this.closed) return;
-    await this.call('unregister', (this.options.bus.redis as unknown as { colloquyDirRelease(k: string, n: string): Promise<number> }).colloquyDirRelease(this.key(sessionId), this.nodeId));
+    await this.call('unregister', () => (this.options.bus.redis as unknown as { colloquyDirRelease(k: string, n: string): Promise<number> }).colloquyDirRelease(this.key(sessionId), this.nodeId));
   }
 
   /** The node the session lives on, or null when no live node has it. */
   async where(sessionId: string): Promise<string | null> {
     this.check();
     if (this.local.has(sessionId)) return this.nodeId;
-    return this.call('where', this.options.bus.redis.get(this.key(sessionId)));
+    return this.call('where', () => this.options.bus.redis.get(this.key(sessionId)));
   }
 
   /** Delivers to the session here, or publishes to the node that has it; 'unknown' when none does. */
@@ -178,7 +178,7 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     try {
       const redis = this.options.bus.redis as unknown as { colloquyDirRefresh(k: string, n: string, ttl: number): Promise<string> };
       const ids = [...this.local.keys()];
-      const results = await Promise.all(ids.map((id) => this.call('refresh', redis.colloquyDirRefresh(this.key(id), this.nodeId, this.ttlMs))));
+      const results = await Promise.all(ids.map((id) => this.call('refresh', () => redis.colloquyDirRefresh(this.key(id), this.nodeId, this.ttlMs))));
       let renewed = 0;
       results.forEach((other, i) => {
         const id = ids[i] as string;
@@ -222,7 +222,10 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     if (this.closed) throw new SessionError('ERR_BUS_UNAVAILABLE', 'the session directory is closed', 'local', { cause: 'closed' });
   }
 
-  private call<T>(op: string, p: Promise<T>): Promise<T> {
+  /** One Redis command: waits (bounded) for a connection that is still coming up, fails fast on one that is down. */
+  private async call<T>(op: string, command: () => Promise<T>): Promise<T> {
+    await this.options.bus.whenReady();
+    const p = command();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new SessionError('ERR_BUS_UNAVAILABLE', `the session directory: Redis did not answer ${op} within ${this.timeoutMs} ms`, 'local', { op, cause: 'timeout' })), this.timeoutMs);
       p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => {

@@ -54,9 +54,9 @@ describe.skipIf(SKIP)('redis bus', () => {
 
   it('the directory on Redis Cluster: register, where, deliver across two nodes, unregister', async () => {
     const p = prefix();
-    const [b1, b2] = [bus({ cluster: cluster.nodes, prefix: p }), bus({ cluster: cluster.nodes, prefix: p })];
-    const d1 = await new SessionDirectory({ bus: b1, nodeId: 'one', prefix: `${p}dir:`, ttlMs: 5000 }).start();
-    const d2 = await new SessionDirectory({ bus: b2, nodeId: 'two', prefix: `${p}dir:`, ttlMs: 5000 }).start();
+    const [b1, b2] = [bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 }), bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 })];
+    const d1 = await new SessionDirectory({ bus: b1, nodeId: 'one', prefix: `${p}dir:`, ttlMs: 5000, timeoutMs: 10_000 }).start();
+    const d2 = await new SessionDirectory({ bus: b2, nodeId: 'two', prefix: `${p}dir:`, ttlMs: 5000, timeoutMs: 10_000 }).start();
     closers.push(() => d1.close(), () => d2.close());
     const got: string[] = [];
     for (let i = 0; i < 20; i++) await d2.register(`s${i}`, (m) => got.push(`s${i}:${text(m)}`));
@@ -71,7 +71,7 @@ describe.skipIf(SKIP)('redis bus', () => {
   for (const [name, connection] of topologies) {
     it(`${name}: every subscriber on every node gets every message, in order; unsubscribe stops it`, async () => {
       const p = prefix();
-      const [a, b, c] = [bus({ ...connection(), prefix: p }), bus({ ...connection(), prefix: p }), bus({ ...connection(), prefix: p })];
+      const [a, b, c] = [bus({ ...connection(), prefix: p, timeoutMs: 10_000 }), bus({ ...connection(), prefix: p, timeoutMs: 10_000 }), bus({ ...connection(), prefix: p, timeoutMs: 10_000 })];
       const got: Record<string, string[]> = { b: [], c: [] };
       const offB = await b.subscribe('orders', (m) => got.b?.push(text(m)));
       await c.subscribe('orders', (m) => got.c?.push(text(m)));
@@ -94,11 +94,12 @@ describe.skipIf(SKIP)('redis bus', () => {
     const own = await startRedis();
     closers.push(() => own.stop());
     const p = prefix();
-    const pub = bus({ url: own.url, prefix: p, maxQueuedMessages: 5, offlineTimeoutMs: 300, timeoutMs: 500 });
-    const patient = bus({ url: own.url, prefix: p, offlineTimeoutMs: 30_000, timeoutMs: 500 });
-    const sub = bus({ url: own.url, prefix: p, timeoutMs: 500 });
+    const pub = bus({ url: own.url, prefix: p, maxQueuedMessages: 5, offlineTimeoutMs: 300, timeoutMs: 5000 });
+    const patient = bus({ url: own.url, prefix: p, offlineTimeoutMs: 30_000, timeoutMs: 5000 });
+    const sub = bus({ url: own.url, prefix: p, timeoutMs: 5000 });
     const got: string[] = [];
     await sub.subscribe('t', (m) => got.push(text(m)));
+    await Promise.all([pub.whenReady(), patient.whenReady()]);
     await pub.publish('t', bytes('before'));
     await until('before', () => got.length === 1);
     await own.kill();
@@ -130,8 +131,8 @@ describe.skipIf(SKIP)('redis bus', () => {
       p = prefix();
       for (const id of ['A', 'B', 'C']) {
         const server = await listen({ tcp: { port: 0 } });
-        const b = new RedisBus({ url: redis.url, prefix: p });
-        const dir = await new SessionDirectory({ bus: b, nodeId: id, prefix: `${p}dir:`, ttlMs: 5000, refreshMs: 1000 }).start();
+        const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
+        const dir = await new SessionDirectory({ bus: b, nodeId: id, prefix: `${p}dir:`, ttlMs: 5000, refreshMs: 1000, timeoutMs: 10_000 }).start();
         dir.attach(server);
         // The application side: what a session sends is echoed back as "echo:<text>".
         server.on('session', (s) => { void (async () => { try { for await (const m of s) await s.send(`echo:${text(m)}`); } catch { /* closed */ } })(); });
@@ -184,9 +185,9 @@ describe.skipIf(SKIP)('redis bus', () => {
     }, 30_000);
 
     it('a refresh renews the TTL of every registration that still names this node', async () => {
-      const b = new RedisBus({ url: redis.url, prefix: p });
+      const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
       closers.push(() => b.close());
-      const dir = await new SessionDirectory({ bus: b, nodeId: 'R', prefix: `${p}dir:`, ttlMs: 800, refreshMs: 3_600_000 }).start();
+      const dir = await new SessionDirectory({ bus: b, nodeId: 'R', prefix: `${p}dir:`, ttlMs: 800, refreshMs: 3_600_000, timeoutMs: 10_000 }).start();
       closers.push(() => dir.close());
       await dir.register('renewed', () => undefined);
       const pttl = async (): Promise<number> => Number(await b.redis.pttl(`${p}dir:renewed`));
@@ -200,8 +201,8 @@ describe.skipIf(SKIP)('redis bus', () => {
     }, 30_000);
 
     it('a node that dies (no unregister) stops refreshing: its sessions leave the directory within the TTL', async () => {
-      const b = new RedisBus({ url: redis.url, prefix: p });
-      const ghost = await new SessionDirectory({ bus: b, nodeId: 'G', prefix: `${p}dir:`, ttlMs: 400, refreshMs: 100 }).start();
+      const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
+      const ghost = await new SessionDirectory({ bus: b, nodeId: 'G', prefix: `${p}dir:`, ttlMs: 1500, refreshMs: 300, timeoutMs: 10_000 }).start();
       await ghost.register('ghost-session', () => undefined);
       const [a] = nodes as [TestNode];
       expect(await a.dir.where('ghost-session')).toBe('G');
