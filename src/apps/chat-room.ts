@@ -9,6 +9,8 @@ export interface Member {
   nick: string;
   room: Room;
   gone: boolean;
+  /** Asked to leave; the service's release is under way and the session takes no more data. */
+  leaving: boolean;
 }
 
 export interface Room {

@@ -172,7 +172,7 @@ export class ChatService implements Service {
     const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
     const nick = context.restored && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
     hello[GIVEN_NICK] = nick;
-    const member: Member = { session, nick, room, gone: false };
+    const member: Member = { session, nick, room, gone: false, leaving: false };
     room.members.set(nick, member);
     room.lastActive = Date.now();
 
@@ -316,6 +316,8 @@ export class ChatService implements Service {
         return;
       case 'leave':
         // Half duplex: the client has no data token, so it cannot release; we hold it and can.
+        member.leaving = true;
+        room.waiting = room.waiting.filter((w) => w !== member);
         member.session.release().catch(() => { /* closed meanwhile */ });
         return;
     }
@@ -357,7 +359,7 @@ export class ChatService implements Service {
   /** Queues one unit; a member whose send queue is full (it does not read) is aborted, never waited for. */
   private sendBytes(member: Member, bytes: Uint8Array): void {
     const s = member.session;
-    if (member.gone || s.closed) return;
+    if (member.gone || member.leaving || s.closed) return;
     if (!s.machine.hasRoomFor(bytes.length)) {
       this.stats.slowAborts++;
       s.abort('chat: this client does not read what the room sends (its send queue is full)');
@@ -367,6 +369,10 @@ export class ChatService implements Service {
       if (member.room.halfDuplex) s.sendTyped(bytes);
       else void s.send(bytes).catch(() => { /* closed meanwhile */ });
     } catch (e) {
+      // The session is being released (our FINISH, or our DISCONNECT to theirs): it takes no more
+      // data, and it is leaving anyway. Anything else is a fault worth ending the session for.
+      const code = (e as { code?: unknown }).code;
+      if (code === 'ERR_INVALID_STATE' || code === 'ERR_CONFIRM_PENDING') return;
       s.abort(`chat: cannot send to this client: ${(e as Error).message}`);
     }
   }

@@ -226,6 +226,23 @@ describe('chat half duplex (walkie-talkie)', () => {
   });
 });
 
+describe('chat half duplex: leaving while the room talks', () => {
+  it('a member without the floor leaves by the service\'s release, cleanly, while messages flow', async () => {
+    const s = await server();
+    const ada = await join(s.tcp, 'ada', 'radio', { halfDuplex: true });
+    const cat = await join(s.tcp, 'cat', 'radio', { halfDuplex: true });
+    const a = record(ada);
+    await ada.send('first'); // ada takes the floor
+    let catError: unknown = 'not closed';
+    cat.on('closed', ({ error }) => { catError = error; });
+    const talking = (async () => { for (let i = 0; i < 30; i++) await ada.send(`m${i}`); })();
+    await cat.close(); // TYPED leave; the service releases while it keeps broadcasting
+    await talking;
+    expect(catError).toBeUndefined();
+    await until(ada, () => a.notices.includes('leave cat left') && a.messages.length === 31);
+  });
+});
+
 describe('chat over a bus (several nodes)', () => {
   it('forms one chat across two nodes: messages, presence, history for a late node, and expiry of a dead node', async () => {
     const bus = new LocalBus();
