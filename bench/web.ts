@@ -185,16 +185,21 @@ async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisU
     const read = async (): Promise<{ n: number; served: number }> => (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number };
     // Warm-up (JIT, connections), not counted.
     await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: 1, headers });
-    const before = await read();
+    // Requests still in flight when autocannon stops finish later (their saves included): read
+    // the counters once they have settled.
+    const settled = async (): Promise<{ n: number; served: number }> => {
+      let last = await read();
+      for (let i = 0; i < 50; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const again = await read();
+        if (again.n === last.n && again.served === last.served) return again;
+        last = again;
+      }
+      return last;
+    };
+    const before = await settled();
     const r = await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: SECONDS, headers });
-    // Let requests still in flight when autocannon stopped finish (their saves included).
-    let after = await read();
-    for (let i = 0; i < 50; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const again = await read();
-      if (again.n === after.n && again.served === after.served) break;
-      after = again;
-    }
+    const after = await settled();
     // Lost: increments the server performed (counted when the handler's increment completed)
     // minus how far the stored counter moved. autocannon's own count misses the requests in
     // flight when it stops, so the server counts.

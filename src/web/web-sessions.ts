@@ -23,7 +23,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import { MemoryStore } from '../store/memory-store.js';
-import type { SessionStore } from '../store/store.js';
+import type { SessionStore, StoredSession } from '../store/store.js';
 import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, serializeCookie, type CookieAttributes, type SessionToken } from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
 import { GONE, Writer, type Outcome } from './writer.js';
@@ -64,6 +64,11 @@ export interface WebSessionsOptions {
   now?: () => number;
   /** Key namespace in the store. Default 'web'. */
   namespace?: string;
+  /**
+   * Concurrent requests for one session in this process share one store read (never one that
+   * began before this process's last write to it finished). Default true.
+   */
+  coalesceReads?: boolean;
 }
 
 /** What is stored per session (short keys: this is on every request's path). */
@@ -116,6 +121,9 @@ export class WebSessions implements SessionManagerInternals {
   private readonly ns: string;
   private readonly writer: Writer<SessionRecord>;
   private readonly maxDataBytes: number;
+  private readonly coalesce: boolean;
+  /** Store reads in flight, by key, that later requests may join (coalesceReads). */
+  private readonly reads = new Map<string, Promise<StoredSession<SessionRecord> | null>>();
 
   constructor(private readonly options: WebSessionsOptions = {}) {
     this.store = options.store ?? new MemoryStore();
@@ -128,6 +136,7 @@ export class WebSessions implements SessionManagerInternals {
     this.now = options.now ?? Date.now;
     this.ns = options.namespace ?? 'web';
     this.maxDataBytes = options.maxDataBytes ?? 64 * 1024;
+    this.coalesce = options.coalesceReads ?? true;
     if (options.sameSite === 'None' && options.secure === false) throw new SessionError('ERR_INVALID_ARGUMENT', 'sameSite None needs secure cookies', 'local');
     this.writer = new Writer<SessionRecord>({
       store: this.store,
@@ -135,6 +144,7 @@ export class WebSessions implements SessionManagerInternals {
       timeoutMs: this.storeTimeoutMs,
       maxRetries: options.maxRetries ?? 64,
       guard: (p, op) => this.guard(p, op),
+      written: (key) => this.reads.delete(key),
     });
   }
 
@@ -318,6 +328,7 @@ export class WebSessions implements SessionManagerInternals {
 
   async destroyStored(id: string): Promise<void> {
     this.writer.forget(this.key(id));
+    this.reads.delete(this.key(id));
     await this.guard(this.store.destroy(this.key(id), { timeoutMs: this.storeTimeoutMs }), 'destroy');
   }
 
@@ -339,7 +350,7 @@ export class WebSessions implements SessionManagerInternals {
   }
 
   private async lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
-    const stored = await this.guard(this.store.get<SessionRecord>(this.key(token.id), { timeoutMs: this.storeTimeoutMs }), 'get');
+    const stored = await this.read(this.key(token.id));
     if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
     if (this.deadline(stored.data) <= this.now()) {
       // Over by this layer's clock: remove it (best effort; the store TTL would too).
@@ -347,6 +358,25 @@ export class WebSessions implements SessionManagerInternals {
       return null;
     }
     return { record: stored.data, version: stored.version, principal: this.principalOf(stored.principal) };
+  }
+
+  /**
+   * One store read, shared by the requests that ask while it is in flight (coalesceReads). The
+   * data is frozen: requests may share it, and changes go through set() anyway.
+   */
+  private read(key: string): Promise<StoredSession<SessionRecord> | null> {
+    const pending = this.coalesce ? this.reads.get(key) : undefined;
+    if (pending) return pending;
+    const p = this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then((s) => {
+      if (s && s.data && typeof s.data === 'object') deepFreeze(s.data.d);
+      return s;
+    });
+    if (this.coalesce) {
+      this.reads.set(key, p);
+      const done = (): void => { if (this.reads.get(key) === p) this.reads.delete(key); };
+      p.then(done, done);
+    }
+    return p;
   }
 
   private info(id: string, rec: SessionRecord): SessionInfo {
@@ -399,6 +429,12 @@ export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot b
 function unavailable(error: unknown): Response {
   if (!isStoreError(error)) throw error;
   return new Response(UNAVAILABLE_BODY, { status: 503, headers: { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }
 
 function positive(value: number, name: string): number {

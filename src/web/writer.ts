@@ -57,6 +57,8 @@ export interface WriterOptions<R> {
   maxRetries: number;
   /** Bounds every store call even when the store ignores its own timeout. */
   guard<T>(p: Promise<T>, op: string): Promise<T>;
+  /** Told after each successful write of `key`. */
+  written?(key: string): void;
 }
 
 /** Queued changes per record at most; past it a change fails at once with ERR_STORE_CONFLICT. */
@@ -135,6 +137,7 @@ export class Writer<R> {
         'compareAndSet',
       );
       if (version !== null) {
+        this.o.written?.(key);
         const written = state;
         line.cached = { ...written, version };
         return seen.map((s) => (s === GONE || s === null ? s : s === written ? line.cached as Current<R> : s));
