@@ -42,6 +42,31 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 60_000): 
   }
 }
 
+/**
+ * Besides the proxy's random cuts, cuts every connection each time the transfer's durable offset
+ * (read by `offset`) passes another 8 MiB, so that several cuts fall inside each transfer however
+ * fast the machine is. Returns the function that stops watching.
+ */
+function cutAsItGoes(offset: () => Promise<number>): () => void {
+  let next = 8 * 1024 * 1024;
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      const at = await offset().catch(() => 0);
+      if (at >= next) { proxy.cutAll(); next = at + 8 * 1024 * 1024; }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return () => { stopped = true; };
+}
+
+const jsonOffset = (path: string) => async (): Promise<number> => (JSON.parse(await readFile(path, 'utf8')) as { offset: number }).offset;
+
+async function uploadOffset(dir: string): Promise<number> {
+  const record = (await readdir(dir).catch(() => [] as string[])).find((n) => n.startsWith('.colloquy-upload-') && n.endsWith('.json'));
+  return record ? jsonOffset(join(dir, record))() : 0;
+}
+
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'colloquy-files-e2e-'));
   files = join(base, 'served');
@@ -73,24 +98,27 @@ describe('colloquy get/put of 50 MB through the chaos proxy (spawned processes)'
   it('get with random cuts: exit 0, equal checksums, several cuts survived', async () => {
     const cutsBefore = proxy.stats.cuts;
     const out = join(local, 'got.bin');
-    const r = await colloquy(['get', `tcp://127.0.0.1:${proxy.port}`, 'big.bin', '-o', out, '--json']);
+    const stop = cutAsItGoes(jsonOffset(`${out}.colloquy-checkpoint`));
+    const r = await colloquy(['get', `tcp://127.0.0.1:${proxy.port}`, 'big.bin', '-o', out, '--json']).finally(stop);
     expect(r.code, `seed ${seed}: ${r.stderr}`).toBe(0);
     const summary = JSON.parse(r.stdout) as { sha256: string; size: number; interruptions: number };
     expect(summary).toMatchObject({ event: 'downloaded', size: SIZE, sha256: bigSha });
     expect(await sha256(out)).toBe(bigSha);
-    expect(proxy.stats.cuts - cutsBefore, `seed ${seed}`).toBeGreaterThanOrEqual(2);
-    expect(summary.interruptions, `seed ${seed}`).toBeGreaterThanOrEqual(1);
+    expect(proxy.stats.cuts - cutsBefore, `seed ${seed}`).toBeGreaterThanOrEqual(3);
+    expect(summary.interruptions, `seed ${seed}`).toBeGreaterThanOrEqual(3);
     expect((await readdir(local)).sort()).toEqual(['got.bin']); // no part file, no checkpoint
   }, 120_000);
 
   it('put with random cuts: exit 0, equal checksums, the target appears complete', async () => {
     const cutsBefore = proxy.stats.cuts;
     const src = join(files, 'big.bin');
-    const r = await colloquy(['put', `tcp://127.0.0.1:${proxy.port}`, src, 'uploads/big.bin', '--json']);
+    const stop = cutAsItGoes(() => uploadOffset(join(files, 'uploads')));
+    const r = await colloquy(['put', `tcp://127.0.0.1:${proxy.port}`, src, 'uploads/big.bin', '--json']).finally(stop);
     expect(r.code, `seed ${seed}: ${r.stderr}`).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ event: 'uploaded', size: SIZE, sha256: bigSha });
+    expect((JSON.parse(r.stdout) as { interruptions: number }).interruptions, `seed ${seed}`).toBeGreaterThanOrEqual(3);
     expect(await sha256(join(files, 'uploads', 'big.bin'))).toBe(bigSha);
-    expect(proxy.stats.cuts - cutsBefore, `seed ${seed}`).toBeGreaterThanOrEqual(2);
+    expect(proxy.stats.cuts - cutsBefore, `seed ${seed}`).toBeGreaterThanOrEqual(3);
     expect(await readdir(join(files, 'uploads'))).toEqual(['big.bin']); // no upload left in progress
   }, 120_000);
 
