@@ -153,6 +153,52 @@ describe('node:http specifics', () => {
   });
 });
 
+describe('coalesced reads', () => {
+  it('requests in flight together share one read; one that starts after a write never joins an older read', async () => {
+    const inner = new MemoryStore({ sweepIntervalMs: 0 });
+    closers.push(() => inner.close());
+    let gets = 0;
+    let hold: Promise<void> | null = null;
+    const store = Object.create(inner) as MemoryStore;
+    store.get = async (...args: Parameters<MemoryStore['get']>) => {
+      gets++;
+      const result = await inner.get(...args);
+      if (hold) await hold;
+      return result;
+    };
+    const sessions = new WebSessions({ store });
+    const first = await sessions.load({ cookie: undefined, secure: false });
+    first.set('obj', { a: 1 });
+    await sessions.save(first);
+    const cookie = (sessions.cookies(first, false)[0] as string).split(';')[0] as string;
+    gets = 0;
+    let release = (): void => undefined;
+    hold = new Promise((resolve) => { release = resolve; });
+    const a = sessions.load({ cookie, secure: false });
+    const b = sessions.load({ cookie, secure: false });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gets).toBe(1); // b joined a's read
+    hold = null;
+    release();
+    const [sa, sb] = await Promise.all([a, b]);
+    expect(sa.get('obj')).toEqual({ a: 1 });
+    expect(sb.get('obj')).toEqual({ a: 1 });
+    // Data read is frozen: change it with set().
+    expect(() => { (sa.get('obj') as { a: number }).a = 2; }).toThrow(TypeError);
+    // Now: a read held in flight, then a write finishes, then a new request: it reads afresh.
+    let release2 = (): void => undefined;
+    hold = new Promise((resolve) => { release2 = resolve; });
+    const stale = sessions.load({ cookie, secure: false });
+    await new Promise((resolve) => setImmediate(resolve));
+    hold = null;
+    await sa.increment('n'); // a write by this process, finished before `fresh` starts
+    const fresh = await sessions.load({ cookie, secure: false });
+    expect(fresh.get('n')).toBe(1);
+    release2();
+    expect((await stale).get('n')).toBeUndefined(); // began before the write: may be older
+  });
+});
+
 describe('cookies', () => {
   it('readCookie takes the first exact name, strips quotes, ignores lookalikes and bounds the header', () => {
     expect(readCookie('a=1; sid=x; sid=y', 'sid')).toBe('x');
