@@ -203,6 +203,19 @@ describe('transfers', () => {
     expect(await readdir(root)).toEqual(['up.bin']);
   });
 
+  it('a put resumes after a restart of the server too (the upload record is on disk)', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3);
+    const src = join(local, 'srv.bin');
+    await writeFile(src, data);
+    const ac = new AbortController();
+    await expect(putFile(server.tcp, src, 'srv.bin', { signal: ac.signal, syncEveryBytes: 256 * 1024, onProgress: (p) => { if (p.transferred > 700 * 1024) ac.abort(); } })).rejects.toThrow();
+    await server.close();
+    server = await startAppsServer({ files: { root } }); // a new process would look the same: nothing in memory
+    const r = await putFile(server.tcp, src, 'srv.bin');
+    expect(r.resumedFrom).toBeGreaterThan(0);
+    expect(sha(await readFile(join(root, 'srv.bin')))).toBe(sha(data));
+  });
+
   it('a put deletes abandoned uploads in its directory (untouched for staleUploadMs), and only those', async () => {
     const old = join(root, `.colloquy-upload-${'a'.repeat(32)}`);
     const fresh = join(root, `.colloquy-upload-${'b'.repeat(32)}`);
