@@ -160,12 +160,12 @@ describe('coalesced reads', () => {
     let gets = 0;
     let hold: Promise<void> | null = null;
     const store = Object.create(inner) as MemoryStore;
-    store.get = async (...args: Parameters<MemoryStore['get']>) => {
+    store.get = (async (...args: Parameters<MemoryStore['get']>) => {
       gets++;
       const result = await inner.get(...args);
       if (hold) await hold;
       return result;
-    };
+    }) as MemoryStore['get'];
     const sessions = new WebSessions({ store });
     const first = await sessions.load({ cookie: undefined, secure: false });
     first.set('obj', { a: 1 });
