@@ -59,6 +59,11 @@ export interface ReplicationOptions {
   tombstoneMs?: number;
   /** Tombstones kept at most (oldest forgotten first). Default 100,000. */
   maxTombstones?: number;
+  /**
+   * False: this node never owns keys. It keeps a full copy, serves reads locally and sends every
+   * write to an owner (a reporting node, or to keep owner duties on fewer nodes). Default true.
+   */
+  owner?: boolean;
   /** How long a peer's link may be down before its keys are owned by the next node. Default 3 s. */
   failoverMs?: number;
   /** How long a starting node waits for the snapshot of a peer it cannot reach before it serves anyway. Default 3 s. */
@@ -95,7 +100,7 @@ export interface ReplicatedStats {
   received: { messages: number; bytes: number };
 }
 
-interface Inbound { session: Session; ready: boolean; snapshotDone: boolean }
+interface Inbound { session: Session; ready: boolean; owner: boolean; snapshotDone: boolean }
 interface Pending { owner: string; resolve: (r: Result) => void; reject: (e: unknown) => void }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -192,8 +197,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   private eligible(m: string): boolean {
-    if (m === this.nodeId) return this.isReady;
-    return this.inbound.get(m)?.ready === true && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true;
+    if (m === this.nodeId) return this.isReady && this.options.owner !== false;
+    const inbound = this.inbound.get(m);
+    return inbound?.ready === true && inbound.owner && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true;
   }
 
   /**
@@ -257,7 +263,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   async execute(op: Op, signal: AbortSignal): Promise<Result> {
     if (!this.isReady) await this.whenReady(signal);
     const owner = this.ownerOf(op.id);
-    if (owner === null) throw new SessionError('ERR_STORE_UNAVAILABLE', `no node can own session ${op.id} now (this node is not ready and no ready peer is reachable)`, 'local', { cause: 'no-owner' });
+    if (owner === null) throw new SessionError('ERR_STORE_UNAVAILABLE', `no node can own session ${op.id} now (no ready owner node is reachable)`, 'local', { cause: 'no-owner' });
     if (owner === this.nodeId) return this.apply(op, null);
     const limit = this.options.maxPendingRequests ?? 10_000;
     if (this.pending.size >= limit) throw new SessionError('ERR_STORE_FULL', `${limit} requests already wait for remote owners (maxPendingRequests)`, 'local', { limit: 'maxPendingRequests' });
@@ -340,7 +346,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       maxSendQueueBytes: l.maxSendQueueBytes ?? 4 * 1024 * 1024,
       initialDelayMs: l.initialDelayMs ?? 50,
       maxDelayMs: l.maxDelayMs ?? 1000,
-      hello: () => ({ t: 'hello', node: this.nodeId, ready: this.isReady }),
+      hello: () => ({ t: 'hello', node: this.nodeId, ready: this.isReady, ...(this.options.owner === false ? { owner: false } : {}) }),
       snapshot: () => this.state.snapshot(),
       onChange: (link, lost, reason) => {
         if (lost) this.failPending(link.peer, reason ?? 'session lost');
@@ -385,7 +391,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
             previous.session.abort('superseded by a newer session from the same node');
             this.failPending(peer, 'its stream restarted'); // answers still in the old stream are gone
           }
-          record = { session: s, ready: m.ready, snapshotDone: false };
+          record = { session: s, ready: m.ready, owner: m.owner !== false, snapshotDone: false };
           this.inbound.set(peer, record);
           this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: m.ready });
           this.watchPeers();

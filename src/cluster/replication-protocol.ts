@@ -3,7 +3,7 @@
 //
 // Each node dials every other node; the session it dialed carries only its own stream:
 //
-//   hello {node, ready}         first, once per session
+//   hello {node, ready, owner}  first, once per session (owner: false for a node that never owns keys)
 //   snap  {e: [record, ...]}    its whole state, in chunks, right after hello
 //   snap-end                    the snapshot is complete
 //   up    {e: record, n?, ...}  one change it made (or merged as owner); with `n`, also the
@@ -29,7 +29,7 @@ export type Op =
 export type Result = { v?: number | null; created?: boolean; ok?: boolean; principal?: string | null };
 
 export type Message =
-  | { t: 'hello'; node: string; ready: boolean }
+  | { t: 'hello'; node: string; ready: boolean; owner?: boolean }
   | { t: 'snap'; e: Replica[] }
   | { t: 'snap-end' }
   | { t: 'ready' }
@@ -78,7 +78,8 @@ export function decode(text: string): Message {
   switch (m.t) {
     case 'hello':
       if (typeof m.node !== 'string' || typeof m.ready !== 'boolean') throw bad('hello without node or ready');
-      return { t: 'hello', node: m.node, ready: m.ready };
+      if (m.owner !== undefined && typeof m.owner !== 'boolean') throw bad('hello with a bad owner flag');
+      return { t: 'hello', node: m.node, ready: m.ready, ...(m.owner === false ? { owner: false } : {}) };
     case 'snap':
       if (!Array.isArray(m.e)) throw bad('snap without records');
       return { t: 'snap', e: m.e.map(record) };
