@@ -5,15 +5,39 @@
 //   - Write-ahead: the driver persists the machine's snapshot before it writes the bytes or
 //     delivers the events that snapshot covers (src/driver/driver.ts, Durability). A node can die
 //     at any instant; the store always holds a state from which the peer's RESUME can be served
-//     with nothing lost or duplicated.
-//   - Ownership by version: every persist is a compare-and-set on the version this node last
+//     with nothing lost or duplicated. One persist is in flight per session; inputs that arrive
+//     meanwhile are covered together by the next one.
+//   - Incremental: a snapshot's outbound frames (sent but unacknowledged, then queued) form one
+//     sequence numbered by wire count. They are kept in *chunks* (at most CHUNK_FRAMES frames
+//     and about CHUNK_BYTES bytes each, one store key per chunk), and the session's record (the
+//     *head*) holds everything else plus the list of chunks. A persist compares the sequence with
+//     the one it last stored (by frame identity: frames are immutable) and writes only the chunks
+//     from the first difference on, usually the last chunk growing, then the head; acknowledged
+//     chunks are deleted once a head without them is stored. Its cost follows what changed, not
+//     everything unacknowledged.
+//
+//       head {snapshot minus frames, log: base, sent, chunks: [name, start, count]…}  (CAS)
+//       <key>~<epoch>.<n>   ["<base64 frame>", …]   frames start..start+count-1
+//
+//   - A stored chunk never changes under a name the stored head uses, except by growing (its
+//     first `count` frames stay as they were): a rewrite of anything already stored gets a new
+//     name. Chunks are written before the head that names them, and deleted only after a head
+//     that no longer names them is stored, so a node dying between any two writes leaves a
+//     head whose chunks are all there.
+//   - Ownership by version: every head write is a compare-and-set on the version this node last
 //     wrote. A node that restores the session claims it by writing over the version it read;
 //     the old owner's next persist then fails, and it ends its copy (ERR_STORE_CONFLICT) instead
-//     of speaking for a session that has moved.
-//   - The record lives for the resume window plus `graceMs`; a session that ends leaves a short
-//     tombstone (written with compare-and-set, so it never erases a newer owner's record).
-//   - Cost: one store round trip per input that produced output (measured by the benchmark).
+//     of speaking for a session that has moved. Names carry the writer's *epoch* (random per
+//     claim), and a claimant never grows a chunk it adopted, so an old owner still writing
+//     cannot touch a chunk the new owner extends.
+//   - The head lives for the resume window plus `graceMs` after its last write; chunks live twice
+//     that and are touched once they are older than that, so no chunk expires before its head.
+//     A session that ends leaves a short tombstone (compare-and-set, so it never erases a newer
+//     owner's record) and deletes its chunks.
+//   - Cost: two store round trips per persist (chunks, then the head), a few chunk-sized
+//     writes; measured by bench/stores.ts.
 
+import { randomBytes } from 'node:crypto';
 import { toBase64, fromBase64 } from './base64.js';
 import { decodeFrame, encodeFrame } from '../engine/codec/index.js';
 import { SessionError } from '../engine/errors.js';
@@ -32,48 +56,77 @@ export interface DurabilityOptions {
   principalKey?: (principal: unknown) => string | null;
 }
 
-/** What the store holds for one session. */
+/** Frames per chunk, at most. */
+export const CHUNK_FRAMES = 64;
+/** A chunk takes no more frames once its encoded frames reach this many bytes. */
+export const CHUNK_BYTES = 64 * 1024;
+
+/** One chunk of the outbound sequence: frames start..start+count-1, stored under `name`. */
+type ChunkRef = [name: string, start: number, count: number];
+
+/** What the store holds under a session's key (the head). */
 interface Record {
-  snapshot: EncodedSnapshot;
+  snapshot: EncodedHead;
   principal: unknown;
+  log: { base: number; sent: number; end: number; chunks: ChunkRef[] };
   ended?: boolean;
 }
 
-type EncodedSnapshot = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
+type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
   sessionId: string;
   resumeSecret: string;
-  replay: string[];
-  queued: string[];
   dialogue: Omit<MachineSnapshot['dialogue'], 'activity'> & { activity: string | null };
 };
 
-export function encodeSnapshot(s: MachineSnapshot): EncodedSnapshot {
-  const frames = (list: SessionFrame[]): string[] => list.map((f) => toBase64(encodeFrame(f)));
+function encodeHead(s: MachineSnapshot): EncodedHead {
+  const { replay: _replay, queued: _queued, ...rest } = s;
   return {
-    ...s,
+    ...rest,
     sessionId: toBase64(s.sessionId),
     resumeSecret: toBase64(s.resumeSecret),
-    replay: frames(s.replay),
-    queued: frames(s.queued),
     dialogue: { ...s.dialogue, activity: s.dialogue.activity ? toBase64(s.dialogue.activity) : null },
   };
 }
 
-export function decodeSnapshot(e: EncodedSnapshot): MachineSnapshot {
-  const frames = (list: string[]): SessionFrame[] => list.map((b) => decodeFrame(fromBase64(b), MAX_FRAME_SIZE) as SessionFrame);
+function decodeHead(e: EncodedHead, replay: SessionFrame[], queued: SessionFrame[]): MachineSnapshot {
   return {
     ...e,
     sessionId: fromBase64(e.sessionId),
     resumeSecret: fromBase64(e.resumeSecret),
-    replay: frames(e.replay),
-    queued: frames(e.queued),
+    replay,
+    queued,
     dialogue: { ...e.dialogue, activity: e.dialogue.activity === null ? null : fromBase64(e.dialogue.activity) },
   };
 }
 
+/** A chunk as this node knows it. */
+interface Chunk {
+  name: string;
+  start: number;
+  count: number;
+  bytes: number;
+  /** When it was last written or touched (Date.now()); 0: never by this node. */
+  at: number;
+  /** Adopted from a previous owner: never grown (that owner may still be writing to it). */
+  sealed: boolean;
+}
+
+/** What this node last stored for a session it owns. */
+interface Owned {
+  version: number;
+  epoch: string;
+  next: number;
+  /** The outbound sequence as last stored: frames[i] has wire count base + i. */
+  base: number;
+  frames: SessionFrame[];
+  chunks: Chunk[];
+}
+
 /** One node's view of the durable sessions it owns. */
 export class DurableSessions {
-  private readonly versions = new Map<string, number>();
+  private readonly owned = new Map<string, Owned>();
+  /** Encoded frames, so a frame is encoded once however many times its chunk is written. */
+  private readonly encoded = new WeakMap<SessionFrame, string>();
 
   constructor(private readonly options: DurabilityOptions, private readonly resumeWindowMs: number) {}
 
@@ -83,35 +136,135 @@ export class DurableSessions {
     return this.options.principalKey ? this.options.principalKey(p) : typeof p === 'string' ? p : null;
   }
 
+  private encode(f: SessionFrame): string {
+    let e = this.encoded.get(f);
+    if (e === undefined) { e = toBase64(encodeFrame(f)); this.encoded.set(f, e); }
+    return e;
+  }
+
   /** Persists a snapshot over the version this node last wrote (0 for a new session). */
   async persist(id: string, snapshot: MachineSnapshot, principal: unknown): Promise<void> {
-    const expected = this.versions.get(id) ?? 0;
-    const record: Record = { snapshot: encodeSnapshot(snapshot), principal };
-    const version = await this.options.store.compareAndSet(this.key(id), expected, record, { ttlMs: this.ttl(), principal: this.principalKey(principal) });
+    const store = this.options.store;
+    const ttlMs = this.ttl();
+    const now = Date.now();
+    const prev = this.owned.get(id) ?? { version: 0, epoch: randomEpoch(), next: 0, base: 0, frames: [], chunks: [] };
+    const base = snapshot.replayBase;
+    const frames = snapshot.queued.length > 0 ? [...snapshot.replay, ...snapshot.queued] : snapshot.replay;
+    const end = base + frames.length;
+
+    // The first wire count at which the sequence differs from what is stored.
+    let diff = Math.max(base, prev.base);
+    const prevEnd = prev.base + prev.frames.length;
+    while (diff < end && diff < prevEnd && frames[diff - base] === prev.frames[diff - prev.base]) diff++;
+
+    // Keep the chunks wholly before the difference (and not wholly acknowledged); the rest is
+    // written again from the start of the first chunk the difference falls in.
+    const kept: Chunk[] = [];
+    let from = diff;
+    for (const c of prev.chunks) {
+      if (c.start + c.count <= base) continue;
+      if (c.start + c.count <= diff) kept.push(c);
+      else { from = Math.min(from, c.start); break; }
+    }
+    from = Math.max(from, base);
+    // New frames right after the last kept chunk: that chunk grows in place (same name, same
+    // first frames), unless it is full, adopted, or partly acknowledged.
+    let grow: Chunk | null = null;
+    const last = kept[kept.length - 1];
+    if (last && from < end && last.start + last.count === from && last.start >= base && !last.sealed && last.count < CHUNK_FRAMES && last.bytes < CHUNK_BYTES) {
+      grow = kept.pop() as Chunk;
+      from = grow.start;
+    }
+    const chunks = [...kept];
+    const writes: { chunk: Chunk; frames: string[] }[] = [];
+    let next = prev.next;
+    for (let at = from; at < end;) {
+      const start = at;
+      const encoded: string[] = [];
+      let bytes = 0;
+      for (; at < end && encoded.length < CHUNK_FRAMES && bytes < CHUNK_BYTES; at++) {
+        const e = this.encode(frames[at - base] as SessionFrame);
+        encoded.push(e);
+        bytes += e.length;
+      }
+      const name = grow && grow.start === start ? grow.name : `${prev.epoch}.${next++}`;
+      const chunk: Chunk = { name, start, count: encoded.length, bytes, at: now, sealed: false };
+      chunks.push(chunk);
+      writes.push({ chunk, frames: encoded });
+    }
+    // Chunks not rewritten are touched once they are half-way to expiring.
+    const touches = kept.filter((c) => now - c.at >= ttlMs);
+
+    await Promise.all([
+      ...writes.map((w) => store.set(this.chunkKey(id, w.chunk.name), w.frames, { ttlMs: 2 * ttlMs, principal: null })),
+      ...touches.map(async (c) => {
+        if (!(await store.touch(this.chunkKey(id, c.name), 2 * ttlMs))) {
+          throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is gone`, 'local', { id, cause: 'chunk-missing' });
+        }
+        c.at = now;
+      }),
+    ]);
+    const sent = base + snapshot.replay.length;
+    const record: Record = { snapshot: encodeHead(snapshot), principal, log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]) } };
+    const version = await store.compareAndSet(this.key(id), prev.version, record, { ttlMs, principal: this.principalKey(principal) });
     if (version === null) {
-      this.versions.delete(id);
+      this.owned.delete(id);
       throw new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id });
     }
-    this.versions.set(id, version);
+    this.owned.set(id, { version, epoch: prev.epoch, next, base, frames, chunks });
+    const names = new Set(chunks.map((c) => c.name));
+    this.dropChunks(id, prev.chunks.filter((c) => !names.has(c.name)));
   }
 
   /** Loads a session another node persisted and claims it; null when there is none to claim. */
   async claim(id: string): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null> {
-    const stored = await this.options.store.get<Record>(this.key(id));
-    if (!stored || stored.data.ended) return null;
-    const version = await this.options.store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
-    if (version === null) return null; // another node claimed it first
-    this.versions.set(id, version);
-    return { snapshot: decodeSnapshot(stored.data.snapshot), principal: stored.data.principal };
+    const store = this.options.store;
+    // A chunk can vanish between reading the head and reading it (the owner moved on): read again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = await store.get<Record>(this.key(id));
+      if (!stored || stored.data.ended || !stored.data.log) return null;
+      const { log } = stored.data;
+      const parts = await Promise.all(log.chunks.map(([name]) => store.get<string[]>(this.chunkKey(id, name))));
+      if (parts.some((p) => p === null)) continue;
+      const frames: SessionFrame[] = [];
+      const chunks: Chunk[] = [];
+      log.chunks.forEach(([name, start, count], i) => {
+        const data = (parts[i] as { data: string[] }).data;
+        if (!Array.isArray(data) || data.length < count) throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is malformed`, 'local', { id, cause: 'chunk-malformed' });
+        for (let k = 0; k < count; k++) {
+          if (start + k >= log.base && start + k < log.end) frames.push(decodeFrame(fromBase64(data[k] as string), MAX_FRAME_SIZE) as SessionFrame);
+        }
+        chunks.push({ name, start, count, bytes: CHUNK_BYTES, at: 0, sealed: true });
+      });
+      if (frames.length !== log.end - log.base) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored frames of session ${id} do not cover ${log.base}..${log.end}`, 'local', { id, cause: 'chunk-malformed' });
+      const version = await store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
+      if (version === null) return null; // another node claimed it first
+      this.owned.set(id, { version, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks });
+      const split = log.sent - log.base;
+      return { snapshot: decodeHead(stored.data.snapshot, frames.slice(0, split), frames.slice(split)), principal: stored.data.principal };
+    }
+    return null;
   }
 
   /** The session ended here: leave a short tombstone unless another node owns it now. */
   async ended(id: string): Promise<void> {
-    const expected = this.versions.get(id);
-    this.versions.delete(id);
-    if (expected === undefined) return;
-    await this.options.store.compareAndSet(this.key(id), expected, { ended: true, principal: null }, { ttlMs: 1000, principal: null }).catch(() => null);
+    const owned = this.owned.get(id);
+    this.owned.delete(id);
+    if (owned === undefined) return;
+    const version = await this.options.store.compareAndSet(this.key(id), owned.version, { ended: true, principal: null }, { ttlMs: 1000, principal: null }).catch(() => null);
+    if (version !== null) this.dropChunks(id, owned.chunks);
   }
 
-  forget(id: string): void { this.versions.delete(id); }
+  forget(id: string): void { this.owned.delete(id); }
+
+  private chunkKey(id: string, name: string): string { return `${this.key(id)}~${name}`; }
+
+  /** Deletes chunks no stored head names any more; best effort (they expire anyway). */
+  private dropChunks(id: string, chunks: Chunk[]): void {
+    for (const c of chunks) void this.options.store.destroy(this.chunkKey(id, c.name)).catch(() => false);
+  }
+}
+
+function randomEpoch(): string {
+  return randomBytes(6).toString('base64url');
 }
