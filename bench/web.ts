@@ -16,7 +16,8 @@
 // express-session + connect-redis; 0 lost increments.
 //
 // Run: npx tsx bench/web.ts (or import { run }). BENCH_WEB_SECONDS=5 per case (default 5);
-// BENCH_WEB_ONLY=name,name runs only the cases whose names contain one of those words.
+// BENCH_WEB_ONLY=name,name runs only the cases whose names contain one of those words;
+// BENCH_WEB_PROFILE=dir writes a V8 CPU profile of each server process there.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -153,7 +154,7 @@ interface Row { label: string; rps: number; p99: number; ok: number; bad: number
 
 async function startServer(name: CaseName, redisUrl: string | undefined): Promise<{ port: number; child: ChildProcess }> {
   const child = fork(HERE, [], {
-    execArgv: COMPILED ? [] : ['--import', 'tsx'],
+    execArgv: [...(COMPILED ? [] : ['--import', 'tsx']), ...(process.env.BENCH_WEB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WEB_PROFILE}`] : [])],
     env: { ...process.env, BENCH_WEB_CASE: name, BENCH_WEB_REDIS: redisUrl ?? '' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -261,6 +262,7 @@ export async function run(): Promise<void> {
 
 const serving = process.env.BENCH_WEB_CASE as CaseName | undefined;
 if (serving) {
+  process.once('SIGTERM', () => process.exit(0)); // an orderly exit (writes a CPU profile if asked)
   const port = await serve(serving, process.env.BENCH_WEB_REDIS || undefined);
   process.send?.({ port });
 } else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

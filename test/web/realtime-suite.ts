@@ -11,7 +11,7 @@ import { connect } from '../../src/client/connect.js';
 import { ServiceHost } from '../../src/apps/host.js';
 import { listen, type AuthRequest, type Server } from '../../src/server/server.js';
 import { SigningKeys, TokenService, WebSessions, webAuthenticator, webIdentify, withSession, type WebIdentity } from '../../src/web/index.js';
-import type { StoreFactory } from './suite.js';
+import { outageStore, type StoreFactory } from './suite.js';
 
 let spaces = 0;
 
@@ -21,8 +21,8 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
     afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
 
     async function setup(options: { allowedOrigins?: string[]; required?: boolean } = {}) {
-      const store = await factory.make();
-      const sessions = new WebSessions({ store, namespace: `rt${process.pid}x${++spaces}` });
+      const store = outageStore(await factory.make());
+      const sessions = new WebSessions({ store, namespace: `rt${process.pid}x${++spaces}`, storeTimeoutMs: 300 });
       const keys = await SigningKeys.generate();
       const tokens = new TokenService({ keys, store, issuer: 'https://id.test', audience: 'realtime', namespace: `rtt${process.pid}x${spaces}` });
       const web = http.createServer(withSession(sessions, async (req, res) => {
@@ -42,7 +42,7 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
         return (r.headers.getSetCookie()[0] as string).split(';')[0] as string;
       };
       const url = `ws://127.0.0.1:${port}/session`;
-      return { sessions, tokens, server, port, login, url };
+      return { sessions, tokens, server, port, login, url, store };
     }
 
     function peerOf(server: Server) {
@@ -59,6 +59,16 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       await expect(connect(url, { heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
       await fetch(`http://127.0.0.1:${port}/api/logout`, { headers: { cookie } }).then((r) => r.text());
       await expect(connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+    });
+
+    it('the session store down: the upgrade is refused (congested, with a message), within the bound', async () => {
+      const { login, url, store } = await setup();
+      const cookie = await login('ada');
+      store.mode = 'hang';
+      await expect(connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringMatching(/store is unavailable/) });
+      store.mode = 'ok';
+      const client = await connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } });
+      cleanup.push(async () => client.abort());
     });
 
     it('an access token as credentials, refreshed on the live session; a token for someone else is refused', async () => {
