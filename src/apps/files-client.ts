@@ -150,15 +150,22 @@ export async function getFile(url: string, remote: string, local: string, option
   const finished = new Promise<void>((resolve, reject) => { finish = resolve; fail = reject; });
   finished.catch(() => {});
   session.on('closed', ({ error }) => fail(error ?? new SessionError('ERR_INVALID_STATE', 'the server released the session before the file was complete', 'remote', { state: 'closed' })));
+  const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
+    await barrier.wait();
+    if (stopping || !fd) return;
+    const at = decodeOffset(userData);
+    if (at !== pos) throw protocolError('sync-offset', `the sync point says offset ${at}; ${pos} bytes arrived`);
+    await fd.datasync();
+    await checkpoint(at);
+    if (at === total) finish();
+  };
+  // The running handler: the part file is closed only after it, never under its fsync.
+  let handling: Promise<void> = Promise.resolve();
   session.setHandlers({
-    syncMajor: async (_serial, userData) => {
-      await barrier.wait();
-      if (stopping || !fd) return;
-      const at = decodeOffset(userData);
-      if (at !== pos) throw protocolError('sync-offset', `the sync point says offset ${at}; ${pos} bytes arrived`);
-      await fd.datasync();
-      await checkpoint(at);
-      if (at === total) finish();
+    syncMajor: (_serial, userData) => {
+      const run = onSyncMajor(userData);
+      handling = run.catch(() => {});
+      return run;
     },
   });
   try {
@@ -213,6 +220,7 @@ export async function getFile(url: string, remote: string, local: string, option
   } catch (error) {
     stopping = true;
     barrier.release();
+    await handling;
     await fd?.close().catch(() => {});
     await closeSession(session, options.releaseTimeoutMs ?? 5000);
     throw error;
