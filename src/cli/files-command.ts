@@ -87,7 +87,7 @@ function duration(s: number): string {
 /** A one-line progress bar for a terminal: percentage, bytes, rate over the last few seconds, ETA. */
 export class ProgressBar {
   private samples: { t: number; n: number }[] = [];
-  private lastDraw = 0;
+  private lastDraw = -Infinity;
   private drawn = false;
 
   constructor(private readonly out: Writable & { columns?: number }, private readonly label: string, private readonly now: () => number = () => performance.now()) {}
@@ -106,7 +106,7 @@ export class ProgressBar {
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
     const rate = first && last && last.t > first.t ? ((last.n - first.n) * 1000) / (last.t - first.t) : 0;
-    const eta = rate > 0 ? (p.total - p.transferred) / rate : Infinity;
+    const eta = p.transferred >= p.total ? 0 : rate > 0 ? (p.total - p.transferred) / rate : Infinity;
     const fraction = p.total === 0 ? 1 : p.transferred / p.total;
     const width = 24;
     const full = Math.round(fraction * width);
