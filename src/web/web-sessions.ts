@@ -26,6 +26,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { SessionStore, StoredSession } from '../store/store.js';
 import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, serializeCookie, type CookieAttributes, type SessionToken } from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
+import { handleFetch } from './fetch.js';
 import { GONE, Writer, type Outcome } from './writer.js';
 
 export interface WebSessionsOptions {
@@ -229,32 +230,12 @@ export class WebSessions implements SessionManagerInternals {
    * The Web-standard adapter: runs `handler` with the request's session and returns its response
    * with the session saved and the cookie set. Fits any framework built on Request/Response.
    */
-  async handle<T extends SessionData = SessionData>(
+  handle<T extends SessionData = SessionData>(
     request: Request,
     handler: (request: Request, session: WebSession<T>) => Response | Promise<Response>,
     info: { address?: string } = {},
   ): Promise<Response> {
-    const secure = this.isSecure(new URL(request.url).protocol === 'https:', request.headers.get('x-forwarded-proto'));
-    let session: WebSession<T>;
-    try {
-      session = await this.load<T>({ cookie: request.headers.get('cookie'), secure, userAgent: request.headers.get('user-agent') ?? undefined, address: info.address });
-    } catch (error) {
-      if (this.failClosed || !isStoreError(error)) return unavailable(error);
-      this.options.onError?.(error);
-      session = this.anonymous<T>();
-    }
-    const response = await handler(request, session);
-    try {
-      await this.save(session as unknown as WebSession<SessionData>);
-    } catch (error) {
-      if (this.failClosed || !isStoreError(error)) return unavailable(error);
-      this.options.onError?.(error);
-    }
-    const set = this.cookies(session as unknown as WebSession<SessionData>, secure);
-    if (set.length === 0) return response;
-    const headers = new Headers(response.headers);
-    for (const c of set) headers.append('set-cookie', c);
-    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+    return handleFetch(this, request, handler, info);
   }
 
   // -- read-only resolution (WebSocket upgrade, other services) ----------------------------------
@@ -426,10 +407,6 @@ export function isStoreError(error: unknown): boolean {
 
 export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot be reached. Try again shortly.\n';
 
-function unavailable(error: unknown): Response {
-  if (!isStoreError(error)) throw error;
-  return new Response(UNAVAILABLE_BODY, { status: 503, headers: { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
-}
 
 function deepFreeze(value: unknown): void {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
