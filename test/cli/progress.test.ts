@@ -30,7 +30,7 @@ describe('ProgressBar', () => {
     await new Promise((r) => setImmediate(r));
     const frames = s.text().split('\r').filter(Boolean);
     expect(frames).toHaveLength(3);
-    expect(frames[2]).toMatch(/^get big\.bin \[#{24}\] 100% 50\.0 MiB\/50\.0 MiB 25\.0 MiB\/s ETA 0:00\x1b\[K\n$/);
+    expect(frames[2]).toBe(`get big.bin [${'#'.repeat(24)}] 100% 50.0 MiB/50.0 MiB 25.0 MiB/s ETA 0:00\u001b[K\n`);
   });
 
   it('an empty file is 100% at once and a stalled transfer has no ETA', () => {
