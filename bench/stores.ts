@@ -49,6 +49,8 @@ const KEYS = 1000;
 const VALUE_BYTES = 100;
 const TTL_MS = 60_000;
 const RTT_SAMPLES = 300;
+/** Messages each way in the exchange case (test/runtime/conformance.ts's 5,000-message case). */
+const EXCHANGE = 5000;
 /** Messages in flight (sent, echo not back) in the durability throughput case. */
 const WINDOW = 256;
 const RESUME_RUNS = 10;
@@ -172,7 +174,7 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
     { label: 'MemoryStore', store: () => new MemoryStore() },
     { label: `RedisStore`, store: () => new RedisStore({ url: redis.url, prefix: 'bench-durable', timeoutMs: 5000 }) },
   ];
-  const rows: string[][] = [['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)']];
+  const rows: string[][] = [['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)', `${EXCHANGE} each way`]];
   let base: { rate: number; p50: number } | null = null;
   for (const mode of modes) {
     const store = mode.store();
@@ -222,14 +224,37 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       samples.sort((a, b) => a - b);
       const p50 = percentile(samples, 50);
       base ??= { rate: messagesPerSecond, p50 };
-      rows.push([mode.label, fmt(messagesPerSecond), ratio(messagesPerSecond / base.rate), ms(p50), ms(percentile(samples, 95)), ratio(p50 / base.p50)]);
       await client.release();
+      const seconds = await exchange(store);
+      rows.push([mode.label, fmt(messagesPerSecond), ratio(messagesPerSecond / base.rate), ms(p50), ms(percentile(samples, 95)), ratio(p50 / base.p50), `${seconds.toFixed(2)} s`]);
     } finally {
       await server.destroy();
       await store?.close();
     }
   }
   table(rows);
+}
+
+/** The runtime conformance case: EXCHANGE messages each way at once (sizes 0..1999 B); seconds until both sides have all. */
+async function exchange(store: SessionStore | null): Promise<number> {
+  const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...(store ? { durability: { store } } : {}) });
+  const msg = (i: number, size: number): Uint8Array => { const b = new Uint8Array(Math.max(4, size)); new DataView(b.buffer).setUint32(0, i); return b; };
+  const read = async (s: AsyncIterable<Uint8Array>, n: number): Promise<void> => { let got = 0; for await (const _ of s) if (++got === n) return; };
+  try {
+    let serverSide: Promise<unknown> = Promise.resolve();
+    const seen = new Promise<void>((resolve) => server.on('session', (s) => {
+      serverSide = Promise.all([(async () => { for (let i = 0; i < EXCHANGE; i++) await s.send(msg(i, (i * 53) % 2000)); })(), read(s, EXCHANGE)]);
+      resolve();
+    }));
+    const start = performance.now();
+    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0 });
+    await Promise.all([(async () => { for (let i = 0; i < EXCHANGE; i++) await client.send(msg(i, (i * 37) % 2000)); })(), read(client, EXCHANGE), seen.then(() => serverSide)]);
+    const seconds = (performance.now() - start) / 1000;
+    await client.release();
+    return seconds;
+  } finally {
+    await server.destroy();
+  }
 }
 
 // -- 3. resume on another node after kill -9 ----------------------------------------------------
