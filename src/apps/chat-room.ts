@@ -11,6 +11,10 @@ export interface Member {
   gone: boolean;
   /** Asked to leave; the service's release is under way and the session takes no more data. */
   leaving: boolean;
+  /** Units waiting for the session to take data again (see ChatService.sendBytes). */
+  backlog: Uint8Array[];
+  backlogBytes: number;
+  retry: ReturnType<typeof setTimeout> | null;
 }
 
 export interface Room {

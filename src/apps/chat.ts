@@ -77,6 +77,10 @@ type Wire =
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Units one member may have waiting while its session cannot take data for a moment. */
+export const MEMBER_BACKLOG_BYTES = 1024 * 1024;
+/** How soon a waiting unit is tried again. */
+const BACKLOG_RETRY_MS = 5;
 /** Where open() records the nick it gave, inside the principal's hello. */
 const GIVEN_NICK = 'chatNick';
 const topicOf = (room: string): string => `chat/${room}`;
@@ -172,7 +176,7 @@ export class ChatService implements Service {
     const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
     const nick = context.restored && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
     hello[GIVEN_NICK] = nick;
-    const member: Member = { session, nick, room, gone: false, leaving: false };
+    const member: Member = { session, nick, room, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null };
     room.members.set(nick, member);
     room.lastActive = Date.now();
 
@@ -265,6 +269,8 @@ export class ChatService implements Service {
   private leave(member: Member, reason: LeaveReason, announce = true): void {
     if (member.gone) return;
     member.gone = true;
+    if (member.retry) clearTimeout(member.retry);
+    member.backlog = [];
     const room = member.room;
     if (room.members.get(member.nick) !== member) return;
     room.members.delete(member.nick);
@@ -356,26 +362,66 @@ export class ChatService implements Service {
     this.sendBytes(member, bytes);
   }
 
-  /** Queues one unit; a member whose send queue is full (it does not read) is aborted, never waited for. */
+  /**
+   * Queues one unit in the member's session, in order. A member whose send queue is full (it does
+   * not read) is aborted, never waited for. While the session cannot take data for a moment (the
+   * client's major sync or other request awaits the session's answer, which the Session gives a
+   * tick later), units wait in the member's backlog, bounded by MEMBER_BACKLOG_BYTES, and are
+   * retried shortly: nothing is dropped and the order holds.
+   */
   private sendBytes(member: Member, bytes: Uint8Array): void {
+    if (member.gone || member.leaving || member.session.closed) return;
+    if (member.backlog.length === 0 && this.trySend(member, bytes)) return;
+    member.backlog.push(bytes);
+    member.backlogBytes += bytes.length;
+    if (member.backlogBytes > MEMBER_BACKLOG_BYTES) {
+      this.stats.slowAborts++;
+      member.session.abort(`chat: more than ${MEMBER_BACKLOG_BYTES} bytes wait for this session to take data again (MEMBER_BACKLOG_BYTES)`);
+      return;
+    }
+    this.scheduleFlush(member);
+  }
+
+  /** True when the unit was queued (or need not be: the member is leaving or was aborted); false: not now. */
+  private trySend(member: Member, bytes: Uint8Array): boolean {
     const s = member.session;
-    if (member.gone || member.leaving || s.closed) return;
+    if (member.gone || member.leaving || s.closed) return true;
     if (!s.machine.hasRoomFor(bytes.length)) {
       this.stats.slowAborts++;
       s.abort('chat: this client does not read what the room sends (its send queue is full)');
-      return;
+      return true;
     }
     try {
-      if (member.room.halfDuplex) s.sendTyped(bytes);
-      else void s.send(bytes).catch(() => { /* closed meanwhile */ });
+      if (member.room.halfDuplex) s.machine.sendTyped(bytes);
+      else s.machine.sendData(bytes);
+      s.driver.kick();
+      return true;
     } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // Not now: a request of the client's awaits our answer, or a sync point of ours its answer.
+      if (code === 'ERR_RESPONSE_REQUIRED' || code === 'ERR_SYNC_PENDING' || code === 'ERR_EXCEPTION_PENDING') return false;
       // The session is being released (our FINISH, or our DISCONNECT to theirs): it takes no more
       // data, and it is leaving anyway. Anything else is a fault worth ending the session for.
-      const code = (e as { code?: unknown }).code;
-      if (code === 'ERR_INVALID_STATE' || code === 'ERR_CONFIRM_PENDING') return;
+      if (code === 'ERR_INVALID_STATE' || code === 'ERR_CONFIRM_PENDING') return true;
       s.abort(`chat: cannot send to this client: ${(e as Error).message}`);
+      return true;
     }
   }
+
+  private scheduleFlush(member: Member): void {
+    if (member.retry) return;
+    member.retry = setTimeout(() => {
+      member.retry = null;
+      while (member.backlog.length > 0) {
+        const next = member.backlog[0] as Uint8Array;
+        if (!this.trySend(member, next)) { this.scheduleFlush(member); return; }
+        member.backlog.shift();
+        member.backlogBytes -= next.length;
+      }
+    }, BACKLOG_RETRY_MS);
+    (member.retry as { unref?: () => void }).unref?.();
+  }
+
 
   // ---- other nodes -----------------------------------------------------------------------
 

@@ -302,6 +302,28 @@ describe('chat limits and hostile input', () => {
     await until(ada, () => a.messages.length === before + 1);
   }, 60_000);
 
+  it('loses nothing for a member while its major sync point awaits the session\'s answer', async () => {
+    const { encodeChat } = await import('../../src/apps/chat-protocol.js');
+    const s = await server();
+    const ada = await join(s.tcp, 'ada');
+    const bob = await join(s.tcp, 'bob');
+    const b = record(bob);
+    const serverSide = (nick: string): import('../../src/driver/session.js').Session =>
+      [...s.server.sessions.values()].find((x) => (x.principal as { hello: { nick: string } }).hello.nick === nick) as import('../../src/driver/session.js').Session;
+    // The moment bob's MAJOR_SYNC arrives, before the session has answered it (it answers a tick
+    // later), a message from ada reaches the room: bob's session cannot take data just then.
+    const bobServer = serverSide('bob');
+    const adaServer = serverSide('ada');
+    bobServer.on('event', (e) => {
+      if (e.type === 'sync-major') adaServer.handleEvent({ type: 'data', payload: encodeChat({ type: 'say', text: `during sync ${e.serial}` }) });
+    });
+    const serials: number[] = [];
+    for (let i = 0; i < 3; i++) serials.push(await bob.session.syncMajor());
+    await ada.send('after');
+    await until(bob, () => b.messages.some((m) => m.text === 'after'));
+    expect(b.messages.map((m) => m.text)).toEqual([...serials.map((n) => `during sync ${n}`), 'after']);
+  }, 15_000);
+
   it('fits every unit to a member\'s negotiated frame size: history trimmed, an oversized message replaced by an error', async () => {
     const s = await server();
     const ada = await join(s.tcp, 'ada');
