@@ -40,6 +40,9 @@ Options:
   --nick NAME        chat: the nick (default trace)
   --room NAME        chat: the room (default trace)
   --data TEXT        the data unit to send (default: a chat message for chat, else 'hello')
+  --half-duplex      negotiate half duplex and, with chat, join a walkie-talkie room: the data
+                     token is the floor, asked for (PLEASE_TOKENS) and handed over by the
+                     service (GIVE_TOKENS) before data, sync points and the release
   --steps LIST       comma-separated, in this order: ${STEPS.join(',')} (default all);
                      'none' only connects and aborts
   --watch MS         before releasing, keep watching this long (heartbeats, room traffic);
@@ -63,6 +66,7 @@ const options = {
   watch: { type: 'string' },
   timeout: { type: 'string' },
   json: { type: 'boolean' },
+  'half-duplex': { type: 'boolean' },
   'no-legend': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -105,8 +109,9 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   const watchMs = ms(values.watch, 'watch', 0, 0);
   const timeoutMs = ms(values.timeout, 'timeout', 10_000, 1);
   const json = values.json === true;
+  const half = values['half-duplex'] === true;
   const hello = service === 'none' ? undefined
-    : service === 'chat' ? { service, nick: values.nick ?? 'trace', room: values.room ?? 'trace' }
+    : service === 'chat' ? { service, nick: values.nick ?? 'trace', room: values.room ?? 'trace', ...(half ? { halfDuplex: true } : {}) }
       : { service };
   const data = values.data !== undefined && service === 'chat'
     ? encodeChat({ type: 'say', text: values.data })
@@ -146,12 +151,21 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
     else print(`          ${text}`);
   };
 
+  const received: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
   try {
     session = await connect(url, {
       ...(hello ? { userData: encodeHello(hello) } : {}),
+      // Half duplex: the data token starts on the server's side, as a chat client has it.
+      ...(half ? { modes: ['halfDuplex'] as const, units: ['typedData', 'minorSync', 'majorSync'] as const, initialTokens: { data: 'acceptor' as const } } : {}),
       reconnect: { initialDelayMs: 50, maxDelayMs: 1000 },
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]),
-      onSession: (s) => { session = s; s.driver.wire.tap = onFrame; },
+      onSession: (s) => {
+        session = s;
+        s.driver.wire.tap = onFrame;
+        // A half-duplex chat room talks in TYPED data (no token governs it), from the first frame on.
+        s.on('typed', (unit) => { received.push(unit); wake?.(); });
+      },
     });
   } catch (e) {
     if (ctx.signal.aborted) throw e;
@@ -160,9 +174,15 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   }
   const s = session;
   const units = s.negotiated?.units ?? new Set();
-  const received: Uint8Array[] = [];
-  let wake: (() => void) | undefined;
   void (async () => { for await (const unit of s) { received.push(unit); wake?.(); } })().catch(() => { wake?.(); });
+  s.on('closed', () => wake?.());
+  /** Half duplex: gets the data token (PLEASE_TOKENS, then the peer's GIVE_TOKENS) unless held. */
+  const takeData = async (): Promise<void> => {
+    if (!(s.negotiated?.tokens ?? []).includes('data') || s.tokens.includes('data')) return;
+    const given = new Promise<void>((resolve) => { const off = s.on('tokens-given', (t) => { if (t.includes('data')) { off(); resolve(); } }); });
+    s.requestTokens(['data']);
+    await bounded(given, 'the data token');
+  };
   const nextUnit = async (after: number): Promise<void> => {
     while (received.length <= after && !s.closed) await new Promise<void>((resolve) => { wake = resolve; });
   };
@@ -181,23 +201,30 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
     for (const step of steps) {
       if (step === 'data') {
         const before = received.length;
+        await takeData();
         await s.send(data);
         if (answers) await bounded(nextUnit(before), 'the answer to our data');
       } else if (step === 'minor') {
         if (!units.has('minorSync')) { note('minor: skipped, the minorSync unit was not agreed'); continue; }
         // Unconfirmed: a service need not answer minor sync points (X.225 makes it optional).
+        await takeData();
         await s.syncMinor({ confirm: false });
       } else if (step === 'major') {
         if (!units.has('majorSync')) { note('major: skipped, the majorSync unit was not agreed'); continue; }
+        await takeData();
         await bounded(s.syncMajor(), 'the major sync confirmation');
       } else if (step === 'tokens') {
-        if (!s.tokens.includes('minorSync')) { note('tokens: skipped, the client does not hold the minor-sync token'); continue; }
-        const back = new Promise<void>((resolve) => { const off = s.on('tokens-given', (t) => { if (t.includes('minorSync')) { off(); resolve(); } }); });
-        s.giveTokens(['minorSync']);
-        s.requestTokens(['minorSync']);
-        await bounded(back, 'the minor-sync token coming back');
+        // Half duplex shows the floor changing hands; otherwise the minor-sync token travels.
+        const token = half ? 'data' : 'minorSync';
+        if (half) await takeData();
+        if (!s.tokens.includes(token)) { note(`tokens: skipped, the client does not hold the ${token} token`); continue; }
+        const back = new Promise<void>((resolve) => { const off = s.on('tokens-given', (t) => { if (t.includes(token)) { off(); resolve(); } }); });
+        s.giveTokens([token]);
+        s.requestTokens([token]);
+        await bounded(back, `the ${token} token coming back`);
       } else if (step === 'release') {
         if (watchMs > 0) await bounded(new Promise((r) => setTimeout(r, watchMs)), 'watching');
+        await takeData(); // a release needs every token
         await bounded(s.release(), 'the release');
       }
     }

@@ -93,6 +93,26 @@ describe('colloquy trace', () => {
     expect(r.out).not.toContain('MAJOR_SYNC');
   }, 30_000);
 
+  it('--half-duplex: the data token is asked for and handed over before data, and the floor shows in the ladder', async () => {
+    server = await startChatServer();
+    const r = await trace([server.tcp, '--json', '--half-duplex']);
+    expect(r.code, r.err).toBe(0);
+    const frames = r.out.trim().split('\n').map((l) => JSON.parse(l) as Traced);
+    const out = frames.filter((f) => f.dir === 'out' && f.n !== undefined);
+    expect(out.map((f) => f.type)).toEqual(['PLEASE_TOKENS', 'DATA', 'MINOR_SYNC', 'MAJOR_SYNC', 'GIVE_TOKENS', 'PLEASE_TOKENS', 'FINISH']);
+    expect(out[0]?.tokens).toEqual(['data']);
+    expect(out[0]?.holds).not.toContain('data');
+    const firstGive = frames.find((f) => f.dir === 'in' && f.type === 'GIVE_TOKENS');
+    expect(firstGive?.tokens).toEqual(['data']);
+    expect(firstGive?.holds).toContain('data');
+    expect(frames.indexOf(firstGive as Traced)).toBeLessThan(frames.findIndex((f) => f.dir === 'out' && f.type === 'DATA'));
+    // The room talks in TYPED data, the floor included.
+    const typed = frames.filter((f) => f.dir === 'in' && f.type === 'TYPED').map((f) => f.detail);
+    expect(typed[0]).toContain('welcome');
+    expect(typed.some((d) => d.includes('\\"turn\\"') && d.includes('\\"holder\\":\\"trace\\"'))).toBe(true);
+    expect(frames.some((f) => f.dir === 'in' && f.type === 'DATA')).toBe(false);
+  }, 30_000);
+
   it('shows RESUME and RESUMED, with the original frame numbers, when the connection is cut', async () => {
     server = await startChatServer();
     proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.server.addresses.tcp as number }, seed: 1, cutEveryMs: [600_000, 600_000] });
