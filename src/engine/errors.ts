@@ -195,6 +195,10 @@ export const ERROR_CODES = {
     what: 'A transferred file\'s SHA-256 differs from the sender\'s (`details.expected`, `details.actual`); the partial copy was deleted and nothing was renamed into place.',
     todo: 'Run the transfer again (it starts over); if it keeps failing, the file changes while it is sent or something corrupts data at rest.',
   },
+  ERR_FILE_BUSY: {
+    what: 'Another live process (`details.pid`) is downloading into the same local file; its lock is `details.lock`.',
+    todo: 'Wait for it to finish, or stop it; a lock left by a process that no longer runs is taken over by itself.',
+  },
   // -- chat service (src/apps/chat.ts) -------------------------------------------------------
   ERR_CHAT_BAD_MESSAGE: {
     what: 'A chat peer sent a data unit that is not a chat message: not UTF-8 JSON, an unknown `type`, or a field of the wrong kind (`details.reason`). The receiving side aborts the session.',
