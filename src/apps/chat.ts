@@ -77,6 +77,8 @@ type Wire =
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Other nodes one room keeps track of; more are ignored (and reported through onBusError). */
+export const MAX_NODES_PER_ROOM = 256;
 /** Units one member may have waiting while its session cannot take data for a moment. */
 export const MEMBER_BACKLOG_BYTES = 1024 * 1024;
 /** How soon a waiting unit is tried again. */
@@ -455,33 +457,43 @@ export class ChatService implements Service {
     }
     if (m.node === this.nodeId) return;
     const now = Date.now();
+    if (!room.remote.has(m.node) && room.remote.size >= MAX_NODES_PER_ROOM) {
+      this.busError(new Error(`chat: more than ${MAX_NODES_PER_ROOM} nodes in room '${room.name}' (MAX_NODES_PER_ROOM); node ${m.node.slice(0, 32)} ignored`));
+      return;
+    }
     const node = (): { members: Set<string>; expires: number } => {
       let n = room.remote.get(m.node);
       if (!n) room.remote.set(m.node, (n = { members: new Set(), expires: 0 }));
       n.expires = now + 3 * this.presenceMs;
       return n;
     };
+    const fits = (x: unknown): x is ChatMessage => isChatMessage(x) && x.room === room.name && encoder.encode(x.text).length <= this.maxMessageBytes;
     switch (m.k) {
       case 'message':
-        if (!isChatMessage(m.message) || m.message.room !== room.name) return;
+        if (!fits(m.message)) return;
         node();
         if (this.rememberIn(room, m.message)) this.toRoom(room, { type: 'message', ...m.message });
         return;
       case 'join':
-        if (typeof m.nick !== 'string') return;
+        if (typeof m.nick !== 'string' || nickProblem(m.nick, this.maxNick)) return;
+        if (node().members.size >= this.maxMembers) return;
+        if (allMembers(room).includes(m.nick)) { node().members.add(m.nick); return; } // known already: no second notice
         node().members.add(m.nick);
         this.toRoom(room, { type: 'join', room: room.name, nick: m.nick, ts: now });
         return;
       case 'leave':
         if (typeof m.nick !== 'string') return;
         node().members.delete(m.nick);
-        if (!allMembers(room).includes(m.nick)) this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason: m.reason ?? 'left' });
+        if (!allMembers(room).includes(m.nick)) {
+          const reason: LeaveReason = m.reason === 'lost' || m.reason === 'node-gone' ? m.reason : 'left';
+          this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason });
+        }
         return;
       case 'presence': {
-        if (!Array.isArray(m.members)) return;
+        if (!Array.isArray(m.members) || m.members.length > this.maxMembers) return;
         const n = node();
         const before = [...n.members].sort().join('\n');
-        n.members = new Set(m.members.filter((x) => typeof x === 'string'));
+        n.members = new Set(m.members.filter((x): x is string => typeof x === 'string' && !nickProblem(x, this.maxNick)));
         if (m.members.length === 0) room.remote.delete(m.node);
         if ([...n.members].sort().join('\n') !== before) this.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
         return;
@@ -492,7 +504,7 @@ export class ChatService implements Service {
         return;
       case 'history': {
         if (m.to !== this.nodeId || !Array.isArray(m.messages)) return;
-        const fresh = m.messages.filter((x) => isChatMessage(x) && x.room === room.name && !room.historyIds.has(x.id));
+        const fresh = m.messages.slice(-this.historyLimit).filter((x) => fits(x) && !room.historyIds.has(x.id));
         if (fresh.length === 0) return;
         const merged = [...room.history, ...fresh].sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1)).slice(-this.historyLimit);
         room.history = merged;

@@ -392,6 +392,29 @@ describe('chat limits and hostile input', () => {
   });
 });
 
+describe('chat: what arrives on the bus is checked', () => {
+  it('ignores and reports garbage, oversized messages, bad nicks and bad leave reasons from other nodes', async () => {
+    const bus = new LocalBus();
+    const errors: string[] = [];
+    const s = await server({ bus, nodeId: 'me', maxMessageBytes: 100, onBusError: (e) => errors.push(e.message) });
+    const ada = await join(s.tcp, 'ada');
+    const r = record(ada);
+    const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+    const msg = (id: string, text: string): unknown => ({ k: 'message', node: 'evil', message: { id, room: 'lobby', from: 'x', text, ts: 1 } });
+    await bus.publish('chat/lobby', enc('not json'));
+    await bus.publish('chat/lobby', enc(msg('big', 'y'.repeat(101))));
+    await bus.publish('chat/lobby', enc({ k: 'join', node: 'evil', nick: 'bad\nnick' }));
+    await bus.publish('chat/lobby', enc({ k: 'join', node: 'evil', nick: 'eve' }));
+    await bus.publish('chat/lobby', enc({ k: 'join', node: 'evil', nick: 'eve' })); // again: no second notice
+    await bus.publish('chat/lobby', enc({ k: 'leave', node: 'evil', nick: 'eve', reason: '<script>' }));
+    await bus.publish('chat/lobby', enc(msg('ok', 'fine')));
+    await until(ada, () => r.messages.length === 1 && r.notices.length === 2);
+    expect(r.messages.map((m) => m.text)).toEqual(['fine']);
+    expect(r.notices).toEqual(['join eve', 'leave eve left']);
+    expect(errors.some((e) => /not chat JSON/.test(e))).toBe(true);
+  });
+});
+
 describe('chat with durable sessions', () => {
   it('a member restored on another node keeps its nick and is not welcomed or announced again', async () => {
     const { MemoryStore } = await import('../../src/store/memory-store.js');
