@@ -26,7 +26,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { SessionStore } from '../store/store.js';
 import { formatToken, hashSecret, parseToken, readCookie, sameHash, serializeCookie } from './cookie.js';
 import type { SigningKeys } from './signing-keys.js';
-import { GONE, Writer } from './writer.js';
+import { bounded, GONE, Writer } from './writer.js';
 
 /** The longest access token lifetime accepted (RFC 9700 recommends short-lived access tokens). */
 export const MAX_ACCESS_TTL_MS = 15 * 60_000;
@@ -135,7 +135,7 @@ export class TokenService {
       ttl: (f) => Math.min(f.exp, f.end) - this.now(),
       timeoutMs: this.o.storeTimeoutMs,
       maxRetries: 16,
-      guard: (p) => p,
+      guard: (p, op) => bounded(p, this.o.storeTimeoutMs, op),
     });
   }
 
@@ -184,8 +184,8 @@ export class TokenService {
     const claims = payload as AccessClaims;
     if (this.o.denyList) {
       const [byJti, bySid] = await Promise.all([
-        this.store.get(this.denyKey('jti', claims.jti), { timeoutMs: this.o.storeTimeoutMs }),
-        this.store.get(this.denyKey('sid', claims.sid), { timeoutMs: this.o.storeTimeoutMs }),
+        bounded(this.store.get(this.denyKey('jti', claims.jti), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get'),
+        bounded(this.store.get(this.denyKey('sid', claims.sid), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get'),
       ]);
       if (byJti || bySid) throw invalid('revoked');
     }
@@ -246,7 +246,7 @@ export class TokenService {
   async revoke(refreshToken: string): Promise<boolean> {
     const parsed = parseToken(refreshToken);
     if (!parsed) return false;
-    const f = await this.store.get<Family>(this.key(parsed.id), { timeoutMs: this.o.storeTimeoutMs });
+    const f = await bounded(this.store.get<Family>(this.key(parsed.id), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get');
     if (!f || ![f.data.cur, ...f.data.old].some((o) => sameHash(hashSecret(parsed.secret), o))) return false;
     await this.revokeFamily(parsed.id);
     return true;
@@ -255,27 +255,27 @@ export class TokenService {
   /** Revokes a family: its refresh token stops working, and so do access tokens it issued (deny-list by sid). */
   async revokeFamily(familyId: string): Promise<void> {
     this.writer.forget(this.key(familyId));
-    await this.store.set(this.denyKey('sid', familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs });
-    await this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs });
+    await bounded(this.store.set(this.denyKey('sid', familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
+    await bounded(this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroy');
   }
 
   /** Revokes every family of `subject` (log out everywhere); resolves with how many there were. */
   async revokeAll(subject: string): Promise<number> {
     const families = await this.listFamilies(subject);
-    await Promise.all(families.map((f) => this.store.set(this.denyKey('sid', f.familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs })));
-    return this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs });
+    await Promise.all(families.map((f) => bounded(this.store.set(this.denyKey('sid', f.familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set')));
+    return bounded(this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroyByPrincipal');
   }
 
   /** Deny-lists one access token by jti until it would have expired anyway. */
   async deny(jti: string, expiresAtSeconds?: number): Promise<void> {
     const until = expiresAtSeconds !== undefined ? expiresAtSeconds * 1000 : this.now() + this.o.accessTtlMs;
     const ttlMs = Math.max(1, until - this.now() + this.o.clockToleranceMs);
-    await this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs });
+    await bounded(this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
   }
 
   /** A subject's live families (logins), oldest first. */
   async listFamilies(subject: string): Promise<FamilyInfo[]> {
-    const all = await this.store.listByPrincipal<Family>(this.index(subject), { timeoutMs: this.o.storeTimeoutMs });
+    const all = await bounded(this.store.listByPrincipal<Family>(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'listByPrincipal');
     const now = this.now();
     const prefix = `${this.o.namespace}:f:`;
     return all

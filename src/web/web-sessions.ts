@@ -27,7 +27,7 @@ import type { SessionStore, StoredSession } from '../store/store.js';
 import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, serializeCookie, type CookieAttributes, type SessionToken } from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
 import { handleFetch } from './fetch.js';
-import { GONE, Writer, type Outcome } from './writer.js';
+import { bounded, GONE, Writer, type Outcome } from './writer.js';
 
 export interface WebSessionsOptions {
   /** Where sessions live. Default: a new MemoryStore (one process). */
@@ -391,12 +391,7 @@ export class WebSessions implements SessionManagerInternals {
 
   /** Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
   guard<T>(p: Promise<T>, op: string): Promise<T> {
-    const ms = this.storeTimeoutMs + 100;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SessionError('ERR_STORE_TIMEOUT', `the session store did not answer ${op} within ${ms} ms`, 'local', { op, timeoutMs: ms })), ms);
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    return bounded(p, this.storeTimeoutMs, op);
   }
 }
 

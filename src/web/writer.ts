@@ -153,3 +153,16 @@ export class Writer<R> {
     return s ? { value: s.data, principal: s.principal, version: s.version } : null;
   }
 }
+
+/**
+ * Bounds a store call even if the store ignores its own timeout: `ms` after its own timeout
+ * (`timeoutMs`), the caller gets ERR_STORE_TIMEOUT. A request never hangs on a store.
+ */
+export function bounded<T>(p: Promise<T>, timeoutMs: number, op: string): Promise<T> {
+  const ms = timeoutMs + 100;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SessionError('ERR_STORE_TIMEOUT', `the store did not answer ${op} within ${ms} ms`, 'local', { op, timeoutMs: ms })), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import type { SessionStore } from '../../src/store/store.js';
 import { SigningKeys, TokenService, type TokenServiceOptions } from '../../src/web/index.js';
-import type { StoreFactory } from './suite.js';
+import { outageStore, type StoreFactory } from './suite.js';
 
 async function code(p: Promise<unknown>): Promise<{ code: string; reason?: unknown }> {
   const e = await p.then(() => null, (error: unknown) => error);
@@ -169,6 +169,19 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
       const esPair = await esTokens.issue('ada');
       expect(decodeProtectedHeader(esPair.accessToken).alg).toBe('ES256');
       expect((await esTokens.verify(esPair.accessToken)).sub).toBe('ada');
+    });
+
+    it('store outage: verify (deny-list) and refresh fail closed with ERR_STORE_TIMEOUT / ERR_STORE_UNAVAILABLE, never hang', async () => {
+      const store = outageStore(await factory.make());
+      const { tokens } = await service({ store, storeTimeoutMs: 200 });
+      const pair = await tokens.issue('ada');
+      for (const mode of ['hang', 'fail'] as const) {
+        store.mode = mode;
+        expect((await code(tokens.verify(pair.accessToken))).code).toMatch(/^ERR_STORE_(TIMEOUT|UNAVAILABLE)$/);
+        expect((await code(tokens.refresh(pair.refreshToken))).code).toMatch(/^ERR_STORE_(TIMEOUT|UNAVAILABLE)$/);
+      }
+      store.mode = 'ok';
+      expect((await tokens.verify((await tokens.refresh(pair.refreshToken)).accessToken)).sub).toBe('ada');
     });
 
     it('browser flow over HTTP: refresh token in an HttpOnly SameSite=Strict cookie, rotated on /auth/refresh; JWKS served', async () => {
