@@ -8,6 +8,7 @@
 //        cuts the part back to `offset` and asks for the rest, naming the size and SHA-256 it
 //        expects (the server starts over at 0 if the file changed). When everything arrived, the
 //        part is hashed; only a match is renamed to LOCAL (and the checkpoint removed).
+//        LOCAL.colloquy-lock (a PID) keeps a second download from writing the same part.
 //   put  LOCAL.colloquy-put-checkpoint (JSON: remote path, size, sha256, mtime, transfer id)
 //        names the server's transfer; a restart presents it and the server says where to go on.
 // Cuts of the connection need none of this: the session resumes by itself.
@@ -60,6 +61,7 @@ export interface TransferResult {
 export const PART_SUFFIX = '.colloquy-part';
 export const GET_CHECKPOINT_SUFFIX = '.colloquy-checkpoint';
 export const PUT_CHECKPOINT_SUFFIX = '.colloquy-put-checkpoint';
+export const LOCK_SUFFIX = '.colloquy-lock';
 
 interface GetCheckpoint { version: 1; op: 'get'; remote: string; size: number; sha256: string; offset: number }
 interface PutCheckpoint { version: 1; op: 'put'; remote: string; size: number; sha256: string; mtimeMs: number; transfer: string }
@@ -123,8 +125,49 @@ function countCuts(session: ClientSession): () => number {
   return () => n;
 }
 
+/**
+ * Takes LOCAL.colloquy-lock (our PID inside) so that two downloads never write one part file.
+ * A lock whose process no longer runs is stale and taken over (a killed run leaves one).
+ */
+async function lockLocal(local: string): Promise<() => Promise<void>> {
+  const path = local + LOCK_SUFFIX;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const h = await open(path, 'wx');
+      try { await h.writeFile(String(process.pid)); } finally { await h.close(); }
+      return () => unlink(path).catch(() => {});
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(await readFile(path, 'utf8').catch(() => ''));
+      if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new SessionError('ERR_FILE_BUSY', `process ${pid} is already downloading into ${local}`, 'local', { pid, lock: path });
+      }
+      await unlink(path).catch(() => {}); // stale: its process is gone
+    }
+  }
+  throw new SessionError('ERR_FILE_BUSY', `another process keeps taking the lock of ${local}`, 'local', { lock: path });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Downloads REMOTE to LOCAL; resolves once LOCAL is in place and its SHA-256 matched. */
 export async function getFile(url: string, remote: string, local: string, options: TransferOptions = {}): Promise<TransferResult> {
+  const unlock = await lockLocal(local);
+  try {
+    return await download(url, remote, local, options);
+  } finally {
+    await unlock();
+  }
+}
+
+async function download(url: string, remote: string, local: string, options: TransferOptions): Promise<TransferResult> {
   const started = performance.now();
   const keep = options.checkpoint ?? true;
   const part = local + PART_SUFFIX;

@@ -174,6 +174,17 @@ describe('transfers', () => {
     await expect(stat(`${dest}.colloquy-checkpoint`)).rejects.toThrow();
   });
 
+  it('two downloads into one local file: the second is refused with ERR_FILE_BUSY; a stale lock is taken over', async () => {
+    await writeFile(join(root, 'l.bin'), randomBytes(1024));
+    const dest = join(local, 'l.bin');
+    await writeFile(`${dest}.colloquy-lock`, String(process.pid)); // a live process (this one) holds it
+    await expect(getFile(server.tcp, 'l.bin', dest)).rejects.toMatchObject({ code: 'ERR_FILE_BUSY', details: { pid: process.pid } });
+    await writeFile(`${dest}.colloquy-lock`, '2147483646'); // no such process
+    const r = await getFile(server.tcp, 'l.bin', dest);
+    expect(r.size).toBe(1024);
+    expect(await readdir(local)).toEqual(['l.bin']);
+  });
+
   it('a get whose remote file changed since the checkpoint starts over', async () => {
     await writeFile(join(root, 'c.bin'), randomBytes(2 * 1024 * 1024));
     const dest = join(local, 'c.bin');
