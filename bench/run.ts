@@ -1,10 +1,36 @@
 // `npm run bench`: every benchmark in one run. Speed targets live here, never in tests.
+// `BENCH=web,stores npm run bench` runs only the named parts, in this order.
 import { run as codec } from './codec.js';
 import { run as machine } from './machine.js';
 import { run as runtime } from './runtime.js';
+import { run as stores } from './stores.js';
+import { run as cluster } from './cluster.js';
+import { run as web } from './web.js';
+import { run as apps } from './apps.js';
+import { run as chat } from './chat.js';
 
-await codec();
-console.log('');
-await machine();
-console.log('');
-await runtime();
+const parts: [string, () => Promise<void>][] = [
+  ['codec', codec],
+  ['machine', machine],
+  ['runtime', runtime],
+  ['stores', stores],
+  ['cluster', cluster],
+  ['web', web],
+  ['apps', apps],
+  ['chat', chat],
+];
+
+const wanted = process.env['BENCH']?.split(',').map((s) => s.trim()).filter(Boolean);
+const unknown = wanted?.filter((w) => !parts.some(([name]) => name === w)) ?? [];
+if (unknown.length > 0) {
+  console.error(`unknown benchmark part(s): ${unknown.join(', ')}; known: ${parts.map(([n]) => n).join(', ')}`);
+  process.exit(2);
+}
+let first = true;
+for (const [name, part] of parts) {
+  if (wanted && !wanted.includes(name)) continue;
+  if (!first) console.log('');
+  first = false;
+  console.log(`=== ${name} ===`);
+  await part();
+}
