@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { SessionError } from '../engine/errors.js';
 import { getFile, putFile } from '../apps/files.js';
 import type { TransferOptions, TransferProgress, TransferResult } from '../apps/files.js';
-import { GET_CHECKPOINT_SUFFIX, PART_SUFFIX, PUT_CHECKPOINT_SUFFIX } from '../apps/files-client.js';
+import { GET_CHECKPOINT_SUFFIX, LOCK_SUFFIX, PART_SUFFIX, PUT_CHECKPOINT_SUFFIX } from '../apps/files-client.js';
 import { ExitCode, parseOrUsage, UsageError } from './args.js';
 import type { Command, CommandContext } from './commands.js';
 
@@ -37,8 +37,9 @@ const GET_HELP = `Usage: colloquy get URL REMOTE [-o LOCAL] [options]
 
 Downloads REMOTE (a path relative to the server's files directory) to LOCAL (default: the last
 part of REMOTE, in the current directory). The bytes go to LOCAL${PART_SUFFIX} with the
-checkpoint in LOCAL${GET_CHECKPOINT_SUFFIX}; LOCAL appears (replacing any file of that name) only
-once the whole file arrived and its SHA-256 matched the server's.
+checkpoint in LOCAL${GET_CHECKPOINT_SUFFIX}, and this run's PID in LOCAL${LOCK_SUFFIX} (a second
+download into the same file fails with ERR_FILE_BUSY). LOCAL appears, replacing any file of that
+name, only once the whole file arrived and its SHA-256 matched the server's.
 
   colloquy get ws://127.0.0.1:7200/session reports/q3.pdf -o q3.pdf
 
