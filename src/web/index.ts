@@ -4,7 +4,7 @@
 
 export { WebSessions, isStoreError, type WebSessionsOptions, type SessionInfo, type SessionRecord, type LoadInput } from './web-sessions.js';
 export { WebSession, type SessionData, type RegenerateOptions } from './web-session.js';
-export { sessionMiddleware, withSession, attachSession, type SessionRequest } from './node.js';
+export { sessionMiddleware, withSession, attachSession, sessionOf, type SessionRequest } from './node.js';
 export { readCookie, serializeCookie, type CookieAttributes } from './cookie.js';
 export { fastifySessions, type FastifySessionsOptions, type FastifySessionsPlugin, type FastifySessionRequest } from './fastify.js';
 export { SigningKeys, TOKEN_ALGORITHMS, MAX_KEYS, type SigningKey, type SigningKeysOptions, type TokenAlgorithm } from './signing-keys.js';

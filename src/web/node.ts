@@ -15,13 +15,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isStoreError, UNAVAILABLE_BODY, type WebSessions } from './web-sessions.js';
-import type { SessionData, WebSession } from './web-session.js';
+import { WebSession, type SessionData } from './web-session.js';
 
 export interface SessionRequest<T extends SessionData = SessionData> extends IncomingMessage {
   session: WebSession<T>;
 }
 
 type Next = (error?: unknown) => void;
+
+/**
+ * The session of a request that went through this middleware, the Fastify plugin (`decorator`)
+ * or withSession, typed, without declaration merging (which would clash with express-session's).
+ */
+export function sessionOf<T extends SessionData = SessionData>(request: object, decorator = 'session'): WebSession<T> {
+  const session = (request as Record<string, unknown>)[decorator];
+  if (!(session instanceof WebSession)) throw new TypeError(`no Colloquy session on this request: install sessionMiddleware / fastifySessions / withSession before this handler`);
+  return session as WebSession<T>;
+}
 
 /** Connect / Express middleware: `req.session` for every request after it. */
 export function sessionMiddleware(sessions: WebSessions): (req: IncomingMessage, res: ServerResponse, next: Next) => void {

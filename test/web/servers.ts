@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { fastifySessions, sessionMiddleware, withSession, type WebSession, type WebSessions } from '../../src/web/index.js';
+import { fastifySessions, sessionMiddleware, sessionOf, withSession, type WebSession, type WebSessions } from '../../src/web/index.js';
 
 export type Framework = 'node' | 'express' | 'fastify';
 export const FRAMEWORKS: Framework[] = ['node', 'express', 'fastify'];
@@ -73,7 +73,7 @@ export async function startApp(framework: Framework, sessions: WebSessions): Pro
     const app = express();
     app.use(sessionMiddleware(sessions));
     app.use((req, res, next) => {
-      route((req as unknown as { session: WebSession }).session, req.method, new URL(req.originalUrl, 'http://x'))
+      route(sessionOf(req), req.method, new URL(req.originalUrl, 'http://x'))
         .then((r) => {
           if (r.chunks) sendNode(res, r);
           else res.status(r.status ?? 200).json(r.json);
@@ -86,7 +86,7 @@ export async function startApp(framework: Framework, sessions: WebSessions): Pro
   const app = Fastify();
   await app.register(fastifySessions(sessions));
   app.all('/*', async (request, reply) => {
-    const r = await route((request as unknown as { session: WebSession }).session, request.method, new URL(request.url, 'http://x'));
+    const r = await route(sessionOf(request), request.method, new URL(request.url, 'http://x'));
     if (r.chunks) return reply.type('text/plain').send(r.chunks.join(''));
     return reply.code(r.status ?? 200).send(r.json);
   });
