@@ -40,9 +40,13 @@ import {
   CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, encodeChat, nickProblem, parseClientMessage, roomProblem,
 } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
-import { allMembers, freeNick, isChatMessage, isNickOf, newRoom, remember } from './chat-room.js';
+import { allMembers, freeNick, isNickOf, newRoom, remember } from './chat-room.js';
 import type { Member, Room } from './chat-room.js';
 import { Floor } from './chat-floor.js';
+import { onNodeMessage, topicOf } from './chat-nodes.js';
+import type { NodeContext, Wire } from './chat-nodes.js';
+
+export { MAX_NODES_PER_ROOM } from './chat-nodes.js';
 
 export interface ChatServiceOptions {
   /** Other nodes of the same chat. Default: none (this node is the whole chat). */
@@ -67,25 +71,13 @@ export interface ChatServiceOptions {
   nodeId?: string;
 }
 
-/** Bus messages between nodes. */
-type Wire =
-  | { k: 'message'; node: string; message: ChatMessage }
-  | { k: 'join' | 'leave'; node: string; nick: string; reason?: LeaveReason }
-  | { k: 'presence'; node: string; members: string[]; halfDuplex: boolean }
-  | { k: 'sync'; node: string }
-  | { k: 'history'; node: string; to: string; messages: ChatMessage[] };
-
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-/** Other nodes one room keeps track of; more are ignored (and reported through onBusError). */
-export const MAX_NODES_PER_ROOM = 256;
 /** Units one member may have waiting while its session cannot take data for a moment. */
 export const MEMBER_BACKLOG_BYTES = 1024 * 1024;
 /** How soon a waiting unit is tried again. */
 const BACKLOG_RETRY_MS = 5;
 /** Where open() records the nick it gave, inside the principal's hello. */
 const GIVEN_NICK = 'chatNick';
-const topicOf = (room: string): string => `chat/${room}`;
 
 /** The largest unit a member's session takes (its negotiated maximum frame size). */
 function frameLimit(member: Member): number {
@@ -112,6 +104,7 @@ export class ChatService implements Service {
   private readonly turnTimeoutMs: number;
   private seq = 0;
   private readonly floor: Floor;
+  private readonly nodeContext: NodeContext;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   /** Counters for tests and live views. */
@@ -128,6 +121,14 @@ export class ChatService implements Service {
     this.presenceMs = options.presenceIntervalMs ?? 5000;
     this.turnTimeoutMs = options.turnTimeoutMs ?? 30_000;
     this.floor = new Floor((room, message) => this.toRoom(room, message), this.turnTimeoutMs);
+    this.nodeContext = {
+      nodeId: this.nodeId, presenceMs: this.presenceMs, maxMembers: this.maxMembers, maxNick: this.maxNick,
+      maxMessageBytes: this.maxMessageBytes, historyLimit: this.historyLimit,
+      toRoom: (room, message) => this.toRoom(room, message),
+      remember: (room, message) => this.rememberIn(room, message),
+      publish: (room, message) => this.publish(room, message),
+      busError: (e) => this.busError(e),
+    };
     if (this.bus) {
       this.timer = setInterval(() => this.tick(), this.presenceMs);
       (this.timer as { unref?: () => void }).unref?.();
@@ -447,74 +448,9 @@ export class ChatService implements Service {
 
   private onBus(room: Room, bytes: Uint8Array): void {
     if (this.closed || this.rooms.get(room.name) !== room) return;
-    let m: Wire;
-    try {
-      m = JSON.parse(decoder.decode(bytes)) as Wire;
-      if (typeof m !== 'object' || m === null || typeof m.node !== 'string') throw new Error('no node');
-    } catch {
-      this.busError(new Error(`chat: a bus message on ${topicOf(room.name)} is not chat JSON; ignored`));
-      return;
-    }
-    if (m.node === this.nodeId) return;
-    const now = Date.now();
-    if (!room.remote.has(m.node) && room.remote.size >= MAX_NODES_PER_ROOM) {
-      this.busError(new Error(`chat: more than ${MAX_NODES_PER_ROOM} nodes in room '${room.name}' (MAX_NODES_PER_ROOM); node ${m.node.slice(0, 32)} ignored`));
-      return;
-    }
-    const node = (): { members: Set<string>; expires: number } => {
-      let n = room.remote.get(m.node);
-      if (!n) room.remote.set(m.node, (n = { members: new Set(), expires: 0 }));
-      n.expires = now + 3 * this.presenceMs;
-      return n;
-    };
-    const fits = (x: unknown): x is ChatMessage => isChatMessage(x) && x.room === room.name && encoder.encode(x.text).length <= this.maxMessageBytes;
-    switch (m.k) {
-      case 'message':
-        if (!fits(m.message)) return;
-        node();
-        if (this.rememberIn(room, m.message)) this.toRoom(room, { type: 'message', ...m.message });
-        return;
-      case 'join':
-        if (typeof m.nick !== 'string' || nickProblem(m.nick, this.maxNick)) return;
-        if (node().members.size >= this.maxMembers) return;
-        if (allMembers(room).includes(m.nick)) { node().members.add(m.nick); return; } // known already: no second notice
-        node().members.add(m.nick);
-        this.toRoom(room, { type: 'join', room: room.name, nick: m.nick, ts: now });
-        return;
-      case 'leave':
-        if (typeof m.nick !== 'string') return;
-        node().members.delete(m.nick);
-        if (!allMembers(room).includes(m.nick)) {
-          const reason: LeaveReason = m.reason === 'lost' || m.reason === 'node-gone' ? m.reason : 'left';
-          this.toRoom(room, { type: 'leave', room: room.name, nick: m.nick, ts: now, reason });
-        }
-        return;
-      case 'presence': {
-        if (!Array.isArray(m.members) || m.members.length > this.maxMembers) return;
-        const n = node();
-        const before = [...n.members].sort().join('\n');
-        n.members = new Set(m.members.filter((x): x is string => typeof x === 'string' && !nickProblem(x, this.maxNick)));
-        if (m.members.length === 0) room.remote.delete(m.node);
-        if ([...n.members].sort().join('\n') !== before) this.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
-        return;
-      }
-      case 'sync':
-        if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
-        if (room.history.length > 0) this.publish(room, { k: 'history', node: this.nodeId, to: m.node, messages: room.history });
-        return;
-      case 'history': {
-        if (m.to !== this.nodeId || !Array.isArray(m.messages)) return;
-        const fresh = m.messages.slice(-this.historyLimit).filter((x) => fits(x) && !room.historyIds.has(x.id));
-        if (fresh.length === 0) return;
-        const merged = [...room.history, ...fresh].sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1)).slice(-this.historyLimit);
-        room.history = merged;
-        room.historyIds = new Set(merged.map((x) => x.id));
-        const kept = fresh.filter((x) => room.historyIds.has(x.id));
-        if (kept.length > 0) this.toRoom(room, { type: 'history', room: room.name, messages: kept });
-        return;
-      }
-    }
+    onNodeMessage(room, bytes, this.nodeContext);
   }
+
 
   /** Every interval: announce our members per room, and let nodes not heard from expire. */
   private tick(): void {
