@@ -179,19 +179,35 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   }
 
   private async send(channel: string, message: Buffer): Promise<void> {
-    await this.bounded('publish', this.sharded ? (this.redis as Cluster).spublish(channel, message) : this.publisher().publish(channel, message));
+    const target = this.sharded ? null : await this.publisher();
+    await this.bounded('publish', target === null ? (this.redis as Cluster).spublish(channel, message) : target.publish(channel, message));
     this.counters.published++;
   }
 
   /**
    * Under Cluster, regular PUBLISH without a key would go to a random node, and messages sent
    * through different nodes reach a subscriber over different cluster-bus links, out of order.
-   * Publishing through one node (the first master by address) keeps the order per publisher.
+   * Publishing through one node (the first master by address) keeps the order per publisher; a
+   * publish waits (bounded) for that node's connection when it is not up yet.
    */
-  private publisher(): Redis | Cluster {
+  private async publisher(): Promise<Redis | Cluster> {
     if (!(this.redis instanceof Cluster)) return this.redis;
-    const masters = this.redis.nodes('master').sort((a, b) => (nodeKey(a) < nodeKey(b) ? -1 : 1));
-    return masters[0] ?? this.redis;
+    const pinned = this.redis.nodes('master').sort((a, b) => (nodeKey(a) < nodeKey(b) ? -1 : 1))[0];
+    if (!pinned) return this.redis;
+    const status = pinned.status;
+    if (status === 'ready') return pinned;
+    if (status !== 'wait' && status !== 'connecting' && status !== 'connect') {
+      throw new SessionError('ERR_BUS_UNAVAILABLE', `the Redis node ${nodeKey(pinned)} that publishes is down (${status}): ${this.lastError || 'not connected'}`, 'local', { cause: this.lastError || status });
+    }
+    if (status === 'wait') pinned.connect().catch(() => undefined);
+    const em = pinned as EventEmitter;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => { clearTimeout(timer); em.off('ready', onReady); };
+      const onReady = (): void => { done(); resolve(); };
+      const timer = setTimeout(() => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `the Redis node ${nodeKey(pinned)} did not connect within ${this.timeoutMs} ms`, 'local', { cause: 'timeout' })); }, this.timeoutMs);
+      em.on('ready', onReady);
+    });
+    return pinned;
   }
 
   private enqueue(channel: string, message: Buffer): Promise<void> {
