@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chaosSeed, startFaultProxyWorker } from '../chaos/fault-proxy.js';
 import type { FaultProxy } from '../chaos/fault-proxy.js';
-import { colloquy, startFixtureServer } from './apps-cli.js';
+import { RpcClient } from '../../src/apps/rpc.js';
+import { colloquy, spawnColloquy, startFixtureServer } from './apps-cli.js';
 import type { FixtureServer } from './apps-cli.js';
 
 let dir: string;
@@ -76,6 +77,25 @@ describe('colloquy call (spawned)', () => {
       await proxy.close();
     }
   });
+});
+
+describe('colloquy call and Ctrl-C', () => {
+  it('SIGINT cancels the running call and exits 130 without waiting for the method', async () => {
+    const probe = await RpcClient.connect(server.tcp);
+    try {
+      const before = await probe.call<number>('test.runs');
+      const started = Date.now();
+      const run = spawnColloquy(['call', server.tcp, 'test.count', '{"sleepMs":60000}', '--timeout', '0']);
+      // Interrupt once the method is running on the server (the CLI has its SIGINT handler by then).
+      for (let i = 0; i < 600 && (await probe.call<number>('test.runs')) === before; i++) await new Promise((r) => setTimeout(r, 50));
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(Date.now() - started).toBeLessThan(50_000);
+    } finally {
+      await probe.close();
+    }
+  }, 90_000);
 });
 
 describe('--help', () => {
