@@ -225,7 +225,7 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       const p50 = percentile(samples, 50);
       base ??= { rate: messagesPerSecond, p50 };
       await client.release();
-      const seconds = await exchange(store);
+      const seconds = Math.min(await exchange(store), await exchange(store)); // best of two: the first run also warms up
       rows.push([mode.label, fmt(messagesPerSecond), ratio(messagesPerSecond / base.rate), ms(p50), ms(percentile(samples, 95)), ratio(p50 / base.p50), `${seconds.toFixed(2)} s`]);
     } finally {
       await server.destroy();
