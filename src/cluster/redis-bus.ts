@@ -187,12 +187,15 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   /**
    * Under Cluster, regular PUBLISH without a key would go to a random node, and messages sent
    * through different nodes reach a subscriber over different cluster-bus links, out of order.
-   * Publishing through one node (the first master by address) keeps the order per publisher; a
-   * publish waits (bounded) for that node's connection when it is not up yet.
+   * Publishing through one node (the first master by address that is not down) keeps the order per
+   * publisher; a publish waits (bounded) for that node's connection when it is still coming up.
    */
   private async publisher(): Promise<Redis | Cluster> {
     if (!(this.redis instanceof Cluster)) return this.redis;
-    const pinned = this.redis.nodes('master').sort((a, b) => (nodeKey(a) < nodeKey(b) ? -1 : 1))[0];
+    const masters = this.redis.nodes('master').sort((a, b) => (nodeKey(a) < nodeKey(b) ? -1 : 1));
+    // The first master whose connection is up or coming up; a master that is down is skipped (the
+    // order per publisher may break across that switch, once).
+    const pinned = masters.find((m) => m.status === 'ready' || m.status === 'wait' || m.status === 'connecting' || m.status === 'connect') ?? masters[0];
     if (!pinned) return this.redis;
     const status = pinned.status;
     if (status === 'ready') return pinned;
