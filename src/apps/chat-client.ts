@@ -39,6 +39,12 @@ export interface ChatClientOptions extends Omit<ConnectOptions, 'userData' | 'mo
   maxPendingMessages?: number;
   /** How long connect() waits for the service's welcome. Default 10 s. */
   welcomeTimeoutMs?: number;
+  /**
+   * Called with the client before its first frame is handled, so listeners see everything,
+   * including what arrives while connect() is still resolving (the welcome, or what a resumed
+   * session replays).
+   */
+  onClient?: (client: ChatClient) => void;
 }
 
 export interface ChatClientEvents extends Record<string, unknown> {
@@ -107,7 +113,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       userData: encodeChatHello(hello),
       ...(half ? { modes: ['halfDuplex'] as const, units: ['typedData'] as const, initialTokens: { data: 'acceptor' as const } } : {}),
       // Listen from the first frame: the welcome may arrive together with ACCEPT.
-      onSession: (s) => { client = new ChatClient(s, options); options.onSession?.(s); },
+      onSession: (s) => { client = new ChatClient(s, options); options.onSession?.(s); options.onClient?.(client); },
     });
     // The service asking for the floor back is answered by the session's default: give (what was
     // sent before is already ahead of the GIVE_TOKENS in the session's order).

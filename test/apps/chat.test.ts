@@ -100,6 +100,11 @@ describe('chat service', () => {
     clients.push(bob);
     expect(bob.nick).toBe('bob');
     expect(bob.history.map((m) => m.text)).toEqual(['m3', 'm4', 'm5']);
+    // onClient: listeners attached before the first frame see the welcome's history as events.
+    const early: string[] = [];
+    const carl = await ChatClient.connect(s.tcp, { nick: 'carl', onClient: (c) => c.on('message', (m) => { if (m.history) early.push(m.text); }) });
+    clients.push(carl);
+    expect(early).toEqual(['m3', 'm4', 'm5']);
     bob.on('welcome', () => welcomes++);
     // History came with the welcome, before connect() resolved; count it from the session's view.
     const b = record(bob);
