@@ -149,19 +149,23 @@ export class RpcService implements Service {
       o[key] = v;
     }
     this.o = o;
-    this.methods = {
-      echo: (params) => params,
+    // No prototype: a method named like an Object.prototype member ('constructor', '__proto__')
+    // is just a name that is registered or not.
+    this.methods = Object.assign(Object.create(null) as RpcMethods, {
+      echo: (params: unknown) => params,
       'system.listMethods': () => Object.keys(this.methods).sort(),
-      ...options.methods,
-    };
+    });
+    if (options.methods) this.register(options.methods, true);
   }
 
   /** Adds methods (e.g. a files service's `rpcMethods()`); a name may be registered once. */
-  register(methods: RpcMethods): void {
+  register(methods: RpcMethods, replaceBuiltIns = false): void {
     for (const [name, fn] of Object.entries(methods)) {
       if (name.startsWith('$/') || name.startsWith('rpc.')) throw new SessionError('ERR_INVALID_ARGUMENT', `method names starting with '$/' or 'rpc.' are reserved: '${name}'`);
-      if (Object.hasOwn(this.methods, name)) throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is registered twice`);
-      this.methods[name] = fn;
+      if (typeof fn !== 'function') throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is not a function`);
+      const builtIn = name === 'echo' || name === 'system.listMethods';
+      if (Object.hasOwn(this.methods, name) && !(replaceBuiltIns && builtIn)) throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is registered twice`);
+      Object.defineProperty(this.methods, name, { value: fn, enumerable: true, configurable: true, writable: true });
     }
   }
 

@@ -172,6 +172,17 @@ describe('rpc service', () => {
     }
   });
 
+  it('treats names like Object.prototype members as plain names', async () => {
+    const c = await client();
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const e = await c.call(name, []).then(() => { throw new Error('resolved'); }, (err: unknown) => err as SessionError);
+      expect(e.details['rpcCode']).toBe(RpcErrorCode.methodNotFound);
+    }
+    const own = rpcService({ methods: { ['__proto__']: () => 'odd but fine' } });
+    expect(own.methodNames).toContain('__proto__');
+    expect(() => own.register({ echo: () => 1 })).toThrow(/registered twice/);
+  });
+
   it('refuses a hello with a bad client id', async () => {
     await expect(connect(server.tcp, { userData: encodeHello({ service: 'rpc', client: 5 }), reconnect: false })).rejects.toThrow(/hello.client/);
   });
