@@ -118,7 +118,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     // The service asking for the floor back is answered by the session's default: give (what was
     // sent before is already ahead of the GIVE_TOKENS in the session's order).
     const c = client as ChatClient;
-    if (options.resume) return c; // a resumed session was welcomed in its earlier life
+    // A resumed session was welcomed in its earlier life: ask who is here (and who we are).
+    if (options.resume) { c.who(); return c; }
     if (c.welcomed) return c;
     if (session.closed) throw c.closeError ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote');
     await new Promise<void>((resolve, reject) => {
@@ -233,6 +234,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.emit('leave', { room: m.room, nick: m.nick, ts: m.ts, reason: m.reason });
         return;
       case 'presence':
+        if (m.you !== undefined && this.nick === '') this.nick = m.you;
         this.memberSet.clear();
         for (const n of m.members) this.memberSet.add(n);
         this.emit('presence', this.members);

@@ -50,7 +50,7 @@ export type ServerToClient =
   | ({ type: 'message' } & ChatMessage)
   | { type: 'join'; room: string; nick: string; ts: number }
   | { type: 'leave'; room: string; nick: string; ts: number; reason: LeaveReason }
-  | { type: 'presence'; room: string; members: string[] }
+  | { type: 'presence'; room: string; members: string[]; you?: string }
   | { type: 'history'; room: string; messages: ChatMessage[] }
   | { type: 'turn'; room: string; holder: string | null }
   | { type: 'error'; code: string; message: string };
@@ -109,7 +109,7 @@ export function parseServerMessage(bytes: Uint8Array): ServerToClient {
       case 'message': return isMessage(m);
       case 'join': return isString(m['room']) && isString(m['nick']);
       case 'leave': return isString(m['room']) && isString(m['nick']) && isString(m['reason']);
-      case 'presence': return isString(m['room']) && isStrings(m['members']);
+      case 'presence': return isString(m['room']) && isStrings(m['members']) && (m['you'] === undefined || isString(m['you']));
       case 'history': return isString(m['room']) && Array.isArray(m['messages']) && m['messages'].every(isMessage);
       case 'turn': return isString(m['room']) && (m['holder'] === null || isString(m['holder']));
       case 'error': return isString(m['code']) && isString(m['message']);

@@ -321,7 +321,7 @@ export class ChatService implements Service {
         return;
       }
       case 'who':
-        this.send(member, { type: 'presence', room: room.name, members: allMembers(room) });
+        this.send(member, { type: 'presence', room: room.name, members: allMembers(room), you: member.nick });
         return;
       case 'leave':
         // Half duplex: the client has no data token, so it cannot release; we hold it and can.

@@ -467,3 +467,32 @@ describe('chat with durable sessions', () => {
     }
   }, 30_000);
 });
+
+describe('chat client resumed from a snapshot (a page reload)', () => {
+  it('goes on with the same member: no second welcome or join, its nick from who, messages once', async () => {
+    const s = await server();
+    const bob = await join(s.tcp, 'bob');
+    const b = record(bob);
+    const first = await ChatClient.connect(s.tcp, { nick: 'ada', heartbeatMs: 0, reconnect: false });
+    clients.push(first);
+    let snapshot: import('../../src/engine/machine/index.js').MachineSnapshot | undefined;
+    first.session.driver.durability = { persist: async (snap) => { snapshot = snap; }, failed: (e) => e as never };
+    await first.send('before the reload');
+    await until(bob, () => b.messages.length === 1);
+    // The page goes away without a word; bob talks meanwhile.
+    first.session.driver.dropTransport();
+    await bob.send('while you were away');
+    expect(snapshot).toBeDefined();
+    const early: string[] = [];
+    const again = await ChatClient.connect(s.tcp, { heartbeatMs: 0, resume: snapshot, onClient: (c) => c.on('message', (m) => early.push(m.text)) });
+    clients.push(again);
+    expect(again.session.id).toBe(first.session.id);
+    await until(again, () => again.nick === 'ada' && early.includes('while you were away'));
+    expect(again.members).toEqual(['ada', 'bob']);
+    await again.send('after the reload');
+    await until(bob, () => b.messages.length === 3);
+    expect(b.messages.map((m) => `${m.from}:${m.text}`)).toEqual(['ada:before the reload', 'bob:while you were away', 'ada:after the reload']);
+    expect(b.notices).toEqual(['join ada']); // the first join only: no leave, no second join
+    expect(early.filter((t) => t === 'while you were away')).toHaveLength(1);
+  }, 30_000);
+});
