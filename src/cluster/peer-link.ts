@@ -27,6 +27,7 @@
 //   unbounded backlog; requests waiting for that peer fail with ERR_STORE_UNAVAILABLE.
 
 import { connect, type ClientSession } from '../client/connect.js';
+import type { DialOptions } from '../client/dial.js';
 import { encode, toWire, type Message } from './replication-protocol.js';
 import type { Replica } from './replica-state.js';
 
@@ -43,6 +44,8 @@ export interface PeerLinkConfig {
   maxSendQueueBytes: number;
   initialDelayMs: number;
   maxDelayMs: number;
+  /** TLS trust for tls:// peers (a private CA, the server name). */
+  tls?: DialOptions['tls'];
   /** The hello to send first (carries whether this node is ready). */
   hello(): Message;
   /** The node's state now, by reference. */
@@ -141,6 +144,7 @@ export class PeerLink {
           maxFrameSize: c.maxFrameSize,
           maxSendQueueBytes: c.maxSendQueueBytes,
           reconnect: { initialDelayMs: c.initialDelayMs, maxDelayMs: c.maxDelayMs },
+          ...(c.tls ? { tls: c.tls } : {}),
         });
       } catch {
         session = null;

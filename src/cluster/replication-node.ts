@@ -29,6 +29,7 @@ import { Emitter } from '../driver/emitter.js';
 import type { Session } from '../driver/session.js';
 import { constantTimeEqual } from '../engine/bytes.js';
 import { SessionError, type ErrorCode } from '../engine/errors.js';
+import type { DialOptions } from '../client/dial.js';
 import type { EndpointOptions } from '../server/endpoints.js';
 import { Refusal, Server } from '../server/server.js';
 import { nonNegative, positive } from '../store/shared.js';
@@ -75,7 +76,7 @@ export interface ReplicationOptions {
   /** Requests waiting for a remote owner at most (ERR_STORE_FULL, limit maxPendingRequests). Default 10,000. */
   maxPendingRequests?: number;
   /** The replication sessions: resume window, heartbeat, frame size, send queue, redial backoff. */
-  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; maxSendQueueBytes?: number; initialDelayMs?: number; maxDelayMs?: number };
+  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; maxSendQueueBytes?: number; initialDelayMs?: number; maxDelayMs?: number; tls?: DialOptions['tls'] };
   /** The clock, for tests. Default Date.now. Nodes' clocks should agree within a second or so (expiry is local). */
   now?: () => number;
 }
@@ -346,6 +347,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       maxSendQueueBytes: l.maxSendQueueBytes ?? 4 * 1024 * 1024,
       initialDelayMs: l.initialDelayMs ?? 50,
       maxDelayMs: l.maxDelayMs ?? 1000,
+      ...(l.tls ? { tls: l.tls } : {}),
       hello: () => ({ t: 'hello', node: this.nodeId, ready: this.isReady, ...(this.options.owner === false ? { owner: false } : {}) }),
       snapshot: () => this.state.snapshot(),
       onChange: (link, lost, reason) => {

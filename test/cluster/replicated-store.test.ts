@@ -11,6 +11,7 @@ import { listen, type Server } from '../../src/server/server.js';
 import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/store/replicated-store.js';
 import { updateSession } from '../../src/store/store.js';
 import { chaosSeed, startFaultProxy, type FaultProxy } from '../chaos/fault-proxy.js';
+import { testCertificate } from '../support/tls-cert.js';
 
 const TTL = 600_000;
 const opened: { close(): Promise<void> }[] = [];
@@ -262,6 +263,15 @@ describe('replicated store: several nodes', () => {
     expect(a.stats.sent.resets).toBeGreaterThan(0);
     expect(maxBacklog).toBeLessThanOrEqual(64 * 1024);
     expect((await a.get('big-0'))?.version).toBe(1);
+  }, 60_000);
+
+  it('links over TLS (a private certificate as trust anchor)', async () => {
+    const { cert, key } = testCertificate();
+    const nodes = await cluster(['t1', 't2'], { listen: { tls: { host: '127.0.0.1', port: 0, cert, key } }, link: { tls: { ca: cert } } });
+    expect(nodes.every((n) => n.url.startsWith('tls://'))).toBe(true);
+    await (nodes[0] as ReplicatedStore).set('secure', { ok: 1 }, { ttlMs: TTL });
+    await converged(nodes);
+    expect(await (nodes[1] as ReplicatedStore).get('secure')).toMatchObject({ data: { ok: 1 } });
   }, 60_000);
 
   it('refuses a wrong cluster secret and aborts a peer that sends garbage; the store goes on', async () => {
