@@ -8,34 +8,33 @@
 //     with nothing lost or duplicated. One persist is in flight per session; inputs that arrive
 //     meanwhile are covered together by the next one.
 //   - Incremental: a snapshot's outbound frames (sent but unacknowledged, then queued) form one
-//     sequence numbered by wire count. They are kept in *chunks* (at most CHUNK_FRAMES frames
-//     and about CHUNK_BYTES bytes each, one store key per chunk), and the session's record (the
-//     *head*) holds everything else plus the list of chunks. A persist compares the sequence with
-//     the one it last stored (by frame identity: frames are immutable) and writes only the chunks
-//     from the first difference on, usually the last chunk growing, then the head; acknowledged
-//     chunks are deleted once a head without them is stored. Its cost follows what changed, not
-//     everything unacknowledged.
+//     sequence numbered by wire count. The session's record (the *head*) holds everything else,
+//     the newest frames inline (the *tail*, at most CHUNK_FRAMES frames or about CHUNK_BYTES
+//     bytes), and the list of full *chunks* holding the older frames, one store key each. A
+//     persist compares the sequence with the one it last stored (by frame identity: frames are
+//     immutable), writes the chunks that filled up since (if any), then the head with the new
+//     tail: usually one store write per persist, whose size follows what changed, not everything
+//     unacknowledged. Acknowledged chunks are deleted once a head without them is stored.
 //
-//       head {snapshot minus frames, log: base, sent, chunks: [name, start, count]…}  (CAS)
-//       <key>~<epoch>.<n>   ["<base64 frame>", …]   frames start..start+count-1
+//       head {snapshot minus frames, log: base, sent, end, chunks: [name, start, count]…,
+//             tailStart, tail: ["<base64 frame>", …]}                                  (CAS)
+//       <key>~<epoch>.<n>   ["<base64 frame>", …]   frames start..start+count-1   (never changes)
 //
-//   - A stored chunk never changes under a name the stored head uses, except by growing (its
-//     first `count` frames stay as they were): a rewrite of anything already stored gets a new
-//     name. Chunks are written before the head that names them, and deleted only after a head
-//     that no longer names them is stored, so a node dying between any two writes leaves a
-//     head whose chunks are all there.
+//   - A chunk never changes once written (anything rewritten gets a new name). Chunks are written
+//     before the head that names them, and deleted only after a head that no longer names them
+//     is stored, so a node dying between any two writes leaves a head whose chunks are all
+//     there.
 //   - Ownership by version: every head write is a compare-and-set on the version this node last
 //     wrote. A node that restores the session claims it by writing over the version it read;
 //     the old owner's next persist then fails, and it ends its copy (ERR_STORE_CONFLICT) instead
-//     of speaking for a session that has moved. Names carry the writer's *epoch* (random per
-//     claim), and a claimant never grows a chunk it adopted, so an old owner still writing
-//     cannot touch a chunk the new owner extends.
+//     of speaking for a session that has moved. Chunk names carry the writer's *epoch* (random
+//     per owner), so an old owner still writing never reuses a name the new owner stores.
 //   - The head lives for the resume window plus `graceMs` after its last write; chunks live twice
 //     that and are touched once they are older than that, so no chunk expires before its head.
 //     A session that ends leaves a short tombstone (compare-and-set, so it never erases a newer
 //     owner's record) and deletes its chunks.
-//   - Cost: two store round trips per persist (chunks, then the head), a few chunk-sized
-//     writes; measured by bench/stores.ts.
+//   - Cost: one store round trip per persist (the head, up to a chunk's worth of tail), two when
+//     a chunk fills up (the chunk, then the head); measured by bench/stores.ts.
 
 import { randomBytes } from 'node:crypto';
 import { toBase64, fromBase64 } from './base64.js';
@@ -56,9 +55,9 @@ export interface DurabilityOptions {
   principalKey?: (principal: unknown) => string | null;
 }
 
-/** Frames per chunk, at most. */
+/** Frames per chunk (and in the head's tail), at most. */
 export const CHUNK_FRAMES = 64;
-/** A chunk takes no more frames once its encoded frames reach this many bytes. */
+/** A chunk (or the tail) takes no more frames once its encoded frames reach this many bytes. */
 export const CHUNK_BYTES = 64 * 1024;
 
 /** One chunk of the outbound sequence: frames start..start+count-1, stored under `name`. */
@@ -68,7 +67,7 @@ type ChunkRef = [name: string, start: number, count: number];
 interface Record {
   snapshot: EncodedHead;
   principal: unknown;
-  log: { base: number; sent: number; end: number; chunks: ChunkRef[] };
+  log: { base: number; sent: number; end: number; chunks: ChunkRef[]; tailStart: number; tail: string[] };
   ended?: boolean;
 }
 
@@ -104,11 +103,8 @@ interface Chunk {
   name: string;
   start: number;
   count: number;
-  bytes: number;
   /** When it was last written or touched (Date.now()); 0: never by this node. */
   at: number;
-  /** Adopted from a previous owner: never grown (that owner may still be writing to it). */
-  sealed: boolean;
 }
 
 /** What this node last stored for a session it owns. */
@@ -157,28 +153,21 @@ export class DurableSessions {
     const prevEnd = prev.base + prev.frames.length;
     while (diff < end && diff < prevEnd && frames[diff - base] === prev.frames[diff - prev.base]) diff++;
 
-    // Keep the chunks wholly before the difference (and not wholly acknowledged); the rest is
-    // written again from the start of the first chunk the difference falls in.
+    // Keep the chunks wholly before the difference (and not wholly acknowledged); everything from
+    // the end of the last one kept is cut again: full chunks are written, the rest is the tail.
     const kept: Chunk[] = [];
-    let from = diff;
     for (const c of prev.chunks) {
       if (c.start + c.count <= base) continue;
-      if (c.start + c.count <= diff) kept.push(c);
-      else { from = Math.min(from, c.start); break; }
+      if (c.start + c.count > diff) break;
+      kept.push(c);
     }
-    from = Math.max(from, base);
-    // New frames right after the last kept chunk: that chunk grows in place (same name, same
-    // first frames), unless it is full, adopted, or partly acknowledged.
-    let grow: Chunk | null = null;
-    const last = kept[kept.length - 1];
-    if (last && from < end && last.start + last.count === from && last.start >= base && !last.sealed && last.count < CHUNK_FRAMES && last.bytes < CHUNK_BYTES) {
-      grow = kept.pop() as Chunk;
-      from = grow.start;
-    }
+    const lastKept = kept[kept.length - 1];
+    let at = Math.max(base, lastKept ? lastKept.start + lastKept.count : base);
     const chunks = [...kept];
     const writes: { chunk: Chunk; frames: string[] }[] = [];
     let next = prev.next;
-    for (let at = from; at < end;) {
+    let tail: string[] = [];
+    while (at < end) {
       const start = at;
       const encoded: string[] = [];
       let bytes = 0;
@@ -187,11 +176,12 @@ export class DurableSessions {
         encoded.push(e);
         bytes += e.length;
       }
-      const name = grow && grow.start === start ? grow.name : `${prev.epoch}.${next++}`;
-      const chunk: Chunk = { name, start, count: encoded.length, bytes, at: now, sealed: false };
+      if (at === end) { tail = encoded; at = start; break; } // the newest frames stay in the head
+      const chunk: Chunk = { name: `${prev.epoch}.${next++}`, start, count: encoded.length, at: now };
       chunks.push(chunk);
       writes.push({ chunk, frames: encoded });
     }
+    const tailStart = end - tail.length;
     // Chunks not rewritten are touched once they are half-way to expiring.
     const touches = kept.filter((c) => now - c.at >= ttlMs);
 
@@ -205,7 +195,7 @@ export class DurableSessions {
       }),
     ]);
     const sent = base + snapshot.replay.length;
-    const record: Record = { snapshot: encodeHead(snapshot), principal, log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]) } };
+    const record: Record = { snapshot: encodeHead(snapshot), principal, log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]), tailStart, tail } };
     const version = await store.compareAndSet(this.key(id), prev.version, record, { ttlMs, principal: this.principalKey(principal) });
     if (version === null) {
       this.owned.delete(id);
@@ -234,8 +224,10 @@ export class DurableSessions {
         for (let k = 0; k < count; k++) {
           if (start + k >= log.base && start + k < log.end) frames.push(decodeFrame(fromBase64(data[k] as string), MAX_FRAME_SIZE) as SessionFrame);
         }
-        chunks.push({ name, start, count, bytes: CHUNK_BYTES, at: 0, sealed: true });
+        chunks.push({ name, start, count, at: 0 });
       });
+      if (!Array.isArray(log.tail) || log.tailStart + log.tail.length !== log.end) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored tail of session ${id} is malformed`, 'local', { id, cause: 'chunk-malformed' });
+      log.tail.forEach((f, k) => { if (log.tailStart + k >= log.base) frames.push(decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame); });
       if (frames.length !== log.end - log.base) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored frames of session ${id} do not cover ${log.base}..${log.end}`, 'local', { id, cause: 'chunk-malformed' });
       const version = await store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
       if (version === null) return null; // another node claimed it first
