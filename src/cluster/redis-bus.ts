@@ -120,6 +120,9 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     set.add(entry);
     if (first) {
       try {
+        // SUBSCRIBE only once the connection is ready: sent earlier from the offline queue, it can
+        // overtake ioredis's own checks (ROLE under Sentinel), which subscriber mode then refuses.
+        await this.connectionReady(this.sub, 'subscribe');
         await this.bounded('subscribe', this.sharded ? (this.sub as Redis).ssubscribe(channel) : this.sub.subscribe(channel));
       } catch (error) {
         set.delete(entry);
@@ -142,20 +145,25 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
    * is down and reconnecting (calls fail fast during an outage rather than pile up).
    */
   whenReady(): Promise<void> {
-    const status = this.redis.status;
+    return this.connectionReady(this.redis, 'connect');
+  }
+
+  private connectionReady(client: Client, op: string): Promise<void> {
+    const status = client.status;
     if (status === 'ready') return Promise.resolve();
     if (this.closed || status === 'end' || status === 'close' || status === 'reconnecting' || status === 'disconnecting') {
-      return Promise.reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable (${status}): ${this.lastError || 'not connected'}`, 'local', { cause: this.lastError || status }));
+      return Promise.reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable (${status}): ${this.lastError || 'not connected'}`, 'local', { op, cause: this.lastError || status }));
     }
-    const em = this.redis as EventEmitter;
-    return this.bounded('connect', new Promise<void>((resolve, reject) => {
-      const done = (): void => { em.off('ready', onReady); em.off('close', onClose); em.off('end', onClose); };
+    const em = client as EventEmitter;
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => { clearTimeout(timer); em.off('ready', onReady); em.off('close', onClose); em.off('end', onClose); };
       const onReady = (): void => { done(); resolve(); };
-      const onClose = (): void => { done(); reject(new Error(this.lastError || 'connection closed')); };
+      const onClose = (): void => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable: ${this.lastError || 'connection closed'}`, 'local', { op, cause: this.lastError || 'closed' })); };
+      const timer = setTimeout(() => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis did not become ready within ${this.timeoutMs} ms: ${this.lastError || 'no answer'}`, 'local', { op, cause: 'timeout' })); }, this.timeoutMs);
       em.on('ready', onReady);
       em.on('close', onClose);
       em.on('end', onClose);
-    }));
+    });
   }
 
   async close(): Promise<void> {
@@ -264,9 +272,8 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
 function nodeKey(r: Redis): string { return `${r.options.host ?? ''}:${r.options.port ?? 0}`; }
 
 function createClient(options: RedisBusConnection, timeoutMs: number, subscriber: boolean): Client {
-  // No ioredis offline queue on the publisher (ours is bounded); the subscriber keeps ioredis's so
-  // that SUBSCRIBE made while it connects waits (bounded by our timeout) and resubscribes after
-  // a reconnect.
+  // No ioredis offline queue on the publisher (ours is bounded). The subscriber keeps ioredis's
+  // (its resubscription after a reconnect goes through it); our SUBSCRIBE waits for 'ready'.
   const common: RedisOptions = {
     enableOfflineQueue: subscriber,
     maxRetriesPerRequest: 1,
