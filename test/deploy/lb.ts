@@ -208,6 +208,6 @@ export function startNginx(backends: { name: string; port: number }[]): Promise<
       '}',
       '',
     ].join('\n'));
-    return { command: NGINX as string, args: ['-p', dir, '-c', main], config };
+    return { command: NGINX as string, args: ['-p', dir, '-e', join(dir, 'error.log'), '-c', main], config };
   });
 }
