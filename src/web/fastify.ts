@@ -79,7 +79,7 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
       const session = slot(request)[name] as WebSession | null;
       if (!session) return payload;
       try {
-        await sessions.save(session);
+        if (sessions.needsSave(session)) await sessions.save(session);
       } catch (error) {
         if (!isStoreError(error)) throw error;
         if (sessions.failClosed) {

@@ -132,13 +132,22 @@ function install(sessions: WebSessions, session: WebSession, res: ServerResponse
     return res;
   } as typeof res.writeHead;
 
+  /** Nothing to write (the usual case): set the cookie now and let the response go on synchronously. */
+  const nothingToSave = (): boolean => {
+    if (open || gate || sessions.needsSave(session)) return open;
+    setCookies();
+    open = true;
+    return true;
+  };
+
   res.write = function (this: ServerResponse, ...args: unknown[]): boolean {
-    if (open) return (write as (...a: unknown[]) => boolean).apply(this, args);
+    if (nothingToSave()) return (write as (...a: unknown[]) => boolean).apply(this, args);
     void first().then((ok) => { if (ok) (write as (...a: unknown[]) => boolean).apply(res, args); });
     return true;
   } as typeof res.write;
 
   res.end = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (nothingToSave() && !session.dirty) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     const go = (ok: boolean): void => { if (ok) (end as (...a: unknown[]) => ServerResponse).apply(res, args); };
     if (!open) void first().then(go);
     // Changes made after the body started are still saved before the response ends.

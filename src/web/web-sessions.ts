@@ -123,6 +123,8 @@ export class WebSessions implements SessionManagerInternals {
   private readonly writer: Writer<SessionRecord>;
   private readonly maxDataBytes: number;
   private readonly coalesce: boolean;
+  /** The store is exactly a MemoryStore (not a subclass or wrapper). */
+  private readonly memory: boolean;
   /** Store reads in flight, by key, that later requests may join (coalesceReads). */
   private readonly reads = new Map<string, Promise<StoredSession<SessionRecord> | null>>();
 
@@ -138,6 +140,7 @@ export class WebSessions implements SessionManagerInternals {
     this.ns = options.namespace ?? 'web';
     this.maxDataBytes = options.maxDataBytes ?? 64 * 1024;
     this.coalesce = options.coalesceReads ?? true;
+    this.memory = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
     if (options.sameSite === 'None' && options.secure === false) throw new SessionError('ERR_INVALID_ARGUMENT', 'sameSite None needs secure cookies', 'local');
     this.writer = new Writer<SessionRecord>({
       store: this.store,
@@ -208,6 +211,13 @@ export class WebSessions implements SessionManagerInternals {
     const principal = this.principalOf(outcome.principal);
     if (outcome.value.s !== rec.s) session.cookieChanged = true;
     session.saved(outcome.value, outcome.version, principal);
+  }
+
+  /** Whether save() would write anything now (changes, a new session with data, or a touch due). */
+  needsSave(session: WebSession<SessionData>): boolean {
+    if (!session.available || session.state === 'destroyed') return false;
+    if (session.state === 'new' || session.dirty) return session.dirty;
+    return this.now() - (session.record as SessionRecord).s >= this.touchAfterMs;
   }
 
   /** The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
@@ -315,7 +325,8 @@ export class WebSessions implements SessionManagerInternals {
 
   writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>> {
     const token = session.token as SessionToken;
-    const h = hashSecret(token.secret);
+    // The record's hash was checked against this token at load (or written from it at save).
+    const h = session.record?.h ?? hashSecret(token.secret);
     const now = this.now();
     const hint = session.record && session.version > 0 && session.state === 'stored'
       ? { value: session.record, version: session.version, principal: this.indexName(session.principalValue) }
@@ -391,7 +402,9 @@ export class WebSessions implements SessionManagerInternals {
 
   /** Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
   guard<T>(p: Promise<T>, op: string): Promise<T> {
-    return bounded(p, this.storeTimeoutMs, op);
+    // The memory store answers within the call (no I/O): no timer needed. Anything else, even a
+    // wrapper around one, is bounded.
+    return this.memory ? p : bounded(p, this.storeTimeoutMs, op);
   }
 }
 
