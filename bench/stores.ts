@@ -19,9 +19,11 @@
 //      its cookie exchanges a few messages, the node is killed with SIGKILL, and the time from
 //      the kill to the client's `resumed` is measured (default reconnect options: the first
 //      redial is immediate). RESUME_RUNS runs, each on a fresh session; the killed node is
-//      restarted on its port between runs. Skipped with a notice without haproxy.
+//      restarted on its port between runs. The same with memory-only nodes measures the time
+//      until the client learns its session is lost (`resume-failed`). Skipped with a notice
+//      without haproxy.
 //
-// Run: npx tsx bench/stores.ts   (or import { run } and await it). About a minute.
+// Run: npx tsx bench/stores.ts   (or import { run } and await it). About two minutes.
 // BENCH_ONLY=ops,durability,resume runs only those sections.
 
 import { execFile } from 'node:child_process';
@@ -260,16 +262,9 @@ async function exchange(store: SessionStore | null): Promise<number> {
 
 // -- 3. resume on another node after kill -9 ----------------------------------------------------
 
-async function resumeAfterKill(redis: RedisServer): Promise<void> {
-  console.log('');
-  console.log(`3. time to resume on another node after kill -9: 3 node processes (Redis durability) behind HAProxy (deploy/haproxy.cfg),`);
-  console.log(`   from SIGKILL to the client's 'resumed', default reconnect options, ${RESUME_RUNS} runs`);
-  if (!HAPROXY) {
-    console.log('   SKIPPED: haproxy is not installed (apt-get install haproxy)');
-    return;
-  }
-  const names = ['node1', 'node2', 'node3'];
-  const nodes: Node[] = await Promise.all(names.map((n) => startNode(n, redis.url)));
+/** RESUME_RUNS kills behind HAProxy, each of the node a fresh session is pinned to; ms from SIGKILL to `outcome`. */
+async function killRuns(store: string, outcome: 'resumed' | 'resume-failed'): Promise<number[]> {
+  const nodes: Node[] = await Promise.all(['node1', 'node2', 'node3'].map((n) => startNode(n, store)));
   const lb = await startHaproxy(nodes);
   const times: number[] = [];
   try {
@@ -288,24 +283,47 @@ async function resumeAfterKill(redis: RedisServer): Promise<void> {
         const reply = await echo(`m${i}`);
         if (!reply.startsWith(`${victim.name} `)) throw new Error(`the cookie did not pin the session to ${victim.name}: ${reply}`);
       }
-      const resumed = new Promise<number>((resolve) => client.once('resumed', () => resolve(performance.now())));
+      // Whatever happens first; a run that sees neither within 30 s fails the benchmark.
+      const ended = new Promise<{ what: string; at: number }>((resolve) => {
+        client.once('resumed', () => resolve({ what: 'resumed', at: performance.now() }));
+        client.once('resume-failed', () => resolve({ what: 'resume-failed', at: performance.now() }));
+        const timer = setTimeout(() => resolve({ what: 'nothing within 30 s', at: NaN }), 30_000);
+        (timer as { unref?: () => void }).unref?.();
+      });
       const t0 = performance.now();
       await victim.kill();
-      times.push((await resumed) - t0);
-      const after = await echo('after');
-      if (after.startsWith(`${victim.name} `) || !after.endsWith(' after')) throw new Error(`unexpected reply after the resume: ${after}`);
-      await client.release();
-      nodes[at] = await startNode(victim.name, redis.url, { port: victim.port });
+      const got = await ended;
+      if (got.what !== outcome) throw new Error(`expected ${outcome} after the kill, got ${got.what}`);
+      times.push(got.at - t0);
+      if (outcome === 'resumed') {
+        const after = await echo('after');
+        if (after.startsWith(`${victim.name} `) || !after.endsWith(' after')) throw new Error(`unexpected reply after the resume: ${after}`);
+        await client.release();
+      }
+      nodes[at] = await startNode(victim.name, store, { port: victim.port });
     }
   } finally {
     await lb.stop();
     for (const n of nodes) await n.kill();
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  table([
-    ['runs', 'p50', 'p95', 'min', 'max'],
-    [String(times.length), ms(percentile(sorted, 50)), ms(percentile(sorted, 95)), ms(sorted[0] as number), ms(sorted[sorted.length - 1] as number)],
-  ]);
+  return times;
+}
+
+async function resumeAfterKill(redis: RedisServer): Promise<void> {
+  console.log('');
+  console.log('3. the sticky node is killed (SIGKILL): 3 node processes behind HAProxy (deploy/haproxy.cfg), a fresh session pinned by');
+  console.log(`   its cookie each run; ms from the kill to the client's 'resumed' (Redis durability) or 'resume-failed' (memory only),`);
+  console.log(`   default reconnect options, ${RESUME_RUNS} runs each`);
+  if (!HAPROXY) {
+    console.log('   SKIPPED: haproxy is not installed (apt-get install haproxy)');
+    return;
+  }
+  const rows: string[][] = [['store', 'outcome', 'runs', 'p50', 'p95', 'min', 'max']];
+  for (const [label, store, outcome] of [['Redis durability', redis.url, 'resumed'], ['memory only', 'memory', 'resume-failed']] as const) {
+    const sorted = (await killRuns(store, outcome)).sort((a, b) => a - b);
+    rows.push([label, outcome, String(sorted.length), ms(percentile(sorted, 50)), ms(percentile(sorted, 95)), ms(sorted[0] as number), ms(sorted[sorted.length - 1] as number)]);
+  }
+  table(rows);
 }
 
 export async function run(): Promise<void> {
