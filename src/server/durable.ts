@@ -182,6 +182,9 @@ export class DurableSessions {
       writes.push({ chunk, frames: encoded });
     }
     const tailStart = end - tail.length;
+    // Names are never used twice, even if this persist fails after writing some of them (a
+    // write that timed out may still land).
+    prev.next = next;
     // Chunks not rewritten are touched once they are half-way to expiring.
     const touches = kept.filter((c) => now - c.at >= ttlMs);
 
