@@ -7,9 +7,11 @@
 //     which the previous snapshot is claimed exactly: write-ahead across the chunk writes;
 //   - a persist writes a bounded amount (the changed chunks and the head), not everything held;
 //   - acknowledged chunks are deleted, and an old owner that lost the session cannot change
-//     what the new owner stored.
+//     what the new owner stored;
+//   - a chunk that stays unacknowledged longer than its head's TTL is kept alive by later
+//     persists, and one that is gone anyway ends the session (fail-closed).
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame } from '../../src/engine/codec/index.js';
 import type { SessionFrame } from '../../src/engine/frames.js';
 import type { MachineSnapshot } from '../../src/engine/machine/session-machine.js';
@@ -140,5 +142,36 @@ describe('durable sessions: incremental store layout', () => {
     await claimant.persist('s', { ...restored, replay: [...restored.replay, mine] }, null);
     const again = await new DurableSessions({ store }, 60_000).claim('s');
     expect(again?.snapshot.replay.map(hex)).toEqual([...frames.slice(4 * CHUNK_FRAMES), mine].map(hex));
+  });
+  describe('chunk lifetimes', () => {
+    afterEach(() => { vi.restoreAllMocks(); });
+
+    it('old chunks are touched by later persists, so they outlive their first TTL; a missing one fails the persist', async () => {
+      const base = template();
+      let clock = 1_000_000;
+      vi.spyOn(Date, 'now').mockImplementation(() => clock);
+      const store = new CountingStore({ now: () => clock, sweepIntervalMs: 0 });
+      const ttl = 60_000 + 30_000; // resume window + default grace
+      const node = new DurableSessions({ store }, 60_000);
+      const frames = Array.from({ length: 2 * CHUNK_FRAMES + 1 }, (_, i): SessionFrame => ({ type: 'DATA', payload: Uint8Array.of(i >> 8, i & 0xff) }));
+      const snap = (n: number): MachineSnapshot => ({ ...base, replayBase: 0, replay: frames.slice(0, n), queued: [] });
+      await node.persist('s', snap(2 * CHUNK_FRAMES + 1), null); // two full chunks and a tail of one
+      clock += 0.9 * ttl;
+      await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued: [{ type: 'DATA', payload: Uint8Array.of(1) }] }, null); // head refreshed, chunks not yet touched
+      clock += 0.9 * ttl; // 1.8 TTL after the chunks were written: the next persist touches them
+      const queued: SessionFrame[] = [{ type: 'DATA', payload: Uint8Array.of(2) }];
+      await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null);
+      clock += 0.9 * ttl; // 2.7 TTL after they were written: alive only because they were touched
+      const claimed = await new DurableSessions({ store }, 60_000).claim('s');
+      expect(claimed?.snapshot.replay.map(hex)).toEqual(frames.map(hex));
+      expect(claimed?.snapshot.queued.map(hex)).toEqual(queued.map(hex));
+
+      // A chunk that vanished (evicted, deleted by hand) cannot be touched: the persist fails closed.
+      const other = new DurableSessions({ store }, 60_000);
+      await other.persist('t', snap(2 * CHUNK_FRAMES + 1), null);
+      for (const key of await store.keys()) if (key.startsWith('colloquy:rt:t~')) await store.destroy(key);
+      clock += 1.1 * ttl;
+      await expect(other.persist('t', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', details: { cause: 'chunk-missing' } });
+    });
   });
 });
