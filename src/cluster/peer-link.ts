@@ -74,6 +74,7 @@ export class PeerLink {
   private pumping = false;
   private closed = false;
   private wake: (() => void) | null = null;
+  private lastDialError = '';
   /** performance.now() when the link last went down; null while the session is attached. */
   private downSince: number | null = performance.now();
   readonly stats: LinkStats = { sessions: 0, resets: 0, messages: 0, bytes: 0, snapshotRecords: 0 };
@@ -82,6 +83,8 @@ export class PeerLink {
 
   get peer(): string { return this.config.peer; }
   get connected(): boolean { return this.downSince === null && this.session !== null; }
+  /** Why the last dial failed ('' after a success). */
+  get dialError(): string { return this.lastDialError; }
   /** Bytes queued here, not yet handed to the session. */
   get backlogBytes(): number { return this.queuedBytes; }
 
@@ -146,12 +149,16 @@ export class PeerLink {
           reconnect: { initialDelayMs: c.initialDelayMs, maxDelayMs: c.maxDelayMs },
           ...(c.tls ? { tls: c.tls } : {}),
         });
-      } catch {
+      } catch (error) {
         session = null;
+        // Reported once per distinct reason (a peer that is down is redialed every second or so).
+        const reason = `dial failed: ${error instanceof Error ? error.message : String(error)}`;
+        if (reason !== this.lastDialError) { this.lastDialError = reason; this.config.onChange(this, false, reason); }
       }
       if (session && this.closed) { session.abort('replicated store closed'); return; }
       if (session) {
         attempt = 0;
+        this.lastDialError = '';
         const s = session;
         const ended = new Promise<void>((resolve) => { s.once('closed', () => resolve()); });
         this.attach(s);

@@ -175,8 +175,8 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   /** Each peer as this node sees it. */
-  peers(): { id: string; connected: boolean; ready: boolean; backlogBytes: number }[] {
-    return [...this.links.values()].map((l) => ({ id: l.peer, connected: l.connected, ready: this.inbound.get(l.peer)?.ready === true, backlogBytes: l.backlogBytes }));
+  peers(): { id: string; connected: boolean; ready: boolean; backlogBytes: number; dialError: string }[] {
+    return [...this.links.values()].map((l) => ({ id: l.peer, connected: l.connected, ready: this.inbound.get(l.peer)?.ready === true, backlogBytes: l.backlogBytes, dialError: l.dialError }));
   }
 
   /**

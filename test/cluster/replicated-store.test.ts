@@ -277,6 +277,10 @@ describe('replicated store: several nodes', () => {
   it('refuses a wrong cluster secret and aborts a peer that sends garbage; the store goes on', async () => {
     const [a] = await cluster(['a', 'b']) as [ReplicatedStore, ReplicatedStore];
     await expect(connect(a.url, { credentials: 'wrong', reconnect: false })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+    // A node configured with the wrong secret never joins, and says why.
+    const intruder = await node('b', { clusterSecret: 'wrong', peers: [{ id: 'a', url: a.url }], bootstrapWaitMs: 100 });
+    for (let i = 0; i < 500 && !intruder.peers()[0]?.dialError; i++) await delay(20);
+    expect(intruder.peers()[0]).toMatchObject({ connected: false, dialError: expect.stringMatching(/dial failed: .*secret/) });
     const errors: string[] = [];
     a.on('protocol-error', (e) => errors.push(`${e.error.code} ${String(e.error.details.reason)}`));
     for (const garbage of ['not json', '{"t":"hello","node":"nobody","ready":true}', '{"t":"snap"}']) {
