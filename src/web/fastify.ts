@@ -48,10 +48,8 @@ export interface FastifySessionRequest<T extends SessionData = SessionData> {
   session: WebSession<T>;
 }
 
-const SECURE = Symbol('colloquy.web.secure');
-
-function slot(request: FastifyRequestLike): Record<string | symbol, unknown> {
-  return request as unknown as Record<string | symbol, unknown>;
+function slot(request: FastifyRequestLike): Record<string, unknown> {
+  return request as unknown as Record<string, unknown>;
 }
 
 export function fastifySessions(sessions: WebSessions, options: FastifySessionsOptions = {}): FastifySessionsPlugin {
@@ -61,7 +59,6 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
     fastify.addHook('onRequest', async (request, reply) => {
       const raw = request.raw;
       const secure = sessions.isSecure((raw.socket as Partial<TLSSocket>).encrypted === true, raw.headers['x-forwarded-proto']);
-      slot(request)[SECURE] = secure;
       try {
         slot(request)[name] = await sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress });
       } catch (error) {
@@ -71,7 +68,7 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
           return reply;
         }
         sessions.report(error);
-        slot(request)[name] = sessions.anonymous();
+        slot(request)[name] = sessions.anonymous(secure);
       }
       return undefined;
     });
@@ -89,7 +86,7 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
         }
         sessions.report(error);
       }
-      for (const c of sessions.cookies(session, slot(request)[SECURE] === true)) reply.header('set-cookie', c);
+      for (const c of sessions.cookies(session, session.secure)) reply.header('set-cookie', c);
       return payload;
     });
     done();

@@ -17,7 +17,7 @@ export async function handleFetch<T extends SessionData>(
   } catch (error) {
     if (sessions.failClosed || !isStoreError(error)) return unavailable(error);
     sessions.report(error);
-    session = sessions.anonymous<T>();
+    session = sessions.anonymous<T>(secure);
   }
   const response = await handler(request, session);
   const any = session as unknown as WebSession<SessionData>;

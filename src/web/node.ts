@@ -69,7 +69,7 @@ export async function attachSession(sessions: WebSessions, req: IncomingMessage,
     if (!isStoreError(error)) throw error;
     if (sessions.failClosed) { answer503(res); return false; }
     sessions.report(error);
-    session = sessions.anonymous();
+    session = sessions.anonymous(secure);
   }
   (req as SessionRequest).session = session;
   install(sessions, session, res, secure);

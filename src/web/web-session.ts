@@ -39,7 +39,7 @@ export class WebSession<T extends SessionData = SessionData> {
   /** @internal */
   constructor(
     private readonly m: SessionManagerInternals,
-    init: { token: SessionToken | null; record: SessionRecord | null; version?: number; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string },
+    init: { token: SessionToken | null; record: SessionRecord | null; version?: number; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string; secure?: boolean },
   ) {
     this.token = init.token;
     this.record = init.record;
@@ -50,6 +50,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.available = init.available;
     this.userAgent = init.userAgent;
     this.address = init.address;
+    this.secure = init.secure ?? false;
   }
 
   /** @internal */ principalValue: string | null;
@@ -57,6 +58,8 @@ export class WebSession<T extends SessionData = SessionData> {
   readonly available: boolean;
   /** @internal */ readonly userAgent: string | undefined;
   /** @internal */ readonly address: string | undefined;
+  /** Whether the request came over TLS (decides the cookie's name and Secure). */
+  readonly secure: boolean;
 
   /** The session's public id (what listSessions shows and revoke takes), or null before it is first saved. */
   get id(): string | null { return this.state === 'destroyed' ? null : (this.token?.id ?? null); }

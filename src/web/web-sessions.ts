@@ -157,7 +157,7 @@ export class WebSessions implements SessionManagerInternals {
   /** The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
   async load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
     const raw = readCookie(input.cookie, this.cookieName(input.secure));
-    const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address };
+    const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address, secure: input.secure };
     const token = parseToken(raw);
     const fresh = (): WebSession<T> => new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: raw !== undefined, available: true, ...extra });
     if (!token) return fresh();
@@ -167,8 +167,8 @@ export class WebSessions implements SessionManagerInternals {
   }
 
   /** A session that saves nothing, for a request run anonymously while the store is down. */
-  anonymous<T extends SessionData = SessionData>(): WebSession<T> {
-    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: false, available: false });
+  anonymous<T extends SessionData = SessionData>(secure = false): WebSession<T> {
+    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: false, available: false, secure });
   }
 
   /**
