@@ -88,8 +88,18 @@ export function parseToken(value: string | undefined): SessionToken | undefined 
   return m ? { id: m[1] as string, secret: m[2] as string } : undefined;
 }
 
+/** Hashes remembered (secret -> SHA-256), so a returning cookie costs no hash; oldest dropped first. */
+export const MAX_CACHED_HASHES = 4096;
+const hashes = new Map<string, string>();
+
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  let h = hashes.get(secret);
+  if (h === undefined) {
+    h = createHash('sha256').update(secret).digest('base64url');
+    if (hashes.size >= MAX_CACHED_HASHES) hashes.delete(hashes.keys().next().value as string);
+    hashes.set(secret, h);
+  }
+  return h;
 }
 
 /**

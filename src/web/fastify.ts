@@ -31,7 +31,7 @@ interface FastifyReplyLike {
 interface FastifyInstanceLike {
   decorateRequest(name: string, value: unknown): unknown;
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
-  addHook(name: 'onSend', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown) => Promise<unknown>): unknown;
+  addHook(name: 'onSend', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown, next: (error: Error | null, payload?: unknown) => void) => void): unknown;
 }
 
 export interface FastifySessionsOptions {
@@ -72,22 +72,26 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
       }
       return undefined;
     });
-    fastify.addHook('onSend', async (request, reply, payload) => {
+    // Callback style, so that the usual reply (nothing to write) passes through synchronously.
+    fastify.addHook('onSend', (request, reply, payload, next) => {
       const session = slot(request)[name] as WebSession | null;
-      if (!session) return payload;
-      try {
-        if (sessions.needsSave(session)) await sessions.save(session);
-      } catch (error) {
-        if (!isStoreError(error)) throw error;
+      if (!session) { next(null, payload); return; }
+      const finish = (): void => {
+        for (const c of sessions.cookies(session, session.secure)) reply.header('set-cookie', c);
+        next(null, payload);
+      };
+      if (!sessions.needsSave(session)) { finish(); return; }
+      sessions.save(session).then(finish, (error: unknown) => {
+        if (!isStoreError(error)) { next(error as Error); return; }
         if (sessions.failClosed) {
           for (const h of Object.keys(reply.getHeaders())) reply.removeHeader(h);
           reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8');
-          return UNAVAILABLE_BODY;
+          next(null, UNAVAILABLE_BODY);
+          return;
         }
         sessions.report(error);
-      }
-      for (const c of sessions.cookies(session, session.secure)) reply.header('set-cookie', c);
-      return payload;
+        finish();
+      });
     });
     done();
   }) as FastifySessionsPlugin;
