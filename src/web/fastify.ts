@@ -30,7 +30,7 @@ interface FastifyReplyLike {
 
 interface FastifyInstanceLike {
   decorateRequest(name: string, value: unknown): unknown;
-  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, next: (error?: Error) => void) => void): unknown;
   addHook(name: 'onSend', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown, next: (error: Error | null, payload?: unknown) => void) => void): unknown;
 }
 
@@ -56,21 +56,22 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
   const name = options.decorator ?? 'session';
   const plugin = ((fastify: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
     fastify.decorateRequest(name, null);
-    fastify.addHook('onRequest', async (request, reply) => {
+    fastify.addHook('onRequest', (request, reply, next) => {
       const raw = request.raw;
       const secure = sessions.isSecure((raw.socket as Partial<TLSSocket>).encrypted === true, raw.headers['x-forwarded-proto']);
-      try {
-        slot(request)[name] = await sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress });
-      } catch (error) {
-        if (!isStoreError(error)) throw error;
-        if (sessions.failClosed) {
-          reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(UNAVAILABLE_BODY);
-          return reply;
-        }
-        sessions.report(error);
-        slot(request)[name] = sessions.anonymous(secure);
-      }
-      return undefined;
+      sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress }).then(
+        (session) => { slot(request)[name] = session; next(); },
+        (error: unknown) => {
+          if (!isStoreError(error)) { next(error as Error); return; }
+          if (sessions.failClosed) {
+            reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(UNAVAILABLE_BODY);
+            return; // a hook that answered does not call next
+          }
+          sessions.report(error);
+          slot(request)[name] = sessions.anonymous(secure);
+          next();
+        },
+      );
     });
     // Callback style, so that the usual reply (nothing to write) passes through synchronously.
     fastify.addHook('onSend', (request, reply, payload, next) => {

@@ -155,15 +155,20 @@ export class WebSessions implements SessionManagerInternals {
   // -- requests -----------------------------------------------------------------------------
 
   /** The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
-  async load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
-    const raw = readCookie(input.cookie, this.cookieName(input.secure));
-    const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address, secure: input.secure };
-    const token = parseToken(raw);
-    const fresh = (): WebSession<T> => new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: raw !== undefined, available: true, ...extra });
-    if (!token) return fresh();
-    const found = await this.lookup(token);
-    if (!found) return fresh();
-    return new WebSession<T>(this, { token, record: found.record, version: found.version, principal: found.principal, hadCookie: true, available: true, ...extra });
+  load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
+    // Written with one .then rather than async/await: this is on every request's path.
+    try {
+      const raw = readCookie(input.cookie, this.cookieName(input.secure));
+      const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address, secure: input.secure };
+      const token = parseToken(raw);
+      const fresh = (): WebSession<T> => new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: raw !== undefined, available: true, ...extra });
+      if (!token) return Promise.resolve(fresh());
+      return this.lookup(token).then((found) => found
+        ? new WebSession<T>(this, { token, record: found.record, version: found.version, principal: found.principal, hadCookie: true, available: true, ...extra })
+        : fresh());
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** A session that saves nothing, for a request run anonymously while the store is down. */
@@ -341,15 +346,16 @@ export class WebSessions implements SessionManagerInternals {
     }, hint);
   }
 
-  private async lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
-    const stored = await this.read(this.key(token.id));
-    if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
-    if (this.deadline(stored.data) <= this.now()) {
-      // Over by this layer's clock: remove it (best effort; the store TTL would too).
-      this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
-      return null;
-    }
-    return { record: stored.data, version: stored.version, principal: this.principalOf(stored.principal) };
+  private lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
+    return this.read(this.key(token.id)).then((stored) => {
+      if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
+      if (this.deadline(stored.data) <= this.now()) {
+        // Over by this layer's clock: remove it (best effort; the store TTL would too).
+        this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
+        return null;
+      }
+      return { record: stored.data, version: stored.version, principal: this.principalOf(stored.principal) };
+    });
   }
 
   /**
