@@ -6,7 +6,9 @@
 // attacker ids and hashes but no cookie it can replay, and no server key has to be kept, shared
 // between nodes or rotated (docs/web-sessions.md says why this was chosen over a signed ID). The
 // secret is compared in constant time. A cookie whose shape is wrong is dropped before the store
-// is asked, so junk cookies cost no store round trip.
+// is asked, so junk cookies cost no store round trip. The hashes of recently seen secrets are kept
+// in a bounded map (MAX_CACHED_HASHES): a returning cookie costs no SHA-256. That map holds
+// secrets that were in request headers moments ago anyway; it never reaches the store.
 
 import { createHash, randomBytes } from 'node:crypto';
 
