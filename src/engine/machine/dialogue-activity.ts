@@ -1,0 +1,83 @@
+// Sending, for activities: start, resume, interrupt, discard and end, with their confirmations
+// (see dialogue.ts for the rules). Starting or resuming an activity sets the serial numbers anew;
+// interrupting or discarding one wins over a pending major sync point (cancelled) and drops normal
+// and typed data not yet on the wire; ending one is a major sync point that also closes it.
+
+import { MAX_SERIAL, Token } from '../frames.js';
+import type { Dialogue } from './dialogue.js';
+import {
+  checkActivityId, checkReason, confirmPending, err, flowOpen, need, needActivity, needTokens, nextSerial, noPending,
+  responseRequired,
+} from './dialogue-guards.js';
+
+export function activityStart(d: Dialogue, activityId: Uint8Array, userData: Uint8Array): void {
+  need(d, 'activities');
+  checkActivityId(activityId, 'an activity ID');
+  needActivity(d, false);
+  needTokens(d, d.dialogueTokens);
+  noPending(d);
+  d.activity = activityId;
+  d.vm = d.va = d.vr = 1;
+  d.host.send({ type: 'ACTIVITY_START', activityId, userData });
+}
+
+export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
+  need(d, 'activities');
+  checkActivityId(activityId, 'an activity ID');
+  checkActivityId(oldActivityId, 'the old activity ID');
+  if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
+  needActivity(d, false);
+  needTokens(d, d.dialogueTokens);
+  noPending(d);
+  d.activity = activityId;
+  d.vm = d.va = serial + 1;
+  d.vr = 1;
+  d.host.send({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
+}
+
+export function activityInterrupt(d: Dialogue, discard: boolean, reason: number): void {
+  need(d, 'activities');
+  needActivity(d, true);
+  needTokens(d, Token.majorActivity);
+  const l = d.pendingLocal?.kind;
+  if (l && l !== 'sync-major') throw confirmPending(l);
+  if (d.pendingRemote) throw responseRequired(d.pendingRemote.kind);
+  checkReason(reason);
+  const by = discard ? 'activity-discard' : 'activity-interrupt';
+  if (l) d.cancel('local', by);
+  d.pendingLocal = { kind: by };
+  d.exceptionPending = false;
+  d.host.purgeOutgoingData();
+  d.host.send(discard ? { type: 'ACTIVITY_DISCARD', reason } : { type: 'ACTIVITY_INTERRUPT', reason });
+}
+
+export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
+  const kind = discard ? 'activity-discard' : 'activity-interrupt';
+  if (d.pendingRemote?.kind !== kind) throw err('ERR_NOTHING_TO_CONFIRM', `no ${kind} awaits confirmation`);
+  d.pendingRemote = null;
+  d.activity = null;
+  d.exceptionPending = false;
+  d.host.send(discard ? { type: 'ACTIVITY_DISCARD_ACK' } : { type: 'ACTIVITY_INTERRUPT_ACK' });
+}
+
+export function activityEnd(d: Dialogue, userData: Uint8Array): number {
+  need(d, 'activities');
+  needActivity(d, true);
+  needTokens(d, d.dialogueTokens);
+  flowOpen(d);
+  const serial = nextSerial(d);
+  d.pendingLocal = { kind: 'activity-end', serial };
+  d.host.send({ type: 'ACTIVITY_END', serial, userData });
+  return serial;
+}
+
+export function confirmActivityEnd(d: Dialogue, userData: Uint8Array): number {
+  const p = d.pendingRemote;
+  if (p?.kind !== 'activity-end') throw err('ERR_NOTHING_TO_CONFIRM', 'no activity end awaits confirmation');
+  d.pendingRemote = null;
+  d.activity = null;
+  d.va = d.vr = d.vm;
+  d.minorToConfirm = null;
+  d.host.send({ type: 'ACTIVITY_END_ACK', serial: p.serial, userData });
+  return p.serial;
+}
