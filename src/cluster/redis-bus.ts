@@ -20,11 +20,12 @@
 //   Handlers run on the subscriber connection's event; one that throws is reported as the
 //   `handler-error` event and does not disturb the others.
 
-import { Redis, Cluster, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { EventEmitter } from 'node:events';
 import type { Bus } from '../apps/service.js';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
+import { openRedis, type RedisClient } from '../store/redis-connection.js';
 
 export type RedisBusConnection =
   | { url: string; redisOptions?: RedisOptions }
@@ -66,7 +67,7 @@ export interface RedisBusStats {
 
 interface Queued { channel: string; message: Buffer; resolve: () => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }
 
-type Client = Redis | Cluster;
+type Client = RedisClient;
 
 export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   /** The publishing connection (the session directory keeps its keys through it). */
@@ -274,31 +275,9 @@ function nodeKey(r: Redis): string { return `${r.options.host ?? ''}:${r.options
 function createClient(options: RedisBusConnection, timeoutMs: number, subscriber: boolean): Client {
   // No ioredis offline queue on the publisher (ours is bounded). The subscriber keeps ioredis's
   // (its resubscription after a reconnect goes through it); our SUBSCRIBE waits for 'ready'.
-  const common: RedisOptions = {
-    enableOfflineQueue: subscriber,
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-    autoResubscribe: true,
-    connectTimeout: Math.max(timeoutMs, 500),
-    retryStrategy: (times: number) => Math.min(50 * times, 1000),
-  };
-  if ('url' in options) return new Redis(options.url, { ...common, ...options.redisOptions });
-  if ('sentinels' in options) {
-    return new Redis({ ...common, sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000), ...options.redisOptions, sentinels: options.sentinels, name: options.name });
-  }
-  if ('cluster' in options) {
-    return new Cluster(options.cluster, {
-      enableOfflineQueue: subscriber,
-      scaleReads: 'master',
-      maxRedirections: 8,
-      retryDelayOnFailover: 100,
-      retryDelayOnClusterDown: 100,
-      slotsRefreshTimeout: Math.max(timeoutMs, 1000),
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
-      ...(options.sharded ? { shardedSubscribers: true } : {}),
-      ...options.clusterOptions,
-      redisOptions: { ...common, ...options.clusterOptions?.redisOptions },
-    });
-  }
-  throw new SessionError('ERR_INVALID_ARGUMENT', 'RedisBus needs one of: url, sentinels + name, cluster', 'local');
+  return openRedis(options, timeoutMs, {
+    redis: { enableOfflineQueue: subscriber, autoResubscribe: true },
+    cluster: { enableOfflineQueue: subscriber, ...('cluster' in options && options.sharded ? { shardedSubscribers: true } : {}) },
+    missing: 'RedisBus needs one of: url, sentinels + name, cluster',
+  });
 }

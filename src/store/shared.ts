@@ -1,8 +1,10 @@
-// Helpers every store shares: argument checks with coded errors, JSON serialisation, and the
-// min-heap of deadlines that drives expiry sweeps.
+// Helpers every store shares: argument checks with coded errors, JSON serialisation, the
+// min-heap of deadlines that drives expiry sweeps, one-sweep-at-a-time with its timer, and the
+// pieces of a bounded call (the time limit, the retry pause, the check that the call still runs).
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';
-import type { CallOptions } from './store.js';
+import type { CallOptions, WriteOptions } from './store.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
 export const MAX_TTL_MS = 1e13;
@@ -41,6 +43,60 @@ export function positive(value: number, name: string): number {
 export function nonNegative(value: number, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
   return value;
+}
+
+/** compareAndSet's `expected`: a version, or 0 for "must not exist". */
+export function checkExpected(expected: number): void {
+  if (!Number.isSafeInteger(expected) || expected < 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+}
+
+/**
+ * The checks before a write (set: expected < 0; compareAndSet: expected >= 0), in the order the
+ * remote stores make them; returns the TTL, the data as JSON and the operation's name.
+ */
+export function checkWrite(id: string, expected: number, data: unknown, options: WriteOptions): { ttl: number; json: string; op: 'set' | 'compareAndSet' } {
+  checkId(id);
+  if (!options) throw new SessionError('ERR_INVALID_ARGUMENT', 'write options (ttlMs) are required', 'local');
+  const ttl = checkTtl(options.ttlMs);
+  const json = serialise(data);
+  if (options.principal !== undefined && options.principal !== null) checkPrincipal(options.principal);
+  return { ttl, json, op: expected < 0 ? 'set' : 'compareAndSet' };
+}
+
+/** After a lost race or two, a short random pause (at most 50 ms) spreads the contenders out. */
+export async function backoff(attempt: number): Promise<void> {
+  if (attempt >= 2) await delay(Math.random() * Math.min(2 ** attempt, 50));
+}
+
+/** Throws when the call already settled (timeout or abort): a call that ended sends nothing more. */
+export function stillOn(call: AbortSignal): void {
+  if (call.aborted) throw new SessionError('ERR_STORE_TIMEOUT', 'the call ended', 'local');
+}
+
+/** Runs one sweep at a time: a sweep asked for while another runs starts once that one settled. */
+export class SweepGate {
+  private current: Promise<number> | null = null;
+
+  /** True while a sweep runs (the timer then skips its tick). */
+  get busy(): boolean { return this.current !== null; }
+
+  async run(start: () => Promise<number>): Promise<number> {
+    if (this.current) await this.current.catch(() => undefined);
+    const p = start();
+    this.current = p;
+    try {
+      return await p;
+    } finally {
+      if (this.current === p) this.current = null;
+    }
+  }
+}
+
+/** Calls `sweep` every `everyMs` (0: never) unless one still runs; the timer does not hold the process. */
+export function sweepTimer(everyMs: number, gate: SweepGate, sweep: () => Promise<number>): ReturnType<typeof setInterval> | null {
+  const timer = everyMs > 0 ? setInterval(() => { if (!gate.busy) sweep().catch(() => undefined); }, everyMs) : null;
+  timer?.unref?.();
+  return timer;
 }
 
 export type Item = { at: number; id: string };
