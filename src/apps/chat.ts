@@ -1,6 +1,7 @@
 // The chat service: rooms, nicks, join/leave notices, presence, bounded history on join, message
 // ids, half-duplex (walkie-talkie) rooms arbitrated with the X.225 data token, and several nodes
-// forming one chat over a Bus. Messages are defined in ./chat-protocol.ts.
+// forming one chat over a Bus. Messages are defined in ./chat-protocol.ts; how they reach a
+// member's session (frame limits, backlog, slow readers) is ./chat-delivery.ts.
 //
 // Theory of operation
 //   One session = one member of one room, named by the CONNECT hello. `open` registers the member
@@ -37,7 +38,7 @@ import type { Session } from '../driver/session.js';
 import { Refusal } from '../server/server.js';
 import type { Bus, OpenContext, Principal, Service, ServiceHello } from './service.js';
 import {
-  CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, encodeChat, nickProblem, parseClientMessage, roomProblem,
+  CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, nickProblem, parseClientMessage, roomProblem,
 } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 import { allMembers, freeNick, isNickOf, newRoom, remember } from './chat-room.js';
@@ -45,8 +46,10 @@ import type { Member, Room } from './chat-room.js';
 import { Floor } from './chat-floor.js';
 import { onNodeMessage, topicOf } from './chat-nodes.js';
 import type { NodeContext, Wire } from './chat-nodes.js';
+import { sendTo, sendToRoom } from './chat-delivery.js';
 
 export { MAX_NODES_PER_ROOM } from './chat-nodes.js';
+export { MEMBER_BACKLOG_BYTES } from './chat-delivery.js';
 
 export interface ChatServiceOptions {
   /** Other nodes of the same chat. Default: none (this node is the whole chat). */
@@ -72,17 +75,8 @@ export interface ChatServiceOptions {
 }
 
 const encoder = new TextEncoder();
-/** Units one member may have waiting while its session cannot take data for a moment. */
-export const MEMBER_BACKLOG_BYTES = 1024 * 1024;
-/** How soon a waiting unit is tried again. */
-const BACKLOG_RETRY_MS = 5;
 /** Where open() records the nick it gave, inside the principal's hello. */
 const GIVEN_NICK = 'chatNick';
-
-/** The largest unit a member's session takes (its negotiated maximum frame size). */
-function frameLimit(member: Member): number {
-  return member.session.negotiated?.maxFrameSize ?? member.session.machine.maxFrameSize;
-}
 
 function randomNode(): string {
   const b = new Uint8Array(4);
@@ -337,94 +331,12 @@ export class ChatService implements Service {
   }
 
   private toRoom(room: Room, message: ServerToClient, except?: Member): void {
-    const bytes = encodeChat(message);
-    for (const m of [...room.members.values()]) {
-      if (m === except) continue;
-      if (bytes.length > frameLimit(m)) this.send(m, message);
-      else this.sendBytes(m, bytes);
-    }
+    sendToRoom(room, message, this.stats, except);
   }
 
-  /**
-   * One unit must fit the member's negotiated frame size (a client may ask for 1 KiB): history
-   * loses its oldest messages until it fits; anything else that cannot fit becomes an `error`.
-   */
   private send(member: Member, message: ServerToClient): void {
-    const limit = frameLimit(member);
-    let bytes = encodeChat(message);
-    if (bytes.length > limit && (message.type === 'welcome' || message.type === 'history')) {
-      const list = message.type === 'welcome' ? [...message.history] : [...message.messages];
-      while (list.length > 0 && bytes.length > limit) {
-        list.shift();
-        bytes = encodeChat(message.type === 'welcome' ? { ...message, history: list } : { ...message, messages: list });
-      }
-    }
-    if (bytes.length > limit) {
-      bytes = encodeChat({ type: 'error', code: 'ERR_PAYLOAD_TOO_LARGE', message: `a ${message.type} of ${bytes.length} bytes does not fit this session's maximum frame size (${limit}); connect with a larger maxFrameSize` });
-    }
-    this.sendBytes(member, bytes);
+    sendTo(member, message, this.stats);
   }
-
-  /**
-   * Queues one unit in the member's session, in order. A member whose send queue is full (it does
-   * not read) is aborted, never waited for. While the session cannot take data for a moment (the
-   * client's major sync or other request awaits the session's answer, which the Session gives a
-   * tick later), units wait in the member's backlog, bounded by MEMBER_BACKLOG_BYTES, and are
-   * retried shortly: nothing is dropped and the order holds.
-   */
-  private sendBytes(member: Member, bytes: Uint8Array): void {
-    if (member.gone || member.leaving || member.session.closed) return;
-    if (member.backlog.length === 0 && this.trySend(member, bytes)) return;
-    member.backlog.push(bytes);
-    member.backlogBytes += bytes.length;
-    if (member.backlogBytes > MEMBER_BACKLOG_BYTES) {
-      this.stats.slowAborts++;
-      member.session.abort(`chat: more than ${MEMBER_BACKLOG_BYTES} bytes wait for this session to take data again (MEMBER_BACKLOG_BYTES)`);
-      return;
-    }
-    this.scheduleFlush(member);
-  }
-
-  /** True when the unit was queued (or need not be: the member is leaving or was aborted); false: not now. */
-  private trySend(member: Member, bytes: Uint8Array): boolean {
-    const s = member.session;
-    if (member.gone || member.leaving || s.closed) return true;
-    if (!s.machine.hasRoomFor(bytes.length)) {
-      this.stats.slowAborts++;
-      s.abort('chat: this client does not read what the room sends (its send queue is full)');
-      return true;
-    }
-    try {
-      if (member.room.halfDuplex) s.machine.sendTyped(bytes);
-      else s.machine.sendData(bytes);
-      s.driver.kick();
-      return true;
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      // Not now: a request of the client's awaits our answer, or a sync point of ours its answer.
-      if (code === 'ERR_RESPONSE_REQUIRED' || code === 'ERR_SYNC_PENDING' || code === 'ERR_EXCEPTION_PENDING') return false;
-      // The session is being released (our FINISH, or our DISCONNECT to theirs): it takes no more
-      // data, and it is leaving anyway. Anything else is a fault worth ending the session for.
-      if (code === 'ERR_INVALID_STATE' || code === 'ERR_CONFIRM_PENDING') return true;
-      s.abort(`chat: cannot send to this client: ${(e as Error).message}`);
-      return true;
-    }
-  }
-
-  private scheduleFlush(member: Member): void {
-    if (member.retry) return;
-    member.retry = setTimeout(() => {
-      member.retry = null;
-      while (member.backlog.length > 0) {
-        const next = member.backlog[0] as Uint8Array;
-        if (!this.trySend(member, next)) { this.scheduleFlush(member); return; }
-        member.backlog.shift();
-        member.backlogBytes -= next.length;
-      }
-    }, BACKLOG_RETRY_MS);
-    (member.retry as { unref?: () => void }).unref?.();
-  }
-
 
   // ---- other nodes -----------------------------------------------------------------------
 

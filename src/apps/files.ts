@@ -24,19 +24,22 @@
 //   any path (reserved names); a new session resuming a transfer takes it over from an older
 //   session that still holds it. Refusals before a transfer starts are {"op":"error"} messages
 //   with a typed code and the session stays usable; failures in mid-transfer abort the session.
+//
+//   This file: the service, files.list/files.stat, the session loop and the get side. The put
+//   side (upload records, resume, commit) is ./files-upload.ts; clients ./files-client.ts.
 
-import { randomBytes } from 'node:crypto';
-import { lstat, open, opendir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { lstat, open, opendir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { realpath } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
 import type { OpenContext, Principal, Service } from './service.js';
 import type { RpcMethods } from './rpc.js';
-import { RESERVED_PREFIX, pathRejected, resolveExisting, resolveParent, splitPath } from './files-path.js';
+import { positiveIntegers } from './options.js';
+import { RESERVED_PREFIX, pathRejected, resolveExisting, splitPath } from './files-path.js';
 import { KIND_CHUNK, ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, encodeOffset, errorMessage, hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
+import { beginPut, commitUpload } from './files-upload.js';
+import type { ActiveTransfers, Upload, UploadContext, UploadRecord } from './files-upload.js';
 
 export { getFile, putFile } from './files-client.js';
 export { SYNC_TOKENS, hashFile } from './files-wire.js';
@@ -74,24 +77,6 @@ const DEFAULTS = {
   staleUploadMs: 24 * 60 * 60 * 1000,
 };
 
-const SHA256 = /^[0-9a-f]{64}$/;
-const TRANSFER_ID = /^[0-9a-f]{32}$/;
-
-interface UploadRecord { version: 1; path: string; size: number; sha256: string; offset: number }
-
-interface Upload {
-  id: string;
-  shown: string;
-  target: string;
-  temp: string;
-  record: string;
-  size: number;
-  sha256: string;
-  fd: FileHandle;
-  /** Bytes written. */
-  pos: number;
-}
-
 export class FilesService implements Service {
   readonly name = 'files';
   readonly root: string;
@@ -99,19 +84,15 @@ export class FilesService implements Service {
   private rootReal: Promise<string> | undefined;
   private readonly hashes = new Map<string, Promise<string>>();
   /** Transfers held by a live session: a newer session of the same transfer takes over. */
-  private readonly active = new Map<string, { session: Session; ended: Promise<void> }>();
+  private readonly active: ActiveTransfers = new Map();
+  /** What the upload side (./files-upload.ts) needs of this service. */
+  private readonly uploads: UploadContext;
 
   constructor(options: FilesServiceOptions) {
     if (typeof options.root !== 'string' || options.root === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
     this.root = options.root;
-    const o = { ...DEFAULTS };
-    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
-      const v = options[key];
-      if (v === undefined) continue;
-      if (!Number.isSafeInteger(v) || v < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `filesService: ${key} must be an integer >= 1, got ${String(v)}`);
-      o[key] = v;
-    }
-    this.o = o;
+    this.o = positiveIntegers('filesService', DEFAULTS, options, Number.isSafeInteger);
+    this.uploads = { realRoot: () => this.realRoot(), limits: this.o, active: this.active };
   }
 
   get limits(): Readonly<typeof DEFAULTS> { return this.o; }
@@ -238,7 +219,7 @@ export class FilesService implements Service {
           } else if (m.op === 'put') {
             if (upload) throw protocolError('busy', 'a put during an upload');
             try {
-              upload = await this.beginPut(session, m, ended);
+              upload = await beginPut(this.uploads, session, m, ended);
             } catch (e) {
               if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL') { await reply(errorMessage(e)); continue; }
               throw e;
@@ -250,7 +231,7 @@ export class FilesService implements Service {
             upload = undefined;
             this.active.delete(u.id);
             try {
-              await this.commit(u);
+              await commitUpload(u);
               await reply({ op: 'committed', path: u.shown, size: u.size, sha256: u.sha256 });
             } catch (e) {
               if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') { await reply(errorMessage(e)); continue; }
@@ -322,84 +303,6 @@ export class FilesService implements Service {
     } finally {
       await fd.close();
     }
-  }
-
-  private async beginPut(session: Session, m: ControlMessage, ended: Promise<void>): Promise<Upload> {
-    const root = await this.realRoot();
-    const segments = splitPath(m['path'], this.o.maxPathBytes);
-    const shown = segments.join('/');
-    const size = m['size'];
-    const sha256 = m['sha256'];
-    if (!Number.isSafeInteger(size) || (size as number) < 0) throw protocolError('size', 'put: size must be an integer >= 0');
-    if (typeof sha256 !== 'string' || !SHA256.test(sha256)) throw protocolError('sha256', 'put: sha256 must be 64 lowercase hex digits');
-    if ((size as number) > this.o.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `the file is ${size as number} bytes; this server accepts at most ${this.o.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size, max: this.o.maxFileBytes });
-    const { dir, name } = await resolveParent(root, segments, shown);
-    await this.sweep(dir);
-    const target = join(dir, name);
-    const existing = await lstat(target).catch(() => undefined);
-    if (existing && !existing.isFile()) throw pathRejected('not-a-file', `'${shown}' exists and is not a regular file`, shown);
-
-    let id: string | undefined;
-    let offset = 0;
-    const asked = m['transfer'];
-    if (typeof asked === 'string' && TRANSFER_ID.test(asked)) {
-      const holder = this.active.get(asked);
-      if (holder && holder.session !== session) {
-        holder.session.abort('files: this transfer was taken over by a newer session');
-        await holder.ended;
-      }
-      const record = await readFile(join(dir, `${RESERVED_PREFIX}upload-${asked}.json`), 'utf8').then((t) => JSON.parse(t) as UploadRecord).catch(() => undefined);
-      const temp = join(dir, `${RESERVED_PREFIX}upload-${asked}`);
-      const tempSize = await stat(temp).then((s) => s.size).catch(() => -1);
-      if (record && record.path === shown && record.size === size && record.sha256 === sha256 && Number.isSafeInteger(record.offset) && record.offset <= tempSize) {
-        id = asked;
-        offset = record.offset;
-      }
-    }
-    id ??= randomBytes(16).toString('hex');
-    const temp = join(dir, `${RESERVED_PREFIX}upload-${id}`);
-    const record = `${temp}.json`;
-    const fd = await open(temp, offset === 0 ? 'w+' : 'r+');
-    try {
-      await fd.truncate(offset);
-      if (offset === 0) await writeJsonAtomic(record, { version: 1, path: shown, size: size as number, sha256, offset: 0 } satisfies UploadRecord);
-    } catch (e) {
-      await fd.close();
-      throw e;
-    }
-    this.active.set(id, { session, ended });
-    return { id, shown, target, temp, record, size: size as number, sha256, fd, pos: offset };
-  }
-
-  /** Deletes uploads in `dir` that no session holds and nobody touched for staleUploadMs. */
-  private async sweep(dir: string): Promise<void> {
-    const prefix = `${RESERVED_PREFIX}upload-`;
-    const names = await readdir(dir).catch(() => [] as string[]);
-    const cutoff = Date.now() - this.o.staleUploadMs;
-    for (const n of names) {
-      if (!n.startsWith(prefix)) continue;
-      const id = n.slice(prefix.length, prefix.length + 32);
-      if (this.active.has(id)) continue;
-      const info = await lstat(join(dir, n)).catch(() => undefined);
-      if (info?.isFile() && info.mtimeMs < cutoff) await unlink(join(dir, n)).catch(() => {});
-    }
-  }
-
-  private async commit(u: Upload): Promise<void> {
-    try {
-      if (u.pos !== u.size) throw protocolError('short', `commit after ${u.pos} of ${u.size} bytes`);
-      await u.fd.datasync();
-    } finally {
-      await u.fd.close();
-    }
-    const actual = await hashFile(u.temp);
-    if (actual !== u.sha256) {
-      await unlink(u.temp).catch(() => {});
-      await unlink(u.record).catch(() => {});
-      throw new SessionError('ERR_CHECKSUM_MISMATCH', `the upload of '${u.shown}' hashes to ${actual}, not ${u.sha256}; it was deleted`, 'local', { expected: u.sha256, actual });
-    }
-    await rename(u.temp, u.target);
-    await unlink(u.record).catch(() => {});
   }
 }
 

@@ -1,4 +1,5 @@
-// RPC: JSON-RPC 2.0 over a session, exactly once across resumes and client restarts.
+// RPC: JSON-RPC 2.0 over a session, exactly once across resumes and client restarts. This is the
+// server (the rpc service); the client is ./rpc-client.ts, the shapes both speak ./rpc-protocol.ts.
 //
 // Theory of operation
 //   A client opens a session with the hello {"service":"rpc","client":"<random id>"} and sends
@@ -29,39 +30,21 @@
 //   -32000 with data {code, details}; anything else becomes -32603 "internal error" (the
 //   message is not leaked). Clients see ERR_RPC_ERROR with details.rpcCode and details.data.
 
-import { randomBytes } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
-import { connect } from '../client/connect.js';
-import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { Refusal } from '../server/server.js';
-import { encodeHello } from './service.js';
 import type { Principal, Service, ServiceHello } from './service.js';
+import { positiveIntegers } from './options.js';
+import { CANCEL_METHOD, RpcErrorCode, errorResponse, isId, utf8 } from './rpc-protocol.js';
+import type { RpcId, RpcRequest, RpcResponse } from './rpc-protocol.js';
 
-/** JSON-RPC 2.0 error codes used here (-32768..-32000 are reserved by the spec). */
-export const RpcErrorCode = {
-  parseError: -32700,
-  invalidRequest: -32600,
-  methodNotFound: -32601,
-  invalidParams: -32602,
-  internalError: -32603,
-  /** A SessionError thrown by a method: data carries its code and details. */
-  applicationError: -32000,
-  /** The server's callTimeoutMs ran out. */
-  timeout: -32001,
-  /** More than maxConcurrentCalls calls of this session are running. */
-  overloaded: -32002,
-  /** Cancelled by $/cancel (the code LSP uses). */
-  cancelled: -32800,
-} as const;
-
-/** The notification that cancels a running call: params {"id": <the request id>}. */
-export const CANCEL_METHOD = '$/cancel';
+export { CANCEL_METHOD, RpcErrorCode } from './rpc-protocol.js';
+export type { RpcId } from './rpc-protocol.js';
+export { RpcClient } from './rpc-client.js';
+export type { RpcCallOptions, RpcClientOptions, RpcMethodMap } from './rpc-client.js';
 
 /** Longest `client` id accepted in the hello. */
 export const MAX_CLIENT_ID_LENGTH = 128;
-
-export type RpcId = string | number;
 
 export interface RpcContext {
   /** Aborted by $/cancel or by the server's callTimeoutMs. */
@@ -112,22 +95,9 @@ const DEFAULTS = {
   resultTtlMs: 10 * 60_000,
 };
 
-interface RpcRequest { jsonrpc: '2.0'; method: string; params?: unknown; id?: RpcId | null }
-type RpcResponse = { jsonrpc: '2.0'; id: RpcId | null; result: unknown } | { jsonrpc: '2.0'; id: RpcId | null; error: { code: number; message: string; data?: unknown } };
-
 type CacheEntry =
   | { state: 'running'; done: Promise<RpcResponse>; controller: AbortController }
   | { state: 'done'; response: RpcResponse; bytes: number; expires: number };
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-function errorResponse(id: RpcId | null, code: number, message: string, data?: unknown): RpcResponse {
-  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
-}
-
-function isId(v: unknown): v is RpcId {
-  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
-}
 
 /** The RPC service for a ServiceHost. */
 export class RpcService implements Service {
@@ -141,14 +111,7 @@ export class RpcService implements Service {
   private readonly running = new Set<AbortController>();
 
   constructor(options: RpcServiceOptions = {}) {
-    const o = { ...DEFAULTS };
-    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
-      const v = options[key];
-      if (v === undefined) continue;
-      if (!Number.isInteger(v) || v < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `rpcService: ${key} must be an integer >= 1, got ${String(v)}`);
-      o[key] = v;
-    }
-    this.o = o;
+    this.o = positiveIntegers('rpcService', DEFAULTS, options, Number.isInteger);
     // No prototype: a method named like an Object.prototype member ('constructor', '__proto__')
     // is just a name that is registered or not.
     this.methods = Object.assign(Object.create(null) as RpcMethods, {
@@ -211,7 +174,7 @@ export class RpcService implements Service {
         const unit = next.value;
         let message: unknown;
         try {
-          message = JSON.parse(decoder.decode(unit));
+          message = JSON.parse(utf8.decode(unit));
         } catch {
           send(errorResponse(null, RpcErrorCode.parseError, 'parse error: not UTF-8 JSON'));
           continue;
@@ -336,139 +299,3 @@ export class RpcService implements Service {
 export function rpcService(options: RpcServiceOptions = {}): RpcService {
   return new RpcService(options);
 }
-
-// ---- client --------------------------------------------------------------------------------
-
-/** Describes a server's methods for a typed client: `{ add: { params: [number, number]; result: number } }`. */
-export type RpcMethodMap = Record<string, { params?: unknown; result?: unknown }>;
-
-export interface RpcCallOptions {
-  /** Reject with ERR_RPC_TIMEOUT (and cancel on the server) after this long. Default: the client's timeoutMs (30 s); 0 = none. */
-  timeoutMs?: number;
-  /** Aborting rejects with ERR_CANCELLED and cancels on the server. */
-  signal?: AbortSignal;
-  /** The request id; set it to retry a call from an earlier process (with the same clientId). Default: `<clientId>.<n>`. */
-  id?: RpcId;
-}
-
-export interface RpcClientOptions {
-  /** Names this client for deduplication across sessions. Default: 128 random bits in hex. */
-  clientId?: string;
-  /** Default per-call timeout in ms. Default 30 000; 0 = none. */
-  timeoutMs?: number;
-  /** Calls awaiting an answer at once; more throw ERR_SEND_BUFFER_FULL. Default 1024. */
-  maxPendingCalls?: number;
-}
-
-interface Pending { resolve(v: unknown): void; reject(e: Error): void }
-
-/** A JSON-RPC 2.0 client over one session. */
-export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
-  readonly clientId: string;
-  private readonly pending = new Map<string, Pending>();
-  private seq = 0;
-  private failure: Error | undefined;
-  private readonly timeoutMs: number;
-  private readonly maxPending: number;
-
-  /** Connects to a server's rpc service (hello {"service":"rpc","client":clientId}). */
-  static async connect<M extends RpcMethodMap = RpcMethodMap>(url: string, options: RpcClientOptions & { connect?: ConnectOptions } = {}): Promise<RpcClient<M>> {
-    const clientId = options.clientId ?? randomBytes(16).toString('hex');
-    const session = await connect(url, { ...options.connect, userData: encodeHello({ service: 'rpc', client: clientId }) });
-    return new RpcClient<M>(session, { ...options, clientId });
-  }
-
-  constructor(readonly session: Session | ClientSession, options: RpcClientOptions = {}) {
-    this.clientId = options.clientId ?? randomBytes(16).toString('hex');
-    this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.maxPending = options.maxPendingCalls ?? 1024;
-    void this.readLoop();
-  }
-
-  /** Calls `method`; resolves with its result, rejects with ERR_RPC_ERROR, ERR_RPC_TIMEOUT, ERR_CANCELLED or the session's error. */
-  /**
-   * `call<T>('name', params)` resolves with T; without T, a method named in M resolves with its
-   * declared result type (and takes its declared params), any other with `unknown`.
-   */
-  call<T = never, K extends string = string>(method: K, params?: K extends keyof M ? M[K]['params'] : unknown, options?: RpcCallOptions): Promise<[T] extends [never] ? (K extends keyof M ? M[K]['result'] : unknown) : T>;
-  async call(method: string, params?: unknown, options: RpcCallOptions = {}): Promise<unknown> {
-    if (this.failure) throw this.failure;
-    options.signal?.throwIfAborted();
-    if (this.pending.size >= this.maxPending) throw new SessionError('ERR_SEND_BUFFER_FULL', `${this.pending.size} calls await an answer (maxPendingCalls)`, 'local', { limit: 'maxPendingCalls' });
-    const id = options.id ?? `${this.clientId}.${++this.seq}`;
-    const key = JSON.stringify(id);
-    if (this.pending.has(key)) throw new SessionError('ERR_INVALID_ARGUMENT', `request id ${key} is already awaiting an answer`);
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const request: RpcRequest = params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id };
-    return new Promise<unknown>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const cleanup = (): void => { if (timer) clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort); this.pending.delete(key); };
-      const giveUp = (error: Error): void => { cleanup(); this.notify(CANCEL_METHOD, { id }).catch(() => {}); reject(error); };
-      const onAbort = (): void => giveUp(new SessionError('ERR_CANCELLED', `call ${method} was aborted`, 'local', { id }));
-      this.pending.set(key, { resolve: (v) => { cleanup(); resolve(v); }, reject: (e) => { cleanup(); reject(e); } });
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs > 0) timer = setTimeout(() => giveUp(new SessionError('ERR_RPC_TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`, 'local', { id, timeoutMs })), timeoutMs);
-      this.session.send(JSON.stringify(request), options.signal ? { signal: options.signal } : {}).catch((e: unknown) => { cleanup(); reject(e instanceof Error ? e : new Error(String(e))); });
-    });
-  }
-
-  /** Sends a notification (no answer). */
-  async notify(method: string, params?: unknown): Promise<void> {
-    await this.session.send(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
-  }
-
-  /** Orderly release of the session. */
-  async close(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.session.closed) return;
-    await this.session.release(undefined, options);
-  }
-
-  private async readLoop(): Promise<void> {
-    try {
-      for await (const unit of this.session) {
-        let message: unknown;
-        try {
-          message = JSON.parse(decoder.decode(unit));
-        } catch {
-          throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a message that is not UTF-8 JSON', 'remote', { reason: 'not-json' });
-        }
-        for (const r of Array.isArray(message) ? message : [message]) this.settle(r);
-      }
-      this.fail(new SessionError('ERR_INVALID_STATE', 'the RPC session was released', 'local', { state: 'closed' }));
-    } catch (error) {
-      const e = error instanceof Error ? error : new Error(String(error));
-      if (e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' && !this.session.closed) this.session.abort(e.message);
-      this.fail(e);
-    }
-  }
-
-  private settle(r: unknown): void {
-    if (typeof r !== 'object' || r === null) throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a response that is not an object', 'remote', { reason: 'not-object' });
-    const response = r as { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
-    if (response.id === null || response.id === undefined) {
-      // An error the server could not tie to a request (e.g. a parse error): fail the oldest call.
-      const first = this.pending.values().next();
-      if (!first.done && response.error) first.value.reject(this.rpcError(response.error, null));
-      return;
-    }
-    const waiter = this.pending.get(JSON.stringify(response.id));
-    if (!waiter) return; // answered after a timeout or an abort
-    if (response.error !== undefined) waiter.reject(this.rpcError(response.error, response.id));
-    else waiter.resolve(response.result);
-  }
-
-  private rpcError(error: { code?: unknown; message?: unknown; data?: unknown }, id: unknown): SessionError {
-    const rpcCode = typeof error.code === 'number' ? error.code : RpcErrorCode.internalError;
-    const message = typeof error.message === 'string' ? error.message : 'error';
-    const data = error.data as { code?: unknown } | undefined;
-    const appCode = typeof data?.code === 'string' ? data.code : undefined;
-    return new SessionError('ERR_RPC_ERROR', `${message} (JSON-RPC ${rpcCode}${appCode ? `, ${appCode}` : ''})`, 'remote', { rpcCode, id, ...(error.data === undefined ? {} : { data: error.data }) });
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const w of [...this.pending.values()]) w.reject(error);
-    this.pending.clear();
-  }
-}
-
