@@ -34,3 +34,10 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
   if (port < 1 || port > 65535) throw new UsageError(`port ${port} is not in 1..65535`);
   return { host: (m[1] ?? m[2]) as string, port };
 }
+
+/** A --NAME option in milliseconds: `fallback` when absent, else an integer >= `min`. */
+export function parseMs(value: string | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${name} must be an integer >= ${min} (milliseconds)`);
+  return Number(value);
+}

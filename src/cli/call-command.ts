@@ -7,6 +7,7 @@
 import { SessionError } from '../engine/errors.js';
 import { RpcClient } from '../apps/rpc.js';
 import { ExitCode, parseOrUsage, UsageError } from './args.js';
+import { throwIfInvalidUrl } from './session-args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: colloquy call URL METHOD [JSON-PARAMS] [options]
@@ -81,7 +82,7 @@ export const callCommand: Command = {
         connect: { signal: ctx.signal, ...(values.credentials !== undefined ? { credentials: values.credentials } : {}) },
       });
     } catch (error) {
-      if (error instanceof SessionError && error.code === 'ERR_INVALID_URL') throw new UsageError(`${error.message} (use ws://HOST:PORT/session or tcp://HOST:PORT)`);
+      throwIfInvalidUrl(error);
       throw error;
     }
     try {

@@ -12,7 +12,8 @@ import type { Interface } from 'node:readline';
 import { ChatClient } from '../apps/chat-client.js';
 import type { ChatMessage } from '../apps/chat-client.js';
 import { nickProblem, roomProblem, DEFAULT_ROOM } from '../apps/chat-protocol.js';
-import { ExitCode, parseOrUsage, UsageError } from './args.js';
+import { ExitCode, parseMs, parseOrUsage, UsageError } from './args.js';
+import { checkSessionUrl, describeError, oneUrl } from './session-args.js';
 import type { Command, CommandContext } from './commands.js';
 
 const HELP = `Usage: colloquy chat URL [options]
@@ -62,9 +63,7 @@ const options = {
 function parse(args: readonly string[]): { url: string; nick: string; room: string; halfDuplex: boolean; json: boolean; history: boolean; timeoutMs: number } | 'help' {
   const { values, positionals } = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   if (values.help) return 'help';
-  if (positionals.length !== 1) throw new UsageError('expected one URL (ws://HOST:PORT/session or tcp://HOST:PORT)');
-  const url = positionals[0] as string;
-  if (!/^(wss?|tcp|tls):\/\/[^/]+/.test(url)) throw new UsageError(`'${url}' is not ws://HOST:PORT/session or tcp://HOST:PORT`);
+  const url = checkSessionUrl(oneUrl(positionals));
   const envNick = process.env['USER'];
   const nick = values.nick ?? (envNick && !nickProblem(envNick, 32) ? envNick : 'guest');
   const nickBad = nickProblem(nick, 256);
@@ -72,9 +71,8 @@ function parse(args: readonly string[]): { url: string; nick: string; room: stri
   const room = values.room ?? DEFAULT_ROOM;
   const roomBad = roomProblem(room);
   if (roomBad) throw new UsageError(`--room: ${roomBad}`);
-  const t = values.timeout ?? '10000';
-  if (!/^\d+$/.test(t) || Number(t) < 1) throw new UsageError('--timeout must be an integer >= 1 (milliseconds)');
-  return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs: Number(t) };
+  const timeoutMs = parseMs(values.timeout, 'timeout', 10_000, 1);
+  return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs };
 }
 
 const clock = (ts: number): string => new Date(ts).toTimeString().slice(0, 8);
@@ -209,12 +207,6 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   }
   if (a.json) out(JSON.stringify({ event: 'left', room: client.room, nick: client.nick }));
   return why === 'signal' ? ExitCode.interrupted : ExitCode.ok;
-}
-
-function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('ERR_') ? `${e.message} (${code}, see docs/errors.md)` : e.message;
 }
 
 export const chatCommand: Command = {

@@ -9,11 +9,11 @@
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
-import { SessionError } from '../engine/errors.js';
 import { getFile, putFile } from '../apps/files.js';
 import type { TransferOptions, TransferProgress, TransferResult } from '../apps/files.js';
 import { GET_CHECKPOINT_SUFFIX, LOCK_SUFFIX, PART_SUFFIX, PUT_CHECKPOINT_SUFFIX } from '../apps/files-client.js';
 import { ExitCode, parseOrUsage, UsageError } from './args.js';
+import { throwIfInvalidUrl } from './session-args.js';
 import type { Command, CommandContext } from './commands.js';
 
 const COMMON = `  --restart            ignore a checkpoint from an earlier run and start over
@@ -163,7 +163,7 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
     result = kind === 'get' ? await getFile(url, remote, local, opts) : await putFile(url, local, remote, opts);
   } catch (error) {
     bar?.finish();
-    if (error instanceof SessionError && error.code === 'ERR_INVALID_URL') throw new UsageError(`${error.message} (use ws://HOST:PORT/session or tcp://HOST:PORT)`);
+    throwIfInvalidUrl(error);
     if (ctx.signal.aborted) ctx.stderr.write(`colloquy ${kind}: interrupted; the checkpoint is kept, run the same command again to resume\n`);
     throw error;
   }

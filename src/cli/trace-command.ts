@@ -19,7 +19,8 @@ import type { ClientSession } from '../client/connect.js';
 import { encodeHello } from '../apps/service.js';
 import { encodeChat } from '../apps/chat-protocol.js';
 import type { Frame } from '../engine/frames.js';
-import { ExitCode, parseOrUsage, UsageError } from './args.js';
+import { ExitCode, parseMs, parseOrUsage, UsageError } from './args.js';
+import { checkSessionUrl, describeError, oneUrl } from './session-args.js';
 import type { Command, CommandContext } from './commands.js';
 import { describeFrame, LEGEND, ladderHeader, ladderLine } from './trace-format.js';
 import type { TracedFrame } from './trace-format.js';
@@ -71,12 +72,6 @@ const options = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function ms(value: string | undefined, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${name} must be an integer >= ${min} (milliseconds)`);
-  return Number(value);
-}
-
 function parseSteps(value: string | undefined): Step[] {
   if (value === undefined) return [...STEPS];
   if (value === 'none') return [];
@@ -100,14 +95,13 @@ async function trace(args: readonly string[], ctx: CommandContext): Promise<numb
 async function traceRun(args: readonly string[], ctx: CommandContext, output: { broken: boolean }): Promise<number> {
   const { values, positionals } = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
-  if (positionals.length !== 1) throw new UsageError('expected one URL (ws://HOST:PORT/session or tcp://HOST:PORT)');
-  const url = positionals[0] as string;
+  const url = oneUrl(positionals);
   if (url.startsWith('iso://')) throw new UsageError('trace draws the native protocol; for ISO 8327 capture with tshark (docs/iso8327.md)');
-  if (!/^(wss?|tcp|tls):\/\/[^/]+/.test(url)) throw new UsageError(`'${url}' is not ws://HOST:PORT/session or tcp://HOST:PORT`);
+  checkSessionUrl(url);
   const service = values.service ?? 'chat';
   const steps = parseSteps(values.steps);
-  const watchMs = ms(values.watch, 'watch', 0, 0);
-  const timeoutMs = ms(values.timeout, 'timeout', 10_000, 1);
+  const watchMs = parseMs(values.watch, 'watch', 0, 0);
+  const timeoutMs = parseMs(values.timeout, 'timeout', 10_000, 1);
   const json = values.json === true;
   const half = values['half-duplex'] === true;
   const hello = service === 'none' ? undefined
@@ -243,12 +237,6 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   }
   if (!json) print(`${counts.out} session frames sent, ${counts.in} received; session ${s.id || '(none)'} ${s.closed ? 'closed' : s.state}`);
   return ExitCode.ok;
-}
-
-function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('ERR_') ? `${e.message} (${code}, see docs/errors.md)` : e.message;
 }
 
 export const traceCommand: Command = {
