@@ -5,12 +5,11 @@
 // 64-bit CAS value that changes with each write, and SET or DELETE can be made conditional on it
 // (memjs does not expose CAS, so this store builds those binary requests itself and sends them
 // through memjs's `perform`). Everything atomic here is one conditional operation on one item:
+// the session item, or a principal's index item.
 //
-//   P:s:<id>   the session: JSON {i: id, d: data as JSON, v, p, c, u, e}
-//   P:p:<p>    a principal's index: JSON [[id, bound], ...]
-//
-// (ids and principals that are not printable ASCII or are long are hashed into the key; the id
-// is kept in the value and checked on read.)
+// The pieces, each with its own header: memcached-protocol.ts (the binary requests and their
+// outcomes), memcached-records.ts (key layout and item formats), memcached-tracker.ts (the
+// sessions this store remembers for its sweeper).
 //
 // Guarantees
 //   - compareAndSet/set/touch/destroy: read the item with its CAS value, decide, write with that
@@ -43,12 +42,13 @@
 //     failures are ERR_STORE_UNAVAILABLE; memjs's own retries are off (a CAS write is never sent
 //     twice).
 
-import { createHash } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import memjs, { type Client as MemjsClient, type Response as MemjsResponse } from 'memjs';
+import memjs, { type Client as MemjsClient } from 'memjs';
 import { Emitter } from '../driver/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { runBounded, checkId, checkPrincipal, checkTtl, nonNegative, popMin, positive, pushHeap, serialise } from './shared.js';
+import { OP, removeItem, request, STATUS, statusError, storeItem, type Outcome } from './memcached-protocol.js';
+import { keyPart, liveEntries, parseIndex, parseRec, topBound, view, type Loaded, type Rec } from './memcached-records.js';
+import { ExpiryTracker } from './memcached-tracker.js';
+import { backoff, checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, nonNegative, positive, runBounded, stillOn, sweepTimer, SweepGate } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 
 export interface MemcachedStoreTuning {
@@ -75,14 +75,7 @@ export type MemcachedConnection =
 
 export type MemcachedStoreOptions = MemcachedStoreTuning & MemcachedConnection;
 
-interface Rec { i: string; d: string; v: number; p: string | null; c: number; u: number; e: number }
-interface Loaded { rec: Rec; cas: Buffer }
-type Outcome = 'ok' | 'exists' | 'missing';
-
-const OP = { GET: 0x00, SET: 0x01, ADD: 0x02, DELETE: 0x04 } as const;
-const STATUS = { OK: 0x00, NOT_FOUND: 0x01, EXISTS: 0x02, TOO_LARGE: 0x03, NOT_STORED: 0x05, NO_MEMORY: 0x82 } as const;
 const MAX_ATTEMPTS = 64;
-const THIRTY_DAYS_S = 60 * 60 * 24 * 30;
 
 export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore {
   readonly client: MemjsClient;
@@ -92,12 +85,10 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
   private readonly graceMs: number;
   private readonly slackMs: number;
   private readonly skewMs: number;
-  private readonly maxTracked: number;
-  private readonly tracked = new Map<string, number>();
-  private readonly heap: { at: number; id: string }[] = [];
+  private readonly tracker: ExpiryTracker;
+  private readonly sweeps = new SweepGate();
   private readonly timer: ReturnType<typeof setInterval> | null;
   private closed = false;
-  private sweeping: Promise<number> | null = null;
 
   constructor(options: MemcachedStoreOptions) {
     super();
@@ -107,7 +98,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
     this.graceMs = positive(options.graceMs ?? 60_000, 'graceMs');
     this.slackMs = positive(options.slackMs ?? 5000, 'slackMs');
     this.skewMs = nonNegative(options.maxClockSkewMs ?? 1000, 'maxClockSkewMs');
-    this.maxTracked = Math.max(0, Math.floor(options.maxTracked ?? 100_000));
+    this.tracker = new ExpiryTracker(Math.max(0, Math.floor(options.maxTracked ?? 100_000)));
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;
@@ -124,9 +115,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
       });
       this.owned = true;
     }
-    const every = options.sweepIntervalMs ?? 1000;
-    this.timer = every > 0 ? setInterval(() => { if (!this.sweeping) this.sweep().catch(() => undefined); }, every) : null;
-    this.timer?.unref?.();
+    this.timer = sweepTimer(options.sweepIntervalMs ?? 1000, this.sweeps, () => this.sweep());
   }
 
   async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
@@ -142,7 +131,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
   }
 
   async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
-    if (!Number.isSafeInteger(expected) || expected < 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+    checkExpected(expected);
     return this.write(id, expected, data, options);
   }
 
@@ -199,14 +188,9 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
    * (emitting `expired` for those whose CAS delete won). The timer does this every sweepIntervalMs.
    */
   async sweep(options?: CallOptions): Promise<number> {
-    if (this.sweeping) await this.sweeping.catch(() => undefined);
-    const p = this.run('sweep', options, async (call) => {
+    return this.sweeps.run(() => this.run('sweep', options, async (call) => {
       const now = Date.now();
-      const due: string[] = [];
-      while (this.heap.length > 0 && (this.heap[0] as { at: number }).at <= now && due.length < 1000) {
-        const { at, id } = popMin(this.heap);
-        if (this.tracked.get(id) === at) { this.tracked.delete(id); due.push(id); }
-      }
+      const due = this.tracker.takeDue(now, 1000);
       let emitted = 0;
       await Promise.all(due.map((id) => this.live(id, call, () => { emitted++; }).catch((error: unknown) => {
         // Not checked this time (store down, or the call ran out of time): keep it for the next sweep.
@@ -214,21 +198,14 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
         throw error;
       })));
       return emitted;
-    });
-    this.sweeping = p;
-    try {
-      return await p;
-    } finally {
-      if (this.sweeping === p) this.sweeping = null;
-    }
+    }));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    this.tracked.clear();
-    this.heap.length = 0;
+    this.tracker.clear();
     if (this.owned) this.client.close();
   }
 
@@ -238,12 +215,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
   private indexKey(principal: string): string { return `${this.prefix}:p:${keyPart(principal)}`; }
 
   private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
-    checkId(id);
-    if (!options) throw new SessionError('ERR_INVALID_ARGUMENT', 'write options (ttlMs) are required', 'local');
-    const ttl = checkTtl(options.ttlMs);
-    const json = serialise(data);
-    if (options.principal !== undefined && options.principal !== null) checkPrincipal(options.principal);
-    const op = expected < 0 ? 'set' : 'compareAndSet';
+    const { ttl, json, op } = checkWrite(id, expected, data, options);
     return this.run(op, options, async (call) => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         await backoff(attempt);
@@ -321,14 +293,12 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
       }
       if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
       const entries = parseIndex(res.val);
-      const now = Date.now();
-      const kept = entries.filter(([, bound]) => bound > now - this.skewMs);
+      const kept = liveEntries(entries, this.skewMs);
       const mine = kept.find(([x]) => x === id);
       if (mine && mine[1] >= e && kept.length === entries.length) return;
       if (!mine) kept.push([id, e + this.slackMs]);
       else if (mine[1] < e) mine[1] = e + this.slackMs;
-      const top = kept.reduce((m, [, b]) => Math.max(m, b), 0);
-      if (await this.store(OP.SET, key, kept, top + this.slackMs, Buffer.from(res.header.cas)) === 'ok') return;
+      if (await this.store(OP.SET, key, kept, topBound(kept) + this.slackMs, Buffer.from(res.header.cas)) === 'ok') return;
     }
     throw conflict(principal, 'index');
   }
@@ -340,77 +310,27 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
     if (res.header.status === STATUS.NOT_FOUND) return [];
     if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
     const entries = parseIndex(res.val);
-    const now = Date.now();
-    const kept = entries.filter(([, bound]) => bound > now - this.skewMs);
+    const kept = liveEntries(entries, this.skewMs);
     if (kept.length < entries.length) {
       if (kept.length === 0) await this.remove(key, Buffer.from(res.header.cas));
-      else await this.store(OP.SET, key, kept, kept.reduce((m, [, b]) => Math.max(m, b), 0) + this.slackMs, Buffer.from(res.header.cas));
+      else await this.store(OP.SET, key, kept, topBound(kept) + this.slackMs, Buffer.from(res.header.cas));
     }
     return [...new Set(kept.map(([id]) => id))];
   }
 
-  private track(id: string, at: number): void {
-    if (this.maxTracked === 0 || this.closed) return;
-    if (this.tracked.get(id) === at) return;
-    if (!this.tracked.has(id) && this.tracked.size >= this.maxTracked) return;
-    this.tracked.set(id, at);
-    pushHeap(this.heap, { at, id });
-    if (this.heap.length > 4 * this.tracked.size + 1024) {
-      this.heap.length = 0;
-      for (const [key, when] of this.tracked) pushHeap(this.heap, { at: when, id: key });
-    }
-  }
+  private track(id: string, at: number): void { if (!this.closed) this.tracker.track(id, at); }
+  private untrack(id: string): void { this.tracker.untrack(id); }
 
-  private untrack(id: string): void { this.tracked.delete(id); }
+  // -- the binary protocol (memcached-protocol.ts) on this store's client -----------------------
 
-  // -- the binary protocol through memjs --------------------------------------------------------
-
-  private request(opcode: number, key: string, extras: Buffer = Buffer.alloc(0), value: Buffer = Buffer.alloc(0), cas?: Buffer): Promise<MemjsResponse> {
-    const c = this.client;
-    c.incrSeq();
-    const seq = c.seq;
-    const keyBuf = Buffer.from(key, 'utf8');
-    const header = memjs.Header.toBuffer({
-      magic: 0x80,
-      opcode,
-      keyLength: keyBuf.length,
-      extrasLength: extras.length,
-      totalBodyLength: keyBuf.length + extras.length + value.length,
-      opaque: seq,
-      ...(cas ? { cas } : {}),
-    });
-    const buf = Buffer.concat([header, extras, keyBuf, value]);
-    return new Promise((resolve, reject) => {
-      c.perform(key, buf, seq, (error: Error | string | null, response?: MemjsResponse) => {
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
-        else resolve(response as MemjsResponse);
-      });
-    });
-  }
+  private request(opcode: number, key: string): ReturnType<typeof request> { return request(this.client, opcode, key); }
 
   /** SET (conditional on `cas` when given) or ADD; `expiresAtMs` becomes Memcached's exptime. */
-  private async store(opcode: number, key: string, value: unknown, expiresAtMs: number, cas?: Buffer): Promise<Outcome> {
-    const extras = Buffer.alloc(8);
-    extras.writeUInt32BE(0, 0);
-    extras.writeUInt32BE(exptime(expiresAtMs), 4);
-    const res = await this.request(opcode, key, extras, Buffer.from(JSON.stringify(value), 'utf8'), cas);
-    switch (res.header.status) {
-      case STATUS.OK: return 'ok';
-      case STATUS.EXISTS: case STATUS.NOT_STORED: return 'exists';
-      case STATUS.NOT_FOUND: return 'missing';
-      default: throw statusError(res, opcode === OP.ADD ? 'add' : 'set');
-    }
+  private store(opcode: number, key: string, value: unknown, expiresAtMs: number, cas?: Buffer): Promise<Outcome> {
+    return storeItem(this.client, opcode, key, value, expiresAtMs, cas);
   }
 
-  private async remove(key: string, cas: Buffer): Promise<Outcome> {
-    const res = await this.request(OP.DELETE, key, undefined, undefined, cas);
-    switch (res.header.status) {
-      case STATUS.OK: return 'ok';
-      case STATUS.EXISTS: return 'exists';
-      case STATUS.NOT_FOUND: return 'missing';
-      default: throw statusError(res, 'delete');
-    }
-  }
+  private remove(key: string, cas: Buffer): Promise<Outcome> { return removeItem(this.client, key, cas); }
 
   /** Runs one call: fails fast when closed, races the timeout and the signal. */
   private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
@@ -421,64 +341,10 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
 
 // ---------------------------------------------------------------------------------------------
 
-/** Printable ASCII up to 180 bytes goes into the key as is; anything else as a SHA-256. */
-function keyPart(s: string): string {
-  return /^[\x21-\x7e]{1,180}$/.test(s) && !s.startsWith('#') ? s : `#${createHash('sha256').update(s, 'utf8').digest('base64url')}`;
-}
-
-/** Memcached exptime: seconds from now up to 30 days, else a Unix time (clamped to 32 bits). */
-function exptime(atMs: number): number {
-  const seconds = Math.max(1, Math.ceil((atMs - Date.now()) / 1000) + 1);
-  if (seconds <= THIRTY_DAYS_S) return seconds;
-  return Math.min(0xffffffff, Math.ceil(atMs / 1000) + 1);
-}
-
-function parseRec(buf: Buffer, id: string): Rec {
-  let rec: Rec;
-  try {
-    rec = JSON.parse(buf.toString('utf8')) as Rec;
-  } catch {
-    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item is not a session record`, 'local', { id });
-  }
-  if (!rec || rec.i !== id || typeof rec.e !== 'number' || typeof rec.d !== 'string') {
-    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item belongs to something else`, 'local', { id });
-  }
-  return rec;
-}
-
-function parseIndex(buf: Buffer): [string, number][] {
-  try {
-    const list = JSON.parse(buf.toString('utf8')) as unknown;
-    return Array.isArray(list) ? list.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'number') : [];
-  } catch {
-    return [];
-  }
-}
-
-function view<T>(rec: Rec): StoredSession<T> {
-  return { id: rec.i, data: JSON.parse(rec.d) as T, version: rec.v, principal: rec.p, createdAt: rec.c, updatedAt: rec.u, expiresAt: rec.e };
-}
-
-function statusError(res: MemjsResponse, op: string): SessionError {
-  const status = res.header.status;
-  if (status === STATUS.TOO_LARGE) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: value too large for an item`, 'local', { limit: 'itemSize', op });
-  if (status === STATUS.NO_MEMORY) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: out of memory`, 'local', { limit: 'memory', op });
-  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed with status 0x${status.toString(16)}`, 'local', { op, status });
-}
-
 function failure(error: unknown, op: string): unknown {
   if (error instanceof SessionError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed: ${message}`, 'local', { op, cause: message });
-}
-
-/** After a lost CAS race or two, a short random pause (at most 50 ms) spreads the contenders out. */
-async function backoff(attempt: number): Promise<void> {
-  if (attempt >= 2) await delay(Math.random() * Math.min(2 ** attempt, 50));
-}
-
-function stillOn(call: AbortSignal): void {
-  if (call.aborted) throw new SessionError('ERR_STORE_TIMEOUT', 'the call ended', 'local');
 }
 
 function conflict(id: string, op: string): SessionError {
