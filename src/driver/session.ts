@@ -8,6 +8,10 @@
 //
 // Indications that need an answer (major sync, resynchronize, activity end/interrupt/discard,
 // capability data, release) are answered by `handlers`; each defaults to accepting.
+//
+// Files: this one holds the commands and routes the machine's events; ./waiters.ts keeps the
+// promises of confirmed services, minor sync points and senders waiting for room;
+// ./inbox.ts is the receive buffer behind `read()`; ./indications.ts answers the peer's requests.
 
 import { SessionError } from '../engine/errors.js';
 import type { ResyncTypeName, TokenName } from '../engine/frames.js';
@@ -17,22 +21,14 @@ import { Driver } from './driver.js';
 import type { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { Emitter } from './emitter.js';
+import { Inbox } from './inbox.js';
+import { answerIndication } from './indications.js';
+import type { IndicationHandlers } from './indications.js';
+import { Waiters } from './waiters.js';
+
+export type { IndicationHandlers } from './indications.js';
 
 type Bytes = Uint8Array;
-type Answer<T> = T | Promise<T>;
-
-/** Answers to the peer's requests. Each may be async; a throw refuses (release) or aborts. */
-export interface IndicationHandlers {
-  syncMajor?(serial: number, userData: Bytes): Answer<Bytes | void>;
-  resync?(info: { resyncType: ResyncTypeName; serial: number; tokens: TokenName[]; userData: Bytes }): Answer<Bytes | void>;
-  activityEnd?(serial: number, userData: Bytes): Answer<Bytes | void>;
-  activityInterrupt?(reason: number, discard: boolean): Answer<void>;
-  capability?(payload: Bytes): Answer<Bytes | void>;
-  /** Return false to refuse (only when negotiated release was agreed). */
-  release?(userData: Bytes): Answer<boolean | { accept: boolean; userData?: Bytes }>;
-  /** The peer asks for tokens. Return true to give those this side holds. Default: give. */
-  tokensRequested?(tokens: TokenName[], userData: Bytes): Answer<boolean>;
-}
 
 export interface SessionOptions {
   /** Bytes of received data held for the application before reading pauses. Default 4 MiB. */
@@ -56,8 +52,6 @@ export interface SessionEvents extends Record<string, unknown> {
   event: SessionEvent;
 }
 
-interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
-
 /** How the owner (client or server) sees the machine's events before the session does. */
 export interface SessionHooks {
   /** Replaces the default routing; call `session.handleEvent(e)` to pass the event on. */
@@ -71,23 +65,10 @@ const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
 const enc = new TextEncoder();
 const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
 
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted');
-}
-
 export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E> implements AsyncIterable<Bytes> {
-  private readonly inbox: Bytes[] = [];
-  private inboxHead = 0;
-  private inboxBytes = 0;
-  private readonly maxInbox: number;
-  private readers: Waiter<IteratorResult<Bytes>>[] = [];
-  private writers: (() => void)[] = [];
-  private readonly confirms = new Map<string, Waiter<unknown>>();
-  /**
-   * Minor sync points awaiting confirmation, oldest first. Serials start again with every
-   * activity and move with a resynchronize, so waiters are matched by order, not by serial.
-   */
-  private minorWaiters: { serial: number; waiter: Waiter<number> }[] = [];
+  private readonly inbox: Inbox;
+  /** Promises awaiting confirmations, minor sync points and room in the send queue. */
+  private readonly waiters = new Waiters();
   private finalError: SessionError | undefined;
   private ended = false;
   /** Set by the server: who authenticated this session. */
@@ -99,7 +80,10 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   constructor(machine: SessionMachine, private readonly options: SessionOptions = {}, hooks: SessionHooks = {}) {
     super();
-    this.maxInbox = options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER;
+    this.inbox = new Inbox(options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER, {
+      pause: () => this.driver.pauseReading(),
+      resume: () => this.driver.resumeReading(),
+    });
     this.handlers = options.handlers ?? {};
     this.driver = new Driver(machine, {
       onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
@@ -118,7 +102,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   get tokens(): TokenName[] { return this.machine.tokens; }
   get serial(): number | undefined { return this.machine.serial; }
   get negotiated(): Negotiated | undefined { return this.machine.negotiated; }
-  get stats(): SessionStats & { receiveBufferBytes: number } { return { ...this.machine.stats, receiveBufferBytes: this.inboxBytes }; }
+  get stats(): SessionStats & { receiveBufferBytes: number } { return { ...this.machine.stats, receiveBufferBytes: this.inbox.bytes }; }
   get closed(): boolean { return this.ended; }
 
   // ---- sending ---------------------------------------------------------------------------
@@ -138,13 +122,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   }
 
   private waitWritable(signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.ended) { reject(this.closedError()); return; }
-      const done = (): void => { signal?.removeEventListener('abort', onAbort); resolve(); };
-      const onAbort = (): void => { this.writers = this.writers.filter((w) => w !== done); reject(abortError(signal as AbortSignal)); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.writers.push(done);
-    });
+    return this.ended ? Promise.reject(this.closedError()) : this.waiters.writable(signal);
   }
 
   private command<T>(fn: (m: SessionMachine) => T): T {
@@ -167,19 +145,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
     const serial = this.command((m) => m.syncMinor(options));
     if (!options.confirm) return Promise.resolve(serial);
-    return new Promise<number>((resolve, reject) => {
-      const signal = options.signal;
-      const entry = {
-        serial,
-        waiter: {
-          resolve: (v: number) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
-          reject: (e: Error) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-        },
-      };
-      const onAbort = (): void => { this.minorWaiters = this.minorWaiters.filter((w) => w !== entry); reject(abortError(signal as AbortSignal)); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.minorWaiters.push(entry);
-    });
+    return this.waiters.minor(serial, options.signal);
   }
 
   /** Confirms the peer's latest minor sync point that asked for confirmation (see `sync-minor`). */
@@ -254,32 +220,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   }
 
   private await<T>(key: string, signal?: AbortSignal): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.ended) { reject(this.closedError()); return; }
-      signal?.throwIfAborted();
-      const onAbort = (): void => { this.confirms.delete(key); reject(abortError(signal as AbortSignal)); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.confirms.set(key, {
-        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v as T); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-      });
-    });
-  }
-
-  /** Settles every pending minor sync waiter: confirmed (a major point or activity end covered them) or failed. */
-  private settleMinors(error?: Error): void {
-    for (const w of this.minorWaiters.splice(0)) {
-      if (error) w.waiter.reject(error);
-      else w.waiter.resolve(w.serial);
-    }
-  }
-
-  private settle(key: string, value: unknown, error?: Error): void {
-    const w = this.confirms.get(key);
-    if (!w) return;
-    this.confirms.delete(key);
-    if (error) w.reject(error);
-    else w.resolve(value);
+    return this.ended ? Promise.reject(this.closedError()) : this.waiters.confirmation<T>(key, signal);
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -290,35 +231,9 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   /** The next received data unit, or done when the session has ended and the buffer is empty. */
   read(options: { signal?: AbortSignal } = {}): Promise<IteratorResult<Bytes>> {
-    if (this.inboxHead < this.inbox.length) return Promise.resolve({ value: this.take(), done: false });
+    if (this.inbox.ready) return Promise.resolve({ value: this.inbox.take(), done: false });
     if (this.ended) return this.finalError ? Promise.reject(this.finalError) : Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => {
-      const signal = options.signal;
-      const waiter: Waiter<IteratorResult<Bytes>> = {
-        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-      };
-      const onAbort = (): void => { this.readers = this.readers.filter((r) => r !== waiter); reject(abortError(signal as AbortSignal)); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.readers.push(waiter);
-    });
-  }
-
-  private take(): Bytes {
-    const b = this.inbox[this.inboxHead] as Bytes;
-    this.inbox[this.inboxHead++] = undefined as unknown as Bytes;
-    if (this.inboxHead === this.inbox.length) { this.inbox.length = 0; this.inboxHead = 0; }
-    this.inboxBytes -= b.length;
-    if (this.inboxBytes <= this.maxInbox / 2) this.driver.resumeReading();
-    return b;
-  }
-
-  private deliver(payload: Bytes): void {
-    const reader = this.readers.shift();
-    if (reader) { reader.resolve({ value: payload, done: false }); return; }
-    this.inbox.push(payload);
-    this.inboxBytes += payload.length;
-    if (this.inboxBytes > this.maxInbox) this.driver.pauseReading();
+    return this.inbox.wait(options.signal);
   }
 
   private closedError(): SessionError {
@@ -331,43 +246,40 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   handleEvent(e: SessionEvent): void {
     this.fire('event', e);
     switch (e.type) {
-      case 'data': return this.deliver(e.payload);
-      case 'writable': { const w = this.writers; this.writers = []; for (const f of w) f(); return; }
+      case 'data': return this.inbox.deliver(e.payload);
+      case 'writable': return this.waiters.wakeWriters();
       case 'expedited': return this.fire('expedited', e.payload);
       case 'typed': return this.fire('typed', e.payload);
       case 'tokens-given': return this.fire('tokens-given', e.tokens);
       case 'tokens-requested':
         this.fire('tokens-requested', { tokens: e.tokens, userData: e.userData });
-        return this.answer(e);
+        return answerIndication(e, this.handlers, this);
       case 'sync-minor': return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
-      case 'sync-minor-confirmed': {
+      case 'sync-minor-confirmed':
         // Confirming a point confirms every earlier one (X.225): settle up to the first match.
-        const i = this.minorWaiters.findIndex((w) => w.serial === e.serial);
-        for (const w of this.minorWaiters.splice(0, i + 1)) w.waiter.resolve(w.serial);
-        return;
-      }
+        return this.waiters.minorConfirmed(e.serial);
       case 'sync-major-confirmed':
-        this.settleMinors();
-        return this.settle('sync-major', e.serial);
+        this.waiters.settleMinors();
+        return this.waiters.settle('sync-major', e.serial);
       case 'resync-complete':
-        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }));
-        return this.settle('resync', e.serial);
-      case 'capability-confirmed': return this.settle('capability', e.payload);
-      case 'control-give-confirmed': return this.settle('control', undefined);
+        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }));
+        return this.waiters.settle('resync', e.serial);
+      case 'capability-confirmed': return this.waiters.settle('capability', e.payload);
+      case 'control-give-confirmed': return this.waiters.settle('control', undefined);
       case 'activity-interrupted':
-        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', { by: 'activity-interrupt' }));
-        return this.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
+        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', { by: 'activity-interrupt' }));
+        return this.waiters.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
       case 'activity-discarded':
-        this.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', { by: 'activity-discard' }));
-        return this.settle('activity-discard', undefined);
+        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', { by: 'activity-discard' }));
+        return this.waiters.settle('activity-discard', undefined);
       case 'activity-ended':
-        this.settleMinors();
-        return this.settle('activity-end', e.serial);
-      case 'release-refused': return this.settle('release', false);
+        this.waiters.settleMinors();
+        return this.waiters.settle('activity-end', e.serial);
+      case 'release-refused': return this.waiters.settle('release', false);
       case 'reauth-result':
-        return this.settle('reauth', undefined, e.accepted ? undefined : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }));
+        return this.waiters.settle('reauth', undefined, e.accepted ? undefined : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }));
       case 'cancelled':
-        if (e.side === 'local') this.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
+        if (e.side === 'local') this.waiters.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
         return;
       case 'data-discarded': return this.fire('data-discarded', { direction: e.direction, count: e.payloads.length });
       case 'exception': return this.fire('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
@@ -379,46 +291,9 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'activity-interrupt':
       case 'activity-discard':
         // The peer moves away from the points we made: it will not confirm them any more.
-        this.settleMinors(new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', { by: e.type }));
-        return this.answer(e);
-      default: return this.answer(e);
-    }
-  }
-
-  /** Answers an indication through the handlers (default: accept). */
-  private answer(e: SessionEvent): void {
-    const h = this.handlers;
-    const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): void => {
-      Promise.resolve()
-        .then(produce)
-        .then((v) => { if (!this.ended) { respond(v); this.driver.kick(); } })
-        .catch((error: unknown) => {
-          if (this.ended) return;
-          if (error instanceof SessionError && error.origin === 'local' && error.code === 'ERR_NOTHING_TO_CONFIRM') return; // superseded
-          this.abort(`indication handler failed: ${error instanceof Error ? error.message : String(error)}`);
-        });
-    };
-    const m = this.machine;
-    const data = (v: Bytes | void): Bytes | undefined => (v instanceof Uint8Array ? v : undefined);
-    switch (e.type) {
-      case 'sync-major': return run(() => h.syncMajor?.(e.serial, e.userData), (v) => m.confirmMajorSync(data(v)));
-      case 'resync': return run(() => h.resync?.(e), (v) => m.respondResync(data(v)));
-      case 'activity-end': return run(() => h.activityEnd?.(e.serial, e.userData), (v) => m.confirmActivityEnd(data(v)));
-      case 'activity-interrupt': return run(() => h.activityInterrupt?.(e.reason, false), () => m.confirmActivityInterrupt());
-      case 'activity-discard': return run(() => h.activityInterrupt?.(e.reason, true), () => m.confirmActivityDiscard());
-      case 'capability': return run(() => h.capability?.(e.payload), (v) => m.confirmCapability(data(v)));
-      case 'tokens-requested':
-        return run(() => h.tokensRequested?.(e.tokens, e.userData), (give) => {
-          const held = e.tokens.filter((t) => m.tokens.includes(t));
-          // Giving may be impossible right now (a confirmation pending); the peer can ask again.
-          if (give !== false && held.length) try { m.giveTokens(held); } catch { /* not now */ }
-        });
-      case 'release-request':
-        return run(() => h.release?.(e.userData), (v) => {
-          const accept = v === undefined ? true : typeof v === 'boolean' ? v : v.accept;
-          m.respondRelease(accept, typeof v === 'object' ? v.userData : undefined);
-        });
-      default: return;
+        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', { by: e.type }));
+        return answerIndication(e, this.handlers, this);
+      default: return answerIndication(e, this.handlers, this);
     }
   }
 
@@ -426,16 +301,12 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     if (this.ended) return;
     this.ended = true;
     this.finalError = error;
-    this.settle('release', true);
+    this.waiters.settle('release', true);
     const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
-    for (const key of [...this.confirms.keys()]) this.settle(key, undefined, gone);
-    this.settleMinors(gone);
-    for (const r of this.readers.splice(0)) {
-      if (this.inboxHead < this.inbox.length) r.resolve({ value: this.take(), done: false });
-      else if (error) r.reject(error);
-      else r.resolve({ value: undefined, done: true });
-    }
-    for (const w of this.writers.splice(0)) w();
+    this.waiters.failConfirmations(gone);
+    this.waiters.settleMinors(gone);
+    this.inbox.end(error);
+    this.waiters.wakeWriters();
     this.fire('closed', userData ? { error, userData } : { error });
   }
 }

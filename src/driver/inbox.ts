@@ -1,0 +1,69 @@
+// Inbox: the receive side of a Session, between the machine's `data` events and the
+// application's reads.
+//
+// Theory of operation
+//   - A received data unit goes straight to the oldest waiting reader, or else into a FIFO buffer.
+//   - The buffer is bounded by bytes, softly: past `max` it asks the driver to pause reading the
+//     transport (the peer then feels the backpressure), and once reads bring it down to half it
+//     asks to resume. No data is ever dropped here.
+//   - When the session ends, waiting readers get what is still buffered, then the close error (or
+//     done after an orderly release). Reading after the end is the Session's business.
+
+import type { Waiter } from './waiters.js';
+import { abortable } from './waiters.js';
+
+type Bytes = Uint8Array;
+
+/** How the inbox throttles the transport (the driver's pauseReading/resumeReading). */
+export interface InboxFlow {
+  pause(): void;
+  resume(): void;
+}
+
+export class Inbox {
+  private readonly items: Bytes[] = [];
+  private head = 0;
+  /** Bytes held for the application. */
+  bytes = 0;
+  private readers: Waiter<IteratorResult<Bytes>>[] = [];
+
+  constructor(private readonly max: number, private readonly flow: InboxFlow) {}
+
+  /** Whether a data unit is buffered. */
+  get ready(): boolean { return this.head < this.items.length; }
+
+  /** Takes the oldest buffered data unit (call only when `ready`). */
+  take(): Bytes {
+    const b = this.items[this.head] as Bytes;
+    this.items[this.head++] = undefined as unknown as Bytes;
+    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
+    this.bytes -= b.length;
+    if (this.bytes <= this.max / 2) this.flow.resume();
+    return b;
+  }
+
+  /** Waits for the next data unit (call only when nothing is buffered). */
+  wait(signal?: AbortSignal): Promise<IteratorResult<Bytes>> {
+    return new Promise((resolve, reject) => {
+      const waiter = abortable(signal, resolve, reject, () => { this.readers = this.readers.filter((r) => r !== waiter); });
+      this.readers.push(waiter);
+    });
+  }
+
+  deliver(payload: Bytes): void {
+    const reader = this.readers.shift();
+    if (reader) { reader.resolve({ value: payload, done: false }); return; }
+    this.items.push(payload);
+    this.bytes += payload.length;
+    if (this.bytes > this.max) this.flow.pause();
+  }
+
+  /** The session ended: settles every waiting reader (with `error`, or done after a release). */
+  end(error: Error | undefined): void {
+    for (const r of this.readers.splice(0)) {
+      if (this.ready) r.resolve({ value: this.take(), done: false });
+      else if (error) r.reject(error);
+      else r.resolve({ value: undefined, done: true });
+    }
+  }
+}

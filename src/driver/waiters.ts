@@ -1,0 +1,104 @@
+// Waiters: the promises a Session hands out while the machine works, and what settles them.
+//
+// Theory of operation
+//   - A confirmed service (major sync, resynchronize, capability data, give-control, activity
+//     interrupt/discard/end, release, reauth) has at most one request outstanding, so its waiter
+//     is kept under the service's key and settled by the confirming event (or rejected with
+//     ERR_CANCELLED when superseded, or with the close error).
+//   - Minor sync points may be many at once. Serials start again with every activity and move with
+//     a resynchronize, so their waiters are kept in order and matched by order, not by serial:
+//     confirming one confirms every earlier one (X.225), as do a major sync point and an activity
+//     end; a resynchronize, an activity interrupt/discard or the end fails them.
+//   - Senders waiting for room in the send queue are woken together by `writable` (and by the end
+//     of the session: the send then fails with the close error).
+//   - Every wait takes an optional AbortSignal. Aborting rejects that one promise and forgets its
+//     waiter; it never undoes what was already sent. Settling removes the abort listener.
+
+import { SessionError } from '../engine/errors.js';
+
+export interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
+
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted');
+}
+
+/**
+ * A waiter for a promise's `resolve`/`reject`, tied to `signal`: an abort calls `forget` (to drop
+ * the waiter from wherever it is kept) and rejects; settling detaches the abort listener.
+ */
+export function abortable<T>(signal: AbortSignal | undefined, resolve: (value: T) => void, reject: (error: Error) => void, forget: () => void): Waiter<T> {
+  const onAbort = (): void => { forget(); reject(abortError(signal as AbortSignal)); };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
+    reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+  };
+}
+
+export class Waiters {
+  private readonly confirms = new Map<string, Waiter<unknown>>();
+  /** Minor sync points awaiting confirmation, oldest first. */
+  private minors: { serial: number; waiter: Waiter<number> }[] = [];
+  private writers: Waiter<void>[] = [];
+
+  // ---- confirmed services ----------------------------------------------------------------
+
+  /** Waits for the confirmation of the service under `key`. */
+  confirmation<T>(key: string, signal?: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      signal?.throwIfAborted();
+      this.confirms.set(key, abortable<unknown>(signal, (v) => resolve(v as T), reject, () => this.confirms.delete(key)));
+    });
+  }
+
+  settle(key: string, value: unknown, error?: Error): void {
+    const w = this.confirms.get(key);
+    if (!w) return;
+    this.confirms.delete(key);
+    if (error) w.reject(error);
+    else w.resolve(value);
+  }
+
+  /** Rejects every waiting confirmation with `error`. */
+  failConfirmations(error: Error): void {
+    for (const key of [...this.confirms.keys()]) this.settle(key, undefined, error);
+  }
+
+  // ---- minor sync points -----------------------------------------------------------------
+
+  /** Waits for the peer to confirm the minor sync point `serial` (or a later one). */
+  minor(serial: number, signal?: AbortSignal): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const entry = { serial, waiter: abortable(signal, resolve, reject, () => { this.minors = this.minors.filter((w) => w !== entry); }) };
+      this.minors.push(entry);
+    });
+  }
+
+  /** The peer confirmed `serial`: settles it and every earlier point. */
+  minorConfirmed(serial: number): void {
+    const i = this.minors.findIndex((w) => w.serial === serial);
+    for (const w of this.minors.splice(0, i + 1)) w.waiter.resolve(w.serial);
+  }
+
+  /** Settles every pending minor sync waiter: confirmed (a major point or activity end covered them) or failed. */
+  settleMinors(error?: Error): void {
+    for (const w of this.minors.splice(0)) {
+      if (error) w.waiter.reject(error);
+      else w.waiter.resolve(w.serial);
+    }
+  }
+
+  // ---- room in the send queue ------------------------------------------------------------
+
+  /** Waits for the next `writable` (or the end of the session). */
+  writable(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const w = abortable<void>(signal, resolve, reject, () => { this.writers = this.writers.filter((x) => x !== w); });
+      this.writers.push(w);
+    });
+  }
+
+  wakeWriters(): void {
+    for (const w of this.writers.splice(0)) w.resolve();
+  }
+}
