@@ -11,27 +11,18 @@
 // Without /usr/bin/chromium the suite is skipped with a loud notice, except under CI, where it
 // runs (and fails if the browser is missing: .ci/run installs Debian's chromium package).
 
-import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleBrowserClient } from '../../scripts/bundle-browser.js';
 import type { connect } from '../../src/client/connect.js';
 import type { Session } from '../../src/driver/session.js';
 import type { SessionError } from '../../src/engine/errors.js';
 import { listen, type Server } from '../../src/server/server.js';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium, skipWithoutChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CI = !['', '0', 'false'].includes((process.env.CI ?? '').toLowerCase());
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP = !HAVE_CHROMIUM && !CI;
-if (SKIP) {
-  console.warn(
-    `\n${'!'.repeat(100)}\n!!! test/browser SKIPPED: ${CHROMIUM} is missing, so the client is NOT being checked in a real browser.\n` +
-      `!!! Install it with: apt-get install -y chromium   (under CI=true this suite runs instead, and .ci/run installs it)\n${'!'.repeat(100)}\n`,
-  );
-}
+const SKIP = skipWithoutChromium('test/browser', 'the client is NOT being checked in a real browser', '(under CI=true this suite runs instead, and .ci/run installs it)');
 
 const MESSAGES = 100;
 const CUT_AFTER = 50;
@@ -94,11 +85,8 @@ describe.skipIf(SKIP)(`the client in a real browser (Debian chromium, native Web
       '/colloquy.js': { type: 'text/javascript; charset=utf-8', body: bundle },
     });
     base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    // launch() gives the browser a fresh temporary user-data dir and removes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
+    // launchChromium() gives the browser a fresh temporary user-data dir and removes it on close.
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.stack ?? e.message}`));
     // Module scripts run before 'load', so the bundle has loaded (or failed) when goto returns.

@@ -11,24 +11,16 @@
 //
 // Without /usr/bin/chromium the suite is skipped with a loud notice, except under CI.
 
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.js';
 import { startServe, type ServeNode } from '../support/serve.js';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium, skipWithoutChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CI = !['', '0', 'false'].includes((process.env.CI ?? '').toLowerCase());
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP = !HAVE_CHROMIUM && !CI;
-if (SKIP) {
-  console.warn(
-    `\n${'!'.repeat(100)}\n!!! test/browser/chat SKIPPED: ${CHROMIUM} is missing, so the web page is NOT being checked in a real browser.\n` +
-      `!!! Install it with: apt-get install -y chromium   (under CI=true this suite runs instead)\n${'!'.repeat(100)}\n`,
-  );
-}
+const SKIP = skipWithoutChromium('test/browser/chat', 'the web page is NOT being checked in a real browser', '(under CI=true this suite runs instead)');
 
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 /** Waits in the page: generous, the machine is shared. */
@@ -57,10 +49,7 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
     if (!HAVE_CHROMIUM) throw new Error(`CI is set but ${CHROMIUM} is missing: install Debian's chromium package`);
     const webRoot = await buildWeb(join(mkdtempSync(join(tmpdir(), 'colloquy-web-')), 'web'));
     node = await startServe(['--web-root', webRoot]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
