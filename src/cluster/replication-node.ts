@@ -23,86 +23,29 @@
 //
 //   Bootstrap. A node serves (owns keys) once it has the complete snapshot of every peer whose
 //   stream has begun; one that has not begun within `bootstrapWaitMs` is not waited for.
+//
+//   Elsewhere: replication-types.ts (options, events, stats), replication-endpoint.ts (the
+//   Server peers dial), rendezvous.ts (the ownership order), pending-requests.ts (writes waiting
+//   for a remote owner's answer), peer-link.ts, replica-state.ts, replication-protocol.ts.
 
 import { createHash } from 'node:crypto';
 import { Emitter } from '../driver/emitter.js';
 import type { Session } from '../driver/session.js';
-import { constantTimeEqual } from '../engine/bytes.js';
-import { SessionError, type ErrorCode } from '../engine/errors.js';
-import type { DialOptions } from '../client/dial.js';
-import type { EndpointOptions } from '../server/endpoints.js';
-import { Refusal, Server } from '../server/server.js';
+import { SessionError } from '../engine/errors.js';
+import type { Server } from '../server/server.js';
 import { nonNegative, positive } from '../store/shared.js';
+import { PendingRequests } from './pending-requests.js';
+import { createEndpoint, endpointUrl, sessionTuning } from './replication-endpoint.js';
 import { PeerLink, type LinkStats } from './peer-link.js';
+import { rendezvous } from './rendezvous.js';
 import { ReplicaState, type Replica } from './replica-state.js';
 import { decode, type Message, type Op, type Result } from './replication-protocol.js';
+import type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 
-export interface ReplicatedPeer {
-  id: string;
-  /** Where that node's replication endpoint listens, e.g. tcp://10.0.0.2:7300. */
-  url: string;
-}
+export type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 
-export interface ReplicationOptions {
-  /** This node's id: unique in the cluster, stable across restarts. */
-  nodeId: string;
-  /** Where this node listens for its peers. Default { tcp: { host: '127.0.0.1', port: 0 } }. */
-  listen?: Pick<EndpointOptions, 'tcp' | 'tls' | 'memory'>;
-  /** The other nodes. A node joining a running cluster must be given them here, so it bootstraps before it serves. */
-  peers?: ReplicatedPeer[];
-  /** Shared secret every node presents to every other (compared in constant time). Strongly recommended. */
-  clusterSecret?: string;
-  /** Sessions an owner accepts at most (replicas apply what owners sent). Default 100,000. */
-  maxEntries?: number;
-  /** Bytes of serialised data an owner accepts at most. Default 256 MiB. */
-  maxBytes?: number;
-  /** How long a destroyed session's tombstone is kept (so late copies do not revive it). Default 60 s. */
-  tombstoneMs?: number;
-  /** Tombstones kept at most (oldest forgotten first). Default 100,000. */
-  maxTombstones?: number;
-  /**
-   * False: this node never owns keys. It keeps a full copy, serves reads locally and sends every
-   * write to an owner (a reporting node, or to keep owner duties on fewer nodes). Default true.
-   */
-  owner?: boolean;
-  /** How long a peer's link may be down before its keys are owned by the next node. Default 3 s. */
-  failoverMs?: number;
-  /** How long a starting node waits for the snapshot of a peer it cannot reach before it serves anyway. Default 3 s. */
-  bootstrapWaitMs?: number;
-  /** Changes queued for one peer at most (bytes) before that link is reset and resynchronised by snapshot. Default 16 MiB. */
-  maxQueueBytes?: number;
-  /** Target size of one snapshot message. Default 64 KiB. */
-  snapshotChunkBytes?: number;
-  /** Requests waiting for a remote owner at most (ERR_STORE_FULL, limit maxPendingRequests). Default 10,000. */
-  maxPendingRequests?: number;
-  /** The replication sessions: resume window, heartbeat, frame size, send queue, redial backoff. */
-  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; maxSendQueueBytes?: number; initialDelayMs?: number; maxDelayMs?: number; tls?: DialOptions['tls'] };
-  /** The clock, for tests. Default Date.now. Nodes' clocks should agree within a second or so (expiry is local). */
-  now?: () => number;
-}
-
-export interface ReplicationEvents extends Record<string, unknown> {
-  /** A peer link went up or down, a peer said it is ready, or a link was reset (`reason`). */
-  peer: { id: string; connected: boolean; ready: boolean; reason?: string };
-  /** A peer sent something unparseable; its session was aborted. */
-  'protocol-error': { id: string | null; error: SessionError };
-}
-
-export interface ReplicatedStats {
-  entries: number;
-  bytes: number;
-  tombstones: number;
-  /** Everything this node sent to peers (all links): messages and bytes. */
-  sent: { messages: number; bytes: number; snapshotRecords: number; resets: number; sessions: number };
-  /** Records re-offered to peers after their owner failed over. */
-  reoffered: number;
-  /** Writes this node sent to a remote owner, and writes it made as owner for a peer. */
-  requests: { sent: number; served: number };
-  received: { messages: number; bytes: number };
-}
 
 interface Inbound { session: Session; ready: boolean; owner: boolean; snapshotDone: boolean }
-interface Pending { owner: string; resolve: (r: Result) => void; reject: (e: unknown) => void }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -113,10 +56,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   readonly state: ReplicaState;
   private readonly links = new Map<string, PeerLink>();
   private readonly inbound = new Map<string, Inbound>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests();
   private readonly readyWaiters = new Set<() => void>();
   private server: Server | null = null;
-  private seq = 0;
   private isReady = false;
   private closed = false;
   private readonly startedAt = performance.now();
@@ -153,14 +95,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   now(): number { return this.nowFn(); }
 
   /** The URL peers dial to reach this node. */
-  get url(): string {
-    const a = this.server?.addresses ?? {};
-    const host = this.options.listen?.tcp?.host ?? this.options.listen?.tls?.host ?? '127.0.0.1';
-    if (a.tcp !== undefined) return `tcp://${host}:${a.tcp}`;
-    if (a.tls !== undefined) return `tls://${host}:${a.tls}`;
-    if (a.memory !== undefined) return `memory://${a.memory}`;
-    throw new SessionError('ERR_INVALID_STATE', 'the replication node is not listening', 'local', { state: 'closed' });
-  }
+  get url(): string { return endpointUrl(this.server, this.options); }
 
   /** Whether this node has bootstrapped (snapshots from its reachable peers) and may own keys. */
   get ready(): boolean { return this.isReady; }
@@ -266,20 +201,10 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     const owner = this.ownerOf(op.id);
     if (owner === null) throw new SessionError('ERR_STORE_UNAVAILABLE', `no node can own session ${op.id} now (no ready owner node is reachable)`, 'local', { cause: 'no-owner' });
     if (owner === this.nodeId) return this.apply(op, null);
-    const limit = this.options.maxPendingRequests ?? 10_000;
-    if (this.pending.size >= limit) throw new SessionError('ERR_STORE_FULL', `${limit} requests already wait for remote owners (maxPendingRequests)`, 'local', { limit: 'maxPendingRequests' });
-    const n = ++this.seq;
     const link = this.links.get(owner) as PeerLink;
-    return new Promise<Result>((resolve, reject) => {
-      const done = (): void => { this.pending.delete(n); signal.removeEventListener('abort', onAbort); };
-      const onAbort = (): void => { done(); reject(signal.reason); };
-      this.pending.set(n, { owner, resolve: (r) => { done(); resolve(r); }, reject: (e) => { done(); reject(e); } });
-      signal.addEventListener('abort', onAbort, { once: true });
+    return this.pending.request(owner, op.id, this.options.maxPendingRequests ?? 10_000, signal, (n) => {
       this.requests.sent++;
-      if (!link.send({ t: 'req', n, ...op })) {
-        done();
-        reject(new SessionError('ERR_STORE_UNAVAILABLE', `the link to node ${owner}, which owns session ${op.id}, is down`, 'local', { cause: 'owner-unreachable', owner }));
-      }
+      return link.send({ t: 'req', n, ...op });
     });
   }
 
@@ -309,19 +234,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   private async listen(): Promise<void> {
-    const secret = this.options.clusterSecret;
-    const l = this.options.link ?? {};
-    this.server = new Server({
-      ...(this.options.listen ?? { tcp: { host: '127.0.0.1', port: 0 } }),
-      maxFrameSize: l.maxFrameSize ?? 4 * 1024 * 1024,
-      resumeWindowMs: l.resumeWindowMs ?? 30_000,
-      heartbeatMs: l.heartbeatMs ?? 2000,
-      authenticate: (request) => {
-        if (secret === undefined) return null;
-        if (!constantTimeEqual(request.credentials, new TextEncoder().encode(secret))) throw new Refusal('wrong cluster secret', 'unauthorized');
-        return null;
-      },
-    });
+    this.server = createEndpoint(this.options);
     this.server.on('session', (s) => { void this.onInbound(s); });
     await this.server.start();
     for (const p of this.options.peers ?? []) if (p.id !== this.nodeId) this.addLink(p.id, p.url);
@@ -341,9 +254,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       ...(this.options.clusterSecret !== undefined ? { credentials: this.options.clusterSecret } : {}),
       maxQueueBytes: positive(this.options.maxQueueBytes ?? 16 * 1024 * 1024, 'maxQueueBytes'),
       snapshotChunkBytes: positive(this.options.snapshotChunkBytes ?? 64 * 1024, 'snapshotChunkBytes'),
-      resumeWindowMs: l.resumeWindowMs ?? 30_000,
-      heartbeatMs: l.heartbeatMs ?? 2000,
-      maxFrameSize: l.maxFrameSize ?? 4 * 1024 * 1024,
+      ...sessionTuning(this.options),
       maxSendQueueBytes: l.maxSendQueueBytes ?? 4 * 1024 * 1024,
       initialDelayMs: l.initialDelayMs ?? 50,
       maxDelayMs: l.maxDelayMs ?? 1000,
@@ -448,23 +359,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     }
   }
 
-  private answer(peer: string, n: number, r: Result): void {
-    const p = this.pending.get(n);
-    if (p && p.owner === peer) p.resolve(r);
-  }
-
-  private fail(peer: string, n: number, err: { code: string; message: string }): void {
-    const p = this.pending.get(n);
-    if (!p || p.owner !== peer) return;
-    const code = (['ERR_STORE_FULL', 'ERR_INVALID_ARGUMENT', 'ERR_STORE_UNAVAILABLE'].includes(err.code) ? err.code : 'ERR_STORE_UNAVAILABLE') as ErrorCode;
-    p.reject(new SessionError(code, `owner ${peer}: ${err.message}`, 'remote', { owner: peer, cause: err.code }));
-  }
-
-  private failPending(peer: string, reason: string): void {
-    for (const p of [...this.pending.values()]) {
-      if (p.owner === peer) p.reject(new SessionError('ERR_STORE_UNAVAILABLE', `the link to node ${peer} was lost (${reason}); the write may or may not have been applied: read before retrying`, 'local', { cause: 'link-lost', owner: peer }));
-    }
-  }
+  private answer(peer: string, n: number, r: Result): void { this.pending.answer(peer, n, r); }
+  private fail(peer: string, n: number, err: { code: string; message: string }): void { this.pending.fail(peer, n, err); }
+  private failPending(peer: string, reason: string): void { this.pending.failPeer(peer, reason); }
 
   private checkReady(): void {
     if (this.isReady || this.closed) return;
@@ -491,17 +388,6 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   private rendezvous(id: string): string[] {
-    const members = [this.nodeId, ...this.links.keys()];
-    return members.map((m) => ({ m, h: score(m, id) })).sort((a, b) => b.h - a.h || (a.m < b.m ? -1 : 1)).map((x) => x.m);
+    return rendezvous([this.nodeId, ...this.links.keys()], id);
   }
-}
-
-
-/** Rendezvous score: FNV-1a over node and key, then a murmur3 finaliser. */
-function score(node: string, key: string): number {
-  let h = 0x811c9dc5;
-  const s = `${node}\u0000${key}`;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-  return h >>> 0;
 }
