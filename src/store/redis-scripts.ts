@@ -8,6 +8,8 @@
 //   Each script reads the server's clock (TIME), so every node sharing the Redis agrees on it.
 //   A reply's second element is the reap tag: non-empty when this script's DEL removed an
 //   expired session ('-' or '=<principal>'), so that exactly one caller emits `expired`.
+//   In one-node mode a session's index and deadline entries are placed (place) and removed
+//   (unplace) in the same script as its hash changes.
 
 import { SessionError } from '../engine/errors.js';
 import type { RedisClient } from './redis-connection.js';
@@ -29,15 +31,25 @@ local function extend(key, margin)
     if redis.call('PEXPIRETIME', key) < want then redis.call('PEXPIREAT', key, want) end
   end
 end
+local function place(prefix, dkey, p, id, e, grace)
+  if p then
+    local k = idx_key(prefix, p)
+    redis.call('ZADD', k, e, id)
+    extend(k, grace)
+  end
+  redis.call('ZADD', dkey, e, id)
+  extend(dkey, grace)
+end
+local function unplace(prefix, dkey, p, id)
+  if p then redis.call('ZREM', idx_key(prefix, p), id) end
+  redis.call('ZREM', dkey, id)
+end
 local function load(key, id, now, full, prefix, dkey)
   local h = redis.call('HMGET', key, 'v', 'p', 'c', 'e')
   if not h[1] then return nil, '' end
   if tonumber(h[4]) > now then return h, '' end
   redis.call('DEL', key)
-  if full then
-    if h[2] then redis.call('ZREM', idx_key(prefix, h[2]), id) end
-    redis.call('ZREM', dkey, id)
-  end
+  if full then unplace(prefix, dkey, h[2], id) end
   return nil, enc(h[2])
 end
 `;
@@ -79,13 +91,7 @@ if newp then redis.call('HSET', key, 'p', newp) else redis.call('HDEL', key, 'p'
 redis.call('PEXPIREAT', key, e + grace)
 if full then
   if oldp and oldp ~= newp then redis.call('ZREM', idx_key(prefix, oldp), id) end
-  if newp then
-    local k = idx_key(prefix, newp)
-    redis.call('ZADD', k, e, id)
-    extend(k, grace)
-  end
-  redis.call('ZADD', dkey, e, id)
-  extend(dkey, grace)
+  place(prefix, dkey, newp, id, e, grace)
 end
 local created = 0
 if not h then created = 1 end
@@ -104,15 +110,7 @@ local e = now + tonumber(ARGV[2])
 if ARGV[7] ~= '' and e > tonumber(ARGV[7]) then return {'late', expired} end
 redis.call('HSET', key, 'e', e)
 redis.call('PEXPIREAT', key, e + grace)
-if full then
-  if h[2] then
-    local k = idx_key(prefix, h[2])
-    redis.call('ZADD', k, e, id)
-    extend(k, grace)
-  end
-  redis.call('ZADD', dkey, e, id)
-  extend(dkey, grace)
-end
+if full then place(prefix, dkey, h[2], id, e, grace) end
 return {'ok', expired}
 `,
   // ARGV: id, full, prefix, dkey, expectP ('*' any)
@@ -124,10 +122,7 @@ local h, expired = load(key, id, now, full, prefix, dkey)
 if not h then return {'absent', expired} end
 if ARGV[5] ~= '*' and enc(h[2]) ~= ARGV[5] then return {'other', expired} end
 redis.call('DEL', key)
-if full then
-  if h[2] then redis.call('ZREM', idx_key(prefix, h[2]), id) end
-  redis.call('ZREM', dkey, id)
-end
+if full then unplace(prefix, dkey, h[2], id) end
 return {'ok', expired, enc(h[2])}
 `,
   // KEYS[1]: an index. ARGV: margin. Drops entries whose score is older than margin, lists the rest.
