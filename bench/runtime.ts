@@ -60,6 +60,7 @@ import { WebSocket } from 'ws';
 import { connect } from '../src/client/connect.js';
 import { compileBench, exitWithLauncher, runCompiled } from './runtime-compile.js';
 import type { FromIdle, FromSink, MemorySample, SinkPorts, ToIdle, ToSink } from './peers/protocol.js';
+import { envList, ratioText, table } from './support.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** This file as compiled by runtime-compile.ts (plain node), or the TypeScript source under tsx. */
@@ -91,7 +92,7 @@ const IDLE_WARM = 100;
 const IDLE_CONCURRENCY = 100;
 const IDLE_OPEN_MS = 60_000;
 
-const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter(Boolean);
+const ONLY = envList('BENCH_ONLY');
 const selected = (...names: string[]): boolean => ONLY.length === 0 || ONLY.some((w) => names.some((n) => n.includes(w)));
 
 // ---- peers ---------------------------------------------------------------------------------
@@ -634,17 +635,8 @@ async function idleSessions(kind: 'colloquy' | 'ws', sessions: number): Promise<
 
 // ---- printing ------------------------------------------------------------------------------
 
-function table(rows: readonly (readonly string[])[], leftColumns = 1): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((cell, c) => (c < leftColumns ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
-  console.log(line(rows[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
-}
-
 const sizeName = (size: number): string => (size < 1024 ? `${size} B` : `${size / 1024} KiB`);
 const rateText = (rate: number): string => (Number.isNaN(rate) ? 'failed' : rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M/s` : `${(rate / 1e3).toFixed(1)} k/s`);
-const ratioText = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}x` : 'n/a');
 const us = (v: number): string => (Number.isNaN(v) ? 'n/a' : `${(v * 1000).toFixed(0)} us`);
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

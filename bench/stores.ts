@@ -27,7 +27,6 @@
 // BENCH_ONLY=ops,durability,resume runs only those sections.
 
 import { execFile } from 'node:child_process';
-import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from '../src/client/connect.js';
@@ -41,6 +40,7 @@ import { have, startRedis } from '../test/support/redis.js';
 import type { RedisServer } from '../test/support/redis.js';
 import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
 import type { Node } from '../test/deploy/lb.js';
+import { envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
 
 const run$ = promisify(execFile);
 
@@ -57,27 +57,12 @@ const EXCHANGE = 5000;
 const WINDOW = 256;
 const RESUME_RUNS = 10;
 
-const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const only = envList('BENCH_ONLY');
 const wanted = (section: string): boolean => only.length === 0 || only.includes(section);
 
 // -- helpers ------------------------------------------------------------------------------------
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-function table(rows: readonly (readonly string[])[]): void {
-  const widths = (rows[0] as readonly string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-  console.log(line(rows[0] as readonly string[]));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
-}
-
-const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : 'n/a');
-const ratio = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
 
 /** Runs `op` in `concurrency` workers for WARM_MS, then counts completions for MEASURE_MS. */
 async function rate(concurrency: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
@@ -327,7 +312,7 @@ async function resumeAfterKill(redis: RedisServer): Promise<void> {
 }
 
 export async function run(): Promise<void> {
-  console.log(`stores and several nodes (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  console.log(`stores and several nodes (load average ${loadAverages()})`);
   if (!have('redis-server') || !have('redis-benchmark')) {
     console.log('SKIPPED: redis-server and redis-benchmark are needed (apt-get install redis-server)');
     return;

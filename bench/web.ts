@@ -24,8 +24,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { envList, fmt, loadAverages, table } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_WEB_SECONDS ?? 5);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_WEB_ROUNDS ?? 1));
@@ -212,27 +212,17 @@ async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisU
   }
 }
 
-function table(rows: readonly (readonly string[])[]): void {
-  const widths = (rows[0] as readonly string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ');
-  console.log(line(rows[0] as readonly string[]));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
-}
-
-const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-
 export async function run(): Promise<void> {
   const require = createRequire(import.meta.url);
   const autocannon = require('autocannon') as Autocannon;
   const { have, startRedis } = await import('../test/support/redis.js');
-  const only = (process.env.BENCH_WEB_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = envList('BENCH_WEB_ONLY');
   const cases = CASES.filter((c) => only.length === 0 || only.some((w) => c.name.includes(w)));
   const wantRedis = cases.some((c) => c.redis);
   const redis = wantRedis && have('redis-server') ? await startRedis() : undefined;
   if (wantRedis && !redis) console.log('!!! redis-server is not installed: the Redis cases are skipped (apt-get install -y redis-server)');
   console.log(`Web sessions: POST /inc increments a counter in the session; autocannon, ${CONNECTIONS} connections, one fixed cookie, ${SECONDS} s per case after a 1 s warm-up, ${ROUNDS} round(s), best kept;`);
-  console.log(`each server in its own process. Load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores shared: compare within one run only)`);
+  console.log(`each server in its own process. Load average before: ${loadAverages()} (2 cores shared: compare within one run only)`);
   const rows = new Map<CaseName, Row>();
   try {
     // Rounds (BENCH_WEB_ROUNDS) run every case again, in the same order; the best req/s of a case
