@@ -10,7 +10,9 @@
 // load generator does not share its event loop. Redis is a private redis-server on a free port
 // (test/support/redis.ts); without redis-server the Redis cases are skipped with a notice.
 //
-// Printed per case: requests/s, p99 latency, 2xx answered, and lost increments: increments the
+// Printed per case: requests/s, p99 latency, server CPU per request (user + system time of the
+// server process over the measured run, divided by the increments it answered: less disturbed by
+// other load on the machine than req/s; best round kept), 2xx answered, and lost increments: increments the
 // handlers performed minus how far the stored counter actually moved (read back after the run). Ratios against
 // the targets: memory store >= 0.9x bare Express and >= 0.75x bare Fastify; Redis >= 2x
 // express-session + connect-redis; 0 lost increments.
@@ -66,6 +68,9 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
     new WebSessions({ store: redis ? new RedisStore({ url: redisUrl as string, prefix: `bench${process.pid}`, timeoutMs: 5000 }) : new MemoryStore(), storeTimeoutMs: 5000 });
   let bare = 0;
   let served = 0; // increments answered with a 2xx by this server
+  // Server CPU (user + system, µs) so far: per request, the cost that load on the shared machine
+  // does not distort as much as req/s.
+  const cpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
   type Req = { session: { increment(k: string): Promise<number>; get(k: string): unknown } };
   type LegacyReq = { session: { n?: number; get?(k: string): unknown; set?(k: string, v: unknown): void } };
   const listenNode = (handler: http.RequestListener): Promise<number> => new Promise((resolve) => {
@@ -76,7 +81,7 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
     case 'bare-express': {
       const app = express();
       app.post('/inc', (_req, res) => { served++; res.json({ n: ++bare }); });
-      app.get('/count', (_req, res) => { res.json({ n: bare, served }); });
+      app.get('/count', (_req, res) => { res.json({ n: bare, served, cpu: cpu() }); });
       return listenNode(app);
     }
     case 'colloquy-express-memory':
@@ -84,7 +89,7 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
       const app = express();
       app.use(sessionMiddleware(colloquy(name.endsWith('redis'))));
       app.post('/inc', (req, res, next) => { (req as unknown as Req).session.increment('n').then((n) => { served++; res.json({ n }); }, next); });
-      app.get('/count', (req, res) => { res.json({ n: (req as unknown as Req).session.get('n') ?? 0, served }); });
+      app.get('/count', (req, res) => { res.json({ n: (req as unknown as Req).session.get('n') ?? 0, served, cpu: cpu() }); });
       return listenNode(app);
     }
     case 'express-session-memory':
@@ -99,13 +104,13 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
       const app = express();
       app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, ...(store ? { store: store as InstanceType<typeof session.Store> } : {}) }));
       app.post('/inc', (req, res) => { const s = (req as unknown as LegacyReq).session; s.n = (s.n ?? 0) + 1; served++; res.json({ n: s.n }); });
-      app.get('/count', (req, res) => { res.json({ n: (req as unknown as LegacyReq).session.n ?? 0, served }); });
+      app.get('/count', (req, res) => { res.json({ n: (req as unknown as LegacyReq).session.n ?? 0, served, cpu: cpu() }); });
       return listenNode(app);
     }
     case 'bare-fastify': {
       const app = Fastify();
       app.post('/inc', async () => { served++; return { n: ++bare }; });
-      app.get('/count', async () => ({ n: bare, served }));
+      app.get('/count', async () => ({ n: bare, served, cpu: cpu() }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as AddressInfo).port;
     }
@@ -118,7 +123,7 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
         served++;
         return { n };
       });
-      app.get('/count', async (req) => ({ n: (req as unknown as Req).session.get('n') ?? 0, served }));
+      app.get('/count', async (req) => ({ n: (req as unknown as Req).session.get('n') ?? 0, served, cpu: cpu() }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as AddressInfo).port;
     }
@@ -133,7 +138,7 @@ async function serve(name: CaseName, redisUrl: string | undefined): Promise<numb
         served++;
         return { n };
       });
-      app.get('/count', async (req) => ({ n: (req as unknown as { session: { get(k: string): number | undefined } }).session.get('n') ?? 0, served }));
+      app.get('/count', async (req) => ({ n: (req as unknown as { session: { get(k: string): number | undefined } }).session.get('n') ?? 0, served, cpu: cpu() }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as AddressInfo).port;
     }
@@ -152,7 +157,7 @@ interface AutocannonResult {
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 
-interface Row { label: string; rps: number; p99: number; ok: number; bad: number; lost: number }
+interface Row { label: string; rps: number; p99: number; ok: number; bad: number; lost: number; cpuPerReq: number }
 
 async function startServer(name: CaseName, redisUrl: string | undefined): Promise<{ port: number; child: ChildProcess }> {
   const child = fork(HERE, [], {
@@ -185,12 +190,12 @@ async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisU
     await first.text();
     const cookie = first.headers.getSetCookie().map((s) => s.split(';')[0]).join('; ');
     const headers: Record<string, string> = cookie ? { cookie } : {};
-    const read = async (): Promise<{ n: number; served: number }> => (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number };
+    const read = async (): Promise<{ n: number; served: number; cpu: number }> => (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number; cpu: number };
     // Warm-up (JIT, connections), not counted.
     await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: 1, headers });
     // Requests still in flight when autocannon stops finish later (their saves included): read
     // the counters once they have settled.
-    const settled = async (): Promise<{ n: number; served: number }> => {
+    const settled = async (): Promise<{ n: number; served: number; cpu: number }> => {
       let last = await read();
       for (let i = 0; i < 50; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -206,7 +211,7 @@ async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisU
     // Lost: increments the server performed (counted when the handler's increment completed)
     // minus how far the stored counter moved. autocannon's own count misses the requests in
     // flight when it stops, so the server counts.
-    return { label: c.label, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, lost: (after.served - before.served) - (after.n - before.n) };
+    return { label: c.label, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, lost: (after.served - before.served) - (after.n - before.n), cpuPerReq: (after.cpu - before.cpu) / Math.max(1, after.served - before.served) };
   } finally {
     await stop(child);
   }
@@ -233,13 +238,14 @@ export async function run(): Promise<void> {
         if (c.redis && !redis) continue;
         const row = await measure(autocannon, c, redis?.url);
         const best = rows.get(c.name);
-        rows.set(c.name, !best || row.rps > best.rps ? { ...row, lost: Math.max(row.lost, best?.lost ?? 0) } : { ...best, lost: Math.max(row.lost, best.lost) });
+        const cpuPerReq = Math.min(row.cpuPerReq, best?.cpuPerReq ?? Infinity);
+        rows.set(c.name, !best || row.rps > best.rps ? { ...row, lost: Math.max(row.lost, best?.lost ?? 0), cpuPerReq } : { ...best, lost: Math.max(row.lost, best.lost), cpuPerReq });
       }
     }
   } finally {
     await redis?.stop();
   }
-  table([['case', 'req/s', 'p99', '2xx', 'errors', 'lost increments'], ...[...rows.values()].map((r) => [r.label, fmt(r.rps), `${r.p99} ms`, fmt(r.ok), fmt(r.bad), fmt(r.lost)])]);
+  table([['case', 'req/s', 'p99', 'server CPU/req', '2xx', 'errors', 'lost increments'], ...[...rows.values()].map((r) => [r.label, fmt(r.rps), `${r.p99} ms`, `${r.cpuPerReq.toFixed(1)} µs`, fmt(r.ok), fmt(r.bad), fmt(r.lost)])]);
   const ratio = (a: CaseName, b: CaseName, target: number): string[] => {
     const x = rows.get(a);
     const y = rows.get(b);
