@@ -119,31 +119,39 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   /** `change` must not mutate its argument (it is the stored record's data, not a copy). */
-  private async apply(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
-    this.requireAvailable();
+  private apply(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
+    // Promise chains rather than async/await: increment() is on a hot path, and each async
+    // function level costs promise hops.
+    try {
+      this.requireAvailable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.state === 'destroyed') this.revive();
-    if (this.state === 'new') await this.m.save(this as unknown as WebSession, true);
-    const outcome = await this.m.writeRecord(this, (rec) => {
+    const write = (): Promise<void> => this.m.writeRecord(this, (rec) => {
       const next = change(rec.d as Partial<T>);
       return next === undefined ? undefined : { ...rec, d: next as SessionData };
+    }).then((outcome) => {
+      if (outcome === GONE || outcome === null) throw this.gone();
+      if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
+      this.record = outcome.value;
+      this.version = outcome.version;
     });
-    if (outcome === GONE || outcome === null) throw this.gone();
-    if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
-    this.record = outcome.value;
-    this.version = outcome.version;
+    return this.state === 'new' ? this.m.save(this as unknown as WebSession, true).then(write) : write();
   }
 
   /** Atomically adds `by` to a numeric key (missing counts as 0) and resolves with the new value. */
-  async increment<K extends keyof T & string>(key: K, by = 1): Promise<number> {
+  increment<K extends keyof T & string>(key: K, by = 1): Promise<number> {
     let result = 0;
-    await this.apply((d) => {
+    return this.apply((d) => {
       const v = (d as SessionData)[key];
       result = (typeof v === 'number' && Number.isFinite(v) ? v : 0) + by;
       return { ...d, [key]: result } as Partial<T>;
+    }).then(() => {
+      // This request's own pending write of `key` would overwrite the atomic result: drop it.
+      this.changes.delete(key);
+      return result;
     });
-    // This request's own pending write of `key` would overwrite the atomic result: drop it.
-    this.changes.delete(key);
-    return result;
   }
 
   /**

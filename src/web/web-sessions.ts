@@ -156,19 +156,26 @@ export class WebSessions implements SessionManagerInternals {
 
   /** The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
   load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
-    // Written with one .then rather than async/await: this is on every request's path.
+    // One .then after the store's answer (the read's own step included): this is on every
+    // request's path, so no async/await and no intermediate promise per step.
     try {
       const raw = readCookie(input.cookie, this.cookieName(input.secure));
-      const extra = { userAgent: input.userAgent?.slice(0, MAX_USER_AGENT), address: input.address, secure: input.secure };
       const token = parseToken(raw);
-      const fresh = (): WebSession<T> => new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: raw !== undefined, available: true, ...extra });
-      if (!token) return Promise.resolve(fresh());
-      return this.lookup(token).then((found) => found
-        ? new WebSession<T>(this, { token, record: found.record, version: found.version, principal: found.principal, hadCookie: true, available: true, ...extra })
-        : fresh());
+      const userAgent = input.userAgent !== undefined && input.userAgent.length > MAX_USER_AGENT ? input.userAgent.slice(0, MAX_USER_AGENT) : input.userAgent;
+      if (!token) return Promise.resolve(this.fresh<T>(raw !== undefined, userAgent, input));
+      return this.read(this.key(token.id)).then((stored) => {
+        const found = this.check(token, stored);
+        return found
+          ? new WebSession<T>(this, { token, record: found.data, version: found.version, principal: this.principalOf(found.principal), hadCookie: true, available: true, userAgent, address: input.address, secure: input.secure })
+          : this.fresh<T>(true, userAgent, input);
+      });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private fresh<T extends SessionData>(hadCookie: boolean, userAgent: string | undefined, input: LoadInput): WebSession<T> {
+    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie, available: true, userAgent, address: input.address, secure: input.secure });
   }
 
   /** A session that saves nothing, for a request run anonymously while the store is down. */
@@ -348,14 +355,20 @@ export class WebSessions implements SessionManagerInternals {
 
   private lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
     return this.read(this.key(token.id)).then((stored) => {
-      if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
-      if (this.deadline(stored.data) <= this.now()) {
-        // Over by this layer's clock: remove it (best effort; the store TTL would too).
-        this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
-        return null;
-      }
-      return { record: stored.data, version: stored.version, principal: this.principalOf(stored.principal) };
+      const found = this.check(token, stored);
+      return found ? { record: found.data, version: found.version, principal: this.principalOf(found.principal) } : null;
     });
+  }
+
+  /** The stored record if it belongs to `token` and is live by this layer's clock, else null. */
+  private check(token: SessionToken, stored: StoredSession<SessionRecord> | null): StoredSession<SessionRecord> | null {
+    if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
+    if (this.deadline(stored.data) <= this.now()) {
+      // Over by this layer's clock: remove it (best effort; the store TTL would too).
+      this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
+      return null;
+    }
+    return stored;
   }
 
   /**
@@ -363,17 +376,15 @@ export class WebSessions implements SessionManagerInternals {
    * data is frozen: requests may share it, and changes go through set() anyway.
    */
   private read(key: string): Promise<StoredSession<SessionRecord> | null> {
-    const pending = this.coalesce ? this.reads.get(key) : undefined;
+    if (!this.coalesce) return this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then(freeze);
+    const pending = this.reads.get(key);
     if (pending) return pending;
-    const p = this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then((s) => {
-      if (s && s.data && typeof s.data === 'object') deepFreeze(s.data.d);
-      return s;
-    });
-    if (this.coalesce) {
-      this.reads.set(key, p);
-      const done = (): void => { if (this.reads.get(key) === p) this.reads.delete(key); };
-      p.then(done, done);
-    }
+    // One step after the store's answer: freeze, and stop offering this read to later requests.
+    const p: Promise<StoredSession<SessionRecord> | null> = this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then(
+      (s) => { if (this.reads.get(key) === p) this.reads.delete(key); return freeze(s); },
+      (error: unknown) => { if (this.reads.get(key) === p) this.reads.delete(key); throw error; },
+    );
+    this.reads.set(key, p);
     return p;
   }
 
@@ -421,6 +432,11 @@ export function isStoreError(error: unknown): boolean {
 
 export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot be reached. Try again shortly.\n';
 
+
+function freeze(s: StoredSession<SessionRecord> | null): StoredSession<SessionRecord> | null {
+  if (s && s.data && typeof s.data === 'object') deepFreeze(s.data.d);
+  return s;
+}
 
 function deepFreeze(value: unknown): void {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
