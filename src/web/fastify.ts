@@ -52,6 +52,13 @@ function slot(request: FastifyRequestLike): Record<string, unknown> {
   return request as unknown as Record<string, unknown>;
 }
 
+/** Sets the session's cookie on the reply and lets it go on (a function, not a closure per reply). */
+function finish(sessions: WebSessions, session: WebSession, reply: FastifyReplyLike, payload: unknown, next: (error: Error | null, payload?: unknown) => void): void {
+  const cookies = sessions.cookies(session, session.secure);
+  for (let i = 0; i < cookies.length; i++) reply.header('set-cookie', cookies[i] as string);
+  next(null, payload);
+}
+
 export function fastifySessions(sessions: WebSessions, options: FastifySessionsOptions = {}): FastifySessionsPlugin {
   const name = options.decorator ?? 'session';
   const plugin = ((fastify: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
@@ -77,12 +84,8 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
     fastify.addHook('onSend', (request, reply, payload, next) => {
       const session = slot(request)[name] as WebSession | null;
       if (!session) { next(null, payload); return; }
-      const finish = (): void => {
-        for (const c of sessions.cookies(session, session.secure)) reply.header('set-cookie', c);
-        next(null, payload);
-      };
-      if (!sessions.needsSave(session)) { finish(); return; }
-      sessions.save(session).then(finish, (error: unknown) => {
+      if (!sessions.needsSave(session)) { finish(sessions, session, reply, payload, next); return; }
+      sessions.save(session).then(() => finish(sessions, session, reply, payload, next), (error: unknown) => {
         if (!isStoreError(error)) { next(error as Error); return; }
         if (sessions.failClosed) {
           for (const h of Object.keys(reply.getHeaders())) reply.removeHeader(h);
@@ -91,7 +94,7 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
           return;
         }
         sessions.report(error);
-        finish();
+        finish(sessions, session, reply, payload, next);
       });
     });
     done();

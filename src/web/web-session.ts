@@ -121,14 +121,19 @@ export class WebSession<T extends SessionData = SessionData> {
   /** `change` must not mutate its argument (it is the stored record's data, not a copy). */
   private apply(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
     // Promise chains rather than async/await: increment() is on a hot path, and each async
-    // function level costs promise hops.
+    // function level costs promise hops. No named closures either (tsx/esbuild keepNames gives
+    // each one a defineProperty per call).
     try {
       this.requireAvailable();
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.state === 'destroyed') this.revive();
-    const write = (): Promise<void> => this.m.writeRecord(this, (rec) => {
+    return this.state === 'new' ? this.m.save(this as unknown as WebSession, true).then(() => this.write(change)) : this.write(change);
+  }
+
+  private write(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
+    return this.m.writeRecord(this, (rec) => {
       const next = change(rec.d as Partial<T>);
       return next === undefined ? undefined : { ...rec, d: next as SessionData };
     }).then((outcome) => {
@@ -137,7 +142,6 @@ export class WebSession<T extends SessionData = SessionData> {
       this.record = outcome.value;
       this.version = outcome.version;
     });
-    return this.state === 'new' ? this.m.save(this as unknown as WebSession, true).then(write) : write();
   }
 
   /** Atomically adds `by` to a numeric key (missing counts as 0) and resolves with the new value. */

@@ -109,6 +109,8 @@ export interface SessionManagerInternals {
 }
 
 const MAX_USER_AGENT = 256;
+/** What cookies() returns when the response sets none (the usual case): no array per response. */
+const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 export class WebSessions implements SessionManagerInternals {
   readonly store: SessionStore;
@@ -233,8 +235,8 @@ export class WebSessions implements SessionManagerInternals {
   }
 
   /** The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
-  cookies(session: WebSession<SessionData>, secure: boolean): string[] {
-    if (!session.available) return [];
+  cookies(session: WebSession<SessionData>, secure: boolean): readonly string[] {
+    if (!session.available) return NO_COOKIES;
     const name = this.cookieName(secure);
     const willStore = session.state === 'stored' || (session.state === 'new' && session.dirty);
     if (willStore && (session.cookieChanged || session.state === 'new' || this.options.rolling)) {
@@ -245,7 +247,7 @@ export class WebSessions implements SessionManagerInternals {
       return [serializeCookie(name, formatToken(token), this.attributes(secure, Math.ceil((deadline - now) / 1000)))];
     }
     if (!willStore && (session.hadCookie || session.cookieChanged)) return [serializeCookie(name, '', this.attributes(secure, 0))];
-    return [];
+    return NO_COOKIES;
   }
 
   /**

@@ -139,8 +139,10 @@ export class Writer<R> {
       if (version !== null) {
         this.o.written?.(key);
         const written = state;
-        line.cached = { ...written, version };
-        return seen.map((s) => (s === GONE || s === null ? s : s === written ? line.cached as Current<R> : s));
+        const cached: Current<R> = { value: written.value, principal: written.principal, version };
+        line.cached = cached;
+        for (let i = 0; i < seen.length; i++) if (seen[i] === written) seen[i] = cached;
+        return seen;
       }
       line.cached = undefined; // another process wrote: read again
       if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
