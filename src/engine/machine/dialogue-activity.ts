@@ -18,6 +18,7 @@ export function activityStart(d: Dialogue, activityId: Uint8Array, userData: Uin
   noPending(d);
   d.activity = activityId;
   d.vm = d.va = d.vr = 1;
+  d.minorToConfirm = null; // a new serial space: nothing from before can be confirmed in it
   d.host.send({ type: 'ACTIVITY_START', activityId, userData });
 }
 
@@ -32,6 +33,7 @@ export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityI
   d.activity = activityId;
   d.vm = d.va = serial + 1;
   d.vr = 1;
+  d.minorToConfirm = null;
   d.host.send({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
 }
 
@@ -47,6 +49,10 @@ export function activityInterrupt(d: Dialogue, discard: boolean, reason: number)
   if (l) d.cancel('local', by);
   d.pendingLocal = { kind: by };
   d.exceptionPending = false;
+  // The interrupt voids the activity's unconfirmed minor sync points on both sides (the peer
+  // drops its own when the interrupt arrives): confirming one later would name a serial of
+  // the interrupted activity, which the peer no longer counts.
+  d.minorToConfirm = null;
   d.host.purgeOutgoingData();
   d.host.send(discard ? { type: 'ACTIVITY_DISCARD', reason } : { type: 'ACTIVITY_INTERRUPT', reason });
 }

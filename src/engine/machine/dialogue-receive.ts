@@ -147,6 +147,7 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
     case 'ACTIVITY_RESUME':
       if (!d.activities || d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
       d.activity = f.activityId;
+      d.minorToConfirm = null; // a new serial space
       if (f.type === 'ACTIVITY_START') {
         d.vm = d.va = d.vr = 1;
         return host.emit({ type: 'activity-start', activityId: f.activityId, userData: f.userData });

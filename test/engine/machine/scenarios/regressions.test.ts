@@ -23,6 +23,23 @@ describe('regressions', () => {
     expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
   });
 
+  it('interrupting an activity voids the minor points the interrupter had yet to confirm (found by the property test, seed 30877647)', () => {
+    const p = established({ a: { units: ['activities', 'minorSync', 'majorSync'] } });
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.activityStart(new Uint8Array([1]));
+    A.syncMinor({ confirm: true });
+    A.giveTokens(['majorActivity']);
+    p.settle();
+    // B owes a confirmation for point 1, then interrupts the activity instead.
+    B.activityInterrupt(1);
+    p.settle();
+    A.confirmActivityInterrupt();
+    p.settle();
+    expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
+    expect(A.state).toBe('established');
+    expect(B.state).toBe('established');
+  });
+
   it('a MINOR_SYNC_ACK for an already confirmed point is a protocol violation', () => {
     const p = established({ trace: true });
     const [A, B] = [p.A.machine, p.B.machine];
