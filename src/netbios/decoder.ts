@@ -18,8 +18,8 @@
 //   - next() throws only NetbiosProtocolError. After a throw the decoder is failed for good:
 //     buffers are released, push() is ignored and next() throws the same error again.
 
+import { StreamDecoder } from '../engine/stream-decoder.js';
 import { checkHeader, checkMaxMessageSize, decodeBody } from './codec.js';
-import type { NetbiosProtocolError } from './errors.js';
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE, type NetbiosPacket } from './packets.js';
 
 export interface NetbiosDecoderOptions {
@@ -27,14 +27,8 @@ export interface NetbiosDecoderOptions {
   maxMessageSize?: number;
 }
 
-const EMPTY = new Uint8Array(0);
-
-export class NetbiosDecoder {
+export class NetbiosDecoder extends StreamDecoder<NetbiosPacket> {
   readonly maxMessageSize: number;
-  private readonly queue: Uint8Array[] = [];
-  private chunk: Uint8Array = EMPTY;
-  private pos = 0;
-  private buffered = 0;
   private readonly header = new Uint8Array(HEADER_LENGTH);
   private headerFill = 0;
   private code = 0;
@@ -42,54 +36,18 @@ export class NetbiosDecoder {
   private bodyLength = -1;
   private body: Uint8Array | null = null;
   private bodyFill = 0;
-  private failure: NetbiosProtocolError | null = null;
 
   constructor(options: NetbiosDecoderOptions = {}) {
+    super();
     this.maxMessageSize = checkMaxMessageSize(options.maxMessageSize ?? MAX_MESSAGE_SIZE);
   }
 
-  /** Octets pushed and not yet returned as packets (a partial packet included). */
-  get bufferedBytes(): number {
-    return this.buffered;
+  /** After a NetbiosProtocolError: the partial body is released with the queue. */
+  protected override discard(): void {
+    this.body = null;
   }
 
-  push(chunk: Uint8Array): void {
-    if (chunk.length === 0 || this.failure !== null) return;
-    this.buffered += chunk.length;
-    this.queue.push(chunk);
-  }
-
-  /** The next whole packet, or undefined until more octets are pushed. Throws NetbiosProtocolError. */
-  next(): NetbiosPacket | undefined {
-    if (this.failure !== null) throw this.failure;
-    try {
-      return this.step();
-    } catch (error) {
-      this.failure = error as NetbiosProtocolError;
-      this.queue.length = 0;
-      this.chunk = EMPTY;
-      this.body = null;
-      this.buffered = 0;
-      throw error;
-    }
-  }
-
-  /** Makes the next queued chunk current; false if there is none. */
-  private advance(): boolean {
-    while (this.pos === this.chunk.length) {
-      const next = this.queue.shift();
-      if (next === undefined) {
-        this.chunk = EMPTY;
-        this.pos = 0;
-        return false;
-      }
-      this.chunk = next;
-      this.pos = 0;
-    }
-    return true;
-  }
-
-  private step(): NetbiosPacket | undefined {
+  protected step(): NetbiosPacket | undefined {
     // At most HEADER_LENGTH passes gather a split header; then bodyLength >= 0 ends the loop.
     while (this.bodyLength < 0) {
       if (!this.advance()) return undefined;
