@@ -90,7 +90,7 @@ export const ERROR_CODES = {
     todo: 'Align the versions, units and modes configured on both ends.',
   },
   ERR_RESUME_REFUSED: {
-    what: 'The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed or invalid.',
+    what: 'The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed or invalid. When the server ended the session with an error (on this node or another one sharing its store), the message says which: `the server ended the session: CODE: reason`.',
     todo: 'The session is gone; open a new one. Data not acknowledged before the cut was not delivered.',
   },
   ERR_ABORTED: {

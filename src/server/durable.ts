@@ -55,6 +55,9 @@ export interface DurabilityOptions {
   principalKey?: (principal: unknown) => string | null;
 }
 
+/** How long an ended session's tombstone (and the reason it carries) stays in the store. */
+export const TOMBSTONE_MS = 60_000;
+
 /** Frames per chunk (and in the head's tail), at most. */
 export const CHUNK_FRAMES = 64;
 /** A chunk (or the tail) takes no more frames once its encoded frames reach this many bytes. */
@@ -69,6 +72,8 @@ interface Record {
   principal: unknown;
   log: { base: number; sent: number; end: number; chunks: ChunkRef[]; tailStart: number; tail: string[] };
   ended?: boolean;
+  /** Why it ended (code: message), when an error ended it. */
+  why?: string;
 }
 
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
@@ -241,13 +246,21 @@ export class DurableSessions {
     return null;
   }
 
-  /** The session ended here: leave a short tombstone unless another node owns it now. */
-  async ended(id: string): Promise<void> {
+  /** The session ended here: leave a short tombstone (saying why) unless another node owns it now. */
+  async ended(id: string, why?: string): Promise<void> {
     const owned = this.owned.get(id);
     this.owned.delete(id);
     if (owned === undefined) return;
-    const version = await this.options.store.compareAndSet(this.key(id), owned.version, { ended: true, principal: null }, { ttlMs: 1000, principal: null }).catch(() => null);
+    const tombstone = why === undefined ? { ended: true, principal: null } : { ended: true, principal: null, why };
+    const version = await this.options.store.compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null }).catch(() => null);
     if (version !== null) this.dropChunks(id, owned.chunks);
+  }
+
+  /** For a session that cannot be claimed: null if the store knows nothing of it, else why it ended ('' when no error ended it). */
+  async endedWhy(id: string): Promise<string | null> {
+    const stored = await this.options.store.get<Record>(this.key(id));
+    if (!stored?.data.ended) return null;
+    return typeof stored.data.why === 'string' ? stored.data.why : '';
   }
 
   forget(id: string): void { this.owned.delete(id); }

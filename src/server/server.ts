@@ -11,8 +11,9 @@
 //                and only to it, so a resumed session keeps its principal.
 //     other   -> ABORT (protocol error) and close.
 //   A session whose transport drops stays for its resume window with bounded buffers; when it
-//   ends, a tombstone remembers why (expired, closed, overflowed) so a late RESUME gets the
-//   right refusal, bounded in number.
+//   ends, a tombstone remembers why (expired, closed, overflowed, and the code and message of
+//   the error that ended it) so a late RESUME gets the right refusal, bounded in number; with
+//   durability the tombstone is in the store too, so another node's refusal says the same.
 //   close() releases sessions in order (each may take releaseTimeoutMs before it is aborted);
 //   destroy() aborts every session at once.
 
@@ -94,7 +95,8 @@ const REFUSE_CODES: Record<Refusal['reason'], RefuseReasonValue> = {
 
 export class Server extends Emitter<ServerEvents> {
   readonly sessions = new Map<string, Session>();
-  private readonly tombstones = new Map<string, ResumeRefuseReasonValue>();
+  /** Why each recently ended session ended: the refusal reason and, when an error ended it, its code and message. */
+  private readonly tombstones = new Map<string, { reason: ResumeRefuseReasonValue; why?: string }>();
   private readonly pending = new Set<Transport>();
   private endpoints: OpenEndpoints | null = null;
   private isoServer: IsoServer | null = null;
@@ -184,12 +186,13 @@ export class Server extends Emitter<ServerEvents> {
       const session = this.sessions.get(id);
       const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
       if (session && refusal === null) return session.driver.attach(transport, chunks);
+      if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
       if (refusal === ResumeRefuseReason.wrongSecret) {
         return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' });
       }
       if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, chunks);
-      const reason = refusal ?? this.tombstones.get(id) ?? ResumeRefuseReason.unknown;
-      return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'resume of an unknown or ended session', 'remote', { reason }), { type: 'RESUME_REFUSED', reason, message: reason === ResumeRefuseReason.unknown ? 'no such session' : 'the session has ended' });
+      const tomb = this.tombstones.get(id);
+      return this.refuseEnded(transport, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
     }
     if (first.type !== 'CONNECT') {
       return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${first.type}`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: `expected CONNECT or RESUME, got ${first.type}`, userData: new Uint8Array(0) });
@@ -210,7 +213,11 @@ export class Server extends Emitter<ServerEvents> {
     withTimeout(durable.claim(id), timeoutMs)
       .then((claimed) => {
         if (!claimed) {
-          return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'no such session, here or in the store', 'remote', { reason: ResumeRefuseReason.unknown }), { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'no such session' });
+          // Ended on another node: say why it ended there, not just that it is unknown here.
+          return durable.endedWhy(id).then(
+            (why) => (why === null ? this.refuseEnded(transport, ResumeRefuseReason.unknown) : this.refuseEnded(transport, ResumeRefuseReason.closed, why || undefined)),
+            () => this.refuseEnded(transport, ResumeRefuseReason.unknown),
+          );
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
         const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
@@ -219,6 +226,8 @@ export class Server extends Emitter<ServerEvents> {
         this.sessions.set(id, session);
         this.emit('session', session);
         if (closed) return; // the client went away meanwhile; it will come back with RESUME
+        // Its service ended it on opening: the client hears why instead of a bare refusal.
+        if (session.machine.state === 'closed') return this.refuseOnceEnded(transport, session, id);
         session.driver.attach(transport, chunks);
       })
       .catch((error: unknown) => {
@@ -291,20 +300,38 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'closed') {
       this.sessions.delete(id);
-      void this.durable?.ended(id);
-      this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed);
+      const why = e.error && e.error.code !== 'ERR_STORE_CONFLICT' ? `${e.error.code}: ${e.error.message}` : undefined;
+      void this.durable?.ended(id, why);
+      this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why);
     }
     session.handleEvent(e);
   }
 
-  private remember(id: string, reason: ResumeRefuseReasonValue): void {
+  private remember(id: string, reason: ResumeRefuseReasonValue, why?: string): void {
     const max = this.options.maxTombstones ?? 10_000;
     if (max <= 0) return;
-    this.tombstones.set(id, reason);
+    this.tombstones.set(id, why === undefined ? { reason } : { reason, why });
     while (this.tombstones.size > max) {
       const oldest = this.tombstones.keys().next().value as string;
       this.tombstones.delete(oldest);
     }
+  }
+
+  /** RESUME_REFUSED for a session whose machine has closed, once its end (and why) is recorded. */
+  private refuseOnceEnded(transport: Transport, session: Session, id: string): void {
+    const refuse = (): void => {
+      const tomb = this.tombstones.get(id);
+      this.refuseEnded(transport, tomb?.reason ?? ResumeRefuseReason.closed, tomb?.why);
+    };
+    if (session.closed) return refuse();
+    transport.setHandlers(NO_HANDLERS);
+    session.once('closed', () => queueMicrotask(refuse));
+  }
+
+  /** RESUME_REFUSED for a session that is unknown or has ended, with the error that ended it when there was one. */
+  private refuseEnded(transport: Transport, reason: ResumeRefuseReasonValue, why?: string): void {
+    const said = reason === ResumeRefuseReason.unknown ? 'no such session' : why === undefined ? 'the session has ended' : `the server ended the session: ${why}`;
+    this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }), { type: 'RESUME_REFUSED', reason, message: said });
   }
 
   private turnAway(transport: Transport, error: SessionError, frame?: Frame): void {
