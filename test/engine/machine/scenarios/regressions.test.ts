@@ -40,6 +40,53 @@ describe('regressions', () => {
     expect(B.state).toBe('established');
   });
 
+  it('issuing a minor sync point gives up the right to confirm the peer\'s earlier points (property test, seed 202 at 5,000 runs)', () => {
+    // X.225's Vsc: only the side that did not issue the latest sync point may confirm. Before,
+    // B confirmed A's point 1 after A had confirmed B's point 2 (V(A) 3 on A), and A aborted.
+    const p = established({ a: { modes: ['simplex'], units: ['typedData', 'expedited', 'minorSync', 'resynchronize'] } });
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.syncMinor({ confirm: true });
+    A.giveTokens(['minorSync']);
+    p.settle();
+    B.syncMinor({ confirm: true });
+    p.settle();
+    A.confirmMinorSync();
+    p.settle();
+    expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
+    p.advance(100);
+    expect([A.state, B.state]).toEqual(['established', 'established']);
+    expect(A.serial).toBe(B.serial);
+  });
+
+  it('issuing a major sync point voids the minor points the issuer still owed a confirmation for', () => {
+    const p = established();
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.syncMinor({ confirm: true });
+    A.giveTokens(A.tokens);
+    p.settle();
+    B.syncMajor();
+    p.settle();
+    A.confirmMajorSync();
+    expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
+    p.advance(100);
+    expect([A.state, B.state]).toEqual(['established', 'established']);
+  });
+
+  it('ending an activity voids the minor points the ender still owed a confirmation for', () => {
+    const p = established({ a: { units: ['activities', 'minorSync', 'majorSync'] } });
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.activityStart(new Uint8Array([1]));
+    A.syncMinor({ confirm: true });
+    A.giveTokens(A.tokens);
+    p.settle();
+    B.activityEnd();
+    p.settle();
+    A.confirmActivityEnd();
+    expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
+    p.advance(100);
+    expect([A.state, B.state]).toEqual(['established', 'established']);
+  });
+
   it('a MINOR_SYNC_ACK for an already confirmed point is a protocol violation', () => {
     const p = established({ trace: true });
     const [A, B] = [p.A.machine, p.B.machine];
