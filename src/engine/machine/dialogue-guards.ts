@@ -67,9 +67,14 @@ export function flowOpen(d: Dialogue): void {
   if (d.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize, or interrupt or discard the activity');
 }
 
-/** Takes V(M) for a new sync point. */
+/**
+ * Takes V(M) for a new sync point (minor, major, activity end). Issuing one also gives up the
+ * right to confirm the peer's earlier minor points (X.225's Vsc := false): the peer may confirm
+ * ours, which moves its V(A) past them, so a late MINOR_SYNC_ACK for one would be out of range.
+ */
 export function nextSerial(d: Dialogue): number {
   if (d.vm > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `serial numbers are exhausted (max ${MAX_SERIAL}); resynchronize with set`, { serial: d.vm });
+  d.minorToConfirm = null;
   return d.vm++;
 }
 

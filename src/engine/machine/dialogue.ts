@@ -91,7 +91,12 @@ export class Dialogue {
   activity: Uint8Array | null = null;
   pendingLocal: Pending | null = null;
   pendingRemote: Pending | null = null;
-  /** Highest minor sync point the peer asked us to confirm. */
+  /**
+   * Highest minor sync point the peer asked us to confirm, while we may still confirm it (X.225's
+   * Vsc). Voided whenever the peer's V(A) may move past it without our answer: we issue a sync
+   * point of our own (nextSerial), a major sync or activity end is confirmed, a resynchronize,
+   * or an activity starts, resumes, or is interrupted or discarded.
+   */
   /** @internal */ minorToConfirm: number | null = null;
   /** The peer reported an exception while we hold the data token. */
   exceptionPending = false;
