@@ -8,7 +8,8 @@
 //   - at rest, both sides agree on the serial number, the activity, and the token positions;
 //   - a refused release leaves both sides usable; abort ends both sides;
 //   - no protocol violation and no internal error, ever.
-// Runs: COLLOQUY_PROPERTY_RUNS (default 1000 under CI, 300 otherwise). Seed: COLLOQUY_SEED.
+// Runs: COLLOQUY_PROPERTY_RUNS (default 2000 under CI, 500 otherwise). Seed: COLLOQUY_SEED (default: a
+// fresh one, printed).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +20,9 @@ import { Pair } from '../support/pair.js';
 import type { Side } from '../support/pair.js';
 
 const RUNS = Number(process.env.COLLOQUY_PROPERTY_RUNS ?? (process.env.CI ? 2000 : 500));
-const SEED = process.env.COLLOQUY_SEED ? Number(process.env.COLLOQUY_SEED) : undefined;
+// A fresh seed every run unless one is given, printed up front so that any failure can be replayed.
+const SEED = process.env.COLLOQUY_SEED ? Number(process.env.COLLOQUY_SEED) : Math.floor(Math.random() * 0x7fffffff);
+console.log(`property test seed ${SEED}, ${RUNS} runs (replay: COLLOQUY_SEED=${SEED} COLLOQUY_PROPERTY_RUNS=${RUNS} npx vitest run test/engine/machine/property.test.ts)`);
 
 interface Profile { mode: DialogueModeName; units: UnitName[]; initialTokens?: Partial<Record<TokenName, 'initiator' | 'acceptor'>> }
 
