@@ -6,6 +6,8 @@ export { ConnectionPool } from './client/pool.js';
 export type { PoolOptions } from './client/pool.js';
 export { listen, createServer, Server, Refusal } from './server/server.js';
 export type { ServerOptions, AuthRequest, ServerEvents } from './server/server.js';
+export { CHANNELS } from './server/diagnostics.js';
+export type { SessionOpenedMessage, SessionInterruptedMessage, SessionResumedMessage, SessionResumeRefusedMessage, SessionClosedMessage, HandshakeRefusedMessage, StoreCallMessage } from './server/diagnostics.js';
 export { Session } from './driver/session.js';
 export type { SessionOptions, SessionEvents, IndicationHandlers } from './driver/session.js';
 export * from './store/index.js';

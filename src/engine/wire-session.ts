@@ -25,6 +25,9 @@ export class WireSession {
    * back into the machine. Unset by default: no cost.
    */
   tap: ((direction: 'in' | 'out', frame: Frame) => void) | undefined = undefined;
+  /** Frames decoded and encoded so far (for metrics: two increments, no allocation). */
+  framesIn = 0;
+  framesOut = 0;
 
   constructor(readonly machine: SessionMachine) {
     this.decoder = new FrameDecoder({ maxFrameSize: machine.maxFrameSize });
@@ -56,6 +59,7 @@ export class WireSession {
         return;
       }
       if (!frame) return;
+      this.framesIn++;
       this.tap?.('in', frame);
       m.handleFrame(frame, now);
       this.tightenLimit();
@@ -75,6 +79,7 @@ export class WireSession {
     let size = 0;
     for (let f = this.machine.pollFrame(); f; f = size < maxBytes ? this.machine.pollFrame() : undefined) {
       batch.push(f);
+      this.framesOut++;
       this.tap?.('out', f);
       size += f.type === 'DATA' ? f.payload.length + 3 : 32;
     }

@@ -22,6 +22,7 @@
 //   POST /api/sessions/ID/cut          drops the session's transport (it resumes): admin, or
 //                                      the web login the session belongs to
 //   GET  /api/health                   {"ok":true,"sessions":N}, no authentication
+//   GET  /metrics                      Prometheus text format (./metrics.ts): admin token only
 // The admin token travels as `Authorization: Bearer TOKEN`.
 
 import { mkdirSync } from 'node:fs';
@@ -42,6 +43,7 @@ import { openBacking } from './backing.js';
 import type { Backing } from './backing.js';
 import { CountingTransport } from './counting.js';
 import { LiveSessions, WatchError } from './live.js';
+import { ServeMetrics } from './metrics.js';
 import { WebLogins, sendJson } from './login.js';
 import type { Logins } from './login.js';
 import { serveServices } from './services.js';
@@ -126,6 +128,8 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     },
   });
   const live = new LiveSessions();
+  const metrics = new ServeMetrics(server);
+  cleanups.push(() => metrics.close());
   server.on('session', (session: Session) => {
     const restored = !issued.has(session.principal as object);
     live.add(session, restored);
@@ -141,7 +145,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key })
     : createHttpServer();
   http.maxConnections = MAX_HTTP_CONNECTIONS;
-  const api = new Api(options, live, logins, server);
+  const api = new Api(options, live, logins, server, metrics);
   http.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (closing) { res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n'); return; }
     api.handle(req, res, web).catch((error: unknown) => {
@@ -156,7 +160,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
-  const accept = (t: Parameters<Server['accept']>[0]): void => server.accept(new CountingTransport(t));
+  const accept = (t: Parameters<Server['accept']>[0]): void => server.accept(new CountingTransport(t, metrics.bytes));
   const endpoints: OpenEndpoints = await openEndpoints(
     {
       ...(options.server?.maxFrameSize !== undefined ? { maxFrameSize: options.server.maxFrameSize } : {}),
@@ -194,6 +198,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
       await host.close();
       await logins.close();
       await backing.close();
+      metrics.close();
       http.closeAllConnections();
     })();
     return closed;
@@ -208,7 +213,7 @@ function formatHost(host: string): string {
 class Api {
   private readonly adminDigest: Buffer;
 
-  constructor(options: ServeOptions, private readonly live: LiveSessions, private readonly logins: Logins, private readonly server: Server) {
+  constructor(options: ServeOptions, private readonly live: LiveSessions, private readonly logins: Logins, private readonly server: Server, private readonly metrics: ServeMetrics) {
     this.adminDigest = createHash('sha256').update(options.adminToken).digest();
   }
 
@@ -229,7 +234,11 @@ class Api {
   async handle(req: IncomingMessage, res: ServerResponse, web: WebRoot): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (await this.logins.handle(req, res)) return;
+    if (await this.logins.handle(req, res)) {
+      if (path === '/api/login' && req.method === 'POST') this.metrics.loginAnswered(res.statusCode);
+      return;
+    }
+    if (path === '/metrics') { await this.scrape(req, res); return; }
     if (path === '/api/health') { sendJson(res, 200, { ok: true, sessions: this.live.size }); return; }
     if (path === '/api/sessions' || path.startsWith('/api/sessions/')) { await this.sessions(req, res, path); return; }
     if (path.startsWith('/api/')) { sendJson(res, 404, { error: `no API endpoint ${path}` }); return; }
@@ -238,6 +247,14 @@ class Api {
       if (path === SESSION_PATH) { res.writeHead(426, { 'content-type': 'text/plain' }).end('This is the WebSocket session endpoint: connect with a WebSocket client (colloquy, or the page at /).\n'); return; }
     }
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`Not found: ${path}\n`);
+  }
+
+  /** GET /metrics: the admin token only (a web login is not enough: metrics describe every user). */
+  private async scrape(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.isAdmin(req)) { sendJson(res, 401, { error: 'send the admin token (Authorization: Bearer TOKEN, printed by serve) to read /metrics' }, { 'www-authenticate': 'Bearer' }); return; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' }); return; }
+    const { contentType, body } = await this.metrics.scrape();
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
   }
 
   private async sessions(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {

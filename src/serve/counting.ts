@@ -4,6 +4,7 @@
 // one of these; everything else passes straight through (kind, address, the upgrade request's
 // headers for cookie authentication, backpressure, close). Channels of a multiplexed connection
 // are accepted inside the server and are not counted (the live view shows null bytes for them).
+// `totals`, when given, is the node's running sum for /metrics (./metrics.ts).
 
 import type { Transport, TransportHandlers, TransportKind } from '../transport/transport.js';
 
@@ -11,7 +12,7 @@ export class CountingTransport implements Transport {
   bytesIn = 0;
   bytesOut = 0;
 
-  constructor(readonly inner: Transport) {}
+  constructor(readonly inner: Transport, private readonly totals: { in: number; out: number } = { in: 0, out: 0 }) {}
 
   get kind(): TransportKind { return this.inner.kind; }
   get remoteAddress(): string { return this.inner.remoteAddress; }
@@ -21,14 +22,14 @@ export class CountingTransport implements Transport {
 
   setHandlers(handlers: TransportHandlers): void {
     this.inner.setHandlers({
-      data: (chunk) => { this.bytesIn += chunk.length; handlers.data(chunk); },
+      data: (chunk) => { this.bytesIn += chunk.length; this.totals.in += chunk.length; handlers.data(chunk); },
       drain: () => handlers.drain(),
       close: (error) => handlers.close(error),
     });
   }
 
   write(bytes: Uint8Array): boolean {
-    if (!this.inner.closed) this.bytesOut += bytes.length;
+    if (!this.inner.closed) { this.bytesOut += bytes.length; this.totals.out += bytes.length; }
     return this.inner.write(bytes);
   }
 

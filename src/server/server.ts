@@ -36,6 +36,8 @@ import type { DurabilityOptions } from './durable.js';
 import { listenIso } from '../iso/runtime.js';
 import type { IsoListenOptions, IsoServer } from '../iso/runtime.js';
 import { openEndpoints } from './endpoints.js';
+import * as diagnostics from './diagnostics.js';
+export { CHANNELS } from './diagnostics.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
 
 export interface AuthRequest {
@@ -188,11 +190,11 @@ export class Server extends Emitter<ServerEvents> {
       if (session && refusal === null) return session.driver.attach(transport, chunks);
       if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
       if (refusal === ResumeRefuseReason.wrongSecret) {
-        return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' });
+        return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' }, id);
       }
       if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, chunks);
       const tomb = this.tombstones.get(id);
-      return this.refuseEnded(transport, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
+      return this.refuseEnded(transport, id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
     }
     if (first.type !== 'CONNECT') {
       return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${first.type}`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: `expected CONNECT or RESUME, got ${first.type}`, userData: new Uint8Array(0) });
@@ -215,8 +217,8 @@ export class Server extends Emitter<ServerEvents> {
         if (!claimed) {
           // Ended on another node: say why it ended there, not just that it is unknown here.
           return durable.endedWhy(id).then(
-            (why) => (why === null ? this.refuseEnded(transport, ResumeRefuseReason.unknown) : this.refuseEnded(transport, ResumeRefuseReason.closed, why || undefined)),
-            () => this.refuseEnded(transport, ResumeRefuseReason.unknown),
+            (why) => (why === null ? this.refuseEnded(transport, id, ResumeRefuseReason.unknown) : this.refuseEnded(transport, id, ResumeRefuseReason.closed, why || undefined)),
+            () => this.refuseEnded(transport, id, ResumeRefuseReason.unknown),
           );
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
@@ -225,6 +227,7 @@ export class Server extends Emitter<ServerEvents> {
         this.makeDurable(session, id);
         this.sessions.set(id, session);
         this.emit('session', session);
+        diagnostics.publishOpened(this, session, true);
         if (closed) return; // the client went away meanwhile; it will come back with RESUME
         // Its service ended it on opening: the client hears why instead of a bare refusal.
         if (session.machine.state === 'closed') return this.refuseOnceEnded(transport, session, id);
@@ -233,7 +236,7 @@ export class Server extends Emitter<ServerEvents> {
       .catch((error: unknown) => {
         durable.forget(id);
         const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
-        this.turnAway(transport, e, { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'session store unavailable' });
+        this.turnAway(transport, e, { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'session store unavailable' }, id);
       });
   }
 
@@ -272,11 +275,13 @@ export class Server extends Emitter<ServerEvents> {
           session.machine.accept();
           session.driver.kick();
           this.emit('session', session);
+          diagnostics.publishOpened(this, session, false);
         })
         .catch((error: unknown) => {
           if (session.machine.state !== 'accepting') return;
           const refusal = error instanceof Refusal ? error : new Refusal('authentication failed', 'unauthorized');
           session.machine.refuse(REFUSE_CODES[refusal.reason], refusal.message);
+          diagnostics.publishHandshakeRefused(this, first, { code: 'ERR_REFUSED', message: refusal.message });
           session.driver.kick();
         });
       return;
@@ -304,6 +309,7 @@ export class Server extends Emitter<ServerEvents> {
       void this.durable?.ended(id, why);
       this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why);
     }
+    diagnostics.publishSessionEvent(this, session, id, e);
     session.handleEvent(e);
   }
 
@@ -321,7 +327,7 @@ export class Server extends Emitter<ServerEvents> {
   private refuseOnceEnded(transport: Transport, session: Session, id: string): void {
     const refuse = (): void => {
       const tomb = this.tombstones.get(id);
-      this.refuseEnded(transport, tomb?.reason ?? ResumeRefuseReason.closed, tomb?.why);
+      this.refuseEnded(transport, id, tomb?.reason ?? ResumeRefuseReason.closed, tomb?.why);
     };
     if (session.closed) return refuse();
     transport.setHandlers(NO_HANDLERS);
@@ -329,13 +335,14 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** RESUME_REFUSED for a session that is unknown or has ended, with the error that ended it when there was one. */
-  private refuseEnded(transport: Transport, reason: ResumeRefuseReasonValue, why?: string): void {
+  private refuseEnded(transport: Transport, id: string, reason: ResumeRefuseReasonValue, why?: string): void {
     const said = reason === ResumeRefuseReason.unknown ? 'no such session' : why === undefined ? 'the session has ended' : `the server ended the session: ${why}`;
-    this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }), { type: 'RESUME_REFUSED', reason, message: said });
+    this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }), { type: 'RESUME_REFUSED', reason, message: said }, id);
   }
 
-  private turnAway(transport: Transport, error: SessionError, frame?: Frame): void {
+  private turnAway(transport: Transport, error: SessionError, frame?: Frame, id?: string): void {
     this.emit('rejected', { error, remoteAddress: transport.remoteAddress });
+    diagnostics.publishTurnedAway(this, transport, error, frame, id);
     transport.setHandlers(NO_HANDLERS);
     if (frame) transport.write(encodeFrame(frame));
     transport.close();

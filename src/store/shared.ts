@@ -4,6 +4,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';
+import { storeCallStarted } from '../server/diagnostics.js';
 import type { CallOptions, WriteOptions } from './store.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
@@ -158,17 +159,25 @@ export function runBounded<T>(
     return Promise.reject(error);
   }
   const inner = new AbortController();
+  const finished = storeCallStarted(store, op); // null unless someone listens (src/server/diagnostics.ts)
   return new Promise<T>((resolve, reject) => {
-    const settle = (finish: () => void): void => {
+    const settle = (finish: () => void, error?: unknown): void => {
       if (inner.signal.aborted) return;
       inner.abort();
       clearTimeout(timer);
       outer?.removeEventListener('abort', onAbort);
+      finished?.(error);
       finish();
     };
-    const timer = setTimeout(() => settle(() => reject(new SessionError('ERR_STORE_TIMEOUT', `${store} store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs }))), timeoutMs);
-    const onAbort = (): void => settle(() => reject(outer?.reason));
+    const timer = setTimeout(() => {
+      const error = new SessionError('ERR_STORE_TIMEOUT', `${store} store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs });
+      settle(() => reject(error), error);
+    }, timeoutMs);
+    const onAbort = (): void => settle(() => reject(outer?.reason), outer?.reason ?? new Error('aborted'));
     outer?.addEventListener('abort', onAbort, { once: true });
-    fn(inner.signal).then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(failure(error, op))));
+    fn(inner.signal).then((value) => settle(() => resolve(value)), (error: unknown) => {
+      const mapped = failure(error, op);
+      settle(() => reject(mapped), mapped);
+    });
   });
 }
