@@ -8,6 +8,9 @@
 //     meanwhile, and the driver is kicked to write it.
 //   - A handler that throws aborts the session, except when the request was superseded meanwhile
 //     (the machine then says ERR_NOTHING_TO_CONFIRM, and there is nothing left to answer).
+//   - While an answer is in flight, the machine refuses new data (X.225: the request must be
+//     answered first); Session.send waits for the answer instead of throwing at the application,
+//     so a handler must not itself await a send on the same session.
 //   - Token requests are best effort: only tokens this side holds are given, and a give that is
 //     not allowed right now (a confirmation pending) is skipped; the peer may ask again.
 
@@ -40,10 +43,14 @@ export interface Answering {
   abort(message: string): void;
 }
 
-/** Answers an indication through the handlers (default: accept); other events are ignored. */
-export function answerIndication(e: SessionEvent, h: IndicationHandlers, s: Answering): void {
-  const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): void => {
-    Promise.resolve()
+/**
+ * Answers an indication through the handlers (default: accept); other events are ignored.
+ * Returns the answer in flight (settles once it is given to the machine, or dropped), so that a
+ * send the pending request blocks can wait for it instead of failing.
+ */
+export function answerIndication(e: SessionEvent, h: IndicationHandlers, s: Answering): Promise<void> | undefined {
+  const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): Promise<void> => {
+    return Promise.resolve()
       .then(produce)
       .then((v) => { if (!s.closed) { respond(v); s.driver.kick(); } })
       .catch((error: unknown) => {

@@ -24,7 +24,7 @@ import { Emitter } from './emitter.js';
 import { Inbox } from './inbox.js';
 import { answerIndication } from './indications.js';
 import type { IndicationHandlers } from './indications.js';
-import { Waiters } from './waiters.js';
+import { abortable, Waiters } from './waiters.js';
 
 export type { IndicationHandlers } from './indications.js';
 
@@ -75,6 +75,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   principal: unknown;
   /** Answers to the peer's requests; `setHandlers` replaces them for this session only. */
   private handlers: IndicationHandlers;
+  /** Answers to the peer's requests still being produced by a handler (see `send`). */
+  private readonly answering = new Set<Promise<void>>();
 
   readonly driver: Driver;
 
@@ -107,18 +109,47 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   // ---- sending ---------------------------------------------------------------------------
 
-  /** Queues data; waits for room when the send queue is full. Resolves once queued. */
+  /**
+   * Queues data; waits for room when the send queue is full. Resolves once queued. When the
+   * peer's request (a major sync point, a resynchronize, an activity end) blocks new data until
+   * it is answered and the handler is producing that answer, waits for the answer to go out
+   * first: the application did nothing wrong by sending while the default handler accepts.
+   */
   async send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const bytes = asBytes(data);
     for (;;) {
       options.signal?.throwIfAborted();
       if (this.machine.hasRoomFor(bytes.length)) {
-        this.machine.sendData(bytes);
+        try {
+          this.machine.sendData(bytes);
+        } catch (error) {
+          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering.size > 0)) throw error;
+          await this.untilAnswered(options.signal);
+          continue;
+        }
         this.driver.kick();
         return;
       }
       await this.waitWritable(options.signal);
     }
+  }
+
+  /** Resolves once every answer now in flight has been given (or dropped). */
+  private untilAnswered(signal?: AbortSignal): Promise<void> {
+    const all = Promise.all(this.answering).then(() => undefined);
+    if (!signal) return all;
+    return new Promise<void>((resolve, reject) => {
+      const w = abortable<void>(signal, resolve, reject, () => {});
+      all.then(() => w.resolve());
+    });
+  }
+
+  /** Answers the peer's request through the handlers, keeping track of the answer in flight. */
+  private answer(e: SessionEvent): void {
+    const pending = answerIndication(e, this.handlers, this);
+    if (!pending) return;
+    this.answering.add(pending);
+    void pending.finally(() => this.answering.delete(pending));
   }
 
   private waitWritable(signal?: AbortSignal): Promise<void> {
@@ -253,7 +284,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'tokens-given': return this.fire('tokens-given', e.tokens);
       case 'tokens-requested':
         this.fire('tokens-requested', { tokens: e.tokens, userData: e.userData });
-        return answerIndication(e, this.handlers, this);
+        return this.answer(e);
       case 'sync-minor': return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
       case 'sync-minor-confirmed':
         // Confirming a point confirms every earlier one (X.225): settle up to the first match.
@@ -292,8 +323,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'activity-discard':
         // The peer moves away from the points we made: it will not confirm them any more.
         this.waiters.settleMinors(new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', { by: e.type }));
-        return answerIndication(e, this.handlers, this);
-      default: return answerIndication(e, this.handlers, this);
+        return this.answer(e);
+      default: return this.answer(e);
     }
   }
 
