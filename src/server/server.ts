@@ -356,6 +356,11 @@ export class Server extends Emitter<ServerEvents> {
     for (const session of [...this.sessions.values()]) {
       if (session.closed) continue;
       try {
+        if (session.machine.releasing) {
+          // Already released by its own side or ours: only the last frames are in flight.
+          await withTimeout(new Promise<void>((resolve) => session.on('closed', () => resolve())), timeoutMs);
+          continue;
+        }
         if (session.state !== 'established' || !session.driver.attached) throw new Error('not connected');
         // Release needs every token: ask for the ones the client holds (clients give by default).
         const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));

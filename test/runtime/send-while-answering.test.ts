@@ -13,15 +13,17 @@ const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 let server: Server | undefined;
 afterEach(async () => { await server?.destroy(); server = undefined; });
 
-async function echoServer(options: Partial<ServerOptions> = {}): Promise<{ url: string; failures: unknown[]; sessions: Session[] }> {
+async function echoServer(options: Partial<ServerOptions> = {}): Promise<{ url: string; failures: unknown[]; sessions: Session[]; ends: unknown[] }> {
   server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...options });
   const failures: unknown[] = [];
   const sessions: Session[] = [];
+  const ends: unknown[] = [];
   server.on('session', (s) => {
     sessions.push(s);
+    s.on('closed', ({ error }) => ends.push(error ?? 'released'));
     void (async () => { for await (const m of s) await s.send(m); })().catch((e: unknown) => failures.push(e));
   });
-  return { url: `tcp://127.0.0.1:${server.addresses.tcp as number}`, failures, sessions };
+  return { url: `tcp://127.0.0.1:${server.addresses.tcp as number}`, failures, sessions, ends };
 }
 
 describe('a send while the peer waits for our answer', () => {
@@ -38,6 +40,17 @@ describe('a send while the peer waits for our answer', () => {
     expect(await session.release()).toBe(true);
     await reading;
     expect(echoes).toEqual(['hello', 'after']);
+    expect(failures).toEqual([]);
+  });
+
+  it("server.close() right after the client's release: the server's session ends released, not aborted", async () => {
+    const { url, failures, ends } = await echoServer();
+    const session = await connect(url, { heartbeatMs: 0 });
+    await session.send('hello');
+    await session.syncMajor();
+    await session.release();
+    await server?.close();
+    expect(ends).toEqual(['released']);
     expect(failures).toEqual([]);
   });
 

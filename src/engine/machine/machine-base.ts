@@ -147,6 +147,11 @@ export class MachineBase {
     const d = this.dialogue;
     return d && d.pendingLocal?.kind !== 'resync' ? tokenNames(d.held) : [];
   }
+  /** A release is under way: our FINISH awaits its answer, or we answered the peer's with DISCONNECT. */
+  get releasing(): boolean {
+    const d = this.dialogue;
+    return !!d && (d.finished || d.pendingLocal?.kind === 'release');
+  }
   /** The next sync serial number, V(M). */
   get serial(): number | undefined { return this.dialogue?.vm; }
   get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
