@@ -140,7 +140,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     if (!signal) return all;
     return new Promise<void>((resolve, reject) => {
       const w = abortable<void>(signal, resolve, reject, () => {});
-      all.then(() => w.resolve());
+      void all.then(() => w.resolve());
     });
   }
 
