@@ -93,6 +93,10 @@ export const ERROR_CODES = {
     what: 'The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed or invalid. When the server ended the session with an error (on this node or another one sharing its store), the message says which: `the server ended the session: CODE: reason`.',
     todo: 'The session is gone; open a new one. Data not acknowledged before the cut was not delivered.',
   },
+  ERR_PRINCIPAL_CHANGED: {
+    what: 'A credentials refresh (REAUTH) named another principal than the one the session was opened for; the refresh was refused and the session keeps its principal. The client sees ERR_REFUSED (`details.service` reauth).',
+    todo: 'Open a new session to change users, or set `allowPrincipalChange: true` on the server if switching users on a live session is intended.',
+  },
   ERR_ABORTED: {
     what: 'The session was aborted; `details.reason` says why and `origin` says which side aborted.',
     todo: 'Read the reason. Data in flight is lost; open a new session if needed.',

@@ -33,10 +33,14 @@
 //     that and are touched once they are older than that, so no chunk expires before its head.
 //     A session that ends leaves a short tombstone (compare-and-set, so it never erases a newer
 //     owner's record) and deletes its chunks.
+//   - The resume secret is never stored: the head holds its SHA-256 (`secretHash`; the secret is
+//     128 random bits, so a fast hash cannot be searched). A node that does not hold a session
+//     checks the RESUME's secret against that hash, in constant time, BEFORE it claims anything:
+//     a session ID alone never moves a session away from its owner (docs/security.md).
 //   - Cost: one store round trip per persist (the head, up to a chunk's worth of tail), two when
 //     a chunk fills up (the chunk, then the head); measured by bench/stores.ts.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { toBase64, fromBase64 } from './base64.js';
 import { decodeFrame, encodeFrame } from '../engine/codec/index.js';
 import { SessionError } from '../engine/errors.js';
@@ -78,25 +82,32 @@ interface Record {
 
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
   sessionId: string;
-  resumeSecret: string;
+  /** SHA-256 of the resume secret, base64url: the secret itself is never stored. */
+  secretHash: string;
   dialogue: Omit<MachineSnapshot['dialogue'], 'activity'> & { activity: string | null };
 };
 
+/** The stored form of a resume secret. */
+export function hashResumeSecret(secret: Uint8Array): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
 function encodeHead(s: MachineSnapshot): EncodedHead {
-  const { replay: _replay, queued: _queued, ...rest } = s;
+  const { replay: _replay, queued: _queued, resumeSecret: _secret, ...rest } = s;
   return {
     ...rest,
     sessionId: toBase64(s.sessionId),
-    resumeSecret: toBase64(s.resumeSecret),
+    secretHash: hashResumeSecret(s.resumeSecret),
     dialogue: { ...s.dialogue, activity: s.dialogue.activity ? toBase64(s.dialogue.activity) : null },
   };
 }
 
-function decodeHead(e: EncodedHead, replay: SessionFrame[], queued: SessionFrame[]): MachineSnapshot {
+function decodeHead(e: EncodedHead, resumeSecret: Uint8Array, replay: SessionFrame[], queued: SessionFrame[]): MachineSnapshot {
+  const { secretHash: _hash, ...rest } = e;
   return {
-    ...e,
+    ...rest,
     sessionId: fromBase64(e.sessionId),
-    resumeSecret: fromBase64(e.resumeSecret),
+    resumeSecret,
     replay,
     queued,
     dialogue: { ...e.dialogue, activity: e.dialogue.activity === null ? null : fromBase64(e.dialogue.activity) },
@@ -214,13 +225,21 @@ export class DurableSessions {
     this.dropChunks(id, prev.chunks.filter((c) => !names.has(c.name)));
   }
 
-  /** Loads a session another node persisted and claims it; null when there is none to claim. */
-  async claim(id: string): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null> {
+  /**
+   * Loads a session another node persisted and claims it, if `secret` is its resume secret:
+   * null when there is none to claim, 'wrong-secret' (and nothing claimed) when the secret does
+   * not match the stored hash.
+   */
+  async claim(id: string, secret: Uint8Array): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null | 'wrong-secret'> {
     const store = this.options.store;
+    const presented = createHash('sha256').update(secret).digest();
     // A chunk can vanish between reading the head and reading it (the owner moved on): read again.
     for (let attempt = 0; attempt < 3; attempt++) {
       const stored = await store.get<Record>(this.key(id));
       if (!stored || stored.data.ended || !stored.data.log) return null;
+      // The secret is checked before anything else is read or written (a claim moves the session).
+      const hash = typeof stored.data.snapshot?.secretHash === 'string' ? Buffer.from(stored.data.snapshot.secretHash, 'base64url') : null;
+      if (hash === null || hash.length !== presented.length || !timingSafeEqual(hash, presented)) return 'wrong-secret';
       const { log } = stored.data;
       const parts = await Promise.all(log.chunks.map(([name]) => store.get<string[]>(this.chunkKey(id, name))));
       if (parts.some((p) => p === null)) continue;
@@ -241,7 +260,7 @@ export class DurableSessions {
       if (version === null) return null; // another node claimed it first
       this.owned.set(id, { version, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks });
       const split = log.sent - log.base;
-      return { snapshot: decodeHead(stored.data.snapshot, frames.slice(0, split), frames.slice(split)), principal: stored.data.principal };
+      return { snapshot: decodeHead(stored.data.snapshot, secret, frames.slice(0, split), frames.slice(split)), principal: stored.data.principal };
     }
     return null;
   }

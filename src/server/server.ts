@@ -18,6 +18,7 @@
 //   destroy() aborts every session at once.
 
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { toHex } from '../engine/bytes.js';
 import { encodeFrame, FrameDecoder } from '../engine/codec/index.js';
 import { ProtocolError, SessionError } from '../engine/errors.js';
@@ -79,6 +80,12 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
   durability?: DurabilityOptions;
   /** An ISO 8327 endpoint (TPKT/COTP/SPDU) whose sessions join this server's (docs/iso8327.md). */
   iso?: Omit<IsoListenOptions, keyof SessionOptions>;
+  /**
+   * REAUTH: may fresh credentials switch a live session to another principal? Default false:
+   * the refresh is refused (the session keeps its principal) unless the hook's answer names the
+   * same principal (samePrincipal).
+   */
+  allowPrincipalChange?: boolean;
   /** close(): how long each session may take to release before it is aborted. Default 5 s. */
   releaseTimeoutMs?: number;
 }
@@ -192,7 +199,7 @@ export class Server extends Emitter<ServerEvents> {
       if (refusal === ResumeRefuseReason.wrongSecret) {
         return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' }, id);
       }
-      if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, chunks);
+      if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
       const tomb = this.tombstones.get(id);
       return this.refuseEnded(transport, id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
     }
@@ -206,14 +213,20 @@ export class Server extends Emitter<ServerEvents> {
     this.open(transport, chunks);
   }
 
-  /** A RESUME for a session this node does not hold: claim it from the store, if another node left it there. */
-  private restoreFromStore(transport: Transport, id: string, chunks: Uint8Array[]): void {
+  /**
+   * A RESUME for a session this node does not hold: claim it from the store, if another node
+   * left it there and the secret matches the stored hash (checked before the claim).
+   */
+  private restoreFromStore(transport: Transport, id: string, secret: Uint8Array, chunks: Uint8Array[]): void {
     const durable = this.durable as DurableSessions;
     let closed = false;
     transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    withTimeout(durable.claim(id), timeoutMs)
+    withTimeout(durable.claim(id, secret), timeoutMs)
       .then((claimed) => {
+        if (claimed === 'wrong-secret') {
+          return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: ResumeRefuseReason.wrongSecret }), { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.wrongSecret, message: 'wrong resume secret' });
+        }
         if (!claimed) {
           // Ended on another node: say why it ended there, not just that it is unknown here.
           return durable.endedWhy(id).then(
@@ -287,18 +300,26 @@ export class Server extends Emitter<ServerEvents> {
       return;
     }
     if (e.type === 'reauth') {
-      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: session.driver.attached?.remoteAddress ?? first.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...((session.driver.attached ?? first).headers ? { headers: (session.driver.attached ?? first).headers } : {}) };
-      Promise.resolve()
-        .then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal))
+      const via = session.driver.attached ?? first;
+      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: via.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...(via.headers ? { headers: via.headers } : {}) };
+      // Bounded like the first authentication, and the identity may not change unless allowed.
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+      withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal)), timeoutMs)
         .then((principal) => {
           if (session.closed) return;
-          session.principal = principal;
-          session.machine.answerReauth(true);
+          if (!this.options.allowPrincipalChange && !samePrincipal(session.principal, principal)) {
+            this.emit('rejected', { error: new SessionError('ERR_PRINCIPAL_CHANGED', 'a credentials refresh named another principal (allowPrincipalChange is off)', 'remote', { service: 'reauth' }), remoteAddress: via.remoteAddress });
+            session.machine.answerReauth(false, 'the new credentials are for another principal; open a new session to change users');
+          } else {
+            session.principal = principal;
+            session.machine.answerReauth(true);
+          }
           session.driver.kick();
         })
         .catch((error: unknown) => {
           if (session.closed) return;
-          session.machine.answerReauth(false, error instanceof Refusal ? error.message : 'credentials refused');
+          const timedOut = error instanceof SessionError && error.code === 'ERR_CANCELLED';
+          session.machine.answerReauth(false, timedOut ? `authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)` : error instanceof Refusal ? error.message : 'credentials refused');
           session.driver.kick();
         });
       return;
@@ -397,6 +418,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     const t = setTimeout(() => reject(new SessionError('ERR_CANCELLED', `no answer within ${ms} ms`)), ms);
     p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e instanceof Error ? e : new Error(String(e))); });
   });
+}
+
+/**
+ * Whether a REAUTH kept the identity: equal values, or the same `principal` name when both are
+ * identity objects of the shape { principal: string } (web/realtime.ts's WebIdentity, whose
+ * claims change with every refresh).
+ */
+export function samePrincipal(before: unknown, after: unknown): boolean {
+  const name = (p: unknown): unknown => (p !== null && typeof p === 'object' && typeof (p as { principal?: unknown }).principal === 'string' ? (p as { principal: string }).principal : p);
+  return isDeepStrictEqual(name(before), name(after));
 }
 
 /** A server not yet listening: add listeners with `on(...)`, then `await server.start()`. */

@@ -62,9 +62,9 @@ class CountingStore extends MemoryStore {
   }
 }
 
-async function claimFrames(store: SessionStore, id: string): Promise<{ replay: string[]; queued: string[]; base: number } | null> {
-  const claimed = await new DurableSessions({ store }, 60_000).claim(id);
-  if (!claimed) return null;
+async function claimFrames(store: SessionStore, id: string, secret: Uint8Array): Promise<{ replay: string[]; queued: string[]; base: number } | null> {
+  const claimed = await new DurableSessions({ store }, 60_000).claim(id, secret);
+  if (!claimed || claimed === 'wrong-secret') return null;
   return { replay: claimed.snapshot.replay.map(hex), queued: claimed.snapshot.queued.map(hex), base: claimed.snapshot.replayBase };
 }
 
@@ -96,7 +96,7 @@ describe('durable sessions: incremental store layout', () => {
           void node.persist(id, snapshot, 'ada');
           await new Promise((resolve) => setImmediate(resolve));
           expect(store.dieBeforeHead).toBe(false); // the chunk writes happened, the head write was dropped
-          expect(await claimFrames(store, id)).toEqual(persisted);
+          expect(await claimFrames(store, id, base.resumeSecret)).toEqual(persisted);
           break;
         }
         const before = store.written;
@@ -114,7 +114,7 @@ describe('durable sessions: incremental store layout', () => {
             const s = await store.get(key);
             if (s) await copy.set(key, s.data, { ttlMs: 60_000 });
           }
-          expect(await claimFrames(copy, id)).toEqual(persisted);
+          expect(await claimFrames(copy, id, base.resumeSecret)).toEqual(persisted);
         }
       }
     }
@@ -133,14 +133,16 @@ describe('durable sessions: incremental store layout', () => {
 
     // Another node claims it; the old owner's next persist is refused, and the claimant's state stands.
     const claimant = new DurableSessions({ store }, 60_000);
-    const claimed = await claimant.claim('s');
+    const claimed = await claimant.claim('s', base.resumeSecret);
+    if (claimed === 'wrong-secret') throw new Error('wrong secret');
     expect(claimed?.snapshot.replay.map(hex)).toEqual(frames.slice(4 * CHUNK_FRAMES).map(hex));
     const extra: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xee) };
     await expect(old.persist('s', { ...base, replayBase: 4 * CHUNK_FRAMES, replay: [...frames.slice(4 * CHUNK_FRAMES), extra], queued: [] }, null)).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
     const mine: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xaa) };
     const restored = claimed?.snapshot as MachineSnapshot;
     await claimant.persist('s', { ...restored, replay: [...restored.replay, mine] }, null);
-    const again = await new DurableSessions({ store }, 60_000).claim('s');
+    const again = await new DurableSessions({ store }, 60_000).claim('s', base.resumeSecret);
+    if (again === 'wrong-secret') throw new Error('wrong secret');
     expect(again?.snapshot.replay.map(hex)).toEqual([...frames.slice(4 * CHUNK_FRAMES), mine].map(hex));
   });
   describe('chunk lifetimes', () => {
@@ -162,7 +164,8 @@ describe('durable sessions: incremental store layout', () => {
       const queued: SessionFrame[] = [{ type: 'DATA', payload: Uint8Array.of(2) }];
       await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null);
       clock += 0.9 * ttl; // 2.7 TTL after they were written: alive only because they were touched
-      const claimed = await new DurableSessions({ store }, 60_000).claim('s');
+      const claimed = await new DurableSessions({ store }, 60_000).claim('s', base.resumeSecret);
+      if (claimed === 'wrong-secret') throw new Error('wrong secret');
       expect(claimed?.snapshot.replay.map(hex)).toEqual(frames.map(hex));
       expect(claimed?.snapshot.queued.map(hex)).toEqual(queued.map(hex));
 

@@ -69,6 +69,8 @@ describe('credentials refresh on a live session', () => {
     server = await listen({
       tcp: { port: 0 },
       heartbeatMs: 0,
+      // The principal here is the token itself, so every refresh changes it: opted in explicitly.
+      allowPrincipalChange: true,
       authenticate: ({ credentials, refresh }) => {
         const token = new TextDecoder().decode(credentials);
         if (!token.startsWith('valid-')) throw new Refusal(`token '${token}' is not valid`);

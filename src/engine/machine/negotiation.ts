@@ -117,6 +117,13 @@ function minNonZero(a: number, b: number): number {
   return Math.min(a, b);
 }
 
+/** A non-zero agreed heartbeat is raised to the floor, unless this side itself asked for less. */
+function heartbeatFloor(agreed: number, opts: MachineOptions): number {
+  const own = opts.heartbeatMs ?? DEFAULTS.heartbeatMs;
+  const floor = Math.min(opts.minHeartbeatMs ?? DEFAULTS.minHeartbeatMs, own === 0 ? Infinity : own);
+  return agreed === 0 ? 0 : Math.max(agreed, floor);
+}
+
 /** The acceptor's answer to a CONNECT, under its own options. */
 export function decide(c: ConnectFrame, opts: MachineOptions): Decision {
   const version = Math.min(c.maxVersion, PROTOCOL_VERSION);
@@ -154,7 +161,7 @@ export function decide(c: ConnectFrame, opts: MachineOptions): Decision {
       tokenSetting,
       initialSerial: c.initialSerial,
       maxFrameSize,
-      heartbeatMs: minNonZero(c.heartbeatMs, opts.heartbeatMs ?? DEFAULTS.heartbeatMs),
+      heartbeatMs: heartbeatFloor(minNonZero(c.heartbeatMs, opts.heartbeatMs ?? DEFAULTS.heartbeatMs), opts),
       resumeWindowMs: Math.min(c.resumeWindowMs, opts.resumeWindowMs ?? DEFAULTS.resumeWindowMs),
     },
   };

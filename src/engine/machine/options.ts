@@ -34,6 +34,12 @@ export interface MachineOptions {
    * stop only when both sides say 0. Default 15 s.
    */
   heartbeatMs?: number;
+  /**
+   * Acceptor: the shortest heartbeat interval an initiator may make it keep (a 1 ms proposal
+   * would have this side send a frame every millisecond). A proposal below it gets this floor
+   * (or this side's own heartbeatMs when that is lower). Default 1 s.
+   */
+  minHeartbeatMs?: number;
   /** How long a cut session may wait for resume. The acceptor caps it. Default 2 min. */
   resumeWindowMs?: number;
   /** Handshake (connect or resume) must finish within this. Default 10 s. */
@@ -66,6 +72,7 @@ export const DEFAULTS = {
   initialSerial: 1,
   maxFrameSize: DEFAULT_FRAME_SIZE,
   heartbeatMs: 15_000,
+  minHeartbeatMs: 1000,
   resumeWindowMs: 120_000,
   handshakeTimeoutMs: 10_000,
   maxReplayFrames: 16_384,
