@@ -11,6 +11,16 @@ export interface StoreHarness {
   make(): Promise<SessionStore>;
   /** Let `ms` of store time pass, then run whatever expiry processing the store does. */
   advance(store: SessionStore, ms: number): Promise<void>;
+  /**
+   * For remote stores: a store whose server the test can take away (`down`) and bring back
+   * (`up`), and the per-call timeout it was made with. Runs the outage case.
+   */
+  outage?: {
+    make(): Promise<SessionStore>;
+    down(): Promise<void>;
+    up(): Promise<void>;
+    timeoutMs: number;
+  };
 }
 
 const TTL = 60_000;
@@ -178,6 +188,39 @@ export function storeConformance(h: StoreHarness): void {
     await expect(s.get(id, { signal: ac.signal })).rejects.toBe(ac.signal.reason);
     expect(await s.get(id)).toBeNull();
   }));
+
+  it.skipIf(!h.outage)('an outage: every call fails with a coded error within its timeout; calls succeed again once the server is back', async () => {
+    const o = h.outage as NonNullable<StoreHarness['outage']>;
+    const s = await o.make();
+    const id = fresh('outage');
+    try {
+      expect(await s.set(id, { n: 1 }, { ttlMs: TTL, principal: 'outage' })).toBe(1);
+      await o.down();
+      const calls: (() => Promise<unknown>)[] = [
+        () => s.get(id), () => s.set(id, { n: 2 }, { ttlMs: TTL }), () => s.compareAndSet(id, 1, { n: 2 }, { ttlMs: TTL }),
+        () => s.touch(id, TTL), () => s.listByPrincipal('outage'), () => s.destroyByPrincipal('outage'), () => s.destroy(id),
+      ];
+      for (const call of calls) {
+        const t0 = Date.now();
+        const error = await call().then(() => null, (e: unknown) => e);
+        expect(error).toBeInstanceOf(SessionError);
+        expect(['ERR_STORE_UNAVAILABLE', 'ERR_STORE_TIMEOUT']).toContain((error as SessionError).code);
+        expect(Date.now() - t0).toBeLessThan(o.timeoutMs + 300);
+      }
+      await o.up();
+      // Back: within a bounded number of tries (reconnects back off up to about a second).
+      let written: number | null = null;
+      for (let i = 0; i < 100 && written === null; i++) {
+        written = await s.set(`${id}-after`, { ok: true }, { ttlMs: TTL }).catch(() => null);
+        if (written === null) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(written).toBe(1);
+      expect((await s.get(`${id}-after`))?.data).toEqual({ ok: true });
+    } finally {
+      await o.up();
+      await s.close();
+    }
+  }, 30_000);
 
   it('a closed store fails fast with ERR_STORE_UNAVAILABLE', async () => {
     const s = await h.make();
