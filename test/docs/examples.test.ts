@@ -3,19 +3,21 @@
 // The convention (which fences run, the not-run marker) is in ./doc-examples.ts.
 //
 // Each runnable example is written to <project>/examples/, type-checked together with the
-// others (strict, as a user's project would be), then run with tsx in a fresh empty working
+// others (strict, as a user's project would be), then run with tsx's loader in a fresh empty working
 // directory, and must exit 0 within EXAMPLE_TIMEOUT_MS.
 
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packedPackage, REPO_ROOT } from '../support/packed-package.js';
 import { allExamples, importedPackages } from './doc-examples.js';
 import type { DocExample } from './doc-examples.js';
 
 const EXAMPLE_TIMEOUT_MS = 30_000;
+const TSX_LOADER = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const examples = allExamples(REPO_ROOT);
 /** Examples that are type-checked: runnable ones and those marked type-check-only. */
 const checked = examples.filter((e) => e.notRun === undefined && !e.problem);
@@ -96,7 +98,9 @@ describe('the examples in README.md and docs/*.md', () => {
       if (e.typeOnly !== undefined) return;
       const cwd = mkdtempSync(join(tmpdir(), 'colloquy-example-'));
       scratch.push(cwd);
-      const r = await run(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(project, 'examples', fileOf(e))], cwd, EXAMPLE_TIMEOUT_MS);
+      // One process (node with tsx's loader, not the tsx wrapper that forks one): the timeout's
+      // SIGKILL then ends the example itself and never leaves it running.
+      const r = await run(process.execPath, ['--import', TSX_LOADER, join(project, 'examples', fileOf(e))], cwd, EXAMPLE_TIMEOUT_MS);
       const what = r.signal ? `was killed after ${r.ms} ms (${r.signal}): it must exit by itself within ${EXAMPLE_TIMEOUT_MS} ms` : `exited with ${r.code}`;
       expect({ code: r.code, signal: r.signal }, `${e.file}:${e.line} ${what}\n--- stderr\n${r.stderr.slice(-3000)}\n--- stdout\n${r.stdout.slice(-1000)}`).toEqual({ code: 0, signal: null });
     }, EXAMPLE_TIMEOUT_MS + 15_000);
