@@ -183,8 +183,9 @@ export class ChatService implements Service {
       else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.floor.turnReturned(member);
     });
     session.on('closed', ({ error }) => {
-      // ERR_STORE_CONFLICT: another node restored the session and speaks for it now; it has not left.
-      if (error?.code === 'ERR_STORE_CONFLICT') this.leave(member, 'lost', false);
+      // ERR_STORE_CONFLICT: another node restored the session and speaks for it now; ERR_HANDED_OVER:
+      // this node stopped and another will. Either way the member has not left.
+      if (error?.code === 'ERR_STORE_CONFLICT' || error?.code === 'ERR_HANDED_OVER') this.leave(member, 'lost', false);
       else this.leave(member, error ? 'lost' : 'left');
     });
     void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });

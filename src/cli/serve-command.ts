@@ -1,11 +1,13 @@
 // `colloquy serve`: the session endpoint (WebSocket and native TCP), the services and the web
-// page in one process (src/serve/app.ts). Runs until Ctrl-C or SIGTERM, then releases every
-// session in order and exits 0.
+// page in one process (src/serve/app.ts). Runs until Ctrl-C or SIGTERM, then ends every session
+// under one deadline (released, or handed over to the other nodes of a shared store: see
+// src/serve/stop.ts) and exits 0. SIGHUP reloads --tls-cert/--tls-key for new connections.
 //
 // With --json, stdout carries one JSON object per line; the first is always
 //   {"event":"listening","http":"http://HOST:P/","ws":"ws://HOST:P/session","tcp":"tcp://HOST:Q"}
 // once every endpoint accepts (other tools and tests wait for it), then events: "admin-token"
-// (only when serve generated it), "session", "closed", "stopping", "stopped".
+// (only when serve generated it), "session", "closed", "tls-reloaded", "tls-reload-failed",
+// "stopping", "draining", "drained" (released, handedOver, aborted, elapsedMs), "stopped".
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { resolve } from 'node:path';
 import { startServe } from '../serve/app.js';
 import type { ServeApp, ServeEvent } from '../serve/app.js';
 import { parseStoreSpec, redact } from '../serve/backing.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../server/server.js';
+import type { CloseReport, StopMode } from '../server/server.js';
 import { ExitCode, UsageError, parseOrUsage } from './args.js';
 import type { Command, CommandContext } from './commands.js';
 
@@ -38,14 +42,24 @@ Options:
   --admin-token TOKEN  bearer token for 'colloquy sessions' and the admin API (at least
                        ${MIN_ADMIN_TOKEN_LENGTH} characters; default: $${ADMIN_TOKEN_ENV}, else a random one, printed)
   --web-root DIR       the built web page (default: dist/page of this installation)
+  --on-stop MODE       release: end every session by orderly release; handover: leave every
+                       session in the shared store for the other nodes, its client resumes
+                       there unnoticed (default: handover with --store redis://, else release)
+  --stop-timeout MS    deadline for a stop, however many sessions: what has not ended by then
+                       is aborted (default ${DEFAULT_CLOSE_TIMEOUT_MS})
+  --drain-delay MS     on a stop, answer GET /api/ready with 503 this long before closing
+                       transports, so the load balancer takes the node out first (default 0)
   --json               one JSON object per line on stdout, first {"event":"listening",...}
   -h, --help           show this help and exit
 
-Ctrl-C or SIGTERM stops the server in order: no new connections, every session released
-(aborted if it does not answer within 5 s), then exit.
+Ctrl-C or SIGTERM stops the server in order: not ready (GET /api/ready says 503), no new
+connections, then every session released or handed over (--on-stop) within --stop-timeout, then
+exit. POST /api/admin/drain (admin token) does the same handover without exiting. SIGHUP reloads
+--tls-cert and --tls-key: new connections get the new certificate, live sessions go on.
+See docs/operations.md.
 
 Exit codes:
-  0  stopped by Ctrl-C or SIGTERM after releasing every session
+  0  stopped by Ctrl-C or SIGTERM (every session released, handed over or, at the deadline, aborted)
   1  could not start (port in use, store unreachable, unreadable TLS files) or failed
   2  usage error
 
@@ -75,6 +89,9 @@ export const serveCommand: Command = {
         'tls-key': { type: 'string' },
         'admin-token': { type: 'string' },
         'web-root': { type: 'string' },
+        'on-stop': { type: 'string' },
+        'stop-timeout': { type: 'string' },
+        'drain-delay': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -89,6 +106,12 @@ export const serveCommand: Command = {
       throw new UsageError((e as Error).message);
     }
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    const onStop = values['on-stop'];
+    if (onStop !== undefined && onStop !== 'release' && onStop !== 'handover') throw new UsageError(`--on-stop takes release or handover, not '${onStop}'`);
+    if (onStop === 'handover' && values.store === 'memory') throw new UsageError('--on-stop handover needs a shared store (--store redis://HOST:PORT): with the memory store no other node can take the sessions over');
+    const stopTimeoutMs = values['stop-timeout'] === undefined ? undefined : millis(values['stop-timeout'], '--stop-timeout');
+    const drainDelayMs = values['drain-delay'] === undefined ? undefined : millis(values['drain-delay'], '--drain-delay');
+    if ((drainDelayMs ?? 0) >= (stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS)) throw new UsageError('--drain-delay must be shorter than --stop-timeout (the delay is part of the stop)');
     let adminToken = values['admin-token'] ?? process.env[ADMIN_TOKEN_ENV];
     const generated = adminToken === undefined || adminToken === '';
     if (!generated && (adminToken as string).length < MIN_ADMIN_TOKEN_LENGTH) {
@@ -97,9 +120,10 @@ export const serveCommand: Command = {
     if (generated) adminToken = randomBytes(24).toString('base64url');
 
     let tls: { cert: Buffer; key: Buffer } | undefined;
+    const readTls = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(values['tls-cert'] as string), key: readFileSync(values['tls-key'] as string) });
     if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
       try {
-        tls = { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) };
+        tls = readTls();
       } catch (e) {
         ctx.stderr.write(`colloquy serve: cannot read the TLS files: ${(e as Error).message}\n`);
         return ExitCode.failure;
@@ -111,14 +135,22 @@ export const serveCommand: Command = {
     const onEvent = (e: ServeEvent): void => {
       if (json) return line(e);
       if (e.event === 'session') ctx.stdout.write(`session ${e.id} opened: ${e.service ?? '?'}${e.name ? ` as ${e.name}` : ''} over ${e.transport ?? '?'}${e.restored ? ' (taken over from the store)' : ''}\n`);
-      else ctx.stdout.write(`session ${e.id} closed${e.error ? `: ${e.error}` : ''}\n`);
+      else if (e.event === 'closed') ctx.stdout.write(`session ${e.id} closed${e.error ? `: ${e.error}` : ''}\n`);
+      else if (e.event === 'draining') ctx.stdout.write(`draining: not ready; ${e.mode === 'handover' ? 'handing over' : 'releasing'} ${e.sessions} session(s)...\n`);
+      else ctx.stdout.write(`drained in ${e.elapsedMs} ms: ${summary(e)}\n`);
     };
 
     if (ctx.signal.aborted) return ExitCode.ok;
     const files = resolve(values.files);
     let app: ServeApp;
     try {
-      app = await startServe({ host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent, ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}) });
+      app = await startServe({
+        host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent,
+        ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}),
+        ...(onStop !== undefined ? { onStop: onStop as StopMode } : {}),
+        ...(stopTimeoutMs !== undefined ? { stopTimeoutMs } : {}),
+        ...(drainDelayMs !== undefined ? { drainDelayMs } : {}),
+      });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const hint = err.code === 'EADDRINUSE' ? ' (another program uses that port: pick another with --port / --tcp-port, or 0 for any free one)' : '';
@@ -132,15 +164,41 @@ export const serveCommand: Command = {
     } else {
       banner(ctx, app, files, values.store, adminToken as string, generated);
     }
-    await waitForStop(ctx);
-    if (json) line({ event: 'stopping', sessions: app.live.size });
-    else ctx.stdout.write(`stopping: releasing ${app.live.size} session(s)...\n`);
-    await app.close();
-    if (json) line({ event: 'stopped' });
-    else ctx.stdout.write('stopped\n');
+    // SIGHUP: new handshakes get the certificate now in the files; a bad pair keeps the old one.
+    const reload = (): void => {
+      if (!tls) { ctx.stderr.write('colloquy serve: SIGHUP ignored: no --tls-cert to reload\n'); return; }
+      try {
+        app.reloadTls(readTls());
+        if (json) line({ event: 'tls-reloaded' });
+        else ctx.stdout.write('SIGHUP: TLS certificate reloaded for new connections\n');
+      } catch (e) {
+        if (json) line({ event: 'tls-reload-failed', error: (e as Error).message });
+        ctx.stderr.write(`colloquy serve: SIGHUP: cannot reload the TLS files, the old certificate stays in force: ${(e as Error).message}\n`);
+      }
+    };
+    process.on('SIGHUP', reload);
+    try {
+      await waitForStop(ctx);
+    } finally {
+      process.off('SIGHUP', reload);
+    }
+    if (json) line({ event: 'stopping', sessions: app.live.size, mode: app.stopMode });
+    else ctx.stdout.write(`stopping: ${app.live.size} session(s) to ${app.stopMode === 'handover' ? 'hand over' : 'release'}...\n`);
+    const report = await app.close();
+    if (json) line({ event: 'stopped', ...report });
+    else ctx.stdout.write(`stopped: ${summary(report)}\n`);
     return ExitCode.ok;
   },
 };
+
+function millis(text: string, option: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`${option} takes milliseconds (a whole number), not '${text}'`);
+  return Number(text);
+}
+
+function summary(r: CloseReport): string {
+  return `${r.released} released, ${r.handedOver} handed over, ${r.aborted} aborted`;
+}
 
 function banner(ctx: CommandContext, app: ServeApp, files: string, store: string, token: string, generated: boolean): void {
   ctx.stdout.write(
@@ -154,7 +212,7 @@ function banner(ctx: CommandContext, app: ServeApp, files: string, store: string
       `  store           ${store === 'memory' ? app.backing.description : redact(store)}`,
       `  admin token     ${generated ? `${token}   (generated; set --admin-token or $${ADMIN_TOKEN_ENV} to keep one)` : '(as given)'}`,
       `  list sessions   colloquy sessions ${app.urls.http} --token …`,
-      'Ctrl-C stops: every session is released, then serve exits.',
+      `Ctrl-C stops: every session is ${app.stopMode === 'handover' ? 'handed over to the other nodes' : 'released'}, then serve exits.`,
       '',
     ].join('\n'),
   );

@@ -64,6 +64,9 @@ export class Driver {
   /** Set by a server that keeps its sessions in a store (see Durability). */
   durability: Durability | null = null;
   private persisting = false;
+  /** Handover: no new persist starts (what is held then never leaves; see quiesce). */
+  private frozen = false;
+  private readonly idleWaiters: (() => void)[] = [];
   private readonly heldBytes: Uint8Array[] = [];
   private readonly heldEvents: SessionEvent[] = [];
   private readonly pendingWrites: Uint8Array[] = [];
@@ -131,6 +134,36 @@ export class Driver {
     else t.close();
   }
 
+  /**
+   * Handover, first step (durable sessions): stop reading, and let what was read be persisted,
+   * with what the owner says in reaction, until nothing is in flight, or for at most `settleMs`,
+   * after which nothing more is persisted. Resolves once no persist is in flight: the store then
+   * holds everything the peer was sent, and what is still held was never sent.
+   */
+  async quiesce(settleMs: number): Promise<void> {
+    this.pauseReading();
+    const until = this.clock() + settleMs;
+    for (;;) {
+      // A turn of the event loop: reactions to the last events released (a service's answer) are queued by then.
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      if (this.persisting) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      else if (this.frozen || (this.heldBytes.length === 0 && this.heldEvents.length === 0)) return;
+      if (this.clock() >= until) this.frozen = true;
+    }
+  }
+
+  /**
+   * Handover, last step: end this copy without a word to the peer. What was never persisted is
+   * dropped (the peer never saw it; the node that resumes the session continues from the store).
+   */
+  handOff(error: SessionError): void {
+    this.heldBytes.length = 0;
+    this.heldEvents.length = 0;
+    this.pendingWrites.length = 0;
+    this.frozen = false;
+    this.input(() => this.machine.terminate(error, false));
+  }
+
   /** Stops the timer and detaches; used once the session is closed. */
   dispose(): void {
     if (this.disposed) return;
@@ -188,7 +221,12 @@ export class Driver {
     for (let b = this.wire.pollBytes(); b; b = this.wire.pollBytes()) this.heldBytes.push(b);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
     this.armTimer();
-    if (!this.persisting && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+    if (!this.persisting && (!this.frozen || this.machine.state === 'closed') && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+  }
+
+  private persisted(): void {
+    this.persisting = false;
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private persistHeld(durability: Durability): void {
@@ -199,12 +237,12 @@ export class Driver {
     this.persisting = true;
     (snapshot ? durability.persist(snapshot) : Promise.resolve()).then(
       () => {
-        this.persisting = false;
+        this.persisted();
         this.release(bytes, events);
-        if (this.heldBytes.length > 0 || this.heldEvents.length > 0) this.persistHeld(durability);
+        if (!this.frozen && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
       },
       (error: unknown) => {
-        this.persisting = false;
+        this.persisted();
         const reason = durability.failed(error instanceof Error ? error : new Error(String(error)));
         // A session another node took over lives on there: end this copy without a word to the peer.
         this.machine.terminate(reason, reason.code !== 'ERR_STORE_CONFLICT');

@@ -145,6 +145,10 @@ export const ERROR_CODES = {
     what: 'An atomic update lost the race more times than allowed (`details.retries`): other writers keep changing the session.',
     todo: 'Retry later, or reduce contention on the session (write fewer fields, less often).',
   },
+  ERR_HANDED_OVER: {
+    what: 'The node holding the session stopped with a handover (`colloquy serve --on-stop handover`, `server.close({ mode: \'handover\' })`): its copy of the session ended without a word to the client, and the session itself lives on in the shared store. Seen only on the server, in its `closed` event.',
+    todo: 'Nothing: the client resumes on another node sharing the store (through the load balancer). If none takes it within the resume window, the session expires there.',
+  },
   // -- web sessions and tokens (src/web) -----------------------------------------------------
   ERR_WEB_SESSION_GONE: {
     what: 'The web session was destroyed, revoked or expired (`details.reason`) while this request used it; the change was not written.',

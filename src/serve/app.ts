@@ -11,9 +11,14 @@
 //     and a logged-in chat session's nick is that name.
 //   - The store and the bus come from --store (./backing.ts): memory, or Redis with durable
 //     sessions and the Redis bus so several nodes form one service.
-//   - close(): stop accepting (listeners and upgrades), end the live views, release every
-//     session in order (the Server aborts those that do not release in time), stop the
-//     services, close the store and bus, then the HTTP connections. Nothing is cut first.
+//   - Stopping (./stop.ts has the order and the modes): drain() marks the node not ready
+//     (/api/ready answers 503), waits drainDelayMs for the load balancer to notice, stops
+//     accepting transports, and ends every session under one deadline (stopTimeoutMs):
+//     released, or with a shared store handed over (left in the store, transport closed, the
+//     client resumes on another node). close() drains if that has not happened yet, then
+//     stops the services, the store and bus, and the HTTP port. Nothing is cut first.
+//   - reloadTls(): new TLS handshakes (https, wss, tls://) use the new certificate; connections
+//     already up keep theirs (serve calls it on SIGHUP).
 //
 // The API (JSON; errors are {"error": "what happened, what to do"}):
 //   POST /api/login, GET /api/me, POST /api/logout    the web login (./login.ts)
@@ -21,7 +26,11 @@
 //   GET  /api/sessions/ID/frames       Server-Sent Events: the frame ladder of one session
 //   POST /api/sessions/ID/cut          drops the session's transport (it resumes): admin, or
 //                                      the web login the session belongs to
-//   GET  /api/health                   {"ok":true,"sessions":N}, no authentication
+//   GET  /api/health                   {"ok":true,"sessions":N}, no authentication: alive
+//   GET  /api/ready                    200 {"ready":true} while accepting sessions, 503
+//                                      {"ready":false} once draining: for load balancers
+//   POST /api/admin/drain              admin token only: drain now (handover, shared store
+//                                      only); answers with the report once every session is out
 //   GET  /metrics                      Prometheus text format (./metrics.ts): admin token only
 // The admin token travels as `Authorization: Bearer TOKEN`.
 
@@ -36,7 +45,7 @@ import { ServiceHost } from '../apps/host.js';
 import type { Principal } from '../apps/service.js';
 import type { Session } from '../driver/session.js';
 import { Server } from '../server/server.js';
-import type { ServerOptions } from '../server/server.js';
+import type { CloseReport, ServerOptions, StopMode } from '../server/server.js';
 import { openEndpoints } from '../server/endpoints.js';
 import type { OpenEndpoints } from '../server/endpoints.js';
 import { openBacking } from './backing.js';
@@ -47,6 +56,7 @@ import { ServeMetrics } from './metrics.js';
 import { WebLogins, sendJson } from './login.js';
 import type { Logins } from './login.js';
 import { serveServices } from './services.js';
+import { Stopper } from './stop.js';
 import { WebRoot, defaultWebRoot } from './web-root.js';
 
 export const SESSION_PATH = '/session';
@@ -71,6 +81,12 @@ export interface ServeOptions {
   adminToken: string;
   /** The built page; default dist/page. */
   webRoot?: string;
+  /** How a stop ends sessions. Default: 'handover' when the store is shared (redis://), else 'release'. */
+  onStop?: StopMode;
+  /** The deadline for ending every session on a stop, however many. Default 10 s (DEFAULT_CLOSE_TIMEOUT_MS). */
+  stopTimeoutMs?: number;
+  /** Between marking the node not ready and closing its transports (the load balancer's time to notice). Default 0. */
+  drainDelayMs?: number;
   /** Session options passed to the Server (timers, bounds); tests shorten them. */
   server?: Partial<Omit<ServerOptions, 'tcp' | 'tls' | 'ws' | 'memory' | 'authenticate' | 'durability'>>;
   /** Sessions opening and closing, for `serve --json` lines and logs. */
@@ -79,7 +95,9 @@ export interface ServeOptions {
 
 export type ServeEvent =
   | { event: 'session'; id: string; service: string | null; name: string | null; transport: string | null; restored: boolean }
-  | { event: 'closed'; id: string; error: string | null };
+  | { event: 'closed'; id: string; error: string | null }
+  | { event: 'draining'; mode: StopMode; sessions: number }
+  | ({ event: 'drained' } & CloseReport);
 
 export interface ServeUrls { http: string; ws: string; tcp: string }
 
@@ -91,8 +109,16 @@ export interface ServeApp {
   readonly webBuilt: boolean;
   /** The names of the services offered. */
   readonly services: string[];
-  /** Releases everything in order (see the top of this file). Idempotent. */
-  close(): Promise<void>;
+  /** How a stop ends sessions here (ServeOptions.onStop, or its default). */
+  readonly stopMode: StopMode;
+  /** False once draining: /api/ready answers 503. */
+  readonly ready: boolean;
+  /** Stops accepting and ends every session in `mode` (default stopMode); the node stays up, not ready. Idempotent. */
+  drain(mode?: StopMode): Promise<CloseReport>;
+  /** New TLS handshakes use this certificate and key; live connections keep theirs. Throws without TLS. */
+  reloadTls(credentials: { cert: Buffer | string; key: Buffer | string }): void;
+  /** Drains (if not yet), then stops everything in order (see the top of this file). Idempotent. */
+  close(): Promise<CloseReport>;
 }
 
 export async function startServe(options: ServeOptions): Promise<ServeApp> {
@@ -118,6 +144,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
   cleanups.push(() => host.close());
   const server = new Server({
     ...options.server,
+    ...(options.stopTimeoutMs !== undefined ? { closeTimeoutMs: options.stopTimeoutMs } : {}),
     ...(backing.durability ? { durability: backing.durability } : {}),
     authenticate: async (request) => {
       const principal = await host.authenticate(request);
@@ -141,11 +168,12 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
 
   const web = new WebRoot(options.webRoot ?? defaultWebRoot());
   let closing = false;
+  const stopper = new Stopper(server, options, () => live.size);
   const http: HttpServer = secure
     ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key })
     : createHttpServer();
   http.maxConnections = MAX_HTTP_CONNECTIONS;
-  const api = new Api(options, live, logins, server, metrics);
+  const api = new Api(options, live, logins, server, metrics, stopper);
   http.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (closing) { res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n'); return; }
     api.handle(req, res, web).catch((error: unknown) => {
@@ -155,9 +183,13 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
   });
   // Upgrades anywhere but the session path are refused (the WebSocket endpoint takes /session).
   http.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    if (new URL(req.url ?? '/', 'http://localhost').pathname === SESSION_PATH && !closing) return;
     socket.on('error', () => {});
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== SESSION_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else if (!stopper.ready || closing) {
+      // Draining: a load balancer that retries on 503 sends the upgrade to another node.
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n');
+    }
   });
 
   const accept = (t: Parameters<Server['accept']>[0]): void => server.accept(new CountingTransport(t, metrics.bytes));
@@ -185,25 +217,36 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     tcp: `${secure ? 'tls' : 'tcp'}://${h}:${nativePort}`,
   };
 
-  let closed: Promise<void> | null = null;
-  const close = (): Promise<void> => {
+  stopper.endpoints = endpoints;
+  let closed: Promise<CloseReport> | null = null;
+  const close = (): Promise<CloseReport> => {
     closed ??= (async () => {
+      // Not ready, no new transports, every session released or handed over (./stop.ts).
+      const report = await stopper.drain();
       closing = true;
-      // Stop accepting: no new connections, no upgrades, no new transports.
       http.close();
-      await endpoints.close();
       live.close();
-      // Every session released in order (aborted if it does not finish within releaseTimeoutMs).
-      await server.close();
       await host.close();
       await logins.close();
       await backing.close();
       metrics.close();
       http.closeAllConnections();
+      return report;
     })();
     return closed;
   };
-  return { urls, server, live, backing, webBuilt: web.built, services: host.names, close };
+  const reloadTls = (credentials: { cert: Buffer | string; key: Buffer | string }): void => {
+    if (!secure) throw new Error('serve runs without TLS (no --tls-cert): nothing to reload');
+    // Both before either: a bad pair throws here and the old certificate stays in force.
+    (http as ReturnType<typeof createHttpsServer>).setSecureContext({ cert: credentials.cert, key: credentials.key });
+    endpoints.setTlsCredentials(credentials);
+  };
+  return {
+    urls, server, live, backing, webBuilt: web.built, services: host.names, close, reloadTls,
+    stopMode: stopper.mode,
+    get ready() { return stopper.ready; },
+    drain: (mode) => stopper.drain(mode),
+  };
 }
 
 function formatHost(host: string): string {
@@ -213,7 +256,7 @@ function formatHost(host: string): string {
 class Api {
   private readonly adminDigest: Buffer;
 
-  constructor(options: ServeOptions, private readonly live: LiveSessions, private readonly logins: Logins, private readonly server: Server, private readonly metrics: ServeMetrics) {
+  constructor(options: ServeOptions, private readonly live: LiveSessions, private readonly logins: Logins, private readonly server: Server, private readonly metrics: ServeMetrics, private readonly stopper: Stopper) {
     this.adminDigest = createHash('sha256').update(options.adminToken).digest();
   }
 
@@ -240,6 +283,8 @@ class Api {
     }
     if (path === '/metrics') { await this.scrape(req, res); return; }
     if (path === '/api/health') { sendJson(res, 200, { ok: true, sessions: this.live.size }); return; }
+    if (path === '/api/ready') { sendJson(res, this.stopper.ready ? 200 : 503, { ready: this.stopper.ready }, { 'cache-control': 'no-store' }); return; }
+    if (path === '/api/admin/drain') { await this.drain(req, res); return; }
     if (path === '/api/sessions' || path.startsWith('/api/sessions/')) { await this.sessions(req, res, path); return; }
     if (path.startsWith('/api/')) { sendJson(res, 404, { error: `no API endpoint ${path}` }); return; }
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -255,6 +300,15 @@ class Api {
     if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' }); return; }
     const { contentType, body } = await this.metrics.scrape();
     res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** POST /api/admin/drain: the admin token only (a bearer token, which no other site's page can send). */
+  private async drain(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') { sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' }); return; }
+    if (!this.isAdmin(req)) { sendJson(res, 401, { error: 'draining needs the admin token (Authorization: Bearer TOKEN, printed by serve)' }, { 'www-authenticate': 'Bearer' }); return; }
+    if (!this.server.canHandOver) { sendJson(res, 409, { error: 'this node has no shared store (--store memory): its sessions cannot continue on another node, so there is nothing to drain to; stop it instead (SIGTERM releases every session)' }); return; }
+    const report = await this.stopper.drain('handover');
+    sendJson(res, 200, report);
   }
 
   private async sessions(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {

@@ -22,12 +22,15 @@ export interface EndpointOptions {
 
 export interface OpenEndpoints {
   addresses: { tcp?: number; tls?: number; ws?: number; memory?: string };
+  /** Replaces the TLS endpoint's certificate and key for connections made from now on (no-op without tls). */
+  setTlsCredentials(credentials: { cert: string | Buffer; key: string | Buffer }): void;
   close(): Promise<void>;
 }
 
 export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transport) => void): Promise<OpenEndpoints> {
   const closers: (() => Promise<void>)[] = [];
   const addresses: OpenEndpoints['addresses'] = {};
+  let setTlsCredentials: OpenEndpoints['setTlsCredentials'] = () => {};
   try {
     if (o.tcp) {
       const l = await listenTcp({ host: o.tcp.host ?? '127.0.0.1', port: o.tcp.port }, onTransport);
@@ -37,6 +40,7 @@ export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transpo
     if (o.tls) {
       const l = await listenTls({ host: o.tls.host ?? '127.0.0.1', port: o.tls.port, cert: o.tls.cert, key: o.tls.key }, onTransport);
       addresses.tls = l.port;
+      setTlsCredentials = (c) => l.setCredentials(c);
       closers.push(() => l.close());
     }
     if (o.ws) {
@@ -55,5 +59,5 @@ export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transpo
     for (const c of closers) await c().catch(() => {});
     throw e;
   }
-  return { addresses, close: async () => { await Promise.all(closers.map((c) => c())); } };
+  return { addresses, setTlsCredentials: (c) => setTlsCredentials(c), close: async () => { await Promise.all(closers.map((c) => c())); } };
 }

@@ -14,8 +14,16 @@
 //   ends, a tombstone remembers why (expired, closed, overflowed, and the code and message of
 //   the error that ended it) so a late RESUME gets the right refusal, bounded in number; with
 //   durability the tombstone is in the store too, so another node's refusal says the same.
-//   close() releases sessions in order (each may take releaseTimeoutMs before it is aborted);
-//   destroy() aborts every session at once.
+//   close() stops accepting, then ends every session concurrently under one deadline
+//   (closeTimeoutMs), so the time to stop does not grow with the number of sessions:
+//     release   (default) each connected session is asked for the tokens its release needs and
+//               released; whatever has not ended at the deadline (a client that never answers,
+//               one waiting for resume) is aborted.
+//     handover  (durable servers only) nothing is released: each session stops reading, lets
+//               its last inputs be persisted, and this copy ends without a word to the peer
+//               (ERR_HANDED_OVER, no tombstone), so its client resumes on another node that
+//               shares the store. A session that cannot be handed over in time is aborted.
+//   It reports how many sessions ended each way (CloseReport). destroy() aborts all at once.
 
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
@@ -86,9 +94,42 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
    * same principal (samePrincipal).
    */
   allowPrincipalChange?: boolean;
-  /** close(): how long each session may take to release before it is aborted. Default 5 s. */
-  releaseTimeoutMs?: number;
+  /**
+   * close(): the deadline for the whole stop, however many sessions there are; sessions not
+   * released (or handed over) by then are aborted. Default 10 s (DEFAULT_CLOSE_TIMEOUT_MS).
+   */
+  closeTimeoutMs?: number;
 }
+
+/** How close() ends sessions: release them, or leave them in the shared store for another node. */
+export type StopMode = 'release' | 'handover';
+
+export interface CloseOptions {
+  /** Default 'release'. 'handover' needs `durability` (a store other nodes share). */
+  mode?: StopMode;
+  /** Overrides `closeTimeoutMs` for this call. */
+  timeoutMs?: number;
+}
+
+/** What close() did with the sessions it found: every one is counted once. */
+export interface CloseReport {
+  mode: StopMode;
+  /** Ended by an orderly release. */
+  released: number;
+  /** Left in the store for another node, this copy ended without a word to the client. */
+  handedOver: number;
+  /** Ended by an abort: at the deadline, not connected (release mode), or refused to release. */
+  aborted: number;
+  elapsedMs: number;
+}
+
+/** closeTimeoutMs's default: the whole stop, however many sessions. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/**
+ * Handover: how long a session may keep persisting what the service says in reaction to its last
+ * inputs before it stops persisting anyway (a service that streams never falls silent by itself).
+ */
+export const HANDOVER_SETTLE_MS = 1000;
 
 export interface ServerEvents extends Record<string, unknown> {
   session: Session;
@@ -369,38 +410,92 @@ export class Server extends Emitter<ServerEvents> {
     transport.close();
   }
 
-  /** Stops accepting, then releases every session in order; stragglers are aborted. */
-  async close(): Promise<void> {
+  /** New TLS handshakes use this certificate and key; connections already up keep theirs. */
+  setTlsCredentials(credentials: { cert: string | Buffer; key: string | Buffer }): void {
+    this.endpoints?.setTlsCredentials(credentials);
+  }
+
+  /** False once close() began: the server takes no new transports (a readiness probe says 503). */
+  get accepting(): boolean { return !this.closing; }
+
+  /** True when close() can hand sessions over: they are kept in a store other nodes can share. */
+  get canHandOver(): boolean { return this.durable !== null; }
+
+  /**
+   * Stops accepting, then ends every session concurrently under one deadline (see the top of
+   * this file). Resolves with what happened to each session once all have ended.
+   */
+  async close(options: CloseOptions = {}): Promise<CloseReport> {
+    const started = performance.now();
+    const mode = options.mode ?? 'release';
+    if (mode === 'handover' && !this.durable) throw new SessionError('ERR_INVALID_STATE', 'handover needs durable sessions (the durability option with a store other nodes share)', 'local', { state: 'not-durable' });
     this.closing = true;
     await this.endpoints?.close();
-    const timeoutMs = this.options.releaseTimeoutMs ?? 5000;
-    for (const session of [...this.sessions.values()]) {
-      if (session.closed) continue;
-      try {
-        if (session.machine.releasing) {
-          // Already released by its own side or ours: only the last frames are in flight.
-          await withTimeout(new Promise<void>((resolve) => session.on('closed', () => resolve())), timeoutMs);
-          continue;
-        }
-        if (session.state !== 'established' || !session.driver.attached) throw new Error('not connected');
-        // Release needs every token: ask for the ones the client holds (clients give by default).
-        const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
-        if (missing.length) {
-          const given = new Promise<void>((resolve) => {
-            const off = session.on('tokens-given', () => {
-              if (missing.every((t) => session.tokens.includes(t))) { off(); resolve(); }
-            });
-          });
-          session.requestTokens(missing);
-          await withTimeout(given, timeoutMs);
-        }
-        await withTimeout(session.release(), timeoutMs);
-      } catch {
-        session.abort('server shutting down');
-      }
-    }
     for (const t of [...this.pending]) t.destroy();
+    const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => { timer = setTimeout(() => resolve('deadline'), timeoutMs); });
+    const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
+    try {
+      await Promise.all([...this.sessions.entries()].map(async ([id, session]) => {
+        let orderly = false;
+        session.on('closed', ({ error }) => { orderly = error === undefined; });
+        const transport = session.driver.attached;
+        const outcome = mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
+        if (outcome === 'handed-over') { report.handedOver++; return; }
+        if (!session.closed) session.abort('server shutting down');
+        // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
+        if (outcome === 'deadline') transport?.destroy();
+        if (outcome === 'released' || orderly) report.released++;
+        else report.aborted++;
+      }));
+    } finally {
+      clearTimeout(timer);
+    }
     await this.isoServer?.close();
+    report.elapsedMs = Math.round(performance.now() - started);
+    return report;
+  }
+
+  /** Release: asks for the tokens a release needs (clients give by default), then releases. */
+  private async releaseBy(session: Session, deadline: Promise<'deadline'>): Promise<'released' | 'failed' | 'deadline'> {
+    if (session.closed) return 'failed';
+    if (session.machine.releasing) {
+      // Already released by its own side or ours: only the last frames are in flight.
+      const closed = new Promise<'released'>((resolve) => session.on('closed', () => resolve('released')));
+      return Promise.race([closed, deadline]);
+    }
+    if (session.state !== 'established' || !session.driver.attached) return 'failed';
+    const attempt = (async (): Promise<'released' | 'failed'> => {
+      const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
+      if (missing.length) {
+        const given = new Promise<void>((resolve) => {
+          const off = session.on('tokens-given', () => {
+            if (missing.every((t) => session.tokens.includes(t))) { off(); resolve(); }
+          });
+          session.on('closed', () => { off(); resolve(); });
+        });
+        session.requestTokens(missing);
+        await given;
+      }
+      return (await session.release()) ? 'released' : 'failed';
+    })().catch(() => 'failed' as const);
+    return Promise.race([attempt, deadline]);
+  }
+
+  /**
+   * Handover: the store already holds everything the client saw (write-ahead), so this copy
+   * only has to stop taking input, let what it took be persisted, and end silently.
+   */
+  private async handOver(id: string, session: Session, deadline: Promise<'deadline'>): Promise<'handed-over' | 'failed' | 'deadline'> {
+    const durable = this.durable;
+    if (!durable || session.closed || !session.driver.durability) return 'failed'; // not accepted yet: nothing to continue
+    const settled = await Promise.race([session.driver.quiesce(HANDOVER_SETTLE_MS).then(() => true), deadline.then(() => false)]);
+    if (!settled) return 'deadline';
+    if (session.closed) return 'failed';
+    durable.forget(id); // no tombstone: the record stays for the node the client resumes on
+    session.driver.handOff(new SessionError('ERR_HANDED_OVER', 'this node stopped; the session continues on another node sharing the store', 'local'));
+    return 'handed-over';
   }
 
   /** Aborts every session and closes every endpoint at once. */

@@ -78,11 +78,18 @@ export interface ListenTlsOptions extends ListenOptions, Omit<tls.TlsOptions, 'c
   noDelay?: boolean;
 }
 
-export function listenTls(options: ListenTlsOptions, onTransport: (transport: Transport) => void): Promise<SocketListener> {
+/** A TLS listener whose certificate can be replaced while it runs (new handshakes use the new one). */
+export interface TlsListener extends SocketListener {
+  setCredentials(credentials: { cert: Pem; key: Pem }): void;
+}
+
+export async function listenTls(options: ListenTlsOptions, onTransport: (transport: Transport) => void): Promise<TlsListener> {
   const { host, port, noDelay, cert, key, ca, ...tlsOptions } = options;
   const secure = { ...tlsOptions, cert: toNode(cert), key: toNode(key), ca: toNode(ca) };
   const server = tls.createServer(secure, (socket) => onTransport(wrapSocket(socket, 'tls', { noDelay })));
   // A failed handshake concerns no transport handed out; Node destroys that socket.
   server.on('tlsClientError', () => {});
-  return listenServer(server, { host, port });
+  const listener = await listenServer(server, { host, port });
+  // Connections already up keep the context they were made with.
+  return { ...listener, setCredentials: (c) => server.setSecureContext({ ...secure, cert: toNode(c.cert), key: toNode(c.key) }) };
 }

@@ -1,7 +1,8 @@
 // One Colloquy node as its own process, for the load-balancer tests and the store benchmark:
 // one http.Server on one port serving
 //   GET /whoami   -> {"node": <name>, "pid": <pid>}  (which node answered)
-//   GET /healthz  -> 200 ok                           (the load balancer's health check)
+//   GET /api/ready -> 200 while accepting, 503 once closing (the load balancer's check)
+//   GET /healthz  -> 200 ok                           (alive)
 //   /session      -> the Colloquy WebSocket endpoint (listen({ ws: { server, path } }))
 // and, with --tcp, a native TCP endpoint too. The session service echoes every message as
 // "<node name> <message>", so a client sees which node answered each one.
@@ -30,6 +31,8 @@ const httpServer = http.createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://node').pathname;
   if (req.method === 'GET' && path === '/whoami') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: name, pid: process.pid }));
+  } else if (req.method === 'GET' && path === '/api/ready') {
+    res.writeHead(server.accepting ? 200 : 503, { 'content-type': 'text/plain' }).end(server.accepting ? 'ready\n' : 'draining\n');
   } else if (req.method === 'GET' && path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } else {

@@ -33,7 +33,7 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       }));
       await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
       cleanup.push(() => new Promise((resolve) => { web.close(() => resolve(undefined)); web.closeAllConnections(); }));
-      const server: Server = await listen({ ws: { server: web, path: '/session' }, heartbeatMs: 0, releaseTimeoutMs: 200, authenticate: webAuthenticator({ sessions, tokens, ...options }) });
+      const server: Server = await listen({ ws: { server: web, path: '/session' }, heartbeatMs: 0, closeTimeoutMs: 200, authenticate: webAuthenticator({ sessions, tokens, ...options }) });
       cleanup.push(() => server.close());
       const port = (web.address() as AddressInfo).port;
       const login = async (user: string): Promise<string> => {
