@@ -25,7 +25,6 @@ import type { ClientSession } from '../../src/client/connect.js';
 import { skipWithout, startRedis } from '../support/redis.js';
 import type { RedisServer } from '../support/redis.js';
 import { startServe } from '../support/serve.js';
-import type { ServeNode } from '../support/serve.js';
 import { newCertificate, testCertificate } from '../support/tls-cert.js';
 
 const dec = new TextDecoder();
