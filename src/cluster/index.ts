@@ -5,3 +5,4 @@ export { RedisBus, type RedisBusConnection, type RedisBusEvents, type RedisBusOp
 export { SessionDirectory, type DeliveryResult, type DirectoryEvents, type SessionDirectoryOptions } from './session-directory.js';
 export { ReplicatedStore, type ReplicatedPeer, type ReplicatedStats, type ReplicatedStoreEvents, type ReplicatedStoreOptions } from '../store/replicated-store.js';
 export { HELLO_TIMEOUT_MS, type ReplicationEvents, type ReplicationOptions } from './replication-node.js';
+export { generateNodeKey } from './node-identity.js';

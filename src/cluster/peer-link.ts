@@ -8,7 +8,11 @@
 //   (references to immutable records, one synchronous step), and from then on every change is
 //   queued behind it on the same session, in order:
 //
-//     hello, snap ... snap (the state at attach time), snap-end, change, change, ...
+//     (the peer's challenge), hello, snap ... snap (the state at attach time), snap-end, change, ...
+//
+//   The peer speaks once on this session: a challenge naming itself (node-identity.ts). Nothing
+//   is sent before it arrives; the hello answers it with this node's proof. A challenge from
+//   another node than the one configured at that URL resets the link.
 //
 //   so the peer misses no change made while the snapshot was being sent, and a change that is
 //   also in the snapshot is merged twice harmlessly (merging is idempotent). Changes made while
@@ -28,8 +32,10 @@
 
 import { connect, type ClientSession } from '../client/connect.js';
 import type { DialOptions } from '../client/dial.js';
-import { encode, toWire, type Message } from './replication-protocol.js';
+import { decode, encode, toWire, type Message } from './replication-protocol.js';
 import type { Replica } from './replica-state.js';
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 export interface PeerLinkConfig {
   self: string;
@@ -46,8 +52,8 @@ export interface PeerLinkConfig {
   maxDelayMs: number;
   /** TLS trust for tls:// peers (a private CA, the server name). */
   tls?: DialOptions['tls'];
-  /** The hello to send first (carries whether this node is ready). */
-  hello(): Message;
+  /** The hello to send first, answering the peer's challenge (carries whether this node is ready). */
+  hello(challenge: string): Message;
   /** The node's state now, by reference. */
   snapshot(): Replica[];
   /** The link went up, down, or was reset; `lost` is true when the session (and any request in it) is gone. */
@@ -71,6 +77,8 @@ export class PeerLink {
   private pendingSnapshot: Replica[] | null = null;
   private snapIndex = 0;
   private helloPending = false;
+  /** The peer's challenge on the current session; null until it arrives. */
+  private challenge: string | null = null;
   private pumping = false;
   private closed = false;
   private wake: (() => void) | null = null;
@@ -181,13 +189,23 @@ export class PeerLink {
     this.head = 0;
     this.queuedBytes = 0;
     this.helloPending = true;
+    this.challenge = null;
     this.pendingSnapshot = this.config.snapshot();
     this.snapIndex = 0;
     this.downSince = null;
     s.on('interrupted', () => { if (this.session === s) { this.downSince = performance.now(); this.config.onChange(this, false); } });
     s.on('resumed', () => { if (this.session === s) { this.downSince = null; this.config.onChange(this, false); } });
-    // The peer sends nothing on this session; reading keeps the receive side drained anyway.
-    void (async () => { try { for await (const _ of s) { /* ignored */ } } catch { /* closed */ } })();
+    // The peer sends one challenge on this session; reading on keeps the receive side drained.
+    void (async () => {
+      try {
+        for await (const bytes of s) {
+          if (this.session !== s || this.challenge !== null) continue;
+          const problem = this.takeChallenge(bytes);
+          if (problem) { this.reset(problem); return; }
+          void this.pump();
+        }
+      } catch { /* closed */ }
+    })();
     this.config.onChange(this, false);
     void this.pump();
   }
@@ -203,8 +221,22 @@ export class PeerLink {
     this.config.onChange(this, true, reason);
   }
 
+  /** Takes the peer's first message as its challenge; returns why it is not one, or null. */
+  private takeChallenge(bytes: Uint8Array): string | null {
+    let m: Message;
+    try { m = decode(textDecoder.decode(bytes)); } catch (error) { return error instanceof Error ? error.message : String(error); }
+    if (m.t !== 'challenge') return `the peer at ${this.config.url} did not open with a challenge`;
+    if (m.node !== this.config.peer) return `the node at ${this.config.url} is ${m.node}, not ${this.config.peer}`;
+    this.challenge = m.c;
+    return null;
+  }
+
   private next(): string | undefined {
-    if (this.helloPending) { this.helloPending = false; return encode(this.config.hello()); }
+    if (this.helloPending) {
+      if (this.challenge === null) return undefined; // the pump runs again when it arrives
+      this.helloPending = false;
+      return encode(this.config.hello(this.challenge));
+    }
     const snap = this.pendingSnapshot;
     if (snap) {
       if (this.snapIndex >= snap.length) { this.pendingSnapshot = null; return encode({ t: 'snap-end' }); }

@@ -24,22 +24,29 @@
 //   Bootstrap. A node serves (owns keys) once it has the complete snapshot of every peer whose
 //   stream has begun; one that has not begun within `bootstrapWaitMs` is not waited for.
 //
+//   Identity. The listening side of every link challenges the dialer, whose hello must prove the
+//   cluster secret and/or carry its own Ed25519 signature (node-identity.ts); a hello that does
+//   not is ERR_CLUSTER_AUTH and its session is aborted before it can touch anything, so a rogue
+//   cannot supersede a real peer's session or inject records. Records stamped more than
+//   maxClockSkewMs ahead of this node's clock are refused (the hybrid clock would never recover).
+//
 //   Elsewhere: replication-types.ts (options, events, stats), replication-endpoint.ts (the
 //   Server peers dial), rendezvous.ts (the ownership order), pending-requests.ts (writes waiting
 //   for a remote owner's answer), peer-link.ts, replica-state.ts, replication-protocol.ts.
 
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { Emitter } from '../driver/emitter.js';
 import type { Session } from '../driver/session.js';
 import { SessionError } from '../engine/errors.js';
 import type { Server } from '../server/server.js';
 import { nonNegative, positive } from '../store/shared.js';
 import { PendingRequests } from './pending-requests.js';
-import { createEndpoint, endpointUrl, sessionTuning } from './replication-endpoint.js';
+import { checkListen, createEndpoint, endpointUrl, sessionTuning } from './replication-endpoint.js';
+import { checkHello, clusterTag, newChallenge, privateKeyOf, proveHello, publicKeyOf } from './node-identity.js';
 import { PeerLink, type LinkStats } from './peer-link.js';
 import { rendezvous } from './rendezvous.js';
 import { ReplicaState, type Replica } from './replica-state.js';
-import { decode, type Message, type Op, type Result } from './replication-protocol.js';
+import { decode, encode, type Message, type Op, type Result } from './replication-protocol.js';
 import type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 
 export type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
@@ -69,6 +76,10 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   private reoffered = 0;
   private readonly requests = { sent: 0, served: 0 };
   private readonly nowFn: () => number;
+  private readonly privateKey: KeyObject | undefined;
+  /** Peers' Ed25519 public keys, by node id (their hellos must be signed). */
+  private readonly peerKeys = new Map<string, KeyObject>();
+  private readonly maxClockSkewMs: number;
 
   /** Creates a node, opens its endpoint and starts dialing its peers. */
   static async start(options: ReplicationOptions): Promise<ReplicationNode> {
@@ -80,7 +91,10 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   private constructor(private readonly options: ReplicationOptions) {
     super();
     if (typeof options.nodeId !== 'string' || options.nodeId === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'nodeId must be a non-empty string', 'local');
+    checkListen(options);
     this.nowFn = options.now ?? Date.now;
+    this.privateKey = options.nodeKey !== undefined ? privateKeyOf(options.nodeKey) : undefined;
+    this.maxClockSkewMs = positive(options.maxClockSkewMs ?? 60_000, 'maxClockSkewMs');
     this.state = new ReplicaState(options.nodeId, {
       maxEntries: positive(options.maxEntries ?? 100_000, 'maxEntries'),
       maxBytes: positive(options.maxBytes ?? 256 * 1024 * 1024, 'maxBytes'),
@@ -166,6 +180,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   setPeers(peers: ReplicatedPeer[]): void {
     const wanted = new Map(peers.map((p) => [p.id, p.url]));
     if (wanted.has(this.nodeId)) wanted.delete(this.nodeId);
+    this.setPeerKeys(peers);
     for (const [id, link] of this.links) {
       if (wanted.get(id) !== link.config.url) { void link.close(); this.links.delete(id); this.wasEligible.delete(id); this.failPending(id, 'the peer was removed'); }
     }
@@ -237,6 +252,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     this.server = createEndpoint(this.options);
     this.server.on('session', (s) => { void this.onInbound(s); });
     await this.server.start();
+    this.setPeerKeys(this.options.peers ?? []);
     for (const p of this.options.peers ?? []) if (p.id !== this.nodeId) this.addLink(p.id, p.url);
     this.readyTimer = setInterval(() => this.checkReady(), 50);
     (this.readyTimer as { unref?: () => void }).unref?.();
@@ -245,13 +261,18 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     this.checkReady();
   }
 
+  private setPeerKeys(peers: ReplicatedPeer[]): void {
+    this.peerKeys.clear();
+    for (const p of peers) if (p.publicKey !== undefined && p.id !== this.nodeId) this.peerKeys.set(p.id, publicKeyOf(p.publicKey, p.id));
+  }
+
   private addLink(id: string, url: string): void {
     const l = this.options.link ?? {};
     const link = new PeerLink({
       self: this.nodeId,
       peer: id,
       url,
-      ...(this.options.clusterSecret !== undefined ? { credentials: this.options.clusterSecret } : {}),
+      ...(this.options.clusterSecret !== undefined ? { credentials: clusterTag(this.options.clusterSecret) } : {}),
       maxQueueBytes: positive(this.options.maxQueueBytes ?? 16 * 1024 * 1024, 'maxQueueBytes'),
       snapshotChunkBytes: positive(this.options.snapshotChunkBytes ?? 64 * 1024, 'snapshotChunkBytes'),
       ...sessionTuning(this.options),
@@ -259,7 +280,13 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       initialDelayMs: l.initialDelayMs ?? 50,
       maxDelayMs: l.maxDelayMs ?? 1000,
       ...(l.tls ? { tls: l.tls } : {}),
-      hello: () => ({ t: 'hello', node: this.nodeId, ready: this.isReady, ...(this.options.owner === false ? { owner: false } : {}) }),
+      hello: (challenge) => ({
+        t: 'hello',
+        node: this.nodeId,
+        ready: this.isReady,
+        ...(this.options.owner === false ? { owner: false } : {}),
+        ...proveHello({ ...(this.options.clusterSecret !== undefined ? { secret: this.options.clusterSecret } : {}), ...(this.privateKey ? { privateKey: this.privateKey } : {}) }, this.nodeId, id, challenge),
+      }),
       snapshot: () => this.state.snapshot(),
       onChange: (link, lost, reason) => {
         if (lost) this.failPending(link.peer, reason ?? 'session lost');
@@ -278,6 +305,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     // A session that never says hello must not hold a slot for ever.
     const helloTimer = setTimeout(() => { if (record === null) s.abort(`no hello within ${HELLO_TIMEOUT_MS} ms`); }, HELLO_TIMEOUT_MS);
     (helloTimer as { unref?: () => void }).unref?.();
+    // The dialer must answer this challenge in its hello (node-identity.ts).
+    const challenge = newChallenge();
+    s.send(encode({ t: 'challenge', node: this.nodeId, c: challenge })).catch(() => {});
     try {
       for await (const bytes of s) {
         this.received.messages++;
@@ -292,21 +322,22 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
           return;
         }
         if (record === null) {
-          if (m.t !== 'hello' || !this.links.has(m.node)) {
-            const e = new SessionError('ERR_REPLICATION_PROTOCOL', m.t !== 'hello' ? 'the first message was not hello' : `node ${m.node} is not a peer of ${this.nodeId}`, 'remote', { reason: m.t !== 'hello' ? 'no-hello' : 'unknown-node' });
-            this.emit('protocol-error', { id: m.t === 'hello' ? m.node : null, error: e });
-            s.abort(e.message);
+          const refused = this.refuseHello(m, challenge);
+          if (refused) {
+            this.emit('protocol-error', { id: m.t === 'hello' ? m.node : null, error: refused });
+            s.abort(refused.message);
             return;
           }
-          peer = m.node;
+          const hello = m as Extract<Message, { t: 'hello' }>;
+          peer = hello.node;
           const previous = this.inbound.get(peer);
           if (previous && previous.session !== s) {
             previous.session.abort('superseded by a newer session from the same node');
             this.failPending(peer, 'its stream restarted'); // answers still in the old stream are gone
           }
-          record = { session: s, ready: m.ready, owner: m.owner !== false, snapshotDone: false };
+          record = { session: s, ready: hello.ready, owner: hello.owner !== false, snapshotDone: false };
           this.inbound.set(peer, record);
-          this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: m.ready });
+          this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: hello.ready });
           this.watchPeers();
           continue;
         }
@@ -325,13 +356,38 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     }
   }
 
+  /** Why an inbound session's first message does not open it (not a hello, or no proof of who sent it); null when it does. */
+  private refuseHello(m: Message, challenge: string): SessionError | null {
+    if (m.t !== 'hello') return new SessionError('ERR_REPLICATION_PROTOCOL', 'the first message was not hello', 'remote', { reason: 'no-hello' });
+    if (!this.links.has(m.node)) return new SessionError('ERR_CLUSTER_AUTH', `node ${m.node} is not a peer of ${this.nodeId}`, 'remote', { reason: 'unknown-node', node: m.node });
+    const secret = this.options.clusterSecret;
+    const publicKey = this.peerKeys.get(m.node);
+    const problem = checkHello({ ...(secret !== undefined ? { secret } : {}), ...(publicKey ? { publicKey } : {}) }, m.node, this.nodeId, challenge, m);
+    return problem === null ? null : new SessionError('ERR_CLUSTER_AUTH', `a hello as node ${m.node} was refused: ${problem}`, 'remote', { reason: 'bad-proof', node: m.node });
+  }
+
+  /** A record stamped too far ahead of this node's clock (its hybrid clock would jump there for good). */
+  private refuseStamp(peer: string, inbound: Inbound, records: readonly Replica[], now: number): boolean {
+    const limit = (Math.floor(now) + this.maxClockSkewMs) * 1000;
+    const bad = records.find((r) => r.rev > limit);
+    if (!bad) return false;
+    const e = new SessionError('ERR_REPLICATION_PROTOCOL', `node ${peer} sent record ${bad.id} stamped ${Math.round(bad.rev / 1000 - now)} ms ahead of this node's clock (maxClockSkewMs ${this.maxClockSkewMs})`, 'remote', { reason: 'clock-skew', id: bad.id });
+    this.emit('protocol-error', { id: peer, error: e });
+    inbound.session.abort(e.message);
+    return true;
+  }
+
   private handle(peer: string, inbound: Inbound, m: Message): void {
     const now = this.nowFn();
     switch (m.t) {
-      case 'snap': for (const e of m.e) this.state.merge(e, now); return;
+      case 'snap':
+        if (this.refuseStamp(peer, inbound, m.e, now)) return;
+        for (const e of m.e) this.state.merge(e, now);
+        return;
       case 'snap-end': inbound.snapshotDone = true; this.checkReady(); return;
       case 'ready': inbound.ready = true; this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true }); this.watchPeers(); return;
       case 'up':
+        if (this.refuseStamp(peer, inbound, [m.e], now)) return;
         this.state.merge(m.e, now);
         if (m.n !== undefined) this.answer(peer, m.n, m.r ?? {});
         return;
@@ -350,8 +406,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         }
         return;
       }
+      case 'challenge':
       case 'hello': {
-        const e = new SessionError('ERR_REPLICATION_PROTOCOL', 'a second hello on one session', 'remote', { reason: 'hello-twice' });
+        const e = new SessionError('ERR_REPLICATION_PROTOCOL', `a ${m.t} after the hello`, 'remote', { reason: 'hello-twice' });
         this.emit('protocol-error', { id: peer, error: e });
         inbound.session.abort(e.message);
         return;

@@ -3,7 +3,9 @@
 //
 // Each node dials every other node; the session it dialed carries only its own stream:
 //
-//   hello {node, ready, owner}  first, once per session (owner: false for a node that never owns keys)
+//   challenge {node, c}         the listening node's first message on an inbound session (node-identity.ts)
+//   hello {node, ready, owner, mac?, sig?}  the dialer's first, once per session, answering the
+//                               challenge (owner: false for a node that never owns keys)
 //   snap  {e: [record, ...]}    its whole state, in chunks, right after hello
 //   snap-end                    the snapshot is complete
 //   up    {e: record, n?, ...}  one change it made (or merged as owner); with `n`, also the
@@ -29,7 +31,8 @@ export type Op =
 export type Result = { v?: number | null; created?: boolean; ok?: boolean; principal?: string | null };
 
 export type Message =
-  | { t: 'hello'; node: string; ready: boolean; owner?: boolean }
+  | { t: 'challenge'; node: string; c: string }
+  | { t: 'hello'; node: string; ready: boolean; owner?: boolean; mac?: string; sig?: string }
   | { t: 'snap'; e: Replica[] }
   | { t: 'snap-end' }
   | { t: 'ready' }
@@ -79,7 +82,11 @@ export function decode(text: string): Message {
     case 'hello':
       if (typeof m.node !== 'string' || typeof m.ready !== 'boolean') throw bad('hello without node or ready');
       if (m.owner !== undefined && typeof m.owner !== 'boolean') throw bad('hello with a bad owner flag');
-      return { t: 'hello', node: m.node, ready: m.ready, ...(m.owner === false ? { owner: false } : {}) };
+      if ((m.mac !== undefined && typeof m.mac !== 'string') || (m.sig !== undefined && typeof m.sig !== 'string')) throw bad('hello with a bad proof');
+      return { t: 'hello', node: m.node, ready: m.ready, ...(m.owner === false ? { owner: false } : {}), ...(m.mac !== undefined ? { mac: m.mac as string } : {}), ...(m.sig !== undefined ? { sig: m.sig as string } : {}) };
+    case 'challenge':
+      if (typeof m.node !== 'string' || typeof m.c !== 'string' || m.c.length < 32) throw bad('challenge without node or random bytes');
+      return { t: 'challenge', node: m.node, c: m.c };
     case 'snap':
       if (!Array.isArray(m.e)) throw bad('snap without records');
       return { t: 'snap', e: m.e.map(record) };

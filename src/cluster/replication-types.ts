@@ -15,6 +15,11 @@ export interface ReplicatedPeer {
   id: string;
   /** Where that node's replication endpoint listens, e.g. tcp://10.0.0.2:7300. */
   url: string;
+  /**
+   * That node's Ed25519 public key (PEM, from generateNodeKey()). When set, its hellos must be
+   * signed by its private key: no other node, even one holding clusterSecret, can speak for it.
+   */
+  publicKey?: string;
 }
 
 export interface ReplicationOptions {
@@ -24,8 +29,23 @@ export interface ReplicationOptions {
   listen?: Pick<EndpointOptions, 'tcp' | 'tls' | 'memory'>;
   /** The other nodes. A node joining a running cluster must be given them here, so it bootstraps before it serves. */
   peers?: ReplicatedPeer[];
-  /** Shared secret every node presents to every other (compared in constant time). Strongly recommended. */
+  /**
+   * Shared secret of the cluster. Every node proves it holds it by an HMAC over a fresh challenge
+   * bound to both node ids; the secret itself is never sent. Required (or nodeKey) to listen on
+   * anything but loopback.
+   */
   clusterSecret?: string;
+  /**
+   * This node's Ed25519 private key (PEM, from generateNodeKey()): its hellos are signed, and
+   * peers holding its public key accept no hello for this node without that signature.
+   */
+  nodeKey?: string;
+  /**
+   * Records stamped further ahead of this node's clock than this are refused (the link is
+   * aborted with ERR_REPLICATION_PROTOCOL, reason clock-skew): one bad stamp would otherwise push
+   * the hybrid clock past it for good. Default 60 s.
+   */
+  maxClockSkewMs?: number;
   /** Sessions an owner accepts at most (replicas apply what owners sent). Default 100,000. */
   maxEntries?: number;
   /** Bytes of serialised data an owner accepts at most. Default 256 MiB. */
@@ -58,7 +78,7 @@ export interface ReplicationOptions {
 export interface ReplicationEvents extends Record<string, unknown> {
   /** A peer link went up or down, a peer said it is ready, or a link was reset (`reason`). */
   peer: { id: string; connected: boolean; ready: boolean; reason?: string };
-  /** A peer sent something unparseable; its session was aborted. */
+  /** A peer sent something unparseable, could not prove its identity (ERR_CLUSTER_AUTH), or sent a stamp too far ahead; its session was aborted. */
   'protocol-error': { id: string | null; error: SessionError };
 }
 

@@ -233,6 +233,10 @@ export const ERROR_CODES = {
     what: 'A replication peer sent a message that does not parse or breaks the replication rules (`details.reason`); the link to that peer is aborted and re-established with a fresh snapshot.',
     todo: 'Every node of one replicated store must run the same Colloquy version and share `clusterSecret`; check what dials the replication port.',
   },
+  ERR_CLUSTER_AUTH: {
+    what: 'A replication peer did not prove it is the node it named (`details.reason`): no proof, a wrong HMAC of the cluster secret, a missing or bad Ed25519 signature, or a node id that is not a configured peer. Its session was aborted; the real peer\'s link is untouched.',
+    todo: 'Give every node the same `clusterSecret`, each node its own `nodeKey` and its peers\' `publicKey`s; check what dials the replication port.',
+  },
 } as const satisfies Record<string, { what: string; todo: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

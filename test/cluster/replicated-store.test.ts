@@ -7,6 +7,7 @@ import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
+import { clusterTag, proveHello } from '../../src/cluster/node-identity.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/store/replicated-store.js';
 import { updateSession } from '../../src/store/store.js';
@@ -284,13 +285,17 @@ describe('replicated store: several nodes', () => {
     const errors: string[] = [];
     a.on('protocol-error', (e) => errors.push(`${e.error.code} ${String(e.error.details.reason)}`));
     for (const garbage of ['not json', '{"t":"hello","node":"nobody","ready":true}', '{"t":"snap"}']) {
-      const s = await connect(a.url, { credentials: 's3cret', reconnect: false });
+      const s = await connect(a.url, { credentials: clusterTag('s3cret'), reconnect: false });
       const closed = new Promise((resolve) => s.once('closed', resolve));
-      if (garbage === '{"t":"snap"}') await s.send('{"t":"hello","node":"b","ready":true}');
+      if (garbage === '{"t":"snap"}') {
+        // A proper hello as b (answering a's challenge with the secret's proof), then garbage.
+        const challenge = JSON.parse(new TextDecoder().decode((await s[Symbol.asyncIterator]().next()).value as Uint8Array)) as { c: string };
+        await s.send(JSON.stringify({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', challenge.c) }));
+      }
       await s.send(garbage);
       await closed;
     }
-    expect(errors).toEqual(['ERR_REPLICATION_PROTOCOL not JSON', 'ERR_REPLICATION_PROTOCOL unknown-node', 'ERR_REPLICATION_PROTOCOL snap without records']);
+    expect(errors).toEqual(['ERR_REPLICATION_PROTOCOL not JSON', 'ERR_CLUSTER_AUTH unknown-node', 'ERR_REPLICATION_PROTOCOL snap without records']);
     expect(await a.set('still', { ok: true }, { ttlMs: TTL })).toBe(1);
   }, 60_000);
 });
