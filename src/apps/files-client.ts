@@ -42,7 +42,10 @@ export interface TransferOptions {
   chunkBytes?: number;
   /** put: a major sync point after this many bytes. Default 2 MiB. */
   syncEveryBytes?: number;
-  /** Time allowed for the orderly release at the end (or after an abort), in ms. Default 5000. */
+  /**
+   * Time allowed for the orderly release at the end, in ms. Default 5000. After an abort (the
+   * signal) at most ABORT_RELEASE_MS of it, then the session is aborted: Ctrl-C stops at once.
+   */
   releaseTimeoutMs?: number;
 }
 
@@ -56,6 +59,15 @@ export interface TransferResult {
   /** Connection cuts the session survived. */
   interruptions: number;
   elapsedMs: number;
+}
+
+/** The orderly release's budget once the caller aborted: a stop is prompt, the checkpoint kept. */
+export const ABORT_RELEASE_MS = 300;
+
+/** The release budget for an ending transfer: short when the caller gave up. */
+function releaseBudget(options: TransferOptions): number {
+  const ms = options.releaseTimeoutMs ?? 5000;
+  return options.signal?.aborted ? Math.min(ms, ABORT_RELEASE_MS) : ms;
 }
 
 export const PART_SUFFIX = '.colloquy-part';
@@ -265,7 +277,7 @@ async function download(url: string, remote: string, local: string, options: Tra
     barrier.release();
     await handling;
     await fd?.close().catch(() => {});
-    await closeSession(session, options.releaseTimeoutMs ?? 5000);
+    await closeSession(session, releaseBudget(options));
     throw error;
   } finally {
     barrier.dispose();
@@ -340,7 +352,7 @@ export async function putFile(url: string, local: string, remote: string, option
     await closeSession(session, options.releaseTimeoutMs ?? 5000);
     return { local, remote, size, sha256, resumedFrom, interruptions: cuts(), elapsedMs: performance.now() - started };
   } catch (error) {
-    await closeSession(session, options.releaseTimeoutMs ?? 5000);
+    await closeSession(session, releaseBudget(options));
     throw error;
   } finally {
     await fd.close();

@@ -24,7 +24,7 @@ import { Emitter } from './emitter.js';
 import { Inbox } from './inbox.js';
 import { answerIndication } from './indications.js';
 import type { IndicationHandlers } from './indications.js';
-import { abortable, Waiters } from './waiters.js';
+import { abortable, abortError, Waiters } from './waiters.js';
 
 export type { IndicationHandlers } from './indications.js';
 
@@ -260,8 +260,12 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return { next: () => this.read() };
   }
 
-  /** The next received data unit, or done when the session has ended and the buffer is empty. */
+  /**
+   * The next received data unit, or done when the session has ended and the buffer is empty.
+   * An aborted signal rejects even when data is buffered, so a read loop stops at once.
+   */
   read(options: { signal?: AbortSignal } = {}): Promise<IteratorResult<Bytes>> {
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     if (this.inbox.ready) return Promise.resolve({ value: this.inbox.take(), done: false });
     if (this.ended) return this.finalError ? Promise.reject(this.finalError) : Promise.resolve({ value: undefined, done: true });
     return this.inbox.wait(options.signal);

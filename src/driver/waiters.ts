@@ -28,7 +28,10 @@ export function abortError(signal: AbortSignal): Error {
  */
 export function abortable<T>(signal: AbortSignal | undefined, resolve: (value: T) => void, reject: (error: Error) => void, forget: () => void): Waiter<T> {
   const onAbort = (): void => { forget(); reject(abortError(signal as AbortSignal)); };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  // An already aborted signal never fires 'abort' again: reject now (after the caller has kept
+  // the waiter, so that `forget` finds it).
+  if (signal?.aborted) queueMicrotask(onAbort);
+  else signal?.addEventListener('abort', onAbort, { once: true });
   return {
     resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
     reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
