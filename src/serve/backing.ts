@@ -6,17 +6,23 @@
 //                     the same URL forms one service. A session's resume state is written to
 //                     Redis ahead of every output, so its client resumes on any node after the
 //                     one holding it died, and chat messages cross nodes on the bus.
+//   postgres://…      PostgresStore + durable sessions + the PostgreSQL bus (LISTEN/NOTIFY):
+//                     the same as redis://, with PostgreSQL alone. `?schema=NAME` (ours, taken
+//                     out of the URL before pg sees it) puts the table in that schema, so several
+//                     services (or test runs) can share one database.
 
 import { LocalBus } from '../apps/service.js';
 import type { Bus } from '../apps/service.js';
 import type { DurabilityOptions } from '../server/durable.js';
+import { PostgresBus } from '../cluster/postgres-bus.js';
 import { RedisBus } from '../cluster/redis-bus.js';
 import { MemoryStore } from '../store/memory-store.js';
+import { PostgresStore } from '../store/postgres-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { SessionStore } from '../store/store.js';
 
 export interface Backing {
-  kind: 'memory' | 'redis';
+  kind: 'memory' | 'redis' | 'postgres';
   store: SessionStore;
   bus: Bus;
   /** Set with a shared store: the server keeps its sessions' resume state there. */
@@ -26,12 +32,26 @@ export interface Backing {
   close(): Promise<void>;
 }
 
-/** How long serve waits for a Redis store to answer its first call before giving up. */
+/** How long serve waits for a shared store to answer its first call before giving up. */
 export const STORE_PROBE_TIMEOUT_MS = 5000;
 
-/** `memory` or a redis:// / rediss:// URL; throws a message for the user on anything else. */
-export function parseStoreSpec(spec: string): { kind: 'memory' } | { kind: 'redis'; url: string } {
+export type StoreSpec = { kind: 'memory' } | { kind: 'redis'; url: string } | { kind: 'postgres'; url: string; schema: string };
+
+/** `memory`, a redis:// / rediss:// URL or a postgres:// / postgresql:// URL; throws a message for the user on anything else. */
+export function parseStoreSpec(spec: string): StoreSpec {
   if (spec === 'memory') return { kind: 'memory' };
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new Error(`--store '${redact(spec)}' is not a valid URL`);
+    }
+    const schema = url.searchParams.get('schema') ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`--store: schema '${schema}' must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`);
+    url.searchParams.delete('schema');
+    return { kind: 'postgres', url: url.toString(), schema };
+  }
   if (/^rediss?:\/\//.test(spec)) {
     try {
       new URL(spec);
@@ -40,7 +60,7 @@ export function parseStoreSpec(spec: string): { kind: 'memory' } | { kind: 'redi
     }
     return { kind: 'redis', url: spec };
   }
-  throw new Error(`--store takes 'memory' or a redis://HOST:PORT URL, not '${spec}'`);
+  throw new Error(`--store takes 'memory', a redis://HOST:PORT URL or a postgres://USER@HOST:PORT/DATABASE URL, not '${redact(spec)}'`);
 }
 
 export async function openBacking(spec: string): Promise<Backing> {
@@ -50,21 +70,25 @@ export async function openBacking(spec: string): Promise<Backing> {
     const bus = new LocalBus();
     return { kind: 'memory', store, bus, description: 'memory (this process only)', close: async () => { await bus.close(); await store.close(); } };
   }
-  const store = new RedisStore({ url: parsed.url, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
+  const postgres = parsed.kind === 'postgres';
+  const store = postgres
+    ? new PostgresStore({ connectionString: parsed.url, schema: parsed.schema, timeoutMs: STORE_PROBE_TIMEOUT_MS })
+    : new RedisStore({ url: parsed.url, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
   try {
-    // A first call proves the store answers, so a wrong URL fails at start, not at the first session.
+    // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL
+    // fails at start, not at the first session.
     await store.get('serve:probe');
   } catch (error) {
     await store.close().catch(() => {});
-    throw new Error(`cannot use the Redis store at ${redact(parsed.url)}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot use the ${postgres ? 'PostgreSQL' : 'Redis'} store at ${redact(parsed.url)}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const bus = await openRedisBus(parsed.url);
+  const bus = postgres ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` }) : await openRedisBus(parsed.url);
   return {
-    kind: 'redis',
+    kind: parsed.kind,
     store,
     bus,
     durability: { store, keyPrefix: 'colloquy:rt:' },
-    description: `redis ${redact(parsed.url)} (durable sessions, shared with every node on it)`,
+    description: `${postgres ? 'postgres' : 'redis'} ${redact(parsed.url)} (durable sessions, shared with every node on it)`,
     close: async () => { await bus.close(); await store.close(); },
   };
 }
