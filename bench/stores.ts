@@ -23,8 +23,11 @@
 //      until the client learns its session is lost (`resume-failed`). Skipped with a notice
 //      without haproxy.
 //
-// Run: npx tsx bench/stores.ts   (or import { run } and await it). About two minutes.
-// BENCH_ONLY=ops,durability,resume runs only those sections.
+//   4. PostgresStore operations/s against pgbench on the same PostgreSQL (bench/stores-postgres.ts);
+//      runs without Redis too. Skipped with a notice when PostgreSQL does not answer.
+//
+// Run: npx tsx bench/stores.ts   (or import { run } and await it). About two and a half minutes.
+// BENCH_ONLY=ops,durability,resume,postgres runs only those sections.
 
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -40,7 +43,8 @@ import { have, startRedis } from '../test/support/redis.js';
 import type { RedisServer } from '../test/support/redis.js';
 import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
 import type { Node } from '../test/deploy/lb.js';
-import { envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
+import { callsPerSecond, envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
+import { postgresOps } from './stores-postgres.js';
 
 const run$ = promisify(execFile);
 
@@ -65,24 +69,8 @@ const wanted = (section: string): boolean => only.length === 0 || only.includes(
 const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : 'n/a');
 
 /** Runs `op` in `concurrency` workers for WARM_MS, then counts completions for MEASURE_MS. */
-async function rate(concurrency: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
-  let phase: 'warm' | 'measure' | 'stop' = 'warm';
-  let count = 0;
-  const workers = Array.from({ length: concurrency }, async (_, w) => {
-    for (let i = 0; phase !== 'stop'; i++) {
-      await op(w, i);
-      if (phase === 'measure') count++;
-    }
-  });
-  await new Promise((r) => setTimeout(r, WARM_MS));
-  phase = 'measure';
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, MEASURE_MS));
-  const counted = count;
-  const elapsed = performance.now() - start;
-  phase = 'stop';
-  await Promise.all(workers);
-  return (counted / elapsed) * 1000;
+function rate(concurrency: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
+  return callsPerSecond(concurrency, WARM_MS, MEASURE_MS, op);
 }
 
 // -- 1. store operations vs redis-benchmark ---------------------------------------------------
@@ -313,18 +301,21 @@ async function resumeAfterKill(redis: RedisServer): Promise<void> {
 
 export async function run(): Promise<void> {
   console.log(`stores and several nodes (load average ${loadAverages()})`);
-  if (!have('redis-server') || !have('redis-benchmark')) {
-    console.log('SKIPPED: redis-server and redis-benchmark are needed (apt-get install redis-server)');
-    return;
+  if (['ops', 'durability', 'resume'].some(wanted)) {
+    if (!have('redis-server') || !have('redis-benchmark')) {
+      console.log('SKIPPED (sections 1-3): redis-server and redis-benchmark are needed (apt-get install redis-server)');
+    } else {
+      const redis = await startRedis({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
+      try {
+        if (wanted('ops')) await storeOps(redis);
+        if (wanted('durability')) await durabilityCost(redis);
+        if (wanted('resume')) await resumeAfterKill(redis);
+      } finally {
+        await redis.stop();
+      }
+    }
   }
-  const redis = await startRedis({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
-  try {
-    if (wanted('ops')) await storeOps(redis);
-    if (wanted('durability')) await durabilityCost(redis);
-    if (wanted('resume')) await resumeAfterKill(redis);
-  } finally {
-    await redis.stop();
-  }
+  if (wanted('postgres')) await postgresOps({ warmMs: WARM_MS, measureMs: MEASURE_MS, concurrency: CONCURRENCY, keys: KEYS, valueBytes: VALUE_BYTES, ttlMs: TTL_MS });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();

@@ -38,3 +38,27 @@ export function envList(name: string): string[] {
 
 /** The 1, 5 and 15 minute load averages, for a bench's header line. */
 export const loadAverages = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/**
+ * Runs `op` in `concurrency` workers (each awaiting its call) for `warmMs`, then counts the calls
+ * that complete during `measureMs`; resolves with calls per second once every worker stopped.
+ */
+export async function callsPerSecond(concurrency: number, warmMs: number, measureMs: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
+  let phase: 'warm' | 'measure' | 'stop' = 'warm';
+  let count = 0;
+  const workers = Array.from({ length: concurrency }, async (_, w) => {
+    for (let i = 0; phase !== 'stop'; i++) {
+      await op(w, i);
+      if (phase === 'measure') count++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, warmMs));
+  phase = 'measure';
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, measureMs));
+  const counted = count;
+  const elapsed = performance.now() - start;
+  phase = 'stop';
+  await Promise.all(workers);
+  return (counted / elapsed) * 1000;
+}

@@ -9,6 +9,8 @@
 //     cannot cancel a query in flight on its own connection, and a hung server must not keep it),
 //     so a paused or unreachable server never pins the pool. Calls waiting at once are bounded
 //     (`maxPendingCalls`): past it a call fails at once, never queues without end.
+//   - Statements with parameters are prepared once per connection (named by a hash of their
+//     text), so a call is one bind-and-execute round trip.
 //   - SQLSTATE classes map to the store's codes: out of disk or memory (53100, 53200) is
 //     ERR_STORE_FULL, statement_timeout (57014) ERR_STORE_TIMEOUT, anything else (refused,
 //     reset, too many connections, shut down) ERR_STORE_UNAVAILABLE with the server's message.
@@ -17,6 +19,7 @@
 //     Notifications sent while it was away are lost (PostgreSQL keeps none for an absent
 //     listener); `ready` and `down` say when that happens.
 
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Notification, Pool, PoolClient, PoolConfig } from 'pg';
 import { SessionError } from '../engine/errors.js';
@@ -67,11 +70,26 @@ export class PendingCalls {
     }
     this.count++;
     try {
-      return await onClient(pool, call, (client) => client.query<R>(text, values));
+      // Statements with parameters are prepared once per connection (by name), then only bound
+      // and executed: no parse and plan per call.
+      const query = values.length > 0 ? { name: statementName(text), text, values } : text;
+      return await onClient(pool, call, (client) => client.query<R>(query));
     } finally {
       this.count--;
     }
   }
+}
+
+const names = new Map<string, string>();
+
+/** A prepared statement's name for `text` (the same text always gets the same name). */
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (!name) {
+    name = `colloquy_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    if (names.size < 1000) names.set(text, name);
+  }
+  return name;
 }
 
 /** Checks a client out, runs `fn`, and destroys the client if `call` ended first. */
