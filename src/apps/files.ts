@@ -17,6 +17,16 @@
 //        server hashes the upload and, if it matches, renames it into place atomically and
 //        answers {"op":"committed"}; otherwise it deletes it and answers ERR_CHECKSUM_MISMATCH.
 //
+//   The death of a node: with a shared store another node restores the session (the session
+//   layer replays what the old node sent) and this service, opened there with `restored`, sends
+//   {"op":"interrupted"} after it. The transfer is an activity in the X.225 sense, interrupted
+//   with its node and resumed in the same session at its last confirmed point: the client asks
+//   again (get: from the bytes it has, naming size and SHA-256; put: naming its transfer, whose
+//   record in the shared files directory says where to go on). File bytes and sync points the
+//   client sent before it heard are discarded (the points confirmed as mere markers). Nothing
+//   per chunk goes to the store; the state that outlives a node is the client's checkpoint and
+//   the upload's record and partial file beside its target.
+//
 //   Cuts are the session's business: it resumes by itself and nothing is lost or repeated. A
 //   client that restarts (a new session) resumes from its own checkpoint (get) or from the
 //   server's record of the transfer (put). Uploads in progress live next to their target as
@@ -106,15 +116,9 @@ export class FilesService implements Service {
   }
 
   open(session: Session, _principal: Principal, context?: OpenContext): void {
-    if (context?.restored) {
-      // Its transfer's state (file handle, position, upload in progress) died with the other
-      // node: end it clearly instead of leaving the client waiting for bytes that never come.
-      session.abort('files: this transfer was on a node that went away; run the command again (a get resumes from its checkpoint)');
-      return;
-    }
     let finish = (): void => {};
     const ended = new Promise<void>((resolve) => { finish = resolve; });
-    void this.serve(session, ended).finally(finish);
+    void this.serve(session, ended, context?.restored === true).finally(finish);
   }
 
   /** Methods for an RPC service: `rpcService({ methods: files.rpcMethods() })`. */
@@ -177,10 +181,16 @@ export class FilesService implements Service {
 
   // ---- one session --------------------------------------------------------------------------
 
-  private async serve(session: Session, ended: Promise<void>): Promise<void> {
+  private async serve(session: Session, ended: Promise<void>, restored: boolean): Promise<void> {
     const barrier = new ReceiveBarrier(session);
     let upload: Upload | undefined;
     let over = false;
+    // Restored from the store after the node holding it died: the transfer in progress there
+    // (its open file, its position) is interrupted. The client hears so after everything the
+    // old node sent, and resumes the transfer in this session from its last confirmed point;
+    // until then its file bytes and sync points (sent before it heard) are discarded and
+    // confirmed as mere markers: only the upload record counts for a put.
+    let interrupted = restored;
     // The running sync handler: the session's end waits for it, so that a session taking the
     // transfer over never races a late record write of this one.
     let handling: Promise<void> = Promise.resolve();
@@ -188,6 +198,7 @@ export class FilesService implements Service {
       await barrier.wait();
       if (over) return;
       const offset = decodeOffset(userData);
+      if (!upload && interrupted) return;
       if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
       if (offset !== upload.pos) throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
       await upload.fd.datasync();
@@ -202,10 +213,13 @@ export class FilesService implements Service {
     });
     const reply = (m: ControlMessage): Promise<void> => session.send(encodeControl(m));
     try {
+      // Not awaited: the loop must go on reading (and confirming) while a pending point holds it back.
+      if (restored) sendWhenAllowed(session, encodeControl({ op: 'interrupted', reason: 'the node serving this transfer went away; resume it from your last confirmed point' })).catch(() => {});
       for await (const raw of session) {
         try {
           const unit = decodeUnit(raw);
           if (unit.kind === 'chunk') {
+            if (!upload && interrupted) continue;
             if (!upload) throw protocolError('chunk-outside-put', 'file bytes outside an upload');
             if (upload.pos + unit.bytes.length > upload.size) throw protocolError('too-much', `more bytes than the announced size ${upload.size}`);
             await upload.fd.write(unit.bytes, 0, unit.bytes.length, upload.pos);
@@ -213,6 +227,8 @@ export class FilesService implements Service {
             continue;
           }
           const m = unit.message;
+          if (m.op === 'get' || m.op === 'put') interrupted = false;
+          if (m.op === 'commit' && !upload && interrupted) continue; // the client resends its put first
           if (m.op === 'get') {
             if (upload) throw protocolError('busy', 'a get during an upload');
             await this.sendFile(session, m, reply);
@@ -302,6 +318,23 @@ export class FilesService implements Service {
       throw e;
     } finally {
       await fd.close();
+    }
+  }
+}
+
+/**
+ * Sends `bytes` once the session allows new data: a session restored from the store may still
+ * await the confirmation of a major sync point the old node put in the stream.
+ */
+async function sendWhenAllowed(session: Session, bytes: Uint8Array): Promise<void> {
+  for (;;) {
+    try {
+      return await session.send(bytes);
+    } catch (e) {
+      if (!(e instanceof SessionError) || e.code !== 'ERR_SYNC_PENDING' || session.closed) throw e;
+      await new Promise<void>((resolve) => {
+        const offs = [session.on('event', () => { for (const off of offs) off(); resolve(); }), session.on('closed', () => { for (const off of offs) off(); resolve(); })];
+      });
     }
   }
 }

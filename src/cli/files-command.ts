@@ -123,7 +123,7 @@ export class ProgressBar {
 }
 
 function summary(kind: 'get' | 'put', r: TransferResult): Record<string, unknown> {
-  return { event: kind === 'get' ? 'downloaded' : 'uploaded', local: r.local, remote: r.remote, size: r.size, sha256: r.sha256, resumedFrom: r.resumedFrom, interruptions: r.interruptions, seconds: Math.round(r.elapsedMs) / 1000 };
+  return { event: kind === 'get' ? 'downloaded' : 'uploaded', local: r.local, remote: r.remote, size: r.size, sha256: r.sha256, resumedFrom: r.resumedFrom, interruptions: r.interruptions, takeovers: r.takeovers, newSessions: r.newSessions, seconds: Math.round(r.elapsedMs) / 1000 };
 }
 
 async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: CommandContext): Promise<number> {
@@ -157,6 +157,7 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
     signal: ctx.signal,
     connect: values.credentials !== undefined ? { credentials: values.credentials } : {},
     ...(bar ? { onProgress: (p: TransferProgress) => bar.update(p, p.transferred === p.total) } : {}),
+    onNotice: (message) => ctx.stderr.write(`colloquy ${kind}: ${message}\n`),
   };
   let result: TransferResult;
   try {
@@ -172,7 +173,8 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
   else if (tty) {
     const resumed = result.resumedFrom > 0 ? `, resumed at ${bytes(result.resumedFrom)}` : '';
     const cuts = result.interruptions > 0 ? `, ${result.interruptions} connection cut(s) survived` : '';
-    ctx.stderr.write(`${kind === 'get' ? `saved ${result.local}` : `uploaded to ${result.remote}`}: ${bytes(result.size)}, sha256 ${result.sha256} verified${resumed}${cuts}\n`);
+    const moved = result.takeovers > 0 ? `, went on after ${result.takeovers} node(s) died` : '';
+    ctx.stderr.write(`${kind === 'get' ? `saved ${result.local}` : `uploaded to ${result.remote}`}: ${bytes(result.size)}, sha256 ${result.sha256} verified${resumed}${cuts}${moved}\n`);
   }
   return ExitCode.ok;
 }

@@ -275,6 +275,14 @@ export class DurableSessions {
     if (version !== null) this.dropChunks(id, owned.chunks);
   }
 
+  /** Whether the store still holds the version of the session this node last wrote (no other node took it over). */
+  async owns(id: string): Promise<boolean> {
+    const owned = this.owned.get(id);
+    if (owned === undefined) return false;
+    const stored = await this.options.store.get<Record>(this.key(id));
+    return stored !== null && stored.version === owned.version;
+  }
+
   /** For a session that cannot be claimed: null if the store knows nothing of it, else why it ended ('' when no error ended it). */
   async endedWhy(id: string): Promise<string | null> {
     const stored = await this.options.store.get<Record>(this.key(id));

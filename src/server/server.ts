@@ -235,7 +235,12 @@ export class Server extends Emitter<ServerEvents> {
       const id = toHex(first.sessionId);
       const session = this.sessions.get(id);
       const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
-      if (session && refusal === null) return session.driver.attach(transport, chunks);
+      if (session && refusal === null) {
+        // Detached here and durable: another node may have taken it over meanwhile (this one
+        // was frozen or cut off); resuming this copy would go back in time.
+        if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, chunks);
+        return session.driver.attach(transport, chunks);
+      }
       if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
       if (refusal === ResumeRefuseReason.wrongSecret) {
         return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' }, id);
@@ -291,6 +296,27 @@ export class Server extends Emitter<ServerEvents> {
         durable.forget(id);
         const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
         this.turnAway(transport, e, { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'session store unavailable' }, id);
+      });
+  }
+
+  /** Attaches the transport if this node still owns the session in the store; else drops this copy and restores the newer one. */
+  private resumeIfOwned(transport: Transport, session: Session, id: string, chunks: Uint8Array[]): void {
+    const durable = this.durable as DurableSessions;
+    let closed = false;
+    transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+    void withTimeout(durable.owns(id), timeoutMs)
+      .catch(() => true) // the store does not answer: this copy's next persist will tell
+      .then((owned) => {
+        if (closed) return;
+        if (owned || session.closed) {
+          if (session.machine.state === 'closed') return this.refuseOnceEnded(transport, session, id);
+          return session.driver.attach(transport, chunks);
+        }
+        durable.forget(id);
+        session.once('closed', () => queueMicrotask(() => { if (!closed) this.restoreFromStore(transport, id, chunks); }));
+        session.machine.terminate(new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id }), false);
+        session.driver.kick();
       });
   }
 
@@ -367,9 +393,13 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'closed') {
       this.sessions.delete(id);
-      const why = e.error && e.error.code !== 'ERR_STORE_CONFLICT' ? `${e.error.code}: ${e.error.message}` : undefined;
-      void this.durable?.ended(id, why);
-      this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why);
+      // Taken over by another node: the session lives on there; no tombstone here, so a RESUME
+      // arriving here later is served from the store.
+      if (e.error?.code !== 'ERR_STORE_CONFLICT') {
+        const why = e.error ? `${e.error.code}: ${e.error.message}` : undefined;
+        void this.durable?.ended(id, why);
+        this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why);
+      }
     }
     diagnostics.publishSessionEvent(this, session, id, e);
     session.handleEvent(e);

@@ -88,13 +88,6 @@ describe('path confinement', () => {
     expect(await s.release()).toBe(true);
   });
 
-  it('aborts a session restored from another node, saying why', () => {
-    const aborted: string[] = [];
-    const fake = { abort: (m: string) => aborted.push(m) } as unknown as Parameters<typeof server.files.open>[0];
-    server.files.open(fake, { service: 'files', hello: { service: 'files' } }, { restored: true });
-    expect(aborted).toEqual([expect.stringMatching(/node that went away; run the command again/)]);
-  });
-
   it('aborts a session that breaks the files protocol', async () => {
     const s = await connect(server.tcp, { userData: encodeHello({ service: 'files' }), reconnect: false });
     const closed = new Promise<SessionError | undefined>((resolve) => s.on('closed', ({ error }) => resolve(error)));

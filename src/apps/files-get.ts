@@ -1,0 +1,162 @@
+// The get side of the files client: one download in one session (./files-client.ts wraps it
+// in new sessions when a session is lost; the shared parts are in ./files-session.ts).
+//
+//   ask    give the sync tokens, {"op":"get","path","offset","expect"?}
+//   get-ok the server's size, SHA-256 and where it starts (0 when the file changed): the part
+//          file is cut back to there and the checkpoint rewritten
+//   chunk  written at the current position
+//   point  MAJOR_SYNC{offset}: once the bytes before it are written and flushed, the checkpoint
+//          says `offset` and the point is confirmed; the point at the file's size ends the get
+//   interrupted  a node that took the session over (its node died) lost the transfer: ask again
+//          from where the bytes so far end, naming the size and SHA-256 expected; it answers
+//          get-ok and goes on. Everything the old node sent arrives before this message.
+
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { SessionError } from '../engine/errors.js';
+import { ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, hashFile, protocolError, remoteError, writeJsonAtomic } from './files-wire.js';
+import { GET_CHECKPOINT_SUFFIX, PART_SUFFIX, abortable, closeSession, countCuts, openSession, readJson, releaseBudget, watchEnd } from './files-session.js';
+import type { GetCheckpoint, TransferOptions, TransferResult } from './files-session.js';
+
+/** Most takeovers one get follows in one session (each is a node dying under it). */
+const MAX_TAKEOVERS = 1000;
+
+export async function downloadOnce(url: string, remote: string, local: string, options: TransferOptions): Promise<TransferResult> {
+  const started = performance.now();
+  const keep = options.checkpoint ?? true;
+  const part = local + PART_SUFFIX;
+  const cpPath = local + GET_CHECKPOINT_SUFFIX;
+  const cp = keep ? await readJson<GetCheckpoint>(cpPath) : undefined;
+  const partSize = await stat(part).then((s) => s.size).catch(() => -1);
+  const usable = cp?.version === 1 && cp.op === 'get' && cp.remote === remote && Number.isSafeInteger(cp.offset) && cp.offset >= 0 && cp.offset <= partSize && typeof cp.sha256 === 'string';
+  // What the next ask says: where to start and, once known, which version of the file.
+  let offset = usable ? cp.offset : 0;
+  let expect = usable ? { size: cp.size, sha256: cp.sha256 } : undefined;
+
+  const session = await openSession(url, options);
+  const cuts = countCuts(session);
+  const end = watchEnd(session);
+  const barrier = new ReceiveBarrier(session);
+  let fd: FileHandle | undefined;
+  let stopping = false;
+  // Set once get-ok arrived and the part file is ready. The sync handler is installed before
+  // the request (a point may arrive before we are done setting up); it first waits for the
+  // barrier, which cannot pass before the setup counted get-ok as processed.
+  let pos = 0;
+  let total = -1;
+  let sha256 = '';
+  let resumedFrom = -1;
+  let takeovers = 0;
+  const checkpoint = (at: number): Promise<void> => (keep ? writeJsonAtomic(cpPath, { version: 1, op: 'get', remote, size: total, sha256, offset: at } satisfies GetCheckpoint) : Promise.resolve());
+  let finish: () => void = () => {};
+  let fail: (e: Error) => void = () => {};
+  const finished = new Promise<void>((resolve, reject) => { finish = resolve; fail = reject; });
+  finished.catch(() => {});
+  session.on('closed', ({ error }) => fail(error ?? new SessionError('ERR_INVALID_STATE', 'the server released the session before the file was complete', 'remote', { state: 'closed' })));
+  const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
+    await barrier.wait();
+    if (stopping || !fd) return;
+    const at = decodeOffset(userData);
+    if (at !== pos) throw protocolError('sync-offset', `the sync point says offset ${at}; ${pos} bytes arrived`);
+    await fd.datasync();
+    await checkpoint(at);
+    if (at === total) finish();
+  };
+  // The running handler: the part file is closed only after it, never under its fsync.
+  let handling: Promise<void> = Promise.resolve();
+  session.setHandlers({
+    syncMajor: (_serial, userData) => {
+      const run = onSyncMajor(userData);
+      handling = run.catch(() => {});
+      return run;
+    },
+  });
+  const ask = async (): Promise<void> => {
+    const held = SYNC_TOKENS.filter((t) => session.tokens.includes(t));
+    if (held.length > 0) session.giveTokens(held);
+    await session.send(encodeControl({ op: 'get', path: remote, offset, ...(expect ? { expect } : {}) }));
+  };
+  const onGetOk = async (m: Record<string, unknown>): Promise<void> => {
+    const size = m['size'];
+    const sha = m['sha256'];
+    const start = m['offset'];
+    if (!Number.isSafeInteger(size) || typeof sha !== 'string' || !Number.isSafeInteger(start) || (start as number) > offset) throw protocolError('get-ok', 'a get-ok without a valid size, sha256 and offset');
+    total = size as number;
+    sha256 = sha;
+    fd ??= await open(part, partSize >= 0 ? 'r+' : 'w+');
+    // The bytes before `start` are on disk already (written, and flushed here) or none at all.
+    await fd.truncate(start as number);
+    await fd.datasync();
+    pos = start as number;
+    await checkpoint(pos);
+    if (resumedFrom < 0) resumedFrom = pos;
+    options.onProgress?.({ transferred: pos, total, resumedFrom });
+  };
+  const readOpts = (signal: AbortSignal): { signal: AbortSignal } => ({ signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal });
+  // Reading stops when the final point was confirmed (`finished`): nothing else comes then.
+  const done = new AbortController();
+  void finished.then(() => done.abort(), () => done.abort());
+  try {
+    await ask();
+    let asking = true;
+    while (!done.signal.aborted) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await session.read(readOpts(done.signal));
+      } catch (e) {
+        if (done.signal.aborted && !options.signal?.aborted) break;
+        throw e;
+      }
+      if (r.done) throw new SessionError('ERR_INVALID_STATE', 'the server ended the session before the file was complete', 'remote', { state: 'closed' });
+      try {
+        const unit = decodeUnit(r.value);
+        if (unit.kind === 'control') {
+          const m = unit.message;
+          if (m.op === 'error') throw remoteError(m);
+          if (m.op === 'interrupted') {
+            if (++takeovers > MAX_TAKEOVERS) throw protocolError('takeovers', `the transfer was interrupted ${takeovers} times in one session`);
+            if (total >= 0) { offset = pos; expect = { size: total, sha256 }; }
+            asking = true;
+            await ask();
+            continue;
+          }
+          if (m.op !== 'get-ok' || !asking) throw protocolError('op', `unexpected ${m.op} during a get`);
+          asking = false;
+          await onGetOk(m);
+          continue;
+        }
+        if (asking || !fd) throw protocolError('op', 'file bytes before get-ok');
+        if (pos + unit.bytes.length > total) throw protocolError('too-much', `more bytes than the announced size ${total}`);
+        await fd.write(unit.bytes, 0, unit.bytes.length, pos);
+        pos += unit.bytes.length;
+        options.onProgress?.({ transferred: pos, total, resumedFrom });
+      } finally {
+        barrier.done();
+      }
+    }
+    await abortable(finished, options.signal);
+    const handle = fd as FileHandle;
+    await handle.close();
+    fd = undefined;
+    const closing = closeSession(session, options.releaseTimeoutMs ?? 5000);
+    const actual = await hashFile(part);
+    await closing;
+    if (actual !== sha256) {
+      await unlink(part).catch(() => {});
+      await unlink(cpPath).catch(() => {});
+      throw new SessionError('ERR_CHECKSUM_MISMATCH', `'${remote}' arrived with SHA-256 ${actual}, the server announced ${sha256}; the partial copy was deleted`, 'local', { expected: sha256, actual });
+    }
+    await rename(part, local);
+    await unlink(cpPath).catch(() => {});
+    return { local, remote, size: total, sha256, resumedFrom, interruptions: cuts(), takeovers, newSessions: 0, elapsedMs: performance.now() - started };
+  } catch (error) {
+    stopping = true;
+    barrier.release();
+    await handling;
+    await fd?.close().catch(() => {});
+    await closeSession(session, releaseBudget(options));
+    throw end.lost(error);
+  } finally {
+    barrier.dispose();
+  }
+}
