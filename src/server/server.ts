@@ -238,7 +238,7 @@ export class Server extends Emitter<ServerEvents> {
       if (session && refusal === null) {
         // Detached here and durable: another node may have taken it over meanwhile (this one
         // was frozen or cut off); resuming this copy would go back in time.
-        if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, chunks);
+        if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
         return session.driver.attach(transport, chunks);
       }
       if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
@@ -300,7 +300,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** Attaches the transport if this node still owns the session in the store; else drops this copy and restores the newer one. */
-  private resumeIfOwned(transport: Transport, session: Session, id: string, chunks: Uint8Array[]): void {
+  private resumeIfOwned(transport: Transport, session: Session, id: string, secret: Uint8Array, chunks: Uint8Array[]): void {
     const durable = this.durable as DurableSessions;
     let closed = false;
     transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
@@ -314,7 +314,7 @@ export class Server extends Emitter<ServerEvents> {
           return session.driver.attach(transport, chunks);
         }
         durable.forget(id);
-        session.once('closed', () => queueMicrotask(() => { if (!closed) this.restoreFromStore(transport, id, chunks); }));
+        session.once('closed', () => queueMicrotask(() => { if (!closed) this.restoreFromStore(transport, id, secret, chunks); }));
         session.machine.terminate(new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id }), false);
         session.driver.kick();
       });
