@@ -9,7 +9,7 @@
 //   across cuts (resume replays what was lost). Across sessions (the client process restarted
 //   and retries), the server deduplicates by request id:
 //
-//     scope = principal name (if authenticated) + hello.client   (or the session itself when
+//     scope = principal id (if authenticated) + hello.client     (or the session itself when
 //             the hello names no client: then ids are only deduplicated within the session)
 //     key   = scope + id
 //
@@ -147,7 +147,7 @@ export class RpcService implements Service {
 
   open(session: Session, principal: Principal): void {
     const client = typeof principal.hello['client'] === 'string' ? principal.hello['client'] : undefined;
-    const scope = client === undefined ? `s:${++this.sessionScopes}` : `c:${principal.name ?? ''}\u0000${client}`;
+    const scope = client === undefined ? `s:${++this.sessionScopes}` : `c:${principal.id ?? principal.name ?? ''}\u0000${client}`;
     void this.serve(session, principal, scope);
   }
 

@@ -32,6 +32,26 @@ export interface Principal {
   service: string;
   hello: ServiceHello;
   name?: string;
+  /** The proven identity that owns the session (unique per login), when it differs from `name`. */
+  id?: string;
+  /** The identity is the server's admin. */
+  admin?: boolean;
+}
+
+/**
+ * Who may open sessions of a service (docs/security.md): `anyone` (no identity needed),
+ * `login` (a proven identity: a web login, the admin token, credentials the identify hook
+ * accepts) or `admin` (the admin only).
+ */
+export type Audience = 'anyone' | 'login' | 'admin';
+
+/** A proven identity, as an identify hook returns it. */
+export interface Identified {
+  /** Unique per identity: what ownership follows. */
+  id: string;
+  /** What to show (chat nick, live view). */
+  name: string;
+  admin?: boolean;
 }
 
 export interface OpenContext {

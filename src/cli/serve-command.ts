@@ -14,9 +14,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServe } from '../serve/app.js';
 import type { ServeApp, ServeEvent } from '../serve/app.js';
+import { accessPolicy } from '../serve/access.js';
 import { parseStoreSpec, redact } from '../serve/backing.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../server/server.js';
 import type { CloseReport, StopMode } from '../server/server.js';
+import { parseLimitArgs } from '../serve/limits.js';
+import type { ServeLimits } from '../serve/limits.js';
+import { SERVICE_NAMES } from '../serve/services.js';
 import { ExitCode, UsageError, parseOrUsage } from './args.js';
 import type { Command, CommandContext } from './commands.js';
 
@@ -40,8 +44,19 @@ Options:
                        on any node sharing that store, one chat across nodes
   --tls-cert FILE      PEM certificate: https, wss and tls:// instead of http, ws and tcp://
   --tls-key FILE       PEM private key for --tls-cert
-  --admin-token TOKEN  bearer token for 'colloquy sessions' and the admin API (at least
+  --admin-token TOKEN  the admin's secret: bearer token for 'colloquy sessions' and the admin
+                       API, the page's admin login, native clients' credentials (at least
                        ${MIN_ADMIN_TOKEN_LENGTH} characters; default: $${ADMIN_TOKEN_ENV}, else a random one, printed)
+  --access POLICY      who may use the services: anyone, login (page logins and the admin
+                       token) or admin, for all or per service (chat=login,files=admin).
+                       Default on a loopback --host: anyone. Required on any other address
+                       (protected mode: serve refuses to start without it)
+  --allow-origin URL   also accept WebSocket upgrades and POSTs from pages of this origin
+                       (repeatable; default: serve's own origin only)
+  --allow-host NAME    also answer to this host name (repeatable; default: IP addresses,
+                       localhost, the --host name; others are refused against DNS rebinding)
+  --limit NAME=VALUE   set a bound (repeatable), e.g. --limit filesMaxTotalBytes=1000000000;
+                       the names and defaults are in docs/security.md
   --web-root DIR       the built web page (default: dist/page of this installation)
   --on-stop MODE       release: end every session by orderly release; handover: leave every
                        session in the shared store for the other nodes, its client resumes
@@ -89,6 +104,10 @@ export const serveCommand: Command = {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'admin-token': { type: 'string' },
+        access: { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true, default: [] },
+        'allow-host': { type: 'string', multiple: true, default: [] },
+        limit: { type: 'string', multiple: true, default: [] },
         'web-root': { type: 'string' },
         'on-stop': { type: 'string' },
         'stop-timeout': { type: 'string' },
@@ -113,6 +132,15 @@ export const serveCommand: Command = {
     const stopTimeoutMs = values['stop-timeout'] === undefined ? undefined : millis(values['stop-timeout'], '--stop-timeout');
     const drainDelayMs = values['drain-delay'] === undefined ? undefined : millis(values['drain-delay'], '--drain-delay');
     if ((drainDelayMs ?? 0) >= (stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS)) throw new UsageError('--drain-delay must be shorter than --stop-timeout (the delay is part of the stop)');
+    let limits: Partial<ServeLimits>;
+    try {
+      limits = parseLimitArgs(values.limit);
+      // Protected mode and the policy's form are checked before anything is opened.
+      accessPolicy(values.host, values.access, SERVICE_NAMES);
+      for (const o of values['allow-origin']) if (new URL(o).origin !== o.replace(/\/$/, '')) throw new Error(`--allow-origin takes an origin such as https://app.example:8443, not '${o}'`);
+    } catch (e) {
+      throw new UsageError((e as Error).message.replace(/^Invalid URL$/, 'an --allow-origin is not a URL'));
+    }
     let adminToken = values['admin-token'] ?? process.env[ADMIN_TOKEN_ENV];
     const generated = adminToken === undefined || adminToken === '';
     if (!generated && (adminToken as string).length < MIN_ADMIN_TOKEN_LENGTH) {
@@ -147,6 +175,7 @@ export const serveCommand: Command = {
     try {
       app = await startServe({
         host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent,
+        ...(values.access !== undefined ? { access: values.access } : {}), allowOrigins: values['allow-origin'], allowHosts: values['allow-host'], limits,
         ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}),
         ...(onStop !== undefined ? { onStop: onStop as StopMode } : {}),
         ...(stopTimeoutMs !== undefined ? { stopTimeoutMs } : {}),
@@ -211,6 +240,7 @@ function banner(ctx: CommandContext, app: ServeApp, files: string, store: string
       `  services        ${app.services.join(', ')}`,
       `  files           ${files}`,
       `  store           ${store === 'memory' ? app.backing.description : redact(store)}`,
+      `  access          ${app.access.describe(app.services)}   (--access; docs/security.md)`,
       `  admin token     ${generated ? `${token}   (generated; set --admin-token or $${ADMIN_TOKEN_ENV} to keep one)` : '(as given)'}`,
       `  list sessions   colloquy sessions ${app.urls.http} --token …`,
       `Ctrl-C stops: every session is ${app.stopMode === 'handover' ? 'handed over to the other nodes' : 'released'}, then serve exits.`,

@@ -20,12 +20,17 @@
 //   - reloadTls(): new TLS handshakes (https, wss, tls://) use the new certificate; connections
 //     already up keep theirs (serve calls it on SIGHUP).
 //
-// The API (JSON; errors are {"error": "what happened, what to do"}):
+//   - Before any route, every request and WebSocket upgrade passes ./guard.ts (Host against
+//     DNS rebinding, Origin against other sites' pages) and every response carries the
+//     security headers; the HTTP server bounds header and body time (./limits.ts).
+//   - Services are open to the audience the access policy gives them (./access.ts; protected
+//     mode refuses to start beyond loopback without one).
+//
+// The API (JSON; errors are {"error": "what happened, what to do"}; who may call what: ./api.ts):
 //   POST /api/login, GET /api/me, POST /api/logout    the web login (./login.ts)
-//   GET  /api/sessions                 live sessions of this node (admin token or web login)
-//   GET  /api/sessions/ID/frames       Server-Sent Events: the frame ladder of one session
-//   POST /api/sessions/ID/cut          drops the session's transport (it resumes): admin, or
-//                                      the web login the session belongs to
+//   GET  /api/sessions                 live sessions of this node: the caller's own, all for the admin
+//   GET  /api/sessions/ID/frames       Server-Sent Events: the frame ladder of one session (owner, admin)
+//   POST /api/sessions/ID/cut          drops the session's transport (it resumes): owner, admin
 //   GET  /api/health                   {"ok":true,"sessions":N}, no authentication: alive
 //   GET  /api/ready                    200 {"ready":true} while accepting sessions, 503
 //                                      {"ready":false} once draining: for load balancers
@@ -39,31 +44,38 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { ServiceHost } from '../apps/host.js';
-import type { Principal } from '../apps/service.js';
+import type { Identified, Principal } from '../apps/service.js';
 import type { Session } from '../driver/session.js';
-import { Server } from '../server/server.js';
-import type { CloseReport, ServerOptions, StopMode } from '../server/server.js';
+import { Refusal, Server } from '../server/server.js';
+import type { AuthRequest, CloseReport, ServerOptions, StopMode } from '../server/server.js';
 import { openEndpoints } from '../server/endpoints.js';
 import type { OpenEndpoints } from '../server/endpoints.js';
 import { openBacking } from './backing.js';
 import type { Backing } from './backing.js';
+import { accessPolicy } from './access.js';
+import type { AccessPolicy } from './access.js';
+import { AdminToken, Api } from './api.js';
 import { CountingTransport } from './counting.js';
-import { LiveSessions, WatchError } from './live.js';
+import { RequestGuard, applySecurityHeaders } from './guard.js';
+import { resolveLimits } from './limits.js';
+import type { ServeLimits } from './limits.js';
+import { LiveSessions } from './live.js';
 import { ServeMetrics } from './metrics.js';
 import { WebLogins, sendJson } from './login.js';
 import type { Logins } from './login.js';
-import { serveServices } from './services.js';
+import { SERVICE_NAMES, serveServices } from './services.js';
 import { Stopper } from './stop.js';
 import { WebRoot, defaultWebRoot } from './web-root.js';
 
 export const SESSION_PATH = '/session';
 /** Connections the HTTP port holds at once (page, API, event streams and WebSocket sessions); past it, new ones are dropped. */
 export const MAX_HTTP_CONNECTIONS = 12_000;
-/** Bytes an event stream may have waiting for a slow reader before it is ended. */
-export const MAX_EVENT_STREAM_BUFFER_BYTES = 256 * 1024;
+export { MAX_EVENT_STREAM_BUFFER_BYTES } from './api.js';
+/** How often the HTTP server checks its header and request timeouts (ms). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 export interface ServeOptions {
   host: string;
@@ -77,8 +89,16 @@ export interface ServeOptions {
   store: string;
   /** https + wss, and TLS instead of plain TCP on tcpPort. */
   tls?: { cert: Buffer | string; key: Buffer | string };
-  /** Bearer token for the admin API (`colloquy sessions`). */
+  /** Bearer token for the admin API (`colloquy sessions`), the page's admin login and native clients' credentials. */
   adminToken: string;
+  /** Who may use each service (./access.ts): required beyond loopback (protected mode). */
+  access?: string;
+  /** Origins besides serve's own whose pages may connect and post (--allow-origin). */
+  allowOrigins?: readonly string[];
+  /** Host names besides serve's own it answers to (--allow-host). */
+  allowHosts?: readonly string[];
+  /** Bounds (./limits.ts); each defaults as documented there. */
+  limits?: Partial<ServeLimits>;
   /** The built page; default dist/page. */
   webRoot?: string;
   /** How a stop ends sessions. Default: 'handover' when the store is shared (redis://), else 'release'. */
@@ -117,29 +137,48 @@ export interface ServeApp {
   drain(mode?: StopMode): Promise<CloseReport>;
   /** New TLS handshakes use this certificate and key; live connections keep theirs. Throws without TLS. */
   reloadTls(credentials: { cert: Buffer | string; key: Buffer | string }): void;
+  /** Who may use which service. */
+  readonly access: AccessPolicy;
   /** Drains (if not yet), then stops everything in order (see the top of this file). Idempotent. */
   close(): Promise<CloseReport>;
 }
 
 export async function startServe(options: ServeOptions): Promise<ServeApp> {
+  const limits = resolveLimits(options.limits);
+  // Before anything opens: protected mode refuses a server beyond loopback without a policy.
+  const access = accessPolicy(options.host, options.access, SERVICE_NAMES);
   mkdirSync(options.files, { recursive: true });
   const backing = await openBacking(options.store);
   const cleanups: (() => Promise<void> | void)[] = [() => backing.close()];
   try {
-    return await assemble(options, backing, cleanups);
+    return await assemble(options, limits, access, backing, cleanups);
   } catch (error) {
     for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => {});
     throw error;
   }
 }
 
-async function assemble(options: ServeOptions, backing: Backing, cleanups: (() => Promise<void> | void)[]): Promise<ServeApp> {
+async function assemble(options: ServeOptions, limits: ServeLimits, access: AccessPolicy, backing: Backing, cleanups: (() => Promise<void> | void)[]): Promise<ServeApp> {
   const secure = options.tls !== undefined;
-  const logins: Logins = new WebLogins(backing.store);
+  const admin = new AdminToken(options.adminToken);
+  const logins: Logins = new WebLogins(backing.store, limits, (token) => admin.matches(token));
   cleanups.push(() => logins.close());
   const issued = new WeakSet<object>();
-  const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store }), {
-    identify: (request) => logins.nameFromHeaders(request.headers),
+  // Who a session is: the admin token (CONNECT credentials, or Bearer on the upgrade), or the
+  // page's login cookie on the upgrade; anything else is anonymous.
+  const identify = async (request: AuthRequest): Promise<Identified | undefined> => {
+    if (request.credentials.length > 0) {
+      if (admin.matches(request.credentials)) return { id: 'admin', name: 'admin', admin: true };
+      throw new Refusal('these credentials are not accepted here: send the admin token serve printed at start, or none', 'unauthorized');
+    }
+    if (admin.inHeaders(request.headers)) return { id: 'admin', name: 'admin', admin: true };
+    const login = await logins.identify(request.headers);
+    return login === undefined ? undefined : { id: login.principal, name: login.name, admin: login.admin };
+  };
+  const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store, limits }), {
+    identify,
+    audience: (service) => access.audience(service),
+    howToIdentify: 'log in on the page, or send the admin token serve printed at start as the CONNECT credentials',
   });
   cleanups.push(() => host.close());
   const server = new Server({
@@ -166,16 +205,22 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     session.on('closed', ({ error }) => options.onEvent?.({ event: 'closed', id: session.id, error: error ? `${error.code}: ${error.message}` : null }));
   });
 
+  const guard = new RequestGuard({ listenHost: options.host, secure, allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [], machineName: hostname() });
   const web = new WebRoot(options.webRoot ?? defaultWebRoot());
   let closing = false;
   const stopper = new Stopper(server, options, () => live.size);
+  // A slow client cannot hold a connection with a trickle of header or body bytes.
+  const timeouts = { headersTimeout: limits.headersTimeoutMs, requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs), connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS };
   const http: HttpServer = secure
-    ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key })
-    : createHttpServer();
+    ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, ...timeouts })
+    : createHttpServer(timeouts);
   http.maxConnections = MAX_HTTP_CONNECTIONS;
-  const api = new Api(options, live, logins, server, metrics, stopper);
+  const api = new Api(live, logins, server, admin, metrics, stopper, SESSION_PATH);
   http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    applySecurityHeaders(res);
     if (closing) { res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n'); return; }
+    const verdict = guard.check(req);
+    if (!verdict.ok) { req.resume(); sendJson(res, verdict.status, { error: verdict.message }); return; }
     api.handle(req, res, web).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
       else res.destroy();
@@ -186,17 +231,24 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     socket.on('error', () => {});
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== SESSION_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    } else if (!stopper.ready || closing) {
-      // Draining: a load balancer that retries on 503 sends the upgrade to another node.
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n');
     }
+    // The session path is the WebSocket endpoint's: its verify hook below refuses what it must.
   });
 
   const accept = (t: Parameters<Server['accept']>[0]): void => server.accept(new CountingTransport(t, metrics.bytes));
   const endpoints: OpenEndpoints = await openEndpoints(
     {
       ...(options.server?.maxFrameSize !== undefined ? { maxFrameSize: options.server.maxFrameSize } : {}),
-      ws: { server: http, path: SESSION_PATH },
+      ws: {
+        server: http,
+        path: SESSION_PATH,
+        verify: (req) => {
+          // Draining: a load balancer that retries on 503 sends the upgrade to another node.
+          if (!stopper.ready || closing) return { status: 503, message: 'this node is draining: connect to another one' };
+          const verdict = guard.check(req);
+          return verdict.ok ? undefined : verdict;
+        },
+      },
       ...(options.tls ? { tls: { host: options.host, port: options.tcpPort, cert: options.tls.cert, key: options.tls.key } } : { tcp: { host: options.host, port: options.tcpPort } }),
     },
     accept,
@@ -242,7 +294,7 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
     endpoints.setTlsCredentials(credentials);
   };
   return {
-    urls, server, live, backing, webBuilt: web.built, services: host.names, close, reloadTls,
+    urls, server, live, backing, webBuilt: web.built, services: host.names, access, close, reloadTls,
     stopMode: stopper.mode,
     get ready() { return stopper.ready; },
     drain: (mode) => stopper.drain(mode),
@@ -251,131 +303,4 @@ async function assemble(options: ServeOptions, backing: Backing, cleanups: (() =
 
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-class Api {
-  private readonly adminDigest: Buffer;
-
-  constructor(options: ServeOptions, private readonly live: LiveSessions, private readonly logins: Logins, private readonly server: Server, private readonly metrics: ServeMetrics, private readonly stopper: Stopper) {
-    this.adminDigest = createHash('sha256').update(options.adminToken).digest();
-  }
-
-  private isAdmin(req: IncomingMessage): boolean {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m) return false;
-    // Digests of equal length, so the comparison takes the same time whatever was sent.
-    return timingSafeEqual(createHash('sha256').update(m[1] as string).digest(), this.adminDigest);
-  }
-
-  /** Who may read the live view: the admin token, or anyone logged in on the page. */
-  private async viewer(req: IncomingMessage): Promise<{ admin: boolean; name?: string } | null> {
-    if (this.isAdmin(req)) return { admin: true };
-    const name = await this.logins.nameFromHeaders(req.headers).catch(() => undefined);
-    return name === undefined ? null : { admin: false, name };
-  }
-
-  async handle(req: IncomingMessage, res: ServerResponse, web: WebRoot): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    if (await this.logins.handle(req, res)) {
-      if (path === '/api/login' && req.method === 'POST') this.metrics.loginAnswered(res.statusCode);
-      return;
-    }
-    if (path === '/metrics') { await this.scrape(req, res); return; }
-    if (path === '/api/health') { sendJson(res, 200, { ok: true, sessions: this.live.size }); return; }
-    if (path === '/api/ready') { sendJson(res, this.stopper.ready ? 200 : 503, { ready: this.stopper.ready }, { 'cache-control': 'no-store' }); return; }
-    if (path === '/api/admin/drain') { await this.drain(req, res); return; }
-    if (path === '/api/sessions' || path.startsWith('/api/sessions/')) { await this.sessions(req, res, path); return; }
-    if (path.startsWith('/api/')) { sendJson(res, 404, { error: `no API endpoint ${path}` }); return; }
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      if (web.serve(path, res)) return;
-      if (path === SESSION_PATH) { res.writeHead(426, { 'content-type': 'text/plain' }).end('This is the WebSocket session endpoint: connect with a WebSocket client (colloquy, or the page at /).\n'); return; }
-    }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`Not found: ${path}\n`);
-  }
-
-  /** GET /metrics: the admin token only (a web login is not enough: metrics describe every user). */
-  private async scrape(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.isAdmin(req)) { sendJson(res, 401, { error: 'send the admin token (Authorization: Bearer TOKEN, printed by serve) to read /metrics' }, { 'www-authenticate': 'Bearer' }); return; }
-    if (req.method !== 'GET' && req.method !== 'HEAD') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' }); return; }
-    const { contentType, body } = await this.metrics.scrape();
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
-  }
-
-  /** POST /api/admin/drain: the admin token only (a bearer token, which no other site's page can send). */
-  private async drain(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST') { sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' }); return; }
-    if (!this.isAdmin(req)) { sendJson(res, 401, { error: 'draining needs the admin token (Authorization: Bearer TOKEN, printed by serve)' }, { 'www-authenticate': 'Bearer' }); return; }
-    if (!this.server.canHandOver) { sendJson(res, 409, { error: 'this node has no shared store (--store memory): its sessions cannot continue on another node, so there is nothing to drain to; stop it instead (SIGTERM releases every session)' }); return; }
-    const report = await this.stopper.drain('handover');
-    sendJson(res, 200, report);
-  }
-
-  private async sessions(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const who = await this.viewer(req);
-    if (!who) { sendJson(res, 401, { error: 'log in on the page (POST /api/login) or send the admin token (Authorization: Bearer TOKEN, printed by serve)' }, { 'www-authenticate': 'Bearer' }); return; }
-    if (path === '/api/sessions') {
-      if (req.method !== 'GET') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' }); return; }
-      const sessions = this.live.list();
-      sendJson(res, 200, { total: this.live.size, truncated: sessions.length < this.live.size, sessions });
-      return;
-    }
-    const m = /^\/api\/sessions\/([0-9a-f]{32})\/(frames|cut)$/.exec(path);
-    if (!m) { sendJson(res, 404, { error: `no API endpoint ${path}; session IDs are 32 hex digits` }); return; }
-    const id = m[1] as string;
-    if (m[2] === 'cut') {
-      if (req.method !== 'POST') { sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' }); return; }
-      const session = this.server.sessions.get(id);
-      if (!session || !this.live.has(id)) { sendJson(res, 404, { error: `no live session ${id} on this node` }); return; }
-      const owner = (session.principal as Principal | undefined)?.name;
-      if (!who.admin && owner !== who.name) { sendJson(res, 403, { error: 'only the admin token or the session\'s own login may cut its transport' }); return; }
-      const attached = session.driver.attached !== null;
-      if (attached) session.driver.dropTransport();
-      sendJson(res, 200, { id, cut: attached });
-      return;
-    }
-    if (req.method !== 'GET') { sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' }); return; }
-    this.frames(req, res, id);
-  }
-
-  private frames(req: IncomingMessage, res: ServerResponse, id: string): void {
-    if (!this.live.has(id)) { sendJson(res, 404, { error: `no live session ${id} on this node` }); return; }
-    let ended = false;
-    let stop: () => void = () => {};
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      stop();
-      res.end();
-    };
-    try {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
-      res.write(': frames of session ' + id + '\n\n');
-      stop = this.live.watch(
-        id,
-        (frame) => {
-          if (ended) return;
-          if (res.writableLength > MAX_EVENT_STREAM_BUFFER_BYTES) {
-            res.write(`event: overflow\ndata: ${JSON.stringify({ error: `the reader fell ${MAX_EVENT_STREAM_BUFFER_BYTES} bytes behind (MAX_EVENT_STREAM_BUFFER_BYTES)` })}\n\n`);
-            end();
-            return;
-          }
-          res.write(`data: ${JSON.stringify(frame)}\n\n`);
-        },
-        () => {
-          if (ended) return;
-          res.write('event: end\ndata: {}\n\n');
-          end();
-        },
-      );
-    } catch (error) {
-      if (error instanceof WatchError) {
-        res.write(`event: error\ndata: ${JSON.stringify({ status: error.status, error: error.message })}\n\n`);
-        end();
-        return;
-      }
-      throw error;
-    }
-    req.on('close', end);
-  }
 }

@@ -35,7 +35,7 @@ export interface SessionInfo {
   id: string;
   /** The logged-in name, or the name the hello gave (nick), or null. */
   name: string | null;
-  /** True when `name` was proven (HTTP session cookie), false when only claimed in the hello. */
+  /** True when the session has a proven owner (a login's cookie on the upgrade, or the admin token), false when `name` is only claimed in the hello. */
   authenticated: boolean;
   service: string | null;
   /** The attached transport's kind, or null while interrupted. */
@@ -112,9 +112,17 @@ export class LiveSessions {
   has(id: string): boolean { return this.tracked.has(id); }
 
   list(limit = MAX_LISTED_SESSIONS): SessionInfo[] {
+    return this.view(limit).sessions;
+  }
+
+  /** The sessions `visible` accepts (all by default), at most `limit`, and how many it accepts in all. */
+  view(limit = MAX_LISTED_SESSIONS, visible?: (session: Session) => boolean): { sessions: SessionInfo[]; total: number } {
     const out: SessionInfo[] = [];
+    let total = 0;
     for (const entry of this.tracked.values()) {
-      if (out.length >= limit) break;
+      if (visible && !visible(entry.session)) continue;
+      total++;
+      if (out.length >= limit) continue;
       this.noteTransport(entry);
       const s = entry.session;
       const principal = s.principal as Principal | null | undefined;
@@ -139,7 +147,7 @@ export class LiveSessions {
         watchers: entry.watchers.size,
       });
     }
-    return out;
+    return { sessions: out, total };
   }
 
   /**

@@ -12,6 +12,10 @@ import { filesService } from '../apps/files.js';
 import { rpcService } from '../apps/rpc.js';
 import type { Bus, Service } from '../apps/service.js';
 import type { SessionStore } from '../store/store.js';
+import type { ServeLimits } from './limits.js';
+
+/** The services serveServices returns, by name (the access policy names them). */
+export const SERVICE_NAMES: readonly string[] = ['chat', 'rpc', 'files', 'echo'];
 
 export interface ServiceContext {
   /** The directory the files service serves (created by serve if missing). */
@@ -20,6 +24,8 @@ export interface ServiceContext {
   bus: Bus;
   /** The store serve runs on (memory or Redis). */
   store: SessionStore;
+  /** serve's bounds; the files service takes its quotas from them. */
+  limits?: ServeLimits;
 }
 
 export function serveServices(context: ServiceContext): Service[] {

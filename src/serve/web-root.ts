@@ -51,7 +51,7 @@ export class WebRoot {
       'content-length': body.length,
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
-      ...(entry.file === 'index.html' ? { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'", 'referrer-policy': 'no-referrer' } : {}),
+      ...(entry.file === 'index.html' ? { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'", 'referrer-policy': 'no-referrer' } : {}),
     }).end(body);
     return true;
   }

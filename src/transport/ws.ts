@@ -92,6 +92,11 @@ export interface AttachWsOptions {
   maxPayload: number;
   /** Unsent bytes above which write() returns false. Default 1 MiB. */
   highWaterMark?: number;
+  /**
+   * Looks at each upgrade request on `path` first (Origin, Host, cookies): a refusal is answered
+   * with its HTTP status and message and the connection closed; nothing is upgraded.
+   */
+  verify?(request: IncomingMessage): { status: number; message: string } | undefined;
 }
 
 export interface WsListener extends TransportListener {
@@ -120,6 +125,13 @@ export async function attachWs(options: AttachWsOptions, onTransport: (transport
         socket.on('error', () => {});
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       }
+      return;
+    }
+    const refused = options.verify?.(req);
+    if (refused) {
+      const body = `${refused.message}\n`;
+      socket.on('error', () => {});
+      socket.end(`HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     const remoteAddress = formatAddress(req.socket.remoteAddress, req.socket.remotePort);

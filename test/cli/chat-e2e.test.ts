@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServe } from '../support/serve.js';
+import { ANONYMOUS, startServe } from '../support/serve.js';
 import type { ServeNode } from '../support/serve.js';
 import { chaosSeed, startFaultProxy } from '../chaos/fault-proxy.js';
 import { skipWithout, startRedis } from '../support/redis.js';
@@ -60,7 +60,7 @@ let proxy: FaultProxy;
 const seed = chaosSeed();
 
 beforeAll(async () => {
-  node = await startServe();
+  node = await startServe(ANONYMOUS);
   const tcp = new URL(node.tcp);
   proxy = await startFaultProxy({ target: { host: tcp.hostname, port: Number(tcp.port) }, seed, cutEveryMs: [150, 450], maxChunk: 48 });
 }, 90_000);
@@ -161,7 +161,7 @@ describe.skipIf(NO_REDIS)('colloquy chat across two colloquy serve nodes sharing
     const redis = await startRedis();
     const nodes: ServeNode[] = [];
     try {
-      nodes.push(await startServe(['--store', redis.url]), await startServe(['--store', redis.url]));
+      nodes.push(await startServe([...ANONYMOUS, '--store', redis.url]), await startServe([...ANONYMOUS, '--store', redis.url]));
       const [n1, n2] = nodes as [ServeNode, ServeNode];
       const room = `nodes-${seed}`;
       const ada = chat(n1.ws, '--nick', 'ada', '--room', room);

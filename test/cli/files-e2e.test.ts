@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chaosSeed, startFaultProxyWorker } from '../chaos/fault-proxy.js';
 import type { FaultProxy } from '../chaos/fault-proxy.js';
-import { startServe } from '../support/serve.js';
+import { ANONYMOUS, startServe } from '../support/serve.js';
 import type { ServeNode } from '../support/serve.js';
 import { colloquy, spawnColloquy } from './apps-cli.js';
 
@@ -76,7 +76,7 @@ beforeAll(async () => {
   const data = randomBytes(SIZE);
   bigSha = createHash('sha256').update(data).digest('hex');
   await writeFile(join(files, 'big.bin'), data);
-  serve = await startServe(['--files', files]);
+  serve = await startServe([...ANONYMOUS, '--files', files]);
   proxy = await startFaultProxyWorker({ target: { host: '127.0.0.1', port: Number(new URL(serve.tcp).port) }, seed, cutEveryMs: [150, 600], maxChunk: 65_536 });
 }, 120_000);
 

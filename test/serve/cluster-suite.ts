@@ -14,7 +14,7 @@ import { ChatClient } from '../../src/apps/chat-client.js';
 import { encodeHello } from '../../src/apps/service.js';
 import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
-import { startServe, type ServeNode } from '../support/serve.js';
+import { ANONYMOUS, startServe, type ServeNode } from '../support/serve.js';
 
 const dec = new TextDecoder();
 
@@ -51,7 +51,7 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
     let b: ServeNode;
     beforeAll(async () => {
       const store = await backing.start();
-      [a, b] = await Promise.all([startServe(['--store', store]), startServe(['--store', store])]);
+      [a, b] = await Promise.all([startServe([...ANONYMOUS, '--store', store]), startServe([...ANONYMOUS, '--store', store])]);
     }, 120_000);
     afterAll(async () => {
       await Promise.all([a?.stop(), b?.stop()]);
@@ -62,7 +62,7 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
       const login = await fetch(new URL('/api/login', a.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"grace"}' });
       expect(login.status).toBe(200);
       const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
-      expect(await (await fetch(new URL('/api/me', b.http), { headers: { cookie } })).json()).toEqual({ name: 'grace' });
+      expect(await (await fetch(new URL('/api/me', b.http), { headers: { cookie } })).json()).toMatchObject({ name: 'grace', admin: false });
     }, 30_000);
 
     it('is one chat: people on different nodes see each other\'s messages', async () => {

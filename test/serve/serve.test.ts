@@ -7,7 +7,7 @@ import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
 import { ChatClient } from '../../src/apps/chat-client.js';
 import { encodeHello } from '../../src/apps/service.js';
-import { startServe, type ServeNode } from '../support/serve.js';
+import { ANONYMOUS, startServe, type ServeNode } from '../support/serve.js';
 
 const dec = new TextDecoder();
 
@@ -19,7 +19,7 @@ async function nextText(s: ClientSession): Promise<string> {
 
 describe('colloquy serve (a real process)', () => {
   let node: ServeNode;
-  beforeAll(async () => { node = await startServe(); }, 90_000);
+  beforeAll(async () => { node = await startServe(ANONYMOUS); }, 90_000);
   afterAll(async () => { await node?.stop(); });
 
   it('prints the listening line with its URLs', () => {
@@ -49,7 +49,7 @@ describe('colloquy serve (a real process)', () => {
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
     expect(cookie).toMatch(/^colloquy=\S{20,}$/);
     expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/);
-    expect(await (await fetch(api('/api/me'), { headers: { cookie } })).json()).toEqual({ name: 'ada' });
+    expect(await (await fetch(api('/api/me'), { headers: { cookie } })).json()).toMatchObject({ name: 'ada', admin: false, principal: expect.stringMatching(/^login:/) });
     // The WebSocket upgrade carries the login cookie: the session's principal is that name.
     const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, headers: { cookie } });
     const auth = { authorization: `Bearer ${node.adminToken}` };

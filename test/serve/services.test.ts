@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/apps/chat-client.js';
 import { getFile, putFile } from '../../src/apps/files.js';
 import { RpcClient } from '../../src/apps/rpc.js';
-import { startServe, type ServeNode } from '../support/serve.js';
+import { ANONYMOUS, startServe, type ServeNode } from '../support/serve.js';
 
 describe('the services of colloquy serve', () => {
   let node: ServeNode;
   const dir = mkdtempSync(join(tmpdir(), 'colloquy-serve-services-'));
   const files = join(dir, 'served');
-  beforeAll(async () => { node = await startServe(['--files', files]); }, 90_000);
+  beforeAll(async () => { node = await startServe([...ANONYMOUS, '--files', files]); }, 90_000);
   afterAll(async () => { await node?.stop(); });
 
   it('creates the --files directory', () => {

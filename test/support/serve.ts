@@ -16,6 +16,12 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** How long a node may take to print its listening line (tsx compiles on first start). */
 export const SERVE_START_TIMEOUT_MS = 60_000;
+/**
+ * For tests whose clients use the services without a login or credentials: anonymous use is a
+ * choice (docs/security.md, protected mode). It is the default on loopback anyway; passing it
+ * says that the test relies on it.
+ */
+export const ANONYMOUS: readonly string[] = ['--access', 'anyone'];
 /** Test admin token, passed to every node started here. */
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
