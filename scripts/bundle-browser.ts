@@ -14,8 +14,12 @@
 //
 // Usage: `await bundleBrowserClient()` returns the bundle's text; from the command line,
 // `tsx scripts/bundle-browser.ts [out.js]` writes it to a file (or stdout).
+// `tsx scripts/bundle-browser.ts --package` writes the package's browser build,
+// dist/browser/colloquy.js (src/browser.ts, minified), which the "browser" export condition of
+// `colloquy` points at (`npm run build` does this).
 
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
@@ -67,7 +71,30 @@ export async function bundleBrowserClient(): Promise<string> {
   return out.text;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** The package's browser build (see the top of this file); resolves to the file written. */
+export async function bundlePackageBrowser(outfile = join(ROOT, 'dist', 'browser', 'colloquy.js')): Promise<string> {
+  await mkdir(dirname(outfile), { recursive: true });
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: ['src/browser.ts'],
+    outfile,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'silent',
+    plugins: [browserStubs],
+  });
+  if (result.errors.length > 0) throw new Error(result.errors.map((e) => e.text).join('\n'));
+  return outfile;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv[2] === '--package') {
+  process.stdout.write(`browser build written to ${await bundlePackageBrowser()}\n`);
+} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const text = await bundleBrowserClient();
   const target = process.argv[2];
   if (target) await writeFile(target, text);
