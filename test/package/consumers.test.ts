@@ -80,7 +80,7 @@ describe('the packed package, as its consumers use it', () => {
       "import { SessionMachine } from 'colloquy/engine';",
       "import { ClientSession as Client } from 'colloquy/client';",
       "import { Refusal } from 'colloquy/server';",
-      "import { MemoryStore, RedisStore, MemcachedStore, type SessionStore } from 'colloquy/store';",
+      "import { MemoryStore, RedisStore, MemcachedStore, PostgresStore, type SessionStore } from 'colloquy/store';",
       "import { WebSessions, TokenService } from 'colloquy/web';",
       "import * as transport from 'colloquy/transport';",
       "import * as iso from 'colloquy/iso';",
@@ -98,7 +98,7 @@ describe('the packed package, as its consumers use it', () => {
       "  return `${isClient} ${CHANNELS.sessionOpened}`;",
       "}",
       "const store: SessionStore = new MemoryStore();",
-      "export const used = [store, RedisStore, MemcachedStore, WebSessions, TokenService, FrameDecoder, SessionMachine, transport, iso, netbios, pptp, apps, cluster, new SessionError('ERR_REFUSED', 'no')];",
+      "export const used = [store, RedisStore, MemcachedStore, PostgresStore, WebSessions, TokenService, FrameDecoder, SessionMachine, transport, iso, netbios, pptp, apps, cluster, new SessionError('ERR_REFUSED', 'no')];",
       '',
     ].join('\n'));
     const tsc = bin('typescript', 'bin', 'tsc');
