@@ -11,15 +11,20 @@
 //     ./snapshot-storage.ts), so a reload resumes the same session: nothing lost, nothing
 //     repeated. The transcript shown is kept there too (bounded), since a resumed session is
 //     not welcomed again.
-//   - Live view: /api/sessions every second while the tab is visible; clicking a session opens
-//     an EventSource on /api/sessions/ID/frames and draws each frame as an arrow between the
-//     client and server columns (the server taps that session only while someone watches).
+//   - The chat's listeners are attached as the ChatClient is created (`onClient`), before
+//     connect() resolves: the welcome and the room's history arrive with the ACCEPT, and a
+//     resumed session's replayed messages with the RESUMED.
+//   - Live view: /api/sessions every second while the tab is visible (a session whose transport
+//     is gone shows as waiting to resume: a closed or reloading tab); clicking a session opens an
+//     EventSource on /api/sessions/ID/frames and draws its frames as a sequence diagram
+//     (./ladder.ts; the server taps that session only while someone watches).
 
 import { ChatClient } from '../src/apps/chat-client.js';
 import type { ChatMessage } from '../src/apps/chat-client.js';
-import { parseServerMessage } from '../src/apps/chat-protocol.js';
 import type { ClientSession } from '../src/client/connect.js';
 import { SessionError } from '../src/engine/errors.js';
+import { Ladder } from './ladder.js';
+import type { LadderFrame } from './ladder.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-storage.js';
 
 const SNAPSHOT_KEY = 'colloquy.chat.snapshot';
@@ -47,6 +52,7 @@ let transcript: Line[] = [];
 let chosen: string | null = null;
 let frames: EventSource | null = null;
 let pollTimer: ReturnType<typeof setTimeout> | null = null;
+let ladder: Ladder | null = null;
 
 async function api(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(path, { credentials: 'same-origin', ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } });
@@ -117,10 +123,17 @@ async function startChat(name: string): Promise<void> {
   for (let attempt = 0; saved && !client; attempt++) {
     setStatus('connecting', 'resuming the session of before the reload…');
     try {
-      const early = earlyUnits();
-      client = await ChatClient.connect(sessionUrl(), { nick: name, room: ROOM, resume: saved, onSession: (s) => { keep(s, name); early.watch(s); } });
+      // Lines the replay brings arrive before connect() resolves: shown after the resume note.
+      const early: Line[] = [];
+      const resumedLine = { done: false };
+      client = await ChatClient.connect(sessionUrl(), {
+        nick: name, room: ROOM, resume: saved,
+        onSession: (s) => keep(s, name),
+        onClient: (c) => listen(c, (line) => (resumedLine.done ? addLine(line) : early.push(line))),
+      });
       addLine({ kind: 'system', text: `resumed session ${client.session.id.slice(0, 8)}… after the reload` });
-      for (const m of early.stop()) addLine({ kind: 'message', from: m.from, text: m.text, id: m.id });
+      resumedLine.done = true;
+      for (const line of early) addLine(line);
     } catch (e) {
       const refused = (e as { code?: string }).code === 'ERR_RESUME_REFUSED';
       if (refused || attempt + 1 >= RESUME_ATTEMPTS) {
@@ -135,7 +148,7 @@ async function startChat(name: string): Promise<void> {
   if (!client) {
     setStatus('connecting', 'connecting…');
     try {
-      client = await ChatClient.connect(sessionUrl(), { nick: name, room: ROOM, onSession: (s) => keep(s, name) });
+      client = await ChatClient.connect(sessionUrl(), { nick: name, room: ROOM, onSession: (s) => keep(s, name), onClient: (c) => listen(c, addLine) });
     } catch (e) {
       setStatus('closed', `cannot join: ${(e as Error).message}`);
       return;
@@ -157,27 +170,24 @@ function keep(session: ClientSession, name: string): void {
 }
 
 /**
- * Messages that arrive with the resume itself (replayed while connect() is still resolving),
- * before the page can listen to the ChatClient: read from the session's own events until the
- * page takes over, then handed to it once, in order.
+ * The chat's listeners, attached as the client is created (before connect() resolves, so the
+ * welcome and the history are seen). Status and closing only count for the client in use (a
+ * failed resume attempt's client closes too).
  */
-function earlyUnits(): { watch(session: ClientSession): void; stop(): ChatMessage[] } {
-  const units: ChatMessage[] = [];
-  let off: (() => void) | null = null;
-  return {
-    watch(session) {
-      off = session.on('event', (e) => {
-        if (e.type !== 'data' && e.type !== 'typed') return;
-        try {
-          const m = parseServerMessage(e.payload);
-          if (m.type === 'message') units.push(m);
-        } catch {
-          // not a chat unit: the ChatClient reports it
-        }
-      });
-    },
-    stop() { off?.(); return units; },
-  };
+function listen(client: ChatClient, show: (line: Line) => void): void {
+  client.on('welcome', (w) => show({ kind: 'system', text: `joined #${w.room} as ${w.nick}; here: ${w.members.join(', ') || 'nobody else'}` }));
+  client.on('message', (m: ChatMessage & { history: boolean }) => show({ kind: 'message', from: m.from, text: m.text, id: m.id, history: m.history }));
+  client.on('join', (j) => { if (j.nick !== client.nick) show({ kind: 'system', text: `${j.nick} joined` }); });
+  client.on('leave', (l) => show({ kind: 'system', text: `${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason})`}` }));
+  client.on('notice', (n) => show({ kind: 'system', text: `server: ${n.message}` }));
+  client.on('interrupted', () => { if (chat === client) setStatus('interrupted', 'connection lost: reconnecting (what you type is kept and sent once)…'); });
+  client.on('resumed', ({ replayed }) => { if (chat === client) setStatus('resumed', `resumed on a new connection (${replayed} frame(s) replayed)`); });
+  client.on('closed', ({ error }) => {
+    if (chat !== client) return;
+    sessionStorage.removeItem(SNAPSHOT_KEY);
+    setStatus('closed', error ? `session ended: ${error.message}` : 'session released');
+    chat = null;
+  });
 }
 
 function bindChat(client: ChatClient, name: string): void {
@@ -188,18 +198,7 @@ function bindChat(client: ChatClient, name: string): void {
   ($('session-id') as HTMLElement).dataset.id = session.id;
   chosen ??= session.id;
   setStatus('established', `connected as ${client.nick || name}`);
-  client.on('welcome', (w) => addLine({ kind: 'system', text: `joined #${w.room} as ${w.nick}; here: ${w.members.join(', ') || 'nobody else'}` }));
-  client.on('message', (m: ChatMessage & { history: boolean }) => addLine({ kind: 'message', from: m.from, text: m.text, id: m.id, history: m.history }));
-  client.on('join', (j) => { if (j.nick !== client.nick) addLine({ kind: 'system', text: `${j.nick} joined` }); });
-  client.on('leave', (l) => addLine({ kind: 'system', text: `${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason})`}` }));
-  client.on('notice', (n) => addLine({ kind: 'system', text: `server: ${n.message}` }));
-  client.on('interrupted', () => setStatus('interrupted', 'connection lost: reconnecting (what you type is kept and sent once)…'));
-  client.on('resumed', ({ replayed }) => setStatus('resumed', `resumed on a new connection (${replayed} frame(s) replayed)`));
-  client.on('closed', ({ error }) => {
-    sessionStorage.removeItem(SNAPSHOT_KEY);
-    setStatus('closed', error ? `session ended: ${error.message}` : 'session released');
-    chat = null;
-  });
+  if (session.closed) { chat = null; setStatus('closed', 'session ended'); return; }
   $<HTMLInputElement>('chat-input').focus();
 }
 
@@ -215,6 +214,9 @@ async function say(text: string): Promise<void> {
 // -- live view --------------------------------------------------------------------------------
 
 interface Row { id: string; service: string | null; name: string | null; transport: string | null; state: string; resumes: number; tokens: string[]; serial: number | null; bytesIn: number | null; bytesOut: number | null }
+
+/** Columns of the live table left out on a narrow screen: transport, resumes, tokens, serial, in, out. */
+const NARROW_HIDDEN = new Set([3, 5, 6, 7, 8, 9]);
 
 const fmtBytes = (n: number | null): string => (n === null ? '-' : n < 10_000 ? String(n) : n < 10_000_000 ? `${Math.round(n / 1024)}K` : `${Math.round(n / 1048576)}M`);
 
@@ -239,8 +241,12 @@ function drawSessions(rows: Row[]): void {
     tr.dataset.id = r.id;
     if (r.id === chosen) tr.classList.add('chosen');
     if (r.id === mine) tr.classList.add('mine');
-    for (const cell of [r.id.slice(0, 8), r.service ?? '-', r.name ?? '-', r.transport ?? '(none)', r.state, String(r.resumes), r.tokens.join(',') || '-', r.serial === null ? '-' : String(r.serial), fmtBytes(r.bytesIn), fmtBytes(r.bytesOut)]) {
+    // No transport: a tab that was closed or is reloading; the server keeps the session for its resume window.
+    const waiting = r.transport === null && r.state !== 'closed';
+    if (waiting) tr.classList.add('waiting');
+    for (const [i, cell] of [r.id.slice(0, 8), r.service ?? '-', r.name ?? '-', r.transport ?? '(none)', waiting ? 'waiting to resume' : r.state, String(r.resumes), r.tokens.join(',') || '-', r.serial === null ? '-' : String(r.serial), fmtBytes(r.bytesIn), fmtBytes(r.bytesOut)].entries()) {
       const td = document.createElement('td');
+      if (NARROW_HIDDEN.has(i)) td.className = 'wide'; // hidden on a narrow screen
       td.textContent = cell;
       tr.append(td);
     }
@@ -250,19 +256,17 @@ function drawSessions(rows: Row[]): void {
   if (chosen && !frames) choose(chosen);
 }
 
-interface LadderFrame { at: number; direction: 'in' | 'out'; type: string; detail: string }
-
 function choose(id: string): void {
   if (frames && chosen === id) return;
   frames?.close();
   chosen = id;
   $('ladder-id').textContent = id.slice(0, 8);
-  const rows = $<HTMLOListElement>('ladder-rows');
-  rows.replaceChildren();
+  ladder ??= new Ladder($('ladder'), MAX_LADDER_ROWS);
+  ladder.reset();
   for (const tr of document.querySelectorAll('#sessions tbody tr')) tr.classList.toggle('chosen', (tr as HTMLElement).dataset.id === id);
   const source = new EventSource(`/api/sessions/${id}/frames`);
   frames = source;
-  source.onmessage = (e: MessageEvent<string>) => drawFrame(JSON.parse(e.data) as LadderFrame);
+  source.onmessage = (e: MessageEvent<string>) => ladder?.add(JSON.parse(e.data) as LadderFrame);
   source.addEventListener('end', () => { note('the session ended'); source.close(); if (frames === source) frames = null; });
   source.addEventListener('error', (e) => {
     const data = (e as MessageEvent<string>).data;
@@ -273,30 +277,7 @@ function choose(id: string): void {
 }
 
 function note(text: string): void {
-  const li = document.createElement('li');
-  li.className = 'note';
-  li.textContent = text;
-  $('ladder-rows').append(li);
-}
-
-function drawFrame(f: LadderFrame): void {
-  const rows = $<HTMLOListElement>('ladder-rows');
-  const li = document.createElement('li');
-  li.className = f.direction;
-  li.dataset.type = f.type;
-  const time = document.createElement('span');
-  time.className = 'time';
-  time.textContent = new Date(f.at).toISOString().slice(17, 23);
-  const arrow = document.createElement('span');
-  arrow.className = 'arrow';
-  arrow.textContent = `${f.type} ${f.detail}`;
-  arrow.title = arrow.textContent;
-  const end = document.createElement('span');
-  li.append(time, arrow, end);
-  const atBottom = rows.scrollTop + rows.clientHeight >= rows.scrollHeight - 4;
-  rows.append(li);
-  while (rows.childElementCount > MAX_LADDER_ROWS) rows.firstElementChild?.remove();
-  if (atBottom) rows.scrollTop = rows.scrollHeight;
+  ladder?.note(text);
 }
 
 // -- login ------------------------------------------------------------------------------------

@@ -12,10 +12,17 @@
 //   leaves, so an unwatched session pays nothing. The tap keeps the last LADDER_FRAMES frames
 //   of a watched session in a ring buffer (a new watcher gets them first) and passes each new
 //   one to the watchers. Frames are described, not copied: payloads become their length and a
-//   short printable preview.
+//   short printable preview. Each session frame carries its number in the session's order (what
+//   acks and RESUME count); the frames sent again after a RESUME are marked replayed (the RESUME
+//   says how many the client had, so their numbers are known). The transport's lifecycle is in
+//   the ladder too: INTERRUPTED when the transport drops. CONNECT and ACCEPT happened before
+//   anyone could watch: they are recorded when the session opens (two small entries) and lead
+//   every ladder. When the last watcher leaves, the tap stays LADDER_LINGER_MS longer, so a page
+//   that reloads finds its own RESUME in the ladder.
 
 import type { Principal } from '../apps/service.js';
 import type { Session } from '../driver/session.js';
+import { isSessionFrame } from '../engine/frames.js';
 import type { Frame } from '../engine/frames.js';
 import type { Server } from '../server/server.js';
 import { CountingTransport } from './counting.js';
@@ -30,6 +37,8 @@ export const MAX_WATCHERS_PER_SESSION = 16;
 export const MAX_LISTED_SESSIONS = 1000;
 /** Characters of a payload shown in the ladder. */
 export const PREVIEW_CHARS = 48;
+/** How long a session stays tapped after its last watcher left (a reloading page comes back). */
+export const LADDER_LINGER_MS = 30_000;
 
 export interface SessionInfo {
   id: string;
@@ -60,11 +69,17 @@ export interface SessionInfo {
 export interface LadderFrame {
   /** Milliseconds since the epoch. */
   at: number;
-  /** 'in': client to server; 'out': server to client. */
-  direction: 'in' | 'out';
+  /** 'in': client to server; 'out': server to client; 'event': the transport's lifecycle (INTERRUPTED). */
+  direction: 'in' | 'out' | 'event';
   type: string;
   /** The frame's fields in a line: numbers, token names, payload lengths and previews. */
   detail: string;
+  /** A session frame's number in its direction, in session order (1 = the first); none for connection frames. */
+  n?: number;
+  /** Sent again after a resume: the client had not received it. */
+  replayed?: boolean;
+  /** Recorded when the session opened, before anyone watched (CONNECT, ACCEPT). */
+  recorded?: boolean;
 }
 
 interface Tracked {
@@ -78,20 +93,35 @@ interface Tracked {
   pastOut: number;
   counted: boolean;
   ladder: LadderFrame[] | null;
+  /** CONNECT and ACCEPT as recorded at the open (none for a session restored from the store). */
+  opened: LadderFrame[];
+  /** Stops the tap once the linger after the last watcher is over. */
+  linger: ReturnType<typeof setTimeout> | null;
   /** Each watcher and what to call when the session closes under it. */
   watchers: Map<(frame: LadderFrame) => void, () => void>;
+}
+
+export interface LiveSessionsOptions {
+  /** How long a session stays tapped after its last watcher left. Default LADDER_LINGER_MS; 0 stops at once. */
+  ladderLingerMs?: number;
 }
 
 export class LiveSessions {
   private readonly tracked = new Map<string, Tracked>();
   private watched = 0;
 
+  constructor(private readonly options: LiveSessionsOptions = {}) {}
+
   /** Call for every session the server emits (`restored` when this node took it over from the store). */
   add(session: Session, restored: boolean): void {
-    const entry: Tracked = { session, openedAt: Date.now(), interruptions: 0, resumes: 0, restored, current: null, pastIn: 0, pastOut: 0, counted: true, ladder: null, watchers: new Map() };
+    const openedAt = Date.now();
+    const entry: Tracked = { session, openedAt, interruptions: 0, resumes: 0, restored, current: null, pastIn: 0, pastOut: 0, counted: true, ladder: null, opened: restored ? [] : openingFrames(session, openedAt), linger: null, watchers: new Map() };
     this.tracked.set(session.id, entry);
     this.noteTransport(entry);
-    session.on('interrupted', () => { entry.interruptions++; });
+    session.on('interrupted', ({ error }) => {
+      entry.interruptions++;
+      if (entry.ladder) this.record(entry, { at: Date.now(), direction: 'event', type: 'INTERRUPTED', detail: error ? error.message : 'the transport closed' });
+    });
     session.on('resumed', () => { entry.resumes++; this.noteTransport(entry); });
     session.on('closed', () => {
       this.unwatchAll(entry);
@@ -163,35 +193,61 @@ export class LiveSessions {
       if (this.watched >= MAX_WATCHED_SESSIONS) throw new WatchError(429, `${MAX_WATCHED_SESSIONS} sessions are watched already (MAX_WATCHED_SESSIONS)`);
       this.startTap(entry);
     }
+    for (const frame of entry.opened) onFrame(frame);
     for (const frame of entry.ladder ?? []) onFrame(frame);
     const watcher = (frame: LadderFrame): void => onFrame(frame);
     entry.watchers.set(watcher, onEnd);
     return () => {
       if (!entry.watchers.delete(watcher)) return;
-      if (entry.watchers.size === 0) this.stopTap(entry);
+      if (entry.watchers.size > 0 || !entry.ladder || entry.linger) return;
+      const ms = this.options.ladderLingerMs ?? LADDER_LINGER_MS;
+      if (ms <= 0) { this.stopTap(entry); return; }
+      entry.linger = setTimeout(() => { entry.linger = null; if (entry.watchers.size === 0) this.stopTap(entry); }, ms);
+      entry.linger.unref?.();
     };
   }
 
   private startTap(entry: Tracked): void {
+    if (entry.linger) { clearTimeout(entry.linger); entry.linger = null; }
+    if (entry.ladder) return; // still tapped from before (the linger)
     this.watched++;
     entry.ladder = [];
-    const ladder = entry.ladder;
-    entry.session.driver.wire.tap = (direction, frame) => {
+    const { machine, wire } = entry.session.driver;
+    // Frames still to be sent again after a RESUME, and the number of the next one.
+    let replayLeft = 0;
+    let replayNext = 0;
+    wire.tap = (direction, frame) => {
       const described: LadderFrame = { at: Date.now(), direction, type: frame.type, detail: describeFrame(frame) };
-      ladder.push(described);
-      if (ladder.length > LADDER_FRAMES) ladder.shift();
-      for (const w of entry.watchers.keys()) w(described);
+      if (frame.type === 'RESUME') {
+        replayNext = frame.received + 1;
+        replayLeft = Math.max(0, machine.stats.sent - frame.received);
+      }
+      if (isSessionFrame(frame)) {
+        if (direction === 'out' && replayLeft > 0) { described.n = replayNext++; described.replayed = true; replayLeft--; }
+        else described.n = direction === 'out' ? machine.stats.sent : machine.stats.received + 1;
+      }
+      this.record(entry, described);
     };
   }
 
+  private record(entry: Tracked, frame: LadderFrame): void {
+    const ladder = entry.ladder;
+    if (!ladder) return;
+    ladder.push(frame);
+    if (ladder.length > LADDER_FRAMES) ladder.shift();
+    for (const w of entry.watchers.keys()) w(frame);
+  }
+
   private stopTap(entry: Tracked): void {
+    if (entry.linger) { clearTimeout(entry.linger); entry.linger = null; }
+    if (!entry.ladder) return;
     this.watched--;
     entry.session.driver.wire.tap = undefined;
     entry.ladder = null;
   }
 
   private unwatchAll(entry: Tracked): void {
-    if (entry.watchers.size === 0) return;
+    if (entry.watchers.size === 0) { this.stopTap(entry); return; }
     const ends = [...entry.watchers.values()];
     entry.watchers.clear();
     this.stopTap(entry);
@@ -215,6 +271,19 @@ export class WatchError extends Error {
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/** CONNECT and ACCEPT as they were agreed, for the head of the ladder (the frames themselves went by unwatched). */
+function openingFrames(session: Session, at: number): LadderFrame[] {
+  const agreed = session.negotiated;
+  if (!agreed) return [];
+  const units = `units=[${[...agreed.units].join(',')}]`;
+  // The tokens the client holds from the start: those that exist and the server does not hold.
+  const tokens = `tokens=[${agreed.tokens.filter((t) => !session.tokens.includes(t)).join(',')}]`;
+  return [
+    { at, direction: 'in', type: 'CONNECT', detail: `${units} mode=${agreed.mode}`, recorded: true },
+    { at, direction: 'out', type: 'ACCEPT', detail: `${units} mode=${agreed.mode} serial=${agreed.initialSerial} ${tokens}`, recorded: true },
+  ];
+}
 
 /** One line for a frame: each field by name, bytes as a length and a printable preview. */
 export function describeFrame(frame: Frame): string {

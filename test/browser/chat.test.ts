@@ -128,8 +128,8 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
     // The live view: both sessions listed; ada's own ladder shows her frames in both directions.
     await ada.page.locator(`#sessions tbody tr[data-id="${bobId}"]`).waitFor(WAIT);
     await say(ada.page, 'traced');
-    await ada.page.locator('#ladder-rows li.in[data-type="DATA"]').first().waitFor(WAIT);
-    await ada.page.locator('#ladder-rows li.out[data-type="DATA"]').first().waitFor(WAIT);
+    await ada.page.locator('#ladder-svg g.frame[data-direction="in"][data-type="DATA"]').first().waitFor(WAIT);
+    await ada.page.locator('#ladder-svg g.frame[data-direction="out"][data-type="DATA"]').first().waitFor(WAIT);
     mkdirSync(ARTIFACTS, { recursive: true });
     await ada.page.screenshot({ path: join(ARTIFACTS, 'chat.png'), fullPage: true });
 

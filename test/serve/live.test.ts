@@ -1,6 +1,7 @@
 // The live view in-process: the wire tap exists only while someone watches, the ladder keeps at
 // most LADDER_FRAMES frames for a new watcher, watch bounds hold, byte totals survive a resume,
-// and a closing session ends its watchers.
+// a closing session ends its watchers; frames are numbered, CONNECT/ACCEPT lead the ladder, and
+// an interruption, the RESUME and the replayed frames appear as such.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
@@ -12,8 +13,8 @@ import { LADDER_FRAMES, LiveSessions, MAX_WATCHERS_PER_SESSION, WatchError, desc
 let server: Server | undefined;
 afterEach(async () => { await server?.destroy(); server = undefined; });
 
-async function setup(): Promise<{ live: LiveSessions; url: string; sessions: Session[] }> {
-  const live = new LiveSessions();
+async function setup(ladderLingerMs = 0): Promise<{ live: LiveSessions; url: string; sessions: Session[] }> {
+  const live = new LiveSessions({ ladderLingerMs });
   const sessions: Session[] = [];
   server = await listen({ heartbeatMs: 0 });
   const { listenTcp } = await import('../../src/transport/tcp.js');
@@ -48,7 +49,7 @@ describe('LiveSessions', () => {
     // A second watcher gets at most LADDER_FRAMES kept frames, the newest last.
     const backlog: LadderFrame[] = [];
     const stop2 = live.watch(c.id, (f) => backlog.push(f), () => {});
-    expect(backlog.length).toBe(LADDER_FRAMES);
+    expect(backlog.length).toBe(LADDER_FRAMES + 2); // with CONNECT and ACCEPT, recorded at the open
     expect(backlog.some((f) => f.detail.includes(`«m${LADDER_FRAMES - 1}»`))).toBe(true);
     stop2();
     stop();
@@ -79,6 +80,54 @@ describe('LiveSessions', () => {
     await serverClosed;
     expect(ended).toBe(MAX_WATCHERS_PER_SESSION);
     expect(live.has(c.id)).toBe(false);
+  }, 60_000);
+
+  it('numbers session frames, leads with CONNECT/ACCEPT, shows INTERRUPTED, RESUME and the replayed frames, and lingers for a reload', async () => {
+    const { live, url, sessions } = await setup(60_000);
+    const c = await connect(url, { heartbeatMs: 0 });
+    const it = c[Symbol.asyncIterator]();
+    const served = sessions[0] as Session;
+    const frames: LadderFrame[] = [];
+    const stop = live.watch(c.id, (f) => frames.push(f), () => {});
+    expect(frames.map((f) => `${f.direction} ${f.type}`)).toEqual(['in CONNECT', 'out ACCEPT']);
+    expect(frames[1]?.detail).toMatch(/units=\[.*\] mode=\S+ serial=\d+ tokens=\[/);
+    for (let i = 0; i < 3; i++) { await c.send(`m${i}`); await it.next(); }
+    const data = (d: 'in' | 'out') => frames.filter((f) => f.type === 'DATA' && f.direction === d).map((f) => f.n);
+    expect(data('in')).toEqual([1, 2, 3]);
+    expect(data('out')).toEqual([1, 2, 3]);
+    stop();
+    // The last watcher left: the tap lingers, so what happens next is still recorded.
+    expect(served.driver.wire.tap).toBeTypeOf('function');
+    // The server sends two frames the client never gets (the transport is gone), then the client resumes.
+    const resumed = new Promise<void>((resolve) => c.on('resumed', () => resolve()));
+    c.driver.pauseReading();
+    served.driver.dropTransport();
+    await served.send('lost-1');
+    await served.send('lost-2');
+    c.driver.resumeReading();
+    await resumed;
+    expect(new TextDecoder().decode((await it.next()).value)).toBe('lost-1');
+    expect(new TextDecoder().decode((await it.next()).value)).toBe('lost-2');
+    const again: LadderFrame[] = [];
+    const stop2 = live.watch(c.id, (f) => again.push(f), () => {});
+    const types = again.map((f) => f.type);
+    expect(types.slice(0, 2)).toEqual(['CONNECT', 'ACCEPT']);
+    expect(types).toContain('INTERRUPTED');
+    expect(types.indexOf('RESUME')).toBeGreaterThan(types.indexOf('INTERRUPTED'));
+    // What went to the dying transport is sent again, marked replayed, numbered from the RESUME's
+    // count on; what was queued after the drop goes out fresh. Either way #4 and #5, once each.
+    const resume = again.find((f) => f.type === 'RESUME') as LadderFrame;
+    const from = Number(/received=(\d+)/.exec(resume.detail)?.[1]);
+    const replayed = again.filter((f) => f.replayed);
+    expect(replayed.length).toBeGreaterThan(0);
+    expect(replayed.map((f) => f.n)).toEqual(replayed.map((_, i) => from + 1 + i));
+    expect(replayed.every((f) => f.type === 'DATA' && f.detail.includes('«lost'))).toBe(true);
+    const lostAfterResume = again.slice(again.indexOf(resume)).filter((f) => f.direction === 'out' && f.detail.includes('«lost'));
+    expect(lostAfterResume.map((f) => f.n)).toEqual([4, 5]);
+    stop2();
+    live.close();
+    expect(served.driver.wire.tap).toBeUndefined();
+    await c.release();
   }, 60_000);
 
   it('describes frames without secrets', () => {
