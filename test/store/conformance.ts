@@ -23,6 +23,21 @@ export interface StoreHarness {
   };
 }
 
+/**
+ * `advance` for a remote store with a clock of its own (`now()`: Redis TIME, PostgreSQL's clock):
+ * real time passes, a bounded wait until that clock has moved by `ms`, then one sweep.
+ */
+export async function advanceStoreClock(s: SessionStore, ms: number): Promise<void> {
+  const store = s as SessionStore & { now(): Promise<number>; sweep(): Promise<unknown> };
+  const target = (await store.now()) + ms;
+  for (let i = 0; i < 200; i++) {
+    const now = await store.now();
+    if (now >= target) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(target - now, 50)));
+  }
+  await store.sweep();
+}
+
 const TTL = 60_000;
 let n = 0;
 const fresh = (prefix: string): string => `${prefix}-${process.pid}-${++n}-${Math.random().toString(36).slice(2)}`;

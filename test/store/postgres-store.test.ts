@@ -12,10 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import { postgresMigration } from '../../src/store/postgres-schema.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres-store.js';
-import type { SessionStore } from '../../src/store/store.js';
 import { dropSchemas, freshSchema, POSTGRES_URL, postgresQuery, skipWithoutPostgres } from '../support/postgres.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { storeConformance } from './conformance.js';
+import { advanceStoreClock, storeConformance } from './conformance.js';
 
 const SKIP = await skipWithoutPostgres('test/store/postgres-store.test.ts');
 
@@ -28,17 +27,8 @@ const make = (options: Partial<PostgresStoreOptions> = {}): PostgresStore => {
   return s;
 };
 
-/** Real time passes: wait (bounded) until the server's clock has moved by `ms`, then sweep. */
-async function advance(s: SessionStore, ms: number): Promise<void> {
-  const store = s as PostgresStore;
-  const target = (await store.now()) + ms;
-  for (let i = 0; i < 200; i++) {
-    const now = await store.now();
-    if (now >= target) break;
-    await delay(Math.min(target - now, 50));
-  }
-  await store.sweep();
-}
+/** Real time passes by the store's own clock (Redis TIME, PostgreSQL's clock). */
+const advance = advanceStoreClock;
 
 const url = (port: number): string => POSTGRES_URL.replace(/@[^/]+\//, `@127.0.0.1:${port}/`);
 

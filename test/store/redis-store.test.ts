@@ -9,26 +9,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import { RedisStore, type RedisConnection, type RedisStoreOptions } from '../../src/store/redis-store.js';
-import type { SessionStore } from '../../src/store/store.js';
 import { redisCommand, skipWithout, startRedis, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel, type RedisServer } from '../support/redis.js';
-import { storeConformance, type StoreHarness } from './conformance.js';
+import { advanceStoreClock, storeConformance, type StoreHarness } from './conformance.js';
 
 const SKIP = skipWithout('redis-server', 'test/store/redis-store.test.ts', 'apt-get install -y redis-server');
 
 let stores = 0;
 const uniquePrefix = (): string => `t${process.pid}x${++stores}x${Math.random().toString(36).slice(2, 8)}`;
 
-/** Real time passes: wait (bounded) until the store's own clock (Redis TIME) has moved by `ms`, then sweep. */
-async function advance(s: SessionStore, ms: number): Promise<void> {
-  const store = s as RedisStore;
-  const target = (await store.now()) + ms;
-  for (let i = 0; i < 200; i++) {
-    const now = await store.now();
-    if (now >= target) break;
-    await delay(Math.min(target - now, 50));
-  }
-  await store.sweep();
-}
+/** Real time passes by the store's own clock (Redis TIME, PostgreSQL's clock). */
+const advance = advanceStoreClock;
 
 function harness(connection: () => RedisConnection, extra: Partial<RedisStoreOptions> = {}): StoreHarness {
   return {
@@ -58,7 +48,19 @@ describe.skipIf(SKIP)('redis store', () => {
   }, 30_000);
 
   describe('standalone: conformance', () => {
-    storeConformance(harness(() => ({ url: standalone.url })));
+    // The outage case on a redis-server of its own: stopped by PID, then restarted on its port.
+    let outage: RedisServer | undefined;
+    let down = false;
+    afterAll(async () => { await outage?.stop(); });
+    storeConformance({
+      ...harness(() => ({ url: standalone.url })),
+      outage: {
+        make: async () => { outage ??= await startRedis(); return new RedisStore({ url: outage.url, prefix: uniquePrefix(), timeoutMs: 400 }); },
+        down: async () => { await outage?.kill(); down = true; },
+        up: async () => { if (down) { down = false; await outage?.restart(); } },
+        timeoutMs: 400,
+      },
+    });
   });
 
   describe('cluster (3 masters): conformance', () => {
