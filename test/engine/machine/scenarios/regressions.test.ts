@@ -87,6 +87,24 @@ describe('regressions', () => {
     expect([A.state, B.state]).toEqual(['established', 'established']);
   });
 
+  it('a minor sync confirmation crossing an activity interrupt still moves V(A) on the interrupter (sweep, seed 388295106)', () => {
+    // B confirms point 1 (its V(A) becomes 2) while A's interrupt is on the way; A used to drop
+    // the late MINOR_SYNC_ACK and keep V(A) 1, so the sides disagreed at rest.
+    const p = established({ a: { modes: ['halfDuplex'], units: ['activities', 'minorSync', 'majorSync'] } });
+    const [A, B] = [p.A.machine, p.B.machine];
+    A.activityStart(new Uint8Array([1]));
+    A.syncMinor({ confirm: true });
+    p.settle();
+    B.confirmMinorSync();
+    A.activityInterrupt(1);
+    p.settle();
+    B.confirmActivityInterrupt();
+    p.settle();
+    expect(p.A.events.map((e) => e.type)).not.toContain('sync-minor-confirmed');
+    expect(A.snapshot().dialogue.va).toBe(B.snapshot().dialogue.va);
+    expect([A.state, B.state]).toEqual(['established', 'established']);
+  });
+
   it('a MINOR_SYNC_ACK for an already confirmed point is a protocol violation', () => {
     const p = established({ trace: true });
     const [A, B] = [p.A.machine, p.B.machine];
