@@ -72,7 +72,12 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       if (f.confirm) d.minorToConfirm = f.serial;
       return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
     case 'MINOR_SYNC_ACK':
-      if (d.discarding) return; // stale answer crossing our resync
+      if (d.discarding) {
+        // A confirmation crossing our resync or interrupt: no event (that point was given up),
+        // but the peer moved V(A) when it sent this, so follow to keep the same variables.
+        if (f.serial < d.vm && f.serial >= d.va) d.va = f.serial + 1;
+        return;
+      }
       if (f.serial >= d.vm || f.serial < d.va) return host.violation(`MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`, f);
       d.va = Math.max(d.va, f.serial + 1);
       return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
