@@ -30,6 +30,9 @@ const env = (name: string, fallback: number): number => {
 };
 
 async function worker(): Promise<void> {
+  // A refused command throws a SessionError, and capturing its stack was over half of a run's
+  // CPU; the replay command given for a failure shows the full stack.
+  Error.stackTraceLimit = 0;
   const fc = (await import('fast-check')).default;
   const { property } = await import('../test/engine/support/property-run.js');
   process.on('message', (job: Job) => {
