@@ -181,12 +181,19 @@ export function answerAll(m: SessionMachine, acceptRelease: boolean): void {
  * Ends the run: the nothing-stuck check (I7) sends an empty data unit.
  */
 export function settleAndCheck(p: Pair, ledger: Ledger): void {
-  for (let round = 0; round < 12; round++) {
+  const progress = (): string => {
+    const [a, b] = [p.A.machine.stats, p.B.machine.stats];
+    return `${p.A.events.length} ${p.B.events.length} ${a.sent} ${b.sent} ${a.acknowledged} ${b.acknowledged} ${p.connected}`;
+  };
+  for (let round = 0, before = ''; round < 12; round++) {
     if (!p.connected && p.A.machine.state !== 'closed') p.connectTransport();
     answerAll(p.A.machine, true);
     answerAll(p.B.machine, true);
     p.settle();
     p.advance(50);
+    const now = progress();
+    if (now === before) break; // a round that changed nothing: settled
+    before = now;
   }
   if (ledger.aborted) p.advance(300_000);
   ledger.checkSettled(p.A.machine, p.B.machine);

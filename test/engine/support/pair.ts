@@ -3,7 +3,8 @@
 // The link carries real encoded bytes (native codec) in both directions with a fixed latency.
 // `cut(k)` breaks the transport: each direction delivers only its first k in-flight bytes
 // (possibly mid-frame) and drops the rest, both machines see transport-down, and decoders are
-// thrown away, as a real reconnect would. `reconnect()` brings a fresh transport up.
+// thrown away, as a real reconnect would. With `closeOnRequest`, a machine's `close-transport`
+// closes it too (see closedBy). `connectTransport()` brings a fresh transport up.
 //
 // Nothing here sleeps: `run()` pumps frames and advances the clock to the next delivery or
 // machine deadline until both sides are quiet or a time budget is spent.
@@ -34,6 +35,11 @@ export interface PairOptions {
   latency?: number;
   /** Record every frame that crosses the link. */
   trace?: boolean;
+  /**
+   * A machine's `close-transport` closes the one transport (closedBy). Off by default: the
+   * scenarios that show a refused RESUME treat it as closing another, unseen, transport.
+   */
+  closeOnRequest?: boolean;
 }
 
 export const SESSION_ID = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
@@ -47,11 +53,13 @@ export class Pair {
   readonly wire: WireRecord[] = [];
   connected = false;
   private readonly trace: boolean;
+  private readonly closeOnRequest: boolean;
   private flight: { AtoB: InFlight[]; BtoA: InFlight[] } = { AtoB: [], BtoA: [] };
 
   constructor(options: PairOptions = {}) {
     this.latency = options.latency ?? 1;
     this.trace = options.trace ?? false;
+    this.closeOnRequest = options.closeOnRequest ?? false;
     const a = new SessionMachine({ role: 'initiator', heartbeatMs: 0, ...options.a });
     const b = new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, heartbeatMs: 0, ...options.b });
     this.A = new Side('A', a, 16 * 1024 * 1024);
@@ -90,6 +98,22 @@ export class Pair {
     this.drainEvents();
   }
 
+  /**
+   * A machine gave up on the transport (close-transport), and its caller closes it, as the
+   * driver does: what that side wrote still arrives, what it would have read is lost, and the
+   * peer sees the transport go down.
+   */
+  private closedBy(side: Side): void {
+    const out = side === this.A ? 'AtoB' : 'BtoA';
+    const peer = this.other(side);
+    // (Unless the peer gave up on it at the same moment and reads no more.)
+    if (peer.machine.isAttached) for (const chunk of this.flight[out]) this.deliverBytes(peer, chunk.bytes);
+    this.flight = { AtoB: [], BtoA: [] };
+    this.connected = false;
+    peer.machine.handleTransportDown(this.now);
+    side.machine.handleTransportDown(this.now);
+  }
+
   /** Moves frames from both machines onto the link and events to their handlers until quiet. */
   pump(): void {
     for (let guard = 0; guard < 1_000_000; guard++) {
@@ -120,6 +144,7 @@ export class Pair {
         if ((e.type === 'close-transport' || e.type === 'closed') && this.connected) {
           this.flush(side, side === this.A ? 'AtoB' : 'BtoA');
         }
+        if (e.type === 'close-transport' && this.connected && this.closeOnRequest) this.closedBy(side);
       }
     }
     return n;
@@ -138,6 +163,23 @@ export class Pair {
       if (!frame) return;
       to.machine.handleFrame(frame, this.now);
     }
+  }
+
+  /** In-flight chunks (one encoded frame each) of one direction, oldest first. */
+  inFlight(dir: 'AtoB' | 'BtoA'): readonly Uint8Array[] {
+    return this.flight[dir].map((c) => c.bytes);
+  }
+
+  /**
+   * Delivers the oldest in-flight frame of one direction now, whatever its due time (the
+   * explorer picks the order of deliveries itself). Returns false when nothing is in flight.
+   */
+  deliverNext(dir: 'AtoB' | 'BtoA'): boolean {
+    const c = this.flight[dir].shift();
+    if (!c) return false;
+    this.deliverBytes(dir === 'AtoB' ? this.B : this.A, c.bytes);
+    this.pump();
+    return true;
   }
 
   /** Delivers everything due by now. Returns whether anything was delivered. */
@@ -192,6 +234,13 @@ export class Pair {
       this.pump();
     }
     this.now = end;
+    this.fire();
+    this.pump();
+  }
+
+  /** Moves the clock to `t` and fires the timers due by then, delivering nothing. */
+  fireTimersAt(t: number): void {
+    this.now = Math.max(this.now, t);
     this.fire();
     this.pump();
   }
