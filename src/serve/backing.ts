@@ -72,7 +72,8 @@ export async function openBacking(spec: string): Promise<Backing> {
   }
   const postgres = parsed.kind === 'postgres';
   const store = postgres
-    ? new PostgresStore({ connectionString: parsed.url, schema: parsed.schema, timeoutMs: STORE_PROBE_TIMEOUT_MS })
+    // serve uses no store events: none are sent or listened to (each NOTIFY serialises commits).
+    ? new PostgresStore({ connectionString: parsed.url, schema: parsed.schema, timeoutMs: STORE_PROBE_TIMEOUT_MS, listen: false, notify: false })
     : new RedisStore({ url: parsed.url, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
   try {
     // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL

@@ -66,10 +66,10 @@ export function postgresNames(schema: string, table: string): PostgresNames {
 /** The server's clock in milliseconds, the same for the whole statement. */
 const NOW = `floor(extract(epoch from statement_timestamp()) * 1000)::bigint`;
 
-/** pg_notify of one event row, unless its payload is too long (then the event stays local). */
+/** pg_notify of one event row, unless the origin is null (`notify: false`) or the payload too long (the event stays local). */
 function notify(n: PostgresNames, event: string, id: string, principal: string, origin: string): string {
   const payload = `json_build_object('o', ${origin}, 'e', '${event}', 'i', ${id}, 'p', ${principal})::text`;
-  return `CASE WHEN octet_length(${payload}) <= ${MAX_NOTIFY_BYTES} THEN pg_notify('${n.channel}', ${payload}) END`;
+  return `CASE WHEN ${origin} IS NOT NULL AND octet_length(${payload}) <= ${MAX_NOTIFY_BYTES} THEN pg_notify('${n.channel}', ${payload}) END`;
 }
 
 /**

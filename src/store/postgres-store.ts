@@ -19,7 +19,8 @@
 //     table also hears the others' events through LISTEN/NOTIFY, sent in the same statement as
 //     the change: each store then emits every event on its table once (the ones it caused at
 //     once, the others when the notification arrives), except while its LISTEN connection is down
-//     (notifications then are lost; see `ready` / `down` in docs/stores.md).
+//     (notifications then are lost; see `ready` / `down` in docs/stores.md). `notify: false`
+//     sends none (each NOTIFY serialises commits a little), `listen: false` hears none.
 //   - Expired rows are deleted by the sweeper every `sweepIntervalMs`, in batches of `sweepBatch`
 //     (at most 8 batches a sweep), `FOR UPDATE SKIP LOCKED` so nodes sweeping together split the
 //     work instead of waiting on each other.
@@ -48,6 +49,8 @@ export interface PostgresStoreTuning {
   createTable?: boolean;
   /** Hear other stores' events on this table through LISTEN/NOTIFY. Default true. */
   listen?: boolean;
+  /** Send this store's events to the others (pg_notify in the statement). Default true. */
+  notify?: boolean;
   /** Default per-call timeout, in milliseconds. Default 1000. */
   timeoutMs?: number;
   /** How often expired rows are swept (and `expired` emitted). Default 1000 ms; 0 disables. */
@@ -94,6 +97,8 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   private readonly listener: PostgresListener | null;
   /** This store instance, in the notifications it sends (so it ignores its own). */
   private readonly origin = randomBytes(9).toString('base64url');
+  /** The origin passed to the SQL: null sends no notifications (`notify: false`). */
+  private readonly sender: string | null;
   private readonly sweeps = new SweepGate();
   private readonly timer: ReturnType<typeof setInterval> | null;
   private migrated: Promise<void> | null = null;
@@ -108,6 +113,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
     this.batch = Math.max(1, Math.floor(options.sweepBatch ?? 500));
     this.pending = new PendingCalls(Math.max(1, Math.floor(options.maxPendingCalls ?? 1000)), 'postgres store');
     const listen = options.listen ?? true;
+    this.sender = (options.notify ?? true) ? this.origin : null;
     // The LISTEN connection takes one client of our pool, so the pool has one more.
     const opened = openPool(options, this.timeoutMs, Math.max(1, Math.floor(options.poolSize ?? 10)) + (listen ? 1 : 0), 'PostgresStore');
     this.pool = opened.pool;
@@ -149,7 +155,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   async destroy(id: string, options?: CallOptions): Promise<boolean> {
     checkId(id);
     return this.run('destroy', options, async (q) => {
-      const { rows } = await q<{ id: string; principal: string | null }>(this.sql.destroy, [id, this.origin]);
+      const { rows } = await q<{ id: string; principal: string | null }>(this.sql.destroy, [id, this.sender]);
       for (const r of rows) this.emit('destroyed', { id: r.id, principal: r.principal });
       return rows.length > 0;
     });
@@ -163,7 +169,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   async destroyByPrincipal(principal: string, options?: CallOptions): Promise<number> {
     checkPrincipal(principal);
     return this.run('destroyByPrincipal', options, async (q) => {
-      const { rows } = await q<{ id: string; principal: string | null }>(this.sql.revoke, [principal, this.origin]);
+      const { rows } = await q<{ id: string; principal: string | null }>(this.sql.revoke, [principal, this.sender]);
       for (const r of rows) this.emit('destroyed', { id: r.id, principal: r.principal });
       return rows.length;
     });
@@ -182,7 +188,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
     return this.sweeps.run(() => this.run('sweep', options, async (q, call) => {
       let emitted = 0;
       for (let i = 0; i < 8 && !call.aborted; i++) {
-        const { rows } = await q<{ id: string; principal: string | null }>(this.sql.sweep, [this.batch, this.origin]);
+        const { rows } = await q<{ id: string; principal: string | null }>(this.sql.sweep, [this.batch, this.sender]);
         for (const r of rows) this.emit('expired', { id: r.id, principal: r.principal });
         emitted += rows.length;
         if (rows.length < this.batch) break;
@@ -222,7 +228,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
         const { rows } = await q<{ version: string }>(this.sql.casUpdate, [id, json, ttl, expected, keep, principal]);
         return rows[0] ? Number(rows[0].version) : null;
       }
-      const { rows } = await q<{ outcome: string; new_version: string | null; reaped: boolean; reaped_principal: string | null }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.origin]);
+      const { rows } = await q<{ outcome: string; new_version: string | null; reaped: boolean; reaped_principal: string | null }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.sender]);
       const r = rows[0];
       if (!r) throw new SessionError('ERR_STORE_UNAVAILABLE', `postgres ${op}: the write function returned nothing`, 'local', { op });
       if (r.reaped) this.emit('expired', { id, principal: r.reaped_principal });

@@ -8,7 +8,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import { postgresMigration } from '../../src/store/postgres-schema.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres-store.js';
@@ -34,6 +34,8 @@ const url = (port: number): string => POSTGRES_URL.replace(/@[^/]+\//, `@127.0.0
 
 describe.skipIf(SKIP)('postgres store', () => {
   let proxy: TcpProxy | null = null;
+  // Each test's stores are closed after it: the machine's server (max_connections) is shared.
+  afterEach(async () => { await Promise.all(open.splice(0).map((s) => s.close())); });
   afterAll(async () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
     await proxy?.close();
@@ -80,16 +82,23 @@ describe.skipIf(SKIP)('postgres store', () => {
       expect(await c.listByPrincipal('ann')).toEqual([]);
     });
 
-    it('listen: false hears only its own events', async () => {
+    it('listen: false hears only its own events; notify: false sends none', async () => {
       const shared = schema();
       const quiet = make({ schema: shared, listen: false, sweepIntervalMs: 0 });
       const loud = make({ schema: shared, sweepIntervalMs: 0 });
+      const silent = make({ schema: shared, notify: false, sweepIntervalMs: 0 });
+      await new Promise<void>((resolve) => { const off = loud.on('ready', () => { off(); resolve(); }); });
       const heard: string[] = [];
+      const loudHeard: string[] = [];
       quiet.on('created', ({ id }) => heard.push(id));
+      loud.on('created', ({ id }) => loudHeard.push(id));
       await quiet.set('mine', {}, { ttlMs: 60_000 });
       await loud.set('theirs', {}, { ttlMs: 60_000 });
-      await delay(300);
-      expect(heard).toEqual(['mine']);
+      await silent.set('unsaid', {}, { ttlMs: 60_000 });
+      await quiet.set('last', {}, { ttlMs: 60_000 });
+      for (let i = 0; i < 100 && !loudHeard.includes('last'); i++) await delay(20);
+      expect(heard).toEqual(['mine', 'last']);
+      expect(loudHeard).toEqual(['mine', 'theirs', 'last']);
     });
   });
 
