@@ -96,7 +96,7 @@ export function errorMessage(error: unknown): ControlMessage {
   return { op: 'error', code: 'ERR_APP_PROTOCOL', message: error instanceof Error ? error.message : String(error), details: {} };
 }
 
-const REMOTE_CODES = new Set(['ERR_PATH_REJECTED', 'ERR_FILE_NOT_FOUND', 'ERR_FILE_TOO_LARGE', 'ERR_CHECKSUM_MISMATCH', 'ERR_APP_PROTOCOL', 'ERR_INVALID_ARGUMENT']);
+const REMOTE_CODES = new Set(['ERR_PATH_REJECTED', 'ERR_FILE_NOT_FOUND', 'ERR_FILE_TOO_LARGE', 'ERR_CHECKSUM_MISMATCH', 'ERR_QUOTA_EXCEEDED', 'ERR_APP_PROTOCOL', 'ERR_INVALID_ARGUMENT']);
 
 /** The SessionError for a received {"op":"error"} (codes outside the files set become ERR_APP_PROTOCOL). */
 export function remoteError(m: ControlMessage): SessionError {

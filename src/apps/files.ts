@@ -39,7 +39,7 @@
 //   side (upload records, resume, commit) is ./files-upload.ts; clients ./files-client.ts.
 
 import { lstat, open, opendir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
 import type { OpenContext, Principal, Service } from './service.js';
@@ -49,6 +49,8 @@ import { RESERVED_PREFIX, pathRejected, resolveExisting, splitPath } from './fil
 import { KIND_CHUNK, ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, encodeOffset, errorMessage, hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
 import { beginPut, commitUpload } from './files-upload.js';
+import { FilesQuota } from './files-limits.js';
+import type { Held } from './files-limits.js';
 import type { ActiveTransfers, Upload, UploadContext, UploadRecord } from './files-upload.js';
 
 export { getFile, putFile } from './files-client.js';
@@ -71,10 +73,22 @@ export interface FilesServiceOptions {
   /** Remembered file hashes (by device, inode, size and mtime). Default 256. */
   maxHashCacheEntries?: number;
   /**
-   * An upload in progress untouched this long (ms) is abandoned: a put into the same directory
-   * deletes it. Default 24 hours.
+   * An upload in progress untouched this long (ms) and held by no session is abandoned: the
+   * sweeper (every sweepIntervalMs) or a put into the same directory deletes it. Default 1 hour.
    */
   staleUploadMs?: number;
+  /** How often the sweeper looks for abandoned uploads (ms). Default 5 minutes. */
+  sweepIntervalMs?: number;
+  /** Bytes under the root (files plus uploads in progress) a put may not pass. Default 8 GiB. */
+  maxTotalBytes?: number;
+  /** Bytes one principal may have in uploads in progress plus files it wrote since the service started. Default 1 GiB. */
+  maxBytesPerPrincipal?: number;
+  /** Uploads in progress at once. Default 32. */
+  maxConcurrentUploads?: number;
+  /** Uploads in progress at once per principal. Default 4. */
+  maxUploadsPerPrincipal?: number;
+  /** Levels a path may go deep (its segments, the file's name included). Default 16. */
+  maxDepth?: number;
 }
 
 const DEFAULTS = {
@@ -84,7 +98,13 @@ const DEFAULTS = {
   syncEveryBytes: 2 * 1024 * 1024,
   maxListEntries: 1000,
   maxHashCacheEntries: 256,
-  staleUploadMs: 24 * 60 * 60 * 1000,
+  staleUploadMs: 60 * 60 * 1000,
+  sweepIntervalMs: 5 * 60 * 1000,
+  maxTotalBytes: 8 * 1024 ** 3,
+  maxBytesPerPrincipal: 1024 ** 3,
+  maxConcurrentUploads: 32,
+  maxUploadsPerPrincipal: 4,
+  maxDepth: 16,
 };
 
 export class FilesService implements Service {
@@ -97,12 +117,21 @@ export class FilesService implements Service {
   private readonly active: ActiveTransfers = new Map();
   /** What the upload side (./files-upload.ts) needs of this service. */
   private readonly uploads: UploadContext;
+  /** Quotas, upload slots, depth and the sweeper (./files-limits.ts). */
+  private readonly quota: FilesQuota;
 
   constructor(options: FilesServiceOptions) {
     if (typeof options.root !== 'string' || options.root === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
     this.root = options.root;
     this.o = positiveIntegers('filesService', DEFAULTS, options, Number.isSafeInteger);
     this.uploads = { realRoot: () => this.realRoot(), limits: this.o, active: this.active };
+    this.quota = new FilesQuota(() => this.realRoot(), this.o, (id) => this.active.has(id));
+    this.quota.start();
+  }
+
+  /** Stops the sweeper. */
+  async close(): Promise<void> {
+    await this.quota.stop();
   }
 
   get limits(): Readonly<typeof DEFAULTS> { return this.o; }
@@ -115,10 +144,10 @@ export class FilesService implements Service {
     return this.rootReal;
   }
 
-  open(session: Session, _principal: Principal, context?: OpenContext): void {
+  open(session: Session, principal: Principal, context?: OpenContext): void {
     let finish = (): void => {};
     const ended = new Promise<void>((resolve) => { finish = resolve; });
-    void this.serve(session, ended, context?.restored === true).finally(finish);
+    void this.serve(session, ended, context?.restored === true, quotaOwner(session, principal)).finally(finish);
   }
 
   /** Methods for an RPC service: `rpcService({ methods: files.rpcMethods() })`. */
@@ -181,7 +210,7 @@ export class FilesService implements Service {
 
   // ---- one session --------------------------------------------------------------------------
 
-  private async serve(session: Session, ended: Promise<void>, restored: boolean): Promise<void> {
+  private async serve(session: Session, ended: Promise<void>, restored: boolean, owner: string): Promise<void> {
     const barrier = new ReceiveBarrier(session);
     let upload: Upload | undefined;
     let over = false;
@@ -234,9 +263,13 @@ export class FilesService implements Service {
             await this.sendFile(session, m, reply);
           } else if (m.op === 'put') {
             if (upload) throw protocolError('busy', 'a put during an upload');
+            let held: Held | undefined;
             try {
+              held = await this.admitPut(m, owner);
               upload = await beginPut(this.uploads, session, m, ended);
+              held?.bind(upload.id, dirname(upload.temp));
             } catch (e) {
+              held?.cancel();
               if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL') { await reply(errorMessage(e)); continue; }
               throw e;
             }
@@ -246,11 +279,14 @@ export class FilesService implements Service {
             const u = upload;
             upload = undefined;
             this.active.delete(u.id);
+            this.quota.detach(u.id);
             try {
+              const replaced = await lstat(u.target).then((i) => (i.isFile() ? i.size : 0), () => 0);
               await commitUpload(u);
+              this.quota.committed(u.id, replaced);
               await reply({ op: 'committed', path: u.shown, size: u.size, sha256: u.sha256 });
             } catch (e) {
-              if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') { await reply(errorMessage(e)); continue; }
+              if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') { this.quota.dropped(u.id); await reply(errorMessage(e)); continue; }
               throw e;
             }
           } else {
@@ -267,10 +303,20 @@ export class FilesService implements Service {
       barrier.dispose();
       await handling;
       if (upload) {
-        if (this.active.get(upload.id)?.session === session) this.active.delete(upload.id);
+        if (this.active.get(upload.id)?.session === session) { this.active.delete(upload.id); this.quota.detach(upload.id); }
         await upload.fd.close().catch(() => {});
       }
     }
+  }
+
+  /** Depth and quotas for a put, checked and held before anything is created (./files-limits.ts). */
+  private async admitPut(m: ControlMessage, owner: string): Promise<Held | undefined> {
+    const segments = splitPath(m['path'], this.o.maxPathBytes);
+    this.quota.checkDepth(segments, segments.join('/'));
+    const size = m['size'];
+    if (!Number.isSafeInteger(size) || (size as number) < 0) return undefined; // beginPut says what is wrong
+    await this.quota.ready();
+    return this.quota.reserve(owner, size as number, typeof m['transfer'] === 'string' ? m['transfer'] : undefined);
   }
 
   private async sendFile(session: Session, m: ControlMessage, reply: (m: ControlMessage) => Promise<void>): Promise<void> {
@@ -342,4 +388,12 @@ async function sendWhenAllowed(session: Session, bytes: Uint8Array): Promise<voi
 /** The files service: `new ServiceHost([filesService({ root }), ...])`. */
 export function filesService(options: FilesServiceOptions): FilesService {
   return new FilesService(options);
+}
+
+/** Whose quota an upload counts against: the proven identity, else the client's address. */
+function quotaOwner(session: Session, principal: Principal): string {
+  const proven = principal.id ?? principal.name;
+  if (proven !== undefined) return proven;
+  const address = session.driver.attached?.remoteAddress ?? '';
+  return `anonymous@${address.replace(/:\d+$/, '')}`;
 }

@@ -188,7 +188,7 @@ export const ERROR_CODES = {
     todo: 'Raise the timeout, or retry with the same request id: the server runs an id once and answers a retry from its result cache.',
   },
   ERR_PATH_REJECTED: {
-    what: 'A file path was refused (`details.reason`: empty, nul, absolute, dot-dot, too-long, reserved, outside-root); paths are relative to the served root and may never leave it, also not through a symbolic link.',
+    what: 'A file path was refused (`details.reason`: empty, nul, absolute, dot-dot, too-long, too-deep, reserved, outside-root); paths are relative to the served root and may never leave it, also not through a symbolic link.',
     todo: 'Use a relative path with forward slashes inside the served directory, without `..`, NUL or a leading `/`.',
   },
   ERR_FILE_NOT_FOUND: {
@@ -202,6 +202,10 @@ export const ERROR_CODES = {
   ERR_CHECKSUM_MISMATCH: {
     what: 'A transferred file\'s SHA-256 differs from the sender\'s (`details.expected`, `details.actual`); the partial copy was deleted and nothing was renamed into place.',
     todo: 'Run the transfer again (it starts over); if it keeps failing, the file changes while it is sent or something corrupts data at rest.',
+  },
+  ERR_QUOTA_EXCEEDED: {
+    what: 'A file upload was refused before it started because it would pass a bound of the files service (`details.limit`: maxTotalBytes, maxBytesPerPrincipal, maxConcurrentUploads or maxUploadsPerPrincipal); nothing was written.',
+    todo: 'Upload less, delete files on the server, wait for other uploads to finish, or raise the limit (`colloquy serve --limit filesMaxTotalBytes=…`, or the filesService() option).',
   },
   ERR_FILE_BUSY: {
     what: 'Another live process (`details.pid`) is downloading into the same local file; its lock is `details.lock`.',

@@ -8,6 +8,7 @@
 //                unusedLoginMs: a login that is never used again is dropped from the store after
 //                this long, so a login flood cannot fill the store; trackedAddresses bounds the
 //                per-address table itself.
+//   files        the files service's quotas, upload slots, depth and sweeper (src/apps/files-limits.ts).
 
 import { SessionError } from '../engine/errors.js';
 
@@ -24,6 +25,20 @@ export interface ServeLimits {
   unusedLoginMs: number;
   /** Addresses whose login rate is tracked at once (the least recently seen is forgotten first). */
   trackedAddresses: number;
+  /** Bytes under --files (files plus uploads in progress); a put that would pass it is refused. */
+  filesMaxTotalBytes: number;
+  /** Bytes one principal may have in uploads in progress plus files it wrote since serve started. */
+  filesMaxBytesPerPrincipal: number;
+  /** Uploads in progress at once, on this node. */
+  filesMaxConcurrentUploads: number;
+  /** Uploads in progress at once per principal. */
+  filesMaxUploadsPerPrincipal: number;
+  /** Directories deep a path may go (segments, the file's name included). */
+  filesMaxDepth: number;
+  /** An upload untouched this long (ms) and held by no session is deleted by the sweeper. */
+  filesStaleUploadMs: number;
+  /** How often the sweeper looks for abandoned uploads (ms). */
+  filesSweepIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({
@@ -33,6 +48,13 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({
   loginsPerMinute: 120,
   unusedLoginMs: 10 * 60_000,
   trackedAddresses: 10_000,
+  filesMaxTotalBytes: 8 * 1024 ** 3,
+  filesMaxBytesPerPrincipal: 1024 ** 3,
+  filesMaxConcurrentUploads: 32,
+  filesMaxUploadsPerPrincipal: 4,
+  filesMaxDepth: 16,
+  filesStaleUploadMs: 60 * 60_000,
+  filesSweepIntervalMs: 5 * 60_000,
 });
 
 /** The defaults with `given` over them; every value must be an integer >= 1. */

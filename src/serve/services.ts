@@ -29,7 +29,14 @@ export interface ServiceContext {
 }
 
 export function serveServices(context: ServiceContext): Service[] {
-  const files = filesService({ root: context.files });
+  const l = context.limits;
+  const files = filesService({
+    root: context.files,
+    ...(l ? {
+      maxTotalBytes: l.filesMaxTotalBytes, maxBytesPerPrincipal: l.filesMaxBytesPerPrincipal, maxConcurrentUploads: l.filesMaxConcurrentUploads,
+      maxUploadsPerPrincipal: l.filesMaxUploadsPerPrincipal, maxDepth: l.filesMaxDepth, staleUploadMs: l.filesStaleUploadMs, sweepIntervalMs: l.filesSweepIntervalMs,
+    } : {}),
+  });
   return [chatService({ bus: context.bus }), rpcService({ methods: files.rpcMethods() }), files, echoService()];
 }
 
