@@ -1,7 +1,8 @@
 // serve's GET /metrics as Prometheus scrapes it, from a real `colloquy serve` process: 401
 // without the admin token; with it, the counters move while sessions are opened, cut (they
 // resume), refused and released; every metric is named colloquy_… and listed in
-// docs/operations.md.
+// docs/operations.md. On a Redis store (a redis-server of our own), the store latency histogram
+// fills with the calls a login and a durable session make.
 
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
@@ -12,6 +13,7 @@ import type { ClientSession } from '../../src/client/connect.js';
 import { encodeHello } from '../../src/apps/service.js';
 import { encodeFrame } from '../../src/engine/codec/index.js';
 import { startServe, type ServeNode } from '../support/serve.js';
+import { skipWithout, startRedis, type RedisServer } from '../support/redis.js';
 
 const dec = new TextDecoder();
 const OPERATIONS_DOC = new URL('../../docs/operations.md', import.meta.url);
@@ -142,5 +144,37 @@ describe('colloquy serve: GET /metrics', () => {
       if (/^colloquy_(process|nodejs)_/.test(family)) continue;
       expect(doc, `docs/operations.md lists ${family}`).toContain('`' + family + '`');
     }
+  }, 60_000);
+});
+
+const NO_REDIS = skipWithout('redis-server', 'serve /metrics on Redis', 'apt-get install redis-server');
+
+describe.skipIf(NO_REDIS)('colloquy serve --store redis://: the store latency histogram', () => {
+  let redis: RedisServer | undefined;
+  let node: ServeNode | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+    node = await startServe(['--store', redis.url]);
+  }, 90_000);
+  afterAll(async () => { await node?.stop(); await redis?.stop(); });
+
+  it('times every store call by store, operation and outcome', async () => {
+    const n = node as ServeNode;
+    const login = await fetch(new URL('/api/login', n.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' });
+    expect(login.status).toBe(200);
+    const s = await connect(n.tcp, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0 });
+    await s.send('durable');
+    expect(await nextText(s)).toBe('durable');
+    await s.release();
+    const res = await fetch(new URL('/metrics', n.http), { headers: { authorization: `Bearer ${n.adminToken}` } });
+    const { samples } = parse(await res.text());
+    const counts = [...samples].filter(([k]) => k.startsWith('colloquy_store_call_duration_seconds_count{store="redis"'));
+    const total = counts.reduce((a, [, v]) => a + v, 0);
+    // The login writes its web session; the durable session is written ahead of its output.
+    expect(total).toBeGreaterThanOrEqual(3);
+    expect(counts.some(([k]) => /op="(set|compareAndSet)",outcome="ok"/.test(k))).toBe(true);
+    const sum = [...samples].filter(([k]) => k.startsWith('colloquy_store_call_duration_seconds_sum{store="redis"')).reduce((a, [, v]) => a + v, 0);
+    expect(sum).toBeGreaterThan(0);
+    expect(sum / total).toBeLessThan(1); // on average well under the 1 s call timeout
   }, 60_000);
 });
