@@ -5,32 +5,16 @@
 //
 //   npx tsx scripts/build-web.ts [OUT_DIR]      (default dist/page)
 
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { browserStubs } from './bundle-browser.js';
+import { bundleToFile } from './bundle-browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Writes the page into `outDir` (default ROOT/dist/page); resolves to that directory. */
 export async function buildWeb(outDir = join(ROOT, 'dist', 'page')): Promise<string> {
-  await mkdir(outDir, { recursive: true });
-  const result = await build({
-    absWorkingDir: ROOT,
-    entryPoints: ['web/app.ts'],
-    outfile: join(outDir, 'app.js'),
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    minify: true,
-    sourcemap: 'linked',
-    legalComments: 'none',
-    logLevel: 'silent',
-    plugins: [browserStubs],
-  });
-  if (result.errors.length > 0) throw new Error(result.errors.map((e) => e.text).join('\n'));
+  await bundleToFile('web/app.ts', join(outDir, 'app.js'));
   await copyFile(join(ROOT, 'web', 'index.html'), join(outDir, 'index.html'));
   await copyFile(join(ROOT, 'web', 'app.css'), join(outDir, 'app.css'));
   return outDir;

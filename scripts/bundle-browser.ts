@@ -71,12 +71,15 @@ export async function bundleBrowserClient(): Promise<string> {
   return out.text;
 }
 
-/** The package's browser build (see the top of this file); resolves to the file written. */
-export async function bundlePackageBrowser(outfile = join(ROOT, 'dist', 'browser', 'colloquy.js')): Promise<string> {
+/**
+ * One browser entry bundled to a file as the page and the package ship it: ESM, es2022,
+ * minified, a linked source map, node:* and `ws` stubbed. Resolves to the file written.
+ */
+export async function bundleToFile(entry: string, outfile: string): Promise<string> {
   await mkdir(dirname(outfile), { recursive: true });
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: ['src/browser.ts'],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'browser',
@@ -90,6 +93,11 @@ export async function bundlePackageBrowser(outfile = join(ROOT, 'dist', 'browser
   });
   if (result.errors.length > 0) throw new Error(result.errors.map((e) => e.text).join('\n'));
   return outfile;
+}
+
+/** The package's browser build (see the top of this file); resolves to the file written. */
+export function bundlePackageBrowser(outfile = join(ROOT, 'dist', 'browser', 'colloquy.js')): Promise<string> {
+  return bundleToFile('src/browser.ts', outfile);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv[2] === '--package') {

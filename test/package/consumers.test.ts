@@ -42,6 +42,13 @@ describe('the packed package, as its consumers use it', () => {
   let project: string;
   let work: string;
   let tarball: string;
+  /** A consumer's directory inside the project, with these files; its path. */
+  const consumer = (name: string, files: Record<string, string>): string => {
+    const dir = join(work, name);
+    mkdirSync(dir);
+    for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+    return dir;
+  };
   beforeAll(async () => {
     ({ dir: project, tarball } = await packedPackage());
     work = mkdtempSync(join(project, 'consumers-'));
@@ -54,10 +61,10 @@ describe('the packed package, as its consumers use it', () => {
   }, 120_000);
 
   it('CommonJS: require() of every subpath works where Node can load ES modules with require (>= 20.19); elsewhere the error says the package is an ES module', async () => {
-    const dir = join(work, 'cjs');
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');
-    writeFileSync(join(dir, 'main.js'), `for (const p of ${JSON.stringify(SUBPATHS)}) { const m = require(p); if (!Object.keys(m).length) throw new Error(p + ' exports nothing'); }\nconst { SessionError } = require('colloquy');\nconsole.log(typeof SessionError);\n`);
+    const dir = consumer('cjs', {
+      'package.json': '{"type":"commonjs"}\n',
+      'main.js': `for (const p of ${JSON.stringify(SUBPATHS)}) { const m = require(p); if (!Object.keys(m).length) throw new Error(p + ' exports nothing'); }\nconst { SessionError } = require('colloquy');\nconsole.log(typeof SessionError);\n`,
+    });
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     if (major > 20 || (major === 20 && minor >= 19)) {
       const { stdout } = await sh(process.execPath, ['main.js'], dir);
@@ -71,10 +78,7 @@ describe('the packed package, as its consumers use it', () => {
   }, 120_000);
 
   it('type-checks a TypeScript consumer under moduleResolution node16 and bundler (no skipLibCheck)', async () => {
-    const dir = join(work, 'ts');
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-    writeFileSync(join(dir, 'consumer.ts'), [
+    const dir = consumer('ts', { 'package.json': '{"type":"module"}\n', 'consumer.ts': [
       "import { connect, listen, SessionError, CHANNELS, type ClientSession, type ServerOptions } from 'colloquy';",
       "import { FrameDecoder } from 'colloquy/codec';",
       "import { SessionMachine } from 'colloquy/engine';",
@@ -100,7 +104,7 @@ describe('the packed package, as its consumers use it', () => {
       "const store: SessionStore = new MemoryStore();",
       "export const used = [store, RedisStore, MemcachedStore, PostgresStore, WebSessions, TokenService, FrameDecoder, SessionMachine, transport, iso, netbios, pptp, apps, cluster, new SessionError('ERR_REFUSED', 'no')];",
       '',
-    ].join('\n'));
+    ].join('\n') });
     const tsc = bin('typescript', 'bin', 'tsc');
     const common = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--types', 'node', 'consumer.ts'];
     await sh(process.execPath, [tsc, '--module', 'node16', '--moduleResolution', 'node16', ...common], dir);
@@ -130,14 +134,10 @@ describe('the packed package, as its consumers use it', () => {
 
     it('builds with vite (the browser build of colloquy: no Node built-in reaches the bundler) and runs a session that is cut and resumes', async () => {
       if (!HAVE_CHROMIUM) throw new Error(`CI is set but ${CHROMIUM} is missing: .ci/run should have installed chromium`);
-      const dir = join(work, 'vite');
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>colloquy from Vite</title>\n<link rel="icon" href="data:,">\n<script type="module" src="./main.js"></script>\n');
-      writeFileSync(join(dir, 'main.js'), [
-        "import { connect, SessionError } from 'colloquy';",
-        'window.colloquy = { connect, SessionError };',
-        '',
-      ].join('\n'));
+      const dir = consumer('vite', {
+        'index.html': '<!doctype html>\n<meta charset="utf-8">\n<title>colloquy from Vite</title>\n<link rel="icon" href="data:,">\n<script type="module" src="./main.js"></script>\n',
+        'main.js': "import { connect, SessionError } from 'colloquy';\nwindow.colloquy = { connect, SessionError };\n",
+      });
       const built = await sh(process.execPath, [bin('vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], dir);
       expect(built.stderr + built.stdout).not.toMatch(/externalized for browser compatibility|node:/);
       const out = join(dir, 'dist');
