@@ -18,7 +18,8 @@
 // When no node can take it over, the transfer goes on from the checkpoint in a new session by
 // itself (TransferOptions.newSessions).
 
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { SessionError } from '../engine/errors.js';
 import { downloadOnce } from './files-get.js';
 import { uploadOnce } from './files-put.js';
@@ -62,6 +63,11 @@ function isAlive(pid: number): boolean {
 
 /** Downloads REMOTE to LOCAL; resolves once LOCAL is in place and its SHA-256 matched. */
 export async function getFile(url: string, remote: string, local: string, options: TransferOptions = {}): Promise<TransferResult> {
+  // Say so before anything else (the lock file would fail first, naming itself).
+  const dir = dirname(resolve(local));
+  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+    throw new SessionError('ERR_FILE_NOT_FOUND', `cannot save to ${local}: the directory ${dir} does not exist (create it, or choose a path in an existing directory)`, 'local', { path: local, directory: dir });
+  }
   const unlock = await lockLocal(local);
   try {
     return await withNewSessions(options, `get ${remote}`, () => downloadOnce(url, remote, local, options));

@@ -84,7 +84,7 @@ async function dispatch(table: readonly Command[], name: string, args: readonly 
   } catch (err) {
     // However a command unwinds after Ctrl-C (often an AbortError), the user interrupted it.
     if (ctx.signal.aborted) return ExitCode.interrupted;
-    if (err instanceof UsageError) return usageError(ctx, `${name}: ${err.message}`, name);
+    if (err instanceof UsageError) return usageError(ctx, err.message, name);
     ctx.stderr.write(`colloquy ${name}: ${describe(err)}\n`);
     return ExitCode.failure;
   }
@@ -115,9 +115,10 @@ function parseGlobals(globals: string[]): { help: boolean; version: boolean } {
   return flags;
 }
 
+/** One format for every error: `colloquy[ COMMAND]: what happened`, then for usage errors where to read more. */
 function usageError(ctx: CommandContext, message: string, command?: string): number {
   const help = command === undefined ? 'colloquy --help' : `colloquy help ${command}`;
-  ctx.stderr.write(`colloquy: ${message}\nRun '${help}' for usage.\n`);
+  ctx.stderr.write(`${command === undefined ? 'colloquy' : `colloquy ${command}`}: ${message}\nRun '${help}' for usage.\n`);
   return ExitCode.usage;
 }
 

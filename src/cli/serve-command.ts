@@ -242,7 +242,8 @@ function banner(ctx: CommandContext, app: ServeApp, files: string, store: string
       `  store           ${store === 'memory' ? app.backing.description : redact(store)}`,
       `  access          ${app.access.describe(app.services)}   (--access; docs/security.md)`,
       `  admin token     ${generated ? `${token}   (generated; set --admin-token or $${ADMIN_TOKEN_ENV} to keep one)` : '(as given)'}`,
-      `  list sessions   colloquy sessions ${app.urls.http} --token …`,
+      // A line that runs as printed: npx (the bin is not on PATH in a clone), the real token when generated.
+      `  list sessions   npx colloquy sessions ${app.urls.http} --token ${generated ? token : `"$${ADMIN_TOKEN_ENV}"   (set it to the token you gave)`}`,
       `Ctrl-C stops: every session is ${app.stopMode === 'handover' ? 'handed over to the other nodes' : 'released'}, then serve exits.`,
       '',
     ].join('\n'),

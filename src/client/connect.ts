@@ -25,7 +25,7 @@ import type { IsoConnectOptions, IsoSession } from '../iso/runtime.js';
 import { dialer } from './dial.js';
 import type { ConnectionPool } from './pool.js';
 import type { DialOptions } from './dial.js';
-import { parseSessionUrl } from './url.js';
+import { httpAnswerHint, parseSessionUrl, wrongEndpointHint } from './url.js';
 
 export interface ReconnectOptions {
   /** First backoff ceiling. Default 100 ms. */
@@ -202,7 +202,8 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
   try {
     transport = await dial(options.signal);
   } catch (e) {
-    throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`, 'local', { cause: e instanceof Error ? e.message : String(e), url });
+    const cause = e instanceof Error ? e.message : String(e);
+    throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${cause}${wrongEndpointHint(endpoint, cause) ?? ''}`, 'local', { cause, url });
   }
   await new Promise<void>((resolve, reject) => {
     // `signal` aborts the connect only: once established it must not end the session later.
@@ -211,7 +212,7 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
     });
     const offClosed = session.on('closed', ({ error }) => {
       offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort);
-      reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
+      reject(httpAnswerHint(endpoint, url, error) ?? error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
     });
     const onAbort = (): void => { session.abort('connect aborted'); };
     options.signal?.addEventListener('abort', onAbort, { once: true });

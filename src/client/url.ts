@@ -9,6 +9,12 @@ export type Endpoint =
   | { scheme: 'memory'; name: string };
 
 export function parseSessionUrl(input: string): Endpoint {
+  // HOST:PORT without a scheme parses as the scheme "HOST:" with no host: say what to write.
+  const bare = /^([^/:?#\s]+):(\d+)\/?$/.exec(input);
+  if (bare) {
+    const [, host, port] = bare as unknown as [string, string, string];
+    throw new SessionError('ERR_INVALID_URL', `'${input}' has no scheme: write tcp://${host}:${port} (the native protocol over TCP) or ws://${host}:${port}/session (WebSocket)`, 'local', { url: input });
+  }
   let u: URL;
   try {
     u = new URL(input);
@@ -32,4 +38,33 @@ export function parseSessionUrl(input: string): Endpoint {
     return { scheme, host, port };
   }
   throw new SessionError('ERR_INVALID_URL', `unsupported scheme '${scheme}:' in '${input}'`, 'local', { url: input });
+}
+
+/**
+ * What to type instead when a dial failed because the URL names the wrong kind of endpoint:
+ * a WebSocket URL on a path nothing serves (404), or on a port that does not speak HTTP (the
+ * native TCP port). Appended to the connect error's message; undefined when nothing fits.
+ */
+export function wrongEndpointHint(endpoint: Endpoint, cause: string): string | undefined {
+  if (endpoint.scheme !== 'ws' && endpoint.scheme !== 'wss') return undefined;
+  const u = new URL(endpoint.url);
+  if (/Unexpected server response: 404/.test(cause)) {
+    const path = u.pathname === '/session' ? '' : ` (colloquy serve's is ${u.protocol}//${u.host}/session)`;
+    return `; nothing accepts WebSocket sessions at the path ${u.pathname}${path}`;
+  }
+  if (/Parse Error|Expected HTTP/i.test(cause)) {
+    return `; the port answered, but not in HTTP: it is likely a native TCP endpoint, try tcp://${u.host}`;
+  }
+  return undefined;
+}
+
+/**
+ * The native handshake read an HTTP answer ("HTTP/1.1 400 …": first byte 0x48, no frame type):
+ * the URL names a web port. Returns the connect error that says so, or undefined.
+ */
+export function httpAnswerHint(endpoint: Endpoint, url: string, error: SessionError | undefined): SessionError | undefined {
+  if (!error || (endpoint.scheme !== 'tcp' && endpoint.scheme !== 'tls')) return undefined;
+  if (error.code !== 'ERR_UNKNOWN_FRAME_TYPE' || error.details['code'] !== 0x48) return undefined;
+  const ws = endpoint.scheme === 'tls' ? 'wss' : 'ws';
+  return new SessionError('ERR_CONNECT_FAILED', `${url} answered in HTTP: that is a web port, not a native one; use ${ws}://${endpoint.host}:${endpoint.port}/session, or ${endpoint.scheme}:// with the TCP port (colloquy serve's default is 7201)`, 'remote', { cause: error.message, url });
 }

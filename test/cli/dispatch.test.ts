@@ -73,7 +73,7 @@ describe('runCli', () => {
   it("turns a command's UsageError into exit 2 with a pointer to its help", async () => {
     const ctx = context();
     expect(await runCli(['echo', '--bad'], ctx, table)).toBe(2);
-    expect(ctx.stderr.text()).toBe("colloquy: echo: unknown option '--bad'\nRun 'colloquy help echo' for usage.\n");
+    expect(ctx.stderr.text()).toBe("colloquy echo: unknown option '--bad'\nRun 'colloquy help echo' for usage.\n");
   });
 
   it('turns any other error into exit 1, showing a session error code', async () => {
