@@ -34,6 +34,8 @@ Options:
                      interrupted, resumed, left
   --no-history       do not print the history the room sends on join
   --timeout MS       time allowed to join and to leave, in ms (default 10000)
+  --credentials TEXT credentials for the server's authenticate hook (colloquy serve takes
+                     its admin token where --access keeps chat for logins or the admin)
   -h, --help         show this help
 
 In a terminal: type a line and Enter to send it; /who lists the room, /turn asks for the floor
@@ -56,11 +58,12 @@ const options = {
   json: { type: 'boolean' },
   'no-history': { type: 'boolean' },
   timeout: { type: 'string' },
+  credentials: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Nick, room and flags from the command line, checked as the service would. */
-function parse(args: readonly string[]): { url: string; nick: string; room: string; halfDuplex: boolean; json: boolean; history: boolean; timeoutMs: number } | 'help' {
+function parse(args: readonly string[]): { url: string; nick: string; room: string; halfDuplex: boolean; json: boolean; history: boolean; timeoutMs: number; credentials?: string } | 'help' {
   const { values, positionals } = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   if (values.help) return 'help';
   const url = checkSessionUrl(oneUrl(positionals));
@@ -72,7 +75,7 @@ function parse(args: readonly string[]): { url: string; nick: string; room: stri
   const roomBad = roomProblem(room);
   if (roomBad) throw new UsageError(`--room: ${roomBad}`);
   const timeoutMs = parseMs(values.timeout, 'timeout', 10_000, 1);
-  return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs };
+  return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs, ...(values.credentials !== undefined ? { credentials: values.credentials } : {}) };
 }
 
 const clock = (ts: number): string => new Date(ts).toTimeString().slice(0, 8);
@@ -106,6 +109,7 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
     client = await ChatClient.connect(a.url, {
       nick: a.nick, room: a.room, halfDuplex: a.halfDuplex, welcomeTimeoutMs: a.timeoutMs, signal: joinTimeout,
       reconnect: { initialDelayMs: 50, maxDelayMs: 2000 },
+      ...(a.credentials !== undefined ? { credentials: a.credentials } : {}),
     });
   } catch (e) {
     if (ctx.signal.aborted) throw e;
