@@ -13,7 +13,7 @@
 //   2. Durability cost: one server and one client in this process over TCP, an echo service:
 //      messages/s (the client sends 64-byte messages for MEASURE_MS, at most WINDOW without
 //      their echo, counted when their echo is back) and the round trip of one message at a time (p50/p95), with durability off, with a
-//      MemoryStore and with a RedisStore.
+//      MemoryStore, with a RedisStore and (when the machine's PostgreSQL answers) a PostgresStore.
 //   3. Time to resume on another node after kill -9: three node processes (test/deploy/node.ts,
 //      Redis durability) behind HAProxy running deploy/haproxy.cfg; a client pinned to a node by
 //      its cookie exchanges a few messages, the node is killed with SIGKILL, and the time from
@@ -37,8 +37,10 @@ import type { ClientSession } from '../src/client/connect.js';
 import { listen } from '../src/server/server.js';
 import type { Server } from '../src/server/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
+import { PostgresStore } from '../src/store/postgres-store.js';
 import { RedisStore } from '../src/store/redis-store.js';
 import type { SessionStore } from '../src/store/store.js';
+import { POSTGRES_URL, postgresQuery, postgresReachable } from '../test/support/postgres.js';
 import { have, startRedis } from '../test/support/redis.js';
 import type { RedisServer } from '../test/support/redis.js';
 import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
@@ -149,6 +151,17 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
     { label: 'MemoryStore', store: () => new MemoryStore() },
     { label: `RedisStore`, store: () => new RedisStore({ url: redis.url, prefix: 'bench-durable', timeoutMs: 5000 }) },
   ];
+  // The machine's PostgreSQL, when it answers: the same durable sessions on PostgresStore (a
+  // schema of this run, dropped after).
+  const pgSchema = `bench_durable_${process.pid}`;
+  const withPg = await postgresReachable();
+  if (withPg) {
+    const pg = { connectionString: POSTGRES_URL, schema: pgSchema, listen: false, notify: false, timeoutMs: 5000 };
+    modes.push({ label: 'PostgresStore', store: () => new PostgresStore(pg) });
+    // Commits that do not wait for their WAL flush: a PostgreSQL crash may lose the last moments
+    // (never a node crash: the rows are in the server); what Redis without fsync also gives.
+    modes.push({ label: 'PostgresStore, synchronous_commit off', store: () => new PostgresStore({ ...pg, poolOptions: { options: '-c synchronous_commit=off' } }) });
+  }
   const rows: string[][] = [['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)', `${EXCHANGE} each way`]];
   let base: { rate: number; p50: number } | null = null;
   for (const mode of modes) {
@@ -207,6 +220,7 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       await store?.close();
     }
   }
+  if (withPg) await postgresQuery(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`);
   table(rows);
 }
 
