@@ -38,7 +38,7 @@ Options:
                      its admin token where --access keeps chat for logins or the admin)
   -h, --help         show this help
 
-In a terminal: type a line and Enter to send it; /who lists the room, /turn asks for the floor
+In a terminal: type a line and Enter to send it; /help lists the commands: /who lists the room, /turn asks for the floor
 (half duplex), /quit leaves (so does Ctrl-C or Ctrl-D); a line starting with // sends it
 with one / removed.
 From a pipe: each line of input is one message (empty lines are skipped); at the end of input
@@ -78,6 +78,15 @@ function parse(args: readonly string[]): { url: string; nick: string; room: stri
   return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs, ...(values.credentials !== undefined ? { credentials: values.credentials } : {}) };
 }
 
+/** What /help prints at the prompt. */
+const CHAT_COMMANDS = [
+  'commands: /who    who is in the room',
+  '          /turn   ask for the floor (walkie-talkie rooms)',
+  '          /quit   leave (orderly release; Ctrl-C or Ctrl-D too)',
+  '          /help   this list',
+  '          //text  send a line that starts with /',
+].join('\n');
+
 const clock = (ts: number): string => new Date(ts).toTimeString().slice(0, 8);
 
 async function chat(args: readonly string[], ctx: CommandContext): Promise<number> {
@@ -98,9 +107,17 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
     if (a.json) out(JSON.stringify({ event, ...fields }));
     else if (text !== undefined) out(text);
   };
+  // Notices go to stderr; at a prompt, above it (the line cleared first), then the prompt is
+  // redrawn with what was typed so far, so they never land in the middle of the input line.
+  const warn = (text: string): void => {
+    if (rl) {
+      ctx.stderr.write(`\r\x1b[K${text}\n`);
+      rl.prompt(true);
+    } else ctx.stderr.write(`${text}\n`);
+  };
   const note = (text: string, event: string, fields: Record<string, unknown> = {}): void => {
     if (a.json) out(JSON.stringify({ event, ...fields }));
-    else ctx.stderr.write(`colloquy chat: ${text}\n`);
+    else warn(`colloquy chat: ${text}`);
   };
 
   const joinTimeout = AbortSignal.any([ctx.signal, AbortSignal.timeout(a.timeoutMs)]);
@@ -140,7 +157,7 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   client.on('notice', (n) => {
     if (n.code === 'ERR_CHAT_MESSAGE_TOO_LARGE' || n.code === 'ERR_TOKEN_NOT_HELD') { unechoed--; checkSettled(); }
     if (a.json) out(JSON.stringify({ event: 'error', code: n.code, message: n.message }));
-    else ctx.stderr.write(`colloquy chat: the server says: ${n.message} (${n.code})\n`);
+    else warn(`colloquy chat: the server says: ${n.message} (${n.code})`);
   });
   client.session.on('reconnecting', ({ attempt }) => { if (attempt === 1) note('connection lost; reconnecting (the session resumes, nothing is lost)', 'interrupted'); });
   client.on('resumed', ({ replayed }) => note(`resumed (${replayed} frames sent again)`, 'resumed', { replayed }));
@@ -152,7 +169,7 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
     unechoed++;
     client.send(text).catch((e: unknown) => {
       unechoed--; checkSettled();
-      if (!client.session.closed) ctx.stderr.write(`colloquy chat: not sent: ${describeError(e)}\n`);
+      if (!client.session.closed) warn(`colloquy chat: not sent: ${describeError(e)}`);
     });
   };
 
@@ -168,7 +185,8 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
         if (cmd === '/quit') { resolve('quit'); return; }
         if (cmd === '/who') { client.who(); return; }
         if (cmd === '/turn') { client.requestTurn(); return; }
-        if (cmd.startsWith('/') && !cmd.startsWith('//')) { ctx.stderr.write(`colloquy chat: unknown command ${cmd.split(/\s/)[0]} (try /who, /turn, /quit)\n`); return; }
+        if (cmd === '/help') { out(CHAT_COMMANDS); return; }
+        if (cmd.startsWith('/') && !cmd.startsWith('//')) { warn(`colloquy chat: unknown command ${cmd.split(/\s/)[0]} (type /help for the list)`); return; }
         if (line.startsWith('//')) line = line.slice(1);
       }
       if (line.length > 0) send(line);
