@@ -10,7 +10,9 @@
 //   and the caller's AbortSignal both give up locally and send `$/cancel` so the server stops
 //   the method too. When the session ends (released, failed, or the server sent something that
 //   is not JSON-RPC, which aborts it) every pending call rejects with that error, and so does
-//   every later call. Exactly-once across cuts is the session's job; across client restarts the
+//   every later call. When a node takes the session over after the node serving it died, it
+//   sends the notification `$/interrupted`; every call still pending is sent again with its id,
+//   and the server joins the running call or answers from its stored result (./rpc-shared.ts). Exactly-once across cuts is the session's job; across client restarts the
 //   server deduplicates by clientId + request id (see ./rpc.ts).
 
 import { randomBytes } from 'node:crypto';
@@ -19,7 +21,7 @@ import type { Session } from '../driver/session.js';
 import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { encodeHello } from './service.js';
-import { CANCEL_METHOD, RpcErrorCode, utf8 } from './rpc-protocol.js';
+import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, utf8 } from './rpc-protocol.js';
 import type { RpcId, RpcRequest } from './rpc-protocol.js';
 
 /** Describes a server's methods for a typed client: `{ add: { params: [number, number]; result: number } }`. */
@@ -43,7 +45,7 @@ export interface RpcClientOptions {
   maxPendingCalls?: number;
 }
 
-interface Pending { resolve(v: unknown): void; reject(e: Error): void }
+interface Pending { request: RpcRequest; resolve(v: unknown): void; reject(e: Error): void }
 
 /** A JSON-RPC 2.0 client over one session. */
 export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
@@ -88,7 +90,7 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
       const cleanup = (): void => { if (timer) clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort); this.pending.delete(key); };
       const giveUp = (error: Error): void => { cleanup(); this.notify(CANCEL_METHOD, { id }).catch(() => {}); reject(error); };
       const onAbort = (): void => giveUp(new SessionError('ERR_CANCELLED', `call ${method} was aborted`, 'local', { id }));
-      this.pending.set(key, { resolve: (v) => { cleanup(); resolve(v); }, reject: (e) => { cleanup(); reject(e); } });
+      this.pending.set(key, { request, resolve: (v) => { cleanup(); resolve(v); }, reject: (e) => { cleanup(); reject(e); } });
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs > 0) timer = setTimeout(() => giveUp(new SessionError('ERR_RPC_TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`, 'local', { id, timeoutMs })), timeoutMs);
       this.session.send(JSON.stringify(request), options.signal ? { signal: options.signal } : {}).catch((e: unknown) => { cleanup(); reject(e instanceof Error ? e : new Error(String(e))); });
@@ -127,7 +129,12 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
 
   private settle(r: unknown): void {
     if (typeof r !== 'object' || r === null) throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a response that is not an object', 'remote', { reason: 'not-object' });
-    const response = r as { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+    const response = r as { id?: unknown; method?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+    if (response.method === INTERRUPTED_METHOD && response.id === undefined) {
+      // Another node took the session over: what the dead node was running, ask again (same ids).
+      for (const p of this.pending.values()) this.session.send(JSON.stringify(p.request)).catch(() => { /* the session's end fails the call */ });
+      return;
+    }
     if (response.id === null || response.id === undefined) {
       // An error the server could not tie to a request (e.g. a parse error): fail the oldest call.
       const first = this.pending.values().next();

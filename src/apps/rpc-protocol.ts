@@ -29,6 +29,12 @@ export const RpcErrorCode = {
 /** The notification that cancels a running call: params {"id": <the request id>}. */
 export const CANCEL_METHOD = '$/cancel';
 
+/**
+ * Server to client: this node took the session over after the node serving it died; send the
+ * requests still awaiting an answer again (same ids: the server joins or answers them once).
+ */
+export const INTERRUPTED_METHOD = '$/interrupted';
+
 export type RpcId = string | number;
 
 export interface RpcRequest { jsonrpc: '2.0'; method: string; params?: unknown; id?: RpcId | null }

@@ -33,9 +33,11 @@
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
 import { Refusal } from '../server/server.js';
-import type { Principal, Service, ServiceHello } from './service.js';
+import type { OpenContext, Principal, Service, ServiceHello } from './service.js';
 import { positiveIntegers } from './options.js';
-import { CANCEL_METHOD, RpcErrorCode, errorResponse, isId, utf8 } from './rpc-protocol.js';
+import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, errorResponse, isId, utf8 } from './rpc-protocol.js';
+import { SharedCalls } from './rpc-shared.js';
+import type { SharedCallsOptions } from './rpc-shared.js';
 import type { RpcId, RpcRequest, RpcResponse } from './rpc-protocol.js';
 
 export { CANCEL_METHOD, RpcErrorCode } from './rpc-protocol.js';
@@ -53,6 +55,8 @@ export interface RpcContext {
   readonly session: Session;
   /** Undefined for a notification. */
   readonly id: RpcId | undefined;
+  /** 1, or more when the node running an earlier attempt died before it answered (shared calls). */
+  readonly attempt: number;
 }
 
 export type RpcMethod = (params: unknown, context: RpcContext) => unknown;
@@ -83,6 +87,11 @@ export interface RpcServiceOptions {
   maxCachedResultBytes?: number;
   /** How long a stored response is kept, in ms. Default 10 minutes. */
   resultTtlMs?: number;
+  /**
+   * Calls in a store every node shares (./rpc-shared.ts): a retry on any node joins the running
+   * call or gets its stored answer. Default: this node's memory only.
+   */
+  shared?: SharedCallsOptions;
 }
 
 const DEFAULTS = {
@@ -107,11 +116,13 @@ export class RpcService implements Service {
   /** Insertion-ordered: the first entries are the oldest (evicted first). */
   private readonly cache = new Map<string, CacheEntry>();
   private cachedBytes = 0;
-  private sessionScopes = 0;
   private readonly running = new Set<AbortController>();
+  private readonly shared: SharedCalls | undefined;
 
   constructor(options: RpcServiceOptions = {}) {
-    this.o = positiveIntegers('rpcService', DEFAULTS, options, Number.isInteger);
+    const { shared, ...limits } = options;
+    this.o = positiveIntegers('rpcService', DEFAULTS, limits, Number.isInteger);
+    this.shared = shared ? new SharedCalls(shared, this.o.resultTtlMs, this.o.callTimeoutMs) : undefined;
     // No prototype: a method named like an Object.prototype member ('constructor', '__proto__')
     // is just a name that is registered or not.
     this.methods = Object.assign(Object.create(null) as RpcMethods, {
@@ -145,9 +156,12 @@ export class RpcService implements Service {
     }
   }
 
-  open(session: Session, principal: Principal): void {
+  open(session: Session, principal: Principal, context?: OpenContext): void {
     const client = typeof principal.hello['client'] === 'string' ? principal.hello['client'] : undefined;
-    const scope = client === undefined ? `s:${++this.sessionScopes}` : `c:${principal.id ?? principal.name ?? ''}\u0000${client}`;
+    // The session ID is the same on every node that holds the session.
+    const scope = client === undefined ? `s:${session.id}` : `c:${principal.id ?? principal.name ?? ''}\u0000${client}`;
+    // Taken over from a node that died: the requests it was running are sent again by the client.
+    if (context?.restored) session.send(JSON.stringify({ jsonrpc: '2.0', method: INTERRUPTED_METHOD })).catch(() => {});
     void this.serve(session, principal, scope);
   }
 
@@ -222,7 +236,7 @@ export class RpcService implements Service {
       // A notification: run it (no answer, no deduplication), bounded like any call.
       if (method && inFlight.count < this.o.maxConcurrentCalls) {
         inFlight.count++;
-        void this.execute(method, m.params, { session, principal, id: undefined }, new AbortController()).finally(() => inFlight.count--);
+        void this.execute(method, m.params, { session, principal, id: undefined, attempt: 1 }, new AbortController()).finally(() => inFlight.count--);
       }
       return undefined;
     }
@@ -235,14 +249,34 @@ export class RpcService implements Service {
     if (inFlight.count >= this.o.maxConcurrentCalls) return errorResponse(id, RpcErrorCode.overloaded, `too many calls running on this session (maxConcurrentCalls ${this.o.maxConcurrentCalls}); retry later`);
     inFlight.count++;
     const controller = new AbortController();
-    const done = this.execute(method, m.params, { session, principal, id }, controller).then((outcome) =>
+    const run = (attempt: number): Promise<RpcResponse> => this.execute(method, m.params, { session, principal, id, attempt }, controller).then((outcome) =>
       'error' in outcome ? errorResponse(id, outcome.error.code, outcome.error.message, outcome.error.data) : { jsonrpc: '2.0' as const, id, result: outcome.result },
     );
+    const done = this.shared ? this.runShared(this.shared, key, id, controller, run) : run(1);
     this.cache.set(key, { state: 'running', done, controller });
     const response = await done;
     inFlight.count--;
     this.store(key, response);
     return response;
+  }
+
+  /** Runs the call here if no node runs or ran it, else answers with what that node answers. */
+  private async runShared(shared: SharedCalls, key: string, id: RpcId, controller: AbortController, run: (attempt: number) => Promise<RpcResponse>): Promise<RpcResponse> {
+    let claim;
+    try {
+      claim = await shared.claim(key, controller.signal);
+    } catch (e) {
+      return errorResponse(id, RpcErrorCode.applicationError, `the shared call table did not answer; nothing ran, retry (${e instanceof Error ? e.message : String(e)})`, { code: 'ERR_STORE_UNAVAILABLE', details: {} });
+    }
+    if (claim.kind === 'done') return claim.response;
+    const stop = shared.renew(key, claim);
+    try {
+      const response = await run(claim.attempt);
+      await shared.finish(key, response).catch(() => { /* the answer still goes out; a retry elsewhere may run it again */ });
+      return response;
+    } finally {
+      stop();
+    }
   }
 
   private key(scope: string, id: RpcId): string {

@@ -175,7 +175,7 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
     const login = await logins.identify(request.headers);
     return login === undefined ? undefined : { id: login.principal, name: login.name, admin: login.admin };
   };
-  const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store, limits }), {
+  const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store, limits, shared: backing.kind !== 'memory' }), {
     identify,
     audience: (service) => access.audience(service),
     howToIdentify: 'log in on the page, or send the admin token serve printed at start as the CONNECT credentials',

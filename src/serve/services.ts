@@ -26,6 +26,8 @@ export interface ServiceContext {
   store: SessionStore;
   /** serve's bounds; the files service takes its quotas from them. */
   limits?: ServeLimits;
+  /** The store is shared by every node (Redis): RPC calls are kept there, exactly once across nodes. */
+  shared?: boolean;
 }
 
 export function serveServices(context: ServiceContext): Service[] {
@@ -37,7 +39,7 @@ export function serveServices(context: ServiceContext): Service[] {
       maxUploadsPerPrincipal: l.filesMaxUploadsPerPrincipal, maxDepth: l.filesMaxDepth, staleUploadMs: l.filesStaleUploadMs, sweepIntervalMs: l.filesSweepIntervalMs,
     } : {}),
   });
-  return [chatService({ bus: context.bus }), rpcService({ methods: files.rpcMethods() }), files, echoService()];
+  return [chatService({ bus: context.bus }), rpcService({ methods: files.rpcMethods(), ...(context.shared ? { shared: { store: context.store } } : {}) }), files, echoService()];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */
