@@ -85,6 +85,9 @@ function duration(s: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
+/** The shortest span of samples a rate is computed over, in ms. */
+const RATE_MIN_SPAN_MS = 500;
+
 /** A one-line progress bar for a terminal: percentage, bytes, rate over the last few seconds, ETA. */
 export class ProgressBar {
   private samples: { t: number; n: number }[] = [];
@@ -106,13 +109,16 @@ export class ProgressBar {
   line(p: TransferProgress): string {
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
-    const rate = first && last && last.t > first.t ? ((last.n - first.n) * 1000) / (last.t - first.t) : 0;
-    const eta = p.transferred >= p.total ? 0 : rate > 0 ? (p.total - p.transferred) / rate : Infinity;
+    // A rate needs a span of time: the first chunks (right after a start or a resume) come in a
+    // burst that would show gigabytes per second; until RATE_MIN_SPAN_MS have passed, none.
+    const span = first && last ? last.t - first.t : 0;
+    const rate = first && last && span >= RATE_MIN_SPAN_MS ? ((last.n - first.n) * 1000) / span : undefined;
+    const eta = p.transferred >= p.total ? 0 : rate ? (p.total - p.transferred) / rate : Infinity;
     const fraction = p.total === 0 ? 1 : p.transferred / p.total;
     const width = 24;
     const full = Math.round(fraction * width);
     const bar = `${'#'.repeat(full)}${'.'.repeat(width - full)}`;
-    return `${this.label} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${bytes(p.transferred)}/${bytes(p.total)} ${bytes(rate)}/s ETA ${duration(eta)}`;
+    return `${this.label} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${bytes(p.transferred)}/${bytes(p.total)} ${rate === undefined ? '--' : bytes(rate)}/s ETA ${duration(eta)}`;
   }
 
   /** Ends the bar's line so that what follows starts on a fresh one. */

@@ -17,7 +17,8 @@ resumes, tokens held, sync serial and bytes. URL is the page's address
 
 Options:
   --token TOKEN  the node's admin token (default: $${ADMIN_TOKEN_ENV})
-  --cut ID       drop that session's transport instead (the client resumes on a new one)
+  --cut ID       drop that session's transport instead (the client resumes on a new one);
+                 --cut newest-files cuts the newest files session (a running get or put)
   --json         print {"total":N,"truncated":false,"sessions":[...]} (or the cut result)
   -h, --help     show this help and exit
 
@@ -31,6 +32,7 @@ See docs/serve.md.
 
 interface Row {
   id: string;
+  openedAt?: string;
   service: string | null;
   name: string | null;
   transport: string | null;
@@ -75,7 +77,15 @@ export const sessionsCommand: Command = {
     const base = apiBase(positionals[0] as string);
     const token = values.token ?? process.env[ADMIN_TOKEN_ENV];
     if (!token) throw new UsageError(`give the admin token serve printed: --token TOKEN or $${ADMIN_TOKEN_ENV}`);
-    if (values.cut !== undefined && !/^[0-9a-f]{32}$/.test(values.cut)) throw new UsageError(`--cut takes a session ID (32 hex digits), not '${values.cut}'`);
+    if (values.cut !== undefined && values.cut !== 'newest-files' && !/^[0-9a-f]{32}$/.test(values.cut)) throw new UsageError(`--cut takes a session ID (32 hex digits) or newest-files, not '${values.cut}'`);
+    if (values.cut === 'newest-files') {
+      const listed = await request(ctx, new URL('/api/sessions', base), token, 'GET');
+      if (listed === null) return ExitCode.failure;
+      const files = (listed as { sessions: Row[] }).sessions.filter((r) => r.service === 'files' && r.transport !== null);
+      const newest = files.sort((x, y) => String(y.openedAt).localeCompare(String(x.openedAt)))[0];
+      if (!newest) { ctx.stderr.write(`colloquy sessions: no files session is connected to ${base.origin} now (start the get or put first)\n`); return ExitCode.failure; }
+      values.cut = newest.id;
+    }
 
     const path = values.cut === undefined ? '/api/sessions' : `/api/sessions/${values.cut}/cut`;
     const answer = await request(ctx, new URL(path, base), token, values.cut === undefined ? 'GET' : 'POST');

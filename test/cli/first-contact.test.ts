@@ -86,6 +86,12 @@ describe('wrong first tries get a hint', () => {
     }
   });
 
+  it('sessions --cut newest-files with no transfer running says so (the tour cuts a running put with it)', async () => {
+    const r = await colloquy(['sessions', serve.http, '--token', serve.adminToken, '--cut', 'newest-files']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('colloquy sessions: no files session is connected to');
+  });
+
   it('one error format: a usage error and a failure both start with "colloquy NAME: "', async () => {
     const usage = await colloquy(['sessions', serve.http]);
     const failure = await colloquy(['sessions', 'http://127.0.0.1:1/', '--token', 'x']);

@@ -35,7 +35,20 @@ describe('ProgressBar', () => {
 
   it('an empty file is 100% at once and a stalled transfer has no ETA', () => {
     const bar = new ProgressBar(sink().out, 'put empty', () => 0);
-    expect(bar.line({ transferred: 0, total: 0, resumedFrom: 0 })).toMatch(/100% 0 B\/0 B 0 B\/s ETA 0:00$/);
+    expect(bar.line({ transferred: 0, total: 0, resumedFrom: 0 })).toMatch(/100% 0 B\/0 B --\/s ETA 0:00$/);
     expect(bar.line({ transferred: 0, total: 10, resumedFrom: 0 })).toMatch(/ETA --:--$/);
+  });
+
+  it('after a resume the first burst shows no rate (not gigabytes per second); a rate once half a second has passed', () => {
+    let now = 0;
+    const bar = new ProgressBar(sink().out, 'get big.bin', () => now);
+    const at = (transferred: number) => ({ transferred, total: 100 * MiB, resumedFrom: 40 * MiB });
+    bar.update(at(40 * MiB));
+    now = 1;
+    bar.update(at(40 * MiB + 64 * 1024));
+    expect(bar.line(at(40 * MiB + 64 * 1024))).toMatch(/ --\/s ETA --:--$/);
+    now = 1000;
+    bar.update(at(50 * MiB));
+    expect(bar.line(at(50 * MiB))).toMatch(/ 10\.0 MiB\/s ETA 0:05$/);
   });
 });
