@@ -8,7 +8,7 @@
 // the script and the test pick it up. Output must be deterministic (no dates, no absolute
 // paths) so the test can compare byte for byte.
 
-import { realpathSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '../src/engine/errors.js';
 import { TRANSPORT_ERROR_CODES } from '../src/transport/errors.js';
@@ -69,11 +69,24 @@ export function errorsDoc(): string {
   return `${out.join('\n')}\n`;
 }
 
-/** docs/state-machine.md: the lifecycle diagram and table, from TRANSITIONS. */
+/** Where docs/state-machine.md stops being generated: what follows is written by hand and kept. */
+export const HAND_WRITTEN = '<!-- Written by hand from here on (the invariants and their figures); npm run docs keeps it. -->';
+
+function handWritten(path: string): string {
+  try {
+    const s = readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
+    const i = s.indexOf(HAND_WRITTEN);
+    return i < 0 ? '' : `\n${s.slice(i)}`;
+  } catch {
+    return '';
+  }
+}
+
+/** docs/state-machine.md: the lifecycle diagram and table, from TRANSITIONS, then the hand-written part. */
 export function stateMachineDoc(): string {
   const mermaidId = (s: string): string => s.replace(/-/g, '_');
   const lines = [
-    generatedBy('`TRANSITIONS` in src/engine/machine/transitions.ts'),
+    generatedBy('`TRANSITIONS` in src/engine/machine/transitions.ts (up to the hand-written part at the end)'),
     '',
     '# Session lifecycle',
     '',
@@ -104,7 +117,7 @@ export function stateMachineDoc(): string {
     'error, a replay overflow under the `fail` policy); the timeouts are the deadlines the machine',
     'reports through `nextDeadline()`.',
   );
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${handWritten('docs/state-machine.md')}`;
 }
 
 /** Every generated document: path relative to the repository root, and its generator. */
