@@ -125,8 +125,10 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
       expect(await lines(bob.page, from, text).count(), `${from}: ${text} on bob's page`).toBe(1);
     }
 
-    // The live view: both sessions listed; ada's own ladder shows her frames in both directions.
-    await ada.page.locator(`#sessions tbody tr[data-id="${bobId}"]`).waitFor(WAIT);
+    // The live view: ada's own session only (bob's is his: docs/security.md, scoped live view);
+    // her ladder shows her frames in both directions.
+    await ada.page.locator(`#sessions tbody tr[data-id="${await sessionId(ada.page)}"]`).waitFor(WAIT);
+    expect(await ada.page.locator(`#sessions tbody tr[data-id="${bobId}"]`).count()).toBe(0);
     await say(ada.page, 'traced');
     await ada.page.locator('#ladder-svg g.frame[data-direction="in"][data-type="DATA"]').first().waitFor(WAIT);
     await ada.page.locator('#ladder-svg g.frame[data-direction="out"][data-type="DATA"]').first().waitFor(WAIT);
