@@ -8,6 +8,7 @@ import { run as cluster } from './cluster.js';
 import { run as web } from './web.js';
 import { run as apps } from './apps.js';
 import { run as chat } from './chat.js';
+import { run as operations } from './operations.js';
 
 const parts: [string, () => Promise<void>][] = [
   ['codec', codec],
@@ -18,6 +19,7 @@ const parts: [string, () => Promise<void>][] = [
   ['web', web],
   ['apps', apps],
   ['chat', chat],
+  ['operations', operations],
 ];
 
 const wanted = process.env['BENCH']?.split(',').map((s) => s.trim()).filter(Boolean);

@@ -130,13 +130,13 @@ export interface Balancer {
   stop(): Promise<void>;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${port}/whoami`, { signal: AbortSignal.timeout(1000) });
+async function answers(port: number, path: string): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) });
   await res.arrayBuffer();
   return res.status === 200;
 }
 
-async function startProxy(kind: string, write: (dir: string, port: number) => { command: string; args: string[]; config: string }): Promise<Balancer> {
+async function startProxy(kind: string, write: (dir: string, port: number) => { command: string; args: string[]; config: string }, probePath = '/whoami'): Promise<Balancer> {
   for (let attempt = 0; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), `colloquy-${kind}-`));
     const port = await freePort();
@@ -144,7 +144,7 @@ async function startProxy(kind: string, write: (dir: string, port: number) => { 
     const proc: Spawned = spawnLogged(command, args, join(dir, `${kind}.log`));
     const stop = async (): Promise<void> => { await proc.stop(); rmSync(dir, { recursive: true, force: true }); };
     try {
-      await probe(`${kind} on ${port}`, () => answers(port), { alive: () => proc.child.exitCode === null && proc.child.signalCode === null, log: proc.log });
+      await probe(`${kind} on ${port}`, () => answers(port, probePath), { alive: () => proc.child.exitCode === null && proc.child.signalCode === null, log: proc.log });
       return { port, url: `http://127.0.0.1:${port}`, config, stop };
     } catch (error) {
       await stop();
@@ -153,13 +153,14 @@ async function startProxy(kind: string, write: (dir: string, port: number) => { 
   }
 }
 
-export function startHaproxy(backends: { name: string; port: number }[]): Promise<Balancer> {
+/** Ready once `probePath` (default /whoami, test/deploy/node.ts; /api/health for colloquy serve) answers 200 through it. */
+export function startHaproxy(backends: { name: string; port: number }[], probePath?: string): Promise<Balancer> {
   return startProxy('haproxy', (dir, port) => {
     const config = haproxyConfig(port, backends);
     const file = join(dir, 'haproxy.cfg');
     writeFileSync(file, config);
     return { command: HAPROXY as string, args: ['-db', '-f', file], config };
-  });
+  }, probePath);
 }
 
 // -- nginx --------------------------------------------------------------------------------------
