@@ -137,7 +137,10 @@ async function measurePauses(store: SessionStore, disturb: (first: Server, secon
   await new Promise((r) => setTimeout(r, 500));
   for (const e of clients) e.gap = 0;
   await disturb(first, second);
-  await new Promise((r) => setTimeout(r, 1500));
+  // Until every client has resumed (bounded), then a little more talk after it.
+  const until = performance.now() + 30_000;
+  while (out.resume.length < PAUSE_CLIENTS && out.failures === 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
   talking = false;
   counting = false;
   await talk;

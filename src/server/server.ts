@@ -130,6 +130,12 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
  * inputs before it stops persisting anyway (a service that streams never falls silent by itself).
  */
 export const HANDOVER_SETTLE_MS = 1000;
+/**
+ * Aborting what is left at the deadline takes time too (bench/operations.ts: 0.1-0.25 ms a
+ * session), so the releases and handovers stop this long per session before the deadline, at
+ * most half of it, and the stop as a whole ends by the deadline.
+ */
+export const ABORT_RESERVE_MS_PER_SESSION = 0.25;
 
 export interface ServerEvents extends Record<string, unknown> {
   session: Session;
@@ -463,8 +469,9 @@ export class Server extends Emitter<ServerEvents> {
     await this.endpoints?.close();
     for (const t of [...this.pending]) t.destroy();
     const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const reserve = Math.min(timeoutMs / 2, this.sessions.size * ABORT_RESERVE_MS_PER_SESSION);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => { timer = setTimeout(() => resolve('deadline'), timeoutMs); });
+    const deadline = new Promise<'deadline'>((resolve) => { timer = setTimeout(() => resolve('deadline'), timeoutMs - reserve); });
     const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
     try {
       await Promise.all([...this.sessions.entries()].map(async ([id, session]) => {

@@ -78,7 +78,7 @@ describe('Server.close()', () => {
       const report = await server.close({ timeoutMs: 800 });
       const took = performance.now() - started;
       expect(report).toMatchObject({ released: 1, handedOver: 0, aborted: 50 });
-      expect(took).toBeGreaterThanOrEqual(790);
+      expect(took).toBeGreaterThanOrEqual(700); // the deadline, less the time reserved to abort
       expect(took).toBeLessThan(800 + 1000);
       expect(server.sessions.size).toBe(0);
     } finally {
