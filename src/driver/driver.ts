@@ -64,8 +64,6 @@ export class Driver {
   /** Set by a server that keeps its sessions in a store (see Durability). */
   durability: Durability | null = null;
   private persisting = false;
-  /** Handover: no new persist starts (what is held then never leaves; see quiesce). */
-  private frozen = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly heldBytes: Uint8Array[] = [];
   private readonly heldEvents: SessionEvent[] = [];
@@ -136,31 +134,24 @@ export class Driver {
 
   /**
    * Handover, first step (durable sessions): stop reading, and let what was read be persisted,
-   * with what the owner says in reaction, until nothing is in flight, or for at most `settleMs`,
-   * after which nothing more is persisted. Resolves once no persist is in flight: the store then
-   * holds everything the peer was sent, and what is still held was never sent.
+   * with what the owner does in reaction, until nothing is in flight, nothing is held and
+   * `ownerIdle()` says the owner has taken everything delivered (its receive buffer is empty).
+   * Then the store holds everything the peer was sent and everything the owner acted on. The
+   * caller bounds the wait (a deadline); nothing is ever dropped here.
    */
-  async quiesce(settleMs: number): Promise<void> {
+  async quiesce(ownerIdle: () => boolean = () => true): Promise<void> {
     this.pauseReading();
-    const until = this.clock() + settleMs;
     for (;;) {
       // A turn of the event loop: reactions to the last events released (a service's answer) are queued by then.
-      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      if (this.disposed) return;
       if (this.persisting) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else if (this.frozen || (this.heldBytes.length === 0 && this.heldEvents.length === 0)) return;
-      if (this.clock() >= until) this.frozen = true;
+      else if (this.heldBytes.length === 0 && this.heldEvents.length === 0 && ownerIdle()) return;
     }
   }
 
-  /**
-   * Handover, last step: end this copy without a word to the peer. What was never persisted is
-   * dropped (the peer never saw it; the node that resumes the session continues from the store).
-   */
+  /** Handover, last step (after quiesce): end this copy without a word to the peer. */
   handOff(error: SessionError): void {
-    this.heldBytes.length = 0;
-    this.heldEvents.length = 0;
-    this.pendingWrites.length = 0;
-    this.frozen = false;
     this.input(() => this.machine.terminate(error, false));
   }
 
@@ -221,7 +212,7 @@ export class Driver {
     for (let b = this.wire.pollBytes(); b; b = this.wire.pollBytes()) this.heldBytes.push(b);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
     this.armTimer();
-    if (!this.persisting && (!this.frozen || this.machine.state === 'closed') && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+    if (!this.persisting && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
   }
 
   private persisted(): void {
@@ -239,7 +230,7 @@ export class Driver {
       () => {
         this.persisted();
         this.release(bytes, events);
-        if (!this.frozen && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+        if (this.heldBytes.length > 0 || this.heldEvents.length > 0) this.persistHeld(durability);
       },
       (error: unknown) => {
         this.persisted();

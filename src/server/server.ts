@@ -126,11 +126,6 @@ export interface CloseReport {
 /** closeTimeoutMs's default: the whole stop, however many sessions. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 /**
- * Handover: how long a session may keep persisting what the service says in reaction to its last
- * inputs before it stops persisting anyway (a service that streams never falls silent by itself).
- */
-export const HANDOVER_SETTLE_MS = 1000;
-/**
  * Aborting what is left at the deadline takes time too (bench/operations.ts: 0.1-0.25 ms a
  * session), so the releases and handovers stop this long per session before the deadline, at
  * most half of it, and the stop as a whole ends by the deadline.
@@ -527,7 +522,8 @@ export class Server extends Emitter<ServerEvents> {
   private async handOver(id: string, session: Session, deadline: Promise<'deadline'>): Promise<'handed-over' | 'failed' | 'deadline'> {
     const durable = this.durable;
     if (!durable || session.closed || !session.driver.durability) return 'failed'; // not accepted yet: nothing to continue
-    const settled = await Promise.race([session.driver.quiesce(HANDOVER_SETTLE_MS).then(() => true), deadline.then(() => false)]);
+    // Settled: nothing in flight or held, and the service has taken every message it was given.
+    const settled = await Promise.race([session.driver.quiesce(() => session.stats.receiveBufferBytes === 0).then(() => true), deadline.then(() => false)]);
     if (!settled) return 'deadline';
     if (session.closed) return 'failed';
     durable.forget(id); // no tombstone: the record stays for the node the client resumes on
