@@ -37,7 +37,8 @@ async function read(session: Session): Promise<void> {
 }
 
 if (kind === 'colloquy') {
-  const server = await listen({ ws: { port: 0, path: PATH }, maxSessions: 30_000 });
+  // Every client comes from 127.0.0.1: the per-address caps (1,000 by default) are lifted here.
+  const server = await listen({ ws: { port: 0, path: PATH }, maxSessions: 30_000, maxSessionsPerAddress: 0, maxConnectionsPerAddress: 0 });
   server.on('session', (session) => void read(session));
   connections = () => server.sessions.size;
   port = server.addresses.ws ?? 0;

@@ -31,7 +31,8 @@ export interface DriverOwner {
 /** A graceful close that a peer never completes (no FIN back) is forced after this long. */
 export const CLOSE_LINGER_MS = 5000;
 
-function closeWithLinger(t: Transport): void {
+/** Closes gracefully, and destroys the transport if the peer has not finished the close within CLOSE_LINGER_MS. */
+export function closeWithLinger(t: Transport): void {
   t.close();
   // destroy() after a completed close is a no-op: onClose is reported once either way.
   const timer = setTimeout(() => t.destroy(), CLOSE_LINGER_MS);
@@ -61,6 +62,8 @@ export class Driver {
   private kicked = false;
   private readingPaused = false;
   private disposed = false;
+  /** Told the machine's held bytes and acknowledged count after every input: a server's global budget. */
+  onHeld: ((bytes: number, acknowledged: number) => void) | null = null;
   /** Set by a server that keeps its sessions in a store (see Durability). */
   durability: Durability | null = null;
   private persisting = false;
@@ -185,6 +188,7 @@ export class Driver {
     }
     this.flush();
     this.armTimer();
+    this.onHeld?.(this.machine.heldBytes, this.machine.acknowledgedCount);
   }
 
   /**
@@ -212,6 +216,7 @@ export class Driver {
     for (let b = this.wire.pollBytes(); b; b = this.wire.pollBytes()) this.heldBytes.push(b);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
     this.armTimer();
+    this.onHeld?.(this.machine.heldBytes, this.machine.acknowledgedCount);
     if (!this.persisting && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
   }
 

@@ -97,6 +97,10 @@ export const ERROR_CODES = {
     what: 'A credentials refresh (REAUTH) named another principal than the one the session was opened for; the refresh was refused and the session keeps its principal. The client sees ERR_REFUSED (`details.service` reauth).',
     todo: 'Open a new session to change users, or set `allowPrincipalChange: true` on the server if switching users on a live session is intended.',
   },
+  ERR_BUDGET_EXCEEDED: {
+    what: 'The server\'s total of bytes held for unacknowledged and unsent data across all sessions passed `maxHeldBytes`; the session holding the most (its peer reads least) was aborted (reason buffer-overflow). `details.heldBytes` is what it held.',
+    todo: 'Read and acknowledge what the server sends (a client that never reads is cut first); raise `maxHeldBytes` if legitimate peers hold this much.',
+  },
   ERR_ABORTED: {
     what: 'The session was aborted; `details.reason` says why and `origin` says which side aborted.',
     todo: 'Read the reason. Data in flight is lost; open a new session if needed.',

@@ -34,6 +34,7 @@ import { AbortReason, FrameType, RefuseReason, ResumeRefuseReason } from '../eng
 import type { Frame, RefuseReasonValue, ResumeRefuseReasonValue } from '../engine/frames.js';
 import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
 import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
+import { closeWithLinger } from '../driver/driver.js';
 import { Emitter } from '../driver/emitter.js';
 import { Session } from '../driver/session.js';
 import type { SessionOptions } from '../driver/session.js';
@@ -45,6 +46,8 @@ import type { DurabilityOptions } from './durable.js';
 import { listenIso } from '../iso/runtime.js';
 import type { IsoListenOptions, IsoServer } from '../iso/runtime.js';
 import { openEndpoints } from './endpoints.js';
+import { AddressLimits, type AddressLimitOptions } from './address-limits.js';
+import { HeldBudget } from './held-budget.js';
 import * as diagnostics from './diagnostics.js';
 export { CHANNELS } from './diagnostics.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
@@ -69,13 +72,19 @@ export class Refusal extends Error {
   }
 }
 
-export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions {
+export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions, AddressLimitOptions {
   /** Returns the principal for these credentials, or throws a Refusal. Default: anyone, principal null. */
   authenticate?: (request: AuthRequest) => unknown;
   /** Live sessions (connected or waiting for resume). Default 10,000. */
   maxSessions?: number;
   /** Transports that have not sent their first frame yet. Default 1,000. */
   maxPendingHandshakes?: number;
+  /**
+   * Bytes all sessions together may hold for their peers (sent and unacknowledged, or not yet
+   * sent, kept through the resume window). Past it the session holding the most is aborted
+   * (ERR_BUDGET_EXCEEDED, reason buffer-overflow): src/server/held-budget.ts. Default 512 MiB.
+   */
+  maxHeldBytes?: number;
   /** Tombstones kept to answer late resumes precisely. Default 10,000. */
   maxTombstones?: number;
   /** Sessions one multiplexed connection may carry at once. Default 1024. */
@@ -154,8 +163,15 @@ export class Server extends Emitter<ServerEvents> {
   private closing = false;
   private readonly durable: DurableSessions | null;
 
+  private readonly addressLimits: AddressLimits;
+  /** Per-address session slots, by session id, released when the session closes. */
+  private readonly addressSlots = new Map<string, () => void>();
+  private readonly budget: HeldBudget;
+
   constructor(private readonly options: ServerOptions = {}) {
     super();
+    this.addressLimits = new AddressLimits(options);
+    this.budget = new HeldBudget(options.maxHeldBytes ?? 512 * 1024 * 1024);
     this.durable = options.durability ? new DurableSessions(options.durability, options.resumeWindowMs ?? DEFAULTS.resumeWindowMs) : null;
   }
 
@@ -183,25 +199,39 @@ export class Server extends Emitter<ServerEvents> {
 
   /** Takes any transport (the endpoints call this; custom transports may too). */
   accept(transport: Transport): void {
+    const refused = this.addressLimits.connection(transport);
+    if (refused) return this.turnAway(transport, this.overLimit(refused, transport));
+    this.admit(transport);
+  }
+
+  private overLimit(limit: keyof AddressLimitOptions, transport: Transport): SessionError {
+    return new SessionError('ERR_REFUSED', `too many from ${transport.remoteAddress}: ${limit} (${this.addressLimits.limit(limit)}) reached`, 'local', { limit });
+  }
+
+  /** A connection, or a channel of a multiplexed one, until its first frame. */
+  private admit(transport: Transport): void {
     const o = this.options;
     if (this.closing) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'the server is shutting down'), { type: 'REFUSE', reason: RefuseReason.shuttingDown, message: 'server shutting down', userData: new Uint8Array(0) });
     if (this.pending.size >= (o.maxPendingHandshakes ?? 1000)) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'too many pending handshakes (maxPendingHandshakes)', 'local', { limit: 'maxPendingHandshakes' }));
+    const pendingSlot = this.addressLimits.take('pending', transport.remoteAddress);
+    if (typeof pendingSlot === 'string') return this.turnAway(transport, this.overLimit(pendingSlot, transport));
     this.pending.add(transport);
     const chunks: Uint8Array[] = [];
     const decoder = new FrameDecoder({ maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize });
     const timeoutMs = o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     const timer = setTimeout(() => {
       this.pending.delete(transport);
+      pendingSlot();
       this.turnAway(transport, new SessionError('ERR_HANDSHAKE_TIMEOUT', `no first frame within ${timeoutMs} ms (handshakeTimeoutMs)`, 'remote'), { type: 'ABORT', reason: AbortReason.timeout, message: 'handshake timeout', userData: new Uint8Array(0) });
     }, timeoutMs);
     (timer as { unref?: () => void }).unref?.();
-    const done = (): void => { clearTimeout(timer); this.pending.delete(transport); };
+    const done = (): void => { clearTimeout(timer); this.pending.delete(transport); pendingSlot(); };
     transport.setHandlers({
       data: (chunk) => {
         // A multiplexed connection: each channel it opens is accepted like a transport of its own.
         if (chunks.length === 0 && chunk[0] === MUX_PREFACE) {
           done();
-          const mux = new MuxConnection(transport, 'server', (channel) => this.accept(channel), { maxChannels: o.maxChannelsPerConnection });
+          const mux = new MuxConnection(transport, 'server', (channel) => this.admit(channel), { maxChannels: o.maxChannelsPerConnection });
           mux.receive(chunk);
           return;
         }
@@ -257,7 +287,12 @@ export class Server extends Emitter<ServerEvents> {
     if (this.sessions.size >= limit) {
       return this.turnAway(transport, new SessionError('ERR_REFUSED', `maxSessions (${limit}) reached`, 'local', { limit: 'maxSessions' }), { type: 'REFUSE', reason: RefuseReason.congested, message: `server full (maxSessions ${limit})`, userData: new Uint8Array(0) });
     }
-    this.open(transport, chunks);
+    const slot = this.addressLimits.take('sessions', transport.remoteAddress);
+    if (typeof slot === 'string') {
+      const error = this.overLimit(slot, transport);
+      return this.turnAway(transport, error, { type: 'REFUSE', reason: RefuseReason.congested, message: error.message, userData: new Uint8Array(0) });
+    }
+    this.open(transport, chunks, slot);
   }
 
   /**
@@ -285,6 +320,7 @@ export class Server extends Emitter<ServerEvents> {
         const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
         session.principal = claimed.principal;
         this.makeDurable(session, id);
+        this.budget.track(session);
         this.sessions.set(id, session);
         this.emit('session', session);
         diagnostics.publishOpened(this, session, true);
@@ -330,12 +366,14 @@ export class Server extends Emitter<ServerEvents> {
     };
   }
 
-  private open(transport: Transport, chunks: Uint8Array[]): void {
+  private open(transport: Transport, chunks: Uint8Array[], slot: () => void): void {
     const sessionId = new Uint8Array(randomBytes(16));
     const machine = new SessionMachine({ ...this.options, role: 'acceptor', sessionId, resumeSecret: new Uint8Array(randomBytes(16)) });
     const id = toHex(sessionId);
     const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
     this.sessions.set(id, session);
+    this.addressSlots.set(id, slot);
+    this.budget.track(session);
     session.driver.attach(transport, chunks);
   }
 
@@ -394,6 +432,9 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'closed') {
       this.sessions.delete(id);
+      this.addressSlots.get(id)?.();
+      this.addressSlots.delete(id);
+      this.budget.forget(session);
       // Taken over by another node: the session lives on there; no tombstone here, so a RESUME
       // arriving here later is served from the store.
       if (e.error?.code !== 'ERR_STORE_CONFLICT') {
@@ -438,7 +479,7 @@ export class Server extends Emitter<ServerEvents> {
     diagnostics.publishTurnedAway(this, transport, error, frame, id);
     transport.setHandlers(NO_HANDLERS);
     if (frame) transport.write(encodeFrame(frame));
-    transport.close();
+    closeWithLinger(transport); // a peer that never reads nor closes does not keep the socket
   }
 
   /** New TLS handshakes use this certificate and key; connections already up keep theirs. */

@@ -54,6 +54,8 @@ export interface WrapWebSocketOptions {
   maxHeldBytes?: number;
   /** Native sockets only: bufferedAmount poll interval while waiting for drain. Default 10 ms. */
   drainPollMs?: number;
+  /** close(): how long the peer has to answer the closing handshake before the socket is destroyed. Default 5 s. */
+  closeTimeoutMs?: number;
 }
 
 const OPEN = 1;
@@ -77,6 +79,8 @@ class WebSocketTransport extends TransportBase {
   #poll: ReturnType<typeof setTimeout> | undefined;
   #error: Error | undefined;
   #abortCode: number | undefined;
+  readonly #closeTimeoutMs: number;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(socket: WebSocketLike, options: WrapWebSocketOptions) {
     super();
@@ -85,6 +89,7 @@ class WebSocketTransport extends TransportBase {
     this.#node = isNodeWebSocket(socket) ? socket : undefined;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.#pollMs = options.drainPollMs ?? 10;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.remoteAddress = options.remoteAddress ?? (socket.url ? new URL(socket.url).host : 'unknown');
     if (options.headers) this.headers = options.headers;
     socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
@@ -96,6 +101,7 @@ class WebSocketTransport extends TransportBase {
     });
     socket.addEventListener('close', (event) => {
       this.#stopPoll();
+      if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
       this.finished(this.#error ?? closeError(event.code ?? 1006, event.reason ?? ''));
     });
   }
@@ -151,6 +157,9 @@ class WebSocketTransport extends TransportBase {
 
   protected closeGracefully(): void {
     this.#socket.close(1000);
+    // A peer that never answers the closing handshake (or never reads) must not hold the socket.
+    this.#closeTimer = setTimeout(() => this.destroy(new TransportError('ERR_TRANSPORT_RESET', `the peer did not complete the WebSocket close within ${this.#closeTimeoutMs} ms (closeTimeoutMs)`, 'remote')), this.#closeTimeoutMs);
+    (this.#closeTimer as { unref?: () => void }).unref?.();
   }
 
   protected destroyNow(): void {

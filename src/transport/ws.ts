@@ -97,6 +97,8 @@ export interface AttachWsOptions {
    * with its HTTP status and message and the connection closed; nothing is upgraded.
    */
   verify?(request: IncomingMessage): { status: number; message: string } | undefined;
+  /** How long a peer has to answer the closing handshake before its socket is destroyed. Default 5 s. */
+  closeTimeoutMs?: number;
 }
 
 export interface WsListener extends TransportListener {
@@ -109,7 +111,7 @@ function pathOf(url: string | undefined): string {
 }
 
 export async function attachWs(options: AttachWsOptions, onTransport: (transport: Transport, request: IncomingMessage) => void): Promise<WsListener> {
-  const { path, maxPayload, highWaterMark } = options;
+  const { path, maxPayload, highWaterMark, closeTimeoutMs } = options;
   const [{ WebSocketServer }, http, { formatAddress, listenServer }] = await Promise.all([import('ws'), import('node:http'), import('./tcp.js')]);
   const owned = options.server === undefined;
   const server =
@@ -136,7 +138,7 @@ export async function attachWs(options: AttachWsOptions, onTransport: (transport
     }
     const remoteAddress = formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     // Wrapped inside the callback, before ws can emit a message (see connectWs).
-    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers }), req));
+    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers, ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}) }), req));
   };
   server.on('upgrade', onUpgrade);
 

@@ -159,6 +159,10 @@ export class MachineBase {
   get stats(): SessionStats {
     return { sent: this.replay.end, received: this.received, acknowledged: this.replay.base, queuedBytes: this.outbox.bytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
   }
+  /** Payload bytes this side holds for the peer: sent and not yet acknowledged, or not yet sent. */
+  get heldBytes(): number { return this.replay.bytes + this.outbox.bytes; }
+  /** Frames the peer has acknowledged so far. */
+  get acknowledgedCount(): number { return this.replay.base; }
   /** Bytes the send queue can take now. */
   get writableBytes(): number { return Math.max(0, this.maxQueue() - this.outbox.bytes); }
 

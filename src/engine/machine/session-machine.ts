@@ -8,7 +8,7 @@
 import { clampUtf8 } from '../bytes.js';
 import { SessionError } from '../errors.js';
 import { AbortReason, MAX_EXPEDITED, MAX_MESSAGE_BYTES, ResyncType } from '../frames.js';
-import type { ResyncTypeName, TokenName } from '../frames.js';
+import type { AbortReasonValue, ResyncTypeName, TokenName } from '../frames.js';
 import type { Dialogue } from './dialogue.js';
 import { EMPTY, MachineCore, MAX_QUEUED_FRAMES } from './machine-core.js';
 import type { MachineSnapshot } from './machine-core.js';
@@ -92,9 +92,9 @@ export class SessionMachine extends MachineCore {
    * Ends the session locally with `error` (the runtime's own reasons, e.g. ERR_CONNECT_FAILED
    * after the last redial); an ABORT goes to the peer when a transport is up.
    */
-  terminate(error: SessionError, notifyPeer = true): void {
+  terminate(error: SessionError, notifyPeer = true, reason: AbortReasonValue = AbortReason.user): void {
     if (this.lifecycle === 'closed') return;
-    this.fail(error, notifyPeer ? AbortReason.user : null, 'abort');
+    this.fail(error, notifyPeer ? reason : null, 'abort');
   }
 
   /** The state to go on from elsewhere (see MachineSnapshot). Only for an established session. */
