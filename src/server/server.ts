@@ -186,8 +186,9 @@ export class Server extends Emitter<ServerEvents> {
       try {
         this.isoServer = await listenIso({ ...this.options, ...this.options.iso }, (s) => {
           this.sessions.set(s.id, s);
-          s.on('closed', () => this.sessions.delete(s.id));
+          s.on('closed', ({ error }) => { this.sessions.delete(s.id); diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' }); });
           this.emit('session', s);
+          diagnostics.publishOpened(this, s, false);
         });
       } catch (e) {
         await this.endpoints.close();

@@ -10,6 +10,7 @@ import { connect } from '../../src/client/connect.js';
 import { encodeFrame } from '../../src/engine/codec/index.js';
 
 import { SessionError } from '../../src/engine/errors.js';
+import type { Session } from '../../src/driver/session.js';
 import { listen, Refusal, type Server } from '../../src/server/server.js';
 import { CHANNELS, publishOpened, publishSessionEvent, publishTurnedAway, storeCallStarted } from '../../src/server/diagnostics.js';
 import { runBounded } from '../../src/store/shared.js';
@@ -81,6 +82,24 @@ describe('diagnostics channels', () => {
     ]);
     // The refused handshake never opened a session, so only the released one is closed.
     expect(seen.filter((e) => e.name === CHANNELS.sessionClosed).map((e) => e.m)).toEqual([expect.objectContaining({ server, id: s.id, code: null })]);
+  }, 30_000);
+
+  it('ISO 8327 sessions (listen({ iso })) are reported opened and closed too', async () => {
+    const seen = record(CHANNELS.sessionOpened, CHANNELS.sessionClosed);
+    const server = await listen({ iso: { port: 0 } });
+    servers.push(server);
+    const peer = new Promise<Session>((resolve) => server.on('session', resolve));
+    const client = await connect(`iso://127.0.0.1:${server.addresses.iso as number}`);
+    const held = await peer;
+    const gone = new Promise<void>((resolve) => held.on('closed', () => resolve()));
+    await client.release();
+    await gone;
+    expect(seen.map((e) => [e.name, e.m.server, e.m.id, e.m.session])).toEqual([
+      [CHANNELS.sessionOpened, server, held.id, held],
+      [CHANNELS.sessionClosed, server, held.id, held],
+    ]);
+    expect(seen[0]?.m.transport).toBe('tcp');
+    expect(seen[1]?.m.code).toBeNull();
   }, 30_000);
 
   it('store calls: the duration and the outcome (ok, the mapped error, a timeout)', async () => {
