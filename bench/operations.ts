@@ -19,7 +19,6 @@
 // Run: npx tsx bench/operations.ts   (or BENCH=operations npm run bench). About a minute.
 // BENCH_ONLY=stop,pause runs only those sections; BENCH_STOP_SESSIONS=N changes the count.
 
-import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { connect } from '../src/client/connect.js';
 import type { ClientSession } from '../src/client/connect.js';
@@ -32,6 +31,7 @@ import type { SessionStore } from '../src/store/store.js';
 import { have, startRedis } from '../test/support/redis.js';
 import type { RedisServer } from '../test/support/redis.js';
 import { envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
+import { forwarder } from '../test/support/forwarder.js';
 
 const STOP_SESSIONS = Number(process.env['BENCH_STOP_SESSIONS'] ?? 10_000);
 const STOP_DEADLINE_MS = 2000;
@@ -78,24 +78,6 @@ async function stopSection(store: SessionStore, storeName: string): Promise<void
     [`close() handover (${storeName})`, fmt(handover.ms), fmt(STOP_SESSIONS / (handover.ms / 1000)), counts(handover.report), ratio(handover.ms / destroy.ms)],
     [`close() release, clients silent, deadline ${STOP_DEADLINE_MS} ms`, fmt(silent.ms), '', counts(silent.report), ratio(silent.ms / destroy.ms)],
   ]);
-}
-
-/** A TCP forwarder sending each new connection to `target()`; `cutAll` destroys every connection. */
-async function forwarder(target: () => number): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target(), '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
 }
 
 interface Pauses { resume: number[]; gap: number[]; failures: number }

@@ -7,7 +7,6 @@
 //     talk; each client resumes on the second node (the balancer sends the redial there) with
 //     nothing lost, nothing repeated, no release and no error on the client.
 
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
@@ -15,26 +14,7 @@ import type { Session } from '../../src/driver/session.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-
-/** A TCP forwarder: `freeze()` stops moving bytes both ways (the peer never hears anything again). */
-async function forwarder(target: () => number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let frozen = false;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target(), '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-    client.on('data', (b) => { if (!frozen) upstream.write(b); });
-    upstream.on('data', (b) => { if (!frozen) client.write(b); });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    freeze: () => { frozen = true; },
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
+import { forwarder } from '../support/forwarder.js';
 
 const servers: Server[] = [];
 const clients: ClientSession[] = [];

@@ -12,7 +12,6 @@
 //   - certificate rotation: after SIGHUP a new connection sees the new certificate, a session
 //     opened before goes on over the old one.
 
-import net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -26,30 +25,11 @@ import { skipWithout, startRedis } from '../support/redis.js';
 import type { RedisServer } from '../support/redis.js';
 import { startServe } from '../support/serve.js';
 import { newCertificate, testCertificate } from '../support/tls-cert.js';
+import { forwarder } from '../support/forwarder.js';
 
 const dec = new TextDecoder();
 const echoHello = encodeHello({ service: 'echo' });
 const portOf = (url: string): number => Number(new URL(url.replace(/^(tcp|tls):/, 'http:')).port);
-
-/** Forwards TCP connections to `target()`; freeze() stops every byte both ways from then on. */
-async function forwarder(target: () => number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let frozen = false;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target(), '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-    client.on('data', (b) => { if (!frozen) upstream.write(b); });
-    upstream.on('data', (b) => { if (!frozen) client.write(b); });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    freeze: () => { frozen = true; },
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 async function nextText(s: ClientSession): Promise<string> {
   const r = await s[Symbol.asyncIterator]().next();
