@@ -39,9 +39,12 @@ Options:
   --port PORT          HTTP port: page, API and WebSocket (default 7200; 0 = any free)
   --tcp-port PORT      native TCP port, TLS with --tls-cert (default 7201; 0 = any free)
   --files DIR          directory the file service serves (default ./files, created if missing)
-  --store STORE        memory (default: this process only), redis://HOST:PORT or
-                       postgres://USER@HOST:PORT/DB[?schema=NAME]: durable sessions that resume
-                       on any node sharing that store, one chat across nodes
+  --store STORE        memory (default: this process only), redis://HOST:PORT,
+                       redis+sentinel://H1:26379,H2:26379/NAME, redis+cluster://H1:7000,H2:7001
+                       (rediss… for TLS) or postgres://USER@HOST:PORT/DB[?schema=NAME]: durable
+                       sessions that resume on any node sharing that store, one chat across
+                       nodes. Redis passwords: in the URL or COLLOQUY_REDIS_PASSWORD (Sentinels:
+                       COLLOQUY_REDIS_SENTINEL_PASSWORD); never printed
   --tls-cert FILE      PEM certificate: https, wss and tls:// instead of http, ws and tcp://
   --tls-key FILE       PEM private key for --tls-cert
   --admin-token TOKEN  the admin's secret: bearer token for 'colloquy sessions' and the admin

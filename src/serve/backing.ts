@@ -6,6 +6,8 @@
 //                     the same URL forms one service. A session's resume state is written to
 //                     Redis ahead of every output, so its client resumes on any node after the
 //                     one holding it died, and chat messages cross nodes on the bus.
+//   redis+sentinel://, redis+cluster://, rediss…   the same through Sentinel or on a Redis
+//                     Cluster, store and bus alike (./redis-url.ts parses the forms).
 //   postgres://…      PostgresStore + durable sessions + the PostgreSQL bus (LISTEN/NOTIFY):
 //                     the same as redis://, with PostgreSQL alone. `?schema=NAME` (ours, taken
 //                     out of the URL before pg sees it) puts the table in that schema, so several
@@ -20,6 +22,9 @@ import { MemoryStore } from '../store/memory-store.js';
 import { PostgresStore } from '../store/postgres-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { SessionStore } from '../store/store.js';
+import { isRedisUrl, parseRedisSpec, redact, type RedisSpec } from './redis-url.js';
+
+export { redact };
 
 export interface Backing {
   kind: 'memory' | 'redis' | 'postgres';
@@ -35,9 +40,9 @@ export interface Backing {
 /** How long serve waits for a shared store to answer its first call before giving up. */
 export const STORE_PROBE_TIMEOUT_MS = 5000;
 
-export type StoreSpec = { kind: 'memory' } | { kind: 'redis'; url: string } | { kind: 'postgres'; url: string; schema: string };
+export type StoreSpec = { kind: 'memory' } | { kind: 'redis'; redis: RedisSpec } | { kind: 'postgres'; url: string; schema: string };
 
-/** `memory`, a redis:// / rediss:// URL or a postgres:// / postgresql:// URL; throws a message for the user on anything else. */
+/** `memory`, a redis URL of any form (./redis-url.ts) or a postgres:// / postgresql:// URL; throws a message for the user on anything else. */
 export function parseStoreSpec(spec: string): StoreSpec {
   if (spec === 'memory') return { kind: 'memory' };
   if (/^postgres(ql)?:\/\//.test(spec)) {
@@ -52,15 +57,8 @@ export function parseStoreSpec(spec: string): StoreSpec {
     url.searchParams.delete('schema');
     return { kind: 'postgres', url: url.toString(), schema };
   }
-  if (/^rediss?:\/\//.test(spec)) {
-    try {
-      new URL(spec);
-    } catch {
-      throw new Error(`--store '${spec}' is not a valid URL`);
-    }
-    return { kind: 'redis', url: spec };
-  }
-  throw new Error(`--store takes 'memory', a redis://HOST:PORT URL or a postgres://USER@HOST:PORT/DATABASE URL, not '${redact(spec)}'`);
+  if (isRedisUrl(spec)) return { kind: 'redis', redis: parseRedisSpec(spec) };
+  throw new Error(`--store takes 'memory', redis://HOST:PORT, redis+sentinel://H1:26379,H2:26379/NAME, redis+cluster://H1:7000,H2:7001 or postgres://USER@HOST:PORT/DATABASE, not '${redact(spec)}'`);
 }
 
 export async function openBacking(spec: string): Promise<Backing> {
@@ -71,41 +69,40 @@ export async function openBacking(spec: string): Promise<Backing> {
     return { kind: 'memory', store, bus, description: 'memory (this process only)', close: async () => { await bus.close(); await store.close(); } };
   }
   const postgres = parsed.kind === 'postgres';
+  const where = postgres ? redact(parsed.url) : parsed.redis.display;
   const store = postgres
     // serve uses no store events: none are sent or listened to (each NOTIFY serialises commits).
     ? new PostgresStore({ connectionString: parsed.url, schema: parsed.schema, timeoutMs: STORE_PROBE_TIMEOUT_MS, listen: false, notify: false })
-    : new RedisStore({ url: parsed.url, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
+    : new RedisStore({ ...parsed.redis.target, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
   try {
     // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL
     // fails at start, not at the first session.
     await store.get('serve:probe');
   } catch (error) {
     await store.close().catch(() => {});
-    throw new Error(`cannot use the ${postgres ? 'PostgreSQL' : 'Redis'} store at ${redact(parsed.url)}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot use the ${postgres ? 'PostgreSQL' : 'Redis'} store at ${where}: ${scrub(error instanceof Error ? error.message : String(error), parsed)}`);
   }
-  const bus = postgres ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` }) : await openRedisBus(parsed.url);
+  const bus = postgres ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` }) : new RedisBus({ ...parsed.redis.target, prefix: 'colloquy:bus:' });
   return {
     kind: parsed.kind,
     store,
     bus,
     durability: { store, keyPrefix: 'colloquy:rt:' },
-    description: `${postgres ? 'postgres' : 'redis'} ${redact(parsed.url)} (durable sessions, shared with every node on it)`,
+    description: `${postgres ? 'postgres' : 'redis'} ${where} (durable sessions, shared with every node on it)`,
     close: async () => { await bus.close(); await store.close(); },
   };
 }
 
-/** The cross-node bus on Redis pub/sub (src/cluster/redis-bus.ts). */
-async function openRedisBus(url: string): Promise<Bus> {
-  return new RedisBus({ url, prefix: 'colloquy:bus:' });
-}
-
-/** A URL without its password, for messages and the banner. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
+/** An error message without the store's passwords (a driver may echo what it was given). */
+function scrub(message: string, parsed: StoreSpec): string {
+  const secrets: string[] = [];
+  if (parsed.kind === 'redis') {
+    const t = parsed.redis.target;
+    const options = 'cluster' in t ? t.clusterOptions?.redisOptions : t.redisOptions;
+    if (options?.password) secrets.push(options.password);
+    if (options?.sentinelPassword) secrets.push(options.sentinelPassword);
+  } else if (parsed.kind === 'postgres') {
+    try { const pw = decodeURIComponent(new URL(parsed.url).password); if (pw) secrets.push(pw); } catch { /* no password */ }
   }
+  return secrets.reduce((m, secret) => m.split(secret).join('***'), redact(message));
 }

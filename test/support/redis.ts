@@ -281,50 +281,83 @@ export async function startRedisCluster(): Promise<RedisCluster> {
 
 export interface RedisSentinel {
   readonly master: RedisServer;
+  /** Replicas of the first master (options.replicas), in start order. */
+  readonly replicas: RedisServer[];
   readonly sentinels: { host: string; port: number }[];
   readonly name: string;
   readonly pids: number[];
+  /** PIDs of the Sentinel processes. */
+  readonly sentinelPids: number[];
   stop(): Promise<void>;
 }
 
-/** One master and one `redis-server --sentinel` monitoring it (quorum 1), from a generated config. */
-export async function startRedisSentinel(name = 'colloquy'): Promise<RedisSentinel> {
+export interface SentinelOptions {
+  /** Replicas of the master (REPLICAOF), each in sync before this resolves. Default 0. */
+  replicas?: number;
+  /** Sentinel processes (quorum: a majority of them). Default 1. */
+  sentinels?: number;
+  /** How long a master must be silent before the Sentinels call it down. Default 5000 ms. */
+  downAfterMs?: number;
+}
+
+/**
+ * One master, `replicas` replicas of it and `sentinels` `redis-server --sentinel` monitoring it
+ * (quorum: a majority), from generated configs; resolves when every Sentinel names the master and
+ * every replica reports its link up.
+ */
+export async function startRedisSentinel(name = 'colloquy', options: SentinelOptions = {}): Promise<RedisSentinel> {
   const master = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'colloquy-redis-sentinel-'));
-  let sentinel: Spawned | null = null;
+  const replicas: RedisServer[] = [];
+  const procs: Spawned[] = [];
+  const dirs: string[] = [];
   const stop = async (): Promise<void> => {
-    await sentinel?.stop();
-    await master.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all([master, ...replicas].map((r) => r.stop()));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   };
+  const count = options.sentinels ?? 1;
+  const quorum = Math.floor(count / 2) + 1;
   try {
-    let port = 0;
-    for (let attempt = 0; ; attempt++) {
-      port = await freePort();
-      const conf = join(dir, 'sentinel.conf');
-      writeFileSync(conf, [
-        `port ${port}`,
-        `bind ${HOST}`,
-        `dir ${dir}`,
-        `sentinel monitor ${name} ${HOST} ${master.port} 1`,
-        `sentinel down-after-milliseconds ${name} 5000`,
-        `sentinel failover-timeout ${name} 10000`,
-        '',
-      ].join('\n'));
-      const s = spawnLogged('redis-server', [conf, '--sentinel'], join(dir, 'sentinel.log'));
-      sentinel = s;
-      try {
-        await probe(`sentinel on ${port}`, async () => {
-          const addr = await redisCommand(port, ['SENTINEL', 'get-master-addr-by-name', name], 500);
-          return Array.isArray(addr) && addr[0] === HOST && addr[1] === String(master.port);
-        }, { alive: () => s.child.exitCode === null, log: s.log });
-        break;
-      } catch (error) {
-        await s.stop();
-        if (attempt >= 2) throw error;
+    for (let i = 0; i < (options.replicas ?? 0); i++) {
+      const replica = await startRedis({ extraArgs: ['--replicaof', HOST, String(master.port)] });
+      replicas.push(replica);
+      await probe(`replica on ${replica.port}`, async () => {
+        const info = await redisCommand(replica.port, ['INFO', 'replication'], 500);
+        return typeof info === 'string' && info.includes('master_link_status:up');
+      }, { attempts: 800 });
+    }
+    const sentinels: { host: string; port: number }[] = [];
+    for (let n = 0; n < count; n++) {
+      const dir = mkdtempSync(join(tmpdir(), 'colloquy-redis-sentinel-'));
+      dirs.push(dir);
+      for (let attempt = 0; ; attempt++) {
+        const port = await freePort();
+        const conf = join(dir, 'sentinel.conf');
+        writeFileSync(conf, [
+          `port ${port}`,
+          `bind ${HOST}`,
+          `dir ${dir}`,
+          `sentinel monitor ${name} ${HOST} ${master.port} ${quorum}`,
+          `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 5000}`,
+          `sentinel failover-timeout ${name} 10000`,
+          '',
+        ].join('\n'));
+        const s = spawnLogged('redis-server', [conf, '--sentinel'], join(dir, 'sentinel.log'));
+        try {
+          await probe(`sentinel on ${port}`, async () => {
+            const addr = await redisCommand(port, ['SENTINEL', 'get-master-addr-by-name', name], 500);
+            return Array.isArray(addr) && addr[0] === HOST && addr[1] === String(master.port);
+          }, { alive: () => s.child.exitCode === null, log: s.log });
+          procs.push(s);
+          sentinels.push({ host: HOST, port });
+          break;
+        } catch (error) {
+          await s.stop();
+          if (attempt >= 2) throw error;
+        }
       }
     }
-    return { master, sentinels: [{ host: HOST, port }], name, pids: [master.pid, (sentinel as Spawned).pid], stop };
+    return { master, replicas, sentinels, name, pids: [master.pid, ...procs.map((p) => p.pid)], sentinelPids: procs.map((p) => p.pid), stop };
   } catch (error) {
     await stop();
     throw error;
