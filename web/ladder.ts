@@ -11,15 +11,8 @@
 //   at most every 16 ms, at the width of its box, so it never overflows: labels that
 //   do not fit are cut, and the whole line is the arrow's tooltip. At most `max` rows are kept.
 
-export interface LadderFrame {
-  at: number;
-  direction: 'in' | 'out' | 'event';
-  type: string;
-  detail: string;
-  n?: number;
-  replayed?: boolean;
-  recorded?: boolean;
-}
+export type { LadderFrame } from '../src/serve/live.js';
+import type { LadderFrame } from '../src/serve/live.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 const ROW = 24;

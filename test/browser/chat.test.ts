@@ -11,13 +11,12 @@
 //
 // Without /usr/bin/chromium the suite is skipped with a loud notice, except under CI.
 
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWeb } from '../../scripts/build-web.js';
-import { startServe, type ServeNode } from '../support/serve.js';
+import type { ServeNode } from '../support/serve.js';
+import { servePage } from '../support/serve-page.js';
 import { CHROMIUM, HAVE_CHROMIUM, launchChromium, skipWithoutChromium } from '../support/chromium.js';
 
 const SKIP = skipWithoutChromium('test/browser/chat', 'the web page is NOT being checked in a real browser', '(under CI=true this suite runs instead)');
@@ -47,8 +46,7 @@ describe.skipIf(SKIP)(`the web page in a real browser (Debian chromium)${SKIP ? 
 
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`CI is set but ${CHROMIUM} is missing: install Debian's chromium package`);
-    const webRoot = await buildWeb(join(mkdtempSync(join(tmpdir(), 'colloquy-web-')), 'web'));
-    node = await startServe(['--web-root', webRoot]);
+    node = await servePage();
     browser = await launchChromium();
   }, 120_000);
 

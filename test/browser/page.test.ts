@@ -6,18 +6,17 @@
 //
 // Without /usr/bin/chromium the suite is skipped with a loud notice, except under CI.
 
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWeb } from '../../scripts/build-web.js';
-import { startServe, type ServeNode } from '../support/serve.js';
+import type { ServeNode } from '../support/serve.js';
+import { servePage } from '../support/serve-page.js';
 import { CHROMIUM, HAVE_CHROMIUM, launchChromium, skipWithoutChromium } from '../support/chromium.js';
 
 const SKIP = skipWithoutChromium('test/browser/page', 'the page layout and the ladder are NOT being checked in a real browser', '(under CI=true this suite runs instead)');
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
-const WAIT = { timeout: 30_000 };
+const WAIT = { timeout: 60_000 };   // generous: the machine is shared, and CI runs suites side by side
 
 describe.skipIf(SKIP)(`the page's first contact and ladder (Debian chromium)${SKIP ? ` [SKIPPED: ${CHROMIUM} missing]` : ''}`, () => {
   let node: ServeNode;
@@ -26,8 +25,7 @@ describe.skipIf(SKIP)(`the page's first contact and ladder (Debian chromium)${SK
 
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`CI is set but ${CHROMIUM} is missing: install Debian's chromium package`);
-    const webRoot = await buildWeb(join(mkdtempSync(join(tmpdir(), 'colloquy-web-')), 'web'));
-    node = await startServe(['--web-root', webRoot]);
+    node = await servePage();
     browser = await launchChromium();
   }, 120_000);
 
@@ -123,9 +121,11 @@ describe.skipIf(SKIP)(`the page's first contact and ladder (Debian chromium)${SK
     await ada.page.screenshot({ path: join(ARTIFACTS, 'page-1280.png'), fullPage: true });
 
     // Bob at 420 px reloads: the same session resumes, and his ladder shows the RESUME.
+    // His page watches his own session once the live view has listed it: frames before that are not drawn.
+    await bob.page.locator('#ladder-svg g.frame[data-type="ACCEPT"]').waitFor(WAIT);
     await say(bob.page, 'before the reload');
-    await bob.page.locator('#ladder-svg g.frame[data-type="DATA"]').first().waitFor(WAIT);
     const bobId = (await bob.page.locator('#session-id').textContent()) ?? '';
+    await bob.page.locator('#ladder-svg g.frame[data-type="DATA"]').first().waitFor(WAIT);
     await bob.page.reload({ waitUntil: 'load' });
     await bob.page.locator('#messages li.system', { hasText: 'resumed session' }).waitFor(WAIT);
     expect(await bob.page.locator('#session-id').textContent()).toBe(bobId);
