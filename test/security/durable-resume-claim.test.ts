@@ -14,7 +14,8 @@ import { hashResumeSecret } from '../../src/server/durable.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { skipWithout, startRedis, type RedisServer } from '../support/redis.js';
-import { forwarder, rawPeer } from './raw-peer.js';
+import { forwarder } from '../support/forwarder.js';
+import { rawPeer } from './raw-peer.js';
 
 const skip = skipWithout('redis-server', 'durable resume claim (security)', 'apt-get install redis-server');
 
