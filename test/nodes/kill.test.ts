@@ -4,11 +4,11 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { skipWithout, startRedis } from '../support/redis.js';
 import type { RedisServer } from '../support/redis.js';
+import { forwarder } from '../support/forwarder.js';
 
 const skip = skipWithout('redis-server', 'multi-node kill test', 'apt-get install redis-server');
 
@@ -26,24 +26,6 @@ function startNode(redisUrl: string): Promise<{ child: ChildProcess; port: numbe
   });
 }
 
-async function forwarder(target: number): Promise<{ port: number; switchTo(port: number): void; close(): Promise<void> }> {
-  let current = target;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(current, '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    switchTo: (port) => { current = port; },
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 describe.skipIf(skip)('resume on another node after kill -9', () => {
   let redis: RedisServer;

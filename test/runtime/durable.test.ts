@@ -2,7 +2,6 @@
 // unreachable (as if killed), the client's next connection lands on the other node, which
 // restores the session from the store and resumes it with nothing lost or duplicated.
 
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import type { Session } from '../../src/driver/session.js';
@@ -10,27 +9,8 @@ import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { conformance } from './conformance.js';
+import { forwarder } from '../support/forwarder.js';
 
-/** A TCP forwarder whose target can change, as a load balancer moving a client to another node. */
-async function forwarder(target: number): Promise<{ port: number; switchTo(port: number): void; cutAll(): void; close(): Promise<void> }> {
-  let current = target;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(current, '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    switchTo: (port) => { current = port; },
-    cutAll: () => { for (const s of sockets) s.destroy(); },
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 const servers: Server[] = [];
 afterEach(async () => { for (const s of servers.splice(0)) await s.destroy(); });
