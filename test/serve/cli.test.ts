@@ -1,29 +1,13 @@
 // `colloquy sessions` against a real serve node, and --help / usage errors for serve and sessions.
 
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHello } from '../../src/apps/service.js';
-import { runCli } from '../../src/cli/cli.js';
 import { commands } from '../../src/cli/commands.js';
 import { connect } from '../../src/client/connect.js';
 import { startServe, type ServeNode } from '../support/serve.js';
+import { runCaptured } from '../support/run-cli.js';
 
-async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await runCli(args, { signal: new AbortController().signal, stdout, stderr });
-    return { code, out, err };
-  } finally {
-    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
-  }
-}
+const run = runCaptured;
 
 describe('--help and usage errors', () => {
   it.each(['serve', 'sessions'])('%s --help prints usage and exit codes, exit 0', async (name) => {

@@ -3,12 +3,11 @@
 // what is wrong and the right form; passwords (from the URL or the environment) never printed:
 // not in parse errors, not in a usage error, not when the store cannot be reached.
 
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/cli.js';
 import { parseStoreSpec } from '../../src/serve/backing.js';
 import { parseRedisSpec, redact, REDIS_PASSWORD_ENV, SENTINEL_PASSWORD_ENV } from '../../src/serve/redis-url.js';
 import { freePort } from '../support/redis.js';
+import { runCaptured } from '../support/run-cli.js';
 
 const SECRET = 'pa55-w0rd-XYZZY';
 
@@ -68,19 +67,4 @@ describe('parseRedisSpec', () => {
   }, 60_000);
 });
 
-async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await runCli(args, { signal: new AbortController().signal, stdout, stderr });
-    return { code, out, err };
-  } finally {
-    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
-  }
-}
+const run = runCaptured;
