@@ -3,20 +3,25 @@
 // as a SESSION MESSAGE and prints each message received as a hex line. EOF on stdin closes the
 // session; the command ends when the connection is over.
 //
+// `colloquy netbios listen [--name NAME ...]`: the called side (server.ts). Prints each session
+// request and its answer, and each message received, until Ctrl-C.
+//
 // Bad arguments throw UsageError (exit 2) from src/cli/args.ts, which imports nothing from the
 // command table, so there is no import cycle.
 
 import { createInterface } from 'node:readline';
-import { parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
+import { ExitCode, parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/commands.js';
 import { toHex } from '../engine/bytes.js';
 import { connectNetbios } from './client.js';
+import { decideByName, listenNetbios } from './server.js';
 import { NetbiosError } from './errors.js';
 import { formatNetbiosName, parseNetbiosName } from './names.js';
-import { MAX_MESSAGE_SIZE, NETBIOS_SESSION_PORT } from './packets.js';
+import { MAX_MESSAGE_SIZE, negativeReason, NETBIOS_SESSION_PORT } from './packets.js';
 import type { NetbiosSession, RetargetHop } from './session.js';
 
 const HELP = `Usage: colloquy netbios connect HOST[:PORT] --called NAME [options]
+       colloquy netbios listen [--host H] [--port P] [--name NAME ...] [--json]
 
 Opens a NetBIOS session (RFC 1002 section 4.3; TCP port ${NETBIOS_SESSION_PORT} by default): sends a
 SESSION REQUEST and prints the answer (positive; negative with its error code; the retargets
@@ -37,7 +42,19 @@ Options:
   --json               print one JSON object per line
   -h, --help           show this help
 
-Exit codes: 0 the session ended cleanly; 1 refused or failed; 2 usage error.
+listen accepts TCP connections on --host (default 127.0.0.1) and --port (default ${NETBIOS_SESSION_PORT}; 0 picks
+a free port) and prints the address it listens on. A session request calling one of the --name
+names (repeatable; suffix 20 unless given) gets a POSITIVE SESSION RESPONSE, any other called
+name a NEGATIVE one with code 0x82 (called name not present); without --name every called name
+is accepted, as Samba does. Each request, its answer and each message received (as hex) is
+printed, until Ctrl-C closes the listener and its sessions. Anyone who can reach the port may
+open a session: keep the default loopback host unless you mean to serve others.
+
+  colloquy netbios listen --port 0 --name FILESRV
+  colloquy netbios connect 127.0.0.1:1139 --called FILESRV --timeout 2000
+
+Exit codes: 0 the session ended cleanly (listen: stopped by Ctrl-C); 1 refused or failed;
+2 usage error; 130 connect interrupted.
 `;
 
 const options = {
@@ -151,20 +168,93 @@ async function connect(args: readonly string[], ctx: CommandContext): Promise<nu
     ctx.stderr.write(`colloquy netbios: ${(failure as Error).message}${typeof (failure as { code?: unknown }).code === 'string' ? ` (${(failure as { code: string }).code})` : ''}\n`);
     return 1;
   }
+  if (ctx.signal.aborted) return ExitCode.interrupted;
   out('session closed', { event: 'closed' });
+  return 0;
+}
+
+const listenOptions = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  name: { type: 'string', multiple: true },
+  scope: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function listen(args: readonly string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseOrUsage({ args: [...args], options: listenOptions, allowPositionals: true, strict: true });
+  if (values.help) {
+    ctx.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const port = positiveInt(values.port, 'port', NETBIOS_SESSION_PORT, 0);
+  if (port > 65535) throw new UsageError('--port must be in 0..65535');
+  const scope = values.scope ?? '';
+  const names = values.name?.map((n) => parseName(n, 0x20, scope, 'name'));
+  const json = values.json === true;
+  const out = (text: string, record: Record<string, unknown>): void => {
+    ctx.stdout.write(json ? `${JSON.stringify(record)}\n` : `${text}\n`);
+  };
+  const decide = decideByName(names, []);
+  const sessions = new Set<NetbiosSession>();
+  const server = await listenNetbios({
+    host: values.host ?? '127.0.0.1',
+    port,
+    answer: (request) => {
+      const decision = decide(request);
+      const called = formatNetbiosName(request.called);
+      const calling = formatNetbiosName(request.calling);
+      const remote = request.remoteAddress;
+      out(`session request from ${remote}: called ${called}, calling ${calling}`, { event: 'request', remote, called, calling });
+      if (decision.kind === 'accept') {
+        out(`positive session response to ${remote}`, { event: 'answer', answer: 'positive', remote, called, calling });
+      } else if (decision.kind === 'refuse') {
+        const code = `0x${decision.errorCode.toString(16).padStart(2, '0')}`;
+        const reason = negativeReason(decision.errorCode);
+        out(`negative session response to ${remote}: ${code} ${reason}`, { event: 'answer', answer: 'negative', remote, errorCode: decision.errorCode, errorCodeHex: code, reason, called, calling });
+      }
+      return decision;
+    },
+    onSession: (session) => {
+      sessions.add(session);
+      const remote = session.remoteAddress;
+      void (async () => {
+        try {
+          for await (const data of session) out(`message from ${remote}: ${toHex(data)}`, { event: 'message', remote, length: data.length, hex: toHex(data) });
+          await session.close();
+          out(`session with ${remote} closed`, { event: 'closed', remote });
+        } catch (error) {
+          if (!ctx.signal.aborted) out(`session with ${remote} failed: ${(error as Error).message}`, { event: 'failed', remote, message: (error as Error).message, code: (error as { code?: unknown }).code });
+        } finally {
+          sessions.delete(session);
+        }
+      })();
+    },
+    onError: (error, remote) => ctx.stderr.write(`colloquy netbios: ${remote}: ${error.message}\n`),
+  });
+  out(`listening on ${server.address}`, { event: 'listening', local: server.address, port: server.port });
+  if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await server.close();
+  for (const session of sessions) session.destroy();
+  out('stopped', { event: 'stopped' });
   return 0;
 }
 
 export const netbiosCommand: Command = {
   name: 'netbios',
-  summary: 'open a NetBIOS session (RFC 1002) and exchange hex session messages',
+  summary: 'open or accept NetBIOS sessions (RFC 1002) and exchange hex session messages',
+  // listen stops on Ctrl-C (exit 0); connect returns 130 itself when interrupted.
+  stopsOnInterrupt: true,
   async run(args, ctx) {
     const [sub, ...rest] = args;
     if (sub === '--help' || sub === '-h' || sub === 'help') {
       ctx.stdout.write(HELP);
       return 0;
     }
-    if (sub !== 'connect') throw new UsageError(sub === undefined ? 'expected a subcommand: connect' : `unknown subcommand '${sub}' (expected connect)`);
+    if (sub === 'listen') return listen(rest, ctx);
+    if (sub !== 'connect') throw new UsageError(sub === undefined ? 'expected a subcommand: connect or listen' : `unknown subcommand '${sub}' (expected connect or listen)`);
     return connect(rest, ctx);
   },
 };

@@ -42,7 +42,7 @@ async function cli(args: string[], input?: string): Promise<{ code: number; stdo
 describe('colloquy netbios', () => {
   it('is listed in the help', async () => {
     const r = await cli(['--help']);
-    expect(r.stdout).toMatch(/^\s+netbios\s+open a NetBIOS session/m);
+    expect(r.stdout).toMatch(/^\s+netbios\s+open or accept NetBIOS sessions/m);
   });
 
   it('--help explains connect', async () => {
@@ -55,7 +55,9 @@ describe('colloquy netbios', () => {
 
   it.each([
     [['netbios'], /expected a subcommand/],
-    [['netbios', 'listen'], /unknown subcommand 'listen'/],
+    [['netbios', 'bogus'], /unknown subcommand 'bogus'/],
+    [['netbios', 'listen', '--port', '70000'], /--port must be in 0..65535/],
+    [['netbios', 'listen', '--name', 'SIXTEENCHARSLONG'], /--name: .*at most 15 octets/],
     [['netbios', 'connect', '127.0.0.1'], /--called NAME is required/],
     [['netbios', 'connect', '--called', 'X'], /expected one HOST\[:PORT\]/],
     [['netbios', 'connect', 'a:b:c', '--called', 'X'], /is not HOST\[:PORT\]/],
@@ -122,5 +124,37 @@ describe('colloquy netbios', () => {
     const r = await cli(['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'X']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^colloquy netbios: connect ECONNREFUSED/);
+  });
+
+  it('listen answers a listed called name positively, refuses others with 0x82, prints what arrives, stops on Ctrl-C', async () => {
+    const stop = new AbortController();
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const running = runCli(['netbios', 'listen', '--port', '0', '--name', 'FILESRV'], { signal: stop.signal, stdout, stderr: new PassThrough() });
+    // Probe for the address line (bounded by the test timeout).
+    let port: number | undefined;
+    for (let i = 0; i < 500 && port === undefined; i++) {
+      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m !== null) port = Number(m[1]);
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(port).toBeGreaterThan(0);
+
+    const ok = await cli(['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'filesrv', '--calling', 'ME', '--timeout', '5000'], '0102ff\n');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`positive session response from 127.0.0.1:${port} (called FILESRV<20>, calling ME<00>)`);
+    const no = await cli(['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'OTHER', '--timeout', '5000'], '');
+    expect(no.code).toBe(1);
+    expect(no.stdout).toBe(`negative session response from 127.0.0.1:${port}: 0x82 called name not present\n`);
+
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(out).toMatch(/^session request from 127\.0\.0\.1:\d+: called FILESRV<20>, calling ME<00>$/m);
+    expect(out).toMatch(/^positive session response to 127\.0\.0\.1:\d+$/m);
+    expect(out).toMatch(/^message from 127\.0\.0\.1:\d+: 0102ff$/m);
+    expect(out).toMatch(/^session request from 127\.0\.0\.1:\d+: called OTHER<20>, calling COLLOQUY<00>$/m);
+    expect(out).toMatch(/^negative session response to 127\.0\.0\.1:\d+: 0x82 called name not present$/m);
+    expect(out.trimEnd().endsWith('stopped')).toBe(true);
   });
 });
