@@ -31,7 +31,9 @@ ISO 8327 / X.225 sessions over RFC 1006 (TPKT) and ISO 8073 class 0 (COTP). Port
 
 connect prints the peer's answer to the CN (AC, RF or AB: version, units, tokens, reason, user
 data as hex), then sends each hex line read from stdin as DT user data and prints received user
-data as hex lines. End of input releases the session (FN/DN).
+data as hex lines. End of input releases the session (FN/DN). When the handshake fails it prints
+what came back (the CC, then the RF or AB) or, when nothing did, how the connection ended
+(e.g. "< closed ... the peer closed the transport connection after our CN ...").
 
 listen accepts sessions and prints what arrives, one line per SPDU or event, until Ctrl-C.
 
@@ -46,7 +48,8 @@ Options:
                        Default none (kernel and duplex, as MMS peers use)
   --half-duplex        half duplex (data token) instead of duplex
   --versions LIST      X.225 versions offered or supported: 1, 2 or 1,2 (default 1,2)
-  --libiec61850        libiec61850 compatibility: version 2 only, one-octet lengths
+  --libiec61850        libiec61850 compatibility: version 2 only, one-octet lengths (connect:
+                       give --user-data, the presentation CP the server expects)
   --tpdu-size N        largest TPDU, 128..8192, a power of two (default 8192)
   --timeout MS         handshake timeout (default 10000)
   --host H             listen: address to bind (default 127.0.0.1)
@@ -172,6 +175,8 @@ function eventRecord(e: SessionEvent): Record<string, unknown> {
   return r;
 }
 
+const ccRecord = (c: NonNullable<IsoSession['cotp']>): Record<string, unknown> => ({ spdu: 'CC', tpduSize: c.tpduSize, calledTsap: hex(c.calledTsap), callingTsap: hex(c.callingTsap) });
+
 class Printer {
   constructor(private readonly out: Writable, readonly json: boolean) {}
   line(s: string): void { this.out.write(`${s}\n`); }
@@ -197,17 +202,21 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
   if (!target) throw new UsageError('connect needs HOST[:PORT]');
   const p = new Printer(ctx.stdout, v.json ?? false);
   const options: IsoConnectOptions = { ...profile(v), userData: hexOption(v, 'user-data'), signal: ctx.signal };
+  if (options.libiec61850 && !options.userData) ctx.stderr.write('colloquy iso: note: no --user-data; a libiec61850 server expects its presentation CP (AARQ, MMS initiate) in the CN and closes the connection without one\n');
   let address: string;
   try { const a = parseIsoAddress(target); address = `iso://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`; } catch { throw new UsageError(`'${target}' is not HOST[:PORT]`); }
   let session: IsoSession;
   try {
     session = await connectIso(address, options);
   } catch (e) {
-    const answer = (e as { details?: { iso?: Spdu } }).details?.iso;
-    if (answer) p.record('< ', describeSpdu(answer));
+    // What came back before the handshake failed: the CC, then the RF or AB, or else how it ended.
+    const details = (e as { details?: { iso?: Spdu; cotp?: IsoSession['cotp'] } }).details;
+    if (details?.cotp) p.record('< ', ccRecord(details.cotp));
+    if (details?.iso) p.record('< ', describeSpdu(details.iso));
+    else p.record('< ', { event: 'closed', code: (e as { code?: string }).code ?? 'ERR_CONNECT_FAILED', message: e instanceof Error ? e.message : String(e) });
     throw e;
   }
-  if (session.cotp) p.record('< ', { spdu: 'CC', tpduSize: session.cotp.tpduSize, calledTsap: hex(session.cotp.calledTsap), callingTsap: hex(session.cotp.callingTsap) });
+  if (session.cotp) p.record('< ', ccRecord(session.cotp));
   if (session.peerAnswer) p.record('< ', { ...describeSpdu(session.peerAnswer), version: session.isoVersion });
   // Printed as the events come, so data and the close are in the order they arrived; the
   // iterator below only consumes the data (so the receive buffer never fills).

@@ -75,7 +75,9 @@ export function connectToCn(c: ConnectFrame, p: InitiatorProfile): Spdu {
     requirements: c.units,
     callingSsel: p.callingSsel,
     calledSsel: p.calledSsel,
-    userData: ud.length > V1_USER_DATA ? undefined : ud.length || p.compat ? ud : undefined,
+    // No user data, no PGI 193 (X.225: the parameter is absent), in libiec61850 mode too: an
+    // empty group only moves the refusal up to the peer's presentation layer.
+    userData: ud.length > V1_USER_DATA || ud.length === 0 ? undefined : ud,
     extendedUserData: ud.length > V1_USER_DATA ? ud : undefined,
   };
 }

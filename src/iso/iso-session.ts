@@ -102,6 +102,7 @@ export class IsoWire extends WireSession {
 
   override handleTransportDown(now: number, error?: SessionError): void {
     this.now = now;
+    const before = this.phase;
     this.phase = 'closed';
     const m = this.machine;
     m.handleTransportDown(now, error);
@@ -109,7 +110,13 @@ export class IsoWire extends WireSession {
     // attempt on another one (the machine would wait for either); the session ends.
     const cause = error ? ` (${error.message})` : '';
     if (m.state === 'interrupted') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed${cause}; an ISO 8327 session ends with it`, 'remote', { reason: 'transport-lost' }));
-    else if (m.state === 'idle' || m.state === 'connecting') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed before the session was set up${cause}`, 'remote', { reason: 'transport-lost' }));
+    else if (m.state === 'idle' || m.state === 'connecting') {
+      // How far the handshake came, for the user: a peer that dislikes a CN often just closes.
+      const when = this.options.role !== 'initiator' ? 'before the session was set up'
+        : before === 'connect' ? 'after our CN, without answering it (no AC, RF or AB)'
+          : before === 'await-cc' ? 'before answering the COTP CR (no CC)' : 'before the session was set up';
+      m.terminate(new SessionError('ERR_ABORTED', `the peer closed the transport connection ${when}${cause}`, 'remote', { reason: 'transport-lost' }));
+    }
   }
 
   override handleBytes(chunk: Bytes, now: number): void {

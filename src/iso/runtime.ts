@@ -145,8 +145,10 @@ export async function connectIso(url: string, options: IsoConnectOptions = {}): 
     const offClosed = session.on('closed', ({ error }) => {
       done();
       const e = error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote');
-      // The peer's answer (RF with its reason, AB) goes with the error, as decoded.
-      reject(session.peerAnswer ? new SessionError(e.code, e.message, e.origin, { ...e.details, iso: session.peerAnswer }) : e);
+      // The peer's answer (RF with its reason, AB) and the COTP connection, if one was made, go
+      // with the error, as decoded: a caller can say how far the handshake came.
+      const extra = { ...(session.peerAnswer ? { iso: session.peerAnswer } : {}), ...(session.cotp ? { cotp: session.cotp } : {}) };
+      reject(Object.keys(extra).length ? new SessionError(e.code, e.message, e.origin, { ...e.details, ...extra }) : e);
     });
     const onAbort = (): void => session.abort('connect aborted');
     const done = (): void => { offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort); };

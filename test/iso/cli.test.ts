@@ -6,6 +6,8 @@ import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.js';
+import { LIBIEC61850 } from './cases.js';
+import { rawServer } from './support.js';
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -81,8 +83,31 @@ describe('colloquy iso', () => {
     stops.push(l.stop);
     const r = await cli(['iso', 'connect', `127.0.0.1:${l.port}`], []);
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('< RF reason=129 reasonText=session selector unknown transportDisconnect=transport released userData=-\n');
+    expect(r.stdout).toBe('< CC tpduSize=8192 calledTsap=0001 callingTsap=0001\n< RF reason=129 reasonText=session selector unknown transportDisconnect=transport released userData=-\n');
     expect(r.stderr).toMatch(/ERR_REFUSED/);
+  });
+
+  it('a peer that closes the transport after the CN: connect prints the CC and says so, exit 1', async () => {
+    const mock = await rawServer();
+    try {
+      const running = cli(['iso', 'connect', `127.0.0.1:${mock.port}`, '--libiec61850'], []);
+      const peer = await mock.peer;
+      await peer.next(); // CR
+      peer.write(LIBIEC61850.cc);
+      expect(await peer.next()).not.toBeNull(); // the CN
+      peer.socket.destroy(); // what libiec61850 does with a CN it does not like
+      const r = await running;
+      expect(r.code).toBe(1);
+      expect(r.stdout.split('\n')).toEqual([
+        expect.stringMatching(/^< CC tpduSize=\d+ calledTsap=0001 callingTsap=0001$/),
+        '< closed code=ERR_ABORTED message=the peer closed the transport connection after our CN, without answering it (no AC, RF or AB)',
+        '',
+      ]);
+      expect(r.stderr).toMatch(/no --user-data; a libiec61850 server expects/);
+      expect(r.stderr).toMatch(/ERR_ABORTED/);
+    } finally {
+      mock.close();
+    }
   });
 
   it('an unreachable peer is ERR_CONNECT_FAILED, exit 1', async () => {

@@ -93,6 +93,30 @@ describe('Colloquy as the client of a libiec61850 server', () => {
   });
 });
 
+describe('a CN without user data', () => {
+  it('carries no User Data PGI 193 at all, in libiec61850 mode too (an empty group is refused by the peer presentation layer)', async () => {
+    for (const libiec61850 of [true, false]) {
+      const mock = await rawServer();
+      try {
+        const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, { libiec61850 }).catch((e: unknown) => e);
+        const peer = await mock.peer;
+        await peer.next();
+        peer.write(LIBIEC61850.cc);
+        const dt = decodeTpdu((await peer.next())!.subarray(4));
+        const spdus = dt.type === 'DT' ? decodeTsdu(dt.data) : [];
+        expect(spdus).toHaveLength(1);
+        expect(spdus[0]).toMatchObject({ type: 'CN' });
+        expect(spdus[0]!.userData, `libiec61850: ${libiec61850}`).toBeUndefined();
+        expect(spdus[0]!.extendedUserData).toBeUndefined();
+        peer.socket.destroy();
+        expect(plain(await connecting)).toMatchObject({ code: 'ERR_ABORTED' });
+      } finally {
+        mock.close();
+      }
+    }
+  });
+});
+
 describe('Colloquy as the server of a libiec61850 client', () => {
   it('answers the captured CR, CN and FN with the captured CC, AC and DN, byte for byte', async () => {
     const l = await listen({ libiec61850: true, onConnect: () => ({ accept: true, userData: AC_USER_DATA }), handlers: { release: () => ({ accept: true, userData: RLRE }) } });
