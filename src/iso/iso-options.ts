@@ -20,7 +20,7 @@ export interface IsoWireOptions {
   tpduSize?: number;
   /** X.225 versions offered (initiator) or supported (acceptor): [1, 2] by default, [2] in libiec61850 mode. */
   versions?: readonly (1 | 2)[];
-  /** libiec61850 compatibility: version 2 only, one-octet lengths, PGI 193 always in CN/AC/FN/DN. */
+  /** libiec61850 compatibility: version 2 only, one-octet lengths, PGI 193 always in AC/FN/DN (and in a CN with user data). */
   libiec61850?: boolean;
   /** This side's COTP reference. Default 1. */
   localRef?: number;
