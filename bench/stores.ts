@@ -57,7 +57,7 @@ const KEYS = 1000;
 const VALUE_BYTES = 100;
 const TTL_MS = 60_000;
 const RTT_SAMPLES = 300;
-/** Messages each way in the exchange case (test/runtime/conformance.ts's 5,000-message case). */
+/** Messages each way in the exchange case (test/driver/conformance.ts's 5,000-message case). */
 const EXCHANGE = 5000;
 /** Messages in flight (sent, echo not back) in the durability throughput case. */
 const WINDOW = 256;

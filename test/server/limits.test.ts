@@ -9,7 +9,7 @@ import type { Frame } from '../../src/engine/frames.js';
 import { AbortReason, ResumeRefuseReason } from '../../src/engine/frames.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
-import { collect } from './conformance.js';
+import { collect } from '../driver/conformance.js';
 
 let server: Server | undefined;
 afterEach(async () => { await server?.destroy(); server = undefined; });

@@ -8,7 +8,7 @@ import type { Session } from '../../src/driver/session.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { conformance } from './conformance.js';
+import { conformance } from '../driver/conformance.js';
 import { forwarder } from '../support/forwarder.js';
 
 

@@ -7,7 +7,7 @@ import { ConnectionPool } from '../../src/client/pool.js';
 import type { Session } from '../../src/driver/session.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
-import { collect, conformance } from './conformance.js';
+import { collect, conformance } from '../driver/conformance.js';
 
 let server: Server | undefined;
 let pool: ConnectionPool | undefined;

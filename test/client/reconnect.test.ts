@@ -7,7 +7,7 @@ import { listen, Refusal } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { startFaultProxy } from '../chaos/fault-proxy.js';
 import { testCertificate } from '../support/tls-cert.js';
-import { collect } from './conformance.js';
+import { collect } from '../driver/conformance.js';
 
 let server: Server | undefined;
 afterEach(async () => { await server?.destroy(); server = undefined; });
