@@ -23,7 +23,7 @@
 
 import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { CHAT_SERVICE, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';

@@ -35,7 +35,7 @@
 //   for a remote owner's answer), peer-link.ts, replica-state.ts, replication-protocol.ts.
 
 import { createHash, type KeyObject } from 'node:crypto';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import type { Session } from '../driver/session.js';
 import { SessionError } from '../engine/errors.js';
 import type { Server } from '../server/server.js';

@@ -24,7 +24,7 @@
 import type { Redis } from 'ioredis';
 import type { Server } from '../server/server.js';
 import type { Session } from '../driver/session.js';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import type { RedisBus } from './redis-bus.js';
 

@@ -20,7 +20,7 @@ import { toHex } from '../engine/bytes.js';
 import { Driver } from './driver.js';
 import type { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
-import { Emitter } from './emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { Inbox } from './inbox.js';
 import { answerIndication } from './indications.js';
 import type { IndicationHandlers } from './indications.js';

@@ -35,7 +35,7 @@ import type { Frame, RefuseReasonValue, ResumeRefuseReasonValue } from '../engin
 import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
 import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
 import { closeWithLinger } from '../driver/driver.js';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { Session } from '../driver/session.js';
 import type { SessionOptions } from '../driver/session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';

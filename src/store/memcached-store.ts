@@ -43,7 +43,7 @@
 //     twice).
 
 import memjs, { type Client as MemjsClient } from 'memjs';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { OP, removeItem, request, STATUS, statusError, storeItem, type Outcome } from './memcached-protocol.js';
 import { keyPart, liveEntries, parseIndex, parseRec, topBound, view, type Loaded, type Rec } from './memcached-records.js';

@@ -6,7 +6,7 @@
 // deadline too, so an expired session is never returned even between sweeps. Data is stored as
 // JSON text, so callers get copies and see what a remote store would give them.
 
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { checkTtl, popMin, pushHeap } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';

@@ -31,7 +31,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { openPool, PendingCalls, PostgresListener, postgresFailure, type PostgresConnection } from './postgres-connection.js';
 import { postgresMigration, postgresNames, postgresQueries, type PostgresNames } from './postgres-schema.js';

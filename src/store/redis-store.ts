@@ -36,7 +36,7 @@
 // still have happened (Redis got the command); the store never reports success for it.
 
 import type { EventEmitter } from 'node:events';
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { createStoreClient, RedisHealth, redisFailure, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { decP, encP, RedisKeys, sessionFrom } from './redis-keys.js';

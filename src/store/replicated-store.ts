@@ -29,7 +29,7 @@
 // Redis store: from the writer). `expired` is emitted by every node when its own copy reaches its
 // deadline (so N times across N nodes; listen on one node, or filter with `owns(id)`).
 
-import { Emitter } from '../driver/emitter.js';
+import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { ReplicationNode, type ReplicatedPeer, type ReplicatedStats, type ReplicationEvents, type ReplicationOptions } from '../cluster/replication-node.js';
 import { view, type Replica } from '../cluster/replica-state.js';

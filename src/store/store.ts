@@ -15,7 +15,7 @@
 //   - No call waits forever: each has a timeout (`timeoutMs`, default 1 s) and an optional
 //     `signal`; a timeout is ERR_STORE_TIMEOUT, an unreachable store ERR_STORE_UNAVAILABLE.
 
-import type { Emitter } from '../driver/emitter.js';
+import type { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 
 export interface StoredSession<T = unknown> {

@@ -1,4 +1,5 @@
-// A small typed event emitter that runs in Node and in browsers (no node:events).
+// A small typed event emitter that runs in Node and in browsers (no node:events). It sits in
+// src/util/, the lowest layer: the driver, the stores, the cluster and the apps all use it.
 
 export type Listener<T> = (value: T) => void;
 
