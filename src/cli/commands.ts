@@ -10,9 +10,9 @@
 //     Ctrl-C aborts the signal and the dispatcher exits 130 once the command has unwound.
 
 import type { Readable, Writable } from 'node:stream';
-import { netbiosCommand } from '../netbios/command.js';
-import { pptpCommand } from '../pptp/command.js';
-import { isoCommand } from '../iso/command.js';
+import { netbiosCommand } from './netbios-command.js';
+import { pptpCommand } from './pptp-command.js';
+import { isoCommand } from './iso-command.js';
 import { serveCommand } from './serve-command.js';
 import { chatCommand } from './chat-command.js';
 import { getCommand, putCommand } from './files-command.js';

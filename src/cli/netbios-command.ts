@@ -6,19 +6,19 @@
 // `colloquy netbios listen [--name NAME ...]`: the called side (server.ts). Prints each session
 // request and its answer, and each message received, until Ctrl-C.
 //
-// Bad arguments throw UsageError (exit 2) from src/cli/args.ts, which imports nothing from the
-// command table, so there is no import cycle.
+// Bad arguments throw UsageError (exit 2) from args.ts. This command lives in src/cli/, above
+// src/netbios/, so the protocol folder imports nothing of the CLI.
 
 import { createInterface } from 'node:readline';
-import { ExitCode, parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
-import type { Command, CommandContext } from '../cli/commands.js';
+import { ExitCode, parseHostPort, parseOrUsage, UsageError } from './args.js';
+import type { Command, CommandContext } from './commands.js';
 import { toHex } from '../engine/bytes.js';
-import { connectNetbios } from './client.js';
-import { decideByName, listenNetbios } from './server.js';
-import { NetbiosError } from './errors.js';
-import { formatNetbiosName, parseNetbiosName } from './names.js';
-import { MAX_MESSAGE_SIZE, negativeReason, NETBIOS_SESSION_PORT } from './packets.js';
-import type { NetbiosSession, RetargetHop } from './session.js';
+import { connectNetbios } from '../netbios/client.js';
+import { decideByName, listenNetbios } from '../netbios/server.js';
+import { NetbiosError } from '../netbios/errors.js';
+import { formatNetbiosName, parseNetbiosName } from '../netbios/names.js';
+import { MAX_MESSAGE_SIZE, negativeReason, NETBIOS_SESSION_PORT } from '../netbios/packets.js';
+import type { NetbiosSession, RetargetHop } from '../netbios/session.js';
 
 const HELP = `Usage: colloquy netbios connect HOST[:PORT] --called NAME [options]
        colloquy netbios listen [--host H] [--port P] [--name NAME ...] [--json]

@@ -2,13 +2,13 @@
 // about itself (protocol version, framing and bearer capabilities, maximum channels, firmware
 // revision, host name, vendor), then stop the connection cleanly.
 //
-// Bad arguments throw UsageError (exit 2) from src/cli/args.ts, which imports nothing from the
-// command table, so there is no import cycle.
+// Bad arguments throw UsageError (exit 2) from args.ts. This command lives in src/cli/, above
+// src/pptp/, so the protocol folder imports nothing of the CLI.
 
-import { parseHostPort, parseOrUsage, UsageError } from '../cli/args.js';
-import type { Command, CommandContext } from '../cli/commands.js';
-import { PPTP_PORT } from './messages.js';
-import { describeProbe, probePptp } from './probe.js';
+import { parseHostPort, parseOrUsage, UsageError } from './args.js';
+import type { Command, CommandContext } from './commands.js';
+import { PPTP_PORT } from '../pptp/messages.js';
+import { describeProbe, probePptp } from '../pptp/probe.js';
 
 const HELP = `Usage: colloquy pptp probe HOST[:PORT] [options]
 

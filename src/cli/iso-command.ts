@@ -15,14 +15,14 @@ import { toHex } from '../engine/bytes.js';
 import { Token, TOKEN_NAMES, Unit } from '../engine/frames.js';
 import type { UnitName } from '../engine/frames.js';
 import type { SessionEvent } from '../engine/machine/index.js';
-import { ExitCode, UsageError } from '../cli/args.js';
-import type { Command, CommandContext } from '../cli/commands.js';
-import { describeAbortBits } from './frame-map.js';
-import { parseHex } from './octets.js';
-import { REFUSE_REASONS } from './spdu-codes.js';
-import type { Spdu } from './spdu.js';
-import { connectIso, ISO_DEFAULT_PORT, listenIso, parseIsoAddress } from './runtime.js';
-import type { IsoConnectOptions, IsoSession } from './runtime.js';
+import { ExitCode, UsageError } from './args.js';
+import type { Command, CommandContext } from './commands.js';
+import { describeAbortBits } from '../iso/frame-map.js';
+import { parseHex } from '../iso/octets.js';
+import { REFUSE_REASONS } from '../iso/spdu-codes.js';
+import type { Spdu } from '../iso/spdu.js';
+import { connectIso, ISO_DEFAULT_PORT, listenIso, parseIsoAddress } from '../iso/runtime.js';
+import type { IsoConnectOptions, IsoSession } from '../iso/runtime.js';
 
 const HELP = `Usage: colloquy iso connect HOST[:PORT] [options]
        colloquy iso listen [--port N] [options]
