@@ -31,7 +31,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { RedisStore } from '../src/store/redis-store.js';
-import { ReplicatedStore } from '../src/store/replicated-store.js';
+import { ReplicatedStore } from '../src/cluster/replicated-store.js';
 import type { SessionStore } from '../src/store/store.js';
 import { have, startRedis, type RedisServer } from '../test/support/redis.js';
 

@@ -16,7 +16,7 @@
 //   is not the merge key because `touch` changes a record without a new version.
 //
 //   Mutations (write, touch, delete) are made only by `mutate*` on the node that owns the key
-//   (src/store/replicated-store.ts routes them there); peers only `merge`. Expiry needs no
+//   (src/cluster/replicated-store.ts routes them there); peers only `merge`. Expiry needs no
 //   message: every node knows `expiresAt` and drops the session at that time by its own clock
 //   (lazily on read, and by `sweep`).
 

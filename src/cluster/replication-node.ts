@@ -1,6 +1,6 @@
 // ReplicationNode: one node of a replicated store on the network: its endpoint, its links to
 // every peer, bootstrap, ownership of keys and the writes it makes as owner. The SessionStore
-// face (argument checks, reads, events, timeouts) is src/store/replicated-store.ts.
+// face (argument checks, reads, events, timeouts) is src/cluster/replicated-store.ts.
 //
 // Theory of operation
 //   Links. Each node listens (a Colloquy Server) and dials every peer (peer-link.ts). A dialed

@@ -1,5 +1,5 @@
 // The configuration, events and statistics of a replication node (replication-node.ts), which
-// ReplicatedStore (src/store/replicated-store.ts) takes and reports as its own.
+// ReplicatedStore (src/cluster/replicated-store.ts) takes and reports as its own.
 //
 // Theory of operation
 //   Only types live here: what a node is told (its id, where it listens, its peers, the limits

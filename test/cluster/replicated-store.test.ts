@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { clusterTag, proveHello } from '../../src/cluster/node-identity.js';
 import { listen, type Server } from '../../src/server/server.js';
-import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/store/replicated-store.js';
+import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/cluster/replicated-store.js';
 import { updateSession } from '../../src/store/store.js';
 import { chaosSeed, startFaultProxy, type FaultProxy } from '../chaos/fault-proxy.js';
 import { testCertificate } from '../support/tls-cert.js';

@@ -11,7 +11,7 @@ import { clusterTag, generateNodeKey, proveHello } from '../../src/cluster/node-
 import { privateKeyOf } from '../../src/cluster/node-identity.js';
 import type { ReplicationNode } from '../../src/cluster/replication-node.js';
 import type { SessionError } from '../../src/engine/errors.js';
-import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/store/replicated-store.js';
+import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/cluster/replicated-store.js';
 
 const TTL = 600_000;
 const opened: { close(): Promise<void> }[] = [];

@@ -31,13 +31,13 @@
 
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { ReplicationNode, type ReplicatedPeer, type ReplicatedStats, type ReplicationEvents, type ReplicationOptions } from '../cluster/replication-node.js';
-import { view, type Replica } from '../cluster/replica-state.js';
-import type { Op } from '../cluster/replication-protocol.js';
-import { checkId, checkPrincipal, checkTtl, positive, runBounded, serialise } from './shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import { ReplicationNode, type ReplicatedPeer, type ReplicatedStats, type ReplicationEvents, type ReplicationOptions } from './replication-node.js';
+import { view, type Replica } from './replica-state.js';
+import type { Op } from './replication-protocol.js';
+import { checkId, checkPrincipal, checkTtl, positive, runBounded, serialise } from '../store/shared.js';
+import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from '../store/store.js';
 
-export type { ReplicatedPeer, ReplicatedStats } from '../cluster/replication-node.js';
+export type { ReplicatedPeer, ReplicatedStats } from './replication-node.js';
 
 export interface ReplicatedStoreOptions extends ReplicationOptions {
   /** Default per-call timeout. Default 1000 ms. */

@@ -7,12 +7,12 @@
 // The nodes share one fake clock (advance() moves it and sweeps every node).
 //
 // More replicated-store tests (writes spread over nodes, a joining node, cut links, a slow peer)
-// are in test/cluster/replicated-store.test.ts.
+// are in replicated-store.test.ts beside this file.
 
 import { describe, expect, it } from 'vitest';
-import { ReplicatedStore } from '../../src/store/replicated-store.js';
+import { ReplicatedStore } from '../../src/cluster/replicated-store.js';
 import type { SessionStore } from '../../src/store/store.js';
-import { storeConformance } from './conformance.js';
+import { storeConformance } from '../store/conformance.js';
 
 const clusters = new WeakMap<SessionStore, { clock: { t: number }; nodes: ReplicatedStore[] }>();
 let clusterNo = 0;
