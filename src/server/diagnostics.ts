@@ -9,7 +9,7 @@
 //   - A message carries the objects it is about (the Server, the Session) so a subscriber in a
 //     process with several servers can tell them apart, and plain fields (codes, reasons,
 //     kinds) for labels. Subscribers must not throw and must not keep the session alive.
-//   - This file is a leaf: the server and the stores call it; it imports nothing of theirs but types.
+//   - This file is a leaf: the server calls it; it imports nothing of the server's but types.
 //
 //   colloquy:session:opened          a session was accepted (or restored from the store)
 //   colloquy:session:interrupted     its transport dropped; it waits for a resume
@@ -17,12 +17,14 @@
 //   colloquy:session:resume-refused  a RESUME was turned away, with the reason
 //   colloquy:session:closed          it ended; `code` is null for an orderly release
 //   colloquy:handshake:refused       a transport was turned away before carrying a session
-//   colloquy:store:call              one store call finished, with its duration
+//   colloquy:store:call              one store call finished, with its duration (published by the
+//                                    stores, src/store/diagnostics.ts)
 
 import { channel } from 'node:diagnostics_channel';
 import type { Session } from '../driver/session.js';
 import { ResumeRefuseReason } from '../engine/frames.js';
 import type { ResumeRefuseReasonValue } from '../engine/frames.js';
+import { STORE_CALL_CHANNEL } from '../store/diagnostics.js';
 
 export const CHANNELS = {
   sessionOpened: 'colloquy:session:opened',
@@ -31,7 +33,7 @@ export const CHANNELS = {
   sessionResumeRefused: 'colloquy:session:resume-refused',
   sessionClosed: 'colloquy:session:closed',
   handshakeRefused: 'colloquy:handshake:refused',
-  storeCall: 'colloquy:store:call',
+  storeCall: STORE_CALL_CHANNEL,
 } as const;
 
 /** The publisher of a session message: the Server (an opaque object here, to keep this file a leaf). */
@@ -43,7 +45,7 @@ export interface SessionResumedMessage { server: DiagnosticsSource; session: Ses
 export interface SessionResumeRefusedMessage { server: DiagnosticsSource; id: string; reason: ResumeRefusalName; transport: string; remoteAddress: string }
 export interface SessionClosedMessage { server: DiagnosticsSource; session: Session; id: string; code: string | null }
 export interface HandshakeRefusedMessage { server: DiagnosticsSource; code: string; message: string; transport: string; remoteAddress: string }
-export interface StoreCallMessage { store: string; op: string; durationMs: number; error: string | null }
+export type { StoreCallMessage } from '../store/diagnostics.js';
 
 export type ResumeRefusalName = keyof typeof ResumeRefuseReason;
 
@@ -60,7 +62,6 @@ const resumed = channel(CHANNELS.sessionResumed);
 const resumeRefused = channel(CHANNELS.sessionResumeRefused);
 const closed = channel(CHANNELS.sessionClosed);
 const refused = channel(CHANNELS.handshakeRefused);
-const storeCall = channel(CHANNELS.storeCall);
 
 export function publishOpened(server: DiagnosticsSource, session: Session, restored: boolean): void {
   if (!opened.hasSubscribers) return;
@@ -90,18 +91,4 @@ export function publishTurnedAway(server: DiagnosticsSource, transport: { kind: 
 
 export function publishHandshakeRefused(server: DiagnosticsSource, transport: { kind: string; remoteAddress: string }, error: { code: string; message: string }): void {
   if (refused.hasSubscribers) refused.publish({ server, code: error.code, message: error.message, transport: transport.kind, remoteAddress: transport.remoteAddress } satisfies HandshakeRefusedMessage);
-}
-
-/**
- * The start of a store call: a function to call when it settles (with its error, if any), or
- * null when nobody listens (then the clock is not read at all).
- */
-export function storeCallStarted(store: string, op: string): ((error?: unknown) => void) | null {
-  if (!storeCall.hasSubscribers) return null;
-  const start = performance.now();
-  return (error?: unknown) => {
-    if (!storeCall.hasSubscribers) return;
-    const code = error === undefined ? null : ((error as { code?: unknown } | null)?.code ?? 'ERR_UNKNOWN');
-    storeCall.publish({ store, op, durationMs: performance.now() - start, error: typeof code === 'string' || code === null ? code : String(code) } satisfies StoreCallMessage);
-  };
 }

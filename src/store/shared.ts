@@ -4,7 +4,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';
-import { storeCallStarted } from '../server/diagnostics.js';
+import { storeCallStarted } from './diagnostics.js';
 import type { CallOptions, WriteOptions } from './store.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
@@ -159,7 +159,7 @@ export function runBounded<T>(
     return Promise.reject(error);
   }
   const inner = new AbortController();
-  const finished = storeCallStarted(store, op); // null unless someone listens (src/server/diagnostics.ts)
+  const finished = storeCallStarted(store, op); // null unless someone listens (./diagnostics.ts)
   return new Promise<T>((resolve, reject) => {
     const settle = (finish: () => void, error?: unknown): void => {
       if (inner.signal.aborted) return;

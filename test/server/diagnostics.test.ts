@@ -12,7 +12,8 @@ import { encodeFrame } from '../../src/engine/codec/index.js';
 import { SessionError } from '../../src/engine/errors.js';
 import type { Session } from '../../src/driver/session.js';
 import { listen, Refusal, type Server } from '../../src/server/server.js';
-import { CHANNELS, publishOpened, publishSessionEvent, publishTurnedAway, storeCallStarted } from '../../src/server/diagnostics.js';
+import { CHANNELS, publishOpened, publishSessionEvent, publishTurnedAway } from '../../src/server/diagnostics.js';
+import { storeCallStarted } from '../../src/store/diagnostics.js';
 import { runBounded } from '../../src/store/shared.js';
 
 type Message = Record<string, unknown>;
