@@ -1,5 +1,7 @@
 // colloquy: the OSI session layer for TypeScript.
 export * from './engine/index.js';
+export { ERROR_CODES, ERROR_TABLES } from './errors.js';
+export type { AnyErrorCode, ErrorTableSource } from './errors.js';
 export { connect, ClientSession } from './client/connect.js';
 export type { ConnectOptions, ReconnectOptions, ClientEvents } from './client/connect.js';
 export { ConnectionPool } from './client/pool.js';

@@ -26,6 +26,7 @@ import { SessionError } from '../src/engine/errors.js';
 import { Ladder } from './ladder.js';
 import type { LadderFrame } from './ladder.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-storage.js';
+import type {} from '../src/store/errors.js';
 
 const SNAPSHOT_KEY = 'colloquy.chat.snapshot';
 const TRANSCRIPT_KEY = 'colloquy.chat.transcript';

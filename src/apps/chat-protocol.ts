@@ -18,6 +18,7 @@
 //   once across resumes. Message ids exist so that clients (and a web page) can name messages.
 
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export const CHAT_SERVICE = 'chat';
 export const DEFAULT_ROOM = 'lobby';

@@ -47,6 +47,9 @@ import { Floor } from './chat-floor.js';
 import { onNodeMessage, topicOf } from './chat-nodes.js';
 import type { NodeContext, Wire } from './chat-nodes.js';
 import { sendTo, sendToRoom } from './chat-delivery.js';
+import type {} from './errors.js';
+import type {} from '../server/errors.js';
+import type {} from '../store/errors.js';
 
 export { MAX_NODES_PER_ROOM } from './chat-nodes.js';
 export { MEMBER_BACKLOG_BYTES } from './chat-delivery.js';

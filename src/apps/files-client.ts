@@ -25,6 +25,7 @@ import { downloadOnce } from './files-get.js';
 import { uploadOnce } from './files-put.js';
 import { LOCK_SUFFIX, withNewSessions } from './files-session.js';
 import type { TransferOptions, TransferResult } from './files-session.js';
+import type {} from './errors.js';
 
 export { ABORT_RELEASE_MS, GET_CHECKPOINT_SUFFIX, LOCK_SUFFIX, PART_SUFFIX, PUT_CHECKPOINT_SUFFIX } from './files-session.js';
 export type { TransferOptions, TransferProgress, TransferResult } from './files-session.js';

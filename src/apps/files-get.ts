@@ -17,6 +17,7 @@ import { SessionError } from '../engine/errors.js';
 import { ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, hashFile, protocolError, remoteError, writeJsonAtomic } from './files-wire.js';
 import { GET_CHECKPOINT_SUFFIX, PART_SUFFIX, abortable, closeSession, countCuts, openSession, readJson, releaseBudget, watchEnd } from './files-session.js';
 import type { GetCheckpoint, TransferOptions, TransferResult } from './files-session.js';
+import type {} from './errors.js';
 
 /** Most takeovers one get follows in one session (each is a node dying under it). */
 const MAX_TAKEOVERS = 1000;

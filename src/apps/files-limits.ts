@@ -24,6 +24,7 @@ import { lstat, opendir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SessionError } from '../engine/errors.js';
 import { RESERVED_PREFIX, pathRejected } from './files-path.js';
+import type {} from './errors.js';
 
 export interface FilesLimits {
   readonly maxTotalBytes: number;

@@ -14,6 +14,7 @@
 import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 /** Prefix of the names the files service keeps for itself (uploads in progress). */
 export const RESERVED_PREFIX = '.colloquy-';

@@ -20,6 +20,7 @@ import { KIND_CHUNK, decodeUnit, encodeControl, encodeOffset, hashFile, protocol
 import type { ControlMessage } from './files-wire.js';
 import { PUT_CHECKPOINT_SUFFIX, closeSession, countCuts, openSession, readJson, releaseBudget, watchEnd } from './files-session.js';
 import type { PutCheckpoint, TransferOptions, TransferResult } from './files-session.js';
+import type {} from './errors.js';
 
 /** Most takeovers one put follows in one session (each is a node dying under it). */
 const MAX_TAKEOVERS = 1000;

@@ -18,6 +18,8 @@ import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { encodeHello } from './service.js';
 import { SYNC_TOKENS } from './files-wire.js';
+import type {} from '../client/errors.js';
+import type {} from '../driver/errors.js';
 
 export interface TransferProgress {
   /** Bytes of the file now on the receiving side (including those from before a restart). */

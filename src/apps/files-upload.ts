@@ -23,6 +23,7 @@ import type { Session } from '../driver/session.js';
 import { RESERVED_PREFIX, pathRejected, resolveParent, splitPath } from './files-path.js';
 import { hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
+import type {} from './errors.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const TRANSFER_ID = /^[0-9a-f]{32}$/;

@@ -17,6 +17,7 @@ import { createReadStream } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
+import type {} from './errors.js';
 
 /** The tokens a major sync point needs in a full-duplex session (data does not exist there). */
 export const SYNC_TOKENS = ['minorSync', 'majorActivity'] as const;

@@ -52,6 +52,7 @@ import { beginPut, commitUpload } from './files-upload.js';
 import { FilesQuota } from './files-limits.js';
 import type { Held } from './files-limits.js';
 import type { ActiveTransfers, Upload, UploadContext, UploadRecord } from './files-upload.js';
+import type {} from './errors.js';
 
 export { getFile, putFile } from './files-client.js';
 export { SYNC_TOKENS, hashFile } from './files-wire.js';

@@ -6,3 +6,4 @@ export * from './files.js';
 export * from './chat.js';
 export * from './chat-client.js';
 export * from './chat-protocol.js';
+export { APPS_ERROR_CODES } from './errors.js';

@@ -23,6 +23,8 @@ import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { encodeHello } from './service.js';
 import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, utf8 } from './rpc-protocol.js';
 import type { RpcId, RpcRequest } from './rpc-protocol.js';
+import type {} from './errors.js';
+import type {} from '../driver/errors.js';
 
 /** Describes a server's methods for a typed client: `{ add: { params: [number, number]; result: number } }`. */
 export type RpcMethodMap = Record<string, { params?: unknown; result?: unknown }>;

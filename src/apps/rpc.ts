@@ -39,6 +39,8 @@ import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, errorResponse, isId, u
 import { SharedCalls } from './rpc-shared.js';
 import type { SharedCallsOptions } from './rpc-shared.js';
 import type { RpcId, RpcRequest, RpcResponse } from './rpc-protocol.js';
+import type {} from '../driver/errors.js';
+import type {} from '../store/errors.js';
 
 export { CANCEL_METHOD, RpcErrorCode } from './rpc-protocol.js';
 export type { RpcId } from './rpc-protocol.js';

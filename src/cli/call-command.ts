@@ -9,6 +9,7 @@ import { RpcClient } from '../apps/rpc.js';
 import { ExitCode, parseOrUsage, UsageError } from './args.js';
 import { throwIfInvalidUrl } from './session-args.js';
 import type { Command } from './commands.js';
+import type {} from '../apps/errors.js';
 
 const HELP = `Usage: colloquy call URL METHOD [JSON-PARAMS] [options]
 

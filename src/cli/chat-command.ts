@@ -15,6 +15,7 @@ import { nickProblem, roomProblem, DEFAULT_ROOM } from '../apps/chat-protocol.js
 import { ExitCode, parseMs, parseOrUsage, UsageError } from './args.js';
 import { checkSessionUrl, describeError, oneUrl } from './session-args.js';
 import type { Command, CommandContext } from './commands.js';
+import type {} from '../apps/errors.js';
 
 const HELP = `Usage: colloquy chat URL [options]
 

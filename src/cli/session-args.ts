@@ -11,6 +11,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import { UsageError } from './args.js';
+import type {} from '../client/errors.js';
 
 const URL_FORMS = 'ws://HOST:PORT/session or tcp://HOST:PORT';
 

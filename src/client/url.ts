@@ -2,6 +2,7 @@
 // memory://name.
 
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export type Endpoint =
   | { scheme: 'tcp' | 'tls'; host: string; port: number }

@@ -8,3 +8,4 @@ export { SessionDirectory, type DeliveryResult, type DirectoryEvents, type Sessi
 export { ReplicatedStore, type ReplicatedPeer, type ReplicatedStats, type ReplicatedStoreEvents, type ReplicatedStoreOptions } from './replicated-store.js';
 export { HELLO_TIMEOUT_MS, type ReplicationEvents, type ReplicationOptions } from './replication-node.js';
 export { generateNodeKey } from './node-identity.js';
+export { CLUSTER_ERROR_CODES } from './errors.js';

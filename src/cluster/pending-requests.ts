@@ -11,6 +11,7 @@
 
 import { SessionError, type ErrorCode } from '../engine/errors.js';
 import type { Result } from './replication-protocol.js';
+import type {} from '../store/errors.js';
 
 interface Pending { owner: string; resolve: (r: Result) => void; reject: (e: unknown) => void }
 

@@ -26,6 +26,7 @@ import type { Bus } from '../apps/service.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { onClient, openPool, PostgresListener, type PostgresConnection } from '../store/postgres-connection.js';
+import type {} from './errors.js';
 
 export interface PostgresBusTuning {
   /** Prefix of the topics' channel names (hashed with the topic). Default 'colloquy:bus:'. */

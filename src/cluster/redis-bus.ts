@@ -26,6 +26,7 @@ import type { Bus } from '../apps/service.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { openRedis, type RedisClient } from '../store/redis-connection.js';
+import type {} from './errors.js';
 
 export type RedisBusConnection =
   | { url: string; redisOptions?: RedisOptions }

@@ -23,6 +23,8 @@
 import { SessionError } from '../engine/errors.js';
 import { popMin, pushHeap, type Item } from '../store/shared.js';
 import type { StoredSession } from '../store/store.js';
+import type {} from './errors.js';
+import type {} from '../store/errors.js';
 
 export interface Replica {
   readonly id: string;

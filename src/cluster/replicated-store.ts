@@ -36,6 +36,7 @@ import { view, type Replica } from './replica-state.js';
 import type { Op } from './replication-protocol.js';
 import { checkId, checkPrincipal, checkTtl, positive, runBounded, serialise } from '../store/shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from '../store/store.js';
+import type {} from '../store/errors.js';
 
 export type { ReplicatedPeer, ReplicatedStats } from './replication-node.js';
 

@@ -48,6 +48,8 @@ import { rendezvous } from './rendezvous.js';
 import { ReplicaState, type Replica } from './replica-state.js';
 import { decode, encode, type Message, type Op, type Result } from './replication-protocol.js';
 import type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
+import type {} from './errors.js';
+import type {} from '../store/errors.js';
 
 export type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 

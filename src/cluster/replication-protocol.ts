@@ -20,6 +20,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import type { Replica } from './replica-state.js';
+import type {} from './errors.js';
 
 export type WireRecord = [string, string | null, number, string | null, number, number, number, number, string];
 

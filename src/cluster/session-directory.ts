@@ -27,6 +27,7 @@ import type { Session } from '../driver/session.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import type { RedisBus } from './redis-bus.js';
+import type {} from './errors.js';
 
 export interface SessionDirectoryOptions {
   bus: RedisBus;

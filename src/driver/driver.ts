@@ -20,6 +20,7 @@ import type { MachineSnapshot, SessionEvent, SessionMachine } from '../engine/ma
 import { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
+import type {} from '../store/errors.js';
 
 export interface DriverOwner {
   /** A machine event, after the bytes it caused were written. */

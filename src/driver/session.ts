@@ -25,6 +25,7 @@ import { Inbox } from './inbox.js';
 import { answerIndication } from './indications.js';
 import type { IndicationHandlers } from './indications.js';
 import { abortable, abortError, Waiters } from './waiters.js';
+import type {} from './errors.js';
 
 export type { IndicationHandlers } from './indications.js';
 

@@ -15,6 +15,7 @@
 //     waiter; it never undoes what was already sent. Settling removes the abort listener.
 
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
 

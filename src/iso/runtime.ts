@@ -27,6 +27,7 @@ import type { IsoWireOptions } from './iso-options.js';
 import { MAX_ACTIVITY_ID } from './spdu-codes.js';
 import type { SpduType } from './spdu-codes.js';
 import type { Spdu } from './spdu.js';
+import type {} from '../client/errors.js';
 
 type Bytes = Uint8Array;
 

@@ -10,7 +10,7 @@
 //     the peer hung up before answering). Codes live in NETBIOS_ERROR_CODES below, which
 //     docs/netbios.md lists one by one.
 
-import { ProtocolError } from '../engine/errors.js';
+import { ColloquyError, ProtocolError, type ErrorOrigin, type ErrorTable } from '../engine/errors.js';
 
 export type NetbiosWireCode = 'ERR_MALFORMED_FRAME' | 'ERR_FRAME_TOO_LARGE' | 'ERR_UNKNOWN_FRAME_TYPE';
 
@@ -60,20 +60,14 @@ export const NETBIOS_ERROR_CODES = {
     what: 'The connection ended before the session request was answered.',
     todo: 'Some servers (Samba with SMB1 disabled) drop a connection whose first packet is not a SESSION REQUEST or SESSION MESSAGE; check the peer\'s log.',
   },
-} as const satisfies Record<string, { what: string; todo: string }>;
+} as const satisfies ErrorTable;
 
 export type NetbiosErrorCode = keyof typeof NETBIOS_ERROR_CODES;
 
-export class NetbiosError extends Error {
+export class NetbiosError extends ColloquyError<NetbiosErrorCode> {
   override name = 'NetbiosError';
-  readonly code: NetbiosErrorCode;
-  readonly origin: 'local' | 'remote';
-  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: NetbiosErrorCode, message: string, origin: 'local' | 'remote', details: Record<string, unknown> = {}) {
-    super(message);
-    this.code = code;
-    this.origin = origin;
-    this.details = details;
+  constructor(code: NetbiosErrorCode, message: string, origin: ErrorOrigin, details: Record<string, unknown> = {}) {
+    super(code, message, origin, details);
   }
 }

@@ -6,7 +6,7 @@
 //   - PptpError: the control connection itself failed (refused, unexpected message, no reply in
 //     time, closed or stopped by the peer). Codes in PPTP_ERROR_CODES, listed in docs/pptp.md.
 
-import { ProtocolError } from '../engine/errors.js';
+import { ColloquyError, ProtocolError, type ErrorOrigin, type ErrorTable } from '../engine/errors.js';
 
 export type PptpWireCode = 'ERR_MALFORMED_FRAME' | 'ERR_FRAME_TOO_LARGE' | 'ERR_UNKNOWN_FRAME_TYPE';
 
@@ -55,20 +55,14 @@ export const PPTP_ERROR_CODES = {
     what: 'The peer sent Stop-Control-Connection-Request (`details.reason`); it was answered and the connection closed.',
     todo: 'The peer is shutting down or does not support our protocol version (reason 2).',
   },
-} as const satisfies Record<string, { what: string; todo: string }>;
+} as const satisfies ErrorTable;
 
 export type PptpErrorCode = keyof typeof PPTP_ERROR_CODES;
 
-export class PptpError extends Error {
+export class PptpError extends ColloquyError<PptpErrorCode> {
   override name = 'PptpError';
-  readonly code: PptpErrorCode;
-  readonly origin: 'local' | 'remote';
-  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: PptpErrorCode, message: string, origin: 'local' | 'remote', details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
-    this.origin = origin;
-    this.details = details;
+  constructor(code: PptpErrorCode, message: string, origin: ErrorOrigin, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(code, message, origin, details, cause === undefined ? undefined : { cause });
   }
 }

@@ -48,6 +48,7 @@ import { MAX_FRAME_SIZE } from '../engine/frames.js';
 import type { SessionFrame } from '../engine/frames.js';
 import type { MachineSnapshot } from '../engine/machine/index.js';
 import type { SessionStore } from '../store/store.js';
+import type {} from '../store/errors.js';
 
 export interface DurabilityOptions {
   store: SessionStore;

@@ -17,6 +17,7 @@
 import { SessionError } from '../engine/errors.js';
 import { AbortReason } from '../engine/frames.js';
 import type { Session } from '../driver/session.js';
+import type {} from './errors.js';
 
 interface Held { bytes: number; acknowledged: number; since: number }
 

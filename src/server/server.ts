@@ -51,6 +51,9 @@ import { HeldBudget } from './held-budget.js';
 import * as diagnostics from './diagnostics.js';
 export { CHANNELS } from './diagnostics.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
+import type {} from '../driver/errors.js';
+import type {} from './errors.js';
+import type {} from '../store/errors.js';
 
 export interface AuthRequest {
   credentials: Uint8Array;

@@ -9,3 +9,4 @@ export { RedisStore, type RedisConnection, type RedisStoreOptions, type RedisSto
 export { MemcachedStore, type MemcachedConnection, type MemcachedStoreOptions, type MemcachedStoreTuning } from './memcached-store.js';
 export { PostgresStore, type PostgresConnection, type PostgresStoreEvents, type PostgresStoreOptions, type PostgresStoreTuning } from './postgres-store.js';
 export { postgresMigration } from './postgres-schema.js';
+export { STORE_ERROR_CODES } from './errors.js';

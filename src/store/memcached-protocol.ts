@@ -11,6 +11,7 @@
 
 import memjs, { type Client as MemjsClient, type Response as MemjsResponse } from 'memjs';
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export type Outcome = 'ok' | 'exists' | 'missing';
 

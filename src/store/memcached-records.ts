@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
 import type { StoredSession } from './store.js';
+import type {} from './errors.js';
 
 export interface Rec { i: string; d: string; v: number; p: string | null; c: number; u: number; e: number }
 export interface Loaded { rec: Rec; cas: Buffer }

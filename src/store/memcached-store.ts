@@ -50,6 +50,7 @@ import { keyPart, liveEntries, parseIndex, parseRec, topBound, view, type Loaded
 import { ExpiryTracker } from './memcached-tracker.js';
 import { backoff, checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, nonNegative, positive, runBounded, stillOn, sweepTimer, SweepGate } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type {} from './errors.js';
 
 export interface MemcachedStoreTuning {
   /** Key prefix: printable ASCII, at most 40 characters. Default 'colloquy'. */

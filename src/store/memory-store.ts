@@ -10,6 +10,7 @@ import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { checkTtl, popMin, pushHeap } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type {} from './errors.js';
 
 export interface MemoryStoreOptions {
   /** Sessions held at most. Default 100,000. */

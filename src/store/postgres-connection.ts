@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Notification, Pool, PoolClient, PoolConfig } from 'pg';
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 /** How a PostgresStore (or PostgresBus) reaches PostgreSQL: a URL, or the application's pool. */
 export type PostgresConnection =

@@ -37,6 +37,7 @@ import { openPool, PendingCalls, PostgresListener, postgresFailure, type Postgre
 import { postgresMigration, postgresNames, postgresQueries, type PostgresNames } from './postgres-schema.js';
 import { checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, positive, runBounded, sweepTimer, SweepGate } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type {} from './errors.js';
 
 export type { PostgresConnection } from './postgres-connection.js';
 

@@ -15,6 +15,7 @@
 import type { EventEmitter } from 'node:events';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export type RedisClient = Redis | Cluster;
 

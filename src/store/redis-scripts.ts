@@ -13,6 +13,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import type { RedisClient } from './redis-connection.js';
+import type {} from './errors.js';
 
 export type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 

@@ -44,6 +44,7 @@ import { defineScripts, scriptOn, type ScriptFn, type ScriptName } from './redis
 import { sweepCluster, sweepOneNode, type SweepContext } from './redis-sweep.js';
 import { backoff, checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, nonNegative, positive, runBounded, stillOn, sweepTimer, SweepGate } from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type {} from './errors.js';
 
 export type { RedisConnection } from './redis-connection.js';
 

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';
 import { storeCallStarted } from './diagnostics.js';
 import type { CallOptions, WriteOptions } from './store.js';
+import type {} from './errors.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
 export const MAX_TTL_MS = 1e13;

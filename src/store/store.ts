@@ -17,6 +17,7 @@
 
 import type { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
+import type {} from './errors.js';
 
 export interface StoredSession<T = unknown> {
   id: string;

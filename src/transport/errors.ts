@@ -3,8 +3,10 @@
 // Errors that come from below are passed through unchanged: Node system errors (`ECONNRESET`,
 // `ECONNREFUSED`, TLS verification codes such as `DEPTH_ZERO_SELF_SIGNED_CERT`), `ws` errors
 // (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`) and `signal.reason` for an aborted connect. They already
-// carry a `code`. This table is shaped like ERROR_CODES in src/engine/errors.ts so the docs
-// generator can list it beside the session errors.
+// carry a `code`. TransportError is a ColloquyError (src/engine/colloquy-error.ts); src/errors.ts
+// merges this table with the others into docs/errors.md.
+
+import { ColloquyError, type ErrorOrigin, type ErrorTable } from '../engine/colloquy-error.js';
 
 export const TRANSPORT_ERROR_CODES = {
   ERR_TRANSPORT_RESET: {
@@ -31,21 +33,15 @@ export const TRANSPORT_ERROR_CODES = {
     what: 'A memory listener with that name already exists (`details.address`).',
     todo: 'Close the other listener first, or pick another name.',
   },
-} as const satisfies Record<string, { what: string; todo: string }>;
+} as const satisfies ErrorTable;
 
 export type TransportErrorCode = keyof typeof TRANSPORT_ERROR_CODES;
 
-export class TransportError extends Error {
+export class TransportError extends ColloquyError<TransportErrorCode> {
   override name = 'TransportError';
-  readonly code: TransportErrorCode;
-  readonly origin: 'local' | 'remote';
-  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: TransportErrorCode, message: string, origin: 'local' | 'remote', details: Record<string, unknown> = {}) {
-    super(message);
-    this.code = code;
-    this.origin = origin;
-    this.details = details;
+  constructor(code: TransportErrorCode, message: string, origin: ErrorOrigin, details: Record<string, unknown> = {}) {
+    super(code, message, origin, details);
   }
 }
 

@@ -10,3 +10,4 @@ export { fastifySessions, type FastifySessionsOptions, type FastifySessionsPlugi
 export { SigningKeys, TOKEN_ALGORITHMS, MAX_KEYS, type SigningKey, type SigningKeysOptions, type TokenAlgorithm } from './signing-keys.js';
 export { TokenService, MAX_ACCESS_TTL_MS, MAX_REMEMBERED_ROTATIONS, type TokenServiceOptions, type TokenPair, type AccessClaims, type FamilyInfo } from './tokens.js';
 export { webAuthenticator, webIdentify, type WebIdentity, type WebAuthOptions } from './realtime.js';
+export { WEB_ERROR_CODES } from './errors.js';

@@ -27,6 +27,8 @@ import type { SessionStore } from '../store/store.js';
 import { formatToken, hashSecret, parseToken, readCookie, sameHash, serializeCookie } from './cookie.js';
 import type { SigningKeys } from './signing-keys.js';
 import { bounded, GONE, Writer } from './writer.js';
+import type {} from '../store/errors.js';
+import type {} from './errors.js';
 
 /** The longest access token lifetime accepted (RFC 9700 recommends short-lived access tokens). */
 export const MAX_ACCESS_TTL_MS = 15 * 60_000;

@@ -11,6 +11,8 @@ import { SessionError } from '../engine/errors.js';
 import type { SessionToken } from './cookie.js';
 import type { SessionManagerInternals, SessionRecord } from './web-sessions.js';
 import { GONE } from './writer.js';
+import type {} from '../store/errors.js';
+import type {} from './errors.js';
 
 export type SessionData = Record<string, unknown>;
 

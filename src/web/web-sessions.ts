@@ -31,6 +31,8 @@ import { bounded, GONE, Writer, type Outcome } from './writer.js';
 
 export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
 import type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
+import type {} from '../store/errors.js';
+import type {} from './errors.js';
 
 const MAX_USER_AGENT = 256;
 /** What cookies() returns when the response sets none (the usual case): no array per response. */

@@ -16,6 +16,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import type { SessionStore, StoredSession } from '../store/store.js';
+import type {} from '../store/errors.js';
 
 export const GONE = Symbol('gone');
 

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder } from '../../../src/engine/codec/index.js';
-import { ERROR_CODES, ProtocolError } from '../../../src/engine/errors.js';
+import { ENGINE_ERROR_CODES, ProtocolError } from '../../../src/engine/errors.js';
 import { FrameType, type Frame } from '../../../src/engine/frames.js';
 import { concat, EDGES, TABLE } from './cases.js';
 
@@ -41,7 +41,7 @@ function check(input: Uint8Array, cuts: readonly number[]): number {
     failure = error;
   }
   if (failure !== undefined) {
-    if (!(failure instanceof ProtocolError) || !(failure.code in ERROR_CODES)) throw failure;
+    if (!(failure instanceof ProtocolError) || !(failure.code in ENGINE_ERROR_CODES)) throw failure;
     expect(['ERR_MALFORMED_FRAME', 'ERR_UNKNOWN_FRAME_TYPE', 'ERR_FRAME_TOO_LARGE']).toContain(failure.code);
   }
   // Canonical: the frames re-encode to exactly the prefix of the input they came from.

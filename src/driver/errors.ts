@@ -1,0 +1,16 @@
+// The session runtime's codes (SessionError): a wait that ended without its result.
+
+import type { ErrorTable } from '../engine/colloquy-error.js';
+
+export const DRIVER_ERROR_CODES = {
+  ERR_CANCELLED: {
+    what: 'A wait ended without its result: the confirmed service was superseded (`details.by`: a resynchronize or an activity interrupt) or the `signal` passed to the call was aborted.',
+    todo: 'Nothing was undone on the wire; check the session state and retry the service if it still makes sense.',
+  },
+} as const satisfies ErrorTable;
+
+declare module '../engine/errors.js' {
+  interface SessionErrorTables {
+    driver: typeof DRIVER_ERROR_CODES;
+  }
+}
