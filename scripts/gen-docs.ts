@@ -40,7 +40,7 @@ export function errorsDoc(): string {
     '`origin` is always `remote`. The decoder throws nothing else, and the protocol machine never',
     'throws on bytes it receives: it turns a bad frame into an ABORT to send and an error event.',
     '`isSessionError(value)` and `isColloquyError(value)` tell them apart from everything else.',
-    'The base class is in src/engine/colloquy-error.ts; each folder owns its codes in its',
+    'The base class is in src/util/colloquy-error.ts; each folder owns its codes in its',
     '`errors.ts`, and `ERROR_CODES` (exported by `colloquy`) merges them.',
     '',
     '```ts',

@@ -1,6 +1,6 @@
 // The services' codes (SessionError): RPC, file transfer and chat.
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const APPS_ERROR_CODES = {
   // -- RPC and file transfer (rpc.ts, files.ts) ----------------------------------------------

@@ -1,6 +1,6 @@
 // The client's codes (SessionError): reaching the server and the URL given to connect().
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const CLIENT_ERROR_CODES = {
   ERR_CONNECT_FAILED: {

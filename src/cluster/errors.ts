@@ -1,6 +1,6 @@
 // The cluster's codes (SessionError): the message bus, the session directory and replication.
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const CLUSTER_ERROR_CODES = {
   ERR_BUS_UNAVAILABLE: {

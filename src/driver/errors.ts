@@ -1,6 +1,6 @@
 // The session runtime's codes (SessionError): a wait that ended without its result.
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const DRIVER_ERROR_CODES = {
   ERR_CANCELLED: {

@@ -2,7 +2,7 @@
 //
 // `origin: 'local'` means this side refused or detected something about its own use (a command
 // not allowed now, a limit it enforces); `origin: 'remote'` means the peer sent something wrong or
-// ended the session. SessionError extends ColloquyError (./colloquy-error.ts), the base of every
+// ended the session. SessionError extends ColloquyError (src/util/colloquy-error.ts), the base of every
 // Colloquy error.
 //
 // The engine's codes are in ENGINE_ERROR_CODES below. The folders above it (driver, client,
@@ -11,10 +11,10 @@
 // code of a layer above it and ErrorCode is every registered code. src/errors.ts merges all the
 // tables; docs/errors.md is generated from them (scripts/gen-docs.ts, checked by a test).
 
-import { ColloquyError, type ErrorOrigin, type ErrorTable } from './colloquy-error.js';
+import { ColloquyError, type ErrorOrigin, type ErrorTable } from '../util/colloquy-error.js';
 
-export { ColloquyError, isColloquyError } from './colloquy-error.js';
-export type { ErrorEntry, ErrorOrigin, ErrorTable } from './colloquy-error.js';
+export { ColloquyError, isColloquyError } from '../util/colloquy-error.js';
+export type { ErrorEntry, ErrorOrigin, ErrorTable } from '../util/colloquy-error.js';
 
 export const ENGINE_ERROR_CODES = {
   // -- wire (codec) -----------------------------------------------------------------------

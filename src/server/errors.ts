@@ -1,6 +1,6 @@
 // The server's codes (SessionError): refreshed credentials, the held-bytes budget, the handover on stop.
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const SERVER_ERROR_CODES = {
   ERR_PRINCIPAL_CHANGED: {

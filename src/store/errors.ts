@@ -1,6 +1,6 @@
 // The session stores' codes (SessionError).
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const STORE_ERROR_CODES = {
   ERR_STORE_TIMEOUT: {

@@ -3,10 +3,10 @@
 // Errors that come from below are passed through unchanged: Node system errors (`ECONNRESET`,
 // `ECONNREFUSED`, TLS verification codes such as `DEPTH_ZERO_SELF_SIGNED_CERT`), `ws` errors
 // (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`) and `signal.reason` for an aborted connect. They already
-// carry a `code`. TransportError is a ColloquyError (src/engine/colloquy-error.ts); src/errors.ts
+// carry a `code`. TransportError is a ColloquyError (src/util/colloquy-error.ts); src/errors.ts
 // merges this table with the others into docs/errors.md.
 
-import { ColloquyError, type ErrorOrigin, type ErrorTable } from '../engine/colloquy-error.js';
+import { ColloquyError, type ErrorOrigin, type ErrorTable } from '../util/colloquy-error.js';
 
 export const TRANSPORT_ERROR_CODES = {
   ERR_TRANSPORT_RESET: {

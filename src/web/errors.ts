@@ -1,6 +1,6 @@
 // Web sessions' and tokens' codes (SessionError).
 
-import type { ErrorTable } from '../engine/colloquy-error.js';
+import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const WEB_ERROR_CODES = {
   ERR_WEB_SESSION_GONE: {

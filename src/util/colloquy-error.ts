@@ -3,8 +3,8 @@
 // A folder that reports failures owns a table of its codes (`what` happened, what `todo`), in its
 // own errors.ts, and an error class (or it raises SessionError, the session-level class, with a
 // code it registers: see src/engine/errors.ts). src/errors.ts merges the tables; the docs generator
-// (scripts/gen-docs.ts) writes them to docs/errors.md. This file sits in the lowest layer (the pure
-// engine) so that every folder may import it.
+// (scripts/gen-docs.ts) writes them to docs/errors.md. This file sits in src/util/, the lowest
+// layer (pure: no I/O, no clock), so that every folder, the engine included, may import it.
 
 /** `local`: this side refused or detected something about its own use; `remote`: the peer did. */
 export type ErrorOrigin = 'local' | 'remote';
