@@ -36,7 +36,8 @@
 
 import type { Session } from '../driver/session.js';
 import { Refusal } from '../server/server.js';
-import type { Bus, OpenContext, Principal, Service, ServiceHello } from './service.js';
+import type { Bus } from '../cluster/bus.js';
+import type { OpenContext, Principal, Service, ServiceHello } from './service.js';
 import {
   CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, nickProblem, parseClientMessage, roomProblem,
 } from './chat-protocol.js';

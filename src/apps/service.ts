@@ -13,7 +13,8 @@
 //   Messages inside a service's session are the service's own business; the services shipped
 //   here send one JSON text per session data unit (chat, RPC) or a small binary framing (files).
 //   Nodes talk to each other through a Bus (topic -> messages, at most once, in order per
-//   publisher): LocalBus inside one process, a Redis bus across processes (src/cluster/).
+//   publisher; src/cluster/bus.ts): LocalBus inside one process, a Redis or PostgreSQL bus across
+//   processes (src/cluster/).
 
 import { Refusal } from '../server/server.js';
 import type { Session } from '../driver/session.js';
@@ -93,42 +94,4 @@ export function decodeHello(userData: Uint8Array): ServiceHello {
     throw new Refusal('the hello must be a JSON object with a "service" string', 'rejected');
   }
   return value as ServiceHello;
-}
-
-/** Node-to-node messages by topic. Delivery is at most once and in order per publisher. */
-export interface Bus {
-  publish(topic: string, message: Uint8Array): Promise<void>;
-  /** Resolves once the subscription is active; the returned function ends it. */
-  subscribe(topic: string, handler: (message: Uint8Array) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-}
-
-/** A Bus inside one process (one `serve` node). Handlers run on a later microtask, never inside publish. */
-export class LocalBus implements Bus {
-  private readonly topics = new Map<string, Set<(message: Uint8Array) => void>>();
-  private closed = false;
-
-  async publish(topic: string, message: Uint8Array): Promise<void> {
-    if (this.closed) throw new Error('the bus is closed');
-    const handlers = this.topics.get(topic);
-    if (!handlers) return;
-    for (const handler of [...handlers]) queueMicrotask(() => handler(message));
-  }
-
-  async subscribe(topic: string, handler: (message: Uint8Array) => void): Promise<() => Promise<void>> {
-    if (this.closed) throw new Error('the bus is closed');
-    let set = this.topics.get(topic);
-    if (!set) this.topics.set(topic, (set = new Set()));
-    const entry = (m: Uint8Array): void => handler(m);
-    set.add(entry);
-    return async () => {
-      set.delete(entry);
-      if (set.size === 0 && this.topics.get(topic) === set) this.topics.delete(topic);
-    };
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.topics.clear();
-  }
 }

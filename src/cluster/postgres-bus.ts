@@ -22,7 +22,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import type { Bus } from '../apps/service.js';
+import type { Bus } from './bus.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { onClient, openPool, PostgresListener, type PostgresConnection } from '../store/postgres-connection.js';

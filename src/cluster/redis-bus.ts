@@ -22,7 +22,7 @@
 
 import { Cluster, type ClusterNode, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { EventEmitter } from 'node:events';
-import type { Bus } from '../apps/service.js';
+import type { Bus } from './bus.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { openRedis, type RedisClient } from '../store/redis-connection.js';

@@ -13,8 +13,8 @@
 //                     out of the URL before pg sees it) puts the table in that schema, so several
 //                     services (or test runs) can share one database.
 
-import { LocalBus } from '../apps/service.js';
-import type { Bus } from '../apps/service.js';
+import { LocalBus } from '../cluster/bus.js';
+import type { Bus } from '../cluster/bus.js';
 import type { DurabilityOptions } from '../server/durable.js';
 import { PostgresBus } from '../cluster/postgres-bus.js';
 import { RedisBus } from '../cluster/redis-bus.js';

@@ -10,7 +10,8 @@
 import { chatService } from '../apps/chat.js';
 import { filesService } from '../apps/files.js';
 import { rpcService } from '../apps/rpc.js';
-import type { Bus, Service } from '../apps/service.js';
+import type { Service } from '../apps/service.js';
+import type { Bus } from '../cluster/bus.js';
 import type { SessionStore } from '../store/store.js';
 import type { ServeLimits } from './limits.js';
 

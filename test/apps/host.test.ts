@@ -3,7 +3,7 @@ import { connect } from '../../src/client/connect.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { ServiceHost } from '../../src/apps/host.js';
-import { encodeHello, LocalBus } from '../../src/apps/service.js';
+import { encodeHello } from '../../src/apps/service.js';
 import type { Principal, Service } from '../../src/apps/service.js';
 
 const echo: Service = {
@@ -44,25 +44,5 @@ describe('ServiceHost', () => {
   it('refuses a hello that is not JSON', async () => {
     const url = await start();
     await expect(connect(url, { userData: new TextEncoder().encode('{'), reconnect: false })).rejects.toThrow(/not UTF-8 JSON/);
-  });
-});
-
-describe('LocalBus', () => {
-  it('delivers to subscribers of the topic only, after publish returns, until unsubscribed', async () => {
-    const bus = new LocalBus();
-    const got: string[] = [];
-    const off = await bus.subscribe('a', (m) => got.push(new TextDecoder().decode(m)));
-    await bus.subscribe('b', () => got.push('wrong topic'));
-    const sent = bus.publish('a', new TextEncoder().encode('1'));
-    expect(got).toEqual([]); // never inside publish
-    await sent;
-    await new Promise((r) => setTimeout(r, 0));
-    expect(got).toEqual(['1']);
-    await off();
-    await bus.publish('a', new TextEncoder().encode('2'));
-    await new Promise((r) => setTimeout(r, 0));
-    expect(got).toEqual(['1']);
-    await bus.close();
-    await expect(bus.publish('a', new Uint8Array(0))).rejects.toThrow(/closed/);
   });
 });
