@@ -156,10 +156,17 @@ const REFUSE_CODES: Record<Refusal['reason'], RefuseReasonValue> = {
   congested: RefuseReason.congested,
 };
 
+/**
+ * Why a recently ended session ended. A released one keeps its closed machine: a client that
+ * lost the end of the release in a cut resumes, and the machine answers it (RESUMED with its
+ * count, and its DISCONNECT again if the client lacks it), so the client closes normally.
+ */
+interface Tombstone { reason: ResumeRefuseReasonValue; why?: string; released?: SessionMachine }
+
 export class Server extends Emitter<ServerEvents> {
   readonly sessions = new Map<string, Session>();
   /** Why each recently ended session ended: the refusal reason and, when an error ended it, its code and message. */
-  private readonly tombstones = new Map<string, { reason: ResumeRefuseReasonValue; why?: string }>();
+  private readonly tombstones = new Map<string, Tombstone>();
   private readonly pending = new Set<Transport>();
   private endpoints: OpenEndpoints | null = null;
   private isoServer: IsoServer | null = null;
@@ -282,6 +289,7 @@ export class Server extends Emitter<ServerEvents> {
       }
       if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
       const tomb = this.tombstones.get(id);
+      if (!session && tomb?.released) return this.answerReleased(transport, tomb.released, first);
       return this.refuseEnded(transport, id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
     }
     if (first.type !== 'CONNECT') {
@@ -444,21 +452,33 @@ export class Server extends Emitter<ServerEvents> {
       if (e.error?.code !== 'ERR_STORE_CONFLICT') {
         const why = e.error ? `${e.error.code}: ${e.error.message}` : undefined;
         void this.durable?.ended(id, why);
-        this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why);
+        this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why, e.error ? undefined : session.machine);
       }
     }
     diagnostics.publishSessionEvent(this, session, id, e);
     session.handleEvent(e);
   }
 
-  private remember(id: string, reason: ResumeRefuseReasonValue, why?: string): void {
+  private remember(id: string, reason: ResumeRefuseReasonValue, why?: string, released?: SessionMachine): void {
     const max = this.options.maxTombstones ?? 10_000;
     if (max <= 0) return;
-    this.tombstones.set(id, why === undefined ? { reason } : { reason, why });
+    this.tombstones.set(id, released ? { reason, released } : why === undefined ? { reason } : { reason, why });
     while (this.tombstones.size > max) {
       const oldest = this.tombstones.keys().next().value as string;
       this.tombstones.delete(oldest);
     }
+  }
+
+  /** A RESUME for a session released here: its closed machine answers, then the transport closes. */
+  private answerReleased(transport: Transport, machine: SessionMachine, resume: Frame): void {
+    const now = performance.now();
+    transport.setHandlers(NO_HANDLERS);
+    machine.handleTransportUp(now);
+    machine.handleFrame(resume, now);
+    for (let f = machine.pollFrame(); f; f = machine.pollFrame()) transport.write(encodeFrame(f));
+    machine.handleTransportDown(now);
+    while (machine.pollEvent()) { /* a refusal's close-transport: closed below */ }
+    closeWithLinger(transport);
   }
 
   /** RESUME_REFUSED for a session whose machine has closed, once its end (and why) is recorded. */

@@ -92,6 +92,8 @@ export class MachineBase {
   protected cursor = 0;
   protected received = 0;
   protected disconnectCount = -1;
+  /** Closed by an orderly release: a late RESUME is answered (see MachineHandshake.onResumeReleased). */
+  protected released = false;
 
   protected unackedFrames = 0;
   protected unackedBytes = 0;
@@ -242,6 +244,11 @@ export class MachineBase {
   }
 
   protected interrupt(error?: SessionError): void {
+    // The acceptor's DISCONNECT went out and the transport died: the release is complete here.
+    // If the DISCONNECT was lost, the initiator comes back for it with a RESUME, which a
+    // released acceptor still answers (MachineHandshake.onResumeReleased); if it arrived, the
+    // initiator has closed and nobody would come back, so waiting out the window gains nothing.
+    if (this.role === 'acceptor' && this.disconnectCount >= 0) return this.releasedNow();
     this.interruptedAt = this.now;
     this.emit(error ? { type: 'interrupted', error } : { type: 'interrupted' });
   }
@@ -252,6 +259,8 @@ export class MachineBase {
     // Having received DISCONNECT, acknowledge it at once so that the responder can close too.
     if (this.disconnectCount < 0) this.queueAck();
     this.outbox.clearSession();
+    this.released = true;
+    this.cursor = this.replay.end; // nothing goes out again unless a RESUME asks for it
     this.go('released');
     this.emit(userData?.length ? { type: 'closed', userData } : { type: 'closed' });
   }

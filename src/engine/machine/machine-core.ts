@@ -57,11 +57,11 @@ export class MachineCore extends MachineHandshake {
       this.lastSent = this.now;
       return c;
     }
-    if (this.lifecycle !== 'established') return undefined;
-    if (this.cursor < this.replay.end) {
+    if (this.cursor < this.replay.end && (this.lifecycle === 'established' || this.released)) {
       this.lastSent = this.now;
       return this.replay.at(this.cursor++);
     }
+    if (this.lifecycle !== 'established') return undefined;
     const f = this.outbox.peek();
     if (!f || !this.replay.fits(frameWeight(f))) return undefined;
     this.outbox.shift();
@@ -135,7 +135,10 @@ export class MachineCore extends MachineHandshake {
     this.lastRecv = now;
     try {
       if (this.lifecycle === 'closed') {
-        if (frame.type === 'RESUME') this.refuseResume(this.closeReason, 'the session has ended');
+        if (frame.type === 'RESUME') {
+          if (this.released && this.role === 'acceptor') this.onResumeReleased(frame.sessionId, frame.resumeSecret, frame.received);
+          else this.refuseResume(this.closeReason, 'the session has ended');
+        }
         return;
       }
       if (isSessionFrame(frame)) this.receiveSession(frame);

@@ -106,6 +106,23 @@ export class MachineHandshake extends MachineBase {
     this.resumeAt(received, 'recv-RESUME');
   }
 
+  /**
+   * A RESUME after our orderly release: the peer lost the end of it in a cut (our DISCONNECT,
+   * or its own acknowledgement of the DISCONNECT it sent). Answer as a live session would: our
+   * count in RESUMED (the peer's DISCONNECT among it, which completes the peer's release) and,
+   * from the peer's count on, what it lacks of ours (at most our DISCONNECT, which completes
+   * its release when it arrives). The machine stays closed; its caller closes this transport
+   * once the frames are out, as after any answer of a closed machine.
+   */
+  protected onResumeReleased(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+    if (!this.id || !this.secret || !constantTimeEqual(sessionId, this.id)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (!constantTimeEqual(secret, this.secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (received < this.replay.base || received > this.replay.end) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.replay.base}..${this.replay.end}`);
+    this.replay.acknowledge(received);
+    this.outbox.pushControl({ type: 'RESUMED', received: this.received });
+    this.cursor = received;
+  }
+
   protected refuseResume(reason: ResumeRefuseReasonValue, message: string): void {
     this.outbox.pushControl({ type: 'RESUME_REFUSED', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
     this.emit({ type: 'close-transport', error: new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason }) });

@@ -22,7 +22,7 @@
 // search is breadth first, so every state is expanded from the shallowest path to it. Machines
 // cannot be copied, so a state is rebuilt by replaying its path from the root.
 //
-// Checked in every state reached: I1 to I4 after each step, and I5 to I8 after settling a copy
+// Checked in every state reached: I1 to I4 after each step, and I5 to I9 after settling a copy
 // of the state (reconnect, answer everything, let the link empty) -- see ./invariants.ts.
 
 import { createHash } from 'node:crypto';

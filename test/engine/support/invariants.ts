@@ -22,7 +22,9 @@
 //         in progress, and every token that exists is held by exactly one side;
 //     I7  nothing is stuck: a side may be refused data only for want of the token, direction,
 //         activity or because of a reported exception, never for a service left pending;
-//     I8  an abort ends both sides.
+//     I8  an abort ends both sides;
+//     I9  a release is never left half done: when one side closed by an orderly release (no
+//         error), so did the other, whatever the cuts (no side waits out the resume window).
 
 import { SessionError } from '../../../src/engine/errors.js';
 import type { DialogueModeName } from '../../../src/engine/frames.js';
@@ -69,6 +71,8 @@ export class Ledger {
   readonly majorPending: Record<Who, boolean> = { A: false, B: false };
   /** The run aborted a side on purpose (I1 and I8). */
   aborted = false;
+  /** Each side closed by an orderly release (a `closed` without error), for I9. */
+  readonly released: Record<Who, boolean> = { A: false, B: false };
 
   constructor(readonly mode: DialogueModeName) {}
 
@@ -95,6 +99,7 @@ export class Ledger {
       case 'closed':
         if (e.error && BAD_CODES.has(e.error.code)) throw new Error(`${me} closed with ${e.error.code}: ${e.error.message}`);
         if (e.error?.code === 'ERR_ABORTED' && e.error.origin === 'local' && !this.aborted) throw new Error(`${me} aborted itself: ${e.error.message}`);
+        if (!e.error) this.released[me] = true;
         break;
     }
   }
@@ -132,7 +137,7 @@ export class Ledger {
     }
   }
 
-  /** I5 to I8, once the pair has settled (transport up, everything answered, the link empty). */
+  /** I5 to I9, once the pair has settled (transport up, everything answered, the link empty). */
   checkSettled(A: SessionMachine, B: SessionMachine): void {
     this.checkStep(A, B);
     const bothLive = A.state === 'established' && B.state === 'established';
@@ -145,6 +150,10 @@ export class Ledger {
       if (lost.length) throw new Error(`${w}: ${lost.length} data units lost (first ${lost[0]}), ${f.delivered.length} delivered of ${f.sent.length}`);
     }
     if (this.aborted && (A.state !== 'closed' || B.state !== 'closed')) throw new Error(`an abort left a side open (A ${A.state}, B ${B.state})`);
+    if (this.released.A !== this.released.B && !this.aborted) {
+      const [done, other] = this.released.A ? ['A', B] as const : ['B', A] as const;
+      throw new Error(`a release left half done: ${done} closed by the release, the other ${other.state}`);
+    }
     if (!bothLive) return;
     const [a, b] = [A.snapshot().dialogue, B.snapshot().dialogue];
     for (const v of ['vm', 'va', 'vr'] as const) {
@@ -175,7 +184,7 @@ export function answerAll(m: SessionMachine, acceptRelease: boolean): void {
 }
 
 /**
- * Settles the pair and checks I5 to I8: reconnect when the transport is down, answer everything
+ * Settles the pair and checks I5 to I9: reconnect when the transport is down, answer everything
  * on both sides (accepting a release), let the link empty; a few rounds, since an answer may
  * unblock a request that then needs its own (an abort also lets the resume window run out).
  * Ends the run: the nothing-stuck check (I7) sends an empty data unit.

@@ -225,6 +225,8 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         break;
       case 'cut':
         if (p.connected && p.A.machine.stats.sent + p.B.machine.stats.sent > 0) count('cut-with-traffic');
+        // A release under way, or one side closed by it with the end still in flight (I9).
+        if (p.connected && [p.A.machine, p.B.machine].some((m) => m.releasing || m.state === 'closed')) count('cut-in-release');
         p.cut(act.keep);
         break;
       case 'reconnect': if (!p.connected) p.connectTransport(); break;
@@ -252,5 +254,5 @@ export const property = fc.property(
 
 /** The paths the invariants are about; a pass in which one never ran proves little. */
 export const PATHS = ['data', 'resumed', 'cut-with-traffic', 'data-discarded', 'resync-complete', 'cancelled', 'sync-major-confirmed',
-  'activity-interrupted', 'activity-resume', 'activity-ended', 'activity-discarded', 'release-refused', 'tokens-given',
+  'activity-interrupted', 'activity-resume', 'activity-ended', 'activity-discarded', 'release-refused', 'cut-in-release', 'tokens-given',
   'control-given', 'capability-confirmed', 'exception', 'expedited', 'typed', 'sync-minor-confirmed'];
