@@ -32,8 +32,8 @@ export interface ErrorTableSource {
 export const ERROR_TABLES: readonly ErrorTableSource[] = [
   { folder: 'engine', name: 'ENGINE_ERROR_CODES', errorClass: 'SessionError', about: 'the wire, the services of a session, connect, resume and the end of a session', table: ENGINE_ERROR_CODES },
   { folder: 'transport', name: 'TRANSPORT_ERROR_CODES', errorClass: 'TransportError', about: 'what a transport itself detects, reported as the cause when a connection fails', table: TRANSPORT_ERROR_CODES },
-  { folder: 'driver', name: 'DRIVER_ERROR_CODES', errorClass: 'SessionError', about: 'waits of the session runtime', table: DRIVER_ERROR_CODES },
-  { folder: 'client', name: 'CLIENT_ERROR_CODES', errorClass: 'SessionError', about: 'reaching the server', table: CLIENT_ERROR_CODES },
+  { folder: 'driver', name: 'DRIVER_ERROR_CODES', errorClass: 'SessionError', about: 'waits of the session runtime, and a peer that could not be reached', table: DRIVER_ERROR_CODES },
+  { folder: 'client', name: 'CLIENT_ERROR_CODES', errorClass: 'SessionError', about: 'the URL given to connect()', table: CLIENT_ERROR_CODES },
   { folder: 'server', name: 'SERVER_ERROR_CODES', errorClass: 'SessionError', about: 'what the server enforces', table: SERVER_ERROR_CODES },
   { folder: 'store', name: 'STORE_ERROR_CODES', errorClass: 'SessionError', about: 'session stores', table: STORE_ERROR_CODES },
   { folder: 'cluster', name: 'CLUSTER_ERROR_CODES', errorClass: 'SessionError', about: 'the message bus, the session directory and replication', table: CLUSTER_ERROR_CODES },

@@ -28,7 +28,6 @@ import { SessionError } from '../engine/errors.js';
 import { CHAT_SERVICE, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 import type {} from './errors.js';
-import type {} from '../client/errors.js';
 import type {} from '../driver/errors.js';
 
 export type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';

@@ -18,7 +18,6 @@ import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { encodeHello } from './service.js';
 import { SYNC_TOKENS } from './files-wire.js';
-import type {} from '../client/errors.js';
 import type {} from '../driver/errors.js';
 
 export interface TransferProgress {

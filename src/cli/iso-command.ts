@@ -23,7 +23,7 @@ import { REFUSE_REASONS } from '../iso/spdu-codes.js';
 import type { Spdu } from '../iso/spdu.js';
 import { connectIso, ISO_DEFAULT_PORT, listenIso, parseIsoAddress } from '../iso/runtime.js';
 import type { IsoConnectOptions, IsoSession } from '../iso/runtime.js';
-import type {} from '../client/errors.js';
+import type {} from '../driver/errors.js';
 
 const HELP = `Usage: colloquy iso connect HOST[:PORT] [options]
        colloquy iso listen [--port N] [options]

@@ -26,7 +26,7 @@ import { dialer } from './dial.js';
 import type { ConnectionPool } from './pool.js';
 import type { DialOptions } from './dial.js';
 import { httpAnswerHint, parseSessionUrl, wrongEndpointHint } from './url.js';
-import type {} from './errors.js';
+import type {} from '../driver/errors.js';
 
 export interface ReconnectOptions {
   /** First backoff ceiling. Default 100 ms. */

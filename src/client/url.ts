@@ -3,6 +3,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import type {} from './errors.js';
+import type {} from '../driver/errors.js';
 
 export type Endpoint =
   | { scheme: 'tcp' | 'tls'; host: string; port: number }

@@ -28,6 +28,7 @@ import { MAX_ACTIVITY_ID } from './spdu-codes.js';
 import type { SpduType } from './spdu-codes.js';
 import type { Spdu } from './spdu.js';
 import type {} from '../client/errors.js';
+import type {} from '../driver/errors.js';
 
 type Bytes = Uint8Array;
 

@@ -17,7 +17,7 @@
 import { SessionError } from '../engine/errors.js';
 import type { Transport, TransportHandlers } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
-import type {} from '../client/errors.js';
+import type {} from '../driver/errors.js';
 
 export const MUX_PREFACE = 0x0f;
 
