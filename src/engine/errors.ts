@@ -104,6 +104,10 @@ export const ENGINE_ERROR_CODES = {
     what: 'The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed or invalid. When the server ended the session with an error (on this node or another one sharing its store), the message says which: `the server ended the session: CODE: reason`.',
     todo: 'The session is gone; open a new one. Data not acknowledged before the cut was not delivered.',
   },
+  ERR_REVOKED: {
+    what: 'The login (web session cookie) or token family this session was opened with was logged out or revoked, so the server ended the session (ABORT reason revoked); it cannot be resumed. On the server, `Server.revoke()` ended it.',
+    todo: 'Log in again and open a new session.',
+  },
   ERR_ABORTED: {
     what: 'The session was aborted; `details.reason` says why and `origin` says which side aborted.',
     todo: 'Read the reason. Data in flight is lost; open a new session if needed.',

@@ -96,6 +96,8 @@ export const AbortReason = {
   resumeExpired: 5,
   shuttingDown: 6,
   internalError: 7,
+  /** The credentials the session was opened with were logged out or revoked (ERR_REVOKED at the peer). */
+  revoked: 8,
 } as const;
 export type AbortReasonValue = (typeof AbortReason)[keyof typeof AbortReason];
 

@@ -52,6 +52,7 @@ const ABORT_BITS: Record<AbortReasonValue, number> = {
   [AbortReason.resumeExpired]: TransportDisconnect.noReason,
   [AbortReason.shuttingDown]: TransportDisconnect.noReason,
   [AbortReason.internalError]: TransportDisconnect.implementationRestriction,
+  [AbortReason.revoked]: TransportDisconnect.noReason,
 };
 
 /** What the AB's Transport Disconnect bits say, in words (the ABORT's message on receipt). */

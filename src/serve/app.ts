@@ -27,7 +27,8 @@
 //     mode refuses to start beyond loopback without one).
 //
 // The API (JSON; errors are {"error": "what happened, what to do"}; who may call what: ./api.ts):
-//   POST /api/login, GET /api/me, POST /api/logout    the web login (./login.ts)
+//   POST /api/login, GET /api/me, POST /api/logout    the web login (./login.ts); logout ends
+//                                      the login's real-time sessions on every node (ERR_REVOKED)
 //   GET  /api/sessions                 live sessions of this node: the caller's own, all for the admin
 //   GET  /api/sessions/ID/frames       Server-Sent Events: the frame ladder of one session (owner, admin)
 //   POST /api/sessions/ID/cut          drops the session's transport (it resumes): owner, admin
@@ -68,9 +69,12 @@ import { WebLogins, sendJson } from './login.js';
 import type { Logins } from './login.js';
 import { SERVICE_NAMES, serveServices } from './services.js';
 import { Stopper } from './stop.js';
+import { endRealtimeOnRevoke, type Revocation } from '../web/revocation.js';
 import { WebRoot, defaultWebRoot } from './web-root.js';
 
 export const SESSION_PATH = '/session';
+/** The bus topic logouts travel on between nodes. */
+export const REVOCATION_TOPIC = 'serve:revoked';
 /** Connections the HTTP port holds at once (page, API, event streams and WebSocket sessions); past it, new ones are dropped. */
 export const MAX_HTTP_CONNECTIONS = 12_000;
 export { MAX_EVENT_STREAM_BUFFER_BYTES } from './api.js';
@@ -193,6 +197,12 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
       return principal;
     },
   });
+  // Logging out ends the real-time sessions the login owns, on this node at once and on the
+  // others through the bus; a session restored from the store is checked when it reopens (a
+  // node that was down missed the bus message).
+  const ownedBy = (principal: unknown, r: Revocation): boolean => r.kind === 'web-session' && r.principal !== null && (principal as Principal | undefined)?.id === r.principal;
+  const stopRevoking = await endRealtimeOnRevoke(server, { sessions: logins, bus: backing.bus, topic: REVOCATION_TOPIC, bound: ownedBy });
+  cleanups.push(stopRevoking);
   const live = new LiveSessions();
   const metrics = new ServeMetrics(server);
   cleanups.push(() => metrics.close());
@@ -203,6 +213,12 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
     const principal = session.principal as Principal | undefined;
     options.onEvent?.({ event: 'session', id: session.id, service: principal?.service ?? null, name: principal?.name ?? null, transport: session.driver.attached?.kind ?? null, restored });
     session.on('closed', ({ error }) => options.onEvent?.({ event: 'closed', id: session.id, error: error ? `${error.code}: ${error.message}` : null }));
+    const login = principal?.id;
+    if (restored && login !== undefined && /^(login|admin):/.test(login)) {
+      void logins.live(login).then((alive) => {
+        if (!alive) server.revoke((s) => s === session, 'the login this session was opened with was logged out: log in again to open a new session');
+      });
+    }
   });
 
   const guard = new RequestGuard({ listenHost: options.host, secure, allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [], machineName: hostname() });
@@ -280,6 +296,7 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
       live.close();
       await host.close();
       await logins.close();
+      await stopRevoking().catch(() => {});
       await backing.close();
       metrics.close();
       http.closeAllConnections();

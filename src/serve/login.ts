@@ -22,7 +22,8 @@
 //   a flood of logins nobody uses cannot fill the memory store or grow Redis without bound.
 //
 //   A WebSocket upgrade carries the same cookie: `identify` gives the real-time session the
-//   login's principal (read-only, except for marking a fresh login used).
+//   login's principal (read-only, except for marking a fresh login used). Logging out ends the
+//   real-time sessions the login owns, on every node (./app.ts, src/web/revocation.ts).
 //
 //   serve uses logins only through the Logins interface below.
 
@@ -31,6 +32,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionStore } from '../store/store.js';
 import { WebSessions } from '../web/web-sessions.js';
 import { attachSession, type SessionRequest } from '../web/node.js';
+import type { Revocations } from '../web/revocation.js';
 import { isJson } from './guard.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ServeLimits } from './limits.js';
@@ -66,6 +68,10 @@ export interface Logins {
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** The login these request headers (HTTP or a WebSocket upgrade) carry the cookie of, if any. */
   identify(headers: Headers | undefined): Promise<Identity | undefined>;
+  /** False once this login (its principal) was logged out or has expired; true when the store cannot tell. */
+  live(principal: string): Promise<boolean>;
+  /** Each logout, for ending the real-time sessions it owns (src/web/revocation.ts). */
+  readonly revocations: Revocations;
   close(): Promise<void>;
 }
 
@@ -86,6 +92,12 @@ export class WebLogins implements Logins {
   ) {
     this.sessions = new WebSessions({ store, cookieName: COOKIE_NAME, idleTimeoutMs: LOGIN_IDLE_MS, absoluteTimeoutMs: LOGIN_ABSOLUTE_MS, namespace: NAMESPACE });
     this.limiter = new RateLimiter({ perKeyPerMinute: limits.loginsPerAddressPerMinute, totalPerMinute: limits.loginsPerMinute, maxKeys: limits.trackedAddresses });
+  }
+
+  get revocations(): Revocations { return this.sessions.revocations; }
+
+  async live(principal: string): Promise<boolean> {
+    return this.sessions.listSessions(principal).then((found) => found.length > 0, () => true);
   }
 
   async identify(headers: Headers | undefined): Promise<Identity | undefined> {

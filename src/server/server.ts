@@ -506,6 +506,24 @@ export class Server extends Emitter<ServerEvents> {
     closeWithLinger(transport); // a peer that never reads nor closes does not keep the socket
   }
 
+  /**
+   * Ends the live sessions `match` picks because the credentials they were opened with were
+   * logged out or revoked (src/web/revocation.ts calls this): a connected client gets an ABORT
+   * with reason revoked (ERR_REVOKED there), one waiting to resume is refused when it comes back
+   * (the tombstone, and with durability the store, say ERR_REVOKED), here and on every node
+   * sharing the store. Sessions still being authenticated are not matched. Returns how many.
+   */
+  revoke(match: (session: Session) => boolean, message: string): number {
+    let ended = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (session.closed || session.machine.state === 'accepting' || !match(session)) continue;
+      const error = new SessionError('ERR_REVOKED', message, 'local');
+      session.driver.input(() => session.machine.terminate(error, true, AbortReason.revoked));
+      ended++;
+    }
+    return ended;
+  }
+
   /** New TLS handshakes use this certificate and key; connections already up keep theirs. */
   setTlsCredentials(credentials: { cert: string | Buffer; key: string | Buffer }): void {
     this.endpoints?.setTlsCredentials(credentials);

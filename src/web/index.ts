@@ -11,3 +11,4 @@ export { SigningKeys, TOKEN_ALGORITHMS, MAX_KEYS, type SigningKey, type SigningK
 export { TokenService, MAX_ACCESS_TTL_MS, MAX_REMEMBERED_ROTATIONS, type TokenServiceOptions, type TokenPair, type AccessClaims, type FamilyInfo } from './tokens.js';
 export { webAuthenticator, webIdentify, type WebIdentity, type WebAuthOptions } from './realtime.js';
 export { WEB_ERROR_CODES } from './errors.js';
+export { endRealtimeOnRevoke, boundWebIdentity, parseRevocation, Revocations, REVOCATION_TOPIC, MAX_REVOCATION_BYTES, type Revocation, type RevocationBus, type RealtimeRevocationOptions } from './revocation.js';

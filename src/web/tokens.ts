@@ -29,6 +29,7 @@ import type { SigningKeys } from './signing-keys.js';
 import { bounded, GONE, Writer } from './writer.js';
 import type {} from '../store/errors.js';
 import type {} from './errors.js';
+import { Revocations } from './revocation.js';
 
 /** The longest access token lifetime accepted (RFC 9700 recommends short-lived access tokens). */
 export const MAX_ACCESS_TTL_MS = 15 * 60_000;
@@ -109,6 +110,8 @@ interface Family {
 
 export class TokenService {
   readonly store: SessionStore;
+  /** Each family, subject or access token revoked here, for endRealtimeOnRevoke (src/web/revocation.ts). */
+  readonly revocations = new Revocations();
   private readonly o: Required<Pick<TokenServiceOptions, 'accessTtlMs' | 'refreshTtlMs' | 'familyLifetimeMs' | 'graceMs' | 'clockToleranceMs' | 'storeTimeoutMs' | 'namespace' | 'denyList'>>;
   private readonly now: () => number;
   private readonly writer: Writer<Family>;
@@ -259,13 +262,16 @@ export class TokenService {
     this.writer.forget(this.key(familyId));
     await bounded(this.store.set(this.denyKey('sid', familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
     await bounded(this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroy');
+    this.revocations.emit({ kind: 'token-family', familyId });
   }
 
   /** Revokes every family of `subject` (log out everywhere); resolves with how many there were. */
   async revokeAll(subject: string): Promise<number> {
     const families = await this.listFamilies(subject);
     await Promise.all(families.map((f) => bounded(this.store.set(this.denyKey('sid', f.familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set')));
-    return bounded(this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroyByPrincipal');
+    const ended = await bounded(this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroyByPrincipal');
+    this.revocations.emit({ kind: 'token-subject', subject });
+    return ended;
   }
 
   /** Deny-lists one access token by jti until it would have expired anyway. */
@@ -273,6 +279,7 @@ export class TokenService {
     const until = expiresAtSeconds !== undefined ? expiresAtSeconds * 1000 : this.now() + this.o.accessTtlMs;
     const ttlMs = Math.max(1, until - this.now() + this.o.clockToleranceMs);
     await bounded(this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
+    this.revocations.emit({ kind: 'access-token', jti });
   }
 
   /** A subject's live families (logins), oldest first. */

@@ -187,10 +187,17 @@ export class WebSession<T extends SessionData = SessionData> {
     return this.regenerate({ keep: options.keep, principal });
   }
 
-  /** Removes the session from the store now; the response clears the cookie. */
+  /**
+   * Removes the session from the store now (a logout); the response clears the cookie, and the
+   * real-time sessions opened with it end where endRealtimeOnRevoke listens.
+   */
   async destroy(): Promise<void> {
     this.requireAvailable();
-    if (this.state === 'stored' && this.token) await this.m.destroyStored(this.token.id);
+    if (this.state === 'stored' && this.token) {
+      await this.m.destroyStored(this.token.id);
+      // A logout: the real-time sessions opened with this cookie end too (src/web/revocation.ts).
+      this.m.revocations.emit({ kind: 'web-session', id: this.token.id, principal: this.principalValue });
+    }
     this.changes.clear();
     this.principalChange = undefined;
     this.record = null;

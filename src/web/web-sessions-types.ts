@@ -6,6 +6,7 @@ import type { SessionStore } from '../store/store.js';
 import type { SessionToken } from './cookie.js';
 import type { WebSession, SessionData } from './web-session.js';
 import type { Outcome } from './writer.js';
+import type { Revocations } from './revocation.js';
 
 export interface WebSessionsOptions {
   /** Where sessions live. Default: a new MemoryStore (one process). */
@@ -81,6 +82,7 @@ export interface LoadInput {
 /** @internal What WebSession calls back into. */
 export interface SessionManagerInternals {
   newToken(): SessionToken;
+  readonly revocations: Revocations;
   save(session: WebSession<SessionData>, create?: boolean): Promise<void>;
   destroyStored(id: string): Promise<void>;
   writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>>;

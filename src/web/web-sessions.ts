@@ -28,6 +28,7 @@ import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, se
 import { WebSession, type SessionData } from './web-session.js';
 import { handleFetch } from './fetch.js';
 import { bounded, GONE, Writer, type Outcome } from './writer.js';
+import { Revocations } from './revocation.js';
 
 export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
 import type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
@@ -46,6 +47,8 @@ export class WebSessions implements SessionManagerInternals {
   readonly storeTimeoutMs: number;
   readonly failClosed: boolean;
   readonly trustProxy: boolean;
+  /** Each logout (WebSession.destroy), revoke and revokeAll, for endRealtimeOnRevoke (src/web/revocation.ts). */
+  readonly revocations = new Revocations();
   private readonly now: () => number;
   private readonly ns: string;
   private readonly writer: Writer<SessionRecord>;
@@ -216,12 +219,15 @@ export class WebSessions implements SessionManagerInternals {
     const s = await this.guard(this.store.get<SessionRecord>(this.key(id), { timeoutMs: this.storeTimeoutMs }), 'get');
     if (!s || s.principal !== this.indexName(principal)) return false;
     await this.destroyStored(id);
+    this.revocations.emit({ kind: 'web-session', id, principal });
     return true;
   }
 
   /** Ends every session of `principal` (one atomic step on stores that have one); resolves with how many. */
   async revokeAll(principal: string): Promise<number> {
-    return this.guard(this.store.destroyByPrincipal(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'destroyByPrincipal');
+    const ended = await this.guard(this.store.destroyByPrincipal(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'destroyByPrincipal');
+    this.revocations.emit({ kind: 'web-principal', principal });
+    return ended;
   }
 
   async close(): Promise<void> {

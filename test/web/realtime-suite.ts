@@ -10,7 +10,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { ServiceHost } from '../../src/apps/host.js';
 import { listen, type AuthRequest, type Server } from '../../src/server/server.js';
-import { SigningKeys, TokenService, WebSessions, webAuthenticator, webIdentify, withSession, type WebIdentity } from '../../src/web/index.js';
+import { LocalBus } from '../../src/cluster/bus.js';
+import type { Session } from '../../src/driver/session.js';
+import { AbortReason } from '../../src/engine/frames.js';
+import { endRealtimeOnRevoke, parseRevocation, SigningKeys, TokenService, WebSessions, webAuthenticator, webIdentify, withSession, type WebIdentity } from '../../src/web/index.js';
 import { outageStore, type StoreFactory } from './suite.js';
 
 let spaces = 0;
@@ -98,6 +101,70 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       const client = await connect(url, { headers: { cookie, origin: 'https://app.test' }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } });
       cleanup.push(async () => client.abort());
       expect(peerOf(server).principal).toMatchObject({ principal: 'ada' });
+    });
+
+    it('logout, a revoked refresh family and a reused refresh token end the real-time sessions opened with them, on every node on the bus; other logins and families go on', async () => {
+      const { sessions, tokens, server, login, url, port } = await setup();
+      // Node B: another server on the same store, told of revocations only through the bus.
+      const b = await listen({ tcp: { port: 0, host: '127.0.0.1' }, heartbeatMs: 0, closeTimeoutMs: 200, authenticate: webAuthenticator({ sessions, tokens }) });
+      cleanup.push(() => b.close());
+      const echo = (s: Session): void => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); };
+      server.on('session', echo);
+      b.on('session', echo);
+      const bus = new LocalBus();
+      cleanup.push(() => bus.close());
+      cleanup.push(await endRealtimeOnRevoke(server, { sessions, tokens, bus }));
+      cleanup.push(await endRealtimeOnRevoke(b, { bus }));
+      const tcp = `tcp://127.0.0.1:${b.addresses.tcp as number}`;
+      const open = async (target: string, options: { cookie?: string; token?: string }) => {
+        const c = await connect(target, { heartbeatMs: 0, reconnect: { maxAttempts: 0 }, ...(options.cookie ? { headers: { cookie: options.cookie } } : {}), ...(options.token ? { credentials: options.token } : {}) });
+        cleanup.push(async () => { if (!c.closed) c.abort(); });
+        const ended = new Promise<unknown>((resolve) => c.on('closed', ({ error }) => resolve(error)));
+        const works = async (): Promise<void> => {
+          await c.send('ping');
+          for await (const m of c) { expect(new TextDecoder().decode(m)).toBe('ping'); return; }
+          throw new Error('the session ended');
+        };
+        return { c, ended, works };
+      };
+      const revoked = { code: 'ERR_REVOKED', origin: 'remote', details: { reason: AbortReason.revoked } };
+
+      // Two logins of ada (two cookies); two token families of bob, on node B.
+      const [cookie1, cookie2] = [await login('ada'), await login('ada')];
+      const web1 = await open(url, { cookie: cookie1 });
+      const web2 = await open(url, { cookie: cookie2 });
+      const [fam1, fam2, fam3] = [await tokens.issue('bob'), await tokens.issue('bob'), await tokens.issue('bob')];
+      const tok1 = await open(tcp, { token: fam1.accessToken });
+      const tok2 = await open(tcp, { token: fam2.accessToken });
+      const tok3 = await open(tcp, { token: fam3.accessToken });
+      await Promise.all([web1.works(), web2.works(), tok1.works(), tok2.works(), tok3.works()]);
+
+      // Logging out of one web session (the library's destroy) ends its real-time session only.
+      await fetch(`http://127.0.0.1:${port}/api/logout`, { headers: { cookie: cookie1 } }).then((r) => r.text());
+      expect(await web1.ended).toMatchObject({ ...revoked, message: expect.stringContaining('logged out') });
+      await web2.works();
+
+      // Revoking a refresh family (logout with the refresh token) ends the session on node B
+      // that its access token opened; another family of the same subject goes on.
+      expect(await tokens.revoke(fam1.refreshToken)).toBe(true);
+      expect(await tok1.ended).toMatchObject({ ...revoked, message: expect.stringContaining('token family') });
+      await tok2.works();
+
+      // A stolen refresh token used after the real one rotated: reuse revokes the family, and
+      // the session opened with its access token ends.
+      const rotated = await tokens.refresh(fam2.refreshToken);
+      await tok2.c.refreshCredentials(rotated.accessToken);
+      const replay = async (): Promise<unknown> => tokens.refresh(fam2.refreshToken).catch((e: unknown) => e);
+      let outcome = await replay();
+      // Inside the grace window the old token still yields the successor; rotate once more so it is stale.
+      if (!(outcome instanceof Error)) { await tokens.refresh(rotated.refreshToken); outcome = await replay(); }
+      expect(outcome).toMatchObject({ code: 'ERR_REFRESH_REUSED' });
+      expect(await tok2.ended).toMatchObject(revoked);
+      await tok3.works();
+      expect(b.sessions.size).toBe(1);
+      // Junk on the bus is dropped, never thrown.
+      expect(parseRevocation(new TextEncoder().encode('{"kind":"token-family","familyId":1}'))).toBeNull();
+      expect(parseRevocation(new TextEncoder().encode('{"kind":"token-family","familyId":"x","more":1}'))).toBeNull();
     });
 
     it('webIdentify fits ServiceHost.identify: a name from the cookie, undefined when anonymous', async () => {

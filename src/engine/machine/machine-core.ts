@@ -175,6 +175,8 @@ export class MachineCore extends MachineHandshake {
       case 'HEARTBEAT':
         return;
       case 'ABORT':
+        // Revoked credentials get their own code: the client tells its user to log in again.
+        if (f.reason === AbortReason.revoked) return this.fail(new SessionError('ERR_REVOKED', f.message || 'the credentials this session was opened with were revoked', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
         return this.fail(new SessionError('ERR_ABORTED', f.message || 'the peer aborted the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
       case 'CONNECT':
         if (this.role !== 'acceptor' || this.lifecycle !== 'idle') return this.violation('unexpected CONNECT', f.type);
