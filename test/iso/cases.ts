@@ -3,18 +3,21 @@
 // the canonical form the encoder writes (X.225 parameter order, minimal lengths).
 
 import { parseHex } from '../../src/iso/octets.js';
-import type { Spdu } from '../../src/iso/spdu.js';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { ProtocolError } from '../../src/engine/errors.js';
+import { CATEGORY } from '../../src/iso/spdu-codes.js';
+import { decodeTsdu, encodeTsdu, type Spdu } from '../../src/iso/spdu.js';
+import type { Tpdu } from '../../src/iso/tpkt-cotp.js';
+import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
+import { concat } from '../support/bytes.js';
+import { WIRE_CODES, type Codec, type StreamDecoder } from '../support/codec-harness.js';
 
 export const hex = (s: string): Uint8Array => parseHex(s);
 export const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 export const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
+export { concat } from '../support/bytes.js';
 
 /** libiec61850 client <-> server_example_basic_io, TPKT by TPKT (facts file §2.2). */
 export const LIBIEC61850 = {
@@ -113,3 +116,52 @@ export const TSDU_TABLE: readonly Spdu[][] = [
 export function si42Of(spdus: readonly Spdu[]): 'MAA' | 'AEA' {
   return spdus.some((s) => s.type === 'AEA') ? 'AEA' : 'MAA';
 }
+
+/** True for the ISO decoders' typed errors: a ProtocolError with a wire code. */
+export const isProtocolError = (error: unknown): boolean => error instanceof ProtocolError && WIRE_CODES.includes(error.code);
+
+/** TpktDecoder for the codec harness: TPKTs in, TPDUs out. */
+export const TPKT_CODEC: Codec<Tpdu> = { decoder: () => new TpktDecoder(), isProtocolError };
+
+/**
+ * The ISO receive path for the codec harness: TpktDecoder -> TsduAssembler(maxTsdu) ->
+ * decodeTsdu, one unit per TSDU. With `skipBadTsdu`, a TSDU that fails to decode with a typed
+ * error is passed over (the TPKT stream stays in step); any other error ends the run.
+ */
+export function isoReceivePath(maxTsdu: number, si42: 'MAA' | 'AEA' | undefined, skipBadTsdu: boolean): StreamDecoder<Spdu[]> {
+  const tpkt = new TpktDecoder();
+  const tsdus = new TsduAssembler(maxTsdu);
+  return {
+    push: (chunk) => tpkt.push(chunk),
+    next: () => {
+      for (let t = tpkt.next(); t; t = tpkt.next()) {
+        if (t.type !== 'DT') continue;
+        const tsdu = tsdus.push(t);
+        if (!tsdu) continue;
+        try {
+          return decodeTsdu(tsdu, si42 === undefined ? {} : { si42 });
+        } catch (error) {
+          if (!skipBadTsdu || !isProtocolError(error)) throw error;
+        }
+      }
+      return undefined;
+    },
+    get bufferedBytes() {
+      return tpkt.bufferedBytes + tsdus.bufferedBytes;
+    },
+  };
+}
+
+/** Decoded SPDUs re-encode (a lone category 2 SPDU behind a GT) and decode to themselves. */
+function checkSpdus(spdus: Spdu[]): void {
+  const canonical = spdus.length === 1 && CATEGORY[spdus[0]!.type] === 2 ? [{ type: 'GT' } as Spdu, ...spdus] : spdus;
+  expect(decodeTsdu(encodeTsdu(canonical), { si42: si42Of(spdus) })).toEqual(canonical);
+}
+
+/** The receive path under fuzz: both readings of SI 42, bad TSDUs passed over, every TSDU checked. */
+export const ISO_FUZZ_CODEC: Codec<Spdu[], 'MAA' | 'AEA'> = {
+  decoder: (si42) => isoReceivePath(4096, si42, true),
+  isProtocolError,
+  verify: (_input, tsdus) => tsdus.forEach(checkSpdus),
+  variants: fc.constantFrom<'MAA' | 'AEA'>('MAA', 'AEA'),
+};

@@ -7,34 +7,22 @@ import { connectIso } from '../../src/iso/runtime.js';
 import { decodeTsdu, encodeSpdu, encodeTsdu } from '../../src/iso/spdu.js';
 import type { Spdu } from '../../src/iso/spdu.js';
 import { decodeTpdu, encodeDataTpkts } from '../../src/iso/tpkt-cotp.js';
-import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
-import { bytes, concat, LIBIEC61850, si42Of, TSDU_TABLE } from './cases.js';
+import { decodeChunks, splitCases, type Codec } from '../support/codec-harness.js';
+import { bytes, concat, isoReceivePath, isProtocolError, LIBIEC61850, si42Of, TSDU_TABLE } from './cases.js';
 import { closedOf, listen, plain, RawPeer, rawServer } from './support.js';
 
 const PLAIN = TSDU_TABLE.filter((t) => si42Of(t) === 'MAA');
 const STREAM = concat(PLAIN.map((t) => encodeDataTpkts(encodeTsdu(t), 128)));
 
+/** The receive path as the session reads it: TSDUs up to 64 KiB, SI 42 read as MAA. */
+const RECEIVE_PATH: Codec<Spdu[]> = { decoder: () => isoReceivePath(1 << 16, undefined, false), isProtocolError };
+
 function receive(chunks: readonly Uint8Array[]): Spdu[][] {
-  const tpkt = new TpktDecoder();
-  const tsdus = new TsduAssembler(1 << 16);
-  const out: Spdu[][] = [];
-  for (const c of chunks) {
-    tpkt.push(c);
-    for (let t = tpkt.next(); t; t = tpkt.next()) {
-      if (t.type !== 'DT') continue;
-      const tsdu = tsdus.push(t);
-      if (tsdu) out.push(decodeTsdu(tsdu));
-    }
-  }
-  return out;
+  return decodeChunks(RECEIVE_PATH, chunks);
 }
 
 describe('the receive path at every split point', () => {
-  it('gives the table of TSDUs whole, byte by byte and split anywhere', () => {
-    expect(receive([STREAM])).toEqual(PLAIN);
-    expect(receive(Array.from(STREAM, (b) => bytes(b)))).toEqual(PLAIN);
-    for (let at = 0; at <= STREAM.length; at++) expect(receive([STREAM.subarray(0, at), STREAM.subarray(at)])).toEqual(PLAIN);
-  });
+  splitCases(RECEIVE_PATH, STREAM, PLAIN, { pairSteps: [53, 41] });
 });
 
 /** The TSDUs in a run of DT TPKTs. */

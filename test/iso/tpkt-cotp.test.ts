@@ -7,21 +7,13 @@ import { ProtocolError } from '../../src/engine/errors.js';
 import { decodeTpdu, encodeDataTpkts, encodeTpdu, encodeTpkt } from '../../src/iso/tpkt-cotp.js';
 import { TpktDecoder, TsduAssembler } from '../../src/iso/tpkt-decoder.js';
 import type { Tpdu } from '../../src/iso/tpkt-cotp.js';
-import { bytes, concat, COTP, hex, LIBIEC61850, LIBIEC61850_AC } from './cases.js';
+import { decodeChunks, splitCases } from '../support/codec-harness.js';
+import { bytes, concat, COTP, hex, LIBIEC61850, LIBIEC61850_AC, TPKT_CODEC } from './cases.js';
 
 const FIXTURES = [LIBIEC61850.cr, LIBIEC61850.cc, LIBIEC61850.cn, LIBIEC61850_AC, LIBIEC61850.concludeRequest, LIBIEC61850.fn, LIBIEC61850.dn, LIBIEC61850.ab, COTP.dr, COTP.er, COTP.drBean];
 const STREAM = concat(FIXTURES);
 
-function feed(chunks: readonly Uint8Array[]): Tpdu[] {
-  const d = new TpktDecoder();
-  const out: Tpdu[] = [];
-  for (const c of chunks) {
-    d.push(c);
-    for (let t = d.next(); t; t = d.next()) out.push(t);
-  }
-  expect(d.bufferedBytes).toBe(0);
-  return out;
-}
+const feed = (chunks: readonly Uint8Array[]): Tpdu[] => decodeChunks(TPKT_CODEC, chunks);
 
 const whole = feed([STREAM]);
 
@@ -55,19 +47,7 @@ describe('captured TPDUs (facts file §2.2, §3.3)', () => {
 });
 
 describe('TpktDecoder chunking', () => {
-  it('one byte at a time', () => {
-    expect(feed(Array.from(STREAM, (b) => bytes(b)))).toEqual(whole);
-  });
-
-  it('split at every position', () => {
-    for (let at = 0; at <= STREAM.length; at++) expect(feed([STREAM.subarray(0, at), STREAM.subarray(at)])).toEqual(whole);
-  });
-
-  it('split at every pair of positions (coarse)', () => {
-    for (let a = 0; a <= STREAM.length; a += 11) {
-      for (let b = a; b <= STREAM.length; b += 7) expect(feed([STREAM.subarray(0, a), STREAM.subarray(a, b), STREAM.subarray(b)])).toEqual(whole);
-    }
-  });
+  splitCases(TPKT_CODEC, STREAM, whole, { pairSteps: [11, 7] });
 
   it('DT data lying in one chunk is a view into it', () => {
     const d = new TpktDecoder();

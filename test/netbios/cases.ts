@@ -2,32 +2,20 @@
 // encoder), from RFC 1002 §4.3 and the facts file (§5: names confirmed by tshark, replies seen
 // from Samba smbd 4.17).
 
-import type { NetbiosPacket } from '../../src/netbios/index.js';
+import { encodePacket, NetbiosDecoder, NetbiosProtocolError, type NetbiosPacket } from '../../src/netbios/index.js';
+import { concat, hex } from '../support/bytes.js';
+import { canonical, WIRE_CODES, type Codec } from '../support/codec-harness.js';
 
-/** Octets from hex with any whitespace. */
-export function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, '');
-  if (digits.length % 2 !== 0 || /[^0-9a-f]/i.test(digits)) throw new Error(`bad hex: ${text}`);
-  const out = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
+export { concat, hex, toHex } from '../support/bytes.js';
 
 export const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
-export function toHex(data: Uint8Array): string {
-  return Array.from(data, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** NetbiosDecoder for the codec harness: NetbiosProtocolErrors with a wire code, packets re-encoding canonically. */
+export const NETBIOS_CODEC: Codec<NetbiosPacket> = {
+  decoder: () => new NetbiosDecoder(),
+  isProtocolError: (error) => error instanceof NetbiosProtocolError && WIRE_CODES.includes(error.code),
+  verify: canonical((p: NetbiosPacket) => encodePacket(p)),
+};
 
 /** A label-form name from its 32 encoded characters, no scope. */
 export const label = (chars: string, scope = ''): Uint8Array => concat([Uint8Array.of(0x20), ascii(chars), hex(scope), Uint8Array.of(0)]);

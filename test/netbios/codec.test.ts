@@ -9,16 +9,10 @@ import { ProtocolError } from '../../src/engine/errors.js';
 import {
   ascii, concat, FACTS_MALFORMED_F, FIXTURES, hex, label, NODECLIENT_00, SMBSERVER_20, TESTSRV_20, toHex, WILDCARD_00,
 } from './cases.js';
+import { fixtureCases } from '../support/codec-harness.js';
 
 describe('hex fixtures', () => {
-  describe.each(FIXTURES)('$name', ({ packet, wire }) => {
-    it('encodes to the fixture octets', () => {
-      expect(toHex(encodePacket(packet))).toBe(toHex(wire));
-    });
-    it('decodes from the fixture octets', () => {
-      expect(decodePacket(wire)).toEqual(packet);
-    });
-  });
+  fixtureCases(FIXTURES.map(({ name, packet, wire }) => ({ name, unit: packet, wire })), encodePacket, (wire) => decodePacket(wire));
 });
 
 describe('first-level encoded names (RFC 1001 §14.1)', () => {

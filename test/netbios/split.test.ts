@@ -4,56 +4,15 @@
 
 import { describe, expect, it } from 'vitest';
 import { encodePacket, NetbiosDecoder, NetbiosProtocolError, type NetbiosPacket } from '../../src/netbios/index.js';
-import { concat, FIXTURES, hex, TABLE } from './cases.js';
+import { decodeChunks, splitCases } from '../support/codec-harness.js';
+import { concat, FIXTURES, hex, NETBIOS_CODEC, TABLE } from './cases.js';
 
 const stream = concat(TABLE.map((p) => encodePacket(p)));
 
-function drain(decoder: NetbiosDecoder, out: NetbiosPacket[]): void {
-  for (let p = decoder.next(); p !== undefined; p = decoder.next()) out.push(p);
-}
-
-function feed(chunks: readonly Uint8Array[], decoder = new NetbiosDecoder()): NetbiosPacket[] {
-  const out: NetbiosPacket[] = [];
-  for (const c of chunks) {
-    decoder.push(c);
-    drain(decoder, out);
-  }
-  expect(decoder.bufferedBytes).toBe(0);
-  return out;
-}
+const feed = (chunks: readonly Uint8Array[]): NetbiosPacket[] => decodeChunks(NETBIOS_CODEC, chunks);
 
 describe('NetbiosDecoder chunking', () => {
-  it('one chunk', () => {
-    expect(feed([stream])).toEqual(TABLE);
-  });
-
-  it('one octet at a time', () => {
-    expect(feed(Array.from(stream, (b) => Uint8Array.of(b)))).toEqual(TABLE);
-  });
-
-  it('split at every position', () => {
-    for (let at = 0; at <= stream.length; at++) {
-      expect(feed([stream.subarray(0, at), stream.subarray(at)])).toEqual(TABLE);
-    }
-  });
-
-  it('split at every pair of positions (coarse)', () => {
-    for (let a = 0; a <= stream.length; a += 5) {
-      for (let b = a; b <= stream.length; b += 3) {
-        expect(feed([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)])).toEqual(TABLE);
-      }
-    }
-  });
-
-  it('all chunks pushed before draining', () => {
-    const decoder = new NetbiosDecoder();
-    for (const b of stream) decoder.push(Uint8Array.of(b));
-    expect(decoder.bufferedBytes).toBe(stream.length);
-    const out: NetbiosPacket[] = [];
-    drain(decoder, out);
-    expect(out).toEqual(TABLE);
-    expect(decoder.bufferedBytes).toBe(0);
-  });
+  splitCases(NETBIOS_CODEC, stream, TABLE, { pairSteps: [5, 3] });
 
   it('every fixture, the large ones included, in 3 uneven pieces', () => {
     for (const { packet, wire } of FIXTURES) {

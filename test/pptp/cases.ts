@@ -1,29 +1,12 @@
 // Shared PPTP test data: messages with their octets written by hand from RFC 2637's layouts (none
 // produced by the encoder), and replies captured from Debian's pptpd 1.4.0 on loopback.
 
-import type { PptpMessage } from '../../src/pptp/index.js';
+import { expect } from 'vitest';
+import { decodeMessage, encodeMessage, LAYOUTS, PptpDecoder, PptpProtocolError, type PptpMessage } from '../../src/pptp/index.js';
+import { concat, hex, toHex } from '../support/bytes.js';
+import { WIRE_CODES, type Codec } from '../support/codec-harness.js';
 
-export function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, '');
-  if (digits.length % 2 !== 0 || /[^0-9a-f]/i.test(digits)) throw new Error(`bad hex: ${text}`);
-  const out = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-export function toHex(data: Uint8Array): string {
-  return Array.from(data, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concat, hex, toHex } from '../support/bytes.js';
 
 /** `size` octets: the ASCII text, then NULs. */
 export function text(s: string, size: number): Uint8Array {
@@ -107,3 +90,43 @@ export const FIXTURES: readonly Fixture[] = [
     wire: concat([header(24, 15), hex('0007 0000 ffffffff 00000000')]),
   },
 ];
+
+/** Offsets of `wire` (one message of `type`) whose value a receiver may ignore. */
+function ignorable(type: PptpMessage['type'], wire: Uint8Array): Set<number> {
+  const skip = new Set([10, 11]); // Reserved0
+  let at = 12;
+  for (const [, kind] of LAYOUTS[type].fields) {
+    const size = { u8: 1, u16: 2, u32: 4, reserved8: 1, reserved16: 2, text64: 64, text128: 128 }[kind];
+    if (kind === 'reserved8' || kind === 'reserved16') for (let i = 0; i < size; i++) skip.add(at + i);
+    if (kind === 'text64' || kind === 'text128') {
+      const nul = wire.subarray(at, at + size).indexOf(0);
+      if (nul >= 0) for (let i = nul; i < size; i++) skip.add(at + i);
+    }
+    at += size;
+  }
+  return skip;
+}
+
+/**
+ * PptpDecoder for the codec harness: PptpProtocolErrors with a wire code; each message re-encodes
+ * to the octets it came from except where RFC 2637 lets a receiver ignore them (reserved fields,
+ * text after the first NUL), and decodes again to the same message.
+ */
+export const PPTP_CODEC: Codec<PptpMessage> = {
+  decoder: () => new PptpDecoder(),
+  isProtocolError: (error) => error instanceof PptpProtocolError && WIRE_CODES.includes(error.code),
+  verify: (input, messages, end) => {
+    let at = 0;
+    for (const m of messages) {
+      const again = encodeMessage(m);
+      const original = input.subarray(at, at + again.length);
+      const skip = ignorable(m.type, original);
+      for (let i = 0; i < again.length; i++) {
+        if (!skip.has(i) && again[i] !== original[i]) throw new Error(`${m.type}: re-encoding differs at octet ${at + i}`);
+      }
+      expect(decodeMessage(again)).toEqual(m);
+      at += again.length;
+    }
+    if (!end.failed && at !== input.length - end.bufferedBytes) throw new Error('octets lost');
+  },
+};

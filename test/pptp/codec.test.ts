@@ -7,17 +7,11 @@ import {
   bearerNames, decodeMessage, encodeMessage, formatVersion, framingNames, generalErrorName, LAYOUTS, MAX_MESSAGE_LENGTH,
   PptpProtocolError, resultName, stopReasonName, type PptpMessage,
 } from '../../src/pptp/index.js';
-import { concat, FIXTURES, header, hex, PPTPD_SCCRP, text, toHex } from './cases.js';
+import { concat, FIXTURES, header, hex, PPTPD_SCCRP, text } from './cases.js';
+import { fixtureCases } from '../support/codec-harness.js';
 
 describe('hex fixtures', () => {
-  describe.each(FIXTURES)('$name', ({ message, wire }) => {
-    it('encodes to the fixture octets', () => {
-      expect(toHex(encodeMessage(message))).toBe(toHex(wire));
-    });
-    it('decodes from the fixture octets', () => {
-      expect(decodeMessage(wire)).toEqual(message);
-    });
-  });
+  fixtureCases(FIXTURES.map(({ name, message, wire }) => ({ name, unit: message, wire })), encodeMessage, (wire) => decodeMessage(wire));
 
   it('covers all 15 control message types', () => {
     expect(new Set(FIXTURES.map((f) => f.message.type)).size).toBe(15);

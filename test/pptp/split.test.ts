@@ -2,54 +2,15 @@
 // the rest of the header from 12, before the body is awaited.
 
 import { describe, expect, it } from 'vitest';
-import { PptpDecoder, PptpProtocolError, type PptpMessage } from '../../src/pptp/index.js';
-import { concat, FIXTURES, hex, PPTPD_SCCRP } from './cases.js';
+import { PptpDecoder, PptpProtocolError } from '../../src/pptp/index.js';
+import { splitCases } from '../support/codec-harness.js';
+import { concat, FIXTURES, hex, PPTP_CODEC, PPTPD_SCCRP } from './cases.js';
 
 const MESSAGES = FIXTURES.map((f) => f.message);
 const stream = concat(FIXTURES.map((f) => f.wire));
 
-function feed(chunks: readonly Uint8Array[]): PptpMessage[] {
-  const decoder = new PptpDecoder();
-  const out: PptpMessage[] = [];
-  for (const c of chunks) {
-    decoder.push(c);
-    for (let m = decoder.next(); m !== undefined; m = decoder.next()) out.push(m);
-  }
-  expect(decoder.bufferedBytes).toBe(0);
-  return out;
-}
-
 describe('PptpDecoder chunking', () => {
-  it('one chunk', () => {
-    expect(feed([stream])).toEqual(MESSAGES);
-  });
-
-  it('one octet at a time', () => {
-    expect(feed(Array.from(stream, (b) => Uint8Array.of(b)))).toEqual(MESSAGES);
-  });
-
-  it('split at every position', () => {
-    for (let at = 0; at <= stream.length; at++) {
-      expect(feed([stream.subarray(0, at), stream.subarray(at)])).toEqual(MESSAGES);
-    }
-  });
-
-  it('split at every pair of positions (coarse)', () => {
-    for (let a = 0; a <= stream.length; a += 11) {
-      for (let b = a; b <= stream.length; b += 7) {
-        expect(feed([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)])).toEqual(MESSAGES);
-      }
-    }
-  });
-
-  it('all octets pushed before draining', () => {
-    const decoder = new PptpDecoder();
-    for (const b of stream) decoder.push(Uint8Array.of(b));
-    expect(decoder.bufferedBytes).toBe(stream.length);
-    const out: PptpMessage[] = [];
-    for (let m = decoder.next(); m !== undefined; m = decoder.next()) out.push(m);
-    expect(out).toEqual(MESSAGES);
-  });
+  splitCases(PPTP_CODEC, stream, MESSAGES, { pairSteps: [11, 7] });
 
   it('counts a partial message in bufferedBytes', () => {
     const decoder = new PptpDecoder();

@@ -1,34 +1,27 @@
 // Shared codec test data: one representative instance of every frame type, edge values, and small
 // byte helpers. Tests build on these; none of the bytes here come from the encoder.
 
+import { encodeFrame, FrameDecoder } from '../../../src/engine/codec/index.js';
+import { ENGINE_ERROR_CODES, ProtocolError } from '../../../src/engine/errors.js';
 import { EMPTY, FrameType, MAX_EXPEDITED, MAX_SERIAL, type Frame, type FrameTypeName } from '../../../src/engine/frames.js';
+import { concat } from '../../support/bytes.js';
+import { canonical, WIRE_CODES, type Codec } from '../../support/codec-harness.js';
 
 export const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 export const fill = (length: number, value: number): Uint8Array => new Uint8Array(length).fill(value);
 export const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
-/** Bytes from hex with any whitespace: hex('10 02 6869'). */
-export function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, '');
-  if (digits.length % 2 !== 0 || /[^0-9a-f]/i.test(digits)) throw new Error(`bad hex: ${text}`);
-  const out = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
+export { concat, hex } from '../../support/bytes.js';
 export function toHex(data: Uint8Array): string {
   return Array.from(data, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** FrameDecoder for the codec harness: ProtocolErrors with a wire code, frames re-encoding canonically. */
+export const FRAME_CODEC: Codec<Frame> = {
+  decoder: () => new FrameDecoder(),
+  isProtocolError: (error) => error instanceof ProtocolError && error.code in ENGINE_ERROR_CODES && WIRE_CODES.includes(error.code),
+  verify: canonical((f: Frame) => encodeFrame(f)),
+};
 
 /** A frame on the wire from its type and raw body, with the length varint written by hand. */
 export function wire(type: FrameTypeName, body: Uint8Array): Uint8Array {

@@ -6,57 +6,13 @@ import {
   DEFAULT_MAX_FRAME_SIZE, encodeFrame, FrameDecoder, MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE,
 } from '../../../src/engine/codec/index.js';
 import { ProtocolError, SessionError } from '../../../src/engine/errors.js';
-import type { Frame } from '../../../src/engine/frames.js';
-import { bytes, concat, hex, TABLE } from './cases.js';
+import { splitCases } from '../../support/codec-harness.js';
+import { bytes, concat, FRAME_CODEC, hex, TABLE } from './cases.js';
 
 const stream = concat(TABLE.map((f) => encodeFrame(f)));
 
-function drain(decoder: FrameDecoder, out: Frame[]): void {
-  for (let f = decoder.next(); f !== undefined; f = decoder.next()) out.push(f);
-}
-
-function feed(chunks: readonly Uint8Array[]): Frame[] {
-  const decoder = new FrameDecoder();
-  const out: Frame[] = [];
-  for (const c of chunks) {
-    decoder.push(c);
-    drain(decoder, out);
-  }
-  expect(decoder.bufferedBytes).toBe(0);
-  return out;
-}
-
 describe('FrameDecoder chunking', () => {
-  it('one chunk', () => {
-    expect(feed([stream])).toEqual(TABLE);
-  });
-
-  it('one byte at a time', () => {
-    expect(feed(Array.from(stream, (b) => bytes(b)))).toEqual(TABLE);
-  });
-
-  it('split at every position', () => {
-    for (let at = 0; at <= stream.length; at++) {
-      expect(feed([stream.subarray(0, at), stream.subarray(at)])).toEqual(TABLE);
-    }
-  });
-
-  it('split at every pair of positions (coarse)', () => {
-    for (let a = 0; a <= stream.length; a += 7) {
-      for (let b = a; b <= stream.length; b += 5) {
-        expect(feed([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)])).toEqual(TABLE);
-      }
-    }
-  });
-
-  it('all chunks pushed before draining', () => {
-    const decoder = new FrameDecoder();
-    for (const b of stream) decoder.push(bytes(b));
-    expect(decoder.bufferedBytes).toBe(stream.length);
-    const out: Frame[] = [];
-    drain(decoder, out);
-    expect(out).toEqual(TABLE);
-  });
+  splitCases(FRAME_CODEC, stream, TABLE, { pairSteps: [7, 5] });
 
   it('counts a partial frame in bufferedBytes', () => {
     const decoder = new FrameDecoder();
