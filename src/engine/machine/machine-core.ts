@@ -80,7 +80,13 @@ export class MachineCore extends MachineHandshake {
 
   handleTransportUp(now: number): void {
     this.now = now;
-    if (this.lifecycle === 'closed') { this.attached = true; this.outbox.clearControl(); return; }
+    if (this.lifecycle === 'closed') {
+      // A released machine replays only in answer to a RESUME on this transport (onResumeReleased).
+      this.attached = true;
+      this.outbox.clearControl();
+      this.cursor = this.replay.end;
+      return;
+    }
     // A new transport while one is attached: the old one is presumed dead.
     if (this.attached) this.handleTransportDown(now);
     if (this.state === 'closed') return;

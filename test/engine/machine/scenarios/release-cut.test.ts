@@ -97,3 +97,28 @@ describe('a release cut short completes on resume', () => {
     }
   }
 });
+
+describe('a released acceptor answers only a RESUME on the same transport', () => {
+  it('its answer lost with that transport, it sends nothing on the next one before the RESUME comes (found by the explorer)', () => {
+    const p = releasePair();
+    p.B.onEvent = chain(p.B.onEvent, (e) => { if (e.type === 'release-request') p.B.machine.respondRelease(true); });
+    p.A.machine.release();
+    p.pump();
+    p.deliverNext('AtoB'); // FINISH; the DISCONNECT goes out
+    p.cut(0); // and is lost: the acceptor closes, the initiator will come back for it
+    expect([p.A.machine.state, p.B.machine.state]).toEqual(['interrupted', 'closed']);
+    // The RESUME arrives, and the transport dies before the acceptor's answer (RESUMED, then the
+    // DISCONNECT again) is written: as when the initiator gives up on its handshake meanwhile.
+    p.connectTransport();
+    const a = p.A.machine;
+    p.B.machine.handleFrame({ type: 'RESUME', sessionId: a.sessionId as Uint8Array, resumeSecret: a.resumeSecret as Uint8Array, received: a.stats.received }, p.now);
+    p.cut(0);
+    // The next transport: nothing from the acceptor until the initiator's RESUME has arrived.
+    const m = p.wire.length;
+    p.connectTransport();
+    p.advance(10 * RTT);
+    expect(p.wire.slice(m).map((w) => `${w.from}>${w.frame.type}`)).toEqual(['A>RESUME', 'B>RESUMED', 'B>DISCONNECT', 'A>ACK']);
+    expect([p.A.machine.state, p.B.machine.state]).toEqual(['closed', 'closed']);
+    expect(closes(p.A)).toEqual([{ type: 'closed' }]);
+  });
+});
