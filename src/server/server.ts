@@ -28,13 +28,15 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { toHex } from '../engine/bytes.js';
-import { encodeFrame, FrameDecoder } from '../engine/codec/index.js';
-import { ProtocolError, SessionError } from '../engine/errors.js';
-import { AbortReason, FrameType, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
-import type { Frame, RefuseReasonValue, ResumeRefuseReasonValue } from '../engine/frames.js';
+import { encodeFrame } from '../engine/codec/index.js';
+import { SessionError } from '../engine/errors.js';
+import { PendingConnection, turnAway } from '../engine/endpoint.js';
+import type { TurnAway } from '../engine/endpoint.js';
+import { AbortReason, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
+import type { RefuseReasonValue, ResumeFrame, ResumeRefuseReasonValue } from '../engine/frames.js';
 import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
 import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
-import { closeWithLinger } from '../driver/driver.js';
+import { closeWithLinger, monotonic } from '../driver/driver.js';
 import { Emitter } from '../util/emitter.js';
 import { Session } from '../driver/session.js';
 import type { SessionOptions } from '../driver/session.js';
@@ -211,99 +213,84 @@ export class Server extends Emitter<ServerEvents> {
   /** Takes any transport (the endpoints call this; custom transports may too). */
   accept(transport: Transport): void {
     const refused = this.addressLimits.connection(transport);
-    if (refused) return this.turnAway(transport, this.overLimit(refused, transport));
+    if (refused) return this.turnAway(transport, this.overLimit(refused, transport, false));
     this.admit(transport);
   }
 
-  private overLimit(limit: keyof AddressLimitOptions, transport: Transport): SessionError {
-    return new SessionError('ERR_REFUSED', `too many from ${transport.remoteAddress}: ${limit} (${this.addressLimits.limit(limit)}) reached`, 'local', { limit });
+  private overLimit(limit: keyof AddressLimitOptions, transport: Transport, connected: boolean): TurnAway {
+    return turnAway.overAddressLimit(limit, this.addressLimits.limit(limit), transport.remoteAddress, connected);
   }
 
-  /** A connection, or a channel of a multiplexed one, until its first frame. */
+  /**
+   * A connection, or a channel of a multiplexed one, until its first frame: the bytes go to a
+   * PendingConnection (src/engine/endpoint.ts), which sorts them into open, resume, multiplex or
+   * turn-away; this method only owns the transport and the one timer.
+   */
   private admit(transport: Transport): void {
     const o = this.options;
-    if (this.closing) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'the server is shutting down'), { type: 'REFUSE', reason: RefuseReason.shuttingDown, message: 'server shutting down', userData: new Uint8Array(0) });
-    if (this.pending.size >= (o.maxPendingHandshakes ?? 1000)) return this.turnAway(transport, new SessionError('ERR_REFUSED', 'too many pending handshakes (maxPendingHandshakes)', 'local', { limit: 'maxPendingHandshakes' }));
+    if (this.closing) return this.turnAway(transport, turnAway.shuttingDown());
+    if (this.pending.size >= (o.maxPendingHandshakes ?? 1000)) return this.turnAway(transport, turnAway.pendingHandshakes());
     const pendingSlot = this.addressLimits.take('pending', transport.remoteAddress);
-    if (typeof pendingSlot === 'string') return this.turnAway(transport, this.overLimit(pendingSlot, transport));
+    if (typeof pendingSlot === 'string') return this.turnAway(transport, this.overLimit(pendingSlot, transport, false));
     this.pending.add(transport);
-    const chunks: Uint8Array[] = [];
-    const decoder = new FrameDecoder({ maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize });
-    const timeoutMs = o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    const timer = setTimeout(() => {
-      this.pending.delete(transport);
-      pendingSlot();
-      this.turnAway(transport, new SessionError('ERR_HANDSHAKE_TIMEOUT', `no first frame within ${timeoutMs} ms (handshakeTimeoutMs)`, 'remote'), { type: 'ABORT', reason: AbortReason.timeout, message: 'handshake timeout', userData: new Uint8Array(0) });
-    }, timeoutMs);
-    (timer as { unref?: () => void }).unref?.();
+    const first = new PendingConnection({
+      maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+      muxPreface: MUX_PREFACE,
+    }, monotonic());
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const done = (): void => { clearTimeout(timer); this.pending.delete(transport); pendingSlot(); };
-    transport.setHandlers({
-      data: (chunk) => {
+    const settle = (): void => {
+      const verdict = first.poll();
+      if (!verdict) return;
+      done();
+      if (verdict.kind === 'turn-away') return this.turnAway(transport, verdict);
+      if (verdict.kind === 'multiplex') {
         // A multiplexed connection: each channel it opens is accepted like a transport of its own.
-        if (chunks.length === 0 && chunk[0] === MUX_PREFACE) {
-          done();
-          const mux = new MuxConnection(transport, 'server', (channel) => this.admit(channel), { maxChannels: o.maxChannelsPerConnection });
-          mux.receive(chunk);
-          return;
-        }
-        // Only CONNECT or RESUME may open a stream: say no to anything else at its first byte.
-        if (chunks.length === 0 && chunk.length > 0 && chunk[0] !== FrameType.CONNECT && chunk[0] !== FrameType.RESUME) {
-          done();
-          return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first byte 0x${(chunk[0] as number).toString(16)} opens neither CONNECT nor RESUME`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: 'expected CONNECT or RESUME', userData: new Uint8Array(0) });
-        }
-        chunks.push(chunk);
-        decoder.push(chunk);
-        let first: Frame | undefined;
-        try {
-          first = decoder.next();
-        } catch (e) {
-          done();
-          const error = e instanceof ProtocolError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
-          const reason = error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError;
-          return this.turnAway(transport, error, { type: 'ABORT', reason, message: error.message, userData: new Uint8Array(0) });
-        }
-        if (!first) return;
-        done();
-        transport.setHandlers(NO_HANDLERS);
-        this.dispatch(transport, first, chunks);
-      },
+        const mux = new MuxConnection(transport, 'server', (channel) => this.admit(channel), { maxChannels: o.maxChannelsPerConnection });
+        for (const chunk of verdict.chunks) mux.receive(chunk);
+        return;
+      }
+      transport.setHandlers(NO_HANDLERS);
+      if (verdict.kind === 'resume') return this.resume(transport, verdict.frame, verdict.id, verdict.chunks);
+      this.connect(transport, verdict.chunks);
+    };
+    const arm = (): void => {
+      const at = first.nextDeadline();
+      if (at === undefined) return;
+      timer = setTimeout(() => { first.handleTimeout(monotonic()); settle(); arm(); }, Math.max(0, Math.ceil(at - monotonic())));
+      (timer as { unref?: () => void }).unref?.();
+    };
+    arm();
+    transport.setHandlers({
+      data: (chunk) => { first.handleBytes(chunk, monotonic()); settle(); },
       drain: () => {},
       close: () => done(),
     });
   }
 
-  private dispatch(transport: Transport, first: Frame, chunks: Uint8Array[]): void {
-    if (first.type === 'RESUME') {
-      const id = toHex(first.sessionId);
-      const session = this.sessions.get(id);
-      const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
-      if (session && refusal === null) {
-        // Detached here and durable: another node may have taken it over meanwhile (this one
-        // was frozen or cut off); resuming this copy would go back in time.
-        if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
-        return session.driver.attach(transport, chunks);
-      }
-      if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
-      if (refusal === ResumeRefuseReason.wrongSecret) {
-        return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: refusal }), { type: 'RESUME_REFUSED', reason: refusal, message: 'wrong resume secret' }, id);
-      }
-      if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
-      const tomb = this.tombstones.get(id);
-      if (!session && tomb?.released) return this.answerReleased(transport, tomb.released, first);
-      return this.refuseEnded(transport, id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why);
+  private resume(transport: Transport, first: ResumeFrame, id: string, chunks: Uint8Array[]): void {
+    const session = this.sessions.get(id);
+    const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
+    if (session && refusal === null) {
+      // Detached here and durable: another node may have taken it over meanwhile (this one
+      // was frozen or cut off); resuming this copy would go back in time.
+      if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
+      return session.driver.attach(transport, chunks);
     }
-    if (first.type !== 'CONNECT') {
-      return this.turnAway(transport, new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${first.type}`, 'remote'), { type: 'ABORT', reason: AbortReason.protocolError, message: `expected CONNECT or RESUME, got ${first.type}`, userData: new Uint8Array(0) });
-    }
+    if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
+    if (refusal === ResumeRefuseReason.wrongSecret) return this.turnAway(transport, turnAway.wrongSecret(id));
+    if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
+    const tomb = this.tombstones.get(id);
+    if (!session && tomb?.released) return this.answerReleased(transport, tomb.released, first);
+    return this.turnAway(transport, turnAway.ended(id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why));
+  }
+
+  private connect(transport: Transport, chunks: Uint8Array[]): void {
     const limit = this.options.maxSessions ?? 10_000;
-    if (this.sessions.size >= limit) {
-      return this.turnAway(transport, new SessionError('ERR_REFUSED', `maxSessions (${limit}) reached`, 'local', { limit: 'maxSessions' }), { type: 'REFUSE', reason: RefuseReason.congested, message: `server full (maxSessions ${limit})`, userData: new Uint8Array(0) });
-    }
+    if (this.sessions.size >= limit) return this.turnAway(transport, turnAway.full(limit));
     const slot = this.addressLimits.take('sessions', transport.remoteAddress);
-    if (typeof slot === 'string') {
-      const error = this.overLimit(slot, transport);
-      return this.turnAway(transport, error, { type: 'REFUSE', reason: RefuseReason.congested, message: error.message, userData: new Uint8Array(0) });
-    }
+    if (typeof slot === 'string') return this.turnAway(transport, this.overLimit(slot, transport, true));
     this.open(transport, chunks, slot);
   }
 
@@ -319,13 +306,13 @@ export class Server extends Emitter<ServerEvents> {
     withTimeout(durable.claim(id, secret), timeoutMs)
       .then((claimed) => {
         if (claimed === 'wrong-secret') {
-          return this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: ResumeRefuseReason.wrongSecret }), { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.wrongSecret, message: 'wrong resume secret' });
+          return this.turnAway(transport, turnAway.wrongSecret(id));
         }
         if (!claimed) {
           // Ended on another node: say why it ended there, not just that it is unknown here.
           return durable.endedWhy(id).then(
-            (why) => (why === null ? this.refuseEnded(transport, id, ResumeRefuseReason.unknown) : this.refuseEnded(transport, id, ResumeRefuseReason.closed, why || undefined)),
-            () => this.refuseEnded(transport, id, ResumeRefuseReason.unknown),
+            (why) => this.turnAway(transport, why === null ? turnAway.ended(id, ResumeRefuseReason.unknown) : turnAway.ended(id, ResumeRefuseReason.closed, why || undefined)),
+            () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
@@ -344,7 +331,7 @@ export class Server extends Emitter<ServerEvents> {
       .catch((error: unknown) => {
         durable.forget(id);
         const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
-        this.turnAway(transport, e, { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'session store unavailable' }, id);
+        this.turnAway(transport, turnAway.storeUnavailable(id, e));
       });
   }
 
@@ -470,7 +457,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** A RESUME for a session released here: its closed machine answers, then the transport closes. */
-  private answerReleased(transport: Transport, machine: SessionMachine, resume: Frame): void {
+  private answerReleased(transport: Transport, machine: SessionMachine, resume: ResumeFrame): void {
     const now = performance.now();
     transport.setHandlers(NO_HANDLERS);
     machine.handleTransportUp(now);
@@ -485,20 +472,14 @@ export class Server extends Emitter<ServerEvents> {
   private refuseOnceEnded(transport: Transport, session: Session, id: string): void {
     const refuse = (): void => {
       const tomb = this.tombstones.get(id);
-      this.refuseEnded(transport, id, tomb?.reason ?? ResumeRefuseReason.closed, tomb?.why);
+      this.turnAway(transport, turnAway.ended(id, tomb?.reason ?? ResumeRefuseReason.closed, tomb?.why));
     };
     if (session.closed) return refuse();
     transport.setHandlers(NO_HANDLERS);
     session.once('closed', () => queueMicrotask(refuse));
   }
 
-  /** RESUME_REFUSED for a session that is unknown or has ended, with the error that ended it when there was one. */
-  private refuseEnded(transport: Transport, id: string, reason: ResumeRefuseReasonValue, why?: string): void {
-    const said = reason === ResumeRefuseReason.unknown ? 'no such session' : why === undefined ? 'the session has ended' : `the server ended the session: ${why}`;
-    this.turnAway(transport, new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }), { type: 'RESUME_REFUSED', reason, message: said }, id);
-  }
-
-  private turnAway(transport: Transport, error: SessionError, frame?: Frame, id?: string): void {
+  private turnAway(transport: Transport, { error, frame, id }: TurnAway): void {
     this.emit('rejected', { error, remoteAddress: transport.remoteAddress });
     diagnostics.publishTurnedAway(this, transport, error, frame, id);
     transport.setHandlers(NO_HANDLERS);
