@@ -17,6 +17,9 @@
 import { SessionError } from '../engine/errors.js';
 import type { MachineOptions, MachineSnapshot, SessionEvent } from '../engine/machine/index.js';
 import { SessionMachine } from '../engine/machine/index.js';
+import { LinkPolicy } from '../engine/link-policy.js';
+import type { IdleCheck } from '../engine/link-policy.js';
+import { monotonic } from '../driver/driver.js';
 import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
@@ -72,106 +75,101 @@ export interface ClientEvents extends SessionEvents {
 }
 
 export class ClientSession extends Session<ClientEvents> {
-  private reconnecting = false;
-  private idleClosed = false;
-  private idleTimer: ReturnType<typeof setTimeout> | null = null;
-  private lastActive = performance.now();
-  private attempts = 0;
+  /** Redial and idle decisions (src/engine/link-policy.ts); this class only carries them out. */
+  private readonly link: LinkPolicy;
+  /** The one timer: armed at link.nextDeadline(). */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = Infinity;
 
   constructor(machine: SessionMachine, private readonly dial: (signal?: AbortSignal) => Promise<Transport>, private readonly opts: ConnectOptions) {
     super(machine, opts, {
       onEvent: (e, s) => (s as ClientSession).onMachineEvent(e),
       onTransportClosed: (s) => (s as ClientSession).onTransportClosed(),
     });
+    const r = opts.reconnect || {};
+    this.link = new LinkPolicy({
+      reconnect: opts.reconnect !== false,
+      initialDelayMs: r.initialDelayMs ?? 100,
+      maxDelayMs: r.maxDelayMs ?? 5000,
+      ...(r.maxAttempts === undefined ? {} : { maxAttempts: r.maxAttempts }),
+      idleTimeoutMs: opts.idleTimeoutMs ?? 0,
+    }, Math.random, monotonic());
   }
 
   override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.touch();
-    if (this.idleClosed) this.reopen();
+    this.linkInput((now) => { this.link.handleActivity(now); this.link.handleReopen(now); });
     return super.send(data, options);
   }
 
-  private isClosed(): boolean { return this.machine.state === 'closed'; }
-
-  private touch(): void { this.lastActive = performance.now(); }
-
   private onMachineEvent(e: SessionEvent): void {
-    if (e.type === 'data') this.touch();
+    if (e.type === 'data') this.link.handleActivity(monotonic());
     if (e.type === 'closed') {
-      this.stopIdle();
+      this.linkInput(() => this.link.handleClosed());
       if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed', e.error);
     }
-    if (e.type === 'resumed' || e.type === 'established') { this.attempts = 0; this.armIdle(); }
+    if (e.type === 'resumed' || e.type === 'established') this.linkInput((now) => this.link.handleUp(now));
     this.handleEvent(e);
   }
 
   private onTransportClosed(): void {
-    if (this.machine.state === 'closed' || this.idleClosed || this.opts.reconnect === false) return;
-    void this.redial();
+    if (this.machine.state === 'closed') return;
+    this.linkInput((now) => this.link.handleTransportDown(now));
   }
 
-  private reopen(): void {
-    this.idleClosed = false;
-    void this.redial();
+  /** One input to the link policy, then carry out what it decided and re-arm the timer. */
+  private linkInput(fn: (now: number) => void): void {
+    fn(monotonic());
+    for (let a = this.link.poll(); a; a = this.link.poll()) {
+      if (a.type === 'reconnecting') this.emit('reconnecting', { attempt: a.attempt, delayMs: a.delayMs });
+      else if (a.type === 'dial') void this.redial();
+      else if (a.type === 'give-up') {
+        this.machine.terminate(new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${a.attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts: a.attempts }));
+        this.driver.kick();
+      } else {
+        this.emit('idle', undefined);
+        this.driver.dropTransport();
+      }
+    }
+    this.armTimer();
   }
 
   private async redial(): Promise<void> {
-    if (this.reconnecting) return;
-    this.reconnecting = true;
+    let transport: Transport;
     try {
-      const r = this.opts.reconnect || {};
-      const initial = r.initialDelayMs ?? 100;
-      const max = r.maxDelayMs ?? 5000;
-      while (this.machine.state !== 'closed' && this.driver.attached === null && !this.idleClosed) {
-        if (r.maxAttempts !== undefined && this.attempts >= r.maxAttempts) {
-          this.machine.terminate(new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${this.attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts: this.attempts }));
-          this.driver.kick();
-          return;
-        }
-        const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempts, 30));
-        const delayMs = this.attempts === 0 ? 0 : Math.random() * ceiling;
-        this.attempts++;
-        this.emit('reconnecting', { attempt: this.attempts, delayMs });
-        if (delayMs > 0) await new Promise((resolve) => { const t = setTimeout(resolve, delayMs); (t as { unref?: () => void }).unref?.(); });
-        if (this.isClosed()) return;
-        try {
-          const transport = await this.dial();
-          if (this.isClosed()) { transport.destroy(); return; }
-          this.driver.attach(transport);
-          return;
-        } catch {
-          // try again after the next backoff
-        }
-      }
-    } finally {
-      this.reconnecting = false;
+      transport = await this.dial();
+    } catch {
+      if (this.machine.state !== 'closed') this.linkInput((now) => this.link.handleDialFailed(now));
+      return;
     }
+    if (this.machine.state === 'closed') { transport.destroy(); return; }
+    this.linkInput((now) => this.link.handleDialed(now));
+    this.driver.attach(transport);
   }
 
-  private armIdle(): void {
-    const ms = this.opts.idleTimeoutMs ?? 0;
-    if (ms <= 0 || this.idleTimer) return;
-    const check = (): void => {
-      this.idleTimer = null;
-      if (this.machine.state !== 'established' || !this.driver.attached) return;
-      const quiet = performance.now() - this.lastActive;
-      const s = this.machine.stats;
-      if (quiet >= ms && s.replayFrames === 0 && s.queuedBytes === 0) {
-        this.idleClosed = true;
-        this.emit('idle', undefined);
-        this.driver.dropTransport();
-        return;
-      }
-      this.idleTimer = setTimeout(check, Math.max(1, ms - quiet));
-      (this.idleTimer as { unref?: () => void }).unref?.();
-    };
-    this.idleTimer = setTimeout(check, ms);
-    (this.idleTimer as { unref?: () => void }).unref?.();
+  private idleCheck(): IdleCheck {
+    if (this.machine.state !== 'established' || !this.driver.attached) return 'not-established';
+    const s = this.machine.stats;
+    return s.replayFrames === 0 && s.queuedBytes === 0 ? 'quiet' : 'in-flight';
   }
 
-  private stopIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+  private armTimer(): void {
+    const at = this.link.nextDeadline();
+    if (at === undefined) { this.clearTimer(); return; }
+    if (this.timer && at === this.timerAt) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck()));
+    }, Math.max(0, Math.ceil(at - monotonic())));
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
   }
 }
 
@@ -192,7 +190,7 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
   const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
   if (options.resume && options.resume.role !== 'initiator') throw new SessionError('ERR_INVALID_ARGUMENT', 'connect({ resume }) takes a snapshot of a client (initiator) session');
   const machine = options.resume
-    ? SessionMachine.restore(options.resume, { ...options, credentials }, performance.now())
+    ? SessionMachine.restore(options.resume, { ...options, credentials }, monotonic())
     : new SessionMachine({ ...options, role: 'initiator', credentials });
   const direct = dialer(endpoint, options);
   const pool = options.pool;
