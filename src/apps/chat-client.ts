@@ -65,7 +65,10 @@ export interface ChatClientEvents extends Record<string, unknown> {
   closed: { error?: SessionError };
 }
 
-interface Pending { text: string; resolve(): void; reject(e: Error): void }
+interface Pending { text: string; cid: string; resolve(): void; reject(e: Error): void }
+
+/** Own lines a client remembers until the room's copy comes back (older ones are forgotten). */
+export const MAX_UNECHOED = 1000;
 
 export class ChatClient extends Emitter<ChatClientEvents> {
   nick = '';
@@ -82,6 +85,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private pending: Pending[] = [];
   private asked = false;
   private welcomed = false;
+  /** Own lines sent and not yet back from the room, by cid, in the order sent. */
+  private readonly unechoed = new Map<string, string>();
+  private readonly cidPrefix = Math.random().toString(36).slice(2, 10);
+  private cids = 0;
   private closeError: SessionError | undefined;
   private readonly maxPending: number;
 
@@ -95,7 +102,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.flush();
     });
     session.on('interrupted', (v) => this.emit('interrupted', v));
-    session.on('resumed', (v) => this.emit('resumed', v));
+    session.on('resumed', (v) => {
+      // A request for the floor may have died with the node that had it (another node restored
+      // the session and knows nothing of it): ask again; a node that had it ignores a second ask.
+      if (this.asked && !this.hasTurn) { try { session.requestTokens(['data']); } catch { /* closing */ } }
+      this.emit('resumed', v);
+    });
     session.on('closed', ({ error }) => {
       this.closeError = error;
       const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' });
@@ -148,14 +160,44 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Half duplex without the floor: waits for the turn (asking for it).
    */
   send(text: string): Promise<void> {
-    if (this.hasTurn && this.pending.length === 0) return this.session.send(encodeChat({ type: 'say', text }));
+    return this.say(text, `${this.cidPrefix}.${(this.cids++).toString(36)}`);
+  }
+
+  private say(text: string, cid: string, first = false): Promise<void> {
+    if (this.hasTurn && this.pending.length === 0) return this.sayNow(text, cid);
     if (this.session.closed) return Promise.reject(new SessionError('ERR_INVALID_STATE', 'the chat session is closed', 'local', { state: 'closed' }));
-    if (this.pending.length >= this.maxPending) {
+    if (this.pending.length >= this.maxPending && !first) {
       return Promise.reject(new SessionError('ERR_CHAT_TURN_QUEUE_FULL', `${this.maxPending} messages already wait for the turn`, 'local', { limit: this.maxPending }));
     }
-    const p = new Promise<void>((resolve, reject) => this.pending.push({ text, resolve, reject }));
+    const p = new Promise<void>((resolve, reject) => {
+      const item = { text, cid, resolve, reject };
+      if (first) this.pending.unshift(item); else this.pending.push(item);
+    });
     this.requestTurn();
     return p;
+  }
+
+  /**
+   * Each line carries a cid; the client remembers it until the room's copy comes back. When the
+   * service says `interrupted` (another node took the session over after its node died), the
+   * lines not back yet are sent again with the same cid: one the dead node had received but not
+   * logged gets logged now, and one it had logged is dropped by the room log.
+   */
+  private sayNow(text: string, cid: string): Promise<void> {
+    this.unechoed.delete(cid);
+    this.unechoed.set(cid, text);
+    if (this.unechoed.size > MAX_UNECHOED) this.unechoed.delete(this.unechoed.keys().next().value as string);
+    return this.session.send(encodeChat({ type: 'say', text, cid }));
+  }
+
+  private sendAgain(): void {
+    const lines = [...this.unechoed];
+    if (this.hasTurn && this.pending.length === 0) {
+      for (const [cid, text] of lines) this.sayNow(text, cid).catch(() => { /* reported by 'closed' */ });
+      return;
+    }
+    // Without the floor: ahead of what waits for it, in the order first sent.
+    for (const [cid, text] of lines.reverse()) this.say(text, cid, true).catch(() => { /* reported by 'closed' */ });
   }
 
   /** Half duplex: asks for the floor (PLEASE_TOKENS data). No-op when it is held or already asked for. */
@@ -191,7 +233,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private flush(): void {
     this.asked = false;
     const queued = this.pending.splice(0);
-    for (const p of queued) this.session.send(encodeChat({ type: 'say', text: p.text })).then(p.resolve, p.reject);
+    for (const p of queued) this.sayNow(p.text, p.cid).then(p.resolve, p.reject);
   }
 
   private addHistory(messages: readonly ChatMessage[]): void {
@@ -220,6 +262,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       case 'message': {
         const { type: _t, ...message } = m;
+        if (message.cid !== undefined && message.from === this.nick) this.unechoed.delete(message.cid);
         this.emit('message', { ...message, history: false });
         return;
       }
@@ -247,6 +290,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       case 'error':
         this.emit('notice', { code: m.code, message: m.message });
+        return;
+      case 'interrupted':
+        this.sendAgain();
         return;
     }
   }

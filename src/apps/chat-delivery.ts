@@ -15,6 +15,7 @@
 
 import { encodeChat } from './chat-protocol.js';
 import type { ServerToClient } from './chat-protocol.js';
+import { POSITION } from './chat-room.js';
 import type { Member, Room } from './chat-room.js';
 
 /** Units one member may have waiting while its session cannot take data for a moment. */
@@ -40,11 +41,17 @@ export function sendToRoom(room: Room, message: ServerToClient, stats: DeliveryS
   }
 }
 
+/** One room log entry to one member, already encoded, recording its position once queued. */
+export function sendEntry(member: Member, message: ServerToClient, bytes: Uint8Array, pos: number, stats: DeliveryStats): void {
+  if (bytes.length > frameLimit(member)) sendTo(member, message, stats, pos);
+  else sendBytes(member, bytes, stats, pos);
+}
+
 /**
  * One unit must fit the member's negotiated frame size (a client may ask for 1 KiB): history
  * loses its oldest messages until it fits; anything else that cannot fit becomes an `error`.
  */
-export function sendTo(member: Member, message: ServerToClient, stats: DeliveryStats): void {
+export function sendTo(member: Member, message: ServerToClient, stats: DeliveryStats, pos?: number): void {
   const limit = frameLimit(member);
   let bytes = encodeChat(message);
   if (bytes.length > limit && (message.type === 'welcome' || message.type === 'history')) {
@@ -57,7 +64,7 @@ export function sendTo(member: Member, message: ServerToClient, stats: DeliveryS
   if (bytes.length > limit) {
     bytes = encodeChat({ type: 'error', code: 'ERR_PAYLOAD_TOO_LARGE', message: `a ${message.type} of ${bytes.length} bytes does not fit this session's maximum frame size (${limit}); connect with a larger maxFrameSize` });
   }
-  sendBytes(member, bytes, stats);
+  sendBytes(member, bytes, stats, pos);
 }
 
 /**
@@ -67,10 +74,10 @@ export function sendTo(member: Member, message: ServerToClient, stats: DeliveryS
  * tick later), units wait in the member's backlog, bounded by MEMBER_BACKLOG_BYTES, and are
  * retried shortly: nothing is dropped and the order holds.
  */
-function sendBytes(member: Member, bytes: Uint8Array, stats: DeliveryStats): void {
+export function sendBytes(member: Member, bytes: Uint8Array, stats: DeliveryStats, pos?: number): void {
   if (member.gone || member.leaving || member.session.closed) return;
-  if (member.backlog.length === 0 && trySend(member, bytes, stats)) return;
-  member.backlog.push(bytes);
+  if (member.backlog.length === 0 && trySend(member, bytes, stats, pos)) return;
+  member.backlog.push(pos === undefined ? { bytes } : { bytes, pos });
   member.backlogBytes += bytes.length;
   if (member.backlogBytes > MEMBER_BACKLOG_BYTES) {
     stats.slowAborts++;
@@ -80,8 +87,12 @@ function sendBytes(member: Member, bytes: Uint8Array, stats: DeliveryStats): voi
   scheduleFlush(member, stats);
 }
 
-/** True when the unit was queued (or need not be: the member is leaving or was aborted); false: not now. */
-function trySend(member: Member, bytes: Uint8Array, stats: DeliveryStats): boolean {
+/**
+ * True when the unit was queued (or need not be: the member is leaving or was aborted); false: not
+ * now. A unit of the room log records its position in the member's hello in the same step, so the
+ * session's next stored snapshot holds the unit and the position together.
+ */
+function trySend(member: Member, bytes: Uint8Array, stats: DeliveryStats, pos?: number): boolean {
   const s = member.session;
   if (member.gone || member.leaving || s.closed) return true;
   if (!s.machine.hasRoomFor(bytes.length)) {
@@ -92,6 +103,7 @@ function trySend(member: Member, bytes: Uint8Array, stats: DeliveryStats): boole
   try {
     if (member.room.halfDuplex) s.machine.sendTyped(bytes);
     else s.machine.sendData(bytes);
+    if (pos !== undefined) member.hello[POSITION] = pos;
     s.driver.kick();
     return true;
   } catch (e) {
@@ -111,10 +123,10 @@ function scheduleFlush(member: Member, stats: DeliveryStats): void {
   member.retry = setTimeout(() => {
     member.retry = null;
     while (member.backlog.length > 0) {
-      const next = member.backlog[0] as Uint8Array;
-      if (!trySend(member, next, stats)) { scheduleFlush(member, stats); return; }
+      const next = member.backlog[0] as { bytes: Uint8Array; pos?: number };
+      if (!trySend(member, next.bytes, stats, next.pos)) { scheduleFlush(member, stats); return; }
       member.backlog.shift();
-      member.backlogBytes -= next.length;
+      member.backlogBytes -= next.bytes.length;
     }
   }, BACKLOG_RETRY_MS);
   (member.retry as { unref?: () => void }).unref?.();

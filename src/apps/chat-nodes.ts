@@ -7,6 +7,9 @@
 //             not heard from for 3 intervals is gone (ChatService.tick)
 //   sync      a node took up the room; the others answer with presence and `history`
 //   history   the answer to a sync, addressed to the asking node
+//   entries   room log mode: messages as numbered in the room log (./chat-feed.ts delivers them)
+//   turn      across nodes, half duplex: a node's member got the floor, or (null) the node freed it
+//   wanted    across nodes, half duplex: a node's member asks for the floor its holder has
 //
 // Everything is checked and bounded: a bus is shared infrastructure, but what a node says is
 // still input (nick rules, message size, list lengths, MAX_NODES_PER_ROOM).
@@ -15,12 +18,17 @@ import { nickProblem } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 import { allMembers, isChatMessage } from './chat-room.js';
 import type { Room } from './chat-room.js';
+import type { LogEntry } from './chat-log.js';
+import { isLogEntry } from './chat-feed.js';
 
 /** Bus messages between nodes. */
 export type Wire =
   | { k: 'message'; node: string; message: ChatMessage }
   | { k: 'join' | 'leave'; node: string; nick: string; reason?: LeaveReason }
-  | { k: 'presence'; node: string; members: string[]; halfDuplex: boolean }
+  | { k: 'presence'; node: string; members: string[]; halfDuplex: boolean; top?: number | null }
+  | { k: 'entries'; node: string; entries: LogEntry[] }
+  | { k: 'turn'; node: string; holder: string | null }
+  | { k: 'wanted'; node: string }
   | { k: 'sync'; node: string }
   | { k: 'history'; node: string; to: string; messages: ChatMessage[] };
 
@@ -41,6 +49,13 @@ export interface NodeContext {
   remember(room: Room, message: ChatMessage): boolean;
   publish(room: Room, message: Wire): void;
   busError(error: unknown): void;
+  /** Room log mode: messages reach members through the log (entries), not `message` or `history`. */
+  logged: boolean;
+  entries(room: Room, entries: LogEntry[]): void;
+  heardTop(room: Room, top: number): void;
+  /** Half duplex across nodes: another node's floor news. */
+  turn(room: Room, holder: string | null): void;
+  wanted(room: Room): void;
 }
 
 const encoder = new TextEncoder();
@@ -70,8 +85,20 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
   };
   const fits = (x: unknown): x is ChatMessage => isChatMessage(x) && x.room === room.name && encoder.encode(x.text).length <= ctx.maxMessageBytes;
   switch (m.k) {
+    case 'entries':
+      if (!ctx.logged || !Array.isArray(m.entries) || m.entries.length > 1024) return;
+      node();
+      ctx.entries(room, m.entries.filter((e) => isLogEntry(e) && fits(e.m)));
+      return;
+    case 'turn':
+      if (m.holder !== null && (typeof m.holder !== 'string' || nickProblem(m.holder, ctx.maxNick))) return;
+      ctx.turn(room, m.holder);
+      return;
+    case 'wanted':
+      ctx.wanted(room);
+      return;
     case 'message':
-      if (!fits(m.message)) return;
+      if (ctx.logged || !fits(m.message)) return;
       node();
       if (ctx.remember(room, m.message)) ctx.toRoom(room, { type: 'message', ...m.message });
       return;
@@ -96,6 +123,7 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
       const before = [...n.members].sort().join('\n');
       n.members = new Set(m.members.filter((x): x is string => typeof x === 'string' && !nickProblem(x, ctx.maxNick)));
       if (m.members.length === 0) room.remote.delete(m.node);
+      if (typeof m.top === 'number') ctx.heardTop(room, m.top);
       if ([...n.members].sort().join('\n') !== before) ctx.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
       return;
     }
@@ -111,7 +139,7 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
       room.history = merged;
       room.historyIds = new Set(merged.map((x) => x.id));
       const kept = fresh.filter((x) => room.historyIds.has(x.id));
-      if (kept.length > 0) ctx.toRoom(room, { type: 'history', room: room.name, messages: kept });
+      if (kept.length > 0 && !ctx.logged) ctx.toRoom(room, { type: 'history', room: room.name, messages: kept });
       return;
     }
   }

@@ -42,7 +42,12 @@ export interface ChatMessage {
   text: string;
   /** Milliseconds since the epoch, on the node that accepted the message. */
   ts: number;
+  /** The sender's own id for the line (its `say`'s `cid`), when it gave one. */
+  cid?: string;
 }
+
+/** Longest `cid` a `say` may carry. */
+export const MAX_CID_LENGTH = 64;
 
 export type LeaveReason = 'left' | 'lost' | 'node-gone';
 
@@ -54,9 +59,10 @@ export type ServerToClient =
   | { type: 'presence'; room: string; members: string[]; you?: string }
   | { type: 'history'; room: string; messages: ChatMessage[] }
   | { type: 'turn'; room: string; holder: string | null }
+  | { type: 'interrupted'; room: string }
   | { type: 'error'; code: string; message: string };
 
-export type ClientToServer = { type: 'say'; text: string } | { type: 'who' } | { type: 'leave' };
+export type ClientToServer = { type: 'say'; text: string; cid?: string } | { type: 'who' } | { type: 'leave' };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -113,6 +119,7 @@ export function parseServerMessage(bytes: Uint8Array): ServerToClient {
       case 'presence': return isString(m['room']) && isStrings(m['members']) && (m['you'] === undefined || isString(m['you']));
       case 'history': return isString(m['room']) && Array.isArray(m['messages']) && m['messages'].every(isMessage);
       case 'turn': return isString(m['room']) && (m['holder'] === null || isString(m['holder']));
+      case 'interrupted': return isString(m['room']);
       case 'error': return isString(m['code']) && isString(m['message']);
       default: return false;
     }
@@ -127,7 +134,8 @@ export function parseClientMessage(bytes: Uint8Array): ClientToServer {
   switch (m['type']) {
     case 'say':
       if (!isString(m['text'])) throw bad('"say" needs a "text" string');
-      return { type: 'say', text: m['text'] };
+      if (m['cid'] !== undefined && !(isString(m['cid']) && m['cid'].length > 0 && m['cid'].length <= MAX_CID_LENGTH)) throw bad(`"cid" must be a string of 1..${MAX_CID_LENGTH} characters`);
+      return isString(m['cid']) ? { type: 'say', text: m['text'], cid: m['cid'] } : { type: 'say', text: m['text'] };
     case 'who': return { type: 'who' };
     case 'leave': return { type: 'leave' };
     default: throw bad(`unknown type ${JSON.stringify(String(m['type']))}`);

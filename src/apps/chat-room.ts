@@ -3,6 +3,7 @@
 
 import type { Session } from '../driver/session.js';
 import type { ChatMessage } from './chat-protocol.js';
+import type { LogEntry } from './chat-log.js';
 
 export interface Member {
   session: Session;
@@ -11,10 +12,31 @@ export interface Member {
   gone: boolean;
   /** Asked to leave; the service's release is under way and the session takes no more data. */
   leaving: boolean;
-  /** Units waiting for the session to take data again (see ChatService.sendBytes). */
-  backlog: Uint8Array[];
+  /** Units waiting for the session to take data again (see ChatService.sendBytes), with their log position. */
+  backlog: { bytes: Uint8Array; pos?: number }[];
   backlogBytes: number;
   retry: ReturnType<typeof setTimeout> | null;
+  /** The hello the store keeps with the session: its nick, claim and log position (POSITION) live there. */
+  hello: Record<string, unknown>;
+  /** Room log mode: the last log entry handed to delivery (null: not known yet). */
+  pos: number | null;
+  /** Room log mode: reading what it missed from the store. */
+  catching: boolean;
+  /** Room log mode: [frames sent, position] pairs waiting for the client's acknowledgement; `acked` the position acknowledged. */
+  marks: [number, number][];
+  acked: number | null;
+  /** Restored after its node died: tell the client `interrupted` once it has all the log had. */
+  interrupted: boolean;
+}
+
+/** Where a member's log position is kept in its hello (stored with its session). */
+export const POSITION = 'chatPos';
+/** Where a member's claim token (nick and floor leases) is kept in its hello. */
+export const CLAIM = 'chatClaim';
+
+/** A new member's state (the service fills in session, nick, room, hello). */
+export function newMember(session: Session, nick: string, room: Room, hello: Record<string, unknown>): Member {
+  return { session, nick, room, hello, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null, pos: null, catching: false, marks: [], acked: null, interrupted: false };
 }
 
 export interface Room {
@@ -30,12 +52,37 @@ export interface Room {
   holder: Member | null;
   waiting: Member[];
   asked: ReturnType<typeof setTimeout> | null;
+  /** Across nodes (shared store): the floor's holder on another node, by nick. */
+  remoteHolder: string | null;
+  /** Across nodes: another node asked for the floor since this node's member got it. */
+  remoteWanted: boolean;
+  /** Across nodes: a claim of the floor is in flight. */
+  claiming: boolean;
+  /** Room log mode: this node's view of the room log (see ./chat-feed.ts). */
+  log: RoomFeed | null;
+}
+
+/** Room log mode: what this node knows of a room's log. */
+export interface RoomFeed {
+  /** The highest seq delivered to this node's members in log order (null: not loaded yet). */
+  top: number | null;
+  /** Recent entries by seq (delivered, and heard of ahead of `top`). */
+  cache: Map<number, LogEntry>;
+  /** Messages of this node's members waiting for the next append. */
+  outgoing: ChatMessage[];
+  appending: boolean;
+  filling: boolean;
+  /** The highest seq another node announced. */
+  heard: number;
+  /** The floor this node last wrote into the log. */
+  floor: number | null;
 }
 
 export function newRoom(name: string, halfDuplex: boolean): Room {
   return {
     name, halfDuplex, members: new Map(), history: [], historyIds: new Set(), remote: new Map(),
     unsubscribe: undefined, lastActive: Date.now(), holder: null, waiting: [], asked: null,
+    remoteHolder: null, remoteWanted: false, claiming: false, log: null,
   };
 }
 

@@ -26,7 +26,14 @@
 //   room asks the others (`sync`); they answer with their presence and history, and history the
 //   node had not seen goes to its members as `history`. Message ids are `<ms base36>-<node>-<seq>`.
 //
-//   Half duplex (walkie-talkie), per node: clients negotiate the half-duplex mode with the data
+//   Across nodes on a shared store (`shared`): every room has a log in the store (./chat-log.ts)
+//   that numbers its messages in one order for every node; each node delivers it to its members
+//   in that order, and each member's position in it is kept in its hello, which the store keeps
+//   with its session, so a node that restores the session after its node died delivers what the
+//   room said meanwhile, once and in order (./chat-feed.ts). Nicks and the half-duplex floor are
+//   leases in the store (./chat-claims.ts): a nick or a floor held on one node is held everywhere.
+//
+//   Half duplex (walkie-talkie): clients negotiate the half-duplex mode with the data
 //   token on the server's side. The member whose client holds the token has the floor. A client
 //   asks with PLEASE_TOKENS(data); the service (not the session's default answer, see
 //   Session.setHandlers) queues the request, asks the holder with its own PLEASE_TOKENS, and when
@@ -42,7 +49,7 @@ import {
   CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, nickProblem, parseClientMessage, roomProblem,
 } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
-import { allMembers, freeNick, isNickOf, newRoom, remember } from './chat-room.js';
+import { CLAIM, POSITION, allMembers, freeNick, isNickOf, newMember, newRoom, remember } from './chat-room.js';
 import type { Member, Room } from './chat-room.js';
 import { Floor } from './chat-floor.js';
 import { onNodeMessage, topicOf } from './chat-nodes.js';
@@ -51,9 +58,15 @@ import { sendTo, sendToRoom } from './chat-delivery.js';
 import type {} from './errors.js';
 import type {} from '../server/errors.js';
 import type {} from '../store/errors.js';
+import { RoomLog } from './chat-log.js';
+import type { RoomLogOptions } from './chat-log.js';
+import { ChatClaims } from './chat-claims.js';
+import { RoomFeeds } from './chat-feed.js';
 
 export { MAX_NODES_PER_ROOM } from './chat-nodes.js';
 export { MEMBER_BACKLOG_BYTES } from './chat-delivery.js';
+export { ROOM_LOG_LIMIT, ROOM_LOG_TTL_MS } from './chat-log.js';
+export { FEED_CACHE_ENTRIES } from './chat-feed.js';
 
 export interface ChatServiceOptions {
   /** Other nodes of the same chat. Default: none (this node is the whole chat). */
@@ -76,6 +89,13 @@ export interface ChatServiceOptions {
   onBusError?(error: Error): void;
   /** This node's name in message ids and bus messages. Default: 8 random hex digits. */
   nodeId?: string;
+  /**
+   * The store every node of the chat shares (with `bus`): a room log there delivers every message
+   * once and in order to members whose session moved to another node, and nicks and the floor are
+   * held across nodes. `keyPrefix` (default "colloquy:chat:"), `logLimit` (ROOM_LOG_LIMIT) and
+   * `logTtlMs` (ROOM_LOG_TTL_MS) as in RoomLogOptions.
+   */
+  shared?: RoomLogOptions;
 }
 
 const encoder = new TextEncoder();
@@ -83,7 +103,11 @@ const encoder = new TextEncoder();
 const GIVEN_NICK = 'chatNick';
 
 function randomNode(): string {
-  const b = new Uint8Array(4);
+  return randomToken(4);
+}
+
+function randomToken(bytes = 16): string {
+  const b = new Uint8Array(bytes);
   crypto.getRandomValues(b);
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 }
@@ -102,6 +126,8 @@ export class ChatService implements Service {
   private readonly turnTimeoutMs: number;
   private seq = 0;
   private readonly floor: Floor;
+  private readonly feeds: RoomFeeds | null = null;
+  private readonly claims: ChatClaims | null = null;
   private readonly nodeContext: NodeContext;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
@@ -118,7 +144,20 @@ export class ChatService implements Service {
     this.maxMessageBytes = options.maxMessageBytes ?? 4000;
     this.presenceMs = options.presenceIntervalMs ?? 5000;
     this.turnTimeoutMs = options.turnTimeoutMs ?? 30_000;
-    this.floor = new Floor((room, message) => this.toRoom(room, message), this.turnTimeoutMs);
+    if (options.shared) {
+      const log = new RoomLog(options.shared);
+      this.claims = new ChatClaims(options.shared.store, options.shared.keyPrefix ?? 'colloquy:chat:', 3 * this.presenceMs);
+      this.feeds = new RoomFeeds({
+        nodeId: this.nodeId, log, stats: this.stats,
+        remember: (room, message) => { this.rememberIn(room, message); },
+        announce: (room, entries) => this.publish(room, { k: 'entries', node: this.nodeId, entries }),
+        error: (e) => this.busError(e),
+      });
+    }
+    const claims = this.claims;
+    this.floor = new Floor((room, message) => this.toRoom(room, message), this.turnTimeoutMs, claims ? {
+      claims, nodeId: this.nodeId, publish: (room, message) => this.publish(room, message), error: (e) => this.busError(e),
+    } : undefined);
     this.nodeContext = {
       nodeId: this.nodeId, presenceMs: this.presenceMs, maxMembers: this.maxMembers, maxNick: this.maxNick,
       maxMessageBytes: this.maxMessageBytes, historyLimit: this.historyLimit,
@@ -126,8 +165,13 @@ export class ChatService implements Service {
       remember: (room, message) => this.rememberIn(room, message),
       publish: (room, message) => this.publish(room, message),
       busError: (e) => this.busError(e),
+      logged: this.feeds !== null,
+      entries: (room, entries) => this.feeds?.accept(room, entries),
+      heardTop: (room, top) => this.feeds?.heard(room, top),
+      turn: (room, holder) => this.floor.remoteTurn(room, holder),
+      wanted: (room) => this.floor.remoteWanted(room),
     };
-    if (this.bus) {
+    if (this.bus || this.feeds) {
       this.timer = setInterval(() => this.tick(), this.presenceMs);
       (this.timer as { unref?: () => void }).unref?.();
     }
@@ -139,7 +183,32 @@ export class ChatService implements Service {
     return r ? allMembers(r) : [];
   }
 
-  validate(hello: ServiceHello): void {
+  /**
+   * Checks a hello before its session is accepted; across nodes it also takes the nick (the first
+   * of nick, nick-2, nick-3 ... no node holds) and records it in the hello.
+   */
+  async validate(hello: ServiceHello): Promise<void> {
+    this.check(hello);
+    delete hello[POSITION];
+    delete hello[GIVEN_NICK];
+    if (!this.claims) return;
+    const room = this.room((hello['room'] as string | undefined) ?? DEFAULT_ROOM, hello['halfDuplex'] === true);
+    const wanted = (hello['nick'] as string | undefined) ?? DEFAULT_NICK;
+    const token = randomToken();
+    const local = new Set(allMembers(room));
+    const candidates = function* (maxNick: number): Generator<string> {
+      for (let i = 1; ; i++) {
+        const nick = i === 1 ? wanted : `${[...wanted].slice(0, maxNick - `-${i}`.length).join('')}-${i}`;
+        if (!local.has(nick)) yield nick;
+      }
+    };
+    const nick = await this.claims.claimNick(room.name, candidates(this.maxNick), token);
+    if (nick === null) throw new Refusal(`chat: the nick '${wanted}' and its first variants are taken in room '${room.name}'; choose another nick`, 'rejected');
+    hello[GIVEN_NICK] = nick;
+    hello[CLAIM] = token;
+  }
+
+  private check(hello: ServiceHello): void {
     const room = hello['room'] ?? DEFAULT_ROOM;
     const nick = hello['nick'] ?? DEFAULT_NICK;
     if (typeof room !== 'string' || typeof nick !== 'string') throw new Refusal('chat: "room" and "nick" must be strings', 'rejected');
@@ -158,7 +227,7 @@ export class ChatService implements Service {
 
   open(session: Session, principal: Principal, context: OpenContext): void {
     try {
-      this.validate(principal.hello);
+      this.check(principal.hello);
     } catch (e) {
       session.abort(e instanceof Error ? e.message : String(e));
       return;
@@ -175,9 +244,14 @@ export class ChatService implements Service {
     // so a session restored on another node comes back under the same nick.
     const recorded = hello[GIVEN_NICK];
     const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
-    const nick = context.restored && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
+    // Across nodes the nick was taken in the store by validate (or, restored, is kept there).
+    const claimed = this.claims !== null && typeof hello[CLAIM] === 'string' && typeof recorded === 'string';
+    const nick = (context.restored || claimed) && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
     hello[GIVEN_NICK] = nick;
-    const member: Member = { session, nick, room, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null };
+    const member: Member = newMember(session, nick, room, hello);
+    if (context.restored && this.claims && typeof hello[CLAIM] === 'string') {
+      void this.claims.keepNick(room.name, nick, hello[CLAIM]).catch((e: unknown) => this.busError(e));
+    }
     room.members.set(nick, member);
     room.lastActive = Date.now();
 
@@ -205,7 +279,7 @@ export class ChatService implements Service {
     if (!context.restored) {
       this.send(member, {
         type: 'welcome', room: room.name, nick, members: allMembers(room), history: [...room.history], halfDuplex,
-        holder: room.holder?.nick ?? null,
+        holder: room.holder?.nick ?? room.remoteHolder,
       });
       this.toRoom(room, { type: 'join', room: room.name, nick, ts: Date.now() }, member);
       this.publish(room, { k: 'join', node: this.nodeId, nick });
@@ -215,9 +289,11 @@ export class ChatService implements Service {
     }
     if (halfDuplex && !session.tokens.includes('data')) {
       // The client came in holding the data token: it has the floor if nobody has, else it must give it back.
-      if (!room.holder) this.floor.grant(member, false);
+      if (this.claims && !room.holder) void this.floor.restoredHolder(member);
+      else if (!room.holder) this.floor.grant(member, false);
       else this.floor.askBack(member);
     }
+    this.feeds?.joined(room, member, context.restored);
   }
 
   async close(): Promise<void> {
@@ -247,6 +323,7 @@ export class ChatService implements Service {
     room = newRoom(name, halfDuplex);
     this.rooms.set(name, room);
     const r = room;
+    this.feeds?.start(r);
     if (this.bus) {
       r.unsubscribe = this.bus.subscribe(topicOf(name), (m) => this.onBus(r, m))
         .then((off) => { this.publish(r, { k: 'sync', node: this.nodeId }); return off; })
@@ -279,6 +356,9 @@ export class ChatService implements Service {
     room.lastActive = Date.now();
     room.waiting = room.waiting.filter((m) => m !== member);
     if (room.holder === member) this.floor.nextTurn(room);
+    if (announce && this.claims && typeof member.hello[CLAIM] === 'string') {
+      void this.claims.dropNick(room.name, member.nick, member.hello[CLAIM]).catch((e: unknown) => this.busError(e));
+    }
     if (!announce) {
       this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
       return;
@@ -312,8 +392,9 @@ export class ChatService implements Service {
           return;
         }
         const ts = Date.now();
-        const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts };
+        const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts, ...(m.cid !== undefined ? { cid: m.cid } : {}) };
         this.stats.messages++;
+        if (this.feeds) { this.feeds.say(room, message); return; }
         this.rememberIn(room, message);
         this.toRoom(room, { type: 'message', ...message });
         this.publish(room, { k: 'message', node: this.nodeId, message });
@@ -373,7 +454,17 @@ export class ChatService implements Service {
   private tick(): void {
     const now = Date.now();
     for (const room of this.rooms.values()) {
-      if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+      if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex, top: this.feeds?.top(room) ?? null });
+      if (this.claims) {
+        for (const m of room.members.values()) {
+          const claims = this.claims;
+          const token = m.hello[CLAIM];
+          if (typeof token !== 'string') continue;
+          void claims.renewNick(room.name, m.nick).then((held) => held || claims.keepNick(room.name, m.nick, token)).catch((e: unknown) => this.busError(e));
+        }
+        this.feeds?.tick(room);
+        if (room.halfDuplex) this.floor.tick(room);
+      }
       for (const [node, n] of room.remote) {
         if (n.expires > now) continue;
         room.remote.delete(node);

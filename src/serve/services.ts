@@ -27,7 +27,7 @@ export interface ServiceContext {
   store: SessionStore;
   /** serve's bounds; the files service takes its quotas from them. */
   limits?: ServeLimits;
-  /** The store is shared by every node (Redis): RPC calls are kept there, exactly once across nodes. */
+  /** The store is shared by every node (Redis, PostgreSQL): RPC calls are kept there, exactly once across nodes, and every chat room has its log there. */
   shared?: boolean;
 }
 
@@ -40,7 +40,8 @@ export function serveServices(context: ServiceContext): Service[] {
       maxUploadsPerPrincipal: l.filesMaxUploadsPerPrincipal, maxDepth: l.filesMaxDepth, staleUploadMs: l.filesStaleUploadMs, sweepIntervalMs: l.filesSweepIntervalMs,
     } : {}),
   });
-  return [chatService({ bus: context.bus }), rpcService({ methods: files.rpcMethods(), ...(context.shared ? { shared: { store: context.store } } : {}) }), files, echoService()];
+  const shared = context.shared ? { shared: { store: context.store } } : {};
+  return [chatService({ bus: context.bus, ...shared }), rpcService({ methods: files.rpcMethods(), ...shared }), files, echoService()];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */

@@ -63,6 +63,9 @@ export interface DurabilityOptions {
 /** How long an ended session's tombstone (and the reason it carries) stays in the store. */
 export const TOMBSTONE_MS = 60_000;
 
+/** Reads of a session's record a claim makes before giving up (the owner keeps persisting meanwhile). */
+const CLAIM_ATTEMPTS = 8;
+
 /** Frames per chunk (and in the head's tail), at most. */
 export const CHUNK_FRAMES = 64;
 /** A chunk (or the tail) takes no more frames once its encoded frames reach this many bytes. */
@@ -156,7 +159,11 @@ export class DurableSessions {
   }
 
   /** Persists a snapshot over the version this node last wrote (0 for a new session). */
-  async persist(id: string, snapshot: MachineSnapshot, principal: unknown): Promise<void> {
+  async persist(id: string, snapshot: MachineSnapshot, live: unknown): Promise<void> {
+    // The principal as it is now, with the snapshot taken in the same step: a service that keeps
+    // state in it (the chat's log position) changes it with what it queues in the session, and
+    // the store must get the two as they were together, not the principal of a later moment.
+    const principal: unknown = live === undefined ? undefined : JSON.parse(JSON.stringify(live));
     const store = this.options.store;
     const ttlMs = this.ttl();
     const now = Date.now();
@@ -234,8 +241,9 @@ export class DurableSessions {
   async claim(id: string, secret: Uint8Array): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null | 'wrong-secret'> {
     const store = this.options.store;
     const presented = createHash('sha256').update(secret).digest();
-    // A chunk can vanish between reading the head and reading it (the owner moved on): read again.
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // A chunk can vanish between reading the head and reading it (the owner moved on), or the head
+    // can move before the claim: read again.
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const stored = await store.get<Record>(this.key(id));
       if (!stored || stored.data.ended || !stored.data.log) return null;
       // The secret is checked before anything else is read or written (a claim moves the session).
@@ -258,7 +266,9 @@ export class DurableSessions {
       log.tail.forEach((f, k) => { if (log.tailStart + k >= log.base) frames.push(decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame); });
       if (frames.length !== log.end - log.base) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored frames of session ${id} do not cover ${log.base}..${log.end}`, 'local', { id, cause: 'chunk-malformed' });
       const version = await store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
-      if (version === null) return null; // another node claimed it first
+      // The head moved since it was read: the owner, still running, persisted meanwhile (or another
+      // node claimed it): read it again and claim the newer state.
+      if (version === null) continue;
       this.owned.set(id, { version, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks });
       const split = log.sent - log.base;
       return { snapshot: decodeHead(stored.data.snapshot, secret, frames.slice(0, split), frames.slice(split)), principal: stored.data.principal };

@@ -1,0 +1,286 @@
+// Room log mode (a chat across nodes on a shared store): how a node puts its members' messages
+// into the room log (./chat-log.ts) and delivers the log to its members, once each and in the
+// log's order, whichever node each message came from and wherever each member's session was
+// before.
+//
+// Theory of operation
+//   A node's members' messages are appended in batches (one append in flight per room; what its
+//   members say meanwhile goes into the next one) and the numbered entries are announced on the
+//   bus (`entries`). A node delivers the log in order: `top` is the last seq it delivered; entries
+//   heard ahead of top+1 wait in `cache` while the gap is read from the store (the bus is at most
+//   once: a lost announcement is a gap, found from the next entry or the next `presence`, which
+//   carries the sender's top). Each member has its own position `pos`: a fresh member starts at
+//   the room's top; a member restored from the store after its node died starts where its hello
+//   says (POSITION, written with each unit queued in its session, so the stored session and the
+//   stored position always agree) and reads what it missed from the store before anything newer.
+//   Each node also keeps its *floor* in the log (the lowest position its members' clients have
+//   acknowledged), which lets the log trim what every member has.
+
+import { encodeChat } from './chat-protocol.js';
+import type { ChatMessage } from './chat-protocol.js';
+import { sendEntry, sendTo } from './chat-delivery.js';
+import type { DeliveryStats } from './chat-delivery.js';
+import type { LogEntry, RoomLog } from './chat-log.js';
+import { POSITION } from './chat-room.js';
+import type { Member, Room, RoomFeed } from './chat-room.js';
+
+/** Log entries a node keeps per room in memory, to deliver without reading the store. */
+export const FEED_CACHE_ENTRIES = 512;
+/** Messages in one append at most. */
+const APPEND_BATCH = 64;
+/** How soon a failed read of the log is tried again. */
+const RETRY_MS = 500;
+/** Acknowledgement marks kept per member (older ones are dropped: the floor then lags, never leads). */
+const MAX_MARKS = 64;
+
+export interface FeedContext {
+  nodeId: string;
+  log: RoomLog;
+  stats: DeliveryStats;
+  /** Adds a delivered message to the room's history (for welcomes). */
+  remember(room: Room, message: ChatMessage): void;
+  /** Announces numbered entries to the other nodes. */
+  announce(room: Room, entries: LogEntry[]): void;
+  error(error: unknown): void;
+}
+
+const encoded = new WeakMap<LogEntry, Uint8Array>();
+const sleep = (ms: number): Promise<void> => new Promise((r) => { const t = setTimeout(r, ms); (t as { unref?: () => void }).unref?.(); });
+
+export function isLogEntry(v: unknown): v is LogEntry {
+  return typeof v === 'object' && v !== null && Number.isSafeInteger((v as LogEntry).seq) && (v as LogEntry).seq > 0 && typeof (v as LogEntry).m === 'object';
+}
+
+export class RoomFeeds {
+  constructor(private readonly ctx: FeedContext) {}
+
+  /** A room taken up by this node: learn where its log stands. */
+  start(room: Room): void {
+    room.log = { top: null, cache: new Map(), outgoing: [], appending: false, filling: false, heard: 0, floor: null };
+    void this.fill(room);
+  }
+
+  /** A member's message for the room: appended with the next batch, delivered once numbered. */
+  say(room: Room, message: ChatMessage): void {
+    const feed = room.log;
+    if (!feed) return;
+    feed.outgoing.push(message);
+    void this.flush(room, feed);
+  }
+
+  /** A member joined on this node (fresh) or came back from the store (restored, with its position). */
+  joined(room: Room, member: Member, restored: boolean): void {
+    const at = member.hello[POSITION];
+    if (restored && typeof at === 'number' && Number.isSafeInteger(at) && at >= 0) {
+      member.pos = at;
+      member.acked = at; // what it had is in its stored session: the log need not keep it
+      member.interrupted = true;
+    } else {
+      delete member.hello[POSITION];
+    }
+    this.pump(room, member);
+  }
+
+  /** Entries another node announced (checked by the caller). */
+  accept(room: Room, entries: LogEntry[]): void {
+    const feed = room.log;
+    if (!feed) return;
+    for (const e of entries) {
+      if (feed.top === null || e.seq > feed.top) feed.cache.set(e.seq, e);
+      if (e.seq > feed.heard) feed.heard = e.seq;
+    }
+    this.advance(room, feed);
+  }
+
+  /** Another node's top (from its presence): a gap to read if it is ahead. */
+  heard(room: Room, top: number): void {
+    const feed = room.log;
+    if (!feed || !Number.isSafeInteger(top)) return;
+    if (top > feed.heard) feed.heard = top;
+    if (feed.top === null || feed.heard > feed.top) void this.fill(room);
+  }
+
+  top(room: Room): number | null { return room.log?.top ?? null; }
+
+  /** Every presence interval: the floor into the log when it moved, gaps read, stragglers pumped. */
+  tick(room: Room): void {
+    const feed = room.log;
+    if (!feed) return;
+    if (feed.top === null || feed.heard > feed.top) void this.fill(room);
+    const floor = this.floor(room);
+    if (floor !== feed.floor && !feed.appending) {
+      feed.appending = true;
+      this.ctx.log.setFloor(room.name, this.ctx.nodeId, floor)
+        .then(() => { feed.floor = floor; }, (e: unknown) => this.ctx.error(e))
+        .finally(() => { feed.appending = false; if (feed.outgoing.length > 0) void this.flush(room, feed); });
+    }
+    for (const m of room.members.values()) this.pump(room, m);
+  }
+
+  private async flush(room: Room, feed: RoomFeed): Promise<void> {
+    if (feed.appending) return;
+    feed.appending = true;
+    try {
+      while (feed.outgoing.length > 0) {
+        const batch = feed.outgoing.splice(0, APPEND_BATCH);
+        const floor = this.floor(room);
+        let entries: LogEntry[];
+        try {
+          entries = await this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor);
+        } catch (e) {
+          this.ctx.error(e);
+          for (const m of batch) {
+            const sender = room.members.get(m.from);
+            if (sender) sendTo(sender, { type: 'error', code: 'ERR_STORE_UNAVAILABLE', message: `your message "${m.text.slice(0, 40)}" was not sent: the shared store did not take it (${(e as Error).message}); send it again` }, this.ctx.stats);
+          }
+          continue;
+        }
+        feed.floor = floor;
+        this.ctx.announce(room, entries);
+        this.accept(room, entries);
+      }
+    } finally {
+      feed.appending = false;
+    }
+  }
+
+  private advance(room: Room, feed: RoomFeed): void {
+    if (feed.top === null) return;
+    for (let e = feed.cache.get(feed.top + 1); e; e = feed.cache.get(feed.top + 1)) {
+      feed.top = e.seq;
+      this.ctx.remember(room, e.m);
+    }
+    if (feed.cache.size > FEED_CACHE_ENTRIES) {
+      for (const seq of feed.cache.keys()) {
+        if (feed.cache.size <= FEED_CACHE_ENTRIES) break;
+        if (seq <= feed.top) feed.cache.delete(seq);
+      }
+    }
+    if (feed.heard > feed.top) void this.fill(room);
+    for (const m of room.members.values()) this.pump(room, m);
+  }
+
+  /** Reads the log from the store from top+1 (or, the first time, where it stands). */
+  private async fill(room: Room): Promise<void> {
+    const feed = room.log;
+    if (!feed || feed.filling) return;
+    feed.filling = true;
+    try {
+      for (let round = 0; round < 3 && (feed.top === null || feed.heard > feed.top); round++) {
+        if (feed.top === null) {
+          const r = await this.ctx.log.recent(room.name);
+          for (const e of r.entries) feed.cache.set(e.seq, e);
+          if (r.top > feed.heard) feed.heard = r.top;
+          feed.top = r.top;
+        } else {
+          const r = await this.ctx.log.read(room.name, feed.top + 1);
+          if (r.trimmed > 0) {
+            // Gone from the log before this node read it: its members cannot have it.
+            for (const m of room.members.values()) this.trimmedNotice(m, r.trimmed);
+            feed.top += r.trimmed;
+            for (const m of room.members.values()) if (m.pos !== null && m.pos < feed.top) m.pos = feed.top;
+          }
+          for (const e of r.entries) if (e.seq > feed.top) feed.cache.set(e.seq, e);
+          if (r.top > feed.heard) feed.heard = r.top;
+        }
+        this.advance(room, feed);
+      }
+    } catch (e) {
+      this.ctx.error(e);
+      await sleep(RETRY_MS); // the next tick or entry tries again
+    } finally {
+      feed.filling = false;
+    }
+    for (const m of room.members.values()) this.pump(room, m);
+  }
+
+  /** Delivers to one member what the room delivered and it has not had yet, in order. */
+  private pump(room: Room, member: Member): void {
+    const feed = room.log;
+    if (!feed || feed.top === null || member.catching || member.gone) return;
+    if (member.pos === null) {
+      member.pos = feed.top;
+      member.acked = feed.top;
+      member.hello[POSITION] = feed.top;
+    }
+    while (member.pos < feed.top) {
+      const e = feed.cache.get(member.pos + 1);
+      if (!e) { void this.catchUp(room, member); return; }
+      this.deliver(member, e);
+    }
+    if (member.interrupted) {
+      // Everything the log had is queued: the client now sends again what it said and never saw
+      // come back (lost with the node that had received it); the log drops what it already has.
+      member.interrupted = false;
+      sendTo(member, { type: 'interrupted', room: room.name }, this.ctx.stats);
+    }
+  }
+
+  private deliver(member: Member, e: LogEntry): void {
+    let bytes = encoded.get(e);
+    const message = { type: 'message' as const, ...e.m };
+    if (!bytes) encoded.set(e, (bytes = encodeChat(message)));
+    sendEntry(member, message, bytes, e.seq, this.ctx.stats);
+    member.pos = e.seq;
+  }
+
+  /** A member behind what this node keeps in memory (restored after its node died): read from the store. */
+  private async catchUp(room: Room, member: Member): Promise<void> {
+    member.catching = true;
+    let progressed = false;
+    try {
+      const from = (member.pos as number) + 1;
+      const r = await this.ctx.log.read(room.name, from);
+      if (member.gone) return;
+      if (r.trimmed > 0) {
+        this.trimmedNotice(member, r.trimmed);
+        member.pos = (member.pos as number) + r.trimmed;
+        progressed = true;
+      }
+      const top = room.log?.top ?? 0;
+      for (const e of r.entries) {
+        if (e.seq > top) break;
+        if (e.seq !== (member.pos as number) + 1) continue;
+        this.deliver(member, e);
+        progressed = true;
+      }
+      this.accept(room, r.entries.filter((e) => e.seq > top));
+    } catch (e) {
+      this.ctx.error(e);
+    } finally {
+      member.catching = false;
+    }
+    if (!progressed) await sleep(RETRY_MS);
+    this.pump(room, member);
+  }
+
+  private trimmedNotice(member: Member, count: number): void {
+    sendTo(member, { type: 'error', code: 'ERR_CHAT_LOG_TRIMMED', message: `${count} message(s) of this room left its log before they could reach you (logLimit or logTtlMs)` }, this.ctx.stats);
+  }
+
+  /** The lowest position this node's members' clients acknowledged (null: no member here). */
+  private floor(room: Room): number | null {
+    let low: number | null = null;
+    for (const m of room.members.values()) {
+      const a = acknowledged(m);
+      if (a !== null && (low === null || a < low)) low = a;
+    }
+    return low;
+  }
+}
+
+/**
+ * The position a member's client has acknowledged: a position is marked with the session's frame
+ * count once nothing is queued ahead of it (so its frame is at most that count) and counts as
+ * acknowledged once the client acknowledged that many frames.
+ */
+function acknowledged(m: Member): number | null {
+  const at = m.hello[POSITION];
+  if (typeof at !== 'number' || m.session.closed) return m.acked;
+  const stats = m.session.machine.stats;
+  const last = m.marks[m.marks.length - 1];
+  if ((!last || last[1] < at) && stats.queuedBytes === 0) m.marks.push([stats.sent, at]);
+  while (m.marks.length > 0 && (m.marks[0] as [number, number])[0] <= stats.acknowledged) m.acked = (m.marks.shift() as [number, number])[1];
+  if (m.marks.length > MAX_MARKS) m.marks.splice(0, m.marks.length - MAX_MARKS);
+  return m.acked;
+}
