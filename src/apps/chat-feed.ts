@@ -22,6 +22,8 @@ import { sendEntry, sendTo } from './chat-delivery.js';
 import type { DeliveryStats } from './chat-delivery.js';
 import type { LogEntry, RoomLog } from './chat-log.js';
 import { POSITION } from './chat-room.js';
+import type {} from './errors.js';
+import type {} from '../store/errors.js';
 import type { Member, Room, RoomFeed } from './chat-room.js';
 
 /** Log entries a node keeps per room in memory, to deliver without reading the store. */

@@ -23,6 +23,7 @@
 import { SessionError } from '../engine/errors.js';
 import type { SessionStore } from '../store/store.js';
 import type { ChatMessage } from './chat-protocol.js';
+import type {} from '../store/errors.js';
 
 /** Entries a room log keeps (in whole chunks, plus the tail), whatever the members acknowledged. */
 export const ROOM_LOG_LIMIT = 1000;

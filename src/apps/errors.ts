@@ -49,6 +49,10 @@ export const APPS_ERROR_CODES = {
     what: 'A chat message text is longer than the server allows (`details.bytes`, `details.limit`: the service\'s maxMessageBytes); it was not sent to the room.',
     todo: 'Send shorter messages, or raise `maxMessageBytes` in chatService() on the server.',
   },
+  ERR_CHAT_LOG_TRIMMED: {
+    what: 'Chat across nodes: messages of the room left its log in the shared store (its logLimit or logTtlMs) before they could reach this member, whose session was on a node that went away; the `error` says how many. The member goes on from the oldest message kept.',
+    todo: 'Nothing to do for this session; to keep more, raise `logLimit` or `logTtlMs` in chatService({ shared }) on the servers.',
+  },
   ERR_CHAT_TURN_QUEUE_FULL: {
     what: 'In a half-duplex (walkie-talkie) room, more messages waited for the turn than the client holds (`details.limit`: maxPendingMessages).',
     todo: 'Wait for the turn (the `turn` event) before sending more, or raise `maxPendingMessages`.',

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/apps/chat-client.js';
 import type { ChatMessage } from '../../src/apps/chat-client.js';
 import type { ChatMessage as LoggedMessage } from '../../src/apps/chat-protocol.js';
-import { LocalBus } from '../../src/apps/service.js';
+import { LocalBus } from '../../src/cluster/bus.js';
 import { RoomLog } from '../../src/apps/chat-log.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
