@@ -2,6 +2,7 @@
 // A harness gives a fresh store and a way to let time pass (a fake clock for the memory store;
 // remote stores let real time pass, bounded).
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import type { SessionStore } from '../../src/store/store.js';
@@ -13,7 +14,8 @@ export interface StoreHarness {
   advance(store: SessionStore, ms: number): Promise<void>;
   /**
    * For remote stores: a store whose server the test can take away (`down`) and bring back
-   * (`up`), and the per-call timeout it was made with. Runs the outage case.
+   * (`up`), and the per-call timeout it was made with. Runs the two outage cases (each call
+   * alone; under load), so no store's tests keep an outage case of their own.
    */
   outage?: {
     make(): Promise<SessionStore>;
@@ -230,6 +232,62 @@ export function storeConformance(h: StoreHarness): void {
         if (written === null) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(written).toBe(1);
+      expect((await s.get(`${id}-after`))?.data).toEqual({ ok: true });
+    } finally {
+      await o.up();
+      await s.close();
+    }
+  }, 30_000);
+
+  it.skipIf(!h.outage)('an outage under load: callers get coded errors within their timeout, nothing else; the load goes on once the server is back', async () => {
+    const o = h.outage as NonNullable<StoreHarness['outage']>;
+    const s = await o.make();
+    const id = fresh('load');
+    const principal = fresh('load-user');
+    const coded = (error: unknown): string | undefined =>
+      error instanceof SessionError && ['ERR_STORE_TIMEOUT', 'ERR_STORE_UNAVAILABLE'].includes(error.code) ? error.code : undefined;
+    try {
+      expect(await s.set(id, { n: 0 }, { ttlMs: TTL, principal })).toBe(1);
+      // Load running while the server goes away and comes back.
+      let stop = false;
+      const outcomes = { ok: 0, coded: 0, other: [] as unknown[], slowest: 0 };
+      const load = (async () => {
+        for (let i = 0; i < 100_000 && !stop; i++) {
+          const t0 = Date.now();
+          const results = await Promise.allSettled([
+            s.get(id), s.set(`${id}-k${i % 10}`, { i }, { ttlMs: TTL, principal }), s.listByPrincipal(principal), s.touch(id, TTL),
+          ]);
+          outcomes.slowest = Math.max(outcomes.slowest, Date.now() - t0);
+          for (const r of results) {
+            if (r.status === 'fulfilled') outcomes.ok++;
+            else if (coded(r.reason) !== undefined) outcomes.coded++;
+            else outcomes.other.push(r.reason);
+          }
+          if (results.some((r) => r.status === 'rejected')) await delay(10);
+        }
+      })();
+      await delay(200);
+      expect(outcomes.ok).toBeGreaterThan(0);
+      await o.down();
+      await delay(700);
+      expect(outcomes.coded).toBeGreaterThan(0);
+      // Direct calls while it is down: coded, and within the timeout.
+      for (const call of [() => s.get(id), () => s.set(id, {}, { ttlMs: 1000 }), () => s.destroyByPrincipal(principal)]) {
+        const t0 = Date.now();
+        const error = await call().then(() => null, (e: unknown) => e);
+        expect(coded(error), String(error)).toBeDefined();
+        expect(Date.now() - t0).toBeLessThan(o.timeoutMs + 150);
+      }
+      await o.up();
+      const okAt = outcomes.ok;
+      const until = Date.now() + 10_000;
+      while (outcomes.ok <= okAt + 8 && Date.now() < until) await delay(20);
+      stop = true;
+      await load;
+      expect(outcomes.other).toEqual([]);
+      expect(outcomes.ok).toBeGreaterThan(okAt + 8);
+      expect(outcomes.slowest).toBeLessThan(o.timeoutMs + 200);
+      expect(await s.set(`${id}-after`, { ok: true }, { ttlMs: TTL })).toBe(1);
       expect((await s.get(`${id}-after`))?.data).toEqual({ ok: true });
     } finally {
       await o.up();
