@@ -23,7 +23,7 @@ import type { LiveSessions } from './live.js';
 import type { ServeMetrics } from './metrics.js';
 import type { Stopper } from './stop.js';
 import { WatchError } from './live.js';
-import { sendJson } from './login.js';
+import { isTls, sendJson } from './login.js';
 import type { Logins } from './login.js';
 import type { WebRoot } from './web-root.js';
 
@@ -73,7 +73,7 @@ export class Api {
 
   private async viewer(req: IncomingMessage): Promise<Viewer | null> {
     if (this.admin.inHeaders(req.headers)) return { admin: true, principal: 'admin', bearer: true };
-    const identity = await this.logins.identify(req.headers).catch(() => undefined);
+    const identity = await this.logins.identify(req.headers, isTls(req)).catch(() => undefined);
     return identity === undefined ? null : { admin: identity.admin, principal: identity.principal, bearer: false };
   }
 

@@ -176,7 +176,7 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
       throw new Refusal('these credentials are not accepted here: send the admin token serve printed at start, or none', 'unauthorized');
     }
     if (admin.inHeaders(request.headers)) return { id: 'admin', name: 'admin', admin: true };
-    const login = await logins.identify(request.headers);
+    const login = await logins.identify(request.headers, request.secure === true);
     return login === undefined ? undefined : { id: login.principal, name: login.name, admin: login.admin };
   };
   const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store, limits, shared: backing.kind !== 'memory' }), {

@@ -19,6 +19,7 @@ export class CountingTransport implements Transport {
   get closed(): boolean { return this.inner.closed; }
   get tlsSessionReused(): boolean | undefined { return this.inner.tlsSessionReused; }
   get headers(): Transport['headers'] { return this.inner.headers; }
+  get secure(): boolean | undefined { return this.inner.secure; }
 
   setHandlers(handlers: TransportHandlers): void {
     this.inner.setHandlers({

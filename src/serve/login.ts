@@ -66,8 +66,11 @@ export interface Identity {
 export interface Logins {
   /** Answers /api/login, /api/me and /api/logout; false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
-  /** The login these request headers (HTTP or a WebSocket upgrade) carry the cookie of, if any. */
-  identify(headers: Headers | undefined): Promise<Identity | undefined>;
+  /**
+   * The login these request headers (HTTP or a WebSocket upgrade) carry the cookie of, if any.
+   * `secure` (over TLS): only the __Host- cookie counts, never a plain one.
+   */
+  identify(headers: Headers | undefined, secure: boolean): Promise<Identity | undefined>;
   /** False once this login (its principal) was logged out or has expired; true when the store cannot tell. */
   live(principal: string): Promise<boolean>;
   /** Each logout, for ending the real-time sessions it owns (src/web/revocation.ts). */
@@ -100,8 +103,8 @@ export class WebLogins implements Logins {
     return this.sessions.listSessions(principal).then((found) => found.length > 0, () => true);
   }
 
-  async identify(headers: Headers | undefined): Promise<Identity | undefined> {
-    const found = await this.sessions.resolve(headers?.cookie);
+  async identify(headers: Headers | undefined, secure: boolean): Promise<Identity | undefined> {
+    const found = await this.sessions.resolve(headers?.cookie, { secure });
     if (!found?.principal) return undefined;
     const data = found.data as LoginData;
     if (data.fresh === true && !this.used.has(found.id)) {
@@ -138,7 +141,7 @@ export class WebLogins implements Logins {
     if (path === '/api/me') {
       const principal = session.principal;
       if (principal === null) return sendJson(res, 401, { error: 'not logged in: POST /api/login with {"name": "…"}' });
-      const identity = await this.identify(req.headers);
+      const identity = await this.identify(req.headers, isTls(req));
       return sendJson(res, 200, identity ?? { principal, name: principal, admin: false });
     }
     if (path === '/api/login') {
@@ -166,6 +169,11 @@ export class WebLogins implements Logins {
   }
 
   async close(): Promise<void> { await this.sessions.close(); }
+}
+
+/** Whether a request came over TLS (serve's https server; serve trusts no proxy header). */
+export function isTls(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** Reads a JSON body of at most MAX_API_BODY_BYTES; answers the error itself and returns undefined. */

@@ -67,6 +67,8 @@ export interface AuthRequest {
   proposal: Negotiated;
   /** ws/wss: the HTTP upgrade request's headers (the session cookie, an Authorization header). */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** ws/wss: true when the upgrade came over TLS (wss). */
+  secure?: boolean;
 }
 
 /** Throw this from `authenticate` to refuse; the message reaches the client. */
@@ -378,7 +380,7 @@ export class Server extends Emitter<ServerEvents> {
 
   private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
     if (e.type === 'connect-request') {
-      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal, ...(first.headers ? { headers: first.headers } : {}) };
+      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal, ...(first.headers ? { headers: first.headers } : {}), ...(first.secure !== undefined ? { secure: first.secure } : {}) };
       // The hook runs within the handshake time too: a hung identity provider cannot hold a slot.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
       withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : null)), timeoutMs)
@@ -406,7 +408,7 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'reauth') {
       const via = session.driver.attached ?? first;
-      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: via.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...(via.headers ? { headers: via.headers } : {}) };
+      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: via.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...(via.headers ? { headers: via.headers } : {}), ...(via.secure !== undefined ? { secure: via.secure } : {}) };
       // Bounded like the first authentication, and the identity may not change unless allowed.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
       withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal)), timeoutMs)

@@ -48,6 +48,8 @@ export interface Transport {
   readonly tlsSessionReused?: boolean;
   /** WebSocket (server side) only: the headers of the HTTP upgrade request (a cookie, a token). */
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** WebSocket (server side) only: the upgrade came over TLS (wss). */
+  readonly secure?: boolean;
   setHandlers(handlers: TransportHandlers): void;
   write(bytes: Uint8Array): boolean;
   pause(): void;

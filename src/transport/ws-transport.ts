@@ -48,6 +48,8 @@ export interface WrapWebSocketOptions {
   remoteAddress?: string;
   /** Server side: the HTTP upgrade request's headers, exposed as `transport.headers`. */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** Server side: the upgrade came over TLS (wss), exposed as `transport.secure`. */
+  secure?: boolean;
   /** Unsent bytes above which write() returns false. Default 1 MiB. */
   highWaterMark?: number;
   /** Native sockets only: bytes held while paused before the transport fails. Default 16 MiB. */
@@ -70,6 +72,7 @@ class WebSocketTransport extends TransportBase {
   readonly kind = 'ws' as const;
   readonly remoteAddress: string;
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  readonly secure?: boolean;
   readonly #socket: WebSocketLike;
   readonly #node: NodeWebSocket | undefined;
   readonly #highWaterMark: number;
@@ -92,6 +95,7 @@ class WebSocketTransport extends TransportBase {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.remoteAddress = options.remoteAddress ?? (socket.url ? new URL(socket.url).host : 'unknown');
     if (options.headers) this.headers = options.headers;
+    if (options.secure !== undefined) this.secure = options.secure;
     socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
     if (this.#node) this.#node.pause();
     else this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;

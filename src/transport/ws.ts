@@ -138,7 +138,7 @@ export async function attachWs(options: AttachWsOptions, onTransport: (transport
     }
     const remoteAddress = formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     // Wrapped inside the callback, before ws can emit a message (see connectWs).
-    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers, ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}) }), req));
+    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers, secure: (req.socket as { encrypted?: boolean }).encrypted === true, ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}) }), req));
   };
   server.on('upgrade', onUpgrade);
 

@@ -193,9 +193,14 @@ export class WebSessions implements SessionManagerInternals {
 
   // -- read-only resolution (WebSocket upgrade, other services) ----------------------------------
 
-  /** Who a Cookie header belongs to, without touching it: null when no live session matches. */
-  async resolve(cookie: string | string[] | null | undefined): Promise<(SessionInfo & { principal: string | null; data: SessionData }) | null> {
-    for (const secure of [true, false]) {
+  /**
+   * Who a Cookie header belongs to, without touching it: null when no live session matches.
+   * `secure` (the request came over TLS): only the cookie name this layer issues there is read
+   * (`__Host-sid` over TLS, so a plain `sid` planted by a network attacker or a sibling subdomain
+   * is ignored). Without it both names are tried (for callers that do not know the transport).
+   */
+  async resolve(cookie: string | string[] | null | undefined, options: { secure?: boolean } = {}): Promise<(SessionInfo & { principal: string | null; data: SessionData }) | null> {
+    for (const secure of options.secure === undefined ? [true, false] : [options.secure]) {
       const token = parseToken(readCookie(cookie, this.cookieName(secure)));
       if (!token) continue;
       const found = await this.lookup(token);
