@@ -148,6 +148,44 @@ describe('resume', () => {
     expect(p.A.machine.state).toBe('closed');
   });
 
+  it('replayOverflow \'block\' (default): a send that finds the queue full while disconnected is refused; the session resumes', () => {
+    const p = established({ b: { maxSendQueueBytes: 10 } });
+    p.cut(0);
+    p.B.machine.sendData(bytes('12345678'));
+    expectRejected(p, () => p.B.machine.sendData(bytes('abc')), 'ERR_SEND_BUFFER_FULL', { queuedBytes: 8 });
+    const m = mark(p);
+    p.connectTransport();
+    p.settle();
+    expect([p.A.machine.state, p.B.machine.state]).toEqual(['established', 'established']);
+    expect(eventsSince(p.A, m)).toContainEqual({ type: 'data', payload: '12345678' });
+  });
+
+  it('replayOverflow \'fail\': the send that overflows while disconnected ends the session with ERR_REPLAY_OVERFLOW; a RESUME is refused as overflowed', () => {
+    const p = established({ b: { replayOverflow: 'fail', maxSendQueueBytes: 10 } });
+    p.cut(0);
+    p.B.machine.sendData(bytes('12345678'));
+    expect(p.B.machine.state).toBe('interrupted');
+    const m0 = mark(p);
+    let error: unknown;
+    try {
+      p.B.machine.sendData(bytes('abc'));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ERR_REPLAY_OVERFLOW' });
+    expect(p.B.machine.state).toBe('closed');
+    p.pump();
+    expect(eventsSince(p.B, m0)).toEqual([{ type: 'closed', error: { code: 'ERR_REPLAY_OVERFLOW', origin: 'local' } }]);
+
+    const m = mark(p);
+    p.connectTransport();
+    p.settle();
+    expect(ladderSince(p, m, { acks: true })).toEqual(['A>RESUME', 'B>RESUME_REFUSED']);
+    expect(framesSince(p, m)[1]).toMatchObject({ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.overflowed });
+    expect(p.A.machine.state).toBe('closed');
+    expect(p.A.events.at(-1)).toMatchObject({ type: 'closed', error: { code: 'ERR_RESUME_REFUSED', details: { reason: ResumeRefuseReason.overflowed } } });
+  });
+
   it('a release interrupted by a cut completes on resume: the released acceptor replays its DISCONNECT', () => {
     const p = established();
     p.A.machine.release();
