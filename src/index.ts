@@ -1,4 +1,6 @@
 // colloquy: the OSI session layer for TypeScript.
+// The protocol profiles register their URL schemes and server endpoints (connect('iso://…'), listen({ iso })).
+import './iso/profile.js';
 export * from './engine/index.js';
 export { ERROR_CODES, ERROR_TABLES } from './errors.js';
 export type { AnyErrorCode, ErrorTableSource } from './errors.js';

@@ -23,8 +23,7 @@ import { monotonic } from '../driver/driver.js';
 import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
-import { connectIso } from '../iso/runtime.js';
-import type { IsoConnectOptions, IsoSession } from '../iso/runtime.js';
+import { schemeConnect, type ProfileSchemes } from './schemes.js';
 import { dialer } from './dial.js';
 import type { ConnectionPool } from './pool.js';
 import type { DialOptions } from './dial.js';
@@ -173,15 +172,21 @@ export class ClientSession extends Session<ClientEvents> {
   }
 }
 
+/** The options and the session of a scheme a protocol profile registered (src/client/schemes.ts). */
+type SchemeOptions<S extends keyof ProfileSchemes> = ProfileSchemes[S] extends { options: infer O } ? O : never;
+type SchemeSession<S extends keyof ProfileSchemes> = ProfileSchemes[S] extends { session: infer T } ? T : never;
+
 /**
  * Opens a session to `url`: tcp://, tls://, ws://, wss://, memory:// (the native protocol, with
- * reconnect and resume), or iso://host:port (ISO 8327 over TPKT/COTP: the same Session API,
- * without resume, which X.225 cannot carry; see docs/iso8327.md).
+ * reconnect and resume), or a scheme a protocol profile registered: iso://host:port (ISO 8327
+ * over TPKT/COTP: the same Session API, without resume, which X.225 cannot carry; see
+ * docs/iso8327.md), registered by the package's entry points.
  */
-export function connect(url: `iso://${string}`, options?: IsoConnectOptions): Promise<IsoSession>;
+export function connect<S extends keyof ProfileSchemes & string>(url: `${S}://${string}`, options?: SchemeOptions<S>): Promise<SchemeSession<S>>;
 export function connect(url: string, options?: ConnectOptions): Promise<ClientSession>;
-export async function connect(url: string, options: ConnectOptions | IsoConnectOptions = {}): Promise<ClientSession | IsoSession> {
-  if (url.startsWith('iso://')) return connectIso(url, options as IsoConnectOptions);
+export async function connect(url: string, options: unknown = {}): Promise<unknown> {
+  const profile = schemeConnect(url);
+  if (profile) return profile(url, options as object);
   return connectNative(url, options as ConnectOptions);
 }
 

@@ -45,8 +45,7 @@ import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { DurableSessions } from './durable.js';
 import type { DurabilityOptions } from './durable.js';
-import { listenIso } from '../iso/runtime.js';
-import type { IsoListenOptions, IsoServer } from '../iso/runtime.js';
+import { serverProfiles, type ProfileEndpoint, type ServerProfiles } from './profiles.js';
 import { openEndpoints } from './endpoints.js';
 import { AddressLimits, type AddressLimitOptions } from './address-limits.js';
 import { HeldBudget } from './held-budget.js';
@@ -79,7 +78,7 @@ export class Refusal extends Error {
   }
 }
 
-export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions, AddressLimitOptions {
+export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions, AddressLimitOptions, ServerProfiles {
   /** Returns the principal for these credentials, or throws a Refusal. Default: anyone, principal null. */
   authenticate?: (request: AuthRequest) => unknown;
   /** Live sessions (connected or waiting for resume). Default 10,000. */
@@ -102,8 +101,6 @@ export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId'
    * Default: memory only (a session dies with its node).
    */
   durability?: DurabilityOptions;
-  /** An ISO 8327 endpoint (TPKT/COTP/SPDU) whose sessions join this server's (docs/iso8327.md). */
-  iso?: Omit<IsoListenOptions, keyof SessionOptions>;
   /**
    * REAUTH: may fresh credentials switch a live session to another principal? Default false:
    * the refresh is refused (the session keeps its principal) unless the hook's answer names the
@@ -173,7 +170,8 @@ export class Server extends Emitter<ServerEvents> {
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly pending = new Set<Transport>();
   private endpoints: OpenEndpoints | null = null;
-  private isoServer: IsoServer | null = null;
+  /** The endpoints of protocol profiles (src/server/profiles.ts), by their ServerOptions key. */
+  private readonly profileEndpoints = new Map<string, ProfileEndpoint>();
   private closing = false;
   private readonly durable: DurableSessions | null;
 
@@ -190,26 +188,33 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** Ports actually bound (port 0 picks a free one). */
-  get addresses(): OpenEndpoints['addresses'] & { iso?: number } {
-    return { ...(this.endpoints?.addresses ?? {}), ...(this.isoServer ? { iso: this.isoServer.port } : {}) };
+  get addresses(): OpenEndpoints['addresses'] & { [K in keyof ServerProfiles]?: number } {
+    return { ...(this.endpoints?.addresses ?? {}), ...Object.fromEntries([...this.profileEndpoints].map(([key, endpoint]) => [key, endpoint.port])) };
   }
 
   async start(): Promise<this> {
     this.endpoints = await openEndpoints(this.options, (t) => this.accept(t));
-    if (this.options.iso) {
+    for (const [key, listen] of serverProfiles()) {
+      const own = (this.options as Record<string, unknown>)[key];
+      if (!own) continue;
       try {
-        this.isoServer = await listenIso({ ...this.options, ...this.options.iso }, (s) => {
+        this.profileEndpoints.set(key, await listen({ ...this.options, ...own }, (s) => {
           this.sessions.set(s.id, s);
           s.on('closed', ({ error }) => { this.sessions.delete(s.id); diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' }); });
           this.emit('session', s);
           diagnostics.publishOpened(this, s, false);
-        });
+        }));
       } catch (e) {
         await this.endpoints.close();
+        await this.closeProfileEndpoints();
         throw e;
       }
     }
     return this;
+  }
+
+  private async closeProfileEndpoints(): Promise<void> {
+    for (const endpoint of this.profileEndpoints.values()) await endpoint.close();
   }
 
   /** Takes any transport (the endpoints call this; custom transports may too). */
@@ -550,7 +555,7 @@ export class Server extends Emitter<ServerEvents> {
     } finally {
       clearTimeout(timer);
     }
-    await this.isoServer?.close();
+    await this.closeProfileEndpoints();
     report.elapsedMs = Math.round(performance.now() - started);
     return report;
   }
@@ -603,7 +608,7 @@ export class Server extends Emitter<ServerEvents> {
     for (const session of [...this.sessions.values()]) session.abort('server destroyed');
     for (const t of [...this.pending]) t.destroy();
     await this.endpoints?.close();
-    await this.isoServer?.close();
+    await this.closeProfileEndpoints();
   }
 }
 

@@ -1,10 +1,11 @@
-// The ISO 8327 profile through the general API: listen({ iso }) and connect('iso://…').
+// The ISO 8327 profile through the general API: listen({ iso }) and connect('iso://…'), from the
+// package's entry points (src/client.ts, src/server.ts), which register the profile (src/iso/profile.ts).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from '../../src/client/connect.js';
+import { connect } from '../../src/client.js';
 import type { Session } from '../../src/driver/session.js';
-import { listen } from '../../src/server/server.js';
-import type { Server } from '../../src/server/server.js';
+import { listen } from '../../src/server.js';
+import type { Server } from '../../src/server.js';
 
 let server: Server | undefined;
 afterEach(async () => { await server?.destroy(); server = undefined; });

@@ -6,12 +6,12 @@ import { connect as tcpConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from '../../src/client/connect.js';
+import { connect } from '../../src/client.js';
 import { encodeFrame } from '../../src/engine/codec/index.js';
 
 import { SessionError } from '../../src/engine/errors.js';
 import type { Session } from '../../src/driver/session.js';
-import { listen, Refusal, type Server } from '../../src/server/server.js';
+import { listen, Refusal, type Server } from '../../src/server.js';
 import { CHANNELS, publishOpened, publishSessionEvent, publishTurnedAway } from '../../src/server/diagnostics.js';
 import { storeCallStarted } from '../../src/store/diagnostics.js';
 import { runBounded } from '../../src/store/shared.js';
