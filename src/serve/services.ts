@@ -2,14 +2,15 @@
 // lands; the rest of serve takes the list from this function only.
 //
 //   chat   rooms of named people (src/apps/chat.ts); across nodes on the bus
-//   rpc    JSON-RPC 2.0 (src/apps/rpc.ts): echo, system.listMethods and the files methods
+//   rpc    JSON-RPC 2.0 (src/apps/rpc.ts): echo, system.listMethods, sleep and the files methods
 //   files  resumable get/put confined to the --files directory (src/apps/files.ts)
 //   echo   built in: every data unit comes back as it went (handy for `colloquy call`-less
 //          checks, the tour's cut-and-resume demonstration and the tests)
 
 import { chatService } from '../apps/chat.js';
 import { filesService } from '../apps/files.js';
-import { rpcService } from '../apps/rpc.js';
+import { RpcErrorCode, RpcMethodError, rpcService } from '../apps/rpc.js';
+import type { RpcMethod } from '../apps/rpc.js';
 import type { Service } from '../apps/service.js';
 import type { Bus } from '../cluster/bus.js';
 import type { SessionStore } from '../store/store.js';
@@ -31,6 +32,28 @@ export interface ServiceContext {
   shared?: boolean;
 }
 
+/** The longest `sleep` serve's RPC service does. */
+export const SLEEP_MAX_MS = 60_000;
+
+/**
+ * `sleep` [ms] or {ms}: waits ms (0..SLEEP_MAX_MS) and answers {slept, attempt}; a slow method to
+ * try timeouts, cancellation and a node's death mid-call with (`attempt` 2: the node that ran it
+ * died and another ran it again). Cancelling ends it at once. It holds nothing but a timer, and the
+ * service's own bounds (calls per session, callTimeoutMs) bound it.
+ */
+export const sleepMethod: RpcMethod = async (params, { signal, attempt }) => {
+  const ms = Array.isArray(params) ? params[0] : (params as { ms?: unknown } | undefined)?.ms;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > SLEEP_MAX_MS) {
+    throw new RpcMethodError(RpcErrorCode.invalidParams, `sleep takes a number of milliseconds, 0..${SLEEP_MAX_MS}: [ms] or {"ms":ms}`);
+  }
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
+  });
+  return { slept: ms, attempt };
+};
+
 export function serveServices(context: ServiceContext): Service[] {
   const l = context.limits;
   const files = filesService({
@@ -41,7 +64,7 @@ export function serveServices(context: ServiceContext): Service[] {
     } : {}),
   });
   const shared = context.shared ? { shared: { store: context.store } } : {};
-  return [chatService({ bus: context.bus, ...shared }), rpcService({ methods: files.rpcMethods(), ...shared }), files, echoService()];
+  return [chatService({ bus: context.bus, ...shared }), rpcService({ methods: { ...files.rpcMethods(), sleep: sleepMethod }, ...shared }), files, echoService()];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */
