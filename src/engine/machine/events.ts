@@ -1,4 +1,5 @@
-// Events the machine delivers to the application (poll with `pollEvent()`).
+// Events the machine delivers to the application (poll with `pollEvent()`), and the queue
+// that holds them until then.
 //
 // Indications marked "answer" leave the machine waiting for the named response command; until
 // it is given, services that would conflict fail with ERR_RESPONSE_REQUIRED.
@@ -63,3 +64,18 @@ export type SessionEvent =
   | { type: 'data-discarded'; direction: 'in' | 'out'; payloads: Uint8Array[] };
 
 export type SessionEventType = SessionEvent['type'];
+
+/** Events waiting for the application, in order; `poll` hands out one at a time. */
+export class EventQueue {
+  private events: SessionEvent[] = [];
+  private head = 0;
+
+  push(e: SessionEvent): void { this.events.push(e); }
+
+  poll(): SessionEvent | undefined {
+    if (this.head >= this.events.length) return undefined;
+    const e = this.events[this.head++];
+    if (this.head === this.events.length) { this.events = []; this.head = 0; }
+    return e;
+  }
+}

@@ -96,3 +96,11 @@ export interface Negotiated {
   /** Tokens that exist under the selected units. */
   tokens: readonly TokenName[];
 }
+
+/** Options with a numeric default in DEFAULTS. */
+export type DefaultedOption = keyof typeof DEFAULTS & keyof MachineOptions;
+
+/** An option as given, or its default. */
+export function optionOrDefault(opts: MachineOptions, key: DefaultedOption): number {
+  return opts[key] ?? DEFAULTS[key];
+}

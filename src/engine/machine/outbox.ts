@@ -4,9 +4,9 @@
 //      at most one ACK is queued, and it always carries the latest count;
 //   2. expedited session frames, ahead of
 //   3. normal session frames, in the order the application issued them.
-// Session frames are counted when they leave (SessionMachine.pollFrame), so expedited data can
+// Session frames are counted when they leave (Flow.nextFrame), so expedited data can
 // overtake queued normal data while both ends still count alike. Bytes of session frames are
-// bounded by the caller (SessionMachine.reserve); connection frames are few and tiny.
+// bounded by the caller (the machine, against Flow.fits); connection frames are few and tiny.
 
 import { frameWeight } from '../frames.js';
 import type { AckFrame, ConnectionFrame, SessionFrame } from '../frames.js';

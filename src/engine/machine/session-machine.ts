@@ -1,37 +1,457 @@
-// SessionMachine: one session, sans I/O (see ./machine-core.ts for the theory of operation).
+// SessionMachine: one session, sans I/O. One class that owns its parts, each a field with its
+// own state and a narrow interface; the machine wires them and owns only the lifecycle:
 //
-// This file holds the application's side: every command checks what X.225 and the negotiated
-// units allow and throws a local SessionError naming what is missing before anything changes;
-// the dialogue rules themselves live in ./dialogue.ts. Snapshot and restore let a session go on
-// in another machine (another node, a restart).
+//   handshake  ./handshake.ts    identity, the CONNECT on the table, the agreement
+//   flow       ./flow.ts         send queue, replay buffer, counts, lazy acknowledgements
+//   dialogue   ./dialogue.ts     tokens, sync points, activities, release (once established)
+//   timers     ./timer-table.ts  every deadline by name; nextDeadline() is its earliest
+//   events     ./events.ts       what the application has yet to poll
+//
+// Theory of operation
+//   Inputs are `handle*` calls (a decoded frame, transport up/down, a timeout, a decoder error),
+//   each given the current time in milliseconds, and application commands (sendData,
+//   syncMajor, ...). Outputs are pulled: `pollFrame()` yields frames to put on the wire
+//   in order, `pollEvent()` yields events for the application, and `nextDeadline()` is the one
+//   time at which the caller must call `handleTimeout()`. The machine never reads a clock, arms a
+//   timer or touches a socket, so two machines and a simulated link run the whole protocol in a
+//   test.
+//
+//   After every input the caller drains pollFrame() (writing the frames) and pollEvent(). When an
+//   event `close-transport` or `closed` arrives, the caller drains pollFrame() once more (an
+//   ABORT or RESUME_REFUSED may be waiting) and then closes the transport.
+//
+// Rules
+//   - handle* never throws; bad input from the peer becomes an ABORT and a `closed` event.
+//   - Commands throw a local SessionError before changing anything when they are not allowed
+//     (one exception: a send that overflows while disconnected under `replayOverflow: 'fail'`
+//     ends the session, as that policy asks, and then throws ERR_REPLAY_OVERFLOW).
+//   - Every queue is bounded (see ./flow.ts): any command that starts something fails with
+//     ERR_SEND_BUFFER_FULL when the send queue is full, then `writable`; answers always pass.
+//   - Everything that ends the session goes through `fail` (ABORT when a reason is given) or
+//     `releasedNow` (orderly release); every lifecycle change goes through `go`, which follows
+//     the table in ./transitions.ts and throws on a missing row (caught as an internal error).
+//   - Timers are armed and disarmed where the state they watch changes, never computed later:
+//     handshake (transport up until established), ack (first unacknowledged frame), resume-window
+//     (while interrupted or resuming), peer-silent and keepalive (while established on a
+//     transport with heartbeats).
+//
+//     app --send--> [send queue] --pollFrame--> wire          peer --frame--> handleFrame
+//                                   |                                          |
+//                             [replay buffer] <--ACK/RESUMED-- counts --ACK--> (lazy acks)
 
 import { clampUtf8 } from '../bytes.js';
 import { SessionError } from '../errors.js';
-import { AbortReason, MAX_EXPEDITED, MAX_MESSAGE_BYTES, ResyncType } from '../frames.js';
-import type { AbortReasonValue, ResyncTypeName, TokenName } from '../frames.js';
-import type { Dialogue } from './dialogue.js';
-import { EMPTY, MachineCore, MAX_QUEUED_FRAMES } from './machine-core.js';
-import type { MachineSnapshot } from './machine-core.js';
-import type { MachineOptions } from './options.js';
-import { tokenSetOf } from './tokens.js';
+import type { ErrorCode } from '../errors.js';
+import { AbortReason, EMPTY, isSessionFrame, MAX_EXPEDITED, MAX_MESSAGE_BYTES, RefuseReason, ResumeRefuseReason, ResyncType } from '../frames.js';
+import type {
+  AbortReasonValue, AcceptFrame, ConnectFrame, ConnectionFrame, Frame, ReauthFrame, ReauthResultFrame, RefuseReasonValue,
+  ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
+} from '../frames.js';
+import { Dialogue } from './dialogue.js';
+import type { DialogueHost } from './dialogue.js';
+import { EventQueue } from './events.js';
+import type { SessionEvent } from './events.js';
+import { Flow } from './flow.js';
+import type { SessionStats } from './flow.js';
+import { Handshake } from './handshake.js';
+import { describe } from './negotiation.js';
+import { optionOrDefault } from './options.js';
+import type { MachineOptions, Negotiated } from './options.js';
+import type { MachineSnapshot } from './snapshot.js';
+import { TimerTable } from './timer-table.js';
+import { tokenNames, tokenSetOf } from './tokens.js';
+import { nextState } from './transitions.js';
+import type { LifecycleState, LifecycleTrigger, Role } from './transitions.js';
 
-export type { MachineSnapshot, SessionStats } from './machine-core.js';
+export { MAX_QUEUED_FRAMES } from './flow.js';
+export type { SessionStats } from './flow.js';
+export type { MachineSnapshot } from './snapshot.js';
 
-export class SessionMachine extends MachineCore {
+/**
+ * Room left for fixed fields around user data: the largest is ACTIVITY_RESUME (two 64-byte IDs,
+ * their lengths and a serial: 134 bytes) plus the frame header.
+ */
+export const CONTROL_OVERHEAD = 160;
+
+type Timer = 'handshake' | 'ack' | 'resume-window' | 'peer-silent' | 'keepalive';
+const TIMERS: readonly Timer[] = ['handshake', 'ack', 'resume-window', 'peer-silent', 'keepalive'];
+
+export class SessionMachine {
+  readonly role: Role;
+  private readonly opts: MachineOptions;
+  private readonly handshake: Handshake;
+  private readonly flow: Flow;
+  private readonly timers = new TimerTable<Timer>(TIMERS);
+  private readonly events = new EventQueue();
+  private dialogue?: Dialogue;
+
+  private lifecycle: LifecycleState = 'idle';
+  private attached = false;
+  /** The time of the latest input. */
+  private now = 0;
+  /** When a frame last went out and when the peer was last heard from (heartbeats). */
+  private lastSent = 0;
+  private lastHeard = 0;
+  /** A REAUTH of ours awaits its result (initiator), or the peer's awaits our answer (acceptor). */
+  private reauthPending = false;
+  /** Closed by an orderly release: a late RESUME is still answered (see resumeReleased). */
+  private released = false;
+
+  private readonly host: DialogueHost = {
+    send: (f) => this.flow.queue(f),
+    emit: (e) => this.emit(e),
+    purgeOutgoingData: () => this.purgeOutgoingData(),
+    violation: (message, f) => this.violation(message, f.type),
+    released: (userData) => this.releasedNow(userData),
+  };
+
+  constructor(options: MachineOptions) {
+    this.opts = options; // read, never written
+    this.role = options.role;
+    this.handshake = new Handshake(options);
+    this.flow = new Flow({
+      maxSendQueueBytes: optionOrDefault(options, 'maxSendQueueBytes'),
+      maxReplayFrames: optionOrDefault(options, 'maxReplayFrames'),
+      maxReplayBytes: optionOrDefault(options, 'maxReplayBytes'),
+      ackEveryFrames: optionOrDefault(options, 'ackEveryFrames'),
+      ackEveryBytes: optionOrDefault(options, 'ackEveryBytes'),
+    });
+  }
+
+  // ---- inspection -----------------------------------------------------------------------
+
+  get state(): LifecycleState { return this.lifecycle; }
+  get isAttached(): boolean { return this.attached; }
+  get negotiated(): Negotiated | undefined { return this.handshake.negotiated; }
+  get sessionId(): Uint8Array | undefined { return this.handshake.sessionId; }
+  /** The initiator's resume secret (from ACCEPT); keep it as secret as a password. */
+  get resumeSecret(): Uint8Array | undefined { return this.handshake.resumeSecret; }
+  /**
+   * Tokens this side holds. While our resynchronize awaits its answer the positions are being
+   * reassigned and this side holds none (the answer may already have given them to the peer).
+   */
+  get tokens(): TokenName[] {
+    const d = this.dialogue;
+    return d && d.pendingLocal?.kind !== 'resync' ? tokenNames(d.held) : [];
+  }
+  /** A release is under way: our FINISH awaits its answer, or we answered the peer's with DISCONNECT. */
+  get releasing(): boolean {
+    const d = this.dialogue;
+    return !!d && (d.finished || d.pendingLocal?.kind === 'release');
+  }
+  /** The next sync serial number, V(M). */
+  get serial(): number | undefined { return this.dialogue?.vm; }
+  get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
+  get maxFrameSize(): number { return this.handshake.negotiated?.maxFrameSize ?? optionOrDefault(this.opts, 'maxFrameSize'); }
+  get stats(): SessionStats { return this.flow.stats; }
+  /** Payload bytes this side holds for the peer: sent and not yet acknowledged, or not yet sent. */
+  get heldBytes(): number { return this.flow.heldBytes; }
+  /** Frames the peer has acknowledged so far. */
+  get acknowledgedCount(): number { return this.flow.acknowledged; }
+  /** Bytes the send queue can take now. */
+  get writableBytes(): number { return this.flow.writableBytes; }
+
+  /**
+   * Whether a send of `bytes` fits the send queue now; when it does not, a `writable` event will
+   * follow once it drains. Lets a runtime wait without the cost of a thrown error.
+   */
+  hasRoomFor(bytes: number): boolean { return this.flow.hasRoomFor(bytes); }
+
+  // ---- outputs --------------------------------------------------------------------------
+
+  pollEvent(): SessionEvent | undefined { return this.events.poll(); }
+
+  pollFrame(): Frame | undefined {
+    if (!this.attached) return undefined;
+    const f = this.flow.nextFrame(this.lifecycle === 'established', this.released);
+    if (!f) return undefined;
+    if (this.flow.takeWritable()) this.emit({ type: 'writable' });
+    this.sentAt(this.now);
+    return f;
+  }
+
+  nextDeadline(): number | undefined {
+    return this.lifecycle === 'closed' ? undefined : this.timers.next();
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------
+
+  handleTransportUp(now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') {
+      // A released machine replays only in answer to a RESUME on this transport (resumeReleased).
+      this.attached = true;
+      this.flow.dropControl();
+      this.flow.stopReplay();
+      return;
+    }
+    // A new transport while one is attached: the old one is presumed dead.
+    if (this.attached) this.handleTransportDown(now);
+    if (this.state === 'closed') return;
+    this.attached = true;
+    this.lastSent = this.lastHeard = now;
+    const to = this.go('transport-up');
+    if (to === 'connecting') {
+      const c = this.handshake.offer();
+      if (c) this.flow.pushControl(c);
+    }
+    if (to === 'resuming') {
+      const r = this.handshake.resumeRequest(this.flow.received);
+      if (r) this.flow.pushControl(r);
+    }
+    if (to !== 'established') this.timers.set('handshake', now + optionOrDefault(this.opts, 'handshakeTimeoutMs'));
+  }
+
+  handleTransportDown(now: number, error?: SessionError): void {
+    this.now = now;
+    if (!this.attached) return;
+    const from = this.lifecycle;
+    this.detach();
+    if (from === 'closed') return;
+    const to = this.go('transport-down');
+    if (from === 'established') this.interrupt(error);
+    else if (to === 'closed') this.emit({ type: 'closed', error: error ?? new SessionError('ERR_ABORTED', 'the transport closed before the connect was answered', 'remote') });
+  }
+
+  handleTimeout(now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') return;
+    try {
+      this.timeouts(now);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  /**
+   * The transport delivered bytes, perhaps only part of a frame. The peer is alive: a large
+   * frame arriving slowly must not look like a dead peer to the heartbeat.
+   */
+  handleProgress(now: number): void {
+    this.now = now;
+    if (this.attached) this.heardAt(now);
+  }
+
+  /** A decoder failed on the peer's bytes: abort with a reason that says why. */
+  handleProtocolError(error: SessionError, now: number): void {
+    this.now = now;
+    if (this.lifecycle === 'closed') return;
+    const reason = error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError;
+    this.fail(error, reason, 'protocol-error');
+  }
+
+  handleFrame(frame: Frame, now: number): void {
+    this.now = now;
+    this.heardAt(now);
+    try {
+      if (this.lifecycle === 'closed') {
+        if (frame.type !== 'RESUME') return;
+        if (this.released && this.role === 'acceptor') this.resumeReleased(frame.sessionId, frame.resumeSecret, frame.received);
+        else this.refuseResume(this.handshake.closeReason, 'the session has ended');
+        return;
+      }
+      if (isSessionFrame(frame)) this.receiveSession(frame);
+      else this.receiveConnection(frame);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  private receiveSession(f: SessionFrame): void {
+    if (this.lifecycle !== 'established' || !this.dialogue) return this.violation(`${f.type} before the session is established`, f.type);
+    if (this.flow.countReceived(f)) this.ackNow();
+    else if (!this.timers.isSet('ack')) this.timers.set('ack', this.now + optionOrDefault(this.opts, 'ackDelayMs'));
+    if (f.type === 'REAUTH' || f.type === 'REAUTH_RESULT') return this.receiveReauth(f);
+    this.dialogue.receive(f);
+  }
+
+  private receiveReauth(f: ReauthFrame | ReauthResultFrame): void {
+    const mine = f.type === 'REAUTH' ? this.role === 'acceptor' : this.role === 'initiator';
+    const expectPending = f.type === 'REAUTH_RESULT';
+    if (!mine || this.reauthPending !== expectPending) return this.violation(`unexpected ${f.type}`, f.type);
+    this.reauthPending = f.type === 'REAUTH';
+    this.emit(f.type === 'REAUTH' ? { type: 'reauth', credentials: f.credentials } : { type: 'reauth-result', accepted: f.accepted, message: f.message });
+  }
+
+  private receiveConnection(f: ConnectionFrame): void {
+    switch (f.type) {
+      case 'ACK':
+        if (this.lifecycle !== 'established' || f.received > this.flow.sent) return this.violation(`ACK for ${f.received} frames, ${this.flow.sent} sent`, f.type);
+        return this.acknowledge(f.received);
+      case 'HEARTBEAT':
+        return;
+      case 'ABORT':
+        // Revoked credentials get their own code: the client tells its user to log in again.
+        if (f.reason === AbortReason.revoked) return this.fail(new SessionError('ERR_REVOKED', f.message || 'the credentials this session was opened with were revoked', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
+        return this.fail(new SessionError('ERR_ABORTED', f.message || 'the peer aborted the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
+      case 'CONNECT':
+        if (this.role !== 'acceptor' || this.lifecycle !== 'idle') return this.violation('unexpected CONNECT', f.type);
+        return this.receiveConnect(f);
+      case 'ACCEPT':
+        if (this.lifecycle !== 'connecting') return this.violation('unexpected ACCEPT', f.type);
+        return this.receiveAccept(f);
+      case 'REFUSE':
+        if (this.lifecycle !== 'connecting') return this.violation('unexpected REFUSE', f.type);
+        return this.fail(new SessionError('ERR_REFUSED', f.message || 'the peer refused the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-REFUSE');
+      case 'RESUME':
+        return this.receiveResume(f.sessionId, f.resumeSecret, f.received);
+      case 'RESUMED':
+        if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUMED', f.type);
+        if (!this.flow.resumable(f.received)) return this.violation(`RESUMED with count ${f.received} outside ${this.flow.resumeRange}`, f.type);
+        return this.resumeAt(f.received, 'recv-RESUMED');
+      case 'RESUME_REFUSED':
+        if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUME_REFUSED', f.type);
+        return this.fail(new SessionError('ERR_RESUME_REFUSED', f.message || 'the peer refused to resume', 'remote', { reason: f.reason }), null, 'recv-RESUME_REFUSED');
+    }
+  }
+
+  // ---- connect --------------------------------------------------------------------------
+
+  private receiveConnect(c: ConnectFrame): void {
+    const d = this.handshake.receiveConnect(c);
+    this.timers.clear('handshake');
+    this.go('recv-CONNECT');
+    if (!d.ok) return this.refuseWith(d.reason, d.message, EMPTY, 'ERR_NEGOTIATION_FAILED');
+    this.emit({ type: 'connect-request', proposal: describe(d.accept), credentials: c.credentials, userData: c.userData });
+  }
+
+  /** Acceptor: accept the pending connect request. */
+  accept(options: { userData?: Uint8Array } = {}): void {
+    if (this.lifecycle !== 'accepting' || !this.handshake.answerable) throw this.stateError('accept');
+    const a: AcceptFrame = { ...this.handshake.acceptFrame(), userData: this.fitUserData(options.userData) };
+    if (this.attached) this.flow.pushControl(a);
+    this.establish(a, 'accept');
+  }
+
+  /** Acceptor: refuse the pending connect request. */
+  refuse(reason: RefuseReasonValue = RefuseReason.rejected, message = 'refused', userData: Uint8Array = EMPTY): void {
+    if (this.lifecycle !== 'accepting') throw this.stateError('refuse');
+    this.refuseWith(reason, message, userData, 'ERR_REFUSED');
+  }
+
+  private refuseWith(reason: RefuseReasonValue, message: string, userData: Uint8Array, code: ErrorCode): void {
+    if (this.attached) this.flow.pushControl({ type: 'REFUSE', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES), userData });
+    this.go('refuse');
+    this.emit({ type: 'closed', error: new SessionError(code, message, 'local', { reason }) });
+  }
+
+  private receiveAccept(a: AcceptFrame): void {
+    const problem = this.handshake.checkAnswer(a);
+    if (problem) return this.fail(new SessionError('ERR_NEGOTIATION_FAILED', `the acceptor answered outside the proposal: ${problem}`, 'remote'), AbortReason.protocolError, 'protocol-error');
+    this.establish(a, 'recv-ACCEPT');
+  }
+
+  /** The session exists under `a`: the handshake keeps the agreement, the dialogue starts. */
+  private establish(a: AcceptFrame, trigger: LifecycleTrigger | null): void {
+    const agreed = this.handshake.establish(a);
+    this.dialogue = new Dialogue(this.host, {
+      units: a.units,
+      mode: agreed.mode,
+      isInitiator: this.role === 'initiator',
+      simplexSenderIsMe: a.simplexSender === this.role,
+      initialSerial: a.initialSerial,
+      tokenSetting: a.tokenSetting,
+    });
+    this.timers.clear('handshake');
+    if (trigger === null) return; // restoring: the snapshot's lifecycle follows
+    this.go(trigger);
+    this.emit({ type: 'established', negotiated: agreed, sessionId: a.sessionId, userData: a.userData });
+  }
+
+  // ---- resume ---------------------------------------------------------------------------
+
+  /**
+   * Acceptor: whether a RESUME may take over this session, checked before its transport is
+   * attached (so a wrong secret never disturbs the live connection). Null when it may.
+   */
+  checkResume(sessionId: Uint8Array, secret: Uint8Array): ResumeRefuseReasonValue | null {
+    if (!this.handshake.owns(sessionId)) return ResumeRefuseReason.unknown;
+    if (!this.handshake.secretMatches(secret)) return ResumeRefuseReason.wrongSecret;
+    if (this.lifecycle === 'closed') return this.handshake.closeReason;
+    return null;
+  }
+
+  /** Checked in a fixed order (session, state, secret, count); a refusal closes that transport only. */
+  private receiveResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+    if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
+    if (!this.dialogue || !this.handshake.owns(sessionId)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (this.lifecycle !== 'interrupted') return this.violation('RESUME on a transport that already carries the session', 'RESUME');
+    if (!this.handshake.secretMatches(secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (!this.flow.resumable(received)) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
+    this.flow.pushControl({ type: 'RESUMED', received: this.flow.received });
+    this.resumeAt(received, 'recv-RESUME');
+  }
+
+  /**
+   * A RESUME after our orderly release: the peer lost the end of it in a cut (our DISCONNECT,
+   * or its own acknowledgement of the DISCONNECT it sent). Answer as a live session would: our
+   * count in RESUMED (the peer's DISCONNECT among it, which completes the peer's release) and,
+   * from the peer's count on, what it lacks of ours (at most our DISCONNECT, which completes
+   * its release when it arrives). The machine stays closed; its caller closes this transport
+   * once the frames are out, as after any answer of a closed machine.
+   */
+  private resumeReleased(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+    if (!this.handshake.owns(sessionId)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (!this.handshake.secretMatches(secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (!this.flow.resumable(received)) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
+    this.flow.replayAfterRelease(received);
+    this.flow.pushControl({ type: 'RESUMED', received: this.flow.received });
+  }
+
+  private refuseResume(reason: ResumeRefuseReasonValue, message: string): void {
+    this.flow.pushControl({ type: 'RESUME_REFUSED', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
+    this.emit({ type: 'close-transport', error: new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason }) });
+  }
+
+  /** Resuming rewinds the send cursor to what the peer received: the replay buffer sends the rest. */
+  private resumeAt(peerReceived: number, trigger: LifecycleTrigger): void {
+    this.acknowledge(peerReceived);
+    if (this.lifecycle === 'closed') return;
+    const replayed = this.flow.rewind(peerReceived);
+    this.timers.clear('handshake');
+    this.go(trigger);
+    this.emit({ type: 'resumed', replayed });
+  }
+
   // ---- commands -------------------------------------------------------------------------
 
   /**
    * The dialogue, if commands are possible now. A command that starts something new (`initiates`)
    * also needs room in the send queue; answers to the peer always go through.
    */
-  protected live(what: string, initiates = true): Dialogue {
+  private live(what: string, initiates = true): Dialogue {
     const d = this.dialogue;
     if (!d || this.lifecycle === 'closed' || this.lifecycle === 'idle' || this.lifecycle === 'connecting' || this.lifecycle === 'accepting') throw this.stateError(what);
-    if (initiates && (this.outbox.bytes >= this.maxQueue() || this.outbox.frames >= MAX_QUEUED_FRAMES)) {
-      this.wantWritable = true;
-      throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${this.outbox.bytes} bytes, ${this.outbox.frames} frames); wait for 'writable'`, 'local', { queuedBytes: this.outbox.bytes });
+    if (initiates && this.flow.full) {
+      this.flow.waitForRoom();
+      throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${this.flow.queuedBytes} bytes, ${this.flow.queuedFrames} frames); wait for 'writable'`, 'local', { queuedBytes: this.flow.queuedBytes });
     }
     return d;
+  }
+
+  /** Room for `bytes` more in the send queue, or a coded error (and `writable` later). */
+  private reserve(bytes: number): void {
+    if (this.flow.fits(bytes)) return;
+    if (!this.attached && this.opts.replayOverflow === 'fail') {
+      this.handshake.closeReason = ResumeRefuseReason.overflowed;
+      const error = new SessionError('ERR_REPLAY_OVERFLOW', 'the send buffer overflowed while disconnected');
+      this.fail(error, null, 'abort');
+      throw error;
+    }
+    this.flow.waitForRoom();
+    const queued = this.flow.queuedBytes;
+    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${queued} of ${this.flow.maxQueueBytes} bytes; wait for 'writable'`, 'local', { queuedBytes: queued });
+  }
+
+  private fitUserData(userData: Uint8Array | undefined): Uint8Array {
+    const u = userData ?? EMPTY;
+    const limit = this.maxFrameSize - CONTROL_OVERHEAD;
+    if (u.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `user data of ${u.length} bytes exceeds ${limit}`, 'local', { limit });
+    return u;
+  }
+
+  private fitPayload(payload: Uint8Array, limit = this.maxFrameSize): void {
+    if (payload.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${limit}`, 'local', { limit });
   }
 
   sendData(payload: Uint8Array): void {
@@ -39,7 +459,7 @@ export class SessionMachine extends MachineCore {
     this.fitPayload(payload);
     d.checkData();
     this.reserve(payload.length);
-    this.queue({ type: 'DATA', payload });
+    this.flow.queue({ type: 'DATA', payload });
   }
 
   sendTyped(payload: Uint8Array): void {
@@ -47,14 +467,14 @@ export class SessionMachine extends MachineCore {
     this.fitPayload(payload);
     d.checkTyped();
     this.reserve(payload.length);
-    this.queue({ type: 'TYPED', payload });
+    this.flow.queue({ type: 'TYPED', payload });
   }
 
   sendExpedited(payload: Uint8Array): void {
     const d = this.live('send expedited data');
     this.fitPayload(payload, MAX_EXPEDITED);
     d.checkExpedited();
-    this.queue({ type: 'EXPEDITED', payload });
+    this.flow.queue({ type: 'EXPEDITED', payload });
   }
 
   sendCapability(payload: Uint8Array): void { this.live('send capability data').sendCapability(this.fitUserData(payload)); }
@@ -88,6 +508,35 @@ export class SessionMachine extends MachineCore {
   release(userData?: Uint8Array): void { this.live('release').release(this.fitUserData(userData)); }
   respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release', false).respondRelease(accept, this.fitUserData(userData)); }
 
+  /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */
+  refreshCredentials(credentials: Uint8Array): void {
+    if (this.role !== 'initiator') throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', { state: this.lifecycle });
+    this.live('refresh credentials');
+    if (this.reauthPending) throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', { pending: 'reauth' });
+    this.fitPayload(credentials, this.maxFrameSize);
+    this.reauthPending = true;
+    this.flow.queue({ type: 'REAUTH', credentials });
+  }
+
+  /** Acceptor: answer the peer's credentials refresh. */
+  answerReauth(accepted: boolean, message = ''): void {
+    this.live('answer a credentials refresh', false);
+    if (this.role !== 'acceptor' || !this.reauthPending) throw new SessionError('ERR_NOTHING_TO_CONFIRM', 'no credentials refresh awaits an answer');
+    this.reauthPending = false;
+    this.flow.queue({ type: 'REAUTH_RESULT', accepted, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
+  }
+
+  /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
+  abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
+    if (this.lifecycle === 'closed') return;
+    // Message and user data share one frame: each may take half of the smallest frame size.
+    const limit = Math.min(MAX_MESSAGE_BYTES, this.maxFrameSize >> 1);
+    if (userData.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${limit} bytes`, 'local', { limit });
+    this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
+    const last = this.flow.lastControl();
+    if (last?.type === 'ABORT') last.userData = userData;
+  }
+
   /**
    * Ends the session locally with `error` (the runtime's own reasons, e.g. ERR_CONNECT_FAILED
    * after the last redial); an ABORT goes to the peer when a transport is up.
@@ -97,21 +546,25 @@ export class SessionMachine extends MachineCore {
     this.fail(error, notifyPeer ? reason : null, 'abort');
   }
 
+  // ---- snapshot and restore -------------------------------------------------------------
+
   /** The state to go on from elsewhere (see MachineSnapshot). Only for an established session. */
   snapshot(): MachineSnapshot {
     const d = this.dialogue;
-    if (!d || !this.agreement || !this.id || !this.secret || this.lifecycle === 'closed') throw this.stateError('take a snapshot');
+    const { sessionId, resumeSecret, agreement } = this.handshake;
+    if (!d || !agreement || !sessionId || !resumeSecret || this.lifecycle === 'closed') throw this.stateError('take a snapshot');
+    const f = this.flow.exportState();
     return {
       v: 1,
       role: this.role,
-      sessionId: this.id,
-      resumeSecret: this.secret,
-      agreement: { ...this.agreement },
-      received: this.received,
-      replayBase: this.replay.base,
-      replay: this.replay.list(),
-      queued: this.outbox.list(),
-      disconnectCount: this.disconnectCount,
+      sessionId,
+      resumeSecret,
+      agreement: { ...agreement },
+      received: f.received,
+      replayBase: f.replayBase,
+      replay: f.replay,
+      queued: f.queued,
+      disconnectCount: f.disconnectCount,
       reauthPending: this.reauthPending,
       dialogue: d.exportState(),
     };
@@ -127,50 +580,155 @@ export class SessionMachine extends MachineCore {
     const m = new SessionMachine(snapshot.role === 'acceptor'
       ? { ...options, role: 'acceptor', sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret }
       : { ...options, role: 'initiator' });
-    m.id = snapshot.sessionId;
-    m.secret = snapshot.resumeSecret;
-    m.connect = undefined;
-    m.establish({ type: 'ACCEPT', ...snapshot.agreement, sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret, userData: EMPTY }, 'recv-ACCEPT', true);
+    m.establish({ type: 'ACCEPT', ...snapshot.agreement, sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret, userData: EMPTY }, null);
     m.dialogue?.importState(snapshot.dialogue);
-    m.received = snapshot.received;
-    m.replay.reset(snapshot.replayBase, snapshot.replay);
-    m.cursor = m.replay.end;
-    for (const f of snapshot.queued) m.outbox.push(f);
-    m.disconnectCount = snapshot.disconnectCount;
+    m.flow.importState(snapshot);
     m.reauthPending = snapshot.reauthPending;
-    m.go('restored');
     m.now = now;
-    m.interruptedAt = now;
-    m.events = [];
+    m.go('restored');
+    m.timers.set('resume-window', now + m.resumeWindow());
     return m;
   }
 
-  /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */
-  refreshCredentials(credentials: Uint8Array): void {
-    if (this.role !== 'initiator') throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', { state: this.lifecycle });
-    this.live('refresh credentials');
-    if (this.reauthPending) throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', { pending: 'reauth' });
-    this.fitPayload(credentials, this.maxFrameSize);
-    this.reauthPending = true;
-    this.queue({ type: 'REAUTH', credentials });
+  // ---- timers and heartbeats -----------------------------------------------------------
+
+  private timeouts(now: number): void {
+    const t = this.timers;
+    if (t.due('handshake', now)) {
+      t.clear('handshake');
+      const error = new SessionError('ERR_HANDSHAKE_TIMEOUT', `no answer to the handshake within ${optionOrDefault(this.opts, 'handshakeTimeoutMs')} ms`);
+      if (this.lifecycle === 'connecting' || this.lifecycle === 'idle') return this.fail(error, AbortReason.timeout, 'handshake-timeout');
+      this.closeTransport(error);
+      if (this.lifecycle === 'resuming') this.go('handshake-timeout');
+    }
+    if (t.due('resume-window', now)) {
+      if (this.flow.disconnectSent) return this.releasedNow();
+      this.handshake.closeReason = ResumeRefuseReason.expired;
+      return this.fail(new SessionError('ERR_RESUME_WINDOW_EXPIRED', `the transport stayed down longer than the ${this.resumeWindow()} ms resume window`), null, 'resume-window-expired');
+    }
+    if (t.due('peer-silent', now)) {
+      const error = new SessionError('ERR_HEARTBEAT_TIMEOUT', `nothing from the peer for ${2 * this.heartbeatMs()} ms`, 'remote');
+      this.closeTransport(error);
+      this.go('heartbeat-timeout');
+      return this.interrupt(error);
+    }
+    if (t.due('keepalive', now)) {
+      this.flow.pushControl({ type: 'HEARTBEAT' });
+      this.sentAt(now);
+    }
+    if (t.due('ack', now)) this.ackNow();
   }
 
-  /** Acceptor: answer the peer's credentials refresh. */
-  answerReauth(accepted: boolean, message = ''): void {
-    this.live('answer a credentials refresh', false);
-    if (this.role !== 'acceptor' || !this.reauthPending) throw new SessionError('ERR_NOTHING_TO_CONFIRM', 'no credentials refresh awaits an answer');
-    this.reauthPending = false;
-    this.queue({ type: 'REAUTH_RESULT', accepted, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
+  private heartbeatMs(): number { return this.handshake.negotiated?.heartbeatMs ?? 0; }
+  private resumeWindow(): number { return this.handshake.negotiated?.resumeWindowMs ?? optionOrDefault(this.opts, 'resumeWindowMs'); }
+
+  private sentAt(now: number): void {
+    this.lastSent = now;
+    this.armHeartbeat();
   }
 
-  /** Ends the session at once (S-U-ABORT). Allowed in any state; a no-op once closed. */
-  abort(message = 'aborted by the application', userData: Uint8Array = EMPTY): void {
+  private heardAt(now: number): void {
+    this.lastHeard = now;
+    this.armHeartbeat();
+  }
+
+  /** Heartbeats run while established on a transport, when the agreement has them. */
+  private armHeartbeat(): void {
+    const hb = this.heartbeatMs();
+    if (this.lifecycle === 'established' && this.attached && hb > 0) {
+      this.timers.set('peer-silent', this.lastHeard + 2 * hb);
+      this.timers.set('keepalive', this.lastSent + hb);
+    } else {
+      this.timers.clear('peer-silent');
+      this.timers.clear('keepalive');
+    }
+  }
+
+  // ---- acknowledgements -----------------------------------------------------------------
+
+  private ackNow(): void {
+    this.timers.clear('ack');
+    this.flow.ackNow(this.attached);
+  }
+
+  private acknowledge(count: number): void {
+    if (this.flow.acknowledge(count)) this.releasedNow();
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+
+  private go(trigger: LifecycleTrigger): LifecycleState {
+    const to = nextState(this.lifecycle, trigger, this.role);
+    if (to === undefined) throw new Error(`no transition from ${this.lifecycle} on ${trigger} for ${this.role}`);
+    this.lifecycle = to;
+    if (to !== 'interrupted' && to !== 'resuming') this.timers.clear('resume-window');
+    this.armHeartbeat();
+    return to;
+  }
+
+  private detach(): void {
+    this.attached = false;
+    this.flow.detach();
+    this.timers.clear('ack');
+    this.timers.clear('handshake');
+    this.armHeartbeat();
+  }
+
+  /** Asks the caller to close the transport, and forgets it. */
+  private closeTransport(error: SessionError): void {
+    this.emit({ type: 'close-transport', error });
+    this.detach();
+  }
+
+  /** The transport is lost while established: the resume window starts. */
+  private interrupt(error?: SessionError): void {
+    // The acceptor's DISCONNECT went out and the transport died: the release is complete here.
+    // If the DISCONNECT was lost, the initiator comes back for it with a RESUME, which a
+    // released acceptor still answers (resumeReleased); if it arrived, the initiator has closed
+    // and nobody would come back, so waiting out the window gains nothing.
+    if (this.role === 'acceptor' && this.flow.disconnectSent) return this.releasedNow();
+    this.timers.set('resume-window', this.now + this.resumeWindow());
+    this.emit(error ? { type: 'interrupted', error } : { type: 'interrupted' });
+  }
+
+  private emit(e: SessionEvent): void { this.events.push(e); }
+
+  private purgeOutgoingData(): void {
+    const payloads = this.flow.purgeData();
+    if (payloads.length > 0) this.emit({ type: 'data-discarded', direction: 'out', payloads });
+  }
+
+  private releasedNow(userData?: Uint8Array): void {
+    // Having received DISCONNECT, acknowledge it at once so that the responder can close too.
+    if (!this.flow.disconnectSent) this.ackNow();
+    this.flow.dropSession();
+    this.released = true;
+    this.flow.stopReplay();
+    this.go('released');
+    this.emit(userData?.length ? { type: 'closed', userData } : { type: 'closed' });
+  }
+
+  private violation(message: string, frameType: string): void {
+    const error = new SessionError('ERR_PROTOCOL_VIOLATION', message, 'remote', { frame: frameType, state: this.lifecycle });
+    this.fail(error, AbortReason.protocolError, 'protocol-error');
+  }
+
+  private internalError(e: unknown): void {
+    const error = e instanceof SessionError ? e : new SessionError('ERR_ABORTED', `internal error: ${e instanceof Error ? e.message : String(e)}`, 'local', { reason: AbortReason.internalError });
+    this.fail(error, AbortReason.internalError, 'abort');
+  }
+
+  /** Ends the session: ABORT to the peer (when a reason is given and a transport is up), then `closed`. */
+  private fail(error: SessionError, reason: AbortReasonValue | null, trigger: LifecycleTrigger): void {
     if (this.lifecycle === 'closed') return;
-    // Message and user data share one frame: each may take half of the smallest frame size.
-    const limit = Math.min(MAX_MESSAGE_BYTES, this.maxFrameSize >> 1);
-    if (userData.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${limit} bytes`, 'local', { limit });
-    this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
-    const last = this.outbox.lastControl();
-    if (last?.type === 'ABORT') last.userData = userData;
+    this.flow.dropSession();
+    this.flow.dropControl();
+    if (reason !== null && this.attached) this.flow.pushControl({ type: 'ABORT', reason, message: clampUtf8(error.message, Math.min(MAX_MESSAGE_BYTES, (this.maxFrameSize >> 1) - 16)), userData: EMPTY });
+    this.go(trigger);
+    this.emit({ type: 'closed', error });
+  }
+
+  private stateError(what: string): SessionError {
+    return new SessionError('ERR_INVALID_STATE', `cannot ${what} in state ${this.lifecycle}`, 'local', { state: this.lifecycle });
   }
 }

@@ -1,0 +1,222 @@
+// Flow: the frames of one session on their way out and the counts both ways. It owns the send
+// queue (./outbox.ts), the replay buffer (./replay-buffer.ts), the send cursor, the count of
+// frames received and the lazy acknowledgement of them.
+//
+//   app --queue--> [send queue] --nextFrame--> wire           peer --frame--> countReceived
+//                                  |                                              |
+//                            [replay buffer] <--acknowledge-- ACK/RESUMED     ackNow --> ACK
+//
+// Rules
+//   - A session frame gets its count when it first goes on the wire (nextFrame), so expedited
+//     frames can overtake queued normal ones and both ends still count alike.
+//   - The send queue is bounded by bytes and frames, the replay buffer by frames and bytes; a
+//     frame waits in the send queue until acknowledgements make room in the replay buffer.
+//   - Resuming rewinds the cursor to what the peer says it received: the replay buffer sends
+//     the rest again, so nothing is lost or duplicated.
+//   - The flow knows nothing of timers, lifecycle or events: it answers (an ACK is due at once,
+//     our DISCONNECT is acknowledged, a writer may go on) and the machine acts.
+
+import { frameWeight } from '../frames.js';
+import type { ConnectionFrame, Frame, SessionFrame } from '../frames.js';
+import { Outbox } from './outbox.js';
+import { ReplayBuffer } from './replay-buffer.js';
+
+/** At most this many frames wait in the send queue, whatever their size. */
+export const MAX_QUEUED_FRAMES = 65_536;
+
+export interface FlowLimits {
+  maxSendQueueBytes: number;
+  maxReplayFrames: number;
+  maxReplayBytes: number;
+  ackEveryFrames: number;
+  ackEveryBytes: number;
+}
+
+/** The flow's part of a snapshot (see MachineSnapshot). */
+export interface FlowState {
+  received: number;
+  replayBase: number;
+  replay: SessionFrame[];
+  queued: SessionFrame[];
+  disconnectCount: number;
+}
+
+export interface SessionStats {
+  /** Session frames put on the wire at least once. */
+  sent: number;
+  received: number;
+  acknowledged: number;
+  queuedBytes: number;
+  replayFrames: number;
+  replayBytes: number;
+}
+
+export class Flow {
+  private readonly outbox = new Outbox();
+  private readonly replay: ReplayBuffer;
+  /** Count of the next session frame to put on the wire (below the replay end after a resume). */
+  private cursor = 0;
+  /** Session frames received from the peer. */
+  private receivedCount = 0;
+  /** The count our DISCONNECT went out with, or -1 while it has not. */
+  private disconnectCount = -1;
+  private unackedFrames = 0;
+  private unackedBytes = 0;
+  /** A writer was told the send queue is full and waits for room. */
+  private writerWaiting = false;
+  /** The queue drained below half for a waiting writer (taken by takeWritable). */
+  private writableReady = false;
+
+  constructor(private readonly limits: FlowLimits) {
+    this.replay = new ReplayBuffer(limits.maxReplayFrames, limits.maxReplayBytes);
+  }
+
+  // ---- the send queue -------------------------------------------------------------------
+
+  get queuedBytes(): number { return this.outbox.bytes; }
+  get maxQueueBytes(): number { return this.limits.maxSendQueueBytes; }
+  /** Bytes the send queue can take now. */
+  get writableBytes(): number { return Math.max(0, this.maxQueueBytes - this.outbox.bytes); }
+  /** Payload bytes held for the peer: sent and not yet acknowledged, or not yet sent. */
+  get heldBytes(): number { return this.replay.bytes + this.outbox.bytes; }
+
+  /** Whether a send of `bytes` fits now; when it does not, `takeWritable()` says when it may. */
+  hasRoomFor(bytes: number): boolean {
+    const queued = this.outbox.bytes;
+    if (queued === 0 || (queued + bytes <= this.maxQueueBytes && this.outbox.frames < MAX_QUEUED_FRAMES)) return true;
+    this.writerWaiting = true;
+    return false;
+  }
+
+  /** Whether `bytes` more fit the queue's byte bound (an empty queue takes anything). */
+  fits(bytes: number): boolean {
+    const queued = this.outbox.bytes;
+    return queued === 0 || queued + bytes <= this.maxQueueBytes;
+  }
+
+  /** Whether the queue is full for a command that starts something new. */
+  get full(): boolean { return this.outbox.bytes >= this.maxQueueBytes || this.outbox.frames >= MAX_QUEUED_FRAMES; }
+  get queuedFrames(): number { return this.outbox.frames; }
+
+  /** A writer was refused for want of room: tell it (takeWritable) once the queue drains. */
+  waitForRoom(): void { this.writerWaiting = true; }
+
+  /** True once after the queue drained to half for a writer that waits. */
+  takeWritable(): boolean {
+    const ready = this.writableReady;
+    this.writableReady = false;
+    return ready;
+  }
+
+  queue(f: SessionFrame): void { this.outbox.push(f); }
+  pushControl(f: ConnectionFrame): void { this.outbox.pushControl(f); }
+  lastControl(): ConnectionFrame | undefined { return this.outbox.lastControl(); }
+  /** Drops connection frames (the transport they were meant for is gone). */
+  dropControl(): void { this.outbox.clearControl(); }
+  /** Drops every session frame not yet on the wire (the session is over). */
+  dropSession(): void { this.outbox.clearSession(); }
+  /** Drops normal and typed data not yet on the wire; returns their payloads. */
+  purgeData(): Uint8Array[] { return this.outbox.purgeData(); }
+
+  /**
+   * The next frame for the wire: connection frames first; session frames only while
+   * `established`, replayed ones before fresh ones, fresh ones while the replay buffer has room.
+   * After an orderly release (`released`), only what a late RESUME asked to be sent again.
+   */
+  nextFrame(established: boolean, released: boolean): Frame | undefined {
+    const c = this.outbox.takeControl();
+    if (c) return c;
+    if (this.cursor < this.replay.end && (established || released)) return this.replay.at(this.cursor++);
+    if (!established) return undefined;
+    const f = this.outbox.peek();
+    if (!f || !this.replay.fits(frameWeight(f))) return undefined;
+    this.outbox.shift();
+    this.replay.push(f);
+    this.cursor++;
+    if (f.type === 'DISCONNECT') this.disconnectCount = this.cursor - 1;
+    if (this.writerWaiting && this.outbox.bytes <= this.maxQueueBytes / 2) {
+      this.writerWaiting = false;
+      this.writableReady = true;
+    }
+    return f;
+  }
+
+  // ---- counts and acknowledgements ------------------------------------------------------
+
+  /** Session frames received from the peer. */
+  get received(): number { return this.receivedCount; }
+  /** Session frames put on the wire at least once (what an ACK may acknowledge). */
+  get sent(): number { return this.cursor; }
+  /** Frames the peer has acknowledged. */
+  get acknowledged(): number { return this.replay.base; }
+  /** Our DISCONNECT has gone out: the release ends once the peer acknowledges it. */
+  get disconnectSent(): boolean { return this.disconnectCount >= 0; }
+
+  /** Whether `count` is one the peer may name on resume: held in the replay buffer or just past it. */
+  resumable(count: number): boolean { return count >= this.replay.base && count <= this.replay.end; }
+  get resumeRange(): string { return `${this.replay.base}..${this.replay.end}`; }
+
+  /** Counts a session frame from the peer; true when an ACK is due at once, false when it may wait. */
+  countReceived(f: SessionFrame): boolean {
+    this.receivedCount++;
+    this.unackedFrames++;
+    this.unackedBytes += frameWeight(f);
+    return this.unackedFrames >= this.limits.ackEveryFrames || this.unackedBytes >= this.limits.ackEveryBytes;
+  }
+
+  /** Acknowledges everything received so far: an ACK goes out when `attached`. */
+  ackNow(attached: boolean): void {
+    this.unackedFrames = this.unackedBytes = 0;
+    if (attached) this.outbox.acknowledge(this.receivedCount);
+  }
+
+  /** The transport is gone: its ACK and other connection frames with it. */
+  detach(): void {
+    this.outbox.clearControl();
+    this.unackedFrames = this.unackedBytes = 0;
+  }
+
+  /** The peer has `count` of our frames; true when that covers our DISCONNECT (released). */
+  acknowledge(count: number): boolean {
+    if (count <= this.replay.base) return false;
+    this.replay.acknowledge(count);
+    return this.disconnectCount >= 0 && count > this.disconnectCount;
+  }
+
+  /** After a resume: send again from `peerReceived` on. Returns how many frames are replayed. */
+  rewind(peerReceived: number): number {
+    this.cursor = peerReceived;
+    return this.replay.end - peerReceived;
+  }
+
+  /** Released: nothing goes out again unless a late RESUME asks for it (`replayAfterRelease`). */
+  stopReplay(): void { this.cursor = this.replay.end; }
+
+  /**
+   * A late RESUME after our release: the peer has `peerReceived` frames (dropped here, without
+   * ending anything: the session already ended) and gets the rest again.
+   */
+  replayAfterRelease(peerReceived: number): void {
+    this.replay.acknowledge(peerReceived);
+    this.cursor = peerReceived;
+  }
+
+  get stats(): SessionStats {
+    return { sent: this.replay.end, received: this.receivedCount, acknowledged: this.replay.base, queuedBytes: this.outbox.bytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
+  }
+
+  // ---- snapshot -------------------------------------------------------------------------
+
+  exportState(): FlowState {
+    return { received: this.receivedCount, replayBase: this.replay.base, replay: this.replay.list(), queued: this.outbox.list(), disconnectCount: this.disconnectCount };
+  }
+
+  /** Goes on from a snapshot: everything held is replayed on resume (the cursor at its end). */
+  importState(s: FlowState): void {
+    this.receivedCount = s.received;
+    this.replay.reset(s.replayBase, s.replay);
+    this.cursor = this.replay.end;
+    for (const f of s.queued) this.outbox.push(f);
+    this.disconnectCount = s.disconnectCount;
+  }
+}
