@@ -19,6 +19,8 @@ import { parseStoreSpec, redact } from '../serve/backing.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../server/server.js';
 import type { CloseReport, StopMode } from '../server/server.js';
 import { parseLimitArgs } from '../serve/limits.js';
+import { parseRuntimeFlags, runtimeFlagOptions, RUNTIME_FLAGS_HELP } from '../serve/runtime-flags.js';
+import type { RuntimeLimits } from '../serve/runtime-flags.js';
 import type { ServeLimits } from '../serve/limits.js';
 import { SERVICE_NAMES } from '../serve/services.js';
 import { ExitCode, UsageError, parseOrUsage } from './args.js';
@@ -71,6 +73,10 @@ Options:
   --json               one JSON object per line on stdout, first {"event":"listening",...}
   -h, --help           show this help and exit
 
+Runtime limits (each is the session server's option of that name, e.g. --max-sessions sets
+maxSessions; whole numbers; docs/security.md says what each bounds):
+${RUNTIME_FLAGS_HELP}
+
 Ctrl-C or SIGTERM stops the server in order: not ready (GET /api/ready says 503), no new
 connections, then every session released or handed over (--on-stop) within --stop-timeout, then
 exit. POST /api/admin/drain (admin token) does the same handover without exiting. SIGHUP reloads
@@ -117,6 +123,7 @@ export const serveCommand: Command = {
         'drain-delay': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        ...runtimeFlagOptions(),
       },
     });
     if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
@@ -136,8 +143,10 @@ export const serveCommand: Command = {
     const drainDelayMs = values['drain-delay'] === undefined ? undefined : millis(values['drain-delay'], '--drain-delay');
     if ((drainDelayMs ?? 0) >= (stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS)) throw new UsageError('--drain-delay must be shorter than --stop-timeout (the delay is part of the stop)');
     let limits: Partial<ServeLimits>;
+    let runtime: RuntimeLimits;
     try {
       limits = parseLimitArgs(values.limit);
+      runtime = parseRuntimeFlags(values);
       // Protected mode and the policy's form are checked before anything is opened.
       accessPolicy(values.host, values.access, SERVICE_NAMES);
       for (const o of values['allow-origin']) if (new URL(o).origin !== o.replace(/\/$/, '')) throw new Error(`--allow-origin takes an origin such as https://app.example:8443, not '${o}'`);
@@ -178,7 +187,7 @@ export const serveCommand: Command = {
     try {
       app = await startServe({
         host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent,
-        ...(values.access !== undefined ? { access: values.access } : {}), allowOrigins: values['allow-origin'], allowHosts: values['allow-host'], limits,
+        ...(values.access !== undefined ? { access: values.access } : {}), allowOrigins: values['allow-origin'], allowHosts: values['allow-host'], limits, server: runtime,
         ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}),
         ...(onStop !== undefined ? { onStop: onStop as StopMode } : {}),
         ...(stopTimeoutMs !== undefined ? { stopTimeoutMs } : {}),

@@ -35,7 +35,13 @@ const OPTION: Record<Kind, keyof AddressLimitOptions> = {
   pending: 'maxPendingHandshakesPerAddress',
   sessions: 'maxSessionsPerAddress',
 };
-const DEFAULT: Record<Kind, number> = { connections: 1000, pending: 100, sessions: 1000 };
+/** The per-address caps' defaults, by option. */
+export const ADDRESS_LIMIT_DEFAULTS: Readonly<Record<keyof AddressLimitOptions, number>> = Object.freeze({
+  maxConnectionsPerAddress: 1000,
+  maxPendingHandshakesPerAddress: 100,
+  maxSessionsPerAddress: 1000,
+});
+const DEFAULT: Record<Kind, number> = { connections: ADDRESS_LIMIT_DEFAULTS.maxConnectionsPerAddress, pending: ADDRESS_LIMIT_DEFAULTS.maxPendingHandshakesPerAddress, sessions: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress };
 
 /** "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1". */
 export function hostOf(remoteAddress: string): string {

@@ -136,6 +136,13 @@ export interface CloseReport {
   elapsedMs: number;
 }
 
+/** maxSessions's default. */
+export const DEFAULT_MAX_SESSIONS = 10_000;
+/** maxPendingHandshakes's default. */
+export const DEFAULT_MAX_PENDING_HANDSHAKES = 1000;
+/** maxHeldBytes's default: 512 MiB. */
+export const DEFAULT_MAX_HELD_BYTES = 512 * 1024 * 1024;
+
 /** closeTimeoutMs's default: the whole stop, however many sessions. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 /**
@@ -183,7 +190,7 @@ export class Server extends Emitter<ServerEvents> {
   constructor(private readonly options: ServerOptions = {}) {
     super();
     this.addressLimits = new AddressLimits(options);
-    this.budget = new HeldBudget(options.maxHeldBytes ?? 512 * 1024 * 1024);
+    this.budget = new HeldBudget(options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES);
     this.durable = options.durability ? new DurableSessions(options.durability, options.resumeWindowMs ?? DEFAULTS.resumeWindowMs) : null;
   }
 
@@ -236,7 +243,7 @@ export class Server extends Emitter<ServerEvents> {
   private admit(transport: Transport): void {
     const o = this.options;
     if (this.closing) return this.turnAway(transport, turnAway.shuttingDown());
-    if (this.pending.size >= (o.maxPendingHandshakes ?? 1000)) return this.turnAway(transport, turnAway.pendingHandshakes());
+    if (this.pending.size >= (o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES)) return this.turnAway(transport, turnAway.pendingHandshakes());
     const pendingSlot = this.addressLimits.take('pending', transport.remoteAddress);
     if (typeof pendingSlot === 'string') return this.turnAway(transport, this.overLimit(pendingSlot, transport, false));
     this.pending.add(transport);
@@ -294,7 +301,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   private connect(transport: Transport, chunks: Uint8Array[]): void {
-    const limit = this.options.maxSessions ?? 10_000;
+    const limit = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     if (this.sessions.size >= limit) return this.turnAway(transport, turnAway.full(limit));
     const slot = this.addressLimits.take('sessions', transport.remoteAddress);
     if (typeof slot === 'string') return this.turnAway(transport, this.overLimit(slot, transport, true));
