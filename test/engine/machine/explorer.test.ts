@@ -4,7 +4,8 @@
 // `npm run explore` runs the same search deeper (docs/state-machine.md has its figures).
 // Depth: COLLOQUY_EXPLORE_DEPTH (default 4).
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SessionMachine } from '../../../src/engine/machine/index.js';
 import { CONFIGS, coverage, explore } from '../support/explorer.js';
 
 const DEPTH = Number(process.env.COLLOQUY_EXPLORE_DEPTH ?? 4);
@@ -28,5 +29,33 @@ describe('bounded exhaustive search of a machine pair', () => {
         expect.soft(coverage.has(`${side}:${k}`), `${side}:${k}`).toBe(true);
       }
     }
+  });
+});
+
+describe('the explorer reports instead of crashing, and stops at its bounds', () => {
+  const config = CONFIGS[0] as (typeof CONFIGS)[number];
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it('an engine exception is a violation with its path; the search goes on', () => {
+    vi.spyOn(SessionMachine.prototype, 'syncMinor').mockImplementation(() => { throw new TypeError('engine bug'); });
+    const r = explore(config, { depth: 2, maxViolations: 1000 });
+    expect(r.violations.length).toBeGreaterThan(0);
+    expect(r.violations[0]).toMatchObject({ error: 'engine bug' });
+    expect(r.violations[0]?.path.at(-1)).toMatch(/\.minor$/);
+    expect(r.stopped).toBeUndefined();
+    expect(r.states).toBeGreaterThan(50); // the other steps were still explored
+  });
+
+  it('a state bound stops it and says where', () => {
+    const r = explore(config, { depth: 8, maxStates: 200 });
+    expect(r.stopped).toMatchObject({ reason: 'states' });
+    expect(r.stopped?.states).toBeGreaterThanOrEqual(200);
+    expect(r.stopped?.path.length).toBeGreaterThan(0);
+  });
+
+  it('a time bound stops it and says where', () => {
+    const r = explore(config, { depth: 8, deadline: performance.now() + 200 });
+    expect(r.stopped).toMatchObject({ reason: 'time' });
+    expect(r.ms).toBeLessThan(5_000);
   });
 });

@@ -1,14 +1,15 @@
 // A bounded exhaustive search of two session machines, beside the random property test: from a
 // small configuration (dialogue mode, functional units, who holds the tokens, inside an activity
-// or not) it tries every event in every order, breadth first, up to a depth, and checks every
-// state it reaches against the invariants in ./invariants.ts.
+// or not) it tries every event in every order up to a depth, and checks every state it reaches
+// against the invariants in ./invariants.ts.
 //
 // Events (one step each):
 //   - a command by A or by B (data, sync points and their confirmations, resynchronize and its
 //     answer, activity start/resume/interrupt/discard/end and their confirmations, tokens,
 //     give-control, capability, typed and expedited data, exception reports, release and its
 //     answers; abort is left to the property test, every state after it being an end); a
-//     command its machine refuses is no event, and must send nothing;
+//     command its machine refuses is no event, and must send nothing; commands of a unit the
+//     configuration did not negotiate, refused in every state, are not tried;
 //   - the delivery of the oldest frame in flight from A to B, or from B to A (each frame is its
 //     own step, so requests cross answers in every possible way);
 //   - a transport cut (what is in flight is lost) and, while cut, a reconnect (resume);
@@ -17,17 +18,22 @@
 // Bounds besides the depth keep the space finite where only counters grow: at most `sends` data
 // units (normal, typed, expedited) and `cuts` transport cuts on one path (DEFAULT_BOUNDS).
 //
-// States are hashed (both machines' whole state, the link, and the ledger of data sent and
-// delivered), so an interleaving that reaches a state already seen is not explored again; the
-// search is breadth first, so every state is expanded from the shallowest path to it. Machines
-// cannot be copied, so a state is rebuilt by replaying its path from the root.
+// The search goes depth first from exact copies of each state (./clone.ts; the copies are checked
+// against replays in ../machine/explorer-clone.test.ts), never replaying a path. States are
+// hashed (both machines' whole state, the link, and the ledger of data sent and delivered; time
+// relative to the clock), so an interleaving that reaches a state already seen is not explored
+// again, unless it reached it by a shorter path: then the state is expanded again with the steps
+// it has left. So every state within the depth is reached and expanded as far as the depth allows.
 //
-// Checked in every state reached: I1 to I4 after each step, and I5 to I9 after settling a copy
-// of the state (reconnect, answer everything, let the link empty) -- see ./invariants.ts.
+// Checked in every state reached: I1 to I4 after each step, and I5 to I9 after settling it
+// (reconnect, answer everything, let the link empty) -- see ./invariants.ts. The search never
+// throws: an engine exception, a failed invariant or a failure of the search itself is reported
+// with its path, and a time or state bound stops it with the place it stopped at.
 
 import { createHash } from 'node:crypto';
 import type { DialogueModeName, TokenName, UnitName } from '../../../src/engine/frames.js';
-import type { SessionMachine } from '../../../src/engine/machine/index.js';
+import { SessionMachine } from '../../../src/engine/machine/index.js';
+import { copyDeep } from './clone.js';
 import { Ledger, payload, settleAndCheck, tryDo } from './invariants.js';
 import type { Who } from './invariants.js';
 import { Pair } from './pair.js';
@@ -58,9 +64,11 @@ export interface ExploreResult {
   byStep: Record<string, number>;
   violations: Violation[];
   ms: number;
+  /** Set when a bound stopped the search before the depth was covered. */
+  stopped?: Stopped;
 }
 
-interface World {
+export interface World {
   p: Pair;
   ledger: Ledger;
   interrupted: { id: Uint8Array; serial: number } | null;
@@ -68,6 +76,8 @@ interface World {
   /** Data units (normal, typed, expedited) and transport cuts still allowed on this path. */
   sends: number;
   cuts: number;
+  /** Events seen so far on both sides (to tell that a refused command emitted none). */
+  events: number;
 }
 
 /** Bounds on a path besides its depth: what makes the state space grow without new rules. */
@@ -81,9 +91,23 @@ export interface Bounds {
 export const DEFAULT_BOUNDS: Bounds = { sends: 2, cuts: 1 };
 
 /** What a step did: not possible now, refused by the machine, or done. */
-type Outcome = 'disabled' | 'refused' | 'done';
+export type Outcome = 'disabled' | 'refused' | 'done';
 
-interface Step { name: string; run(w: World): Outcome }
+interface Step {
+  name: string;
+  run(w: World): Outcome;
+  /** The functional unit without which the machine refuses this step in every state. */
+  unit?: UnitName;
+}
+
+/** Commands that need a unit (the search leaves them out of configurations without it). */
+const UNIT_OF: Record<string, UnitName> = {
+  typed: 'typedData', expedited: 'expedited', minor: 'minorSync', confirmMinor: 'minorSync', major: 'majorSync', confirmMajor: 'majorSync',
+  restart: 'resynchronize', abandon: 'resynchronize', respondResync: 'resynchronize', activityStart: 'activities', activityResume: 'activities',
+  activityInterrupt: 'activities', activityDiscard: 'activities', activityEnd: 'activities', confirmInterrupt: 'activities',
+  confirmDiscard: 'activities', confirmEnd: 'activities', giveControl: 'activities', capability: 'capabilityData',
+  confirmCapability: 'capabilityData', exception: 'exceptions', refuseRelease: 'negotiatedRelease',
+};
 
 const TOKENS: TokenName[] = ['data', 'minorSync', 'majorActivity', 'release'];
 
@@ -145,7 +169,11 @@ function commands(who: Who): Step[] {
     command(who, 'release', (m) => m.release()),
     command(who, 'acceptRelease', (m) => m.respondRelease(true)),
     command(who, 'refuseRelease', (m) => m.respondRelease(false)),
-  ].map((s) => (s.name.endsWith('.activityResume') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s));
+  ].map((s) => (s.name.endsWith('.activityResume') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s))
+    .map((s) => {
+      const unit = UNIT_OF[s.name.slice(2)];
+      return unit ? { ...s, unit } : s;
+    });
 }
 
 const LINK: Step[] = [
@@ -171,19 +199,31 @@ export const STEPS: Step[] = [...commands('A'), ...commands('B'), ...LINK];
 /** Event types seen on each side (`A:resync-complete`), over every search in this process. */
 export const coverage = new Set<string>();
 
-function root(config: ExploreConfig, bounds: Bounds): World {
-  const initialTokens: Partial<Record<TokenName, 'initiator' | 'acceptor'>> = {};
-  for (const t of TOKENS) initialTokens[t] = config.holder === 'A' ? 'initiator' : 'acceptor';
-  const p = new Pair({ a: { modes: [config.mode], units: config.units, initialTokens }, latency: 1, closeOnRequest: true });
-  const w: World = { p, ledger: new Ledger(config.mode), interrupted: null, activities: 0, sends: bounds.sends, cuts: bounds.cuts };
-  for (const side of [p.A, p.B]) {
+/** The event handlers of a world's pair: they close over the world, so each copy gets its own. */
+function listen(w: World): void {
+  for (const side of [w.p.A, w.p.B]) {
     side.onEvent = (e, s) => {
+      w.events++;
       coverage.add(`${s.name}:${e.type === 'closed' && !e.error ? 'released' : e.type}`);
-      if (e.type === 'connect-request') p.B.machine.accept();
+      if (e.type === 'connect-request') w.p.B.machine.accept();
       if (e.type === 'activity-interrupted') w.interrupted = { id: e.activityId, serial: e.serial };
       w.ledger.observe(e, s.name);
     };
   }
+}
+
+/** The pair keeps every event for scenario tests; the search has the ledger and drops them. */
+function dropEvents(w: World): void {
+  w.p.A.events.length = 0;
+  w.p.B.events.length = 0;
+}
+
+export function root(config: ExploreConfig, bounds: Bounds = DEFAULT_BOUNDS): World {
+  const initialTokens: Partial<Record<TokenName, 'initiator' | 'acceptor'>> = {};
+  for (const t of TOKENS) initialTokens[t] = config.holder === 'A' ? 'initiator' : 'acceptor';
+  const p = new Pair({ a: { modes: [config.mode], units: config.units, initialTokens }, latency: 1, closeOnRequest: true });
+  const w: World = { p, ledger: new Ledger(config.mode), interrupted: null, activities: 0, sends: bounds.sends, cuts: bounds.cuts, events: 0 };
+  listen(w);
   p.connectTransport();
   p.settle();
   p.advance(100);
@@ -192,15 +232,32 @@ function root(config: ExploreConfig, bounds: Bounds): World {
     p.settle();
     p.advance(100);
   }
+  dropEvents(w);
   return w;
+}
+
+/** An exact copy of a world (./clone.ts): both machines, the link, the clock and the ledger. */
+export function copyWorld(w: World): World {
+  const memo = new Map<unknown, unknown>();
+  const noop = (): void => {};
+  memo.set(w.p.A.onEvent, noop);
+  memo.set(w.p.B.onEvent, noop);
+  const c = copyDeep(w, memo);
+  listen(c);
+  return c;
+}
+
+/** Runs step `i` on `w` (and lets the pair move what it produced): what the step did. */
+export function runStep(w: World, i: number): Outcome {
+  const outcome = (STEPS[i] as Step).run(w);
+  w.p.pump();
+  dropEvents(w);
+  return outcome;
 }
 
 export function build(config: ExploreConfig, path: readonly number[], bounds: Bounds = DEFAULT_BOUNDS): World {
   const w = root(config, bounds);
-  for (const i of path) {
-    (STEPS[i] as Step).run(w);
-    w.p.pump();
-  }
+  for (const i of path) runStep(w, i);
   return w;
 }
 
@@ -209,56 +266,66 @@ export function build(config: ExploreConfig, path: readonly number[], bounds: Bo
 /** Fields that never change after connect, or hold only functions. */
 const SKIP = new Set(['opts', 'host', 'cfg', 'connect', 'offered']);
 
-function serialize(v: unknown, out: string[], seen: Map<object, number>): void {
+/**
+ * The state as text: every field, recursively (objects shared in the state are written at each
+ * place; the machines hold no cycles but through SKIP, which the depth limit would catch).
+ */
+/**
+ * Time is hashed relative to the pair's clock: the machines compare times only with each other
+ * and with the time of the input at hand, so two states whose clocks differ by a shift behave
+ * alike. Deadlines (REL_TIME) are written as their distance from now; the time of the last input
+ * and of the last frame each way (IDLE_TIME) are read only by heartbeats, which the search's pair
+ * turns off, and are left out. (Should these fields move, the hash only grows finer: still exact.)
+ */
+const REL_TIME = new Set(['ackAt', 'handshakeAt', 'interruptedAt']);
+const IDLE_TIME = new Set(['now', 'lastSent', 'lastRecv']);
+
+function serialize(v: unknown, depth: number, now = 0): string {
   switch (typeof v) {
-    case 'number': out.push(String(v)); return;
-    case 'string': out.push(JSON.stringify(v)); return;
-    case 'boolean': out.push(v ? 't' : 'f'); return;
-    case 'undefined': out.push('u'); return;
-    case 'function': out.push('F'); return;
-    case 'bigint': out.push(`${v}n`); return;
-    case 'symbol': out.push('S'); return;
+    case 'number': return String(v);
+    case 'string': return JSON.stringify(v);
+    case 'boolean': return v ? 't' : 'f';
+    case 'undefined': return 'u';
+    case 'function': return 'F';
+    case 'bigint': return `${v}n`;
+    case 'symbol': return 'S';
   }
-  if (v === null) { out.push('n'); return; }
+  if (v === null) return 'n';
+  if (depth > 40) throw new Error('the state is nested too deeply (a cycle?)');
   const o = v as object;
-  const ref = seen.get(o);
-  if (ref !== undefined) { out.push(`@${ref}`); return; }
-  seen.set(o, seen.size);
-  if (o instanceof Uint8Array) { out.push(`b${Buffer.from(o.buffer, o.byteOffset, o.byteLength).toString('hex')}`); return; }
+  if (o instanceof Uint8Array) return `b${Buffer.from(o.buffer, o.byteOffset, o.byteLength).toString('hex')}`;
+  let out: string;
   if (Array.isArray(o)) {
-    out.push('[');
-    for (const x of o) { serialize(x, out, seen); out.push(','); }
-    out.push(']');
-    return;
+    out = '[';
+    for (const x of o) out += `${serialize(x, depth + 1)},`;
+    return `${out}]`;
   }
   if (o instanceof Set || o instanceof Map) {
-    out.push('<');
-    for (const x of o instanceof Set ? [...o].sort() : [...o.entries()]) { serialize(x, out, seen); out.push(','); }
-    out.push('>');
-    return;
+    out = '<';
+    for (const x of o instanceof Set ? [...o].sort() : [...o.entries()]) out += `${serialize(x, depth + 1)},`;
+    return `${out}>`;
   }
-  out.push('{');
+  out = '{';
+  const timed = o instanceof SessionMachine && !o.negotiated?.heartbeatMs;
   for (const k of Object.keys(o)) {
-    if (SKIP.has(k)) continue;
-    out.push(k, ':');
-    serialize((o as Record<string, unknown>)[k], out, seen);
-    out.push(',');
+    if (SKIP.has(k) || (timed && IDLE_TIME.has(k))) continue;
+    const x = (o as Record<string, unknown>)[k];
+    out += `${k}:${timed && REL_TIME.has(k) ? String((x as number) - now) : serialize(x, depth + 1, now)},`;
   }
-  out.push('}');
+  return `${out}}`;
 }
 
 export function stateText(w: World): string {
-  const out: string[] = [];
-  const seen = new Map<object, number>();
-  serialize([w.p.A.machine, w.p.B.machine, w.p.connected, w.p.now, w.p.inFlight('AtoB'), w.p.inFlight('BtoA'),
-    w.ledger.flows, w.ledger.majorPending, w.ledger.aborted, w.interrupted, w.activities, w.sends, w.cuts], out, seen);
-  return out.join('');
+  const flight = (w.p as unknown as { flight: Record<string, { at: number; bytes: Uint8Array }[]> }).flight;
+  const link = Object.values(flight).map((q) => q.map((c) => [c.at - w.p.now, c.bytes]));
+  return serialize([w.p.A.machine, w.p.B.machine, w.p.connected, link,
+    w.ledger.flows, w.ledger.majorPending, w.ledger.aborted, w.ledger.released, w.interrupted, w.activities, w.sends, w.cuts], 0, w.p.now);
 }
 
 /** Frames and events so far, on both sides. */
 function outputs(w: World): string {
   const [a, b] = [w.p.A.machine.stats, w.p.B.machine.stats];
-  return `${w.p.A.events.length} ${w.p.B.events.length} ${a.sent} ${b.sent} ${a.queuedBytes} ${b.queuedBytes}`;
+  return `${w.events} ${a.sent} ${b.sent} ${a.queuedBytes} ${b.queuedBytes}`;
 }
 
 function stateHash(w: World): string {
@@ -272,81 +339,129 @@ export interface ExploreOptions {
   bounds?: Bounds;
   /** Stop expanding after this many violations (default 5). */
   maxViolations?: number;
-  /** Called after each depth is done. */
-  onDepth?: (depth: number, states: number) => void;
+  /** Stop at this time (performance.now() milliseconds), reporting where (default: none). */
+  deadline?: number;
+  /** Stop after this many distinct states, reporting where (default: none). */
+  maxStates?: number;
 }
+
+/** Where a search stopped before its depth was covered, and why. */
+export interface Stopped { reason: 'time' | 'states' | 'violations'; states: number; path: string[] }
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Every state reachable from the configuration's root in at most `depth` steps, depth first from
+ * copies of each state (a state is expanded again only when reached by a shorter path than
+ * before, so each is expanded with the most steps left it can have). Never throws: an engine
+ * exception, a failed invariant or a failure of the search itself is a violation with the path
+ * that led to it; a time or state bound stops the search and says where.
+ */
 export function explore(config: ExploreConfig, options: ExploreOptions): ExploreResult {
   const t0 = performance.now();
   const maxViolations = options.maxViolations ?? 5;
+  const deadline = options.deadline ?? Infinity;
+  const maxStates = options.maxStates ?? Infinity;
+  const bounds = options.bounds ?? DEFAULT_BOUNDS;
+  const depth = options.depth;
   const violations: Violation[] = [];
   const names = (path: readonly number[]): string[] => path.map((i) => (STEPS[i] as Step).name);
   const fail = (path: readonly number[], e: unknown): void => {
     violations.push({ config: config.name, path: names(path), error: message(e) });
   };
-
-  const bounds = options.bounds ?? DEFAULT_BOUNDS;
-  const first = root(config, bounds);
-  const visited = new Set<string>([stateHash(first)]);
-  settleAndCheck(first.p, first.ledger);
-  let frontier: { path: number[]; hash: string }[] = [{ path: [], hash: [...visited][0] as string }];
-  const perDepth = [1];
+  /** Steps left when each state was last expanded: depth minus the shortest path found to it. */
+  const visited = new Map<string, number>();
   let transitions = 0;
   const byStep: Record<string, number> = {};
+  let stopped: Stopped | undefined;
+  const result = (): ExploreResult => {
+    const perDepth = Array.from({ length: depth + 1 }, () => 0);
+    for (const left of visited.values()) perDepth[depth - left] = (perDepth[depth - left] ?? 0) + 1;
+    while (perDepth.length > 1 && perDepth[perDepth.length - 1] === 0) perDepth.pop();
+    return { config: config.name, depth, bounds, states: visited.size, transitions, perDepth, byStep, violations, ms: performance.now() - t0, ...(stopped ? { stopped } : {}) };
+  };
+  const stop = (path: readonly number[]): boolean => {
+    if (stopped) return true;
+    const reason = violations.length >= maxViolations ? 'violations' : visited.size >= maxStates ? 'states' : performance.now() >= deadline ? 'time' : null;
+    if (reason) stopped = { reason, states: visited.size, path: names(path) };
+    return reason !== null;
+  };
 
-  for (let depth = 1; depth <= options.depth && frontier.length && violations.length < maxViolations; depth++) {
-    const next: { path: number[]; hash: string }[] = [];
-    for (const { path, hash } of frontier) {
-      if (violations.length >= maxViolations) break;
-      let w = build(config, path, bounds);
-      for (let i = 0; i < STEPS.length; i++) {
-        const childPath = [...path, i];
-        let outcome: Outcome;
-        const trace = outputs(w);
-        try {
-          outcome = (STEPS[i] as Step).run(w);
-          w.p.pump();
-          w.ledger.checkStep(w.p.A.machine, w.p.B.machine);
-        } catch (e) {
-          fail(childPath, e);
-          w = build(config, path, bounds);
-          continue;
-        }
-        if (outcome === 'disabled') continue;
-        if (outcome === 'refused') {
-          // (A full hash here would cost most of the search; a refused command that changed
-          // anything the peer could see would have sent a frame or an event.)
-          if (outputs(w) === trace) continue;
-          fail(childPath, new Error('a refused command sent a frame or an event'));
-          w = build(config, path, bounds);
-          continue;
-        }
-        const h = stateHash(w);
-        if (h === hash) continue; // a step that changed nothing
-        transitions++;
-        if (!visited.has(h)) {
-          visited.add(h);
-          const name = (STEPS[i] as Step).name;
-          byStep[name] = (byStep[name] ?? 0) + 1;
-          next.push({ path: childPath, hash: h });
-          try {
-            settleAndCheck(w.p, w.ledger);
-          } catch (e) {
-            fail(childPath, e);
-          }
-        }
-        w = build(config, path, bounds);
-      }
+  /** A new state, expanded already (settling changes it): check I5 to I9 once settled. */
+  const check = (w: World, path: readonly number[]): void => {
+    try {
+      settleAndCheck(w.p, w.ledger);
+    } catch (e) {
+      fail(path, e);
     }
-    perDepth.push(next.length);
-    options.onDepth?.(depth, visited.size);
-    frontier = next;
+  };
+
+  /** Steps the configuration allows (a step needing a unit not negotiated is refused in every state). */
+  let steps: number[] = [];
+
+  const expand = (w: World, hash: string, path: number[]): void => {
+    const left = depth - path.length;
+    if (left === 0) return;
+    let cur: World | null = null;
+    for (const [n, i] of steps.entries()) {
+      if ((n & 7) === 0 && stop(path)) return;
+      const childPath = [...path, i];
+      cur ??= copyWorld(w);
+      const trace = outputs(cur);
+      let outcome: Outcome;
+      try {
+        outcome = runStep(cur, i);
+        cur.ledger.checkStep(cur.p.A.machine, cur.p.B.machine);
+      } catch (e) {
+        fail(childPath, e);
+        cur = null;
+        continue;
+      }
+      if (outcome === 'disabled') continue;
+      if (outcome === 'refused') {
+        // (A full hash here would cost most of the search; a refused command that changed
+        // anything the peer could see would have sent a frame or an event.)
+        if (outputs(cur) === trace) continue;
+        fail(childPath, new Error('a refused command sent a frame or an event'));
+        cur = null;
+        continue;
+      }
+      const h = stateHash(cur);
+      if (h === hash) continue; // a step that changed nothing
+      transitions++;
+      const child = cur;
+      cur = null;
+      const before = visited.get(h);
+      if (before !== undefined && before >= left - 1) continue;
+      visited.set(h, left - 1);
+      expand(child, h, childPath); // (copies `child`, leaving it as it is)
+      if (before !== undefined) continue;
+      const name = (STEPS[i] as Step).name;
+      byStep[name] = (byStep[name] ?? 0) + 1;
+      check(child, childPath);
+    }
+  };
+
+  // Refused commands throw SessionErrors by the thousand; their stacks would cost most of the time.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    const first = root(config, bounds);
+    const units = first.p.A.machine.negotiated?.units;
+    steps = STEPS.flatMap((step, i) => (!step.unit || units?.has(step.unit) ? [i] : []));
+    const h = stateHash(first);
+    visited.set(h, depth);
+    expand(first, h, []);
+    check(first, []);
+  } catch (e) {
+    // Only a failure of the search itself gets here (a copy that cannot be made, say).
+    fail([], new Error(`the search failed: ${message(e)}`));
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
-  return { config: config.name, depth: options.depth, bounds, states: visited.size, transitions, perDepth, byStep, violations, ms: performance.now() - t0 };
+  return result();
 }
 
 // ---- configurations -----------------------------------------------------------------------

@@ -174,12 +174,16 @@ export class Ledger {
 
 /** Answers every indication `m` may be waiting on (release: accepted or refused as asked). */
 export function answerAll(m: SessionMachine, acceptRelease: boolean): void {
-  tryDo(() => m.confirmMajorSync());
-  tryDo(() => m.respondResync());
-  tryDo(() => m.confirmActivityInterrupt());
-  tryDo(() => m.confirmActivityDiscard());
-  tryDo(() => m.confirmActivityEnd());
-  tryDo(() => m.confirmCapability());
+  // (Nothing awaits an answer of a unit not negotiated: those are not even tried.)
+  const units = m.negotiated?.units;
+  if (units?.has('majorSync')) tryDo(() => m.confirmMajorSync());
+  if (units?.has('resynchronize')) tryDo(() => m.respondResync());
+  if (units?.has('activities')) {
+    tryDo(() => m.confirmActivityInterrupt());
+    tryDo(() => m.confirmActivityDiscard());
+    tryDo(() => m.confirmActivityEnd());
+  }
+  if (units?.has('capabilityData')) tryDo(() => m.confirmCapability());
   tryDo(() => m.respondRelease(acceptRelease));
 }
 
