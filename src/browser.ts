@@ -4,8 +4,9 @@
 // the stores and the Node-only transports are not here (they need node:net, node:crypto, ...).
 //
 // The build bundles this file into dist/browser/colloquy.js (scripts/bundle-browser.ts), with
-// node:* and `ws` stubbed: a bundler then meets no Node built-in, and only dialing tcp://, tls://
-// or iso:// in a page fails, with an error that says so.
+// node:* and `ws` stubbed: a bundler then meets no Node built-in, and only dialing tcp:// or
+// tls:// in a page fails, with an error that says so. The protocol profiles are not loaded here,
+// so iso:// is refused as a scheme this bundle does not speak (ERR_INVALID_URL).
 export * from './engine/index.js';
 export { connect, ClientSession } from './client/connect.js';
 export type { ConnectOptions, ReconnectOptions, ClientEvents } from './client/connect.js';

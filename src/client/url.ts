@@ -39,7 +39,8 @@ export function parseSessionUrl(input: string): Endpoint {
     if (!u.port || !Number.isInteger(port) || port <= 0 || port > 65535) throw new SessionError('ERR_INVALID_URL', `'${input}' needs a port`, 'local', { url: input });
     return { scheme, host, port };
   }
-  throw new SessionError('ERR_INVALID_URL', `unsupported scheme '${scheme}:' in '${input}'`, 'local', { url: input });
+  // A protocol profile's scheme (iso://) arrives here only where no entry point loaded the profile: in the browser bundle.
+  throw new SessionError('ERR_INVALID_URL', `unsupported scheme '${scheme}:' in '${input}': use tcp://, tls://, ws://, wss:// or memory://; iso:// works where the ISO profile is loaded (the package's Node entries, not the browser bundle)`, 'local', { url: input });
 }
 
 /**
