@@ -1,6 +1,7 @@
 // Channels and the client pool: several sessions over one transport connection, and the
 // connection reused by the next session after a release.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { ConnectionPool } from '../../src/client/pool.js';
@@ -29,6 +30,28 @@ describe('channels over one connection', () => {
       const peer = peers.find((p) => p.id === c.id) as Session;
       expect(new TextDecoder().decode((await collect(peer, 1))[0])).toBe(`hello from ${clients.indexOf(c)}`);
     }
+  });
+
+  it('maxChannelsPerConnection (pool): past that many channels on a connection the pool opens another', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
+    pool = new ConnectionPool({ maxChannelsPerConnection: 2 });
+    const url = `tcp://127.0.0.1:${server.addresses.tcp}`;
+    for (let i = 0; i < 3; i++) await connect(url, { pool, heartbeatMs: 0 });
+    expect(pool.stats).toEqual({ connections: 2, channels: 3 });
+    expect(new Set([...server.sessions.values()].map(baseAddress)).size).toBe(2);
+  });
+
+  it('maxChannelsPerConnection (server): a peer opening more channels than allowed loses the connection; no session past the limit opens', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxChannelsPerConnection: 2 });
+    pool = new ConnectionPool({ maxChannelsPerConnection: 3 });
+    const url = `tcp://127.0.0.1:${server.addresses.tcp}`;
+    const first = [await connect(url, { pool, heartbeatMs: 0, reconnect: false }), await connect(url, { pool, heartbeatMs: 0, reconnect: false })];
+    const lost = Promise.all(first.map((c) => new Promise((resolve) => { c.on('interrupted', resolve); c.on('closed', resolve); })));
+    const third = await connect(url, { pool, heartbeatMs: 0, reconnect: false, signal: AbortSignal.timeout(5000) }).then(() => 'opened', () => 'refused');
+    expect(third).toBe('refused');
+    // The whole shared connection went: both sessions on it lost their transport.
+    expect(await Promise.race([lost.then(() => 'lost'), delay(10_000).then(() => 'kept')])).toBe('lost');
+    expect(server.sessions.size).toBe(2);
   });
 
   it('after a release the next session reuses the same connection', async () => {

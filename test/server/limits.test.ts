@@ -2,6 +2,7 @@
 // serving other sessions. Raw TCP sockets play the misbehaving peer, speaking our own codec.
 
 import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { encodeFrame, FrameDecoder } from '../../src/engine/codec/index.js';
@@ -102,6 +103,51 @@ describe('runtime limits and hostile peers', () => {
   it('maxSessions turns the next connect away with a congested refusal', async () => {
     const { port } = await serverWithOneSession({ maxSessions: 1 });
     await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { reason: 2 } });
+  });
+
+  it('maxPendingHandshakes: past that many silent connections the next is closed at once (ERR_REFUSED naming the option); a freed slot admits again', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxPendingHandshakes: 2, handshakeTimeoutMs: 30_000 });
+    const port = server.addresses.tcp as number;
+    const rejected: unknown[] = [];
+    server.on('rejected', ({ error }) => rejected.push(error));
+    // Two connections that never send their first frame hold both slots (accepted in order).
+    const silent = [await rawPeer(port), await rawPeer(port)];
+    const third = await rawPeer(port);
+    const outcome = await Promise.race([third.frames().then(() => 'closed'), delay(10_000).then(() => 'still open')]);
+    expect(outcome).toBe('closed');
+    expect(rejected).toMatchObject([{ code: 'ERR_REFUSED', details: { limit: 'maxPendingHandshakes' } }]);
+    // One silent peer goes: its slot admits a real client (bounded tries, each given up after 2 s,
+    // while the server sees the close: a client turned away without a word waits).
+    silent[0]!.socket.destroy();
+    let client: Awaited<ReturnType<typeof connect>> | undefined;
+    for (let i = 0; i < 10 && client === undefined; i++) {
+      client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    }
+    expect(client?.state).toBe('established');
+    silent[1]!.socket.destroy();
+  });
+
+  it('maxTombstones: only the most recent ended sessions are remembered; an older one\'s late RESUME is refused as unknown', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, resumeWindowMs: 30, maxTombstones: 1 });
+    const port = server.addresses.tcp as number;
+    /** A session whose resume window runs out on the server: its id and secret. */
+    const expire = async (): Promise<{ sessionId: Uint8Array; resumeSecret: Uint8Array }> => {
+      const client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false });
+      const peer = [...(server as Server).sessions.values()].find((s) => s.id === client.id) as NonNullable<ReturnType<Server['sessions']['get']>>;
+      const ended = new Promise((resolve) => peer.on('closed', resolve));
+      client.driver.attached?.destroy();
+      await ended;
+      return { sessionId: client.machine.sessionId as Uint8Array, resumeSecret: client.machine.resumeSecret as Uint8Array };
+    };
+    const resume = async (ids: { sessionId: Uint8Array; resumeSecret: Uint8Array }): Promise<Frame[]> => {
+      const peer = await rawPeer(port);
+      peer.send({ type: 'RESUME', ...ids, received: 0 });
+      return peer.frames();
+    };
+    const older = await expire();
+    const newer = await expire();
+    expect(await resume(newer)).toMatchObject([{ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.expired }]);
+    expect(await resume(older)).toMatchObject([{ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'no such session' }]);
   });
 
   it('a slow consumer keeps the receive buffer and the sender queue within their bounds', async () => {
