@@ -11,6 +11,7 @@
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_TABLES } from '../src/errors.js';
+import { PRECONDITION_MEANING, PRECONDITIONS } from '../src/engine/machine/preconditions.js';
 import { TRANSITIONS } from '../src/engine/machine/transitions.js';
 
 const generatedBy = (source: string): string =>
@@ -82,11 +83,11 @@ function handWritten(path: string): string {
   }
 }
 
-/** docs/state-machine.md: the lifecycle diagram and table, from TRANSITIONS, then the hand-written part. */
+/** docs/state-machine.md: the lifecycle diagram and table, from TRANSITIONS, the command preconditions, from PRECONDITIONS, then the hand-written part. */
 export function stateMachineDoc(): string {
   const mermaidId = (s: string): string => s.replace(/-/g, '_');
   const lines = [
-    generatedBy('`TRANSITIONS` in src/engine/machine/transitions.ts (up to the hand-written part at the end)'),
+    generatedBy('`TRANSITIONS` in src/engine/machine/transitions.ts and `PRECONDITIONS` in src/engine/machine/preconditions.ts (up to the hand-written part at the end)'),
     '',
     '# Session lifecycle',
     '',
@@ -116,6 +117,27 @@ export function stateMachineDoc(): string {
     "application's answers; `abort` is the application's abort or a local failure (an internal",
     'error, a replay overflow under the `fail` policy); the timeouts are the deadlines the machine',
     'reports through `nextDeadline()`.',
+    '',
+    '## When a command is allowed',
+    '',
+    'Every command of the dialogue needs a live session (established, interrupted or resuming:',
+    'what is sent while interrupted waits for the resume). One that starts something new also',
+    'needs room in the send queue (`ERR_SEND_BUFFER_FULL`, then `writable`); answers to the peer',
+    'always pass. Then the command checks its row, in order, and the first precondition that does',
+    'not hold throws a local error naming what is missing; a refused command changes nothing.',
+    '',
+    '| command | starts something | preconditions, in order |',
+    '|---|---|---|',
+  );
+  for (const [command, rule] of Object.entries(PRECONDITIONS)) {
+    lines.push(`| \`${command}\` | ${rule.initiates ? 'yes' : 'no (an answer)'} | ${rule.needs.map((n) => `\`${n}\``).join(', ')} |`);
+  }
+  lines.push(
+    '',
+    '`unit:X`: the functional unit X was negotiated. `awaits:X`: the peer\'s request X awaits our',
+    'answer (`ERR_NOTHING_TO_CONFIRM` otherwise).',
+    '',
+    ...Object.entries(PRECONDITION_MEANING).map(([name, meaning]) => `- \`${name}\`: ${meaning}.`),
   );
   return `${lines.join('\n')}\n${handWritten('docs/state-machine.md')}`;
 }

@@ -3,19 +3,12 @@
 // interrupting or discarding one wins over a pending major sync point (cancelled) and drops normal
 // and typed data not yet on the wire; ending one is a major sync point that also closes it.
 
-import { MAX_SERIAL, Token } from '../frames.js';
+import { MAX_SERIAL } from '../frames.js';
 import type { Dialogue } from './dialogue.js';
-import {
-  checkActivityId, checkReason, confirmPending, err, flowOpen, need, needActivity, needTokens, nextSerial, noPending,
-  responseRequired,
-} from './dialogue-guards.js';
+import { check, checkActivityId, checkReason, err, nextSerial } from './dialogue-guards.js';
 
 export function activityStart(d: Dialogue, activityId: Uint8Array, userData: Uint8Array): void {
-  need(d, 'activities');
-  checkActivityId(activityId, 'an activity ID');
-  needActivity(d, false);
-  needTokens(d, d.dialogueTokens);
-  noPending(d);
+  check(d, 'activityStart', { args: () => checkActivityId(activityId, 'an activity ID') });
   d.activity = activityId;
   d.vm = d.va = d.vr = 1;
   d.minorToConfirm = null; // a new serial space: nothing from before can be confirmed in it
@@ -23,13 +16,13 @@ export function activityStart(d: Dialogue, activityId: Uint8Array, userData: Uin
 }
 
 export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
-  need(d, 'activities');
-  checkActivityId(activityId, 'an activity ID');
-  checkActivityId(oldActivityId, 'the old activity ID');
-  if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
-  needActivity(d, false);
-  needTokens(d, d.dialogueTokens);
-  noPending(d);
+  check(d, 'activityResume', {
+    args: () => {
+      checkActivityId(activityId, 'an activity ID');
+      checkActivityId(oldActivityId, 'the old activity ID');
+      if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
+    },
+  });
   d.activity = activityId;
   d.vm = d.va = serial + 1;
   d.vr = 1;
@@ -38,13 +31,8 @@ export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityI
 }
 
 export function activityInterrupt(d: Dialogue, discard: boolean, reason: number): void {
-  need(d, 'activities');
-  needActivity(d, true);
-  needTokens(d, Token.majorActivity);
+  check(d, discard ? 'activityDiscard' : 'activityInterrupt', { args: () => checkReason(reason) });
   const l = d.pendingLocal?.kind;
-  if (l && l !== 'sync-major') throw confirmPending(l);
-  if (d.pendingRemote) throw responseRequired(d.pendingRemote.kind);
-  checkReason(reason);
   const by = discard ? 'activity-discard' : 'activity-interrupt';
   if (l) d.cancel('local', by);
   d.pendingLocal = { kind: by };
@@ -58,8 +46,7 @@ export function activityInterrupt(d: Dialogue, discard: boolean, reason: number)
 }
 
 export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
-  const kind = discard ? 'activity-discard' : 'activity-interrupt';
-  if (d.pendingRemote?.kind !== kind) throw err('ERR_NOTHING_TO_CONFIRM', `no ${kind} awaits confirmation`);
+  check(d, discard ? 'confirmActivityDiscard' : 'confirmActivityInterrupt');
   d.pendingRemote = null;
   d.activity = null;
   d.exceptionPending = false;
@@ -67,10 +54,7 @@ export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
 }
 
 export function activityEnd(d: Dialogue, userData: Uint8Array): number {
-  need(d, 'activities');
-  needActivity(d, true);
-  needTokens(d, d.dialogueTokens);
-  flowOpen(d);
+  check(d, 'activityEnd');
   const serial = nextSerial(d);
   d.pendingLocal = { kind: 'activity-end', serial };
   d.host.send({ type: 'ACTIVITY_END', serial, userData });
@@ -78,12 +62,12 @@ export function activityEnd(d: Dialogue, userData: Uint8Array): number {
 }
 
 export function confirmActivityEnd(d: Dialogue, userData: Uint8Array): number {
-  const p = d.pendingRemote;
-  if (p?.kind !== 'activity-end') throw err('ERR_NOTHING_TO_CONFIRM', 'no activity end awaits confirmation');
+  check(d, 'confirmActivityEnd');
+  const { serial } = d.pendingRemote as { serial: number }; // the row checked its kind
   d.pendingRemote = null;
   d.activity = null;
   d.va = d.vr = d.vm;
   d.minorToConfirm = null;
-  d.host.send({ type: 'ACTIVITY_END_ACK', serial: p.serial, userData });
-  return p.serial;
+  d.host.send({ type: 'ACTIVITY_END_ACK', serial, userData });
+  return serial;
 }

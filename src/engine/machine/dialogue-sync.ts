@@ -4,27 +4,22 @@
 // sides stay in lock step. Resynchronize cancels what it supersedes on both sides and drops normal
 // and typed data not yet on the wire.
 
-import { MAX_SERIAL, ResyncType, Token } from '../frames.js';
+import { MAX_SERIAL, ResyncType } from '../frames.js';
 import type { ResyncTypeValue, TokenSet } from '../frames.js';
-import type { Dialogue } from './dialogue.js';
-import {
-  confirmPending, err, flowOpen, need, needActivity, needTokens, nextSerial, noSuchToken, notReleasing, responseRequired,
-} from './dialogue-guards.js';
+import type { Dialogue, Pending } from './dialogue.js';
+import { check, err, nextSerial, noSuchToken } from './dialogue-guards.js';
 import { settingFor, tokenNames } from './tokens.js';
 
 export function syncMinor(d: Dialogue, confirm: boolean, userData: Uint8Array): number {
-  need(d, 'minorSync');
-  needTokens(d, Token.minorSync | (d.available & Token.data));
-  needActivity(d, true);
-  flowOpen(d);
+  check(d, 'syncMinor');
   const serial = nextSerial(d);
   d.host.send({ type: 'MINOR_SYNC', serial, confirm, userData });
   return serial;
 }
 
 export function confirmMinorSync(d: Dialogue, userData: Uint8Array): number {
-  const serial = d.minorToConfirm;
-  if (serial === null) throw err('ERR_NOTHING_TO_CONFIRM', 'no minor sync point awaits confirmation');
+  check(d, 'confirmMinorSync');
+  const serial = d.minorToConfirm as number; // the row checked it is set
   d.minorToConfirm = null;
   d.va = Math.max(d.va, serial + 1);
   d.host.send({ type: 'MINOR_SYNC_ACK', serial, userData });
@@ -32,10 +27,7 @@ export function confirmMinorSync(d: Dialogue, userData: Uint8Array): number {
 }
 
 export function syncMajor(d: Dialogue, userData: Uint8Array): number {
-  need(d, 'majorSync');
-  needTokens(d, d.dialogueTokens);
-  needActivity(d, true);
-  flowOpen(d);
+  check(d, 'syncMajor');
   const serial = nextSerial(d);
   d.pendingLocal = { kind: 'sync-major', serial };
   d.host.send({ type: 'MAJOR_SYNC', serial, userData });
@@ -43,42 +35,26 @@ export function syncMajor(d: Dialogue, userData: Uint8Array): number {
 }
 
 export function confirmMajorSync(d: Dialogue, userData: Uint8Array): number {
-  const p = d.pendingRemote;
-  if (p?.kind !== 'sync-major') throw err('ERR_NOTHING_TO_CONFIRM', 'no major sync point awaits confirmation');
+  check(d, 'confirmMajorSync');
+  const { serial } = d.pendingRemote as { serial: number }; // the row checked its kind
   d.pendingRemote = null;
   d.va = d.vr = d.vm;
   d.minorToConfirm = null; // confirmed with the major sync point
-  d.host.send({ type: 'MAJOR_SYNC_ACK', serial: p.serial, userData });
-  return p.serial;
+  d.host.send({ type: 'MAJOR_SYNC_ACK', serial, userData });
+  return serial;
 }
 
 export function resynchronize(d: Dialogue, type: ResyncTypeValue, serialArg: number | undefined, heldAfter: TokenSet | undefined, userData: Uint8Array): number {
-  need(d, 'resynchronize');
-  notReleasing(d);
-  const l = d.pendingLocal?.kind;
-  if (l && l !== 'sync-major') throw confirmPending(l);
-  const r = d.pendingRemote?.kind;
-  if (r === 'resync' || r === 'activity-interrupt' || r === 'activity-discard' || r === 'release') {
-    throw responseRequired(r);
-  }
-  let serial: number;
-  if (serialArg !== undefined && !Number.isInteger(serialArg)) throw err('ERR_INVALID_ARGUMENT', 'a serial number is an integer', { serial: serialArg });
-  if (type === ResyncType.abandon) {
-    serial = serialArg ?? d.vm;
-    if (serial < d.vm || serial > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${d.vm} to ${MAX_SERIAL}`, { serial });
-  } else if (type === ResyncType.restart) {
-    serial = serialArg ?? d.va; // by default, back to the point after the last confirmed one
-    if (serial < d.vr || serial > d.vm) throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${d.vr} to ${d.vm}`, { serial });
-  } else {
-    if (serialArg === undefined || serialArg < 0 || serialArg > MAX_SERIAL || !Number.isInteger(serialArg)) {
-      throw err('ERR_INVALID_ARGUMENT', `set needs a serial from 0 to ${MAX_SERIAL}`, { serial: serialArg });
-    }
-    serial = serialArg;
-  }
+  let serial = 0;
   const after = heldAfter ?? d.held;
-  for (const name of tokenNames(after & ~d.available)) {
-    throw noSuchToken(name);
-  }
+  check(d, 'resynchronize', {
+    args: () => {
+      serial = resyncSerial(d, type, serialArg);
+      for (const name of tokenNames(after & ~d.available)) throw noSuchToken(name);
+    },
+  });
+  const l = d.pendingLocal?.kind;
+  const r = d.pendingRemote?.kind;
   if (l) d.cancel('local', 'resync');
   if (r) d.cancel('remote', 'resync');
   const setting = settingFor(after, d.available, d.cfg.isInitiator);
@@ -89,9 +65,28 @@ export function resynchronize(d: Dialogue, type: ResyncTypeValue, serialArg: num
   return serial;
 }
 
+/** The serial a resynchronize of `type` goes to: the one given, checked, or the default. */
+function resyncSerial(d: Dialogue, type: ResyncTypeValue, serialArg: number | undefined): number {
+  if (serialArg !== undefined && !Number.isInteger(serialArg)) throw err('ERR_INVALID_ARGUMENT', 'a serial number is an integer', { serial: serialArg });
+  if (type === ResyncType.abandon) {
+    const serial = serialArg ?? d.vm;
+    if (serial < d.vm || serial > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${d.vm} to ${MAX_SERIAL}`, { serial });
+    return serial;
+  }
+  if (type === ResyncType.restart) {
+    const serial = serialArg ?? d.va; // by default, back to the point after the last confirmed one
+    if (serial < d.vr || serial > d.vm) throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${d.vr} to ${d.vm}`, { serial });
+    return serial;
+  }
+  if (serialArg === undefined || serialArg < 0 || serialArg > MAX_SERIAL || !Number.isInteger(serialArg)) {
+    throw err('ERR_INVALID_ARGUMENT', `set needs a serial from 0 to ${MAX_SERIAL}`, { serial: serialArg });
+  }
+  return serialArg;
+}
+
 export function respondResync(d: Dialogue, userData: Uint8Array): number {
-  const p = d.pendingRemote;
-  if (p?.kind !== 'resync') throw err('ERR_NOTHING_TO_CONFIRM', 'no resynchronize awaits an answer');
+  check(d, 'respondResync');
+  const p = d.pendingRemote as Extract<Pending, { kind: 'resync' }>; // the row checked its kind
   d.pendingRemote = null;
   d.applyResync(p.type, p.serial, p.setting);
   d.host.send({ type: 'RESYNC_ACK', serial: p.serial, tokenSetting: p.setting, userData });

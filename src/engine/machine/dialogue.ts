@@ -27,17 +27,14 @@
 // normal and typed data is past the point and is discarded (reported as `data-discarded`).
 //
 // Files: this one holds the state, snapshots and the steps both directions share (applyResync,
-// cancel); ./dialogue-guards.ts the preconditions of local commands; the send side by service
-// group in ./dialogue-flow.ts (data, capability data, tokens, exceptions, release),
-// ./dialogue-sync.ts (sync points, resynchronize) and ./dialogue-activity.ts (activities); the
-// receive side in ./dialogue-receive.ts. Each Dialogue method below is that file's function.
+// cancel); ./preconditions.ts the table of what each local command needs, run by
+// ./dialogue-guards.ts; the send side by service group in ./dialogue-services.ts (capability data,
+// tokens, exceptions, release), ./dialogue-sync.ts (sync points, resynchronize) and
+// ./dialogue-activity.ts (activities); the receive side in ./dialogue-receive.ts. The machine
+// calls those functions with this state: there are no forwarding methods here.
 
 import { ResyncType, Token, Unit } from '../frames.js';
 import type { ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitSet } from '../frames.js';
-import * as activity from './dialogue-activity.js';
-import * as flow from './dialogue-flow.js';
-import { receiveFrame } from './dialogue-receive.js';
-import * as sync from './dialogue-sync.js';
 import type { ConfirmedService, SessionEvent } from './events.js';
 import { availableTokens, heldFromSetting } from './tokens.js';
 
@@ -163,48 +160,5 @@ export class Dialogue {
     const service: ConfirmedService = p.kind;
     // A cancelled major sync or activity end leaves its serial used; the resync sets it anew.
     this.host.emit({ type: 'cancelled', service, side, by });
-  }
-
-  // ---- sending (see the file named in each group) ---------------------------------------
-
-  // data, capability data, tokens, exceptions and release: ./dialogue-flow.ts
-  /** Checks that normal data may be sent now (the machine queues the frame). */
-  checkData(): void { flow.checkData(this); }
-  checkTyped(): void { flow.checkTyped(this); }
-  checkExpedited(): void { flow.checkExpedited(this); }
-  sendCapability(payload: Uint8Array): void { flow.sendCapability(this, payload); }
-  confirmCapability(payload: Uint8Array): void { flow.confirmCapability(this, payload); }
-  giveTokens(tokens: TokenSet): void { flow.giveTokens(this, tokens); }
-  pleaseTokens(tokens: TokenSet, userData: Uint8Array): void { flow.pleaseTokens(this, tokens, userData); }
-  giveControl(): void { flow.giveControl(this); }
-  exceptionReport(reason: number, userData: Uint8Array): void { flow.exceptionReport(this, reason, userData); }
-  release(userData: Uint8Array): void { flow.release(this, userData); }
-  respondRelease(accept: boolean, userData: Uint8Array): void { flow.respondRelease(this, accept, userData); }
-
-  // synchronization: ./dialogue-sync.ts
-  syncMinor(confirm: boolean, userData: Uint8Array): number { return sync.syncMinor(this, confirm, userData); }
-  confirmMinorSync(userData: Uint8Array): number { return sync.confirmMinorSync(this, userData); }
-  syncMajor(userData: Uint8Array): number { return sync.syncMajor(this, userData); }
-  confirmMajorSync(userData: Uint8Array): number { return sync.confirmMajorSync(this, userData); }
-  resynchronize(type: ResyncTypeValue, serial: number | undefined, heldAfter: TokenSet | undefined, userData: Uint8Array): number {
-    return sync.resynchronize(this, type, serial, heldAfter, userData);
-  }
-  respondResync(userData: Uint8Array): number { return sync.respondResync(this, userData); }
-
-  // activities: ./dialogue-activity.ts
-  activityStart(activityId: Uint8Array, userData: Uint8Array): void { activity.activityStart(this, activityId, userData); }
-  activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
-    activity.activityResume(this, activityId, oldActivityId, serial, userData);
-  }
-  activityInterrupt(discard: boolean, reason: number): void { activity.activityInterrupt(this, discard, reason); }
-  confirmActivityInterrupt(discard: boolean): void { activity.confirmActivityInterrupt(this, discard); }
-  activityEnd(userData: Uint8Array): number { return activity.activityEnd(this, userData); }
-  confirmActivityEnd(userData: Uint8Array): number { return activity.confirmActivityEnd(this, userData); }
-
-  // ---- receiving: ./dialogue-receive.ts ---------------------------------------------------
-
-  /** Handles one received session frame. Never throws. */
-  receive(f: SessionFrame): void {
-    receiveFrame(this, f);
   }
 }

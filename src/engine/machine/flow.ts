@@ -16,6 +16,7 @@
 //   - The flow knows nothing of timers, lifecycle or events: it answers (an ACK is due at once,
 //     our DISCONNECT is acknowledged, a writer may go on) and the machine acts.
 
+import { SessionError } from '../errors.js';
 import { frameWeight } from '../frames.js';
 import type { ConnectionFrame, Frame, SessionFrame } from '../frames.js';
 import { Outbox } from './outbox.js';
@@ -73,8 +74,7 @@ export class Flow {
 
   // ---- the send queue -------------------------------------------------------------------
 
-  get queuedBytes(): number { return this.outbox.bytes; }
-  get maxQueueBytes(): number { return this.limits.maxSendQueueBytes; }
+  private get maxQueueBytes(): number { return this.limits.maxSendQueueBytes; }
   /** Bytes the send queue can take now. */
   get writableBytes(): number { return Math.max(0, this.maxQueueBytes - this.outbox.bytes); }
   /** Payload bytes held for the peer: sent and not yet acknowledged, or not yet sent. */
@@ -94,12 +94,21 @@ export class Flow {
     return queued === 0 || queued + bytes <= this.maxQueueBytes;
   }
 
-  /** Whether the queue is full for a command that starts something new. */
-  get full(): boolean { return this.outbox.bytes >= this.maxQueueBytes || this.outbox.frames >= MAX_QUEUED_FRAMES; }
-  get queuedFrames(): number { return this.outbox.frames; }
+  /** Room for a command that starts something new, or ERR_SEND_BUFFER_FULL (and `takeWritable` later). */
+  requireRoom(): void {
+    const { bytes, frames } = this.outbox;
+    if (bytes < this.maxQueueBytes && frames < MAX_QUEUED_FRAMES) return;
+    this.writerWaiting = true;
+    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${bytes} bytes, ${frames} frames); wait for 'writable'`, 'local', { queuedBytes: bytes });
+  }
 
-  /** A writer was refused for want of room: tell it (takeWritable) once the queue drains. */
-  waitForRoom(): void { this.writerWaiting = true; }
+  /** Room for `bytes` more, or ERR_SEND_BUFFER_FULL (and `takeWritable` later). */
+  requireBytes(bytes: number): void {
+    if (this.fits(bytes)) return;
+    this.writerWaiting = true;
+    const queued = this.outbox.bytes;
+    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${queued} of ${this.maxQueueBytes} bytes; wait for 'writable'`, 'local', { queuedBytes: queued });
+  }
 
   /** True once after the queue drained to half for a writer that waits. */
   takeWritable(): boolean {

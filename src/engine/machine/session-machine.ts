@@ -49,14 +49,22 @@ import type {
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
 import type { DialogueHost } from './dialogue.js';
+import * as activity from './dialogue-activity.js';
+import { check } from './dialogue-guards.js';
+import { receiveFrame } from './dialogue-receive.js';
+import * as services from './dialogue-services.js';
+import * as sync from './dialogue-sync.js';
 import { EventQueue } from './events.js';
 import type { SessionEvent } from './events.js';
 import { Flow } from './flow.js';
 import type { SessionStats } from './flow.js';
 import { Handshake } from './handshake.js';
+import { Heartbeat } from './heartbeat.js';
 import { describe } from './negotiation.js';
 import { optionOrDefault } from './options.js';
 import type { MachineOptions, Negotiated } from './options.js';
+import { PRECONDITIONS } from './preconditions.js';
+import type { DialogueCommand } from './preconditions.js';
 import type { MachineSnapshot } from './snapshot.js';
 import { TimerTable } from './timer-table.js';
 import { tokenNames, tokenSetOf } from './tokens.js';
@@ -82,6 +90,7 @@ export class SessionMachine {
   private readonly handshake: Handshake;
   private readonly flow: Flow;
   private readonly timers = new TimerTable<Timer>(TIMERS);
+  private readonly heartbeat = new Heartbeat(this.timers);
   private readonly events = new EventQueue();
   private dialogue?: Dialogue;
 
@@ -89,9 +98,6 @@ export class SessionMachine {
   private attached = false;
   /** The time of the latest input. */
   private now = 0;
-  /** When a frame last went out and when the peer was last heard from (heartbeats). */
-  private lastSent = 0;
-  private lastHeard = 0;
   /** A REAUTH of ours awaits its result (initiator), or the peer's awaits our answer (acceptor). */
   private reauthPending = false;
   /** Closed by an orderly release: a late RESUME is still answered (see resumeReleased). */
@@ -166,7 +172,7 @@ export class SessionMachine {
     const f = this.flow.nextFrame(this.lifecycle === 'established', this.released);
     if (!f) return undefined;
     if (this.flow.takeWritable()) this.emit({ type: 'writable' });
-    this.sentAt(this.now);
+    this.heartbeat.sent(this.now);
     return f;
   }
 
@@ -189,7 +195,7 @@ export class SessionMachine {
     if (this.attached) this.handleTransportDown(now);
     if (this.state === 'closed') return;
     this.attached = true;
-    this.lastSent = this.lastHeard = now;
+    this.heartbeat.restart(now);
     const to = this.go('transport-up');
     if (to === 'connecting') {
       const c = this.handshake.offer();
@@ -229,7 +235,7 @@ export class SessionMachine {
    */
   handleProgress(now: number): void {
     this.now = now;
-    if (this.attached) this.heardAt(now);
+    if (this.attached) this.heartbeat.heard(now);
   }
 
   /** A decoder failed on the peer's bytes: abort with a reason that says why. */
@@ -242,7 +248,7 @@ export class SessionMachine {
 
   handleFrame(frame: Frame, now: number): void {
     this.now = now;
-    this.heardAt(now);
+    this.heartbeat.heard(now);
     try {
       if (this.lifecycle === 'closed') {
         if (frame.type !== 'RESUME') return;
@@ -262,7 +268,7 @@ export class SessionMachine {
     if (this.flow.countReceived(f)) this.ackNow();
     else if (!this.timers.isSet('ack')) this.timers.set('ack', this.now + optionOrDefault(this.opts, 'ackDelayMs'));
     if (f.type === 'REAUTH' || f.type === 'REAUTH_RESULT') return this.receiveReauth(f);
-    this.dialogue.receive(f);
+    receiveFrame(this.dialogue, f);
   }
 
   private receiveReauth(f: ReauthFrame | ReauthResultFrame): void {
@@ -417,30 +423,31 @@ export class SessionMachine {
 
   /**
    * The dialogue, if commands are possible now. A command that starts something new (`initiates`)
-   * also needs room in the send queue; answers to the peer always go through.
+   * also needs room in the send queue; answers to the peer always go through. The dialogue's own
+   * preconditions follow (./preconditions.ts).
    */
-  private live(what: string, initiates = true): Dialogue {
+  private live(what: string, initiates: boolean): Dialogue {
     const d = this.dialogue;
     if (!d || this.lifecycle === 'closed' || this.lifecycle === 'idle' || this.lifecycle === 'connecting' || this.lifecycle === 'accepting') throw this.stateError(what);
-    if (initiates && this.flow.full) {
-      this.flow.waitForRoom();
-      throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${this.flow.queuedBytes} bytes, ${this.flow.queuedFrames} frames); wait for 'writable'`, 'local', { queuedBytes: this.flow.queuedBytes });
-    }
+    if (initiates) this.flow.requireRoom();
     return d;
+  }
+
+  /** `live` for a dialogue command, as its row of the precondition table says. */
+  private dialogueFor(command: DialogueCommand): Dialogue {
+    const rule = PRECONDITIONS[command];
+    return this.live(rule.what, rule.initiates);
   }
 
   /** Room for `bytes` more in the send queue, or a coded error (and `writable` later). */
   private reserve(bytes: number): void {
-    if (this.flow.fits(bytes)) return;
-    if (!this.attached && this.opts.replayOverflow === 'fail') {
+    if (!this.flow.fits(bytes) && !this.attached && this.opts.replayOverflow === 'fail') {
       this.handshake.closeReason = ResumeRefuseReason.overflowed;
       const error = new SessionError('ERR_REPLAY_OVERFLOW', 'the send buffer overflowed while disconnected');
       this.fail(error, null, 'abort');
       throw error;
     }
-    this.flow.waitForRoom();
-    const queued = this.flow.queuedBytes;
-    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${queued} of ${this.flow.maxQueueBytes} bytes; wait for 'writable'`, 'local', { queuedBytes: queued });
+    this.flow.requireBytes(bytes);
   }
 
   private fitUserData(userData: Uint8Array | undefined): Uint8Array {
@@ -454,64 +461,54 @@ export class SessionMachine {
     if (payload.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${limit}`, 'local', { limit });
   }
 
-  sendData(payload: Uint8Array): void {
-    const d = this.live('send data');
-    this.fitPayload(payload);
-    d.checkData();
+  /** Data of `type` (normal, typed, expedited): checked by its row, then queued. */
+  private sendPayload(command: 'sendData' | 'sendTyped' | 'sendExpedited', payload: Uint8Array): void {
+    const d = this.dialogueFor(command);
+    this.fitPayload(payload, command === 'sendExpedited' ? MAX_EXPEDITED : this.maxFrameSize);
+    check(d, command);
+    if (command === 'sendExpedited') return this.flow.queue({ type: 'EXPEDITED', payload });
     this.reserve(payload.length);
-    this.flow.queue({ type: 'DATA', payload });
+    this.flow.queue(command === 'sendData' ? { type: 'DATA', payload } : { type: 'TYPED', payload });
   }
 
-  sendTyped(payload: Uint8Array): void {
-    const d = this.live('send typed data');
-    this.fitPayload(payload);
-    d.checkTyped();
-    this.reserve(payload.length);
-    this.flow.queue({ type: 'TYPED', payload });
-  }
-
-  sendExpedited(payload: Uint8Array): void {
-    const d = this.live('send expedited data');
-    this.fitPayload(payload, MAX_EXPEDITED);
-    d.checkExpedited();
-    this.flow.queue({ type: 'EXPEDITED', payload });
-  }
-
-  sendCapability(payload: Uint8Array): void { this.live('send capability data').sendCapability(this.fitUserData(payload)); }
-  confirmCapability(payload?: Uint8Array): void { this.live('confirm capability data', false).confirmCapability(this.fitUserData(payload)); }
-  giveTokens(tokens: readonly TokenName[]): void { this.live('give tokens').giveTokens(tokenSetOf(tokens)); }
-  pleaseTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { this.live('ask for tokens').pleaseTokens(tokenSetOf(tokens), this.fitUserData(userData)); }
-  giveControl(): void { this.live('give control').giveControl(); }
-  syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return this.live('sync').syncMinor(options.confirm ?? false, this.fitUserData(options.userData)); }
-  confirmMinorSync(userData?: Uint8Array): number { return this.live('confirm', false).confirmMinorSync(this.fitUserData(userData)); }
-  syncMajor(userData?: Uint8Array): number { return this.live('sync').syncMajor(this.fitUserData(userData)); }
-  confirmMajorSync(userData?: Uint8Array): number { return this.live('confirm', false).confirmMajorSync(this.fitUserData(userData)); }
+  sendData(payload: Uint8Array): void { this.sendPayload('sendData', payload); }
+  sendTyped(payload: Uint8Array): void { this.sendPayload('sendTyped', payload); }
+  sendExpedited(payload: Uint8Array): void { this.sendPayload('sendExpedited', payload); }
+  sendCapability(payload: Uint8Array): void { services.sendCapability(this.dialogueFor('sendCapability'), this.fitUserData(payload)); }
+  confirmCapability(payload?: Uint8Array): void { services.confirmCapability(this.dialogueFor('confirmCapability'), this.fitUserData(payload)); }
+  giveTokens(tokens: readonly TokenName[]): void { services.giveTokens(this.dialogueFor('giveTokens'), tokenSetOf(tokens)); }
+  pleaseTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { services.pleaseTokens(this.dialogueFor('pleaseTokens'), tokenSetOf(tokens), this.fitUserData(userData)); }
+  giveControl(): void { services.giveControl(this.dialogueFor('giveControl')); }
+  syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return sync.syncMinor(this.dialogueFor('syncMinor'), options.confirm ?? false, this.fitUserData(options.userData)); }
+  confirmMinorSync(userData?: Uint8Array): number { return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData)); }
+  syncMajor(userData?: Uint8Array): number { return sync.syncMajor(this.dialogueFor('syncMajor'), this.fitUserData(userData)); }
+  confirmMajorSync(userData?: Uint8Array): number { return sync.confirmMajorSync(this.dialogueFor('confirmMajorSync'), this.fitUserData(userData)); }
 
   resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Uint8Array } = {}): number {
-    const d = this.live('resynchronize');
+    const d = this.dialogueFor('resynchronize');
     if (!(type in ResyncType)) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown resynchronize type '${type}'`, 'local', { type });
-    return d.resynchronize(ResyncType[type], options.serial, options.tokens ? tokenSetOf(options.tokens) : undefined, this.fitUserData(options.userData));
+    return sync.resynchronize(d, ResyncType[type], options.serial, options.tokens ? tokenSetOf(options.tokens) : undefined, this.fitUserData(options.userData));
   }
 
-  respondResync(userData?: Uint8Array): number { return this.live('answer resynchronize', false).respondResync(this.fitUserData(userData)); }
-  activityStart(activityId: Uint8Array, userData?: Uint8Array): void { this.live('start an activity').activityStart(activityId, this.fitUserData(userData)); }
+  respondResync(userData?: Uint8Array): number { return sync.respondResync(this.dialogueFor('respondResync'), this.fitUserData(userData)); }
+  activityStart(activityId: Uint8Array, userData?: Uint8Array): void { activity.activityStart(this.dialogueFor('activityStart'), activityId, this.fitUserData(userData)); }
   activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
-    this.live('resume an activity').activityResume(activityId, oldActivityId, serial, this.fitUserData(userData));
+    activity.activityResume(this.dialogueFor('activityResume'), activityId, oldActivityId, serial, this.fitUserData(userData));
   }
-  activityInterrupt(reason = 0): void { this.live('interrupt the activity').activityInterrupt(false, reason); }
-  confirmActivityInterrupt(): void { this.live('confirm', false).confirmActivityInterrupt(false); }
-  activityDiscard(reason = 0): void { this.live('discard the activity').activityInterrupt(true, reason); }
-  confirmActivityDiscard(): void { this.live('confirm', false).confirmActivityInterrupt(true); }
-  activityEnd(userData?: Uint8Array): number { return this.live('end the activity').activityEnd(this.fitUserData(userData)); }
-  confirmActivityEnd(userData?: Uint8Array): number { return this.live('confirm', false).confirmActivityEnd(this.fitUserData(userData)); }
-  exceptionReport(reason: number, userData?: Uint8Array): void { this.live('report an exception').exceptionReport(reason, this.fitUserData(userData)); }
-  release(userData?: Uint8Array): void { this.live('release').release(this.fitUserData(userData)); }
-  respondRelease(accept: boolean, userData?: Uint8Array): void { this.live('answer the release', false).respondRelease(accept, this.fitUserData(userData)); }
+  activityInterrupt(reason = 0): void { activity.activityInterrupt(this.dialogueFor('activityInterrupt'), false, reason); }
+  confirmActivityInterrupt(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityInterrupt'), false); }
+  activityDiscard(reason = 0): void { activity.activityInterrupt(this.dialogueFor('activityDiscard'), true, reason); }
+  confirmActivityDiscard(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityDiscard'), true); }
+  activityEnd(userData?: Uint8Array): number { return activity.activityEnd(this.dialogueFor('activityEnd'), this.fitUserData(userData)); }
+  confirmActivityEnd(userData?: Uint8Array): number { return activity.confirmActivityEnd(this.dialogueFor('confirmActivityEnd'), this.fitUserData(userData)); }
+  exceptionReport(reason: number, userData?: Uint8Array): void { services.exceptionReport(this.dialogueFor('exceptionReport'), reason, this.fitUserData(userData)); }
+  release(userData?: Uint8Array): void { services.release(this.dialogueFor('release'), this.fitUserData(userData)); }
+  respondRelease(accept: boolean, userData?: Uint8Array): void { services.respondRelease(this.dialogueFor('respondRelease'), accept, this.fitUserData(userData)); }
 
   /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */
   refreshCredentials(credentials: Uint8Array): void {
     if (this.role !== 'initiator') throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', { state: this.lifecycle });
-    this.live('refresh credentials');
+    this.live('refresh credentials', true);
     if (this.reauthPending) throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', { pending: 'reauth' });
     this.fitPayload(credentials, this.maxFrameSize);
     this.reauthPending = true;
@@ -553,21 +550,7 @@ export class SessionMachine {
     const d = this.dialogue;
     const { sessionId, resumeSecret, agreement } = this.handshake;
     if (!d || !agreement || !sessionId || !resumeSecret || this.lifecycle === 'closed') throw this.stateError('take a snapshot');
-    const f = this.flow.exportState();
-    return {
-      v: 1,
-      role: this.role,
-      sessionId,
-      resumeSecret,
-      agreement: { ...agreement },
-      received: f.received,
-      replayBase: f.replayBase,
-      replay: f.replay,
-      queued: f.queued,
-      disconnectCount: f.disconnectCount,
-      reauthPending: this.reauthPending,
-      dialogue: d.exportState(),
-    };
+    return { v: 1, role: this.role, sessionId, resumeSecret, agreement: { ...agreement }, ...this.flow.exportState(), reauthPending: this.reauthPending, dialogue: d.exportState() };
   }
 
   /**
@@ -614,7 +597,7 @@ export class SessionMachine {
     }
     if (t.due('keepalive', now)) {
       this.flow.pushControl({ type: 'HEARTBEAT' });
-      this.sentAt(now);
+      this.heartbeat.sent(now);
     }
     if (t.due('ack', now)) this.ackNow();
   }
@@ -622,26 +605,9 @@ export class SessionMachine {
   private heartbeatMs(): number { return this.handshake.negotiated?.heartbeatMs ?? 0; }
   private resumeWindow(): number { return this.handshake.negotiated?.resumeWindowMs ?? optionOrDefault(this.opts, 'resumeWindowMs'); }
 
-  private sentAt(now: number): void {
-    this.lastSent = now;
-    this.armHeartbeat();
-  }
-
-  private heardAt(now: number): void {
-    this.lastHeard = now;
-    this.armHeartbeat();
-  }
-
   /** Heartbeats run while established on a transport, when the agreement has them. */
   private armHeartbeat(): void {
-    const hb = this.heartbeatMs();
-    if (this.lifecycle === 'established' && this.attached && hb > 0) {
-      this.timers.set('peer-silent', this.lastHeard + 2 * hb);
-      this.timers.set('keepalive', this.lastSent + hb);
-    } else {
-      this.timers.clear('peer-silent');
-      this.timers.clear('keepalive');
-    }
+    this.heartbeat.run(this.lifecycle === 'established' && this.attached ? this.heartbeatMs() : 0);
   }
 
   // ---- acknowledgements -----------------------------------------------------------------

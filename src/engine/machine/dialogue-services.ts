@@ -1,0 +1,65 @@
+// Sending, for the services outside sync points and activities: capability data, tokens,
+// give-control, exception reports and release (see dialogue.ts for the rules and the collision
+// table). Each command first runs its row of the precondition table (./preconditions.ts), then
+// changes the dialogue and hands its frame to the host. Data itself needs only its row
+// (`check(d, 'sendData')`): the machine queues it.
+
+import { Token } from '../frames.js';
+import type { TokenSet } from '../frames.js';
+import type { Dialogue } from './dialogue.js';
+import { check, checkReason } from './dialogue-guards.js';
+
+export function sendCapability(d: Dialogue, payload: Uint8Array): void {
+  check(d, 'sendCapability');
+  d.pendingLocal = { kind: 'capability' };
+  d.host.send({ type: 'CAPABILITY', payload });
+}
+
+export function confirmCapability(d: Dialogue, payload: Uint8Array): void {
+  check(d, 'confirmCapability');
+  d.pendingRemote = null;
+  d.host.send({ type: 'CAPABILITY_ACK', payload });
+}
+
+export function giveTokens(d: Dialogue, tokens: TokenSet): void {
+  check(d, 'giveTokens', { tokens });
+  d.held &= ~tokens;
+  if (tokens & Token.data) d.exceptionPending = false;
+  d.host.send({ type: 'GIVE_TOKENS', tokens });
+}
+
+export function pleaseTokens(d: Dialogue, tokens: TokenSet, userData: Uint8Array): void {
+  check(d, 'pleaseTokens', { tokens });
+  d.host.send({ type: 'PLEASE_TOKENS', tokens, userData });
+}
+
+export function giveControl(d: Dialogue): void {
+  // Holding the major/activity token is what keeps the peer from starting an activity meanwhile.
+  check(d, 'giveControl');
+  d.held = 0;
+  d.exceptionPending = false;
+  d.pendingLocal = { kind: 'give-control' };
+  d.host.send({ type: 'GIVE_CONTROL' });
+}
+
+export function exceptionReport(d: Dialogue, reason: number, userData: Uint8Array): void {
+  check(d, 'exceptionReport', { args: () => checkReason(reason) });
+  d.host.send({ type: 'EXCEPTION_DATA', reason, userData });
+}
+
+export function release(d: Dialogue, userData: Uint8Array): void {
+  check(d, 'release');
+  d.pendingLocal = { kind: 'release' };
+  d.host.send({ type: 'FINISH', userData });
+}
+
+export function respondRelease(d: Dialogue, accept: boolean, userData: Uint8Array): void {
+  check(d, 'respondRelease', { accept });
+  d.pendingRemote = null;
+  if (accept) {
+    d.finished = true;
+    d.host.send({ type: 'DISCONNECT', userData });
+  } else {
+    d.host.send({ type: 'NOT_FINISHED', userData });
+  }
+}
