@@ -28,13 +28,13 @@ function pumpFrames(a: SessionMachine, b: SessionMachine): number {
   let delivered = 0;
   for (let moved = true; moved;) {
     moved = false;
-    for (let f = a.pollFrame(); f; f = a.pollFrame()) { b.handleFrame(f, 0); moved = true; }
+    for (let f = a.pollFrame(0); f; f = a.pollFrame(0)) { b.handleFrame(f, 0); moved = true; }
     for (let e = b.pollEvent(); e; e = b.pollEvent()) {
       if (e.type === 'data') delivered++;
       else if (e.type === 'connect-request') b.accept();
       moved = true;
     }
-    for (let f = b.pollFrame(); f; f = b.pollFrame()) { a.handleFrame(f, 0); moved = true; }
+    for (let f = b.pollFrame(0); f; f = b.pollFrame(0)) { a.handleFrame(f, 0); moved = true; }
     while (a.pollEvent()) moved = true;
   }
   return delivered;
@@ -44,13 +44,13 @@ function pumpBytes(a: WireSession, b: WireSession): number {
   let delivered = 0;
   for (let moved = true; moved;) {
     moved = false;
-    for (let w = a.pollBytes(); w; w = a.pollBytes()) { b.handleBytes(w, 0); moved = true; }
+    for (let w = a.pollBytes(0); w; w = a.pollBytes(0)) { b.handleBytes(w, 0); moved = true; }
     for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) {
       if (e.type === 'data') delivered++;
       else if (e.type === 'connect-request') b.machine.accept();
       moved = true;
     }
-    for (let w = b.pollBytes(); w; w = b.pollBytes()) { a.handleBytes(w, 0); moved = true; }
+    for (let w = b.pollBytes(0); w; w = b.pollBytes(0)) { a.handleBytes(w, 0); moved = true; }
     while (a.machine.pollEvent()) moved = true;
   }
   return delivered;

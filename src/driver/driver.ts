@@ -214,7 +214,8 @@ export class Driver {
    * machine's replay buffer, which stops handing out frames when full.
    */
   private afterInputDurable(durability: Durability): void {
-    for (let b = this.wire.pollBytes(); b; b = this.wire.pollBytes()) this.heldBytes.push(b);
+    const now = this.clock();
+    for (let b = this.wire.pollBytes(now); b; b = this.wire.pollBytes(now)) this.heldBytes.push(b);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
     this.armTimer();
     this.onHeld?.(this.machine.heldBytes, this.machine.acknowledgedCount);
@@ -276,7 +277,8 @@ export class Driver {
   private flush(): void {
     const t = this.transport;
     if (!t || this.blocked) return;
-    for (let bytes = this.wire.pollBytes(); bytes; bytes = this.blocked ? undefined : this.wire.pollBytes()) {
+    const now = this.clock();
+    for (let bytes = this.wire.pollBytes(now); bytes; bytes = this.blocked ? undefined : this.wire.pollBytes(now)) {
       if (!t.write(bytes)) this.blocked = true;
     }
   }

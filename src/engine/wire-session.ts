@@ -1,7 +1,7 @@
 // WireSession: a SessionMachine speaking the native wire format over a byte stream.
 //
 // The machine works in frames; this couples it to the native codec so a runtime only moves
-// bytes: `handleBytes()` in, `pollBytes()` out. Decoder errors become an orderly abort (the
+// bytes: `handleBytes()` in, `pollBytes(now)` out. Decoder errors become an orderly abort (the
 // machine sends ABORT with frame-too-large or protocol-error). The decoder's limit starts at
 // this side's own max frame size and drops to the negotiated one once the session is set up,
 // so a peer can never make it buffer more than that. The ISO 8327 profile supplies its own
@@ -73,11 +73,14 @@ export class WireSession {
     this.limitSet = true;
   }
 
-  /** The next bytes to write, several frames coalesced up to about `maxBytes`; undefined when idle. */
-  pollBytes(maxBytes = DEFAULT_WRITE_BATCH): Uint8Array | undefined {
+  /**
+   * The next bytes to write at `now`, several frames coalesced up to about `maxBytes`; undefined
+   * when idle.
+   */
+  pollBytes(now: number, maxBytes = DEFAULT_WRITE_BATCH): Uint8Array | undefined {
     const batch = this.batch;
     let size = 0;
-    for (let f = this.machine.pollFrame(); f; f = size < maxBytes ? this.machine.pollFrame() : undefined) {
+    for (let f = this.machine.pollFrame(now); f; f = size < maxBytes ? this.machine.pollFrame(now) : undefined) {
       batch.push(f);
       this.framesOut++;
       this.tap?.('out', f);

@@ -291,15 +291,15 @@ export class IsoWire extends WireSession {
   private send(t: Tpdu): void { this.out.push(encodeTpkt(encodeTpdu(t))); }
   private sendTsdu(tsdu: Bytes): void { this.out.push(encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128)); }
 
-  override pollBytes(maxBytes = 64 * 1024): Bytes | undefined {
+  override pollBytes(now: number, maxBytes = 64 * 1024): Bytes | undefined {
     const m = this.machine;
     const parts = this.out;
     this.out = [];
     let size = 0;
     for (const p of parts) size += p.length;
-    if (this.muted) while (m.pollFrame()) { /* dropped: nothing more goes to this peer */ }
+    if (this.muted) while (m.pollFrame(now)) { /* dropped: nothing more goes to this peer */ }
     else if (this.phase === 'connect' || this.phase === 'data') {
-      for (let f = m.pollFrame(); f; f = size < maxBytes ? m.pollFrame() : undefined) {
+      for (let f = m.pollFrame(now); f; f = size < maxBytes ? m.pollFrame(now) : undefined) {
         let bytes: Bytes | undefined;
         try {
           bytes = this.encode(f);

@@ -476,7 +476,7 @@ export class Server extends Emitter<ServerEvents> {
     transport.setHandlers(NO_HANDLERS);
     machine.handleTransportUp(now);
     machine.handleFrame(resume, now);
-    for (let f = machine.pollFrame(); f; f = machine.pollFrame()) transport.write(encodeFrame(f));
+    for (let f = machine.pollFrame(now); f; f = machine.pollFrame(now)) transport.write(encodeFrame(f));
     machine.handleTransportDown(now);
     while (machine.pollEvent()) { /* a refusal's close-transport: closed below */ }
     closeWithLinger(transport);

@@ -20,7 +20,7 @@ function pairOverBytes(): { a: WireSession; b: WireSession; pump: () => void } {
     for (let moved = true; moved;) {
       moved = false;
       for (const [from, to] of [[a, b], [b, a]] as const) {
-        for (let bytes = from.pollBytes(); bytes; bytes = from.pollBytes()) { to.handleBytes(bytes, 0); moved = true; }
+        for (let bytes = from.pollBytes(0); bytes; bytes = from.pollBytes(0)) { to.handleBytes(bytes, 0); moved = true; }
         for (let e = from.machine.pollEvent(); e; e = from.machine.pollEvent()) {
           moved = true;
           if (e.type === 'connect-request') from.machine.accept();
@@ -39,7 +39,7 @@ describe('WireSession', () => {
     const { a, b, pump } = pairOverBytes();
     expect(a.machine.state).toBe('established');
     for (let i = 0; i < 100; i++) a.machine.sendData(new Uint8Array(64).fill(i));
-    const write = a.pollBytes();
+    const write = a.pollBytes(0);
     expect(write).toBeDefined();
     const d = new FrameDecoder();
     d.push(write as Uint8Array);
@@ -56,17 +56,17 @@ describe('WireSession', () => {
     const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
     b.handleTransportUp(0);
     a.handleTransportUp(0);
-    b.handleBytes(a.pollBytes() as Uint8Array, 0);
+    b.handleBytes(a.pollBytes(0) as Uint8Array, 0);
     expect(b.machine.pollEvent()?.type).toBe('connect-request');
     b.machine.accept();
-    a.handleBytes(b.pollBytes() as Uint8Array, 0);
+    a.handleBytes(b.pollBytes(0) as Uint8Array, 0);
     expect(b.machine.negotiated?.maxFrameSize).toBe(4096);
     b.handleBytes(encodeFrame({ type: 'DATA', payload: new Uint8Array(5000) }), 1);
     const events = [];
     for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) events.push(e);
     const closed = events.find((e) => e.type === 'closed');
     expect(closed?.type === 'closed' && closed.error?.code).toBe('ERR_FRAME_TOO_LARGE');
-    const abort = decodeFrame(b.pollBytes() as Uint8Array);
+    const abort = decodeFrame(b.pollBytes(0) as Uint8Array);
     expect(abort.type === 'ABORT' && abort.reason).toBe(AbortReason.frameTooLarge);
   });
 
@@ -90,7 +90,7 @@ describe('WireSession', () => {
         for (let e = target.machine.pollEvent(); e; e = target.machine.pollEvent()) {
           if (e.type === 'closed' && e.error) expect(e.error.code).toMatch(/^ERR_/);
         }
-        for (let out = target.pollBytes(); out; out = target.pollBytes()) expect(out.length).toBeGreaterThan(0);
+        for (let out = target.pollBytes(0); out; out = target.pollBytes(0)) expect(out.length).toBeGreaterThan(0);
       }),
       { numRuns: RUNS },
     );
@@ -101,15 +101,15 @@ describe('messages on the wire stay within their limit', () => {
   it('a long abort or refuse message is cut to 1024 UTF-8 bytes, never breaking a character', () => {
     const { a, b } = pairOverBytes();
     a.machine.abort('é'.repeat(2000));
-    const frame = decodeFrame(a.pollBytes() as Uint8Array);
+    const frame = decodeFrame(a.pollBytes(0) as Uint8Array);
     expect(frame.type === 'ABORT' && frame.message).toBe('é'.repeat(512));
     const r = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
     r.handleTransportUp(0);
     const i = new WireSession(new SessionMachine({ role: 'initiator' }));
     i.handleTransportUp(0);
-    r.handleBytes(i.pollBytes() as Uint8Array, 0);
+    r.handleBytes(i.pollBytes(0) as Uint8Array, 0);
     r.machine.refuse(0, '€'.repeat(1000));
-    const refuse = decodeFrame(r.pollBytes() as Uint8Array);
+    const refuse = decodeFrame(r.pollBytes(0) as Uint8Array);
     expect(refuse.type === 'REFUSE' && refuse.message).toBe('€'.repeat(341));
     expect(b.machine.state).toBe('established');
   });
@@ -121,20 +121,20 @@ describe('user data limits leave room for every frame', () => {
     const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
     b.handleTransportUp(0);
     a.handleTransportUp(0);
-    b.handleBytes(a.pollBytes() as Uint8Array, 0);
+    b.handleBytes(a.pollBytes(0) as Uint8Array, 0);
     b.machine.pollEvent();
     b.machine.accept();
-    a.handleBytes(b.pollBytes() as Uint8Array, 0);
+    a.handleBytes(b.pollBytes(0) as Uint8Array, 0);
     const id = new Uint8Array(64).fill(1);
     const room = 1024 - 160;
     a.machine.activityResume(id, id, 5, new Uint8Array(room));
     expect(() => a.machine.activityEnd(new Uint8Array(room + 1))).toThrow(/exceeds/);
-    b.handleBytes(a.pollBytes() as Uint8Array, 1);
+    b.handleBytes(a.pollBytes(0) as Uint8Array, 1);
     const events = [];
     for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) events.push(e.type);
     expect(events).toContain('activity-resume');
     a.machine.abort('x'.repeat(5000), new Uint8Array(512));
-    b.handleBytes(a.pollBytes() as Uint8Array, 2);
+    b.handleBytes(a.pollBytes(0) as Uint8Array, 2);
     const closed = [];
     for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) closed.push(e);
     expect(closed.at(-1)).toMatchObject({ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'remote' } });

@@ -51,7 +51,7 @@ async function releasedThenCut(dropDisconnect: boolean): Promise<{ port: number;
     if (f.type !== 'DISCONNECT' || !dropDisconnect) m.handleFrame(f, Date.now());
   });
   const flush = (): void => {
-    for (let f = m.pollFrame(); f; f = m.pollFrame()) if (!sawDisconnect) l.write(f);
+    for (let f = m.pollFrame(Date.now()); f; f = m.pollFrame(Date.now())) if (!sawDisconnect) l.write(f);
     for (let e = m.pollEvent(); e; e = m.pollEvent()) events.push(e);
   };
   m.handleTransportUp(Date.now());
@@ -73,7 +73,7 @@ async function releasedThenCut(dropDisconnect: boolean): Promise<{ port: number;
 async function resume(port: number, m: SessionMachine, events: SessionEvent[]): Promise<Frame[]> {
   const got: Frame[] = [];
   const flushTo = (l: { write(f: Frame): void }): void => {
-    for (let f = m.pollFrame(); f; f = m.pollFrame()) l.write(f);
+    for (let f = m.pollFrame(Date.now()); f; f = m.pollFrame(Date.now())) l.write(f);
     for (let e = m.pollEvent(); e; e = m.pollEvent()) events.push(e);
   };
   const up: { link?: { write(f: Frame): void } } = {};

@@ -3,18 +3,21 @@
 //
 //   handshake  ./handshake.ts    identity, the CONNECT on the table, the agreement
 //   flow       ./flow.ts         send queue, replay buffer, counts, lazy acknowledgements
-//   dialogue   ./dialogue.ts     tokens, sync points, activities, release (once established)
+//   dialogue   ./dialogue.ts     tokens, sync points, activities, release (once established);
+//                                what each command needs is the table in ./preconditions.ts
 //   timers     ./timer-table.ts  every deadline by name; nextDeadline() is its earliest
+//   heartbeat  ./heartbeat.ts    last traffic each way, arming keepalive and peer-silent
 //   events     ./events.ts       what the application has yet to poll
 //
 // Theory of operation
 //   Inputs are `handle*` calls (a decoded frame, transport up/down, a timeout, a decoder error),
 //   each given the current time in milliseconds, and application commands (sendData,
-//   syncMajor, ...). Outputs are pulled: `pollFrame()` yields frames to put on the wire
-//   in order, `pollEvent()` yields events for the application, and `nextDeadline()` is the one
-//   time at which the caller must call `handleTimeout()`. The machine never reads a clock, arms a
-//   timer or touches a socket, so two machines and a simulated link run the whole protocol in a
-//   test.
+//   syncMajor, ...), which only check and queue and so need no time. Outputs are pulled:
+//   `pollFrame(now)` yields frames to put on the wire in order (written at `now`, which the
+//   keepalive counts from), `pollEvent()` yields events for the application, and
+//   `nextDeadline()` is the one time at which the caller must call `handleTimeout()`. The machine
+//   never reads a clock, arms a timer or touches a socket, so two machines and a simulated link
+//   run the whole protocol in a test.
 //
 //   After every input the caller drains pollFrame() (writing the frames) and pollEvent(). When an
 //   event `close-transport` or `closed` arrives, the caller drains pollFrame() once more (an
@@ -167,12 +170,13 @@ export class SessionMachine {
 
   pollEvent(): SessionEvent | undefined { return this.events.poll(); }
 
-  pollFrame(): Frame | undefined {
+  /** The next frame for the wire, written at `now` (the keepalive counts from it). */
+  pollFrame(now: number): Frame | undefined {
     if (!this.attached) return undefined;
     const f = this.flow.nextFrame(this.lifecycle === 'established', this.released);
     if (!f) return undefined;
     if (this.flow.takeWritable()) this.emit({ type: 'writable' });
-    this.heartbeat.sent(this.now);
+    this.heartbeat.sent(now);
     return f;
   }
 

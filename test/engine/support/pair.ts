@@ -125,7 +125,7 @@ export class Pair {
 
   private flush(side: Side, dir: 'AtoB' | 'BtoA'): number {
     let n = 0;
-    for (let f = side.machine.pollFrame(); f; f = side.machine.pollFrame()) {
+    for (let f = side.machine.pollFrame(this.now); f; f = side.machine.pollFrame(this.now)) {
       n++;
       if (!this.connected) continue;
       if (this.trace) this.wire.push({ t: this.now, from: side.name, frame: f });
