@@ -2,6 +2,7 @@
 // client's local address are exactly what the attacker would send.
 
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ServeNode } from '../support/serve.js';
 
@@ -38,10 +39,14 @@ export function raw(node: ServeNode, path: string, options: RawRequest = {}): Pr
 
 /** A WebSocket upgrade to /session with `headers`; resolves with the HTTP status (101 when upgraded). */
 export function upgrade(node: ServeNode, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  const url = new URL('/session', node.http);
+  return upgradeAt(new URL('/session', node.http), headers);
+}
+
+/** A WebSocket upgrade to `url` (https: trusting `ca`) with `headers`; resolves with the HTTP status and body. */
+export function upgradeAt(url: URL, headers: Record<string, string>, ca?: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname, port: url.port, path: url.pathname, agent: false,
+    const req = (url.protocol === 'https:' ? httpsRequest : request)({
+      host: url.hostname, port: url.port, path: url.pathname, agent: false, ...(ca ? { ca } : {}),
       headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
     });
     req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode ?? 0, body: '' }); });

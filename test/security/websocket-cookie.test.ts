@@ -14,6 +14,7 @@ import { connect } from '../../src/client/connect.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { UPGRADE_REFUSED_STATUS, WebSessions, webAuthenticator, webUpgradeCheck, withSession } from '../../src/web/index.js';
 import { testCertificate } from '../support/tls-cert.js';
+import { upgradeAt } from './support.js';
 
 const { cert, key } = testCertificate();
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -46,22 +47,7 @@ function open(url: string, headers: Record<string, string>) {
 
 /** A raw upgrade over TLS; resolves with the HTTP status (101 when upgraded) and body. */
 function upgrade(port: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1', port, path: '/session', ca: cert, agent: false,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode ?? 0, body: '' }); });
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(20_000, () => req.destroy(new Error('no answer to the upgrade')));
-    req.on('error', reject);
-    req.end();
-  });
+  return upgradeAt(new URL(`https://127.0.0.1:${port}/session`), headers, cert);
 }
 
 describe('the WebSocket cookie check (finding 6, library)', () => {
