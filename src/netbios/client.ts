@@ -7,13 +7,12 @@
 //                  at most maxRetargets hops (ERR_NETBIOS_TOO_MANY_RETARGETS past that)
 //   keep-alives before the answer are skipped; anything else is ERR_NETBIOS_UNEXPECTED_PACKET.
 
+import { ByteDriver } from '../driver/byte-driver.js';
 import { connectTcp } from '../transport/tcp.js';
-import { PacketConnection } from './connection.js';
-import { deadline } from './deadline.js';
-import { NetbiosError } from './errors.js';
-import { formatNetbiosName, parseNetbiosName, type NetbiosName } from './names.js';
-import { NETBIOS_SESSION_PORT, negativeReason, type NetbiosPacket } from './packets.js';
-import { NetbiosSession, type RetargetHop } from './session.js';
+import { NetbiosMachine, type NetbiosEvent } from './machine.js';
+import { parseNetbiosName, type NetbiosName } from './names.js';
+import { NETBIOS_SESSION_PORT } from './packets.js';
+import { NetbiosSession } from './session.js';
 
 export interface NetbiosConnectOptions {
   host: string;
@@ -36,62 +35,35 @@ function toName(value: NetbiosName | string, suffix: number): NetbiosName {
   return typeof value === 'string' ? parseNetbiosName(value, suffix) : value;
 }
 
-/** Reads packets until the answer to a session request (keep-alives skipped). */
-async function readAnswer(conn: PacketConnection, signal: AbortSignal): Promise<NetbiosPacket> {
-  for (;;) {
-    const packet = await conn.read(signal);
-    if (packet === undefined) throw new NetbiosError('ERR_NETBIOS_CLOSED', `${conn.remoteAddress} closed the connection without answering the session request`, 'remote');
-    if (packet.type !== 'SESSION_KEEP_ALIVE') return packet;
-  }
-}
-
+/** The calling side: one NetbiosMachine across every hop, run by one ByteDriver per connection attempt. */
 export async function connectNetbios(options: NetbiosConnectOptions): Promise<NetbiosSession> {
   const called = toName(options.called, 0x20);
   const calling = toName(options.calling ?? 'COLLOQUY', 0x00);
-  const maxRetargets = options.maxRetargets ?? 4;
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const hops: RetargetHop[] = [];
+  const machine = new NetbiosMachine({
+    role: 'calling', called, calling, maxRetargets: options.maxRetargets ?? 4, timeoutMs: options.timeoutMs ?? 10_000,
+    ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }),
+  });
+  const driver = new ByteDriver<NetbiosEvent>(machine);
   let host = options.host;
   let port = options.port ?? NETBIOS_SESSION_PORT;
-  // Bounded: each pass either returns, throws, or adds a hop, and hops are capped.
+  // Bounded: each pass either returns, throws, or follows a retarget, and the machine caps those.
   for (;;) {
     options.signal?.throwIfAborted();
     const transport = await connectTcp({ host, port, signal: options.signal });
-    const conn = new PacketConnection(transport, { maxMessageSize: options.maxMessageSize });
-    const wait = deadline(timeoutMs, options.signal, () => new NetbiosError('ERR_NETBIOS_TIMEOUT',
-      `no answer to the session request from ${conn.remoteAddress} within ${timeoutMs} ms`, 'remote', { timeoutMs }));
-    let answer: NetbiosPacket;
-    try {
-      conn.write({ type: 'SESSION_REQUEST', called, calling });
-      answer = await readAnswer(conn, wait.signal);
-    } catch (error) {
-      conn.destroy();
-      throw error;
-    } finally {
-      wait.dispose();
-    }
-    switch (answer.type) {
-      case 'POSITIVE_SESSION_RESPONSE':
-        return new NetbiosSession(conn, { called, calling, retargets: hops });
-      case 'NEGATIVE_SESSION_RESPONSE': {
-        conn.destroy();
-        const reason = negativeReason(answer.errorCode);
-        throw new NetbiosError('ERR_NETBIOS_REFUSED',
-          `${conn.remoteAddress} refused ${formatNetbiosName(called)}: 0x${answer.errorCode.toString(16)} ${reason}`,
-          'remote', { errorCode: answer.errorCode, reason, hops, remote: conn.remoteAddress });
-      }
-      case 'RETARGET_SESSION_RESPONSE':
-        conn.destroy();
-        hops.push({ address: answer.address, port: answer.port });
-        if (hops.length > maxRetargets) {
-          throw new NetbiosError('ERR_NETBIOS_TOO_MANY_RETARGETS', `more than ${maxRetargets} retarget responses`, 'remote', { hops, maxRetargets });
-        }
-        host = answer.address;
-        port = answer.port;
-        continue;
-      default:
-        conn.destroy();
-        throw new NetbiosError('ERR_NETBIOS_UNEXPECTED_PACKET', `${answer.type} in answer to a session request`, 'remote', { packet: answer.type, state: 'requesting' });
-    }
+    const next = await new Promise<NetbiosSession | { address: string; port: number }>((resolve, reject) => {
+      const signal = options.signal;
+      const onAbort = (): void => { driver.destroy(); reject(signal?.reason as Error); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (): void => signal?.removeEventListener('abort', onAbort);
+      driver.onEvent = (e) => {
+        if (e.type === 'established') { settle(); resolve(new NetbiosSession(driver, machine, { called, calling, retargets: machine.hops })); }
+        else if (e.type === 'retarget') { settle(); resolve({ address: e.address, port: e.port }); }
+        else if (e.type === 'ended') { settle(); reject(e.error ?? new Error('the NetBIOS connection ended')); }
+      };
+      driver.attach(transport, (now) => machine.handleTransportUp(now, transport.remoteAddress));
+    });
+    if (next instanceof NetbiosSession) return next;
+    host = next.address;
+    port = next.port;
   }
 }

@@ -14,26 +14,22 @@
 // that is neither a request nor a keep-alive, or no request within requestTimeoutMs, ends the
 // connection without an answer.
 
+import { ByteDriver } from '../driver/byte-driver.js';
 import { listenTcp, type SocketListener } from '../transport/tcp.js';
 import type { Transport } from '../transport/transport.js';
 import { ipv4Octets } from './codec.js';
-import { PacketConnection } from './connection.js';
-import { deadline } from './deadline.js';
-import { NetbiosError, NetbiosProtocolError } from './errors.js';
+import { NetbiosMachine, type NetbiosDecision, type NetbiosEvent } from './machine.js';
 import { parseNetbiosName, sameName, type NetbiosName } from './names.js';
-import { NegativeResponseCode, NETBIOS_SESSION_PORT, type NetbiosPacket } from './packets.js';
+import { NegativeResponseCode, NETBIOS_SESSION_PORT } from './packets.js';
 import { NetbiosSession } from './session.js';
+
+export type { NetbiosDecision } from './machine.js';
 
 export interface NetbiosSessionRequest {
   readonly called: NetbiosName;
   readonly calling: NetbiosName;
   readonly remoteAddress: string;
 }
-
-export type NetbiosDecision =
-  | { readonly kind: 'accept' }
-  | { readonly kind: 'refuse'; readonly errorCode: number }
-  | { readonly kind: 'retarget'; readonly address: string; readonly port: number };
 
 export interface NetbiosRetargetRule {
   /** Called name (text gets suffix 0x20 by default). */
@@ -89,74 +85,52 @@ export function decideByName(names: readonly NetbiosName[] | undefined, retarget
   };
 }
 
-/** Ends gracefully after a refusal or retarget; a peer that never closes its side is cut after `ms`. */
-function closeSoon(conn: PacketConnection, ms: number): void {
-  const timer = setTimeout(() => conn.destroy(), ms);
-  timer.unref();
-  void conn.close().then(() => clearTimeout(timer));
-}
-
 export async function listenNetbios(options: NetbiosServerOptions): Promise<NetbiosServer> {
   const decide = options.answer ?? decideByName(options.names?.map(toName), options.retarget ?? []);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-  const pending = new Set<PacketConnection>();
+  /** Connections whose request is not answered yet. */
+  const pending = new Set<ByteDriver<NetbiosEvent>>();
   let closing = false;
 
-  const handle = async (transport: Transport): Promise<void> => {
-    const conn = new PacketConnection(transport, { maxMessageSize: options.maxMessageSize });
+  const handle = (transport: Transport): void => {
     if (closing) {
-      conn.destroy();
+      transport.destroy();
       return;
     }
-    pending.add(conn);
-    const wait = deadline(requestTimeoutMs, undefined, () => new NetbiosError('ERR_NETBIOS_TIMEOUT',
-      `no session request from ${conn.remoteAddress} within ${requestTimeoutMs} ms`, 'remote', { timeoutMs: requestTimeoutMs }));
-    let response: NetbiosPacket;
-    let session: NetbiosSession | undefined;
-    try {
-      let packet: NetbiosPacket | undefined;
-      // Bounded by the deadline: keep-alives cannot hold the connection past requestTimeoutMs.
-      do packet = await conn.read(wait.signal);
-      while (packet?.type === 'SESSION_KEEP_ALIVE');
-      if (packet === undefined) return;
-      if (packet.type !== 'SESSION_REQUEST') {
-        throw new NetbiosError('ERR_NETBIOS_UNEXPECTED_PACKET', `${packet.type} before a session request`, 'remote', { packet: packet.type, state: 'awaiting-request' });
+    const remoteAddress = transport.remoteAddress;
+    const machine = new NetbiosMachine({ role: 'called', requestTimeoutMs, ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }) });
+    const driver = new ByteDriver<NetbiosEvent>(machine);
+    pending.add(driver);
+    driver.onEvent = (e) => {
+      switch (e.type) {
+        case 'request':
+          // The machine's deadline bounds the decision too: a late answer is ignored.
+          new Promise<NetbiosDecision>((resolve) => resolve(decide({ called: e.called, calling: e.calling, remoteAddress }))).then(
+            (decision) => driver.input((now) => machine.answer(decision, now)),
+            (error: unknown) => driver.input(() => machine.abort(error instanceof Error ? error : new Error(String(error)))),
+          );
+          return;
+        case 'established':
+          pending.delete(driver);
+          options.onSession(new NetbiosSession(driver, machine, { called: machine.request!.called, calling: machine.request!.calling, retargets: [] }));
+          return;
+        case 'close':
+          pending.delete(driver);
+          return;
+        case 'ended':
+          pending.delete(driver);
+          if (e.error) options.onError?.(e.error, remoteAddress);
+          return;
+        default:
+          return;
       }
-      const request = { called: packet.called, calling: packet.calling, remoteAddress: conn.remoteAddress };
-      const decision = await Promise.race([
-        Promise.resolve(decide(request)),
-        new Promise<never>((_, reject) => wait.signal.addEventListener('abort', () => reject(wait.signal.reason as Error), { once: true })),
-      ]);
-      if (decision.kind === 'accept') {
-        response = { type: 'POSITIVE_SESSION_RESPONSE' };
-        session = new NetbiosSession(conn, { called: packet.called, calling: packet.calling, retargets: [] });
-      } else if (decision.kind === 'refuse') {
-        response = { type: 'NEGATIVE_SESSION_RESPONSE', errorCode: decision.errorCode };
-      } else {
-        response = { type: 'RETARGET_SESSION_RESPONSE', address: decision.address, port: decision.port };
-      }
-    } catch (error) {
-      const err = error as Error;
-      if (err instanceof NetbiosProtocolError && err.packet === 'SESSION_REQUEST' && !conn.closed) {
-        conn.write({ type: 'NEGATIVE_SESSION_RESPONSE', errorCode: NegativeResponseCode.CALLED_NAME_NOT_PRESENT });
-        closeSoon(conn, requestTimeoutMs);
-      } else {
-        conn.destroy();
-      }
-      options.onError?.(err, conn.remoteAddress);
-      return;
-    } finally {
-      wait.dispose();
-      pending.delete(conn);
-    }
-    conn.write(response);
-    if (session !== undefined) options.onSession(session);
-    else closeSoon(conn, requestTimeoutMs);
+    };
+    driver.attach(transport, (now) => machine.handleTransportUp(now, remoteAddress));
   };
 
   const listener: SocketListener = await listenTcp(
     { host: options.host ?? '127.0.0.1', port: options.port ?? NETBIOS_SESSION_PORT },
-    (transport) => void handle(transport),
+    (transport) => handle(transport),
   );
   return {
     port: listener.port,
@@ -164,7 +138,7 @@ export async function listenNetbios(options: NetbiosServerOptions): Promise<Netb
     async close() {
       closing = true;
       await listener.close();
-      for (const conn of pending) conn.destroy();
+      for (const driver of pending) driver.destroy();
       pending.clear();
     },
   };
