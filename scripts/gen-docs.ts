@@ -11,6 +11,8 @@
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_TABLES } from '../src/errors.js';
+import { endsAtLastField, FRAME_SCHEMA, type FieldSpec } from '../src/engine/codec/schema.js';
+import type { FrameTypeName } from '../src/engine/frames.js';
 import { PRECONDITION_MEANING, PRECONDITIONS } from '../src/engine/machine/preconditions.js';
 import { TRANSITIONS } from '../src/engine/machine/transitions.js';
 
@@ -142,10 +144,63 @@ export function stateMachineDoc(): string {
   return `${lines.join('\n')}\n${handWritten('docs/state-machine.md')}`;
 }
 
+const FIELDS_START = /^<!-- fields: ([A-Z_ ]+) \(generated from src\/engine\/codec\/schema\.ts\) -->$/;
+const FIELDS_END = '<!-- /fields -->';
+
+/**
+ * The table of one body (or of several frames with the same fields): offsets from the fixed sizes,
+ * `n`, `m` for the whole size of each variable field before; constraints that differ between the
+ * frames are named by frame; the last field of a body that must end there says so.
+ */
+export function fieldTable(frames: readonly FrameTypeName[]): string[] {
+  const lists = frames.map((name) => FRAME_SCHEMA[name]);
+  const first = lists[0] ?? [];
+  const key = (fs: readonly FieldSpec[]): string => fs.map((x) => `${x.name}:${x.type}:${x.meaning}`).join('|');
+  for (const [i, fs] of lists.entries()) {
+    if (key(fs) !== key(first)) throw new Error(`${frames[i]} does not have the fields of ${frames[0]}: give it a table of its own`);
+  }
+  const SIZES: Partial<Record<FieldSpec['type'], number>> = { u8: 1, sender: 1, flag: 1, u16: 2, u32: 4, magic: 4, id16: 16 };
+  const letters = ['n', 'm', 'k'];
+  const out = ['| offset | field | type | meaning | constraints |', '|---:|---|---|---|---|'];
+  let fixed = 0;
+  const vars: string[] = [];
+  first.forEach((field, i) => {
+    const offset = vars.length === 0 ? String(fixed) : `${fixed > 0 ? `${fixed}+` : ''}${vars.join('+')}`;
+    const distinct = [...new Set(lists.map((fs) => fs[i]?.constraints ?? '—'))];
+    let constraints = distinct.length === 1 ? distinct[0] as string
+      : lists.map((fs, j) => [frames[j], fs[i]?.constraints] as const).filter(([, c]) => c !== '—').map(([name, c]) => `${name}: ${c}`).join('; ');
+    if (i === first.length - 1 && endsAtLastField(first)) constraints = constraints === '—' ? 'body ends here' : `${constraints}; body ends here`;
+    const type = field.type === 'magic' ? '4 bytes' : field.type === 'sender' || field.type === 'flag' ? 'u8' : field.type;
+    out.push(`| ${offset} | ${field.wire ?? field.name} | ${type} | ${field.meaning} | ${constraints} |`);
+    const size = SIZES[field.type];
+    if (size !== undefined) fixed += size;
+    else vars.push(letters[vars.length] ?? `v${vars.length}`);
+  });
+  return out;
+}
+
+/** docs/protocol.md: written by hand but for the field tables of §4, each from FRAME_SCHEMA. */
+export function protocolDoc(): string {
+  const lines = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8').split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    out.push(line);
+    const m = FIELDS_START.exec(line);
+    if (!m) continue;
+    const end = lines.indexOf(FIELDS_END, i);
+    if (end < 0) throw new Error(`docs/protocol.md: no ${FIELDS_END} after line ${i + 1}`);
+    out.push(...fieldTable((m[1] as string).split(' ') as FrameTypeName[]), FIELDS_END);
+    i = end;
+  }
+  return out.join('\n');
+}
+
 /** Every generated document: path relative to the repository root, and its generator. */
 export const documents: ReadonlyArray<{ path: string; generate: () => string }> = [
   { path: 'docs/errors.md', generate: errorsDoc },
   { path: 'docs/state-machine.md', generate: stateMachineDoc },
+  { path: 'docs/protocol.md', generate: protocolDoc },
 ];
 
 function main(): void {

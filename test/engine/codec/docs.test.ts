@@ -1,9 +1,11 @@
-// docs/protocol.md stays true: its type codes match FrameType and its worked examples decode to
-// the frames the fixtures say (and re-encode to the same bytes).
+// docs/protocol.md stays true: its type codes match FrameType, every frame with a body has a field
+// table generated from the frame schema (test/docs/generated.test.ts checks they are current), and
+// its worked examples decode to the frames the fixtures say (and re-encode to the same bytes).
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../../src/engine/codec/index.js';
+import { FRAME_SCHEMA } from '../../../src/engine/codec/schema.js';
 import { FrameType, type FrameTypeName } from '../../../src/engine/frames.js';
 import { hex, toHex } from './cases.js';
 import { FIXTURES } from './fixtures.js';
@@ -21,6 +23,12 @@ describe('docs/protocol.md', () => {
       expect(table.get(name), name).toBe(code);
     }
     expect([...table.keys()].sort()).toEqual((Object.keys(FrameType) as FrameTypeName[]).sort());
+  });
+
+  it('gives every frame with a body a field table generated from the frame schema (FRAME_SCHEMA)', () => {
+    const tabled = [...doc.matchAll(/<!-- fields: ([A-Z_ ]+) \(generated from src\/engine\/codec\/schema\.ts\) -->/g)].flatMap((m) => m[1]!.split(' '));
+    const withBody = (Object.keys(FRAME_SCHEMA) as FrameTypeName[]).filter((name) => FRAME_SCHEMA[name].length > 0);
+    expect([...tabled].sort()).toEqual([...withBody].sort());
   });
 
   it('has worked examples that decode to the fixture frames', () => {
