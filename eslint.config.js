@@ -1,6 +1,8 @@
-// Lint: typescript-eslint's recommended type-aware rules, plus the rule that keeps the engine pure.
+// Lint: typescript-eslint's recommended type-aware rules, the layer rule (every import in src/
+// points down the table of scripts/layers.js) and the rule that keeps the engine pure.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layersPlugin } from './scripts/layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
@@ -13,6 +15,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { colloquy: layersPlugin },
+    rules: { 'colloquy/layers': 'error' },
   },
   {
     files: ['src/engine/**/*.ts'],
