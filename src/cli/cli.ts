@@ -11,6 +11,9 @@ import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Command, type CommandContext, ExitCode, UsageError, commands as defaultCommands } from './commands.js';
 import { readVersion } from './version.js';
+// The commands dial and listen through connect() and listen(); the protocol profiles register
+// their schemes there (iso://), as the package's entry points do.
+import '../iso/profile.js';
 
 const globalOptions = {
   help: { type: 'boolean', short: 'h' },
