@@ -2,7 +2,7 @@
 // `BENCH=web,stores npm run bench` runs only the named parts, in this order.
 import { run as codec } from './codec.js';
 import { run as machine } from './machine.js';
-import { run as runtime } from './runtime.js';
+import { run as runtime } from './runtime/index.js';
 import { run as stores } from './stores.js';
 import { run as cluster } from './cluster.js';
 import { run as web } from './web.js';

@@ -7,7 +7,7 @@
 //   and the rest right-aligned, a dashed rule under the header, trailing blanks trimmed. Numbers
 //   that could not be measured (NaN, Infinity) print as 'n/a'. Switches such as BENCH_ONLY are
 //   comma-separated lists; an unset or empty variable is the empty list (run everything). This
-//   module imports nothing but node:os, so the runtime bench's tsc build (runtime-compile.ts)
+//   module imports nothing but node:os, so the runtime bench's tsc build (runtime/compile.ts)
 //   and web.ts's forked server processes pull in nothing else with it.
 
 import { loadavg } from 'node:os';

@@ -1,4 +1,4 @@
-// An idle-session server for bench/runtime.ts, alone in its process so its RSS is its own.
+// An idle-session server for bench/runtime/, alone in its process so its RSS is its own.
 //
 //   npx tsx bench/peers/idle.ts colloquy   Colloquy listen() on ws /session, default options
 //                                          (heartbeats every 15 s); each session has a reader

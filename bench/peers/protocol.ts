@@ -1,4 +1,4 @@
-// IPC between bench/runtime.ts (the sending side, in the bench process) and its peer processes
+// IPC between bench/runtime/ (the sending side, in the bench process) and its peer processes
 // (bench/peers/sink.ts: every receiver of the throughput and round-trip runs; bench/peers/idle.ts:
 // one idle server whose RSS is measured). Messages go over Node's IPC channel (process.send).
 

@@ -1,4 +1,4 @@
-// The receiving peer of bench/runtime.ts, in its own process so the sender and the receiver each
+// The receiving peer of bench/runtime/, in its own process so the sender and the receiver each
 // have a core (as client and server would). It hosts one receiver per system on loopback:
 //
 //   Colloquy     listen() on tcp and ws (/session), heartbeats off; each session is read through
@@ -11,7 +11,7 @@
 //
 // Every receiver adds to one count (cases run one at a time). In echo mode every receiver sends
 // each message back instead (round-trip runs). Commands and reports: ./protocol.ts.
-// Run by bench/runtime.ts; ends when its parent goes away.
+// Run by bench/runtime/; ends when its parent goes away.
 
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';

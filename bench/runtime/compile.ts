@@ -5,10 +5,10 @@
 // every closure created. The runtime makes such closures per session and per read, so under tsx
 // a session costs ~4.5 KiB more heap (16 closures with their own property arrays) and reads
 // cost more CPU than in the published build, while ws, Socket.IO and mqtt (node_modules) run
-// untouched. So `npm run bench` (tsx) compiles bench/runtime.ts and its peers, with the src/
+// untouched. So `npm run bench` (tsx) compiles bench/runtime/ and its peers, with the src/
 // they import, by tsc into a private temp directory (same layout, so relative imports hold; no
 // declarations or maps; emitted even on type errors, since other work may be in progress in a
-// shared checkout), links node_modules back, runs <tmp>/bench/runtime.js on plain node, and
+// shared checkout), links node_modules back, runs <tmp>/bench/runtime/index.js on plain node, and
 // removes the directory. dist/ is left alone (it may be stale or being rebuilt).
 
 import { execFile, fork } from 'node:child_process';
@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const ENTRY = ['bench/runtime.ts', 'bench/peers/sink.ts', 'bench/peers/idle.ts'];
+const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+const ENTRY = ['bench/runtime/index.ts', 'bench/peers/sink.ts', 'bench/peers/idle.ts'];
 
 export interface Compiled {
-  /** The compiled bench/runtime.js, or undefined when tsc could not emit it. */
+  /** The compiled bench/runtime/index.js, or undefined when tsc could not emit it. */
   entry?: string;
   problem?: string;
   remove(): Promise<void>;
@@ -59,7 +59,7 @@ export async function compileBench(): Promise<Compiled> {
   const stderr = await new Promise<string>((resolve) => {
     execFile(process.execPath, [tsc, '-p', project], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (_e, out, err) => resolve(`${out}${err}`));
   });
-  const entry = join(dir, 'bench', 'runtime.js');
+  const entry = join(dir, 'bench', 'runtime', 'index.js');
   if (!ENTRY.every((f) => existsSync(join(dir, f.replace(/\.ts$/, '.js'))))) {
     await remove();
     return { problem: `tsc emitted no ${ENTRY.join(', ')}: ${stderr.split('\n').slice(0, 3).join(' ')}`, remove: () => Promise.resolve() };
