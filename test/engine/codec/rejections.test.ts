@@ -53,7 +53,7 @@ const REJECTIONS: Rejection[] = [
   // reasons
   { rule: 'REFUSE reason out of table', bytes: wire('REFUSE', hex('07 00')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
   { rule: 'RESUME_REFUSED reason out of table', bytes: wire('RESUME_REFUSED', hex('06')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
-  { rule: 'ABORT reason out of table', bytes: wire('ABORT', hex('08 00')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
+  { rule: 'ABORT reason out of table', bytes: wire('ABORT', hex('09 00')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
   { rule: 'REFUSE reason missing', bytes: wire('REFUSE', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
   // strings
   { rule: 'string not UTF-8', bytes: wire('REFUSE', hex('00 02 c3 28')), code: 'ERR_MALFORMED_FRAME', field: 'message' },
@@ -176,7 +176,7 @@ const INVALID: [string, Frame][] = [
   ['REFUSE reason', { type: 'REFUSE', reason: 7 as 0, message: '', userData: EMPTY }],
   ['REFUSE message over 1024 bytes', { type: 'REFUSE', reason: 0, message: '\u00e9'.repeat(513), userData: EMPTY }],
   ['RESUME_REFUSED reason', { type: 'RESUME_REFUSED', reason: 6 as 0, message: '' }],
-  ['ABORT reason', { type: 'ABORT', reason: 8 as 0, message: '', userData: EMPTY }],
+  ['ABORT reason', { type: 'ABORT', reason: 9 as 0, message: '', userData: EMPTY }],
   ['EXCEPTION_REPORT message over 1024 bytes', { type: 'EXCEPTION_REPORT', reason: 0, message: 'x'.repeat(1025) }],
   ['ACK negative', { type: 'ACK', received: -1 }],
   ['ACK beyond 2^53 - 1', { type: 'ACK', received: 2 ** 53 }],
