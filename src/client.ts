@@ -1,5 +1,10 @@
-// The package's `colloquy/client` entry: connect() and the client session, with every protocol
-// profile's URL scheme registered (iso://, src/iso/profile.ts), as src/client/ itself cannot
-// import the profiles above it.
+// The package's `colloquy/client` entry: dialing a server (tcp, tls, ws, memory and iso URLs),
+// reconnecting with backoff and resuming the session; several sessions over one connection
+// (ConnectionPool). Every protocol profile's URL scheme is registered here (iso://,
+// src/iso/profile.ts), as src/client/ itself cannot import the profiles above it.
 import './iso/profile.js';
-export * from './client/connect.js';
+export { connect, ClientSession } from './client/connect.js';
+export type { ClientEvents, ConnectOptions, ReconnectOptions } from './client/connect.js';
+export { ConnectionPool } from './client/pool.js';
+export type { PoolOptions } from './client/pool.js';
+export { CLIENT_ERROR_CODES } from './client/errors.js';

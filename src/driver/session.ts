@@ -79,6 +79,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   /** Answers to the peer's requests still being produced by a handler (see `send`). */
   private readonly answering = new Set<Promise<void>>();
 
+  /** @internal The machine, its transport and its one timer: for the server, the client and tests. */
   readonly driver: Driver;
 
   constructor(machine: SessionMachine, private readonly options: SessionOptions = {}, hooks: SessionHooks = {}) {
@@ -94,6 +95,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     }, undefined, hooks.wire);
   }
 
+  /** @internal */
   get machine(): SessionMachine { return this.driver.machine; }
 
   /** Emits one of the base session events (subclasses add their own event types to E). */
@@ -278,7 +280,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   // ---- machine events --------------------------------------------------------------------
 
-  /** Called by the client or server for every machine event. */
+  /** @internal Called by the client or server for every machine event. */
   handleEvent(e: SessionEvent): void {
     this.fire('event', e);
     switch (e.type) {

@@ -172,7 +172,10 @@ const REFUSE_CODES: Record<Refusal['reason'], RefuseReasonValue> = {
 interface Tombstone { reason: ResumeRefuseReasonValue; why?: string; released?: SessionMachine }
 
 export class Server extends Emitter<ServerEvents> {
-  readonly sessions = new Map<string, Session>();
+  /** Live sessions by id (connected or waiting for resume); only the server changes it. */
+  private readonly live = new Map<string, Session>();
+  /** The live sessions by id (connected or waiting for resume), as a read-only view. */
+  get sessions(): ReadonlyMap<string, Session> { return this.live; }
   /** Why each recently ended session ended: the refusal reason and, when an error ended it, its code and message. */
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly pending = new Set<Transport>();
@@ -206,8 +209,8 @@ export class Server extends Emitter<ServerEvents> {
       if (!own) continue;
       try {
         this.profileEndpoints.set(key, await listen({ ...this.options, ...own }, (s) => {
-          this.sessions.set(s.id, s);
-          s.on('closed', ({ error }) => { this.sessions.delete(s.id); diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' }); });
+          this.live.set(s.id, s);
+          s.on('closed', ({ error }) => { this.live.delete(s.id); diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' }); });
           this.emit('session', s);
           diagnostics.publishOpened(this, s, false);
         }));
@@ -284,7 +287,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   private resume(transport: Transport, first: ResumeFrame, id: string, chunks: Uint8Array[]): void {
-    const session = this.sessions.get(id);
+    const session = this.live.get(id);
     const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
     if (session && refusal === null) {
       // Detached here and durable: another node may have taken it over meanwhile (this one
@@ -302,7 +305,7 @@ export class Server extends Emitter<ServerEvents> {
 
   private connect(transport: Transport, chunks: Uint8Array[]): void {
     const limit = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-    if (this.sessions.size >= limit) return this.turnAway(transport, turnAway.full(limit));
+    if (this.live.size >= limit) return this.turnAway(transport, turnAway.full(limit));
     const slot = this.addressLimits.take('sessions', transport.remoteAddress);
     if (typeof slot === 'string') return this.turnAway(transport, this.overLimit(slot, transport, true));
     this.open(transport, chunks, slot);
@@ -334,7 +337,7 @@ export class Server extends Emitter<ServerEvents> {
         session.principal = claimed.principal;
         this.makeDurable(session, id);
         this.budget.track(session);
-        this.sessions.set(id, session);
+        this.live.set(id, session);
         this.emit('session', session);
         diagnostics.publishOpened(this, session, true);
         if (closed) return; // the client went away meanwhile; it will come back with RESUME
@@ -384,7 +387,7 @@ export class Server extends Emitter<ServerEvents> {
     const machine = new SessionMachine({ ...this.options, role: 'acceptor', sessionId, resumeSecret: new Uint8Array(randomBytes(16)) });
     const id = toHex(sessionId);
     const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
-    this.sessions.set(id, session);
+    this.live.set(id, session);
     this.addressSlots.set(id, slot);
     this.budget.track(session);
     session.driver.attach(transport, chunks);
@@ -444,7 +447,7 @@ export class Server extends Emitter<ServerEvents> {
       return;
     }
     if (e.type === 'closed') {
-      this.sessions.delete(id);
+      this.live.delete(id);
       this.addressSlots.get(id)?.();
       this.addressSlots.delete(id);
       this.budget.forget(session);
@@ -510,7 +513,7 @@ export class Server extends Emitter<ServerEvents> {
    */
   revoke(match: (session: Session) => boolean, message: string): number {
     let ended = 0;
-    for (const session of [...this.sessions.values()]) {
+    for (const session of [...this.live.values()]) {
       if (session.closed || session.machine.state === 'accepting' || !match(session)) continue;
       const error = new SessionError('ERR_REVOKED', message, 'local');
       session.driver.input(() => session.machine.terminate(error, true, AbortReason.revoked));
@@ -542,12 +545,12 @@ export class Server extends Emitter<ServerEvents> {
     await this.endpoints?.close();
     for (const t of [...this.pending]) t.destroy();
     const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    const reserve = Math.min(timeoutMs / 2, this.sessions.size * ABORT_RESERVE_MS_PER_SESSION);
+    const reserve = Math.min(timeoutMs / 2, this.live.size * ABORT_RESERVE_MS_PER_SESSION);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => { timer = setTimeout(() => resolve('deadline'), timeoutMs - reserve); });
     const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
     try {
-      await Promise.all([...this.sessions.entries()].map(async ([id, session]) => {
+      await Promise.all([...this.live.entries()].map(async ([id, session]) => {
         let orderly = false;
         session.on('closed', ({ error }) => { orderly = error === undefined; });
         const transport = session.driver.attached;
@@ -612,7 +615,7 @@ export class Server extends Emitter<ServerEvents> {
   /** Aborts every session and closes every endpoint at once. */
   async destroy(): Promise<void> {
     this.closing = true;
-    for (const session of [...this.sessions.values()]) session.abort('server destroyed');
+    for (const session of [...this.live.values()]) session.abort('server destroyed');
     for (const t of [...this.pending]) t.destroy();
     await this.endpoints?.close();
     await this.closeProfileEndpoints();

@@ -9,7 +9,8 @@
 
 import { SessionError } from '../engine/errors.js';
 import type { SessionToken } from './cookie.js';
-import type { SessionManagerInternals, SessionRecord } from './web-sessions.js';
+import type { SessionRecord } from './web-sessions.js';
+import type { SessionManagerInternals } from './web-sessions-types.js';
 import { GONE } from './writer.js';
 import type {} from '../store/errors.js';
 import type {} from './errors.js';

@@ -30,8 +30,8 @@ import { handleFetch } from './fetch.js';
 import { bounded, GONE, Writer, type Outcome } from './writer.js';
 import { Revocations } from './revocation.js';
 
-export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
-import type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput, SessionManagerInternals } from './web-sessions-types.js';
+export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput } from './web-sessions-types.js';
+import type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput } from './web-sessions-types.js';
 import type {} from '../store/errors.js';
 import type {} from './errors.js';
 
@@ -39,13 +39,20 @@ const MAX_USER_AGENT = 256;
 /** What cookies() returns when the response sets none (the usual case): no array per response. */
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 
-export class WebSessions implements SessionManagerInternals {
+export class WebSessions {
+  /** @internal */
   readonly store: SessionStore;
+  /** @internal */
   readonly idleMs: number;
+  /** @internal */
   readonly absoluteMs: number;
+  /** @internal */
   readonly touchAfterMs: number;
+  /** @internal */
   readonly storeTimeoutMs: number;
+  /** @internal */
   readonly failClosed: boolean;
+  /** @internal */
   readonly trustProxy: boolean;
   /** Each logout (WebSession.destroy), revoke and revokeAll, for endRealtimeOnRevoke (src/web/revocation.ts). */
   readonly revocations = new Revocations();
@@ -85,7 +92,7 @@ export class WebSessions implements SessionManagerInternals {
 
   // -- requests -----------------------------------------------------------------------------
 
-  /** The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
+  /** @internal The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
   load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
     // One .then after the store's answer (the read's own step included): this is on every
     // request's path, so no async/await and no intermediate promise per step.
@@ -109,7 +116,7 @@ export class WebSessions implements SessionManagerInternals {
     return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie, available: true, userAgent, address: input.address, secure: input.secure });
   }
 
-  /** A session that saves nothing, for a request run anonymously while the store is down. */
+  /** @internal A session that saves nothing, for a request run anonymously while the store is down. */
   anonymous<T extends SessionData = SessionData>(secure = false): WebSession<T> {
     return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: false, available: false, secure });
   }
@@ -117,6 +124,7 @@ export class WebSessions implements SessionManagerInternals {
   /**
    * Writes what the request changed (and a due touch). Idempotent; call it before the headers go.
    * `create`: store a new session even if nothing was put in it.
+   * @internal
    */
   async save(session: WebSession<SessionData>, create = false): Promise<void> {
     if (!session.available || session.state === 'destroyed') return;
@@ -156,14 +164,14 @@ export class WebSessions implements SessionManagerInternals {
     session.saved(outcome.value, outcome.version, principal);
   }
 
-  /** Whether save() would write anything now (changes, a new session with data, or a touch due). */
+  /** @internal Whether save() would write anything now (changes, a new session with data, or a touch due). */
   needsSave(session: WebSession<SessionData>): boolean {
     if (!session.available || session.state === 'destroyed') return false;
     if (session.state === 'new' || session.dirty) return session.dirty;
     return this.now() - (session.record as SessionRecord).s >= this.touchAfterMs;
   }
 
-  /** The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
+  /** @internal The Set-Cookie values this response needs (none, a new or refreshed cookie, or a clearing one). */
   cookies(session: WebSession<SessionData>, secure: boolean): readonly string[] {
     if (!session.available) return NO_COOKIES;
     const name = this.cookieName(secure);
@@ -241,12 +249,13 @@ export class WebSessions implements SessionManagerInternals {
 
   // -- helpers used by adapters -----------------------------------------------------------------
 
+  /** @internal */
   cookieName(secure: boolean): string {
     const base = this.options.cookieName ?? 'sid';
     return this.useSecure(secure) && !this.options.domain && (this.options.path ?? '/') === '/' ? `__Host-${base}` : base;
   }
 
-  /** Whether a request counts as served over TLS. */
+  /** @internal Whether a request counts as served over TLS. */
   isSecure(tls: boolean, forwardedProto?: string | string[] | null): boolean {
     if (tls) return true;
     if (!this.trustProxy || !forwardedProto) return false;
@@ -254,26 +263,29 @@ export class WebSessions implements SessionManagerInternals {
     return first === 'https';
   }
 
-  /** The expiry deadline of a record by this layer's clock. */
+  /** @internal The expiry deadline of a record by this layer's clock. */
   deadline(rec: SessionRecord): number {
     return Math.min(rec.s + this.idleMs, rec.c + this.absoluteMs);
   }
 
-  /** Hands an error that did not fail a request (or failed it with a 500) to `onError`. */
+  /** @internal Hands an error that did not fail a request (or failed it with a 500) to `onError`. */
   report(error: unknown): void {
     this.options.onError?.(error);
   }
 
   // -- internals (SessionManagerInternals) ----------------------------------------------------
 
+  /** @internal */
   newToken(): SessionToken { return newToken(); }
 
+  /** @internal */
   async destroyStored(id: string): Promise<void> {
     this.writer.forget(this.key(id));
     this.reads.delete(this.key(id));
     await this.guard(this.store.destroy(this.key(id), { timeoutMs: this.storeTimeoutMs }), 'destroy');
   }
 
+  /** @internal */
   writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>> {
     const token = session.token as SessionToken;
     // The record's hash was checked against this token at load (or written from it at save).
@@ -356,7 +368,7 @@ export class WebSessions implements SessionManagerInternals {
     if (bytes > this.maxDataBytes) throw new SessionError('ERR_WEB_SESSION_TOO_LARGE', `session data would be ${bytes} bytes, over maxDataBytes (${this.maxDataBytes})`, 'local', { bytes, limit: this.maxDataBytes });
   }
 
-  /** Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
+  /** @internal Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
   guard<T>(p: Promise<T>, op: string): Promise<T> {
     // The memory store answers within the call (no I/O): no timer needed. Anything else, even a
     // wrapper around one, is bounded.
