@@ -6,4 +6,5 @@ export { checkHeader, checkLength, decodeBody, decodeMessage, encodeMessage } fr
 export { PptpDecoder } from './decoder.js';
 export * from './errors.js';
 export { connectPptp, PptpControlConnection, type OutgoingCallOptions, type PptpConnectOptions, type PptpState } from './client.js';
+export { PptpMachine, type PptpEvent, type PptpMachineOptions, type OutgoingCallFields } from './machine.js';
 export { describeProbe, probePptp, type PptpProbeDescription, type PptpProbeResult } from './probe.js';
