@@ -43,6 +43,8 @@ import type {} from '../driver/errors.js';
 import type {} from '../store/errors.js';
 
 export { CANCEL_METHOD, RpcErrorCode } from './rpc-protocol.js';
+export { STALE_RUN_CHANNEL } from './rpc-shared.js';
+export type { StaleRunMessage } from './rpc-shared.js';
 export type { RpcId } from './rpc-protocol.js';
 export { RpcClient } from './rpc-client.js';
 export type { RpcCallOptions, RpcClientOptions, RpcMethodMap } from './rpc-client.js';
@@ -271,14 +273,15 @@ export class RpcService implements Service {
       return errorResponse(id, RpcErrorCode.applicationError, `the shared call table did not answer; nothing ran, retry (${e instanceof Error ? e.message : String(e)})`, { code: 'ERR_STORE_UNAVAILABLE', details: {} });
     }
     if (claim.kind === 'done') return claim.response;
-    const stop = shared.renew(key, claim);
+    const stop = shared.renew(claim.lease);
+    let response: RpcResponse;
     try {
-      const response = await run(claim.attempt);
-      await shared.finish(key, response).catch(() => { /* the answer still goes out; a retry elsewhere may run it again */ });
-      return response;
+      response = await run(claim.lease.attempt);
     } finally {
-      stop();
+      await stop();
     }
+    // Stored only if the lease is still ours; else the answer of the node that took it over.
+    return shared.finish(claim.lease, response).catch(() => response /* the store did not answer: ours still goes out; a retry elsewhere may run it again */);
   }
 
   private key(scope: string, id: RpcId): string {
