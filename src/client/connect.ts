@@ -1,7 +1,9 @@
 // connect(url): a client session that survives its transport.
 //
 // Theory of operation
-//   The first dial must succeed and the handshake must complete, else connect() rejects. After
+//   The first dial must succeed and the handshake must complete, else connect() rejects (a server
+//   that closes the connection before accepting, e.g. a full one, is ERR_CONNECT_FAILED at once
+//   with reconnect off; with it on, a failed attempt that backs off toward maxAttempts). After
 //   that, whenever the transport goes away (network, dead peer, server restart of the socket
 //   layer) the client redials with exponential backoff and full jitter
 //   (delay = random(0, min(maxDelayMs, initialDelayMs * 2^attempt))) and the machine resumes:
@@ -35,7 +37,7 @@ export interface ReconnectOptions {
   initialDelayMs?: number;
   /** Backoff ceiling never exceeds this. Default 5 s. */
   maxDelayMs?: number;
-  /** Give up after this many failed dials in a row. Default: unbounded (the resume window bounds it). */
+  /** Give up after this many failed attempts in a row (a failed dial, or a connection closed before the session came up). Default: unbounded (the resume window bounds it). */
   maxAttempts?: number;
 }
 
@@ -122,7 +124,7 @@ export class ClientSession extends Session<ClientEvents> {
       if (a.type === 'reconnecting') this.emit('reconnecting', { attempt: a.attempt, delayMs: a.delayMs });
       else if (a.type === 'dial') void this.redial();
       else if (a.type === 'give-up') {
-        this.machine.terminate(new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${a.attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts: a.attempts }));
+        this.machine.terminate(this.giveUpError(a.attempts, a.closedBeforeUp));
         this.driver.kick();
       } else {
         this.emit('idle', undefined);
@@ -130,6 +132,15 @@ export class ClientSession extends Session<ClientEvents> {
       }
     }
     this.armTimer();
+  }
+
+  private giveUpError(attempts: number, closedBeforeUp: boolean): SessionError {
+    if (!closedBeforeUp) return new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts });
+    const tries = this.opts.reconnect === false ? '' : ` (${attempts} attempts, reconnect.maxAttempts)`;
+    const todo = this.opts.reconnect === false ? 'retry later, or connect with reconnect enabled to retry with backoff' : 'retry later, or raise reconnect.maxAttempts';
+    return new SessionError('ERR_CONNECT_FAILED',
+      `the server closed the connection before the session was ${this.machine.sessionId ? 'resumed' : 'accepted'}${tries}: it may be full (its maxPendingHandshakes or maxChannelsPerConnection) or shutting down; ${todo}`,
+      'remote', { attempts, cause: 'closed-before-accept' });
   }
 
   private async redial(): Promise<void> {

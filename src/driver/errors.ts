@@ -5,8 +5,8 @@ import type { ErrorTable } from '../util/colloquy-error.js';
 
 export const DRIVER_ERROR_CODES = {
   ERR_CONNECT_FAILED: {
-    what: 'The client could not reach the server (`details.cause`), or gave up reconnecting after `reconnect.maxAttempts` attempts.',
-    todo: 'Check the URL, that the server listens, and the network; raise `reconnect.maxAttempts` for flaky links.',
+    what: 'The client could not reach the server (`details.cause`), the server closed the connection before accepting the session (`details.cause` is `closed-before-accept`: it is full or shutting down), or the client gave up reconnecting after `reconnect.maxAttempts` attempts.',
+    todo: 'Check the URL, that the server listens, and the network; a full server: retry later; raise `reconnect.maxAttempts` for flaky links.',
   },
   ERR_CANCELLED: {
     what: 'A wait ended without its result: the confirmed service was superseded (`details.by`: a resynchronize or an activity interrupt) or the `signal` passed to the call was aborted.',

@@ -13,6 +13,10 @@
 //   Backoff is exponential with full jitter: attempt n (n = 0, 1, ...) waits
 //   random() * min(maxDelayMs, initialDelayMs * 2^n), except attempt 0, which dials at once.
 //   The attempt count starts again at 0 once the session is established or resumed.
+//   A transport that closes while connecting (dialed, but the session was not yet established or
+//   resumed: a server that is full closes new connections without a word) is a failed attempt
+//   like a failed dial: it backs off and counts toward maxAttempts. With reconnect off it gives
+//   up at once, so connect() fails instead of waiting for a session that cannot come.
 //   Idle: checked idleTimeoutMs after the link came up, then again when the last activity (a
 //   send, a received message) is idleTimeoutMs old; a link with frames in flight is checked
 //   again 1 ms later, and a session that is no longer established stops the checks until the
@@ -30,7 +34,7 @@ export interface LinkPolicyOptions {
   initialDelayMs: number;
   /** The backoff ceiling never exceeds this, ms. */
   maxDelayMs: number;
-  /** Give up after this many failed dials in a row (undefined: never). */
+  /** Give up after this many failed attempts in a row (dials, or transports closed while connecting; undefined: never). */
   maxAttempts?: number;
   /** Close a quiet transport after this long, ms (0: never). */
   idleTimeoutMs: number;
@@ -44,19 +48,26 @@ export type LinkAction =
   | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number }
   /** Dial now; answer with handleDialed or handleDialFailed. */
   | { readonly type: 'dial' }
-  /** maxAttempts dials failed in a row: end the session (ERR_CONNECT_FAILED). */
-  | { readonly type: 'give-up'; readonly attempts: number }
+  /**
+   * maxAttempts attempts failed in a row (with reconnect off: the one connection closed before
+   * the session came up): end the session (ERR_CONNECT_FAILED). `closedBeforeUp`: the last
+   * attempt reached the server, which closed the connection before accepting the session.
+   */
+  | { readonly type: 'give-up'; readonly attempts: number; readonly closedBeforeUp: boolean }
   /** Close the transport: it was quiet for idleTimeoutMs (the client's `idle` event). */
   | { readonly type: 'idle' };
 
 /** What the client sees of its session when an idle check is due. */
 export type IdleCheck = 'quiet' | 'in-flight' | 'not-established';
 
-type Phase = 'connecting' | 'up' | 'backoff' | 'dialing' | 'idle' | 'closed';
+/** `down`: reconnect is off and the transport is gone; the session's resume window decides. */
+type Phase = 'connecting' | 'up' | 'down' | 'backoff' | 'dialing' | 'idle' | 'closed';
 
 export class LinkPolicy {
   private phase: Phase = 'connecting';
   private attempts = 0;
+  /** The last failed attempt was a transport that closed while connecting (not a failed dial). */
+  private closedBeforeUp = false;
   private lastActive: number;
   /** When the next dial is due (backoff) or the next idle check (up). */
   private at: number | undefined;
@@ -82,8 +93,14 @@ export class LinkPolicy {
 
   /** The transport went away (the session goes on). */
   handleTransportDown(now: number): void {
-    if (this.phase === 'closed' || this.phase === 'idle' || this.phase === 'backoff' || this.phase === 'dialing') return;
-    if (!this.options.reconnect) { this.phase = 'connecting'; this.at = undefined; return; }
+    if (this.phase !== 'up' && this.phase !== 'connecting') return;
+    this.closedBeforeUp = this.phase === 'connecting';
+    if (!this.options.reconnect) {
+      if (this.closedBeforeUp) { this.giveUp(this.attempts + 1); return; }
+      this.phase = 'down';
+      this.at = undefined;
+      return;
+    }
     this.schedule(now);
   }
 
@@ -98,7 +115,9 @@ export class LinkPolicy {
   }
 
   handleDialFailed(now: number): void {
-    if (this.phase === 'dialing') this.schedule(now);
+    if (this.phase !== 'dialing') return;
+    this.closedBeforeUp = false;
+    this.schedule(now);
   }
 
   /** The session ended: nothing more to decide. */
@@ -139,12 +158,7 @@ export class LinkPolicy {
 
   private schedule(now: number): void {
     const { maxAttempts, maxDelayMs, initialDelayMs } = this.options;
-    if (maxAttempts !== undefined && this.attempts >= maxAttempts) {
-      this.phase = 'closed';
-      this.at = undefined;
-      this.actions.push({ type: 'give-up', attempts: this.attempts });
-      return;
-    }
+    if (maxAttempts !== undefined && this.attempts >= maxAttempts) { this.giveUp(this.attempts); return; }
     const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempts, 30));
     const delayMs = this.attempts === 0 ? 0 : this.random() * ceiling;
     this.attempts++;
@@ -157,5 +171,11 @@ export class LinkPolicy {
     this.phase = 'dialing';
     this.at = undefined;
     this.actions.push({ type: 'dial' });
+  }
+
+  private giveUp(attempts: number): void {
+    this.phase = 'closed';
+    this.at = undefined;
+    this.actions.push({ type: 'give-up', attempts, closedBeforeUp: this.closedBeforeUp });
   }
 }

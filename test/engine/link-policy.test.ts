@@ -87,7 +87,7 @@ describe('LinkPolicy: backoff', () => {
   it('gives up after maxAttempts failed dials in a row', () => {
     const p = new LinkPolicy({ ...BASE, maxAttempts: 3 }, seeded(3), 0);
     failDials(p, 3);
-    expect(drain(p)).toEqual([{ type: 'give-up', attempts: 3 }]);
+    expect(drain(p)).toEqual([{ type: 'give-up', attempts: 3, closedBeforeUp: false }]);
     expect(p.nextDeadline()).toBeUndefined();
     p.handleTransportDown(1e6);
     expect(drain(p)).toEqual([]);
@@ -129,6 +129,32 @@ describe('LinkPolicy: backoff', () => {
     expect(p.nextDeadline()).toBeUndefined();
     p.handleTransportDown(1e6);
     expect(drain(p)).toEqual([]);
+  });
+
+  it('reconnect off: a transport closed before the session is up gives up at once (a full server closes without a word)', () => {
+    const off = new LinkPolicy({ ...BASE, reconnect: false }, seeded(8), 0);
+    off.handleTransportDown(1);
+    expect(drain(off)).toEqual([{ type: 'give-up', attempts: 1, closedBeforeUp: true }]);
+    expect(off.nextDeadline()).toBeUndefined();
+  });
+
+  it('reconnect on: transports closed before the session is up are failed attempts: backoff grows, maxAttempts gives up', () => {
+    const p = new LinkPolicy({ ...BASE, maxAttempts: 4 }, () => 0.5, 0);
+    let now = 0;
+    const delays: number[] = [];
+    p.handleTransportDown(now);
+    for (let i = 0; i < 4; i++) {
+      const actions = drain(p);
+      const scheduled = actions.find((a) => a.type === 'reconnecting');
+      if (scheduled?.type !== 'reconnecting') throw new Error(`attempt ${i}: ${JSON.stringify(actions)}`);
+      delays.push(scheduled.delayMs);
+      if (!actions.some((a) => a.type === 'dial')) { now = fire(p); expect(drain(p)).toEqual([{ type: 'dial' }]); }
+      p.handleDialed(now);
+      p.handleTransportDown(now);
+    }
+    expect(delays[0]).toBe(0);
+    expect(delays.slice(1)).toEqual([100, 200, 400]);
+    expect(drain(p)).toEqual([{ type: 'give-up', attempts: 4, closedBeforeUp: true }]);
   });
 
   it('a second transport-down while redialing schedules nothing more', () => {

@@ -116,12 +116,16 @@ describe('runtime limits and hostile peers', () => {
     const outcome = await Promise.race([third.frames().then(() => 'closed'), delay(10_000).then(() => 'still open')]);
     expect(outcome).toBe('closed');
     expect(rejected).toMatchObject([{ code: 'ERR_REFUSED', details: { limit: 'maxPendingHandshakes' } }]);
-    // One silent peer goes: its slot admits a real client (bounded tries, each given up after 2 s,
-    // while the server sees the close: a client turned away without a word waits).
+    // One silent peer goes: its slot admits a real client (bounded tries: until the server sees
+    // the close, a client turned away without a word is rejected at once, ERR_CONNECT_FAILED).
     silent[0]!.socket.destroy();
     let client: Awaited<ReturnType<typeof connect>> | undefined;
-    for (let i = 0; i < 10 && client === undefined; i++) {
-      client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    for (let i = 0; i < 20 && client === undefined; i++) {
+      client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false }).catch(async (e: unknown) => {
+        expect(e).toMatchObject({ code: 'ERR_CONNECT_FAILED', details: { cause: 'closed-before-accept' } });
+        await delay(100);
+        return undefined;
+      });
     }
     expect(client?.state).toBe('established');
     silent[1]!.socket.destroy();
