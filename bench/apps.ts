@@ -6,8 +6,10 @@
 //      (no session, no sync points, no hashing). MB/s and the ratio.
 //   2. RPC: `echo` calls over one session: one call at a time (round trip p50/p95) and calls/s
 //      with CONCURRENT calls in flight.
+//   3. The cost of continuity (./apps-continuity.ts): files, RPC and chat with serve's Redis
+//      store vs one node on the memory store, and kill -9 to a transfer moving again.
 //
-// Run: npx tsx bench/apps.ts   (or import { run } and await it). About 15 s.
+// Run: npx tsx bench/apps.ts   (or import { run } and await it; BENCH_QUICK=1 for seconds). About 3 min.
 
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -21,6 +23,7 @@ import { listen } from '../src/server/server.js';
 import { ServiceHost } from '../src/apps/host.js';
 import { RpcClient, rpcService } from '../src/apps/rpc.js';
 import { filesService, getFile, putFile } from '../src/apps/files.js';
+import { continuity } from './apps-continuity.js';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 50);
 const RPC_CALLS = 2000;
@@ -93,6 +96,7 @@ export async function run(): Promise<void> {
     await host.close();
     await rm(base, { recursive: true, force: true });
   }
+  await continuity();
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();
