@@ -173,7 +173,11 @@ export class ClientSession extends Session<ClientEvents> {
       this.timerAt = Infinity;
       this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck()));
     }, Math.max(0, Math.ceil(at - monotonic())));
-    (this.timer as { unref?: () => void }).unref?.();
+    // With a transport attached (an idle check), the socket decides whether the process lives.
+    // Without one, this timer is the session's only hold on the process: the redial it waits for
+    // must run (bounded by maxAttempts and the resume window), or a program awaiting the session
+    // would exit mid-work with nothing printed.
+    if (this.driver.attached) (this.timer as { unref?: () => void }).unref?.();
   }
 
   private clearTimer(): void {
