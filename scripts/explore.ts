@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     // A backstop only: the search stops itself at the deadline and reports where.
     const guard = setTimeout(() => child.kill(), budgetMs + 120_000);
     const give = (): void => {
-      const next = queue.shift();
+      const next = Date.now() < deadline ? queue.shift() : undefined; // (past the deadline: left as not started)
       if (next === undefined) { current = -1; child.disconnect(); return; }
       current = next;
       child.send({ config: next, deadline });
