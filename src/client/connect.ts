@@ -21,6 +21,7 @@ import type { MachineOptions, MachineSnapshot, SessionEvent } from '../engine/ma
 import { SessionMachine } from '../engine/machine/index.js';
 import { LinkPolicy } from '../engine/link-policy.js';
 import type { IdleCheck } from '../engine/link-policy.js';
+import { DeadlineTimer } from '../driver/deadline-timer.js';
 import { monotonic } from '../driver/driver.js';
 import { Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
@@ -79,8 +80,7 @@ export class ClientSession extends Session<ClientEvents> {
   /** Redial and idle decisions (src/engine/link-policy.ts); this class only carries them out. */
   private readonly link: LinkPolicy;
   /** The one timer: armed at link.nextDeadline(). */
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private timerAt = Infinity;
+  private readonly timer = new DeadlineTimer(monotonic, () => this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck())));
 
   constructor(machine: SessionMachine, private readonly dial: (signal?: AbortSignal) => Promise<Transport>, private readonly opts: ConnectOptions) {
     super(machine, opts, {
@@ -163,27 +163,11 @@ export class ClientSession extends Session<ClientEvents> {
   }
 
   private armTimer(): void {
-    const at = this.link.nextDeadline();
-    if (at === undefined) { this.clearTimer(); return; }
-    if (this.timer && at === this.timerAt) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck()));
-    }, Math.max(0, Math.ceil(at - monotonic())));
     // With a transport attached (an idle check), the socket decides whether the process lives.
     // Without one, this timer is the session's only hold on the process: the redial it waits for
     // must run (bounded by maxAttempts and the resume window), or a program awaiting the session
     // would exit mid-work with nothing printed.
-    if (this.driver.attached) (this.timer as { unref?: () => void }).unref?.();
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = Infinity;
+    this.timer.set(this.link.nextDeadline(), { unref: this.driver.attached !== null });
   }
 }
 

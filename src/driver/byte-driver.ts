@@ -16,6 +16,7 @@
 
 import type { Transport } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { monotonic, type Clock } from './driver.js';
 
 export interface ByteMachine<E> {
@@ -37,8 +38,7 @@ export interface CloseEvent {
 
 export class ByteDriver<E extends { readonly type: string }> {
   private transport: Transport | null = null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private timerAt = Infinity;
+  private readonly timer: DeadlineTimer;
   private blocked = false;
   private readingPaused = false;
   private readonly drainWaiters: Array<() => void> = [];
@@ -46,7 +46,9 @@ export class ByteDriver<E extends { readonly type: string }> {
   /** Receives every event, after the bytes it followed were written. */
   onEvent: (event: E) => void = () => {};
 
-  constructor(readonly machine: ByteMachine<E>, private readonly clock: Clock = monotonic) {}
+  constructor(readonly machine: ByteMachine<E>, private readonly clock: Clock = monotonic) {
+    this.timer = new DeadlineTimer(clock, () => this.input((now) => this.machine.handleTimeout(now)));
+  }
 
   get attached(): Transport | null {
     return this.transport;
@@ -162,22 +164,6 @@ export class ByteDriver<E extends { readonly type: string }> {
   }
 
   private armTimer(): void {
-    const at = this.machine.nextDeadline();
-    if (at === undefined) { this.clearTimer(); return; }
-    if (this.timer && at === this.timerAt) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.input((now) => this.machine.handleTimeout(now));
-    }, Math.max(0, Math.ceil(at - this.clock())));
-    (this.timer as { unref?: () => void }).unref?.();
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = Infinity;
+    this.timer.set(this.machine.nextDeadline());
   }
 }

@@ -1,21 +1,10 @@
 // LinkPolicy (src/engine/link-policy.ts) on a virtual clock with a seeded random source: the
-// backoff's jitter bounds and ceiling, maxAttempts, the reset on resume, and the idle close.
+// backoff's jitter bounds (mulberry32 from the chaos proxy) and ceiling, maxAttempts, the reset on resume, and the idle close.
 
 import { describe, expect, it } from 'vitest';
 import { LinkPolicy } from '../../src/engine/link-policy.js';
 import type { IdleCheck, LinkAction, LinkPolicyOptions } from '../../src/engine/link-policy.js';
-
-/** mulberry32: a small seeded generator of numbers in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as seeded } from '../chaos/fault-proxy.js';
 
 const BASE: LinkPolicyOptions = { reconnect: true, initialDelayMs: 100, maxDelayMs: 5000, idleTimeoutMs: 0 };
 
