@@ -87,6 +87,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private welcomed = false;
   /** Own lines sent and not yet back from the room, by cid, in the order sent. */
   private readonly unechoed = new Map<string, string>();
+  /**
+   * Of those, the ones already sent when the connection was lost: only these can have died with
+   * a node (received, never logged). Lines sent later wait in the session, which carries them to
+   * whichever node takes it over; sending those again would only log them twice.
+   */
+  private readonly exposed = new Set<string>();
   private readonly cidPrefix = Math.random().toString(36).slice(2, 10);
   private cids = 0;
   private closeError: SessionError | undefined;
@@ -101,7 +107,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       if (e.type === 'data' || e.type === 'typed') this.onUnit(e.payload);
       else if (e.type === 'tokens-given' && e.tokens.includes('data')) this.flush();
     });
-    session.on('interrupted', (v) => this.emit('interrupted', v));
+    session.on('interrupted', (v) => {
+      for (const cid of this.unechoed.keys()) this.exposed.add(cid);
+      this.emit('interrupted', v);
+    });
     session.on('resumed', (v) => {
       // A request for the floor may have died with the node that had it (another node restored
       // the session and knows nothing of it): ask again; a node that had it ignores a second ask.
@@ -180,18 +189,26 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /**
    * Each line carries a cid; the client remembers it until the room's copy comes back. When the
    * service says `interrupted` (another node took the session over after its node died), the
-   * lines not back yet are sent again with the same cid: one the dead node had received but not
-   * logged gets logged now, and one it had logged is dropped by the room log.
+   * lines not back yet that were sent before the connection was lost are sent again with the same
+   * cid: one the dead node had received but not logged gets logged now, and one it had logged is
+   * dropped by the room log (which remembers the last SAID_KEYS cids: few lines are in flight
+   * when a connection drops, while the lines queued during the outage may be many more).
    */
   private sayNow(text: string, cid: string): Promise<void> {
     this.unechoed.delete(cid);
     this.unechoed.set(cid, text);
-    if (this.unechoed.size > MAX_UNECHOED) this.unechoed.delete(this.unechoed.keys().next().value as string);
+    if (this.unechoed.size > MAX_UNECHOED) this.echoed(this.unechoed.keys().next().value as string);
     return this.session.send(encodeChat({ type: 'say', text, cid }));
   }
 
+  private echoed(cid: string): void {
+    this.unechoed.delete(cid);
+    this.exposed.delete(cid);
+  }
+
   private sendAgain(): void {
-    const lines = [...this.unechoed];
+    const lines = [...this.unechoed].filter(([cid]) => this.exposed.has(cid));
+    this.exposed.clear();
     if (this.hasTurn && this.pending.length === 0) {
       for (const [cid, text] of lines) this.sayNow(text, cid).catch(() => { /* reported by 'closed' */ });
       return;
@@ -262,7 +279,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       case 'message': {
         const { type: _t, ...message } = m;
-        if (message.cid !== undefined && message.from === this.nick) this.unechoed.delete(message.cid);
+        if (message.cid !== undefined && message.from === this.nick) this.echoed(message.cid);
         this.emit('message', { ...message, history: false });
         return;
       }

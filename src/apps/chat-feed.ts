@@ -32,6 +32,11 @@ export const FEED_CACHE_ENTRIES = 512;
 const APPEND_BATCH = 64;
 /** How soon a failed read of the log is tried again. */
 const RETRY_MS = 500;
+/**
+ * Line ids (cids) a node remembers per member: at least what a client sends again after a
+ * takeover (ChatClient's MAX_UNECHOED, 1000), which the room log alone (SAID_KEYS) may not cover.
+ */
+export const MEMBER_CIDS = 1024;
 /** Acknowledgement marks kept per member (older ones are dropped: the floor then lags, never leads). */
 const MAX_MARKS = 64;
 
@@ -62,10 +67,20 @@ export class RoomFeeds {
     void this.fill(room);
   }
 
-  /** A member's message for the room: appended with the next batch, delivered once numbered. */
-  say(room: Room, message: ChatMessage): void {
+  /**
+   * A member's message for the room: appended with the next batch, delivered once numbered. A
+   * line this node already took from the member is dropped: after a takeover the session brings
+   * here what its client sent meanwhile, and the client then sends again what never came back,
+   * which may be all of it (more than the room log remembers).
+   */
+  say(room: Room, member: Member, message: ChatMessage): void {
     const feed = room.log;
     if (!feed) return;
+    if (message.cid !== undefined) {
+      if (member.cids.has(message.cid)) return;
+      member.cids.add(message.cid);
+      if (member.cids.size > MEMBER_CIDS) member.cids.delete(member.cids.values().next().value as string);
+    }
     feed.outgoing.push(message);
     void this.flush(room, feed);
   }

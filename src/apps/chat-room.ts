@@ -27,6 +27,8 @@ export interface Member {
   acked: number | null;
   /** Restored after its node died: tell the client `interrupted` once it has all the log had. */
   interrupted: boolean;
+  /** Room log mode: the cids of the lines this node took from the member (the newest MEMBER_CIDS). */
+  cids: Set<string>;
 }
 
 /** Where a member's log position is kept in its hello (stored with its session). */
@@ -36,7 +38,7 @@ export const CLAIM = 'chatClaim';
 
 /** A new member's state (the service fills in session, nick, room, hello). */
 export function newMember(session: Session, nick: string, room: Room, hello: Record<string, unknown>): Member {
-  return { session, nick, room, hello, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null, pos: null, catching: false, marks: [], acked: null, interrupted: false };
+  return { session, nick, room, hello, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null, pos: null, catching: false, marks: [], acked: null, interrupted: false, cids: new Set() };
 }
 
 export interface Room {

@@ -394,7 +394,7 @@ export class ChatService implements Service {
         const ts = Date.now();
         const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts, ...(m.cid !== undefined ? { cid: m.cid } : {}) };
         this.stats.messages++;
-        if (this.feeds) { this.feeds.say(room, message); return; }
+        if (this.feeds) { this.feeds.say(room, member, message); return; }
         this.rememberIn(room, message);
         this.toRoom(room, { type: 'message', ...message });
         this.publish(room, { k: 'message', node: this.nodeId, message });

@@ -9,7 +9,7 @@ import { ChatClient } from '../../src/apps/chat-client.js';
 import type { ChatMessage } from '../../src/apps/chat-client.js';
 import type { ChatMessage as LoggedMessage } from '../../src/apps/chat-protocol.js';
 import { LocalBus } from '../../src/cluster/bus.js';
-import { RoomLog } from '../../src/apps/chat-log.js';
+import { RoomLog, SAID_KEYS } from '../../src/apps/chat-log.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
@@ -128,6 +128,34 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     expect(b.map((m) => m.text)).toEqual(want);
     expect(a.map((m) => m.id)).toEqual(b.map((m) => m.id));
     expect(n2.server.sessions.has(ada.session.id)).toBe(true);
+  }, 60_000);
+
+  it('a member that said more than the log remembers while no node held it: each line logged once on the next node', async () => {
+    const n = await nodes(kind);
+    const n1 = await n.node('n1');
+    const n2 = await n.node('n2');
+    const dead = await freePort();
+    let target = n1.server.addresses.tcp as number;
+    const lb = await forwarderTo(() => target);
+    const ada = await join(`tcp://127.0.0.1:${lb.port}`, 'ada');
+    const bob = await join(n2.tcp, 'bob');
+    const b = lines(bob);
+    await until(ada, () => ada.members.includes('bob'), 'bob in ada\'s list');
+    await ada.send('before');
+    await until(bob, () => b.length === 1, 'ada\'s first line at bob');
+    target = dead;
+    lb.cutAll();
+    await n1.server.close({ mode: 'handover', timeoutMs: 5000 });
+    // Queued in ada's session while no node holds it: the session carries them to the next node,
+    // and the room log must not log them again when ada's client sends again what never came back.
+    const N = SAID_KEYS + 60;
+    const sent = Array.from({ length: N }, (_, i) => ada.send(`away ${i}`));
+    target = n2.server.addresses.tcp as number;
+    await Promise.all(sent);
+    await until(bob, () => b.length >= N + 1, 'every line of ada\'s at bob');
+    await ada.send('last');
+    await until(bob, () => b.some((m) => m.text === 'last'), 'ada\'s last line at bob');
+    expect(b.map((m) => m.text)).toEqual(['before', ...Array.from({ length: N }, (_, i) => `away ${i}`), 'last']);
   }, 60_000);
 
   it('a member moved while its old node still runs and the room keeps talking: every line once, in order', async () => {
