@@ -25,8 +25,8 @@ type Answer<T> = T | Promise<T>;
 export interface IndicationHandlers {
   syncMajor?(serial: number, userData: Bytes): Answer<Bytes | void>;
   resync?(info: { resyncType: ResyncTypeName; serial: number; tokens: TokenName[]; userData: Bytes }): Answer<Bytes | void>;
-  activityEnd?(serial: number, userData: Bytes): Answer<Bytes | void>;
-  activityInterrupt?(reason: number, discard: boolean): Answer<void>;
+  endActivity?(serial: number, userData: Bytes): Answer<Bytes | void>;
+  interruptActivity?(reason: number, discard: boolean): Answer<void>;
   capability?(payload: Bytes): Answer<Bytes | void>;
   /** Return false to refuse (only when negotiated release was agreed). */
   release?(userData: Bytes): Answer<boolean | { accept: boolean; userData?: Bytes }>;
@@ -64,9 +64,9 @@ export function answerIndication(e: SessionEvent, h: IndicationHandlers, s: Answ
   switch (e.type) {
     case 'sync-major': return run(() => h.syncMajor?.(e.serial, e.userData), (v) => m.confirmMajorSync(data(v)));
     case 'resync': return run(() => h.resync?.(e), (v) => m.respondResync(data(v)));
-    case 'activity-end': return run(() => h.activityEnd?.(e.serial, e.userData), (v) => m.confirmActivityEnd(data(v)));
-    case 'activity-interrupt': return run(() => h.activityInterrupt?.(e.reason, false), () => m.confirmActivityInterrupt());
-    case 'activity-discard': return run(() => h.activityInterrupt?.(e.reason, true), () => m.confirmActivityDiscard());
+    case 'activity-end': return run(() => h.endActivity?.(e.serial, e.userData), (v) => m.confirmActivityEnd(data(v)));
+    case 'activity-interrupt': return run(() => h.interruptActivity?.(e.reason, false), () => m.confirmActivityInterrupt());
+    case 'activity-discard': return run(() => h.interruptActivity?.(e.reason, true), () => m.confirmActivityDiscard());
     case 'capability': return run(() => h.capability?.(e.payload), (v) => m.confirmCapability(data(v)));
     case 'tokens-requested':
       return run(() => h.tokensRequested?.(e.tokens, e.userData), (give) => {

@@ -168,11 +168,11 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   sendExpedited(data: Bytes | string): void { this.command((m) => m.sendExpedited(asBytes(data))); }
   sendTyped(data: Bytes | string): void { this.command((m) => m.sendTyped(asBytes(data))); }
   giveTokens(tokens: readonly TokenName[]): void { this.command((m) => m.giveTokens(tokens)); }
-  requestTokens(tokens: readonly TokenName[], userData?: Bytes): void { this.command((m) => m.pleaseTokens(tokens, userData)); }
-  reportException(reason: number, userData?: Bytes): void { this.command((m) => m.exceptionReport(reason, userData)); }
-  startActivity(id: Bytes | string, userData?: Bytes): void { this.command((m) => m.activityStart(asBytes(id), userData)); }
+  requestTokens(tokens: readonly TokenName[], userData?: Bytes): void { this.command((m) => m.requestTokens(tokens, userData)); }
+  reportException(reason: number, userData?: Bytes): void { this.command((m) => m.reportException(reason, userData)); }
+  startActivity(id: Bytes | string, userData?: Bytes): void { this.command((m) => m.startActivity(asBytes(id), userData)); }
   resumeActivity(id: Bytes | string, oldId: Bytes | string, serial: number, userData?: Bytes): void {
-    this.command((m) => m.activityResume(asBytes(id), asBytes(oldId), serial, userData));
+    this.command((m) => m.resumeActivity(asBytes(id), asBytes(oldId), serial, userData));
   }
 
   /** A minor sync point; with `confirm`, resolves when the peer confirms it. */
@@ -209,17 +209,17 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   }
 
   interruptActivity(reason = 0, options: { signal?: AbortSignal } = {}): Promise<{ activityId: Bytes; serial: number }> {
-    this.command((m) => m.activityInterrupt(reason));
+    this.command((m) => m.interruptActivity(reason));
     return this.await('activity-interrupt', options.signal);
   }
 
   discardActivity(reason = 0, options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.command((m) => m.activityDiscard(reason));
+    this.command((m) => m.discardActivity(reason));
     return this.await('activity-discard', options.signal);
   }
 
   endActivity(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
-    this.command((m) => m.activityEnd(userData));
+    this.command((m) => m.endActivity(userData));
     return this.await('activity-end', options.signal);
   }
 

@@ -33,7 +33,7 @@ export const ENGINE_ERROR_CODES = {
   // -- commands not allowed now (always local) -------------------------------------------
   ERR_TOKEN_NOT_HELD: {
     what: 'The service needs a token this side does not hold; `details.token` names it.',
-    todo: 'Ask for it with `pleaseTokens()` and wait for the `tokens-given` event.',
+    todo: 'Ask for it with `requestTokens()` and wait for the `tokens-given` event.',
   },
   ERR_TOKEN_HELD: {
     what: 'Asked for a token this side already holds (`details.token`).',

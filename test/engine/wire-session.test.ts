@@ -127,8 +127,8 @@ describe('user data limits leave room for every frame', () => {
     a.handleBytes(b.pollBytes(0) as Uint8Array, 0);
     const id = new Uint8Array(64).fill(1);
     const room = 1024 - 160;
-    a.machine.activityResume(id, id, 5, new Uint8Array(room));
-    expect(() => a.machine.activityEnd(new Uint8Array(room + 1))).toThrow(/exceeds/);
+    a.machine.resumeActivity(id, id, 5, new Uint8Array(room));
+    expect(() => a.machine.endActivity(new Uint8Array(room + 1))).toThrow(/exceeds/);
     b.handleBytes(a.pollBytes(0) as Uint8Array, 1);
     const events = [];
     for (let e = b.machine.pollEvent(); e; e = b.machine.pollEvent()) events.push(e.type);

@@ -120,7 +120,7 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
 
   it('activities: capability data, start, interrupt, resume, discard, end, and give control both ways', async () => {
     const units = ['activities', 'capabilityData', 'minorSync', 'majorSync'] as const;
-    const { client, server } = await track(pair({ handlers: { capability: (p) => octets(`ack ${text(p)}`), activityEnd: () => octets('aea') } }, { units: [...units] }));
+    const { client, server } = await track(pair({ handlers: { capability: (p) => octets(`ack ${text(p)}`), endActivity: () => octets('aea') } }, { units: [...units] }));
     expect(plain(await client.sendCapability('cd'))).toEqual(ascii('ack cd'));
     await expect(client.send('outside')).rejects.toMatchObject({ code: 'ERR_ACTIVITY_REQUIRED' });
 

@@ -35,7 +35,7 @@ export async function startScenario(): Promise<{ port: number; run(): Promise<vo
       capability: () => octets('cda'),
       syncMajor: () => octets('maa'),
       resync: () => octets('ra'),
-      activityEnd: () => octets('aea'),
+      endActivity: () => octets('aea'),
       release: () => (++releases === 1 ? { accept: false, userData: octets('nf') } : { accept: true, userData: octets('dn') }),
     },
   });

@@ -7,16 +7,16 @@ import { MAX_SERIAL } from '../frames.js';
 import type { Dialogue } from './dialogue.js';
 import { check, checkActivityId, checkReason, err, nextSerial } from './dialogue-guards.js';
 
-export function activityStart(d: Dialogue, activityId: Uint8Array, userData: Uint8Array): void {
-  check(d, 'activityStart', { args: () => checkActivityId(activityId, 'an activity ID') });
+export function startActivity(d: Dialogue, activityId: Uint8Array, userData: Uint8Array): void {
+  check(d, 'startActivity', { args: () => checkActivityId(activityId, 'an activity ID') });
   d.activity = activityId;
   d.vm = d.va = d.vr = 1;
   d.minorToConfirm = null; // a new serial space: nothing from before can be confirmed in it
   d.host.send({ type: 'ACTIVITY_START', activityId, userData });
 }
 
-export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
-  check(d, 'activityResume', {
+export function resumeActivity(d: Dialogue, activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
+  check(d, 'resumeActivity', {
     args: () => {
       checkActivityId(activityId, 'an activity ID');
       checkActivityId(oldActivityId, 'the old activity ID');
@@ -30,8 +30,8 @@ export function activityResume(d: Dialogue, activityId: Uint8Array, oldActivityI
   d.host.send({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
 }
 
-export function activityInterrupt(d: Dialogue, discard: boolean, reason: number): void {
-  check(d, discard ? 'activityDiscard' : 'activityInterrupt', { args: () => checkReason(reason) });
+export function interruptActivity(d: Dialogue, discard: boolean, reason: number): void {
+  check(d, discard ? 'discardActivity' : 'interruptActivity', { args: () => checkReason(reason) });
   const l = d.pendingLocal?.kind;
   const by = discard ? 'activity-discard' : 'activity-interrupt';
   if (l) d.cancel('local', by);
@@ -53,8 +53,8 @@ export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
   d.host.send(discard ? { type: 'ACTIVITY_DISCARD_ACK' } : { type: 'ACTIVITY_INTERRUPT_ACK' });
 }
 
-export function activityEnd(d: Dialogue, userData: Uint8Array): number {
-  check(d, 'activityEnd');
+export function endActivity(d: Dialogue, userData: Uint8Array): number {
+  check(d, 'endActivity');
   const serial = nextSerial(d);
   d.pendingLocal = { kind: 'activity-end', serial };
   d.host.send({ type: 'ACTIVITY_END', serial, userData });

@@ -28,8 +28,8 @@ export function giveTokens(d: Dialogue, tokens: TokenSet): void {
   d.host.send({ type: 'GIVE_TOKENS', tokens });
 }
 
-export function pleaseTokens(d: Dialogue, tokens: TokenSet, userData: Uint8Array): void {
-  check(d, 'pleaseTokens', { tokens });
+export function requestTokens(d: Dialogue, tokens: TokenSet, userData: Uint8Array): void {
+  check(d, 'requestTokens', { tokens });
   d.host.send({ type: 'PLEASE_TOKENS', tokens, userData });
 }
 
@@ -42,8 +42,8 @@ export function giveControl(d: Dialogue): void {
   d.host.send({ type: 'GIVE_CONTROL' });
 }
 
-export function exceptionReport(d: Dialogue, reason: number, userData: Uint8Array): void {
-  check(d, 'exceptionReport', { args: () => checkReason(reason) });
+export function reportException(d: Dialogue, reason: number, userData: Uint8Array): void {
+  check(d, 'reportException', { args: () => checkReason(reason) });
   d.host.send({ type: 'EXCEPTION_DATA', reason, userData });
 }
 

@@ -176,7 +176,7 @@ export class Flow {
   /** Acknowledges everything received so far: an ACK goes out when `attached`. */
   ackNow(attached: boolean): void {
     this.unackedFrames = this.unackedBytes = 0;
-    if (attached) this.outbox.acknowledge(this.receivedCount);
+    if (attached) this.outbox.queueAck(this.receivedCount);
   }
 
   /** The transport is gone: its ACK and other connection frames with it. */
@@ -186,9 +186,9 @@ export class Flow {
   }
 
   /** The peer has `count` of our frames; true when that covers our DISCONNECT (released). */
-  acknowledge(count: number): boolean {
+  peerHas(count: number): boolean {
     if (count <= this.replay.base) return false;
-    this.replay.acknowledge(count);
+    this.replay.dropBelow(count);
     return this.disconnectCount >= 0 && count > this.disconnectCount;
   }
 
@@ -206,7 +206,7 @@ export class Flow {
    * ending anything: the session already ended) and gets the rest again.
    */
   replayAfterRelease(peerReceived: number): void {
-    this.replay.acknowledge(peerReceived);
+    this.replay.dropBelow(peerReceived);
     this.cursor = peerReceived;
   }
 

@@ -25,7 +25,7 @@ export class Outbox {
   pushControl(f: ConnectionFrame): void { this.ctrl.push(f); }
 
   /** Queues an ACK for `received`, or updates the one already waiting. */
-  acknowledge(received: number): void {
+  queueAck(received: number): void {
     if (this.ack) this.ack.received = received;
     else {
       this.ack = { type: 'ACK', received };

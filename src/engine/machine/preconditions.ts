@@ -15,11 +15,11 @@ import type { UnitName } from '../frames.js';
 
 export type DialogueCommand =
   | 'sendData' | 'sendTyped' | 'sendExpedited' | 'sendCapability' | 'confirmCapability'
-  | 'giveTokens' | 'pleaseTokens' | 'giveControl'
+  | 'giveTokens' | 'requestTokens' | 'giveControl'
   | 'syncMinor' | 'confirmMinorSync' | 'syncMajor' | 'confirmMajorSync' | 'resynchronize' | 'respondResync'
-  | 'activityStart' | 'activityResume' | 'activityInterrupt' | 'confirmActivityInterrupt' | 'activityDiscard'
-  | 'confirmActivityDiscard' | 'activityEnd' | 'confirmActivityEnd'
-  | 'exceptionReport' | 'release' | 'respondRelease';
+  | 'startActivity' | 'resumeActivity' | 'interruptActivity' | 'confirmActivityInterrupt' | 'discardActivity'
+  | 'confirmActivityDiscard' | 'endActivity' | 'confirmActivityEnd'
+  | 'reportException' | 'release' | 'respondRelease';
 
 /** What a request of the peer's that a command answers is called (the dialogue's pending kinds). */
 export type Awaited = 'capability' | 'release' | 'sync-minor' | 'sync-major' | 'resync' | 'activity-interrupt' | 'activity-discard' | 'activity-end';
@@ -70,7 +70,7 @@ export const PRECONDITIONS: Readonly<Record<DialogueCommand, CommandRule>> = {
   sendCapability: { what: 'send capability data', initiates: true, needs: ['unit:capabilityData', 'outside-activity', 'tokens:dialogue', 'no-pending'] },
   confirmCapability: { what: 'confirm capability data', initiates: false, needs: ['awaits:capability'] },
   giveTokens: { what: 'give tokens', initiates: true, needs: ['named-tokens-exist', 'tokens:named', 'no-pending'] },
-  pleaseTokens: { what: 'ask for tokens', initiates: true, needs: ['named-tokens-exist', 'not-resyncing', 'named-tokens-not-held', 'not-releasing'] },
+  requestTokens: { what: 'ask for tokens', initiates: true, needs: ['named-tokens-exist', 'not-resyncing', 'named-tokens-not-held', 'not-releasing'] },
   giveControl: { what: 'give control', initiates: true, needs: ['unit:activities', 'outside-activity', 'tokens:majorActivity', 'no-pending'] },
   syncMinor: { what: 'sync', initiates: true, needs: ['unit:minorSync', 'tokens:minorSync+data', 'in-activity', 'flow-open'] },
   confirmMinorSync: { what: 'confirm', initiates: false, needs: ['awaits:sync-minor'] },
@@ -78,15 +78,15 @@ export const PRECONDITIONS: Readonly<Record<DialogueCommand, CommandRule>> = {
   confirmMajorSync: { what: 'confirm', initiates: false, needs: ['awaits:sync-major'] },
   resynchronize: { what: 'resynchronize', initiates: true, needs: ['unit:resynchronize', 'not-releasing', 'resync-may-cancel', 'args'] },
   respondResync: { what: 'answer resynchronize', initiates: false, needs: ['awaits:resync'] },
-  activityStart: { what: 'start an activity', initiates: true, needs: ['unit:activities', 'args', 'outside-activity', 'tokens:dialogue', 'no-pending'] },
-  activityResume: { what: 'resume an activity', initiates: true, needs: ['unit:activities', 'args', 'outside-activity', 'tokens:dialogue', 'no-pending'] },
-  activityInterrupt: { what: 'interrupt the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:majorActivity', 'interrupt-may-cancel', 'args'] },
+  startActivity: { what: 'start an activity', initiates: true, needs: ['unit:activities', 'args', 'outside-activity', 'tokens:dialogue', 'no-pending'] },
+  resumeActivity: { what: 'resume an activity', initiates: true, needs: ['unit:activities', 'args', 'outside-activity', 'tokens:dialogue', 'no-pending'] },
+  interruptActivity: { what: 'interrupt the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:majorActivity', 'interrupt-may-cancel', 'args'] },
   confirmActivityInterrupt: { what: 'confirm', initiates: false, needs: ['awaits:activity-interrupt'] },
-  activityDiscard: { what: 'discard the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:majorActivity', 'interrupt-may-cancel', 'args'] },
+  discardActivity: { what: 'discard the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:majorActivity', 'interrupt-may-cancel', 'args'] },
   confirmActivityDiscard: { what: 'confirm', initiates: false, needs: ['awaits:activity-discard'] },
-  activityEnd: { what: 'end the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:dialogue', 'flow-open'] },
+  endActivity: { what: 'end the activity', initiates: true, needs: ['unit:activities', 'in-activity', 'tokens:dialogue', 'flow-open'] },
   confirmActivityEnd: { what: 'confirm', initiates: false, needs: ['awaits:activity-end'] },
-  exceptionReport: { what: 'report an exception', initiates: true, needs: ['unit:exceptions', 'without-data-token', 'args', 'not-releasing'] },
+  reportException: { what: 'report an exception', initiates: true, needs: ['unit:exceptions', 'without-data-token', 'args', 'not-releasing'] },
   release: { what: 'release', initiates: true, needs: ['outside-activity', 'tokens:all', 'no-pending', 'no-exception', 'not-releasing'] },
   respondRelease: { what: 'answer the release', initiates: false, needs: ['awaits:release', 'refusal-negotiated'] },
 };

@@ -55,7 +55,7 @@ export class ReplayBuffer {
   }
 
   /** Drops every frame below `count` (the peer has them). Returns how many were dropped. */
-  acknowledge(count: number): number {
+  dropBelow(count: number): number {
     let dropped = 0;
     while (this.baseCount < count && this.head < this.frames.length) {
       const frame = this.frames[this.head];

@@ -287,7 +287,7 @@ export class SessionMachine {
     switch (f.type) {
       case 'ACK':
         if (this.lifecycle !== 'established' || f.received > this.flow.sent) return this.violation(`ACK for ${f.received} frames, ${this.flow.sent} sent`, f.type);
-        return this.acknowledge(f.received);
+        return this.handlePeerAck(f.received);
       case 'HEARTBEAT':
         return;
       case 'ABORT':
@@ -415,7 +415,7 @@ export class SessionMachine {
 
   /** Resuming rewinds the send cursor to what the peer received: the replay buffer sends the rest. */
   private resumeAt(peerReceived: number, trigger: LifecycleTrigger): void {
-    this.acknowledge(peerReceived);
+    this.handlePeerAck(peerReceived);
     if (this.lifecycle === 'closed') return;
     const replayed = this.flow.rewind(peerReceived);
     this.timers.clear('handshake');
@@ -481,7 +481,7 @@ export class SessionMachine {
   sendCapability(payload: Uint8Array): void { services.sendCapability(this.dialogueFor('sendCapability'), this.fitUserData(payload)); }
   confirmCapability(payload?: Uint8Array): void { services.confirmCapability(this.dialogueFor('confirmCapability'), this.fitUserData(payload)); }
   giveTokens(tokens: readonly TokenName[]): void { services.giveTokens(this.dialogueFor('giveTokens'), tokenSetOf(tokens)); }
-  pleaseTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { services.pleaseTokens(this.dialogueFor('pleaseTokens'), tokenSetOf(tokens), this.fitUserData(userData)); }
+  requestTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { services.requestTokens(this.dialogueFor('requestTokens'), tokenSetOf(tokens), this.fitUserData(userData)); }
   giveControl(): void { services.giveControl(this.dialogueFor('giveControl')); }
   syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return sync.syncMinor(this.dialogueFor('syncMinor'), options.confirm ?? false, this.fitUserData(options.userData)); }
   confirmMinorSync(userData?: Uint8Array): number { return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData)); }
@@ -495,17 +495,17 @@ export class SessionMachine {
   }
 
   respondResync(userData?: Uint8Array): number { return sync.respondResync(this.dialogueFor('respondResync'), this.fitUserData(userData)); }
-  activityStart(activityId: Uint8Array, userData?: Uint8Array): void { activity.activityStart(this.dialogueFor('activityStart'), activityId, this.fitUserData(userData)); }
-  activityResume(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
-    activity.activityResume(this.dialogueFor('activityResume'), activityId, oldActivityId, serial, this.fitUserData(userData));
+  startActivity(activityId: Uint8Array, userData?: Uint8Array): void { activity.startActivity(this.dialogueFor('startActivity'), activityId, this.fitUserData(userData)); }
+  resumeActivity(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
+    activity.resumeActivity(this.dialogueFor('resumeActivity'), activityId, oldActivityId, serial, this.fitUserData(userData));
   }
-  activityInterrupt(reason = 0): void { activity.activityInterrupt(this.dialogueFor('activityInterrupt'), false, reason); }
+  interruptActivity(reason = 0): void { activity.interruptActivity(this.dialogueFor('interruptActivity'), false, reason); }
   confirmActivityInterrupt(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityInterrupt'), false); }
-  activityDiscard(reason = 0): void { activity.activityInterrupt(this.dialogueFor('activityDiscard'), true, reason); }
+  discardActivity(reason = 0): void { activity.interruptActivity(this.dialogueFor('discardActivity'), true, reason); }
   confirmActivityDiscard(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityDiscard'), true); }
-  activityEnd(userData?: Uint8Array): number { return activity.activityEnd(this.dialogueFor('activityEnd'), this.fitUserData(userData)); }
+  endActivity(userData?: Uint8Array): number { return activity.endActivity(this.dialogueFor('endActivity'), this.fitUserData(userData)); }
   confirmActivityEnd(userData?: Uint8Array): number { return activity.confirmActivityEnd(this.dialogueFor('confirmActivityEnd'), this.fitUserData(userData)); }
-  exceptionReport(reason: number, userData?: Uint8Array): void { services.exceptionReport(this.dialogueFor('exceptionReport'), reason, this.fitUserData(userData)); }
+  reportException(reason: number, userData?: Uint8Array): void { services.reportException(this.dialogueFor('reportException'), reason, this.fitUserData(userData)); }
   release(userData?: Uint8Array): void { services.release(this.dialogueFor('release'), this.fitUserData(userData)); }
   respondRelease(accept: boolean, userData?: Uint8Array): void { services.respondRelease(this.dialogueFor('respondRelease'), accept, this.fitUserData(userData)); }
 
@@ -621,8 +621,8 @@ export class SessionMachine {
     this.flow.ackNow(this.attached);
   }
 
-  private acknowledge(count: number): void {
-    if (this.flow.acknowledge(count)) this.releasedNow();
+  private handlePeerAck(count: number): void {
+    if (this.flow.peerHas(count)) this.releasedNow();
   }
 
   // ---- lifecycle ------------------------------------------------------------------------

@@ -103,8 +103,8 @@ interface Step {
 /** Commands that need a unit (the search leaves them out of configurations without it). */
 const UNIT_OF: Record<string, UnitName> = {
   typed: 'typedData', expedited: 'expedited', minor: 'minorSync', confirmMinor: 'minorSync', major: 'majorSync', confirmMajor: 'majorSync',
-  restart: 'resynchronize', abandon: 'resynchronize', respondResync: 'resynchronize', activityStart: 'activities', activityResume: 'activities',
-  activityInterrupt: 'activities', activityDiscard: 'activities', activityEnd: 'activities', confirmInterrupt: 'activities',
+  restart: 'resynchronize', abandon: 'resynchronize', respondResync: 'resynchronize', startActivity: 'activities', resumeActivity: 'activities',
+  interruptActivity: 'activities', discardActivity: 'activities', endActivity: 'activities', confirmInterrupt: 'activities',
   confirmDiscard: 'activities', confirmEnd: 'activities', giveControl: 'activities', capability: 'capabilityData',
   confirmCapability: 'capabilityData', exception: 'exceptions', refuseRelease: 'negotiatedRelease',
 };
@@ -149,15 +149,15 @@ function commands(who: Who): Step[] {
     command(who, 'restart', (m) => m.resynchronize('restart')),
     command(who, 'abandon', (m) => m.resynchronize('abandon')),
     command(who, 'respondResync', (m) => m.respondResync()),
-    command(who, 'activityStart', (m, w) => { m.activityStart(new Uint8Array([w.activities + 1])); w.activities++; }),
-    command(who, 'activityResume', (m, w) => {
+    command(who, 'startActivity', (m, w) => { m.startActivity(new Uint8Array([w.activities + 1])); w.activities++; }),
+    command(who, 'resumeActivity', (m, w) => {
       if (!w.interrupted) throw new Error('nothing to resume'); // never: guarded below
-      m.activityResume(new Uint8Array([w.activities + 1]), w.interrupted.id, w.interrupted.serial);
+      m.resumeActivity(new Uint8Array([w.activities + 1]), w.interrupted.id, w.interrupted.serial);
       w.activities++;
     }),
-    command(who, 'activityInterrupt', (m) => m.activityInterrupt(1)),
-    command(who, 'activityDiscard', (m) => m.activityDiscard(2)),
-    command(who, 'activityEnd', (m, w) => { m.activityEnd(); w.ledger.majorIssued(who); }),
+    command(who, 'interruptActivity', (m) => m.interruptActivity(1)),
+    command(who, 'discardActivity', (m) => m.discardActivity(2)),
+    command(who, 'endActivity', (m, w) => { m.endActivity(); w.ledger.majorIssued(who); }),
     command(who, 'confirmInterrupt', (m) => m.confirmActivityInterrupt()),
     command(who, 'confirmDiscard', (m) => m.confirmActivityDiscard()),
     command(who, 'confirmEnd', (m) => m.confirmActivityEnd()),
@@ -165,11 +165,11 @@ function commands(who: Who): Step[] {
     command(who, 'giveControl', (m) => m.giveControl()),
     command(who, 'capability', (m) => m.sendCapability(new Uint8Array([1]))),
     command(who, 'confirmCapability', (m) => m.confirmCapability()),
-    command(who, 'exception', (m) => m.exceptionReport(3)),
+    command(who, 'exception', (m) => m.reportException(3)),
     command(who, 'release', (m) => m.release()),
     command(who, 'acceptRelease', (m) => m.respondRelease(true)),
     command(who, 'refuseRelease', (m) => m.respondRelease(false)),
-  ].map((s) => (s.name.endsWith('.activityResume') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s))
+  ].map((s) => (s.name.endsWith('.resumeActivity') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s))
     .map((s) => {
       const unit = UNIT_OF[s.name.slice(2)];
       return unit ? { ...s, unit } : s;
@@ -228,7 +228,7 @@ export function root(config: ExploreConfig, bounds: Bounds = DEFAULT_BOUNDS): Wo
   p.settle();
   p.advance(100);
   if (config.inActivity) {
-    machine(w, config.holder).activityStart(new Uint8Array([++w.activities]));
+    machine(w, config.holder).startActivity(new Uint8Array([++w.activities]));
     p.settle();
     p.advance(100);
   }

@@ -34,11 +34,11 @@ export type Action =
   | { k: 'confirmMinor'; who: Actor }
   | { k: 'major'; who: Actor }
   | { k: 'resync'; who: Actor; type: 'restart' | 'abandon' | 'set'; serial: number; tokens: TokenName[] }
-  | { k: 'activityStart'; who: Actor }
+  | { k: 'startActivity'; who: Actor }
   | { k: 'activityCycle'; who: Actor; finish: 'interrupt' | 'discard' | 'end' }
-  | { k: 'activityResume'; who: Actor }
-  | { k: 'activityInterrupt'; who: Actor; discard: boolean }
-  | { k: 'activityEnd'; who: Actor }
+  | { k: 'resumeActivity'; who: Actor }
+  | { k: 'interruptActivity'; who: Actor; discard: boolean }
+  | { k: 'endActivity'; who: Actor }
   | { k: 'capability'; who: Actor }
   | { k: 'giveControl'; who: Actor }
   | { k: 'exception'; who: Actor }
@@ -63,11 +63,11 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('confirmMinor' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('major' as const), who }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('resync' as const), who, type: fc.constantFrom('restart' as const, 'abandon' as const, 'set' as const), serial: fc.integer({ min: 0, max: 30 }), tokens: fc.subarray<TokenName>(['data', 'minorSync', 'majorActivity', 'release']) }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('activityStart' as const), who }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('activityResume' as const), who }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('startActivity' as const), who }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('resumeActivity' as const), who }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('activityCycle' as const), who, finish: fc.constantFrom('interrupt' as const, 'discard' as const, 'end' as const) }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('activityInterrupt' as const), who, discard: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('activityEnd' as const), who }) },
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('interruptActivity' as const), who, discard: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('endActivity' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('capability' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('giveControl' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('exception' as const), who }) },
@@ -103,8 +103,8 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
   p.settle();
 
   const NEEDS: Partial<Record<Action['k'], TokenName>> = {
-    send: 'data', minor: 'minorSync', major: 'majorActivity', activityStart: 'majorActivity', activityResume: 'majorActivity',
-    activityInterrupt: 'majorActivity', activityCycle: 'majorActivity', activityEnd: 'majorActivity', capability: 'majorActivity', giveControl: 'majorActivity',
+    send: 'data', minor: 'minorSync', major: 'majorActivity', startActivity: 'majorActivity', resumeActivity: 'majorActivity',
+    interruptActivity: 'majorActivity', activityCycle: 'majorActivity', endActivity: 'majorActivity', capability: 'majorActivity', giveControl: 'majorActivity',
     release: 'release', give: 'data', minorConfirmed: 'minorSync',
   };
   let current: Action = actions[0] as Action;
@@ -136,7 +136,7 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
       case 'typed': tryDo(() => side(act.who).machine.sendTyped(new Uint8Array([7, 7]))); break;
       case 'expedited': tryDo(() => side(act.who).machine.sendExpedited(new Uint8Array([9]))); break;
       case 'give': tryDo(() => side(act.who).machine.giveTokens(act.tokens)); break;
-      case 'please': tryDo(() => side(act.who).machine.pleaseTokens(act.tokens)); break;
+      case 'please': tryDo(() => side(act.who).machine.requestTokens(act.tokens)); break;
       case 'minor': tryDo(() => side(act.who).machine.syncMinor({ confirm: act.confirm })); break;
       case 'confirmMinor': tryDo(() => side(act.who).machine.confirmMinorSync()); break;
       case 'major':
@@ -149,9 +149,9 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         tryDo(() => m.resynchronize(act.type, { serial, tokens: act.tokens.filter((t) => m.negotiated?.tokens.includes(t)) }));
         break;
       }
-      case 'activityStart': {
+      case 'startActivity': {
         const id = new Uint8Array([nextActivity++ & 0xff, 1]);
-        tryDo(() => side(act.who).machine.activityStart(id));
+        tryDo(() => side(act.who).machine.startActivity(id));
         break;
       }
       case 'activityCycle': {
@@ -161,39 +161,39 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         const lacking = (peer.machine.tokens.filter((t) => t !== 'release'));
         if (lacking.length) tryDo(() => peer.machine.giveTokens(lacking));
         p.settle();
-        tryDo(() => s.machine.activityStart(new Uint8Array([nextActivity++ & 0xff, 3])));
+        tryDo(() => s.machine.startActivity(new Uint8Array([nextActivity++ & 0xff, 3])));
         p.settle();
         const m = s.machine;
         if (act.finish === 'end') {
-          if (tryDo(() => m.activityEnd())) ledger.majorIssued(s.name);
-        } else tryDo(() => (act.finish === 'discard' ? m.activityDiscard(1) : m.activityInterrupt(1)));
+          if (tryDo(() => m.endActivity())) ledger.majorIssued(s.name);
+        } else tryDo(() => (act.finish === 'discard' ? m.discardActivity(1) : m.interruptActivity(1)));
         p.settle();
         respondAll(peer, false);
         p.settle();
         const old = interrupted[interrupted.length - 1];
         if (act.finish === 'interrupt' && old) {
-          if (tryDo(() => s.machine.activityResume(new Uint8Array([nextActivity++ & 0xff, 4]), old.id, old.serial))) expectResumedAt(s.machine, old.serial);
+          if (tryDo(() => s.machine.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 4]), old.id, old.serial))) expectResumedAt(s.machine, old.serial);
         }
         break;
       }
-      case 'activityResume': {
+      case 'resumeActivity': {
         const old = interrupted[interrupted.length - 1];
         if (!old) break;
         const m = side(act.who).machine;
-        if (tryDo(() => m.activityResume(new Uint8Array([nextActivity++ & 0xff, 2]), old.id, old.serial))) expectResumedAt(m, old.serial);
+        if (tryDo(() => m.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 2]), old.id, old.serial))) expectResumedAt(m, old.serial);
         break;
       }
-      case 'activityInterrupt': {
+      case 'interruptActivity': {
         const m = side(act.who).machine;
-        tryDo(() => (act.discard ? m.activityDiscard(3) : m.activityInterrupt(2)));
+        tryDo(() => (act.discard ? m.discardActivity(3) : m.interruptActivity(2)));
         break;
       }
-      case 'activityEnd':
-        if (tryDo(() => side(act.who).machine.activityEnd())) ledger.majorIssued(name(act.who));
+      case 'endActivity':
+        if (tryDo(() => side(act.who).machine.endActivity())) ledger.majorIssued(name(act.who));
         break;
       case 'capability': tryDo(() => side(act.who).machine.sendCapability(new Uint8Array([1, 2, 3]))); break;
       case 'giveControl': tryDo(() => side(act.who).machine.giveControl()); break;
-      case 'exception': tryDo(() => side(act.who).machine.exceptionReport(5)); break;
+      case 'exception': tryDo(() => side(act.who).machine.reportException(5)); break;
       case 'respond': respondAll(side(act.who), act.acceptRelease); break;
       case 'minorConfirmed': {
         const s = side(act.who);

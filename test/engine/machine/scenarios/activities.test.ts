@@ -20,17 +20,17 @@ describe('activities', () => {
     // With the activities unit, data and sync points need an activity.
     expectRejected(p, () => A.sendData(bytes('x')), 'ERR_ACTIVITY_REQUIRED');
     expectRejected(p, () => A.syncMinor(), 'ERR_ACTIVITY_REQUIRED');
-    expectRejected(p, () => A.activityEnd(), 'ERR_ACTIVITY_REQUIRED');
-    expectRejected(p, () => B.activityStart(bytes('act-1')), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
+    expectRejected(p, () => A.endActivity(), 'ERR_ACTIVITY_REQUIRED');
+    expectRejected(p, () => B.startActivity(bytes('act-1')), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
 
     const m = mark(p);
-    A.activityStart(bytes('act-1'), bytes('go'));
+    A.startActivity(bytes('act-1'), bytes('go'));
     expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: 'act-1' });
-    expectRejected(p, () => A.activityStart(bytes('act-2')), 'ERR_ACTIVITY_IN_PROGRESS');
+    expectRejected(p, () => A.startActivity(bytes('act-2')), 'ERR_ACTIVITY_IN_PROGRESS');
     expectRejected(p, () => A.release(), 'ERR_ACTIVITY_IN_PROGRESS');
     A.sendData(bytes('work'));
     expect(A.syncMinor()).toBe(1);
-    expect(A.activityEnd(bytes('done'))).toBe(2);
+    expect(A.endActivity(bytes('done'))).toBe(2);
     expectRejected(p, () => A.sendData(bytes('x')), 'ERR_SYNC_PENDING', { pending: 'activity-end' });
     p.settle();
     expectRejected(p, () => B.sendData(bytes('x')), 'ERR_RESPONSE_REQUIRED', { pending: 'activity-end' });
@@ -61,7 +61,7 @@ describe('activities', () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
-    A.activityStart(bytes('act-1'));
+    A.startActivity(bytes('act-1'));
     A.syncMinor();
     A.syncMinor();
     p.settle();
@@ -69,8 +69,8 @@ describe('activities', () => {
 
     const m = mark(p);
     B.sendData(bytes('crossing'));
-    A.activityInterrupt(7);
-    expectRejected(p, () => A.activityInterrupt(), 'ERR_CONFIRM_PENDING', { pending: 'activity-interrupt' });
+    A.interruptActivity(7);
+    expectRejected(p, () => A.interruptActivity(), 'ERR_CONFIRM_PENDING', { pending: 'activity-interrupt' });
     p.settle();
     expectRejected(p, () => B.sendData(bytes('x')), 'ERR_RESPONSE_REQUIRED', { pending: 'activity-interrupt' });
     expectRejected(p, () => B.confirmActivityDiscard(), 'ERR_NOTHING_TO_CONFIRM');
@@ -87,9 +87,9 @@ describe('activities', () => {
     expect(view(p.B).activity).toBeNull();
 
     const m2 = mark(p);
-    expectRejected(p, () => A.activityResume(bytes('act-2'), bytes('act-1'), -1), 'ERR_INVALID_ARGUMENT', { serial: -1 });
-    expectRejected(p, () => A.activityResume(bytes('act-2'), new Uint8Array(0), 2), 'ERR_INVALID_ARGUMENT', { length: 0 });
-    A.activityResume(bytes('act-2'), bytes('act-1'), 2, bytes('again'));
+    expectRejected(p, () => A.resumeActivity(bytes('act-2'), bytes('act-1'), -1), 'ERR_INVALID_ARGUMENT', { serial: -1 });
+    expectRejected(p, () => A.resumeActivity(bytes('act-2'), new Uint8Array(0), 2), 'ERR_INVALID_ARGUMENT', { length: 0 });
+    A.resumeActivity(bytes('act-2'), bytes('act-1'), 2, bytes('again'));
     expect(A.syncMinor()).toBe(3);
     p.settle();
     expect(ladderSince(p, m2)).toEqual(['A>ACTIVITY_RESUME', 'A>MINOR_SYNC']);
@@ -109,12 +109,12 @@ describe('activities', () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
-    A.activityStart(bytes('act-1'));
+    A.startActivity(bytes('act-1'));
     A.sendData(bytes('kept'));
     p.settle();
     const m = mark(p);
     A.sendData(bytes('queued'));
-    A.activityDiscard(3);
+    A.discardActivity(3);
     p.settle();
     B.confirmActivityDiscard();
     p.settle();
@@ -133,11 +133,11 @@ describe('activities', () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
-    A.activityStart(bytes('act-1'));
+    A.startActivity(bytes('act-1'));
     p.settle();
     const m = mark(p);
     expect(A.syncMajor()).toBe(1);
-    A.activityInterrupt(1);
+    A.interruptActivity(1);
     p.settle();
     expectRejected(p, () => B.confirmMajorSync(), 'ERR_NOTHING_TO_CONFIRM');
     B.confirmActivityInterrupt();
@@ -160,10 +160,10 @@ describe('activities', () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
-    A.activityStart(bytes('act-1'));
+    A.startActivity(bytes('act-1'));
     p.settle();
     const m = mark(p);
-    A.activityInterrupt(2);
+    A.interruptActivity(2);
     B.resynchronize('abandon');
     p.settle();
     expectRejected(p, () => A.respondResync(), 'ERR_NOTHING_TO_CONFIRM');
@@ -195,7 +195,7 @@ describe('activities', () => {
     expect(ladderSince(p, m)).toEqual(['A>CAPABILITY', 'B>CAPABILITY_ACK']);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'capability', payload: 'cap' }]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'capability-confirmed', payload: 'cap ok' }]);
-    A.activityStart(bytes('act-1'));
+    A.startActivity(bytes('act-1'));
     expectRejected(p, () => A.sendCapability(bytes('inside')), 'ERR_ACTIVITY_IN_PROGRESS');
   });
 
@@ -203,21 +203,21 @@ describe('activities', () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
-    expectRejected(p, () => A.activityInterrupt(), 'ERR_ACTIVITY_REQUIRED');
-    expectRejected(p, () => A.activityStart(new Uint8Array(65)), 'ERR_INVALID_ARGUMENT', { length: 65 });
-    A.activityStart(bytes('act-1'));
+    expectRejected(p, () => A.interruptActivity(), 'ERR_ACTIVITY_REQUIRED');
+    expectRejected(p, () => A.startActivity(new Uint8Array(65)), 'ERR_INVALID_ARGUMENT', { length: 65 });
+    A.startActivity(bytes('act-1'));
     p.settle();
-    expectRejected(p, () => B.activityInterrupt(), 'ERR_TOKEN_NOT_HELD', { token: 'majorActivity' });
-    expectRejected(p, () => B.activityDiscard(), 'ERR_TOKEN_NOT_HELD', { token: 'majorActivity' });
-    expectRejected(p, () => B.activityEnd(), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
-    expectRejected(p, () => A.activityInterrupt(256), 'ERR_INVALID_ARGUMENT', { reason: 256 });
+    expectRejected(p, () => B.interruptActivity(), 'ERR_TOKEN_NOT_HELD', { token: 'majorActivity' });
+    expectRejected(p, () => B.discardActivity(), 'ERR_TOKEN_NOT_HELD', { token: 'majorActivity' });
+    expectRejected(p, () => B.endActivity(), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
+    expectRejected(p, () => A.interruptActivity(256), 'ERR_INVALID_ARGUMENT', { reason: 256 });
     expectRejected(p, () => A.giveControl(), 'ERR_ACTIVITY_IN_PROGRESS');
     expectRejected(p, () => B.confirmActivityInterrupt(), 'ERR_NOTHING_TO_CONFIRM');
-    expectRejected(p, () => A.activityResume(bytes('b'), bytes('a'), 1), 'ERR_ACTIVITY_IN_PROGRESS');
+    expectRejected(p, () => A.resumeActivity(bytes('b'), bytes('a'), 1), 'ERR_ACTIVITY_IN_PROGRESS');
 
     const q = established();
-    expectRejected(q, () => q.A.machine.activityStart(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
-    expectRejected(q, () => q.A.machine.activityResume(bytes('b'), bytes('a'), 1), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
-    expectRejected(q, () => q.A.machine.activityEnd(), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
+    expectRejected(q, () => q.A.machine.startActivity(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
+    expectRejected(q, () => q.A.machine.resumeActivity(bytes('b'), bytes('a'), 1), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
+    expectRejected(q, () => q.A.machine.endActivity(), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
   });
 });

@@ -72,14 +72,14 @@ describe('connect and negotiation', () => {
     const A = p.A.machine;
     expectRejected(p, () => A.sendExpedited(bytes('x')), 'ERR_UNIT_NOT_SELECTED', { unit: 'expedited' });
     expectRejected(p, () => A.sendCapability(bytes('x')), 'ERR_UNIT_NOT_SELECTED', { unit: 'capabilityData' });
-    expectRejected(p, () => A.exceptionReport(1), 'ERR_UNIT_NOT_SELECTED', { unit: 'exceptions' });
+    expectRejected(p, () => A.reportException(1), 'ERR_UNIT_NOT_SELECTED', { unit: 'exceptions' });
     expectRejected(p, () => A.syncMinor(), 'ERR_UNIT_NOT_SELECTED', { unit: 'minorSync' });
     expectRejected(p, () => A.syncMajor(), 'ERR_UNIT_NOT_SELECTED', { unit: 'majorSync' });
     expectRejected(p, () => A.resynchronize('abandon'), 'ERR_UNIT_NOT_SELECTED', { unit: 'resynchronize' });
-    expectRejected(p, () => A.activityStart(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
+    expectRejected(p, () => A.startActivity(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
     expectRejected(p, () => A.giveControl(), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
     expectRejected(p, () => A.giveTokens(['data']), 'ERR_UNIT_NOT_SELECTED', { unit: 'halfDuplex', token: 'data' });
-    expectRejected(p, () => A.pleaseTokens(['release']), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease', token: 'release' });
+    expectRejected(p, () => A.requestTokens(['release']), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease', token: 'release' });
 
     // What was selected works.
     const m = mark(p);

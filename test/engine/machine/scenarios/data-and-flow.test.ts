@@ -48,13 +48,13 @@ describe('data and flow', () => {
     const B = p.B.machine;
     expect(view(p.A).tokens).toEqual(['data']);
     expectRejected(p, () => B.sendData(bytes('no')), 'ERR_TOKEN_NOT_HELD', { token: 'data' });
-    expectRejected(p, () => A.pleaseTokens(['data']), 'ERR_TOKEN_HELD', { token: 'data' });
+    expectRejected(p, () => A.requestTokens(['data']), 'ERR_TOKEN_HELD', { token: 'data' });
 
     const m = mark(p);
     A.sendData(bytes('from A'));
     B.sendTyped(bytes('typed needs no token'));
     B.sendExpedited(bytes('nor expedited'));
-    B.pleaseTokens(['data'], bytes('my turn'));
+    B.requestTokens(['data'], bytes('my turn'));
     p.settle();
     expect(ladderSince(p, m)).toEqual(['A>DATA', 'B>EXPEDITED', 'B>TYPED', 'B>PLEASE_TOKENS']);
     expect(eventsSince(p.A, m)).toEqual([

@@ -15,7 +15,7 @@ describe('exceptions', () => {
     const A = p.A.machine;
     const B = p.B.machine;
     const m = mark(p);
-    B.exceptionReport(9, bytes('bad'));
+    B.reportException(9, bytes('bad'));
     p.settle();
     expectRejected(p, () => A.sendData(bytes('x')), 'ERR_EXCEPTION_PENDING');
     expectRejected(p, () => A.syncMinor(), 'ERR_EXCEPTION_PENDING');
@@ -39,7 +39,7 @@ describe('exceptions', () => {
     const p = halfDuplexWithExceptions();
     const A = p.A.machine;
     const m = mark(p);
-    p.B.machine.exceptionReport(1);
+    p.B.machine.reportException(1);
     p.settle();
     expectRejected(p, () => A.sendData(bytes('x')), 'ERR_EXCEPTION_PENDING');
     A.resynchronize('abandon');
@@ -57,12 +57,12 @@ describe('exceptions', () => {
 
   it('exception commands that are not allowed fail at once and change nothing', () => {
     const p = halfDuplexWithExceptions();
-    expectRejected(p, () => p.A.machine.exceptionReport(1), 'ERR_TOKEN_HELD', { token: 'data' });
-    expectRejected(p, () => p.B.machine.exceptionReport(256), 'ERR_INVALID_ARGUMENT', { reason: 256 });
+    expectRejected(p, () => p.A.machine.reportException(1), 'ERR_TOKEN_HELD', { token: 'data' });
+    expectRejected(p, () => p.B.machine.reportException(256), 'ERR_INVALID_ARGUMENT', { reason: 256 });
 
     // The exceptions unit needs half duplex: with full duplex it is dropped at connect.
     const q = established({ a: { modes: ['fullDuplex'], units: ['exceptions'] } });
     expect(q.A.machine.negotiated?.units.has('exceptions')).toBe(false);
-    expectRejected(q, () => q.B.machine.exceptionReport(1), 'ERR_UNIT_NOT_SELECTED', { unit: 'exceptions' });
+    expectRejected(q, () => q.B.machine.reportException(1), 'ERR_UNIT_NOT_SELECTED', { unit: 'exceptions' });
   });
 });

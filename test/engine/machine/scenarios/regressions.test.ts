@@ -26,12 +26,12 @@ describe('regressions', () => {
   it('interrupting an activity voids the minor points the interrupter had yet to confirm (found by the property test, seed 30877647)', () => {
     const p = established({ a: { units: ['activities', 'minorSync', 'majorSync'] } });
     const [A, B] = [p.A.machine, p.B.machine];
-    A.activityStart(new Uint8Array([1]));
+    A.startActivity(new Uint8Array([1]));
     A.syncMinor({ confirm: true });
     A.giveTokens(['majorActivity']);
     p.settle();
     // B owes a confirmation for point 1, then interrupts the activity instead.
-    B.activityInterrupt(1);
+    B.interruptActivity(1);
     p.settle();
     A.confirmActivityInterrupt();
     p.settle();
@@ -75,11 +75,11 @@ describe('regressions', () => {
   it('ending an activity voids the minor points the ender still owed a confirmation for', () => {
     const p = established({ a: { units: ['activities', 'minorSync', 'majorSync'] } });
     const [A, B] = [p.A.machine, p.B.machine];
-    A.activityStart(new Uint8Array([1]));
+    A.startActivity(new Uint8Array([1]));
     A.syncMinor({ confirm: true });
     A.giveTokens(A.tokens);
     p.settle();
-    B.activityEnd();
+    B.endActivity();
     p.settle();
     A.confirmActivityEnd();
     expectRejected(p, () => B.confirmMinorSync(), 'ERR_NOTHING_TO_CONFIRM');
@@ -92,11 +92,11 @@ describe('regressions', () => {
     // the late MINOR_SYNC_ACK and keep V(A) 1, so the sides disagreed at rest.
     const p = established({ a: { modes: ['halfDuplex'], units: ['activities', 'minorSync', 'majorSync'] } });
     const [A, B] = [p.A.machine, p.B.machine];
-    A.activityStart(new Uint8Array([1]));
+    A.startActivity(new Uint8Array([1]));
     A.syncMinor({ confirm: true });
     p.settle();
     B.confirmMinorSync();
-    A.activityInterrupt(1);
+    A.interruptActivity(1);
     p.settle();
     B.confirmActivityInterrupt();
     p.settle();
@@ -129,7 +129,7 @@ describe('regressions', () => {
 
   it('release is refused while an exception report is pending', () => {
     const p = established({ a: { modes: ['halfDuplex'], units: ['exceptions', 'minorSync'] } });
-    p.B.machine.exceptionReport(1);
+    p.B.machine.reportException(1);
     p.settle();
     expectRejected(p, () => p.A.machine.release(), 'ERR_EXCEPTION_PENDING');
   });

@@ -32,12 +32,12 @@ describe('tokens', () => {
     const B = p.B.machine;
     expect(view(p.A).tokens).toEqual(['data', 'minorSync', 'majorActivity', 'release']);
     const m = mark(p);
-    B.pleaseTokens(['data', 'release'], bytes('please'));
+    B.requestTokens(['data', 'release'], bytes('please'));
     p.settle();
     expect(view(p.A).tokens).toEqual(['data', 'minorSync', 'majorActivity', 'release']);
     A.giveTokens(['release']);
     p.settle();
-    expectRejected(p, () => B.pleaseTokens(['data', 'release']), 'ERR_TOKEN_HELD', { token: 'release' });
+    expectRejected(p, () => B.requestTokens(['data', 'release']), 'ERR_TOKEN_HELD', { token: 'release' });
     A.giveTokens(['data', 'minorSync']);
     p.settle();
 
@@ -61,10 +61,10 @@ describe('tokens', () => {
     const A = p.A.machine;
     const B = p.B.machine;
     expectRejected(p, () => A.giveTokens([]), 'ERR_INVALID_ARGUMENT');
-    expectRejected(p, () => B.pleaseTokens([]), 'ERR_INVALID_ARGUMENT');
+    expectRejected(p, () => B.requestTokens([]), 'ERR_INVALID_ARGUMENT');
     expectRejected(p, () => A.giveTokens(['data', 'release']), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease', token: 'release' });
     expectRejected(p, () => B.giveTokens(['minorSync']), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
-    expectRejected(p, () => A.pleaseTokens(['majorActivity']), 'ERR_TOKEN_HELD', { token: 'majorActivity' });
+    expectRejected(p, () => A.requestTokens(['majorActivity']), 'ERR_TOKEN_HELD', { token: 'majorActivity' });
     // While our major sync awaits confirmation, tokens stay where they are.
     A.syncMajor();
     expectRejected(p, () => A.giveTokens(['data']), 'ERR_CONFIRM_PENDING', { pending: 'sync-major' });
@@ -94,7 +94,7 @@ describe('tokens', () => {
 
     // Control is given between activities only.
     const B = p.B.machine;
-    B.activityStart(bytes('act'));
+    B.startActivity(bytes('act'));
     p.settle();
     expectRejected(p, () => B.giveControl(), 'ERR_ACTIVITY_IN_PROGRESS');
   });
