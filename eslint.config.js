@@ -25,9 +25,30 @@ export default tseslint.config(
     files: ['src/engine/**/*.ts'],
     ignores: ['src/engine/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'fs', 'net', 'tls', 'http', 'timers', 'crypto'], message: 'The engine is pure: no I/O, clock or timers.' }] }],
-      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'performance', 'process', 'queueMicrotask'],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'The engine takes time as an input.' }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'net', 'tls', 'http', 'timers', 'crypto'],
+              message: 'The engine is pure: no I/O, clock or timers.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        'setTimeout',
+        'setInterval',
+        'setImmediate',
+        'performance',
+        'process',
+        'queueMicrotask',
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'The engine takes time as an input.' },
+      ],
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },

@@ -53,12 +53,25 @@ const KILL_TRIALS = QUICK ? 2 : 10;
 const KILL_FILE_MB = QUICK ? 6 : 24;
 const KILL_BUDGET_MS = QUICK ? 90_000 : 240_000;
 
-interface Rates { get: number; put: number; rpc: number; chat: number }
+interface Rates {
+  get: number;
+  put: number;
+  rpc: number;
+  chat: number;
+}
 
 async function measure(store: string, dir: string, round: number): Promise<Rates> {
   const name = `${store === 'memory' ? 'memory' : 'redis'}-${round}`;
   const files = join(dir, name);
-  const app: ServeApp = await startServeApp({ host: '127.0.0.1', port: 0, tcpPort: 0, files, store, adminToken: randomBytes(16).toString('hex'), access: 'anyone' });
+  const app: ServeApp = await startServeApp({
+    host: '127.0.0.1',
+    port: 0,
+    tcpPort: 0,
+    files,
+    store,
+    adminToken: randomBytes(16).toString('hex'),
+    access: 'anyone',
+  });
   try {
     const bytes = CONT_FILE_MB * MiB;
     await writeFile(join(files, 'src.bin'), randomBytes(bytes));
@@ -106,7 +119,10 @@ async function chatRate(url: string): Promise<number> {
     const until = async (done: () => boolean): Promise<boolean> => {
       while (!done()) {
         if (performance.now() > deadline) return false;
-        await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 50); });
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
       }
       return true;
     };
@@ -159,7 +175,8 @@ async function killTrials(redis: RedisServer, dir: string): Promise<number[]> {
           last = p.transferred;
         },
       });
-      if (result.takeovers !== 1) throw new Error(`kill trial ${trial}: expected one takeover, the get reported ${result.takeovers}`);
+      if (result.takeovers !== 1)
+        throw new Error(`kill trial ${trial}: expected one takeover, the get reported ${result.takeovers}`);
       gaps.push(gap);
       await rm(join(dir, `kill-${trial}.bin`), { force: true });
       current = next;
@@ -173,7 +190,9 @@ async function killTrials(redis: RedisServer, dir: string): Promise<number[]> {
 }
 
 export async function continuity(): Promise<void> {
-  console.log(`  cost of continuity: serve's apps with --store redis:// (durable sessions, shared mode) vs one node on --store memory${QUICK ? ' (BENCH_QUICK)' : ''}`);
+  console.log(
+    `  cost of continuity: serve's apps with --store redis:// (durable sessions, shared mode) vs one node on --store memory${QUICK ? ' (BENCH_QUICK)' : ''}`,
+  );
   if (skipWithout('redis-server', 'bench: cost of continuity', 'apt-get install redis-server')) {
     console.log('    skipped: redis-server is not installed');
     return;
@@ -186,23 +205,41 @@ export async function continuity(): Promise<void> {
     const memoryRuns: Rates[] = [];
     const sharedRuns: Rates[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      if (round % 2 === 0) { memoryRuns.push(await measure('memory', dir, round)); sharedRuns.push(await measure(redis.url, dir, round)); }
-      else { sharedRuns.push(await measure(redis.url, dir, round)); memoryRuns.push(await measure('memory', dir, round)); }
+      if (round % 2 === 0) {
+        memoryRuns.push(await measure('memory', dir, round));
+        sharedRuns.push(await measure(redis.url, dir, round));
+      } else {
+        sharedRuns.push(await measure(redis.url, dir, round));
+        memoryRuns.push(await measure('memory', dir, round));
+      }
     }
     const memory = best(memoryRuns);
     const shared = best(sharedRuns);
-    const row = (what: string, unit: string, m: number, r: number): string[] => [what, unit, unit === 'MB/s' ? m.toFixed(1) : fmt(m), unit === 'MB/s' ? r.toFixed(1) : fmt(r), ratioText(r / m)];
-    table([
-      ['    measure', 'unit', 'memory (one node)', 'redis (continuity)', 'redis/memory'],
-      row(`    getFile ${CONT_FILE_MB} MB over TCP`, 'MB/s', memory.get, shared.get),
-      row(`    putFile ${CONT_FILE_MB} MB over TCP`, 'MB/s', memory.put, shared.put),
-      row(`    rpc echo, ${RPC_CONCURRENT} in flight`, 'calls/s', memory.rpc, shared.rpc),
-      row(`    chat, ${CHAT_MEMBERS} members x ${CHAT_MESSAGES} messages`, 'deliveries/s', memory.chat, shared.chat),
-    ], 2);
+    const row = (what: string, unit: string, m: number, r: number): string[] => [
+      what,
+      unit,
+      unit === 'MB/s' ? m.toFixed(1) : fmt(m),
+      unit === 'MB/s' ? r.toFixed(1) : fmt(r),
+      ratioText(r / m),
+    ];
+    table(
+      [
+        ['    measure', 'unit', 'memory (one node)', 'redis (continuity)', 'redis/memory'],
+        row(`    getFile ${CONT_FILE_MB} MB over TCP`, 'MB/s', memory.get, shared.get),
+        row(`    putFile ${CONT_FILE_MB} MB over TCP`, 'MB/s', memory.put, shared.put),
+        row(`    rpc echo, ${RPC_CONCURRENT} in flight`, 'calls/s', memory.rpc, shared.rpc),
+        row(`    chat, ${CHAT_MEMBERS} members x ${CHAT_MESSAGES} messages`, 'deliveries/s', memory.chat, shared.chat),
+      ],
+      2,
+    );
     const gaps = await killTrials(redis, dir);
     const measured = gaps.filter((g) => Number.isFinite(g)).sort((a, b) => a - b);
-    console.log(`  kill -9 of the node serving a ${KILL_FILE_MB} MB getFile (real serve processes, forwarder to the other node)`);
-    console.log(`    ${gaps.length} trials, one kill each (${gaps.length - measured.length} without a measurable restart): kill to moving again p50 ${percentile(measured, 50).toFixed(0)} ms, p95 ${percentile(measured, 95).toFixed(0)} ms, max ${(measured.at(-1) ?? NaN).toFixed(0)} ms`);
+    console.log(
+      `  kill -9 of the node serving a ${KILL_FILE_MB} MB getFile (real serve processes, forwarder to the other node)`,
+    );
+    console.log(
+      `    ${gaps.length} trials, one kill each (${gaps.length - measured.length} without a measurable restart): kill to moving again p50 ${percentile(measured, 50).toFixed(0)} ms, p95 ${percentile(measured, 95).toFixed(0)} ms, max ${(measured.at(-1) ?? NaN).toFixed(0)} ms`,
+    );
   } finally {
     await redis.stop();
     await rm(dir, { recursive: true, force: true });

@@ -39,7 +39,9 @@ async function rawTcpCopy(src: string, dst: string): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   const started = performance.now();
   const received = new Promise<void>((resolve, reject) => {
-    server.once('connection', (socket) => { pipeline(socket, createWriteStream(dst)).then(resolve, reject); });
+    server.once('connection', (socket) => {
+      pipeline(socket, createWriteStream(dst)).then(resolve, reject);
+    });
   });
   const client = net.connect(port, '127.0.0.1');
   await pipeline(createReadStream(src), client);
@@ -50,7 +52,11 @@ async function rawTcpCopy(src: string, dst: string): Promise<number> {
 }
 
 export async function run(): Promise<void> {
-  console.log(`apps: RPC and files (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  console.log(
+    `apps: RPC and files (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
   const base = await mkdtemp(join(tmpdir(), 'colloquy-bench-apps-'));
   const files = filesService({ root: base });
   const rpc = rpcService({ methods: files.rpcMethods() });
@@ -67,8 +73,12 @@ export async function run(): Promise<void> {
     const put = await putFile(url, join(base, 'got.bin'), 'put.bin');
     console.log(`  files, ${FILE_MB} MB over TCP loopback`);
     console.log(`    raw TCP copy (no session, no hash)   ${mbps(raw).padStart(7)} MB/s`);
-    console.log(`    getFile (sync points, fsync, SHA-256) ${mbps(got.elapsedMs).padStart(7)} MB/s  (${(raw / got.elapsedMs).toFixed(2)} x raw)`);
-    console.log(`    putFile (sync points, fsync, SHA-256) ${mbps(put.elapsedMs).padStart(7)} MB/s  (${(raw / put.elapsedMs).toFixed(2)} x raw)`);
+    console.log(
+      `    getFile (sync points, fsync, SHA-256) ${mbps(got.elapsedMs).padStart(7)} MB/s  (${(raw / got.elapsedMs).toFixed(2)} x raw)`,
+    );
+    console.log(
+      `    putFile (sync points, fsync, SHA-256) ${mbps(put.elapsedMs).padStart(7)} MB/s  (${(raw / put.elapsedMs).toFixed(2)} x raw)`,
+    );
 
     const client = await RpcClient.connect(url);
     for (let i = 0; i < 2000; i++) await client.call('echo', [i]); // warm-up (JIT)
@@ -83,12 +93,19 @@ export async function run(): Promise<void> {
     rtts.sort((a, b) => a - b);
     const started = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: CONCURRENT }, async () => {
-      while (next < RPC_CALLS * 5) { next++; await client.call('echo', [next]); }
-    }));
+    await Promise.all(
+      Array.from({ length: CONCURRENT }, async () => {
+        while (next < RPC_CALLS * 5) {
+          next++;
+          await client.call('echo', [next]);
+        }
+      }),
+    );
     const perSecond = (RPC_CALLS * 5) / ((performance.now() - started) / 1000);
     console.log('  rpc echo over one TCP session');
-    console.log(`    one at a time: ${Math.round(sequential)} calls/s, round trip p50 ${percentile(rtts, 50).toFixed(3)} ms, p95 ${percentile(rtts, 95).toFixed(3)} ms`);
+    console.log(
+      `    one at a time: ${Math.round(sequential)} calls/s, round trip p50 ${percentile(rtts, 50).toFixed(3)} ms, p95 ${percentile(rtts, 95).toFixed(3)} ms`,
+    );
     console.log(`    ${CONCURRENT} in flight: ${Math.round(perSecond)} calls/s`);
     await client.close();
   } finally {

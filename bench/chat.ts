@@ -23,16 +23,27 @@ const MEMBERS = Number(process.env.BENCH_CHAT_MEMBERS ?? 20);
 const MESSAGES = Number(process.env.BENCH_CHAT_MESSAGES ?? 2000);
 const BURST = 50;
 
-interface Result { perSecond: number; p50: number; p99: number }
+interface Result {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
 
 function summarize(latencies: number[], ms: number): Result {
   latencies.sort((a, b) => a - b);
-  const at = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  const at = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   return { perSecond: (MESSAGES * MEMBERS) / (ms / 1000), p50: at(50), p99: at(99) };
 }
 
 /** Counts deliveries; resolves `burst(n)` once the sender has its own n-th message back. */
-function tracker(): { latencies: number[]; got: number; onMessage(text: string): void; own(text: string): void; until(n: number): Promise<void> } {
+function tracker(): {
+  latencies: number[];
+  got: number;
+  onMessage(text: string): void;
+  own(text: string): void;
+  until(n: number): Promise<void>;
+} {
   let ownCount = 0;
   let waiter: { n: number; resolve(): void } | undefined;
   const t = {
@@ -44,11 +55,17 @@ function tracker(): { latencies: number[]; got: number; onMessage(text: string):
     },
     own(): void {
       ownCount++;
-      if (waiter && ownCount >= waiter.n) { const w = waiter; waiter = undefined; w.resolve(); }
+      if (waiter && ownCount >= waiter.n) {
+        const w = waiter;
+        waiter = undefined;
+        w.resolve();
+      }
     },
     until(n: number): Promise<void> {
       if (ownCount >= n) return Promise.resolve();
-      return new Promise((resolve) => { waiter = { n, resolve }; });
+      return new Promise((resolve) => {
+        waiter = { n, resolve };
+      });
     },
   };
   return t;
@@ -64,7 +81,12 @@ async function colloquy(): Promise<Result> {
   try {
     for (let i = 0; i < MEMBERS; i++) {
       const c = await ChatClient.connect(url, { nick: `m${i}`, room: 'bench' });
-      c.on('message', (m) => { if (!m.history) { t.onMessage(m.text); if (i === 0) t.own(m.text); } });
+      c.on('message', (m) => {
+        if (!m.history) {
+          t.onMessage(m.text);
+          if (i === 0) t.own(m.text);
+        }
+      });
       clients.push(c);
     }
     const sender = clients[0] as ChatClient;
@@ -87,7 +109,9 @@ async function socketIoRoom(): Promise<Result> {
   const io = new SocketIoServer(httpServer, { transports: ['websocket'] });
   io.on('connection', (socket) => {
     void socket.join('bench');
-    socket.on('say', (text: string) => { io.to('bench').emit('message', { from: socket.id, text }); });
+    socket.on('say', (text: string) => {
+      io.to('bench').emit('message', { from: socket.id, text });
+    });
   });
   await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
   const port = (httpServer.address() as AddressInfo).port;
@@ -97,7 +121,10 @@ async function socketIoRoom(): Promise<Result> {
     for (let i = 0; i < MEMBERS; i++) {
       const c = socketIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true });
       await new Promise<void>((resolve) => c.once('connect', () => resolve()));
-      c.on('message', (m: { text: string }) => { t.onMessage(m.text); if (i === 0) t.own(m.text); });
+      c.on('message', (m: { text: string }) => {
+        t.onMessage(m.text);
+        if (i === 0) t.own(m.text);
+      });
       clients.push(c);
     }
     // join() happens on the server's connection handler; one round trip settles it for everyone.
@@ -113,18 +140,27 @@ async function socketIoRoom(): Promise<Result> {
     return summarize(t.latencies, performance.now() - started);
   } finally {
     for (const c of clients) c.disconnect();
-    await new Promise<void>((r) => { void io.close(() => r()); });
+    await new Promise<void>((r) => {
+      void io.close(() => r());
+    });
   }
 }
 
 export async function run(): Promise<void> {
-  console.log(`chat: one room, ${MEMBERS} members, ${MESSAGES} messages from one of them, over WebSocket (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  console.log(
+    `chat: one room, ${MEMBERS} members, ${MESSAGES} messages from one of them, over WebSocket (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
   const c = await colloquy();
   const s = await socketIoRoom();
-  const row = (name: string, r: Result): string => `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms`;
+  const row = (name: string, r: Result): string =>
+    `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms`;
   console.log(row('Colloquy chat (ws)', c));
   console.log(row('Socket.IO 4 room (ws)', s));
-  console.log(`  ratio Colloquy / Socket.IO: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s, p50 latency ${(c.p50 / s.p50).toFixed(2)}x`);
+  console.log(
+    `  ratio Colloquy / Socket.IO: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s, p50 latency ${(c.p50 / s.p50).toFixed(2)}x`,
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();

@@ -20,8 +20,17 @@ const WARMUP_MS = 150;
 const MEASURE_MS = 550;
 const SLICES = 5;
 
-interface Rate { frames: number; seconds: number }
-interface Row { name: string; payload: number; encode: Rate; decode: Rate; roundTrip: Rate }
+interface Rate {
+  frames: number;
+  seconds: number;
+}
+interface Row {
+  name: string;
+  payload: number;
+  encode: Rate;
+  decode: Rate;
+  roundTrip: Rate;
+}
 
 let sink = 0;
 
@@ -78,7 +87,13 @@ function runCase(payloadSize: number): Row {
   });
   const decode = measure(() => decodeAll(decoder, parts));
   const roundTrip = measure(() => decodeAll(decoder, [encodeFrames(write)]));
-  return { name: `DATA ${payloadSize < 1024 ? `${payloadSize} B` : `${payloadSize / 1024} KiB`}`, payload: payloadSize, encode, decode, roundTrip };
+  return {
+    name: `DATA ${payloadSize < 1024 ? `${payloadSize} B` : `${payloadSize / 1024} KiB`}`,
+    payload: payloadSize,
+    encode,
+    decode,
+    roundTrip,
+  };
 }
 
 const perSecond = (r: Rate): number => r.frames / r.seconds;
@@ -89,11 +104,16 @@ function print(rows: readonly Row[]): void {
   const table = [
     ['case', 'encode frames/s', 'decode frames/s', 'round trip frames/s', 'round trip payload'],
     ...rows.map((r) => [
-      r.name, mega(perSecond(r.encode)), mega(perSecond(r.decode)), mega(perSecond(r.roundTrip)), mbps(r.roundTrip, r.payload),
+      r.name,
+      mega(perSecond(r.encode)),
+      mega(perSecond(r.decode)),
+      mega(perSecond(r.roundTrip)),
+      mbps(r.roundTrip, r.payload),
     ]),
   ];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  const line = (row: readonly string[]): string => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const line = (row: readonly string[]): string =>
+    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   console.log(line(table[0]!));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of table.slice(1)) console.log(line(row));

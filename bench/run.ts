@@ -22,7 +22,10 @@ const parts: [string, () => Promise<void>][] = [
   ['operations', operations],
 ];
 
-const wanted = process.env['BENCH']?.split(',').map((s) => s.trim()).filter(Boolean);
+const wanted = process.env['BENCH']
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const unknown = wanted?.filter((w) => !parts.some(([name]) => name === w)) ?? [];
 if (unknown.length > 0) {
   console.error(`unknown benchmark part(s): ${unknown.join(', ')}; known: ${parts.map(([n]) => n).join(', ')}`);

@@ -40,8 +40,25 @@ export interface PostgresOpsOptions {
 }
 
 async function pgbench(url: URL, clients: number, script: string[]): Promise<number> {
-  const args = ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres'),
-    '-c', String(clients), '-j', String(Math.min(clients, 2)), '-M', 'prepared', '-T', String(PGBENCH_SECONDS), '-n', ...script, url.pathname.slice(1)];
+  const args = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-U',
+    decodeURIComponent(url.username || 'postgres'),
+    '-c',
+    String(clients),
+    '-j',
+    String(Math.min(clients, 2)),
+    '-M',
+    'prepared',
+    '-T',
+    String(PGBENCH_SECONDS),
+    '-n',
+    ...script,
+    url.pathname.slice(1),
+  ];
   const { stdout } = await run$('pgbench', args, { timeout: 120_000 });
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout) ?? /tps = ([\d.]+)/.exec(stdout);
   return m ? Number(m[1]) : NaN;
@@ -49,8 +66,12 @@ async function pgbench(url: URL, clients: number, script: string[]): Promise<num
 
 export async function postgresOps(o: PostgresOpsOptions): Promise<void> {
   console.log('');
-  console.log(`4. PostgresStore operations/s vs pgbench on the same PostgreSQL (${POSTGRES_URL.replace(/\/\/[^@]*@/, '//')}): ${o.valueBytes}-byte values, ${o.keys} sessions,`);
-  console.log(`   ${o.warmMs} ms warm-up then ${o.measureMs} ms; C = calls in flight (ours: a pool of C connections; pgbench: -c C -M prepared, ${PGBENCH_SECONDS} s, scale 1)`);
+  console.log(
+    `4. PostgresStore operations/s vs pgbench on the same PostgreSQL (${POSTGRES_URL.replace(/\/\/[^@]*@/, '//')}): ${o.valueBytes}-byte values, ${o.keys} sessions,`,
+  );
+  console.log(
+    `   ${o.warmMs} ms warm-up then ${o.measureMs} ms; C = calls in flight (ours: a pool of C connections; pgbench: -c C -M prepared, ${PGBENCH_SECONDS} s, scale 1)`,
+  );
   if (!(await postgresReachable())) {
     console.log(`   SKIPPED: PostgreSQL does not answer at ${POSTGRES_URL}`);
     return;
@@ -64,10 +85,29 @@ export async function postgresOps(o: PostgresOpsOptions): Promise<void> {
   url.pathname = `/${db}`;
   const dir = mkdtempSync(join(tmpdir(), 'colloquy-pgbench-'));
   const oneUpdate = join(dir, 'one-update.sql');
-  writeFileSync(oneUpdate, '\\set aid random(1, 100000 * :scale)\n\\set delta random(-5000, 5000)\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n');
+  writeFileSync(
+    oneUpdate,
+    '\\set aid random(1, 100000 * :scale)\n\\set delta random(-5000, 5000)\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n',
+  );
   await postgresQuery(`CREATE DATABASE ${db}`);
   try {
-    await run$('pgbench', ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres'), '-i', '-s', '1', '-q', db], { timeout: 120_000 });
+    await run$(
+      'pgbench',
+      [
+        '-h',
+        url.hostname,
+        '-p',
+        url.port || '5432',
+        '-U',
+        decodeURIComponent(url.username || 'postgres'),
+        '-i',
+        '-s',
+        '1',
+        '-q',
+        db,
+      ],
+      { timeout: 120_000 },
+    );
     const rows: string[][] = [['C', 'operation', 'ours ops/s', 'pgbench', 'pgbench tps', 'ratio']];
     const value = { user: 'ada', pad: 'x'.repeat(o.valueBytes - 24) };
     for (const c of o.concurrency) {
@@ -76,10 +116,23 @@ export async function postgresOps(o: PostgresOpsOptions): Promise<void> {
         simple: await pgbench(url, c, ['-b', 'simple-update']),
         one: await pgbench(url, c, ['-f', oneUpdate]),
       };
-      const store = new PostgresStore({ connectionString: url.toString(), schema: 'colloquy_bench', poolSize: c, listen: false, sweepIntervalMs: 0, timeoutMs: 10_000 });
+      const store = new PostgresStore({
+        connectionString: url.toString(),
+        schema: 'colloquy_bench',
+        poolSize: c,
+        listen: false,
+        sweepIntervalMs: 0,
+        timeoutMs: 10_000,
+      });
       try {
-        for (let k = 0; k < o.keys; k += 100) await Promise.all(Array.from({ length: Math.min(100, o.keys - k) }, (_, i) => store.set(`k${k + i}`, value, { ttlMs: o.ttlMs })));
-        const rate = (op: (w: number, i: number) => Promise<unknown>): Promise<number> => callsPerSecond(c, o.warmMs, o.measureMs, op);
+        for (let k = 0; k < o.keys; k += 100)
+          await Promise.all(
+            Array.from({ length: Math.min(100, o.keys - k) }, (_, i) =>
+              store.set(`k${k + i}`, value, { ttlMs: o.ttlMs }),
+            ),
+          );
+        const rate = (op: (w: number, i: number) => Promise<unknown>): Promise<number> =>
+          callsPerSecond(c, o.warmMs, o.measureMs, op);
         const versions = new Map<string, number>();
         const ours = {
           get: await rate((_w, i) => store.get(`k${(i * 7919) % o.keys}`)),
@@ -93,7 +146,14 @@ export async function postgresOps(o: PostgresOpsOptions): Promise<void> {
           }),
           touch: await rate((_w, i) => store.touch(`k${(i * 7919) % o.keys}`, o.ttlMs)),
         };
-        rows.push([String(c), 'get', fmt(ours.get), 'select-only', fmt(theirs.select), ratio(ours.get / theirs.select)]);
+        rows.push([
+          String(c),
+          'get',
+          fmt(ours.get),
+          'select-only',
+          fmt(theirs.select),
+          ratio(ours.get / theirs.select),
+        ]);
         for (const op of ['set', 'compareAndSet', 'touch'] as const) {
           rows.push([String(c), op, fmt(ours[op]), 'one UPDATE', fmt(theirs.one), ratio(ours[op] / theirs.one)]);
           rows.push([String(c), '', '', 'simple-update', fmt(theirs.simple), ratio(ours[op] / theirs.simple)]);
@@ -105,6 +165,8 @@ export async function postgresOps(o: PostgresOpsOptions): Promise<void> {
     table(rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    await postgresQuery(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((e: unknown) => console.log(`   (could not drop ${db}: ${String(e)})`));
+    await postgresQuery(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((e: unknown) =>
+      console.log(`   (could not drop ${db}: ${String(e)})`),
+    );
   }
 }

@@ -77,11 +77,36 @@ function rate(concurrency: number, op: (worker: number, i: number) => Promise<un
 
 // -- 1. store operations vs redis-benchmark ---------------------------------------------------
 
-async function redisBenchmark(redis: RedisServer, clients: number, pipeline: number): Promise<{ get: number; set: number }> {
+async function redisBenchmark(
+  redis: RedisServer,
+  clients: number,
+  pipeline: number,
+): Promise<{ get: number; set: number }> {
   // Sized to run about as long as our measurement at the rates this machine reaches.
   const requests = Math.max(20_000, clients * pipeline * 4000);
-  const { stdout } = await run$('redis-benchmark', ['-h', redis.host, '-p', String(redis.port), '-t', 'get,set', '-c', String(clients), '-P', String(pipeline),
-    '-d', String(VALUE_BYTES), '-r', String(KEYS), '-n', String(requests), '--csv'], { timeout: 120_000 });
+  const { stdout } = await run$(
+    'redis-benchmark',
+    [
+      '-h',
+      redis.host,
+      '-p',
+      String(redis.port),
+      '-t',
+      'get,set',
+      '-c',
+      String(clients),
+      '-P',
+      String(pipeline),
+      '-d',
+      String(VALUE_BYTES),
+      '-r',
+      String(KEYS),
+      '-n',
+      String(requests),
+      '--csv',
+    ],
+    { timeout: 120_000 },
+  );
   const rps = (name: string): number => {
     const line = stdout.split('\n').find((l) => l.startsWith(`"${name}"`));
     return line ? Number(JSON.parse(`[${line}]`)[1]) : NaN;
@@ -91,8 +116,12 @@ async function redisBenchmark(redis: RedisServer, clients: number, pipeline: num
 
 async function storeOps(redis: RedisServer): Promise<void> {
   console.log('');
-  console.log(`1. RedisStore operations/s vs redis-benchmark on the same redis-server ${redis.port}: ${VALUE_BYTES}-byte values, ${KEYS} keys,`);
-  console.log(`   ${WARM_MS} ms warm-up then ${MEASURE_MS} ms; C = calls in flight (ours: one ioredis connection; redis-benchmark: -c C -P 1 and -c 1 -P C)`);
+  console.log(
+    `1. RedisStore operations/s vs redis-benchmark on the same redis-server ${redis.port}: ${VALUE_BYTES}-byte values, ${KEYS} keys,`,
+  );
+  console.log(
+    `   ${WARM_MS} ms warm-up then ${MEASURE_MS} ms; C = calls in flight (ours: one ioredis connection; redis-benchmark: -c C -P 1 and -c 1 -P C)`,
+  );
   const store = new RedisStore({ url: redis.url, prefix: 'bench', sweepIntervalMs: 0, timeoutMs: 5000 });
   const value = { user: 'ada', pad: 'x'.repeat(VALUE_BYTES - 24) };
   try {
@@ -113,9 +142,22 @@ async function storeOps(redis: RedisServer): Promise<void> {
         }),
         touch: await rate(c, (_w, i) => store.touch(`k${(i * 7919) % KEYS}`, TTL_MS)),
       };
-      const compare: [keyof typeof ours, 'get' | 'set'][] = [['get', 'get'], ['set', 'set'], ['compareAndSet', 'set'], ['touch', 'set']];
+      const compare: [keyof typeof ours, 'get' | 'set'][] = [
+        ['get', 'get'],
+        ['set', 'set'],
+        ['compareAndSet', 'set'],
+        ['touch', 'set'],
+      ];
       for (const [op, base] of compare) {
-        rows.push([String(c), `${op} vs ${base.toUpperCase()}`, fmt(ours[op]), fmt(byClients[base]), ratio(ours[op] / byClients[base]), fmt(byPipeline[base]), ratio(ours[op] / byPipeline[base])]);
+        rows.push([
+          String(c),
+          `${op} vs ${base.toUpperCase()}`,
+          fmt(ours[op]),
+          fmt(byClients[base]),
+          ratio(ours[op] / byClients[base]),
+          fmt(byPipeline[base]),
+          ratio(ours[op] / byPipeline[base]),
+        ]);
       }
     }
     table(rows);
@@ -126,9 +168,19 @@ async function storeOps(redis: RedisServer): Promise<void> {
 
 // -- 2. durability cost -------------------------------------------------------------------------
 
-async function echoPair(durability: SessionStore | null): Promise<{ server: Server; client: ClientSession; next(): Promise<Uint8Array> }> {
-  const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...(durability ? { durability: { store: durability } } : {}) });
-  server.on('session', (s) => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); });
+async function echoPair(
+  durability: SessionStore | null,
+): Promise<{ server: Server; client: ClientSession; next(): Promise<Uint8Array> }> {
+  const server = await listen({
+    tcp: { port: 0 },
+    heartbeatMs: 0,
+    ...(durability ? { durability: { store: durability } } : {}),
+  });
+  server.on('session', (s) => {
+    void (async () => {
+      for await (const m of s) await s.send(m);
+    })().catch(() => {});
+  });
   const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0 });
   const iterator = client[Symbol.asyncIterator]();
   return {
@@ -145,7 +197,9 @@ async function echoPair(durability: SessionStore | null): Promise<{ server: Serv
 async function durabilityCost(redis: RedisServer): Promise<void> {
   console.log('');
   console.log('2. durability cost: echo over TCP in this process (server and client share a core), 64-byte messages;');
-  console.log(`   messages/s = echoes back per second, at most ${WINDOW} in flight, for ${MEASURE_MS} ms (after ${WARM_MS} ms); round trip: one message at a time, ${RTT_SAMPLES} samples`);
+  console.log(
+    `   messages/s = echoes back per second, at most ${WINDOW} in flight, for ${MEASURE_MS} ms (after ${WARM_MS} ms); round trip: one message at a time, ${RTT_SAMPLES} samples`,
+  );
   const modes: { label: string; store: () => SessionStore | null }[] = [
     { label: 'off (memory only)', store: () => null },
     { label: 'MemoryStore', store: () => new MemoryStore() },
@@ -160,9 +214,14 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
     modes.push({ label: 'PostgresStore', store: () => new PostgresStore(pg) });
     // Commits that do not wait for their WAL flush: a PostgreSQL crash may lose the last moments
     // (never a node crash: the rows are in the server); what Redis without fsync also gives.
-    modes.push({ label: 'PostgresStore, synchronous_commit off', store: () => new PostgresStore({ ...pg, poolOptions: { options: '-c synchronous_commit=off' } }) });
+    modes.push({
+      label: 'PostgresStore, synchronous_commit off',
+      store: () => new PostgresStore({ ...pg, poolOptions: { options: '-c synchronous_commit=off' } }),
+    });
   }
-  const rows: string[][] = [['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)', `${EXCHANGE} each way`]];
+  const rows: string[][] = [
+    ['durability', 'messages/s', 'vs off', 'rtt p50', 'rtt p95', 'vs off (p50)', `${EXCHANGE} each way`],
+  ];
   let base: { rate: number; p50: number } | null = null;
   for (const mode of modes) {
     const store = mode.store();
@@ -178,7 +237,12 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       let wake: (() => void) | null = null;
       const sending = (async () => {
         while (state.phase !== 'stop') {
-          if (sent - echoed >= WINDOW) { await new Promise<void>((r) => { wake = r; }); continue; }
+          if (sent - echoed >= WINDOW) {
+            await new Promise<void>((r) => {
+              wake = r;
+            });
+            continue;
+          }
           await client.send(payload);
           sent++;
         }
@@ -189,7 +253,10 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
           echoed++;
           if (state.phase === 'measure') counted++;
           const w = wake as (() => void) | null;
-          if (w && sent - echoed < WINDOW / 2) { wake = null; w(); }
+          if (w && sent - echoed < WINDOW / 2) {
+            wake = null;
+            w();
+          }
         }
       })();
       await new Promise((r) => setTimeout(r, WARM_MS));
@@ -214,7 +281,15 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
       base ??= { rate: messagesPerSecond, p50 };
       await client.release();
       const seconds = Math.min(await exchange(store), await exchange(store)); // best of two: the first run also warms up
-      rows.push([mode.label, fmt(messagesPerSecond), ratio(messagesPerSecond / base.rate), ms(p50), ms(percentile(samples, 95)), ratio(p50 / base.p50), `${seconds.toFixed(2)} s`]);
+      rows.push([
+        mode.label,
+        fmt(messagesPerSecond),
+        ratio(messagesPerSecond / base.rate),
+        ms(p50),
+        ms(percentile(samples, 95)),
+        ratio(p50 / base.p50),
+        `${seconds.toFixed(2)} s`,
+      ]);
     } finally {
       await server.destroy();
       await store?.close();
@@ -227,18 +302,38 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
 /** The runtime conformance case: EXCHANGE messages each way at once (sizes 0..1999 B); seconds until both sides have all. */
 async function exchange(store: SessionStore | null): Promise<number> {
   const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...(store ? { durability: { store } } : {}) });
-  const msg = (i: number, size: number): Uint8Array => { const b = new Uint8Array(Math.max(4, size)); new DataView(b.buffer).setUint32(0, i); return b; };
-  const read = async (s: AsyncIterable<Uint8Array>, n: number): Promise<void> => { let got = 0; for await (const _ of s) if (++got === n) return; };
+  const msg = (i: number, size: number): Uint8Array => {
+    const b = new Uint8Array(Math.max(4, size));
+    new DataView(b.buffer).setUint32(0, i);
+    return b;
+  };
+  const read = async (s: AsyncIterable<Uint8Array>, n: number): Promise<void> => {
+    let got = 0;
+    for await (const _ of s) if (++got === n) return;
+  };
   try {
     let serverSide: Promise<unknown> = Promise.resolve();
-    const seen = new Promise<void>((resolve) => server.on('session', (s) => {
-      serverSide = Promise.all([(async () => { for (let i = 0; i < EXCHANGE; i++) await s.send(msg(i, (i * 53) % 2000)); })(), read(s, EXCHANGE)]);
-      serverSide.catch(() => {}); // reported through the await below; never unhandled after destroy()
-      resolve();
-    }));
+    const seen = new Promise<void>((resolve) =>
+      server.on('session', (s) => {
+        serverSide = Promise.all([
+          (async () => {
+            for (let i = 0; i < EXCHANGE; i++) await s.send(msg(i, (i * 53) % 2000));
+          })(),
+          read(s, EXCHANGE),
+        ]);
+        serverSide.catch(() => {}); // reported through the await below; never unhandled after destroy()
+        resolve();
+      }),
+    );
     const start = performance.now();
     const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0 });
-    await Promise.all([(async () => { for (let i = 0; i < EXCHANGE; i++) await client.send(msg(i, (i * 37) % 2000)); })(), read(client, EXCHANGE), seen.then(() => serverSide)]);
+    await Promise.all([
+      (async () => {
+        for (let i = 0; i < EXCHANGE; i++) await client.send(msg(i, (i * 37) % 2000));
+      })(),
+      read(client, EXCHANGE),
+      seen.then(() => serverSide),
+    ]);
     const seconds = (performance.now() - start) / 1000;
     await client.release();
     return seconds;
@@ -258,7 +353,9 @@ async function killRuns(store: string, outcome: 'resumed' | 'resume-failed'): Pr
     for (let run = 0; run < RESUME_RUNS; run++) {
       const at = run % nodes.length;
       const victim = nodes[at] as Node;
-      const client = await connect(`ws://127.0.0.1:${lb.port}/session`, { headers: { cookie: `COLLOQUY_NODE=${victim.name}` } });
+      const client = await connect(`ws://127.0.0.1:${lb.port}/session`, {
+        headers: { cookie: `COLLOQUY_NODE=${victim.name}` },
+      });
       const iterator = client[Symbol.asyncIterator]();
       const echo = async (text: string): Promise<string> => {
         await client.send(text);
@@ -268,7 +365,8 @@ async function killRuns(store: string, outcome: 'resumed' | 'resume-failed'): Pr
       };
       for (let i = 0; i < 20; i++) {
         const reply = await echo(`m${i}`);
-        if (!reply.startsWith(`${victim.name} `)) throw new Error(`the cookie did not pin the session to ${victim.name}: ${reply}`);
+        if (!reply.startsWith(`${victim.name} `))
+          throw new Error(`the cookie did not pin the session to ${victim.name}: ${reply}`);
       }
       // Whatever happens first; a run that sees neither within 30 s fails the benchmark.
       const ended = new Promise<{ what: string; at: number }>((resolve) => {
@@ -284,7 +382,8 @@ async function killRuns(store: string, outcome: 'resumed' | 'resume-failed'): Pr
       times.push(got.at - t0);
       if (outcome === 'resumed') {
         const after = await echo('after');
-        if (after.startsWith(`${victim.name} `) || !after.endsWith(' after')) throw new Error(`unexpected reply after the resume: ${after}`);
+        if (after.startsWith(`${victim.name} `) || !after.endsWith(' after'))
+          throw new Error(`unexpected reply after the resume: ${after}`);
         await client.release();
       }
       nodes[at] = await startNode(victim.name, store, { port: victim.port });
@@ -298,17 +397,32 @@ async function killRuns(store: string, outcome: 'resumed' | 'resume-failed'): Pr
 
 async function resumeAfterKill(redis: RedisServer): Promise<void> {
   console.log('');
-  console.log('3. the sticky node is killed (SIGKILL): 3 node processes behind HAProxy (deploy/haproxy.cfg), a fresh session pinned by');
-  console.log(`   its cookie each run; ms from the kill to the client's 'resumed' (Redis durability) or 'resume-failed' (memory only),`);
+  console.log(
+    '3. the sticky node is killed (SIGKILL): 3 node processes behind HAProxy (deploy/haproxy.cfg), a fresh session pinned by',
+  );
+  console.log(
+    `   its cookie each run; ms from the kill to the client's 'resumed' (Redis durability) or 'resume-failed' (memory only),`,
+  );
   console.log(`   default reconnect options, ${RESUME_RUNS} runs each`);
   if (!HAPROXY) {
     console.log('   SKIPPED: haproxy is not installed (apt-get install haproxy)');
     return;
   }
   const rows: string[][] = [['store', 'outcome', 'runs', 'p50', 'p95', 'min', 'max']];
-  for (const [label, store, outcome] of [['Redis durability', redis.url, 'resumed'], ['memory only', 'memory', 'resume-failed']] as const) {
+  for (const [label, store, outcome] of [
+    ['Redis durability', redis.url, 'resumed'],
+    ['memory only', 'memory', 'resume-failed'],
+  ] as const) {
     const sorted = (await killRuns(store, outcome)).sort((a, b) => a - b);
-    rows.push([label, outcome, String(sorted.length), ms(percentile(sorted, 50)), ms(percentile(sorted, 95)), ms(sorted[0] as number), ms(sorted[sorted.length - 1] as number)]);
+    rows.push([
+      label,
+      outcome,
+      String(sorted.length),
+      ms(percentile(sorted, 50)),
+      ms(percentile(sorted, 95)),
+      ms(sorted[0] as number),
+      ms(sorted[sorted.length - 1] as number),
+    ]);
   }
   table(rows);
 }
@@ -329,7 +443,15 @@ export async function run(): Promise<void> {
       }
     }
   }
-  if (wanted('postgres')) await postgresOps({ warmMs: WARM_MS, measureMs: MEASURE_MS, concurrency: CONCURRENCY, keys: KEYS, valueBytes: VALUE_BYTES, ttlMs: TTL_MS });
+  if (wanted('postgres'))
+    await postgresOps({
+      warmMs: WARM_MS,
+      measureMs: MEASURE_MS,
+      concurrency: CONCURRENCY,
+      keys: KEYS,
+      valueBytes: VALUE_BYTES,
+      ttlMs: TTL_MS,
+    });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();

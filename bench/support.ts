@@ -14,7 +14,11 @@ import { loadavg } from 'node:os';
 
 export function table(rows: readonly (readonly string[])[], leftColumns = 1): void {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((cell, c) => (c < leftColumns ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  const line = (r: readonly string[]): string =>
+    r
+      .map((cell, c) => (c < leftColumns ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(rows[0]!));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));
@@ -33,17 +37,28 @@ export function percentile(sorted: number[], p: number): number {
 
 /** A comma-separated list from the environment (BENCH_ONLY=a,b): trimmed, empty entries dropped. */
 export function envList(name: string): string[] {
-  return (process.env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (process.env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The 1, 5 and 15 minute load averages, for a bench's header line. */
-export const loadAverages = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+export const loadAverages = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /**
  * Runs `op` in `concurrency` workers (each awaiting its call) for `warmMs`, then counts the calls
  * that complete during `measureMs`; resolves with calls per second once every worker stopped.
  */
-export async function callsPerSecond(concurrency: number, warmMs: number, measureMs: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
+export async function callsPerSecond(
+  concurrency: number,
+  warmMs: number,
+  measureMs: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+): Promise<number> {
   let phase: 'warm' | 'measure' | 'stop' = 'warm';
   let count = 0;
   const workers = Array.from({ length: concurrency }, async (_, w) => {

@@ -41,12 +41,17 @@ const HERE = fileURLToPath(import.meta.url);
 const COMPILED = import.meta.url.endsWith('.js');
 
 type CaseName =
-  | 'bare-express' | 'bare-fastify'
-  | 'colloquy-express-memory' | 'colloquy-fastify-memory'
-  | 'express-session-memory' | 'fastify-session-memory'
-  | 'colloquy-express-redis' | 'colloquy-fastify-redis'
+  | 'bare-express'
+  | 'bare-fastify'
+  | 'colloquy-express-memory'
+  | 'colloquy-fastify-memory'
+  | 'express-session-memory'
+  | 'fastify-session-memory'
+  | 'colloquy-express-redis'
+  | 'colloquy-fastify-redis'
   | 'express-session-connect-redis'
-  | 'colloquy-express-postgres' | 'colloquy-fastify-postgres'
+  | 'colloquy-express-postgres'
+  | 'colloquy-fastify-postgres'
   | 'express-session-connect-pg-simple';
 
 const CASES: { name: CaseName; label: string; redis: boolean; postgres?: boolean }[] = [
@@ -61,7 +66,12 @@ const CASES: { name: CaseName; label: string; redis: boolean; postgres?: boolean
   { name: 'express-session-connect-redis', label: 'express-session + connect-redis', redis: true },
   { name: 'colloquy-express-postgres', label: 'Colloquy on Express, PostgreSQL', redis: false, postgres: true },
   { name: 'colloquy-fastify-postgres', label: 'Colloquy on Fastify, PostgreSQL', redis: false, postgres: true },
-  { name: 'express-session-connect-pg-simple', label: 'express-session + connect-pg-simple', redis: false, postgres: true },
+  {
+    name: 'express-session-connect-pg-simple',
+    label: 'express-session + connect-pg-simple',
+    redis: false,
+    postgres: true,
+  },
 ];
 
 // -- the servers (child side) -------------------------------------------------------------------
@@ -69,7 +79,10 @@ const CASES: { name: CaseName; label: string; redis: boolean; postgres?: boolean
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 
 /** Where the PostgreSQL cases keep their rows (passed to the server processes). */
-interface PgTarget { url: string; schema: string }
+interface PgTarget {
+  url: string;
+  schema: string;
+}
 
 async function serve(name: CaseName, redisUrl: string | undefined, pgTarget: PgTarget | undefined): Promise<number> {
   const express = (await import('express')).default;
@@ -78,29 +91,48 @@ async function serve(name: CaseName, redisUrl: string | undefined, pgTarget: PgT
   const { RedisStore } = await import('../src/store/redis-store.js');
   const { MemoryStore } = await import('../src/store/memory-store.js');
   const { PostgresStore } = await import('../src/store/postgres-store.js');
-  const storeFor = (kind: string): InstanceType<typeof MemoryStore> | InstanceType<typeof RedisStore> | InstanceType<typeof PostgresStore> => {
-    if (kind === 'redis') return new RedisStore({ url: redisUrl as string, prefix: `bench${process.pid}`, timeoutMs: 5000 });
+  const storeFor = (
+    kind: string,
+  ): InstanceType<typeof MemoryStore> | InstanceType<typeof RedisStore> | InstanceType<typeof PostgresStore> => {
+    if (kind === 'redis')
+      return new RedisStore({ url: redisUrl as string, prefix: `bench${process.pid}`, timeoutMs: 5000 });
     // As many connections as autocannon's: connect-pg-simple's pg.Pool defaults to 10, and so does ours.
-    if (kind === 'postgres') return new PostgresStore({ connectionString: (pgTarget as PgTarget).url, schema: (pgTarget as PgTarget).schema, table: `colloquy_${process.pid}`, timeoutMs: 5000 });
+    if (kind === 'postgres')
+      return new PostgresStore({
+        connectionString: (pgTarget as PgTarget).url,
+        schema: (pgTarget as PgTarget).schema,
+        table: `colloquy_${process.pid}`,
+        timeoutMs: 5000,
+      });
     return new MemoryStore();
   };
-  const colloquy = (kind: string): InstanceType<typeof WebSessions> => new WebSessions({ store: storeFor(kind), storeTimeoutMs: 5000 });
+  const colloquy = (kind: string): InstanceType<typeof WebSessions> =>
+    new WebSessions({ store: storeFor(kind), storeTimeoutMs: 5000 });
   let bare = 0;
   let served = 0; // increments answered with a 2xx by this server
   // Server CPU (user + system, µs) so far: per request, the cost that load on the shared machine
   // does not distort as much as req/s.
-  const cpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
+  const cpu = (): number => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
   type Req = { session: { increment(k: string): Promise<number>; get(k: string): unknown } };
   type LegacyReq = { session: { n?: number; get?(k: string): unknown; set?(k: string, v: unknown): void } };
-  const listenNode = (handler: http.RequestListener): Promise<number> => new Promise((resolve) => {
-    const server = http.createServer(handler);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
+  const listenNode = (handler: http.RequestListener): Promise<number> =>
+    new Promise((resolve) => {
+      const server = http.createServer(handler);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    });
   switch (name) {
     case 'bare-express': {
       const app = express();
-      app.post('/inc', (_req, res) => { served++; res.json({ n: ++bare }); });
-      app.get('/count', (_req, res) => { res.json({ n: bare, served, cpu: cpu() }); });
+      app.post('/inc', (_req, res) => {
+        served++;
+        res.json({ n: ++bare });
+      });
+      app.get('/count', (_req, res) => {
+        res.json({ n: bare, served, cpu: cpu() });
+      });
       return listenNode(app);
     }
     case 'colloquy-express-memory':
@@ -108,8 +140,15 @@ async function serve(name: CaseName, redisUrl: string | undefined, pgTarget: PgT
     case 'colloquy-express-postgres': {
       const app = express();
       app.use(sessionMiddleware(colloquy(name.split('-')[2] as string)));
-      app.post('/inc', (req, res, next) => { (req as unknown as Req).session.increment('n').then((n) => { served++; res.json({ n }); }, next); });
-      app.get('/count', (req, res) => { res.json({ n: (req as unknown as Req).session.get('n') ?? 0, served, cpu: cpu() }); });
+      app.post('/inc', (req, res, next) => {
+        (req as unknown as Req).session.increment('n').then((n) => {
+          served++;
+          res.json({ n });
+        }, next);
+      });
+      app.get('/count', (req, res) => {
+        res.json({ n: (req as unknown as Req).session.get('n') ?? 0, served, cpu: cpu() });
+      });
       return listenNode(app);
     }
     case 'express-session-memory':
@@ -124,17 +163,40 @@ async function serve(name: CaseName, redisUrl: string | undefined, pgTarget: PgT
       }
       if (name === 'express-session-connect-pg-simple') {
         const PgStore = (await import('connect-pg-simple')).default(session);
-        store = new PgStore({ conString: (pgTarget as PgTarget).url, schemaName: (pgTarget as PgTarget).schema, tableName: `cps_${process.pid}`, createTableIfMissing: true, pruneSessionInterval: false });
+        store = new PgStore({
+          conString: (pgTarget as PgTarget).url,
+          schemaName: (pgTarget as PgTarget).schema,
+          tableName: `cps_${process.pid}`,
+          createTableIfMissing: true,
+          pruneSessionInterval: false,
+        });
       }
       const app = express();
-      app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, ...(store ? { store: store as InstanceType<typeof session.Store> } : {}) }));
-      app.post('/inc', (req, res) => { const s = (req as unknown as LegacyReq).session; s.n = (s.n ?? 0) + 1; served++; res.json({ n: s.n }); });
-      app.get('/count', (req, res) => { res.json({ n: (req as unknown as LegacyReq).session.n ?? 0, served, cpu: cpu() }); });
+      app.use(
+        session({
+          secret: SECRET,
+          resave: false,
+          saveUninitialized: false,
+          ...(store ? { store: store as InstanceType<typeof session.Store> } : {}),
+        }),
+      );
+      app.post('/inc', (req, res) => {
+        const s = (req as unknown as LegacyReq).session;
+        s.n = (s.n ?? 0) + 1;
+        served++;
+        res.json({ n: s.n });
+      });
+      app.get('/count', (req, res) => {
+        res.json({ n: (req as unknown as LegacyReq).session.n ?? 0, served, cpu: cpu() });
+      });
       return listenNode(app);
     }
     case 'bare-fastify': {
       const app = Fastify();
-      app.post('/inc', async () => { served++; return { n: ++bare }; });
+      app.post('/inc', async () => {
+        served++;
+        return { n: ++bare };
+      });
       app.get('/count', async () => ({ n: bare, served, cpu: cpu() }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as AddressInfo).port;
@@ -156,15 +218,25 @@ async function serve(name: CaseName, redisUrl: string | undefined, pgTarget: PgT
     case 'fastify-session-memory': {
       const app = Fastify();
       await app.register((await import('@fastify/cookie')).default);
-      await app.register((await import('@fastify/session')).default, { secret: SECRET, saveUninitialized: false, cookie: { secure: false } });
+      await app.register((await import('@fastify/session')).default, {
+        secret: SECRET,
+        saveUninitialized: false,
+        cookie: { secure: false },
+      });
       app.post('/inc', async (req) => {
-        const s = (req as unknown as { session: { get(k: string): number | undefined; set(k: string, v: number): void } }).session;
+        const s = (
+          req as unknown as { session: { get(k: string): number | undefined; set(k: string, v: number): void } }
+        ).session;
         const n = (s.get('n') ?? 0) + 1;
         s.set('n', n);
         served++;
         return { n };
       });
-      app.get('/count', async (req) => ({ n: (req as unknown as { session: { get(k: string): number | undefined } }).session.get('n') ?? 0, served, cpu: cpu() }));
+      app.get('/count', async (req) => ({
+        n: (req as unknown as { session: { get(k: string): number | undefined } }).session.get('n') ?? 0,
+        served,
+        cpu: cpu(),
+      }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as AddressInfo).port;
     }
@@ -183,18 +255,44 @@ interface AutocannonResult {
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 
-interface Row { label: string; rps: number; p99: number; ok: number; bad: number; lost: number; cpuPerReq: number }
+interface Row {
+  label: string;
+  rps: number;
+  p99: number;
+  ok: number;
+  bad: number;
+  lost: number;
+  cpuPerReq: number;
+}
 
-async function startServer(name: CaseName, redisUrl: string | undefined, pgTarget: PgTarget | undefined): Promise<{ port: number; child: ChildProcess }> {
+async function startServer(
+  name: CaseName,
+  redisUrl: string | undefined,
+  pgTarget: PgTarget | undefined,
+): Promise<{ port: number; child: ChildProcess }> {
   const child = fork(HERE, [], {
-    execArgv: [...(COMPILED ? [] : ['--import', 'tsx']), ...(process.env.BENCH_WEB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WEB_PROFILE}`] : [])],
-    env: { ...process.env, BENCH_WEB_CASE: name, BENCH_WEB_REDIS: redisUrl ?? '', BENCH_WEB_PG: pgTarget ? JSON.stringify(pgTarget) : '' },
+    execArgv: [
+      ...(COMPILED ? [] : ['--import', 'tsx']),
+      ...(process.env.BENCH_WEB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WEB_PROFILE}`] : []),
+    ],
+    env: {
+      ...process.env,
+      BENCH_WEB_CASE: name,
+      BENCH_WEB_REDIS: redisUrl ?? '',
+      BENCH_WEB_PG: pgTarget ? JSON.stringify(pgTarget) : '',
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: server did not start within 60 s`)), 60_000);
-    child.once('message', (m) => { clearTimeout(timer); resolve((m as { port: number }).port); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name}: server exited (${code})`)); });
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      resolve((m as { port: number }).port);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: server exited (${code})`));
+    });
   });
   return { port, child };
 }
@@ -208,15 +306,24 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisUrl: string | undefined, pgTarget: PgTarget | undefined): Promise<Row> {
+async function measure(
+  autocannon: Autocannon,
+  c: (typeof CASES)[number],
+  redisUrl: string | undefined,
+  pgTarget: PgTarget | undefined,
+): Promise<Row> {
   const { port, child } = await startServer(c.name, redisUrl, pgTarget);
   try {
     const base = `http://127.0.0.1:${port}`;
     const first = await fetch(`${base}/inc`, { method: 'POST' });
     await first.text();
-    const cookie = first.headers.getSetCookie().map((s) => s.split(';')[0]).join('; ');
+    const cookie = first.headers
+      .getSetCookie()
+      .map((s) => s.split(';')[0])
+      .join('; ');
     const headers: Record<string, string> = cookie ? { cookie } : {};
-    const read = async (): Promise<{ n: number; served: number; cpu: number }> => (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number; cpu: number };
+    const read = async (): Promise<{ n: number; served: number; cpu: number }> =>
+      (await (await fetch(`${base}/count`, { headers })).json()) as { n: number; served: number; cpu: number };
     // Warm-up (JIT, connections), not counted.
     await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: 1, headers });
     // Requests still in flight when autocannon stops finish later (their saves included): read
@@ -232,12 +339,26 @@ async function measure(autocannon: Autocannon, c: (typeof CASES)[number], redisU
       return last;
     };
     const before = await settled();
-    const r = await autocannon({ url: `${base}/inc`, method: 'POST', connections: CONNECTIONS, duration: SECONDS, headers });
+    const r = await autocannon({
+      url: `${base}/inc`,
+      method: 'POST',
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      headers,
+    });
     const after = await settled();
     // Lost: increments the server performed (counted when the handler's increment completed)
     // minus how far the stored counter moved. autocannon's own count misses the requests in
     // flight when it stops, so the server counts.
-    return { label: c.label, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], bad: r.non2xx + r.errors + r.timeouts, lost: (after.served - before.served) - (after.n - before.n), cpuPerReq: (after.cpu - before.cpu) / Math.max(1, after.served - before.served) };
+    return {
+      label: c.label,
+      rps: r.requests.average,
+      p99: r.latency.p99,
+      ok: r['2xx'],
+      bad: r.non2xx + r.errors + r.timeouts,
+      lost: after.served - before.served - (after.n - before.n),
+      cpuPerReq: (after.cpu - before.cpu) / Math.max(1, after.served - before.served),
+    };
   } finally {
     await stop(child);
   }
@@ -251,14 +372,23 @@ export async function run(): Promise<void> {
   const cases = CASES.filter((c) => only.length === 0 || only.some((w) => c.name.includes(w)));
   const wantRedis = cases.some((c) => c.redis);
   const redis = wantRedis && have('redis-server') ? await startRedis() : undefined;
-  if (wantRedis && !redis) console.log('!!! redis-server is not installed: the Redis cases are skipped (apt-get install -y redis-server)');
+  if (wantRedis && !redis)
+    console.log('!!! redis-server is not installed: the Redis cases are skipped (apt-get install -y redis-server)');
   const pgSupport = await import('../test/support/postgres.js');
   const wantPg = cases.some((c) => c.postgres);
-  const pg: PgTarget | undefined = wantPg && (await pgSupport.postgresReachable()) ? { url: pgSupport.POSTGRES_URL, schema: pgSupport.freshSchema('bench_web') } : undefined;
-  if (wantPg && !pg) console.log(`!!! PostgreSQL does not answer at ${pgSupport.POSTGRES_URL}: the PostgreSQL cases are skipped`);
+  const pg: PgTarget | undefined =
+    wantPg && (await pgSupport.postgresReachable())
+      ? { url: pgSupport.POSTGRES_URL, schema: pgSupport.freshSchema('bench_web') }
+      : undefined;
+  if (wantPg && !pg)
+    console.log(`!!! PostgreSQL does not answer at ${pgSupport.POSTGRES_URL}: the PostgreSQL cases are skipped`);
   if (pg) await pgSupport.postgresQuery(`CREATE SCHEMA "${pg.schema}"`);
-  console.log(`Web sessions: POST /inc increments a counter in the session; autocannon, ${CONNECTIONS} connections, one fixed cookie, ${SECONDS} s per case after a 1 s warm-up, ${ROUNDS} round(s), best kept;`);
-  console.log(`each server in its own process. Load average before: ${loadAverages()} (2 cores shared: compare within one run only)`);
+  console.log(
+    `Web sessions: POST /inc increments a counter in the session; autocannon, ${CONNECTIONS} connections, one fixed cookie, ${SECONDS} s per case after a 1 s warm-up, ${ROUNDS} round(s), best kept;`,
+  );
+  console.log(
+    `each server in its own process. Load average before: ${loadAverages()} (2 cores shared: compare within one run only)`,
+  );
   const rows = new Map<CaseName, Row>();
   try {
     // Rounds (BENCH_WEB_ROUNDS) run every case again, in the same order; the best req/s of a case
@@ -270,14 +400,30 @@ export async function run(): Promise<void> {
         const row = await measure(autocannon, c, redis?.url, pg);
         const best = rows.get(c.name);
         const cpuPerReq = Math.min(row.cpuPerReq, best?.cpuPerReq ?? Infinity);
-        rows.set(c.name, !best || row.rps > best.rps ? { ...row, lost: Math.max(row.lost, best?.lost ?? 0), cpuPerReq } : { ...best, lost: Math.max(row.lost, best.lost), cpuPerReq });
+        rows.set(
+          c.name,
+          !best || row.rps > best.rps
+            ? { ...row, lost: Math.max(row.lost, best?.lost ?? 0), cpuPerReq }
+            : { ...best, lost: Math.max(row.lost, best.lost), cpuPerReq },
+        );
       }
     }
   } finally {
     await redis?.stop();
     if (pg) await pgSupport.dropSchemas([pg.schema]);
   }
-  table([['case', 'req/s', 'p99', 'server CPU/req', '2xx', 'errors', 'lost increments'], ...[...rows.values()].map((r) => [r.label, fmt(r.rps), `${r.p99} ms`, `${r.cpuPerReq.toFixed(1)} µs`, fmt(r.ok), fmt(r.bad), fmt(r.lost)])]);
+  table([
+    ['case', 'req/s', 'p99', 'server CPU/req', '2xx', 'errors', 'lost increments'],
+    ...[...rows.values()].map((r) => [
+      r.label,
+      fmt(r.rps),
+      `${r.p99} ms`,
+      `${r.cpuPerReq.toFixed(1)} µs`,
+      fmt(r.ok),
+      fmt(r.bad),
+      fmt(r.lost),
+    ]),
+  ]);
   const ratio = (a: CaseName, b: CaseName, target: number): string[] => {
     const x = rows.get(a);
     const y = rows.get(b);
@@ -295,14 +441,20 @@ export async function run(): Promise<void> {
     ratio('colloquy-express-postgres', 'express-session-connect-pg-simple', 1),
     ratio('colloquy-fastify-postgres', 'express-session-connect-pg-simple', 1),
   ]);
-  const colloquyLost = [...rows.entries()].filter(([k]) => k.startsWith('colloquy')).reduce((sum, [, r]) => sum + r.lost, 0);
+  const colloquyLost = [...rows.entries()]
+    .filter(([k]) => k.startsWith('colloquy'))
+    .reduce((sum, [, r]) => sum + r.lost, 0);
   console.log(`Colloquy lost increments in total: ${colloquyLost} (target 0)`);
 }
 
 const serving = process.env.BENCH_WEB_CASE as CaseName | undefined;
 if (serving) {
   process.once('SIGTERM', () => process.exit(0)); // an orderly exit (writes a CPU profile if asked)
-  const port = await serve(serving, process.env.BENCH_WEB_REDIS || undefined, process.env.BENCH_WEB_PG ? JSON.parse(process.env.BENCH_WEB_PG) as PgTarget : undefined);
+  const port = await serve(
+    serving,
+    process.env.BENCH_WEB_REDIS || undefined,
+    process.env.BENCH_WEB_PG ? (JSON.parse(process.env.BENCH_WEB_PG) as PgTarget) : undefined,
+  );
   process.send?.({ port });
 } else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await run();

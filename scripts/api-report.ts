@@ -51,7 +51,9 @@ function kindOf(symbol: ts.Symbol): ExportKind {
 
 function isPublicMember(symbol: ts.Symbol): boolean {
   if (symbol.name.startsWith('#') || symbol.name === 'prototype') return false;
-  return !(symbol.declarations ?? []).some((d) => ts.getCombinedModifierFlags(d) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected));
+  return !(symbol.declarations ?? []).some(
+    (d) => ts.getCombinedModifierFlags(d) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected),
+  );
 }
 
 /** A member's name as written: `[Symbol.asyncIterator]` for a well-known symbol (the checker says `__@asyncIterator@47`). */
@@ -62,7 +64,10 @@ function classMembers(checker: ts.TypeChecker, symbol: ts.Symbol, at: ts.Node): 
   const statics = checker.getTypeOfSymbolAtLocation(symbol, at);
   const names = [
     ...checker.getPropertiesOfType(instance).filter(isPublicMember).map(memberName),
-    ...checker.getPropertiesOfType(statics).filter(isPublicMember).map((p) => `static ${memberName(p)}`),
+    ...checker
+      .getPropertiesOfType(statics)
+      .filter(isPublicMember)
+      .map((p) => `static ${memberName(p)}`),
   ];
   return [...new Set(names)].sort();
 }
@@ -77,8 +82,13 @@ export function apiReport(packageDir: string): ApiReport {
     entryFiles.set(subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`, join(packageDir, types));
   }
   const program = ts.createProgram([...entryFiles.values()], {
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
-    strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
   });
   const checker = program.getTypeChecker();
   const entries: Record<string, EntryReport> = {};
@@ -104,7 +114,8 @@ export function apiReport(packageDir: string): ApiReport {
     for (const name of Object.keys(report.exports)) owners.set(name, [...(owners.get(name) ?? []), entry]);
   }
   const shared: ApiReport['shared'] = {};
-  for (const [name, list] of [...owners].sort(([a], [b]) => a.localeCompare(b))) if (list.length > 1) shared[name] = list;
+  for (const [name, list] of [...owners].sort(([a], [b]) => a.localeCompare(b)))
+    if (list.length > 1) shared[name] = list;
   return { summary, shared, entries };
 }
 
@@ -117,7 +128,9 @@ function main(): void {
   const path = join(REPO_ROOT, REPORT_PATH);
   if (process.argv.includes('--check')) {
     if (readFileSync(path, 'utf8') !== text) {
-      console.error(`${REPORT_PATH} differs from the built public surface: if the change is meant, run \`npm run build && npm run api\` and commit ${REPORT_PATH}`);
+      console.error(
+        `${REPORT_PATH} differs from the built public surface: if the change is meant, run \`npm run build && npm run api\` and commit ${REPORT_PATH}`,
+      );
       process.exit(1);
     }
     console.log(`${REPORT_PATH} matches the built surface`);

@@ -44,10 +44,16 @@ module.exports = new Proxy({}, {
 export const browserStubs: Plugin = {
   name: 'colloquy-browser-stubs',
   setup(b) {
-    b.onResolve({ filter: NODE_BUILTIN }, (args) => ({ path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'node-stub' }));
+    b.onResolve({ filter: NODE_BUILTIN }, (args) => ({
+      path: args.path.startsWith('node:') ? args.path : `node:${args.path}`,
+      namespace: 'node-stub',
+    }));
     b.onResolve({ filter: /^ws$/ }, () => ({ path: 'ws', namespace: 'ws-stub' }));
     b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (args) => ({ contents: nodeStub(args.path), loader: 'js' }));
-    b.onLoad({ filter: /.*/, namespace: 'ws-stub' }, () => ({ contents: '// `ws` is Node-only: the browser uses its native WebSocket.\nexport {};\n', loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'ws-stub' }, () => ({
+      contents: '// `ws` is Node-only: the browser uses its native WebSocket.\nexport {};\n',
+      loader: 'js',
+    }));
   },
 };
 
@@ -67,7 +73,8 @@ export async function bundleBrowserClient(): Promise<string> {
     plugins: [browserStubs],
   });
   const [out] = result.outputFiles;
-  if (!out || result.outputFiles.length !== 1) throw new Error(`esbuild produced ${result.outputFiles.length} files for ${ENTRY}, expected one`);
+  if (!out || result.outputFiles.length !== 1)
+    throw new Error(`esbuild produced ${result.outputFiles.length} files for ${ENTRY}, expected one`);
   return out.text;
 }
 

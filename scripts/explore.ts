@@ -39,7 +39,12 @@ async function worker(): Promise<void> {
   process.on('message', ({ config, deadline }: { config: number; deadline: number }) => {
     const c0 = process.cpuUsage();
     // performance.now() counts from each process's start: the deadline comes as wall-clock time.
-    const result = explore(CONFIGS[config] as (typeof CONFIGS)[number], { depth, bounds, maxStates, deadline: performance.now() + (deadline - Date.now()) });
+    const result = explore(CONFIGS[config] as (typeof CONFIGS)[number], {
+      depth,
+      bounds,
+      maxStates,
+      deadline: performance.now() + (deadline - Date.now()),
+    });
     const cpu = process.cpuUsage(c0);
     process.send?.({ kind: 'done', config, result, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies Message);
   });
@@ -54,53 +59,82 @@ async function main(): Promise<void> {
   const only = process.env.COLLOQUY_EXPLORE_ONLY;
   const queue = CONFIGS.map((_, i) => i).filter((i) => !only || (CONFIGS[i]?.name ?? '').includes(only));
   const started = performance.now();
-  console.log(`explore: ${queue.length} configurations to depth ${depth}, ${workers} workers, budget ${budgetMs / 1000} s`);
+  console.log(
+    `explore: ${queue.length} configurations to depth ${depth}, ${workers} workers, budget ${budgetMs / 1000} s`,
+  );
 
   const deadline = Date.now() + budgetMs;
   const results: { result: ExploreResult; cpuMs: number }[] = [];
   const lost: number[] = [];
-  await Promise.all(Array.from({ length: Math.min(workers, queue.length) }, () => new Promise<void>((resolve) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let current = -1;
-    // A backstop only: the search stops itself at the deadline and reports where.
-    const guard = setTimeout(() => child.kill(), budgetMs + 120_000);
-    const give = (): void => {
-      const next = Date.now() < deadline ? queue.shift() : undefined; // (past the deadline: left as not started)
-      if (next === undefined) { current = -1; child.disconnect(); return; }
-      current = next;
-      child.send({ config: next, deadline });
-    };
-    child.on('message', (m: 'ready' | Message) => {
-      if (m === 'ready') return give();
-      results.push(m);
-      const r = m.result;
-      const name = CONFIGS[m.config]?.name;
-      const upTo = r.stopped ? `stopped by the ${r.stopped.reason} bound (depth ${r.depth} not covered)` : `to depth ${r.depth}`;
-      console.log(`${name}: ${r.states} states, ${r.transitions} transitions ${upTo} in ${(m.cpuMs / 1000).toFixed(1)} s CPU, ${(r.ms / 1000).toFixed(1)} s wall, ${r.violations.length} violations`);
-      console.log(`  states by depth: ${r.perDepth.join(' ')}`);
-      if (r.stopped) console.log(`  stopped at ${r.stopped.states} states, on the path ${r.stopped.path.join(' -> ') || '(root)'}`);
-      for (const v of r.violations) console.log(`  VIOLATION: ${v.error}\n    path: ${v.path.join(' -> ')}`);
-      give();
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(guard);
-      if (current >= 0) {
-        lost.push(current);
-        console.log(`explore: the worker on ${CONFIGS[current]?.name} ended (${signal ?? `exit ${code}`}) before reporting`);
-      }
-      resolve();
-    });
-  })));
+  await Promise.all(
+    Array.from(
+      { length: Math.min(workers, queue.length) },
+      () =>
+        new Promise<void>((resolve) => {
+          const child = fork(fileURLToPath(import.meta.url), ['--worker'], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
+          let current = -1;
+          // A backstop only: the search stops itself at the deadline and reports where.
+          const guard = setTimeout(() => child.kill(), budgetMs + 120_000);
+          const give = (): void => {
+            const next = Date.now() < deadline ? queue.shift() : undefined; // (past the deadline: left as not started)
+            if (next === undefined) {
+              current = -1;
+              child.disconnect();
+              return;
+            }
+            current = next;
+            child.send({ config: next, deadline });
+          };
+          child.on('message', (m: 'ready' | Message) => {
+            if (m === 'ready') return give();
+            results.push(m);
+            const r = m.result;
+            const name = CONFIGS[m.config]?.name;
+            const upTo = r.stopped
+              ? `stopped by the ${r.stopped.reason} bound (depth ${r.depth} not covered)`
+              : `to depth ${r.depth}`;
+            console.log(
+              `${name}: ${r.states} states, ${r.transitions} transitions ${upTo} in ${(m.cpuMs / 1000).toFixed(1)} s CPU, ${(r.ms / 1000).toFixed(1)} s wall, ${r.violations.length} violations`,
+            );
+            console.log(`  states by depth: ${r.perDepth.join(' ')}`);
+            if (r.stopped)
+              console.log(
+                `  stopped at ${r.stopped.states} states, on the path ${r.stopped.path.join(' -> ') || '(root)'}`,
+              );
+            for (const v of r.violations) console.log(`  VIOLATION: ${v.error}\n    path: ${v.path.join(' -> ')}`);
+            give();
+          });
+          child.on('exit', (code, signal) => {
+            clearTimeout(guard);
+            if (current >= 0) {
+              lost.push(current);
+              console.log(
+                `explore: the worker on ${CONFIGS[current]?.name} ended (${signal ?? `exit ${code}`}) before reporting`,
+              );
+            }
+            resolve();
+          });
+        }),
+    ),
+  );
 
   const states = results.reduce((n, r) => n + r.result.states, 0);
   const transitions = results.reduce((n, r) => n + r.result.transitions, 0);
   const cpu = results.reduce((n, r) => n + r.cpuMs, 0) / 1000;
   const violations = results.reduce((n, r) => n + r.result.violations.length, 0);
   const stopped = results.filter((r) => r.result.stopped);
-  console.log(`\nexplore: ${results.length - stopped.length} of ${results.length + lost.length + queue.length} configurations to depth ${depth}: ${states} states, ${transitions} transitions, ` +
-    `${violations} violations, ${cpu.toFixed(1)} s CPU, ${((performance.now() - started) / 1000).toFixed(1)} s wall`);
-  for (const r of stopped) console.log(`explore: NOT FINISHED ${r.result.config}: ${r.result.stopped?.reason} bound at ${r.result.states} states`);
-  for (const i of [...lost, ...queue]) console.log(`explore: NOT FINISHED ${CONFIGS[i]?.name}: ${lost.includes(i) ? 'its worker died' : 'not started'}`);
+  console.log(
+    `\nexplore: ${results.length - stopped.length} of ${results.length + lost.length + queue.length} configurations to depth ${depth}: ${states} states, ${transitions} transitions, ` +
+      `${violations} violations, ${cpu.toFixed(1)} s CPU, ${((performance.now() - started) / 1000).toFixed(1)} s wall`,
+  );
+  for (const r of stopped)
+    console.log(
+      `explore: NOT FINISHED ${r.result.config}: ${r.result.stopped?.reason} bound at ${r.result.states} states`,
+    );
+  for (const i of [...lost, ...queue])
+    console.log(`explore: NOT FINISHED ${CONFIGS[i]?.name}: ${lost.includes(i) ? 'its worker died' : 'not started'}`);
   if (violations) process.exitCode = 1;
   else if (stopped.length || lost.length || queue.length) process.exitCode = 2;
 }

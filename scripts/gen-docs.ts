@@ -22,7 +22,7 @@ const generatedBy = (source: string): string =>
 /** docs/errors.md: every folder's code table (ERROR_TABLES in src/errors.ts), in layer order. */
 export function errorsDoc(): string {
   const out = [
-    generatedBy('the code table in each folder\'s errors.ts, merged by `ERROR_TABLES` in src/errors.ts'),
+    generatedBy("the code table in each folder's errors.ts, merged by `ERROR_TABLES` in src/errors.ts"),
     '',
     '# Errors',
     '',
@@ -47,11 +47,11 @@ export function errorsDoc(): string {
     '`errors.ts`, and `ERROR_CODES` (exported by `colloquy`) merges them.',
     '',
     '```ts',
-    'import { isSessionError } from \'colloquy\';',
+    "import { isSessionError } from 'colloquy';",
     '',
     'export function explain(err: unknown): string {',
-    '  if (isSessionError(err) && err.code === \'ERR_TOKEN_NOT_HELD\') {',
-    '    // err.origin === \'local\'; err.details.token names the missing token',
+    "  if (isSessionError(err) && err.code === 'ERR_TOKEN_NOT_HELD') {",
+    "    // err.origin === 'local'; err.details.token names the missing token",
     '    return `this needs the ${String(err.details.token)} token`;',
     '  }',
     '  return String(err);',
@@ -61,7 +61,11 @@ export function errorsDoc(): string {
     '## Index',
   ];
   for (const source of ERROR_TABLES) {
-    out.push('', `src/${source.folder}/errors.ts (\`${source.name}\`, class \`${source.errorClass}\`): ${source.about}.`, '');
+    out.push(
+      '',
+      `src/${source.folder}/errors.ts (\`${source.name}\`, class \`${source.errorClass}\`): ${source.about}.`,
+      '',
+    );
     for (const code of Object.keys(source.table)) out.push(`- [${code}](#${code.toLowerCase()})`);
   }
   for (const source of ERROR_TABLES) {
@@ -73,7 +77,8 @@ export function errorsDoc(): string {
 }
 
 /** Where docs/state-machine.md stops being generated: what follows is written by hand and kept. */
-export const HAND_WRITTEN = '<!-- Written by hand from here on (the invariants and their figures); npm run docs keeps it. -->';
+export const HAND_WRITTEN =
+  '<!-- Written by hand from here on (the invariants and their figures); npm run docs keeps it. -->';
 
 function handWritten(path: string): string {
   try {
@@ -89,7 +94,9 @@ function handWritten(path: string): string {
 export function stateMachineDoc(): string {
   const mermaidId = (s: string): string => s.replace(/-/g, '_');
   const lines = [
-    generatedBy('`TRANSITIONS` in src/engine/machine/transitions.ts and `PRECONDITIONS` in src/engine/machine/preconditions.ts (up to the hand-written part at the end)'),
+    generatedBy(
+      '`TRANSITIONS` in src/engine/machine/transitions.ts and `PRECONDITIONS` in src/engine/machine/preconditions.ts (up to the hand-written part at the end)',
+    ),
     '',
     '# Session lifecycle',
     '',
@@ -132,11 +139,13 @@ export function stateMachineDoc(): string {
     '|---|---|---|',
   );
   for (const [command, rule] of Object.entries(PRECONDITIONS)) {
-    lines.push(`| \`${command}\` | ${rule.initiates ? 'yes' : 'no (an answer)'} | ${rule.needs.map((n) => `\`${n}\``).join(', ')} |`);
+    lines.push(
+      `| \`${command}\` | ${rule.initiates ? 'yes' : 'no (an answer)'} | ${rule.needs.map((n) => `\`${n}\``).join(', ')} |`,
+    );
   }
   lines.push(
     '',
-    '`unit:X`: the functional unit X was negotiated. `awaits:X`: the peer\'s request X awaits our',
+    "`unit:X`: the functional unit X was negotiated. `awaits:X`: the peer's request X awaits our",
     'answer (`ERR_NOTHING_TO_CONFIRM` otherwise).',
     '',
     ...Object.entries(PRECONDITION_MEANING).map(([name, meaning]) => `- \`${name}\`: ${meaning}.`),
@@ -157,9 +166,18 @@ export function fieldTable(frames: readonly FrameTypeName[]): string[] {
   const first = lists[0] ?? [];
   const key = (fs: readonly FieldSpec[]): string => fs.map((x) => `${x.name}:${x.type}:${x.meaning}`).join('|');
   for (const [i, fs] of lists.entries()) {
-    if (key(fs) !== key(first)) throw new Error(`${frames[i]} does not have the fields of ${frames[0]}: give it a table of its own`);
+    if (key(fs) !== key(first))
+      throw new Error(`${frames[i]} does not have the fields of ${frames[0]}: give it a table of its own`);
   }
-  const SIZES: Partial<Record<FieldSpec['type'], number>> = { u8: 1, sender: 1, flag: 1, u16: 2, u32: 4, magic: 4, id16: 16 };
+  const SIZES: Partial<Record<FieldSpec['type'], number>> = {
+    u8: 1,
+    sender: 1,
+    flag: 1,
+    u16: 2,
+    u32: 4,
+    magic: 4,
+    id16: 16,
+  };
   const letters = ['n', 'm', 'k'];
   const out = ['| offset | field | type | meaning | constraints |', '|---:|---|---|---|---|'];
   let fixed = 0;
@@ -167,10 +185,18 @@ export function fieldTable(frames: readonly FrameTypeName[]): string[] {
   first.forEach((field, i) => {
     const offset = vars.length === 0 ? String(fixed) : `${fixed > 0 ? `${fixed}+` : ''}${vars.join('+')}`;
     const distinct = [...new Set(lists.map((fs) => fs[i]?.constraints ?? '—'))];
-    let constraints = distinct.length === 1 ? distinct[0] as string
-      : lists.map((fs, j) => [frames[j], fs[i]?.constraints] as const).filter(([, c]) => c !== '—').map(([name, c]) => `${name}: ${c}`).join('; ');
-    if (i === first.length - 1 && endsAtLastField(first)) constraints = constraints === '—' ? 'body ends here' : `${constraints}; body ends here`;
-    const type = field.type === 'magic' ? '4 bytes' : field.type === 'sender' || field.type === 'flag' ? 'u8' : field.type;
+    let constraints =
+      distinct.length === 1
+        ? (distinct[0] as string)
+        : lists
+            .map((fs, j) => [frames[j], fs[i]?.constraints] as const)
+            .filter(([, c]) => c !== '—')
+            .map(([name, c]) => `${name}: ${c}`)
+            .join('; ');
+    if (i === first.length - 1 && endsAtLastField(first))
+      constraints = constraints === '—' ? 'body ends here' : `${constraints}; body ends here`;
+    const type =
+      field.type === 'magic' ? '4 bytes' : field.type === 'sender' || field.type === 'flag' ? 'u8' : field.type;
     out.push(`| ${offset} | ${field.wire ?? field.name} | ${type} | ${field.meaning} | ${constraints} |`);
     const size = SIZES[field.type];
     if (size !== undefined) fixed += size;

@@ -10,4 +10,6 @@ export declare function checkImport(file: string, specifier: string, src?: strin
 export declare const layersRule: Rule.RuleModule;
 export declare const layersPlugin: { meta: { name: string }; rules: { layers: Rule.RuleModule } };
 export declare function folderGraph(src?: string): Map<string, Map<string, string[]>>;
-export declare function folderCycles(graph: Map<string, Map<string, string[]>>): { folders: string[]; edges: string[] }[];
+export declare function folderCycles(
+  graph: Map<string, Map<string, string[]>>,
+): { folders: string[]; edges: string[] }[];

@@ -57,9 +57,12 @@ export function checkImport(file, specifier, src = SRC) {
   const from = folderOf(file, src);
   const to = folderOf(path.resolve(path.dirname(file), specifier), src);
   if (from === null || from === '' || to === null || to === from) return null;
-  if (layerOf(from) === undefined) return `${where(from)} is in no layer: add it to LAYERS in scripts/layers.js and to README.md's "Layers" section`;
-  if (to === '') return `${where(from)} imports '${specifier}' from the root of src/, whose files are the package's entry points above every layer: import the module it comes from instead`;
-  if (layerOf(to) === undefined) return `${where(to)} is in no layer: add it to LAYERS in scripts/layers.js and to README.md's "Layers" section`;
+  if (layerOf(from) === undefined)
+    return `${where(from)} is in no layer: add it to LAYERS in scripts/layers.js and to README.md's "Layers" section`;
+  if (to === '')
+    return `${where(from)} imports '${specifier}' from the root of src/, whose files are the package's entry points above every layer: import the module it comes from instead`;
+  if (layerOf(to) === undefined)
+    return `${where(to)} is in no layer: add it to LAYERS in scripts/layers.js and to README.md's "Layers" section`;
   if (layerOf(to) < layerOf(from)) return null;
   const how = layerOf(to) === layerOf(from) ? 'a folder of the same layer' : 'a higher layer';
   return `${where(from)} (layer ${layerOf(from)}) imports '${specifier}' from ${where(to)}, ${how} (layer ${layerOf(to)}); imports point down the layers (README.md "Layers"): move what both need down to the lower folder, or let the upper one register itself in a table of the lower one`;

@@ -18,8 +18,15 @@ import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-interface Job { seed: number; runs: number }
-interface Result extends Job { ms: number; cpuMs: number; failure?: { counterexample: string; error: string; path: string } }
+interface Job {
+  seed: number;
+  runs: number;
+}
+interface Result extends Job {
+  ms: number;
+  cpuMs: number;
+  failure?: { counterexample: string; error: string; path: string };
+}
 
 const env = (name: string, fallback: number): number => {
   const v = process.env[name];
@@ -78,49 +85,63 @@ async function main(): Promise<void> {
     return { seed: randomInt(0x7fffffff), runs };
   };
 
-  await Promise.all(Array.from({ length: workers }, () => new Promise<void>((resolve) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    children.push(child);
-    // A worker that neither answers nor ends a minute past the budget is stopped (its seed is lost
-    // and reported as such).
-    const guard = setTimeout(() => {
-      console.error(`sweep: worker ${child.pid} still busy a minute past the budget; stopping it`);
-      child.kill();
-    }, budgetMs + 60_000);
-    const give = (): void => {
-      const job = next();
-      if (job) child.send(job);
-      else child.disconnect();
-    };
-    child.on('message', (m: 'ready' | Result) => {
-      if (m !== 'ready') {
-        done += m.runs;
-        seeds++;
-        cpuMs += m.cpuMs;
-        if (m.failure) {
-          failures.push(m);
-          console.log(`\nFAIL seed ${m.seed} (${m.runs} runs)\n  error: ${m.failure.error}\n  counterexample: ${m.failure.counterexample}\n  path: ${m.failure.path}\n` +
-            `  replay: COLLOQUY_SEED=${m.seed} COLLOQUY_PROPERTY_RUNS=${m.runs} npx vitest run test/engine/machine/property.test.ts\n`);
-        }
-        const now = performance.now();
-        if (now - lastReport > 30_000) {
-          lastReport = now;
-          console.log(`sweep: ${done} runs, ${seeds} seeds, ${failures.length} failing, ${((now - started) / 1000).toFixed(0)} s`);
-        }
-      }
-      give();
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(guard);
-      if (code !== 0 && code !== null) console.error(`sweep: worker ${child.pid} exited with ${code}`);
-      if (signal) console.error(`sweep: worker ${child.pid} ended by ${signal}`);
-      resolve();
-    });
-  })));
+  await Promise.all(
+    Array.from(
+      { length: workers },
+      () =>
+        new Promise<void>((resolve) => {
+          const child = fork(fileURLToPath(import.meta.url), ['--worker'], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
+          children.push(child);
+          // A worker that neither answers nor ends a minute past the budget is stopped (its seed is lost
+          // and reported as such).
+          const guard = setTimeout(() => {
+            console.error(`sweep: worker ${child.pid} still busy a minute past the budget; stopping it`);
+            child.kill();
+          }, budgetMs + 60_000);
+          const give = (): void => {
+            const job = next();
+            if (job) child.send(job);
+            else child.disconnect();
+          };
+          child.on('message', (m: 'ready' | Result) => {
+            if (m !== 'ready') {
+              done += m.runs;
+              seeds++;
+              cpuMs += m.cpuMs;
+              if (m.failure) {
+                failures.push(m);
+                console.log(
+                  `\nFAIL seed ${m.seed} (${m.runs} runs)\n  error: ${m.failure.error}\n  counterexample: ${m.failure.counterexample}\n  path: ${m.failure.path}\n` +
+                    `  replay: COLLOQUY_SEED=${m.seed} COLLOQUY_PROPERTY_RUNS=${m.runs} npx vitest run test/engine/machine/property.test.ts\n`,
+                );
+              }
+              const now = performance.now();
+              if (now - lastReport > 30_000) {
+                lastReport = now;
+                console.log(
+                  `sweep: ${done} runs, ${seeds} seeds, ${failures.length} failing, ${((now - started) / 1000).toFixed(0)} s`,
+                );
+              }
+            }
+            give();
+          });
+          child.on('exit', (code, signal) => {
+            clearTimeout(guard);
+            if (code !== 0 && code !== null) console.error(`sweep: worker ${child.pid} exited with ${code}`);
+            if (signal) console.error(`sweep: worker ${child.pid} ended by ${signal}`);
+            resolve();
+          });
+        }),
+    ),
+  );
 
   const wall = (performance.now() - started) / 1000;
-  console.log(`\nsweep: ${done} runs over ${seeds} fresh seeds in ${wall.toFixed(1)} s (${(cpuMs / 1000).toFixed(1)} s of worker CPU, ${workers} workers): ` +
-    `${failures.length} failing seed${failures.length === 1 ? '' : 's'}`);
+  console.log(
+    `\nsweep: ${done} runs over ${seeds} fresh seeds in ${wall.toFixed(1)} s (${(cpuMs / 1000).toFixed(1)} s of worker CPU, ${workers} workers): ` +
+      `${failures.length} failing seed${failures.length === 1 ? '' : 's'}`,
+  );
   for (const f of failures) console.log(`  seed ${f.seed}: ${f.failure?.error}`);
   if (failures.length) process.exitCode = 1;
   else if (done < total) {

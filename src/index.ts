@@ -12,7 +12,15 @@
 export { connect, ClientSession, ConnectionPool } from './client.js';
 export type { ClientEvents, ConnectOptions, PoolOptions, ReconnectOptions } from './client.js';
 export { listen, createServer, Server, Refusal, CHANNELS } from './server.js';
-export type { AuthRequest, CloseOptions, CloseReport, DurabilityOptions, ServerEvents, ServerOptions, StopMode } from './server.js';
+export type {
+  AuthRequest,
+  CloseOptions,
+  CloseReport,
+  DurabilityOptions,
+  ServerEvents,
+  ServerOptions,
+  StopMode,
+} from './server.js';
 export { Session } from './driver/session.js';
 export type { IndicationHandlers, SessionEvents, SessionOptions } from './driver/session.js';
 export type { DialogueModeName, TokenName, UnitName } from './engine/frames.js';

@@ -7,5 +7,13 @@ export { listen, createServer, Server, Refusal } from './server/server.js';
 export type { AuthRequest, CloseOptions, CloseReport, ServerEvents, ServerOptions, StopMode } from './server/server.js';
 export type { DurabilityOptions } from './server/durable.js';
 export { CHANNELS } from './server/diagnostics.js';
-export type { HandshakeRefusedMessage, SessionClosedMessage, SessionInterruptedMessage, SessionOpenedMessage, SessionResumedMessage, SessionResumeRefusedMessage, StoreCallMessage } from './server/diagnostics.js';
+export type {
+  HandshakeRefusedMessage,
+  SessionClosedMessage,
+  SessionInterruptedMessage,
+  SessionOpenedMessage,
+  SessionResumedMessage,
+  SessionResumeRefusedMessage,
+  StoreCallMessage,
+} from './server/diagnostics.js';
 export { SERVER_ERROR_CODES } from './server/errors.js';

@@ -45,7 +45,13 @@ const $ = <T extends HTMLElement>(id: string): T => {
   return el as T;
 };
 
-interface Line { kind: 'message' | 'system'; from?: string; text: string; id?: string; history?: boolean }
+interface Line {
+  kind: 'message' | 'system';
+  from?: string;
+  text: string;
+  id?: string;
+  history?: boolean;
+}
 
 let chat: ChatClient | null = null;
 let me: string | null = null;
@@ -56,7 +62,11 @@ let pollTimer: ReturnType<typeof setTimeout> | null = null;
 let ladder: Ladder | null = null;
 
 async function api(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(path, { credentials: 'same-origin', ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  return fetch(path, {
+    credentials: 'same-origin',
+    ...init,
+    headers: { 'content-type': 'application/json', ...(init.headers ?? {}) },
+  });
 }
 
 function sessionUrl(): string {
@@ -128,7 +138,9 @@ async function startChat(name: string): Promise<void> {
       const early: Line[] = [];
       const resumedLine = { done: false };
       client = await ChatClient.connect(sessionUrl(), {
-        nick: name, room: ROOM, resume: saved,
+        nick: name,
+        room: ROOM,
+        resume: saved,
         onSession: (s) => keep(s, name),
         onClient: (c) => listen(c, (line) => (resumedLine.done ? addLine(line) : early.push(line))),
       });
@@ -149,7 +161,12 @@ async function startChat(name: string): Promise<void> {
   if (!client) {
     setStatus('connecting', 'connecting…');
     try {
-      client = await ChatClient.connect(sessionUrl(), { nick: name, room: ROOM, onSession: (s) => keep(s, name), onClient: (c) => listen(c, addLine) });
+      client = await ChatClient.connect(sessionUrl(), {
+        nick: name,
+        room: ROOM,
+        onSession: (s) => keep(s, name),
+        onClient: (c) => listen(c, addLine),
+      });
     } catch (e) {
       setStatus('closed', `cannot join: ${(e as Error).message}`);
       return;
@@ -164,9 +181,12 @@ async function startChat(name: string): Promise<void> {
  */
 function keep(session: ClientSession, name: string): void {
   session.driver.durability = {
-    persist: async (snapshot) => { sessionStorage.setItem(SNAPSHOT_KEY, encodeSnapshot(name, snapshot)); },
+    persist: async (snapshot) => {
+      sessionStorage.setItem(SNAPSHOT_KEY, encodeSnapshot(name, snapshot));
+    },
     // sessionStorage full or disabled: the session cannot be kept across a reload; it ends.
-    failed: (error) => new SessionError('ERR_STORE_UNAVAILABLE', `cannot keep the session in sessionStorage: ${error.message}`, 'local'),
+    failed: (error) =>
+      new SessionError('ERR_STORE_UNAVAILABLE', `cannot keep the session in sessionStorage: ${error.message}`, 'local'),
   };
 }
 
@@ -176,13 +196,26 @@ function keep(session: ClientSession, name: string): void {
  * failed resume attempt's client closes too).
  */
 function listen(client: ChatClient, show: (line: Line) => void): void {
-  client.on('welcome', (w) => show({ kind: 'system', text: `joined #${w.room} as ${w.nick}; here: ${w.members.join(', ') || 'nobody else'}` }));
-  client.on('message', (m: ChatMessage & { history: boolean }) => show({ kind: 'message', from: m.from, text: m.text, id: m.id, history: m.history }));
-  client.on('join', (j) => { if (j.nick !== client.nick) show({ kind: 'system', text: `${j.nick} joined` }); });
-  client.on('leave', (l) => show({ kind: 'system', text: `${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason})`}` }));
+  client.on('welcome', (w) =>
+    show({ kind: 'system', text: `joined #${w.room} as ${w.nick}; here: ${w.members.join(', ') || 'nobody else'}` }),
+  );
+  client.on('message', (m: ChatMessage & { history: boolean }) =>
+    show({ kind: 'message', from: m.from, text: m.text, id: m.id, history: m.history }),
+  );
+  client.on('join', (j) => {
+    if (j.nick !== client.nick) show({ kind: 'system', text: `${j.nick} joined` });
+  });
+  client.on('leave', (l) =>
+    show({ kind: 'system', text: `${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason})`}` }),
+  );
   client.on('notice', (n) => show({ kind: 'system', text: `server: ${n.message}` }));
-  client.on('interrupted', () => { if (chat === client) setStatus('interrupted', 'connection lost: reconnecting (what you type is kept and sent once)…'); });
-  client.on('resumed', ({ replayed }) => { if (chat === client) setStatus('resumed', `resumed on a new connection (${replayed} frame(s) replayed)`); });
+  client.on('interrupted', () => {
+    if (chat === client)
+      setStatus('interrupted', 'connection lost: reconnecting (what you type is kept and sent once)…');
+  });
+  client.on('resumed', ({ replayed }) => {
+    if (chat === client) setStatus('resumed', `resumed on a new connection (${replayed} frame(s) replayed)`);
+  });
   client.on('closed', ({ error }) => {
     if (chat !== client) return;
     sessionStorage.removeItem(SNAPSHOT_KEY);
@@ -194,12 +227,20 @@ function listen(client: ChatClient, show: (line: Line) => void): void {
 function bindChat(client: ChatClient, name: string): void {
   chat = client;
   const session = client.session;
-  try { sessionStorage.setItem(SNAPSHOT_KEY, encodeSnapshot(name, session.machine.snapshot())); } catch { /* closed already */ }
+  try {
+    sessionStorage.setItem(SNAPSHOT_KEY, encodeSnapshot(name, session.machine.snapshot()));
+  } catch {
+    /* closed already */
+  }
   $('session-id').textContent = session.id;
   ($('session-id') as HTMLElement).dataset.id = session.id;
   chosen ??= session.id;
   setStatus('established', `connected as ${client.nick || name}`);
-  if (session.closed) { chat = null; setStatus('closed', 'session ended'); return; }
+  if (session.closed) {
+    chat = null;
+    setStatus('closed', 'session ended');
+    return;
+  }
   $<HTMLInputElement>('chat-input').focus();
 }
 
@@ -214,12 +255,30 @@ async function say(text: string): Promise<void> {
 
 // -- live view --------------------------------------------------------------------------------
 
-interface Row { id: string; service: string | null; name: string | null; transport: string | null; state: string; resumes: number; tokens: string[]; serial: number | null; bytesIn: number | null; bytesOut: number | null }
+interface Row {
+  id: string;
+  service: string | null;
+  name: string | null;
+  transport: string | null;
+  state: string;
+  resumes: number;
+  tokens: string[];
+  serial: number | null;
+  bytesIn: number | null;
+  bytesOut: number | null;
+}
 
 /** Columns of the live table left out on a narrow screen: transport, resumes, tokens, serial, in, out. */
 const NARROW_HIDDEN = new Set([3, 5, 6, 7, 8, 9]);
 
-const fmtBytes = (n: number | null): string => (n === null ? '-' : n < 10_000 ? String(n) : n < 10_000_000 ? `${Math.round(n / 1024)}K` : `${Math.round(n / 1048576)}M`);
+const fmtBytes = (n: number | null): string =>
+  n === null
+    ? '-'
+    : n < 10_000
+      ? String(n)
+      : n < 10_000_000
+        ? `${Math.round(n / 1024)}K`
+        : `${Math.round(n / 1048576)}M`;
 
 async function poll(): Promise<void> {
   pollTimer = null;
@@ -237,23 +296,36 @@ async function poll(): Promise<void> {
 function drawSessions(rows: Row[]): void {
   const body = $('sessions').querySelector('tbody') as HTMLTableSectionElement;
   const mine = chat?.session.id;
-  body.replaceChildren(...rows.map((r) => {
-    const tr = document.createElement('tr');
-    tr.dataset.id = r.id;
-    if (r.id === chosen) tr.classList.add('chosen');
-    if (r.id === mine) tr.classList.add('mine');
-    // No transport: a tab that was closed or is reloading; the server keeps the session for its resume window.
-    const waiting = r.transport === null && r.state !== 'closed';
-    if (waiting) tr.classList.add('waiting');
-    for (const [i, cell] of [r.id.slice(0, 8), r.service ?? '-', r.name ?? '-', r.transport ?? '(none)', waiting ? 'waiting to resume' : r.state, String(r.resumes), r.tokens.join(',') || '-', r.serial === null ? '-' : String(r.serial), fmtBytes(r.bytesIn), fmtBytes(r.bytesOut)].entries()) {
-      const td = document.createElement('td');
-      if (NARROW_HIDDEN.has(i)) td.className = 'wide'; // hidden on a narrow screen
-      td.textContent = cell;
-      tr.append(td);
-    }
-    tr.addEventListener('click', () => choose(r.id));
-    return tr;
-  }));
+  body.replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement('tr');
+      tr.dataset.id = r.id;
+      if (r.id === chosen) tr.classList.add('chosen');
+      if (r.id === mine) tr.classList.add('mine');
+      // No transport: a tab that was closed or is reloading; the server keeps the session for its resume window.
+      const waiting = r.transport === null && r.state !== 'closed';
+      if (waiting) tr.classList.add('waiting');
+      for (const [i, cell] of [
+        r.id.slice(0, 8),
+        r.service ?? '-',
+        r.name ?? '-',
+        r.transport ?? '(none)',
+        waiting ? 'waiting to resume' : r.state,
+        String(r.resumes),
+        r.tokens.join(',') || '-',
+        r.serial === null ? '-' : String(r.serial),
+        fmtBytes(r.bytesIn),
+        fmtBytes(r.bytesOut),
+      ].entries()) {
+        const td = document.createElement('td');
+        if (NARROW_HIDDEN.has(i)) td.className = 'wide'; // hidden on a narrow screen
+        td.textContent = cell;
+        tr.append(td);
+      }
+      tr.addEventListener('click', () => choose(r.id));
+      return tr;
+    }),
+  );
   if (chosen && !frames) choose(chosen);
 }
 
@@ -264,16 +336,24 @@ function choose(id: string): void {
   $('ladder-id').textContent = id.slice(0, 8);
   ladder ??= new Ladder($('ladder'), MAX_LADDER_ROWS);
   ladder.reset();
-  for (const tr of document.querySelectorAll('#sessions tbody tr')) tr.classList.toggle('chosen', (tr as HTMLElement).dataset.id === id);
+  for (const tr of document.querySelectorAll('#sessions tbody tr'))
+    tr.classList.toggle('chosen', (tr as HTMLElement).dataset.id === id);
   const source = new EventSource(`/api/sessions/${id}/frames`);
   frames = source;
   source.onmessage = (e: MessageEvent<string>) => ladder?.add(JSON.parse(e.data) as LadderFrame);
-  source.addEventListener('end', () => { note('the session ended'); source.close(); if (frames === source) frames = null; });
+  source.addEventListener('end', () => {
+    note('the session ended');
+    source.close();
+    if (frames === source) frames = null;
+  });
   source.addEventListener('error', (e) => {
     const data = (e as MessageEvent<string>).data;
     if (data) note(`cannot watch: ${(JSON.parse(data) as { error: string }).error}`);
     source.close();
-    if (frames === source) { frames = null; if (chosen === id) chosen = chat?.session.id ?? null; }
+    if (frames === source) {
+      frames = null;
+      if (chosen === id) chosen = chat?.session.id ?? null;
+    }
   });
 }
 
@@ -300,7 +380,10 @@ async function main(): Promise<void> {
     void (async () => {
       const res = await api('/api/login', { method: 'POST', body: JSON.stringify({ name }) });
       const body = (await res.json().catch(() => ({}))) as { name?: string; error?: string };
-      if (!res.ok || !body.name) { $('login-error').textContent = body.error ?? `login failed (${res.status})`; return; }
+      if (!res.ok || !body.name) {
+        $('login-error').textContent = body.error ?? `login failed (${res.status})`;
+        return;
+      }
       $('login-error').textContent = '';
       await loggedIn(body.name);
     })();

@@ -21,7 +21,11 @@ const TIME_W = 62;
 /** Average width of a label character at 11 px (monospace), to cut labels to the arrow's length. */
 const CHAR_W = 6.7;
 
-function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  name: K,
+  attrs: Record<string, string | number>,
+  text?: string,
+): SVGElementTagNameMap[K] {
   const node = document.createElementNS(NS, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;
@@ -33,7 +37,9 @@ export function label(f: LadderFrame): string {
   const parts = f.detail.split(' ').filter(Boolean);
   const first = parts.filter((p) => p.startsWith('serial=') || p.startsWith('tokens='));
   const rest = parts.filter((p) => !first.includes(p));
-  return [f.replayed ? 'replayed' : '', f.n === undefined ? '' : `#${f.n}`, f.type, ...first, ...rest].filter(Boolean).join(' ');
+  return [f.replayed ? 'replayed' : '', f.n === undefined ? '' : `#${f.n}`, f.type, ...first, ...rest]
+    .filter(Boolean)
+    .join(' ');
 }
 
 const seconds = (ms: number): string => `+${(ms / 1000).toFixed(3)}s`;
@@ -42,7 +48,10 @@ export class Ladder {
   private frames: LadderFrame[] = [];
   private pending = false;
 
-  constructor(private readonly box: HTMLElement, private readonly max: number) {
+  constructor(
+    private readonly box: HTMLElement,
+    private readonly max: number,
+  ) {
     addEventListener('resize', () => this.schedule());
     this.schedule();
   }
@@ -67,7 +76,10 @@ export class Ladder {
     if (this.pending) return;
     this.pending = true;
     // A timer, not requestAnimationFrame: a tab in the background still draws (at a slower pace).
-    setTimeout(() => { this.pending = false; this.draw(); }, 16);
+    setTimeout(() => {
+      this.pending = false;
+      this.draw();
+    }, 16);
   }
 
   private draw(): void {
@@ -77,18 +89,39 @@ export class Ladder {
     const client = TIME_W + 18;
     const server = width - 18;
     const height = HEAD + Math.max(1, this.frames.length) * ROW + 8;
-    const svg = el('svg', { id: 'ladder-svg', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'frames between the client and the server' });
+    const svg = el('svg', {
+      id: 'ladder-svg',
+      width,
+      height,
+      viewBox: `0 0 ${width} ${height}`,
+      role: 'img',
+      'aria-label': 'frames between the client and the server',
+    });
     svg.dataset.frames = String(this.frames.filter((f) => f.direction !== 'event').length);
     const defs = el('defs', {});
-    for (const [id, cls] of [['head-in', 'in'], ['head-out', 'out']] as const) {
-      const marker = el('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+    for (const [id, cls] of [
+      ['head-in', 'in'],
+      ['head-out', 'out'],
+    ] as const) {
+      const marker = el('marker', {
+        id,
+        viewBox: '0 0 10 10',
+        refX: 9,
+        refY: 5,
+        markerWidth: 7,
+        markerHeight: 7,
+        orient: 'auto-start-reverse',
+      });
       marker.append(el('path', { d: 'M0,0 L10,5 L0,10 z', class: `head ${cls}` }));
       defs.append(marker);
     }
     svg.append(defs);
     svg.append(el('text', { x: client, y: 16, class: 'side', 'text-anchor': 'middle' }, 'client'));
     svg.append(el('text', { x: width - 4, y: 16, class: 'side', 'text-anchor': 'end' }, 'server'));
-    for (const [side, x] of [['client', client], ['server', server]] as const) {
+    for (const [side, x] of [
+      ['client', client],
+      ['server', server],
+    ] as const) {
       const line = el('line', { x1: x, y1: HEAD - 6, x2: x, y2: height, class: 'lifeline' });
       line.dataset.side = side;
       svg.append(line);
@@ -104,16 +137,38 @@ export class Ladder {
       if (f.replayed) g.dataset.replayed = 'true';
       if (f.recorded) g.dataset.recorded = 'true';
       if (f.type === 'RESUME' || f.type === 'RESUMED') g.classList.add('resume');
-      const text = f.direction === 'event' ? (f.type === 'INTERRUPTED' ? `transport lost: ${f.detail}` : f.detail) : label(f);
+      const text =
+        f.direction === 'event' ? (f.type === 'INTERRUPTED' ? `transport lost: ${f.detail}` : f.detail) : label(f);
       g.append(el('title', {}, `${seconds(f.at - t0)}  ${text}`));
       g.append(el('text', { x: 4, y, class: 'time' }, seconds(f.at - t0)));
       if (f.direction === 'event') {
         g.append(el('line', { x1: client - 10, y1: y - 4, x2: server + 10, y2: y - 4, class: 'break' }));
-        g.append(el('text', { x: (client + server) / 2, y: y - 8, class: 'label', 'text-anchor': 'middle' }, text.length > fit ? `${text.slice(0, fit - 1)}…` : text));
+        g.append(
+          el(
+            'text',
+            { x: (client + server) / 2, y: y - 8, class: 'label', 'text-anchor': 'middle' },
+            text.length > fit ? `${text.slice(0, fit - 1)}…` : text,
+          ),
+        );
       } else {
         const [x1, x2] = f.direction === 'in' ? [client, server] : [server, client];
-        g.append(el('line', { x1, y1: y, x2, y2: y, class: `arrow ${f.direction}${f.replayed ? ' replayed' : ''}`, 'marker-end': `url(#head-${f.direction})` }));
-        g.append(el('text', { x: (client + server) / 2, y: y - 5, class: 'label', 'text-anchor': 'middle' }, text.length > fit ? `${text.slice(0, fit - 1)}…` : text));
+        g.append(
+          el('line', {
+            x1,
+            y1: y,
+            x2,
+            y2: y,
+            class: `arrow ${f.direction}${f.replayed ? ' replayed' : ''}`,
+            'marker-end': `url(#head-${f.direction})`,
+          }),
+        );
+        g.append(
+          el(
+            'text',
+            { x: (client + server) / 2, y: y - 5, class: 'label', 'text-anchor': 'middle' },
+            text.length > fit ? `${text.slice(0, fit - 1)}…` : text,
+          ),
+        );
       }
       svg.append(g);
     });

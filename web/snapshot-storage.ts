@@ -55,7 +55,8 @@ export function decodeSnapshot(text: string | null, name: string): MachineSnapsh
     const stored = JSON.parse(text) as Stored;
     if (stored.name !== name) return undefined;
     const e = stored.snapshot;
-    const frames = (list: string[]): SessionFrame[] => list.map((f) => decodeFrame(unhex(f), MAX_FRAME_SIZE) as SessionFrame);
+    const frames = (list: string[]): SessionFrame[] =>
+      list.map((f) => decodeFrame(unhex(f), MAX_FRAME_SIZE) as SessionFrame);
     return {
       ...e,
       sessionId: unhex(e.sessionId),

@@ -38,7 +38,12 @@ async function read(session: Session): Promise<void> {
 
 if (kind === 'colloquy') {
   // Every client comes from 127.0.0.1: the per-address caps (1,000 by default) are lifted here.
-  const server = await listen({ ws: { port: 0, path: PATH }, maxSessions: 30_000, maxSessionsPerAddress: 0, maxConnectionsPerAddress: 0 });
+  const server = await listen({
+    ws: { port: 0, path: PATH },
+    maxSessions: 30_000,
+    maxSessionsPerAddress: 0,
+    maxConnectionsPerAddress: 0,
+  });
   server.on('session', (session) => void read(session));
   connections = () => server.sessions.size;
   port = server.addresses.ws ?? 0;
@@ -73,12 +78,21 @@ async function measure(): Promise<void> {
     await sleep(100);
   }
   const m = process.memoryUsage();
-  tell({ ev: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: connections() });
+  tell({
+    ev: 'memory',
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    connections: connections(),
+  });
 }
 
 process.on('message', (m: ToIdle) => {
   const done = m.cmd === 'measure' ? measure() : stop().then(() => process.exit(0));
-  done.catch((error: unknown) => tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }));
+  done.catch((error: unknown) =>
+    tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }),
+  );
 });
 
 tell({ ev: 'ready', port, path: PATH });

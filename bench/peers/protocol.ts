@@ -13,7 +13,13 @@ export type ToSink =
   | { cmd: 'mqtt-unsubscribe' }
   | { cmd: 'exit' };
 
-export interface SinkPorts { colloquyTcp: number; colloquyWs: number; rawWs: number; rawTcp: number; socketIo: number }
+export interface SinkPorts {
+  colloquyTcp: number;
+  colloquyWs: number;
+  rawWs: number;
+  rawTcp: number;
+  socketIo: number;
+}
 
 /** Sink -> bench. */
 export type FromSink =
@@ -28,10 +34,17 @@ export type FromSink =
 /** Bench -> idle server. */
 export type ToIdle = { cmd: 'measure' } | { cmd: 'exit' };
 
-export interface MemorySample { rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number }
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  connections: number;
+}
 
 /** Idle server -> bench. */
-export type FromIdle = { ev: 'ready'; port: number; path: string } | ({ ev: 'memory' } & MemorySample) | { ev: 'error'; message: string };
+export type FromIdle =
+  { ev: 'ready'; port: number; path: string } | ({ ev: 'memory' } & MemorySample) | { ev: 'error'; message: string };
 
 /** Sends to the parent; a peer with no IPC channel (started by hand) has nobody to tell. */
 export function tell(message: FromSink | FromIdle): void {

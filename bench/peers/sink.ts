@@ -44,7 +44,12 @@ function got(): void {
 
 // ---- Colloquy ------------------------------------------------------------------------------
 
-const colloquy = await listen({ tcp: { port: 0 }, ws: { port: 0, path: '/session' }, heartbeatMs: 0, maxSessions: 1000 });
+const colloquy = await listen({
+  tcp: { port: 0 },
+  ws: { port: 0, path: '/session' },
+  heartbeatMs: 0,
+  maxSessions: 1000,
+});
 
 async function consume(session: Session): Promise<void> {
   try {
@@ -95,7 +100,12 @@ await once(rawTcp, 'listening');
 // ---- Socket.IO 4 ---------------------------------------------------------------------------
 
 const ioHttp = createHttpServer();
-const io = new SocketIoServer(ioHttp, { transports: ['websocket'], connectionStateRecovery: {}, serveClient: false, perMessageDeflate: false });
+const io = new SocketIoServer(ioHttp, {
+  transports: ['websocket'],
+  connectionStateRecovery: {},
+  serveClient: false,
+  perMessageDeflate: false,
+});
 io.on('connection', (socket) => {
   socket.on('m', (_data: unknown, ack?: () => void) => {
     got();
@@ -121,7 +131,12 @@ async function command(m: ToSink): Promise<void> {
       target = m.target;
       return;
     case 'mqtt-subscribe': {
-      const client = await connectAsync(m.url, { clientId: `colloquy-bench-sub-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 3000 });
+      const client = await connectAsync(m.url, {
+        clientId: `colloquy-bench-sub-${process.pid}`,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: 3000,
+      });
       mqttClient = client;
       client.on('message', () => got());
       client.on('error', () => {});
@@ -144,7 +159,9 @@ async function command(m: ToSink): Promise<void> {
 }
 
 process.on('message', (m: ToSink) => {
-  command(m).catch((error: unknown) => tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }));
+  command(m).catch((error: unknown) =>
+    tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }),
+  );
 });
 
 tell({

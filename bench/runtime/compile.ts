@@ -48,7 +48,14 @@ export async function compileBench(): Promise<Compiled> {
   };
   const config = {
     extends: join(ROOT, 'tsconfig.json'),
-    compilerOptions: { rootDir: ROOT, outDir: dir, declaration: false, sourceMap: false, noEmitOnError: false, incremental: false },
+    compilerOptions: {
+      rootDir: ROOT,
+      outDir: dir,
+      declaration: false,
+      sourceMap: false,
+      noEmitOnError: false,
+      incremental: false,
+    },
     files: ENTRY.map((f) => join(ROOT, f)),
     include: [],
   };
@@ -57,12 +64,20 @@ export async function compileBench(): Promise<Compiled> {
   await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   // Exit status 2 only means type errors (elsewhere, perhaps); what counts is the emitted JS.
   const stderr = await new Promise<string>((resolve) => {
-    execFile(process.execPath, [tsc, '-p', project], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (_e, out, err) => resolve(`${out}${err}`));
+    execFile(
+      process.execPath,
+      [tsc, '-p', project],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (_e, out, err) => resolve(`${out}${err}`),
+    );
   });
   const entry = join(dir, 'bench', 'runtime', 'index.js');
   if (!ENTRY.every((f) => existsSync(join(dir, f.replace(/\.ts$/, '.js'))))) {
     await remove();
-    return { problem: `tsc emitted no ${ENTRY.join(', ')}: ${stderr.split('\n').slice(0, 3).join(' ')}`, remove: () => Promise.resolve() };
+    return {
+      problem: `tsc emitted no ${ENTRY.join(', ')}: ${stderr.split('\n').slice(0, 3).join(' ')}`,
+      remove: () => Promise.resolve(),
+    };
   }
   return { entry, remove };
 }
@@ -76,7 +91,9 @@ export function runCompiled(entry: string): Promise<void> {
   const child = fork(entry, [], { cwd: ROOT, execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`the compiled bench exited with ${signal ?? code}`))));
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`the compiled bench exited with ${signal ?? code}`)),
+    );
   });
 }
 

@@ -35,4 +35,5 @@ export const IDLE_CONCURRENCY = 100;
 export const IDLE_OPEN_MS = 60_000;
 
 export const ONLY = envList('BENCH_ONLY');
-export const selected = (...names: string[]): boolean => ONLY.length === 0 || ONLY.some((w) => names.some((n) => n.includes(w)));
+export const selected = (...names: string[]): boolean =>
+  ONLY.length === 0 || ONLY.some((w) => names.some((n) => n.includes(w)));

@@ -13,12 +13,21 @@ import { kib, mib, target, type Target } from './report.js';
 
 // ---- 3. idle sessions ----------------------------------------------------------------------
 
-export interface IdleOutcome { kind: string; opened: number; before: MemorySample; after: MemorySample; seconds: number; note?: string }
+export interface IdleOutcome {
+  kind: string;
+  opened: number;
+  before: MemorySample;
+  after: MemorySample;
+  seconds: number;
+  note?: string;
+}
 
 /** The soft limit on open files of this process (Linux), or undefined when unknown. */
 export function openFileLimit(): number | undefined {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = line?.split(/\s{2,}/)[1];
     return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
   } catch {
@@ -27,12 +36,21 @@ export function openFileLimit(): number | undefined {
 }
 
 /** Opens `count` connections, `concurrency` at a time, until done, a failure, or `deadline`. */
-export async function openMany(count: number, concurrency: number, deadline: number, open: () => Promise<() => void>, into: (() => void)[]): Promise<string | undefined> {
+export async function openMany(
+  count: number,
+  concurrency: number,
+  deadline: number,
+  open: () => Promise<() => void>,
+  into: (() => void)[],
+): Promise<string | undefined> {
   let started = 0;
   let failure: string | undefined;
   const worker = async (): Promise<void> => {
     while (started < count && failure === undefined) {
-      if (performance.now() > deadline) { failure = `stopped after ${IDLE_OPEN_MS / 1000} s`; return; }
+      if (performance.now() > deadline) {
+        failure = `stopped after ${IDLE_OPEN_MS / 1000} s`;
+        return;
+      }
       started++;
       try {
         into.push(await open());
@@ -48,17 +66,18 @@ export async function openMany(count: number, concurrency: number, deadline: num
 export async function idleSessions(kind: 'colloquy' | 'ws', sessions: number): Promise<IdleOutcome> {
   const { peer, ready } = await spawnPeer<ToIdle, FromIdle>('idle.ts', [kind], { exposeGc: true, raiseFdLimit: true });
   const url = `ws://127.0.0.1:${ready.port}${ready.path}`;
-  const open = kind === 'colloquy'
-    ? async (): Promise<() => void> => {
-      const s = await connect(url, { reconnect: false });
-      return () => s.abort('bench done');
-    }
-    : async (): Promise<() => void> => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.on('error', () => {});
-      await once(ws, 'open');
-      return () => ws.terminate();
-    };
+  const open =
+    kind === 'colloquy'
+      ? async (): Promise<() => void> => {
+          const s = await connect(url, { reconnect: false });
+          return () => s.abort('bench done');
+        }
+      : async (): Promise<() => void> => {
+          const ws = new WebSocket(url, { perMessageDeflate: false });
+          ws.on('error', () => {});
+          await once(ws, 'open');
+          return () => ws.terminate();
+        };
   const closers: (() => void)[] = [];
   const measure = (): Promise<MemorySample> => peer.request({ cmd: 'measure' }, 'memory', 30_000);
   try {
@@ -88,9 +107,13 @@ export async function idleSection(targets: Target[]): Promise<void> {
   let sessions = IDLE_SESSIONS;
   if (limit !== undefined && limit < IDLE_SESSIONS + IDLE_WARM + 500) {
     sessions = Math.max(100, limit - IDLE_WARM - 500);
-    console.log(`   NOTE: this process may open only ${limit} files (ulimit -n); measuring ${sessions} sessions, not ${IDLE_SESSIONS}.`);
+    console.log(
+      `   NOTE: this process may open only ${limit} files (ulimit -n); measuring ${sessions} sessions, not ${IDLE_SESSIONS}.`,
+    );
   }
-  console.log(`3. idle ws sessions: server alone in a child process; RSS after a full GC with ${IDLE_WARM} warm connections open, then with ${sessions} more`);
+  console.log(
+    `3. idle ws sessions: server alone in a child process; RSS after a full GC with ${IDLE_WARM} warm connections open, then with ${sessions} more`,
+  );
   const idle: IdleOutcome[] = [];
   for (const kind of ['colloquy', 'ws'] as const) {
     try {
@@ -99,15 +122,26 @@ export async function idleSection(targets: Target[]): Promise<void> {
       console.log(`   ${kind}: failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const perSession = (o: IdleOutcome, field: 'rss' | 'heapUsed'): number => (o.after[field] - o.before[field]) / o.opened;
+  const perSession = (o: IdleOutcome, field: 'rss' | 'heapUsed'): number =>
+    (o.after[field] - o.before[field]) / o.opened;
   table([
     ['server', 'opened', 'open time', 'RSS before', 'RSS after', 'RSS/session', 'JS heap/session'],
-    ...idle.map((o) => [o.kind === 'colloquy' ? 'Colloquy ws (defaults)' : 'raw ws', String(o.opened), `${o.seconds.toFixed(1)} s`, mib(o.before.rss), mib(o.after.rss), kib(perSession(o, 'rss')), kib(perSession(o, 'heapUsed'))]),
+    ...idle.map((o) => [
+      o.kind === 'colloquy' ? 'Colloquy ws (defaults)' : 'raw ws',
+      String(o.opened),
+      `${o.seconds.toFixed(1)} s`,
+      mib(o.before.rss),
+      mib(o.after.rss),
+      kib(perSession(o, 'rss')),
+      kib(perSession(o, 'heapUsed')),
+    ]),
   ]);
   for (const o of idle) if (o.note) console.log(`   ${o.kind}: ${o.note}`);
   const ci = idle.find((o) => o.kind === 'colloquy');
   const wi = idle.find((o) => o.kind === 'ws');
   const memRatio = ci && wi ? perSession(ci, 'rss') / perSession(wi, 'rss') : Number.NaN;
-  console.log(`RSS/session Colloquy / raw ws: ${ratioText(memRatio)} (target <= 1.25x); JS heap/session: ${ci && wi ? ratioText(perSession(ci, 'heapUsed') / perSession(wi, 'heapUsed')) : 'n/a'}`);
+  console.log(
+    `RSS/session Colloquy / raw ws: ${ratioText(memRatio)} (target <= 1.25x); JS heap/session: ${ci && wi ? ratioText(perSession(ci, 'heapUsed') / perSession(wi, 'heapUsed')) : 'n/a'}`,
+  );
   targets.push(target('idle RSS/session Colloquy ws / raw ws', memRatio, 1.25, true));
 }

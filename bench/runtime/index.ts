@@ -69,7 +69,9 @@ export async function run(): Promise<void> {
   const compiled = await compileBench();
   try {
     if (compiled.entry) return await runCompiled(compiled.entry);
-    return await sections(`src/ under tsx, because the tsc build failed (${compiled.problem ?? '?'}); tsx's keepNames makes closures larger and slower`);
+    return await sections(
+      `src/ under tsx, because the tsc build failed (${compiled.problem ?? '?'}); tsx's keepNames makes closures larger and slower`,
+    );
   } finally {
     await compiled.remove();
   }
@@ -77,10 +79,26 @@ export async function run(): Promise<void> {
 
 export async function sections(under: string): Promise<void> {
   const began = performance.now();
-  console.log(`runtime: Colloquy vs raw ws, raw TCP, Socket.IO 4, MQTT QoS 1 over loopback, node ${process.version}, ${loadText()}`);
+  console.log(
+    `runtime: Colloquy vs raw ws, raw TCP, Socket.IO 4, MQTT QoS 1 over loopback, node ${process.version}, ${loadText()}`,
+  );
   console.log(`   Colloquy under test: ${under}`);
   const targets: Target[] = [];
-  const wantThroughput = selected('throughput', ...SIZES.flatMap((size) => ['colloquy-tcp', 'colloquy-ws', 'colloquy-tcp-batch', 'colloquy-ws-batch', 'raw-ws', 'raw-tcp', 'socket-io', 'mqtt'].map((k) => `${k}/${size}`)));
+  const wantThroughput = selected(
+    'throughput',
+    ...SIZES.flatMap((size) =>
+      [
+        'colloquy-tcp',
+        'colloquy-ws',
+        'colloquy-tcp-batch',
+        'colloquy-ws-batch',
+        'raw-ws',
+        'raw-tcp',
+        'socket-io',
+        'mqtt',
+      ].map((k) => `${k}/${size}`),
+    ),
+  );
   if (wantThroughput || selected('rtt')) {
     const { peer: sink, ready } = await spawnPeer<ToSink, FromSink>('sink.ts', []);
     try {
@@ -93,7 +111,15 @@ export async function sections(under: string): Promise<void> {
   if (selected('idle')) await idleSection(targets);
   console.log('');
   console.log('targets');
-  table([['target', 'ratio', 'goal', 'verdict'], ...targets.map((t) => [t.name, ratioText(t.ratio), t.goal, t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT MET'])]);
+  table([
+    ['target', 'ratio', 'goal', 'verdict'],
+    ...targets.map((t) => [
+      t.name,
+      ratioText(t.ratio),
+      t.goal,
+      t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT MET',
+    ]),
+  ]);
   console.log(`(${((performance.now() - began) / 1000).toFixed(0)} s, ${loadText()})`);
 }
 

@@ -8,7 +8,12 @@ import { HERE, COMPILED, ROOT } from './config.js';
 
 // ---- peers ---------------------------------------------------------------------------------
 
-export interface Waiter<M> { ev: string; resolve(m: M): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
+export interface Waiter<M> {
+  ev: string;
+  resolve(m: M): void;
+  reject(e: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 /** A child process speaking ./peers/protocol.ts over IPC. */
 export class Peer<To, From extends { ev: string }> {
@@ -16,7 +21,10 @@ export class Peer<To, From extends { ev: string }> {
   private readonly listeners = new Set<(m: From) => void>();
   private readonly exited: Promise<void>;
 
-  constructor(private readonly child: ChildProcess, readonly name: string) {
+  constructor(
+    private readonly child: ChildProcess,
+    readonly name: string,
+  ) {
     child.on('message', (m: From) => {
       if (m.ev === 'error') console.error(`  ${name}: ${(m as unknown as { message: string }).message}`);
       for (const l of this.listeners) l(m);
@@ -77,13 +85,22 @@ export class Peer<To, From extends { ev: string }> {
  * Forks bench/peers/<script> under tsx. With `raiseFdLimit` it goes through /bin/sh to lift the
  * soft open-files limit to the hard one first (exec keeps the PID and the IPC channel).
  */
-export async function spawnPeer<To, From extends { ev: string }>(script: string, args: string[], o: { exposeGc?: boolean; raiseFdLimit?: boolean } = {}): Promise<{ peer: Peer<To, From>; ready: Extract<From, { ev: 'ready' }> }> {
+export async function spawnPeer<To, From extends { ev: string }>(
+  script: string,
+  args: string[],
+  o: { exposeGc?: boolean; raiseFdLimit?: boolean } = {},
+): Promise<{ peer: Peer<To, From>; ready: Extract<From, { ev: 'ready' }> }> {
   const extra = (process.env.BENCH_PEER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const execArgv = [...(COMPILED ? [] : ['--import', 'tsx']), ...(o.exposeGc ? ['--expose-gc'] : []), ...extra];
   const path = join(HERE, '..', 'peers', COMPILED ? script.replace(/\.ts$/, '.js') : script);
   const shell = o.raiseFdLimit && process.platform !== 'win32';
   const child = shell
-    ? fork(path, args, { cwd: ROOT, execPath: '/bin/sh', execArgv: ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    ? fork(path, args, {
+        cwd: ROOT,
+        execPath: '/bin/sh',
+        execArgv: ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...execArgv],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      })
     : fork(path, args, { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const peer = new Peer<To, From>(child, script.replace(/\.ts$/, ''));
   const ready = await peer.next('ready' as From['ev'], 20_000);

@@ -5,18 +5,23 @@ import { availableParallelism, loadavg } from 'node:os';
 // ---- printing ------------------------------------------------------------------------------
 
 export const sizeName = (size: number): string => (size < 1024 ? `${size} B` : `${size / 1024} KiB`);
-export const rateText = (rate: number): string => (Number.isNaN(rate) ? 'failed' : rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M/s` : `${(rate / 1e3).toFixed(1)} k/s`);
+export const rateText = (rate: number): string =>
+  Number.isNaN(rate) ? 'failed' : rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M/s` : `${(rate / 1e3).toFixed(1)} k/s`;
 export const us = (v: number): string => (Number.isNaN(v) ? 'n/a' : `${(v * 1000).toFixed(0)} us`);
 export const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 export const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
-export interface Target { name: string; ratio: number; goal: string; met: boolean | undefined }
+export interface Target {
+  name: string;
+  ratio: number;
+  goal: string;
+  met: boolean | undefined;
+}
 
 export function target(name: string, ratio: number, goal: number, atMost = false): Target {
   const met = Number.isFinite(ratio) ? (atMost ? ratio <= goal : ratio >= goal) : undefined;
   return { name, ratio, goal: `${atMost ? '<=' : '>='} ${goal.toFixed(2)}x`, met };
 }
-
 
 export function loadText(): string {
   const [one] = loadavg();

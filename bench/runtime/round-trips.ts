@@ -12,7 +12,10 @@ import { target, us, type Target } from './report.js';
 
 // ---- 2. round trips ------------------------------------------------------------------------
 
-export interface Pinger { ping(): Promise<void>; close(): Promise<void> }
+export interface Pinger {
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export async function colloquyPinger(url: string, payload: Uint8Array): Promise<Pinger> {
   const session = await connect(url, { heartbeatMs: 0, reconnect: false });
@@ -25,7 +28,10 @@ export async function colloquyPinger(url: string, payload: Uint8Array): Promise<
     },
     async close() {
       if (session.closed) return;
-      const released = await withTimeout(session.release().catch(() => false), 3000);
+      const released = await withTimeout(
+        session.release().catch(() => false),
+        3000,
+      );
       if (released !== true) session.abort('bench done');
     },
   };
@@ -43,10 +49,11 @@ export async function rawWsPinger(url: string, payload: Uint8Array): Promise<Pin
   });
   ws.on('close', () => pong?.reject(new Error('the WebSocket closed')));
   return {
-    ping: () => new Promise<void>((resolve, reject) => {
-      pong = { resolve, reject };
-      ws.send(payload);
-    }),
+    ping: () =>
+      new Promise<void>((resolve, reject) => {
+        pong = { resolve, reject };
+        ws.send(payload);
+      }),
     async close() {
       ws.close();
       await withTimeout(once(ws, 'close'), 2000);
@@ -54,7 +61,14 @@ export async function rawWsPinger(url: string, payload: Uint8Array): Promise<Pin
   };
 }
 
-export interface Latency { n: number; p50: number; p90: number; p99: number; mean: number; error?: string }
+export interface Latency {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  error?: string;
+}
 
 /**
  * Ping-pong on every pinger, in blocks of RTT_BLOCK round trips that alternate between them
@@ -65,7 +79,15 @@ export async function roundTrips(sink: Sink, opens: readonly (() => Promise<Ping
   await sink.request({ cmd: 'reset', echo: true }, 'reset');
   const pingers: Pinger[] = [];
   let watchdog: ReturnType<typeof setTimeout> | undefined;
-  const fail = (e: unknown): Latency[] => opens.map(() => ({ n: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, mean: Number.NaN, error: e instanceof Error ? e.message : String(e) }));
+  const fail = (e: unknown): Latency[] =>
+    opens.map(() => ({
+      n: 0,
+      p50: Number.NaN,
+      p90: Number.NaN,
+      p99: Number.NaN,
+      mean: Number.NaN,
+      error: e instanceof Error ? e.message : String(e),
+    }));
   try {
     for (const open of opens) pingers.push(await open());
     // One watchdog for the whole run (a timer per ping would cost every system alike and blur
@@ -113,7 +135,9 @@ export async function roundTrips(sink: Sink, opens: readonly (() => Promise<Ping
 
 export async function rttSection(sink: Sink, ports: SinkPorts, targets: Target[]): Promise<void> {
   console.log('');
-  console.log(`2. round trip, 64 B ping -> echo -> pong, one at a time, echo in the child; ${RTT_WARM} warm-up each, then blocks of ${RTT_BLOCK}`);
+  console.log(
+    `2. round trip, 64 B ping -> echo -> pong, one at a time, echo in the child; ${RTT_WARM} warm-up each, then blocks of ${RTT_BLOCK}`,
+  );
   console.log(`   alternating between the systems for ${RTT_MS} ms, samples pooled per system`);
   const payload = new Uint8Array(64).fill(7);
   const [c, w] = (await roundTrips(sink, [
@@ -122,7 +146,14 @@ export async function rttSection(sink: Sink, ports: SinkPorts, targets: Target[]
   ])) as [Latency, Latency];
   table([
     ['system', 'round trips', 'p50', 'p90', 'p99', 'mean'],
-    ...[['Colloquy ws', c] as const, ['raw ws', w] as const].map(([label, r]) => [label, r.error ? `failed: ${r.error}` : String(r.n), us(r.p50), us(r.p90), us(r.p99), us(r.mean)]),
+    ...[['Colloquy ws', c] as const, ['raw ws', w] as const].map(([label, r]) => [
+      label,
+      r.error ? `failed: ${r.error}` : String(r.n),
+      us(r.p50),
+      us(r.p90),
+      us(r.p99),
+      us(r.mean),
+    ]),
   ]);
   console.log(`p50 Colloquy / raw ws: ${ratioText(c.p50 / w.p50)} (target <= 1.10x); p99: ${ratioText(c.p99 / w.p99)}`);
   targets.push(target('RTT p50 Colloquy ws / raw ws', c.p50 / w.p50, 1.1, true));

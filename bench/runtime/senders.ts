@@ -31,7 +31,9 @@ export async function poll(done: () => boolean, deadline: number, what: () => st
 /** `p`, or undefined after `ms`; the timer never outlives the race. */
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms, undefined); });
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
@@ -62,9 +64,17 @@ export async function colloquySender(url: string, payload: Uint8Array, batch = 1
       }
       return i;
     },
-    acknowledged: (total, deadline) => poll(() => acked() >= total, deadline, () => `acknowledged ${acked()} of ${total}`),
+    acknowledged: (total, deadline) =>
+      poll(
+        () => acked() >= total,
+        deadline,
+        () => `acknowledged ${acked()} of ${total}`,
+      ),
     async close() {
-      const released = await withTimeout(session.release().catch(() => false), 3000);
+      const released = await withTimeout(
+        session.release().catch(() => false),
+        3000,
+      );
       if (released !== true) session.abort('bench done');
     },
   };
@@ -137,7 +147,9 @@ export class Window {
   }
   wait(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    return new Promise((resolve) => { this.wake = resolve; });
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
   }
   /** Waits until `done()`; one timer wakes the wait at `deadline`, which then fails. */
   async until(done: () => boolean, deadline: number, what: () => string): Promise<void> {
@@ -155,7 +167,11 @@ export class Window {
 }
 
 export async function socketIoSender(port: number, payload: Uint8Array): Promise<Sender> {
-  const socket = socketIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = socketIo(`http://127.0.0.1:${port}`, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
@@ -168,13 +184,21 @@ export async function socketIoSender(port: number, payload: Uint8Array): Promise
       let i = 0;
       while (i < count) {
         while (sent - acks.answered >= SOCKET_IO_WINDOW) await acks.wait();
-        socket.emitWithAck('m', data).then(() => acks.bump(), (e: unknown) => acks.bump(e instanceof Error ? e : new Error(String(e))));
+        socket.emitWithAck('m', data).then(
+          () => acks.bump(),
+          (e: unknown) => acks.bump(e instanceof Error ? e : new Error(String(e))),
+        );
         sent++;
         if ((++i & 63) === 0 && performance.now() >= deadline) break;
       }
       return i;
     },
-    acknowledged: (total, deadline) => acks.until(() => acks.answered >= total, deadline, () => `${acks.answered} of ${total} acks`),
+    acknowledged: (total, deadline) =>
+      acks.until(
+        () => acks.answered >= total,
+        deadline,
+        () => `${acks.answered} of ${total} acks`,
+      ),
     async close() {
       socket.disconnect();
       await Promise.resolve();
@@ -185,7 +209,12 @@ export async function socketIoSender(port: number, payload: Uint8Array): Promise
 export async function mqttSender(sink: Sink, payload: Uint8Array): Promise<Sender> {
   const topic = `colloquy-bench/${process.pid}/${Date.now()}`;
   await sink.request({ cmd: 'mqtt-subscribe', url: MQTT_URL, topic, every: MQTT_PROGRESS_EVERY }, 'mqtt-ready', 5000);
-  const client = await connectAsync(MQTT_URL, { clientId: `colloquy-bench-pub-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 3000 });
+  const client = await connectAsync(MQTT_URL, {
+    clientId: `colloquy-bench-pub-${process.pid}`,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 3000,
+  });
   client.on('error', () => {});
   const data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   const pubacks = new Window();
@@ -208,7 +237,12 @@ export async function mqttSender(sink: Sink, payload: Uint8Array): Promise<Sende
       }
       return i;
     },
-    acknowledged: (total, deadline) => pubacks.until(() => pubacks.answered >= total, deadline, () => `${pubacks.answered} of ${total} PUBACKs`),
+    acknowledged: (total, deadline) =>
+      pubacks.until(
+        () => pubacks.answered >= total,
+        deadline,
+        () => `${pubacks.answered} of ${total} PUBACKs`,
+      ),
     async close() {
       off();
       await withTimeout(client.endAsync(), 2000);

@@ -14,24 +14,46 @@
 
 import type { SessionStore } from '../store/store.js';
 
-export interface FloorHolder { nick: string; token: string; node: string }
-interface FloorRecord extends FloorHolder { until: number }
+export interface FloorHolder {
+  nick: string;
+  token: string;
+  node: string;
+}
+interface FloorRecord extends FloorHolder {
+  until: number;
+}
 
 /** Candidate nicks tried per join before the join is refused. */
 export const MAX_NICK_TRIES = 100;
 
 export class ChatClaims {
-  constructor(private readonly store: SessionStore, private readonly prefix: string, private readonly leaseMs: number) {}
+  constructor(
+    private readonly store: SessionStore,
+    private readonly prefix: string,
+    private readonly leaseMs: number,
+  ) {}
 
-  private nickKey(room: string, nick: string): string { return `${this.prefix}nick:${room}:${nick}`; }
-  private floorKey(room: string): string { return `${this.prefix}floor:${room}`; }
+  private nickKey(room: string, nick: string): string {
+    return `${this.prefix}nick:${room}:${nick}`;
+  }
+  private floorKey(room: string): string {
+    return `${this.prefix}floor:${room}`;
+  }
 
   /** The first of `candidates` nobody holds, now held with `token`; null when all are taken. */
   async claimNick(room: string, candidates: Iterable<string>, token: string): Promise<string | null> {
     let tries = 0;
     for (const nick of candidates) {
       if (++tries > MAX_NICK_TRIES) return null;
-      if (await this.store.compareAndSet(this.nickKey(room, nick), 0, { token }, { ttlMs: this.leaseMs, principal: null }) !== null) return nick;
+      if (
+        (await this.store.compareAndSet(
+          this.nickKey(room, nick),
+          0,
+          { token },
+          { ttlMs: this.leaseMs, principal: null },
+        )) !== null
+      )
+        return nick;
     }
     return null;
   }
@@ -42,7 +64,14 @@ export class ChatClaims {
       const held = await this.store.get<{ token: string }>(this.nickKey(room, nick));
       return !held || held.data.token === token;
     }
-    return await this.store.compareAndSet(this.nickKey(room, nick), 0, { token }, { ttlMs: this.leaseMs, principal: null }) !== null;
+    return (
+      (await this.store.compareAndSet(
+        this.nickKey(room, nick),
+        0,
+        { token },
+        { ttlMs: this.leaseMs, principal: null },
+      )) !== null
+    );
   }
 
   /** Touches the nick (one store call); false when its record is gone. */
@@ -63,9 +92,18 @@ export class ChatClaims {
     const key = this.floorKey(room);
     const now = Date.now();
     const seen = await this.store.get<FloorRecord>(key);
-    if (seen && seen.data.until >= now && seen.data.token !== holder.token && (over === undefined || seen.data.token !== over)) return false;
+    if (
+      seen &&
+      seen.data.until >= now &&
+      seen.data.token !== holder.token &&
+      (over === undefined || seen.data.token !== over)
+    )
+      return false;
     const record: FloorRecord = { ...holder, until: now + this.leaseMs };
-    return await this.store.compareAndSet(key, seen?.version ?? 0, record, { ttlMs: this.leaseMs, principal: null }) !== null;
+    return (
+      (await this.store.compareAndSet(key, seen?.version ?? 0, record, { ttlMs: this.leaseMs, principal: null })) !==
+      null
+    );
   }
 
   /** Who holds the floor (null: nobody, or a holder whose lease ran out). */

@@ -65,7 +65,12 @@ export interface ChatClientEvents extends Record<string, unknown> {
   closed: { error?: SessionError };
 }
 
-interface Pending { text: string; cid: string; resolve(): void; reject(e: Error): void }
+interface Pending {
+  text: string;
+  cid: string;
+  resolve(): void;
+  reject(e: Error): void;
+}
 
 /** Own lines a client remembers until the room's copy comes back (older ones are forgotten). */
 export const MAX_UNECHOED = 1000;
@@ -98,7 +103,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private closeError: SessionError | undefined;
   private readonly maxPending: number;
 
-  private constructor(readonly session: ClientSession, options: ChatClientOptions) {
+  private constructor(
+    readonly session: ClientSession,
+    options: ChatClientOptions,
+  ) {
     super();
     this.room = options.room ?? 'lobby';
     this.halfDuplex = options.halfDuplex === true;
@@ -114,54 +122,113 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     session.on('resumed', (v) => {
       // A request for the floor may have died with the node that had it (another node restored
       // the session and knows nothing of it): ask again; a node that had it ignores a second ask.
-      if (this.asked && !this.hasTurn) { try { session.requestTokens(['data']); } catch { /* closing */ } }
+      if (this.asked && !this.hasTurn) {
+        try {
+          session.requestTokens(['data']);
+        } catch {
+          /* closing */
+        }
+      }
       this.emit('resumed', v);
     });
     session.on('closed', ({ error }) => {
       this.closeError = error;
-      const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' });
+      const gone =
+        error ?? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' });
       for (const p of this.pending.splice(0)) p.reject(gone);
       this.emit('closed', error ? { error } : {});
     });
-    void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });
+    void (async () => {
+      for await (const unit of session) void unit;
+    })().catch(() => {
+      /* reported by 'closed' */
+    });
   }
 
   /** Opens a chat session and resolves once the service has welcomed it. */
   static async connect(url: string, options: ChatClientOptions = {}): Promise<ChatClient> {
-    const hello = { service: CHAT_SERVICE as 'chat', nick: options.nick ?? 'guest', room: options.room ?? 'lobby', ...(options.halfDuplex ? { halfDuplex: true } : {}) };
+    const hello = {
+      service: CHAT_SERVICE as 'chat',
+      nick: options.nick ?? 'guest',
+      room: options.room ?? 'lobby',
+      ...(options.halfDuplex ? { halfDuplex: true } : {}),
+    };
     const half = options.halfDuplex === true;
     let client: ChatClient | undefined;
     const session = await connect(url, {
       ...options,
       userData: encodeChatHello(hello),
-      ...(half ? { modes: ['halfDuplex'] as const, units: ['typedData'] as const, initialTokens: { data: 'acceptor' as const } } : {}),
+      ...(half
+        ? {
+            modes: ['halfDuplex'] as const,
+            units: ['typedData'] as const,
+            initialTokens: { data: 'acceptor' as const },
+          }
+        : {}),
       // Listen from the first frame: the welcome may arrive together with ACCEPT.
-      onSession: (s) => { client = new ChatClient(s, options); options.onSession?.(s); options.onClient?.(client); },
+      onSession: (s) => {
+        client = new ChatClient(s, options);
+        options.onSession?.(s);
+        options.onClient?.(client);
+      },
     });
     // The service asking for the floor back is answered by the session's default: give (what was
     // sent before is already ahead of the GIVE_TOKENS in the session's order).
     const c = client as ChatClient;
     // A resumed session was welcomed in its earlier life: ask who is here (and who we are).
-    if (options.resume) { c.who(); return c; }
+    if (options.resume) {
+      c.who();
+      return c;
+    }
     if (c.welcomed) return c;
-    if (session.closed) throw c.closeError ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote');
+    if (session.closed)
+      throw (
+        c.closeError ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote')
+      );
     await new Promise<void>((resolve, reject) => {
       const ms = options.welcomeTimeoutMs ?? 10_000;
-      const timer = setTimeout(() => { done(); session.abort('no welcome'); reject(new SessionError('ERR_HANDSHAKE_TIMEOUT', `the chat service sent no welcome within ${ms} ms`, 'remote', { timeoutMs: ms })); }, ms);
-      const onAbort = (): void => { done(); session.abort('connect aborted'); reject(new SessionError('ERR_CANCELLED', 'connect aborted', 'local')); };
-      const offWelcome = c.on('welcome', () => { done(); resolve(); });
-      const offClosed = c.on('closed', ({ error }) => { done(); reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote')); });
+      const timer = setTimeout(() => {
+        done();
+        session.abort('no welcome');
+        reject(
+          new SessionError('ERR_HANDSHAKE_TIMEOUT', `the chat service sent no welcome within ${ms} ms`, 'remote', {
+            timeoutMs: ms,
+          }),
+        );
+      }, ms);
+      const onAbort = (): void => {
+        done();
+        session.abort('connect aborted');
+        reject(new SessionError('ERR_CANCELLED', 'connect aborted', 'local'));
+      };
+      const offWelcome = c.on('welcome', () => {
+        done();
+        resolve();
+      });
+      const offClosed = c.on('closed', ({ error }) => {
+        done();
+        reject(error ?? new SessionError('ERR_CONNECT_FAILED', 'the chat session closed before the welcome', 'remote'));
+      });
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      function done(): void { clearTimeout(timer); offWelcome(); offClosed(); options.signal?.removeEventListener('abort', onAbort); }
+      function done(): void {
+        clearTimeout(timer);
+        offWelcome();
+        offClosed();
+        options.signal?.removeEventListener('abort', onAbort);
+      }
     });
     return c;
   }
 
   /** Everyone in the room, on every node, as the service last said. */
-  get members(): string[] { return [...this.memberSet].sort(); }
+  get members(): string[] {
+    return [...this.memberSet].sort();
+  }
 
   /** Half duplex: whether this client holds the floor (the data token). Full duplex: always true. */
-  get hasTurn(): boolean { return !this.halfDuplex || this.session.tokens.includes('data'); }
+  get hasTurn(): boolean {
+    return !this.halfDuplex || this.session.tokens.includes('data');
+  }
 
   /**
    * Sends a message to the room. Resolves when it is queued in the session (the session delivers
@@ -174,13 +241,21 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   private say(text: string, cid: string, first = false): Promise<void> {
     if (this.hasTurn && this.pending.length === 0) return this.sayNow(text, cid);
-    if (this.session.closed) return Promise.reject(new SessionError('ERR_INVALID_STATE', 'the chat session is closed', 'local', { state: 'closed' }));
+    if (this.session.closed)
+      return Promise.reject(
+        new SessionError('ERR_INVALID_STATE', 'the chat session is closed', 'local', { state: 'closed' }),
+      );
     if (this.pending.length >= this.maxPending && !first) {
-      return Promise.reject(new SessionError('ERR_CHAT_TURN_QUEUE_FULL', `${this.maxPending} messages already wait for the turn`, 'local', { limit: this.maxPending }));
+      return Promise.reject(
+        new SessionError('ERR_CHAT_TURN_QUEUE_FULL', `${this.maxPending} messages already wait for the turn`, 'local', {
+          limit: this.maxPending,
+        }),
+      );
     }
     const p = new Promise<void>((resolve, reject) => {
       const item = { text, cid, resolve, reject };
-      if (first) this.pending.unshift(item); else this.pending.push(item);
+      if (first) this.pending.unshift(item);
+      else this.pending.push(item);
     });
     this.requestTurn();
     return p;
@@ -210,11 +285,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const lines = [...this.unechoed].filter(([cid]) => this.exposed.has(cid));
     this.exposed.clear();
     if (this.hasTurn && this.pending.length === 0) {
-      for (const [cid, text] of lines) this.sayNow(text, cid).catch(() => { /* reported by 'closed' */ });
+      for (const [cid, text] of lines)
+        this.sayNow(text, cid).catch(() => {
+          /* reported by 'closed' */
+        });
       return;
     }
     // Without the floor: ahead of what waits for it, in the order first sent.
-    for (const [cid, text] of lines.reverse()) this.say(text, cid, true).catch(() => { /* reported by 'closed' */ });
+    for (const [cid, text] of lines.reverse())
+      this.say(text, cid, true).catch(() => {
+        /* reported by 'closed' */
+      });
   }
 
   /** Half duplex: asks for the floor (PLEASE_TOKENS data). No-op when it is held or already asked for. */
@@ -237,7 +318,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const gone = new SessionError('ERR_CANCELLED', 'the chat client is closing', 'local');
     for (const p of this.pending.splice(0)) p.reject(gone);
     if (!this.hasTurn) {
-      const closed = new Promise<void>((resolve) => { if (this.session.closed) resolve(); else this.session.once('closed', () => resolve()); });
+      const closed = new Promise<void>((resolve) => {
+        if (this.session.closed) resolve();
+        else this.session.once('closed', () => resolve());
+      });
       this.session.sendTyped(encodeChat({ type: 'leave' }));
       await abortable(closed, options.signal);
       return;
@@ -245,7 +329,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     await this.session.release(undefined, options);
   }
 
-  abort(message = 'chat client aborted'): void { this.session.abort(message); }
+  abort(message = 'chat client aborted'): void {
+    this.session.abort(message);
+  }
 
   private flush(): void {
     this.asked = false;
@@ -319,8 +405,14 @@ function abortable(p: Promise<void>, signal?: AbortSignal): Promise<void> {
   if (!signal) return p;
   signal.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted'));
+    const onAbort = (): void =>
+      reject(
+        signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted'),
+      );
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then(() => { signal.removeEventListener('abort', onAbort); resolve(); }, reject);
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, reject);
   });
 }

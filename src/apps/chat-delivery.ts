@@ -24,7 +24,9 @@ export const MEMBER_BACKLOG_BYTES = 1024 * 1024;
 const BACKLOG_RETRY_MS = 5;
 
 /** The service's counter of members aborted for not reading (ChatService.stats). */
-export interface DeliveryStats { slowAborts: number }
+export interface DeliveryStats {
+  slowAborts: number;
+}
 
 /** The largest unit a member's session takes (its negotiated maximum frame size). */
 function frameLimit(member: Member): number {
@@ -42,7 +44,13 @@ export function sendToRoom(room: Room, message: ServerToClient, stats: DeliveryS
 }
 
 /** One room log entry to one member, already encoded, recording its position once queued. */
-export function sendEntry(member: Member, message: ServerToClient, bytes: Uint8Array, pos: number, stats: DeliveryStats): void {
+export function sendEntry(
+  member: Member,
+  message: ServerToClient,
+  bytes: Uint8Array,
+  pos: number,
+  stats: DeliveryStats,
+): void {
   if (bytes.length > frameLimit(member)) sendTo(member, message, stats, pos);
   else sendBytes(member, bytes, stats, pos);
 }
@@ -62,7 +70,11 @@ export function sendTo(member: Member, message: ServerToClient, stats: DeliveryS
     }
   }
   if (bytes.length > limit) {
-    bytes = encodeChat({ type: 'error', code: 'ERR_PAYLOAD_TOO_LARGE', message: `a ${message.type} of ${bytes.length} bytes does not fit this session's maximum frame size (${limit}); connect with a larger maxFrameSize` });
+    bytes = encodeChat({
+      type: 'error',
+      code: 'ERR_PAYLOAD_TOO_LARGE',
+      message: `a ${message.type} of ${bytes.length} bytes does not fit this session's maximum frame size (${limit}); connect with a larger maxFrameSize`,
+    });
   }
   sendBytes(member, bytes, stats, pos);
 }
@@ -81,7 +93,9 @@ export function sendBytes(member: Member, bytes: Uint8Array, stats: DeliveryStat
   member.backlogBytes += bytes.length;
   if (member.backlogBytes > MEMBER_BACKLOG_BYTES) {
     stats.slowAborts++;
-    member.session.abort(`chat: more than ${MEMBER_BACKLOG_BYTES} bytes wait for this session to take data again (MEMBER_BACKLOG_BYTES)`);
+    member.session.abort(
+      `chat: more than ${MEMBER_BACKLOG_BYTES} bytes wait for this session to take data again (MEMBER_BACKLOG_BYTES)`,
+    );
     return;
   }
   scheduleFlush(member, stats);
@@ -109,7 +123,8 @@ function trySend(member: Member, bytes: Uint8Array, stats: DeliveryStats, pos?: 
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     // Not now: a request of the client's awaits our answer, or a sync point of ours its answer.
-    if (code === 'ERR_RESPONSE_REQUIRED' || code === 'ERR_SYNC_PENDING' || code === 'ERR_EXCEPTION_PENDING') return false;
+    if (code === 'ERR_RESPONSE_REQUIRED' || code === 'ERR_SYNC_PENDING' || code === 'ERR_EXCEPTION_PENDING')
+      return false;
     // The session is being released (our FINISH, or our DISCONNECT to theirs): it takes no more
     // data, and it is leaving anyway. Anything else is a fault worth ending the session for.
     if (code === 'ERR_INVALID_STATE' || code === 'ERR_CONFIRM_PENDING') return true;
@@ -124,7 +139,10 @@ function scheduleFlush(member: Member, stats: DeliveryStats): void {
     member.retry = null;
     while (member.backlog.length > 0) {
       const next = member.backlog[0] as { bytes: Uint8Array; pos?: number };
-      if (!trySend(member, next.bytes, stats, next.pos)) { scheduleFlush(member, stats); return; }
+      if (!trySend(member, next.bytes, stats, next.pos)) {
+        scheduleFlush(member, stats);
+        return;
+      }
       member.backlog.shift();
       member.backlogBytes -= next.bytes.length;
     }

@@ -52,10 +52,20 @@ export interface FeedContext {
 }
 
 const encoded = new WeakMap<LogEntry, Uint8Array>();
-const sleep = (ms: number): Promise<void> => new Promise((r) => { const t = setTimeout(r, ms); (t as { unref?: () => void }).unref?.(); });
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    (t as { unref?: () => void }).unref?.();
+  });
 
 export function isLogEntry(v: unknown): v is LogEntry {
-  return typeof v === 'object' && v !== null && Number.isSafeInteger((v as LogEntry).seq) && (v as LogEntry).seq > 0 && typeof (v as LogEntry).m === 'object';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Number.isSafeInteger((v as LogEntry).seq) &&
+    (v as LogEntry).seq > 0 &&
+    typeof (v as LogEntry).m === 'object'
+  );
 }
 
 export class RoomFeeds {
@@ -117,7 +127,9 @@ export class RoomFeeds {
     if (feed.top === null || feed.heard > feed.top) void this.fill(room);
   }
 
-  top(room: Room): number | null { return room.log?.top ?? null; }
+  top(room: Room): number | null {
+    return room.log?.top ?? null;
+  }
 
   /** Every presence interval: the floor into the log when it moved, gaps read, stragglers pumped. */
   tick(room: Room): void {
@@ -127,9 +139,18 @@ export class RoomFeeds {
     const floor = this.floor(room);
     if (floor !== feed.floor && !feed.appending) {
       feed.appending = true;
-      this.ctx.log.setFloor(room.name, this.ctx.nodeId, floor)
-        .then(() => { feed.floor = floor; }, (e: unknown) => this.ctx.error(e))
-        .finally(() => { feed.appending = false; if (feed.outgoing.length > 0) void this.flush(room, feed); });
+      this.ctx.log
+        .setFloor(room.name, this.ctx.nodeId, floor)
+        .then(
+          () => {
+            feed.floor = floor;
+          },
+          (e: unknown) => this.ctx.error(e),
+        )
+        .finally(() => {
+          feed.appending = false;
+          if (feed.outgoing.length > 0) void this.flush(room, feed);
+        });
     }
     for (const m of room.members.values()) this.pump(room, m);
   }
@@ -148,7 +169,16 @@ export class RoomFeeds {
           this.ctx.error(e);
           for (const m of batch) {
             const sender = room.members.get(m.from);
-            if (sender) sendTo(sender, { type: 'error', code: 'ERR_STORE_UNAVAILABLE', message: `your message "${m.text.slice(0, 40)}" was not sent: the shared store did not take it (${(e as Error).message}); send it again` }, this.ctx.stats);
+            if (sender)
+              sendTo(
+                sender,
+                {
+                  type: 'error',
+                  code: 'ERR_STORE_UNAVAILABLE',
+                  message: `your message "${m.text.slice(0, 40)}" was not sent: the shared store did not take it (${(e as Error).message}); send it again`,
+                },
+                this.ctx.stats,
+              );
           }
           continue;
         }
@@ -222,7 +252,10 @@ export class RoomFeeds {
     }
     while (member.pos < feed.top) {
       const e = feed.cache.get(member.pos + 1);
-      if (!e) { void this.catchUp(room, member); return; }
+      if (!e) {
+        void this.catchUp(room, member);
+        return;
+      }
       this.deliver(member, e);
     }
     if (member.interrupted) {
@@ -261,7 +294,10 @@ export class RoomFeeds {
         this.deliver(member, e);
         progressed = true;
       }
-      this.accept(room, r.entries.filter((e) => e.seq > top));
+      this.accept(
+        room,
+        r.entries.filter((e) => e.seq > top),
+      );
     } catch (e) {
       this.ctx.error(e);
     } finally {
@@ -272,7 +308,15 @@ export class RoomFeeds {
   }
 
   private trimmedNotice(member: Member, count: number): void {
-    sendTo(member, { type: 'error', code: 'ERR_CHAT_LOG_TRIMMED', message: `${count} message(s) of this room left its log before they could reach you (logLimit or logTtlMs)` }, this.ctx.stats);
+    sendTo(
+      member,
+      {
+        type: 'error',
+        code: 'ERR_CHAT_LOG_TRIMMED',
+        message: `${count} message(s) of this room left its log before they could reach you (logLimit or logTtlMs)`,
+      },
+      this.ctx.stats,
+    );
   }
 
   /** The lowest position this node's members' clients acknowledged (null: no member here). */
@@ -297,7 +341,8 @@ function acknowledged(m: Member): number | null {
   const stats = m.session.machine.stats;
   const last = m.marks[m.marks.length - 1];
   if ((!last || last[1] < at) && stats.queuedBytes === 0) m.marks.push([stats.sent, at]);
-  while (m.marks.length > 0 && (m.marks[0] as [number, number])[0] <= stats.acknowledged) m.acked = (m.marks.shift() as [number, number])[1];
+  while (m.marks.length > 0 && (m.marks[0] as [number, number])[0] <= stats.acknowledged)
+    m.acked = (m.marks.shift() as [number, number])[1];
   if (m.marks.length > MAX_MARKS) m.marks.splice(0, m.marks.length - MAX_MARKS);
   return m.acked;
 }

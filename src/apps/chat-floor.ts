@@ -39,7 +39,10 @@ export class Floor {
   turnWanted(member: Member): void {
     const room = member.room;
     if (member.gone || room.holder === member || room.waiting.includes(member)) return;
-    if (!room.holder && !this.shared) { this.grant(member, true); return; }
+    if (!room.holder && !this.shared) {
+      this.grant(member, true);
+      return;
+    }
     room.waiting.push(member);
     if (room.holder) this.askHolder(room);
     else void this.claim(room);
@@ -55,16 +58,26 @@ export class Floor {
     room.claiming = true;
     let taken = false;
     try {
-      taken = await shared.claims.claimFloor(room.name, { nick: next.nick, token: tokenOf(next), node: shared.nodeId }, over);
+      taken = await shared.claims.claimFloor(
+        room.name,
+        { nick: next.nick, token: tokenOf(next), node: shared.nodeId },
+        over,
+      );
     } catch (e) {
       shared.error(e);
     } finally {
       room.claiming = false;
     }
     if (room.holder) return;
-    if (!taken) { shared.publish(room, { k: 'wanted', node: shared.nodeId }); return; }
+    if (!taken) {
+      shared.publish(room, { k: 'wanted', node: shared.nodeId });
+      return;
+    }
     room.waiting = room.waiting.filter((m) => m !== next);
-    if (next.gone || !next.session.tokens.includes('data')) { void this.release(room, tokenOf(next)); return; }
+    if (next.gone || !next.session.tokens.includes('data')) {
+      void this.release(room, tokenOf(next));
+      return;
+    }
     this.grant(next, true);
   }
 
@@ -74,7 +87,11 @@ export class Floor {
     if (!shared) return;
     let taken = false;
     try {
-      taken = await shared.claims.claimFloor(member.room.name, { nick: member.nick, token: tokenOf(member), node: shared.nodeId });
+      taken = await shared.claims.claimFloor(member.room.name, {
+        nick: member.nick,
+        token: tokenOf(member),
+        node: shared.nodeId,
+      });
     } catch (e) {
       shared.error(e);
     }
@@ -89,7 +106,9 @@ export class Floor {
     if (!shared) return;
     const holder = room.holder;
     if (holder) {
-      void shared.claims.claimFloor(room.name, { nick: holder.nick, token: tokenOf(holder), node: shared.nodeId }).catch((e: unknown) => shared.error(e));
+      void shared.claims
+        .claimFloor(room.name, { nick: holder.nick, token: tokenOf(holder), node: shared.nodeId })
+        .catch((e: unknown) => shared.error(e));
     } else if (room.waiting.length > 0) void this.claim(room);
   }
 
@@ -140,17 +159,24 @@ export class Floor {
     if (!holder || room.asked) return;
     try {
       holder.session.requestTokens(['data']);
-    } catch { /* already asked by an earlier request, or closing */ }
+    } catch {
+      /* already asked by an earlier request, or closing */
+    }
     room.asked = setTimeout(() => {
       room.asked = null;
-      if (room.holder === holder) holder.session.abort(`chat: kept the floor ${this.turnTimeoutMs} ms after being asked for it (turnTimeoutMs)`);
+      if (room.holder === holder)
+        holder.session.abort(`chat: kept the floor ${this.turnTimeoutMs} ms after being asked for it (turnTimeoutMs)`);
     }, this.turnTimeoutMs);
     (room.asked as { unref?: () => void }).unref?.();
   }
 
   /** A client that arrived holding the token while someone else has the floor. */
   askBack(member: Member): void {
-    try { member.session.requestTokens(['data']); } catch { /* closing */ }
+    try {
+      member.session.requestTokens(['data']);
+    } catch {
+      /* closing */
+    }
   }
 
   turnReturned(member: Member): void {

@@ -38,7 +38,10 @@ export const SAID_KEYS = 256;
 /** Compare-and-set attempts per append before giving up (ERR_STORE_CONFLICT). */
 const MAX_ATTEMPTS = 32;
 
-export interface LogEntry { seq: number; m: ChatMessage }
+export interface LogEntry {
+  seq: number;
+  m: ChatMessage;
+}
 
 interface Head {
   next: number;
@@ -60,10 +63,18 @@ export interface RoomLogOptions {
 }
 
 /** What a read found: entries from the position asked for (or from the oldest kept, `trimmed` later). */
-export interface LogRead { entries: LogEntry[]; top: number; trimmed: number }
+export interface LogRead {
+  entries: LogEntry[];
+  top: number;
+  trimmed: number;
+}
 
 const empty = (): Head => ({ next: 1, tail: [], chunks: [], floors: {} });
-const sleep = (ms: number): Promise<void> => new Promise((r) => { const t = setTimeout(r, ms); (t as { unref?: () => void }).unref?.(); });
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    (t as { unref?: () => void }).unref?.();
+  });
 
 export class RoomLog {
   private readonly prefix: string;
@@ -80,10 +91,14 @@ export class RoomLog {
     this.ttlMs = o.logTtlMs ?? ROOM_LOG_TTL_MS;
   }
 
-  private key(room: string): string { return `${this.prefix}log:${room}`; }
+  private key(room: string): string {
+    return `${this.prefix}log:${room}`;
+  }
 
   /** Forgets the cached head of a room this node no longer keeps. */
-  forget(room: string): void { this.known.delete(room); }
+  forget(room: string): void {
+    this.known.delete(room);
+  }
 
   /**
    * Appends `messages` in this order (and sets this node's floor, null: none); resolves with the
@@ -105,7 +120,13 @@ export class RoomLog {
         return true;
       });
       const entries = fresh.map((m, i) => ({ seq: cur.head.next + i, m }));
-      const head: Head = { next: cur.head.next + fresh.length, said: said.slice(-SAID_KEYS), tail: [...cur.head.tail, ...entries], chunks: [...cur.head.chunks], floors: { ...cur.head.floors } };
+      const head: Head = {
+        next: cur.head.next + fresh.length,
+        said: said.slice(-SAID_KEYS),
+        tail: [...cur.head.tail, ...entries],
+        chunks: [...cur.head.chunks],
+        floors: { ...cur.head.floors },
+      };
       if (floor === null) delete head.floors[node];
       else head.floors[node] = [floor, now];
       const full = cur.head.tail.length >= TAIL_ENTRIES || JSON.stringify(cur.head.tail).length >= TAIL_BYTES;
@@ -117,7 +138,10 @@ export class RoomLog {
         head.tail = entries;
       }
       this.trim(head, now);
-      const version = await this.o.store.compareAndSet(this.key(room), cur.version, head, { ttlMs: this.ttlMs, principal: null });
+      const version = await this.o.store.compareAndSet(this.key(room), cur.version, head, {
+        ttlMs: this.ttlMs,
+        principal: null,
+      });
       if (version !== null) {
         this.known.set(room, { version, head });
         return entries;
@@ -125,7 +149,12 @@ export class RoomLog {
       this.known.delete(room);
       if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50));
     }
-    throw new SessionError('ERR_STORE_CONFLICT', `chat: the log of room '${room}' kept changing under ${MAX_ATTEMPTS} attempts`, 'local', { room });
+    throw new SessionError(
+      'ERR_STORE_CONFLICT',
+      `chat: the log of room '${room}' kept changing under ${MAX_ATTEMPTS} attempts`,
+      'local',
+      { room },
+    );
   }
 
   /** Sets this node's floor only (no message): one read and one compare-and-set, retried. */
@@ -147,7 +176,9 @@ export class RoomLog {
     const out: LogEntry[] = [];
     if (from < tailStart) {
       const needed = head.chunks.filter(([, start, count]) => start + count > from);
-      const loaded = await Promise.all(needed.map(([name]) => this.o.store.get<LogEntry[]>(`${this.key(room)}~${name}`)));
+      const loaded = await Promise.all(
+        needed.map(([name]) => this.o.store.get<LogEntry[]>(`${this.key(room)}~${name}`)),
+      );
       for (const chunk of loaded) if (chunk) out.push(...chunk.data.filter((e) => e.seq >= from));
     }
     out.push(...head.tail.filter((e) => e.seq >= from));

@@ -74,7 +74,11 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
   if (m.node === ctx.nodeId) return;
   const now = Date.now();
   if (!room.remote.has(m.node) && room.remote.size >= MAX_NODES_PER_ROOM) {
-    ctx.busError(new Error(`chat: more than ${MAX_NODES_PER_ROOM} nodes in room '${room.name}' (MAX_NODES_PER_ROOM); node ${m.node.slice(0, 32)} ignored`));
+    ctx.busError(
+      new Error(
+        `chat: more than ${MAX_NODES_PER_ROOM} nodes in room '${room.name}' (MAX_NODES_PER_ROOM); node ${m.node.slice(0, 32)} ignored`,
+      ),
+    );
     return;
   }
   const node = (): { members: Set<string>; expires: number } => {
@@ -83,12 +87,16 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
     n.expires = now + 3 * ctx.presenceMs;
     return n;
   };
-  const fits = (x: unknown): x is ChatMessage => isChatMessage(x) && x.room === room.name && encoder.encode(x.text).length <= ctx.maxMessageBytes;
+  const fits = (x: unknown): x is ChatMessage =>
+    isChatMessage(x) && x.room === room.name && encoder.encode(x.text).length <= ctx.maxMessageBytes;
   switch (m.k) {
     case 'entries':
       if (!ctx.logged || !Array.isArray(m.entries) || m.entries.length > 1024) return;
       node();
-      ctx.entries(room, m.entries.filter((e) => isLogEntry(e) && fits(e.m)));
+      ctx.entries(
+        room,
+        m.entries.filter((e) => isLogEntry(e) && fits(e.m)),
+      );
       return;
     case 'turn':
       if (m.holder !== null && (typeof m.holder !== 'string' || nickProblem(m.holder, ctx.maxNick))) return;
@@ -105,7 +113,10 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
     case 'join':
       if (typeof m.nick !== 'string' || nickProblem(m.nick, ctx.maxNick)) return;
       if (node().members.size >= ctx.maxMembers) return;
-      if (allMembers(room).includes(m.nick)) { node().members.add(m.nick); return; } // known already: no second notice
+      if (allMembers(room).includes(m.nick)) {
+        node().members.add(m.nick);
+        return;
+      } // known already: no second notice
       node().members.add(m.nick);
       ctx.toRoom(room, { type: 'join', room: room.name, nick: m.nick, ts: now });
       return;
@@ -124,18 +135,28 @@ export function onNodeMessage(room: Room, bytes: Uint8Array, ctx: NodeContext): 
       n.members = new Set(m.members.filter((x): x is string => typeof x === 'string' && !nickProblem(x, ctx.maxNick)));
       if (m.members.length === 0) room.remote.delete(m.node);
       if (typeof m.top === 'number') ctx.heardTop(room, m.top);
-      if ([...n.members].sort().join('\n') !== before) ctx.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
+      if ([...n.members].sort().join('\n') !== before)
+        ctx.toRoom(room, { type: 'presence', room: room.name, members: allMembers(room) });
       return;
     }
     case 'sync':
-      if (room.members.size > 0) ctx.publish(room, { k: 'presence', node: ctx.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
-      if (room.history.length > 0) ctx.publish(room, { k: 'history', node: ctx.nodeId, to: m.node, messages: room.history });
+      if (room.members.size > 0)
+        ctx.publish(room, {
+          k: 'presence',
+          node: ctx.nodeId,
+          members: [...room.members.keys()],
+          halfDuplex: room.halfDuplex,
+        });
+      if (room.history.length > 0)
+        ctx.publish(room, { k: 'history', node: ctx.nodeId, to: m.node, messages: room.history });
       return;
     case 'history': {
       if (m.to !== ctx.nodeId || !Array.isArray(m.messages)) return;
       const fresh = m.messages.slice(-ctx.historyLimit).filter((x) => fits(x) && !room.historyIds.has(x.id));
       if (fresh.length === 0) return;
-      const merged = [...room.history, ...fresh].sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1)).slice(-ctx.historyLimit);
+      const merged = [...room.history, ...fresh]
+        .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1))
+        .slice(-ctx.historyLimit);
       room.history = merged;
       room.historyIds = new Set(merged.map((x) => x.id));
       const kept = fresh.filter((x) => room.historyIds.has(x.id));

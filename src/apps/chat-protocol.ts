@@ -52,7 +52,15 @@ export const MAX_CID_LENGTH = 64;
 export type LeaveReason = 'left' | 'lost' | 'node-gone';
 
 export type ServerToClient =
-  | { type: 'welcome'; room: string; nick: string; members: string[]; history: ChatMessage[]; halfDuplex: boolean; holder: string | null }
+  | {
+      type: 'welcome';
+      room: string;
+      nick: string;
+      members: string[];
+      history: ChatMessage[];
+      halfDuplex: boolean;
+      holder: string | null;
+    }
   | ({ type: 'message' } & ChatMessage)
   | { type: 'join'; room: string; nick: string; ts: number }
   | { type: 'leave'; room: string; nick: string; ts: number; reason: LeaveReason }
@@ -73,7 +81,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  */
 export function encodeChatHello(hello: ChatHello): Uint8Array {
   const bytes = encoder.encode(JSON.stringify(hello));
-  if (bytes.length > MAX_CHAT_HELLO_BYTES) throw new RangeError(`the hello is ${bytes.length} bytes; at most ${MAX_CHAT_HELLO_BYTES}`);
+  if (bytes.length > MAX_CHAT_HELLO_BYTES)
+    throw new RangeError(`the hello is ${bytes.length} bytes; at most ${MAX_CHAT_HELLO_BYTES}`);
   return bytes;
 }
 
@@ -104,7 +113,13 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isS
 function isMessage(v: unknown): v is ChatMessage {
   if (typeof v !== 'object' || v === null) return false;
   const m = v as Record<string, unknown>;
-  return isString(m['id']) && isString(m['room']) && isString(m['from']) && isString(m['text']) && typeof m['ts'] === 'number';
+  return (
+    isString(m['id']) &&
+    isString(m['room']) &&
+    isString(m['from']) &&
+    isString(m['text']) &&
+    typeof m['ts'] === 'number'
+  );
 }
 
 /** What a client receives; throws ERR_CHAT_BAD_MESSAGE for anything else. */
@@ -112,16 +127,34 @@ export function parseServerMessage(bytes: Uint8Array): ServerToClient {
   const m = parseObject(bytes);
   const ok = ((): boolean => {
     switch (m['type']) {
-      case 'welcome': return isString(m['room']) && isString(m['nick']) && isStrings(m['members']) && Array.isArray(m['history']) && m['history'].every(isMessage) && typeof m['halfDuplex'] === 'boolean' && (m['holder'] === null || isString(m['holder']));
-      case 'message': return isMessage(m);
-      case 'join': return isString(m['room']) && isString(m['nick']);
-      case 'leave': return isString(m['room']) && isString(m['nick']) && isString(m['reason']);
-      case 'presence': return isString(m['room']) && isStrings(m['members']) && (m['you'] === undefined || isString(m['you']));
-      case 'history': return isString(m['room']) && Array.isArray(m['messages']) && m['messages'].every(isMessage);
-      case 'turn': return isString(m['room']) && (m['holder'] === null || isString(m['holder']));
-      case 'interrupted': return isString(m['room']);
-      case 'error': return isString(m['code']) && isString(m['message']);
-      default: return false;
+      case 'welcome':
+        return (
+          isString(m['room']) &&
+          isString(m['nick']) &&
+          isStrings(m['members']) &&
+          Array.isArray(m['history']) &&
+          m['history'].every(isMessage) &&
+          typeof m['halfDuplex'] === 'boolean' &&
+          (m['holder'] === null || isString(m['holder']))
+        );
+      case 'message':
+        return isMessage(m);
+      case 'join':
+        return isString(m['room']) && isString(m['nick']);
+      case 'leave':
+        return isString(m['room']) && isString(m['nick']) && isString(m['reason']);
+      case 'presence':
+        return isString(m['room']) && isStrings(m['members']) && (m['you'] === undefined || isString(m['you']));
+      case 'history':
+        return isString(m['room']) && Array.isArray(m['messages']) && m['messages'].every(isMessage);
+      case 'turn':
+        return isString(m['room']) && (m['holder'] === null || isString(m['holder']));
+      case 'interrupted':
+        return isString(m['room']);
+      case 'error':
+        return isString(m['code']) && isString(m['message']);
+      default:
+        return false;
     }
   })();
   if (!ok) throw bad(`unexpected or incomplete ${JSON.stringify(String(m['type']))} message`);
@@ -134,11 +167,15 @@ export function parseClientMessage(bytes: Uint8Array): ClientToServer {
   switch (m['type']) {
     case 'say':
       if (!isString(m['text'])) throw bad('"say" needs a "text" string');
-      if (m['cid'] !== undefined && !(isString(m['cid']) && m['cid'].length > 0 && m['cid'].length <= MAX_CID_LENGTH)) throw bad(`"cid" must be a string of 1..${MAX_CID_LENGTH} characters`);
+      if (m['cid'] !== undefined && !(isString(m['cid']) && m['cid'].length > 0 && m['cid'].length <= MAX_CID_LENGTH))
+        throw bad(`"cid" must be a string of 1..${MAX_CID_LENGTH} characters`);
       return isString(m['cid']) ? { type: 'say', text: m['text'], cid: m['cid'] } : { type: 'say', text: m['text'] };
-    case 'who': return { type: 'who' };
-    case 'leave': return { type: 'leave' };
-    default: throw bad(`unknown type ${JSON.stringify(String(m['type']))}`);
+    case 'who':
+      return { type: 'who' };
+    case 'leave':
+      return { type: 'leave' };
+    default:
+      throw bad(`unknown type ${JSON.stringify(String(m['type']))}`);
   }
 }
 
@@ -147,7 +184,8 @@ export function nickProblem(nick: string, maxLength: number): string | undefined
   if (nick.length === 0) return 'the nick is empty';
   if ([...nick].length > maxLength) return `the nick is longer than ${maxLength} characters`;
   // Control characters, and separators that would make a nick look like two.
-  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(nick) || nick.trim() !== nick) return 'the nick has control characters or leading/trailing spaces';
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(nick) || nick.trim() !== nick)
+    return 'the nick has control characters or leading/trailing spaces';
   return undefined;
 }
 

@@ -38,7 +38,23 @@ export const CLAIM = 'chatClaim';
 
 /** A new member's state (the service fills in session, nick, room, hello). */
 export function newMember(session: Session, nick: string, room: Room, hello: Record<string, unknown>): Member {
-  return { session, nick, room, hello, gone: false, leaving: false, backlog: [], backlogBytes: 0, retry: null, pos: null, catching: false, marks: [], acked: null, interrupted: false, cids: new Set() };
+  return {
+    session,
+    nick,
+    room,
+    hello,
+    gone: false,
+    leaving: false,
+    backlog: [],
+    backlogBytes: 0,
+    retry: null,
+    pos: null,
+    catching: false,
+    marks: [],
+    acked: null,
+    interrupted: false,
+    cids: new Set(),
+  };
 }
 
 export interface Room {
@@ -82,9 +98,21 @@ export interface RoomFeed {
 
 export function newRoom(name: string, halfDuplex: boolean): Room {
   return {
-    name, halfDuplex, members: new Map(), history: [], historyIds: new Set(), remote: new Map(),
-    unsubscribe: undefined, lastActive: Date.now(), holder: null, waiting: [], asked: null,
-    remoteHolder: null, remoteWanted: false, claiming: false, log: null,
+    name,
+    halfDuplex,
+    members: new Map(),
+    history: [],
+    historyIds: new Set(),
+    remote: new Map(),
+    unsubscribe: undefined,
+    lastActive: Date.now(),
+    holder: null,
+    waiting: [],
+    asked: null,
+    remoteHolder: null,
+    remoteWanted: false,
+    claiming: false,
+    log: null,
   };
 }
 
@@ -126,5 +154,11 @@ export function isNickOf(given: string, wanted: string): boolean {
 export function isChatMessage(v: unknown): v is ChatMessage {
   if (typeof v !== 'object' || v === null) return false;
   const m = v as Record<string, unknown>;
-  return typeof m['id'] === 'string' && typeof m['room'] === 'string' && typeof m['from'] === 'string' && typeof m['text'] === 'string' && typeof m['ts'] === 'number';
+  return (
+    typeof m['id'] === 'string' &&
+    typeof m['room'] === 'string' &&
+    typeof m['from'] === 'string' &&
+    typeof m['text'] === 'string' &&
+    typeof m['ts'] === 'number'
+  );
 }

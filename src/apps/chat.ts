@@ -46,7 +46,12 @@ import { Refusal } from '../server/server.js';
 import type { Bus } from '../cluster/bus.js';
 import type { OpenContext, Principal, Service, ServiceHello } from './service.js';
 import {
-  CHAT_SERVICE, DEFAULT_NICK, DEFAULT_ROOM, nickProblem, parseClientMessage, roomProblem,
+  CHAT_SERVICE,
+  DEFAULT_NICK,
+  DEFAULT_ROOM,
+  nickProblem,
+  parseClientMessage,
+  roomProblem,
 } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 import { CLAIM, POSITION, allMembers, freeNick, isNickOf, newMember, newRoom, remember } from './chat-room.js';
@@ -146,21 +151,42 @@ export class ChatService implements Service {
     this.turnTimeoutMs = options.turnTimeoutMs ?? 30_000;
     if (options.shared) {
       const log = new RoomLog(options.shared);
-      this.claims = new ChatClaims(options.shared.store, options.shared.keyPrefix ?? 'colloquy:chat:', 3 * this.presenceMs);
+      this.claims = new ChatClaims(
+        options.shared.store,
+        options.shared.keyPrefix ?? 'colloquy:chat:',
+        3 * this.presenceMs,
+      );
       this.feeds = new RoomFeeds({
-        nodeId: this.nodeId, log, stats: this.stats,
-        remember: (room, message) => { this.rememberIn(room, message); },
+        nodeId: this.nodeId,
+        log,
+        stats: this.stats,
+        remember: (room, message) => {
+          this.rememberIn(room, message);
+        },
         announce: (room, entries) => this.publish(room, { k: 'entries', node: this.nodeId, entries }),
         error: (e) => this.busError(e),
       });
     }
     const claims = this.claims;
-    this.floor = new Floor((room, message) => this.toRoom(room, message), this.turnTimeoutMs, claims ? {
-      claims, nodeId: this.nodeId, publish: (room, message) => this.publish(room, message), error: (e) => this.busError(e),
-    } : undefined);
+    this.floor = new Floor(
+      (room, message) => this.toRoom(room, message),
+      this.turnTimeoutMs,
+      claims
+        ? {
+            claims,
+            nodeId: this.nodeId,
+            publish: (room, message) => this.publish(room, message),
+            error: (e) => this.busError(e),
+          }
+        : undefined,
+    );
     this.nodeContext = {
-      nodeId: this.nodeId, presenceMs: this.presenceMs, maxMembers: this.maxMembers, maxNick: this.maxNick,
-      maxMessageBytes: this.maxMessageBytes, historyLimit: this.historyLimit,
+      nodeId: this.nodeId,
+      presenceMs: this.presenceMs,
+      maxMembers: this.maxMembers,
+      maxNick: this.maxNick,
+      maxMessageBytes: this.maxMessageBytes,
+      historyLimit: this.historyLimit,
       toRoom: (room, message) => this.toRoom(room, message),
       remember: (room, message) => this.rememberIn(room, message),
       publish: (room, message) => this.publish(room, message),
@@ -203,7 +229,11 @@ export class ChatService implements Service {
       }
     };
     const nick = await this.claims.claimNick(room.name, candidates(this.maxNick), token);
-    if (nick === null) throw new Refusal(`chat: the nick '${wanted}' and its first variants are taken in room '${room.name}'; choose another nick`, 'rejected');
+    if (nick === null)
+      throw new Refusal(
+        `chat: the nick '${wanted}' and its first variants are taken in room '${room.name}'; choose another nick`,
+        'rejected',
+      );
     hello[GIVEN_NICK] = nick;
     hello[CLAIM] = token;
   }
@@ -211,7 +241,8 @@ export class ChatService implements Service {
   private check(hello: ServiceHello): void {
     const room = hello['room'] ?? DEFAULT_ROOM;
     const nick = hello['nick'] ?? DEFAULT_NICK;
-    if (typeof room !== 'string' || typeof nick !== 'string') throw new Refusal('chat: "room" and "nick" must be strings', 'rejected');
+    if (typeof room !== 'string' || typeof nick !== 'string')
+      throw new Refusal('chat: "room" and "nick" must be strings', 'rejected');
     const roomBad = roomProblem(room);
     if (roomBad) throw new Refusal(`chat: ${roomBad}`, 'rejected');
     const nickBad = nickProblem(nick, this.maxNick);
@@ -219,10 +250,15 @@ export class ChatService implements Service {
     const halfDuplex = hello['halfDuplex'] === true;
     const existing = this.rooms.get(room);
     if (existing && (existing.members.size > 0 || existing.remote.size > 0) && existing.halfDuplex !== halfDuplex) {
-      throw new Refusal(`chat: room '${room}' is ${existing.halfDuplex ? 'a half-duplex (walkie-talkie) room: join with --half-duplex' : 'a full-duplex room: join without --half-duplex'}`, 'rejected');
+      throw new Refusal(
+        `chat: room '${room}' is ${existing.halfDuplex ? 'a half-duplex (walkie-talkie) room: join with --half-duplex' : 'a full-duplex room: join without --half-duplex'}`,
+        'rejected',
+      );
     }
-    if (existing && existing.members.size >= this.maxMembers) throw new Refusal(`chat: room '${room}' is full (${this.maxMembers} members on this node)`, 'congested');
-    if (!existing && this.rooms.size >= this.maxRooms && !this.evictableRoom()) throw new Refusal(`chat: this node holds ${this.maxRooms} rooms (maxRooms); try an existing room`, 'congested');
+    if (existing && existing.members.size >= this.maxMembers)
+      throw new Refusal(`chat: room '${room}' is full (${this.maxMembers} members on this node)`, 'congested');
+    if (!existing && this.rooms.size >= this.maxRooms && !this.evictableRoom())
+      throw new Refusal(`chat: this node holds ${this.maxRooms} rooms (maxRooms); try an existing room`, 'congested');
   }
 
   open(session: Session, principal: Principal, context: OpenContext): void {
@@ -235,10 +271,14 @@ export class ChatService implements Service {
     const hello = principal.hello;
     const halfDuplex = hello['halfDuplex'] === true;
     if ((session.negotiated?.mode === 'halfDuplex') !== halfDuplex) {
-      session.abort(halfDuplex ? 'chat: a half-duplex room needs a half-duplex session' : 'chat: a full-duplex room needs a full-duplex session');
+      session.abort(
+        halfDuplex
+          ? 'chat: a half-duplex room needs a half-duplex session'
+          : 'chat: a full-duplex room needs a full-duplex session',
+      );
       return;
     }
-    const room = this.room(hello['room'] as string | undefined ?? DEFAULT_ROOM, halfDuplex);
+    const room = this.room((hello['room'] as string | undefined) ?? DEFAULT_ROOM, halfDuplex);
     const wanted = (hello['nick'] as string | undefined) ?? DEFAULT_NICK;
     // The nick given is kept in the principal, which a durable server stores with the session,
     // so a session restored on another node comes back under the same nick.
@@ -246,7 +286,8 @@ export class ChatService implements Service {
     const given = typeof recorded === 'string' && isNickOf(recorded, wanted) ? recorded : wanted;
     // Across nodes the nick was taken in the store by validate (or, restored, is kept there).
     const claimed = this.claims !== null && typeof hello[CLAIM] === 'string' && typeof recorded === 'string';
-    const nick = (context.restored || claimed) && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
+    const nick =
+      (context.restored || claimed) && !room.members.has(given) ? given : freeNick(room, wanted, this.maxNick);
     hello[GIVEN_NICK] = nick;
     const member: Member = newMember(session, nick, room, hello);
     if (context.restored && this.claims && typeof hello[CLAIM] === 'string') {
@@ -266,7 +307,11 @@ export class ChatService implements Service {
       if (error?.code === 'ERR_STORE_CONFLICT' || error?.code === 'ERR_HANDED_OVER') this.leave(member, 'lost', false);
       else this.leave(member, error ? 'lost' : 'left');
     });
-    void (async () => { for await (const unit of session) void unit; })().catch(() => { /* reported by 'closed' */ });
+    void (async () => {
+      for await (const unit of session) void unit;
+    })().catch(() => {
+      /* reported by 'closed' */
+    });
 
     if (halfDuplex) {
       session.setHandlers({
@@ -278,14 +323,24 @@ export class ChatService implements Service {
     }
     if (!context.restored) {
       this.send(member, {
-        type: 'welcome', room: room.name, nick, members: allMembers(room), history: [...room.history], halfDuplex,
+        type: 'welcome',
+        room: room.name,
+        nick,
+        members: allMembers(room),
+        history: [...room.history],
+        halfDuplex,
         holder: room.holder?.nick ?? room.remoteHolder,
       });
       this.toRoom(room, { type: 'join', room: room.name, nick, ts: Date.now() }, member);
       this.publish(room, { k: 'join', node: this.nodeId, nick });
     } else {
       // Back on this node without a word to the room: the other nodes only update their lists.
-      this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+      this.publish(room, {
+        k: 'presence',
+        node: this.nodeId,
+        members: [...room.members.keys()],
+        halfDuplex: room.halfDuplex,
+      });
     }
     if (halfDuplex && !session.tokens.includes('data')) {
       // The client came in holding the data token: it has the floor if nobody has, else it must give it back.
@@ -303,8 +358,17 @@ export class ChatService implements Service {
     const rooms = [...this.rooms.values()];
     for (const r of rooms) if (r.asked) clearTimeout(r.asked);
     // Tell the other nodes at once rather than letting them wait for expiry.
-    await Promise.all(rooms.filter((r) => r.members.size > 0).map((r) => this.publishNow(r, { k: 'presence', node: this.nodeId, members: [], halfDuplex: r.halfDuplex })));
-    await Promise.all(rooms.map(async (r) => { const off = await r.unsubscribe; await off?.().catch(() => {}); }));
+    await Promise.all(
+      rooms
+        .filter((r) => r.members.size > 0)
+        .map((r) => this.publishNow(r, { k: 'presence', node: this.nodeId, members: [], halfDuplex: r.halfDuplex })),
+    );
+    await Promise.all(
+      rooms.map(async (r) => {
+        const off = await r.unsubscribe;
+        await off?.().catch(() => {});
+      }),
+    );
     this.rooms.clear();
   }
 
@@ -325,9 +389,16 @@ export class ChatService implements Service {
     const r = room;
     this.feeds?.start(r);
     if (this.bus) {
-      r.unsubscribe = this.bus.subscribe(topicOf(name), (m) => this.onBus(r, m))
-        .then((off) => { this.publish(r, { k: 'sync', node: this.nodeId }); return off; })
-        .catch((e: unknown) => { this.busError(e); return undefined; });
+      r.unsubscribe = this.bus
+        .subscribe(topicOf(name), (m) => this.onBus(r, m))
+        .then((off) => {
+          this.publish(r, { k: 'sync', node: this.nodeId });
+          return off;
+        })
+        .catch((e: unknown) => {
+          this.busError(e);
+          return undefined;
+        });
     }
     return room;
   }
@@ -335,7 +406,8 @@ export class ChatService implements Service {
   /** The least recently active room without members on this node. */
   private evictableRoom(): Room | undefined {
     let best: Room | undefined;
-    for (const r of this.rooms.values()) if (r.members.size === 0 && (!best || r.lastActive < best.lastActive)) best = r;
+    for (const r of this.rooms.values())
+      if (r.members.size === 0 && (!best || r.lastActive < best.lastActive)) best = r;
     return best;
   }
 
@@ -360,7 +432,12 @@ export class ChatService implements Service {
       void this.claims.dropNick(room.name, member.nick, member.hello[CLAIM]).catch((e: unknown) => this.busError(e));
     }
     if (!announce) {
-      this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex });
+      this.publish(room, {
+        k: 'presence',
+        node: this.nodeId,
+        members: [...room.members.keys()],
+        halfDuplex: room.halfDuplex,
+      });
       return;
     }
     this.toRoom(room, { type: 'leave', room: room.name, nick: member.nick, ts: Date.now(), reason });
@@ -381,20 +458,41 @@ export class ChatService implements Service {
     const room = member.room;
     switch (m.type) {
       case 'say': {
-        if (kind !== 'data') { member.session.abort('chat: "say" must travel as normal data (it is what the data token governs)'); return; }
+        if (kind !== 'data') {
+          member.session.abort('chat: "say" must travel as normal data (it is what the data token governs)');
+          return;
+        }
         if (room.halfDuplex && room.holder !== member) {
-          this.send(member, { type: 'error', code: 'ERR_TOKEN_NOT_HELD', message: 'you do not have the floor: ask for the data token and wait for your turn' });
+          this.send(member, {
+            type: 'error',
+            code: 'ERR_TOKEN_NOT_HELD',
+            message: 'you do not have the floor: ask for the data token and wait for your turn',
+          });
           return;
         }
         const bytes = encoder.encode(m.text).length;
         if (bytes > this.maxMessageBytes) {
-          this.send(member, { type: 'error', code: 'ERR_CHAT_MESSAGE_TOO_LARGE', message: `the message is ${bytes} bytes; this server takes at most ${this.maxMessageBytes}` });
+          this.send(member, {
+            type: 'error',
+            code: 'ERR_CHAT_MESSAGE_TOO_LARGE',
+            message: `the message is ${bytes} bytes; this server takes at most ${this.maxMessageBytes}`,
+          });
           return;
         }
         const ts = Date.now();
-        const message: ChatMessage = { id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`, room: room.name, from: member.nick, text: m.text, ts, ...(m.cid !== undefined ? { cid: m.cid } : {}) };
+        const message: ChatMessage = {
+          id: `${ts.toString(36)}-${this.nodeId}-${(this.seq++).toString(36)}`,
+          room: room.name,
+          from: member.nick,
+          text: m.text,
+          ts,
+          ...(m.cid !== undefined ? { cid: m.cid } : {}),
+        };
         this.stats.messages++;
-        if (this.feeds) { this.feeds.say(room, member, message); return; }
+        if (this.feeds) {
+          this.feeds.say(room, member, message);
+          return;
+        }
         this.rememberIn(room, message);
         this.toRoom(room, { type: 'message', ...message });
         this.publish(room, { k: 'message', node: this.nodeId, message });
@@ -407,7 +505,9 @@ export class ChatService implements Service {
         // Half duplex: the client has no data token, so it cannot release; we hold it and can.
         member.leaving = true;
         room.waiting = room.waiting.filter((w) => w !== member);
-        member.session.release().catch(() => { /* closed meanwhile */ });
+        member.session.release().catch(() => {
+          /* closed meanwhile */
+        });
         return;
     }
   }
@@ -449,18 +549,27 @@ export class ChatService implements Service {
     onNodeMessage(room, bytes, this.nodeContext);
   }
 
-
   /** Every interval: announce our members per room, and let nodes not heard from expire. */
   private tick(): void {
     const now = Date.now();
     for (const room of this.rooms.values()) {
-      if (room.members.size > 0) this.publish(room, { k: 'presence', node: this.nodeId, members: [...room.members.keys()], halfDuplex: room.halfDuplex, top: this.feeds?.top(room) ?? null });
+      if (room.members.size > 0)
+        this.publish(room, {
+          k: 'presence',
+          node: this.nodeId,
+          members: [...room.members.keys()],
+          halfDuplex: room.halfDuplex,
+          top: this.feeds?.top(room) ?? null,
+        });
       if (this.claims) {
         for (const m of room.members.values()) {
           const claims = this.claims;
           const token = m.hello[CLAIM];
           if (typeof token !== 'string') continue;
-          void claims.renewNick(room.name, m.nick).then((held) => held || claims.keepNick(room.name, m.nick, token)).catch((e: unknown) => this.busError(e));
+          void claims
+            .renewNick(room.name, m.nick)
+            .then((held) => held || claims.keepNick(room.name, m.nick, token))
+            .catch((e: unknown) => this.busError(e));
         }
         this.feeds?.tick(room);
         if (room.halfDuplex) this.floor.tick(room);
@@ -470,7 +579,8 @@ export class ChatService implements Service {
         room.remote.delete(node);
         const still = new Set(allMembers(room)); // a member restored on another node is still here
         for (const nick of n.members) {
-          if (!still.has(nick)) this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
+          if (!still.has(nick))
+            this.toRoom(room, { type: 'leave', room: room.name, nick, ts: now, reason: 'node-gone' });
         }
       }
     }

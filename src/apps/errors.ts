@@ -5,11 +5,11 @@ import type { ErrorTable } from '../util/colloquy-error.js';
 export const APPS_ERROR_CODES = {
   // -- RPC and file transfer (rpc.ts, files.ts) ----------------------------------------------
   ERR_APP_PROTOCOL: {
-    what: 'A service message from the peer (RPC or file transfer) did not parse or broke the service\'s rules; `details.reason` says how. The service aborts the session.',
+    what: "A service message from the peer (RPC or file transfer) did not parse or broke the service's rules; `details.reason` says how. The service aborts the session.",
     todo: 'The peer runs another version or is not a Colloquy service; check both ends. Nothing is retried automatically.',
   },
   ERR_RPC_ERROR: {
-    what: 'The server answered a JSON-RPC call with an error: `details.rpcCode` (JSON-RPC code, e.g. -32601 method not found), `details.data` (the error\'s data, if any).',
+    what: "The server answered a JSON-RPC call with an error: `details.rpcCode` (JSON-RPC code, e.g. -32601 method not found), `details.data` (the error's data, if any).",
     todo: 'Read the message: fix the method name or parameters, or handle the application error the method reported.',
   },
   ERR_RPC_TIMEOUT: {
@@ -29,7 +29,7 @@ export const APPS_ERROR_CODES = {
     todo: 'Raise the limit on the server (e.g. `maxFileBytes`), or transfer a smaller file.',
   },
   ERR_CHECKSUM_MISMATCH: {
-    what: 'A transferred file\'s SHA-256 differs from the sender\'s (`details.expected`, `details.actual`); the partial copy was deleted and nothing was renamed into place.',
+    what: "A transferred file's SHA-256 differs from the sender's (`details.expected`, `details.actual`); the partial copy was deleted and nothing was renamed into place.",
     todo: 'Run the transfer again (it starts over); if it keeps failing, the file changes while it is sent or something corrupts data at rest.',
   },
   ERR_QUOTA_EXCEEDED: {
@@ -46,7 +46,7 @@ export const APPS_ERROR_CODES = {
     todo: 'Use the ChatClient (src/apps/chat-client.ts) or follow the message formats in docs/apps.md (Chat).',
   },
   ERR_CHAT_MESSAGE_TOO_LARGE: {
-    what: 'A chat message text is longer than the server allows (`details.bytes`, `details.limit`: the service\'s maxMessageBytes); it was not sent to the room.',
+    what: "A chat message text is longer than the server allows (`details.bytes`, `details.limit`: the service's maxMessageBytes); it was not sent to the room.",
     todo: 'Send shorter messages, or raise `maxMessageBytes` in chatService() on the server.',
   },
   ERR_CHAT_LOG_TRIMMED: {

@@ -27,7 +27,13 @@ import { LOCK_SUFFIX, withNewSessions } from './files-session.js';
 import type { TransferOptions, TransferResult } from './files-session.js';
 import type {} from './errors.js';
 
-export { ABORT_RELEASE_MS, GET_CHECKPOINT_SUFFIX, LOCK_SUFFIX, PART_SUFFIX, PUT_CHECKPOINT_SUFFIX } from './files-session.js';
+export {
+  ABORT_RELEASE_MS,
+  GET_CHECKPOINT_SUFFIX,
+  LOCK_SUFFIX,
+  PART_SUFFIX,
+  PUT_CHECKPOINT_SUFFIX,
+} from './files-session.js';
 export type { TransferOptions, TransferProgress, TransferResult } from './files-session.js';
 
 /**
@@ -39,13 +45,20 @@ async function lockLocal(local: string): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const h = await open(path, 'wx');
-      try { await h.writeFile(String(process.pid)); } finally { await h.close(); }
+      try {
+        await h.writeFile(String(process.pid));
+      } finally {
+        await h.close();
+      }
       return () => unlink(path).catch(() => {});
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(await readFile(path, 'utf8').catch(() => ''));
       if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
-        throw new SessionError('ERR_FILE_BUSY', `process ${pid} is already downloading into ${local}`, 'local', { pid, lock: path });
+        throw new SessionError('ERR_FILE_BUSY', `process ${pid} is already downloading into ${local}`, 'local', {
+          pid,
+          lock: path,
+        });
       }
       await unlink(path).catch(() => {}); // stale: its process is gone
     }
@@ -63,11 +76,26 @@ function isAlive(pid: number): boolean {
 }
 
 /** Downloads REMOTE to LOCAL; resolves once LOCAL is in place and its SHA-256 matched. */
-export async function getFile(url: string, remote: string, local: string, options: TransferOptions = {}): Promise<TransferResult> {
+export async function getFile(
+  url: string,
+  remote: string,
+  local: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
   // Say so before anything else (the lock file would fail first, naming itself).
   const dir = dirname(resolve(local));
-  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-    throw new SessionError('ERR_FILE_NOT_FOUND', `cannot save to ${local}: the directory ${dir} does not exist (create it, or choose a path in an existing directory)`, 'local', { path: local, directory: dir });
+  if (
+    !(await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    throw new SessionError(
+      'ERR_FILE_NOT_FOUND',
+      `cannot save to ${local}: the directory ${dir} does not exist (create it, or choose a path in an existing directory)`,
+      'local',
+      { path: local, directory: dir },
+    );
   }
   const unlock = await lockLocal(local);
   try {
@@ -78,6 +106,11 @@ export async function getFile(url: string, remote: string, local: string, option
 }
 
 /** Uploads LOCAL to REMOTE; resolves once the server verified the SHA-256 and renamed it into place. */
-export async function putFile(url: string, local: string, remote: string, options: TransferOptions = {}): Promise<TransferResult> {
+export async function putFile(
+  url: string,
+  local: string,
+  remote: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
   return withNewSessions(options, `put ${remote}`, () => uploadOnce(local, remote, options, url));
 }

@@ -14,22 +14,56 @@
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
-import { ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, hashFile, protocolError, remoteError, writeJsonAtomic } from './files-wire.js';
-import { GET_CHECKPOINT_SUFFIX, PART_SUFFIX, abortable, closeSession, countCuts, openSession, readJson, releaseBudget, watchEnd } from './files-session.js';
+import {
+  ReceiveBarrier,
+  SYNC_TOKENS,
+  decodeOffset,
+  decodeUnit,
+  encodeControl,
+  hashFile,
+  protocolError,
+  remoteError,
+  writeJsonAtomic,
+} from './files-wire.js';
+import {
+  GET_CHECKPOINT_SUFFIX,
+  PART_SUFFIX,
+  abortable,
+  closeSession,
+  countCuts,
+  openSession,
+  readJson,
+  releaseBudget,
+  watchEnd,
+} from './files-session.js';
 import type { GetCheckpoint, TransferOptions, TransferResult } from './files-session.js';
 import type {} from './errors.js';
 
 /** Most takeovers one get follows in one session (each is a node dying under it). */
 const MAX_TAKEOVERS = 1000;
 
-export async function downloadOnce(url: string, remote: string, local: string, options: TransferOptions): Promise<TransferResult> {
+export async function downloadOnce(
+  url: string,
+  remote: string,
+  local: string,
+  options: TransferOptions,
+): Promise<TransferResult> {
   const started = performance.now();
   const keep = options.checkpoint ?? true;
   const part = local + PART_SUFFIX;
   const cpPath = local + GET_CHECKPOINT_SUFFIX;
   const cp = keep ? await readJson<GetCheckpoint>(cpPath) : undefined;
-  const partSize = await stat(part).then((s) => s.size).catch(() => -1);
-  const usable = cp?.version === 1 && cp.op === 'get' && cp.remote === remote && Number.isSafeInteger(cp.offset) && cp.offset >= 0 && cp.offset <= partSize && typeof cp.sha256 === 'string';
+  const partSize = await stat(part)
+    .then((s) => s.size)
+    .catch(() => -1);
+  const usable =
+    cp?.version === 1 &&
+    cp.op === 'get' &&
+    cp.remote === remote &&
+    Number.isSafeInteger(cp.offset) &&
+    cp.offset >= 0 &&
+    cp.offset <= partSize &&
+    typeof cp.sha256 === 'string';
   // What the next ask says: where to start and, once known, which version of the file.
   let offset = usable ? cp.offset : 0;
   let expect = usable ? { size: cp.size, sha256: cp.sha256 } : undefined;
@@ -48,12 +82,35 @@ export async function downloadOnce(url: string, remote: string, local: string, o
   let sha256 = '';
   let resumedFrom = -1;
   let takeovers = 0;
-  const checkpoint = (at: number): Promise<void> => (keep ? writeJsonAtomic(cpPath, { version: 1, op: 'get', remote, size: total, sha256, offset: at } satisfies GetCheckpoint) : Promise.resolve());
+  const checkpoint = (at: number): Promise<void> =>
+    keep
+      ? writeJsonAtomic(cpPath, {
+          version: 1,
+          op: 'get',
+          remote,
+          size: total,
+          sha256,
+          offset: at,
+        } satisfies GetCheckpoint)
+      : Promise.resolve();
   let finish: () => void = () => {};
   let fail: (e: Error) => void = () => {};
-  const finished = new Promise<void>((resolve, reject) => { finish = resolve; fail = reject; });
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
   finished.catch(() => {});
-  session.on('closed', ({ error }) => fail(error ?? new SessionError('ERR_INVALID_STATE', 'the server released the session before the file was complete', 'remote', { state: 'closed' })));
+  session.on('closed', ({ error }) =>
+    fail(
+      error ??
+        new SessionError(
+          'ERR_INVALID_STATE',
+          'the server released the session before the file was complete',
+          'remote',
+          { state: 'closed' },
+        ),
+    ),
+  );
   const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
     await barrier.wait();
     if (stopping || !fd) return;
@@ -81,7 +138,13 @@ export async function downloadOnce(url: string, remote: string, local: string, o
     const size = m['size'];
     const sha = m['sha256'];
     const start = m['offset'];
-    if (!Number.isSafeInteger(size) || typeof sha !== 'string' || !Number.isSafeInteger(start) || (start as number) > offset) throw protocolError('get-ok', 'a get-ok without a valid size, sha256 and offset');
+    if (
+      !Number.isSafeInteger(size) ||
+      typeof sha !== 'string' ||
+      !Number.isSafeInteger(start) ||
+      (start as number) > offset
+    )
+      throw protocolError('get-ok', 'a get-ok without a valid size, sha256 and offset');
     total = size as number;
     sha256 = sha;
     fd ??= await open(part, partSize >= 0 ? 'r+' : 'w+');
@@ -93,10 +156,15 @@ export async function downloadOnce(url: string, remote: string, local: string, o
     if (resumedFrom < 0) resumedFrom = pos;
     options.onProgress?.({ transferred: pos, total, resumedFrom });
   };
-  const readOpts = (signal: AbortSignal): { signal: AbortSignal } => ({ signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal });
+  const readOpts = (signal: AbortSignal): { signal: AbortSignal } => ({
+    signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal,
+  });
   // Reading stops when the final point was confirmed (`finished`): nothing else comes then.
   const done = new AbortController();
-  void finished.then(() => done.abort(), () => done.abort());
+  void finished.then(
+    () => done.abort(),
+    () => done.abort(),
+  );
   try {
     await ask();
     let asking = true;
@@ -108,15 +176,25 @@ export async function downloadOnce(url: string, remote: string, local: string, o
         if (done.signal.aborted && !options.signal?.aborted) break;
         throw e;
       }
-      if (r.done) throw new SessionError('ERR_INVALID_STATE', 'the server ended the session before the file was complete', 'remote', { state: 'closed' });
+      if (r.done)
+        throw new SessionError(
+          'ERR_INVALID_STATE',
+          'the server ended the session before the file was complete',
+          'remote',
+          { state: 'closed' },
+        );
       try {
         const unit = decodeUnit(r.value);
         if (unit.kind === 'control') {
           const m = unit.message;
           if (m.op === 'error') throw remoteError(m);
           if (m.op === 'interrupted') {
-            if (++takeovers > MAX_TAKEOVERS) throw protocolError('takeovers', `the transfer was interrupted ${takeovers} times in one session`);
-            if (total >= 0) { offset = pos; expect = { size: total, sha256 }; }
+            if (++takeovers > MAX_TAKEOVERS)
+              throw protocolError('takeovers', `the transfer was interrupted ${takeovers} times in one session`);
+            if (total >= 0) {
+              offset = pos;
+              expect = { size: total, sha256 };
+            }
             asking = true;
             await ask();
             continue;
@@ -127,7 +205,8 @@ export async function downloadOnce(url: string, remote: string, local: string, o
           continue;
         }
         if (asking || !fd) throw protocolError('op', 'file bytes before get-ok');
-        if (pos + unit.bytes.length > total) throw protocolError('too-much', `more bytes than the announced size ${total}`);
+        if (pos + unit.bytes.length > total)
+          throw protocolError('too-much', `more bytes than the announced size ${total}`);
         await fd.write(unit.bytes, 0, unit.bytes.length, pos);
         pos += unit.bytes.length;
         options.onProgress?.({ transferred: pos, total, resumedFrom });
@@ -145,11 +224,26 @@ export async function downloadOnce(url: string, remote: string, local: string, o
     if (actual !== sha256) {
       await unlink(part).catch(() => {});
       await unlink(cpPath).catch(() => {});
-      throw new SessionError('ERR_CHECKSUM_MISMATCH', `'${remote}' arrived with SHA-256 ${actual}, the server announced ${sha256}; the partial copy was deleted`, 'local', { expected: sha256, actual });
+      throw new SessionError(
+        'ERR_CHECKSUM_MISMATCH',
+        `'${remote}' arrived with SHA-256 ${actual}, the server announced ${sha256}; the partial copy was deleted`,
+        'local',
+        { expected: sha256, actual },
+      );
     }
     await rename(part, local);
     await unlink(cpPath).catch(() => {});
-    return { local, remote, size: total, sha256, resumedFrom, interruptions: cuts(), takeovers, newSessions: 0, elapsedMs: performance.now() - started };
+    return {
+      local,
+      remote,
+      size: total,
+      sha256,
+      resumedFrom,
+      interruptions: cuts(),
+      takeovers,
+      newSessions: 0,
+      elapsedMs: performance.now() - started,
+    };
   } catch (error) {
     stopping = true;
     barrier.release();

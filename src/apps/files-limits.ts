@@ -41,7 +41,12 @@ export const MAX_WALK_ENTRIES = 200_000;
 
 const UPLOAD_PREFIX = `${RESERVED_PREFIX}upload-`;
 
-interface Reservation { principal: string; size: number; dir: string | null; live: boolean }
+interface Reservation {
+  principal: string;
+  size: number;
+  dir: string | null;
+  live: boolean;
+}
 
 /** A reservation made by `reserve`, bound to its transfer once the put has one. */
 export interface Held {
@@ -67,13 +72,20 @@ export class FilesQuota {
 
   /** Refuses a path deeper than maxDepth (ERR_PATH_REJECTED, reason too-deep). */
   checkDepth(segments: readonly string[], shown: string): void {
-    if (segments.length > this.limits.maxDepth) throw pathRejected('too-deep', `'${shown}' is ${segments.length} levels deep; this server allows ${this.limits.maxDepth} (maxDepth)`, shown);
+    if (segments.length > this.limits.maxDepth)
+      throw pathRejected(
+        'too-deep',
+        `'${shown}' is ${segments.length} levels deep; this server allows ${this.limits.maxDepth} (maxDepth)`,
+        shown,
+      );
   }
 
   /** Counts the root's files once, before the first reservation. */
   async ready(): Promise<void> {
     if (this.used !== null) return;
-    this.counting ??= this.walk(async () => {}).then((bytes) => { this.used = bytes; });
+    this.counting ??= this.walk(async () => {}).then((bytes) => {
+      this.used = bytes;
+    });
     await this.counting;
   }
 
@@ -90,13 +102,34 @@ export class FilesQuota {
     for (const [id, r] of this.reserved) {
       total += r.size;
       if (r.principal === principal) mine += r.size;
-      if (r.live && id !== resuming) { live++; if (r.principal === principal) liveMine++; }
+      if (r.live && id !== resuming) {
+        live++;
+        if (r.principal === principal) liveMine++;
+      }
     }
     const l = this.limits;
-    if (live >= l.maxConcurrentUploads) throw quota('maxConcurrentUploads', `${live} uploads are in progress on this server; it takes ${l.maxConcurrentUploads} at once (maxConcurrentUploads): try again later`);
-    if (liveMine >= l.maxUploadsPerPrincipal) throw quota('maxUploadsPerPrincipal', `you have ${liveMine} uploads in progress; at most ${l.maxUploadsPerPrincipal} at once (maxUploadsPerPrincipal)`);
-    if (total + size > l.maxTotalBytes) throw quota('maxTotalBytes', `the files here would take ${total + size} bytes; this server keeps at most ${l.maxTotalBytes} (maxTotalBytes)`, { size, max: l.maxTotalBytes });
-    if (mine + size > l.maxBytesPerPrincipal) throw quota('maxBytesPerPrincipal', `your uploads would take ${mine + size} bytes; each principal may have ${l.maxBytesPerPrincipal} (maxBytesPerPrincipal)`, { size, max: l.maxBytesPerPrincipal });
+    if (live >= l.maxConcurrentUploads)
+      throw quota(
+        'maxConcurrentUploads',
+        `${live} uploads are in progress on this server; it takes ${l.maxConcurrentUploads} at once (maxConcurrentUploads): try again later`,
+      );
+    if (liveMine >= l.maxUploadsPerPrincipal)
+      throw quota(
+        'maxUploadsPerPrincipal',
+        `you have ${liveMine} uploads in progress; at most ${l.maxUploadsPerPrincipal} at once (maxUploadsPerPrincipal)`,
+      );
+    if (total + size > l.maxTotalBytes)
+      throw quota(
+        'maxTotalBytes',
+        `the files here would take ${total + size} bytes; this server keeps at most ${l.maxTotalBytes} (maxTotalBytes)`,
+        { size, max: l.maxTotalBytes },
+      );
+    if (mine + size > l.maxBytesPerPrincipal)
+      throw quota(
+        'maxBytesPerPrincipal',
+        `your uploads would take ${mine + size} bytes; each principal may have ${l.maxBytesPerPrincipal} (maxBytesPerPrincipal)`,
+        { size, max: l.maxBytesPerPrincipal },
+      );
     const key = `provisional:${++this.provisional}`;
     this.reserved.set(key, { principal, size, dir: null, live: true });
     return {
@@ -104,7 +137,9 @@ export class FilesQuota {
         this.reserved.delete(key);
         this.reserved.set(transfer, { principal, size, dir, live: true });
       },
-      cancel: () => { this.reserved.delete(key); },
+      cancel: () => {
+        this.reserved.delete(key);
+      },
     };
   }
 
@@ -131,7 +166,9 @@ export class FilesQuota {
   /** Starts the sweeper's timer. */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => { void this.sweep(); }, this.limits.sweepIntervalMs);
+    this.timer = setInterval(() => {
+      void this.sweep();
+    }, this.limits.sweepIntervalMs);
     this.timer.unref();
   }
 
@@ -156,10 +193,15 @@ export class FilesQuota {
       }).catch(() => 0);
       for (const [id, r] of this.reserved) {
         if (r.live || r.dir === null) continue;
-        const there = await lstat(join(r.dir, `${UPLOAD_PREFIX}${id}`)).then(() => true, () => false);
+        const there = await lstat(join(r.dir, `${UPLOAD_PREFIX}${id}`)).then(
+          () => true,
+          () => false,
+        );
         if (!there) this.reserved.delete(id);
       }
-    })().finally(() => { this.sweeping = null; });
+    })().finally(() => {
+      this.sweeping = null;
+    });
     return this.sweeping;
   }
 
@@ -175,7 +217,10 @@ export class FilesQuota {
       if (!handle) continue;
       for await (const d of handle) {
         if (++visited > MAX_WALK_ENTRIES) break;
-        if (d.name.startsWith(RESERVED_PREFIX)) { await onReserved(dir, d.name); continue; }
+        if (d.name.startsWith(RESERVED_PREFIX)) {
+          await onReserved(dir, d.name);
+          continue;
+        }
         if (d.isDirectory() && depth + 1 < this.limits.maxDepth) dirs.push([join(dir, d.name), depth + 1]);
         else if (d.isFile()) bytes += (await lstat(join(dir, d.name)).catch(() => undefined))?.size ?? 0;
       }

@@ -26,12 +26,20 @@ export function pathRejected(reason: string, message: string, path?: string): Se
 /** Checks a client's path and returns its segments (empty for the root itself when allowRoot). */
 export function splitPath(path: unknown, maxPathBytes: number, allowRoot = false): string[] {
   if (typeof path !== 'string') throw pathRejected('empty', 'the path must be a string');
-  if (Buffer.byteLength(path) > maxPathBytes) throw pathRejected('too-long', `the path is longer than ${maxPathBytes} bytes (maxPathBytes)`);
+  if (Buffer.byteLength(path) > maxPathBytes)
+    throw pathRejected('too-long', `the path is longer than ${maxPathBytes} bytes (maxPathBytes)`);
   if (path.includes('\0')) throw pathRejected('nul', 'the path contains a NUL character');
-  if (/^[/\\]/.test(path) || /^[A-Za-z]:/.test(path)) throw pathRejected('absolute', `'${path}' is absolute; give a path relative to the served root`, path);
+  if (/^[/\\]/.test(path) || /^[A-Za-z]:/.test(path))
+    throw pathRejected('absolute', `'${path}' is absolute; give a path relative to the served root`, path);
   const segments = path.split(/[/\\]/).filter((s) => s !== '' && s !== '.');
-  if (segments.includes('..')) throw pathRejected('dot-dot', `'${path}' contains '..'; paths cannot leave the served root`, path);
-  if (segments.some((s) => s.startsWith(RESERVED_PREFIX))) throw pathRejected('reserved', `names starting with '${RESERVED_PREFIX}' are reserved for uploads in progress`, path);
+  if (segments.includes('..'))
+    throw pathRejected('dot-dot', `'${path}' contains '..'; paths cannot leave the served root`, path);
+  if (segments.some((s) => s.startsWith(RESERVED_PREFIX)))
+    throw pathRejected(
+      'reserved',
+      `names starting with '${RESERVED_PREFIX}' are reserved for uploads in progress`,
+      path,
+    );
   if (segments.length === 0 && !allowRoot) throw pathRejected('empty', 'the path names no file');
   return segments;
 }
@@ -47,10 +55,14 @@ export async function resolveExisting(rootReal: string, segments: readonly strin
     real = await realpath(join(rootReal, ...segments));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new SessionError('ERR_FILE_NOT_FOUND', `no file '${shown}' under the served root`, 'local', { path: shown });
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new SessionError('ERR_FILE_NOT_FOUND', `no file '${shown}' under the served root`, 'local', {
+        path: shown,
+      });
     throw e;
   }
-  if (!isInside(rootReal, real)) throw pathRejected('outside-root', `'${shown}' leads outside the served root (through a symbolic link)`, shown);
+  if (!isInside(rootReal, real))
+    throw pathRejected('outside-root', `'${shown}' leads outside the served root (through a symbolic link)`, shown);
   return real;
 }
 
@@ -58,7 +70,11 @@ export async function resolveExisting(rootReal: string, segments: readonly strin
  * The real directory that will hold the file named by `segments`, created (mkdir) where missing;
  * every existing step is resolved and checked, so a symlinked directory cannot lead outside.
  */
-export async function resolveParent(rootReal: string, segments: readonly string[], shown: string): Promise<{ dir: string; name: string }> {
+export async function resolveParent(
+  rootReal: string,
+  segments: readonly string[],
+  shown: string,
+): Promise<{ dir: string; name: string }> {
   let dir = rootReal;
   for (const segment of segments.slice(0, -1)) {
     const next = join(dir, segment);
@@ -67,12 +83,15 @@ export async function resolveParent(rootReal: string, segments: readonly string[
       info = await lstat(next);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await mkdir(next).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw err; });
+      await mkdir(next).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
       info = await lstat(next);
     }
     if (info.isSymbolicLink()) {
       const real = await realpath(next);
-      if (!isInside(rootReal, real)) throw pathRejected('outside-root', `'${shown}' leads outside the served root (through a symbolic link)`, shown);
+      if (!isInside(rootReal, real))
+        throw pathRejected('outside-root', `'${shown}' leads outside the served root (through a symbolic link)`, shown);
       dir = real;
     } else if (info.isDirectory()) {
       dir = next;

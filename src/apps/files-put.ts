@@ -16,9 +16,26 @@
 import { lstat, open, unlink } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type { ClientSession } from '../client/connect.js';
-import { KIND_CHUNK, decodeUnit, encodeControl, encodeOffset, hashFile, protocolError, remoteError, writeJsonAtomic } from './files-wire.js';
+import {
+  KIND_CHUNK,
+  decodeUnit,
+  encodeControl,
+  encodeOffset,
+  hashFile,
+  protocolError,
+  remoteError,
+  writeJsonAtomic,
+} from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
-import { PUT_CHECKPOINT_SUFFIX, closeSession, countCuts, openSession, readJson, releaseBudget, watchEnd } from './files-session.js';
+import {
+  PUT_CHECKPOINT_SUFFIX,
+  closeSession,
+  countCuts,
+  openSession,
+  readJson,
+  releaseBudget,
+  watchEnd,
+} from './files-session.js';
 import type { PutCheckpoint, TransferOptions, TransferResult } from './files-session.js';
 import type {} from './errors.js';
 
@@ -42,7 +59,8 @@ class Answers {
         const unit = decodeUnit(raw);
         if (unit.kind !== 'control') throw protocolError('expected-control', 'file bytes where an answer was expected');
         if (unit.message.op === 'interrupted') {
-          if (++this.takeovers > MAX_TAKEOVERS) throw protocolError('takeovers', `the transfer was interrupted ${this.takeovers} times in one session`);
+          if (++this.takeovers > MAX_TAKEOVERS)
+            throw protocolError('takeovers', `the transfer was interrupted ${this.takeovers} times in one session`);
           this.queue.length = 0;
           this.settle(null);
           continue;
@@ -80,19 +98,31 @@ class Answers {
   }
 }
 
-export async function uploadOnce(local: string, remote: string, options: TransferOptions, url: string): Promise<TransferResult> {
+export async function uploadOnce(
+  local: string,
+  remote: string,
+  options: TransferOptions,
+  url: string,
+): Promise<TransferResult> {
   const started = performance.now();
   const keep = options.checkpoint ?? true;
   const chunkBytes = options.chunkBytes ?? 64 * 1024;
   const syncEvery = options.syncEveryBytes ?? 2 * 1024 * 1024;
   const info = await lstat(local).catch(() => undefined);
-  if (!info?.isFile()) throw new SessionError('ERR_FILE_NOT_FOUND', `no regular file '${local}' to upload`, 'local', { path: local });
+  if (!info?.isFile())
+    throw new SessionError('ERR_FILE_NOT_FOUND', `no regular file '${local}' to upload`, 'local', { path: local });
   const size = info.size;
   const mtimeMs = Math.floor(info.mtimeMs);
   const cpPath = local + PUT_CHECKPOINT_SUFFIX;
   const sha256 = await hashFile(local, options.signal);
   const cp = keep ? await readJson<PutCheckpoint>(cpPath) : undefined;
-  const usable = cp?.version === 1 && cp.op === 'put' && cp.remote === remote && cp.size === size && cp.sha256 === sha256 && typeof cp.transfer === 'string';
+  const usable =
+    cp?.version === 1 &&
+    cp.op === 'put' &&
+    cp.remote === remote &&
+    cp.size === size &&
+    cp.sha256 === sha256 &&
+    typeof cp.transfer === 'string';
   let transfer = usable ? cp.transfer : undefined;
 
   const session = await openSession(url, options);
@@ -105,15 +135,35 @@ export async function uploadOnce(local: string, remote: string, options: Transfe
   try {
     for (;;) {
       const since = answers.takeovers;
-      await session.send(encodeControl({ op: 'put', path: remote, size, sha256, ...(transfer ? { transfer } : {}) }), sendOpts);
+      await session.send(
+        encodeControl({ op: 'put', path: remote, size, sha256, ...(transfer ? { transfer } : {}) }),
+        sendOpts,
+      );
       const ok = await answers.next(since);
       if (ok === null) continue;
-      if (ok.op !== 'put-ok' || typeof ok['transfer'] !== 'string' || !Number.isSafeInteger(ok['offset']) || (ok['offset'] as number) > size) throw protocolError('put-ok', 'a put-ok without a valid transfer and offset');
+      if (
+        ok.op !== 'put-ok' ||
+        typeof ok['transfer'] !== 'string' ||
+        !Number.isSafeInteger(ok['offset']) ||
+        (ok['offset'] as number) > size
+      )
+        throw protocolError('put-ok', 'a put-ok without a valid transfer and offset');
       let pos = ok['offset'] as number;
       if (resumedFrom < 0) resumedFrom = pos;
       if (transfer !== ok['transfer']) {
         transfer = ok['transfer'];
-        if (keep) await writeJsonAtomic(cpPath, { version: 1, op: 'put', remote, size, sha256, mtimeMs, transfer } satisfies PutCheckpoint).catch(() => { /* a read-only source directory: no restart resume */ });
+        if (keep)
+          await writeJsonAtomic(cpPath, {
+            version: 1,
+            op: 'put',
+            remote,
+            size,
+            sha256,
+            mtimeMs,
+            transfer,
+          } satisfies PutCheckpoint).catch(() => {
+            /* a read-only source directory: no restart resume */
+          });
       }
       options.onProgress?.({ transferred: pos, total: size, resumedFrom });
       let sinceSync = 0;
@@ -124,7 +174,10 @@ export async function uploadOnce(local: string, remote: string, options: Transfe
           const buf = Buffer.allocUnsafe(n + 1);
           buf[0] = KIND_CHUNK;
           const { bytesRead } = await fd.read(buf, 1, n, pos);
-          if (bytesRead !== n) throw new SessionError('ERR_CHECKSUM_MISMATCH', `'${local}' changed while it was being sent`, 'local', { reason: 'file-changed' });
+          if (bytesRead !== n)
+            throw new SessionError('ERR_CHECKSUM_MISMATCH', `'${local}' changed while it was being sent`, 'local', {
+              reason: 'file-changed',
+            });
           await session.send(buf, sendOpts);
           pos += n;
           sinceSync += n;
@@ -148,7 +201,17 @@ export async function uploadOnce(local: string, remote: string, options: Transfe
       if (done.op !== 'committed') throw protocolError('op', `expected committed, got ${done.op}`);
       await unlink(cpPath).catch(() => {});
       await closeSession(session, options.releaseTimeoutMs ?? 5000);
-      return { local, remote, size, sha256, resumedFrom, interruptions: cuts(), takeovers: answers.takeovers, newSessions: 0, elapsedMs: performance.now() - started };
+      return {
+        local,
+        remote,
+        size,
+        sha256,
+        resumedFrom,
+        interruptions: cuts(),
+        takeovers: answers.takeovers,
+        newSessions: 0,
+        elapsedMs: performance.now() - started,
+      };
     }
   } catch (error) {
     await closeSession(session, releaseBudget(options));

@@ -84,8 +84,23 @@ export const GET_CHECKPOINT_SUFFIX = '.colloquy-checkpoint';
 export const PUT_CHECKPOINT_SUFFIX = '.colloquy-put-checkpoint';
 export const LOCK_SUFFIX = '.colloquy-lock';
 
-export interface GetCheckpoint { version: 1; op: 'get'; remote: string; size: number; sha256: string; offset: number }
-export interface PutCheckpoint { version: 1; op: 'put'; remote: string; size: number; sha256: string; mtimeMs: number; transfer: string }
+export interface GetCheckpoint {
+  version: 1;
+  op: 'get';
+  remote: string;
+  size: number;
+  sha256: string;
+  offset: number;
+}
+export interface PutCheckpoint {
+  version: 1;
+  op: 'put';
+  remote: string;
+  size: number;
+  sha256: string;
+  mtimeMs: number;
+  transfer: string;
+}
 
 export async function readJson<T>(path: string): Promise<T | undefined> {
   try {
@@ -96,7 +111,11 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 export async function openSession(url: string, options: TransferOptions): Promise<ClientSession> {
-  return connect(url, { ...options.connect, userData: encodeHello({ service: 'files' }), ...(options.signal ? { signal: options.signal } : {}) });
+  return connect(url, {
+    ...options.connect,
+    userData: encodeHello({ service: 'files' }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /**
@@ -112,16 +131,28 @@ export async function closeSession(session: ClientSession, ms: number): Promise<
     while (!session.closed && performance.now() < until) {
       const missing = SYNC_TOKENS.filter((t) => !session.tokens.includes(t));
       if (missing.length === 0) break;
-      try { session.requestTokens(missing); } catch { /* asked already */ }
+      try {
+        session.requestTokens(missing);
+      } catch {
+        /* asked already */
+      }
       await pause();
     }
     while (!session.closed && performance.now() < until) {
       try {
-        await session.release(undefined, { signal: AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now()))) });
+        await session.release(undefined, {
+          signal: AbortSignal.timeout(Math.max(1, Math.ceil(until - performance.now()))),
+        });
         return;
       } catch (e) {
         const code = e instanceof SessionError ? e.code : undefined;
-        if (code !== 'ERR_CONFIRM_PENDING' && code !== 'ERR_SYNC_PENDING' && code !== 'ERR_RESPONSE_REQUIRED' && code !== 'ERR_TOKEN_NOT_HELD') throw e;
+        if (
+          code !== 'ERR_CONFIRM_PENDING' &&
+          code !== 'ERR_SYNC_PENDING' &&
+          code !== 'ERR_RESPONSE_REQUIRED' &&
+          code !== 'ERR_TOKEN_NOT_HELD'
+        )
+          throw e;
         await pause();
       }
     }
@@ -141,15 +172,30 @@ export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p;
   signal.throwIfAborted();
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'aborted'));
+    const onAbort = (): void =>
+      reject(signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e instanceof Error ? e : new Error(String(e))); });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
   });
 }
 
-
 /** How an established session ends when no node could continue it: worth a new session. */
-const LOST: ReadonlySet<string> = new Set(['ERR_RESUME_REFUSED', 'ERR_RESUME_WINDOW_EXPIRED', 'ERR_HEARTBEAT_TIMEOUT', 'ERR_REPLAY_OVERFLOW', 'ERR_CONNECT_FAILED']);
+const LOST: ReadonlySet<string> = new Set([
+  'ERR_RESUME_REFUSED',
+  'ERR_RESUME_WINDOW_EXPIRED',
+  'ERR_HEARTBEAT_TIMEOUT',
+  'ERR_REPLAY_OVERFLOW',
+  'ERR_CONNECT_FAILED',
+]);
 
 /**
  * Watches how `session` ends. `lost(error)` is what a transfer throws: the session's own error,
@@ -158,9 +204,14 @@ const LOST: ReadonlySet<string> = new Set(['ERR_RESUME_REFUSED', 'ERR_RESUME_WIN
  */
 export function watchEnd(session: ClientSession): { lost(error: unknown): unknown } {
   let end: SessionError | undefined;
-  session.on('closed', ({ error }) => { end = error; });
+  session.on('closed', ({ error }) => {
+    end = error;
+  });
   return {
-    lost: (error) => (end && LOST.has(end.code) ? new SessionError(end.code, end.message, end.origin, { ...end.details, sessionLost: true }) : error),
+    lost: (error) =>
+      end && LOST.has(end.code)
+        ? new SessionError(end.code, end.message, end.origin, { ...end.details, sessionLost: true })
+        : error,
   };
 }
 
@@ -172,7 +223,11 @@ export function sessionLost(error: unknown): error is SessionError {
  * Runs `once` (a transfer in a new session) and, while it fails because its session was lost,
  * again, at most `newSessions` more times. `once` receives how many sessions were lost so far.
  */
-export async function withNewSessions(options: TransferOptions, what: string, once: (lost: number) => Promise<TransferResult>): Promise<TransferResult> {
+export async function withNewSessions(
+  options: TransferOptions,
+  what: string,
+  once: (lost: number) => Promise<TransferResult>,
+): Promise<TransferResult> {
   const limit = options.newSessions ?? 2;
   const started = performance.now();
   let lostWith: SessionError | undefined;
@@ -185,14 +240,26 @@ export async function withNewSessions(options: TransferOptions, what: string, on
       if (lostWith !== undefined && (!(error instanceof SessionError) || error.code === 'ERR_CONNECT_FAILED')) {
         // No new session either: say what ended the old one, and that nothing could continue.
         const details = error instanceof SessionError ? error.details : {};
-        throw new SessionError('ERR_CONNECT_FAILED', `${what}: the session was lost (${lostWith.code}: ${lostWith.message}) and no node could continue it; a new session could not be opened either: ${error instanceof Error ? error.message : String(error)}`, 'local', { ...details, lost: lostWith.code });
+        throw new SessionError(
+          'ERR_CONNECT_FAILED',
+          `${what}: the session was lost (${lostWith.code}: ${lostWith.message}) and no node could continue it; a new session could not be opened either: ${error instanceof Error ? error.message : String(error)}`,
+          'local',
+          { ...details, lost: lostWith.code },
+        );
       }
       if (!sessionLost(error)) throw error;
       if (lost >= limit) {
-        throw new SessionError(error.code, `${what}: the session was lost ${lost + 1} times (last: ${error.message}); no node could continue it (newSessions ${limit})`, error.origin, { ...error.details, newSessions: limit });
+        throw new SessionError(
+          error.code,
+          `${what}: the session was lost ${lost + 1} times (last: ${error.message}); no node could continue it (newSessions ${limit})`,
+          error.origin,
+          { ...error.details, newSessions: limit },
+        );
       }
       lostWith = error;
-      options.onNotice?.(`${what}: the session was lost (${error.code}: ${error.message}); going on from the checkpoint in a new session`);
+      options.onNotice?.(
+        `${what}: the session was lost (${error.code}: ${error.message}); going on from the checkpoint in a new session`,
+      );
     }
   }
 }

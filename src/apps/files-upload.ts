@@ -28,7 +28,13 @@ import type {} from './errors.js';
 const SHA256 = /^[0-9a-f]{64}$/;
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 
-export interface UploadRecord { version: 1; path: string; size: number; sha256: string; offset: number }
+export interface UploadRecord {
+  version: 1;
+  path: string;
+  size: number;
+  sha256: string;
+  offset: number;
+}
 
 export interface Upload {
   id: string;
@@ -53,20 +59,34 @@ export interface UploadContext {
   active: ActiveTransfers;
 }
 
-export async function beginPut(ctx: UploadContext, session: Session, m: ControlMessage, ended: Promise<void>): Promise<Upload> {
+export async function beginPut(
+  ctx: UploadContext,
+  session: Session,
+  m: ControlMessage,
+  ended: Promise<void>,
+): Promise<Upload> {
   const root = await ctx.realRoot();
   const segments = splitPath(m['path'], ctx.limits.maxPathBytes);
   const shown = segments.join('/');
   const size = m['size'];
   const sha256 = m['sha256'];
-  if (!Number.isSafeInteger(size) || (size as number) < 0) throw protocolError('size', 'put: size must be an integer >= 0');
-  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) throw protocolError('sha256', 'put: sha256 must be 64 lowercase hex digits');
-  if ((size as number) > ctx.limits.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `the file is ${size as number} bytes; this server accepts at most ${ctx.limits.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size, max: ctx.limits.maxFileBytes });
+  if (!Number.isSafeInteger(size) || (size as number) < 0)
+    throw protocolError('size', 'put: size must be an integer >= 0');
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256))
+    throw protocolError('sha256', 'put: sha256 must be 64 lowercase hex digits');
+  if ((size as number) > ctx.limits.maxFileBytes)
+    throw new SessionError(
+      'ERR_FILE_TOO_LARGE',
+      `the file is ${size as number} bytes; this server accepts at most ${ctx.limits.maxFileBytes} (maxFileBytes)`,
+      'local',
+      { limit: 'maxFileBytes', size, max: ctx.limits.maxFileBytes },
+    );
   const { dir, name } = await resolveParent(root, segments, shown);
   await sweep(dir, ctx);
   const target = join(dir, name);
   const existing = await lstat(target).catch(() => undefined);
-  if (existing && !existing.isFile()) throw pathRejected('not-a-file', `'${shown}' exists and is not a regular file`, shown);
+  if (existing && !existing.isFile())
+    throw pathRejected('not-a-file', `'${shown}' exists and is not a regular file`, shown);
 
   let id: string | undefined;
   let offset = 0;
@@ -77,10 +97,21 @@ export async function beginPut(ctx: UploadContext, session: Session, m: ControlM
       holder.session.abort('files: this transfer was taken over by a newer session');
       await holder.ended;
     }
-    const record = await readFile(join(dir, `${RESERVED_PREFIX}upload-${asked}.json`), 'utf8').then((t) => JSON.parse(t) as UploadRecord).catch(() => undefined);
+    const record = await readFile(join(dir, `${RESERVED_PREFIX}upload-${asked}.json`), 'utf8')
+      .then((t) => JSON.parse(t) as UploadRecord)
+      .catch(() => undefined);
     const temp = join(dir, `${RESERVED_PREFIX}upload-${asked}`);
-    const tempSize = await stat(temp).then((s) => s.size).catch(() => -1);
-    if (record && record.path === shown && record.size === size && record.sha256 === sha256 && Number.isSafeInteger(record.offset) && record.offset <= tempSize) {
+    const tempSize = await stat(temp)
+      .then((s) => s.size)
+      .catch(() => -1);
+    if (
+      record &&
+      record.path === shown &&
+      record.size === size &&
+      record.sha256 === sha256 &&
+      Number.isSafeInteger(record.offset) &&
+      record.offset <= tempSize
+    ) {
       id = asked;
       offset = record.offset;
     }
@@ -91,7 +122,14 @@ export async function beginPut(ctx: UploadContext, session: Session, m: ControlM
   const fd = await open(temp, offset === 0 ? 'w+' : 'r+');
   try {
     await fd.truncate(offset);
-    if (offset === 0) await writeJsonAtomic(record, { version: 1, path: shown, size: size as number, sha256, offset: 0 } satisfies UploadRecord);
+    if (offset === 0)
+      await writeJsonAtomic(record, {
+        version: 1,
+        path: shown,
+        size: size as number,
+        sha256,
+        offset: 0,
+      } satisfies UploadRecord);
   } catch (e) {
     await fd.close();
     throw e;
@@ -125,7 +163,12 @@ export async function commitUpload(u: Upload): Promise<void> {
   if (actual !== u.sha256) {
     await unlink(u.temp).catch(() => {});
     await unlink(u.record).catch(() => {});
-    throw new SessionError('ERR_CHECKSUM_MISMATCH', `the upload of '${u.shown}' hashes to ${actual}, not ${u.sha256}; it was deleted`, 'local', { expected: u.sha256, actual });
+    throw new SessionError(
+      'ERR_CHECKSUM_MISMATCH',
+      `the upload of '${u.shown}' hashes to ${actual}, not ${u.sha256}; it was deleted`,
+      'local',
+      { expected: u.sha256, actual },
+    );
   }
   await rename(u.temp, u.target);
   await unlink(u.record).catch(() => {});

@@ -25,7 +25,8 @@ export const SYNC_TOKENS = ['minorSync', 'majorActivity'] as const;
 /** SHA-256 of a file, hex. */
 export async function hashFile(path: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -63,15 +64,22 @@ export function encodeControl(message: ControlMessage): Uint8Array {
 export function decodeUnit(unit: Uint8Array): Unit {
   if (unit.length === 0) throw protocolError('empty', 'an empty files message');
   if (unit[0] === KIND_CHUNK) return { kind: 'chunk', bytes: unit.subarray(1) };
-  if (unit[0] !== KIND_CONTROL) throw protocolError('kind', `unknown files message kind 0x${(unit[0] as number).toString(16)}`);
-  if (unit.length - 1 > MAX_CONTROL_BYTES) throw protocolError('too-large', `a control message of ${unit.length - 1} bytes; at most ${MAX_CONTROL_BYTES}`);
+  if (unit[0] !== KIND_CONTROL)
+    throw protocolError('kind', `unknown files message kind 0x${(unit[0] as number).toString(16)}`);
+  if (unit.length - 1 > MAX_CONTROL_BYTES)
+    throw protocolError('too-large', `a control message of ${unit.length - 1} bytes; at most ${MAX_CONTROL_BYTES}`);
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(unit.subarray(1)));
   } catch {
     throw protocolError('not-json', 'a control message that is not UTF-8 JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { op?: unknown }).op !== 'string') {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Array.isArray(value) ||
+    typeof (value as { op?: unknown }).op !== 'string'
+  ) {
     throw protocolError('no-op', 'a control message must be an object with an "op" string');
   }
   return { kind: 'control', message: value as ControlMessage };
@@ -93,17 +101,40 @@ export function decodeOffset(userData: Uint8Array): number {
 
 /** A typed error as the other side sends it in {"op":"error"}. */
 export function errorMessage(error: unknown): ControlMessage {
-  if (error instanceof SessionError) return { op: 'error', code: error.code, message: error.message, details: error.details };
-  return { op: 'error', code: 'ERR_APP_PROTOCOL', message: error instanceof Error ? error.message : String(error), details: {} };
+  if (error instanceof SessionError)
+    return { op: 'error', code: error.code, message: error.message, details: error.details };
+  return {
+    op: 'error',
+    code: 'ERR_APP_PROTOCOL',
+    message: error instanceof Error ? error.message : String(error),
+    details: {},
+  };
 }
 
-const REMOTE_CODES = new Set(['ERR_PATH_REJECTED', 'ERR_FILE_NOT_FOUND', 'ERR_FILE_TOO_LARGE', 'ERR_CHECKSUM_MISMATCH', 'ERR_QUOTA_EXCEEDED', 'ERR_APP_PROTOCOL', 'ERR_INVALID_ARGUMENT']);
+const REMOTE_CODES = new Set([
+  'ERR_PATH_REJECTED',
+  'ERR_FILE_NOT_FOUND',
+  'ERR_FILE_TOO_LARGE',
+  'ERR_CHECKSUM_MISMATCH',
+  'ERR_QUOTA_EXCEEDED',
+  'ERR_APP_PROTOCOL',
+  'ERR_INVALID_ARGUMENT',
+]);
 
 /** The SessionError for a received {"op":"error"} (codes outside the files set become ERR_APP_PROTOCOL). */
 export function remoteError(m: ControlMessage): SessionError {
-  const code = typeof m['code'] === 'string' && REMOTE_CODES.has(m['code']) ? (m['code'] as 'ERR_APP_PROTOCOL') : 'ERR_APP_PROTOCOL';
-  const details = typeof m['details'] === 'object' && m['details'] !== null ? (m['details'] as Record<string, unknown>) : {};
-  return new SessionError(code, typeof m['message'] === 'string' ? m['message'] : 'the server reported an error', 'remote', details);
+  const code =
+    typeof m['code'] === 'string' && REMOTE_CODES.has(m['code'])
+      ? (m['code'] as 'ERR_APP_PROTOCOL')
+      : 'ERR_APP_PROTOCOL';
+  const details =
+    typeof m['details'] === 'object' && m['details'] !== null ? (m['details'] as Record<string, unknown>) : {};
+  return new SessionError(
+    code,
+    typeof m['message'] === 'string' ? m['message'] : 'the server reported an error',
+    'remote',
+    details,
+  );
 }
 
 /**

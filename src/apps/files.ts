@@ -46,7 +46,19 @@ import type { OpenContext, Principal, Service } from './service.js';
 import type { RpcMethods } from './rpc.js';
 import { positiveIntegers } from './options.js';
 import { RESERVED_PREFIX, pathRejected, resolveExisting, splitPath } from './files-path.js';
-import { KIND_CHUNK, ReceiveBarrier, SYNC_TOKENS, decodeOffset, decodeUnit, encodeControl, encodeOffset, errorMessage, hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
+import {
+  KIND_CHUNK,
+  ReceiveBarrier,
+  SYNC_TOKENS,
+  decodeOffset,
+  decodeUnit,
+  encodeControl,
+  encodeOffset,
+  errorMessage,
+  hashFile,
+  protocolError,
+  writeJsonAtomic,
+} from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
 import { beginPut, commitUpload } from './files-upload.js';
 import { FilesQuota } from './files-limits.js';
@@ -122,11 +134,16 @@ export class FilesService implements Service {
   private readonly quota: FilesQuota;
 
   constructor(options: FilesServiceOptions) {
-    if (typeof options.root !== 'string' || options.root === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
+    if (typeof options.root !== 'string' || options.root === '')
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
     this.root = options.root;
     this.o = positiveIntegers('filesService', DEFAULTS, options, Number.isSafeInteger);
     this.uploads = { realRoot: () => this.realRoot(), limits: this.o, active: this.active };
-    this.quota = new FilesQuota(() => this.realRoot(), this.o, (id) => this.active.has(id));
+    this.quota = new FilesQuota(
+      () => this.realRoot(),
+      this.o,
+      (id) => this.active.has(id),
+    );
     this.quota.start();
   }
 
@@ -135,11 +152,14 @@ export class FilesService implements Service {
     await this.quota.stop();
   }
 
-  get limits(): Readonly<typeof DEFAULTS> { return this.o; }
+  get limits(): Readonly<typeof DEFAULTS> {
+    return this.o;
+  }
 
   private realRoot(): Promise<string> {
     this.rootReal ??= realpath(this.root).then(async (r) => {
-      if (!(await stat(r)).isDirectory()) throw new SessionError('ERR_INVALID_ARGUMENT', `the files root ${this.root} is not a directory`);
+      if (!(await stat(r)).isDirectory())
+        throw new SessionError('ERR_INVALID_ARGUMENT', `the files root ${this.root} is not a directory`);
       return r;
     });
     return this.rootReal;
@@ -147,7 +167,9 @@ export class FilesService implements Service {
 
   open(session: Session, principal: Principal, context?: OpenContext): void {
     let finish = (): void => {};
-    const ended = new Promise<void>((resolve) => { finish = resolve; });
+    const ended = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
     void this.serve(session, ended, context?.restored === true, quotaOwner(session, principal)).finally(finish);
   }
 
@@ -160,21 +182,35 @@ export class FilesService implements Service {
   }
 
   /** Lists a directory under the root: {path, entries: [{name, type, size, mtimeMs}], truncated}. */
-  async list(params: unknown): Promise<{ path: string; entries: { name: string; type: string; size: number; mtimeMs: number }[]; truncated: boolean }> {
+  async list(params: unknown): Promise<{
+    path: string;
+    entries: { name: string; type: string; size: number; mtimeMs: number }[];
+    truncated: boolean;
+  }> {
     const p = (params ?? {}) as { path?: unknown };
     const path = p.path === undefined ? '' : p.path;
     const root = await this.realRoot();
     const segments = splitPath(path, this.o.maxPathBytes, true);
     const dir = await resolveExisting(root, segments, String(path));
-    if (!(await stat(dir)).isDirectory()) throw pathRejected('not-a-directory', `'${String(path)}' is not a directory`, String(path));
+    if (!(await stat(dir)).isDirectory())
+      throw pathRejected('not-a-directory', `'${String(path)}' is not a directory`, String(path));
     const entries: { name: string; type: string; size: number; mtimeMs: number }[] = [];
     let truncated = false;
     for await (const d of await opendir(dir)) {
       if (d.name.startsWith(RESERVED_PREFIX)) continue;
-      if (entries.length >= this.o.maxListEntries) { truncated = true; break; }
+      if (entries.length >= this.o.maxListEntries) {
+        truncated = true;
+        break;
+      }
       const info = await lstat(join(dir, d.name)).catch(() => undefined);
       if (!info) continue;
-      const type = info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other';
+      const type = info.isFile()
+        ? 'file'
+        : info.isDirectory()
+          ? 'directory'
+          : info.isSymbolicLink()
+            ? 'symlink'
+            : 'other';
       entries.push({ name: d.name, type, size: info.isFile() ? info.size : 0, mtimeMs: Math.floor(info.mtimeMs) });
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -188,20 +224,39 @@ export class FilesService implements Service {
     return { path: segments.join('/'), size, mtimeMs, sha256: await this.hashOf(real, key) };
   }
 
-  private async existingFile(path: unknown): Promise<{ real: string; segments: string[]; size: number; mtimeMs: number; key: string }> {
+  private async existingFile(
+    path: unknown,
+  ): Promise<{ real: string; segments: string[]; size: number; mtimeMs: number; key: string }> {
     const root = await this.realRoot();
     const segments = splitPath(path, this.o.maxPathBytes);
     const shown = segments.join('/');
     const real = await resolveExisting(root, segments, shown);
     const info = await stat(real);
-    if (!info.isFile()) throw new SessionError('ERR_FILE_NOT_FOUND', `'${shown}' is not a regular file`, 'local', { path: shown });
-    if (info.size > this.o.maxFileBytes) throw new SessionError('ERR_FILE_TOO_LARGE', `'${shown}' is ${info.size} bytes; this server sends at most ${this.o.maxFileBytes} (maxFileBytes)`, 'local', { limit: 'maxFileBytes', size: info.size, max: this.o.maxFileBytes });
-    return { real, segments, size: info.size, mtimeMs: Math.floor(info.mtimeMs), key: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}` };
+    if (!info.isFile())
+      throw new SessionError('ERR_FILE_NOT_FOUND', `'${shown}' is not a regular file`, 'local', { path: shown });
+    if (info.size > this.o.maxFileBytes)
+      throw new SessionError(
+        'ERR_FILE_TOO_LARGE',
+        `'${shown}' is ${info.size} bytes; this server sends at most ${this.o.maxFileBytes} (maxFileBytes)`,
+        'local',
+        { limit: 'maxFileBytes', size: info.size, max: this.o.maxFileBytes },
+      );
+    return {
+      real,
+      segments,
+      size: info.size,
+      mtimeMs: Math.floor(info.mtimeMs),
+      key: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`,
+    };
   }
 
   private hashOf(real: string, key: string): Promise<string> {
     const known = this.hashes.get(key);
-    if (known) { this.hashes.delete(key); this.hashes.set(key, known); return known; }
+    if (known) {
+      this.hashes.delete(key);
+      this.hashes.set(key, known);
+      return known;
+    }
     const p = hashFile(real);
     p.catch(() => this.hashes.delete(key));
     this.hashes.set(key, p);
@@ -230,9 +285,16 @@ export class FilesService implements Service {
       const offset = decodeOffset(userData);
       if (!upload && interrupted) return;
       if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
-      if (offset !== upload.pos) throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
+      if (offset !== upload.pos)
+        throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
       await upload.fd.datasync();
-      await writeJsonAtomic(upload.record, { version: 1, path: upload.shown, size: upload.size, sha256: upload.sha256, offset } satisfies UploadRecord);
+      await writeJsonAtomic(upload.record, {
+        version: 1,
+        path: upload.shown,
+        size: upload.size,
+        sha256: upload.sha256,
+        offset,
+      } satisfies UploadRecord);
     };
     session.setHandlers({
       syncMajor: (_serial, userData) => {
@@ -244,14 +306,22 @@ export class FilesService implements Service {
     const reply = (m: ControlMessage): Promise<void> => session.send(encodeControl(m));
     try {
       // Not awaited: the loop must go on reading (and confirming) while a pending point holds it back.
-      if (restored) sendWhenAllowed(session, encodeControl({ op: 'interrupted', reason: 'the node serving this transfer went away; resume it from your last confirmed point' })).catch(() => {});
+      if (restored)
+        sendWhenAllowed(
+          session,
+          encodeControl({
+            op: 'interrupted',
+            reason: 'the node serving this transfer went away; resume it from your last confirmed point',
+          }),
+        ).catch(() => {});
       for await (const raw of session) {
         try {
           const unit = decodeUnit(raw);
           if (unit.kind === 'chunk') {
             if (!upload && interrupted) continue;
             if (!upload) throw protocolError('chunk-outside-put', 'file bytes outside an upload');
-            if (upload.pos + unit.bytes.length > upload.size) throw protocolError('too-much', `more bytes than the announced size ${upload.size}`);
+            if (upload.pos + unit.bytes.length > upload.size)
+              throw protocolError('too-much', `more bytes than the announced size ${upload.size}`);
             await upload.fd.write(unit.bytes, 0, unit.bytes.length, upload.pos);
             upload.pos += unit.bytes.length;
             continue;
@@ -271,7 +341,10 @@ export class FilesService implements Service {
               held?.bind(upload.id, dirname(upload.temp));
             } catch (e) {
               held?.cancel();
-              if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL') { await reply(errorMessage(e)); continue; }
+              if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL') {
+                await reply(errorMessage(e));
+                continue;
+              }
               throw e;
             }
             await reply({ op: 'put-ok', transfer: upload.id, offset: upload.pos });
@@ -282,12 +355,19 @@ export class FilesService implements Service {
             this.active.delete(u.id);
             this.quota.detach(u.id);
             try {
-              const replaced = await lstat(u.target).then((i) => (i.isFile() ? i.size : 0), () => 0);
+              const replaced = await lstat(u.target).then(
+                (i) => (i.isFile() ? i.size : 0),
+                () => 0,
+              );
               await commitUpload(u);
               this.quota.committed(u.id, replaced);
               await reply({ op: 'committed', path: u.shown, size: u.size, sha256: u.sha256 });
             } catch (e) {
-              if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') { this.quota.dropped(u.id); await reply(errorMessage(e)); continue; }
+              if (e instanceof SessionError && e.code === 'ERR_CHECKSUM_MISMATCH') {
+                this.quota.dropped(u.id);
+                await reply(errorMessage(e));
+                continue;
+              }
               throw e;
             }
           } else {
@@ -298,13 +378,21 @@ export class FilesService implements Service {
         }
       }
     } catch (e) {
-      if (!session.closed) session.abort(e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' ? `files: ${e.message}` : `files: ${e instanceof Error ? e.message : String(e)}`);
+      if (!session.closed)
+        session.abort(
+          e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL'
+            ? `files: ${e.message}`
+            : `files: ${e instanceof Error ? e.message : String(e)}`,
+        );
     } finally {
       over = true;
       barrier.dispose();
       await handling;
       if (upload) {
-        if (this.active.get(upload.id)?.session === session) { this.active.delete(upload.id); this.quota.detach(upload.id); }
+        if (this.active.get(upload.id)?.session === session) {
+          this.active.delete(upload.id);
+          this.quota.detach(upload.id);
+        }
         await upload.fd.close().catch(() => {});
       }
     }
@@ -320,23 +408,35 @@ export class FilesService implements Service {
     return this.quota.reserve(owner, size as number, typeof m['transfer'] === 'string' ? m['transfer'] : undefined);
   }
 
-  private async sendFile(session: Session, m: ControlMessage, reply: (m: ControlMessage) => Promise<void>): Promise<void> {
+  private async sendFile(
+    session: Session,
+    m: ControlMessage,
+    reply: (m: ControlMessage) => Promise<void>,
+  ): Promise<void> {
     let file;
     try {
       file = await this.existingFile(m['path']);
     } catch (e) {
-      if (e instanceof SessionError) { await reply(errorMessage(e)); return; }
+      if (e instanceof SessionError) {
+        await reply(errorMessage(e));
+        return;
+      }
       throw e;
     }
     const { real, segments, size, key } = file;
     const sha256 = await this.hashOf(real, key);
     const expect = (m['expect'] ?? {}) as { size?: unknown; sha256?: unknown };
     const asked = m['offset'] ?? 0;
-    if (!Number.isSafeInteger(asked) || (asked as number) < 0) throw protocolError('offset', 'get: offset must be an integer >= 0');
+    if (!Number.isSafeInteger(asked) || (asked as number) < 0)
+      throw protocolError('offset', 'get: offset must be an integer >= 0');
     const same = expect.sha256 === undefined || (expect.sha256 === sha256 && expect.size === size);
     let pos = same && (asked as number) <= size ? (asked as number) : 0;
     const missing = SYNC_TOKENS.filter((t) => !session.tokens.includes(t));
-    if (missing.length > 0) throw protocolError('tokens', `get: give the ${missing.join(' and ')} token(s) first (the server puts major sync points in the stream)`);
+    if (missing.length > 0)
+      throw protocolError(
+        'tokens',
+        `get: give the ${missing.join(' and ')} token(s) first (the server puts major sync points in the stream)`,
+      );
     await reply({ op: 'get-ok', path: segments.join('/'), size, sha256, offset: pos });
     const fd = await open(real, 'r');
     try {
@@ -347,7 +447,13 @@ export class FilesService implements Service {
           const buf = Buffer.allocUnsafe(n + 1);
           buf[0] = KIND_CHUNK;
           const { bytesRead } = await fd.read(buf, 1, n, pos);
-          if (bytesRead !== n) throw new SessionError('ERR_APP_PROTOCOL', `'${segments.join('/')}' shrank while it was being sent`, 'local', { reason: 'file-changed' });
+          if (bytesRead !== n)
+            throw new SessionError(
+              'ERR_APP_PROTOCOL',
+              `'${segments.join('/')}' shrank while it was being sent`,
+              'local',
+              { reason: 'file-changed' },
+            );
           await session.send(buf);
           pos += n;
           sinceSync += n;
@@ -360,7 +466,13 @@ export class FilesService implements Service {
       session.giveTokens(SYNC_TOKENS.filter((t) => session.tokens.includes(t)));
     } catch (e) {
       // The client took its tokens back or went away: this get is over, quietly.
-      if (e instanceof SessionError && e.code !== 'ERR_APP_PROTOCOL' && e.origin === 'local' && (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed)) return;
+      if (
+        e instanceof SessionError &&
+        e.code !== 'ERR_APP_PROTOCOL' &&
+        e.origin === 'local' &&
+        (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed)
+      )
+        return;
       if (session.closed) return;
       throw e;
     } finally {
@@ -380,7 +492,16 @@ async function sendWhenAllowed(session: Session, bytes: Uint8Array): Promise<voi
     } catch (e) {
       if (!(e instanceof SessionError) || e.code !== 'ERR_SYNC_PENDING' || session.closed) throw e;
       await new Promise<void>((resolve) => {
-        const offs = [session.on('event', () => { for (const off of offs) off(); resolve(); }), session.on('closed', () => { for (const off of offs) off(); resolve(); })];
+        const offs = [
+          session.on('event', () => {
+            for (const off of offs) off();
+            resolve();
+          }),
+          session.on('closed', () => {
+            for (const off of offs) off();
+            resolve();
+          }),
+        ];
       });
     }
   }

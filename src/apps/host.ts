@@ -23,7 +23,10 @@ export interface ServiceHostOptions {
    * Who the client is, from its credentials (or the HTTP request behind a WebSocket upgrade):
    * a name, undefined for anonymous, or throw a Refusal. Default: everyone is anonymous.
    */
-  identify?(request: AuthRequest, hello: ServiceHello): string | Identified | undefined | Promise<string | Identified | undefined>;
+  identify?(
+    request: AuthRequest,
+    hello: ServiceHello,
+  ): string | Identified | undefined | Promise<string | Identified | undefined>;
   /** Who may use each service (by name). Default: anyone, for every service. */
   audience?(service: string): Audience;
   /** What a refused client is told to present to be let in (appended to the refusal). */
@@ -34,28 +37,46 @@ export class ServiceHost {
   private readonly services = new Map<string, Service>();
   private readonly issued = new WeakSet<Principal>();
 
-  constructor(services: readonly Service[], private readonly options: ServiceHostOptions = {}) {
+  constructor(
+    services: readonly Service[],
+    private readonly options: ServiceHostOptions = {},
+  ) {
     for (const s of services) {
       if (this.services.has(s.name)) throw new Error(`two services are named '${s.name}'`);
       this.services.set(s.name, s);
     }
   }
 
-  get names(): string[] { return [...this.services.keys()]; }
+  get names(): string[] {
+    return [...this.services.keys()];
+  }
 
-  service(name: string): Service | undefined { return this.services.get(name); }
+  service(name: string): Service | undefined {
+    return this.services.get(name);
+  }
 
   /** The server's `authenticate` hook. */
   readonly authenticate = async (request: AuthRequest): Promise<Principal> => {
     const hello = decodeHello(request.userData);
     const service = this.services.get(hello.service);
-    if (!service) throw new Refusal(`no service '${hello.service}' here; this server offers ${this.names.join(', ') || 'none'}`, 'rejected');
+    if (!service)
+      throw new Refusal(
+        `no service '${hello.service}' here; this server offers ${this.names.join(', ') || 'none'}`,
+        'rejected',
+      );
     const who = this.options.identify ? await this.options.identify(request, hello) : undefined;
     const identity: Identified | undefined = typeof who === 'string' ? { id: who, name: who } : who;
     this.admit(service.name, identity);
-    const principal: Principal = identity === undefined
-      ? { service: service.name, hello }
-      : { service: service.name, hello, name: identity.name, ...(identity.id !== identity.name ? { id: identity.id } : {}), ...(identity.admin ? { admin: true } : {}) };
+    const principal: Principal =
+      identity === undefined
+        ? { service: service.name, hello }
+        : {
+            service: service.name,
+            hello,
+            name: identity.name,
+            ...(identity.id !== identity.name ? { id: identity.id } : {}),
+            ...(identity.admin ? { admin: true } : {}),
+          };
     await service.validate?.(hello, principal);
     this.issued.add(principal);
     return principal;
@@ -66,7 +87,10 @@ export class ServiceHost {
     const audience = this.options.audience?.(service) ?? 'anyone';
     if (audience === 'anyone' || (audience === 'login' && identity !== undefined) || identity?.admin === true) return;
     const who = audience === 'admin' ? 'the admin only' : 'logins only';
-    throw new Refusal(`the ${service} service here is for ${who}${this.options.howToIdentify ? `: ${this.options.howToIdentify}` : ''}`, 'unauthorized');
+    throw new Refusal(
+      `the ${service} service here is for ${who}${this.options.howToIdentify ? `: ${this.options.howToIdentify}` : ''}`,
+      'unauthorized',
+    );
   }
 
   /** Opens each session `server` emits in its service. Returns a function that stops listening. */
@@ -80,7 +104,9 @@ export class ServiceHost {
     const principal = session.principal as Principal | undefined;
     const service = principal && typeof principal === 'object' ? this.services.get(principal.service) : undefined;
     if (!principal || !service) {
-      session.abort(`no service for this session (${principal && typeof principal === 'object' ? `'${String(principal.service)}'` : 'no principal'})`);
+      session.abort(
+        `no service for this session (${principal && typeof principal === 'object' ? `'${String(principal.service)}'` : 'no principal'})`,
+      );
       return;
     }
     service.open(session, principal, { restored: !this.issued.has(principal) });

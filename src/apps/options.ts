@@ -19,7 +19,8 @@ export function positiveIntegers<D extends Record<string, number>>(
   for (const key of Object.keys(defaults) as (keyof D & string)[]) {
     const v = options[key];
     if (v === undefined) continue;
-    if (!isInteger(v) || v < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `${owner}: ${key} must be an integer >= 1, got ${String(v)}`);
+    if (!isInteger(v) || v < 1)
+      throw new SessionError('ERR_INVALID_ARGUMENT', `${owner}: ${key} must be an integer >= 1, got ${String(v)}`);
     o[key] = v as D[keyof D & string];
   }
   return o;

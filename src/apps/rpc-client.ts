@@ -47,7 +47,11 @@ export interface RpcClientOptions {
   maxPendingCalls?: number;
 }
 
-interface Pending { request: RpcRequest; resolve(v: unknown): void; reject(e: Error): void }
+interface Pending {
+  request: RpcRequest;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
 
 /** A JSON-RPC 2.0 client over one session. */
 export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
@@ -59,13 +63,22 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
   private readonly maxPending: number;
 
   /** Connects to a server's rpc service (hello {"service":"rpc","client":clientId}). */
-  static async connect<M extends RpcMethodMap = RpcMethodMap>(url: string, options: RpcClientOptions & { connect?: ConnectOptions } = {}): Promise<RpcClient<M>> {
+  static async connect<M extends RpcMethodMap = RpcMethodMap>(
+    url: string,
+    options: RpcClientOptions & { connect?: ConnectOptions } = {},
+  ): Promise<RpcClient<M>> {
     const clientId = options.clientId ?? randomBytes(16).toString('hex');
-    const session = await connect(url, { ...options.connect, userData: encodeHello({ service: 'rpc', client: clientId }) });
+    const session = await connect(url, {
+      ...options.connect,
+      userData: encodeHello({ service: 'rpc', client: clientId }),
+    });
     return new RpcClient<M>(session, { ...options, clientId });
   }
 
-  constructor(readonly session: Session | ClientSession, options: RpcClientOptions = {}) {
+  constructor(
+    readonly session: Session | ClientSession,
+    options: RpcClientOptions = {},
+  ) {
     this.clientId = options.clientId ?? randomBytes(16).toString('hex');
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxPending = options.maxPendingCalls ?? 1024;
@@ -77,31 +90,79 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
    * `call<T>('name', params)` resolves with T; without T, a method named in M resolves with its
    * declared result type (and takes its declared params), any other with `unknown`.
    */
-  call<T = never, K extends string = string>(method: K, params?: K extends keyof M ? M[K]['params'] : unknown, options?: RpcCallOptions): Promise<[T] extends [never] ? (K extends keyof M ? M[K]['result'] : unknown) : T>;
+  call<T = never, K extends string = string>(
+    method: K,
+    params?: K extends keyof M ? M[K]['params'] : unknown,
+    options?: RpcCallOptions,
+  ): Promise<[T] extends [never] ? (K extends keyof M ? M[K]['result'] : unknown) : T>;
   async call(method: string, params?: unknown, options: RpcCallOptions = {}): Promise<unknown> {
     if (this.failure) throw this.failure;
     options.signal?.throwIfAborted();
-    if (this.pending.size >= this.maxPending) throw new SessionError('ERR_SEND_BUFFER_FULL', `${this.pending.size} calls await an answer (maxPendingCalls)`, 'local', { limit: 'maxPendingCalls' });
+    if (this.pending.size >= this.maxPending)
+      throw new SessionError(
+        'ERR_SEND_BUFFER_FULL',
+        `${this.pending.size} calls await an answer (maxPendingCalls)`,
+        'local',
+        { limit: 'maxPendingCalls' },
+      );
     const id = options.id ?? `${this.clientId}.${++this.seq}`;
     const key = JSON.stringify(id);
-    if (this.pending.has(key)) throw new SessionError('ERR_INVALID_ARGUMENT', `request id ${key} is already awaiting an answer`);
+    if (this.pending.has(key))
+      throw new SessionError('ERR_INVALID_ARGUMENT', `request id ${key} is already awaiting an answer`);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const request: RpcRequest = params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id };
+    const request: RpcRequest =
+      params === undefined ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id };
     return new Promise<unknown>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const cleanup = (): void => { if (timer) clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort); this.pending.delete(key); };
-      const giveUp = (error: Error): void => { cleanup(); this.notify(CANCEL_METHOD, { id }).catch(() => {}); reject(error); };
-      const onAbort = (): void => giveUp(new SessionError('ERR_CANCELLED', `call ${method} was aborted`, 'local', { id }));
-      this.pending.set(key, { request, resolve: (v) => { cleanup(); resolve(v); }, reject: (e) => { cleanup(); reject(e); } });
+      const cleanup = (): void => {
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(key);
+      };
+      const giveUp = (error: Error): void => {
+        cleanup();
+        this.notify(CANCEL_METHOD, { id }).catch(() => {});
+        reject(error);
+      };
+      const onAbort = (): void =>
+        giveUp(new SessionError('ERR_CANCELLED', `call ${method} was aborted`, 'local', { id }));
+      this.pending.set(key, {
+        request,
+        resolve: (v) => {
+          cleanup();
+          resolve(v);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+      });
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs > 0) timer = setTimeout(() => giveUp(new SessionError('ERR_RPC_TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`, 'local', { id, timeoutMs })), timeoutMs);
-      this.session.send(JSON.stringify(request), options.signal ? { signal: options.signal } : {}).catch((e: unknown) => { cleanup(); reject(e instanceof Error ? e : new Error(String(e))); });
+      if (timeoutMs > 0)
+        timer = setTimeout(
+          () =>
+            giveUp(
+              new SessionError('ERR_RPC_TIMEOUT', `no answer to ${method} within ${timeoutMs} ms`, 'local', {
+                id,
+                timeoutMs,
+              }),
+            ),
+          timeoutMs,
+        );
+      this.session
+        .send(JSON.stringify(request), options.signal ? { signal: options.signal } : {})
+        .catch((e: unknown) => {
+          cleanup();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        });
     });
   }
 
   /** Sends a notification (no answer). */
   async notify(method: string, params?: unknown): Promise<void> {
-    await this.session.send(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+    await this.session.send(
+      JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }),
+    );
   }
 
   /** Orderly release of the session. */
@@ -117,24 +178,38 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
         try {
           message = JSON.parse(utf8.decode(unit));
         } catch {
-          throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a message that is not UTF-8 JSON', 'remote', { reason: 'not-json' });
+          throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a message that is not UTF-8 JSON', 'remote', {
+            reason: 'not-json',
+          });
         }
         for (const r of Array.isArray(message) ? message : [message]) this.settle(r);
       }
       this.fail(new SessionError('ERR_INVALID_STATE', 'the RPC session was released', 'local', { state: 'closed' }));
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
-      if (e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' && !this.session.closed) this.session.abort(e.message);
+      if (e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' && !this.session.closed)
+        this.session.abort(e.message);
       this.fail(e);
     }
   }
 
   private settle(r: unknown): void {
-    if (typeof r !== 'object' || r === null) throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a response that is not an object', 'remote', { reason: 'not-object' });
-    const response = r as { id?: unknown; method?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+    if (typeof r !== 'object' || r === null)
+      throw new SessionError('ERR_APP_PROTOCOL', 'the server sent a response that is not an object', 'remote', {
+        reason: 'not-object',
+      });
+    const response = r as {
+      id?: unknown;
+      method?: unknown;
+      result?: unknown;
+      error?: { code?: unknown; message?: unknown; data?: unknown };
+    };
     if (response.method === INTERRUPTED_METHOD && response.id === undefined) {
       // Another node took the session over: what the dead node was running, ask again (same ids).
-      for (const p of this.pending.values()) this.session.send(JSON.stringify(p.request)).catch(() => { /* the session's end fails the call */ });
+      for (const p of this.pending.values())
+        this.session.send(JSON.stringify(p.request)).catch(() => {
+          /* the session's end fails the call */
+        });
       return;
     }
     if (response.id === null || response.id === undefined) {
@@ -154,7 +229,12 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
     const message = typeof error.message === 'string' ? error.message : 'error';
     const data = error.data as { code?: unknown } | undefined;
     const appCode = typeof data?.code === 'string' ? data.code : undefined;
-    return new SessionError('ERR_RPC_ERROR', `${message} (JSON-RPC ${rpcCode}${appCode ? `, ${appCode}` : ''})`, 'remote', { rpcCode, id, ...(error.data === undefined ? {} : { data: error.data }) });
+    return new SessionError(
+      'ERR_RPC_ERROR',
+      `${message} (JSON-RPC ${rpcCode}${appCode ? `, ${appCode}` : ''})`,
+      'remote',
+      { rpcCode, id, ...(error.data === undefined ? {} : { data: error.data }) },
+    );
   }
 
   private fail(error: Error): void {
@@ -163,4 +243,3 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
     this.pending.clear();
   }
 }
-

@@ -37,8 +37,15 @@ export const INTERRUPTED_METHOD = '$/interrupted';
 
 export type RpcId = string | number;
 
-export interface RpcRequest { jsonrpc: '2.0'; method: string; params?: unknown; id?: RpcId | null }
-export type RpcResponse = { jsonrpc: '2.0'; id: RpcId | null; result: unknown } | { jsonrpc: '2.0'; id: RpcId | null; error: { code: number; message: string; data?: unknown } };
+export interface RpcRequest {
+  jsonrpc: '2.0';
+  method: string;
+  params?: unknown;
+  id?: RpcId | null;
+}
+export type RpcResponse =
+  | { jsonrpc: '2.0'; id: RpcId | null; result: unknown }
+  | { jsonrpc: '2.0'; id: RpcId | null; error: { code: number; message: string; data?: unknown } };
 
 /** Strict UTF-8: a unit that is not valid UTF-8 is not JSON-RPC. */
 export const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -30,7 +30,10 @@ import type { RpcResponse } from './rpc-protocol.js';
 
 /** Published when a run finished after its lease was taken over: its result was discarded. */
 export const STALE_RUN_CHANNEL = 'colloquy:rpc:stale-run';
-export interface StaleRunMessage { key: string; attempt: number }
+export interface StaleRunMessage {
+  key: string;
+  attempt: number;
+}
 const staleRun = channel(STALE_RUN_CHANNEL);
 
 export interface SharedCallsOptions {
@@ -43,29 +46,42 @@ export interface SharedCallsOptions {
   pollMs?: number;
 }
 
-type Record = { state: 'running'; until: number; attempt: number } | { state: 'done'; response: RpcResponse; attempt: number };
+type Record =
+  { state: 'running'; until: number; attempt: number } | { state: 'done'; response: RpcResponse; attempt: number };
 
 /** A call this node holds: `version` is the record's version its claim or last renewal wrote. */
-export interface Lease { readonly key: string; readonly attempt: number; version: number }
+export interface Lease {
+  readonly key: string;
+  readonly attempt: number;
+  version: number;
+}
 
-export type Claim =
-  | { kind: 'run'; lease: Lease }
-  | { kind: 'done'; response: RpcResponse };
+export type Claim = { kind: 'run'; lease: Lease } | { kind: 'done'; response: RpcResponse };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => { const t = setTimeout(r, ms); (t as { unref?: () => void }).unref?.(); });
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    (t as { unref?: () => void }).unref?.();
+  });
 
 export class SharedCalls {
   private readonly prefix: string;
   readonly leaseMs: number;
   private readonly pollMs: number;
 
-  constructor(private readonly o: SharedCallsOptions, private readonly ttlMs: number, private readonly waitMs: number) {
+  constructor(
+    private readonly o: SharedCallsOptions,
+    private readonly ttlMs: number,
+    private readonly waitMs: number,
+  ) {
     this.prefix = o.keyPrefix ?? 'colloquy:rpc:';
     this.leaseMs = o.leaseMs ?? 3000;
     this.pollMs = o.pollMs ?? 100;
   }
 
-  private key(k: string): string { return this.prefix + k; }
+  private key(k: string): string {
+    return this.prefix + k;
+  }
 
   /** Run it here, or the answer of whoever ran it (waiting while another live node runs it). */
   async claim(k: string, signal: AbortSignal): Promise<Claim> {
@@ -74,15 +90,29 @@ export class SharedCalls {
     let expected = 0;
     let attempt = 1;
     for (;;) {
-      const version = await this.o.store.compareAndSet<Record>(key, expected, { state: 'running', until: Date.now() + this.leaseMs, attempt }, { ttlMs: this.ttlMs });
+      const version = await this.o.store.compareAndSet<Record>(
+        key,
+        expected,
+        { state: 'running', until: Date.now() + this.leaseMs, attempt },
+        { ttlMs: this.ttlMs },
+      );
       if (version !== null) return { kind: 'run', lease: { key: k, attempt, version } };
       // Someone else has it: wait for its answer, or for its lease to run out (its node died).
       for (;;) {
         const seen = await this.o.store.get<Record>(key);
-        if (!seen) { expected = 0; attempt = 1; break; } // expired meanwhile: claim it afresh
+        if (!seen) {
+          expected = 0;
+          attempt = 1;
+          break;
+        } // expired meanwhile: claim it afresh
         if (seen.data.state === 'done') return { kind: 'done', response: seen.data.response };
-        if (seen.data.until < Date.now()) { expected = seen.version; attempt = seen.data.attempt + 1; break; }
-        if (signal.aborted || performance.now() > deadline) throw new Error('the call another node runs did not finish in time');
+        if (seen.data.until < Date.now()) {
+          expected = seen.version;
+          attempt = seen.data.attempt + 1;
+          break;
+        }
+        if (signal.aborted || performance.now() > deadline)
+          throw new Error('the call another node runs did not finish in time');
         await sleep(this.pollMs);
       }
     }
@@ -92,14 +122,36 @@ export class SharedCalls {
   renew(lease: Lease): () => Promise<void> {
     let stopped = false;
     let pending: Promise<void> | null = null;
-    const timer = setInterval(() => {
-      if (stopped || pending) return; // one renewal at a time, each on the version the last one wrote
-      pending = this.o.store.compareAndSet<Record>(this.key(lease.key), lease.version, { state: 'running', until: Date.now() + this.leaseMs, attempt: lease.attempt }, { ttlMs: this.ttlMs })
-        .then((v) => { if (v !== null) lease.version = v; }, () => { /* the next renewal tries again; the lease is three renewals long */ })
-        .finally(() => { pending = null; });
-    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    const timer = setInterval(
+      () => {
+        if (stopped || pending) return; // one renewal at a time, each on the version the last one wrote
+        pending = this.o.store
+          .compareAndSet<Record>(
+            this.key(lease.key),
+            lease.version,
+            { state: 'running', until: Date.now() + this.leaseMs, attempt: lease.attempt },
+            { ttlMs: this.ttlMs },
+          )
+          .then(
+            (v) => {
+              if (v !== null) lease.version = v;
+            },
+            () => {
+              /* the next renewal tries again; the lease is three renewals long */
+            },
+          )
+          .finally(() => {
+            pending = null;
+          });
+      },
+      Math.max(1, Math.floor(this.leaseMs / 3)),
+    );
     (timer as { unref?: () => void }).unref?.();
-    return async () => { stopped = true; clearInterval(timer); await pending; };
+    return async () => {
+      stopped = true;
+      clearInterval(timer);
+      await pending;
+    };
   }
 
   /**
@@ -112,9 +164,18 @@ export class SharedCalls {
     const key = this.key(lease.key);
     let version = lease.version;
     for (let tries = 0; tries < 3; tries++) {
-      const v = await this.o.store.compareAndSet<Record>(key, version, { state: 'done', response, attempt: lease.attempt }, { ttlMs: this.ttlMs });
-      if (v !== null) { lease.version = v; return response; }
-      if (tries === 0 && staleRun.hasSubscribers) staleRun.publish({ key: lease.key, attempt: lease.attempt } satisfies StaleRunMessage);
+      const v = await this.o.store.compareAndSet<Record>(
+        key,
+        version,
+        { state: 'done', response, attempt: lease.attempt },
+        { ttlMs: this.ttlMs },
+      );
+      if (v !== null) {
+        lease.version = v;
+        return response;
+      }
+      if (tries === 0 && staleRun.hasSubscribers)
+        staleRun.publish({ key: lease.key, attempt: lease.attempt } satisfies StaleRunMessage);
       let claim: Claim;
       try {
         claim = await this.claim(lease.key, new AbortController().signal); // bounded by its own deadline
@@ -124,6 +185,11 @@ export class SharedCalls {
       if (claim.kind === 'done') return claim.response;
       version = claim.lease.version;
     }
-    return errorResponse(response.id, RpcErrorCode.applicationError, 'this node ran the call past its lease and another node took it over, which has not answered yet; retry with the same id for its answer', { code: 'ERR_RPC_SUPERSEDED', details: {} });
+    return errorResponse(
+      response.id,
+      RpcErrorCode.applicationError,
+      'this node ran the call past its lease and another node took it over, which has not answered yet; retry with the same id for its answer',
+      { code: 'ERR_RPC_SUPERSEDED', details: {} },
+    );
   }
 }

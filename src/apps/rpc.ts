@@ -69,7 +69,11 @@ export type RpcMethods = Record<string, RpcMethod>;
 /** Thrown by a method to answer with a chosen JSON-RPC error. */
 export class RpcMethodError extends Error {
   override name = 'RpcMethodError';
-  constructor(readonly code: number, message: string, readonly data?: unknown) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
     super(message);
   }
 }
@@ -139,18 +143,28 @@ export class RpcService implements Service {
   /** Adds methods (e.g. a files service's `rpcMethods()`); a name may be registered once. */
   register(methods: RpcMethods, replaceBuiltIns = false): void {
     for (const [name, fn] of Object.entries(methods)) {
-      if (name.startsWith('$/') || name.startsWith('rpc.')) throw new SessionError('ERR_INVALID_ARGUMENT', `method names starting with '$/' or 'rpc.' are reserved: '${name}'`);
-      if (typeof fn !== 'function') throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is not a function`);
+      if (name.startsWith('$/') || name.startsWith('rpc.'))
+        throw new SessionError(
+          'ERR_INVALID_ARGUMENT',
+          `method names starting with '$/' or 'rpc.' are reserved: '${name}'`,
+        );
+      if (typeof fn !== 'function')
+        throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is not a function`);
       const builtIn = name === 'echo' || name === 'system.listMethods';
-      if (Object.hasOwn(this.methods, name) && !(replaceBuiltIns && builtIn)) throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is registered twice`);
+      if (Object.hasOwn(this.methods, name) && !(replaceBuiltIns && builtIn))
+        throw new SessionError('ERR_INVALID_ARGUMENT', `method '${name}' is registered twice`);
       Object.defineProperty(this.methods, name, { value: fn, enumerable: true, configurable: true, writable: true });
     }
   }
 
-  get methodNames(): string[] { return Object.keys(this.methods).sort(); }
+  get methodNames(): string[] {
+    return Object.keys(this.methods).sort();
+  }
 
   /** Stored responses (for tests and live views). */
-  get cacheStats(): { entries: number; bytes: number } { return { entries: this.cache.size, bytes: this.cachedBytes }; }
+  get cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cachedBytes };
+  }
 
   validate(hello: ServiceHello): void {
     const client = hello['client'];
@@ -179,8 +193,11 @@ export class RpcService implements Service {
     // until one is out, so a client that sends and never reads cannot pile answers up here.
     const sending = new Set<Promise<void>>();
     const send = (value: unknown): void => {
-      const p: Promise<void> = session.send(JSON.stringify(value))
-        .catch(() => { /* the session ended; the result stays in the cache */ })
+      const p: Promise<void> = session
+        .send(JSON.stringify(value))
+        .catch(() => {
+          /* the session ended; the result stays in the cache */
+        })
         .finally(() => sending.delete(p));
       sending.add(p);
     };
@@ -199,7 +216,13 @@ export class RpcService implements Service {
         }
         if (Array.isArray(message)) {
           if (message.length === 0 || message.length > this.o.maxBatch) {
-            send(errorResponse(null, RpcErrorCode.invalidRequest, message.length === 0 ? 'empty batch' : `a batch holds at most ${this.o.maxBatch} requests (maxBatch)`));
+            send(
+              errorResponse(
+                null,
+                RpcErrorCode.invalidRequest,
+                message.length === 0 ? 'empty batch' : `a batch holds at most ${this.o.maxBatch} requests (maxBatch)`,
+              ),
+            );
             continue;
           }
           void Promise.all(message.map((m) => this.handle(m, session, principal, scope, inFlight))).then((rs) => {
@@ -208,7 +231,9 @@ export class RpcService implements Service {
           });
           continue;
         }
-        void this.handle(message, session, principal, scope, inFlight).then((r) => { if (r) send(r); });
+        void this.handle(message, session, principal, scope, inFlight).then((r) => {
+          if (r) send(r);
+        });
       }
     } catch {
       // the session failed; nothing to answer any more
@@ -216,13 +241,24 @@ export class RpcService implements Service {
   }
 
   /** One request or notification; resolves with its response (undefined for a notification). */
-  private async handle(message: unknown, session: Session, principal: Principal, scope: string, inFlight: { count: number }): Promise<RpcResponse | undefined> {
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) return errorResponse(null, RpcErrorCode.invalidRequest, 'a request must be a JSON object');
+  private async handle(
+    message: unknown,
+    session: Session,
+    principal: Principal,
+    scope: string,
+    inFlight: { count: number },
+  ): Promise<RpcResponse | undefined> {
+    if (typeof message !== 'object' || message === null || Array.isArray(message))
+      return errorResponse(null, RpcErrorCode.invalidRequest, 'a request must be a JSON object');
     const m = message as Partial<RpcRequest>;
     const hasId = Object.hasOwn(m, 'id');
     const id = hasId && isId(m.id) ? m.id : null;
     if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || (hasId && m.id !== null && !isId(m.id))) {
-      return errorResponse(id, RpcErrorCode.invalidRequest, 'invalid request: needs "jsonrpc":"2.0", a "method" string and a string or number "id"');
+      return errorResponse(
+        id,
+        RpcErrorCode.invalidRequest,
+        'invalid request: needs "jsonrpc":"2.0", a "method" string and a string or number "id"',
+      );
     }
     if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) {
       return hasId ? errorResponse(id, RpcErrorCode.invalidParams, 'params must be an array or an object') : undefined;
@@ -231,7 +267,8 @@ export class RpcService implements Service {
       const target = (m.params as { id?: unknown } | undefined)?.id;
       if (isId(target)) {
         const entry = this.cache.get(this.key(scope, target));
-        if (entry?.state === 'running') entry.controller.abort(new RpcMethodError(RpcErrorCode.cancelled, 'request cancelled'));
+        if (entry?.state === 'running')
+          entry.controller.abort(new RpcMethodError(RpcErrorCode.cancelled, 'request cancelled'));
       }
       return undefined;
     }
@@ -240,22 +277,40 @@ export class RpcService implements Service {
       // A notification: run it (no answer, no deduplication), bounded like any call.
       if (method && inFlight.count < this.o.maxConcurrentCalls) {
         inFlight.count++;
-        void this.execute(method, m.params, { session, principal, id: undefined, attempt: 1 }, new AbortController()).finally(() => inFlight.count--);
+        void this.execute(
+          method,
+          m.params,
+          { session, principal, id: undefined, attempt: 1 },
+          new AbortController(),
+        ).finally(() => inFlight.count--);
       }
       return undefined;
     }
-    if (id === null) return errorResponse(null, RpcErrorCode.invalidRequest, 'a request id must be a string or a number (null is reserved)');
+    if (id === null)
+      return errorResponse(
+        null,
+        RpcErrorCode.invalidRequest,
+        'a request id must be a string or a number (null is reserved)',
+      );
     const key = this.key(scope, id);
     const known = this.lookup(key);
     if (known?.state === 'done') return known.response;
     if (known?.state === 'running') return known.done;
     if (!method) return errorResponse(id, RpcErrorCode.methodNotFound, `method not found: '${m.method}'`);
-    if (inFlight.count >= this.o.maxConcurrentCalls) return errorResponse(id, RpcErrorCode.overloaded, `too many calls running on this session (maxConcurrentCalls ${this.o.maxConcurrentCalls}); retry later`);
+    if (inFlight.count >= this.o.maxConcurrentCalls)
+      return errorResponse(
+        id,
+        RpcErrorCode.overloaded,
+        `too many calls running on this session (maxConcurrentCalls ${this.o.maxConcurrentCalls}); retry later`,
+      );
     inFlight.count++;
     const controller = new AbortController();
-    const run = (attempt: number): Promise<RpcResponse> => this.execute(method, m.params, { session, principal, id, attempt }, controller).then((outcome) =>
-      'error' in outcome ? errorResponse(id, outcome.error.code, outcome.error.message, outcome.error.data) : { jsonrpc: '2.0' as const, id, result: outcome.result },
-    );
+    const run = (attempt: number): Promise<RpcResponse> =>
+      this.execute(method, m.params, { session, principal, id, attempt }, controller).then((outcome) =>
+        'error' in outcome
+          ? errorResponse(id, outcome.error.code, outcome.error.message, outcome.error.data)
+          : { jsonrpc: '2.0' as const, id, result: outcome.result },
+      );
     const done = this.shared ? this.runShared(this.shared, key, id, controller, run) : run(1);
     this.cache.set(key, { state: 'running', done, controller });
     const response = await done;
@@ -265,12 +320,23 @@ export class RpcService implements Service {
   }
 
   /** Runs the call here if no node runs or ran it, else answers with what that node answers. */
-  private async runShared(shared: SharedCalls, key: string, id: RpcId, controller: AbortController, run: (attempt: number) => Promise<RpcResponse>): Promise<RpcResponse> {
+  private async runShared(
+    shared: SharedCalls,
+    key: string,
+    id: RpcId,
+    controller: AbortController,
+    run: (attempt: number) => Promise<RpcResponse>,
+  ): Promise<RpcResponse> {
     let claim;
     try {
       claim = await shared.claim(key, controller.signal);
     } catch (e) {
-      return errorResponse(id, RpcErrorCode.applicationError, `the shared call table did not answer; nothing ran, retry (${e instanceof Error ? e.message : String(e)})`, { code: 'ERR_STORE_UNAVAILABLE', details: {} });
+      return errorResponse(
+        id,
+        RpcErrorCode.applicationError,
+        `the shared call table did not answer; nothing ran, retry (${e instanceof Error ? e.message : String(e)})`,
+        { code: 'ERR_STORE_UNAVAILABLE', details: {} },
+      );
     }
     if (claim.kind === 'done') return claim.response;
     const stop = shared.renew(claim.lease);
@@ -281,7 +347,9 @@ export class RpcService implements Service {
       await stop();
     }
     // Stored only if the lease is still ours; else the answer of the node that took it over.
-    return shared.finish(claim.lease, response).catch(() => response /* the store did not answer: ours still goes out; a retry elsewhere may run it again */);
+    return shared
+      .finish(claim.lease, response)
+      .catch(() => response /* the store did not answer: ours still goes out; a retry elsewhere may run it again */);
   }
 
   private key(scope: string, id: RpcId): string {
@@ -306,26 +374,61 @@ export class RpcService implements Service {
     this.cachedBytes += bytes;
     const now = Date.now();
     for (const [k, e] of this.cache) {
-      if (this.cache.size <= this.o.maxCachedResults && this.cachedBytes <= this.o.maxCachedBytes && (e.state === 'running' || e.expires > now)) break;
+      if (
+        this.cache.size <= this.o.maxCachedResults &&
+        this.cachedBytes <= this.o.maxCachedBytes &&
+        (e.state === 'running' || e.expires > now)
+      )
+        break;
       if (e.state === 'running') continue;
       this.cache.delete(k);
       this.cachedBytes -= e.bytes;
     }
   }
 
-  private async execute(method: RpcMethod, params: unknown, base: Omit<RpcContext, 'signal'>, controller: AbortController): Promise<{ result: unknown } | { error: { code: number; message: string; data?: unknown } }> {
+  private async execute(
+    method: RpcMethod,
+    params: unknown,
+    base: Omit<RpcContext, 'signal'>,
+    controller: AbortController,
+  ): Promise<{ result: unknown } | { error: { code: number; message: string; data?: unknown } }> {
     this.running.add(controller);
-    const timer = setTimeout(() => controller.abort(new RpcMethodError(RpcErrorCode.timeout, `the call ran longer than ${this.o.callTimeoutMs} ms (callTimeoutMs)`)), this.o.callTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new RpcMethodError(
+            RpcErrorCode.timeout,
+            `the call ran longer than ${this.o.callTimeoutMs} ms (callTimeoutMs)`,
+          ),
+        ),
+      this.o.callTimeoutMs,
+    );
     const stopped = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
     });
     stopped.catch(() => {});
     try {
-      const result = await Promise.race([Promise.resolve().then(() => method(params, { ...base, signal: controller.signal })), stopped]);
+      const result = await Promise.race([
+        Promise.resolve().then(() => method(params, { ...base, signal: controller.signal })),
+        stopped,
+      ]);
       return { result: result === undefined ? null : result };
     } catch (error) {
-      if (error instanceof RpcMethodError) return { error: error.data === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, data: error.data } };
-      if (error instanceof SessionError) return { error: { code: RpcErrorCode.applicationError, message: error.message, data: { code: error.code, details: error.details } } };
+      if (error instanceof RpcMethodError)
+        return {
+          error:
+            error.data === undefined
+              ? { code: error.code, message: error.message }
+              : { code: error.code, message: error.message, data: error.data },
+        };
+      if (error instanceof SessionError)
+        return {
+          error: {
+            code: RpcErrorCode.applicationError,
+            message: error.message,
+            data: { code: error.code, details: error.details },
+          },
+        };
       return { error: { code: RpcErrorCode.internalError, message: 'internal error' } };
     } finally {
       clearTimeout(timer);

@@ -76,21 +76,29 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeHello(hello: ServiceHello): Uint8Array {
   const bytes = encoder.encode(JSON.stringify(hello));
-  if (bytes.length > MAX_HELLO_BYTES) throw new RangeError(`the hello is ${bytes.length} bytes; at most ${MAX_HELLO_BYTES} (MAX_HELLO_BYTES)`);
+  if (bytes.length > MAX_HELLO_BYTES)
+    throw new RangeError(`the hello is ${bytes.length} bytes; at most ${MAX_HELLO_BYTES} (MAX_HELLO_BYTES)`);
   return bytes;
 }
 
 /** Decodes CONNECT user data into a hello, or throws a Refusal that tells the client what is wrong. */
 export function decodeHello(userData: Uint8Array): ServiceHello {
-  if (userData.length === 0) throw new Refusal('name a service in the CONNECT user data, e.g. {"service":"chat"}', 'rejected');
-  if (userData.length > MAX_HELLO_BYTES) throw new Refusal(`the hello is ${userData.length} bytes; at most ${MAX_HELLO_BYTES}`, 'rejected');
+  if (userData.length === 0)
+    throw new Refusal('name a service in the CONNECT user data, e.g. {"service":"chat"}', 'rejected');
+  if (userData.length > MAX_HELLO_BYTES)
+    throw new Refusal(`the hello is ${userData.length} bytes; at most ${MAX_HELLO_BYTES}`, 'rejected');
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(userData));
   } catch {
     throw new Refusal('the CONNECT user data is not UTF-8 JSON; send {"service":"<name>", ...}', 'rejected');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { service?: unknown }).service !== 'string') {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Array.isArray(value) ||
+    typeof (value as { service?: unknown }).service !== 'string'
+  ) {
     throw new Refusal('the hello must be a JSON object with a "service" string', 'rejected');
   }
   return value as ServiceHello;

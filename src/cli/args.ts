@@ -38,6 +38,7 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
 /** A --NAME option in milliseconds: `fallback` when absent, else an integer >= `min`. */
 export function parseMs(value: string | undefined, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${name} must be an integer >= ${min} (milliseconds)`);
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`--${name} must be an integer >= ${min} (milliseconds)`);
   return Number(value);
 }

@@ -55,7 +55,8 @@ function parseParams(text: string | undefined): unknown {
   } catch {
     throw new UsageError(`JSON-PARAMS is not JSON: ${text}`);
   }
-  if (typeof value !== 'object' || value === null) throw new UsageError('JSON-PARAMS must be a JSON array or object, e.g. \'[1,2]\' or \'{"a":1}\'');
+  if (typeof value !== 'object' || value === null)
+    throw new UsageError("JSON-PARAMS must be a JSON array or object, e.g. '[1,2]' or '{\"a\":1}'");
   return value;
 }
 
@@ -73,33 +74,47 @@ export const callCommand: Command = {
     const params = parseParams(paramsText);
     const timeout = values.timeout ?? '30000';
     if (!/^\d+$/.test(timeout)) throw new UsageError('--timeout must be an integer >= 0 (ms)');
-    if (values.client !== undefined && (values.client.length === 0 || values.client.length > 128)) throw new UsageError('--client takes 1..128 characters');
+    if (values.client !== undefined && (values.client.length === 0 || values.client.length > 128))
+      throw new UsageError('--client takes 1..128 characters');
     const id = values.id;
 
     let client: RpcClient;
     try {
       client = await RpcClient.connect(url, {
         ...(values.client !== undefined ? { clientId: values.client } : {}),
-        connect: { signal: ctx.signal, ...(values.credentials !== undefined ? { credentials: values.credentials } : {}) },
+        connect: {
+          signal: ctx.signal,
+          ...(values.credentials !== undefined ? { credentials: values.credentials } : {}),
+        },
       });
     } catch (error) {
       throwIfInvalidUrl(error);
       throw error;
     }
     try {
-      const result = await client.call(method, params, { timeoutMs: Number(timeout), signal: ctx.signal, ...(id !== undefined ? { id } : {}) });
+      const result = await client.call(method, params, {
+        timeoutMs: Number(timeout),
+        signal: ctx.signal,
+        ...(id !== undefined ? { id } : {}),
+      });
       ctx.stdout.write(`${values.json ? JSON.stringify(result) : JSON.stringify(result, null, 2)}\n`);
       return ExitCode.ok;
     } catch (error) {
       if (error instanceof SessionError && error.code === 'ERR_RPC_ERROR') {
         const d = error.details as { rpcCode?: number; data?: unknown };
-        const rpcError = { code: d.rpcCode, message: error.message.replace(/ \(JSON-RPC [^)]*\)$/, ''), ...(d.data === undefined ? {} : { data: d.data }) };
+        const rpcError = {
+          code: d.rpcCode,
+          message: error.message.replace(/ \(JSON-RPC [^)]*\)$/, ''),
+          ...(d.data === undefined ? {} : { data: d.data }),
+        };
         ctx.stderr.write(`${values.json ? JSON.stringify(rpcError) : JSON.stringify(rpcError, null, 2)}\n`);
         return ExitCode.failure;
       }
       throw error;
     } finally {
-      await client.close({ signal: AbortSignal.timeout(5000) }).catch(() => { if (!client.session.closed) client.session.abort('colloquy call: no orderly release in time'); });
+      await client.close({ signal: AbortSignal.timeout(5000) }).catch(() => {
+        if (!client.session.closed) client.session.abort('colloquy call: no orderly release in time');
+      });
     }
   },
 };

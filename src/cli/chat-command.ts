@@ -64,7 +64,18 @@ const options = {
 } as const;
 
 /** Nick, room and flags from the command line, checked as the service would. */
-function parse(args: readonly string[]): { url: string; nick: string; room: string; halfDuplex: boolean; json: boolean; history: boolean; timeoutMs: number; credentials?: string } | 'help' {
+function parse(args: readonly string[]):
+  | {
+      url: string;
+      nick: string;
+      room: string;
+      halfDuplex: boolean;
+      json: boolean;
+      history: boolean;
+      timeoutMs: number;
+      credentials?: string;
+    }
+  | 'help' {
   const { values, positionals } = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
   if (values.help) return 'help';
   const url = checkSessionUrl(oneUrl(positionals));
@@ -76,7 +87,16 @@ function parse(args: readonly string[]): { url: string; nick: string; room: stri
   const roomBad = roomProblem(room);
   if (roomBad) throw new UsageError(`--room: ${roomBad}`);
   const timeoutMs = parseMs(values.timeout, 'timeout', 10_000, 1);
-  return { url, nick, room, halfDuplex: values['half-duplex'] === true, json: values.json === true, history: values['no-history'] !== true, timeoutMs, ...(values.credentials !== undefined ? { credentials: values.credentials } : {}) };
+  return {
+    url,
+    nick,
+    room,
+    halfDuplex: values['half-duplex'] === true,
+    json: values.json === true,
+    history: values['no-history'] !== true,
+    timeoutMs,
+    ...(values.credentials !== undefined ? { credentials: values.credentials } : {}),
+  };
 }
 
 /** What /help prints at the prompt. */
@@ -92,9 +112,14 @@ const clock = (ts: number): string => new Date(ts).toTimeString().slice(0, 8);
 
 async function chat(args: readonly string[], ctx: CommandContext): Promise<number> {
   const a = parse(args);
-  if (a === 'help') { ctx.stdout.write(HELP); return 0; }
+  if (a === 'help') {
+    ctx.stdout.write(HELP);
+    return 0;
+  }
   const input = ctx.stdin;
-  const interactive = Boolean((input as { isTTY?: boolean } | undefined)?.isTTY && (ctx.stdout as { isTTY?: boolean }).isTTY);
+  const interactive = Boolean(
+    (input as { isTTY?: boolean } | undefined)?.isTTY && (ctx.stdout as { isTTY?: boolean }).isTTY,
+  );
 
   let rl: Interface | undefined;
   const out = (line: string): void => {
@@ -125,7 +150,11 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   let client: ChatClient;
   try {
     client = await ChatClient.connect(a.url, {
-      nick: a.nick, room: a.room, halfDuplex: a.halfDuplex, welcomeTimeoutMs: a.timeoutMs, signal: joinTimeout,
+      nick: a.nick,
+      room: a.room,
+      halfDuplex: a.halfDuplex,
+      welcomeTimeoutMs: a.timeoutMs,
+      signal: joinTimeout,
       reconnect: { initialDelayMs: 50, maxDelayMs: 2000 },
       ...(a.credentials !== undefined ? { credentials: a.credentials } : {}),
     });
@@ -137,39 +166,80 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
 
   const showMessage = (m: ChatMessage & { history: boolean }): void => {
     if (m.history && !a.history) return;
-    emit('message', { id: m.id, room: m.room, from: m.from, text: m.text, ts: m.ts, history: m.history }, `[${clock(m.ts)}] <${m.from}> ${m.text}`);
+    emit(
+      'message',
+      { id: m.id, room: m.room, from: m.from, text: m.text, ts: m.ts, history: m.history },
+      `[${clock(m.ts)}] <${m.from}> ${m.text}`,
+    );
   };
-  emit('welcome', { room: client.room, nick: client.nick, members: client.members, halfDuplex: client.halfDuplex, holder: client.holder },
-    `* joined ${client.room} as ${client.nick}${client.nick !== a.nick ? ` ('${a.nick}' was taken)` : ''}; here: ${client.members.join(', ')}${client.halfDuplex ? `; walkie-talkie room, floor: ${client.holder ?? 'free'}` : ''}`);
+  emit(
+    'welcome',
+    {
+      room: client.room,
+      nick: client.nick,
+      members: client.members,
+      halfDuplex: client.halfDuplex,
+      holder: client.holder,
+    },
+    `* joined ${client.room} as ${client.nick}${client.nick !== a.nick ? ` ('${a.nick}' was taken)` : ''}; here: ${client.members.join(', ')}${client.halfDuplex ? `; walkie-talkie room, floor: ${client.holder ?? 'free'}` : ''}`,
+  );
   for (const m of client.history) showMessage({ ...m, history: true });
 
   // Own messages not yet echoed by the room: at the end of piped input we wait for them.
   let unechoed = 0;
   let settle: (() => void) | undefined;
-  const checkSettled = (): void => { if (unechoed <= 0) settle?.(); };
+  const checkSettled = (): void => {
+    if (unechoed <= 0) settle?.();
+  };
   client.on('message', (m) => {
     showMessage(m);
-    if (!m.history && m.from === client.nick) { unechoed--; checkSettled(); }
+    if (!m.history && m.from === client.nick) {
+      unechoed--;
+      checkSettled();
+    }
   });
   client.on('join', (j) => emit('join', { room: j.room, nick: j.nick }, `* ${j.nick} joined`));
-  client.on('leave', (l) => emit('leave', { room: l.room, nick: l.nick, reason: l.reason }, `* ${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason === 'lost' ? 'connection lost' : 'their server is gone'})`}`));
+  client.on('leave', (l) =>
+    emit(
+      'leave',
+      { room: l.room, nick: l.nick, reason: l.reason },
+      `* ${l.nick} left${l.reason === 'left' ? '' : ` (${l.reason === 'lost' ? 'connection lost' : 'their server is gone'})`}`,
+    ),
+  );
   client.on('presence', (members) => emit('presence', { room: client.room, members }, `* here: ${members.join(', ')}`));
-  client.on('turn', (holder) => emit('turn', { room: client.room, holder }, `* floor: ${holder === null ? 'free' : holder === client.nick ? 'you' : holder}`));
+  client.on('turn', (holder) =>
+    emit(
+      'turn',
+      { room: client.room, holder },
+      `* floor: ${holder === null ? 'free' : holder === client.nick ? 'you' : holder}`,
+    ),
+  );
   client.on('notice', (n) => {
-    if (n.code === 'ERR_CHAT_MESSAGE_TOO_LARGE' || n.code === 'ERR_TOKEN_NOT_HELD') { unechoed--; checkSettled(); }
+    if (n.code === 'ERR_CHAT_MESSAGE_TOO_LARGE' || n.code === 'ERR_TOKEN_NOT_HELD') {
+      unechoed--;
+      checkSettled();
+    }
     if (a.json) out(JSON.stringify({ event: 'error', code: n.code, message: n.message }));
     else warn(`colloquy chat: the server says: ${n.message} (${n.code})`);
   });
-  client.session.on('reconnecting', ({ attempt }) => { if (attempt === 1) note('connection lost; reconnecting (the session resumes, nothing is lost)', 'interrupted'); });
+  client.session.on('reconnecting', ({ attempt }) => {
+    if (attempt === 1) note('connection lost; reconnecting (the session resumes, nothing is lost)', 'interrupted');
+  });
   client.on('resumed', ({ replayed }) => note(`resumed (${replayed} frames sent again)`, 'resumed', { replayed }));
 
   let closedError: Error | undefined;
-  const closed = new Promise<void>((resolve) => client.on('closed', ({ error }) => { closedError = error; resolve(); }));
+  const closed = new Promise<void>((resolve) =>
+    client.on('closed', ({ error }) => {
+      closedError = error;
+      resolve();
+    }),
+  );
 
   const send = (text: string): void => {
     unechoed++;
     client.send(text).catch((e: unknown) => {
-      unechoed--; checkSettled();
+      unechoed--;
+      checkSettled();
       if (!client.session.closed) warn(`colloquy chat: not sent: ${describeError(e)}`);
     });
   };
@@ -178,16 +248,34 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   // terminal (readline keeps the terminal in raw mode, so Ctrl-C arrives as a key, not a signal).
   let reader: Interface | undefined;
   const lines = new Promise<'eof' | 'quit' | 'signal'>((resolve) => {
-    if (!input) { resolve('eof'); return; }
+    if (!input) {
+      resolve('eof');
+      return;
+    }
     const onLine = (line: string): void => {
       if (interactive) {
         const cmd = line.trim();
         rl?.prompt();
-        if (cmd === '/quit') { resolve('quit'); return; }
-        if (cmd === '/who') { client.who(); return; }
-        if (cmd === '/turn') { client.requestTurn(); return; }
-        if (cmd === '/help') { out(CHAT_COMMANDS); return; }
-        if (cmd.startsWith('/') && !cmd.startsWith('//')) { warn(`colloquy chat: unknown command ${cmd.split(/\s/)[0]} (type /help for the list)`); return; }
+        if (cmd === '/quit') {
+          resolve('quit');
+          return;
+        }
+        if (cmd === '/who') {
+          client.who();
+          return;
+        }
+        if (cmd === '/turn') {
+          client.requestTurn();
+          return;
+        }
+        if (cmd === '/help') {
+          out(CHAT_COMMANDS);
+          return;
+        }
+        if (cmd.startsWith('/') && !cmd.startsWith('//')) {
+          warn(`colloquy chat: unknown command ${cmd.split(/\s/)[0]} (type /help for the list)`);
+          return;
+        }
         if (line.startsWith('//')) line = line.slice(1);
       }
       if (line.length > 0) send(line);
@@ -204,11 +292,20 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
     rl?.prompt();
   });
 
-  const stop = new Promise<'signal'>((resolve) => ctx.signal.addEventListener('abort', () => resolve('signal'), { once: true }));
+  const stop = new Promise<'signal'>((resolve) =>
+    ctx.signal.addEventListener('abort', () => resolve('signal'), { once: true }),
+  );
   const why = await Promise.race([lines, stop, closed.then(() => 'closed' as const)]);
   if (why === 'eof' && !interactive) {
     // Leave only once the room has every line we sent (or the session ended, or Ctrl-C).
-    await Promise.race([new Promise<void>((resolve) => { settle = resolve; checkSettled(); }), stop, closed]);
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        settle = resolve;
+        checkSettled();
+      }),
+      stop,
+      closed,
+    ]);
   }
   reader?.close();
   rl = undefined;
@@ -218,7 +315,9 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
       await client.close({ signal: release });
     } catch (e) {
       if (!client.session.closed) {
-        ctx.stderr.write(`colloquy chat: the orderly release did not finish (${describeError(e)}); aborting the session\n`);
+        ctx.stderr.write(
+          `colloquy chat: the orderly release did not finish (${describeError(e)}); aborting the session\n`,
+        );
         client.abort('release timed out');
       }
     }

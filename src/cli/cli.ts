@@ -52,7 +52,11 @@ export function helpText(table: readonly Command[] = defaultCommands): string {
   ].join('\n');
 }
 
-export async function runCli(argv: readonly string[], ctx: CommandContext, table: readonly Command[] = defaultCommands): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  ctx: CommandContext,
+  table: readonly Command[] = defaultCommands,
+): Promise<number> {
   const { globals, rest } = splitAtCommand(argv);
   let flags: { help: boolean; version: boolean };
   try {
@@ -78,7 +82,12 @@ export async function runCli(argv: readonly string[], ctx: CommandContext, table
   return dispatch(table, name, args, ctx);
 }
 
-async function dispatch(table: readonly Command[], name: string, args: readonly string[], ctx: CommandContext): Promise<number> {
+async function dispatch(
+  table: readonly Command[],
+  name: string,
+  args: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
   const command = table.find((c) => c.name === name);
   if (command === undefined) return usageError(ctx, `unknown command '${name}'`);
   try {
@@ -107,7 +116,13 @@ function splitAtCommand(argv: readonly string[]): { globals: string[]; rest: str
 // parseArgs in non-strict mode with tokens, so that the messages are ours and name the option
 // exactly as the user typed it.
 function parseGlobals(globals: string[]): { help: boolean; version: boolean } {
-  const { tokens } = parseArgs({ args: globals, options: globalOptions, strict: false, tokens: true, allowPositionals: true });
+  const { tokens } = parseArgs({
+    args: globals,
+    options: globalOptions,
+    strict: false,
+    tokens: true,
+    allowPositionals: true,
+  });
   const flags = { help: false, version: false };
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
@@ -121,7 +136,9 @@ function parseGlobals(globals: string[]): { help: boolean; version: boolean } {
 /** One format for every error: `colloquy[ COMMAND]: what happened`, then for usage errors where to read more. */
 function usageError(ctx: CommandContext, message: string, command?: string): number {
   const help = command === undefined ? 'colloquy --help' : `colloquy help ${command}`;
-  ctx.stderr.write(`${command === undefined ? 'colloquy' : `colloquy ${command}`}: ${message}\nRun '${help}' for usage.\n`);
+  ctx.stderr.write(
+    `${command === undefined ? 'colloquy' : `colloquy ${command}`}: ${message}\nRun '${help}' for usage.\n`,
+  );
   return ExitCode.usage;
 }
 

@@ -94,7 +94,11 @@ export class ProgressBar {
   private lastDraw = -Infinity;
   private drawn = false;
 
-  constructor(private readonly out: Writable & { columns?: number }, private readonly label: string, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly out: Writable & { columns?: number },
+    private readonly label: string,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   update(p: TransferProgress, force = false): void {
     const t = this.now();
@@ -129,7 +133,18 @@ export class ProgressBar {
 }
 
 function summary(kind: 'get' | 'put', r: TransferResult): Record<string, unknown> {
-  return { event: kind === 'get' ? 'downloaded' : 'uploaded', local: r.local, remote: r.remote, size: r.size, sha256: r.sha256, resumedFrom: r.resumedFrom, interruptions: r.interruptions, takeovers: r.takeovers, newSessions: r.newSessions, seconds: Math.round(r.elapsedMs) / 1000 };
+  return {
+    event: kind === 'get' ? 'downloaded' : 'uploaded',
+    local: r.local,
+    remote: r.remote,
+    size: r.size,
+    sha256: r.sha256,
+    resumedFrom: r.resumedFrom,
+    interruptions: r.interruptions,
+    takeovers: r.takeovers,
+    newSessions: r.newSessions,
+    seconds: Math.round(r.elapsedMs) / 1000,
+  };
 }
 
 async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: CommandContext): Promise<number> {
@@ -145,7 +160,8 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
     if (positionals.length !== 2) throw new UsageError('expected URL REMOTE [-o LOCAL]');
     [url, remote] = positionals as [string, string];
     local = values.output ?? basename(remote.replace(/[/\\]+$/, ''));
-    if (local === '' || local === '.' || local === '..') throw new UsageError(`cannot name a local file after '${remote}'; give -o LOCAL`);
+    if (local === '' || local === '.' || local === '..')
+      throw new UsageError(`cannot name a local file after '${remote}'; give -o LOCAL`);
   } else {
     if (values.output !== undefined) throw new UsageError('put takes no -o; the remote path is the third argument');
     if (positionals.length < 2 || positionals.length > 3) throw new UsageError('expected URL LOCAL [REMOTE]');
@@ -153,12 +169,15 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
     remote = positionals[2] ?? basename(local);
   }
   if (values.restart) {
-    const leftovers = kind === 'get' ? [local + PART_SUFFIX, local + GET_CHECKPOINT_SUFFIX] : [local + PUT_CHECKPOINT_SUFFIX];
+    const leftovers =
+      kind === 'get' ? [local + PART_SUFFIX, local + GET_CHECKPOINT_SUFFIX] : [local + PUT_CHECKPOINT_SUFFIX];
     for (const f of leftovers) await rm(f, { force: true });
   }
 
   const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
-  const bar = tty ? new ProgressBar(ctx.stderr, kind === 'get' ? `get ${basename(remote)}` : `put ${basename(local)}`) : undefined;
+  const bar = tty
+    ? new ProgressBar(ctx.stderr, kind === 'get' ? `get ${basename(remote)}` : `put ${basename(local)}`)
+    : undefined;
   const opts: TransferOptions = {
     signal: ctx.signal,
     connect: values.credentials !== undefined ? { credentials: values.credentials } : {},
@@ -171,7 +190,8 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
   } catch (error) {
     bar?.finish();
     throwIfInvalidUrl(error);
-    if (ctx.signal.aborted) ctx.stderr.write(`colloquy ${kind}: interrupted; the checkpoint is kept, run the same command again to resume\n`);
+    if (ctx.signal.aborted)
+      ctx.stderr.write(`colloquy ${kind}: interrupted; the checkpoint is kept, run the same command again to resume\n`);
     throw error;
   }
   bar?.finish();
@@ -180,7 +200,9 @@ async function transfer(kind: 'get' | 'put', args: readonly string[], ctx: Comma
     const resumed = result.resumedFrom > 0 ? `, resumed at ${bytes(result.resumedFrom)}` : '';
     const cuts = result.interruptions > 0 ? `, ${result.interruptions} connection cut(s) survived` : '';
     const moved = result.takeovers > 0 ? `, went on after ${result.takeovers} node(s) died` : '';
-    ctx.stderr.write(`${kind === 'get' ? `saved ${result.local}` : `uploaded to ${result.remote}`}: ${bytes(result.size)}, sha256 ${result.sha256} verified${resumed}${cuts}${moved}\n`);
+    ctx.stderr.write(
+      `${kind === 'get' ? `saved ${result.local}` : `uploaded to ${result.remote}`}: ${bytes(result.size)}, sha256 ${result.sha256} verified${resumed}${cuts}${moved}\n`,
+    );
   }
   return ExitCode.ok;
 }

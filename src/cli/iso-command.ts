@@ -45,7 +45,9 @@ Options:
   --calling-ssel HEX   calling session selector (connect). Default 0001
   --user-data HEX      user data of the CN (connect) or of the AC (listen)
   --release-data HEX   connect: user data of the FN sent at end of input (e.g. an ACSE RLRQ)
-  --units LIST         functional units, comma-separated: ${Object.keys(Unit).filter((u) => u !== 'duplex' && u !== 'halfDuplex').join(', ')}.
+  --units LIST         functional units, comma-separated: ${Object.keys(Unit)
+    .filter((u) => u !== 'duplex' && u !== 'halfDuplex')
+    .join(', ')}.
                        Default none (kernel and duplex, as MMS peers use)
   --half-duplex        half duplex (data token) instead of duplex
   --versions LIST      X.225 versions offered or supported: 1, 2 or 1,2 (default 1,2)
@@ -67,10 +69,23 @@ lost); 2 usage error; 130 interrupted by Ctrl-C (the way listen stops).
 const RELEASE_TOKEN_WAIT_MS = 5000;
 
 const OPTIONS = {
-  'called-tsap': { type: 'string' }, 'calling-tsap': { type: 'string' }, 'called-ssel': { type: 'string' }, 'calling-ssel': { type: 'string' },
-  'user-data': { type: 'string' }, 'release-data': { type: 'string' }, units: { type: 'string' }, 'half-duplex': { type: 'boolean' }, versions: { type: 'string' },
-  libiec61850: { type: 'boolean' }, 'tpdu-size': { type: 'string' }, timeout: { type: 'string' }, host: { type: 'string' },
-  port: { type: 'string' }, echo: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  'called-tsap': { type: 'string' },
+  'calling-tsap': { type: 'string' },
+  'called-ssel': { type: 'string' },
+  'calling-ssel': { type: 'string' },
+  'user-data': { type: 'string' },
+  'release-data': { type: 'string' },
+  units: { type: 'string' },
+  'half-duplex': { type: 'boolean' },
+  versions: { type: 'string' },
+  libiec61850: { type: 'boolean' },
+  'tpdu-size': { type: 'string' },
+  timeout: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  echo: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -86,24 +101,36 @@ function parse(args: readonly string[]) {
 function hexOption(v: Values, name: keyof Values): Uint8Array | undefined {
   const text = v[name];
   if (typeof text !== 'string') return undefined;
-  try { return parseHex(text); } catch { throw new UsageError(`--${name} takes hex, not '${text}'`); }
+  try {
+    return parseHex(text);
+  } catch {
+    throw new UsageError(`--${name} takes hex, not '${text}'`);
+  }
 }
 
 function intOption(v: Values, name: keyof Values, min: number, max: number): number | undefined {
   const text = v[name];
   if (typeof text !== 'string') return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} takes an integer from ${min} to ${max}, not '${text}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} takes an integer from ${min} to ${max}, not '${text}'`);
   return n;
 }
 
 function profile(v: Values): IsoConnectOptions {
-  const units = (v.units ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const u of units) if (!(u in Unit) || u === 'duplex' || u === 'halfDuplex') throw new UsageError(`unknown functional unit '${u}' (see --help)`);
+  const units = (v.units ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const u of units)
+    if (!(u in Unit) || u === 'duplex' || u === 'halfDuplex')
+      throw new UsageError(`unknown functional unit '${u}' (see --help)`);
   const versions = (v.versions ?? (v.libiec61850 ? '2' : '1,2')).split(',').map((s) => Number(s.trim()));
-  if (versions.length === 0 || versions.some((n) => n !== 1 && n !== 2)) throw new UsageError(`--versions takes 1, 2 or 1,2, not '${v.versions}'`);
+  if (versions.length === 0 || versions.some((n) => n !== 1 && n !== 2))
+    throw new UsageError(`--versions takes 1, 2 or 1,2, not '${v.versions}'`);
   const tpduSize = intOption(v, 'tpdu-size', 128, 8192);
-  if (tpduSize !== undefined && !Number.isInteger(Math.log2(tpduSize))) throw new UsageError('--tpdu-size takes a power of two from 128 to 8192');
+  if (tpduSize !== undefined && !Number.isInteger(Math.log2(tpduSize)))
+    throw new UsageError('--tpdu-size takes a power of two from 128 to 8192');
   return {
     units: units as UnitName[],
     modes: v['half-duplex'] ? ['halfDuplex'] : ['fullDuplex'],
@@ -129,8 +156,14 @@ function tokenPositions(setting: number | undefined, units: number | undefined):
   if (setting === undefined || units === undefined) return out;
   for (const name of TOKEN_NAMES) {
     const shift = 31 - Math.clz32(Token[name]);
-    const exists = name === 'data' ? units & Unit.halfDuplex : name === 'minorSync' ? units & Unit.minorSync
-      : name === 'release' ? units & Unit.negotiatedRelease : units & (Unit.majorSync | Unit.activities);
+    const exists =
+      name === 'data'
+        ? units & Unit.halfDuplex
+        : name === 'minorSync'
+          ? units & Unit.minorSync
+          : name === 'release'
+            ? units & Unit.negotiatedRelease
+            : units & (Unit.majorSync | Unit.activities);
     if (exists) out[name] = ['initiator', 'acceptor', 'acceptor-chooses', 'reserved'][(setting >> shift) & 3]!;
   }
   return out;
@@ -150,14 +183,31 @@ export function describeSpdu(s: Spdu): Record<string, unknown> {
   if (s.tokens !== undefined) r.tokensRequested = s.tokens;
   if (s.callingSsel) r.callingSsel = hex(s.callingSsel);
   if (s.calledSsel) r.calledSsel = hex(s.calledSsel);
-  if (s.reason !== undefined) { r.reason = s.reason; r.reasonText = REFUSE_REASONS.get(s.reason) ?? 'unknown'; }
+  if (s.reason !== undefined) {
+    r.reason = s.reason;
+    r.reasonText = REFUSE_REASONS.get(s.reason) ?? 'unknown';
+  }
   if (s.transportDisconnect !== undefined) r.transportDisconnect = describeAbortBits(s.transportDisconnect);
   r.userData = hex(s.userData ?? s.extendedUserData);
   return r;
 }
 
 function textOf(r: Record<string, unknown>): string {
-  return Object.entries(r).map(([k, v]) => (k === 'spdu' || k === 'event' ? String(v) : `${k}=${typeof v === 'object' ? (Array.isArray(v) ? v.join(',') : Object.entries(v as object).map(([a, b]) => `${a}:${String(b)}`).join(',')) || '-' : String(v) || '-'}`)).join(' ');
+  return Object.entries(r)
+    .map(([k, v]) =>
+      k === 'spdu' || k === 'event'
+        ? String(v)
+        : `${k}=${
+            typeof v === 'object'
+              ? (Array.isArray(v)
+                  ? v.join(',')
+                  : Object.entries(v as object)
+                      .map(([a, b]) => `${a}:${String(b)}`)
+                      .join(',')) || '-'
+              : String(v) || '-'
+          }`,
+    )
+    .join(' ');
 }
 
 function eventRecord(e: SessionEvent): Record<string, unknown> {
@@ -176,22 +226,45 @@ function eventRecord(e: SessionEvent): Record<string, unknown> {
   return r;
 }
 
-const ccRecord = (c: NonNullable<IsoSession['cotp']>): Record<string, unknown> => ({ spdu: 'CC', tpduSize: c.tpduSize, calledTsap: hex(c.calledTsap), callingTsap: hex(c.callingTsap) });
+const ccRecord = (c: NonNullable<IsoSession['cotp']>): Record<string, unknown> => ({
+  spdu: 'CC',
+  tpduSize: c.tpduSize,
+  calledTsap: hex(c.calledTsap),
+  callingTsap: hex(c.callingTsap),
+});
 
 class Printer {
-  constructor(private readonly out: Writable, readonly json: boolean) {}
-  line(s: string): void { this.out.write(`${s}\n`); }
-  record(prefix: string, r: Record<string, unknown>): void { this.line(this.json ? JSON.stringify(r) : `${prefix}${textOf(r)}`); }
+  constructor(
+    private readonly out: Writable,
+    readonly json: boolean,
+  ) {}
+  line(s: string): void {
+    this.out.write(`${s}\n`);
+  }
+  record(prefix: string, r: Record<string, unknown>): void {
+    this.line(this.json ? JSON.stringify(r) : `${prefix}${textOf(r)}`);
+  }
 }
 
 /** Release needs every token: ask the peer for those it holds first (bounded wait). */
-async function releaseWithTokens(session: IsoSession, userData: Uint8Array | undefined, signal: AbortSignal): Promise<void> {
+async function releaseWithTokens(
+  session: IsoSession,
+  userData: Uint8Array | undefined,
+  signal: AbortSignal,
+): Promise<void> {
   const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
   if (missing.length) {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { off(); reject(new Error(`the peer kept the ${missing.join(', ')} token(s)`)); }, RELEASE_TOKEN_WAIT_MS);
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`the peer kept the ${missing.join(', ')} token(s)`));
+      }, RELEASE_TOKEN_WAIT_MS);
       const off = session.on('tokens-given', () => {
-        if (missing.every((t) => session.tokens.includes(t))) { clearTimeout(timer); off(); resolve(); }
+        if (missing.every((t) => session.tokens.includes(t))) {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
       });
       session.requestTokens(missing);
     });
@@ -203,9 +276,17 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
   if (!target) throw new UsageError('connect needs HOST[:PORT]');
   const p = new Printer(ctx.stdout, v.json ?? false);
   const options: IsoConnectOptions = { ...profile(v), userData: hexOption(v, 'user-data'), signal: ctx.signal };
-  if (options.libiec61850 && !options.userData) ctx.stderr.write('colloquy iso: note: no --user-data; a libiec61850 server expects its presentation CP (AARQ, MMS initiate) in the CN and closes the connection without one\n');
+  if (options.libiec61850 && !options.userData)
+    ctx.stderr.write(
+      'colloquy iso: note: no --user-data; a libiec61850 server expects its presentation CP (AARQ, MMS initiate) in the CN and closes the connection without one\n',
+    );
   let address: string;
-  try { const a = parseIsoAddress(target); address = `iso://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`; } catch { throw new UsageError(`'${target}' is not HOST[:PORT]`); }
+  try {
+    const a = parseIsoAddress(target);
+    address = `iso://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  } catch {
+    throw new UsageError(`'${target}' is not HOST[:PORT]`);
+  }
   let session: IsoSession;
   try {
     session = await connectIso(address, options);
@@ -214,7 +295,12 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
     const details = (e as { details?: { iso?: Spdu; cotp?: IsoSession['cotp'] } }).details;
     if (details?.cotp) p.record('< ', ccRecord(details.cotp));
     if (details?.iso) p.record('< ', describeSpdu(details.iso));
-    else p.record('< ', { event: 'closed', code: (e as { code?: string }).code ?? 'ERR_CONNECT_FAILED', message: e instanceof Error ? e.message : String(e) });
+    else
+      p.record('< ', {
+        event: 'closed',
+        code: (e as { code?: string }).code ?? 'ERR_CONNECT_FAILED',
+        message: e instanceof Error ? e.message : String(e),
+      });
     throw e;
   }
   if (session.cotp) p.record('< ', ccRecord(session.cotp));
@@ -226,15 +312,24 @@ async function runConnect(v: Values, target: string | undefined, ctx: CommandCon
     // 'interrupted' only precedes 'closed' here: an ISO session does not resume.
     else if (e.type !== 'closed' && e.type !== 'writable' && e.type !== 'interrupted') p.record('< ', eventRecord(e));
   });
-  const closed = new Promise<number>((resolve) => session.on('closed', ({ error, userData }) => {
-    p.record('< ', error ? { event: 'closed', code: error.code, message: error.message } : { event: 'released', userData: hex(userData) });
-    resolve(error ? ExitCode.failure : ExitCode.ok);
-  }));
+  const closed = new Promise<number>((resolve) =>
+    session.on('closed', ({ error, userData }) => {
+      p.record(
+        '< ',
+        error
+          ? { event: 'closed', code: error.code, message: error.message }
+          : { event: 'released', userData: hex(userData) },
+      );
+      resolve(error ? ExitCode.failure : ExitCode.ok);
+    }),
+  );
   const onAbort = (): void => session.abort('interrupted');
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   const reading = (async () => {
     for await (const data of session) void data;
-  })().catch(() => { /* the close event reports it */ });
+  })().catch(() => {
+    /* the close event reports it */
+  });
   if (ctx.stdin) {
     const rl = createInterface({ input: ctx.stdin, crlfDelay: Infinity });
     session.on('closed', () => rl.close());
@@ -269,27 +364,62 @@ async function runListen(v: Values, ctx: CommandContext): Promise<number> {
   const userData = hexOption(v, 'user-data');
   let next = 0;
   const ids = new WeakMap<object, number>();
-  const idOf = (s: object): number => { let id = ids.get(s); if (id === undefined) ids.set(s, (id = ++next)); return id; };
-  const server = await listenIso({
-    host: v.host ?? '127.0.0.1', port: intOption(v, 'port', 0, 65535) ?? ISO_DEFAULT_PORT,
-    // A listener supports every unit unless told otherwise, and both dialogue modes.
-    units: units?.length ? units : undefined, modes: v['half-duplex'] ? modes : ['fullDuplex', 'halfDuplex'],
-    versions, libiec61850, tpduSize, handshakeTimeoutMs, calledTsap, calledSsel,
-    onConnect: (req, session) => {
-      const id = idOf(session);
-      const c = session.cotp;
-      if (c) p.record(`[${id}] `, { spdu: 'CR', from: req.remoteAddress, tpduSize: c.tpduSize, calledTsap: hex(c.calledTsap), callingTsap: hex(c.callingTsap) });
-      p.record(`[${id}] `, describeSpdu(req.cn));
-      session.on('event', (e) => {
-        if (e.type === 'data') {
-          p.line(p.json ? JSON.stringify({ session: id, event: 'data', hex: toHex(e.payload) }) : `[${id}] data ${toHex(e.payload)}`);
-          if (v.echo && !session.closed) session.send(e.payload).catch(() => { /* closing */ });
-        } else if (e.type !== 'writable' && e.type !== 'interrupted') p.record(`[${id}] `, { ...(p.json ? { session: id } : {}), ...eventRecord(e) });
-      });
-      return { accept: true, userData };
+  const idOf = (s: object): number => {
+    let id = ids.get(s);
+    if (id === undefined) ids.set(s, (id = ++next));
+    return id;
+  };
+  const server = await listenIso(
+    {
+      host: v.host ?? '127.0.0.1',
+      port: intOption(v, 'port', 0, 65535) ?? ISO_DEFAULT_PORT,
+      // A listener supports every unit unless told otherwise, and both dialogue modes.
+      units: units?.length ? units : undefined,
+      modes: v['half-duplex'] ? modes : ['fullDuplex', 'halfDuplex'],
+      versions,
+      libiec61850,
+      tpduSize,
+      handshakeTimeoutMs,
+      calledTsap,
+      calledSsel,
+      onConnect: (req, session) => {
+        const id = idOf(session);
+        const c = session.cotp;
+        if (c)
+          p.record(`[${id}] `, {
+            spdu: 'CR',
+            from: req.remoteAddress,
+            tpduSize: c.tpduSize,
+            calledTsap: hex(c.calledTsap),
+            callingTsap: hex(c.callingTsap),
+          });
+        p.record(`[${id}] `, describeSpdu(req.cn));
+        session.on('event', (e) => {
+          if (e.type === 'data') {
+            p.line(
+              p.json
+                ? JSON.stringify({ session: id, event: 'data', hex: toHex(e.payload) })
+                : `[${id}] data ${toHex(e.payload)}`,
+            );
+            if (v.echo && !session.closed)
+              session.send(e.payload).catch(() => {
+                /* closing */
+              });
+          } else if (e.type !== 'writable' && e.type !== 'interrupted')
+            p.record(`[${id}] `, { ...(p.json ? { session: id } : {}), ...eventRecord(e) });
+        });
+        return { accept: true, userData };
+      },
     },
-  }, () => { /* events are printed as they come */ });
-  p.line(p.json ? JSON.stringify({ event: 'listening', address: server.address, port: server.port }) : `listening on ${server.address}`);
+    () => {
+      /* events are printed as they come */
+    },
+  );
+  p.line(
+    p.json
+      ? JSON.stringify({ event: 'listening', address: server.address, port: server.port })
+      : `listening on ${server.address}`,
+  );
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -307,9 +437,13 @@ export const isoCommand: Command = {
       ctx.stdout.write(HELP);
       return sub === undefined ? ExitCode.usage : ExitCode.ok;
     }
-    if (sub !== 'connect' && sub !== 'listen') throw new UsageError(`unknown iso subcommand '${sub}' (connect or listen)`);
+    if (sub !== 'connect' && sub !== 'listen')
+      throw new UsageError(`unknown iso subcommand '${sub}' (connect or listen)`);
     const { values, positionals } = parse(rest);
-    if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
+    if (values.help) {
+      ctx.stdout.write(HELP);
+      return ExitCode.ok;
+    }
     if (sub === 'connect') {
       if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
       return runConnect(values, positionals[0], ctx);

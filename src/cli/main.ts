@@ -17,7 +17,12 @@ const onSigint = (): void => {
 process.on('SIGINT', onSigint);
 
 try {
-  process.exitCode = await runCli(process.argv.slice(2), { signal: interrupt.signal, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+  process.exitCode = await runCli(process.argv.slice(2), {
+    signal: interrupt.signal,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  });
 } catch (err) {
   process.stderr.write(`colloquy: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = ExitCode.failure;

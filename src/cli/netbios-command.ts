@@ -70,7 +70,8 @@ const options = {
 function positiveInt(text: string | undefined, name: string, fallback: number, min: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}`);
   return n;
 }
 
@@ -111,7 +112,12 @@ async function connect(args: readonly string[], ctx: CommandContext): Promise<nu
     ctx.stdout.write(json ? `${JSON.stringify(record)}\n` : `${text}\n`);
   };
   const printHops = (hops: readonly RetargetHop[]): void => {
-    for (const hop of hops) out(`retarget session response: go to ${hop.address}:${hop.port}`, { event: 'retarget', address: hop.address, port: hop.port });
+    for (const hop of hops)
+      out(`retarget session response: go to ${hop.address}:${hop.port}`, {
+        event: 'retarget',
+        address: hop.address,
+        port: hop.port,
+      });
   };
   const names = { called: formatNetbiosName(called), calling: formatNetbiosName(calling) };
 
@@ -120,17 +126,34 @@ async function connect(args: readonly string[], ctx: CommandContext): Promise<nu
     session = await connectNetbios({ host, port, called, calling, maxRetargets, timeoutMs, signal: ctx.signal });
   } catch (error) {
     if (error instanceof NetbiosError && error.code === 'ERR_NETBIOS_REFUSED') {
-      const { errorCode, reason, hops, remote } = error.details as { errorCode: number; reason: string; hops: RetargetHop[]; remote: string };
+      const { errorCode, reason, hops, remote } = error.details as {
+        errorCode: number;
+        reason: string;
+        hops: RetargetHop[];
+        remote: string;
+      };
       printHops(hops);
       const code = `0x${errorCode.toString(16).padStart(2, '0')}`;
-      out(`negative session response from ${remote}: ${code} ${reason}`, { event: 'answer', answer: 'negative', remote, errorCode, errorCodeHex: code, reason, ...names });
+      out(`negative session response from ${remote}: ${code} ${reason}`, {
+        event: 'answer',
+        answer: 'negative',
+        remote,
+        errorCode,
+        errorCodeHex: code,
+        reason,
+        ...names,
+      });
       return 1;
     }
     throw error;
   }
   printHops(session.retargets);
-  out(`positive session response from ${session.remoteAddress} (called ${names.called}, calling ${names.calling})`,
-    { event: 'answer', answer: 'positive', remote: session.remoteAddress, ...names });
+  out(`positive session response from ${session.remoteAddress} (called ${names.called}, calling ${names.calling})`, {
+    event: 'answer',
+    answer: 'positive',
+    remote: session.remoteAddress,
+    ...names,
+  });
 
   const onAbort = (): void => session.destroy();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -165,7 +188,9 @@ async function connect(args: readonly string[], ctx: CommandContext): Promise<nu
   await receiving;
   ctx.signal.removeEventListener('abort', onAbort);
   if (failure !== undefined && !ctx.signal.aborted) {
-    ctx.stderr.write(`colloquy netbios: ${(failure as Error).message}${typeof (failure as { code?: unknown }).code === 'string' ? ` (${(failure as { code: string }).code})` : ''}\n`);
+    ctx.stderr.write(
+      `colloquy netbios: ${(failure as Error).message}${typeof (failure as { code?: unknown }).code === 'string' ? ` (${(failure as { code: string }).code})` : ''}\n`,
+    );
     return 1;
   }
   if (ctx.signal.aborted) return ExitCode.interrupted;
@@ -183,7 +208,12 @@ const listenOptions = {
 } as const;
 
 async function listen(args: readonly string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseOrUsage({ args: [...args], options: listenOptions, allowPositionals: true, strict: true });
+  const { values, positionals } = parseOrUsage({
+    args: [...args],
+    options: listenOptions,
+    allowPositionals: true,
+    strict: true,
+  });
   if (values.help) {
     ctx.stdout.write(HELP);
     return 0;
@@ -207,13 +237,27 @@ async function listen(args: readonly string[], ctx: CommandContext): Promise<num
       const called = formatNetbiosName(request.called);
       const calling = formatNetbiosName(request.calling);
       const remote = request.remoteAddress;
-      out(`session request from ${remote}: called ${called}, calling ${calling}`, { event: 'request', remote, called, calling });
+      out(`session request from ${remote}: called ${called}, calling ${calling}`, {
+        event: 'request',
+        remote,
+        called,
+        calling,
+      });
       if (decision.kind === 'accept') {
         out(`positive session response to ${remote}`, { event: 'answer', answer: 'positive', remote, called, calling });
       } else if (decision.kind === 'refuse') {
         const code = `0x${decision.errorCode.toString(16).padStart(2, '0')}`;
         const reason = negativeReason(decision.errorCode);
-        out(`negative session response to ${remote}: ${code} ${reason}`, { event: 'answer', answer: 'negative', remote, errorCode: decision.errorCode, errorCodeHex: code, reason, called, calling });
+        out(`negative session response to ${remote}: ${code} ${reason}`, {
+          event: 'answer',
+          answer: 'negative',
+          remote,
+          errorCode: decision.errorCode,
+          errorCodeHex: code,
+          reason,
+          called,
+          calling,
+        });
       }
       return decision;
     },
@@ -222,11 +266,23 @@ async function listen(args: readonly string[], ctx: CommandContext): Promise<num
       const remote = session.remoteAddress;
       void (async () => {
         try {
-          for await (const data of session) out(`message from ${remote}: ${toHex(data)}`, { event: 'message', remote, length: data.length, hex: toHex(data) });
+          for await (const data of session)
+            out(`message from ${remote}: ${toHex(data)}`, {
+              event: 'message',
+              remote,
+              length: data.length,
+              hex: toHex(data),
+            });
           await session.close();
           out(`session with ${remote} closed`, { event: 'closed', remote });
         } catch (error) {
-          if (!ctx.signal.aborted) out(`session with ${remote} failed: ${(error as Error).message}`, { event: 'failed', remote, message: (error as Error).message, code: (error as { code?: unknown }).code });
+          if (!ctx.signal.aborted)
+            out(`session with ${remote} failed: ${(error as Error).message}`, {
+              event: 'failed',
+              remote,
+              message: (error as Error).message,
+              code: (error as { code?: unknown }).code,
+            });
         } finally {
           sessions.delete(session);
         }
@@ -235,7 +291,8 @@ async function listen(args: readonly string[], ctx: CommandContext): Promise<num
     onError: (error, remote) => ctx.stderr.write(`colloquy netbios: ${remote}: ${error.message}\n`),
   });
   out(`listening on ${server.address}`, { event: 'listening', local: server.address, port: server.port });
-  if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  if (!ctx.signal.aborted)
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   await server.close();
   for (const session of sessions) session.destroy();
   out('stopped', { event: 'stopped' });
@@ -254,7 +311,12 @@ export const netbiosCommand: Command = {
       return 0;
     }
     if (sub === 'listen') return listen(rest, ctx);
-    if (sub !== 'connect') throw new UsageError(sub === undefined ? 'expected a subcommand: connect or listen' : `unknown subcommand '${sub}' (expected connect or listen)`);
+    if (sub !== 'connect')
+      throw new UsageError(
+        sub === undefined
+          ? 'expected a subcommand: connect or listen'
+          : `unknown subcommand '${sub}' (expected connect or listen)`,
+      );
     return connect(rest, ctx);
   },
 };

@@ -38,7 +38,9 @@ const options = {
 } as const;
 
 function text64(value: string | undefined, option: string): string | undefined {
-  const bad = value !== undefined && (value.length > 64 || [...value].some((c) => c.charCodeAt(0) === 0 || c.charCodeAt(0) > 0xff));
+  const bad =
+    value !== undefined &&
+    (value.length > 64 || [...value].some((c) => c.charCodeAt(0) === 0 || c.charCodeAt(0) > 0xff));
   if (bad) throw new UsageError(`--${option} takes at most 64 octets (characters U+0001..U+00FF)`);
   return value;
 }
@@ -53,9 +55,12 @@ async function probe(args: readonly string[], ctx: CommandContext): Promise<numb
   if (positionals.length !== 1) throw new UsageError('expected one HOST[:PORT]');
   const { host, port } = parseHostPort(positionals[0] as string, PPTP_PORT);
   const timeout = values.timeout;
-  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) throw new UsageError('--timeout must be an integer >= 1');
+  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1))
+    throw new UsageError('--timeout must be an integer >= 1');
   const result = await probePptp({
-    host, port, signal: ctx.signal,
+    host,
+    port,
+    signal: ctx.signal,
     hostName: text64(values['host-name'], 'host-name'),
     vendor: text64(values.vendor, 'vendor'),
     timeoutMs: timeout === undefined ? undefined : Number(timeout),
@@ -64,7 +69,8 @@ async function probe(args: readonly string[], ctx: CommandContext): Promise<numb
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(d)}\n`);
   } else {
-    const caps = (c: { value: number; names: readonly string[] }): string => `0x${c.value.toString(16).padStart(8, '0')} (${c.names.length === 0 ? 'none' : c.names.join(', ')})`;
+    const caps = (c: { value: number; names: readonly string[] }): string =>
+      `0x${c.value.toString(16).padStart(8, '0')} (${c.names.length === 0 ? 'none' : c.names.join(', ')})`;
     const rows: Array<[string, string]> = [
       ['peer', d.peer],
       ['protocol version', d.protocolVersion],
@@ -91,7 +97,10 @@ export const pptpCommand: Command = {
       ctx.stdout.write(HELP);
       return 0;
     }
-    if (sub !== 'probe') throw new UsageError(sub === undefined ? 'expected a subcommand: probe' : `unknown subcommand '${sub}' (expected probe)`);
+    if (sub !== 'probe')
+      throw new UsageError(
+        sub === undefined ? 'expected a subcommand: probe' : `unknown subcommand '${sub}' (expected probe)`,
+      );
     return probe(rest, ctx);
   },
 };

@@ -92,7 +92,8 @@ See docs/serve.md.
 `;
 
 function port(text: string, option: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`${option} takes a port number 0..65535, not '${text}'`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw new UsageError(`${option} takes a port number 0..65535, not '${text}'`);
   return Number(text);
 }
 
@@ -126,7 +127,10 @@ export const serveCommand: Command = {
         ...runtimeFlagOptions(),
       },
     });
-    if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
+    if (values.help) {
+      ctx.stdout.write(HELP);
+      return ExitCode.ok;
+    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0] as string}'`);
     const httpPort = port(values.port, '--port');
     const tcpPort = port(values['tcp-port'], '--tcp-port');
@@ -135,13 +139,21 @@ export const serveCommand: Command = {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+      throw new UsageError('--tls-cert and --tls-key go together');
     const onStop = values['on-stop'];
-    if (onStop !== undefined && onStop !== 'release' && onStop !== 'handover') throw new UsageError(`--on-stop takes release or handover, not '${onStop}'`);
-    if (onStop === 'handover' && values.store === 'memory') throw new UsageError('--on-stop handover needs a shared store (--store redis://HOST:PORT): with the memory store no other node can take the sessions over');
-    const stopTimeoutMs = values['stop-timeout'] === undefined ? undefined : millis(values['stop-timeout'], '--stop-timeout');
-    const drainDelayMs = values['drain-delay'] === undefined ? undefined : millis(values['drain-delay'], '--drain-delay');
-    if ((drainDelayMs ?? 0) >= (stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS)) throw new UsageError('--drain-delay must be shorter than --stop-timeout (the delay is part of the stop)');
+    if (onStop !== undefined && onStop !== 'release' && onStop !== 'handover')
+      throw new UsageError(`--on-stop takes release or handover, not '${onStop}'`);
+    if (onStop === 'handover' && values.store === 'memory')
+      throw new UsageError(
+        '--on-stop handover needs a shared store (--store redis://HOST:PORT): with the memory store no other node can take the sessions over',
+      );
+    const stopTimeoutMs =
+      values['stop-timeout'] === undefined ? undefined : millis(values['stop-timeout'], '--stop-timeout');
+    const drainDelayMs =
+      values['drain-delay'] === undefined ? undefined : millis(values['drain-delay'], '--drain-delay');
+    if ((drainDelayMs ?? 0) >= (stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS))
+      throw new UsageError('--drain-delay must be shorter than --stop-timeout (the delay is part of the stop)');
     let limits: Partial<ServeLimits>;
     let runtime: RuntimeLimits;
     try {
@@ -149,7 +161,9 @@ export const serveCommand: Command = {
       runtime = parseRuntimeFlags(values);
       // Protected mode and the policy's form are checked before anything is opened.
       accessPolicy(values.host, values.access, SERVICE_NAMES);
-      for (const o of values['allow-origin']) if (new URL(o).origin !== o.replace(/\/$/, '')) throw new Error(`--allow-origin takes an origin such as https://app.example:8443, not '${o}'`);
+      for (const o of values['allow-origin'])
+        if (new URL(o).origin !== o.replace(/\/$/, ''))
+          throw new Error(`--allow-origin takes an origin such as https://app.example:8443, not '${o}'`);
     } catch (e) {
       throw new UsageError((e as Error).message.replace(/^Invalid URL$/, 'an --allow-origin is not a URL'));
     }
@@ -161,7 +175,10 @@ export const serveCommand: Command = {
     if (generated) adminToken = randomBytes(24).toString('base64url');
 
     let tls: { cert: Buffer; key: Buffer } | undefined;
-    const readTls = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(values['tls-cert'] as string), key: readFileSync(values['tls-key'] as string) });
+    const readTls = (): { cert: Buffer; key: Buffer } => ({
+      cert: readFileSync(values['tls-cert'] as string),
+      key: readFileSync(values['tls-key'] as string),
+    });
     if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
       try {
         tls = readTls();
@@ -172,12 +189,20 @@ export const serveCommand: Command = {
     }
 
     const json = values.json;
-    const line = (o: unknown): void => { ctx.stdout.write(`${JSON.stringify(o)}\n`); };
+    const line = (o: unknown): void => {
+      ctx.stdout.write(`${JSON.stringify(o)}\n`);
+    };
     const onEvent = (e: ServeEvent): void => {
       if (json) return line(e);
-      if (e.event === 'session') ctx.stdout.write(`session ${e.id} opened: ${e.service ?? '?'}${e.name ? ` as ${e.name}` : ''} over ${e.transport ?? '?'}${e.restored ? ' (taken over from the store)' : ''}\n`);
+      if (e.event === 'session')
+        ctx.stdout.write(
+          `session ${e.id} opened: ${e.service ?? '?'}${e.name ? ` as ${e.name}` : ''} over ${e.transport ?? '?'}${e.restored ? ' (taken over from the store)' : ''}\n`,
+        );
       else if (e.event === 'closed') ctx.stdout.write(`session ${e.id} closed${e.error ? `: ${e.error}` : ''}\n`);
-      else if (e.event === 'draining') ctx.stdout.write(`draining: not ready; ${e.mode === 'handover' ? 'handing over' : 'releasing'} ${e.sessions} session(s)...\n`);
+      else if (e.event === 'draining')
+        ctx.stdout.write(
+          `draining: not ready; ${e.mode === 'handover' ? 'handing over' : 'releasing'} ${e.sessions} session(s)...\n`,
+        );
       else ctx.stdout.write(`drained in ${e.elapsedMs} ms: ${summary(e)}\n`);
     };
 
@@ -186,8 +211,19 @@ export const serveCommand: Command = {
     let app: ServeApp;
     try {
       app = await startServe({
-        host: values.host, port: httpPort, tcpPort, files, store: values.store, ...(tls ? { tls } : {}), adminToken: adminToken as string, onEvent,
-        ...(values.access !== undefined ? { access: values.access } : {}), allowOrigins: values['allow-origin'], allowHosts: values['allow-host'], limits, server: runtime,
+        host: values.host,
+        port: httpPort,
+        tcpPort,
+        files,
+        store: values.store,
+        ...(tls ? { tls } : {}),
+        adminToken: adminToken as string,
+        onEvent,
+        ...(values.access !== undefined ? { access: values.access } : {}),
+        allowOrigins: values['allow-origin'],
+        allowHosts: values['allow-host'],
+        limits,
+        server: runtime,
         ...(values['web-root'] !== undefined ? { webRoot: resolve(values['web-root']) } : {}),
         ...(onStop !== undefined ? { onStop: onStop as StopMode } : {}),
         ...(stopTimeoutMs !== undefined ? { stopTimeoutMs } : {}),
@@ -195,7 +231,10 @@ export const serveCommand: Command = {
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const hint = err.code === 'EADDRINUSE' ? ' (another program uses that port: pick another with --port / --tcp-port, or 0 for any free one)' : '';
+      const hint =
+        err.code === 'EADDRINUSE'
+          ? ' (another program uses that port: pick another with --port / --tcp-port, or 0 for any free one)'
+          : '';
       ctx.stderr.write(`colloquy serve: cannot start: ${err.message}${hint}\n`);
       return ExitCode.failure;
     }
@@ -208,14 +247,19 @@ export const serveCommand: Command = {
     }
     // SIGHUP: new handshakes get the certificate now in the files; a bad pair keeps the old one.
     const reload = (): void => {
-      if (!tls) { ctx.stderr.write('colloquy serve: SIGHUP ignored: no --tls-cert to reload\n'); return; }
+      if (!tls) {
+        ctx.stderr.write('colloquy serve: SIGHUP ignored: no --tls-cert to reload\n');
+        return;
+      }
       try {
         app.reloadTls(readTls());
         if (json) line({ event: 'tls-reloaded' });
         else ctx.stdout.write('SIGHUP: TLS certificate reloaded for new connections\n');
       } catch (e) {
         if (json) line({ event: 'tls-reload-failed', error: (e as Error).message });
-        ctx.stderr.write(`colloquy serve: SIGHUP: cannot reload the TLS files, the old certificate stays in force: ${(e as Error).message}\n`);
+        ctx.stderr.write(
+          `colloquy serve: SIGHUP: cannot reload the TLS files, the old certificate stays in force: ${(e as Error).message}\n`,
+        );
       }
     };
     process.on('SIGHUP', reload);
@@ -225,7 +269,10 @@ export const serveCommand: Command = {
       process.off('SIGHUP', reload);
     }
     if (json) line({ event: 'stopping', sessions: app.live.size, mode: app.stopMode });
-    else ctx.stdout.write(`stopping: ${app.live.size} session(s) to ${app.stopMode === 'handover' ? 'hand over' : 'release'}...\n`);
+    else
+      ctx.stdout.write(
+        `stopping: ${app.live.size} session(s) to ${app.stopMode === 'handover' ? 'hand over' : 'release'}...\n`,
+      );
     const report = await app.close();
     if (json) line({ event: 'stopped', ...report });
     else ctx.stdout.write(`stopped: ${summary(report)}\n`);
@@ -242,7 +289,14 @@ function summary(r: CloseReport): string {
   return `${r.released} released, ${r.handedOver} handed over, ${r.aborted} aborted`;
 }
 
-function banner(ctx: CommandContext, app: ServeApp, files: string, store: string, token: string, generated: boolean): void {
+function banner(
+  ctx: CommandContext,
+  app: ServeApp,
+  files: string,
+  store: string,
+  token: string,
+  generated: boolean,
+): void {
   ctx.stdout.write(
     [
       'colloquy serve: listening',

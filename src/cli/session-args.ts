@@ -29,7 +29,8 @@ export function checkSessionUrl(url: string): string {
 
 /** A connect() that refused the URL itself is a usage error; anything else is left to the caller. */
 export function throwIfInvalidUrl(error: unknown): void {
-  if (error instanceof SessionError && error.code === 'ERR_INVALID_URL') throw new UsageError(`${error.message} (use ${URL_FORMS})`);
+  if (error instanceof SessionError && error.code === 'ERR_INVALID_URL')
+    throw new UsageError(`${error.message} (use ${URL_FORMS})`);
 }
 
 /** An error for the terminal: its message, and for a typed error its code and where it is documented. */

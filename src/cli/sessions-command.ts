@@ -53,8 +53,10 @@ export function apiBase(text: string): URL {
   } catch {
     throw new UsageError(`'${text}' is not a URL; give the page's address, e.g. http://127.0.0.1:7200/`);
   }
-  if (url.protocol === 'ws:' || url.protocol === 'wss:') url = new URL(`${url.protocol === 'wss:' ? 'https' : 'http'}://${url.host}/`);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`'${text}' is not an http(s):// or ws(s):// URL of a serve node`);
+  if (url.protocol === 'ws:' || url.protocol === 'wss:')
+    url = new URL(`${url.protocol === 'wss:' ? 'https' : 'http'}://${url.host}/`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`'${text}' is not an http(s):// or ws(s):// URL of a serve node`);
   return new URL('/', url);
 }
 
@@ -72,18 +74,34 @@ export const sessionsCommand: Command = {
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
-    if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'give the URL of a serve node, e.g. colloquy sessions http://127.0.0.1:7200/' : `unexpected argument '${positionals[1] as string}'`);
+    if (values.help) {
+      ctx.stdout.write(HELP);
+      return ExitCode.ok;
+    }
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0
+          ? 'give the URL of a serve node, e.g. colloquy sessions http://127.0.0.1:7200/'
+          : `unexpected argument '${positionals[1] as string}'`,
+      );
     const base = apiBase(positionals[0] as string);
     const token = values.token ?? process.env[ADMIN_TOKEN_ENV];
     if (!token) throw new UsageError(`give the admin token serve printed: --token TOKEN or $${ADMIN_TOKEN_ENV}`);
-    if (values.cut !== undefined && values.cut !== 'newest-files' && !/^[0-9a-f]{32}$/.test(values.cut)) throw new UsageError(`--cut takes a session ID (32 hex digits) or newest-files, not '${values.cut}'`);
+    if (values.cut !== undefined && values.cut !== 'newest-files' && !/^[0-9a-f]{32}$/.test(values.cut))
+      throw new UsageError(`--cut takes a session ID (32 hex digits) or newest-files, not '${values.cut}'`);
     if (values.cut === 'newest-files') {
       const listed = await request(ctx, new URL('/api/sessions', base), token, 'GET');
       if (listed === null) return ExitCode.failure;
-      const files = (listed as { sessions: Row[] }).sessions.filter((r) => r.service === 'files' && r.transport !== null);
+      const files = (listed as { sessions: Row[] }).sessions.filter(
+        (r) => r.service === 'files' && r.transport !== null,
+      );
       const newest = files.sort((x, y) => String(y.openedAt).localeCompare(String(x.openedAt)))[0];
-      if (!newest) { ctx.stderr.write(`colloquy sessions: no files session is connected to ${base.origin} now (start the get or put first)\n`); return ExitCode.failure; }
+      if (!newest) {
+        ctx.stderr.write(
+          `colloquy sessions: no files session is connected to ${base.origin} now (start the get or put first)\n`,
+        );
+        return ExitCode.failure;
+      }
       values.cut = newest.id;
     }
 
@@ -93,33 +111,63 @@ export const sessionsCommand: Command = {
     if (values.cut !== undefined) {
       const { cut } = answer as { cut: boolean };
       if (values.json) ctx.stdout.write(`${JSON.stringify(answer)}\n`);
-      else ctx.stdout.write(cut ? `cut the transport of ${values.cut}: its client resumes on a new one\n` : `${values.cut} had no transport attached (already interrupted)\n`);
+      else
+        ctx.stdout.write(
+          cut
+            ? `cut the transport of ${values.cut}: its client resumes on a new one\n`
+            : `${values.cut} had no transport attached (already interrupted)\n`,
+        );
       return ExitCode.ok;
     }
     const { sessions: rows, total } = answer as { sessions: Row[]; total?: number };
     if (values.json) ctx.stdout.write(`${JSON.stringify(answer)}\n`);
-    else ctx.stdout.write(table(rows) + (total !== undefined && total > rows.length ? `(${total - rows.length} more not listed: the node lists at most ${rows.length})\n` : ''));
+    else
+      ctx.stdout.write(
+        table(rows) +
+          (total !== undefined && total > rows.length
+            ? `(${total - rows.length} more not listed: the node lists at most ${rows.length})\n`
+            : ''),
+      );
     return ExitCode.ok;
   },
 };
 
 async function request(ctx: CommandContext, url: URL, token: string, method: 'GET' | 'POST'): Promise<unknown> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${SESSIONS_REQUEST_TIMEOUT_MS} ms`)), SESSIONS_REQUEST_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no answer within ${SESSIONS_REQUEST_TIMEOUT_MS} ms`)),
+    SESSIONS_REQUEST_TIMEOUT_MS,
+  );
   const onAbort = (): void => controller.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     let res: Response;
     try {
-      res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: controller.signal });
+      res = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        signal: controller.signal,
+      });
     } catch (e) {
       const cause = (e as { cause?: { message?: string } }).cause?.message;
-      ctx.stderr.write(`colloquy sessions: cannot reach ${url.origin}: ${controller.signal.aborted ? String((controller.signal.reason as Error).message) : cause ?? (e as Error).message}\n`);
+      ctx.stderr.write(
+        `colloquy sessions: cannot reach ${url.origin}: ${controller.signal.aborted ? String((controller.signal.reason as Error).message) : (cause ?? (e as Error).message)}\n`,
+      );
       return null;
     }
     const body = (await res.json().catch(() => null)) as { error?: string } | null;
-    if (res.status === 401) { ctx.stderr.write(`colloquy sessions: ${url.origin} refused the admin token (use the one serve printed, or the one it was given)\n`); return null; }
-    if (!res.ok || body === null) { ctx.stderr.write(`colloquy sessions: ${url.origin} answered ${res.status}: ${body?.error ?? 'not a serve node?'}\n`); return null; }
+    if (res.status === 401) {
+      ctx.stderr.write(
+        `colloquy sessions: ${url.origin} refused the admin token (use the one serve printed, or the one it was given)\n`,
+      );
+      return null;
+    }
+    if (!res.ok || body === null) {
+      ctx.stderr.write(
+        `colloquy sessions: ${url.origin} answered ${res.status}: ${body?.error ?? 'not a serve node?'}\n`,
+      );
+      return null;
+    }
     return body;
   } finally {
     clearTimeout(timer);
@@ -137,8 +185,23 @@ function bytes(n: number | null): string {
 export function table(rows: readonly Row[]): string {
   if (rows.length === 0) return 'no live sessions\n';
   const head = ['ID', 'SERVICE', 'NAME', 'TRANSPORT', 'STATE', 'RESUMES', 'TOKENS', 'SERIAL', 'IN', 'OUT'];
-  const cells = rows.map((r) => [r.id, r.service ?? '-', r.name ?? '-', r.transport ?? '(none)', r.state, String(r.resumes), r.tokens.join(',') || '-', r.serial === null ? '-' : String(r.serial), bytes(r.bytesIn), bytes(r.bytesOut)]);
+  const cells = rows.map((r) => [
+    r.id,
+    r.service ?? '-',
+    r.name ?? '-',
+    r.transport ?? '(none)',
+    r.state,
+    String(r.resumes),
+    r.tokens.join(',') || '-',
+    r.serial === null ? '-' : String(r.serial),
+    bytes(r.bytesIn),
+    bytes(r.bytesOut),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (c: string[]): string =>
+    c
+      .map((x, i) => x.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return `${[line(head), ...cells.map(line)].join('\n')}\n${rows.length} session(s)\n`;
 }

@@ -75,15 +75,22 @@ const options = {
 function parseSteps(value: string | undefined): Step[] {
   if (value === undefined) return [...STEPS];
   if (value === 'none') return [];
-  const steps = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of steps) if (!(STEPS as readonly string[]).includes(s)) throw new UsageError(`--steps: unknown step '${s}' (known: ${STEPS.join(', ')}, or none)`);
+  const steps = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of steps)
+    if (!(STEPS as readonly string[]).includes(s))
+      throw new UsageError(`--steps: unknown step '${s}' (known: ${STEPS.join(', ')}, or none)`);
   return STEPS.filter((s) => steps.includes(s));
 }
 
 async function trace(args: readonly string[], ctx: CommandContext): Promise<number> {
   // A reader that goes away (| head) ends the output, not the process.
   const output = { broken: false };
-  const onOutputError = (): void => { output.broken = true; };
+  const onOutputError = (): void => {
+    output.broken = true;
+  };
   ctx.stdout.on('error', onOutputError);
   try {
     return await traceRun(args, ctx, output);
@@ -94,9 +101,13 @@ async function trace(args: readonly string[], ctx: CommandContext): Promise<numb
 
 async function traceRun(args: readonly string[], ctx: CommandContext, output: { broken: boolean }): Promise<number> {
   const { values, positionals } = parseOrUsage({ args: [...args], options, allowPositionals: true, strict: true });
-  if (values.help) { ctx.stdout.write(HELP); return ExitCode.ok; }
+  if (values.help) {
+    ctx.stdout.write(HELP);
+    return ExitCode.ok;
+  }
   const url = oneUrl(positionals);
-  if (url.startsWith('iso://')) throw new UsageError('trace draws the native protocol; for ISO 8327 capture with tshark (docs/iso8327.md)');
+  if (url.startsWith('iso://'))
+    throw new UsageError('trace draws the native protocol; for ISO 8327 capture with tshark (docs/iso8327.md)');
   checkSessionUrl(url);
   const service = values.service ?? 'chat';
   const steps = parseSteps(values.steps);
@@ -104,19 +115,27 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   const timeoutMs = parseMs(values.timeout, 'timeout', 10_000, 1);
   const json = values.json === true;
   const half = values['half-duplex'] === true;
-  const hello = service === 'none' ? undefined
-    : service === 'chat' ? { service, nick: values.nick ?? 'trace', room: values.room ?? 'trace', ...(half ? { halfDuplex: true } : {}) }
-      : { service };
-  const data = values.data !== undefined && service === 'chat'
-    ? encodeChat({ type: 'say', text: values.data })
-    : service === 'chat' ? encodeChat({ type: 'say', text: 'hello from colloquy trace' }) : new TextEncoder().encode(values.data ?? 'hello');
+  const hello =
+    service === 'none'
+      ? undefined
+      : service === 'chat'
+        ? { service, nick: values.nick ?? 'trace', room: values.room ?? 'trace', ...(half ? { halfDuplex: true } : {}) }
+        : { service };
+  const data =
+    values.data !== undefined && service === 'chat'
+      ? encodeChat({ type: 'say', text: values.data })
+      : service === 'chat'
+        ? encodeChat({ type: 'say', text: 'hello from colloquy trace' })
+        : new TextEncoder().encode(values.data ?? 'hello');
   // Services known to answer a data unit: wait for the answer so it lands in the ladder.
   const answers = service === 'chat' || service === 'echo';
 
   const started = performance.now();
   let session: ClientSession | undefined;
   const counts = { in: 0, out: 0 };
-  const print = (line: string): void => { if (!output.broken) ctx.stdout.write(`${line}\n`); };
+  const print = (line: string): void => {
+    if (!output.broken) ctx.stdout.write(`${line}\n`);
+  };
   if (!json) {
     if (values['no-legend'] !== true) print(LEGEND);
     print(ladderHeader());
@@ -136,7 +155,10 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   const onFrame = (direction: 'in' | 'out', frame: Frame): void => {
     flushIn();
     const t = performance.now() - started;
-    if (direction === 'out') { draw('out', frame, t); return; }
+    if (direction === 'out') {
+      draw('out', frame, t);
+      return;
+    }
     pendingIn = { frame, t };
     queueMicrotask(flushIn);
   };
@@ -151,14 +173,23 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
     session = await connect(url, {
       ...(hello ? { userData: encodeHello(hello) } : {}),
       // Half duplex: the data token starts on the server's side, as a chat client has it.
-      ...(half ? { modes: ['halfDuplex'] as const, units: ['typedData', 'minorSync', 'majorSync'] as const, initialTokens: { data: 'acceptor' as const } } : {}),
+      ...(half
+        ? {
+            modes: ['halfDuplex'] as const,
+            units: ['typedData', 'minorSync', 'majorSync'] as const,
+            initialTokens: { data: 'acceptor' as const },
+          }
+        : {}),
       reconnect: { initialDelayMs: 50, maxDelayMs: 1000 },
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]),
       onSession: (s) => {
         session = s;
         s.driver.wire.tap = onFrame;
         // A half-duplex chat room talks in TYPED data (no token governs it), from the first frame on.
-        s.on('typed', (unit) => { received.push(unit); wake?.(); });
+        s.on('typed', (unit) => {
+          received.push(unit);
+          wake?.();
+        });
       },
     });
   } catch (e) {
@@ -168,24 +199,55 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
   }
   const s = session;
   const units = s.negotiated?.units ?? new Set();
-  void (async () => { for await (const unit of s) { received.push(unit); wake?.(); } })().catch(() => { wake?.(); });
+  void (async () => {
+    for await (const unit of s) {
+      received.push(unit);
+      wake?.();
+    }
+  })().catch(() => {
+    wake?.();
+  });
   s.on('closed', () => wake?.());
   /** Half duplex: gets the data token (PLEASE_TOKENS, then the peer's GIVE_TOKENS) unless held. */
   const takeData = async (): Promise<void> => {
     if (!(s.negotiated?.tokens ?? []).includes('data') || s.tokens.includes('data')) return;
-    const given = new Promise<void>((resolve) => { const off = s.on('tokens-given', (t) => { if (t.includes('data')) { off(); resolve(); } }); });
+    const given = new Promise<void>((resolve) => {
+      const off = s.on('tokens-given', (t) => {
+        if (t.includes('data')) {
+          off();
+          resolve();
+        }
+      });
+    });
     s.requestTokens(['data']);
     await bounded(given, 'the data token');
   };
   const nextUnit = async (after: number): Promise<void> => {
-    while (received.length <= after && !s.closed) await new Promise<void>((resolve) => { wake = resolve; });
+    while (received.length <= after && !s.closed)
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
   };
   const bounded = <T>(p: Promise<T>, what: string): Promise<T> => {
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
     return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(ctx.signal.aborted ? new Error('interrupted') : new Error(`${what}: no answer within ${timeoutMs} ms (--timeout)`));
+      const onAbort = (): void =>
+        reject(
+          ctx.signal.aborted
+            ? new Error('interrupted')
+            : new Error(`${what}: no answer within ${timeoutMs} ms (--timeout)`),
+        );
       signal.addEventListener('abort', onAbort, { once: true });
-      p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error); });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
+      );
     });
   };
 
@@ -199,20 +261,36 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
         await s.send(data);
         if (answers) await bounded(nextUnit(before), 'the answer to our data');
       } else if (step === 'minor') {
-        if (!units.has('minorSync')) { note('minor: skipped, the minorSync unit was not agreed'); continue; }
+        if (!units.has('minorSync')) {
+          note('minor: skipped, the minorSync unit was not agreed');
+          continue;
+        }
         // Unconfirmed: a service need not answer minor sync points (X.225 makes it optional).
         await takeData();
         await s.syncMinor({ confirm: false });
       } else if (step === 'major') {
-        if (!units.has('majorSync')) { note('major: skipped, the majorSync unit was not agreed'); continue; }
+        if (!units.has('majorSync')) {
+          note('major: skipped, the majorSync unit was not agreed');
+          continue;
+        }
         await takeData();
         await bounded(s.syncMajor(), 'the major sync confirmation');
       } else if (step === 'tokens') {
         // Half duplex shows the floor changing hands; otherwise the minor-sync token travels.
         const token = half ? 'data' : 'minorSync';
         if (half) await takeData();
-        if (!s.tokens.includes(token)) { note(`tokens: skipped, the client does not hold the ${token} token`); continue; }
-        const back = new Promise<void>((resolve) => { const off = s.on('tokens-given', (t) => { if (t.includes(token)) { off(); resolve(); } }); });
+        if (!s.tokens.includes(token)) {
+          note(`tokens: skipped, the client does not hold the ${token} token`);
+          continue;
+        }
+        const back = new Promise<void>((resolve) => {
+          const off = s.on('tokens-given', (t) => {
+            if (t.includes(token)) {
+              off();
+              resolve();
+            }
+          });
+        });
         s.giveTokens([token]);
         s.requestTokens([token]);
         await bounded(back, `the ${token} token coming back`);
@@ -228,14 +306,18 @@ async function traceRun(args: readonly string[], ctx: CommandContext, output: { 
     }
   } catch (e) {
     if (ctx.signal.aborted) {
-      if (!s.closed) await s.release(undefined, { signal: AbortSignal.timeout(timeoutMs) }).catch(() => s.abort('interrupted'));
+      if (!s.closed)
+        await s.release(undefined, { signal: AbortSignal.timeout(timeoutMs) }).catch(() => s.abort('interrupted'));
       return ExitCode.interrupted;
     }
     ctx.stderr.write(`colloquy trace: ${describeError(e)}\n`);
     if (!s.closed) s.abort('trace failed');
     return ExitCode.failure;
   }
-  if (!json) print(`${counts.out} session frames sent, ${counts.in} received; session ${s.id || '(none)'} ${s.closed ? 'closed' : s.state}`);
+  if (!json)
+    print(
+      `${counts.out} session frames sent, ${counts.in} received; session ${s.id || '(none)'} ${s.closed ? 'closed' : s.state}`,
+    );
   return ExitCode.ok;
 }
 

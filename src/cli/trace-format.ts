@@ -58,42 +58,93 @@ function preview(bytes: Uint8Array, max = 48): string {
 
 function detailOf(f: Frame): { detail: string; serial?: number; tokens?: TokenName[] } {
   switch (f.type) {
-    case 'CONNECT': return { detail: `v${f.minVersion}-${f.maxVersion} units ${unitNames(f.units).join(',')}${f.userData.length ? ` hello ${preview(f.userData, 64)}` : ''}` };
-    case 'ACCEPT': return { detail: `session ${toHex(f.sessionId).slice(0, 8)}… units ${unitNames(f.units).join(',')} max frame ${f.maxFrameSize}` };
-    case 'REFUSE': return { detail: `reason ${f.reason}: ${f.message}` };
-    case 'RESUME': return { detail: `session ${toHex(f.sessionId).slice(0, 8)}… has received ${f.received}` };
-    case 'RESUMED': return { detail: `server has received ${f.received}` };
-    case 'RESUME_REFUSED': return { detail: `reason ${f.reason}: ${f.message}` };
-    case 'ACK': return { detail: `received ${f.received}` };
-    case 'HEARTBEAT': return { detail: '' };
-    case 'ABORT': return { detail: `reason ${f.reason}${f.message ? `: ${f.message}` : ''}` };
-    case 'DATA': case 'TYPED': case 'EXPEDITED': case 'CAPABILITY': case 'CAPABILITY_ACK':
+    case 'CONNECT':
+      return {
+        detail: `v${f.minVersion}-${f.maxVersion} units ${unitNames(f.units).join(',')}${f.userData.length ? ` hello ${preview(f.userData, 64)}` : ''}`,
+      };
+    case 'ACCEPT':
+      return {
+        detail: `session ${toHex(f.sessionId).slice(0, 8)}… units ${unitNames(f.units).join(',')} max frame ${f.maxFrameSize}`,
+      };
+    case 'REFUSE':
+      return { detail: `reason ${f.reason}: ${f.message}` };
+    case 'RESUME':
+      return { detail: `session ${toHex(f.sessionId).slice(0, 8)}… has received ${f.received}` };
+    case 'RESUMED':
+      return { detail: `server has received ${f.received}` };
+    case 'RESUME_REFUSED':
+      return { detail: `reason ${f.reason}: ${f.message}` };
+    case 'ACK':
+      return { detail: `received ${f.received}` };
+    case 'HEARTBEAT':
+      return { detail: '' };
+    case 'ABORT':
+      return { detail: `reason ${f.reason}${f.message ? `: ${f.message}` : ''}` };
+    case 'DATA':
+    case 'TYPED':
+    case 'EXPEDITED':
+    case 'CAPABILITY':
+    case 'CAPABILITY_ACK':
       return { detail: preview(f.payload) };
-    case 'GIVE_TOKENS': return { detail: tokenNames(f.tokens).join(','), tokens: tokenNames(f.tokens) };
-    case 'PLEASE_TOKENS': return { detail: tokenNames(f.tokens).join(','), tokens: tokenNames(f.tokens) };
-    case 'MINOR_SYNC': return { detail: f.confirm ? 'confirm requested' : 'no confirmation', serial: f.serial };
-    case 'MINOR_SYNC_ACK': case 'MAJOR_SYNC': case 'MAJOR_SYNC_ACK': case 'RESYNC_ACK': case 'ACTIVITY_END': case 'ACTIVITY_END_ACK':
+    case 'GIVE_TOKENS':
+      return { detail: tokenNames(f.tokens).join(','), tokens: tokenNames(f.tokens) };
+    case 'PLEASE_TOKENS':
+      return { detail: tokenNames(f.tokens).join(','), tokens: tokenNames(f.tokens) };
+    case 'MINOR_SYNC':
+      return { detail: f.confirm ? 'confirm requested' : 'no confirmation', serial: f.serial };
+    case 'MINOR_SYNC_ACK':
+    case 'MAJOR_SYNC':
+    case 'MAJOR_SYNC_ACK':
+    case 'RESYNC_ACK':
+    case 'ACTIVITY_END':
+    case 'ACTIVITY_END_ACK':
       return { detail: preview(f.userData), serial: f.serial };
-    case 'RESYNC': return { detail: ['restart', 'abandon', 'set'][f.resyncType] ?? String(f.resyncType), serial: f.serial };
-    case 'ACTIVITY_START': return { detail: `id ${preview(f.activityId)}` };
-    case 'ACTIVITY_RESUME': return { detail: `id ${preview(f.activityId)} from ${preview(f.oldActivityId)}`, serial: f.serial };
-    case 'ACTIVITY_INTERRUPT': case 'ACTIVITY_DISCARD': return { detail: `reason ${f.reason}` };
-    case 'EXCEPTION_REPORT': return { detail: `reason ${f.reason}: ${f.message}` };
-    case 'EXCEPTION_DATA': return { detail: `reason ${f.reason}` };
-    case 'FINISH': case 'DISCONNECT': case 'NOT_FINISHED': return { detail: preview(f.userData) };
-    case 'REAUTH': return { detail: `${f.credentials.length} bytes of credentials` };
-    case 'REAUTH_RESULT': return { detail: f.accepted ? 'accepted' : `refused: ${f.message}` };
-    default: return { detail: '' };
+    case 'RESYNC':
+      return { detail: ['restart', 'abandon', 'set'][f.resyncType] ?? String(f.resyncType), serial: f.serial };
+    case 'ACTIVITY_START':
+      return { detail: `id ${preview(f.activityId)}` };
+    case 'ACTIVITY_RESUME':
+      return { detail: `id ${preview(f.activityId)} from ${preview(f.oldActivityId)}`, serial: f.serial };
+    case 'ACTIVITY_INTERRUPT':
+    case 'ACTIVITY_DISCARD':
+      return { detail: `reason ${f.reason}` };
+    case 'EXCEPTION_REPORT':
+      return { detail: `reason ${f.reason}: ${f.message}` };
+    case 'EXCEPTION_DATA':
+      return { detail: `reason ${f.reason}` };
+    case 'FINISH':
+    case 'DISCONNECT':
+    case 'NOT_FINISHED':
+      return { detail: preview(f.userData) };
+    case 'REAUTH':
+      return { detail: `${f.credentials.length} bytes of credentials` };
+    case 'REAUTH_RESULT':
+      return { detail: f.accepted ? 'accepted' : `refused: ${f.message}` };
+    default:
+      return { detail: '' };
   }
 }
 
 /** Describes one frame; `counts` is the per-direction session frame count, updated here. */
-export function describeFrame(dir: 'out' | 'in', frame: Frame, t: number, counts: { in: number; out: number }, holds: readonly TokenName[]): TracedFrame {
+export function describeFrame(
+  dir: 'out' | 'in',
+  frame: Frame,
+  t: number,
+  counts: { in: number; out: number },
+  holds: readonly TokenName[],
+): TracedFrame {
   // A resume restarts each direction's count from what the other side said it has.
   if (frame.type === 'RESUME' && dir === 'out') counts.in = frame.received;
   if (frame.type === 'RESUMED' && dir === 'in') counts.out = frame.received;
   const d = detailOf(frame);
-  const traced: TracedFrame = { t: Math.round(t * 10) / 10, dir, type: frame.type, bytes: encodedLength(frame), holds: [...holds], detail: d.detail };
+  const traced: TracedFrame = {
+    t: Math.round(t * 10) / 10,
+    dir,
+    type: frame.type,
+    bytes: encodedLength(frame),
+    holds: [...holds],
+    detail: d.detail,
+  };
   if (isSessionFrame(frame)) traced.n = ++counts[dir];
   if (d.serial !== undefined) traced.serial = d.serial;
   if (d.tokens) traced.tokens = d.tokens;
@@ -105,9 +156,7 @@ export function ladderLine(f: TracedFrame): string {
   const label = ` ${f.type}${f.n !== undefined ? ` #${f.n}` : ''}${f.serial !== undefined ? ` s=${f.serial}` : ''} ${f.bytes} B `;
   const inner = ARROW_WIDTH - 4;
   const fill = Math.max(2, inner - label.length);
-  const arrow = f.dir === 'out'
-    ? `│─${label}${'─'.repeat(fill)}▶│`
-    : `│◀${'─'.repeat(fill)}${label}─│`;
+  const arrow = f.dir === 'out' ? `│─${label}${'─'.repeat(fill)}▶│` : `│◀${'─'.repeat(fill)}${label}─│`;
   const time = f.t.toFixed(1).padStart(TIME_WIDTH - 2);
   const holds = `[${f.holds.join(',')}]`;
   return `${time}  ${arrow} ${holds}${f.detail ? ` ${f.detail}` : ''}`;

@@ -42,7 +42,8 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-export interface ConnectOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials'>, SessionOptions, DialOptions {
+export interface ConnectOptions
+  extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials'>, SessionOptions, DialOptions {
   credentials?: Uint8Array | string;
   /** `false` disables reconnecting: a lost transport then ends the session at the resume window. */
   reconnect?: ReconnectOptions | false;
@@ -80,25 +81,38 @@ export class ClientSession extends Session<ClientEvents> {
   /** Redial and idle decisions (src/engine/link-policy.ts); this class only carries them out. */
   private readonly link: LinkPolicy;
   /** The one timer: armed at link.nextDeadline(). */
-  private readonly timer = new DeadlineTimer(monotonic, () => this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck())));
+  private readonly timer = new DeadlineTimer(monotonic, () =>
+    this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck())),
+  );
 
-  constructor(machine: SessionMachine, private readonly dial: (signal?: AbortSignal) => Promise<Transport>, private readonly opts: ConnectOptions) {
+  constructor(
+    machine: SessionMachine,
+    private readonly dial: (signal?: AbortSignal) => Promise<Transport>,
+    private readonly opts: ConnectOptions,
+  ) {
     super(machine, opts, {
       onEvent: (e, s) => (s as ClientSession).onMachineEvent(e),
       onTransportClosed: (s) => (s as ClientSession).onTransportClosed(),
     });
     const r = opts.reconnect || {};
-    this.link = new LinkPolicy({
-      reconnect: opts.reconnect !== false,
-      initialDelayMs: r.initialDelayMs ?? 100,
-      maxDelayMs: r.maxDelayMs ?? 5000,
-      ...(r.maxAttempts === undefined ? {} : { maxAttempts: r.maxAttempts }),
-      idleTimeoutMs: opts.idleTimeoutMs ?? 0,
-    }, Math.random, monotonic());
+    this.link = new LinkPolicy(
+      {
+        reconnect: opts.reconnect !== false,
+        initialDelayMs: r.initialDelayMs ?? 100,
+        maxDelayMs: r.maxDelayMs ?? 5000,
+        ...(r.maxAttempts === undefined ? {} : { maxAttempts: r.maxAttempts }),
+        idleTimeoutMs: opts.idleTimeoutMs ?? 0,
+      },
+      Math.random,
+      monotonic(),
+    );
   }
 
   override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.linkInput((now) => { this.link.handleActivity(now); this.link.handleReopen(now); });
+    this.linkInput((now) => {
+      this.link.handleActivity(now);
+      this.link.handleReopen(now);
+    });
     return super.send(data, options);
   }
 
@@ -135,12 +149,24 @@ export class ClientSession extends Session<ClientEvents> {
   }
 
   private giveUpError(attempts: number, closedBeforeUp: boolean): SessionError {
-    if (!closedBeforeUp) return new SessionError('ERR_CONNECT_FAILED', `gave up reconnecting after ${attempts} attempts (reconnect.maxAttempts)`, 'local', { attempts });
+    if (!closedBeforeUp)
+      return new SessionError(
+        'ERR_CONNECT_FAILED',
+        `gave up reconnecting after ${attempts} attempts (reconnect.maxAttempts)`,
+        'local',
+        { attempts },
+      );
     const tries = this.opts.reconnect === false ? '' : ` (${attempts} attempts, reconnect.maxAttempts)`;
-    const todo = this.opts.reconnect === false ? 'retry later, or connect with reconnect enabled to retry with backoff' : 'retry later, or raise reconnect.maxAttempts';
-    return new SessionError('ERR_CONNECT_FAILED',
+    const todo =
+      this.opts.reconnect === false
+        ? 'retry later, or connect with reconnect enabled to retry with backoff'
+        : 'retry later, or raise reconnect.maxAttempts';
+    return new SessionError(
+      'ERR_CONNECT_FAILED',
       `the server closed the connection before the session was ${this.machine.sessionId ? 'resumed' : 'accepted'}${tries}: it may be full (its maxPendingHandshakes or maxChannelsPerConnection) or shutting down; ${todo}`,
-      'remote', { attempts, cause: 'closed-before-accept' });
+      'remote',
+      { attempts, cause: 'closed-before-accept' },
+    );
   }
 
   private async redial(): Promise<void> {
@@ -151,7 +177,10 @@ export class ClientSession extends Session<ClientEvents> {
       if (this.machine.state !== 'closed') this.linkInput((now) => this.link.handleDialFailed(now));
       return;
     }
-    if (this.machine.state === 'closed') { transport.destroy(); return; }
+    if (this.machine.state === 'closed') {
+      transport.destroy();
+      return;
+    }
     this.linkInput((now) => this.link.handleDialed(now));
     this.driver.attach(transport);
   }
@@ -181,7 +210,10 @@ type SchemeSession<S extends keyof ProfileSchemes> = ProfileSchemes[S] extends {
  * over TPKT/COTP: the same Session API, without resume, which X.225 cannot carry; see
  * docs/iso8327.md), registered by the package's entry points.
  */
-export function connect<S extends keyof ProfileSchemes & string>(url: `${S}://${string}`, options?: SchemeOptions<S>): Promise<SchemeSession<S>>;
+export function connect<S extends keyof ProfileSchemes & string>(
+  url: `${S}://${string}`,
+  options?: SchemeOptions<S>,
+): Promise<SchemeSession<S>>;
 export function connect(url: string, options?: ConnectOptions): Promise<ClientSession>;
 export async function connect(url: string, options: unknown = {}): Promise<unknown> {
   const profile = schemeConnect(url);
@@ -191,8 +223,13 @@ export async function connect(url: string, options: unknown = {}): Promise<unkno
 
 async function connectNative(url: string, options: ConnectOptions): Promise<ClientSession> {
   const endpoint = parseSessionUrl(url);
-  const credentials = typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
-  if (options.resume && options.resume.role !== 'initiator') throw new SessionError('ERR_INVALID_ARGUMENT', 'connect({ resume }) takes a snapshot of a client (initiator) session');
+  const credentials =
+    typeof options.credentials === 'string' ? new TextEncoder().encode(options.credentials) : options.credentials;
+  if (options.resume && options.resume.role !== 'initiator')
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      'connect({ resume }) takes a snapshot of a client (initiator) session',
+    );
   const machine = options.resume
     ? SessionMachine.restore(options.resume, { ...options, credentials }, monotonic())
     : new SessionMachine({ ...options, role: 'initiator', credentials });
@@ -206,18 +243,36 @@ async function connectNative(url: string, options: ConnectOptions): Promise<Clie
     transport = await dial(options.signal);
   } catch (e) {
     const cause = e instanceof Error ? e.message : String(e);
-    throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${cause}${wrongEndpointHint(endpoint, cause) ?? ''}`, 'local', { cause, url });
+    throw new SessionError(
+      'ERR_CONNECT_FAILED',
+      `cannot reach ${url}: ${cause}${wrongEndpointHint(endpoint, cause) ?? ''}`,
+      'local',
+      { cause, url },
+    );
   }
   await new Promise<void>((resolve, reject) => {
     // `signal` aborts the connect only: once established it must not end the session later.
     const offEvent = session.on('event', (e) => {
-      if (e.type === 'established' || e.type === 'resumed') { offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort); resolve(); }
+      if (e.type === 'established' || e.type === 'resumed') {
+        offEvent();
+        offClosed();
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }
     });
     const offClosed = session.on('closed', ({ error }) => {
-      offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort);
-      reject(httpAnswerHint(endpoint, url, error) ?? error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'));
+      offEvent();
+      offClosed();
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(
+        httpAnswerHint(endpoint, url, error) ??
+          error ??
+          new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote'),
+      );
     });
-    const onAbort = (): void => { session.abort('connect aborted'); };
+    const onAbort = (): void => {
+      session.abort('connect aborted');
+    };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     session.driver.attach(transport);
   });

@@ -24,7 +24,13 @@ export function dialer(endpoint: Endpoint, options: DialOptions): (signal?: Abor
       let previous: (() => Buffer | undefined) | undefined;
       return async (signal) => {
         const ticket = previous?.();
-        const { transport, session } = await connectTls({ host: endpoint.host, port: endpoint.port, ...options.tls, session: ticket, signal });
+        const { transport, session } = await connectTls({
+          host: endpoint.host,
+          port: endpoint.port,
+          ...options.tls,
+          session: ticket,
+          signal,
+        });
         previous = session;
         return transport;
       };

@@ -27,7 +27,11 @@ export class ConnectionPool {
   get stats(): { connections: number; channels: number } {
     let connections = 0;
     let channels = 0;
-    for (const list of this.connections.values()) for (const m of list) { connections++; channels += m.size; }
+    for (const list of this.connections.values())
+      for (const m of list) {
+        connections++;
+        channels += m.size;
+      }
     return { connections, channels };
   }
 
@@ -37,7 +41,10 @@ export class ConnectionPool {
     const open = (this.connections.get(key) ?? []).find((m) => !m.isClosed && m.size < max);
     const mux = open ?? (await this.connect(key, dial));
     const timer = this.idleTimers.get(mux);
-    if (timer) { clearTimeout(timer); this.idleTimers.delete(mux); }
+    if (timer) {
+      clearTimeout(timer);
+      this.idleTimers.delete(mux);
+    }
     return mux.open();
   }
 
@@ -45,12 +52,17 @@ export class ConnectionPool {
     const inFlight = this.dialing.get(key);
     if (inFlight) return inFlight;
     const p = dial().then((base) => {
-      const mux = new MuxConnection(base, 'client', undefined, { maxChannels: this.options.maxChannelsPerConnection ?? 256 });
+      const mux = new MuxConnection(base, 'client', undefined, {
+        maxChannels: this.options.maxChannelsPerConnection ?? 256,
+      });
       const list = this.connections.get(key) ?? [];
       list.push(mux);
       this.connections.set(key, list);
       mux.onIdle = () => {
-        const t = setTimeout(() => { this.idleTimers.delete(mux); mux.close(); }, this.options.idleMs ?? 30_000);
+        const t = setTimeout(() => {
+          this.idleTimers.delete(mux);
+          mux.close();
+        }, this.options.idleMs ?? 30_000);
         (t as { unref?: () => void }).unref?.();
         this.idleTimers.set(mux, t);
       };
@@ -59,7 +71,10 @@ export class ConnectionPool {
         if (rest.length) this.connections.set(key, rest);
         else this.connections.delete(key);
         const t = this.idleTimers.get(mux);
-        if (t) { clearTimeout(t); this.idleTimers.delete(mux); }
+        if (t) {
+          clearTimeout(t);
+          this.idleTimers.delete(mux);
+        }
       };
       return mux;
     });

@@ -15,7 +15,12 @@ export function parseSessionUrl(input: string): Endpoint {
   const bare = /^([^/:?#\s]+):(\d+)\/?$/.exec(input);
   if (bare) {
     const [, host, port] = bare as unknown as [string, string, string];
-    throw new SessionError('ERR_INVALID_URL', `'${input}' has no scheme: write tcp://${host}:${port} (the native protocol over TCP) or ws://${host}:${port}/session (WebSocket)`, 'local', { url: input });
+    throw new SessionError(
+      'ERR_INVALID_URL',
+      `'${input}' has no scheme: write tcp://${host}:${port} (the native protocol over TCP) or ws://${host}:${port}/session (WebSocket)`,
+      'local',
+      { url: input },
+    );
   }
   let u: URL;
   try {
@@ -26,7 +31,8 @@ export function parseSessionUrl(input: string): Endpoint {
   const scheme = u.protocol.replace(/:$/, '');
   if (scheme === 'memory') {
     const name = u.host || u.pathname.replace(/^\/+/, '');
-    if (!name) throw new SessionError('ERR_INVALID_URL', `'${input}' names no memory endpoint`, 'local', { url: input });
+    if (!name)
+      throw new SessionError('ERR_INVALID_URL', `'${input}' names no memory endpoint`, 'local', { url: input });
     return { scheme, name };
   }
   const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -36,11 +42,17 @@ export function parseSessionUrl(input: string): Endpoint {
   }
   if (scheme === 'tcp' || scheme === 'tls') {
     const port = Number(u.port);
-    if (!u.port || !Number.isInteger(port) || port <= 0 || port > 65535) throw new SessionError('ERR_INVALID_URL', `'${input}' needs a port`, 'local', { url: input });
+    if (!u.port || !Number.isInteger(port) || port <= 0 || port > 65535)
+      throw new SessionError('ERR_INVALID_URL', `'${input}' needs a port`, 'local', { url: input });
     return { scheme, host, port };
   }
   // A protocol profile's scheme (iso://) arrives here only where no entry point loaded the profile: in the browser bundle.
-  throw new SessionError('ERR_INVALID_URL', `unsupported scheme '${scheme}:' in '${input}': use tcp://, tls://, ws://, wss:// or memory://; iso:// works where the ISO profile is loaded (the package's Node entries, not the browser bundle)`, 'local', { url: input });
+  throw new SessionError(
+    'ERR_INVALID_URL',
+    `unsupported scheme '${scheme}:' in '${input}': use tcp://, tls://, ws://, wss:// or memory://; iso:// works where the ISO profile is loaded (the package's Node entries, not the browser bundle)`,
+    'local',
+    { url: input },
+  );
 }
 
 /**
@@ -65,9 +77,18 @@ export function wrongEndpointHint(endpoint: Endpoint, cause: string): string | u
  * The native handshake read an HTTP answer ("HTTP/1.1 400 …": first byte 0x48, no frame type):
  * the URL names a web port. Returns the connect error that says so, or undefined.
  */
-export function httpAnswerHint(endpoint: Endpoint, url: string, error: SessionError | undefined): SessionError | undefined {
+export function httpAnswerHint(
+  endpoint: Endpoint,
+  url: string,
+  error: SessionError | undefined,
+): SessionError | undefined {
   if (!error || (endpoint.scheme !== 'tcp' && endpoint.scheme !== 'tls')) return undefined;
   if (error.code !== 'ERR_UNKNOWN_FRAME_TYPE' || error.details['code'] !== 0x48) return undefined;
   const ws = endpoint.scheme === 'tls' ? 'wss' : 'ws';
-  return new SessionError('ERR_CONNECT_FAILED', `${url} answered in HTTP: that is a web port, not a native one; use ${ws}://${endpoint.host}:${endpoint.port}/session, or ${endpoint.scheme}:// with the TCP port (colloquy serve's default is 7201)`, 'remote', { cause: error.message, url });
+  return new SessionError(
+    'ERR_CONNECT_FAILED',
+    `${url} answered in HTTP: that is a web port, not a native one; use ${ws}://${endpoint.host}:${endpoint.port}/session, or ${endpoint.scheme}:// with the TCP port (colloquy serve's default is 7201)`,
+    'remote',
+    { cause: error.message, url },
+  );
 }

@@ -26,7 +26,17 @@
 //   can answer with the right name still gets nothing it could not read on the wire: use TLS
 //   (docs/security.md) for confidentiality and to authenticate the listener.
 
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import { SessionError } from '../engine/errors.js';
 
@@ -35,7 +45,10 @@ const LABEL = 'colloquy-cluster/1';
 /** A fresh Ed25519 key pair for one node, as PEM text: `nodeKey` for that node, `publicKey` in its peers' lists. */
 export function generateNodeKey(): { privateKey: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 /** What a dialer presents in CONNECT when a secret is set: proves knowledge of it, reveals nothing. */
@@ -51,10 +64,18 @@ function transcript(dialer: string, listener: string, challenge: string): Buffer
   return Buffer.from(`${LABEL}:hello\n${dialer}\n${listener}\n${challenge}`, 'utf8');
 }
 
-export interface Proof { mac?: string; sig?: string }
+export interface Proof {
+  mac?: string;
+  sig?: string;
+}
 
 /** The dialer's answer to a challenge. */
-export function proveHello(keys: { secret?: string; privateKey?: KeyObject }, dialer: string, listener: string, challenge: string): Proof {
+export function proveHello(
+  keys: { secret?: string; privateKey?: KeyObject },
+  dialer: string,
+  listener: string,
+  challenge: string,
+): Proof {
   const t = transcript(dialer, listener, challenge);
   return {
     ...(keys.secret !== undefined ? { mac: createHmac('sha256', keys.secret).update(t).digest('base64url') } : {}),
@@ -63,17 +84,25 @@ export function proveHello(keys: { secret?: string; privateKey?: KeyObject }, di
 }
 
 /** Checks a hello's proof; returns why it fails, or null when it holds. */
-export function checkHello(keys: { secret?: string; publicKey?: KeyObject }, dialer: string, listener: string, challenge: string, proof: Proof): string | null {
+export function checkHello(
+  keys: { secret?: string; publicKey?: KeyObject },
+  dialer: string,
+  listener: string,
+  challenge: string,
+  proof: Proof,
+): string | null {
   const t = transcript(dialer, listener, challenge);
   if (keys.secret !== undefined) {
     if (proof.mac === undefined) return 'the hello carries no proof of the cluster secret';
     const want = createHmac('sha256', keys.secret).update(t).digest();
     const got = Buffer.from(proof.mac, 'base64url');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) return 'the hello\'s proof of the cluster secret is wrong';
+    if (got.length !== want.length || !timingSafeEqual(got, want))
+      return "the hello's proof of the cluster secret is wrong";
   }
   if (keys.publicKey) {
     if (proof.sig === undefined) return `the hello carries no signature by node ${dialer}'s key`;
-    if (!verify(null, t, keys.publicKey, Buffer.from(proof.sig, 'base64url'))) return `the hello is not signed by node ${dialer}'s key`;
+    if (!verify(null, t, keys.publicKey, Buffer.from(proof.sig, 'base64url')))
+      return `the hello is not signed by node ${dialer}'s key`;
   }
   return null;
 }
@@ -84,7 +113,11 @@ export function privateKeyOf(pem: string): KeyObject {
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(`a ${String(k.asymmetricKeyType)} key`);
     return k;
   } catch (error) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `nodeKey must be an Ed25519 private key in PEM (generateNodeKey()): ${error instanceof Error ? error.message : String(error)}`, 'local');
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `nodeKey must be an Ed25519 private key in PEM (generateNodeKey()): ${error instanceof Error ? error.message : String(error)}`,
+      'local',
+    );
   }
 }
 
@@ -94,7 +127,11 @@ export function publicKeyOf(pem: string, peer: string): KeyObject {
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(`a ${String(k.asymmetricKeyType)} key`);
     return k;
   } catch (error) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `the publicKey of peer ${peer} must be an Ed25519 public key in PEM: ${error instanceof Error ? error.message : String(error)}`, 'local');
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `the publicKey of peer ${peer} must be an Ed25519 public key in PEM: ${error instanceof Error ? error.message : String(error)}`,
+      'local',
+    );
   }
 }
 

@@ -89,12 +89,20 @@ export class PeerLink {
 
   constructor(readonly config: PeerLinkConfig) {}
 
-  get peer(): string { return this.config.peer; }
-  get connected(): boolean { return this.downSince === null && this.session !== null; }
+  get peer(): string {
+    return this.config.peer;
+  }
+  get connected(): boolean {
+    return this.downSince === null && this.session !== null;
+  }
   /** Why the last dial failed ('' after a success). */
-  get dialError(): string { return this.lastDialError; }
+  get dialError(): string {
+    return this.lastDialError;
+  }
   /** Bytes queued here, not yet handed to the session. */
-  get backlogBytes(): number { return this.queuedBytes; }
+  get backlogBytes(): number {
+    return this.queuedBytes;
+  }
 
   /** Connected, or down for less than `graceMs` (a flap the session will resume from). */
   reachable(graceMs: number): boolean {
@@ -102,7 +110,9 @@ export class PeerLink {
     return this.downSince === null || performance.now() - this.downSince < graceMs;
   }
 
-  start(): void { void this.dialLoop(); }
+  start(): void {
+    void this.dialLoop();
+  }
 
   /** Queues one message for the peer; false when there is no session (a later snapshot covers it). */
   send(message: Message): boolean {
@@ -139,7 +149,10 @@ export class PeerLink {
     this.closed = true;
     this.wake?.();
     const s = this.session;
-    if (s) { this.detach(s, 'closed'); s.abort('replicated store closed'); }
+    if (s) {
+      this.detach(s, 'closed');
+      s.abort('replicated store closed');
+    }
   }
 
   private async dialLoop(): Promise<void> {
@@ -161,14 +174,22 @@ export class PeerLink {
         session = null;
         // Reported once per distinct reason (a peer that is down is redialed every second or so).
         const reason = `dial failed: ${error instanceof Error ? error.message : String(error)}`;
-        if (reason !== this.lastDialError) { this.lastDialError = reason; this.config.onChange(this, false, reason); }
+        if (reason !== this.lastDialError) {
+          this.lastDialError = reason;
+          this.config.onChange(this, false, reason);
+        }
       }
-      if (session && this.closed) { session.abort('replicated store closed'); return; }
+      if (session && this.closed) {
+        session.abort('replicated store closed');
+        return;
+      }
       if (session) {
         attempt = 0;
         this.lastDialError = '';
         const s = session;
-        const ended = new Promise<void>((resolve) => { s.once('closed', () => resolve()); });
+        const ended = new Promise<void>((resolve) => {
+          s.once('closed', () => resolve());
+        });
         this.attach(s);
         await ended;
         this.detach(s, 'session closed');
@@ -176,8 +197,15 @@ export class PeerLink {
       if (this.closed) return;
       const delay = Math.random() * Math.min(c.maxDelayMs, c.initialDelayMs * 2 ** Math.min(attempt++, 20));
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { this.wake = null; resolve(); }, delay);
-        this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+        const t = setTimeout(() => {
+          this.wake = null;
+          resolve();
+        }, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          this.wake = null;
+          resolve();
+        };
       });
     }
   }
@@ -193,18 +221,33 @@ export class PeerLink {
     this.pendingSnapshot = this.config.snapshot();
     this.snapIndex = 0;
     this.downSince = null;
-    s.on('interrupted', () => { if (this.session === s) { this.downSince = performance.now(); this.config.onChange(this, false); } });
-    s.on('resumed', () => { if (this.session === s) { this.downSince = null; this.config.onChange(this, false); } });
+    s.on('interrupted', () => {
+      if (this.session === s) {
+        this.downSince = performance.now();
+        this.config.onChange(this, false);
+      }
+    });
+    s.on('resumed', () => {
+      if (this.session === s) {
+        this.downSince = null;
+        this.config.onChange(this, false);
+      }
+    });
     // The peer sends one challenge on this session; reading on keeps the receive side drained.
     void (async () => {
       try {
         for await (const bytes of s) {
           if (this.session !== s || this.challenge !== null) continue;
           const problem = this.takeChallenge(bytes);
-          if (problem) { this.reset(problem); return; }
+          if (problem) {
+            this.reset(problem);
+            return;
+          }
           void this.pump();
         }
-      } catch { /* closed */ }
+      } catch {
+        /* closed */
+      }
     })();
     this.config.onChange(this, false);
     void this.pump();
@@ -224,7 +267,11 @@ export class PeerLink {
   /** Takes the peer's first message as its challenge; returns why it is not one, or null. */
   private takeChallenge(bytes: Uint8Array): string | null {
     let m: Message;
-    try { m = decode(textDecoder.decode(bytes)); } catch (error) { return error instanceof Error ? error.message : String(error); }
+    try {
+      m = decode(textDecoder.decode(bytes));
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
     if (m.t !== 'challenge') return `the peer at ${this.config.url} did not open with a challenge`;
     if (m.node !== this.config.peer) return `the node at ${this.config.url} is ${m.node}, not ${this.config.peer}`;
     this.challenge = m.c;
@@ -239,7 +286,10 @@ export class PeerLink {
     }
     const snap = this.pendingSnapshot;
     if (snap) {
-      if (this.snapIndex >= snap.length) { this.pendingSnapshot = null; return encode({ t: 'snap-end' }); }
+      if (this.snapIndex >= snap.length) {
+        this.pendingSnapshot = null;
+        return encode({ t: 'snap-end' });
+      }
       const chunk = this.chunk(snap, this.snapIndex);
       this.snapIndex = chunk.end;
       return chunk.text;
@@ -252,7 +302,10 @@ export class PeerLink {
         return chunk.text;
       }
       this.queue[this.head++] = '';
-      if (this.head === this.queue.length) { this.queue = []; this.head = 0; }
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      }
       if (typeof item === 'string') {
         this.queuedBytes -= item.length;
         return item;

@@ -55,7 +55,11 @@ const PART = 7600;
 /** Messages being joined from parts at once; the oldest is dropped past it. */
 const MAX_PARTIAL = 256;
 
-interface Partial { n: number; parts: (string | undefined)[]; got: number }
+interface Partial {
+  n: number;
+  parts: (string | undefined)[];
+  got: number;
+}
 
 export class PostgresBus extends Emitter<PostgresBusEvents> implements Bus {
   readonly pool: Pool;
@@ -86,14 +90,29 @@ export class PostgresBus extends Emitter<PostgresBusEvents> implements Bus {
     this.listener = new PostgresListener(this.pool, {
       notification: (channel, payload) => this.onNotification(channel, payload),
       ready: () => this.emit('ready', undefined),
-      down: (cause) => { this.partial.clear(); this.emit('down', { cause }); },
+      down: (cause) => {
+        this.partial.clear();
+        this.emit('down', { cause });
+      },
     });
   }
 
   async publish(topic: string, message: Uint8Array): Promise<void> {
     if (this.closed) throw new SessionError('ERR_BUS_UNAVAILABLE', 'the bus is closed', 'local', { cause: 'closed' });
-    if (message.length > this.maxMessageBytes) throw new SessionError('ERR_INVALID_ARGUMENT', `the message is ${message.length} bytes; at most ${this.maxMessageBytes} (maxMessageBytes)`, 'local', { limit: 'maxMessageBytes' });
-    if (this.queued >= this.maxQueued) throw new SessionError('ERR_BUS_FULL', `${this.maxQueued} messages already wait to be sent (maxQueuedMessages); the message was dropped`, 'local', { limit: 'maxQueuedMessages' });
+    if (message.length > this.maxMessageBytes)
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `the message is ${message.length} bytes; at most ${this.maxMessageBytes} (maxMessageBytes)`,
+        'local',
+        { limit: 'maxMessageBytes' },
+      );
+    if (this.queued >= this.maxQueued)
+      throw new SessionError(
+        'ERR_BUS_FULL',
+        `${this.maxQueued} messages already wait to be sent (maxQueuedMessages); the message was dropped`,
+        'local',
+        { limit: 'maxQueuedMessages' },
+      );
     const channel = this.channelOf(topic);
     const b64 = Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('base64');
     const n = Math.max(1, Math.ceil(b64.length / PART));
@@ -146,13 +165,22 @@ export class PostgresBus extends Emitter<PostgresBusEvents> implements Bus {
   }
 
   private channelOf(topic: string): string {
-    return `colloquy_bus_${createHash('sha256').update(this.prefix + topic).digest('hex').slice(0, 24)}`;
+    return `colloquy_bus_${createHash('sha256')
+      .update(this.prefix + topic)
+      .digest('hex')
+      .slice(0, 24)}`;
   }
 
   private async send(channel: string, parts: string[]): Promise<void> {
     const call = new AbortController();
     try {
-      await this.bounded('publish', onClient(this.pool, call.signal, (client) => client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [channel, parts])), call);
+      await this.bounded(
+        'publish',
+        onClient(this.pool, call.signal, (client) =>
+          client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [channel, parts]),
+        ),
+        call,
+      );
     } finally {
       call.abort();
     }
@@ -186,7 +214,11 @@ export class PostgresBus extends Emitter<PostgresBusEvents> implements Bus {
     }
     const bytes = new Uint8Array(Buffer.from(whole, 'base64'));
     for (const h of [...entry.handlers]) {
-      try { h(bytes); } catch (error) { this.emit('handler-error', { topic: entry.topic, error }); }
+      try {
+        h(bytes);
+      } catch (error) {
+        this.emit('handler-error', { topic: entry.topic, error });
+      }
     }
   }
 
@@ -195,14 +227,35 @@ export class PostgresBus extends Emitter<PostgresBusEvents> implements Bus {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         call?.abort();
-        reject(new SessionError('ERR_BUS_UNAVAILABLE', `PostgreSQL did not answer ${op} within ${this.timeoutMs} ms: ${this.listener.lastError || 'no answer'}`, 'local', { op, cause: 'timeout' }));
+        reject(
+          new SessionError(
+            'ERR_BUS_UNAVAILABLE',
+            `PostgreSQL did not answer ${op} within ${this.timeoutMs} ms: ${this.listener.lastError || 'no answer'}`,
+            'local',
+            { op, cause: 'timeout' },
+          ),
+        );
       }, this.timeoutMs);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => {
-        clearTimeout(timer);
-        if (e instanceof SessionError) { reject(e); return; }
-        const message = e instanceof Error ? e.message : String(e);
-        reject(new SessionError('ERR_BUS_UNAVAILABLE', `PostgreSQL ${op} failed: ${message}`, 'local', { op, cause: message }));
-      });
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          if (e instanceof SessionError) {
+            reject(e);
+            return;
+          }
+          const message = e instanceof Error ? e.message : String(e);
+          reject(
+            new SessionError('ERR_BUS_UNAVAILABLE', `PostgreSQL ${op} failed: ${message}`, 'local', {
+              op,
+              cause: message,
+            }),
+          );
+        },
+      );
     });
   }
 }

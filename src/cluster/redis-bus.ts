@@ -66,7 +66,13 @@ export interface RedisBusStats {
   dropped: number;
 }
 
-interface Queued { channel: string; message: Buffer; resolve: () => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }
+interface Queued {
+  channel: string;
+  message: Buffer;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 type Client = RedisClient;
 
@@ -90,22 +96,43 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     this.redis = createClient(options, this.timeoutMs, false);
     this.sub = createClient(options, this.timeoutMs, true);
     const pub = this.redis as EventEmitter;
-    pub.on('error', (e: Error) => { this.lastError = e.message; });
-    pub.on('ready', () => { this.emit('ready', undefined); this.flush(); });
-    pub.on('close', () => { if (!this.closed) this.emit('down', { cause: this.lastError || 'connection closed' }); });
+    pub.on('error', (e: Error) => {
+      this.lastError = e.message;
+    });
+    pub.on('ready', () => {
+      this.emit('ready', undefined);
+      this.flush();
+    });
+    pub.on('close', () => {
+      if (!this.closed) this.emit('down', { cause: this.lastError || 'connection closed' });
+    });
     const sub = this.sub as EventEmitter;
-    sub.on('error', (e: Error) => { this.lastError = e.message; });
-    sub.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer | string, message: Buffer) => this.dispatch(channel.toString(), message));
+    sub.on('error', (e: Error) => {
+      this.lastError = e.message;
+    });
+    sub.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer | string, message: Buffer) =>
+      this.dispatch(channel.toString(), message),
+    );
   }
 
-  get stats(): RedisBusStats { return { ...this.counters, queued: this.queue.length }; }
+  get stats(): RedisBusStats {
+    return { ...this.counters, queued: this.queue.length };
+  }
 
-  private get timeoutMs(): number { return this.options.timeoutMs ?? 1000; }
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? 1000;
+  }
 
   async publish(topic: string, message: Uint8Array): Promise<void> {
     if (this.closed) throw new SessionError('ERR_BUS_UNAVAILABLE', 'the bus is closed', 'local', { cause: 'closed' });
     const max = this.options.maxMessageBytes ?? 1024 * 1024;
-    if (message.length > max) throw new SessionError('ERR_INVALID_ARGUMENT', `the message is ${message.length} bytes; at most ${max} (maxMessageBytes)`, 'local', { limit: 'maxMessageBytes' });
+    if (message.length > max)
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `the message is ${message.length} bytes; at most ${max} (maxMessageBytes)`,
+        'local',
+        { limit: 'maxMessageBytes' },
+      );
     const channel = this.prefix + topic;
     const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     if (this.redis.status === 'ready' && this.queue.length === 0) return this.send(channel, buf);
@@ -125,7 +152,10 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
         // SUBSCRIBE only once the connection is ready: sent earlier from the offline queue, it can
         // overtake ioredis's own checks (ROLE under Sentinel), which subscriber mode then refuses.
         await this.connectionReady(this.sub, 'subscribe');
-        await this.bounded('subscribe', this.sharded ? (this.sub as Redis).ssubscribe(channel) : this.sub.subscribe(channel));
+        await this.bounded(
+          'subscribe',
+          this.sharded ? (this.sub as Redis).ssubscribe(channel) : this.sub.subscribe(channel),
+        );
       } catch (error) {
         set.delete(entry);
         if (set.size === 0 && this.handlers.get(channel) === set) this.handlers.delete(channel);
@@ -136,7 +166,10 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
       set.delete(entry);
       if (set.size === 0 && this.handlers.get(channel) === set) {
         this.handlers.delete(channel);
-        if (!this.closed) await (this.sharded ? (this.sub as Redis).sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(() => undefined);
+        if (!this.closed)
+          await (this.sharded ? (this.sub as Redis).sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(
+            () => undefined,
+          );
       }
     };
   }
@@ -153,15 +186,56 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   private connectionReady(client: Client, op: string): Promise<void> {
     const status = client.status;
     if (status === 'ready') return Promise.resolve();
-    if (this.closed || status === 'end' || status === 'close' || status === 'reconnecting' || status === 'disconnecting') {
-      return Promise.reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable (${status}): ${this.lastError || 'not connected'}`, 'local', { op, cause: this.lastError || status }));
+    if (
+      this.closed ||
+      status === 'end' ||
+      status === 'close' ||
+      status === 'reconnecting' ||
+      status === 'disconnecting'
+    ) {
+      return Promise.reject(
+        new SessionError(
+          'ERR_BUS_UNAVAILABLE',
+          `Redis is not reachable (${status}): ${this.lastError || 'not connected'}`,
+          'local',
+          { op, cause: this.lastError || status },
+        ),
+      );
     }
     const em = client as EventEmitter;
     return new Promise<void>((resolve, reject) => {
-      const done = (): void => { clearTimeout(timer); em.off('ready', onReady); em.off('close', onClose); em.off('end', onClose); };
-      const onReady = (): void => { done(); resolve(); };
-      const onClose = (): void => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis is not reachable: ${this.lastError || 'connection closed'}`, 'local', { op, cause: this.lastError || 'closed' })); };
-      const timer = setTimeout(() => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis did not become ready within ${this.timeoutMs} ms: ${this.lastError || 'no answer'}`, 'local', { op, cause: 'timeout' })); }, this.timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        em.off('ready', onReady);
+        em.off('close', onClose);
+        em.off('end', onClose);
+      };
+      const onReady = (): void => {
+        done();
+        resolve();
+      };
+      const onClose = (): void => {
+        done();
+        reject(
+          new SessionError(
+            'ERR_BUS_UNAVAILABLE',
+            `Redis is not reachable: ${this.lastError || 'connection closed'}`,
+            'local',
+            { op, cause: this.lastError || 'closed' },
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new SessionError(
+            'ERR_BUS_UNAVAILABLE',
+            `Redis did not become ready within ${this.timeoutMs} ms: ${this.lastError || 'no answer'}`,
+            'local',
+            { op, cause: 'timeout' },
+          ),
+        );
+      }, this.timeoutMs);
       em.on('ready', onReady);
       em.on('close', onClose);
       em.on('end', onClose);
@@ -171,7 +245,14 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const q of this.queue.splice(0)) { clearTimeout(q.timer); q.reject(new SessionError('ERR_BUS_UNAVAILABLE', 'the bus was closed before Redis took the message', 'local', { cause: 'closed' })); }
+    for (const q of this.queue.splice(0)) {
+      clearTimeout(q.timer);
+      q.reject(
+        new SessionError('ERR_BUS_UNAVAILABLE', 'the bus was closed before Redis took the message', 'local', {
+          cause: 'closed',
+        }),
+      );
+    }
     this.queuedBytes = 0;
     this.handlers.clear();
     this.sub.disconnect();
@@ -184,13 +265,20 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     this.counters.received++;
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
     for (const h of [...set]) {
-      try { h(bytes); } catch (error) { this.emit('handler-error', { topic: channel.slice(this.prefix.length), error }); }
+      try {
+        h(bytes);
+      } catch (error) {
+        this.emit('handler-error', { topic: channel.slice(this.prefix.length), error });
+      }
     }
   }
 
   private async send(channel: string, message: Buffer): Promise<void> {
     const target = this.sharded ? null : await this.publisher();
-    await this.bounded('publish', target === null ? (this.redis as Cluster).spublish(channel, message) : target.publish(channel, message));
+    await this.bounded(
+      'publish',
+      target === null ? (this.redis as Cluster).spublish(channel, message) : target.publish(channel, message),
+    );
     this.counters.published++;
   }
 
@@ -205,19 +293,43 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     const masters = this.redis.nodes('master').sort((a, b) => (nodeKey(a) < nodeKey(b) ? -1 : 1));
     // The first master whose connection is up or coming up; a master that is down is skipped (the
     // order per publisher may break across that switch, once).
-    const pinned = masters.find((m) => m.status === 'ready' || m.status === 'wait' || m.status === 'connecting' || m.status === 'connect') ?? masters[0];
+    const pinned =
+      masters.find(
+        (m) => m.status === 'ready' || m.status === 'wait' || m.status === 'connecting' || m.status === 'connect',
+      ) ?? masters[0];
     if (!pinned) return this.redis;
     const status = pinned.status;
     if (status === 'ready') return pinned;
     if (status !== 'wait' && status !== 'connecting' && status !== 'connect') {
-      throw new SessionError('ERR_BUS_UNAVAILABLE', `the Redis node ${nodeKey(pinned)} that publishes is down (${status}): ${this.lastError || 'not connected'}`, 'local', { cause: this.lastError || status });
+      throw new SessionError(
+        'ERR_BUS_UNAVAILABLE',
+        `the Redis node ${nodeKey(pinned)} that publishes is down (${status}): ${this.lastError || 'not connected'}`,
+        'local',
+        { cause: this.lastError || status },
+      );
     }
     if (status === 'wait') pinned.connect().catch(() => undefined);
     const em = pinned as EventEmitter;
     await new Promise<void>((resolve, reject) => {
-      const done = (): void => { clearTimeout(timer); em.off('ready', onReady); };
-      const onReady = (): void => { done(); resolve(); };
-      const timer = setTimeout(() => { done(); reject(new SessionError('ERR_BUS_UNAVAILABLE', `the Redis node ${nodeKey(pinned)} did not connect within ${this.timeoutMs} ms`, 'local', { cause: 'timeout' })); }, this.timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        em.off('ready', onReady);
+      };
+      const onReady = (): void => {
+        done();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new SessionError(
+            'ERR_BUS_UNAVAILABLE',
+            `the Redis node ${nodeKey(pinned)} did not connect within ${this.timeoutMs} ms`,
+            'local',
+            { cause: 'timeout' },
+          ),
+        );
+      }, this.timeoutMs);
       em.on('ready', onReady);
     });
     return pinned;
@@ -229,18 +341,35 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     if (this.queue.length >= maxN || this.queuedBytes + message.length > maxB) {
       this.counters.dropped++;
       const limit = this.queue.length >= maxN ? 'maxQueuedMessages' : 'maxQueuedBytes';
-      return Promise.reject(new SessionError('ERR_BUS_FULL', `Redis is unreachable and the offline queue is full (${limit}); the message was dropped`, 'local', { limit, cause: this.lastError }));
+      return Promise.reject(
+        new SessionError(
+          'ERR_BUS_FULL',
+          `Redis is unreachable and the offline queue is full (${limit}); the message was dropped`,
+          'local',
+          { limit, cause: this.lastError },
+        ),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const item: Queued = {
-        channel, message, resolve, reject,
+        channel,
+        message,
+        resolve,
+        reject,
         timer: setTimeout(() => {
           const i = this.queue.indexOf(item);
           if (i < 0) return;
           this.queue.splice(i, 1);
           this.queuedBytes -= message.length;
           this.counters.dropped++;
-          reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis stayed unreachable for ${this.options.offlineTimeoutMs ?? 5000} ms (offlineTimeoutMs); the message was dropped: ${this.lastError || 'not connected'}`, 'local', { cause: this.lastError || 'not connected' }));
+          reject(
+            new SessionError(
+              'ERR_BUS_UNAVAILABLE',
+              `Redis stayed unreachable for ${this.options.offlineTimeoutMs ?? 5000} ms (offlineTimeoutMs); the message was dropped: ${this.lastError || 'not connected'}`,
+              'local',
+              { cause: this.lastError || 'not connected' },
+            ),
+          );
         }, this.options.offlineTimeoutMs ?? 5000),
       };
       this.queue.push(item);
@@ -261,24 +390,48 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
 
   private bounded<T>(op: string, p: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis did not answer ${op} within ${this.timeoutMs} ms: ${this.lastError || 'no answer'}`, 'local', { op, cause: 'timeout' })), this.timeoutMs);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => {
-        clearTimeout(timer);
-        const message = e instanceof Error ? e.message : String(e);
-        reject(new SessionError('ERR_BUS_UNAVAILABLE', `Redis ${op} failed: ${message}`, 'local', { op, cause: message }));
-      });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new SessionError(
+              'ERR_BUS_UNAVAILABLE',
+              `Redis did not answer ${op} within ${this.timeoutMs} ms: ${this.lastError || 'no answer'}`,
+              'local',
+              { op, cause: 'timeout' },
+            ),
+          ),
+        this.timeoutMs,
+      );
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          const message = e instanceof Error ? e.message : String(e);
+          reject(
+            new SessionError('ERR_BUS_UNAVAILABLE', `Redis ${op} failed: ${message}`, 'local', { op, cause: message }),
+          );
+        },
+      );
     });
   }
 }
 
-function nodeKey(r: Redis): string { return `${r.options.host ?? ''}:${r.options.port ?? 0}`; }
+function nodeKey(r: Redis): string {
+  return `${r.options.host ?? ''}:${r.options.port ?? 0}`;
+}
 
 function createClient(options: RedisBusConnection, timeoutMs: number, subscriber: boolean): Client {
   // No ioredis offline queue on the publisher (ours is bounded). The subscriber keeps ioredis's
   // (its resubscription after a reconnect goes through it); our SUBSCRIBE waits for 'ready'.
   return openRedis(options, timeoutMs, {
     redis: { enableOfflineQueue: subscriber, autoResubscribe: true },
-    cluster: { enableOfflineQueue: subscriber, ...('cluster' in options && options.sharded ? { shardedSubscribers: true } : {}) },
+    cluster: {
+      enableOfflineQueue: subscriber,
+      ...('cluster' in options && options.sharded ? { shardedSubscribers: true } : {}),
+    },
     missing: 'RedisBus needs one of: url, sentinels + name, cluster',
   });
 }

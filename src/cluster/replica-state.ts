@@ -67,7 +67,10 @@ export class ReplicaState {
   private tombstoneCount = 0;
   private bytes = 0;
 
-  constructor(private readonly node: string, private readonly limits: ReplicaLimits) {}
+  constructor(
+    private readonly node: string,
+    private readonly limits: ReplicaLimits,
+  ) {}
 
   get size(): { entries: number; bytes: number; tombstones: number } {
     return { entries: this.liveCount, bytes: this.bytes, tombstones: this.tombstoneCount };
@@ -100,15 +103,32 @@ export class ReplicaState {
   // ---- mutations on the owner --------------------------------------------------------------
 
   /** set (expected null) or compareAndSet; null when the version did not match. */
-  mutateWrite(id: string, json: string, principal: string | null | undefined, ttlMs: number, expected: number | null, now: number): { record: Replica; created: boolean } | null {
+  mutateWrite(
+    id: string,
+    json: string,
+    principal: string | null | undefined,
+    ttlMs: number,
+    expected: number | null,
+    now: number,
+  ): { record: Replica; created: boolean } | null {
     const current = this.live(id, now);
     if (expected !== null && (current?.version ?? 0) !== expected) return null;
     const before = this.records.get(id);
     if (!current && this.liveCount >= this.limits.maxEntries) {
-      throw new SessionError('ERR_STORE_FULL', `the replicated store holds ${this.limits.maxEntries} sessions (maxEntries)`, 'local', { limit: 'maxEntries' });
+      throw new SessionError(
+        'ERR_STORE_FULL',
+        `the replicated store holds ${this.limits.maxEntries} sessions (maxEntries)`,
+        'local',
+        { limit: 'maxEntries' },
+      );
     }
     if (this.bytes - (current ? size(current) : 0) + json.length * 2 > this.limits.maxBytes) {
-      throw new SessionError('ERR_STORE_FULL', `the replicated store would exceed ${this.limits.maxBytes} bytes (maxBytes)`, 'local', { limit: 'maxBytes' });
+      throw new SessionError(
+        'ERR_STORE_FULL',
+        `the replicated store would exceed ${this.limits.maxBytes} bytes (maxBytes)`,
+        'local',
+        { limit: 'maxBytes' },
+      );
     }
     const record: Replica = {
       id,
@@ -138,7 +158,13 @@ export class ReplicaState {
     const current = this.live(id, now);
     if (!current) return null;
     if (onlyPrincipal !== undefined && current.principal !== onlyPrincipal) return null;
-    const record: Replica = { ...current, json: null, expiresAt: now + this.limits.tombstoneMs, rev: this.stamp(now), origin: this.node };
+    const record: Replica = {
+      ...current,
+      json: null,
+      expiresAt: now + this.limits.tombstoneMs,
+      rev: this.stamp(now),
+      origin: this.node,
+    };
     this.put(record, current, now);
     return { record, principal: current.principal };
   }
@@ -180,7 +206,10 @@ export class ReplicaState {
     if (before) this.unaccount(before);
     // A record that is already past its time is not kept (expiry needs no message); but a newer
     // dead record still removes what we had.
-    if (record.expiresAt <= now) { this.records.delete(record.id); return; }
+    if (record.expiresAt <= now) {
+      this.records.delete(record.id);
+      return;
+    }
     this.records.set(record.id, record);
     if (record.json === null) this.tombstoneCount++;
     else {
@@ -205,7 +234,10 @@ export class ReplicaState {
   }
 
   private unaccount(r: Replica): void {
-    if (r.json === null) { this.tombstoneCount--; return; }
+    if (r.json === null) {
+      this.tombstoneCount--;
+      return;
+    }
     this.liveCount--;
     this.bytes -= size(r);
     if (r.principal !== null) {
@@ -222,7 +254,20 @@ export function view<T>(r: Replica): StoredSession<T> {
     data = JSON.parse(r.json as string) as T;
   } catch {
     // Only a peer can have put text here that is not JSON (this node serialises what it writes).
-    throw new SessionError('ERR_REPLICATION_PROTOCOL', `session ${r.id} holds data from node ${r.origin} that is not JSON`, 'remote', { reason: 'data-not-json', origin: r.origin });
+    throw new SessionError(
+      'ERR_REPLICATION_PROTOCOL',
+      `session ${r.id} holds data from node ${r.origin} that is not JSON`,
+      'remote',
+      { reason: 'data-not-json', origin: r.origin },
+    );
   }
-  return { id: r.id, data, version: r.version, principal: r.principal, createdAt: r.createdAt, updatedAt: r.updatedAt, expiresAt: r.expiresAt };
+  return {
+    id: r.id,
+    data,
+    version: r.version,
+    principal: r.principal,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    expiresAt: r.expiresAt,
+  };
 }

@@ -31,7 +31,13 @@
 
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { ReplicationNode, type ReplicatedPeer, type ReplicatedStats, type ReplicationEvents, type ReplicationOptions } from './replication-node.js';
+import {
+  ReplicationNode,
+  type ReplicatedPeer,
+  type ReplicatedStats,
+  type ReplicationEvents,
+  type ReplicationOptions,
+} from './replication-node.js';
 import { view, type Replica } from './replica-state.js';
 import type { Op } from './replication-protocol.js';
 import { checkId, checkPrincipal, checkTtl, positive, runBounded, serialise } from '../store/shared.js';
@@ -63,7 +69,11 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     return new ReplicatedStore(node, options, timeoutMs);
   }
 
-  private constructor(private readonly node: ReplicationNode, private readonly options: ReplicatedStoreOptions, timeoutMs: number) {
+  private constructor(
+    private readonly node: ReplicationNode,
+    private readonly options: ReplicatedStoreOptions,
+    timeoutMs: number,
+  ) {
     super();
     this.timeoutMs = timeoutMs;
     node.on('peer', (e) => this.emit('peer', e));
@@ -73,23 +83,43 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     (this.sweepTimer as { unref?: () => void } | null)?.unref?.();
   }
 
-  get nodeId(): string { return this.node.nodeId; }
+  get nodeId(): string {
+    return this.node.nodeId;
+  }
   /** The URL peers dial to reach this node. */
-  get url(): string { return this.node.url; }
+  get url(): string {
+    return this.node.url;
+  }
   /** Whether this node has bootstrapped and may own keys. */
-  get ready(): boolean { return this.node.ready; }
-  get stats(): ReplicatedStats { return this.node.stats; }
+  get ready(): boolean {
+    return this.node.ready;
+  }
+  get stats(): ReplicatedStats {
+    return this.node.stats;
+  }
   /** Each peer as this node sees it. */
-  peers(): ReturnType<ReplicationNode['peers']> { return this.node.peers(); }
+  peers(): ReturnType<ReplicationNode['peers']> {
+    return this.node.peers();
+  }
   /** A SHA-256 over every live session this node holds: equal on converged nodes. */
-  digest(): { entries: number; sha256: string } { return this.node.digest(); }
+  digest(): { entries: number; sha256: string } {
+    return this.node.digest();
+  }
   /** The node that owns `id` now, as this node sees it (null: none eligible). */
-  ownerOf(id: string): string | null { return this.node.ownerOf(id); }
-  owns(id: string): boolean { return this.node.owns(id); }
+  ownerOf(id: string): string | null {
+    return this.node.ownerOf(id);
+  }
+  owns(id: string): boolean {
+    return this.node.owns(id);
+  }
   /** Sets the other nodes; do it on every node (keys move between owners). */
-  setPeers(peers: ReplicatedPeer[]): void { this.node.setPeers(peers); }
+  setPeers(peers: ReplicatedPeer[]): void {
+    this.node.setPeers(peers);
+  }
   /** Resolves when this node is ready and sees every peer connected and ready. */
-  settled(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> { return this.node.settled(options); }
+  settled(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    return this.node.settled(options);
+  }
 
   get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
     return this.local(options, () => {
@@ -100,12 +130,17 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
   }
 
   set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
-    return this.bounded('set', options, async (signal) => (await this.write(id, data, options, null, signal)) as number);
+    return this.bounded(
+      'set',
+      options,
+      async (signal) => (await this.write(id, data, options, null, signal)) as number,
+    );
   }
 
   compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
     return this.bounded('compareAndSet', options, async (signal) => {
-      if (!Number.isInteger(expected) || expected < 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+      if (!Number.isInteger(expected) || expected < 0)
+        throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
       return this.write(id, data, options, expected, signal);
     });
   }
@@ -161,14 +196,33 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     return removed.length;
   }
 
-  private async write<T>(id: string, data: T, options: WriteOptions, expected: number | null, signal: AbortSignal): Promise<number | null> {
+  private async write<T>(
+    id: string,
+    data: T,
+    options: WriteOptions,
+    expected: number | null,
+    signal: AbortSignal,
+  ): Promise<number | null> {
     checkId(id);
     const ttl = checkTtl(options?.ttlMs);
     const json = serialise(data);
     const max = this.options.maxEntryBytes ?? 1024 * 1024;
-    if (json.length * 2 > max) throw new SessionError('ERR_STORE_FULL', `the session is ${json.length * 2} bytes; at most ${max} (maxEntryBytes)`, 'local', { limit: 'maxEntryBytes' });
+    if (json.length * 2 > max)
+      throw new SessionError(
+        'ERR_STORE_FULL',
+        `the session is ${json.length * 2} bytes; at most ${max} (maxEntryBytes)`,
+        'local',
+        { limit: 'maxEntryBytes' },
+      );
     if (options.principal !== undefined && options.principal !== null) checkPrincipal(options.principal);
-    const op: Op = { op: 'set', id, json, ttl, expected, ...(options.principal !== undefined ? { p: options.principal } : {}) };
+    const op: Op = {
+      op: 'set',
+      id,
+      json,
+      ttl,
+      expected,
+      ...(options.principal !== undefined ? { p: options.principal } : {}),
+    };
     const r = await this.node.execute(op, signal);
     if (r.created) this.emit('created', { id, principal: r.principal ?? null });
     return r.v ?? null;
@@ -191,12 +245,23 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
 
   /** A local read: it cannot wait, so no timer; closed and an aborted signal still fail it. */
   private local<T>(options: CallOptions | undefined, fn: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { cause: 'closed' }));
+    if (this.closed)
+      return Promise.reject(
+        new SessionError('ERR_STORE_UNAVAILABLE', 'the store is closed', 'local', { cause: 'closed' }),
+      );
     if (options?.signal?.aborted) return Promise.reject(options.signal.reason);
-    try { return Promise.resolve(fn()); } catch (error) { return Promise.reject(error); }
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  private bounded<T>(op: string, options: CallOptions | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private bounded<T>(
+    op: string,
+    options: CallOptions | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     return runBounded('replicated', op, this.closed, this.timeoutMs, options, fn, (error) => error);
   }
 }

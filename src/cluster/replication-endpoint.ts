@@ -17,7 +17,11 @@ import { clusterTag, isLoopback } from './node-identity.js';
 import type { ReplicationOptions } from './replication-types.js';
 
 /** The session settings shared by accepted and dialed replication sessions. */
-export function sessionTuning(options: ReplicationOptions): { maxFrameSize: number; resumeWindowMs: number; heartbeatMs: number } {
+export function sessionTuning(options: ReplicationOptions): {
+  maxFrameSize: number;
+  resumeWindowMs: number;
+  heartbeatMs: number;
+} {
   const l = options.link ?? {};
   return {
     maxFrameSize: l.maxFrameSize ?? 4 * 1024 * 1024,
@@ -34,7 +38,8 @@ export function createEndpoint(options: ReplicationOptions): Server {
     ...sessionTuning(options),
     authenticate: (request) => {
       if (secret === undefined) return null;
-      if (!constantTimeEqual(request.credentials, new TextEncoder().encode(clusterTag(secret)))) throw new Refusal('wrong cluster secret', 'unauthorized');
+      if (!constantTimeEqual(request.credentials, new TextEncoder().encode(clusterTag(secret))))
+        throw new Refusal('wrong cluster secret', 'unauthorized');
       return null;
     },
   });
@@ -46,7 +51,12 @@ export function checkListen(options: ReplicationOptions): void {
   const l = options.listen;
   for (const host of [l?.tcp?.host, l?.tls?.host]) {
     if (host !== undefined && !isLoopback(host)) {
-      throw new SessionError('ERR_INVALID_ARGUMENT', `a replicated store listening on ${host} must authenticate its peers: set clusterSecret (and, so no node can pose as another, nodeKey with each peer's publicKey); without them it may listen on loopback only`, 'local', { host });
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `a replicated store listening on ${host} must authenticate its peers: set clusterSecret (and, so no node can pose as another, nodeKey with each peer's publicKey); without them it may listen on loopback only`,
+        'local',
+        { host },
+      );
     }
   }
 }

@@ -53,8 +53,12 @@ import type {} from '../store/errors.js';
 
 export type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 
-
-interface Inbound { session: Session; ready: boolean; owner: boolean; snapshotDone: boolean }
+interface Inbound {
+  session: Session;
+  ready: boolean;
+  owner: boolean;
+  snapshotDone: boolean;
+}
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -92,7 +96,8 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
 
   private constructor(private readonly options: ReplicationOptions) {
     super();
-    if (typeof options.nodeId !== 'string' || options.nodeId === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'nodeId must be a non-empty string', 'local');
+    if (typeof options.nodeId !== 'string' || options.nodeId === '')
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'nodeId must be a non-empty string', 'local');
     checkListen(options);
     this.nowFn = options.now ?? Date.now;
     this.privateKey = options.nodeKey !== undefined ? privateKeyOf(options.nodeKey) : undefined;
@@ -105,29 +110,53 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     });
   }
 
-  get nodeId(): string { return this.options.nodeId; }
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
 
   /** The node's clock. */
-  now(): number { return this.nowFn(); }
+  now(): number {
+    return this.nowFn();
+  }
 
   /** The URL peers dial to reach this node. */
-  get url(): string { return endpointUrl(this.server, this.options); }
+  get url(): string {
+    return endpointUrl(this.server, this.options);
+  }
 
   /** Whether this node has bootstrapped (snapshots from its reachable peers) and may own keys. */
-  get ready(): boolean { return this.isReady; }
+  get ready(): boolean {
+    return this.isReady;
+  }
 
   get stats(): ReplicatedStats {
     const sent = { messages: 0, bytes: 0, snapshotRecords: 0, resets: 0, sessions: 0 };
     for (const l of this.links.values()) {
       const s: LinkStats = l.stats;
-      sent.messages += s.messages; sent.bytes += s.bytes; sent.snapshotRecords += s.snapshotRecords; sent.resets += s.resets; sent.sessions += s.sessions;
+      sent.messages += s.messages;
+      sent.bytes += s.bytes;
+      sent.snapshotRecords += s.snapshotRecords;
+      sent.resets += s.resets;
+      sent.sessions += s.sessions;
     }
-    return { ...this.state.size, sent, reoffered: this.reoffered, requests: { ...this.requests }, received: { ...this.received } };
+    return {
+      ...this.state.size,
+      sent,
+      reoffered: this.reoffered,
+      requests: { ...this.requests },
+      received: { ...this.received },
+    };
   }
 
   /** Each peer as this node sees it. */
   peers(): { id: string; connected: boolean; ready: boolean; backlogBytes: number; dialError: string }[] {
-    return [...this.links.values()].map((l) => ({ id: l.peer, connected: l.connected, ready: this.inbound.get(l.peer)?.ready === true, backlogBytes: l.backlogBytes, dialError: l.dialError }));
+    return [...this.links.values()].map((l) => ({
+      id: l.peer,
+      connected: l.connected,
+      ready: this.inbound.get(l.peer)?.ready === true,
+      backlogBytes: l.backlogBytes,
+      dialError: l.dialError,
+    }));
   }
 
   /**
@@ -136,9 +165,15 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
    */
   digest(): { entries: number; sha256: string } {
     const now = this.nowFn();
-    const live = this.state.snapshot().filter((r) => r.json !== null && r.expiresAt > now).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const live = this.state
+      .snapshot()
+      .filter((r) => r.json !== null && r.expiresAt > now)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const h = createHash('sha256');
-    for (const r of live) h.update(JSON.stringify([r.id, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.json])).update('\n');
+    for (const r of live)
+      h.update(JSON.stringify([r.id, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.json])).update(
+        '\n',
+      );
     return { entries: live.length, sha256: h.digest('hex') };
   }
 
@@ -151,7 +186,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   private eligible(m: string): boolean {
     if (m === this.nodeId) return this.isReady && this.options.owner !== false;
     const inbound = this.inbound.get(m);
-    return inbound?.ready === true && inbound.owner && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true;
+    return (
+      inbound?.ready === true && inbound.owner && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true
+    );
   }
 
   /**
@@ -173,7 +210,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   /** True when this node owns `id` now. */
-  owns(id: string): boolean { return this.ownerOf(id) === this.nodeId; }
+  owns(id: string): boolean {
+    return this.ownerOf(id) === this.nodeId;
+  }
 
   /**
    * Sets the other nodes (add or remove links). Changing membership moves keys between owners:
@@ -184,7 +223,12 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     if (wanted.has(this.nodeId)) wanted.delete(this.nodeId);
     this.setPeerKeys(peers);
     for (const [id, link] of this.links) {
-      if (wanted.get(id) !== link.config.url) { void link.close(); this.links.delete(id); this.wasEligible.delete(id); this.failPending(id, 'the peer was removed'); }
+      if (wanted.get(id) !== link.config.url) {
+        void link.close();
+        this.links.delete(id);
+        this.wasEligible.delete(id);
+        this.failPending(id, 'the peer was removed');
+      }
     }
     for (const [id, url] of wanted) if (!this.links.has(id)) this.addLink(id, url);
   }
@@ -194,8 +238,18 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     const deadline = performance.now() + (options.timeoutMs ?? 30_000);
     for (;;) {
       options.signal?.throwIfAborted();
-      if (this.isReady && [...this.links.values()].every((l) => l.connected && this.inbound.get(l.peer)?.ready === true)) return;
-      if (performance.now() > deadline) throw new SessionError('ERR_STORE_TIMEOUT', `node ${this.nodeId} did not see all peers ready in time`, 'local', { op: 'settled', timeoutMs: options.timeoutMs ?? 30_000 });
+      if (
+        this.isReady &&
+        [...this.links.values()].every((l) => l.connected && this.inbound.get(l.peer)?.ready === true)
+      )
+        return;
+      if (performance.now() > deadline)
+        throw new SessionError(
+          'ERR_STORE_TIMEOUT',
+          `node ${this.nodeId} did not see all peers ready in time`,
+          'local',
+          { op: 'settled', timeoutMs: options.timeoutMs ?? 30_000 },
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -216,7 +270,13 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   async execute(op: Op, signal: AbortSignal): Promise<Result> {
     if (!this.isReady) await this.whenReady(signal);
     const owner = this.ownerOf(op.id);
-    if (owner === null) throw new SessionError('ERR_STORE_UNAVAILABLE', `no node can own session ${op.id} now (no ready owner node is reachable)`, 'local', { cause: 'no-owner' });
+    if (owner === null)
+      throw new SessionError(
+        'ERR_STORE_UNAVAILABLE',
+        `no node can own session ${op.id} now (no ready owner node is reachable)`,
+        'local',
+        { cause: 'no-owner' },
+      );
     if (owner === this.nodeId) return this.apply(op, null);
     const link = this.links.get(owner) as PeerLink;
     return this.pending.request(owner, op.id, this.options.maxPendingRequests ?? 10_000, signal, (n) => {
@@ -232,17 +292,25 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     let result: Result;
     if (op.op === 'set') {
       const out = this.state.mutateWrite(op.id, op.json, op.p, op.ttl, op.expected, now);
-      if (out) { record = out.record; result = { v: out.record.version, created: out.created, principal: out.record.principal }; } else result = { v: null };
+      if (out) {
+        record = out.record;
+        result = { v: out.record.version, created: out.created, principal: out.record.principal };
+      } else result = { v: null };
     } else if (op.op === 'touch') {
       record = this.state.mutateTouch(op.id, op.ttl, now);
       result = { ok: record !== null };
     } else {
       const out = this.state.mutateDestroy(op.id, now, op.only);
-      if (out) { record = out.record; result = { ok: true, principal: out.principal }; } else result = { ok: false };
+      if (out) {
+        record = out.record;
+        result = { ok: true, principal: out.principal };
+      } else result = { ok: false };
     }
     if (record) {
       for (const link of this.links.values()) {
-        link.send(requester?.peer === link.peer ? { t: 'up', e: record, n: requester.n, r: result } : { t: 'up', e: record });
+        link.send(
+          requester?.peer === link.peer ? { t: 'up', e: record, n: requester.n, r: result } : { t: 'up', e: record },
+        );
       }
     } else if (requester) {
       this.links.get(requester.peer)?.send({ t: 'res', n: requester.n, r: result });
@@ -252,7 +320,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
 
   private async listen(): Promise<void> {
     this.server = createEndpoint(this.options);
-    this.server.on('session', (s) => { void this.onInbound(s); });
+    this.server.on('session', (s) => {
+      void this.onInbound(s);
+    });
     await this.server.start();
     this.setPeerKeys(this.options.peers ?? []);
     for (const p of this.options.peers ?? []) if (p.id !== this.nodeId) this.addLink(p.id, p.url);
@@ -265,7 +335,8 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
 
   private setPeerKeys(peers: ReplicatedPeer[]): void {
     this.peerKeys.clear();
-    for (const p of peers) if (p.publicKey !== undefined && p.id !== this.nodeId) this.peerKeys.set(p.id, publicKeyOf(p.publicKey, p.id));
+    for (const p of peers)
+      if (p.publicKey !== undefined && p.id !== this.nodeId) this.peerKeys.set(p.id, publicKeyOf(p.publicKey, p.id));
   }
 
   private addLink(id: string, url: string): void {
@@ -287,12 +358,25 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         node: this.nodeId,
         ready: this.isReady,
         ...(this.options.owner === false ? { owner: false } : {}),
-        ...proveHello({ ...(this.options.clusterSecret !== undefined ? { secret: this.options.clusterSecret } : {}), ...(this.privateKey ? { privateKey: this.privateKey } : {}) }, this.nodeId, id, challenge),
+        ...proveHello(
+          {
+            ...(this.options.clusterSecret !== undefined ? { secret: this.options.clusterSecret } : {}),
+            ...(this.privateKey ? { privateKey: this.privateKey } : {}),
+          },
+          this.nodeId,
+          id,
+          challenge,
+        ),
       }),
       snapshot: () => this.state.snapshot(),
       onChange: (link, lost, reason) => {
         if (lost) this.failPending(link.peer, reason ?? 'session lost');
-        this.emit('peer', { id: link.peer, connected: link.connected, ready: this.inbound.get(link.peer)?.ready === true, ...(reason ? { reason } : {}) });
+        this.emit('peer', {
+          id: link.peer,
+          connected: link.connected,
+          ready: this.inbound.get(link.peer)?.ready === true,
+          ...(reason ? { reason } : {}),
+        });
         this.checkReady();
         this.watchPeers();
       },
@@ -305,7 +389,9 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     let peer: string | null = null;
     let record: Inbound | null = null;
     // A session that never says hello must not hold a slot for ever.
-    const helloTimer = setTimeout(() => { if (record === null) s.abort(`no hello within ${HELLO_TIMEOUT_MS} ms`); }, HELLO_TIMEOUT_MS);
+    const helloTimer = setTimeout(() => {
+      if (record === null) s.abort(`no hello within ${HELLO_TIMEOUT_MS} ms`);
+    }, HELLO_TIMEOUT_MS);
     (helloTimer as { unref?: () => void }).unref?.();
     // The dialer must answer this challenge in its hello (node-identity.ts).
     const challenge = newChallenge();
@@ -318,7 +404,15 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         try {
           m = decode(textDecoder.decode(bytes));
         } catch (error) {
-          const e = error instanceof SessionError ? error : new SessionError('ERR_REPLICATION_PROTOCOL', 'a replication peer sent text that is not UTF-8', 'remote', { reason: 'utf-8' });
+          const e =
+            error instanceof SessionError
+              ? error
+              : new SessionError(
+                  'ERR_REPLICATION_PROTOCOL',
+                  'a replication peer sent text that is not UTF-8',
+                  'remote',
+                  { reason: 'utf-8' },
+                );
           this.emit('protocol-error', { id: peer, error: e });
           s.abort(e.message);
           return;
@@ -352,7 +446,12 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       if (peer !== null && this.inbound.get(peer)?.session === s) {
         this.inbound.delete(peer);
         this.failPending(peer, 'its stream ended'); // answers travel in that stream
-        this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: false, reason: 'inbound session ended' });
+        this.emit('peer', {
+          id: peer,
+          connected: this.links.get(peer)?.connected === true,
+          ready: false,
+          reason: 'inbound session ended',
+        });
         this.watchPeers();
       }
     }
@@ -360,12 +459,30 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
 
   /** Why an inbound session's first message does not open it (not a hello, or no proof of who sent it); null when it does. */
   private refuseHello(m: Message, challenge: string): SessionError | null {
-    if (m.t !== 'hello') return new SessionError('ERR_REPLICATION_PROTOCOL', 'the first message was not hello', 'remote', { reason: 'no-hello' });
-    if (!this.links.has(m.node)) return new SessionError('ERR_CLUSTER_AUTH', `node ${m.node} is not a peer of ${this.nodeId}`, 'remote', { reason: 'unknown-node', node: m.node });
+    if (m.t !== 'hello')
+      return new SessionError('ERR_REPLICATION_PROTOCOL', 'the first message was not hello', 'remote', {
+        reason: 'no-hello',
+      });
+    if (!this.links.has(m.node))
+      return new SessionError('ERR_CLUSTER_AUTH', `node ${m.node} is not a peer of ${this.nodeId}`, 'remote', {
+        reason: 'unknown-node',
+        node: m.node,
+      });
     const secret = this.options.clusterSecret;
     const publicKey = this.peerKeys.get(m.node);
-    const problem = checkHello({ ...(secret !== undefined ? { secret } : {}), ...(publicKey ? { publicKey } : {}) }, m.node, this.nodeId, challenge, m);
-    return problem === null ? null : new SessionError('ERR_CLUSTER_AUTH', `a hello as node ${m.node} was refused: ${problem}`, 'remote', { reason: 'bad-proof', node: m.node });
+    const problem = checkHello(
+      { ...(secret !== undefined ? { secret } : {}), ...(publicKey ? { publicKey } : {}) },
+      m.node,
+      this.nodeId,
+      challenge,
+      m,
+    );
+    return problem === null
+      ? null
+      : new SessionError('ERR_CLUSTER_AUTH', `a hello as node ${m.node} was refused: ${problem}`, 'remote', {
+          reason: 'bad-proof',
+          node: m.node,
+        });
   }
 
   /** A record stamped too far ahead of this node's clock (its hybrid clock would jump there for good). */
@@ -373,7 +490,12 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     const limit = (Math.floor(now) + this.maxClockSkewMs) * 1000;
     const bad = records.find((r) => r.rev > limit);
     if (!bad) return false;
-    const e = new SessionError('ERR_REPLICATION_PROTOCOL', `node ${peer} sent record ${bad.id} stamped ${Math.round(bad.rev / 1000 - now)} ms ahead of this node's clock (maxClockSkewMs ${this.maxClockSkewMs})`, 'remote', { reason: 'clock-skew', id: bad.id });
+    const e = new SessionError(
+      'ERR_REPLICATION_PROTOCOL',
+      `node ${peer} sent record ${bad.id} stamped ${Math.round(bad.rev / 1000 - now)} ms ahead of this node's clock (maxClockSkewMs ${this.maxClockSkewMs})`,
+      'remote',
+      { reason: 'clock-skew', id: bad.id },
+    );
     this.emit('protocol-error', { id: peer, error: e });
     inbound.session.abort(e.message);
     return true;
@@ -386,8 +508,15 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         if (this.refuseStamp(peer, inbound, m.e, now)) return;
         for (const e of m.e) this.state.merge(e, now);
         return;
-      case 'snap-end': inbound.snapshotDone = true; this.checkReady(); return;
-      case 'ready': inbound.ready = true; this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true }); this.watchPeers(); return;
+      case 'snap-end':
+        inbound.snapshotDone = true;
+        this.checkReady();
+        return;
+      case 'ready':
+        inbound.ready = true;
+        this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true });
+        this.watchPeers();
+        return;
       case 'up':
         if (this.refuseStamp(peer, inbound, [m.e], now)) return;
         this.state.merge(m.e, now);
@@ -403,14 +532,17 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         try {
           this.apply(op as Op, { peer, n });
         } catch (error) {
-          const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
+          const e =
+            error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
           this.links.get(peer)?.send({ t: 'res', n, err: { code: e.code, message: e.message } });
         }
         return;
       }
       case 'challenge':
       case 'hello': {
-        const e = new SessionError('ERR_REPLICATION_PROTOCOL', `a ${m.t} after the hello`, 'remote', { reason: 'hello-twice' });
+        const e = new SessionError('ERR_REPLICATION_PROTOCOL', `a ${m.t} after the hello`, 'remote', {
+          reason: 'hello-twice',
+        });
         this.emit('protocol-error', { id: peer, error: e });
         inbound.session.abort(e.message);
         return;
@@ -418,9 +550,15 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     }
   }
 
-  private answer(peer: string, n: number, r: Result): void { this.pending.answer(peer, n, r); }
-  private fail(peer: string, n: number, err: { code: string; message: string }): void { this.pending.fail(peer, n, err); }
-  private failPending(peer: string, reason: string): void { this.pending.failPeer(peer, reason); }
+  private answer(peer: string, n: number, r: Result): void {
+    this.pending.answer(peer, n, r);
+  }
+  private fail(peer: string, n: number, err: { code: string; message: string }): void {
+    this.pending.fail(peer, n, err);
+  }
+  private failPending(peer: string, reason: string): void {
+    this.pending.failPeer(peer, reason);
+  }
 
   private checkReady(): void {
     if (this.isReady || this.closed) return;
@@ -432,15 +570,25 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       return;
     }
     this.isReady = true;
-    if (this.readyTimer) { clearInterval(this.readyTimer); this.readyTimer = null; }
+    if (this.readyTimer) {
+      clearInterval(this.readyTimer);
+      this.readyTimer = null;
+    }
     for (const link of this.links.values()) link.send({ t: 'ready' });
     for (const w of [...this.readyWaiters]) w();
   }
 
   private whenReady(signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const done = (): void => { this.readyWaiters.delete(done); signal.removeEventListener('abort', onAbort); resolve(); };
-      const onAbort = (): void => { this.readyWaiters.delete(done); reject(signal.reason); };
+      const done = (): void => {
+        this.readyWaiters.delete(done);
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.readyWaiters.delete(done);
+        reject(signal.reason);
+      };
       this.readyWaiters.add(done);
       signal.addEventListener('abort', onAbort, { once: true });
     });

@@ -51,15 +51,20 @@ export function encode(m: Message): string {
   return JSON.stringify(m);
 }
 
-const bad = (reason: string): SessionError => new SessionError('ERR_REPLICATION_PROTOCOL', `a replication peer sent a bad message: ${reason}`, 'remote', { reason });
+const bad = (reason: string): SessionError =>
+  new SessionError('ERR_REPLICATION_PROTOCOL', `a replication peer sent a bad message: ${reason}`, 'remote', {
+    reason,
+  });
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStrOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
 function record(v: unknown): Replica {
   if (!Array.isArray(v) || v.length !== 9) throw bad('a record is not a 9-element array');
   const [id, json, version, principal, createdAt, updatedAt, expiresAt, rev, origin] = v as unknown[];
-  if (typeof id !== 'string' || !isStrOrNull(json) || !isStrOrNull(principal) || typeof origin !== 'string') throw bad('a record field has the wrong type');
-  if (!isNum(version) || !isNum(createdAt) || !isNum(updatedAt) || !isNum(expiresAt) || !isNum(rev)) throw bad('a record number is not finite');
+  if (typeof id !== 'string' || !isStrOrNull(json) || !isStrOrNull(principal) || typeof origin !== 'string')
+    throw bad('a record field has the wrong type');
+  if (!isNum(version) || !isNum(createdAt) || !isNum(updatedAt) || !isNum(expiresAt) || !isNum(rev))
+    throw bad('a record number is not finite');
   return { id, json, version, principal, createdAt, updatedAt, expiresAt, rev, origin };
 }
 
@@ -76,23 +81,38 @@ function result(v: unknown): Result | undefined {
 
 export function decode(text: string): Message {
   let v: unknown;
-  try { v = JSON.parse(text); } catch { throw bad('not JSON'); }
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not a JSON object');
   const m = v as Record<string, unknown>;
   switch (m.t) {
     case 'hello':
       if (typeof m.node !== 'string' || typeof m.ready !== 'boolean') throw bad('hello without node or ready');
       if (m.owner !== undefined && typeof m.owner !== 'boolean') throw bad('hello with a bad owner flag');
-      if ((m.mac !== undefined && typeof m.mac !== 'string') || (m.sig !== undefined && typeof m.sig !== 'string')) throw bad('hello with a bad proof');
-      return { t: 'hello', node: m.node, ready: m.ready, ...(m.owner === false ? { owner: false } : {}), ...(m.mac !== undefined ? { mac: m.mac as string } : {}), ...(m.sig !== undefined ? { sig: m.sig as string } : {}) };
+      if ((m.mac !== undefined && typeof m.mac !== 'string') || (m.sig !== undefined && typeof m.sig !== 'string'))
+        throw bad('hello with a bad proof');
+      return {
+        t: 'hello',
+        node: m.node,
+        ready: m.ready,
+        ...(m.owner === false ? { owner: false } : {}),
+        ...(m.mac !== undefined ? { mac: m.mac as string } : {}),
+        ...(m.sig !== undefined ? { sig: m.sig as string } : {}),
+      };
     case 'challenge':
-      if (typeof m.node !== 'string' || typeof m.c !== 'string' || m.c.length < 32) throw bad('challenge without node or random bytes');
+      if (typeof m.node !== 'string' || typeof m.c !== 'string' || m.c.length < 32)
+        throw bad('challenge without node or random bytes');
       return { t: 'challenge', node: m.node, c: m.c };
     case 'snap':
       if (!Array.isArray(m.e)) throw bad('snap without records');
       return { t: 'snap', e: m.e.map(record) };
-    case 'snap-end': return { t: 'snap-end' };
-    case 'ready': return { t: 'ready' };
+    case 'snap-end':
+      return { t: 'snap-end' };
+    case 'ready':
+      return { t: 'ready' };
     case 'up': {
       if (m.n !== undefined && !isNum(m.n)) throw bad('up with a bad request number');
       const r = result(m.r);
@@ -104,7 +124,8 @@ export function decode(text: string): Message {
       let err: { code: string; message: string } | undefined;
       if (m.err !== undefined) {
         const e = m.err as Record<string, unknown> | null;
-        if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || typeof e.message !== 'string') throw bad('res with a bad error');
+        if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || typeof e.message !== 'string')
+          throw bad('res with a bad error');
         err = { code: e.code, message: e.message };
       }
       return { t: 'res', n: m.n, ...(r ? { r } : {}), ...(err ? { err } : {}) };
@@ -115,7 +136,16 @@ export function decode(text: string): Message {
         if (typeof m.json !== 'string' || !isNum(m.ttl) || m.ttl <= 0) throw bad('set without json or ttl');
         if (m.expected !== null && !isNum(m.expected)) throw bad('set with a bad expected version');
         if (m.p !== undefined && !isStrOrNull(m.p)) throw bad('set with a bad principal');
-        return { t: 'req', n: m.n, op: 'set', id: m.id, json: m.json, ttl: m.ttl, expected: m.expected as number | null, ...(m.p !== undefined ? { p: m.p as string | null } : {}) };
+        return {
+          t: 'req',
+          n: m.n,
+          op: 'set',
+          id: m.id,
+          json: m.json,
+          ttl: m.ttl,
+          expected: m.expected as number | null,
+          ...(m.p !== undefined ? { p: m.p as string | null } : {}),
+        };
       }
       if (m.op === 'touch') {
         if (!isNum(m.ttl) || m.ttl <= 0) throw bad('touch without ttl');
@@ -123,7 +153,13 @@ export function decode(text: string): Message {
       }
       if (m.op === 'destroy') {
         if (m.only !== undefined && typeof m.only !== 'string') throw bad('destroy with a bad principal');
-        return { t: 'req', n: m.n, op: 'destroy', id: m.id, ...(m.only !== undefined ? { only: m.only as string } : {}) };
+        return {
+          t: 'req',
+          n: m.n,
+          op: 'destroy',
+          id: m.id,
+          ...(m.only !== undefined ? { only: m.only as string } : {}),
+        };
       }
       throw bad(`unknown op ${String(m.op)}`);
     }

@@ -70,7 +70,15 @@ export interface ReplicationOptions {
   /** Requests waiting for a remote owner at most (ERR_STORE_FULL, limit maxPendingRequests). Default 10,000. */
   maxPendingRequests?: number;
   /** The replication sessions: resume window, heartbeat, frame size, send queue, redial backoff. */
-  link?: { resumeWindowMs?: number; heartbeatMs?: number; maxFrameSize?: number; maxSendQueueBytes?: number; initialDelayMs?: number; maxDelayMs?: number; tls?: DialOptions['tls'] };
+  link?: {
+    resumeWindowMs?: number;
+    heartbeatMs?: number;
+    maxFrameSize?: number;
+    maxSendQueueBytes?: number;
+    initialDelayMs?: number;
+    maxDelayMs?: number;
+    tls?: DialOptions['tls'];
+  };
   /** The clock, for tests. Default Date.now. Nodes' clocks should agree within a second or so (expiry is local). */
   now?: () => number;
 }

@@ -88,7 +88,8 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     this.prefix = options.prefix ?? 'colloquy:dir:';
     this.ttlMs = options.ttlMs ?? 30_000;
     this.timeoutMs = options.timeoutMs ?? 1000;
-    if (!(this.ttlMs > 0)) throw new SessionError('ERR_INVALID_ARGUMENT', 'ttlMs must be positive', 'local', { ttlMs: this.ttlMs });
+    if (!(this.ttlMs > 0))
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'ttlMs must be positive', 'local', { ttlMs: this.ttlMs });
     const redis = options.bus.redis as Redis;
     if (!('colloquyDirRefresh' in redis)) {
       redis.defineCommand('colloquyDirRefresh', { numberOfKeys: 1, lua: REFRESH });
@@ -96,14 +97,23 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     }
   }
 
-  get nodeId(): string { return this.options.nodeId; }
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
   /** Sessions registered on this node. */
-  get size(): number { return this.local.size; }
+  get size(): number {
+    return this.local.size;
+  }
 
   /** Subscribes to this node's topic and starts the refresh timer. */
   async start(): Promise<this> {
     this.unsubscribe = await this.options.bus.subscribe(`node:${this.nodeId}`, (m) => this.onNodeMessage(m));
-    this.timer = setInterval(() => { void this.refresh(); }, this.options.refreshMs ?? Math.max(1, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(
+      () => {
+        void this.refresh();
+      },
+      this.options.refreshMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
+    );
     (this.timer as { unref?: () => void }).unref?.();
     return this;
   }
@@ -112,7 +122,13 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
   async register(sessionId: string, deliver: Deliver): Promise<void> {
     this.check();
     const max = this.options.maxLocalSessions ?? 100_000;
-    if (!this.local.has(sessionId) && this.local.size >= max) throw new SessionError('ERR_BUS_FULL', `this node already registers ${max} sessions (maxLocalSessions)`, 'local', { limit: 'maxLocalSessions' });
+    if (!this.local.has(sessionId) && this.local.size >= max)
+      throw new SessionError(
+        'ERR_BUS_FULL',
+        `this node already registers ${max} sessions (maxLocalSessions)`,
+        'local',
+        { limit: 'maxLocalSessions' },
+      );
     this.local.set(sessionId, deliver);
     try {
       await this.call('register', () => this.options.bus.redis.set(this.key(sessionId), this.nodeId, 'PX', this.ttlMs));
@@ -126,7 +142,11 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
   async unregister(sessionId: string): Promise<void> {
     this.local.delete(sessionId);
     if (this.closed) return;
-    await this.call('unregister', () => (this.options.bus.redis as unknown as { colloquyDirRelease(k: string, n: string): Promise<number> }).colloquyDirRelease(this.key(sessionId), this.nodeId));
+    await this.call('unregister', () =>
+      (
+        this.options.bus.redis as unknown as { colloquyDirRelease(k: string, n: string): Promise<number> }
+      ).colloquyDirRelease(this.key(sessionId), this.nodeId),
+    );
   }
 
   /** The node the session lives on, or null when no live node has it. */
@@ -140,7 +160,10 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
   async deliver(sessionId: string, message: Uint8Array): Promise<DeliveryResult> {
     this.check();
     const here = this.local.get(sessionId);
-    if (here) { queueMicrotask(() => this.run(sessionId, here, message)); return 'local'; }
+    if (here) {
+      queueMicrotask(() => this.run(sessionId, here, message));
+      return 'local';
+    }
     const node = await this.where(sessionId);
     if (node === null) return 'unknown';
     if (node === this.nodeId) return 'unknown'; // registered here in Redis but not in memory: a stale key of ours
@@ -162,11 +185,18 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
    * Registers every session `server` emits (its id: `session.id`), delivering messages to it with
    * `session.send`, and unregisters it when it closes. Returns a function that stops this.
    */
-  attach(server: Server, deliver: (session: Session, message: Uint8Array) => void = (s, m) => { s.send(m).catch(() => undefined); }): () => void {
+  attach(
+    server: Server,
+    deliver: (session: Session, message: Uint8Array) => void = (s, m) => {
+      s.send(m).catch(() => undefined);
+    },
+  ): () => void {
     const onSession = (s: Session): void => {
       const id = s.id;
       this.register(id, (m) => deliver(s, m)).catch(() => undefined);
-      s.once('closed', () => { this.unregister(id).catch(() => undefined); });
+      s.once('closed', () => {
+        this.unregister(id).catch(() => undefined);
+      });
     };
     server.on('session', onSession);
     return () => server.off('session', onSession);
@@ -177,13 +207,20 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     if (this.refreshing || this.closed) return 0;
     this.refreshing = true;
     try {
-      const redis = this.options.bus.redis as unknown as { colloquyDirRefresh(k: string, n: string, ttl: number): Promise<string> };
+      const redis = this.options.bus.redis as unknown as {
+        colloquyDirRefresh(k: string, n: string, ttl: number): Promise<string>;
+      };
       const ids = [...this.local.keys()];
-      const results = await Promise.all(ids.map((id) => this.call('refresh', () => redis.colloquyDirRefresh(this.key(id), this.nodeId, this.ttlMs))));
+      const results = await Promise.all(
+        ids.map((id) => this.call('refresh', () => redis.colloquyDirRefresh(this.key(id), this.nodeId, this.ttlMs))),
+      );
       let renewed = 0;
       results.forEach((other, i) => {
         const id = ids[i] as string;
-        if (other === '') { renewed++; return; }
+        if (other === '') {
+          renewed++;
+          return;
+        }
         this.local.delete(id);
         this.emit('moved', { sessionId: id, node: other });
       });
@@ -207,20 +244,35 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
 
   private onNodeMessage(m: Uint8Array): void {
     let opened: { sessionId: string; message: Uint8Array };
-    try { opened = open(m); } catch { this.emit('undeliverable', { sessionId: '', bytes: m.length }); return; }
+    try {
+      opened = open(m);
+    } catch {
+      this.emit('undeliverable', { sessionId: '', bytes: m.length });
+      return;
+    }
     const handler = this.local.get(opened.sessionId);
-    if (!handler) { this.emit('undeliverable', { sessionId: opened.sessionId, bytes: opened.message.length }); return; }
+    if (!handler) {
+      this.emit('undeliverable', { sessionId: opened.sessionId, bytes: opened.message.length });
+      return;
+    }
     this.run(opened.sessionId, handler, opened.message);
   }
 
   private run(sessionId: string, handler: Deliver, message: Uint8Array): void {
-    try { handler(message); } catch { this.emit('undeliverable', { sessionId, bytes: message.length }); }
+    try {
+      handler(message);
+    } catch {
+      this.emit('undeliverable', { sessionId, bytes: message.length });
+    }
   }
 
-  private key(sessionId: string): string { return this.prefix + sessionId; }
+  private key(sessionId: string): string {
+    return this.prefix + sessionId;
+  }
 
   private check(): void {
-    if (this.closed) throw new SessionError('ERR_BUS_UNAVAILABLE', 'the session directory is closed', 'local', { cause: 'closed' });
+    if (this.closed)
+      throw new SessionError('ERR_BUS_UNAVAILABLE', 'the session directory is closed', 'local', { cause: 'closed' });
   }
 
   /** One Redis command: waits (bounded) for a connection that is still coming up, fails fast on one that is down. */
@@ -228,12 +280,34 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
     await this.options.bus.whenReady();
     const p = command();
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SessionError('ERR_BUS_UNAVAILABLE', `the session directory: Redis did not answer ${op} within ${this.timeoutMs} ms`, 'local', { op, cause: 'timeout' })), this.timeoutMs);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => {
-        clearTimeout(timer);
-        const message = e instanceof Error ? e.message : String(e);
-        reject(new SessionError('ERR_BUS_UNAVAILABLE', `the session directory: Redis ${op} failed: ${message}`, 'local', { op, cause: message }));
-      });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new SessionError(
+              'ERR_BUS_UNAVAILABLE',
+              `the session directory: Redis did not answer ${op} within ${this.timeoutMs} ms`,
+              'local',
+              { op, cause: 'timeout' },
+            ),
+          ),
+        this.timeoutMs,
+      );
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          const message = e instanceof Error ? e.message : String(e);
+          reject(
+            new SessionError('ERR_BUS_UNAVAILABLE', `the session directory: Redis ${op} failed: ${message}`, 'local', {
+              op,
+              cause: message,
+            }),
+          );
+        },
+      );
     });
   }
 }
@@ -241,7 +315,8 @@ export class SessionDirectory extends Emitter<DirectoryEvents> {
 /** [u16 id length][id UTF-8][message] */
 function envelope(sessionId: string, message: Uint8Array): Uint8Array {
   const id = encoder.encode(sessionId);
-  if (id.length > 0xffff) throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id longer than 65535 bytes', 'local');
+  if (id.length > 0xffff)
+    throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id longer than 65535 bytes', 'local');
   const out = new Uint8Array(2 + id.length + message.length);
   out[0] = id.length >> 8;
   out[1] = id.length & 0xff;

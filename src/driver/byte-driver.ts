@@ -46,7 +46,10 @@ export class ByteDriver<E extends { readonly type: string }> {
   /** Receives every event, after the bytes it followed were written. */
   onEvent: (event: E) => void = () => {};
 
-  constructor(readonly machine: ByteMachine<E>, private readonly clock: Clock = monotonic) {
+  constructor(
+    readonly machine: ByteMachine<E>,
+    private readonly clock: Clock = monotonic,
+  ) {
     this.timer = new DeadlineTimer(clock, () => this.input((now) => this.machine.handleTimeout(now)));
   }
 
@@ -66,8 +69,15 @@ export class ByteDriver<E extends { readonly type: string }> {
     this.transport = transport;
     this.blocked = false;
     transport.setHandlers({
-      data: (chunk) => { if (this.transport === transport) this.input((now) => this.machine.handleBytes(chunk, now)); },
-      drain: () => { if (this.transport === transport) { this.blocked = false; this.wakeDrain(); } },
+      data: (chunk) => {
+        if (this.transport === transport) this.input((now) => this.machine.handleBytes(chunk, now));
+      },
+      drain: () => {
+        if (this.transport === transport) {
+          this.blocked = false;
+          this.wakeDrain();
+        }
+      },
       close: (error) => this.closed(transport, error),
     });
     if (this.readingPaused) transport.pause();
@@ -102,7 +112,10 @@ export class ByteDriver<E extends { readonly type: string }> {
         if (i >= 0) this.drainWaiters.splice(i, 1);
         reject(signal?.reason as Error);
       };
-      const wake = (): void => { signal?.removeEventListener('abort', onAbort); resolve(); };
+      const wake = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.drainWaiters.push(wake);
     });

@@ -8,7 +8,10 @@ export class DeadlineTimer {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private at = Infinity;
 
-  constructor(private readonly clock: Clock, private readonly fire: () => void) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: () => void,
+  ) {}
 
   /** Arms for `at` (a time on `clock`); undefined disarms. `unref: false`: the timer keeps the process alive. */
   set(at: number | undefined, { unref = true }: { unref?: boolean } = {}): void {
@@ -16,11 +19,14 @@ export class DeadlineTimer {
     if (this.timer && at === this.at) return;
     this.clear();
     this.at = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.at = Infinity;
-      this.fire();
-    }, Math.max(0, Math.ceil(at - this.clock())));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.at = Infinity;
+        this.fire();
+      },
+      Math.max(0, Math.ceil(at - this.clock())),
+    );
     if (unref) (this.timer as { unref?: () => void }).unref?.();
   }
 

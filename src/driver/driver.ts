@@ -74,22 +74,43 @@ export class Driver {
   private readonly pendingWrites: Uint8Array[] = [];
 
   /** `wire` is the encoding between machine and bytes: the native one unless a profile (ISO 8327) brings its own. */
-  constructor(readonly machine: SessionMachine, private readonly owner: DriverOwner, private readonly clock: Clock = monotonic, wire?: WireSession) {
+  constructor(
+    readonly machine: SessionMachine,
+    private readonly owner: DriverOwner,
+    private readonly clock: Clock = monotonic,
+    wire?: WireSession,
+  ) {
     this.wire = wire ?? new WireSession(machine);
   }
 
-  get attached(): Transport | null { return this.transport; }
+  get attached(): Transport | null {
+    return this.transport;
+  }
 
   /** Attaches a fresh transport; `initial` are bytes already read from it (a server's first frame). */
   attach(transport: Transport, initial: readonly Uint8Array[] = []): void {
-    if (this.disposed) { transport.destroy(new SessionError('ERR_INVALID_STATE', 'session is closed')); return; }
+    if (this.disposed) {
+      transport.destroy(new SessionError('ERR_INVALID_STATE', 'session is closed'));
+      return;
+    }
     const old = this.transport;
     this.transport = transport;
     this.blocked = false;
-    if (old) { old.setHandlers(NO_HANDLERS); old.destroy(); }
+    if (old) {
+      old.setHandlers(NO_HANDLERS);
+      old.destroy();
+    }
     transport.setHandlers({
-      data: (chunk) => { if (this.transport === transport) this.input((now) => this.wire.handleBytes(chunk, now)); },
-      drain: () => { if (this.transport === transport) { this.blocked = false; this.writePending(); this.afterInput(); } },
+      data: (chunk) => {
+        if (this.transport === transport) this.input((now) => this.wire.handleBytes(chunk, now));
+      },
+      drain: () => {
+        if (this.transport === transport) {
+          this.blocked = false;
+          this.writePending();
+          this.afterInput();
+        }
+      },
       close: (error) => this.transportClosed(transport, error),
     });
     if (this.readingPaused) transport.pause();
@@ -170,7 +191,9 @@ export class Driver {
     if (this.transport !== transport) return;
     this.transport = null;
     this.blocked = false;
-    const reason = error ? new SessionError('ERR_ABORTED', `transport closed: ${error.message}`, 'remote', { cause: error.message }) : undefined;
+    const reason = error
+      ? new SessionError('ERR_ABORTED', `transport closed: ${error.message}`, 'remote', { cause: error.message })
+      : undefined;
     this.input((now) => this.wire.handleTransportDown(now, reason));
     this.owner.onTransportClosed(transport, error);
   }
@@ -202,7 +225,8 @@ export class Driver {
     this.blocked = false;
     t.setHandlers(NO_HANDLERS);
     closeWithLinger(t);
-    if (this.machine.isAttached) this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
+    if (this.machine.isAttached)
+      this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
     if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.onTransportClosed(t, error));
   }
 
@@ -231,7 +255,11 @@ export class Driver {
     const bytes = this.heldBytes.splice(0);
     const events = this.heldEvents.splice(0);
     let snapshot: MachineSnapshot | null = null;
-    try { snapshot = this.machine.snapshot(); } catch { /* closed: nothing left to keep */ }
+    try {
+      snapshot = this.machine.snapshot();
+    } catch {
+      /* closed: nothing left to keep */
+    }
     this.persisting = true;
     (snapshot ? durability.persist(snapshot) : Promise.resolve()).then(
       () => {
@@ -247,7 +275,10 @@ export class Driver {
         this.flush();
         const later = this.heldEvents.splice(0);
         this.heldBytes.length = 0;
-        this.release([], [...events, ...later, ...drain(this.machine)].filter((e) => e.type !== 'data'));
+        this.release(
+          [],
+          [...events, ...later, ...drain(this.machine)].filter((e) => e.type !== 'data'),
+        );
       },
     );
   }
@@ -268,7 +299,10 @@ export class Driver {
 
   private writePending(): void {
     const t = this.transport;
-    if (!t) { this.pendingWrites.length = 0; return; } // the resume replays from the machine
+    if (!t) {
+      this.pendingWrites.length = 0;
+      return;
+    } // the resume replays from the machine
     while (!this.blocked && this.pendingWrites.length > 0) {
       if (!t.write(this.pendingWrites.shift() as Uint8Array)) this.blocked = true;
     }
@@ -286,15 +320,21 @@ export class Driver {
   private armTimer(): void {
     if (this.disposed) return;
     const at = this.machine.nextDeadline();
-    if (at === undefined) { this.clearTimer(); return; }
+    if (at === undefined) {
+      this.clearTimer();
+      return;
+    }
     if (this.timer && at >= this.timerAt) return; // the armed timer fires first; it re-arms then
     this.clearTimer();
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.input((now) => this.machine.handleTimeout(now));
-    }, Math.max(0, Math.ceil(at - this.clock())));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.input((now) => this.machine.handleTimeout(now));
+      },
+      Math.max(0, Math.ceil(at - this.clock())),
+    );
     (this.timer as { unref?: () => void }).unref?.();
   }
 

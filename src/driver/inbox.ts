@@ -27,16 +27,24 @@ export class Inbox {
   bytes = 0;
   private readers: Waiter<IteratorResult<Bytes>>[] = [];
 
-  constructor(private readonly max: number, private readonly flow: InboxFlow) {}
+  constructor(
+    private readonly max: number,
+    private readonly flow: InboxFlow,
+  ) {}
 
   /** Whether a data unit is buffered. */
-  get ready(): boolean { return this.head < this.items.length; }
+  get ready(): boolean {
+    return this.head < this.items.length;
+  }
 
   /** Takes the oldest buffered data unit (call only when `ready`). */
   take(): Bytes {
     const b = this.items[this.head] as Bytes;
     this.items[this.head++] = undefined as unknown as Bytes;
-    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
     this.bytes -= b.length;
     if (this.bytes <= this.max / 2) this.flow.resume();
     return b;
@@ -45,14 +53,19 @@ export class Inbox {
   /** Waits for the next data unit (call only when nothing is buffered). */
   wait(signal?: AbortSignal): Promise<IteratorResult<Bytes>> {
     return new Promise((resolve, reject) => {
-      const waiter = abortable(signal, resolve, reject, () => { this.readers = this.readers.filter((r) => r !== waiter); });
+      const waiter = abortable(signal, resolve, reject, () => {
+        this.readers = this.readers.filter((r) => r !== waiter);
+      });
       this.readers.push(waiter);
     });
   }
 
   deliver(payload: Bytes): void {
     const reader = this.readers.shift();
-    if (reader) { reader.resolve({ value: payload, done: false }); return; }
+    if (reader) {
+      reader.resolve({ value: payload, done: false });
+      return;
+    }
     this.items.push(payload);
     this.bytes += payload.length;
     if (this.bytes > this.max) this.flow.pause();

@@ -24,7 +24,12 @@ type Answer<T> = T | Promise<T>;
 /** Answers to the peer's requests. Each may be async; a throw refuses (release) or aborts. */
 export interface IndicationHandlers {
   syncMajor?(serial: number, userData: Bytes): Answer<Bytes | void>;
-  resync?(info: { resyncType: ResyncTypeName; serial: number; tokens: TokenName[]; userData: Bytes }): Answer<Bytes | void>;
+  resync?(info: {
+    resyncType: ResyncTypeName;
+    serial: number;
+    tokens: TokenName[];
+    userData: Bytes;
+  }): Answer<Bytes | void>;
   endActivity?(serial: number, userData: Bytes): Answer<Bytes | void>;
   interruptActivity?(reason: number, discard: boolean): Answer<void>;
   capability?(payload: Bytes): Answer<Bytes | void>;
@@ -52,33 +57,75 @@ export function answerIndication(e: SessionEvent, h: IndicationHandlers, s: Answ
   const run = <T>(produce: () => Answer<T>, respond: (v: T) => void): Promise<void> => {
     return Promise.resolve()
       .then(produce)
-      .then((v) => { if (!s.closed) { respond(v); s.driver.kick(); } })
+      .then((v) => {
+        if (!s.closed) {
+          respond(v);
+          s.driver.kick();
+        }
+      })
       .catch((error: unknown) => {
         if (s.closed) return;
-        if (error instanceof SessionError && error.origin === 'local' && error.code === 'ERR_NOTHING_TO_CONFIRM') return; // superseded
+        if (error instanceof SessionError && error.origin === 'local' && error.code === 'ERR_NOTHING_TO_CONFIRM')
+          return; // superseded
         s.abort(`indication handler failed: ${error instanceof Error ? error.message : String(error)}`);
       });
   };
   const m = s.machine;
   const data = (v: Bytes | void): Bytes | undefined => (v instanceof Uint8Array ? v : undefined);
   switch (e.type) {
-    case 'sync-major': return run(() => h.syncMajor?.(e.serial, e.userData), (v) => m.confirmMajorSync(data(v)));
-    case 'resync': return run(() => h.resync?.(e), (v) => m.respondResync(data(v)));
-    case 'activity-end': return run(() => h.endActivity?.(e.serial, e.userData), (v) => m.confirmActivityEnd(data(v)));
-    case 'activity-interrupt': return run(() => h.interruptActivity?.(e.reason, false), () => m.confirmActivityInterrupt());
-    case 'activity-discard': return run(() => h.interruptActivity?.(e.reason, true), () => m.confirmActivityDiscard());
-    case 'capability': return run(() => h.capability?.(e.payload), (v) => m.confirmCapability(data(v)));
+    case 'sync-major':
+      return run(
+        () => h.syncMajor?.(e.serial, e.userData),
+        (v) => m.confirmMajorSync(data(v)),
+      );
+    case 'resync':
+      return run(
+        () => h.resync?.(e),
+        (v) => m.respondResync(data(v)),
+      );
+    case 'activity-end':
+      return run(
+        () => h.endActivity?.(e.serial, e.userData),
+        (v) => m.confirmActivityEnd(data(v)),
+      );
+    case 'activity-interrupt':
+      return run(
+        () => h.interruptActivity?.(e.reason, false),
+        () => m.confirmActivityInterrupt(),
+      );
+    case 'activity-discard':
+      return run(
+        () => h.interruptActivity?.(e.reason, true),
+        () => m.confirmActivityDiscard(),
+      );
+    case 'capability':
+      return run(
+        () => h.capability?.(e.payload),
+        (v) => m.confirmCapability(data(v)),
+      );
     case 'tokens-requested':
-      return run(() => h.tokensRequested?.(e.tokens, e.userData), (give) => {
-        const held = e.tokens.filter((t) => m.tokens.includes(t));
-        // Giving may be impossible right now (a confirmation pending); the peer can ask again.
-        if (give !== false && held.length) try { m.giveTokens(held); } catch { /* not now */ }
-      });
+      return run(
+        () => h.tokensRequested?.(e.tokens, e.userData),
+        (give) => {
+          const held = e.tokens.filter((t) => m.tokens.includes(t));
+          // Giving may be impossible right now (a confirmation pending); the peer can ask again.
+          if (give !== false && held.length)
+            try {
+              m.giveTokens(held);
+            } catch {
+              /* not now */
+            }
+        },
+      );
     case 'release-request':
-      return run(() => h.release?.(e.userData), (v) => {
-        const accept = v === undefined ? true : typeof v === 'boolean' ? v : v.accept;
-        m.respondRelease(accept, typeof v === 'object' ? v.userData : undefined);
-      });
-    default: return;
+      return run(
+        () => h.release?.(e.userData),
+        (v) => {
+          const accept = v === undefined ? true : typeof v === 'boolean' ? v : v.accept;
+          m.respondRelease(accept, typeof v === 'object' ? v.userData : undefined);
+        },
+      );
+    default:
+      return;
   }
 }

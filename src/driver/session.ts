@@ -82,33 +82,59 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   /** @internal The machine, its transport and its one timer: for the server, the client and tests. */
   readonly driver: Driver;
 
-  constructor(machine: SessionMachine, private readonly options: SessionOptions = {}, hooks: SessionHooks = {}) {
+  constructor(
+    machine: SessionMachine,
+    private readonly options: SessionOptions = {},
+    hooks: SessionHooks = {},
+  ) {
     super();
     this.inbox = new Inbox(options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER, {
       pause: () => this.driver.pauseReading(),
       resume: () => this.driver.resumeReading(),
     });
     this.handlers = options.handlers ?? {};
-    this.driver = new Driver(machine, {
-      onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
-      onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
-    }, undefined, hooks.wire);
+    this.driver = new Driver(
+      machine,
+      {
+        onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
+        onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
+      },
+      undefined,
+      hooks.wire,
+    );
   }
 
   /** @internal */
-  get machine(): SessionMachine { return this.driver.machine; }
+  get machine(): SessionMachine {
+    return this.driver.machine;
+  }
 
   /** Emits one of the base session events (subclasses add their own event types to E). */
   private fire<K extends keyof SessionEvents>(type: K, value: SessionEvents[K]): void {
     (this.emit as (t: K, v: SessionEvents[K]) => void)(type, value);
   }
-  get id(): string { const id = this.machine.sessionId; return id ? toHex(id) : ''; }
-  get state(): SessionMachine['state'] { return this.machine.state; }
-  get tokens(): TokenName[] { return this.machine.tokens; }
-  get serial(): number | undefined { return this.machine.serial; }
-  get negotiated(): Negotiated | undefined { return this.machine.negotiated; }
-  get stats(): SessionStats & { receiveBufferBytes: number } { return { ...this.machine.stats, receiveBufferBytes: this.inbox.bytes }; }
-  get closed(): boolean { return this.ended; }
+  get id(): string {
+    const id = this.machine.sessionId;
+    return id ? toHex(id) : '';
+  }
+  get state(): SessionMachine['state'] {
+    return this.machine.state;
+  }
+  get tokens(): TokenName[] {
+    return this.machine.tokens;
+  }
+  get serial(): number | undefined {
+    return this.machine.serial;
+  }
+  get negotiated(): Negotiated | undefined {
+    return this.machine.negotiated;
+  }
+  get stats(): SessionStats & { receiveBufferBytes: number } {
+    return { ...this.machine.stats, receiveBufferBytes: this.inbox.bytes };
+  }
+  get closed(): boolean {
+    return this.ended;
+  }
 
   // ---- sending ---------------------------------------------------------------------------
 
@@ -126,7 +152,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         try {
           this.machine.sendData(bytes);
         } catch (error) {
-          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering.size > 0)) throw error;
+          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering.size > 0))
+            throw error;
           await this.untilAnswered(options.signal);
           continue;
         }
@@ -165,12 +192,24 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return result;
   }
 
-  sendExpedited(data: Bytes | string): void { this.command((m) => m.sendExpedited(asBytes(data))); }
-  sendTyped(data: Bytes | string): void { this.command((m) => m.sendTyped(asBytes(data))); }
-  giveTokens(tokens: readonly TokenName[]): void { this.command((m) => m.giveTokens(tokens)); }
-  requestTokens(tokens: readonly TokenName[], userData?: Bytes): void { this.command((m) => m.requestTokens(tokens, userData)); }
-  reportException(reason: number, userData?: Bytes): void { this.command((m) => m.reportException(reason, userData)); }
-  startActivity(id: Bytes | string, userData?: Bytes): void { this.command((m) => m.startActivity(asBytes(id), userData)); }
+  sendExpedited(data: Bytes | string): void {
+    this.command((m) => m.sendExpedited(asBytes(data)));
+  }
+  sendTyped(data: Bytes | string): void {
+    this.command((m) => m.sendTyped(asBytes(data)));
+  }
+  giveTokens(tokens: readonly TokenName[]): void {
+    this.command((m) => m.giveTokens(tokens));
+  }
+  requestTokens(tokens: readonly TokenName[], userData?: Bytes): void {
+    this.command((m) => m.requestTokens(tokens, userData));
+  }
+  reportException(reason: number, userData?: Bytes): void {
+    this.command((m) => m.reportException(reason, userData));
+  }
+  startActivity(id: Bytes | string, userData?: Bytes): void {
+    this.command((m) => m.startActivity(asBytes(id), userData));
+  }
   resumeActivity(id: Bytes | string, oldId: Bytes | string, serial: number, userData?: Bytes): void {
     this.command((m) => m.resumeActivity(asBytes(id), asBytes(oldId), serial, userData));
   }
@@ -193,7 +232,10 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return this.await('sync-major', options.signal);
   }
 
-  resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
+  resynchronize(
+    type: ResyncTypeName,
+    options: { serial?: number; tokens?: readonly TokenName[]; userData?: Bytes; signal?: AbortSignal } = {},
+  ): Promise<number> {
     this.command((m) => m.resynchronize(type, options));
     return this.await('resync', options.signal);
   }
@@ -208,7 +250,10 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return this.await('control', options.signal);
   }
 
-  interruptActivity(reason = 0, options: { signal?: AbortSignal } = {}): Promise<{ activityId: Bytes; serial: number }> {
+  interruptActivity(
+    reason = 0,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ activityId: Bytes; serial: number }> {
     this.command((m) => m.interruptActivity(reason));
     return this.await('activity-interrupt', options.signal);
   }
@@ -270,12 +315,15 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   read(options: { signal?: AbortSignal } = {}): Promise<IteratorResult<Bytes>> {
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     if (this.inbox.ready) return Promise.resolve({ value: this.inbox.take(), done: false });
-    if (this.ended) return this.finalError ? Promise.reject(this.finalError) : Promise.resolve({ value: undefined, done: true });
+    if (this.ended)
+      return this.finalError ? Promise.reject(this.finalError) : Promise.resolve({ value: undefined, done: true });
     return this.inbox.wait(options.signal);
   }
 
   private closedError(): SessionError {
-    return this.finalError ?? new SessionError('ERR_INVALID_STATE', 'the session is closed', 'local', { state: 'closed' });
+    return (
+      this.finalError ?? new SessionError('ERR_INVALID_STATE', 'the session is closed', 'local', { state: 'closed' })
+    );
   }
 
   // ---- machine events --------------------------------------------------------------------
@@ -284,15 +332,21 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   handleEvent(e: SessionEvent): void {
     this.fire('event', e);
     switch (e.type) {
-      case 'data': return this.inbox.deliver(e.payload);
-      case 'writable': return this.waiters.wakeWriters();
-      case 'expedited': return this.fire('expedited', e.payload);
-      case 'typed': return this.fire('typed', e.payload);
-      case 'tokens-given': return this.fire('tokens-given', e.tokens);
+      case 'data':
+        return this.inbox.deliver(e.payload);
+      case 'writable':
+        return this.waiters.wakeWriters();
+      case 'expedited':
+        return this.fire('expedited', e.payload);
+      case 'typed':
+        return this.fire('typed', e.payload);
+      case 'tokens-given':
+        return this.fire('tokens-given', e.tokens);
       case 'tokens-requested':
         this.fire('tokens-requested', { tokens: e.tokens, userData: e.userData });
         return this.answer(e);
-      case 'sync-minor': return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
+      case 'sync-minor':
+        return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
       case 'sync-minor-confirmed':
         // Confirming a point confirms every earlier one (X.225): settle up to the first match.
         return this.waiters.minorConfirmed(e.serial);
@@ -300,38 +354,77 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         this.waiters.settleMinors();
         return this.waiters.settle('sync-major', e.serial);
       case 'resync-complete':
-        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }));
+        this.waiters.settleMinors(
+          new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }),
+        );
         return this.waiters.settle('resync', e.serial);
-      case 'capability-confirmed': return this.waiters.settle('capability', e.payload);
-      case 'control-give-confirmed': return this.waiters.settle('control', undefined);
+      case 'capability-confirmed':
+        return this.waiters.settle('capability', e.payload);
+      case 'control-give-confirmed':
+        return this.waiters.settle('control', undefined);
       case 'activity-interrupted':
-        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', { by: 'activity-interrupt' }));
+        this.waiters.settleMinors(
+          new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', {
+            by: 'activity-interrupt',
+          }),
+        );
         return this.waiters.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
       case 'activity-discarded':
-        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', { by: 'activity-discard' }));
+        this.waiters.settleMinors(
+          new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', {
+            by: 'activity-discard',
+          }),
+        );
         return this.waiters.settle('activity-discard', undefined);
       case 'activity-ended':
         this.waiters.settleMinors();
         return this.waiters.settle('activity-end', e.serial);
-      case 'release-refused': return this.waiters.settle('release', false);
+      case 'release-refused':
+        return this.waiters.settle('release', false);
       case 'reauth-result':
-        return this.waiters.settle('reauth', undefined, e.accepted ? undefined : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }));
+        return this.waiters.settle(
+          'reauth',
+          undefined,
+          e.accepted
+            ? undefined
+            : new SessionError('ERR_REFUSED', e.message || 'credentials refused', 'remote', { service: 'reauth' }),
+        );
       case 'cancelled':
-        if (e.side === 'local') this.waiters.settle(e.service, undefined, new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', { service: e.service, by: e.by }));
+        if (e.side === 'local')
+          this.waiters.settle(
+            e.service,
+            undefined,
+            new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', {
+              service: e.service,
+              by: e.by,
+            }),
+          );
         return;
-      case 'data-discarded': return this.fire('data-discarded', { direction: e.direction, count: e.payloads.length });
-      case 'exception': return this.fire('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
-      case 'interrupted': return this.fire('interrupted', e.error ? { error: e.error } : {});
-      case 'resumed': return this.fire('resumed', { replayed: e.replayed });
-      case 'activity-start': case 'activity-resume': return this.fire('activity', e);
-      case 'closed': return this.end(e.error, e.userData);
+      case 'data-discarded':
+        return this.fire('data-discarded', { direction: e.direction, count: e.payloads.length });
+      case 'exception':
+        return this.fire('exception', { from: e.from, reason: e.reason, message: e.message, userData: e.userData });
+      case 'interrupted':
+        return this.fire('interrupted', e.error ? { error: e.error } : {});
+      case 'resumed':
+        return this.fire('resumed', { replayed: e.replayed });
+      case 'activity-start':
+      case 'activity-resume':
+        return this.fire('activity', e);
+      case 'closed':
+        return this.end(e.error, e.userData);
       case 'resync':
       case 'activity-interrupt':
       case 'activity-discard':
         // The peer moves away from the points we made: it will not confirm them any more.
-        this.waiters.settleMinors(new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', { by: e.type }));
+        this.waiters.settleMinors(
+          new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', {
+            by: e.type,
+          }),
+        );
         return this.answer(e);
-      default: return this.answer(e);
+      default:
+        return this.answer(e);
     }
   }
 
@@ -340,7 +433,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     this.ended = true;
     this.finalError = error;
     this.waiters.settle('release', true);
-    const gone = error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
+    const gone =
+      error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
     this.waiters.failConfirmations(gone);
     this.waiters.settleMinors(gone);
     this.inbox.end(error);

@@ -17,7 +17,10 @@
 import { SessionError } from '../engine/errors.js';
 import type {} from './errors.js';
 
-export interface Waiter<T> { resolve(value: T): void; reject(error: Error): void }
+export interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
 
 export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new SessionError('ERR_CANCELLED', 'the wait was aborted');
@@ -27,15 +30,29 @@ export function abortError(signal: AbortSignal): Error {
  * A waiter for a promise's `resolve`/`reject`, tied to `signal`: an abort calls `forget` (to drop
  * the waiter from wherever it is kept) and rejects; settling detaches the abort listener.
  */
-export function abortable<T>(signal: AbortSignal | undefined, resolve: (value: T) => void, reject: (error: Error) => void, forget: () => void): Waiter<T> {
-  const onAbort = (): void => { forget(); reject(abortError(signal as AbortSignal)); };
+export function abortable<T>(
+  signal: AbortSignal | undefined,
+  resolve: (value: T) => void,
+  reject: (error: Error) => void,
+  forget: () => void,
+): Waiter<T> {
+  const onAbort = (): void => {
+    forget();
+    reject(abortError(signal as AbortSignal));
+  };
   // An already aborted signal never fires 'abort' again: reject now (after the caller has kept
   // the waiter, so that `forget` finds it).
   if (signal?.aborted) queueMicrotask(onAbort);
   else signal?.addEventListener('abort', onAbort, { once: true });
   return {
-    resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
-    reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+    resolve: (v) => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(v);
+    },
+    reject: (e) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    },
   };
 }
 
@@ -51,7 +68,15 @@ export class Waiters {
   confirmation<T>(key: string, signal?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       signal?.throwIfAborted();
-      this.confirms.set(key, abortable<unknown>(signal, (v) => resolve(v as T), reject, () => this.confirms.delete(key)));
+      this.confirms.set(
+        key,
+        abortable<unknown>(
+          signal,
+          (v) => resolve(v as T),
+          reject,
+          () => this.confirms.delete(key),
+        ),
+      );
     });
   }
 
@@ -73,7 +98,12 @@ export class Waiters {
   /** Waits for the peer to confirm the minor sync point `serial` (or a later one). */
   minor(serial: number, signal?: AbortSignal): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const entry = { serial, waiter: abortable(signal, resolve, reject, () => { this.minors = this.minors.filter((w) => w !== entry); }) };
+      const entry = {
+        serial,
+        waiter: abortable(signal, resolve, reject, () => {
+          this.minors = this.minors.filter((w) => w !== entry);
+        }),
+      };
       this.minors.push(entry);
     });
   }
@@ -97,7 +127,9 @@ export class Waiters {
   /** Waits for the next `writable` (or the end of the session). */
   writable(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const w = abortable<void>(signal, resolve, reject, () => { this.writers = this.writers.filter((x) => x !== w); });
+      const w = abortable<void>(signal, resolve, reject, () => {
+        this.writers = this.writers.filter((x) => x !== w);
+      });
       this.writers.push(w);
     });
   }

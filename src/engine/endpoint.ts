@@ -31,7 +31,14 @@ import { toHex } from './bytes.js';
 import { FrameDecoder } from './codec/frame-decoder.js';
 import { ProtocolError, SessionError } from './errors.js';
 import { AbortReason, EMPTY, FrameType, RefuseReason, ResumeRefuseReason } from './frames.js';
-import type { AbortReasonValue, ConnectFrame, Frame, RefuseReasonValue, ResumeFrame, ResumeRefuseReasonValue } from './frames.js';
+import type {
+  AbortReasonValue,
+  ConnectFrame,
+  Frame,
+  RefuseReasonValue,
+  ResumeFrame,
+  ResumeRefuseReasonValue,
+} from './frames.js';
 
 export interface PendingConnectionOptions {
   /** The largest first frame accepted (the machine's maxFrameSize). */
@@ -64,7 +71,10 @@ export class PendingConnection {
   private verdict: FirstFrameVerdict | undefined;
   private decided = false;
 
-  constructor(private readonly options: PendingConnectionOptions, now: number) {
+  constructor(
+    private readonly options: PendingConnectionOptions,
+    now: number,
+  ) {
     this.decoder = new FrameDecoder({ maxFrameSize: options.maxFrameSize });
     this.deadline = now + options.handshakeTimeoutMs;
   }
@@ -73,10 +83,21 @@ export class PendingConnection {
     if (this.decided || chunk.length === 0) return;
     if (this.chunks.length === 0) {
       const first = chunk[0] as number;
-      if (this.options.muxPreface !== undefined && first === this.options.muxPreface) return this.decide({ kind: 'multiplex', chunks: [chunk] });
+      if (this.options.muxPreface !== undefined && first === this.options.muxPreface)
+        return this.decide({ kind: 'multiplex', chunks: [chunk] });
       // Only CONNECT or RESUME may open a stream: say no to anything else at its first byte.
       if (first !== FrameType.CONNECT && first !== FrameType.RESUME) {
-        return this.decide(abort(new SessionError('ERR_PROTOCOL_VIOLATION', `first byte 0x${first.toString(16)} opens neither CONNECT nor RESUME`, 'remote'), AbortReason.protocolError, 'expected CONNECT or RESUME'));
+        return this.decide(
+          abort(
+            new SessionError(
+              'ERR_PROTOCOL_VIOLATION',
+              `first byte 0x${first.toString(16)} opens neither CONNECT nor RESUME`,
+              'remote',
+            ),
+            AbortReason.protocolError,
+            'expected CONNECT or RESUME',
+          ),
+        );
       }
     }
     this.chunks.push(chunk);
@@ -86,19 +107,38 @@ export class PendingConnection {
       frame = this.decoder.next();
     } catch (e) {
       const error = e instanceof ProtocolError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
-      return this.decide(abort(error, error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError, error.message));
+      return this.decide(
+        abort(
+          error,
+          error.code === 'ERR_FRAME_TOO_LARGE' ? AbortReason.frameTooLarge : AbortReason.protocolError,
+          error.message,
+        ),
+      );
     }
     if (frame === undefined) return;
     if (frame.type === 'CONNECT') return this.decide({ kind: 'open', frame, chunks: this.chunks });
-    if (frame.type === 'RESUME') return this.decide({ kind: 'resume', frame, id: toHex(frame.sessionId), chunks: this.chunks });
+    if (frame.type === 'RESUME')
+      return this.decide({ kind: 'resume', frame, id: toHex(frame.sessionId), chunks: this.chunks });
     // Unreachable while the first byte is checked above; kept so a decoder change cannot open a session.
-    this.decide(abort(new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${frame.type}`, 'remote'), AbortReason.protocolError, `expected CONNECT or RESUME, got ${frame.type}`));
+    this.decide(
+      abort(
+        new SessionError('ERR_PROTOCOL_VIOLATION', `first frame was ${frame.type}`, 'remote'),
+        AbortReason.protocolError,
+        `expected CONNECT or RESUME, got ${frame.type}`,
+      ),
+    );
   }
 
   handleTimeout(now: number): void {
     if (this.decided || now < this.deadline) return;
     const ms = this.options.handshakeTimeoutMs;
-    this.decide(abort(new SessionError('ERR_HANDSHAKE_TIMEOUT', `no first frame within ${ms} ms (handshakeTimeoutMs)`, 'remote'), AbortReason.timeout, 'handshake timeout'));
+    this.decide(
+      abort(
+        new SessionError('ERR_HANDSHAKE_TIMEOUT', `no first frame within ${ms} ms (handshakeTimeoutMs)`, 'remote'),
+        AbortReason.timeout,
+        'handshake timeout',
+      ),
+    );
   }
 
   /** When handleTimeout must be called; undefined once decided. */
@@ -141,29 +181,64 @@ function resumeRefused(id: string, reason: ResumeRefuseReasonValue, message: str
 export const turnAway = {
   /** The server is stopping: REFUSE shutting-down. */
   shuttingDown(): TurnAway {
-    return refuse(new SessionError('ERR_REFUSED', 'the server is shutting down'), RefuseReason.shuttingDown, 'server shutting down');
+    return refuse(
+      new SessionError('ERR_REFUSED', 'the server is shutting down'),
+      RefuseReason.shuttingDown,
+      'server shutting down',
+    );
   },
   /** Too many connections waiting for their first frame: closed without a word. */
   pendingHandshakes(): TurnAway {
-    return { kind: 'turn-away', error: new SessionError('ERR_REFUSED', 'too many pending handshakes (maxPendingHandshakes)', 'local', { limit: 'maxPendingHandshakes' }) };
+    return {
+      kind: 'turn-away',
+      error: new SessionError('ERR_REFUSED', 'too many pending handshakes (maxPendingHandshakes)', 'local', {
+        limit: 'maxPendingHandshakes',
+      }),
+    };
   },
   /** A per-address cap (`limit` names the option): before a CONNECT closed without a word, after one REFUSE congested. */
   overAddressLimit(limit: string, value: number, remoteAddress: string, connected: boolean): TurnAway {
-    const error = new SessionError('ERR_REFUSED', `too many from ${remoteAddress}: ${limit} (${value}) reached`, 'local', { limit });
+    const error = new SessionError(
+      'ERR_REFUSED',
+      `too many from ${remoteAddress}: ${limit} (${value}) reached`,
+      'local',
+      { limit },
+    );
     return connected ? refuse(error, RefuseReason.congested, error.message) : { kind: 'turn-away', error };
   },
   /** maxSessions live sessions: REFUSE congested. */
   full(maxSessions: number): TurnAway {
-    return refuse(new SessionError('ERR_REFUSED', `maxSessions (${maxSessions}) reached`, 'local', { limit: 'maxSessions' }), RefuseReason.congested, `server full (maxSessions ${maxSessions})`);
+    return refuse(
+      new SessionError('ERR_REFUSED', `maxSessions (${maxSessions}) reached`, 'local', { limit: 'maxSessions' }),
+      RefuseReason.congested,
+      `server full (maxSessions ${maxSessions})`,
+    );
   },
   /** A RESUME whose secret does not match. */
   wrongSecret(id: string): TurnAway {
-    return resumeRefused(id, ResumeRefuseReason.wrongSecret, 'wrong resume secret', new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', { reason: ResumeRefuseReason.wrongSecret }));
+    return resumeRefused(
+      id,
+      ResumeRefuseReason.wrongSecret,
+      'wrong resume secret',
+      new SessionError('ERR_RESUME_REFUSED', 'wrong resume secret', 'remote', {
+        reason: ResumeRefuseReason.wrongSecret,
+      }),
+    );
   },
   /** A RESUME for a session that is unknown or has ended (`why`: the code and message that ended it). */
   ended(id: string, reason: ResumeRefuseReasonValue, why?: string): TurnAway {
-    const said = reason === ResumeRefuseReason.unknown ? 'no such session' : why === undefined ? 'the session has ended' : `the server ended the session: ${why}`;
-    return resumeRefused(id, reason, said, new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }));
+    const said =
+      reason === ResumeRefuseReason.unknown
+        ? 'no such session'
+        : why === undefined
+          ? 'the session has ended'
+          : `the server ended the session: ${why}`;
+    return resumeRefused(
+      id,
+      reason,
+      said,
+      new SessionError('ERR_RESUME_REFUSED', said, 'remote', { reason, ...(why === undefined ? {} : { why }) }),
+    );
   },
   /** A RESUME the session store could not answer. */
   storeUnavailable(id: string, error: SessionError): TurnAway {

@@ -93,7 +93,7 @@ export const ENGINE_ERROR_CODES = {
   },
   // -- connect, resume and the end of a session ------------------------------------------
   ERR_REFUSED: {
-    what: 'The acceptor refused the connect; `details.reason` is the refuse reason and the message is the acceptor\'s.',
+    what: "The acceptor refused the connect; `details.reason` is the refuse reason and the message is the acceptor's.",
     todo: 'Depends on the reason: fix credentials (unauthorized), propose other units or versions, or retry later (congested, shutting-down).',
   },
   ERR_NEGOTIATION_FAILED: {
@@ -129,7 +129,7 @@ export const ENGINE_ERROR_CODES = {
     todo: 'Open a new session; raise `resumeWindowMs` if outages are expected to last longer.',
   },
   ERR_REPLAY_OVERFLOW: {
-    what: 'While disconnected, the send queue filled up under `replayOverflow: \'fail\'`; the session ended, and a later resume is refused as overflowed.',
+    what: "While disconnected, the send queue filled up under `replayOverflow: 'fail'`; the session ended, and a later resume is refused as overflowed.",
     todo: 'Use the default `block` policy (sends wait for the resume), or raise `maxSendQueueBytes`.',
   },
 } as const satisfies ErrorTable;
@@ -147,7 +147,9 @@ export interface SessionErrorTables {
 }
 
 /** Every code a SessionError may carry: the keys of every registered table. */
-export type ErrorCode = { [T in keyof SessionErrorTables]: keyof SessionErrorTables[T] & string }[keyof SessionErrorTables];
+export type ErrorCode = {
+  [T in keyof SessionErrorTables]: keyof SessionErrorTables[T] & string;
+}[keyof SessionErrorTables];
 
 export class SessionError extends ColloquyError<ErrorCode> {
   override name = 'SessionError';

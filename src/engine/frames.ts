@@ -254,21 +254,64 @@ export interface AbortFrame {
 
 // ---- session frames ----------------------------------------------------------------------
 
-export interface DataFrame { type: 'DATA'; payload: Bytes }
-export interface ExpeditedFrame { type: 'EXPEDITED'; payload: Bytes }
-export interface TypedFrame { type: 'TYPED'; payload: Bytes }
-export interface CapabilityFrame { type: 'CAPABILITY'; payload: Bytes }
-export interface CapabilityAckFrame { type: 'CAPABILITY_ACK'; payload: Bytes }
+export interface DataFrame {
+  type: 'DATA';
+  payload: Bytes;
+}
+export interface ExpeditedFrame {
+  type: 'EXPEDITED';
+  payload: Bytes;
+}
+export interface TypedFrame {
+  type: 'TYPED';
+  payload: Bytes;
+}
+export interface CapabilityFrame {
+  type: 'CAPABILITY';
+  payload: Bytes;
+}
+export interface CapabilityAckFrame {
+  type: 'CAPABILITY_ACK';
+  payload: Bytes;
+}
 
-export interface GiveTokensFrame { type: 'GIVE_TOKENS'; tokens: TokenSet }
-export interface PleaseTokensFrame { type: 'PLEASE_TOKENS'; tokens: TokenSet; userData: Bytes }
-export interface GiveControlFrame { type: 'GIVE_CONTROL' }
-export interface GiveControlAckFrame { type: 'GIVE_CONTROL_ACK' }
+export interface GiveTokensFrame {
+  type: 'GIVE_TOKENS';
+  tokens: TokenSet;
+}
+export interface PleaseTokensFrame {
+  type: 'PLEASE_TOKENS';
+  tokens: TokenSet;
+  userData: Bytes;
+}
+export interface GiveControlFrame {
+  type: 'GIVE_CONTROL';
+}
+export interface GiveControlAckFrame {
+  type: 'GIVE_CONTROL_ACK';
+}
 
-export interface MinorSyncFrame { type: 'MINOR_SYNC'; serial: number; confirm: boolean; userData: Bytes }
-export interface MinorSyncAckFrame { type: 'MINOR_SYNC_ACK'; serial: number; userData: Bytes }
-export interface MajorSyncFrame { type: 'MAJOR_SYNC'; serial: number; userData: Bytes }
-export interface MajorSyncAckFrame { type: 'MAJOR_SYNC_ACK'; serial: number; userData: Bytes }
+export interface MinorSyncFrame {
+  type: 'MINOR_SYNC';
+  serial: number;
+  confirm: boolean;
+  userData: Bytes;
+}
+export interface MinorSyncAckFrame {
+  type: 'MINOR_SYNC_ACK';
+  serial: number;
+  userData: Bytes;
+}
+export interface MajorSyncFrame {
+  type: 'MAJOR_SYNC';
+  serial: number;
+  userData: Bytes;
+}
+export interface MajorSyncAckFrame {
+  type: 'MAJOR_SYNC_ACK';
+  serial: number;
+  userData: Bytes;
+}
 export interface ResyncFrame {
   type: 'RESYNC';
   resyncType: ResyncTypeValue;
@@ -277,9 +320,18 @@ export interface ResyncFrame {
   tokenSetting: TokenSetting;
   userData: Bytes;
 }
-export interface ResyncAckFrame { type: 'RESYNC_ACK'; serial: number; tokenSetting: TokenSetting; userData: Bytes }
+export interface ResyncAckFrame {
+  type: 'RESYNC_ACK';
+  serial: number;
+  tokenSetting: TokenSetting;
+  userData: Bytes;
+}
 
-export interface ActivityStartFrame { type: 'ACTIVITY_START'; activityId: Bytes; userData: Bytes }
+export interface ActivityStartFrame {
+  type: 'ACTIVITY_START';
+  activityId: Bytes;
+  userData: Bytes;
+}
 export interface ActivityResumeFrame {
   type: 'ACTIVITY_RESUME';
   activityId: Bytes;
@@ -288,45 +340,124 @@ export interface ActivityResumeFrame {
   serial: number;
   userData: Bytes;
 }
-export interface ActivityInterruptFrame { type: 'ACTIVITY_INTERRUPT'; reason: number }
-export interface ActivityInterruptAckFrame { type: 'ACTIVITY_INTERRUPT_ACK' }
-export interface ActivityDiscardFrame { type: 'ACTIVITY_DISCARD'; reason: number }
-export interface ActivityDiscardAckFrame { type: 'ACTIVITY_DISCARD_ACK' }
-export interface ActivityEndFrame { type: 'ACTIVITY_END'; serial: number; userData: Bytes }
-export interface ActivityEndAckFrame { type: 'ACTIVITY_END_ACK'; serial: number; userData: Bytes }
+export interface ActivityInterruptFrame {
+  type: 'ACTIVITY_INTERRUPT';
+  reason: number;
+}
+export interface ActivityInterruptAckFrame {
+  type: 'ACTIVITY_INTERRUPT_ACK';
+}
+export interface ActivityDiscardFrame {
+  type: 'ACTIVITY_DISCARD';
+  reason: number;
+}
+export interface ActivityDiscardAckFrame {
+  type: 'ACTIVITY_DISCARD_ACK';
+}
+export interface ActivityEndFrame {
+  type: 'ACTIVITY_END';
+  serial: number;
+  userData: Bytes;
+}
+export interface ActivityEndAckFrame {
+  type: 'ACTIVITY_END_ACK';
+  serial: number;
+  userData: Bytes;
+}
 
 /** S-P-EXCEPTION-REPORT: sent by the provider when it sees a recoverable protocol error. */
-export interface ExceptionReportFrame { type: 'EXCEPTION_REPORT'; reason: number; message: string }
+export interface ExceptionReportFrame {
+  type: 'EXCEPTION_REPORT';
+  reason: number;
+  message: string;
+}
 /** S-U-EXCEPTION-REPORT: sent by the user that does not hold the data token. */
-export interface ExceptionDataFrame { type: 'EXCEPTION_DATA'; reason: number; userData: Bytes }
+export interface ExceptionDataFrame {
+  type: 'EXCEPTION_DATA';
+  reason: number;
+  userData: Bytes;
+}
 
 /** Colloquy extension: the initiator presents fresh credentials on the live session. */
-export interface ReauthFrame { type: 'REAUTH'; credentials: Bytes }
+export interface ReauthFrame {
+  type: 'REAUTH';
+  credentials: Bytes;
+}
 /** The acceptor's answer to REAUTH; a refusal leaves the session as it was. */
-export interface ReauthResultFrame { type: 'REAUTH_RESULT'; accepted: boolean; message: string }
+export interface ReauthResultFrame {
+  type: 'REAUTH_RESULT';
+  accepted: boolean;
+  message: string;
+}
 
-export interface FinishFrame { type: 'FINISH'; userData: Bytes }
-export interface DisconnectFrame { type: 'DISCONNECT'; userData: Bytes }
-export interface NotFinishedFrame { type: 'NOT_FINISHED'; userData: Bytes }
+export interface FinishFrame {
+  type: 'FINISH';
+  userData: Bytes;
+}
+export interface DisconnectFrame {
+  type: 'DISCONNECT';
+  userData: Bytes;
+}
+export interface NotFinishedFrame {
+  type: 'NOT_FINISHED';
+  userData: Bytes;
+}
 
 export type ConnectionFrame =
-  | ConnectFrame | AcceptFrame | RefuseFrame | ResumeFrame | ResumedFrame | ResumeRefusedFrame
-  | AckFrame | HeartbeatFrame | AbortFrame;
+  | ConnectFrame
+  | AcceptFrame
+  | RefuseFrame
+  | ResumeFrame
+  | ResumedFrame
+  | ResumeRefusedFrame
+  | AckFrame
+  | HeartbeatFrame
+  | AbortFrame;
 
 export type SessionFrame =
-  | DataFrame | ExpeditedFrame | TypedFrame | CapabilityFrame | CapabilityAckFrame
-  | GiveTokensFrame | PleaseTokensFrame | GiveControlFrame | GiveControlAckFrame
-  | MinorSyncFrame | MinorSyncAckFrame | MajorSyncFrame | MajorSyncAckFrame | ResyncFrame | ResyncAckFrame
-  | ActivityStartFrame | ActivityResumeFrame | ActivityInterruptFrame | ActivityInterruptAckFrame
-  | ActivityDiscardFrame | ActivityDiscardAckFrame | ActivityEndFrame | ActivityEndAckFrame
-  | ExceptionReportFrame | ExceptionDataFrame
-  | FinishFrame | DisconnectFrame | NotFinishedFrame
-  | ReauthFrame | ReauthResultFrame;
+  | DataFrame
+  | ExpeditedFrame
+  | TypedFrame
+  | CapabilityFrame
+  | CapabilityAckFrame
+  | GiveTokensFrame
+  | PleaseTokensFrame
+  | GiveControlFrame
+  | GiveControlAckFrame
+  | MinorSyncFrame
+  | MinorSyncAckFrame
+  | MajorSyncFrame
+  | MajorSyncAckFrame
+  | ResyncFrame
+  | ResyncAckFrame
+  | ActivityStartFrame
+  | ActivityResumeFrame
+  | ActivityInterruptFrame
+  | ActivityInterruptAckFrame
+  | ActivityDiscardFrame
+  | ActivityDiscardAckFrame
+  | ActivityEndFrame
+  | ActivityEndAckFrame
+  | ExceptionReportFrame
+  | ExceptionDataFrame
+  | FinishFrame
+  | DisconnectFrame
+  | NotFinishedFrame
+  | ReauthFrame
+  | ReauthResultFrame;
 
 export type Frame = ConnectionFrame | SessionFrame;
 
 const CONNECTION_TYPES: ReadonlySet<Frame['type']> = new Set([
-  'CONNECT', 'ACCEPT', 'REFUSE', 'RESUME', 'RESUMED', 'RESUME_REFUSED', 'ACK', 'HEARTBEAT', 'ABORT',
+  'CONNECT',
+  'ACCEPT',
+  'REFUSE',
+  'RESUME',
+  'RESUMED',
+  'RESUME_REFUSED',
+  'ACK',
+  'HEARTBEAT',
+  'ABORT',
 ]);
 
 /** Session frames are counted and replayed; connection frames are not. */
@@ -337,7 +468,11 @@ export function isSessionFrame(frame: Frame): frame is SessionFrame {
 /** Bytes a session frame holds in the replay buffer (payload or user data; 0 for bare frames). */
 export function frameWeight(frame: Frame): number {
   switch (frame.type) {
-    case 'DATA': case 'EXPEDITED': case 'TYPED': case 'CAPABILITY': case 'CAPABILITY_ACK':
+    case 'DATA':
+    case 'EXPEDITED':
+    case 'TYPED':
+    case 'CAPABILITY':
+    case 'CAPABILITY_ACK':
       return frame.payload.length;
     case 'REAUTH':
       return frame.credentials.length;

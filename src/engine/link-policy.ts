@@ -73,7 +73,11 @@ export class LinkPolicy {
   private at: number | undefined;
   private readonly actions: LinkAction[] = [];
 
-  constructor(private readonly options: LinkPolicyOptions, private readonly random: RandomSource, now: number) {
+  constructor(
+    private readonly options: LinkPolicyOptions,
+    private readonly random: RandomSource,
+    now: number,
+  ) {
     this.lastActive = now;
   }
 
@@ -96,7 +100,10 @@ export class LinkPolicy {
     if (this.phase !== 'up' && this.phase !== 'connecting') return;
     this.closedBeforeUp = this.phase === 'connecting';
     if (!this.options.reconnect) {
-      if (this.closedBeforeUp) { this.giveUp(this.attempts + 1); return; }
+      if (this.closedBeforeUp) {
+        this.giveUp(this.attempts + 1);
+        return;
+      }
       this.phase = 'down';
       this.at = undefined;
       return;
@@ -137,7 +144,10 @@ export class LinkPolicy {
     }
     if (this.phase !== 'up') return;
     const state = check();
-    if (state === 'not-established') { this.at = undefined; return; }
+    if (state === 'not-established') {
+      this.at = undefined;
+      return;
+    }
     const quiet = now - this.lastActive;
     if (quiet >= this.options.idleTimeoutMs && state === 'quiet') {
       this.phase = 'idle';
@@ -158,7 +168,10 @@ export class LinkPolicy {
 
   private schedule(now: number): void {
     const { maxAttempts, maxDelayMs, initialDelayMs } = this.options;
-    if (maxAttempts !== undefined && this.attempts >= maxAttempts) { this.giveUp(this.attempts); return; }
+    if (maxAttempts !== undefined && this.attempts >= maxAttempts) {
+      this.giveUp(this.attempts);
+      return;
+    }
     const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempts, 30));
     const delayMs = this.attempts === 0 ? 0 : this.random() * ceiling;
     this.attempts++;

@@ -34,7 +34,9 @@ export class WireSession {
   }
 
   handleTransportUp(now: number): void {
-    this.decoder = new FrameDecoder({ maxFrameSize: this.machine.negotiated?.maxFrameSize ?? this.machine.maxFrameSize });
+    this.decoder = new FrameDecoder({
+      maxFrameSize: this.machine.negotiated?.maxFrameSize ?? this.machine.maxFrameSize,
+    });
     this.machine.handleTransportUp(now);
   }
 

@@ -17,11 +17,34 @@
 //     AC leaves it out the machine uses 1, or the CN's value.
 
 import { ProtocolError } from '../engine/errors.js';
-import { ALL_UNITS, DialogueMode, EMPTY, PROTOCOL_VERSION, RefuseReason, Token, TOKEN_NAMES, TokenPosition, Unit } from '../engine/frames.js';
-import type { AcceptFrame, ConnectFrame, RefuseFrame, RefuseReasonValue, TokenSetting, UnitSet } from '../engine/frames.js';
+import {
+  ALL_UNITS,
+  DialogueMode,
+  EMPTY,
+  PROTOCOL_VERSION,
+  RefuseReason,
+  Token,
+  TOKEN_NAMES,
+  TokenPosition,
+  Unit,
+} from '../engine/frames.js';
+import type {
+  AcceptFrame,
+  ConnectFrame,
+  RefuseFrame,
+  RefuseReasonValue,
+  TokenSetting,
+  UnitSet,
+} from '../engine/frames.js';
 import { availableTokens } from '../engine/machine/tokens.js';
 import { cannotEncode, malformed } from './octets.js';
-import { DEFAULT_REQUIREMENTS, MAX_CONNECT_DATA_V2, REFUSE_REASONS, TransportDisconnect, V1_USER_DATA } from './spdu-codes.js';
+import {
+  DEFAULT_REQUIREMENTS,
+  MAX_CONNECT_DATA_V2,
+  REFUSE_REASONS,
+  TransportDisconnect,
+  V1_USER_DATA,
+} from './spdu-codes.js';
 import type { Spdu } from './spdu.js';
 
 type Bytes = Uint8Array;
@@ -62,8 +85,16 @@ export interface InitiatorProfile {
 export function connectToCn(c: ConnectFrame, p: InitiatorProfile): Spdu {
   const mask = settingMask(c.units);
   const ud = c.userData;
-  if (ud.length > V1_USER_DATA && !(p.versions & 0x02)) cannotEncode(`CN user data of ${ud.length} octets needs X.225 version 2 (version 1 allows ${V1_USER_DATA})`, V1_USER_DATA);
-  if (ud.length > MAX_CONNECT_DATA_V2) cannotEncode(`CN user data of ${ud.length} octets (X.225 allows ${MAX_CONNECT_DATA_V2} without Data Overflow, which is not supported)`, MAX_CONNECT_DATA_V2);
+  if (ud.length > V1_USER_DATA && !(p.versions & 0x02))
+    cannotEncode(
+      `CN user data of ${ud.length} octets needs X.225 version 2 (version 1 allows ${V1_USER_DATA})`,
+      V1_USER_DATA,
+    );
+  if (ud.length > MAX_CONNECT_DATA_V2)
+    cannotEncode(
+      `CN user data of ${ud.length} octets (X.225 allows ${MAX_CONNECT_DATA_V2} without Data Overflow, which is not supported)`,
+      MAX_CONNECT_DATA_V2,
+    );
   return {
     type: 'CN',
     connectAccept: {
@@ -96,15 +127,18 @@ function negotiationFailed(message: string): never {
 export function acToAccept(ac: Spdu, offered: ConnectFrame, versions: VersionBits): AcceptResult {
   const item = ac.connectAccept ?? {};
   const chosen = item.versions ?? 0x01;
-  if ((chosen !== 0x01 && chosen !== 0x02) || !(chosen & versions)) negotiationFailed(`version bitmap 0x${chosen.toString(16)} answers an offer of 0x${versions.toString(16)}`);
+  if ((chosen !== 0x01 && chosen !== 0x02) || !(chosen & versions))
+    negotiationFailed(`version bitmap 0x${chosen.toString(16)} answers an offer of 0x${versions.toString(16)}`);
   const units = (ac.requirements ?? DEFAULT_REQUIREMENTS) & ALL_UNITS;
   const duplex = (units & Unit.duplex) !== 0;
-  if (duplex === ((units & Unit.halfDuplex) !== 0)) negotiationFailed('exactly one of half-duplex and duplex must be selected');
+  if (duplex === ((units & Unit.halfDuplex) !== 0))
+    negotiationFailed('exactly one of half-duplex and duplex must be selected');
   const mask = settingMask(units);
   let tokenSetting: number;
   if (item.tokenSetting !== undefined) {
     tokenSetting = item.tokenSetting & mask;
-    if (positions(tokenSetting, units).some((p) => p > TokenPosition.acceptor)) negotiationFailed('the AC leaves a token position to be chosen');
+    if (positions(tokenSetting, units).some((p) => p > TokenPosition.acceptor))
+      negotiationFailed('the AC leaves a token position to be chosen');
   } else {
     // No Token Setting Item: the positions proposed stand; "called SS-user's choice" went to the acceptor.
     tokenSetting = 0;
@@ -137,13 +171,17 @@ export function acToAccept(ac: Spdu, offered: ConnectFrame, versions: VersionBit
 }
 
 const REFUSE_FROM_X225: Record<number, RefuseReasonValue> = {
-  1: RefuseReason.congested, 131: RefuseReason.congested, 132: RefuseReason.versionUnsupported,
-  133: RefuseReason.invalidParameters, 134: RefuseReason.unitsUnsupported,
+  1: RefuseReason.congested,
+  131: RefuseReason.congested,
+  132: RefuseReason.versionUnsupported,
+  133: RefuseReason.invalidParameters,
+  134: RefuseReason.unitsUnsupported,
 };
 
 export function rfToRefuse(rf: Spdu): RefuseFrame {
   const code = rf.reason;
-  const name = code === undefined ? 'no reason code' : `reason ${code}: ${REFUSE_REASONS.get(code) ?? 'unknown reason code'}`;
+  const name =
+    code === undefined ? 'no reason code' : `reason ${code}: ${REFUSE_REASONS.get(code) ?? 'unknown reason code'}`;
   return {
     type: 'REFUSE',
     reason: (code === undefined ? undefined : REFUSE_FROM_X225[code]) ?? RefuseReason.rejected,
@@ -162,12 +200,14 @@ export interface ConnectResult {
 
 export function cnToConnect(cn: Spdu, supported: VersionBits, maxFrameSize: number): ConnectResult {
   const ud = cn.userData ?? cn.extendedUserData ?? EMPTY;
-  if (ud.length > MAX_CONNECT_DATA_V2) malformed('SPDU', `CN with ${ud.length} octets of user data (at most ${MAX_CONNECT_DATA_V2})`);
+  if (ud.length > MAX_CONNECT_DATA_V2)
+    malformed('SPDU', `CN with ${ud.length} octets of user data (at most ${MAX_CONNECT_DATA_V2})`);
   const item = cn.connectAccept ?? {};
   // No Version Number: version 1, unless the user data only fits version 2 (ISODE does the same).
   const offered = item.versions ?? (ud.length > V1_USER_DATA || cn.extendedUserData ? 0x02 : 0x01);
   const version = highestVersion(offered & supported);
-  if (version === 1 && (ud.length > V1_USER_DATA || cn.extendedUserData)) malformed('SPDU', `a version 1 CN with ${ud.length} octets of user data (at most ${V1_USER_DATA})`);
+  if (version === 1 && (ud.length > V1_USER_DATA || cn.extendedUserData))
+    malformed('SPDU', `a version 1 CN with ${ud.length} octets of user data (at most ${V1_USER_DATA})`);
   const units = (cn.requirements ?? DEFAULT_REQUIREMENTS) & ALL_UNITS;
   const tokenSetting = (item.tokenSetting ?? 0) & settingMask(units);
   if (positions(tokenSetting, units).includes(3)) malformed('SPDU', 'CN Token Setting Item uses the reserved value 11');
@@ -179,7 +219,8 @@ export function cnToConnect(cn: Spdu, supported: VersionBits, maxFrameSize: numb
       minVersion: v,
       maxVersion: v,
       units,
-      modes: (units & Unit.halfDuplex ? DialogueMode.halfDuplex : 0) | (units & Unit.duplex ? DialogueMode.fullDuplex : 0),
+      modes:
+        (units & Unit.halfDuplex ? DialogueMode.halfDuplex : 0) | (units & Unit.duplex ? DialogueMode.fullDuplex : 0),
       simplexSender: 'initiator',
       tokenSetting,
       initialSerial: item.initialSerial ?? 1,

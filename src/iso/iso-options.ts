@@ -27,14 +27,24 @@ export interface IsoWireOptions {
 }
 
 /** The transport connection as COTP set it up. */
-export interface CotpInfo { tpduSize: number; callingTsap?: Bytes; calledTsap?: Bytes; peerRef: number }
+export interface CotpInfo {
+  tpduSize: number;
+  callingTsap?: Bytes;
+  calledTsap?: Bytes;
+  peerRef: number;
+}
 
 export const DEFAULT_SELECTOR = Uint8Array.of(0x00, 0x01);
 
 export function sizeCode(bytes: number): number {
   const code = Math.log2(bytes);
   if (!Number.isInteger(code) || code < MIN_TPDU_SIZE_CODE || code > MAX_TPDU_SIZE_CODE) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `tpduSize must be a power of two from 128 to 8192, not ${bytes}`, 'local', { tpduSize: bytes });
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `tpduSize must be a power of two from 128 to 8192, not ${bytes}`,
+      'local',
+      { tpduSize: bytes },
+    );
   }
   return code;
 }
@@ -42,7 +52,10 @@ export function sizeCode(bytes: number): number {
 export function versionBits(versions: readonly (1 | 2)[]): VersionBits {
   let bits = 0;
   for (const v of versions) {
-    if (v !== 1 && v !== 2) throw new SessionError('ERR_INVALID_ARGUMENT', `X.225 versions are 1 and 2, not ${String(v)}`, 'local', { versions });
+    if (v !== 1 && v !== 2)
+      throw new SessionError('ERR_INVALID_ARGUMENT', `X.225 versions are 1 and 2, not ${String(v)}`, 'local', {
+        versions,
+      });
     bits |= v;
   }
   if (!bits) throw new SessionError('ERR_INVALID_ARGUMENT', 'offer at least one X.225 version', 'local');

@@ -27,7 +27,15 @@ import type { ConnectFrame, Frame } from '../engine/frames.js';
 import type { SessionMachine } from '../engine/machine/index.js';
 import { availableTokens, tokenSetOf } from '../engine/machine/tokens.js';
 import { WireSession } from '../engine/wire-session.js';
-import { acceptToAc, acToAccept, cnToConnect, connectToCn, providerRefusal, refuseToRf, rfToRefuse } from './connect-map.js';
+import {
+  acceptToAc,
+  acToAccept,
+  cnToConnect,
+  connectToCn,
+  providerRefusal,
+  refuseToRf,
+  rfToRefuse,
+} from './connect-map.js';
 import type { VersionBits } from './connect-map.js';
 import { checkLimits, frameToSpdu, spduToFrame } from './frame-map.js';
 import type { MapContext } from './frame-map.js';
@@ -40,7 +48,15 @@ import { DEFAULT_SELECTOR, sizeCode, versionBits } from './iso-options.js';
 import type { CotpInfo, IsoWireOptions } from './iso-options.js';
 
 export type { CotpInfo, IsoWireOptions } from './iso-options.js';
-import { DrReason, encodeDataTpkts, encodeTpdu, encodeTpkt, ErCause, MIN_TPDU_SIZE_CODE, tpduSizeBytes } from './tpkt-cotp.js';
+import {
+  DrReason,
+  encodeDataTpkts,
+  encodeTpdu,
+  encodeTpkt,
+  ErCause,
+  MIN_TPDU_SIZE_CODE,
+  tpduSizeBytes,
+} from './tpkt-cotp.js';
 import { TpktDecoder, TsduAssembler } from './tpkt-decoder.js';
 import type { ConnectTpdu, Tpdu } from './tpkt-cotp.js';
 
@@ -70,19 +86,27 @@ export class IsoWire extends WireSession {
   private si42: 'MAA' | 'AEA' = 'MAA';
   private resyncSetting = 0;
 
-  constructor(machine: SessionMachine, readonly options: IsoWireOptions) {
+  constructor(
+    machine: SessionMachine,
+    readonly options: IsoWireOptions,
+  ) {
     super(machine);
     this.compat = options.libiec61850 ?? false;
     this.versions = versionBits(options.versions ?? (this.compat ? [2] : [1, 2]));
-    if (this.compat && this.versions !== 0x02) throw new SessionError('ERR_INVALID_ARGUMENT', 'libiec61850 mode speaks X.225 version 2 only', 'local');
+    if (this.compat && this.versions !== 0x02)
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'libiec61850 mode speaks X.225 version 2 only', 'local');
     this.sizeCode = sizeCode(options.tpduSize ?? 8192);
     this.enc = { shortOnly: this.compat };
     this.tsdus = new TsduAssembler(this.maxTsdu());
     this.ssdus = new SsduAssembler(machine.maxFrameSize);
   }
 
-  private maxTsdu(): number { return Math.max(this.machine.maxFrameSize, 65_539) + 64; }
-  private get ctx(): MapContext { return { version: this.version, compat: this.compat }; }
+  private maxTsdu(): number {
+    return Math.max(this.machine.maxFrameSize, 65_539) + 64;
+  }
+  private get ctx(): MapContext {
+    return { version: this.version, compat: this.compat };
+  }
 
   // ---- inputs -----------------------------------------------------------------------------
 
@@ -95,7 +119,17 @@ export class IsoWire extends WireSession {
     this.muted = false;
     if (this.options.role === 'initiator') {
       this.phase = 'await-cc';
-      this.send({ type: 'CR', credit: 0, dstRef: 0, srcRef: this.localRef, classOptions: 0, tpduSize: this.sizeCode, calledTsap: this.options.calledTsap ?? DEFAULT_SELECTOR, callingTsap: this.options.callingTsap ?? DEFAULT_SELECTOR, other: [] });
+      this.send({
+        type: 'CR',
+        credit: 0,
+        dstRef: 0,
+        srcRef: this.localRef,
+        classOptions: 0,
+        tpduSize: this.sizeCode,
+        calledTsap: this.options.calledTsap ?? DEFAULT_SELECTOR,
+        callingTsap: this.options.callingTsap ?? DEFAULT_SELECTOR,
+        other: [],
+      });
     } else this.phase = 'await-cr';
     this.machine.handleTransportUp(now);
   }
@@ -109,13 +143,30 @@ export class IsoWire extends WireSession {
     // X.225 sessions do not outlive their transport connection: no resume, no second connect
     // attempt on another one (the machine would wait for either); the session ends.
     const cause = error ? ` (${error.message})` : '';
-    if (m.state === 'interrupted') m.terminate(new SessionError('ERR_ABORTED', `the transport connection closed${cause}; an ISO 8327 session ends with it`, 'remote', { reason: 'transport-lost' }));
+    if (m.state === 'interrupted')
+      m.terminate(
+        new SessionError(
+          'ERR_ABORTED',
+          `the transport connection closed${cause}; an ISO 8327 session ends with it`,
+          'remote',
+          { reason: 'transport-lost' },
+        ),
+      );
     else if (m.state === 'idle' || m.state === 'connecting') {
       // How far the handshake came, for the user: a peer that dislikes a CN often just closes.
-      const when = this.options.role !== 'initiator' ? 'before the session was set up'
-        : before === 'connect' ? 'after our CN, without answering it (no AC, RF or AB)'
-          : before === 'await-cc' ? 'before answering the COTP CR (no CC)' : 'before the session was set up';
-      m.terminate(new SessionError('ERR_ABORTED', `the peer closed the transport connection ${when}${cause}`, 'remote', { reason: 'transport-lost' }));
+      const when =
+        this.options.role !== 'initiator'
+          ? 'before the session was set up'
+          : before === 'connect'
+            ? 'after our CN, without answering it (no AC, RF or AB)'
+            : before === 'await-cc'
+              ? 'before answering the COTP CR (no CC)'
+              : 'before the session was set up';
+      m.terminate(
+        new SessionError('ERR_ABORTED', `the peer closed the transport connection ${when}${cause}`, 'remote', {
+          reason: 'transport-lost',
+        }),
+      );
     }
   }
 
@@ -137,21 +188,45 @@ export class IsoWire extends WireSession {
     }
   }
 
-  private get localRef(): number { return this.options.localRef ?? 1; }
-  private get ended(): boolean { return this.phase === 'closed'; }
+  private get localRef(): number {
+    return this.options.localRef ?? 1;
+  }
+  private get ended(): boolean {
+    return this.phase === 'closed';
+  }
 
   private handleTpdu(t: Tpdu): void {
     switch (t.type) {
-      case 'CR': return this.phase === 'await-cr' ? this.onCr(t) : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP CR on a connected transport'));
-      case 'CC': return this.phase === 'await-cc' ? this.onCc(t) : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'unexpected COTP CC'));
+      case 'CR':
+        return this.phase === 'await-cr'
+          ? this.onCr(t)
+          : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP CR on a connected transport'));
+      case 'CC':
+        return this.phase === 'await-cc'
+          ? this.onCc(t)
+          : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'unexpected COTP CC'));
       case 'DR': {
         const connected = this.phase === 'connect' || this.phase === 'data';
-        return this.end(new SessionError(connected ? 'ERR_ABORTED' : 'ERR_REFUSED', `the peer disconnected the transport (COTP DR reason ${t.reason})`, 'remote', { cotpReason: t.reason }));
+        return this.end(
+          new SessionError(
+            connected ? 'ERR_ABORTED' : 'ERR_REFUSED',
+            `the peer disconnected the transport (COTP DR reason ${t.reason})`,
+            'remote',
+            { cotpReason: t.reason },
+          ),
+        );
       }
       case 'ER':
-        return this.end(new ProtocolError('ERR_PROTOCOL_VIOLATION', `the peer rejected a TPDU (COTP ER cause ${t.cause})`, { cotpCause: t.cause }));
+        return this.end(
+          new ProtocolError('ERR_PROTOCOL_VIOLATION', `the peer rejected a TPDU (COTP ER cause ${t.cause})`, {
+            cotpCause: t.cause,
+          }),
+        );
       case 'DT': {
-        if (this.phase !== 'connect' && this.phase !== 'data') return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP DT before the transport connection was set up'));
+        if (this.phase !== 'connect' && this.phase !== 'data')
+          return this.transportFault(
+            new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP DT before the transport connection was set up'),
+          );
         let tsdu: Bytes | undefined;
         try {
           tsdu = this.tsdus.push(t);
@@ -164,29 +239,66 @@ export class IsoWire extends WireSession {
   }
 
   private onCr(t: ConnectTpdu): void {
-    const peerClasses = [t.classOptions >> 4, ...t.other.filter((p) => p.code === 0xc7).flatMap((p) => Array.from(p.value, (b) => b >> 4))];
+    const peerClasses = [
+      t.classOptions >> 4,
+      ...t.other.filter((p) => p.code === 0xc7).flatMap((p) => Array.from(p.value, (b) => b >> 4)),
+    ];
     const refuse = (reason: number, message: string): void => {
       this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason });
       this.end(new SessionError('ERR_REFUSED', message, 'local', { cotpReason: reason }));
     };
-    if (!peerClasses.includes(0)) return refuse(DrReason.notSpecified, `COTP CR for class ${t.classOptions >> 4}; only class 0 is spoken`);
+    if (!peerClasses.includes(0))
+      return refuse(DrReason.notSpecified, `COTP CR for class ${t.classOptions >> 4}; only class 0 is spoken`);
     const want = this.options.calledTsap;
-    if (want && !bytesEqual(t.calledTsap ?? EMPTY, want)) return refuse(DrReason.addressUnknown, 'COTP CR for another called TSAP');
+    if (want && !bytesEqual(t.calledTsap ?? EMPTY, want))
+      return refuse(DrReason.addressUnknown, 'COTP CR for another called TSAP');
     const size = Math.min(t.tpduSize ?? MIN_TPDU_SIZE_CODE, this.sizeCode);
-    this.cotp = { tpduSize: tpduSizeBytes(size), callingTsap: t.callingTsap, calledTsap: t.calledTsap, peerRef: t.srcRef };
-    this.send({ type: 'CC', credit: 0, dstRef: t.srcRef, srcRef: this.localRef, classOptions: 0, tpduSize: size, calledTsap: t.calledTsap, callingTsap: t.callingTsap, other: [] });
+    this.cotp = {
+      tpduSize: tpduSizeBytes(size),
+      callingTsap: t.callingTsap,
+      calledTsap: t.calledTsap,
+      peerRef: t.srcRef,
+    };
+    this.send({
+      type: 'CC',
+      credit: 0,
+      dstRef: t.srcRef,
+      srcRef: this.localRef,
+      classOptions: 0,
+      tpduSize: size,
+      calledTsap: t.calledTsap,
+      callingTsap: t.callingTsap,
+      other: [],
+    });
     this.phase = 'connect';
   }
 
   private onCc(t: ConnectTpdu): void {
-    if (t.dstRef !== this.localRef) return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC for reference ${t.dstRef}, ours is ${this.localRef}`));
+    if (t.dstRef !== this.localRef)
+      return this.transportFault(
+        new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC for reference ${t.dstRef}, ours is ${this.localRef}`),
+      );
     if (t.classOptions >> 4 !== 0) {
       this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason: DrReason.notSpecified });
-      return this.end(new SessionError('ERR_NEGOTIATION_FAILED', `COTP CC chose class ${t.classOptions >> 4}; only class 0 is spoken`, 'remote'));
+      return this.end(
+        new SessionError(
+          'ERR_NEGOTIATION_FAILED',
+          `COTP CC chose class ${t.classOptions >> 4}; only class 0 is spoken`,
+          'remote',
+        ),
+      );
     }
     const size = t.tpduSize ?? MIN_TPDU_SIZE_CODE;
-    if (size > this.sizeCode) return this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC raised the TPDU size to ${tpduSizeBytes(size)}`));
-    this.cotp = { tpduSize: tpduSizeBytes(size), callingTsap: t.callingTsap, calledTsap: t.calledTsap, peerRef: t.srcRef };
+    if (size > this.sizeCode)
+      return this.transportFault(
+        new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC raised the TPDU size to ${tpduSizeBytes(size)}`),
+      );
+    this.cotp = {
+      tpduSize: tpduSizeBytes(size),
+      callingTsap: t.callingTsap,
+      calledTsap: t.calledTsap,
+      peerRef: t.srcRef,
+    };
     this.phase = 'connect';
   }
 
@@ -203,7 +315,11 @@ export class IsoWire extends WireSession {
     for (const s of spdus) {
       let frame: Frame | null;
       try {
-        if (s.enclosure !== undefined && s.type !== 'DT' && s.enclosure !== 3) throw new ProtocolError('ERR_MALFORMED_FRAME', `${s.type} with only part of its user data (segmenting is implemented for DT only)`);
+        if (s.enclosure !== undefined && s.type !== 'DT' && s.enclosure !== 3)
+          throw new ProtocolError(
+            'ERR_MALFORMED_FRAME',
+            `${s.type} with only part of its user data (segmenting is implemented for DT only)`,
+          );
         checkLimits(s, this.ctx, true);
         frame = spduToFrame(s, this.resyncSetting);
         if (frame?.type === 'DATA') {
@@ -213,7 +329,8 @@ export class IsoWire extends WireSession {
       } catch (e) {
         return this.sessionFault(e);
       }
-      if (s.type === 'AB' && !((s.transportDisconnect ?? TransportDisconnect.released) & TransportDisconnect.released)) this.sendTsdu(tsduOf({ type: 'AA' }, this.enc));
+      if (s.type === 'AB' && !((s.transportDisconnect ?? TransportDisconnect.released) & TransportDisconnect.released))
+        this.sendTsdu(tsduOf({ type: 'AA' }, this.enc));
       if (frame) m.handleFrame(frame, this.now);
     }
   }
@@ -223,7 +340,13 @@ export class IsoWire extends WireSession {
     const s = spdus.length === 1 ? spdus[0]! : undefined;
     const initiator = this.options.role === 'initiator';
     const expected = initiator ? s && (s.type === 'AC' || s.type === 'RF' || s.type === 'AB') : s?.type === 'CN';
-    if (!s || !expected) return this.sessionFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', `${spdus.map((x) => x.type).join('+')} while waiting for ${initiator ? 'AC or RF' : 'CN'}`));
+    if (!s || !expected)
+      return this.sessionFault(
+        new ProtocolError(
+          'ERR_PROTOCOL_VIOLATION',
+          `${spdus.map((x) => x.type).join('+')} while waiting for ${initiator ? 'AC or RF' : 'CN'}`,
+        ),
+      );
     this.phase = 'data';
     if (s.type === 'CN') return this.onCn(s);
     this.peerAnswer = s;
@@ -233,11 +356,13 @@ export class IsoWire extends WireSession {
       const { frame, version, requested } = acToAccept(s, this.offered!, this.versions);
       this.version = version;
       this.tsduLimit = s.connectAccept?.tsduMaxSize?.[0] ?? 0;
-      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT) throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
+      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT)
+        throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
       m.handleFrame(frame, this.now);
       // An AC's Token Item lists tokens the acceptor asks for: a please-tokens in all but name.
       const asked = requested & availableTokens(frame.units) & tokenSetOf(m.tokens);
-      if (asked && m.state === 'established') m.handleFrame({ type: 'PLEASE_TOKENS', tokens: asked, userData: EMPTY }, this.now);
+      if (asked && m.state === 'established')
+        m.handleFrame({ type: 'PLEASE_TOKENS', tokens: asked, userData: EMPTY }, this.now);
     } catch (e) {
       this.sessionFault(e);
     }
@@ -249,13 +374,18 @@ export class IsoWire extends WireSession {
     const want = this.options.calledSsel;
     if (want && !bytesEqual(cn.calledSsel ?? EMPTY, want)) {
       this.sendTsdu(encodeSpdu(providerRefusal(129), this.enc));
-      return this.end(new SessionError('ERR_REFUSED', 'CN for another session selector (RF reason 129 sent)', 'local', { x225Reason: 129 }));
+      return this.end(
+        new SessionError('ERR_REFUSED', 'CN for another session selector (RF reason 129 sent)', 'local', {
+          x225Reason: 129,
+        }),
+      );
     }
     try {
       const { frame, version } = cnToConnect(cn, this.versions, m.maxFrameSize);
       this.version = version || 2;
       this.tsduLimit = cn.connectAccept?.tsduMaxSize?.[1] ?? 0;
-      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT) throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
+      if (this.tsduLimit && this.tsduLimit < MIN_TSDU_LIMIT)
+        throw new ProtocolError('ERR_NEGOTIATION_FAILED', `TSDU Maximum Size ${this.tsduLimit} is too small to use`);
       m.handleFrame(frame, this.now);
     } catch (e) {
       this.sessionFault(e);
@@ -268,7 +398,12 @@ export class IsoWire extends WireSession {
     if (this.phase !== 'closed') {
       const last = this.tpkt.lastPayload;
       const cause = error.code === 'ERR_UNKNOWN_FRAME_TYPE' ? ErCause.invalidTpduType : ErCause.notSpecified;
-      this.send({ type: 'ER', dstRef: this.cotp?.peerRef ?? 0, cause, invalidTpdu: last?.subarray(0, Math.min(last.length, 4)) ?? EMPTY });
+      this.send({
+        type: 'ER',
+        dstRef: this.cotp?.peerRef ?? 0,
+        cause,
+        invalidTpdu: last?.subarray(0, Math.min(last.length, 4)) ?? EMPTY,
+      });
     }
     this.end(error);
   }
@@ -288,8 +423,12 @@ export class IsoWire extends WireSession {
 
   // ---- output -----------------------------------------------------------------------------
 
-  private send(t: Tpdu): void { this.out.push(encodeTpkt(encodeTpdu(t))); }
-  private sendTsdu(tsdu: Bytes): void { this.out.push(encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128)); }
+  private send(t: Tpdu): void {
+    this.out.push(encodeTpkt(encodeTpdu(t)));
+  }
+  private sendTsdu(tsdu: Bytes): void {
+    this.out.push(encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128));
+  }
 
   override pollBytes(now: number, maxBytes = 64 * 1024): Bytes | undefined {
     const m = this.machine;
@@ -297,7 +436,10 @@ export class IsoWire extends WireSession {
     this.out = [];
     let size = 0;
     for (const p of parts) size += p.length;
-    if (this.muted) while (m.pollFrame(now)) { /* dropped: nothing more goes to this peer */ }
+    if (this.muted)
+      while (m.pollFrame(now)) {
+        /* dropped: nothing more goes to this peer */
+      }
     else if (this.phase === 'connect' || this.phase === 'data') {
       for (let f = m.pollFrame(now); f; f = size < maxBytes ? m.pollFrame(now) : undefined) {
         let bytes: Bytes | undefined;
@@ -308,26 +450,47 @@ export class IsoWire extends WireSession {
           m.terminate(e instanceof SessionError ? e : new SessionError('ERR_ABORTED', String(e)));
           continue;
         }
-        if (bytes) { parts.push(bytes); size += bytes.length; }
+        if (bytes) {
+          parts.push(bytes);
+          size += bytes.length;
+        }
         // No resume: what is on its way is as acknowledged as it will ever be.
-        if (isSessionFrame(f) && m.state === 'established' && m.stats.sent > m.stats.acknowledged) m.handleFrame({ type: 'ACK', received: m.stats.sent }, this.now);
+        if (isSessionFrame(f) && m.state === 'established' && m.stats.sent > m.stats.acknowledged)
+          m.handleFrame({ type: 'ACK', received: m.stats.sent }, this.now);
       }
     }
     if (parts.length === 0) return undefined;
     return parts.length === 1 ? parts[0] : concatBytes(parts);
   }
 
-  private tpkts(tsdu: Bytes): Bytes { return encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128); }
+  private tpkts(tsdu: Bytes): Bytes {
+    return encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128);
+  }
 
   private encode(f: Frame): Bytes | undefined {
     switch (f.type) {
       case 'CONNECT': {
         this.offered = f;
-        return this.tpkts(encodeSpdu(connectToCn(f, { versions: this.versions, callingSsel: this.options.callingSsel ?? DEFAULT_SELECTOR, calledSsel: this.options.calledSsel ?? DEFAULT_SELECTOR, compat: this.compat }), this.enc));
+        return this.tpkts(
+          encodeSpdu(
+            connectToCn(f, {
+              versions: this.versions,
+              callingSsel: this.options.callingSsel ?? DEFAULT_SELECTOR,
+              calledSsel: this.options.calledSsel ?? DEFAULT_SELECTOR,
+              compat: this.compat,
+            }),
+            this.enc,
+          ),
+        );
       }
-      case 'ACCEPT': return this.tpkts(encodeSpdu(acceptToAc(f, this.peerConnect ?? { type: 'CN' }, this.version, this.compat), this.enc));
-      case 'REFUSE': return this.tpkts(encodeSpdu(refuseToRf(f, this.versions), this.enc));
-      case 'DATA': return concatBytes(dataTsdus(f.payload, this.tsduLimit, this.enc).map((t) => this.tpkts(t)));
+      case 'ACCEPT':
+        return this.tpkts(
+          encodeSpdu(acceptToAc(f, this.peerConnect ?? { type: 'CN' }, this.version, this.compat), this.enc),
+        );
+      case 'REFUSE':
+        return this.tpkts(encodeSpdu(refuseToRf(f, this.versions), this.enc));
+      case 'DATA':
+        return concatBytes(dataTsdus(f.payload, this.tsduLimit, this.enc).map((t) => this.tpkts(t)));
       default: {
         const s = frameToSpdu(f, this.ctx);
         if (!s) return undefined;
@@ -336,7 +499,13 @@ export class IsoWire extends WireSession {
         if (s.type === 'AE') this.si42 = 'AEA';
         if (s.type === 'RS') this.resyncSetting = s.tokenSetting ?? 0;
         const tsdu = tsduOf(s, this.enc);
-        if (this.tsduLimit && tsdu.length > this.tsduLimit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `${s.type} of ${tsdu.length} octets exceeds the peer's TSDU Maximum Size ${this.tsduLimit}`, 'local', { limit: this.tsduLimit });
+        if (this.tsduLimit && tsdu.length > this.tsduLimit)
+          throw new SessionError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            `${s.type} of ${tsdu.length} octets exceeds the peer's TSDU Maximum Size ${this.tsduLimit}`,
+            'local',
+            { limit: this.tsduLimit },
+          );
         return this.tpkts(tsdu);
       }
     }

@@ -24,7 +24,12 @@ export function tooLarge(layer: Layer, what: string, details: Record<string, unk
 
 /** A local refusal to encode: the value does not fit the field or the limit in force. */
 export function cannotEncode(what: string, limit?: number): never {
-  throw new SessionError(limit === undefined ? 'ERR_INVALID_ARGUMENT' : 'ERR_PAYLOAD_TOO_LARGE', what, 'local', limit === undefined ? {} : { limit });
+  throw new SessionError(
+    limit === undefined ? 'ERR_INVALID_ARGUMENT' : 'ERR_PAYLOAD_TOO_LARGE',
+    what,
+    'local',
+    limit === undefined ? {} : { limit },
+  );
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {

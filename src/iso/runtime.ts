@@ -37,7 +37,10 @@ export const ISO_DEFAULT_PORT = 102;
 /** Profile options shared by both sides (see IsoWireOptions for each). */
 export type IsoProfileOptions = Omit<IsoWireOptions, 'role'>;
 
-type MachineBase = Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'heartbeatMs' | 'resumeWindowMs' | 'replayOverflow'>;
+type MachineBase = Omit<
+  MachineOptions,
+  'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'heartbeatMs' | 'resumeWindowMs' | 'replayOverflow'
+>;
 
 export interface IsoConnectOptions extends MachineBase, SessionOptions, IsoProfileOptions {
   signal?: AbortSignal;
@@ -57,24 +60,52 @@ export class IsoSession extends Session {
   }
 
   /** The peer's CN (acceptor) and its AC, RF or AB (initiator), as decoded. */
-  get peerConnect(): Spdu | undefined { return this.wire.peerConnect; }
-  get peerAnswer(): Spdu | undefined { return this.wire.peerAnswer; }
+  get peerConnect(): Spdu | undefined {
+    return this.wire.peerConnect;
+  }
+  get peerAnswer(): Spdu | undefined {
+    return this.wire.peerAnswer;
+  }
   /** The X.225 protocol version agreed at connect (negotiated.version is the machine's own). */
-  get isoVersion(): 1 | 2 { return this.wire.version; }
+  get isoVersion(): 1 | 2 {
+    return this.wire.version;
+  }
   /** The COTP connection: TPDU size and TSAPs. */
-  get cotp(): IsoWire['cotp'] { return this.wire.cotp; }
+  get cotp(): IsoWire['cotp'] {
+    return this.wire.cotp;
+  }
 
   private fits(type: SpduType, data: Bytes | undefined): void {
-    if (data) checkLimits(type === 'EX' ? { type, userInfo: data } : { type, userData: data }, { version: this.wire.version, compat: this.wire.compat }, false);
+    if (data)
+      checkLimits(
+        type === 'EX' ? { type, userInfo: data } : { type, userData: data },
+        { version: this.wire.version, compat: this.wire.compat },
+        false,
+      );
   }
 
   private activityId(id: Bytes, what: string): void {
-    if (id.length > MAX_ACTIVITY_ID) throw new SessionError('ERR_INVALID_ARGUMENT', `${what} of ${id.length} octets: X.225 activity identifiers hold at most ${MAX_ACTIVITY_ID}`, 'local', { length: id.length, limit: MAX_ACTIVITY_ID });
+    if (id.length > MAX_ACTIVITY_ID)
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `${what} of ${id.length} octets: X.225 activity identifiers hold at most ${MAX_ACTIVITY_ID}`,
+        'local',
+        { length: id.length, limit: MAX_ACTIVITY_ID },
+      );
   }
 
-  override sendExpedited(data: Bytes | string): void { this.fits('EX', asBytes(data)); super.sendExpedited(data); }
-  override requestTokens(tokens: readonly TokenName[], userData?: Bytes): void { this.fits('PT', userData); super.requestTokens(tokens, userData); }
-  override reportException(reason: number, userData?: Bytes): void { this.fits('ED', userData); super.reportException(reason, userData); }
+  override sendExpedited(data: Bytes | string): void {
+    this.fits('EX', asBytes(data));
+    super.sendExpedited(data);
+  }
+  override requestTokens(tokens: readonly TokenName[], userData?: Bytes): void {
+    this.fits('PT', userData);
+    super.requestTokens(tokens, userData);
+  }
+  override reportException(reason: number, userData?: Bytes): void {
+    this.fits('ED', userData);
+    super.reportException(reason, userData);
+  }
   override startActivity(id: Bytes | string, userData?: Bytes): void {
     this.activityId(asBytes(id), 'an activity identifier');
     this.fits('AS', userData);
@@ -86,18 +117,44 @@ export class IsoSession extends Session {
     this.fits('AR', userData);
     super.resumeActivity(id, oldId, serial, userData);
   }
-  override syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> { this.fits('MIP', options.userData); return super.syncMinor(options); }
-  override confirmMinorSync(userData?: Bytes): number { this.fits('MIA', userData); return super.confirmMinorSync(userData); }
-  override syncMajor(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> { this.fits('MAP', userData); return super.syncMajor(userData, options); }
-  override resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
+  override syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
+    this.fits('MIP', options.userData);
+    return super.syncMinor(options);
+  }
+  override confirmMinorSync(userData?: Bytes): number {
+    this.fits('MIA', userData);
+    return super.confirmMinorSync(userData);
+  }
+  override syncMajor(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.fits('MAP', userData);
+    return super.syncMajor(userData, options);
+  }
+  override resynchronize(
+    type: ResyncTypeName,
+    options: { serial?: number; tokens?: readonly TokenName[]; userData?: Bytes; signal?: AbortSignal } = {},
+  ): Promise<number> {
     this.fits('RS', options.userData);
     return super.resynchronize(type, options);
   }
-  override sendCapability(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<Bytes> { this.fits('CD', asBytes(data)); return super.sendCapability(data, options); }
-  override endActivity(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> { this.fits('AE', userData); return super.endActivity(userData, options); }
-  override release(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<boolean> { this.fits('FN', userData); return super.release(userData, options); }
-  override abort(message?: string, userData?: Bytes): void { this.fits('AB', userData); super.abort(message, userData); }
-  override refreshCredentials(): Promise<void> { return Promise.reject(unavailable('credentials refresh (REAUTH)')); }
+  override sendCapability(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<Bytes> {
+    this.fits('CD', asBytes(data));
+    return super.sendCapability(data, options);
+  }
+  override endActivity(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.fits('AE', userData);
+    return super.endActivity(userData, options);
+  }
+  override release(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    this.fits('FN', userData);
+    return super.release(userData, options);
+  }
+  override abort(message?: string, userData?: Bytes): void {
+    this.fits('AB', userData);
+    super.abort(message, userData);
+  }
+  override refreshCredentials(): Promise<void> {
+    return Promise.reject(unavailable('credentials refresh (REAUTH)'));
+  }
 }
 
 /**
@@ -106,11 +163,20 @@ export class IsoSession extends Session {
  * proposed requirements instead of choosing, so proposing both dialogue modes would come back as
  * an AC selecting both, which X.225 forbids.
  */
-function machineOptions(o: MachineBase & { libiec61850?: boolean }, role: 'initiator' | 'acceptor'): MachineBase & { heartbeatMs: 0; resumeWindowMs: 0 } {
+function machineOptions(
+  o: MachineBase & { libiec61850?: boolean },
+  role: 'initiator' | 'acceptor',
+): MachineBase & { heartbeatMs: 0; resumeWindowMs: 0 } {
   const compat = role === 'initiator' && o.libiec61850;
   const modes = o.modes ?? (compat ? ['fullDuplex'] : ['fullDuplex', 'halfDuplex']);
   const units = o.units ?? (compat ? [] : undefined);
-  if (modes.includes('simplex')) throw new SessionError('ERR_INVALID_ARGUMENT', 'simplex is a Colloquy extension that X.225 cannot carry; propose fullDuplex and/or halfDuplex', 'local', { modes });
+  if (modes.includes('simplex'))
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      'simplex is a Colloquy extension that X.225 cannot carry; propose fullDuplex and/or halfDuplex',
+      'local',
+      { modes },
+    );
   return { ...o, modes, ...(units ? { units } : {}), heartbeatMs: 0, resumeWindowMs: 0 };
 }
 
@@ -143,17 +209,29 @@ export async function connectIso(url: string, options: IsoConnectOptions = {}): 
     throw new SessionError('ERR_CONNECT_FAILED', `cannot reach ${url}: ${cause}`, 'local', { cause, url });
   }
   await new Promise<void>((resolve, reject) => {
-    const offEvent = session.on('event', (e) => { if (e.type === 'established') { done(); resolve(); } });
+    const offEvent = session.on('event', (e) => {
+      if (e.type === 'established') {
+        done();
+        resolve();
+      }
+    });
     const offClosed = session.on('closed', ({ error }) => {
       done();
       const e = error ?? new SessionError('ERR_CONNECT_FAILED', 'the session closed during the handshake', 'remote');
       // The peer's answer (RF with its reason, AB) and the COTP connection, if one was made, go
       // with the error, as decoded: a caller can say how far the handshake came.
-      const extra = { ...(session.peerAnswer ? { iso: session.peerAnswer } : {}), ...(session.cotp ? { cotp: session.cotp } : {}) };
+      const extra = {
+        ...(session.peerAnswer ? { iso: session.peerAnswer } : {}),
+        ...(session.cotp ? { cotp: session.cotp } : {}),
+      };
       reject(Object.keys(extra).length ? new SessionError(e.code, e.message, e.origin, { ...e.details, ...extra }) : e);
     });
     const onAbort = (): void => session.abort('connect aborted');
-    const done = (): void => { offEvent(); offClosed(); options.signal?.removeEventListener('abort', onAbort); };
+    const done = (): void => {
+      offEvent();
+      offClosed();
+      options.signal?.removeEventListener('abort', onAbort);
+    };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     session.driver.attach(transport);
   });
@@ -168,7 +246,11 @@ export interface IsoConnectRequest {
 }
 
 /** accept (optionally with AC user data) or refuse (with a reason and RF user data). */
-export type IsoConnectAnswer = boolean | void | { accept: true; userData?: Bytes } | { accept: false; reason?: keyof typeof RefuseReason; userData?: Bytes };
+export type IsoConnectAnswer =
+  | boolean
+  | void
+  | { accept: true; userData?: Bytes }
+  | { accept: false; reason?: keyof typeof RefuseReason; userData?: Bytes };
 
 export interface IsoListenOptions extends MachineBase, SessionOptions, IsoProfileOptions {
   /** Default 127.0.0.1. */
@@ -190,20 +272,33 @@ export interface IsoServer {
 }
 
 /** Accepts ISO 8327 sessions; `onSession` gets each one once it is established. */
-export async function listenIso(options: IsoListenOptions, onSession: (session: IsoSession) => void): Promise<IsoServer> {
+export async function listenIso(
+  options: IsoListenOptions,
+  onSession: (session: IsoSession) => void,
+): Promise<IsoServer> {
   const base = machineOptions(options, 'acceptor');
   const sessions = new Set<IsoSession>();
   const max = options.maxSessions ?? 1000;
   const accept = (transport: Transport): void => {
-    const machine = new SessionMachine({ ...base, role: 'acceptor', sessionId: new Uint8Array(randomBytes(16)), resumeSecret: new Uint8Array(randomBytes(16)) });
-    const session: IsoSession = new IsoSession(machine, options, { ...options, role: 'acceptor' }, {
-      onEvent: (e: SessionEvent) => {
-        if (e.type === 'connect-request') return decide(session, transport.remoteAddress, e.userData);
-        if (e.type === 'established') onSession(session);
-        if (e.type === 'closed') sessions.delete(session);
-        session.handleEvent(e);
-      },
+    const machine = new SessionMachine({
+      ...base,
+      role: 'acceptor',
+      sessionId: new Uint8Array(randomBytes(16)),
+      resumeSecret: new Uint8Array(randomBytes(16)),
     });
+    const session: IsoSession = new IsoSession(
+      machine,
+      options,
+      { ...options, role: 'acceptor' },
+      {
+        onEvent: (e: SessionEvent) => {
+          if (e.type === 'connect-request') return decide(session, transport.remoteAddress, e.userData);
+          if (e.type === 'established') onSession(session);
+          if (e.type === 'closed') sessions.delete(session);
+          session.handleEvent(e);
+        },
+      },
+    );
     sessions.add(session);
     session.driver.attach(transport);
   };
@@ -212,7 +307,8 @@ export async function listenIso(options: IsoListenOptions, onSession: (session: 
     const answer = (a: IsoConnectAnswer): void => {
       if (m.state !== 'accepting') return;
       if (a === false || (typeof a === 'object' && !a.accept)) {
-        const reason: RefuseReasonValue = typeof a === 'object' && a.reason ? RefuseReason[a.reason] : RefuseReason.rejected;
+        const reason: RefuseReasonValue =
+          typeof a === 'object' && a.reason ? RefuseReason[a.reason] : RefuseReason.rejected;
         m.refuse(reason, 'refused by the listener', typeof a === 'object' ? a.userData : undefined);
       } else m.accept({ userData: typeof a === 'object' ? a.userData : undefined });
       session.driver.kick();
@@ -226,17 +322,25 @@ export async function listenIso(options: IsoListenOptions, onSession: (session: 
     // The hook answers within the handshake time: a hung hook cannot hold the peer forever.
     const limitMs = options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms (handshakeTimeoutMs)`)), limitMs); });
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms (handshakeTimeoutMs)`)), limitMs);
+    });
     Promise.race([Promise.resolve().then(() => options.onConnect?.({ cn, remoteAddress, userData }, session)), late])
       .then(answer, (error: unknown) => {
         if (m.state === 'accepting') {
-          m.refuse(RefuseReason.rejected, `onConnect failed: ${error instanceof Error ? error.message : String(error)}`);
+          m.refuse(
+            RefuseReason.rejected,
+            `onConnect failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
           session.driver.kick();
         }
       })
       .finally(() => clearTimeout(timer));
   };
-  const listener = await listenTcp({ host: options.host ?? '127.0.0.1', port: options.port ?? ISO_DEFAULT_PORT }, accept);
+  const listener = await listenTcp(
+    { host: options.host ?? '127.0.0.1', port: options.port ?? ISO_DEFAULT_PORT },
+    accept,
+  );
   return {
     port: listener.port,
     address: listener.address,

@@ -9,8 +9,40 @@
 //   SI 42 MAA or AEA: only the state tells (which of MAP or AE awaits its answer)
 
 export const SPDU_TYPES = [
-  'CN', 'AC', 'RF', 'FN', 'DN', 'NF', 'AB', 'AA', 'GT', 'PT', 'DT', 'EX', 'TD', 'CD', 'CDA', 'GTC', 'GTA',
-  'MIP', 'MIA', 'MAP', 'MAA', 'RS', 'RA', 'AS', 'AR', 'AI', 'AIA', 'AD', 'ADA', 'AE', 'AEA', 'ER', 'ED', 'PR',
+  'CN',
+  'AC',
+  'RF',
+  'FN',
+  'DN',
+  'NF',
+  'AB',
+  'AA',
+  'GT',
+  'PT',
+  'DT',
+  'EX',
+  'TD',
+  'CD',
+  'CDA',
+  'GTC',
+  'GTA',
+  'MIP',
+  'MIA',
+  'MAP',
+  'MAA',
+  'RS',
+  'RA',
+  'AS',
+  'AR',
+  'AI',
+  'AIA',
+  'AD',
+  'ADA',
+  'AE',
+  'AEA',
+  'ER',
+  'ED',
+  'PR',
 ] as const;
 export type SpduType = (typeof SPDU_TYPES)[number];
 
@@ -18,16 +50,77 @@ export type SpduType = (typeof SPDU_TYPES)[number];
 export type Category = 0 | 1 | 2;
 
 export const SI: Record<SpduType, number> = {
-  CN: 13, AC: 14, RF: 12, FN: 9, DN: 10, NF: 8, AB: 25, AA: 26, GT: 1, PT: 2, DT: 1, EX: 5, TD: 33,
-  CD: 61, CDA: 62, GTC: 21, GTA: 22, MIP: 49, MIA: 50, MAP: 41, MAA: 42, RS: 53, RA: 34, AS: 45,
-  AR: 29, AI: 25, AIA: 26, AD: 57, ADA: 58, AE: 41, AEA: 42, ER: 0, ED: 48, PR: 7,
+  CN: 13,
+  AC: 14,
+  RF: 12,
+  FN: 9,
+  DN: 10,
+  NF: 8,
+  AB: 25,
+  AA: 26,
+  GT: 1,
+  PT: 2,
+  DT: 1,
+  EX: 5,
+  TD: 33,
+  CD: 61,
+  CDA: 62,
+  GTC: 21,
+  GTA: 22,
+  MIP: 49,
+  MIA: 50,
+  MAP: 41,
+  MAA: 42,
+  RS: 53,
+  RA: 34,
+  AS: 45,
+  AR: 29,
+  AI: 25,
+  AIA: 26,
+  AD: 57,
+  ADA: 58,
+  AE: 41,
+  AEA: 42,
+  ER: 0,
+  ED: 48,
+  PR: 7,
 };
 
 export const CATEGORY: Record<SpduType, Category> = {
-  GT: 0, PT: 0,
-  CN: 1, AC: 1, RF: 1, FN: 1, DN: 1, NF: 1, AB: 1, AA: 1, GTC: 1, GTA: 1, EX: 1, TD: 1, PR: 1,
-  DT: 2, CD: 2, CDA: 2, MIP: 2, MIA: 2, MAP: 2, MAA: 2, RS: 2, RA: 2, AS: 2, AR: 2, AI: 2, AIA: 2,
-  AD: 2, ADA: 2, AE: 2, AEA: 2, ER: 2, ED: 2,
+  GT: 0,
+  PT: 0,
+  CN: 1,
+  AC: 1,
+  RF: 1,
+  FN: 1,
+  DN: 1,
+  NF: 1,
+  AB: 1,
+  AA: 1,
+  GTC: 1,
+  GTA: 1,
+  EX: 1,
+  TD: 1,
+  PR: 1,
+  DT: 2,
+  CD: 2,
+  CDA: 2,
+  MIP: 2,
+  MIA: 2,
+  MAP: 2,
+  MAA: 2,
+  RS: 2,
+  RA: 2,
+  AS: 2,
+  AR: 2,
+  AI: 2,
+  AIA: 2,
+  AD: 2,
+  ADA: 2,
+  AE: 2,
+  AEA: 2,
+  ER: 2,
+  ED: 2,
 };
 
 /** SPDUs whose user information field (after the parameters) runs to the end of the TSDU. */
@@ -35,21 +128,64 @@ export const HAS_USER_INFO: ReadonlySet<SpduType> = new Set(['DT', 'EX', 'TD']);
 
 /** An SI first in a TSDU. */
 export const FIRST_SI: ReadonlyMap<number, SpduType> = new Map<number, SpduType>([
-  [1, 'GT'], [2, 'PT'], [13, 'CN'], [14, 'AC'], [12, 'RF'], [9, 'FN'], [10, 'DN'], [8, 'NF'], [25, 'AB'], [26, 'AA'],
-  [21, 'GTC'], [22, 'GTA'], [5, 'EX'], [33, 'TD'], [7, 'PR'],
+  [1, 'GT'],
+  [2, 'PT'],
+  [13, 'CN'],
+  [14, 'AC'],
+  [12, 'RF'],
+  [9, 'FN'],
+  [10, 'DN'],
+  [8, 'NF'],
+  [25, 'AB'],
+  [26, 'AA'],
+  [21, 'GTC'],
+  [22, 'GTA'],
+  [5, 'EX'],
+  [33, 'TD'],
+  [7, 'PR'],
   // A category 2 SPDU alone (no GT in front) is tolerated when its SI is not shared.
-  [61, 'CD'], [62, 'CDA'], [49, 'MIP'], [50, 'MIA'], [41, 'MAP'], [42, 'MAA'], [53, 'RS'], [34, 'RA'], [45, 'AS'],
-  [29, 'AR'], [57, 'AD'], [58, 'ADA'], [0, 'ER'], [48, 'ED'],
+  [61, 'CD'],
+  [62, 'CDA'],
+  [49, 'MIP'],
+  [50, 'MIA'],
+  [41, 'MAP'],
+  [42, 'MAA'],
+  [53, 'RS'],
+  [34, 'RA'],
+  [45, 'AS'],
+  [29, 'AR'],
+  [57, 'AD'],
+  [58, 'ADA'],
+  [0, 'ER'],
+  [48, 'ED'],
 ]);
 
 /** An SI after a category 0 SPDU (SI 41 and 42 are refined afterwards). */
 export const SECOND_SI: ReadonlyMap<number, SpduType> = new Map<number, SpduType>([
-  [1, 'DT'], [25, 'AI'], [26, 'AIA'], [61, 'CD'], [62, 'CDA'], [49, 'MIP'], [50, 'MIA'], [41, 'MAP'], [42, 'MAA'],
-  [53, 'RS'], [34, 'RA'], [45, 'AS'], [29, 'AR'], [57, 'AD'], [58, 'ADA'], [0, 'ER'], [48, 'ED'],
+  [1, 'DT'],
+  [25, 'AI'],
+  [26, 'AIA'],
+  [61, 'CD'],
+  [62, 'CDA'],
+  [49, 'MIP'],
+  [50, 'MIA'],
+  [41, 'MAP'],
+  [42, 'MAA'],
+  [53, 'RS'],
+  [34, 'RA'],
+  [45, 'AS'],
+  [29, 'AR'],
+  [57, 'AD'],
+  [58, 'ADA'],
+  [0, 'ER'],
+  [48, 'ED'],
 ]);
 
 /** SIs X.225 defines that this profile does not speak: CDO and OA (version 2 connect data overflow). */
-export const UNSUPPORTED_SI: ReadonlyMap<number, string> = new Map([[15, 'CONNECT DATA OVERFLOW (CDO)'], [16, 'OVERFLOW ACCEPT (OA)']]);
+export const UNSUPPORTED_SI: ReadonlyMap<number, string> = new Map([
+  [15, 'CONNECT DATA OVERFLOW (CDO)'],
+  [16, 'OVERFLOW ACCEPT (OA)'],
+]);
 
 /** Parameter codes (X.225 8.3; PGIs hold PIs, except 193/194, which hold user data). */
 export const PI = {
@@ -86,16 +222,50 @@ export const PI = {
 
 /** The fields of a decoded SPDU and the parameter each one comes from. */
 export type TopField =
-  | 'reference' | 'connectAccept' | 'tokens' | 'transportDisconnect' | 'requirements' | 'versions' | 'callingSsel'
-  | 'calledSsel' | 'syncType' | 'serial' | 'tokenSetting' | 'resyncType' | 'activityId' | 'linking' | 'reason'
-  | 'reflect' | 'prepareType' | 'enclosure' | 'userData' | 'extendedUserData' | 'miaUserData';
+  | 'reference'
+  | 'connectAccept'
+  | 'tokens'
+  | 'transportDisconnect'
+  | 'requirements'
+  | 'versions'
+  | 'callingSsel'
+  | 'calledSsel'
+  | 'syncType'
+  | 'serial'
+  | 'tokenSetting'
+  | 'resyncType'
+  | 'activityId'
+  | 'linking'
+  | 'reason'
+  | 'reflect'
+  | 'prepareType'
+  | 'enclosure'
+  | 'userData'
+  | 'extendedUserData'
+  | 'miaUserData';
 
 export const FIELD_CODE: Record<TopField, number> = {
-  reference: PI.connectionId, connectAccept: PI.connectAccept, tokens: PI.tokenItem, transportDisconnect: PI.transportDisconnect,
-  requirements: PI.requirements, versions: PI.version, callingSsel: PI.callingSsel, calledSsel: PI.calledSsel,
-  syncType: PI.syncType, serial: PI.serial, tokenSetting: PI.tokenSetting, resyncType: PI.resyncType, activityId: PI.activityId,
-  linking: PI.linking, reason: PI.reason, reflect: PI.reflect, prepareType: PI.prepareType, enclosure: PI.enclosure,
-  userData: PI.userData, extendedUserData: PI.extendedUserData, miaUserData: PI.miaUserData,
+  reference: PI.connectionId,
+  connectAccept: PI.connectAccept,
+  tokens: PI.tokenItem,
+  transportDisconnect: PI.transportDisconnect,
+  requirements: PI.requirements,
+  versions: PI.version,
+  callingSsel: PI.callingSsel,
+  calledSsel: PI.calledSsel,
+  syncType: PI.syncType,
+  serial: PI.serial,
+  tokenSetting: PI.tokenSetting,
+  resyncType: PI.resyncType,
+  activityId: PI.activityId,
+  linking: PI.linking,
+  reason: PI.reason,
+  reflect: PI.reflect,
+  prepareType: PI.prepareType,
+  enclosure: PI.enclosure,
+  userData: PI.userData,
+  extendedUserData: PI.extendedUserData,
+  miaUserData: PI.miaUserData,
 };
 
 const UD = ['enclosure', 'userData'] as const;
@@ -141,7 +311,13 @@ export const LAYOUT: Record<SpduType, readonly TopField[]> = {
 /** Sync Type Item bit 1: on MIP "explicit confirmation not required", on MAP "activity not ended". */
 export const SYNC_TYPE_BIT = 0x01;
 /** Transport Disconnect (PI 17) bits. */
-export const TransportDisconnect = { released: 0x01, userAbort: 0x02, protocolError: 0x04, noReason: 0x08, implementationRestriction: 0x10 } as const;
+export const TransportDisconnect = {
+  released: 0x01,
+  userAbort: 0x02,
+  protocolError: 0x04,
+  noReason: 0x08,
+  implementationRestriction: 0x10,
+} as const;
 /** Enclosure Item (PI 25) bits. */
 export const Enclosure = { begin: 0x01, end: 0x02 } as const;
 /** Version Number (PI 22) bits. */

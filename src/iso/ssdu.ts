@@ -39,7 +39,9 @@ export class SsduAssembler {
 
   constructor(public maxSsduSize: number) {}
 
-  get pending(): boolean { return this.parts !== null; }
+  get pending(): boolean {
+    return this.parts !== null;
+  }
 
   /** A received DT: the whole SSDU once its last segment is in, else undefined. Throws ProtocolError. */
   push(dt: Spdu): Bytes | undefined {
@@ -56,7 +58,8 @@ export class SsduAssembler {
       this.size = 0;
     } else if (!this.parts) malformed('SPDU', 'a DT segment without the beginning of its SSDU');
     this.size += data.length;
-    if (this.size > this.maxSsduSize) tooLarge('SPDU', `a segmented SSDU of more than ${this.maxSsduSize} octets`, { limit: this.maxSsduSize });
+    if (this.size > this.maxSsduSize)
+      tooLarge('SPDU', `a segmented SSDU of more than ${this.maxSsduSize} octets`, { limit: this.maxSsduSize });
     this.parts!.push(data);
     if (!(bits & Enclosure.end)) return undefined;
     const ssdu = concatBytes(this.parts!);

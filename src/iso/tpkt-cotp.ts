@@ -33,7 +33,13 @@ export const MAX_TPDU_LENGTH = MAX_TPKT_LENGTH - TPKT_HEADER_LENGTH;
 export const DT_HEADER_LENGTH = 3;
 
 export const TpduCode = { CR: 0xe0, CC: 0xd0, DR: 0x80, DT: 0xf0, ER: 0x70 } as const;
-export const CotpParam = { tpduSize: 0xc0, callingTsap: 0xc1, calledTsap: 0xc2, invalidTpdu: 0xc1, additionalInfo: 0xe0 } as const;
+export const CotpParam = {
+  tpduSize: 0xc0,
+  callingTsap: 0xc1,
+  calledTsap: 0xc2,
+  invalidTpdu: 0xc1,
+  additionalInfo: 0xe0,
+} as const;
 /** TPDU size codes ISO 8073 defines: 2^7 = 128 .. 2^13 = 8192 octets. */
 export const MIN_TPDU_SIZE_CODE = 7;
 export const MAX_TPDU_SIZE_CODE = 13;
@@ -42,9 +48,17 @@ export const DEFAULT_TPDU_SIZE_CODE = 7;
 /** DR reasons valid in class 0 (ISO 8073 13.5.3): 0 not specified, 1 congestion, 2 not attached, 3 address unknown. */
 export const DrReason = { notSpecified: 0, congestion: 1, notAttached: 2, addressUnknown: 3 } as const;
 /** ER reject causes: 0 not specified, 1 invalid parameter code, 2 invalid TPDU type, 3 invalid parameter value. */
-export const ErCause = { notSpecified: 0, invalidParameterCode: 1, invalidTpduType: 2, invalidParameterValue: 3 } as const;
+export const ErCause = {
+  notSpecified: 0,
+  invalidParameterCode: 1,
+  invalidTpduType: 2,
+  invalidParameterValue: 3,
+} as const;
 
-export interface CotpParameter { code: number; value: Bytes }
+export interface CotpParameter {
+  code: number;
+  value: Bytes;
+}
 
 export interface ConnectTpdu {
   type: 'CR' | 'CC';
@@ -61,9 +75,24 @@ export interface ConnectTpdu {
   /** Parameters other than C0, C1, C2, in the order they came. */
   other: CotpParameter[];
 }
-export interface DataTpdu { type: 'DT'; eot: boolean; data: Bytes }
-export interface DisconnectTpdu { type: 'DR'; dstRef: number; srcRef: number; reason: number; info?: Bytes }
-export interface ErrorTpdu { type: 'ER'; dstRef: number; cause: number; invalidTpdu?: Bytes }
+export interface DataTpdu {
+  type: 'DT';
+  eot: boolean;
+  data: Bytes;
+}
+export interface DisconnectTpdu {
+  type: 'DR';
+  dstRef: number;
+  srcRef: number;
+  reason: number;
+  info?: Bytes;
+}
+export interface ErrorTpdu {
+  type: 'ER';
+  dstRef: number;
+  cause: number;
+  invalidTpdu?: Bytes;
+}
 export type Tpdu = ConnectTpdu | DataTpdu | DisconnectTpdu | ErrorTpdu;
 
 export function tpduSizeBytes(code: number): number {
@@ -84,7 +113,8 @@ function readParams(buf: Bytes, from: number, to: number, tpdu: string): CotpPar
     if (to - at < 2) malformed('COTP', `${tpdu} parameter header truncated`, { at });
     const code = buf[at]!;
     const len = buf[at + 1]!;
-    if (at + 2 + len > to) malformed('COTP', `${tpdu} parameter 0x${code.toString(16)} runs past the header (length ${len})`, { code });
+    if (at + 2 + len > to)
+      malformed('COTP', `${tpdu} parameter 0x${code.toString(16)} runs past the header (length ${len})`, { code });
     out.push({ code, value: buf.subarray(at + 2, at + 2 + len) });
     at += 2 + len;
   }
@@ -111,17 +141,31 @@ export function decodeTpdu(buf: Bytes): Tpdu {
     case TpduCode.CC: {
       if (li < 6) malformed('COTP', `CR/CC LI ${li} < 6`);
       if (end !== buf.length) malformed('COTP', 'class 0 CR/CC carry no user data', { extra: buf.length - end });
-      const t: ConnectTpdu = { type: (code & 0xf0) === TpduCode.CR ? 'CR' : 'CC', credit: code & 0x0f, dstRef: u16(buf, 2), srcRef: u16(buf, 4), classOptions: buf[6]!, other: [] };
+      const t: ConnectTpdu = {
+        type: (code & 0xf0) === TpduCode.CR ? 'CR' : 'CC',
+        credit: code & 0x0f,
+        dstRef: u16(buf, 2),
+        srcRef: u16(buf, 4),
+        classOptions: buf[6]!,
+        other: [],
+      };
       for (const p of readParams(buf, 7, end, t.type)) {
-        const seen = (name: keyof ConnectTpdu): void => { if (t[name] !== undefined) malformed('COTP', `${t.type} repeats parameter 0x${p.code.toString(16)}`); };
+        const seen = (name: keyof ConnectTpdu): void => {
+          if (t[name] !== undefined) malformed('COTP', `${t.type} repeats parameter 0x${p.code.toString(16)}`);
+        };
         if (p.code === CotpParam.tpduSize) {
           seen('tpduSize');
           const v = p.value[0];
-          if (p.value.length !== 1 || v === undefined || v < MIN_TPDU_SIZE_CODE || v > MAX_TPDU_SIZE_CODE) malformed('COTP', `TPDU size parameter ${Array.from(p.value).join(',')}`);
+          if (p.value.length !== 1 || v === undefined || v < MIN_TPDU_SIZE_CODE || v > MAX_TPDU_SIZE_CODE)
+            malformed('COTP', `TPDU size parameter ${Array.from(p.value).join(',')}`);
           t.tpduSize = v;
-        } else if (p.code === CotpParam.callingTsap) { seen('callingTsap'); t.callingTsap = p.value; }
-        else if (p.code === CotpParam.calledTsap) { seen('calledTsap'); t.calledTsap = p.value; }
-        else t.other.push(p);
+        } else if (p.code === CotpParam.callingTsap) {
+          seen('callingTsap');
+          t.callingTsap = p.value;
+        } else if (p.code === CotpParam.calledTsap) {
+          seen('calledTsap');
+          t.calledTsap = p.value;
+        } else t.other.push(p);
       }
       return t;
     }
@@ -142,7 +186,8 @@ export function decodeTpdu(buf: Bytes): Tpdu {
       if (end !== buf.length) malformed('COTP', 'ER carries no user data');
       const t: ErrorTpdu = { type: 'ER', dstRef: u16(buf, 2), cause: buf[4]! };
       for (const p of readParams(buf, 5, end, 'ER')) {
-        if (p.code !== CotpParam.invalidTpdu || t.invalidTpdu) malformed('COTP', `ER parameter 0x${p.code.toString(16)}`);
+        if (p.code !== CotpParam.invalidTpdu || t.invalidTpdu)
+          malformed('COTP', `ER parameter 0x${p.code.toString(16)}`);
         t.invalidTpdu = p.value;
       }
       return t;
@@ -155,7 +200,8 @@ export function decodeTpdu(buf: Bytes): Tpdu {
 // ---- encoding ---------------------------------------------------------------------------
 
 function param(code: number, value: Bytes): Bytes {
-  if (value.length > 255) cannotEncode(`COTP parameter 0x${code.toString(16)} of ${value.length} octets (max 255)`, 255);
+  if (value.length > 255)
+    cannotEncode(`COTP parameter 0x${code.toString(16)} of ${value.length} octets (max 255)`, 255);
   const out = new Uint8Array(2 + value.length);
   out[0] = code;
   out[1] = value.length;
@@ -188,18 +234,31 @@ export function encodeTpdu(t: Tpdu): Bytes {
     case 'CC': {
       const params: Bytes[] = [];
       if (t.tpduSize !== undefined) {
-        if (t.tpduSize < MIN_TPDU_SIZE_CODE || t.tpduSize > MAX_TPDU_SIZE_CODE) cannotEncode(`TPDU size code ${t.tpduSize} (7..13)`);
+        if (t.tpduSize < MIN_TPDU_SIZE_CODE || t.tpduSize > MAX_TPDU_SIZE_CODE)
+          cannotEncode(`TPDU size code ${t.tpduSize} (7..13)`);
         params.push(param(CotpParam.tpduSize, Uint8Array.of(t.tpduSize)));
       }
       if (t.calledTsap) params.push(param(CotpParam.calledTsap, t.calledTsap));
       if (t.callingTsap) params.push(param(CotpParam.callingTsap, t.callingTsap));
       for (const p of t.other) params.push(param(p.code, p.value));
-      return header((t.type === 'CR' ? TpduCode.CR : TpduCode.CC) | (t.credit & 0x0f), [...ref(t.dstRef), ...ref(t.srcRef), t.classOptions & 0xff], params);
+      return header(
+        (t.type === 'CR' ? TpduCode.CR : TpduCode.CC) | (t.credit & 0x0f),
+        [...ref(t.dstRef), ...ref(t.srcRef), t.classOptions & 0xff],
+        params,
+      );
     }
     case 'DR':
-      return header(TpduCode.DR, [...ref(t.dstRef), ...ref(t.srcRef), t.reason & 0xff], t.info ? [param(CotpParam.additionalInfo, t.info)] : []);
+      return header(
+        TpduCode.DR,
+        [...ref(t.dstRef), ...ref(t.srcRef), t.reason & 0xff],
+        t.info ? [param(CotpParam.additionalInfo, t.info)] : [],
+      );
     case 'ER':
-      return header(TpduCode.ER, [...ref(t.dstRef), t.cause & 0xff], t.invalidTpdu ? [param(CotpParam.invalidTpdu, t.invalidTpdu)] : []);
+      return header(
+        TpduCode.ER,
+        [...ref(t.dstRef), t.cause & 0xff],
+        t.invalidTpdu ? [param(CotpParam.invalidTpdu, t.invalidTpdu)] : [],
+      );
   }
 }
 

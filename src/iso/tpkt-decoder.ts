@@ -30,9 +30,13 @@ export class TpktDecoder {
   private failure: ProtocolError | null = null;
   private last: Bytes | undefined;
 
-  get bufferedBytes(): number { return this.buffered; }
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
   /** The payload of the last TPKT taken (for the "invalid TPDU" parameter of an ER). */
-  get lastPayload(): Bytes | undefined { return this.last; }
+  get lastPayload(): Bytes | undefined {
+    return this.last;
+  }
 
   push(chunk: Bytes): void {
     if (chunk.length === 0 || this.failure) return;
@@ -113,11 +117,14 @@ export class TsduAssembler {
 
   constructor(public maxTsduSize: number) {}
 
-  get bufferedBytes(): number { return this.size; }
+  get bufferedBytes(): number {
+    return this.size;
+  }
 
   push(dt: DataTpdu): Bytes | undefined {
     this.size += dt.data.length;
-    if (this.size > this.maxTsduSize) tooLarge('COTP', `a TSDU of more than ${this.maxTsduSize} octets`, { limit: this.maxTsduSize });
+    if (this.size > this.maxTsduSize)
+      tooLarge('COTP', `a TSDU of more than ${this.maxTsduSize} octets`, { limit: this.maxTsduSize });
     if (!dt.eot) {
       if (dt.data.length > 0) this.parts.push(dt.data);
       return undefined;

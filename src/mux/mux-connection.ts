@@ -31,7 +31,10 @@ export interface MuxOptions {
 }
 
 function varint(n: number, out: number[]): void {
-  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
   out.push(n);
 }
 
@@ -45,27 +48,41 @@ class Channel implements Transport {
   heldBytes = 0;
   handlers: TransportHandlers = NO_HANDLERS;
 
-  constructor(private readonly mux: MuxConnection, readonly id: number, base: Transport) {
+  constructor(
+    private readonly mux: MuxConnection,
+    readonly id: number,
+    base: Transport,
+  ) {
     this.kind = base.kind;
     this.remoteAddress = `${base.remoteAddress}#${id}`;
   }
 
-  get tlsSessionReused(): boolean | undefined { return this.mux.base.tlsSessionReused; }
-  setHandlers(handlers: TransportHandlers): void { this.handlers = handlers; }
+  get tlsSessionReused(): boolean | undefined {
+    return this.mux.base.tlsSessionReused;
+  }
+  setHandlers(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+  }
   write(bytes: Uint8Array): boolean {
     if (this.closed) return false;
     const ok = this.mux.send(this.id, bytes);
     if (!ok) this.blocked = true;
     return ok;
   }
-  pause(): void { this.paused = true; }
+  pause(): void {
+    this.paused = true;
+  }
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     queueMicrotask(() => this.mux.release(this));
   }
-  close(): void { this.mux.closeChannel(this, undefined, true); }
-  destroy(error?: Error): void { this.mux.closeChannel(this, error, true); }
+  close(): void {
+    this.mux.closeChannel(this, undefined, true);
+  }
+  destroy(error?: Error): void {
+    this.mux.closeChannel(this, error, true);
+  }
 }
 
 export class MuxConnection {
@@ -82,29 +99,49 @@ export class MuxConnection {
   /** Called once when the shared connection is gone. */
   onClose: (error?: Error) => void = () => {};
 
-  constructor(readonly base: Transport, readonly role: 'client' | 'server', private readonly onChannel: (t: Transport) => void = () => {}, private readonly options: MuxOptions = {}) {
+  constructor(
+    readonly base: Transport,
+    readonly role: 'client' | 'server',
+    private readonly onChannel: (t: Transport) => void = () => {},
+    private readonly options: MuxOptions = {},
+  ) {
     this.prefaceSeen = role === 'client';
     base.setHandlers({
       data: (chunk) => this.receive(chunk),
-      drain: () => { for (const c of this.channels.values()) if (c.blocked) { c.blocked = false; c.handlers.drain(); } },
+      drain: () => {
+        for (const c of this.channels.values())
+          if (c.blocked) {
+            c.blocked = false;
+            c.handlers.drain();
+          }
+      },
       close: (error) => this.onBaseClose(error),
     });
     if (role === 'client') base.write(Uint8Array.of(MUX_PREFACE));
   }
 
-  get size(): number { return this.channels.size; }
-  get isClosed(): boolean { return this.ended; }
+  get size(): number {
+    return this.channels.size;
+  }
+  get isClosed(): boolean {
+    return this.ended;
+  }
 
   /** Client: a new channel on this connection. */
   open(): Transport {
     if (this.ended) throw new SessionError('ERR_CONNECT_FAILED', 'the shared connection is closed');
-    if (this.channels.size >= (this.options.maxChannels ?? 1024)) throw new SessionError('ERR_CONNECT_FAILED', 'maxChannels reached on the shared connection', 'local', { limit: 'maxChannels' });
+    if (this.channels.size >= (this.options.maxChannels ?? 1024))
+      throw new SessionError('ERR_CONNECT_FAILED', 'maxChannels reached on the shared connection', 'local', {
+        limit: 'maxChannels',
+      });
     const c = new Channel(this, this.nextId++, this.base);
     this.channels.set(c.id, c);
     return c;
   }
 
-  close(): void { this.base.close(); }
+  close(): void {
+    this.base.close();
+  }
 
   send(id: number, bytes: Uint8Array): boolean {
     const header: number[] = [];
@@ -183,8 +220,12 @@ export class MuxConnection {
     let c = this.channels.get(id);
     if (!c) {
       if (this.role === 'client' || id <= this.highestSeen) return; // late bytes of a closed channel
-      if (body.length === 0) { this.highestSeen = id; return; }
-      if (this.channels.size >= (this.options.maxChannels ?? 1024)) return this.fail('maxChannels exceeded by the peer');
+      if (body.length === 0) {
+        this.highestSeen = id;
+        return;
+      }
+      if (this.channels.size >= (this.options.maxChannels ?? 1024))
+        return this.fail('maxChannels exceeded by the peer');
       this.highestSeen = id;
       c = new Channel(this, id, this.base);
       this.channels.set(id, c);
@@ -207,7 +248,8 @@ export class MuxConnection {
   private onBaseClose(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    for (const c of [...this.channels.values()]) this.closeChannel(c, error ?? new Error('shared connection closed'), false);
+    for (const c of [...this.channels.values()])
+      this.closeChannel(c, error ?? new Error('shared connection closed'), false);
     this.onClose(error);
   }
 }

@@ -40,7 +40,11 @@ export async function connectNetbios(options: NetbiosConnectOptions): Promise<Ne
   const called = toName(options.called, 0x20);
   const calling = toName(options.calling ?? 'COLLOQUY', 0x00);
   const machine = new NetbiosMachine({
-    role: 'calling', called, calling, maxRetargets: options.maxRetargets ?? 4, timeoutMs: options.timeoutMs ?? 10_000,
+    role: 'calling',
+    called,
+    calling,
+    maxRetargets: options.maxRetargets ?? 4,
+    timeoutMs: options.timeoutMs ?? 10_000,
     ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }),
   });
   const driver = new ByteDriver<NetbiosEvent>(machine);
@@ -52,13 +56,23 @@ export async function connectNetbios(options: NetbiosConnectOptions): Promise<Ne
     const transport = await connectTcp({ host, port, signal: options.signal });
     const next = await new Promise<NetbiosSession | { address: string; port: number }>((resolve, reject) => {
       const signal = options.signal;
-      const onAbort = (): void => { driver.destroy(); reject(signal?.reason as Error); };
+      const onAbort = (): void => {
+        driver.destroy();
+        reject(signal?.reason as Error);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const settle = (): void => signal?.removeEventListener('abort', onAbort);
       driver.onEvent = (e) => {
-        if (e.type === 'established') { settle(); resolve(new NetbiosSession(driver, machine, { called, calling, retargets: machine.hops })); }
-        else if (e.type === 'retarget') { settle(); resolve({ address: e.address, port: e.port }); }
-        else if (e.type === 'ended') { settle(); reject(e.error ?? new Error('the NetBIOS connection ended')); }
+        if (e.type === 'established') {
+          settle();
+          resolve(new NetbiosSession(driver, machine, { called, calling, retargets: machine.hops }));
+        } else if (e.type === 'retarget') {
+          settle();
+          resolve({ address: e.address, port: e.port });
+        } else if (e.type === 'ended') {
+          settle();
+          reject(e.error ?? new Error('the NetBIOS connection ended'));
+        }
       };
       driver.attach(transport, (now) => machine.handleTransportUp(now, transport.remoteAddress));
     });

@@ -10,14 +10,25 @@ import { SessionError } from '../engine/errors.js';
 import { NetbiosProtocolError } from './errors.js';
 import { encodedNameLength, readName, writeName } from './names.js';
 import {
-  HEADER_LENGTH, MAX_MESSAGE_SIZE, MAX_SESSION_REQUEST_LENGTH, MIN_SESSION_REQUEST_LENGTH, NetbiosPacketType,
-  PACKET_TYPE_NAMES, type NetbiosPacket, type NetbiosPacketTypeName,
+  HEADER_LENGTH,
+  MAX_MESSAGE_SIZE,
+  MAX_SESSION_REQUEST_LENGTH,
+  MIN_SESSION_REQUEST_LENGTH,
+  NetbiosPacketType,
+  PACKET_TYPE_NAMES,
+  type NetbiosPacket,
+  type NetbiosPacketTypeName,
 } from './packets.js';
 
 /** Validates a receive limit: an integer in 0..0x1FFFF. */
 export function checkMaxMessageSize(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > MAX_MESSAGE_SIZE) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `maxMessageSize must be an integer in 0..${MAX_MESSAGE_SIZE} (got ${String(value)})`, 'local', { option: 'maxMessageSize' });
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `maxMessageSize must be an integer in 0..${MAX_MESSAGE_SIZE} (got ${String(value)})`,
+      'local',
+      { option: 'maxMessageSize' },
+    );
   }
   return value;
 }
@@ -31,10 +42,24 @@ export function checkHeader(buf: Uint8Array, pos: number, maxMessageSize: number
   const flags = buf[pos + 1]!;
   const type = PACKET_TYPE_NAMES[code];
   if (type === undefined) {
-    throw new NetbiosProtocolError('ERR_UNKNOWN_FRAME_TYPE', 'unknown-type', `0x${code.toString(16).padStart(2, '0')}`, 'type', 'not a session service packet type (0x00, 0x81..0x85)', { code });
+    throw new NetbiosProtocolError(
+      'ERR_UNKNOWN_FRAME_TYPE',
+      'unknown-type',
+      `0x${code.toString(16).padStart(2, '0')}`,
+      'type',
+      'not a session service packet type (0x00, 0x81..0x85)',
+      { code },
+    );
   }
   if ((flags & 0xfe) !== 0) {
-    throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'reserved-flags', type, 'flags', `reserved bits set (0x${flags.toString(16).padStart(2, '0')})`, { flags });
+    throw new NetbiosProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'reserved-flags',
+      type,
+      'flags',
+      `reserved bits set (0x${flags.toString(16).padStart(2, '0')})`,
+      { flags },
+    );
   }
   const length = ((flags & 1) << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!;
   const bad = (why: string): never => {
@@ -43,7 +68,14 @@ export function checkHeader(buf: Uint8Array, pos: number, maxMessageSize: number
   switch (type) {
     case 'SESSION_MESSAGE':
       if (length > maxMessageSize) {
-        throw new NetbiosProtocolError('ERR_FRAME_TOO_LARGE', 'too-large', type, 'length', `${length} octets, more than maxMessageSize ${maxMessageSize}`, { length, limit: maxMessageSize });
+        throw new NetbiosProtocolError(
+          'ERR_FRAME_TOO_LARGE',
+          'too-large',
+          type,
+          'length',
+          `${length} octets, more than maxMessageSize ${maxMessageSize}`,
+          { length, limit: maxMessageSize },
+        );
       }
       return length;
     case 'SESSION_REQUEST':
@@ -70,7 +102,13 @@ export function decodeBody(code: number, buf: Uint8Array, start: number, end: nu
       const called = readName(buf, start, end, type, 'called');
       const calling = readName(buf, called.end, end, type, 'calling');
       if (calling.end !== end) {
-        throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'trailing-bytes', type, 'body', `${end - calling.end} octets after the calling name`);
+        throw new NetbiosProtocolError(
+          'ERR_MALFORMED_FRAME',
+          'trailing-bytes',
+          type,
+          'body',
+          `${end - calling.end} octets after the calling name`,
+        );
       }
       return { type, called: called.name, calling: calling.name };
     }
@@ -90,12 +128,24 @@ export function decodeBody(code: number, buf: Uint8Array, start: number, end: nu
 /** Decodes a buffer that holds exactly one packet. Throws NetbiosProtocolError. */
 export function decodePacket(bytes: Uint8Array, maxMessageSize: number = MAX_MESSAGE_SIZE): NetbiosPacket {
   if (bytes.length < HEADER_LENGTH) {
-    throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'bad-length', 'packet', 'header', `${bytes.length} octets, a header has ${HEADER_LENGTH}`);
+    throw new NetbiosProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      'packet',
+      'header',
+      `${bytes.length} octets, a header has ${HEADER_LENGTH}`,
+    );
   }
   const length = checkHeader(bytes, 0, maxMessageSize);
   const type = PACKET_TYPE_NAMES[bytes[0]!]!;
   if (bytes.length !== HEADER_LENGTH + length) {
-    throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'bad-length', type, 'length', `LENGTH says ${length} octets, ${bytes.length - HEADER_LENGTH} follow the header`);
+    throw new NetbiosProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      type,
+      'length',
+      `LENGTH says ${length} octets, ${bytes.length - HEADER_LENGTH} follow the header`,
+    );
   }
   return decodeBody(bytes[0]!, bytes, HEADER_LENGTH, bytes.length);
 }
@@ -119,17 +169,25 @@ function bodyLength(packet: NetbiosPacket): number {
     case 'SESSION_MESSAGE':
       if (!(packet.data instanceof Uint8Array)) invalid('SESSION_MESSAGE.data', 'must be a Uint8Array');
       if (packet.data.length > MAX_MESSAGE_SIZE) {
-        throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `a NetBIOS session message carries at most ${MAX_MESSAGE_SIZE} octets (got ${packet.data.length})`, 'local', { limit: MAX_MESSAGE_SIZE });
+        throw new SessionError(
+          'ERR_PAYLOAD_TOO_LARGE',
+          `a NetBIOS session message carries at most ${MAX_MESSAGE_SIZE} octets (got ${packet.data.length})`,
+          'local',
+          { limit: MAX_MESSAGE_SIZE },
+        );
       }
       return packet.data.length;
     case 'SESSION_REQUEST':
       return encodedNameLength(packet.called, 'called') + encodedNameLength(packet.calling, 'calling');
     case 'NEGATIVE_SESSION_RESPONSE':
-      if (!Number.isInteger(packet.errorCode) || packet.errorCode < 0 || packet.errorCode > 0xff) invalid('NEGATIVE_SESSION_RESPONSE.errorCode', 'must be an octet');
+      if (!Number.isInteger(packet.errorCode) || packet.errorCode < 0 || packet.errorCode > 0xff)
+        invalid('NEGATIVE_SESSION_RESPONSE.errorCode', 'must be an octet');
       return 1;
     case 'RETARGET_SESSION_RESPONSE':
-      if (ipv4Octets(packet.address) === undefined) invalid('RETARGET_SESSION_RESPONSE.address', `'${String(packet.address)}' is not a dotted IPv4 address`);
-      if (!Number.isInteger(packet.port) || packet.port < 0 || packet.port > 0xffff) invalid('RETARGET_SESSION_RESPONSE.port', 'must be in 0..65535');
+      if (ipv4Octets(packet.address) === undefined)
+        invalid('RETARGET_SESSION_RESPONSE.address', `'${String(packet.address)}' is not a dotted IPv4 address`);
+      if (!Number.isInteger(packet.port) || packet.port < 0 || packet.port > 0xffff)
+        invalid('RETARGET_SESSION_RESPONSE.port', 'must be in 0..65535');
       return 6;
     case 'POSITIVE_SESSION_RESPONSE':
     case 'SESSION_KEEP_ALIVE':

@@ -127,7 +127,8 @@ export class PacketConnection {
       }
       return Promise.resolve(packet);
     }
-    if (this.#end !== null) return this.#end.error === null ? Promise.resolve(undefined) : Promise.reject(this.#end.error);
+    if (this.#end !== null)
+      return this.#end.error === null ? Promise.resolve(undefined) : Promise.reject(this.#end.error);
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {

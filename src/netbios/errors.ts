@@ -31,7 +31,14 @@ export class NetbiosProtocolError extends ProtocolError {
   readonly field: string;
   readonly reason: NetbiosMalformedReason;
 
-  constructor(code: NetbiosWireCode, reason: NetbiosMalformedReason, packet: string, field: string, why: string, details: Record<string, unknown> = {}) {
+  constructor(
+    code: NetbiosWireCode,
+    reason: NetbiosMalformedReason,
+    packet: string,
+    field: string,
+    why: string,
+    details: Record<string, unknown> = {},
+  ) {
     super(code, `NetBIOS ${packet}.${field}: ${why}`, { protocol: 'netbios', packet, field, reason, ...details });
     this.packet = packet;
     this.field = field;
@@ -58,7 +65,7 @@ export const NETBIOS_ERROR_CODES = {
   },
   ERR_NETBIOS_CLOSED: {
     what: 'The connection ended before the session request was answered.',
-    todo: 'Some servers (Samba with SMB1 disabled) drop a connection whose first packet is not a SESSION REQUEST or SESSION MESSAGE; check the peer\'s log.',
+    todo: "Some servers (Samba with SMB1 disabled) drop a connection whose first packet is not a SESSION REQUEST or SESSION MESSAGE; check the peer's log.",
   },
 } as const satisfies ErrorTable;
 

@@ -7,7 +7,13 @@ export { checkHeader, decodeBody, decodePacket, encodePacket, ipv4Octets, checkM
 export { NetbiosDecoder, type NetbiosDecoderOptions } from './decoder.js';
 export * from './errors.js';
 export { PacketConnection, type PacketConnectionOptions } from './connection.js';
-export { NetbiosMachine, type NetbiosEvent, type NetbiosState, type CallingOptions, type CalledOptions } from './machine.js';
+export {
+  NetbiosMachine,
+  type NetbiosEvent,
+  type NetbiosState,
+  type CallingOptions,
+  type CalledOptions,
+} from './machine.js';
 export { NetbiosSession, type NetbiosSessionInfo, type RetargetHop } from './session.js';
 export { connectNetbios, type NetbiosConnectOptions } from './client.js';
 export * from './server.js';

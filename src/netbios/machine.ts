@@ -58,7 +58,8 @@ export type NetbiosEvent =
   | { readonly type: 'close'; readonly graceful: boolean; readonly error?: Error }
   | { readonly type: 'ended'; readonly error?: Error };
 
-export type NetbiosState = 'idle' | 'requesting' | 'awaiting-request' | 'deciding' | 'established' | 'closing' | 'closed';
+export type NetbiosState =
+  'idle' | 'requesting' | 'awaiting-request' | 'deciding' | 'established' | 'closing' | 'closed';
 
 export interface CallingOptions {
   readonly role: 'calling';
@@ -123,7 +124,15 @@ export class NetbiosMachine {
     this.decoder.push(chunk);
     // Deciding: what the caller sent early waits in the decoder until the answer (bounded).
     if (this.current === 'deciding') {
-      if (this.decoder.bufferedBytes > MAX_EARLY_OCTETS) this.fail(new NetbiosError('ERR_NETBIOS_UNEXPECTED_PACKET', `more than ${MAX_EARLY_OCTETS} octets before the answer to the session request`, 'remote', { state: 'deciding' }));
+      if (this.decoder.bufferedBytes > MAX_EARLY_OCTETS)
+        this.fail(
+          new NetbiosError(
+            'ERR_NETBIOS_UNEXPECTED_PACKET',
+            `more than ${MAX_EARLY_OCTETS} octets before the answer to the session request`,
+            'remote',
+            { state: 'deciding' },
+          ),
+        );
       return;
     }
     this.decodeAll(now);
@@ -144,7 +153,13 @@ export class NetbiosMachine {
   handleTransportClosed(_now: number, error?: Error): void {
     if (this.current === 'closed' || this.current === 'idle') return;
     if (this.current === 'requesting' && error === undefined) {
-      return this.end(new NetbiosError('ERR_NETBIOS_CLOSED', `${this.remote} closed the connection without answering the session request`, 'remote'));
+      return this.end(
+        new NetbiosError(
+          'ERR_NETBIOS_CLOSED',
+          `${this.remote} closed the connection without answering the session request`,
+          'remote',
+        ),
+      );
     }
     // A caller that leaves before its request is no error (nothing was asked).
     this.end(error);
@@ -159,10 +174,21 @@ export class NetbiosMachine {
     }
     if (this.options.role === 'calling') {
       const ms = this.options.timeoutMs;
-      return this.fail(new NetbiosError('ERR_NETBIOS_TIMEOUT', `no answer to the session request from ${this.remote} within ${ms} ms`, 'remote', { timeoutMs: ms }));
+      return this.fail(
+        new NetbiosError(
+          'ERR_NETBIOS_TIMEOUT',
+          `no answer to the session request from ${this.remote} within ${ms} ms`,
+          'remote',
+          { timeoutMs: ms },
+        ),
+      );
     }
     const ms = this.options.requestTimeoutMs;
-    this.fail(new NetbiosError('ERR_NETBIOS_TIMEOUT', `no session request from ${this.remote} within ${ms} ms`, 'remote', { timeoutMs: ms }));
+    this.fail(
+      new NetbiosError('ERR_NETBIOS_TIMEOUT', `no session request from ${this.remote} within ${ms} ms`, 'remote', {
+        timeoutMs: ms,
+      }),
+    );
   }
 
   nextDeadline(): number | undefined {
@@ -178,9 +204,11 @@ export class NetbiosMachine {
       this.decodeAll(now);
       return;
     }
-    this.queue(decision.kind === 'refuse'
-      ? { type: 'NEGATIVE_SESSION_RESPONSE', errorCode: decision.errorCode }
-      : { type: 'RETARGET_SESSION_RESPONSE', address: decision.address, port: decision.port });
+    this.queue(
+      decision.kind === 'refuse'
+        ? { type: 'NEGATIVE_SESSION_RESPONSE', errorCode: decision.errorCode }
+        : { type: 'RETARGET_SESSION_RESPONSE', address: decision.address, port: decision.port },
+    );
     this.closeSoon(now);
   }
 
@@ -215,10 +243,14 @@ export class NetbiosMachine {
     if (p.type === 'SESSION_KEEP_ALIVE') return;
     switch (this.current) {
       case 'established':
-        if (p.type === 'SESSION_MESSAGE') { this.events.push({ type: 'message', data: p.data }); return; }
+        if (p.type === 'SESSION_MESSAGE') {
+          this.events.push({ type: 'message', data: p.data });
+          return;
+        }
         return this.fail(unexpected(`${p.type} on an established NetBIOS session`, p, 'established'));
       case 'awaiting-request':
-        if (p.type !== 'SESSION_REQUEST') return this.fail(unexpected(`${p.type} before a session request`, p, 'awaiting-request'));
+        if (p.type !== 'SESSION_REQUEST')
+          return this.fail(unexpected(`${p.type} before a session request`, p, 'awaiting-request'));
         this.current = 'deciding';
         this.request = { called: p.called, calling: p.calling };
         this.events.push({ type: 'request', called: p.called, calling: p.calling });
@@ -237,13 +269,26 @@ export class NetbiosMachine {
         return this.establish();
       case 'NEGATIVE_SESSION_RESPONSE': {
         const reason = negativeReason(p.errorCode);
-        return this.fail(new NetbiosError('ERR_NETBIOS_REFUSED', `${this.remote} refused ${formatNetbiosName(o.called)}: 0x${p.errorCode.toString(16)} ${reason}`,
-          'remote', { errorCode: p.errorCode, reason, hops: this.hops, remote: this.remote }));
+        return this.fail(
+          new NetbiosError(
+            'ERR_NETBIOS_REFUSED',
+            `${this.remote} refused ${formatNetbiosName(o.called)}: 0x${p.errorCode.toString(16)} ${reason}`,
+            'remote',
+            { errorCode: p.errorCode, reason, hops: this.hops, remote: this.remote },
+          ),
+        );
       }
       case 'RETARGET_SESSION_RESPONSE':
         this.hops.push({ address: p.address, port: p.port });
         if (this.hops.length > o.maxRetargets) {
-          return this.fail(new NetbiosError('ERR_NETBIOS_TOO_MANY_RETARGETS', `more than ${o.maxRetargets} retarget responses`, 'remote', { hops: this.hops, maxRetargets: o.maxRetargets }));
+          return this.fail(
+            new NetbiosError(
+              'ERR_NETBIOS_TOO_MANY_RETARGETS',
+              `more than ${o.maxRetargets} retarget responses`,
+              'remote',
+              { hops: this.hops, maxRetargets: o.maxRetargets },
+            ),
+          );
         }
         this.current = 'idle';
         this.deadline = undefined;
@@ -256,7 +301,11 @@ export class NetbiosMachine {
 
   private handleProtocolError(error: Error, now: number): void {
     // smbd answers a malformed request with NEGATIVE 0x82 and closes; so do we.
-    if (this.current === 'awaiting-request' && error instanceof NetbiosProtocolError && error.packet === 'SESSION_REQUEST') {
+    if (
+      this.current === 'awaiting-request' &&
+      error instanceof NetbiosProtocolError &&
+      error.packet === 'SESSION_REQUEST'
+    ) {
       this.queue({ type: 'NEGATIVE_SESSION_RESPONSE', errorCode: NegativeResponseCode.CALLED_NAME_NOT_PRESENT });
       this.closeSoon(now);
       this.end(error, 'closing');

@@ -45,7 +45,8 @@ function scopeLabels(scope: string, field: string): string[] {
   if (scope === '') return [];
   const labels = scope.split('.');
   for (const label of labels) {
-    if (label.length < 1 || label.length > MAX_LABEL) invalid(field, `scope label '${label}' must have 1..${MAX_LABEL} characters`);
+    if (label.length < 1 || label.length > MAX_LABEL)
+      invalid(field, `scope label '${label}' must have 1..${MAX_LABEL} characters`);
     for (let i = 0; i < label.length; i++) {
       const c = label.charCodeAt(i);
       if (c < 0x21 || c > 0x7e) invalid(field, `scope label '${label}' must be printable ASCII`);
@@ -60,10 +61,12 @@ export function encodedNameLength(name: NetbiosName, field = 'name'): number {
   for (let i = 0; i < name.name.length; i++) {
     if (name.name.charCodeAt(i) > 0xff) invalid(field, 'the name must be one octet per character (0x00..0xFF)');
   }
-  if (!Number.isInteger(name.suffix) || name.suffix < 0 || name.suffix > 0xff) invalid(field, `the suffix must be an octet (got ${String(name.suffix)})`);
+  if (!Number.isInteger(name.suffix) || name.suffix < 0 || name.suffix > 0xff)
+    invalid(field, `the suffix must be an octet (got ${String(name.suffix)})`);
   let length = ENCODED_NAME_LENGTH;
   for (const label of scopeLabels(name.scope, field)) length += 1 + label.length;
-  if (length > MAX_ENCODED_NAME_LENGTH) invalid(field, `${length} octets encoded, more than ${MAX_ENCODED_NAME_LENGTH}`);
+  if (length > MAX_ENCODED_NAME_LENGTH)
+    invalid(field, `${length} octets encoded, more than ${MAX_ENCODED_NAME_LENGTH}`);
   return length;
 }
 
@@ -95,14 +98,22 @@ export function encodeName(name: NetbiosName): Uint8Array {
  * Reads an encoded name at buf[pos..end). Returns it with the offset after it.
  * Throws NetbiosProtocolError (ERR_MALFORMED_FRAME, reason 'bad-name') naming `packet.field`.
  */
-export function readName(buf: Uint8Array, pos: number, end: number, packet: string, field: string): { name: NetbiosName; end: number } {
+export function readName(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  packet: string,
+  field: string,
+): { name: NetbiosName; end: number } {
   const bad = (why: string): never => {
     throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'bad-name', packet, field, why);
   };
   const start = pos;
   if (pos >= end) bad('missing');
-  if (buf[pos] !== 0x20) bad(`the first label must have 32 octets (length octet 0x${buf[pos]!.toString(16).padStart(2, '0')})`);
-  if (end - pos < ENCODED_NAME_LENGTH) bad(`truncated (${end - pos} octets, a name needs at least ${ENCODED_NAME_LENGTH})`);
+  if (buf[pos] !== 0x20)
+    bad(`the first label must have 32 octets (length octet 0x${buf[pos]!.toString(16).padStart(2, '0')})`);
+  if (end - pos < ENCODED_NAME_LENGTH)
+    bad(`truncated (${end - pos} octets, a name needs at least ${ENCODED_NAME_LENGTH})`);
   pos += 1;
   let text = '';
   let suffix = 0;
@@ -119,12 +130,13 @@ export function readName(buf: Uint8Array, pos: number, end: number, packet: stri
     if (pos >= end) bad('truncated (no final zero octet)');
     const length = buf[pos++]!;
     if (length === 0) break;
-    if (length > MAX_LABEL) bad(`label length octet 0x${length.toString(16)} (pointers and lengths over ${MAX_LABEL} are not allowed)`);
+    if (length > MAX_LABEL)
+      bad(`label length octet 0x${length.toString(16)} (pointers and lengths over ${MAX_LABEL} are not allowed)`);
     if (end - pos < length) bad('truncated scope label');
     let label = '';
     for (let i = 0; i < length; i++) {
       const c = buf[pos++]!;
-      if (c < 0x21 || c > 0x7e || c === 0x2e) bad('a scope label octet is not printable ASCII other than \'.\'');
+      if (c < 0x21 || c > 0x7e || c === 0x2e) bad("a scope label octet is not printable ASCII other than '.'");
       label += String.fromCharCode(c);
     }
     labels.push(label);
@@ -135,7 +147,14 @@ export function readName(buf: Uint8Array, pos: number, end: number, packet: stri
 
 export function decodeName(bytes: Uint8Array): NetbiosName {
   const { name, end } = readName(bytes, 0, bytes.length, 'name', 'name');
-  if (end !== bytes.length) throw new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'trailing-bytes', 'name', 'name', `${bytes.length - end} octets after the name`);
+  if (end !== bytes.length)
+    throw new NetbiosProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'trailing-bytes',
+      'name',
+      'name',
+      `${bytes.length - end} octets after the name`,
+    );
   return name;
 }
 
@@ -169,5 +188,9 @@ export function formatNetbiosName(name: NetbiosName): string {
 }
 
 export function sameName(a: NetbiosName, b: NetbiosName): boolean {
-  return a.suffix === b.suffix && a.name.toUpperCase() === b.name.toUpperCase() && a.scope.toUpperCase() === b.scope.toUpperCase();
+  return (
+    a.suffix === b.suffix &&
+    a.name.toUpperCase() === b.name.toUpperCase() &&
+    a.scope.toUpperCase() === b.scope.toUpperCase()
+  );
 }

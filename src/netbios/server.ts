@@ -72,9 +72,13 @@ function toName(value: NetbiosName | string): NetbiosName {
 }
 
 /** The default decision: by called name, from `names` and `retarget`. */
-export function decideByName(names: readonly NetbiosName[] | undefined, retarget: readonly NetbiosRetargetRule[]): (request: NetbiosSessionRequest) => NetbiosDecision {
+export function decideByName(
+  names: readonly NetbiosName[] | undefined,
+  retarget: readonly NetbiosRetargetRule[],
+): (request: NetbiosSessionRequest) => NetbiosDecision {
   const rules = retarget.map((r) => {
-    if (ipv4Octets(r.address) === undefined) throw new TypeError(`retarget address '${r.address}' is not a dotted IPv4 address`);
+    if (ipv4Octets(r.address) === undefined)
+      throw new TypeError(`retarget address '${r.address}' is not a dotted IPv4 address`);
     return { called: toName(r.called), address: r.address, port: r.port };
   });
   return ({ called }) => {
@@ -98,21 +102,34 @@ export async function listenNetbios(options: NetbiosServerOptions): Promise<Netb
       return;
     }
     const remoteAddress = transport.remoteAddress;
-    const machine = new NetbiosMachine({ role: 'called', requestTimeoutMs, ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }) });
+    const machine = new NetbiosMachine({
+      role: 'called',
+      requestTimeoutMs,
+      ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }),
+    });
     const driver = new ByteDriver<NetbiosEvent>(machine);
     pending.add(driver);
     driver.onEvent = (e) => {
       switch (e.type) {
         case 'request':
           // The machine's deadline bounds the decision too: a late answer is ignored.
-          new Promise<NetbiosDecision>((resolve) => resolve(decide({ called: e.called, calling: e.calling, remoteAddress }))).then(
+          new Promise<NetbiosDecision>((resolve) =>
+            resolve(decide({ called: e.called, calling: e.calling, remoteAddress })),
+          ).then(
             (decision) => driver.input((now) => machine.answer(decision, now)),
-            (error: unknown) => driver.input(() => machine.abort(error instanceof Error ? error : new Error(String(error)))),
+            (error: unknown) =>
+              driver.input(() => machine.abort(error instanceof Error ? error : new Error(String(error)))),
           );
           return;
         case 'established':
           pending.delete(driver);
-          options.onSession(new NetbiosSession(driver, machine, { called: machine.request!.called, calling: machine.request!.calling, retargets: [] }));
+          options.onSession(
+            new NetbiosSession(driver, machine, {
+              called: machine.request!.called,
+              calling: machine.request!.calling,
+              retargets: [],
+            }),
+          );
           return;
         case 'close':
           pending.delete(driver);

@@ -96,14 +96,24 @@ export class NetbiosSession implements AsyncIterable<Uint8Array> {
       if (this.#queuedBytes <= this.#highWaterMark / 2) this.#driver.resumeReading();
       return Promise.resolve(data);
     }
-    if (this.#end !== null) return this.#end.error === null ? Promise.resolve(undefined) : Promise.reject(this.#end.error);
+    if (this.#end !== null)
+      return this.#end.error === null ? Promise.resolve(undefined) : Promise.reject(this.#end.error);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => { this.#waiter = null; reject(signal?.reason as Error); };
+      const onAbort = (): void => {
+        this.#waiter = null;
+        reject(signal?.reason as Error);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiter = {
-        resolve: (d) => { signal?.removeEventListener('abort', onAbort); resolve(d); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e as Error); },
+        resolve: (d) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(d);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
       };
     });
   }
@@ -111,7 +121,8 @@ export class NetbiosSession implements AsyncIterable<Uint8Array> {
   async send(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     options.signal?.throwIfAborted();
     const t = this.#driver.attached;
-    if (t === null || t.closed) throw new SessionError('ERR_INVALID_STATE', 'the NetBIOS session is closed', 'local', { state: 'closed' });
+    if (t === null || t.closed)
+      throw new SessionError('ERR_INVALID_STATE', 'the NetBIOS session is closed', 'local', { state: 'closed' });
     this.#driver.input(() => this.#machine.send(data));
     if (!this.#driver.writable) await this.#driver.waitDrain(options.signal);
   }
@@ -121,7 +132,10 @@ export class NetbiosSession implements AsyncIterable<Uint8Array> {
   }
 
   async *messages(options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    if (this.#iterating) throw new SessionError('ERR_INVALID_STATE', 'a NetBIOS session is iterated once', 'local', { state: 'iterating' });
+    if (this.#iterating)
+      throw new SessionError('ERR_INVALID_STATE', 'a NetBIOS session is iterated once', 'local', {
+        state: 'iterating',
+      });
     this.#iterating = true;
     for (;;) {
       const data = await this.#read(options.signal);

@@ -20,8 +20,13 @@ import type { Transport } from '../transport/transport.js';
 import { PptpError } from './errors.js';
 import { PptpMachine, type OutgoingCallFields, type PptpEvent, type PptpState } from './machine.js';
 import {
-  PPTP_PORT, type CallDisconnectNotify, type EchoReply, type OutgoingCallReply, type PptpMessage,
-  type StartControlConnectionReply, type StopControlConnectionReply,
+  PPTP_PORT,
+  type CallDisconnectNotify,
+  type EchoReply,
+  type OutgoingCallReply,
+  type PptpMessage,
+  type StartControlConnectionReply,
+  type StopControlConnectionReply,
 } from './messages.js';
 
 export type { PptpState } from './machine.js';
@@ -82,7 +87,10 @@ export class PptpControlConnection {
   /** The peer's Start-Control-Connection-Reply. */
   get peer(): StartControlConnectionReply {
     const peer = this.#machine.peer;
-    if (peer === undefined) throw new SessionError('ERR_INVALID_STATE', 'the PPTP control connection is not established', 'local', { state: this.state });
+    if (peer === undefined)
+      throw new SessionError('ERR_INVALID_STATE', 'the PPTP control connection is not established', 'local', {
+        state: this.state,
+      });
     return peer;
   }
 
@@ -104,7 +112,9 @@ export class PptpControlConnection {
   #request<T extends PptpMessage>(command: (now: number) => number, signal?: AbortSignal): Promise<T> {
     signal?.throwIfAborted();
     let id = 0;
-    this.#driver.input((now) => { id = command(now); });
+    this.#driver.input((now) => {
+      id = command(now);
+    });
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         this.#waiters.delete(id);
@@ -113,8 +123,14 @@ export class PptpControlConnection {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.set(id, {
-        resolve: (m) => { signal?.removeEventListener('abort', onAbort); resolve(m as T); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e as Error); },
+        resolve: (m) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(m as T);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
       });
     });
   }
@@ -142,7 +158,10 @@ export class PptpControlConnection {
 
   /** Stop-Control-Connection-Request, then the reply, then the TCP connection is closed. */
   async stop(options: { reason?: number; signal?: AbortSignal } = {}): Promise<StopControlConnectionReply> {
-    const reply = await this.#request<StopControlConnectionReply>((now) => this.#machine.stop(now, options.reason ?? 1), options.signal);
+    const reply = await this.#request<StopControlConnectionReply>(
+      (now) => this.#machine.stop(now, options.reason ?? 1),
+      options.signal,
+    );
     await this.whenClosed();
     return reply;
   }

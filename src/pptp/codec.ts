@@ -12,8 +12,16 @@
 import { SessionError } from '../engine/errors.js';
 import { PptpProtocolError } from './errors.js';
 import {
-  CODE_TYPES, LAYOUTS, MAX_MESSAGE_LENGTH, PPTP_CONTROL_MESSAGE, PPTP_HEADER_LENGTH, PPTP_MAGIC_COOKIE,
-  type FieldKind, type Layout, type PptpMessage, type PptpMessageType,
+  CODE_TYPES,
+  LAYOUTS,
+  MAX_MESSAGE_LENGTH,
+  PPTP_CONTROL_MESSAGE,
+  PPTP_HEADER_LENGTH,
+  PPTP_MAGIC_COOKIE,
+  type FieldKind,
+  type Layout,
+  type PptpMessage,
+  type PptpMessageType,
 } from './messages.js';
 
 function u16(buf: Uint8Array, at: number): number {
@@ -30,10 +38,20 @@ const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 export function checkLength(buf: Uint8Array, pos: number): number {
   const length = u16(buf, pos);
   if (length < PPTP_HEADER_LENGTH) {
-    throw new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-length', `Length ${length} is shorter than the ${PPTP_HEADER_LENGTH}-octet header`, { length });
+    throw new PptpProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      `Length ${length} is shorter than the ${PPTP_HEADER_LENGTH}-octet header`,
+      { length },
+    );
   }
   if (length > MAX_MESSAGE_LENGTH) {
-    throw new PptpProtocolError('ERR_FRAME_TOO_LARGE', 'too-large', `Length ${length} exceeds the longest control message (${MAX_MESSAGE_LENGTH} octets)`, { length, limit: MAX_MESSAGE_LENGTH });
+    throw new PptpProtocolError(
+      'ERR_FRAME_TOO_LARGE',
+      'too-large',
+      `Length ${length} exceeds the longest control message (${MAX_MESSAGE_LENGTH} octets)`,
+      { length, limit: MAX_MESSAGE_LENGTH },
+    );
   }
   return length;
 }
@@ -43,21 +61,40 @@ export function checkHeader(buf: Uint8Array, pos: number): PptpMessageType {
   const length = checkLength(buf, pos);
   const magic = u32(buf, pos + 4);
   if (magic !== PPTP_MAGIC_COOKIE) {
-    throw new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-magic', `Magic Cookie ${hex32(magic)}, expected ${hex32(PPTP_MAGIC_COOKIE)}`, { magic });
+    throw new PptpProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-magic',
+      `Magic Cookie ${hex32(magic)}, expected ${hex32(PPTP_MAGIC_COOKIE)}`,
+      { magic },
+    );
   }
   const messageType = u16(buf, pos + 2);
   if (messageType !== PPTP_CONTROL_MESSAGE) {
-    throw new PptpProtocolError('ERR_UNKNOWN_FRAME_TYPE', 'unknown-message-type',
-      `PPTP Message Type ${messageType}${messageType === 2 ? ' (management: none are defined)' : ''}, expected 1 (control)`, { messageType });
+    throw new PptpProtocolError(
+      'ERR_UNKNOWN_FRAME_TYPE',
+      'unknown-message-type',
+      `PPTP Message Type ${messageType}${messageType === 2 ? ' (management: none are defined)' : ''}, expected 1 (control)`,
+      { messageType },
+    );
   }
   const code = u16(buf, pos + 8);
   const type = CODE_TYPES[code];
   if (type === undefined) {
-    throw new PptpProtocolError('ERR_UNKNOWN_FRAME_TYPE', 'unknown-control-type', `Control Message Type ${code} is not one of 1..15`, { controlType: code });
+    throw new PptpProtocolError(
+      'ERR_UNKNOWN_FRAME_TYPE',
+      'unknown-control-type',
+      `Control Message Type ${code} is not one of 1..15`,
+      { controlType: code },
+    );
   }
   const expected = LAYOUTS[type].length;
   if (length !== expected) {
-    throw new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-length', `${type} has Length ${length}, must be ${expected}`, { message: type, length, expected });
+    throw new PptpProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      `${type} has Length ${length}, must be ${expected}`,
+      { message: type, length, expected },
+    );
   }
   return type;
 }
@@ -112,17 +149,29 @@ export function decodeBody(type: PptpMessageType, buf: Uint8Array, pos: number):
 /** Decodes a buffer that holds exactly one control message. Throws PptpProtocolError. */
 export function decodeMessage(bytes: Uint8Array): PptpMessage {
   if (bytes.length < PPTP_HEADER_LENGTH) {
-    throw new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-length', `${bytes.length} octets, the header alone has ${PPTP_HEADER_LENGTH}`);
+    throw new PptpProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      `${bytes.length} octets, the header alone has ${PPTP_HEADER_LENGTH}`,
+    );
   }
   const type = checkHeader(bytes, 0);
   if (bytes.length !== LAYOUTS[type].length) {
-    throw new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-length', `${bytes.length} octets for a ${type} of ${LAYOUTS[type].length}`, { message: type });
+    throw new PptpProtocolError(
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+      `${bytes.length} octets for a ${type} of ${LAYOUTS[type].length}`,
+      { message: type },
+    );
   }
   return decodeBody(type, bytes, 0);
 }
 
 function invalid(type: string, field: string, why: string): never {
-  throw new SessionError('ERR_INVALID_ARGUMENT', `cannot encode PPTP ${type}.${field}: ${why}`, 'local', { message: type, field });
+  throw new SessionError('ERR_INVALID_ARGUMENT', `cannot encode PPTP ${type}.${field}: ${why}`, 'local', {
+    message: type,
+    field,
+  });
 }
 
 /** The message's octets. Throws SessionError ERR_INVALID_ARGUMENT (origin local) for a bad field. */

@@ -62,7 +62,13 @@ export type PptpErrorCode = keyof typeof PPTP_ERROR_CODES;
 export class PptpError extends ColloquyError<PptpErrorCode> {
   override name = 'PptpError';
 
-  constructor(code: PptpErrorCode, message: string, origin: ErrorOrigin, details: Record<string, unknown> = {}, cause?: unknown) {
+  constructor(
+    code: PptpErrorCode,
+    message: string,
+    origin: ErrorOrigin,
+    details: Record<string, unknown> = {},
+    cause?: unknown,
+  ) {
     super(code, message, origin, details, cause === undefined ? undefined : { cause });
   }
 }

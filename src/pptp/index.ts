@@ -5,6 +5,12 @@ export * from './messages.js';
 export { checkHeader, checkLength, decodeBody, decodeMessage, encodeMessage } from './codec.js';
 export { PptpDecoder } from './decoder.js';
 export * from './errors.js';
-export { connectPptp, PptpControlConnection, type OutgoingCallOptions, type PptpConnectOptions, type PptpState } from './client.js';
+export {
+  connectPptp,
+  PptpControlConnection,
+  type OutgoingCallOptions,
+  type PptpConnectOptions,
+  type PptpState,
+} from './client.js';
 export { PptpMachine, type PptpEvent, type PptpMachineOptions, type OutgoingCallFields } from './machine.js';
 export { describeProbe, probePptp, type PptpProbeDescription, type PptpProbeResult } from './probe.js';

@@ -28,8 +28,16 @@ import { encodeMessage } from './codec.js';
 import { PptpDecoder } from './decoder.js';
 import { PptpError } from './errors.js';
 import {
-  BearerCapability, FramingCapability, generalErrorName, PPTP_PROTOCOL_VERSION, resultName, stopReasonName,
-  type OutgoingCallRequest, type PptpMessage, type PptpMessageType, type StartControlConnectionReply,
+  BearerCapability,
+  FramingCapability,
+  generalErrorName,
+  PPTP_PROTOCOL_VERSION,
+  resultName,
+  stopReasonName,
+  type OutgoingCallRequest,
+  type PptpMessage,
+  type PptpMessageType,
+  type StartControlConnectionReply,
 } from './messages.js';
 
 export interface PptpMachineOptions {
@@ -118,7 +126,17 @@ export class PptpMachine {
     this.current = 'closed';
     this.lingerUntil = undefined;
     for (const p of this.pending.splice(0)) {
-      this.events.push({ type: 'failed', id: p.id, error: new PptpError('ERR_PPTP_CLOSED', `${this.remote} closed the connection while ${p.what} was awaited`, 'remote', { waitingFor: p.what }, error) });
+      this.events.push({
+        type: 'failed',
+        id: p.id,
+        error: new PptpError(
+          'ERR_PPTP_CLOSED',
+          `${this.remote} closed the connection while ${p.what} was awaited`,
+          'remote',
+          { waitingFor: p.what },
+          error,
+        ),
+      });
     }
     this.events.push({ type: 'ended' });
   }
@@ -130,7 +148,12 @@ export class PptpMachine {
     }
     const late = this.pending.find((p) => p.deadline <= now);
     if (late === undefined) return;
-    const error = new PptpError('ERR_PPTP_TIMEOUT', `no ${late.what} from ${this.remote} within ${this.options.timeoutMs} ms`, 'remote', { waitingFor: late.what, timeoutMs: this.options.timeoutMs });
+    const error = new PptpError(
+      'ERR_PPTP_TIMEOUT',
+      `no ${late.what} from ${this.remote} within ${this.options.timeoutMs} ms`,
+      'remote',
+      { waitingFor: late.what, timeoutMs: this.options.timeoutMs },
+    );
     this.fail(error);
   }
 
@@ -151,32 +174,55 @@ export class PptpMachine {
   // -- commands: each returns the id its reply or failure will carry ------------------------------
 
   start(now: number): number {
-    if (this.current !== 'starting' || this.peerReply !== undefined || this.pending.length > 0) throw new SessionError('ERR_INVALID_STATE', 'start() runs once', 'local', { state: this.current });
+    if (this.current !== 'starting' || this.peerReply !== undefined || this.pending.length > 0)
+      throw new SessionError('ERR_INVALID_STATE', 'start() runs once', 'local', { state: this.current });
     const o = this.options;
-    return this.request(now, {
-      type: 'START_CONTROL_CONNECTION_REQUEST',
-      protocolVersion: o.protocolVersion ?? PPTP_PROTOCOL_VERSION,
-      framingCapabilities: o.framingCapabilities ?? FramingCapability.ASYNCHRONOUS,
-      bearerCapabilities: o.bearerCapabilities ?? BearerCapability.ANALOG,
-      maximumChannels: o.maximumChannels ?? 0,
-      firmwareRevision: o.firmwareRevision ?? 1,
-      hostName: o.hostName ?? 'colloquy',
-      vendor: o.vendor ?? 'colloquy',
-    }, 'START_CONTROL_CONNECTION_REPLY', (m) => m.type === 'START_CONTROL_CONNECTION_REPLY', (m, at) => {
-      const reply = m as StartControlConnectionReply;
-      if (reply.resultCode === 1) return undefined;
-      this.close(at);
-      const result = resultName(reply.type, reply.resultCode);
-      return new PptpError('ERR_PPTP_START_REFUSED', `${this.remote} refused the control connection: ${result}${reply.resultCode === 2 ? ` (${generalErrorName(reply.errorCode)})` : ''}`,
-        'remote', { resultCode: reply.resultCode, errorCode: reply.errorCode, result, error: generalErrorName(reply.errorCode), reply, remote: this.remote });
-    });
+    return this.request(
+      now,
+      {
+        type: 'START_CONTROL_CONNECTION_REQUEST',
+        protocolVersion: o.protocolVersion ?? PPTP_PROTOCOL_VERSION,
+        framingCapabilities: o.framingCapabilities ?? FramingCapability.ASYNCHRONOUS,
+        bearerCapabilities: o.bearerCapabilities ?? BearerCapability.ANALOG,
+        maximumChannels: o.maximumChannels ?? 0,
+        firmwareRevision: o.firmwareRevision ?? 1,
+        hostName: o.hostName ?? 'colloquy',
+        vendor: o.vendor ?? 'colloquy',
+      },
+      'START_CONTROL_CONNECTION_REPLY',
+      (m) => m.type === 'START_CONTROL_CONNECTION_REPLY',
+      (m, at) => {
+        const reply = m as StartControlConnectionReply;
+        if (reply.resultCode === 1) return undefined;
+        this.close(at);
+        const result = resultName(reply.type, reply.resultCode);
+        return new PptpError(
+          'ERR_PPTP_START_REFUSED',
+          `${this.remote} refused the control connection: ${result}${reply.resultCode === 2 ? ` (${generalErrorName(reply.errorCode)})` : ''}`,
+          'remote',
+          {
+            resultCode: reply.resultCode,
+            errorCode: reply.errorCode,
+            result,
+            error: generalErrorName(reply.errorCode),
+            reply,
+            remote: this.remote,
+          },
+        );
+      },
+    );
   }
 
   /** Echo-Request; the reply carries the same identifier. */
   echo(now: number, identifier?: number): number {
     this.established('echo');
     const id = identifier ?? this.nextEcho++;
-    return this.request(now, { type: 'ECHO_REQUEST', identifier: id }, 'ECHO_REPLY', (m) => m.type === 'ECHO_REPLY' && m.identifier === id);
+    return this.request(
+      now,
+      { type: 'ECHO_REQUEST', identifier: id },
+      'ECHO_REPLY',
+      (m) => m.type === 'ECHO_REPLY' && m.identifier === id,
+    );
   }
 
   /** Outgoing-Call-Request; a reply other than "connected" fails with ERR_PPTP_CALL_REFUSED. */
@@ -184,43 +230,78 @@ export class PptpMachine {
     this.established('outgoingCall');
     const callId = fields.callId ?? this.allocateCallId();
     const phoneNumber = fields.phoneNumber ?? '';
-    return this.request(now, {
-      type: 'OUTGOING_CALL_REQUEST',
-      callId,
-      callSerialNumber: fields.callSerialNumber ?? this.nextSerial++ & 0xffff,
-      minimumBps: fields.minimumBps ?? 2400,
-      maximumBps: fields.maximumBps ?? 10_000_000,
-      bearerType: fields.bearerType ?? 3, // any
-      framingType: fields.framingType ?? 3, // either
-      packetReceiveWindowSize: fields.packetReceiveWindowSize ?? 64,
-      packetProcessingDelay: fields.packetProcessingDelay ?? 0,
-      phoneNumberLength: fields.phoneNumberLength ?? phoneNumber.length,
-      phoneNumber,
-      subaddress: fields.subaddress ?? '',
-    }, 'OUTGOING_CALL_REPLY', (m) => m.type === 'OUTGOING_CALL_REPLY' && m.peerCallId === callId, (m) => {
-      if (m.type !== 'OUTGOING_CALL_REPLY') return undefined;
-      if (m.resultCode === 1) { this.calls.set(callId, m.callId); return undefined; }
-      const result = resultName(m.type, m.resultCode);
-      return new PptpError('ERR_PPTP_CALL_REFUSED', `${this.remote} did not connect call ${callId}: ${result}`, 'remote',
-        { resultCode: m.resultCode, errorCode: m.errorCode, causeCode: m.causeCode, result, error: generalErrorName(m.errorCode), reply: m });
-    });
+    return this.request(
+      now,
+      {
+        type: 'OUTGOING_CALL_REQUEST',
+        callId,
+        callSerialNumber: fields.callSerialNumber ?? this.nextSerial++ & 0xffff,
+        minimumBps: fields.minimumBps ?? 2400,
+        maximumBps: fields.maximumBps ?? 10_000_000,
+        bearerType: fields.bearerType ?? 3, // any
+        framingType: fields.framingType ?? 3, // either
+        packetReceiveWindowSize: fields.packetReceiveWindowSize ?? 64,
+        packetProcessingDelay: fields.packetProcessingDelay ?? 0,
+        phoneNumberLength: fields.phoneNumberLength ?? phoneNumber.length,
+        phoneNumber,
+        subaddress: fields.subaddress ?? '',
+      },
+      'OUTGOING_CALL_REPLY',
+      (m) => m.type === 'OUTGOING_CALL_REPLY' && m.peerCallId === callId,
+      (m) => {
+        if (m.type !== 'OUTGOING_CALL_REPLY') return undefined;
+        if (m.resultCode === 1) {
+          this.calls.set(callId, m.callId);
+          return undefined;
+        }
+        const result = resultName(m.type, m.resultCode);
+        return new PptpError(
+          'ERR_PPTP_CALL_REFUSED',
+          `${this.remote} did not connect call ${callId}: ${result}`,
+          'remote',
+          {
+            resultCode: m.resultCode,
+            errorCode: m.errorCode,
+            causeCode: m.causeCode,
+            result,
+            error: generalErrorName(m.errorCode),
+            reply: m,
+          },
+        );
+      },
+    );
   }
 
   /** Call-Clear-Request for our Call ID; the reply is the peer's Call-Disconnect-Notify. */
   clearCall(now: number, callId: number): number {
     this.established('clearCall');
     const theirs = this.calls.get(callId);
-    return this.request(now, { type: 'CALL_CLEAR_REQUEST', callId }, 'CALL_DISCONNECT_NOTIFY',
+    return this.request(
+      now,
+      { type: 'CALL_CLEAR_REQUEST', callId },
+      'CALL_DISCONNECT_NOTIFY',
       (m) => m.type === 'CALL_DISCONNECT_NOTIFY' && (theirs === undefined || m.callId === theirs),
-      () => { this.calls.delete(callId); return undefined; });
+      () => {
+        this.calls.delete(callId);
+        return undefined;
+      },
+    );
   }
 
   /** Stop-Control-Connection-Request; after the reply the connection is closed. */
   stop(now: number, reason = 1): number {
     this.established('stop');
     this.current = 'stopping';
-    return this.request(now, { type: 'STOP_CONTROL_CONNECTION_REQUEST', reason }, 'STOP_CONTROL_CONNECTION_REPLY',
-      (m) => m.type === 'STOP_CONTROL_CONNECTION_REPLY', (_m, at) => { this.close(at); return undefined; });
+    return this.request(
+      now,
+      { type: 'STOP_CONTROL_CONNECTION_REQUEST', reason },
+      'STOP_CONTROL_CONNECTION_REPLY',
+      (m) => m.type === 'STOP_CONTROL_CONNECTION_REPLY',
+      (_m, at) => {
+        this.close(at);
+        return undefined;
+      },
+    );
   }
 
   /** Ends the TCP connection gracefully (no Stop message), destroyed after timeoutMs if unfinished. */
@@ -245,8 +326,12 @@ export class PptpMachine {
         return;
       case 'STOP_CONTROL_CONNECTION_REQUEST': {
         this.send({ type: 'STOP_CONTROL_CONNECTION_REPLY', resultCode: 1, errorCode: 0 });
-        const error = new PptpError('ERR_PPTP_STOPPED', `${this.remote} stopped the control connection: ${stopReasonName(message.reason)}`,
-          'remote', { reason: message.reason, reasonName: stopReasonName(message.reason) });
+        const error = new PptpError(
+          'ERR_PPTP_STOPPED',
+          `${this.remote} stopped the control connection: ${stopReasonName(message.reason)}`,
+          'remote',
+          { reason: message.reason, reasonName: stopReasonName(message.reason) },
+        );
         this.failAll(error);
         this.close(now);
         return;
@@ -254,8 +339,13 @@ export class PptpMachine {
       case 'INCOMING_CALL_REQUEST':
         if (this.current === 'established') {
           this.send({
-            type: 'INCOMING_CALL_REPLY', callId: this.allocateCallId(), peerCallId: message.callId, resultCode: 3, errorCode: 0,
-            packetReceiveWindowSize: 0, packetTransmitDelay: 0,
+            type: 'INCOMING_CALL_REPLY',
+            callId: this.allocateCallId(),
+            peerCallId: message.callId,
+            resultCode: 3,
+            errorCode: 0,
+            packetReceiveWindowSize: 0,
+            packetTransmitDelay: 0,
           });
           return;
         }
@@ -273,11 +363,16 @@ export class PptpMachine {
     if (index >= 0) {
       const [p] = this.pending.splice(index, 1) as [Pending];
       const error = p.check?.(message, now);
-      this.events.push(error === undefined ? { type: 'reply', id: p.id, message } : { type: 'failed', id: p.id, error });
+      this.events.push(
+        error === undefined ? { type: 'reply', id: p.id, message } : { type: 'failed', id: p.id, error },
+      );
       return;
     }
-    const unsolicited = message.type === 'CALL_DISCONNECT_NOTIFY' || message.type === 'SET_LINK_INFO'
-      || message.type === 'WAN_ERROR_NOTIFY' || message.type === 'ECHO_REPLY';
+    const unsolicited =
+      message.type === 'CALL_DISCONNECT_NOTIFY' ||
+      message.type === 'SET_LINK_INFO' ||
+      message.type === 'WAN_ERROR_NOTIFY' ||
+      message.type === 'ECHO_REPLY';
     if (unsolicited && this.current !== 'starting') {
       if (message.type === 'CALL_DISCONNECT_NOTIFY') {
         for (const [ours, theirs] of this.calls) if (theirs === message.callId) this.calls.delete(ours);
@@ -285,14 +380,27 @@ export class PptpMachine {
       this.events.push({ type: 'message', message });
       return;
     }
-    this.fail(new PptpError('ERR_PPTP_UNEXPECTED_MESSAGE', `unexpected ${message.type} (state ${this.current}${this.pending.length > 0 ? `, waiting for ${this.pending[0]!.what}` : ''})`,
-      'remote', { message: message.type, state: this.current }));
+    this.fail(
+      new PptpError(
+        'ERR_PPTP_UNEXPECTED_MESSAGE',
+        `unexpected ${message.type} (state ${this.current}${this.pending.length > 0 ? `, waiting for ${this.pending[0]!.what}` : ''})`,
+        'remote',
+        { message: message.type, state: this.current },
+      ),
+    );
   }
 
   // -- helpers ------------------------------------------------------------------------------------
 
-  private request(now: number, message: PptpMessage, what: PptpMessageType, match: (m: PptpMessage) => boolean, check?: (m: PptpMessage, now: number) => Error | undefined): number {
-    if (this.current === 'closed') throw new PptpError('ERR_PPTP_CLOSED', 'the PPTP control connection is closed', 'local', { waitingFor: what });
+  private request(
+    now: number,
+    message: PptpMessage,
+    what: PptpMessageType,
+    match: (m: PptpMessage) => boolean,
+    check?: (m: PptpMessage, now: number) => Error | undefined,
+  ): number {
+    if (this.current === 'closed')
+      throw new PptpError('ERR_PPTP_CLOSED', 'the PPTP control connection is closed', 'local', { waitingFor: what });
     const id = this.nextId++;
     this.pending.push({ id, what, match, deadline: now + this.options.timeoutMs, ...(check ? { check } : {}) });
     this.send(message);
@@ -300,7 +408,13 @@ export class PptpMachine {
   }
 
   private established(what: string): void {
-    if (this.current !== 'established') throw new SessionError('ERR_INVALID_STATE', `${what} needs an established PPTP control connection (state ${this.current})`, 'local', { state: this.current });
+    if (this.current !== 'established')
+      throw new SessionError(
+        'ERR_INVALID_STATE',
+        `${what} needs an established PPTP control connection (state ${this.current})`,
+        'local',
+        { state: this.current },
+      );
   }
 
   private send(message: PptpMessage): void {

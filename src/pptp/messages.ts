@@ -32,56 +32,180 @@ export interface Layout {
 
 export const LAYOUTS = {
   START_CONTROL_CONNECTION_REQUEST: {
-    code: 1, length: 156,
-    fields: [['protocolVersion', 'u16'], ['', 'reserved16'], ['framingCapabilities', 'u32'], ['bearerCapabilities', 'u32'],
-      ['maximumChannels', 'u16'], ['firmwareRevision', 'u16'], ['hostName', 'text64'], ['vendor', 'text64']],
+    code: 1,
+    length: 156,
+    fields: [
+      ['protocolVersion', 'u16'],
+      ['', 'reserved16'],
+      ['framingCapabilities', 'u32'],
+      ['bearerCapabilities', 'u32'],
+      ['maximumChannels', 'u16'],
+      ['firmwareRevision', 'u16'],
+      ['hostName', 'text64'],
+      ['vendor', 'text64'],
+    ],
   },
   START_CONTROL_CONNECTION_REPLY: {
-    code: 2, length: 156,
-    fields: [['protocolVersion', 'u16'], ['resultCode', 'u8'], ['errorCode', 'u8'], ['framingCapabilities', 'u32'], ['bearerCapabilities', 'u32'],
-      ['maximumChannels', 'u16'], ['firmwareRevision', 'u16'], ['hostName', 'text64'], ['vendor', 'text64']],
+    code: 2,
+    length: 156,
+    fields: [
+      ['protocolVersion', 'u16'],
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['framingCapabilities', 'u32'],
+      ['bearerCapabilities', 'u32'],
+      ['maximumChannels', 'u16'],
+      ['firmwareRevision', 'u16'],
+      ['hostName', 'text64'],
+      ['vendor', 'text64'],
+    ],
   },
-  STOP_CONTROL_CONNECTION_REQUEST: { code: 3, length: 16, fields: [['reason', 'u8'], ['', 'reserved8'], ['', 'reserved16']] },
-  STOP_CONTROL_CONNECTION_REPLY: { code: 4, length: 16, fields: [['resultCode', 'u8'], ['errorCode', 'u8'], ['', 'reserved16']] },
+  STOP_CONTROL_CONNECTION_REQUEST: {
+    code: 3,
+    length: 16,
+    fields: [
+      ['reason', 'u8'],
+      ['', 'reserved8'],
+      ['', 'reserved16'],
+    ],
+  },
+  STOP_CONTROL_CONNECTION_REPLY: {
+    code: 4,
+    length: 16,
+    fields: [
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['', 'reserved16'],
+    ],
+  },
   ECHO_REQUEST: { code: 5, length: 16, fields: [['identifier', 'u32']] },
-  ECHO_REPLY: { code: 6, length: 20, fields: [['identifier', 'u32'], ['resultCode', 'u8'], ['errorCode', 'u8'], ['', 'reserved16']] },
+  ECHO_REPLY: {
+    code: 6,
+    length: 20,
+    fields: [
+      ['identifier', 'u32'],
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['', 'reserved16'],
+    ],
+  },
   OUTGOING_CALL_REQUEST: {
-    code: 7, length: 168,
-    fields: [['callId', 'u16'], ['callSerialNumber', 'u16'], ['minimumBps', 'u32'], ['maximumBps', 'u32'], ['bearerType', 'u32'],
-      ['framingType', 'u32'], ['packetReceiveWindowSize', 'u16'], ['packetProcessingDelay', 'u16'], ['phoneNumberLength', 'u16'],
-      ['', 'reserved16'], ['phoneNumber', 'text64'], ['subaddress', 'text64']],
+    code: 7,
+    length: 168,
+    fields: [
+      ['callId', 'u16'],
+      ['callSerialNumber', 'u16'],
+      ['minimumBps', 'u32'],
+      ['maximumBps', 'u32'],
+      ['bearerType', 'u32'],
+      ['framingType', 'u32'],
+      ['packetReceiveWindowSize', 'u16'],
+      ['packetProcessingDelay', 'u16'],
+      ['phoneNumberLength', 'u16'],
+      ['', 'reserved16'],
+      ['phoneNumber', 'text64'],
+      ['subaddress', 'text64'],
+    ],
   },
   OUTGOING_CALL_REPLY: {
-    code: 8, length: 32,
-    fields: [['callId', 'u16'], ['peerCallId', 'u16'], ['resultCode', 'u8'], ['errorCode', 'u8'], ['causeCode', 'u16'],
-      ['connectSpeed', 'u32'], ['packetReceiveWindowSize', 'u16'], ['packetProcessingDelay', 'u16'], ['physicalChannelId', 'u32']],
+    code: 8,
+    length: 32,
+    fields: [
+      ['callId', 'u16'],
+      ['peerCallId', 'u16'],
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['causeCode', 'u16'],
+      ['connectSpeed', 'u32'],
+      ['packetReceiveWindowSize', 'u16'],
+      ['packetProcessingDelay', 'u16'],
+      ['physicalChannelId', 'u32'],
+    ],
   },
   INCOMING_CALL_REQUEST: {
-    code: 9, length: 220,
-    fields: [['callId', 'u16'], ['callSerialNumber', 'u16'], ['bearerType', 'u32'], ['physicalChannelId', 'u32'],
-      ['dialedNumberLength', 'u16'], ['dialingNumberLength', 'u16'], ['dialedNumber', 'text64'], ['dialingNumber', 'text64'], ['subaddress', 'text64']],
+    code: 9,
+    length: 220,
+    fields: [
+      ['callId', 'u16'],
+      ['callSerialNumber', 'u16'],
+      ['bearerType', 'u32'],
+      ['physicalChannelId', 'u32'],
+      ['dialedNumberLength', 'u16'],
+      ['dialingNumberLength', 'u16'],
+      ['dialedNumber', 'text64'],
+      ['dialingNumber', 'text64'],
+      ['subaddress', 'text64'],
+    ],
   },
   INCOMING_CALL_REPLY: {
-    code: 10, length: 24,
-    fields: [['callId', 'u16'], ['peerCallId', 'u16'], ['resultCode', 'u8'], ['errorCode', 'u8'],
-      ['packetReceiveWindowSize', 'u16'], ['packetTransmitDelay', 'u16'], ['', 'reserved16']],
+    code: 10,
+    length: 24,
+    fields: [
+      ['callId', 'u16'],
+      ['peerCallId', 'u16'],
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['packetReceiveWindowSize', 'u16'],
+      ['packetTransmitDelay', 'u16'],
+      ['', 'reserved16'],
+    ],
   },
   INCOMING_CALL_CONNECTED: {
-    code: 11, length: 28,
-    fields: [['peerCallId', 'u16'], ['', 'reserved16'], ['connectSpeed', 'u32'], ['packetReceiveWindowSize', 'u16'],
-      ['packetTransmitDelay', 'u16'], ['framingType', 'u32']],
+    code: 11,
+    length: 28,
+    fields: [
+      ['peerCallId', 'u16'],
+      ['', 'reserved16'],
+      ['connectSpeed', 'u32'],
+      ['packetReceiveWindowSize', 'u16'],
+      ['packetTransmitDelay', 'u16'],
+      ['framingType', 'u32'],
+    ],
   },
-  CALL_CLEAR_REQUEST: { code: 12, length: 16, fields: [['callId', 'u16'], ['', 'reserved16']] },
+  CALL_CLEAR_REQUEST: {
+    code: 12,
+    length: 16,
+    fields: [
+      ['callId', 'u16'],
+      ['', 'reserved16'],
+    ],
+  },
   CALL_DISCONNECT_NOTIFY: {
-    code: 13, length: 148,
-    fields: [['callId', 'u16'], ['resultCode', 'u8'], ['errorCode', 'u8'], ['causeCode', 'u16'], ['', 'reserved16'], ['callStatistics', 'text128']],
+    code: 13,
+    length: 148,
+    fields: [
+      ['callId', 'u16'],
+      ['resultCode', 'u8'],
+      ['errorCode', 'u8'],
+      ['causeCode', 'u16'],
+      ['', 'reserved16'],
+      ['callStatistics', 'text128'],
+    ],
   },
   WAN_ERROR_NOTIFY: {
-    code: 14, length: 40,
-    fields: [['peerCallId', 'u16'], ['', 'reserved16'], ['crcErrors', 'u32'], ['framingErrors', 'u32'], ['hardwareOverruns', 'u32'],
-      ['bufferOverruns', 'u32'], ['timeoutErrors', 'u32'], ['alignmentErrors', 'u32']],
+    code: 14,
+    length: 40,
+    fields: [
+      ['peerCallId', 'u16'],
+      ['', 'reserved16'],
+      ['crcErrors', 'u32'],
+      ['framingErrors', 'u32'],
+      ['hardwareOverruns', 'u32'],
+      ['bufferOverruns', 'u32'],
+      ['timeoutErrors', 'u32'],
+      ['alignmentErrors', 'u32'],
+    ],
   },
-  SET_LINK_INFO: { code: 15, length: 24, fields: [['peerCallId', 'u16'], ['', 'reserved16'], ['sendAccm', 'u32'], ['receiveAccm', 'u32']] },
+  SET_LINK_INFO: {
+    code: 15,
+    length: 24,
+    fields: [
+      ['peerCallId', 'u16'],
+      ['', 'reserved16'],
+      ['sendAccm', 'u32'],
+      ['receiveAccm', 'u32'],
+    ],
+  },
 } as const satisfies Record<string, Layout>;
 
 export type PptpMessageType = keyof typeof LAYOUTS;
@@ -127,13 +251,38 @@ const START_RESULTS: Readonly<Record<number, string>> = {
 };
 const OK_RESULTS: Readonly<Record<number, string>> = { 1: 'OK', 2: 'general error' };
 const OUTGOING_CALL_RESULTS: Readonly<Record<number, string>> = {
-  1: 'connected', 2: 'general error', 3: 'no carrier', 4: 'busy', 5: 'no dial tone', 6: 'time-out', 7: 'do not accept',
+  1: 'connected',
+  2: 'general error',
+  3: 'no carrier',
+  4: 'busy',
+  5: 'no dial tone',
+  6: 'time-out',
+  7: 'do not accept',
 };
-const INCOMING_CALL_RESULTS: Readonly<Record<number, string>> = { 1: 'connect', 2: 'general error', 3: 'do not accept' };
-const DISCONNECT_RESULTS: Readonly<Record<number, string>> = { 1: 'lost carrier', 2: 'general error', 3: 'admin shutdown', 4: 'request' };
-const STOP_REASONS: Readonly<Record<number, string>> = { 1: 'general request', 2: 'stop protocol (version not supported)', 3: 'stop local shutdown' };
+const INCOMING_CALL_RESULTS: Readonly<Record<number, string>> = {
+  1: 'connect',
+  2: 'general error',
+  3: 'do not accept',
+};
+const DISCONNECT_RESULTS: Readonly<Record<number, string>> = {
+  1: 'lost carrier',
+  2: 'general error',
+  3: 'admin shutdown',
+  4: 'request',
+};
+const STOP_REASONS: Readonly<Record<number, string>> = {
+  1: 'general request',
+  2: 'stop protocol (version not supported)',
+  3: 'stop local shutdown',
+};
 const GENERAL_ERRORS: Readonly<Record<number, string>> = {
-  0: 'none', 1: 'not connected', 2: 'bad format', 3: 'bad value', 4: 'no resource', 5: 'bad call ID', 6: 'PAC error',
+  0: 'none',
+  1: 'not connected',
+  2: 'bad format',
+  3: 'bad value',
+  4: 'no resource',
+  5: 'bad call ID',
+  6: 'PAC error',
 };
 
 const lookup = (table: Readonly<Record<number, string>>, value: number): string => table[value] ?? `unknown (${value})`;

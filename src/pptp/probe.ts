@@ -6,8 +6,13 @@
 import { connectPptp, type PptpConnectOptions } from './client.js';
 import { PptpError } from './errors.js';
 import {
-  bearerNames, formatVersion, framingNames, generalErrorName, resultName,
-  type StartControlConnectionReply, type StopControlConnectionReply,
+  bearerNames,
+  formatVersion,
+  framingNames,
+  generalErrorName,
+  resultName,
+  type StartControlConnectionReply,
+  type StopControlConnectionReply,
 } from './messages.js';
 
 export interface PptpProbeResult {
@@ -69,10 +74,13 @@ export function describeProbe(result: PptpProbeResult): PptpProbeDescription {
     firmwareRevision: r.firmwareRevision,
     hostName: r.hostName,
     vendor: r.vendor,
-    stop: result.stop === undefined ? null : {
-      resultCode: result.stop.resultCode,
-      result: resultName(result.stop.type, result.stop.resultCode),
-      errorCode: result.stop.errorCode,
-    },
+    stop:
+      result.stop === undefined
+        ? null
+        : {
+            resultCode: result.stop.resultCode,
+            result: resultName(result.stop.type, result.stop.resultCode),
+            errorCode: result.stop.errorCode,
+          },
   };
 }

@@ -46,15 +46,24 @@ export function accessPolicy(host: string, spec: string | undefined, services: r
   }
   let rest: Audience = loopback ? 'anyone' : 'login';
   const named = new Map<string, Audience>();
-  for (const part of spec.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const [left, right] = part.split('=', 2) as [string, string | undefined];
     const level = (right ?? left) as Audience;
-    if (!LEVELS.includes(level)) throw new Error(`--access: '${right ?? left}' is not a level; use ${LEVELS.join(', ')}`);
-    if (right === undefined) { rest = level; continue; }
-    if (!services.includes(left)) throw new Error(`--access: no service '${left}'; this server offers ${services.join(', ')}`);
+    if (!LEVELS.includes(level))
+      throw new Error(`--access: '${right ?? left}' is not a level; use ${LEVELS.join(', ')}`);
+    if (right === undefined) {
+      rest = level;
+      continue;
+    }
+    if (!services.includes(left))
+      throw new Error(`--access: no service '${left}'; this server offers ${services.join(', ')}`);
     named.set(left, level);
   }
-  if (named.size === 0 && !spec.split(',').some((p) => LEVELS.includes(p.trim() as Audience))) throw new Error('--access takes anyone, login, admin or SERVICE=LEVEL,...');
+  if (named.size === 0 && !spec.split(',').some((p) => LEVELS.includes(p.trim() as Audience)))
+    throw new Error('--access takes anyone, login, admin or SERVICE=LEVEL,...');
   return fixed((service) => named.get(service) ?? rest);
 }
 

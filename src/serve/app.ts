@@ -118,12 +118,23 @@ export interface ServeOptions {
 }
 
 export type ServeEvent =
-  | { event: 'session'; id: string; service: string | null; name: string | null; transport: string | null; restored: boolean }
+  | {
+      event: 'session';
+      id: string;
+      service: string | null;
+      name: string | null;
+      transport: string | null;
+      restored: boolean;
+    }
   | { event: 'closed'; id: string; error: string | null }
   | { event: 'draining'; mode: StopMode; sessions: number }
   | ({ event: 'drained' } & CloseReport);
 
-export interface ServeUrls { http: string; ws: string; tcp: string }
+export interface ServeUrls {
+  http: string;
+  ws: string;
+  tcp: string;
+}
 
 export interface ServeApp {
   readonly urls: ServeUrls;
@@ -157,12 +168,21 @@ export async function startServe(options: ServeOptions): Promise<ServeApp> {
   try {
     return await assemble(options, limits, access, backing, cleanups);
   } catch (error) {
-    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => {});
+    for (const c of cleanups.reverse())
+      await Promise.resolve()
+        .then(c)
+        .catch(() => {});
     throw error;
   }
 }
 
-async function assemble(options: ServeOptions, limits: ServeLimits, access: AccessPolicy, backing: Backing, cleanups: (() => Promise<void> | void)[]): Promise<ServeApp> {
+async function assemble(
+  options: ServeOptions,
+  limits: ServeLimits,
+  access: AccessPolicy,
+  backing: Backing,
+  cleanups: (() => Promise<void> | void)[],
+): Promise<ServeApp> {
   const secure = options.tls !== undefined;
   const admin = new AdminToken(options.adminToken);
   const logins: Logins = new WebLogins(backing.store, limits, (token) => admin.matches(token));
@@ -173,17 +193,29 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
   const identify = async (request: AuthRequest): Promise<Identified | undefined> => {
     if (request.credentials.length > 0) {
       if (admin.matches(request.credentials)) return { id: 'admin', name: 'admin', admin: true };
-      throw new Refusal('these credentials are not accepted here: send the admin token serve printed at start, or none', 'unauthorized');
+      throw new Refusal(
+        'these credentials are not accepted here: send the admin token serve printed at start, or none',
+        'unauthorized',
+      );
     }
     if (admin.inHeaders(request.headers)) return { id: 'admin', name: 'admin', admin: true };
     const login = await logins.identify(request.headers, request.secure === true);
     return login === undefined ? undefined : { id: login.principal, name: login.name, admin: login.admin };
   };
-  const host = new ServiceHost(serveServices({ files: options.files, bus: backing.bus, store: backing.store, limits, shared: backing.kind !== 'memory' }), {
-    identify,
-    audience: (service) => access.audience(service),
-    howToIdentify: 'log in on the page, or send the admin token serve printed at start as the CONNECT credentials',
-  });
+  const host = new ServiceHost(
+    serveServices({
+      files: options.files,
+      bus: backing.bus,
+      store: backing.store,
+      limits,
+      shared: backing.kind !== 'memory',
+    }),
+    {
+      identify,
+      audience: (service) => access.audience(service),
+      howToIdentify: 'log in on the page, or send the admin token serve printed at start as the CONNECT credentials',
+    },
+  );
   cleanups.push(() => host.close());
   const server = new Server({
     ...options.server,
@@ -192,7 +224,8 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
     authenticate: async (request) => {
       const principal = await host.authenticate(request);
       // A chat session from a logged-in browser speaks under its login, whatever nick it claims.
-      if (principal.name !== undefined && principal.service === 'chat') principal.hello = { ...principal.hello, nick: principal.name };
+      if (principal.name !== undefined && principal.service === 'chat')
+        principal.hello = { ...principal.hello, nick: principal.name };
       issued.add(principal);
       return principal;
     },
@@ -200,8 +233,14 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
   // Logging out ends the real-time sessions the login owns, on this node at once and on the
   // others through the bus; a session restored from the store is checked when it reopens (a
   // node that was down missed the bus message).
-  const ownedBy = (principal: unknown, r: Revocation): boolean => r.kind === 'web-session' && r.principal !== null && (principal as Principal | undefined)?.id === r.principal;
-  const stopRevoking = await endRealtimeOnRevoke(server, { sessions: logins, bus: backing.bus, topic: REVOCATION_TOPIC, bound: ownedBy });
+  const ownedBy = (principal: unknown, r: Revocation): boolean =>
+    r.kind === 'web-session' && r.principal !== null && (principal as Principal | undefined)?.id === r.principal;
+  const stopRevoking = await endRealtimeOnRevoke(server, {
+    sessions: logins,
+    bus: backing.bus,
+    topic: REVOCATION_TOPIC,
+    bound: ownedBy,
+  });
   cleanups.push(stopRevoking);
   const live = new LiveSessions();
   const metrics = new ServeMetrics(server);
@@ -211,22 +250,45 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
     live.add(session, restored);
     host.open(session);
     const principal = session.principal as Principal | undefined;
-    options.onEvent?.({ event: 'session', id: session.id, service: principal?.service ?? null, name: principal?.name ?? null, transport: session.driver.attached?.kind ?? null, restored });
-    session.on('closed', ({ error }) => options.onEvent?.({ event: 'closed', id: session.id, error: error ? `${error.code}: ${error.message}` : null }));
+    options.onEvent?.({
+      event: 'session',
+      id: session.id,
+      service: principal?.service ?? null,
+      name: principal?.name ?? null,
+      transport: session.driver.attached?.kind ?? null,
+      restored,
+    });
+    session.on('closed', ({ error }) =>
+      options.onEvent?.({ event: 'closed', id: session.id, error: error ? `${error.code}: ${error.message}` : null }),
+    );
     const login = principal?.id;
     if (restored && login !== undefined && /^(login|admin):/.test(login)) {
       void logins.live(login).then((alive) => {
-        if (!alive) server.revoke((s) => s === session, 'the login this session was opened with was logged out: log in again to open a new session');
+        if (!alive)
+          server.revoke(
+            (s) => s === session,
+            'the login this session was opened with was logged out: log in again to open a new session',
+          );
       });
     }
   });
 
-  const guard = new RequestGuard({ listenHost: options.host, secure, allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [], machineName: hostname() });
+  const guard = new RequestGuard({
+    listenHost: options.host,
+    secure,
+    allowOrigins: options.allowOrigins ?? [],
+    allowHosts: options.allowHosts ?? [],
+    machineName: hostname(),
+  });
   const web = new WebRoot(options.webRoot ?? defaultWebRoot());
   let closing = false;
   const stopper = new Stopper(server, options, () => live.size);
   // A slow client cannot hold a connection with a trickle of header or body bytes.
-  const timeouts = { headersTimeout: limits.headersTimeoutMs, requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs), connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS };
+  const timeouts = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+  };
   const http: HttpServer = secure
     ? createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, ...timeouts })
     : createHttpServer(timeouts);
@@ -234,11 +296,19 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
   const api = new Api(live, logins, server, admin, metrics, stopper, SESSION_PATH);
   http.on('request', (req: IncomingMessage, res: ServerResponse) => {
     applySecurityHeaders(res);
-    if (closing) { res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n'); return; }
+    if (closing) {
+      res.writeHead(503, { connection: 'close', 'content-type': 'text/plain' }).end('shutting down\n');
+      return;
+    }
     const verdict = guard.check(req);
-    if (!verdict.ok) { req.resume(); sendJson(res, verdict.status, { error: verdict.message }); return; }
+    if (!verdict.ok) {
+      req.resume();
+      sendJson(res, verdict.status, { error: verdict.message });
+      return;
+    }
     api.handle(req, res, web).catch((error: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
+      if (!res.headersSent)
+        sendJson(res, 500, { error: `internal error: ${error instanceof Error ? error.message : String(error)}` });
       else res.destroy();
     });
   });
@@ -260,21 +330,33 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
         path: SESSION_PATH,
         verify: (req) => {
           // Draining: a load balancer that retries on 503 sends the upgrade to another node.
-          if (!stopper.ready || closing) return { status: 503, message: 'this node is draining: connect to another one' };
+          if (!stopper.ready || closing)
+            return { status: 503, message: 'this node is draining: connect to another one' };
           const verdict = guard.check(req);
           return verdict.ok ? undefined : verdict;
         },
       },
-      ...(options.tls ? { tls: { host: options.host, port: options.tcpPort, cert: options.tls.cert, key: options.tls.key } } : { tcp: { host: options.host, port: options.tcpPort } }),
+      ...(options.tls
+        ? { tls: { host: options.host, port: options.tcpPort, cert: options.tls.cert, key: options.tls.key } }
+        : { tcp: { host: options.host, port: options.tcpPort } }),
     },
     accept,
   );
   cleanups.push(() => endpoints.close());
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(options.port, options.host, () => { http.off('error', reject); resolve(); });
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
   });
-  cleanups.push(() => new Promise<void>((resolve) => { http.close(() => resolve()); http.closeAllConnections(); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
+  );
 
   const httpPort = (http.address() as AddressInfo).port;
   const nativePort = (options.tls ? endpoints.addresses.tls : endpoints.addresses.tcp) as number;
@@ -311,9 +393,19 @@ async function assemble(options: ServeOptions, limits: ServeLimits, access: Acce
     endpoints.setTlsCredentials(credentials);
   };
   return {
-    urls, server, live, backing, webBuilt: web.built, services: host.names, access, close, reloadTls,
+    urls,
+    server,
+    live,
+    backing,
+    webBuilt: web.built,
+    services: host.names,
+    access,
+    close,
+    reloadTls,
     stopMode: stopper.mode,
-    get ready() { return stopper.ready; },
+    get ready() {
+      return stopper.ready;
+    },
     drain: (mode) => stopper.drain(mode),
   };
 }

@@ -40,7 +40,8 @@ export interface Backing {
 /** How long serve waits for a shared store to answer its first call before giving up. */
 export const STORE_PROBE_TIMEOUT_MS = 5000;
 
-export type StoreSpec = { kind: 'memory' } | { kind: 'redis'; redis: RedisSpec } | { kind: 'postgres'; url: string; schema: string };
+export type StoreSpec =
+  { kind: 'memory' } | { kind: 'redis'; redis: RedisSpec } | { kind: 'postgres'; url: string; schema: string };
 
 /** `memory`, a redis URL of any form (./redis-url.ts) or a postgres:// / postgresql:// URL; throws a message for the user on anything else. */
 export function parseStoreSpec(spec: string): StoreSpec {
@@ -53,12 +54,15 @@ export function parseStoreSpec(spec: string): StoreSpec {
       throw new Error(`--store '${redact(spec)}' is not a valid URL`);
     }
     const schema = url.searchParams.get('schema') ?? 'public';
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`--store: schema '${schema}' must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`);
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new Error(`--store: schema '${schema}' must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`);
     url.searchParams.delete('schema');
     return { kind: 'postgres', url: url.toString(), schema };
   }
   if (isRedisUrl(spec)) return { kind: 'redis', redis: parseRedisSpec(spec) };
-  throw new Error(`--store takes 'memory', redis://HOST:PORT, redis+sentinel://H1:26379,H2:26379/NAME, redis+cluster://H1:7000,H2:7001 or postgres://USER@HOST:PORT/DATABASE, not '${redact(spec)}'`);
+  throw new Error(
+    `--store takes 'memory', redis://HOST:PORT, redis+sentinel://H1:26379,H2:26379/NAME, redis+cluster://H1:7000,H2:7001 or postgres://USER@HOST:PORT/DATABASE, not '${redact(spec)}'`,
+  );
 }
 
 export async function openBacking(spec: string): Promise<Backing> {
@@ -66,13 +70,28 @@ export async function openBacking(spec: string): Promise<Backing> {
   if (parsed.kind === 'memory') {
     const store = new MemoryStore();
     const bus = new LocalBus();
-    return { kind: 'memory', store, bus, description: 'memory (this process only)', close: async () => { await bus.close(); await store.close(); } };
+    return {
+      kind: 'memory',
+      store,
+      bus,
+      description: 'memory (this process only)',
+      close: async () => {
+        await bus.close();
+        await store.close();
+      },
+    };
   }
   const postgres = parsed.kind === 'postgres';
   const where = postgres ? redact(parsed.url) : parsed.redis.display;
   const store = postgres
-    // serve uses no store events: none are sent or listened to (each NOTIFY serialises commits).
-    ? new PostgresStore({ connectionString: parsed.url, schema: parsed.schema, timeoutMs: STORE_PROBE_TIMEOUT_MS, listen: false, notify: false })
+    ? // serve uses no store events: none are sent or listened to (each NOTIFY serialises commits).
+      new PostgresStore({
+        connectionString: parsed.url,
+        schema: parsed.schema,
+        timeoutMs: STORE_PROBE_TIMEOUT_MS,
+        listen: false,
+        notify: false,
+      })
     : new RedisStore({ ...parsed.redis.target, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
   try {
     // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL
@@ -80,16 +99,23 @@ export async function openBacking(spec: string): Promise<Backing> {
     await store.get('serve:probe');
   } catch (error) {
     await store.close().catch(() => {});
-    throw new Error(`cannot use the ${postgres ? 'PostgreSQL' : 'Redis'} store at ${where}: ${scrub(error instanceof Error ? error.message : String(error), parsed)}`);
+    throw new Error(
+      `cannot use the ${postgres ? 'PostgreSQL' : 'Redis'} store at ${where}: ${scrub(error instanceof Error ? error.message : String(error), parsed)}`,
+    );
   }
-  const bus = postgres ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` }) : new RedisBus({ ...parsed.redis.target, prefix: 'colloquy:bus:' });
+  const bus = postgres
+    ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` })
+    : new RedisBus({ ...parsed.redis.target, prefix: 'colloquy:bus:' });
   return {
     kind: parsed.kind,
     store,
     bus,
     durability: { store, keyPrefix: 'colloquy:rt:' },
     description: `${postgres ? 'postgres' : 'redis'} ${where} (durable sessions, shared with every node on it)`,
-    close: async () => { await bus.close(); await store.close(); },
+    close: async () => {
+      await bus.close();
+      await store.close();
+    },
   };
 }
 
@@ -102,7 +128,12 @@ function scrub(message: string, parsed: StoreSpec): string {
     if (options?.password) secrets.push(options.password);
     if (options?.sentinelPassword) secrets.push(options.sentinelPassword);
   } else if (parsed.kind === 'postgres') {
-    try { const pw = decodeURIComponent(new URL(parsed.url).password); if (pw) secrets.push(pw); } catch { /* no password */ }
+    try {
+      const pw = decodeURIComponent(new URL(parsed.url).password);
+      if (pw) secrets.push(pw);
+    } catch {
+      /* no password */
+    }
   }
   return secrets.reduce((m, secret) => m.split(secret).join('***'), redact(message));
 }

@@ -78,12 +78,20 @@ export class RequestGuard {
   check(req: IncomingMessage): GuardVerdict {
     const host = req.headers.host;
     if (host !== undefined && !this.hostAllowed(host)) {
-      return { ok: false, status: 403, message: `this server does not answer to the name '${hostName(host)}' (a DNS name re-pointed at it is how DNS rebinding reaches local servers); use its address, or start serve with --allow-host ${hostName(host)}` };
+      return {
+        ok: false,
+        status: 403,
+        message: `this server does not answer to the name '${hostName(host)}' (a DNS name re-pointed at it is how DNS rebinding reaches local servers); use its address, or start serve with --allow-host ${hostName(host)}`,
+      };
     }
     const origin = req.headers.origin;
     if (origin === undefined) return OK;
     if (this.originAllowed(origin, host)) return OK;
-    return { ok: false, status: 403, message: `cross-origin request refused: Origin ${origin} is not this server's; start serve with --allow-origin ${origin} to allow pages from there` };
+    return {
+      ok: false,
+      status: 403,
+      message: `cross-origin request refused: Origin ${origin} is not this server's; start serve with --allow-origin ${origin} to allow pages from there`,
+    };
   }
 
   private hostAllowed(host: string): boolean {
@@ -101,7 +109,9 @@ export class RequestGuard {
       return false;
     }
     if (this.origins.has(url.origin)) return true;
-    return host !== undefined && url.protocol === this.scheme && url.host.toLowerCase() === normalHost(host, this.scheme);
+    return (
+      host !== undefined && url.protocol === this.scheme && url.host.toLowerCase() === normalHost(host, this.scheme)
+    );
   }
 }
 

@@ -62,8 +62,13 @@ export function resolveLimits(given: Partial<ServeLimits> = {}): ServeLimits {
   const out = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(given) as [keyof ServeLimits, number | undefined][]) {
     if (value === undefined) continue;
-    if (!(name in DEFAULT_LIMITS)) throw new SessionError('ERR_INVALID_ARGUMENT', `no limit named '${name}'; the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
-    if (!Number.isSafeInteger(value) || value < 1) throw new SessionError('ERR_INVALID_ARGUMENT', `the limit ${name} must be an integer >= 1, got ${String(value)}`);
+    if (!(name in DEFAULT_LIMITS))
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `no limit named '${name}'; the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new SessionError('ERR_INVALID_ARGUMENT', `the limit ${name} must be an integer >= 1, got ${String(value)}`);
     out[name] = value;
   }
   return out;
@@ -76,7 +81,11 @@ export function parseLimitArgs(args: readonly string[]): Partial<ServeLimits> {
     const m = /^([A-Za-z]+)=(\d{1,16})$/.exec(arg);
     if (!m) throw new SessionError('ERR_INVALID_ARGUMENT', `--limit takes NAME=INTEGER, not '${arg}'`);
     const name = m[1] as keyof ServeLimits;
-    if (!(name in DEFAULT_LIMITS)) throw new SessionError('ERR_INVALID_ARGUMENT', `no limit named '${name}'; the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+    if (!(name in DEFAULT_LIMITS))
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `no limit named '${name}'; the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
     out[name] = Number(m[2]);
   }
   resolveLimits(out);

@@ -115,14 +115,37 @@ export class LiveSessions {
   /** Call for every session the server emits (`restored` when this node took it over from the store). */
   add(session: Session, restored: boolean): void {
     const openedAt = Date.now();
-    const entry: Tracked = { session, openedAt, interruptions: 0, resumes: 0, restored, current: null, pastIn: 0, pastOut: 0, counted: true, ladder: null, opened: restored ? [] : openingFrames(session, openedAt), linger: null, watchers: new Map() };
+    const entry: Tracked = {
+      session,
+      openedAt,
+      interruptions: 0,
+      resumes: 0,
+      restored,
+      current: null,
+      pastIn: 0,
+      pastOut: 0,
+      counted: true,
+      ladder: null,
+      opened: restored ? [] : openingFrames(session, openedAt),
+      linger: null,
+      watchers: new Map(),
+    };
     this.tracked.set(session.id, entry);
     this.noteTransport(entry);
     session.on('interrupted', ({ error }) => {
       entry.interruptions++;
-      if (entry.ladder) this.record(entry, { at: Date.now(), direction: 'event', type: 'INTERRUPTED', detail: error ? error.message : 'the transport closed' });
+      if (entry.ladder)
+        this.record(entry, {
+          at: Date.now(),
+          direction: 'event',
+          type: 'INTERRUPTED',
+          detail: error ? error.message : 'the transport closed',
+        });
     });
-    session.on('resumed', () => { entry.resumes++; this.noteTransport(entry); });
+    session.on('resumed', () => {
+      entry.resumes++;
+      this.noteTransport(entry);
+    });
     session.on('closed', () => {
       this.unwatchAll(entry);
       this.tracked.delete(session.id);
@@ -132,21 +155,34 @@ export class LiveSessions {
   private noteTransport(entry: Tracked): void {
     const t = entry.session.driver.attached;
     if (t === null || t === entry.current) return;
-    if (entry.current) { entry.pastIn += entry.current.bytesIn; entry.pastOut += entry.current.bytesOut; }
+    if (entry.current) {
+      entry.pastIn += entry.current.bytesIn;
+      entry.pastOut += entry.current.bytesOut;
+    }
     if (t instanceof CountingTransport) entry.current = t;
-    else { entry.current = null; entry.counted = false; }
+    else {
+      entry.current = null;
+      entry.counted = false;
+    }
   }
 
-  get size(): number { return this.tracked.size; }
+  get size(): number {
+    return this.tracked.size;
+  }
 
-  has(id: string): boolean { return this.tracked.has(id); }
+  has(id: string): boolean {
+    return this.tracked.has(id);
+  }
 
   list(limit = MAX_LISTED_SESSIONS): SessionInfo[] {
     return this.view(limit).sessions;
   }
 
   /** The sessions `visible` accepts (all by default), at most `limit`, and how many it accepts in all. */
-  view(limit = MAX_LISTED_SESSIONS, visible?: (session: Session) => boolean): { sessions: SessionInfo[]; total: number } {
+  view(
+    limit = MAX_LISTED_SESSIONS,
+    visible?: (session: Session) => boolean,
+  ): { sessions: SessionInfo[]; total: number } {
     const out: SessionInfo[] = [];
     let total = 0;
     for (const entry of this.tracked.values()) {
@@ -188,9 +224,14 @@ export class LiveSessions {
   watch(id: string, onFrame: (frame: LadderFrame) => void, onEnd: () => void): () => void {
     const entry = this.tracked.get(id);
     if (!entry) throw new WatchError(404, `no live session ${id} on this node`);
-    if (entry.watchers.size >= MAX_WATCHERS_PER_SESSION) throw new WatchError(429, `session ${id} has ${MAX_WATCHERS_PER_SESSION} watchers already (MAX_WATCHERS_PER_SESSION)`);
+    if (entry.watchers.size >= MAX_WATCHERS_PER_SESSION)
+      throw new WatchError(
+        429,
+        `session ${id} has ${MAX_WATCHERS_PER_SESSION} watchers already (MAX_WATCHERS_PER_SESSION)`,
+      );
     if (entry.watchers.size === 0) {
-      if (this.watched >= MAX_WATCHED_SESSIONS) throw new WatchError(429, `${MAX_WATCHED_SESSIONS} sessions are watched already (MAX_WATCHED_SESSIONS)`);
+      if (this.watched >= MAX_WATCHED_SESSIONS)
+        throw new WatchError(429, `${MAX_WATCHED_SESSIONS} sessions are watched already (MAX_WATCHED_SESSIONS)`);
       this.startTap(entry);
     }
     for (const frame of entry.opened) onFrame(frame);
@@ -201,14 +242,23 @@ export class LiveSessions {
       if (!entry.watchers.delete(watcher)) return;
       if (entry.watchers.size > 0 || !entry.ladder || entry.linger) return;
       const ms = this.options.ladderLingerMs ?? LADDER_LINGER_MS;
-      if (ms <= 0) { this.stopTap(entry); return; }
-      entry.linger = setTimeout(() => { entry.linger = null; if (entry.watchers.size === 0) this.stopTap(entry); }, ms);
+      if (ms <= 0) {
+        this.stopTap(entry);
+        return;
+      }
+      entry.linger = setTimeout(() => {
+        entry.linger = null;
+        if (entry.watchers.size === 0) this.stopTap(entry);
+      }, ms);
       entry.linger.unref?.();
     };
   }
 
   private startTap(entry: Tracked): void {
-    if (entry.linger) { clearTimeout(entry.linger); entry.linger = null; }
+    if (entry.linger) {
+      clearTimeout(entry.linger);
+      entry.linger = null;
+    }
     if (entry.ladder) return; // still tapped from before (the linger)
     this.watched++;
     entry.ladder = [];
@@ -223,8 +273,11 @@ export class LiveSessions {
         replayLeft = Math.max(0, machine.stats.sent - frame.received);
       }
       if (isSessionFrame(frame)) {
-        if (direction === 'out' && replayLeft > 0) { described.n = replayNext++; described.replayed = true; replayLeft--; }
-        else described.n = direction === 'out' ? machine.stats.sent : machine.stats.received + 1;
+        if (direction === 'out' && replayLeft > 0) {
+          described.n = replayNext++;
+          described.replayed = true;
+          replayLeft--;
+        } else described.n = direction === 'out' ? machine.stats.sent : machine.stats.received + 1;
       }
       this.record(entry, described);
     };
@@ -239,7 +292,10 @@ export class LiveSessions {
   }
 
   private stopTap(entry: Tracked): void {
-    if (entry.linger) { clearTimeout(entry.linger); entry.linger = null; }
+    if (entry.linger) {
+      clearTimeout(entry.linger);
+      entry.linger = null;
+    }
     if (!entry.ladder) return;
     this.watched--;
     entry.session.driver.wire.tap = undefined;
@@ -247,7 +303,10 @@ export class LiveSessions {
   }
 
   private unwatchAll(entry: Tracked): void {
-    if (entry.watchers.size === 0) { this.stopTap(entry); return; }
+    if (entry.watchers.size === 0) {
+      this.stopTap(entry);
+      return;
+    }
     const ends = [...entry.watchers.values()];
     entry.watchers.clear();
     this.stopTap(entry);
@@ -267,7 +326,12 @@ export class LiveSessions {
 
 export class WatchError extends Error {
   override name = 'WatchError';
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -281,7 +345,13 @@ function openingFrames(session: Session, at: number): LadderFrame[] {
   const tokens = `tokens=[${agreed.tokens.filter((t) => !session.tokens.includes(t)).join(',')}]`;
   return [
     { at, direction: 'in', type: 'CONNECT', detail: `${units} mode=${agreed.mode}`, recorded: true },
-    { at, direction: 'out', type: 'ACCEPT', detail: `${units} mode=${agreed.mode} serial=${agreed.initialSerial} ${tokens}`, recorded: true },
+    {
+      at,
+      direction: 'out',
+      type: 'ACCEPT',
+      detail: `${units} mode=${agreed.mode} serial=${agreed.initialSerial} ${tokens}`,
+      recorded: true,
+    },
   ];
 }
 
@@ -290,10 +360,16 @@ export function describeFrame(frame: Frame): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(frame)) {
     if (key === 'type') continue;
-    if (key === 'resumeSecret' || key === 'credentials') { parts.push(`${key}=(hidden)`); continue; }
+    if (key === 'resumeSecret' || key === 'credentials') {
+      parts.push(`${key}=(hidden)`);
+      continue;
+    }
     if (value instanceof Uint8Array) {
       if (value.length === 0) continue;
-      if (key === 'sessionId') { parts.push(`${key}=${[...value.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join('')}…`); continue; }
+      if (key === 'sessionId') {
+        parts.push(`${key}=${[...value.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join('')}…`);
+        continue;
+      }
       parts.push(`${key}=${value.length}B ${preview(value)}`);
     } else if (Array.isArray(value)) {
       parts.push(`${key}=[${value.map(String).join(',')}]`);
@@ -306,6 +382,9 @@ export function describeFrame(frame: Frame): string {
 
 function preview(bytes: Uint8Array): string {
   const text = textDecoder.decode(bytes.subarray(0, PREVIEW_CHARS * 4));
-  const printable = [...text].slice(0, PREVIEW_CHARS).map((c) => (c < ' ' || c === '\u007f' || c === '\ufffd' ? '·' : c)).join('');
+  const printable = [...text]
+    .slice(0, PREVIEW_CHARS)
+    .map((c) => (c < ' ' || c === '\u007f' || c === '\ufffd' ? '·' : c))
+    .join('');
   return `«${printable}${text.length > PREVIEW_CHARS ? '…' : ''}»`;
 }

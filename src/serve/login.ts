@@ -78,9 +78,18 @@ export interface Logins {
   close(): Promise<void>;
 }
 
-const LOGIN_PATHS = new Map([['/api/me', 'GET'], ['/api/login', 'POST'], ['/api/logout', 'POST']]);
+const LOGIN_PATHS = new Map([
+  ['/api/me', 'GET'],
+  ['/api/login', 'POST'],
+  ['/api/logout', 'POST'],
+]);
 
-interface LoginData { name?: string; admin?: boolean; fresh?: boolean; [key: string]: unknown }
+interface LoginData {
+  name?: string;
+  admin?: boolean;
+  fresh?: boolean;
+  [key: string]: unknown;
+}
 
 export class WebLogins implements Logins {
   readonly sessions: WebSessions;
@@ -89,18 +98,36 @@ export class WebLogins implements Logins {
 
   constructor(
     private readonly store: SessionStore,
-    private readonly limits: Pick<ServeLimits, 'loginsPerAddressPerMinute' | 'loginsPerMinute' | 'unusedLoginMs' | 'trackedAddresses'>,
+    private readonly limits: Pick<
+      ServeLimits,
+      'loginsPerAddressPerMinute' | 'loginsPerMinute' | 'unusedLoginMs' | 'trackedAddresses'
+    >,
     /** True when `token` is the admin token (compared in constant time by the caller). */
     private readonly isAdminToken: (token: string) => boolean,
   ) {
-    this.sessions = new WebSessions({ store, cookieName: COOKIE_NAME, idleTimeoutMs: LOGIN_IDLE_MS, absoluteTimeoutMs: LOGIN_ABSOLUTE_MS, namespace: NAMESPACE });
-    this.limiter = new RateLimiter({ perKeyPerMinute: limits.loginsPerAddressPerMinute, totalPerMinute: limits.loginsPerMinute, maxKeys: limits.trackedAddresses });
+    this.sessions = new WebSessions({
+      store,
+      cookieName: COOKIE_NAME,
+      idleTimeoutMs: LOGIN_IDLE_MS,
+      absoluteTimeoutMs: LOGIN_ABSOLUTE_MS,
+      namespace: NAMESPACE,
+    });
+    this.limiter = new RateLimiter({
+      perKeyPerMinute: limits.loginsPerAddressPerMinute,
+      totalPerMinute: limits.loginsPerMinute,
+      maxKeys: limits.trackedAddresses,
+    });
   }
 
-  get revocations(): Revocations { return this.sessions.revocations; }
+  get revocations(): Revocations {
+    return this.sessions.revocations;
+  }
 
   async live(principal: string): Promise<boolean> {
-    return this.sessions.listSessions(principal).then((found) => found.length > 0, () => true);
+    return this.sessions.listSessions(principal).then(
+      (found) => found.length > 0,
+      () => true,
+    );
   }
 
   async identify(headers: Headers | undefined, secure: boolean): Promise<Identity | undefined> {
@@ -114,7 +141,11 @@ export class WebLogins implements Logins {
       this.used.add(found.id);
       if (this.used.size > MAX_REMEMBERED_USED) this.used.delete(this.used.values().next().value as string);
     }
-    return { principal: found.principal, name: typeof data.name === 'string' ? data.name : found.principal, admin: data.admin === true };
+    return {
+      principal: found.principal,
+      name: typeof data.name === 'string' ? data.name : found.principal,
+      admin: data.admin === true,
+    };
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -127,8 +158,16 @@ export class WebLogins implements Logins {
       if (!turn.ok) {
         req.resume();
         const seconds = Math.max(1, Math.ceil(turn.retryAfterMs / 1000));
-        const limit = turn.scope === 'address' ? `${this.limits.loginsPerAddressPerMinute} per minute from one address (loginsPerAddressPerMinute)` : `${this.limits.loginsPerMinute} per minute on this server (loginsPerMinute)`;
-        return sendJson(res, 429, { error: `too many logins: at most ${limit}; try again in ${seconds} s` }, { 'retry-after': String(seconds) });
+        const limit =
+          turn.scope === 'address'
+            ? `${this.limits.loginsPerAddressPerMinute} per minute from one address (loginsPerAddressPerMinute)`
+            : `${this.limits.loginsPerMinute} per minute on this server (loginsPerMinute)`;
+        return sendJson(
+          res,
+          429,
+          { error: `too many logins: at most ${limit}; try again in ${seconds} s` },
+          { 'retry-after': String(seconds) },
+        );
       }
     }
     let body: unknown;
@@ -152,7 +191,10 @@ export class WebLogins implements Logins {
       }
       let admin = false;
       if (given.adminToken !== undefined) {
-        if (typeof given.adminToken !== 'string' || !this.isAdminToken(given.adminToken)) return sendJson(res, 401, { error: 'that is not the admin token (serve prints it at start); leave it out to log in as yourself' });
+        if (typeof given.adminToken !== 'string' || !this.isAdminToken(given.adminToken))
+          return sendJson(res, 401, {
+            error: 'that is not the admin token (serve prints it at start); leave it out to log in as yourself',
+          });
         admin = true;
       }
       const principal = `${admin ? 'admin' : 'login'}:${randomBytes(12).toString('base64url')}`;
@@ -168,7 +210,9 @@ export class WebLogins implements Logins {
     return true;
   }
 
-  async close(): Promise<void> { await this.sessions.close(); }
+  async close(): Promise<void> {
+    await this.sessions.close();
+  }
 }
 
 /** Whether a request came over TLS (serve's https server; serve trusts no proxy header). */
@@ -178,7 +222,11 @@ export function isTls(req: IncomingMessage): boolean {
 
 /** Reads a JSON body of at most MAX_API_BODY_BYTES; answers the error itself and returns undefined. */
 export async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-  if (!isJson(req)) { sendJson(res, 415, { error: 'send Content-Type: application/json' }); req.resume(); return undefined; }
+  if (!isJson(req)) {
+    sendJson(res, 415, { error: 'send Content-Type: application/json' });
+    req.resume();
+    return undefined;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -198,8 +246,20 @@ export async function readJsonBody(req: IncomingMessage, res: ServerResponse): P
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): true {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): true {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+  res
+    .writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    })
+    .end(text);
   return true;
 }

@@ -19,14 +19,25 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Principal } from '../apps/service.js';
 import type { Session } from '../driver/session.js';
 import { CHANNELS } from '../server/diagnostics.js';
-import type { HandshakeRefusedMessage, SessionClosedMessage, SessionInterruptedMessage, SessionOpenedMessage, SessionResumedMessage, SessionResumeRefusedMessage, StoreCallMessage } from '../server/diagnostics.js';
+import type {
+  HandshakeRefusedMessage,
+  SessionClosedMessage,
+  SessionInterruptedMessage,
+  SessionOpenedMessage,
+  SessionResumedMessage,
+  SessionResumeRefusedMessage,
+  StoreCallMessage,
+} from '../server/diagnostics.js';
 import type { Server } from '../server/server.js';
 
 /** Store latency buckets, in seconds: 0.25 ms (memory, a local Redis) to 2.5 s (past the default 1 s call timeout). */
 export const STORE_LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Bytes through every counted transport of a node, by direction (src/serve/counting.ts adds to it). */
-export interface ByteTotals { in: number; out: number }
+export interface ByteTotals {
+  in: number;
+  out: number;
+}
 
 const serviceOf = (session: Session): string => (session.principal as Principal | null | undefined)?.service ?? 'none';
 
@@ -43,7 +54,10 @@ export class ServeMetrics {
     const mine = (m: { server: object }): boolean => m.server === server;
 
     new Gauge({
-      name: 'colloquy_sessions', help: 'Live sessions on this node, by the transport attached now (none: waiting for a resume) and the service', labelNames: ['transport', 'service'], registers,
+      name: 'colloquy_sessions',
+      help: 'Live sessions on this node, by the transport attached now (none: waiting for a resume) and the service',
+      labelNames: ['transport', 'service'],
+      registers,
       collect() {
         this.reset();
         for (const s of server.sessions.values()) {
@@ -52,33 +66,91 @@ export class ServeMetrics {
         }
       },
     });
-    const opened = new Counter({ name: 'colloquy_sessions_opened_total', help: 'Sessions opened on this node (restored: taken over from the store)', labelNames: ['transport', 'service', 'restored'], registers });
-    const closed = new Counter({ name: 'colloquy_sessions_closed_total', help: 'Sessions ended, by error code (released: an orderly release)', labelNames: ['code'], registers });
-    const interruptions = new Counter({ name: 'colloquy_session_interruptions_total', help: 'Transports that dropped under a live session', labelNames: ['code'], registers });
-    const resumes = new Counter({ name: 'colloquy_session_resumes_total', help: 'Sessions resumed on a new transport', labelNames: ['transport'], registers });
-    const replayed = new Counter({ name: 'colloquy_session_replayed_frames_total', help: 'Frames replayed to clients on resume', registers });
-    const refusals = new Counter({ name: 'colloquy_session_resume_refusals_total', help: 'RESUMEs turned away, by reason', labelNames: ['reason'], registers });
-    const handshakes = new Counter({ name: 'colloquy_handshake_refusals_total', help: 'Transports turned away before carrying a session, by error code', labelNames: ['code'], registers });
-    const store = new Histogram({ name: 'colloquy_store_call_duration_seconds', help: 'Store calls (Redis, Memcached, PostgreSQL; the memory store does no I/O and is not timed), by store, operation and outcome (ok or an error code)', labelNames: ['store', 'op', 'outcome'], buckets: STORE_LATENCY_BUCKETS, registers });
+    const opened = new Counter({
+      name: 'colloquy_sessions_opened_total',
+      help: 'Sessions opened on this node (restored: taken over from the store)',
+      labelNames: ['transport', 'service', 'restored'],
+      registers,
+    });
+    const closed = new Counter({
+      name: 'colloquy_sessions_closed_total',
+      help: 'Sessions ended, by error code (released: an orderly release)',
+      labelNames: ['code'],
+      registers,
+    });
+    const interruptions = new Counter({
+      name: 'colloquy_session_interruptions_total',
+      help: 'Transports that dropped under a live session',
+      labelNames: ['code'],
+      registers,
+    });
+    const resumes = new Counter({
+      name: 'colloquy_session_resumes_total',
+      help: 'Sessions resumed on a new transport',
+      labelNames: ['transport'],
+      registers,
+    });
+    const replayed = new Counter({
+      name: 'colloquy_session_replayed_frames_total',
+      help: 'Frames replayed to clients on resume',
+      registers,
+    });
+    const refusals = new Counter({
+      name: 'colloquy_session_resume_refusals_total',
+      help: 'RESUMEs turned away, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    const handshakes = new Counter({
+      name: 'colloquy_handshake_refusals_total',
+      help: 'Transports turned away before carrying a session, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    const store = new Histogram({
+      name: 'colloquy_store_call_duration_seconds',
+      help: 'Store calls (Redis, Memcached, PostgreSQL; the memory store does no I/O and is not timed), by store, operation and outcome (ok or an error code)',
+      labelNames: ['store', 'op', 'outcome'],
+      buckets: STORE_LATENCY_BUCKETS,
+      registers,
+    });
     const bytes = this.bytes;
     new Counter({
-      name: 'colloquy_transport_bytes_total', help: 'Bytes through the session endpoints, by direction (in: from clients)', labelNames: ['direction'], registers,
-      collect() { this.reset(); this.inc({ direction: 'in' }, bytes.in); this.inc({ direction: 'out' }, bytes.out); },
+      name: 'colloquy_transport_bytes_total',
+      help: 'Bytes through the session endpoints, by direction (in: from clients)',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'in' }, bytes.in);
+        this.inc({ direction: 'out' }, bytes.out);
+      },
     });
     const open = this.open;
     const closedFrames = this.closedFrames;
     new Counter({
-      name: 'colloquy_frames_total', help: 'Session frames decoded (in) and encoded (out), by direction', labelNames: ['direction'], registers,
+      name: 'colloquy_frames_total',
+      help: 'Session frames decoded (in) and encoded (out), by direction',
+      labelNames: ['direction'],
+      registers,
       collect() {
         let fin = closedFrames.in;
         let fout = closedFrames.out;
-        for (const s of open) { fin += s.driver.wire.framesIn; fout += s.driver.wire.framesOut; }
+        for (const s of open) {
+          fin += s.driver.wire.framesIn;
+          fout += s.driver.wire.framesOut;
+        }
         this.reset();
         this.inc({ direction: 'in' }, fin);
         this.inc({ direction: 'out' }, fout);
       },
     });
-    this.logins = new Counter({ name: 'colloquy_web_logins_total', help: 'Answers to POST /api/login, by result (ok, refused: a bad request, throttled: too many)', labelNames: ['result'], registers });
+    this.logins = new Counter({
+      name: 'colloquy_web_logins_total',
+      help: 'Answers to POST /api/login, by result (ok, refused: a bad request, throttled: too many)',
+      labelNames: ['result'],
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'colloquy_' });
 
     this.on<SessionOpenedMessage>(CHANNELS.sessionOpened, (m) => {
@@ -86,14 +158,20 @@ export class ServeMetrics {
       this.open.add(m.session);
       opened.inc({ transport: m.transport ?? 'none', service: serviceOf(m.session), restored: String(m.restored) });
     });
-    this.on<SessionInterruptedMessage>(CHANNELS.sessionInterrupted, (m) => { if (mine(m)) interruptions.inc({ code: m.code ?? 'none' }); });
+    this.on<SessionInterruptedMessage>(CHANNELS.sessionInterrupted, (m) => {
+      if (mine(m)) interruptions.inc({ code: m.code ?? 'none' });
+    });
     this.on<SessionResumedMessage>(CHANNELS.sessionResumed, (m) => {
       if (!mine(m)) return;
       resumes.inc({ transport: m.transport ?? 'none' });
       replayed.inc(m.replayed);
     });
-    this.on<SessionResumeRefusedMessage>(CHANNELS.sessionResumeRefused, (m) => { if (mine(m)) refusals.inc({ reason: m.reason }); });
-    this.on<HandshakeRefusedMessage>(CHANNELS.handshakeRefused, (m) => { if (mine(m)) handshakes.inc({ code: m.code }); });
+    this.on<SessionResumeRefusedMessage>(CHANNELS.sessionResumeRefused, (m) => {
+      if (mine(m)) refusals.inc({ reason: m.reason });
+    });
+    this.on<HandshakeRefusedMessage>(CHANNELS.handshakeRefused, (m) => {
+      if (mine(m)) handshakes.inc({ code: m.code });
+    });
     this.on<SessionClosedMessage>(CHANNELS.sessionClosed, (m) => {
       if (!mine(m)) return;
       closed.inc({ code: m.code ?? 'released' });
@@ -102,7 +180,9 @@ export class ServeMetrics {
         closedFrames.out += m.session.driver.wire.framesOut;
       }
     });
-    this.on<StoreCallMessage>(CHANNELS.storeCall, (m) => { store.observe({ store: m.store, op: m.op, outcome: m.error ?? 'ok' }, m.durationMs / 1000); });
+    this.on<StoreCallMessage>(CHANNELS.storeCall, (m) => {
+      store.observe({ store: m.store, op: m.op, outcome: m.error ?? 'ok' }, m.durationMs / 1000);
+    });
   }
 
   /** The API answered POST /api/login with this status. */

@@ -8,13 +8,19 @@
 
 import { isIPv6 } from 'node:net';
 
-interface Bucket { tokens: number; at: number }
+interface Bucket {
+  tokens: number;
+  at: number;
+}
 
 export class RateLimiter {
   private readonly perKey = new Map<string, Bucket>();
   private readonly total: Bucket;
 
-  constructor(private readonly limits: { perKeyPerMinute: number; totalPerMinute: number; maxKeys: number }, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly limits: { perKeyPerMinute: number; totalPerMinute: number; maxKeys: number },
+    private readonly now: () => number = Date.now,
+  ) {
     this.total = { tokens: limits.totalPerMinute, at: now() };
   }
 
@@ -23,20 +29,25 @@ export class RateLimiter {
     const key = addressKey(address);
     const now = this.now();
     let bucket = this.perKey.get(key);
-    if (bucket) this.perKey.delete(key); // re-inserted below: the Map's order is recency
+    if (bucket)
+      this.perKey.delete(key); // re-inserted below: the Map's order is recency
     else bucket = { tokens: this.limits.perKeyPerMinute, at: now };
     refill(bucket, this.limits.perKeyPerMinute, now);
     refill(this.total, this.limits.totalPerMinute, now);
     this.perKey.set(key, bucket);
     while (this.perKey.size > this.limits.maxKeys) this.perKey.delete(this.perKey.keys().next().value as string);
-    if (bucket.tokens < 1) return { ok: false, retryAfterMs: untilOne(bucket, this.limits.perKeyPerMinute), scope: 'address' };
-    if (this.total.tokens < 1) return { ok: false, retryAfterMs: untilOne(this.total, this.limits.totalPerMinute), scope: 'node' };
+    if (bucket.tokens < 1)
+      return { ok: false, retryAfterMs: untilOne(bucket, this.limits.perKeyPerMinute), scope: 'address' };
+    if (this.total.tokens < 1)
+      return { ok: false, retryAfterMs: untilOne(this.total, this.limits.totalPerMinute), scope: 'node' };
     bucket.tokens -= 1;
     this.total.tokens -= 1;
     return { ok: true };
   }
 
-  get trackedKeys(): number { return this.perKey.size; }
+  get trackedKeys(): number {
+    return this.perKey.size;
+  }
 }
 
 function refill(bucket: Bucket, perMinute: number, now: number): void {
@@ -55,6 +66,11 @@ export function addressKey(address: string): string {
   const [head = '', tail = ''] = a.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
-  const full = a.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${full.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const full = a.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${full
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

@@ -54,7 +54,9 @@ export function parseRedisSpec(spec: string, env: NodeJS.ProcessEnv = process.en
   const display = redact(spec);
   const m = /^(rediss?)(?:\+(sentinel|cluster))?:\/\/(?:([^/?#]*)@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?(#.*)?$/i.exec(spec);
   const fail = (what: string, mode: RedisMode = 'standalone'): never => {
-    throw new Error(`--store '${display}': ${what}; write it like ${FORMS[mode]}${mode === 'standalone' ? '' : ` (or ${mode === 'sentinel' ? 'rediss+sentinel' : 'rediss+cluster'}:// for TLS)`}`);
+    throw new Error(
+      `--store '${display}': ${what}; write it like ${FORMS[mode]}${mode === 'standalone' ? '' : ` (or ${mode === 'sentinel' ? 'rediss+sentinel' : 'rediss+cluster'}:// for TLS)`}`,
+    );
   };
   if (!m) return fail('is not a redis URL');
   const tls = (m[1] as string).toLowerCase() === 'rediss';
@@ -69,7 +71,8 @@ export function parseRedisSpec(spec: string, env: NodeJS.ProcessEnv = process.en
     const colon = userinfo.indexOf(':');
     const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), 'user name', fail, mode);
     const password = colon < 0 ? '' : decode(userinfo.slice(colon + 1), 'password', fail, mode);
-    if (colon < 0 && user) fail(`has a user name but no password (USER:PASSWORD@, or the password in ${REDIS_PASSWORD_ENV})`, mode);
+    if (colon < 0 && user)
+      fail(`has a user name but no password (USER:PASSWORD@, or the password in ${REDIS_PASSWORD_ENV})`, mode);
     if (user) auth.username = user;
     if (password) auth.password = password;
   }
@@ -77,18 +80,29 @@ export function parseRedisSpec(spec: string, env: NodeJS.ProcessEnv = process.en
   const tlsOptions: RedisOptions = tls ? { tls: {} } : {};
 
   if (mode === 'standalone') {
-    if (hostList.includes(',')) fail('names several hosts: use redis+sentinel:// or redis+cluster:// for more than one', mode);
+    if (hostList.includes(','))
+      fail('names several hosts: use redis+sentinel:// or redis+cluster:// for more than one', mode);
     const [node] = hosts(hostList, 6379, fail, mode);
     const db = path === '' || path === '/' ? 0 : Number(path.slice(1));
-    if (!Number.isInteger(db) || db < 0 || db > 15 || !/^\/\d+$/.test(path === '' || path === '/' ? '/0' : path)) fail(`has '${path}' where a database number (/0 to /15) or nothing belongs`, mode);
+    if (!Number.isInteger(db) || db < 0 || db > 15 || !/^\/\d+$/.test(path === '' || path === '/' ? '/0' : path))
+      fail(`has '${path}' where a database number (/0 to /15) or nothing belongs`, mode);
     const n = node as { host: string; port: number };
-    return { mode, tls, display, target: { url: `${tls ? 'rediss' : 'redis'}://${bracket(n.host)}:${n.port}/${db}`, redisOptions: { ...auth, ...tlsOptions } } };
+    return {
+      mode,
+      tls,
+      display,
+      target: {
+        url: `${tls ? 'rediss' : 'redis'}://${bracket(n.host)}:${n.port}/${db}`,
+        redisOptions: { ...auth, ...tlsOptions },
+      },
+    };
   }
   const nodes = hosts(hostList, mode === 'sentinel' ? 26379 : 6379, fail, mode);
   if (mode === 'sentinel') {
     const name = path.replace(/^\//, '');
     if (!name) fail('names no primary: put the name the Sentinels monitor after the hosts (/mymaster)', mode);
-    if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) fail(`has the primary name '${name}', which is not one word of letters, digits, '.', '_' or '-'`, mode);
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(name))
+      fail(`has the primary name '${name}', which is not one word of letters, digits, '.', '_' or '-'`, mode);
     const sentinelPassword = env[SENTINEL_PASSWORD_ENV];
     const redisOptions: RedisOptions = {
       ...auth,
@@ -98,8 +112,14 @@ export function parseRedisSpec(spec: string, env: NodeJS.ProcessEnv = process.en
     };
     return { mode, tls, display, target: { sentinels: nodes, name, redisOptions } };
   }
-  if (path !== '' && path !== '/') fail(`has the path '${path}', but a Cluster has no database or name to select`, mode);
-  return { mode, tls, display, target: { cluster: nodes, clusterOptions: { redisOptions: { ...auth, ...tlsOptions } } } };
+  if (path !== '' && path !== '/')
+    fail(`has the path '${path}', but a Cluster has no database or name to select`, mode);
+  return {
+    mode,
+    tls,
+    display,
+    target: { cluster: nodes, clusterOptions: { redisOptions: { ...auth, ...tlsOptions } } },
+  };
 }
 
 type Fail = (what: string, mode?: RedisMode) => never;
@@ -111,7 +131,8 @@ function hosts(list: string, defaultPort: number, fail: Fail, mode: RedisMode): 
     if (!m) return fail(`has '${item}' where HOST:PORT belongs`, mode);
     const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
     const port = m[2] === undefined ? defaultPort : /^\d{1,5}$/.test(m[2]) ? Number(m[2]) : NaN;
-    if (!(port >= 1 && port <= 65535)) return fail(`has the port '${m[2] ?? ''}' in '${item}', not a number from 1 to 65535`, mode);
+    if (!(port >= 1 && port <= 65535))
+      return fail(`has the port '${m[2] ?? ''}' in '${item}', not a number from 1 to 65535`, mode);
     return { host, port };
   });
 }

@@ -7,10 +7,24 @@
 //   RUNTIME_FLAGS_HELP                          -> the --help lines, defaults included
 
 import { ADDRESS_LIMIT_DEFAULTS } from '../server/address-limits.js';
-import { DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_SESSIONS, type ServerOptions } from '../server/server.js';
+import {
+  DEFAULT_MAX_HELD_BYTES,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_MAX_SESSIONS,
+  type ServerOptions,
+} from '../server/server.js';
 import { DEFAULTS } from '../engine/machine/options.js';
 
-type RuntimeOption = 'maxSessions' | 'maxPendingHandshakes' | 'maxHeldBytes' | 'maxConnectionsPerAddress' | 'maxPendingHandshakesPerAddress' | 'maxSessionsPerAddress' | 'minHeartbeatMs' | 'handshakeTimeoutMs' | 'resumeWindowMs';
+type RuntimeOption =
+  | 'maxSessions'
+  | 'maxPendingHandshakes'
+  | 'maxHeldBytes'
+  | 'maxConnectionsPerAddress'
+  | 'maxPendingHandshakesPerAddress'
+  | 'maxSessionsPerAddress'
+  | 'minHeartbeatMs'
+  | 'handshakeTimeoutMs'
+  | 'resumeWindowMs';
 
 export type RuntimeLimits = Partial<Pick<ServerOptions, RuntimeOption>>;
 
@@ -26,15 +40,69 @@ interface RuntimeFlag {
 
 /** Every runtime flag, in --help order. */
 export const RUNTIME_FLAGS: readonly RuntimeFlag[] = [
-  { option: 'maxSessions', unit: 'N', min: 1, default: DEFAULT_MAX_SESSIONS, help: 'live sessions (connected or waiting for resume); past it a CONNECT is refused (REFUSE congested, ERR_REFUSED)' },
-  { option: 'maxPendingHandshakes', unit: 'N', min: 1, default: DEFAULT_MAX_PENDING_HANDSHAKES, help: 'connections that have not sent their first frame yet' },
-  { option: 'maxHeldBytes', unit: 'BYTES', min: 1, default: DEFAULT_MAX_HELD_BYTES, help: 'bytes all sessions together hold for unacknowledged or unsent data; past it the session whose peer reads least is aborted (ERR_BUDGET_EXCEEDED)' },
-  { option: 'maxConnectionsPerAddress', unit: 'N', min: 0, default: ADDRESS_LIMIT_DEFAULTS.maxConnectionsPerAddress, help: 'open connections from one client address (0: no cap; raise it behind a proxy)' },
-  { option: 'maxPendingHandshakesPerAddress', unit: 'N', min: 0, default: ADDRESS_LIMIT_DEFAULTS.maxPendingHandshakesPerAddress, help: 'connections from one address that have not sent their first frame (0: no cap)' },
-  { option: 'maxSessionsPerAddress', unit: 'N', min: 0, default: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress, help: 'live sessions opened from one address (0: no cap)' },
-  { option: 'minHeartbeatMs', unit: 'MS', min: 1, default: DEFAULTS.minHeartbeatMs, help: 'the shortest heartbeat interval a client may make the server keep' },
-  { option: 'handshakeTimeoutMs', unit: 'MS', min: 1, default: DEFAULTS.handshakeTimeoutMs, help: 'time for a first frame, for authentication and for a claim from the store' },
-  { option: 'resumeWindowMs', unit: 'MS', min: 1, default: DEFAULTS.resumeWindowMs, help: 'how long a session whose connection dropped waits for its client' },
+  {
+    option: 'maxSessions',
+    unit: 'N',
+    min: 1,
+    default: DEFAULT_MAX_SESSIONS,
+    help: 'live sessions (connected or waiting for resume); past it a CONNECT is refused (REFUSE congested, ERR_REFUSED)',
+  },
+  {
+    option: 'maxPendingHandshakes',
+    unit: 'N',
+    min: 1,
+    default: DEFAULT_MAX_PENDING_HANDSHAKES,
+    help: 'connections that have not sent their first frame yet',
+  },
+  {
+    option: 'maxHeldBytes',
+    unit: 'BYTES',
+    min: 1,
+    default: DEFAULT_MAX_HELD_BYTES,
+    help: 'bytes all sessions together hold for unacknowledged or unsent data; past it the session whose peer reads least is aborted (ERR_BUDGET_EXCEEDED)',
+  },
+  {
+    option: 'maxConnectionsPerAddress',
+    unit: 'N',
+    min: 0,
+    default: ADDRESS_LIMIT_DEFAULTS.maxConnectionsPerAddress,
+    help: 'open connections from one client address (0: no cap; raise it behind a proxy)',
+  },
+  {
+    option: 'maxPendingHandshakesPerAddress',
+    unit: 'N',
+    min: 0,
+    default: ADDRESS_LIMIT_DEFAULTS.maxPendingHandshakesPerAddress,
+    help: 'connections from one address that have not sent their first frame (0: no cap)',
+  },
+  {
+    option: 'maxSessionsPerAddress',
+    unit: 'N',
+    min: 0,
+    default: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress,
+    help: 'live sessions opened from one address (0: no cap)',
+  },
+  {
+    option: 'minHeartbeatMs',
+    unit: 'MS',
+    min: 1,
+    default: DEFAULTS.minHeartbeatMs,
+    help: 'the shortest heartbeat interval a client may make the server keep',
+  },
+  {
+    option: 'handshakeTimeoutMs',
+    unit: 'MS',
+    min: 1,
+    default: DEFAULTS.handshakeTimeoutMs,
+    help: 'time for a first frame, for authentication and for a claim from the store',
+  },
+  {
+    option: 'resumeWindowMs',
+    unit: 'MS',
+    min: 1,
+    default: DEFAULTS.resumeWindowMs,
+    help: 'how long a session whose connection dropped waits for its client',
+  },
 ];
 
 /** `maxSessions` -> `max-sessions`. */
@@ -58,7 +126,9 @@ export function parseRuntimeFlags(values: Readonly<Record<string, unknown>>): Ru
     if (text === undefined) continue;
     const flag = `--${flagName(f.option)}`;
     if (typeof text !== 'string' || !/^\d{1,15}$/.test(text) || Number(text) < f.min) {
-      throw new Error(`${flag} takes a whole number${f.unit === 'MS' ? ' of milliseconds' : f.unit === 'BYTES' ? ' of bytes' : ''} >= ${f.min}${f.min === 0 ? ' (0: no cap)' : ''}, not '${String(text)}'`);
+      throw new Error(
+        `${flag} takes a whole number${f.unit === 'MS' ? ' of milliseconds' : f.unit === 'BYTES' ? ' of bytes' : ''} >= ${f.min}${f.min === 0 ? ' (0: no cap)' : ''}, not '${String(text)}'`,
+      );
     }
     out[f.option] = Number(text);
   }
@@ -75,7 +145,10 @@ export const RUNTIME_FLAGS_HELP: string = RUNTIME_FLAGS.map((f) => {
   const lines: string[] = [];
   let line = head.length < HELP_COLUMN - 1 ? head.padEnd(HELP_COLUMN) : (lines.push(head), ' '.repeat(HELP_COLUMN));
   for (const word of [...f.help.split(' '), `(default ${f.default})`]) {
-    if (line.length + word.length > HELP_WIDTH && line.trim() !== '') { lines.push(line.trimEnd()); line = ' '.repeat(HELP_COLUMN); }
+    if (line.length + word.length > HELP_WIDTH && line.trim() !== '') {
+      lines.push(line.trimEnd());
+      line = ' '.repeat(HELP_COLUMN);
+    }
     line += `${word} `;
   }
   lines.push(line.trimEnd());

@@ -44,12 +44,19 @@ export const SLEEP_MAX_MS = 60_000;
 export const sleepMethod: RpcMethod = async (params, { signal, attempt }) => {
   const ms = Array.isArray(params) ? params[0] : (params as { ms?: unknown } | undefined)?.ms;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > SLEEP_MAX_MS) {
-    throw new RpcMethodError(RpcErrorCode.invalidParams, `sleep takes a number of milliseconds, 0..${SLEEP_MAX_MS}: [ms] or {"ms":ms}`);
+    throw new RpcMethodError(
+      RpcErrorCode.invalidParams,
+      `sleep takes a number of milliseconds, 0..${SLEEP_MAX_MS}: [ms] or {"ms":ms}`,
+    );
   }
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
-    function done(): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
   });
   return { slept: ms, attempt };
 };
@@ -58,13 +65,25 @@ export function serveServices(context: ServiceContext): Service[] {
   const l = context.limits;
   const files = filesService({
     root: context.files,
-    ...(l ? {
-      maxTotalBytes: l.filesMaxTotalBytes, maxBytesPerPrincipal: l.filesMaxBytesPerPrincipal, maxConcurrentUploads: l.filesMaxConcurrentUploads,
-      maxUploadsPerPrincipal: l.filesMaxUploadsPerPrincipal, maxDepth: l.filesMaxDepth, staleUploadMs: l.filesStaleUploadMs, sweepIntervalMs: l.filesSweepIntervalMs,
-    } : {}),
+    ...(l
+      ? {
+          maxTotalBytes: l.filesMaxTotalBytes,
+          maxBytesPerPrincipal: l.filesMaxBytesPerPrincipal,
+          maxConcurrentUploads: l.filesMaxConcurrentUploads,
+          maxUploadsPerPrincipal: l.filesMaxUploadsPerPrincipal,
+          maxDepth: l.filesMaxDepth,
+          staleUploadMs: l.filesStaleUploadMs,
+          sweepIntervalMs: l.filesSweepIntervalMs,
+        }
+      : {}),
   });
   const shared = context.shared ? { shared: { store: context.store } } : {};
-  return [chatService({ bus: context.bus, ...shared }), rpcService({ methods: { ...files.rpcMethods(), sleep: sleepMethod }, ...shared }), files, echoService()];
+  return [
+    chatService({ bus: context.bus, ...shared }),
+    rpcService({ methods: { ...files.rpcMethods(), sleep: sleepMethod }, ...shared }),
+    files,
+    echoService(),
+  ];
 }
 
 /** Echoes every data unit of a session back, in order, until the session ends. */

@@ -29,17 +29,28 @@ export class Stopper {
   /** Set by the app once its own endpoints are open: closed when the drain stops accepting. */
   endpoints: OpenEndpoints | null = null;
 
-  constructor(private readonly server: Server, private readonly options: Pick<ServeOptions, 'onStop' | 'stopTimeoutMs' | 'drainDelayMs' | 'onEvent'>, private readonly sessions: () => number) {
+  constructor(
+    private readonly server: Server,
+    private readonly options: Pick<ServeOptions, 'onStop' | 'stopTimeoutMs' | 'drainDelayMs' | 'onEvent'>,
+    private readonly sessions: () => number,
+  ) {
     this.mode = options.onStop ?? (server.canHandOver ? 'handover' : 'release');
     if (this.mode === 'handover' && !server.canHandOver) {
-      throw new Error('--on-stop handover needs a shared store (--store redis://HOST:PORT): with the memory store no other node can take the sessions over');
+      throw new Error(
+        '--on-stop handover needs a shared store (--store redis://HOST:PORT): with the memory store no other node can take the sessions over',
+      );
     }
     const deadline = options.stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if ((options.drainDelayMs ?? 0) >= deadline) throw new Error(`the drain delay (${options.drainDelayMs ?? 0} ms) must be shorter than the stop timeout (${deadline} ms)`);
+    if ((options.drainDelayMs ?? 0) >= deadline)
+      throw new Error(
+        `the drain delay (${options.drainDelayMs ?? 0} ms) must be shorter than the stop timeout (${deadline} ms)`,
+      );
   }
 
   /** True until a drain begins. */
-  get ready(): boolean { return !this.draining; }
+  get ready(): boolean {
+    return !this.draining;
+  }
 
   /** Idempotent: a second call (SIGTERM after POST /api/admin/drain) gets the first one's report. */
   drain(mode: StopMode = this.mode): Promise<CloseReport> {

@@ -19,7 +19,9 @@ export const WEB_FILES: Record<string, { file: string; type: string }> = {
 
 /** Where the build puts the page: dist/page beside dist/serve when running the build (not dist/web: that is the compiled src/web), the repository's dist/page when running from source. */
 export function defaultWebRoot(): string {
-  const candidates = [new URL('../page/', import.meta.url), new URL('../../dist/page/', import.meta.url)].map((u) => fileURLToPath(u));
+  const candidates = [new URL('../page/', import.meta.url), new URL('../../dist/page/', import.meta.url)].map((u) =>
+    fileURLToPath(u),
+  );
   return candidates.find((dir) => existsSync(`${dir}index.html`)) ?? (candidates[1] as string);
 }
 
@@ -33,7 +35,9 @@ export class WebRoot {
     }
   }
 
-  get built(): boolean { return this.files.has('index.html') && this.files.has('app.js'); }
+  get built(): boolean {
+    return this.files.has('index.html') && this.files.has('app.js');
+  }
 
   /** Answers a GET for one of the page's files; false when `path` is not one of them. */
   serve(path: string, res: ServerResponse): boolean {
@@ -41,18 +45,28 @@ export class WebRoot {
     if (!entry) return false;
     const body = this.files.get(entry.file);
     if (!body) {
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end(
-        `The web page is not built (no ${entry.file} in ${this.dir}).\nBuild it with: npx tsx scripts/build-web.ts   (npm run build does it too)\n`,
-      );
+      res
+        .writeHead(503, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(
+          `The web page is not built (no ${entry.file} in ${this.dir}).\nBuild it with: npx tsx scripts/build-web.ts   (npm run build does it too)\n`,
+        );
       return true;
     }
-    res.writeHead(200, {
-      'content-type': entry.type,
-      'content-length': body.length,
-      'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
-      ...(entry.file === 'index.html' ? { 'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'", 'referrer-policy': 'no-referrer' } : {}),
-    }).end(body);
+    res
+      .writeHead(200, {
+        'content-type': entry.type,
+        'content-length': body.length,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        ...(entry.file === 'index.html'
+          ? {
+              'content-security-policy':
+                "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+              'referrer-policy': 'no-referrer',
+            }
+          : {}),
+      })
+      .end(body);
     return true;
   }
 }

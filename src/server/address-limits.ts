@@ -41,7 +41,11 @@ export const ADDRESS_LIMIT_DEFAULTS: Readonly<Record<keyof AddressLimitOptions, 
   maxPendingHandshakesPerAddress: 100,
   maxSessionsPerAddress: 1000,
 });
-const DEFAULT: Record<Kind, number> = { connections: ADDRESS_LIMIT_DEFAULTS.maxConnectionsPerAddress, pending: ADDRESS_LIMIT_DEFAULTS.maxPendingHandshakesPerAddress, sessions: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress };
+const DEFAULT: Record<Kind, number> = {
+  connections: ADDRESS_LIMIT_DEFAULTS.maxConnectionsPerAddress,
+  pending: ADDRESS_LIMIT_DEFAULTS.maxPendingHandshakesPerAddress,
+  sessions: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress,
+};
 
 /** "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1". */
 export function hostOf(remoteAddress: string): string {
@@ -50,7 +54,11 @@ export function hostOf(remoteAddress: string): string {
 }
 
 export class AddressLimits {
-  private readonly counts: Record<Kind, Map<string, number>> = { connections: new Map(), pending: new Map(), sessions: new Map() };
+  private readonly counts: Record<Kind, Map<string, number>> = {
+    connections: new Map(),
+    pending: new Map(),
+    sessions: new Map(),
+  };
   private readonly open = new Map<string, Set<Transport>>();
   private accepted = 0;
 

@@ -39,17 +39,53 @@ export const CHANNELS = {
 /** The publisher of a session message: the Server (an opaque object here, to keep this file a leaf). */
 export type DiagnosticsSource = object;
 
-export interface SessionOpenedMessage { server: DiagnosticsSource; session: Session; id: string; transport: string | null; restored: boolean }
-export interface SessionInterruptedMessage { server: DiagnosticsSource; session: Session; id: string; code: string | null }
-export interface SessionResumedMessage { server: DiagnosticsSource; session: Session; id: string; transport: string | null; replayed: number }
-export interface SessionResumeRefusedMessage { server: DiagnosticsSource; id: string; reason: ResumeRefusalName; transport: string; remoteAddress: string }
-export interface SessionClosedMessage { server: DiagnosticsSource; session: Session; id: string; code: string | null }
-export interface HandshakeRefusedMessage { server: DiagnosticsSource; code: string; message: string; transport: string; remoteAddress: string }
+export interface SessionOpenedMessage {
+  server: DiagnosticsSource;
+  session: Session;
+  id: string;
+  transport: string | null;
+  restored: boolean;
+}
+export interface SessionInterruptedMessage {
+  server: DiagnosticsSource;
+  session: Session;
+  id: string;
+  code: string | null;
+}
+export interface SessionResumedMessage {
+  server: DiagnosticsSource;
+  session: Session;
+  id: string;
+  transport: string | null;
+  replayed: number;
+}
+export interface SessionResumeRefusedMessage {
+  server: DiagnosticsSource;
+  id: string;
+  reason: ResumeRefusalName;
+  transport: string;
+  remoteAddress: string;
+}
+export interface SessionClosedMessage {
+  server: DiagnosticsSource;
+  session: Session;
+  id: string;
+  code: string | null;
+}
+export interface HandshakeRefusedMessage {
+  server: DiagnosticsSource;
+  code: string;
+  message: string;
+  transport: string;
+  remoteAddress: string;
+}
 export type { StoreCallMessage } from '../store/diagnostics.js';
 
 export type ResumeRefusalName = keyof typeof ResumeRefuseReason;
 
-const REFUSAL_NAMES = new Map<number, ResumeRefusalName>(Object.entries(ResumeRefuseReason).map(([name, value]) => [value, name as ResumeRefusalName]));
+const REFUSAL_NAMES = new Map<number, ResumeRefusalName>(
+  Object.entries(ResumeRefuseReason).map(([name, value]) => [value, name as ResumeRefusalName]),
+);
 
 /** The name of a RESUME_REFUSED reason code (`wrongSecret`, `expired`, ...). */
 export function resumeRefusalName(reason: ResumeRefuseReasonValue): ResumeRefusalName {
@@ -65,30 +101,74 @@ const refused = channel(CHANNELS.handshakeRefused);
 
 export function publishOpened(server: DiagnosticsSource, session: Session, restored: boolean): void {
   if (!opened.hasSubscribers) return;
-  opened.publish({ server, session, id: session.id, transport: session.driver.attached?.kind ?? null, restored } satisfies SessionOpenedMessage);
+  opened.publish({
+    server,
+    session,
+    id: session.id,
+    transport: session.driver.attached?.kind ?? null,
+    restored,
+  } satisfies SessionOpenedMessage);
 }
 
 /** A machine event of a server's session: interrupted, resumed and closed are published, the rest ignored. */
-export function publishSessionEvent(server: DiagnosticsSource, session: Session, id: string, event: { type: string; error?: { code: string }; replayed?: number }): void {
+export function publishSessionEvent(
+  server: DiagnosticsSource,
+  session: Session,
+  id: string,
+  event: { type: string; error?: { code: string }; replayed?: number },
+): void {
   if (event.type === 'interrupted') {
-    if (interrupted.hasSubscribers) interrupted.publish({ server, session, id, code: event.error?.code ?? null } satisfies SessionInterruptedMessage);
+    if (interrupted.hasSubscribers)
+      interrupted.publish({ server, session, id, code: event.error?.code ?? null } satisfies SessionInterruptedMessage);
   } else if (event.type === 'resumed') {
-    if (resumed.hasSubscribers) resumed.publish({ server, session, id, transport: session.driver.attached?.kind ?? null, replayed: event.replayed ?? 0 } satisfies SessionResumedMessage);
+    if (resumed.hasSubscribers)
+      resumed.publish({
+        server,
+        session,
+        id,
+        transport: session.driver.attached?.kind ?? null,
+        replayed: event.replayed ?? 0,
+      } satisfies SessionResumedMessage);
   } else if (event.type === 'closed') {
     // A handshake that was refused never opened a session: it is reported as refused, not closed.
-    if (closed.hasSubscribers && session.negotiated) closed.publish({ server, session, id, code: event.error?.code ?? null } satisfies SessionClosedMessage);
+    if (closed.hasSubscribers && session.negotiated)
+      closed.publish({ server, session, id, code: event.error?.code ?? null } satisfies SessionClosedMessage);
   }
 }
 
 /** A transport turned away: a RESUME_REFUSED is a resume refusal, anything else a refused handshake. */
-export function publishTurnedAway(server: DiagnosticsSource, transport: { kind: string; remoteAddress: string }, error: { code: string; message: string }, frame?: { type: string; reason?: number }, id?: string): void {
+export function publishTurnedAway(
+  server: DiagnosticsSource,
+  transport: { kind: string; remoteAddress: string },
+  error: { code: string; message: string },
+  frame?: { type: string; reason?: number },
+  id?: string,
+): void {
   if (frame?.type === 'RESUME_REFUSED') {
-    if (resumeRefused.hasSubscribers) resumeRefused.publish({ server, id: id ?? '', reason: resumeRefusalName(frame.reason as ResumeRefuseReasonValue), transport: transport.kind, remoteAddress: transport.remoteAddress } satisfies SessionResumeRefusedMessage);
+    if (resumeRefused.hasSubscribers)
+      resumeRefused.publish({
+        server,
+        id: id ?? '',
+        reason: resumeRefusalName(frame.reason as ResumeRefuseReasonValue),
+        transport: transport.kind,
+        remoteAddress: transport.remoteAddress,
+      } satisfies SessionResumeRefusedMessage);
     return;
   }
   publishHandshakeRefused(server, transport, error);
 }
 
-export function publishHandshakeRefused(server: DiagnosticsSource, transport: { kind: string; remoteAddress: string }, error: { code: string; message: string }): void {
-  if (refused.hasSubscribers) refused.publish({ server, code: error.code, message: error.message, transport: transport.kind, remoteAddress: transport.remoteAddress } satisfies HandshakeRefusedMessage);
+export function publishHandshakeRefused(
+  server: DiagnosticsSource,
+  transport: { kind: string; remoteAddress: string },
+  error: { code: string; message: string },
+): void {
+  if (refused.hasSubscribers)
+    refused.publish({
+      server,
+      code: error.code,
+      message: error.message,
+      transport: transport.kind,
+      remoteAddress: transport.remoteAddress,
+    } satisfies HandshakeRefusedMessage);
 }

@@ -106,7 +106,12 @@ function encodeHead(s: MachineSnapshot): EncodedHead {
   };
 }
 
-function decodeHead(e: EncodedHead, resumeSecret: Uint8Array, replay: SessionFrame[], queued: SessionFrame[]): MachineSnapshot {
+function decodeHead(
+  e: EncodedHead,
+  resumeSecret: Uint8Array,
+  replay: SessionFrame[],
+  queued: SessionFrame[],
+): MachineSnapshot {
   const { secretHash: _hash, ...rest } = e;
   return {
     ...rest,
@@ -144,17 +149,27 @@ export class DurableSessions {
   /** Encoded frames, so a frame is encoded once however many times its chunk is written. */
   private readonly encoded = new WeakMap<SessionFrame, string>();
 
-  constructor(private readonly options: DurabilityOptions, private readonly resumeWindowMs: number) {}
+  constructor(
+    private readonly options: DurabilityOptions,
+    private readonly resumeWindowMs: number,
+  ) {}
 
-  private key(id: string): string { return `${this.options.keyPrefix ?? 'colloquy:rt:'}${id}`; }
-  private ttl(): number { return this.resumeWindowMs + (this.options.graceMs ?? 30_000); }
+  private key(id: string): string {
+    return `${this.options.keyPrefix ?? 'colloquy:rt:'}${id}`;
+  }
+  private ttl(): number {
+    return this.resumeWindowMs + (this.options.graceMs ?? 30_000);
+  }
   private principalKey(p: unknown): string | null {
     return this.options.principalKey ? this.options.principalKey(p) : typeof p === 'string' ? p : null;
   }
 
   private encode(f: SessionFrame): string {
     let e = this.encoded.get(f);
-    if (e === undefined) { e = toBase64(encodeFrame(f)); this.encoded.set(f, e); }
+    if (e === undefined) {
+      e = toBase64(encodeFrame(f));
+      this.encoded.set(f, e);
+    }
     return e;
   }
 
@@ -200,7 +215,11 @@ export class DurableSessions {
         encoded.push(e);
         bytes += e.length;
       }
-      if (at === end) { tail = encoded; at = start; break; } // the newest frames stay in the head
+      if (at === end) {
+        tail = encoded;
+        at = start;
+        break;
+      } // the newest frames stay in the head
       const chunk: Chunk = { name: `${prev.epoch}.${next++}`, start, count: encoded.length, at: now };
       chunks.push(chunk);
       writes.push({ chunk, frames: encoded });
@@ -216,21 +235,34 @@ export class DurableSessions {
       ...writes.map((w) => store.set(this.chunkKey(id, w.chunk.name), w.frames, { ttlMs: 2 * ttlMs, principal: null })),
       ...touches.map(async (c) => {
         if (!(await store.touch(this.chunkKey(id, c.name), 2 * ttlMs))) {
-          throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is gone`, 'local', { id, cause: 'chunk-missing' });
+          throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is gone`, 'local', {
+            id,
+            cause: 'chunk-missing',
+          });
         }
         c.at = now;
       }),
     ]);
     const sent = base + snapshot.replay.length;
-    const record: Record = { snapshot: encodeHead(snapshot), principal, log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]), tailStart, tail } };
-    const version = await store.compareAndSet(this.key(id), prev.version, record, { ttlMs, principal: this.principalKey(principal) });
+    const record: Record = {
+      snapshot: encodeHead(snapshot),
+      principal,
+      log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]), tailStart, tail },
+    };
+    const version = await store.compareAndSet(this.key(id), prev.version, record, {
+      ttlMs,
+      principal: this.principalKey(principal),
+    });
     if (version === null) {
       this.owned.delete(id);
       throw new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id });
     }
     this.owned.set(id, { version, epoch: prev.epoch, next, base, frames, chunks });
     const names = new Set(chunks.map((c) => c.name));
-    this.dropChunks(id, prev.chunks.filter((c) => !names.has(c.name)));
+    this.dropChunks(
+      id,
+      prev.chunks.filter((c) => !names.has(c.name)),
+    );
   }
 
   /**
@@ -238,7 +270,10 @@ export class DurableSessions {
    * null when there is none to claim, 'wrong-secret' (and nothing claimed) when the secret does
    * not match the stored hash.
    */
-  async claim(id: string, secret: Uint8Array): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null | 'wrong-secret'> {
+  async claim(
+    id: string,
+    secret: Uint8Array,
+  ): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null | 'wrong-secret'> {
     const store = this.options.store;
     const presented = createHash('sha256').update(secret).digest();
     // A chunk can vanish between reading the head and reading it (the owner moved on), or the head
@@ -247,7 +282,10 @@ export class DurableSessions {
       const stored = await store.get<Record>(this.key(id));
       if (!stored || stored.data.ended || !stored.data.log) return null;
       // The secret is checked before anything else is read or written (a claim moves the session).
-      const hash = typeof stored.data.snapshot?.secretHash === 'string' ? Buffer.from(stored.data.snapshot.secretHash, 'base64url') : null;
+      const hash =
+        typeof stored.data.snapshot?.secretHash === 'string'
+          ? Buffer.from(stored.data.snapshot.secretHash, 'base64url')
+          : null;
       if (hash === null || hash.length !== presented.length || !timingSafeEqual(hash, presented)) return 'wrong-secret';
       const { log } = stored.data;
       const parts = await Promise.all(log.chunks.map(([name]) => store.get<string[]>(this.chunkKey(id, name))));
@@ -256,22 +294,42 @@ export class DurableSessions {
       const chunks: Chunk[] = [];
       log.chunks.forEach(([name, start, count], i) => {
         const data = (parts[i] as { data: string[] }).data;
-        if (!Array.isArray(data) || data.length < count) throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is malformed`, 'local', { id, cause: 'chunk-malformed' });
+        if (!Array.isArray(data) || data.length < count)
+          throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is malformed`, 'local', {
+            id,
+            cause: 'chunk-malformed',
+          });
         for (let k = 0; k < count; k++) {
-          if (start + k >= log.base && start + k < log.end) frames.push(decodeFrame(fromBase64(data[k] as string), MAX_FRAME_SIZE) as SessionFrame);
+          if (start + k >= log.base && start + k < log.end)
+            frames.push(decodeFrame(fromBase64(data[k] as string), MAX_FRAME_SIZE) as SessionFrame);
         }
         chunks.push({ name, start, count, at: 0 });
       });
-      if (!Array.isArray(log.tail) || log.tailStart + log.tail.length !== log.end) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored tail of session ${id} is malformed`, 'local', { id, cause: 'chunk-malformed' });
-      log.tail.forEach((f, k) => { if (log.tailStart + k >= log.base) frames.push(decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame); });
-      if (frames.length !== log.end - log.base) throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored frames of session ${id} do not cover ${log.base}..${log.end}`, 'local', { id, cause: 'chunk-malformed' });
+      if (!Array.isArray(log.tail) || log.tailStart + log.tail.length !== log.end)
+        throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored tail of session ${id} is malformed`, 'local', {
+          id,
+          cause: 'chunk-malformed',
+        });
+      log.tail.forEach((f, k) => {
+        if (log.tailStart + k >= log.base) frames.push(decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame);
+      });
+      if (frames.length !== log.end - log.base)
+        throw new SessionError(
+          'ERR_STORE_UNAVAILABLE',
+          `the stored frames of session ${id} do not cover ${log.base}..${log.end}`,
+          'local',
+          { id, cause: 'chunk-malformed' },
+        );
       const version = await store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
       // The head moved since it was read: the owner, still running, persisted meanwhile (or another
       // node claimed it): read it again and claim the newer state.
       if (version === null) continue;
       this.owned.set(id, { version, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks });
       const split = log.sent - log.base;
-      return { snapshot: decodeHead(stored.data.snapshot, secret, frames.slice(0, split), frames.slice(split)), principal: stored.data.principal };
+      return {
+        snapshot: decodeHead(stored.data.snapshot, secret, frames.slice(0, split), frames.slice(split)),
+        principal: stored.data.principal,
+      };
     }
     return null;
   }
@@ -282,7 +340,9 @@ export class DurableSessions {
     this.owned.delete(id);
     if (owned === undefined) return;
     const tombstone = why === undefined ? { ended: true, principal: null } : { ended: true, principal: null, why };
-    const version = await this.options.store.compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null }).catch(() => null);
+    const version = await this.options.store
+      .compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
+      .catch(() => null);
     if (version !== null) this.dropChunks(id, owned.chunks);
   }
 
@@ -301,9 +361,13 @@ export class DurableSessions {
     return typeof stored.data.why === 'string' ? stored.data.why : '';
   }
 
-  forget(id: string): void { this.owned.delete(id); }
+  forget(id: string): void {
+    this.owned.delete(id);
+  }
 
-  private chunkKey(id: string, name: string): string { return `${this.key(id)}~${name}`; }
+  private chunkKey(id: string, name: string): string {
+    return `${this.key(id)}~${name}`;
+  }
 
   /** Deletes chunks no stored head names any more; best effort (they expire anyway). */
   private dropChunks(id: string, chunks: Chunk[]): void {

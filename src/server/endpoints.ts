@@ -13,7 +13,14 @@ export interface EndpointOptions {
   /** Native framing over TLS. */
   tls?: { host?: string; port: number; cert: string | Buffer; key: string | Buffer };
   /** WebSocket: its own port, or attached to an existing http.Server, at `path` (default /session). */
-  ws?: { host?: string; port?: number; server?: HttpServer; path?: string; closeTimeoutMs?: number; verify?(request: IncomingMessage): { status: number; message: string } | undefined };
+  ws?: {
+    host?: string;
+    port?: number;
+    server?: HttpServer;
+    path?: string;
+    closeTimeoutMs?: number;
+    verify?(request: IncomingMessage): { status: number; message: string } | undefined;
+  };
   /** An in-process endpoint reachable as memory://name. */
   memory?: string;
   /** Largest frame accepted (also the WebSocket message limit). */
@@ -38,7 +45,10 @@ export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transpo
       closers.push(() => l.close());
     }
     if (o.tls) {
-      const l = await listenTls({ host: o.tls.host ?? '127.0.0.1', port: o.tls.port, cert: o.tls.cert, key: o.tls.key }, onTransport);
+      const l = await listenTls(
+        { host: o.tls.host ?? '127.0.0.1', port: o.tls.port, cert: o.tls.cert, key: o.tls.key },
+        onTransport,
+      );
       addresses.tls = l.port;
       setTlsCredentials = (c) => l.setCredentials(c);
       closers.push(() => l.close());
@@ -46,7 +56,18 @@ export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transpo
     if (o.ws) {
       // A message holds one coalesced write: up to 64 KiB of frames plus one maximal frame.
       const maxPayload = (o.maxFrameSize ?? 256 * 1024) + 128 * 1024;
-      const l = await attachWs({ server: o.ws.server, port: o.ws.port, host: o.ws.host ?? '127.0.0.1', path: o.ws.path ?? '/session', maxPayload, ...(o.ws.verify ? { verify: o.ws.verify } : {}), ...(o.ws.closeTimeoutMs !== undefined ? { closeTimeoutMs: o.ws.closeTimeoutMs } : {}) }, (t) => onTransport(t));
+      const l = await attachWs(
+        {
+          server: o.ws.server,
+          port: o.ws.port,
+          host: o.ws.host ?? '127.0.0.1',
+          path: o.ws.path ?? '/session',
+          maxPayload,
+          ...(o.ws.verify ? { verify: o.ws.verify } : {}),
+          ...(o.ws.closeTimeoutMs !== undefined ? { closeTimeoutMs: o.ws.closeTimeoutMs } : {}),
+        },
+        (t) => onTransport(t),
+      );
       if (l.port !== undefined) addresses.ws = l.port;
       closers.push(() => l.close());
     }
@@ -59,5 +80,11 @@ export async function openEndpoints(o: EndpointOptions, onTransport: (t: Transpo
     for (const c of closers) await c().catch(() => {});
     throw e;
   }
-  return { addresses, setTlsCredentials: (c) => setTlsCredentials(c), close: async () => { await Promise.all(closers.map((c) => c())); } };
+  return {
+    addresses,
+    setTlsCredentials: (c) => setTlsCredentials(c),
+    close: async () => {
+      await Promise.all(closers.map((c) => c()));
+    },
+  };
 }

@@ -19,7 +19,11 @@ import { AbortReason } from '../engine/frames.js';
 import type { Session } from '../driver/session.js';
 import type {} from './errors.js';
 
-interface Held { bytes: number; acknowledged: number; since: number }
+interface Held {
+  bytes: number;
+  acknowledged: number;
+  since: number;
+}
 
 export class HeldBudget {
   private readonly held = new Map<Session, Held>();
@@ -29,7 +33,9 @@ export class HeldBudget {
   constructor(private readonly max: number) {}
 
   /** Bytes held by every session now. */
-  get bytes(): number { return this.total; }
+  get bytes(): number {
+    return this.total;
+  }
 
   track(session: Session): void {
     session.driver.onHeld = (bytes, acknowledged) => this.update(session, bytes, acknowledged);
@@ -43,7 +49,10 @@ export class HeldBudget {
   }
 
   private update(session: Session, bytes: number, acknowledged: number): void {
-    if (session.closed) { this.forget(session); return; }
+    if (session.closed) {
+      this.forget(session);
+      return;
+    }
     const h = this.held.get(session);
     if (h === undefined) {
       this.total += bytes;
@@ -51,7 +60,10 @@ export class HeldBudget {
     } else {
       this.total += bytes - h.bytes;
       h.bytes = bytes;
-      if (acknowledged !== h.acknowledged || bytes === 0) { h.acknowledged = acknowledged; h.since = performance.now(); }
+      if (acknowledged !== h.acknowledged || bytes === 0) {
+        h.acknowledged = acknowledged;
+        h.since = performance.now();
+      }
     }
     if (this.total > this.max && !this.enforcing) this.enforce();
   }
@@ -63,16 +75,31 @@ export class HeldBudget {
         const significant = this.max / 16;
         let worst: [Session, Held] | null = null;
         for (const entry of this.held) {
-          if (worst === null) { worst = entry; continue; }
+          if (worst === null) {
+            worst = entry;
+            continue;
+          }
           const [, h] = entry;
           const w = worst[1];
           const hBig = h.bytes >= significant;
           const wBig = w.bytes >= significant;
-          if (hBig !== wBig ? hBig : hBig ? h.since < w.since || (h.since === w.since && h.bytes > w.bytes) : h.bytes > w.bytes) worst = entry;
+          if (
+            hBig !== wBig
+              ? hBig
+              : hBig
+                ? h.since < w.since || (h.since === w.since && h.bytes > w.bytes)
+                : h.bytes > w.bytes
+          )
+            worst = entry;
         }
         const [victim, { bytes: most }] = worst as [Session, Held];
         this.forget(victim);
-        const error = new SessionError('ERR_BUDGET_EXCEEDED', `the server holds more than ${this.max} bytes for unacknowledged and unsent data (maxHeldBytes); this session held ${most} bytes its peer did not acknowledge, the most for the longest: its peer does not read`, 'local', { limit: 'maxHeldBytes', heldBytes: most });
+        const error = new SessionError(
+          'ERR_BUDGET_EXCEEDED',
+          `the server holds more than ${this.max} bytes for unacknowledged and unsent data (maxHeldBytes); this session held ${most} bytes its peer did not acknowledge, the most for the longest: its peer does not read`,
+          'local',
+          { limit: 'maxHeldBytes', heldBytes: most },
+        );
         victim.driver.input(() => victim.machine.terminate(error, true, AbortReason.bufferOverflow));
       }
     } finally {

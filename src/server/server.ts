@@ -73,12 +73,21 @@ export interface AuthRequest {
 /** Throw this from `authenticate` to refuse; the message reaches the client. */
 export class Refusal extends Error {
   override name = 'Refusal';
-  constructor(message: string, readonly reason: 'unauthorized' | 'rejected' | 'congested' = 'unauthorized') {
+  constructor(
+    message: string,
+    readonly reason: 'unauthorized' | 'rejected' | 'congested' = 'unauthorized',
+  ) {
     super(message);
   }
 }
 
-export interface ServerOptions extends Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>, SessionOptions, EndpointOptions, AddressLimitOptions, ServerProfiles {
+export interface ServerOptions
+  extends
+    Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret' | 'credentials' | 'userData'>,
+    SessionOptions,
+    EndpointOptions,
+    AddressLimitOptions,
+    ServerProfiles {
   /** Returns the principal for these credentials, or throws a Refusal. Default: anyone, principal null. */
   authenticate?: (request: AuthRequest) => unknown;
   /** Live sessions (connected or waiting for resume). Default 10,000. */
@@ -169,13 +178,19 @@ const REFUSE_CODES: Record<Refusal['reason'], RefuseReasonValue> = {
  * lost the end of the release in a cut resumes, and the machine answers it (RESUMED with its
  * count, and its DISCONNECT again if the client lacks it), so the client closes normally.
  */
-interface Tombstone { reason: ResumeRefuseReasonValue; why?: string; released?: SessionMachine }
+interface Tombstone {
+  reason: ResumeRefuseReasonValue;
+  why?: string;
+  released?: SessionMachine;
+}
 
 export class Server extends Emitter<ServerEvents> {
   /** Live sessions by id (connected or waiting for resume); only the server changes it. */
   private readonly live = new Map<string, Session>();
   /** The live sessions by id (connected or waiting for resume), as a read-only view. */
-  get sessions(): ReadonlyMap<string, Session> { return this.live; }
+  get sessions(): ReadonlyMap<string, Session> {
+    return this.live;
+  }
   /** Why each recently ended session ended: the refusal reason and, when an error ended it, its code and message. */
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly pending = new Set<Transport>();
@@ -194,12 +209,17 @@ export class Server extends Emitter<ServerEvents> {
     super();
     this.addressLimits = new AddressLimits(options);
     this.budget = new HeldBudget(options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES);
-    this.durable = options.durability ? new DurableSessions(options.durability, options.resumeWindowMs ?? DEFAULTS.resumeWindowMs) : null;
+    this.durable = options.durability
+      ? new DurableSessions(options.durability, options.resumeWindowMs ?? DEFAULTS.resumeWindowMs)
+      : null;
   }
 
   /** Ports actually bound (port 0 picks a free one). */
   get addresses(): OpenEndpoints['addresses'] & { [K in keyof ServerProfiles]?: number } {
-    return { ...(this.endpoints?.addresses ?? {}), ...Object.fromEntries([...this.profileEndpoints].map(([key, endpoint]) => [key, endpoint.port])) };
+    return {
+      ...(this.endpoints?.addresses ?? {}),
+      ...Object.fromEntries([...this.profileEndpoints].map(([key, endpoint]) => [key, endpoint.port])),
+    };
   }
 
   async start(): Promise<this> {
@@ -208,12 +228,18 @@ export class Server extends Emitter<ServerEvents> {
       const own = (this.options as Record<string, unknown>)[key];
       if (!own) continue;
       try {
-        this.profileEndpoints.set(key, await listen({ ...this.options, ...own }, (s) => {
-          this.live.set(s.id, s);
-          s.on('closed', ({ error }) => { this.live.delete(s.id); diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' }); });
-          this.emit('session', s);
-          diagnostics.publishOpened(this, s, false);
-        }));
+        this.profileEndpoints.set(
+          key,
+          await listen({ ...this.options, ...own }, (s) => {
+            this.live.set(s.id, s);
+            s.on('closed', ({ error }) => {
+              this.live.delete(s.id);
+              diagnostics.publishSessionEvent(this, s, s.id, error ? { type: 'closed', error } : { type: 'closed' });
+            });
+            this.emit('session', s);
+            diagnostics.publishOpened(this, s, false);
+          }),
+        );
       } catch (e) {
         await this.endpoints.close();
         await this.closeProfileEndpoints();
@@ -246,17 +272,25 @@ export class Server extends Emitter<ServerEvents> {
   private admit(transport: Transport): void {
     const o = this.options;
     if (this.closing) return this.turnAway(transport, turnAway.shuttingDown());
-    if (this.pending.size >= (o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES)) return this.turnAway(transport, turnAway.pendingHandshakes());
+    if (this.pending.size >= (o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES))
+      return this.turnAway(transport, turnAway.pendingHandshakes());
     const pendingSlot = this.addressLimits.take('pending', transport.remoteAddress);
     if (typeof pendingSlot === 'string') return this.turnAway(transport, this.overLimit(pendingSlot, transport, false));
     this.pending.add(transport);
-    const first = new PendingConnection({
-      maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize,
-      handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
-      muxPreface: MUX_PREFACE,
-    }, monotonic());
+    const first = new PendingConnection(
+      {
+        maxFrameSize: o.maxFrameSize ?? DEFAULTS.maxFrameSize,
+        handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+        muxPreface: MUX_PREFACE,
+      },
+      monotonic(),
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = (): void => { clearTimeout(timer); this.pending.delete(transport); pendingSlot(); };
+    const done = (): void => {
+      clearTimeout(timer);
+      this.pending.delete(transport);
+      pendingSlot();
+    };
     const settle = (): void => {
       const verdict = first.poll();
       if (!verdict) return;
@@ -264,7 +298,9 @@ export class Server extends Emitter<ServerEvents> {
       if (verdict.kind === 'turn-away') return this.turnAway(transport, verdict);
       if (verdict.kind === 'multiplex') {
         // A multiplexed connection: each channel it opens is accepted like a transport of its own.
-        const mux = new MuxConnection(transport, 'server', (channel) => this.admit(channel), { maxChannels: o.maxChannelsPerConnection });
+        const mux = new MuxConnection(transport, 'server', (channel) => this.admit(channel), {
+          maxChannels: o.maxChannelsPerConnection,
+        });
         for (const chunk of verdict.chunks) mux.receive(chunk);
         return;
       }
@@ -275,12 +311,22 @@ export class Server extends Emitter<ServerEvents> {
     const arm = (): void => {
       const at = first.nextDeadline();
       if (at === undefined) return;
-      timer = setTimeout(() => { first.handleTimeout(monotonic()); settle(); arm(); }, Math.max(0, Math.ceil(at - monotonic())));
+      timer = setTimeout(
+        () => {
+          first.handleTimeout(monotonic());
+          settle();
+          arm();
+        },
+        Math.max(0, Math.ceil(at - monotonic())),
+      );
       (timer as { unref?: () => void }).unref?.();
     };
     arm();
     transport.setHandlers({
-      data: (chunk) => { first.handleBytes(chunk, monotonic()); settle(); },
+      data: (chunk) => {
+        first.handleBytes(chunk, monotonic());
+        settle();
+      },
       drain: () => {},
       close: () => done(),
     });
@@ -292,15 +338,20 @@ export class Server extends Emitter<ServerEvents> {
     if (session && refusal === null) {
       // Detached here and durable: another node may have taken it over meanwhile (this one
       // was frozen or cut off); resuming this copy would go back in time.
-      if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
+      if (this.durable && !session.driver.attached)
+        return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
       return session.driver.attach(transport, chunks);
     }
     if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
     if (refusal === ResumeRefuseReason.wrongSecret) return this.turnAway(transport, turnAway.wrongSecret(id));
-    if (!session && this.durable && !this.tombstones.has(id)) return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
+    if (!session && this.durable && !this.tombstones.has(id))
+      return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
     const tomb = this.tombstones.get(id);
     if (!session && tomb?.released) return this.answerReleased(transport, tomb.released, first);
-    return this.turnAway(transport, turnAway.ended(id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why));
+    return this.turnAway(
+      transport,
+      turnAway.ended(id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why),
+    );
   }
 
   private connect(transport: Transport, chunks: Uint8Array[]): void {
@@ -318,7 +369,15 @@ export class Server extends Emitter<ServerEvents> {
   private restoreFromStore(transport: Transport, id: string, secret: Uint8Array, chunks: Uint8Array[]): void {
     const durable = this.durable as DurableSessions;
     let closed = false;
-    transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
+    transport.setHandlers({
+      data: (c) => {
+        chunks.push(c);
+      },
+      drain: () => {},
+      close: () => {
+        closed = true;
+      },
+    });
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     withTimeout(durable.claim(id, secret), timeoutMs)
       .then((claimed) => {
@@ -328,12 +387,20 @@ export class Server extends Emitter<ServerEvents> {
         if (!claimed) {
           // Ended on another node: say why it ended there, not just that it is unknown here.
           return durable.endedWhy(id).then(
-            (why) => this.turnAway(transport, why === null ? turnAway.ended(id, ResumeRefuseReason.unknown) : turnAway.ended(id, ResumeRefuseReason.closed, why || undefined)),
+            (why) =>
+              this.turnAway(
+                transport,
+                why === null
+                  ? turnAway.ended(id, ResumeRefuseReason.unknown)
+                  : turnAway.ended(id, ResumeRefuseReason.closed, why || undefined),
+              ),
             () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
-        const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
+        const session = new Session(machine, this.options, {
+          onEvent: (e, s) => this.onEvent(s as Session, id, transport, e),
+        });
         session.principal = claimed.principal;
         this.makeDurable(session, id);
         this.budget.track(session);
@@ -347,16 +414,31 @@ export class Server extends Emitter<ServerEvents> {
       })
       .catch((error: unknown) => {
         durable.forget(id);
-        const e = error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
+        const e =
+          error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
         this.turnAway(transport, turnAway.storeUnavailable(id, e));
       });
   }
 
   /** Attaches the transport if this node still owns the session in the store; else drops this copy and restores the newer one. */
-  private resumeIfOwned(transport: Transport, session: Session, id: string, secret: Uint8Array, chunks: Uint8Array[]): void {
+  private resumeIfOwned(
+    transport: Transport,
+    session: Session,
+    id: string,
+    secret: Uint8Array,
+    chunks: Uint8Array[],
+  ): void {
     const durable = this.durable as DurableSessions;
     let closed = false;
-    transport.setHandlers({ data: (c) => { chunks.push(c); }, drain: () => {}, close: () => { closed = true; } });
+    transport.setHandlers({
+      data: (c) => {
+        chunks.push(c);
+      },
+      drain: () => {},
+      close: () => {
+        closed = true;
+      },
+    });
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     void withTimeout(durable.owns(id), timeoutMs)
       .catch(() => true) // the store does not answer: this copy's next persist will tell
@@ -367,8 +449,15 @@ export class Server extends Emitter<ServerEvents> {
           return session.driver.attach(transport, chunks);
         }
         durable.forget(id);
-        session.once('closed', () => queueMicrotask(() => { if (!closed) this.restoreFromStore(transport, id, secret, chunks); }));
-        session.machine.terminate(new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id }), false);
+        session.once('closed', () =>
+          queueMicrotask(() => {
+            if (!closed) this.restoreFromStore(transport, id, secret, chunks);
+          }),
+        );
+        session.machine.terminate(
+          new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id }),
+          false,
+        );
         session.driver.kick();
       });
   }
@@ -378,15 +467,25 @@ export class Server extends Emitter<ServerEvents> {
     if (!durable) return;
     session.driver.durability = {
       persist: (snapshot) => durable.persist(id, snapshot, session.principal),
-      failed: (error) => (error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', `cannot persist the session: ${error.message}`, 'local')),
+      failed: (error) =>
+        error instanceof SessionError
+          ? error
+          : new SessionError('ERR_STORE_UNAVAILABLE', `cannot persist the session: ${error.message}`, 'local'),
     };
   }
 
   private open(transport: Transport, chunks: Uint8Array[], slot: () => void): void {
     const sessionId = new Uint8Array(randomBytes(16));
-    const machine = new SessionMachine({ ...this.options, role: 'acceptor', sessionId, resumeSecret: new Uint8Array(randomBytes(16)) });
+    const machine = new SessionMachine({
+      ...this.options,
+      role: 'acceptor',
+      sessionId,
+      resumeSecret: new Uint8Array(randomBytes(16)),
+    });
     const id = toHex(sessionId);
-    const session = new Session(machine, this.options, { onEvent: (e, s) => this.onEvent(s as Session, id, transport, e) });
+    const session = new Session(machine, this.options, {
+      onEvent: (e, s) => this.onEvent(s as Session, id, transport, e),
+    });
     this.live.set(id, session);
     this.addressSlots.set(id, slot);
     this.budget.track(session);
@@ -395,12 +494,24 @@ export class Server extends Emitter<ServerEvents> {
 
   private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
     if (e.type === 'connect-request') {
-      const request: AuthRequest = { credentials: e.credentials, userData: e.userData, remoteAddress: first.remoteAddress, transport: first.kind, proposal: e.proposal, ...(first.headers ? { headers: first.headers } : {}), ...(first.secure !== undefined ? { secure: first.secure } : {}) };
+      const request: AuthRequest = {
+        credentials: e.credentials,
+        userData: e.userData,
+        remoteAddress: first.remoteAddress,
+        transport: first.kind,
+        proposal: e.proposal,
+        ...(first.headers ? { headers: first.headers } : {}),
+        ...(first.secure !== undefined ? { secure: first.secure } : {}),
+      };
       // The hook runs within the handshake time too: a hung identity provider cannot hold a slot.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-      withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : null)), timeoutMs)
+      withTimeout(
+        Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : null)),
+        timeoutMs,
+      )
         .catch((error: unknown) => {
-          if (error instanceof SessionError && error.code === 'ERR_CANCELLED') throw new Refusal(`authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)`, 'rejected');
+          if (error instanceof SessionError && error.code === 'ERR_CANCELLED')
+            throw new Refusal(`authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)`, 'rejected');
           throw error;
         })
         .then((principal) => {
@@ -423,15 +534,40 @@ export class Server extends Emitter<ServerEvents> {
     }
     if (e.type === 'reauth') {
       const via = session.driver.attached ?? first;
-      const request: AuthRequest = { credentials: e.credentials, userData: new Uint8Array(0), remoteAddress: via.remoteAddress, transport: first.kind, proposal: session.negotiated as Negotiated, refresh: { principal: session.principal }, ...(via.headers ? { headers: via.headers } : {}), ...(via.secure !== undefined ? { secure: via.secure } : {}) };
+      const request: AuthRequest = {
+        credentials: e.credentials,
+        userData: new Uint8Array(0),
+        remoteAddress: via.remoteAddress,
+        transport: first.kind,
+        proposal: session.negotiated as Negotiated,
+        refresh: { principal: session.principal },
+        ...(via.headers ? { headers: via.headers } : {}),
+        ...(via.secure !== undefined ? { secure: via.secure } : {}),
+      };
       // Bounded like the first authentication, and the identity may not change unless allowed.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-      withTimeout(Promise.resolve().then(() => (this.options.authenticate ? this.options.authenticate(request) : session.principal)), timeoutMs)
+      withTimeout(
+        Promise.resolve().then(() =>
+          this.options.authenticate ? this.options.authenticate(request) : session.principal,
+        ),
+        timeoutMs,
+      )
         .then((principal) => {
           if (session.closed) return;
           if (!this.options.allowPrincipalChange && !samePrincipal(session.principal, principal)) {
-            this.emit('rejected', { error: new SessionError('ERR_PRINCIPAL_CHANGED', 'a credentials refresh named another principal (allowPrincipalChange is off)', 'remote', { service: 'reauth' }), remoteAddress: via.remoteAddress });
-            session.machine.answerReauth(false, 'the new credentials are for another principal; open a new session to change users');
+            this.emit('rejected', {
+              error: new SessionError(
+                'ERR_PRINCIPAL_CHANGED',
+                'a credentials refresh named another principal (allowPrincipalChange is off)',
+                'remote',
+                { service: 'reauth' },
+              ),
+              remoteAddress: via.remoteAddress,
+            });
+            session.machine.answerReauth(
+              false,
+              'the new credentials are for another principal; open a new session to change users',
+            );
           } else {
             session.principal = principal;
             session.machine.answerReauth(true);
@@ -441,7 +577,14 @@ export class Server extends Emitter<ServerEvents> {
         .catch((error: unknown) => {
           if (session.closed) return;
           const timedOut = error instanceof SessionError && error.code === 'ERR_CANCELLED';
-          session.machine.answerReauth(false, timedOut ? `authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)` : error instanceof Refusal ? error.message : 'credentials refused');
+          session.machine.answerReauth(
+            false,
+            timedOut
+              ? `authentication did not finish within ${timeoutMs} ms (handshakeTimeoutMs)`
+              : error instanceof Refusal
+                ? error.message
+                : 'credentials refused',
+          );
           session.driver.kick();
         });
       return;
@@ -456,7 +599,16 @@ export class Server extends Emitter<ServerEvents> {
       if (e.error?.code !== 'ERR_STORE_CONFLICT') {
         const why = e.error ? `${e.error.code}: ${e.error.message}` : undefined;
         void this.durable?.ended(id, why);
-        this.remember(id, e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED' ? ResumeRefuseReason.expired : e.error?.code === 'ERR_REPLAY_OVERFLOW' ? ResumeRefuseReason.overflowed : ResumeRefuseReason.closed, why, e.error ? undefined : session.machine);
+        this.remember(
+          id,
+          e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED'
+            ? ResumeRefuseReason.expired
+            : e.error?.code === 'ERR_REPLAY_OVERFLOW'
+              ? ResumeRefuseReason.overflowed
+              : ResumeRefuseReason.closed,
+          why,
+          e.error ? undefined : session.machine,
+        );
       }
     }
     diagnostics.publishSessionEvent(this, session, id, e);
@@ -481,7 +633,9 @@ export class Server extends Emitter<ServerEvents> {
     machine.handleFrame(resume, now);
     for (let f = machine.pollFrame(now); f; f = machine.pollFrame(now)) transport.write(encodeFrame(f));
     machine.handleTransportDown(now);
-    while (machine.pollEvent()) { /* a refusal's close-transport: closed below */ }
+    while (machine.pollEvent()) {
+      /* a refusal's close-transport: closed below */
+    }
     closeWithLinger(transport);
   }
 
@@ -528,10 +682,14 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** False once close() began: the server takes no new transports (a readiness probe says 503). */
-  get accepting(): boolean { return !this.closing; }
+  get accepting(): boolean {
+    return !this.closing;
+  }
 
   /** True when close() can hand sessions over: they are kept in a store other nodes can share. */
-  get canHandOver(): boolean { return this.durable !== null; }
+  get canHandOver(): boolean {
+    return this.durable !== null;
+  }
 
   /**
    * Stops accepting, then ends every session concurrently under one deadline (see the top of
@@ -540,28 +698,44 @@ export class Server extends Emitter<ServerEvents> {
   async close(options: CloseOptions = {}): Promise<CloseReport> {
     const started = performance.now();
     const mode = options.mode ?? 'release';
-    if (mode === 'handover' && !this.durable) throw new SessionError('ERR_INVALID_STATE', 'handover needs durable sessions (the durability option with a store other nodes share)', 'local', { state: 'not-durable' });
+    if (mode === 'handover' && !this.durable)
+      throw new SessionError(
+        'ERR_INVALID_STATE',
+        'handover needs durable sessions (the durability option with a store other nodes share)',
+        'local',
+        { state: 'not-durable' },
+      );
     this.closing = true;
     await this.endpoints?.close();
     for (const t of [...this.pending]) t.destroy();
     const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const reserve = Math.min(timeoutMs / 2, this.live.size * ABORT_RESERVE_MS_PER_SESSION);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => { timer = setTimeout(() => resolve('deadline'), timeoutMs - reserve); });
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), timeoutMs - reserve);
+    });
     const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
     try {
-      await Promise.all([...this.live.entries()].map(async ([id, session]) => {
-        let orderly = false;
-        session.on('closed', ({ error }) => { orderly = error === undefined; });
-        const transport = session.driver.attached;
-        const outcome = mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
-        if (outcome === 'handed-over') { report.handedOver++; return; }
-        if (!session.closed) session.abort('server shutting down');
-        // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
-        if (outcome === 'deadline') transport?.destroy();
-        if (outcome === 'released' || orderly) report.released++;
-        else report.aborted++;
-      }));
+      await Promise.all(
+        [...this.live.entries()].map(async ([id, session]) => {
+          let orderly = false;
+          session.on('closed', ({ error }) => {
+            orderly = error === undefined;
+          });
+          const transport = session.driver.attached;
+          const outcome =
+            mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
+          if (outcome === 'handed-over') {
+            report.handedOver++;
+            return;
+          }
+          if (!session.closed) session.abort('server shutting down');
+          // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
+          if (outcome === 'deadline') transport?.destroy();
+          if (outcome === 'released' || orderly) report.released++;
+          else report.aborted++;
+        }),
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -571,7 +745,10 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   /** Release: asks for the tokens a release needs (clients give by default), then releases. */
-  private async releaseBy(session: Session, deadline: Promise<'deadline'>): Promise<'released' | 'failed' | 'deadline'> {
+  private async releaseBy(
+    session: Session,
+    deadline: Promise<'deadline'>,
+  ): Promise<'released' | 'failed' | 'deadline'> {
     if (session.closed) return 'failed';
     if (session.machine.releasing) {
       // Already released by its own side or ours: only the last frames are in flight.
@@ -584,9 +761,15 @@ export class Server extends Emitter<ServerEvents> {
       if (missing.length) {
         const given = new Promise<void>((resolve) => {
           const off = session.on('tokens-given', () => {
-            if (missing.every((t) => session.tokens.includes(t))) { off(); resolve(); }
+            if (missing.every((t) => session.tokens.includes(t))) {
+              off();
+              resolve();
+            }
           });
-          session.on('closed', () => { off(); resolve(); });
+          session.on('closed', () => {
+            off();
+            resolve();
+          });
         });
         session.requestTokens(missing);
         await given;
@@ -600,15 +783,28 @@ export class Server extends Emitter<ServerEvents> {
    * Handover: the store already holds everything the client saw (write-ahead), so this copy
    * only has to stop taking input, let what it took be persisted, and end silently.
    */
-  private async handOver(id: string, session: Session, deadline: Promise<'deadline'>): Promise<'handed-over' | 'failed' | 'deadline'> {
+  private async handOver(
+    id: string,
+    session: Session,
+    deadline: Promise<'deadline'>,
+  ): Promise<'handed-over' | 'failed' | 'deadline'> {
     const durable = this.durable;
     if (!durable || session.closed || !session.driver.durability) return 'failed'; // not accepted yet: nothing to continue
     // Settled: nothing in flight or held, and the service has taken every message it was given.
-    const settled = await Promise.race([session.driver.quiesce(() => session.stats.receiveBufferBytes === 0).then(() => true), deadline.then(() => false)]);
+    const settled = await Promise.race([
+      session.driver.quiesce(() => session.stats.receiveBufferBytes === 0).then(() => true),
+      deadline.then(() => false),
+    ]);
     if (!settled) return 'deadline';
     if (session.closed) return 'failed';
     durable.forget(id); // no tombstone: the record stays for the node the client resumes on
-    session.driver.handOff(new SessionError('ERR_HANDED_OVER', 'this node stopped; the session continues on another node sharing the store', 'local'));
+    session.driver.handOff(
+      new SessionError(
+        'ERR_HANDED_OVER',
+        'this node stopped; the session continues on another node sharing the store',
+        'local',
+      ),
+    );
     return 'handed-over';
   }
 
@@ -625,7 +821,16 @@ export class Server extends Emitter<ServerEvents> {
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new SessionError('ERR_CANCELLED', `no answer within ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e instanceof Error ? e : new Error(String(e))); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
   });
 }
 
@@ -635,7 +840,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * claims change with every refresh).
  */
 export function samePrincipal(before: unknown, after: unknown): boolean {
-  const name = (p: unknown): unknown => (p !== null && typeof p === 'object' && typeof (p as { principal?: unknown }).principal === 'string' ? (p as { principal: string }).principal : p);
+  const name = (p: unknown): unknown =>
+    p !== null && typeof p === 'object' && typeof (p as { principal?: unknown }).principal === 'string'
+      ? (p as { principal: string }).principal
+      : p;
   return isDeepStrictEqual(name(before), name(after));
 }
 

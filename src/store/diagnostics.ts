@@ -9,7 +9,12 @@ import { channel } from 'node:diagnostics_channel';
 
 export const STORE_CALL_CHANNEL = 'colloquy:store:call';
 
-export interface StoreCallMessage { store: string; op: string; durationMs: number; error: string | null }
+export interface StoreCallMessage {
+  store: string;
+  op: string;
+  durationMs: number;
+  error: string | null;
+}
 
 const storeCall = channel(STORE_CALL_CHANNEL);
 
@@ -23,6 +28,11 @@ export function storeCallStarted(store: string, op: string): ((error?: unknown) 
   return (error?: unknown) => {
     if (!storeCall.hasSubscribers) return;
     const code = error === undefined ? null : ((error as { code?: unknown } | null)?.code ?? 'ERR_UNKNOWN');
-    storeCall.publish({ store, op, durationMs: performance.now() - start, error: typeof code === 'string' || code === null ? code : String(code) } satisfies StoreCallMessage);
+    storeCall.publish({
+      store,
+      op,
+      durationMs: performance.now() - start,
+      error: typeof code === 'string' || code === null ? code : String(code),
+    } satisfies StoreCallMessage);
   };
 }

@@ -16,10 +16,24 @@ import type {} from './errors.js';
 export type Outcome = 'ok' | 'exists' | 'missing';
 
 export const OP = { GET: 0x00, SET: 0x01, ADD: 0x02, DELETE: 0x04 } as const;
-export const STATUS = { OK: 0x00, NOT_FOUND: 0x01, EXISTS: 0x02, TOO_LARGE: 0x03, NOT_STORED: 0x05, NO_MEMORY: 0x82 } as const;
+export const STATUS = {
+  OK: 0x00,
+  NOT_FOUND: 0x01,
+  EXISTS: 0x02,
+  TOO_LARGE: 0x03,
+  NOT_STORED: 0x05,
+  NO_MEMORY: 0x82,
+} as const;
 const THIRTY_DAYS_S = 60 * 60 * 24 * 30;
 
-export function request(c: MemjsClient, opcode: number, key: string, extras: Buffer = Buffer.alloc(0), value: Buffer = Buffer.alloc(0), cas?: Buffer): Promise<MemjsResponse> {
+export function request(
+  c: MemjsClient,
+  opcode: number,
+  key: string,
+  extras: Buffer = Buffer.alloc(0),
+  value: Buffer = Buffer.alloc(0),
+  cas?: Buffer,
+): Promise<MemjsResponse> {
   c.incrSeq();
   const seq = c.seq;
   const keyBuf = Buffer.from(key, 'utf8');
@@ -42,16 +56,28 @@ export function request(c: MemjsClient, opcode: number, key: string, extras: Buf
 }
 
 /** SET (conditional on `cas` when given) or ADD of `value` as JSON; `expiresAtMs` becomes Memcached's exptime. */
-export async function storeItem(c: MemjsClient, opcode: number, key: string, value: unknown, expiresAtMs: number, cas?: Buffer): Promise<Outcome> {
+export async function storeItem(
+  c: MemjsClient,
+  opcode: number,
+  key: string,
+  value: unknown,
+  expiresAtMs: number,
+  cas?: Buffer,
+): Promise<Outcome> {
   const extras = Buffer.alloc(8);
   extras.writeUInt32BE(0, 0);
   extras.writeUInt32BE(exptime(expiresAtMs), 4);
   const res = await request(c, opcode, key, extras, Buffer.from(JSON.stringify(value), 'utf8'), cas);
   switch (res.header.status) {
-    case STATUS.OK: return 'ok';
-    case STATUS.EXISTS: case STATUS.NOT_STORED: return 'exists';
-    case STATUS.NOT_FOUND: return 'missing';
-    default: throw statusError(res, opcode === OP.ADD ? 'add' : 'set');
+    case STATUS.OK:
+      return 'ok';
+    case STATUS.EXISTS:
+    case STATUS.NOT_STORED:
+      return 'exists';
+    case STATUS.NOT_FOUND:
+      return 'missing';
+    default:
+      throw statusError(res, opcode === OP.ADD ? 'add' : 'set');
   }
 }
 
@@ -59,10 +85,14 @@ export async function storeItem(c: MemjsClient, opcode: number, key: string, val
 export async function removeItem(c: MemjsClient, key: string, cas: Buffer): Promise<Outcome> {
   const res = await request(c, OP.DELETE, key, undefined, undefined, cas);
   switch (res.header.status) {
-    case STATUS.OK: return 'ok';
-    case STATUS.EXISTS: return 'exists';
-    case STATUS.NOT_FOUND: return 'missing';
-    default: throw statusError(res, 'delete');
+    case STATUS.OK:
+      return 'ok';
+    case STATUS.EXISTS:
+      return 'exists';
+    case STATUS.NOT_FOUND:
+      return 'missing';
+    default:
+      throw statusError(res, 'delete');
   }
 }
 
@@ -75,7 +105,20 @@ export function exptime(atMs: number): number {
 
 export function statusError(res: MemjsResponse, op: string): SessionError {
   const status = res.header.status;
-  if (status === STATUS.TOO_LARGE) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: value too large for an item`, 'local', { limit: 'itemSize', op });
-  if (status === STATUS.NO_MEMORY) return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: out of memory`, 'local', { limit: 'memory', op });
-  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed with status 0x${status.toString(16)}`, 'local', { op, status });
+  if (status === STATUS.TOO_LARGE)
+    return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: value too large for an item`, 'local', {
+      limit: 'itemSize',
+      op,
+    });
+  if (status === STATUS.NO_MEMORY)
+    return new SessionError('ERR_STORE_FULL', `memcached refused the ${op}: out of memory`, 'local', {
+      limit: 'memory',
+      op,
+    });
+  return new SessionError(
+    'ERR_STORE_UNAVAILABLE',
+    `memcached ${op} failed with status 0x${status.toString(16)}`,
+    'local',
+    { op, status },
+  );
 }

@@ -14,13 +14,26 @@ import { SessionError } from '../engine/errors.js';
 import type { StoredSession } from './store.js';
 import type {} from './errors.js';
 
-export interface Rec { i: string; d: string; v: number; p: string | null; c: number; u: number; e: number }
-export interface Loaded { rec: Rec; cas: Buffer }
+export interface Rec {
+  i: string;
+  d: string;
+  v: number;
+  p: string | null;
+  c: number;
+  u: number;
+  e: number;
+}
+export interface Loaded {
+  rec: Rec;
+  cas: Buffer;
+}
 export type IndexEntry = [string, number];
 
 /** Printable ASCII up to 180 bytes goes into the key as is; anything else as a SHA-256. */
 export function keyPart(s: string): string {
-  return /^[\x21-\x7e]{1,180}$/.test(s) && !s.startsWith('#') ? s : `#${createHash('sha256').update(s, 'utf8').digest('base64url')}`;
+  return /^[\x21-\x7e]{1,180}$/.test(s) && !s.startsWith('#')
+    ? s
+    : `#${createHash('sha256').update(s, 'utf8').digest('base64url')}`;
 }
 
 export function parseRec(buf: Buffer, id: string): Rec {
@@ -28,10 +41,17 @@ export function parseRec(buf: Buffer, id: string): Rec {
   try {
     rec = JSON.parse(buf.toString('utf8')) as Rec;
   } catch {
-    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item is not a session record`, 'local', { id });
+    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item is not a session record`, 'local', {
+      id,
+    });
   }
   if (!rec || rec.i !== id || typeof rec.e !== 'number' || typeof rec.d !== 'string') {
-    throw new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: the stored item belongs to something else`, 'local', { id });
+    throw new SessionError(
+      'ERR_STORE_UNAVAILABLE',
+      `session ${id}: the stored item belongs to something else`,
+      'local',
+      { id },
+    );
   }
   return rec;
 }
@@ -39,7 +59,9 @@ export function parseRec(buf: Buffer, id: string): Rec {
 export function parseIndex(buf: Buffer): IndexEntry[] {
   try {
     const list = JSON.parse(buf.toString('utf8')) as unknown;
-    return Array.isArray(list) ? list.filter((x): x is IndexEntry => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'number') : [];
+    return Array.isArray(list)
+      ? list.filter((x): x is IndexEntry => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'number')
+      : [];
   } catch {
     return [];
   }
@@ -57,5 +79,13 @@ export function topBound(entries: IndexEntry[]): number {
 }
 
 export function view<T>(rec: Rec): StoredSession<T> {
-  return { id: rec.i, data: JSON.parse(rec.d) as T, version: rec.v, principal: rec.p, createdAt: rec.c, updatedAt: rec.u, expiresAt: rec.e };
+  return {
+    id: rec.i,
+    data: JSON.parse(rec.d) as T,
+    version: rec.v,
+    principal: rec.p,
+    createdAt: rec.c,
+    updatedAt: rec.u,
+    expiresAt: rec.e,
+  };
 }

@@ -46,9 +46,31 @@ import memjs, { type Client as MemjsClient } from 'memjs';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { OP, removeItem, request, STATUS, statusError, storeItem, type Outcome } from './memcached-protocol.js';
-import { keyPart, liveEntries, parseIndex, parseRec, topBound, view, type Loaded, type Rec } from './memcached-records.js';
+import {
+  keyPart,
+  liveEntries,
+  parseIndex,
+  parseRec,
+  topBound,
+  view,
+  type Loaded,
+  type Rec,
+} from './memcached-records.js';
 import { ExpiryTracker } from './memcached-tracker.js';
-import { backoff, checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, nonNegative, positive, runBounded, stillOn, sweepTimer, SweepGate } from './shared.js';
+import {
+  backoff,
+  checkExpected,
+  checkId,
+  checkPrincipal,
+  checkTtl,
+  checkWrite,
+  nonNegative,
+  positive,
+  runBounded,
+  stillOn,
+  sweepTimer,
+  SweepGate,
+} from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
@@ -94,7 +116,10 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
   constructor(options: MemcachedStoreOptions) {
     super();
     this.prefix = options.prefix ?? 'colloquy';
-    if (!/^[\x21-\x7e]{1,40}$/.test(this.prefix)) throw new SessionError('ERR_INVALID_ARGUMENT', 'prefix must be 1 to 40 printable ASCII characters', 'local', { prefix: this.prefix });
+    if (!/^[\x21-\x7e]{1,40}$/.test(this.prefix))
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'prefix must be 1 to 40 printable ASCII characters', 'local', {
+        prefix: this.prefix,
+      });
     this.timeoutMs = positive(options.timeoutMs ?? 1000, 'timeoutMs');
     this.graceMs = positive(options.graceMs ?? 60_000, 'graceMs');
     this.slackMs = positive(options.slackMs ?? 5000, 'slackMs');
@@ -128,10 +153,15 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
   }
 
   async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
-    return await this.write(id, -1, data, options) as number;
+    return (await this.write(id, -1, data, options)) as number;
   }
 
-  async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+  async compareAndSet<T = unknown>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+  ): Promise<number | null> {
     checkExpected(expected);
     return this.write(id, expected, data, options);
   }
@@ -149,7 +179,10 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
         stillOn(call);
         const rec: Rec = { ...cur.rec, e };
         const r = await this.store(OP.SET, this.sessionKey(id), rec, e + this.graceMs, cur.cas);
-        if (r === 'ok') { this.track(id, e); return true; }
+        if (r === 'ok') {
+          this.track(id, e);
+          return true;
+        }
       }
       throw conflict(id, 'touch');
     });
@@ -189,17 +222,25 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
    * (emitting `expired` for those whose CAS delete won). The timer does this every sweepIntervalMs.
    */
   async sweep(options?: CallOptions): Promise<number> {
-    return this.sweeps.run(() => this.run('sweep', options, async (call) => {
-      const now = Date.now();
-      const due = this.tracker.takeDue(now, 1000);
-      let emitted = 0;
-      await Promise.all(due.map((id) => this.live(id, call, () => { emitted++; }).catch((error: unknown) => {
-        // Not checked this time (store down, or the call ran out of time): keep it for the next sweep.
-        this.track(id, now);
-        throw error;
-      })));
-      return emitted;
-    }));
+    return this.sweeps.run(() =>
+      this.run('sweep', options, async (call) => {
+        const now = Date.now();
+        const due = this.tracker.takeDue(now, 1000);
+        let emitted = 0;
+        await Promise.all(
+          due.map((id) =>
+            this.live(id, call, () => {
+              emitted++;
+            }).catch((error: unknown) => {
+              // Not checked this time (store down, or the call ran out of time): keep it for the next sweep.
+              this.track(id, now);
+              throw error;
+            }),
+          ),
+        );
+        return emitted;
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -212,8 +253,12 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
 
   // -- internals ------------------------------------------------------------------------------
 
-  private sessionKey(id: string): string { return `${this.prefix}:s:${keyPart(id)}`; }
-  private indexKey(principal: string): string { return `${this.prefix}:p:${keyPart(principal)}`; }
+  private sessionKey(id: string): string {
+    return `${this.prefix}:s:${keyPart(id)}`;
+  }
+  private indexKey(principal: string): string {
+    return `${this.prefix}:p:${keyPart(principal)}`;
+  }
 
   private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
     const { ttl, json, op } = checkWrite(id, expected, data, options);
@@ -249,15 +294,29 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       stillOn(call);
       const res = await this.request(OP.GET, key);
-      if (res.header.status === STATUS.NOT_FOUND) { this.untrack(id); return null; }
+      if (res.header.status === STATUS.NOT_FOUND) {
+        this.untrack(id);
+        return null;
+      }
       if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
       const rec = parseRec(res.val, id);
       const cas = Buffer.from(res.header.cas);
-      if (rec.e > Date.now()) { this.track(id, rec.e); return { rec, cas }; }
+      if (rec.e > Date.now()) {
+        this.track(id, rec.e);
+        return { rec, cas };
+      }
       // Past its deadline: whoever's CAS delete removes it reports it (exactly once).
       const r = await this.remove(key, cas);
-      if (r === 'ok') { this.untrack(id); this.emit('expired', { id, principal: rec.p }); onReaped?.(); return null; }
-      if (r === 'missing') { this.untrack(id); return null; }
+      if (r === 'ok') {
+        this.untrack(id);
+        this.emit('expired', { id, principal: rec.p });
+        onReaped?.();
+        return null;
+      }
+      if (r === 'missing') {
+        this.untrack(id);
+        return null;
+      }
       // 'exists': rewritten meanwhile; look again.
     }
     throw conflict(id, 'read');
@@ -289,7 +348,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
       const res = await this.request(OP.GET, key);
       if (res.header.status === STATUS.NOT_FOUND) {
         const bound = e + this.slackMs;
-        if (await this.store(OP.ADD, key, [[id, bound]], bound + this.slackMs) === 'ok') return;
+        if ((await this.store(OP.ADD, key, [[id, bound]], bound + this.slackMs)) === 'ok') return;
         continue;
       }
       if (res.header.status !== STATUS.OK) throw statusError(res, 'get');
@@ -299,7 +358,8 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
       if (mine && mine[1] >= e && kept.length === entries.length) return;
       if (!mine) kept.push([id, e + this.slackMs]);
       else if (mine[1] < e) mine[1] = e + this.slackMs;
-      if (await this.store(OP.SET, key, kept, topBound(kept) + this.slackMs, Buffer.from(res.header.cas)) === 'ok') return;
+      if ((await this.store(OP.SET, key, kept, topBound(kept) + this.slackMs, Buffer.from(res.header.cas))) === 'ok')
+        return;
     }
     throw conflict(principal, 'index');
   }
@@ -319,25 +379,32 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
     return [...new Set(kept.map(([id]) => id))];
   }
 
-  private track(id: string, at: number): void { if (!this.closed) this.tracker.track(id, at); }
-  private untrack(id: string): void { this.tracker.untrack(id); }
+  private track(id: string, at: number): void {
+    if (!this.closed) this.tracker.track(id, at);
+  }
+  private untrack(id: string): void {
+    this.tracker.untrack(id);
+  }
 
   // -- the binary protocol (memcached-protocol.ts) on this store's client -----------------------
 
-  private request(opcode: number, key: string): ReturnType<typeof request> { return request(this.client, opcode, key); }
+  private request(opcode: number, key: string): ReturnType<typeof request> {
+    return request(this.client, opcode, key);
+  }
 
   /** SET (conditional on `cas` when given) or ADD; `expiresAtMs` becomes Memcached's exptime. */
   private store(opcode: number, key: string, value: unknown, expiresAtMs: number, cas?: Buffer): Promise<Outcome> {
     return storeItem(this.client, opcode, key, value, expiresAtMs, cas);
   }
 
-  private remove(key: string, cas: Buffer): Promise<Outcome> { return removeItem(this.client, key, cas); }
+  private remove(key: string, cas: Buffer): Promise<Outcome> {
+    return removeItem(this.client, key, cas);
+  }
 
   /** Runs one call: fails fast when closed, races the timeout and the signal. */
   private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
     return runBounded('memcached', op, this.closed, this.timeoutMs, options, fn, failure);
   }
-
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,9 +412,16 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
 function failure(error: unknown, op: string): unknown {
   if (error instanceof SessionError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed: ${message}`, 'local', { op, cause: message });
+  return new SessionError('ERR_STORE_UNAVAILABLE', `memcached ${op} failed: ${message}`, 'local', {
+    op,
+    cause: message,
+  });
 }
 
 function conflict(id: string, op: string): SessionError {
-  return new SessionError('ERR_STORE_CONFLICT', `${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
+  return new SessionError('ERR_STORE_CONFLICT', `${id}: ${op} kept racing other writers`, 'local', {
+    id,
+    op,
+    retries: MAX_ATTEMPTS,
+  });
 }

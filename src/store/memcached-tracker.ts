@@ -29,14 +29,19 @@ export class ExpiryTracker {
     }
   }
 
-  untrack(id: string): void { this.tracked.delete(id); }
+  untrack(id: string): void {
+    this.tracked.delete(id);
+  }
 
   /** Forgets, and returns, up to `limit` ids due by `now`. */
   takeDue(now: number, limit: number): string[] {
     const due: string[] = [];
     while (this.heap.length > 0 && (this.heap[0] as Item).at <= now && due.length < limit) {
       const { at, id } = popMin(this.heap);
-      if (this.tracked.get(id) === at) { this.tracked.delete(id); due.push(id); }
+      if (this.tracked.get(id) === at) {
+        this.tracked.delete(id);
+        due.push(id);
+      }
     }
     return due;
   }

@@ -50,7 +50,9 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   /** Live sessions and their serialised bytes. */
-  get size(): { entries: number; bytes: number } { return { entries: this.entries.size, bytes: this.bytes }; }
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
 
   async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
     this.check(options);
@@ -63,7 +65,12 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     return this.write(id, data, options, null) as number;
   }
 
-  async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+  async compareAndSet<T = unknown>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+  ): Promise<number | null> {
     this.check(options);
     return this.write(id, data, options, expected);
   }
@@ -101,7 +108,10 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     let n = 0;
     for (const id of [...(this.byPrincipal.get(principal) ?? [])]) {
       const e = this.live(id);
-      if (e) { this.remove(id, e, 'destroyed'); n++; }
+      if (e) {
+        this.remove(id, e, 'destroyed');
+        n++;
+      }
     }
     return n;
   }
@@ -118,7 +128,10 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     while (this.heap.length > 0 && (this.heap[0] as { at: number }).at <= now) {
       const { id } = popMin(this.heap);
       const e = this.entries.get(id);
-      if (e && e.expiresAt <= now) { this.remove(id, e, 'expired'); n++; }
+      if (e && e.expiresAt <= now) {
+        this.remove(id, e, 'expired');
+        n++;
+      }
     }
     return n;
   }
@@ -132,21 +145,31 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
   private live(id: string): Entry | undefined {
     const e = this.entries.get(id);
     if (!e) return undefined;
-    if (e.expiresAt <= this.now()) { this.remove(id, e, 'expired'); return undefined; }
+    if (e.expiresAt <= this.now()) {
+      this.remove(id, e, 'expired');
+      return undefined;
+    }
     return e;
   }
 
   private write<T>(id: string, data: T, options: WriteOptions, expected: number | null): number | null {
     checkTtl(options.ttlMs);
     const json = JSON.stringify(data);
-    if (json === undefined) throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
+    if (json === undefined)
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
     const current = this.live(id);
     if (expected !== null && (current?.version ?? 0) !== expected) return null;
     const size = json.length * 2;
     const maxEntries = this.options.maxEntries ?? 100_000;
     const maxBytes = this.options.maxBytes ?? 256 * 1024 * 1024;
-    if (!current && this.entries.size >= maxEntries) throw new SessionError('ERR_STORE_FULL', `the memory store holds ${maxEntries} sessions (maxEntries)`, 'local', { limit: 'maxEntries' });
-    if (this.bytes - (current ? current.json.length * 2 : 0) + size > maxBytes) throw new SessionError('ERR_STORE_FULL', `the memory store would exceed ${maxBytes} bytes (maxBytes)`, 'local', { limit: 'maxBytes' });
+    if (!current && this.entries.size >= maxEntries)
+      throw new SessionError('ERR_STORE_FULL', `the memory store holds ${maxEntries} sessions (maxEntries)`, 'local', {
+        limit: 'maxEntries',
+      });
+    if (this.bytes - (current ? current.json.length * 2 : 0) + size > maxBytes)
+      throw new SessionError('ERR_STORE_FULL', `the memory store would exceed ${maxBytes} bytes (maxBytes)`, 'local', {
+        limit: 'maxBytes',
+      });
     const now = this.now();
     const principal = options.principal !== undefined ? options.principal : (current?.principal ?? null);
     const next: Entry = {
@@ -165,7 +188,10 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     this.bytes += size;
     if (principal !== null) {
       let set = this.byPrincipal.get(principal);
-      if (!set) { set = new Set(); this.byPrincipal.set(principal, set); }
+      if (!set) {
+        set = new Set();
+        this.byPrincipal.set(principal, set);
+      }
       set.add(id);
     }
     this.schedule(id, next.expiresAt);
@@ -199,6 +225,13 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
 }
 
 function view<T>(id: string, e: Entry): StoredSession<T> {
-  return { id, data: JSON.parse(e.json) as T, version: e.version, principal: e.principal, createdAt: e.createdAt, updatedAt: e.updatedAt, expiresAt: e.expiresAt };
+  return {
+    id,
+    data: JSON.parse(e.json) as T,
+    version: e.version,
+    principal: e.principal,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+    expiresAt: e.expiresAt,
+  };
 }
-

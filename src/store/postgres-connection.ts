@@ -27,8 +27,7 @@ import type {} from './errors.js';
 
 /** How a PostgresStore (or PostgresBus) reaches PostgreSQL: a URL, or the application's pool. */
 export type PostgresConnection =
-  | { connectionString: string; poolOptions?: Omit<PoolConfig, 'connectionString'> }
-  | { pool: Pool };
+  { connectionString: string; poolOptions?: Omit<PoolConfig, 'connectionString'> } | { pool: Pool };
 
 export interface OpenedPool {
   pool: Pool;
@@ -40,7 +39,11 @@ export interface OpenedPool {
 export function openPool(options: PostgresConnection, timeoutMs: number, max: number, who: string): OpenedPool {
   if ('pool' in options && options.pool) return { pool: options.pool, owned: false };
   if (!('connectionString' in options) || typeof options.connectionString !== 'string') {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `${who} needs { connectionString: 'postgres://…' } or { pool }`, 'local');
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `${who} needs { connectionString: 'postgres://…' } or { pool }`,
+      'local',
+    );
   }
   const pool = new pg.Pool({
     connectionString: options.connectionString,
@@ -62,12 +65,26 @@ export function openPool(options: PostgresConnection, timeoutMs: number, max: nu
 /** Counts calls in flight so that a stalled server cannot make them pile up without bound. */
 export class PendingCalls {
   private count = 0;
-  constructor(private readonly max: number, private readonly who: string) {}
+  constructor(
+    private readonly max: number,
+    private readonly who: string,
+  ) {}
 
   /** Runs `fn` on a pooled client, bounded by `call` (see the header). */
-  async query<R extends pg.QueryResultRow>(pool: Pool, call: AbortSignal, op: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow>(
+    pool: Pool,
+    call: AbortSignal,
+    op: string,
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     if (this.count >= this.max) {
-      throw new SessionError('ERR_STORE_UNAVAILABLE', `${this.who}: ${this.max} calls are already waiting for PostgreSQL (maxPendingCalls)`, 'local', { op, limit: 'maxPendingCalls' });
+      throw new SessionError(
+        'ERR_STORE_UNAVAILABLE',
+        `${this.who}: ${this.max} calls are already waiting for PostgreSQL (maxPendingCalls)`,
+        'local',
+        { op, limit: 'maxPendingCalls' },
+      );
     }
     this.count++;
     try {
@@ -96,12 +113,21 @@ function statementName(text: string): string {
 /** Checks a client out, runs `fn`, and destroys the client if `call` ended first. */
 export async function onClient<T>(pool: Pool, call: AbortSignal, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  if (call.aborted) { client.release(true); throw ended(); }
+  if (call.aborted) {
+    client.release(true);
+    throw ended();
+  }
   // A connection error while the client is out of the pool fails the query in hand; the
   // client's own 'error' event must not become an uncaught exception.
   client.on('error', ignore);
   let released = false;
-  const release = (error?: Error | boolean): void => { if (!released) { released = true; client.off('error', ignore); client.release(error); } };
+  const release = (error?: Error | boolean): void => {
+    if (!released) {
+      released = true;
+      client.off('error', ignore);
+      client.release(error);
+    }
+  };
   const onAbort = (): void => release(new Error('the call ended before PostgreSQL answered'));
   call.addEventListener('abort', onAbort, { once: true });
   try {
@@ -116,7 +142,9 @@ export async function onClient<T>(pool: Pool, call: AbortSignal, fn: (client: Po
   }
 }
 
-function ignore(): void { /* reported through the query's own rejection */ }
+function ignore(): void {
+  /* reported through the query's own rejection */
+}
 
 function ended(): SessionError {
   return new SessionError('ERR_STORE_TIMEOUT', 'the call ended', 'local');
@@ -132,9 +160,24 @@ export function postgresFailure(error: unknown, op: string): unknown {
   if (error instanceof SessionError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown }).code;
-  if (code === '53100' || code === '53200') return new SessionError('ERR_STORE_FULL', `PostgreSQL refused the write: ${message}`, 'local', { op, limit: code === '53100' ? 'disk' : 'memory', cause: message });
-  if (code === '57014') return new SessionError('ERR_STORE_TIMEOUT', `PostgreSQL cancelled ${op} (statement_timeout): ${message}`, 'local', { op, cause: message });
-  return new SessionError('ERR_STORE_UNAVAILABLE', `PostgreSQL ${op} failed: ${message}`, 'local', { op, cause: message, ...(typeof code === 'string' ? { sqlstate: code } : {}) });
+  if (code === '53100' || code === '53200')
+    return new SessionError('ERR_STORE_FULL', `PostgreSQL refused the write: ${message}`, 'local', {
+      op,
+      limit: code === '53100' ? 'disk' : 'memory',
+      cause: message,
+    });
+  if (code === '57014')
+    return new SessionError(
+      'ERR_STORE_TIMEOUT',
+      `PostgreSQL cancelled ${op} (statement_timeout): ${message}`,
+      'local',
+      { op, cause: message },
+    );
+  return new SessionError('ERR_STORE_UNAVAILABLE', `PostgreSQL ${op} failed: ${message}`, 'local', {
+    op,
+    cause: message,
+    ...(typeof code === 'string' ? { sqlstate: code } : {}),
+  });
 }
 
 export interface ListenerHandlers {
@@ -155,14 +198,22 @@ export class PostgresListener {
   private connecting: Promise<void> | null = null;
   lastError = '';
 
-  constructor(private readonly pool: Pool, private readonly handlers: ListenerHandlers) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly handlers: ListenerHandlers,
+  ) {}
 
   /** True while the LISTEN connection is up. */
-  get up(): boolean { return this.client !== null; }
+  get up(): boolean {
+    return this.client !== null;
+  }
 
   /** Listens to `channel` (an identifier we built, never user text); resolves once it is active or rejects when PostgreSQL cannot be reached now. */
   async listen(channel: string): Promise<void> {
-    if (this.channels.has(channel)) { if (!this.client) await this.connect(); return; }
+    if (this.channels.has(channel)) {
+      if (!this.client) await this.connect();
+      return;
+    }
     this.channels.add(channel);
     if (this.client) await this.client.query(`LISTEN ${channel}`);
     else await this.connect();
@@ -177,7 +228,9 @@ export class PostgresListener {
   connect(): Promise<void> {
     if (this.closed) return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'closed', 'local'));
     if (this.client) return Promise.resolve();
-    this.connecting ??= this.open().finally(() => { this.connecting = null; });
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = null;
+    });
     return this.connecting;
   }
 
@@ -195,7 +248,10 @@ export class PostgresListener {
       client.on('error', this.onError);
       client.on('end', this.onEnd);
       for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
-      if (this.closed) { this.release(client, null); return; }
+      if (this.closed) {
+        this.release(client, null);
+        return;
+      }
       this.client = client;
       this.attempt = 0;
       this.handlers.ready?.();
@@ -216,7 +272,9 @@ export class PostgresListener {
     this.drop(error);
   };
 
-  private readonly onEnd = (): void => { this.drop(new Error('connection ended')); };
+  private readonly onEnd = (): void => {
+    this.drop(new Error('connection ended'));
+  };
 
   private drop(error: Error | null): void {
     const client = this.client;
@@ -233,7 +291,11 @@ export class PostgresListener {
     client.off('error', this.onError);
     client.off('end', this.onEnd);
     client.on('error', () => undefined);
-    try { client.release(error ?? true); } catch { /* released already */ }
+    try {
+      client.release(error ?? true);
+    } catch {
+      /* released already */
+    }
   }
 
   private retry(): void {

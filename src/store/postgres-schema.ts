@@ -47,11 +47,21 @@ export interface PostgresNames {
 
 export function postgresNames(schema: string, table: string): PostgresNames {
   if (typeof schema !== 'string' || !IDENT.test(schema) || schema.length > 63) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `schema must be a lower-case SQL identifier of at most 63 characters ([a-z_][a-z0-9_]*), not '${String(schema)}'`, 'local', { option: 'schema' });
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `schema must be a lower-case SQL identifier of at most 63 characters ([a-z_][a-z0-9_]*), not '${String(schema)}'`,
+      'local',
+      { option: 'schema' },
+    );
   }
   // Index and function names add up to 9 characters to the table's name; 63 is PostgreSQL's limit.
   if (typeof table !== 'string' || !IDENT.test(table) || table.length > 54) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `table must be a lower-case SQL identifier of at most 54 characters ([a-z_][a-z0-9_]*), not '${String(table)}'`, 'local', { option: 'table' });
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `table must be a lower-case SQL identifier of at most 54 characters ([a-z_][a-z0-9_]*), not '${String(table)}'`,
+      'local',
+      { option: 'table' },
+    );
   }
   const digest = createHash('sha256').update(`${schema}.${table}`).digest('hex').slice(0, 24);
   return {
@@ -145,7 +155,9 @@ $fn$;
 }
 
 /** The SQL of every call, built once per store. $n are the call's parameters. */
-export function postgresQueries(n: PostgresNames): Record<'get' | 'write' | 'casUpdate' | 'touch' | 'destroy' | 'list' | 'revoke' | 'sweep' | 'now', string> {
+export function postgresQueries(
+  n: PostgresNames,
+): Record<'get' | 'write' | 'casUpdate' | 'touch' | 'destroy' | 'list' | 'revoke' | 'sweep' | 'now', string> {
   const cols = 'id, data, version, principal, created_at, updated_at, expires_at';
   return {
     get: `SELECT ${cols} FROM ${n.table} WHERE id = $1 AND expires_at > ${NOW}`,

@@ -33,9 +33,25 @@ import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { openPool, PendingCalls, PostgresListener, postgresFailure, type PostgresConnection } from './postgres-connection.js';
+import {
+  openPool,
+  PendingCalls,
+  PostgresListener,
+  postgresFailure,
+  type PostgresConnection,
+} from './postgres-connection.js';
 import { postgresMigration, postgresNames, postgresQueries, type PostgresNames } from './postgres-schema.js';
-import { checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, positive, runBounded, sweepTimer, SweepGate } from './shared.js';
+import {
+  checkExpected,
+  checkId,
+  checkPrincipal,
+  checkTtl,
+  checkWrite,
+  positive,
+  runBounded,
+  sweepTimer,
+  SweepGate,
+} from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
@@ -116,15 +132,20 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
     const listen = options.listen ?? true;
     this.sender = (options.notify ?? true) ? this.origin : null;
     // The LISTEN connection takes one client of our pool, so the pool has one more.
-    const opened = openPool(options, this.timeoutMs, Math.max(1, Math.floor(options.poolSize ?? 10)) + (listen ? 1 : 0), 'PostgresStore');
+    const opened = openPool(
+      options,
+      this.timeoutMs,
+      Math.max(1, Math.floor(options.poolSize ?? 10)) + (listen ? 1 : 0),
+      'PostgresStore',
+    );
     this.pool = opened.pool;
     this.owned = opened.owned;
     this.listener = listen
       ? new PostgresListener(this.pool, {
-        notification: (_channel, payload) => this.onNotification(payload),
-        ready: () => this.emit('ready', undefined),
-        down: (cause) => this.emit('down', { cause }),
-      })
+          notification: (_channel, payload) => this.onNotification(payload),
+          ready: () => this.emit('ready', undefined),
+          down: (cause) => this.emit('down', { cause }),
+        })
       : null;
     this.listener?.listen(this.names.channel).catch(() => undefined);
     this.timer = sweepTimer(options.sweepIntervalMs ?? 1000, this.sweeps, () => this.sweep());
@@ -139,10 +160,15 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   }
 
   async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
-    return await this.write(id, -1, data, options) as number;
+    return (await this.write(id, -1, data, options)) as number;
   }
 
-  async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+  async compareAndSet<T = unknown>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+  ): Promise<number | null> {
     checkExpected(expected);
     return this.write(id, expected, data, options);
   }
@@ -164,7 +190,9 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
 
   async listByPrincipal<T = unknown>(principal: string, options?: CallOptions): Promise<StoredSession<T>[]> {
     checkPrincipal(principal);
-    return this.run('listByPrincipal', options, async (q) => (await q<Row>(this.sql.list, [principal])).rows.map((r) => sessionFrom<T>(r)));
+    return this.run('listByPrincipal', options, async (q) =>
+      (await q<Row>(this.sql.list, [principal])).rows.map((r) => sessionFrom<T>(r)),
+    );
   }
 
   async destroyByPrincipal(principal: string, options?: CallOptions): Promise<number> {
@@ -186,16 +214,18 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
    * timer does this every sweepIntervalMs). Resolves with how many it emitted.
    */
   async sweep(options?: CallOptions): Promise<number> {
-    return this.sweeps.run(() => this.run('sweep', options, async (q, call) => {
-      let emitted = 0;
-      for (let i = 0; i < 8 && !call.aborted; i++) {
-        const { rows } = await q<{ id: string; principal: string | null }>(this.sql.sweep, [this.batch, this.sender]);
-        for (const r of rows) this.emit('expired', { id: r.id, principal: r.principal });
-        emitted += rows.length;
-        if (rows.length < this.batch) break;
-      }
-      return emitted;
-    }));
+    return this.sweeps.run(() =>
+      this.run('sweep', options, async (q, call) => {
+        let emitted = 0;
+        for (let i = 0; i < 8 && !call.aborted; i++) {
+          const { rows } = await q<{ id: string; principal: string | null }>(this.sql.sweep, [this.batch, this.sender]);
+          for (const r of rows) this.emit('expired', { id: r.id, principal: r.principal });
+          emitted += rows.length;
+          if (rows.length < this.batch) break;
+        }
+        return emitted;
+      }),
+    );
   }
 
   /**
@@ -214,7 +244,12 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
     if (!this.owned) return;
     // Bounded: a pool whose server hangs must not hold close() forever.
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.pool.end().catch(() => undefined), new Promise<void>((resolve) => { timer = setTimeout(resolve, this.timeoutMs); })]);
+    await Promise.race([
+      this.pool.end().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.timeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
   }
 
@@ -229,12 +264,27 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
         const { rows } = await q<{ version: string }>(this.sql.casUpdate, [id, json, ttl, expected, keep, principal]);
         return rows[0] ? Number(rows[0].version) : null;
       }
-      const { rows } = await q<{ outcome: string; new_version: string | null; reaped: boolean; reaped_principal: string | null }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.sender]);
+      const { rows } = await q<{
+        outcome: string;
+        new_version: string | null;
+        reaped: boolean;
+        reaped_principal: string | null;
+      }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.sender]);
       const r = rows[0];
-      if (!r) throw new SessionError('ERR_STORE_UNAVAILABLE', `postgres ${op}: the write function returned nothing`, 'local', { op });
+      if (!r)
+        throw new SessionError(
+          'ERR_STORE_UNAVAILABLE',
+          `postgres ${op}: the write function returned nothing`,
+          'local',
+          { op },
+        );
       if (r.reaped) this.emit('expired', { id, principal: r.reaped_principal });
       if (r.outcome === 'conflict') return null;
-      if (r.outcome === 'busy') throw new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', { id, op });
+      if (r.outcome === 'busy')
+        throw new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', {
+          id,
+          op,
+        });
       if (r.outcome === 'created') this.emit('created', { id, principal: keep ? null : principal });
       return Number(r.new_version);
     });
@@ -242,7 +292,11 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
 
   private onNotification(payload: string): void {
     let m: { o?: unknown; e?: unknown; i?: unknown; p?: unknown };
-    try { m = JSON.parse(payload) as typeof m; } catch { return; }
+    try {
+      m = JSON.parse(payload) as typeof m;
+    } catch {
+      return;
+    }
     if (m.o === this.origin || typeof m.e !== 'string' || !EVENTS.has(m.e) || typeof m.i !== 'string') return;
     const principal = typeof m.p === 'string' ? m.p : null;
     this.emit(m.e as 'created' | 'destroyed' | 'expired', { id: m.i, principal });
@@ -252,12 +306,21 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   private async runMigration(call: AbortSignal): Promise<void> {
     const sql = postgresMigration({ schema: this.names.schema, table: this.names.name });
     const key = `colloquy:${this.names.table}`;
-    await this.pending.query(this.pool, call, 'migrate', `BEGIN; SELECT pg_advisory_xact_lock(hashtext('${key.replace(/'/g, "''")}')); ${sql} COMMIT;`, []);
+    await this.pending.query(
+      this.pool,
+      call,
+      'migrate',
+      `BEGIN; SELECT pg_advisory_xact_lock(hashtext('${key.replace(/'/g, "''")}')); ${sql} COMMIT;`,
+      [],
+    );
   }
 
   private ensureTable(call: AbortSignal): Promise<void> {
     if (!this.createTable) return Promise.resolve();
-    this.migrated ??= this.runMigration(call).catch((error: unknown) => { this.migrated = null; throw error; });
+    this.migrated ??= this.runMigration(call).catch((error: unknown) => {
+      this.migrated = null;
+      throw error;
+    });
     return this.migrated;
   }
 
@@ -265,14 +328,26 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
   private run<T>(
     op: string,
     options: CallOptions | undefined,
-    fn: (q: <R extends object>(text: string, values: unknown[]) => Promise<{ rows: R[]; rowCount: number | null }>, call: AbortSignal) => Promise<T>,
+    fn: (
+      q: <R extends object>(text: string, values: unknown[]) => Promise<{ rows: R[]; rowCount: number | null }>,
+      call: AbortSignal,
+    ) => Promise<T>,
     migrateFirst = true,
   ): Promise<T> {
-    return runBounded('postgres', op, this.closed, this.timeoutMs, options, async (call) => {
-      if (migrateFirst) await this.ensureTable(call);
-      const q = <R extends object>(text: string, values: unknown[]) => this.pending.query<R & Record<string, unknown>>(this.pool, call, op, text, values);
-      return fn(q, call);
-    }, postgresFailure);
+    return runBounded(
+      'postgres',
+      op,
+      this.closed,
+      this.timeoutMs,
+      options,
+      async (call) => {
+        if (migrateFirst) await this.ensureTable(call);
+        const q = <R extends object>(text: string, values: unknown[]) =>
+          this.pending.query<R & Record<string, unknown>>(this.pool, call, op, text, values);
+        return fn(q, call);
+      },
+      postgresFailure,
+    );
   }
 }
 

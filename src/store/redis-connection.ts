@@ -57,7 +57,13 @@ export function openRedis(options: RedisTarget, timeoutMs: number, tuning: Redis
   };
   if ('url' in options) return new Redis(options.url, { ...common, ...options.redisOptions });
   if ('sentinels' in options) {
-    return new Redis({ ...common, sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000), ...options.redisOptions, sentinels: options.sentinels, name: options.name });
+    return new Redis({
+      ...common,
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      ...options.redisOptions,
+      sentinels: options.sentinels,
+      name: options.name,
+    });
   }
   if ('cluster' in options) {
     return new Cluster(options.cluster, {
@@ -93,7 +99,9 @@ export class RedisHealth {
   lastError: Error | null = null;
   private connecting: Promise<void> | null = null;
   /** The listener for the client's 'error' (and, under Cluster, 'node error') events. */
-  readonly onError = (error: Error): void => { this.lastError = error; };
+  readonly onError = (error: Error): void => {
+    this.lastError = error;
+  };
 
   constructor(private readonly client: RedisClient) {}
 
@@ -105,7 +113,8 @@ export class RedisHealth {
     const c = this.client;
     const status = c.status;
     if (status === 'ready') return Promise.resolve();
-    if (status === 'end' || status === 'close' || status === 'reconnecting' || status === 'disconnecting') return Promise.reject(this.down(status));
+    if (status === 'end' || status === 'close' || status === 'reconnecting' || status === 'disconnecting')
+      return Promise.reject(this.down(status));
     if (this.connecting) return this.connecting;
     if (status === 'wait') c.connect().catch(() => undefined);
     const em = c as EventEmitter;
@@ -116,8 +125,14 @@ export class RedisHealth {
         em.off('end', onClose);
         if (this.connecting === wait) this.connecting = null;
       };
-      const onReady = (): void => { done(); resolve(); };
-      const onClose = (): void => { done(); reject(this.down('close')); };
+      const onReady = (): void => {
+        done();
+        resolve();
+      };
+      const onClose = (): void => {
+        done();
+        reject(this.down('close'));
+      };
       em.on('ready', onReady);
       em.on('close', onClose);
       em.on('end', onClose);
@@ -129,7 +144,10 @@ export class RedisHealth {
 
   private down(status: string): SessionError {
     const cause = this.lastError?.message ?? `connection ${status}`;
-    return new SessionError('ERR_STORE_UNAVAILABLE', `redis is not reachable (${status}): ${cause}`, 'local', { status, cause });
+    return new SessionError('ERR_STORE_UNAVAILABLE', `redis is not reachable (${status}): ${cause}`, 'local', {
+      status,
+      cause,
+    });
   }
 }
 
@@ -137,6 +155,10 @@ export class RedisHealth {
 export function redisFailure(error: unknown, op: string): unknown {
   if (error instanceof SessionError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (/^OOM\b/.test(message)) return new SessionError('ERR_STORE_FULL', `redis refused the write: ${message}`, 'local', { limit: 'maxmemory', op });
+  if (/^OOM\b/.test(message))
+    return new SessionError('ERR_STORE_FULL', `redis refused the write: ${message}`, 'local', {
+      limit: 'maxmemory',
+      op,
+    });
   return new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op} failed: ${message}`, 'local', { op, cause: message });
 }

@@ -13,13 +13,23 @@ import type { StoredSession } from './store.js';
 
 export class RedisKeys {
   constructor(readonly prefix: string) {}
-  get deadlines(): string { return `{${this.prefix}}:deadlines`; }
-  session(id: string): string { return `{${this.prefix}:${id}}:session`; }
-  index(principal: string): string { return `{${this.prefix}:principal:${principal}}:index`; }
+  get deadlines(): string {
+    return `{${this.prefix}}:deadlines`;
+  }
+  session(id: string): string {
+    return `{${this.prefix}:${id}}:session`;
+  }
+  index(principal: string): string {
+    return `{${this.prefix}:principal:${principal}}:index`;
+  }
 }
 
-export function encP(principal: string | null): string { return principal === null ? '-' : `=${principal}`; }
-export function decP(tag: string): string | null { return tag === '-' ? null : tag.slice(1); }
+export function encP(principal: string | null): string {
+  return principal === null ? '-' : `=${principal}`;
+}
+export function decP(tag: string): string | null {
+  return tag === '-' ? null : tag.slice(1);
+}
 
 /** A session from colloquyStoreGet's 'all' reply: ok, reap tag, d, v, p (tagged), c, u, e. */
 export function sessionFrom<T>(id: string, r: (string | number | null)[]): StoredSession<T> {

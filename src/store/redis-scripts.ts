@@ -218,6 +218,7 @@ export function defineScripts(client: RedisClient): void {
 /** The script `name` as a function bound to the client (ioredis runs it by EVALSHA). */
 export function scriptOn(client: RedisClient, name: ScriptName): ScriptFn {
   const fn = (client as unknown as Record<string, ScriptFn | undefined>)[name];
-  if (!fn) throw new SessionError('ERR_STORE_UNAVAILABLE', `redis script ${name} is not defined on the client`, 'local');
+  if (!fn)
+    throw new SessionError('ERR_STORE_UNAVAILABLE', `redis script ${name} is not defined on the client`, 'local');
   return fn.bind(client);
 }

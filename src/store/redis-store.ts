@@ -38,11 +38,30 @@
 import type { EventEmitter } from 'node:events';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { createStoreClient, RedisHealth, redisFailure, type RedisClient, type RedisConnection } from './redis-connection.js';
+import {
+  createStoreClient,
+  RedisHealth,
+  redisFailure,
+  type RedisClient,
+  type RedisConnection,
+} from './redis-connection.js';
 import { decP, encP, RedisKeys, sessionFrom } from './redis-keys.js';
 import { defineScripts, scriptOn, type ScriptFn, type ScriptName } from './redis-scripts.js';
 import { sweepCluster, sweepOneNode, type SweepContext } from './redis-sweep.js';
-import { backoff, checkExpected, checkId, checkPrincipal, checkTtl, checkWrite, nonNegative, positive, runBounded, stillOn, sweepTimer, SweepGate } from './shared.js';
+import {
+  backoff,
+  checkExpected,
+  checkId,
+  checkPrincipal,
+  checkTtl,
+  checkWrite,
+  nonNegative,
+  positive,
+  runBounded,
+  stillOn,
+  sweepTimer,
+  SweepGate,
+} from './shared.js';
 import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
@@ -104,7 +123,12 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     }
     if ((this.client.options as { keyPrefix?: string }).keyPrefix) {
       if (this.owned) this.client.disconnect();
-      throw new SessionError('ERR_INVALID_ARGUMENT', 'the ioredis client must not have a keyPrefix (use the store\'s prefix option)', 'local', { option: 'keyPrefix' });
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        "the ioredis client must not have a keyPrefix (use the store's prefix option)",
+        'local',
+        { option: 'keyPrefix' },
+      );
     }
     this.isCluster = this.client.isCluster;
     defineScripts(this.client);
@@ -117,7 +141,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
       slackMs: this.slackMs,
       skewMs: this.skewMs,
       script: (name) => this.script(name),
-      expired: (id, principal) => { this.emit('expired', { id, principal }); },
+      expired: (id, principal) => {
+        this.emit('expired', { id, principal });
+      },
     };
     this.timer = sweepTimer(options.sweepIntervalMs ?? 1000, this.sweeps, () => this.sweep());
   }
@@ -125,17 +151,29 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
     checkId(id);
     return this.run('get', options, async () => {
-      const r = await this.script('colloquyStoreGet')(this.keys.session(id), id, this.full, this.prefix, this.keys.deadlines, 'all') as string[];
+      const r = (await this.script('colloquyStoreGet')(
+        this.keys.session(id),
+        id,
+        this.full,
+        this.prefix,
+        this.keys.deadlines,
+        'all',
+      )) as string[];
       this.reaped(id, r[1]);
       return r[0] === 'ok' ? sessionFrom<T>(id, r) : null;
     });
   }
 
   async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
-    return await this.write(id, -1, data, options) as number;
+    return (await this.write(id, -1, data, options)) as number;
   }
 
-  async compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+  async compareAndSet<T = unknown>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+  ): Promise<number | null> {
     checkExpected(expected);
     return this.write(id, expected, data, options);
   }
@@ -146,7 +184,17 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     return this.run('touch', options, async (call) => {
       const touch = this.script('colloquyStoreTouch');
       if (!this.isCluster) {
-        const r = await touch(this.keys.session(id), id, ttl, this.graceMs, '1', this.prefix, this.keys.deadlines, '', '*') as string[];
+        const r = (await touch(
+          this.keys.session(id),
+          id,
+          ttl,
+          this.graceMs,
+          '1',
+          this.prefix,
+          this.keys.deadlines,
+          '',
+          '*',
+        )) as string[];
         this.reaped(id, r[1]);
         return r[0] === 'ok';
       }
@@ -158,7 +206,17 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         stillOn(call);
         const bound = await this.prepare(id, meta.principal, ttl);
         stillOn(call);
-        const r = await touch(this.keys.session(id), id, ttl, this.graceMs, '0', this.prefix, this.keys.deadlines, bound, encP(meta.principal)) as string[];
+        const r = (await touch(
+          this.keys.session(id),
+          id,
+          ttl,
+          this.graceMs,
+          '0',
+          this.prefix,
+          this.keys.deadlines,
+          bound,
+          encP(meta.principal),
+        )) as string[];
         this.reaped(id, r[1]);
         if (r[0] === 'ok') return true;
         if (r[0] === 'absent') return false;
@@ -182,13 +240,34 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
       let replies: string[][];
       if (this.isCluster) {
         // Sessions live in many slots: the reads go out together (ioredis pipelines them per node).
-        replies = await Promise.all(ids.map((id) => this.script('colloquyStoreGet')(this.keys.session(id), id, '0', this.prefix, this.keys.deadlines, 'all') as Promise<string[]>));
+        replies = await Promise.all(
+          ids.map(
+            (id) =>
+              this.script('colloquyStoreGet')(
+                this.keys.session(id),
+                id,
+                '0',
+                this.prefix,
+                this.keys.deadlines,
+                'all',
+              ) as Promise<string[]>,
+          ),
+        );
       } else {
-        const pipe = this.client.pipeline() as unknown as Record<string, (...args: (string | number)[]) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
-        for (const id of ids) pipe.colloquyStoreGet?.(this.keys.session(id), id, '1', this.prefix, this.keys.deadlines, 'all');
+        const pipe = this.client.pipeline() as unknown as Record<string, (...args: (string | number)[]) => unknown> & {
+          exec(): Promise<[Error | null, unknown][] | null>;
+        };
+        for (const id of ids)
+          pipe.colloquyStoreGet?.(this.keys.session(id), id, '1', this.prefix, this.keys.deadlines, 'all');
         const results = await pipe.exec();
-        if (!results) throw new SessionError('ERR_STORE_UNAVAILABLE', 'redis pipeline was discarded', 'local', { op: 'listByPrincipal' });
-        replies = results.map(([error, value]) => { if (error) throw error; return value as string[]; });
+        if (!results)
+          throw new SessionError('ERR_STORE_UNAVAILABLE', 'redis pipeline was discarded', 'local', {
+            op: 'listByPrincipal',
+          });
+        replies = results.map(([error, value]) => {
+          if (error) throw error;
+          return value as string[];
+        });
       }
       const out: StoredSession<T>[] = [];
       ids.forEach((id, i) => {
@@ -204,7 +283,12 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     checkPrincipal(principal);
     return this.run('destroyByPrincipal', options, async (call) => {
       if (!this.isCluster) {
-        const [destroyed, expired] = await this.script('colloquyStoreRevoke')(this.keys.index(principal), this.prefix, this.keys.deadlines, principal) as [string[], string[]];
+        const [destroyed, expired] = (await this.script('colloquyStoreRevoke')(
+          this.keys.index(principal),
+          this.prefix,
+          this.keys.deadlines,
+          principal,
+        )) as [string[], string[]];
         for (const id of expired) this.emit('expired', { id, principal });
         for (const id of destroyed) this.emit('destroyed', { id, principal });
         return destroyed.length;
@@ -219,7 +303,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   /** The store's clock: the Redis server's time in milliseconds (any node's under Cluster). */
   async now(options?: CallOptions): Promise<number> {
     return this.run('now', options, async () => {
-      const [s, us] = await this.client.time() as [number | string, number | string];
+      const [s, us] = (await this.client.time()) as [number | string, number | string];
       return Number(s) * 1000 + Math.floor(Number(us) / 1000);
     });
   }
@@ -230,7 +314,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
    */
   async sweep(options?: CallOptions): Promise<number> {
     const ctx = this.sweepContext;
-    return this.sweeps.run(() => this.run('sweep', options, (call) => (this.isCluster ? sweepCluster(ctx, call) : sweepOneNode(ctx, call))));
+    return this.sweeps.run(() =>
+      this.run('sweep', options, (call) => (this.isCluster ? sweepCluster(ctx, call) : sweepOneNode(ctx, call))),
+    );
   }
 
   async close(): Promise<void> {
@@ -244,7 +330,12 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     if (this.client.status === 'ready') {
       const quit = this.client.quit().catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([quit, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.timeoutMs); })]);
+      await Promise.race([
+        quit,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.timeoutMs);
+        }),
+      ]);
       clearTimeout(timer);
     }
     this.client.disconnect();
@@ -252,9 +343,13 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   // -- internals ------------------------------------------------------------------------------
 
-  private get full(): string { return this.isCluster ? '0' : '1'; }
+  private get full(): string {
+    return this.isCluster ? '0' : '1';
+  }
 
-  private script(name: ScriptName): ScriptFn { return scriptOn(this.client, name); }
+  private script(name: ScriptName): ScriptFn {
+    return scriptOn(this.client, name);
+  }
 
   /** Emits `expired` when a script reports that it reaped the session (its DEL won). */
   private reaped(id: string, tag: string | undefined): void {
@@ -276,9 +371,26 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         return Number(r[2]);
       };
       if (!this.isCluster) {
-        const r = await write(this.keys.session(id), id, json, ttl, expected, pmode, penc, this.graceMs, '1', this.prefix, this.keys.deadlines, '', '*') as (string | number)[];
+        const r = (await write(
+          this.keys.session(id),
+          id,
+          json,
+          ttl,
+          expected,
+          pmode,
+          penc,
+          this.graceMs,
+          '1',
+          this.prefix,
+          this.keys.deadlines,
+          '',
+          '*',
+        )) as (string | number)[];
         const v = finish(r);
-        if (v === undefined) throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply ${String(r[0])}`, 'local', { op });
+        if (v === undefined)
+          throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply ${String(r[0])}`, 'local', {
+            op,
+          });
         return v;
       }
       let last = '';
@@ -297,7 +409,21 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         }
         const bound = await this.prepare(id, principal, ttl);
         stillOn(call);
-        const r = await write(this.keys.session(id), id, json, ttl, expected, pmode, penc, this.graceMs, '0', this.prefix, this.keys.deadlines, bound, expectP) as (string | number)[];
+        const r = (await write(
+          this.keys.session(id),
+          id,
+          json,
+          ttl,
+          expected,
+          pmode,
+          penc,
+          this.graceMs,
+          '0',
+          this.prefix,
+          this.keys.deadlines,
+          bound,
+          expectP,
+        )) as (string | number)[];
         const v = finish(r);
         if (v !== undefined) return v;
         last = String(r[0]);
@@ -308,7 +434,14 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   /** Cluster: the session's principal and version (reaping it when expired), or null. */
   private async meta(id: string): Promise<{ principal: string | null; version: number } | null> {
-    const r = await this.script('colloquyStoreGet')(this.keys.session(id), id, '0', this.prefix, this.keys.deadlines, 'meta') as string[];
+    const r = (await this.script('colloquyStoreGet')(
+      this.keys.session(id),
+      id,
+      '0',
+      this.prefix,
+      this.keys.deadlines,
+      'meta',
+    )) as string[];
     this.reaped(id, r[1]);
     return r[0] === 'ok' ? { principal: decP(r[2] as string), version: Number(r[3]) } : null;
   }
@@ -324,7 +457,14 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   private async destroyOne(id: string, expectP: string): Promise<boolean> {
-    const r = await this.script('colloquyStoreDestroy')(this.keys.session(id), id, this.full, this.prefix, this.keys.deadlines, expectP) as string[];
+    const r = (await this.script('colloquyStoreDestroy')(
+      this.keys.session(id),
+      id,
+      this.full,
+      this.prefix,
+      this.keys.deadlines,
+      expectP,
+    )) as string[];
     this.reaped(id, r[1]);
     if (r[0] !== 'ok') return false;
     this.emit('destroyed', { id, principal: decP(r[2] as string) });
@@ -333,12 +473,23 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   /** The ids in a principal's index (stale entries are dropped by score, see the header). */
   private async indexed(principal: string): Promise<string[]> {
-    return await this.script('colloquyStoreIndex')(this.keys.index(principal), this.isCluster ? this.skewMs : 0) as string[];
+    return (await this.script('colloquyStoreIndex')(
+      this.keys.index(principal),
+      this.isCluster ? this.skewMs : 0,
+    )) as string[];
   }
 
   /** Runs one call: fails fast when closed or disconnected, races the timeout and the signal. */
   private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
-    return runBounded('redis', op, this.closed, this.timeoutMs, options, (call) => this.health.ready().then(() => fn(call)), redisFailure);
+    return runBounded(
+      'redis',
+      op,
+      this.closed,
+      this.timeoutMs,
+      options,
+      (call) => this.health.ready().then(() => fn(call)),
+      redisFailure,
+    );
   }
 }
 
@@ -347,7 +498,16 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 /** Cluster: the commit kept refusing. 'late' means its deadline overran the prepared bound: clock skew. */
 function exhausted(id: string, op: string, last: string): SessionError {
   if (last === 'late') {
-    return new SessionError('ERR_STORE_UNAVAILABLE', `session ${id}: ${op} could not commit within its index bound; the Cluster nodes' clocks disagree by more than slackMs/2`, 'local', { id, op, cause: 'clock-skew' });
+    return new SessionError(
+      'ERR_STORE_UNAVAILABLE',
+      `session ${id}: ${op} could not commit within its index bound; the Cluster nodes' clocks disagree by more than slackMs/2`,
+      'local',
+      { id, op, cause: 'clock-skew' },
+    );
   }
-  return new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', { id, op, retries: MAX_ATTEMPTS });
+  return new SessionError('ERR_STORE_CONFLICT', `session ${id}: ${op} kept racing other writers`, 'local', {
+    id,
+    op,
+    retries: MAX_ATTEMPTS,
+  });
 }

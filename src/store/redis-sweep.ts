@@ -33,7 +33,9 @@ export interface SweepContext {
 export async function sweepOneNode(ctx: SweepContext, call: AbortSignal): Promise<number> {
   let emitted = 0;
   for (let batch = 0; batch < 8; batch++) {
-    const out = await ctx.script('colloquyStoreSweep')(ctx.keys.deadlines, ctx.keys.prefix, ctx.batch) as (string | number)[];
+    const out = (await ctx.script('colloquyStoreSweep')(ctx.keys.deadlines, ctx.keys.prefix, ctx.batch)) as (
+      string | number
+    )[];
     for (let i = 1; i + 1 < out.length; i += 2) {
       ctx.expired(String(out[i]), decP(String(out[i + 1])));
       emitted++;
@@ -45,21 +47,33 @@ export async function sweepOneNode(ctx: SweepContext, call: AbortSignal): Promis
 
 /** Cluster: checks the due entries against their sessions; resolves with how many it emitted. */
 export async function sweepCluster(ctx: SweepContext, call: AbortSignal): Promise<number> {
-  const out = await ctx.script('colloquyStoreDue')(ctx.keys.deadlines, ctx.slackMs, ctx.batch) as (string | number)[];
+  const out = (await ctx.script('colloquyStoreDue')(ctx.keys.deadlines, ctx.slackMs, ctx.batch)) as (string | number)[];
   const now = Number(out[0]);
   const due: { id: string; score: number }[] = [];
   for (let i = 1; i + 1 < out.length; i += 2) due.push({ id: String(out[i]), score: Number(out[i + 1]) });
   if (due.length === 0) return 0;
   stillOn(call);
-  const checked = await Promise.all(due.map(async ({ id }) => {
-    const r = await ctx.script('colloquyStoreGet')(ctx.keys.session(id), id, '0', ctx.keys.prefix, ctx.keys.deadlines, 'meta') as string[];
-    return r;
-  }));
+  const checked = await Promise.all(
+    due.map(async ({ id }) => {
+      const r = (await ctx.script('colloquyStoreGet')(
+        ctx.keys.session(id),
+        id,
+        '0',
+        ctx.keys.prefix,
+        ctx.keys.deadlines,
+        'meta',
+      )) as string[];
+      return r;
+    }),
+  );
   let emitted = 0;
   const removable: (string | number)[] = [];
   checked.forEach((r, i) => {
     const { id, score } = due[i] as { id: string; score: number };
-    if (r[1]) { ctx.expired(id, decP(r[1])); emitted++; }
+    if (r[1]) {
+      ctx.expired(id, decP(r[1]));
+      emitted++;
+    }
     // Only entries older than the skew bound go: no write that relied on them can still commit.
     if (r[0] !== 'ok' && score <= now - ctx.skewMs) removable.push(id, score);
   });

@@ -16,47 +16,67 @@ export function serialise(data: unknown): string {
   try {
     json = JSON.stringify(data);
   } catch (error) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `session data must be JSON-serialisable: ${(error as Error).message}`, 'local');
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `session data must be JSON-serialisable: ${(error as Error).message}`,
+      'local',
+    );
   }
-  if (json === undefined) throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
+  if (json === undefined)
+    throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
   return json;
 }
 
 export function checkTtl(ttlMs: number | undefined): number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS}`, 'local', { ttlMs });
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `ttlMs must be a positive number of milliseconds up to ${MAX_TTL_MS}`,
+      'local',
+      { ttlMs },
+    );
   }
   return Math.ceil(ttlMs);
 }
 
 export function checkId(id: string): void {
-  if (typeof id !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id must be a string', 'local', { id });
+  if (typeof id !== 'string')
+    throw new SessionError('ERR_INVALID_ARGUMENT', 'a session id must be a string', 'local', { id });
 }
 
 export function checkPrincipal(principal: string): void {
-  if (typeof principal !== 'string') throw new SessionError('ERR_INVALID_ARGUMENT', 'a principal must be a string', 'local', { principal });
+  if (typeof principal !== 'string')
+    throw new SessionError('ERR_INVALID_ARGUMENT', 'a principal must be a string', 'local', { principal });
 }
 
 export function positive(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`, 'local', { [name]: value });
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`, 'local', { [name]: value });
   return value;
 }
 
 export function nonNegative(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be zero or more`, 'local', { [name]: value });
   return value;
 }
 
 /** compareAndSet's `expected`: a version, or 0 for "must not exist". */
 export function checkExpected(expected: number): void {
-  if (!Number.isSafeInteger(expected) || expected < 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+  if (!Number.isSafeInteger(expected) || expected < 0)
+    throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
 }
 
 /**
  * The checks before a write (set: expected < 0; compareAndSet: expected >= 0), in the order the
  * remote stores make them; returns the TTL, the data as JSON and the operation's name.
  */
-export function checkWrite(id: string, expected: number, data: unknown, options: WriteOptions): { ttl: number; json: string; op: 'set' | 'compareAndSet' } {
+export function checkWrite(
+  id: string,
+  expected: number,
+  data: unknown,
+  options: WriteOptions,
+): { ttl: number; json: string; op: 'set' | 'compareAndSet' } {
   checkId(id);
   if (!options) throw new SessionError('ERR_INVALID_ARGUMENT', 'write options (ttlMs) are required', 'local');
   const ttl = checkTtl(options.ttlMs);
@@ -80,7 +100,9 @@ export class SweepGate {
   private current: Promise<number> | null = null;
 
   /** True while a sweep runs (the timer then skips its tick). */
-  get busy(): boolean { return this.current !== null; }
+  get busy(): boolean {
+    return this.current !== null;
+  }
 
   async run(start: () => Promise<number>): Promise<number> {
     if (this.current) await this.current.catch(() => undefined);
@@ -95,8 +117,17 @@ export class SweepGate {
 }
 
 /** Calls `sweep` every `everyMs` (0: never) unless one still runs; the timer does not hold the process. */
-export function sweepTimer(everyMs: number, gate: SweepGate, sweep: () => Promise<number>): ReturnType<typeof setInterval> | null {
-  const timer = everyMs > 0 ? setInterval(() => { if (!gate.busy) sweep().catch(() => undefined); }, everyMs) : null;
+export function sweepTimer(
+  everyMs: number,
+  gate: SweepGate,
+  sweep: () => Promise<number>,
+): ReturnType<typeof setInterval> | null {
+  const timer =
+    everyMs > 0
+      ? setInterval(() => {
+          if (!gate.busy) sweep().catch(() => undefined);
+        }, everyMs)
+      : null;
   timer?.unref?.();
   return timer;
 }
@@ -125,7 +156,10 @@ export function popMin(h: Item[]): Item {
       const r = l + 1;
       let m = i;
       let mAt = last.at;
-      if (l < h.length && (h[l] as Item).at < mAt) { m = l; mAt = (h[l] as Item).at; }
+      if (l < h.length && (h[l] as Item).at < mAt) {
+        m = l;
+        mAt = (h[l] as Item).at;
+      }
       if (r < h.length && (h[r] as Item).at < mAt) m = r;
       if (m === i) break;
       h[i] = h[m] as Item;
@@ -171,14 +205,22 @@ export function runBounded<T>(
       finish();
     };
     const timer = setTimeout(() => {
-      const error = new SessionError('ERR_STORE_TIMEOUT', `${store} store: ${op} did not finish within ${timeoutMs} ms`, 'local', { op, timeoutMs });
+      const error = new SessionError(
+        'ERR_STORE_TIMEOUT',
+        `${store} store: ${op} did not finish within ${timeoutMs} ms`,
+        'local',
+        { op, timeoutMs },
+      );
       settle(() => reject(error), error);
     }, timeoutMs);
     const onAbort = (): void => settle(() => reject(outer?.reason), outer?.reason ?? new Error('aborted'));
     outer?.addEventListener('abort', onAbort, { once: true });
-    fn(inner.signal).then((value) => settle(() => resolve(value)), (error: unknown) => {
-      const mapped = failure(error, op);
-      settle(() => reject(mapped), mapped);
-    });
+    fn(inner.signal).then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => {
+        const mapped = failure(error, op);
+        settle(() => reject(mapped), mapped);
+      },
+    );
   });
 }

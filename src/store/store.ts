@@ -86,5 +86,8 @@ export async function updateSession<T>(
     const version = await store.compareAndSet(id, current.version, next, options);
     if (version !== null) return { ...current, data: next, version };
   }
-  throw new SessionError('ERR_STORE_CONFLICT', `session ${id} kept changing under ${retries + 1} attempts`, 'local', { id, retries });
+  throw new SessionError('ERR_STORE_CONFLICT', `session ${id} kept changing under ${retries + 1} attempts`, 'local', {
+    id,
+    retries,
+  });
 }

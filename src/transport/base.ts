@@ -116,7 +116,11 @@ export abstract class TransportBase implements Transport {
     this.#heldBytes += chunk.byteLength;
     if (this.#heldBytes > this.maxHeldBytes) {
       const limit = this.maxHeldBytes;
-      this.destroy(new TransportError('ERR_TRANSPORT_RECEIVE_OVERFLOW', `more than ${limit} bytes arrived while paused`, 'local', { limit }));
+      this.destroy(
+        new TransportError('ERR_TRANSPORT_RECEIVE_OVERFLOW', `more than ${limit} bytes arrived while paused`, 'local', {
+          limit,
+        }),
+      );
     }
   }
 

@@ -15,7 +15,7 @@ export const TRANSPORT_ERROR_CODES = {
   },
   ERR_TRANSPORT_PEER_ERROR: {
     what: 'The peer closed the WebSocket with an error status; `details.code` and `details.reason` are what it sent (1002 protocol error, 1003 unsupported data, 1009 too big, 1011 internal error...).',
-    todo: 'Read the status: 1009 means a frame exceeded the peer\'s `maxPayload`; 1003 that it expected binary frames.',
+    todo: "Read the status: 1009 means a frame exceeded the peer's `maxPayload`; 1003 that it expected binary frames.",
   },
   ERR_TRANSPORT_TEXT_FRAME: {
     what: 'A WebSocket text frame arrived; Colloquy carries binary frames only. The transport was closed with status 1003.',

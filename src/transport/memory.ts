@@ -99,7 +99,13 @@ class MemoryTransport extends TransportBase {
       if (!peer.closed) peer.close();
       peer.finished();
     } else {
-      peer.finished(new TransportError('ERR_TRANSPORT_RESET', `the peer destroyed the connection (${peer.remoteAddress})`, 'remote'));
+      peer.finished(
+        new TransportError(
+          'ERR_TRANSPORT_RESET',
+          `the peer destroyed the connection (${peer.remoteAddress})`,
+          'remote',
+        ),
+      );
     }
   }
 }
@@ -130,7 +136,8 @@ function nameOf(address: string): string {
 export function listenMemory(name: string, onTransport: (transport: Transport) => void): TransportListener {
   const key = nameOf(name);
   const address = `memory://${key}`;
-  if (listeners.has(key)) throw new TransportError('ERR_TRANSPORT_ADDRESS_IN_USE', `${address} is already listened on`, 'local', { address });
+  if (listeners.has(key))
+    throw new TransportError('ERR_TRANSPORT_ADDRESS_IN_USE', `${address} is already listened on`, 'local', { address });
   listeners.set(key, onTransport);
   return {
     address,
@@ -152,7 +159,11 @@ export function connectMemory(name: string, options: ConnectMemoryOptions = {}):
     const key = nameOf(name);
     const onTransport = listeners.get(key);
     if (!onTransport) {
-      reject(new TransportError('ERR_TRANSPORT_REFUSED', `nothing listens on memory://${key}`, 'remote', { address: `memory://${key}` }));
+      reject(
+        new TransportError('ERR_TRANSPORT_REFUSED', `nothing listens on memory://${key}`, 'remote', {
+          address: `memory://${key}`,
+        }),
+      );
       return;
     }
     const [client, server] = pair(options, `memory://${key}`, `memory:${++connections}`);

@@ -66,7 +66,11 @@ class SocketTransport extends TransportBase {
 }
 
 /** Wraps a connected socket. Use it as soon as the socket is connected (data is held until then). */
-export function wrapSocket(socket: net.Socket, kind: 'tcp' | 'tls' = 'tcp', options: WrapSocketOptions = {}): Transport {
+export function wrapSocket(
+  socket: net.Socket,
+  kind: 'tcp' | 'tls' = 'tcp',
+  options: WrapSocketOptions = {},
+): Transport {
   return new SocketTransport(socket, kind, options);
 }
 
@@ -79,7 +83,12 @@ export function formatAddress(host: string | undefined, port: number | undefined
  * Settles when `socket` emits `readyEvent` (resolving with `onReady()`, called synchronously so
  * no event is missed) or fails; aborting `signal` destroys the socket and rejects with its reason.
  */
-export function connectSocket<T>(socket: net.Socket, readyEvent: string, onReady: () => T, signal?: AbortSignal): Promise<T> {
+export function connectSocket<T>(
+  socket: net.Socket,
+  readyEvent: string,
+  onReady: () => T,
+  signal?: AbortSignal,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const cleanup = (): void => {
       socket.off(readyEvent, ready);
@@ -114,7 +123,12 @@ export interface ConnectTcpOptions {
 export async function connectTcp(options: ConnectTcpOptions): Promise<Transport> {
   options.signal?.throwIfAborted();
   const socket = net.connect({ host: options.host, port: options.port });
-  return connectSocket(socket, 'connect', () => wrapSocket(socket, 'tcp', { noDelay: options.noDelay }), options.signal);
+  return connectSocket(
+    socket,
+    'connect',
+    () => wrapSocket(socket, 'tcp', { noDelay: options.noDelay }),
+    options.signal,
+  );
 }
 
 export interface ListenOptions {
@@ -151,7 +165,10 @@ export function listenServer(server: net.Server, options: { host?: string; port:
   });
 }
 
-export function listenTcp(options: ListenOptions & WrapSocketOptions, onTransport: (transport: Transport) => void): Promise<SocketListener> {
+export function listenTcp(
+  options: ListenOptions & WrapSocketOptions,
+  onTransport: (transport: Transport) => void,
+): Promise<SocketListener> {
   const server = net.createServer((socket) => onTransport(wrapSocket(socket, 'tcp', options)));
   return listenServer(server, options);
 }

@@ -22,7 +22,8 @@ function toNode(pem: Pem): string | Buffer | Array<string | Buffer>;
 function toNode(pem: Pem | undefined): string | Buffer | Array<string | Buffer> | undefined;
 function toNode(pem: Pem | undefined): string | Buffer | Array<string | Buffer> | undefined {
   if (pem === undefined || typeof pem === 'string') return pem;
-  if (Array.isArray(pem)) return pem.map((one) => (typeof one === 'string' ? one : Buffer.from(one.buffer, one.byteOffset, one.byteLength)));
+  if (Array.isArray(pem))
+    return pem.map((one) => (typeof one === 'string' ? one : Buffer.from(one.buffer, one.byteOffset, one.byteLength)));
   return Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
 }
 
@@ -83,7 +84,10 @@ export interface TlsListener extends SocketListener {
   setCredentials(credentials: { cert: Pem; key: Pem }): void;
 }
 
-export async function listenTls(options: ListenTlsOptions, onTransport: (transport: Transport) => void): Promise<TlsListener> {
+export async function listenTls(
+  options: ListenTlsOptions,
+  onTransport: (transport: Transport) => void,
+): Promise<TlsListener> {
   const { host, port, noDelay, cert, key, ca, ...tlsOptions } = options;
   const secure = { ...tlsOptions, cert: toNode(cert), key: toNode(key), ca: toNode(ca) };
   const server = tls.createServer(secure, (socket) => onTransport(wrapSocket(socket, 'tls', { noDelay })));
@@ -91,5 +95,8 @@ export async function listenTls(options: ListenTlsOptions, onTransport: (transpo
   server.on('tlsClientError', () => {});
   const listener = await listenServer(server, { host, port });
   // Connections already up keep the context they were made with.
-  return { ...listener, setCredentials: (c) => server.setSecureContext({ ...secure, cert: toNode(c.cert), key: toNode(c.key) }) };
+  return {
+    ...listener,
+    setCredentials: (c) => server.setSecureContext({ ...secure, cert: toNode(c.cert), key: toNode(c.key) }),
+  };
 }

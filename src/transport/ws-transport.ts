@@ -87,7 +87,8 @@ class WebSocketTransport extends TransportBase {
 
   constructor(socket: WebSocketLike, options: WrapWebSocketOptions) {
     super();
-    if (socket.readyState !== OPEN) throw new TypeError(`wrapWebSocket needs an open socket (readyState ${socket.readyState})`);
+    if (socket.readyState !== OPEN)
+      throw new TypeError(`wrapWebSocket needs an open socket (readyState ${socket.readyState})`);
     this.#socket = socket;
     this.#node = isNodeWebSocket(socket) ? socket : undefined;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
@@ -116,7 +117,13 @@ class WebSocketTransport extends TransportBase {
     else if (ArrayBuffer.isView(data)) this.receive(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     else {
       this.#abortCode = 1003;
-      this.destroy(new TransportError('ERR_TRANSPORT_TEXT_FRAME', 'received a text frame; Colloquy carries binary frames only', 'remote'));
+      this.destroy(
+        new TransportError(
+          'ERR_TRANSPORT_TEXT_FRAME',
+          'received a text frame; Colloquy carries binary frames only',
+          'remote',
+        ),
+      );
     }
   }
 
@@ -162,7 +169,17 @@ class WebSocketTransport extends TransportBase {
   protected closeGracefully(): void {
     this.#socket.close(1000);
     // A peer that never answers the closing handshake (or never reads) must not hold the socket.
-    this.#closeTimer = setTimeout(() => this.destroy(new TransportError('ERR_TRANSPORT_RESET', `the peer did not complete the WebSocket close within ${this.#closeTimeoutMs} ms (closeTimeoutMs)`, 'remote')), this.#closeTimeoutMs);
+    this.#closeTimer = setTimeout(
+      () =>
+        this.destroy(
+          new TransportError(
+            'ERR_TRANSPORT_RESET',
+            `the peer did not complete the WebSocket close within ${this.#closeTimeoutMs} ms (closeTimeoutMs)`,
+            'remote',
+          ),
+        ),
+      this.#closeTimeoutMs,
+    );
     (this.#closeTimer as { unref?: () => void }).unref?.();
   }
 
@@ -183,8 +200,19 @@ class WebSocketTransport extends TransportBase {
 
 function closeError(code: number, reason: string): Error | undefined {
   if (CLEAN_CLOSE_CODES.has(code)) return undefined;
-  if (code === 1006) return new TransportError('ERR_TRANSPORT_RESET', 'the WebSocket closed without a closing handshake (1006)', 'remote', { code });
-  return new TransportError('ERR_TRANSPORT_PEER_ERROR', `the peer closed the WebSocket with status ${code}${reason ? `: ${reason}` : ''}`, 'remote', { code, reason });
+  if (code === 1006)
+    return new TransportError(
+      'ERR_TRANSPORT_RESET',
+      'the WebSocket closed without a closing handshake (1006)',
+      'remote',
+      { code },
+    );
+  return new TransportError(
+    'ERR_TRANSPORT_PEER_ERROR',
+    `the peer closed the WebSocket with status ${code}${reason ? `: ${reason}` : ''}`,
+    'remote',
+    { code, reason },
+  );
 }
 
 /** Wraps an open WebSocket (`ws` or native). Call it from the 'open' handler: nothing is lost until setHandlers(). */

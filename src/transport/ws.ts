@@ -53,8 +53,11 @@ export async function connectWs(options: ConnectWsOptions): Promise<Transport> {
   signal?.throwIfAborted();
   const { Ctor, node } = await loadWebSocket();
   signal?.throwIfAborted();
-  if (!node && (headers || tls)) throw new TypeError('headers and tls options need the `ws` package: a browser WebSocket cannot take them');
-  const socket = node ? new Ctor(url, protocols, { headers, maxPayload, perMessageDeflate: false, ...tls }) : new Ctor(url, protocols);
+  if (!node && (headers || tls))
+    throw new TypeError('headers and tls options need the `ws` package: a browser WebSocket cannot take them');
+  const socket = node
+    ? new Ctor(url, protocols, { headers, maxPayload, perMessageDeflate: false, ...tls })
+    : new Ctor(url, protocols);
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;
     const settle = (run: () => void): void => {
@@ -72,9 +75,15 @@ export async function connectWs(options: ConnectWsOptions): Promise<Transport> {
         reject(signal?.reason);
       });
     // Wrapped inside 'open': ws may emit the first message before a promise continuation runs.
-    socket.addEventListener('open', () => settle(() => resolve(wrapWebSocket(socket, { ...wrapOptions, remoteAddress: new URL(url).host }))));
-    socket.addEventListener('error', (event) => settle(() => reject(event.error instanceof Error ? event.error : refused('failed'))));
-    socket.addEventListener('close', (event) => settle(() => reject(refused(`closed before opening (${event.code ?? 1006})`))));
+    socket.addEventListener('open', () =>
+      settle(() => resolve(wrapWebSocket(socket, { ...wrapOptions, remoteAddress: new URL(url).host }))),
+    );
+    socket.addEventListener('error', (event) =>
+      settle(() => reject(event.error instanceof Error ? event.error : refused('failed'))),
+    );
+    socket.addEventListener('close', (event) =>
+      settle(() => reject(refused(`closed before opening (${event.code ?? 1006})`))),
+    );
     signal?.addEventListener('abort', abort, { once: true });
   });
 }
@@ -110,9 +119,16 @@ function pathOf(url: string | undefined): string {
   return new URL(url ?? '/', 'http://localhost').pathname;
 }
 
-export async function attachWs(options: AttachWsOptions, onTransport: (transport: Transport, request: IncomingMessage) => void): Promise<WsListener> {
+export async function attachWs(
+  options: AttachWsOptions,
+  onTransport: (transport: Transport, request: IncomingMessage) => void,
+): Promise<WsListener> {
   const { path, maxPayload, highWaterMark, closeTimeoutMs } = options;
-  const [{ WebSocketServer }, http, { formatAddress, listenServer }] = await Promise.all([import('ws'), import('node:http'), import('./tcp.js')]);
+  const [{ WebSocketServer }, http, { formatAddress, listenServer }] = await Promise.all([
+    import('ws'),
+    import('node:http'),
+    import('./tcp.js'),
+  ]);
   const owned = options.server === undefined;
   const server =
     options.server ??
@@ -133,12 +149,25 @@ export async function attachWs(options: AttachWsOptions, onTransport: (transport
     if (refused) {
       const body = `${refused.message}\n`;
       socket.on('error', () => {});
-      socket.end(`HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       return;
     }
     const remoteAddress = formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     // Wrapped inside the callback, before ws can emit a message (see connectWs).
-    wss.handleUpgrade(req, socket, head, (ws) => onTransport(wrapWebSocket(ws, { remoteAddress, highWaterMark, headers: req.headers, secure: (req.socket as { encrypted?: boolean }).encrypted === true, ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}) }), req));
+    wss.handleUpgrade(req, socket, head, (ws) =>
+      onTransport(
+        wrapWebSocket(ws, {
+          remoteAddress,
+          highWaterMark,
+          headers: req.headers,
+          secure: (req.socket as { encrypted?: boolean }).encrypted === true,
+          ...(closeTimeoutMs !== undefined ? { closeTimeoutMs } : {}),
+        }),
+        req,
+      ),
+    );
   };
   server.on('upgrade', onUpgrade);
 

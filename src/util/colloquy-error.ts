@@ -24,7 +24,13 @@ export class ColloquyError<C extends string = string> extends Error {
   readonly origin: ErrorOrigin;
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: C, message: string, origin: ErrorOrigin = 'local', details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: C,
+    message: string,
+    origin: ErrorOrigin = 'local',
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.code = code;
     this.origin = origin;

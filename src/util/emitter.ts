@@ -12,7 +12,10 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   once<K extends keyof Events>(type: K, listener: Listener<Events[K]>): () => void {
-    const off = this.on(type, (v) => { off(); listener(v); });
+    const off = this.on(type, (v) => {
+      off();
+      listener(v);
+    });
     return off;
   }
 
@@ -31,7 +34,9 @@ export class Emitter<Events extends Record<string, unknown>> {
         l(value);
       } catch (error) {
         // A throwing listener must not break the session; surface it asynchronously.
-        queueMicrotask(() => { throw error; });
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
   }

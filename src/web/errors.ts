@@ -8,7 +8,7 @@ export const WEB_ERROR_CODES = {
     todo: 'Treat the user as logged out: send them to log in again, which starts a new session.',
   },
   ERR_WEB_SESSION_TOO_LARGE: {
-    what: 'A web session\'s data would exceed `maxDataBytes` once serialised (`details.bytes`, `details.limit`); nothing was written.',
+    what: "A web session's data would exceed `maxDataBytes` once serialised (`details.bytes`, `details.limit`); nothing was written.",
     todo: 'Keep session data small (ids, not documents), or raise `maxDataBytes`.',
   },
   ERR_TOKEN_INVALID: {

@@ -30,8 +30,19 @@ interface FastifyReplyLike {
 
 interface FastifyInstanceLike {
   decorateRequest(name: string, value: unknown): unknown;
-  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, next: (error?: Error) => void) => void): unknown;
-  addHook(name: 'onSend', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown, next: (error: Error | null, payload?: unknown) => void) => void): unknown;
+  addHook(
+    name: 'onRequest',
+    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, next: (error?: Error) => void) => void,
+  ): unknown;
+  addHook(
+    name: 'onSend',
+    hook: (
+      request: FastifyRequestLike,
+      reply: FastifyReplyLike,
+      payload: unknown,
+      next: (error: Error | null, payload?: unknown) => void,
+    ) => void,
+  ): unknown;
 }
 
 export interface FastifySessionsOptions {
@@ -39,7 +50,11 @@ export interface FastifySessionsOptions {
   decorator?: string;
 }
 
-export type FastifySessionsPlugin = ((instance: FastifyInstanceLike, options: unknown, done: (error?: Error) => void) => void) & {
+export type FastifySessionsPlugin = ((
+  instance: FastifyInstanceLike,
+  options: unknown,
+  done: (error?: Error) => void,
+) => void) & {
   [key: symbol]: unknown;
 };
 
@@ -53,7 +68,13 @@ function slot(request: FastifyRequestLike): Record<string, unknown> {
 }
 
 /** Sets the session's cookie on the reply and lets it go on (a function, not a closure per reply). */
-function finish(sessions: WebSessions, session: WebSession, reply: FastifyReplyLike, payload: unknown, next: (error: Error | null, payload?: unknown) => void): void {
+function finish(
+  sessions: WebSessions,
+  session: WebSession,
+  reply: FastifyReplyLike,
+  payload: unknown,
+  next: (error: Error | null, payload?: unknown) => void,
+): void {
   const cookies = sessions.cookies(session, session.secure);
   for (let i = 0; i < cookies.length; i++) reply.header('set-cookie', cookies[i] as string);
   next(null, payload);
@@ -65,37 +86,70 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
     fastify.decorateRequest(name, null);
     fastify.addHook('onRequest', (request, reply, next) => {
       const raw = request.raw;
-      const secure = sessions.isSecure((raw.socket as Partial<TLSSocket>).encrypted === true, raw.headers['x-forwarded-proto']);
-      sessions.load({ cookie: raw.headers.cookie, secure, userAgent: raw.headers['user-agent'], address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress }).then(
-        (session) => { slot(request)[name] = session; next(); },
-        (error: unknown) => {
-          if (!isStoreError(error)) { next(error as Error); return; }
-          if (sessions.failClosed) {
-            reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(UNAVAILABLE_BODY);
-            return; // a hook that answered does not call next
-          }
-          sessions.report(error);
-          slot(request)[name] = sessions.anonymous(secure);
-          next();
-        },
+      const secure = sessions.isSecure(
+        (raw.socket as Partial<TLSSocket>).encrypted === true,
+        raw.headers['x-forwarded-proto'],
       );
+      sessions
+        .load({
+          cookie: raw.headers.cookie,
+          secure,
+          userAgent: raw.headers['user-agent'],
+          address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress,
+        })
+        .then(
+          (session) => {
+            slot(request)[name] = session;
+            next();
+          },
+          (error: unknown) => {
+            if (!isStoreError(error)) {
+              next(error as Error);
+              return;
+            }
+            if (sessions.failClosed) {
+              reply
+                .code(503)
+                .header('retry-after', '1')
+                .header('content-type', 'text/plain; charset=utf-8')
+                .header('cache-control', 'no-store')
+                .send(UNAVAILABLE_BODY);
+              return; // a hook that answered does not call next
+            }
+            sessions.report(error);
+            slot(request)[name] = sessions.anonymous(secure);
+            next();
+          },
+        );
     });
     // Callback style, so that the usual reply (nothing to write) passes through synchronously.
     fastify.addHook('onSend', (request, reply, payload, next) => {
       const session = slot(request)[name] as WebSession | null;
-      if (!session) { next(null, payload); return; }
-      if (!sessions.needsSave(session)) { finish(sessions, session, reply, payload, next); return; }
-      sessions.save(session).then(() => finish(sessions, session, reply, payload, next), (error: unknown) => {
-        if (!isStoreError(error)) { next(error as Error); return; }
-        if (sessions.failClosed) {
-          for (const h of Object.keys(reply.getHeaders())) reply.removeHeader(h);
-          reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8');
-          next(null, UNAVAILABLE_BODY);
-          return;
-        }
-        sessions.report(error);
+      if (!session) {
+        next(null, payload);
+        return;
+      }
+      if (!sessions.needsSave(session)) {
         finish(sessions, session, reply, payload, next);
-      });
+        return;
+      }
+      sessions.save(session).then(
+        () => finish(sessions, session, reply, payload, next),
+        (error: unknown) => {
+          if (!isStoreError(error)) {
+            next(error as Error);
+            return;
+          }
+          if (sessions.failClosed) {
+            for (const h of Object.keys(reply.getHeaders())) reply.removeHeader(h);
+            reply.code(503).header('retry-after', '1').header('content-type', 'text/plain; charset=utf-8');
+            next(null, UNAVAILABLE_BODY);
+            return;
+          }
+          sessions.report(error);
+          finish(sessions, session, reply, payload, next);
+        },
+      );
     });
     done();
   }) as FastifySessionsPlugin;

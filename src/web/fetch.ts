@@ -10,10 +10,18 @@ export async function handleFetch<T extends SessionData>(
   handler: (request: Request, session: WebSession<T>) => Response | Promise<Response>,
   info: { address?: string },
 ): Promise<Response> {
-  const secure = sessions.isSecure(new URL(request.url).protocol === 'https:', request.headers.get('x-forwarded-proto'));
+  const secure = sessions.isSecure(
+    new URL(request.url).protocol === 'https:',
+    request.headers.get('x-forwarded-proto'),
+  );
   let session: WebSession<T>;
   try {
-    session = await sessions.load<T>({ cookie: request.headers.get('cookie'), secure, userAgent: request.headers.get('user-agent') ?? undefined, address: info.address });
+    session = await sessions.load<T>({
+      cookie: request.headers.get('cookie'),
+      secure,
+      userAgent: request.headers.get('user-agent') ?? undefined,
+      address: info.address,
+    });
   } catch (error) {
     if (sessions.failClosed || !isStoreError(error)) return unavailable(error);
     sessions.report(error);
@@ -37,5 +45,8 @@ export async function handleFetch<T extends SessionData>(
 /** 503 for a store failure; anything else is a bug and is thrown. */
 function unavailable(error: unknown): Response {
   if (!isStoreError(error)) throw error;
-  return new Response(UNAVAILABLE_BODY, { status: 503, headers: { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+  return new Response(UNAVAILABLE_BODY, {
+    status: 503,
+    headers: { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  });
 }

@@ -30,20 +30,33 @@ type Next = (error?: unknown) => void;
  */
 export function sessionOf<T extends SessionData = SessionData>(request: object, decorator = 'session'): WebSession<T> {
   const session = (request as Record<string, unknown>)[decorator];
-  if (!(session instanceof WebSession)) throw new TypeError(`no Colloquy session on this request: install sessionMiddleware / fastifySessions / withSession before this handler`);
+  if (!(session instanceof WebSession))
+    throw new TypeError(
+      `no Colloquy session on this request: install sessionMiddleware / fastifySessions / withSession before this handler`,
+    );
   return session as WebSession<T>;
 }
 
 /** Connect / Express middleware: `req.session` for every request after it. */
-export function sessionMiddleware(sessions: WebSessions): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+export function sessionMiddleware(
+  sessions: WebSessions,
+): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   return (req, res, next) => {
     // One promise hop from the store's answer to next(): this is on every request's path.
     const secure = secureOf(sessions, req);
     sessions.load(loadInput(sessions, req, secure)).then(
-      (session) => { install(sessions, session, req, res, secure); next(); },
+      (session) => {
+        install(sessions, session, req, res, secure);
+        next();
+      },
       (error: unknown) => {
         let ok: boolean;
-        try { ok = loadFailed(sessions, req, res, secure, error); } catch (e) { next(e); return; }
+        try {
+          ok = loadFailed(sessions, req, res, secure, error);
+        } catch (e) {
+          next(e);
+          return;
+        }
         if (ok) next();
       },
     );
@@ -57,10 +70,13 @@ export function withSession<T extends SessionData = SessionData>(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     attachSession(sessions, req, res)
-      .then(async (ok) => { if (ok) await handler(req as SessionRequest<T>, res); })
+      .then(async (ok) => {
+        if (ok) await handler(req as SessionRequest<T>, res);
+      })
       .catch((error: unknown) => {
         sessions.report(error);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Internal error\n');
+        if (!res.headersSent)
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Internal error\n');
         else res.destroy(error instanceof Error ? error : new Error(String(error)));
       });
   };
@@ -79,7 +95,10 @@ export function attachSession(sessions: WebSessions, req: IncomingMessage, res: 
     return Promise.reject(error);
   }
   return sessions.load(input).then(
-    (session) => { install(sessions, session, req, res, secure); return true; },
+    (session) => {
+      install(sessions, session, req, res, secure);
+      return true;
+    },
     (error: unknown) => loadFailed(sessions, req, res, secure, error),
   );
 }
@@ -89,13 +108,27 @@ function secureOf(sessions: WebSessions, req: IncomingMessage): boolean {
 }
 
 function loadInput(sessions: WebSessions, req: IncomingMessage, secure: boolean): LoadInput {
-  return { cookie: req.headers.cookie, secure, userAgent: req.headers['user-agent'], address: clientAddress(sessions, req) };
+  return {
+    cookie: req.headers.cookie,
+    secure,
+    userAgent: req.headers['user-agent'],
+    address: clientAddress(sessions, req),
+  };
 }
 
 /** A failed load: true to go on (anonymous), false when answered (503); rethrows what is not a store failure. */
-function loadFailed(sessions: WebSessions, req: IncomingMessage, res: ServerResponse, secure: boolean, error: unknown): boolean {
+function loadFailed(
+  sessions: WebSessions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  secure: boolean,
+  error: unknown,
+): boolean {
   if (!isStoreError(error)) throw error;
-  if (sessions.failClosed) { answer503(res); return false; }
+  if (sessions.failClosed) {
+    answer503(res);
+    return false;
+  }
   sessions.report(error);
   install(sessions, sessions.anonymous(secure), req, res, secure);
   return true;
@@ -133,12 +166,18 @@ class Hook {
 
   /** Saves; true to go on with the response, false when it was replaced by a 503 or cut. */
   save(): Promise<boolean> {
-    return this.sessions.save(this.session).then(() => true, (error: unknown) => this.saveFailed(error));
+    return this.sessions.save(this.session).then(
+      () => true,
+      (error: unknown) => this.saveFailed(error),
+    );
   }
 
   private saveFailed(error: unknown): boolean {
     const { sessions, res } = this;
-    if (isStoreError(error) && !sessions.failClosed) { sessions.report(error); return true; }
+    if (isStoreError(error) && !sessions.failClosed) {
+      sessions.report(error);
+      return true;
+    }
     if (!res.headersSent) {
       this.cookiesSet = true;
       this.open = true; // writeHead passes through from here (end() calls it for the 503)
@@ -181,20 +220,25 @@ class Hook {
       const flat = (headers as unknown[]).flat() as string[];
       for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(flat[i] as string, flat[i + 1] as string);
     } else if (headers && typeof headers === 'object') {
-      for (const [k, v] of Object.entries(headers as Record<string, string | number | string[] | undefined>)) if (v !== undefined) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(headers as Record<string, string | number | string[] | undefined>))
+        if (v !== undefined) res.setHeader(k, v);
     }
     return res;
   }
 
   onWrite(self: ServerResponse, args: unknown[]): boolean {
     if (this.nothingToSave()) return this.write.apply(self, args) as boolean;
-    void this.first().then((ok) => { if (ok) this.write.apply(this.res, args); });
+    void this.first().then((ok) => {
+      if (ok) this.write.apply(this.res, args);
+    });
     return true;
   }
 
   onEnd(self: ServerResponse, args: unknown[]): ServerResponse {
     if (this.nothingToSave() && !this.session.dirty) return this.end.apply(self, args) as ServerResponse;
-    const go = (ok: boolean): void => { if (ok) this.end.apply(this.res, args); };
+    const go = (ok: boolean): void => {
+      if (ok) this.end.apply(this.res, args);
+    };
     if (!this.open) void this.first().then(go);
     // Changes made after the body started are still saved before the response ends.
     else if (this.session.dirty) void this.save().then(go);
@@ -203,16 +247,30 @@ class Hook {
   }
 }
 
-function install(sessions: WebSessions, session: WebSession, req: IncomingMessage, res: ServerResponse, secure: boolean): void {
+function install(
+  sessions: WebSessions,
+  session: WebSession,
+  req: IncomingMessage,
+  res: ServerResponse,
+  secure: boolean,
+): void {
   (req as SessionRequest).session = session;
   const h = new Hook(sessions, session, res, secure, res.write as AnyFn, res.end as AnyFn, res.writeHead as AnyFn);
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) { return h.onWriteHead(this, args); } as typeof res.writeHead;
-  res.write = function (this: ServerResponse, ...args: unknown[]) { return h.onWrite(this, args); } as typeof res.write;
-  res.end = function (this: ServerResponse, ...args: unknown[]) { return h.onEnd(this, args); } as typeof res.end;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    return h.onWriteHead(this, args);
+  } as typeof res.writeHead;
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    return h.onWrite(this, args);
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    return h.onEnd(this, args);
+  } as typeof res.end;
 }
 
 function answer503(res: ServerResponse): void {
-  res.writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(UNAVAILABLE_BODY);
+  res
+    .writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+    .end(UNAVAILABLE_BODY);
 }
 
 function clientAddress(sessions: WebSessions, req: IncomingMessage): string | undefined {

@@ -55,7 +55,9 @@ export const UPGRADE_REFUSED_STATUS = 403;
  * page (its Origin is neither the upgrade's own origin nor in `allowedOrigins`) with 403 before
  * anything is upgraded. `sessions` lends its `trustProxy` (X-Forwarded-Proto) to tell wss.
  */
-export function webUpgradeCheck(options: Pick<WebAuthOptions, 'sessions' | 'allowedOrigins'>): (request: { headers: AuthRequest['headers']; socket?: unknown }) => { status: number; message: string } | undefined {
+export function webUpgradeCheck(
+  options: Pick<WebAuthOptions, 'sessions' | 'allowedOrigins'>,
+): (request: { headers: AuthRequest['headers']; socket?: unknown }) => { status: number; message: string } | undefined {
   return (request) => {
     const secure = (request.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     const problem = originProblem(options, request.headers, isSecure(options, request.headers, secure));
@@ -69,12 +71,18 @@ export function webAuthenticator(options: WebAuthOptions): (request: AuthRequest
   return async (request) => {
     const identity = await identifyRequest(options, request);
     if (request.refresh) {
-      if (!identity || identity.via !== 'token') throw new Refusal('a refresh needs a fresh access token as credentials', 'unauthorized');
+      if (!identity || identity.via !== 'token')
+        throw new Refusal('a refresh needs a fresh access token as credentials', 'unauthorized');
       const before = request.refresh.principal as WebIdentity | null | undefined;
-      if (before && typeof before === 'object' && before.principal !== identity.principal) throw new Refusal('a refresh must be for the same principal as the session', 'unauthorized');
+      if (before && typeof before === 'object' && before.principal !== identity.principal)
+        throw new Refusal('a refresh must be for the same principal as the session', 'unauthorized');
       return identity;
     }
-    if (!identity && required) throw new Refusal('not logged in: send the session cookie on the upgrade or an access token as credentials', 'unauthorized');
+    if (!identity && required)
+      throw new Refusal(
+        'not logged in: send the session cookie on the upgrade or an access token as credentials',
+        'unauthorized',
+      );
     return identity;
   };
 }
@@ -100,8 +108,15 @@ async function identifyRequest(options: WebAuthOptions, request: AuthRequest): P
       if (secure) {
         const name = options.sessions.cookieName(true);
         const plain = options.sessions.cookieName(false);
-        if (plain !== name && readCookie(request.headers.cookie, name) === undefined && readCookie(request.headers.cookie, plain) !== undefined) {
-          throw new Refusal(`over TLS the session cookie must be ${name}; a plain ${plain} cookie is not accepted (log in again over https)`, 'unauthorized');
+        if (
+          plain !== name &&
+          readCookie(request.headers.cookie, name) === undefined &&
+          readCookie(request.headers.cookie, plain) !== undefined
+        ) {
+          throw new Refusal(
+            `over TLS the session cookie must be ${name}; a plain ${plain} cookie is not accepted (log in again over https)`,
+            'unauthorized',
+          );
         }
       }
       const found = await options.sessions.resolve(request.headers.cookie, { secure });
@@ -117,7 +132,8 @@ async function identifyRequest(options: WebAuthOptions, request: AuthRequest): P
 }
 
 function tokenOf(request: AuthRequest): string | undefined {
-  if (request.credentials.length > 0) return new TextDecoder('utf-8', { fatal: false }).decode(request.credentials).trim();
+  if (request.credentials.length > 0)
+    return new TextDecoder('utf-8', { fatal: false }).decode(request.credentials).trim();
   const auth = request.headers?.authorization;
   const value = Array.isArray(auth) ? auth[0] : auth;
   const m = value ? /^Bearer\s+(\S+)$/i.exec(value) : null;
@@ -135,7 +151,11 @@ function isSecure(options: Pick<WebAuthOptions, 'sessions'>, headers: AuthReques
 }
 
 /** Why an upgrade's Origin is refused, or null when it passes (none, its own, or allowed). */
-function originProblem(options: Pick<WebAuthOptions, 'allowedOrigins'>, headers: AuthRequest['headers'], secure: boolean): string | null {
+function originProblem(
+  options: Pick<WebAuthOptions, 'allowedOrigins'>,
+  headers: AuthRequest['headers'],
+  secure: boolean,
+): string | null {
   const origin = header(headers, 'origin');
   if (origin === undefined) return null; // not sent by a browser page
   const host = header(headers, 'host')?.toLowerCase();

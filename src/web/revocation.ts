@@ -52,7 +52,9 @@ export class Revocations {
   /** Calls `listener` after each revocation; returns the function that stops it. */
   on(listener: (revocation: Revocation) => void): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /** @internal */
@@ -61,7 +63,9 @@ export class Revocations {
       try {
         listener(revocation);
       } catch (error) {
-        queueMicrotask(() => { throw error; }); // a listener's bug must not undo the logout
+        queueMicrotask(() => {
+          throw error;
+        }); // a listener's bug must not undo the logout
       }
     }
   }
@@ -87,16 +91,24 @@ export interface RealtimeRevocationOptions {
  * with a bus, those of every node listening on it. Resolves once the bus subscription is active
  * with the function that stops listening.
  */
-export async function endRealtimeOnRevoke(server: Pick<Server, 'revoke'>, options: RealtimeRevocationOptions): Promise<() => Promise<void>> {
+export async function endRealtimeOnRevoke(
+  server: Pick<Server, 'revoke'>,
+  options: RealtimeRevocationOptions,
+): Promise<() => Promise<void>> {
   const bound = options.bound ?? boundWebIdentity;
   const topic = options.topic ?? REVOCATION_TOPIC;
-  const report = (error: unknown): void => { options.onError?.(error); };
-  const end = (revocation: Revocation): number => server.revoke((session) => bound(session.principal, revocation), messageFor(revocation));
-  const unsubscribe = options.bus ? await options.bus.subscribe(topic, (bytes) => {
-    const revocation = parseRevocation(bytes);
-    if (revocation) end(revocation);
-    else report(new Error(`a revocation message on '${topic}' did not parse; dropped`));
-  }) : null;
+  const report = (error: unknown): void => {
+    options.onError?.(error);
+  };
+  const end = (revocation: Revocation): number =>
+    server.revoke((session) => bound(session.principal, revocation), messageFor(revocation));
+  const unsubscribe = options.bus
+    ? await options.bus.subscribe(topic, (bytes) => {
+        const revocation = parseRevocation(bytes);
+        if (revocation) end(revocation);
+        else report(new Error(`a revocation message on '${topic}' did not parse; dropped`));
+      })
+    : null;
   const announce = (revocation: Revocation): void => {
     end(revocation);
     options.bus?.publish(topic, new TextEncoder().encode(JSON.stringify(revocation))).catch(report);
@@ -113,20 +125,30 @@ export function boundWebIdentity(principal: unknown, revocation: Revocation): bo
   if (principal === null || typeof principal !== 'object') return false;
   const p = principal as Partial<WebIdentity>;
   switch (revocation.kind) {
-    case 'web-session': return p.via === 'cookie' && p.sessionId === revocation.id;
-    case 'web-principal': return p.via === 'cookie' && p.principal === revocation.principal;
-    case 'token-family': return p.via === 'token' && p.claims?.sid === revocation.familyId;
-    case 'token-subject': return p.via === 'token' && p.principal === revocation.subject;
-    case 'access-token': return p.via === 'token' && p.claims?.jti === revocation.jti;
+    case 'web-session':
+      return p.via === 'cookie' && p.sessionId === revocation.id;
+    case 'web-principal':
+      return p.via === 'cookie' && p.principal === revocation.principal;
+    case 'token-family':
+      return p.via === 'token' && p.claims?.sid === revocation.familyId;
+    case 'token-subject':
+      return p.via === 'token' && p.principal === revocation.subject;
+    case 'access-token':
+      return p.via === 'token' && p.claims?.jti === revocation.jti;
   }
 }
 
 function messageFor(revocation: Revocation): string {
-  const what = revocation.kind === 'web-session' ? 'the login (web session) this session was opened with was logged out'
-    : revocation.kind === 'web-principal' ? 'every login of this user was logged out'
-      : revocation.kind === 'token-family' ? 'the token family this session was opened with was revoked'
-        : revocation.kind === 'token-subject' ? 'every token of this user was revoked'
-          : 'the access token this session was opened with was revoked';
+  const what =
+    revocation.kind === 'web-session'
+      ? 'the login (web session) this session was opened with was logged out'
+      : revocation.kind === 'web-principal'
+        ? 'every login of this user was logged out'
+        : revocation.kind === 'token-family'
+          ? 'the token family this session was opened with was revoked'
+          : revocation.kind === 'token-subject'
+            ? 'every token of this user was revoked'
+            : 'the access token this session was opened with was revoked';
   return `${what}: log in again to open a new session`;
 }
 
@@ -149,11 +171,13 @@ export function parseRevocation(bytes: Uint8Array): Revocation | null {
   }
   if (value === null || typeof value !== 'object') return null;
   const o = value as Record<string, unknown>;
-  const fields = typeof o.kind === 'string' && Object.hasOwn(FIELDS, o.kind) ? FIELDS[o.kind as Revocation['kind']] : undefined;
+  const fields =
+    typeof o.kind === 'string' && Object.hasOwn(FIELDS, o.kind) ? FIELDS[o.kind as Revocation['kind']] : undefined;
   if (!fields || Object.keys(o).length !== fields.length + 1) return null;
   for (const f of fields) {
     const v = o[f];
-    if (!(typeof v === 'string' && v !== '') && !(f === 'principal' && o.kind === 'web-session' && v === null)) return null;
+    if (!(typeof v === 'string' && v !== '') && !(f === 'principal' && o.kind === 'web-session' && v === null))
+      return null;
   }
   return o as unknown as Revocation;
 }

@@ -61,13 +61,21 @@ export class SigningKeys {
     for (const [i, jwk] of jwks.keys.entries()) {
       const alg = checkAlg(jwk.alg as TokenAlgorithm);
       if (!jwk.d) throw new SessionError('ERR_INVALID_ARGUMENT', `key ${i} has no private part`, 'local');
-      const privateKey = await importJWK(jwk, alg, { extractable: true }) as CryptoKey;
+      const privateKey = (await importJWK(jwk, alg, { extractable: true })) as CryptoKey;
       const { d: _d, ...pub } = jwk;
-      const publicKey = await importJWK(pub, alg, { extractable: true }) as CryptoKey;
+      const publicKey = (await importJWK(pub, alg, { extractable: true })) as CryptoKey;
       const publicJwk = await publicOf(publicKey, alg);
-      ring.keys.push({ kid: publicJwk.kid as string, alg, privateKey, publicKey, publicJwk, rotatedAt: i === 0 ? null : ring.now() });
+      ring.keys.push({
+        kid: publicJwk.kid as string,
+        alg,
+        privateKey,
+        publicKey,
+        publicJwk,
+        rotatedAt: i === 0 ? null : ring.now(),
+      });
     }
-    if (ring.keys.length === 0) throw new SessionError('ERR_INVALID_ARGUMENT', 'a key ring needs at least one key', 'local');
+    if (ring.keys.length === 0)
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'a key ring needs at least one key', 'local');
     return ring;
   }
 
@@ -99,7 +107,12 @@ export class SigningKeys {
 
   /** Drops a key now (compromised): tokens it signed stop verifying at once. The current key cannot be retired; rotate first. */
   retire(kid: string): boolean {
-    if (this.current().kid === kid) throw new SessionError('ERR_INVALID_ARGUMENT', 'the current signing key cannot be retired; rotate() first', 'local');
+    if (this.current().kid === kid)
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        'the current signing key cannot be retired; rotate() first',
+        'local',
+      );
     const before = this.keys.length;
     this.keys = this.keys.filter((k) => k.kid !== kid);
     return this.keys.length < before;
@@ -113,7 +126,11 @@ export class SigningKeys {
 
   /** Every key with its private part, for other nodes (`fromPrivate`). Keep it secret. */
   async exportPrivate(): Promise<{ keys: JWK[] }> {
-    return { keys: await Promise.all(this.keys.map(async (k) => ({ ...(await exportJWK(k.privateKey)), kid: k.kid, alg: k.alg, use: 'sig' }))) };
+    return {
+      keys: await Promise.all(
+        this.keys.map(async (k) => ({ ...(await exportJWK(k.privateKey)), kid: k.kid, alg: k.alg, use: 'sig' })),
+      ),
+    };
   }
 
   private prune(): void {
@@ -123,12 +140,21 @@ export class SigningKeys {
 }
 
 function checkAlg(alg: TokenAlgorithm): TokenAlgorithm {
-  if (!TOKEN_ALGORITHMS.includes(alg)) throw new SessionError('ERR_INVALID_ARGUMENT', `token algorithm must be one of ${TOKEN_ALGORITHMS.join(', ')}`, 'local', { alg });
+  if (!TOKEN_ALGORITHMS.includes(alg))
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `token algorithm must be one of ${TOKEN_ALGORITHMS.join(', ')}`,
+      'local',
+      { alg },
+    );
   return alg;
 }
 
 async function makeKey(alg: TokenAlgorithm): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const { privateKey, publicKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  });
   const publicJwk = await publicOf(publicKey, alg);
   return { kid: publicJwk.kid as string, alg, privateKey, publicKey, publicJwk, rotatedAt: null };
 }

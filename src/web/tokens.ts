@@ -112,7 +112,19 @@ export class TokenService {
   readonly store: SessionStore;
   /** Each family, subject or access token revoked here, for endRealtimeOnRevoke (src/web/revocation.ts). */
   readonly revocations = new Revocations();
-  private readonly o: Required<Pick<TokenServiceOptions, 'accessTtlMs' | 'refreshTtlMs' | 'familyLifetimeMs' | 'graceMs' | 'clockToleranceMs' | 'storeTimeoutMs' | 'namespace' | 'denyList'>>;
+  private readonly o: Required<
+    Pick<
+      TokenServiceOptions,
+      | 'accessTtlMs'
+      | 'refreshTtlMs'
+      | 'familyLifetimeMs'
+      | 'graceMs'
+      | 'clockToleranceMs'
+      | 'storeTimeoutMs'
+      | 'namespace'
+      | 'denyList'
+    >
+  >;
   private readonly now: () => number;
   private readonly writer: Writer<Family>;
 
@@ -130,10 +142,16 @@ export class TokenService {
       denyList: options.denyList ?? true,
     };
     if (!(this.o.accessTtlMs > 0 && this.o.accessTtlMs <= MAX_ACCESS_TTL_MS)) {
-      throw new SessionError('ERR_INVALID_ARGUMENT', `accessTtlMs must be between 1 ms and ${MAX_ACCESS_TTL_MS} ms (15 min)`, 'local', { accessTtlMs: this.o.accessTtlMs });
+      throw new SessionError(
+        'ERR_INVALID_ARGUMENT',
+        `accessTtlMs must be between 1 ms and ${MAX_ACCESS_TTL_MS} ms (15 min)`,
+        'local',
+        { accessTtlMs: this.o.accessTtlMs },
+      );
     }
     for (const k of ['refreshTtlMs', 'familyLifetimeMs'] as const) {
-      if (!(this.o[k] > 0)) throw new SessionError('ERR_INVALID_ARGUMENT', `${k} must be positive`, 'local', { [k]: this.o[k] });
+      if (!(this.o[k] > 0))
+        throw new SessionError('ERR_INVALID_ARGUMENT', `${k} must be positive`, 'local', { [k]: this.o[k] });
     }
     this.writer = new Writer<Family>({
       store: this.store,
@@ -144,23 +162,41 @@ export class TokenService {
     });
   }
 
-  get accessTtlMs(): number { return this.o.accessTtlMs; }
+  get accessTtlMs(): number {
+    return this.o.accessTtlMs;
+  }
 
   // -- issue, verify ------------------------------------------------------------------------
 
   /** Starts a family (a login) for `subject`: an access token and its first refresh token. */
-  async issue(subject: string, options: { claims?: Record<string, unknown>; userAgent?: string; address?: string } = {}): Promise<TokenPair> {
-    if (typeof subject !== 'string' || subject === '') throw new SessionError('ERR_INVALID_ARGUMENT', 'a token subject must be a non-empty string', 'local');
+  async issue(
+    subject: string,
+    options: { claims?: Record<string, unknown>; userAgent?: string; address?: string } = {},
+  ): Promise<TokenPair> {
+    if (typeof subject !== 'string' || subject === '')
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'a token subject must be a non-empty string', 'local');
     const claims = checkClaims(options.claims ?? {});
     const now = this.now();
     const familyId = randomBytes(16).toString('base64url');
     const secret = randomBytes(32).toString('base64url');
     const end = now + this.o.familyLifetimeMs;
-    const family: Family = { cur: hashSecret(secret), old: [], rot: now, n: '', c: now, exp: Math.min(end, now + this.o.refreshTtlMs), end, claims };
+    const family: Family = {
+      cur: hashSecret(secret),
+      old: [],
+      rot: now,
+      n: '',
+      c: now,
+      exp: Math.min(end, now + this.o.refreshTtlMs),
+      end,
+      claims,
+    };
     if (options.userAgent) family.ua = options.userAgent.slice(0, 256);
     if (options.address) family.ip = options.address;
-    const outcome = await this.writer.apply(this.key(familyId), (cur) => (cur ? GONE : { value: family, principal: this.index(subject) }));
-    if (outcome === GONE || outcome === null) throw new SessionError('ERR_STORE_CONFLICT', 'a new token family id was already taken', 'local', { retries: 0 });
+    const outcome = await this.writer.apply(this.key(familyId), (cur) =>
+      cur ? GONE : { value: family, principal: this.index(subject) },
+    );
+    if (outcome === GONE || outcome === null)
+      throw new SessionError('ERR_STORE_CONFLICT', 'a new token family id was already taken', 'local', { retries: 0 });
     return this.pair(subject, familyId, secret, family);
   }
 
@@ -169,28 +205,40 @@ export class TokenService {
     const keys = this.options.keys;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, async (header) => {
-        const key = keys.find(header.kid);
-        if (!key || key.alg !== header.alg) throw invalid('unknown-key');
-        return key.publicKey;
-      }, {
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        algorithms: keys.algorithms(),
-        typ: 'at+jwt',
-        currentDate: new Date(this.now()),
-        clockTolerance: Math.ceil(this.o.clockToleranceMs / 1000),
-        maxTokenAge: Math.ceil((MAX_ACCESS_TTL_MS + this.o.clockToleranceMs) / 1000),
-        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid'],
-      }));
+      ({ payload } = await jwtVerify(
+        token,
+        async (header) => {
+          const key = keys.find(header.kid);
+          if (!key || key.alg !== header.alg) throw invalid('unknown-key');
+          return key.publicKey;
+        },
+        {
+          issuer: this.options.issuer,
+          audience: this.options.audience,
+          algorithms: keys.algorithms(),
+          typ: 'at+jwt',
+          currentDate: new Date(this.now()),
+          clockTolerance: Math.ceil(this.o.clockToleranceMs / 1000),
+          maxTokenAge: Math.ceil((MAX_ACCESS_TTL_MS + this.o.clockToleranceMs) / 1000),
+          requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid'],
+        },
+      ));
     } catch (error) {
       throw error instanceof SessionError ? error : invalid(reasonOf(error));
     }
     const claims = payload as AccessClaims;
     if (this.o.denyList) {
       const [byJti, bySid] = await Promise.all([
-        bounded(this.store.get(this.denyKey('jti', claims.jti), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get'),
-        bounded(this.store.get(this.denyKey('sid', claims.sid), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get'),
+        bounded(
+          this.store.get(this.denyKey('jti', claims.jti), { timeoutMs: this.o.storeTimeoutMs }),
+          this.o.storeTimeoutMs,
+          'get',
+        ),
+        bounded(
+          this.store.get(this.denyKey('sid', claims.sid), { timeoutMs: this.o.storeTimeoutMs }),
+          this.o.storeTimeoutMs,
+          'get',
+        ),
       ]);
       if (byJti || bySid) throw invalid('revoked');
     }
@@ -211,16 +259,29 @@ export class TokenService {
     let family = null as Family | null;
     const outcome = await this.writer.apply(this.key(parsed.id), (cur) => {
       family = null;
-      if (!cur) { verdict = 'unknown'; return GONE; }
+      if (!cur) {
+        verdict = 'unknown';
+        return GONE;
+      }
       const f = cur.value;
       subject = this.subjectOf(cur.principal);
       family = f;
-      if (now >= f.end || now >= f.exp) { verdict = 'expired'; return GONE; }
+      if (now >= f.end || now >= f.exp) {
+        verdict = 'expired';
+        return GONE;
+      }
       if (sameHash(h, f.cur)) {
         const n = randomBytes(16).toString('base64url');
         successor = derive(parsed.secret, n);
         verdict = 'rotated';
-        const next: Family = { ...f, cur: hashSecret(successor), old: [f.cur, ...f.old].slice(0, MAX_REMEMBERED_ROTATIONS), rot: now, n, exp: Math.min(f.end, now + this.o.refreshTtlMs) };
+        const next: Family = {
+          ...f,
+          cur: hashSecret(successor),
+          old: [f.cur, ...f.old].slice(0, MAX_REMEMBERED_ROTATIONS),
+          rot: now,
+          n,
+          exp: Math.min(f.end, now + this.o.refreshTtlMs),
+        };
         if (options.address) next.ip = options.address;
         return { value: next, principal: cur.principal };
       }
@@ -235,7 +296,12 @@ export class TokenService {
     });
     if (verdict === 'reuse') {
       await this.revokeFamily(parsed.id);
-      throw new SessionError('ERR_REFRESH_REUSED', 'this refresh token was already used: its whole family has been revoked, log in again', 'remote', { familyId: parsed.id });
+      throw new SessionError(
+        'ERR_REFRESH_REUSED',
+        'this refresh token was already used: its whole family has been revoked, log in again',
+        'remote',
+        { familyId: parsed.id },
+      );
     }
     if (verdict === 'rotated' || verdict === 'grace') {
       const f = verdict === 'rotated' && outcome !== GONE && outcome !== null ? outcome.value : family;
@@ -251,7 +317,11 @@ export class TokenService {
   async revoke(refreshToken: string): Promise<boolean> {
     const parsed = parseToken(refreshToken);
     if (!parsed) return false;
-    const f = await bounded(this.store.get<Family>(this.key(parsed.id), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'get');
+    const f = await bounded(
+      this.store.get<Family>(this.key(parsed.id), { timeoutMs: this.o.storeTimeoutMs }),
+      this.o.storeTimeoutMs,
+      'get',
+    );
     if (!f || ![f.data.cur, ...f.data.old].some((o) => sameHash(hashSecret(parsed.secret), o))) return false;
     await this.revokeFamily(parsed.id);
     return true;
@@ -260,16 +330,42 @@ export class TokenService {
   /** Revokes a family: its refresh token stops working, and so do access tokens it issued (deny-list by sid). */
   async revokeFamily(familyId: string): Promise<void> {
     this.writer.forget(this.key(familyId));
-    await bounded(this.store.set(this.denyKey('sid', familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
-    await bounded(this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroy');
+    await bounded(
+      this.store.set(this.denyKey('sid', familyId), 1, {
+        ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs,
+        timeoutMs: this.o.storeTimeoutMs,
+      }),
+      this.o.storeTimeoutMs,
+      'set',
+    );
+    await bounded(
+      this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs }),
+      this.o.storeTimeoutMs,
+      'destroy',
+    );
     this.revocations.emit({ kind: 'token-family', familyId });
   }
 
   /** Revokes every family of `subject` (log out everywhere); resolves with how many there were. */
   async revokeAll(subject: string): Promise<number> {
     const families = await this.listFamilies(subject);
-    await Promise.all(families.map((f) => bounded(this.store.set(this.denyKey('sid', f.familyId), 1, { ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set')));
-    const ended = await bounded(this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'destroyByPrincipal');
+    await Promise.all(
+      families.map((f) =>
+        bounded(
+          this.store.set(this.denyKey('sid', f.familyId), 1, {
+            ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs,
+            timeoutMs: this.o.storeTimeoutMs,
+          }),
+          this.o.storeTimeoutMs,
+          'set',
+        ),
+      ),
+    );
+    const ended = await bounded(
+      this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }),
+      this.o.storeTimeoutMs,
+      'destroyByPrincipal',
+    );
     this.revocations.emit({ kind: 'token-subject', subject });
     return ended;
   }
@@ -278,19 +374,32 @@ export class TokenService {
   async deny(jti: string, expiresAtSeconds?: number): Promise<void> {
     const until = expiresAtSeconds !== undefined ? expiresAtSeconds * 1000 : this.now() + this.o.accessTtlMs;
     const ttlMs = Math.max(1, until - this.now() + this.o.clockToleranceMs);
-    await bounded(this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'set');
+    await bounded(
+      this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs }),
+      this.o.storeTimeoutMs,
+      'set',
+    );
     this.revocations.emit({ kind: 'access-token', jti });
   }
 
   /** A subject's live families (logins), oldest first. */
   async listFamilies(subject: string): Promise<FamilyInfo[]> {
-    const all = await bounded(this.store.listByPrincipal<Family>(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }), this.o.storeTimeoutMs, 'listByPrincipal');
+    const all = await bounded(
+      this.store.listByPrincipal<Family>(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }),
+      this.o.storeTimeoutMs,
+      'listByPrincipal',
+    );
     const now = this.now();
     const prefix = `${this.o.namespace}:f:`;
     return all
       .filter((s) => s.id.startsWith(prefix) && now < Math.min(s.data.exp, s.data.end))
       .map((s) => {
-        const out: FamilyInfo = { familyId: s.id.slice(prefix.length), createdAt: s.data.c, lastRefreshedAt: s.data.rot, expiresAt: Math.min(s.data.exp, s.data.end) };
+        const out: FamilyInfo = {
+          familyId: s.id.slice(prefix.length),
+          createdAt: s.data.c,
+          lastRefreshedAt: s.data.rot,
+          expiresAt: Math.min(s.data.exp, s.data.end),
+        };
         if (s.data.ua) out.userAgent = s.data.ua;
         if (s.data.ip) out.address = s.data.ip;
         return out;
@@ -306,7 +415,9 @@ export class TokenService {
 
   /** The JWKS as a Web Response (cacheable for 5 minutes: shorter than a key's retirement). */
   jwksResponse(): Response {
-    return new Response(JSON.stringify(this.jwks()), { headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' } });
+    return new Response(JSON.stringify(this.jwks()), {
+      headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' },
+    });
   }
 
   /**
@@ -316,11 +427,20 @@ export class TokenService {
   refreshCookie(pair: TokenPair | null, options: { secure: boolean; path?: string; name?: string }): string {
     const name = refreshCookieName(options);
     const maxAge = pair ? Math.ceil((pair.refreshExpiresAt - this.now()) / 1000) : 0;
-    return serializeCookie(name, pair ? pair.refreshToken : '', { path: options.path ?? '/auth', secure: options.secure, httpOnly: true, sameSite: 'Strict', maxAge });
+    return serializeCookie(name, pair ? pair.refreshToken : '', {
+      path: options.path ?? '/auth',
+      secure: options.secure,
+      httpOnly: true,
+      sameSite: 'Strict',
+      maxAge,
+    });
   }
 
   /** The refresh token from a Cookie header (see refreshCookie). */
-  readRefreshCookie(cookie: string | string[] | null | undefined, options: { secure: boolean; name?: string }): string | undefined {
+  readRefreshCookie(
+    cookie: string | string[] | null | undefined,
+    options: { secure: boolean; name?: string },
+  ): string | undefined {
     return readCookie(cookie, refreshCookieName(options));
   }
 
@@ -354,10 +474,18 @@ export class TokenService {
     };
   }
 
-  private key(familyId: string): string { return `${this.o.namespace}:f:${familyId}`; }
-  private denyKey(kind: 'jti' | 'sid', id: string): string { return `${this.o.namespace}:deny:${kind}:${id}`; }
-  private index(subject: string): string { return `${this.o.namespace}:${subject}`; }
-  private subjectOf(index: string | null): string { return index?.slice(this.o.namespace.length + 1) ?? ''; }
+  private key(familyId: string): string {
+    return `${this.o.namespace}:f:${familyId}`;
+  }
+  private denyKey(kind: 'jti' | 'sid', id: string): string {
+    return `${this.o.namespace}:deny:${kind}:${id}`;
+  }
+  private index(subject: string): string {
+    return `${this.o.namespace}:${subject}`;
+  }
+  private subjectOf(index: string | null): string {
+    return index?.slice(this.o.namespace.length + 1) ?? '';
+  }
 }
 
 function derive(secret: string, nonce: string): string {
@@ -371,10 +499,16 @@ function refreshCookieName(options: { secure: boolean; name?: string }): string 
 
 function checkClaims(claims: Record<string, unknown>): Record<string, unknown> {
   for (const k of Object.keys(claims)) {
-    if (RESERVED.has(k)) throw new SessionError('ERR_INVALID_ARGUMENT', `claim '${k}' is set by the token service`, 'local', { claim: k });
+    if (RESERVED.has(k))
+      throw new SessionError('ERR_INVALID_ARGUMENT', `claim '${k}' is set by the token service`, 'local', { claim: k });
   }
   const json = JSON.stringify(claims);
-  if (json.length > MAX_CLAIMS_BYTES) throw new SessionError('ERR_INVALID_ARGUMENT', `extra claims exceed ${MAX_CLAIMS_BYTES} bytes (MAX_CLAIMS_BYTES)`, 'local');
+  if (json.length > MAX_CLAIMS_BYTES)
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `extra claims exceed ${MAX_CLAIMS_BYTES} bytes (MAX_CLAIMS_BYTES)`,
+      'local',
+    );
   return JSON.parse(json) as Record<string, unknown>;
 }
 
@@ -383,17 +517,26 @@ function invalid(reason: string): SessionError {
 }
 
 function refreshInvalid(reason: string): SessionError {
-  return new SessionError('ERR_REFRESH_INVALID', `refresh token rejected (${reason}): log in again`, 'remote', { reason });
+  return new SessionError('ERR_REFRESH_INVALID', `refresh token rejected (${reason}): log in again`, 'remote', {
+    reason,
+  });
 }
 
 function reasonOf(error: unknown): string {
   const e = error as { code?: string; claim?: string };
   switch (e.code) {
-    case 'ERR_JWT_EXPIRED': return 'expired';
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'signature';
-    case 'ERR_JOSE_ALG_NOT_ALLOWED': return 'algorithm';
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return e.claim === 'iss' ? 'issuer' : e.claim === 'aud' ? 'audience' : 'claims';
-    case 'ERR_JWS_INVALID': case 'ERR_JWT_INVALID': return 'malformed';
-    default: return 'malformed';
+    case 'ERR_JWT_EXPIRED':
+      return 'expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'algorithm';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return e.claim === 'iss' ? 'issuer' : e.claim === 'aud' ? 'audience' : 'claims';
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'malformed';
+    default:
+      return 'malformed';
   }
 }

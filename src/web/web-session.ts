@@ -42,7 +42,17 @@ export class WebSession<T extends SessionData = SessionData> {
   /** @internal */
   constructor(
     private readonly m: SessionManagerInternals,
-    init: { token: SessionToken | null; record: SessionRecord | null; version?: number; principal: string | null; hadCookie: boolean; available: boolean; userAgent?: string; address?: string; secure?: boolean },
+    init: {
+      token: SessionToken | null;
+      record: SessionRecord | null;
+      version?: number;
+      principal: string | null;
+      hadCookie: boolean;
+      available: boolean;
+      userAgent?: string;
+      address?: string;
+      secure?: boolean;
+    },
   ) {
     this.token = init.token;
     this.record = init.record;
@@ -65,13 +75,25 @@ export class WebSession<T extends SessionData = SessionData> {
   readonly secure: boolean;
 
   /** The session's public id (what listSessions shows and revoke takes), or null before it is first saved. */
-  get id(): string | null { return this.state === 'destroyed' ? null : (this.token?.id ?? null); }
+  get id(): string | null {
+    return this.state === 'destroyed' ? null : (this.token?.id ?? null);
+  }
   /** True until the session has been stored (a request with no valid cookie starts one). */
-  get isNew(): boolean { return this.state !== 'stored'; }
-  get principal(): string | null { return this.principalChange !== undefined ? this.principalChange : this.principalValue; }
-  get createdAt(): number | null { return this.record?.c ?? null; }
-  get lastSeenAt(): number | null { return this.record?.s ?? null; }
-  get destroyed(): boolean { return this.state === 'destroyed'; }
+  get isNew(): boolean {
+    return this.state !== 'stored';
+  }
+  get principal(): string | null {
+    return this.principalChange !== undefined ? this.principalChange : this.principalValue;
+  }
+  get createdAt(): number | null {
+    return this.record?.c ?? null;
+  }
+  get lastSeenAt(): number | null {
+    return this.record?.s ?? null;
+  }
+  get destroyed(): boolean {
+    return this.state === 'destroyed';
+  }
 
   get<K extends keyof T & string>(key: K): T[K] | undefined {
     if (this.changes.has(key)) {
@@ -82,7 +104,10 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   set<K extends keyof T & string>(key: K, value: T[K]): void {
-    if (value === undefined) { this.delete(key); return; }
+    if (value === undefined) {
+      this.delete(key);
+      return;
+    }
     this.changes.set(key, value);
     if (this.state === 'destroyed') this.revive();
   }
@@ -103,7 +128,9 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   /** Changes not yet written. */
-  get dirty(): boolean { return this.changes.size > 0 || this.principalChange !== undefined; }
+  get dirty(): boolean {
+    return this.changes.size > 0 || this.principalChange !== undefined;
+  }
 
   /** Names the principal (indexed: listSessions, revokeAll). Prefer `regenerate({ principal })` at login. */
   setPrincipal(principal: string | null): void {
@@ -132,19 +159,23 @@ export class WebSession<T extends SessionData = SessionData> {
       return Promise.reject(error);
     }
     if (this.state === 'destroyed') this.revive();
-    return this.state === 'new' ? this.m.save(this as unknown as WebSession, true).then(() => this.write(change)) : this.write(change);
+    return this.state === 'new'
+      ? this.m.save(this as unknown as WebSession, true).then(() => this.write(change))
+      : this.write(change);
   }
 
   private write(change: (data: Partial<T>) => Partial<T> | undefined): Promise<void> {
-    return this.m.writeRecord(this, (rec) => {
-      const next = change(rec.d as Partial<T>);
-      return next === undefined ? undefined : { ...rec, d: next as SessionData };
-    }).then((outcome) => {
-      if (outcome === GONE || outcome === null) throw this.gone();
-      if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
-      this.record = outcome.value;
-      this.version = outcome.version;
-    });
+    return this.m
+      .writeRecord(this, (rec) => {
+        const next = change(rec.d as Partial<T>);
+        return next === undefined ? undefined : { ...rec, d: next as SessionData };
+      })
+      .then((outcome) => {
+        if (outcome === GONE || outcome === null) throw this.gone();
+        if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
+        this.record = outcome.value;
+        this.version = outcome.version;
+      });
   }
 
   /** Atomically adds `by` to a numeric key (missing counts as 0) and resolves with the new value. */
@@ -215,12 +246,23 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   private requireAvailable(): void {
-    if (!this.available) throw new SessionError('ERR_STORE_UNAVAILABLE', 'the session store is unavailable and this request runs without a session', 'local', { cause: 'anonymous' });
+    if (!this.available)
+      throw new SessionError(
+        'ERR_STORE_UNAVAILABLE',
+        'the session store is unavailable and this request runs without a session',
+        'local',
+        { cause: 'anonymous' },
+      );
   }
 
   /** @internal */
   gone(): SessionError {
-    return new SessionError('ERR_WEB_SESSION_GONE', 'the session was destroyed, revoked or expired meanwhile', 'local', { reason: 'gone' });
+    return new SessionError(
+      'ERR_WEB_SESSION_GONE',
+      'the session was destroyed, revoked or expired meanwhile',
+      'local',
+      { reason: 'gone' },
+    );
   }
 
   /** @internal Applies this request's diff to a record. */

@@ -85,5 +85,8 @@ export interface SessionManagerInternals {
   readonly revocations: Revocations;
   save(session: WebSession<SessionData>, create?: boolean): Promise<void>;
   destroyStored(id: string): Promise<void>;
-  writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>>;
+  writeRecord(
+    session: WebSession<SessionData>,
+    change: (rec: SessionRecord) => SessionRecord | undefined,
+  ): Promise<Outcome<SessionRecord>>;
 }

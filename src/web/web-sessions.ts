@@ -24,7 +24,17 @@
 import { SessionError } from '../engine/errors.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { SessionStore, StoredSession } from '../store/store.js';
-import { formatToken, hashSecret, newToken, parseToken, readCookie, sameHash, serializeCookie, type CookieAttributes, type SessionToken } from './cookie.js';
+import {
+  formatToken,
+  hashSecret,
+  newToken,
+  parseToken,
+  readCookie,
+  sameHash,
+  serializeCookie,
+  type CookieAttributes,
+  type SessionToken,
+} from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
 import { handleFetch } from './fetch.js';
 import { bounded, GONE, Writer, type Outcome } from './writer.js';
@@ -79,7 +89,8 @@ export class WebSessions {
     this.maxDataBytes = options.maxDataBytes ?? 64 * 1024;
     this.coalesce = options.coalesceReads ?? true;
     this.memory = Object.getPrototypeOf(this.store) === MemoryStore.prototype;
-    if (options.sameSite === 'None' && options.secure === false) throw new SessionError('ERR_INVALID_ARGUMENT', 'sameSite None needs secure cookies', 'local');
+    if (options.sameSite === 'None' && options.secure === false)
+      throw new SessionError('ERR_INVALID_ARGUMENT', 'sameSite None needs secure cookies', 'local');
     this.writer = new Writer<SessionRecord>({
       store: this.store,
       ttl: (rec) => this.deadline(rec) - this.now(),
@@ -99,12 +110,25 @@ export class WebSessions {
     try {
       const raw = readCookie(input.cookie, this.cookieName(input.secure));
       const token = parseToken(raw);
-      const userAgent = input.userAgent !== undefined && input.userAgent.length > MAX_USER_AGENT ? input.userAgent.slice(0, MAX_USER_AGENT) : input.userAgent;
+      const userAgent =
+        input.userAgent !== undefined && input.userAgent.length > MAX_USER_AGENT
+          ? input.userAgent.slice(0, MAX_USER_AGENT)
+          : input.userAgent;
       if (!token) return Promise.resolve(this.fresh<T>(raw !== undefined, userAgent, input));
       return this.read(this.key(token.id)).then((stored) => {
         const found = this.check(token, stored);
         return found
-          ? new WebSession<T>(this, { token, record: found.data, version: found.version, principal: this.principalOf(found.principal), hadCookie: true, available: true, userAgent, address: input.address, secure: input.secure })
+          ? new WebSession<T>(this, {
+              token,
+              record: found.data,
+              version: found.version,
+              principal: this.principalOf(found.principal),
+              hadCookie: true,
+              available: true,
+              userAgent,
+              address: input.address,
+              secure: input.secure,
+            })
           : this.fresh<T>(true, userAgent, input);
       });
     } catch (error) {
@@ -112,13 +136,33 @@ export class WebSessions {
     }
   }
 
-  private fresh<T extends SessionData>(hadCookie: boolean, userAgent: string | undefined, input: LoadInput): WebSession<T> {
-    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie, available: true, userAgent, address: input.address, secure: input.secure });
+  private fresh<T extends SessionData>(
+    hadCookie: boolean,
+    userAgent: string | undefined,
+    input: LoadInput,
+  ): WebSession<T> {
+    return new WebSession<T>(this, {
+      token: null,
+      record: null,
+      principal: null,
+      hadCookie,
+      available: true,
+      userAgent,
+      address: input.address,
+      secure: input.secure,
+    });
   }
 
   /** @internal A session that saves nothing, for a request run anonymously while the store is down. */
   anonymous<T extends SessionData = SessionData>(secure = false): WebSession<T> {
-    return new WebSession<T>(this, { token: null, record: null, principal: null, hadCookie: false, available: false, secure });
+    return new WebSession<T>(this, {
+      token: null,
+      record: null,
+      principal: null,
+      hadCookie: false,
+      available: false,
+      secure,
+    });
   }
 
   /**
@@ -137,8 +181,11 @@ export class WebSessions {
       if (session.address) record.ip = session.address;
       this.checkSize(record.d);
       const principal = session.principal;
-      const outcome = await this.writer.apply(this.key(token.id), (cur) => (cur ? GONE : { value: record, principal: this.indexName(principal) }));
-      if (outcome === GONE || outcome === null) throw new SessionError('ERR_STORE_CONFLICT', 'a new session id was already taken', 'local', { retries: 0 });
+      const outcome = await this.writer.apply(this.key(token.id), (cur) =>
+        cur ? GONE : { value: record, principal: this.indexName(principal) },
+      );
+      if (outcome === GONE || outcome === null)
+        throw new SessionError('ERR_STORE_CONFLICT', 'a new session id was already taken', 'local', { retries: 0 });
       session.saved(outcome.value, outcome.version, principal);
       session.cookieChanged = true;
       return;
@@ -180,10 +227,12 @@ export class WebSessions {
       const token = (session.token ??= newToken());
       const rec = session.record;
       const now = this.now();
-      const deadline = rec && session.state === 'stored' ? this.deadline(rec) : Math.min(now + this.idleMs, now + this.absoluteMs);
+      const deadline =
+        rec && session.state === 'stored' ? this.deadline(rec) : Math.min(now + this.idleMs, now + this.absoluteMs);
       return [serializeCookie(name, formatToken(token), this.attributes(secure, Math.ceil((deadline - now) / 1000)))];
     }
-    if (!willStore && (session.hadCookie || session.cookieChanged)) return [serializeCookie(name, '', this.attributes(secure, 0))];
+    if (!willStore && (session.hadCookie || session.cookieChanged))
+      return [serializeCookie(name, '', this.attributes(secure, 0))];
     return NO_COOKIES;
   }
 
@@ -207,7 +256,10 @@ export class WebSessions {
    * (`__Host-sid` over TLS, so a plain `sid` planted by a network attacker or a sibling subdomain
    * is ignored). Without it both names are tried (for callers that do not know the transport).
    */
-  async resolve(cookie: string | string[] | null | undefined, options: { secure?: boolean } = {}): Promise<(SessionInfo & { principal: string | null; data: SessionData }) | null> {
+  async resolve(
+    cookie: string | string[] | null | undefined,
+    options: { secure?: boolean } = {},
+  ): Promise<(SessionInfo & { principal: string | null; data: SessionData }) | null> {
     for (const secure of options.secure === undefined ? [true, false] : [options.secure]) {
       const token = parseToken(readCookie(cookie, this.cookieName(secure)));
       if (!token) continue;
@@ -221,10 +273,17 @@ export class WebSessions {
 
   /** A principal's live sessions, oldest first. */
   async listSessions(principal: string): Promise<SessionInfo[]> {
-    const all = await this.guard(this.store.listByPrincipal<SessionRecord>(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'listByPrincipal');
+    const all = await this.guard(
+      this.store.listByPrincipal<SessionRecord>(this.indexName(principal) as string, {
+        timeoutMs: this.storeTimeoutMs,
+      }),
+      'listByPrincipal',
+    );
     const now = this.now();
     const prefix = `${this.ns}:`;
-    return all.filter((s) => s.id.startsWith(prefix) && this.deadline(s.data) > now).map((s) => this.info(s.id.slice(prefix.length), s.data));
+    return all
+      .filter((s) => s.id.startsWith(prefix) && this.deadline(s.data) > now)
+      .map((s) => this.info(s.id.slice(prefix.length), s.data));
   }
 
   /** Ends one of `principal`'s sessions (by its public id); false when it is not theirs or gone. */
@@ -238,7 +297,10 @@ export class WebSessions {
 
   /** Ends every session of `principal` (one atomic step on stores that have one); resolves with how many. */
   async revokeAll(principal: string): Promise<number> {
-    const ended = await this.guard(this.store.destroyByPrincipal(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }), 'destroyByPrincipal');
+    const ended = await this.guard(
+      this.store.destroyByPrincipal(this.indexName(principal) as string, { timeoutMs: this.storeTimeoutMs }),
+      'destroyByPrincipal',
+    );
     this.revocations.emit({ kind: 'web-principal', principal });
     return ended;
   }
@@ -252,14 +314,19 @@ export class WebSessions {
   /** @internal */
   cookieName(secure: boolean): string {
     const base = this.options.cookieName ?? 'sid';
-    return this.useSecure(secure) && !this.options.domain && (this.options.path ?? '/') === '/' ? `__Host-${base}` : base;
+    return this.useSecure(secure) && !this.options.domain && (this.options.path ?? '/') === '/'
+      ? `__Host-${base}`
+      : base;
   }
 
   /** @internal Whether a request counts as served over TLS. */
   isSecure(tls: boolean, forwardedProto?: string | string[] | null): boolean {
     if (tls) return true;
     if (!this.trustProxy || !forwardedProto) return false;
-    const first = (Array.isArray(forwardedProto) ? forwardedProto[0] : forwardedProto)?.split(',')[0]?.trim().toLowerCase();
+    const first = (Array.isArray(forwardedProto) ? forwardedProto[0] : forwardedProto)
+      ?.split(',')[0]
+      ?.trim()
+      .toLowerCase();
     return first === 'https';
   }
 
@@ -276,7 +343,9 @@ export class WebSessions {
   // -- internals (SessionManagerInternals) ----------------------------------------------------
 
   /** @internal */
-  newToken(): SessionToken { return newToken(); }
+  newToken(): SessionToken {
+    return newToken();
+  }
 
   /** @internal */
   async destroyStored(id: string): Promise<void> {
@@ -286,34 +355,48 @@ export class WebSessions {
   }
 
   /** @internal */
-  writeRecord(session: WebSession<SessionData>, change: (rec: SessionRecord) => SessionRecord | undefined): Promise<Outcome<SessionRecord>> {
+  writeRecord(
+    session: WebSession<SessionData>,
+    change: (rec: SessionRecord) => SessionRecord | undefined,
+  ): Promise<Outcome<SessionRecord>> {
     const token = session.token as SessionToken;
     // The record's hash was checked against this token at load (or written from it at save).
     const h = session.record?.h ?? hashSecret(token.secret);
     const now = this.now();
-    const hint = session.record && session.version > 0 && session.state === 'stored'
-      ? { value: session.record, version: session.version, principal: this.indexName(session.principalValue) }
-      : undefined;
-    return this.writer.apply(this.key(token.id), (cur) => {
-      if (!cur || !sameHash(cur.value.h, h) || this.deadline(cur.value) <= now) return GONE;
-      const next = change(cur.value);
-      if (next === undefined) return undefined;
-      const principal = session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
-      // Last seen moves (and the cookie's Max-Age with it) at most every touchAfterMs.
-      return { value: now - cur.value.s >= this.touchAfterMs ? { ...next, s: now } : next, principal };
-    }, hint);
+    const hint =
+      session.record && session.version > 0 && session.state === 'stored'
+        ? { value: session.record, version: session.version, principal: this.indexName(session.principalValue) }
+        : undefined;
+    return this.writer.apply(
+      this.key(token.id),
+      (cur) => {
+        if (!cur || !sameHash(cur.value.h, h) || this.deadline(cur.value) <= now) return GONE;
+        const next = change(cur.value);
+        if (next === undefined) return undefined;
+        const principal =
+          session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
+        // Last seen moves (and the cookie's Max-Age with it) at most every touchAfterMs.
+        return { value: now - cur.value.s >= this.touchAfterMs ? { ...next, s: now } : next, principal };
+      },
+      hint,
+    );
   }
 
-  private lookup(token: SessionToken): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
+  private lookup(
+    token: SessionToken,
+  ): Promise<{ record: SessionRecord; version: number; principal: string | null } | null> {
     return this.read(this.key(token.id)).then((stored) => {
       const found = this.check(token, stored);
-      return found ? { record: found.data, version: found.version, principal: this.principalOf(found.principal) } : null;
+      return found
+        ? { record: found.data, version: found.version, principal: this.principalOf(found.principal) }
+        : null;
     });
   }
 
   /** The stored record if it belongs to `token` and is live by this layer's clock, else null. */
   private check(token: SessionToken, stored: StoredSession<SessionRecord> | null): StoredSession<SessionRecord> | null {
-    if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret))) return null;
+    if (!stored || typeof stored.data?.h !== 'string' || !sameHash(stored.data.h, hashSecret(token.secret)))
+      return null;
     if (this.deadline(stored.data) <= this.now()) {
       // Over by this layer's clock: remove it (best effort; the store TTL would too).
       this.destroyStored(token.id).catch((error: unknown) => this.options.onError?.(error));
@@ -327,13 +410,23 @@ export class WebSessions {
    * data is frozen: requests may share it, and changes go through set() anyway.
    */
   private read(key: string): Promise<StoredSession<SessionRecord> | null> {
-    if (!this.coalesce) return this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then(freeze);
+    if (!this.coalesce)
+      return this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then(freeze);
     const pending = this.reads.get(key);
     if (pending) return pending;
     // One step after the store's answer: freeze, and stop offering this read to later requests.
-    const p: Promise<StoredSession<SessionRecord> | null> = this.guard(this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }), 'get').then(
-      (s) => { if (this.reads.get(key) === p) this.reads.delete(key); return freeze(s); },
-      (error: unknown) => { if (this.reads.get(key) === p) this.reads.delete(key); throw error; },
+    const p: Promise<StoredSession<SessionRecord> | null> = this.guard(
+      this.store.get<SessionRecord>(key, { timeoutMs: this.storeTimeoutMs }),
+      'get',
+    ).then(
+      (s) => {
+        if (this.reads.get(key) === p) this.reads.delete(key);
+        return freeze(s);
+      },
+      (error: unknown) => {
+        if (this.reads.get(key) === p) this.reads.delete(key);
+        throw error;
+      },
     );
     this.reads.set(key, p);
     return p;
@@ -346,8 +439,12 @@ export class WebSessions {
     return out;
   }
 
-  private key(id: string): string { return `${this.ns}:${id}`; }
-  private indexName(principal: string | null): string | null { return principal === null ? null : `${this.ns}:${principal}`; }
+  private key(id: string): string {
+    return `${this.ns}:${id}`;
+  }
+  private indexName(principal: string | null): string | null {
+    return principal === null ? null : `${this.ns}:${principal}`;
+  }
   private principalOf(index: string | null): string | null {
     return index !== null && index.startsWith(`${this.ns}:`) ? index.slice(this.ns.length + 1) : null;
   }
@@ -358,14 +455,26 @@ export class WebSessions {
   }
 
   private attributes(secure: boolean, maxAge: number): CookieAttributes {
-    const a: CookieAttributes = { path: this.options.path ?? '/', secure: this.useSecure(secure), httpOnly: true, sameSite: this.options.sameSite ?? 'Lax', maxAge };
+    const a: CookieAttributes = {
+      path: this.options.path ?? '/',
+      secure: this.useSecure(secure),
+      httpOnly: true,
+      sameSite: this.options.sameSite ?? 'Lax',
+      maxAge,
+    };
     if (this.options.domain) a.domain = this.options.domain;
     return a;
   }
 
   private checkSize(d: SessionData): void {
     const bytes = JSON.stringify(d).length;
-    if (bytes > this.maxDataBytes) throw new SessionError('ERR_WEB_SESSION_TOO_LARGE', `session data would be ${bytes} bytes, over maxDataBytes (${this.maxDataBytes})`, 'local', { bytes, limit: this.maxDataBytes });
+    if (bytes > this.maxDataBytes)
+      throw new SessionError(
+        'ERR_WEB_SESSION_TOO_LARGE',
+        `session data would be ${bytes} bytes, over maxDataBytes (${this.maxDataBytes})`,
+        'local',
+        { bytes, limit: this.maxDataBytes },
+      );
   }
 
   /** @internal Bounds a store call even if the store ignores its own timeout: a request never hangs on it. */
@@ -378,11 +487,16 @@ export class WebSessions {
 
 /** Store failures (as opposed to bugs): these are what fail-closed / anonymous are about. */
 export function isStoreError(error: unknown): boolean {
-  return error instanceof SessionError && (error.code === 'ERR_STORE_TIMEOUT' || error.code === 'ERR_STORE_UNAVAILABLE' || error.code === 'ERR_STORE_CONFLICT' || error.code === 'ERR_STORE_FULL');
+  return (
+    error instanceof SessionError &&
+    (error.code === 'ERR_STORE_TIMEOUT' ||
+      error.code === 'ERR_STORE_UNAVAILABLE' ||
+      error.code === 'ERR_STORE_CONFLICT' ||
+      error.code === 'ERR_STORE_FULL')
+  );
 }
 
 export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot be reached. Try again shortly.\n';
-
 
 function freeze(s: StoredSession<SessionRecord> | null): StoredSession<SessionRecord> | null {
   if (s && s.data && typeof s.data === 'object') deepFreeze(s.data.d);
@@ -396,6 +510,9 @@ function deepFreeze(value: unknown): void {
 }
 
 function positive(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`, 'local', { [name]: value });
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`, 'local', {
+      [name]: value,
+    });
   return value;
 }

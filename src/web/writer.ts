@@ -77,9 +77,19 @@ export class Writer<R> {
    */
   apply(key: string, change: Change<R>, hint?: Current<R>): Promise<Outcome<R>> {
     let line = this.lines.get(key);
-    if (!line) { line = { queue: [], running: false, cached: hint }; this.lines.set(key, line); }
+    if (!line) {
+      line = { queue: [], running: false, cached: hint };
+      this.lines.set(key, line);
+    }
     if (line.queue.length >= MAX_QUEUED_CHANGES) {
-      return Promise.reject(new SessionError('ERR_STORE_CONFLICT', `more than ${MAX_QUEUED_CHANGES} changes queued for one session (MAX_QUEUED_CHANGES)`, 'local', { retries: 0 }));
+      return Promise.reject(
+        new SessionError(
+          'ERR_STORE_CONFLICT',
+          `more than ${MAX_QUEUED_CHANGES} changes queued for one session (MAX_QUEUED_CHANGES)`,
+          'local',
+          { retries: 0 },
+        ),
+      );
     }
     const p = new Promise<Outcome<R>>((resolve, reject) => line.queue.push({ change, resolve, reject }));
     if (!line.running) void this.run(key, line);
@@ -116,7 +126,10 @@ export class Writer<R> {
       const seen: (Current<R> | null | typeof GONE)[] = [];
       for (const op of batch) {
         const next = op.change(state);
-        if (next === GONE) { seen.push(GONE); continue; }
+        if (next === GONE) {
+          seen.push(GONE);
+          continue;
+        }
         if (next !== undefined) {
           state = { value: next.value, principal: next.principal, version: (state?.version ?? 0) + 1 };
           changed = true;
@@ -134,7 +147,11 @@ export class Writer<R> {
         return batch.map(() => GONE);
       }
       const version = await this.o.guard(
-        this.o.store.compareAndSet(key, base?.version ?? 0, state.value, { ttlMs, principal: state.principal, timeoutMs: this.o.timeoutMs }),
+        this.o.store.compareAndSet(key, base?.version ?? 0, state.value, {
+          ttlMs,
+          principal: state.principal,
+          timeoutMs: this.o.timeoutMs,
+        }),
         'compareAndSet',
       );
       if (version !== null) {
@@ -148,11 +165,19 @@ export class Writer<R> {
       line.cached = undefined; // another process wrote: read again
       if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
     }
-    throw new SessionError('ERR_STORE_CONFLICT', `session kept changing under ${this.o.maxRetries + 1} attempts`, 'local', { retries: this.o.maxRetries });
+    throw new SessionError(
+      'ERR_STORE_CONFLICT',
+      `session kept changing under ${this.o.maxRetries + 1} attempts`,
+      'local',
+      { retries: this.o.maxRetries },
+    );
   }
 
   private async read(key: string): Promise<Current<R> | null> {
-    const s: StoredSession<R> | null = await this.o.guard(this.o.store.get<R>(key, { timeoutMs: this.o.timeoutMs }), 'get');
+    const s: StoredSession<R> | null = await this.o.guard(
+      this.o.store.get<R>(key, { timeoutMs: this.o.timeoutMs }),
+      'get',
+    );
     return s ? { value: s.data, principal: s.principal, version: s.version } : null;
   }
 }
@@ -165,7 +190,16 @@ export function bounded<T>(p: Promise<T>, timeoutMs: number, op: string): Promis
   const ms = timeoutMs + 100;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SessionError('ERR_STORE_TIMEOUT', `the store did not answer ${op} within ${ms} ms`, 'local', { op, timeoutMs: ms })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new SessionError('ERR_STORE_TIMEOUT', `the store did not answer ${op} within ${ms} ms`, 'local', {
+            op,
+            timeoutMs: ms,
+          }),
+        ),
+      ms,
+    );
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

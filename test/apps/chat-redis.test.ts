@@ -14,26 +14,43 @@ import { startChatServer, type ChatServer } from './fixtures/chat-server.js';
 const SKIP = skipWithout('redis-server', 'test/apps/chat-redis.test.ts', 'apt-get install -y redis-server');
 
 const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => { for (const c of closers.splice(0).reverse()) await c().catch(() => undefined); });
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+});
 
 function until(c: ChatClient, check: () => boolean): Promise<void> {
   return new Promise((resolve) => {
-    if (check()) { resolve(); return; }
-    const offs = (['message', 'join', 'leave', 'presence', 'closed'] as const).map((e) => c.on(e, () => {
-      if (check()) { for (const off of offs) off(); resolve(); }
-    }));
+    if (check()) {
+      resolve();
+      return;
+    }
+    const offs = (['message', 'join', 'leave', 'presence', 'closed'] as const).map((e) =>
+      c.on(e, () => {
+        if (check()) {
+          for (const off of offs) off();
+          resolve();
+        }
+      }),
+    );
   });
 }
 
 describe.skipIf(SKIP)('chat across nodes over a real Redis bus', () => {
   let redis: RedisServer;
-  beforeAll(async () => { redis = await startRedis(); }, 60_000);
-  afterAll(async () => { await redis?.stop(); });
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 60_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
 
   async function node(id: string): Promise<{ chat: ChatServer; bus: RedisBus }> {
     const bus = new RedisBus({ url: redis.url, prefix: `chat-test:${process.pid}:` });
     const chat = await startChatServer({ bus, presenceIntervalMs: 200, nodeId: id });
-    closers.push(() => bus.close(), () => chat.close());
+    closers.push(
+      () => bus.close(),
+      () => chat.close(),
+    );
     return { chat, bus };
   }
 
@@ -53,17 +70,28 @@ describe.skipIf(SKIP)('chat across nodes over a real Redis bus', () => {
     const twin = await join(b.chat.tcp, 'ada');
     expect(twin.nick).toBe('ada-2');
     const seen = { ada: [] as ChatMessage[], bob: [] as ChatMessage[] };
-    ada.on('message', (m) => { if (!m.history) seen.ada.push(m); });
-    bob.on('message', (m) => { if (!m.history) seen.bob.push(m); });
+    ada.on('message', (m) => {
+      if (!m.history) seen.ada.push(m);
+    });
+    bob.on('message', (m) => {
+      if (!m.history) seen.bob.push(m);
+    });
     const N = 50;
-    for (let i = 0; i < N; i++) { await ada.send(`a${i}`); await bob.send(`b${i}`); }
+    for (let i = 0; i < N; i++) {
+      await ada.send(`a${i}`);
+      await bob.send(`b${i}`);
+    }
     await until(ada, () => seen.ada.length >= 2 * N);
     await until(bob, () => seen.bob.length >= 2 * N);
     for (const got of [seen.ada, seen.bob]) {
       expect(got).toHaveLength(2 * N);
       expect(new Set(got.map((m) => m.id)).size).toBe(2 * N);
-      expect(got.filter((m) => m.from === 'ada').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `a${i}`));
-      expect(got.filter((m) => m.from === 'bob').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `b${i}`));
+      expect(got.filter((m) => m.from === 'ada').map((m) => m.text)).toEqual(
+        Array.from({ length: N }, (_, i) => `a${i}`),
+      );
+      expect(got.filter((m) => m.from === 'bob').map((m) => m.text)).toEqual(
+        Array.from({ length: N }, (_, i) => `b${i}`),
+      );
     }
     // Node A dies without a word: its bus connection goes, its sessions with it.
     const leaves: string[] = [];

@@ -23,10 +23,15 @@ import { freePort, have, startRedis } from '../support/redis.js';
 import type { RedisServer } from '../support/redis.js';
 
 const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => { for (const c of closers.splice(0).reverse()) await c().catch(() => undefined); });
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+});
 const schemas: string[] = [];
 let redis: RedisServer | undefined;
-afterAll(async () => { await dropSchemas(schemas).catch(() => undefined); await redis?.stop(); });
+afterAll(async () => {
+  await dropSchemas(schemas).catch(() => undefined);
+  await redis?.stop();
+});
 
 const POSTGRES = await postgresReachable();
 const REDIS = have('redis-server');
@@ -46,23 +51,41 @@ async function storeOf(kind: string): Promise<SessionStore> {
   return store;
 }
 
-interface Nodes { store: SessionStore; bus: LocalBus; node(id: string): Promise<ChatServer> }
+interface Nodes {
+  store: SessionStore;
+  bus: LocalBus;
+  node(id: string): Promise<ChatServer>;
+}
 
 async function nodes(kind: string): Promise<Nodes> {
   const store = await storeOf(kind);
   const bus = new LocalBus();
   return {
-    store, bus,
+    store,
+    bus,
     node: async (id) => {
-      const s = await startChatServer({ bus, nodeId: id, presenceIntervalMs: 200, shared: { store } }, { durability: { store }, heartbeatMs: 0 });
+      const s = await startChatServer(
+        { bus, nodeId: id, presenceIntervalMs: 200, shared: { store } },
+        { durability: { store }, heartbeatMs: 0 },
+      );
       closers.push(() => s.close());
       return s;
     },
   };
 }
 
-async function join(url: string, nick: string, extra: Parameters<typeof ChatClient.connect>[1] = {}): Promise<ChatClient> {
-  const c = await ChatClient.connect(url, { nick, room: 'lobby', heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 50 }, ...extra });
+async function join(
+  url: string,
+  nick: string,
+  extra: Parameters<typeof ChatClient.connect>[1] = {},
+): Promise<ChatClient> {
+  const c = await ChatClient.connect(url, {
+    nick,
+    room: 'lobby',
+    heartbeatMs: 0,
+    reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
+    ...extra,
+  });
   closers.push(async () => c.abort());
   return c;
 }
@@ -72,20 +95,32 @@ function until(c: ChatClient, check: () => boolean, what: string, ms = 30_000): 
   return new Promise((resolve, reject) => {
     const done = (): boolean => {
       if (!check()) return false;
-      clearInterval(poll); clearTimeout(limit); for (const off of offs) off();
+      clearInterval(poll);
+      clearTimeout(limit);
+      for (const off of offs) off();
       resolve();
       return true;
     };
-    const offs = (['message', 'join', 'leave', 'presence', 'turn', 'resumed'] as const).map((e) => c.on(e, () => { done(); }));
+    const offs = (['message', 'join', 'leave', 'presence', 'turn', 'resumed'] as const).map((e) =>
+      c.on(e, () => {
+        done();
+      }),
+    );
     const poll = setInterval(done, 50);
-    const limit = setTimeout(() => { clearInterval(poll); for (const off of offs) off(); reject(new Error(`timed out waiting for ${what}`)); }, ms);
+    const limit = setTimeout(() => {
+      clearInterval(poll);
+      for (const off of offs) off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
     done();
   });
 }
 
 function lines(c: ChatClient): ChatMessage[] {
   const got: ChatMessage[] = [];
-  c.on('message', (m) => { if (!m.history) got.push(m); });
+  c.on('message', (m) => {
+    if (!m.history) got.push(m);
+  });
   return got;
 }
 
@@ -109,7 +144,7 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     const a = lines(ada);
     const bob = await join(n2.tcp, 'bob');
     const b = lines(bob);
-    await until(ada, () => ada.members.includes('bob'), 'bob in ada\'s list');
+    await until(ada, () => ada.members.includes('bob'), "bob in ada's list");
     for (let i = 0; i < 5; i++) await bob.send(`before ${i}`);
     await until(ada, () => a.length === 5, 'the first five lines at ada');
     // ada's node hands its sessions over and goes; nobody holds ada's session while bob talks.
@@ -117,13 +152,17 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     lb.cutAll();
     await n1.server.close({ mode: 'handover', timeoutMs: 5000 });
     for (let i = 0; i < 40; i++) await bob.send(`while away ${i}`);
-    await until(bob, () => b.length === 45, 'bob\'s own lines back');
+    await until(bob, () => b.length === 45, "bob's own lines back");
     target = n2.server.addresses.tcp as number;
     await until(ada, () => a.length >= 45, 'every line at ada after the move');
     await ada.send('back');
-    await until(bob, () => b.some((m) => m.text === 'back'), 'ada\'s line at bob');
-    const want = [...Array.from({ length: 5 }, (_, i) => `before ${i}`), ...Array.from({ length: 40 }, (_, i) => `while away ${i}`), 'back'];
-    await until(ada, () => a.length === 46, 'ada\'s own line back');
+    await until(bob, () => b.some((m) => m.text === 'back'), "ada's line at bob");
+    const want = [
+      ...Array.from({ length: 5 }, (_, i) => `before ${i}`),
+      ...Array.from({ length: 40 }, (_, i) => `while away ${i}`),
+      'back',
+    ];
+    await until(ada, () => a.length === 46, "ada's own line back");
     expect(a.map((m) => m.text)).toEqual(want);
     expect(b.map((m) => m.text)).toEqual(want);
     expect(a.map((m) => m.id)).toEqual(b.map((m) => m.id));
@@ -140,9 +179,9 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     const ada = await join(`tcp://127.0.0.1:${lb.port}`, 'ada');
     const bob = await join(n2.tcp, 'bob');
     const b = lines(bob);
-    await until(ada, () => ada.members.includes('bob'), 'bob in ada\'s list');
+    await until(ada, () => ada.members.includes('bob'), "bob in ada's list");
     await ada.send('before');
-    await until(bob, () => b.length === 1, 'ada\'s first line at bob');
+    await until(bob, () => b.length === 1, "ada's first line at bob");
     target = dead;
     lb.cutAll();
     await n1.server.close({ mode: 'handover', timeoutMs: 5000 });
@@ -152,9 +191,9 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     const sent = Array.from({ length: N }, (_, i) => ada.send(`away ${i}`));
     target = n2.server.addresses.tcp as number;
     await Promise.all(sent);
-    await until(bob, () => b.length >= N + 1, 'every line of ada\'s at bob');
+    await until(bob, () => b.length >= N + 1, "every line of ada's at bob");
     await ada.send('last');
-    await until(bob, () => b.some((m) => m.text === 'last'), 'ada\'s last line at bob');
+    await until(bob, () => b.some((m) => m.text === 'last'), "ada's last line at bob");
     expect(b.map((m) => m.text)).toEqual(['before', ...Array.from({ length: N }, (_, i) => `away ${i}`), 'last']);
   }, 60_000);
 
@@ -167,10 +206,13 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     const ada = await join(`tcp://127.0.0.1:${lb.port}`, 'ada');
     const a = lines(ada);
     const bob = await join(n2.tcp, 'bob');
-    await until(ada, () => ada.members.includes('bob'), 'bob in ada\'s list');
+    await until(ada, () => ada.members.includes('bob'), "bob in ada's list");
     const N = 60;
     const talking = (async () => {
-      for (let i = 0; i < N; i++) { await bob.send(`line ${i}`); await new Promise((r) => setTimeout(r, 5)); }
+      for (let i = 0; i < N; i++) {
+        await bob.send(`line ${i}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
     })();
     await until(ada, () => a.length >= 10, 'some lines at ada');
     const resumed = new Promise((resolve) => ada.session.once('resumed', resolve));
@@ -194,7 +236,8 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     expect(z.nick).toBe('cat-3');
     await x.close();
     await until(z, () => !z.members.includes(x.nick), 'the first cat gone');
-    for (let i = 0; i < 200 && await n.store.get(`colloquy:chat:nick:lobby:${x.nick}`); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await n.store.get(`colloquy:chat:nick:lobby:${x.nick}`)); i++)
+      await new Promise((r) => setTimeout(r, 50));
     const w = await join(n2.tcp, 'cat');
     expect(w.nick).toBe(x.nick); // freed when its member left
   }, 60_000);
@@ -208,13 +251,17 @@ describe.each(STORES)('chat across nodes on a shared %s store', (kind) => {
     const a = lines(ada);
     const b = lines(bob);
     let both = 0;
-    const check = (): void => { if (ada.hasTurn && bob.hasTurn) both++; };
+    const check = (): void => {
+      if (ada.hasTurn && bob.hasTurn) both++;
+    };
     for (const c of [ada, bob]) c.on('turn', check);
     await ada.send('a0');
     expect(ada.hasTurn).toBe(true);
     // bob asks; node 2 must not grant while ada (node 1) holds the floor: ada gives it back first.
     const said: Promise<void>[] = [];
-    for (let i = 0; i < 5; i++) { said.push(bob.send(`b${i}`), ada.send(`a${i + 1}`)); }
+    for (let i = 0; i < 5; i++) {
+      said.push(bob.send(`b${i}`), ada.send(`a${i + 1}`));
+    }
     await Promise.all(said);
     await until(ada, () => a.length === 11, 'every line at ada');
     await until(bob, () => b.length === 11, 'every line at bob');
@@ -246,14 +293,16 @@ describe('the room log', () => {
     expect(all.trimmed).toBeGreaterThan(0);
     expect(all.entries.length).toBeLessThanOrEqual(40 + 2 * 32); // the bound, plus a chunk and the head's tail
     expect(all.entries.length).toBeGreaterThanOrEqual(40);
-    expect(all.entries.map((e) => e.seq)).toEqual(Array.from({ length: all.entries.length }, (_, i) => 101 - all.entries.length + i));
+    expect(all.entries.map((e) => e.seq)).toEqual(
+      Array.from({ length: all.entries.length }, (_, i) => 101 - all.entries.length + i),
+    );
     expect(all.entries.map((e) => e.m.text)).toEqual(all.entries.map((e) => `t${e.seq - 1}`));
     const late = await two.read('r', 95);
     expect(late.entries.map((e) => e.seq)).toEqual([95, 96, 97, 98, 99, 100]);
     expect(late.trimmed).toBe(0);
   });
 
-  it('trims what every node\'s members acknowledged, and keeps what one node still needs', async () => {
+  it("trims what every node's members acknowledged, and keeps what one node still needs", async () => {
     const store = new MemoryStore();
     closers.push(() => store.close());
     const log = new RoomLog({ store });

@@ -24,7 +24,12 @@ async function server(...args: Parameters<typeof startChatServer>): Promise<Chat
   return s;
 }
 
-async function join(url: string, nick: string, room = 'lobby', extra: Parameters<typeof ChatClient.connect>[1] = {}): Promise<ChatClient> {
+async function join(
+  url: string,
+  nick: string,
+  room = 'lobby',
+  extra: Parameters<typeof ChatClient.connect>[1] = {},
+): Promise<ChatClient> {
   const c = await ChatClient.connect(url, { nick, room, ...extra });
   clients.push(c);
   return c;
@@ -33,16 +38,26 @@ async function join(url: string, nick: string, room = 'lobby', extra: Parameters
 /** Resolves when `check` is true, re-checked on every event of `c` (bounded by the test timeout). */
 function until(c: ChatClient, check: () => boolean): Promise<void> {
   return new Promise((resolve) => {
-    if (check()) { resolve(); return; }
-    const offs = (['message', 'join', 'leave', 'presence', 'turn', 'notice', 'closed'] as const).map((e) => c.on(e, () => {
-      if (check()) { for (const off of offs) off(); resolve(); }
-    }));
+    if (check()) {
+      resolve();
+      return;
+    }
+    const offs = (['message', 'join', 'leave', 'presence', 'turn', 'notice', 'closed'] as const).map((e) =>
+      c.on(e, () => {
+        if (check()) {
+          for (const off of offs) off();
+          resolve();
+        }
+      }),
+    );
   });
 }
 
 function record(c: ChatClient): { messages: ChatMessage[]; notices: string[] } {
   const r = { messages: [] as ChatMessage[], notices: [] as string[] };
-  c.on('message', (m) => { if (!m.history) r.messages.push(m); });
+  c.on('message', (m) => {
+    if (!m.history) r.messages.push(m);
+  });
   c.on('join', (j) => r.notices.push(`join ${j.nick}`));
   c.on('leave', (l) => r.notices.push(`leave ${l.nick} ${l.reason}`));
   return r;
@@ -81,7 +96,9 @@ describe('chat service', () => {
     await ada.send('lobby only');
     await until(ada2, () => ada2.members.length === 2);
     let presence: string[] = [];
-    ada2.on('presence', (p) => { presence = p; });
+    ada2.on('presence', (p) => {
+      presence = p;
+    });
     ada2.who();
     await until(ada2, () => presence.length > 0);
     expect(presence).toEqual(['ada', 'ada-2']);
@@ -102,13 +119,21 @@ describe('chat service', () => {
     expect(bob.history.map((m) => m.text)).toEqual(['m3', 'm4', 'm5']);
     // onClient: listeners attached before the first frame see the welcome's history as events.
     const early: string[] = [];
-    const carl = await ChatClient.connect(s.tcp, { nick: 'carl', onClient: (c) => c.on('message', (m) => { if (m.history) early.push(m.text); }) });
+    const carl = await ChatClient.connect(s.tcp, {
+      nick: 'carl',
+      onClient: (c) =>
+        c.on('message', (m) => {
+          if (m.history) early.push(m.text);
+        }),
+    });
     clients.push(carl);
     expect(early).toEqual(['m3', 'm4', 'm5']);
     bob.on('welcome', () => welcomes++);
     // History came with the welcome, before connect() resolved; count it from the session's view.
     const b = record(bob);
-    bob.on('message', (m) => { if (m.history) history.push(m.text); });
+    bob.on('message', (m) => {
+      if (m.history) history.push(m.text);
+    });
     // Cut bob's connection: the session resumes, and nothing is sent twice.
     bob.session.driver.dropTransport();
     await new Promise<void>((resolve) => bob.session.once('resumed', () => resolve()));
@@ -128,7 +153,11 @@ describe('chat service', () => {
     await until(ada, () => a.messages.length === 5);
     const c = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'raw' }) });
     const first = await c.read();
-    const welcome = JSON.parse(new TextDecoder().decode(first.value)) as { type: string; history: ChatMessage[]; members: string[] };
+    const welcome = JSON.parse(new TextDecoder().decode(first.value)) as {
+      type: string;
+      history: ChatMessage[];
+      members: string[];
+    };
     expect(welcome.type).toBe('welcome');
     expect(welcome.history.map((m) => m.text)).toEqual(['m3', 'm4', 'm5']);
     expect(welcome.members).toEqual(['ada', 'raw']);
@@ -137,13 +166,21 @@ describe('chat service', () => {
 
   it('refuses bad rooms and nicks at connect, and aborts a client that sends garbage', async () => {
     const s = await server({ maxNickLength: 8 });
-    await expect(ChatClient.connect(s.tcp, { room: 'no spaces', reconnect: false })).rejects.toThrow(/room 'no spaces' is not/);
-    await expect(ChatClient.connect(s.tcp, { nick: 'much-too-long', reconnect: false })).rejects.toThrow(/longer than 8/);
-    await expect(ChatClient.connect(s.tcp, { nick: 'tab\there', reconnect: false })).rejects.toThrow(/control characters/);
+    await expect(ChatClient.connect(s.tcp, { room: 'no spaces', reconnect: false })).rejects.toThrow(
+      /room 'no spaces' is not/,
+    );
+    await expect(ChatClient.connect(s.tcp, { nick: 'much-too-long', reconnect: false })).rejects.toThrow(
+      /longer than 8/,
+    );
+    await expect(ChatClient.connect(s.tcp, { nick: 'tab\there', reconnect: false })).rejects.toThrow(
+      /control characters/,
+    );
     const ada = await join(s.tcp, 'ada');
     const r = record(ada);
     const raw = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'raw' }) });
-    const closed = new Promise<string>((resolve) => raw.on('closed', ({ error }) => resolve(`${error?.code} ${error?.message}`)));
+    const closed = new Promise<string>((resolve) =>
+      raw.on('closed', ({ error }) => resolve(`${error?.code} ${error?.message}`)),
+    );
     await raw.send('{not json');
     expect(await closed).toMatch(/ERR_ABORTED .*not a chat message: not UTF-8 JSON/);
     await until(ada, () => r.notices.includes('leave raw lost'));
@@ -165,9 +202,13 @@ describe('chat service', () => {
   it('refuses a full-duplex client in a walkie-talkie room and the reverse', async () => {
     const s = await server();
     await join(s.tcp, 'ada', 'radio', { halfDuplex: true });
-    await expect(ChatClient.connect(s.tcp, { nick: 'bob', room: 'radio', reconnect: false })).rejects.toThrow(/half-duplex \(walkie-talkie\) room: join with --half-duplex/);
+    await expect(ChatClient.connect(s.tcp, { nick: 'bob', room: 'radio', reconnect: false })).rejects.toThrow(
+      /half-duplex \(walkie-talkie\) room: join with --half-duplex/,
+    );
     await join(s.tcp, 'ada', 'plain');
-    await expect(ChatClient.connect(s.tcp, { nick: 'bob', room: 'plain', halfDuplex: true, reconnect: false })).rejects.toThrow(/full-duplex room/);
+    await expect(
+      ChatClient.connect(s.tcp, { nick: 'bob', room: 'plain', halfDuplex: true, reconnect: false }),
+    ).rejects.toThrow(/full-duplex room/);
   });
 
   it('keeps every message exactly once for two clients through a proxy that cuts connections', async () => {
@@ -232,15 +273,19 @@ describe('chat half duplex (walkie-talkie)', () => {
 });
 
 describe('chat half duplex: leaving while the room talks', () => {
-  it('a member without the floor leaves by the service\'s release, cleanly, while messages flow', async () => {
+  it("a member without the floor leaves by the service's release, cleanly, while messages flow", async () => {
     const s = await server();
     const ada = await join(s.tcp, 'ada', 'radio', { halfDuplex: true });
     const cat = await join(s.tcp, 'cat', 'radio', { halfDuplex: true });
     const a = record(ada);
     await ada.send('first'); // ada takes the floor
     let catError: unknown = 'not closed';
-    cat.on('closed', ({ error }) => { catError = error; });
-    const talking = (async () => { for (let i = 0; i < 30; i++) await ada.send(`m${i}`); })();
+    cat.on('closed', ({ error }) => {
+      catError = error;
+    });
+    const talking = (async () => {
+      for (let i = 0; i < 30; i++) await ada.send(`m${i}`);
+    })();
     await cat.close(); // TYPED leave; the service releases while it keeps broadcasting
     await talking;
     expect(catError).toBeUndefined();
@@ -255,7 +300,10 @@ describe('chat over a bus (several nodes)', () => {
     // Node A's bus can be cut off, as if its process died without a word.
     const busA: Bus = {
       publish: (t, m) => (cutA ? Promise.resolve() : bus.publish(t, m)),
-      subscribe: (t, h) => bus.subscribe(t, (m) => { if (!cutA) h(m); }),
+      subscribe: (t, h) =>
+        bus.subscribe(t, (m) => {
+          if (!cutA) h(m);
+        }),
       close: () => Promise.resolve(),
     };
     const nodeA = await server({ bus: busA, presenceIntervalMs: 100, nodeId: 'a' });
@@ -290,7 +338,10 @@ describe('chat limits and hostile input', () => {
     const ada = await join(s.tcp, 'ada');
     const a = record(ada);
     // A member whose application never reads: its receive buffer pauses the transport.
-    const lazy = await connect(s.tcp, { userData: encodeHello({ service: 'chat', nick: 'lazy' }), maxReceiveBufferBytes: 1024 });
+    const lazy = await connect(s.tcp, {
+      userData: encodeHello({ service: 'chat', nick: 'lazy' }),
+      maxReceiveBufferBytes: 1024,
+    });
     const text = 'x'.repeat(3000);
     for (let i = 0; i < 400 && s.chat.stats.slowAborts === 0; i++) {
       await ada.send(text);
@@ -299,7 +350,9 @@ describe('chat limits and hostile input', () => {
     await until(ada, () => a.notices.includes('leave lazy lost'));
     expect(s.chat.stats.slowAborts).toBe(1);
     // Once it reads again it finds what was sent, then the abort and why.
-    const drained = (async () => { for await (const unit of lazy) void unit; })();
+    const drained = (async () => {
+      for await (const unit of lazy) void unit;
+    })();
     await expect(drained).rejects.toThrow(/does not read what the room sends/);
     // The room goes on.
     const before = a.messages.length;
@@ -307,20 +360,23 @@ describe('chat limits and hostile input', () => {
     await until(ada, () => a.messages.length === before + 1);
   }, 60_000);
 
-  it('loses nothing for a member while its major sync point awaits the session\'s answer', async () => {
+  it("loses nothing for a member while its major sync point awaits the session's answer", async () => {
     const { encodeChat } = await import('../../src/apps/chat-protocol.js');
     const s = await server();
     const ada = await join(s.tcp, 'ada');
     const bob = await join(s.tcp, 'bob');
     const b = record(bob);
     const serverSide = (nick: string): import('../../src/driver/session.js').Session =>
-      [...s.server.sessions.values()].find((x) => (x.principal as { hello: { nick: string } }).hello.nick === nick) as import('../../src/driver/session.js').Session;
+      [...s.server.sessions.values()].find(
+        (x) => (x.principal as { hello: { nick: string } }).hello.nick === nick,
+      ) as import('../../src/driver/session.js').Session;
     // The moment bob's MAJOR_SYNC arrives, before the session has answered it (it answers a tick
     // later), a message from ada reaches the room: bob's session cannot take data just then.
     const bobServer = serverSide('bob');
     const adaServer = serverSide('ada');
     bobServer.on('event', (e) => {
-      if (e.type === 'sync-major') adaServer.handleEvent({ type: 'data', payload: encodeChat({ type: 'say', text: `during sync ${e.serial}` }) });
+      if (e.type === 'sync-major')
+        adaServer.handleEvent({ type: 'data', payload: encodeChat({ type: 'say', text: `during sync ${e.serial}` }) });
     });
     const serials: number[] = [];
     for (let i = 0; i < 3; i++) serials.push(await bob.session.syncMajor());
@@ -329,7 +385,7 @@ describe('chat limits and hostile input', () => {
     expect(b.messages.map((m) => m.text)).toEqual([...serials.map((n) => `during sync ${n}`), 'after']);
   }, 15_000);
 
-  it('fits every unit to a member\'s negotiated frame size: history trimmed, an oversized message replaced by an error', async () => {
+  it("fits every unit to a member's negotiated frame size: history trimmed, an oversized message replaced by an error", async () => {
     const s = await server();
     const ada = await join(s.tcp, 'ada');
     const a = record(ada);
@@ -361,13 +417,24 @@ describe('chat limits and hostile input', () => {
   it('the browser client bundles without the server or any node:* import of its own', async () => {
     const { build } = await import('esbuild');
     const r = await build({
-      entryPoints: ['src/apps/chat-client.ts'], bundle: true, write: false, format: 'esm', platform: 'browser', metafile: true, logLevel: 'silent',
+      entryPoints: ['src/apps/chat-client.ts'],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      metafile: true,
+      logLevel: 'silent',
       external: ['node:*', 'ws'],
     });
     const inputs = Object.keys(r.metafile.inputs);
-    expect(inputs.filter((i) => i.startsWith('src/server/') || i === 'src/apps/service.ts' || i === 'src/apps/chat.ts')).toEqual([]);
+    expect(
+      inputs.filter((i) => i.startsWith('src/server/') || i === 'src/apps/service.ts' || i === 'src/apps/chat.ts'),
+    ).toEqual([]);
     for (const own of inputs.filter((i) => i.startsWith('src/apps/'))) {
-      expect(r.metafile.inputs[own]?.imports.filter((i) => i.path.startsWith('node:')), own).toEqual([]);
+      expect(
+        r.metafile.inputs[own]?.imports.filter((i) => i.path.startsWith('node:')),
+        own,
+      ).toEqual([]);
     }
   });
 
@@ -375,12 +442,29 @@ describe('chat limits and hostile input', () => {
     const { parseClientMessage, parseServerMessage } = await import('../../src/apps/chat-protocol.js');
     const b = (s: string): Uint8Array => new TextEncoder().encode(s);
     expect(parseClientMessage(b('{"type":"say","text":"hi","extra":1}'))).toEqual({ type: 'say', text: 'hi' });
-    for (const bad of ['', '[]', 'null', '{"type":"say"}', '{"type":"say","text":5}', '{"type":"shout","text":"x"}', '\xff']) {
+    for (const bad of [
+      '',
+      '[]',
+      'null',
+      '{"type":"say"}',
+      '{"type":"say","text":5}',
+      '{"type":"shout","text":"x"}',
+      '\xff',
+    ]) {
       expect(() => parseClientMessage(b(bad)), bad).toThrow(expect.objectContaining({ code: 'ERR_CHAT_BAD_MESSAGE' }));
     }
     expect(() => parseClientMessage(new Uint8Array([0x7b, 0xff, 0x7d]))).toThrow(/not UTF-8 JSON/);
-    expect(parseServerMessage(b('{"type":"turn","room":"r","holder":null}'))).toEqual({ type: 'turn', room: 'r', holder: null });
-    for (const bad of ['{"type":"message","id":"1","room":"r","from":"a","text":"t"}', '{"type":"welcome","room":"r"}', '{"type":"presence","room":"r","members":[1]}', '{"type":"nope"}']) {
+    expect(parseServerMessage(b('{"type":"turn","room":"r","holder":null}'))).toEqual({
+      type: 'turn',
+      room: 'r',
+      holder: null,
+    });
+    for (const bad of [
+      '{"type":"message","id":"1","room":"r","from":"a","text":"t"}',
+      '{"type":"welcome","room":"r"}',
+      '{"type":"presence","room":"r","members":[1]}',
+      '{"type":"nope"}',
+    ]) {
       expect(() => parseServerMessage(b(bad)), bad).toThrow(expect.objectContaining({ code: 'ERR_CHAT_BAD_MESSAGE' }));
     }
   });
@@ -388,9 +472,13 @@ describe('chat limits and hostile input', () => {
   it('a ChatClient aborts a server that sends what is not chat', async () => {
     const { listen } = await import('../../src/server/server.js');
     const bogus = await listen({ tcp: { port: 0 } });
-    bogus.on('session', (sess) => { void sess.send('{"type":"welcome"}'); });
+    bogus.on('session', (sess) => {
+      void sess.send('{"type":"welcome"}');
+    });
     try {
-      await expect(ChatClient.connect(`tcp://127.0.0.1:${bogus.addresses.tcp}`, { reconnect: false })).rejects.toThrow(/not a chat message/);
+      await expect(ChatClient.connect(`tcp://127.0.0.1:${bogus.addresses.tcp}`, { reconnect: false })).rejects.toThrow(
+        /not a chat message/,
+      );
     } finally {
       await bogus.destroy();
     }
@@ -405,7 +493,11 @@ describe('chat: what arrives on the bus is checked', () => {
     const ada = await join(s.tcp, 'ada');
     const r = record(ada);
     const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
-    const msg = (id: string, text: string): unknown => ({ k: 'message', node: 'evil', message: { id, room: 'lobby', from: 'x', text, ts: 1 } });
+    const msg = (id: string, text: string): unknown => ({
+      k: 'message',
+      node: 'evil',
+      message: { id, room: 'lobby', from: 'x', text, ts: 1 },
+    });
     await bus.publish('chat/lobby', enc('not json'));
     await bus.publish('chat/lobby', enc(msg('big', 'y'.repeat(101))));
     await bus.publish('chat/lobby', enc({ k: 'join', node: 'evil', nick: 'bad\nnick' }));
@@ -434,14 +526,25 @@ describe('chat with durable sessions', () => {
     const sockets = new Set<import('node:net').Socket>();
     const lb = net.createServer((c) => {
       const up = net.connect(target, '127.0.0.1');
-      for (const s of [c, up]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
-      c.pipe(up); up.pipe(c);
-      c.on('close', () => up.destroy()); up.on('close', () => c.destroy());
+      for (const s of [c, up]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      c.pipe(up);
+      up.pipe(c);
+      c.on('close', () => up.destroy());
+      up.on('close', () => c.destroy());
     });
     await new Promise<void>((resolve) => lb.listen(0, '127.0.0.1', resolve));
     try {
       await join(node1.tcp, 'ada');
-      const moving = await join(`tcp://127.0.0.1:${(lb.address() as import('node:net').AddressInfo).port}`, 'ada', 'lobby', { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
+      const moving = await join(
+        `tcp://127.0.0.1:${(lb.address() as import('node:net').AddressInfo).port}`,
+        'ada',
+        'lobby',
+        { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } },
+      );
       expect(moving.nick).toBe('ada-2');
       const bob = await join(node2.tcp, 'bob');
       const b = record(bob);
@@ -476,7 +579,12 @@ describe('chat client resumed from a snapshot (a page reload)', () => {
     const first = await ChatClient.connect(s.tcp, { nick: 'ada', heartbeatMs: 0, reconnect: false });
     clients.push(first);
     let snapshot: import('../../src/engine/machine/index.js').MachineSnapshot | undefined;
-    first.session.driver.durability = { persist: async (snap) => { snapshot = snap; }, failed: (e) => e as never };
+    first.session.driver.durability = {
+      persist: async (snap) => {
+        snapshot = snap;
+      },
+      failed: (e) => e as never,
+    };
     await first.send('before the reload');
     await until(bob, () => b.messages.length === 1);
     // The page goes away without a word; bob talks meanwhile.
@@ -484,14 +592,22 @@ describe('chat client resumed from a snapshot (a page reload)', () => {
     await bob.send('while you were away');
     expect(snapshot).toBeDefined();
     const early: string[] = [];
-    const again = await ChatClient.connect(s.tcp, { heartbeatMs: 0, resume: snapshot, onClient: (c) => c.on('message', (m) => early.push(m.text)) });
+    const again = await ChatClient.connect(s.tcp, {
+      heartbeatMs: 0,
+      resume: snapshot,
+      onClient: (c) => c.on('message', (m) => early.push(m.text)),
+    });
     clients.push(again);
     expect(again.session.id).toBe(first.session.id);
     await until(again, () => again.nick === 'ada' && early.includes('while you were away'));
     expect(again.members).toEqual(['ada', 'bob']);
     await again.send('after the reload');
     await until(bob, () => b.messages.length === 3);
-    expect(b.messages.map((m) => `${m.from}:${m.text}`)).toEqual(['ada:before the reload', 'bob:while you were away', 'ada:after the reload']);
+    expect(b.messages.map((m) => `${m.from}:${m.text}`)).toEqual([
+      'ada:before the reload',
+      'bob:while you were away',
+      'ada:after the reload',
+    ]);
     expect(b.notices).toEqual(['join ada']); // the first join only: no leave, no second join
     expect(early.filter((t) => t === 'while you were away')).toHaveLength(1);
   }, 30_000);

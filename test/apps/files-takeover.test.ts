@@ -38,9 +38,15 @@ afterEach(async () => {
 });
 
 /** Two nodes on one files directory, with a shared store (durable) or each on its own (memory). */
-async function twoNodes(durable: boolean): Promise<{ node1: AppsServer; node2: AppsServer; url: string; port(n: AppsServer): number }> {
+async function twoNodes(
+  durable: boolean,
+): Promise<{ node1: AppsServer; node2: AppsServer; url: string; port(n: AppsServer): number }> {
   const store = new MemoryStore();
-  const start = (): Promise<AppsServer> => startAppsServer({ files: { root, syncEveryBytes: 256 * 1024 }, server: { heartbeatMs: 0, ...(durable ? { durability: { store } } : {}) } });
+  const start = (): Promise<AppsServer> =>
+    startAppsServer({
+      files: { root, syncEveryBytes: 256 * 1024 },
+      server: { heartbeatMs: 0, ...(durable ? { durability: { store } } : {}) },
+    });
   const node1 = await start();
   const node2 = await start();
   nodes.push(node1, node2);
@@ -58,7 +64,12 @@ const client = (onProgress: TransferOptions['onProgress'], notices: string[] = [
 /** Calls `move` once, the first time more than `at` bytes were transferred. */
 function onceAfter(at: number, move: () => void): TransferOptions['onProgress'] {
   let moved = false;
-  return (p) => { if (!moved && p.transferred > at) { moved = true; move(); } };
+  return (p) => {
+    if (!moved && p.transferred > at) {
+      moved = true;
+      move();
+    }
+  };
 }
 
 describe('files: a transfer goes on when its node dies', () => {
@@ -67,7 +78,17 @@ describe('files: a transfer goes on when its node dies', () => {
     const data = randomBytes(4 * MiB + 3);
     await writeFile(join(root, 'big.bin'), data);
     const dest = join(local, 'big.bin');
-    const r = await getFile(url, 'big.bin', dest, client(onceAfter(MiB, () => { lb?.switchTo(port(node2)); lb?.cutAll(); })));
+    const r = await getFile(
+      url,
+      'big.bin',
+      dest,
+      client(
+        onceAfter(MiB, () => {
+          lb?.switchTo(port(node2));
+          lb?.cutAll();
+        }),
+      ),
+    );
     expect(sha(await readFile(dest))).toBe(sha(data));
     expect(r.takeovers).toBe(1);
     expect(r.newSessions).toBe(0);
@@ -79,7 +100,15 @@ describe('files: a transfer goes on when its node dies', () => {
     const data = randomBytes(4 * MiB + 5);
     const src = join(local, 'up.bin');
     await writeFile(src, data);
-    const r = await putFile(url, src, 'up.bin', { ...client(onceAfter(MiB, () => { lb?.switchTo(port(node2)); lb?.cutAll(); })), syncEveryBytes: 256 * 1024 });
+    const r = await putFile(url, src, 'up.bin', {
+      ...client(
+        onceAfter(MiB, () => {
+          lb?.switchTo(port(node2));
+          lb?.cutAll();
+        }),
+      ),
+      syncEveryBytes: 256 * 1024,
+    });
     expect(sha(await readFile(join(root, 'up.bin')))).toBe(sha(data));
     expect(r.takeovers).toBe(1);
     expect(r.newSessions).toBe(0);
@@ -114,15 +143,39 @@ describe('files: a transfer goes on when its node dies', () => {
     const data = randomBytes(3 * MiB);
     await writeFile(join(root, 'm.bin'), data);
     const notices: string[] = [];
-    const r = await getFile(url, 'm.bin', join(local, 'm.bin'), client(onceAfter(MiB, () => { lb?.switchTo(port(node2)); lb?.cutAll(); }), notices));
+    const r = await getFile(
+      url,
+      'm.bin',
+      join(local, 'm.bin'),
+      client(
+        onceAfter(MiB, () => {
+          lb?.switchTo(port(node2));
+          lb?.cutAll();
+        }),
+        notices,
+      ),
+    );
     expect(sha(await readFile(join(local, 'm.bin')))).toBe(sha(data));
     expect(r.newSessions).toBe(1);
     expect(r.resumedFrom).toBeGreaterThan(0); // the new session started at the checkpoint
-    expect(notices).toEqual([expect.stringMatching(/get m\.bin: the session was lost \(ERR_RESUME_REFUSED: no such session\); going on from the checkpoint in a new session/)]);
+    expect(notices).toEqual([
+      expect.stringMatching(
+        /get m\.bin: the session was lost \(ERR_RESUME_REFUSED: no such session\); going on from the checkpoint in a new session/,
+      ),
+    ]);
 
     const src = join(local, 'm.bin');
     lb?.switchTo(port(nodes[0] as AppsServer));
-    const p = await putFile(url, src, 'm2.bin', { ...client(onceAfter(MiB, () => { lb?.switchTo(port(node2)); lb?.cutAll(); }), notices), syncEveryBytes: 256 * 1024 });
+    const p = await putFile(url, src, 'm2.bin', {
+      ...client(
+        onceAfter(MiB, () => {
+          lb?.switchTo(port(node2));
+          lb?.cutAll();
+        }),
+        notices,
+      ),
+      syncEveryBytes: 256 * 1024,
+    });
     expect(sha(await readFile(join(root, 'm2.bin')))).toBe(sha(data));
     expect(p.newSessions).toBe(1);
   });
@@ -132,8 +185,14 @@ describe('files: a transfer goes on when its node dies', () => {
     await writeFile(join(root, 'x.bin'), randomBytes(2 * MiB));
     const gone = getFile(url, 'x.bin', join(local, 'x.bin'), {
       connect: { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 3 } },
-      onProgress: onceAfter(256 * 1024, () => { void lb?.close(); void node1.server.destroy(); }),
+      onProgress: onceAfter(256 * 1024, () => {
+        void lb?.close();
+        void node1.server.destroy();
+      }),
     });
-    await expect(gone).rejects.toMatchObject({ code: 'ERR_CONNECT_FAILED', message: expect.stringMatching(/no node could continue it/) });
+    await expect(gone).rejects.toMatchObject({
+      code: 'ERR_CONNECT_FAILED',
+      message: expect.stringMatching(/no node could continue it/),
+    });
   });
 });

@@ -39,7 +39,14 @@ afterEach(async () => {
 
 describe('path confinement', () => {
   it('refuses every path that could leave the root, with a typed reason', () => {
-    const reasonOf = (p: unknown): unknown => { try { splitPath(p, 64); return 'ok'; } catch (e) { return (e as SessionError).details['reason']; } };
+    const reasonOf = (p: unknown): unknown => {
+      try {
+        splitPath(p, 64);
+        return 'ok';
+      } catch (e) {
+        return (e as SessionError).details['reason'];
+      }
+    };
     expect(reasonOf('a/b.txt')).toBe('ok');
     expect(reasonOf('./a//b')).toBe('ok');
     expect(reasonOf('')).toBe('empty');
@@ -62,10 +69,19 @@ describe('path confinement', () => {
     await writeFile(join(root, 'in', 'ok.txt'), 'fine');
     await symlink(join(root, 'in', 'ok.txt'), join(root, 'inner-link'));
     const code = (e: unknown): unknown => [(e as SessionError).code, (e as SessionError).details['reason']];
-    expect(code(await getFile(server.tcp, 'link', join(local, 'x')).catch((e: unknown) => e))).toEqual(['ERR_PATH_REJECTED', 'outside-root']);
-    expect(code(await getFile(server.tcp, 'outdir/secret', join(local, 'x')).catch((e: unknown) => e))).toEqual(['ERR_PATH_REJECTED', 'outside-root']);
+    expect(code(await getFile(server.tcp, 'link', join(local, 'x')).catch((e: unknown) => e))).toEqual([
+      'ERR_PATH_REJECTED',
+      'outside-root',
+    ]);
+    expect(code(await getFile(server.tcp, 'outdir/secret', join(local, 'x')).catch((e: unknown) => e))).toEqual([
+      'ERR_PATH_REJECTED',
+      'outside-root',
+    ]);
     await writeFile(join(local, 'up'), 'data');
-    expect(code(await putFile(server.tcp, join(local, 'up'), 'outdir/planted').catch((e: unknown) => e))).toEqual(['ERR_PATH_REJECTED', 'outside-root']);
+    expect(code(await putFile(server.tcp, join(local, 'up'), 'outdir/planted').catch((e: unknown) => e))).toEqual([
+      'ERR_PATH_REJECTED',
+      'outside-root',
+    ]);
     await expect(stat(join(base, 'planted'))).rejects.toThrow();
     await expect(server.files.list({ path: 'outdir' })).rejects.toMatchObject({ code: 'ERR_PATH_REJECTED' });
     // A link that stays inside the root is followed.
@@ -76,15 +92,27 @@ describe('path confinement', () => {
 
   it('names a missing file and a file over maxFileBytes with their codes, and the session stays usable', async () => {
     await writeFile(join(root, 'big'), Buffer.alloc(8 * 1024 * 1024 + 1));
-    await expect(getFile(server.tcp, 'nothing-here', join(local, 'x'))).rejects.toMatchObject({ code: 'ERR_FILE_NOT_FOUND' });
-    await expect(getFile(server.tcp, 'big', join(local, 'x'))).rejects.toMatchObject({ code: 'ERR_FILE_TOO_LARGE', details: { limit: 'maxFileBytes' } });
+    await expect(getFile(server.tcp, 'nothing-here', join(local, 'x'))).rejects.toMatchObject({
+      code: 'ERR_FILE_NOT_FOUND',
+    });
+    await expect(getFile(server.tcp, 'big', join(local, 'x'))).rejects.toMatchObject({
+      code: 'ERR_FILE_TOO_LARGE',
+      details: { limit: 'maxFileBytes' },
+    });
     const s = await connect(server.tcp, { userData: encodeHello({ service: 'files' }) });
     await s.send(encodeControl({ op: 'put', path: 'p', size: 9 * 1024 * 1024, sha256: '0'.repeat(64) }));
     const r = await s.read();
-    expect(JSON.parse(new TextDecoder().decode(r.value?.subarray(1)))).toMatchObject({ op: 'error', code: 'ERR_FILE_TOO_LARGE' });
+    expect(JSON.parse(new TextDecoder().decode(r.value?.subarray(1)))).toMatchObject({
+      op: 'error',
+      code: 'ERR_FILE_TOO_LARGE',
+    });
     await s.send(encodeControl({ op: 'put', path: '../p', size: 1, sha256: '0'.repeat(64) }));
     const r2 = await s.read();
-    expect(JSON.parse(new TextDecoder().decode(r2.value?.subarray(1)))).toMatchObject({ op: 'error', code: 'ERR_PATH_REJECTED', details: { reason: 'dot-dot' } });
+    expect(JSON.parse(new TextDecoder().decode(r2.value?.subarray(1)))).toMatchObject({
+      op: 'error',
+      code: 'ERR_PATH_REJECTED',
+      details: { reason: 'dot-dot' },
+    });
     expect(await s.release()).toBe(true);
   });
 
@@ -114,7 +142,11 @@ describe('transfers', () => {
     expect((await readdir(local)).sort()).toEqual(['g0', 'g1', `g${1536 * 1024 + 7}`]);
     expect((await readdir(join(root, 'sub', 'dir'))).sort()).toEqual(['p0', 'p1', `p${1536 * 1024 + 7}`]);
     const listing = await server.files.list({ path: 'sub/dir' });
-    expect(listing.entries.map((e) => [e.name, e.size])).toEqual([['p0', 0], ['p1', 1], [`p${1536 * 1024 + 7}`, 1536 * 1024 + 7]]);
+    expect(listing.entries.map((e) => [e.name, e.size])).toEqual([
+      ['p0', 0],
+      ['p1', 1],
+      [`p${1536 * 1024 + 7}`, 1536 * 1024 + 7],
+    ]);
   });
 
   it('survives repeated cuts in both directions with equal checksums', async () => {
@@ -129,19 +161,30 @@ describe('transfers', () => {
         onProgress: ({ transferred }) => {
           if (transferred < next) return;
           next = transferred + 1024 * 1024;
-          for (const s of server.server.sessions.values()) if (s.driver.attached) { s.driver.attached.destroy(); cuts++; }
+          for (const s of server.server.sessions.values())
+            if (s.driver.attached) {
+              s.driver.attached.destroy();
+              cuts++;
+            }
         },
         cuts: () => cuts,
       };
     };
     const fast = { reconnect: { initialDelayMs: 5, maxDelayMs: 50 } };
     const down = cutter();
-    const r = await getFile(server.tcp, 'cut.bin', join(local, 'cut.bin'), { connect: fast, onProgress: down.onProgress });
+    const r = await getFile(server.tcp, 'cut.bin', join(local, 'cut.bin'), {
+      connect: fast,
+      onProgress: down.onProgress,
+    });
     expect(r.sha256).toBe(sha(data));
     expect(down.cuts()).toBeGreaterThanOrEqual(5);
     expect(r.interruptions).toBeGreaterThanOrEqual(5);
     const up = cutter();
-    const u = await putFile(server.tcp, join(local, 'cut.bin'), 'back.bin', { connect: fast, syncEveryBytes: 256 * 1024, onProgress: up.onProgress });
+    const u = await putFile(server.tcp, join(local, 'cut.bin'), 'back.bin', {
+      connect: fast,
+      syncEveryBytes: 256 * 1024,
+      onProgress: up.onProgress,
+    });
     expect(u.sha256).toBe(sha(data));
     expect(up.cuts()).toBeGreaterThanOrEqual(5);
     expect(u.interruptions).toBeGreaterThanOrEqual(5);
@@ -155,7 +198,12 @@ describe('transfers', () => {
     const ac = new AbortController();
     const endings: (string | undefined)[] = [];
     server.server.on('session', (s) => s.on('closed', ({ error }) => endings.push(error?.code)));
-    const first = getFile(server.tcp, 'r.bin', dest, { signal: ac.signal, onProgress: (p) => { if (p.transferred > 1024 * 1024) ac.abort(); } });
+    const first = getFile(server.tcp, 'r.bin', dest, {
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.transferred > 1024 * 1024) ac.abort();
+      },
+    });
     await expect(first).rejects.toThrow();
     await vi.waitFor(() => expect(endings).toEqual([undefined]), { timeout: 10_000 }); // ended by orderly release, not aborted
     const cp = JSON.parse(await readFile(`${dest}.colloquy-checkpoint`, 'utf8')) as { offset: number };
@@ -171,7 +219,10 @@ describe('transfers', () => {
     await writeFile(join(root, 'l.bin'), randomBytes(1024));
     const dest = join(local, 'l.bin');
     await writeFile(`${dest}.colloquy-lock`, String(process.pid)); // a live process (this one) holds it
-    await expect(getFile(server.tcp, 'l.bin', dest)).rejects.toMatchObject({ code: 'ERR_FILE_BUSY', details: { pid: process.pid } });
+    await expect(getFile(server.tcp, 'l.bin', dest)).rejects.toMatchObject({
+      code: 'ERR_FILE_BUSY',
+      details: { pid: process.pid },
+    });
     await writeFile(`${dest}.colloquy-lock`, '2147483646'); // no such process
     const r = await getFile(server.tcp, 'l.bin', dest);
     expect(r.size).toBe(1024);
@@ -182,7 +233,14 @@ describe('transfers', () => {
     await writeFile(join(root, 'c.bin'), randomBytes(2 * 1024 * 1024));
     const dest = join(local, 'c.bin');
     const ac = new AbortController();
-    await expect(getFile(server.tcp, 'c.bin', dest, { signal: ac.signal, onProgress: (p) => { if (p.transferred > 600 * 1024) ac.abort(); } })).rejects.toThrow();
+    await expect(
+      getFile(server.tcp, 'c.bin', dest, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.transferred > 600 * 1024) ac.abort();
+        },
+      }),
+    ).rejects.toThrow();
     const changed = randomBytes(2 * 1024 * 1024);
     await writeFile(join(root, 'c.bin'), changed);
     const r = await getFile(server.tcp, 'c.bin', dest);
@@ -197,7 +255,15 @@ describe('transfers', () => {
     const ac = new AbortController();
     const endings: (string | undefined)[] = [];
     server.server.on('session', (s) => s.on('closed', ({ error }) => endings.push(error?.code)));
-    await expect(putFile(server.tcp, src, 'up.bin', { signal: ac.signal, syncEveryBytes: 256 * 1024, onProgress: (p) => { if (p.transferred > 1024 * 1024) ac.abort(); } })).rejects.toThrow();
+    await expect(
+      putFile(server.tcp, src, 'up.bin', {
+        signal: ac.signal,
+        syncEveryBytes: 256 * 1024,
+        onProgress: (p) => {
+          if (p.transferred > 1024 * 1024) ac.abort();
+        },
+      }),
+    ).rejects.toThrow();
     await vi.waitFor(() => expect(endings).toEqual([undefined]), { timeout: 10_000 }); // ended by orderly release, not aborted
     await expect(stat(join(root, 'up.bin'))).rejects.toThrow(); // not visible while partial
     expect((await server.files.list({})).entries.map((e) => e.name)).toEqual([]); // the upload in progress is hidden
@@ -212,7 +278,15 @@ describe('transfers', () => {
     const src = join(local, 'srv.bin');
     await writeFile(src, data);
     const ac = new AbortController();
-    await expect(putFile(server.tcp, src, 'srv.bin', { signal: ac.signal, syncEveryBytes: 256 * 1024, onProgress: (p) => { if (p.transferred > 700 * 1024) ac.abort(); } })).rejects.toThrow();
+    await expect(
+      putFile(server.tcp, src, 'srv.bin', {
+        signal: ac.signal,
+        syncEveryBytes: 256 * 1024,
+        onProgress: (p) => {
+          if (p.transferred > 700 * 1024) ac.abort();
+        },
+      }),
+    ).rejects.toThrow();
     await server.close();
     server = await startAppsServer({ files: { root } }); // a new process would look the same: nothing in memory
     const r = await putFile(server.tcp, src, 'srv.bin');
@@ -228,7 +302,11 @@ describe('transfers', () => {
     for (const f of [old, `${old}.json`]) await utimes(f, longAgo, longAgo);
     await writeFile(join(local, 'n.txt'), 'new');
     await putFile(server.tcp, join(local, 'n.txt'), 'n.txt');
-    expect((await readdir(root)).sort()).toEqual([`.colloquy-upload-${'b'.repeat(32)}`, `.colloquy-upload-${'b'.repeat(32)}.json`, 'n.txt']);
+    expect((await readdir(root)).sort()).toEqual([
+      `.colloquy-upload-${'b'.repeat(32)}`,
+      `.colloquy-upload-${'b'.repeat(32)}.json`,
+      'n.txt',
+    ]);
   });
 
   it('a corrupted upload is refused with ERR_CHECKSUM_MISMATCH and never renamed into place', async () => {
@@ -239,9 +317,11 @@ describe('transfers', () => {
     await s.syncMajor(new TextEncoder().encode('{"offset":3}'));
     await s.send(encodeControl({ op: 'commit' }));
     const r = await s.read();
-    expect(JSON.parse(new TextDecoder().decode(r.value?.subarray(1)))).toMatchObject({ op: 'error', code: 'ERR_CHECKSUM_MISMATCH' });
+    expect(JSON.parse(new TextDecoder().decode(r.value?.subarray(1)))).toMatchObject({
+      op: 'error',
+      code: 'ERR_CHECKSUM_MISMATCH',
+    });
     expect(await readdir(root)).toEqual([]);
     await s.release();
   });
 });
-

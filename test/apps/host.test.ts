@@ -8,16 +8,22 @@ import type { Principal, Service } from '../../src/apps/service.js';
 
 const echo: Service = {
   name: 'echo',
-  validate(hello) { if (hello['bad']) throw new Error('bad hello'); },
+  validate(hello) {
+    if (hello['bad']) throw new Error('bad hello');
+  },
   open(session, principal) {
     void (async () => {
-      for await (const m of session) await session.send(`${(principal as Principal).hello['tag'] as string}:${new TextDecoder().decode(m)}`);
+      for await (const m of session)
+        await session.send(`${(principal as Principal).hello['tag'] as string}:${new TextDecoder().decode(m)}`);
     })().catch(() => {});
   },
 };
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 async function start(): Promise<string> {
   const host = new ServiceHost([echo]);
@@ -38,11 +44,15 @@ describe('ServiceHost', () => {
 
   it('refuses an unknown service, naming those offered', async () => {
     const url = await start();
-    await expect(connect(url, { userData: encodeHello({ service: 'nope' }), reconnect: false })).rejects.toThrow(/no service 'nope' here; this server offers echo/);
+    await expect(connect(url, { userData: encodeHello({ service: 'nope' }), reconnect: false })).rejects.toThrow(
+      /no service 'nope' here; this server offers echo/,
+    );
   });
 
   it('refuses a hello that is not JSON', async () => {
     const url = await start();
-    await expect(connect(url, { userData: new TextEncoder().encode('{'), reconnect: false })).rejects.toThrow(/not UTF-8 JSON/);
+    await expect(connect(url, { userData: new TextEncoder().encode('{'), reconnect: false })).rejects.toThrow(
+      /not UTF-8 JSON/,
+    );
   });
 });

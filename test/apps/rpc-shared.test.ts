@@ -27,7 +27,9 @@ import type { AppsServer } from './fixtures/apps-server.js';
 let root: string;
 const nodes: AppsServer[] = [];
 let lb: Forwarder | undefined;
-beforeEach(async () => { root = await mkdtemp(join(tmpdir(), 'colloquy-rpc-shared-')); });
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'colloquy-rpc-shared-'));
+});
 afterEach(async () => {
   await lb?.close();
   lb = undefined;
@@ -37,7 +39,12 @@ afterEach(async () => {
 
 async function twoNodes(): Promise<{ node1: AppsServer; node2: AppsServer; url: string; port(n: AppsServer): number }> {
   const store = new MemoryStore();
-  const start = (): Promise<AppsServer> => startAppsServer({ files: { root }, rpc: { shared: { store, pollMs: 20, leaseMs: 600 } }, server: { heartbeatMs: 0, durability: { store } } });
+  const start = (): Promise<AppsServer> =>
+    startAppsServer({
+      files: { root },
+      rpc: { shared: { store, pollMs: 20, leaseMs: 600 } },
+      server: { heartbeatMs: 0, durability: { store } },
+    });
   const node1 = await start();
   const node2 = await start();
   nodes.push(node1, node2);
@@ -87,10 +94,21 @@ describe('rpc: exactly once across nodes', () => {
     expect(claimB).toMatchObject({ kind: 'run', lease: { attempt: 2 } });
     expect(performance.now() - started).toBeGreaterThanOrEqual(150);
     if (claimA.kind !== 'run' || claimB.kind !== 'run') throw new Error('expected to run');
-    expect(await b.finish(claimB.lease, { jsonrpc: '2.0', id: 1, result: 'from b' })).toEqual({ jsonrpc: '2.0', id: 1, result: 'from b' });
+    expect(await b.finish(claimB.lease, { jsonrpc: '2.0', id: 1, result: 'from b' })).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: 'from b',
+    });
     // A comes back and finishes: its result is discarded, it answers with B's.
-    expect(await a.finish(claimA.lease, { jsonrpc: '2.0', id: 1, result: 'from a' })).toEqual({ jsonrpc: '2.0', id: 1, result: 'from b' });
-    expect(await a.claim('k', new AbortController().signal)).toEqual({ kind: 'done', response: { jsonrpc: '2.0', id: 1, result: 'from b' } });
+    expect(await a.finish(claimA.lease, { jsonrpc: '2.0', id: 1, result: 'from a' })).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: 'from b',
+    });
+    expect(await a.claim('k', new AbortController().signal)).toEqual({
+      kind: 'done',
+      response: { jsonrpc: '2.0', id: 1, result: 'from b' },
+    });
   });
 
   it('a runner that renews its lease is waited for, not run twice', async () => {
@@ -108,7 +126,11 @@ describe('rpc: exactly once across nodes', () => {
   });
 });
 
-const SKIP_REDIS = skipWithout('redis-server', 'test/apps/rpc-shared.test.ts (redis)', 'apt-get install -y redis-server');
+const SKIP_REDIS = skipWithout(
+  'redis-server',
+  'test/apps/rpc-shared.test.ts (redis)',
+  'apt-get install -y redis-server',
+);
 let redis: RedisServer | undefined;
 let prefixes = 0;
 const stores: { name: string; skip: boolean; open(): Promise<SessionStore & { close?(): Promise<void> }> }[] = [
@@ -122,7 +144,9 @@ const stores: { name: string; skip: boolean; open(): Promise<SessionStore & { cl
     },
   },
 ];
-afterAll(async () => { await redis?.stop(); });
+afterAll(async () => {
+  await redis?.stop();
+});
 
 /** A store whose calls wait while it is frozen: a node frozen (SIGSTOP) or cut off from the store. */
 function freezable(store: SessionStore): { store: SessionStore; freeze(): void; thaw(): void } {
@@ -139,58 +163,100 @@ function freezable(store: SessionStore): { store: SessionStore; freeze(): void; 
   });
   return {
     store: wrapped,
-    freeze() { let open = (): void => {}; const promise = new Promise<void>((r) => { open = r; }); gate = { promise, open }; },
-    thaw() { const g = gate; gate = null; g?.open(); },
+    freeze() {
+      let open = (): void => {};
+      const promise = new Promise<void>((r) => {
+        open = r;
+      });
+      gate = { promise, open };
+    },
+    thaw() {
+      const g = gate;
+      gate = null;
+      g?.open();
+    },
   };
 }
 
 /** A promise and the function that resolves it. */
 function latch(): { promise: Promise<void>; open(): void } {
   let open = (): void => {};
-  const promise = new Promise<void>((r) => { open = r; });
+  const promise = new Promise<void>((r) => {
+    open = r;
+  });
   return { promise, open };
 }
 
-describe.each(stores)('rpc: a runner frozen past its lease cannot change the stored answer ($name store)', ({ skip, open }) => {
-  it.skipIf(skip)('node A stalls past its lease, node B runs the call again and stores its answer; A finishes: B\'s answer stays', async () => {
-    const store = await open();
-    const frozenA = freezable(store);
-    const started = latch();
-    const release = latch();
-    const runs: string[] = [];
-    const shared = { pollMs: 10, leaseMs: 300 };
-    const start = (s: SessionStore, method: () => unknown): Promise<AppsServer> =>
-      startAppsServer({ files: { root }, rpc: { shared: { store: s, ...shared }, methods: { 'test.value': method } }, server: { heartbeatMs: 0 } }).then((n) => { nodes.push(n); return n; });
-    const nodeA = await start(frozenA.store, async () => { runs.push('A'); started.open(); await release.promise; return 'from A'; });
-    const nodeB = await start(store, () => { runs.push('B'); return 'from B'; });
-    const nodeC = await start(store, () => { runs.push('C'); return 'from C'; });
-    const stale: StaleRunMessage[] = [];
-    const onStale = (m: unknown): void => { stale.push(m as StaleRunMessage); };
-    subscribe(STALE_RUN_CHANNEL, onStale);
-    const clients: RpcClient[] = [];
-    const connect = async (url: string): Promise<RpcClient> => { const c = await RpcClient.connect(url, { clientId: 'c-1', connect: connectOpts }); clients.push(c); return c; };
-    try {
-      const first = (await connect(nodeA.tcp)).call('test.value', {}, { id: 'job-1' });
-      await started.promise;
-      frozenA.freeze(); // A's renewals stop reaching the store: its lease runs out
-      // The same call from a new session on B waits out A's lease, then runs it again (attempt 2).
-      expect(await (await connect(nodeB.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
-      frozenA.thaw();
-      release.open(); // A's run finishes now, after B stored its answer
-      expect(await first).toBe('from B'); // A's result is discarded; A answers with the stored one
-      expect(stale).toEqual([expect.objectContaining({ attempt: 1 })]);
-      // A retry on a node that never saw the call gets the stored answer, and so does one on A.
-      expect(await (await connect(nodeC.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
-      expect(await (await connect(nodeA.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
-      expect(runs).toEqual(['A', 'B']);
-    } finally {
-      unsubscribe(STALE_RUN_CHANNEL, onStale);
-      for (const c of clients) await c.close().catch(() => undefined);
-      frozenA.thaw();
-      release.open();
-      for (const n of nodes.splice(0)) await n.close();
-      await store.close?.();
-    }
-  }, 30_000);
-});
-
+describe.each(stores)(
+  'rpc: a runner frozen past its lease cannot change the stored answer ($name store)',
+  ({ skip, open }) => {
+    it.skipIf(skip)(
+      "node A stalls past its lease, node B runs the call again and stores its answer; A finishes: B's answer stays",
+      async () => {
+        const store = await open();
+        const frozenA = freezable(store);
+        const started = latch();
+        const release = latch();
+        const runs: string[] = [];
+        const shared = { pollMs: 10, leaseMs: 300 };
+        const start = (s: SessionStore, method: () => unknown): Promise<AppsServer> =>
+          startAppsServer({
+            files: { root },
+            rpc: { shared: { store: s, ...shared }, methods: { 'test.value': method } },
+            server: { heartbeatMs: 0 },
+          }).then((n) => {
+            nodes.push(n);
+            return n;
+          });
+        const nodeA = await start(frozenA.store, async () => {
+          runs.push('A');
+          started.open();
+          await release.promise;
+          return 'from A';
+        });
+        const nodeB = await start(store, () => {
+          runs.push('B');
+          return 'from B';
+        });
+        const nodeC = await start(store, () => {
+          runs.push('C');
+          return 'from C';
+        });
+        const stale: StaleRunMessage[] = [];
+        const onStale = (m: unknown): void => {
+          stale.push(m as StaleRunMessage);
+        };
+        subscribe(STALE_RUN_CHANNEL, onStale);
+        const clients: RpcClient[] = [];
+        const connect = async (url: string): Promise<RpcClient> => {
+          const c = await RpcClient.connect(url, { clientId: 'c-1', connect: connectOpts });
+          clients.push(c);
+          return c;
+        };
+        try {
+          const first = (await connect(nodeA.tcp)).call('test.value', {}, { id: 'job-1' });
+          await started.promise;
+          frozenA.freeze(); // A's renewals stop reaching the store: its lease runs out
+          // The same call from a new session on B waits out A's lease, then runs it again (attempt 2).
+          expect(await (await connect(nodeB.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
+          frozenA.thaw();
+          release.open(); // A's run finishes now, after B stored its answer
+          expect(await first).toBe('from B'); // A's result is discarded; A answers with the stored one
+          expect(stale).toEqual([expect.objectContaining({ attempt: 1 })]);
+          // A retry on a node that never saw the call gets the stored answer, and so does one on A.
+          expect(await (await connect(nodeC.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
+          expect(await (await connect(nodeA.tcp)).call('test.value', {}, { id: 'job-1' })).toBe('from B');
+          expect(runs).toEqual(['A', 'B']);
+        } finally {
+          unsubscribe(STALE_RUN_CHANNEL, onStale);
+          for (const c of clients) await c.close().catch(() => undefined);
+          frozenA.thaw();
+          release.open();
+          for (const n of nodes.splice(0)) await n.close();
+          await store.close?.();
+        }
+      },
+      30_000,
+    );
+  },
+);

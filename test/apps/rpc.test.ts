@@ -27,11 +27,15 @@ beforeEach(async () => {
       methods: {
         add: (params) => {
           const [a, b] = params as [unknown, unknown];
-          if (typeof a !== 'number' || typeof b !== 'number') throw new RpcMethodError(RpcErrorCode.invalidParams, 'add takes two numbers');
+          if (typeof a !== 'number' || typeof b !== 'number')
+            throw new RpcMethodError(RpcErrorCode.invalidParams, 'add takes two numbers');
           return a + b;
         },
-        boom: () => { throw new Error('secret detail'); },
-        hang: (_p, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve('late'), { once: true })),
+        boom: () => {
+          throw new Error('secret detail');
+        },
+        hang: (_p, { signal }) =>
+          new Promise((resolve) => signal.addEventListener('abort', () => resolve('late'), { once: true })),
       },
     },
   });
@@ -44,7 +48,10 @@ afterEach(async () => {
 });
 
 async function client(clientId?: string): Promise<RpcClient<{ add: { params: [number, number]; result: number } }>> {
-  const c = await RpcClient.connect<{ add: { params: [number, number]; result: number } }>(server.tcp, clientId ? { clientId } : {});
+  const c = await RpcClient.connect<{ add: { params: [number, number]; result: number } }>(
+    server.tcp,
+    clientId ? { clientId } : {},
+  );
   clients.push(c);
   return c;
 }
@@ -71,23 +78,47 @@ describe('rpc service', () => {
     expect(err).toBeInstanceOf(SessionError);
     expect((err as SessionError).code).toBe('ERR_RPC_ERROR');
     expect((err as SessionError).details['rpcCode']).toBe(RpcErrorCode.invalidParams);
-    const missing = await c.call('nope').then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const missing = await c.call('nope').then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(missing.details['rpcCode']).toBe(RpcErrorCode.methodNotFound);
-    const boom = await c.call('boom').then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const boom = await c.call('boom').then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(boom.details['rpcCode']).toBe(RpcErrorCode.internalError);
     expect(boom.message).not.toContain('secret');
-    const rejected = await c.call('files.list', { path: '../etc' }).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const rejected = await c.call('files.list', { path: '../etc' }).then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(rejected.details['rpcCode']).toBe(RpcErrorCode.applicationError);
     expect(rejected.details['data']).toMatchObject({ code: 'ERR_PATH_REJECTED', details: { reason: 'dot-dot' } });
   });
 
   it('answers malformed requests and batches as JSON-RPC 2.0 says', async () => {
     const s = await connect(server.tcp, { userData: encodeHello({ service: 'rpc' }) });
-    const ask = async (text: string): Promise<unknown> => { await s.send(text); const r = await s.read(); return JSON.parse(new TextDecoder().decode(r.value)); };
+    const ask = async (text: string): Promise<unknown> => {
+      await s.send(text);
+      const r = await s.read();
+      return JSON.parse(new TextDecoder().decode(r.value));
+    };
     expect(await ask('{not json')).toMatchObject({ id: null, error: { code: RpcErrorCode.parseError } });
-    expect(await ask('{"jsonrpc":"1.0","method":"echo","id":1}')).toMatchObject({ id: 1, error: { code: RpcErrorCode.invalidRequest } });
+    expect(await ask('{"jsonrpc":"1.0","method":"echo","id":1}')).toMatchObject({
+      id: 1,
+      error: { code: RpcErrorCode.invalidRequest },
+    });
     expect(await ask('[]')).toMatchObject({ error: { code: RpcErrorCode.invalidRequest } });
-    const batch = await ask('[{"jsonrpc":"2.0","method":"echo","params":[1],"id":"a"},{"jsonrpc":"2.0","method":"echo","params":[2]},{"jsonrpc":"2.0","method":"x","id":"b"}]');
+    const batch = await ask(
+      '[{"jsonrpc":"2.0","method":"echo","params":[1],"id":"a"},{"jsonrpc":"2.0","method":"echo","params":[2]},{"jsonrpc":"2.0","method":"x","id":"b"}]',
+    );
     expect(batch).toEqual([
       { jsonrpc: '2.0', id: 'a', result: [1] },
       { jsonrpc: '2.0', id: 'b', error: { code: RpcErrorCode.methodNotFound, message: "method not found: 'x'" } },
@@ -97,26 +128,53 @@ describe('rpc service', () => {
 
   it('times out on the client, cancels on the server, and cancels on abort', async () => {
     const c = await client();
-    const t = await c.call('hang', {}, { timeoutMs: 200 }).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const t = await c.call('hang', {}, { timeoutMs: 200 }).then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(t.code).toBe('ERR_RPC_TIMEOUT');
     const ac = new AbortController();
     const p = c.call('hang', {}, { signal: ac.signal, timeoutMs: 0 });
     ac.abort();
     expect(((await p.catch((e: unknown) => e)) as SessionError).code).toBe('ERR_CANCELLED');
     // The server ran both and cancelled both: a retry of the first id answers from the cache.
-    const again = await c.call('hang', {}, { id: `${c.clientId}.1` }).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const again = await c.call('hang', {}, { id: `${c.clientId}.1` }).then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(again.details['rpcCode']).toBe(RpcErrorCode.cancelled);
   });
 
   it('stops a call at the server timeout and refuses calls past maxConcurrentCalls', async () => {
     const c = await client();
-    const running = [1, 2, 3, 4].map(() => c.call('hang', {}, { timeoutMs: 0 }).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError));
+    const running = [1, 2, 3, 4].map(() =>
+      c.call('hang', {}, { timeoutMs: 0 }).then(
+        () => {
+          throw new Error('resolved');
+        },
+        (e: unknown) => e as SessionError,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 100));
-    const over = await c.call('echo', [1]).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const over = await c.call('echo', [1]).then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(over.details['rpcCode']).toBe(RpcErrorCode.overloaded);
     for (const e of await Promise.all(running)) expect(e.details['rpcCode']).toBe(RpcErrorCode.timeout);
     expect(await c.call('echo', [2])).toEqual([2]);
-    const scalar = await c.call('echo', 2).then(() => { throw new Error('resolved'); }, (e: unknown) => e as SessionError);
+    const scalar = await c.call('echo', 2).then(
+      () => {
+        throw new Error('resolved');
+      },
+      (e: unknown) => e as SessionError,
+    );
     expect(scalar.details['rpcCode']).toBe(RpcErrorCode.invalidParams);
   });
 
@@ -175,7 +233,12 @@ describe('rpc service', () => {
   it('treats names like Object.prototype members as plain names', async () => {
     const c = await client();
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-      const e = await c.call(name, []).then(() => { throw new Error('resolved'); }, (err: unknown) => err as SessionError);
+      const e = await c.call(name, []).then(
+        () => {
+          throw new Error('resolved');
+        },
+        (err: unknown) => err as SessionError,
+      );
       expect(e.details['rpcCode']).toBe(RpcErrorCode.methodNotFound);
     }
     const own = rpcService({ methods: { ['__proto__']: () => 'odd but fine' } });
@@ -184,6 +247,8 @@ describe('rpc service', () => {
   });
 
   it('refuses a hello with a bad client id', async () => {
-    await expect(connect(server.tcp, { userData: encodeHello({ service: 'rpc', client: 5 }), reconnect: false })).rejects.toThrow(/hello.client/);
+    await expect(
+      connect(server.tcp, { userData: encodeHello({ service: 'rpc', client: 5 }), reconnect: false }),
+    ).rejects.toThrow(/hello.client/);
   });
 });

@@ -104,7 +104,10 @@ function makeMessage(dir: Dir, i: number, size: number): Uint8Array {
 /** Why `m` is not message i of `dir` with `size` bytes, or null when it is. */
 function mismatch(m: Uint8Array, dir: Dir, i: number, size: number): string | null {
   const got = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-  const seen = got.length >= HEADER ? ` (its header says direction ${got[0]}, index ${got.readUInt32BE(1)}, size ${got.readUInt32BE(5)})` : '';
+  const seen =
+    got.length >= HEADER
+      ? ` (its header says direction ${got[0]}, index ${got.readUInt32BE(1)}, size ${got.readUInt32BE(5)})`
+      : '';
   if (got.length !== size) return `message ${i} ${DIR_NAME[dir]}: expected ${size} bytes, got ${got.length}${seen}`;
   const h = header(dir, i, size);
   const n = Math.min(size, HEADER);
@@ -126,7 +129,9 @@ class Failure {
   readonly promise: Promise<never>;
   message: string | null = null;
   constructor(private readonly describe: () => string) {
-    this.promise = new Promise<never>((_, reject) => { this.rejectFn = reject; });
+    this.promise = new Promise<never>((_, reject) => {
+      this.rejectFn = reject;
+    });
     this.promise.catch(() => {}); // raced by the case; never unhandled
   }
   fail(message: string): void {
@@ -142,23 +147,36 @@ class Failure {
 /** Wakes waiters when something happened; waits are bounded by `failure` and a poll interval. */
 class Signal {
   private waiters: (() => void)[] = [];
-  wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+  wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
   async until(pred: () => boolean, failure: Failure, what: string, deadline: number): Promise<void> {
     while (!pred()) {
       failure.check();
       if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, 250);
-        function done(): void { clearTimeout(t); resolve(); }
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
         this.waiters.push(done);
       });
     }
   }
 }
 
-const errText = (e: unknown): string => (e instanceof SessionError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
+const errText = (e: unknown): string =>
+  e instanceof SessionError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
 
-interface Marker { kind: 'start' | 'minor' | 'major' | 'end' | 'resync' | 'give' | 'please'; after: number; serial?: number; id?: string }
+interface Marker {
+  kind: 'start' | 'minor' | 'major' | 'end' | 'resync' | 'give' | 'please';
+  after: number;
+  serial?: number;
+  id?: string;
+}
 
 /** One direction's progress: what was sent, what arrived, and the control points in between. */
 class Flow {
@@ -172,7 +190,10 @@ class Flow {
   markerHead = 0;
   readonly nextSize: () => number;
   private readonly expectSize: () => number;
-  constructor(readonly dir: Dir, maxSize: number) {
+  constructor(
+    readonly dir: Dir,
+    maxSize: number,
+  ) {
     this.nextSize = sizes(dir, maxSize);
     this.expectSize = sizes(dir, maxSize);
   }
@@ -209,7 +230,15 @@ async function runCase(c: Case): Promise<void> {
   const MESSAGES = c.tiny ? TINY_MESSAGES : ALL_MESSAGES;
   const maxSize = c.tiny ? TINY_MAX_SIZE : MAX_SIZE;
   const flows: [Flow, Flow] = [new Flow(0, maxSize), new Flow(1, maxSize)];
-  const counts = { interrupted: 0, resumed: 0, reconnecting: 0, serverInterrupted: 0, turns: [0, 0], resyncs: 0, activities: 0 };
+  const counts = {
+    interrupted: 0,
+    resumed: 0,
+    reconnecting: 0,
+    serverInterrupted: 0,
+    turns: [0, 0],
+    resyncs: 0,
+    activities: 0,
+  };
   let server: Server | undefined;
   let proxy: FaultProxy | undefined;
   let client: ClientSession | undefined;
@@ -218,8 +247,14 @@ async function runCase(c: Case): Promise<void> {
   const label = caseName(c);
 
   const describeState = (): string => {
-    const f = flows.map((x, d) => `${DIR_NAME[d]}: sent ${x.sent}, events ${x.events}, received ${x.received}, markers ${x.markerHead}/${x.markers.length}`).join('; ');
-    const st = (s: Session | undefined): string => (s ? `${s.state} tokens [${s.tokens.join(',')}] ${JSON.stringify(s.stats)}` : 'none');
+    const f = flows
+      .map(
+        (x, d) =>
+          `${DIR_NAME[d]}: sent ${x.sent}, events ${x.events}, received ${x.received}, markers ${x.markerHead}/${x.markers.length}`,
+      )
+      .join('; ');
+    const st = (s: Session | undefined): string =>
+      s ? `${s.state} tokens [${s.tokens.join(',')}] ${JSON.stringify(s.stats)}` : 'none';
     return [
       `[chaos ${label}] seed ${SEED} (rerun: COLLOQUY_CHAOS_SEED=${SEED} ${c.tiny ? 'COLLOQUY_CHAOS_TINY_MESSAGES' : 'COLLOQUY_CHAOS_MESSAGES'}=${MESSAGES} npx vitest run test/chaos/chaos.test.ts -t '${label}$')`,
       `  after ${((performance.now() - started) / 1000).toFixed(1)} s: ${f}`,
@@ -235,12 +270,18 @@ async function runCase(c: Case): Promise<void> {
     // A stall watchdog and the case deadline, both failing with the whole picture.
     let lastProgress = -1;
     let lastMove = performance.now();
-    timers.push(setInterval(() => {
-      const p = flows.reduce((a, f) => a + f.sent + f.events + f.received + f.markerHead, 0) + counts.resumed;
-      if (p !== lastProgress) { lastProgress = p; lastMove = performance.now(); }
-      else if (performance.now() - lastMove > STALL_MS) failure.fail(`no progress for ${STALL_MS / 1000} s (a hang)`);
-      if (performance.now() > deadline) failure.fail(`out of time: ${CASE_MS / 1000} s per case, ${BUDGET_MS / 1000} s for all cases`);
-    }, 500));
+    timers.push(
+      setInterval(() => {
+        const p = flows.reduce((a, f) => a + f.sent + f.events + f.received + f.markerHead, 0) + counts.resumed;
+        if (p !== lastProgress) {
+          lastProgress = p;
+          lastMove = performance.now();
+        } else if (performance.now() - lastMove > STALL_MS)
+          failure.fail(`no progress for ${STALL_MS / 1000} s (a hang)`);
+        if (performance.now() > deadline)
+          failure.fail(`out of time: ${CASE_MS / 1000} s per case, ${BUDGET_MS / 1000} s for all cases`);
+      }, 500),
+    );
 
     const serverOptions: ServerOptions = {
       heartbeatMs: HEARTBEAT_MS,
@@ -254,7 +295,13 @@ async function runCase(c: Case): Promise<void> {
     server.on('session', (s) => sessions.set(s.id, s));
     const targetPort = c.transport === 'tcp' ? server.addresses.tcp : server.addresses.ws;
     if (targetPort === undefined) throw new Error(`the server opened no ${c.transport} endpoint`);
-    proxy = await (PROXY_INLINE ? startFaultProxy : startFaultProxyWorker)({ target: { host: '127.0.0.1', port: targetPort }, seed: mixSeed(SEED, c.transport === 'tcp' ? 1 : 2, half ? 2 : 1, c.tiny ? 1 : 0), cutEveryMs: CUT_EVERY_MS, maxChunk: c.tiny ? 7 : MAX_CHUNK, maxDelayMs: c.tiny ? 2 : MAX_DELAY_MS });
+    proxy = await (PROXY_INLINE ? startFaultProxy : startFaultProxyWorker)({
+      target: { host: '127.0.0.1', port: targetPort },
+      seed: mixSeed(SEED, c.transport === 'tcp' ? 1 : 2, half ? 2 : 1, c.tiny ? 1 : 0),
+      cutEveryMs: CUT_EVERY_MS,
+      maxChunk: c.tiny ? 7 : MAX_CHUNK,
+      maxDelayMs: c.tiny ? 2 : MAX_DELAY_MS,
+    });
     const url = c.transport === 'tcp' ? `tcp://127.0.0.1:${proxy.port}` : `ws://127.0.0.1:${proxy.port}/session`;
     const clientOptions: ConnectOptions = {
       heartbeatMs: HEARTBEAT_MS,
@@ -277,10 +324,19 @@ async function runCase(c: Case): Promise<void> {
     peerSession = ss;
     expect(cs.negotiated?.mode, `seed ${SEED}`).toBe(c.mode);
 
-    cs.on('interrupted', () => { counts.interrupted++; });
-    cs.on('resumed', () => { counts.resumed++; signal.wake(); });
-    cs.on('reconnecting', () => { counts.reconnecting++; });
-    ss.on('interrupted', () => { counts.serverInterrupted++; });
+    cs.on('interrupted', () => {
+      counts.interrupted++;
+    });
+    cs.on('resumed', () => {
+      counts.resumed++;
+      signal.wake();
+    });
+    cs.on('reconnecting', () => {
+      counts.reconnecting++;
+    });
+    ss.on('interrupted', () => {
+      counts.serverInterrupted++;
+    });
 
     const peers: [Peer, Peer] = [
       { name: 'client', session: cs, out: flows[0], in: flows[1] },
@@ -293,25 +349,43 @@ async function runCase(c: Case): Promise<void> {
     for (const [me, p] of peers.entries()) {
       // The event stream: counts data, checks control points in order, refuses surprises.
       p.session.on('event', (e: SessionEvent) => {
-        if (TRACE && e.type !== 'data' && e.type !== 'writable') console.log(`[trace ${p.name}] ${e.type} ${JSON.stringify(e, (k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))} tokens [${p.session.tokens.join(',')}]`);
+        if (TRACE && e.type !== 'data' && e.type !== 'writable')
+          console.log(
+            `[trace ${p.name}] ${e.type} ${JSON.stringify(e, (k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))} tokens [${p.session.tokens.join(',')}]`,
+          );
         const flow = p.in;
         const marker = (kind: Marker['kind'], serial?: number, id?: string): void => {
           const m = flow.markers[flow.markerHead];
-          if (!m) return failure.fail(`${p.name} got ${kind}${serial !== undefined ? ` ${serial}` : ''} that was never sent (or twice), after ${flow.events} messages`);
-          if (m.kind !== kind || m.after !== flow.events || (m.serial !== undefined && serial !== undefined && m.serial !== serial) || (m.id !== undefined && m.id !== id)) {
-            return failure.fail(`${p.name} got ${kind} serial ${serial} id ${id} after ${flow.events} messages; expected ${m.kind} serial ${m.serial} id ${m.id} after ${m.after}`);
+          if (!m)
+            return failure.fail(
+              `${p.name} got ${kind}${serial !== undefined ? ` ${serial}` : ''} that was never sent (or twice), after ${flow.events} messages`,
+            );
+          if (
+            m.kind !== kind ||
+            m.after !== flow.events ||
+            (m.serial !== undefined && serial !== undefined && m.serial !== serial) ||
+            (m.id !== undefined && m.id !== id)
+          ) {
+            return failure.fail(
+              `${p.name} got ${kind} serial ${serial} id ${id} after ${flow.events} messages; expected ${m.kind} serial ${m.serial} id ${m.id} after ${m.after}`,
+            );
           }
           flow.markerHead++;
         };
         switch (e.type) {
           case 'data': {
             const m = flow.markers[flow.markerHead];
-            if (m && m.after <= flow.events) failure.fail(`${p.name}: message ${flow.events} arrived before the ${m.kind} sent after message ${m.after}`);
+            if (m && m.after <= flow.events)
+              failure.fail(
+                `${p.name}: message ${flow.events} arrived before the ${m.kind} sent after message ${m.after}`,
+              );
             flow.events++;
-            if (flow.events > MESSAGES) failure.fail(`${p.name} got message number ${flow.events} of ${MESSAGES} (duplicate or invented)`);
+            if (flow.events > MESSAGES)
+              failure.fail(`${p.name} got message number ${flow.events} of ${MESSAGES} (duplicate or invented)`);
             return signal.wake();
           }
-          case 'activity-start': return marker('start', undefined, Buffer.from(e.activityId).toString());
+          case 'activity-start':
+            return marker('start', undefined, Buffer.from(e.activityId).toString());
           case 'sync-minor':
             marker('minor', e.serial);
             if (e.confirm) {
@@ -319,24 +393,37 @@ async function runCase(c: Case): Promise<void> {
                 try {
                   p.session.confirmMinorSync();
                 } catch (error) {
-                  if (!(error instanceof SessionError && error.code === 'ERR_NOTHING_TO_CONFIRM')) failure.fail(`${p.name} could not confirm minor sync ${e.serial}: ${errText(error)}`);
+                  if (!(error instanceof SessionError && error.code === 'ERR_NOTHING_TO_CONFIRM'))
+                    failure.fail(`${p.name} could not confirm minor sync ${e.serial}: ${errText(error)}`);
                 }
               });
             }
             return;
-          case 'sync-major': return marker('major', e.serial);
-          case 'activity-end': return marker('end', e.serial);
-          case 'resync': return marker('resync', e.serial);
-          case 'tokens-given': marker('give'); return signal.wake();
-          case 'tokens-requested': marker('please'); peerWants[me] = true; return signal.wake();
-          case 'data-discarded': return failure.fail(`${p.name}: ${e.payloads.length} messages discarded (${e.direction})`);
-          case 'cancelled': return failure.fail(`${p.name}: ${e.service} cancelled by ${e.by} (${e.side})`);
-          case 'exception': return failure.fail(`${p.name}: exception ${e.from} ${e.reason} ${e.message}`);
+          case 'sync-major':
+            return marker('major', e.serial);
+          case 'activity-end':
+            return marker('end', e.serial);
+          case 'resync':
+            return marker('resync', e.serial);
+          case 'tokens-given':
+            marker('give');
+            return signal.wake();
+          case 'tokens-requested':
+            marker('please');
+            peerWants[me] = true;
+            return signal.wake();
+          case 'data-discarded':
+            return failure.fail(`${p.name}: ${e.payloads.length} messages discarded (${e.direction})`);
+          case 'cancelled':
+            return failure.fail(`${p.name}: ${e.service} cancelled by ${e.by} (${e.side})`);
+          case 'exception':
+            return failure.fail(`${p.name}: exception ${e.from} ${e.reason} ${e.message}`);
           case 'closed':
             closedWith.set(p.name, e.error);
             if (e.error) failure.fail(`${p.name} session closed: ${errText(e.error)}`);
             return signal.wake();
-          default: return;
+          default:
+            return;
         }
       });
     }
@@ -404,7 +491,14 @@ async function runCase(c: Case): Promise<void> {
             const done = s.syncMinor({ confirm });
             if (confirm) {
               minorPromises.issued++;
-              done.then(() => { minorPromises.resolved++; }, () => { minorPromises.rejected++; });
+              done.then(
+                () => {
+                  minorPromises.resolved++;
+                },
+                () => {
+                  minorPromises.rejected++;
+                },
+              );
             }
           }
         }
@@ -422,7 +516,10 @@ async function runCase(c: Case): Promise<void> {
             // After major sync `serial` is confirmed, V(A) = V(M) = serial + 1: the restart point.
             f.markers.push({ kind: 'resync', after: f.sent, serial: serial + 1 });
             const to = await Promise.race([s.resynchronize('restart'), failure.promise]);
-            if (to !== serial + 1) failure.fail(`${p.name}: resynchronize completed at ${to} after major sync ${serial}, expected ${serial + 1}`);
+            if (to !== serial + 1)
+              failure.fail(
+                `${p.name}: resynchronize completed at ${to} after major sync ${serial}, expected ${serial + 1}`,
+              );
             counts.resyncs++;
             if (!holdsAll(s)) failure.fail(`${p.name}: holds [${s.tokens.join(',')}] after its own resynchronize`);
           }
@@ -451,7 +548,13 @@ async function runCase(c: Case): Promise<void> {
             s.giveTokens(TOKENS);
             continue;
           }
-          if (p.out.sent === MESSAGES) await signal.until(() => peerWants[me] === true || done(), failure, `${p.name}: the peer to ask for the tokens or finish`, deadline);
+          if (p.out.sent === MESSAGES)
+            await signal.until(
+              () => peerWants[me] === true || done(),
+              failure,
+              `${p.name}: the peer to ask for the tokens or finish`,
+              deadline,
+            );
         }
       };
       senders = peers.map((p, me) => actor(me, p));
@@ -472,12 +575,22 @@ async function runCase(c: Case): Promise<void> {
       if (holder.name === 'server') {
         holder.out.markers.push({ kind: 'give', after: holder.out.sent });
         holder.session.giveTokens(TOKENS);
-        await signal.until(() => TOKENS.every((t) => cs.tokens.includes(t)), failure, 'the client to get the tokens for release', deadline);
+        await signal.until(
+          () => TOKENS.every((t) => cs.tokens.includes(t)),
+          failure,
+          'the client to get the tokens for release',
+          deadline,
+        );
       }
     }
 
     // Everything acknowledged both ways, then an orderly release through the cuts.
-    await signal.until(() => [cs, ss].every((s) => s.stats.replayFrames === 0 && s.stats.queuedBytes === 0), failure, 'every frame to be acknowledged', deadline);
+    await signal.until(
+      () => [cs, ss].every((s) => s.stats.replayFrames === 0 && s.stats.queuedBytes === 0),
+      failure,
+      'every frame to be acknowledged',
+      deadline,
+    );
     const released = await Promise.race([cs.release(), failure.promise]);
     expect(released, `seed ${SEED}: release refused`).toBe(true);
     await signal.until(() => closedWith.has('client'), failure, 'the client to close', deadline);
@@ -485,7 +598,9 @@ async function runCase(c: Case): Promise<void> {
     // then it closes (without error) only when its resume window runs out.
     const serverDeadline = Math.min(deadline, performance.now() + 3000);
     while (!closedWith.has('server') && performance.now() < serverDeadline) await sleep(50);
-    const serverNote = closedWith.has('server') ? 'closed' : `still ${ss.state} (the ACK of its DISCONNECT was cut; it closes at its resume window)`;
+    const serverNote = closedWith.has('server')
+      ? 'closed'
+      : `still ${ss.state} (the ACK of its DISCONNECT was cut; it closes at its resume window)`;
     failure.check();
 
     // Exactly once, in order, nothing extra, every control point delivered once.
@@ -503,9 +618,13 @@ async function runCase(c: Case): Promise<void> {
       `[chaos ${label}] seed ${SEED}: ${MESSAGES} messages each way (${(flows[0].sentBytes / 1e6).toFixed(0)} MB + ${(flows[1].sentBytes / 1e6).toFixed(0)} MB)`,
       `${proxy.stats.cuts} cuts, ${proxy.stats.connections} connections, ${counts.resumed} resumes (${counts.reconnecting} reconnect attempts)`,
       `${elapsed.toFixed(1)} s, ${(bytes / 1e6 / elapsed).toFixed(1)} MB/s`,
-      half ? `turns ${counts.turns.join('+')}, activities ${counts.activities}, control points ${flows[0].markers.length}+${flows[1].markers.length}, resyncs ${counts.resyncs}, minor syncs asking confirmation ${minorPromises.issued}: confirmed ${minorPromises.resolved}, rejected at close ${minorPromises.rejected}, never settled ${minorPromises.issued - minorPromises.resolved - minorPromises.rejected}` : '',
+      half
+        ? `turns ${counts.turns.join('+')}, activities ${counts.activities}, control points ${flows[0].markers.length}+${flows[1].markers.length}, resyncs ${counts.resyncs}, minor syncs asking confirmation ${minorPromises.issued}: confirmed ${minorPromises.resolved}, rejected at close ${minorPromises.rejected}, never settled ${minorPromises.issued - minorPromises.resolved - minorPromises.rejected}`
+        : '',
       `proxy: ${(proxy.stats.bytes / 1e6).toFixed(0)} MB forwarded in ${proxy.stats.chunks} pieces, ${(proxy.stats.dropped / 1e6).toFixed(1)} MB dropped by cuts; server ${serverNote}`,
-    ].filter(Boolean).join('; ');
+    ]
+      .filter(Boolean)
+      .join('; ');
     console.log(line);
     results.push(line);
   } catch (e) {
@@ -514,7 +633,11 @@ async function runCase(c: Case): Promise<void> {
     throw new Error(message.includes('seed') ? message : `${message}\n${describeState()}`);
   } finally {
     for (const t of timers) clearInterval(t);
-    try { client?.abort('chaos test over'); } catch { /* closed */ }
+    try {
+      client?.abort('chaos test over');
+    } catch {
+      /* closed */
+    }
     await proxy?.close();
     await server?.destroy();
   }
@@ -523,7 +646,9 @@ async function runCase(c: Case): Promise<void> {
 const caseName = (c: Case): string => `${c.transport} ${c.mode}${c.tiny ? ' tiny pieces' : ''}`;
 
 describe(`chaos (seed ${SEED}, ${ALL_MESSAGES} messages each way; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, () => {
-  afterAll(() => { if (results.length) console.log(`chaos summary:\n${results.join('\n')}`); });
+  afterAll(() => {
+    if (results.length) console.log(`chaos summary:\n${results.join('\n')}`);
+  });
   const cases: Case[] = [
     { transport: 'tcp', mode: 'fullDuplex' },
     { transport: 'ws', mode: 'fullDuplex' },

@@ -23,7 +23,11 @@ async function listenOn(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-interface Echo { port: number; sockets: net.Socket[]; reads: number[] }
+interface Echo {
+  port: number;
+  sockets: net.Socket[];
+  reads: number[];
+}
 
 async function echoServer(): Promise<Echo> {
   const echo: Echo = { port: 0, sockets: [], reads: [] };
@@ -33,7 +37,9 @@ async function echoServer(): Promise<Echo> {
     s.on('error', () => {});
     s.pipe(s);
   });
-  cleanups.push(() => { for (const s of echo.sockets) s.destroy(); });
+  cleanups.push(() => {
+    for (const s of echo.sockets) s.destroy();
+  });
   echo.port = await listenOn(server);
   return echo;
 }
@@ -46,9 +52,14 @@ async function proxyTo(port: number, o: Partial<Parameters<typeof startFaultProx
 
 function dial(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.off('error', reject); resolve(s); });
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
     s.once('error', reject);
-    cleanups.push(() => { s.destroy(); });
+    cleanups.push(() => {
+      s.destroy();
+    });
   });
 }
 
@@ -64,8 +75,17 @@ function readBytes(s: net.Socket, n: number, ms: number): Promise<Buffer> {
   return new Promise((resolve) => {
     const parts: Buffer[] = [];
     let got = 0;
-    const finish = (): void => { clearTimeout(t); s.off('data', onData); s.off('close', finish); resolve(Buffer.concat(parts)); };
-    const onData = (d: Buffer): void => { parts.push(d); got += d.length; if (got >= n) finish(); };
+    const finish = (): void => {
+      clearTimeout(t);
+      s.off('data', onData);
+      s.off('close', finish);
+      resolve(Buffer.concat(parts));
+    };
+    const onData = (d: Buffer): void => {
+      parts.push(d);
+      got += d.length;
+      if (got >= n) finish();
+    };
     const t = setTimeout(finish, ms);
     s.on('data', onData);
     s.on('close', finish);
@@ -74,9 +94,15 @@ function readBytes(s: net.Socket, n: number, ms: number): Promise<Buffer> {
 
 function closed(s: net.Socket, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    if (s.destroyed) { resolve(true); return; }
+    if (s.destroyed) {
+      resolve(true);
+      return;
+    }
     const t = setTimeout(() => resolve(false), ms);
-    s.once('close', () => { clearTimeout(t); resolve(true); });
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
   });
 }
 
@@ -114,7 +140,10 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
     expect(got.equals(data), `seed ${SEED}: bytes differ`).toBe(true);
     for (const dir of ['up', 'down'] as const) {
       const sizes = pieces[dir];
-      expect(sizes.reduce((a, b) => a + b, 0), `seed ${SEED} ${dir}`).toBe(data.length);
+      expect(
+        sizes.reduce((a, b) => a + b, 0),
+        `seed ${SEED} ${dir}`,
+      ).toBe(data.length);
       expect(Math.min(...sizes), `seed ${SEED} ${dir}`).toBeGreaterThanOrEqual(1);
       expect(Math.max(...sizes), `seed ${SEED} ${dir}`).toBeLessThanOrEqual(7);
       expect(new Set(sizes).size, `seed ${SEED} ${dir}: sizes vary`).toBeGreaterThan(1);
@@ -131,7 +160,9 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
     const started = performance.now();
     const client = await dial(proxy.port);
     // Keep bytes in flight so the cut finds some held in the scheduler.
-    const ticker = setInterval(() => { if (!client.destroyed) client.write(randomBytes(SEED, 512)); }, 5);
+    const ticker = setInterval(() => {
+      if (!client.destroyed) client.write(randomBytes(SEED, 512));
+    }, 5);
     cleanups.push(() => clearInterval(ticker));
     client.on('error', () => {});
     const clientClosed = await closed(client, 5000);
@@ -159,8 +190,14 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
 
   it('respects backpressure: a target that stops reading pauses the client, memory stays bounded', async () => {
     const sockets: net.Socket[] = [];
-    const sink = net.createServer((s) => { sockets.push(s); s.pause(); s.on('error', () => {}); });
-    cleanups.push(() => { for (const s of sockets) s.destroy(); });
+    const sink = net.createServer((s) => {
+      sockets.push(s);
+      s.pause();
+      s.on('error', () => {});
+    });
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+    });
     const port = await listenOn(sink);
     const maxQueuedBytes = 64 * 1024;
     const proxy = await proxyTo(port, { maxChunk: 16 * 1024, maxQueuedBytes });
@@ -180,7 +217,9 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
     await new Promise((r) => setTimeout(r, 300));
     expect(blockedOnce, `seed ${SEED}: the client never had to wait`).toBe(true);
     expect(proxy.stats.maxQueued, `seed ${SEED}`).toBeLessThanOrEqual(maxQueuedBytes + slice);
-    expect(proxy.stats.bytes, `seed ${SEED}: forwarded everything although the target does not read`).toBeLessThan(data.length);
+    expect(proxy.stats.bytes, `seed ${SEED}: forwarded everything although the target does not read`).toBeLessThan(
+      data.length,
+    );
     // Now the target reads: everything arrives, in order, and the proxy never held much.
     const target = sockets[0] as net.Socket;
     const got = readBytes(target, data.length, 30_000);
@@ -205,7 +244,12 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
 
   it('runs on a worker thread too: same bytes, live counters, cuts', async () => {
     const echo = await echoServer();
-    const proxy = await startFaultProxyWorker({ target: { host: '127.0.0.1', port: echo.port }, seed: SEED, cutEveryMs: [2000, 2500], maxDelayMs: 1 });
+    const proxy = await startFaultProxyWorker({
+      target: { host: '127.0.0.1', port: echo.port },
+      seed: SEED,
+      cutEveryMs: [2000, 2500],
+      maxDelayMs: 1,
+    });
     cleanups.push(() => proxy.close());
     const client = await dial(proxy.port);
     client.on('error', () => {});

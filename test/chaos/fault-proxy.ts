@@ -58,7 +58,8 @@ export function chaosSeed(): number {
   const fromEnv = process.env.COLLOQUY_CHAOS_SEED;
   if (fromEnv !== undefined && fromEnv !== '') {
     const n = Number(fromEnv);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`COLLOQUY_CHAOS_SEED must be an integer in 0..2^32-1, got '${fromEnv}'`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new Error(`COLLOQUY_CHAOS_SEED must be an integer in 0..2^32-1, got '${fromEnv}'`);
     return n;
   }
   return (Math.random() * 0x100000000) >>> 0;
@@ -108,7 +109,10 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-interface Piece { bytes: Buffer; due: number }
+interface Piece {
+  bytes: Buffer;
+  due: number;
+}
 
 const now = (): number => performance.now();
 
@@ -185,7 +189,10 @@ class Direction {
 
   private pump(): void {
     if (this.dead) return;
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const t = now();
     while (this.head < this.queue.length && !this.blocked) {
       const p = this.queue[this.head] as Piece;
@@ -198,24 +205,39 @@ class Direction {
       if (!this.dst.write(p.bytes)) this.blocked = true;
       if (this.dead) return; // a synchronous error tore the pair down
     }
-    if (this.head === this.queue.length) { this.queue = []; this.head = 0; }
-    else if (this.head > 4096) { this.queue = this.queue.slice(this.head); this.head = 0; }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
     if (this.head < this.queue.length && !this.blocked) {
       const wait = Math.max(0, Math.ceil((this.queue[this.head] as Piece).due - t));
-      this.timer = setTimeout(() => { this.timer = null; this.pump(); }, wait);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.pump();
+      }, wait);
     }
     this.flow();
     if (this.srcEnded && this.head === this.queue.length && !this.ended) {
       this.ended = true;
       // Once the source is gone for good, the destination has nothing more to read either.
-      this.dst.end(() => { if (this.src.destroyed) this.dst.destroy(); });
+      this.dst.end(() => {
+        if (this.src.destroyed) this.dst.destroy();
+      });
     }
   }
 
   private flow(): void {
     const hold = this.blocked || this.queued > this.maxQueuedBytes;
-    if (hold && !this.paused) { this.paused = true; this.src.pause(); }
-    else if (!hold && this.paused) { this.paused = false; this.src.resume(); }
+    if (hold && !this.paused) {
+      this.paused = true;
+      this.src.pause();
+    } else if (!hold && this.paused) {
+      this.paused = false;
+      this.src.resume();
+    }
   }
 }
 
@@ -226,8 +248,18 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
   const maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
   const noDelay = options.noDelay ?? true;
   const onPiece = options.onPiece;
-  if (!(cutMin >= 0 && cutMax >= cutMin)) throw new Error(`cutEveryMs must be [min, max] with 0 <= min <= max, got [${cutMin}, ${cutMax}] (seed ${options.seed})`);
-  const stats: FaultProxyStats = options.stats ?? { connections: 0, cuts: 0, bytes: 0, chunks: 0, dropped: 0, maxQueued: 0 };
+  if (!(cutMin >= 0 && cutMax >= cutMin))
+    throw new Error(
+      `cutEveryMs must be [min, max] with 0 <= min <= max, got [${cutMin}, ${cutMax}] (seed ${options.seed})`,
+    );
+  const stats: FaultProxyStats = options.stats ?? {
+    connections: 0,
+    cuts: 0,
+    bytes: 0,
+    chunks: 0,
+    dropped: 0,
+    maxQueued: 0,
+  };
   const pairs = new Set<(counted: boolean) => void>();
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
@@ -236,8 +268,26 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
     const target = net.connect({ host: options.target.host, port: options.target.port, allowHalfOpen: true });
     client.setNoDelay(noDelay);
     target.setNoDelay(noDelay);
-    const up = new Direction(client, target, mulberry32(mixSeed(options.seed, n, 1)), maxChunk, maxDelayMs, maxQueuedBytes, stats, onPiece && ((b) => onPiece('up', b)));
-    const down = new Direction(target, client, mulberry32(mixSeed(options.seed, n, 2)), maxChunk, maxDelayMs, maxQueuedBytes, stats, onPiece && ((b) => onPiece('down', b)));
+    const up = new Direction(
+      client,
+      target,
+      mulberry32(mixSeed(options.seed, n, 1)),
+      maxChunk,
+      maxDelayMs,
+      maxQueuedBytes,
+      stats,
+      onPiece && ((b) => onPiece('up', b)),
+    );
+    const down = new Direction(
+      target,
+      client,
+      mulberry32(mixSeed(options.seed, n, 2)),
+      maxChunk,
+      maxDelayMs,
+      maxQueuedBytes,
+      stats,
+      onPiece && ((b) => onPiece('down', b)),
+    );
     let cutTimer: ReturnType<typeof setTimeout> | null = null;
     let done = false;
 
@@ -248,7 +298,10 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
       if (cutTimer) clearTimeout(cutTimer);
       cutTimer = null;
       const dropped = up.kill() + down.kill();
-      if (counted) { stats.cuts++; stats.dropped += dropped; }
+      if (counted) {
+        stats.cuts++;
+        stats.dropped += dropped;
+      }
       client.destroy();
       target.destroy();
     };
@@ -258,14 +311,25 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
       if (client.destroyed && target.destroyed) teardown(false);
     };
     // An abrupt close of one side: the other gets what is already held, then an end.
-    client.on('close', () => { down.onDestinationGone(); up.onSourceGone(); settleIfGone(); });
-    target.on('close', () => { up.onDestinationGone(); down.onSourceGone(); settleIfGone(); });
+    client.on('close', () => {
+      down.onDestinationGone();
+      up.onSourceGone();
+      settleIfGone();
+    });
+    target.on('close', () => {
+      up.onDestinationGone();
+      down.onSourceGone();
+      settleIfGone();
+    });
     // Errors (ECONNRESET, ECONNREFUSED...) are part of the game; 'close' follows each.
     client.on('error', () => {});
     target.on('error', () => {});
 
     const delay = randInt(pairRand, Math.floor(cutMin), Math.floor(cutMax));
-    cutTimer = setTimeout(() => { cutTimer = null; teardown(true); }, delay);
+    cutTimer = setTimeout(() => {
+      cutTimer = null;
+      teardown(true);
+    }, delay);
   });
 
   return new Promise((resolve, reject) => {
@@ -278,11 +342,14 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
         port,
         seed: options.seed,
         stats,
-        cutAll: () => { for (const t of [...pairs]) t(true); },
-        close: () => new Promise<void>((done) => {
-          server.close(() => done());
-          for (const t of [...pairs]) t(false);
-        }),
+        cutAll: () => {
+          for (const t of [...pairs]) t(true);
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const t of [...pairs]) t(false);
+          }),
       });
     });
   });
@@ -302,7 +369,13 @@ export function sharedStats(buffer: SharedArrayBuffer): FaultProxyStats {
   const a = new Float64Array(buffer);
   const stats = {} as FaultProxyStats;
   STAT_KEYS.forEach((key, i) => {
-    Object.defineProperty(stats, key, { enumerable: true, get: () => a[i] as number, set: (v: number) => { a[i] = v; } });
+    Object.defineProperty(stats, key, {
+      enumerable: true,
+      get: () => a[i] as number,
+      set: (v: number) => {
+        a[i] = v;
+      },
+    });
   });
   return stats;
 }
@@ -311,7 +384,9 @@ export const STATS_BYTES = STAT_KEYS.length * Float64Array.BYTES_PER_ELEMENT;
 
 type WorkerReply = { type: 'listening'; port: number } | { type: 'closed' } | { type: 'error'; message: string };
 
-export async function startFaultProxyWorker(options: Omit<FaultProxyOptions, 'onPiece' | 'stats'>): Promise<FaultProxy> {
+export async function startFaultProxyWorker(
+  options: Omit<FaultProxyOptions, 'onPiece' | 'stats'>,
+): Promise<FaultProxy> {
   const buffer = new SharedArrayBuffer(STATS_BYTES);
   const entry = new URL('./fault-proxy-worker.ts', import.meta.url).href;
   // Plain Node cannot load TypeScript: register tsx in the worker, then import the entry.
@@ -324,15 +399,24 @@ export async function startFaultProxyWorker(options: Omit<FaultProxyOptions, 'on
     replies.shift()?.(r);
   });
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('error', (e: Error) => { failed ??= e; for (const r of replies.splice(0)) r({ type: 'error', message: e.message }); });
-  const reply = (ms: number): Promise<WorkerReply> => new Promise((resolve) => {
-    const t = setTimeout(() => resolve({ type: 'error', message: `no answer within ${ms} ms` }), ms);
-    replies.push((r) => { clearTimeout(t); resolve(r); });
+  worker.on('error', (e: Error) => {
+    failed ??= e;
+    for (const r of replies.splice(0)) r({ type: 'error', message: e.message });
   });
+  const reply = (ms: number): Promise<WorkerReply> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => resolve({ type: 'error', message: `no answer within ${ms} ms` }), ms);
+      replies.push((r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+    });
   const first = await reply(30_000);
   if (first.type !== 'listening') {
     await worker.terminate();
-    throw new Error(`fault proxy worker did not start (seed ${options.seed}): ${first.type === 'error' ? first.message : first.type}`);
+    throw new Error(
+      `fault proxy worker did not start (seed ${options.seed}): ${first.type === 'error' ? first.message : first.type}`,
+    );
   }
   return {
     port: first.port,

@@ -36,8 +36,13 @@ async function slowLink(targetPort: number): Promise<{ port: number; close(): vo
   const timers = new Set<ReturnType<typeof setInterval>>();
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const target = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
-    for (const s of [client, target]) { sockets.add(s); s.on('error', () => {}); }
-    target.on('data', (d: Buffer) => { if (!client.destroyed) client.write(d); }); // fast, FIN not forwarded
+    for (const s of [client, target]) {
+      sockets.add(s);
+      s.on('error', () => {});
+    }
+    target.on('data', (d: Buffer) => {
+      if (!client.destroyed) client.write(d);
+    }); // fast, FIN not forwarded
     const queue: Buffer[] = [];
     client.on('data', (d: Buffer) => queue.push(d));
     const t = setInterval(() => {
@@ -56,10 +61,13 @@ async function slowLink(targetPort: number): Promise<{ port: number; close(): vo
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: () => { for (const t of timers) clearInterval(t); for (const s of sockets) s.destroy(); server.close(); },
+    close: () => {
+      for (const t of timers) clearInterval(t);
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
   };
 }
-
 
 describe('repro 1: bytes of a transport the machine already dropped', () => {
   it('a frame finishing on a transport closed by heartbeat timeout must not end the session', async () => {
@@ -71,16 +79,23 @@ describe('repro 1: bytes of a transport the machine already dropped', () => {
     server.on('session', (s) => {
       serverSessions.push(s);
       s.on('closed', ({ error }) => serverClosed.push(error ? `${error.code}: ${error.message}` : 'released'));
-      s.on('event', (e) => { if (e.type === 'data') received.push(e.payload); });
+      s.on('event', (e) => {
+        if (e.type === 'data') received.push(e.payload);
+      });
     });
-    const client = await connect(`tcp://127.0.0.1:${link.port}`, { heartbeatMs: 200, resumeWindowMs: 10_000, reconnect: { initialDelayMs: 10, maxDelayMs: 100, maxAttempts: 50 } });
+    const client = await connect(`tcp://127.0.0.1:${link.port}`, {
+      heartbeatMs: 200,
+      resumeWindowMs: 10_000,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 100, maxAttempts: 50 },
+    });
     try {
       const message = new Uint8Array(200 * 1024).fill(7);
       await client.send(message);
       // The frame needs ~2 s on this link; the server gives up on the transport after 400 ms.
       // The client notices too (heartbeat), lingers, redials and resumes; the message is replayed.
       const until = performance.now() + 15_000;
-      while (received.length === 0 && serverClosed.length === 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (received.length === 0 && serverClosed.length === 0 && performance.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
       expect(serverClosed, 'the server session ended because of a dropped transport').toEqual([]);
       expect(received.length).toBe(1);
       expect(Buffer.from(received[0] as Uint8Array).equals(Buffer.from(message))).toBe(true);
@@ -97,10 +112,18 @@ describe('repro 1: bytes of a transport the machine already dropped', () => {
 describe('repro 2: a confirmed minor sync whose serial comes round again', () => {
   it('every syncMinor({ confirm: true }) promise settles, at the latest when the session closes', async () => {
     const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
-    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0, units: ['activities', 'minorSync', 'majorSync'] });
+    const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, {
+      heartbeatMs: 0,
+      units: ['activities', 'minorSync', 'majorSync'],
+    });
     try {
       const settled: string[] = [];
-      const track = (name: string, p: Promise<number>): void => { p.then(() => settled.push(`${name} confirmed`), () => settled.push(`${name} rejected`)); };
+      const track = (name: string, p: Promise<number>): void => {
+        p.then(
+          () => settled.push(`${name} confirmed`),
+          () => settled.push(`${name} rejected`),
+        );
+      };
       client.startActivity('a');
       track('activity a, serial 1', client.syncMinor({ confirm: true })); // the peer does not confirm it
       await client.endActivity();
@@ -110,7 +133,10 @@ describe('repro 2: a confirmed minor sync whose serial comes round again', () =>
       client.abort('done');
       await new Promise((r) => setTimeout(r, 200));
       // Each settles one way or the other (rejected at close, or earlier when its activity ended).
-      expect(settled.map((x) => x.replace(/ (confirmed|rejected)$/, '')).sort(), `settled: ${settled.join('; ')}`).toEqual(['activity a, serial 1', 'activity b, serial 1']);
+      expect(
+        settled.map((x) => x.replace(/ (confirmed|rejected)$/, '')).sort(),
+        `settled: ${settled.join('; ')}`,
+      ).toEqual(['activity a, serial 1', 'activity b, serial 1']);
     } finally {
       client.abort();
       await server.destroy();

@@ -17,11 +17,21 @@ export interface Run {
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const child of running) if (child.exitCode === null && child.pid) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const child of running)
+    if (child.exitCode === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
 });
 
 /** Starts `colloquy ARGS`; `done` resolves when it exits (killed with SIGKILL after timeoutMs). */
-export function spawnColloquy(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<Run> } {
+export function spawnColloquy(
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): { child: ChildProcess; done: Promise<Run> } {
   const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli/main.ts`, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,9 +42,15 @@ export function spawnColloquy(args: readonly string[], options: { cwd?: string; 
   let stderr = '';
   child.stdout?.setEncoding('utf8');
   child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (d: string) => { stdout += d; });
-  child.stderr?.on('data', (d: string) => { stderr += d; });
-  const timer = setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, options.timeoutMs ?? 120_000);
+  child.stdout?.on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }, options.timeoutMs ?? 120_000);
   const done = new Promise<Run>((resolve) => {
     child.once('close', (code, signal) => {
       clearTimeout(timer);
@@ -58,18 +74,39 @@ export interface FixtureServer {
 
 /** Spawns the apps fixture server on free ports, serving `files`; resolves once it is listening. */
 export function startFixtureServer(files: string): Promise<FixtureServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}test/apps/fixtures/apps-server.ts`, '--files', files], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', `${ROOT}test/apps/fixtures/apps-server.ts`, '--files', files],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   running.add(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => { stderr += d; });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { running.delete(child); resolve(); }));
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the fixture server did not listen within 60 s: ${stderr}`)); }, 60_000);
-    void exited.then(() => { clearTimeout(timer); reject(new Error(`the fixture server exited before listening: ${stderr}`)); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the fixture server did not listen within 60 s: ${stderr}`));
+    }, 60_000);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the fixture server exited before listening: ${stderr}`));
+    });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       let m: { event?: string; tcp?: string; ws?: string };
-      try { m = JSON.parse(line) as typeof m; } catch { return; }
+      try {
+        m = JSON.parse(line) as typeof m;
+      } catch {
+        return;
+      }
       if (m.event !== 'listening' || !m.tcp || !m.ws) return;
       clearTimeout(timer);
       resolve({

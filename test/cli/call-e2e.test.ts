@@ -43,7 +43,10 @@ describe('colloquy call (spawned)', () => {
     expect(JSON.parse(r.stderr)).toEqual({ code: -32601, message: "method not found: 'no.such.method'" });
     const p = await colloquy(['call', server.tcp, 'files.list', '{"path":"/etc"}', '--json']);
     expect(p.code).toBe(1);
-    expect(JSON.parse(p.stderr)).toMatchObject({ code: -32000, data: { code: 'ERR_PATH_REJECTED', details: { reason: 'absolute' } } });
+    expect(JSON.parse(p.stderr)).toMatchObject({
+      code: -32000,
+      data: { code: 'ERR_PATH_REJECTED', details: { reason: 'absolute' } },
+    });
   });
 
   it('usage errors exit 2; an unreachable server exits 1 naming ERR_CONNECT_FAILED', async () => {
@@ -59,10 +62,27 @@ describe('colloquy call (spawned)', () => {
 
   it('a call survives cuts of its connection and runs exactly once; a rerun with the same ids is answered from the cache', async () => {
     const seed = chaosSeed();
-    const proxy: FaultProxy = await startFaultProxyWorker({ target: { host: '127.0.0.1', port: server.tcpPort }, seed, cutEveryMs: [100, 300], maxChunk: 4096 });
+    const proxy: FaultProxy = await startFaultProxyWorker({
+      target: { host: '127.0.0.1', port: server.tcpPort },
+      seed,
+      cutEveryMs: [100, 300],
+      maxChunk: 4096,
+    });
     try {
       const before = JSON.parse((await colloquy(['call', server.tcp, 'test.runs', '--json'])).stdout) as number;
-      const args = ['call', `tcp://127.0.0.1:${proxy.port}`, 'test.count', '{"sleepMs":1500}', '--client', `e2e-${seed}`, '--id', 'once-1', '--json', '--timeout', '60000'];
+      const args = [
+        'call',
+        `tcp://127.0.0.1:${proxy.port}`,
+        'test.count',
+        '{"sleepMs":1500}',
+        '--client',
+        `e2e-${seed}`,
+        '--id',
+        'once-1',
+        '--json',
+        '--timeout',
+        '60000',
+      ];
       const r = await colloquy(args);
       expect(r.code, `seed ${seed}: ${r.stderr}`).toBe(0);
       expect(JSON.parse(r.stdout)).toBe(before + 1);
@@ -87,7 +107,8 @@ describe('colloquy call and Ctrl-C', () => {
       const started = Date.now();
       const run = spawnColloquy(['call', server.tcp, 'test.count', '{"sleepMs":60000}', '--timeout', '0']);
       // Interrupt once the method is running on the server (the CLI has its SIGINT handler by then).
-      for (let i = 0; i < 600 && (await probe.call<number>('test.runs')) === before; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 600 && (await probe.call<number>('test.runs')) === before; i++)
+        await new Promise((r) => setTimeout(r, 50));
       run.child.kill('SIGINT');
       const r = await run.done;
       expect(r.code, r.stderr).toBe(130);

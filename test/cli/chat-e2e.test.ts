@@ -28,32 +28,53 @@ interface ChatProc {
 const children = new Set<ChildProcess>();
 
 function chat(url: string, ...args: string[]): ChatProc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'chat', url, '--json', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'chat', url, '--json', ...args], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   children.add(child);
   const events: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   let stderr = '';
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => { stderr += d; });
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     events.push(JSON.parse(line) as Record<string, unknown>); // every stdout line must be JSON
     for (const w of [...waiters]) w();
   });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => { children.delete(child); for (const w of [...waiters]) w(); resolve(code); }));
-  return {
-    child, events, exit, stderr: () => stderr,
-    until: (check) => new Promise((resolve, reject) => {
-      const w = (): void => {
-        if (check(events)) { waiters.splice(waiters.indexOf(w), 1); resolve(); }
-        else if (child.exitCode !== null) { waiters.splice(waiters.indexOf(w), 1); reject(new Error(`colloquy chat exited (${child.exitCode}) first; stderr:\n${stderr}`)); }
-      };
-      waiters.push(w);
-      w();
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      for (const w of [...waiters]) w();
+      resolve(code);
     }),
+  );
+  return {
+    child,
+    events,
+    exit,
+    stderr: () => stderr,
+    until: (check) =>
+      new Promise((resolve, reject) => {
+        const w = (): void => {
+          if (check(events)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            resolve();
+          } else if (child.exitCode !== null) {
+            waiters.splice(waiters.indexOf(w), 1);
+            reject(new Error(`colloquy chat exited (${child.exitCode}) first; stderr:\n${stderr}`));
+          }
+        };
+        waiters.push(w);
+        w();
+      }),
   };
 }
 
-const live = (events: Record<string, unknown>[]): Record<string, unknown>[] => events.filter((e) => e.event === 'message' && e.history === false);
+const live = (events: Record<string, unknown>[]): Record<string, unknown>[] =>
+  events.filter((e) => e.event === 'message' && e.history === false);
 
 let node: ServeNode;
 let proxy: FaultProxy;
@@ -62,7 +83,12 @@ const seed = chaosSeed();
 beforeAll(async () => {
   node = await startServe(ANONYMOUS);
   const tcp = new URL(node.tcp);
-  proxy = await startFaultProxy({ target: { host: tcp.hostname, port: Number(tcp.port) }, seed, cutEveryMs: [150, 450], maxChunk: 48 });
+  proxy = await startFaultProxy({
+    target: { host: tcp.hostname, port: Number(tcp.port) },
+    seed,
+    cutEveryMs: [150, 450],
+    maxChunk: 48,
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -98,7 +124,9 @@ describe('colloquy chat (two processes through cuts)', () => {
       expect(got.length, `seed ${seed}: ${p.stderr()}`).toBe(2 * N);
       expect(new Set(got.map((m) => m.id)).size).toBe(2 * N);
       for (const who of ['ada', 'bob']) {
-        expect(got.filter((m) => m.from === who).map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `${who} line ${i}`));
+        expect(got.filter((m) => m.from === who).map((m) => m.text)).toEqual(
+          Array.from({ length: N }, (_, i) => `${who} line ${i}`),
+        );
       }
       expect(got.every((m) => m.room === room && typeof m.ts === 'number')).toBe(true);
       expect(p.events.at(-1)).toMatchObject({ event: 'left', room });
@@ -129,7 +157,10 @@ describe('colloquy chat (two processes through cuts)', () => {
     for (const p of [ada, bob]) {
       const got = live(p.events);
       for (const who of ['ada', 'bob']) {
-        expect(got.filter((m) => m.from === who).map((m) => m.text), `seed ${seed}`).toEqual(Array.from({ length: N }, (_, i) => `${who} over ${i}`));
+        expect(
+          got.filter((m) => m.from === who).map((m) => m.text),
+          `seed ${seed}`,
+        ).toEqual(Array.from({ length: N }, (_, i) => `${who} over ${i}`));
       }
     }
     // Both held the floor at some point, and the room said so.
@@ -154,14 +185,21 @@ describe('colloquy chat (two processes through cuts)', () => {
   }, 90_000);
 });
 
-const NO_REDIS = skipWithout('redis-server', 'test/cli/chat-e2e.test.ts (two serve nodes)', 'apt-get install -y redis-server');
+const NO_REDIS = skipWithout(
+  'redis-server',
+  'test/cli/chat-e2e.test.ts (two serve nodes)',
+  'apt-get install -y redis-server',
+);
 
 describe.skipIf(NO_REDIS)('colloquy chat across two colloquy serve nodes sharing Redis', () => {
   it('is one chat: a client on each node, every line on both, presence across nodes', async () => {
     const redis = await startRedis();
     const nodes: ServeNode[] = [];
     try {
-      nodes.push(await startServe([...ANONYMOUS, '--store', redis.url]), await startServe([...ANONYMOUS, '--store', redis.url]));
+      nodes.push(
+        await startServe([...ANONYMOUS, '--store', redis.url]),
+        await startServe([...ANONYMOUS, '--store', redis.url]),
+      );
       const [n1, n2] = nodes as [ServeNode, ServeNode];
       const room = `nodes-${seed}`;
       const ada = chat(n1.ws, '--nick', 'ada', '--room', room);
@@ -171,7 +209,10 @@ describe.skipIf(NO_REDIS)('colloquy chat across two colloquy serve nodes sharing
       // bob's node learns ada from her node (presence), ada hears bob join through the bus.
       await ada.until((ev) => ev.some((e) => e.event === 'join' && e.nick === 'bob'));
       const N = 10;
-      for (let i = 0; i < N; i++) { ada.child.stdin?.write(`from node 1: ${i}\n`); bob.child.stdin?.write(`from node 2: ${i}\n`); }
+      for (let i = 0; i < N; i++) {
+        ada.child.stdin?.write(`from node 1: ${i}\n`);
+        bob.child.stdin?.write(`from node 2: ${i}\n`);
+      }
       await ada.until((ev) => live(ev).length >= 2 * N);
       await bob.until((ev) => live(ev).length >= 2 * N);
       ada.child.stdin?.end();
@@ -181,8 +222,12 @@ describe.skipIf(NO_REDIS)('colloquy chat across two colloquy serve nodes sharing
       for (const p of [ada, bob]) {
         const got = live(p.events);
         expect(got).toHaveLength(2 * N);
-        expect(got.filter((m) => m.from === 'ada').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `from node 1: ${i}`));
-        expect(got.filter((m) => m.from === 'bob').map((m) => m.text)).toEqual(Array.from({ length: N }, (_, i) => `from node 2: ${i}`));
+        expect(got.filter((m) => m.from === 'ada').map((m) => m.text)).toEqual(
+          Array.from({ length: N }, (_, i) => `from node 1: ${i}`),
+        );
+        expect(got.filter((m) => m.from === 'bob').map((m) => m.text)).toEqual(
+          Array.from({ length: N }, (_, i) => `from node 2: ${i}`),
+        );
       }
     } finally {
       for (const n of nodes) await n.stop();

@@ -9,13 +9,19 @@ import { runCli } from '../../src/cli/cli.js';
 import { listen, type Server } from '../../src/server/server.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 class Tty extends Writable {
   text = '';
   isTTY = true;
   columns = 100;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void { this.text += chunk.toString(); done(); }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
 }
 
 async function until(what: string, probe: () => boolean): Promise<void> {
@@ -34,7 +40,12 @@ describe('colloquy chat at a prompt', () => {
     const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
     const stdout = new Tty();
     const stderr = new Tty();
-    const running = runCli(['chat', `tcp://127.0.0.1:${server.addresses.tcp as number}`, '--nick', 'ada'], { signal: new AbortController().signal, stdout, stderr, stdin });
+    const running = runCli(['chat', `tcp://127.0.0.1:${server.addresses.tcp as number}`, '--nick', 'ada'], {
+      signal: new AbortController().signal,
+      stdout,
+      stderr,
+      stdin,
+    });
     await until('the prompt', () => stdout.text.includes('ada> '));
 
     stdin.write('/help\r');
@@ -48,7 +59,10 @@ describe('colloquy chat at a prompt', () => {
     stdin.write('/nope\r');
     await until('the notice', () => stderr.text.includes('unknown command /nope'));
     expect(stderr.text).toContain('\r\x1b[Kcolloquy chat: unknown command /nope (type /help for the list)\n');
-    await until('the redrawn prompt', () => stdout.text.slice(before).lastIndexOf('ada> ') > stdout.text.slice(before).indexOf('/nope'));
+    await until(
+      'the redrawn prompt',
+      () => stdout.text.slice(before).lastIndexOf('ada> ') > stdout.text.slice(before).indexOf('/nope'),
+    );
 
     stdin.write('/quit\r');
     expect(await running).toBe(0);

@@ -19,13 +19,18 @@ interface Run {
 
 function run(nodeArgs: string[], args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeArgs, ...args], { cwd: root, timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') {
-        reject(new Error(`colloquy ${args.join(' ')} did not exit normally (${err.signal ?? err.code}): ${stderr}`));
-        return;
-      }
-      resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [...nodeArgs, ...args],
+      { cwd: root, timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        if (err !== null && typeof err.code !== 'number') {
+          reject(new Error(`colloquy ${args.join(' ')} did not exit normally (${err.signal ?? err.code}): ${stderr}`));
+          return;
+        }
+        resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+      },
+    );
   });
 }
 

@@ -46,7 +46,18 @@ const table = [echo, fail];
 
 describe('runCli', () => {
   it('ships every command, each listed in the help with its summary', () => {
-    expect(commands.map((c) => c.name)).toEqual(['serve', 'chat', 'get', 'put', 'call', 'trace', 'sessions', 'iso', 'netbios', 'pptp']);
+    expect(commands.map((c) => c.name)).toEqual([
+      'serve',
+      'chat',
+      'get',
+      'put',
+      'call',
+      'trace',
+      'sessions',
+      'iso',
+      'netbios',
+      'pptp',
+    ]);
     for (const c of commands) expect(helpText()).toContain(`${c.name}`);
     expect(helpText()).not.toContain('None yet');
     expect(helpText([])).toContain('None yet');

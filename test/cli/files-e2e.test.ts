@@ -53,17 +53,25 @@ function cutAsItGoes(offset: () => Promise<number>): () => void {
   void (async () => {
     while (!stopped) {
       const at = await offset().catch(() => 0);
-      if (at >= next) { proxy.cutAll(); next = at + 8 * 1024 * 1024; }
+      if (at >= next) {
+        proxy.cutAll();
+        next = at + 8 * 1024 * 1024;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
-  return () => { stopped = true; };
+  return () => {
+    stopped = true;
+  };
 }
 
-const jsonOffset = (path: string) => async (): Promise<number> => (JSON.parse(await readFile(path, 'utf8')) as { offset: number }).offset;
+const jsonOffset = (path: string) => async (): Promise<number> =>
+  (JSON.parse(await readFile(path, 'utf8')) as { offset: number }).offset;
 
 async function uploadOffset(dir: string): Promise<number> {
-  const record = (await readdir(dir).catch(() => [] as string[])).find((n) => n.startsWith('.colloquy-upload-') && n.endsWith('.json'));
+  const record = (await readdir(dir).catch(() => [] as string[])).find(
+    (n) => n.startsWith('.colloquy-upload-') && n.endsWith('.json'),
+  );
   return record ? jsonOffset(join(dir, record))() : 0;
 }
 
@@ -77,7 +85,12 @@ beforeAll(async () => {
   bigSha = createHash('sha256').update(data).digest('hex');
   await writeFile(join(files, 'big.bin'), data);
   serve = await startServe([...ANONYMOUS, '--files', files]);
-  proxy = await startFaultProxyWorker({ target: { host: '127.0.0.1', port: Number(new URL(serve.tcp).port) }, seed, cutEveryMs: [150, 600], maxChunk: 65_536 });
+  proxy = await startFaultProxyWorker({
+    target: { host: '127.0.0.1', port: Number(new URL(serve.tcp).port) },
+    seed,
+    cutEveryMs: [150, 600],
+    maxChunk: 65_536,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -127,7 +140,9 @@ describe('colloquy get/put of 50 MB through the chaos proxy (spawned processes)'
     const checkpoint = `${out}.colloquy-checkpoint`;
     const first = spawnColloquy(['get', `tcp://127.0.0.1:${proxy.port}`, 'big.bin', '-o', out, '--json']);
     await until('a checkpoint past 8 MiB', async () => {
-      const cp = await readFile(checkpoint, 'utf8').then((t) => JSON.parse(t) as { offset: number }).catch(() => undefined);
+      const cp = await readFile(checkpoint, 'utf8')
+        .then((t) => JSON.parse(t) as { offset: number })
+        .catch(() => undefined);
       return (cp?.offset ?? 0) > 8 * 1024 * 1024;
     });
     first.child.kill('SIGKILL');
@@ -151,7 +166,9 @@ describe('colloquy get/put of 50 MB through the chaos proxy (spawned processes)'
       const names = await readdir(uploads).catch(() => [] as string[]);
       const record = names.find((n) => n.endsWith('.json'));
       if (!record) return false;
-      const r = await readFile(join(uploads, record), 'utf8').then((t) => JSON.parse(t) as { offset: number }).catch(() => undefined);
+      const r = await readFile(join(uploads, record), 'utf8')
+        .then((t) => JSON.parse(t) as { offset: number })
+        .catch(() => undefined);
       return (r?.offset ?? 0) > 8 * 1024 * 1024;
     });
     first.child.kill('SIGKILL');
@@ -168,7 +185,12 @@ describe('colloquy get/put of 50 MB through the chaos proxy (spawned processes)'
   it('Ctrl-C (SIGINT) releases the session, keeps the checkpoint and exits 130', async () => {
     const out = join(local, 'int.bin');
     const run = spawnColloquy(['get', serve.tcp, 'big.bin', '-o', out]);
-    await until('a checkpoint', async () => stat(`${out}.colloquy-checkpoint`).then(() => true, () => false));
+    await until('a checkpoint', async () =>
+      stat(`${out}.colloquy-checkpoint`).then(
+        () => true,
+        () => false,
+      ),
+    );
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);

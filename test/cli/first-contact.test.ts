@@ -48,7 +48,9 @@ describe('wrong first tries get a hint', () => {
   it('ws:// without /session: says nothing accepts sessions at that path, and names /session', async () => {
     const r = await colloquy(['call', `ws://127.0.0.1:${httpPort}`, 'echo', '[1]']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`nothing accepts WebSocket sessions at the path / (colloquy serve's is ws://127.0.0.1:${httpPort}/session)`);
+    expect(r.stderr).toContain(
+      `nothing accepts WebSocket sessions at the path / (colloquy serve's is ws://127.0.0.1:${httpPort}/session)`,
+    );
   });
 
   it('HOST:PORT without a scheme: says which URLs to write', async () => {
@@ -66,9 +68,13 @@ describe('wrong first tries get a hint', () => {
   });
 
   it("serve's banner prints a sessions command that runs as printed", async () => {
-    const own = spawnColloquy(['serve', '--port', '0', '--tcp-port', '0', '--files', join(files, 'own')], { timeoutMs: 120_000 });
+    const own = spawnColloquy(['serve', '--port', '0', '--tcp-port', '0', '--files', join(files, 'own')], {
+      timeoutMs: 120_000,
+    });
     let banner = '';
-    own.child.stdout?.on('data', (d: Buffer) => { banner += d.toString(); });
+    own.child.stdout?.on('data', (d: Buffer) => {
+      banner += d.toString();
+    });
     const end = Date.now() + 60_000;
     while (!/list sessions.*\n/.test(banner)) {
       if (Date.now() > end || own.child.exitCode !== null) throw new Error(`no banner: ${banner}`);

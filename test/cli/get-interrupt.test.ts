@@ -53,7 +53,10 @@ describe('Ctrl-C during colloquy get', () => {
     let offset = 0;
     while (offset < 8 * 1024 * 1024) {
       if (Date.now() > end) throw new Error('the get never reached a checkpoint past 8 MiB');
-      offset = await readFile(checkpoint, 'utf8').then((t) => (JSON.parse(t) as { offset: number }).offset, () => 0);
+      offset = await readFile(checkpoint, 'utf8').then(
+        (t) => (JSON.parse(t) as { offset: number }).offset,
+        () => 0,
+      );
       await new Promise((r) => setTimeout(r, 20));
     }
     const exited = new Promise<number>((resolve) => run.child.once('exit', () => resolve(performance.now())));
@@ -61,7 +64,9 @@ describe('Ctrl-C during colloquy get', () => {
     run.child.kill('SIGINT');
     const stoppedAfter = (await exited) - sent;
     const r = await run.done;
-    console.log(`colloquy get stopped ${Math.round(stoppedAfter)} ms after SIGINT (checkpoint was at ${offset} of ${SIZE} bytes)`);
+    console.log(
+      `colloquy get stopped ${Math.round(stoppedAfter)} ms after SIGINT (checkpoint was at ${offset} of ${SIZE} bytes)`,
+    );
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toMatch(/interrupted; the checkpoint is kept/);
     expect(stoppedAfter).toBeLessThan(STOP_WITHIN_MS);

@@ -60,8 +60,15 @@ async function helpExamples(): Promise<Array<{ command: string; line: string }>>
 
 describe('--help examples', () => {
   it('splits shell words like sh', () => {
-    expect(shellWords(`colloquy call tcp://h:1 echo '{"hello":"world"}' --json`)).toEqual(['colloquy', 'call', 'tcp://h:1', 'echo', '{"hello":"world"}', '--json']);
-    expect(shellWords(`a "b c" d'e f'`)).toEqual(['a', 'b c', "de f"]);
+    expect(shellWords(`colloquy call tcp://h:1 echo '{"hello":"world"}' --json`)).toEqual([
+      'colloquy',
+      'call',
+      'tcp://h:1',
+      'echo',
+      '{"hello":"world"}',
+      '--json',
+    ]);
+    expect(shellWords(`a "b c" d'e f'`)).toEqual(['a', 'b c', 'de f']);
   });
 
   it('every example in every command help parses (no usage error)', async () => {
@@ -79,7 +86,10 @@ describe('--help examples', () => {
       const sink = (): PassThrough => new PassThrough().resume();
       const usage = await Promise.resolve()
         .then(() => command?.run(words.slice(2), { signal: interrupted, stdout: sink(), stderr: sink(), stdin }))
-        .then(() => undefined, (error: unknown) => (error instanceof UsageError ? error.message : undefined));
+        .then(
+          () => undefined,
+          (error: unknown) => (error instanceof UsageError ? error.message : undefined),
+        );
       expect(usage, line).toBeUndefined();
     }
   });

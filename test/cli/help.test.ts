@@ -8,7 +8,10 @@ import { commands } from '../../src/cli/commands.js';
 
 class Sink extends Writable {
   text = '';
-  override _write(chunk: Buffer, _enc: string, done: () => void): void { this.text += chunk.toString('utf8'); done(); }
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.text += chunk.toString('utf8');
+    done();
+  }
 }
 
 describe('--help on every command', () => {
@@ -23,7 +26,9 @@ describe('--help on every command', () => {
       expect(stdout.text).toMatch(/Exit codes:/);
       // `help <name>` prints the same.
       const again = new Sink();
-      expect(await runCli(['help', command.name], { signal: new AbortController().signal, stdout: again, stderr })).toBe(0);
+      expect(
+        await runCli(['help', command.name], { signal: new AbortController().signal, stdout: again, stderr }),
+      ).toBe(0);
       expect(again.text).toBe(stdout.text);
     });
   }

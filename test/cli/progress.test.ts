@@ -9,7 +9,12 @@ const MiB = 1024 * 1024;
 
 function sink(): { out: Writable; text(): string } {
   let text = '';
-  const out = new Writable({ write(chunk: Buffer, _enc, cb) { text += chunk.toString(); cb(); } });
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
   return { out, text: () => text };
 }
 
@@ -21,7 +26,9 @@ describe('ProgressBar', () => {
     bar.update({ transferred: 0, total: 50 * MiB, resumedFrom: 0 });
     now = 1000;
     bar.update({ transferred: 10 * MiB, total: 50 * MiB, resumedFrom: 0 });
-    expect(bar.line({ transferred: 10 * MiB, total: 50 * MiB, resumedFrom: 0 })).toBe('get big.bin [#####...................]  20% 10.0 MiB/50.0 MiB 10.0 MiB/s ETA 0:04');
+    expect(bar.line({ transferred: 10 * MiB, total: 50 * MiB, resumedFrom: 0 })).toBe(
+      'get big.bin [#####...................]  20% 10.0 MiB/50.0 MiB 10.0 MiB/s ETA 0:04',
+    );
     now = 1050; // within 100 ms of the last draw: not drawn
     bar.update({ transferred: 11 * MiB, total: 50 * MiB, resumedFrom: 0 });
     now = 2000;

@@ -19,14 +19,22 @@ class Sink extends Writable {
   }
   until(pattern: RegExp): Promise<void> {
     return new Promise((resolve) => {
-      const w = (): void => { if (pattern.test(this.text)) { this.waiters.splice(this.waiters.indexOf(w), 1); resolve(); } };
+      const w = (): void => {
+        if (pattern.test(this.text)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          resolve();
+        }
+      };
       this.waiters.push(w);
       w();
     });
   }
 }
 
-async function trace(args: string[], signal = new AbortController().signal): Promise<{ code: number; out: string; err: string }> {
+async function trace(
+  args: string[],
+  signal = new AbortController().signal,
+): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Sink();
   const stderr = new Sink();
   const code = await runCli(['trace', ...args], { signal, stdout, stderr });
@@ -42,20 +50,46 @@ afterEach(async () => {
   server = undefined;
 });
 
-interface Traced { t: number; dir: 'in' | 'out'; type: string; bytes: number; n?: number; serial?: number; tokens?: string[]; holds: string[]; detail: string }
+interface Traced {
+  t: number;
+  dir: 'in' | 'out';
+  type: string;
+  bytes: number;
+  n?: number;
+  serial?: number;
+  tokens?: string[];
+  holds: string[];
+  detail: string;
+}
 
 describe('colloquy trace', () => {
   it('--json: one object per frame, both directions, in the order of the scripted dialogue', async () => {
     server = await startChatServer();
     const r = await trace([server.tcp, '--json']);
     expect(r.code, r.err).toBe(0);
-    const frames = r.out.trim().split('\n').map((l) => JSON.parse(l) as Traced);
+    const frames = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Traced);
     const sessionFrames = (dir: 'in' | 'out'): Traced[] => frames.filter((f) => f.dir === dir && f.n !== undefined);
     // The script, as the client sent it: numbered 1, 2, 3 ... without gaps.
-    expect(sessionFrames('out').map((f) => f.type)).toEqual(['DATA', 'MINOR_SYNC', 'MAJOR_SYNC', 'GIVE_TOKENS', 'PLEASE_TOKENS', 'FINISH']);
+    expect(sessionFrames('out').map((f) => f.type)).toEqual([
+      'DATA',
+      'MINOR_SYNC',
+      'MAJOR_SYNC',
+      'GIVE_TOKENS',
+      'PLEASE_TOKENS',
+      'FINISH',
+    ]);
     expect(sessionFrames('out').map((f) => f.n)).toEqual([1, 2, 3, 4, 5, 6]);
     // The server: welcome, the room's copy of our message, the major sync confirmation, the token back, DISCONNECT.
-    expect(sessionFrames('in').map((f) => f.type)).toEqual(['DATA', 'DATA', 'MAJOR_SYNC_ACK', 'GIVE_TOKENS', 'DISCONNECT']);
+    expect(sessionFrames('in').map((f) => f.type)).toEqual([
+      'DATA',
+      'DATA',
+      'MAJOR_SYNC_ACK',
+      'GIVE_TOKENS',
+      'DISCONNECT',
+    ]);
     expect(sessionFrames('in').map((f) => f.n)).toEqual([1, 2, 3, 4, 5]);
     expect(frames[0]).toMatchObject({ dir: 'out', type: 'CONNECT', holds: [] });
     expect(frames[0]?.detail).toContain('{\\"service\\":\\"chat\\"');
@@ -97,15 +131,28 @@ describe('colloquy trace', () => {
     server = await startChatServer();
     const r = await trace([server.tcp, '--json', '--half-duplex']);
     expect(r.code, r.err).toBe(0);
-    const frames = r.out.trim().split('\n').map((l) => JSON.parse(l) as Traced);
+    const frames = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Traced);
     const out = frames.filter((f) => f.dir === 'out' && f.n !== undefined);
-    expect(out.map((f) => f.type)).toEqual(['PLEASE_TOKENS', 'DATA', 'MINOR_SYNC', 'MAJOR_SYNC', 'GIVE_TOKENS', 'PLEASE_TOKENS', 'FINISH']);
+    expect(out.map((f) => f.type)).toEqual([
+      'PLEASE_TOKENS',
+      'DATA',
+      'MINOR_SYNC',
+      'MAJOR_SYNC',
+      'GIVE_TOKENS',
+      'PLEASE_TOKENS',
+      'FINISH',
+    ]);
     expect(out[0]?.tokens).toEqual(['data']);
     expect(out[0]?.holds).not.toContain('data');
     const firstGive = frames.find((f) => f.dir === 'in' && f.type === 'GIVE_TOKENS');
     expect(firstGive?.tokens).toEqual(['data']);
     expect(firstGive?.holds).toContain('data');
-    expect(frames.indexOf(firstGive as Traced)).toBeLessThan(frames.findIndex((f) => f.dir === 'out' && f.type === 'DATA'));
+    expect(frames.indexOf(firstGive as Traced)).toBeLessThan(
+      frames.findIndex((f) => f.dir === 'out' && f.type === 'DATA'),
+    );
     // The room talks in TYPED data, the floor included.
     const typed = frames.filter((f) => f.dir === 'in' && f.type === 'TYPED').map((f) => f.detail);
     expect(typed[0]).toContain('welcome');
@@ -115,16 +162,26 @@ describe('colloquy trace', () => {
 
   it('shows RESUME and RESUMED, with the original frame numbers, when the connection is cut', async () => {
     server = await startChatServer();
-    proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.server.addresses.tcp as number }, seed: 1, cutEveryMs: [600_000, 600_000] });
+    proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: server.server.addresses.tcp as number },
+      seed: 1,
+      cutEveryMs: [600_000, 600_000],
+    });
     const stdout = new Sink();
     const stderr = new Sink();
-    const run = runCli(['trace', `tcp://127.0.0.1:${proxy.port}`, '--json', '--steps', 'data,release', '--watch', '1500'], { signal: new AbortController().signal, stdout, stderr });
+    const run = runCli(
+      ['trace', `tcp://127.0.0.1:${proxy.port}`, '--json', '--steps', 'data,release', '--watch', '1500'],
+      { signal: new AbortController().signal, stdout, stderr },
+    );
     // Cut once the room's copy of our message (the second DATA from the server) is in.
     await stdout.until(/("dir":"in","type":"DATA"[\s\S]*){2}/);
     proxy.cutAll();
     const code = await run;
     expect(code, stderr.text).toBe(0);
-    const frames = stdout.text.trim().split('\n').map((l) => JSON.parse(l) as Traced);
+    const frames = stdout.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Traced);
     const resume = frames.findIndex((f) => f.type === 'RESUME' && f.dir === 'out');
     expect(resume).toBeGreaterThan(0);
     expect(frames[resume + 1]).toMatchObject({ type: 'RESUMED', dir: 'in' });
@@ -138,7 +195,9 @@ describe('colloquy trace', () => {
     server = await startChatServer();
     const refused = await trace([server.tcp, '--service', 'nope']);
     expect(refused.code).toBe(1);
-    expect(refused.err).toMatch(/cannot open a session at tcp:\/\/.*no service 'nope' here; this server offers chat.*ERR_REFUSED/);
+    expect(refused.err).toMatch(
+      /cannot open a session at tcp:\/\/.*no service 'nope' here; this server offers chat.*ERR_REFUSED/,
+    );
     expect((await trace([])).code).toBe(2);
     expect((await trace(['iso://127.0.0.1:102'])).err).toMatch(/native protocol/);
     const steps = await trace([server.tcp, '--steps', 'data,dance']);

@@ -14,7 +14,10 @@ import { listen, type Server } from '../../src/server.js';
 const clientModule = fileURLToPath(new URL('../../src/client.ts', import.meta.url));
 
 let server: Server | undefined;
-afterEach(async () => { await server?.close(); server = undefined; });
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
 
 /** A forwarder to `target` whose `kill()` drops every connection and stops listening: a dead node. */
 async function forwarder(target: number): Promise<{ port: number; kill: () => Promise<void> }> {
@@ -23,7 +26,10 @@ async function forwarder(target: number): Promise<{ port: number; kill: () => Pr
     const up = tcpConnect(target, '127.0.0.1');
     sockets.add(inbound).add(up);
     inbound.pipe(up).pipe(inbound);
-    const drop = (): void => { inbound.destroy(); up.destroy(); };
+    const drop = (): void => {
+      inbound.destroy();
+      up.destroy();
+    };
     inbound.on('error', drop).on('close', drop);
     up.on('error', drop).on('close', drop);
   });
@@ -51,19 +57,29 @@ describe('a client process whose server vanishes', () => {
       const closed = await new Promise((resolve) => session.on('closed', resolve));
       console.log('closed ' + (closed.error ? closed.error.code : 'none'));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     try {
-      for (let i = 0; i < 600 && !out.includes('connected') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 600 && !out.includes('connected') && child.exitCode === null; i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect(out, err).toContain('connected');
       await front.kill();
       const [code] = await exited;
-      expect({ code, out: out.trim().split('\n') }, err).toEqual({ code: 0, out: ['connected', 'closed ERR_CONNECT_FAILED'] });
+      expect({ code, out: out.trim().split('\n') }, err).toEqual({
+        code: 0,
+        out: ['connected', 'closed ERR_CONNECT_FAILED'],
+      });
     } finally {
       clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -10,15 +10,25 @@ import { testCertificate } from '../support/tls-cert.js';
 import { collect } from '../driver/conformance.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
-const once = <T>(subscribe: (cb: (v: T) => void) => unknown): Promise<T> => new Promise((resolve) => { subscribe(resolve); });
+const once = <T>(subscribe: (cb: (v: T) => void) => unknown): Promise<T> =>
+  new Promise((resolve) => {
+    subscribe(resolve);
+  });
 
 describe('reconnect', () => {
   it('a TLS redial resumes the TLS session from the ticket (isSessionReused)', async () => {
     const { cert, key } = testCertificate();
     server = await listen({ tls: { port: 0, cert, key }, heartbeatMs: 0 });
-    const client = await connect(`tls://127.0.0.1:${server.addresses.tls}`, { tls: { ca: cert }, heartbeatMs: 0, reconnect: { initialDelayMs: 1 } });
+    const client = await connect(`tls://127.0.0.1:${server.addresses.tls}`, {
+      tls: { ca: cert },
+      heartbeatMs: 0,
+      reconnect: { initialDelayMs: 1 },
+    });
     expect(client.driver.attached?.tlsSessionReused).toBe(false);
     // Let the server's session ticket arrive (TLS 1.3 sends it after the handshake): one round trip.
     const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
@@ -52,8 +62,17 @@ describe('reconnect', () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
     // The client reaches the server through a proxy; closing the proxy makes the server vanish
     // without an ABORT, as a crashed host or a broken route would.
-    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.addresses.tcp as number }, seed: 1, cutEveryMs: [1e9, 1e9], maxChunk: 65536, maxDelayMs: 0 });
-    const client = await connect(`tcp://127.0.0.1:${proxy.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 2, maxAttempts: 3 } });
+    const proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: server.addresses.tcp as number },
+      seed: 1,
+      cutEveryMs: [1e9, 1e9],
+      maxChunk: 65536,
+      maxDelayMs: 0,
+    });
+    const client = await connect(`tcp://127.0.0.1:${proxy.port}`, {
+      heartbeatMs: 0,
+      reconnect: { initialDelayMs: 1, maxDelayMs: 2, maxAttempts: 3 },
+    });
     const attempts: number[] = [];
     client.on('reconnecting', ({ attempt }: { attempt: number }) => attempts.push(attempt));
     const closed = once<{ error?: { code: string } }>((cb) => client.on('closed', cb));
@@ -82,7 +101,11 @@ describe('credentials refresh on a live session', () => {
     const transport = client.driver.attached;
     await client.refreshCredentials('valid-2');
     expect(peer.principal).toEqual({ token: 'valid-2', refreshedFrom: 'valid-1' });
-    await expect(client.refreshCredentials('forged')).rejects.toMatchObject({ code: 'ERR_REFUSED', origin: 'remote', message: "token 'forged' is not valid" });
+    await expect(client.refreshCredentials('forged')).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      origin: 'remote',
+      message: "token 'forged' is not valid",
+    });
     expect(peer.principal).toEqual({ token: 'valid-2', refreshedFrom: 'valid-1' });
     expect(client.driver.attached).toBe(transport); // never reconnected
     await client.send('still fine');
@@ -95,7 +118,9 @@ describe('minor sync confirmation through the Session API', () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
     const client = await connect(`tcp://127.0.0.1:${server.addresses.tcp}`, { heartbeatMs: 0 });
     const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
-    peer.on('sync-minor', ({ confirm }) => { if (confirm) peer.confirmMinorSync(); });
+    peer.on('sync-minor', ({ confirm }) => {
+      if (confirm) peer.confirmMinorSync();
+    });
     await expect(client.syncMinor({ confirm: true })).resolves.toBe(1);
   });
 });
@@ -104,7 +129,10 @@ describe('wss and resume-failed', () => {
   it('wss:// through a WebSocket endpoint attached to an existing https server at a path', async () => {
     const https = await import('node:https');
     const { cert, key } = testCertificate();
-    const web = https.createServer({ cert, key }, (_req, res) => { res.writeHead(200); res.end('page'); });
+    const web = https.createServer({ cert, key }, (_req, res) => {
+      res.writeHead(200);
+      res.end('page');
+    });
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     try {
       server = await listen({ ws: { server: web, path: '/session' }, heartbeatMs: 0 });
@@ -124,11 +152,22 @@ describe('wss and resume-failed', () => {
 
   it('a resume refused by the server gives resume-failed with the reason, then closed', async () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
-    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.addresses.tcp as number }, seed: 2, cutEveryMs: [1e9, 1e9], maxChunk: 65536, maxDelayMs: 0 });
+    const proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: server.addresses.tcp as number },
+      seed: 2,
+      cutEveryMs: [1e9, 1e9],
+      maxChunk: 65536,
+      maxDelayMs: 0,
+    });
     try {
-      const client = await connect(`tcp://127.0.0.1:${proxy.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5 } });
+      const client = await connect(`tcp://127.0.0.1:${proxy.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 5 },
+      });
       const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
-      const failed = once<{ code: string; details: { reason: number } }>((cb) => client.on('resume-failed', cb as never));
+      const failed = once<{ code: string; details: { reason: number } }>((cb) =>
+        client.on('resume-failed', cb as never),
+      );
       const closed = once<{ error?: { code: string } }>((cb) => client.on('closed', cb));
       // The connection breaks, and the server ends the session before the client is back (its
       // ABORT is lost with the connection): the client's RESUME meets a tombstone.

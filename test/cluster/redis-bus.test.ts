@@ -12,14 +12,24 @@ import { connect } from '../../src/client/connect.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { SessionDirectory } from '../../src/cluster/session-directory.js';
-import { skipWithout, startRedis, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel, type RedisServer } from '../support/redis.js';
+import {
+  skipWithout,
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisSentinel,
+  type RedisServer,
+} from '../support/redis.js';
 
 const SKIP = skipWithout('redis-server', 'test/cluster/redis-bus.test.ts', 'apt-get install -y redis-server');
 const text = (m: Uint8Array): string => new TextDecoder().decode(m);
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => { await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined))); });
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined)));
+});
 
 function bus(options: RedisBusOptions): RedisBus {
   const b = new RedisBus(options);
@@ -42,8 +52,12 @@ describe.skipIf(SKIP)('redis bus', () => {
   let prefixNo = 0;
   const prefix = (): string => `t${process.pid}x${++prefixNo}:`;
 
-  beforeAll(async () => { [redis, cluster, sentinel] = await Promise.all([startRedis(), startRedisCluster(), startRedisSentinel()]); }, 60_000);
-  afterAll(async () => { await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]); }, 30_000);
+  beforeAll(async () => {
+    [redis, cluster, sentinel] = await Promise.all([startRedis(), startRedisCluster(), startRedisSentinel()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]);
+  }, 30_000);
 
   const topologies: [string, () => RedisBusOptions][] = [
     ['standalone', () => ({ url: redis.url })],
@@ -54,10 +68,28 @@ describe.skipIf(SKIP)('redis bus', () => {
 
   it('the directory on Redis Cluster: register, where, deliver across two nodes, unregister', async () => {
     const p = prefix();
-    const [b1, b2] = [bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 }), bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 })];
-    const d1 = await new SessionDirectory({ bus: b1, nodeId: 'one', prefix: `${p}dir:`, ttlMs: 5000, timeoutMs: 10_000 }).start();
-    const d2 = await new SessionDirectory({ bus: b2, nodeId: 'two', prefix: `${p}dir:`, ttlMs: 5000, timeoutMs: 10_000 }).start();
-    closers.push(() => d1.close(), () => d2.close());
+    const [b1, b2] = [
+      bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 }),
+      bus({ cluster: cluster.nodes, prefix: p, timeoutMs: 10_000 }),
+    ];
+    const d1 = await new SessionDirectory({
+      bus: b1,
+      nodeId: 'one',
+      prefix: `${p}dir:`,
+      ttlMs: 5000,
+      timeoutMs: 10_000,
+    }).start();
+    const d2 = await new SessionDirectory({
+      bus: b2,
+      nodeId: 'two',
+      prefix: `${p}dir:`,
+      ttlMs: 5000,
+      timeoutMs: 10_000,
+    }).start();
+    closers.push(
+      () => d1.close(),
+      () => d2.close(),
+    );
     const got: string[] = [];
     for (let i = 0; i < 20; i++) await d2.register(`s${i}`, (m) => got.push(`s${i}:${text(m)}`));
     for (let i = 0; i < 20; i++) expect(await d1.where(`s${i}`)).toBe('two');
@@ -71,7 +103,11 @@ describe.skipIf(SKIP)('redis bus', () => {
   for (const [name, connection] of topologies) {
     it(`${name}: every subscriber on every node gets every message, in order; unsubscribe stops it`, async () => {
       const p = prefix();
-      const [a, b, c] = [bus({ ...connection(), prefix: p, timeoutMs: 10_000 }), bus({ ...connection(), prefix: p, timeoutMs: 10_000 }), bus({ ...connection(), prefix: p, timeoutMs: 10_000 })];
+      const [a, b, c] = [
+        bus({ ...connection(), prefix: p, timeoutMs: 10_000 }),
+        bus({ ...connection(), prefix: p, timeoutMs: 10_000 }),
+        bus({ ...connection(), prefix: p, timeoutMs: 10_000 }),
+      ];
       const got: Record<string, string[]> = { b: [], c: [] };
       const offB = await b.subscribe('orders', (m) => got.b?.push(text(m)));
       await c.subscribe('orders', (m) => got.c?.push(text(m)));
@@ -104,8 +140,16 @@ describe.skipIf(SKIP)('redis bus', () => {
     await until('before', () => got.length === 1);
     await own.kill();
     await until('publisher sees the outage', () => pub.redis.status !== 'ready' && patient.redis.status !== 'ready');
-    const queued = Array.from({ length: 5 }, (_, i) => pub.publish('t', bytes(`q${i}`)).then(() => 'sent', (e: { code?: string }) => e.code));
-    await expect(pub.publish('t', bytes('overflow'))).rejects.toMatchObject({ code: 'ERR_BUS_FULL', details: { limit: 'maxQueuedMessages' } });
+    const queued = Array.from({ length: 5 }, (_, i) =>
+      pub.publish('t', bytes(`q${i}`)).then(
+        () => 'sent',
+        (e: { code?: string }) => e.code,
+      ),
+    );
+    await expect(pub.publish('t', bytes('overflow'))).rejects.toMatchObject({
+      code: 'ERR_BUS_FULL',
+      details: { limit: 'maxQueuedMessages' },
+    });
     expect(await Promise.all(queued)).toEqual(Array(5).fill('ERR_BUS_UNAVAILABLE'));
     const waiting = patient.publish('t', bytes('during'));
     await own.restart();
@@ -123,7 +167,12 @@ describe.skipIf(SKIP)('redis bus', () => {
   }, 60_000);
 
   describe('session directory and cross-node delivery (3 Servers, each with its own Redis connections)', () => {
-    interface TestNode { id: string; server: Server; bus: RedisBus; dir: SessionDirectory }
+    interface TestNode {
+      id: string;
+      server: Server;
+      bus: RedisBus;
+      dir: SessionDirectory;
+    }
     const nodes: TestNode[] = [];
     let p = '';
 
@@ -132,23 +181,44 @@ describe.skipIf(SKIP)('redis bus', () => {
       for (const id of ['A', 'B', 'C']) {
         const server = await listen({ tcp: { port: 0 } });
         const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
-        const dir = await new SessionDirectory({ bus: b, nodeId: id, prefix: `${p}dir:`, ttlMs: 5000, refreshMs: 1000, timeoutMs: 10_000 }).start();
+        const dir = await new SessionDirectory({
+          bus: b,
+          nodeId: id,
+          prefix: `${p}dir:`,
+          ttlMs: 5000,
+          refreshMs: 1000,
+          timeoutMs: 10_000,
+        }).start();
         dir.attach(server);
         // The application side: what a session sends is echoed back as "echo:<text>".
-        server.on('session', (s) => { void (async () => { try { for await (const m of s) await s.send(`echo:${text(m)}`); } catch { /* closed */ } })(); });
+        server.on('session', (s) => {
+          void (async () => {
+            try {
+              for await (const m of s) await s.send(`echo:${text(m)}`);
+            } catch {
+              /* closed */
+            }
+          })();
+        });
         nodes.push({ id, server, bus: b, dir });
       }
     }, 30_000);
 
     afterAll(async () => {
-      for (const n of nodes) { await n.dir.close(); await n.server.destroy(); await n.bus.close(); }
+      for (const n of nodes) {
+        await n.dir.close();
+        await n.server.destroy();
+        await n.bus.close();
+      }
     });
 
     it('where() finds the node of a session; deliver() reaches it from any node; the key goes when the session ends', async () => {
       const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
       const client = await connect(`tcp://127.0.0.1:${c.server.addresses.tcp}`);
       const received: string[] = [];
-      const reading = (async () => { for await (const m of client) received.push(text(m)); })();
+      const reading = (async () => {
+        for await (const m of client) received.push(text(m));
+      })();
       await until('registered', async () => (await a.dir.where(client.id)) === 'C');
       expect(await b.dir.where(client.id)).toBe('C');
       expect(await c.dir.where(client.id)).toBe('C');
@@ -187,7 +257,14 @@ describe.skipIf(SKIP)('redis bus', () => {
     it('a refresh renews the TTL of every registration that still names this node', async () => {
       const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
       closers.push(() => b.close());
-      const dir = await new SessionDirectory({ bus: b, nodeId: 'R', prefix: `${p}dir:`, ttlMs: 800, refreshMs: 3_600_000, timeoutMs: 10_000 }).start();
+      const dir = await new SessionDirectory({
+        bus: b,
+        nodeId: 'R',
+        prefix: `${p}dir:`,
+        ttlMs: 800,
+        refreshMs: 3_600_000,
+        timeoutMs: 10_000,
+      }).start();
       closers.push(() => dir.close());
       await dir.register('renewed', () => undefined);
       const pttl = async (): Promise<number> => Number(await b.redis.pttl(`${p}dir:renewed`));
@@ -202,7 +279,14 @@ describe.skipIf(SKIP)('redis bus', () => {
 
     it('a node that dies (no unregister) stops refreshing: its sessions leave the directory within the TTL', async () => {
       const b = new RedisBus({ url: redis.url, prefix: p, timeoutMs: 10_000 });
-      const ghost = await new SessionDirectory({ bus: b, nodeId: 'G', prefix: `${p}dir:`, ttlMs: 1500, refreshMs: 300, timeoutMs: 10_000 }).start();
+      const ghost = await new SessionDirectory({
+        bus: b,
+        nodeId: 'G',
+        prefix: `${p}dir:`,
+        ttlMs: 1500,
+        refreshMs: 300,
+        timeoutMs: 10_000,
+      }).start();
       await ghost.register('ghost-session', () => undefined);
       const [a] = nodes as [TestNode];
       expect(await a.dir.where('ghost-session')).toBe('G');

@@ -22,7 +22,17 @@ let remoteWrites = 0;
 async function makeCluster(headOwns: boolean): Promise<SessionStore> {
   const clock = { t: 1_700_000_000_000 };
   const c = ++clusterNo;
-  const nodes = await Promise.all(['a', 'b', 'c'].map((n, i) => ReplicatedStore.start({ nodeId: `${n}${c}`, now: () => clock.t, sweepIntervalMs: 0, clusterSecret: 'conformance', ...(i === 0 && !headOwns ? { owner: false } : {}) })));
+  const nodes = await Promise.all(
+    ['a', 'b', 'c'].map((n, i) =>
+      ReplicatedStore.start({
+        nodeId: `${n}${c}`,
+        now: () => clock.t,
+        sweepIntervalMs: 0,
+        clusterSecret: 'conformance',
+        ...(i === 0 && !headOwns ? { owner: false } : {}),
+      }),
+    ),
+  );
   for (const node of nodes) node.setPeers(nodes.map((o) => ({ id: o.nodeId, url: o.url })));
   await Promise.all(nodes.map((n) => n.settled({ timeoutMs: 20_000 })));
   const head = nodes[0] as ReplicatedStore;

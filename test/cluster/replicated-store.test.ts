@@ -16,7 +16,9 @@ import { testCertificate } from '../support/tls-cert.js';
 
 const TTL = 600_000;
 const opened: { close(): Promise<void> }[] = [];
-afterEach(async () => { await Promise.all(opened.splice(0).map((x) => x.close())); });
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((x) => x.close()));
+});
 
 async function node(nodeId: string, extra: Partial<ReplicatedStoreOptions> = {}): Promise<ReplicatedStore> {
   const s = await ReplicatedStore.start({ nodeId, clusterSecret: 's3cret', timeoutMs: 10_000, ...extra });
@@ -36,8 +38,12 @@ async function converged(nodes: ReplicatedStore[], timeoutMs = 30_000): Promise<
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const digests = nodes.map((n) => n.digest());
-    if (digests.every((d) => d.sha256 === (digests[0] as { sha256: string }).sha256)) return digests[0] as { entries: number; sha256: string };
-    if (performance.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(digests.map((d, i) => [nodes[i]?.nodeId, d.entries]))}`);
+    if (digests.every((d) => d.sha256 === (digests[0] as { sha256: string }).sha256))
+      return digests[0] as { entries: number; sha256: string };
+    if (performance.now() > deadline)
+      throw new Error(
+        `nodes did not converge: ${JSON.stringify(digests.map((d, i) => [nodes[i]?.nodeId, d.entries]))}`,
+      );
     await delay(20);
   }
 }
@@ -52,23 +58,48 @@ function keyOwnedBy(nodes: ReplicatedStore[], owner: string, prefix: string): st
 }
 
 /** A TCP relay that can be cut off entirely (a partition): while blocked it drops every connection and refuses new ones. */
-async function partitionable(targetPort: number): Promise<{ port: number; block(): void; heal(): void; close(): Promise<void> }> {
+async function partitionable(
+  targetPort: number,
+): Promise<{ port: number; block(): void; heal(): void; close(): Promise<void> }> {
   let blocked = false;
   const pairs = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    if (blocked) { client.destroy(); return; }
+    if (blocked) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(targetPort, '127.0.0.1');
-    pairs.add(client); pairs.add(upstream);
-    const drop = (): void => { client.destroy(); upstream.destroy(); pairs.delete(client); pairs.delete(upstream); };
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
-    client.pipe(upstream); upstream.pipe(client);
+    pairs.add(client);
+    pairs.add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(client);
+      pairs.delete(upstream);
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('close', drop);
+    upstream.on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    block: () => { blocked = true; for (const s of pairs) s.destroy(); pairs.clear(); },
-    heal: () => { blocked = false; },
-    close: () => new Promise<void>((resolve) => { for (const s of pairs) s.destroy(); server.close(() => resolve()); }),
+    block: () => {
+      blocked = true;
+      for (const s of pairs) s.destroy();
+      pairs.clear();
+    },
+    heal: () => {
+      blocked = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of pairs) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -83,18 +114,31 @@ describe('replicated store: several nodes', () => {
     const id = keyOwnedBy(nodes, 'n3', 'counter');
     await (nodes[0] as ReplicatedStore).set(id, { count: 0 }, { ttlMs: TTL, principal: 'ada' });
     await converged(nodes); // reads are local: n2 sees the session once the owner's change reached it
-    await Promise.all(Array.from({ length: 60 }, (_, i) => updateSession<{ count: number }>(nodes[i % 3] as ReplicatedStore, id, (d) => ({ count: d.count + 1 }), { ttlMs: TTL, retries: 500 })));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        updateSession<{ count: number }>(nodes[i % 3] as ReplicatedStore, id, (d) => ({ count: d.count + 1 }), {
+          ttlMs: TTL,
+          retries: 500,
+        }),
+      ),
+    );
     await converged(nodes);
-    for (const n of nodes) expect(await n.get(id)).toMatchObject({ data: { count: 60 }, version: 61, principal: 'ada' });
+    for (const n of nodes)
+      expect(await n.get(id)).toMatchObject({ data: { count: 60 }, version: 61, principal: 'ada' });
     // Creates race from every node: exactly one wins.
     const race = keyOwnedBy(nodes, 'n1', 'race');
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (nodes[i % 3] as ReplicatedStore).compareAndSet(race, 0, { writer: i }, { ttlMs: TTL })));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        (nodes[i % 3] as ReplicatedStore).compareAndSet(race, 0, { writer: i }, { ttlMs: TTL }),
+      ),
+    );
     expect(results.filter((v) => v === 1)).toHaveLength(1);
     // Destroy on one node removes it everywhere; revoke-all works from any node.
     await (nodes[1] as ReplicatedStore).destroy(race);
     await converged(nodes);
     for (const n of nodes) expect(await n.get(race)).toBeNull();
-    for (let i = 0; i < 9; i++) await (nodes[i % 3] as ReplicatedStore).set(`u${i}`, { i }, { ttlMs: TTL, principal: 'bob' });
+    for (let i = 0; i < 9; i++)
+      await (nodes[i % 3] as ReplicatedStore).set(`u${i}`, { i }, { ttlMs: TTL, principal: 'bob' });
     await converged(nodes);
     expect(await (nodes[2] as ReplicatedStore).destroyByPrincipal('bob')).toBe(9);
     await converged(nodes);
@@ -102,21 +146,37 @@ describe('replicated store: several nodes', () => {
   }, 60_000);
 
   it('a node joining a running cluster bootstraps from snapshots and misses no write made meanwhile', async () => {
-    const [a, b] = await cluster(['a', 'b'], { snapshotChunkBytes: 2048 }) as [ReplicatedStore, ReplicatedStore];
-    for (let i = 0; i < 300; i++) await (i % 2 ? a : b).set(`s${i}`, { i, pad: 'x'.repeat(200) }, { ttlMs: TTL, principal: `p${i % 7}` });
+    const [a, b] = (await cluster(['a', 'b'], { snapshotChunkBytes: 2048 })) as [ReplicatedStore, ReplicatedStore];
+    for (let i = 0; i < 300; i++)
+      await (i % 2 ? a : b).set(`s${i}`, { i, pad: 'x'.repeat(200) }, { ttlMs: TTL, principal: `p${i % 7}` });
     // Writers keep going while c starts, dials, receives snapshots in chunks and catches up.
     let stop = false;
     let written = 0;
     const writers = [a, b].map(async (n, w) => {
       for (let i = 0; !stop && i < 2000; i++) {
         await n.set(`live-${w}-${i}`, { i }, { ttlMs: TTL });
-        await updateSession<{ i: number; pad: string }>(n, `s${i % 300}`, (d) => ({ ...d, i: d.i + 1 }), { ttlMs: TTL, retries: 100 });
+        await updateSession<{ i: number; pad: string }>(n, `s${i % 300}`, (d) => ({ ...d, i: d.i + 1 }), {
+          ttlMs: TTL,
+          retries: 100,
+        });
         written++;
       }
     });
-    const c = await node('c', { peers: [{ id: 'a', url: a.url }, { id: 'b', url: b.url }], snapshotChunkBytes: 2048 });
-    a.setPeers([{ id: 'b', url: b.url }, { id: 'c', url: c.url }]);
-    b.setPeers([{ id: 'a', url: a.url }, { id: 'c', url: c.url }]);
+    const c = await node('c', {
+      peers: [
+        { id: 'a', url: a.url },
+        { id: 'b', url: b.url },
+      ],
+      snapshotChunkBytes: 2048,
+    });
+    a.setPeers([
+      { id: 'b', url: b.url },
+      { id: 'c', url: c.url },
+    ]);
+    b.setPeers([
+      { id: 'a', url: a.url },
+      { id: 'c', url: c.url },
+    ]);
     await c.settled();
     expect(c.ready).toBe(true);
     while (written < 200) await delay(10);
@@ -131,14 +191,23 @@ describe('replicated store: several nodes', () => {
   it('links cut at random (fault proxy): nothing lost, nothing duplicated, all copies converge, sessions resumed not rebuilt', async () => {
     const seed = chaosSeed();
     const ids = ['x', 'y', 'z'];
-    const nodes = await Promise.all(ids.map((id) => node(id, { failoverMs: 120_000, link: { heartbeatMs: 500, initialDelayMs: 10, maxDelayMs: 200 } })));
+    const nodes = await Promise.all(
+      ids.map((id) =>
+        node(id, { failoverMs: 120_000, link: { heartbeatMs: 500, initialDelayMs: 10, maxDelayMs: 200 } }),
+      ),
+    );
     const proxies: FaultProxy[] = [];
     for (const [i, from] of nodes.entries()) {
       const peers = [];
       for (const [j, to] of nodes.entries()) {
         if (i === j) continue;
         const port = Number(new URL(to.url).port);
-        const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port }, seed: seed + i * 3 + j, cutEveryMs: [10, 60], maxChunk: 64 });
+        const proxy = await startFaultProxy({
+          target: { host: '127.0.0.1', port },
+          seed: seed + i * 3 + j,
+          cutEveryMs: [10, 60],
+          maxChunk: 64,
+        });
         proxies.push(proxy);
         opened.push(proxy);
         peers.push({ id: to.nodeId, url: `tcp://127.0.0.1:${proxy.port}` });
@@ -150,21 +219,36 @@ describe('replicated store: several nodes', () => {
     // Every node sets its own keys (plain set: a duplicated request would bump the version twice)
     // and increments shared counters (compare-and-set through each counter's owner).
     const SETS = 120;
-    await Promise.all(nodes.map(async (n, w) => {
-      for (let i = 0; i < SETS; i++) {
-        await n.set(`k-${w}-${i % 4}`, { w, i }, { ttlMs: TTL });
-        await updateSession<{ c: number }>(n, `counter-${i % 3}`, (d) => ({ c: d.c + 1 }), { ttlMs: TTL, retries: 1000 }).then(async (r) => {
-          if (r === null) await n.compareAndSet(`counter-${i % 3}`, 0, { c: 1 }, { ttlMs: TTL }).then(async (v) => { if (v === null) await updateSession<{ c: number }>(n, `counter-${i % 3}`, (d) => ({ c: d.c + 1 }), { ttlMs: TTL, retries: 1000 }); });
-        });
-      }
-    }));
+    await Promise.all(
+      nodes.map(async (n, w) => {
+        for (let i = 0; i < SETS; i++) {
+          await n.set(`k-${w}-${i % 4}`, { w, i }, { ttlMs: TTL });
+          await updateSession<{ c: number }>(n, `counter-${i % 3}`, (d) => ({ c: d.c + 1 }), {
+            ttlMs: TTL,
+            retries: 1000,
+          }).then(async (r) => {
+            if (r === null)
+              await n.compareAndSet(`counter-${i % 3}`, 0, { c: 1 }, { ttlMs: TTL }).then(async (v) => {
+                if (v === null)
+                  await updateSession<{ c: number }>(n, `counter-${i % 3}`, (d) => ({ c: d.c + 1 }), {
+                    ttlMs: TTL,
+                    retries: 1000,
+                  });
+              });
+          });
+        }
+      }),
+    );
     const cuts = proxies.reduce((sum, p) => sum + p.stats.cuts, 0);
     console.info(`replicated store chaos: seed ${seed}, ${cuts} cuts`);
     expect(cuts).toBeGreaterThan(0);
     await converged(nodes);
     for (const n of nodes) {
-      for (let w = 0; w < 3; w++) for (let k = 0; k < 4; k++) expect((await n.get(`k-${w}-${k}`))?.version).toBe(SETS / 4);
-      const total = (await Promise.all([0, 1, 2].map(async (c) => (await n.get<{ c: number }>(`counter-${c}`))?.data.c ?? 0))).reduce((x, y) => x + y, 0);
+      for (let w = 0; w < 3; w++)
+        for (let k = 0; k < 4; k++) expect((await n.get(`k-${w}-${k}`))?.version).toBe(SETS / 4);
+      const total = (
+        await Promise.all([0, 1, 2].map(async (c) => (await n.get<{ c: number }>(`counter-${c}`))?.data.c ?? 0))
+      ).reduce((x, y) => x + y, 0);
       expect(total).toBe(3 * SETS);
     }
     // The Colloquy sessions under the links resumed across every cut: no link had to start over.
@@ -173,7 +257,10 @@ describe('replicated store: several nodes', () => {
   }, 90_000);
 
   it('a partition: both sides own the key and accept writes; after healing both settle on the same record', async () => {
-    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 100, resumeWindowMs: 60_000, initialDelayMs: 10, maxDelayMs: 50 } };
+    const opts: Partial<ReplicatedStoreOptions> = {
+      failoverMs: 200,
+      link: { heartbeatMs: 100, resumeWindowMs: 60_000, initialDelayMs: 10, maxDelayMs: 50 },
+    };
     const [a, b] = await Promise.all([node('a', opts), node('b', opts)]);
     const toB = await partitionable(Number(new URL(b.url).port));
     const toA = await partitionable(Number(new URL(a.url).port));
@@ -183,7 +270,8 @@ describe('replicated store: several nodes', () => {
     await Promise.all([a.settled(), b.settled()]);
     await a.set('shared', { side: 'before' }, { ttlMs: TTL });
     await converged([a, b]);
-    toA.block(); toB.block();
+    toA.block();
+    toB.block();
     for (let i = 0; i < 500 && !(a.owns('shared') && b.owns('shared')); i++) await delay(20);
     expect(a.owns('shared') && b.owns('shared')).toBe(true); // split brain: each side serves the key
     // Both sides write (and both compare-and-sets succeed: last-writer-wins during a partition, as documented).
@@ -191,7 +279,8 @@ describe('replicated store: several nodes', () => {
     expect(await b.compareAndSet('shared', 1, { side: 'b' }, { ttlMs: TTL })).toBe(2);
     await b.set('only-b', { n: 1 }, { ttlMs: TTL });
     await a.set('only-a', { n: 1 }, { ttlMs: TTL });
-    toA.heal(); toB.heal();
+    toA.heal();
+    toB.heal();
     await converged([a, b]);
     const [onA, onB] = [await a.get('shared'), await b.get('shared')];
     expect(onA).toEqual(onB);
@@ -205,13 +294,25 @@ describe('replicated store: several nodes', () => {
 
   it('an owner that dies before its change reached every node: the others re-offer its records, so every node gets the acknowledged write', async () => {
     // x learns of p's end from p's abort at once; heartbeats are slow so that a loaded machine cannot fake a failover earlier.
-    const opts: Partial<ReplicatedStoreOptions> = { failoverMs: 200, link: { heartbeatMs: 5000, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 50 } };
+    const opts: Partial<ReplicatedStoreOptions> = {
+      failoverMs: 200,
+      link: { heartbeatMs: 5000, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 50 },
+    };
     const [x, y, p] = await Promise.all([node('x', opts), node('y', opts), node('p', opts)]);
     const pToY = await partitionable(Number(new URL(y.url).port));
     opened.push(pToY);
-    x.setPeers([{ id: 'y', url: y.url }, { id: 'p', url: p.url }]);
-    y.setPeers([{ id: 'x', url: x.url }, { id: 'p', url: p.url }]);
-    p.setPeers([{ id: 'x', url: x.url }, { id: 'y', url: `tcp://127.0.0.1:${pToY.port}` }]);
+    x.setPeers([
+      { id: 'y', url: y.url },
+      { id: 'p', url: p.url },
+    ]);
+    y.setPeers([
+      { id: 'x', url: x.url },
+      { id: 'p', url: p.url },
+    ]);
+    p.setPeers([
+      { id: 'x', url: x.url },
+      { id: 'y', url: `tcp://127.0.0.1:${pToY.port}` },
+    ]);
     await Promise.all([x.settled(), y.settled(), p.settled()]);
     const id = keyOwnedBy([x, y, p], 'p', 'orphaned-write');
     pToY.block(); // p's stream to y stalls: what p sends y now waits in p's queue
@@ -224,7 +325,11 @@ describe('replicated store: several nodes', () => {
   }, 60_000);
 
   it('a node that dies: its keys move to the next owner after failoverMs; restarted, it bootstraps and converges', async () => {
-    const nodes = await cluster(['p', 'q', 'r'], { failoverMs: 300, bootstrapWaitMs: 300, link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 } });
+    const nodes = await cluster(['p', 'q', 'r'], {
+      failoverMs: 300,
+      bootstrapWaitMs: 300,
+      link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 },
+    });
     const [p, q, r] = nodes as [ReplicatedStore, ReplicatedStore, ReplicatedStore];
     const id = keyOwnedBy(nodes, 'r', 'orphan');
     await p.set(id, { n: 1 }, { ttlMs: TTL });
@@ -239,7 +344,16 @@ describe('replicated store: several nodes', () => {
     for (let i = 0; i < 50; i++) await p.set(`after-${i}`, { i }, { ttlMs: TTL });
     // r comes back (same id, same port, empty memory) and is brought up to date.
     const port = Number(new URL(rUrl).port);
-    const back = await node('r', { listen: { tcp: { host: '127.0.0.1', port } }, peers: [{ id: 'p', url: p.url }, { id: 'q', url: q.url }], failoverMs: 300, bootstrapWaitMs: 300, link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 } });
+    const back = await node('r', {
+      listen: { tcp: { host: '127.0.0.1', port } },
+      peers: [
+        { id: 'p', url: p.url },
+        { id: 'q', url: q.url },
+      ],
+      failoverMs: 300,
+      bootstrapWaitMs: 300,
+      link: { heartbeatMs: 200, resumeWindowMs: 1000, initialDelayMs: 10, maxDelayMs: 100 },
+    });
     await back.settled();
     await converged([p, q, back]);
     expect(await back.get(id)).toMatchObject({ data: { n: 2 }, version: 2 });
@@ -252,9 +366,16 @@ describe('replicated store: several nodes', () => {
     // A "peer" that accepts the replication session and never reads: backpressure reaches the store.
     const stuck: Server = await listen({ tcp: { port: 0 }, maxReceiveBufferBytes: 64 * 1024 });
     opened.push({ close: () => stuck.destroy() });
-    const a = await node('a', { peers: [{ id: 'stuck', url: `tcp://127.0.0.1:${stuck.addresses.tcp}` }], bootstrapWaitMs: 100, maxQueueBytes: 64 * 1024, link: { maxSendQueueBytes: 64 * 1024 } });
+    const a = await node('a', {
+      peers: [{ id: 'stuck', url: `tcp://127.0.0.1:${stuck.addresses.tcp}` }],
+      bootstrapWaitMs: 100,
+      maxQueueBytes: 64 * 1024,
+      link: { maxSendQueueBytes: 64 * 1024 },
+    });
     const resets: string[] = [];
-    a.on('peer', (e) => { if (e.reason?.includes('maxQueueBytes')) resets.push(e.reason); });
+    a.on('peer', (e) => {
+      if (e.reason?.includes('maxQueueBytes')) resets.push(e.reason);
+    });
     let maxBacklog = 0;
     for (let i = 0; i < 400 && resets.length === 0; i++) {
       await a.set(`big-${i}`, { pad: 'y'.repeat(20_000) }, { ttlMs: TTL });
@@ -268,7 +389,10 @@ describe('replicated store: several nodes', () => {
 
   it('links over TLS (a private certificate as trust anchor)', async () => {
     const { cert, key } = testCertificate();
-    const nodes = await cluster(['t1', 't2'], { listen: { tls: { host: '127.0.0.1', port: 0, cert, key } }, link: { tls: { ca: cert } } });
+    const nodes = await cluster(['t1', 't2'], {
+      listen: { tls: { host: '127.0.0.1', port: 0, cert, key } },
+      link: { tls: { ca: cert } },
+    });
     expect(nodes.every((n) => n.url.startsWith('tls://'))).toBe(true);
     await (nodes[0] as ReplicatedStore).set('secure', { ok: 1 }, { ttlMs: TTL });
     await converged(nodes);
@@ -276,12 +400,21 @@ describe('replicated store: several nodes', () => {
   }, 60_000);
 
   it('refuses a wrong cluster secret and aborts a peer that sends garbage; the store goes on', async () => {
-    const [a] = await cluster(['a', 'b']) as [ReplicatedStore, ReplicatedStore];
-    await expect(connect(a.url, { credentials: 'wrong', reconnect: false })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+    const [a] = (await cluster(['a', 'b'])) as [ReplicatedStore, ReplicatedStore];
+    await expect(connect(a.url, { credentials: 'wrong', reconnect: false })).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+    });
     // A node configured with the wrong secret never joins, and says why.
-    const intruder = await node('b', { clusterSecret: 'wrong', peers: [{ id: 'a', url: a.url }], bootstrapWaitMs: 100 });
+    const intruder = await node('b', {
+      clusterSecret: 'wrong',
+      peers: [{ id: 'a', url: a.url }],
+      bootstrapWaitMs: 100,
+    });
     for (let i = 0; i < 500 && !intruder.peers()[0]?.dialError; i++) await delay(20);
-    expect(intruder.peers()[0]).toMatchObject({ connected: false, dialError: expect.stringMatching(/dial failed: .*secret/) });
+    expect(intruder.peers()[0]).toMatchObject({
+      connected: false,
+      dialError: expect.stringMatching(/dial failed: .*secret/),
+    });
     const errors: string[] = [];
     a.on('protocol-error', (e) => errors.push(`${e.error.code} ${String(e.error.details.reason)}`));
     for (const garbage of ['not json', '{"t":"hello","node":"nobody","ready":true}', '{"t":"snap"}']) {
@@ -289,13 +422,26 @@ describe('replicated store: several nodes', () => {
       const closed = new Promise((resolve) => s.once('closed', resolve));
       if (garbage === '{"t":"snap"}') {
         // A proper hello as b (answering a's challenge with the secret's proof), then garbage.
-        const challenge = JSON.parse(new TextDecoder().decode((await s[Symbol.asyncIterator]().next()).value as Uint8Array)) as { c: string };
-        await s.send(JSON.stringify({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', challenge.c) }));
+        const challenge = JSON.parse(
+          new TextDecoder().decode((await s[Symbol.asyncIterator]().next()).value as Uint8Array),
+        ) as { c: string };
+        await s.send(
+          JSON.stringify({
+            t: 'hello',
+            node: 'b',
+            ready: true,
+            ...proveHello({ secret: 's3cret' }, 'b', 'a', challenge.c),
+          }),
+        );
       }
       await s.send(garbage);
       await closed;
     }
-    expect(errors).toEqual(['ERR_REPLICATION_PROTOCOL not JSON', 'ERR_CLUSTER_AUTH unknown-node', 'ERR_REPLICATION_PROTOCOL snap without records']);
+    expect(errors).toEqual([
+      'ERR_REPLICATION_PROTOCOL not JSON',
+      'ERR_CLUSTER_AUTH unknown-node',
+      'ERR_REPLICATION_PROTOCOL snap without records',
+    ]);
     expect(await a.set('still', { ok: true }, { ttlMs: TTL })).toBe(1);
   }, 60_000);
 });

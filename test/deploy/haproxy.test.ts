@@ -27,8 +27,9 @@ import { COOKIE, openSession, whoami } from './client.js';
 import { HAPROXY, skipWithoutBinary, startHaproxy, startNode } from './lb.js';
 import type { Balancer, Node } from './lb.js';
 
-const skip = skipWithoutBinary(HAPROXY, 'haproxy', 'HAProxy sticky-session tests', 'apt-get install haproxy')
-  || skipWithout('redis-server', 'HAProxy sticky-session tests', 'apt-get install redis-server');
+const skip =
+  skipWithoutBinary(HAPROXY, 'haproxy', 'HAProxy sticky-session tests', 'apt-get install haproxy') ||
+  skipWithout('redis-server', 'HAProxy sticky-session tests', 'apt-get install redis-server');
 
 const nodeOf = (reply: string): string => reply.slice(0, reply.indexOf(' '));
 const textOf = (reply: string): string => reply.slice(reply.indexOf(' ') + 1);
@@ -37,7 +38,9 @@ describe.skipIf(skip)('sticky sessions behind HAProxy (deploy/haproxy.cfg)', () 
   let redis: RedisServer | undefined;
   const started: Node[] = [];
   const balancers: Balancer[] = [];
-  beforeAll(async () => { redis = await startRedis(); }, 30_000);
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 30_000);
   afterAll(async () => {
     for (const lb of balancers) await lb.stop();
     for (const n of started) await n.kill();
@@ -71,14 +74,19 @@ describe.skipIf(skip)('sticky sessions behind HAProxy (deploy/haproxy.cfg)', () 
     const a = await openSession(lb, first.setCookie);
     const other = nodes.find((n) => n.name !== sticky) as Node;
     const b = await openSession(lb, `${COOKIE}=${other.name}`);
-    for (let i = 0; i < 20; i++) { await a.client.send(`a${i}`); await b.client.send(`b${i}`); }
+    for (let i = 0; i < 20; i++) {
+      await a.client.send(`a${i}`);
+      await b.client.send(`b${i}`);
+    }
     await Promise.all([a.waitFor(20), b.waitFor(20)]);
     expect(a.replies).toEqual(Array.from({ length: 20 }, (_, i) => `${sticky} a${i}`));
     expect(b.replies).toEqual(Array.from({ length: 20 }, (_, i) => `${other.name} b${i}`));
 
     // The sticky node dies. The redial lands on another node, which does not know the session.
     const failed = new Promise<SessionError>((resolve) => a.client.on('resume-failed', resolve));
-    const closed = new Promise<SessionError | undefined>((resolve) => a.client.on('closed', ({ error }) => resolve(error)));
+    const closed = new Promise<SessionError | undefined>((resolve) =>
+      a.client.on('closed', ({ error }) => resolve(error)),
+    );
     await (nodes.find((n) => n.name === sticky) as Node).kill();
     const refusal = await failed;
     expect(refusal.code).toBe('ERR_RESUME_REFUSED');
@@ -101,7 +109,9 @@ describe.skipIf(skip)('sticky sessions behind HAProxy (deploy/haproxy.cfg)', () 
     const { node: sticky, setCookie } = await whoami(lb);
     const s = await openSession(lb, setCookie as string);
     let resumed = 0;
-    s.client.on('resumed', () => { resumed++; });
+    s.client.on('resumed', () => {
+      resumed++;
+    });
     const victim = nodes.find((n) => n.name === sticky) as Node;
 
     for (let i = 0; i < 100; i++) await s.client.send(`m${i}`);

@@ -38,7 +38,9 @@ export const NGINX = findBinary(['nginx', '/usr/sbin/nginx'], ['-v']);
 export function skipWithoutBinary(found: string | null, what: string, suite: string, install: string): boolean {
   if (found) return false;
   if (CI) {
-    console.error(`\n!!! ${suite}: ${what} is missing under CI=true; the suite runs and will FAIL (.ci/run installs it).\n`);
+    console.error(
+      `\n!!! ${suite}: ${what} is missing under CI=true; the suite runs and will FAIL (.ci/run installs it).\n`,
+    );
     return false;
   }
   console.warn(
@@ -62,19 +64,35 @@ export interface Node {
 }
 
 const nodes = new Set<ChildProcess>();
-process.once('exit', () => { for (const c of nodes) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+process.once('exit', () => {
+  for (const c of nodes) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 /** Starts test/deploy/node.ts as `name` with `store` ('memory' or a redis:// URL). */
 export function startNode(name: string, store: string, options: { tcp?: boolean; port?: number } = {}): Promise<Node> {
-  const args = ['--import', 'tsx', join(ROOT, 'test/deploy/node.ts'), name, store, ...(options.tcp ? ['--tcp'] : []), ...(options.port ? ['--port', String(options.port)] : [])];
+  const args = [
+    '--import',
+    'tsx',
+    join(ROOT, 'test/deploy/node.ts'),
+    name,
+    store,
+    ...(options.tcp ? ['--tcp'] : []),
+    ...(options.port ? ['--port', String(options.port)] : []),
+  ];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   nodes.add(child);
   const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => { nodes.delete(child); resolve(); });
+    child.once('exit', () => {
+      nodes.delete(child);
+      resolve();
+    });
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`node ${name} did not start within 30 s`)); }, 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${name} did not start within 30 s`));
+    }, 30_000);
     child.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
       const m = /ready (\d+) (\d+)/.exec(out);
@@ -93,7 +111,10 @@ export function startNode(name: string, store: string, options: { tcp?: boolean;
         },
       });
     });
-    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`node ${name} exited (${String(code ?? signal)}) before it was ready`)); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${name} exited (${String(code ?? signal)}) before it was ready`));
+    });
   });
 }
 
@@ -113,12 +134,17 @@ export function haproxyConfig(port: number, backends: { name: string; port: numb
     if (server) {
       const backend = backends[servers++];
       if (!backend) return `# (not used in this test) ${line.trim()}`;
-      return `${server[1]}${backend.name} 127.0.0.1:${backend.port}${server[3]}`.replace(/cookie \S+/, `cookie ${backend.name}`);
+      return `${server[1]}${backend.name} 127.0.0.1:${backend.port}${server[3]}`.replace(
+        /cookie \S+/,
+        `cookie ${backend.name}`,
+      );
     }
     return line;
   });
   if (binds !== 1 || servers < backends.length) {
-    throw new Error(`deploy/haproxy.cfg changed shape: expected 1 bind line and >= ${backends.length} server lines, found ${binds} and ${servers}; update test/deploy/lb.ts`);
+    throw new Error(
+      `deploy/haproxy.cfg changed shape: expected 1 bind line and >= ${backends.length} server lines, found ${binds} and ${servers}; update test/deploy/lb.ts`,
+    );
   }
   return lines.join('\n');
 }
@@ -136,15 +162,25 @@ async function answers(port: number, path: string): Promise<boolean> {
   return res.status === 200;
 }
 
-async function startProxy(kind: string, write: (dir: string, port: number) => { command: string; args: string[]; config: string }, probePath = '/whoami'): Promise<Balancer> {
+async function startProxy(
+  kind: string,
+  write: (dir: string, port: number) => { command: string; args: string[]; config: string },
+  probePath = '/whoami',
+): Promise<Balancer> {
   for (let attempt = 0; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), `colloquy-${kind}-`));
     const port = await freePort();
     const { command, args, config } = write(dir, port);
     const proc: Spawned = spawnLogged(command, args, join(dir, `${kind}.log`));
-    const stop = async (): Promise<void> => { await proc.stop(); rmSync(dir, { recursive: true, force: true }); };
+    const stop = async (): Promise<void> => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
     try {
-      await probe(`${kind} on ${port}`, () => answers(port, probePath), { alive: () => proc.child.exitCode === null && proc.child.signalCode === null, log: proc.log });
+      await probe(`${kind} on ${port}`, () => answers(port, probePath), {
+        alive: () => proc.child.exitCode === null && proc.child.signalCode === null,
+        log: proc.log,
+      });
       return { port, url: `http://127.0.0.1:${port}`, config, stop };
     } catch (error) {
       await stop();
@@ -155,12 +191,16 @@ async function startProxy(kind: string, write: (dir: string, port: number) => { 
 
 /** Ready once `probePath` (default /whoami, test/deploy/node.ts; /api/health for colloquy serve) answers 200 through it. */
 export function startHaproxy(backends: { name: string; port: number }[], probePath?: string): Promise<Balancer> {
-  return startProxy('haproxy', (dir, port) => {
-    const config = haproxyConfig(port, backends);
-    const file = join(dir, 'haproxy.cfg');
-    writeFileSync(file, config);
-    return { command: HAPROXY as string, args: ['-db', '-f', file], config };
-  }, probePath);
+  return startProxy(
+    'haproxy',
+    (dir, port) => {
+      const config = haproxyConfig(port, backends);
+      const file = join(dir, 'haproxy.cfg');
+      writeFileSync(file, config);
+      return { command: HAPROXY as string, args: ['-db', '-f', file], config };
+    },
+    probePath,
+  );
 }
 
 // -- nginx --------------------------------------------------------------------------------------
@@ -184,9 +224,14 @@ export function nginxConfig(port: number, backends: { name: string; port: number
     return `127\\.0\\.0\\.1:${backend.port}`;
   });
   let listens = 0;
-  text = text.replace(/^(\s*listen\s+)\S+;/gm, (_all, head: string) => { listens++; return `${head}127.0.0.1:${port};`; });
+  text = text.replace(/^(\s*listen\s+)\S+;/gm, (_all, head: string) => {
+    listens++;
+    return `${head}127.0.0.1:${port};`;
+  });
   if (listens !== 1 || replaced < backends.length * 2) {
-    throw new Error(`deploy/nginx.conf changed shape: expected 1 listen line and node addresses 10.0.0.1N:7200; found ${listens} and ${replaced}; update test/deploy/lb.ts`);
+    throw new Error(
+      `deploy/nginx.conf changed shape: expected 1 listen line and node addresses 10.0.0.1N:7200; found ${listens} and ${replaced}; update test/deploy/lb.ts`,
+    );
   }
   return text;
 }
@@ -196,19 +241,22 @@ export function startNginx(backends: { name: string; port: number }[]): Promise<
     const config = nginxConfig(port, backends);
     writeFileSync(join(dir, 'colloquy.conf'), config);
     const main = join(dir, 'nginx.conf');
-    writeFileSync(main, [
-      'daemon off;',
-      'worker_processes 1;',
-      `pid ${join(dir, 'nginx.pid')};`,
-      `error_log ${join(dir, 'error.log')} warn;`,
-      'events { worker_connections 1024; }',
-      'http {',
-      `  access_log off;`,
-      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
-      `  include ${join(dir, 'colloquy.conf')};`,
-      '}',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      main,
+      [
+        'daemon off;',
+        'worker_processes 1;',
+        `pid ${join(dir, 'nginx.pid')};`,
+        `error_log ${join(dir, 'error.log')} warn;`,
+        'events { worker_connections 1024; }',
+        'http {',
+        `  access_log off;`,
+        `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+        `  include ${join(dir, 'colloquy.conf')};`,
+        '}',
+        '',
+      ].join('\n'),
+    );
     return { command: NGINX as string, args: ['-p', dir, '-e', join(dir, 'error.log'), '-c', main], config };
   });
 }

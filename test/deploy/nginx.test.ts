@@ -11,8 +11,9 @@ import { openSession, whoami } from './client.js';
 import { NGINX, skipWithoutBinary, startNginx, startNode } from './lb.js';
 import type { Balancer, Node } from './lb.js';
 
-const skip = skipWithoutBinary(NGINX, 'nginx', 'nginx sticky-session test', 'apt-get install nginx-light')
-  || skipWithout('redis-server', 'nginx sticky-session test', 'apt-get install redis-server');
+const skip =
+  skipWithoutBinary(NGINX, 'nginx', 'nginx sticky-session test', 'apt-get install nginx-light') ||
+  skipWithout('redis-server', 'nginx sticky-session test', 'apt-get install redis-server');
 
 describe.skipIf(skip)('sticky sessions behind nginx (deploy/nginx.conf)', () => {
   let redis: RedisServer | undefined;
@@ -39,7 +40,9 @@ describe.skipIf(skip)('sticky sessions behind nginx (deploy/nginx.conf)', () => 
 
     const s = await openSession(balancer, setCookie);
     let resumed = 0;
-    s.client.on('resumed', () => { resumed++; });
+    s.client.on('resumed', () => {
+      resumed++;
+    });
     for (let i = 0; i < 50; i++) await s.client.send(`m${i}`);
     await s.waitFor(50);
     expect(s.replies.every((r) => r.startsWith(`${sticky} `))).toBe(true);

@@ -32,7 +32,9 @@ const httpServer = http.createServer((req, res) => {
   if (req.method === 'GET' && path === '/whoami') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: name, pid: process.pid }));
   } else if (req.method === 'GET' && path === '/api/ready') {
-    res.writeHead(server.accepting ? 200 : 503, { 'content-type': 'text/plain' }).end(server.accepting ? 'ready\n' : 'draining\n');
+    res
+      .writeHead(server.accepting ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(server.accepting ? 'ready\n' : 'draining\n');
   } else if (req.method === 'GET' && path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } else {
@@ -53,6 +55,8 @@ const server = await listen({
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 server.on('session', (s) => {
-  void (async () => { for await (const m of s) await s.send(encoder.encode(`${name} ${decoder.decode(m)}`)); })().catch(() => {});
+  void (async () => {
+    for await (const m of s) await s.send(encoder.encode(`${name} ${decoder.decode(m)}`));
+  })().catch(() => {});
 });
 process.stdout.write(`ready ${(httpServer.address() as AddressInfo).port} ${server.addresses.tcp ?? 0}\n`);

@@ -39,7 +39,10 @@ export interface DocExample {
 
 /** README.md and every docs/*.md, in order. */
 export function documentsWithExamples(root: string): string[] {
-  const docs = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
+  const docs = readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`);
   return ['README.md', ...docs];
 }
 
@@ -73,9 +76,22 @@ export function extractExamples(file: string, text: string): DocExample[] {
       }
       out.push(example);
     } else if (tag === '' && /^\s*import\s/.test(code)) {
-      out.push({ file, line: i + 1, lang: tag, code, problem: 'an untagged fence that imports: tag it ts (or mark it not-run)' });
+      out.push({
+        file,
+        line: i + 1,
+        lang: tag,
+        code,
+        problem: 'an untagged fence that imports: tag it ts (or mark it not-run)',
+      });
     } else if (marker) {
-      out.push({ file, line: i + 1, lang: tag, code, notRun: marker[2] ?? '', problem: `a ${marker[1] ?? ''} marker on a ${tag || 'untagged'} fence, which never runs anyway: remove the marker` });
+      out.push({
+        file,
+        line: i + 1,
+        lang: tag,
+        code,
+        notRun: marker[2] ?? '',
+        problem: `a ${marker[1] ?? ''} marker on a ${tag || 'untagged'} fence, which never runs anyway: remove the marker`,
+      });
     }
     i = j;
   }
@@ -99,7 +115,9 @@ export function allExamples(root: string): DocExample[] {
 /** Bare package names an example imports (other than colloquy and node: builtins). */
 export function importedPackages(code: string): string[] {
   const names = new Set<string>();
-  for (const m of code.matchAll(/(?:^|\n)\s*import\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+  for (const m of code.matchAll(
+    /(?:^|\n)\s*import\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
     const spec = (m[1] ?? m[2]) as string;
     if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:')) continue;
     const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);

@@ -7,7 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ERROR_CODES, ERROR_TABLES } from '../../src/errors.js';
 import { errorsDoc } from '../../scripts/gen-docs.js';
-import { ColloquyError, ProtocolError, SessionError, isColloquyError, isSessionError, type ErrorCode } from '../../src/engine/errors.js';
+import {
+  ColloquyError,
+  ProtocolError,
+  SessionError,
+  isColloquyError,
+  isSessionError,
+  type ErrorCode,
+} from '../../src/engine/errors.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { NetbiosError, NetbiosProtocolError } from '../../src/netbios/errors.js';
 import { PptpError, PptpProtocolError } from '../../src/pptp/errors.js';
@@ -58,7 +65,9 @@ describe('the error tables', () => {
     expectTypeOf<keyof typeof ENGINE_ERROR_CODES>().toMatchTypeOf<ErrorCode>();
     expectTypeOf<'ERR_TRANSPORT_RESET'>().not.toMatchTypeOf<ErrorCode>();
     expectTypeOf<'ERR_NO_SUCH_CODE'>().not.toMatchTypeOf<ErrorCode>();
-    const sessionCodes = ERROR_TABLES.filter((t) => t.errorClass === 'SessionError').flatMap((t) => Object.keys(t.table));
+    const sessionCodes = ERROR_TABLES.filter((t) => t.errorClass === 'SessionError').flatMap((t) =>
+      Object.keys(t.table),
+    );
     expect(sessionCodes).toContain('ERR_STORE_FULL');
     expect(sessionCodes).not.toContain('ERR_TRANSPORT_RESET');
   });
@@ -76,7 +85,7 @@ describe('registering the codes a module names', () => {
   // merging), so a module that names a code must have that errors.ts in its program: it imports
   // it. Then every program type-checks it alike (the web page's, a user's), not only the whole
   // repository's, where every file is present anyway.
-  it('has every module that names a folder\'s code import that folder\'s errors.ts', () => {
+  it("has every module that names a folder's code import that folder's errors.ts", () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const owner = new Map<string, string>();
     for (const t of ERROR_TABLES) {
@@ -87,11 +96,14 @@ describe('registering the codes a module names', () => {
     for (const file of [...sources(root, 'src'), ...sources(root, 'web')]) {
       if (file.endsWith('errors.ts')) continue;
       const text = readFileSync(join(root, file), 'utf8');
-      const folders = new Set([...text.matchAll(/['"](ERR_[A-Z_]+)['"]/g)].map((m) => owner.get(m[1]!)).filter((f) => f !== undefined));
+      const folders = new Set(
+        [...text.matchAll(/['"](ERR_[A-Z_]+)['"]/g)].map((m) => owner.get(m[1]!)).filter((f) => f !== undefined),
+      );
       for (const folder of folders) {
         let path = relative(dirname(file), join('src', folder, 'errors.js'));
         if (!path.startsWith('.')) path = `./${path}`;
-        if (!text.includes(`from '${path}'`)) missing.push(`${file} names a code of src/${folder}/errors.ts without importing ${path}`);
+        if (!text.includes(`from '${path}'`))
+          missing.push(`${file} names a code of src/${folder}/errors.ts without importing ${path}`);
       }
     }
     expect(missing).toEqual([]);
@@ -103,7 +115,13 @@ describe('one family', () => {
   const protocol = new ProtocolError('ERR_MALFORMED_FRAME', 'bad frame');
   const transport = new TransportError('ERR_TRANSPORT_RESET', 'reset', 'remote');
   const netbios = new NetbiosError('ERR_NETBIOS_TIMEOUT', 'no answer', 'local', { timeoutMs: 5 });
-  const netbiosProtocol = new NetbiosProtocolError('ERR_MALFORMED_FRAME', 'bad-length', 'SESSION MESSAGE', 'LENGTH', 'too short');
+  const netbiosProtocol = new NetbiosProtocolError(
+    'ERR_MALFORMED_FRAME',
+    'bad-length',
+    'SESSION MESSAGE',
+    'LENGTH',
+    'too short',
+  );
   const pptp = new PptpError('ERR_PPTP_CLOSED', 'closed', 'remote', {}, new Error('socket'));
   const pptpProtocol = new PptpProtocolError('ERR_MALFORMED_FRAME', 'bad-magic', 'bad magic');
   const members: [string, ColloquyError][] = [

@@ -23,7 +23,8 @@ const examples = allExamples(REPO_ROOT);
 const checked = examples.filter((e) => e.notRun === undefined && !e.problem);
 const runnable = checked.filter((e) => e.typeOnly === undefined);
 const slug = (e: DocExample): string => `${e.file.replace(/[/.]/g, '_')}_L${e.line}`;
-const fileOf = (e: DocExample): string => `${slug(e)}.${e.lang === 'js' || e.lang === 'javascript' || e.lang === 'mjs' ? 'mjs' : 'ts'}`;
+const fileOf = (e: DocExample): string =>
+  `${slug(e)}.${e.lang === 'js' || e.lang === 'javascript' || e.lang === 'mjs' ? 'mjs' : 'ts'}`;
 
 /** Packages the examples import, with their type definitions where the repository has them. */
 function extras(): string[] {
@@ -38,15 +39,38 @@ function extras(): string[] {
   return [...names];
 }
 
-interface Run { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, env: { ...process.env, NODE_OPTIONS: '' } }, (error, stdout, stderr) => {
-      const e = error as (NodeJS.ErrnoException & { code?: number | string; signal?: string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr, ms: Date.now() - started });
-    });
+    execFile(
+      cmd,
+      args,
+      {
+        cwd,
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 16 << 20,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+      (error, stdout, stderr) => {
+        const e = error as (NodeJS.ErrnoException & { code?: number | string; signal?: string }) | null;
+        resolve({
+          code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+          signal: e?.signal ?? null,
+          stdout,
+          stderr,
+          ms: Date.now() - started,
+        });
+      },
+    );
   });
 }
 
@@ -65,14 +89,40 @@ describe('the examples in README.md and docs/*.md', () => {
       // `export {}` makes a fragment without imports a module, as every example is in a user's file.
       writeFileSync(join(folder, fileOf(e)), `${e.code}\n\nexport {};\n`);
     }
-    writeFileSync(join(project, 'tsconfig.examples.json'), JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022', lib: ['ES2023'], module: 'NodeNext', moduleResolution: 'NodeNext', strict: true,
-        noEmit: true, skipLibCheck: true, allowJs: true, checkJs: false, types: ['node'],
-      },
-      include: ['examples/*.ts'],
-    }, null, 2));
-    const tsc = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.examples.json', '--pretty', 'false'], project, 180_000);
+    writeFileSync(
+      join(project, 'tsconfig.examples.json'),
+      JSON.stringify(
+        {
+          compilerOptions: {
+            target: 'ES2022',
+            lib: ['ES2023'],
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: true,
+            allowJs: true,
+            checkJs: false,
+            types: ['node'],
+          },
+          include: ['examples/*.ts'],
+        },
+        null,
+        2,
+      ),
+    );
+    const tsc = await run(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        'tsconfig.examples.json',
+        '--pretty',
+        'false',
+      ],
+      project,
+      180_000,
+    );
     typeErrors = new Map();
     for (const line of tsc.stdout.split('\n')) {
       const m = /^examples\/([^(]+)\((\d+),(\d+)\): (.*)$/.exec(line);
@@ -81,10 +131,13 @@ describe('the examples in README.md and docs/*.md', () => {
       list.push(`line ${m[2]}: ${m[4]}`);
       typeErrors.set(m[1] as string, list);
     }
-    if (tsc.code !== 0 && typeErrors.size === 0) throw new Error(`tsc failed on the examples:\n${tsc.stdout}\n${tsc.stderr}`);
+    if (tsc.code !== 0 && typeErrors.size === 0)
+      throw new Error(`tsc failed on the examples:\n${tsc.stdout}\n${tsc.stderr}`);
   }, 600_000);
 
-  afterAll(() => { for (const d of scratch) rmSync(d, { recursive: true, force: true }); });
+  afterAll(() => {
+    for (const d of scratch) rmSync(d, { recursive: true, force: true });
+  });
 
   it('follow the convention: a reason on every not-run marker, no untagged code that imports', () => {
     expect(examples.filter((e) => e.problem).map((e) => `${e.file}:${e.line}: ${e.problem}`)).toEqual([]);
@@ -92,17 +145,31 @@ describe('the examples in README.md and docs/*.md', () => {
   });
 
   for (const e of checked) {
-    it(`${e.file}:${e.line} type-checks${e.typeOnly === undefined ? ' and runs' : ''}`, async () => {
-      const errors = typeErrors.get(fileOf(e)) ?? [];
-      expect(errors, `${e.file}:${e.line} does not type-check (lines counted from the fence)`).toEqual([]);
-      if (e.typeOnly !== undefined) return;
-      const cwd = mkdtempSync(join(tmpdir(), 'colloquy-example-'));
-      scratch.push(cwd);
-      // One process (node with tsx's loader, not the tsx wrapper that forks one): the timeout's
-      // SIGKILL then ends the example itself and never leaves it running.
-      const r = await run(process.execPath, ['--import', TSX_LOADER, join(project, 'examples', fileOf(e))], cwd, EXAMPLE_TIMEOUT_MS);
-      const what = r.signal ? `was killed after ${r.ms} ms (${r.signal}): it must exit by itself within ${EXAMPLE_TIMEOUT_MS} ms` : `exited with ${r.code}`;
-      expect({ code: r.code, signal: r.signal }, `${e.file}:${e.line} ${what}\n--- stderr\n${r.stderr.slice(-3000)}\n--- stdout\n${r.stdout.slice(-1000)}`).toEqual({ code: 0, signal: null });
-    }, EXAMPLE_TIMEOUT_MS + 15_000);
+    it(
+      `${e.file}:${e.line} type-checks${e.typeOnly === undefined ? ' and runs' : ''}`,
+      async () => {
+        const errors = typeErrors.get(fileOf(e)) ?? [];
+        expect(errors, `${e.file}:${e.line} does not type-check (lines counted from the fence)`).toEqual([]);
+        if (e.typeOnly !== undefined) return;
+        const cwd = mkdtempSync(join(tmpdir(), 'colloquy-example-'));
+        scratch.push(cwd);
+        // One process (node with tsx's loader, not the tsx wrapper that forks one): the timeout's
+        // SIGKILL then ends the example itself and never leaves it running.
+        const r = await run(
+          process.execPath,
+          ['--import', TSX_LOADER, join(project, 'examples', fileOf(e))],
+          cwd,
+          EXAMPLE_TIMEOUT_MS,
+        );
+        const what = r.signal
+          ? `was killed after ${r.ms} ms (${r.signal}): it must exit by itself within ${EXAMPLE_TIMEOUT_MS} ms`
+          : `exited with ${r.code}`;
+        expect(
+          { code: r.code, signal: r.signal },
+          `${e.file}:${e.line} ${what}\n--- stderr\n${r.stderr.slice(-3000)}\n--- stdout\n${r.stdout.slice(-1000)}`,
+        ).toEqual({ code: 0, signal: null });
+      },
+      EXAMPLE_TIMEOUT_MS + 15_000,
+    );
   }
 });

@@ -18,11 +18,18 @@ export interface Setup {
   client?: Partial<ConnectOptions>;
 }
 
-export async function start(setup: Setup, options: Partial<ServerOptions> = {}): Promise<{ server: Server; url: string; next: () => Promise<Session> }> {
+export async function start(
+  setup: Setup,
+  options: Partial<ServerOptions> = {},
+): Promise<{ server: Server; url: string; next: () => Promise<Session> }> {
   const server = await listen({ heartbeatMs: 0, ...(await setup.endpoint()), ...options });
   const queue: Session[] = [];
   const waiting: ((s: Session) => void)[] = [];
-  server.on('session', (s) => { const w = waiting.shift(); if (w) w(s); else queue.push(s); });
+  server.on('session', (s) => {
+    const w = waiting.shift();
+    if (w) w(s);
+    else queue.push(s);
+  });
   const next = (): Promise<Session> => {
     const s = queue.shift();
     return s ? Promise.resolve(s) : new Promise((resolve) => waiting.push(resolve));
@@ -47,7 +54,8 @@ const msg = (i: number, size = 16): Uint8Array => {
 const idx = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0);
 
 export function conformance(setup: Setup): void {
-  const dial = (url: string, o: Partial<ConnectOptions> = {}): Promise<ClientSession> => connect(url, { heartbeatMs: 0, ...setup.client, ...o });
+  const dial = (url: string, o: Partial<ConnectOptions> = {}): Promise<ClientSession> =>
+    connect(url, { heartbeatMs: 0, ...setup.client, ...o });
 
   it('connects, exchanges data both ways, and both ends know the same session', async () => {
     const { server, url, next } = await start(setup);
@@ -74,8 +82,12 @@ export function conformance(setup: Setup): void {
       const client = await dial(url);
       const peer = await next();
       const n = 5000;
-      const sending = (async () => { for (let i = 0; i < n; i++) await client.send(msg(i, (i * 37) % 2000)); })();
-      const replying = (async () => { for (let i = 0; i < n; i++) await peer.send(msg(i, (i * 53) % 2000)); })();
+      const sending = (async () => {
+        for (let i = 0; i < n; i++) await client.send(msg(i, (i * 37) % 2000));
+      })();
+      const replying = (async () => {
+        for (let i = 0; i < n; i++) await peer.send(msg(i, (i * 53) % 2000));
+      })();
       const [a, b] = await Promise.all([collect(peer, n), collect(client, n), sending, replying]);
       expect(a.map(idx)).toEqual(Array.from({ length: n }, (_, i) => i));
       expect(b.map(idx)).toEqual(Array.from({ length: n }, (_, i) => i));
@@ -91,7 +103,9 @@ export function conformance(setup: Setup): void {
       const peer = await next();
       const n = 3000;
       let resumed = 0;
-      client.on('resumed', () => { resumed++; });
+      client.on('resumed', () => {
+        resumed++;
+      });
       const receiving = collect(peer, n);
       for (let i = 0; i < n; i++) {
         await client.send(msg(i, 256));
@@ -126,7 +140,7 @@ export function conformance(setup: Setup): void {
     }
   });
 
-  it('refuses wrong credentials with the server\'s reason and keeps serving others', async () => {
+  it("refuses wrong credentials with the server's reason and keeps serving others", async () => {
     const { server, url, next } = await start(setup, {
       authenticate: ({ credentials }) => {
         const token = new TextDecoder().decode(credentials);
@@ -135,7 +149,10 @@ export function conformance(setup: Setup): void {
       },
     });
     try {
-      const refused = await dial(url, { credentials: 'wrong' }).then(() => null, (e: unknown) => e);
+      const refused = await dial(url, { credentials: 'wrong' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(refused).toBeInstanceOf(SessionError);
       expect(refused).toMatchObject({ code: 'ERR_REFUSED', origin: 'remote', message: 'bad token' });
       const ok = await dial(url, { credentials: 'secret' });
@@ -153,7 +170,9 @@ export function conformance(setup: Setup): void {
     try {
       const client = await dial(url);
       const peer = await next();
-      const closed = new Promise<SessionError | undefined>((resolve) => peer.on('closed', ({ error }) => resolve(error)));
+      const closed = new Promise<SessionError | undefined>((resolve) =>
+        peer.on('closed', ({ error }) => resolve(error)),
+      );
       client.abort('bye');
       expect(await closed).toMatchObject({ code: 'ERR_ABORTED', origin: 'remote' });
       await expect(client.send('late')).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
@@ -165,7 +184,12 @@ export function conformance(setup: Setup): void {
   it('server close() releases sessions in order; iterators end', async () => {
     const { server, url } = await start(setup);
     const client = await dial(url);
-    const ended = (async () => { for await (const _ of client) { /* drain */ } return 'done'; })();
+    const ended = (async () => {
+      for await (const _ of client) {
+        /* drain */
+      }
+      return 'done';
+    })();
     await server.close();
     expect(await ended).toBe('done');
     expect(client.closed).toBe(true);

@@ -10,7 +10,10 @@ import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 async function pair(): Promise<{ client: Awaited<ReturnType<typeof connect>>; peer: Session }> {
   server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
@@ -51,7 +54,7 @@ describe('waits with an already aborted signal', () => {
       for (;;) {
         const r = await client.read({ signal: controller.signal });
         reads.push(new TextDecoder().decode(r.value));
-        controller.abort(reason);                       // Ctrl-C while we "write to disk"
+        controller.abort(reason); // Ctrl-C while we "write to disk"
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     })();

@@ -11,9 +11,14 @@ import type { Server, ServerOptions } from '../../src/server/server.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
-async function echoServer(options: Partial<ServerOptions> = {}): Promise<{ url: string; failures: unknown[]; sessions: Session[]; ends: unknown[] }> {
+async function echoServer(
+  options: Partial<ServerOptions> = {},
+): Promise<{ url: string; failures: unknown[]; sessions: Session[]; ends: unknown[] }> {
   server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...options });
   const failures: unknown[] = [];
   const sessions: Session[] = [];
@@ -21,7 +26,9 @@ async function echoServer(options: Partial<ServerOptions> = {}): Promise<{ url: 
   server.on('session', (s) => {
     sessions.push(s);
     s.on('closed', ({ error }) => ends.push(error ?? 'released'));
-    void (async () => { for await (const m of s) await s.send(m); })().catch((e: unknown) => failures.push(e));
+    void (async () => {
+      for await (const m of s) await s.send(m);
+    })().catch((e: unknown) => failures.push(e));
   });
   return { url: `tcp://127.0.0.1:${server.addresses.tcp as number}`, failures, sessions, ends };
 }
@@ -31,7 +38,9 @@ describe('a send while the peer waits for our answer', () => {
     const { url, failures } = await echoServer();
     const session = await connect(url, { heartbeatMs: 0 });
     const echoes: string[] = [];
-    const reading = (async () => { for await (const m of session) echoes.push(text(m)); })();
+    const reading = (async () => {
+      for await (const m of session) echoes.push(text(m));
+    })();
     await session.send('hello');
     const serial = await session.syncMajor();
     expect(serial).toBeGreaterThanOrEqual(0);
@@ -58,10 +67,16 @@ describe('a send while the peer waits for our answer', () => {
     const { url, failures } = await echoServer();
     const session = await connect(url, { heartbeatMs: 0 });
     const echoes: string[] = [];
-    const reading = (async () => { for await (const m of session) echoes.push(text(m)); })();
+    const reading = (async () => {
+      for await (const m of session) echoes.push(text(m));
+    })();
     const sent: string[] = [];
     for (let i = 0; i < 50; i++) {
-      for (let j = 0; j < 3; j++) { const m = `${i}.${j}`; sent.push(m); await session.send(m); }
+      for (let j = 0; j < 3; j++) {
+        const m = `${i}.${j}`;
+        sent.push(m);
+        await session.send(m);
+      }
       await session.syncMajor();
     }
     await session.release();
@@ -73,10 +88,17 @@ describe('a send while the peer waits for our answer', () => {
   it('a slow async handler: the send waits until its answer is out, then goes', async () => {
     let answered = false;
     const { url, failures } = await echoServer({
-      handlers: { syncMajor: async () => { await new Promise((r) => setTimeout(r, 50)); answered = true; } },
+      handlers: {
+        syncMajor: async () => {
+          await new Promise((r) => setTimeout(r, 50));
+          answered = true;
+        },
+      },
     });
     const session = await connect(url, { heartbeatMs: 0 });
-    const first = (async () => { for await (const m of session) return { text: text(m), answered }; })();
+    const first = (async () => {
+      for await (const m of session) return { text: text(m), answered };
+    })();
     await session.send('x');
     await session.syncMajor();
     expect(await first).toEqual({ text: 'x', answered: true });
@@ -84,12 +106,20 @@ describe('a send while the peer waits for our answer', () => {
     expect(failures).toEqual([]);
   });
 
-  it("a waiting send honours its signal; the session is untouched", async () => {
-    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, handlers: { syncMajor: () => new Promise<void>((r) => setTimeout(r, 300)) } });
+  it('a waiting send honours its signal; the session is untouched', async () => {
+    server = await listen({
+      tcp: { port: 0 },
+      heartbeatMs: 0,
+      handlers: { syncMajor: () => new Promise<void>((r) => setTimeout(r, 300)) },
+    });
     const peer = new Promise<Session>((resolve) => server?.on('session', resolve));
     const session = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0 });
     const s = await peer;
-    const indicated = new Promise<void>((resolve) => s.on('event', (e) => { if (e.type === 'sync-major') resolve(); }));
+    const indicated = new Promise<void>((resolve) =>
+      s.on('event', (e) => {
+        if (e.type === 'sync-major') resolve();
+      }),
+    );
     const confirmed = session.syncMajor();
     await indicated;
     const controller = new AbortController();
@@ -98,7 +128,10 @@ describe('a send while the peer waits for our answer', () => {
     await expect(sending).rejects.toMatchObject({ name: 'AbortError' });
     await confirmed;
     await s.send('after the answer');
-    const [got] = await (async () => { for await (const m of session) return [text(m)]; return []; })();
+    const [got] = await (async () => {
+      for await (const m of session) return [text(m)];
+      return [];
+    })();
     expect(got).toBe('after the answer');
     await session.release();
   });

@@ -18,7 +18,8 @@ const fixture = (name: string): { frame: unknown; bytes: Uint8Array } => {
 const CONNECT = fixture('CONNECT');
 const RESUME = fixture('RESUME');
 const DATA = fixture('DATA "hi"');
-const ascii = (text: string): string => Array.from(new TextEncoder().encode(text), (b) => b.toString(16).padStart(2, '0')).join(' ');
+const ascii = (text: string): string =>
+  Array.from(new TextEncoder().encode(text), (b) => b.toString(16).padStart(2, '0')).join(' ');
 
 const OPTIONS: PendingConnectionOptions = { maxFrameSize: 1024, handshakeTimeoutMs: 5000, muxPreface: 0x0f };
 
@@ -181,7 +182,11 @@ describe('turnAway: what the server says from its own state', () => {
   it('maxSessions: REFUSE congested naming the limit', () => {
     const v = turnAway.full(3);
     expect(v.error.details).toEqual({ limit: 'maxSessions' });
-    expect(v.frame).toMatchObject({ type: 'REFUSE', reason: RefuseReason.congested, message: 'server full (maxSessions 3)' });
+    expect(v.frame).toMatchObject({
+      type: 'REFUSE',
+      reason: RefuseReason.congested,
+      message: 'server full (maxSessions 3)',
+    });
   });
 
   it('per-address caps and pending handshakes: silent before a CONNECT, REFUSE after one', () => {
@@ -189,7 +194,10 @@ describe('turnAway: what the server says from its own state', () => {
     const silent = turnAway.overAddressLimit('maxConnectionsPerAddress', 2, '10.0.0.1', false);
     expect(silent.frame).toBeUndefined();
     expect(silent.error.message).toBe('too many from 10.0.0.1: maxConnectionsPerAddress (2) reached');
-    expect(turnAway.overAddressLimit('maxSessionsPerAddress', 2, '10.0.0.1', true).frame).toMatchObject({ type: 'REFUSE', reason: RefuseReason.congested });
+    expect(turnAway.overAddressLimit('maxSessionsPerAddress', 2, '10.0.0.1', true).frame).toMatchObject({
+      type: 'REFUSE',
+      reason: RefuseReason.congested,
+    });
   });
 
   it('resume refusals: RESUME_REFUSED with the reason and why the session ended', () => {
@@ -198,7 +206,14 @@ describe('turnAway: what the server says from its own state', () => {
     expect(turnAway.ended('ab', ResumeRefuseReason.unknown).frame).toMatchObject({ message: 'no such session' });
     expect(turnAway.ended('ab', ResumeRefuseReason.closed).frame).toMatchObject({ message: 'the session has ended' });
     const expired = turnAway.ended('ab', ResumeRefuseReason.expired, 'ERR_RESUME_WINDOW_EXPIRED: gone');
-    expect(expired.error.details).toEqual({ reason: ResumeRefuseReason.expired, why: 'ERR_RESUME_WINDOW_EXPIRED: gone' });
-    expect(expired.frame).toMatchObject({ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.expired, message: 'the server ended the session: ERR_RESUME_WINDOW_EXPIRED: gone' });
+    expect(expired.error.details).toEqual({
+      reason: ResumeRefuseReason.expired,
+      why: 'ERR_RESUME_WINDOW_EXPIRED: gone',
+    });
+    expect(expired.frame).toMatchObject({
+      type: 'RESUME_REFUSED',
+      reason: ResumeRefuseReason.expired,
+      message: 'the server ended the session: ERR_RESUME_WINDOW_EXPIRED: gone',
+    });
   });
 });

@@ -18,7 +18,9 @@ function drain(p: LinkPolicy): LinkAction[] {
 function fire(p: LinkPolicy): number {
   const at = p.nextDeadline();
   if (at === undefined) throw new Error('no deadline');
-  p.handleTimeout(at, () => { throw new Error('no idle check expected'); });
+  p.handleTimeout(at, () => {
+    throw new Error('no idle check expected');
+  });
   return at;
 }
 
@@ -66,7 +68,10 @@ describe('LinkPolicy: backoff', () => {
     let min = Infinity;
     for (let seed = 1; seed <= 200; seed++) {
       const delays = failDials(new LinkPolicy(BASE, seeded(seed), 0), 15).slice(8); // ceilings all at 5000
-      for (const d of delays) { max = Math.max(max, d); min = Math.min(min, d); }
+      for (const d of delays) {
+        max = Math.max(max, d);
+        min = Math.min(min, d);
+      }
     }
     expect(max).toBeLessThan(5000);
     expect(max).toBeGreaterThan(4900);
@@ -137,7 +142,10 @@ describe('LinkPolicy: backoff', () => {
       const scheduled = actions.find((a) => a.type === 'reconnecting');
       if (scheduled?.type !== 'reconnecting') throw new Error(`attempt ${i}: ${JSON.stringify(actions)}`);
       delays.push(scheduled.delayMs);
-      if (!actions.some((a) => a.type === 'dial')) { now = fire(p); expect(drain(p)).toEqual([{ type: 'dial' }]); }
+      if (!actions.some((a) => a.type === 'dial')) {
+        now = fire(p);
+        expect(drain(p)).toEqual([{ type: 'dial' }]);
+      }
       p.handleDialed(now);
       p.handleTransportDown(now);
     }

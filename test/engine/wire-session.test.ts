@@ -15,12 +15,20 @@ const RUNS = Number(process.env.COLLOQUY_FUZZ_RUNS ?? (process.env.CI ? 20_000 :
 
 function pairOverBytes(): { a: WireSession; b: WireSession; pump: () => void } {
   const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0 }));
-  const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+  const b = new WireSession(
+    new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }),
+  );
   const pump = (): void => {
     for (let moved = true; moved;) {
       moved = false;
-      for (const [from, to] of [[a, b], [b, a]] as const) {
-        for (let bytes = from.pollBytes(0); bytes; bytes = from.pollBytes(0)) { to.handleBytes(bytes, 0); moved = true; }
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        for (let bytes = from.pollBytes(0); bytes; bytes = from.pollBytes(0)) {
+          to.handleBytes(bytes, 0);
+          moved = true;
+        }
         for (let e = from.machine.pollEvent(); e; e = from.machine.pollEvent()) {
           moved = true;
           if (e.type === 'connect-request') from.machine.accept();
@@ -53,7 +61,9 @@ describe('WireSession', () => {
 
   it('lowers the decoder limit to the negotiated max frame size and aborts on a larger frame', () => {
     const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 4096 }));
-    const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    const b = new WireSession(
+      new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }),
+    );
     b.handleTransportUp(0);
     a.handleTransportUp(0);
     b.handleBytes(a.pollBytes(0) as Uint8Array, 0);
@@ -74,24 +84,31 @@ describe('WireSession', () => {
     const validFrames = fc.constantFrom(...TABLE, ...EDGES).map((f) => encodeFrame(f));
     const chunk = fc.oneof(fc.uint8Array({ maxLength: 40 }), validFrames);
     fc.assert(
-      fc.property(fc.constantFrom('initiator-new', 'acceptor-new', 'established-a', 'established-b'), fc.array(chunk, { maxLength: 12 }), (state, chunks) => {
-        let target: WireSession;
-        if (state === 'initiator-new' || state === 'acceptor-new') {
-          target = state === 'initiator-new'
-            ? new WireSession(new SessionMachine({ role: 'initiator' }))
-            : new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
-          target.handleTransportUp(0);
-        } else {
-          const { a, b } = pairOverBytes();
-          target = state === 'established-a' ? a : b;
-        }
-        for (const c of chunks) target.handleBytes(c, 1);
-        target.machine.handleTimeout(1_000_000);
-        for (let e = target.machine.pollEvent(); e; e = target.machine.pollEvent()) {
-          if (e.type === 'closed' && e.error) expect(e.error.code).toMatch(/^ERR_/);
-        }
-        for (let out = target.pollBytes(0); out; out = target.pollBytes(0)) expect(out.length).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.constantFrom('initiator-new', 'acceptor-new', 'established-a', 'established-b'),
+        fc.array(chunk, { maxLength: 12 }),
+        (state, chunks) => {
+          let target: WireSession;
+          if (state === 'initiator-new' || state === 'acceptor-new') {
+            target =
+              state === 'initiator-new'
+                ? new WireSession(new SessionMachine({ role: 'initiator' }))
+                : new WireSession(
+                    new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }),
+                  );
+            target.handleTransportUp(0);
+          } else {
+            const { a, b } = pairOverBytes();
+            target = state === 'established-a' ? a : b;
+          }
+          for (const c of chunks) target.handleBytes(c, 1);
+          target.machine.handleTimeout(1_000_000);
+          for (let e = target.machine.pollEvent(); e; e = target.machine.pollEvent()) {
+            if (e.type === 'closed' && e.error) expect(e.error.code).toMatch(/^ERR_/);
+          }
+          for (let out = target.pollBytes(0); out; out = target.pollBytes(0)) expect(out.length).toBeGreaterThan(0);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -103,7 +120,9 @@ describe('messages on the wire stay within their limit', () => {
     a.machine.abort('é'.repeat(2000));
     const frame = decodeFrame(a.pollBytes(0) as Uint8Array);
     expect(frame.type === 'ABORT' && frame.message).toBe('é'.repeat(512));
-    const r = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    const r = new WireSession(
+      new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }),
+    );
     r.handleTransportUp(0);
     const i = new WireSession(new SessionMachine({ role: 'initiator' }));
     i.handleTransportUp(0);
@@ -117,8 +136,12 @@ describe('messages on the wire stay within their limit', () => {
 
 describe('user data limits leave room for every frame', () => {
   it('the largest ACTIVITY_RESUME and ABORT fit the smallest negotiated frame size', () => {
-    const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 1024, units: ['activities', 'majorSync'] }));
-    const b = new WireSession(new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }));
+    const a = new WireSession(
+      new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 1024, units: ['activities', 'majorSync'] }),
+    );
+    const b = new WireSession(
+      new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET }),
+    );
     b.handleTransportUp(0);
     a.handleTransportUp(0);
     b.handleBytes(a.pollBytes(0) as Uint8Array, 0);

@@ -51,15 +51,53 @@ export const COTP = {
 };
 
 const ud = ascii('user data');
-const ref = { called: ascii('called'), calling: ascii('calling'), common: ascii('common'), additional: bytes(1, 2, 3, 4) };
+const ref = {
+  called: ascii('called'),
+  calling: ascii('calling'),
+  common: ascii('common'),
+  additional: bytes(1, 2, 3, 4),
+};
 
 /** One of every SPDU (category 2 ones are sent behind an empty GT; see TSDU_TABLE). */
 export const SPDU_TABLE: readonly Spdu[] = [
-  { type: 'CN', reference: { calling: ascii('me') }, connectAccept: { protocolOptions: 0, tsduMaxSize: [0, 4096], versions: 3, initialSerial: 123456, tokenSetting: 0x95 }, requirements: 0x0fff, callingSsel: bytes(0, 1), calledSsel: bytes(0, 2), userData: ud },
+  {
+    type: 'CN',
+    reference: { calling: ascii('me') },
+    connectAccept: {
+      protocolOptions: 0,
+      tsduMaxSize: [0, 4096],
+      versions: 3,
+      initialSerial: 123456,
+      tokenSetting: 0x95,
+    },
+    requirements: 0x0fff,
+    callingSsel: bytes(0, 1),
+    calledSsel: bytes(0, 2),
+    userData: ud,
+  },
   { type: 'CN', connectAccept: { versions: 2 }, requirements: 0x0002, extendedUserData: new Uint8Array(600).fill(7) },
   { type: 'CN' },
-  { type: 'AC', reference: { called: ascii('you') }, connectAccept: { protocolOptions: 0, versions: 2, initialSerial: 0, tokenSetting: 0x55 }, tokens: 0x41, requirements: 0x0349, callingSsel: bytes(0, 1), calledSsel: bytes(0, 1), enclosure: 3, userData: ud },
-  { type: 'RF', reference: ref, transportDisconnect: 1, requirements: 2, versions: 2, enclosure: 3, reason: 2, userData: ud },
+  {
+    type: 'AC',
+    reference: { called: ascii('you') },
+    connectAccept: { protocolOptions: 0, versions: 2, initialSerial: 0, tokenSetting: 0x55 },
+    tokens: 0x41,
+    requirements: 0x0349,
+    callingSsel: bytes(0, 1),
+    calledSsel: bytes(0, 1),
+    enclosure: 3,
+    userData: ud,
+  },
+  {
+    type: 'RF',
+    reference: ref,
+    transportDisconnect: 1,
+    requirements: 2,
+    versions: 2,
+    enclosure: 3,
+    reason: 2,
+    userData: ud,
+  },
   { type: 'RF', reason: 129 },
   { type: 'FN', transportDisconnect: 1, enclosure: 3, userData: ud },
   { type: 'FN' },
@@ -108,8 +146,14 @@ export const CATEGORY2_TABLE: readonly Spdu[] = [
 export const TSDU_TABLE: readonly Spdu[][] = [
   ...SPDU_TABLE.map((s) => [s]),
   ...CATEGORY2_TABLE.map((s) => [{ type: 'GT' } as Spdu, s]),
-  [{ type: 'GT', tokens: 0x01 }, { type: 'DT', userInfo: ascii('data with the token') }],
-  [{ type: 'PT', tokens: 0x04 }, { type: 'MIA', serial: 3 }],
+  [
+    { type: 'GT', tokens: 0x01 },
+    { type: 'DT', userInfo: ascii('data with the token') },
+  ],
+  [
+    { type: 'PT', tokens: 0x04 },
+    { type: 'MIA', serial: 3 },
+  ],
 ];
 
 /** What SI 42 means for each TSDU of the table (AEA needs the caller to say so). */
@@ -118,7 +162,8 @@ export function si42Of(spdus: readonly Spdu[]): 'MAA' | 'AEA' {
 }
 
 /** True for the ISO decoders' typed errors: a ProtocolError with a wire code. */
-export const isProtocolError = (error: unknown): boolean => error instanceof ProtocolError && WIRE_CODES.includes(error.code);
+export const isProtocolError = (error: unknown): boolean =>
+  error instanceof ProtocolError && WIRE_CODES.includes(error.code);
 
 /** TpktDecoder for the codec harness: TPKTs in, TPDUs out. */
 export const TPKT_CODEC: Codec<Tpdu> = { decoder: () => new TpktDecoder(), isProtocolError };
@@ -128,7 +173,11 @@ export const TPKT_CODEC: Codec<Tpdu> = { decoder: () => new TpktDecoder(), isPro
  * decodeTsdu, one unit per TSDU. With `skipBadTsdu`, a TSDU that fails to decode with a typed
  * error is passed over (the TPKT stream stays in step); any other error ends the run.
  */
-export function isoReceivePath(maxTsdu: number, si42: 'MAA' | 'AEA' | undefined, skipBadTsdu: boolean): StreamDecoder<Spdu[]> {
+export function isoReceivePath(
+  maxTsdu: number,
+  si42: 'MAA' | 'AEA' | undefined,
+  skipBadTsdu: boolean,
+): StreamDecoder<Spdu[]> {
   const tpkt = new TpktDecoder();
   const tsdus = new TsduAssembler(maxTsdu);
   return {

@@ -35,7 +35,12 @@ describe('Colloquy as the client of a libiec61850 server', () => {
       const client = await connecting;
       expect(client.isoVersion).toBe(2);
       expect(client.negotiated?.mode).toBe('fullDuplex');
-      expect(plain(client.peerAnswer)).toMatchObject({ type: 'AC', connectAccept: { protocolOptions: 0, versions: 2 }, requirements: 2, calledSsel: '0001' });
+      expect(plain(client.peerAnswer)).toMatchObject({
+        type: 'AC',
+        connectAccept: { protocolOptions: 0, versions: 2 },
+        requirements: 2,
+        calledSsel: '0001',
+      });
 
       await client.send(CONCLUDE_REQUEST);
       expect(hexOf(await peer.next())).toBe(toHex(LIBIEC61850.concludeRequest));
@@ -58,7 +63,12 @@ describe('Colloquy as the client of a libiec61850 server', () => {
   it('aborts with the captured AB (Transport Disconnect 0x0b, ABRT in PGI 193)', async () => {
     const mock = await rawServer();
     try {
-      const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, { libiec61850: true, units: [], modes: ['fullDuplex'], userData: CN_USER_DATA });
+      const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, {
+        libiec61850: true,
+        units: [],
+        modes: ['fullDuplex'],
+        userData: CN_USER_DATA,
+      });
       const peer = await mock.peer;
       await peer.next();
       peer.write(LIBIEC61850.cc);
@@ -74,7 +84,10 @@ describe('Colloquy as the client of a libiec61850 server', () => {
   });
 
   it('offers version 2 only in libiec61850 mode (the real server closes TCP on 0x03); both versions otherwise; no user data, no PGI 193 (an empty one is refused by the peer presentation layer)', async () => {
-    for (const [libiec61850, versions] of [[true, 2], [false, 3]] as const) {
+    for (const [libiec61850, versions] of [
+      [true, 2],
+      [false, 3],
+    ] as const) {
       const mock = await rawServer();
       try {
         const connecting = connectIso(`iso://127.0.0.1:${mock.port}`, { libiec61850 }).catch((e: unknown) => e);
@@ -97,7 +110,11 @@ describe('Colloquy as the client of a libiec61850 server', () => {
 
 describe('Colloquy as the server of a libiec61850 client', () => {
   it('answers the captured CR, CN and FN with the captured CC, AC and DN, byte for byte', async () => {
-    const l = await listen({ libiec61850: true, onConnect: () => ({ accept: true, userData: AC_USER_DATA }), handlers: { release: () => ({ accept: true, userData: RLRE }) } });
+    const l = await listen({
+      libiec61850: true,
+      onConnect: () => ({ accept: true, userData: AC_USER_DATA }),
+      handlers: { release: () => ({ accept: true, userData: RLRE }) },
+    });
     try {
       const peer = await RawPeer.connect(l.listener.port);
       peer.write(LIBIEC61850.cr);
@@ -105,7 +122,13 @@ describe('Colloquy as the server of a libiec61850 client', () => {
       peer.write(LIBIEC61850.cn);
       expect(hexOf(await peer.next())).toBe(toHex(LIBIEC61850_AC));
       const server = await l.next();
-      expect(plain(server.peerConnect)).toMatchObject({ type: 'CN', requirements: 2, callingSsel: '0001', calledSsel: '0001', userData: toHex(CN_USER_DATA) });
+      expect(plain(server.peerConnect)).toMatchObject({
+        type: 'CN',
+        requirements: 2,
+        callingSsel: '0001',
+        calledSsel: '0001',
+        userData: toHex(CN_USER_DATA),
+      });
 
       peer.write(LIBIEC61850.concludeRequest);
       const r = await server.read();
@@ -134,7 +157,11 @@ describe('Colloquy as the server of a libiec61850 client', () => {
       const server = await l.next();
       const closed = closedOf(server);
       peer.write(LIBIEC61850.ab);
-      expect(plain((await closed).error)).toMatchObject({ code: 'ERR_ABORTED', origin: 'remote', details: { reason: 0, userData: toHex(ABRT) } });
+      expect(plain((await closed).error)).toMatchObject({
+        code: 'ERR_ABORTED',
+        origin: 'remote',
+        details: { reason: 0, userData: toHex(ABRT) },
+      });
       expect(await peer.next()).toBeNull();
     } finally {
       await l.listener.close();
@@ -154,7 +181,12 @@ describe('Colloquy as the server of a libiec61850 client', () => {
       await bad.next();
       bad.write(concat([Uint8Array.of(3, 0, 0, 7), Uint8Array.of(2, 0x60, 0)])); // an AK: not class 0
       const er = await bad.next();
-      expect(er && decodeTpdu(er.subarray(4))).toMatchObject({ type: 'ER', dstRef: 1, cause: 2, invalidTpdu: Uint8Array.of(2, 0x60, 0) });
+      expect(er && decodeTpdu(er.subarray(4))).toMatchObject({
+        type: 'ER',
+        dstRef: 1,
+        cause: 2,
+        invalidTpdu: Uint8Array.of(2, 0x60, 0),
+      });
       await bad.closed();
     } finally {
       await l.listener.close();

@@ -36,10 +36,21 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
     expect(client.isoVersion).toBe(2);
     expect(server.isoVersion).toBe(2);
     expect(client.cotp?.tpduSize).toBe(128);
-    expect(plain(server.peerConnect)).toMatchObject({ type: 'CN', connectAccept: { versions: 3 }, userData: ascii('hello CN') });
+    expect(plain(server.peerConnect)).toMatchObject({
+      type: 'CN',
+      connectAccept: { versions: 3 },
+      userData: ascii('hello CN'),
+    });
     expect(client.peerAnswer).toMatchObject({ type: 'AC', connectAccept: { versions: 2 } });
     expect(client.negotiated?.mode).toBe('fullDuplex');
-    expect([...client.negotiated!.units].sort()).toEqual(['duplex', 'expedited', 'majorSync', 'minorSync', 'resynchronize', 'typedData']);
+    expect([...client.negotiated!.units].sort()).toEqual([
+      'duplex',
+      'expedited',
+      'majorSync',
+      'minorSync',
+      'resynchronize',
+      'typedData',
+    ]);
     expect([...server.negotiated!.units].sort()).toEqual([...client.negotiated!.units].sort());
 
     const big = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) & 0xff);
@@ -84,7 +95,9 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
 
   it('minor and major sync points, then resynchronize restart, abandon and set', async () => {
     const { client, server } = await track(pair({}, { initialSerial: 10 }));
-    server.on('sync-minor', (e) => { if (e.confirm) server.confirmMinorSync(octets(`ok ${e.serial}`)); });
+    server.on('sync-minor', (e) => {
+      if (e.confirm) server.confirmMinorSync(octets(`ok ${e.serial}`));
+    });
     const seen = nextEvent(server, 'sync-minor');
     expect(await client.syncMinor({ confirm: true, userData: octets('mip') })).toBe(10);
     expect(plain(await seen)).toMatchObject({ serial: 10, confirm: true, userData: ascii('mip') });
@@ -120,7 +133,12 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
 
   it('activities: capability data, start, interrupt, resume, discard, end, and give control both ways', async () => {
     const units = ['activities', 'capabilityData', 'minorSync', 'majorSync'] as const;
-    const { client, server } = await track(pair({ handlers: { capability: (p) => octets(`ack ${text(p)}`), endActivity: () => octets('aea') } }, { units: [...units] }));
+    const { client, server } = await track(
+      pair(
+        { handlers: { capability: (p) => octets(`ack ${text(p)}`), endActivity: () => octets('aea') } },
+        { units: [...units] },
+      ),
+    );
     expect(plain(await client.sendCapability('cd'))).toEqual(ascii('ack cd'));
     await expect(client.send('outside')).rejects.toMatchObject({ code: 'ERR_ACTIVITY_REQUIRED' });
 
@@ -167,7 +185,19 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
 
   it('negotiated release: NF refuses the first FN, DN accepts the second', async () => {
     let asked = 0;
-    const { client, server } = await track(pair({ handlers: { release: (u) => ++asked > 1 && text(u) === 'again' ? { accept: true, userData: octets('dn') } : { accept: false, userData: octets('nf') } } }, { units: ['negotiatedRelease'] }));
+    const { client, server } = await track(
+      pair(
+        {
+          handlers: {
+            release: (u) =>
+              ++asked > 1 && text(u) === 'again'
+                ? { accept: true, userData: octets('dn') }
+                : { accept: false, userData: octets('nf') },
+          },
+        },
+        { units: ['negotiatedRelease'] },
+      ),
+    );
     const refused = nextEvent(client, 'release-refused');
     expect(await client.release(octets('first'))).toBe(false);
     expect(plain((await refused).userData)).toEqual(ascii('nf'));
@@ -182,7 +212,11 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
     const closed = closedOf(server);
     client.abort('enough', octets('ab data'));
     const { error } = await closed;
-    expect(plain(error)).toMatchObject({ code: 'ERR_ABORTED', origin: 'remote', details: { reason: 0, userData: ascii('ab data') } });
+    expect(plain(error)).toMatchObject({
+      code: 'ERR_ABORTED',
+      origin: 'remote',
+      details: { reason: 0, userData: ascii('ab data') },
+    });
     expect(error?.message).toMatch(/user abort/);
   });
 
@@ -190,7 +224,9 @@ describe('ISO 8327 between two Colloquy endpoints', () => {
     const { client, server } = await track(pair());
     const closed = closedOf(client);
     let resumed = false;
-    client.on('resumed', () => { resumed = true; });
+    client.on('resumed', () => {
+      resumed = true;
+    });
     server.driver.dropTransport(new Error('cut'));
     const { error } = await closed;
     expect(error).toMatchObject({ code: 'ERR_ABORTED' });
@@ -204,18 +240,29 @@ describe('version 1 and the limits X.225 sets', () => {
     const { client, server } = await track(pair({}, { versions: [1] }));
     expect(client.isoVersion).toBe(1);
     expect(server.isoVersion).toBe(1);
-    expect(() => client.syncMajor(new Uint8Array(513))).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE', details: expect.objectContaining({ limit: 512 }) }));
-    expect(() => client.abort('x', new Uint8Array(10))).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }));
+    expect(() => client.syncMajor(new Uint8Array(513))).toThrow(
+      expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE', details: expect.objectContaining({ limit: 512 }) }),
+    );
+    expect(() => client.abort('x', new Uint8Array(10))).toThrow(
+      expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }),
+    );
     expect(await client.syncMajor(new Uint8Array(512))).toBe(1);
   });
 
   it('refuses what X.225 cannot carry: expedited over 14 octets, long activity identifiers, credentials refresh, simplex', async () => {
     const { client } = await track(pair({}, { units: ['expedited', 'activities'] }));
-    expect(() => client.sendExpedited(new Uint8Array(15))).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE', details: expect.objectContaining({ limit: 14 }) }));
+    expect(() => client.sendExpedited(new Uint8Array(15))).toThrow(
+      expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE', details: expect.objectContaining({ limit: 14 }) }),
+    );
     client.sendExpedited(new Uint8Array(14));
     expect(() => client.startActivity('1234567')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-    await expect(client.refreshCredentials()).rejects.toMatchObject({ code: 'ERR_UNIT_NOT_SELECTED', details: { profile: 'iso8327' } });
-    await expect(connectIso('iso://127.0.0.1:1', { modes: ['simplex'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(client.refreshCredentials()).rejects.toMatchObject({
+      code: 'ERR_UNIT_NOT_SELECTED',
+      details: { profile: 'iso8327' },
+    });
+    await expect(connectIso('iso://127.0.0.1:1', { modes: ['simplex'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+    });
   });
 });
 
@@ -224,7 +271,11 @@ describe('refusals', () => {
     const l = await listen({ onConnect: () => ({ accept: false, userData: octets('not today') }) });
     try {
       const error = await connectIso(`iso://127.0.0.1:${l.listener.port}`).catch((e: unknown) => e);
-      expect(plain(error)).toMatchObject({ code: 'ERR_REFUSED', origin: 'remote', details: { iso: { type: 'RF', reason: 2, userData: ascii('not today') } } });
+      expect(plain(error)).toMatchObject({
+        code: 'ERR_REFUSED',
+        origin: 'remote',
+        details: { iso: { type: 'RF', reason: 2, userData: ascii('not today') } },
+      });
     } finally {
       await l.listener.close();
     }
@@ -234,9 +285,15 @@ describe('refusals', () => {
     const l = await listen({ calledSsel: bytes(0, 2), calledTsap: bytes(0, 9), versions: [2] });
     const url = `iso://127.0.0.1:${l.listener.port}`;
     try {
-      await expect(connectIso(url, { calledTsap: bytes(0, 9) })).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { iso: { type: 'RF', reason: 129 } } });
-      await expect(connectIso(url, { calledTsap: bytes(0, 9), calledSsel: bytes(0, 2), versions: [1] })).rejects.toMatchObject({
-        code: 'ERR_REFUSED', details: { reason: 3, iso: { type: 'RF', reason: 132, versions: 2 } },
+      await expect(connectIso(url, { calledTsap: bytes(0, 9) })).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+        details: { iso: { type: 'RF', reason: 129 } },
+      });
+      await expect(
+        connectIso(url, { calledTsap: bytes(0, 9), calledSsel: bytes(0, 2), versions: [1] }),
+      ).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+        details: { reason: 3, iso: { type: 'RF', reason: 132, versions: 2 } },
       });
       await expect(connectIso(url)).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { cotpReason: 3 } });
       const ok = await connectIso(url, { calledTsap: bytes(0, 9), calledSsel: bytes(0, 2) });

@@ -17,7 +17,17 @@ const octets = (s: string): Uint8Array => new TextEncoder().encode(s);
  */
 export const EX_PAYLOAD = Uint8Array.of(0x01, 0x65, 0x78);
 export const TD_PAYLOAD = Uint8Array.of(0x01, 0x74, 0x64);
-export const SCENARIO_UNITS = ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize', 'activities', 'negotiatedRelease', 'capabilityData', 'exceptions'] as const;
+export const SCENARIO_UNITS = [
+  'expedited',
+  'typedData',
+  'minorSync',
+  'majorSync',
+  'resynchronize',
+  'activities',
+  'negotiatedRelease',
+  'capabilityData',
+  'exceptions',
+] as const;
 /** halfDuplex and every unit above. */
 export const SCENARIO_REQUIREMENTS = 0x07fd;
 
@@ -30,13 +40,17 @@ async function tokensTo(to: IsoSession, give: () => void): Promise<void> {
 export async function startScenario(): Promise<{ port: number; run(): Promise<void>; close(): Promise<void> }> {
   let releases = 0;
   const l = await listen({
-    onConnect: (req) => (new TextDecoder().decode(req.userData) === 'refuse' ? { accept: false, userData: octets('rf') } : { accept: true, userData: octets('ac') }),
+    onConnect: (req) =>
+      new TextDecoder().decode(req.userData) === 'refuse'
+        ? { accept: false, userData: octets('rf') }
+        : { accept: true, userData: octets('ac') },
     handlers: {
       capability: () => octets('cda'),
       syncMajor: () => octets('maa'),
       resync: () => octets('ra'),
       endActivity: () => octets('aea'),
-      release: () => (++releases === 1 ? { accept: false, userData: octets('nf') } : { accept: true, userData: octets('dn') }),
+      release: () =>
+        ++releases === 1 ? { accept: false, userData: octets('nf') } : { accept: true, userData: octets('dn') },
     },
   });
   const url = `iso://127.0.0.1:${l.listener.port}`;
@@ -45,7 +59,9 @@ export async function startScenario(): Promise<{ port: number; run(): Promise<vo
     const serverNext = l.next();
     const c = await connectIso(url, { modes: ['halfDuplex'], units: [...SCENARIO_UNITS], userData: octets('cn') });
     const s = await serverNext;
-    s.on('sync-minor', (e) => { if (e.confirm) s.confirmMinorSync(octets('mia')); });
+    s.on('sync-minor', (e) => {
+      if (e.confirm) s.confirmMinorSync(octets('mia'));
+    });
     await c.sendCapability('cd');
     const started = nextEvent(s, 'activity-start');
     c.startActivity('A1', octets('as'));
@@ -83,7 +99,12 @@ export async function startScenario(): Promise<{ port: number; run(): Promise<vo
     if (!(await c.release(octets('fn')))) throw new Error('scenario: the second release should be accepted');
 
     // B: refused (RF reason 2 with user data).
-    await connectIso(url, { userData: octets('refuse') }).then(() => { throw new Error('scenario: B should be refused'); }, () => undefined);
+    await connectIso(url, { userData: octets('refuse') }).then(
+      () => {
+        throw new Error('scenario: B should be refused');
+      },
+      () => undefined,
+    );
 
     // C: aborted by the initiator (AB 0x0b with user data).
     const cNext = l.next();

@@ -39,7 +39,11 @@ describe('SSDU segmenting (TSDU Maximum Size, Enclosure Item)', () => {
       await peer.next();
       peer.write(LIBIEC61850.cc);
       await peer.next();
-      const ac = encodeSpdu({ type: 'AC', connectAccept: { protocolOptions: 0, tsduMaxSize: [64, 0], versions: 2 }, requirements: 2 });
+      const ac = encodeSpdu({
+        type: 'AC',
+        connectAccept: { protocolOptions: 0, tsduMaxSize: [64, 0], versions: 2 },
+        requirements: 2,
+      });
       peer.write(encodeDataTpkts(ac, 8192));
       const client = await connecting;
       const payload = Uint8Array.from({ length: 150 }, (_, i) => i);
@@ -59,7 +63,7 @@ describe('SSDU segmenting (TSDU Maximum Size, Enclosure Item)', () => {
     }
   });
 
-  it('joins a peer\'s segmented DTs into one data unit; a broken sequence is a protocol error', async () => {
+  it("joins a peer's segmented DTs into one data unit; a broken sequence is a protocol error", async () => {
     const l = await listen({});
     try {
       const peer = await RawPeer.connect(l.listener.port);
@@ -68,13 +72,17 @@ describe('SSDU segmenting (TSDU Maximum Size, Enclosure Item)', () => {
       peer.write(LIBIEC61850.cn);
       await peer.next();
       const server = await l.next();
-      const dt = (enclosure: number | undefined, data: Uint8Array): Uint8Array => encodeDataTpkts(encodeTsdu([{ type: 'GT' }, { type: 'DT', enclosure, userInfo: data }]), 8192);
+      const dt = (enclosure: number | undefined, data: Uint8Array): Uint8Array =>
+        encodeDataTpkts(encodeTsdu([{ type: 'GT' }, { type: 'DT', enclosure, userInfo: data }]), 8192);
       peer.write(concat([dt(1, bytes(1, 2)), dt(0, bytes(3)), dt(2, bytes(4, 5)), dt(3, bytes(6))]));
       expect(plain(await server.read())).toEqual({ done: false, value: '0102030405' });
       expect(plain(await server.read())).toEqual({ done: false, value: '06' });
       const closed = closedOf(server);
       peer.write(dt(2, bytes(7)));
-      expect(plain((await closed).error)).toMatchObject({ code: 'ERR_MALFORMED_FRAME', message: expect.stringContaining('without the beginning') });
+      expect(plain((await closed).error)).toMatchObject({
+        code: 'ERR_MALFORMED_FRAME',
+        message: expect.stringContaining('without the beginning'),
+      });
       const ab = await peer.next();
       const t = ab && decodeTpdu(ab.subarray(4));
       expect(t?.type === 'DT' && decodeTsdu(t.data)).toEqual([{ type: 'AB', transportDisconnect: 0x05 }]);

@@ -17,7 +17,11 @@ function tsduOfTpkt(tpkt: Uint8Array): Uint8Array {
 
 function protocolError(fn: () => unknown, code = 'ERR_MALFORMED_FRAME', text?: RegExp): void {
   let error: unknown;
-  try { fn(); } catch (e) { error = e; }
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
   expect(error).toBeInstanceOf(ProtocolError);
   expect((error as ProtocolError).code).toBe(code);
   if (text) expect((error as Error).message).toMatch(text);
@@ -28,7 +32,13 @@ describe('libiec61850 capture (facts file §2.2)', () => {
     const tsdu = tsduOfTpkt(LIBIEC61850.cn);
     const [cn, ...rest] = decodeTsdu(tsdu);
     expect(rest).toEqual([]);
-    expect(cn).toMatchObject({ type: 'CN', connectAccept: { protocolOptions: 0, versions: 2 }, requirements: 0x0002, callingSsel: bytes(0, 1), calledSsel: bytes(0, 1) });
+    expect(cn).toMatchObject({
+      type: 'CN',
+      connectAccept: { protocolOptions: 0, versions: 2 },
+      requirements: 0x0002,
+      callingSsel: bytes(0, 1),
+      calledSsel: bytes(0, 1),
+    });
     expect(cn!.userData).toHaveLength(156);
     expect(cn!.userData![0]).toBe(0x31); // presentation CP-type
     expect(encodeTsdu([cn!], { shortOnly: true })).toEqual(tsdu);
@@ -38,7 +48,12 @@ describe('libiec61850 capture (facts file §2.2)', () => {
   it('AC header: options 0, version 2, requirements 0x0002, responding selector 0001, 116 octets of user data', () => {
     const tsdu = concat([LIBIEC61850.acHeader.subarray(7), new Uint8Array(116).fill(0x31)]);
     const [ac] = decodeTsdu(tsdu);
-    expect(ac).toMatchObject({ type: 'AC', connectAccept: { protocolOptions: 0, versions: 2 }, requirements: 2, calledSsel: bytes(0, 1) });
+    expect(ac).toMatchObject({
+      type: 'AC',
+      connectAccept: { protocolOptions: 0, versions: 2 },
+      requirements: 2,
+      calledSsel: bytes(0, 1),
+    });
     expect(ac!.userData).toHaveLength(116);
     expect(encodeTsdu([ac!])).toEqual(tsdu);
   });
@@ -66,16 +81,54 @@ describe('libiec61850 capture (facts file §2.2)', () => {
 });
 
 describe('every SPDU', () => {
-  it.each(TSDU_TABLE.map((t) => [t.map((s) => s.type).join('+'), t] as const))('%s: encode, decode, same SPDUs and same bytes again', (_name, spdus) => {
-    const wire = encodeTsdu(spdus);
-    const back = decodeTsdu(wire, { si42: si42Of(spdus) });
-    expect(back).toEqual(spdus);
-    expect(encodeTsdu(back)).toEqual(wire);
-  });
+  it.each(TSDU_TABLE.map((t) => [t.map((s) => s.type).join('+'), t] as const))(
+    '%s: encode, decode, same SPDUs and same bytes again',
+    (_name, spdus) => {
+      const wire = encodeTsdu(spdus);
+      const back = decodeTsdu(wire, { si42: si42Of(spdus) });
+      expect(back).toEqual(spdus);
+      expect(encodeTsdu(back)).toEqual(wire);
+    },
+  );
 
   it('covers every SPDU type the profile speaks', () => {
     const types = new Set(TSDU_TABLE.flat().map((s) => s.type));
-    for (const t of ['CN', 'AC', 'RF', 'FN', 'DN', 'NF', 'AB', 'AA', 'DT', 'GT', 'PT', 'EX', 'TD', 'CD', 'CDA', 'MIP', 'MIA', 'MAP', 'MAA', 'RS', 'RA', 'AS', 'AR', 'AI', 'AIA', 'AD', 'ADA', 'AE', 'AEA', 'ER', 'ED', 'GTC', 'GTA', 'PR']) {
+    for (const t of [
+      'CN',
+      'AC',
+      'RF',
+      'FN',
+      'DN',
+      'NF',
+      'AB',
+      'AA',
+      'DT',
+      'GT',
+      'PT',
+      'EX',
+      'TD',
+      'CD',
+      'CDA',
+      'MIP',
+      'MIA',
+      'MAP',
+      'MAA',
+      'RS',
+      'RA',
+      'AS',
+      'AR',
+      'AI',
+      'AIA',
+      'AD',
+      'ADA',
+      'AE',
+      'AEA',
+      'ER',
+      'ED',
+      'GTC',
+      'GTA',
+      'PR',
+    ]) {
       expect(types, t).toContain(t);
     }
   });
@@ -83,9 +136,40 @@ describe('every SPDU', () => {
   it('writes the SI codes X.225 assigns', () => {
     const si = (s: Spdu): number => encodeSpdu(s)[0]!;
     expect(Object.fromEntries(TSDU_TABLE.flat().map((s) => [s.type, si(s)]))).toEqual({
-      CN: 13, AC: 14, RF: 12, FN: 9, DN: 10, NF: 8, AB: 25, AA: 26, GT: 1, PT: 2, EX: 5, TD: 33, GTC: 21, GTA: 22, PR: 7,
-      DT: 1, CD: 61, CDA: 62, MIP: 49, MIA: 50, MAP: 41, MAA: 42, RS: 53, RA: 34, AS: 45, AR: 29, AI: 25, AIA: 26,
-      AD: 57, ADA: 58, AE: 41, AEA: 42, ER: 0, ED: 48,
+      CN: 13,
+      AC: 14,
+      RF: 12,
+      FN: 9,
+      DN: 10,
+      NF: 8,
+      AB: 25,
+      AA: 26,
+      GT: 1,
+      PT: 2,
+      EX: 5,
+      TD: 33,
+      GTC: 21,
+      GTA: 22,
+      PR: 7,
+      DT: 1,
+      CD: 61,
+      CDA: 62,
+      MIP: 49,
+      MIA: 50,
+      MAP: 41,
+      MAA: 42,
+      RS: 53,
+      RA: 34,
+      AS: 45,
+      AR: 29,
+      AI: 25,
+      AIA: 26,
+      AD: 57,
+      ADA: 58,
+      AE: 41,
+      AEA: 42,
+      ER: 0,
+      ED: 48,
     });
   });
 
@@ -94,10 +178,16 @@ describe('every SPDU', () => {
     expect(tsduOf({ type: 'MAP', syncType: 1, serial: 123 })).toEqual(hex('01 00 29 08 0f 01 01 2a 03 31 32 33'));
     expect(tsduOf({ type: 'AE', serial: 7 })).toEqual(hex('01 00 29 03 2a 01 37'));
     expect(encodeSpdu({ type: 'GT', tokens: 0x41 })).toEqual(hex('01 03 10 01 41'));
-    expect(tsduOf({ type: 'RS', tokenSetting: 0, resyncType: 1, serial: 10 })).toEqual(hex('01 00 35 0a 1a 01 00 1b 01 01 2a 02 31 30'));
+    expect(tsduOf({ type: 'RS', tokenSetting: 0, resyncType: 1, serial: 10 })).toEqual(
+      hex('01 00 35 0a 1a 01 00 1b 01 01 2a 02 31 30'),
+    );
     expect(tsduOf({ type: 'AI', reason: 3 })).toEqual(hex('01 00 19 03 32 01 03'));
-    expect(encodeSpdu({ type: 'RF', transportDisconnect: 1, reason: 2, userData: bytes(0xaa) })).toEqual(hex('0c 07 11 01 01 32 02 02 aa'));
-    expect(tsduOf({ type: 'AR', linking: { oldActivityId: ascii('a'), serial: 4 }, activityId: ascii('b') })).toEqual(hex('01 00 1d 0b 21 06 29 01 61 2a 01 34 29 01 62'));
+    expect(encodeSpdu({ type: 'RF', transportDisconnect: 1, reason: 2, userData: bytes(0xaa) })).toEqual(
+      hex('0c 07 11 01 01 32 02 02 aa'),
+    );
+    expect(tsduOf({ type: 'AR', linking: { oldActivityId: ascii('a'), serial: 4 }, activityId: ascii('b') })).toEqual(
+      hex('01 00 1d 0b 21 06 29 01 61 2a 01 34 29 01 62'),
+    );
   });
 });
 
@@ -128,7 +218,9 @@ describe('length indicators', () => {
   });
 
   it('refuses a parameter field larger than 65535', () => {
-    expect(() => encodeSpdu({ type: 'FN', userData: new Uint8Array(65_532) })).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }));
+    expect(() => encodeSpdu({ type: 'FN', userData: new Uint8Array(65_532) })).toThrow(
+      expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }),
+    );
   });
 });
 

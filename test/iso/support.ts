@@ -7,9 +7,16 @@ import type { SessionEvent } from '../../src/engine/machine/index.js';
 import { connectIso, listenIso } from '../../src/iso/runtime.js';
 import type { IsoConnectOptions, IsoListenOptions, IsoServer, IsoSession } from '../../src/iso/runtime.js';
 
-export interface Pair { client: IsoSession; server: IsoSession; listener: IsoServer; close(): Promise<void> }
+export interface Pair {
+  client: IsoSession;
+  server: IsoSession;
+  listener: IsoServer;
+  close(): Promise<void>;
+}
 
-export async function listen(options: Omit<IsoListenOptions, 'port'> = {}): Promise<{ listener: IsoServer; sessions: IsoSession[]; next(): Promise<IsoSession> }> {
+export async function listen(
+  options: Omit<IsoListenOptions, 'port'> = {},
+): Promise<{ listener: IsoServer; sessions: IsoSession[]; next(): Promise<IsoSession> }> {
   const sessions: IsoSession[] = [];
   const waiting: ((s: IsoSession) => void)[] = [];
   const listener = await listenIso({ ...options, host: '127.0.0.1', port: 0 }, (s) => {
@@ -20,11 +27,20 @@ export async function listen(options: Omit<IsoListenOptions, 'port'> = {}): Prom
   return {
     listener,
     sessions,
-    next: () => (taken < sessions.length ? Promise.resolve(sessions[taken++]!) : new Promise((resolve) => { taken++; waiting.push(resolve); })),
+    next: () =>
+      taken < sessions.length
+        ? Promise.resolve(sessions[taken++]!)
+        : new Promise((resolve) => {
+            taken++;
+            waiting.push(resolve);
+          }),
   };
 }
 
-export async function pair(serverOptions: Omit<IsoListenOptions, 'port'> = {}, clientOptions: IsoConnectOptions = {}): Promise<Pair> {
+export async function pair(
+  serverOptions: Omit<IsoListenOptions, 'port'> = {},
+  clientOptions: IsoConnectOptions = {},
+): Promise<Pair> {
   const l = await listen(serverOptions);
   const serverSession = l.next();
   const client = await connectIso(`iso://127.0.0.1:${l.listener.port}`, clientOptions);
@@ -41,15 +57,24 @@ export async function pair(serverOptions: Omit<IsoListenOptions, 'port'> = {}, c
 }
 
 /** The next machine event of `type` on `session`. */
-export function nextEvent<T extends SessionEvent['type']>(session: IsoSession, type: T): Promise<Extract<SessionEvent, { type: T }>> {
+export function nextEvent<T extends SessionEvent['type']>(
+  session: IsoSession,
+  type: T,
+): Promise<Extract<SessionEvent, { type: T }>> {
   return new Promise((resolve) => {
     const off = session.on('event', (e) => {
-      if (e.type === type) { off(); resolve(e as Extract<SessionEvent, { type: T }>); }
+      if (e.type === type) {
+        off();
+        resolve(e as Extract<SessionEvent, { type: T }>);
+      }
     });
   });
 }
 
-export function closedOf(session: IsoSession): Promise<{ error?: Error & { code?: string; details?: Record<string, unknown>; origin?: string }; userData?: Uint8Array }> {
+export function closedOf(session: IsoSession): Promise<{
+  error?: Error & { code?: string; details?: Record<string, unknown>; origin?: string };
+  userData?: Uint8Array;
+}> {
   if (session.closed) return Promise.resolve({});
   return new Promise((resolve) => session.on('closed', (c) => resolve(c)));
 }
@@ -75,7 +100,9 @@ export class RawPeer {
       this.ended = true;
       for (const w of this.waiters.splice(0)) w(null);
     });
-    socket.on('error', () => { /* reported as the close */ });
+    socket.on('error', () => {
+      /* reported as the close */
+    });
   }
 
   static connect(port: number): Promise<RawPeer> {
@@ -99,17 +126,25 @@ export class RawPeer {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  write(b: Uint8Array): void { this.socket.write(b); }
-  closed(): Promise<void> { return this.ended ? Promise.resolve() : new Promise((resolve) => this.socket.once('close', () => resolve())); }
+  write(b: Uint8Array): void {
+    this.socket.write(b);
+  }
+  closed(): Promise<void> {
+    return this.ended ? Promise.resolve() : new Promise((resolve) => this.socket.once('close', () => resolve()));
+  }
 }
 
 /** A one-connection TCP server whose peer is a RawPeer. */
 export function rawServer(): Promise<{ port: number; peer: Promise<RawPeer>; close(): void }> {
   return new Promise((resolve) => {
     let got: (p: RawPeer) => void = () => {};
-    const peer = new Promise<RawPeer>((r) => { got = r; });
+    const peer = new Promise<RawPeer>((r) => {
+      got = r;
+    });
     const server = net.createServer((s) => got(new RawPeer(s)));
-    server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, peer, close: () => server.close() }));
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ port: (server.address() as net.AddressInfo).port, peer, close: () => server.close() }),
+    );
   });
 }
 

@@ -10,7 +10,19 @@ import type { Tpdu } from '../../src/iso/tpkt-cotp.js';
 import { decodeChunks, splitCases } from '../support/codec-harness.js';
 import { bytes, concat, COTP, hex, LIBIEC61850, LIBIEC61850_AC, TPKT_CODEC } from './cases.js';
 
-const FIXTURES = [LIBIEC61850.cr, LIBIEC61850.cc, LIBIEC61850.cn, LIBIEC61850_AC, LIBIEC61850.concludeRequest, LIBIEC61850.fn, LIBIEC61850.dn, LIBIEC61850.ab, COTP.dr, COTP.er, COTP.drBean];
+const FIXTURES = [
+  LIBIEC61850.cr,
+  LIBIEC61850.cc,
+  LIBIEC61850.cn,
+  LIBIEC61850_AC,
+  LIBIEC61850.concludeRequest,
+  LIBIEC61850.fn,
+  LIBIEC61850.dn,
+  LIBIEC61850.ab,
+  COTP.dr,
+  COTP.er,
+  COTP.drBean,
+];
 const STREAM = concat(FIXTURES);
 
 const feed = (chunks: readonly Uint8Array[]): Tpdu[] => decodeChunks(TPKT_CODEC, chunks);
@@ -19,7 +31,17 @@ const whole = feed([STREAM]);
 
 describe('captured TPDUs (facts file §2.2, §3.3)', () => {
   it('CR: class 0, SRC-REF 1, TPDU size 8192, called and calling TSAP 0001', () => {
-    expect(decodeTpdu(LIBIEC61850.cr.subarray(4))).toEqual({ type: 'CR', credit: 0, dstRef: 0, srcRef: 1, classOptions: 0, tpduSize: 13, calledTsap: bytes(0, 1), callingTsap: bytes(0, 1), other: [] });
+    expect(decodeTpdu(LIBIEC61850.cr.subarray(4))).toEqual({
+      type: 'CR',
+      credit: 0,
+      dstRef: 0,
+      srcRef: 1,
+      classOptions: 0,
+      tpduSize: 13,
+      calledTsap: bytes(0, 1),
+      callingTsap: bytes(0, 1),
+      other: [],
+    });
   });
 
   it('CC: DST-REF = the CR SRC-REF, sizes and TSAPs echoed', () => {
@@ -82,7 +104,9 @@ describe('segmentation', () => {
   it('refuses a TSDU past the bound while it grows, before the end arrives', () => {
     const a = new TsduAssembler(1000);
     expect(a.push({ type: 'DT', eot: false, data: new Uint8Array(600) })).toBeUndefined();
-    expect(() => a.push({ type: 'DT', eot: false, data: new Uint8Array(401) })).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    expect(() => a.push({ type: 'DT', eot: false, data: new Uint8Array(401) })).toThrow(
+      expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }),
+    );
   });
 });
 
@@ -108,7 +132,11 @@ describe('refusals', () => {
     const d = new TpktDecoder();
     d.push(hex(h));
     let error: unknown;
-    try { d.next(); } catch (e) { error = e; }
+    try {
+      d.next();
+    } catch (e) {
+      error = e;
+    }
     expect(error).toBeInstanceOf(ProtocolError);
     expect(error).toMatchObject({ code });
     // Failed for good: the same error again, and pushes are ignored.
@@ -117,10 +145,26 @@ describe('refusals', () => {
   });
 
   it('the encoder refuses what the TPDU cannot hold', () => {
-    expect(() => encodeTpdu({ type: 'CR', credit: 0, dstRef: 0, srcRef: 70_000, classOptions: 0, other: [] })).toThrow();
-    expect(() => encodeTpdu({ type: 'CR', credit: 0, dstRef: 0, srcRef: 1, classOptions: 0, tpduSize: 14, other: [] })).toThrow();
-    expect(() => encodeTpdu({ type: 'CR', credit: 0, dstRef: 0, srcRef: 1, classOptions: 0, callingTsap: new Uint8Array(256), other: [] })).toThrow();
-    expect(() => encodeTpkt(new Uint8Array(65_532))).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }));
+    expect(() =>
+      encodeTpdu({ type: 'CR', credit: 0, dstRef: 0, srcRef: 70_000, classOptions: 0, other: [] }),
+    ).toThrow();
+    expect(() =>
+      encodeTpdu({ type: 'CR', credit: 0, dstRef: 0, srcRef: 1, classOptions: 0, tpduSize: 14, other: [] }),
+    ).toThrow();
+    expect(() =>
+      encodeTpdu({
+        type: 'CR',
+        credit: 0,
+        dstRef: 0,
+        srcRef: 1,
+        classOptions: 0,
+        callingTsap: new Uint8Array(256),
+        other: [],
+      }),
+    ).toThrow();
+    expect(() => encodeTpkt(new Uint8Array(65_532))).toThrow(
+      expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }),
+    );
     expect(() => encodeDataTpkts(bytes(1), 3)).toThrow();
   });
 });

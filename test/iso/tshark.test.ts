@@ -18,21 +18,34 @@ import { SCENARIO_REQUIREMENTS, startScenario } from './scenario.js';
 const HAVE_TSHARK = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
 const RUN = HAVE_TSHARK || !!process.env.CI;
 if (!RUN) {
-  console.warn('\n*** test/iso/tshark.test.ts SKIPPED: tshark is not installed (apt-get install tshark). Under CI=true it runs and fails instead. ***\n');
+  console.warn(
+    '\n*** test/iso/tshark.test.ts SKIPPED: tshark is not installed (apt-get install tshark). Under CI=true it runs and fails instead. ***\n',
+  );
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'colloquy-tshark-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** One SPDU as tshark dissected it: its type and every ses.* field inside it. */
-interface Seen { type: string; f: Record<string, string[]> }
-interface Stream { c: Seen[]; s: Seen[]; cotp: Record<string, unknown>[] }
+interface Seen {
+  type: string;
+  f: Record<string, string[]>;
+}
+interface Stream {
+  c: Seen[];
+  s: Seen[];
+  cotp: Record<string, unknown>[];
+}
 
 function collect(node: unknown, into: Record<string, string[]>): void {
-  if (Array.isArray(node)) { for (const n of node) collect(n, into); return; }
+  if (Array.isArray(node)) {
+    for (const n of node) collect(n, into);
+    return;
+  }
   if (!node || typeof node !== 'object') return;
   for (const [k, v] of Object.entries(node)) {
-    if (k.startsWith('ses.') && (typeof v === 'string' || Array.isArray(v))) (into[k] ??= []).push(...([] as string[]).concat(v as string | string[]));
+    if (k.startsWith('ses.') && (typeof v === 'string' || Array.isArray(v)))
+      (into[k] ??= []).push(...([] as string[]).concat(v as string | string[]));
     else collect(v, into);
   }
 }
@@ -40,24 +53,46 @@ function collect(node: unknown, into: Record<string, string[]>): void {
 /** Connects to `port` and closes; resolves with the local port (it names the probe in tshark's output). */
 function probe(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { const p = s.localPort!; s.destroy(); resolve(p); });
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      const p = s.localPort!;
+      s.destroy();
+      resolve(p);
+    });
     s.once('error', reject);
   });
 }
 
 async function capture(file: string, port: number, traffic: () => Promise<void>): Promise<void> {
-  const ts = spawn('tshark', ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-P', '-l'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ts = spawn('tshark', ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-P', '-l'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => ts.once('exit', resolve));
   let onOut: () => void = () => {};
-  ts.stdout.on('data', (d: Buffer) => { out += d.toString(); onOut(); });
-  ts.stderr.on('data', (d: Buffer) => { err += d.toString(); onOut(); });
-  const seen = (p: number, ms: number): Promise<boolean> => new Promise((resolve) => {
-    const timer = setTimeout(() => { onOut = () => {}; resolve(out.includes(`${p} →`)); }, ms);
-    onOut = () => { if (out.includes(`${p} →`)) { clearTimeout(timer); onOut = () => {}; resolve(true); } };
+  ts.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
     onOut();
   });
+  ts.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    onOut();
+  });
+  const seen = (p: number, ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        onOut = () => {};
+        resolve(out.includes(`${p} →`));
+      }, ms);
+      onOut = () => {
+        if (out.includes(`${p} →`)) {
+          clearTimeout(timer);
+          onOut = () => {};
+          resolve(true);
+        }
+      };
+      onOut();
+    });
   try {
     // Ready when a probe's SYN shows up (bounded: tshark starts in about a second).
     let ready = false;
@@ -74,11 +109,32 @@ async function capture(file: string, port: number, traffic: () => Promise<void>)
 }
 
 function dissect(file: string, port: number): Stream[] {
-  const r = spawnSync('tshark', ['-r', file, '-d', `tcp.port==${port},tpkt`, '-2', '-Y', 'cotp', '-T', 'json', '--no-duplicate-keys', '-J', 'tcp cotp ses'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      file,
+      '-d',
+      `tcp.port==${port},tpkt`,
+      '-2',
+      '-Y',
+      'cotp',
+      '-T',
+      'json',
+      '--no-duplicate-keys',
+      '-J',
+      'tcp cotp ses',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
   if (r.status !== 0) throw new Error(`tshark -r failed: ${r.stderr}`);
-  const frames = JSON.parse(r.stdout) as { _source: { layers: { tcp: Record<string, string>; cotp?: unknown; ses?: unknown } } }[];
+  const frames = JSON.parse(r.stdout) as {
+    _source: { layers: { tcp: Record<string, string>; cotp?: unknown; ses?: unknown } };
+  }[];
   const streams = new Map<string, Stream>();
-  for (const { _source: { layers } } of frames) {
+  for (const {
+    _source: { layers },
+  } of frames) {
     const id = layers.tcp['tcp.stream']!;
     let st = streams.get(id);
     if (!st) streams.set(id, (st = { c: [], s: [], cotp: [] }));
@@ -117,8 +173,21 @@ describe.skipIf(!RUN)('tshark reads the ISO 8327 traffic Colloquy sends', () => 
 
     // COTP: CR and CC with class 0, TPDU size 8192, TSAPs 0001.
     const [cr, cc] = a!.cotp.filter((x) => x['cotp.type'] === '0x0e' || x['cotp.type'] === '0x0d');
-    expect(cr).toMatchObject({ 'cotp.type': '0x0e', 'cotp.class': '0', 'cotp.srcref': '0x0001', 'cotp.destref': '0x0000', 'cotp.tpdu_size': '8192', 'cotp.dst-tsap-bytes': '00:01', 'cotp.src-tsap-bytes': '00:01' });
-    expect(cc).toMatchObject({ 'cotp.type': '0x0d', 'cotp.class': '0', 'cotp.destref': '0x0001', 'cotp.tpdu_size': '8192' });
+    expect(cr).toMatchObject({
+      'cotp.type': '0x0e',
+      'cotp.class': '0',
+      'cotp.srcref': '0x0001',
+      'cotp.destref': '0x0000',
+      'cotp.tpdu_size': '8192',
+      'cotp.dst-tsap-bytes': '00:01',
+      'cotp.src-tsap-bytes': '00:01',
+    });
+    expect(cc).toMatchObject({
+      'cotp.type': '0x0d',
+      'cotp.class': '0',
+      'cotp.destref': '0x0001',
+      'cotp.tpdu_size': '8192',
+    });
     expect(a!.cotp.filter((x) => x['cotp.type'] === '0x0f').every((x) => x['cotp.eot'] === '1')).toBe(true);
 
     // A: the order of SPDU types, each direction (1 = GT in front, DT after it; 25/26 after a GT = AI/AIA).
@@ -128,15 +197,34 @@ describe.skipIf(!RUN)('tshark reads the ISO 8327 traffic Colloquy sends', () => 
     const cn = nth(a!.c, 13);
     expect(cn['ses.req.flags']).toEqual([`0x${SCENARIO_REQUIREMENTS.toString(16).padStart(4, '0')}`]);
     expect(cn).toMatchObject({
-      'ses.half_duplex': ['1'], 'ses.duplex': ['0'], 'ses.activity_management': ['1'], 'ses.capability_data': ['1'], 'ses.exception_data': ['1'],
-      'ses.typed_data': ['1'], 'ses.negotiated_release': ['1'], 'ses.expedited_data': ['1'], 'ses.resynchronize': ['1'],
-      'ses.version.flags': ['0x03'], 'ses.protocol_version1': ['1'], 'ses.protocol_version2': ['1'], 'ses.connect.flags': ['0x00'],
-      'ses.calling_session_selector': ['00:01'], 'ses.called_session_selector': ['00:01'],
-      'ses.data_token_setting': ['0x00'], 'ses.release_token_setting': ['0x00'], 'ses.major_activity_token_setting': ['0x00'], 'ses.synchronize_minor_token_setting': ['0x00'],
+      'ses.half_duplex': ['1'],
+      'ses.duplex': ['0'],
+      'ses.activity_management': ['1'],
+      'ses.capability_data': ['1'],
+      'ses.exception_data': ['1'],
+      'ses.typed_data': ['1'],
+      'ses.negotiated_release': ['1'],
+      'ses.expedited_data': ['1'],
+      'ses.resynchronize': ['1'],
+      'ses.version.flags': ['0x03'],
+      'ses.protocol_version1': ['1'],
+      'ses.protocol_version2': ['1'],
+      'ses.connect.flags': ['0x00'],
+      'ses.calling_session_selector': ['00:01'],
+      'ses.called_session_selector': ['00:01'],
+      'ses.data_token_setting': ['0x00'],
+      'ses.release_token_setting': ['0x00'],
+      'ses.major_activity_token_setting': ['0x00'],
+      'ses.synchronize_minor_token_setting': ['0x00'],
     });
     expect(cn['ses.initial_serial_number']).toBeUndefined(); // activities selected: no ISN
     const ac = nth(a!.s, 14);
-    expect(ac).toMatchObject({ 'ses.req.flags': [cn['ses.req.flags']![0]], 'ses.version.flags': ['0x02'], 'ses.protocol_version1': ['0'], 'ses.called_session_selector': ['00:01'] });
+    expect(ac).toMatchObject({
+      'ses.req.flags': [cn['ses.req.flags']![0]],
+      'ses.version.flags': ['0x02'],
+      'ses.protocol_version1': ['0'],
+      'ses.called_session_selector': ['00:01'],
+    });
 
     // Capability data and its ack; user data lengths as sent.
     expect(nth(a!.c, 61)['ses.parameter_length']).toEqual(['2']);
@@ -154,7 +242,11 @@ describe.skipIf(!RUN)('tshark reads the ISO 8327 traffic Colloquy sends', () => 
     expect(nth(a!.s, 50)).toMatchObject({ 'ses.serial_number': ['1'], 'ses.parameter_type': ['42', '46'] });
     expect(nth(a!.c, 41, 0)).toMatchObject({ 'ses.serial_number': ['2'], 'ses.parameter_type': ['15', '42', '193'] });
     expect(nth(a!.s, 42, 0)['ses.serial_number']).toEqual(['2']);
-    expect(nth(a!.c, 53)).toMatchObject({ 'ses.serial_number': ['3'], 'ses.parameter_type': ['26', '27', '42', '193'], 'ses.data_token_setting': ['0x00'] });
+    expect(nth(a!.c, 53)).toMatchObject({
+      'ses.serial_number': ['3'],
+      'ses.parameter_type': ['26', '27', '42', '193'],
+      'ses.data_token_setting': ['0x00'],
+    });
     expect(nth(a!.s, 34)['ses.serial_number']).toEqual(['3']);
     expect(nth(a!.c, 41, 1)).toMatchObject({ 'ses.serial_number': ['1'], 'ses.parameter_type': ['42', '193'] });
     expect(nth(a!.s, 42, 1)['ses.serial_number']).toEqual(['1']);
@@ -176,7 +268,12 @@ describe.skipIf(!RUN)('tshark reads the ISO 8327 traffic Colloquy sends', () => 
     // C: user abort, Transport Disconnect 0x0b (released, user abort, no reason), user data.
     expect(types(c!.c)).toBe('13 25');
     expect(types(c!.s)).toBe('14');
-    expect(nth(c!.c, 25)).toMatchObject({ 'ses.transport_flags': ['0x0b'], 'ses.transport_flags.user_abort': ['1'], 'ses.transport_flags.connection': ['1'], 'ses.parameter_type': ['17', '193'] });
+    expect(nth(c!.c, 25)).toMatchObject({
+      'ses.transport_flags': ['0x0b'],
+      'ses.transport_flags.user_abort': ['1'],
+      'ses.transport_flags.connection': ['1'],
+      'ses.parameter_type': ['17', '193'],
+    });
     // D: a peer's AB that keeps the transport (0x02) is answered with AA.
     expect(types(d!.c)).toBe('13 25');
     expect(types(d!.s)).toBe('14 26');

@@ -12,7 +12,12 @@ import { collect, conformance } from '../driver/conformance.js';
 
 let server: Server | undefined;
 let pool: ConnectionPool | undefined;
-afterEach(async () => { pool?.close(); pool = undefined; await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  pool?.close();
+  pool = undefined;
+  await server?.destroy();
+  server = undefined;
+});
 
 const baseAddress = (s: Session): string => (s.driver.attached?.remoteAddress ?? '').replace(/#\d+$/, '');
 
@@ -45,9 +50,23 @@ describe('channels over one connection', () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxChannelsPerConnection: 2 });
     pool = new ConnectionPool({ maxChannelsPerConnection: 3 });
     const url = `tcp://127.0.0.1:${server.addresses.tcp}`;
-    const first = [await connect(url, { pool, heartbeatMs: 0, reconnect: false }), await connect(url, { pool, heartbeatMs: 0, reconnect: false })];
-    const lost = Promise.all(first.map((c) => new Promise((resolve) => { c.on('interrupted', resolve); c.on('closed', resolve); })));
-    const third = await connect(url, { pool, heartbeatMs: 0, reconnect: false }).then(() => 'opened', (e: unknown) => e);
+    const first = [
+      await connect(url, { pool, heartbeatMs: 0, reconnect: false }),
+      await connect(url, { pool, heartbeatMs: 0, reconnect: false }),
+    ];
+    const lost = Promise.all(
+      first.map(
+        (c) =>
+          new Promise((resolve) => {
+            c.on('interrupted', resolve);
+            c.on('closed', resolve);
+          }),
+      ),
+    );
+    const third = await connect(url, { pool, heartbeatMs: 0, reconnect: false }).then(
+      () => 'opened',
+      (e: unknown) => e,
+    );
     expect(third).toMatchObject({ code: 'ERR_CONNECT_FAILED', details: { cause: 'closed-before-accept' } });
     // The whole shared connection went: both sessions on it lost their transport.
     expect(await Promise.race([lost.then(() => 'lost'), delay(10_000).then(() => 'kept')])).toBe('lost');
@@ -73,7 +92,9 @@ describe('channels over one connection', () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
     pool = new ConnectionPool();
     const url = `tcp://127.0.0.1:${server.addresses.tcp}`;
-    const clients = await Promise.all([0, 1].map(() => connect(url, { pool, heartbeatMs: 0, reconnect: { initialDelayMs: 1 } })));
+    const clients = await Promise.all(
+      [0, 1].map(() => connect(url, { pool, heartbeatMs: 0, reconnect: { initialDelayMs: 1 } })),
+    );
     const resumed = Promise.all(clients.map((c) => new Promise((resolve) => c.on('resumed', resolve))));
     pool.close();
     await resumed;
@@ -88,5 +109,10 @@ describe('channels over one connection', () => {
 
 describe('runtime over tcp channels (conformance)', () => {
   const shared = new ConnectionPool({ idleMs: 1000 });
-  conformance({ name: 'tcp+mux', endpoint: () => ({ tcp: { port: 0 } }), url: (s) => `tcp://127.0.0.1:${s.addresses.tcp}`, client: { pool: shared } });
+  conformance({
+    name: 'tcp+mux',
+    endpoint: () => ({ tcp: { port: 0 } }),
+    url: (s) => `tcp://127.0.0.1:${s.addresses.tcp}`,
+    client: { pool: shared },
+  });
 });

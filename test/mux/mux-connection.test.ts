@@ -15,12 +15,22 @@ function fakeBase(): Transport & { writes: Uint8Array[]; destroyed?: Error; hand
     writes: [] as Uint8Array[],
     destroyed: undefined as Error | undefined,
     handlers: { data() {}, drain() {}, close() {} } as TransportHandlers,
-    setHandlers(h: TransportHandlers) { t.handlers = h; },
-    write(b: Uint8Array) { t.writes.push(b); return true; },
+    setHandlers(h: TransportHandlers) {
+      t.handlers = h;
+    },
+    write(b: Uint8Array) {
+      t.writes.push(b);
+      return true;
+    },
     pause() {},
     resume() {},
-    close() { t.closed = true; },
-    destroy(e?: Error) { t.destroyed = e; t.closed = true; },
+    close() {
+      t.closed = true;
+    },
+    destroy(e?: Error) {
+      t.destroyed = e;
+      t.closed = true;
+    },
   };
   return t;
 }
@@ -31,7 +41,13 @@ function serverWith(received: Map<number, number[]>): { base: ReturnType<typeof 
   const base = fakeBase();
   const mux = new MuxConnection(base, 'server', (ch) => {
     const id = Number(ch.remoteAddress.split('#')[1]);
-    ch.setHandlers({ data: (d) => { received.set(id, [...(received.get(id) ?? []), ...d]); }, drain() {}, close() {} });
+    ch.setHandlers({
+      data: (d) => {
+        received.set(id, [...(received.get(id) ?? []), ...d]);
+      },
+      drain() {},
+      close() {},
+    });
   });
   return { base, mux };
 }
@@ -86,11 +102,14 @@ describe('mux records', () => {
   });
 
   it('fuzz: any bytes give records or a destroyed connection with a coded error, never a throw', () => {
-    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 24 }), { maxLength: 8 }), (chunks) => {
-      const { base, mux } = serverWith(new Map());
-      mux.receive(Uint8Array.of(MUX_PREFACE));
-      for (const c of chunks) mux.receive(c);
-      if (base.destroyed) expect((base.destroyed as { code?: string }).code).toBe('ERR_MALFORMED_FRAME');
-    }), { numRuns: process.env.CI ? 20_000 : 3_000 });
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 24 }), { maxLength: 8 }), (chunks) => {
+        const { base, mux } = serverWith(new Map());
+        mux.receive(Uint8Array.of(MUX_PREFACE));
+        for (const c of chunks) mux.receive(c);
+        if (base.destroyed) expect((base.destroyed as { code?: string }).code).toBe('ERR_MALFORMED_FRAME');
+      }),
+      { numRuns: process.env.CI ? 20_000 : 3_000 },
+    );
   });
 });

@@ -46,7 +46,11 @@ describe('colloquy netbios', () => {
   });
 
   it('--help explains connect', async () => {
-    for (const args of [['netbios', '--help'], ['help', 'netbios'], ['netbios', 'connect', '--help']]) {
+    for (const args of [
+      ['netbios', '--help'],
+      ['help', 'netbios'],
+      ['netbios', 'connect', '--help'],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Usage: colloquy netbios connect HOST[:PORT] --called NAME');
@@ -74,15 +78,20 @@ describe('colloquy netbios', () => {
 
   it('prints the positive answer, sends stdin hex lines and prints what comes back', async () => {
     const s = await echoServer({ names: ['TESTSRV'] });
-    const r = await cli(['netbios', 'connect', `127.0.0.1:${s.port}`, '--called', 'testsrv'], '0102 03\n\nnot hex\nFFEE\n');
+    const r = await cli(
+      ['netbios', 'connect', `127.0.0.1:${s.port}`, '--called', 'testsrv'],
+      '0102 03\n\nnot hex\nFFEE\n',
+    );
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe([
-      `positive session response from 127.0.0.1:${s.port} (called TESTSRV<20>, calling COLLOQUY<00>)`,
-      '010203',
-      'ffee',
-      'session closed',
-      '',
-    ].join('\n'));
+    expect(r.stdout).toBe(
+      [
+        `positive session response from 127.0.0.1:${s.port} (called TESTSRV<20>, calling COLLOQUY<00>)`,
+        '010203',
+        'ffee',
+        'session closed',
+        '',
+      ].join('\n'),
+    );
     expect(r.stderr).toBe('colloquy netbios: skipped a line that is not hex of at most 131071 octets\n');
   });
 
@@ -95,12 +104,30 @@ describe('colloquy netbios', () => {
 
   it('--json: the retarget followed, the answer, messages and the close, one object per line', async () => {
     const target = await echoServer();
-    const front = await echoServer({ retarget: [{ called: { name: 'SRV', suffix: 0x1b, scope: 'corp.example' }, address: '127.0.0.1', port: target.port }] });
-    const r = await cli(['netbios', 'connect', `127.0.0.1:${front.port}`, '--called', 'SRV<1B>', '--scope', 'corp.example', '--json'], 'aa\n');
+    const front = await echoServer({
+      retarget: [
+        { called: { name: 'SRV', suffix: 0x1b, scope: 'corp.example' }, address: '127.0.0.1', port: target.port },
+      ],
+    });
+    const r = await cli(
+      ['netbios', 'connect', `127.0.0.1:${front.port}`, '--called', 'SRV<1B>', '--scope', 'corp.example', '--json'],
+      'aa\n',
+    );
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([
       { event: 'retarget', address: '127.0.0.1', port: target.port },
-      { event: 'answer', answer: 'positive', remote: `127.0.0.1:${target.port}`, called: 'SRV<1b>.corp.example', calling: 'COLLOQUY<00>.corp.example' },
+      {
+        event: 'answer',
+        answer: 'positive',
+        remote: `127.0.0.1:${target.port}`,
+        called: 'SRV<1b>.corp.example',
+        calling: 'COLLOQUY<00>.corp.example',
+      },
       { event: 'message', length: 1, hex: 'aa' },
       { event: 'closed' },
     ]);
@@ -111,8 +138,14 @@ describe('colloquy netbios', () => {
     const r = await cli(['netbios', 'connect', `127.0.0.1:${s.port}`, '--called', 'X', '--json']);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual({
-      event: 'answer', answer: 'negative', remote: `127.0.0.1:${s.port}`, errorCode: 0x83, errorCodeHex: '0x83',
-      reason: 'called name present, but insufficient resources', called: 'X<20>', calling: 'COLLOQUY<00>',
+      event: 'answer',
+      answer: 'negative',
+      remote: `127.0.0.1:${s.port}`,
+      errorCode: 0x83,
+      errorCodeHex: '0x83',
+      reason: 'called name present, but insufficient resources',
+      called: 'X<20>',
+      calling: 'COLLOQUY<00>',
     });
   });
 
@@ -131,7 +164,11 @@ describe('colloquy netbios', () => {
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const running = runCli(['netbios', 'listen', '--port', '0', '--name', 'FILESRV'], { signal: stop.signal, stdout, stderr: new PassThrough() });
+    const running = runCli(['netbios', 'listen', '--port', '0', '--name', 'FILESRV'], {
+      signal: stop.signal,
+      stdout,
+      stderr: new PassThrough(),
+    });
     // Probe for the address line (bounded by the test timeout).
     let port: number | undefined;
     for (let i = 0; i < 500 && port === undefined; i++) {
@@ -141,9 +178,14 @@ describe('colloquy netbios', () => {
     }
     expect(port).toBeGreaterThan(0);
 
-    const ok = await cli(['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'filesrv', '--calling', 'ME', '--timeout', '5000'], '0102ff\n');
+    const ok = await cli(
+      ['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'filesrv', '--calling', 'ME', '--timeout', '5000'],
+      '0102ff\n',
+    );
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain(`positive session response from 127.0.0.1:${port} (called FILESRV<20>, calling ME<00>)`);
+    expect(ok.stdout).toContain(
+      `positive session response from 127.0.0.1:${port} (called FILESRV<20>, calling ME<00>)`,
+    );
     const no = await cli(['netbios', 'connect', `127.0.0.1:${port}`, '--called', 'OTHER', '--timeout', '5000'], '');
     expect(no.code).toBe(1);
     expect(no.stdout).toBe(`negative session response from 127.0.0.1:${port}: 0x82 called name not present\n`);

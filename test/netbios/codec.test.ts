@@ -2,17 +2,40 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  decodeName, decodePacket, encodeName, encodePacket, formatNetbiosName, NetbiosProtocolError, negativeReason,
-  parseNetbiosName, WILDCARD_NAME, type NetbiosName, type NetbiosPacket,
+  decodeName,
+  decodePacket,
+  encodeName,
+  encodePacket,
+  formatNetbiosName,
+  NetbiosProtocolError,
+  negativeReason,
+  parseNetbiosName,
+  WILDCARD_NAME,
+  type NetbiosName,
+  type NetbiosPacket,
 } from '../../src/netbios/index.js';
 import { ProtocolError } from '../../src/engine/errors.js';
 import {
-  ascii, concat, FACTS_MALFORMED_F, FIXTURES, hex, label, NODECLIENT_00, SMBSERVER_20, TESTSRV_20, toHex, WILDCARD_00,
+  ascii,
+  concat,
+  FACTS_MALFORMED_F,
+  FIXTURES,
+  hex,
+  label,
+  NODECLIENT_00,
+  SMBSERVER_20,
+  TESTSRV_20,
+  toHex,
+  WILDCARD_00,
 } from './cases.js';
 import { fixtureCases } from '../support/codec-harness.js';
 
 describe('hex fixtures', () => {
-  fixtureCases(FIXTURES.map(({ name, packet, wire }) => ({ name, unit: packet, wire })), encodePacket, (wire) => decodePacket(wire));
+  fixtureCases(
+    FIXTURES.map(({ name, packet, wire }) => ({ name, unit: packet, wire })),
+    encodePacket,
+    (wire) => decodePacket(wire),
+  );
 });
 
 describe('first-level encoded names (RFC 1001 §14.1)', () => {
@@ -44,7 +67,9 @@ describe('first-level encoded names (RFC 1001 §14.1)', () => {
     expect(parseNetbiosName('*SMBSERVER', 0x20)).toEqual({ name: '*SMBSERVER', suffix: 0x20, scope: '' });
     expect(parseNetbiosName('keep', 0x20, '', false).name).toBe('keep');
     for (const bad of ['', '<20>', 'SIXTEENCHARSLONG', 'ŁÓDŹ']) {
-      expect(() => parseNetbiosName(bad, 0x20)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }));
+      expect(() => parseNetbiosName(bad, 0x20)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }),
+      );
     }
   });
 
@@ -66,7 +91,9 @@ describe('first-level encoded names (RFC 1001 §14.1)', () => {
       { name: 'A', suffix: 0, scope: Array.from({ length: 6 }, () => 'y'.repeat(40)).join('.') }, // 34 + 246 > 255
     ];
     for (const name of bad) {
-      expect(() => encodeName(name), JSON.stringify(name)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(() => encodeName(name), JSON.stringify(name)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+      );
     }
   });
 
@@ -97,7 +124,12 @@ describe('rejections: each a NetbiosProtocolError with a wire code', () => {
   const cases: Array<[string, Uint8Array, string, string, string?]> = [
     ['unknown type 0x86', hex('86 00 00 00'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-type'],
     ['legacy keep-alive request 0x89', hex('89 00 00 00'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-type'],
-    ['SMB direct-hosting header on 445 style (type 0x00 with a 24-bit length)', hex('00 02 00 00'), 'ERR_MALFORMED_FRAME', 'reserved-flags'],
+    [
+      'SMB direct-hosting header on 445 style (type 0x00 with a 24-bit length)',
+      hex('00 02 00 00'),
+      'ERR_MALFORMED_FRAME',
+      'reserved-flags',
+    ],
     ['reserved flag bit 7', hex('82 80 00 00'), 'ERR_MALFORMED_FRAME', 'reserved-flags'],
     ['positive with a body', hex('82 00 00 01 00'), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['keep-alive with a body', hex('85 00 00 01 00'), 'ERR_MALFORMED_FRAME', 'bad-length'],
@@ -106,17 +138,73 @@ describe('rejections: each a NetbiosProtocolError with a wire code', () => {
     ['retarget of 5 octets', hex('84 00 00 05 7f 00 00 01 04'), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['retarget with E set', hex('84 01 00 06 7f 00 00 01 04 73'), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['facts probe F: session request of 4 octets', FACTS_MALFORMED_F, 'ERR_MALFORMED_FRAME', 'bad-length'],
-    ['session request longer than two 255-octet names', concat([hex('81 00 01 ff'), new Uint8Array(0x1ff)]), 'ERR_MALFORMED_FRAME', 'bad-length'],
-    ['called name label of 16', request(concat([hex('10'), ascii(SMBSERVER_20), hex('00')]), concat([Uint8Array.of(0x20), ascii(NODECLIENT_00), hex('00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00')])), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
+    [
+      'session request longer than two 255-octet names',
+      concat([hex('81 00 01 ff'), new Uint8Array(0x1ff)]),
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+    ],
+    [
+      'called name label of 16',
+      request(
+        concat([hex('10'), ascii(SMBSERVER_20), hex('00')]),
+        concat([Uint8Array.of(0x20), ascii(NODECLIENT_00), hex('00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00')]),
+      ),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'called',
+    ],
     ['a character above P', request(label(`Q${SMBSERVER_20.slice(1)}`)), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
-    ['a lower-case character', request(label(`c${SMBSERVER_20.slice(1)}`)), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
-    ['a compression pointer in the scope', request(label(TESTSRV_20, 'c0 0c')), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
+    [
+      'a lower-case character',
+      request(label(`c${SMBSERVER_20.slice(1)}`)),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'called',
+    ],
+    [
+      'a compression pointer in the scope',
+      request(label(TESTSRV_20, 'c0 0c')),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'called',
+    ],
     ['a scope label with a dot', request(label(TESTSRV_20, '03 612e62')), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
-    ['a scope label with a space', request(label(TESTSRV_20, '03 612062')), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
-    ['a name longer than 255 octets', request(label(TESTSRV_20, toHex(longScope))), 'ERR_MALFORMED_FRAME', 'bad-name', 'called'],
-    ['a calling name cut short', concat([hex('81 00 00 44'), label(TESTSRV_20), label(NODECLIENT_00).subarray(0, 33), hex('41')]), 'ERR_MALFORMED_FRAME', 'bad-name', 'calling'],
-    ['a calling name without its final zero', concat([hex('81 00 00 44'), label(TESTSRV_20), Uint8Array.of(0x20), ascii(NODECLIENT_00), hex('01')]), 'ERR_MALFORMED_FRAME', 'bad-name', 'calling'],
-    ['octets after the calling name', concat([hex('81 00 00 46'), label(TESTSRV_20), label(NODECLIENT_00), hex('00 00')]), 'ERR_MALFORMED_FRAME', 'trailing-bytes', 'body'],
+    [
+      'a scope label with a space',
+      request(label(TESTSRV_20, '03 612062')),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'called',
+    ],
+    [
+      'a name longer than 255 octets',
+      request(label(TESTSRV_20, toHex(longScope))),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'called',
+    ],
+    [
+      'a calling name cut short',
+      concat([hex('81 00 00 44'), label(TESTSRV_20), label(NODECLIENT_00).subarray(0, 33), hex('41')]),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'calling',
+    ],
+    [
+      'a calling name without its final zero',
+      concat([hex('81 00 00 44'), label(TESTSRV_20), Uint8Array.of(0x20), ascii(NODECLIENT_00), hex('01')]),
+      'ERR_MALFORMED_FRAME',
+      'bad-name',
+      'calling',
+    ],
+    [
+      'octets after the calling name',
+      concat([hex('81 00 00 46'), label(TESTSRV_20), label(NODECLIENT_00), hex('00 00')]),
+      'ERR_MALFORMED_FRAME',
+      'trailing-bytes',
+      'body',
+    ],
     ['a header cut short', hex('82 00 00'), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['fewer octets than LENGTH says', hex('00 00 00 03 aa bb'), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['more octets than LENGTH says', hex('00 00 00 01 aa bb'), 'ERR_MALFORMED_FRAME', 'bad-length'],
@@ -135,21 +223,55 @@ describe('rejections: each a NetbiosProtocolError with a wire code', () => {
   });
 
   it('refuses a session message beyond maxMessageSize from its header alone', () => {
-    expect(() => decodePacket(hex('00 00 04 01'), 1024)).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE', reason: 'too-large', details: expect.objectContaining({ length: 1025, limit: 1024 }) }));
+    expect(() => decodePacket(hex('00 00 04 01'), 1024)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_FRAME_TOO_LARGE',
+        reason: 'too-large',
+        details: expect.objectContaining({ length: 1025, limit: 1024 }),
+      }),
+    );
     expect(decodePacket(concat([hex('00 00 04 00'), new Uint8Array(1024)]), 1024).type).toBe('SESSION_MESSAGE');
   });
 });
 
 describe('encoder refusals (origin local)', () => {
   const bad: Array<[string, NetbiosPacket, string]> = [
-    ['message over 0x1FFFF octets', { type: 'SESSION_MESSAGE', data: new Uint8Array(0x20000) }, 'ERR_PAYLOAD_TOO_LARGE'],
-    ['message data not bytes', { type: 'SESSION_MESSAGE', data: 'text' as unknown as Uint8Array }, 'ERR_INVALID_ARGUMENT'],
+    [
+      'message over 0x1FFFF octets',
+      { type: 'SESSION_MESSAGE', data: new Uint8Array(0x20000) },
+      'ERR_PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'message data not bytes',
+      { type: 'SESSION_MESSAGE', data: 'text' as unknown as Uint8Array },
+      'ERR_INVALID_ARGUMENT',
+    ],
     ['negative code 256', { type: 'NEGATIVE_SESSION_RESPONSE', errorCode: 256 }, 'ERR_INVALID_ARGUMENT'],
-    ['retarget to a host name', { type: 'RETARGET_SESSION_RESPONSE', address: 'example.com', port: 139 }, 'ERR_INVALID_ARGUMENT'],
-    ['retarget to an IPv6 address', { type: 'RETARGET_SESSION_RESPONSE', address: '::1', port: 139 }, 'ERR_INVALID_ARGUMENT'],
-    ['retarget to octet 256', { type: 'RETARGET_SESSION_RESPONSE', address: '10.0.0.256', port: 139 }, 'ERR_INVALID_ARGUMENT'],
-    ['retarget to port 65536', { type: 'RETARGET_SESSION_RESPONSE', address: '10.0.0.1', port: 65536 }, 'ERR_INVALID_ARGUMENT'],
-    ['request with a 16-octet name', { type: 'SESSION_REQUEST', called: { name: 'X'.repeat(16), suffix: 0x20, scope: '' }, calling: WILDCARD_NAME }, 'ERR_INVALID_ARGUMENT'],
+    [
+      'retarget to a host name',
+      { type: 'RETARGET_SESSION_RESPONSE', address: 'example.com', port: 139 },
+      'ERR_INVALID_ARGUMENT',
+    ],
+    [
+      'retarget to an IPv6 address',
+      { type: 'RETARGET_SESSION_RESPONSE', address: '::1', port: 139 },
+      'ERR_INVALID_ARGUMENT',
+    ],
+    [
+      'retarget to octet 256',
+      { type: 'RETARGET_SESSION_RESPONSE', address: '10.0.0.256', port: 139 },
+      'ERR_INVALID_ARGUMENT',
+    ],
+    [
+      'retarget to port 65536',
+      { type: 'RETARGET_SESSION_RESPONSE', address: '10.0.0.1', port: 65536 },
+      'ERR_INVALID_ARGUMENT',
+    ],
+    [
+      'request with a 16-octet name',
+      { type: 'SESSION_REQUEST', called: { name: 'X'.repeat(16), suffix: 0x20, scope: '' }, calling: WILDCARD_NAME },
+      'ERR_INVALID_ARGUMENT',
+    ],
     ['unknown type', { type: 'BOGUS' } as unknown as NetbiosPacket, 'ERR_INVALID_ARGUMENT'],
   ];
   it.each(bad)('%s', (_, packet, code) => {

@@ -18,24 +18,35 @@ const VALID = [...TABLE.map((p) => encodePacket(p)), ...FIXTURES.filter((f) => f
 const CODES = [...Object.values(NetbiosPacketType), 0x86, 0x89, 0xff];
 
 /** Random octets, mostly behind a plausible header so that bodies get parsed. */
-const noise = fc.tuple(
-  fc.constantFrom(...CODES),
-  fc.constantFrom(0, 0, 0, 1, 2),
-  fc.integer({ min: 0, max: 80 }),
-  fc.uint8Array({ maxLength: 90 }),
-  fc.boolean(),
-).map(([code, flags, length, body, framed]) => (framed ? concat([Uint8Array.of(code, flags, 0, length), body]) : body));
+const noise = fc
+  .tuple(
+    fc.constantFrom(...CODES),
+    fc.constantFrom(0, 0, 0, 1, 2),
+    fc.integer({ min: 0, max: 80 }),
+    fc.uint8Array({ maxLength: 90 }),
+    fc.boolean(),
+  )
+  .map(([code, flags, length, body, framed]) =>
+    framed ? concat([Uint8Array.of(code, flags, 0, length), body]) : body,
+  );
 
 /** Session requests built from random name characters: exercises the name decoder. */
-const nameish = fc.tuple(
-  fc.array(fc.constantFrom(...'ABCDEFGHIJKLMNOPQZa@'), { minLength: 32, maxLength: 32 }),
-  fc.array(fc.uint8Array({ minLength: 0, maxLength: 6 }), { maxLength: 3 }),
-).map(([chars, labels]) => {
-  const scope = concat(labels.map((l) => concat([Uint8Array.of(l.length), l.map((b) => 0x21 + (b % 0x5e))])));
-  const called = concat([Uint8Array.of(0x20), Uint8Array.from(chars, (c) => c.charCodeAt(0)), scope, Uint8Array.of(0)]);
-  const body = concat([called, label(NODECLIENT_00)]);
-  return concat([Uint8Array.of(0x81, 0, 0, body.length), body]);
-});
+const nameish = fc
+  .tuple(
+    fc.array(fc.constantFrom(...'ABCDEFGHIJKLMNOPQZa@'), { minLength: 32, maxLength: 32 }),
+    fc.array(fc.uint8Array({ minLength: 0, maxLength: 6 }), { maxLength: 3 }),
+  )
+  .map(([chars, labels]) => {
+    const scope = concat(labels.map((l) => concat([Uint8Array.of(l.length), l.map((b) => 0x21 + (b % 0x5e))])));
+    const called = concat([
+      Uint8Array.of(0x20),
+      Uint8Array.from(chars, (c) => c.charCodeAt(0)),
+      scope,
+      Uint8Array.of(0),
+    ]);
+    const body = concat([called, label(NODECLIENT_00)]);
+    return concat([Uint8Array.of(0x81, 0, 0, body.length), body]);
+  });
 
 describe('fuzz: NetbiosDecoder', () => {
   fuzzCases(CODEC, {
@@ -43,7 +54,11 @@ describe('fuzz: NetbiosDecoder', () => {
     maxCut: 17,
     properties: [
       { name: 'arbitrary octets give packets or a NetbiosProtocolError', input: noise },
-      { name: 'mutated valid streams give packets or a NetbiosProtocolError, canonically', input: mutatedStreams(VALID, 4), decodes: true },
+      {
+        name: 'mutated valid streams give packets or a NetbiosProtocolError, canonically',
+        input: mutatedStreams(VALID, 4),
+        decodes: true,
+      },
       { name: 'session requests with random names decode or fail as bad-name', input: nameish, decodes: true },
     ],
   });

@@ -4,8 +4,14 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  connectNetbios, listenNetbios, NetbiosDecoder, NetbiosError, type NetbiosPacket, type NetbiosServer,
-  type NetbiosServerOptions, type NetbiosSession,
+  connectNetbios,
+  listenNetbios,
+  NetbiosDecoder,
+  NetbiosError,
+  type NetbiosPacket,
+  type NetbiosServer,
+  type NetbiosServerOptions,
+  type NetbiosSession,
 } from '../../src/netbios/index.js';
 import { concat, FACTS_MALFORMED_F, FACTS_REQUEST_A, hex, toHex } from './cases.js';
 
@@ -16,7 +22,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function server(options: Partial<NetbiosServerOptions> = {}): Promise<NetbiosServer & { sessions: NetbiosSession[]; errors: Error[] }> {
+async function server(
+  options: Partial<NetbiosServerOptions> = {},
+): Promise<NetbiosServer & { sessions: NetbiosSession[]; errors: Error[] }> {
   const sessions: NetbiosSession[] = [];
   const errors: Error[] = [];
   const s = await listenNetbios({
@@ -114,16 +122,23 @@ describe('client and server', () => {
     const s = await server({ names: ['TESTSRV'] });
     const error = await catchError(connectNetbios({ host: '127.0.0.1', port: s.port, called: 'OTHER' }));
     expect(error).toBeInstanceOf(NetbiosError);
-    expect(error).toMatchObject({ code: 'ERR_NETBIOS_REFUSED', origin: 'remote', details: { errorCode: 0x82, reason: 'called name not present' } });
+    expect(error).toMatchObject({
+      code: 'ERR_NETBIOS_REFUSED',
+      origin: 'remote',
+      details: { errorCode: 0x82, reason: 'called name not present' },
+    });
   });
 
-  it.each([[0x80, 'not listening on called name'], [0x81, 'not listening for calling name'], [0x83, 'called name present, but insufficient resources'], [0x8f, 'unspecified error']])(
-    'passes on the refusal code 0x%s chosen by answer()', async (errorCode, reason) => {
-      const s = await server({ answer: () => ({ kind: 'refuse', errorCode }) });
-      const error = await catchError(connectNetbios({ host: '127.0.0.1', port: s.port, called: 'ANY' }));
-      expect(error).toMatchObject({ code: 'ERR_NETBIOS_REFUSED', details: { errorCode, reason } });
-    },
-  );
+  it.each([
+    [0x80, 'not listening on called name'],
+    [0x81, 'not listening for calling name'],
+    [0x83, 'called name present, but insufficient resources'],
+    [0x8f, 'unspecified error'],
+  ])('passes on the refusal code 0x%s chosen by answer()', async (errorCode, reason) => {
+    const s = await server({ answer: () => ({ kind: 'refuse', errorCode }) });
+    const error = await catchError(connectNetbios({ host: '127.0.0.1', port: s.port, called: 'ANY' }));
+    expect(error).toMatchObject({ code: 'ERR_NETBIOS_REFUSED', details: { errorCode, reason } });
+  });
 
   it('sends the refusal as 83 00 00 01 <code> and closes', async () => {
     const s = await server({ names: ['TESTSRV'] });
@@ -174,7 +189,11 @@ describe('client and server', () => {
 
   it('skips keep-alives before the request and before the answer', async () => {
     const s = await server();
-    const got = await rawReceive(s.port, concat([hex('85 00 00 00 85 00 00 00'), FACTS_REQUEST_A, hex('00 00 00 02 be ef')]), 10);
+    const got = await rawReceive(
+      s.port,
+      concat([hex('85 00 00 00 85 00 00 00'), FACTS_REQUEST_A, hex('00 00 00 02 be ef')]),
+      10,
+    );
     expect(toHex(got)).toBe('82000000000000' + '02beef');
     const port = await rawServer((socket) => {
       socket.once('data', () => socket.write(hex('85 00 00 00 85 00 00 00 82 00 00 00 00 00 00 01 77')));
@@ -212,7 +231,10 @@ describe('the server against an independent peer', () => {
     const s = await server();
     expect(await rawExchange(s.port, hex('00 00 00 01 aa'))).toHaveLength(0);
     expect(await rawExchange(s.port, hex('89 00 00 00'))).toHaveLength(0);
-    expect(s.errors.map((e) => (e as { code?: string }).code)).toEqual(['ERR_NETBIOS_UNEXPECTED_PACKET', 'ERR_UNKNOWN_FRAME_TYPE']);
+    expect(s.errors.map((e) => (e as { code?: string }).code)).toEqual([
+      'ERR_NETBIOS_UNEXPECTED_PACKET',
+      'ERR_UNKNOWN_FRAME_TYPE',
+    ]);
   });
 
   it('ends a connection that sends no request within requestTimeoutMs', async () => {
@@ -236,39 +258,56 @@ describe('the client against a misbehaving peer', () => {
 
   it('reports a close before the answer', async () => {
     const port = await rawServer((socket) => socket.once('data', () => socket.end()));
-    expect((await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).code).toBe('ERR_NETBIOS_CLOSED');
+    expect((await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).code).toBe(
+      'ERR_NETBIOS_CLOSED',
+    );
   });
 
   it('refuses a session message in place of the answer', async () => {
     const port = await rawServer((socket) => socket.once('data', () => socket.write(hex('00 00 00 01 aa'))));
-    expect(await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).toMatchObject({ code: 'ERR_NETBIOS_UNEXPECTED_PACKET', details: { packet: 'SESSION_MESSAGE' } });
+    expect(await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).toMatchObject({
+      code: 'ERR_NETBIOS_UNEXPECTED_PACKET',
+      details: { packet: 'SESSION_MESSAGE' },
+    });
   });
 
   it('passes on a malformed answer as a NetbiosProtocolError', async () => {
     const port = await rawServer((socket) => socket.once('data', () => socket.write(hex('82 00 00 01 00'))));
-    expect(await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).toMatchObject({ code: 'ERR_MALFORMED_FRAME', reason: 'bad-length' });
+    expect(await catchError(connectNetbios({ host: '127.0.0.1', port, called: 'X' }))).toMatchObject({
+      code: 'ERR_MALFORMED_FRAME',
+      reason: 'bad-length',
+    });
   });
 
   it('sends the request octets of the facts file for the same names', async () => {
     const requests: Uint8Array[] = [];
-    const port = await rawServer((socket) => socket.once('data', (c: Buffer) => {
-      requests.push(new Uint8Array(c));
-      socket.write(hex('82 00 00 00'));
-    }));
+    const port = await rawServer((socket) =>
+      socket.once('data', (c: Buffer) => {
+        requests.push(new Uint8Array(c));
+        socket.write(hex('82 00 00 00'));
+      }),
+    );
     const session = await connectNetbios({ host: '127.0.0.1', port, called: '*SMBSERVER', calling: 'NODECLIENT' });
     session.destroy();
     expect(toHex(requests[0]!)).toBe(toHex(FACTS_REQUEST_A));
   });
 
   it('ends iteration with ERR_NETBIOS_UNEXPECTED_PACKET on a stray response after the session opened', async () => {
-    const port = await rawServer((socket) => socket.once('data', () => socket.write(hex('82 00 00 00 00 00 00 01 01 82 00 00 00'))));
+    const port = await rawServer((socket) =>
+      socket.once('data', () => socket.write(hex('82 00 00 00 00 00 00 01 01 82 00 00 00'))),
+    );
     const session = await connectNetbios({ host: '127.0.0.1', port, called: 'X' });
     const got: string[] = [];
-    const error = await catchError((async () => {
-      for await (const data of session) got.push(toHex(data));
-    })());
+    const error = await catchError(
+      (async () => {
+        for await (const data of session) got.push(toHex(data));
+      })(),
+    );
     expect(got).toEqual(['01']);
-    expect(error).toMatchObject({ code: 'ERR_NETBIOS_UNEXPECTED_PACKET', details: { packet: 'POSITIVE_SESSION_RESPONSE' } });
+    expect(error).toMatchObject({
+      code: 'ERR_NETBIOS_UNEXPECTED_PACKET',
+      details: { packet: 'POSITIVE_SESSION_RESPONSE' },
+    });
   });
 
   it('decodes what our server sends with an independent decoder run', async () => {

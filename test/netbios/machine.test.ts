@@ -10,7 +10,13 @@ const called = parseNetbiosName('*SMBSERVER', 0x20);
 const calling = parseNetbiosName('NODECLIENT', 0x00);
 
 function caller(options: { maxRetargets?: number } = {}): NetbiosMachine {
-  return new NetbiosMachine({ role: 'calling', called, calling, maxRetargets: options.maxRetargets ?? 4, timeoutMs: 1000 });
+  return new NetbiosMachine({
+    role: 'calling',
+    called,
+    calling,
+    maxRetargets: options.maxRetargets ?? 4,
+    timeoutMs: 1000,
+  });
 }
 function callee(): NetbiosMachine {
   return new NetbiosMachine({ role: 'called', requestTimeoutMs: 2000 });
@@ -64,7 +70,10 @@ describe('NetbiosMachine pair', () => {
     b.handleBytes(sent, 4);
     a.send(hex('01'));
     pump(a, b, 4);
-    expect(eventsOf(b)).toEqual([{ type: 'message', data: hex('be ef') }, { type: 'message', data: hex('01') }]);
+    expect(eventsOf(b)).toEqual([
+      { type: 'message', data: hex('be ef') },
+      { type: 'message', data: hex('01') },
+    ]);
     expect(eventsOf(a)).toEqual([{ type: 'message', data: hex('77') }]);
   });
 
@@ -93,7 +102,13 @@ describe('NetbiosMachine pair', () => {
     a.handleBytes(hex('83 00 00 01 82'), 11);
     const [close, ended] = eventsOf(a);
     expect(close).toMatchObject({ type: 'close', graceful: false });
-    expect(ended).toMatchObject({ type: 'ended', error: { code: 'ERR_NETBIOS_REFUSED', details: { errorCode: 0x82, reason: 'called name not present', remote: 'B' } } });
+    expect(ended).toMatchObject({
+      type: 'ended',
+      error: {
+        code: 'ERR_NETBIOS_REFUSED',
+        details: { errorCode: 0x82, reason: 'called name not present', remote: 'B' },
+      },
+    });
     expect(b.nextDeadline()).toBe(2010);
     b.handleTimeout(2009);
     expect(eventsOf(b)).toEqual([]);
@@ -108,7 +123,10 @@ describe('NetbiosMachine pair', () => {
     a.handleTransportUp(0, 'B');
     const request = bytesOf(a);
     a.handleBytes(FACTS_RETARGET_K, 5);
-    expect(eventsOf(a)).toEqual([{ type: 'close', graceful: false }, { type: 'retarget', address: '127.0.0.1', port: 1139 }]);
+    expect(eventsOf(a)).toEqual([
+      { type: 'close', graceful: false },
+      { type: 'retarget', address: '127.0.0.1', port: 1139 },
+    ]);
     expect(a.nextDeadline()).toBeUndefined();
     a.handleTransportClosed(6); // the old connection's close: not an error
     expect(eventsOf(a)).toEqual([]);
@@ -123,7 +141,10 @@ describe('NetbiosMachine pair', () => {
     const answer = bytesOf(b);
     expect(toHex(answer)).toBe(toHex(FACTS_RETARGET_K));
     a.handleBytes(answer, 13);
-    expect(eventsOf(a)[1]).toMatchObject({ type: 'ended', error: { code: 'ERR_NETBIOS_TOO_MANY_RETARGETS', details: { maxRetargets: 1 } } });
+    expect(eventsOf(a)[1]).toMatchObject({
+      type: 'ended',
+      error: { code: 'ERR_NETBIOS_TOO_MANY_RETARGETS', details: { maxRetargets: 1 } },
+    });
     expect(a.hops).toHaveLength(2);
   });
 
@@ -134,11 +155,17 @@ describe('NetbiosMachine pair', () => {
     a.handleTimeout(999);
     expect(eventsOf(a)).toEqual([]);
     a.handleTimeout(1000);
-    expect(eventsOf(a)[1]).toMatchObject({ type: 'ended', error: { code: 'ERR_NETBIOS_TIMEOUT', details: { timeoutMs: 1000 } } });
+    expect(eventsOf(a)[1]).toMatchObject({
+      type: 'ended',
+      error: { code: 'ERR_NETBIOS_TIMEOUT', details: { timeoutMs: 1000 } },
+    });
     const b = callee();
     b.handleTransportUp(0, 'A');
     b.handleTimeout(2000);
-    expect(eventsOf(b)[1]).toMatchObject({ type: 'ended', error: { code: 'ERR_NETBIOS_TIMEOUT', details: { timeoutMs: 2000 } } });
+    expect(eventsOf(b)[1]).toMatchObject({
+      type: 'ended',
+      error: { code: 'ERR_NETBIOS_TIMEOUT', details: { timeoutMs: 2000 } },
+    });
     // Deciding counts against the same deadline; a late answer is ignored.
     const c = callee();
     c.handleTransportUp(0, 'A');
@@ -163,7 +190,12 @@ describe('NetbiosMachine pair', () => {
     const b = callee();
     b.handleTransportUp(0, 'A');
     b.handleBytes(hex('00 00 00 01 01'), 1);
-    expect(eventsOf(b)[1]).toMatchObject({ error: { code: 'ERR_NETBIOS_UNEXPECTED_PACKET', details: { packet: 'SESSION_MESSAGE', state: 'awaiting-request' } } });
+    expect(eventsOf(b)[1]).toMatchObject({
+      error: {
+        code: 'ERR_NETBIOS_UNEXPECTED_PACKET',
+        details: { packet: 'SESSION_MESSAGE', state: 'awaiting-request' },
+      },
+    });
     const c = callee();
     c.handleTransportUp(0, 'A');
     c.handleBytes(concat([FACTS_REQUEST_A, FACTS_REQUEST_A]), 1); // the second waits for the answer
@@ -172,7 +204,9 @@ describe('NetbiosMachine pair', () => {
     const a = caller();
     a.handleTransportUp(0, 'B');
     a.handleBytes(hex('00 00 00 01 01'), 1);
-    expect(eventsOf(a)[1]).toMatchObject({ error: { code: 'ERR_NETBIOS_UNEXPECTED_PACKET', details: { state: 'requesting' } } });
+    expect(eventsOf(a)[1]).toMatchObject({
+      error: { code: 'ERR_NETBIOS_UNEXPECTED_PACKET', details: { state: 'requesting' } },
+    });
   });
 
   it('a close before the answer: ERR_NETBIOS_CLOSED; a caller leaving before its request: no error', () => {

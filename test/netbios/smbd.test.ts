@@ -10,14 +10,24 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNetbios, encodePacket, listenNetbios, NetbiosDecoder, NetbiosError, type NetbiosPacket, type NetbiosServer } from '../../src/netbios/index.js';
+import {
+  connectNetbios,
+  encodePacket,
+  listenNetbios,
+  NetbiosDecoder,
+  NetbiosError,
+  type NetbiosPacket,
+  type NetbiosServer,
+} from '../../src/netbios/index.js';
 import { concat, FACTS_MALFORMED_F, FACTS_REQUEST_A, hex, toHex } from './cases.js';
 import { portIsFree, smbdInstalled, startSmbd, type Smbd } from './smbd.js';
 
 const CI = process.env.CI === 'true' || process.env.CI === '1';
 const available = smbdInstalled();
 if (!available && !CI) {
-  console.warn('\n*** SKIPPED: test/netbios/smbd.test.ts needs /usr/sbin/smbd (Debian package samba); under CI=true this fails instead. ***\n');
+  console.warn(
+    '\n*** SKIPPED: test/netbios/smbd.test.ts needs /usr/sbin/smbd (Debian package samba); under CI=true this fails instead. ***\n',
+  );
 }
 
 describe.runIf(!available && CI)('smbd under CI', () => {
@@ -78,7 +88,11 @@ describe.runIf(available)('against Samba smbd on loopback', () => {
   });
 
   it('our session request gets 82 00 00 00 (octet for octet)', async () => {
-    const request = encodePacket({ type: 'SESSION_REQUEST', called: { name: '*SMBSERVER', suffix: 0x20, scope: '' }, calling: { name: 'NODECLIENT', suffix: 0, scope: '' } });
+    const request = encodePacket({
+      type: 'SESSION_REQUEST',
+      called: { name: '*SMBSERVER', suffix: 0x20, scope: '' },
+      calling: { name: 'NODECLIENT', suffix: 0, scope: '' },
+    });
     expect(toHex(request)).toBe(toHex(FACTS_REQUEST_A));
     expect(toHex(await raw(smbd.port, request, 4))).toBe('82000000');
   });
@@ -91,7 +105,7 @@ describe.runIf(available)('against Samba smbd on loopback', () => {
     }
   });
 
-  it('carries an SMB2 NEGOTIATE as a session message and reads smbd\'s answer from the next one', async () => {
+  it("carries an SMB2 NEGOTIATE as a session message and reads smbd's answer from the next one", async () => {
     const session = await connectNetbios({ host: '127.0.0.1', port: smbd.port, called: '*SMBSERVER' });
     await session.send(smb2Negotiate());
     const it = session[Symbol.asyncIterator]();
@@ -117,13 +131,21 @@ describe.runIf(available)('against Samba smbd on loopback', () => {
     expect(() => decodeAll(bad)).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED_FRAME', reason: 'bad-name' }));
   });
 
-  it('the client reports smbd\'s refusal of a calling name with suffix R as ERR_NETBIOS_REFUSED 0x82', async () => {
-    const error = await connectNetbios({ host: '127.0.0.1', port: smbd.port, called: '*SMBSERVER', calling: 'NODECLIENT<52>' }).then(
+  it("the client reports smbd's refusal of a calling name with suffix R as ERR_NETBIOS_REFUSED 0x82", async () => {
+    const error = await connectNetbios({
+      host: '127.0.0.1',
+      port: smbd.port,
+      called: '*SMBSERVER',
+      calling: 'NODECLIENT<52>',
+    }).then(
       () => expect.fail('expected a refusal'),
       (e: unknown) => e as NetbiosError,
     );
     expect(error).toBeInstanceOf(NetbiosError);
-    expect(error).toMatchObject({ code: 'ERR_NETBIOS_REFUSED', details: { errorCode: 0x82, reason: 'called name not present' } });
+    expect(error).toMatchObject({
+      code: 'ERR_NETBIOS_REFUSED',
+      details: { errorCode: 0x82, reason: 'called name not present' },
+    });
   });
 
   it('with SMB1 disabled (the default), a keep-alive before the request ends the connection', async () => {
@@ -172,7 +194,11 @@ describe.runIf(available)('smbd retargets to our server (port 139 only)', () => 
 
   it('answers 84 00 00 06 7f 00 00 01 <our port>, and the client follows it to our server', async (ctx) => {
     if (skipped) ctx.skip();
-    const request = encodePacket({ type: 'SESSION_REQUEST', called: { name: 'RETARGETME', suffix: 0x20, scope: '' }, calling: { name: 'NODECLIENT', suffix: 0, scope: '' } });
+    const request = encodePacket({
+      type: 'SESSION_REQUEST',
+      called: { name: 'RETARGETME', suffix: 0x20, scope: '' },
+      calling: { name: 'NODECLIENT', suffix: 0, scope: '' },
+    });
     const got = await raw(139, request);
     expect(decodeAll(got)).toEqual([{ type: 'RETARGET_SESSION_RESPONSE', address: '127.0.0.1', port: ours.port }]);
     expect(toHex(got.subarray(0, 8))).toBe('840000067f000001');
@@ -192,17 +218,40 @@ describe.runIf(available)('colloquy netbios connect against smbd', () => {
     await smbd?.stop();
   });
 
-  it('prints the positive answer and smbd\'s NEGOTIATE response as hex (--json)', async () => {
+  it("prints the positive answer and smbd's NEGOTIATE response as hex (--json)", async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'netbios', 'connect', `127.0.0.1:${smbd.port}`, '--called', '*SMBSERVER', '--json'],
-        { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr }));
+      const child = execFile(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'netbios',
+          'connect',
+          `127.0.0.1:${smbd.port}`,
+          '--called',
+          '*SMBSERVER',
+          '--json',
+        ],
+        { cwd: root, timeout: 30_000 },
+        (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr }),
+      );
       child.stdin?.end(`${toHex(smb2Negotiate())}\n`);
     });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines[0]).toMatchObject({ event: 'answer', answer: 'positive', remote: `127.0.0.1:${smbd.port}`, called: '*SMBSERVER<20>', calling: 'COLLOQUY<00>' });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({
+      event: 'answer',
+      answer: 'positive',
+      remote: `127.0.0.1:${smbd.port}`,
+      called: '*SMBSERVER<20>',
+      calling: 'COLLOQUY<00>',
+    });
     expect(lines[1]).toMatchObject({ event: 'message' });
     expect(String(lines[1]?.hex)).toMatch(/^fe534d42/);
     expect(lines.at(-1)).toEqual({ event: 'closed' });

@@ -70,35 +70,42 @@ export async function startSmbd(options: SmbdOptions = {}): Promise<Smbd> {
     return path;
   };
   const conf = join(dir, 'smb.conf');
-  writeFileSync(conf, [
-    '[global]',
-    '  netbios name = TESTSRV',
-    '  workgroup = COLLOQUY',
-    '  server role = standalone server',
-    '  interfaces = lo',
-    '  bind interfaces only = yes',
-    `  smb ports = ${port}`,
-    '  disable netbios = no',
-    `  private dir = ${sub('private')}`,
-    `  lock directory = ${sub('lock')}`,
-    `  state directory = ${sub('state')}`,
-    `  cache directory = ${sub('cache')}`,
-    `  pid directory = ${sub('pid')}`,
-    `  ncalrpc dir = ${sub('ncalrpc')}`,
-    `  log file = ${sub('log')}/log.%m`,
-    `  passdb backend = tdbsam:${join(dir, 'private', 'passdb.tdb')}`,
-    '  load printers = no',
-    '  printing = bsd',
-    '  printcap name = /dev/null',
-    '  disable spoolss = yes',
-    ...(options.minProtocol === undefined ? [] : [`  server min protocol = ${options.minProtocol}`]),
-    ...(options.extra ?? []).map((line) => `  ${line}`),
-    '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      '[global]',
+      '  netbios name = TESTSRV',
+      '  workgroup = COLLOQUY',
+      '  server role = standalone server',
+      '  interfaces = lo',
+      '  bind interfaces only = yes',
+      `  smb ports = ${port}`,
+      '  disable netbios = no',
+      `  private dir = ${sub('private')}`,
+      `  lock directory = ${sub('lock')}`,
+      `  state directory = ${sub('state')}`,
+      `  cache directory = ${sub('cache')}`,
+      `  pid directory = ${sub('pid')}`,
+      `  ncalrpc dir = ${sub('ncalrpc')}`,
+      `  log file = ${sub('log')}/log.%m`,
+      `  passdb backend = tdbsam:${join(dir, 'private', 'passdb.tdb')}`,
+      '  load printers = no',
+      '  printing = bsd',
+      '  printcap name = /dev/null',
+      '  disable spoolss = yes',
+      ...(options.minProtocol === undefined ? [] : [`  server min protocol = ${options.minProtocol}`]),
+      ...(options.extra ?? []).map((line) => `  ${line}`),
+      '',
+    ].join('\n'),
+  );
 
   // detached: smbd gets a process group of its own. With --no-process-group it would otherwise
   // share ours, and on SIGTERM it signals its whole group: that killed the test runner.
-  const child: ChildProcess = spawn(SMBD, ['--foreground', '--no-process-group', '-s', conf, '--debug-stdout', '-d', '3'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child: ChildProcess = spawn(
+    SMBD,
+    ['--foreground', '--no-process-group', '-s', conf, '--debug-stdout', '-d', '3'],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async (): Promise<void> => {
@@ -112,7 +119,10 @@ export async function startSmbd(options: SmbdOptions = {}): Promise<Smbd> {
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`smbd did not get ready within ${options.timeoutMs ?? 15000} ms`)), options.timeoutMs ?? 15000);
+      const timer = setTimeout(
+        () => reject(new Error(`smbd did not get ready within ${options.timeoutMs ?? 15000} ms`)),
+        options.timeoutMs ?? 15000,
+      );
       const onData = (chunk: Buffer): void => {
         output += chunk.toString();
         if (output.includes('waiting for connections')) {

@@ -77,7 +77,9 @@ describe('NetbiosDecoder limits and failure', () => {
 
   it('refuses maxMessageSize outside 0..0x1FFFF', () => {
     for (const bad of [-1, 0x20000, 1.5, Number.NaN]) {
-      expect(() => new NetbiosDecoder({ maxMessageSize: bad })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }));
+      expect(() => new NetbiosDecoder({ maxMessageSize: bad })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }),
+      );
     }
     expect(new NetbiosDecoder().maxMessageSize).toBe(0x1ffff);
   });

@@ -26,7 +26,9 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
   const nodes: ServeNode[] = [];
   const clients: { abort(): void }[] = [];
   let lb: Forwarder | undefined;
-  beforeAll(async () => { redis = await startRedis(); }, 30_000);
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 30_000);
   afterEach(async () => {
     for (const c of clients.splice(0)) c.abort();
     await lb?.close();
@@ -37,7 +39,9 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
       n.process.kill('SIGKILL');
     }
   });
-  afterAll(async () => { await redis?.stop(); });
+  afterAll(async () => {
+    await redis?.stop();
+  });
 
   const start = async (): Promise<ServeNode> => {
     const n = await startServe(['--store', redis.url, ...ANONYMOUS]);
@@ -47,13 +51,22 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
   const port = (n: ServeNode): number => Number(new URL(n.tcp).port);
   const connectOptions = { heartbeatMs: 1000, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } };
 
-  async function member(url: string, nick: string, room: string, halfDuplex = false): Promise<{ chat: ChatClient; got: ChatMessage[]; closed: () => boolean }> {
+  async function member(
+    url: string,
+    nick: string,
+    room: string,
+    halfDuplex = false,
+  ): Promise<{ chat: ChatClient; got: ChatMessage[]; closed: () => boolean }> {
     const chat = await ChatClient.connect(url, { nick, room, halfDuplex, ...connectOptions });
     clients.push(chat);
     const got: ChatMessage[] = [];
     let closed = false;
-    chat.on('message', (m) => { if (!m.history) got.push(m); });
-    chat.on('closed', () => { closed = true; });
+    chat.on('message', (m) => {
+      if (!m.history) got.push(m);
+    });
+    chat.on('closed', () => {
+      closed = true;
+    });
     return { chat, got, closed: () => closed };
   }
 
@@ -81,8 +94,13 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
   /** Every member got every line exactly once, each sender's in its order, all in one room order. */
   function expectEveryLineOnce(members: { got: ChatMessage[] }[], n: number): void {
     for (const m of members) {
-      for (const [from, tag] of [['ada', 'a'], ['bob', 'b']] as const) {
-        expect(m.got.filter((x) => x.from === from).map((x) => x.text)).toEqual(Array.from({ length: n }, (_, i) => `${tag}${i}`));
+      for (const [from, tag] of [
+        ['ada', 'a'],
+        ['bob', 'b'],
+      ] as const) {
+        expect(m.got.filter((x) => x.from === from).map((x) => x.text)).toEqual(
+          Array.from({ length: n }, (_, i) => `${tag}${i}`),
+        );
       }
       expect(m.got).toHaveLength(2 * n);
     }
@@ -92,17 +110,27 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
 
   /** ada through the balancer on `first`, bob straight on `bob`'s node; `kills` run at the given lines. */
   type Member = Awaited<ReturnType<typeof member>>;
-  async function conversation(room: string, first: ServeNode, bobNode: ServeNode, kills: Map<number, () => void>, halfDuplex = false): Promise<[Member, Member]> {
+  async function conversation(
+    room: string,
+    first: ServeNode,
+    bobNode: ServeNode,
+    kills: Map<number, () => void>,
+    halfDuplex = false,
+  ): Promise<[Member, Member]> {
     lb = await forwarder(port(first));
     const ada = await member(`tcp://127.0.0.1:${lb.port}`, 'ada', room, halfDuplex);
     const bob = await member(bobNode.tcp, 'bob', room, halfDuplex);
-    await until(() => ada.chat.members.includes('bob'), 'bob in ada\'s member list');
+    await until(() => ada.chat.members.includes('bob'), "bob in ada's member list");
     const session = ada.chat.session.id;
     let resumes = 0;
-    ada.chat.session.on('resumed', () => { resumes++; });
+    ada.chat.session.on('resumed', () => {
+      resumes++;
+    });
     // Half duplex: one floor for the room, whatever node each member is on.
     let both = 0;
-    const floor = setInterval(() => { if (halfDuplex && ada.chat.hasTurn && bob.chat.hasTurn) both++; }, 5);
+    const floor = setInterval(() => {
+      if (halfDuplex && ada.chat.hasTurn && bob.chat.hasTurn) both++;
+    }, 5);
     const N = 40;
     await talk(ada.chat, bob.chat, N, async (i) => {
       const kill = kills.get(i);
@@ -122,10 +150,12 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
     return [ada, bob];
   }
 
-  const killAndMove = (victim: ServeNode, next: ServeNode, signal: NodeJS.Signals = 'SIGKILL') => (): void => {
-    lb?.switchTo(port(next));
-    victim.process.kill(signal);
-  };
+  const killAndMove =
+    (victim: ServeNode, next: ServeNode, signal: NodeJS.Signals = 'SIGKILL') =>
+    (): void => {
+      lb?.switchTo(port(next));
+      victim.process.kill(signal);
+    };
 
   it('two members; the node holding one is killed mid-conversation: every line once, in order', async () => {
     const [n1, n2] = await Promise.all([start(), start()]);
@@ -140,7 +170,10 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
     n1.process.kill('SIGCONT');
     await new Promise((r) => setTimeout(r, 3000));
     await ada.chat.send('after the thaw');
-    await until(() => [ada, bob].every((m) => m.got.some((x) => x.text === 'after the thaw')), 'the line after the thaw at both members');
+    await until(
+      () => [ada, bob].every((m) => m.got.some((x) => x.text === 'after the thaw')),
+      'the line after the thaw at both members',
+    );
     for (const m of [ada, bob]) {
       expect(m.got).toHaveLength(81);
       expect(new Set(m.got.map((x) => x.id)).size).toBe(81);
@@ -150,10 +183,18 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
 
   it('two kills in a row: the member goes on on a third node', async () => {
     const [n1, n2, n3] = await Promise.all([start(), start(), start()]);
-    await conversation('kill-twice', n1, n3, new Map([[10, killAndMove(n1, n2)], [24, killAndMove(n2, n3)]]));
+    await conversation(
+      'kill-twice',
+      n1,
+      n3,
+      new Map([
+        [10, killAndMove(n1, n2)],
+        [24, killAndMove(n2, n3)],
+      ]),
+    );
   }, 300_000);
 
-  it('a half-duplex room: the node of the floor\'s holder dies; the floor and every line go on', async () => {
+  it("a half-duplex room: the node of the floor's holder dies; the floor and every line go on", async () => {
     const [n1, n2] = await Promise.all([start(), start()]);
     // ada asks for the floor for each line and bob for each of his: the floor moves between the
     // nodes all the time, and ada (on n1) holds it or waits for it when n1 dies.

@@ -47,7 +47,12 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
   };
   const port = (n: ServeNode): number => Number(new URL(n.tcp).port);
   /** Kills `victim` (SIGKILL) once more than `at` bytes moved, and sends new connections to `next`. */
-  const killAt = (at: number, victim: ServeNode, next: ServeNode, signal: NodeJS.Signals = 'SIGKILL'): TransferOptions['onProgress'] => {
+  const killAt = (
+    at: number,
+    victim: ServeNode,
+    next: ServeNode,
+    signal: NodeJS.Signals = 'SIGKILL',
+  ): TransferOptions['onProgress'] => {
     let done = false;
     return (p) => {
       if (done || p.transferred <= at) return;
@@ -56,7 +61,10 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
       victim.process.kill(signal);
     };
   };
-  const clientOptions = (onProgress: TransferOptions['onProgress']): TransferOptions => ({ connect: { heartbeatMs: 1000, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } }, onProgress });
+  const clientOptions = (onProgress: TransferOptions['onProgress']): TransferOptions => ({
+    connect: { heartbeatMs: 1000, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } },
+    onProgress,
+  });
 
   it('get, then put: each goes on on the next node after its node is killed', async () => {
     const [node1, node2] = await Promise.all([start(), start()]);
@@ -85,7 +93,12 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
     const data = randomBytes(16 * MiB + 3);
     await writeFile(join(shared, 'frozen.bin'), data);
     try {
-      const got = await getFile(url, 'frozen.bin', join(local, 'frozen.bin'), clientOptions(killAt(4 * MiB, node1, node2, 'SIGSTOP')));
+      const got = await getFile(
+        url,
+        'frozen.bin',
+        join(local, 'frozen.bin'),
+        clientOptions(killAt(4 * MiB, node1, node2, 'SIGSTOP')),
+      );
       expect(sha(await readFile(join(local, 'frozen.bin')))).toBe(sha(data));
       expect(got.takeovers).toBe(1);
     } finally {

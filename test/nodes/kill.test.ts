@@ -13,24 +13,33 @@ import { forwarder } from '../support/forwarder.js';
 const skip = skipWithout('redis-server', 'multi-node kill test', 'apt-get install redis-server');
 
 function startNode(redisUrl: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/nodes/node.ts', redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/nodes/node.ts', redisUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('node did not start within 30 s')), 30_000);
     child.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
       const m = /ready (\d+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }); }
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
     });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`node exited with ${String(code)}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${String(code)}`));
+    });
   });
 }
-
 
 describe.skipIf(skip)('resume on another node after kill -9', () => {
   let redis: RedisServer;
   const children: ChildProcess[] = [];
-  beforeAll(async () => { redis = await startRedis(); }, 30_000);
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 30_000);
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await redis?.stop();
@@ -41,7 +50,10 @@ describe.skipIf(skip)('resume on another node after kill -9', () => {
     children.push(node1.child, node2.child);
     const lb = await forwarder(node1.port);
     try {
-      const client = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+      const client = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+      });
       const n = 600;
       const echoed: number[] = [];
       const done = (async () => {

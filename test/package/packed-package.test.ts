@@ -15,8 +15,12 @@ describe('the packed package', () => {
     const { dir, tarball } = await packedPackage();
     expect(existsSync(tarball)).toBe(true);
     expect(existsSync(join(dir, 'node_modules', 'colloquy', 'dist', 'index.js'))).toBe(true);
-    const { exports } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
-    const subpaths = Object.keys(exports).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'colloquy' : `colloquy/${k.slice(2)}`));
+    const { exports } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    const subpaths = Object.keys(exports)
+      .filter((k) => k !== './package.json')
+      .map((k) => (k === '.' ? 'colloquy' : `colloquy/${k.slice(2)}`));
     const script = `for (const p of ${JSON.stringify(subpaths)}) { const m = await import(p); if (!Object.keys(m).length) throw new Error(p + ' exports nothing'); } console.log('ok');`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
     expect(stdout.trim()).toBe('ok');

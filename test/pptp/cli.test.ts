@@ -31,7 +31,11 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 describe('colloquy pptp', () => {
   it('is listed in the help, and --help explains probe', async () => {
     expect((await cli(['--help'])).stdout).toMatch(/^\s+pptp\s+probe a PPTP server/m);
-    for (const args of [['pptp', '--help'], ['help', 'pptp'], ['pptp', 'probe', '--help']]) {
+    for (const args of [
+      ['pptp', '--help'],
+      ['help', 'pptp'],
+      ['pptp', 'probe', '--help'],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Usage: colloquy pptp probe HOST[:PORT]');
@@ -80,7 +84,13 @@ describe('colloquy pptp', () => {
     const p = await peer();
     const r = await cli(['pptp', 'probe', `127.0.0.1:${p.port}`, '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ protocolVersion: '1.0', hostName: 'mock-pac', vendor: 'Colloquy tests', maximumChannels: 42, stop: { resultCode: 1 } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      protocolVersion: '1.0',
+      hostName: 'mock-pac',
+      vendor: 'Colloquy tests',
+      maximumChannels: 42,
+      stop: { resultCode: 1 },
+    });
   });
 
   it('a refusal is printed, and the exit code is 1', async () => {
@@ -99,7 +109,9 @@ describe('colloquy pptp', () => {
     const r = await cli(['pptp', 'probe', `127.0.0.1:${p.port}`]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^colloquy pptp: PPTP: Length 21331 exceeds the longest control message \(220 octets\) \(ERR_FRAME_TOO_LARGE/);
+    expect(r.stderr).toMatch(
+      /^colloquy pptp: PPTP: Length 21331 exceeds the longest control message \(220 octets\) \(ERR_FRAME_TOO_LARGE/,
+    );
   });
 
   it('a silent peer times out (--timeout)', async () => {

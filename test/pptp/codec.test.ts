@@ -4,14 +4,28 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/engine/errors.js';
 import {
-  bearerNames, decodeMessage, encodeMessage, formatVersion, framingNames, generalErrorName, LAYOUTS, MAX_MESSAGE_LENGTH,
-  PptpProtocolError, resultName, stopReasonName, type PptpMessage,
+  bearerNames,
+  decodeMessage,
+  encodeMessage,
+  formatVersion,
+  framingNames,
+  generalErrorName,
+  LAYOUTS,
+  MAX_MESSAGE_LENGTH,
+  PptpProtocolError,
+  resultName,
+  stopReasonName,
+  type PptpMessage,
 } from '../../src/pptp/index.js';
 import { concat, FIXTURES, header, hex, PPTPD_SCCRP, text } from './cases.js';
 import { fixtureCases } from '../support/codec-harness.js';
 
 describe('hex fixtures', () => {
-  fixtureCases(FIXTURES.map(({ name, message, wire }) => ({ name, unit: message, wire })), encodeMessage, (wire) => decodeMessage(wire));
+  fixtureCases(
+    FIXTURES.map(({ name, message, wire }) => ({ name, unit: message, wire })),
+    encodeMessage,
+    (wire) => decodeMessage(wire),
+  );
 
   it('covers all 15 control message types', () => {
     expect(new Set(FIXTURES.map((f) => f.message.type)).size).toBe(15);
@@ -22,11 +36,21 @@ describe('the layout table', () => {
   const size = { u8: 1, u16: 2, u32: 4, reserved8: 1, reserved16: 2, text64: 64, text128: 128 } as const;
   // RFC 2637 §2.1..§2.15: the fixed Length of each control message.
   const rfc: Record<string, [number, number]> = {
-    START_CONTROL_CONNECTION_REQUEST: [1, 156], START_CONTROL_CONNECTION_REPLY: [2, 156],
-    STOP_CONTROL_CONNECTION_REQUEST: [3, 16], STOP_CONTROL_CONNECTION_REPLY: [4, 16],
-    ECHO_REQUEST: [5, 16], ECHO_REPLY: [6, 20], OUTGOING_CALL_REQUEST: [7, 168], OUTGOING_CALL_REPLY: [8, 32],
-    INCOMING_CALL_REQUEST: [9, 220], INCOMING_CALL_REPLY: [10, 24], INCOMING_CALL_CONNECTED: [11, 28],
-    CALL_CLEAR_REQUEST: [12, 16], CALL_DISCONNECT_NOTIFY: [13, 148], WAN_ERROR_NOTIFY: [14, 40], SET_LINK_INFO: [15, 24],
+    START_CONTROL_CONNECTION_REQUEST: [1, 156],
+    START_CONTROL_CONNECTION_REPLY: [2, 156],
+    STOP_CONTROL_CONNECTION_REQUEST: [3, 16],
+    STOP_CONTROL_CONNECTION_REPLY: [4, 16],
+    ECHO_REQUEST: [5, 16],
+    ECHO_REPLY: [6, 20],
+    OUTGOING_CALL_REQUEST: [7, 168],
+    OUTGOING_CALL_REPLY: [8, 32],
+    INCOMING_CALL_REQUEST: [9, 220],
+    INCOMING_CALL_REPLY: [10, 24],
+    INCOMING_CALL_CONNECTED: [11, 28],
+    CALL_CLEAR_REQUEST: [12, 16],
+    CALL_DISCONNECT_NOTIFY: [13, 148],
+    WAN_ERROR_NOTIFY: [14, 40],
+    SET_LINK_INFO: [15, 24],
   };
   it.each(Object.entries(LAYOUTS))('%s: code and Length as in RFC 2637, fields add up', (name, layout) => {
     expect([layout.code, layout.length]).toEqual(rfc[name]);
@@ -45,7 +69,9 @@ describe('decoding is lenient where RFC 2637 asks nothing of receivers', () => {
     expect(decodeMessage(wire)).toEqual(decodeMessage(PPTPD_SCCRP));
   });
   it('reads a 64-octet text field without a NUL', () => {
-    const m = decodeMessage(concat([header(156, 1), hex('0100 0000 00000000 00000000 0000 0000'), text('a'.repeat(64), 64), text('', 64)]));
+    const m = decodeMessage(
+      concat([header(156, 1), hex('0100 0000 00000000 00000000 0000 0000'), text('a'.repeat(64), 64), text('', 64)]),
+    );
     expect(m.type === 'START_CONTROL_CONNECTION_REQUEST' && m.hostName).toBe('a'.repeat(64));
   });
 });
@@ -65,17 +91,37 @@ describe('rejections: each a PptpProtocolError with a wire code', () => {
   const cases: Array<[string, Uint8Array, string, string]> = [
     ['Length below the header (11)', withLength(PPTPD_SCCRP, 11).subarray(0, 11), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['Length 0', hex('0000 0001 1a2b3c4d 0001 0000'), 'ERR_MALFORMED_FRAME', 'bad-length'],
-    ['Length 221, past the longest message', concat([withLength(PPTPD_SCCRP, 221), new Uint8Array(65)]), 'ERR_FRAME_TOO_LARGE', 'too-large'],
+    [
+      'Length 221, past the longest message',
+      concat([withLength(PPTPD_SCCRP, 221), new Uint8Array(65)]),
+      'ERR_FRAME_TOO_LARGE',
+      'too-large',
+    ],
     ['Length 0xffff', hex('ffff 0001 1a2b3c4d 0002 0000'), 'ERR_FRAME_TOO_LARGE', 'too-large'],
-    ['an HTTP answer instead of PPTP', Uint8Array.from('HTTP/1.1 400 Bad Request\r\n', (c) => c.charCodeAt(0)), 'ERR_FRAME_TOO_LARGE', 'too-large'],
+    [
+      'an HTTP answer instead of PPTP',
+      Uint8Array.from('HTTP/1.1 400 Bad Request\r\n', (c) => c.charCodeAt(0)),
+      'ERR_FRAME_TOO_LARGE',
+      'too-large',
+    ],
     ['a wrong Magic Cookie', patched(4, '1a2b3c4e'), 'ERR_MALFORMED_FRAME', 'bad-magic'],
     ['a zero Magic Cookie', patched(4, '00000000'), 'ERR_MALFORMED_FRAME', 'bad-magic'],
     ['PPTP Message Type 2 (management)', patched(2, '0002'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-message-type'],
     ['PPTP Message Type 0', patched(2, '0000'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-message-type'],
     ['Control Message Type 0', patched(8, '0000'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-control-type'],
     ['Control Message Type 16', patched(8, '0010'), 'ERR_UNKNOWN_FRAME_TYPE', 'unknown-control-type'],
-    ['a Start-Control-Connection-Reply of Length 150', withLength(PPTPD_SCCRP, 150).subarray(0, 150), 'ERR_MALFORMED_FRAME', 'bad-length'],
-    ['an Echo-Request of Length 20', concat([header(20, 5), hex('00000001 00000000')]), 'ERR_MALFORMED_FRAME', 'bad-length'],
+    [
+      'a Start-Control-Connection-Reply of Length 150',
+      withLength(PPTPD_SCCRP, 150).subarray(0, 150),
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+    ],
+    [
+      'an Echo-Request of Length 20',
+      concat([header(20, 5), hex('00000001 00000000')]),
+      'ERR_MALFORMED_FRAME',
+      'bad-length',
+    ],
     ['fewer octets than Length', PPTPD_SCCRP.subarray(0, 155), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['more octets than Length', concat([PPTPD_SCCRP, hex('00')]), 'ERR_MALFORMED_FRAME', 'bad-length'],
     ['a header cut short', PPTPD_SCCRP.subarray(0, 11), 'ERR_MALFORMED_FRAME', 'bad-length'],
@@ -95,7 +141,9 @@ describe('rejections: each a PptpProtocolError with a wire code', () => {
   it('checks the magic cookie before the message type', () => {
     const wire = PPTPD_SCCRP.slice();
     wire.set(hex('0002 deadbeef'), 2);
-    expect(() => decodeMessage(wire)).toThrow(expect.objectContaining({ reason: 'bad-magic', details: expect.objectContaining({ magic: 0xdeadbeef }) }));
+    expect(() => decodeMessage(wire)).toThrow(
+      expect.objectContaining({ reason: 'bad-magic', details: expect.objectContaining({ magic: 0xdeadbeef }) }),
+    );
   });
 });
 
@@ -113,14 +161,18 @@ describe('encoder refusals (origin local)', () => {
     ['an unknown type', { type: 'HELLO' }],
   ];
   it.each(bad)('%s', (_, message) => {
-    expect(() => encodeMessage(message as PptpMessage)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }));
+    expect(() => encodeMessage(message as PptpMessage)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', origin: 'local' }),
+    );
   });
 });
 
 describe('names of codes (RFC 2637)', () => {
   it('result codes by message type', () => {
     expect(resultName('START_CONTROL_CONNECTION_REPLY', 1)).toBe('successful channel establishment');
-    expect(resultName('START_CONTROL_CONNECTION_REPLY', 5)).toBe('the protocol version of the requester is not supported');
+    expect(resultName('START_CONTROL_CONNECTION_REPLY', 5)).toBe(
+      'the protocol version of the requester is not supported',
+    );
     expect(resultName('OUTGOING_CALL_REPLY', 4)).toBe('busy');
     expect(resultName('OUTGOING_CALL_REPLY', 7)).toBe('do not accept');
     expect(resultName('CALL_DISCONNECT_NOTIFY', 3)).toBe('admin shutdown');

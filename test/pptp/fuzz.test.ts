@@ -15,18 +15,22 @@ import { concat, FIXTURES, hex, PPTP_CODEC } from './cases.js';
 const VALID = FIXTURES.map((f) => f.wire);
 
 /** A plausible header (right cookie, a known or near type, a right or near length) then noise. */
-const noise = fc.tuple(
-  fc.constantFrom(...Object.values(LAYOUTS).map((l) => l.length), 0, 11, 12, 221, 0x1a2b),
-  fc.constantFrom(1, 1, 1, 2, 0),
-  fc.constantFrom(0x1a2b3c4d, 0x1a2b3c4d, 0x1a2b3c4d, 0x4d3c2b1a),
-  fc.integer({ min: 0, max: 17 }),
-  fc.uint8Array({ maxLength: 230 }),
-  fc.boolean(),
-).map(([length, messageType, magic, control, body, framed]) => {
-  if (!framed) return body;
-  const h = hex(`${length.toString(16).padStart(4, '0')} ${messageType.toString(16).padStart(4, '0')} ${magic.toString(16).padStart(8, '0')} ${control.toString(16).padStart(4, '0')} 0000`);
-  return concat([h, body]);
-});
+const noise = fc
+  .tuple(
+    fc.constantFrom(...Object.values(LAYOUTS).map((l) => l.length), 0, 11, 12, 221, 0x1a2b),
+    fc.constantFrom(1, 1, 1, 2, 0),
+    fc.constantFrom(0x1a2b3c4d, 0x1a2b3c4d, 0x1a2b3c4d, 0x4d3c2b1a),
+    fc.integer({ min: 0, max: 17 }),
+    fc.uint8Array({ maxLength: 230 }),
+    fc.boolean(),
+  )
+  .map(([length, messageType, magic, control, body, framed]) => {
+    if (!framed) return body;
+    const h = hex(
+      `${length.toString(16).padStart(4, '0')} ${messageType.toString(16).padStart(4, '0')} ${magic.toString(16).padStart(8, '0')} ${control.toString(16).padStart(4, '0')} 0000`,
+    );
+    return concat([h, body]);
+  });
 
 describe('fuzz: PptpDecoder', () => {
   fuzzCases(PPTP_CODEC, {
@@ -34,7 +38,11 @@ describe('fuzz: PptpDecoder', () => {
     maxCut: 40,
     properties: [
       { name: 'arbitrary octets give messages or a PptpProtocolError', input: noise, decodes: true },
-      { name: 'mutated valid streams give messages or a PptpProtocolError', input: mutatedStreams(VALID, 3), decodes: true },
+      {
+        name: 'mutated valid streams give messages or a PptpProtocolError',
+        input: mutatedStreams(VALID, 3),
+        decodes: true,
+      },
     ],
   });
 });

@@ -2,7 +2,12 @@
 // through a script, with well-formed messages or with any raw octets (the misbehaving cases).
 
 import net from 'node:net';
-import { encodeMessage, PptpDecoder, type PptpMessage, type StartControlConnectionReply } from '../../src/pptp/index.js';
+import {
+  encodeMessage,
+  PptpDecoder,
+  type PptpMessage,
+  type StartControlConnectionReply,
+} from '../../src/pptp/index.js';
 
 export interface MockConnection {
   readonly received: PptpMessage[];
@@ -20,8 +25,16 @@ export interface MockPeer {
 }
 
 export const GOOD_SCCRP: StartControlConnectionReply = {
-  type: 'START_CONTROL_CONNECTION_REPLY', protocolVersion: 0x0100, resultCode: 1, errorCode: 0, framingCapabilities: 3,
-  bearerCapabilities: 1, maximumChannels: 42, firmwareRevision: 0x0203, hostName: 'mock-pac', vendor: 'Colloquy tests',
+  type: 'START_CONTROL_CONNECTION_REPLY',
+  protocolVersion: 0x0100,
+  resultCode: 1,
+  errorCode: 0,
+  framingCapabilities: 3,
+  bearerCapabilities: 1,
+  maximumChannels: 42,
+  firmwareRevision: 0x0203,
+  hostName: 'mock-pac',
+  vendor: 'Colloquy tests',
 };
 
 /** A well-behaved PAC: the default answer to everything a PNS sends. */
@@ -34,10 +47,28 @@ export const goodPac: Script = (m, conn) => {
       conn.send({ type: 'ECHO_REPLY', identifier: m.identifier, resultCode: 1, errorCode: 0 });
       break;
     case 'OUTGOING_CALL_REQUEST':
-      conn.send({ type: 'OUTGOING_CALL_REPLY', callId: 1000 + m.callId, peerCallId: m.callId, resultCode: 1, errorCode: 0, causeCode: 0, connectSpeed: 64000, packetReceiveWindowSize: 16, packetProcessingDelay: 0, physicalChannelId: 5 });
+      conn.send({
+        type: 'OUTGOING_CALL_REPLY',
+        callId: 1000 + m.callId,
+        peerCallId: m.callId,
+        resultCode: 1,
+        errorCode: 0,
+        causeCode: 0,
+        connectSpeed: 64000,
+        packetReceiveWindowSize: 16,
+        packetProcessingDelay: 0,
+        physicalChannelId: 5,
+      });
       break;
     case 'CALL_CLEAR_REQUEST':
-      conn.send({ type: 'CALL_DISCONNECT_NOTIFY', callId: 1000 + m.callId, resultCode: 4, errorCode: 0, causeCode: 0, callStatistics: 'cleared' });
+      conn.send({
+        type: 'CALL_DISCONNECT_NOTIFY',
+        callId: 1000 + m.callId,
+        resultCode: 4,
+        errorCode: 0,
+        causeCode: 0,
+        callStatistics: 'cleared',
+      });
       break;
     case 'STOP_CONTROL_CONNECTION_REQUEST':
       conn.send({ type: 'STOP_CONTROL_CONNECTION_REPLY', resultCode: 1, errorCode: 0 });
@@ -48,7 +79,10 @@ export const goodPac: Script = (m, conn) => {
   }
 };
 
-export async function mockPeer(script: Script = goodPac, onConnect?: (conn: MockConnection) => void): Promise<MockPeer> {
+export async function mockPeer(
+  script: Script = goodPac,
+  onConnect?: (conn: MockConnection) => void,
+): Promise<MockPeer> {
   const connections: MockConnection[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {

@@ -13,13 +13,17 @@ const installed = pptpdInstalled();
 const free = await portIsFree(1723);
 const available = installed && free;
 if (!available) {
-  const why = installed ? '127.0.0.1:1723 is in use (pptpd cannot bind another port)' : '/usr/sbin/pptpd is missing (Debian package pptpd)';
+  const why = installed
+    ? '127.0.0.1:1723 is in use (pptpd cannot bind another port)'
+    : '/usr/sbin/pptpd is missing (Debian package pptpd)';
   console.warn(`\n*** ${CI ? 'FAILING' : 'SKIPPED'}: test/pptp/pptpd.test.ts: ${why}. ***\n`);
 }
 
 describe.runIf(!available && CI)('pptpd under CI', () => {
   it('is installed and can bind 127.0.0.1:1723', () => {
-    expect.fail(installed ? '127.0.0.1:1723 is in use' : '/usr/sbin/pptpd is missing: .ci/run installs the Debian package pptpd');
+    expect.fail(
+      installed ? '127.0.0.1:1723 is in use' : '/usr/sbin/pptpd is missing: .ci/run installs the Debian package pptpd',
+    );
   });
 });
 
@@ -32,12 +36,21 @@ describe.runIf(available)('against pptpd on 127.0.0.1:1723', () => {
     await pptpd?.stop();
   });
 
-  it('the probe reads pptpd\'s host name and vendor, and stops cleanly', async () => {
+  it("the probe reads pptpd's host name and vendor, and stops cleanly", async () => {
     const result = await probePptp({ host: '127.0.0.1', port: pptpd.port });
     expect(describeProbe(result)).toEqual({
-      peer: '127.0.0.1:1723', protocolVersion: '1.0', resultCode: 1, result: 'successful channel establishment', errorCode: 0, error: 'none',
-      framingCapabilities: { value: 0, names: [] }, bearerCapabilities: { value: 0, names: [] },
-      maximumChannels: 1, firmwareRevision: 1, hostName: 'local', vendor: 'linux',
+      peer: '127.0.0.1:1723',
+      protocolVersion: '1.0',
+      resultCode: 1,
+      result: 'successful channel establishment',
+      errorCode: 0,
+      error: 'none',
+      framingCapabilities: { value: 0, names: [] },
+      bearerCapabilities: { value: 0, names: [] },
+      maximumChannels: 1,
+      firmwareRevision: 1,
+      hostName: 'local',
+      vendor: 'linux',
       stop: { resultCode: 1, result: 'OK', errorCode: 0 },
     });
   });
@@ -60,10 +73,15 @@ describe.runIf(available)('against pptpd on 127.0.0.1:1723', () => {
 
   it('`colloquy pptp probe` prints the host name and vendor (the real executable)', async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const run = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'pptp', 'probe', ...args], { cwd: root, timeout: 30_000 },
-        (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr }));
-    });
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', 'pptp', 'probe', ...args],
+          { cwd: root, timeout: 30_000 },
+          (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr }),
+        );
+      });
     // One after the other: pptpd serves each control connection from a forked child, and two
     // at the same instant made it turn one away now and then on a loaded machine.
     const text = await run('127.0.0.1');
@@ -75,6 +93,12 @@ describe.runIf(available)('against pptpd on 127.0.0.1:1723', () => {
     expect(text.stdout).toMatch(/^protocol version\s+1\.0$/m);
     expect(text.stdout).toMatch(/^stopped\s+1 \(OK\)$/m);
     expect(json.code, json.stderr).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ hostName: 'local', vendor: 'linux', maximumChannels: 1, firmwareRevision: 1, stop: { resultCode: 1 } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      hostName: 'local',
+      vendor: 'linux',
+      maximumChannels: 1,
+      firmwareRevision: 1,
+      stop: { resultCode: 1 },
+    });
   });
 });

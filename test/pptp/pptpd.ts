@@ -49,8 +49,11 @@ export async function startPptpd(): Promise<Pptpd> {
   writeFileSync(options, 'lock\nnoauth\n');
   writeFileSync(conf, `option ${options}\nlocalip 10.231.0.1\nremoteip 10.231.0.2-9\n`);
   // detached: its own process group, so nothing it signals can reach the test runner.
-  const child: ChildProcess = spawn(PPTPD, ['-f', '-c', conf, '-o', options, '-l', '127.0.0.1', '-p', pidFile, '-e', '/bin/false'],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child: ChildProcess = spawn(
+    PPTPD,
+    ['-f', '-c', conf, '-o', options, '-l', '127.0.0.1', '-p', pidFile, '-e', '/bin/false'],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
@@ -76,5 +79,7 @@ export async function startPptpd(): Promise<Pptpd> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await stop();
-  throw new Error(`pptpd did not listen on 127.0.0.1:${port} (${spawnError?.message ?? `exit ${String(child.exitCode)}`}): ${output}`);
+  throw new Error(
+    `pptpd did not listen on 127.0.0.1:${port} (${spawnError?.message ?? `exit ${String(child.exitCode)}`}): ${output}`,
+  );
 }

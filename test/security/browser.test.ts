@@ -14,12 +14,17 @@ describe('browser-facing defences (finding 2)', () => {
   let allowed: ServeNode;
   let origin: string;
   beforeAll(async () => {
-    [node, allowed] = await Promise.all([startServe(), startServe(['--allow-origin', 'https://app.example', '--allow-host', 'colloquy.test'])]);
+    [node, allowed] = await Promise.all([
+      startServe(),
+      startServe(['--allow-origin', 'https://app.example', '--allow-host', 'colloquy.test']),
+    ]);
     origin = new URL(node.http).origin;
   }, 90_000);
-  afterAll(async () => { await Promise.all([node?.stop(), allowed?.stop()]); });
+  afterAll(async () => {
+    await Promise.all([node?.stop(), allowed?.stop()]);
+  });
 
-  it('refuses a WebSocket upgrade from another site; serve\'s own page and native clients get in', async () => {
+  it("refuses a WebSocket upgrade from another site; serve's own page and native clients get in", async () => {
     const evil = await upgrade(node, { origin: 'https://evil.example', host: new URL(node.http).host });
     expect(evil.status).toBe(403);
     expect(evil.body).toMatch(/--allow-origin https:\/\/evil\.example/);
@@ -28,8 +33,19 @@ describe('browser-facing defences (finding 2)', () => {
     expect((await upgrade(node, { origin })).status).toBe(101);
     expect((await upgrade(node, {})).status).toBe(101);
     // Through the library: the foreign page's session never opens; the legitimate one works.
-    await expect(connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, reconnect: false, headers: { origin: 'https://evil.example' } })).rejects.toThrow();
-    const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, headers: { origin } });
+    await expect(
+      connect(node.ws, {
+        userData: encodeHello({ service: 'echo' }),
+        heartbeatMs: 0,
+        reconnect: false,
+        headers: { origin: 'https://evil.example' },
+      }),
+    ).rejects.toThrow();
+    const s = await connect(node.ws, {
+      userData: encodeHello({ service: 'echo' }),
+      heartbeatMs: 0,
+      headers: { origin },
+    });
     await s.release();
     // --allow-origin adds an origin.
     expect((await upgrade(allowed, { origin: 'https://app.example' })).status).toBe(101);
@@ -43,27 +59,59 @@ describe('browser-facing defences (finding 2)', () => {
       expect(res.status).toBe(403);
       expect(res.body).toMatch(/DNS rebinding/);
     }
-    const login = await raw(node, '/api/login', { method: 'POST', headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, ...JSON_TYPE }, body: '{"name":"x"}' });
+    const login = await raw(node, '/api/login', {
+      method: 'POST',
+      headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, ...JSON_TYPE },
+      body: '{"name":"x"}',
+    });
     expect(login.status).toBe(403);
-    expect((await upgrade(node, { host: `evil.example:${port}`, origin: `http://evil.example:${port}` })).status).toBe(403);
+    expect((await upgrade(node, { host: `evil.example:${port}`, origin: `http://evil.example:${port}` })).status).toBe(
+      403,
+    );
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
       expect((await raw(node, '/api/health', { headers: { host } })).status).toBe(200);
     }
     expect((await raw(allowed, '/api/health', { headers: { host: 'colloquy.test' } })).status).toBe(200);
   }, 30_000);
 
-  it('a cross-site form post cannot cut a session; the page\'s own JSON post can', async () => {
+  it("a cross-site form post cannot cut a session; the page's own JSON post can", async () => {
     const ada = await login(node, 'ada');
-    const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, headers: { cookie: ada.cookie } });
+    const s = await connect(node.ws, {
+      userData: encodeHello({ service: 'echo' }),
+      heartbeatMs: 0,
+      headers: { cookie: ada.cookie },
+    });
     const form = { 'content-type': 'application/x-www-form-urlencoded', cookie: ada.cookie };
     // From another site's page: the browser names it in Origin.
-    expect((await raw(node, `/api/sessions/${s.id}/cut`, { method: 'POST', headers: { ...form, origin: 'https://evil.example' }, body: 'x=1' })).status).toBe(403);
+    expect(
+      (
+        await raw(node, `/api/sessions/${s.id}/cut`, {
+          method: 'POST',
+          headers: { ...form, origin: 'https://evil.example' },
+          body: 'x=1',
+        })
+      ).status,
+    ).toBe(403);
     // Even without Origin (an old browser), a form cannot send JSON.
-    expect((await raw(node, `/api/sessions/${s.id}/cut`, { method: 'POST', headers: form, body: 'x=1' })).status).toBe(415);
-    expect((await raw(node, '/api/logout', { method: 'POST', headers: { ...form, origin: 'https://evil.example' }, body: '' })).status).toBe(403);
+    expect((await raw(node, `/api/sessions/${s.id}/cut`, { method: 'POST', headers: form, body: 'x=1' })).status).toBe(
+      415,
+    );
+    expect(
+      (
+        await raw(node, '/api/logout', {
+          method: 'POST',
+          headers: { ...form, origin: 'https://evil.example' },
+          body: '',
+        })
+      ).status,
+    ).toBe(403);
     expect(s.driver.attached).not.toBeNull();
     const resumed = new Promise<void>((resolve) => s.on('resumed', () => resolve()));
-    const own = await raw(node, `/api/sessions/${s.id}/cut`, { method: 'POST', headers: { cookie: ada.cookie, origin, ...JSON_TYPE }, body: '{}' });
+    const own = await raw(node, `/api/sessions/${s.id}/cut`, {
+      method: 'POST',
+      headers: { cookie: ada.cookie, origin, ...JSON_TYPE },
+      body: '{}',
+    });
     expect(own.status).toBe(200);
     await resumed;
     await s.release();

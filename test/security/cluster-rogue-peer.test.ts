@@ -15,10 +15,19 @@ import { ReplicatedStore, type ReplicatedStoreOptions } from '../../src/cluster/
 
 const TTL = 600_000;
 const opened: { close(): Promise<void> }[] = [];
-afterEach(async () => { await Promise.all(opened.splice(0).map((x) => x.close())); });
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((x) => x.close()));
+});
 
-async function pair(extra: (id: string) => Partial<ReplicatedStoreOptions>, peerExtra: (id: string) => object = () => ({})): Promise<[ReplicatedStore, ReplicatedStore]> {
-  const nodes = await Promise.all(['a', 'b'].map((nodeId) => ReplicatedStore.start({ nodeId, clusterSecret: 's3cret', timeoutMs: 10_000, ...extra(nodeId) })));
+async function pair(
+  extra: (id: string) => Partial<ReplicatedStoreOptions>,
+  peerExtra: (id: string) => object = () => ({}),
+): Promise<[ReplicatedStore, ReplicatedStore]> {
+  const nodes = await Promise.all(
+    ['a', 'b'].map((nodeId) =>
+      ReplicatedStore.start({ nodeId, clusterSecret: 's3cret', timeoutMs: 10_000, ...extra(nodeId) }),
+    ),
+  );
   opened.push(...nodes);
   for (const n of nodes) n.setPeers(nodes.map((o) => ({ id: o.nodeId, url: o.url, ...peerExtra(o.nodeId) })));
   await Promise.all(nodes.map((n) => n.settled()));
@@ -41,11 +50,17 @@ async function rogue(url: string, hello: (challenge: string) => object, after: s
   await closed;
 }
 
-const injected = (rev: number): string => JSON.stringify({ t: 'up', e: ['root-session', JSON.stringify({ principal: 'root' }), 1, 'root', 1, 1, Date.now() + TTL, rev, 'b'] });
+const injected = (rev: number): string =>
+  JSON.stringify({
+    t: 'up',
+    e: ['root-session', JSON.stringify({ principal: 'root' }), 1, 'root', 1, 1, Date.now() + TTL, rev, 'b'],
+  });
 
 function watchErrors(a: ReplicatedStore): string[] {
   const errors: string[] = [];
-  a.on('protocol-error', (e: { error: SessionError }) => errors.push(`${e.error.code} ${String(e.error.details.reason)}`));
+  a.on('protocol-error', (e: { error: SessionError }) =>
+    errors.push(`${e.error.code} ${String(e.error.details.reason)}`),
+  );
   return errors;
 }
 
@@ -61,9 +76,17 @@ describe('replicated store: a rogue peer (finding 3)', () => {
     const [a, b] = await pair(() => ({}));
     const errors = watchErrors(a);
     await rogue(a.url, () => ({ t: 'hello', node: 'b', ready: true }), [injected(Date.now() * 1000 + 5)]);
-    await rogue(a.url, (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 'not-the-secret' }, 'b', 'a', c) }), [injected(Date.now() * 1000 + 5)]);
+    await rogue(
+      a.url,
+      (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 'not-the-secret' }, 'b', 'a', c) }),
+      [injected(Date.now() * 1000 + 5)],
+    );
     // A proof made for another challenge (a recorded hello) is worth nothing either.
-    await rogue(a.url, () => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', 'x'.repeat(43)) }), [injected(Date.now() * 1000 + 5)]);
+    await rogue(
+      a.url,
+      () => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', 'x'.repeat(43)) }),
+      [injected(Date.now() * 1000 + 5)],
+    );
     expect(errors).toEqual(['ERR_CLUSTER_AUTH bad-proof', 'ERR_CLUSTER_AUTH bad-proof', 'ERR_CLUSTER_AUTH bad-proof']);
     expect(await a.get('root-session')).toBeNull();
     await linkStillWorks(a, b, 'after-rogue');
@@ -71,12 +94,28 @@ describe('replicated store: a rogue peer (finding 3)', () => {
 
   it('with node keys, a member holding the cluster secret cannot speak for another node', async () => {
     const keys = { a: generateNodeKey(), b: generateNodeKey(), c: generateNodeKey() };
-    const [a, b] = await pair((id) => ({ nodeKey: keys[id as 'a' | 'b'].privateKey }), (id) => ({ publicKey: keys[id as 'a' | 'b'].publicKey }));
+    const [a, b] = await pair(
+      (id) => ({ nodeKey: keys[id as 'a' | 'b'].privateKey }),
+      (id) => ({ publicKey: keys[id as 'a' | 'b'].publicKey }),
+    );
     const errors = watchErrors(a);
     // c knows the secret (a valid mac) and signs with its own key, claiming to be b.
-    await rogue(a.url, (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret', privateKey: privateKeyOf(keys.c.privateKey) }, 'b', 'a', c) }), [injected(Date.now() * 1000 + 5)]);
+    await rogue(
+      a.url,
+      (c) => ({
+        t: 'hello',
+        node: 'b',
+        ready: true,
+        ...proveHello({ secret: 's3cret', privateKey: privateKeyOf(keys.c.privateKey) }, 'b', 'a', c),
+      }),
+      [injected(Date.now() * 1000 + 5)],
+    );
     // ... or leaves the signature out.
-    await rogue(a.url, (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', c) }), [injected(Date.now() * 1000 + 5)]);
+    await rogue(
+      a.url,
+      (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', c) }),
+      [injected(Date.now() * 1000 + 5)],
+    );
     expect(errors).toEqual(['ERR_CLUSTER_AUTH bad-proof', 'ERR_CLUSTER_AUTH bad-proof']);
     expect(await a.get('root-session')).toBeNull();
     await linkStillWorks(a, b, 'after-member');
@@ -87,7 +126,11 @@ describe('replicated store: a rogue peer (finding 3)', () => {
     const errors = watchErrors(a);
     // The sender here proves b's identity (a faulty or compromised member); the stamp is still refused.
     const huge = 2 ** 52;
-    await rogue(a.url, (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', c) }), [injected(huge)]);
+    await rogue(
+      a.url,
+      (c) => ({ t: 'hello', node: 'b', ready: true, ...proveHello({ secret: 's3cret' }, 'b', 'a', c) }),
+      [injected(huge)],
+    );
     expect(errors).toEqual(['ERR_REPLICATION_PROTOCOL clock-skew']);
     expect(await a.get('root-session')).toBeNull();
     // a's own next write is stamped by its real clock, so b's later writes still win in order.
@@ -95,13 +138,20 @@ describe('replicated store: a rogue peer (finding 3)', () => {
     const record = (a as unknown as { node: ReplicationNode }).node.state.snapshot().find((r) => r.id === 'mine');
     expect(record?.rev).toBeLessThan((Date.now() + 5000) * 1000);
     // The real b redials (its inbound session was superseded by the proven hello) and the link works.
-    for (let i = 0; i < 500 && !(a.peers()[0]?.connected && a.peers()[0]?.ready); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && !(a.peers()[0]?.connected && a.peers()[0]?.ready); i++)
+      await new Promise((r) => setTimeout(r, 10));
     await linkStillWorks(a, b, 'after-skew');
   }, 60_000);
 
   it('refuses to listen beyond loopback without a secret or node key', async () => {
-    await expect(ReplicatedStore.start({ nodeId: 'x', listen: { tcp: { host: '0.0.0.0', port: 0 } } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('clusterSecret') });
-    const ok = await ReplicatedStore.start({ nodeId: 'y', listen: { tcp: { host: '0.0.0.0', port: 0 } }, clusterSecret: 's3cret' });
+    await expect(
+      ReplicatedStore.start({ nodeId: 'x', listen: { tcp: { host: '0.0.0.0', port: 0 } } }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('clusterSecret') });
+    const ok = await ReplicatedStore.start({
+      nodeId: 'y',
+      listen: { tcp: { host: '0.0.0.0', port: 0 } },
+      clusterSecret: 's3cret',
+    });
     opened.push(ok);
     const local = await ReplicatedStore.start({ nodeId: 'z' }); // loopback, no secret: the friendly default
     opened.push(local);

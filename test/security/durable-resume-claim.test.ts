@@ -23,7 +23,9 @@ describe.skipIf(skip)('durable sessions: RESUME with only a session ID (finding 
   let redis: RedisServer;
   const stores: RedisStore[] = [];
   const servers: Server[] = [];
-  beforeAll(async () => { redis = await startRedis(); }, 60_000);
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 60_000);
   afterAll(async () => {
     for (const s of servers.splice(0)) await s.destroy();
     for (const s of stores.splice(0)) await s.close();
@@ -32,17 +34,31 @@ describe.skipIf(skip)('durable sessions: RESUME with only a session ID (finding 
 
   it('is refused as wrongSecret on the other node, which claims nothing; the owner keeps the session', async () => {
     const prefix = `sec${process.pid}x${Math.random().toString(36).slice(2, 8)}:`;
-    const storeFor = (): RedisStore => { const s = new RedisStore({ url: redis.url, prefix }); stores.push(s); return s; };
+    const storeFor = (): RedisStore => {
+      const s = new RedisStore({ url: redis.url, prefix });
+      stores.push(s);
+      return s;
+    };
     const node1 = await listen({ tcp: { port: 0 }, heartbeatMs: 0, durability: { store: storeFor() } });
     const node2 = await listen({ tcp: { port: 0 }, heartbeatMs: 0, durability: { store: storeFor() } });
     servers.push(node1, node2);
-    const echoing = (s: Session): void => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); };
+    const echoing = (s: Session): void => {
+      void (async () => {
+        for await (const m of s) await s.send(m);
+      })().catch(() => {});
+    };
     node1.on('session', echoing);
     const restored: string[] = [];
-    node2.on('session', (s) => { restored.push(s.id); echoing(s); });
+    node2.on('session', (s) => {
+      restored.push(s.id);
+      echoing(s);
+    });
 
     const lb = await forwarder(node1.addresses.tcp as number);
-    const client: ClientSession = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
+    const client: ClientSession = await connect(`tcp://127.0.0.1:${lb.port}`, {
+      heartbeatMs: 0,
+      reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+    });
     const echo = async (text: string): Promise<string> => {
       await client.send(new TextEncoder().encode(text));
       for await (const m of client) return new TextDecoder().decode(m);
@@ -61,7 +77,12 @@ describe.skipIf(skip)('durable sessions: RESUME with only a session ID (finding 
 
     // The attack: the session ID with a wrong secret, at the node that does not hold it.
     const attacker = await rawPeer(node2.addresses.tcp as number);
-    attacker.send({ type: 'RESUME', sessionId: new Uint8Array(Buffer.from(client.id, 'hex')), resumeSecret: new Uint8Array(randomBytes(16)), received: 0 });
+    attacker.send({
+      type: 'RESUME',
+      sessionId: new Uint8Array(Buffer.from(client.id, 'hex')),
+      resumeSecret: new Uint8Array(randomBytes(16)),
+      received: 0,
+    });
     const answer = await attacker.next();
     expect(answer).toMatchObject({ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.wrongSecret });
     await attacker.closed();

@@ -27,19 +27,33 @@ function file(name: string, bytes: number): string {
 
 /** Names of uploads in progress anywhere under the served root. */
 function uploadsOnDisk(): string[] {
-  return readdirSync(served, { recursive: true, encoding: 'utf8' }).filter((n) => n.split('/').pop()?.startsWith('.colloquy-upload-') === true);
+  return readdirSync(served, { recursive: true, encoding: 'utf8' }).filter(
+    (n) => n.split('/').pop()?.startsWith('.colloquy-upload-') === true,
+  );
 }
 
 describe('files quotas, depth and the sweeper (finding 5, files)', () => {
   let node: ServeNode;
   beforeAll(async () => {
     node = await startServe([
-      ...ANONYMOUS, '--files', served,
-      '--limit', `filesMaxTotalBytes=${1000 * KB}`, '--limit', `filesMaxBytesPerPrincipal=${600 * KB}`,
-      '--limit', 'filesMaxDepth=4', '--limit', 'filesStaleUploadMs=1000', '--limit', 'filesSweepIntervalMs=200',
+      ...ANONYMOUS,
+      '--files',
+      served,
+      '--limit',
+      `filesMaxTotalBytes=${1000 * KB}`,
+      '--limit',
+      `filesMaxBytesPerPrincipal=${600 * KB}`,
+      '--limit',
+      'filesMaxDepth=4',
+      '--limit',
+      'filesStaleUploadMs=1000',
+      '--limit',
+      'filesSweepIntervalMs=200',
     ]);
   }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('refuses a disk-filling put before any byte is written; puts that fit go through', async () => {
     // One announced size is enough to be refused: nothing is created.
@@ -47,17 +61,25 @@ describe('files quotas, depth and the sweeper (finding 5, files)', () => {
     await s.send(encodeControl({ op: 'put', path: 'huge.bin', size: 900_000_000, sha256: '0'.repeat(64) }));
     const answer = await s[Symbol.asyncIterator]().next();
     const unit = decodeUnit(answer.value as Uint8Array);
-    expect(unit.kind === 'control' && unit.message).toMatchObject({ op: 'error', code: 'ERR_QUOTA_EXCEEDED', details: { limit: 'maxTotalBytes' } });
+    expect(unit.kind === 'control' && unit.message).toMatchObject({
+      op: 'error',
+      code: 'ERR_QUOTA_EXCEEDED',
+      details: { limit: 'maxTotalBytes' },
+    });
     await s.release();
     expect(uploadsOnDisk()).toEqual([]);
 
     // Per principal: the anonymous client at 127.0.0.1 may write 600 KB.
     await putFile(node.tcp, file('a.bin', 500 * KB), 'a.bin', { checkpoint: false, connect: { heartbeatMs: 0 } });
-    await expect(putFile(node.tcp, file('b.bin', 500 * KB), 'b.bin', { checkpoint: false, connect: { heartbeatMs: 0 } }))
-      .rejects.toMatchObject({ code: 'ERR_QUOTA_EXCEEDED', details: { limit: 'maxBytesPerPrincipal' } });
+    await expect(
+      putFile(node.tcp, file('b.bin', 500 * KB), 'b.bin', { checkpoint: false, connect: { heartbeatMs: 0 } }),
+    ).rejects.toMatchObject({ code: 'ERR_QUOTA_EXCEEDED', details: { limit: 'maxBytesPerPrincipal' } });
     // Another principal (the admin) still may, within the total of 1000 KB.
     const admin = { checkpoint: false, connect: { heartbeatMs: 0, credentials: node.adminToken } };
-    await expect(putFile(node.tcp, file('c.bin', 600 * KB), 'c.bin', admin)).rejects.toMatchObject({ code: 'ERR_QUOTA_EXCEEDED', details: { limit: 'maxTotalBytes' } });
+    await expect(putFile(node.tcp, file('c.bin', 600 * KB), 'c.bin', admin)).rejects.toMatchObject({
+      code: 'ERR_QUOTA_EXCEEDED',
+      details: { limit: 'maxTotalBytes' },
+    });
     await putFile(node.tcp, file('d.bin', 400 * KB), 'd.bin', admin);
     expect(existsSync(join(served, 'a.bin')) && existsSync(join(served, 'd.bin'))).toBe(true);
     expect(existsSync(join(served, 'b.bin')) || existsSync(join(served, 'c.bin'))).toBe(false);
@@ -66,14 +88,21 @@ describe('files quotas, depth and the sweeper (finding 5, files)', () => {
   it('refuses a path deeper than maxDepth; one within it works', async () => {
     const admin = { checkpoint: false, connect: { heartbeatMs: 0, credentials: node.adminToken } };
     const small = file('deep.txt', 10);
-    await expect(putFile(node.tcp, small, 'a/b/c/d/e.txt', admin)).rejects.toMatchObject({ code: 'ERR_PATH_REJECTED', details: { reason: 'too-deep' } });
+    await expect(putFile(node.tcp, small, 'a/b/c/d/e.txt', admin)).rejects.toMatchObject({
+      code: 'ERR_PATH_REJECTED',
+      details: { reason: 'too-deep' },
+    });
     expect(existsSync(join(served, 'a'))).toBe(false);
     await putFile(node.tcp, small, 'a/b/c/d.txt', admin);
     expect(existsSync(join(served, 'a/b/c/d.txt'))).toBe(true);
   }, 60_000);
 
   it('an abandoned upload is deleted by the sweeper on its timer, with no put to trigger it', async () => {
-    const s = await connect(node.tcp, { userData: encodeHello({ service: 'files' }), heartbeatMs: 0, credentials: node.adminToken });
+    const s = await connect(node.tcp, {
+      userData: encodeHello({ service: 'files' }),
+      heartbeatMs: 0,
+      credentials: node.adminToken,
+    });
     await s.send(encodeControl({ op: 'put', path: 'left/behind.bin', size: 50 * KB, sha256: 'a'.repeat(64) }));
     const answer = await s[Symbol.asyncIterator]().next();
     expect(decodeUnit(answer.value as Uint8Array)).toMatchObject({ kind: 'control', message: { op: 'put-ok' } });
@@ -83,6 +112,9 @@ describe('files quotas, depth and the sweeper (finding 5, files)', () => {
     while (uploadsOnDisk().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(uploadsOnDisk()).toEqual([]);
     // The service still takes uploads afterwards.
-    await putFile(node.tcp, file('after.bin', 10), 'left/after.bin', { checkpoint: false, connect: { heartbeatMs: 0, credentials: node.adminToken } });
+    await putFile(node.tcp, file('after.bin', 10), 'left/after.bin', {
+      checkpoint: false,
+      connect: { heartbeatMs: 0, credentials: node.adminToken },
+    });
   }, 60_000);
 });

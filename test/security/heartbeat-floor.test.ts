@@ -8,7 +8,9 @@ import { connect } from '../../src/client/connect.js';
 import { listen, type Server } from '../../src/server/server.js';
 
 const servers: Server[] = [];
-afterEach(async () => { for (const s of servers.splice(0)) await s.destroy(); });
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.destroy();
+});
 
 /** A TCP proxy counting the bytes the server sends to the client. */
 async function countingProxy(target: number): Promise<{ port: number; downBytes(): number; close(): Promise<void> }> {
@@ -16,9 +18,16 @@ async function countingProxy(target: number): Promise<{ port: number; downBytes(
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
     client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => { down += chunk.length; client.write(chunk); });
+    upstream.on('data', (chunk: Buffer) => {
+      down += chunk.length;
+      client.write(chunk);
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -26,7 +35,11 @@ async function countingProxy(target: number): Promise<{ port: number; downBytes(
   return {
     port: (server.address() as net.AddressInfo).port,
     downBytes: () => down,
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -34,7 +47,11 @@ describe('heartbeat floor (finding 5)', () => {
   it('a 1 ms heartbeat proposal gets the server floor (1 s by default); the session still works', async () => {
     const server = await listen({ tcp: { port: 0 } });
     servers.push(server);
-    server.on('session', (s) => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); });
+    server.on('session', (s) => {
+      void (async () => {
+        for await (const m of s) await s.send(m);
+      })().catch(() => {});
+    });
     const proxy = await countingProxy(server.addresses.tcp as number);
     try {
       const client = await connect(`tcp://127.0.0.1:${proxy.port}`, { heartbeatMs: 1, reconnect: false });
@@ -45,7 +62,10 @@ describe('heartbeat floor (finding 5)', () => {
       expect(proxy.downBytes() - afterHandshake).toBeLessThan(64);
       // Legitimate use on the same session.
       await client.send(new TextEncoder().encode('ping'));
-      for await (const m of client) { expect(new TextDecoder().decode(m)).toBe('ping'); break; }
+      for await (const m of client) {
+        expect(new TextDecoder().decode(m)).toBe('ping');
+        break;
+      }
       await client.release();
     } finally {
       await proxy.close();

@@ -17,22 +17,34 @@ describe('HTTP and login bounds (finding 5, serve)', () => {
   let node: ServeNode;
   beforeAll(async () => {
     node = await startServe([
-      '--limit', `headersTimeoutMs=${REQUEST_TIMEOUT_MS}`, '--limit', `requestTimeoutMs=${REQUEST_TIMEOUT_MS}`,
-      '--limit', `loginsPerAddressPerMinute=${PER_ADDRESS}`, '--limit', `unusedLoginMs=${UNUSED_LOGIN_MS}`,
+      '--limit',
+      `headersTimeoutMs=${REQUEST_TIMEOUT_MS}`,
+      '--limit',
+      `requestTimeoutMs=${REQUEST_TIMEOUT_MS}`,
+      '--limit',
+      `loginsPerAddressPerMinute=${PER_ADDRESS}`,
+      '--limit',
+      `unusedLoginMs=${UNUSED_LOGIN_MS}`,
     ]);
   }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('a body trickling one byte cannot hold a connection past requestTimeoutMs (408); a prompt request works', async () => {
     const { port } = new URL(node.http);
     const started = Date.now();
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = netConnect({ host: '127.0.0.1', port: Number(port) }, () => {
-        socket.write(`POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
+        socket.write(
+          `POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`,
+        );
       });
       let text = '';
       socket.setEncoding('utf8');
-      socket.on('data', (d: string) => { text += d; });
+      socket.on('data', (d: string) => {
+        text += d;
+      });
       socket.on('close', () => resolve(text));
       socket.on('error', reject);
       socket.setTimeout(30_000, () => socket.destroy(new Error('the server held the slow request for 30 s')));
@@ -48,7 +60,12 @@ describe('HTTP and login bounds (finding 5, serve)', () => {
   it('a login flood from one address gets 429 with Retry-After; another address still logs in', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < PER_ADDRESS + 3; i++) {
-      const res = await raw(node, '/api/login', { method: 'POST', headers: JSON_TYPE, body: `{"name":"flood${i}"}`, localAddress: '127.0.0.3' });
+      const res = await raw(node, '/api/login', {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: `{"name":"flood${i}"}`,
+        localAddress: '127.0.0.3',
+      });
       statuses.push(res.status);
       if (res.status === 429) {
         expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);

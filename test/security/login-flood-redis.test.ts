@@ -16,17 +16,34 @@ const noRedis = skipWithout('redis-server', 'login flood on Redis', 'apt-get ins
 
 describe.skipIf(noRedis)('a login flood on Redis (finding 5)', () => {
   let redis: RedisServer | undefined;
-  afterAll(async () => { await redis?.stop(); });
+  afterAll(async () => {
+    await redis?.stop();
+  });
 
   it('leaves no more logins than the rates allow, and every key of an unused one expires; a used login stays', async () => {
     redis = await startRedis();
     const port = (redis as RedisServer).port;
-    const node = await startServe(['--store', redis.url, '--limit', `loginsPerAddressPerMinute=${PER_ADDRESS}`, '--limit', `loginsPerMinute=${PER_NODE}`, '--limit', `unusedLoginMs=${UNUSED_LOGIN_MS}`]);
+    const node = await startServe([
+      '--store',
+      redis.url,
+      '--limit',
+      `loginsPerAddressPerMinute=${PER_ADDRESS}`,
+      '--limit',
+      `loginsPerMinute=${PER_NODE}`,
+      '--limit',
+      `unusedLoginMs=${UNUSED_LOGIN_MS}`,
+    ]);
     try {
-      const keys = async (): Promise<string[]> => ((await redisCommand(port, ['KEYS', '*'])) as string[]).filter((k) => !k.startsWith('colloquy:bus:'));
+      const keys = async (): Promise<string[]> =>
+        ((await redisCommand(port, ['KEYS', '*'])) as string[]).filter((k) => !k.startsWith('colloquy:bus:'));
 
       // The legitimate user logs in first and uses the login (its WebSocket or any request).
-      const real = await raw(node, '/api/login', { method: 'POST', headers: JSON_TYPE, body: '{"name":"ada"}', localAddress: '127.0.0.50' });
+      const real = await raw(node, '/api/login', {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: '{"name":"ada"}',
+        localAddress: '127.0.0.50',
+      });
       expect(real.status).toBe(200);
       const cookie = (real.headers['set-cookie']?.[0] ?? '').split(';')[0] as string;
       expect((await raw(node, '/api/me', { headers: { cookie } })).status).toBe(200);
@@ -35,7 +52,14 @@ describe.skipIf(noRedis)('a login flood on Redis (finding 5)', () => {
         let n = 0;
         for (const k of before) {
           const type = await redisCommand(port, ['TYPE', k]);
-          n += type === 'zset' ? Number(await redisCommand(port, ['ZCARD', k])) : type === 'set' ? Number(await redisCommand(port, ['SCARD', k])) : type === 'hash' ? Number(await redisCommand(port, ['HLEN', k])) : 0;
+          n +=
+            type === 'zset'
+              ? Number(await redisCommand(port, ['ZCARD', k]))
+              : type === 'set'
+                ? Number(await redisCommand(port, ['SCARD', k]))
+                : type === 'hash'
+                  ? Number(await redisCommand(port, ['HLEN', k]))
+                  : 0;
         }
         return n;
       };
@@ -45,7 +69,12 @@ describe.skipIf(noRedis)('a login flood on Redis (finding 5)', () => {
       const statuses: number[] = [];
       for (let a = 0; a < 6; a++) {
         for (let i = 0; i < 5; i++) {
-          const res = await raw(node, '/api/login', { method: 'POST', headers: JSON_TYPE, body: `{"name":"flood${a}x${i}"}`, localAddress: `127.0.0.${60 + a}` });
+          const res = await raw(node, '/api/login', {
+            method: 'POST',
+            headers: JSON_TYPE,
+            body: `{"name":"flood${a}x${i}"}`,
+            localAddress: `127.0.0.${60 + a}`,
+          });
           statuses.push(res.status);
         }
       }

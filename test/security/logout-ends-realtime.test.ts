@@ -28,9 +28,17 @@ async function echoes(s: ClientSession, text: string): Promise<void> {
 
 /** How the session ended; rejects when it has not ended within `ms` after `start()` is called. */
 function closedWith(s: ClientSession): { start(ms: number): Promise<SessionError | undefined> } {
-  const ended = new Promise<SessionError | undefined>((resolve) => s.on('closed', ({ error }) => resolve(error as SessionError | undefined)));
+  const ended = new Promise<SessionError | undefined>((resolve) =>
+    s.on('closed', ({ error }) => resolve(error as SessionError | undefined)),
+  );
   return {
-    start: (ms) => Promise.race([ended, new Promise<never>((_, reject) => { setTimeout(() => reject(new Error(`the session was still running ${ms} ms after the logout`)), ms).unref(); })]),
+    start: (ms) =>
+      Promise.race([
+        ended,
+        new Promise<never>((_, reject) => {
+          setTimeout(() => reject(new Error(`the session was still running ${ms} ms after the logout`)), ms).unref();
+        }),
+      ]),
   };
 }
 
@@ -39,14 +47,23 @@ async function attack(victimNode: ServeNode, logoutNode: ServeNode): Promise<voi
   const victim = await login(logoutNode, 'ada');
   const other = await login(logoutNode, 'bob');
   // The stolen cookie keeps a real-time session; bob's own session runs beside it.
-  const stolen = await connect(victimNode.ws, { userData: echo, heartbeatMs: 0, headers: { cookie: victim.cookie }, reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+  const stolen = await connect(victimNode.ws, {
+    userData: echo,
+    heartbeatMs: 0,
+    headers: { cookie: victim.cookie },
+    reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+  });
   const bobs = await connect(victimNode.ws, { userData: echo, heartbeatMs: 0, headers: { cookie: other.cookie } });
   await echoes(stolen, 'before the logout');
   const ended = closedWith(stolen);
   const sessionId = new Uint8Array(Buffer.from(stolen.id, 'hex'));
   const resumeSecret = new Uint8Array(stolen.machine.resumeSecret as Uint8Array);
 
-  const out = await raw(logoutNode, '/api/logout', { method: 'POST', headers: { cookie: victim.cookie, ...JSON_TYPE }, body: '{}' });
+  const out = await raw(logoutNode, '/api/logout', {
+    method: 'POST',
+    headers: { cookie: victim.cookie, ...JSON_TYPE },
+    body: '{}',
+  });
   expect(out.status).toBe(204);
 
   const error = await ended.start(15_000);
@@ -57,10 +74,19 @@ async function attack(victimNode: ServeNode, logoutNode: ServeNode): Promise<voi
     const peer = await rawPeer(Number(new URL(node.tcp).port));
     peer.send({ type: 'RESUME', sessionId, resumeSecret, received: 0 });
     const answer = await peer.next(10_000);
-    expect(answer).toMatchObject({ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.closed, message: expect.stringContaining('ERR_REVOKED') });
+    expect(answer).toMatchObject({
+      type: 'RESUME_REFUSED',
+      reason: ResumeRefuseReason.closed,
+      message: expect.stringContaining('ERR_REVOKED'),
+    });
     peer.destroy();
   }
-  const again = await connect(victimNode.ws, { userData: echo, heartbeatMs: 0, headers: { cookie: victim.cookie }, reconnect: false }).catch((e: unknown) => e as SessionError);
+  const again = await connect(victimNode.ws, {
+    userData: echo,
+    heartbeatMs: 0,
+    headers: { cookie: victim.cookie },
+    reconnect: false,
+  }).catch((e: unknown) => e as SessionError);
   expect(again).toMatchObject({ code: 'ERR_REFUSED' }); // and the cookie opens nothing new
   // The other login is untouched.
   await echoes(bobs, 'bob goes on');
@@ -69,7 +95,7 @@ async function attack(victimNode: ServeNode, logoutNode: ServeNode): Promise<voi
 }
 
 describe('logout ends the real-time sessions of that login (finding 6)', () => {
-  it('one serve (memory store): the stolen cookie\'s session ends with ERR_REVOKED, another login\'s goes on', async () => {
+  it("one serve (memory store): the stolen cookie's session ends with ERR_REVOKED, another login's goes on", async () => {
     const node = await startServe(['--access', 'chat=login,echo=login']);
     try {
       await attack(node, node);
@@ -81,11 +107,16 @@ describe('logout ends the real-time sessions of that login (finding 6)', () => {
   const noRedis = skipWithout('redis-server', 'logout across serve nodes', 'apt-get install redis-server');
   describe.skipIf(noRedis)('two serve nodes sharing Redis', () => {
     let redis: RedisServer | undefined;
-    afterAll(async () => { await redis?.stop(); });
+    afterAll(async () => {
+      await redis?.stop();
+    });
 
     it('the logout on node A ends the session held by node B; a resume of it is refused with ERR_REVOKED', async () => {
       redis = await startRedis();
-      const [a, b] = await Promise.all([startServe(['--store', redis.url, '--access', 'echo=login']), startServe(['--store', redis.url, '--access', 'echo=login'])]);
+      const [a, b] = await Promise.all([
+        startServe(['--store', redis.url, '--access', 'echo=login']),
+        startServe(['--store', redis.url, '--access', 'echo=login']),
+      ]);
       try {
         await attack(b, a);
       } finally {

@@ -21,13 +21,27 @@ async function blackhole(target: number, afterBytesDown: number): Promise<number
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); }
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+    }
     let down = 0;
-    client.on('data', (chunk: Buffer) => { if (down < afterBytesDown) upstream.write(chunk); });
-    upstream.on('data', (chunk: Buffer) => { if (down < afterBytesDown) client.write(chunk); down += chunk.length; });
+    client.on('data', (chunk: Buffer) => {
+      if (down < afterBytesDown) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (down < afterBytesDown) client.write(chunk);
+      down += chunk.length;
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return (server.address() as net.AddressInfo).port;
 }
 
@@ -53,15 +67,25 @@ describe('global budget for held bytes (finding 5)', () => {
     // A reading client, directly.
     const reader = await connect(`tcp://127.0.0.1:${server.addresses.tcp}`, { heartbeatMs: 0, reconnect: false });
     let read = 0;
-    const reading = (async () => { for await (const m of reader) { read += m.length; if (read >= 40 * 1024 * 1024) break; } })();
+    const reading = (async () => {
+      for await (const m of reader) {
+        read += m.length;
+        if (read >= 40 * 1024 * 1024) break;
+      }
+    })();
 
     // Two clients that stop reading right after the handshake.
     const hole = await blackhole(server.addresses.tcp as number, 1);
-    const silent = await Promise.all([0, 1].map(() => connect(`tcp://127.0.0.1:${hole}`, { heartbeatMs: 0, reconnect: false })));
-    cleanups.push(() => { for (const s of silent) s.abort('done'); });
+    const silent = await Promise.all(
+      [0, 1].map(() => connect(`tcp://127.0.0.1:${hole}`, { heartbeatMs: 0, reconnect: false })),
+    );
+    cleanups.push(() => {
+      for (const s of silent) s.abort('done');
+    });
     const silentIds = silent.map((s) => s.id);
 
-    for (let i = 0; i < 1000 && !ended.some((e) => silentIds.includes(e.id)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1000 && !ended.some((e) => silentIds.includes(e.id)); i++)
+      await new Promise((r) => setTimeout(r, 20));
     const aborted = ended.filter((e) => silentIds.includes(e.id));
     expect(aborted.length).toBeGreaterThanOrEqual(1);
     expect(aborted[0]).toMatchObject({ code: 'ERR_BUDGET_EXCEEDED', reason: 'maxHeldBytes' });

@@ -17,12 +17,18 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.destroy();
 });
 
-async function start(extra: Partial<ServerOptions>): Promise<{ server: Server; rejected: SessionError[]; url: string }> {
+async function start(
+  extra: Partial<ServerOptions>,
+): Promise<{ server: Server; rejected: SessionError[]; url: string }> {
   const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, ...extra });
   servers.push(server);
   const rejected: SessionError[] = [];
   server.on('rejected', ({ error }) => rejected.push(error));
-  server.on('session', (s) => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); });
+  server.on('session', (s) => {
+    void (async () => {
+      for await (const m of s) await s.send(m);
+    })().catch(() => {});
+  });
   return { server, rejected, url: `tcp://127.0.0.1:${server.addresses.tcp}` };
 }
 
@@ -34,11 +40,15 @@ async function idleSocket(port: number): Promise<net.Socket> {
   return s;
 }
 
-const closedWithin = (s: net.Socket, ms: number): Promise<boolean> => new Promise((resolve) => {
-  if (s.destroyed || s.closed) return resolve(true);
-  const t = setTimeout(() => resolve(false), ms);
-  s.once('close', () => { clearTimeout(t); resolve(true); });
-});
+const closedWithin = (s: net.Socket, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    if (s.destroyed || s.closed) return resolve(true);
+    const t = setTimeout(() => resolve(false), ms);
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
 
 async function echo(client: ClientSession, text: string): Promise<string> {
   await client.send(text);
@@ -51,7 +61,10 @@ describe('per-address caps (finding 5)', () => {
     const { rejected, url } = await start({ maxSessionsPerAddress: 2 });
     const a = await connect(url, { heartbeatMs: 0, reconnect: false });
     const b = await connect(url, { heartbeatMs: 0, reconnect: false });
-    await expect(connect(url, { heartbeatMs: 0, reconnect: false })).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringContaining('maxSessionsPerAddress') });
+    await expect(connect(url, { heartbeatMs: 0, reconnect: false })).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      message: expect.stringContaining('maxSessionsPerAddress'),
+    });
     expect(rejected.map((e) => e.details.limit)).toEqual(['maxSessionsPerAddress']);
     expect(await echo(a, 'a')).toBe('a');
     await b.release();
@@ -74,8 +87,10 @@ describe('per-address caps (finding 5)', () => {
     const client = await connect(url, { heartbeatMs: 0, reconnect: false });
     const extra = await idleSocket(port);
     const another = await idleSocket(port);
-    expect(await closedWithin(another, 5000) || await closedWithin(extra, 5000)).toBe(true);
-    expect(rejected.map((e) => e.details.limit)).toEqual(expect.arrayContaining(['maxPendingHandshakesPerAddress', 'maxConnectionsPerAddress']));
+    expect((await closedWithin(another, 5000)) || (await closedWithin(extra, 5000))).toBe(true);
+    expect(rejected.map((e) => e.details.limit)).toEqual(
+      expect.arrayContaining(['maxPendingHandshakesPerAddress', 'maxConnectionsPerAddress']),
+    );
     expect(await echo(client, 'still')).toBe('still');
     client.abort('done');
   });
@@ -86,7 +101,9 @@ describe('WebSocket close timeout (finding 5)', () => {
     const server = await listen({ ws: { port: 0, closeTimeoutMs: 300 }, heartbeatMs: 0 });
     servers.push(server);
     const s = await idleSocket(server.addresses.ws as number);
-    s.write('GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    s.write(
+      'GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
     await new Promise<void>((resolve) => s.once('data', () => resolve()));
     // A masked binary frame with one byte that opens neither CONNECT nor RESUME: turned away.
     s.write(Buffer.from([0x82, 0x81, 1, 2, 3, 4, 0xff ^ 1]));

@@ -16,22 +16,42 @@ const hello = (service: string): Uint8Array => encodeHello({ service });
 describe('protected mode and the access policy', () => {
   it('refuses to listen beyond loopback without --access, saying which flag to pass', async () => {
     // Refused before anything binds, so this never opens a port on the network.
-    const failure = await startServe(['--host', '0.0.0.0']).then(() => null, (e: unknown) => e as Error);
+    const failure = await startServe(['--host', '0.0.0.0']).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(failure?.message).toMatch(/exited with 2/);
     expect(failure?.message).toMatch(/protected mode/);
     expect(failure?.message).toMatch(/--access login/);
-    const bad = await startServe(['--access', 'files=everybody']).then(() => null, (e: unknown) => e as Error);
+    const bad = await startServe(['--access', 'files=everybody']).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(bad?.message).toMatch(/'everybody' is not a level/);
   }, 90_000);
 
   describe('--access rpc=login,files=admin (anyone for the rest)', () => {
     let node: ServeNode;
-    beforeAll(async () => { node = await startServe(['--access', 'anyone,rpc=login,files=admin']); }, 90_000);
-    afterAll(async () => { await node?.stop(); });
+    beforeAll(async () => {
+      node = await startServe(['--access', 'anyone,rpc=login,files=admin']);
+    }, 90_000);
+    afterAll(async () => {
+      await node?.stop();
+    });
 
     it('refuses anonymous files and RPC sessions with ERR_REFUSED; the admin token and a login get in as the policy says', async () => {
-      const refused = async (url: string, service: string, options: { credentials?: string; headers?: Record<string, string> } = {}): Promise<Error | null> =>
-        connect(url, { userData: hello(service), heartbeatMs: 0, reconnect: false, ...options }).then(async (s) => { await s.release(); return null; }, (e: unknown) => e as Error);
+      const refused = async (
+        url: string,
+        service: string,
+        options: { credentials?: string; headers?: Record<string, string> } = {},
+      ): Promise<Error | null> =>
+        connect(url, { userData: hello(service), heartbeatMs: 0, reconnect: false, ...options }).then(
+          async (s) => {
+            await s.release();
+            return null;
+          },
+          (e: unknown) => e as Error,
+        );
 
       for (const url of [node.tcp, node.ws]) {
         const files = await refused(url, 'files');
@@ -42,7 +62,9 @@ describe('protected mode and the access policy', () => {
         expect(await refused(url, 'echo')).toBeNull();
       }
       // Wrong credentials are refused outright; the admin token as credentials opens everything.
-      expect(await refused(node.tcp, 'echo', { credentials: 'guess-guess-guess' })).toMatchObject({ code: 'ERR_REFUSED' });
+      expect(await refused(node.tcp, 'echo', { credentials: 'guess-guess-guess' })).toMatchObject({
+        code: 'ERR_REFUSED',
+      });
       expect(await refused(node.tcp, 'files', { credentials: node.adminToken })).toBeNull();
       const rpc = await RpcClient.connect(node.tcp, { connect: { credentials: node.adminToken, heartbeatMs: 0 } });
       expect(await rpc.call('echo', { hi: 1 })).toEqual({ hi: 1 });
@@ -50,14 +72,20 @@ describe('protected mode and the access policy', () => {
       // A page login may use RPC (login) but not files (admin).
       const ada = await login(node, 'ada');
       expect(await refused(node.ws, 'rpc', { headers: { cookie: ada.cookie } })).toBeNull();
-      expect(await refused(node.ws, 'files', { headers: { cookie: ada.cookie } })).toMatchObject({ code: 'ERR_REFUSED' });
+      expect(await refused(node.ws, 'files', { headers: { cookie: ada.cookie } })).toMatchObject({
+        code: 'ERR_REFUSED',
+      });
     }, 60_000);
   });
 
   describe('loopback with no flags (the quick start)', () => {
     let node: ServeNode;
-    beforeAll(async () => { node = await startServe(); }, 90_000);
-    afterAll(async () => { await node?.stop(); });
+    beforeAll(async () => {
+      node = await startServe();
+    }, 90_000);
+    afterAll(async () => {
+      await node?.stop();
+    });
 
     it('lets anonymous native clients use every service (anonymous is the loopback default)', async () => {
       for (const service of ['chat', 'rpc', 'files', 'echo']) {

@@ -18,26 +18,50 @@ export interface RawPeer {
 export async function rawPeer(port: number): Promise<RawPeer> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
   const decoder = new FrameDecoder({ maxFrameSize: 16 * 1024 * 1024 });
   const frames: Frame[] = [];
   let ended = false;
   let wake: (() => void) | null = null;
-  const endedP = new Promise<void>((resolve) => socket.once('close', () => { ended = true; wake?.(); resolve(); }));
+  const endedP = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      ended = true;
+      wake?.();
+      resolve();
+    }),
+  );
   socket.on('data', (chunk) => {
     decoder.push(new Uint8Array(chunk));
     for (let f = decoder.next(); f; f = decoder.next()) frames.push(f);
     wake?.();
   });
-  const bounded = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => Promise.race([p, new Promise<T>((_, reject) => { const t = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms); t.unref(); })]);
+  const bounded = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+    Promise.race([
+      p,
+      new Promise<T>((_, reject) => {
+        const t = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+        t.unref();
+      }),
+    ]);
   return {
     socket,
-    send: (frame) => { socket.write(encodeFrame(frame)); },
+    send: (frame) => {
+      socket.write(encodeFrame(frame));
+    },
     async next(timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (frames.length === 0 && !ended) {
         if (Date.now() > deadline) throw new Error(`no frame within ${timeoutMs} ms`);
-        await bounded(new Promise<void>((resolve) => { wake = resolve; }), Math.max(1, deadline - Date.now()), 'no frame').catch(() => {});
+        await bounded(
+          new Promise<void>((resolve) => {
+            wake = resolve;
+          }),
+          Math.max(1, deadline - Date.now()),
+          'no frame',
+        ).catch(() => {});
         wake = null;
       }
       return frames.shift() ?? null;
@@ -46,4 +70,3 @@ export async function rawPeer(port: number): Promise<RawPeer> {
     destroy: () => socket.destroy(),
   };
 }
-

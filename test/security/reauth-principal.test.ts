@@ -8,7 +8,9 @@ import type { SessionError } from '../../src/engine/errors.js';
 import { listen, Refusal, type AuthRequest, type Server, type ServerOptions } from '../../src/server/server.js';
 
 const servers: Server[] = [];
-afterEach(async () => { for (const s of servers.splice(0)) await s.destroy(); });
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.destroy();
+});
 
 /** Credentials are "name:pw"; "hang" never answers. */
 function authenticate(request: AuthRequest): Promise<string> {
@@ -19,7 +21,9 @@ function authenticate(request: AuthRequest): Promise<string> {
   return Promise.resolve(name);
 }
 
-async function start(extra: Partial<ServerOptions> = {}): Promise<{ server: Server; sessions: Session[]; rejected: SessionError[]; url: string }> {
+async function start(
+  extra: Partial<ServerOptions> = {},
+): Promise<{ server: Server; sessions: Session[]; rejected: SessionError[]; url: string }> {
   const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, authenticate, ...extra });
   servers.push(server);
   const sessions: Session[] = [];
@@ -35,7 +39,10 @@ describe('REAUTH keeps the principal (finding 6)', () => {
     const client = await connect(url, { credentials: 'alice:pw', heartbeatMs: 0, reconnect: false });
     expect(sessions[0]?.principal).toBe('alice');
 
-    await expect(client.refreshCredentials('bob:pw')).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { service: 'reauth' } });
+    await expect(client.refreshCredentials('bob:pw')).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      details: { service: 'reauth' },
+    });
     expect(sessions[0]?.principal).toBe('alice');
     expect(rejected.map((e) => e.code)).toEqual(['ERR_PRINCIPAL_CHANGED']);
 
@@ -57,7 +64,10 @@ describe('REAUTH keeps the principal (finding 6)', () => {
     const { sessions, url } = await start({ handshakeTimeoutMs: 300 });
     const client = await connect(url, { credentials: 'alice:pw', heartbeatMs: 0, reconnect: false });
     const started = performance.now();
-    await expect(client.refreshCredentials('hang')).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringContaining('handshakeTimeoutMs') });
+    await expect(client.refreshCredentials('hang')).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      message: expect.stringContaining('handshakeTimeoutMs'),
+    });
     expect(performance.now() - started).toBeLessThan(5000);
     expect(sessions[0]?.principal).toBe('alice');
     await client.refreshCredentials('alice:pw');

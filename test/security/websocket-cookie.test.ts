@@ -12,29 +12,59 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { listen, type Server } from '../../src/server/server.js';
-import { UPGRADE_REFUSED_STATUS, WebSessions, webAuthenticator, webUpgradeCheck, withSession } from '../../src/web/index.js';
+import {
+  UPGRADE_REFUSED_STATUS,
+  WebSessions,
+  webAuthenticator,
+  webUpgradeCheck,
+  withSession,
+} from '../../src/web/index.js';
 import { testCertificate } from '../support/tls-cert.js';
 import { upgradeAt } from './support.js';
 
 const { cert, key } = testCertificate();
 const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
 
-async function setup(options: { verify: boolean; allowedOrigins?: string[] }): Promise<{ url: string; origin: string; port: number; login(): Promise<string>; server: Server }> {
+async function setup(options: {
+  verify: boolean;
+  allowedOrigins?: string[];
+}): Promise<{ url: string; origin: string; port: number; login(): Promise<string>; server: Server }> {
   const sessions = new WebSessions();
-  const web = https.createServer({ cert, key }, withSession(sessions, async (req, res) => {
-    await req.session.login('ada');
-    res.end('ok');
-  }));
+  const web = https.createServer(
+    { cert, key },
+    withSession(sessions, async (req, res) => {
+      await req.session.login('ada');
+      res.end('ok');
+    }),
+  );
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-  cleanup.push(() => new Promise((resolve) => { web.close(() => resolve(undefined)); web.closeAllConnections(); }));
+  cleanup.push(
+    () =>
+      new Promise((resolve) => {
+        web.close(() => resolve(undefined));
+        web.closeAllConnections();
+      }),
+  );
   const auth = { sessions, ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}) };
-  const server = await listen({ ws: { server: web, path: '/session', ...(options.verify ? { verify: webUpgradeCheck(auth) } : {}) }, heartbeatMs: 0, closeTimeoutMs: 200, authenticate: webAuthenticator(auth) });
+  const server = await listen({
+    ws: { server: web, path: '/session', ...(options.verify ? { verify: webUpgradeCheck(auth) } : {}) },
+    heartbeatMs: 0,
+    closeTimeoutMs: 200,
+    authenticate: webAuthenticator(auth),
+  });
   cleanup.push(() => server.close());
   const port = (web.address() as AddressInfo).port;
   const login = async (): Promise<string> => {
     const setCookie = await new Promise<string>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port, path: '/login', ca: cert }, (res) => { res.resume(); resolve(res.headers['set-cookie']?.[0] ?? ''); }).on('error', reject);
+      https
+        .get({ host: '127.0.0.1', port, path: '/login', ca: cert }, (res) => {
+          res.resume();
+          resolve(res.headers['set-cookie']?.[0] ?? '');
+        })
+        .on('error', reject);
     });
     return setCookie.split(';')[0] as string;
   };
@@ -58,7 +88,10 @@ describe('the WebSocket cookie check (finding 6, library)', () => {
     const value = cookie.slice(cookie.indexOf('=') + 1);
 
     // The attack: the same token under the plain name (a planted or downgraded cookie).
-    await expect(open(url, { cookie: `sid=${value}` })).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringContaining('must be __Host-sid') });
+    await expect(open(url, { cookie: `sid=${value}` })).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      message: expect.stringContaining('must be __Host-sid'),
+    });
 
     // Legitimate use: the cookie as the browser holds it.
     const client = await open(url, { cookie });
@@ -90,7 +123,10 @@ describe('the WebSocket cookie check (finding 6, library)', () => {
   it('without the verify hook the authenticator still refuses the cookie from another site', async () => {
     const { url, origin, login } = await setup({ verify: false });
     const cookie = await login();
-    await expect(open(url, { cookie, origin: 'https://evil.test' })).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringContaining('cross-site') });
+    await expect(open(url, { cookie, origin: 'https://evil.test' })).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      message: expect.stringContaining('cross-site'),
+    });
     const client = await open(url, { cookie, origin });
     cleanup.push(async () => client.abort());
   }, 30_000);

@@ -40,7 +40,17 @@ describe('--help and usage errors', () => {
     const node = await startServe();
     try {
       const port = new URL(node.http).port;
-      const r = await run(['serve', '--port', port, '--tcp-port', '0', '--files', '/tmp/colloquy-serve-cli-files', '--admin-token', node.adminToken]);
+      const r = await run([
+        'serve',
+        '--port',
+        port,
+        '--tcp-port',
+        '0',
+        '--files',
+        '/tmp/colloquy-serve-cli-files',
+        '--admin-token',
+        node.adminToken,
+      ]);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/EADDRINUSE.*another program uses that port/);
     } finally {
@@ -51,8 +61,12 @@ describe('--help and usage errors', () => {
 
 describe('colloquy sessions URL', () => {
   let node: ServeNode;
-  beforeAll(async () => { node = await startServe(); }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  beforeAll(async () => {
+    node = await startServe();
+  }, 90_000);
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('lists live sessions as a table and as JSON, with the token from --token or the environment', async () => {
     const s = await connect(node.tcp, { userData: encodeHello({ service: 'echo', nick: 'carol' }), heartbeatMs: 0 });

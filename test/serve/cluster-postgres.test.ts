@@ -11,5 +11,7 @@ const schema = freshSchema('serve');
 
 clusterSuite('a PostgreSQL store', skip, {
   start: async () => `${POSTGRES_URL}?schema=${schema}`,
-  stop: async () => { await dropSchemas([schema]); },
+  stop: async () => {
+    await dropSchemas([schema]);
+  },
 });

@@ -13,5 +13,7 @@ clusterSuite('a Redis Cluster', skip, {
     cluster = await startRedisCluster();
     return `redis+cluster://${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   },
-  stop: async () => { await cluster?.stop(); },
+  stop: async () => {
+    await cluster?.stop();
+  },
 });

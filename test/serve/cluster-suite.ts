@@ -29,13 +29,24 @@ async function forwarder(target: () => number): Promise<{ port: number; close():
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target(), '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => { client.destroy(); upstream.destroy(); }); }
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -51,7 +62,10 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
     let b: ServeNode;
     beforeAll(async () => {
       const store = await backing.start();
-      [a, b] = await Promise.all([startServe([...ANONYMOUS, '--store', store]), startServe([...ANONYMOUS, '--store', store])]);
+      [a, b] = await Promise.all([
+        startServe([...ANONYMOUS, '--store', store]),
+        startServe([...ANONYMOUS, '--store', store]),
+      ]);
     }, 120_000);
     afterAll(async () => {
       await Promise.all([a?.stop(), b?.stop()]);
@@ -59,21 +73,37 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
     });
 
     it('a web login made on one node is valid on the other', async () => {
-      const login = await fetch(new URL('/api/login', a.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"grace"}' });
+      const login = await fetch(new URL('/api/login', a.http), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"name":"grace"}',
+      });
       expect(login.status).toBe(200);
       const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
-      expect(await (await fetch(new URL('/api/me', b.http), { headers: { cookie } })).json()).toMatchObject({ name: 'grace', admin: false });
+      expect(await (await fetch(new URL('/api/me', b.http), { headers: { cookie } })).json()).toMatchObject({
+        name: 'grace',
+        admin: false,
+      });
     }, 30_000);
 
-    it('is one chat: people on different nodes see each other\'s messages', async () => {
+    it("is one chat: people on different nodes see each other's messages", async () => {
       const ada = await ChatClient.connect(a.ws, { nick: 'ada', room: 'cluster', heartbeatMs: 0 });
       const bob = await ChatClient.connect(b.tcp, { nick: 'bob', room: 'cluster', heartbeatMs: 0 });
       const seen = (c: ChatClient, text: string): Promise<string> =>
-        new Promise((resolve) => { const off = c.on('message', (m) => { if (m.text === text) { off(); resolve(m.from); } }); });
+        new Promise((resolve) => {
+          const off = c.on('message', (m) => {
+            if (m.text === text) {
+              off();
+              resolve(m.from);
+            }
+          });
+        });
       // Bus subscriptions become active asynchronously: repeat a greeting until the other node hears one.
       const heard = seen(bob, 'hello from a');
       let greeted = false;
-      void heard.then(() => { greeted = true; });
+      void heard.then(() => {
+        greeted = true;
+      });
       for (let i = 0; i < 100 && !greeted; i++) {
         await ada.send('hello from a');
         await Promise.race([heard, new Promise((r) => setTimeout(r, 100))]);
@@ -90,7 +120,11 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
       let target = Number(new URL(a.tcp.replace('tcp:', 'http:')).port);
       const lb = await forwarder(() => target);
       try {
-        const s = await connect(`tcp://127.0.0.1:${lb.port}`, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+        const s = await connect(`tcp://127.0.0.1:${lb.port}`, {
+          userData: encodeHello({ service: 'echo' }),
+          heartbeatMs: 0,
+          reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+        });
         await s.send('one');
         expect(await nextText(s)).toBe('one');
         const resumed = new Promise<void>((resolve) => s.on('resumed', () => resolve()));
@@ -99,7 +133,9 @@ export function clusterSuite(name: string, skip: boolean, backing: SharedBacking
         await s.send('two');
         await resumed;
         expect(await nextText(s)).toBe('two');
-        const listed = (await (await fetch(new URL('/api/sessions', b.http), { headers: { authorization: `Bearer ${b.adminToken}` } })).json()) as { sessions: { id: string; restored: boolean; service: string }[] };
+        const listed = (await (
+          await fetch(new URL('/api/sessions', b.http), { headers: { authorization: `Bearer ${b.adminToken}` } })
+        ).json()) as { sessions: { id: string; restored: boolean; service: string }[] };
         expect(listed.sessions.find((x) => x.id === s.id)).toMatchObject({ restored: true, service: 'echo' });
         await s.send('three');
         expect(await nextText(s)).toBe('three');

@@ -9,5 +9,7 @@ const skip = skipWithout('redis-server', 'serve cluster test', 'apt-get install 
 let redis: RedisServer | undefined;
 clusterSuite('a Redis store', skip, {
   start: async () => (redis = await startRedis()).url,
-  stop: async () => { await redis?.stop(); },
+  stop: async () => {
+    await redis?.stop();
+  },
 });

@@ -8,10 +8,20 @@ import { connect } from '../../src/client/connect.js';
 import type { Session } from '../../src/driver/session.js';
 import { listen, type Server } from '../../src/server/server.js';
 import { CountingTransport } from '../../src/serve/counting.js';
-import { LADDER_FRAMES, LiveSessions, MAX_WATCHERS_PER_SESSION, WatchError, describeFrame, type LadderFrame } from '../../src/serve/live.js';
+import {
+  LADDER_FRAMES,
+  LiveSessions,
+  MAX_WATCHERS_PER_SESSION,
+  WatchError,
+  describeFrame,
+  type LadderFrame,
+} from '../../src/serve/live.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 async function setup(ladderLingerMs = 0): Promise<{ live: LiveSessions; url: string; sessions: Session[] }> {
   const live = new LiveSessions({ ladderLingerMs });
@@ -23,10 +33,15 @@ async function setup(ladderLingerMs = 0): Promise<{ live: LiveSessions; url: str
   s.on('session', (session) => {
     live.add(session, false);
     sessions.push(session);
-    void (async () => { for await (const m of session) await session.send(m); })().catch(() => {});
+    void (async () => {
+      for await (const m of session) await session.send(m);
+    })().catch(() => {});
   });
   const close = s.destroy.bind(s);
-  s.destroy = async () => { await close(); await l.close(); };
+  s.destroy = async () => {
+    await close();
+    await l.close();
+  };
   return { live, url: `tcp://127.0.0.1:${l.port}`, sessions };
 }
 
@@ -40,15 +55,28 @@ describe('LiveSessions', () => {
 
     const frames: LadderFrame[] = [];
     let ended = 0;
-    const stop = live.watch(c.id, (f) => frames.push(f), () => { ended++; });
+    const stop = live.watch(
+      c.id,
+      (f) => frames.push(f),
+      () => {
+        ended++;
+      },
+    );
     expect(served.driver.wire.tap).toBeTypeOf('function');
-    for (let i = 0; i < LADDER_FRAMES; i++) { await c.send(`m${i}`); await it.next(); }
+    for (let i = 0; i < LADDER_FRAMES; i++) {
+      await c.send(`m${i}`);
+      await it.next();
+    }
     expect(frames.filter((f) => f.type === 'DATA' && f.direction === 'in')).toHaveLength(LADDER_FRAMES);
     expect(frames.some((f) => f.type === 'DATA' && f.direction === 'out' && f.detail.includes('«m0»'))).toBe(true);
 
     // A second watcher gets at most LADDER_FRAMES kept frames, the newest last.
     const backlog: LadderFrame[] = [];
-    const stop2 = live.watch(c.id, (f) => backlog.push(f), () => {});
+    const stop2 = live.watch(
+      c.id,
+      (f) => backlog.push(f),
+      () => {},
+    );
     expect(backlog.length).toBe(LADDER_FRAMES + 2); // with CONNECT and ACCEPT, recorded at the open
     expect(backlog.some((f) => f.detail.includes(`«m${LADDER_FRAMES - 1}»`))).toBe(true);
     stop2();
@@ -56,9 +84,30 @@ describe('LiveSessions', () => {
     expect(served.driver.wire.tap).toBeUndefined();
 
     const stops: (() => void)[] = [];
-    for (let i = 0; i < MAX_WATCHERS_PER_SESSION; i++) stops.push(live.watch(c.id, () => {}, () => { ended++; }));
-    expect(() => live.watch(c.id, () => {}, () => {})).toThrow(WatchError);
-    expect(() => live.watch('0'.repeat(32), () => {}, () => {})).toThrow(/no live session/);
+    for (let i = 0; i < MAX_WATCHERS_PER_SESSION; i++)
+      stops.push(
+        live.watch(
+          c.id,
+          () => {},
+          () => {
+            ended++;
+          },
+        ),
+      );
+    expect(() =>
+      live.watch(
+        c.id,
+        () => {},
+        () => {},
+      ),
+    ).toThrow(WatchError);
+    expect(() =>
+      live.watch(
+        '0'.repeat(32),
+        () => {},
+        () => {},
+      ),
+    ).toThrow(/no live session/);
 
     const info = live.list().find((x) => x.id === c.id);
     expect(info?.bytesIn).toBeGreaterThan(LADDER_FRAMES * 4);
@@ -75,7 +124,10 @@ describe('LiveSessions', () => {
     expect(after?.bytesIn).toBeGreaterThan(before);
     expect(after).toMatchObject({ resumes: 1, interruptions: 1 });
 
-    const serverClosed = new Promise<void>((resolve) => { if (served.closed) resolve(); else served.once('closed', () => resolve()); });
+    const serverClosed = new Promise<void>((resolve) => {
+      if (served.closed) resolve();
+      else served.once('closed', () => resolve());
+    });
     await c.release();
     await serverClosed;
     expect(ended).toBe(MAX_WATCHERS_PER_SESSION);
@@ -88,10 +140,17 @@ describe('LiveSessions', () => {
     const it = c[Symbol.asyncIterator]();
     const served = sessions[0] as Session;
     const frames: LadderFrame[] = [];
-    const stop = live.watch(c.id, (f) => frames.push(f), () => {});
+    const stop = live.watch(
+      c.id,
+      (f) => frames.push(f),
+      () => {},
+    );
     expect(frames.map((f) => `${f.direction} ${f.type}`)).toEqual(['in CONNECT', 'out ACCEPT']);
     expect(frames[1]?.detail).toMatch(/units=\[.*\] mode=\S+ serial=\d+ tokens=\[/);
-    for (let i = 0; i < 3; i++) { await c.send(`m${i}`); await it.next(); }
+    for (let i = 0; i < 3; i++) {
+      await c.send(`m${i}`);
+      await it.next();
+    }
     const data = (d: 'in' | 'out') => frames.filter((f) => f.type === 'DATA' && f.direction === d).map((f) => f.n);
     expect(data('in')).toEqual([1, 2, 3]);
     expect(data('out')).toEqual([1, 2, 3]);
@@ -109,7 +168,11 @@ describe('LiveSessions', () => {
     expect(new TextDecoder().decode((await it.next()).value)).toBe('lost-1');
     expect(new TextDecoder().decode((await it.next()).value)).toBe('lost-2');
     const again: LadderFrame[] = [];
-    const stop2 = live.watch(c.id, (f) => again.push(f), () => {});
+    const stop2 = live.watch(
+      c.id,
+      (f) => again.push(f),
+      () => {},
+    );
     const types = again.map((f) => f.type);
     expect(types.slice(0, 2)).toEqual(['CONNECT', 'ACCEPT']);
     expect(types).toContain('INTERRUPTED');
@@ -122,7 +185,9 @@ describe('LiveSessions', () => {
     expect(replayed.length).toBeGreaterThan(0);
     expect(replayed.map((f) => f.n)).toEqual(replayed.map((_, i) => from + 1 + i));
     expect(replayed.every((f) => f.type === 'DATA' && f.detail.includes('«lost'))).toBe(true);
-    const lostAfterResume = again.slice(again.indexOf(resume)).filter((f) => f.direction === 'out' && f.detail.includes('«lost'));
+    const lostAfterResume = again
+      .slice(again.indexOf(resume))
+      .filter((f) => f.direction === 'out' && f.detail.includes('«lost'));
     expect(lostAfterResume.map((f) => f.n)).toEqual([4, 5]);
     stop2();
     live.close();
@@ -131,7 +196,12 @@ describe('LiveSessions', () => {
   }, 60_000);
 
   it('describes frames without secrets', () => {
-    const text = describeFrame({ type: 'RESUME', sessionId: new Uint8Array(16).fill(0xab), resumeSecret: new Uint8Array(16).fill(7), received: 3 } as never);
+    const text = describeFrame({
+      type: 'RESUME',
+      sessionId: new Uint8Array(16).fill(0xab),
+      resumeSecret: new Uint8Array(16).fill(7),
+      received: 3,
+    } as never);
     expect(text).toContain('resumeSecret=(hidden)');
     expect(text).toContain('sessionId=abababab…');
     expect(text).not.toMatch(/0707/);

@@ -26,7 +26,10 @@ function parse(text: string): { samples: Samples; families: string[] } {
   const families: string[] = [];
   for (const line of text.split('\n')) {
     const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (type) { families.push(type[1] as string); continue; }
+    if (type) {
+      families.push(type[1] as string);
+      continue;
+    }
     if (line === '' || line.startsWith('#')) continue;
     const m = /^(\S+?(?:\{.*\})?) (\S+)$/.exec(line);
     if (!m) throw new Error(`not a sample line: ${line}`);
@@ -60,13 +63,17 @@ describe('colloquy serve: GET /metrics', () => {
   beforeAll(async () => {
     node = await startServe();
     scrape = async () => {
-      const res = await fetch(new URL('/metrics', node.http), { headers: { authorization: `Bearer ${node.adminToken}` } });
+      const res = await fetch(new URL('/metrics', node.http), {
+        headers: { authorization: `Bearer ${node.adminToken}` },
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       return parse(await res.text());
     };
   }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('answers 401 without the admin token, with a wrong one, and to a web login', async () => {
     const url = new URL('/metrics', node.http);
@@ -74,10 +81,16 @@ describe('colloquy serve: GET /metrics', () => {
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
     expect((await fetch(url, { headers: { authorization: 'Bearer not-the-admin-token-0000' } })).status).toBe(401);
-    const login = await fetch(new URL('/api/login', node.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"grace"}' });
+    const login = await fetch(new URL('/api/login', node.http), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"grace"}',
+    });
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
     expect((await fetch(url, { headers: { cookie } })).status).toBe(401);
-    expect((await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${node.adminToken}` } })).status).toBe(405);
+    expect((await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${node.adminToken}` } })).status).toBe(
+      405,
+    );
   }, 30_000);
 
   it('counts sessions, cuts and resumes, refusals, bytes, frames, logins and releases', async () => {
@@ -91,12 +104,20 @@ describe('colloquy serve: GET /metrics', () => {
     let s = (await scrape()).samples;
     expect(value(s, 'colloquy_sessions{transport="tcp",service="echo"}')).toBeGreaterThanOrEqual(1);
     expect(value(s, 'colloquy_sessions{transport="ws",service="echo"}')).toBeGreaterThanOrEqual(1);
-    expect(value(s, 'colloquy_sessions_opened_total{transport="tcp",service="echo",restored="false"}') - value(before, 'colloquy_sessions_opened_total{transport="tcp",service="echo",restored="false"}')).toBe(1);
+    expect(
+      value(s, 'colloquy_sessions_opened_total{transport="tcp",service="echo",restored="false"}') -
+        value(before, 'colloquy_sessions_opened_total{transport="tcp",service="echo",restored="false"}'),
+    ).toBe(1);
 
     // Cut both transports twice; each client resumes and the echo still answers.
     for (let round = 0; round < 2; round++) {
       for (const c of [tcp, ws]) {
-        const resumed = new Promise<void>((resolve) => { const off = c.on('resumed', () => { off(); resolve(); }); });
+        const resumed = new Promise<void>((resolve) => {
+          const off = c.on('resumed', () => {
+            off();
+            resolve();
+          });
+        });
         const cut = await fetch(new URL(`/api/sessions/${c.id}/cut`, node.http), { method: 'POST', headers: auth });
         expect(await cut.json()).toEqual({ id: c.id, cut: true });
         await resumed;
@@ -105,18 +126,49 @@ describe('colloquy serve: GET /metrics', () => {
       }
     }
     s = (await scrape()).samples;
-    const interruptions = [...s].filter(([k]) => k.startsWith('colloquy_session_interruptions_total')).reduce((a, [, v]) => a + v, 0)
-      - [...before].filter(([k]) => k.startsWith('colloquy_session_interruptions_total')).reduce((a, [, v]) => a + v, 0);
+    const interruptions =
+      [...s].filter(([k]) => k.startsWith('colloquy_session_interruptions_total')).reduce((a, [, v]) => a + v, 0) -
+      [...before].filter(([k]) => k.startsWith('colloquy_session_interruptions_total')).reduce((a, [, v]) => a + v, 0);
     expect(interruptions).toBe(4);
-    expect(value(s, 'colloquy_session_resumes_total{transport="tcp"}') - value(before, 'colloquy_session_resumes_total{transport="tcp"}')).toBe(2);
-    expect(value(s, 'colloquy_session_resumes_total{transport="ws"}') - value(before, 'colloquy_session_resumes_total{transport="ws"}')).toBe(2);
+    expect(
+      value(s, 'colloquy_session_resumes_total{transport="tcp"}') -
+        value(before, 'colloquy_session_resumes_total{transport="tcp"}'),
+    ).toBe(2);
+    expect(
+      value(s, 'colloquy_session_resumes_total{transport="ws"}') -
+        value(before, 'colloquy_session_resumes_total{transport="ws"}'),
+    ).toBe(2);
 
     // A RESUME for a session nobody has, and a first byte that opens nothing.
-    await rawExchange(node.tcp, encodeFrame({ type: 'RESUME', sessionId: new Uint8Array(randomBytes(16)), resumeSecret: new Uint8Array(randomBytes(16)), received: 0 }));
+    await rawExchange(
+      node.tcp,
+      encodeFrame({
+        type: 'RESUME',
+        sessionId: new Uint8Array(randomBytes(16)),
+        resumeSecret: new Uint8Array(randomBytes(16)),
+        received: 0,
+      }),
+    );
     await rawExchange(node.tcp, new Uint8Array([0xff, 0, 0, 0]));
     // A login that works and one that does not.
-    expect((await fetch(new URL('/api/login', node.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' })).status).toBe(200);
-    expect((await fetch(new URL('/api/login', node.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"a b<"}' })).status).toBe(400);
+    expect(
+      (
+        await fetch(new URL('/api/login', node.http), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"name":"ada"}',
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await fetch(new URL('/api/login', node.http), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"name":"a b<"}',
+        })
+      ).status,
+    ).toBe(400);
 
     await tcp.release();
     await ws.release();
@@ -156,11 +208,18 @@ describe.skipIf(NO_REDIS)('colloquy serve --store redis://: the store latency hi
     redis = await startRedis();
     node = await startServe(['--store', redis.url]);
   }, 90_000);
-  afterAll(async () => { await node?.stop(); await redis?.stop(); });
+  afterAll(async () => {
+    await node?.stop();
+    await redis?.stop();
+  });
 
   it('times every store call by store, operation and outcome', async () => {
     const n = node as ServeNode;
-    const login = await fetch(new URL('/api/login', n.http), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' });
+    const login = await fetch(new URL('/api/login', n.http), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"ada"}',
+    });
     expect(login.status).toBe(200);
     const s = await connect(n.tcp, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0 });
     await s.send('durable');
@@ -168,12 +227,16 @@ describe.skipIf(NO_REDIS)('colloquy serve --store redis://: the store latency hi
     await s.release();
     const res = await fetch(new URL('/metrics', n.http), { headers: { authorization: `Bearer ${n.adminToken}` } });
     const { samples } = parse(await res.text());
-    const counts = [...samples].filter(([k]) => k.startsWith('colloquy_store_call_duration_seconds_count{store="redis"'));
+    const counts = [...samples].filter(([k]) =>
+      k.startsWith('colloquy_store_call_duration_seconds_count{store="redis"'),
+    );
     const total = counts.reduce((a, [, v]) => a + v, 0);
     // The login writes its web session; the durable session is written ahead of its output.
     expect(total).toBeGreaterThanOrEqual(3);
     expect(counts.some(([k]) => /op="(set|compareAndSet)",outcome="ok"/.test(k))).toBe(true);
-    const sum = [...samples].filter(([k]) => k.startsWith('colloquy_store_call_duration_seconds_sum{store="redis"')).reduce((a, [, v]) => a + v, 0);
+    const sum = [...samples]
+      .filter(([k]) => k.startsWith('colloquy_store_call_duration_seconds_sum{store="redis"'))
+      .reduce((a, [, v]) => a + v, 0);
     expect(sum).toBeGreaterThan(0);
     expect(sum / total).toBeLessThan(1); // on average well under the 1 s call timeout
   }, 60_000);

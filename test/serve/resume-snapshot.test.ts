@@ -10,13 +10,21 @@ import { listen, type Server } from '../../src/server/server.js';
 
 const dec = new TextDecoder();
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 async function echoServer(): Promise<{ url: string; seen: string[] }> {
   const seen: string[] = [];
   server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
   server.on('session', (s) => {
-    void (async () => { for await (const m of s) { seen.push(dec.decode(m)); await s.send(m); } })().catch(() => {});
+    void (async () => {
+      for await (const m of s) {
+        seen.push(dec.decode(m));
+        await s.send(m);
+      }
+    })().catch(() => {});
   });
   return { url: `tcp://127.0.0.1:${String(server.addresses.tcp)}`, seen };
 }
@@ -26,7 +34,12 @@ describe('connect({ resume })', () => {
     const { url, seen } = await echoServer();
     const first = await connect(url, { heartbeatMs: 0, reconnect: false });
     let snapshot: MachineSnapshot | undefined;
-    first.driver.durability = { persist: async (s) => { snapshot = s; }, failed: (e) => e as never };
+    first.driver.durability = {
+      persist: async (s) => {
+        snapshot = s;
+      },
+      failed: (e) => e as never,
+    };
     await first.send('one');
     const it1 = first[Symbol.asyncIterator]();
     expect(dec.decode((await it1.next()).value as Uint8Array)).toBe('one');
@@ -47,6 +60,8 @@ describe('connect({ resume })', () => {
     const first = await connect(url, { heartbeatMs: 0, reconnect: false });
     const snapshot = first.machine.snapshot();
     await first.release();
-    await expect(connect(url, { heartbeatMs: 0, resume: snapshot })).rejects.toMatchObject({ code: 'ERR_RESUME_REFUSED' });
+    await expect(connect(url, { heartbeatMs: 0, resume: snapshot })).rejects.toMatchObject({
+      code: 'ERR_RESUME_REFUSED',
+    });
   }, 30_000);
 });

@@ -29,8 +29,9 @@ import type { RedisServer } from '../support/redis.js';
 import { startServe } from '../support/serve.js';
 import type { ServeNode } from '../support/serve.js';
 
-const skip = skipWithoutBinary(HAPROXY, 'haproxy', 'rolling restart test', 'apt-get install haproxy')
-  || skipWithout('redis-server', 'rolling restart test', 'apt-get install redis-server');
+const skip =
+  skipWithoutBinary(HAPROXY, 'haproxy', 'rolling restart test', 'apt-get install haproxy') ||
+  skipWithout('redis-server', 'rolling restart test', 'apt-get install redis-server');
 
 const FILE_BYTES = 24 * 1024 * 1024;
 const ECHO_SESSIONS = 3;
@@ -54,16 +55,28 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
     writeFileSync(join(files, 'big.bin'), big);
     const sha256 = createHash('sha256').update(big).digest('hex');
     const ports = [await freePort(), await freePort(), await freePort()];
-    const args = (i: number): string[] => ['--store', (redis as RedisServer).url, '--port', String(ports[i]), '--files', files];
+    const args = (i: number): string[] => [
+      '--store',
+      (redis as RedisServer).url,
+      '--port',
+      String(ports[i]),
+      '--files',
+      files,
+    ];
     nodes.push(...(await Promise.all(ports.map((_, i) => startServe(args(i))))));
-    lb = await startHaproxy(ports.map((port, i) => ({ name: `node${i + 1}`, port })), '/api/health');
+    lb = await startHaproxy(
+      ports.map((port, i) => ({ name: `node${i + 1}`, port })),
+      '/api/health',
+    );
     const url = `ws://127.0.0.1:${lb.port}/session`;
     const problems: string[] = [];
 
     /** True once HAProxy sends a cookie-less request to `name` (round robin over the nodes up). */
     const inPool = async (name: string): Promise<boolean> => {
       for (let i = 0; i < 6; i++) {
-        const res = await fetch(`${(lb as Balancer).url}/api/health`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+        const res = await fetch(`${(lb as Balancer).url}/api/health`, { signal: AbortSignal.timeout(2000) }).catch(
+          () => null,
+        );
         if (!res) continue;
         await res.arrayBuffer();
         if ((res.headers.get('set-cookie') ?? '').startsWith(`COLLOQUY_NODE=${name};`)) return true;
@@ -86,7 +99,9 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
       const entry = { s, sent: 0, got: [] as number[] };
       s.on('closed', ({ error }) => problems.push(`echo ${k} closed${error ? `: ${error.code}` : ''}`));
       s.on('resume-failed', (e) => problems.push(`echo ${k} resume failed: ${e.code}`));
-      void (async () => { for await (const m of s) entry.got.push(Number(dec.decode(m))); })().catch(() => {});
+      void (async () => {
+        for await (const m of s) entry.got.push(Number(dec.decode(m)));
+      })().catch(() => {});
       echoes.push(entry);
     }
     // Chat: every member says a numbered line every 50 ms.
@@ -97,10 +112,15 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
       heard.set(nick, lines);
       let welcomes = 0;
       const c = await ChatClient.connect(url, {
-        nick, room: 'deploy',
+        nick,
+        room: 'deploy',
         onClient: (client) => {
-          client.on('welcome', () => { if (++welcomes > 1) problems.push(`${nick} was welcomed again (a rejoin)`); });
-          client.on('message', (m) => { if (!m.history) lines.push({ from: m.from, text: m.text, id: m.id }); });
+          client.on('welcome', () => {
+            if (++welcomes > 1) problems.push(`${nick} was welcomed again (a rejoin)`);
+          });
+          client.on('message', (m) => {
+            if (!m.history) lines.push({ from: m.from, text: m.text, id: m.id });
+          });
           client.on('notice', (n) => problems.push(`${nick} got a notice: ${n.code} ${n.message}`));
           client.on('closed', ({ error }) => problems.push(`${nick} closed${error ? `: ${error.code}` : ''}`));
         },
@@ -109,10 +129,15 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
     }
     // Members seen joining or leaving once everyone knows everyone would be rejoins.
     const joinedBy = Date.now() + 30_000;
-    while (!chats.every((c) => CHATTERS.every((n) => c.members.includes(n))) && Date.now() < joinedBy) await new Promise((r) => setTimeout(r, 20));
+    while (!chats.every((c) => CHATTERS.every((n) => c.members.includes(n))) && Date.now() < joinedBy)
+      await new Promise((r) => setTimeout(r, 20));
     for (const c of chats) {
-      c.on('join', (j) => { if (CHATTERS.includes(j.nick)) problems.push(`${c.nick} saw ${j.nick} join again`); });
-      c.on('leave', (l) => { if (CHATTERS.includes(l.nick)) problems.push(`${c.nick} saw ${l.nick} leave (${l.reason})`); });
+      c.on('join', (j) => {
+        if (CHATTERS.includes(j.nick)) problems.push(`${c.nick} saw ${j.nick} join again`);
+      });
+      c.on('leave', (l) => {
+        if (CHATTERS.includes(l.nick)) problems.push(`${c.nick} saw ${l.nick} leave (${l.reason})`);
+      });
     }
 
     let talking = true;
@@ -138,7 +163,11 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
     // The large get from the shared files directory, over the balancer like everything else.
     let transferred = 0;
     const local = join(mkdtempSync(join(tmpdir(), 'colloquy-rolling-get-')), 'big.bin');
-    const get = getFile(url, 'big.bin', local, { onProgress: (p) => { transferred = p.transferred; } });
+    const get = getFile(url, 'big.bin', local, {
+      onProgress: (p) => {
+        transferred = p.transferred;
+      },
+    });
     get.catch((e: unknown) => problems.push(`get failed: ${String(e)}`));
 
     // The rolling restart begins while the get runs.
@@ -146,7 +175,9 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
     while (transferred < FILE_BYTES / 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     // First the node holding the get, so the transfer crosses a handover.
     const holdsGet = async (n: ServeNode): Promise<boolean> => {
-      const listed = (await (await fetch(new URL('/api/sessions', n.http), { headers: { authorization: `Bearer ${n.adminToken}` } })).json()) as { sessions: { service: string }[] };
+      const listed = (await (
+        await fetch(new URL('/api/sessions', n.http), { headers: { authorization: `Bearer ${n.adminToken}` } })
+      ).json()) as { sessions: { service: string }[] };
       return listed.sessions.some((x) => x.service === 'files');
     };
     const first = (await Promise.all(nodes.map((n) => holdsGet(n as ServeNode)))).indexOf(true);
@@ -183,9 +214,19 @@ describe.skipIf(skip)('rolling restart of three serve nodes behind HAProxy (depl
         const numbers = lines.filter((l) => l.from === from).map((l) => Number(l.text.slice(from.length + 1)));
         // Every line of every member, its own and the others', exactly once and in order (a line
         // heard twice is named with its ids: two ids, logged twice; one id, delivered twice).
-        const twice = lines.filter((l, i) => l.from === from && lines.findIndex((x) => x.from === from && x.text === l.text) !== i)
-          .map((l) => `${l.text} ${lines.filter((x) => x.from === from && x.text === l.text).map((x) => x.id).join(',')}`);
-        expect(numbers, `${listener} hears ${from}'s lines once each, in order; heard twice: ${twice.join('; ') || 'none'}`).toEqual(Array.from({ length: said.get(from) as number }, (_, i) => i + 1));
+        const twice = lines
+          .filter((l, i) => l.from === from && lines.findIndex((x) => x.from === from && x.text === l.text) !== i)
+          .map(
+            (l) =>
+              `${l.text} ${lines
+                .filter((x) => x.from === from && x.text === l.text)
+                .map((x) => x.id)
+                .join(',')}`,
+          );
+        expect(
+          numbers,
+          `${listener} hears ${from}'s lines once each, in order; heard twice: ${twice.join('; ') || 'none'}`,
+        ).toEqual(Array.from({ length: said.get(from) as number }, (_, i) => i + 1));
       }
     }
     // And in one order for the whole room (the room log's).

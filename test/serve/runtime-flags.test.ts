@@ -20,9 +20,16 @@ describe('serve runtime-limit flags', () => {
     try {
       const open = () => connect(node.tcp, { userData: echo, heartbeatMs: 0, reconnect: false });
       const [a, b] = [await open(), await open()];
-      await expect(open()).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { reason: RefuseReason.congested }, message: expect.stringContaining('maxSessions 2') });
+      await expect(open()).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+        details: { reason: RefuseReason.congested },
+        message: expect.stringContaining('maxSessions 2'),
+      });
       await a.send('still here');
-      for await (const m of a) { expect(new TextDecoder().decode(m)).toBe('still here'); break; }
+      for await (const m of a) {
+        expect(new TextDecoder().decode(m)).toBe('still here');
+        break;
+      }
       await a.release();
       // A slot is free again once a session ends.
       const c = await open();
@@ -48,7 +55,8 @@ describe('serve runtime-limit flags', () => {
   it('--help lists every runtime flag with its default', async () => {
     const r = await runCaptured(['serve', '--help']);
     expect(r.code).toBe(0);
-    for (const f of RUNTIME_FLAGS) expect(r.out).toMatch(new RegExp(`--${flagName(f.option)} [A-Z]+\\s[^]*?\\(default ${f.default}\\)`));
+    for (const f of RUNTIME_FLAGS)
+      expect(r.out).toMatch(new RegExp(`--${flagName(f.option)} [A-Z]+\\s[^]*?\\(default ${f.default}\\)`));
     expect(r.out).toContain(`(default ${DEFAULT_MAX_SESSIONS})`);
   });
 });

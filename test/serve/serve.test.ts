@@ -19,8 +19,12 @@ async function nextText(s: ClientSession): Promise<string> {
 
 describe('colloquy serve (a real process)', () => {
   let node: ServeNode;
-  beforeAll(async () => { node = await startServe(ANONYMOUS); }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  beforeAll(async () => {
+    node = await startServe(ANONYMOUS);
+  }, 90_000);
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('prints the listening line with its URLs', () => {
     expect(node.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -36,33 +40,74 @@ describe('colloquy serve (a real process)', () => {
       expect(await nextText(s)).toBe(`hello over ${url}`);
       await s.release();
     }
-    await expect(connect(node.tcp, { userData: encodeHello({ service: 'nope' }), heartbeatMs: 0, reconnect: false })).rejects.toThrow(/no service 'nope'/);
+    await expect(
+      connect(node.tcp, { userData: encodeHello({ service: 'nope' }), heartbeatMs: 0, reconnect: false }),
+    ).rejects.toThrow(/no service 'nope'/);
   }, 30_000);
 
   it('logs in by name with a cookie, answers /api/me, logs out', async () => {
     const api = (p: string): string => new URL(p, node.http).toString();
     expect((await fetch(api('/api/me'))).status).toBe(401);
     expect((await fetch(api('/api/login'), { method: 'POST', body: '{"name":"ada"}' })).status).toBe(415);
-    expect((await fetch(api('/api/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"a b<"}' })).status).toBe(400);
-    const login = await fetch(api('/api/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ada"}' });
+    expect(
+      (
+        await fetch(api('/api/login'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"name":"a b<"}',
+        })
+      ).status,
+    ).toBe(400);
+    const login = await fetch(api('/api/login'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"ada"}',
+    });
     expect(login.status).toBe(200);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
     expect(cookie).toMatch(/^colloquy=\S{20,}$/);
     expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/);
-    expect(await (await fetch(api('/api/me'), { headers: { cookie } })).json()).toMatchObject({ name: 'ada', admin: false, principal: expect.stringMatching(/^login:/) });
+    expect(await (await fetch(api('/api/me'), { headers: { cookie } })).json()).toMatchObject({
+      name: 'ada',
+      admin: false,
+      principal: expect.stringMatching(/^login:/),
+    });
     // The WebSocket upgrade carries the login cookie: the session's principal is that name.
-    const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, headers: { cookie } });
+    const s = await connect(node.ws, {
+      userData: encodeHello({ service: 'echo' }),
+      heartbeatMs: 0,
+      headers: { cookie },
+    });
     const auth = { authorization: `Bearer ${node.adminToken}` };
-    const listed = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as { sessions: { id: string; name: string; authenticated: boolean; transport: string }[] };
-    expect(listed.sessions.find((x) => x.id === s.id)).toMatchObject({ name: 'ada', authenticated: true, transport: 'ws' });
+    const listed = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as {
+      sessions: { id: string; name: string; authenticated: boolean; transport: string }[];
+    };
+    expect(listed.sessions.find((x) => x.id === s.id)).toMatchObject({
+      name: 'ada',
+      authenticated: true,
+      transport: 'ws',
+    });
     // A logged-in chat session speaks under its login, whatever nick its hello claims.
-    const chat = await ChatClient.connect(node.ws, { nick: 'mallory', room: 'login-test', heartbeatMs: 0, headers: { cookie } });
+    const chat = await ChatClient.connect(node.ws, {
+      nick: 'mallory',
+      room: 'login-test',
+      heartbeatMs: 0,
+      headers: { cookie },
+    });
     expect(chat.nick).toBe('ada');
     await chat.close();
     // A logged-in page may read the live view with its cookie alone.
     expect((await fetch(api('/api/sessions'), { headers: { cookie } })).status).toBe(200);
     await s.release();
-    expect((await fetch(api('/api/logout'), { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' })).status).toBe(204);
+    expect(
+      (
+        await fetch(api('/api/logout'), {
+          method: 'POST',
+          headers: { cookie, 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(204);
     expect((await fetch(api('/api/me'), { headers: { cookie } })).status).toBe(401);
   }, 30_000);
 
@@ -70,9 +115,13 @@ describe('colloquy serve (a real process)', () => {
     const api = (p: string): string => new URL(p, node.http).toString();
     const auth = { authorization: `Bearer ${node.adminToken}` };
     expect((await fetch(api('/api/sessions'))).status).toBe(401);
-    expect((await fetch(api('/api/sessions'), { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+    expect(
+      (await fetch(api('/api/sessions'), { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status,
+    ).toBe(401);
     const s = await connect(node.tcp, { userData: encodeHello({ service: 'echo', nick: 'bob' }), heartbeatMs: 0 });
-    const list = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as { sessions: { id: string; service: string; name: string; transport: string; resumes: number; bytesIn: number }[] };
+    const list = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as {
+      sessions: { id: string; service: string; name: string; transport: string; resumes: number; bytesIn: number }[];
+    };
     const mine = list.sessions.find((x) => x.id === s.id);
     expect(mine).toMatchObject({ service: 'echo', name: 'bob', transport: 'tcp', resumes: 0 });
     expect(mine?.bytesIn).toBeGreaterThan(0);
@@ -85,7 +134,11 @@ describe('colloquy serve (a real process)', () => {
     await s.send('traced');
     expect(await nextText(s)).toBe('traced');
     let text = '';
-    for (let i = 0; i < 50 && !(text.includes('"direction":"in","type":"DATA"') && text.includes('"direction":"out","type":"DATA"')); i++) {
+    for (
+      let i = 0;
+      i < 50 && !(text.includes('"direction":"in","type":"DATA"') && text.includes('"direction":"out","type":"DATA"'));
+      i++
+    ) {
       const chunk = await reader.read();
       if (chunk.done) break;
       text += dec.decode(chunk.value);
@@ -100,7 +153,9 @@ describe('colloquy serve (a real process)', () => {
     await resumed;
     await s.send('after the cut');
     expect(await nextText(s)).toBe('after the cut');
-    const after = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as { sessions: { id: string; resumes: number; interruptions: number }[] };
+    const after = (await (await fetch(api('/api/sessions'), { headers: auth })).json()) as {
+      sessions: { id: string; resumes: number; interruptions: number }[];
+    };
     expect(after.sessions.find((x) => x.id === s.id)).toMatchObject({ resumes: 1, interruptions: 1 });
     await s.release();
   }, 30_000);
@@ -123,7 +178,9 @@ describe('colloquy serve stops in order', () => {
     const node = await startServe(['--admin-token', '']);
     const { token } = await node.event('admin-token');
     expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    const listed = await fetch(new URL('/api/sessions', node.http), { headers: { authorization: `Bearer ${String(token)}` } });
+    const listed = await fetch(new URL('/api/sessions', node.http), {
+      headers: { authorization: `Bearer ${String(token)}` },
+    });
     expect(listed.status).toBe(200);
     const s = await connect(node.ws, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0 });
     const closed = new Promise<{ error?: unknown }>((resolve) => s.on('closed', (e) => resolve(e)));

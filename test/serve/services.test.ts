@@ -16,8 +16,12 @@ describe('the services of colloquy serve', () => {
   let node: ServeNode;
   const dir = mkdtempSync(join(tmpdir(), 'colloquy-serve-services-'));
   const files = join(dir, 'served');
-  beforeAll(async () => { node = await startServe([...ANONYMOUS, '--files', files]); }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  beforeAll(async () => {
+    node = await startServe([...ANONYMOUS, '--files', files]);
+  }, 90_000);
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('creates the --files directory', () => {
     expect(existsSync(files)).toBe(true);
@@ -26,7 +30,11 @@ describe('the services of colloquy serve', () => {
   it('chat: what one person says reaches the other', async () => {
     const ada = await ChatClient.connect(node.ws, { nick: 'ada', room: 'serve-test', heartbeatMs: 0 });
     const bob = await ChatClient.connect(node.tcp, { nick: 'bob', room: 'serve-test', heartbeatMs: 0 });
-    const heard = new Promise<{ from: string; text: string }>((resolve) => bob.on('message', (m) => { if (!m.history) resolve(m); }));
+    const heard = new Promise<{ from: string; text: string }>((resolve) =>
+      bob.on('message', (m) => {
+        if (!m.history) resolve(m);
+      }),
+    );
     await ada.send('hello bob');
     expect(await heard).toMatchObject({ from: 'ada', text: 'hello bob' });
     await ada.close();

@@ -43,7 +43,10 @@ describe('colloquy serve stops within its deadline', () => {
     const lb = await forwarder(() => portOf(node.tcp));
     const clients: ClientSession[] = [];
     try {
-      for (let i = 0; i < 200; i++) clients.push(await connect(`tcp://127.0.0.1:${lb.port}`, { userData: echoHello, heartbeatMs: 0, reconnect: false }));
+      for (let i = 0; i < 200; i++)
+        clients.push(
+          await connect(`tcp://127.0.0.1:${lb.port}`, { userData: echoHello, heartbeatMs: 0, reconnect: false }),
+        );
       const health = (await (await fetch(new URL('/api/health', node.http))).json()) as { sessions: number };
       expect(health.sessions).toBe(200);
       lb.freeze();
@@ -66,7 +69,8 @@ describe('colloquy serve stops within its deadline', () => {
       const ready = await fetch(new URL('/api/ready', node.http));
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ ready: true });
-      const drain = (headers: Record<string, string> = {}, method = 'POST'): Promise<Response> => fetch(new URL('/api/admin/drain', node.http), { method, headers });
+      const drain = (headers: Record<string, string> = {}, method = 'POST'): Promise<Response> =>
+        fetch(new URL('/api/admin/drain', node.http), { method, headers });
       expect((await drain()).status).toBe(401);
       expect((await drain({ authorization: 'Bearer not-the-admin-token-at-all' })).status).toBe(401);
       expect((await drain({ authorization: `Bearer ${node.adminToken}` }, 'GET')).status).toBe(405);
@@ -84,7 +88,9 @@ const noRedis = skipWithout('redis-server', 'serve drain (handover) test', 'apt-
 
 describe.skipIf(noRedis)('colloquy serve drains to another node sharing the store', () => {
   let redis: RedisServer | undefined;
-  afterAll(async () => { await redis?.stop(); });
+  afterAll(async () => {
+    await redis?.stop();
+  });
 
   it('POST /api/admin/drain hands the session over: ready turns 503, the client resumes on the other node, nothing released', async () => {
     redis = await startRedis();
@@ -92,16 +98,27 @@ describe.skipIf(noRedis)('colloquy serve drains to another node sharing the stor
     let target = portOf(a.tcp);
     const lb = await forwarder(() => target);
     try {
-      const s = await connect(`tcp://127.0.0.1:${lb.port}`, { userData: echoHello, heartbeatMs: 0, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+      const s = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        userData: echoHello,
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+      });
       let problems = 0;
-      s.on('closed', ({ error }) => { if (error) problems++; });
-      s.on('resume-failed', () => { problems++; });
+      s.on('closed', ({ error }) => {
+        if (error) problems++;
+      });
+      s.on('resume-failed', () => {
+        problems++;
+      });
       await s.send('one');
       expect(await nextText(s)).toBe('one');
       const resumed = new Promise<void>((resolve) => s.on('resumed', () => resolve()));
       target = portOf(b.tcp); // the balancer's view once the node says it is not ready
 
-      const drained = await fetch(new URL('/api/admin/drain', a.http), { method: 'POST', headers: { authorization: `Bearer ${a.adminToken}` } });
+      const drained = await fetch(new URL('/api/admin/drain', a.http), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.adminToken}` },
+      });
       expect(drained.status).toBe(200);
       expect(await drained.json()).toMatchObject({ mode: 'handover', handedOver: 1, released: 0, aborted: 0 });
       const ready = await fetch(new URL('/api/ready', a.http));
@@ -139,15 +156,21 @@ describe('colloquy serve rotates its certificate on SIGHUP', () => {
     writeFileSync(keyFile, first.key);
     const node = await startServe(['--tls-cert', certFile, '--tls-key', keyFile]);
     const fingerprint = (pem: Buffer): string => new X509Certificate(pem).fingerprint256;
-    const presented = (): Promise<string> => new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: portOf(node.tcp), rejectUnauthorized: false }, () => {
-        resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
-        socket.destroy();
+    const presented = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: portOf(node.tcp), rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
+          socket.destroy();
+        });
+        socket.on('error', reject);
       });
-      socket.on('error', reject);
-    });
     try {
-      const before = await connect(node.tcp, { userData: echoHello, heartbeatMs: 0, tls: { ca: first.cert }, reconnect: false });
+      const before = await connect(node.tcp, {
+        userData: echoHello,
+        heartbeatMs: 0,
+        tls: { ca: first.cert },
+        reconnect: false,
+      });
       expect(await presented()).toBe(fingerprint(first.cert));
       await before.send('before');
       expect(await nextText(before)).toBe('before');
@@ -158,7 +181,12 @@ describe('colloquy serve rotates its certificate on SIGHUP', () => {
       await node.event('tls-reloaded');
 
       expect(await presented()).toBe(fingerprint(second.cert));
-      const after = await connect(node.ws, { userData: echoHello, heartbeatMs: 0, tls: { ca: second.cert }, reconnect: false });
+      const after = await connect(node.ws, {
+        userData: echoHello,
+        heartbeatMs: 0,
+        tls: { ca: second.cert },
+        reconnect: false,
+      });
       await after.send('after');
       expect(await nextText(after)).toBe('after');
       // The session made with the old certificate is untouched.

@@ -18,7 +18,9 @@ function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: stri
     const req = request(url, { ca }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
+      res.on('data', (d: string) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
@@ -35,13 +37,18 @@ describe('colloquy serve with TLS', () => {
     writeFileSync(join(dir, 'key.pem'), key);
     node = await startServe(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
   }, 90_000);
-  afterAll(async () => { await node?.stop(); });
+  afterAll(async () => {
+    await node?.stop();
+  });
 
   it('announces https, wss and tls URLs and answers over them', async () => {
     expect(node.http).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
     expect(node.ws).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/session$/);
     expect(node.tcp).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
-    expect(await httpsGet(new URL('/api/health', node.http).toString(), cert)).toEqual({ status: 200, body: '{"ok":true,"sessions":0}' });
+    expect(await httpsGet(new URL('/api/health', node.http).toString(), cert)).toEqual({
+      status: 200,
+      body: '{"ok":true,"sessions":0}',
+    });
     for (const url of [node.ws, node.tcp]) {
       const s = await connect(url, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, tls: { ca: cert } });
       await s.send(`secret over ${url}`);
@@ -52,6 +59,8 @@ describe('colloquy serve with TLS', () => {
   }, 30_000);
 
   it('refuses a client that does not trust the certificate', async () => {
-    await expect(connect(node.tcp, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, reconnect: false })).rejects.toMatchObject({ code: 'ERR_CONNECT_FAILED' });
+    await expect(
+      connect(node.tcp, { userData: encodeHello({ service: 'echo' }), heartbeatMs: 0, reconnect: false }),
+    ).rejects.toMatchObject({ code: 'ERR_CONNECT_FAILED' });
   }, 30_000);
 });

@@ -23,7 +23,9 @@ const servers: Server[] = [];
 function record(...names: string[]): { name: string; m: Message }[] {
   const seen: { name: string; m: Message }[] = [];
   for (const name of names) {
-    const fn = (m: unknown): void => { seen.push({ name, m: m as Message }); };
+    const fn = (m: unknown): void => {
+      seen.push({ name, m: m as Message });
+    };
     subscribe(name, fn);
     subscriptions.push([name, fn]);
   }
@@ -45,20 +47,49 @@ function rawExchange(port: number, bytes: Uint8Array): Promise<void> {
 }
 
 describe('diagnostics channels', () => {
-  it('publish a session\'s life: opened, interrupted, resumed, closed; refusals with their reason', async () => {
+  it("publish a session's life: opened, interrupted, resumed, closed; refusals with their reason", async () => {
     const seen = record(...Object.values(CHANNELS));
-    const server = await listen({ tcp: { host: '127.0.0.1', port: 0 }, authenticate: (r) => { if (r.credentials.length > 0) throw new Refusal('no entry'); return 'anyone'; } });
+    const server = await listen({
+      tcp: { host: '127.0.0.1', port: 0 },
+      authenticate: (r) => {
+        if (r.credentials.length > 0) throw new Refusal('no entry');
+        return 'anyone';
+      },
+    });
     servers.push(server);
     const port = server.addresses.tcp as number;
     const s = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0 });
-    const resumed = new Promise<void>((resolve) => { const off = s.on('resumed', () => { off(); resolve(); }); });
+    const resumed = new Promise<void>((resolve) => {
+      const off = s.on('resumed', () => {
+        off();
+        resolve();
+      });
+    });
     server.sessions.get(s.id)?.driver.dropTransport();
     await resumed;
     // A RESUME with the right ID and a wrong secret; one for an ID nobody has; a bad first byte; refused credentials.
-    await rawExchange(port, encodeFrame({ type: 'RESUME', sessionId: new Uint8Array(Buffer.from(s.id, 'hex')), resumeSecret: new Uint8Array(randomBytes(16)), received: 0 }));
-    await rawExchange(port, encodeFrame({ type: 'RESUME', sessionId: new Uint8Array(randomBytes(16)), resumeSecret: new Uint8Array(randomBytes(16)), received: 0 }));
+    await rawExchange(
+      port,
+      encodeFrame({
+        type: 'RESUME',
+        sessionId: new Uint8Array(Buffer.from(s.id, 'hex')),
+        resumeSecret: new Uint8Array(randomBytes(16)),
+        received: 0,
+      }),
+    );
+    await rawExchange(
+      port,
+      encodeFrame({
+        type: 'RESUME',
+        sessionId: new Uint8Array(randomBytes(16)),
+        resumeSecret: new Uint8Array(randomBytes(16)),
+        received: 0,
+      }),
+    );
     await rawExchange(port, new Uint8Array([0xee, 1, 2, 3]));
-    await expect(connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false, credentials: new Uint8Array([1]) })).rejects.toThrow(/no entry/);
+    await expect(
+      connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false, credentials: new Uint8Array([1]) }),
+    ).rejects.toThrow(/no entry/);
     const held = server.sessions.get(s.id);
     const gone = new Promise<void>((resolve) => held?.on('closed', () => resolve()));
     await s.release();
@@ -70,7 +101,12 @@ describe('diagnostics channels', () => {
     expect(opened).toMatchObject({ server, id: s.id, transport: 'tcp', restored: false });
     expect(opened?.session).toBe(held);
     expect(seen.find((e) => e.name === CHANNELS.sessionInterrupted)?.m).toMatchObject({ server, id: s.id });
-    expect(seen.find((e) => e.name === CHANNELS.sessionResumed)?.m).toMatchObject({ server, id: s.id, transport: 'tcp', replayed: 0 });
+    expect(seen.find((e) => e.name === CHANNELS.sessionResumed)?.m).toMatchObject({
+      server,
+      id: s.id,
+      transport: 'tcp',
+      replayed: 0,
+    });
     const refusals = seen.filter((e) => e.name === CHANNELS.sessionResumeRefused).map((e) => e.m);
     expect(refusals).toEqual([
       expect.objectContaining({ server, id: s.id, reason: 'wrongSecret', transport: 'tcp' }),
@@ -78,11 +114,18 @@ describe('diagnostics channels', () => {
     ]);
     const handshakes = seen.filter((e) => e.name === CHANNELS.handshakeRefused).map((e) => e.m);
     expect(handshakes).toEqual([
-      expect.objectContaining({ server, code: 'ERR_PROTOCOL_VIOLATION', transport: 'tcp', remoteAddress: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }),
+      expect.objectContaining({
+        server,
+        code: 'ERR_PROTOCOL_VIOLATION',
+        transport: 'tcp',
+        remoteAddress: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      }),
       expect.objectContaining({ server, code: 'ERR_REFUSED', message: 'no entry' }),
     ]);
     // The refused handshake never opened a session, so only the released one is closed.
-    expect(seen.filter((e) => e.name === CHANNELS.sessionClosed).map((e) => e.m)).toEqual([expect.objectContaining({ server, id: s.id, code: null })]);
+    expect(seen.filter((e) => e.name === CHANNELS.sessionClosed).map((e) => e.m)).toEqual([
+      expect.objectContaining({ server, id: s.id, code: null }),
+    ]);
   }, 30_000);
 
   it('ISO 8327 sessions (listen({ iso })) are reported opened and closed too', async () => {
@@ -105,9 +148,37 @@ describe('diagnostics channels', () => {
 
   it('store calls: the duration and the outcome (ok, the mapped error, a timeout)', async () => {
     const seen = record(CHANNELS.storeCall);
-    await runBounded('test', 'get', false, 1000, undefined, async () => 1, (e) => e);
-    await expect(runBounded('test', 'set', false, 1000, undefined, () => Promise.reject(new Error('boom')), () => new SessionError('ERR_STORE_UNAVAILABLE', 'down'))).rejects.toThrow('down');
-    await expect(runBounded('test', 'touch', false, 20, undefined, () => new Promise(() => {}), (e) => e)).rejects.toMatchObject({ code: 'ERR_STORE_TIMEOUT' });
+    await runBounded(
+      'test',
+      'get',
+      false,
+      1000,
+      undefined,
+      async () => 1,
+      (e) => e,
+    );
+    await expect(
+      runBounded(
+        'test',
+        'set',
+        false,
+        1000,
+        undefined,
+        () => Promise.reject(new Error('boom')),
+        () => new SessionError('ERR_STORE_UNAVAILABLE', 'down'),
+      ),
+    ).rejects.toThrow('down');
+    await expect(
+      runBounded(
+        'test',
+        'touch',
+        false,
+        20,
+        undefined,
+        () => new Promise(() => {}),
+        (e) => e,
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_STORE_TIMEOUT' });
     expect(seen.map((e) => e.m)).toEqual([
       { store: 'test', op: 'get', durationMs: expect.any(Number), error: null },
       { store: 'test', op: 'set', durationMs: expect.any(Number), error: 'ERR_STORE_UNAVAILABLE' },
@@ -117,7 +188,14 @@ describe('diagnostics channels', () => {
   });
 
   it('build nothing when nobody subscribes: the objects passed are not even read', () => {
-    const untouchable = new Proxy({}, { get(_t, key) { throw new Error(`read ${String(key)} with no subscriber`); } }) as never;
+    const untouchable = new Proxy(
+      {},
+      {
+        get(_t, key) {
+          throw new Error(`read ${String(key)} with no subscriber`);
+        },
+      },
+    ) as never;
     expect(() => publishOpened({}, untouchable, false)).not.toThrow();
     expect(() => publishSessionEvent({}, untouchable, 'id', { type: 'resumed', replayed: 1 })).not.toThrow();
     expect(() => publishSessionEvent({}, untouchable, 'id', { type: 'closed' })).not.toThrow();

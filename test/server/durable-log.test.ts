@@ -23,7 +23,9 @@ import { Pair } from '../engine/support/pair.js';
 /** A real snapshot of an established acceptor, as the template the walk changes. */
 function template(): MachineSnapshot {
   const p = new Pair({ a: { modes: ['fullDuplex'] } });
-  p.B.onEvent = (e) => { if (e.type === 'connect-request') p.B.machine.accept(); };
+  p.B.onEvent = (e) => {
+    if (e.type === 'connect-request') p.B.machine.accept();
+  };
   p.connectTransport();
   p.settle();
   return p.B.machine.snapshot();
@@ -31,7 +33,10 @@ function template(): MachineSnapshot {
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32; };
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 const hex = (f: SessionFrame): string => Buffer.from(encodeFrame(f)).toString('hex');
@@ -49,8 +54,16 @@ class CountingStore extends MemoryStore {
     this.seen.add(id);
     return super.set(id, data, options);
   }
-  override compareAndSet<T>(id: string, expected: number, data: T, options: Parameters<MemoryStore['compareAndSet']>[3]): Promise<number | null> {
-    if (this.dieBeforeHead) { this.dieBeforeHead = false; return new Promise(() => {}); } // never lands
+  override compareAndSet<T>(
+    id: string,
+    expected: number,
+    data: T,
+    options: Parameters<MemoryStore['compareAndSet']>[3],
+  ): Promise<number | null> {
+    if (this.dieBeforeHead) {
+      this.dieBeforeHead = false;
+      return new Promise(() => {});
+    } // never lands
     this.written += JSON.stringify(data).length;
     this.seen.add(id);
     return super.compareAndSet(id, expected, data, options);
@@ -62,10 +75,18 @@ class CountingStore extends MemoryStore {
   }
 }
 
-async function claimFrames(store: SessionStore, id: string, secret: Uint8Array): Promise<{ replay: string[]; queued: string[]; base: number } | null> {
+async function claimFrames(
+  store: SessionStore,
+  id: string,
+  secret: Uint8Array,
+): Promise<{ replay: string[]; queued: string[]; base: number } | null> {
   const claimed = await new DurableSessions({ store }, 60_000).claim(id, secret);
   if (!claimed || claimed === 'wrong-secret') return null;
-  return { replay: claimed.snapshot.replay.map(hex), queued: claimed.snapshot.queued.map(hex), base: claimed.snapshot.replayBase };
+  return {
+    replay: claimed.snapshot.replay.map(hex),
+    queued: claimed.snapshot.queued.map(hex),
+    base: claimed.snapshot.replayBase,
+  };
 }
 
 describe('durable sessions: incremental store layout', () => {
@@ -77,7 +98,15 @@ describe('durable sessions: incremental store layout', () => {
       const node = new DurableSessions({ store }, 60_000);
       const id = `s${seed}`;
       let n = 0;
-      const frame = (type: 'DATA' | 'EXPEDITED' = 'DATA'): SessionFrame => ({ type, payload: Uint8Array.of(seed, n >> 8, n++ & 0xff, ...new Uint8Array(Math.floor(random() * (type === 'DATA' ? 300 : 60)))) });
+      const frame = (type: 'DATA' | 'EXPEDITED' = 'DATA'): SessionFrame => ({
+        type,
+        payload: Uint8Array.of(
+          seed,
+          n >> 8,
+          n++ & 0xff,
+          ...new Uint8Array(Math.floor(random() * (type === 'DATA' ? 300 : 60))),
+        ),
+      });
       let replayBase = 0;
       let replay: SessionFrame[] = [];
       let queued: SessionFrame[] = [];
@@ -85,9 +114,15 @@ describe('durable sessions: incremental store layout', () => {
       for (let step = 0; step < 150; step++) {
         const r = random();
         if (r < 0.35) for (let i = Math.floor(random() * 40); i > 0; i--) queued.push(frame());
-        else if (r < 0.6) { const k = Math.floor(random() * (queued.length + 1)); replay.push(...queued.slice(0, k)); queued = queued.slice(k); }
-        else if (r < 0.8) { const k = Math.floor(random() * (replay.length + 1)); replay = replay.slice(k); replayBase += k; }
-        else if (r < 0.9) queued.unshift(frame('EXPEDITED'));
+        else if (r < 0.6) {
+          const k = Math.floor(random() * (queued.length + 1));
+          replay.push(...queued.slice(0, k));
+          queued = queued.slice(k);
+        } else if (r < 0.8) {
+          const k = Math.floor(random() * (replay.length + 1));
+          replay = replay.slice(k);
+          replayBase += k;
+        } else if (r < 0.9) queued.unshift(frame('EXPEDITED'));
         else queued = queued.filter((f) => f.type !== 'DATA');
         const snapshot: MachineSnapshot = { ...base, replayBase, replay: [...replay], queued: [...queued] };
         if (step === 149) {
@@ -124,10 +159,17 @@ describe('durable sessions: incremental store layout', () => {
     const base = template();
     const store = new CountingStore();
     const old = new DurableSessions({ store }, 60_000);
-    const frames = Array.from({ length: 5 * CHUNK_FRAMES }, (_, i): SessionFrame => ({ type: 'DATA', payload: Uint8Array.of(i >> 8, i & 0xff) }));
+    const frames = Array.from({ length: 5 * CHUNK_FRAMES }, (_, i): SessionFrame => ({
+      type: 'DATA',
+      payload: Uint8Array.of(i >> 8, i & 0xff),
+    }));
     await old.persist('s', { ...base, replayBase: 0, replay: frames, queued: [] }, null);
     expect((await store.keys()).length).toBe(1 + 4); // four full chunks; the last 64 frames are the head's tail
-    await old.persist('s', { ...base, replayBase: 4 * CHUNK_FRAMES, replay: frames.slice(4 * CHUNK_FRAMES), queued: [] }, null);
+    await old.persist(
+      's',
+      { ...base, replayBase: 4 * CHUNK_FRAMES, replay: frames.slice(4 * CHUNK_FRAMES), queued: [] },
+      null,
+    );
     await new Promise((resolve) => setImmediate(resolve));
     expect((await store.keys()).length).toBe(1); // what is left fits in the tail
 
@@ -137,7 +179,13 @@ describe('durable sessions: incremental store layout', () => {
     if (claimed === 'wrong-secret') throw new Error('wrong secret');
     expect(claimed?.snapshot.replay.map(hex)).toEqual(frames.slice(4 * CHUNK_FRAMES).map(hex));
     const extra: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xee) };
-    await expect(old.persist('s', { ...base, replayBase: 4 * CHUNK_FRAMES, replay: [...frames.slice(4 * CHUNK_FRAMES), extra], queued: [] }, null)).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+    await expect(
+      old.persist(
+        's',
+        { ...base, replayBase: 4 * CHUNK_FRAMES, replay: [...frames.slice(4 * CHUNK_FRAMES), extra], queued: [] },
+        null,
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
     const mine: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xaa) };
     const restored = claimed?.snapshot as MachineSnapshot;
     await claimant.persist('s', { ...restored, replay: [...restored.replay, mine] }, null);
@@ -146,7 +194,9 @@ describe('durable sessions: incremental store layout', () => {
     expect(again?.snapshot.replay.map(hex)).toEqual([...frames.slice(4 * CHUNK_FRAMES), mine].map(hex));
   });
   describe('chunk lifetimes', () => {
-    afterEach(() => { vi.restoreAllMocks(); });
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
 
     it('old chunks are touched by later persists, so they outlive their first TTL; a missing one fails the persist', async () => {
       const base = template();
@@ -155,11 +205,18 @@ describe('durable sessions: incremental store layout', () => {
       const store = new CountingStore({ now: () => clock, sweepIntervalMs: 0 });
       const ttl = 60_000 + 30_000; // resume window + default grace
       const node = new DurableSessions({ store }, 60_000);
-      const frames = Array.from({ length: 2 * CHUNK_FRAMES + 1 }, (_, i): SessionFrame => ({ type: 'DATA', payload: Uint8Array.of(i >> 8, i & 0xff) }));
+      const frames = Array.from({ length: 2 * CHUNK_FRAMES + 1 }, (_, i): SessionFrame => ({
+        type: 'DATA',
+        payload: Uint8Array.of(i >> 8, i & 0xff),
+      }));
       const snap = (n: number): MachineSnapshot => ({ ...base, replayBase: 0, replay: frames.slice(0, n), queued: [] });
       await node.persist('s', snap(2 * CHUNK_FRAMES + 1), null); // two full chunks and a tail of one
       clock += 0.9 * ttl;
-      await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued: [{ type: 'DATA', payload: Uint8Array.of(1) }] }, null); // head refreshed, chunks not yet touched
+      await node.persist(
+        's',
+        { ...snap(2 * CHUNK_FRAMES + 1), queued: [{ type: 'DATA', payload: Uint8Array.of(1) }] },
+        null,
+      ); // head refreshed, chunks not yet touched
       clock += 0.9 * ttl; // 1.8 TTL after the chunks were written: the next persist touches them
       const queued: SessionFrame[] = [{ type: 'DATA', payload: Uint8Array.of(2) }];
       await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null);
@@ -174,7 +231,10 @@ describe('durable sessions: incremental store layout', () => {
       await other.persist('t', snap(2 * CHUNK_FRAMES + 1), null);
       for (const key of await store.keys()) if (key.startsWith('colloquy:rt:t~')) await store.destroy(key);
       clock += 1.1 * ttl;
-      await expect(other.persist('t', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', details: { cause: 'chunk-missing' } });
+      await expect(other.persist('t', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null)).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+        details: { cause: 'chunk-missing' },
+      });
     });
   });
 });

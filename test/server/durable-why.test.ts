@@ -11,7 +11,9 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { forwarder } from '../support/forwarder.js';
 
 const servers: Server[] = [];
-afterEach(async () => { for (const s of servers.splice(0)) await s.destroy(); });
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.destroy();
+});
 
 async function pair(): Promise<{ node1: Server; node2: Server }> {
   const store = new MemoryStore();
@@ -32,7 +34,10 @@ describe('the client hears why the server ended its session', () => {
     node2.on('session', (s) => s.abort('demo: this service cannot continue here'));
     const lb = await forwarder(node1.addresses.tcp as number);
     try {
-      const client = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
+      const client = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+      });
       const closed = closedError(client);
       await client.send('x');
       lb.switchTo(node2.addresses.tcp as number);
@@ -49,7 +54,10 @@ describe('the client hears why the server ended its session', () => {
     const { node1, node2 } = await pair();
     const lb = await forwarder(node1.addresses.tcp as number);
     try {
-      const client = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
+      const client = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+      });
       await client.send('x');
       // node1 ends the session while its connection is down (the ABORT never reaches the client).
       lb.switchTo(0);

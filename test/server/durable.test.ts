@@ -11,11 +11,16 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { conformance } from '../driver/conformance.js';
 import { forwarder } from '../support/forwarder.js';
 
-
 const servers: Server[] = [];
-afterEach(async () => { for (const s of servers.splice(0)) await s.destroy(); });
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.destroy();
+});
 
-const msg = (i: number): Uint8Array => { const b = new Uint8Array(64); new DataView(b.buffer).setUint32(0, i); return b; };
+const msg = (i: number): Uint8Array => {
+  const b = new Uint8Array(64);
+  new DataView(b.buffer).setUint32(0, i);
+  return b;
+};
 const idx = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0);
 
 describe('durable sessions', () => {
@@ -31,13 +36,26 @@ describe('durable sessions', () => {
     const echoed: number[] = [];
     const onSession = (s: Session): void => {
       peers.push(s);
-      void (async () => { for await (const m of s) { received.push(idx(m)); await s.send(m); } })().catch(() => {});
+      void (async () => {
+        for await (const m of s) {
+          received.push(idx(m));
+          await s.send(m);
+        }
+      })().catch(() => {});
     };
     node1.on('session', onSession);
     node2.on('session', onSession);
     try {
-      const client = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
-      const reading = (async () => { for await (const m of client) { echoed.push(idx(m)); if (echoed.length === 400) break; } })();
+      const client = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+      });
+      const reading = (async () => {
+        for await (const m of client) {
+          echoed.push(idx(m));
+          if (echoed.length === 400) break;
+        }
+      })();
       for (let i = 0; i < 400; i++) {
         await client.send(msg(i));
         if (i === 200) {
@@ -65,7 +83,9 @@ describe('durable sessions', () => {
     const lb = await forwarder(node1.addresses.tcp as number);
     try {
       const client = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5 } });
-      const failed = new Promise<{ details: { reason: number } }>((resolve) => client.on('resume-failed', resolve as never));
+      const failed = new Promise<{ details: { reason: number } }>((resolve) =>
+        client.on('resume-failed', resolve as never),
+      );
       lb.switchTo(node2.addresses.tcp as number);
       lb.cutAll();
       expect((await failed).details.reason).toBe(0); // unknown
@@ -76,5 +96,9 @@ describe('durable sessions', () => {
 });
 
 describe('runtime over tcp with durable sessions (conformance)', () => {
-  conformance({ name: 'tcp+durable', endpoint: () => ({ tcp: { port: 0 }, durability: { store: new MemoryStore() } }), url: (s) => `tcp://127.0.0.1:${s.addresses.tcp}` });
+  conformance({
+    name: 'tcp+durable',
+    endpoint: () => ({ tcp: { port: 0 }, durability: { store: new MemoryStore() } }),
+    url: (s) => `tcp://127.0.0.1:${s.addresses.tcp}`,
+  });
 });

@@ -13,21 +13,37 @@ import type { Server } from '../../src/server/server.js';
 import { collect } from '../driver/conformance.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 /** A raw TCP peer: write frames or bytes, read frames until the socket closes. */
-async function rawPeer(port: number): Promise<{ send(f: Frame | Uint8Array): void; frames(): Promise<Frame[]>; socket: net.Socket }> {
+async function rawPeer(
+  port: number,
+): Promise<{ send(f: Frame | Uint8Array): void; frames(): Promise<Frame[]>; socket: net.Socket }> {
   const socket = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
   const decoder = new FrameDecoder({ maxFrameSize: 16 * 1024 * 1024 });
   const got: Frame[] = [];
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.on('data', (b) => { decoder.push(b); for (let f = decoder.next(); f; f = decoder.next()) got.push(f); });
+  socket.on('data', (b) => {
+    decoder.push(b);
+    for (let f = decoder.next(); f; f = decoder.next()) got.push(f);
+  });
   socket.on('error', () => {});
   return {
     socket,
-    send: (f) => { socket.write(f instanceof Uint8Array ? f : encodeFrame(f)); },
-    frames: async () => { await closed; return got; },
+    send: (f) => {
+      socket.write(f instanceof Uint8Array ? f : encodeFrame(f));
+    },
+    frames: async () => {
+      await closed;
+      return got;
+    },
   };
 }
 
@@ -53,7 +69,9 @@ describe('runtime limits and hostile peers', () => {
     const sessionId = client.machine.sessionId as Uint8Array;
     peer.send({ type: 'RESUME', sessionId, resumeSecret: new Uint8Array(16), received: 0 });
     const frames = await peer.frames();
-    expect(frames).toEqual([{ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.wrongSecret, message: 'wrong resume secret' }]);
+    expect(frames).toEqual([
+      { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.wrongSecret, message: 'wrong resume secret' },
+    ]);
     expect(client.state).toBe('established');
     await stillServes(port);
   });
@@ -62,7 +80,9 @@ describe('runtime limits and hostile peers', () => {
     const { port, client } = await serverWithOneSession({ resumeWindowMs: 30 });
     const sessionId = client.machine.sessionId as Uint8Array;
     const secret = client.machine.resumeSecret as Uint8Array;
-    const expired = new Promise((resolve) => { for (const s of (server as Server).sessions.values()) s.on('closed', resolve); });
+    const expired = new Promise((resolve) => {
+      for (const s of (server as Server).sessions.values()) s.on('closed', resolve);
+    });
     client.driver.attached?.destroy();
     await expired;
     const peer = await rawPeer(port);
@@ -102,7 +122,10 @@ describe('runtime limits and hostile peers', () => {
 
   it('maxSessions turns the next connect away with a congested refusal', async () => {
     const { port } = await serverWithOneSession({ maxSessions: 1 });
-    await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'ERR_REFUSED', details: { reason: 2 } });
+    await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      details: { reason: 2 },
+    });
   });
 
   it('maxPendingHandshakes: past that many silent connections the next is closed at once (ERR_REFUSED naming the option); a freed slot admits again', async () => {
@@ -121,27 +144,34 @@ describe('runtime limits and hostile peers', () => {
     silent[0]!.socket.destroy();
     let client: Awaited<ReturnType<typeof connect>> | undefined;
     for (let i = 0; i < 20 && client === undefined; i++) {
-      client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false }).catch(async (e: unknown) => {
-        expect(e).toMatchObject({ code: 'ERR_CONNECT_FAILED', details: { cause: 'closed-before-accept' } });
-        await delay(100);
-        return undefined;
-      });
+      client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false }).catch(
+        async (e: unknown) => {
+          expect(e).toMatchObject({ code: 'ERR_CONNECT_FAILED', details: { cause: 'closed-before-accept' } });
+          await delay(100);
+          return undefined;
+        },
+      );
     }
     expect(client?.state).toBe('established');
     silent[1]!.socket.destroy();
   });
 
-  it('maxTombstones: only the most recent ended sessions are remembered; an older one\'s late RESUME is refused as unknown', async () => {
+  it("maxTombstones: only the most recent ended sessions are remembered; an older one's late RESUME is refused as unknown", async () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, resumeWindowMs: 30, maxTombstones: 1 });
     const port = server.addresses.tcp as number;
     /** A session whose resume window runs out on the server: its id and secret. */
     const expire = async (): Promise<{ sessionId: Uint8Array; resumeSecret: Uint8Array }> => {
       const client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false });
-      const peer = [...(server as Server).sessions.values()].find((s) => s.id === client.id) as NonNullable<ReturnType<Server['sessions']['get']>>;
+      const peer = [...(server as Server).sessions.values()].find((s) => s.id === client.id) as NonNullable<
+        ReturnType<Server['sessions']['get']>
+      >;
       const ended = new Promise((resolve) => peer.on('closed', resolve));
       client.driver.attached?.destroy();
       await ended;
-      return { sessionId: client.machine.sessionId as Uint8Array, resumeSecret: client.machine.resumeSecret as Uint8Array };
+      return {
+        sessionId: client.machine.sessionId as Uint8Array,
+        resumeSecret: client.machine.resumeSecret as Uint8Array,
+      };
     };
     const resume = async (ids: { sessionId: Uint8Array; resumeSecret: Uint8Array }): Promise<Frame[]> => {
       const peer = await rawPeer(port);
@@ -151,13 +181,19 @@ describe('runtime limits and hostile peers', () => {
     const older = await expire();
     const newer = await expire();
     expect(await resume(newer)).toMatchObject([{ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.expired }]);
-    expect(await resume(older)).toMatchObject([{ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'no such session' }]);
+    expect(await resume(older)).toMatchObject([
+      { type: 'RESUME_REFUSED', reason: ResumeRefuseReason.unknown, message: 'no such session' },
+    ]);
   });
 
   it('a slow consumer keeps the receive buffer and the sender queue within their bounds', async () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxReceiveBufferBytes: 256 * 1024 });
     const port = server.addresses.tcp as number;
-    const client = await connect(`tcp://127.0.0.1:${port}`, { heartbeatMs: 0, maxSendQueueBytes: 512 * 1024, maxReplayBytes: 1024 * 1024 });
+    const client = await connect(`tcp://127.0.0.1:${port}`, {
+      heartbeatMs: 0,
+      maxSendQueueBytes: 512 * 1024,
+      maxReplayBytes: 1024 * 1024,
+    });
     const peer = [...server.sessions.values()][0] as NonNullable<ReturnType<Server['sessions']['get']>>;
     const chunk = new Uint8Array(16 * 1024);
     let maxInbox = 0;
@@ -196,10 +232,23 @@ describe('runtime limits and hostile peers', () => {
         decoder.push(b);
         const f = decoder.next();
         if (f?.type !== 'CONNECT') return;
-        socket.write(encodeFrame({
-          type: 'ACCEPT', version: 1, units: f.units & ~0x0001, mode: 1, simplexSender: 'initiator', tokenSetting: 0, initialSerial: 1,
-          maxFrameSize: 4096, heartbeatMs: 100, resumeWindowMs: 1000, sessionId: new Uint8Array(16), resumeSecret: new Uint8Array(16), userData: new Uint8Array(0),
-        }));
+        socket.write(
+          encodeFrame({
+            type: 'ACCEPT',
+            version: 1,
+            units: f.units & ~0x0001,
+            mode: 1,
+            simplexSender: 'initiator',
+            tokenSetting: 0,
+            initialSerial: 1,
+            maxFrameSize: 4096,
+            heartbeatMs: 100,
+            resumeWindowMs: 1000,
+            sessionId: new Uint8Array(16),
+            resumeSecret: new Uint8Array(16),
+            userData: new Uint8Array(0),
+          }),
+        );
       });
       socket.on('error', () => {});
     });
@@ -226,6 +275,9 @@ describe('authentication time', () => {
   it('an authenticate hook that never answers is refused after handshakeTimeoutMs', async () => {
     server = await listen({ tcp: { port: 0 }, handshakeTimeoutMs: 50, authenticate: () => new Promise(() => {}) });
     const port = server.addresses.tcp as number;
-    await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'ERR_REFUSED', message: 'authentication did not finish within 50 ms (handshakeTimeoutMs)' });
+    await expect(connect(`tcp://127.0.0.1:${port}`)).rejects.toMatchObject({
+      code: 'ERR_REFUSED',
+      message: 'authentication did not finish within 50 ms (handshakeTimeoutMs)',
+    });
   });
 });

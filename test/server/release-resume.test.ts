@@ -17,17 +17,35 @@ import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 
 let server: Server | undefined;
-afterEach(async () => { await server?.destroy(); server = undefined; });
+afterEach(async () => {
+  await server?.destroy();
+  server = undefined;
+});
 
 /** A socket to the server whose frames go to `onFrame`; `write` sends frames. */
-async function link(port: number, onFrame: (f: Frame) => void): Promise<{ write(f: Frame): void; closed: Promise<void>; socket: net.Socket }> {
+async function link(
+  port: number,
+  onFrame: (f: Frame) => void,
+): Promise<{ write(f: Frame): void; closed: Promise<void>; socket: net.Socket }> {
   const socket = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
   socket.on('error', () => {});
   const decoder = new FrameDecoder({ maxFrameSize: 1 << 20 });
-  socket.on('data', (b) => { decoder.push(b); for (let f = decoder.next(); f; f = decoder.next()) onFrame(f); });
+  socket.on('data', (b) => {
+    decoder.push(b);
+    for (let f = decoder.next(); f; f = decoder.next()) onFrame(f);
+  });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { write: (f) => { socket.write(encodeFrame(f)); }, closed, socket };
+  return {
+    write: (f) => {
+      socket.write(encodeFrame(f));
+    },
+    closed,
+    socket,
+  };
 }
 
 const until = async (what: () => boolean, ms = 5000): Promise<void> => {
@@ -39,7 +57,9 @@ const until = async (what: () => boolean, ms = 5000): Promise<void> => {
 };
 
 /** A client machine released up to the server's DISCONNECT, whose transport then dies; `dropDisconnect` loses the DISCONNECT too. */
-async function releasedThenCut(dropDisconnect: boolean): Promise<{ port: number; m: SessionMachine; events: SessionEvent[]; serverClosed: Promise<unknown> }> {
+async function releasedThenCut(
+  dropDisconnect: boolean,
+): Promise<{ port: number; m: SessionMachine; events: SessionEvent[]; serverClosed: Promise<unknown> }> {
   server = await listen({ tcp: { port: 0 }, heartbeatMs: 0 });
   const port = server.addresses.tcp as number;
   const m = new SessionMachine({ role: 'initiator', heartbeatMs: 0 });
@@ -56,12 +76,18 @@ async function releasedThenCut(dropDisconnect: boolean): Promise<{ port: number;
   };
   m.handleTransportUp(Date.now());
   flush();
-  await until(() => { flush(); return m.state === 'established'; });
+  await until(() => {
+    flush();
+    return m.state === 'established';
+  });
   const session = [...(server as Server).sessions.values()][0];
   const serverClosed = new Promise((resolve) => session?.on('closed', resolve));
   m.release();
   flush();
-  await until(() => { flush(); return sawDisconnect; });
+  await until(() => {
+    flush();
+    return sawDisconnect;
+  });
   flush();
   l.socket.destroy();
   await l.closed;
@@ -77,7 +103,11 @@ async function resume(port: number, m: SessionMachine, events: SessionEvent[]): 
     for (let e = m.pollEvent(); e; e = m.pollEvent()) events.push(e);
   };
   const up: { link?: { write(f: Frame): void } } = {};
-  const l = await link(port, (f) => { got.push(f); m.handleFrame(f, Date.now()); if (up.link) flushTo(up.link); });
+  const l = await link(port, (f) => {
+    got.push(f);
+    m.handleFrame(f, Date.now());
+    if (up.link) flushTo(up.link);
+  });
   up.link = l;
   m.handleTransportUp(Date.now());
   flushTo(l);
@@ -95,7 +125,12 @@ describe('a release cut short, against a server', () => {
     // (with the count it has) hears RESUMED with the server's count and nothing else.
     const got: Frame[] = [];
     const l = await link(port, (f) => got.push(f));
-    l.write({ type: 'RESUME', sessionId: m.sessionId as Uint8Array, resumeSecret: m.resumeSecret as Uint8Array, received: m.stats.received });
+    l.write({
+      type: 'RESUME',
+      sessionId: m.sessionId as Uint8Array,
+      resumeSecret: m.resumeSecret as Uint8Array,
+      received: m.stats.received,
+    });
     await l.closed;
     expect(got).toEqual([{ type: 'RESUMED', received: m.stats.sent }]);
   });

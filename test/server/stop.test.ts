@@ -23,7 +23,11 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.destroy();
 });
 
-const echo = (s: Session): void => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); };
+const echo = (s: Session): void => {
+  void (async () => {
+    for await (const m of s) await s.send(m);
+  })().catch(() => {});
+};
 
 describe('Server.close()', () => {
   it('release: every answering client is released, all at once', async () => {
@@ -32,7 +36,10 @@ describe('Server.close()', () => {
     server.on('session', echo);
     const closedClean: boolean[] = [];
     for (let i = 0; i < 20; i++) {
-      const c = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0, reconnect: false });
+      const c = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, {
+        heartbeatMs: 0,
+        reconnect: false,
+      });
       c.on('closed', ({ error }) => closedClean.push(error === undefined));
       clients.push(c);
     }
@@ -50,8 +57,12 @@ describe('Server.close()', () => {
     server.on('session', echo);
     const lb = await forwarder(() => server.addresses.tcp as number);
     try {
-      for (let i = 0; i < 50; i++) clients.push(await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: false }));
-      const answering = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, { heartbeatMs: 0, reconnect: false });
+      for (let i = 0; i < 50; i++)
+        clients.push(await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: false }));
+      const answering = await connect(`tcp://127.0.0.1:${server.addresses.tcp as number}`, {
+        heartbeatMs: 0,
+        reconnect: false,
+      });
       clients.push(answering);
       lb.freeze();
       const started = performance.now();
@@ -73,20 +84,40 @@ describe('Server.close()', () => {
     const node2 = await listen(options);
     servers.push(node2, node1);
     const ended: string[] = [];
-    for (const n of [node1, node2]) n.on('session', (s) => { s.on('closed', ({ error }) => ended.push(error?.code ?? 'released')); echo(s); });
+    for (const n of [node1, node2])
+      n.on('session', (s) => {
+        s.on('closed', ({ error }) => ended.push(error?.code ?? 'released'));
+        echo(s);
+      });
     // The balancer: new connections go to node1 while it accepts, then to node2.
     const lb = await forwarder(() => (node1.accepting ? node1.addresses.tcp : node2.addresses.tcp) as number);
     try {
       const sessions: { c: ClientSession; got: string[]; errors: number }[] = [];
       for (let i = 0; i < 5; i++) {
-        const c = await connect(`tcp://127.0.0.1:${lb.port}`, { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 50 } });
+        const c = await connect(`tcp://127.0.0.1:${lb.port}`, {
+          heartbeatMs: 0,
+          reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
+        });
         clients.push(c);
         const entry = { c, got: [] as string[], errors: 0 };
-        c.on('closed', () => { entry.errors++; });
-        void (async () => { for await (const m of c) entry.got.push(new TextDecoder().decode(m)); })().catch(() => { entry.errors++; });
+        c.on('closed', () => {
+          entry.errors++;
+        });
+        void (async () => {
+          for await (const m of c) entry.got.push(new TextDecoder().decode(m));
+        })().catch(() => {
+          entry.errors++;
+        });
         sessions.push(entry);
       }
-      const sending = Promise.all(sessions.map(async ({ c }, k) => { for (let i = 0; i < 200; i++) { await c.send(`${k}:${i}`); if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2)); } }));
+      const sending = Promise.all(
+        sessions.map(async ({ c }, k) => {
+          for (let i = 0; i < 200; i++) {
+            await c.send(`${k}:${i}`);
+            if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
+          }
+        }),
+      );
       await expect.poll(() => sessions.every((s) => s.got.length >= 20)).toBe(true);
       const report = await node1.close({ mode: 'handover', timeoutMs: 10_000 });
       expect(report).toMatchObject({ mode: 'handover', handedOver: 5, released: 0, aborted: 0 });

@@ -28,21 +28,38 @@ async function advance(s: SessionStore, ms: number): Promise<void> {
 describe.skipIf(SKIP)('memcached store', () => {
   let server: MemcachedServer;
 
-  beforeAll(async () => { server = await startMemcached(); }, 30_000);
-  afterAll(async () => { await server?.stop(); }, 30_000);
+  beforeAll(async () => {
+    server = await startMemcached();
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+  }, 30_000);
 
   describe('conformance', () => {
     // The outage cases on a memcached of its own: stopped by PID, then restarted on its port.
     let outage: MemcachedServer | undefined;
     let down = false;
-    afterAll(async () => { await outage?.stop(); });
+    afterAll(async () => {
+      await outage?.stop();
+    });
     storeConformance({
       make: async () => new MemcachedStore({ servers: server.servers, prefix: uniquePrefix() }),
       advance,
       outage: {
-        make: async () => { outage ??= await startMemcached(); return new MemcachedStore({ servers: outage.servers, prefix: uniquePrefix(), timeoutMs: 400 }); },
-        down: async () => { await outage?.kill(); down = true; },
-        up: async () => { if (down) { down = false; await outage?.restart(); } },
+        make: async () => {
+          outage ??= await startMemcached();
+          return new MemcachedStore({ servers: outage.servers, prefix: uniquePrefix(), timeoutMs: 400 });
+        },
+        down: async () => {
+          await outage?.kill();
+          down = true;
+        },
+        up: async () => {
+          if (down) {
+            down = false;
+            await outage?.restart();
+          }
+        },
         timeoutMs: 400,
       },
     });
@@ -85,11 +102,22 @@ describe.skipIf(SKIP)('memcached store', () => {
       const nodes = [0, 1, 2].map(() => new MemcachedStore({ servers: server.servers, prefix }));
       try {
         await nodes[0]?.set('n', { count: 0 }, { ttlMs: 60_000, principal: 'p0' });
-        await Promise.all(Array.from({ length: 60 }, (_, i) => updateSession<{ count: number }>(nodes[i % 3] as MemcachedStore, 'n', (d) => ({ count: d.count + 1 }), { ttlMs: 60_000, retries: 500 })));
+        await Promise.all(
+          Array.from({ length: 60 }, (_, i) =>
+            updateSession<{ count: number }>(nodes[i % 3] as MemcachedStore, 'n', (d) => ({ count: d.count + 1 }), {
+              ttlMs: 60_000,
+              retries: 500,
+            }),
+          ),
+        );
         const got = await nodes[1]?.get<{ count: number }>('n');
         expect(got).toMatchObject({ data: { count: 60 }, version: 61, principal: 'p0' });
         // Writers on different stores move the session between principals; every list agrees with the session.
-        await Promise.all(Array.from({ length: 30 }, (_, i) => nodes[i % 3]?.set('n', { count: i }, { ttlMs: 60_000, principal: `p${i % 3}` })));
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            nodes[i % 3]?.set('n', { count: i }, { ttlMs: 60_000, principal: `p${i % 3}` }),
+          ),
+        );
         const final = await nodes[2]?.get('n');
         for (const p of ['p0', 'p1', 'p2']) {
           const listed = (await (nodes[0] as MemcachedStore).listByPrincipal(p)).map((s) => s.id);
@@ -116,21 +144,36 @@ describe.skipIf(SKIP)('memcached store', () => {
   describe('timeouts', () => {
     it('a hung memcached (SIGSTOP by PID): calls end with ERR_STORE_TIMEOUT within their timeout; SIGCONT and it works again', async () => {
       const own = await startMemcached();
-      const store = new MemcachedStore({ servers: own.servers, prefix: uniquePrefix(), timeoutMs: 300, sweepIntervalMs: 0 });
+      const store = new MemcachedStore({
+        servers: own.servers,
+        prefix: uniquePrefix(),
+        timeoutMs: 300,
+        sweepIntervalMs: 0,
+      });
       let stopped = false;
       try {
         await store.set('a', 1, { ttlMs: 60_000 });
         process.kill(own.pid, 'SIGSTOP');
         stopped = true;
-        for (const call of [() => store.get('a'), () => store.set('a', 2, { ttlMs: 60_000 }), () => store.touch('a', 60_000)]) {
+        for (const call of [
+          () => store.get('a'),
+          () => store.set('a', 2, { ttlMs: 60_000 }),
+          () => store.touch('a', 60_000),
+        ]) {
           const t0 = Date.now();
-          const error = await call().then(() => null, (e: unknown) => e);
+          const error = await call().then(
+            () => null,
+            (e: unknown) => e,
+          );
           expect(error).toBeInstanceOf(SessionError);
           expect(['ERR_STORE_TIMEOUT', 'ERR_STORE_UNAVAILABLE']).toContain((error as SessionError).code);
           expect(Date.now() - t0).toBeLessThan(300 + 150);
         }
         const t0 = Date.now();
-        await expect(store.get('a', { timeoutMs: 100 })).rejects.toMatchObject({ code: 'ERR_STORE_TIMEOUT', details: { op: 'get', timeoutMs: 100 } });
+        await expect(store.get('a', { timeoutMs: 100 })).rejects.toMatchObject({
+          code: 'ERR_STORE_TIMEOUT',
+          details: { op: 'get', timeoutMs: 100 },
+        });
         expect(Date.now() - t0).toBeLessThan(250);
         process.kill(own.pid, 'SIGCONT');
         stopped = false;

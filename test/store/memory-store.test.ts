@@ -25,8 +25,14 @@ describe('memory store: bounds', () => {
     const s = new MemoryStore({ maxEntries: 2, maxBytes: 1000, sweepIntervalMs: 0 });
     await s.set('a', 'x', { ttlMs: 1000 });
     await s.set('b', 'y', { ttlMs: 1000 });
-    await expect(s.set('c', 'z', { ttlMs: 1000 })).rejects.toMatchObject({ code: 'ERR_STORE_FULL', details: { limit: 'maxEntries' } });
-    await expect(s.set('a', 'x'.repeat(600), { ttlMs: 1000 })).rejects.toMatchObject({ code: 'ERR_STORE_FULL', details: { limit: 'maxBytes' } });
+    await expect(s.set('c', 'z', { ttlMs: 1000 })).rejects.toMatchObject({
+      code: 'ERR_STORE_FULL',
+      details: { limit: 'maxEntries' },
+    });
+    await expect(s.set('a', 'x'.repeat(600), { ttlMs: 1000 })).rejects.toMatchObject({
+      code: 'ERR_STORE_FULL',
+      details: { limit: 'maxBytes' },
+    });
     expect(s.size.entries).toBe(2);
     expect((await s.get('a'))?.data).toBe('x');
     await s.close();
@@ -36,7 +42,10 @@ describe('memory store: bounds', () => {
     let t = 0;
     const s = new MemoryStore({ now: () => t, sweepIntervalMs: 0 });
     await s.set('a', 1, { ttlMs: 1000 });
-    for (let i = 0; i < 20_000; i++) { t += 1; await s.touch('a', 1000); }
+    for (let i = 0; i < 20_000; i++) {
+      t += 1;
+      await s.touch('a', 1000);
+    }
     expect((s as unknown as { heap: unknown[] }).heap.length).toBeLessThan(2000);
     await s.close();
   });

@@ -19,7 +19,11 @@ import { advanceStoreClock, storeConformance } from './conformance.js';
 const SKIP = await skipWithoutPostgres('test/store/postgres-store.test.ts');
 
 const schemas: string[] = [];
-const schema = (): string => { const s = freshSchema('store'); schemas.push(s); return s; };
+const schema = (): string => {
+  const s = freshSchema('store');
+  schemas.push(s);
+  return s;
+};
 const open: PostgresStore[] = [];
 const make = (options: Partial<PostgresStoreOptions> = {}): PostgresStore => {
   const s = new PostgresStore({ connectionString: POSTGRES_URL, schema: schema(), ...options } as PostgresStoreOptions);
@@ -35,7 +39,9 @@ const url = (port: number): string => POSTGRES_URL.replace(/@[^/]+\//, `@127.0.0
 describe.skipIf(SKIP)('postgres store', () => {
   let proxy: TcpProxy | null = null;
   // Each test's stores are closed after it: the machine's server (max_connections) is shared.
-  afterEach(async () => { await Promise.all(open.splice(0).map((s) => s.close())); });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
   afterAll(async () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
     await proxy?.close();
@@ -51,15 +57,19 @@ describe.skipIf(SKIP)('postgres store', () => {
           proxy ??= await startTcpProxy(Number(new URL(POSTGRES_URL).port || 5432));
           return make({ connectionString: url(proxy.port), timeoutMs: 400 });
         },
-        down: async () => { proxy?.set('down'); },
-        up: async () => { proxy?.set('up'); },
+        down: async () => {
+          proxy?.set('down');
+        },
+        up: async () => {
+          proxy?.set('up');
+        },
         timeoutMs: 400,
       },
     });
   });
 
   describe('several stores on one table', () => {
-    it('each store emits every event once: its own at once, the others\' through LISTEN/NOTIFY; expired from exactly one DELETE', async () => {
+    it("each store emits every event once: its own at once, the others' through LISTEN/NOTIFY; expired from exactly one DELETE", async () => {
       const shared = schema();
       const nodes = [0, 1, 2].map(() => make({ schema: shared, sweepIntervalMs: 50 }));
       const seen: string[] = [];
@@ -69,7 +79,17 @@ describe.skipIf(SKIP)('postgres store', () => {
         s.on('expired', ({ id, principal }) => seen.push(`${n} expired ${id} ${principal}`));
       });
       const [a, b, c] = nodes as [PostgresStore, PostgresStore, PostgresStore];
-      await Promise.all(nodes.map((s) => new Promise<void>((resolve) => { const off = s.on('ready', () => { off(); resolve(); }); })));
+      await Promise.all(
+        nodes.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              const off = s.on('ready', () => {
+                off();
+                resolve();
+              });
+            }),
+        ),
+      );
       await a.set('x', { v: 1 }, { ttlMs: 60_000 });
       await b.set('x', { v: 2 }, { ttlMs: 60_000 });
       await c.destroy('x');
@@ -78,7 +98,8 @@ describe.skipIf(SKIP)('postgres store', () => {
       while (seen.filter((l) => l.includes('expired')).length < 3 && Date.now() < until) await delay(50);
       await delay(200);
       const by = (n: number): string[] => seen.filter((l) => l.startsWith(`${n} `)).map((l) => l.slice(2));
-      for (const n of [0, 1, 2]) expect(by(n)).toEqual(['created x null', 'destroyed x', 'created y ann', 'expired y ann']);
+      for (const n of [0, 1, 2])
+        expect(by(n)).toEqual(['created x null', 'destroyed x', 'created y ann', 'expired y ann']);
       expect(await c.listByPrincipal('ann')).toEqual([]);
     });
 
@@ -87,7 +108,12 @@ describe.skipIf(SKIP)('postgres store', () => {
       const quiet = make({ schema: shared, listen: false, sweepIntervalMs: 0 });
       const loud = make({ schema: shared, sweepIntervalMs: 0 });
       const silent = make({ schema: shared, notify: false, sweepIntervalMs: 0 });
-      await new Promise<void>((resolve) => { const off = loud.on('ready', () => { off(); resolve(); }); });
+      await new Promise<void>((resolve) => {
+        const off = loud.on('ready', () => {
+          off();
+          resolve();
+        });
+      });
       const heard: string[] = [];
       const loudHeard: string[] = [];
       quiet.on('created', ({ id }) => heard.push(id));
@@ -110,7 +136,9 @@ describe.skipIf(SKIP)('postgres store', () => {
       await postgresQuery(postgresMigration({ schema: s, table: 'my_sessions' }));
       const store = make({ schema: s, table: 'my_sessions', createTable: false });
       expect(await store.set('a', { n: 1 }, { ttlMs: 60_000, principal: 'p' })).toBe(1);
-      const rows = await postgresQuery<{ id: string; data: string; version: string; principal: string }>(`SELECT id, data, version, principal FROM "${s}".my_sessions`);
+      const rows = await postgresQuery<{ id: string; data: string; version: string; principal: string }>(
+        `SELECT id, data, version, principal FROM "${s}".my_sessions`,
+      );
       expect(rows).toEqual([{ id: 'a', data: '{"n":1}', version: '1', principal: 'p' }]);
       // Without the table and without createTable, calls fail with a coded error naming the cause.
       const missing = make({ table: 'absent', createTable: false });
@@ -138,7 +166,10 @@ describe.skipIf(SKIP)('postgres store', () => {
       store.on('expired', ({ id }) => expired.push(id));
       /** Waits (bounded) until every row named like `prefix%` has expired by the server's clock. */
       const allDue = async (prefix: string): Promise<void> => {
-        const [row] = await postgresQuery<{ max: string }>(`SELECT max(expires_at) AS max FROM "${store.names.schema}".colloquy_sessions WHERE id LIKE $1`, [`${prefix}%`]);
+        const [row] = await postgresQuery<{ max: string }>(
+          `SELECT max(expires_at) AS max FROM "${store.names.schema}".colloquy_sessions WHERE id LIKE $1`,
+          [`${prefix}%`],
+        );
         for (let i = 0; i < 200 && (await store.now()) <= Number(row?.max); i++) await delay(25);
       };
       await Promise.all(Array.from({ length: 40 }, (_, i) => store.set(`e${i}`, { i }, { ttlMs: 200 })));
@@ -148,7 +179,9 @@ describe.skipIf(SKIP)('postgres store', () => {
       expect(await store.sweep()).toBe(40);
       expect(await store.sweep()).toBe(0);
       expect(new Set(expired).size).toBe(40);
-      const left = await postgresQuery<{ n: string }>(`SELECT count(*) AS n FROM "${store.names.schema}".colloquy_sessions`);
+      const left = await postgresQuery<{ n: string }>(
+        `SELECT count(*) AS n FROM "${store.names.schema}".colloquy_sessions`,
+      );
       expect(left[0]?.n).toBe('1');
       // 60 more with a batch of 7: one sweep takes 56, the next the rest.
       await Promise.all(Array.from({ length: 60 }, (_, i) => store.set(`f${i}`, { i }, { ttlMs: 100 })));
@@ -160,7 +193,8 @@ describe.skipIf(SKIP)('postgres store', () => {
     it('a write over an expired id deletes it (reported as expired once) and starts again at version 1', async () => {
       const store = make({ sweepIntervalMs: 0 });
       const events: string[] = [];
-      for (const e of ['created', 'expired'] as const) store.on(e, ({ id, principal }) => events.push(`${e} ${id} ${principal}`));
+      for (const e of ['created', 'expired'] as const)
+        store.on(e, ({ id, principal }) => events.push(`${e} ${id} ${principal}`));
       await store.set('r', { old: true }, { ttlMs: 100, principal: 'old' });
       const target = (await store.now()) + 150;
       while ((await store.now()) < target) await delay(30);
@@ -171,21 +205,37 @@ describe.skipIf(SKIP)('postgres store', () => {
     });
   });
 
-  describe('a hung server and the application\'s own pool', () => {
+  describe("a hung server and the application's own pool", () => {
     it('a call on a server that does not answer ends with ERR_STORE_TIMEOUT in time and does not pin the pool', async () => {
       const hang = await startTcpProxy(Number(new URL(POSTGRES_URL).port || 5432));
-      const store = make({ connectionString: url(hang.port), timeoutMs: 300, poolSize: 2, listen: false, sweepIntervalMs: 0 });
+      const store = make({
+        connectionString: url(hang.port),
+        timeoutMs: 300,
+        poolSize: 2,
+        listen: false,
+        sweepIntervalMs: 0,
+      });
       try {
         await store.set('h', { n: 1 }, { ttlMs: 60_000 });
         hang.set('hang');
         // More calls than the pool has connections: each ends in its own time, none waits behind another.
         const started = Date.now();
-        const results = await Promise.all(Array.from({ length: 5 }, () => store.get('h').then(() => null, (e: unknown) => e)));
+        const results = await Promise.all(
+          Array.from({ length: 5 }, () =>
+            store.get('h').then(
+              () => null,
+              (e: unknown) => e,
+            ),
+          ),
+        );
         for (const e of results) expect(e).toMatchObject({ code: 'ERR_STORE_TIMEOUT' });
         expect(Date.now() - started).toBeLessThan(300 + 400);
         hang.set('up');
         let got: unknown = null;
-        for (let i = 0; i < 60 && !got; i++) { got = await store.get('h').catch(() => null); if (!got) await delay(50); }
+        for (let i = 0; i < 60 && !got; i++) {
+          got = await store.get('h').catch(() => null);
+          if (!got) await delay(50);
+        }
         expect(got).toMatchObject({ data: { n: 1 }, version: 1 });
         // An aborted call rejects with the signal's reason.
         const ac = new AbortController();
@@ -200,7 +250,7 @@ describe.skipIf(SKIP)('postgres store', () => {
       }
     });
 
-    it('runs on the application\'s pool ({ pool }) and leaves it open on close()', async () => {
+    it("runs on the application's pool ({ pool }) and leaves it open on close()", async () => {
       const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3 });
       try {
         const store = new PostgresStore({ pool, schema: schema() });

@@ -8,7 +8,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionError } from '../../src/engine/errors.js';
 import { RedisStore, type RedisConnection, type RedisStoreOptions } from '../../src/store/redis-store.js';
-import { redisCommand, skipWithout, startRedis, startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel, type RedisServer } from '../support/redis.js';
+import {
+  redisCommand,
+  skipWithout,
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisSentinel,
+  type RedisServer,
+} from '../support/redis.js';
 import { advanceStoreClock, storeConformance, type StoreHarness } from './conformance.js';
 
 const SKIP = skipWithout('redis-server', 'test/store/redis-store.test.ts', 'apt-get install -y redis-server');
@@ -27,7 +36,10 @@ function harness(connection: () => RedisConnection, extra: Partial<RedisStoreOpt
 }
 
 async function expectCoded(p: Promise<unknown>, codes: string[]): Promise<SessionError> {
-  const error = await p.then(() => null, (e: unknown) => e);
+  const error = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SessionError);
   expect(codes).toContain((error as SessionError).code);
   return error as SessionError;
@@ -50,13 +62,26 @@ describe.skipIf(SKIP)('redis store', () => {
     // The outage cases on a redis-server of its own: stopped by PID, then restarted on its port.
     let outage: RedisServer | undefined;
     let down = false;
-    afterAll(async () => { await outage?.stop(); });
+    afterAll(async () => {
+      await outage?.stop();
+    });
     storeConformance({
       ...harness(() => ({ url: standalone.url })),
       outage: {
-        make: async () => { outage ??= await startRedis(); return new RedisStore({ url: outage.url, prefix: uniquePrefix(), timeoutMs: 400 }); },
-        down: async () => { await outage?.kill(); down = true; },
-        up: async () => { if (down) { down = false; await outage?.restart(); } },
+        make: async () => {
+          outage ??= await startRedis();
+          return new RedisStore({ url: outage.url, prefix: uniquePrefix(), timeoutMs: 400 });
+        },
+        down: async () => {
+          await outage?.kill();
+          down = true;
+        },
+        up: async () => {
+          if (down) {
+            down = false;
+            await outage?.restart();
+          }
+        },
         timeoutMs: 400,
       },
     });
@@ -73,7 +98,8 @@ describe.skipIf(SKIP)('redis store', () => {
   describe('several stores on one Redis', () => {
     for (const topology of ['standalone', 'cluster'] as const) {
       it(`${topology}: created and destroyed come from the writer; expired from exactly one store`, async () => {
-        const connection = (): RedisConnection => (topology === 'standalone' ? { url: standalone.url } : { cluster: cluster.nodes });
+        const connection = (): RedisConnection =>
+          topology === 'standalone' ? { url: standalone.url } : { cluster: cluster.nodes };
         const prefix = uniquePrefix();
         const nodes = [0, 1, 2].map(() => new RedisStore({ ...connection(), prefix, sweepIntervalMs: 50 }));
         const seen: string[] = [];
@@ -107,7 +133,8 @@ describe.skipIf(SKIP)('redis store', () => {
     it('standalone: index and deadline entries are exact and move in the same script as the session', async () => {
       const prefix = uniquePrefix();
       const store = new RedisStore({ url: standalone.url, prefix, sweepIntervalMs: 0 });
-      const score = async (key: string, id: string): Promise<unknown> => redisCommand(standalone.port, ['ZSCORE', key, id]);
+      const score = async (key: string, id: string): Promise<unknown> =>
+        redisCommand(standalone.port, ['ZSCORE', key, id]);
       const p0 = `{${prefix}:principal:p0}:index`;
       const p1 = `{${prefix}:principal:p1}:index`;
       const deadlines = `{${prefix}}:deadlines`;
@@ -125,7 +152,8 @@ describe.skipIf(SKIP)('redis store', () => {
         expect(await score(p1, 's')).toBe(String(s?.expiresAt));
         expect(await score(deadlines, 's')).toBe(String(s?.expiresAt));
         // Every key carries a TTL.
-        for (const key of [`{${prefix}:s}:session`, p1, deadlines]) expect(Number(await redisCommand(standalone.port, ['PTTL', key]))).toBeGreaterThan(0);
+        for (const key of [`{${prefix}:s}:session`, p1, deadlines])
+          expect(Number(await redisCommand(standalone.port, ['PTTL', key]))).toBeGreaterThan(0);
         expect(await store.destroy('s')).toBe(true);
         expect(await score(p1, 's')).toBeNull();
         expect(await score(deadlines, 's')).toBeNull();
@@ -136,9 +164,15 @@ describe.skipIf(SKIP)('redis store', () => {
   });
 
   describe('cluster: bounds instead of cross-slot scripts', () => {
-    it('a moved session\'s old index entry is never listed and goes once its bound has passed; live entries stay ahead of expiresAt', async () => {
+    it("a moved session's old index entry is never listed and goes once its bound has passed; live entries stay ahead of expiresAt", async () => {
       const prefix = uniquePrefix();
-      const store = new RedisStore({ cluster: cluster.nodes, prefix, slackMs: 400, maxClockSkewMs: 100, sweepIntervalMs: 0 });
+      const store = new RedisStore({
+        cluster: cluster.nodes,
+        prefix,
+        slackMs: 400,
+        maxClockSkewMs: 100,
+        sweepIntervalMs: 0,
+      });
       const oldIndex = `{${prefix}:principal:old}:index`;
       const newIndex = `{${prefix}:principal:new}:index`;
       const deadlines = `{${prefix}}:deadlines`;
@@ -158,7 +192,9 @@ describe.skipIf(SKIP)('redis store', () => {
         expect(await store.touch('m', 120_000)).toBe(true);
         const touched = await store.get('m');
         expect(Number(await store.client.zscore(newIndex, 'm'))).toBeGreaterThanOrEqual(touched?.expiresAt ?? Infinity);
-        expect(Number(await store.client.zscore(deadlines, 'm'))).toBeGreaterThanOrEqual(touched?.expiresAt ?? Infinity);
+        expect(Number(await store.client.zscore(deadlines, 'm'))).toBeGreaterThanOrEqual(
+          touched?.expiresAt ?? Infinity,
+        );
         // Past the old bound (300 + slack 400) and the skew (100): the next list drops the entry.
         const target = (await store.now()) + 300 + 400 + 100 + 50;
         for (let i = 0; i < 100 && (await store.now()) < target; i++) await delay(50);

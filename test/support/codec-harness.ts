@@ -70,7 +70,12 @@ export function decodeChunks<T, V>(codec: Codec<T, V>, chunks: readonly Uint8Arr
  * Feeds `input` cut by cycling through `cuts` and holds the codec to its contract: units or a
  * typed protocol error, nothing else, and the units pass `verify`. Returns how many it decoded.
  */
-export function decodeFuzzed<T, V>(codec: Codec<T, V>, input: Uint8Array, cuts: readonly number[], variant?: V): number {
+export function decodeFuzzed<T, V>(
+  codec: Codec<T, V>,
+  input: Uint8Array,
+  cuts: readonly number[],
+  variant?: V,
+): number {
   const decoder = codec.decoder(variant as V);
   const units: T[] = [];
   let failure: unknown;
@@ -96,7 +101,11 @@ export interface Fixture<T> {
 }
 
 /** Each fixture encodes to its octets and decodes from them. */
-export function fixtureCases<T>(fixtures: readonly Fixture<T>[], encode: (unit: T) => Uint8Array, decode: (wire: Uint8Array) => T): void {
+export function fixtureCases<T>(
+  fixtures: readonly Fixture<T>[],
+  encode: (unit: T) => Uint8Array,
+  decode: (wire: Uint8Array) => T,
+): void {
   describe.each(fixtures)('$name', ({ unit, wire }) => {
     it('encodes to the fixture octets', () => {
       expect(toHex(encode(unit))).toBe(toHex(wire));
@@ -114,7 +123,12 @@ export interface SplitOptions<V> {
 }
 
 /** `stream` gives `expected` however it is cut. */
-export function splitCases<T, V>(codec: Codec<T, V>, stream: Uint8Array, expected: readonly T[], options: SplitOptions<V>): void {
+export function splitCases<T, V>(
+  codec: Codec<T, V>,
+  stream: Uint8Array,
+  expected: readonly T[],
+  options: SplitOptions<V>,
+): void {
   const feed = (chunks: readonly Uint8Array[]): T[] => decodeChunks(codec, chunks, options.variant);
   const [stepA, stepB] = options.pairSteps;
 
@@ -161,7 +175,11 @@ export const cutsUpTo = (max: number): fc.Arbitrary<number[]> =>
   fc.array(fc.integer({ min: 1, max }), { minLength: 1, maxLength: 6 });
 
 type Mutation = [kind: 0 | 1 | 2 | 3, at: number, value: number];
-const mutation = fc.tuple(fc.constantFrom<0 | 1 | 2 | 3>(0, 1, 2, 3), fc.nat(), fc.integer({ min: 0, max: 255 })) as fc.Arbitrary<Mutation>;
+const mutation = fc.tuple(
+  fc.constantFrom<0 | 1 | 2 | 3>(0, 1, 2, 3),
+  fc.nat(),
+  fc.integer({ min: 0, max: 255 }),
+) as fc.Arbitrary<Mutation>;
 
 /** `input` after each mutation in turn: a bit flipped, an octet replaced, truncated, an octet inserted. */
 export function mutate(input: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
@@ -185,10 +203,12 @@ export function mutate(input: Uint8Array, mutations: readonly Mutation[]): Uint8
 
 /** One to `maxPicks` of the `valid` streams back to back, then up to three mutations. */
 export function mutatedStreams(valid: readonly Uint8Array[], maxPicks: number): fc.Arbitrary<Uint8Array> {
-  return fc.tuple(
-    fc.array(fc.integer({ min: 0, max: valid.length - 1 }), { minLength: 1, maxLength: maxPicks }),
-    fc.array(mutation, { maxLength: 3 }),
-  ).map(([picks, mutations]) => mutate(concat(picks.map((i) => valid[i]!)), mutations));
+  return fc
+    .tuple(
+      fc.array(fc.integer({ min: 0, max: valid.length - 1 }), { minLength: 1, maxLength: maxPicks }),
+      fc.array(mutation, { maxLength: 3 }),
+    )
+    .map(([picks, mutations]) => mutate(concat(picks.map((i) => valid[i]!)), mutations));
 }
 
 export interface FuzzProperty {
@@ -215,12 +235,19 @@ export function fuzzCases<T, V>(codec: Codec<T, V>, options: FuzzOptions): void 
   const cuts = cutsUpTo(options.maxCut);
   const variants = codec.variants ?? fc.constant(undefined as V);
   for (const property of options.properties) {
-    it(`${property.name} (${options.runs} runs)`, () => {
-      let decoded = 0;
-      fc.assert(fc.property(property.input, cuts, variants, (input, c, v) => {
-        decoded += decodeFuzzed(codec, input, c, v);
-      }), params);
-      if (property.decodes === true) expect(decoded).toBeGreaterThan(0);
-    }, timeout);
+    it(
+      `${property.name} (${options.runs} runs)`,
+      () => {
+        let decoded = 0;
+        fc.assert(
+          fc.property(property.input, cuts, variants, (input, c, v) => {
+            decoded += decodeFuzzed(codec, input, c, v);
+          }),
+          params,
+        );
+        if (property.decodes === true) expect(decoded).toBeGreaterThan(0);
+      },
+      timeout,
+    );
   }
 }

@@ -23,7 +23,11 @@ export async function forwarder(target: number | (() => number)): Promise<Forwar
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
     client.on('close', () => pairs.delete(pair));
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); }
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
     client.pipe(upstream);
     upstream.pipe(client);
     client.on('close', () => upstream.destroy());
@@ -32,9 +36,22 @@ export async function forwarder(target: number | (() => number)): Promise<Forwar
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    switchTo: (port) => { current = port; },
-    cutAll: () => { for (const s of sockets) s.destroy(); },
-    freeze: () => { for (const [client, upstream] of pairs) { client.unpipe(upstream); upstream.unpipe(client); } },
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    switchTo: (port) => {
+      current = port;
+    },
+    cutAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+    freeze: () => {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -30,12 +30,23 @@ export function memcachedLine(port: number, line: string, timeoutMs = 500): Prom
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: HOST, port });
     let buffer = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`memcached on ${port}: no reply within ${timeoutMs} ms`)); }, timeoutMs);
-    socket.once('error', (error) => { clearTimeout(timer); socket.destroy(); reject(error); });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`memcached on ${port}: no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    });
     socket.on('data', (chunk) => {
       buffer += chunk.toString('utf8');
       const eol = buffer.indexOf('\r\n');
-      if (eol >= 0) { clearTimeout(timer); socket.destroy(); resolve(buffer.slice(0, eol)); }
+      if (eol >= 0) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(buffer.slice(0, eol));
+      }
     });
     socket.write(`${line}\r\n`);
   });
@@ -62,16 +73,29 @@ export async function startMemcached(): Promise<MemcachedServer> {
       break;
     } catch (error) {
       await (proc as Spawned | null)?.stop();
-      if (attempt >= 2) { rmSync(dir, { recursive: true, force: true }); throw error; }
+      if (attempt >= 2) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
     }
   }
   return {
     host: HOST,
     port,
     servers: `${HOST}:${port}`,
-    get pid() { return (proc as Spawned | null)?.pid ?? 0; },
-    async kill() { await (proc as Spawned | null)?.stop(); },
-    async restart() { await (proc as Spawned | null)?.stop(); await launch(); },
-    async stop() { await (proc as Spawned | null)?.stop(); rmSync(dir, { recursive: true, force: true }); },
+    get pid() {
+      return (proc as Spawned | null)?.pid ?? 0;
+    },
+    async kill() {
+      await (proc as Spawned | null)?.stop();
+    },
+    async restart() {
+      await (proc as Spawned | null)?.stop();
+      await launch();
+    },
+    async stop() {
+      await (proc as Spawned | null)?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -63,7 +63,8 @@ export function packedPackage(options: PackedPackageOptions = {}): Promise<Packe
 }
 
 async function prepare(extras: string[]): Promise<PackedPackage> {
-  if (!existsSync(join(REPO_ROOT, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: REPO_ROOT, maxBuffer: 64 << 20 });
+  if (!existsSync(join(REPO_ROOT, 'dist', 'index.js')))
+    await run('npm', ['run', 'build'], { cwd: REPO_ROOT, maxBuffer: 64 << 20 });
   const specs = extras.map(pinned);
   const key = contentKey(specs);
   const home = join(CACHE_ROOT, key);
@@ -76,17 +77,39 @@ async function prepare(extras: string[]): Promise<PackedPackage> {
   for (let attempt = 0; ; attempt++) {
     if (existsSync(join(dir, '.ready'))) return result();
     if (takeLock(lock)) break;
-    if (Date.now() > deadline) throw new Error(`packed-package: waited ${WAIT_MS / 1000} s for another test's build of ${home}; remove ${lock} if no test is running`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `packed-package: waited ${WAIT_MS / 1000} s for another test's build of ${home}; remove ${lock} if no test is running`,
+      );
     await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
   }
   try {
     if (existsSync(join(dir, '.ready'))) return result();
     const scratch = join(home, `build-${process.pid}-${Date.now()}`);
     mkdirSync(scratch, { recursive: true });
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', home], { cwd: REPO_ROOT, maxBuffer: 64 << 20 });
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', home], {
+      cwd: REPO_ROOT,
+      maxBuffer: 64 << 20,
+    });
     const tarball = join(home, stdout.trim().split('\n').pop() as string);
-    writeFileSync(join(scratch, 'package.json'), `${JSON.stringify({ name: 'colloquy-packed-project', private: true, type: 'module' }, null, 2)}\n`);
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...specs], { cwd: scratch, maxBuffer: 64 << 20 });
+    writeFileSync(
+      join(scratch, 'package.json'),
+      `${JSON.stringify({ name: 'colloquy-packed-project', private: true, type: 'module' }, null, 2)}\n`,
+    );
+    await run(
+      'npm',
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--no-package-lock',
+        '--loglevel=error',
+        tarball,
+        ...specs,
+      ],
+      { cwd: scratch, maxBuffer: 64 << 20 },
+    );
     writeFileSync(join(scratch, '.ready'), `${new Date().toISOString()}\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(scratch, dir);
@@ -104,8 +127,13 @@ function takeLock(lock: string): boolean {
     return true;
   } catch {
     try {
-      if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) { rmSync(lock, { recursive: true, force: true }); return false; }
-    } catch { /* released meanwhile */ }
+      if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) {
+        rmSync(lock, { recursive: true, force: true });
+        return false;
+      }
+    } catch {
+      /* released meanwhile */
+    }
     return false;
   }
 }
@@ -113,7 +141,8 @@ function takeLock(lock: string): boolean {
 /** `name@version` as the repository's lockfile pins it (the installed copy under node_modules). */
 function pinned(name: string): string {
   const manifest = join(REPO_ROOT, 'node_modules', ...name.split('/'), 'package.json');
-  if (!existsSync(manifest)) throw new Error(`packed-package: ${name} is not installed in the repository (add it to devDependencies)`);
+  if (!existsSync(manifest))
+    throw new Error(`packed-package: ${name} is not installed in the repository (add it to devDependencies)`);
   const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
   return `${name}@${version}`;
 }
@@ -146,6 +175,8 @@ function prune(keep: string): void {
     const p = join(CACHE_ROOT, name);
     try {
       if (Date.now() - statSync(p).mtimeMs > PRUNE_AFTER_MS) rmSync(p, { recursive: true, force: true });
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
 }

@@ -29,7 +29,9 @@ export async function postgresReachable(url = POSTGRES_URL): Promise<boolean> {
 export async function skipWithoutPostgres(suite: string): Promise<boolean> {
   if (await postgresReachable()) return false;
   if (CI) {
-    console.error(`\n!!! ${suite}: PostgreSQL is not reachable at ${POSTGRES_URL} under CI=true; the suite runs and will FAIL (.ci/run starts it).\n`);
+    console.error(
+      `\n!!! ${suite}: PostgreSQL is not reachable at ${POSTGRES_URL} under CI=true; the suite runs and will FAIL (.ci/run starts it).\n`,
+    );
     return false;
   }
   console.warn(
@@ -47,7 +49,11 @@ export function freshSchema(tag = 't'): string {
 }
 
 /** Runs one statement on a short-lived connection (setup and inspection in tests). */
-export async function postgresQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = [], url = POSTGRES_URL): Promise<R[]> {
+export async function postgresQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  values: unknown[] = [],
+  url = POSTGRES_URL,
+): Promise<R[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   client.on('error', () => undefined);
   await client.connect();

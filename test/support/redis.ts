@@ -29,7 +29,9 @@ export function have(binary: string): boolean {
 export function skipWithout(binary: string, suite: string, install: string): boolean {
   if (have(binary)) return false;
   if (CI) {
-    console.error(`\n!!! ${suite}: ${binary} is missing under CI=true; the suite runs and will FAIL (.ci/run installs it).\n`);
+    console.error(
+      `\n!!! ${suite}: ${binary} is missing under CI=true; the suite runs and will FAIL (.ci/run installs it).\n`,
+    );
     return false;
   }
   console.warn(
@@ -44,7 +46,14 @@ export function skipWithout(binary: string, suite: string, install: string): boo
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
   // Last resort if a test run dies before its afterAll: kill what this process started, by PID.
-  for (const child of children) if (child.exitCode === null && child.pid) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const child of children)
+    if (child.exitCode === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
 });
 
 export interface Spawned {
@@ -64,7 +73,10 @@ export function spawnLogged(command: string, args: string[], log: string): Spawn
   children.add(child);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
-    child.once('exit', () => { children.delete(child); resolve(); });
+    child.once('exit', () => {
+      children.delete(child);
+      resolve();
+    });
   });
   const pid = child.pid;
   return {
@@ -73,9 +85,17 @@ export function spawnLogged(command: string, args: string[], log: string): Spawn
     log,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      try { process.kill(pid, 'SIGTERM'); } catch { return; }
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return;
+      }
       if (await within(exited, 5000)) return;
-      try { process.kill(pid, 'SIGKILL'); } catch { return; }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        return;
+      }
       await within(exited, 5000);
     },
   };
@@ -83,13 +103,22 @@ export function spawnLogged(command: string, args: string[], log: string): Spawn
 
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); })]);
+  const r = await Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]);
   clearTimeout(timer);
   return r;
 }
 
 function tail(file: string): string {
-  try { return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n'); } catch { return '(no log)'; }
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 /** A free loopback port (and, with `bus`, port + 10000 free too, for a Cluster bus). */
@@ -97,7 +126,14 @@ export async function freePort(bus = false): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await listenOnce(0);
     if (!bus) return port;
-    if (port + 10000 < 65536 && (await listenOnce(port + 10000).then(() => true, () => false))) return port;
+    if (
+      port + 10000 < 65536 &&
+      (await listenOnce(port + 10000).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return port;
   }
   throw new Error('no free port found in 50 attempts');
 }
@@ -123,14 +159,32 @@ export function redisCommand(port: number, args: (string | number)[], timeoutMs 
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: HOST, port });
     let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`redis ${args[0]} on ${port}: no reply within ${timeoutMs} ms`)); }, timeoutMs);
-    socket.once('error', (error) => { clearTimeout(timer); socket.destroy(); reject(error); });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis ${args[0]} on ${port}: no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    });
     socket.on('data', (chunk) => {
       buffer = Buffer.concat([buffer, chunk]);
       const parsed = parseResp(buffer, 0);
-      if (parsed) { clearTimeout(timer); socket.destroy(); resolve(parsed.value); }
+      if (parsed) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(parsed.value);
+      }
     });
-    socket.write(`*${args.length}\r\n${args.map((a) => { const s = String(a); return `$${Buffer.byteLength(s)}\r\n${s}\r\n`; }).join('')}`);
+    socket.write(
+      `*${args.length}\r\n${args
+        .map((a) => {
+          const s = String(a);
+          return `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+        })
+        .join('')}`,
+    );
   });
 }
 
@@ -140,9 +194,12 @@ function parseResp(buf: Buffer, at: number): { value: Resp; end: number } | null
   const type = String.fromCharCode(buf[at] as number);
   const line = buf.toString('utf8', at + 1, eol);
   switch (type) {
-    case '+': return { value: line, end: eol + 2 };
-    case '-': return { value: new Error(line), end: eol + 2 };
-    case ':': return { value: Number(line), end: eol + 2 };
+    case '+':
+      return { value: line, end: eol + 2 };
+    case '-':
+      return { value: new Error(line), end: eol + 2 };
+    case ':':
+      return { value: Number(line), end: eol + 2 };
     case '$': {
       const n = Number(line);
       if (n < 0) return { value: null, end: eol + 2 };
@@ -162,16 +219,22 @@ function parseResp(buf: Buffer, at: number): { value: Resp; end: number } | null
       }
       return { value: out, end: pos };
     }
-    default: throw new Error(`unexpected RESP type ${type}`);
+    default:
+      throw new Error(`unexpected RESP type ${type}`);
   }
 }
 
 /** Probes until `check` passes: at most `attempts` tries, 25 ms apart; fails fast if `alive` turns false. */
-export async function probe(what: string, check: () => Promise<boolean>, options: { attempts?: number; alive?: () => boolean; log?: string } = {}): Promise<void> {
+export async function probe(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { attempts?: number; alive?: () => boolean; log?: string } = {},
+): Promise<void> {
   const attempts = options.attempts ?? 400;
   let last: unknown = null;
   for (let i = 0; i < attempts; i++) {
-    if (options.alive && !options.alive()) throw new Error(`${what}: the process exited\n${options.log ? tail(options.log) : ''}`);
+    if (options.alive && !options.alive())
+      throw new Error(`${what}: the process exited\n${options.log ? tail(options.log) : ''}`);
     try {
       if (await check()) return;
     } catch (error) {
@@ -179,7 +242,9 @@ export async function probe(what: string, check: () => Promise<boolean>, options
     }
     await delay(25);
   }
-  throw new Error(`${what}: not ready after ${attempts} probes (${String(last)})\n${options.log ? tail(options.log) : ''}`);
+  throw new Error(
+    `${what}: not ready after ${attempts} probes (${String(last)})\n${options.log ? tail(options.log) : ''}`,
+  );
 }
 
 const pings = async (port: number): Promise<boolean> => (await redisCommand(port, ['PING'], 500)) === 'PONG';
@@ -206,10 +271,27 @@ export async function startRedis(options: { extraArgs?: string[]; dir?: string }
   let port = 0;
   let proc: Spawned | null = null;
   const launch = async (): Promise<void> => {
-    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...(options.extraArgs ?? [])];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      ...(options.extraArgs ?? []),
+    ];
     const p = spawnLogged('redis-server', args, join(dir, 'redis.log'));
     proc = p;
-    await probe(`redis-server on ${port}`, () => pings(port), { alive: () => p.child.exitCode === null && p.child.signalCode === null, log: p.log });
+    await probe(`redis-server on ${port}`, () => pings(port), {
+      alive: () => p.child.exitCode === null && p.child.signalCode === null,
+      log: p.log,
+    });
   };
   // The free port may be taken between the probe and the bind: a few fresh ports, then give up.
   for (let attempt = 0; ; attempt++) {
@@ -219,7 +301,10 @@ export async function startRedis(options: { extraArgs?: string[]; dir?: string }
       break;
     } catch (error) {
       await (proc as Spawned | null)?.stop();
-      if (attempt >= 2) { rmSync(dir, { recursive: true, force: true }); throw error; }
+      if (attempt >= 2) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
     }
   }
   return {
@@ -227,10 +312,20 @@ export async function startRedis(options: { extraArgs?: string[]; dir?: string }
     port,
     url: `redis://${HOST}:${port}`,
     dir,
-    get pid() { return (proc as Spawned | null)?.pid ?? 0; },
-    async kill() { await (proc as Spawned | null)?.stop(); },
-    async restart() { await (proc as Spawned | null)?.stop(); await launch(); },
-    async stop() { await (proc as Spawned | null)?.stop(); rmSync(dir, { recursive: true, force: true }); },
+    get pid() {
+      return (proc as Spawned | null)?.pid ?? 0;
+    },
+    async kill() {
+      await (proc as Spawned | null)?.stop();
+    },
+    async restart() {
+      await (proc as Spawned | null)?.stop();
+      await launch();
+    },
+    async stop() {
+      await (proc as Spawned | null)?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -256,20 +351,58 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       let port = await freePort(true);
       while (ports.includes(port)) port = await freePort(true);
       ports.push(port);
-      const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', root, '--daemonize', 'no',
-        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'];
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        HOST,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        root,
+        '--daemonize',
+        'no',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '5000',
+      ];
       procs.push(spawnLogged('redis-server', args, join(root, `redis-${port}.log`)));
     }
-    await Promise.all(ports.map((port, i) => {
-      const p = procs[i] as Spawned;
-      return probe(`cluster node ${port}`, () => pings(port), { alive: () => p.child.exitCode === null, log: p.log });
-    }));
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}\n${create.stderr}`);
-    await Promise.all(ports.map((port) => probe(`cluster state on ${port}`, async () => {
-      const info = await redisCommand(port, ['CLUSTER', 'INFO'], 500);
-      return typeof info === 'string' && info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') && info.includes('cluster_known_nodes:3');
-    }, { attempts: 800 })));
+    await Promise.all(
+      ports.map((port, i) => {
+        const p = procs[i] as Spawned;
+        return probe(`cluster node ${port}`, () => pings(port), { alive: () => p.child.exitCode === null, log: p.log });
+      }),
+    );
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    if (create.status !== 0)
+      throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}\n${create.stderr}`);
+    await Promise.all(
+      ports.map((port) =>
+        probe(
+          `cluster state on ${port}`,
+          async () => {
+            const info = await redisCommand(port, ['CLUSTER', 'INFO'], 500);
+            return (
+              typeof info === 'string' &&
+              info.includes('cluster_state:ok') &&
+              info.includes('cluster_slots_ok:16384') &&
+              info.includes('cluster_known_nodes:3')
+            );
+          },
+          { attempts: 800 },
+        ),
+      ),
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -321,10 +454,14 @@ export async function startRedisSentinel(name = 'colloquy', options: SentinelOpt
     for (let i = 0; i < (options.replicas ?? 0); i++) {
       const replica = await startRedis({ extraArgs: ['--replicaof', HOST, String(master.port)] });
       replicas.push(replica);
-      await probe(`replica on ${replica.port}`, async () => {
-        const info = await redisCommand(replica.port, ['INFO', 'replication'], 500);
-        return typeof info === 'string' && info.includes('master_link_status:up');
-      }, { attempts: 800 });
+      await probe(
+        `replica on ${replica.port}`,
+        async () => {
+          const info = await redisCommand(replica.port, ['INFO', 'replication'], 500);
+          return typeof info === 'string' && info.includes('master_link_status:up');
+        },
+        { attempts: 800 },
+      );
     }
     const sentinels: { host: string; port: number }[] = [];
     for (let n = 0; n < count; n++) {
@@ -333,21 +470,28 @@ export async function startRedisSentinel(name = 'colloquy', options: SentinelOpt
       for (let attempt = 0; ; attempt++) {
         const port = await freePort();
         const conf = join(dir, 'sentinel.conf');
-        writeFileSync(conf, [
-          `port ${port}`,
-          `bind ${HOST}`,
-          `dir ${dir}`,
-          `sentinel monitor ${name} ${HOST} ${master.port} ${quorum}`,
-          `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 5000}`,
-          `sentinel failover-timeout ${name} 10000`,
-          '',
-        ].join('\n'));
+        writeFileSync(
+          conf,
+          [
+            `port ${port}`,
+            `bind ${HOST}`,
+            `dir ${dir}`,
+            `sentinel monitor ${name} ${HOST} ${master.port} ${quorum}`,
+            `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 5000}`,
+            `sentinel failover-timeout ${name} 10000`,
+            '',
+          ].join('\n'),
+        );
         const s = spawnLogged('redis-server', [conf, '--sentinel'], join(dir, 'sentinel.log'));
         try {
-          await probe(`sentinel on ${port}`, async () => {
-            const addr = await redisCommand(port, ['SENTINEL', 'get-master-addr-by-name', name], 500);
-            return Array.isArray(addr) && addr[0] === HOST && addr[1] === String(master.port);
-          }, { alive: () => s.child.exitCode === null, log: s.log });
+          await probe(
+            `sentinel on ${port}`,
+            async () => {
+              const addr = await redisCommand(port, ['SENTINEL', 'get-master-addr-by-name', name], 500);
+              return Array.isArray(addr) && addr[0] === HOST && addr[1] === String(master.port);
+            },
+            { alive: () => s.child.exitCode === null, log: s.log },
+          );
           procs.push(s);
           sentinels.push({ host: HOST, port });
           break;
@@ -357,7 +501,15 @@ export async function startRedisSentinel(name = 'colloquy', options: SentinelOpt
         }
       }
     }
-    return { master, replicas, sentinels, name, pids: [master.pid, ...procs.map((p) => p.pid)], sentinelPids: procs.map((p) => p.pid), stop };
+    return {
+      master,
+      replicas,
+      sentinels,
+      name,
+      pids: [master.pid, ...procs.map((p) => p.pid)],
+      sentinelPids: procs.map((p) => p.pid),
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

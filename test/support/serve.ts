@@ -46,7 +46,14 @@ export interface ServeNode {
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const child of running) if (child.exitCode === null && child.pid) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const child of running)
+    if (child.exitCode === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
 });
 
 /**
@@ -54,29 +61,64 @@ process.once('exit', () => {
  * appended (a later option wins), a fresh --files directory unless given, and the test admin
  * token unless given; resolves once it is listening.
  */
-export function startServe(args: readonly string[] = [], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ServeNode> {
-  const files = args.includes('--files') ? [] : ['--files', join(mkdtempSync(join(tmpdir(), 'colloquy-serve-')), 'files')];
+export function startServe(
+  args: readonly string[] = [],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ServeNode> {
+  const files = args.includes('--files')
+    ? []
+    : ['--files', join(mkdtempSync(join(tmpdir(), 'colloquy-serve-')), 'files')];
   const token = args.includes('--admin-token') ? [] : ['--admin-token', TEST_ADMIN_TOKEN];
-  const adminToken = args.includes('--admin-token') ? (args[args.indexOf('--admin-token') + 1] as string) : TEST_ADMIN_TOKEN;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--tcp-port', '0', '--json', ...files, ...token, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
+  const adminToken = args.includes('--admin-token')
+    ? (args[args.indexOf('--admin-token') + 1] as string)
+    : TEST_ADMIN_TOKEN;
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'serve',
+      '--port',
+      '0',
+      '--tcp-port',
+      '0',
+      '--json',
+      ...files,
+      ...token,
+      ...args,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   running.add(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => { stderr += d; });
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
   const events: Record<string, unknown>[] = [];
   const waiters = new Set<(e: Record<string, unknown>) => void>();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { running.delete(child); resolve(code); }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
 
   return new Promise<ServeNode>((resolve, reject) => {
     let ready = false;
     const timer = setTimeout(() => {
       if (ready) return;
       child.kill('SIGKILL');
-      reject(new Error(`colloquy serve did not print its listening line within ${SERVE_START_TIMEOUT_MS} ms; stderr:\n${stderr}`));
+      reject(
+        new Error(
+          `colloquy serve did not print its listening line within ${SERVE_START_TIMEOUT_MS} ms; stderr:\n${stderr}`,
+        ),
+      );
     }, SERVE_START_TIMEOUT_MS);
     void exited.then((code) => {
       if (ready) return;
@@ -91,14 +133,20 @@ export function startServe(args: readonly string[] = [], options: { env?: NodeJS
       } catch {
         return; // not ours to judge here; the serve tests check every line is JSON
       }
-      if (ready) { events.push(parsed); for (const w of [...waiters]) w(parsed); return; }
+      if (ready) {
+        events.push(parsed);
+        for (const w of [...waiters]) w(parsed);
+        return;
+      }
       if (parsed.event !== 'listening') return;
       ready = true;
       clearTimeout(timer);
       const stop = async (signal: 'SIGTERM' | 'SIGINT' = 'SIGTERM'): Promise<number | null> => {
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
         child.kill(signal);
-        const kill = setTimeout(() => { if (child.pid && child.exitCode === null) child.kill('SIGKILL'); }, 10_000);
+        const kill = setTimeout(() => {
+          if (child.pid && child.exitCode === null) child.kill('SIGKILL');
+        }, 10_000);
         const code = await exited;
         clearTimeout(kill);
         return code;
@@ -107,12 +155,30 @@ export function startServe(args: readonly string[] = [], options: { env?: NodeJS
         const seen = events.find((e) => e.event === name);
         if (seen) return Promise.resolve(seen);
         return new Promise((resolveEvent, rejectEvent) => {
-          const w = (e: Record<string, unknown>): void => { if (e.event === name) { waiters.delete(w); resolveEvent(e); } };
+          const w = (e: Record<string, unknown>): void => {
+            if (e.event === name) {
+              waiters.delete(w);
+              resolveEvent(e);
+            }
+          };
           waiters.add(w);
-          void exited.then((code) => { if (waiters.delete(w)) rejectEvent(new Error(`colloquy serve exited (${String(code)}) before printing a '${name}' event`)); });
+          void exited.then((code) => {
+            if (waiters.delete(w))
+              rejectEvent(new Error(`colloquy serve exited (${String(code)}) before printing a '${name}' event`));
+          });
         });
       };
-      resolve({ http: parsed.http as string, ws: parsed.ws as string, tcp: parsed.tcp as string, adminToken, process: child, events, event, stderr: () => stderr, stop });
+      resolve({
+        http: parsed.http as string,
+        ws: parsed.ws as string,
+        tcp: parsed.tcp as string,
+        adminToken,
+        process: child,
+        events,
+        event,
+        stderr: () => stderr,
+        stop,
+      });
     });
   });
 }

@@ -23,7 +23,10 @@ async function viaListener(
 let memoryNames = 0;
 transportConformance('memory', () => {
   const name = `conformance-${++memoryNames}`;
-  return viaListener((on) => listenMemory(name, on), () => connectMemory(`memory://${name}`));
+  return viaListener(
+    (on) => listenMemory(name, on),
+    () => connectMemory(`memory://${name}`),
+  );
 });
 
 transportConformance('memory (2 ms latency, 64 KiB window)', async () => {

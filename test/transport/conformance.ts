@@ -100,7 +100,8 @@ export function transportConformance(name: string, factory: PairFactory): void {
           const [c, s] = [new Probe(pair.client), new Probe(pair.server)];
           const [closer, other] = side === 'client' ? [c, s] : [s, c];
           const data = randomBytes(MiB, 7);
-          for (let offset = 0; offset < data.byteLength; offset += 64 * 1024) closer.transport.write(data.subarray(offset, offset + 64 * 1024));
+          for (let offset = 0; offset < data.byteLength; offset += 64 * 1024)
+            closer.transport.write(data.subarray(offset, offset + 64 * 1024));
           closer.transport.close();
           expect(closer.transport.closed).toBe(true);
           expect(closer.transport.write(new Uint8Array(1))).toBe(false);

@@ -136,7 +136,9 @@ describe('memory: registry', () => {
 
   it('refuses a taken name, an unknown name, and a closed listener', async () => {
     const listener = listenMemory('registry-b', () => {});
-    expect(() => listenMemory('memory://registry-b', () => {})).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_ADDRESS_IN_USE' }));
+    expect(() => listenMemory('memory://registry-b', () => {})).toThrow(
+      expect.objectContaining({ code: 'ERR_TRANSPORT_ADDRESS_IN_USE' }),
+    );
     await listener.close();
     await expect(connectMemory('registry-b')).rejects.toMatchObject({ code: 'ERR_TRANSPORT_REFUSED' });
     await expect(connectMemory('never-listened')).rejects.toMatchObject({ code: 'ERR_TRANSPORT_REFUSED' });

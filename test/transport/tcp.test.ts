@@ -41,13 +41,17 @@ describe('tcp', () => {
   it('rejects a refused connect with ECONNREFUSED, and stops accepting once the listener closes', async () => {
     const { listener } = await listen();
     await listener.close();
-    await expect(connectTcp({ host: '127.0.0.1', port: listener.port })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(connectTcp({ host: '127.0.0.1', port: listener.port })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
   });
 
   it('rejects with the signal reason when aborted', async () => {
     const { listener } = await listen();
     const reason = new Error('gave up');
-    await expect(connectTcp({ host: '127.0.0.1', port: listener.port, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(
+      connectTcp({ host: '127.0.0.1', port: listener.port, signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
   });
 
   it('maps a reset by the peer to one close with the socket error', async () => {

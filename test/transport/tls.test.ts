@@ -29,7 +29,9 @@ async function echoServer(ticketKeys?: Buffer): Promise<number> {
 }
 
 /** Connects, exchanges one message (tickets arrive with the first read), closes cleanly. */
-async function exchange(options: ConnectTlsOptions): Promise<{ reused: boolean | undefined; session: Buffer | undefined }> {
+async function exchange(
+  options: ConnectTlsOptions,
+): Promise<{ reused: boolean | undefined; session: Buffer | undefined }> {
   const connection = await connectTls(options);
   const probe = new Probe(connection.transport);
   probe.transport.write(new TextEncoder().encode('ping'));
@@ -66,7 +68,9 @@ describe('tls', () => {
 
   it('rejects a certificate it does not trust', async () => {
     const port = await echoServer();
-    await expect(connectTls({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    await expect(connectTls({ host: '127.0.0.1', port })).rejects.toMatchObject({
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+    });
   });
 
   it('reports kind tls and the server address', async () => {

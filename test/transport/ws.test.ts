@@ -16,7 +16,9 @@ afterEach(async () => {
 
 const PATH = '/colloquy';
 
-async function ownServer(maxPayload = 64 * 1024): Promise<{ listener: WsListener; url: string; accepted: Promise<[Transport, http.IncomingMessage]> }> {
+async function ownServer(
+  maxPayload = 64 * 1024,
+): Promise<{ listener: WsListener; url: string; accepted: Promise<[Transport, http.IncomingMessage]> }> {
   let accept!: (value: [Transport, http.IncomingMessage]) => void;
   const accepted = new Promise<[Transport, http.IncomingMessage]>((resolve) => (accept = resolve));
   const listener = await attachWs({ host: '127.0.0.1', port: 0, path: PATH, maxPayload }, (t, req) => {
@@ -68,7 +70,9 @@ describe('ws', () => {
     const otherSocket = new WebSocket(`ws://127.0.0.1:${port}/other`);
     cleanups.push(() => otherSocket.terminate());
     // Listening from the start: the message may be emitted right after 'open'.
-    const message = await new Promise<string>((resolve) => otherSocket.once('message', (data) => resolve(String(data))));
+    const message = await new Promise<string>((resolve) =>
+      otherSocket.once('message', (data) => resolve(String(data))),
+    );
     expect(message).toBe('from the other handler');
     const response = await fetch(`http://127.0.0.1:${port}/index.html`);
     expect(await response.text()).toBe('plain http');
@@ -128,7 +132,10 @@ describe('ws', () => {
     await new Promise((resolve) => wss.once('listening', resolve));
     const port = (wss.address() as net.AddressInfo).port;
     const refused = new Probe(await connectWs({ url: `ws://127.0.0.1:${port}/` }));
-    expect(await refused.closed()).toMatchObject({ code: 'ERR_TRANSPORT_PEER_ERROR', details: { code: 4001, reason: 'not you' } });
+    expect(await refused.closed()).toMatchObject({
+      code: 'ERR_TRANSPORT_PEER_ERROR',
+      details: { code: 4001, reason: 'not you' },
+    });
   });
 
   it('rejects with the signal reason when aborted during the handshake', async () => {

@@ -14,7 +14,9 @@ const memory: StoreFactory = {
     stores.push(s);
     return s;
   },
-  close: async () => { await Promise.all(stores.splice(0).map((s) => s.close())); },
+  close: async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  },
 };
 
 webSessionSuite('memory', memory);

@@ -48,7 +48,10 @@ describe.skipIf(SKIP)('web sessions on PostgreSQL', () => {
 
   it('a real outage: the server cut off gives 503 within the bound; once back, the same login works', async () => {
     const proxy = await startTcpProxy(Number(new URL(POSTGRES_URL).port || 5432));
-    const sessions = new WebSessions({ store: store(POSTGRES_URL.replace(/@[^/]+\//, `@127.0.0.1:${proxy.port}/`), 300), storeTimeoutMs: 300 });
+    const sessions = new WebSessions({
+      store: store(POSTGRES_URL.replace(/@[^/]+\//, `@127.0.0.1:${proxy.port}/`), 300),
+      storeTimeoutMs: 300,
+    });
     const app = await startApp('node', sessions);
     try {
       const c = new Client(app.base);

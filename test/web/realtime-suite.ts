@@ -13,7 +13,17 @@ import { listen, type AuthRequest, type Server } from '../../src/server/server.j
 import { LocalBus } from '../../src/cluster/bus.js';
 import type { Session } from '../../src/driver/session.js';
 import { AbortReason } from '../../src/engine/frames.js';
-import { endRealtimeOnRevoke, parseRevocation, SigningKeys, TokenService, WebSessions, webAuthenticator, webIdentify, withSession, type WebIdentity } from '../../src/web/index.js';
+import {
+  endRealtimeOnRevoke,
+  parseRevocation,
+  SigningKeys,
+  TokenService,
+  WebSessions,
+  webAuthenticator,
+  webIdentify,
+  withSession,
+  type WebIdentity,
+} from '../../src/web/index.js';
 import { outageStore, type StoreFactory } from './suite.js';
 
 let spaces = 0;
@@ -21,22 +31,43 @@ let spaces = 0;
 export function realtimeSuite(storeName: string, factory: StoreFactory): void {
   describe(`real-time sessions authenticated by the web identity, ${storeName} store`, () => {
     const cleanup: (() => Promise<unknown>)[] = [];
-    afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+    afterEach(async () => {
+      for (const c of cleanup.splice(0).reverse()) await c();
+    });
 
     async function setup(options: { allowedOrigins?: string[]; required?: boolean } = {}) {
       const store = outageStore(await factory.make());
       const sessions = new WebSessions({ store, namespace: `rt${process.pid}x${++spaces}`, storeTimeoutMs: 300 });
       const keys = await SigningKeys.generate();
-      const tokens = new TokenService({ keys, store, issuer: 'https://id.test', audience: 'realtime', namespace: `rtt${process.pid}x${spaces}` });
-      const web = http.createServer(withSession(sessions, async (req, res) => {
-        const url = new URL(req.url ?? '/', 'http://x');
-        if (url.pathname === '/api/login') await req.session.login(url.searchParams.get('user') as string);
-        if (url.pathname === '/api/logout') await req.session.destroy();
-        res.end('ok');
-      }));
+      const tokens = new TokenService({
+        keys,
+        store,
+        issuer: 'https://id.test',
+        audience: 'realtime',
+        namespace: `rtt${process.pid}x${spaces}`,
+      });
+      const web = http.createServer(
+        withSession(sessions, async (req, res) => {
+          const url = new URL(req.url ?? '/', 'http://x');
+          if (url.pathname === '/api/login') await req.session.login(url.searchParams.get('user') as string);
+          if (url.pathname === '/api/logout') await req.session.destroy();
+          res.end('ok');
+        }),
+      );
       await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-      cleanup.push(() => new Promise((resolve) => { web.close(() => resolve(undefined)); web.closeAllConnections(); }));
-      const server: Server = await listen({ ws: { server: web, path: '/session' }, heartbeatMs: 0, closeTimeoutMs: 200, authenticate: webAuthenticator({ sessions, tokens, ...options }) });
+      cleanup.push(
+        () =>
+          new Promise((resolve) => {
+            web.close(() => resolve(undefined));
+            web.closeAllConnections();
+          }),
+      );
+      const server: Server = await listen({
+        ws: { server: web, path: '/session' },
+        heartbeatMs: 0,
+        closeTimeoutMs: 200,
+        authenticate: webAuthenticator({ sessions, tokens, ...options }),
+      });
       cleanup.push(() => server.close());
       const port = (web.address() as AddressInfo).port;
       const login = async (user: string): Promise<string> => {
@@ -59,16 +90,22 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       cleanup.push(async () => client.abort());
       expect(peerOf(server).principal).toMatchObject({ principal: 'ada', via: 'cookie' });
       // No cookie, or a cookie whose session was logged out: refused.
-      await expect(connect(url, { heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+      await expect(connect(url, { heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+      });
       await fetch(`http://127.0.0.1:${port}/api/logout`, { headers: { cookie } }).then((r) => r.text());
-      await expect(connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+      await expect(
+        connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } }),
+      ).rejects.toMatchObject({ code: 'ERR_REFUSED' });
     });
 
     it('the session store down: the upgrade is refused (congested, with a message), within the bound', async () => {
       const { login, url, store } = await setup();
       const cookie = await login('ada');
       store.mode = 'hang';
-      await expect(connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringMatching(/store is unavailable/) });
+      await expect(
+        connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } }),
+      ).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringMatching(/store is unavailable/) });
       store.mode = 'ok';
       const client = await connect(url, { headers: { cookie }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } });
       cleanup.push(async () => client.abort());
@@ -77,7 +114,11 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
     it('an access token as credentials, refreshed on the live session; a token for someone else is refused', async () => {
       const { server, tokens, url } = await setup();
       const pair = await tokens.issue('bob');
-      const client = await connect(url, { credentials: pair.accessToken, heartbeatMs: 0, reconnect: { maxAttempts: 0 } });
+      const client = await connect(url, {
+        credentials: pair.accessToken,
+        heartbeatMs: 0,
+        reconnect: { maxAttempts: 0 },
+      });
       cleanup.push(async () => client.abort());
       const peer = peerOf(server);
       const before = peer.principal as WebIdentity;
@@ -88,17 +129,32 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       expect(after.principal).toBe('bob');
       expect(after.claims?.jti).not.toBe(before.claims?.jti);
       const mallory = await tokens.issue('mallory');
-      await expect(client.refreshCredentials(mallory.accessToken)).rejects.toMatchObject({ code: 'ERR_REFUSED', message: expect.stringMatching(/same principal/) });
+      await expect(client.refreshCredentials(mallory.accessToken)).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+        message: expect.stringMatching(/same principal/),
+      });
       await expect(client.refreshCredentials('forged.token.here')).rejects.toMatchObject({ code: 'ERR_REFUSED' });
       expect((peer.principal as WebIdentity).claims?.jti).toBe(after.claims?.jti);
-      await expect(connect(url, { credentials: 'nonsense', heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+      await expect(
+        connect(url, { credentials: 'nonsense', heartbeatMs: 0, reconnect: { maxAttempts: 0 } }),
+      ).rejects.toMatchObject({ code: 'ERR_REFUSED' });
     });
 
     it('allowedOrigins: the cookie only counts from a listed Origin (no cross-site WebSocket hijacking)', async () => {
       const { server, login, url } = await setup({ allowedOrigins: ['https://app.test'] });
       const cookie = await login('ada');
-      await expect(connect(url, { headers: { cookie, origin: 'https://evil.test' }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } })).rejects.toMatchObject({ code: 'ERR_REFUSED' });
-      const client = await connect(url, { headers: { cookie, origin: 'https://app.test' }, heartbeatMs: 0, reconnect: { maxAttempts: 0 } });
+      await expect(
+        connect(url, {
+          headers: { cookie, origin: 'https://evil.test' },
+          heartbeatMs: 0,
+          reconnect: { maxAttempts: 0 },
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_REFUSED' });
+      const client = await connect(url, {
+        headers: { cookie, origin: 'https://app.test' },
+        heartbeatMs: 0,
+        reconnect: { maxAttempts: 0 },
+      });
       cleanup.push(async () => client.abort());
       expect(peerOf(server).principal).toMatchObject({ principal: 'ada' });
     });
@@ -106,9 +162,18 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
     it('logout, a revoked refresh family and a reused refresh token end the real-time sessions opened with them, on every node on the bus; other logins and families go on', async () => {
       const { sessions, tokens, server, login, url, port } = await setup();
       // Node B: another server on the same store, told of revocations only through the bus.
-      const b = await listen({ tcp: { port: 0, host: '127.0.0.1' }, heartbeatMs: 0, closeTimeoutMs: 200, authenticate: webAuthenticator({ sessions, tokens }) });
+      const b = await listen({
+        tcp: { port: 0, host: '127.0.0.1' },
+        heartbeatMs: 0,
+        closeTimeoutMs: 200,
+        authenticate: webAuthenticator({ sessions, tokens }),
+      });
       cleanup.push(() => b.close());
-      const echo = (s: Session): void => { void (async () => { for await (const m of s) await s.send(m); })().catch(() => {}); };
+      const echo = (s: Session): void => {
+        void (async () => {
+          for await (const m of s) await s.send(m);
+        })().catch(() => {});
+      };
       server.on('session', echo);
       b.on('session', echo);
       const bus = new LocalBus();
@@ -117,12 +182,22 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       cleanup.push(await endRealtimeOnRevoke(b, { bus }));
       const tcp = `tcp://127.0.0.1:${b.addresses.tcp as number}`;
       const open = async (target: string, options: { cookie?: string; token?: string }) => {
-        const c = await connect(target, { heartbeatMs: 0, reconnect: { maxAttempts: 0 }, ...(options.cookie ? { headers: { cookie: options.cookie } } : {}), ...(options.token ? { credentials: options.token } : {}) });
-        cleanup.push(async () => { if (!c.closed) c.abort(); });
+        const c = await connect(target, {
+          heartbeatMs: 0,
+          reconnect: { maxAttempts: 0 },
+          ...(options.cookie ? { headers: { cookie: options.cookie } } : {}),
+          ...(options.token ? { credentials: options.token } : {}),
+        });
+        cleanup.push(async () => {
+          if (!c.closed) c.abort();
+        });
         const ended = new Promise<unknown>((resolve) => c.on('closed', ({ error }) => resolve(error)));
         const works = async (): Promise<void> => {
           await c.send('ping');
-          for await (const m of c) { expect(new TextDecoder().decode(m)).toBe('ping'); return; }
+          for await (const m of c) {
+            expect(new TextDecoder().decode(m)).toBe('ping');
+            return;
+          }
           throw new Error('the session ended');
         };
         return { c, ended, works };
@@ -157,7 +232,10 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       const replay = async (): Promise<unknown> => tokens.refresh(fam2.refreshToken).catch((e: unknown) => e);
       let outcome = await replay();
       // Inside the grace window the old token still yields the successor; rotate once more so it is stale.
-      if (!(outcome instanceof Error)) { await tokens.refresh(rotated.refreshToken); outcome = await replay(); }
+      if (!(outcome instanceof Error)) {
+        await tokens.refresh(rotated.refreshToken);
+        outcome = await replay();
+      }
       expect(outcome).toMatchObject({ code: 'ERR_REFRESH_REUSED' });
       expect(await tok2.ended).toMatchObject(revoked);
       await tok3.works();
@@ -173,7 +251,13 @@ export function realtimeSuite(storeName: string, factory: StoreFactory): void {
       const host = new ServiceHost([], { identify });
       expect(host.names).toEqual([]);
       const cookie = await login('ada');
-      const base: AuthRequest = { credentials: new Uint8Array(0), userData: new Uint8Array(0), remoteAddress: '127.0.0.1:1', transport: 'ws', proposal: {} as AuthRequest['proposal'] };
+      const base: AuthRequest = {
+        credentials: new Uint8Array(0),
+        userData: new Uint8Array(0),
+        remoteAddress: '127.0.0.1:1',
+        transport: 'ws',
+        proposal: {} as AuthRequest['proposal'],
+      };
       expect(await identify({ ...base, headers: { cookie } })).toBe('ada');
       expect(await identify({ ...base, headers: {} })).toBeUndefined();
       const pair = await tokens.issue('bob');

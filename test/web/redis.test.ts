@@ -25,7 +25,9 @@ async function server(): Promise<RedisServer> {
 }
 
 describe.skipIf(SKIP)('web sessions on Redis', () => {
-  beforeAll(async () => { await server(); }, 60_000);
+  beforeAll(async () => {
+    await server();
+  }, 60_000);
   afterAll(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await redis?.stop();

@@ -12,7 +12,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { fastifySessions, sessionMiddleware, sessionOf, withSession, type WebSession, type WebSessions } from '../../src/web/index.js';
+import {
+  fastifySessions,
+  sessionMiddleware,
+  sessionOf,
+  withSession,
+  type WebSession,
+  type WebSessions,
+} from '../../src/web/index.js';
 
 export type Framework = 'node' | 'express' | 'fastify';
 export const FRAMEWORKS: Framework[] = ['node', 'express', 'fastify'];
@@ -27,13 +34,32 @@ type Reply = { status?: number; json?: unknown; chunks?: string[] };
 async function route(session: WebSession, method: string, url: URL): Promise<Reply> {
   const q = url.searchParams;
   switch (`${method} ${url.pathname}`) {
-    case 'GET /me': return { json: { id: session.id, isNew: session.isNew, principal: session.principal, data: session.data, available: session.available } };
-    case 'POST /set': session.set(q.get('k') as string, q.get('v')); return { json: { ok: true } };
-    case 'POST /inc': return { json: { n: await session.increment(q.get('k') ?? 'n') } };
-    case 'POST /login': await session.login(q.get('user') as string, { keep: q.getAll('keep') }); return { json: { id: session.id } };
-    case 'POST /logout': await session.destroy(); return { json: { ok: true } };
-    case 'GET /stream': session.set('streamed', 'yes'); return { chunks: ['one,', 'two'] };
-    default: return { status: 404, json: { error: 'not found' } };
+    case 'GET /me':
+      return {
+        json: {
+          id: session.id,
+          isNew: session.isNew,
+          principal: session.principal,
+          data: session.data,
+          available: session.available,
+        },
+      };
+    case 'POST /set':
+      session.set(q.get('k') as string, q.get('v'));
+      return { json: { ok: true } };
+    case 'POST /inc':
+      return { json: { n: await session.increment(q.get('k') ?? 'n') } };
+    case 'POST /login':
+      await session.login(q.get('user') as string, { keep: q.getAll('keep') });
+      return { json: { id: session.id } };
+    case 'POST /logout':
+      await session.destroy();
+      return { json: { ok: true } };
+    case 'GET /stream':
+      session.set('streamed', 'yes');
+      return { chunks: ['one,', 'two'] };
+    default:
+      return { status: 404, json: { error: 'not found' } };
   }
 }
 
@@ -63,9 +89,11 @@ function closeServer(server: http.Server): Promise<void> {
 
 export async function startApp(framework: Framework, sessions: WebSessions): Promise<App> {
   if (framework === 'node') {
-    const server = http.createServer(withSession(sessions, async (req, res) => {
-      sendNode(res, await route(req.session, req.method ?? 'GET', new URL(req.url ?? '/', 'http://x')));
-    }));
+    const server = http.createServer(
+      withSession(sessions, async (req, res) => {
+        sendNode(res, await route(req.session, req.method ?? 'GET', new URL(req.url ?? '/', 'http://x')));
+      }),
+    );
     const base = await listen(server);
     return { base, close: () => closeServer(server) };
   }
@@ -73,11 +101,10 @@ export async function startApp(framework: Framework, sessions: WebSessions): Pro
     const app = express();
     app.use(sessionMiddleware(sessions));
     app.use((req, res, next) => {
-      route(sessionOf(req), req.method, new URL(req.originalUrl, 'http://x'))
-        .then((r) => {
-          if (r.chunks) sendNode(res, r);
-          else res.status(r.status ?? 200).json(r.json);
-        }, next);
+      route(sessionOf(req), req.method, new URL(req.originalUrl, 'http://x')).then((r) => {
+        if (r.chunks) sendNode(res, r);
+        else res.status(r.status ?? 200).json(r.json);
+      }, next);
     });
     const server = http.createServer(app);
     const base = await listen(server);
@@ -99,9 +126,20 @@ export class Client {
   cookie: string | undefined;
   lastSetCookie: string[] = [];
 
-  constructor(readonly base: string, readonly headers: Record<string, string> = {}) {}
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
-  async call(method: string, path: string): Promise<{ status: number; body: Record<string, unknown> & { n?: number; id?: string | null; data?: Record<string, unknown> } ; text: string; setCookie: string[] }> {
+  async call(
+    method: string,
+    path: string,
+  ): Promise<{
+    status: number;
+    body: Record<string, unknown> & { n?: number; id?: string | null; data?: Record<string, unknown> };
+    text: string;
+    setCookie: string[];
+  }> {
     const headers: Record<string, string> = { ...this.headers };
     if (this.cookie) headers.cookie = this.cookie;
     const res = await fetch(this.base + path, { method, headers });
@@ -113,9 +151,15 @@ export class Client {
       this.cookie = maxAge && maxAge[1] === '0' ? undefined : pair;
     }
     let body: Record<string, unknown> = {};
-    try { body = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      /* not JSON */
+    }
     return { status: res.status, body, text, setCookie: this.lastSetCookie };
   }
 
-  me() { return this.call('GET', '/me'); }
+  me() {
+    return this.call('GET', '/me');
+  }
 }

@@ -19,10 +19,21 @@ export interface StoreFactory {
 export function outageStore(inner: SessionStore): SessionStore & { mode: 'ok' | 'hang' | 'fail' } {
   const wrapped = Object.create(inner) as SessionStore & { mode: 'ok' | 'hang' | 'fail' };
   wrapped.mode = 'ok';
-  for (const op of ['get', 'set', 'compareAndSet', 'touch', 'destroy', 'listByPrincipal', 'destroyByPrincipal'] as const) {
+  for (const op of [
+    'get',
+    'set',
+    'compareAndSet',
+    'touch',
+    'destroy',
+    'listByPrincipal',
+    'destroyByPrincipal',
+  ] as const) {
     (wrapped as unknown as Record<string, unknown>)[op] = (...args: unknown[]) => {
       if (wrapped.mode === 'hang') return new Promise(() => undefined);
-      if (wrapped.mode === 'fail') return Promise.reject(new SessionError('ERR_STORE_UNAVAILABLE', 'the test switched the store off', 'local', { cause: 'test' }));
+      if (wrapped.mode === 'fail')
+        return Promise.reject(
+          new SessionError('ERR_STORE_UNAVAILABLE', 'the test switched the store off', 'local', { cause: 'test' }),
+        );
       return (inner[op] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
     };
   }
@@ -34,12 +45,27 @@ let namespaces = 0;
 export function webSessionSuite(storeName: string, factory: StoreFactory): void {
   describe.each(FRAMEWORKS)(`web sessions on %s, ${storeName} store`, (framework: Framework) => {
     let t = 1_900_000_000_000;
-    const clock = { now: () => t, advance: (ms: number) => { t += ms; } };
+    const clock = {
+      now: () => t,
+      advance: (ms: number) => {
+        t += ms;
+      },
+    };
     const open: { app: App; sessions: WebSessions }[] = [];
 
-    async function start(options: WebSessionsOptions = {}): Promise<{ app: App; sessions: WebSessions; client: () => Client }> {
-      const store = options.store ?? await factory.make();
-      const sessions = new WebSessions({ namespace: `w${process.pid}x${++namespaces}`, now: clock.now, idleTimeoutMs: 60_000, absoluteTimeoutMs: 300_000, touchAfterMs: 10_000, ...options, store });
+    async function start(
+      options: WebSessionsOptions = {},
+    ): Promise<{ app: App; sessions: WebSessions; client: () => Client }> {
+      const store = options.store ?? (await factory.make());
+      const sessions = new WebSessions({
+        namespace: `w${process.pid}x${++namespaces}`,
+        now: clock.now,
+        idleTimeoutMs: 60_000,
+        absoluteTimeoutMs: 300_000,
+        touchAfterMs: 10_000,
+        ...options,
+        store,
+      });
       const app = await startApp(framework, sessions);
       open.push({ app, sessions });
       return { app, sessions, client: () => new Client(app.base) };
@@ -49,7 +75,9 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       for (const { app } of open.splice(0)) await app.close();
     });
 
-    afterAll(async () => { await factory.close?.(); });
+    afterAll(async () => {
+      await factory.close?.();
+    });
 
     it('sets an HttpOnly, SameSite=Lax cookie with Max-Age from the idle timeout, and only once something is stored', async () => {
       const { client } = await start();
@@ -94,7 +122,12 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       const good = c.cookie as string;
       const [name, value] = good.split('=') as [string, string];
       const flipped = value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A');
-      for (const bad of [`${name}=${flipped}`, `${name}=${value.split('.')[0]}.${'x'.repeat(43)}`, `${name}=garbage`, `${name}=${'A'.repeat(22)}.${'B'.repeat(43)}`]) {
+      for (const bad of [
+        `${name}=${flipped}`,
+        `${name}=${value.split('.')[0]}.${'x'.repeat(43)}`,
+        `${name}=garbage`,
+        `${name}=${'A'.repeat(22)}.${'B'.repeat(43)}`,
+      ]) {
         const m = new Client(app.base);
         m.cookie = bad;
         const r = await m.me();
@@ -198,11 +231,13 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       const c = client();
       await c.call('POST', '/inc');
       const cookie = c.cookie as string;
-      const results = await Promise.all(Array.from({ length: 50 }, () => {
-        const x = new Client(app.base);
-        x.cookie = cookie;
-        return x.call('POST', '/inc').then((r) => r.body.n as number);
-      }));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => {
+          const x = new Client(app.base);
+          x.cookie = cookie;
+          return x.call('POST', '/inc').then((r) => r.body.n as number);
+        }),
+      );
       expect(new Set(results).size).toBe(50);
       expect(Math.max(...results)).toBe(51);
       expect((await c.me()).body.data).toEqual({ n: 51 });
@@ -216,11 +251,13 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       const c = client();
       await c.call('POST', '/inc');
       const cookie = c.cookie as string;
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => {
-        const x = new Client(i % 2 === 0 ? a.base : b.base);
-        x.cookie = cookie;
-        return x.call('POST', '/inc').then((r) => r.body.n as number);
-      }));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => {
+          const x = new Client(i % 2 === 0 ? a.base : b.base);
+          x.cookie = cookie;
+          return x.call('POST', '/inc').then((r) => r.body.n as number);
+        }),
+      );
       expect(new Set(results).size).toBe(50);
       expect((await c.me()).body.data).toEqual({ n: 51 });
     });
@@ -234,7 +271,7 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
       expect((await c.me()).body.data).toEqual({ streamed: 'yes' });
     });
 
-    it('lists a principal\'s sessions, revokes one, revokes all', async () => {
+    it("lists a principal's sessions, revokes one, revokes all", async () => {
       const { app, sessions } = await start();
       const phone = new Client(app.base, { 'user-agent': 'phone/1' });
       const laptop = new Client(app.base, { 'user-agent': 'laptop/2' });
@@ -281,7 +318,12 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
     it('store outage with onStoreError: anonymous: the request runs without a session', async () => {
       const store = outageStore(await factory.make());
       const errors: unknown[] = [];
-      const { client } = await start({ store, storeTimeoutMs: 200, onStoreError: 'anonymous', onError: (e) => errors.push(e) });
+      const { client } = await start({
+        store,
+        storeTimeoutMs: 200,
+        onStoreError: 'anonymous',
+        onError: (e) => errors.push(e),
+      });
       const c = client();
       await c.call('POST', '/set?k=a&v=1');
       const cookie = c.cookie;
@@ -297,4 +339,3 @@ export function webSessionSuite(storeName: string, factory: StoreFactory): void 
     });
   });
 }
-

@@ -12,7 +12,10 @@ import { SigningKeys, TokenService, type TokenServiceOptions } from '../../src/w
 import { outageStore, type StoreFactory } from './suite.js';
 
 async function code(p: Promise<unknown>): Promise<{ code: string; reason?: unknown }> {
-  const e = await p.then(() => null, (error: unknown) => error);
+  const e = await p.then(
+    () => null,
+    (error: unknown) => error,
+  );
   expect(e).toBeInstanceOf(SessionError);
   return { code: (e as SessionError).code, reason: (e as SessionError).details.reason };
 }
@@ -24,12 +27,24 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
     let t = 1_900_000_000_000;
     const now = (): number => t;
     const closers: (() => Promise<void>)[] = [];
-    afterEach(async () => { for (const c of closers.splice(0)) await c(); });
+    afterEach(async () => {
+      for (const c of closers.splice(0)) await c();
+    });
 
-    async function service(options: Partial<TokenServiceOptions> = {}): Promise<{ tokens: TokenService; keys: SigningKeys; store: SessionStore }> {
-      const store = options.store ?? await factory.make();
-      const keys = options.keys ?? await SigningKeys.generate({ now });
-      const tokens = new TokenService({ keys, store, issuer: 'https://id.colloquy.test', audience: 'colloquy-api', now, namespace: `tok${process.pid}x${++spaces}`, ...options });
+    async function service(
+      options: Partial<TokenServiceOptions> = {},
+    ): Promise<{ tokens: TokenService; keys: SigningKeys; store: SessionStore }> {
+      const store = options.store ?? (await factory.make());
+      const keys = options.keys ?? (await SigningKeys.generate({ now }));
+      const tokens = new TokenService({
+        keys,
+        store,
+        issuer: 'https://id.colloquy.test',
+        audience: 'colloquy-api',
+        now,
+        namespace: `tok${process.pid}x${++spaces}`,
+        ...options,
+      });
       return { tokens, keys, store };
     }
 
@@ -39,11 +54,19 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
       const header = decodeProtectedHeader(pair.accessToken);
       expect(header).toEqual({ alg: 'EdDSA', kid: keys.current().kid, typ: 'at+jwt' });
       const claims = await tokens.verify(pair.accessToken);
-      expect(claims).toMatchObject({ iss: 'https://id.colloquy.test', aud: 'colloquy-api', sub: 'ada', role: 'admin', sid: pair.familyId });
+      expect(claims).toMatchObject({
+        iss: 'https://id.colloquy.test',
+        aud: 'colloquy-api',
+        sub: 'ada',
+        role: 'admin',
+        sid: pair.familyId,
+      });
       expect(claims.exp - claims.iat).toBe(600);
       expect(typeof claims.jti).toBe('string');
       expect(pair.refreshToken).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
-      expect(() => new TokenService({ keys, issuer: 'i', audience: 'a', accessTtlMs: 15 * 60_000 + 1 })).toThrow(/15 min/);
+      expect(() => new TokenService({ keys, issuer: 'i', audience: 'a', accessTtlMs: 15 * 60_000 + 1 })).toThrow(
+        /15 min/,
+      );
       await expect(tokens.issue('ada', { claims: { sub: 'root' } })).rejects.toThrow(/set by the token service/);
       t += 600_000 + 5_001;
       expect(await code(tokens.verify(pair.accessToken))).toEqual({ code: 'ERR_TOKEN_INVALID', reason: 'expired' });
@@ -53,13 +76,27 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
       const { tokens, keys } = await service();
       const pair = await tokens.issue('ada');
       const kid = keys.current().kid;
-      const hs = await new SignJWT({ sid: 'x' }).setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' }).setIssuer('https://id.colloquy.test').setAudience('colloquy-api')
-        .setSubject('root').setJti('j').setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode('k'.repeat(32)));
+      const hs = await new SignJWT({ sid: 'x' })
+        .setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' })
+        .setIssuer('https://id.colloquy.test')
+        .setAudience('colloquy-api')
+        .setSubject('root')
+        .setJti('j')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode('k'.repeat(32)));
       expect((await code(tokens.verify(hs))).reason).toBe('algorithm');
-      const none = new UnsecuredJWT({ sub: 'root', sid: 'x', jti: 'j' }).setIssuer('https://id.colloquy.test').setAudience('colloquy-api').setIssuedAt().setExpirationTime('5m').encode();
+      const none = new UnsecuredJWT({ sub: 'root', sid: 'x', jti: 'j' })
+        .setIssuer('https://id.colloquy.test')
+        .setAudience('colloquy-api')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .encode();
       expect((await code(tokens.verify(none))).code).toBe('ERR_TOKEN_INVALID');
       const [h, p, s] = pair.accessToken.split('.') as [string, string, string];
-      const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'root' })).toString('base64url');
+      const forged = Buffer.from(
+        JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'root' }),
+      ).toString('base64url');
       expect((await code(tokens.verify(`${h}.${forged}.${s}`))).reason).toBe('signature');
       expect((await code(tokens.verify('not.a.jwt'))).code).toBe('ERR_TOKEN_INVALID');
       const other = await service({ issuer: 'https://evil.test', keys });
@@ -81,7 +118,10 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
       const third = await tokens.refresh(second.refreshToken);
       // An attacker replays the first (stolen) token: reuse is detected, the family dies.
       expect((await code(tokens.refresh(first.refreshToken))).code).toBe('ERR_REFRESH_REUSED');
-      expect(await code(tokens.refresh(third.refreshToken))).toEqual({ code: 'ERR_REFRESH_INVALID', reason: 'unknown' });
+      expect(await code(tokens.refresh(third.refreshToken))).toEqual({
+        code: 'ERR_REFRESH_INVALID',
+        reason: 'unknown',
+      });
       expect(await code(tokens.verify(third.accessToken))).toEqual({ code: 'ERR_TOKEN_INVALID', reason: 'revoked' });
       expect(await tokens.listFamilies('ada')).toEqual([]);
       // Another login of the same user is not affected.
@@ -114,7 +154,10 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
         expect(pair.refreshExpiresAt).toBeLessThanOrEqual(t - (i + 1) * 10 * 60_000 + 60 * 60_000);
       }
       t += 10 * 60_000; // 60 min after login
-      expect(await code(tokens.refresh(pair.refreshToken))).toEqual({ code: 'ERR_REFRESH_INVALID', reason: expect.stringMatching(/expired|unknown/) });
+      expect(await code(tokens.refresh(pair.refreshToken))).toEqual({
+        code: 'ERR_REFRESH_INVALID',
+        reason: expect.stringMatching(/expired|unknown/),
+      });
       const idle = await tokens.issue('ada');
       t += 20 * 60_000;
       expect((await code(tokens.refresh(idle.refreshToken))).code).toBe('ERR_REFRESH_INVALID');
@@ -155,7 +198,9 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
       for (const k of jwks.keys) expect(k).not.toHaveProperty('d');
       // A third party verifies with the published JWKS alone.
       const remote = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
-      expect((await jwtVerify(after.accessToken, remote, { algorithms: ['EdDSA'], currentDate: new Date(t) })).payload.sub).toBe('ada');
+      expect(
+        (await jwtVerify(after.accessToken, remote, { algorithms: ['EdDSA'], currentDate: new Date(t) })).payload.sub,
+      ).toBe('ada');
       t += 16 * 60_000;
       expect(tokens.jwks().keys.map((k) => k.kid)).toEqual([newKid]);
       expect((await code(tokens.verify(before.accessToken))).reason).toMatch(/unknown-key|expired/);
@@ -212,26 +257,45 @@ export function tokenSuite(storeName: string, factory: StoreFactory): void {
         })();
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      closers.push(() => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
+      closers.push(
+        () =>
+          new Promise((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      );
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const login = await fetch(`${base}/auth/login`, { method: 'POST' });
       const cookie = login.headers.getSetCookie()[0] as string;
-      expect(cookie).toMatch(/^rt=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Path=\/auth; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
-      const r1 = await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { cookie: cookie.split(';')[0] as string } });
+      expect(cookie).toMatch(
+        /^rt=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Path=\/auth; Max-Age=\d+; HttpOnly; SameSite=Strict$/,
+      );
+      const r1 = await fetch(`${base}/auth/refresh`, {
+        method: 'POST',
+        headers: { cookie: cookie.split(';')[0] as string },
+      });
       expect(r1.status).toBe(200);
       const rotated = r1.headers.getSetCookie()[0] as string;
       expect(rotated.split(';')[0]).not.toBe(cookie.split(';')[0]);
       // The old cookie again: reuse, the family is revoked and the cookie cleared.
-      const r2 = await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { cookie: cookie.split(';')[0] as string } });
+      const r2 = await fetch(`${base}/auth/refresh`, {
+        method: 'POST',
+        headers: { cookie: cookie.split(';')[0] as string },
+      });
       expect(r2.status).toBe(401);
       expect(await r2.json()).toEqual({ error: 'ERR_REFRESH_REUSED' });
       expect(r2.headers.getSetCookie()[0]).toMatch(/Max-Age=0/);
-      const r3 = await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { cookie: rotated.split(';')[0] as string } });
+      const r3 = await fetch(`${base}/auth/refresh`, {
+        method: 'POST',
+        headers: { cookie: rotated.split(';')[0] as string },
+      });
       expect(r3.status).toBe(401);
       const jwks = await fetch(`${base}/.well-known/jwks.json`);
       expect(jwks.headers.get('content-type')).toBe('application/jwk-set+json');
       expect(((await jwks.json()) as { keys: unknown[] }).keys).toHaveLength(1);
-      expect(tokens.refreshCookie(null, { secure: true })).toMatch(/^__Secure-rt=; Path=\/auth; Max-Age=0; .*HttpOnly; Secure; SameSite=Strict$/);
+      expect(tokens.refreshCookie(null, { secure: true })).toMatch(
+        /^__Secure-rt=; Path=\/auth; Max-Age=0; .*HttpOnly; Secure; SameSite=Strict$/,
+      );
     });
   });
 }

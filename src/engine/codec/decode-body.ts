@@ -15,18 +15,28 @@ function readField(r: Reader, s: FieldSpec): unknown {
   switch (s.type) {
     case 'magic': {
       const m = r.fixed(MAGIC.length, 'magic');
-      if (m[0] !== MAGIC[0] || m[1] !== MAGIC[1] || m[2] !== MAGIC[2] || m[3] !== MAGIC[3]) malformed(r.frame, 'magic', 'is not "CLQY"');
+      if (m[0] !== MAGIC[0] || m[1] !== MAGIC[1] || m[2] !== MAGIC[2] || m[3] !== MAGIC[3])
+        malformed(r.frame, 'magic', 'is not "CLQY"');
       return undefined;
     }
-    case 'u8': return r.u8(s.name);
-    case 'u16': return r.u16(s.name);
-    case 'u32': return r.u32(s.name);
-    case 'count': return r.count(s.name);
-    case 'id16': return r.fixed(ID_LENGTH, s.name);
-    case 'bytes': return r.bytes(s.name);
-    case 'string': return r.string(s.name);
-    case 'rest': return r.rest();
-    case 'rest-string': return r.restString(s.name);
+    case 'u8':
+      return r.u8(s.name);
+    case 'u16':
+      return r.u16(s.name);
+    case 'u32':
+      return r.u32(s.name);
+    case 'count':
+      return r.count(s.name);
+    case 'id16':
+      return r.fixed(ID_LENGTH, s.name);
+    case 'bytes':
+      return r.bytes(s.name);
+    case 'string':
+      return r.string(s.name);
+    case 'rest':
+      return r.rest();
+    case 'rest-string':
+      return r.restString(s.name);
     case 'sender': {
       const v = r.u8(s.name);
       if (v > 1) malformed(r.frame, s.name, `must be 0 or 1 (got ${v})`);

@@ -32,9 +32,11 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxFrameSi
     if (b < 0x80) {
       if (b === 0 && i > 0) malformed(type, 'length', 'varint not minimal');
       if (length > maxFrameSize) {
-        throw new ProtocolError('ERR_FRAME_TOO_LARGE',
+        throw new ProtocolError(
+          'ERR_FRAME_TOO_LARGE',
           `${type} frame of ${length} bytes exceeds the maximum frame size ${maxFrameSize}`,
-          { frame: type, length, limit: maxFrameSize });
+          { frame: type, length, limit: maxFrameSize },
+        );
       }
       return length * 8 + i + 2;
     }
@@ -45,9 +47,12 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxFrameSi
 /** Throws ERR_INVALID_ARGUMENT unless MIN_MAX_FRAME_SIZE <= value <= MAX_MAX_FRAME_SIZE. */
 export function checkMaxFrameSize(value: number): number {
   if (!Number.isInteger(value) || value < MIN_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) {
-    throw new SessionError('ERR_INVALID_ARGUMENT',
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
       `maxFrameSize must be an integer in ${MIN_MAX_FRAME_SIZE}..${MAX_MAX_FRAME_SIZE} (got ${String(value)})`,
-      'local', { maxFrameSize: value });
+      'local',
+      { maxFrameSize: value },
+    );
   }
   return value;
 }

@@ -5,6 +5,10 @@ export { encodeFrame, encodeFrameInto, encodeFrames, encodedLength } from './enc
 export { decodeFrame } from './decode.js';
 export { FrameDecoder, type FrameDecoderOptions } from './frame-decoder.js';
 export {
-  DEFAULT_MAX_FRAME_SIZE, MAX_BODY_LENGTH, MAX_MAX_FRAME_SIZE, MAX_STRING_BYTES, MIN_MAX_FRAME_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  MAX_BODY_LENGTH,
+  MAX_MAX_FRAME_SIZE,
+  MAX_STRING_BYTES,
+  MIN_MAX_FRAME_SIZE,
   MAX_ACTIVITY_ID_LENGTH,
 } from './limits.js';

@@ -4,7 +4,14 @@
 // length varint. A receiver refuses a longer frame as soon as it has read the length, so a peer can
 // never make it buffer more than `maxFrameSize + MAX_HEADER_LENGTH` bytes for one frame.
 
-import { DEFAULT_FRAME_SIZE, MAX_ACTIVITY_ID, MAX_FRAME_SIZE, MAX_MESSAGE_BYTES, MIN_ACTIVITY_ID, MIN_FRAME_SIZE } from '../frames.js';
+import {
+  DEFAULT_FRAME_SIZE,
+  MAX_ACTIVITY_ID,
+  MAX_FRAME_SIZE,
+  MAX_MESSAGE_BYTES,
+  MIN_ACTIVITY_ID,
+  MIN_FRAME_SIZE,
+} from '../frames.js';
 
 /** Receive limit when none is configured: 256 KiB of body. */
 export const DEFAULT_MAX_FRAME_SIZE = DEFAULT_FRAME_SIZE;

@@ -13,7 +13,8 @@
 
 import type { FrameTypeName } from '../frames.js';
 
-export type FieldType = 'u8' | 'u16' | 'u32' | 'count' | 'id16' | 'bytes' | 'string' | 'rest' | 'rest-string' | 'magic' | 'sender' | 'flag';
+export type FieldType =
+  'u8' | 'u16' | 'u32' | 'count' | 'id16' | 'bytes' | 'string' | 'rest' | 'rest-string' | 'magic' | 'sender' | 'flag';
 
 export interface FieldSpec {
   /** The property of the frame object (for `magic`, only a name for the document). */
@@ -30,7 +31,12 @@ export interface FieldSpec {
   readonly strict?: boolean;
 }
 
-const f = (name: string, type: FieldType, meaning: string, constraints = '—'): FieldSpec => ({ name, type, meaning, constraints });
+const f = (name: string, type: FieldType, meaning: string, constraints = '—'): FieldSpec => ({
+  name,
+  type,
+  meaning,
+  constraints,
+});
 const SERIAL = '≤ 999 999';
 const userData = (meaning = 'user data'): FieldSpec => f('userData', 'rest', meaning);
 const serial = (meaning: string): FieldSpec => f('serial', 'u32', meaning, SERIAL);
@@ -101,7 +107,15 @@ export const FRAME_SCHEMA: Readonly<Record<FrameTypeName, readonly FieldSpec[]>>
   GIVE_CONTROL: [],
   GIVE_CONTROL_ACK: [],
   MINOR_SYNC: [
-    { name: 'confirm', wire: 'flags', type: 'flag', meaning: 'bit 0: confirmation wanted', constraints: 'bits 1-7 zero', badFlag: (v) => `reserved bits set (0x${v.toString(16)})`, strict: true },
+    {
+      name: 'confirm',
+      wire: 'flags',
+      type: 'flag',
+      meaning: 'bit 0: confirmation wanted',
+      constraints: 'bits 1-7 zero',
+      badFlag: (v) => `reserved bits set (0x${v.toString(16)})`,
+      strict: true,
+    },
     serial('serial number of this sync point'),
     userData('sync user data (e.g. a media timestamp)'),
   ],
@@ -132,14 +146,23 @@ export const FRAME_SCHEMA: Readonly<Record<FrameTypeName, readonly FieldSpec[]>>
   ACTIVITY_DISCARD_ACK: [],
   ACTIVITY_END: [serial('serial number of the sync point set or confirmed'), userData()],
   ACTIVITY_END_ACK: [serial('serial number of the sync point set or confirmed'), userData()],
-  EXCEPTION_REPORT: [f('reason', 'u8', 'exception reason', 'any'), f('message', 'rest-string', 'human-readable explanation', '≤ 1024 bytes')],
+  EXCEPTION_REPORT: [
+    f('reason', 'u8', 'exception reason', 'any'),
+    f('message', 'rest-string', 'human-readable explanation', '≤ 1024 bytes'),
+  ],
   EXCEPTION_DATA: [f('reason', 'u8', 'exception reason', 'any'), userData()],
   FINISH: [userData('release user data')],
   DISCONNECT: [userData('release user data')],
   NOT_FINISHED: [userData('release user data')],
   REAUTH: [f('credentials', 'rest', "opaque credentials for the acceptor's authenticate hook")],
   REAUTH_RESULT: [
-    { name: 'accepted', type: 'flag', meaning: '1: the session now runs under the new credentials; 0: refused, nothing changed', constraints: '0 or 1', badFlag: (v) => `must be 0 or 1 (got ${v})` },
+    {
+      name: 'accepted',
+      type: 'flag',
+      meaning: '1: the session now runs under the new credentials; 0: refused, nothing changed',
+      constraints: '0 or 1',
+      badFlag: (v) => `must be 0 or 1 (got ${v})`,
+    },
     f('message', 'rest-string', 'why, when refused', '≤ 1024 bytes'),
   ],
 };

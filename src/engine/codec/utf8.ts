@@ -6,7 +6,10 @@
 
 interface Utf8Globals {
   TextEncoder: new () => { encodeInto(source: string, destination: Uint8Array): { read: number; written: number } };
-  TextDecoder: new (label: string, options: { fatal: boolean; ignoreBOM: boolean }) => { decode(input: Uint8Array): string };
+  TextDecoder: new (
+    label: string,
+    options: { fatal: boolean; ignoreBOM: boolean },
+  ) => { decode(input: Uint8Array): string };
 }
 
 const globals = globalThis as unknown as Utf8Globals;

@@ -7,8 +7,17 @@
 // fields to the writer (the reader cannot produce out-of-range values).
 
 import {
-  ALL_TOKENS, ALL_UNITS, AbortReason, MAX_EXPEDITED, MAX_SERIAL, RefuseReason, ResumeRefuseReason,
-  RESUME_SECRET_LENGTH, SESSION_ID_LENGTH, type Frame, type FrameTypeName,
+  ALL_TOKENS,
+  ALL_UNITS,
+  AbortReason,
+  MAX_EXPEDITED,
+  MAX_SERIAL,
+  RefuseReason,
+  ResumeRefuseReason,
+  RESUME_SECRET_LENGTH,
+  SESSION_ID_LENGTH,
+  type Frame,
+  type FrameTypeName,
 } from '../frames.js';
 import { MAX_ACTIVITY_ID_LENGTH, MIN_ACTIVITY_ID_LENGTH } from './limits.js';
 
@@ -33,13 +42,23 @@ function serial(value: number, fail: Fail, frame: FrameTypeName, field = 'serial
 }
 
 function proposedTokenSetting(value: number, fail: Fail, frame: FrameTypeName): void {
-  check((value & (value >>> 1) & LOW_BITS) === 0, fail, frame, 'tokenSetting',
-    `a token position is 3 (undefined) in 0x${value.toString(16)}`);
+  check(
+    (value & (value >>> 1) & LOW_BITS) === 0,
+    fail,
+    frame,
+    'tokenSetting',
+    `a token position is 3 (undefined) in 0x${value.toString(16)}`,
+  );
 }
 
 function finalTokenSetting(value: number, fail: Fail, frame: FrameTypeName): void {
-  check((value & HIGH_BITS) === 0, fail, frame, 'tokenSetting',
-    `every token must be placed at initiator (0) or acceptor (1), got 0x${value.toString(16)}`);
+  check(
+    (value & HIGH_BITS) === 0,
+    fail,
+    frame,
+    'tokenSetting',
+    `every token must be placed at initiator (0) or acceptor (1), got 0x${value.toString(16)}`,
+  );
 }
 
 function units(value: number, fail: Fail, frame: FrameTypeName): void {
@@ -47,14 +66,24 @@ function units(value: number, fail: Fail, frame: FrameTypeName): void {
 }
 
 function tokens(value: number, fail: Fail, frame: FrameTypeName): void {
-  check((value & ~ALL_TOKENS) === 0, fail, frame, 'tokens', `unknown token bits 0x${(value & ~ALL_TOKENS).toString(16)}`);
+  check(
+    (value & ~ALL_TOKENS) === 0,
+    fail,
+    frame,
+    'tokens',
+    `unknown token bits 0x${(value & ~ALL_TOKENS).toString(16)}`,
+  );
 }
 
 function length(bytes: Uint8Array, min: number, max: number, fail: Fail, frame: FrameTypeName, field: string): void {
   const n = bytes.length;
-  check(n >= min && n <= max, fail, frame, field, min === max
-    ? `must be exactly ${min} bytes (got ${n})`
-    : `must be ${min}..${max} bytes (got ${n})`);
+  check(
+    n >= min && n <= max,
+    fail,
+    frame,
+    field,
+    min === max ? `must be exactly ${min} bytes (got ${n})` : `must be ${min}..${max} bytes (got ${n})`,
+  );
 }
 
 function reason(value: number, table: ReadonlySet<number>, fail: Fail, frame: FrameTypeName): void {
@@ -66,18 +95,33 @@ export function validateFrame(frame: Frame, fail: Fail): void {
   const t = frame.type;
   switch (frame.type) {
     case 'CONNECT':
-      check(frame.minVersion >= 1 && frame.minVersion <= frame.maxVersion, fail, t, 'minVersion',
-        `need 1 <= minVersion <= maxVersion (got ${frame.minVersion}..${frame.maxVersion})`);
+      check(
+        frame.minVersion >= 1 && frame.minVersion <= frame.maxVersion,
+        fail,
+        t,
+        'minVersion',
+        `need 1 <= minVersion <= maxVersion (got ${frame.minVersion}..${frame.maxVersion})`,
+      );
       units(frame.units, fail, t);
-      check(frame.modes !== 0 && (frame.modes & ~0b111) === 0, fail, t, 'modes',
-        `must be a non-empty subset of 0b111 (got ${frame.modes})`);
+      check(
+        frame.modes !== 0 && (frame.modes & ~0b111) === 0,
+        fail,
+        t,
+        'modes',
+        `must be a non-empty subset of 0b111 (got ${frame.modes})`,
+      );
       proposedTokenSetting(frame.tokenSetting, fail, t);
       serial(frame.initialSerial, fail, t, 'initialSerial');
       return;
     case 'ACCEPT':
       units(frame.units, fail, t);
-      check(frame.mode === 1 || frame.mode === 2 || frame.mode === 4, fail, t, 'mode',
-        `must be exactly one of 1, 2, 4 (got ${frame.mode})`);
+      check(
+        frame.mode === 1 || frame.mode === 2 || frame.mode === 4,
+        fail,
+        t,
+        'mode',
+        `must be exactly one of 1, 2, 4 (got ${frame.mode})`,
+      );
       proposedTokenSetting(frame.tokenSetting, fail, t);
       finalTokenSetting(frame.tokenSetting, fail, t);
       serial(frame.initialSerial, fail, t, 'initialSerial');
@@ -107,8 +151,13 @@ export function validateFrame(frame: Frame, fail: Fail): void {
     case 'ACTIVITY_END_ACK':
       return serial(frame.serial, fail, t);
     case 'RESYNC':
-      check(frame.resyncType === 0 || frame.resyncType === 1 || frame.resyncType === 2, fail, t, 'resyncType',
-        `must be 0, 1 or 2 (got ${frame.resyncType})`);
+      check(
+        frame.resyncType === 0 || frame.resyncType === 1 || frame.resyncType === 2,
+        fail,
+        t,
+        'resyncType',
+        `must be 0, 1 or 2 (got ${frame.resyncType})`,
+      );
       serial(frame.serial, fail, t);
       proposedTokenSetting(frame.tokenSetting, fail, t);
       return finalTokenSetting(frame.tokenSetting, fail, t);

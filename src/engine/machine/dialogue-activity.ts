@@ -15,12 +15,19 @@ export function startActivity(d: Dialogue, activityId: Uint8Array, userData: Uin
   d.host.send({ type: 'ACTIVITY_START', activityId, userData });
 }
 
-export function resumeActivity(d: Dialogue, activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData: Uint8Array): void {
+export function resumeActivity(
+  d: Dialogue,
+  activityId: Uint8Array,
+  oldActivityId: Uint8Array,
+  serial: number,
+  userData: Uint8Array,
+): void {
   check(d, 'resumeActivity', {
     args: () => {
       checkActivityId(activityId, 'an activity ID');
       checkActivityId(oldActivityId, 'the old activity ID');
-      if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
+      if (!Number.isInteger(serial) || serial < 0 || serial >= MAX_SERIAL)
+        throw err('ERR_INVALID_ARGUMENT', `the resumed serial must be 0 to ${MAX_SERIAL - 1}`, { serial });
     },
   });
   d.activity = activityId;

@@ -30,16 +30,22 @@ function responseRequired(kind: string): SessionError {
 
 /** A token that does not exist under the negotiated units. */
 export function noSuchToken(name: TokenName): SessionError {
-  return err('ERR_UNIT_NOT_SELECTED', `the ${name} token does not exist: the ${TOKEN_UNIT[name]} unit was not negotiated`, { unit: TOKEN_UNIT[name], token: name });
+  return err(
+    'ERR_UNIT_NOT_SELECTED',
+    `the ${name} token does not exist: the ${TOKEN_UNIT[name]} unit was not negotiated`,
+    { unit: TOKEN_UNIT[name], token: name },
+  );
 }
 
 function need(d: Dialogue, unit: UnitName): void {
-  if (!(d.units & Unit[unit])) throw err('ERR_UNIT_NOT_SELECTED', `the ${unit} functional unit was not negotiated`, { unit });
+  if (!(d.units & Unit[unit]))
+    throw err('ERR_UNIT_NOT_SELECTED', `the ${unit} functional unit was not negotiated`, { unit });
 }
 
 function needTokens(d: Dialogue, tokens: TokenSet): void {
   for (const name of tokenNames(tokens & d.available)) {
-    if (!(d.held & Token[name])) throw err('ERR_TOKEN_NOT_HELD', `this needs the ${name} token, which the peer holds`, { token: name });
+    if (!(d.held & Token[name]))
+      throw err('ERR_TOKEN_NOT_HELD', `this needs the ${name} token, which the peer holds`, { token: name });
   }
 }
 
@@ -50,7 +56,8 @@ function noPending(d: Dialogue): void {
 
 function needActivity(d: Dialogue, inside: boolean): void {
   if (!d.activities) return;
-  if (inside && !d.activity) throw err('ERR_ACTIVITY_REQUIRED', 'with the activities unit, this needs an activity in progress');
+  if (inside && !d.activity)
+    throw err('ERR_ACTIVITY_REQUIRED', 'with the activities unit, this needs an activity in progress');
   if (!inside && d.activity) throw err('ERR_ACTIVITY_IN_PROGRESS', 'this is only allowed outside an activity');
 }
 
@@ -63,11 +70,16 @@ function notReleasing(d: Dialogue): void {
 function flowOpen(d: Dialogue): void {
   notReleasing(d);
   const l = d.pendingLocal?.kind;
-  if (l === 'sync-major' || l === 'activity-end') throw err('ERR_SYNC_PENDING', `no new data until the peer confirms ${l}`, { pending: l });
+  if (l === 'sync-major' || l === 'activity-end')
+    throw err('ERR_SYNC_PENDING', `no new data until the peer confirms ${l}`, { pending: l });
   if (l) throw confirmPending(l);
   const r = d.pendingRemote?.kind;
   if (r && r !== 'release' && r !== 'capability') throw responseRequired(r);
-  if (d.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize, or interrupt or discard the activity');
+  if (d.exceptionPending)
+    throw err(
+      'ERR_EXCEPTION_PENDING',
+      'the peer reported an exception; give the data token, resynchronize, or interrupt or discard the activity',
+    );
 }
 
 /**
@@ -76,7 +88,10 @@ function flowOpen(d: Dialogue): void {
  * ours, which moves its V(A) past them, so a late MINOR_SYNC_ACK for one would be out of range.
  */
 export function nextSerial(d: Dialogue): number {
-  if (d.vm > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `serial numbers are exhausted (max ${MAX_SERIAL}); resynchronize with set`, { serial: d.vm });
+  if (d.vm > MAX_SERIAL)
+    throw err('ERR_INVALID_ARGUMENT', `serial numbers are exhausted (max ${MAX_SERIAL}); resynchronize with set`, {
+      serial: d.vm,
+    });
   d.minorToConfirm = null;
   return d.vm++;
 }
@@ -92,12 +107,14 @@ function checkTokenArg(d: Dialogue, tokens: TokenSet): void {
 }
 
 export function checkActivityId(id: Uint8Array, what: string): void {
-  if (id.length < 1 || id.length > MAX_ACTIVITY_ID) throw err('ERR_INVALID_ARGUMENT', `${what} must be 1 to ${MAX_ACTIVITY_ID} bytes`, { length: id.length });
+  if (id.length < 1 || id.length > MAX_ACTIVITY_ID)
+    throw err('ERR_INVALID_ARGUMENT', `${what} must be 1 to ${MAX_ACTIVITY_ID} bytes`, { length: id.length });
 }
 
 /** An exception or interrupt reason travels as one byte. */
 export function checkReason(reason: number): void {
-  if (!Number.isInteger(reason) || reason < 0 || reason > 255) throw err('ERR_INVALID_ARGUMENT', 'the reason is a byte', { reason });
+  if (!Number.isInteger(reason) || reason < 0 || reason > 255)
+    throw err('ERR_INVALID_ARGUMENT', 'the reason is a byte', { reason });
 }
 
 /** What some preconditions look at besides the dialogue: the command's tokens, answer, arguments. */
@@ -137,38 +154,60 @@ function holds(d: Dialogue, p: Precondition, ctx: CheckContext): void {
   switch (p) {
     case 'sender':
       if (d.halfDuplex) return needTokens(d, Token.data);
-      if (d.cfg.mode === 'simplex' && !d.cfg.simplexSenderIsMe) throw err('ERR_NOT_SENDER', 'in simplex mode only the peer sends normal data');
+      if (d.cfg.mode === 'simplex' && !d.cfg.simplexSenderIsMe)
+        throw err('ERR_NOT_SENDER', 'in simplex mode only the peer sends normal data');
       return;
-    case 'in-activity': return needActivity(d, true);
-    case 'outside-activity': return needActivity(d, false);
-    case 'tokens:dialogue': return needTokens(d, d.dialogueTokens);
-    case 'tokens:all': return needTokens(d, d.available);
-    case 'tokens:majorActivity': return needTokens(d, Token.majorActivity);
-    case 'tokens:minorSync+data': return needTokens(d, Token.minorSync | (d.available & Token.data));
-    case 'tokens:named': return needTokens(d, ctx.tokens ?? 0);
-    case 'named-tokens-exist': return checkTokenArg(d, ctx.tokens ?? 0);
+    case 'in-activity':
+      return needActivity(d, true);
+    case 'outside-activity':
+      return needActivity(d, false);
+    case 'tokens:dialogue':
+      return needTokens(d, d.dialogueTokens);
+    case 'tokens:all':
+      return needTokens(d, d.available);
+    case 'tokens:majorActivity':
+      return needTokens(d, Token.majorActivity);
+    case 'tokens:minorSync+data':
+      return needTokens(d, Token.minorSync | (d.available & Token.data));
+    case 'tokens:named':
+      return needTokens(d, ctx.tokens ?? 0);
+    case 'named-tokens-exist':
+      return checkTokenArg(d, ctx.tokens ?? 0);
     case 'named-tokens-not-held':
       for (const name of tokenNames(ctx.tokens ?? 0)) {
-        if (d.held & Token[name]) throw err('ERR_TOKEN_HELD', `this side already holds the ${name} token`, { token: name });
+        if (d.held & Token[name])
+          throw err('ERR_TOKEN_HELD', `this side already holds the ${name} token`, { token: name });
       }
       return;
-    case 'no-pending': return noPending(d);
-    case 'flow-open': return flowOpen(d);
-    case 'not-releasing': return notReleasing(d);
+    case 'no-pending':
+      return noPending(d);
+    case 'flow-open':
+      return flowOpen(d);
+    case 'not-releasing':
+      return notReleasing(d);
     case 'no-exception':
-      if (d.exceptionPending) throw err('ERR_EXCEPTION_PENDING', 'the peer reported an exception; give the data token, resynchronize, or abort');
+      if (d.exceptionPending)
+        throw err(
+          'ERR_EXCEPTION_PENDING',
+          'the peer reported an exception; give the data token, resynchronize, or abort',
+        );
       return;
     case 'without-data-token':
-      if (d.held & Token.data) throw err('ERR_TOKEN_HELD', 'only the side without the data token reports exceptions', { token: 'data' });
+      if (d.held & Token.data)
+        throw err('ERR_TOKEN_HELD', 'only the side without the data token reports exceptions', { token: 'data' });
       return;
     case 'not-resyncing':
-      if (d.pendingLocal?.kind === 'resync') throw err('ERR_CONFIRM_PENDING', 'token positions are being reassigned by our resynchronize', { pending: 'resync' });
+      if (d.pendingLocal?.kind === 'resync')
+        throw err('ERR_CONFIRM_PENDING', 'token positions are being reassigned by our resynchronize', {
+          pending: 'resync',
+        });
       return;
     case 'resync-may-cancel': {
       const l = d.pendingLocal?.kind;
       if (l && l !== 'sync-major') throw confirmPending(l);
       const r = d.pendingRemote?.kind;
-      if (r === 'resync' || r === 'activity-interrupt' || r === 'activity-discard' || r === 'release') throw responseRequired(r);
+      if (r === 'resync' || r === 'activity-interrupt' || r === 'activity-discard' || r === 'release')
+        throw responseRequired(r);
       return;
     }
     case 'interrupt-may-cancel': {

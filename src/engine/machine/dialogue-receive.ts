@@ -19,11 +19,14 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
     case 'TYPED': {
       if (f.type === 'DATA') {
         if (d.halfDuplex && d.held & Token.data) return host.violation('DATA from the side without the data token', f);
-        if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe) return host.violation('DATA from the receiving side of a simplex session', f);
+        if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe)
+          return host.violation('DATA from the receiving side of a simplex session', f);
       } else if (!(d.units & Unit.typedData)) return host.violation('TYPED without the typed-data unit', f);
       if (d.discarding) return host.emit({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
       if (f.type === 'DATA' && d.activities && !d.activity) return host.violation('DATA outside an activity', f);
-      return host.emit(f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload });
+      return host.emit(
+        f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload },
+      );
     }
     case 'EXPEDITED':
       if (!(d.units & Unit.expedited)) return host.violation('EXPEDITED without the expedited unit', f);
@@ -38,7 +41,8 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
       d.pendingLocal = null;
       return host.emit({ type: 'capability-confirmed', payload: f.payload });
     case 'GIVE_TOKENS':
-      if (f.tokens & ~d.available || f.tokens & d.held) return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
+      if (f.tokens & ~d.available || f.tokens & d.held)
+        return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
       // Crossing our GIVE_CONTROL: the peer takes every token when that arrives, these too.
       if (d.pendingLocal?.kind === 'give-control') return;
       d.held |= f.tokens;
@@ -64,7 +68,8 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
   const host = d.host;
   switch (f.type) {
     case 'MINOR_SYNC':
-      if (!(d.units & Unit.minorSync) || d.held & Token.minorSync) return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
+      if (!(d.units & Unit.minorSync) || d.held & Token.minorSync)
+        return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
       if (f.serial !== d.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
       // Serials advance even past the point, so both sides agree if our resync is cancelled.
       d.vm = f.serial + 1;
@@ -78,11 +83,13 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
         if (f.serial < d.vm && f.serial >= d.va) d.va = f.serial + 1;
         return;
       }
-      if (f.serial >= d.vm || f.serial < d.va) return host.violation(`MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`, f);
+      if (f.serial >= d.vm || f.serial < d.va)
+        return host.violation(`MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`, f);
       d.va = Math.max(d.va, f.serial + 1);
       return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC':
-      if (!(d.units & Unit.majorSync) || d.held & Token.majorActivity) return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
+      if (!(d.units & Unit.majorSync) || d.held & Token.majorActivity)
+        return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
       if (f.serial !== d.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
       d.vm = f.serial + 1;
       if (d.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
@@ -96,7 +103,8 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
         d.va = d.vr = f.serial + 1;
         return;
       }
-      if (p?.kind !== 'sync-major' || p.serial !== f.serial) return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
+      if (p?.kind !== 'sync-major' || p.serial !== f.serial)
+        return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
       d.pendingLocal = null;
       d.va = d.vr = d.vm;
       return host.emit({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
@@ -105,7 +113,8 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       return receiveResync(d, f.resyncType, f.serial, f.tokenSetting, f.userData, f);
     case 'RESYNC_ACK': {
       const p = d.pendingLocal;
-      if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting) return host.violation('RESYNC_ACK without a matching RESYNC', f);
+      if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting)
+        return host.violation('RESYNC_ACK without a matching RESYNC', f);
       d.pendingLocal = null;
       d.applyResync(p.type, p.serial, p.setting);
       return host.emit({ type: 'resync-complete', serial: p.serial, tokens: tokenNames(d.held), userData: f.userData });
@@ -115,7 +124,14 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
   }
 }
 
-function receiveResync(d: Dialogue, type: ResyncTypeValue, serial: number, setting: TokenSetting, userData: Uint8Array, f: SessionFrame): void {
+function receiveResync(
+  d: Dialogue,
+  type: ResyncTypeValue,
+  serial: number,
+  setting: TokenSetting,
+  userData: Uint8Array,
+  f: SessionFrame,
+): void {
   const host = d.host;
   if (!(d.units & Unit.resynchronize)) return host.violation('RESYNC without the resynchronize unit', f);
   const mine = d.pendingLocal;
@@ -124,20 +140,39 @@ function receiveResync(d: Dialogue, type: ResyncTypeValue, serial: number, setti
     if (wins(d, mine.type, mine.serial, type, serial)) return;
     d.cancel('local', 'resync');
   } else if (mine && mine.kind !== 'give-control') {
-    if (mine.kind === 'activity-end' || mine.kind === 'sync-major' || mine.kind === 'capability' || mine.kind === 'release') d.cancel('local', 'resync');
+    if (
+      mine.kind === 'activity-end' ||
+      mine.kind === 'sync-major' ||
+      mine.kind === 'capability' ||
+      mine.kind === 'release'
+    )
+      d.cancel('local', 'resync');
   }
   if (d.pendingRemote) {
-    if (d.pendingRemote.kind === 'resync' || d.pendingRemote.kind === 'release') return host.violation('RESYNC while the peer awaits our answer', f);
+    if (d.pendingRemote.kind === 'resync' || d.pendingRemote.kind === 'release')
+      return host.violation('RESYNC while the peer awaits our answer', f);
     d.cancel('remote', 'resync');
   }
   host.purgeOutgoingData();
   d.minorToConfirm = null;
   d.pendingRemote = { kind: 'resync', type, serial, setting };
-  host.emit({ type: 'resync', resyncType: RESYNC_NAMES[type] ?? 'restart', serial, tokens: tokenNames(heldFromSetting(setting, d.available, d.cfg.isInitiator)), userData });
+  host.emit({
+    type: 'resync',
+    resyncType: RESYNC_NAMES[type] ?? 'restart',
+    serial,
+    tokens: tokenNames(heldFromSetting(setting, d.available, d.cfg.isInitiator)),
+    userData,
+  });
 }
 
 /** Whether our resynchronize beats the peer's when both were sent at once. */
-function wins(d: Dialogue, myType: ResyncTypeValue, mySerial: number, theirType: ResyncTypeValue, theirSerial: number): boolean {
+function wins(
+  d: Dialogue,
+  myType: ResyncTypeValue,
+  mySerial: number,
+  theirType: ResyncTypeValue,
+  theirSerial: number,
+): boolean {
   const a = RESYNC_RANK[myType] ?? 0;
   const b = RESYNC_RANK[theirType] ?? 0;
   if (a !== b) return a > b;
@@ -150,7 +185,8 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
   switch (f.type) {
     case 'ACTIVITY_START':
     case 'ACTIVITY_RESUME':
-      if (!d.activities || d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+      if (!d.activities || d.activity || d.held & Token.majorActivity)
+        return host.violation(`${f.type} not allowed now`, f);
       d.activity = f.activityId;
       d.minorToConfirm = null; // a new serial space
       if (f.type === 'ACTIVITY_START') {
@@ -159,7 +195,13 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       }
       d.vm = d.va = f.serial + 1;
       d.vr = 1;
-      return host.emit({ type: 'activity-resume', activityId: f.activityId, oldActivityId: f.oldActivityId, serial: f.serial, userData: f.userData });
+      return host.emit({
+        type: 'activity-resume',
+        activityId: f.activityId,
+        oldActivityId: f.oldActivityId,
+        serial: f.serial,
+        userData: f.userData,
+      });
     case 'ACTIVITY_INTERRUPT':
     case 'ACTIVITY_DISCARD': {
       if (!d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
@@ -171,7 +213,11 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       host.purgeOutgoingData();
       d.minorToConfirm = null;
       d.pendingRemote = { kind: by };
-      return host.emit(f.type === 'ACTIVITY_INTERRUPT' ? { type: 'activity-interrupt', reason: f.reason } : { type: 'activity-discard', reason: f.reason });
+      return host.emit(
+        f.type === 'ACTIVITY_INTERRUPT'
+          ? { type: 'activity-interrupt', reason: f.reason }
+          : { type: 'activity-discard', reason: f.reason },
+      );
     }
     case 'ACTIVITY_INTERRUPT_ACK':
     case 'ACTIVITY_DISCARD_ACK': {
@@ -180,7 +226,11 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       const id = d.activity;
       d.pendingLocal = null;
       d.activity = null;
-      return host.emit(kind === 'activity-interrupt' ? { type: 'activity-interrupted', activityId: id, serial: d.vm - 1 } : { type: 'activity-discarded' });
+      return host.emit(
+        kind === 'activity-interrupt'
+          ? { type: 'activity-interrupted', activityId: id, serial: d.vm - 1 }
+          : { type: 'activity-discarded' },
+      );
     }
     case 'ACTIVITY_END':
       if (!d.activity || d.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
@@ -191,7 +241,8 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
     case 'ACTIVITY_END_ACK': {
       const p = d.pendingLocal;
-      if (p?.kind !== 'activity-end' || p.serial !== f.serial) return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
+      if (p?.kind !== 'activity-end' || p.serial !== f.serial)
+        return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
       d.pendingLocal = null;
       d.activity = null;
       d.va = d.vr = d.vm;
@@ -211,7 +262,13 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
       return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
     case 'EXCEPTION_REPORT':
       if (!(d.units & Unit.exceptions)) return host.violation('EXCEPTION_REPORT without the exceptions unit', f);
-      return host.emit({ type: 'exception', from: 'provider', reason: f.reason, userData: new Uint8Array(0), message: f.message });
+      return host.emit({
+        type: 'exception',
+        from: 'provider',
+        reason: f.reason,
+        userData: new Uint8Array(0),
+        message: f.message,
+      });
     case 'FINISH': {
       const mine = d.pendingLocal?.kind;
       if (mine === 'resync') return; // cancelled on the peer by our RESYNC
@@ -222,7 +279,8 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
         d.finished = true;
         return host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
       }
-      if (d.held & d.available || d.pendingRemote || (d.activities && d.activity)) return host.violation('FINISH not allowed now', f);
+      if (d.held & d.available || d.pendingRemote || (d.activities && d.activity))
+        return host.violation('FINISH not allowed now', f);
       d.pendingRemote = { kind: 'release' };
       return host.emit({ type: 'release-request', userData: f.userData });
     }
@@ -231,7 +289,8 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
       d.pendingLocal = null;
       return host.released(f.userData);
     case 'NOT_FINISHED':
-      if (d.pendingLocal?.kind !== 'release' || !(d.units & Unit.negotiatedRelease)) return host.violation('NOT_FINISHED not allowed now', f);
+      if (d.pendingLocal?.kind !== 'release' || !(d.units & Unit.negotiatedRelease))
+        return host.violation('NOT_FINISHED not allowed now', f);
       d.pendingLocal = null;
       return host.emit({ type: 'release-refused', userData: f.userData });
     default:

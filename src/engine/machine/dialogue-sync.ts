@@ -44,7 +44,13 @@ export function confirmMajorSync(d: Dialogue, userData: Uint8Array): number {
   return serial;
 }
 
-export function resynchronize(d: Dialogue, type: ResyncTypeValue, serialArg: number | undefined, heldAfter: TokenSet | undefined, userData: Uint8Array): number {
+export function resynchronize(
+  d: Dialogue,
+  type: ResyncTypeValue,
+  serialArg: number | undefined,
+  heldAfter: TokenSet | undefined,
+  userData: Uint8Array,
+): number {
   let serial = 0;
   const after = heldAfter ?? d.held;
   check(d, 'resynchronize', {
@@ -67,15 +73,18 @@ export function resynchronize(d: Dialogue, type: ResyncTypeValue, serialArg: num
 
 /** The serial a resynchronize of `type` goes to: the one given, checked, or the default. */
 function resyncSerial(d: Dialogue, type: ResyncTypeValue, serialArg: number | undefined): number {
-  if (serialArg !== undefined && !Number.isInteger(serialArg)) throw err('ERR_INVALID_ARGUMENT', 'a serial number is an integer', { serial: serialArg });
+  if (serialArg !== undefined && !Number.isInteger(serialArg))
+    throw err('ERR_INVALID_ARGUMENT', 'a serial number is an integer', { serial: serialArg });
   if (type === ResyncType.abandon) {
     const serial = serialArg ?? d.vm;
-    if (serial < d.vm || serial > MAX_SERIAL) throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${d.vm} to ${MAX_SERIAL}`, { serial });
+    if (serial < d.vm || serial > MAX_SERIAL)
+      throw err('ERR_INVALID_ARGUMENT', `abandon moves to a serial from ${d.vm} to ${MAX_SERIAL}`, { serial });
     return serial;
   }
   if (type === ResyncType.restart) {
     const serial = serialArg ?? d.va; // by default, back to the point after the last confirmed one
-    if (serial < d.vr || serial > d.vm) throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${d.vr} to ${d.vm}`, { serial });
+    if (serial < d.vr || serial > d.vm)
+      throw err('ERR_INVALID_ARGUMENT', `restart goes back to a serial from ${d.vr} to ${d.vm}`, { serial });
     return serial;
   }
   if (serialArg === undefined || serialArg < 0 || serialArg > MAX_SERIAL || !Number.isInteger(serialArg)) {

@@ -103,7 +103,10 @@ export class Dialogue {
   /** @internal */ readonly halfDuplex: boolean;
   /** @internal */ readonly activities: boolean;
 
-  constructor(readonly host: DialogueHost, readonly cfg: DialogueConfig) {
+  constructor(
+    readonly host: DialogueHost,
+    readonly cfg: DialogueConfig,
+  ) {
     this.units = cfg.units;
     this.available = availableTokens(cfg.units);
     this.dialogueTokens = this.available & ~Token.release;
@@ -117,9 +120,16 @@ export class Dialogue {
   /** Everything that changes during the dialogue, for a snapshot (plain data, no functions). */
   exportState(): DialogueState {
     return {
-      held: this.held, vm: this.vm, va: this.va, vr: this.vr, activity: this.activity,
-      pendingLocal: this.pendingLocal, pendingRemote: this.pendingRemote,
-      minorToConfirm: this.minorToConfirm, exceptionPending: this.exceptionPending, finished: this.finished,
+      held: this.held,
+      vm: this.vm,
+      va: this.va,
+      vr: this.vr,
+      activity: this.activity,
+      pendingLocal: this.pendingLocal,
+      pendingRemote: this.pendingRemote,
+      minorToConfirm: this.minorToConfirm,
+      exceptionPending: this.exceptionPending,
+      finished: this.finished,
     };
   }
 

@@ -41,7 +41,12 @@ export type SessionEvent =
   | { type: 'resync'; resyncType: ResyncTypeName; serial: number; tokens: TokenName[]; userData: Uint8Array }
   | { type: 'resync-complete'; serial: number; tokens: TokenName[]; userData: Uint8Array }
   /** A confirmed service (ours: side 'local'; an indication we had: side 'remote') was superseded. */
-  | { type: 'cancelled'; service: ConfirmedService; side: 'local' | 'remote'; by: 'resync' | 'activity-interrupt' | 'activity-discard' }
+  | {
+      type: 'cancelled';
+      service: ConfirmedService;
+      side: 'local' | 'remote';
+      by: 'resync' | 'activity-interrupt' | 'activity-discard';
+    }
   | { type: 'activity-start'; activityId: Uint8Array; userData: Uint8Array }
   | { type: 'activity-resume'; activityId: Uint8Array; oldActivityId: Uint8Array; serial: number; userData: Uint8Array }
   /** Answer: `confirmActivityInterrupt()`. */
@@ -70,12 +75,17 @@ export class EventQueue {
   private events: SessionEvent[] = [];
   private head = 0;
 
-  push(e: SessionEvent): void { this.events.push(e); }
+  push(e: SessionEvent): void {
+    this.events.push(e);
+  }
 
   poll(): SessionEvent | undefined {
     if (this.head >= this.events.length) return undefined;
     const e = this.events[this.head++];
-    if (this.head === this.events.length) { this.events = []; this.head = 0; }
+    if (this.head === this.events.length) {
+      this.events = [];
+      this.head = 0;
+    }
     return e;
   }
 }

@@ -74,11 +74,17 @@ export class Flow {
 
   // ---- the send queue -------------------------------------------------------------------
 
-  private get maxQueueBytes(): number { return this.limits.maxSendQueueBytes; }
+  private get maxQueueBytes(): number {
+    return this.limits.maxSendQueueBytes;
+  }
   /** Bytes the send queue can take now. */
-  get writableBytes(): number { return Math.max(0, this.maxQueueBytes - this.outbox.bytes); }
+  get writableBytes(): number {
+    return Math.max(0, this.maxQueueBytes - this.outbox.bytes);
+  }
   /** Payload bytes held for the peer: sent and not yet acknowledged, or not yet sent. */
-  get heldBytes(): number { return this.replay.bytes + this.outbox.bytes; }
+  get heldBytes(): number {
+    return this.replay.bytes + this.outbox.bytes;
+  }
 
   /** Whether a send of `bytes` fits now; when it does not, `takeWritable()` says when it may. */
   hasRoomFor(bytes: number): boolean {
@@ -99,7 +105,12 @@ export class Flow {
     const { bytes, frames } = this.outbox;
     if (bytes < this.maxQueueBytes && frames < MAX_QUEUED_FRAMES) return;
     this.writerWaiting = true;
-    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue is full (${bytes} bytes, ${frames} frames); wait for 'writable'`, 'local', { queuedBytes: bytes });
+    throw new SessionError(
+      'ERR_SEND_BUFFER_FULL',
+      `the send queue is full (${bytes} bytes, ${frames} frames); wait for 'writable'`,
+      'local',
+      { queuedBytes: bytes },
+    );
   }
 
   /** Room for `bytes` more, or ERR_SEND_BUFFER_FULL (and `takeWritable` later). */
@@ -107,7 +118,12 @@ export class Flow {
     if (this.fits(bytes)) return;
     this.writerWaiting = true;
     const queued = this.outbox.bytes;
-    throw new SessionError('ERR_SEND_BUFFER_FULL', `the send queue holds ${queued} of ${this.maxQueueBytes} bytes; wait for 'writable'`, 'local', { queuedBytes: queued });
+    throw new SessionError(
+      'ERR_SEND_BUFFER_FULL',
+      `the send queue holds ${queued} of ${this.maxQueueBytes} bytes; wait for 'writable'`,
+      'local',
+      { queuedBytes: queued },
+    );
   }
 
   /** True once after the queue drained to half for a writer that waits. */
@@ -117,15 +133,27 @@ export class Flow {
     return ready;
   }
 
-  queue(f: SessionFrame): void { this.outbox.push(f); }
-  pushControl(f: ConnectionFrame): void { this.outbox.pushControl(f); }
-  lastControl(): ConnectionFrame | undefined { return this.outbox.lastControl(); }
+  queue(f: SessionFrame): void {
+    this.outbox.push(f);
+  }
+  pushControl(f: ConnectionFrame): void {
+    this.outbox.pushControl(f);
+  }
+  lastControl(): ConnectionFrame | undefined {
+    return this.outbox.lastControl();
+  }
   /** Drops connection frames (the transport they were meant for is gone). */
-  dropControl(): void { this.outbox.clearControl(); }
+  dropControl(): void {
+    this.outbox.clearControl();
+  }
   /** Drops every session frame not yet on the wire (the session is over). */
-  dropSession(): void { this.outbox.clearSession(); }
+  dropSession(): void {
+    this.outbox.clearSession();
+  }
   /** Drops normal and typed data not yet on the wire; returns their payloads. */
-  purgeData(): Uint8Array[] { return this.outbox.purgeData(); }
+  purgeData(): Uint8Array[] {
+    return this.outbox.purgeData();
+  }
 
   /**
    * The next frame for the wire: connection frames first; session frames only while
@@ -153,17 +181,29 @@ export class Flow {
   // ---- counts and acknowledgements ------------------------------------------------------
 
   /** Session frames received from the peer. */
-  get received(): number { return this.receivedCount; }
+  get received(): number {
+    return this.receivedCount;
+  }
   /** Session frames put on the wire at least once (what an ACK may acknowledge). */
-  get sent(): number { return this.cursor; }
+  get sent(): number {
+    return this.cursor;
+  }
   /** Frames the peer has acknowledged. */
-  get acknowledged(): number { return this.replay.base; }
+  get acknowledged(): number {
+    return this.replay.base;
+  }
   /** Our DISCONNECT has gone out: the release ends once the peer acknowledges it. */
-  get disconnectSent(): boolean { return this.disconnectCount >= 0; }
+  get disconnectSent(): boolean {
+    return this.disconnectCount >= 0;
+  }
 
   /** Whether `count` is one the peer may name on resume: held in the replay buffer or just past it. */
-  resumable(count: number): boolean { return count >= this.replay.base && count <= this.replay.end; }
-  get resumeRange(): string { return `${this.replay.base}..${this.replay.end}`; }
+  resumable(count: number): boolean {
+    return count >= this.replay.base && count <= this.replay.end;
+  }
+  get resumeRange(): string {
+    return `${this.replay.base}..${this.replay.end}`;
+  }
 
   /** Counts a session frame from the peer; true when an ACK is due at once, false when it may wait. */
   countReceived(f: SessionFrame): boolean {
@@ -199,7 +239,9 @@ export class Flow {
   }
 
   /** Released: nothing goes out again unless a late RESUME asks for it (`replayAfterRelease`). */
-  stopReplay(): void { this.cursor = this.replay.end; }
+  stopReplay(): void {
+    this.cursor = this.replay.end;
+  }
 
   /**
    * A late RESUME after our release: the peer has `peerReceived` frames (dropped here, without
@@ -211,13 +253,26 @@ export class Flow {
   }
 
   get stats(): SessionStats {
-    return { sent: this.replay.end, received: this.receivedCount, acknowledged: this.replay.base, queuedBytes: this.outbox.bytes, replayFrames: this.replay.length, replayBytes: this.replay.bytes };
+    return {
+      sent: this.replay.end,
+      received: this.receivedCount,
+      acknowledged: this.replay.base,
+      queuedBytes: this.outbox.bytes,
+      replayFrames: this.replay.length,
+      replayBytes: this.replay.bytes,
+    };
   }
 
   // ---- snapshot -------------------------------------------------------------------------
 
   exportState(): FlowState {
-    return { received: this.receivedCount, replayBase: this.replay.base, replay: this.replay.list(), queued: this.outbox.list(), disconnectCount: this.disconnectCount };
+    return {
+      received: this.receivedCount,
+      replayBase: this.replay.base,
+      replay: this.replay.list(),
+      queued: this.outbox.list(),
+      disconnectCount: this.disconnectCount,
+    };
   }
 
   /** Goes on from a snapshot: everything held is replayed on resume (the cursor at its end). */

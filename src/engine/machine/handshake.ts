@@ -23,7 +23,18 @@ import type { MachineOptions, Negotiated } from './options.js';
 import type { Role } from './transitions.js';
 
 /** The parameters both sides agreed on, as an ACCEPT carries them (kept in a snapshot). */
-export type Agreement = Pick<AcceptFrame, 'version' | 'units' | 'mode' | 'simplexSender' | 'maxFrameSize' | 'heartbeatMs' | 'resumeWindowMs' | 'initialSerial' | 'tokenSetting'>;
+export type Agreement = Pick<
+  AcceptFrame,
+  | 'version'
+  | 'units'
+  | 'mode'
+  | 'simplexSender'
+  | 'maxFrameSize'
+  | 'heartbeatMs'
+  | 'resumeWindowMs'
+  | 'initialSerial'
+  | 'tokenSetting'
+>;
 
 export class Handshake {
   readonly role: Role;
@@ -44,17 +55,28 @@ export class Handshake {
     else {
       const { sessionId, resumeSecret } = opts;
       if (sessionId?.length !== SESSION_ID_LENGTH || resumeSecret?.length !== RESUME_SECRET_LENGTH) {
-        throw new SessionError('ERR_INVALID_ARGUMENT', `an acceptor needs a ${SESSION_ID_LENGTH}-byte sessionId and a ${RESUME_SECRET_LENGTH}-byte resumeSecret`);
+        throw new SessionError(
+          'ERR_INVALID_ARGUMENT',
+          `an acceptor needs a ${SESSION_ID_LENGTH}-byte sessionId and a ${RESUME_SECRET_LENGTH}-byte resumeSecret`,
+        );
       }
       this.id = sessionId;
       this.secret = resumeSecret;
     }
   }
 
-  get sessionId(): Uint8Array | undefined { return this.id; }
-  get resumeSecret(): Uint8Array | undefined { return this.secret; }
-  get negotiated(): Negotiated | undefined { return this.negotiatedValue; }
-  get agreement(): Agreement | undefined { return this.agreementValue; }
+  get sessionId(): Uint8Array | undefined {
+    return this.id;
+  }
+  get resumeSecret(): Uint8Array | undefined {
+    return this.secret;
+  }
+  get negotiated(): Negotiated | undefined {
+    return this.negotiatedValue;
+  }
+  get agreement(): Agreement | undefined {
+    return this.agreementValue;
+  }
 
   // ---- connect --------------------------------------------------------------------------
 
@@ -71,7 +93,9 @@ export class Handshake {
   }
 
   /** Acceptor: whether a CONNECT is on the table to answer. */
-  get answerable(): boolean { return !!this.offered && !!this.id && !!this.secret; }
+  get answerable(): boolean {
+    return !!this.offered && !!this.id && !!this.secret;
+  }
 
   /** Acceptor: the ACCEPT for the CONNECT on the table (see `answerable`), without user data. */
   acceptFrame(): Omit<AcceptFrame, 'userData'> {
@@ -95,7 +119,17 @@ export class Handshake {
     this.offered = this.connect = undefined;
     this.id = a.sessionId;
     this.secret = a.resumeSecret;
-    this.agreementValue = { version: a.version, units: a.units, mode: a.mode, simplexSender: a.simplexSender, maxFrameSize: a.maxFrameSize, heartbeatMs: a.heartbeatMs, resumeWindowMs: a.resumeWindowMs, initialSerial: a.initialSerial, tokenSetting: a.tokenSetting };
+    this.agreementValue = {
+      version: a.version,
+      units: a.units,
+      mode: a.mode,
+      simplexSender: a.simplexSender,
+      maxFrameSize: a.maxFrameSize,
+      heartbeatMs: a.heartbeatMs,
+      resumeWindowMs: a.resumeWindowMs,
+      initialSerial: a.initialSerial,
+      tokenSetting: a.tokenSetting,
+    };
     this.negotiatedValue = describe(a);
     return this.negotiatedValue;
   }

@@ -12,10 +12,24 @@
 
 import { SessionError } from '../errors.js';
 import {
-  DialogueMode, MAX_FRAME_SIZE, MIN_FRAME_SIZE, PROTOCOL_VERSION, RefuseReason, Token, TOKEN_NAMES, TokenPosition, Unit,
+  DialogueMode,
+  MAX_FRAME_SIZE,
+  MIN_FRAME_SIZE,
+  PROTOCOL_VERSION,
+  RefuseReason,
+  Token,
+  TOKEN_NAMES,
+  TokenPosition,
+  Unit,
 } from '../frames.js';
 import type {
-  AcceptFrame, ConnectFrame, DialogueModeName, DialogueModeValue, RefuseReasonValue, UnitName, UnitSet,
+  AcceptFrame,
+  ConnectFrame,
+  DialogueModeName,
+  DialogueModeValue,
+  RefuseReasonValue,
+  UnitName,
+  UnitSet,
 } from '../frames.js';
 import { DEFAULTS } from './options.js';
 import type { MachineOptions, Negotiated } from './options.js';
@@ -28,7 +42,8 @@ const UNIT_NAMES = Object.keys(Unit) as UnitName[];
 export function unitsOf(names: readonly UnitName[]): UnitSet {
   let u = 0;
   for (const n of names) {
-    if (!(n in Unit)) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown functional unit '${n}'`, 'local', { unit: n });
+    if (!(n in Unit))
+      throw new SessionError('ERR_INVALID_ARGUMENT', `unknown functional unit '${n}'`, 'local', { unit: n });
     u |= Unit[n];
   }
   return u;
@@ -44,7 +59,9 @@ function modeName(mode: DialogueModeValue): DialogueModeName {
 
 function checkSize(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}`, 'local', { [name]: value });
+    throw new SessionError('ERR_INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}`, 'local', {
+      [name]: value,
+    });
   }
   return value;
 }
@@ -54,7 +71,13 @@ function checkSize(name: string, value: number, min: number, max: number): numbe
  * Activities, capability data, exceptions and negotiated release change what data transfer
  * requires, so an application asks for them by name.
  */
-export const DEFAULT_PROPOSED_UNITS: readonly UnitName[] = ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize'];
+export const DEFAULT_PROPOSED_UNITS: readonly UnitName[] = [
+  'expedited',
+  'typedData',
+  'minorSync',
+  'majorSync',
+  'resynchronize',
+];
 
 /** Non-mode units an options object asks for: an acceptor supports every unit by default. */
 function optionUnits(opts: MachineOptions): UnitSet {
@@ -73,7 +96,12 @@ export function buildConnect(opts: MachineOptions): ConnectFrame {
   let tokenSetting = 0;
   for (const name of TOKEN_NAMES) {
     const holder = opts.initialTokens?.[name] ?? 'initiator';
-    const pos = holder === 'acceptor' ? TokenPosition.acceptor : holder === 'acceptor-chooses' ? TokenPosition.acceptorChooses : TokenPosition.initiator;
+    const pos =
+      holder === 'acceptor'
+        ? TokenPosition.acceptor
+        : holder === 'acceptor-chooses'
+          ? TokenPosition.acceptorChooses
+          : TokenPosition.initiator;
     tokenSetting |= pos << (31 - Math.clz32(Token[name]));
   }
   return {
@@ -94,7 +122,12 @@ export function buildConnect(opts: MachineOptions): ConnectFrame {
 }
 
 /** The negotiated parameters an ACCEPT describes. */
-export function describe(a: Pick<AcceptFrame, 'version' | 'units' | 'mode' | 'simplexSender' | 'maxFrameSize' | 'heartbeatMs' | 'resumeWindowMs' | 'initialSerial'>): Negotiated {
+export function describe(
+  a: Pick<
+    AcceptFrame,
+    'version' | 'units' | 'mode' | 'simplexSender' | 'maxFrameSize' | 'heartbeatMs' | 'resumeWindowMs' | 'initialSerial'
+  >,
+): Negotiated {
   return {
     version: a.version,
     units: new Set(unitNames(a.units)),
@@ -128,13 +161,21 @@ function heartbeatFloor(agreed: number, opts: MachineOptions): number {
 export function decide(c: ConnectFrame, opts: MachineOptions): Decision {
   const version = Math.min(c.maxVersion, PROTOCOL_VERSION);
   if (version < c.minVersion || version < 1) {
-    return { ok: false, reason: RefuseReason.versionUnsupported, message: `versions ${c.minVersion}-${c.maxVersion} offered, ${PROTOCOL_VERSION} supported` };
+    return {
+      ok: false,
+      reason: RefuseReason.versionUnsupported,
+      message: `versions ${c.minVersion}-${c.maxVersion} offered, ${PROTOCOL_VERSION} supported`,
+    };
   }
   let mode: DialogueModeValue | undefined;
   for (const m of opts.modes ?? ALL_MODES) {
-    if (c.modes & DialogueMode[m]) { mode = DialogueMode[m]; break; }
+    if (c.modes & DialogueMode[m]) {
+      mode = DialogueMode[m];
+      break;
+    }
   }
-  if (mode === undefined) return { ok: false, reason: RefuseReason.unitsUnsupported, message: 'no dialogue mode in common' };
+  if (mode === undefined)
+    return { ok: false, reason: RefuseReason.unitsUnsupported, message: 'no dialogue mode in common' };
   let units = c.units & optionUnits(opts) & ~MODE_UNITS;
   units |= mode === DialogueMode.halfDuplex ? Unit.halfDuplex : Unit.duplex;
   if (mode !== DialogueMode.halfDuplex) units &= ~Unit.exceptions;
@@ -145,11 +186,18 @@ export function decide(c: ConnectFrame, opts: MachineOptions): Decision {
     const bit = Token[name];
     if (!(available & bit)) continue;
     let pos = positionOf(c.tokenSetting, bit);
-    if (pos === TokenPosition.acceptorChooses) pos = (opts.chosenTokens?.[name] ?? 'acceptor') === 'initiator' ? TokenPosition.initiator : TokenPosition.acceptor;
+    if (pos === TokenPosition.acceptorChooses)
+      pos =
+        (opts.chosenTokens?.[name] ?? 'acceptor') === 'initiator' ? TokenPosition.initiator : TokenPosition.acceptor;
     tokenSetting |= pos << (31 - Math.clz32(bit));
   }
   const maxFrameSize = Math.min(c.maxFrameSize, opts.maxFrameSize ?? DEFAULTS.maxFrameSize);
-  if (maxFrameSize < MIN_FRAME_SIZE) return { ok: false, reason: RefuseReason.invalidParameters, message: `max frame size ${c.maxFrameSize} below ${MIN_FRAME_SIZE}` };
+  if (maxFrameSize < MIN_FRAME_SIZE)
+    return {
+      ok: false,
+      reason: RefuseReason.invalidParameters,
+      message: `max frame size ${c.maxFrameSize} below ${MIN_FRAME_SIZE}`,
+    };
   return {
     ok: true,
     accept: {
@@ -173,9 +221,11 @@ export function checkAccept(a: AcceptFrame, c: ConnectFrame): string | null {
   if (a.units & ~c.units) return `units ${unitNames(a.units & ~c.units).join(', ')} were not proposed`;
   if (!(c.modes & a.mode)) return `dialogue mode ${modeName(a.mode)} was not offered`;
   const modeUnits = a.units & MODE_UNITS;
-  if (modeUnits !== (a.mode === DialogueMode.halfDuplex ? Unit.halfDuplex : Unit.duplex)) return 'the mode units do not match the dialogue mode';
+  if (modeUnits !== (a.mode === DialogueMode.halfDuplex ? Unit.halfDuplex : Unit.duplex))
+    return 'the mode units do not match the dialogue mode';
   if (a.simplexSender !== c.simplexSender) return 'simplex sender changed';
-  if (a.maxFrameSize > c.maxFrameSize || a.maxFrameSize < MIN_FRAME_SIZE) return `max frame size ${a.maxFrameSize} out of range`;
+  if (a.maxFrameSize > c.maxFrameSize || a.maxFrameSize < MIN_FRAME_SIZE)
+    return `max frame size ${a.maxFrameSize} out of range`;
   if (a.resumeWindowMs > c.resumeWindowMs) return 'resume window longer than proposed';
   if (a.initialSerial !== c.initialSerial) return 'initial serial changed';
   const available = availableTokens(a.units);
@@ -183,7 +233,10 @@ export function checkAccept(a: AcceptFrame, c: ConnectFrame): string | null {
     const bit = Token[name];
     const proposed = positionOf(c.tokenSetting, bit);
     const got = positionOf(a.tokenSetting, bit);
-    if (!(available & bit)) { if (got !== 0) return `position given for the ${name} token, which does not exist`; continue; }
+    if (!(available & bit)) {
+      if (got !== 0) return `position given for the ${name} token, which does not exist`;
+      continue;
+    }
     if (proposed !== TokenPosition.acceptorChooses && proposed !== got) return `the ${name} token moved`;
   }
   return null;

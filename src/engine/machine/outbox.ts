@@ -20,9 +20,13 @@ export class Outbox {
   /** Payload and user-data bytes of queued session frames. */
   bytes = 0;
 
-  get frames(): number { return this.normal.length - this.head + this.expedited.length; }
+  get frames(): number {
+    return this.normal.length - this.head + this.expedited.length;
+  }
 
-  pushControl(f: ConnectionFrame): void { this.ctrl.push(f); }
+  pushControl(f: ConnectionFrame): void {
+    this.ctrl.push(f);
+  }
 
   /** Queues an ACK for `received`, or updates the one already waiting. */
   queueAck(received: number): void {
@@ -39,7 +43,9 @@ export class Outbox {
     return c;
   }
 
-  lastControl(): ConnectionFrame | undefined { return this.ctrl[this.ctrl.length - 1]; }
+  lastControl(): ConnectionFrame | undefined {
+    return this.ctrl[this.ctrl.length - 1];
+  }
 
   /** Drops connection frames (the transport they were meant for is gone). */
   clearControl(): void {
@@ -64,7 +70,10 @@ export class Outbox {
     else {
       f = this.normal[this.head];
       this.normal[this.head++] = undefined;
-      if (this.head === this.normal.length) { this.normal = []; this.head = 0; }
+      if (this.head === this.normal.length) {
+        this.normal = [];
+        this.head = 0;
+      }
     }
     if (f) this.bytes -= frameWeight(f);
   }
@@ -88,7 +97,7 @@ export class Outbox {
 
   /** Queued session frames in the order they would go out (for a snapshot). */
   list(): SessionFrame[] {
-    return [...this.expedited, ...(this.normal.slice(this.head).filter((f): f is SessionFrame => f !== undefined))];
+    return [...this.expedited, ...this.normal.slice(this.head).filter((f): f is SessionFrame => f !== undefined)];
   }
 
   clearSession(): void {

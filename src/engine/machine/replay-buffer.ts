@@ -15,13 +15,24 @@ export class ReplayBuffer {
   private baseCount = 0;
   private heldBytes = 0;
 
-  constructor(readonly maxFrames: number, readonly maxBytes: number) {}
+  constructor(
+    readonly maxFrames: number,
+    readonly maxBytes: number,
+  ) {}
 
-  get base(): number { return this.baseCount; }
+  get base(): number {
+    return this.baseCount;
+  }
   /** Count of the next frame to be sent for the first time. */
-  get end(): number { return this.baseCount + this.length; }
-  get length(): number { return this.frames.length - this.head; }
-  get bytes(): number { return this.heldBytes; }
+  get end(): number {
+    return this.baseCount + this.length;
+  }
+  get length(): number {
+    return this.frames.length - this.head;
+  }
+  get bytes(): number {
+    return this.heldBytes;
+  }
 
   /** Whether a frame of `weight` bytes fits now. An empty buffer takes any one frame. */
   fits(weight: number): boolean {

@@ -45,10 +45,29 @@
 import { clampUtf8 } from '../bytes.js';
 import { SessionError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { AbortReason, EMPTY, isSessionFrame, MAX_EXPEDITED, MAX_MESSAGE_BYTES, RefuseReason, ResumeRefuseReason, ResyncType } from '../frames.js';
+import {
+  AbortReason,
+  EMPTY,
+  isSessionFrame,
+  MAX_EXPEDITED,
+  MAX_MESSAGE_BYTES,
+  RefuseReason,
+  ResumeRefuseReason,
+  ResyncType,
+} from '../frames.js';
 import type {
-  AbortReasonValue, AcceptFrame, ConnectFrame, ConnectionFrame, Frame, ReauthFrame, ReauthResultFrame, RefuseReasonValue,
-  ResumeRefuseReasonValue, ResyncTypeName, SessionFrame, TokenName,
+  AbortReasonValue,
+  AcceptFrame,
+  ConnectFrame,
+  ConnectionFrame,
+  Frame,
+  ReauthFrame,
+  ReauthResultFrame,
+  RefuseReasonValue,
+  ResumeRefuseReasonValue,
+  ResyncTypeName,
+  SessionFrame,
+  TokenName,
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
 import type { DialogueHost } from './dialogue.js';
@@ -129,12 +148,22 @@ export class SessionMachine {
 
   // ---- inspection -----------------------------------------------------------------------
 
-  get state(): LifecycleState { return this.lifecycle; }
-  get isAttached(): boolean { return this.attached; }
-  get negotiated(): Negotiated | undefined { return this.handshake.negotiated; }
-  get sessionId(): Uint8Array | undefined { return this.handshake.sessionId; }
+  get state(): LifecycleState {
+    return this.lifecycle;
+  }
+  get isAttached(): boolean {
+    return this.attached;
+  }
+  get negotiated(): Negotiated | undefined {
+    return this.handshake.negotiated;
+  }
+  get sessionId(): Uint8Array | undefined {
+    return this.handshake.sessionId;
+  }
   /** The initiator's resume secret (from ACCEPT); keep it as secret as a password. */
-  get resumeSecret(): Uint8Array | undefined { return this.handshake.resumeSecret; }
+  get resumeSecret(): Uint8Array | undefined {
+    return this.handshake.resumeSecret;
+  }
   /**
    * Tokens this side holds. While our resynchronize awaits its answer the positions are being
    * reassigned and this side holds none (the answer may already have given them to the peer).
@@ -149,26 +178,44 @@ export class SessionMachine {
     return !!d && (d.finished || d.pendingLocal?.kind === 'release');
   }
   /** The next sync serial number, V(M). */
-  get serial(): number | undefined { return this.dialogue?.vm; }
-  get activity(): Uint8Array | null { return this.dialogue?.activity ?? null; }
-  get maxFrameSize(): number { return this.handshake.negotiated?.maxFrameSize ?? optionOrDefault(this.opts, 'maxFrameSize'); }
-  get stats(): SessionStats { return this.flow.stats; }
+  get serial(): number | undefined {
+    return this.dialogue?.vm;
+  }
+  get activity(): Uint8Array | null {
+    return this.dialogue?.activity ?? null;
+  }
+  get maxFrameSize(): number {
+    return this.handshake.negotiated?.maxFrameSize ?? optionOrDefault(this.opts, 'maxFrameSize');
+  }
+  get stats(): SessionStats {
+    return this.flow.stats;
+  }
   /** Payload bytes this side holds for the peer: sent and not yet acknowledged, or not yet sent. */
-  get heldBytes(): number { return this.flow.heldBytes; }
+  get heldBytes(): number {
+    return this.flow.heldBytes;
+  }
   /** Frames the peer has acknowledged so far. */
-  get acknowledgedCount(): number { return this.flow.acknowledged; }
+  get acknowledgedCount(): number {
+    return this.flow.acknowledged;
+  }
   /** Bytes the send queue can take now. */
-  get writableBytes(): number { return this.flow.writableBytes; }
+  get writableBytes(): number {
+    return this.flow.writableBytes;
+  }
 
   /**
    * Whether a send of `bytes` fits the send queue now; when it does not, a `writable` event will
    * follow once it drains. Lets a runtime wait without the cost of a thrown error.
    */
-  hasRoomFor(bytes: number): boolean { return this.flow.hasRoomFor(bytes); }
+  hasRoomFor(bytes: number): boolean {
+    return this.flow.hasRoomFor(bytes);
+  }
 
   // ---- outputs --------------------------------------------------------------------------
 
-  pollEvent(): SessionEvent | undefined { return this.events.poll(); }
+  pollEvent(): SessionEvent | undefined {
+    return this.events.poll();
+  }
 
   /** The next frame for the wire, written at `now` (the keepalive counts from it). */
   pollFrame(now: number): Frame | undefined {
@@ -220,7 +267,12 @@ export class SessionMachine {
     if (from === 'closed') return;
     const to = this.go('transport-down');
     if (from === 'established') this.interrupt(error);
-    else if (to === 'closed') this.emit({ type: 'closed', error: error ?? new SessionError('ERR_ABORTED', 'the transport closed before the connect was answered', 'remote') });
+    else if (to === 'closed')
+      this.emit({
+        type: 'closed',
+        error:
+          error ?? new SessionError('ERR_ABORTED', 'the transport closed before the connect was answered', 'remote'),
+      });
   }
 
   handleTimeout(now: number): void {
@@ -256,7 +308,8 @@ export class SessionMachine {
     try {
       if (this.lifecycle === 'closed') {
         if (frame.type !== 'RESUME') return;
-        if (this.released && this.role === 'acceptor') this.resumeReleased(frame.sessionId, frame.resumeSecret, frame.received);
+        if (this.released && this.role === 'acceptor')
+          this.resumeReleased(frame.sessionId, frame.resumeSecret, frame.received);
         else this.refuseResume(this.handshake.closeReason, 'the session has ended');
         return;
       }
@@ -268,7 +321,8 @@ export class SessionMachine {
   }
 
   private receiveSession(f: SessionFrame): void {
-    if (this.lifecycle !== 'established' || !this.dialogue) return this.violation(`${f.type} before the session is established`, f.type);
+    if (this.lifecycle !== 'established' || !this.dialogue)
+      return this.violation(`${f.type} before the session is established`, f.type);
     if (this.flow.countReceived(f)) this.ackNow();
     else if (!this.timers.isSet('ack')) this.timers.set('ack', this.now + optionOrDefault(this.opts, 'ackDelayMs'));
     if (f.type === 'REAUTH' || f.type === 'REAUTH_RESULT') return this.receiveReauth(f);
@@ -280,20 +334,42 @@ export class SessionMachine {
     const expectPending = f.type === 'REAUTH_RESULT';
     if (!mine || this.reauthPending !== expectPending) return this.violation(`unexpected ${f.type}`, f.type);
     this.reauthPending = f.type === 'REAUTH';
-    this.emit(f.type === 'REAUTH' ? { type: 'reauth', credentials: f.credentials } : { type: 'reauth-result', accepted: f.accepted, message: f.message });
+    this.emit(
+      f.type === 'REAUTH'
+        ? { type: 'reauth', credentials: f.credentials }
+        : { type: 'reauth-result', accepted: f.accepted, message: f.message },
+    );
   }
 
   private receiveConnection(f: ConnectionFrame): void {
     switch (f.type) {
       case 'ACK':
-        if (this.lifecycle !== 'established' || f.received > this.flow.sent) return this.violation(`ACK for ${f.received} frames, ${this.flow.sent} sent`, f.type);
+        if (this.lifecycle !== 'established' || f.received > this.flow.sent)
+          return this.violation(`ACK for ${f.received} frames, ${this.flow.sent} sent`, f.type);
         return this.handlePeerAck(f.received);
       case 'HEARTBEAT':
         return;
       case 'ABORT':
         // Revoked credentials get their own code: the client tells its user to log in again.
-        if (f.reason === AbortReason.revoked) return this.fail(new SessionError('ERR_REVOKED', f.message || 'the credentials this session was opened with were revoked', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
-        return this.fail(new SessionError('ERR_ABORTED', f.message || 'the peer aborted the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-ABORT');
+        if (f.reason === AbortReason.revoked)
+          return this.fail(
+            new SessionError(
+              'ERR_REVOKED',
+              f.message || 'the credentials this session was opened with were revoked',
+              'remote',
+              { reason: f.reason, userData: f.userData },
+            ),
+            null,
+            'recv-ABORT',
+          );
+        return this.fail(
+          new SessionError('ERR_ABORTED', f.message || 'the peer aborted the session', 'remote', {
+            reason: f.reason,
+            userData: f.userData,
+          }),
+          null,
+          'recv-ABORT',
+        );
       case 'CONNECT':
         if (this.role !== 'acceptor' || this.lifecycle !== 'idle') return this.violation('unexpected CONNECT', f.type);
         return this.receiveConnect(f);
@@ -302,16 +378,30 @@ export class SessionMachine {
         return this.receiveAccept(f);
       case 'REFUSE':
         if (this.lifecycle !== 'connecting') return this.violation('unexpected REFUSE', f.type);
-        return this.fail(new SessionError('ERR_REFUSED', f.message || 'the peer refused the session', 'remote', { reason: f.reason, userData: f.userData }), null, 'recv-REFUSE');
+        return this.fail(
+          new SessionError('ERR_REFUSED', f.message || 'the peer refused the session', 'remote', {
+            reason: f.reason,
+            userData: f.userData,
+          }),
+          null,
+          'recv-REFUSE',
+        );
       case 'RESUME':
         return this.receiveResume(f.sessionId, f.resumeSecret, f.received);
       case 'RESUMED':
         if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUMED', f.type);
-        if (!this.flow.resumable(f.received)) return this.violation(`RESUMED with count ${f.received} outside ${this.flow.resumeRange}`, f.type);
+        if (!this.flow.resumable(f.received))
+          return this.violation(`RESUMED with count ${f.received} outside ${this.flow.resumeRange}`, f.type);
         return this.resumeAt(f.received, 'recv-RESUMED');
       case 'RESUME_REFUSED':
         if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUME_REFUSED', f.type);
-        return this.fail(new SessionError('ERR_RESUME_REFUSED', f.message || 'the peer refused to resume', 'remote', { reason: f.reason }), null, 'recv-RESUME_REFUSED');
+        return this.fail(
+          new SessionError('ERR_RESUME_REFUSED', f.message || 'the peer refused to resume', 'remote', {
+            reason: f.reason,
+          }),
+          null,
+          'recv-RESUME_REFUSED',
+        );
     }
   }
 
@@ -322,7 +412,12 @@ export class SessionMachine {
     this.timers.clear('handshake');
     this.go('recv-CONNECT');
     if (!d.ok) return this.refuseWith(d.reason, d.message, EMPTY, 'ERR_NEGOTIATION_FAILED');
-    this.emit({ type: 'connect-request', proposal: describe(d.accept), credentials: c.credentials, userData: c.userData });
+    this.emit({
+      type: 'connect-request',
+      proposal: describe(d.accept),
+      credentials: c.credentials,
+      userData: c.userData,
+    });
   }
 
   /** Acceptor: accept the pending connect request. */
@@ -340,14 +435,20 @@ export class SessionMachine {
   }
 
   private refuseWith(reason: RefuseReasonValue, message: string, userData: Uint8Array, code: ErrorCode): void {
-    if (this.attached) this.flow.pushControl({ type: 'REFUSE', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES), userData });
+    if (this.attached)
+      this.flow.pushControl({ type: 'REFUSE', reason, message: clampUtf8(message, MAX_MESSAGE_BYTES), userData });
     this.go('refuse');
     this.emit({ type: 'closed', error: new SessionError(code, message, 'local', { reason }) });
   }
 
   private receiveAccept(a: AcceptFrame): void {
     const problem = this.handshake.checkAnswer(a);
-    if (problem) return this.fail(new SessionError('ERR_NEGOTIATION_FAILED', `the acceptor answered outside the proposal: ${problem}`, 'remote'), AbortReason.protocolError, 'protocol-error');
+    if (problem)
+      return this.fail(
+        new SessionError('ERR_NEGOTIATION_FAILED', `the acceptor answered outside the proposal: ${problem}`, 'remote'),
+        AbortReason.protocolError,
+        'protocol-error',
+      );
     this.establish(a, 'recv-ACCEPT');
   }
 
@@ -384,10 +485,14 @@ export class SessionMachine {
   /** Checked in a fixed order (session, state, secret, count); a refusal closes that transport only. */
   private receiveResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
     if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
-    if (!this.dialogue || !this.handshake.owns(sessionId)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
-    if (this.lifecycle !== 'interrupted') return this.violation('RESUME on a transport that already carries the session', 'RESUME');
-    if (!this.handshake.secretMatches(secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
-    if (!this.flow.resumable(received)) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
+    if (!this.dialogue || !this.handshake.owns(sessionId))
+      return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
+    if (this.lifecycle !== 'interrupted')
+      return this.violation('RESUME on a transport that already carries the session', 'RESUME');
+    if (!this.handshake.secretMatches(secret))
+      return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (!this.flow.resumable(received))
+      return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
     this.flow.pushControl({ type: 'RESUMED', received: this.flow.received });
     this.resumeAt(received, 'recv-RESUME');
   }
@@ -402,8 +507,10 @@ export class SessionMachine {
    */
   private resumeReleased(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
     if (!this.handshake.owns(sessionId)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
-    if (!this.handshake.secretMatches(secret)) return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
-    if (!this.flow.resumable(received)) return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
+    if (!this.handshake.secretMatches(secret))
+      return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    if (!this.flow.resumable(received))
+      return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
     this.flow.replayAfterRelease(received);
     this.flow.pushControl({ type: 'RESUMED', received: this.flow.received });
   }
@@ -432,7 +539,14 @@ export class SessionMachine {
    */
   private live(what: string, initiates: boolean): Dialogue {
     const d = this.dialogue;
-    if (!d || this.lifecycle === 'closed' || this.lifecycle === 'idle' || this.lifecycle === 'connecting' || this.lifecycle === 'accepting') throw this.stateError(what);
+    if (
+      !d ||
+      this.lifecycle === 'closed' ||
+      this.lifecycle === 'idle' ||
+      this.lifecycle === 'connecting' ||
+      this.lifecycle === 'accepting'
+    )
+      throw this.stateError(what);
     if (initiates) this.flow.requireRoom();
     return d;
   }
@@ -457,12 +571,18 @@ export class SessionMachine {
   private fitUserData(userData: Uint8Array | undefined): Uint8Array {
     const u = userData ?? EMPTY;
     const limit = this.maxFrameSize - CONTROL_OVERHEAD;
-    if (u.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `user data of ${u.length} bytes exceeds ${limit}`, 'local', { limit });
+    if (u.length > limit)
+      throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `user data of ${u.length} bytes exceeds ${limit}`, 'local', {
+        limit,
+      });
     return u;
   }
 
   private fitPayload(payload: Uint8Array, limit = this.maxFrameSize): void {
-    if (payload.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${limit}`, 'local', { limit });
+    if (payload.length > limit)
+      throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${limit}`, 'local', {
+        limit,
+      });
   }
 
   /** Data of `type` (normal, typed, expedited): checked by its row, then queued. */
@@ -475,45 +595,113 @@ export class SessionMachine {
     this.flow.queue(command === 'sendData' ? { type: 'DATA', payload } : { type: 'TYPED', payload });
   }
 
-  sendData(payload: Uint8Array): void { this.sendPayload('sendData', payload); }
-  sendTyped(payload: Uint8Array): void { this.sendPayload('sendTyped', payload); }
-  sendExpedited(payload: Uint8Array): void { this.sendPayload('sendExpedited', payload); }
-  sendCapability(payload: Uint8Array): void { services.sendCapability(this.dialogueFor('sendCapability'), this.fitUserData(payload)); }
-  confirmCapability(payload?: Uint8Array): void { services.confirmCapability(this.dialogueFor('confirmCapability'), this.fitUserData(payload)); }
-  giveTokens(tokens: readonly TokenName[]): void { services.giveTokens(this.dialogueFor('giveTokens'), tokenSetOf(tokens)); }
-  requestTokens(tokens: readonly TokenName[], userData?: Uint8Array): void { services.requestTokens(this.dialogueFor('requestTokens'), tokenSetOf(tokens), this.fitUserData(userData)); }
-  giveControl(): void { services.giveControl(this.dialogueFor('giveControl')); }
-  syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number { return sync.syncMinor(this.dialogueFor('syncMinor'), options.confirm ?? false, this.fitUserData(options.userData)); }
-  confirmMinorSync(userData?: Uint8Array): number { return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData)); }
-  syncMajor(userData?: Uint8Array): number { return sync.syncMajor(this.dialogueFor('syncMajor'), this.fitUserData(userData)); }
-  confirmMajorSync(userData?: Uint8Array): number { return sync.confirmMajorSync(this.dialogueFor('confirmMajorSync'), this.fitUserData(userData)); }
+  sendData(payload: Uint8Array): void {
+    this.sendPayload('sendData', payload);
+  }
+  sendTyped(payload: Uint8Array): void {
+    this.sendPayload('sendTyped', payload);
+  }
+  sendExpedited(payload: Uint8Array): void {
+    this.sendPayload('sendExpedited', payload);
+  }
+  sendCapability(payload: Uint8Array): void {
+    services.sendCapability(this.dialogueFor('sendCapability'), this.fitUserData(payload));
+  }
+  confirmCapability(payload?: Uint8Array): void {
+    services.confirmCapability(this.dialogueFor('confirmCapability'), this.fitUserData(payload));
+  }
+  giveTokens(tokens: readonly TokenName[]): void {
+    services.giveTokens(this.dialogueFor('giveTokens'), tokenSetOf(tokens));
+  }
+  requestTokens(tokens: readonly TokenName[], userData?: Uint8Array): void {
+    services.requestTokens(this.dialogueFor('requestTokens'), tokenSetOf(tokens), this.fitUserData(userData));
+  }
+  giveControl(): void {
+    services.giveControl(this.dialogueFor('giveControl'));
+  }
+  syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number {
+    return sync.syncMinor(this.dialogueFor('syncMinor'), options.confirm ?? false, this.fitUserData(options.userData));
+  }
+  confirmMinorSync(userData?: Uint8Array): number {
+    return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData));
+  }
+  syncMajor(userData?: Uint8Array): number {
+    return sync.syncMajor(this.dialogueFor('syncMajor'), this.fitUserData(userData));
+  }
+  confirmMajorSync(userData?: Uint8Array): number {
+    return sync.confirmMajorSync(this.dialogueFor('confirmMajorSync'), this.fitUserData(userData));
+  }
 
-  resynchronize(type: ResyncTypeName, options: { serial?: number; tokens?: readonly TokenName[]; userData?: Uint8Array } = {}): number {
+  resynchronize(
+    type: ResyncTypeName,
+    options: { serial?: number; tokens?: readonly TokenName[]; userData?: Uint8Array } = {},
+  ): number {
     const d = this.dialogueFor('resynchronize');
-    if (!(type in ResyncType)) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown resynchronize type '${type}'`, 'local', { type });
-    return sync.resynchronize(d, ResyncType[type], options.serial, options.tokens ? tokenSetOf(options.tokens) : undefined, this.fitUserData(options.userData));
+    if (!(type in ResyncType))
+      throw new SessionError('ERR_INVALID_ARGUMENT', `unknown resynchronize type '${type}'`, 'local', { type });
+    return sync.resynchronize(
+      d,
+      ResyncType[type],
+      options.serial,
+      options.tokens ? tokenSetOf(options.tokens) : undefined,
+      this.fitUserData(options.userData),
+    );
   }
 
-  respondResync(userData?: Uint8Array): number { return sync.respondResync(this.dialogueFor('respondResync'), this.fitUserData(userData)); }
-  startActivity(activityId: Uint8Array, userData?: Uint8Array): void { activity.startActivity(this.dialogueFor('startActivity'), activityId, this.fitUserData(userData)); }
-  resumeActivity(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
-    activity.resumeActivity(this.dialogueFor('resumeActivity'), activityId, oldActivityId, serial, this.fitUserData(userData));
+  respondResync(userData?: Uint8Array): number {
+    return sync.respondResync(this.dialogueFor('respondResync'), this.fitUserData(userData));
   }
-  interruptActivity(reason = 0): void { activity.interruptActivity(this.dialogueFor('interruptActivity'), false, reason); }
-  confirmActivityInterrupt(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityInterrupt'), false); }
-  discardActivity(reason = 0): void { activity.interruptActivity(this.dialogueFor('discardActivity'), true, reason); }
-  confirmActivityDiscard(): void { activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityDiscard'), true); }
-  endActivity(userData?: Uint8Array): number { return activity.endActivity(this.dialogueFor('endActivity'), this.fitUserData(userData)); }
-  confirmActivityEnd(userData?: Uint8Array): number { return activity.confirmActivityEnd(this.dialogueFor('confirmActivityEnd'), this.fitUserData(userData)); }
-  reportException(reason: number, userData?: Uint8Array): void { services.reportException(this.dialogueFor('reportException'), reason, this.fitUserData(userData)); }
-  release(userData?: Uint8Array): void { services.release(this.dialogueFor('release'), this.fitUserData(userData)); }
-  respondRelease(accept: boolean, userData?: Uint8Array): void { services.respondRelease(this.dialogueFor('respondRelease'), accept, this.fitUserData(userData)); }
+  startActivity(activityId: Uint8Array, userData?: Uint8Array): void {
+    activity.startActivity(this.dialogueFor('startActivity'), activityId, this.fitUserData(userData));
+  }
+  resumeActivity(activityId: Uint8Array, oldActivityId: Uint8Array, serial: number, userData?: Uint8Array): void {
+    activity.resumeActivity(
+      this.dialogueFor('resumeActivity'),
+      activityId,
+      oldActivityId,
+      serial,
+      this.fitUserData(userData),
+    );
+  }
+  interruptActivity(reason = 0): void {
+    activity.interruptActivity(this.dialogueFor('interruptActivity'), false, reason);
+  }
+  confirmActivityInterrupt(): void {
+    activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityInterrupt'), false);
+  }
+  discardActivity(reason = 0): void {
+    activity.interruptActivity(this.dialogueFor('discardActivity'), true, reason);
+  }
+  confirmActivityDiscard(): void {
+    activity.confirmActivityInterrupt(this.dialogueFor('confirmActivityDiscard'), true);
+  }
+  endActivity(userData?: Uint8Array): number {
+    return activity.endActivity(this.dialogueFor('endActivity'), this.fitUserData(userData));
+  }
+  confirmActivityEnd(userData?: Uint8Array): number {
+    return activity.confirmActivityEnd(this.dialogueFor('confirmActivityEnd'), this.fitUserData(userData));
+  }
+  reportException(reason: number, userData?: Uint8Array): void {
+    services.reportException(this.dialogueFor('reportException'), reason, this.fitUserData(userData));
+  }
+  release(userData?: Uint8Array): void {
+    services.release(this.dialogueFor('release'), this.fitUserData(userData));
+  }
+  respondRelease(accept: boolean, userData?: Uint8Array): void {
+    services.respondRelease(this.dialogueFor('respondRelease'), accept, this.fitUserData(userData));
+  }
 
   /** Initiator: present fresh credentials on the live session (answered by `reauth-result`). */
   refreshCredentials(credentials: Uint8Array): void {
-    if (this.role !== 'initiator') throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', { state: this.lifecycle });
+    if (this.role !== 'initiator')
+      throw new SessionError('ERR_INVALID_STATE', 'only the initiator presents credentials', 'local', {
+        state: this.lifecycle,
+      });
     this.live('refresh credentials', true);
-    if (this.reauthPending) throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', { pending: 'reauth' });
+    if (this.reauthPending)
+      throw new SessionError('ERR_CONFIRM_PENDING', 'an earlier credentials refresh awaits its answer', 'local', {
+        pending: 'reauth',
+      });
     this.fitPayload(credentials, this.maxFrameSize);
     this.reauthPending = true;
     this.flow.queue({ type: 'REAUTH', credentials });
@@ -522,7 +710,8 @@ export class SessionMachine {
   /** Acceptor: answer the peer's credentials refresh. */
   answerReauth(accepted: boolean, message = ''): void {
     this.live('answer a credentials refresh', false);
-    if (this.role !== 'acceptor' || !this.reauthPending) throw new SessionError('ERR_NOTHING_TO_CONFIRM', 'no credentials refresh awaits an answer');
+    if (this.role !== 'acceptor' || !this.reauthPending)
+      throw new SessionError('ERR_NOTHING_TO_CONFIRM', 'no credentials refresh awaits an answer');
     this.reauthPending = false;
     this.flow.queue({ type: 'REAUTH_RESULT', accepted, message: clampUtf8(message, MAX_MESSAGE_BYTES) });
   }
@@ -532,8 +721,15 @@ export class SessionMachine {
     if (this.lifecycle === 'closed') return;
     // Message and user data share one frame: each may take half of the smallest frame size.
     const limit = Math.min(MAX_MESSAGE_BYTES, this.maxFrameSize >> 1);
-    if (userData.length > limit) throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${limit} bytes`, 'local', { limit });
-    this.fail(new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }), AbortReason.user, 'abort');
+    if (userData.length > limit)
+      throw new SessionError('ERR_PAYLOAD_TOO_LARGE', `abort user data is limited to ${limit} bytes`, 'local', {
+        limit,
+      });
+    this.fail(
+      new SessionError('ERR_ABORTED', message, 'local', { reason: AbortReason.user, userData }),
+      AbortReason.user,
+      'abort',
+    );
     const last = this.flow.lastControl();
     if (last?.type === 'ABORT') last.userData = userData;
   }
@@ -553,8 +749,18 @@ export class SessionMachine {
   snapshot(): MachineSnapshot {
     const d = this.dialogue;
     const { sessionId, resumeSecret, agreement } = this.handshake;
-    if (!d || !agreement || !sessionId || !resumeSecret || this.lifecycle === 'closed') throw this.stateError('take a snapshot');
-    return { v: 1, role: this.role, sessionId, resumeSecret, agreement: { ...agreement }, ...this.flow.exportState(), reauthPending: this.reauthPending, dialogue: d.exportState() };
+    if (!d || !agreement || !sessionId || !resumeSecret || this.lifecycle === 'closed')
+      throw this.stateError('take a snapshot');
+    return {
+      v: 1,
+      role: this.role,
+      sessionId,
+      resumeSecret,
+      agreement: { ...agreement },
+      ...this.flow.exportState(),
+      reauthPending: this.reauthPending,
+      dialogue: d.exportState(),
+    };
   }
 
   /**
@@ -562,12 +768,28 @@ export class SessionMachine {
    * (acceptor) or for a transport to send its own (initiator). `options` are this node's
    * (bounds, timers); the negotiated parameters come from the snapshot.
    */
-  static restore(snapshot: MachineSnapshot, options: Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret'>, now: number): SessionMachine {
-    if (snapshot.v !== 1) throw new SessionError('ERR_INVALID_ARGUMENT', `unknown snapshot version ${String(snapshot.v)}`);
-    const m = new SessionMachine(snapshot.role === 'acceptor'
-      ? { ...options, role: 'acceptor', sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret }
-      : { ...options, role: 'initiator' });
-    m.establish({ type: 'ACCEPT', ...snapshot.agreement, sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret, userData: EMPTY }, null);
+  static restore(
+    snapshot: MachineSnapshot,
+    options: Omit<MachineOptions, 'role' | 'sessionId' | 'resumeSecret'>,
+    now: number,
+  ): SessionMachine {
+    if (snapshot.v !== 1)
+      throw new SessionError('ERR_INVALID_ARGUMENT', `unknown snapshot version ${String(snapshot.v)}`);
+    const m = new SessionMachine(
+      snapshot.role === 'acceptor'
+        ? { ...options, role: 'acceptor', sessionId: snapshot.sessionId, resumeSecret: snapshot.resumeSecret }
+        : { ...options, role: 'initiator' },
+    );
+    m.establish(
+      {
+        type: 'ACCEPT',
+        ...snapshot.agreement,
+        sessionId: snapshot.sessionId,
+        resumeSecret: snapshot.resumeSecret,
+        userData: EMPTY,
+      },
+      null,
+    );
     m.dialogue?.importState(snapshot.dialogue);
     m.flow.importState(snapshot);
     m.reauthPending = snapshot.reauthPending;
@@ -583,18 +805,33 @@ export class SessionMachine {
     const t = this.timers;
     if (t.due('handshake', now)) {
       t.clear('handshake');
-      const error = new SessionError('ERR_HANDSHAKE_TIMEOUT', `no answer to the handshake within ${optionOrDefault(this.opts, 'handshakeTimeoutMs')} ms`);
-      if (this.lifecycle === 'connecting' || this.lifecycle === 'idle') return this.fail(error, AbortReason.timeout, 'handshake-timeout');
+      const error = new SessionError(
+        'ERR_HANDSHAKE_TIMEOUT',
+        `no answer to the handshake within ${optionOrDefault(this.opts, 'handshakeTimeoutMs')} ms`,
+      );
+      if (this.lifecycle === 'connecting' || this.lifecycle === 'idle')
+        return this.fail(error, AbortReason.timeout, 'handshake-timeout');
       this.closeTransport(error);
       if (this.lifecycle === 'resuming') this.go('handshake-timeout');
     }
     if (t.due('resume-window', now)) {
       if (this.flow.disconnectSent) return this.releasedNow();
       this.handshake.closeReason = ResumeRefuseReason.expired;
-      return this.fail(new SessionError('ERR_RESUME_WINDOW_EXPIRED', `the transport stayed down longer than the ${this.resumeWindow()} ms resume window`), null, 'resume-window-expired');
+      return this.fail(
+        new SessionError(
+          'ERR_RESUME_WINDOW_EXPIRED',
+          `the transport stayed down longer than the ${this.resumeWindow()} ms resume window`,
+        ),
+        null,
+        'resume-window-expired',
+      );
     }
     if (t.due('peer-silent', now)) {
-      const error = new SessionError('ERR_HEARTBEAT_TIMEOUT', `nothing from the peer for ${2 * this.heartbeatMs()} ms`, 'remote');
+      const error = new SessionError(
+        'ERR_HEARTBEAT_TIMEOUT',
+        `nothing from the peer for ${2 * this.heartbeatMs()} ms`,
+        'remote',
+      );
       this.closeTransport(error);
       this.go('heartbeat-timeout');
       return this.interrupt(error);
@@ -606,8 +843,12 @@ export class SessionMachine {
     if (t.due('ack', now)) this.ackNow();
   }
 
-  private heartbeatMs(): number { return this.handshake.negotiated?.heartbeatMs ?? 0; }
-  private resumeWindow(): number { return this.handshake.negotiated?.resumeWindowMs ?? optionOrDefault(this.opts, 'resumeWindowMs'); }
+  private heartbeatMs(): number {
+    return this.handshake.negotiated?.heartbeatMs ?? 0;
+  }
+  private resumeWindow(): number {
+    return this.handshake.negotiated?.resumeWindowMs ?? optionOrDefault(this.opts, 'resumeWindowMs');
+  }
 
   /** Heartbeats run while established on a transport, when the agreement has them. */
   private armHeartbeat(): void {
@@ -661,7 +902,9 @@ export class SessionMachine {
     this.emit(error ? { type: 'interrupted', error } : { type: 'interrupted' });
   }
 
-  private emit(e: SessionEvent): void { this.events.push(e); }
+  private emit(e: SessionEvent): void {
+    this.events.push(e);
+  }
 
   private purgeOutgoingData(): void {
     const payloads = this.flow.purgeData();
@@ -679,12 +922,20 @@ export class SessionMachine {
   }
 
   private violation(message: string, frameType: string): void {
-    const error = new SessionError('ERR_PROTOCOL_VIOLATION', message, 'remote', { frame: frameType, state: this.lifecycle });
+    const error = new SessionError('ERR_PROTOCOL_VIOLATION', message, 'remote', {
+      frame: frameType,
+      state: this.lifecycle,
+    });
     this.fail(error, AbortReason.protocolError, 'protocol-error');
   }
 
   private internalError(e: unknown): void {
-    const error = e instanceof SessionError ? e : new SessionError('ERR_ABORTED', `internal error: ${e instanceof Error ? e.message : String(e)}`, 'local', { reason: AbortReason.internalError });
+    const error =
+      e instanceof SessionError
+        ? e
+        : new SessionError('ERR_ABORTED', `internal error: ${e instanceof Error ? e.message : String(e)}`, 'local', {
+            reason: AbortReason.internalError,
+          });
     this.fail(error, AbortReason.internalError, 'abort');
   }
 
@@ -693,12 +944,20 @@ export class SessionMachine {
     if (this.lifecycle === 'closed') return;
     this.flow.dropSession();
     this.flow.dropControl();
-    if (reason !== null && this.attached) this.flow.pushControl({ type: 'ABORT', reason, message: clampUtf8(error.message, Math.min(MAX_MESSAGE_BYTES, (this.maxFrameSize >> 1) - 16)), userData: EMPTY });
+    if (reason !== null && this.attached)
+      this.flow.pushControl({
+        type: 'ABORT',
+        reason,
+        message: clampUtf8(error.message, Math.min(MAX_MESSAGE_BYTES, (this.maxFrameSize >> 1) - 16)),
+        userData: EMPTY,
+      });
     this.go(trigger);
     this.emit({ type: 'closed', error });
   }
 
   private stateError(what: string): SessionError {
-    return new SessionError('ERR_INVALID_STATE', `cannot ${what} in state ${this.lifecycle}`, 'local', { state: this.lifecycle });
+    return new SessionError('ERR_INVALID_STATE', `cannot ${what} in state ${this.lifecycle}`, 'local', {
+      state: this.lifecycle,
+    });
   }
 }

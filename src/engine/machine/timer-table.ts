@@ -12,11 +12,19 @@ export class TimerTable<K extends string> {
     this.at = Object.fromEntries(keys.map((k) => [k, Infinity])) as Record<K, number>;
   }
 
-  set(key: K, at: number): void { this.at[key] = at; }
-  clear(key: K): void { this.at[key] = Infinity; }
-  isSet(key: K): boolean { return this.at[key] !== Infinity; }
+  set(key: K, at: number): void {
+    this.at[key] = at;
+  }
+  clear(key: K): void {
+    this.at[key] = Infinity;
+  }
+  isSet(key: K): boolean {
+    return this.at[key] !== Infinity;
+  }
   /** Whether `key` is armed and due by `now`. */
-  due(key: K, now: number): boolean { return now >= this.at[key]; }
+  due(key: K, now: number): boolean {
+    return now >= this.at[key];
+  }
 
   /** The earliest armed deadline, or undefined when none is armed. */
   next(): number | undefined {

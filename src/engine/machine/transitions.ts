@@ -10,7 +10,8 @@
 //   acceptor:   idle -> accepting  -> established <-> interrupted ----(RESUME)--> established
 //   both:       any live state -> closed (release, abort, refusal, expiry, protocol error)
 
-export type LifecycleState = 'idle' | 'connecting' | 'accepting' | 'established' | 'interrupted' | 'resuming' | 'closed';
+export type LifecycleState =
+  'idle' | 'connecting' | 'accepting' | 'established' | 'interrupted' | 'resuming' | 'closed';
 
 export type LifecycleTrigger =
   | 'transport-up'
@@ -47,7 +48,13 @@ const LIVE: readonly LifecycleState[] = ['idle', 'connecting', 'accepting', 'est
 export const TRANSITIONS: readonly Transition[] = [
   { from: ['idle'], on: 'transport-up', to: 'connecting', role: 'initiator', note: 'send CONNECT' },
   { from: ['idle'], on: 'transport-up', to: 'idle', role: 'acceptor', note: 'wait for CONNECT or RESUME' },
-  { from: ['connecting'], on: 'transport-down', to: 'idle', role: 'initiator', note: 'no session yet; may connect again' },
+  {
+    from: ['connecting'],
+    on: 'transport-down',
+    to: 'idle',
+    role: 'initiator',
+    note: 'no session yet; may connect again',
+  },
   { from: ['idle'], on: 'transport-down', to: 'idle', note: 'nothing to keep' },
   { from: ['idle'], on: 'recv-CONNECT', to: 'accepting', role: 'acceptor', note: 'indicate connect-request' },
   { from: ['accepting'], on: 'accept', to: 'established', role: 'acceptor', note: 'send ACCEPT' },
@@ -64,11 +71,22 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: ['resuming'], on: 'recv-RESUMED', to: 'established', role: 'initiator', note: 'replay what the peer lacks' },
   { from: ['resuming'], on: 'recv-RESUME_REFUSED', to: 'closed', role: 'initiator', note: 'ERR_RESUME_REFUSED' },
   { from: ['resuming'], on: 'transport-down', to: 'interrupted', role: 'initiator', note: 'try again' },
-  { from: ['resuming'], on: 'handshake-timeout', to: 'interrupted', role: 'initiator', note: 'drop transport, try again' },
+  {
+    from: ['resuming'],
+    on: 'handshake-timeout',
+    to: 'interrupted',
+    role: 'initiator',
+    note: 'drop transport, try again',
+  },
   { from: ['interrupted'], on: 'recv-RESUME', to: 'established', role: 'acceptor', note: 'send RESUMED, replay' },
   { from: ['interrupted', 'resuming'], on: 'resume-window-expired', to: 'closed', note: 'ERR_RESUME_WINDOW_EXPIRED' },
   { from: ['established', 'interrupted', 'resuming'], on: 'released', to: 'closed', note: 'DISCONNECT delivered' },
-  { from: ['idle'], on: 'restored', to: 'interrupted', note: 'rebuilt from a snapshot (another node, a restart); waits for the resume' },
+  {
+    from: ['idle'],
+    on: 'restored',
+    to: 'interrupted',
+    note: 'rebuilt from a snapshot (another node, a restart); waits for the resume',
+  },
   { from: LIVE, on: 'abort', to: 'closed', note: 'send ABORT' },
   { from: LIVE, on: 'recv-ABORT', to: 'closed', note: 'ERR_ABORTED (remote)' },
   { from: LIVE, on: 'protocol-error', to: 'closed', note: 'send ABORT, ERR_PROTOCOL_VIOLATION' },

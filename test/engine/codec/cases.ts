@@ -3,7 +3,14 @@
 
 import { encodeFrame, FrameDecoder } from '../../../src/engine/codec/index.js';
 import { ENGINE_ERROR_CODES, ProtocolError } from '../../../src/engine/errors.js';
-import { EMPTY, FrameType, MAX_EXPEDITED, MAX_SERIAL, type Frame, type FrameTypeName } from '../../../src/engine/frames.js';
+import {
+  EMPTY,
+  FrameType,
+  MAX_EXPEDITED,
+  MAX_SERIAL,
+  type Frame,
+  type FrameTypeName,
+} from '../../../src/engine/frames.js';
 import { concat } from '../../support/bytes.js';
 import { canonical, WIRE_CODES, type Codec } from '../../support/codec-harness.js';
 
@@ -19,7 +26,8 @@ export function toHex(data: Uint8Array): string {
 /** FrameDecoder for the codec harness: ProtocolErrors with a wire code, frames re-encoding canonically. */
 export const FRAME_CODEC: Codec<Frame> = {
   decoder: () => new FrameDecoder(),
-  isProtocolError: (error) => error instanceof ProtocolError && error.code in ENGINE_ERROR_CODES && WIRE_CODES.includes(error.code),
+  isProtocolError: (error) =>
+    error instanceof ProtocolError && error.code in ENGINE_ERROR_CODES && WIRE_CODES.includes(error.code),
   verify: canonical((f: Frame) => encodeFrame(f)),
 };
 
@@ -41,14 +49,34 @@ const ud = ascii('ud');
 /** One instance per frame type, in FrameType order. */
 export const TABLE: readonly Frame[] = [
   {
-    type: 'CONNECT', minVersion: 1, maxVersion: 3, units: 0x07ff, modes: 0b111, simplexSender: 'acceptor',
-    tokenSetting: 0x86, initialSerial: 42, maxFrameSize: 262_144, heartbeatMs: 15_000, resumeWindowMs: 60_000,
-    credentials: ascii('token'), userData: ud,
+    type: 'CONNECT',
+    minVersion: 1,
+    maxVersion: 3,
+    units: 0x07ff,
+    modes: 0b111,
+    simplexSender: 'acceptor',
+    tokenSetting: 0x86,
+    initialSerial: 42,
+    maxFrameSize: 262_144,
+    heartbeatMs: 15_000,
+    resumeWindowMs: 60_000,
+    credentials: ascii('token'),
+    userData: ud,
   },
   {
-    type: 'ACCEPT', version: 1, units: 0x0013, mode: 2, simplexSender: 'initiator', tokenSetting: 0x45,
-    initialSerial: MAX_SERIAL, maxFrameSize: 65_536, heartbeatMs: 0, resumeWindowMs: 0xffff_ffff,
-    sessionId: id(0), resumeSecret: id(0x80), userData: ud,
+    type: 'ACCEPT',
+    version: 1,
+    units: 0x0013,
+    mode: 2,
+    simplexSender: 'initiator',
+    tokenSetting: 0x45,
+    initialSerial: MAX_SERIAL,
+    maxFrameSize: 65_536,
+    heartbeatMs: 0,
+    resumeWindowMs: 0xffff_ffff,
+    sessionId: id(0),
+    resumeSecret: id(0x80),
+    userData: ud,
   },
   { type: 'REFUSE', reason: 3, message: 'version 2 only', userData: ud },
   { type: 'RESUME', sessionId: id(0x10), resumeSecret: id(0x20), received: 123_456_789 },
@@ -99,14 +127,34 @@ export const EDGES: readonly Frame[] = [
   { type: 'EXPEDITED', payload: EMPTY },
   { type: 'EXPEDITED', payload: fill(MAX_EXPEDITED, 0xff) },
   {
-    type: 'CONNECT', minVersion: 255, maxVersion: 255, units: 0, modes: 1, simplexSender: 'initiator',
-    tokenSetting: 0xaa, initialSerial: MAX_SERIAL, maxFrameSize: 0xffff_ffff, heartbeatMs: 0xffff_ffff,
-    resumeWindowMs: 0, credentials: EMPTY, userData: EMPTY,
+    type: 'CONNECT',
+    minVersion: 255,
+    maxVersion: 255,
+    units: 0,
+    modes: 1,
+    simplexSender: 'initiator',
+    tokenSetting: 0xaa,
+    initialSerial: MAX_SERIAL,
+    maxFrameSize: 0xffff_ffff,
+    heartbeatMs: 0xffff_ffff,
+    resumeWindowMs: 0,
+    credentials: EMPTY,
+    userData: EMPTY,
   },
   {
-    type: 'ACCEPT', version: 0, units: 0x07ff, mode: 4, simplexSender: 'acceptor', tokenSetting: 0,
-    initialSerial: 0, maxFrameSize: 0, heartbeatMs: 0, resumeWindowMs: 0,
-    sessionId: fill(16, 0xff), resumeSecret: fill(16, 0), userData: EMPTY,
+    type: 'ACCEPT',
+    version: 0,
+    units: 0x07ff,
+    mode: 4,
+    simplexSender: 'acceptor',
+    tokenSetting: 0,
+    initialSerial: 0,
+    maxFrameSize: 0,
+    heartbeatMs: 0,
+    resumeWindowMs: 0,
+    sessionId: fill(16, 0xff),
+    resumeSecret: fill(16, 0),
+    userData: EMPTY,
   },
   { type: 'REFUSE', reason: 0, message: '', userData: EMPTY },
   { type: 'REFUSE', reason: 6, message: 'x'.repeat(1024), userData: EMPTY },

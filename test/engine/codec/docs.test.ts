@@ -26,7 +26,9 @@ describe('docs/protocol.md', () => {
   });
 
   it('gives every frame with a body a field table generated from the frame schema (FRAME_SCHEMA)', () => {
-    const tabled = [...doc.matchAll(/<!-- fields: ([A-Z_ ]+) \(generated from src\/engine\/codec\/schema\.ts\) -->/g)].flatMap((m) => m[1]!.split(' '));
+    const tabled = [
+      ...doc.matchAll(/<!-- fields: ([A-Z_ ]+) \(generated from src\/engine\/codec\/schema\.ts\) -->/g),
+    ].flatMap((m) => m[1]!.split(' '));
     const withBody = (Object.keys(FRAME_SCHEMA) as FrameTypeName[]).filter((name) => FRAME_SCHEMA[name].length > 0);
     expect([...tabled].sort()).toEqual([...withBody].sort());
   });

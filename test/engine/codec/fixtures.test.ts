@@ -17,5 +17,9 @@ describe('hex fixtures', () => {
     expect(FIXTURES.length).toBeGreaterThanOrEqual(12);
   });
 
-  fixtureCases(FIXTURES.map(({ name, frame, hex: text }) => ({ name, unit: frame, wire: hex(text) })), encode, (wire) => decodeFrame(wire));
+  fixtureCases(
+    FIXTURES.map(({ name, frame, hex: text }) => ({ name, unit: frame, wire: hex(text) })),
+    encode,
+    (wire) => decodeFrame(wire),
+  );
 });

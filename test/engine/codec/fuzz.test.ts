@@ -17,20 +17,29 @@ const CODES = Object.values(FrameType);
 const VALID = [...TABLE, ...EDGES.filter((f) => encodeFrame(f).length < 600)].map((f) => encodeFrame(f));
 
 /** Random bytes, mostly starting with a known type and a small length so that bodies get parsed. */
-const noise = fc.tuple(
-  fc.constantFrom(...CODES, 0x00, 0xff),
-  fc.integer({ min: 0, max: 40 }),
-  fc.uint8Array({ maxLength: 48 }),
-  fc.boolean(),
-).map(([code, length, body, framed]) => (framed ? concat([Uint8Array.of(code, length), body]) : body));
+const noise = fc
+  .tuple(
+    fc.constantFrom(...CODES, 0x00, 0xff),
+    fc.integer({ min: 0, max: 40 }),
+    fc.uint8Array({ maxLength: 48 }),
+    fc.boolean(),
+  )
+  .map(([code, length, body, framed]) => (framed ? concat([Uint8Array.of(code, length), body]) : body));
 
 describe('fuzz: FrameDecoder', () => {
-  fuzzCases({ ...FRAME_CODEC, decoder: () => new FrameDecoder({ maxFrameSize: 1024 }) }, {
-    runs: fuzzRuns(20_000, 100_000),
-    maxCut: 17,
-    properties: [
-      { name: 'arbitrary bytes give frames or a ProtocolError', input: noise },
-      { name: 'mutated valid streams give frames or a ProtocolError, canonically', input: mutatedStreams(VALID, 4), decodes: true },
-    ],
-  });
+  fuzzCases(
+    { ...FRAME_CODEC, decoder: () => new FrameDecoder({ maxFrameSize: 1024 }) },
+    {
+      runs: fuzzRuns(20_000, 100_000),
+      maxCut: 17,
+      properties: [
+        { name: 'arbitrary bytes give frames or a ProtocolError', input: noise },
+        {
+          name: 'mutated valid streams give frames or a ProtocolError, canonically',
+          input: mutatedStreams(VALID, 4),
+          decodes: true,
+        },
+      ],
+    },
+  );
 });

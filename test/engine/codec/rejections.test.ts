@@ -9,8 +9,13 @@ import { EMPTY, type Frame } from '../../../src/engine/frames.js';
 import { ascii, bytes, concat, fill, hex, TABLE, wire } from './cases.js';
 
 // A valid CONNECT body, and one with a single byte replaced: offsets as in docs/protocol.md.
-const CONNECT_BODY = hex('43 4c 51 59  01 01  00 07  03  00  82  00 00 00 01  00 04 00 00  00 00 3a 98  00 00 ea 60  02 70 77');
-const ACCEPT_BODY = concat([hex('01  00 03  01  01  41  00 00 00 00  00 01 00 00  00 00 00 00  00 00 00 00'), fill(32, 1)]);
+const CONNECT_BODY = hex(
+  '43 4c 51 59  01 01  00 07  03  00  82  00 00 00 01  00 04 00 00  00 00 3a 98  00 00 ea 60  02 70 77',
+);
+const ACCEPT_BODY = concat([
+  hex('01  00 03  01  01  41  00 00 00 00  00 01 00 00  00 00 00 00  00 00 00 00'),
+  fill(32, 1),
+]);
 
 function patch(body: Uint8Array, offset: number, ...values: number[]): Uint8Array {
   const copy = body.slice();
@@ -20,7 +25,12 @@ function patch(body: Uint8Array, offset: number, ...values: number[]): Uint8Arra
 
 const MAX_SAFE_PLUS_ONE = hex('80 80 80 80 80 80 80 10'); // 2^53
 
-interface Rejection { rule: string; bytes: Uint8Array; code: ErrorCode; field?: string }
+interface Rejection {
+  rule: string;
+  bytes: Uint8Array;
+  code: ErrorCode;
+  field?: string;
+}
 
 const REJECTIONS: Rejection[] = [
   // framing
@@ -31,80 +41,355 @@ const REJECTIONS: Rejection[] = [
   { rule: 'length varint of 5 bytes', bytes: hex('10 80 80 80 80 00'), code: 'ERR_MALFORMED_FRAME', field: 'length' },
   // CONNECT
   { rule: 'magic', bytes: wire('CONNECT', patch(CONNECT_BODY, 3, 0x5a)), code: 'ERR_MALFORMED_FRAME', field: 'magic' },
-  { rule: 'minVersion 0', bytes: wire('CONNECT', patch(CONNECT_BODY, 4, 0)), code: 'ERR_MALFORMED_FRAME', field: 'minVersion' },
-  { rule: 'minVersion > maxVersion', bytes: wire('CONNECT', patch(CONNECT_BODY, 4, 2, 1)), code: 'ERR_MALFORMED_FRAME', field: 'minVersion' },
-  { rule: 'unknown unit bit', bytes: wire('CONNECT', patch(CONNECT_BODY, 6, 0x08, 0x00)), code: 'ERR_MALFORMED_FRAME', field: 'units' },
-  { rule: 'modes empty', bytes: wire('CONNECT', patch(CONNECT_BODY, 8, 0)), code: 'ERR_MALFORMED_FRAME', field: 'modes' },
-  { rule: 'modes beyond 0b111', bytes: wire('CONNECT', patch(CONNECT_BODY, 8, 0x09)), code: 'ERR_MALFORMED_FRAME', field: 'modes' },
-  { rule: 'simplexSender 2', bytes: wire('CONNECT', patch(CONNECT_BODY, 9, 2)), code: 'ERR_MALFORMED_FRAME', field: 'simplexSender' },
-  { rule: 'token position 3', bytes: wire('CONNECT', patch(CONNECT_BODY, 10, 0x0c)), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'initialSerial > MAX_SERIAL', bytes: wire('CONNECT', patch(CONNECT_BODY, 11, 0x00, 0x0f, 0x42, 0x40)), code: 'ERR_MALFORMED_FRAME', field: 'initialSerial' },
-  { rule: 'credentials truncated', bytes: wire('CONNECT', patch(CONNECT_BODY, 27, 3)), code: 'ERR_MALFORMED_FRAME', field: 'credentials' },
-  { rule: 'CONNECT truncated mid-field', bytes: wire('CONNECT', CONNECT_BODY.subarray(0, 13)), code: 'ERR_MALFORMED_FRAME', field: 'initialSerial' },
+  {
+    rule: 'minVersion 0',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 4, 0)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'minVersion',
+  },
+  {
+    rule: 'minVersion > maxVersion',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 4, 2, 1)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'minVersion',
+  },
+  {
+    rule: 'unknown unit bit',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 6, 0x08, 0x00)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'units',
+  },
+  {
+    rule: 'modes empty',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 8, 0)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'modes',
+  },
+  {
+    rule: 'modes beyond 0b111',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 8, 0x09)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'modes',
+  },
+  {
+    rule: 'simplexSender 2',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 9, 2)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'simplexSender',
+  },
+  {
+    rule: 'token position 3',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 10, 0x0c)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'initialSerial > MAX_SERIAL',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 11, 0x00, 0x0f, 0x42, 0x40)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'initialSerial',
+  },
+  {
+    rule: 'credentials truncated',
+    bytes: wire('CONNECT', patch(CONNECT_BODY, 27, 3)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'credentials',
+  },
+  {
+    rule: 'CONNECT truncated mid-field',
+    bytes: wire('CONNECT', CONNECT_BODY.subarray(0, 13)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'initialSerial',
+  },
   // ACCEPT
   { rule: 'mode 3', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 3, 3)), code: 'ERR_MALFORMED_FRAME', field: 'mode' },
   { rule: 'mode 0', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 3, 0)), code: 'ERR_MALFORMED_FRAME', field: 'mode' },
-  { rule: 'ACCEPT unknown unit bit', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 1, 0x80, 0x00)), code: 'ERR_MALFORMED_FRAME', field: 'units' },
-  { rule: 'ACCEPT simplexSender 255', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 4, 0xff)), code: 'ERR_MALFORMED_FRAME', field: 'simplexSender' },
-  { rule: 'ACCEPT token position 2', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 5, 0x20)), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'ACCEPT token position 3', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 5, 0xc0)), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'ACCEPT initialSerial', bytes: wire('ACCEPT', patch(ACCEPT_BODY, 6, 0xff)), code: 'ERR_MALFORMED_FRAME', field: 'initialSerial' },
-  { rule: 'ACCEPT resumeSecret truncated', bytes: wire('ACCEPT', ACCEPT_BODY.subarray(0, 50)), code: 'ERR_MALFORMED_FRAME', field: 'resumeSecret' },
+  {
+    rule: 'ACCEPT unknown unit bit',
+    bytes: wire('ACCEPT', patch(ACCEPT_BODY, 1, 0x80, 0x00)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'units',
+  },
+  {
+    rule: 'ACCEPT simplexSender 255',
+    bytes: wire('ACCEPT', patch(ACCEPT_BODY, 4, 0xff)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'simplexSender',
+  },
+  {
+    rule: 'ACCEPT token position 2',
+    bytes: wire('ACCEPT', patch(ACCEPT_BODY, 5, 0x20)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'ACCEPT token position 3',
+    bytes: wire('ACCEPT', patch(ACCEPT_BODY, 5, 0xc0)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'ACCEPT initialSerial',
+    bytes: wire('ACCEPT', patch(ACCEPT_BODY, 6, 0xff)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'initialSerial',
+  },
+  {
+    rule: 'ACCEPT resumeSecret truncated',
+    bytes: wire('ACCEPT', ACCEPT_BODY.subarray(0, 50)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'resumeSecret',
+  },
   // reasons
-  { rule: 'REFUSE reason out of table', bytes: wire('REFUSE', hex('07 00')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
-  { rule: 'RESUME_REFUSED reason out of table', bytes: wire('RESUME_REFUSED', hex('06')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
-  { rule: 'ABORT reason out of table', bytes: wire('ABORT', hex('09 00')), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
+  {
+    rule: 'REFUSE reason out of table',
+    bytes: wire('REFUSE', hex('07 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'reason',
+  },
+  {
+    rule: 'RESUME_REFUSED reason out of table',
+    bytes: wire('RESUME_REFUSED', hex('06')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'reason',
+  },
+  {
+    rule: 'ABORT reason out of table',
+    bytes: wire('ABORT', hex('09 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'reason',
+  },
   { rule: 'REFUSE reason missing', bytes: wire('REFUSE', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
   // strings
-  { rule: 'string not UTF-8', bytes: wire('REFUSE', hex('00 02 c3 28')), code: 'ERR_MALFORMED_FRAME', field: 'message' },
+  {
+    rule: 'string not UTF-8',
+    bytes: wire('REFUSE', hex('00 02 c3 28')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'message',
+  },
   { rule: 'string truncated', bytes: wire('ABORT', hex('00 05 61')), code: 'ERR_MALFORMED_FRAME', field: 'message' },
-  { rule: 'string over 1024 bytes', bytes: wire('ABORT', concat([hex('00 81 08'), fill(1025, 0x61)])), code: 'ERR_MALFORMED_FRAME', field: 'message' },
-  { rule: 'rest-string not UTF-8', bytes: wire('EXCEPTION_REPORT', hex('00 ed a0 80')), code: 'ERR_MALFORMED_FRAME', field: 'message' },
-  { rule: 'rest-string over 1024 bytes', bytes: wire('RESUME_REFUSED', concat([hex('00'), fill(1025, 0x61)])), code: 'ERR_MALFORMED_FRAME', field: 'message' },
+  {
+    rule: 'string over 1024 bytes',
+    bytes: wire('ABORT', concat([hex('00 81 08'), fill(1025, 0x61)])),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'message',
+  },
+  {
+    rule: 'rest-string not UTF-8',
+    bytes: wire('EXCEPTION_REPORT', hex('00 ed a0 80')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'message',
+  },
+  {
+    rule: 'rest-string over 1024 bytes',
+    bytes: wire('RESUME_REFUSED', concat([hex('00'), fill(1025, 0x61)])),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'message',
+  },
   // counts
   { rule: 'count not minimal', bytes: wire('ACK', hex('80 00')), code: 'ERR_MALFORMED_FRAME', field: 'received' },
-  { rule: 'count over 2^53 - 1', bytes: wire('RESUMED', MAX_SAFE_PLUS_ONE), code: 'ERR_MALFORMED_FRAME', field: 'received' },
-  { rule: 'count of 9 bytes', bytes: wire('ACK', hex('80 80 80 80 80 80 80 80 01')), code: 'ERR_MALFORMED_FRAME', field: 'received' },
+  {
+    rule: 'count over 2^53 - 1',
+    bytes: wire('RESUMED', MAX_SAFE_PLUS_ONE),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'received',
+  },
+  {
+    rule: 'count of 9 bytes',
+    bytes: wire('ACK', hex('80 80 80 80 80 80 80 80 01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'received',
+  },
   { rule: 'count truncated', bytes: wire('ACK', hex('80')), code: 'ERR_MALFORMED_FRAME', field: 'received' },
   { rule: 'count missing', bytes: wire('RESUMED', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'received' },
-  { rule: 'RESUME id truncated', bytes: wire('RESUME', fill(20, 0)), code: 'ERR_MALFORMED_FRAME', field: 'resumeSecret' },
+  {
+    rule: 'RESUME id truncated',
+    bytes: wire('RESUME', fill(20, 0)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'resumeSecret',
+  },
   // leftovers
   { rule: 'ACK leftover', bytes: wire('ACK', hex('01 00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
   { rule: 'RESUME leftover', bytes: wire('RESUME', fill(34, 0)), code: 'ERR_MALFORMED_FRAME', field: 'body' },
   { rule: 'HEARTBEAT non-empty', bytes: wire('HEARTBEAT', hex('00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'GIVE_CONTROL non-empty', bytes: wire('GIVE_CONTROL', hex('01')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'GIVE_CONTROL_ACK non-empty', bytes: wire('GIVE_CONTROL_ACK', hex('01')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'ACTIVITY_INTERRUPT_ACK non-empty', bytes: wire('ACTIVITY_INTERRUPT_ACK', hex('01')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'ACTIVITY_DISCARD_ACK non-empty', bytes: wire('ACTIVITY_DISCARD_ACK', hex('01')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'GIVE_TOKENS leftover', bytes: wire('GIVE_TOKENS', hex('01 00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'ACTIVITY_DISCARD leftover', bytes: wire('ACTIVITY_DISCARD', hex('01 00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
+  {
+    rule: 'GIVE_CONTROL non-empty',
+    bytes: wire('GIVE_CONTROL', hex('01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
+  {
+    rule: 'GIVE_CONTROL_ACK non-empty',
+    bytes: wire('GIVE_CONTROL_ACK', hex('01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
+  {
+    rule: 'ACTIVITY_INTERRUPT_ACK non-empty',
+    bytes: wire('ACTIVITY_INTERRUPT_ACK', hex('01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
+  {
+    rule: 'ACTIVITY_DISCARD_ACK non-empty',
+    bytes: wire('ACTIVITY_DISCARD_ACK', hex('01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
+  {
+    rule: 'GIVE_TOKENS leftover',
+    bytes: wire('GIVE_TOKENS', hex('01 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
+  {
+    rule: 'ACTIVITY_DISCARD leftover',
+    bytes: wire('ACTIVITY_DISCARD', hex('01 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'body',
+  },
   // payloads and tokens
-  { rule: 'EXPEDITED over MAX_EXPEDITED', bytes: wire('EXPEDITED', fill(65, 0)), code: 'ERR_MALFORMED_FRAME', field: 'payload' },
-  { rule: 'GIVE_TOKENS unknown token bit', bytes: wire('GIVE_TOKENS', hex('02')), code: 'ERR_MALFORMED_FRAME', field: 'tokens' },
-  { rule: 'PLEASE_TOKENS unknown token bit', bytes: wire('PLEASE_TOKENS', hex('80')), code: 'ERR_MALFORMED_FRAME', field: 'tokens' },
+  {
+    rule: 'EXPEDITED over MAX_EXPEDITED',
+    bytes: wire('EXPEDITED', fill(65, 0)),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'payload',
+  },
+  {
+    rule: 'GIVE_TOKENS unknown token bit',
+    bytes: wire('GIVE_TOKENS', hex('02')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokens',
+  },
+  {
+    rule: 'PLEASE_TOKENS unknown token bit',
+    bytes: wire('PLEASE_TOKENS', hex('80')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokens',
+  },
   { rule: 'GIVE_TOKENS missing', bytes: wire('GIVE_TOKENS', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'tokens' },
   // sync points
-  { rule: 'MINOR_SYNC reserved flag bit', bytes: wire('MINOR_SYNC', hex('02 00 00 00 01')), code: 'ERR_MALFORMED_FRAME', field: 'flags' },
-  { rule: 'MINOR_SYNC serial > MAX_SERIAL', bytes: wire('MINOR_SYNC', hex('00 00 0f 42 40')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'MINOR_SYNC_ACK serial', bytes: wire('MINOR_SYNC_ACK', hex('ff ff ff ff')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'MAJOR_SYNC serial', bytes: wire('MAJOR_SYNC', hex('00 0f 42 40')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'MAJOR_SYNC_ACK serial truncated', bytes: wire('MAJOR_SYNC_ACK', hex('00 00 01')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'ACTIVITY_END serial', bytes: wire('ACTIVITY_END', hex('00 0f 42 40')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'ACTIVITY_END_ACK serial', bytes: wire('ACTIVITY_END_ACK', hex('00 0f 42 40')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'resyncType 3', bytes: wire('RESYNC', hex('03 00 00 00 01 00')), code: 'ERR_MALFORMED_FRAME', field: 'resyncType' },
-  { rule: 'RESYNC serial', bytes: wire('RESYNC', hex('00 00 0f 42 40 00')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'RESYNC token position 2', bytes: wire('RESYNC', hex('00 00 00 00 01 02')), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'RESYNC_ACK token position 2', bytes: wire('RESYNC_ACK', hex('00 00 00 01 80')), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'RESYNC_ACK token position 3', bytes: wire('RESYNC_ACK', hex('00 00 00 01 30')), code: 'ERR_MALFORMED_FRAME', field: 'tokenSetting' },
-  { rule: 'RESYNC_ACK serial', bytes: wire('RESYNC_ACK', hex('00 0f 42 40 00')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
+  {
+    rule: 'MINOR_SYNC reserved flag bit',
+    bytes: wire('MINOR_SYNC', hex('02 00 00 00 01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'flags',
+  },
+  {
+    rule: 'MINOR_SYNC serial > MAX_SERIAL',
+    bytes: wire('MINOR_SYNC', hex('00 00 0f 42 40')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'MINOR_SYNC_ACK serial',
+    bytes: wire('MINOR_SYNC_ACK', hex('ff ff ff ff')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'MAJOR_SYNC serial',
+    bytes: wire('MAJOR_SYNC', hex('00 0f 42 40')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'MAJOR_SYNC_ACK serial truncated',
+    bytes: wire('MAJOR_SYNC_ACK', hex('00 00 01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'ACTIVITY_END serial',
+    bytes: wire('ACTIVITY_END', hex('00 0f 42 40')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'ACTIVITY_END_ACK serial',
+    bytes: wire('ACTIVITY_END_ACK', hex('00 0f 42 40')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'resyncType 3',
+    bytes: wire('RESYNC', hex('03 00 00 00 01 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'resyncType',
+  },
+  {
+    rule: 'RESYNC serial',
+    bytes: wire('RESYNC', hex('00 00 0f 42 40 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'RESYNC token position 2',
+    bytes: wire('RESYNC', hex('00 00 00 00 01 02')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'RESYNC_ACK token position 2',
+    bytes: wire('RESYNC_ACK', hex('00 00 00 01 80')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'RESYNC_ACK token position 3',
+    bytes: wire('RESYNC_ACK', hex('00 00 00 01 30')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'tokenSetting',
+  },
+  {
+    rule: 'RESYNC_ACK serial',
+    bytes: wire('RESYNC_ACK', hex('00 0f 42 40 00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
   // activities
-  { rule: 'activityId empty', bytes: wire('ACTIVITY_START', hex('00')), code: 'ERR_MALFORMED_FRAME', field: 'activityId' },
-  { rule: 'activityId 65 bytes', bytes: wire('ACTIVITY_START', concat([hex('41'), fill(65, 0x61)])), code: 'ERR_MALFORMED_FRAME', field: 'activityId' },
-  { rule: 'activityId truncated', bytes: wire('ACTIVITY_START', hex('05 61')), code: 'ERR_MALFORMED_FRAME', field: 'activityId' },
-  { rule: 'oldActivityId empty', bytes: wire('ACTIVITY_RESUME', hex('01 61 00 00 00 00 01')), code: 'ERR_MALFORMED_FRAME', field: 'oldActivityId' },
-  { rule: 'ACTIVITY_RESUME serial', bytes: wire('ACTIVITY_RESUME', hex('01 61 01 62 00 0f 42 40')), code: 'ERR_MALFORMED_FRAME', field: 'serial' },
-  { rule: 'ACTIVITY_INTERRUPT reason missing', bytes: wire('ACTIVITY_INTERRUPT', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
-  { rule: 'EXCEPTION_DATA reason missing', bytes: wire('EXCEPTION_DATA', EMPTY), code: 'ERR_MALFORMED_FRAME', field: 'reason' },
+  {
+    rule: 'activityId empty',
+    bytes: wire('ACTIVITY_START', hex('00')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'activityId',
+  },
+  {
+    rule: 'activityId 65 bytes',
+    bytes: wire('ACTIVITY_START', concat([hex('41'), fill(65, 0x61)])),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'activityId',
+  },
+  {
+    rule: 'activityId truncated',
+    bytes: wire('ACTIVITY_START', hex('05 61')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'activityId',
+  },
+  {
+    rule: 'oldActivityId empty',
+    bytes: wire('ACTIVITY_RESUME', hex('01 61 00 00 00 00 01')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'oldActivityId',
+  },
+  {
+    rule: 'ACTIVITY_RESUME serial',
+    bytes: wire('ACTIVITY_RESUME', hex('01 61 01 62 00 0f 42 40')),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'serial',
+  },
+  {
+    rule: 'ACTIVITY_INTERRUPT reason missing',
+    bytes: wire('ACTIVITY_INTERRUPT', EMPTY),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'reason',
+  },
+  {
+    rule: 'EXCEPTION_DATA reason missing',
+    bytes: wire('EXCEPTION_DATA', EMPTY),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'reason',
+  },
 ];
 
 function decodeError(data: Uint8Array): unknown {
@@ -185,13 +470,19 @@ const INVALID: [string, Frame][] = [
   ['GIVE_TOKENS unknown token', { type: 'GIVE_TOKENS', tokens: 0x02 }],
   ['PLEASE_TOKENS unknown token', { type: 'PLEASE_TOKENS', tokens: 0x100, userData: EMPTY }],
   ['MINOR_SYNC serial', { type: 'MINOR_SYNC', serial: 1_000_000, confirm: false, userData: EMPTY }],
-  ['MINOR_SYNC confirm not boolean', { type: 'MINOR_SYNC', serial: 1, confirm: 1 as unknown as boolean, userData: EMPTY }],
+  [
+    'MINOR_SYNC confirm not boolean',
+    { type: 'MINOR_SYNC', serial: 1, confirm: 1 as unknown as boolean, userData: EMPTY },
+  ],
   ['MAJOR_SYNC_ACK serial', { type: 'MAJOR_SYNC_ACK', serial: -1, userData: EMPTY }],
   ['RESYNC type', { type: 'RESYNC', resyncType: 3 as 0, serial: 0, tokenSetting: 0, userData: EMPTY }],
   ['RESYNC token position 2', { type: 'RESYNC', resyncType: 0, serial: 0, tokenSetting: 0x08, userData: EMPTY }],
   ['RESYNC_ACK token position 2', { type: 'RESYNC_ACK', serial: 0, tokenSetting: 0x20, userData: EMPTY }],
   ['ACTIVITY_START empty id', { type: 'ACTIVITY_START', activityId: EMPTY, userData: EMPTY }],
-  ['ACTIVITY_RESUME old id 65 bytes', { type: 'ACTIVITY_RESUME', activityId: ascii('a'), oldActivityId: fill(65, 0), serial: 0, userData: EMPTY }],
+  [
+    'ACTIVITY_RESUME old id 65 bytes',
+    { type: 'ACTIVITY_RESUME', activityId: ascii('a'), oldActivityId: fill(65, 0), serial: 0, userData: EMPTY },
+  ],
   ['ACTIVITY_INTERRUPT reason 256', { type: 'ACTIVITY_INTERRUPT', reason: 256 }],
   ['EXCEPTION_DATA reason -1', { type: 'EXCEPTION_DATA', reason: -1, userData: big }],
   ['unknown type', { type: 'NOPE' } as unknown as Frame],

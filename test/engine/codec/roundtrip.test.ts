@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  decodeFrame, encodedLength, encodeFrame, encodeFrameInto, encodeFrames, FrameDecoder,
+  decodeFrame,
+  encodedLength,
+  encodeFrame,
+  encodeFrameInto,
+  encodeFrames,
+  FrameDecoder,
 } from '../../../src/engine/codec/index.js';
 import { FrameType, type FrameTypeName } from '../../../src/engine/frames.js';
 import { concat, EDGES, TABLE } from './cases.js';

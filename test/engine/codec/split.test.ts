@@ -3,7 +3,11 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_MAX_FRAME_SIZE, encodeFrame, FrameDecoder, MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  FrameDecoder,
+  MAX_MAX_FRAME_SIZE,
+  MIN_MAX_FRAME_SIZE,
 } from '../../../src/engine/codec/index.js';
 import { ProtocolError, SessionError } from '../../../src/engine/errors.js';
 import { splitCases } from '../../support/codec-harness.js';

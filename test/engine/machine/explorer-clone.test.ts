@@ -39,7 +39,11 @@ function pick(w: World, rnd: () => number, path: number[]): number {
 
 function settledText(w: World): { text: string; verdict: string } {
   let verdict = 'ok';
-  try { settleAndCheck(w.p, w.ledger); } catch (e) { verdict = e instanceof Error ? e.message : String(e); }
+  try {
+    settleAndCheck(w.p, w.ledger);
+  } catch (e) {
+    verdict = e instanceof Error ? e.message : String(e);
+  }
   return { text: stateText(w), verdict };
 }
 
@@ -65,12 +69,18 @@ describe('explorer state copies are exact', () => {
           expect(stateText(build(config, path)), `replay at ${where}`).toBe(before);
           // The same steps on the copy first, then on the original: each leaves the other alone.
           const ahead = Array.from({ length: AHEAD }, () => Math.floor(rnd() * STEPS.length));
-          const trail = ahead.map((i) => { const outcome = runStep(copy, i); return { outcome, text: stateText(copy), events: copy.events }; });
+          const trail = ahead.map((i) => {
+            const outcome = runStep(copy, i);
+            return { outcome, text: stateText(copy), events: copy.events };
+          });
           expect(stateText(w), `original after the copy ran, at ${where}`).toBe(before);
           const copied = stateText(copy);
           for (const [j, i] of ahead.entries()) {
             const outcome = runStep(w, i);
-            expect({ outcome, text: stateText(w), events: w.events }, `step ${j} (${STEPS[i]?.name}) after ${where}`).toEqual(trail[j]);
+            expect(
+              { outcome, text: stateText(w), events: w.events },
+              `step ${j} (${STEPS[i]?.name}) after ${where}`,
+            ).toEqual(trail[j]);
           }
           expect(stateText(copy), `copy after the original ran, at ${where}`).toBe(copied);
           expect(settledText(w)).toEqual(settledText(copy));

@@ -24,8 +24,23 @@ describe('bounded exhaustive search of a machine pair', () => {
   it('reached every service the search is about, on both sides', () => {
     console.log(`explorer: ${total} states to depth ${DEPTH} over ${CONFIGS.length} configurations`);
     for (const side of ['A', 'B']) {
-      expect.soft(coverage.has(`${side}:sync-minor-confirmed`) || coverage.has(`${side}:sync-major-confirmed`), `${side} sync point`).toBe(true);
-      for (const k of ['resync-complete', 'activity-interrupted', 'activity-discarded', 'activity-ended', 'release-refused', 'released', 'resumed', 'data-discarded', 'cancelled']) {
+      expect
+        .soft(
+          coverage.has(`${side}:sync-minor-confirmed`) || coverage.has(`${side}:sync-major-confirmed`),
+          `${side} sync point`,
+        )
+        .toBe(true);
+      for (const k of [
+        'resync-complete',
+        'activity-interrupted',
+        'activity-discarded',
+        'activity-ended',
+        'release-refused',
+        'released',
+        'resumed',
+        'data-discarded',
+        'cancelled',
+      ]) {
         expect.soft(coverage.has(`${side}:${k}`), `${side}:${k}`).toBe(true);
       }
     }
@@ -34,10 +49,14 @@ describe('bounded exhaustive search of a machine pair', () => {
 
 describe('the explorer reports instead of crashing, and stops at its bounds', () => {
   const config = CONFIGS[0] as (typeof CONFIGS)[number];
-  afterEach(() => { vi.restoreAllMocks(); });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 
   it('an engine exception is a violation with its path; the search goes on', () => {
-    vi.spyOn(SessionMachine.prototype, 'syncMinor').mockImplementation(() => { throw new TypeError('engine bug'); });
+    vi.spyOn(SessionMachine.prototype, 'syncMinor').mockImplementation(() => {
+      throw new TypeError('engine bug');
+    });
     const r = explore(config, { depth: 2, maxViolations: 1000 });
     expect(r.violations.length).toBeGreaterThan(0);
     expect(r.violations[0]).toMatchObject({ error: 'engine bug' });

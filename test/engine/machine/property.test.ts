@@ -14,13 +14,19 @@ import { PATHS, property, seen } from '../support/property-run.js';
 const RUNS = Number(process.env.COLLOQUY_PROPERTY_RUNS ?? (process.env.CI ? 2000 : 500));
 // A fresh seed every run unless one is given, printed up front so that any failure can be replayed.
 const SEED = process.env.COLLOQUY_SEED ? Number(process.env.COLLOQUY_SEED) : Math.floor(Math.random() * 0x7fffffff);
-console.log(`property test seed ${SEED}, ${RUNS} runs (replay: COLLOQUY_SEED=${SEED} COLLOQUY_PROPERTY_RUNS=${RUNS} npx vitest run test/engine/machine/property.test.ts)`);
+console.log(
+  `property test seed ${SEED}, ${RUNS} runs (replay: COLLOQUY_SEED=${SEED} COLLOQUY_PROPERTY_RUNS=${RUNS} npx vitest run test/engine/machine/property.test.ts)`,
+);
 
 describe('session machine pair, random services and cuts', () => {
-  it(`keeps exactly-once, token, sync and activity invariants (${RUNS} runs)`, () => {
-    fc.assert(property, { numRuns: RUNS, seed: SEED });
-    // The paths the invariants are about must actually have run.
-    console.log('property paths:', JSON.stringify(seen));
-    for (const k of PATHS) expect(seen[k] ?? 0, `path '${k}' never ran`).toBeGreaterThan(0);
-  }, 60_000 + RUNS * 20);
+  it(
+    `keeps exactly-once, token, sync and activity invariants (${RUNS} runs)`,
+    () => {
+      fc.assert(property, { numRuns: RUNS, seed: SEED });
+      // The paths the invariants are about must actually have run.
+      console.log('property paths:', JSON.stringify(seen));
+      for (const k of PATHS) expect(seen[k] ?? 0, `path '${k}' never ran`).toBeGreaterThan(0);
+    },
+    60_000 + RUNS * 20,
+  );
 });

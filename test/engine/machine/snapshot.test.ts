@@ -41,58 +41,69 @@ describe('snapshot and restore', () => {
       fc.record({ k: fc.constant('advance' as const), ms: fc.nat(40) }),
       fc.record({ k: fc.constant('sync' as const) }),
     );
-    fc.assert(fc.property(fc.array(step, { minLength: 3, maxLength: 60 }), (steps) => {
-      const p = new Pair({ a: { modes: ['fullDuplex'] }, latency: 2 });
-      const sent = { A: 0, B: 0 };
-      const got = { A: [] as number[], B: [] as number[] };
-      const watch = (): void => {
-        p.A.onEvent = (e) => { if (e.type === 'data') got.A.push(idOf(e.payload)); };
-        p.B.onEvent = (e) => {
-          if (e.type === 'data') got.B.push(idOf(e.payload));
-          if (e.type === 'connect-request') p.B.machine.accept();
-          if (e.type === 'sync-major') p.B.machine.confirmMajorSync();
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 3, maxLength: 60 }), (steps) => {
+        const p = new Pair({ a: { modes: ['fullDuplex'] }, latency: 2 });
+        const sent = { A: 0, B: 0 };
+        const got = { A: [] as number[], B: [] as number[] };
+        const watch = (): void => {
+          p.A.onEvent = (e) => {
+            if (e.type === 'data') got.A.push(idOf(e.payload));
+          };
+          p.B.onEvent = (e) => {
+            if (e.type === 'data') got.B.push(idOf(e.payload));
+            if (e.type === 'connect-request') p.B.machine.accept();
+            if (e.type === 'sync-major') p.B.machine.confirmMajorSync();
+          };
         };
-      };
-      watch();
-      p.connectTransport();
-      p.settle();
-      let snap: MachineSnapshot = p.B.machine.snapshot();
-      for (const s of steps) {
-        if (p.A.machine.state === 'closed' || p.B.machine.state === 'closed') break;
-        switch (s.k) {
-          case 'send':
-            // A send refused now (a major sync awaiting confirmation) is simply not counted.
-            for (let i = 0; i < s.a && unlessPending(() => p.A.machine.sendData(payload(1, sent.A))); i++) sent.A++;
-            for (let i = 0; i < s.b && unlessPending(() => p.B.machine.sendData(payload(2, sent.B))); i++) sent.B++;
-            break;
-          case 'sync':
-            unlessPending(() => p.A.machine.syncMajor()); // not now while one awaits confirmation
-            break;
-          case 'cut': p.cut(s.keep); break;
-          case 'crash':
-            // The cut may still deliver bytes to B; a durable node persists after each input it
-            // processes, before its application acts on it, so the snapshot follows the cut.
-            p.cut(s.keep);
-            snap = p.B.machine.snapshot();
-            p.B.machine = SessionMachine.restore(snap, { heartbeatMs: 0 }, p.now);
-            break;
-          case 'reconnect': if (!p.connected) p.connectTransport(); break;
-          case 'advance': p.advance(s.ms); break;
-        }
-        p.pump();
-        snap = p.B.machine.snapshot(); // write-ahead: everything B has sent or received is in it
-      }
-      for (let i = 0; i < 5; i++) {
-        if (!p.connected) p.connectTransport();
+        watch();
+        p.connectTransport();
         p.settle();
-        p.advance(50);
-      }
-      expect(p.A.machine.state).toBe('established');
-      expect(p.B.machine.state).toBe('established');
-      expect(got.B).toEqual(Array.from({ length: sent.A }, (_, i) => i));
-      expect(got.A).toEqual(Array.from({ length: sent.B }, (_, i) => i));
-      expect(p.A.machine.serial).toBe(p.B.machine.serial);
-    }), { numRuns: RUNS });
+        let snap: MachineSnapshot = p.B.machine.snapshot();
+        for (const s of steps) {
+          if (p.A.machine.state === 'closed' || p.B.machine.state === 'closed') break;
+          switch (s.k) {
+            case 'send':
+              // A send refused now (a major sync awaiting confirmation) is simply not counted.
+              for (let i = 0; i < s.a && unlessPending(() => p.A.machine.sendData(payload(1, sent.A))); i++) sent.A++;
+              for (let i = 0; i < s.b && unlessPending(() => p.B.machine.sendData(payload(2, sent.B))); i++) sent.B++;
+              break;
+            case 'sync':
+              unlessPending(() => p.A.machine.syncMajor()); // not now while one awaits confirmation
+              break;
+            case 'cut':
+              p.cut(s.keep);
+              break;
+            case 'crash':
+              // The cut may still deliver bytes to B; a durable node persists after each input it
+              // processes, before its application acts on it, so the snapshot follows the cut.
+              p.cut(s.keep);
+              snap = p.B.machine.snapshot();
+              p.B.machine = SessionMachine.restore(snap, { heartbeatMs: 0 }, p.now);
+              break;
+            case 'reconnect':
+              if (!p.connected) p.connectTransport();
+              break;
+            case 'advance':
+              p.advance(s.ms);
+              break;
+          }
+          p.pump();
+          snap = p.B.machine.snapshot(); // write-ahead: everything B has sent or received is in it
+        }
+        for (let i = 0; i < 5; i++) {
+          if (!p.connected) p.connectTransport();
+          p.settle();
+          p.advance(50);
+        }
+        expect(p.A.machine.state).toBe('established');
+        expect(p.B.machine.state).toBe('established');
+        expect(got.B).toEqual(Array.from({ length: sent.A }, (_, i) => i));
+        expect(got.A).toEqual(Array.from({ length: sent.B }, (_, i) => i));
+        expect(p.A.machine.serial).toBe(p.B.machine.serial);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it('a snapshot is plain data a store can keep, and restore refuses an unknown version', () => {

@@ -76,9 +76,17 @@ function copyMachine(m: SessionMachine, memo: Memo, at: string): SessionMachine 
   for (const k of Object.keys(fields)) {
     const v = fields[k];
     const mine = target[k];
-    if (v !== null && typeof v === 'object' && hasFunctions(v) && mine !== null && typeof mine === 'object' && hasFunctions(mine)) {
+    if (
+      v !== null &&
+      typeof v === 'object' &&
+      hasFunctions(v) &&
+      mine !== null &&
+      typeof mine === 'object' &&
+      hasFunctions(mine)
+    ) {
       memo.set(v, mine);
-      for (const [name, f] of Object.entries(v)) if (typeof f === 'function') memo.set(f, (mine as Record<string, unknown>)[name]);
+      for (const [name, f] of Object.entries(v))
+        if (typeof f === 'function') memo.set(f, (mine as Record<string, unknown>)[name]);
     }
   }
   for (const k of Object.keys(fields)) target[k] = copyDeep(fields[k], memo, `${at}.${k}`);

@@ -48,7 +48,11 @@ export interface ExploreConfig {
   inActivity?: boolean;
 }
 
-export interface Violation { config: string; path: string[]; error: string }
+export interface Violation {
+  config: string;
+  path: string[];
+  error: string;
+}
 
 export interface ExploreResult {
   config: string;
@@ -102,11 +106,28 @@ interface Step {
 
 /** Commands that need a unit (the search leaves them out of configurations without it). */
 const UNIT_OF: Record<string, UnitName> = {
-  typed: 'typedData', expedited: 'expedited', minor: 'minorSync', confirmMinor: 'minorSync', major: 'majorSync', confirmMajor: 'majorSync',
-  restart: 'resynchronize', abandon: 'resynchronize', respondResync: 'resynchronize', startActivity: 'activities', resumeActivity: 'activities',
-  interruptActivity: 'activities', discardActivity: 'activities', endActivity: 'activities', confirmInterrupt: 'activities',
-  confirmDiscard: 'activities', confirmEnd: 'activities', giveControl: 'activities', capability: 'capabilityData',
-  confirmCapability: 'capabilityData', exception: 'exceptions', refuseRelease: 'negotiatedRelease',
+  typed: 'typedData',
+  expedited: 'expedited',
+  minor: 'minorSync',
+  confirmMinor: 'minorSync',
+  major: 'majorSync',
+  confirmMajor: 'majorSync',
+  restart: 'resynchronize',
+  abandon: 'resynchronize',
+  respondResync: 'resynchronize',
+  startActivity: 'activities',
+  resumeActivity: 'activities',
+  interruptActivity: 'activities',
+  discardActivity: 'activities',
+  endActivity: 'activities',
+  confirmInterrupt: 'activities',
+  confirmDiscard: 'activities',
+  confirmEnd: 'activities',
+  giveControl: 'activities',
+  capability: 'capabilityData',
+  confirmCapability: 'capabilityData',
+  exception: 'exceptions',
+  refuseRelease: 'negotiatedRelease',
 };
 
 const TOKENS: TokenName[] = ['data', 'minorSync', 'majorActivity', 'release'];
@@ -144,12 +165,18 @@ function commands(who: Who): Step[] {
     send(who, 'expedited', (m) => m.sendExpedited(new Uint8Array([9]))),
     command(who, 'minor', (m) => m.syncMinor({ confirm: true })),
     command(who, 'confirmMinor', (m) => m.confirmMinorSync()),
-    command(who, 'major', (m, w) => { m.syncMajor(); w.ledger.majorIssued(who); }),
+    command(who, 'major', (m, w) => {
+      m.syncMajor();
+      w.ledger.majorIssued(who);
+    }),
     command(who, 'confirmMajor', (m) => m.confirmMajorSync()),
     command(who, 'restart', (m) => m.resynchronize('restart')),
     command(who, 'abandon', (m) => m.resynchronize('abandon')),
     command(who, 'respondResync', (m) => m.respondResync()),
-    command(who, 'startActivity', (m, w) => { m.startActivity(new Uint8Array([w.activities + 1])); w.activities++; }),
+    command(who, 'startActivity', (m, w) => {
+      m.startActivity(new Uint8Array([w.activities + 1]));
+      w.activities++;
+    }),
     command(who, 'resumeActivity', (m, w) => {
       if (!w.interrupted) throw new Error('nothing to resume'); // never: guarded below
       m.resumeActivity(new Uint8Array([w.activities + 1]), w.interrupted.id, w.interrupted.serial);
@@ -157,7 +184,10 @@ function commands(who: Who): Step[] {
     }),
     command(who, 'interruptActivity', (m) => m.interruptActivity(1)),
     command(who, 'discardActivity', (m) => m.discardActivity(2)),
-    command(who, 'endActivity', (m, w) => { m.endActivity(); w.ledger.majorIssued(who); }),
+    command(who, 'endActivity', (m, w) => {
+      m.endActivity();
+      w.ledger.majorIssued(who);
+    }),
     command(who, 'confirmInterrupt', (m) => m.confirmActivityInterrupt()),
     command(who, 'confirmDiscard', (m) => m.confirmActivityDiscard()),
     command(who, 'confirmEnd', (m) => m.confirmActivityEnd()),
@@ -169,7 +199,10 @@ function commands(who: Who): Step[] {
     command(who, 'release', (m) => m.release()),
     command(who, 'acceptRelease', (m) => m.respondRelease(true)),
     command(who, 'refuseRelease', (m) => m.respondRelease(false)),
-  ].map((s) => (s.name.endsWith('.resumeActivity') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s))
+  ]
+    .map((s) =>
+      s.name.endsWith('.resumeActivity') ? { ...s, run: (w: World) => (w.interrupted ? s.run(w) : 'disabled') } : s,
+    )
     .map((s) => {
       const unit = UNIT_OF[s.name.slice(2)];
       return unit ? { ...s, unit } : s;
@@ -179,13 +212,30 @@ function commands(who: Who): Step[] {
 const LINK: Step[] = [
   { name: 'deliver A>B', run: (w) => (w.p.connected && w.p.deliverNext('AtoB') ? 'done' : 'disabled') },
   { name: 'deliver B>A', run: (w) => (w.p.connected && w.p.deliverNext('BtoA') ? 'done' : 'disabled') },
-  { name: 'cut', run: (w) => { if (!w.p.connected || w.cuts === 0) return 'disabled'; w.cuts--; w.p.cut(0); return 'done'; } },
-  { name: 'reconnect', run: (w) => { if (w.p.connected || w.p.A.machine.state === 'closed') return 'disabled'; w.p.connectTransport(); return 'done'; } },
+  {
+    name: 'cut',
+    run: (w) => {
+      if (!w.p.connected || w.cuts === 0) return 'disabled';
+      w.cuts--;
+      w.p.cut(0);
+      return 'done';
+    },
+  },
+  {
+    name: 'reconnect',
+    run: (w) => {
+      if (w.p.connected || w.p.A.machine.state === 'closed') return 'disabled';
+      w.p.connectTransport();
+      return 'done';
+    },
+  },
   {
     name: 'timers',
     run: (w) => {
       if (!w.p.connected) return 'disabled';
-      const ds = [w.p.A.machine.nextDeadline(), w.p.B.machine.nextDeadline()].filter((d): d is number => d !== undefined);
+      const ds = [w.p.A.machine.nextDeadline(), w.p.B.machine.nextDeadline()].filter(
+        (d): d is number => d !== undefined,
+      );
       if (!ds.length) return 'disabled';
       w.p.fireTimersAt(Math.min(...ds));
       return 'done';
@@ -221,8 +271,20 @@ function dropEvents(w: World): void {
 export function root(config: ExploreConfig, bounds: Bounds = DEFAULT_BOUNDS): World {
   const initialTokens: Partial<Record<TokenName, 'initiator' | 'acceptor'>> = {};
   for (const t of TOKENS) initialTokens[t] = config.holder === 'A' ? 'initiator' : 'acceptor';
-  const p = new Pair({ a: { modes: [config.mode], units: config.units, initialTokens }, latency: 1, closeOnRequest: true });
-  const w: World = { p, ledger: new Ledger(config.mode), interrupted: null, activities: 0, sends: bounds.sends, cuts: bounds.cuts, events: 0 };
+  const p = new Pair({
+    a: { modes: [config.mode], units: config.units, initialTokens },
+    latency: 1,
+    closeOnRequest: true,
+  });
+  const w: World = {
+    p,
+    ledger: new Ledger(config.mode),
+    interrupted: null,
+    activities: 0,
+    sends: bounds.sends,
+    cuts: bounds.cuts,
+    events: 0,
+  };
   listen(w);
   p.connectTransport();
   p.settle();
@@ -282,13 +344,20 @@ const IDLE_TIME = new Set(['now', 'lastSent', 'lastRecv']);
 
 function serialize(v: unknown, depth: number, now = 0): string {
   switch (typeof v) {
-    case 'number': return String(v);
-    case 'string': return JSON.stringify(v);
-    case 'boolean': return v ? 't' : 'f';
-    case 'undefined': return 'u';
-    case 'function': return 'F';
-    case 'bigint': return `${v}n`;
-    case 'symbol': return 'S';
+    case 'number':
+      return String(v);
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 't' : 'f';
+    case 'undefined':
+      return 'u';
+    case 'function':
+      return 'F';
+    case 'bigint':
+      return `${v}n`;
+    case 'symbol':
+      return 'S';
   }
   if (v === null) return 'n';
   if (depth > 40) throw new Error('the state is nested too deeply (a cycle?)');
@@ -318,8 +387,24 @@ function serialize(v: unknown, depth: number, now = 0): string {
 export function stateText(w: World): string {
   const flight = (w.p as unknown as { flight: Record<string, { at: number; bytes: Uint8Array }[]> }).flight;
   const link = Object.values(flight).map((q) => q.map((c) => [c.at - w.p.now, c.bytes]));
-  return serialize([w.p.A.machine, w.p.B.machine, w.p.connected, link,
-    w.ledger.flows, w.ledger.majorPending, w.ledger.aborted, w.ledger.released, w.interrupted, w.activities, w.sends, w.cuts], 0, w.p.now);
+  return serialize(
+    [
+      w.p.A.machine,
+      w.p.B.machine,
+      w.p.connected,
+      link,
+      w.ledger.flows,
+      w.ledger.majorPending,
+      w.ledger.aborted,
+      w.ledger.released,
+      w.interrupted,
+      w.activities,
+      w.sends,
+      w.cuts,
+    ],
+    0,
+    w.p.now,
+  );
 }
 
 /** Frames and events so far, on both sides. */
@@ -346,7 +431,11 @@ export interface ExploreOptions {
 }
 
 /** Where a search stopped before its depth was covered, and why. */
-export interface Stopped { reason: 'time' | 'states' | 'violations'; states: number; path: string[] }
+export interface Stopped {
+  reason: 'time' | 'states' | 'violations';
+  states: number;
+  path: string[];
+}
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -380,11 +469,29 @@ export function explore(config: ExploreConfig, options: ExploreOptions): Explore
     const perDepth = Array.from({ length: depth + 1 }, () => 0);
     for (const left of visited.values()) perDepth[depth - left] = (perDepth[depth - left] ?? 0) + 1;
     while (perDepth.length > 1 && perDepth[perDepth.length - 1] === 0) perDepth.pop();
-    return { config: config.name, depth, bounds, states: visited.size, transitions, perDepth, byStep, violations, ms: performance.now() - t0, ...(stopped ? { stopped } : {}) };
+    return {
+      config: config.name,
+      depth,
+      bounds,
+      states: visited.size,
+      transitions,
+      perDepth,
+      byStep,
+      violations,
+      ms: performance.now() - t0,
+      ...(stopped ? { stopped } : {}),
+    };
   };
   const stop = (path: readonly number[]): boolean => {
     if (stopped) return true;
-    const reason = violations.length >= maxViolations ? 'violations' : visited.size >= maxStates ? 'states' : performance.now() >= deadline ? 'time' : null;
+    const reason =
+      violations.length >= maxViolations
+        ? 'violations'
+        : visited.size >= maxStates
+          ? 'states'
+          : performance.now() >= deadline
+            ? 'time'
+            : null;
     if (reason) stopped = { reason, states: visited.size, path: names(path) };
     return reason !== null;
   };

@@ -60,11 +60,22 @@ export function localOnly(e: unknown): void {
 
 /** Runs a command; false when it was refused with a local SessionError. */
 export function tryDo(fn: () => void): boolean {
-  try { fn(); return true; } catch (e) { localOnly(e); return false; }
+  try {
+    fn();
+    return true;
+  } catch (e) {
+    localOnly(e);
+    return false;
+  }
 }
 
 const BAD_CODES = new Set(['ERR_PROTOCOL_VIOLATION', 'ERR_NEGOTIATION_FAILED', 'ERR_HANDSHAKE_TIMEOUT']);
-const AT_REST_REFUSALS = new Set(['ERR_TOKEN_NOT_HELD', 'ERR_NOT_SENDER', 'ERR_ACTIVITY_REQUIRED', 'ERR_EXCEPTION_PENDING']);
+const AT_REST_REFUSALS = new Set([
+  'ERR_TOKEN_NOT_HELD',
+  'ERR_NOT_SENDER',
+  'ERR_ACTIVITY_REQUIRED',
+  'ERR_EXCEPTION_PENDING',
+]);
 
 export class Ledger {
   readonly flows: Record<Who, Flow> = { A: new Flow(), B: new Flow() }; // flows.A = data sent by A
@@ -94,11 +105,14 @@ export class Ledger {
         this.majorPending[me] = false;
         break;
       case 'cancelled':
-        if (e.side === 'local' && (e.service === 'sync-major' || e.service === 'activity-end')) this.majorPending[me] = false;
+        if (e.side === 'local' && (e.service === 'sync-major' || e.service === 'activity-end'))
+          this.majorPending[me] = false;
         break;
       case 'closed':
-        if (e.error && BAD_CODES.has(e.error.code)) throw new Error(`${me} closed with ${e.error.code}: ${e.error.message}`);
-        if (e.error?.code === 'ERR_ABORTED' && e.error.origin === 'local' && !this.aborted) throw new Error(`${me} aborted itself: ${e.error.message}`);
+        if (e.error && BAD_CODES.has(e.error.code))
+          throw new Error(`${me} closed with ${e.error.code}: ${e.error.message}`);
+        if (e.error?.code === 'ERR_ABORTED' && e.error.origin === 'local' && !this.aborted)
+          throw new Error(`${me} aborted itself: ${e.error.message}`);
         if (!e.error) this.released[me] = true;
         break;
     }
@@ -112,7 +126,8 @@ export class Ledger {
   /** I4: `who` had data unit `id` accepted by its machine `m`. */
   sent(who: Who, id: number, m: SessionMachine): void {
     if (this.majorPending[who]) throw new Error(`${who} sent data while its major sync was unconfirmed`);
-    if (this.mode === 'halfDuplex' && !m.tokens.includes('data')) throw new Error(`${who} sent data without the data token`);
+    if (this.mode === 'halfDuplex' && !m.tokens.includes('data'))
+      throw new Error(`${who} sent data without the data token`);
     this.flows[who].sent.push(id);
   }
 
@@ -131,7 +146,8 @@ export class Ledger {
       for (let i = 0; i < n; i++) {
         const id = f.delivered[i] as number;
         if (id >= f.sent.length) throw new Error(`${w}: delivered ${id} was never sent`);
-        if (i > 0 && id <= (f.delivered[i - 1] as number)) throw new Error(`${w}: ${id} delivered after ${f.delivered[i - 1]} (order or duplicate)`);
+        if (i > 0 && id <= (f.delivered[i - 1] as number))
+          throw new Error(`${w}: ${id} delivered after ${f.delivered[i - 1]} (order or duplicate)`);
         if (f.discarded.has(id)) throw new Error(`${w}: ${id} both delivered and discarded`);
       }
     }
@@ -147,11 +163,15 @@ export class Ledger {
       if (!bothLive && !released) continue;
       const delivered = new Set(f.delivered);
       const lost = f.sent.filter((id) => !delivered.has(id) && !f.discarded.has(id));
-      if (lost.length) throw new Error(`${w}: ${lost.length} data units lost (first ${lost[0]}), ${f.delivered.length} delivered of ${f.sent.length}`);
+      if (lost.length)
+        throw new Error(
+          `${w}: ${lost.length} data units lost (first ${lost[0]}), ${f.delivered.length} delivered of ${f.sent.length}`,
+        );
     }
-    if (this.aborted && (A.state !== 'closed' || B.state !== 'closed')) throw new Error(`an abort left a side open (A ${A.state}, B ${B.state})`);
+    if (this.aborted && (A.state !== 'closed' || B.state !== 'closed'))
+      throw new Error(`an abort left a side open (A ${A.state}, B ${B.state})`);
     if (this.released.A !== this.released.B && !this.aborted) {
-      const [done, other] = this.released.A ? ['A', B] as const : ['B', A] as const;
+      const [done, other] = this.released.A ? (['A', B] as const) : (['B', A] as const);
       throw new Error(`a release left half done: ${done} closed by the release, the other ${other.state}`);
     }
     if (!bothLive) return;
@@ -159,14 +179,19 @@ export class Ledger {
     for (const v of ['vm', 'va', 'vr'] as const) {
       if (a[v] !== b[v]) throw new Error(`the sides disagree on ${v}: A ${a[v]}, B ${b[v]}`);
     }
-    if ((a.activity === null) !== (b.activity === null)) throw new Error(`only ${a.activity ? 'A' : 'B'} is in an activity`);
+    if ((a.activity === null) !== (b.activity === null))
+      throw new Error(`only ${a.activity ? 'A' : 'B'} is in an activity`);
     const all = new Set([...A.tokens, ...B.tokens]);
-    if (all.size !== A.negotiated?.tokens.length) throw new Error(`tokens lost: ${[...all].join(',')} of ${A.negotiated?.tokens.join(',')}`);
+    if (all.size !== A.negotiated?.tokens.length)
+      throw new Error(`tokens lost: ${[...all].join(',')} of ${A.negotiated?.tokens.join(',')}`);
     for (const m of [A, B]) {
-      try { m.sendData(new Uint8Array(0)); } catch (e) {
+      try {
+        m.sendData(new Uint8Array(0));
+      } catch (e) {
         localOnly(e);
         const code = (e as SessionError).code;
-        if (!AT_REST_REFUSALS.has(code)) throw new Error(`${m.role} cannot send data at rest: ${code} ${(e as SessionError).message}`);
+        if (!AT_REST_REFUSALS.has(code))
+          throw new Error(`${m.role} cannot send data at rest: ${code} ${(e as SessionError).message}`);
       }
     }
   }

@@ -15,19 +15,30 @@ import type { Frame } from '../../../src/engine/frames.js';
 import { SessionMachine } from '../../../src/engine/machine/index.js';
 import type { MachineOptions, SessionEvent } from '../../../src/engine/machine/index.js';
 
-export interface WireRecord { t: number; from: 'A' | 'B'; frame: Frame }
+export interface WireRecord {
+  t: number;
+  from: 'A' | 'B';
+  frame: Frame;
+}
 
 export class Side {
   readonly events: SessionEvent[] = [];
   decoder: FrameDecoder;
   onEvent: (e: SessionEvent, side: Side) => void = () => {};
   /** Replaced when a test restores a side from a snapshot (a node restart). */
-  constructor(readonly name: 'A' | 'B', public machine: SessionMachine, maxFrameSize: number) {
+  constructor(
+    readonly name: 'A' | 'B',
+    public machine: SessionMachine,
+    maxFrameSize: number,
+  ) {
     this.decoder = new FrameDecoder({ maxFrameSize });
   }
 }
 
-interface InFlight { at: number; bytes: Uint8Array }
+interface InFlight {
+  at: number;
+  bytes: Uint8Array;
+}
 
 export interface PairOptions {
   a?: Partial<MachineOptions>;
@@ -61,12 +72,20 @@ export class Pair {
     this.trace = options.trace ?? false;
     this.closeOnRequest = options.closeOnRequest ?? false;
     const a = new SessionMachine({ role: 'initiator', heartbeatMs: 0, ...options.a });
-    const b = new SessionMachine({ role: 'acceptor', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, heartbeatMs: 0, ...options.b });
+    const b = new SessionMachine({
+      role: 'acceptor',
+      sessionId: SESSION_ID,
+      resumeSecret: RESUME_SECRET,
+      heartbeatMs: 0,
+      ...options.b,
+    });
     this.A = new Side('A', a, 16 * 1024 * 1024);
     this.B = new Side('B', b, 16 * 1024 * 1024);
   }
 
-  other(side: Side): Side { return side === this.A ? this.B : this.A; }
+  other(side: Side): Side {
+    return side === this.A ? this.B : this.A;
+  }
 
   /** Brings a transport up (A connects, B accepts it). */
   connectTransport(): void {
@@ -157,7 +176,10 @@ export class Pair {
       try {
         frame = to.decoder.next();
       } catch (e) {
-        if (e instanceof ProtocolError) { to.machine.handleProtocolError(e, this.now); return; }
+        if (e instanceof ProtocolError) {
+          to.machine.handleProtocolError(e, this.now);
+          return;
+        }
         throw e;
       }
       if (!frame) return;
@@ -212,7 +234,9 @@ export class Pair {
     const end = this.now + budget;
     this.pump();
     while (this.flight.AtoB.length + this.flight.BtoA.length > 0) {
-      const t = Math.min(...[this.flight.AtoB[0]?.at, this.flight.BtoA[0]?.at].filter((x): x is number => x !== undefined));
+      const t = Math.min(
+        ...[this.flight.AtoB[0]?.at, this.flight.BtoA[0]?.at].filter((x): x is number => x !== undefined),
+      );
       if (t > end) return;
       this.now = Math.max(this.now, t);
       this.deliverDue();
@@ -254,7 +278,9 @@ export class Pair {
 
   /** Connects and accepts with the acceptor's defaults, returning once both are established. */
   establish(): void {
-    this.B.onEvent = chain(this.B.onEvent, (e) => { if (e.type === 'connect-request') this.B.machine.accept(); });
+    this.B.onEvent = chain(this.B.onEvent, (e) => {
+      if (e.type === 'connect-request') this.B.machine.accept();
+    });
     this.connectTransport();
     this.settle();
   }
@@ -270,7 +296,10 @@ export class Pair {
 }
 
 export function chain<T extends unknown[]>(a: (...args: T) => void, b: (...args: T) => void): (...args: T) => void {
-  return (...args: T) => { a(...args); b(...args); };
+  return (...args: T) => {
+    a(...args);
+    b(...args);
+  };
 }
 
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -12,13 +12,28 @@ import type { Who } from './invariants.js';
 import { Pair } from './pair.js';
 import type { Side } from './pair.js';
 
-export interface Profile { mode: DialogueModeName; units: UnitName[]; initialTokens?: Partial<Record<TokenName, 'initiator' | 'acceptor'>> }
+export interface Profile {
+  mode: DialogueModeName;
+  units: UnitName[];
+  initialTokens?: Partial<Record<TokenName, 'initiator' | 'acceptor'>>;
+}
 
 export const PROFILES: Profile[] = [
   { mode: 'fullDuplex', units: ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize'] },
-  { mode: 'halfDuplex', units: ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize', 'exceptions', 'negotiatedRelease'], initialTokens: { data: 'acceptor' } },
-  { mode: 'halfDuplex', units: ['minorSync', 'majorSync', 'resynchronize', 'activities', 'capabilityData', 'exceptions', 'typedData'] },
-  { mode: 'fullDuplex', units: ['minorSync', 'majorSync', 'resynchronize', 'activities', 'negotiatedRelease', 'expedited'], initialTokens: { minorSync: 'acceptor' } },
+  {
+    mode: 'halfDuplex',
+    units: ['expedited', 'typedData', 'minorSync', 'majorSync', 'resynchronize', 'exceptions', 'negotiatedRelease'],
+    initialTokens: { data: 'acceptor' },
+  },
+  {
+    mode: 'halfDuplex',
+    units: ['minorSync', 'majorSync', 'resynchronize', 'activities', 'capabilityData', 'exceptions', 'typedData'],
+  },
+  {
+    mode: 'fullDuplex',
+    units: ['minorSync', 'majorSync', 'resynchronize', 'activities', 'negotiatedRelease', 'expedited'],
+    initialTokens: { minorSync: 'acceptor' },
+  },
   { mode: 'simplex', units: ['typedData', 'expedited', 'minorSync', 'resynchronize'] },
 ];
 
@@ -54,7 +69,15 @@ export type Action =
 const who = fc.constantFrom<Actor>('A', 'B', 'auto', 'auto');
 const tokens = fc.subarray<TokenName>(['data', 'minorSync', 'majorActivity', 'release'], { minLength: 1 });
 export const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ k: fc.constant('send' as const), who, size: fc.integer({ min: 0, max: 300 }), n: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      k: fc.constant('send' as const),
+      who,
+      size: fc.integer({ min: 0, max: 300 }),
+      n: fc.integer({ min: 1, max: 4 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('typed' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('expedited' as const), who }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('give' as const), who, tokens }) },
@@ -62,17 +85,40 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('minor' as const), who, confirm: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('confirmMinor' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('major' as const), who }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('resync' as const), who, type: fc.constantFrom('restart' as const, 'abandon' as const, 'set' as const), serial: fc.integer({ min: 0, max: 30 }), tokens: fc.subarray<TokenName>(['data', 'minorSync', 'majorActivity', 'release']) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('resync' as const),
+      who,
+      type: fc.constantFrom('restart' as const, 'abandon' as const, 'set' as const),
+      serial: fc.integer({ min: 0, max: 30 }),
+      tokens: fc.subarray<TokenName>(['data', 'minorSync', 'majorActivity', 'release']),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('startActivity' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('resumeActivity' as const), who }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('activityCycle' as const), who, finish: fc.constantFrom('interrupt' as const, 'discard' as const, 'end' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('activityCycle' as const),
+      who,
+      finish: fc.constantFrom('interrupt' as const, 'discard' as const, 'end' as const),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('interruptActivity' as const), who, discard: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('endActivity' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('capability' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('giveControl' as const), who }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('exception' as const), who }) },
   { weight: 8, arbitrary: fc.record({ k: fc.constant('respond' as const), who, acceptRelease: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('release' as const), who, refuse: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('release' as const),
+      who,
+      refuse: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('minorConfirmed' as const), who }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('cut' as const), keep: fc.integer({ min: 0, max: 400 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('reconnect' as const) }) },
@@ -82,11 +128,16 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
 
 /** How often the interesting paths ran, so that a vacuous pass is caught. */
 export const seen: Record<string, number> = {};
-const count = (k: string): void => { seen[k] = (seen[k] ?? 0) + 1; };
+const count = (k: string): void => {
+  seen[k] = (seen[k] ?? 0) + 1;
+};
 
 export function runScenario(profile: Profile, actions: Action[], abortAt: number | null): void {
   if (abortAt !== null) actions.splice(abortAt % (actions.length + 1), 0, { k: 'abort', who: abortAt % 2 ? 'A' : 'B' });
-  const p = new Pair({ a: { modes: [profile.mode], units: profile.units, initialTokens: profile.initialTokens }, latency: 2 });
+  const p = new Pair({
+    a: { modes: [profile.mode], units: profile.units, initialTokens: profile.initialTokens },
+    latency: 2,
+  });
   const ledger = new Ledger(profile.mode);
   let nextActivity = 1;
   const interrupted: { id: Uint8Array; serial: number }[] = [];
@@ -98,14 +149,27 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
   };
   p.A.onEvent = observe;
   p.B.onEvent = observe;
-  p.B.onEvent = (e, s) => { observe(e, s); if (e.type === 'connect-request') p.B.machine.accept(); };
+  p.B.onEvent = (e, s) => {
+    observe(e, s);
+    if (e.type === 'connect-request') p.B.machine.accept();
+  };
   p.connectTransport();
   p.settle();
 
   const NEEDS: Partial<Record<Action['k'], TokenName>> = {
-    send: 'data', minor: 'minorSync', major: 'majorActivity', startActivity: 'majorActivity', resumeActivity: 'majorActivity',
-    interruptActivity: 'majorActivity', activityCycle: 'majorActivity', endActivity: 'majorActivity', capability: 'majorActivity', giveControl: 'majorActivity',
-    release: 'release', give: 'data', minorConfirmed: 'minorSync',
+    send: 'data',
+    minor: 'minorSync',
+    major: 'majorActivity',
+    startActivity: 'majorActivity',
+    resumeActivity: 'majorActivity',
+    interruptActivity: 'majorActivity',
+    activityCycle: 'majorActivity',
+    endActivity: 'majorActivity',
+    capability: 'majorActivity',
+    giveControl: 'majorActivity',
+    release: 'release',
+    give: 'data',
+    minorConfirmed: 'minorSync',
   };
   let current: Action = actions[0] as Action;
   const side = (w: Actor): Side => {
@@ -133,20 +197,39 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         }
         break;
       }
-      case 'typed': tryDo(() => side(act.who).machine.sendTyped(new Uint8Array([7, 7]))); break;
-      case 'expedited': tryDo(() => side(act.who).machine.sendExpedited(new Uint8Array([9]))); break;
-      case 'give': tryDo(() => side(act.who).machine.giveTokens(act.tokens)); break;
-      case 'please': tryDo(() => side(act.who).machine.requestTokens(act.tokens)); break;
-      case 'minor': tryDo(() => side(act.who).machine.syncMinor({ confirm: act.confirm })); break;
-      case 'confirmMinor': tryDo(() => side(act.who).machine.confirmMinorSync()); break;
+      case 'typed':
+        tryDo(() => side(act.who).machine.sendTyped(new Uint8Array([7, 7])));
+        break;
+      case 'expedited':
+        tryDo(() => side(act.who).machine.sendExpedited(new Uint8Array([9])));
+        break;
+      case 'give':
+        tryDo(() => side(act.who).machine.giveTokens(act.tokens));
+        break;
+      case 'please':
+        tryDo(() => side(act.who).machine.requestTokens(act.tokens));
+        break;
+      case 'minor':
+        tryDo(() => side(act.who).machine.syncMinor({ confirm: act.confirm }));
+        break;
+      case 'confirmMinor':
+        tryDo(() => side(act.who).machine.confirmMinorSync());
+        break;
       case 'major':
         if (tryDo(() => side(act.who).machine.syncMajor())) ledger.majorIssued(name(act.who));
         break;
       case 'resync': {
         const m = side(act.who).machine;
         const base = m.serial ?? 0;
-        const serial = act.type === 'set' ? act.serial : act.type === 'abandon' ? base + (act.serial % 3) : Math.max(0, base - (act.serial % 4));
-        tryDo(() => m.resynchronize(act.type, { serial, tokens: act.tokens.filter((t) => m.negotiated?.tokens.includes(t)) }));
+        const serial =
+          act.type === 'set'
+            ? act.serial
+            : act.type === 'abandon'
+              ? base + (act.serial % 3)
+              : Math.max(0, base - (act.serial % 4));
+        tryDo(() =>
+          m.resynchronize(act.type, { serial, tokens: act.tokens.filter((t) => m.negotiated?.tokens.includes(t)) }),
+        );
         break;
       }
       case 'startActivity': {
@@ -158,7 +241,7 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         // A whole activity in a row: give the holder every token it lacks, start, interrupt.
         const s = side(act.who);
         const peer = p.other(s);
-        const lacking = (peer.machine.tokens.filter((t) => t !== 'release'));
+        const lacking = peer.machine.tokens.filter((t) => t !== 'release');
         if (lacking.length) tryDo(() => peer.machine.giveTokens(lacking));
         p.settle();
         tryDo(() => s.machine.startActivity(new Uint8Array([nextActivity++ & 0xff, 3])));
@@ -172,7 +255,8 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         p.settle();
         const old = interrupted[interrupted.length - 1];
         if (act.finish === 'interrupt' && old) {
-          if (tryDo(() => s.machine.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 4]), old.id, old.serial))) expectResumedAt(s.machine, old.serial);
+          if (tryDo(() => s.machine.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 4]), old.id, old.serial)))
+            expectResumedAt(s.machine, old.serial);
         }
         break;
       }
@@ -180,7 +264,8 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         const old = interrupted[interrupted.length - 1];
         if (!old) break;
         const m = side(act.who).machine;
-        if (tryDo(() => m.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 2]), old.id, old.serial))) expectResumedAt(m, old.serial);
+        if (tryDo(() => m.resumeActivity(new Uint8Array([nextActivity++ & 0xff, 2]), old.id, old.serial)))
+          expectResumedAt(m, old.serial);
         break;
       }
       case 'interruptActivity': {
@@ -191,10 +276,18 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
       case 'endActivity':
         if (tryDo(() => side(act.who).machine.endActivity())) ledger.majorIssued(name(act.who));
         break;
-      case 'capability': tryDo(() => side(act.who).machine.sendCapability(new Uint8Array([1, 2, 3]))); break;
-      case 'giveControl': tryDo(() => side(act.who).machine.giveControl()); break;
-      case 'exception': tryDo(() => side(act.who).machine.reportException(5)); break;
-      case 'respond': respondAll(side(act.who), act.acceptRelease); break;
+      case 'capability':
+        tryDo(() => side(act.who).machine.sendCapability(new Uint8Array([1, 2, 3])));
+        break;
+      case 'giveControl':
+        tryDo(() => side(act.who).machine.giveControl());
+        break;
+      case 'exception':
+        tryDo(() => side(act.who).machine.reportException(5));
+        break;
+      case 'respond':
+        respondAll(side(act.who), act.acceptRelease);
+        break;
       case 'minorConfirmed': {
         const s = side(act.who);
         if (!tryDo(() => s.machine.syncMinor({ confirm: true }))) break;
@@ -212,10 +305,17 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         if (!tryDo(() => s.machine.release())) break;
         p.settle();
         // (The request may have been cancelled by a resynchronize crossing it.)
-        if (act.refuse && peer.machine.negotiated?.units.has('negotiatedRelease') && tryDo(() => peer.machine.respondRelease(false))) {
+        if (
+          act.refuse &&
+          peer.machine.negotiated?.units.has('negotiatedRelease') &&
+          tryDo(() => peer.machine.respondRelease(false))
+        ) {
           p.settle();
           // A refused release leaves both sides usable: the requester may still sync or send.
-          if (s.machine.state !== 'established' || peer.machine.state !== 'established') throw new Error(`a refused release closed a side (${s.name} ${s.machine.state}, ${peer.name} ${peer.machine.state})`);
+          if (s.machine.state !== 'established' || peer.machine.state !== 'established')
+            throw new Error(
+              `a refused release closed a side (${s.name} ${s.machine.state}, ${peer.name} ${peer.machine.state})`,
+            );
         }
         break;
       }
@@ -226,12 +326,19 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
       case 'cut':
         if (p.connected && p.A.machine.stats.sent + p.B.machine.stats.sent > 0) count('cut-with-traffic');
         // A release under way, or one side closed by it with the end still in flight (I9).
-        if (p.connected && [p.A.machine, p.B.machine].some((m) => m.releasing || m.state === 'closed')) count('cut-in-release');
+        if (p.connected && [p.A.machine, p.B.machine].some((m) => m.releasing || m.state === 'closed'))
+          count('cut-in-release');
         p.cut(act.keep);
         break;
-      case 'reconnect': if (!p.connected) p.connectTransport(); break;
-      case 'advance': p.advance(act.ms); break;
-      case 'settle': p.settle(); break;
+      case 'reconnect':
+        if (!p.connected) p.connectTransport();
+        break;
+      case 'advance':
+        p.advance(act.ms);
+        break;
+      case 'settle':
+        p.settle();
+        break;
     }
     p.pump();
     ledger.checkStep(p.A.machine, p.B.machine);
@@ -249,10 +356,31 @@ export const property = fc.property(
   fc.constantFrom(...PROFILES),
   fc.array(action, { minLength: 5, maxLength: 80 }),
   fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat() }),
-  (profile, actions, abortAt) => { runScenario(profile, actions, abortAt); },
+  (profile, actions, abortAt) => {
+    runScenario(profile, actions, abortAt);
+  },
 );
 
 /** The paths the invariants are about; a pass in which one never ran proves little. */
-export const PATHS = ['data', 'resumed', 'cut-with-traffic', 'data-discarded', 'resync-complete', 'cancelled', 'sync-major-confirmed',
-  'activity-interrupted', 'activity-resume', 'activity-ended', 'activity-discarded', 'release-refused', 'cut-in-release', 'tokens-given',
-  'control-given', 'capability-confirmed', 'exception', 'expedited', 'typed', 'sync-minor-confirmed'];
+export const PATHS = [
+  'data',
+  'resumed',
+  'cut-with-traffic',
+  'data-discarded',
+  'resync-complete',
+  'cancelled',
+  'sync-major-confirmed',
+  'activity-interrupted',
+  'activity-resume',
+  'activity-ended',
+  'activity-discarded',
+  'release-refused',
+  'cut-in-release',
+  'tokens-given',
+  'control-given',
+  'capability-confirmed',
+  'exception',
+  'expedited',
+  'typed',
+  'sync-minor-confirmed',
+];

@@ -3,7 +3,17 @@
 
 import { describe, expect, it } from 'vitest';
 import { AbortReason } from '../../../../src/engine/frames.js';
-import { bytes, eventsSince, established, expectRejected, framesSince, ladderSince, mark, Pair, view } from './scenario.js';
+import {
+  bytes,
+  eventsSince,
+  established,
+  expectRejected,
+  framesSince,
+  ladderSince,
+  mark,
+  Pair,
+  view,
+} from './scenario.js';
 
 describe('abort', () => {
   it('user abort: one ABORT frame with reason and user data; queued data is dropped; both closed', () => {
@@ -15,10 +25,14 @@ describe('abort', () => {
     p.settle();
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>ABORT']);
-    expect(framesSince(p, m)).toEqual([{ type: 'ABORT', reason: AbortReason.user, message: 'bye', userData: bytes('ud') }]);
+    expect(framesSince(p, m)).toEqual([
+      { type: 'ABORT', reason: AbortReason.user, message: 'bye', userData: bytes('ud') },
+    ]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'local' } }]);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'remote' } }]);
-    expect(p.B.events.at(-1)).toMatchObject({ error: { message: 'bye', details: { reason: AbortReason.user, userData: bytes('ud') } } });
+    expect(p.B.events.at(-1)).toMatchObject({
+      error: { message: 'bye', details: { reason: AbortReason.user, userData: bytes('ud') } },
+    });
     expect(view(p.A).state).toBe('closed');
     expect(view(p.B).state).toBe('closed');
 
@@ -59,7 +73,9 @@ describe('abort', () => {
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['B>ABORT']);
     expect(framesSince(p, m)[0]).toMatchObject({ type: 'ABORT', reason: AbortReason.protocolError });
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'closed', error: { code: 'ERR_PROTOCOL_VIOLATION', origin: 'remote' } }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_PROTOCOL_VIOLATION', origin: 'remote' } },
+    ]);
     expect(p.B.events.at(-1)).toMatchObject({ error: { details: { frame: 'MAJOR_SYNC_ACK', state: 'established' } } });
     expect(eventsSince(p.A, m)).toEqual([{ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'remote' } }]);
     expect(p.A.events.at(-1)).toMatchObject({ error: { details: { reason: AbortReason.protocolError } } });
@@ -76,6 +92,8 @@ describe('abort', () => {
     expect(eventsSince(p.A, m)).toEqual([{ type: 'closed', error: { code: 'ERR_ABORTED', origin: 'local' } }]);
     expect(p.B.machine.state).toBe('interrupted');
     p.advance(1);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } },
+    ]);
   });
 });

@@ -25,7 +25,12 @@ describe('activities', () => {
 
     const m = mark(p);
     A.startActivity(bytes('act-1'), bytes('go'));
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: 'act-1' });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 1,
+      activity: 'act-1',
+    });
     expectRejected(p, () => A.startActivity(bytes('act-2')), 'ERR_ACTIVITY_IN_PROGRESS');
     expectRejected(p, () => A.release(), 'ERR_ACTIVITY_IN_PROGRESS');
     A.sendData(bytes('work'));
@@ -38,7 +43,13 @@ describe('activities', () => {
     expectRejected(p, () => B.confirmActivityEnd(), 'ERR_NOTHING_TO_CONFIRM');
     p.settle();
 
-    expect(ladderSince(p, m)).toEqual(['A>ACTIVITY_START', 'A>DATA', 'A>MINOR_SYNC', 'A>ACTIVITY_END', 'B>ACTIVITY_END_ACK']);
+    expect(ladderSince(p, m)).toEqual([
+      'A>ACTIVITY_START',
+      'A>DATA',
+      'A>MINOR_SYNC',
+      'A>ACTIVITY_END',
+      'B>ACTIVITY_END_ACK',
+    ]);
     expect(framesSince(p, m)).toEqual([
       { type: 'ACTIVITY_START', activityId: bytes('act-1'), userData: bytes('go') },
       { type: 'DATA', payload: bytes('work') },
@@ -53,7 +64,12 @@ describe('activities', () => {
       { type: 'activity-end', serial: 2, userData: 'done' },
     ]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'activity-ended', serial: 2, userData: 'ack' }]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 3, activity: null });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 3,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 3, activity: null });
   });
 
@@ -87,21 +103,36 @@ describe('activities', () => {
     expect(view(p.B).activity).toBeNull();
 
     const m2 = mark(p);
-    expectRejected(p, () => A.resumeActivity(bytes('act-2'), bytes('act-1'), -1), 'ERR_INVALID_ARGUMENT', { serial: -1 });
-    expectRejected(p, () => A.resumeActivity(bytes('act-2'), new Uint8Array(0), 2), 'ERR_INVALID_ARGUMENT', { length: 0 });
+    expectRejected(p, () => A.resumeActivity(bytes('act-2'), bytes('act-1'), -1), 'ERR_INVALID_ARGUMENT', {
+      serial: -1,
+    });
+    expectRejected(p, () => A.resumeActivity(bytes('act-2'), new Uint8Array(0), 2), 'ERR_INVALID_ARGUMENT', {
+      length: 0,
+    });
     A.resumeActivity(bytes('act-2'), bytes('act-1'), 2, bytes('again'));
     expect(A.syncMinor()).toBe(3);
     p.settle();
     expect(ladderSince(p, m2)).toEqual(['A>ACTIVITY_RESUME', 'A>MINOR_SYNC']);
     expect(framesSince(p, m2)).toEqual([
-      { type: 'ACTIVITY_RESUME', activityId: bytes('act-2'), oldActivityId: bytes('act-1'), serial: 2, userData: bytes('again') },
+      {
+        type: 'ACTIVITY_RESUME',
+        activityId: bytes('act-2'),
+        oldActivityId: bytes('act-1'),
+        serial: 2,
+        userData: bytes('again'),
+      },
       { type: 'MINOR_SYNC', serial: 3, confirm: false, userData: bytes('') },
     ]);
     expect(eventsSince(p.B, m2)).toEqual([
       { type: 'activity-resume', activityId: 'act-2', oldActivityId: 'act-1', serial: 2, userData: 'again' },
       { type: 'sync-minor', serial: 3, confirm: false, userData: '' },
     ]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 4, activity: 'act-2' });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 4,
+      activity: 'act-2',
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 4, activity: 'act-2' });
   });
 
@@ -125,7 +156,12 @@ describe('activities', () => {
       { type: 'activity-discarded' },
     ]);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'activity-discard', reason: 3 }]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: null });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 1,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 1, activity: null });
   });
 
@@ -156,7 +192,7 @@ describe('activities', () => {
     expect([view(p.A).activity, view(p.B).activity]).toEqual([null, null]);
   });
 
-  it('an interrupt colliding with the peer\'s resynchronize wins; the resynchronize is cancelled', () => {
+  it("an interrupt colliding with the peer's resynchronize wins; the resynchronize is cancelled", () => {
     const p = withActivities();
     const A = p.A.machine;
     const B = p.B.machine;
@@ -217,7 +253,9 @@ describe('activities', () => {
 
     const q = established();
     expectRejected(q, () => q.A.machine.startActivity(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
-    expectRejected(q, () => q.A.machine.resumeActivity(bytes('b'), bytes('a'), 1), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
+    expectRejected(q, () => q.A.machine.resumeActivity(bytes('b'), bytes('a'), 1), 'ERR_UNIT_NOT_SELECTED', {
+      unit: 'activities',
+    });
     expectRejected(q, () => q.A.machine.endActivity(), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
   });
 });

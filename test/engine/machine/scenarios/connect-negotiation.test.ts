@@ -2,14 +2,27 @@
 
 import { describe, expect, it } from 'vitest';
 import { RefuseReason } from '../../../../src/engine/frames.js';
-import { bytes, established, eventsSince, expectRejected, framesSince, ladderSince, mark, Pair, SESSION_ID, view } from './scenario.js';
+import {
+  bytes,
+  established,
+  eventsSince,
+  expectRejected,
+  framesSince,
+  ladderSince,
+  mark,
+  Pair,
+  SESSION_ID,
+  view,
+} from './scenario.js';
 
 const START = { wire: 0, A: 0, B: 0 };
 
 describe('connect and negotiation', () => {
   it('connects with the defaults: CONNECT, ACCEPT; the acceptor sees connect-request and answers', () => {
     const p = new Pair({ trace: true, a: { credentials: bytes('pw'), userData: bytes('hello') } });
-    p.B.onEvent = (e) => { if (e.type === 'connect-request') p.B.machine.accept({ userData: bytes('welcome') }); };
+    p.B.onEvent = (e) => {
+      if (e.type === 'connect-request') p.B.machine.accept({ userData: bytes('welcome') });
+    };
     p.connectTransport();
     p.settle();
 
@@ -35,7 +48,12 @@ describe('connect and negotiation', () => {
     // Every token starts with the initiator by default; only tokens of selected units exist.
     const [, accept] = framesSince(p, START);
     expect(accept).toMatchObject({ type: 'ACCEPT', tokenSetting: 0, initialSerial: 1 });
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: null });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 1,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 1, activity: null });
     expect(p.A.machine.sessionId).toEqual(SESSION_ID);
   });
@@ -43,7 +61,12 @@ describe('connect and negotiation', () => {
   it('half duplex with "acceptor chooses": the acceptor places the token, ACCEPT carries final positions', () => {
     const p = new Pair({
       trace: true,
-      a: { modes: ['halfDuplex'], units: ['minorSync', 'negotiatedRelease', 'exceptions'], initialTokens: { data: 'acceptor-chooses', release: 'acceptor' }, initialSerial: 7 },
+      a: {
+        modes: ['halfDuplex'],
+        units: ['minorSync', 'negotiatedRelease', 'exceptions'],
+        initialTokens: { data: 'acceptor-chooses', release: 'acceptor' },
+        initialSerial: 7,
+      },
       b: { chosenTokens: { data: 'acceptor' } },
     });
     p.establish();
@@ -53,7 +76,9 @@ describe('connect and negotiation', () => {
     // X.225 token setting: two bits per token (data 1-0, minor 3-2, major 5-4, release 7-6).
     expect(connect).toMatchObject({ type: 'CONNECT', tokenSetting: 0x42, initialSerial: 7 });
     expect(accept).toMatchObject({ type: 'ACCEPT', tokenSetting: 0x41, initialSerial: 7 });
-    expect(p.A.machine.negotiated?.units).toEqual(new Set(['halfDuplex', 'minorSync', 'negotiatedRelease', 'exceptions']));
+    expect(p.A.machine.negotiated?.units).toEqual(
+      new Set(['halfDuplex', 'minorSync', 'negotiatedRelease', 'exceptions']),
+    );
     expect(p.A.machine.negotiated?.tokens).toEqual(['data', 'minorSync', 'release']);
     expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync'], serial: 7, activity: null });
     expect(view(p.B)).toEqual({ state: 'established', tokens: ['data', 'release'], serial: 7, activity: null });
@@ -79,7 +104,10 @@ describe('connect and negotiation', () => {
     expectRejected(p, () => A.startActivity(bytes('act')), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
     expectRejected(p, () => A.giveControl(), 'ERR_UNIT_NOT_SELECTED', { unit: 'activities' });
     expectRejected(p, () => A.giveTokens(['data']), 'ERR_UNIT_NOT_SELECTED', { unit: 'halfDuplex', token: 'data' });
-    expectRejected(p, () => A.requestTokens(['release']), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease', token: 'release' });
+    expectRejected(p, () => A.requestTokens(['release']), 'ERR_UNIT_NOT_SELECTED', {
+      unit: 'negotiatedRelease',
+      token: 'release',
+    });
 
     // What was selected works.
     const m = mark(p);
@@ -105,12 +133,19 @@ describe('connect and negotiation', () => {
 
   it('the acceptor refuses: CONNECT, REFUSE; both sides closed', () => {
     const p = new Pair({ trace: true });
-    p.B.onEvent = (e) => { if (e.type === 'connect-request') p.B.machine.refuse(RefuseReason.unauthorized, 'who are you', bytes('bye')); };
+    p.B.onEvent = (e) => {
+      if (e.type === 'connect-request') p.B.machine.refuse(RefuseReason.unauthorized, 'who are you', bytes('bye'));
+    };
     p.connectTransport();
     p.settle();
 
     expect(ladderSince(p, START, { acks: true })).toEqual(['A>CONNECT', 'B>REFUSE']);
-    expect(framesSince(p, START)[1]).toEqual({ type: 'REFUSE', reason: RefuseReason.unauthorized, message: 'who are you', userData: bytes('bye') });
+    expect(framesSince(p, START)[1]).toEqual({
+      type: 'REFUSE',
+      reason: RefuseReason.unauthorized,
+      message: 'who are you',
+      userData: bytes('bye'),
+    });
     expect(eventsSince(p.A, START)).toEqual([{ type: 'closed', error: { code: 'ERR_REFUSED', origin: 'remote' } }]);
     expect(p.eventsOf(p.A, 'closed')[0]).toMatchObject({ error: { details: { reason: RefuseReason.unauthorized } } });
     expect(eventsSince(p.B, START).map((e) => e.type)).toEqual(['connect-request', 'closed']);
@@ -129,7 +164,9 @@ describe('connect and negotiation', () => {
 
     expect(ladderSince(p, START, { acks: true })).toEqual(['A>CONNECT', 'B>REFUSE']);
     expect(framesSince(p, START)[1]).toMatchObject({ type: 'REFUSE', reason: RefuseReason.unitsUnsupported });
-    expect(eventsSince(p.B, START)).toEqual([{ type: 'closed', error: { code: 'ERR_NEGOTIATION_FAILED', origin: 'local' } }]);
+    expect(eventsSince(p.B, START)).toEqual([
+      { type: 'closed', error: { code: 'ERR_NEGOTIATION_FAILED', origin: 'local' } },
+    ]);
     expect(eventsSince(p.A, START)).toEqual([{ type: 'closed', error: { code: 'ERR_REFUSED', origin: 'remote' } }]);
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['closed', 'closed']);
   });
@@ -155,4 +192,3 @@ describe('connect and negotiation', () => {
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['established', 'established']);
   });
 });
-

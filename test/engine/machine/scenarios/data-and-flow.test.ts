@@ -19,10 +19,16 @@ describe('data and flow', () => {
     expect(p.A.machine.stats).toMatchObject({ sent: 2, received: 1, acknowledged: 0, replayFrames: 2 });
     p.advance(100);
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>DATA', 'A>DATA', 'B>DATA', 'A>ACK', 'B>ACK']);
-    expect(p.wire.slice(-2).map((w) => w.frame)).toEqual([{ type: 'ACK', received: 1 }, { type: 'ACK', received: 2 }]);
+    expect(p.wire.slice(-2).map((w) => w.frame)).toEqual([
+      { type: 'ACK', received: 1 },
+      { type: 'ACK', received: 2 },
+    ]);
     expect(p.A.machine.stats).toMatchObject({ sent: 2, received: 1, acknowledged: 2, replayFrames: 0 });
     expect(p.B.machine.stats).toMatchObject({ sent: 1, received: 2, acknowledged: 1, replayFrames: 0 });
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'data', payload: 'a1' }, { type: 'data', payload: 'a2' }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'data', payload: 'a1' },
+      { type: 'data', payload: 'a2' },
+    ]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'data', payload: 'b1' }]);
   });
 
@@ -106,7 +112,10 @@ describe('data and flow', () => {
     p.advance(100);
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>DATA', 'B>ACK', 'A>DATA', 'B>ACK']);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'writable' }]);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'data', payload: 'first' }, { type: 'data', payload: '12345678' }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'data', payload: 'first' },
+      { type: 'data', payload: '12345678' },
+    ]);
     expect(A.stats).toMatchObject({ sent: 2, acknowledged: 2, queuedBytes: 0, replayFrames: 0 });
     A.sendData(bytes('abc'));
     p.settle();

@@ -19,7 +19,9 @@ describe('handshake timeout', () => {
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>CONNECT', 'A>ABORT']);
     expect(framesSince(p, m)[1]).toMatchObject({ type: 'ABORT', reason: AbortReason.timeout });
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'closed', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } },
+    ]);
     expect(eventsSince(p.B, m)).toEqual([
       expect.objectContaining({ type: 'connect-request' }),
       { type: 'closed', error: { code: 'ERR_ABORTED', origin: 'remote' } },
@@ -29,7 +31,7 @@ describe('handshake timeout', () => {
     expectRejected(p, () => p.B.machine.accept(), 'ERR_INVALID_STATE', { state: 'closed' });
   });
 
-  it('nothing arrives on the acceptor\'s new transport: it aborts after its own handshakeTimeoutMs', () => {
+  it("nothing arrives on the acceptor's new transport: it aborts after its own handshakeTimeoutMs", () => {
     const p = new Pair({ trace: true, b: { handshakeTimeoutMs: 2000 } });
     // The initiator never speaks on this transport.
     vi.spyOn(p.A.machine, 'handleTransportUp').mockImplementation(() => {});
@@ -40,7 +42,9 @@ describe('handshake timeout', () => {
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['B>ABORT']);
     expect(framesSince(p, m)[0]).toMatchObject({ type: 'ABORT', reason: AbortReason.timeout });
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'closed', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } },
+    ]);
     expect(p.B.machine.state).toBe('closed');
   });
 
@@ -56,7 +60,9 @@ describe('handshake timeout', () => {
     p.advance(1000);
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>RESUME']);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'close-transport', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'close-transport', error: { code: 'ERR_HANDSHAKE_TIMEOUT', origin: 'local' } },
+    ]);
     expect(p.A.machine.state).toBe('interrupted');
     expect(p.A.machine.isAttached).toBe(false);
 
@@ -67,6 +73,9 @@ describe('handshake timeout', () => {
     p.settle();
     expect(ladderSince(p, m2)).toEqual(['A>RESUME', 'B>RESUMED', 'A>DATA']);
     expect(eventsSince(p.A, m2)).toEqual([{ type: 'resumed', replayed: 1 }]);
-    expect(eventsSince(p.B, m2)).toEqual([{ type: 'resumed', replayed: 0 }, { type: 'data', payload: 'queued' }]);
+    expect(eventsSince(p.B, m2)).toEqual([
+      { type: 'resumed', replayed: 0 },
+      { type: 'data', payload: 'queued' },
+    ]);
   });
 });

@@ -43,7 +43,9 @@ describe('heartbeat and dead peer', () => {
     ];
     const lastHeard = 2; // ACCEPT reached A at t=2
     let detectedAt = -1;
-    p.A.onEvent = (e) => { if (e.type === 'close-transport') detectedAt = p.now; };
+    p.A.onEvent = (e) => {
+      if (e.type === 'close-transport') detectedAt = p.now;
+    };
     const m = mark(p);
     p.advance(3 * HB);
 
@@ -66,7 +68,10 @@ describe('heartbeat and dead peer', () => {
     p.settle();
     expect(ladderSince(p, m2)).toEqual(['A>RESUME', 'B>RESUMED', 'A>DATA']);
     expect(eventsSince(p.A, m2)).toEqual([{ type: 'resumed', replayed: 0 }]);
-    expect(eventsSince(p.B, m2)).toEqual([{ type: 'resumed', replayed: 0 }, { type: 'data', payload: 'still here' }]);
+    expect(eventsSince(p.B, m2)).toEqual([
+      { type: 'resumed', replayed: 0 },
+      { type: 'data', payload: 'still here' },
+    ]);
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['established', 'established']);
   });
 });

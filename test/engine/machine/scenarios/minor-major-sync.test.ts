@@ -32,7 +32,12 @@ describe('minor and major sync', () => {
       { type: 'data', payload: 'after 2' },
     ]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'sync-minor-confirmed', serial: 2, userData: 'got 2' }]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 3, activity: null });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 3,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 3, activity: null });
   });
 
@@ -104,7 +109,12 @@ describe('minor and major sync', () => {
     p.settle();
     expect(ladderSince(p, m)).toEqual(['A>MINOR_SYNC', 'A>GIVE_TOKENS']);
     expect(eventsSince(p.B, m).map((e) => e.type)).toEqual(['sync-minor', 'tokens-given']);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 2, activity: null });
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 2,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: ['data'], serial: 2, activity: null });
   });
 });

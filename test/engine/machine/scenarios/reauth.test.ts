@@ -34,6 +34,8 @@ describe('credentials refresh', () => {
     p.cut(0);
     p.connectTransport();
     p.settle();
-    expect(eventsSince(p.B, m).filter((e) => e.type === 'reauth')).toEqual([{ type: 'reauth', credentials: 'token-2' }]);
+    expect(eventsSince(p.B, m).filter((e) => e.type === 'reauth')).toEqual([
+      { type: 'reauth', credentials: 'token-2' },
+    ]);
   });
 });

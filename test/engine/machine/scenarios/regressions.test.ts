@@ -40,10 +40,12 @@ describe('regressions', () => {
     expect(B.state).toBe('established');
   });
 
-  it('issuing a minor sync point gives up the right to confirm the peer\'s earlier points (property test, seed 202 at 5,000 runs)', () => {
+  it("issuing a minor sync point gives up the right to confirm the peer's earlier points (property test, seed 202 at 5,000 runs)", () => {
     // X.225's Vsc: only the side that did not issue the latest sync point may confirm. Before,
     // B confirmed A's point 1 after A had confirmed B's point 2 (V(A) 3 on A), and A aborted.
-    const p = established({ a: { modes: ['simplex'], units: ['typedData', 'expedited', 'minorSync', 'resynchronize'] } });
+    const p = established({
+      a: { modes: ['simplex'], units: ['typedData', 'expedited', 'minorSync', 'resynchronize'] },
+    });
     const [A, B] = [p.A.machine, p.B.machine];
     A.syncMinor({ confirm: true });
     A.giveTokens(['minorSync']);

@@ -30,18 +30,27 @@ function releasePair(): Pair {
 type Closed = Extract<SessionEvent, { type: 'closed' }>;
 const closes = (s: Side): Closed[] => s.events.filter((e): e is Closed => e.type === 'closed');
 
-interface Run { p: Pair; resumedAt: number; closedAt: Map<Side, number> }
+interface Run {
+  p: Pair;
+  resumedAt: number;
+  closedAt: Map<Side, number>;
+}
 
 function run(releaser: Releaser, arrived: Arrived, answerAfterCut: boolean): Run {
   const p = releasePair();
   const closedAt = new Map<Side, number>();
-  for (const s of [p.A, p.B]) s.onEvent = chain(s.onEvent, (e) => { if (e.type === 'closed') closedAt.set(s, p.now); });
+  for (const s of [p.A, p.B])
+    s.onEvent = chain(s.onEvent, (e) => {
+      if (e.type === 'closed') closedAt.set(s, p.now);
+    });
   const from = releaser === 'A' ? p.A : p.B;
   const to = p.other(from);
   const out = releaser === 'A' ? 'AtoB' : 'BtoA';
   const back = releaser === 'A' ? 'BtoA' : 'AtoB';
   let answer = !answerAfterCut;
-  to.onEvent = chain(to.onEvent, (e) => { if (e.type === 'release-request' && answer) to.machine.respondRelease(true, bytes('bye')); });
+  to.onEvent = chain(to.onEvent, (e) => {
+    if (e.type === 'release-request' && answer) to.machine.respondRelease(true, bytes('bye'));
+  });
 
   from.machine.release(bytes('done'));
   p.pump();
@@ -88,8 +97,12 @@ describe('a release cut short completes on resume', () => {
           const got = closes(from)[0]?.userData;
           expect(got && text(got)).toBe('bye');
           expect(to.events.filter((e) => e.type === 'release-request')).toHaveLength(1);
-          expect(closedAt.get(from), 'the requester closes within one round trip after the resume').toBeLessThanOrEqual(resumedAt + RTT);
-          expect(closedAt.get(to), 'the responder closes when the ACK of its DISCONNECT arrives').toBeLessThanOrEqual(resumedAt + RTT + LATENCY);
+          expect(closedAt.get(from), 'the requester closes within one round trip after the resume').toBeLessThanOrEqual(
+            resumedAt + RTT,
+          );
+          expect(closedAt.get(to), 'the responder closes when the ACK of its DISCONNECT arrives').toBeLessThanOrEqual(
+            resumedAt + RTT + LATENCY,
+          );
           // Nothing armed: nobody waits out the resume window.
           expect([p.A.machine.nextDeadline(), p.B.machine.nextDeadline()]).toEqual([undefined, undefined]);
         });
@@ -101,7 +114,9 @@ describe('a release cut short completes on resume', () => {
 describe('a released acceptor answers only a RESUME on the same transport', () => {
   it('its answer lost with that transport, it sends nothing on the next one before the RESUME comes (found by the explorer)', () => {
     const p = releasePair();
-    p.B.onEvent = chain(p.B.onEvent, (e) => { if (e.type === 'release-request') p.B.machine.respondRelease(true); });
+    p.B.onEvent = chain(p.B.onEvent, (e) => {
+      if (e.type === 'release-request') p.B.machine.respondRelease(true);
+    });
     p.A.machine.release();
     p.pump();
     p.deliverNext('AtoB'); // FINISH; the DISCONNECT goes out
@@ -111,13 +126,26 @@ describe('a released acceptor answers only a RESUME on the same transport', () =
     // DISCONNECT again) is written: as when the initiator gives up on its handshake meanwhile.
     p.connectTransport();
     const a = p.A.machine;
-    p.B.machine.handleFrame({ type: 'RESUME', sessionId: a.sessionId as Uint8Array, resumeSecret: a.resumeSecret as Uint8Array, received: a.stats.received }, p.now);
+    p.B.machine.handleFrame(
+      {
+        type: 'RESUME',
+        sessionId: a.sessionId as Uint8Array,
+        resumeSecret: a.resumeSecret as Uint8Array,
+        received: a.stats.received,
+      },
+      p.now,
+    );
     p.cut(0);
     // The next transport: nothing from the acceptor until the initiator's RESUME has arrived.
     const m = p.wire.length;
     p.connectTransport();
     p.advance(10 * RTT);
-    expect(p.wire.slice(m).map((w) => `${w.from}>${w.frame.type}`)).toEqual(['A>RESUME', 'B>RESUMED', 'B>DISCONNECT', 'A>ACK']);
+    expect(p.wire.slice(m).map((w) => `${w.from}>${w.frame.type}`)).toEqual([
+      'A>RESUME',
+      'B>RESUMED',
+      'B>DISCONNECT',
+      'A>ACK',
+    ]);
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['closed', 'closed']);
     expect(closes(p.A)).toEqual([{ type: 'closed' }]);
   });

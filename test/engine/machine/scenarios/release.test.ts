@@ -26,7 +26,10 @@ describe('release', () => {
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>FINISH', 'B>DATA', 'B>DISCONNECT', 'A>ACK']);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'release-request', userData: 'bye' }, { type: 'closed' }]);
     // The DISCONNECT's user data reaches the requester on its closed event.
-    expect(eventsSince(p.A, m)).toMatchObject([{ type: 'data', payload: 'last words' }, { type: 'closed', userData: 'ok' }]);
+    expect(eventsSince(p.A, m)).toMatchObject([
+      { type: 'data', payload: 'last words' },
+      { type: 'closed', userData: 'ok' },
+    ]);
     expect(eventsSince(p.A, m)[1]?.error).toBeUndefined();
     expect(view(p.A)).toEqual({ state: 'closed', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: null });
     expect(view(p.B)).toEqual({ state: 'closed', tokens: [], serial: 1, activity: null });
@@ -49,7 +52,10 @@ describe('release', () => {
     p.settle();
 
     expect(ladderSince(p, m)).toEqual(['A>FINISH', 'B>NOT_FINISHED', 'A>DATA']);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'release-request', userData: 'may I?' }, { type: 'data', payload: 'more' }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'release-request', userData: 'may I?' },
+      { type: 'data', payload: 'more' },
+    ]);
     expect(eventsSince(p.A, m)).toEqual([{ type: 'release-refused', userData: 'not yet' }]);
     expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'release'], serial: 1, activity: null });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 1, activity: null });
@@ -65,14 +71,16 @@ describe('release', () => {
     const m = mark(p);
     p.A.machine.release();
     p.settle();
-    expectRejected(p, () => p.B.machine.respondRelease(false, bytes('no')), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease' });
+    expectRejected(p, () => p.B.machine.respondRelease(false, bytes('no')), 'ERR_UNIT_NOT_SELECTED', {
+      unit: 'negotiatedRelease',
+    });
     p.B.machine.respondRelease(true);
     p.settle();
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>FINISH', 'B>DISCONNECT', 'A>ACK']);
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['closed', 'closed']);
   });
 
-  it('both release at once when no tokens exist: FINISH, FINISH; the acceptor answers the initiator\'s with DISCONNECT', () => {
+  it("both release at once when no tokens exist: FINISH, FINISH; the acceptor answers the initiator's with DISCONNECT", () => {
     const p = established({ a: { modes: ['fullDuplex'], units: [] } });
     expect(p.A.machine.negotiated?.tokens).toEqual([]);
     const m = mark(p);

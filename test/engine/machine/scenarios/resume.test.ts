@@ -4,7 +4,19 @@
 
 import { describe, expect, it } from 'vitest';
 import { ResumeRefuseReason } from '../../../../src/engine/frames.js';
-import { bytes, established, eventsSince, expectRejected, framesSince, ladderSince, mark, RESUME_SECRET, SESSION_ID, text, view } from './scenario.js';
+import {
+  bytes,
+  established,
+  eventsSince,
+  expectRejected,
+  framesSince,
+  ladderSince,
+  mark,
+  RESUME_SECRET,
+  SESSION_ID,
+  text,
+  view,
+} from './scenario.js';
 import type { Pair } from './scenario.js';
 
 function payloads(p: Pair, side: 'A' | 'B'): string[] {
@@ -37,7 +49,10 @@ describe('resume', () => {
       { type: 'RESUME', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, received: 1 },
       { type: 'RESUMED', received: 1 },
     ]);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'resumed', replayed: 2 }, { type: 'data', payload: 'b1' }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'resumed', replayed: 2 },
+      { type: 'data', payload: 'b1' },
+    ]);
     expect(eventsSince(p.B, m)).toEqual([
       { type: 'resumed', replayed: 1 },
       { type: 'data', payload: 'a1' },
@@ -65,8 +80,16 @@ describe('resume', () => {
     p.B.machine.confirmMajorSync();
     p.settle();
     expect(ladderSince(p, m)).toEqual(['A>RESUME', 'B>RESUMED', 'A>MINOR_SYNC', 'A>MAJOR_SYNC', 'B>MAJOR_SYNC_ACK']);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'resumed', replayed: 2 }, { type: 'sync-major-confirmed', serial: 2, userData: '' }]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 3, activity: null });
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'resumed', replayed: 2 },
+      { type: 'sync-major-confirmed', serial: 2, userData: '' },
+    ]);
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 3,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 3, activity: null });
   });
 
@@ -81,7 +104,10 @@ describe('resume', () => {
     p.B.machine.handleTransportUp(p.now);
     const wrongSecret = RESUME_SECRET.map((b) => b ^ 0xff);
     p.B.machine.handleFrame({ type: 'RESUME', sessionId: SESSION_ID, resumeSecret: wrongSecret, received: 0 }, p.now);
-    p.B.machine.handleFrame({ type: 'RESUME', sessionId: new Uint8Array(16), resumeSecret: RESUME_SECRET, received: 0 }, p.now);
+    p.B.machine.handleFrame(
+      { type: 'RESUME', sessionId: new Uint8Array(16), resumeSecret: RESUME_SECRET, received: 0 },
+      p.now,
+    );
     p.pump();
 
     expect(ladderSince(p, m, { acks: true })).toEqual(['B>RESUME_REFUSED', 'B>RESUME_REFUSED']);
@@ -106,7 +132,10 @@ describe('resume', () => {
     p.settle();
     expect(ladderSince(p, m2)).toEqual(['A>RESUME', 'B>RESUMED', 'A>DATA']);
     expect(eventsSince(p.A, m2)).toEqual([{ type: 'resumed', replayed: 1 }]);
-    expect(eventsSince(p.B, m2)).toEqual([{ type: 'resumed', replayed: 0 }, { type: 'data', payload: 'before' }]);
+    expect(eventsSince(p.B, m2)).toEqual([
+      { type: 'resumed', replayed: 0 },
+      { type: 'data', payload: 'before' },
+    ]);
   });
 
   it('the resume window runs out: both sides close with ERR_RESUME_WINDOW_EXPIRED, no frame needed', () => {
@@ -120,8 +149,12 @@ describe('resume', () => {
     p.advance(1);
 
     expect(ladderSince(p, m, { acks: true })).toEqual([]);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } }]);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } },
+    ]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'closed', error: { code: 'ERR_RESUME_WINDOW_EXPIRED', origin: 'local' } },
+    ]);
     expect([p.A.machine.state, p.B.machine.state]).toEqual(['closed', 'closed']);
     // A closed initiator does not try to resume on a new transport.
     p.connectTransport();
@@ -129,7 +162,7 @@ describe('resume', () => {
     expect(ladderSince(p, m, { acks: true })).toEqual([]);
   });
 
-  it('a RESUME arriving after the acceptor\'s window ran out is refused as expired', () => {
+  it("a RESUME arriving after the acceptor's window ran out is refused as expired", () => {
     const p = established({ a: { resumeWindowMs: 5000 } });
     // B notices the dead transport 3 s before A does, so its window ends first.
     p.B.machine.handleTransportDown(p.now);
@@ -148,7 +181,7 @@ describe('resume', () => {
     expect(p.A.machine.state).toBe('closed');
   });
 
-  it('replayOverflow \'block\' (default): a send that finds the queue full while disconnected is refused; the session resumes', () => {
+  it("replayOverflow 'block' (default): a send that finds the queue full while disconnected is refused; the session resumes", () => {
     const p = established({ b: { maxSendQueueBytes: 10 } });
     p.cut(0);
     p.B.machine.sendData(bytes('12345678'));
@@ -160,7 +193,7 @@ describe('resume', () => {
     expect(eventsSince(p.A, m)).toContainEqual({ type: 'data', payload: '12345678' });
   });
 
-  it('replayOverflow \'fail\': the send that overflows while disconnected ends the session with ERR_REPLAY_OVERFLOW; a RESUME is refused as overflowed', () => {
+  it("replayOverflow 'fail': the send that overflows while disconnected ends the session with ERR_REPLAY_OVERFLOW; a RESUME is refused as overflowed", () => {
     const p = established({ b: { replayOverflow: 'fail', maxSendQueueBytes: 10 } });
     p.cut(0);
     p.B.machine.sendData(bytes('12345678'));
@@ -183,7 +216,10 @@ describe('resume', () => {
     expect(ladderSince(p, m, { acks: true })).toEqual(['A>RESUME', 'B>RESUME_REFUSED']);
     expect(framesSince(p, m)[1]).toMatchObject({ type: 'RESUME_REFUSED', reason: ResumeRefuseReason.overflowed });
     expect(p.A.machine.state).toBe('closed');
-    expect(p.A.events.at(-1)).toMatchObject({ type: 'closed', error: { code: 'ERR_RESUME_REFUSED', details: { reason: ResumeRefuseReason.overflowed } } });
+    expect(p.A.events.at(-1)).toMatchObject({
+      type: 'closed',
+      error: { code: 'ERR_RESUME_REFUSED', details: { reason: ResumeRefuseReason.overflowed } },
+    });
   });
 
   it('a release interrupted by a cut completes on resume: the released acceptor replays its DISCONNECT', () => {

@@ -43,9 +43,18 @@ describe('resynchronize', () => {
       { type: 'RESYNC', resyncType: ResyncType.restart, serial: 2, tokenSetting: 0, userData: bytes('again') },
       { type: 'RESYNC_ACK', serial: 2, tokenSetting: 0, userData: bytes('ok') },
     ]);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'resync', resyncType: 'restart', serial: 2, tokens: [], userData: 'again' }]);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'resync-complete', serial: 2, tokens: ['minorSync', 'majorActivity'], userData: 'ok' }]);
-    expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 2, activity: null });
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'resync', resyncType: 'restart', serial: 2, tokens: [], userData: 'again' },
+    ]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'resync-complete', serial: 2, tokens: ['minorSync', 'majorActivity'], userData: 'ok' },
+    ]);
+    expect(view(p.A)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 2,
+      activity: null,
+    });
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 2, activity: null });
   });
 
@@ -63,15 +72,26 @@ describe('resynchronize', () => {
 
     // A's queued DATA never went out; B's DATA crossed the RESYNC and was dropped on arrival.
     expect(ladderSince(p, m)).toEqual(['A>RESYNC', 'B>DATA', 'B>RESYNC_ACK']);
-    expect(framesSince(p, m)[0]).toMatchObject({ resyncType: ResyncType.abandon, serial: 10, tokenSetting: (Token.minorSync | Token.majorActivity) });
+    expect(framesSince(p, m)[0]).toMatchObject({
+      resyncType: ResyncType.abandon,
+      serial: 10,
+      tokenSetting: Token.minorSync | Token.majorActivity,
+    });
     expect(eventsSince(p.A, m)).toEqual([
       { type: 'data-discarded', direction: 'out', payloads: ['queued'] },
       { type: 'data-discarded', direction: 'in', payloads: ['crossing'] },
       { type: 'resync-complete', serial: 10, tokens: [], userData: '' },
     ]);
-    expect(eventsSince(p.B, m)).toEqual([{ type: 'resync', resyncType: 'abandon', serial: 10, tokens: ['minorSync', 'majorActivity'], userData: '' }]);
+    expect(eventsSince(p.B, m)).toEqual([
+      { type: 'resync', resyncType: 'abandon', serial: 10, tokens: ['minorSync', 'majorActivity'], userData: '' },
+    ]);
     expect(view(p.A)).toEqual({ state: 'established', tokens: [], serial: 10, activity: null });
-    expect(view(p.B)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 10, activity: null });
+    expect(view(p.B)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 10,
+      activity: null,
+    });
     expect(B.syncMinor()).toBe(10);
   });
 
@@ -79,7 +99,9 @@ describe('resynchronize', () => {
     const p = established();
     const B = p.B.machine;
     expectRejected(p, () => B.resynchronize('set'), 'ERR_INVALID_ARGUMENT', { serial: undefined });
-    expectRejected(p, () => B.resynchronize('set', { serial: 1_000_000 }), 'ERR_INVALID_ARGUMENT', { serial: 1_000_000 });
+    expectRejected(p, () => B.resynchronize('set', { serial: 1_000_000 }), 'ERR_INVALID_ARGUMENT', {
+      serial: 1_000_000,
+    });
     expectRejected(p, () => B.resynchronize('rewind' as never), 'ERR_INVALID_ARGUMENT', { type: 'rewind' });
     expectRejected(p, () => B.resynchronize('set', { serial: 5, tokens: ['data'] }), 'ERR_UNIT_NOT_SELECTED');
     const m = mark(p);
@@ -88,7 +110,9 @@ describe('resynchronize', () => {
     p.A.machine.respondResync();
     p.settle();
     expect(ladderSince(p, m)).toEqual(['B>RESYNC', 'A>RESYNC_ACK']);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'resync', resyncType: 'set', serial: 500, tokens: ['minorSync', 'majorActivity'], userData: '' }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'resync', resyncType: 'set', serial: 500, tokens: ['minorSync', 'majorActivity'], userData: '' },
+    ]);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'resync-complete', serial: 500, tokens: [], userData: '' }]);
     expect([view(p.A).serial, view(p.B).serial]).toEqual([500, 500]);
   });
@@ -134,7 +158,12 @@ describe('resynchronize', () => {
         { type: 'resync', resyncType: 'abandon', serial: 20, tokens: ['minorSync', 'majorActivity'], userData: '' },
       ]);
       expect(eventsSince(p.B, m)).toEqual([{ type: 'resync-complete', serial: 20, tokens: [], userData: '' }]);
-      expect(view(p.A)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 20, activity: null });
+      expect(view(p.A)).toEqual({
+        state: 'established',
+        tokens: ['minorSync', 'majorActivity'],
+        serial: 20,
+        activity: null,
+      });
       expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 20, activity: null });
     });
 
@@ -177,7 +206,9 @@ describe('resynchronize', () => {
         { type: 'cancelled', service: 'resync', side: 'local', by: 'resync' },
         { type: 'resync', resyncType: type, serial: winning, tokens: [], userData: '' },
       ]);
-      expect(eventsSince(p.A, m)).toEqual([{ type: 'resync-complete', serial: winning, tokens: ['minorSync', 'majorActivity'], userData: '' }]);
+      expect(eventsSince(p.A, m)).toEqual([
+        { type: 'resync-complete', serial: winning, tokens: ['minorSync', 'majorActivity'], userData: '' },
+      ]);
       expect([view(p.A).serial, view(p.B).serial]).toEqual([winning, winning]);
     });
   });

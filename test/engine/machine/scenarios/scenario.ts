@@ -23,7 +23,11 @@ export { bytes, chain, Pair, RESUME_SECRET, SESSION_ID, text } from '../../suppo
 export type { PairOptions, Side } from '../../support/pair.js';
 
 /** Where a scenario stood: frames on the wire and events seen so far by each side. */
-export interface Mark { wire: number; A: number; B: number }
+export interface Mark {
+  wire: number;
+  A: number;
+  B: number;
+}
 
 /** A traced pair, connected and established, with the handshake's lazy timers run out. */
 export function established(options: PairOptions = {}): Pair {
@@ -42,12 +46,18 @@ export function mark(p: Pair): Mark {
 
 /** Frames since the mark as `A>TYPE`; ACK frames are left out unless `acks` is set. */
 export function ladderSince(p: Pair, m: Mark, options: { acks?: boolean } = {}): string[] {
-  return p.wire.slice(m.wire).filter((w) => options.acks || w.frame.type !== 'ACK').map((w) => `${w.from}>${w.frame.type}`);
+  return p.wire
+    .slice(m.wire)
+    .filter((w) => options.acks || w.frame.type !== 'ACK')
+    .map((w) => `${w.from}>${w.frame.type}`);
 }
 
 /** The frames themselves (ACKs left out), for checking fields such as serials and token settings. */
 export function framesSince(p: Pair, m: Mark): Frame[] {
-  return p.wire.slice(m.wire).map((w) => w.frame).filter((f) => f.type !== 'ACK');
+  return p.wire
+    .slice(m.wire)
+    .map((w) => w.frame)
+    .filter((f) => f.type !== 'ACK');
 }
 
 export type Brief = Record<string, unknown>;
@@ -74,7 +84,12 @@ export function typesSince(side: Side, m: Mark): string[] {
   return side.events.slice(m[side.name]).map((e) => e.type);
 }
 
-export interface View { state: string; tokens: string[]; serial: number | undefined; activity: string | null }
+export interface View {
+  state: string;
+  tokens: string[];
+  serial: number | undefined;
+  activity: string | null;
+}
 
 /** What a side's machine shows: lifecycle state, tokens held, V(M), activity in progress. */
 export function view(side: Side): View {
@@ -83,7 +98,13 @@ export function view(side: Side): View {
 }
 
 function snapshot(p: Pair): unknown {
-  const one = (s: Side): unknown => ({ ...view(s), attached: s.machine.isAttached, stats: s.machine.stats, events: s.events.length, deadline: s.machine.nextDeadline() });
+  const one = (s: Side): unknown => ({
+    ...view(s),
+    attached: s.machine.isAttached,
+    stats: s.machine.stats,
+    events: s.events.length,
+    deadline: s.machine.nextDeadline(),
+  });
   return { wire: p.wire.length, A: one(p.A), B: one(p.B) };
 }
 
@@ -92,7 +113,12 @@ function snapshot(p: Pair): unknown {
  * once, and neither side changes: no frame goes out, no event, same state, tokens, serial,
  * activity, counters and timers.
  */
-export function expectRejected(p: Pair, command: () => unknown, code: ErrorCode, details?: Record<string, unknown>): SessionError {
+export function expectRejected(
+  p: Pair,
+  command: () => unknown,
+  code: ErrorCode,
+  details?: Record<string, unknown>,
+): SessionError {
   p.pump();
   const before = snapshot(p);
   let caught: unknown;

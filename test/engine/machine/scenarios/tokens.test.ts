@@ -47,7 +47,9 @@ describe('tokens', () => {
       { type: 'GIVE_TOKENS', tokens: Token.release },
       { type: 'GIVE_TOKENS', tokens: Token.data | Token.minorSync },
     ]);
-    expect(eventsSince(p.A, m)).toEqual([{ type: 'tokens-requested', tokens: ['data', 'release'], userData: 'please' }]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'tokens-requested', tokens: ['data', 'release'], userData: 'please' },
+    ]);
     expect(eventsSince(p.B, m)).toEqual([
       { type: 'tokens-given', tokens: ['release'] },
       { type: 'tokens-given', tokens: ['data', 'minorSync'] },
@@ -62,7 +64,10 @@ describe('tokens', () => {
     const B = p.B.machine;
     expectRejected(p, () => A.giveTokens([]), 'ERR_INVALID_ARGUMENT');
     expectRejected(p, () => B.requestTokens([]), 'ERR_INVALID_ARGUMENT');
-    expectRejected(p, () => A.giveTokens(['data', 'release']), 'ERR_UNIT_NOT_SELECTED', { unit: 'negotiatedRelease', token: 'release' });
+    expectRejected(p, () => A.giveTokens(['data', 'release']), 'ERR_UNIT_NOT_SELECTED', {
+      unit: 'negotiatedRelease',
+      token: 'release',
+    });
     expectRejected(p, () => B.giveTokens(['minorSync']), 'ERR_TOKEN_NOT_HELD', { token: 'minorSync' });
     expectRejected(p, () => A.requestTokens(['majorActivity']), 'ERR_TOKEN_HELD', { token: 'majorActivity' });
     // While our major sync awaits confirmation, tokens stay where they are.
@@ -90,7 +95,12 @@ describe('tokens', () => {
     expect(eventsSince(p.A, m)).toEqual([{ type: 'control-give-confirmed' }]);
     expect(eventsSince(p.B, m)).toEqual([{ type: 'control-given' }]);
     expect(view(p.A)).toEqual({ state: 'established', tokens: [], serial: 1, activity: null });
-    expect(view(p.B)).toEqual({ state: 'established', tokens: ['minorSync', 'majorActivity'], serial: 1, activity: null });
+    expect(view(p.B)).toEqual({
+      state: 'established',
+      tokens: ['minorSync', 'majorActivity'],
+      serial: 1,
+      activity: null,
+    });
 
     // Control is given between activities only.
     const B = p.B.machine;
