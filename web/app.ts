@@ -57,6 +57,8 @@ let chat: ChatClient | null = null;
 let me: string | null = null;
 let transcript: Line[] = [];
 let chosen: string | null = null;
+/** True once the user clicked a row: the ladder then stays on that session, not on their own. */
+let pickedByHand = false;
 let frames: EventSource | null = null;
 let pollTimer: ReturnType<typeof setTimeout> | null = null;
 let ladder: Ladder | null = null;
@@ -234,7 +236,11 @@ function bindChat(client: ChatClient, name: string): void {
   }
   $('session-id').textContent = session.id;
   ($('session-id') as HTMLElement).dataset.id = session.id;
-  chosen ??= session.id;
+  // The ladder follows the user's own session (a new one after a failed resume too) until they pick another.
+  if (!pickedByHand && chosen !== session.id) {
+    if (frames) choose(session.id);
+    else chosen = session.id;
+  }
   setStatus('established', `connected as ${client.nick || name}`);
   if (session.closed) {
     chat = null;
@@ -322,7 +328,10 @@ function drawSessions(rows: Row[]): void {
         td.textContent = cell;
         tr.append(td);
       }
-      tr.addEventListener('click', () => choose(r.id));
+      tr.addEventListener('click', () => {
+        pickedByHand = true;
+        choose(r.id);
+      });
       return tr;
     }),
   );

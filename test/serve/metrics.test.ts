@@ -182,9 +182,11 @@ describe('colloquy serve: GET /metrics', () => {
     expect(moved('colloquy_sessions_closed_total{code="released"}')).toBe(2);
     expect(moved('colloquy_transport_bytes_total{direction="in"}')).toBeGreaterThan(0);
     expect(moved('colloquy_transport_bytes_total{direction="out"}')).toBeGreaterThan(0);
-    // At least CONNECT, DATA x3, RESUME x2, RELEASE in; ACCEPT, DATA x3, RESUMED x2, RELEASED out, per session.
-    expect(moved('colloquy_frames_total{direction="in"}')).toBeGreaterThanOrEqual(14);
-    expect(moved('colloquy_frames_total{direction="out"}')).toBeGreaterThanOrEqual(14);
+    // At least, each way: the tcp session's 7 (CONNECT/ACCEPT, DATA 'one', RESUME/RESUMED x2, DATA 'after cut' x2,
+    // FINISH/DISCONNECT) and the ws session's 6 (no 'one'): 13. Acknowledgements come on top when they are not
+    // carried by a DATA frame, which depends on timing, so 13 is the floor (14 failed a CI run with 13 out).
+    expect(moved('colloquy_frames_total{direction="in"}')).toBeGreaterThanOrEqual(13);
+    expect(moved('colloquy_frames_total{direction="out"}')).toBeGreaterThanOrEqual(13);
     expect(value(s, 'colloquy_sessions{transport="tcp",service="echo"}')).toBe(0);
     expect(s.get('colloquy_process_cpu_user_seconds_total')).toBeGreaterThan(0);
 
