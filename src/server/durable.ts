@@ -37,6 +37,11 @@
 //     128 random bits, so a fast hash cannot be searched). A node that does not hold a session
 //     checks the RESUME's secret against that hash, in constant time, BEFORE it claims anything:
 //     a session ID alone never moves a session away from its owner (docs/security.md).
+//   - Outage tolerance: a persist the store cannot take because it is unreachable is tried again
+//     for up to `persistRetryMs` (./persist-retry.ts) before the session ends. Every head carries
+//     a random write token (`w`), so a retry whose earlier try landed after all (its reply was
+//     lost with the connection) finds its own write (version one past its own, its token) and
+//     keeps it, instead of taking it for another node's takeover.
 //   - Cost: one store round trip per persist (the head, up to a chunk's worth of tail), two when
 //     a chunk fills up (the chunk, then the head); measured by bench/stores.ts.
 
@@ -49,6 +54,7 @@ import type { SessionFrame } from '../engine/frames.js';
 import type { MachineSnapshot } from '../engine/machine/index.js';
 import type { SessionStore } from '../store/store.js';
 import type {} from '../store/errors.js';
+import { DEFAULT_PERSIST_RETRY_MS, retryWhileUnreachable } from './persist-retry.js';
 
 export interface DurabilityOptions {
   store: SessionStore;
@@ -58,6 +64,12 @@ export interface DurabilityOptions {
   graceMs?: number;
   /** The string the store indexes a principal under (list/revoke per user). Default: the principal if it is a string. */
   principalKey?: (principal: unknown) => string | null;
+  /**
+   * How long a persist keeps trying while the store is unreachable (ERR_STORE_UNAVAILABLE or
+   * ERR_STORE_TIMEOUT), e.g. during a Redis failover, before the session ends; nothing is sent
+   * to the peer meanwhile. 0: no retry. Default DEFAULT_PERSIST_RETRY_MS (30 s).
+   */
+  persistRetryMs?: number;
 }
 
 /** How long an ended session's tombstone (and the reason it carries) stays in the store. */
@@ -82,6 +94,8 @@ interface Record {
   ended?: boolean;
   /** Why it ended (code: message), when an error ended it. */
   why?: string;
+  /** The write token of the persist that stored this head (random per try). */
+  w?: string;
 }
 
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
@@ -143,6 +157,18 @@ interface Owned {
   chunks: Chunk[];
 }
 
+/** One try of a persist: what it wrote, so a retry can keep it if its head landed after all. */
+interface Try {
+  token: string;
+  epoch: string;
+  next: number;
+  /** Every chunk its head names; `written`: those it wrote itself. */
+  chunks: Chunk[];
+  written: Chunk[];
+  /** Its head write was sent (it may have landed even if the call failed). */
+  headSent: boolean;
+}
+
 /** One node's view of the durable sessions it owns. */
 export class DurableSessions {
   private readonly owned = new Map<string, Owned>();
@@ -173,12 +199,30 @@ export class DurableSessions {
     return e;
   }
 
-  /** Persists a snapshot over the version this node last wrote (0 for a new session). */
+  /**
+   * Persists a snapshot over the version this node last wrote (0 for a new session), trying
+   * again while the store is unreachable, up to persistRetryMs (./persist-retry.ts).
+   */
   async persist(id: string, snapshot: MachineSnapshot, live: unknown): Promise<void> {
     // The principal as it is now, with the snapshot taken in the same step: a service that keeps
     // state in it (the chat's log position) changes it with what it queues in the session, and
     // the store must get the two as they were together, not the principal of a later moment.
     const principal: unknown = live === undefined ? undefined : JSON.parse(JSON.stringify(live));
+    const tries: Try[] = [];
+    const bound = this.options.persistRetryMs ?? DEFAULT_PERSIST_RETRY_MS;
+    const kept = await retryWhileUnreachable(bound, () => this.persistOnce(id, snapshot, principal, tries));
+    // Chunks written by the other tries are named by no stored head.
+    const names = new Set(kept.chunks.map((c) => c.name));
+    for (const t of tries)
+      if (t !== kept)
+        this.dropChunks(
+          id,
+          t.written.filter((c) => !names.has(c.name)),
+        );
+  }
+
+  /** One try of persist(): resolves with the try whose head is stored (this one, or an earlier one that landed). */
+  private async persistOnce(id: string, snapshot: MachineSnapshot, principal: unknown, tries: Try[]): Promise<Try> {
     const store = this.options.store;
     const ttlMs = this.ttl();
     const now = Date.now();
@@ -230,6 +274,15 @@ export class DurableSessions {
     prev.next = next;
     // Chunks not rewritten are touched once they are half-way to expiring.
     const touches = kept.filter((c) => now - c.at >= ttlMs);
+    const attempt: Try = {
+      token: randomBytes(6).toString('base64url'),
+      epoch: prev.epoch,
+      next,
+      chunks,
+      written: writes.map((w) => w.chunk),
+      headSent: false,
+    };
+    tries.push(attempt);
 
     await Promise.all([
       ...writes.map((w) => store.set(this.chunkKey(id, w.chunk.name), w.frames, { ttlMs: 2 * ttlMs, principal: null })),
@@ -248,21 +301,51 @@ export class DurableSessions {
       snapshot: encodeHead(snapshot),
       principal,
       log: { base, sent, end, chunks: chunks.map((c) => [c.name, c.start, c.count]), tailStart, tail },
+      w: attempt.token,
     };
-    const version = await store.compareAndSet(this.key(id), prev.version, record, {
+    attempt.headSent = true;
+    let version = await store.compareAndSet(this.key(id), prev.version, record, {
       ttlMs,
       principal: this.principalKey(principal),
     });
+    let stored = attempt;
     if (version === null) {
-      this.owned.delete(id);
-      throw new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id });
+      // An earlier try of this persist may have landed after all: then the head is its write.
+      const landed = await this.landed(id, prev.version, tries, attempt);
+      if (landed === null) {
+        this.owned.delete(id);
+        throw new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id });
+      }
+      ({ version, stored } = landed);
     }
-    this.owned.set(id, { version, epoch: prev.epoch, next, base, frames, chunks });
-    const names = new Set(chunks.map((c) => c.name));
+    this.owned.set(id, {
+      version,
+      epoch: stored.epoch,
+      next: Math.max(next, stored.next),
+      base,
+      frames,
+      chunks: stored.chunks,
+    });
+    const names = new Set(stored.chunks.map((c) => c.name));
     this.dropChunks(
       id,
       prev.chunks.filter((c) => !names.has(c.name)),
     );
+    return stored;
+  }
+
+  /** After a conflict: the earlier try of this persist whose head is stored (one write past `expected`), or null. */
+  private async landed(
+    id: string,
+    expected: number,
+    tries: Try[],
+    current: Try,
+  ): Promise<{ version: number; stored: Try } | null> {
+    if (!tries.some((t) => t !== current && t.headSent)) return null;
+    const head = await this.options.store.get<Record>(this.key(id));
+    if (head === null || head.version !== expected + 1) return null;
+    const stored = tries.find((t) => t !== current && t.headSent && t.token === head.data.w);
+    return stored === undefined ? null : { version: head.version, stored };
   }
 
   /**

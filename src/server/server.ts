@@ -45,6 +45,7 @@ import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { DurableSessions } from './durable.js';
 import type { DurabilityOptions } from './durable.js';
+import { storeUnreachable } from './persist-retry.js';
 import { serverProfiles, type ProfileEndpoint, type ServerProfiles } from './profiles.js';
 import { openEndpoints } from './endpoints.js';
 import { AddressLimits, type AddressLimitOptions } from './address-limits.js';
@@ -416,7 +417,12 @@ export class Server extends Emitter<ServerEvents> {
         durable.forget(id);
         const e =
           error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
-        this.turnAway(transport, turnAway.storeUnavailable(id, e));
+        const refused = turnAway.storeUnavailable(id, e);
+        // A store that cannot be reached now (a failover) may be back soon: the connection is
+        // closed without a refusal, as by a node that is down, so the client redials (backing
+        // off, within its resume window) instead of giving the session up.
+        const { frame: _refusal, ...silently } = refused;
+        this.turnAway(transport, storeUnreachable(e) ? silently : refused);
       });
   }
 
