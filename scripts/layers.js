@@ -22,7 +22,7 @@ export const LAYERS = [
   ['driver'],
   ['mux'],
   ['client', 'server'],
-  ['iso', 'netbios', 'pptp'],
+  ['iso', 'netbios', 'pptp', 'decnet'],
   ['cluster', 'web'],
   ['apps'],
   ['serve'],

@@ -12,6 +12,7 @@ import { DRIVER_ERROR_CODES } from './driver/errors.js';
 import { ENGINE_ERROR_CODES, type ErrorTable } from './engine/errors.js';
 import { NETBIOS_ERROR_CODES } from './netbios/errors.js';
 import { PPTP_ERROR_CODES } from './pptp/errors.js';
+import { DECNET_ERROR_CODES } from './decnet/errors.js';
 import { SERVER_ERROR_CODES } from './server/errors.js';
 import { STORE_ERROR_CODES } from './store/errors.js';
 import { TRANSPORT_ERROR_CODES } from './transport/errors.js';
@@ -23,7 +24,7 @@ export interface ErrorTableSource {
   /** The exported name of the table. */
   readonly name: string;
   /** The class whose `code` takes these values. */
-  readonly errorClass: 'SessionError' | 'TransportError' | 'NetbiosError' | 'PptpError';
+  readonly errorClass: 'SessionError' | 'TransportError' | 'NetbiosError' | 'PptpError' | 'DecnetError';
   /** One line for docs/errors.md: what the codes are about. */
   readonly about: string;
   readonly table: ErrorTable;
@@ -107,6 +108,13 @@ export const ERROR_TABLES: readonly ErrorTableSource[] = [
     about: 'the PPTP control connection (docs/pptp.md)',
     table: PPTP_ERROR_CODES,
   },
+  {
+    folder: 'decnet',
+    name: 'DECNET_ERROR_CODES',
+    errorClass: 'DecnetError',
+    about: 'DECnet Phase IV logical links: NSP and Session Control (docs/decnet.md)',
+    table: DECNET_ERROR_CODES,
+  },
 ];
 
 /** Every code of every folder, with what happened and what to do. */
@@ -122,6 +130,7 @@ export const ERROR_CODES = {
   ...APPS_ERROR_CODES,
   ...NETBIOS_ERROR_CODES,
   ...PPTP_ERROR_CODES,
+  ...DECNET_ERROR_CODES,
 } as const satisfies ErrorTable;
 
 /** Any code of the family. */
