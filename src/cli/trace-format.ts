@@ -69,7 +69,9 @@ function detailOf(f: Frame): { detail: string; serial?: number; tokens?: TokenNa
     case 'REFUSE':
       return { detail: `reason ${f.reason}: ${f.message}` };
     case 'RESUME':
-      return { detail: `session ${toHex(f.sessionId).slice(0, 8)}… has received ${f.received}` };
+      return {
+        detail: `session ${toHex(f.sessionId).slice(0, 8)}… has received ${f.received}${f.acked === undefined ? '' : `, ${f.acked} of its own acknowledged`}`,
+      };
     case 'RESUMED':
       return { detail: `server has received ${f.received}` };
     case 'RESUME_REFUSED':

@@ -101,8 +101,8 @@ export const ENGINE_ERROR_CODES = {
     todo: 'Align the versions, units and modes configured on both ends.',
   },
   ERR_RESUME_REFUSED: {
-    what: 'The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed or invalid. When the server ended the session with an error (on this node or another one sharing its store), the message says which: `the server ended the session: CODE: reason`.',
-    todo: 'The session is gone; open a new one. Data not acknowledged before the cut was not delivered.',
+    what: "The peer refused to resume the session; `details.reason` is unknown, expired, wrong-secret, overflowed, closed, invalid or stale-state (`ResumeRefuseReason.staleState`, 6). When the server ended the session with an error (on this node or another one sharing its store), the message says which: `the server ended the session: CODE: reason`. stale-state: the server's copy of the session is older than what this client has seen of it (it had acknowledged frames, or sent frames, that the copy lacks): the store lost the session's newest state, as a Redis failover can when a write has not reached the replica that is promoted (docs/stores.md). The session ends rather than replay wrong data; the message gives the counts.",
+    todo: 'The session is gone; open a new one. Data not acknowledged before the cut was not delivered. After stale-state, anything the session carried since the lost state (what the server had acknowledged but lost) must be sent again by the application, in a new session.',
   },
   ERR_REVOKED: {
     what: 'The login (web session cookie) or token family this session was opened with was logged out or revoked, so the server ended the session (ABORT reason revoked); it cannot be resumed. On the server, `Server.revoke()` ended it.',

@@ -83,6 +83,13 @@ export const ResumeRefuseReason = {
   overflowed: 3,
   closed: 4,
   invalid: 5,
+  /**
+   * The acceptor's state of the session is older than what the initiator has seen of it (it
+   * acknowledged frames it no longer holds, or sent frames it no longer knows): a store that
+   * lost its newest writes (a Redis failover) restored it. Sent only to an initiator whose RESUME
+   * carries `acked`; an older one hears `invalid`.
+   */
+  staleState: 6,
 } as const;
 export type ResumeRefuseReasonValue = (typeof ResumeRefuseReason)[keyof typeof ResumeRefuseReason];
 
@@ -223,6 +230,11 @@ export interface ResumeFrame {
   resumeSecret: Bytes;
   /** How many session frames this side has received in the session so far. */
   received: number;
+  /**
+   * How many of this side's session frames the acceptor has acknowledged (ACK, RESUMED): what the
+   * acceptor's state must still hold. Optional on the wire: absent from an older initiator's RESUME.
+   */
+  acked?: number;
 }
 
 export interface ResumedFrame {

@@ -50,7 +50,8 @@ import { toBase64, fromBase64 } from './base64.js';
 import { decodeFrame, encodeFrame } from '../engine/codec/index.js';
 import { SessionError } from '../engine/errors.js';
 import { MAX_FRAME_SIZE } from '../engine/frames.js';
-import type { SessionFrame } from '../engine/frames.js';
+import { ResumeRefuseReason } from '../engine/frames.js';
+import type { ResumeRefuseReasonValue, SessionFrame } from '../engine/frames.js';
 import type { MachineSnapshot } from '../engine/machine/index.js';
 import type { SessionStore } from '../store/store.js';
 import type {} from '../store/errors.js';
@@ -96,6 +97,8 @@ interface Record {
   why?: string;
   /** The write token of the persist that stored this head (random per try). */
   w?: string;
+  /** The RESUME_REFUSED reason later RESUMEs hear, when not `closed` (stale-state). */
+  reason?: ResumeRefuseReasonValue;
 }
 
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
@@ -418,11 +421,13 @@ export class DurableSessions {
   }
 
   /** The session ended here: leave a short tombstone (saying why) unless another node owns it now. */
-  async ended(id: string, why?: string): Promise<void> {
+  async ended(id: string, why?: string, reason?: ResumeRefuseReasonValue): Promise<void> {
     const owned = this.owned.get(id);
     this.owned.delete(id);
     if (owned === undefined) return;
-    const tombstone = why === undefined ? { ended: true, principal: null } : { ended: true, principal: null, why };
+    const tombstone: Pick<Record, 'ended' | 'principal' | 'why' | 'reason'> = { ended: true, principal: null };
+    if (why !== undefined) tombstone.why = why;
+    if (reason !== undefined) tombstone.reason = reason;
     const version = await this.options.store
       .compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
       .catch(() => null);
@@ -437,11 +442,15 @@ export class DurableSessions {
     return stored !== null && stored.version === owned.version;
   }
 
-  /** For a session that cannot be claimed: null if the store knows nothing of it, else why it ended ('' when no error ended it). */
-  async endedWhy(id: string): Promise<string | null> {
+  /**
+   * For a session that cannot be claimed: null if the store knows nothing of it, else why it
+   * ended ('' when no error ended it) and the refusal reason it left, if not `closed`.
+   */
+  async endedWhy(id: string): Promise<{ why: string; reason?: ResumeRefuseReasonValue } | null> {
     const stored = await this.options.store.get<Record>(this.key(id));
     if (!stored?.data.ended) return null;
-    return typeof stored.data.why === 'string' ? stored.data.why : '';
+    const why = typeof stored.data.why === 'string' ? stored.data.why : '';
+    return stored.data.reason === ResumeRefuseReason.staleState ? { why, reason: stored.data.reason } : { why };
   }
 
   forget(id: string): void {

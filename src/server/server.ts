@@ -339,19 +339,18 @@ export class Server extends Emitter<ServerEvents> {
     if (session && refusal === null) {
       // Detached here and durable: another node may have taken it over meanwhile (this one
       // was frozen or cut off); resuming this copy would go back in time.
-      if (this.durable && !session.driver.attached)
-        return this.resumeIfOwned(transport, session, id, first.resumeSecret, chunks);
+      if (this.durable && !session.driver.attached) return this.resumeIfOwned(transport, session, id, first, chunks);
       return session.driver.attach(transport, chunks);
     }
     if (session && refusal === ResumeRefuseReason.closed) return this.refuseOnceEnded(transport, session, id);
     if (refusal === ResumeRefuseReason.wrongSecret) return this.turnAway(transport, turnAway.wrongSecret(id));
     if (!session && this.durable && !this.tombstones.has(id))
-      return this.restoreFromStore(transport, id, first.resumeSecret, chunks);
+      return this.restoreFromStore(transport, id, first, chunks);
     const tomb = this.tombstones.get(id);
     if (!session && tomb?.released) return this.answerReleased(transport, tomb.released, first);
     return this.turnAway(
       transport,
-      turnAway.ended(id, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown, tomb?.why),
+      turnAway.ended(id, heardBy(first, refusal ?? tomb?.reason ?? ResumeRefuseReason.unknown), tomb?.why),
     );
   }
 
@@ -367,8 +366,9 @@ export class Server extends Emitter<ServerEvents> {
    * A RESUME for a session this node does not hold: claim it from the store, if another node
    * left it there and the secret matches the stored hash (checked before the claim).
    */
-  private restoreFromStore(transport: Transport, id: string, secret: Uint8Array, chunks: Uint8Array[]): void {
+  private restoreFromStore(transport: Transport, id: string, first: ResumeFrame, chunks: Uint8Array[]): void {
     const durable = this.durable as DurableSessions;
+    const secret = first.resumeSecret;
     let closed = false;
     transport.setHandlers({
       data: (c) => {
@@ -388,12 +388,16 @@ export class Server extends Emitter<ServerEvents> {
         if (!claimed) {
           // Ended on another node: say why it ended there, not just that it is unknown here.
           return durable.endedWhy(id).then(
-            (why) =>
+            (ended) =>
               this.turnAway(
                 transport,
-                why === null
+                ended === null
                   ? turnAway.ended(id, ResumeRefuseReason.unknown)
-                  : turnAway.ended(id, ResumeRefuseReason.closed, why || undefined),
+                  : turnAway.ended(
+                      id,
+                      heardBy(first, ended.reason ?? ResumeRefuseReason.closed),
+                      ended.why || undefined,
+                    ),
               ),
             () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
@@ -431,7 +435,7 @@ export class Server extends Emitter<ServerEvents> {
     transport: Transport,
     session: Session,
     id: string,
-    secret: Uint8Array,
+    first: ResumeFrame,
     chunks: Uint8Array[],
   ): void {
     const durable = this.durable as DurableSessions;
@@ -457,7 +461,7 @@ export class Server extends Emitter<ServerEvents> {
         durable.forget(id);
         session.once('closed', () =>
           queueMicrotask(() => {
-            if (!closed) this.restoreFromStore(transport, id, secret, chunks);
+            if (!closed) this.restoreFromStore(transport, id, first, chunks);
           }),
         );
         session.machine.terminate(
@@ -604,14 +608,19 @@ export class Server extends Emitter<ServerEvents> {
       // arriving here later is served from the store.
       if (e.error?.code !== 'ERR_STORE_CONFLICT') {
         const why = e.error ? `${e.error.code}: ${e.error.message}` : undefined;
-        void this.durable?.ended(id, why);
+        // Stale state (the store lost its newest write): every node refuses later RESUMEs as stale-state.
+        const stale =
+          e.error?.code === 'ERR_RESUME_REFUSED' && e.error.details.reason === ResumeRefuseReason.staleState;
+        void this.durable?.ended(id, why, stale ? ResumeRefuseReason.staleState : undefined);
         this.remember(
           id,
-          e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED'
-            ? ResumeRefuseReason.expired
-            : e.error?.code === 'ERR_REPLAY_OVERFLOW'
-              ? ResumeRefuseReason.overflowed
-              : ResumeRefuseReason.closed,
+          stale
+            ? ResumeRefuseReason.staleState
+            : e.error?.code === 'ERR_RESUME_WINDOW_EXPIRED'
+              ? ResumeRefuseReason.expired
+              : e.error?.code === 'ERR_REPLAY_OVERFLOW'
+                ? ResumeRefuseReason.overflowed
+                : ResumeRefuseReason.closed,
           why,
           e.error ? undefined : session.machine,
         );
@@ -861,4 +870,12 @@ export function createServer(options: ServerOptions): Server {
 /** Starts a server on the endpoints in `options` (tcp, tls, ws, memory). */
 export function listen(options: ServerOptions): Promise<Server> {
   return new Server(options).start();
+}
+
+/**
+ * The reason as the initiator of `resume` can hear it: one whose RESUME has no `acked` predates
+ * stale-state (its decoder would reject the code) and hears invalid instead (docs/protocol.md §7).
+ */
+function heardBy(resume: ResumeFrame, reason: ResumeRefuseReasonValue): ResumeRefuseReasonValue {
+  return reason === ResumeRefuseReason.staleState && resume.acked === undefined ? ResumeRefuseReason.invalid : reason;
 }

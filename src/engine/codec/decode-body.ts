@@ -56,6 +56,7 @@ function readFields(r: Reader, type: FrameTypeName): Frame {
   const fields = FRAME_SCHEMA[type];
   const frame: Record<string, unknown> = { type };
   for (const s of fields) {
+    if (s.optional && r.atEnd) break;
     const value = readField(r, s);
     if (s.type !== 'magic') frame[s.name] = value;
   }

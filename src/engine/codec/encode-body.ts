@@ -43,5 +43,8 @@ export function writeBody(w: Writer, f: Frame): void {
     return invalid(String((f as { type: unknown }).type), 'type', 'unknown frame type');
   const fields = FRAME_SCHEMA[f.type];
   const values = f as unknown as Record<string, unknown>;
-  for (const s of fields) writeField(w, f.type, s, values[s.name]);
+  for (const s of fields) {
+    if (s.optional && values[s.name] === undefined) break;
+    writeField(w, f.type, s, values[s.name]);
+  }
 }

@@ -99,6 +99,11 @@ export class Reader {
     return s ?? malformed(this.frame, field, 'not valid UTF-8');
   }
 
+  /** Whether the body has no bytes left (an optional trailing field is absent). */
+  get atEnd(): boolean {
+    return this.pos === this.end;
+  }
+
   /** The body must end here. */
   done(): void {
     const left = this.end - this.pos;

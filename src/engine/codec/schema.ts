@@ -29,6 +29,11 @@ export interface FieldSpec {
   readonly badFlag?: (value: number) => string;
   /** flag: the encoder refuses a value that is not a boolean (else any truthy value is 1). */
   readonly strict?: boolean;
+  /**
+   * Optional trailing field (only the last one of a body): absent when the body ends before it,
+   * and then missing from the frame object (an older sender); written only when the object has it.
+   */
+  readonly optional?: boolean;
 }
 
 const f = (name: string, type: FieldType, meaning: string, constraints = '—'): FieldSpec => ({
@@ -84,6 +89,15 @@ export const FRAME_SCHEMA: Readonly<Record<FrameTypeName, readonly FieldSpec[]>>
     f('sessionId', 'id16', 'the session to resume', '16 bytes'),
     f('resumeSecret', 'id16', 'the secret from ACCEPT', '16 bytes'),
     received('session frames the initiator has received so far (§7)'),
+    {
+      ...f(
+        'acked',
+        'count',
+        "the initiator's session frames the acceptor has acknowledged (§7)",
+        'optional: absent from older initiators',
+      ),
+      optional: true,
+    },
   ],
   RESUMED: [received('session frames the acceptor has received so far (§7)')],
   RESUME_REFUSED: [

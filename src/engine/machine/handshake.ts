@@ -4,7 +4,7 @@
 // RESUME of an ended session is refused with.
 //
 //   connect:  initiator CONNECT --> acceptor decide() --> connect-request --> ACCEPT | REFUSE
-//   resume:   initiator RESUME  --> acceptor checks (session, state, secret, count) --> RESUMED | RESUME_REFUSED
+//   resume:   initiator RESUME  --> acceptor checks (session, state, secret, staleness, count) --> RESUMED | RESUME_REFUSED
 //
 // Rules
 //   - The acceptor runs `decide` (./negotiation.ts) when CONNECT arrives (to refuse at once or to
@@ -137,9 +137,9 @@ export class Handshake {
   // ---- resume ---------------------------------------------------------------------------
 
   /** Initiator, on a new transport after an interruption: the RESUME to send. */
-  resumeRequest(received: number): ResumeFrame | undefined {
+  resumeRequest(received: number, acked: number): ResumeFrame | undefined {
     if (!this.id || !this.secret) return undefined;
-    return { type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received };
+    return { type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received, acked };
   }
 
   /** Acceptor: whether `sessionId` names this session (an acceptor that has its identity). */

@@ -253,7 +253,7 @@ export class SessionMachine {
       if (c) this.flow.pushControl(c);
     }
     if (to === 'resuming') {
-      const r = this.handshake.resumeRequest(this.flow.received);
+      const r = this.handshake.resumeRequest(this.flow.received, this.flow.acknowledged);
       if (r) this.flow.pushControl(r);
     }
     if (to !== 'established') this.timers.set('handshake', now + optionOrDefault(this.opts, 'handshakeTimeoutMs'));
@@ -309,7 +309,7 @@ export class SessionMachine {
       if (this.lifecycle === 'closed') {
         if (frame.type !== 'RESUME') return;
         if (this.released && this.role === 'acceptor')
-          this.resumeReleased(frame.sessionId, frame.resumeSecret, frame.received);
+          this.resumeReleased(frame.sessionId, frame.resumeSecret, frame.received, frame.acked);
         else this.refuseResume(this.handshake.closeReason, 'the session has ended');
         return;
       }
@@ -387,7 +387,7 @@ export class SessionMachine {
           'recv-REFUSE',
         );
       case 'RESUME':
-        return this.receiveResume(f.sessionId, f.resumeSecret, f.received);
+        return this.receiveResume(f.sessionId, f.resumeSecret, f.received, f.acked);
       case 'RESUMED':
         if (this.lifecycle !== 'resuming') return this.violation('unexpected RESUMED', f.type);
         if (!this.flow.resumable(f.received))
@@ -482,8 +482,11 @@ export class SessionMachine {
     return null;
   }
 
-  /** Checked in a fixed order (session, state, secret, count); a refusal closes that transport only. */
-  private receiveResume(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+  /**
+   * Checked in a fixed order (session, state, secret, staleness, count); a refusal closes that
+   * transport only, but a stale state ends the session: it can never catch up with its peer.
+   */
+  private receiveResume(sessionId: Uint8Array, secret: Uint8Array, received: number, acked?: number): void {
     if (this.role !== 'acceptor') return this.violation('RESUME sent to an initiator', 'RESUME');
     if (!this.dialogue || !this.handshake.owns(sessionId))
       return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
@@ -491,10 +494,43 @@ export class SessionMachine {
       return this.violation('RESUME on a transport that already carries the session', 'RESUME');
     if (!this.handshake.secretMatches(secret))
       return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    const stale = this.staleness(received, acked);
+    if (stale !== null) return this.refuseStale(stale, acked !== undefined);
     if (!this.flow.resumable(received))
       return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
     this.flow.pushControl({ type: 'RESUMED', received: this.flow.received });
     this.resumeAt(received, 'recv-RESUME');
+  }
+
+  /**
+   * Why this state is older than what the peer has seen of the session, or null. Counts only
+   * grow, so a peer that received more frames than this state sent, or was told that more of its
+   * frames arrived than this state received, saw a newer state of the session: one a store lost
+   * (its newest write died with a Redis primary before it reached the replica). Resuming would
+   * send it other frames under counts it already has, or lose frames it dropped once acknowledged.
+   */
+  private staleness(received: number, acked: number | undefined): string | null {
+    const sent = this.flow.stats.sent;
+    if (received > sent) return `you received ${received} frames, this state of the session sent ${sent}`;
+    if (acked !== undefined && acked > this.flow.received)
+      return `${acked} of your frames were acknowledged, this state of the session received ${this.flow.received}`;
+    return null;
+  }
+
+  /**
+   * RESUME_REFUSED stale-state (invalid to an initiator too old to know the reason: its RESUME
+   * has no `acked`), and the session ends here: later RESUMEs hear stale-state too.
+   */
+  private refuseStale(why: string, precise: boolean): void {
+    const message = clampUtf8(`stale-state: ${why}; the newest state of the session was lost`, MAX_MESSAGE_BYTES);
+    this.handshake.closeReason = ResumeRefuseReason.staleState;
+    this.fail(
+      new SessionError('ERR_RESUME_REFUSED', message, 'local', { reason: ResumeRefuseReason.staleState }),
+      null,
+      'stale-resume',
+    );
+    const reason = precise ? ResumeRefuseReason.staleState : ResumeRefuseReason.invalid;
+    this.flow.pushControl({ type: 'RESUME_REFUSED', reason, message });
   }
 
   /**
@@ -505,10 +541,16 @@ export class SessionMachine {
    * its release when it arrives). The machine stays closed; its caller closes this transport
    * once the frames are out, as after any answer of a closed machine.
    */
-  private resumeReleased(sessionId: Uint8Array, secret: Uint8Array, received: number): void {
+  private resumeReleased(sessionId: Uint8Array, secret: Uint8Array, received: number, acked?: number): void {
     if (!this.handshake.owns(sessionId)) return this.refuseResume(ResumeRefuseReason.unknown, 'no such session');
     if (!this.handshake.secretMatches(secret))
       return this.refuseResume(ResumeRefuseReason.wrongSecret, 'wrong resume secret');
+    const stale = this.staleness(received, acked);
+    if (stale !== null)
+      return this.refuseResume(
+        acked === undefined ? ResumeRefuseReason.invalid : ResumeRefuseReason.staleState,
+        `stale-state: ${stale}`,
+      );
     if (!this.flow.resumable(received))
       return this.refuseResume(ResumeRefuseReason.invalid, `count ${received} outside ${this.flow.resumeRange}`);
     this.flow.replayAfterRelease(received);

@@ -24,6 +24,7 @@ export type LifecycleTrigger =
   | 'recv-RESUME'
   | 'recv-RESUMED'
   | 'recv-RESUME_REFUSED'
+  | 'stale-resume'
   | 'heartbeat-timeout'
   | 'handshake-timeout'
   | 'resume-window-expired'
@@ -79,6 +80,13 @@ export const TRANSITIONS: readonly Transition[] = [
     note: 'drop transport, try again',
   },
   { from: ['interrupted'], on: 'recv-RESUME', to: 'established', role: 'acceptor', note: 'send RESUMED, replay' },
+  {
+    from: ['interrupted'],
+    on: 'stale-resume',
+    to: 'closed',
+    role: 'acceptor',
+    note: 'the peer has seen more than this state: RESUME_REFUSED stale-state',
+  },
   { from: ['interrupted', 'resuming'], on: 'resume-window-expired', to: 'closed', note: 'ERR_RESUME_WINDOW_EXPIRED' },
   { from: ['established', 'interrupted', 'resuming'], on: 'released', to: 'closed', note: 'DISCONNECT delivered' },
   {

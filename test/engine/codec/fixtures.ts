@@ -47,6 +47,12 @@ export const FIXTURES: readonly Fixture[] = [
     frame: { type: 'RESUME_REFUSED', reason: 1, message: 'gone' },
     hex: '06 05 01 67 6f 6e 65',
   },
+  // reason 6 (stale-state), message "old".
+  {
+    name: 'RESUME_REFUSED stale-state',
+    frame: { type: 'RESUME_REFUSED', reason: 6, message: 'old' },
+    hex: '06 04 06 6f 6c 64',
+  },
   // reason 4 (timeout), empty message (varint 0), user data ff.
   {
     name: 'ABORT',
@@ -77,6 +83,12 @@ export const FIXTURES: readonly Fixture[] = [
     name: 'RESUME',
     frame: { type: 'RESUME', sessionId: seq(0x00), resumeSecret: seq(0x10), received: 0 },
     hex: `04 21 ${'00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f'} ${'10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f'} 00`,
+  },
+  // With the optional trailing `acked` (docs/protocol.md §4.1): received 300 = ac 02, acked 7.
+  {
+    name: 'RESUME with acked',
+    frame: { type: 'RESUME', sessionId: seq(0x00), resumeSecret: seq(0x10), received: 300, acked: 7 },
+    hex: `04 23 ${'00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f'} ${'10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f'} ac 02 07`,
   },
   // The worked example of docs/protocol.md: body 4+1+1+2+1+1+1+4*4+3 = 30 = 0x1e bytes.
   {

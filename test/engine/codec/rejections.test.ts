@@ -149,7 +149,7 @@ const REJECTIONS: Rejection[] = [
   },
   {
     rule: 'RESUME_REFUSED reason out of table',
-    bytes: wire('RESUME_REFUSED', hex('06')),
+    bytes: wire('RESUME_REFUSED', hex('07')),
     code: 'ERR_MALFORMED_FRAME',
     field: 'reason',
   },
@@ -210,7 +210,14 @@ const REJECTIONS: Rejection[] = [
   },
   // leftovers
   { rule: 'ACK leftover', bytes: wire('ACK', hex('01 00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
-  { rule: 'RESUME leftover', bytes: wire('RESUME', fill(34, 0)), code: 'ERR_MALFORMED_FRAME', field: 'body' },
+  // 32 bytes of IDs, received 0, acked 0, then one byte too many.
+  { rule: 'RESUME leftover', bytes: wire('RESUME', fill(35, 0)), code: 'ERR_MALFORMED_FRAME', field: 'body' },
+  {
+    rule: 'RESUME acked not minimal',
+    bytes: wire('RESUME', concat([fill(33, 0), hex('80 00')])),
+    code: 'ERR_MALFORMED_FRAME',
+    field: 'acked',
+  },
   { rule: 'HEARTBEAT non-empty', bytes: wire('HEARTBEAT', hex('00')), code: 'ERR_MALFORMED_FRAME', field: 'body' },
   {
     rule: 'GIVE_CONTROL non-empty',
@@ -460,7 +467,11 @@ const INVALID: [string, Frame][] = [
   ['RESUME sessionId empty', { type: 'RESUME', sessionId: EMPTY, resumeSecret: fill(16, 0), received: 0 }],
   ['REFUSE reason', { type: 'REFUSE', reason: 7 as 0, message: '', userData: EMPTY }],
   ['REFUSE message over 1024 bytes', { type: 'REFUSE', reason: 0, message: '\u00e9'.repeat(513), userData: EMPTY }],
-  ['RESUME_REFUSED reason', { type: 'RESUME_REFUSED', reason: 6 as 0, message: '' }],
+  ['RESUME_REFUSED reason', { type: 'RESUME_REFUSED', reason: 7 as 0, message: '' }],
+  [
+    'RESUME acked negative',
+    { type: 'RESUME', sessionId: fill(16, 0), resumeSecret: fill(16, 0), received: 0, acked: -1 },
+  ],
   ['ABORT reason', { type: 'ABORT', reason: 9 as 0, message: '', userData: EMPTY }],
   ['EXCEPTION_REPORT message over 1024 bytes', { type: 'EXCEPTION_REPORT', reason: 0, message: 'x'.repeat(1025) }],
   ['ACK negative', { type: 'ACK', received: -1 }],

@@ -46,7 +46,7 @@ describe('resume', () => {
     p.settle();
     expect(ladderSince(p, m)).toEqual(['A>RESUME', 'B>RESUMED', 'B>DATA', 'A>DATA', 'A>DATA', 'A>DATA']);
     expect(framesSince(p, m).slice(0, 2)).toEqual([
-      { type: 'RESUME', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, received: 1 },
+      { type: 'RESUME', sessionId: SESSION_ID, resumeSecret: RESUME_SECRET, received: 1, acked: 0 },
       { type: 'RESUMED', received: 1 },
     ]);
     expect(eventsSince(p.A, m)).toEqual([
