@@ -60,6 +60,22 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     return e ? view<T>(id, e) : null;
   }
 
+  /**
+   * @internal get() without the promise, for WebSessions' fast path on this store (which answers
+   * within the call anyway): a request then loads its session with no microtask in between.
+   */
+  getNow<T = unknown>(id: string): StoredSession<T> | null {
+    this.check();
+    const e = this.live(id);
+    return e ? view<T>(id, e) : null;
+  }
+
+  /** @internal compareAndSet() without the promise (see getNow). */
+  compareAndSetNow<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): number | null {
+    this.check(options);
+    return this.write(id, data, options, expected);
+  }
+
   async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
     this.check(options);
     return this.write(id, data, options, null) as number;

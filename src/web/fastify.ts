@@ -11,7 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isStoreError, UNAVAILABLE_BODY, type WebSessions } from './web-sessions.js';
-import type { SessionData, WebSession } from './web-session.js';
+import { WebSession, type SessionData } from './web-session.js';
 
 interface FastifyRequestLike {
   raw: IncomingMessage;
@@ -80,6 +80,34 @@ function finish(
   next(null, payload);
 }
 
+/** A load that failed: a bug goes to Fastify, a store failure answers 503 or runs anonymous. */
+function loadFailed(
+  sessions: WebSessions,
+  name: string,
+  request: FastifyRequestLike,
+  reply: FastifyReplyLike,
+  next: (error?: Error) => void,
+  secure: boolean,
+  error: unknown,
+): void {
+  if (!isStoreError(error)) {
+    next(error as Error);
+    return;
+  }
+  if (sessions.failClosed) {
+    reply
+      .code(503)
+      .header('retry-after', '1')
+      .header('content-type', 'text/plain; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(UNAVAILABLE_BODY);
+    return; // a hook that answered does not call next
+  }
+  sessions.report(error);
+  slot(request)[name] = sessions.anonymous(secure);
+  next();
+}
+
 export function fastifySessions(sessions: WebSessions, options: FastifySessionsOptions = {}): FastifySessionsPlugin {
   const name = options.decorator ?? 'session';
   const plugin = ((fastify: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
@@ -90,37 +118,31 @@ export function fastifySessions(sessions: WebSessions, options: FastifySessionsO
         (raw.socket as Partial<TLSSocket>).encrypted === true,
         raw.headers['x-forwarded-proto'],
       );
-      sessions
-        .load({
+      let loaded: WebSession | Promise<WebSession>;
+      try {
+        loaded = sessions.loadNow({
           cookie: raw.headers.cookie,
           secure,
           userAgent: raw.headers['user-agent'],
           address: sessions.trustProxy ? request.ip : raw.socket.remoteAddress,
-        })
-        .then(
-          (session) => {
-            slot(request)[name] = session;
-            next();
-          },
-          (error: unknown) => {
-            if (!isStoreError(error)) {
-              next(error as Error);
-              return;
-            }
-            if (sessions.failClosed) {
-              reply
-                .code(503)
-                .header('retry-after', '1')
-                .header('content-type', 'text/plain; charset=utf-8')
-                .header('cache-control', 'no-store')
-                .send(UNAVAILABLE_BODY);
-              return; // a hook that answered does not call next
-            }
-            sessions.report(error);
-            slot(request)[name] = sessions.anonymous(secure);
-            next();
-          },
-        );
+        });
+      } catch (error) {
+        loadFailed(sessions, name, request, reply, next, secure, error);
+        return;
+      }
+      // The memory store answers within the call: no promise step before the route.
+      if (loaded instanceof WebSession) {
+        slot(request)[name] = loaded;
+        next();
+        return;
+      }
+      loaded.then(
+        (session) => {
+          slot(request)[name] = session;
+          next();
+        },
+        (error: unknown) => loadFailed(sessions, name, request, reply, next, secure, error),
+      );
     });
     // Callback style, so that the usual reply (nothing to write) passes through synchronously.
     fastify.addHook('onSend', (request, reply, payload, next) => {

@@ -37,7 +37,7 @@ import {
 } from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
 import { handleFetch } from './fetch.js';
-import { bounded, GONE, Writer, type Outcome } from './writer.js';
+import { bounded, GONE, Writer, type Outcome, type WriterOptions } from './writer.js';
 import { Revocations } from './revocation.js';
 
 export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput } from './web-sessions-types.js';
@@ -98,6 +98,7 @@ export class WebSessions {
       maxRetries: options.maxRetries ?? 64,
       guard: (p, op) => this.guard(p, op),
       written: (key) => this.reads.delete(key),
+      ...(this.memory ? { now: memoryNow(this.store as MemoryStore) } : {}),
     });
   }
 
@@ -105,35 +106,52 @@ export class WebSessions {
 
   /** @internal The session a request's cookie names, or a fresh one. Rejects (ERR_STORE_*) when the store fails. */
   load<T extends SessionData = SessionData>(input: LoadInput): Promise<WebSession<T>> {
-    // One .then after the store's answer (the read's own step included): this is on every
-    // request's path, so no async/await and no intermediate promise per step.
     try {
-      const raw = readCookie(input.cookie, this.cookieName(input.secure));
-      const token = parseToken(raw);
-      const userAgent =
-        input.userAgent !== undefined && input.userAgent.length > MAX_USER_AGENT
-          ? input.userAgent.slice(0, MAX_USER_AGENT)
-          : input.userAgent;
-      if (!token) return Promise.resolve(this.fresh<T>(raw !== undefined, userAgent, input));
-      return this.read(this.key(token.id)).then((stored) => {
-        const found = this.check(token, stored);
-        return found
-          ? new WebSession<T>(this, {
-              token,
-              record: found.data,
-              version: found.version,
-              principal: this.principalOf(found.principal),
-              hadCookie: true,
-              available: true,
-              userAgent,
-              address: input.address,
-              secure: input.secure,
-            })
-          : this.fresh<T>(true, userAgent, input);
-      });
+      return Promise.resolve(this.loadNow<T>(input));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * @internal load(), but the session itself when it is known within the call (no cookie, or the
+   * memory store, which answers synchronously): the adapters then go on with no promise step.
+   * Otherwise one .then after the store's answer (the read's own step included). Throws or
+   * rejects (ERR_STORE_*) when the store fails.
+   */
+  loadNow<T extends SessionData = SessionData>(input: LoadInput): WebSession<T> | Promise<WebSession<T>> {
+    const raw = readCookie(input.cookie, this.cookieName(input.secure));
+    const token = parseToken(raw);
+    const userAgent =
+      input.userAgent !== undefined && input.userAgent.length > MAX_USER_AGENT
+        ? input.userAgent.slice(0, MAX_USER_AGENT)
+        : input.userAgent;
+    if (!token) return this.fresh<T>(raw !== undefined, userAgent, input);
+    const key = this.key(token.id);
+    if (this.memory) return this.loaded<T>(token, freeze((this.store as MemoryStore).getNow(key)), userAgent, input);
+    return this.read(key).then((stored) => this.loaded<T>(token, stored, userAgent, input));
+  }
+
+  private loaded<T extends SessionData>(
+    token: SessionToken,
+    stored: StoredSession<SessionRecord> | null,
+    userAgent: string | undefined,
+    input: LoadInput,
+  ): WebSession<T> {
+    const found = this.check(token, stored);
+    return found
+      ? new WebSession<T>(this, {
+          token,
+          record: found.data,
+          version: found.version,
+          principal: this.principalOf(found.principal),
+          hadCookie: true,
+          available: true,
+          userAgent,
+          address: input.address,
+          secure: input.secure,
+        })
+      : this.fresh<T>(true, userAgent, input);
   }
 
   private fresh<T extends SessionData>(
@@ -497,6 +515,14 @@ export function isStoreError(error: unknown): boolean {
 }
 
 export const UNAVAILABLE_BODY = 'Service unavailable: the session store cannot be reached. Try again shortly.\n';
+
+/** The MemoryStore's synchronous calls, for the Writer's fast path. */
+function memoryNow(store: MemoryStore): NonNullable<WriterOptions<SessionRecord>['now']> {
+  return {
+    get: (key) => store.getNow<SessionRecord>(key),
+    compareAndSet: (key, expected, value, options) => store.compareAndSetNow(key, expected, value, options),
+  };
+}
 
 function freeze(s: StoredSession<SessionRecord> | null): StoredSession<SessionRecord> | null {
   if (s && s.data && typeof s.data === 'object') deepFreeze(s.data.d);

@@ -15,7 +15,7 @@
 //                   -> GONE                 : the record must not be (re)created; the caller is told
 
 import { SessionError } from '../engine/errors.js';
-import type { SessionStore, StoredSession } from '../store/store.js';
+import type { SessionStore, StoredSession, WriteOptions } from '../store/store.js';
 import type {} from '../store/errors.js';
 
 export const GONE = Symbol('gone');
@@ -60,6 +60,15 @@ export interface WriterOptions<R> {
   guard<T>(p: Promise<T>, op: string): Promise<T>;
   /** Told after each successful write of `key`. */
   written?(key: string): void;
+  /**
+   * A store that answers within the call (the MemoryStore): a change to a record nobody else in
+   * this process is writing is applied and written at once, with no queue, promise or microtask
+   * in between. Concurrent changes to one record still queue as above.
+   */
+  now?: {
+    get(key: string): StoredSession<R> | null;
+    compareAndSet(key: string, expected: number, value: R, options: WriteOptions): number | null;
+  };
 }
 
 /** Queued changes per record at most; past it a change fails at once with ERR_STORE_CONFLICT. */
@@ -77,6 +86,13 @@ export class Writer<R> {
    */
   apply(key: string, change: Change<R>, hint?: Current<R>): Promise<Outcome<R>> {
     let line = this.lines.get(key);
+    if (!line && this.o.now) {
+      try {
+        return Promise.resolve(this.applyNow(key, change, hint));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (!line) {
       line = { queue: [], running: false, cached: hint };
       this.lines.set(key, line);
@@ -94,6 +110,42 @@ export class Writer<R> {
     const p = new Promise<Outcome<R>>((resolve, reject) => line.queue.push({ change, resolve, reject }));
     if (!line.running) void this.run(key, line);
     return p;
+  }
+
+  /** One change applied and written within the call (`now`: the store answers synchronously). */
+  private applyNow(key: string, change: Change<R>, hint: Current<R> | undefined): Outcome<R> {
+    const now = this.o.now as NonNullable<WriterOptions<R>['now']>;
+    let base: Current<R> | null | undefined = hint;
+    // Nothing can write between the read and the compare-and-set here except another process
+    // sharing nothing with this one (a MemoryStore is in one process): a miss means the hint was
+    // stale, and the second attempt, from a fresh read, succeeds. The bound is kept anyway.
+    for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {
+      if (base === undefined) {
+        const s = now.get(key);
+        base = s ? { value: s.data, principal: s.principal, version: s.version } : null;
+      }
+      const next = change(base);
+      if (next === GONE) return GONE;
+      if (next === undefined) return base;
+      const ttlMs = this.o.ttl(next.value);
+      if (ttlMs <= 0) return GONE;
+      const version = now.compareAndSet(key, base?.version ?? 0, next.value, {
+        ttlMs,
+        principal: next.principal,
+        timeoutMs: this.o.timeoutMs,
+      });
+      if (version !== null) {
+        this.o.written?.(key);
+        return { value: next.value, principal: next.principal, version };
+      }
+      base = undefined;
+    }
+    throw new SessionError(
+      'ERR_STORE_CONFLICT',
+      `session kept changing under ${this.o.maxRetries + 1} attempts`,
+      'local',
+      { retries: this.o.maxRetries },
+    );
   }
 
   /** Forgets what this process knows about `key` (after a destroy). */
