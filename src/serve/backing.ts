@@ -7,7 +7,9 @@
 //                     Redis ahead of every output, so its client resumes on any node after the
 //                     one holding it died, and chat messages cross nodes on the bus.
 //   redis+sentinel://, redis+cluster://, rediss…   the same through Sentinel or on a Redis
-//                     Cluster, store and bus alike (./redis-url.ts parses the forms).
+//                     Cluster, store and bus alike (./redis-url.ts parses the forms); every
+//                     store write WAITs for one replica (DEFAULT_REPLICA_WAIT), and a persist
+//                     rides out a failover (durability.persistRetryMs, src/server/persist-retry.ts).
 //   postgres://…      PostgresStore + durable sessions + the PostgreSQL bus (LISTEN/NOTIFY):
 //                     the same as redis://, with PostgreSQL alone. `?schema=NAME` (ours, taken
 //                     out of the URL before pg sees it) puts the table in that schema, so several
@@ -21,6 +23,7 @@ import { RedisBus } from '../cluster/redis-bus.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { PostgresStore } from '../store/postgres-store.js';
 import { RedisStore } from '../store/redis-store.js';
+import { DEFAULT_REPLICA_WAIT } from '../store/redis-wait.js';
 import type { SessionStore } from '../store/store.js';
 import { isRedisUrl, parseRedisSpec, redact, type RedisSpec } from './redis-url.js';
 
@@ -92,7 +95,13 @@ export async function openBacking(spec: string): Promise<Backing> {
         listen: false,
         notify: false,
       })
-    : new RedisStore({ ...parsed.redis.target, prefix: 'colloquy', timeoutMs: STORE_PROBE_TIMEOUT_MS });
+    : new RedisStore({
+        ...parsed.redis.target,
+        prefix: 'colloquy',
+        timeoutMs: STORE_PROBE_TIMEOUT_MS,
+        // With replicas to fail over to, a write is confirmed on one before it counts (docs/stores.md).
+        ...(parsed.redis.mode === 'standalone' ? {} : { waitForReplicas: DEFAULT_REPLICA_WAIT }),
+      });
   try {
     // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL
     // fails at start, not at the first session.

@@ -31,6 +31,10 @@
 // retry). The same bound rule keeps the deadlines set complete; the sweeper checks entries due by
 // `score - slackMs`, reaps the expired ones and drops an entry only under the same age rule.
 //
+// With `waitForReplicas`, set and compareAndSet resolve only after WAIT on the connection that
+// made the write (redis-wait.ts: the slot owner's under Cluster); on a WAIT timeout the write
+// stands and the shortfall is counted, not thrown.
+//
 // Every call is raced against its timeout (ERR_STORE_TIMEOUT); a client that is not connected
 // fails the call at once (ERR_STORE_UNAVAILABLE) instead of queueing it. A timed-out write may
 // still have happened (Redis got the command); the store never reports success for it.
@@ -48,6 +52,7 @@ import {
 import { decP, encP, RedisKeys, sessionFrom } from './redis-keys.js';
 import { defineScripts, scriptOn, type ScriptFn, type ScriptName } from './redis-scripts.js';
 import { sweepCluster, sweepOneNode, type SweepContext } from './redis-sweep.js';
+import { checkReplicaWait, waitForReplicas, type ReplicaWait } from './redis-wait.js';
 import {
   backoff,
   checkExpected,
@@ -66,6 +71,7 @@ import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOption
 import type {} from './errors.js';
 
 export type { RedisConnection } from './redis-connection.js';
+export type { ReplicaWait } from './redis-wait.js';
 
 export interface RedisStoreTuning {
   /** Key prefix (inside the hash tag). Default 'colloquy'. */
@@ -82,6 +88,12 @@ export interface RedisStoreTuning {
   slackMs?: number;
   /** Cluster: how far the nodes' clocks may disagree. Default 1000 ms. */
   maxClockSkewMs?: number;
+  /**
+   * After each set and compareAndSet, WAIT until this many replicas have the write, up to
+   * timeoutMs (which must be below the store's timeoutMs). On timeout the write stands and the
+   * call succeeds; `replicaShortfalls` counts it. Default: off.
+   */
+  waitForReplicas?: ReplicaWait | false;
 }
 
 export type RedisStoreOptions = RedisStoreTuning & RedisConnection;
@@ -105,6 +117,10 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   private readonly sweeps = new SweepGate();
   private readonly timer: ReturnType<typeof setInterval> | null;
   private closed = false;
+  /** The replica wait after writes, or null (off). */
+  readonly replicaWait: ReplicaWait | null;
+  /** Writes whose WAIT saw fewer replicas than `waitForReplicas.replicas` within its timeout. */
+  replicaShortfalls = 0;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -114,6 +130,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     this.slackMs = Math.ceil(positive(options.slackMs ?? 5000, 'slackMs'));
     this.skewMs = Math.ceil(nonNegative(options.maxClockSkewMs ?? 1000, 'maxClockSkewMs'));
     this.keys = new RedisKeys(this.prefix);
+    this.replicaWait = options.waitForReplicas ? checkReplicaWait(options.waitForReplicas, this.timeoutMs) : null;
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;
@@ -391,6 +408,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
           throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply ${String(r[0])}`, 'local', {
             op,
           });
+        if (v !== null) await this.replicated(id, call);
         return v;
       }
       let last = '';
@@ -425,11 +443,21 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
           expectP,
         )) as (string | number)[];
         const v = finish(r);
-        if (v !== undefined) return v;
+        if (v !== undefined) {
+          if (v !== null) await this.replicated(id, call);
+          return v;
+        }
         last = String(r[0]);
       }
       throw exhausted(id, op, last);
     });
+  }
+
+  /** With waitForReplicas: WAIT for the write just made to `id`'s session; a shortfall is counted, not thrown. */
+  private async replicated(id: string, call: AbortSignal): Promise<void> {
+    if (this.replicaWait === null) return;
+    stillOn(call);
+    if (!(await waitForReplicas(this.client, this.keys.session(id), this.replicaWait))) this.replicaShortfalls++;
   }
 
   /** Cluster: the session's principal and version (reaping it when expired), or null. */

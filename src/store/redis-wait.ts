@@ -1,0 +1,100 @@
+// RedisStore's optional replica wait (`waitForReplicas`): after a write, `WAIT numreplicas
+// timeout` on the connection that made it, so the write is known to be on that many replicas
+// before the call resolves. Redis replicates asynchronously; without it, a write acknowledged by a
+// primary that dies before replicating it is lost when Sentinel or Cluster promotes a replica.
+//
+// Theory of operation
+//   - WAIT counts the replicas that acknowledged every write made so far on *its* connection, so
+//     it must go where the write went: the store's one connection (standalone, Sentinel), or under
+//     Cluster the connection to the primary owning the key's slot (found from the client's slot
+//     map: CRC16 of the key's hash tag, as Redis computes it).
+//   - On timeout (fewer replicas than asked within `timeoutMs`) the write stands on the primary
+//     and the call succeeds anyway: availability is kept, and the shortfall is counted
+//     (`replicaShortfalls`) and published on the store-call channel as op `wait` with error
+//     ERR_STORE_TIMEOUT (serve's /metrics counts it). A write lost to a failover after such a
+//     shortfall is what the stale-state check on resume exists for.
+//   - A WAIT that fails (the connection died) leaves the write's fate unknown: the call fails with
+//     ERR_STORE_UNAVAILABLE, as any write whose reply was lost (durable sessions retry it and
+//     recognise their own write by its token, src/server/durable.ts).
+
+import type { Cluster, Redis } from 'ioredis';
+import { SessionError } from '../engine/errors.js';
+import { storeCallStarted } from './diagnostics.js';
+import type { RedisClient } from './redis-connection.js';
+import { positive } from './shared.js';
+import type {} from './errors.js';
+
+export interface ReplicaWait {
+  /** Replicas that must acknowledge a write (WAIT numreplicas). At least 1. */
+  replicas: number;
+  /** How long to wait for them (WAIT timeout), in milliseconds; less than the store's timeoutMs. */
+  timeoutMs: number;
+}
+
+/** What serve turns on under Sentinel and Cluster: one replica, half a second. */
+export const DEFAULT_REPLICA_WAIT: ReplicaWait = { replicas: 1, timeoutMs: 500 };
+
+export function checkReplicaWait(wait: ReplicaWait, storeTimeoutMs: number): ReplicaWait {
+  const replicas = positive(wait.replicas, 'waitForReplicas.replicas');
+  const timeoutMs = positive(wait.timeoutMs, 'waitForReplicas.timeoutMs');
+  if (!Number.isInteger(replicas) || !Number.isInteger(timeoutMs) || timeoutMs >= storeTimeoutMs)
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `waitForReplicas needs whole numbers, and a timeoutMs below the store's timeoutMs (${storeTimeoutMs} ms)`,
+      'local',
+      { replicas, timeoutMs, storeTimeoutMs },
+    );
+  return { replicas, timeoutMs };
+}
+
+/**
+ * WAIT after a write of `key`: resolves with whether enough replicas acknowledged it; throws
+ * ERR_STORE_UNAVAILABLE when the WAIT itself fails.
+ */
+export async function waitForReplicas(client: RedisClient, key: string, wait: ReplicaWait): Promise<boolean> {
+  const finished = storeCallStarted('redis', 'wait');
+  let acked: number;
+  try {
+    const node = client.isCluster ? ownerOf(client as Cluster, key) : (client as Redis);
+    acked = node === null ? 0 : Number(await node.wait(wait.replicas, wait.timeoutMs));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const e = new SessionError('ERR_STORE_UNAVAILABLE', `redis WAIT failed: ${message}`, 'local', {
+      op: 'wait',
+      cause: message,
+    });
+    finished?.(e);
+    throw e;
+  }
+  const enough = acked >= wait.replicas;
+  finished?.(enough ? undefined : { code: 'ERR_STORE_TIMEOUT' });
+  return enough;
+}
+
+/** Cluster: the connection to the primary that owns `key`'s slot, per the client's slot map (null: unknown). */
+export function ownerOf(cluster: Cluster, key: string): Redis | null {
+  const owner = cluster.slots[keySlot(key)]?.[0];
+  if (owner === undefined) return null;
+  return cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner) ?? null;
+}
+
+/** The Cluster slot of a key: CRC16 (XMODEM) of its hash tag (the part in the first {…}, if not empty), mod 16384. */
+export function keySlot(key: string): number {
+  const bytes = Buffer.from(key);
+  let start = 0;
+  let end = bytes.length;
+  const open = bytes.indexOf(0x7b); // {
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1); // }
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc ^= (bytes[i] as number) << 8;
+    for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
