@@ -32,7 +32,10 @@ export type FromSink =
   | { ev: 'error'; message: string };
 
 /** Bench -> idle server. */
-export type ToIdle = { cmd: 'measure' } | { cmd: 'exit' };
+/** `snapshot`: write a V8 heap snapshot (after a full GC) to `path`, answered by `snapshot`. */
+/** `cpu`: the process's CPU time over the next `ms`, answered by `cpu`. */
+export type ToIdle =
+  { cmd: 'measure' } | { cmd: 'snapshot'; path: string } | { cmd: 'cpu'; ms: number } | { cmd: 'exit' };
 
 export interface MemorySample {
   rss: number;
@@ -44,10 +47,34 @@ export interface MemorySample {
 
 /** Idle server -> bench. */
 export type FromIdle =
-  { ev: 'ready'; port: number; path: string } | ({ ev: 'memory' } & MemorySample) | { ev: 'error'; message: string };
+  | { ev: 'ready'; port: number; path: string }
+  | ({ ev: 'memory' } & MemorySample)
+  | { ev: 'snapshot'; path: string }
+  | { ev: 'cpu'; ms: number; userUs: number; systemUs: number }
+  | { ev: 'error'; message: string };
+
+/** Bench -> opener (bench/peers/opener.ts): open `count` sessions and hold them; `exit` ends them. */
+export type ToOpener =
+  | {
+      cmd: 'open';
+      kind: 'colloquy' | 'ws';
+      url: string;
+      count: number;
+      /** Source addresses, used in turn (127.0.0.x: each has its own ephemeral ports). */
+      localAddresses: string[];
+      concurrency: number;
+      timeoutMs: number;
+    }
+  | { cmd: 'exit' };
+
+/** Opener -> bench. */
+export type FromOpener =
+  | { ev: 'ready' }
+  | { ev: 'opened'; opened: number; seconds: number; failure?: string }
+  | { ev: 'error'; message: string };
 
 /** Sends to the parent; a peer with no IPC channel (started by hand) has nobody to tell. */
-export function tell(message: FromSink | FromIdle): void {
+export function tell(message: FromSink | FromIdle | FromOpener): void {
   process.send?.(message);
 }
 

@@ -7,7 +7,8 @@ import { WebSocket } from 'ws';
 import { connect } from '../../src/client/connect.js';
 import type { FromIdle, MemorySample, ToIdle } from '../peers/protocol.js';
 import { ratioText, table } from '../support.js';
-import { IDLE_SESSIONS, IDLE_WARM, IDLE_CONCURRENCY, IDLE_OPEN_MS } from './config.js';
+import { join } from 'node:path';
+import { IDLE_SESSIONS, IDLE_WARM, IDLE_CONCURRENCY, IDLE_OPEN_MS, IDLE_SNAPSHOTS } from './config.js';
 import { spawnPeer } from './peers.js';
 import { kib, mib, target, type Target } from './report.js';
 
@@ -79,20 +80,29 @@ export async function idleSessions(kind: 'colloquy' | 'ws', sessions: number): P
           return () => ws.terminate();
         };
   const closers: (() => void)[] = [];
-  const measure = (): Promise<MemorySample> => peer.request({ cmd: 'measure' }, 'memory', 30_000);
+  const measure = async (phase: string): Promise<MemorySample> => {
+    const m = await peer.request({ cmd: 'measure' }, 'memory', 30_000);
+    if (IDLE_SNAPSHOTS) {
+      const path = join(IDLE_SNAPSHOTS, `idle-${kind}-${phase}.heapsnapshot`);
+      await peer.request({ cmd: 'snapshot', path }, 'snapshot', 300_000);
+    }
+    return m;
+  };
   try {
     let note = await openMany(IDLE_WARM, 20, performance.now() + IDLE_OPEN_MS, open, closers);
     await sleep(300);
-    const before = await measure();
+    const before = await measure('before');
     const start = performance.now();
     note ??= await openMany(sessions, IDLE_CONCURRENCY, start + IDLE_OPEN_MS, open, closers);
     const seconds = (performance.now() - start) / 1000;
-    let after = await measure();
     // Handshakes the server has not finished yet: give them a moment, then count what is there.
-    for (let i = 0; i < 20 && after.connections < closers.length; i++) {
+    for (
+      let i = 0;
+      i < 20 && (await peer.request({ cmd: 'measure' }, 'memory', 30_000)).connections < closers.length;
+      i++
+    )
       await sleep(250);
-      after = await measure();
-    }
+    const after = await measure('after');
     return { kind, opened: after.connections - before.connections, before, after, seconds, note };
   } finally {
     for (const close of closers) close();

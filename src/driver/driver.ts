@@ -18,15 +18,17 @@
 import { SessionError } from '../engine/errors.js';
 import type { MachineSnapshot, SessionEvent, SessionMachine } from '../engine/machine/index.js';
 import { WireSession } from '../engine/wire-session.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport, TransportHandlers } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
 import type {} from '../store/errors.js';
+import { deadlinesFor } from './deadlines.js';
+import type { DeadlineEntry, Deadlines } from './deadlines.js';
 
 export interface DriverOwner {
   /** A machine event, after the bytes it caused were written. */
-  onEvent(event: SessionEvent): void;
+  driverEvent(event: SessionEvent): void;
   /** The attached transport closed (by either side). */
-  onTransportClosed(transport: Transport, error?: Error): void;
+  driverTransportClosed(transport: Transport, error?: Error): void;
 }
 
 /** A graceful close that a peer never completes (no FIN back) is forced after this long. */
@@ -54,24 +56,24 @@ export interface Durability {
 export type Clock = () => number;
 export const monotonic: Clock = () => performance.now();
 
-export class Driver {
+export class Driver implements DeadlineEntry {
   readonly wire: WireSession;
   private transport: Transport | null = null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private timerAt = Infinity;
   private blocked = false;
   private kicked = false;
   private readingPaused = false;
   private disposed = false;
   /** Told the machine's held bytes and acknowledged count after every input: a server's global budget. */
-  onHeld: ((bytes: number, acknowledged: number) => void) | null = null;
+  heldBudget: HeldBudgetLike | null = null;
   /** Set by a server that keeps its sessions in a store (see Durability). */
   durability: Durability | null = null;
   private persisting = false;
-  private readonly idleWaiters: (() => void)[] = [];
-  private readonly heldBytes: Uint8Array[] = [];
-  private readonly heldEvents: SessionEvent[] = [];
-  private readonly pendingWrites: Uint8Array[] = [];
+  /** The durable path's queues, made on first use (a session without durability never needs them). */
+  private hold: Held | null = null;
+  /** DeadlineEntry: this driver's place in the shared deadline heap (see ./deadlines.ts). */
+  deadlineSlot = -1;
+  deadlineAt = Infinity;
+  private readonly deadlines: Deadlines;
 
   /** `wire` is the encoding between machine and bytes: the native one unless a profile (ISO 8327) brings its own. */
   constructor(
@@ -81,6 +83,16 @@ export class Driver {
     wire?: WireSession,
   ) {
     this.wire = wire ?? new WireSession(machine);
+    this.deadlines = deadlinesFor(clock);
+  }
+
+  private get held(): Held {
+    return (this.hold ??= new Held());
+  }
+
+  /** @internal DeadlineEntry: the machine's next deadline has come (the shared timer fired). */
+  onDeadline(): void {
+    this.input((now) => this.machine.handleTimeout(now));
   }
 
   get attached(): Transport | null {
@@ -100,19 +112,7 @@ export class Driver {
       old.setHandlers(NO_HANDLERS);
       old.destroy();
     }
-    transport.setHandlers({
-      data: (chunk) => {
-        if (this.transport === transport) this.input((now) => this.wire.handleBytes(chunk, now));
-      },
-      drain: () => {
-        if (this.transport === transport) {
-          this.blocked = false;
-          this.writePending();
-          this.afterInput();
-        }
-      },
-      close: (error) => this.transportClosed(transport, error),
-    });
+    transport.setHandlers(new Attachment(this, transport));
     if (this.readingPaused) transport.pause();
     this.input((now) => {
       this.wire.handleTransportUp(now);
@@ -170,8 +170,9 @@ export class Driver {
       // A turn of the event loop: reactions to the last events released (a service's answer) are queued by then.
       await new Promise<void>((resolve) => setTimeout(resolve, 1));
       if (this.disposed) return;
-      if (this.persisting) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else if (this.heldBytes.length === 0 && this.heldEvents.length === 0 && ownerIdle()) return;
+      if (this.persisting) await new Promise<void>((resolve) => this.held.idle.push(resolve));
+      else if ((this.hold === null || (this.hold.bytes.length === 0 && this.hold.events.length === 0)) && ownerIdle())
+        return;
     }
   }
 
@@ -187,7 +188,20 @@ export class Driver {
     this.clearTimer();
   }
 
-  private transportClosed(transport: Transport, error?: Error): void {
+  /** @internal From this driver's Attachment: bytes from the attached transport. */
+  transportData(chunk: Uint8Array): void {
+    this.input((now) => this.wire.handleBytes(chunk, now));
+  }
+
+  /** @internal From this driver's Attachment: the attached transport takes writes again. */
+  transportDrained(): void {
+    this.blocked = false;
+    this.writePending();
+    this.afterInput();
+  }
+
+  /** @internal From this driver's Attachment. */
+  transportClosed(transport: Transport, error?: Error): void {
     if (this.transport !== transport) return;
     this.transport = null;
     this.blocked = false;
@@ -195,7 +209,7 @@ export class Driver {
       ? new SessionError('ERR_ABORTED', `transport closed: ${error.message}`, 'remote', { cause: error.message })
       : undefined;
     this.input((now) => this.wire.handleTransportDown(now, reason));
-    this.owner.onTransportClosed(transport, error);
+    this.owner.driverTransportClosed(transport, error);
   }
 
   private afterInput(): void {
@@ -208,11 +222,11 @@ export class Driver {
         if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
         if (e.type === 'closed') this.dispose();
       }
-      this.owner.onEvent(e);
+      this.owner.driverEvent(e);
     }
     this.flush();
     this.armTimer();
-    this.onHeld?.(this.machine.heldBytes, this.machine.acknowledgedCount);
+    this.heldBudget?.update(this.owner, this.machine.heldBytes, this.machine.acknowledgedCount);
   }
 
   /**
@@ -227,7 +241,7 @@ export class Driver {
     closeWithLinger(t);
     if (this.machine.isAttached)
       this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
-    if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.onTransportClosed(t, error));
+    if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.driverTransportClosed(t, error));
   }
 
   /**
@@ -239,21 +253,21 @@ export class Driver {
    */
   private afterInputDurable(durability: Durability): void {
     const now = this.clock();
-    for (let b = this.wire.pollBytes(now); b; b = this.wire.pollBytes(now)) this.heldBytes.push(b);
-    for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.heldEvents.push(e);
+    for (let b = this.wire.pollBytes(now); b; b = this.wire.pollBytes(now)) this.held.bytes.push(b);
+    for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.held.events.push(e);
     this.armTimer();
-    this.onHeld?.(this.machine.heldBytes, this.machine.acknowledgedCount);
-    if (!this.persisting && (this.heldBytes.length > 0 || this.heldEvents.length > 0)) this.persistHeld(durability);
+    this.heldBudget?.update(this.owner, this.machine.heldBytes, this.machine.acknowledgedCount);
+    if (!this.persisting && (this.held.bytes.length > 0 || this.held.events.length > 0)) this.persistHeld(durability);
   }
 
   private persisted(): void {
     this.persisting = false;
-    for (const w of this.idleWaiters.splice(0)) w();
+    for (const w of this.held.idle.splice(0)) w();
   }
 
   private persistHeld(durability: Durability): void {
-    const bytes = this.heldBytes.splice(0);
-    const events = this.heldEvents.splice(0);
+    const bytes = this.held.bytes.splice(0);
+    const events = this.held.events.splice(0);
     let snapshot: MachineSnapshot | null = null;
     try {
       snapshot = this.machine.snapshot();
@@ -265,7 +279,7 @@ export class Driver {
       () => {
         this.persisted();
         this.release(bytes, events);
-        if (this.heldBytes.length > 0 || this.heldEvents.length > 0) this.persistHeld(durability);
+        if (this.held.bytes.length > 0 || this.held.events.length > 0) this.persistHeld(durability);
       },
       (error: unknown) => {
         this.persisted();
@@ -273,8 +287,8 @@ export class Driver {
         // A session another node took over lives on there: end this copy without a word to the peer.
         this.machine.terminate(reason, reason.code !== 'ERR_STORE_CONFLICT');
         this.flush();
-        const later = this.heldEvents.splice(0);
-        this.heldBytes.length = 0;
+        const later = this.held.events.splice(0);
+        this.held.bytes.length = 0;
         this.release(
           [],
           [...events, ...later, ...drain(this.machine)].filter((e) => e.type !== 'data'),
@@ -284,7 +298,7 @@ export class Driver {
   }
 
   private release(bytes: Uint8Array[], events: SessionEvent[]): void {
-    this.pendingWrites.push(...bytes);
+    this.held.writes.push(...bytes);
     this.writePending();
     for (const e of events) {
       if (e.type === 'close-transport' || e.type === 'closed') {
@@ -293,18 +307,20 @@ export class Driver {
         if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
         if (e.type === 'closed') this.dispose();
       }
-      this.owner.onEvent(e);
+      this.owner.driverEvent(e);
     }
   }
 
   private writePending(): void {
     const t = this.transport;
+    const writes = this.hold?.writes;
+    if (!writes) return;
     if (!t) {
-      this.pendingWrites.length = 0;
+      writes.length = 0;
       return;
     } // the resume replays from the machine
-    while (!this.blocked && this.pendingWrites.length > 0) {
-      if (!t.write(this.pendingWrites.shift() as Uint8Array)) this.blocked = true;
+    while (!this.blocked && writes.length > 0) {
+      if (!t.write(writes.shift() as Uint8Array)) this.blocked = true;
     }
   }
 
@@ -324,24 +340,48 @@ export class Driver {
       this.clearTimer();
       return;
     }
-    if (this.timer && at >= this.timerAt) return; // the armed timer fires first; it re-arms then
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.timerAt = Infinity;
-        this.input((now) => this.machine.handleTimeout(now));
-      },
-      Math.max(0, Math.ceil(at - this.clock())),
-    );
-    (this.timer as { unref?: () => void }).unref?.();
+    if (this.deadlineSlot >= 0 && at >= this.deadlineAt) return; // the armed time comes first; it re-arms then
+    this.deadlines.schedule(this, at);
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = Infinity;
+    this.deadlines.cancel(this);
+  }
+}
+
+/** What the driver tells a server's budget of held bytes after every input (src/server/held-budget.ts). */
+export interface HeldBudgetLike {
+  update(owner: DriverOwner, bytes: number, acknowledged: number): void;
+}
+
+/** The durable path's queues (see Durability): what waits for a persist, and who waits for quiet. */
+class Held {
+  readonly bytes: Uint8Array[] = [];
+  readonly events: SessionEvent[] = [];
+  readonly idle: (() => void)[] = [];
+  readonly writes: Uint8Array[] = [];
+}
+
+/**
+ * The handlers a driver installs on the transport it attaches: methods on one small object
+ * instead of three closures. A late callback of a transport no longer attached is ignored.
+ */
+class Attachment implements TransportHandlers {
+  constructor(
+    private readonly driver: Driver,
+    private readonly transport: Transport,
+  ) {}
+
+  data(chunk: Uint8Array): void {
+    if (this.driver.attached === this.transport) this.driver.transportData(chunk);
+  }
+
+  drain(): void {
+    if (this.driver.attached === this.transport) this.driver.transportDrained();
+  }
+
+  close(error?: Error): void {
+    this.driver.transportClosed(this.transport, error);
   }
 }
 

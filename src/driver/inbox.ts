@@ -14,14 +14,14 @@ import { abortable } from './waiters.js';
 
 type Bytes = Uint8Array;
 
-/** How the inbox throttles the transport (the driver's pauseReading/resumeReading). */
+/** How the inbox throttles the transport: the session's Driver (no closures per session). */
 export interface InboxFlow {
-  pause(): void;
-  resume(): void;
+  pauseReading(): void;
+  resumeReading(): void;
 }
 
 export class Inbox {
-  private readonly items: Bytes[] = [];
+  private items: Bytes[] = [];
   private head = 0;
   /** Bytes held for the application. */
   bytes = 0;
@@ -42,11 +42,11 @@ export class Inbox {
     const b = this.items[this.head] as Bytes;
     this.items[this.head++] = undefined as unknown as Bytes;
     if (this.head === this.items.length) {
-      this.items.length = 0;
+      this.items = []; // lets the grown array go: an idle session keeps none
       this.head = 0;
     }
     this.bytes -= b.length;
-    if (this.bytes <= this.max / 2) this.flow.resume();
+    if (this.bytes <= this.max / 2) this.flow.resumeReading();
     return b;
   }
 
@@ -56,7 +56,9 @@ export class Inbox {
       const waiter = abortable(signal, resolve, reject, () => {
         this.readers = this.readers.filter((r) => r !== waiter);
       });
-      this.readers.push(waiter);
+      // The usual case, one reader waiting, takes an array of one (push would reserve 16).
+      if (this.readers.length === 0) this.readers = [waiter];
+      else this.readers.push(waiter);
     });
   }
 
@@ -66,9 +68,10 @@ export class Inbox {
       reader.resolve({ value: payload, done: false });
       return;
     }
-    this.items.push(payload);
+    if (this.items.length === 0) this.items = [payload];
+    else this.items.push(payload);
     this.bytes += payload.length;
-    if (this.bytes > this.max) this.flow.pause();
+    if (this.bytes > this.max) this.flow.pauseReading();
   }
 
   /** The session ended: settles every waiting reader (with `error`, or done after a release). */

@@ -18,6 +18,7 @@ import type { ResyncTypeName, TokenName } from '../engine/frames.js';
 import type { Negotiated, SessionEvent, SessionMachine, SessionStats } from '../engine/machine/index.js';
 import { toHex } from '../engine/bytes.js';
 import { Driver } from './driver.js';
+import type { DriverOwner } from './driver.js';
 import type { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { Emitter } from '../util/emitter.js';
@@ -63,10 +64,15 @@ export interface SessionHooks {
 }
 
 const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** The handlers of a session given none: every indication accepted (shared, never written). */
+const ACCEPT_ALL: IndicationHandlers = Object.freeze({});
 const enc = new TextEncoder();
 const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
 
-export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E> implements AsyncIterable<Bytes> {
+export class Session<E extends SessionEvents = SessionEvents>
+  extends Emitter<E>
+  implements AsyncIterable<Bytes>, DriverOwner
+{
   private readonly inbox: Inbox;
   /** Promises awaiting confirmations, minor sync points and room in the send queue. */
   private readonly waiters = new Waiters();
@@ -76,8 +82,8 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   principal: unknown;
   /** Answers to the peer's requests; `setHandlers` replaces them for this session only. */
   private handlers: IndicationHandlers;
-  /** Answers to the peer's requests still being produced by a handler (see `send`). */
-  private readonly answering = new Set<Promise<void>>();
+  /** Answers to the peer's requests still being produced by a handler (see `send`); made on first use. */
+  private answering: Set<Promise<void>> | undefined;
 
   /** @internal The machine, its transport and its one timer: for the server, the client and tests. */
   readonly driver: Driver;
@@ -85,23 +91,24 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   constructor(
     machine: SessionMachine,
     private readonly options: SessionOptions = {},
-    hooks: SessionHooks = {},
+    private readonly hooks: SessionHooks = {},
   ) {
     super();
-    this.inbox = new Inbox(options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER, {
-      pause: () => this.driver.pauseReading(),
-      resume: () => this.driver.resumeReading(),
-    });
-    this.handlers = options.handlers ?? {};
-    this.driver = new Driver(
-      machine,
-      {
-        onEvent: (e) => (hooks.onEvent ? hooks.onEvent(e, this) : this.handleEvent(e)),
-        onTransportClosed: (t, error) => hooks.onTransportClosed?.(this, t, error),
-      },
-      undefined,
-      hooks.wire,
-    );
+    // The session is the driver's owner and the driver the inbox's flow: methods, not closures.
+    this.driver = new Driver(machine, this, undefined, hooks.wire);
+    this.inbox = new Inbox(options.maxReceiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER, this.driver);
+    this.handlers = options.handlers ?? ACCEPT_ALL;
+  }
+
+  /** @internal DriverOwner: a machine event, to the owner's hook or straight to handleEvent. */
+  driverEvent(e: SessionEvent): void {
+    if (this.hooks.onEvent) this.hooks.onEvent(e, this);
+    else this.handleEvent(e);
+  }
+
+  /** @internal DriverOwner */
+  driverTransportClosed(t: Transport, error?: Error): void {
+    this.hooks.onTransportClosed?.(this, t, error);
   }
 
   /** @internal */
@@ -152,7 +159,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         try {
           this.machine.sendData(bytes);
         } catch (error) {
-          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering.size > 0))
+          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering?.size))
             throw error;
           await this.untilAnswered(options.signal);
           continue;
@@ -166,7 +173,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   /** Resolves once every answer now in flight has been given (or dropped). */
   private untilAnswered(signal?: AbortSignal): Promise<void> {
-    const all = Promise.all(this.answering).then(() => undefined);
+    const all = Promise.all(this.answering ?? []).then(() => undefined);
     if (!signal) return all;
     return new Promise<void>((resolve, reject) => {
       const w = abortable<void>(signal, resolve, reject, () => {});
@@ -178,8 +185,9 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   private answer(e: SessionEvent): void {
     const pending = answerIndication(e, this.handlers, this);
     if (!pending) return;
-    this.answering.add(pending);
-    void pending.finally(() => this.answering.delete(pending));
+    const answering = (this.answering ??= new Set());
+    answering.add(pending);
+    void pending.finally(() => answering.delete(pending));
   }
 
   private waitWritable(signal?: AbortSignal): Promise<void> {

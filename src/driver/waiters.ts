@@ -36,28 +36,31 @@ export function abortable<T>(
   reject: (error: Error) => void,
   forget: () => void,
 ): Waiter<T> {
+  // Without a signal the promise's own functions are the waiter: no closures per wait.
+  if (signal === undefined) return { resolve, reject };
   const onAbort = (): void => {
     forget();
     reject(abortError(signal as AbortSignal));
   };
   // An already aborted signal never fires 'abort' again: reject now (after the caller has kept
   // the waiter, so that `forget` finds it).
-  if (signal?.aborted) queueMicrotask(onAbort);
-  else signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) queueMicrotask(onAbort);
+  else signal.addEventListener('abort', onAbort, { once: true });
   return {
     resolve: (v) => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve(v);
     },
     reject: (e) => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       reject(e);
     },
   };
 }
 
 export class Waiters {
-  private readonly confirms = new Map<string, Waiter<unknown>>();
+  /** Created on the first confirmed service (an idle session never needs it). */
+  private confirms: Map<string, Waiter<unknown>> | undefined;
   /** Minor sync points awaiting confirmation, oldest first. */
   private minors: { serial: number; waiter: Waiter<number> }[] = [];
   private writers: Waiter<void>[] = [];
@@ -68,29 +71,29 @@ export class Waiters {
   confirmation<T>(key: string, signal?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       signal?.throwIfAborted();
-      this.confirms.set(
+      (this.confirms ??= new Map()).set(
         key,
         abortable<unknown>(
           signal,
           (v) => resolve(v as T),
           reject,
-          () => this.confirms.delete(key),
+          () => this.confirms?.delete(key),
         ),
       );
     });
   }
 
   settle(key: string, value: unknown, error?: Error): void {
-    const w = this.confirms.get(key);
+    const w = this.confirms?.get(key);
     if (!w) return;
-    this.confirms.delete(key);
+    this.confirms?.delete(key);
     if (error) w.reject(error);
     else w.resolve(value);
   }
 
   /** Rejects every waiting confirmation with `error`. */
   failConfirmations(error: Error): void {
-    for (const key of [...this.confirms.keys()]) this.settle(key, undefined, error);
+    if (this.confirms) for (const key of [...this.confirms.keys()]) this.settle(key, undefined, error);
   }
 
   // ---- minor sync points -----------------------------------------------------------------

@@ -16,6 +16,7 @@
 
 import { SessionError } from '../engine/errors.js';
 import { AbortReason } from '../engine/frames.js';
+import type { DriverOwner, HeldBudgetLike } from '../driver/driver.js';
 import type { Session } from '../driver/session.js';
 import type {} from './errors.js';
 
@@ -25,7 +26,7 @@ interface Held {
   since: number;
 }
 
-export class HeldBudget {
+export class HeldBudget implements HeldBudgetLike {
   private readonly held = new Map<Session, Held>();
   private total = 0;
   private enforcing = false;
@@ -38,7 +39,7 @@ export class HeldBudget {
   }
 
   track(session: Session): void {
-    session.driver.onHeld = (bytes, acknowledged) => this.update(session, bytes, acknowledged);
+    session.driver.heldBudget = this;
   }
 
   forget(session: Session): void {
@@ -48,13 +49,17 @@ export class HeldBudget {
     this.held.delete(session);
   }
 
-  private update(session: Session, bytes: number, acknowledged: number): void {
+  /** @internal From a tracked session's driver (its owner is the session). */
+  update(owner: DriverOwner, bytes: number, acknowledged: number): void {
+    const session = owner as Session;
     if (session.closed) {
       this.forget(session);
       return;
     }
     const h = this.held.get(session);
     if (h === undefined) {
+      // A session that never held a byte has no entry: an idle server keeps none.
+      if (bytes === 0) return;
       this.total += bytes;
       this.held.set(session, { bytes, acknowledged, since: performance.now() });
     } else {

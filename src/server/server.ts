@@ -39,7 +39,7 @@ import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine
 import { closeWithLinger, monotonic } from '../driver/driver.js';
 import { Emitter } from '../util/emitter.js';
 import { Session } from '../driver/session.js';
-import type { SessionOptions } from '../driver/session.js';
+import type { SessionHooks, SessionOptions } from '../driver/session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
@@ -205,6 +205,8 @@ export class Server extends Emitter<ServerEvents> {
   /** Per-address session slots, by session id, released when the session closes. */
   private readonly addressSlots = new Map<string, () => void>();
   private readonly budget: HeldBudget;
+  /** The machine options every accepted session inherits (made at the first). */
+  private acceptorOptions: MachineOptions | undefined;
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
@@ -403,9 +405,7 @@ export class Server extends Emitter<ServerEvents> {
           );
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
-        const session = new Session(machine, this.options, {
-          onEvent: (e, s) => this.onEvent(s as Session, id, transport, e),
-        });
+        const session = new Session(machine, this.options, new ServedHooks(this, id, transport));
         session.principal = claimed.principal;
         this.makeDurable(session, id);
         this.budget.track(session);
@@ -486,23 +486,27 @@ export class Server extends Emitter<ServerEvents> {
 
   private open(transport: Transport, chunks: Uint8Array[], slot: () => void): void {
     const sessionId = new Uint8Array(randomBytes(16));
-    const machine = new SessionMachine({
-      ...this.options,
-      role: 'acceptor',
-      sessionId,
-      resumeSecret: new Uint8Array(randomBytes(16)),
-    });
+    // The server's options are the same for every session: spread once, inherited per session
+    // (a spread per session cost a fresh hidden class and descriptors each, ~400 bytes).
+    const own: Pick<MachineOptions, 'sessionId' | 'resumeSecret'> = Object.create(
+      (this.acceptorOptions ??= {
+        ...this.options,
+        role: 'acceptor',
+      }),
+    ) as MachineOptions;
+    own.sessionId = sessionId;
+    own.resumeSecret = new Uint8Array(randomBytes(16));
+    const machine = new SessionMachine(own as MachineOptions);
     const id = toHex(sessionId);
-    const session = new Session(machine, this.options, {
-      onEvent: (e, s) => this.onEvent(s as Session, id, transport, e),
-    });
+    const session = new Session(machine, this.options, new ServedHooks(this, id, transport));
     this.live.set(id, session);
     this.addressSlots.set(id, slot);
     this.budget.track(session);
     session.driver.attach(transport, chunks);
   }
 
-  private onEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
+  /** @internal A session's machine event, through its ServedHooks. */
+  sessionEvent(session: Session, id: string, first: Transport, e: SessionEvent): void {
     if (e.type === 'connect-request') {
       const request: AuthRequest = {
         credentials: e.credentials,
@@ -878,4 +882,17 @@ export function listen(options: ServerOptions): Promise<Server> {
  */
 function heardBy(resume: ResumeFrame, reason: ResumeRefuseReasonValue): ResumeRefuseReasonValue {
   return reason === ResumeRefuseReason.staleState && resume.acked === undefined ? ResumeRefuseReason.invalid : reason;
+}
+
+/** A served session's hooks: its id and first transport, and the server its events go to (no closure per session). */
+class ServedHooks implements SessionHooks {
+  constructor(
+    private readonly server: Server,
+    private readonly id: string,
+    private readonly first: Transport,
+  ) {}
+
+  onEvent(e: SessionEvent, session: object): void {
+    this.server.sessionEvent(session as Session, this.id, this.first, e);
+  }
 }

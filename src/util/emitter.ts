@@ -4,10 +4,12 @@
 export type Listener<T> = (value: T) => void;
 
 export class Emitter<Events extends Record<string, unknown>> {
-  private listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
+  /** Created by the first `on` (most sessions of a server never get a listener). */
+  private listeners: { [K in keyof Events]?: Listener<Events[K]>[] } | undefined;
 
   on<K extends keyof Events>(type: K, listener: Listener<Events[K]>): () => void {
-    (this.listeners[type] ??= []).push(listener);
+    const listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = (this.listeners ??= {});
+    (listeners[type] ??= []).push(listener);
     return () => this.off(type, listener);
   }
 
@@ -20,14 +22,14 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   off<K extends keyof Events>(type: K, listener: Listener<Events[K]>): void {
-    const list = this.listeners[type];
+    const list = this.listeners?.[type];
     if (!list) return;
     const i = list.indexOf(listener);
     if (i >= 0) list.splice(i, 1);
   }
 
   protected emit<K extends keyof Events>(type: K, value: Events[K]): void {
-    const list = this.listeners[type];
+    const list = this.listeners?.[type];
     if (!list) return;
     for (const l of [...list]) {
       try {
