@@ -108,16 +108,19 @@ export class ClientSession extends Session<ClientEvents> {
     );
   }
 
-  override async send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.linkInput((now) => {
-      this.link.handleActivity(now);
-      this.link.handleReopen(now);
-    });
+  override send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    // Activity is all the link policy needs to hear, unless the transport was closed as idle.
+    if (this.link.idle)
+      this.linkInput((now) => {
+        this.link.handleActivity(now);
+        this.link.handleReopen(now);
+      });
+    else this.link.handleActivity(this.driver.clockNow());
     return super.send(data, options);
   }
 
   private onMachineEvent(e: SessionEvent): void {
-    if (e.type === 'data') this.link.handleActivity(monotonic());
+    if (e.type === 'data') this.link.handleActivity(this.driver.inputTime);
     if (e.type === 'closed') {
       this.linkInput(() => this.link.handleClosed());
       if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed', e.error);

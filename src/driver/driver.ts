@@ -8,6 +8,8 @@
 //     `nextDeadline()`.
 //   - Application commands do not write at once: they `kick()` a flush on the next microtask,
 //     so many sends in one tick become one write.
+//   - The clock is read once per input (or kick): the machine, the writes and the timer all
+//     see that one `now`.
 //   - Callbacks from a transport that is no longer attached are ignored (a late `close` of the
 //     old connection must not interrupt the new one).
 //
@@ -30,6 +32,16 @@ export interface DriverOwner {
   /** The attached transport closed (by either side). */
   driverTransportClosed(transport: Transport, error?: Error): void;
 }
+
+/**
+ * On a transport that can cork (TCP, TLS), DATA payloads of at least this many bytes are written
+ * apart from their header, uncopied, in the same writev (see WireSession.payloadApartFrom).
+ */
+export const PAYLOAD_APART_MIN = 8 * 1024;
+
+/** Node's Buffer.allocUnsafe where there is one: a frame body spanning chunks is fully written, so it need not be zeroed first. */
+const allocUnsafe = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer?.allocUnsafe;
+const unzeroed = allocUnsafe ? (n: number): Uint8Array => allocUnsafe(n) : undefined;
 
 /** A graceful close that a peer never completes (no FIN back) is forced after this long. */
 export const CLOSE_LINGER_MS = 5000;
@@ -82,7 +94,7 @@ export class Driver implements DeadlineEntry {
     private readonly clock: Clock = monotonic,
     wire?: WireSession,
   ) {
-    this.wire = wire ?? new WireSession(machine);
+    this.wire = wire ?? new WireSession(machine, unzeroed ? { allocate: unzeroed } : {});
     this.deadlines = deadlinesFor(clock);
   }
 
@@ -108,6 +120,7 @@ export class Driver implements DeadlineEntry {
     const old = this.transport;
     this.transport = transport;
     this.blocked = false;
+    this.wire.payloadApartFrom = transport.cork ? PAYLOAD_APART_MIN : Number.POSITIVE_INFINITY;
     if (old) {
       old.setHandlers(NO_HANDLERS);
       old.destroy();
@@ -123,17 +136,27 @@ export class Driver implements DeadlineEntry {
   /** Runs one machine input with the current time, then does everything that follows. */
   input(fn: (now: number) => void): void {
     if (this.disposed) return;
-    fn(this.clock());
-    this.afterInput();
+    const now = (this.inputTime = this.clock());
+    fn(now);
+    this.afterInput(now);
+  }
+
+  /** The time of the latest input (what the machine saw as `now`), for owners reacting to its events. */
+  inputTime = 0;
+
+  /** The driver's clock, read now. */
+  clockNow(): number {
+    return this.clock();
   }
 
   /** After an application command: flush on the next microtask (coalescing a tick's sends). */
   kick(): void {
     if (this.kicked || this.disposed) return;
     this.kicked = true;
+    // A closure per kick, not a bound method per session: idle sessions stay small.
     queueMicrotask(() => {
       this.kicked = false;
-      this.afterInput();
+      this.afterInput((this.inputTime = this.clock()));
     });
   }
 
@@ -190,14 +213,17 @@ export class Driver implements DeadlineEntry {
 
   /** @internal From this driver's Attachment: bytes from the attached transport. */
   transportData(chunk: Uint8Array): void {
-    this.input((now) => this.wire.handleBytes(chunk, now));
+    if (this.disposed) return;
+    const now = (this.inputTime = this.clock());
+    this.wire.handleBytes(chunk, now);
+    this.afterInput(now);
   }
 
   /** @internal From this driver's Attachment: the attached transport takes writes again. */
   transportDrained(): void {
     this.blocked = false;
     this.writePending();
-    this.afterInput();
+    this.afterInput((this.inputTime = this.clock()));
   }
 
   /** @internal From this driver's Attachment. */
@@ -212,19 +238,19 @@ export class Driver implements DeadlineEntry {
     this.owner.driverTransportClosed(transport, error);
   }
 
-  private afterInput(): void {
-    if (this.durability && this.machine.negotiated) return this.afterInputDurable(this.durability);
-    this.flush();
+  private afterInput(now: number): void {
+    if (this.durability && this.machine.negotiated) return this.afterInputDurable(this.durability, now);
+    this.flush(now);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) {
       if (e.type === 'close-transport' || e.type === 'closed') {
-        this.flush();
+        this.flush(now);
         const t = this.transport;
         if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
         if (e.type === 'closed') this.dispose();
       }
       this.owner.driverEvent(e);
     }
-    this.flush();
+    this.flush(now);
     this.armTimer();
     this.heldBudget?.update(this.owner, this.machine.heldBytes, this.machine.acknowledgedCount);
   }
@@ -251,8 +277,7 @@ export class Driver implements DeadlineEntry {
    * all (one store write per round trip, not per input). What is held is bounded by the
    * machine's replay buffer, which stops handing out frames when full.
    */
-  private afterInputDurable(durability: Durability): void {
-    const now = this.clock();
+  private afterInputDurable(durability: Durability, now: number): void {
     for (let b = this.wire.pollBytes(now); b; b = this.wire.pollBytes(now)) this.held.bytes.push(b);
     for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) this.held.events.push(e);
     this.armTimer();
@@ -286,7 +311,7 @@ export class Driver implements DeadlineEntry {
         const reason = durability.failed(error instanceof Error ? error : new Error(String(error)));
         // A session another node took over lives on there: end this copy without a word to the peer.
         this.machine.terminate(reason, reason.code !== 'ERR_STORE_CONFLICT');
-        this.flush();
+        this.flush(this.clock());
         const later = this.held.events.splice(0);
         this.held.bytes.length = 0;
         this.release(
@@ -324,13 +349,19 @@ export class Driver implements DeadlineEntry {
     }
   }
 
-  private flush(): void {
+  private flush(now: number): void {
     const t = this.transport;
     if (!t || this.blocked) return;
-    const now = this.clock();
+    let corked = false;
     for (let bytes = this.wire.pollBytes(now); bytes; bytes = this.blocked ? undefined : this.wire.pollBytes(now)) {
+      // A header whose payload follows apart: gather them (and what follows) into one writev.
+      if (!corked && this.wire.payloadPending && t.cork) {
+        t.cork();
+        corked = true;
+      }
       if (!t.write(bytes)) this.blocked = true;
     }
+    if (corked) t.uncork?.();
   }
 
   private armTimer(): void {

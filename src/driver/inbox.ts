@@ -52,6 +52,8 @@ export class Inbox {
 
   /** Waits for the next data unit (call only when nothing is buffered). */
   wait(signal?: AbortSignal): Promise<IteratorResult<Bytes>> {
+    // Without a signal there is nothing to forget: the promise's own functions are the waiter.
+    if (!signal) return new Promise((resolve, reject) => void this.readers.push({ resolve, reject }));
     return new Promise((resolve, reject) => {
       const waiter = abortable(signal, resolve, reject, () => {
         this.readers = this.readers.filter((r) => r !== waiter);

@@ -66,6 +66,8 @@ export interface SessionHooks {
 const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
 /** The handlers of a session given none: every indication accepted (shared, never written). */
 const ACCEPT_ALL: IndicationHandlers = Object.freeze({});
+/** What send() returns when the data was queued at once (one settled promise serves every call). */
+const QUEUED: Promise<void> = Promise.resolve();
 const enc = new TextEncoder();
 const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
 
@@ -151,8 +153,24 @@ export class Session<E extends SessionEvents = SessionEvents>
    * it is answered and the handler is producing that answer, waits for the answer to go out
    * first: the application did nothing wrong by sending while the default handler accepts.
    */
-  async send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const bytes = asBytes(data);
+    // The common case without an async function's machinery: room now, queued, flushed by the kick.
+    if (options.signal?.aborted !== true && this.machine.hasRoomFor(bytes.length)) {
+      try {
+        this.machine.sendData(bytes);
+        this.driver.kick();
+        return QUEUED;
+      } catch (error) {
+        if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering?.size))
+          return Promise.reject(error);
+      }
+    }
+    return this.sendWhenPossible(bytes, options);
+  }
+
+  /** send() once it has to wait: for room in the send queue, or for an answer in flight to go out. */
+  private async sendWhenPossible(bytes: Bytes, options: { signal?: AbortSignal }): Promise<void> {
     for (;;) {
       options.signal?.throwIfAborted();
       if (this.machine.hasRoomFor(bytes.length)) {

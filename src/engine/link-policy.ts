@@ -112,6 +112,11 @@ export class LinkPolicy {
   }
 
   /** A send while the idle transport is closed: redial. */
+  /** The transport was closed for being quiet: the next send must reopen it (handleReopen). */
+  get idle(): boolean {
+    return this.phase === 'idle';
+  }
+
   handleReopen(now: number): void {
     if (this.phase !== 'idle') return;
     this.schedule(now);

@@ -15,6 +15,14 @@ import type { SessionMachine } from './machine/index.js';
 /** Frames are gathered into one write until it reaches this many bytes. */
 export const DEFAULT_WRITE_BATCH = 64 * 1024;
 
+export interface WireSessionOptions {
+  /**
+   * Fresh bytes for a frame body that spans received chunks (default: a zero-filled
+   * Uint8Array). A runtime may hand out memory that is not zeroed first: every byte is written.
+   */
+  allocate?: (length: number) => Uint8Array;
+}
+
 export class WireSession {
   private decoder: FrameDecoder;
   private limitSet = false;
@@ -28,19 +36,42 @@ export class WireSession {
   /** Frames decoded and encoded so far (for metrics: two increments, no allocation). */
   framesIn = 0;
   framesOut = 0;
+  /**
+   * DATA payloads of at least this many bytes are not copied into the coalesced write: the
+   * write ends with the frame's header and the next pollBytes() returns the payload itself.
+   * Infinity (the default) keeps every write whole; a runtime whose transport gathers
+   * consecutive writes into one system call (TCP's cork) lowers it.
+   */
+  payloadApartFrom = Number.POSITIVE_INFINITY;
+  /** A payload whose header went out in the last write, to be written next. */
+  private apart: Uint8Array | null = null;
+  private readonly allocate: ((length: number) => Uint8Array) | undefined;
 
-  constructor(readonly machine: SessionMachine) {
-    this.decoder = new FrameDecoder({ maxFrameSize: machine.maxFrameSize });
+  constructor(
+    readonly machine: SessionMachine,
+    options: WireSessionOptions = {},
+  ) {
+    this.allocate = options.allocate;
+    this.decoder = this.newDecoder(machine.maxFrameSize);
+  }
+
+  private newDecoder(maxFrameSize: number): FrameDecoder {
+    return new FrameDecoder(this.allocate ? { maxFrameSize, allocate: this.allocate } : { maxFrameSize });
+  }
+
+  /** Whether the next pollBytes() returns a payload whose header was just handed out. */
+  get payloadPending(): boolean {
+    return this.apart !== null;
   }
 
   handleTransportUp(now: number): void {
-    this.decoder = new FrameDecoder({
-      maxFrameSize: this.machine.negotiated?.maxFrameSize ?? this.machine.maxFrameSize,
-    });
+    this.apart = null;
+    this.decoder = this.newDecoder(this.machine.negotiated?.maxFrameSize ?? this.machine.maxFrameSize);
     this.machine.handleTransportUp(now);
   }
 
   handleTransportDown(now: number, error?: Parameters<SessionMachine['handleTransportDown']>[1]): void {
+    this.apart = null;
     this.machine.handleTransportDown(now, error);
   }
 
@@ -80,16 +111,25 @@ export class WireSession {
    * when idle.
    */
   pollBytes(now: number, maxBytes = DEFAULT_WRITE_BATCH): Uint8Array | undefined {
+    const pending = this.apart;
+    if (pending !== null) {
+      this.apart = null;
+      return pending;
+    }
     const batch = this.batch;
     let size = 0;
     for (let f = this.machine.pollFrame(now); f; f = size < maxBytes ? this.machine.pollFrame(now) : undefined) {
       batch.push(f);
       this.framesOut++;
       this.tap?.('out', f);
+      if (f.type === 'DATA' && f.payload.length >= this.payloadApartFrom) {
+        this.apart = f.payload;
+        break;
+      }
       size += f.type === 'DATA' ? f.payload.length + 3 : 32;
     }
     if (batch.length === 0) return undefined;
-    const out = encodeFrames(batch);
+    const out = encodeFrames(batch, this.apart !== null);
     batch.length = 0;
     return out;
   }

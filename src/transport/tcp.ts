@@ -2,6 +2,7 @@
 // connectTcp / listenTcp. tls.ts reuses wrapSocket, connectSocket and listenServer.
 //
 //   write      -> socket.write (its return value is the backpressure signal), 'drain' -> drain
+//   cork       -> socket.cork / uncork: the writes between leave in one writev
 //   pause      -> socket.pause (the kernel window fills and the peer's writes block)
 //   close      -> socket.end: queued bytes go out, then FIN; 'close' once both sides ended
 //   destroy    -> socket.destroy (no FIN wait, queued bytes dropped)
@@ -49,6 +50,14 @@ class SocketTransport extends TransportBase {
 
   protected writeBytes(bytes: Uint8Array): boolean {
     return this.#socket.write(bytes);
+  }
+
+  cork(): void {
+    this.#socket.cork();
+  }
+
+  uncork(): void {
+    this.#socket.uncork();
   }
 
   protected closeGracefully(): void {

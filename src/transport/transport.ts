@@ -52,6 +52,12 @@ export interface Transport {
   readonly secure?: boolean;
   setHandlers(handlers: TransportHandlers): void;
   write(bytes: Uint8Array): boolean;
+  /**
+   * Optional (TCP, TLS): writes from cork() to uncork() leave together, in one system call
+   * (writev), so a frame header and its large payload can be written apart without a copy.
+   */
+  cork?(): void;
+  uncork?(): void;
   pause(): void;
   resume(): void;
   close(): void;

@@ -3,14 +3,18 @@
 //
 //   data       binary messages only (binaryType 'nodebuffer' for ws, 'arraybuffer' native);
 //              a text message is a protocol error: closed with 1003, ERR_TRANSPORT_TEXT_FRAME
-//   write      send(); false once more than highWaterMark bytes are unsent. ws: counted from
-//              send() to its callback (bytes handed to the socket). Native: bufferedAmount,
-//              polled every drainPollMs only while a writer waits for drain.
+//   write      send(); false once more than highWaterMark bytes are unsent (bufferedAmount). ws:
+//              a send that may cross the mark carries a callback (its bytes and all before them
+//              reached the socket), which then checks for drain; below the mark no callback is
+//              made. Native: bufferedAmount, polled every drainPollMs only while a writer waits.
 //   pause      ws: pause() (socket reads stop, TCP backpressure). Native: cannot stop the peer,
 //              so messages are held up to maxHeldBytes (ERR_TRANSPORT_RECEIVE_OVERFLOW past it)
 //   close      close(1000): the close frame follows queued messages; reported on 'close'
 //   destroy    ws: terminate(). Native: close(4000), reported at once
 //   'close'    1000, 1001, 1005: clean; 1006: ERR_TRANSPORT_RESET; others ERR_TRANSPORT_PEER_ERROR
+//   events     ws: its own on('message' | 'close' | 'error'), which hand over (data, isBinary) and
+//              (code, reason) without the EventTarget shim's event object per message. Native:
+//              addEventListener.
 
 import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
@@ -35,12 +39,19 @@ export interface WebSocketLike {
   addEventListener(type: 'message' | 'close' | 'error', listener: (event: WsEvent) => void): void;
 }
 
-/** The extras of a `ws` socket: flow control and a callback when bytes reach the socket. */
+/** WebSocket frame header bytes, at most (a masked frame with a 64-bit length). */
+const MAX_WS_HEADER = 14;
+const utf8 = new TextDecoder();
+
+/** The extras of a `ws` socket: flow control, a callback when bytes reach the socket, its own events. */
 export interface NodeWebSocket extends WebSocketLike {
   pause(): void;
   resume(): void;
   terminate(): void;
   send(data: Uint8Array, callback?: (error?: Error) => void): void;
+  on(type: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+  on(type: 'close', listener: (code: number, reason: Uint8Array) => void): unknown;
+  on(type: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface WrapWebSocketOptions {
@@ -65,7 +76,12 @@ const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
 
 function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
   const s = socket as Partial<NodeWebSocket>;
-  return typeof s.pause === 'function' && typeof s.resume === 'function' && typeof s.terminate === 'function';
+  return (
+    typeof s.pause === 'function' &&
+    typeof s.resume === 'function' &&
+    typeof s.terminate === 'function' &&
+    typeof s.on === 'function'
+  );
 }
 
 class WebSocketTransport extends TransportBase {
@@ -77,7 +93,6 @@ class WebSocketTransport extends TransportBase {
   readonly #node: NodeWebSocket | undefined;
   readonly #highWaterMark: number;
   readonly #pollMs: number;
-  #unsent = 0;
   #needDrain = false;
   #poll: ReturnType<typeof setTimeout> | undefined;
   #error: Error | undefined;
@@ -98,58 +113,69 @@ class WebSocketTransport extends TransportBase {
     if (options.headers) this.headers = options.headers;
     if (options.secure !== undefined) this.secure = options.secure;
     socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
-    if (this.#node) this.#node.pause();
-    else this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;
-    socket.addEventListener('message', (event) => this.#onMessage(event.data));
-    socket.addEventListener('error', (event) => {
-      if (event.error instanceof Error) this.#error ??= event.error;
-    });
-    socket.addEventListener('close', (event) => {
-      this.#stopPoll();
-      if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
-      this.finished(this.#error ?? closeError(event.code ?? 1006, event.reason ?? ''));
-    });
+    const node = this.#node;
+    if (node) {
+      node.pause();
+      node.on('message', (data, isBinary) => (isBinary ? this.#onMessage(data) : this.#onText()));
+      node.on('error', (error) => {
+        this.#error ??= error;
+      });
+      node.on('close', (code, reason) => this.#onClose(code, utf8.decode(reason)));
+    } else {
+      this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;
+      socket.addEventListener('message', (event) => this.#onMessage(event.data));
+      socket.addEventListener('error', (event) => {
+        if (event.error instanceof Error) this.#error ??= event.error;
+      });
+      socket.addEventListener('close', (event) => this.#onClose(event.code ?? 1006, event.reason ?? ''));
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#stopPoll();
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.finished(this.#error ?? closeError(code, reason));
+  }
+
+  #onText(): void {
+    this.#abortCode = 1003;
+    this.destroy(
+      new TransportError(
+        'ERR_TRANSPORT_TEXT_FRAME',
+        'received a text frame; Colloquy carries binary frames only',
+        'remote',
+      ),
+    );
   }
 
   #onMessage(data: unknown): void {
     if (data instanceof Uint8Array) this.receive(data);
     else if (data instanceof ArrayBuffer) this.receive(new Uint8Array(data));
     else if (ArrayBuffer.isView(data)) this.receive(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    else {
-      this.#abortCode = 1003;
-      this.destroy(
-        new TransportError(
-          'ERR_TRANSPORT_TEXT_FRAME',
-          'received a text frame; Colloquy carries binary frames only',
-          'remote',
-        ),
-      );
-    }
+    else this.#onText();
   }
 
   protected writeBytes(bytes: Uint8Array): boolean {
-    const size = bytes.byteLength;
-    if (this.#node) {
-      this.#unsent += size;
-      this.#node.send(bytes, () => {
-        this.#unsent -= size;
-        this.#checkDrain();
-      });
+    const node = this.#node;
+    if (node) {
+      // A callback only on a send that may cross the mark: it runs once these bytes (and all
+      // before them) reached the socket, and checks for drain from there.
+      if (this.#needDrain || node.bufferedAmount + bytes.byteLength + MAX_WS_HEADER > this.#highWaterMark)
+        node.send(bytes, this.#sent);
+      else node.send(bytes);
     } else {
       this.#socket.send(bytes);
     }
-    if (this.#buffered() <= this.#highWaterMark) return true;
+    if (this.#socket.bufferedAmount <= this.#highWaterMark) return true;
     this.#needDrain = true;
-    if (!this.#node) this.#poll ??= setTimeout(this.#pollDrain, this.#pollMs);
+    if (!node) this.#poll ??= setTimeout(this.#pollDrain, this.#pollMs);
     return false;
   }
 
-  #buffered(): number {
-    return this.#node ? this.#unsent : this.#socket.bufferedAmount;
-  }
+  readonly #sent = (): void => this.#checkDrain();
 
   #checkDrain(): void {
-    if (!this.#needDrain || this.#buffered() > this.#highWaterMark) return;
+    if (!this.#needDrain || this.#socket.bufferedAmount > this.#highWaterMark) return;
     this.#needDrain = false;
     this.emitDrain();
   }

@@ -59,6 +59,48 @@ describe('WireSession', () => {
     expect(b.machine.stats.received).toBe(100);
   });
 
+  it('writes a large payload apart from its header, uncopied, and drops it with the transport', () => {
+    const { a, b, pump } = pairOverBytes();
+    a.payloadApartFrom = 1024;
+    const big = new Uint8Array(5000).map((_, i) => i & 0xff);
+    a.machine.sendData(new Uint8Array(10).fill(1));
+    a.machine.sendData(big);
+    a.machine.sendData(new Uint8Array(10).fill(2));
+    const head = a.pollBytes(0) as Uint8Array;
+    expect(a.payloadPending).toBe(true);
+    const payload = a.pollBytes(0) as Uint8Array;
+    expect(payload).toBe(big); // the application's bytes themselves: no copy
+    expect(a.payloadPending).toBe(false);
+    const tail = a.pollBytes(0) as Uint8Array;
+    expect(a.pollBytes(0)).toBeUndefined();
+    expect(head.length).toBe(12 + 1 + 2); // DATA(10) whole, then DATA's type and 2-byte length
+    for (const bytes of [head, payload, tail]) b.handleBytes(bytes, 1);
+    pump();
+    expect(b.machine.stats.received).toBe(3);
+    // A transport lost between header and payload: the payload is not written on the next one.
+    a.machine.sendData(big);
+    a.pollBytes(0);
+    expect(a.payloadPending).toBe(true);
+    a.handleTransportDown(2);
+    expect(a.payloadPending).toBe(false);
+  });
+
+  it('FrameDecoder takes the buffer for a body that spans chunks from the given allocator', () => {
+    const sizes: number[] = [];
+    const allocate = (n: number): Uint8Array => {
+      sizes.push(n);
+      return new Uint8Array(n).fill(0xee); // not zeroed: every byte must be overwritten
+    };
+    const d = new FrameDecoder({ allocate });
+    const wire = encodeFrame({ type: 'DATA', payload: new Uint8Array(3000).map((_, i) => i % 251) });
+    d.push(wire.subarray(0, 1000));
+    expect(d.next()).toBeUndefined();
+    d.push(wire.subarray(1000));
+    const f = d.next();
+    expect(f?.type === 'DATA' && f.payload).toEqual(new Uint8Array(3000).map((_, i) => i % 251));
+    expect(sizes).toEqual([3000]);
+  });
+
   it('lowers the decoder limit to the negotiated max frame size and aborts on a larger frame', () => {
     const a = new WireSession(new SessionMachine({ role: 'initiator', heartbeatMs: 0, maxFrameSize: 4096 }));
     const b = new WireSession(

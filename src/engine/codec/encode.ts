@@ -70,18 +70,61 @@ export function encodeFrameInto(frame: Frame, target: Uint8Array, offset: number
   return writeFrame(frame, n, target, offset);
 }
 
-/** Encodes `frames` back to back into one buffer (the runtime coalesces writes with it). */
-export function encodeFrames(frames: readonly Frame[]): Uint8Array {
+/** Body lengths measured by encodeFrames (reused: these functions are not reentrant anyway). */
+const lengths: number[] = [];
+
+/**
+ * Encodes `frames` back to back into one buffer (the runtime coalesces writes with it). A result
+ * of up to SLAB_MAX_TAKE bytes is a view carved from a block shared by every caller (see
+ * takeBytes): read it through its byteOffset and byteLength, never through its whole `.buffer`.
+ *
+ * With `lastPayloadApart`, the last frame must be DATA and the result ends with its header: its
+ * payload is not copied, and the caller writes it next, as it is (a large payload then costs no
+ * copy; a transport that gathers writes sends both in one system call).
+ */
+export function encodeFrames(frames: readonly Frame[], lastPayloadApart = false): Uint8Array {
   const count = frames.length;
-  const lengths = new Array<number>(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
     const n = measureBody(frames[i]!);
     lengths[i] = n;
     total += 1 + varintLength(n) + n;
   }
-  const out = new Uint8Array(total);
+  const last = frames[count - 1];
+  const apart = lastPayloadApart && last?.type === 'DATA' ? last.payload.length : -1;
+  const out = takeBytes(apart < 0 ? total : total - apart);
   let offset = 0;
-  for (let i = 0; i < count; i++) offset = writeFrame(frames[i]!, lengths[i]!, out, offset);
+  const whole = apart < 0 ? count : count - 1;
+  for (let i = 0; i < whole; i++) offset = writeFrame(frames[i]!, lengths[i]!, out, offset);
+  if (apart >= 0) {
+    out[offset] = FrameType.DATA;
+    writeVarint(out, offset + 1, apart);
+  }
+  lengths.length = 0;
+  return out;
+}
+
+/** Size of the blocks small encodings are carved from. */
+export const SLAB_BLOCK = 16 * 1024;
+/** Encodings up to this size come from the shared block; larger ones get a buffer of their own. */
+export const SLAB_MAX_TAKE = 2 * 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * `n` fresh bytes that nobody else holds or will be handed again. A typed array of more than 64
+ * bytes lives outside the JS heap: allocating one costs about as much as encoding a small frame
+ * (~1.5 us, mostly malloc and the GC's tracking of it), so small encodings are carved, never
+ * reused, from a block shared by all sessions; a full block is left to the GC once its views are
+ * gone. A view keeps its block (SLAB_BLOCK bytes) alive while it is held (in a socket's queue).
+ */
+function takeBytes(n: number): Uint8Array {
+  if (n > SLAB_MAX_TAKE) return new Uint8Array(n);
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BLOCK);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
   return out;
 }

@@ -9,7 +9,8 @@
 //                        |  (at most 5) bytes are gathered in a small fixed buffer
 //            body    <---+  if the whole body lies in one chunk it is decoded in place and `rest`
 //                           fields are views into that chunk (zero copy); otherwise ONE buffer of
-//                           exactly the body length is allocated and filled as bytes arrive
+//                           exactly the body length is allocated (by `allocate`, which may skip
+//                           zero-filling: every byte is written) and filled as bytes arrive
 //
 // Rules:
 //   - The length is checked against maxFrameSize as soon as the varint ends, before any body byte
@@ -31,7 +32,15 @@ import { DEFAULT_MAX_FRAME_SIZE, MAX_HEADER_LENGTH } from './limits.js';
 export interface FrameDecoderOptions {
   /** Largest body accepted, in bytes. Default DEFAULT_MAX_FRAME_SIZE (256 KiB); 1 KiB..16 MiB. */
   maxFrameSize?: number;
+  /**
+   * Fresh bytes for a body that spans chunks. Default: a zero-filled Uint8Array. Every byte of
+   * it is written before the frame is returned, so a runtime may pass an allocator that does not
+   * zero (Node: Buffer.allocUnsafe).
+   */
+  allocate?: (length: number) => Uint8Array;
 }
+
+const zeroFilled = (length: number): Uint8Array => new Uint8Array(length);
 
 export class FrameDecoder {
   private max: number;
@@ -51,9 +60,11 @@ export class FrameDecoder {
   private body: Uint8Array | null = null;
   private bodyFill = 0;
   private failure: ProtocolError | null = null;
+  private readonly allocate: (length: number) => Uint8Array;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.max = checkMaxFrameSize(options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
+    this.allocate = options.allocate ?? zeroFilled;
   }
 
   get maxFrameSize(): number {
@@ -174,7 +185,7 @@ export class FrameDecoder {
         this.pos = start + length;
         return this.finish(c, start);
       }
-      body = this.body = new Uint8Array(length);
+      body = this.body = this.allocate(length);
     }
     while (this.bodyFill < length) {
       if (this.pos === this.chunk.length && !this.advance()) return undefined;
