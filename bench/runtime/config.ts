@@ -19,6 +19,8 @@ export const ROUNDS = 2;
 /** A case that is not complete this long after its last send is reported as failed. */
 export const SETTLE_MS = 15_000;
 export const RAW_WS_HIGH_WATER = 1024 * 1024;
+/** Corked raw TCP: bytes of messages written between cork() and uncork() (one writev), as Colloquy coalesces up to 64 KiB per write. */
+export const CORK_BYTES = 64 * 1024;
 export const SOCKET_IO_WINDOW = 1000;
 export const MQTT_URL = 'mqtt://127.0.0.1:1883';
 export const MQTT_WINDOW = 500;

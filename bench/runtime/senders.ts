@@ -7,7 +7,14 @@ import { connectAsync } from 'mqtt';
 import { io as socketIo } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { connect } from '../../src/client/connect.js';
-import { RAW_WS_HIGH_WATER, SOCKET_IO_WINDOW, MQTT_URL, MQTT_WINDOW, MQTT_PROGRESS_EVERY } from './config.js';
+import {
+  CORK_BYTES,
+  RAW_WS_HIGH_WATER,
+  SOCKET_IO_WINDOW,
+  MQTT_URL,
+  MQTT_WINDOW,
+  MQTT_PROGRESS_EVERY,
+} from './config.js';
 import type { Sink } from './peers.js';
 
 // ---- senders -------------------------------------------------------------------------------
@@ -119,6 +126,41 @@ export async function rawTcpSender(port: number, payload: Uint8Array): Promise<S
       while (i < count) {
         if (!socket.write(frame)) await once(socket, 'drain');
         if ((++i & 255) === 0 && performance.now() >= deadline) break;
+      }
+      return i;
+    },
+    acknowledged: () => Promise.resolve(),
+    async close() {
+      socket.end();
+      await withTimeout(once(socket, 'close'), 2000);
+    },
+  };
+}
+
+/**
+ * Raw TCP at the loopback limit: the same length-prefixed messages, written in batches of
+ * CORK_BYTES between socket.cork() and uncork(), so each batch leaves in one writev syscall.
+ */
+export async function rawTcpCorkedSender(port: number, payload: Uint8Array): Promise<Sender> {
+  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  const frame = Buffer.alloc(4 + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  frame.set(payload, 4);
+  const batch = Math.max(1, Math.floor(CORK_BYTES / frame.length));
+  return {
+    async send(count, deadline) {
+      let i = 0;
+      while (i < count) {
+        const n = Math.min(batch, count - i);
+        socket.cork();
+        let room = true;
+        for (let j = 0; j < n; j++) room = socket.write(frame);
+        socket.uncork();
+        i += n;
+        if (!room) await once(socket, 'drain');
+        if (performance.now() >= deadline) break;
       }
       return i;
     },

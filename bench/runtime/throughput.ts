@@ -13,6 +13,7 @@ import {
   colloquySender,
   rawWsSender,
   rawTcpSender,
+  rawTcpCorkedSender,
   socketIoSender,
   mqttSender,
 } from './senders.js';
@@ -111,6 +112,12 @@ export function systems(sink: Sink, ports: SinkPorts, mqtt: boolean): System[] {
       open: (size) => () => rawTcpSender(ports.rawTcp, payload(size)),
     },
     {
+      key: 'raw-tcp-corked',
+      label: 'raw TCP, corked (limit)',
+      transport: 'tcp',
+      open: (size) => () => rawTcpCorkedSender(ports.rawTcp, payload(size)),
+    },
+    {
       key: 'socket-io',
       label: 'Socket.IO 4 acked',
       transport: 'ws',
@@ -197,33 +204,37 @@ export async function throughputSection(sink: Sink, ports: SinkPorts, targets: T
   table(rows, 2);
   const rate = (key: string, size: number): number => results.get(`${key}/${size}`)?.rate ?? Number.NaN;
   console.log('');
-  const vs = [
-    { name: 'Colloquy ws / raw ws', a: 'colloquy-ws', b: 'raw-ws', goal: 1, sizes: SIZES, at: '' },
+  const all = (goal: number): [number, number][] => SIZES.map((size) => [size, goal]);
+  // goals: [size, at least this ratio]; a size left out has no target.
+  const vs: { name: string; a: string; b: string; goals: [number, number][] }[] = [
+    { name: 'Colloquy ws / raw ws', a: 'colloquy-ws', b: 'raw-ws', goals: all(1) },
     {
       name: 'Colloquy tcp / raw TCP 1 write/msg',
       a: 'colloquy-tcp',
       b: 'raw-tcp',
-      goal: 2,
-      sizes: [64],
-      at: ' at 64 B',
+      goals: [
+        [64, 2],
+        [65536, 0.9],
+      ],
     },
-    { name: 'Colloquy ws / Socket.IO acked', a: 'colloquy-ws', b: 'socket-io', goal: 3, sizes: SIZES, at: '' },
+    { name: 'Colloquy tcp / raw TCP corked (limit)', a: 'colloquy-tcp', b: 'raw-tcp-corked', goals: [[64, 0.5]] },
+    { name: 'Colloquy ws / Socket.IO acked', a: 'colloquy-ws', b: 'socket-io', goals: all(3) },
     ...(mqttProblem === null
-      ? [{ name: 'Colloquy tcp / MQTT QoS 1', a: 'colloquy-tcp', b: 'mqtt', goal: 2, sizes: SIZES, at: '' }]
+      ? [{ name: 'Colloquy tcp / MQTT QoS 1', a: 'colloquy-tcp', b: 'mqtt', goals: all(2) }]
       : []),
   ];
+  const goalText = (goals: [number, number][]): string =>
+    goals.length === SIZES.length && goals.every(([, g]) => g === goals[0]![1])
+      ? `>= ${goals[0]![1]}x`
+      : goals.map(([size, g]) => `>= ${g}x at ${sizeName(size)}`).join(', ');
   table([
     ['ratio', ...SIZES.map(sizeName), 'target'],
-    ...vs.map((v) => [
-      v.name,
-      ...SIZES.map((size) => ratioText(rate(v.a, size) / rate(v.b, size))),
-      `>= ${v.goal}x${v.at}`,
-    ]),
+    ...vs.map((v) => [v.name, ...SIZES.map((size) => ratioText(rate(v.a, size) / rate(v.b, size))), goalText(v.goals)]),
   ]);
   for (const v of vs) {
-    for (const size of v.sizes) {
+    for (const [size, goal] of v.goals) {
       if (results.has(`${v.a}/${size}`) || results.has(`${v.b}/${size}`))
-        targets.push(target(`${v.name} at ${sizeName(size)}`, rate(v.a, size) / rate(v.b, size), v.goal));
+        targets.push(target(`${v.name} at ${sizeName(size)}`, rate(v.a, size) / rate(v.b, size), goal));
     }
   }
 }
