@@ -25,9 +25,11 @@
 //
 //   4. PostgresStore operations/s against pgbench on the same PostgreSQL (bench/stores-postgres.ts);
 //      runs without Redis too. Skipped with a notice when PostgreSQL does not answer.
+//   5. What RedisStore's waitForReplicas (WAIT after each write) costs, through a Sentinel with one
+//      replica: compareAndSet calls/s and durable echo, WAIT off and on (bench/stores-wait.ts).
 //
 // Run: npx tsx bench/stores.ts   (or import { run } and await it). About two and a half minutes.
-// BENCH_ONLY=ops,durability,resume,postgres runs only those sections.
+// BENCH_ONLY=ops,durability,resume,postgres,wait runs only those sections.
 
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -47,6 +49,7 @@ import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
 import type { Node } from '../test/deploy/lb.js';
 import { callsPerSecond, envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
 import { postgresOps } from './stores-postgres.js';
+import { replicaWaitCost } from './stores-wait.js';
 
 const run$ = promisify(execFile);
 
@@ -194,6 +197,71 @@ async function echoPair(
   };
 }
 
+/**
+ * Echo throughput (at most WINDOW in flight, for MEASURE_MS after WARM_MS) and the round trip of
+ * one message at a time (p50, p95), with `store` as the server's durability (null: off).
+ */
+export async function echoRates(store: SessionStore | null): Promise<{ rate: number; p50: number; p95: number }> {
+  const { server, client, next } = await echoPair(store);
+  try {
+    const payload = new Uint8Array(64);
+    // Throughput: at most WINDOW messages without their echo (a flood would measure how large
+    // the send queue may grow, not the session).
+    const state: { phase: 'warm' | 'measure' | 'stop' } = { phase: 'warm' };
+    let sent = 0;
+    let echoed = 0;
+    let counted = 0;
+    let wake: (() => void) | null = null;
+    const sending = (async () => {
+      while (state.phase !== 'stop') {
+        if (sent - echoed >= WINDOW) {
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+          continue;
+        }
+        await client.send(payload);
+        sent++;
+      }
+    })();
+    const reading = (async () => {
+      while (state.phase !== 'stop' || echoed < sent) {
+        await next();
+        echoed++;
+        if (state.phase === 'measure') counted++;
+        const w = wake as (() => void) | null;
+        if (w && sent - echoed < WINDOW / 2) {
+          wake = null;
+          w();
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, WARM_MS));
+    state.phase = 'measure';
+    const start = performance.now();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const messagesPerSecond = (counted / (performance.now() - start)) * 1000;
+    state.phase = 'stop';
+    (wake as (() => void) | null)?.();
+    await sending;
+    await reading;
+    // Round trip, one at a time.
+    const samples: number[] = [];
+    for (let i = 0; i < RTT_SAMPLES; i++) {
+      const t0 = performance.now();
+      await client.send(payload);
+      await next();
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((a, b) => a - b);
+    const p50 = percentile(samples, 50);
+    await client.release();
+    return { rate: messagesPerSecond, p50, p95: percentile(samples, 95) };
+  } finally {
+    await server.destroy();
+  }
+}
+
 async function durabilityCost(redis: RedisServer): Promise<void> {
   console.log('');
   console.log('2. durability cost: echo over TCP in this process (server and client share a core), 64-byte messages;');
@@ -225,73 +293,20 @@ async function durabilityCost(redis: RedisServer): Promise<void> {
   let base: { rate: number; p50: number } | null = null;
   for (const mode of modes) {
     const store = mode.store();
-    const { server, client, next } = await echoPair(store);
     try {
-      const payload = new Uint8Array(64);
-      // Throughput: at most WINDOW messages without their echo (a flood would measure how large
-      // the send queue may grow, not the session).
-      const state: { phase: 'warm' | 'measure' | 'stop' } = { phase: 'warm' };
-      let sent = 0;
-      let echoed = 0;
-      let counted = 0;
-      let wake: (() => void) | null = null;
-      const sending = (async () => {
-        while (state.phase !== 'stop') {
-          if (sent - echoed >= WINDOW) {
-            await new Promise<void>((r) => {
-              wake = r;
-            });
-            continue;
-          }
-          await client.send(payload);
-          sent++;
-        }
-      })();
-      const reading = (async () => {
-        while (state.phase !== 'stop' || echoed < sent) {
-          await next();
-          echoed++;
-          if (state.phase === 'measure') counted++;
-          const w = wake as (() => void) | null;
-          if (w && sent - echoed < WINDOW / 2) {
-            wake = null;
-            w();
-          }
-        }
-      })();
-      await new Promise((r) => setTimeout(r, WARM_MS));
-      state.phase = 'measure';
-      const start = performance.now();
-      await new Promise((r) => setTimeout(r, MEASURE_MS));
-      const messagesPerSecond = (counted / (performance.now() - start)) * 1000;
-      state.phase = 'stop';
-      (wake as (() => void) | null)?.();
-      await sending;
-      await reading;
-      // Round trip, one at a time.
-      const samples: number[] = [];
-      for (let i = 0; i < RTT_SAMPLES; i++) {
-        const t0 = performance.now();
-        await client.send(payload);
-        await next();
-        samples.push(performance.now() - t0);
-      }
-      samples.sort((a, b) => a - b);
-      const p50 = percentile(samples, 50);
+      const { rate: messagesPerSecond, p50, p95 } = await echoRates(store);
       base ??= { rate: messagesPerSecond, p50 };
-      await client.release();
       const seconds = Math.min(await exchange(store), await exchange(store)); // best of two: the first run also warms up
       rows.push([
         mode.label,
         fmt(messagesPerSecond),
         ratio(messagesPerSecond / base.rate),
         ms(p50),
-        ms(percentile(samples, 95)),
+        ms(p95),
         ratio(p50 / base.p50),
         `${seconds.toFixed(2)} s`,
       ]);
     } finally {
-      await server.destroy();
       await store?.close();
     }
   }
@@ -442,6 +457,19 @@ export async function run(): Promise<void> {
         await redis.stop();
       }
     }
+  }
+  if (wanted('wait')) {
+    if (!have('redis-server'))
+      console.log('SKIPPED (section 5): redis-server is needed (apt-get install redis-server)');
+    else
+      await replicaWaitCost({
+        warmMs: WARM_MS,
+        measureMs: MEASURE_MS,
+        concurrency: CONCURRENCY,
+        keys: KEYS,
+        valueBytes: VALUE_BYTES,
+        echo: echoRates,
+      });
   }
   if (wanted('postgres'))
     await postgresOps({

@@ -24,6 +24,7 @@ import type { LogEntry, RoomLog } from './chat-log.js';
 import { POSITION } from './chat-room.js';
 import type {} from './errors.js';
 import type {} from '../store/errors.js';
+import { retryWhileUnreachable } from '../server/persist-retry.js';
 import type { Member, Room, RoomFeed } from './chat-room.js';
 
 /** Log entries a node keeps per room in memory, to deliver without reading the store. */
@@ -32,6 +33,8 @@ export const FEED_CACHE_ENTRIES = 512;
 const APPEND_BATCH = 64;
 /** How soon a failed read of the log is tried again. */
 const RETRY_MS = 500;
+/** How long an append keeps trying while the store is unreachable (as a session's persist does). */
+export const APPEND_RETRY_MS = 30_000;
 /**
  * Line ids (cids) a node remembers per member: at least what a client sends again after a
  * takeover (ChatClient's MAX_UNECHOED, 1000), which the room log alone (SAID_KEYS) may not cover.
@@ -164,7 +167,12 @@ export class RoomFeeds {
         const floor = this.floor(room);
         let entries: LogEntry[];
         try {
-          entries = await this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor);
+          // A store that cannot be reached for a while (a Redis failover) holds the batch, and
+          // every later line behind it, in order; an append whose reply was lost but which landed
+          // is not logged twice (the head remembers its senders' line ids).
+          entries = await retryWhileUnreachable(APPEND_RETRY_MS, () =>
+            this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor),
+          );
         } catch (e) {
           this.ctx.error(e);
           for (const m of batch) {

@@ -431,6 +431,8 @@ export interface SentinelOptions {
   sentinels?: number;
   /** How long a master must be silent before the Sentinels call it down. Default 5000 ms. */
   downAfterMs?: number;
+  /** Sentinel's failover-timeout (how long before a stuck failover is tried again). Default 10000 ms. */
+  failoverTimeoutMs?: number;
 }
 
 /**
@@ -478,7 +480,7 @@ export async function startRedisSentinel(name = 'colloquy', options: SentinelOpt
             `dir ${dir}`,
             `sentinel monitor ${name} ${HOST} ${master.port} ${quorum}`,
             `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 5000}`,
-            `sentinel failover-timeout ${name} 10000`,
+            `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 10000}`,
             '',
           ].join('\n'),
         );
