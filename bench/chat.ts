@@ -6,7 +6,11 @@
 // in bursts of BURST with a wait for the sender's own copy between bursts, so neither side is
 // measured on an unbounded queue.
 //
-// Run: npx tsx bench/chat.ts   (or import { run } and await it). About 10 s.
+// Two room sizes, each beside Socket.IO at the same size: 20 members (2,000 messages) and 1,000
+// members (100 messages, 100,000 deliveries each). BENCH_CHAT_MEMBERS=20,1000 picks the sizes,
+// BENCH_CHAT_MESSAGES the messages at every size. Clients connect 50 at a time.
+//
+// Run: npx tsx bench/chat.ts   (or import { run } and await it). About a minute.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,21 +23,42 @@ import { ServiceHost } from '../src/apps/host.js';
 import { chatService } from '../src/apps/chat.js';
 import { ChatClient } from '../src/apps/chat-client.js';
 
-const MEMBERS = Number(process.env.BENCH_CHAT_MEMBERS ?? 20);
-const MESSAGES = Number(process.env.BENCH_CHAT_MESSAGES ?? 2000);
+const SIZES = (process.env.BENCH_CHAT_MEMBERS ?? '20,1000').split(',').map(Number);
+/** Messages per run: 2,000 in a small room, 100 at 1,000 members (100,000 deliveries). */
+const messagesFor = (members: number): number =>
+  Number(process.env.BENCH_CHAT_MESSAGES ?? (members >= 500 ? 100 : 2000));
 const BURST = 50;
+/** Clients connecting at once. */
+const CONNECT_BATCH = 50;
+let MEMBERS = 20;
+let MESSAGES = 2000;
 
 interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** Deliveries that had not arrived when the wait ended (WAIT_MS): members aborted as slow readers, or lost. */
+  missing: number;
 }
+
+/** How long a run may wait for its deliveries (a burst's own copy, or the last delivery) before it reports what is missing. */
+const WAIT_MS = Number(process.env.BENCH_CHAT_WAIT_MS ?? 120_000);
 
 function summarize(latencies: number[], ms: number): Result {
   latencies.sort((a, b) => a - b);
   const at = (p: number): number =>
     latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { perSecond: (MESSAGES * MEMBERS) / (ms / 1000), p50: at(50), p99: at(99) };
+  return {
+    perSecond: latencies.length / (ms / 1000),
+    p50: at(50),
+    p99: at(99),
+    missing: MESSAGES * MEMBERS - latencies.length,
+  };
+}
+
+/** Waits until every delivery arrived or WAIT_MS passed since `since`. */
+async function drained(t: { got: number }, since: number): Promise<void> {
+  while (t.got < MESSAGES * MEMBERS && performance.now() - since < WAIT_MS) await new Promise((r) => setTimeout(r, 1));
 }
 
 /** Counts deliveries; resolves `burst(n)` once the sender has its own n-th message back. */
@@ -64,7 +89,15 @@ function tracker(): {
     until(n: number): Promise<void> {
       if (ownCount >= n) return Promise.resolve();
       return new Promise((resolve) => {
-        waiter = { n, resolve };
+        // Bounded: a sender aborted as a slow reader never gets its own copy back.
+        const timer = setTimeout(resolve, WAIT_MS);
+        waiter = {
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
       });
     },
   };
@@ -72,14 +105,15 @@ function tracker(): {
 }
 
 async function colloquy(): Promise<Result> {
-  const host = new ServiceHost([chatService({ historyLimit: 10 })]);
+  const chat = chatService({ historyLimit: 10 });
+  const host = new ServiceHost([chat]);
   const server = await listen({ ws: { port: 0 }, authenticate: host.authenticate });
   host.attach(server);
   const url = `ws://127.0.0.1:${server.addresses.ws}/session`;
   const t = tracker();
   const clients: ChatClient[] = [];
   try {
-    for (let i = 0; i < MEMBERS; i++) {
+    const join = async (i: number): Promise<void> => {
       const c = await ChatClient.connect(url, { nick: `m${i}`, room: 'bench' });
       c.on('message', (m) => {
         if (!m.history) {
@@ -87,8 +121,10 @@ async function colloquy(): Promise<Result> {
           if (i === 0) t.own(m.text);
         }
       });
-      clients.push(c);
-    }
+      clients[i] = c;
+    };
+    for (let i = 0; i < MEMBERS; i += CONNECT_BATCH)
+      await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, MEMBERS - i) }, (_, k) => join(i + k)));
     const sender = clients[0] as ChatClient;
     const started = performance.now();
     for (let sent = 0; sent < MESSAGES;) {
@@ -96,7 +132,9 @@ async function colloquy(): Promise<Result> {
       for (; sent < end; sent++) void sender.send(`${performance.now()} m`);
       await t.until(end);
     }
-    while (t.got < MESSAGES * MEMBERS) await new Promise((r) => setTimeout(r, 1));
+    await drained(t, started);
+    if (chat.stats.slowAborts > 0)
+      console.log(`  (Colloquy aborted ${chat.stats.slowAborts} member(s) as slow readers)`);
     return summarize(t.latencies, performance.now() - started);
   } finally {
     for (const c of clients) c.abort();
@@ -118,15 +156,17 @@ async function socketIoRoom(): Promise<Result> {
   const t = tracker();
   const clients: ReturnType<typeof socketIo>[] = [];
   try {
-    for (let i = 0; i < MEMBERS; i++) {
+    const join = async (i: number): Promise<void> => {
       const c = socketIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true });
       await new Promise<void>((resolve) => c.once('connect', () => resolve()));
       c.on('message', (m: { text: string }) => {
         t.onMessage(m.text);
         if (i === 0) t.own(m.text);
       });
-      clients.push(c);
-    }
+      clients[i] = c;
+    };
+    for (let i = 0; i < MEMBERS; i += CONNECT_BATCH)
+      await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, MEMBERS - i) }, (_, k) => join(i + k)));
     // join() happens on the server's connection handler; one round trip settles it for everyone.
     await new Promise((r) => setTimeout(r, 50));
     const sender = clients[0] as ReturnType<typeof socketIo>;
@@ -136,7 +176,7 @@ async function socketIoRoom(): Promise<Result> {
       for (; sent < end; sent++) sender.emit('say', `${performance.now()} m`);
       await t.until(end);
     }
-    while (t.got < MESSAGES * MEMBERS) await new Promise((r) => setTimeout(r, 1));
+    await drained(t, started);
     return summarize(t.latencies, performance.now() - started);
   } finally {
     for (const c of clients) c.disconnect();
@@ -147,20 +187,24 @@ async function socketIoRoom(): Promise<Result> {
 }
 
 export async function run(): Promise<void> {
-  console.log(
-    `chat: one room, ${MEMBERS} members, ${MESSAGES} messages from one of them, over WebSocket (load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')})`,
-  );
-  const c = await colloquy();
-  const s = await socketIoRoom();
   const row = (name: string, r: Result): string =>
-    `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms`;
-  console.log(row('Colloquy chat (ws)', c));
-  console.log(row('Socket.IO 4 room (ws)', s));
-  console.log(
-    `  ratio Colloquy / Socket.IO: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s, p50 latency ${(c.p50 / s.p50).toFixed(2)}x`,
-  );
+    `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms${r.missing > 0 ? `   MISSING ${r.missing} deliveries after ${WAIT_MS / 1000} s` : ''}`;
+  for (const members of SIZES) {
+    MEMBERS = members;
+    MESSAGES = messagesFor(members);
+    console.log(
+      `chat: one room, ${MEMBERS} members, ${MESSAGES} messages from one of them, over WebSocket (load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    );
+    const c = await colloquy();
+    const s = await socketIoRoom();
+    console.log(row('Colloquy chat (ws)', c));
+    console.log(row('Socket.IO 4 room (ws)', s));
+    console.log(
+      `  ratio Colloquy / Socket.IO at ${MEMBERS} members: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s (target >= 2x), p50 latency ${(c.p50 / s.p50).toFixed(2)}x`,
+    );
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();
