@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-const ENTRY = ['bench/runtime/index.ts', 'bench/peers/sink.ts', 'bench/peers/idle.ts'];
+const ENTRY = ['bench/runtime/index.ts', 'bench/peers/sink.ts', 'bench/peers/idle.ts', 'bench/peers/opener.ts'];
 
 export interface Compiled {
   /** The compiled bench/runtime/index.js, or undefined when tsc could not emit it. */

@@ -35,8 +35,12 @@
 //   2. round trip of 64 B (ping, echo in the child, pong; one at a time): Colloquy over ws vs raw
 //      ws, in alternating blocks of RTT_BLOCK round trips, samples pooled per system
 //   3. idle sessions: a server alone in a child process (bench/peers/idle.ts), RSS after a full
-//      GC before and after IDLE_SESSIONS more ws sessions (clients here), divided; the child
-//      lifts its open-files soft limit to the hard one
+//      GC before and after IDLE_SESSIONS (BENCH_IDLE_SESSIONS) more ws sessions (clients here),
+//      divided; the child lifts its open-files soft limit to the hard one. BENCH_IDLE_SNAPSHOTS=<dir>
+//      also writes heap snapshots before and after (bench/runtime/heap-diff.ts compares them)
+//   4. scale (./scale.ts): SCALE_SESSIONS (BENCH_SCALE_SESSIONS, 100000 for the issue's run) idle
+//      ws sessions on one server process, clients in opener processes (bench/peers/opener.ts)
+//      from several 127.0.0.x: time to open, RSS, idle CPU, Colloquy beside raw ws
 //
 // Targets (the issue): >= 1.0x raw ws msgs/s, >= 2x raw one-write-per-message TCP at 64 B and
 // >= 0.9x at 64 KiB, >= 0.5x corked raw TCP at 64 B, >= 3x Socket.IO acked, >= 2x MQTT QoS 1,
@@ -45,7 +49,7 @@
 // prints the load average.
 // Run: npx tsx bench/runtime/index.ts   (or import { run } and await it). About 2 minutes.
 // BENCH_ONLY=colloquy-tcp/65536,rtt,idle runs only the cases whose "<system>/<size>" or section
-// (throughput, rtt, idle) contains one of the comma-separated words (for profiling one case);
+// (throughput, rtt, idle, scale) contains one of the comma-separated words (for profiling one case);
 // BENCH_NODE_ARGS / BENCH_PEER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" add node options
 // to the measuring process / to the peers.
 
@@ -58,6 +62,7 @@ import { spawnPeer } from './peers.js';
 import { throughputSection } from './throughput.js';
 import { rttSection } from './round-trips.js';
 import { idleSection } from './idle.js';
+import { scaleSection } from './scale.js';
 import { loadText, type Target } from './report.js';
 
 /**
@@ -113,6 +118,7 @@ export async function sections(under: string): Promise<void> {
     }
   }
   if (selected('idle')) await idleSection(targets);
+  if (selected('scale')) await scaleSection(targets);
   console.log('');
   console.log('targets');
   table([

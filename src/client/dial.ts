@@ -12,12 +12,15 @@ export interface DialOptions {
   tls?: { ca?: string | Buffer | (string | Buffer)[]; servername?: string; rejectUnauthorized?: boolean };
   /** WebSocket: extra request headers (e.g. a cookie carrying the HTTP session). */
   headers?: Record<string, string>;
+  /** tcp and ws (Node): the local address outgoing connections bind to, e.g. one of several 127.0.0.x. */
+  localAddress?: string;
 }
 
 export function dialer(endpoint: Endpoint, options: DialOptions): (signal?: AbortSignal) => Promise<Transport> {
   switch (endpoint.scheme) {
     case 'tcp':
-      return (signal) => connectTcp({ host: endpoint.host, port: endpoint.port, signal });
+      return (signal) =>
+        connectTcp({ host: endpoint.host, port: endpoint.port, signal, localAddress: options.localAddress });
     case 'tls': {
       // Offer the previous connection's latest TLS session ticket on every redial (TLS 1.3
       // tickets arrive after the handshake, so it is read at redial time, not at connect).
@@ -37,7 +40,14 @@ export function dialer(endpoint: Endpoint, options: DialOptions): (signal?: Abor
     }
     case 'ws':
     case 'wss':
-      return (signal) => connectWs({ url: endpoint.url, signal, headers: options.headers, tls: options.tls });
+      return (signal) =>
+        connectWs({
+          url: endpoint.url,
+          signal,
+          headers: options.headers,
+          tls: options.tls,
+          localAddress: options.localAddress,
+        });
     case 'memory':
       return async () => connectMemory(endpoint.name);
   }

@@ -127,11 +127,17 @@ export interface ConnectTcpOptions {
   port: number;
   signal?: AbortSignal;
   noDelay?: boolean;
+  /** The local address to connect from. */
+  localAddress?: string;
 }
 
 export async function connectTcp(options: ConnectTcpOptions): Promise<Transport> {
   options.signal?.throwIfAborted();
-  const socket = net.connect({ host: options.host, port: options.port });
+  const socket = net.connect({
+    host: options.host,
+    port: options.port,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
   return connectSocket(
     socket,
     'connect',

@@ -30,6 +30,8 @@ export interface ConnectWsOptions extends Omit<WrapWebSocketOptions, 'remoteAddr
   protocols?: string | string[];
   /** Extra handshake headers (a cookie, a token); `ws` only: browsers cannot set them. */
   headers?: Record<string, string>;
+  /** `ws` only: the local address to connect from. */
+  localAddress?: string;
   /** wss:// certificate checks; `ws` only (browsers use their own trust store). */
   tls?: { ca?: string | Uint8Array | Array<string | Uint8Array>; servername?: string; rejectUnauthorized?: boolean };
   /** Largest message accepted from the server; `ws` only. Default 100 MiB (ws's default). */
@@ -49,14 +51,20 @@ async function loadWebSocket(): Promise<{ Ctor: WebSocketConstructor; node: bool
 }
 
 export async function connectWs(options: ConnectWsOptions): Promise<Transport> {
-  const { url, protocols, headers, tls, maxPayload, signal, ...wrapOptions } = options;
+  const { url, protocols, headers, tls, maxPayload, signal, localAddress, ...wrapOptions } = options;
   signal?.throwIfAborted();
   const { Ctor, node } = await loadWebSocket();
   signal?.throwIfAborted();
   if (!node && (headers || tls))
     throw new TypeError('headers and tls options need the `ws` package: a browser WebSocket cannot take them');
   const socket = node
-    ? new Ctor(url, protocols, { headers, maxPayload, perMessageDeflate: false, ...tls })
+    ? new Ctor(url, protocols, {
+        headers,
+        maxPayload,
+        perMessageDeflate: false,
+        ...tls,
+        ...(localAddress ? { localAddress } : {}),
+      })
     : new Ctor(url, protocols);
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;

@@ -1,0 +1,84 @@
+// A client process for the idle-session benches of bench/runtime/: it opens WebSocket sessions
+// (Colloquy or raw ws) and holds them until told to exit, so the clients of a 100,000-session run
+// spread over several processes (each under its own open-files limit) and away from the bench.
+//
+//   on { cmd: 'open', ... }  opens `count` connections to `url`, `concurrency` at a time, each
+//                            from the next of `localAddresses` in turn (one 127.0.0.x holds at
+//                            most ~28,000 ephemeral ports), and answers `opened` with how many
+//                            opened, how long it took and the first failure, if any
+//   on { cmd: 'exit' }       ends every connection and exits (also when its parent goes away)
+//
+// It lifts its own open-files soft limit through the shell that starts it (peers.ts).
+
+import { once } from 'node:events';
+import { WebSocket } from 'ws';
+import { connect } from '../../src/client/connect.js';
+import { exitWithParent, tell } from './protocol.js';
+import type { ToOpener } from './protocol.js';
+
+exitWithParent();
+
+const closers: (() => void)[] = [];
+
+async function openOne(kind: 'colloquy' | 'ws', url: string, localAddress: string): Promise<() => void> {
+  if (kind === 'colloquy') {
+    const s = await connect(url, { reconnect: false, localAddress });
+    // Each session has a reader waiting, as an application has (and as the server side has).
+    void (async () => {
+      try {
+        for await (const message of s) void message;
+      } catch {
+        // aborted at the end of the run
+      }
+    })();
+    return () => s.abort('bench done');
+  }
+  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
+  ws.on('error', () => {});
+  ws.on('message', () => {});
+  await once(ws, 'open');
+  return () => ws.terminate();
+}
+
+async function open(m: Extract<ToOpener, { cmd: 'open' }>): Promise<void> {
+  const start = performance.now();
+  const deadline = start + m.timeoutMs;
+  let started = 0;
+  let failure: string | undefined;
+  const worker = async (): Promise<void> => {
+    while (started < m.count && failure === undefined) {
+      if (performance.now() > deadline) {
+        failure = `stopped after ${m.timeoutMs / 1000} s`;
+        return;
+      }
+      const local = m.localAddresses[started % m.localAddresses.length] as string;
+      started++;
+      try {
+        closers.push(await openOne(m.kind, m.url, local));
+      } catch (e) {
+        failure ??= e instanceof Error ? e.message : String(e);
+      }
+    }
+  };
+  const before = closers.length;
+  await Promise.all(Array.from({ length: m.concurrency }, worker));
+  tell({
+    ev: 'opened',
+    opened: closers.length - before,
+    seconds: (performance.now() - start) / 1000,
+    ...(failure === undefined ? {} : { failure }),
+  });
+}
+
+process.on('message', (m: ToOpener) => {
+  if (m.cmd === 'exit') {
+    for (const close of closers.splice(0)) close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  open(m).catch((error: unknown) =>
+    tell({ ev: 'error', message: error instanceof Error ? error.message : String(error) }),
+  );
+});
+
+tell({ ev: 'ready' });
