@@ -3,7 +3,7 @@
 // (ConnectionPool). Every protocol profile's URL scheme is registered here (iso://,
 // src/iso/profile.ts), as src/client/ itself cannot import the profiles above it.
 import './iso/profile.js';
-export { connect, ClientSession } from './client/connect.js';
+export { connect, ClientSession, NODE_GONE_MESSAGE } from './client/connect.js';
 export type { ClientEvents, ConnectOptions, ReconnectOptions } from './client/connect.js';
 export { ConnectionPool } from './client/pool.js';
 export type { PoolOptions } from './client/pool.js';

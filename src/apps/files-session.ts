@@ -240,9 +240,12 @@ export async function withNewSessions(
       if (lostWith !== undefined && (!(error instanceof SessionError) || error.code === 'ERR_CONNECT_FAILED')) {
         // No new session either: say what ended the old one, and that nothing could continue.
         const details = error instanceof SessionError ? error.details : {};
+        const why = error instanceof Error ? error.message : String(error);
         throw new SessionError(
           'ERR_CONNECT_FAILED',
-          `${what}: the session was lost (${lostWith.code}: ${lostWith.message}) and no node could continue it; a new session could not be opened either: ${error instanceof Error ? error.message : String(error)}`,
+          lostWith.details['durable'] === false
+            ? `${what}: ${lostWith.message} (the checkpoint is kept; a new session could not be opened either: ${why})`
+            : `${what}: the session was lost (${lostWith.code}: ${lostWith.message}) and no node could continue it; a new session could not be opened either: ${why}`,
           'local',
           { ...details, lost: lostWith.code },
         );
@@ -258,7 +261,9 @@ export async function withNewSessions(
       }
       lostWith = error;
       options.onNotice?.(
-        `${what}: the session was lost (${error.code}: ${error.message}); going on from the checkpoint in a new session`,
+        error.details['durable'] === false
+          ? `${what}: the node that held the session is gone (the server keeps sessions in memory only); trying from the checkpoint in a new session`
+          : `${what}: the session was lost (${error.code}: ${error.message}); going on from the checkpoint in a new session`,
       );
     }
   }

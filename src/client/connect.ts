@@ -12,11 +12,19 @@
 //   Reconnecting stops when the session closes: released, aborted, resume refused (the event
 //   `resume-failed` carries the reason), the resume window ran out, or maxAttempts was reached.
 //
+//   Whether the server keeps the session where another node can continue it comes with ACCEPT
+//   (src/engine/accept-info.ts; `durable`). A session the server keeps in memory only is gone
+//   with its node: a redial that finds nothing listening there, or a refusal because the session
+//   is unknown, ends it with the plain reason (NODE_GONE_MESSAGE): at once for the refusal, after
+//   NODE_GONE_AFTER_MS of refused redials, not after the resume window with a bare refusal.
+//
 //   With `idleTimeoutMs`, a transport with nothing to do for that long is closed; the session
 //   stays, and the next send reopens it transparently (event `idle`, then `resumed`).
 //   TLS: the latest session ticket is kept and offered on redial, so reconnects resume TLS too.
 
 import { SessionError } from '../engine/errors.js';
+import { decodeAcceptInfo } from '../engine/accept-info.js';
+import { ResumeRefuseReason } from '../engine/frames.js';
 import type { MachineOptions, MachineSnapshot, SessionEvent } from '../engine/machine/index.js';
 import { SessionMachine } from '../engine/machine/index.js';
 import { LinkPolicy } from '../engine/link-policy.js';
@@ -70,6 +78,20 @@ export interface ConnectOptions
   signal?: AbortSignal;
 }
 
+/**
+ * Why a session kept in memory only ended when its node went away: what every command prints
+ * (the error keeps its code, ERR_CONNECT_FAILED or ERR_RESUME_REFUSED, with details.durable false).
+ */
+export const NODE_GONE_MESSAGE =
+  'the server keeps sessions in memory only (no shared store); the node that held this session is gone, so it could not continue; run the command again';
+
+/**
+ * A session kept in memory only ends (NODE_GONE_MESSAGE) once its redials have found nothing
+ * listening for this long: a node that restarts has lost the session anyway (its RESUME is then
+ * refused as unknown, at once), but a proxy in front of a live node may be restarting.
+ */
+export const NODE_GONE_AFTER_MS = 5000;
+
 export interface ClientEvents extends SessionEvents {
   reconnecting: { attempt: number; delayMs: number };
   'resume-failed': SessionError;
@@ -84,6 +106,15 @@ export class ClientSession extends Session<ClientEvents> {
   private readonly timer = new DeadlineTimer(monotonic, () =>
     this.linkInput((now) => this.link.handleTimeout(now, () => this.idleCheck())),
   );
+
+  /**
+   * Whether the server keeps this session where another node can continue it (said in its
+   * ACCEPT); undefined before the session is up, for a session resumed from a snapshot, or when
+   * the server did not say (an older one).
+   */
+  durable: boolean | undefined;
+  /** Since when every redial found nothing listening (ECONNREFUSED), or null. */
+  private refusedSince: number | null = null;
 
   constructor(
     machine: SessionMachine,
@@ -121,6 +152,9 @@ export class ClientSession extends Session<ClientEvents> {
 
   private onMachineEvent(e: SessionEvent): void {
     if (e.type === 'data') this.link.handleActivity(this.driver.inputTime);
+    if (e.type === 'established') this.durable = decodeAcceptInfo(e.userData)?.durable;
+    if (e.type === 'closed' && e.error && this.durable === false && nodeGone(e.error))
+      e = { ...e, error: lostWithNode(e.error) };
     if (e.type === 'closed') {
       this.linkInput(() => this.link.handleClosed());
       if (e.error?.code === 'ERR_RESUME_REFUSED') this.emit('resume-failed', e.error);
@@ -176,10 +210,26 @@ export class ClientSession extends Session<ClientEvents> {
     let transport: Transport;
     try {
       transport = await this.dial();
-    } catch {
-      if (this.machine.state !== 'closed') this.linkInput((now) => this.link.handleDialFailed(now));
+    } catch (error) {
+      if (this.machine.state === 'closed') return;
+      const now = monotonic();
+      if (this.durable === false && nothingListens(error)) this.refusedSince ??= now;
+      else this.refusedSince = null;
+      if (this.refusedSince !== null && now - this.refusedSince >= NODE_GONE_AFTER_MS) {
+        // Kept in memory only, and nothing has listened where its node was for a while (longer
+        // than a proxy in front of a live node takes to restart): it died with the node.
+        const cause = error instanceof Error ? error.message : String(error);
+        this.machine.terminate(
+          new SessionError('ERR_CONNECT_FAILED', `cannot resume: ${cause}`, 'remote', { cause, nodeGone: true }),
+          false,
+        );
+        this.driver.kick();
+        return;
+      }
+      this.linkInput((now) => this.link.handleDialFailed(now));
       return;
     }
+    this.refusedSince = null;
     if (this.machine.state === 'closed') {
       transport.destroy();
       return;
@@ -201,6 +251,32 @@ export class ClientSession extends Session<ClientEvents> {
     // would exit mid-work with nothing printed.
     this.timer.set(this.link.nextDeadline(), { unref: this.driver.attached !== null });
   }
+}
+
+/** A dial error that says no process listens at the address (the node is not there). */
+function nothingListens(error: unknown): boolean {
+  const e = error as { code?: unknown; details?: { address?: unknown } } | null;
+  if (e?.code === 'ECONNREFUSED') return true;
+  // A memory listener that is gone; a WebSocket refusal may be a proxy's answer, so it is not counted.
+  return (
+    e?.code === 'ERR_TRANSPORT_REFUSED' &&
+    typeof e.details?.address === 'string' &&
+    e.details.address.startsWith('memory:')
+  );
+}
+
+/** An end that means the node holding the session is gone (for a session kept in memory only). */
+function nodeGone(error: SessionError): boolean {
+  if (error.code === 'ERR_RESUME_REFUSED') return error.details['reason'] === ResumeRefuseReason.unknown;
+  return error.code === 'ERR_CONNECT_FAILED' && error.details['nodeGone'] === true;
+}
+
+function lostWithNode(error: SessionError): SessionError {
+  return new SessionError(error.code, NODE_GONE_MESSAGE, error.origin, {
+    ...error.details,
+    durable: false,
+    cause: error.message,
+  });
 }
 
 /** The options and the session of a scheme a protocol profile registered (src/client/schemes.ts). */

@@ -47,8 +47,9 @@ const DEFAULT: Record<Kind, number> = {
   sessions: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress,
 };
 
-/** "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1". */
+/** "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1"; "memory:3" stays (one pair, one address). */
 export function hostOf(remoteAddress: string): string {
+  if (remoteAddress.startsWith('memory:')) return remoteAddress;
   const m = /^\[(.*)\]:\d+$/.exec(remoteAddress) ?? /^([^:]*):\d+$/.exec(remoteAddress);
   return m ? (m[1] as string) : remoteAddress;
 }

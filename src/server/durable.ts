@@ -52,7 +52,7 @@ import { SessionError } from '../engine/errors.js';
 import { MAX_FRAME_SIZE } from '../engine/frames.js';
 import { ResumeRefuseReason } from '../engine/frames.js';
 import type { ResumeRefuseReasonValue, SessionFrame } from '../engine/frames.js';
-import type { MachineSnapshot } from '../engine/machine/index.js';
+import type { MachineSnapshot, ReleasedEnd } from '../engine/machine/index.js';
 import type { SessionStore } from '../store/store.js';
 import type {} from '../store/errors.js';
 import { DEFAULT_PERSIST_RETRY_MS, retryWhileUnreachable } from './persist-retry.js';
@@ -99,6 +99,12 @@ interface Record {
   w?: string;
   /** The RESUME_REFUSED reason later RESUMEs hear, when not `closed` (stale-state). */
   reason?: ResumeRefuseReasonValue;
+  /**
+   * Ended by an orderly release: what answers a client that lost the end of the release and
+   * resumes on another node (ReleasedEnd; frames base64url-encoded), and the secret's hash to
+   * check its RESUME against.
+   */
+  released?: { secretHash: string; received: number; base: number; frames: string[] };
 }
 
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
@@ -420,14 +426,34 @@ export class DurableSessions {
     return null;
   }
 
-  /** The session ended here: leave a short tombstone (saying why) unless another node owns it now. */
-  async ended(id: string, why?: string, reason?: ResumeRefuseReasonValue): Promise<void> {
+  /**
+   * The session ended here: leave a short tombstone (saying why) unless another node owns it
+   * now. A release leaves with it what answers a late RESUME (`released`: the machine's
+   * releasedEnd() and the resume secret), so that the release completes on whichever node the
+   * client resumes on.
+   */
+  async ended(
+    id: string,
+    why?: string,
+    reason?: ResumeRefuseReasonValue,
+    released?: { end: ReleasedEnd; secret: Uint8Array },
+  ): Promise<void> {
     const owned = this.owned.get(id);
     this.owned.delete(id);
     if (owned === undefined) return;
-    const tombstone: Pick<Record, 'ended' | 'principal' | 'why' | 'reason'> = { ended: true, principal: null };
+    const tombstone: Pick<Record, 'ended' | 'principal' | 'why' | 'reason' | 'released'> = {
+      ended: true,
+      principal: null,
+    };
     if (why !== undefined) tombstone.why = why;
     if (reason !== undefined) tombstone.reason = reason;
+    if (released)
+      tombstone.released = {
+        secretHash: hashResumeSecret(released.secret),
+        received: released.end.received,
+        base: released.end.base,
+        frames: released.end.frames.map((f) => toBase64(encodeFrame(f))),
+      };
     const version = await this.options.store
       .compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
       .catch(() => null);
@@ -444,13 +470,24 @@ export class DurableSessions {
 
   /**
    * For a session that cannot be claimed: null if the store knows nothing of it, else why it
-   * ended ('' when no error ended it) and the refusal reason it left, if not `closed`.
+   * ended ('' when no error ended it), the refusal reason it left if not `closed`, and, when a
+   * release ended it and `secret` matches the stored hash, what answers the RESUME (ReleasedEnd).
    */
-  async endedWhy(id: string): Promise<{ why: string; reason?: ResumeRefuseReasonValue } | null> {
+  async endedWhy(
+    id: string,
+    secret?: Uint8Array,
+  ): Promise<{ why: string; reason?: ResumeRefuseReasonValue; released?: ReleasedEnd } | null> {
     const stored = await this.options.store.get<Record>(this.key(id));
     if (!stored?.data.ended) return null;
     const why = typeof stored.data.why === 'string' ? stored.data.why : '';
-    return stored.data.reason === ResumeRefuseReason.staleState ? { why, reason: stored.data.reason } : { why };
+    if (stored.data.reason === ResumeRefuseReason.staleState) return { why, reason: stored.data.reason };
+    const r = stored.data.released;
+    if (!secret || !r || typeof r.secretHash !== 'string' || !Array.isArray(r.frames)) return { why };
+    const hash = Buffer.from(r.secretHash, 'base64url');
+    const presented = createHash('sha256').update(secret).digest();
+    if (hash.length !== presented.length || !timingSafeEqual(hash, presented)) return { why };
+    const frames = r.frames.map((f) => decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame);
+    return { why, released: { received: r.received, base: r.base, frames } };
   }
 
   forget(id: string): void {

@@ -23,19 +23,23 @@
 //               its last inputs be persisted, and this copy ends without a word to the peer
 //               (ERR_HANDED_OVER, no tombstone), so its client resumes on another node that
 //               shares the store. A session that cannot be handed over in time is aborted.
+//   Aborting takes time too (0.1-0.4 ms a session), so the sessions still waiting are cut in
+//   batches early enough, at a measured pace, that the last abort is done by the deadline
+//   (abort-pacer.ts); the others go on releasing (or handing over) meanwhile.
 //   It reports how many sessions ended each way (CloseReport). destroy() aborts all at once.
 
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { toHex } from '../engine/bytes.js';
+import { encodeAcceptInfo } from '../engine/accept-info.js';
 import { encodeFrame } from '../engine/codec/index.js';
 import { SessionError } from '../engine/errors.js';
 import { PendingConnection, turnAway } from '../engine/endpoint.js';
 import type { TurnAway } from '../engine/endpoint.js';
 import { AbortReason, RefuseReason, ResumeRefuseReason } from '../engine/frames.js';
 import type { RefuseReasonValue, ResumeFrame, ResumeRefuseReasonValue } from '../engine/frames.js';
-import { DEFAULTS, SessionMachine } from '../engine/machine/index.js';
-import type { MachineOptions, Negotiated, SessionEvent } from '../engine/machine/index.js';
+import { answerReleasedResume, DEFAULTS, SessionMachine } from '../engine/machine/index.js';
+import type { MachineOptions, Negotiated, ReleasedEnd, SessionEvent } from '../engine/machine/index.js';
 import { closeWithLinger, monotonic } from '../driver/driver.js';
 import { Emitter } from '../util/emitter.js';
 import { Session } from '../driver/session.js';
@@ -50,6 +54,7 @@ import { serverProfiles, type ProfileEndpoint, type ServerProfiles } from './pro
 import { openEndpoints } from './endpoints.js';
 import { AddressLimits, type AddressLimitOptions } from './address-limits.js';
 import { HeldBudget } from './held-budget.js';
+import { paceAborts } from './abort-pacer.js';
 import * as diagnostics from './diagnostics.js';
 export { CHANNELS } from './diagnostics.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
@@ -155,12 +160,6 @@ export const DEFAULT_MAX_HELD_BYTES = 512 * 1024 * 1024;
 
 /** closeTimeoutMs's default: the whole stop, however many sessions. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-/**
- * Aborting what is left at the deadline takes time too (bench/operations.ts: 0.1-0.25 ms a
- * session), so the releases and handovers stop this long per session before the deadline, at
- * most half of it, and the stop as a whole ends by the deadline.
- */
-export const ABORT_RESERVE_MS_PER_SESSION = 0.25;
 
 export interface ServerEvents extends Record<string, unknown> {
   session: Session;
@@ -388,9 +387,11 @@ export class Server extends Emitter<ServerEvents> {
           return this.turnAway(transport, turnAway.wrongSecret(id));
         }
         if (!claimed) {
-          // Ended on another node: say why it ended there, not just that it is unknown here.
-          return durable.endedWhy(id).then(
-            (ended) =>
+          // Ended on another node: a release completes here (the client lost its end in a cut);
+          // anything else is refused saying why it ended there, not just that it is unknown here.
+          return durable.endedWhy(id, secret).then(
+            (ended) => {
+              if (ended?.released && !closed) return this.answerFromRecord(transport, ended.released, first.received);
               this.turnAway(
                 transport,
                 ended === null
@@ -400,7 +401,8 @@ export class Server extends Emitter<ServerEvents> {
                       heardBy(first, ended.reason ?? ResumeRefuseReason.closed),
                       ended.why || undefined,
                     ),
-              ),
+              );
+            },
             () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
         }
@@ -532,7 +534,8 @@ export class Server extends Emitter<ServerEvents> {
           if (session.machine.state !== 'accepting') return;
           session.principal = principal;
           this.makeDurable(session, id); // the ACCEPT leaves only once the new session is in the store
-          session.machine.accept();
+          // The client learns whether its session can outlive this node (src/engine/accept-info.ts).
+          session.machine.accept({ userData: encodeAcceptInfo({ durable: this.durable !== null }) });
           session.driver.kick();
           this.emit('session', session);
           diagnostics.publishOpened(this, session, false);
@@ -615,7 +618,15 @@ export class Server extends Emitter<ServerEvents> {
         // Stale state (the store lost its newest write): every node refuses later RESUMEs as stale-state.
         const stale =
           e.error?.code === 'ERR_RESUME_REFUSED' && e.error.details.reason === ResumeRefuseReason.staleState;
-        void this.durable?.ended(id, why, stale ? ResumeRefuseReason.staleState : undefined);
+        // A release leaves what answers a client that lost its end and resumes on another node.
+        const end = e.error ? null : session.machine.releasedEnd();
+        const secret = session.machine.resumeSecret;
+        void this.durable?.ended(
+          id,
+          why,
+          stale ? ResumeRefuseReason.staleState : undefined,
+          end && secret ? { end, secret } : undefined,
+        );
         this.remember(
           id,
           stale
@@ -655,6 +666,16 @@ export class Server extends Emitter<ServerEvents> {
     while (machine.pollEvent()) {
       /* a refusal's close-transport: closed below */
     }
+    closeWithLinger(transport);
+  }
+
+  /**
+   * A RESUME for a session released on another node, whose end the store kept: the same answer
+   * its machine would give (answerReleasedResume), then the transport closes.
+   */
+  private answerFromRecord(transport: Transport, end: ReleasedEnd, received: number): void {
+    transport.setHandlers(NO_HANDLERS);
+    for (const f of answerReleasedResume(end, received)) transport.write(encodeFrame(f));
     closeWithLinger(transport);
   }
 
@@ -728,36 +749,45 @@ export class Server extends Emitter<ServerEvents> {
     await this.endpoints?.close();
     for (const t of [...this.pending]) t.destroy();
     const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    const reserve = Math.min(timeoutMs / 2, this.live.size * ABORT_RESERVE_MS_PER_SESSION);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), timeoutMs - reserve);
-    });
     const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
-    try {
-      await Promise.all(
-        [...this.live.entries()].map(async ([id, session]) => {
-          let orderly = false;
-          session.on('closed', ({ error }) => {
-            orderly = error === undefined;
-          });
-          const transport = session.driver.attached;
-          const outcome =
-            mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
-          if (outcome === 'handed-over') {
-            report.handedOver++;
-            return;
-          }
-          if (!session.closed) session.abort('server shutting down');
-          // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
-          if (outcome === 'deadline') transport?.destroy();
-          if (outcome === 'released' || orderly) report.released++;
-          else report.aborted++;
-        }),
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    // Each session's own deadline: the pacer (abort-pacer.ts) cuts them early enough, in batches,
+    // that the aborts that follow are done by the overall deadline whatever their number.
+    const waiting = new Set<Session>();
+    const cuts = new Map<Session, () => void>();
+    const tasks = [...this.live.entries()].map(async ([id, session]) => {
+      const deadline = new Promise<'deadline'>((resolve) => cuts.set(session, () => resolve('deadline')));
+      waiting.add(session);
+      let orderly = false;
+      session.on('closed', ({ error }) => {
+        orderly = error === undefined;
+      });
+      const transport = session.driver.attached;
+      const outcome =
+        mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
+      waiting.delete(session);
+      if (outcome === 'handed-over') {
+        report.handedOver++;
+        return;
+      }
+      if (!session.closed) session.abort('server shutting down');
+      // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
+      if (outcome === 'deadline') transport?.destroy();
+      if (outcome === 'released' || orderly) report.released++;
+      else report.aborted++;
+    });
+    const allEnded = Promise.all(tasks).then(() => undefined);
+    allEnded.catch(() => {}); // awaited below; a failure is reported there, not as unhandled
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await paceAborts(waiting, started + timeoutMs, {
+      clock: () => performance.now(),
+      sleep: (ms) =>
+        Promise.race([allEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+          clearTimeout(timer),
+        ),
+      yieldTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      cut: (session) => cuts.get(session)?.(),
+    });
+    await allEnded;
     await this.closeProfileEndpoints();
     report.elapsedMs = Math.round(performance.now() - started);
     return report;

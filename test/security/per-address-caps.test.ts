@@ -96,6 +96,23 @@ describe('per-address caps (finding 5)', () => {
   });
 });
 
+describe('memory transports', () => {
+  it('each in-process pair is its own address: more handshakes at once than one address may hold all go through', async () => {
+    const name = `caps-memory-${process.pid}`;
+    const server = await listen({ memory: name, heartbeatMs: 0 });
+    servers.push(server);
+    const rejected: SessionError[] = [];
+    server.on('rejected', ({ error }) => rejected.push(error));
+    // 150 > maxPendingHandshakesPerAddress (100): all in flight at once.
+    const clients = await Promise.all(
+      Array.from({ length: 150 }, () => connect(`memory://${name}`, { heartbeatMs: 0, reconnect: false })),
+    );
+    expect(rejected).toEqual([]);
+    expect(server.sessions.size).toBe(150);
+    for (const c of clients) c.abort();
+  });
+});
+
 describe('WebSocket close timeout (finding 5)', () => {
   it('a peer that never answers the closing handshake is cut after closeTimeoutMs', async () => {
     const server = await listen({ ws: { port: 0, closeTimeoutMs: 300 }, heartbeatMs: 0 });

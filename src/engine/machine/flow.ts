@@ -252,6 +252,11 @@ export class Flow {
     this.cursor = peerReceived;
   }
 
+  /** After a release: our count of the peer's frames, and ours it may still lack (see ReleasedEnd). */
+  releasedEnd(): { received: number; base: number; frames: SessionFrame[] } {
+    return { received: this.receivedCount, base: this.replay.base, frames: this.replay.list() };
+  }
+
   get stats(): SessionStats {
     return {
       sent: this.replay.end,

@@ -2,6 +2,8 @@ export { SessionMachine } from './session-machine.js';
 export type { SessionStats, MachineSnapshot } from './session-machine.js';
 export type { SessionEvent, SessionEventType, ConfirmedService } from './events.js';
 export { DEFAULTS } from './options.js';
+export { answerReleasedResume } from './released-end.js';
+export type { ReleasedEnd } from './released-end.js';
 export type { MachineOptions, Negotiated, InitialTokenHolder } from './options.js';
 export { TRANSITIONS, nextState } from './transitions.js';
 export type { LifecycleState, LifecycleTrigger, Role, Transition } from './transitions.js';

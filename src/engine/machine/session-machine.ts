@@ -88,6 +88,7 @@ import type { MachineOptions, Negotiated } from './options.js';
 import { PRECONDITIONS } from './preconditions.js';
 import type { DialogueCommand } from './preconditions.js';
 import type { MachineSnapshot } from './snapshot.js';
+import type { ReleasedEnd } from './released-end.js';
 import { TimerTable } from './timer-table.js';
 import { tokenNames, tokenSetOf } from './tokens.js';
 import { nextState } from './transitions.js';
@@ -159,6 +160,14 @@ export class SessionMachine {
   }
   get sessionId(): Uint8Array | undefined {
     return this.handshake.sessionId;
+  }
+  /**
+   * An acceptor closed by an orderly release: what answers a late RESUME without this machine
+   * (answerReleasedResume, on another node); null for any other machine.
+   */
+  releasedEnd(): ReleasedEnd | null {
+    if (!this.released || this.role !== 'acceptor') return null;
+    return this.flow.releasedEnd();
   }
   /** The initiator's resume secret (from ACCEPT); keep it as secret as a password. */
   get resumeSecret(): Uint8Array | undefined {
