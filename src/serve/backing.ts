@@ -114,7 +114,8 @@ export async function openBacking(spec: string): Promise<Backing> {
   }
   const bus = postgres
     ? new PostgresBus({ connectionString: parsed.url, prefix: `${parsed.schema}:colloquy:bus:` })
-    : new RedisBus({ ...parsed.redis.target, prefix: 'colloquy:bus:' });
+    : // The bus waits as long as the store does (a Cluster client's first ready takes a round of every node).
+      new RedisBus({ ...parsed.redis.target, prefix: 'colloquy:bus:', timeoutMs: STORE_PROBE_TIMEOUT_MS });
   return {
     kind: parsed.kind,
     store,
