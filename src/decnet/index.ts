@@ -8,3 +8,11 @@ export * from './nsp.js';
 export * from './frame.js';
 export * from './session-control.js';
 export { DecnetDecoder } from './decoder.js';
+export {
+  DecnetMachine,
+  MAX_SEGMENT_SIZE,
+  type ConnectRequest,
+  type DecnetEvent,
+  type DecnetMachineOptions,
+  type DecnetState,
+} from './machine.js';
