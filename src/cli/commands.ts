@@ -12,6 +12,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { netbiosCommand } from './netbios-command.js';
 import { pptpCommand } from './pptp-command.js';
+import { captureCommand } from './capture-command.js';
 import { isoCommand } from './iso-command.js';
 import { serveCommand } from './serve-command.js';
 import { chatCommand } from './chat-command.js';
@@ -57,4 +58,5 @@ export const commands: readonly Command[] = [
   isoCommand,
   netbiosCommand,
   pptpCommand,
+  captureCommand,
 ];

@@ -57,6 +57,7 @@ describe('runCli', () => {
       'iso',
       'netbios',
       'pptp',
+      'capture',
     ]);
     for (const c of commands) expect(helpText()).toContain(`${c.name}`);
     expect(helpText()).not.toContain('None yet');
