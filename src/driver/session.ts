@@ -18,7 +18,6 @@ import type { ResyncTypeName, TokenName } from '../engine/frames.js';
 import type { Negotiated, SessionEvent, SessionMachine, SessionStats } from '../engine/machine/index.js';
 import { toHex } from '../engine/bytes.js';
 import { Driver } from './driver.js';
-import type { DriverOwner } from './driver.js';
 import type { WireSession } from '../engine/wire-session.js';
 import type { Transport } from '../transport/transport.js';
 import { Emitter } from '../util/emitter.js';
@@ -71,10 +70,9 @@ const QUEUED: Promise<void> = Promise.resolve();
 const enc = new TextEncoder();
 const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
 
-export class Session<E extends SessionEvents = SessionEvents>
-  extends Emitter<E>
-  implements AsyncIterable<Bytes>, DriverOwner
-{
+// Not `implements DriverOwner`: its methods are internal (stripped from the .d.ts, where the
+// clause would then fail consumers' type checks); the driver's constructor checks the shape.
+export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E> implements AsyncIterable<Bytes> {
   private readonly inbox: Inbox;
   /** Promises awaiting confirmations, minor sync points and room in the send queue. */
   private readonly waiters = new Waiters();

@@ -160,7 +160,7 @@ describe('files: a transfer goes on when its node dies', () => {
     expect(r.resumedFrom).toBeGreaterThan(0); // the new session started at the checkpoint
     expect(notices).toEqual([
       expect.stringMatching(
-        /get m\.bin: the session was lost \(ERR_RESUME_REFUSED: no such session\); going on from the checkpoint in a new session/,
+        /get m\.bin: the node that held the session is gone \(the server keeps sessions in memory only\); trying from the checkpoint in a new session/,
       ),
     ]);
 

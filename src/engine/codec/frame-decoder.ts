@@ -40,8 +40,6 @@ export interface FrameDecoderOptions {
   allocate?: (length: number) => Uint8Array;
 }
 
-const zeroFilled = (length: number): Uint8Array => new Uint8Array(length);
-
 export class FrameDecoder {
   private max: number;
   private chunk: Uint8Array = EMPTY;
@@ -60,11 +58,13 @@ export class FrameDecoder {
   private body: Uint8Array | null = null;
   private bodyFill = 0;
   private failure: ProtocolError | null = null;
-  private readonly allocate: (length: number) => Uint8Array;
+  // Undefined unless given: the default (zero-filled) needs no function field, so a decoder's state
+  // stays plain data (the explorer copies machine state and refuses closures).
+  private readonly allocate: ((length: number) => Uint8Array) | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.max = checkMaxFrameSize(options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
-    this.allocate = options.allocate ?? zeroFilled;
+    this.allocate = options.allocate;
   }
 
   get maxFrameSize(): number {
@@ -185,7 +185,7 @@ export class FrameDecoder {
         this.pos = start + length;
         return this.finish(c, start);
       }
-      body = this.body = this.allocate(length);
+      body = this.body = this.allocate ? this.allocate(length) : new Uint8Array(length);
     }
     while (this.bodyFill < length) {
       if (this.pos === this.chunk.length && !this.advance()) return undefined;
