@@ -28,12 +28,17 @@
 // protocol violation (ERR_DECNET_FLOW_CONTROL). One interrupt may be outstanding; each
 // delivered interrupt is answered with a Link Service granting one more.
 //
+// The machine owns the two subchannels as parts (data-subchannel.ts, other-subchannel.ts: their
+// queues, windows, timers and counts) and keeps what spans them: the link's state, the control
+// messages (CI, CC, DI), the acknowledgements each frame carries for both, and the framing.
+//
 // Rules: handleFrame never throws (a malformed frame is discarded, as Ethernet drops it: event
 // `discarded`); handleBytes reads a byte stream of frames, where a bad frame loses the framing and
 // aborts the link. Every queue is bounded: maxQueuedBytes (sending), maxMessageSize
 // (reassembly), 16 octets (interrupts), 16 other-data messages waiting.
 
 import { SessionError } from '../engine/errors.js';
+import { DataSubchannel, type Segment } from './data-subchannel.js';
 import { DecnetDecoder } from './decoder.js';
 import { DecnetError, DecnetProtocolError } from './errors.js';
 import { dataFrame, decodeFrame, encodeFrame, LONG_HEADER_LENGTH, MAX_ROUTING_LENGTH } from './frame.js';
@@ -46,12 +51,12 @@ import {
   type FlowControlOption,
   type NspMessage,
 } from './nsp.js';
+import { OtherSubchannel, type OtherItem, type OtherSent } from './other-subchannel.js';
 import { decodeConnectData, encodeConnectData, reasonName, type ConnectData } from './session-control.js';
-import { ReceiveWindow, SendWindow } from './subchannel.js';
+import { LinkViolation } from './subchannel.js';
 
 /** The largest data segment that fits a frame: LENGTH 1498 less the long header and 11 NSP octets. */
 export const MAX_SEGMENT_SIZE = MAX_ROUTING_LENGTH - LONG_HEADER_LENGTH - 11;
-const MAX_OTHER_QUEUE = 16;
 
 export interface DecnetMachineOptions {
   /** This node's address (address.ts). */
@@ -108,32 +113,10 @@ export interface ConnectRequest {
   readonly data: ConnectData;
 }
 
-interface Segment {
-  readonly id: number;
-  readonly bom: boolean;
-  readonly eom: boolean;
-  readonly data: Uint8Array;
-}
-type OtherItem =
-  | { readonly kind: 'interrupt'; readonly data: Uint8Array }
-  /** FC MOD stop or go, asked by the user. */
-  | { readonly kind: 'flow'; readonly fcMod: 1 | 2 }
-  /** A data request count top-up: FCVAL is worked out when it is sent (window less allowance). */
-  | { readonly kind: 'grant' }
-  /** One more interrupt allowed. */
-  | { readonly kind: 'grant-interrupt' };
-/** An other-data message as sent, kept as is for retransmission. */
-type OtherSent =
-  | { readonly kind: 'interrupt'; readonly data: Uint8Array }
-  | { readonly kind: 'link'; readonly fcMod: 0 | 1 | 2; readonly interrupt: boolean; readonly fcVal: number };
 interface Control {
   readonly message: NspMessage;
   readonly what: string;
   deadline: number;
-  tries: number;
-}
-interface Timer {
-  deadline: number | undefined;
   tries: number;
 }
 const EMPTY = new Uint8Array(0);
@@ -146,33 +129,16 @@ export class DecnetMachine {
   private readonly events: DecnetEvent[] = [];
   private remoteNode = 0;
   private remoteLink = 0;
-  private peerFlow: FlowControlOption = FlowControl.NONE;
   private segSize = 0;
   private control: Control | undefined;
   /** Disconnect reason and data once asked for (closing, di-sent). */
   private ending: { reason: number; data: Uint8Array } | undefined;
-  // data subchannel, sending
-  private readonly unsent: { id: number; data: Uint8Array; at: number }[] = [];
-  private readonly dataWindow = new SendWindow<Segment>();
-  private readonly dataTimer: Timer = { deadline: undefined, tries: 0 };
-  private queued = 0;
-  private nextId = 1;
-  private credit = 0;
-  private stopped = false;
-  // other-data subchannel, sending
-  private readonly otherQueue: OtherItem[] = [];
-  private readonly otherWindow = new SendWindow<OtherSent>();
-  private readonly otherTimer: Timer = { deadline: undefined, tries: 0 };
-  private interruptCredit = 1;
-  // receiving
-  private readonly dataIn = new ReceiveWindow();
-  private readonly otherIn = new ReceiveWindow();
+  private readonly data: DataSubchannel;
+  private readonly other: OtherSubchannel;
+  /** An acknowledgement is owed on the data or the other-data subchannel. */
   private ackData = false;
   private ackOther = false;
-  private allowance = 0;
-  private interruptAllowance = 1;
-  private parts: Uint8Array[] = [];
-  private partBytes = 0;
+  // data subchannel, sending
 
   constructor(options: DecnetMachineOptions) {
     this.o = {
@@ -195,6 +161,8 @@ export class DecnetMachine {
     if (!(this.o.segmentSize >= 1 && this.o.segmentSize <= MAX_SEGMENT_SIZE))
       bad(`segmentSize is 1..${MAX_SEGMENT_SIZE}`);
     if (!(this.o.window >= 1 && this.o.window <= 127)) bad('window is 1..127');
+    this.data = new DataSubchannel(this.o);
+    this.other = new OtherSubchannel(this.o.retransmitMs);
   }
 
   get state(): DecnetState {
@@ -203,7 +171,7 @@ export class DecnetMachine {
 
   /** Octets handed to send() and not yet acknowledged. */
   get queuedBytes(): number {
-    return this.queued;
+    return this.data.queuedBytes;
   }
 
   /** The peer's node and link address once known. */
@@ -256,22 +224,23 @@ export class DecnetMachine {
       const m = c.message;
       this.emit(m.type === 'CONNECT_INITIATE' ? { ...m, retransmitted: true } : m);
     }
-    for (const [timer, what] of [
-      [this.dataTimer, 'Data Acknowledgement'],
-      [this.otherTimer, 'Other-Data Acknowledgement'],
+    for (const [sub, what] of [
+      [this.data, 'Data Acknowledgement'],
+      [this.other, 'Other-Data Acknowledgement'],
     ] as const) {
+      const timer = sub.timer;
       if (timer.deadline === undefined || now < timer.deadline) continue;
       if (timer.tries >= this.o.maxRetransmits) return this.timeout(what);
       timer.tries++;
       timer.deadline = now + this.o.retransmitMs;
-      if (timer === this.dataTimer) for (const s of this.dataWindow.outstanding) this.sendSegment(s.number, s.item);
-      else for (const s of this.otherWindow.outstanding) this.sendOther(s.number, s.item);
+      if (sub === this.data) for (const s of this.data.window.outstanding) this.sendSegment(s.number, s.item);
+      else for (const s of this.other.window.outstanding) this.sendOther(s.number, s.item);
     }
     this.flushAcks();
   }
 
   nextDeadline(): number | undefined {
-    const all = [this.control?.deadline, this.dataTimer.deadline, this.otherTimer.deadline].filter(
+    const all = [this.control?.deadline, this.data.timer.deadline, this.other.timer.deadline].filter(
       (d): d is number => d !== undefined,
     );
     return all.length === 0 ? undefined : Math.min(...all);
@@ -332,14 +301,7 @@ export class DecnetMachine {
   /** Queues a message; returns the id its `sent` event will carry. */
   send(now: number, data: Uint8Array): number {
     this.expect('send', 'run');
-    this.limit(
-      this.queued + data.length <= this.o.maxQueuedBytes,
-      'maxQueuedBytes',
-      `${this.queued} + ${data.length} octets queued, at most ${this.o.maxQueuedBytes}`,
-    );
-    const id = this.nextId++;
-    this.unsent.push({ id, data, at: 0 });
-    this.queued += data.length;
+    const id = this.data.queue(data);
     this.pump(now);
     return id;
   }
@@ -393,7 +355,7 @@ export class DecnetMachine {
       case 'CONNECT_CONFIRM':
         if (this.current === 'ci-sent' || this.current === 'ci-acked') {
           this.remoteLink = m.src;
-          this.peerFlow = m.flowControl;
+          this.data.peerFlow = m.flowControl;
           this.segSize = Math.min(m.segSize, this.o.segmentSize);
           this.control = undefined;
           this.ackData = true; // ACKNUM 0 acknowledges the Connect Confirm
@@ -428,7 +390,7 @@ export class DecnetMachine {
     if (this.current !== 'idle') return; // one logical link per machine
     this.remoteNode = source;
     this.remoteLink = m.src;
-    this.peerFlow = m.flowControl;
+    this.data.peerFlow = m.flowControl;
     this.segSize = Math.min(m.segSize, this.o.segmentSize);
     this.emit({ type: 'CONNECT_ACK', dst: m.src });
     let data: ConnectData;
@@ -468,102 +430,52 @@ export class DecnetMachine {
   }
 
   private onLinkMessage(m: NspMessage, now: number): void {
-    if (m.type === 'DATA' || m.type === 'DATA_ACK') {
-      if (m.ackNum) this.acknowledgeData(m.ackNum, now);
-      if (m.ackOther) this.acknowledgeOther(m.ackOther, now);
-    } else if (m.type === 'INTERRUPT' || m.type === 'LINK_SERVICE' || m.type === 'OTHER_DATA_ACK') {
-      if (m.ackNum) this.acknowledgeOther(m.ackNum, now);
-      if (m.ackData) this.acknowledgeData(m.ackData, now);
-    }
-    if (this.current === 'closed') return;
-    if (m.type === 'DATA') {
-      const k = this.dataIn.classify(m.segNum);
-      if (k !== 'ahead') this.ackData = true;
-      if (k !== 'next') return;
-      if (this.o.flowControl === FlowControl.SEGMENT || (this.o.flowControl === FlowControl.MESSAGE && m.bom)) {
-        if (this.allowance <= 0) return this.violation('data', `segment ${m.segNum} past the request count granted`);
-        this.allowance--;
+    try {
+      if (m.type === 'DATA' || m.type === 'DATA_ACK') {
+        if (m.ackNum) this.acknowledgeData(m.ackNum, now);
+        if (m.ackOther) this.acknowledgeOther(m.ackOther, now);
+      } else if (m.type === 'INTERRUPT' || m.type === 'LINK_SERVICE' || m.type === 'OTHER_DATA_ACK') {
+        if (m.ackNum) this.acknowledgeOther(m.ackNum, now);
+        if (m.ackData) this.acknowledgeData(m.ackData, now);
       }
-      this.dataIn.last = m.segNum;
-      if (m.bom) {
-        this.parts = [];
-        this.partBytes = 0;
+      if (this.current === 'closed') return;
+      if (m.type === 'DATA') {
+        const r = this.data.receive(m.segNum, m.bom, m.eom, m.data);
+        if (r.ack) this.ackData = true;
+        if (r.message) this.events.push({ type: 'data', data: r.message });
+        if (r.grant) this.queueOther(now, { kind: 'grant' }, true);
+        return;
       }
-      if (this.partBytes + m.data.length > this.o.maxMessageSize)
-        return this.abortWith(
-          new DecnetError('ERR_DECNET_LIMIT', `a message past maxMessageSize (${this.o.maxMessageSize})`, 'remote', {
-            limit: 'maxMessageSize',
-          }),
-          1,
-        );
-      this.parts.push(m.data);
-      this.partBytes += m.data.length;
-      if (m.eom) {
-        const whole = new Uint8Array(this.partBytes);
-        let at = 0;
-        for (const p of this.parts) whole.set(p, (at += p.length) - p.length);
-        this.parts = [];
-        this.partBytes = 0;
-        this.events.push({ type: 'data', data: whole });
+      if (m.type !== 'INTERRUPT' && m.type !== 'LINK_SERVICE') return;
+      const r = this.other.receive(m.segNum);
+      if (r.ack) this.ackOther = true;
+      if (!r.fresh) return;
+      if (m.type === 'INTERRUPT') {
+        this.other.interruptReceived();
+        this.events.push({ type: 'interrupt', data: m.data });
+        this.queueOther(now, { kind: 'grant-interrupt' }, true);
+      } else if (m.interrupt) this.other.interruptGranted(m.fcVal);
+      else {
+        const stopped = this.data.linkService(m.fcMod, m.fcVal);
+        if (stopped !== undefined) this.events.push({ type: 'flow', stopped });
       }
-      if (this.o.flowControl !== FlowControl.NONE && this.allowance <= this.o.window / 2)
-        this.queueOther(now, { kind: 'grant' }, true);
-      return;
-    }
-    if (m.type !== 'INTERRUPT' && m.type !== 'LINK_SERVICE') return;
-    const k = this.otherIn.classify(m.segNum);
-    if (k !== 'ahead') this.ackOther = true;
-    if (k !== 'next') return;
-    this.otherIn.last = m.segNum;
-    if (m.type === 'INTERRUPT') {
-      if (this.interruptAllowance <= 0) return this.violation('interrupt', 'an interrupt past the one allowed');
-      this.interruptAllowance--;
-      this.events.push({ type: 'interrupt', data: m.data });
-      this.queueOther(now, { kind: 'grant-interrupt' }, true);
-      return;
-    }
-    if (m.interrupt) {
-      this.interruptCredit += m.fcVal;
-      if (this.interruptCredit < 0 || this.interruptCredit > 127)
-        return this.violation('interrupt', `interrupt request count ${this.interruptCredit}`);
-    } else {
-      if (m.fcMod !== FcMod.NO_CHANGE) {
-        this.stopped = m.fcMod === FcMod.DO_NOT_SEND;
-        this.events.push({ type: 'flow', stopped: this.stopped });
-      }
-      if (this.peerFlow !== FlowControl.NONE) {
-        this.credit += m.fcVal;
-        if (this.credit < 0 || this.credit > 127) return this.violation('data', `data request count ${this.credit}`);
-      }
+    } catch (error) {
+      if (!(error instanceof LinkViolation)) throw error;
+      this.abortWith(error.error, error.reason);
     }
   }
 
   private acknowledgeData(ack: Ack, now: number): void {
-    const done = this.dataWindow.acknowledge(ack.number);
-    if (done === undefined) return this.unexpected(`acknowledgement of data segment ${ack.number}, never sent`);
-    if (done.length > 0) {
-      this.dataTimer.tries = 0;
-      for (const s of done) {
-        this.queued -= s.data.length;
-        if (s.eom) this.events.push({ type: 'sent', id: s.id });
-      }
-    }
-    const left = this.dataWindow.outstanding;
-    if (left.length === 0) this.dataTimer.deadline = undefined;
-    else if (ack.nak) for (const s of left) this.sendSegment(s.number, s.item);
-    if (left.length > 0 && (done.length > 0 || ack.nak)) this.dataTimer.deadline = now + this.o.retransmitMs;
+    const r = this.data.acknowledge(ack, now);
+    if (r === undefined) return this.unexpected(`acknowledgement of data segment ${ack.number}, never sent`);
+    for (const id of r.sent) this.events.push({ type: 'sent', id });
+    for (const s of r.resend) this.sendSegment(s.number, s.item);
   }
 
   private acknowledgeOther(ack: Ack, now: number): void {
-    const done = this.otherWindow.acknowledge(ack.number);
-    if (done === undefined) return this.unexpected(`acknowledgement of other-data message ${ack.number}, never sent`);
-    const left = this.otherWindow.outstanding;
-    if (done.length > 0) this.otherTimer.tries = 0;
-    if (left.length === 0) this.otherTimer.deadline = undefined;
-    else if (ack.nak) {
-      for (const s of left) this.sendOther(s.number, s.item);
-      this.otherTimer.deadline = now + this.o.retransmitMs;
-    }
+    const resend = this.other.acknowledge(ack, now);
+    if (resend === undefined) return this.unexpected(`acknowledgement of other-data message ${ack.number}, never sent`);
+    for (const s of resend) this.sendOther(s.number, s.item);
   }
 
   // -- outbound -----------------------------------------------------------------------------------
@@ -571,36 +483,10 @@ export class DecnetMachine {
   /** Sends what flow control allows, then the acknowledgements nothing carried. */
   private pump(now: number): void {
     if (this.current === 'run' || this.current === 'closing') {
-      if (this.otherWindow.outstanding.length === 0) {
-        const i = this.otherQueue.findIndex((x) => x.kind !== 'interrupt' || this.interruptCredit > 0);
-        const item = i >= 0 ? this.otherQueue.splice(i, 1)[0]! : undefined;
-        const sent = item === undefined ? undefined : this.concrete(item);
-        if (sent !== undefined) {
-          this.sendOther(this.otherWindow.take(sent), sent);
-          this.otherTimer.deadline = now + this.o.retransmitMs;
-        }
-      }
-      while (!this.stopped && this.unsent.length > 0 && this.dataWindow.outstanding.length < this.o.maxOutstanding) {
-        const head = this.unsent[0]!;
-        const bom = head.at === 0;
-        const paced = this.peerFlow === FlowControl.SEGMENT || (this.peerFlow === FlowControl.MESSAGE && bom);
-        if (paced && this.credit <= 0) break;
-        if (paced) this.credit--;
-        const data = head.data.subarray(head.at, head.at + this.segSize);
-        head.at += data.length;
-        const eom = head.at >= head.data.length;
-        if (eom) this.unsent.shift();
-        const segment = { id: head.id, bom, eom, data };
-        this.sendSegment(this.dataWindow.take(segment), segment);
-        this.dataTimer.deadline ??= now + this.o.retransmitMs;
-      }
-      const drained = this.unsent.length === 0 && this.dataWindow.outstanding.length === 0;
-      if (
-        this.current === 'closing' &&
-        drained &&
-        this.otherQueue.length === 0 &&
-        this.otherWindow.outstanding.length === 0
-      ) {
+      const other = this.other.next(now, () => this.data.takeGrant());
+      if (other !== undefined) this.sendOther(other.number, other.item);
+      for (const s of this.data.sendable(now, this.segSize)) this.sendSegment(s.number, s.item);
+      if (this.current === 'closing' && this.data.drained && this.other.drained) {
         this.flushAcks();
         return this.sendDisconnect(now, this.ending!.reason, this.ending!.data);
       }
@@ -615,15 +501,15 @@ export class DecnetMachine {
       this.emit({
         type: 'DATA_ACK',
         ...link,
-        ackNum: { number: this.dataIn.last, nak: false },
-        ackOther: { number: this.otherIn.last, nak: false },
+        ackNum: { number: this.data.received.last, nak: false },
+        ackOther: { number: this.other.received.last, nak: false },
       });
     } else if (this.ackOther) {
       this.emit({
         type: 'OTHER_DATA_ACK',
         ...link,
-        ackNum: { number: this.otherIn.last, nak: false },
-        ackData: { number: this.dataIn.last, nak: false },
+        ackNum: { number: this.other.received.last, nak: false },
+        ackData: { number: this.data.received.last, nak: false },
       });
     }
     this.ackData = this.ackOther = false;
@@ -635,8 +521,8 @@ export class DecnetMachine {
   // repeating them costs 2 octets and makes a lost Data Ack harmless; and tcpdump takes a Link
   // Service or an acknowledgement without its cross field for a truncated one.
   private sendSegment(segNum: number, s: Segment): void {
-    const ackNum = { ackNum: { number: this.dataIn.last, nak: false } };
-    const ackOther = this.ackOther ? { ackOther: { number: this.otherIn.last, nak: false } } : {};
+    const ackNum = { ackNum: { number: this.data.received.last, nak: false } };
+    const ackOther = this.ackOther ? { ackOther: { number: this.other.received.last, nak: false } } : {};
     this.ackData = this.ackOther = false;
     this.emit({
       type: 'DATA',
@@ -653,8 +539,8 @@ export class DecnetMachine {
   }
 
   private sendOther(segNum: number, item: OtherSent): void {
-    const ackNum = { ackNum: { number: this.otherIn.last, nak: false } };
-    const ackData = { ackData: { number: this.dataIn.last, nak: false } };
+    const ackNum = { ackNum: { number: this.other.received.last, nak: false } };
+    const ackData = { ackData: { number: this.data.received.last, nak: false } };
     this.ackData = this.ackOther = false;
     const link = { dst: this.remoteLink, src: this.o.linkAddress, ...ackNum, ...ackData, segNum };
     this.emit(
@@ -664,36 +550,8 @@ export class DecnetMachine {
     );
   }
 
-  /** What a queued item is sent as; a grant counts toward what the peer may send from now on. */
-  private concrete(item: OtherItem): OtherSent | undefined {
-    switch (item.kind) {
-      case 'interrupt':
-        this.interruptCredit--;
-        return item;
-      case 'flow':
-        return { kind: 'link', fcMod: item.fcMod, interrupt: false, fcVal: 0 };
-      case 'grant-interrupt':
-        this.interruptAllowance++;
-        return { kind: 'link', fcMod: FcMod.NO_CHANGE, interrupt: true, fcVal: 1 };
-      case 'grant': {
-        const fcVal = this.o.window - this.allowance;
-        if (fcVal <= 0) return undefined;
-        this.allowance = this.o.window;
-        return { kind: 'link', fcMod: FcMod.NO_CHANGE, interrupt: false, fcVal };
-      }
-    }
-  }
-
   private queueOther(now: number, item: OtherItem, internal = false): void {
-    // A data grant already waiting covers this one: its FCVAL is worked out when it is sent.
-    if (item.kind === 'grant' && this.otherQueue.some((x) => x.kind === 'grant')) return;
-    if (!internal)
-      this.limit(
-        this.otherQueue.length < MAX_OTHER_QUEUE,
-        'segmentSize',
-        `${MAX_OTHER_QUEUE} interrupts and link services already wait`,
-      );
-    this.otherQueue.push(item);
+    this.other.add(item, internal);
     if (!internal) this.pump(now);
   }
 
@@ -753,12 +611,8 @@ export class DecnetMachine {
   }
 
   private dropQueues(): void {
-    this.unsent.length = 0;
-    this.otherQueue.length = 0;
-    this.dataWindow.clear();
-    this.otherWindow.clear();
-    this.dataTimer.deadline = this.otherTimer.deadline = undefined;
-    this.queued = 0;
+    this.data.clear();
+    this.other.clear();
   }
 
   private timeout(what: string): void {
@@ -776,13 +630,6 @@ export class DecnetMachine {
         message,
         state: this.current,
       }),
-      7,
-    );
-  }
-
-  private violation(subchannel: string, why: string): void {
-    this.abortWith(
-      new DecnetError('ERR_DECNET_FLOW_CONTROL', `the peer broke flow control: ${why}`, 'remote', { subchannel }),
       7,
     );
   }

@@ -7,6 +7,7 @@
 // asks for the rest again. Other-data subchannel (interrupts, link service): one message in
 // flight at a time, the next one waits for its acknowledgement.
 
+import { DecnetError } from './errors.js';
 import { SEGNUM_MODULUS } from './nsp.js';
 
 export const next = (n: number): number => (n + 1) % SEGNUM_MODULUS;
@@ -70,5 +71,34 @@ export class ReceiveWindow {
     if (d === 1) return 'next';
     if (d === 0 || d >= HALF) return 'duplicate';
     return 'ahead';
+  }
+}
+
+/** A subchannel's retransmission timer: when to send what is outstanding again, how often it was. */
+export interface RetransmitTimer {
+  deadline: number | undefined;
+  tries: number;
+}
+
+/**
+ * The peer broke the link's rules in what it sent: machine.ts tells it (a Disconnect Initiate
+ * with `reason`, not retransmitted), fails the link with `error` and closes it.
+ */
+export class LinkViolation extends Error {
+  override name = 'LinkViolation';
+
+  constructor(
+    readonly error: DecnetError,
+    readonly reason: number,
+  ) {
+    super(error.message);
+  }
+
+  /** More than this side granted on a subchannel, or a request count out of NSP's range (reason 7). */
+  static flow(subchannel: string, why: string): LinkViolation {
+    return new LinkViolation(
+      new DecnetError('ERR_DECNET_FLOW_CONTROL', `the peer broke flow control: ${why}`, 'remote', { subchannel }),
+      7,
+    );
   }
 }
