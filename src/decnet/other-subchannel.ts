@@ -57,9 +57,14 @@ export class OtherSubchannel {
   add(item: OtherItem, internal: boolean): void {
     if (item.kind === 'grant' && this.queue.some((x) => x.kind === 'grant')) return;
     if (!internal && this.queue.length >= MAX_OTHER_QUEUE)
-      throw new DecnetError('ERR_DECNET_LIMIT', `${MAX_OTHER_QUEUE} interrupts and link services already wait`, 'local', {
-        limit: 'segmentSize',
-      });
+      throw new DecnetError(
+        'ERR_DECNET_LIMIT',
+        `${MAX_OTHER_QUEUE} interrupts and link services already wait`,
+        'local',
+        {
+          limit: 'segmentSize',
+        },
+      );
     this.queue.push(item);
   }
 
