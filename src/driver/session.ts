@@ -160,7 +160,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         this.driver.kick();
         return QUEUED;
       } catch (error) {
-        if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering?.size))
+        if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answerComing()))
           return Promise.reject(error);
       }
     }
@@ -175,7 +175,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         try {
           this.machine.sendData(bytes);
         } catch (error) {
-          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answering?.size))
+          if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answerComing()))
             throw error;
           await this.untilAnswered(options.signal);
           continue;
@@ -187,9 +187,26 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     }
   }
 
-  /** Resolves once every answer now in flight has been given (or dropped). */
+  /**
+   * Whether the request blocking new data is being answered: a handler is producing the answer,
+   * or the machine was restored from a snapshot (the old node died) and gives the peer's
+   * unanswered requests to the handlers again when it resumes.
+   */
+  private answerComing(): boolean {
+    return !!this.answering?.size || this.machine.awaitingReissue;
+  }
+
+  /** Resolves once every answer now in flight has been given (or dropped), or, before a restored session's resume, at its next event. */
   private untilAnswered(signal?: AbortSignal): Promise<void> {
-    const all = Promise.all(this.answering ?? []).then(() => undefined);
+    const all = this.machine.awaitingReissue
+      ? new Promise<void>((resolve) => {
+          const offs = [this.on('event', done), this.on('closed', done)];
+          function done(): void {
+            for (const off of offs) off();
+            resolve();
+          }
+        })
+      : Promise.all(this.answering ?? []).then(() => undefined);
     if (!signal) return all;
     return new Promise<void>((resolve, reject) => {
       const w = abortable<void>(signal, resolve, reject, () => {});

@@ -107,12 +107,34 @@ interface Record {
   released?: { secretHash: string; received: number; base: number; frames: string[] };
 }
 
+type Dialogue = MachineSnapshot['dialogue'];
+type Pending = NonNullable<Dialogue['pendingRemote']>;
+/** A pending request with its user data (what the peer's indication carried) as base64url. */
+type EncodedPending = { kind: Pending['kind']; userData?: string } & { [field: string]: unknown };
+
 type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
   sessionId: string;
   /** SHA-256 of the resume secret, base64url: the secret itself is never stored. */
   secretHash: string;
-  dialogue: Omit<MachineSnapshot['dialogue'], 'activity'> & { activity: string | null };
+  dialogue: Omit<Dialogue, 'activity' | 'pendingLocal' | 'pendingRemote' | 'minorUserData'> & {
+    activity: string | null;
+    pendingLocal: EncodedPending | null;
+    pendingRemote: EncodedPending | null;
+    minorUserData?: string;
+  };
 };
+
+function encodePending(p: Pending | null): EncodedPending | null {
+  if (p === null) return null;
+  const { userData, ...rest } = p as Pending & { userData?: Uint8Array };
+  return userData === undefined ? rest : { ...rest, userData: toBase64(userData) };
+}
+
+function decodePending(p: EncodedPending | null | undefined): Pending | null {
+  if (p === null || p === undefined) return null;
+  const { userData, ...rest } = p;
+  return (typeof userData === 'string' ? { ...rest, userData: fromBase64(userData) } : rest) as Pending;
+}
 
 /** The stored form of a resume secret. */
 export function hashResumeSecret(secret: Uint8Array): string {
@@ -125,7 +147,29 @@ function encodeHead(s: MachineSnapshot): EncodedHead {
     ...rest,
     sessionId: toBase64(s.sessionId),
     secretHash: hashResumeSecret(s.resumeSecret),
-    dialogue: { ...s.dialogue, activity: s.dialogue.activity ? toBase64(s.dialogue.activity) : null },
+    dialogue: encodeDialogue(s.dialogue),
+  };
+}
+
+function encodeDialogue(d: Dialogue): EncodedHead['dialogue'] {
+  const { minorUserData, ...rest } = d;
+  return {
+    ...rest,
+    activity: d.activity ? toBase64(d.activity) : null,
+    pendingLocal: encodePending(d.pendingLocal),
+    pendingRemote: encodePending(d.pendingRemote),
+    ...(minorUserData ? { minorUserData: toBase64(minorUserData) } : {}),
+  };
+}
+
+function decodeDialogue(e: EncodedHead['dialogue']): Dialogue {
+  const { minorUserData, ...rest } = e;
+  return {
+    ...rest,
+    activity: e.activity === null ? null : fromBase64(e.activity),
+    pendingLocal: decodePending(e.pendingLocal),
+    pendingRemote: decodePending(e.pendingRemote),
+    ...(typeof minorUserData === 'string' ? { minorUserData: fromBase64(minorUserData) } : {}),
   };
 }
 
@@ -142,7 +186,7 @@ function decodeHead(
     resumeSecret,
     replay,
     queued,
-    dialogue: { ...e.dialogue, activity: e.dialogue.activity === null ? null : fromBase64(e.dialogue.activity) },
+    dialogue: decodeDialogue(e.dialogue),
   };
 }
 

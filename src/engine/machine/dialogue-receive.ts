@@ -7,7 +7,7 @@ import type { ResyncTypeName, ResyncTypeValue, SessionFrame, TokenSetting } from
 import type { Dialogue } from './dialogue.js';
 import { heldFromSetting, tokenNames } from './tokens.js';
 
-const RESYNC_NAMES: Record<number, ResyncTypeName> = { 0: 'restart', 1: 'abandon', 2: 'set' };
+export const RESYNC_NAMES: Record<number, ResyncTypeName> = { 0: 'restart', 1: 'abandon', 2: 'set' };
 const RESYNC_RANK: Record<number, number> = { [ResyncType.restart]: 1, [ResyncType.set]: 2, [ResyncType.abandon]: 3 };
 
 // ---- receiving ------------------------------------------------------------------------
@@ -34,7 +34,7 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
     case 'CAPABILITY':
       if (!(d.units & Unit.capabilityData) || d.activity) return host.violation('CAPABILITY not allowed now', f);
       if (d.pendingLocal?.kind === 'resync') return; // cancelled by our resync on the peer's side
-      d.pendingRemote = { kind: 'capability' };
+      d.pendingRemote = { kind: 'capability', userData: f.payload };
       return host.emit({ type: 'capability', payload: f.payload });
     case 'CAPABILITY_ACK':
       if (d.pendingLocal?.kind !== 'capability') return host.violation('CAPABILITY_ACK without CAPABILITY', f);
@@ -74,7 +74,10 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       // Serials advance even past the point, so both sides agree if our resync is cancelled.
       d.vm = f.serial + 1;
       if (d.discarding) return;
-      if (f.confirm) d.minorToConfirm = f.serial;
+      if (f.confirm) {
+        d.minorToConfirm = f.serial;
+        d.minorUserData = f.userData;
+      }
       return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
     case 'MINOR_SYNC_ACK':
       if (d.discarding) {
@@ -93,7 +96,7 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
       if (f.serial !== d.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
       d.vm = f.serial + 1;
       if (d.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
-      d.pendingRemote = { kind: 'sync-major', serial: f.serial };
+      d.pendingRemote = { kind: 'sync-major', serial: f.serial, userData: f.userData };
       return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC_ACK': {
       const p = d.pendingLocal;
@@ -155,7 +158,7 @@ function receiveResync(
   }
   host.purgeOutgoingData();
   d.minorToConfirm = null;
-  d.pendingRemote = { kind: 'resync', type, serial, setting };
+  d.pendingRemote = { kind: 'resync', type, serial, setting, userData };
   host.emit({
     type: 'resync',
     resyncType: RESYNC_NAMES[type] ?? 'restart',
@@ -212,7 +215,7 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       if (d.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
       host.purgeOutgoingData();
       d.minorToConfirm = null;
-      d.pendingRemote = { kind: by };
+      d.pendingRemote = { kind: by, reason: f.reason };
       return host.emit(
         f.type === 'ACTIVITY_INTERRUPT'
           ? { type: 'activity-interrupt', reason: f.reason }
@@ -237,7 +240,7 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       if (f.serial !== d.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${d.vm}`, f);
       d.vm = f.serial + 1;
       if (d.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
-      d.pendingRemote = { kind: 'activity-end', serial: f.serial };
+      d.pendingRemote = { kind: 'activity-end', serial: f.serial, userData: f.userData };
       return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
     case 'ACTIVITY_END_ACK': {
       const p = d.pendingLocal;
@@ -281,7 +284,7 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
       }
       if (d.held & d.available || d.pendingRemote || (d.activities && d.activity))
         return host.violation('FINISH not allowed now', f);
-      d.pendingRemote = { kind: 'release' };
+      d.pendingRemote = { kind: 'release', userData: f.userData };
       return host.emit({ type: 'release-request', userData: f.userData });
     }
     case 'DISCONNECT':

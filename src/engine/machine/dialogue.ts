@@ -67,14 +67,24 @@ export interface DialogueState {
   pendingLocal: Pending | null;
   pendingRemote: Pending | null;
   minorToConfirm: number | null;
+  /** The user data of the minor sync point `minorToConfirm` names (absent in older snapshots). */
+  minorUserData?: Uint8Array;
   exceptionPending: boolean;
   finished: boolean;
 }
 
+/**
+ * A request awaiting its answer. The peer's (pendingRemote) keeps what its indication carried
+ * (`userData`, `reason`), so that a machine restored from a snapshot on another node can give
+ * the indication again to an application that never saw it (./reissue.ts). Absent in snapshots
+ * taken before these fields existed: the indication is then given again with empty user data.
+ */
 export type Pending =
-  | { kind: 'sync-major' | 'activity-end'; serial: number }
-  | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting }
-  | { kind: 'capability' | 'release' | 'give-control' | 'activity-interrupt' | 'activity-discard' };
+  | { kind: 'sync-major' | 'activity-end'; serial: number; userData?: Uint8Array }
+  | { kind: 'resync'; type: ResyncTypeValue; serial: number; setting: TokenSetting; userData?: Uint8Array }
+  | { kind: 'capability' | 'release'; userData?: Uint8Array }
+  | { kind: 'give-control' }
+  | { kind: 'activity-interrupt' | 'activity-discard'; reason?: number };
 
 export class Dialogue {
   readonly units: UnitSet;
@@ -95,6 +105,8 @@ export class Dialogue {
    * or an activity starts, resumes, or is interrupted or discarded.
    */
   /** @internal */ minorToConfirm: number | null = null;
+  /** @internal The user data of the point `minorToConfirm` names (meaningless while that is null). */
+  minorUserData: Uint8Array | null = null;
   /** The peer reported an exception while we hold the data token. */
   exceptionPending = false;
   /** We answered FINISH with DISCONNECT: nothing more may be sent. */
@@ -128,6 +140,7 @@ export class Dialogue {
       pendingLocal: this.pendingLocal,
       pendingRemote: this.pendingRemote,
       minorToConfirm: this.minorToConfirm,
+      ...(this.minorToConfirm !== null && this.minorUserData ? { minorUserData: this.minorUserData } : {}),
       exceptionPending: this.exceptionPending,
       finished: this.finished,
     };
@@ -142,6 +155,7 @@ export class Dialogue {
     this.pendingLocal = s.pendingLocal;
     this.pendingRemote = s.pendingRemote;
     this.minorToConfirm = s.minorToConfirm;
+    this.minorUserData = s.minorUserData ?? null;
     this.exceptionPending = s.exceptionPending;
     this.finished = s.finished;
   }

@@ -89,6 +89,7 @@ import { PRECONDITIONS } from './preconditions.js';
 import type { DialogueCommand } from './preconditions.js';
 import type { MachineSnapshot } from './snapshot.js';
 import type { ReleasedEnd } from './released-end.js';
+import { unansweredIndications } from './reissue.js';
 import { TimerTable } from './timer-table.js';
 import { tokenNames, tokenSetOf } from './tokens.js';
 import { nextState } from './transitions.js';
@@ -125,6 +126,11 @@ export class SessionMachine {
   private reauthPending = false;
   /** Closed by an orderly release: a late RESUME is still answered (see resumeReleased). */
   private released = false;
+  /**
+   * Restored from a snapshot and not resumed since: the peer's requests the snapshot holds
+   * unanswered are given to this machine's application again on the first resume (./reissue.ts).
+   */
+  private reissue = false;
 
   private readonly host: DialogueHost = {
     send: (f) => this.flow.queue(f),
@@ -154,6 +160,13 @@ export class SessionMachine {
   }
   get isAttached(): boolean {
     return this.attached;
+  }
+  /**
+   * Restored from a snapshot and not yet resumed: requests of the peer this machine must answer
+   * (ERR_RESPONSE_REQUIRED now) are given to the application again on the resume (./reissue.ts).
+   */
+  get awaitingReissue(): boolean {
+    return this.reissue && this.lifecycle !== 'closed';
   }
   get negotiated(): Negotiated | undefined {
     return this.handshake.negotiated;
@@ -579,6 +592,10 @@ export class SessionMachine {
     this.timers.clear('handshake');
     this.go(trigger);
     this.emit({ type: 'resumed', replayed });
+    if (this.reissue && this.dialogue) {
+      this.reissue = false;
+      for (const e of unansweredIndications(this.dialogue)) this.emit(e);
+    }
   }
 
   // ---- commands -------------------------------------------------------------------------
@@ -846,6 +863,7 @@ export class SessionMachine {
     m.reauthPending = snapshot.reauthPending;
     m.now = now;
     m.go('restored');
+    m.reissue = true;
     m.timers.set('resume-window', now + m.resumeWindow());
     return m;
   }
