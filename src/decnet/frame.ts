@@ -18,7 +18,9 @@
 import { SessionError } from '../engine/errors.js';
 import { HIORD, macFromString, macToString, nodeMac } from './address.js';
 import { DecnetProtocolError } from './errors.js';
-import { decodeNsp, encodeNsp, type NspMessage } from './nsp.js';
+import { decodeNsp } from './nsp-decode.js';
+import { encodeNsp } from './nsp-encode.js';
+import type { NspMessage } from './nsp.js';
 
 export const DECNET_ETHERTYPE = 0x6003;
 export const ETHERNET_HEADER_LENGTH = 14;

@@ -5,6 +5,8 @@
 export * from './address.js';
 export * from './errors.js';
 export * from './nsp.js';
+export { encodeNsp } from './nsp-encode.js';
+export { decodeNsp } from './nsp-decode.js';
 export * from './frame.js';
 export * from './session-control.js';
 export { DecnetDecoder } from './decoder.js';
