@@ -25,7 +25,7 @@ import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { CHAT_SERVICE, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
+import { CHAT_SERVICE, MAX_RESENDING, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
 import type {} from './errors.js';
 import type {} from '../driver/errors.js';
@@ -68,12 +68,13 @@ export interface ChatClientEvents extends Record<string, unknown> {
 interface Pending {
   text: string;
   cid: string;
+  n: number;
   resolve(): void;
   reject(e: Error): void;
 }
 
 /** Own lines a client remembers until the room's copy comes back (older ones are forgotten). */
-export const MAX_UNECHOED = 1000;
+export const MAX_UNECHOED = MAX_RESENDING;
 
 export class ChatClient extends Emitter<ChatClientEvents> {
   nick = '';
@@ -91,7 +92,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private asked = false;
   private welcomed = false;
   /** Own lines sent and not yet back from the room, by cid, in the order sent. */
-  private readonly unechoed = new Map<string, string>();
+  private readonly unechoed = new Map<string, { text: string; n: number }>();
   /**
    * Of those, the ones already sent when the connection was lost: only these can have died with
    * a node (received, never logged). Lines sent later wait in the session, which carries them to
@@ -100,6 +101,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly exposed = new Set<string>();
   private readonly cidPrefix = Math.random().toString(36).slice(2, 10);
   private cids = 0;
+  /**
+   * The last line counter given (`n` of a `say`): it rises with every line, and starts from the
+   * clock (ms x 1000) so that a client resuming the session of an earlier one (`resume`) goes on
+   * above it; the service logs a member's line once, the first time its `n` is above all logged.
+   */
+  private lineN = Date.now() * 1000;
   private closeError: SessionError | undefined;
   private readonly maxPending: number;
 
@@ -236,11 +243,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Half duplex without the floor: waits for the turn (asking for it).
    */
   send(text: string): Promise<void> {
-    return this.say(text, `${this.cidPrefix}.${(this.cids++).toString(36)}`);
+    return this.say(text, `${this.cidPrefix}.${(this.cids++).toString(36)}`, ++this.lineN);
   }
 
-  private say(text: string, cid: string, first = false): Promise<void> {
-    if (this.hasTurn && this.pending.length === 0) return this.sayNow(text, cid);
+  private say(text: string, cid: string, n: number, first = false): Promise<void> {
+    if (this.hasTurn && this.pending.length === 0) return this.sayNow(text, cid, n);
     if (this.session.closed)
       return Promise.reject(
         new SessionError('ERR_INVALID_STATE', 'the chat session is closed', 'local', { state: 'closed' }),
@@ -253,7 +260,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       );
     }
     const p = new Promise<void>((resolve, reject) => {
-      const item = { text, cid, resolve, reject };
+      const item = { text, cid, n, resolve, reject };
       if (first) this.pending.unshift(item);
       else this.pending.push(item);
     });
@@ -265,15 +272,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Each line carries a cid; the client remembers it until the room's copy comes back. When the
    * service says `interrupted` (another node took the session over after its node died), the
    * lines not back yet that were sent before the connection was lost are sent again with the same
-   * cid: one the dead node had received but not logged gets logged now, and one it had logged is
-   * dropped by the room log (which remembers the last SAID_KEYS cids: few lines are in flight
-   * when a connection drops, while the lines queued during the outage may be many more).
+   * cid and counter: one the dead node had received but not logged gets logged now, and one it
+   * had logged is dropped by the room log (which keeps each member's highest logged counter).
+   * First goes `resending` with their counters: the service holds the lines the session brought
+   * it meanwhile (said later) until these are in, and logs them all in the order said.
    */
-  private sayNow(text: string, cid: string): Promise<void> {
+  private sayNow(text: string, cid: string, n: number): Promise<void> {
     this.unechoed.delete(cid);
-    this.unechoed.set(cid, text);
+    this.unechoed.set(cid, { text, n });
     if (this.unechoed.size > MAX_UNECHOED) this.echoed(this.unechoed.keys().next().value as string);
-    return this.session.send(encodeChat({ type: 'say', text, cid }));
+    return this.session.send(encodeChat({ type: 'say', text, cid, n }));
   }
 
   private echoed(cid: string): void {
@@ -284,16 +292,27 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private sendAgain(): void {
     const lines = [...this.unechoed].filter(([cid]) => this.exposed.has(cid));
     this.exposed.clear();
+    // TYPED in a half-duplex room: it needs no token, and must not wait behind the lines.
+    const resending = encodeChat({ type: 'resending', ns: lines.map(([, l]) => l.n) });
+    try {
+      if (this.halfDuplex) this.session.sendTyped(resending);
+      else
+        void this.session.send(resending).catch(() => {
+          /* reported by 'closed' */
+        });
+    } catch {
+      return; // closing
+    }
     if (this.hasTurn && this.pending.length === 0) {
-      for (const [cid, text] of lines)
-        this.sayNow(text, cid).catch(() => {
+      for (const [cid, { text, n }] of lines)
+        this.sayNow(text, cid, n).catch(() => {
           /* reported by 'closed' */
         });
       return;
     }
     // Without the floor: ahead of what waits for it, in the order first sent.
-    for (const [cid, text] of lines.reverse())
-      this.say(text, cid, true).catch(() => {
+    for (const [cid, { text, n }] of lines.reverse())
+      this.say(text, cid, n, true).catch(() => {
         /* reported by 'closed' */
       });
   }
@@ -336,7 +355,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private flush(): void {
     this.asked = false;
     const queued = this.pending.splice(0);
-    for (const p of queued) this.sayNow(p.text, p.cid).then(p.resolve, p.reject);
+    for (const p of queued) this.sayNow(p.text, p.cid, p.n).then(p.resolve, p.reject);
   }
 
   private addHistory(messages: readonly ChatMessage[]): void {

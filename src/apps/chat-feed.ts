@@ -13,6 +13,17 @@
 //   the room's top; a member restored from the store after its node died starts where its hello
 //   says (POSITION, written with each unit queued in its session, so the stored session and the
 //   stored position always agree) and reads what it missed from the store before anything newer.
+//   A member's lines are logged once and in the order its client said them, across nodes. Each
+//   line carries the client's counter `n`; the log keeps each member's highest (./chat-log.ts),
+//   so a line sent again is dropped however old. A member restored after its node died may have
+//   said lines that node took and never logged: its client sends again, on `interrupted`, every
+//   line not back from the room that it had sent before the connection broke, after a
+//   `resending` that lists their counters. Meanwhile the restored session brings lines said
+//   later (replayed by the client's session, or new): those are *held* until every listed line is
+//   in, then all are logged in counter order. A hold ends at most RESEND_WAIT_MS after the restore
+//   or at RESEND_HELD_LINES lines, logging what it has and telling the member
+//   (ERR_CHAT_RESEND_INCOMPLETE); a member that leaves has its held lines logged, one whose
+//   session another node took has them dropped (its client sends them again there).
 //   Each node also keeps its *floor* in the log (the lowest position its members' clients have
 //   acknowledged), which lets the log trim what every member has.
 
@@ -21,7 +32,7 @@ import type { ChatMessage } from './chat-protocol.js';
 import { sendEntry, sendTo } from './chat-delivery.js';
 import type { DeliveryStats } from './chat-delivery.js';
 import type { LogEntry, RoomLog } from './chat-log.js';
-import { POSITION } from './chat-room.js';
+import { CLAIM, POSITION } from './chat-room.js';
 import type {} from './errors.js';
 import type {} from '../store/errors.js';
 import { retryWhileUnreachable } from '../server/persist-retry.js';
@@ -40,6 +51,12 @@ export const APPEND_RETRY_MS = 30_000;
  * takeover (ChatClient's MAX_UNECHOED, 1000), which the room log alone (SAID_KEYS) may not cover.
  */
 export const MEMBER_CIDS = 1024;
+/** How long a restored member's new lines wait at most for the lines its client sends again. */
+export const RESEND_WAIT_MS = 15_000;
+/** Lines of a restored member held at most while they wait (past it they are logged as they are). */
+export const RESEND_HELD_LINES = 1000;
+/** Characters of a member's claim token that name it in the log's counters. */
+const WHO_CHARS = 12;
 /** Acknowledgement marks kept per member (older ones are dropped: the floor then lags, never leads). */
 const MAX_MARKS = 64;
 
@@ -76,7 +93,16 @@ export class RoomFeeds {
 
   /** A room taken up by this node: learn where its log stands. */
   start(room: Room): void {
-    room.log = { top: null, cache: new Map(), outgoing: [], appending: false, filling: false, heard: 0, floor: null };
+    room.log = {
+      top: null,
+      cache: new Map(),
+      outgoing: [],
+      forget: [],
+      appending: false,
+      filling: false,
+      heard: 0,
+      floor: null,
+    };
     void this.fill(room);
   }
 
@@ -86,9 +112,24 @@ export class RoomFeeds {
    * here what its client sent meanwhile, and the client then sends again what never came back,
    * which may be all of it (more than the room log remembers).
    */
-  say(room: Room, member: Member, message: ChatMessage): void {
+  say(room: Room, member: Member, message: ChatMessage, n?: number): void {
     const feed = room.log;
     if (!feed) return;
+    if (n !== undefined && member.who !== null) {
+      const hold = member.hold;
+      if (hold) {
+        if (!hold.lines.has(n)) hold.lines.set(n, message);
+        hold.expect?.delete(n);
+        if (hold.lines.size > RESEND_HELD_LINES) this.release(room, member, 'full');
+        else if (hold.expect?.size === 0) this.release(room, member, null);
+        return;
+      }
+      if (n <= member.topN) return; // taken already (and logged, or on its way)
+      member.topN = n;
+      feed.outgoing.push({ m: message, who: member.who, n });
+      void this.flush(room, feed);
+      return;
+    }
     if (message.cid !== undefined) {
       if (member.cids.has(message.cid)) return;
       member.cids.add(message.cid);
@@ -98,13 +139,46 @@ export class RoomFeeds {
     void this.flush(room, feed);
   }
 
+  /** A line of the member's that this node did not take (refused): a hold no longer waits for it. */
+  refused(room: Room, member: Member, n: number): void {
+    const hold = member.hold;
+    if (!hold?.expect?.delete(n)) return;
+    if (hold.expect.size === 0) this.release(room, member, null);
+  }
+
+  /** The member's client sends these lines again (after `interrupted`): the hold waits for them. */
+  resending(room: Room, member: Member, ns: number[]): void {
+    const hold = member.hold;
+    if (!hold || hold.expect !== null) return;
+    hold.expect = new Set(ns.filter((n) => !hold.lines.has(n)));
+    if (hold.expect.size === 0) this.release(room, member, null);
+  }
+
+  /** The member is gone from this node: for good (`left`: its held lines logged) or to another node. */
+  left(room: Room, member: Member, left: boolean): void {
+    if (left) {
+      this.release(room, member, null);
+      if (member.who !== null) room.log?.forget.push(member.who);
+    } else if (member.hold) {
+      if (member.hold.timer) clearTimeout(member.hold.timer);
+      member.hold = null; // its client sends them again to the node that has its session now
+    }
+  }
+
   /** A member joined on this node (fresh) or came back from the store (restored, with its position). */
   joined(room: Room, member: Member, restored: boolean): void {
     const at = member.hello[POSITION];
+    const claim = member.hello[CLAIM];
+    member.who = typeof claim === 'string' ? claim.slice(0, WHO_CHARS) : null;
     if (restored && typeof at === 'number' && Number.isSafeInteger(at) && at >= 0) {
       member.pos = at;
       member.acked = at; // what it had is in its stored session: the log need not keep it
       member.interrupted = true;
+      if (member.who !== null) {
+        const timer = setTimeout(() => this.release(room, member, 'timeout'), RESEND_WAIT_MS);
+        (timer as { unref?: () => void }).unref?.();
+        member.hold = { lines: new Map(), expect: null, timer };
+      }
     } else {
       delete member.hello[POSITION];
     }
@@ -158,12 +232,47 @@ export class RoomFeeds {
     for (const m of room.members.values()) this.pump(room, m);
   }
 
+  /** Ends a member's hold: its held lines go to the log in counter order (`why`: cut short). */
+  private release(room: Room, member: Member, why: 'full' | 'timeout' | null): void {
+    const hold = member.hold;
+    const feed = room.log;
+    if (!hold || !feed || member.who === null) return;
+    member.hold = null;
+    if (hold.timer) clearTimeout(hold.timer);
+    const ns = [...hold.lines.keys()].sort((x, y) => x - y);
+    for (const n of ns) {
+      if (n <= member.topN) continue;
+      member.topN = n;
+      feed.outgoing.push({ m: hold.lines.get(n) as ChatMessage, who: member.who, n });
+    }
+    if (why !== null && ns.length > 0 && !member.gone) {
+      const waited =
+        hold.expect === null
+          ? 'the list of lines your client sends again, which never came'
+          : `${hold.expect.size} line(s) your client sends again`;
+      sendTo(
+        member,
+        {
+          type: 'error',
+          code: 'ERR_CHAT_RESEND_INCOMPLETE',
+          message:
+            why === 'full'
+              ? `${ns.length} of your lines were held (RESEND_HELD_LINES, ${RESEND_HELD_LINES}) waiting for ${waited}; they are logged now without them`
+              : `${ns.length} of your lines were held ${RESEND_WAIT_MS} ms (RESEND_WAIT_MS) waiting for ${waited}; they are logged now without them`,
+        },
+        this.ctx.stats,
+      );
+    }
+    if (feed.outgoing.length > 0) void this.flush(room, feed);
+  }
+
   private async flush(room: Room, feed: RoomFeed): Promise<void> {
     if (feed.appending) return;
     feed.appending = true;
     try {
       while (feed.outgoing.length > 0) {
         const batch = feed.outgoing.splice(0, APPEND_BATCH);
+        const forget = feed.forget.splice(0);
         const floor = this.floor(room);
         let entries: LogEntry[];
         try {
@@ -171,11 +280,13 @@ export class RoomFeeds {
           // every later line behind it, in order; an append whose reply was lost but which landed
           // is not logged twice (the head remembers its senders' line ids).
           entries = await retryWhileUnreachable(APPEND_RETRY_MS, () =>
-            this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor),
+            this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor, forget),
           );
         } catch (e) {
           this.ctx.error(e);
-          for (const m of batch) {
+          feed.forget.push(...forget);
+          for (const line of batch) {
+            const m = 'who' in line ? line.m : line;
             const sender = room.members.get(m.from);
             if (sender)
               sendTo(

@@ -16,6 +16,14 @@
 //   logTtlMs no longer counts), when the log still holds `logLimit` entries without it (so it
 //   keeps between logLimit and logLimit + 2 × TAIL_ENTRIES), or when it is older than half of
 //   logTtlMs. Head and chunks live logTtlMs after their last write.
+//   Exactly once per member: a line a client sends carries its member's counter `n` (rising with
+//   every line of the session) and the node knows the member's key (`who`, from its claim token).
+//   The head keeps, per member, the highest `n` logged (`spoke`), written in the same
+//   compare-and-set as the entries, so a line is a duplicate exactly when its `n` is at most that:
+//   whatever the client sends again after a takeover, however old, is logged once. A member's
+//   counter goes when it leaves (the node's next append), when it has said nothing for half of
+//   logTtlMs, or, past MAX_SPEAKERS members, the longest silent first. Lines without `n` (an older
+//   client) are recognised by their `cid` among the last SAID_KEYS.
 //   Cost: one store write per append (a batch of messages), plus one chunk write per TAIL_ENTRIES
 //   messages; a read and a retry per lost race; reading from a position: one read, plus one per
 //   chunk before the tail.
@@ -35,6 +43,8 @@ export const TAIL_BYTES = 64 * 1024;
 export const ROOM_LOG_TTL_MS = 60 * 60_000;
 /** Senders' line ids the head remembers, to drop a line its sender sent again after a takeover. */
 export const SAID_KEYS = 256;
+/** Members whose highest logged counter the head keeps (past it, the longest silent is dropped). */
+export const MAX_SPEAKERS = 4096;
 /** Compare-and-set attempts per append before giving up (ERR_STORE_CONFLICT). */
 const MAX_ATTEMPTS = 32;
 
@@ -43,10 +53,19 @@ export interface LogEntry {
   m: ChatMessage;
 }
 
+/** A member's line for the log: `who` names the member (stable across nodes), `n` its counter. */
+export interface LogLine {
+  m: ChatMessage;
+  who: string;
+  n: number;
+}
+
 interface Head {
   next: number;
   /** The newest senders' line ids (`from` NUL `cid`), at most SAID_KEYS: a line sent again after a takeover is not logged twice. */
   said?: string[];
+  /** Per member (`who`): the highest counter logged and when. */
+  spoke?: Record<string, [n: number, at: number]>;
   tail: LogEntry[];
   chunks: [name: string, start: number, count: number, at: number][];
   floors: Record<string, [pos: number, at: number]>;
@@ -102,27 +121,45 @@ export class RoomLog {
 
   /**
    * Appends `messages` in this order (and sets this node's floor, null: none); resolves with the
-   * entries as numbered. One compare-and-set, retried on a lost race. A message whose sender and
-   * `cid` the log already has (the last SAID_KEYS) is left out.
+   * entries as numbered. One compare-and-set, retried on a lost race. A line whose member's
+   * counter the log already has (`n` at most the highest logged), or, without a counter, whose
+   * sender and `cid` the log has among the last SAID_KEYS, is left out. `forget`: members who
+   * left, whose counters the head drops.
    */
-  async append(room: string, messages: ChatMessage[], node: string, floor: number | null): Promise<LogEntry[]> {
+  async append(
+    room: string,
+    messages: (ChatMessage | LogLine)[],
+    node: string,
+    floor: number | null,
+    forget: readonly string[] = [],
+  ): Promise<LogEntry[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const cur = this.known.get(room) ?? (await this.load(room));
       const now = Date.now();
       const said = [...(cur.head.said ?? [])];
       const known = new Set(said);
-      const fresh = messages.filter((m) => {
-        if (m.cid === undefined) return true;
+      const spoke = { ...(cur.head.spoke ?? {}) };
+      const fresh = messages.flatMap((line): ChatMessage[] => {
+        if ('who' in line) {
+          const last = spoke[line.who];
+          if (last && line.n <= last[0]) return [];
+          spoke[line.who] = [line.n, now];
+          return [line.m];
+        }
+        const m = line;
+        if (m.cid === undefined) return [m];
         const key = `${m.from}\u0000${m.cid}`;
-        if (known.has(key)) return false;
+        if (known.has(key)) return [];
         known.add(key);
         said.push(key);
-        return true;
+        return [m];
       });
+      for (const who of forget) delete spoke[who];
       const entries = fresh.map((m, i) => ({ seq: cur.head.next + i, m }));
       const head: Head = {
         next: cur.head.next + fresh.length,
         said: said.slice(-SAID_KEYS),
+        spoke: speakers(spoke, now - this.ttlMs / 2),
         tail: [...cur.head.tail, ...entries],
         chunks: [...cur.head.chunks],
         floors: { ...cur.head.floors },
@@ -213,4 +250,11 @@ export class RoomLog {
       return !drop;
     });
   }
+}
+
+/** The members' counters still kept: not silent since `old`, at most MAX_SPEAKERS (the latest). */
+function speakers(spoke: Record<string, [number, number]>, old: number): Record<string, [number, number]> {
+  let kept = Object.entries(spoke).filter(([, [, at]]) => at >= old);
+  if (kept.length > MAX_SPEAKERS) kept = kept.sort((x, y) => y[1][1] - x[1][1]).slice(0, MAX_SPEAKERS);
+  return Object.fromEntries(kept);
 }

@@ -6,7 +6,9 @@
 //   One JSON object per session data unit, UTF-8. The hello in CONNECT user data picks the room:
 //     {"service":"chat","nick":"ada","room":"lobby","halfDuplex":false}
 //   Client to server: `say` (a message for the room; always normal DATA, so in a half-duplex room
-//   only the holder of the data token can say anything), `who` (ask for the member list) and
+//   only the holder of the data token can say anything; its `cid` and `n` name the line, `n`
+//   rising with every line of the session), `resending` (after `interrupted`: the `n` of the lines
+//   the client sends again, so the service knows which to wait for), `who` (ask for the member list) and
 //   `leave` (half duplex only: a client without the data token cannot release, so it asks the
 //   server to release; both are TYPED data there, which needs no token).
 //   Server to client: `welcome` first (the nick given, members, bounded history, the turn), then
@@ -48,6 +50,8 @@ export interface ChatMessage {
 
 /** Longest `cid` a `say` may carry. */
 export const MAX_CID_LENGTH = 64;
+/** Most line counters one `resending` may list (ChatClient remembers at most this many lines). */
+export const MAX_RESENDING = 1000;
 
 export type LeaveReason = 'left' | 'lost' | 'node-gone';
 
@@ -70,7 +74,13 @@ export type ServerToClient =
   | { type: 'interrupted'; room: string }
   | { type: 'error'; code: string; message: string };
 
-export type ClientToServer = { type: 'say'; text: string; cid?: string } | { type: 'who' } | { type: 'leave' };
+export type ClientToServer =
+  | { type: 'say'; text: string; cid?: string; n?: number }
+  | { type: 'resending'; ns: number[] }
+  | { type: 'who' }
+  | { type: 'leave' };
+
+const isCounter = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -169,7 +179,17 @@ export function parseClientMessage(bytes: Uint8Array): ClientToServer {
       if (!isString(m['text'])) throw bad('"say" needs a "text" string');
       if (m['cid'] !== undefined && !(isString(m['cid']) && m['cid'].length > 0 && m['cid'].length <= MAX_CID_LENGTH))
         throw bad(`"cid" must be a string of 1..${MAX_CID_LENGTH} characters`);
-      return isString(m['cid']) ? { type: 'say', text: m['text'], cid: m['cid'] } : { type: 'say', text: m['text'] };
+      if (m['n'] !== undefined && !isCounter(m['n'])) throw bad('"n" must be a positive safe integer');
+      return {
+        type: 'say',
+        text: m['text'],
+        ...(isString(m['cid']) ? { cid: m['cid'] } : {}),
+        ...(isCounter(m['n']) ? { n: m['n'] } : {}),
+      };
+    case 'resending':
+      if (!Array.isArray(m['ns']) || m['ns'].length > MAX_RESENDING || !m['ns'].every(isCounter))
+        throw bad(`"resending" needs "ns": at most ${MAX_RESENDING} positive safe integers`);
+      return { type: 'resending', ns: m['ns'] };
     case 'who':
       return { type: 'who' };
     case 'leave':

@@ -3,7 +3,7 @@
 
 import type { Session } from '../driver/session.js';
 import type { ChatMessage } from './chat-protocol.js';
-import type { LogEntry } from './chat-log.js';
+import type { LogEntry, LogLine } from './chat-log.js';
 
 export interface Member {
   session: Session;
@@ -29,6 +29,20 @@ export interface Member {
   interrupted: boolean;
   /** Room log mode: the cids of the lines this node took from the member (the newest MEMBER_CIDS). */
   cids: Set<string>;
+  /** Room log mode: the member's key in the log's counters (from its claim token; null: none). */
+  who: string | null;
+  /** Room log mode: the highest line counter (`n`) this node took from the member. */
+  topN: number;
+  /** Room log mode, restored member: its lines held until its client's lines sent again are in. */
+  hold: Hold | null;
+}
+
+/** A restored member's lines, held until the lines its client sends again (`expect`) are in. */
+export interface Hold {
+  lines: Map<number, ChatMessage>;
+  /** The counters the client said it sends again and that have not come yet (null: not said yet). */
+  expect: Set<number> | null;
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 /** Where a member's log position is kept in its hello (stored with its session). */
@@ -54,6 +68,9 @@ export function newMember(session: Session, nick: string, room: Room, hello: Rec
     acked: null,
     interrupted: false,
     cids: new Set(),
+    who: null,
+    topN: 0,
+    hold: null,
   };
 }
 
@@ -87,7 +104,9 @@ export interface RoomFeed {
   /** Recent entries by seq (delivered, and heard of ahead of `top`). */
   cache: Map<number, LogEntry>;
   /** Messages of this node's members waiting for the next append. */
-  outgoing: ChatMessage[];
+  outgoing: (ChatMessage | LogLine)[];
+  /** Members who left, whose counters the next append drops from the log's head. */
+  forget: string[];
   appending: boolean;
   filling: boolean;
   /** The highest seq another node announced. */

@@ -423,6 +423,7 @@ export class ChatService implements Service {
     if (member.retry) clearTimeout(member.retry);
     member.backlog = [];
     const room = member.room;
+    this.feeds?.left(room, member, announce);
     if (room.members.get(member.nick) !== member) return;
     room.members.delete(member.nick);
     room.lastActive = Date.now();
@@ -463,6 +464,7 @@ export class ChatService implements Service {
           return;
         }
         if (room.halfDuplex && room.holder !== member) {
+          if (m.n !== undefined) this.feeds?.refused(room, member, m.n);
           this.send(member, {
             type: 'error',
             code: 'ERR_TOKEN_NOT_HELD',
@@ -472,6 +474,7 @@ export class ChatService implements Service {
         }
         const bytes = encoder.encode(m.text).length;
         if (bytes > this.maxMessageBytes) {
+          if (m.n !== undefined) this.feeds?.refused(room, member, m.n);
           this.send(member, {
             type: 'error',
             code: 'ERR_CHAT_MESSAGE_TOO_LARGE',
@@ -490,7 +493,7 @@ export class ChatService implements Service {
         };
         this.stats.messages++;
         if (this.feeds) {
-          this.feeds.say(room, member, message);
+          this.feeds.say(room, member, message, m.n);
           return;
         }
         this.rememberIn(room, message);
@@ -498,6 +501,9 @@ export class ChatService implements Service {
         this.publish(room, { k: 'message', node: this.nodeId, message });
         return;
       }
+      case 'resending':
+        this.feeds?.resending(room, member, m.ns);
+        return;
       case 'who':
         this.send(member, { type: 'presence', room: room.name, members: allMembers(room), you: member.nick });
         return;

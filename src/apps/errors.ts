@@ -53,6 +53,10 @@ export const APPS_ERROR_CODES = {
     what: 'Chat across nodes: messages of the room left its log in the shared store (its logLimit or logTtlMs) before they could reach this member, whose session was on a node that went away; the `error` says how many. The member goes on from the oldest message kept.',
     todo: 'Nothing to do for this session; to keep more, raise `logLimit` or `logTtlMs` in chatService({ shared }) on the servers.',
   },
+  ERR_CHAT_RESEND_INCOMPLETE: {
+    what: "Chat across nodes: after a member's session moved to another node, that node held the member's new lines until its client had sent again the lines the dead node may have lost (the client's `resending` list), so as to log them all in the order said; the wait ended before they were all in (RESEND_WAIT_MS, 15 s, or RESEND_HELD_LINES, 1000 lines held), and the held lines were logged without the missing ones. The `error` says which case and how many.",
+    todo: 'Nothing to do for this session: a line that arrives later is logged after those, or, if a later line of the member is already logged, not at all; check the client (an older ChatClient sends no `resending`) and the load of the servers.',
+  },
   ERR_CHAT_TURN_QUEUE_FULL: {
     what: 'In a half-duplex (walkie-talkie) room, more messages waited for the turn than the client holds (`details.limit`: maxPendingMessages).',
     todo: 'Wait for the turn (the `turn` event) before sending more, or raise `maxPendingMessages`.',
