@@ -53,7 +53,12 @@ export class Inbox {
   /** Waits for the next data unit (call only when nothing is buffered). */
   wait(signal?: AbortSignal): Promise<IteratorResult<Bytes>> {
     // Without a signal there is nothing to forget: the promise's own functions are the waiter.
-    if (!signal) return new Promise((resolve, reject) => void this.readers.push({ resolve, reject }));
+    // An empty list takes an array of one (push would reserve 17 slots the idle reader keeps).
+    if (!signal)
+      return new Promise((resolve, reject) => {
+        if (this.readers.length === 0) this.readers = [{ resolve, reject }];
+        else this.readers.push({ resolve, reject });
+      });
     return new Promise((resolve, reject) => {
       const waiter = abortable(signal, resolve, reject, () => {
         this.readers = this.readers.filter((r) => r !== waiter);

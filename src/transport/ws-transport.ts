@@ -13,8 +13,9 @@
 //   destroy    ws: terminate(). Native: close(4000), reported at once
 //   'close'    1000, 1001, 1005: clean; 1006: ERR_TRANSPORT_RESET; others ERR_TRANSPORT_PEER_ERROR
 //   events     ws: its own on('message' | 'close' | 'error'), which hand over (data, isBinary) and
-//              (code, reason) without the EventTarget shim's event object per message. Native:
-//              addEventListener.
+//              (code, reason) without the EventTarget shim's event object per message; the same
+//              three listener functions serve every socket (they find their transport on it).
+//              Native: addEventListener.
 
 import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
@@ -72,6 +73,9 @@ export interface WrapWebSocketOptions {
 }
 
 const OPEN = 1;
+/** On a `ws` socket: its transport, for the listeners every transport shares (see the constructor). */
+const TRANSPORT = Symbol('colloquy.wsTransport');
+type TaggedNodeWebSocket = NodeWebSocket & { [TRANSPORT]: WebSocketTransport };
 const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
 
 function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
@@ -116,11 +120,12 @@ class WebSocketTransport extends TransportBase {
     const node = this.#node;
     if (node) {
       node.pause();
-      node.on('message', (data, isBinary) => (isBinary ? this.#onMessage(data) : this.#onText()));
-      node.on('error', (error) => {
-        this.#error ??= error;
-      });
-      node.on('close', (code, reason) => this.#onClose(code, utf8.decode(reason)));
+      // The same three functions for every socket, which find their transport on it: closures
+      // per socket cost ~200 bytes of an idle session (issue 14).
+      (node as TaggedNodeWebSocket)[TRANSPORT] = this;
+      node.on('message', WebSocketTransport.#nodeMessage);
+      node.on('error', WebSocketTransport.#nodeError);
+      node.on('close', WebSocketTransport.#nodeClose);
     } else {
       this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;
       socket.addEventListener('message', (event) => this.#onMessage(event.data));
@@ -129,6 +134,18 @@ class WebSocketTransport extends TransportBase {
       });
       socket.addEventListener('close', (event) => this.#onClose(event.code ?? 1006, event.reason ?? ''));
     }
+  }
+
+  static #nodeMessage(this: TaggedNodeWebSocket, data: unknown, isBinary: boolean): void {
+    const t = this[TRANSPORT];
+    if (isBinary) t.#onMessage(data);
+    else t.#onText();
+  }
+  static #nodeError(this: TaggedNodeWebSocket, error: Error): void {
+    this[TRANSPORT].#error ??= error;
+  }
+  static #nodeClose(this: TaggedNodeWebSocket, code: number, reason: Uint8Array): void {
+    this[TRANSPORT].#onClose(code, utf8.decode(reason));
   }
 
   #onClose(code: number, reason: string): void {
@@ -161,18 +178,20 @@ class WebSocketTransport extends TransportBase {
       // A callback only on a send that may cross the mark: it runs once these bytes (and all
       // before them) reached the socket, and checks for drain from there.
       if (this.#needDrain || node.bufferedAmount + bytes.byteLength + MAX_WS_HEADER > this.#highWaterMark)
-        node.send(bytes, this.#sent);
+        node.send(bytes, (this.#sent ??= () => this.#checkDrain()));
       else node.send(bytes);
     } else {
       this.#socket.send(bytes);
     }
     if (this.#socket.bufferedAmount <= this.#highWaterMark) return true;
     this.#needDrain = true;
-    if (!node) this.#poll ??= setTimeout(this.#pollDrain, this.#pollMs);
+    if (!node) this.#poll ??= setTimeout(this.#pollDrain(), this.#pollMs);
     return false;
   }
 
-  readonly #sent = (): void => this.#checkDrain();
+  // Made on first use, as #pollDrain: an idle session never needs either.
+  #sent: (() => void) | undefined;
+  #pollDrainFn: (() => void) | undefined;
 
   #checkDrain(): void {
     if (!this.#needDrain || this.#socket.bufferedAmount > this.#highWaterMark) return;
@@ -180,12 +199,14 @@ class WebSocketTransport extends TransportBase {
     this.emitDrain();
   }
 
-  readonly #pollDrain = (): void => {
-    this.#poll = undefined;
-    if (this.closed) return;
-    this.#checkDrain();
-    if (this.#needDrain) this.#poll = setTimeout(this.#pollDrain, this.#pollMs);
-  };
+  #pollDrain(): () => void {
+    return (this.#pollDrainFn ??= () => {
+      this.#poll = undefined;
+      if (this.closed) return;
+      this.#checkDrain();
+      if (this.#needDrain) this.#poll = setTimeout(this.#pollDrain(), this.#pollMs);
+    });
+  }
 
   #stopPoll(): void {
     if (this.#poll !== undefined) clearTimeout(this.#poll);

@@ -47,8 +47,9 @@ export class FrameDecoder {
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0;
   private buffered = 0;
-  // A header split across chunks.
-  private readonly header = new Uint8Array(MAX_HEADER_LENGTH);
+  // A header split across chunks; made the first time one is (~200 bytes with its ArrayBuffer,
+  // which most decoders, an idle session's among them, never need).
+  private header: Uint8Array | null = null;
   private headerFill = 0;
   // The frame whose header has been read; bodyLength < 0 while reading a header.
   private type: FrameTypeName = 'DATA';
@@ -155,13 +156,14 @@ export class FrameDecoder {
         }
       }
       // The header runs past this chunk: gather it byte by byte (at most 5 bytes).
-      this.header[this.headerFill++] = c[p]!;
+      const header = (this.header ??= new Uint8Array(MAX_HEADER_LENGTH));
+      header[this.headerFill++] = c[p]!;
       this.pos = p + 1;
-      const h = readHeader(this.header, 0, this.headerFill, this.max);
+      const h = readHeader(header, 0, this.headerFill, this.max);
       if (h >= 0) {
         this.headerFill = 0;
         const headerLength = h & 7;
-        this.startBody(this.header[0]!, headerLength, (h - headerLength) / 8);
+        this.startBody(header[0]!, headerLength, (h - headerLength) / 8);
       }
     }
   }

@@ -12,7 +12,7 @@ export function startActivity(d: Dialogue, activityId: Uint8Array, userData: Uin
   d.activity = activityId;
   d.vm = d.va = d.vr = 1;
   d.minorToConfirm = null; // a new serial space: nothing from before can be confirmed in it
-  d.host.send({ type: 'ACTIVITY_START', activityId, userData });
+  d.host.queueSessionFrame({ type: 'ACTIVITY_START', activityId, userData });
 }
 
 export function resumeActivity(
@@ -34,7 +34,7 @@ export function resumeActivity(
   d.vm = d.va = serial + 1;
   d.vr = 1;
   d.minorToConfirm = null;
-  d.host.send({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
+  d.host.queueSessionFrame({ type: 'ACTIVITY_RESUME', activityId, oldActivityId, serial, userData });
 }
 
 export function interruptActivity(d: Dialogue, discard: boolean, reason: number): void {
@@ -49,7 +49,7 @@ export function interruptActivity(d: Dialogue, discard: boolean, reason: number)
   // the interrupted activity, which the peer no longer counts.
   d.minorToConfirm = null;
   d.host.purgeOutgoingData();
-  d.host.send(discard ? { type: 'ACTIVITY_DISCARD', reason } : { type: 'ACTIVITY_INTERRUPT', reason });
+  d.host.queueSessionFrame(discard ? { type: 'ACTIVITY_DISCARD', reason } : { type: 'ACTIVITY_INTERRUPT', reason });
 }
 
 export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
@@ -57,14 +57,14 @@ export function confirmActivityInterrupt(d: Dialogue, discard: boolean): void {
   d.pendingRemote = null;
   d.activity = null;
   d.exceptionPending = false;
-  d.host.send(discard ? { type: 'ACTIVITY_DISCARD_ACK' } : { type: 'ACTIVITY_INTERRUPT_ACK' });
+  d.host.queueSessionFrame(discard ? { type: 'ACTIVITY_DISCARD_ACK' } : { type: 'ACTIVITY_INTERRUPT_ACK' });
 }
 
 export function endActivity(d: Dialogue, userData: Uint8Array): number {
   check(d, 'endActivity');
   const serial = nextSerial(d);
   d.pendingLocal = { kind: 'activity-end', serial };
-  d.host.send({ type: 'ACTIVITY_END', serial, userData });
+  d.host.queueSessionFrame({ type: 'ACTIVITY_END', serial, userData });
   return serial;
 }
 
@@ -75,6 +75,6 @@ export function confirmActivityEnd(d: Dialogue, userData: Uint8Array): number {
   d.activity = null;
   d.va = d.vr = d.vm;
   d.minorToConfirm = null;
-  d.host.send({ type: 'ACTIVITY_END_ACK', serial, userData });
+  d.host.queueSessionFrame({ type: 'ACTIVITY_END_ACK', serial, userData });
   return serial;
 }

@@ -18,47 +18,51 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
     case 'DATA':
     case 'TYPED': {
       if (f.type === 'DATA') {
-        if (d.halfDuplex && d.held & Token.data) return host.violation('DATA from the side without the data token', f);
+        if (d.halfDuplex && d.held & Token.data)
+          return host.dialogueViolation('DATA from the side without the data token', f);
         if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe)
-          return host.violation('DATA from the receiving side of a simplex session', f);
-      } else if (!(d.units & Unit.typedData)) return host.violation('TYPED without the typed-data unit', f);
-      if (d.discarding) return host.emit({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
-      if (f.type === 'DATA' && d.activities && !d.activity) return host.violation('DATA outside an activity', f);
-      return host.emit(
+          return host.dialogueViolation('DATA from the receiving side of a simplex session', f);
+      } else if (!(d.units & Unit.typedData)) return host.dialogueViolation('TYPED without the typed-data unit', f);
+      if (d.discarding) return host.emitEvent({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
+      if (f.type === 'DATA' && d.activities && !d.activity)
+        return host.dialogueViolation('DATA outside an activity', f);
+      return host.emitEvent(
         f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload },
       );
     }
     case 'EXPEDITED':
-      if (!(d.units & Unit.expedited)) return host.violation('EXPEDITED without the expedited unit', f);
-      return host.emit({ type: 'expedited', payload: f.payload });
+      if (!(d.units & Unit.expedited)) return host.dialogueViolation('EXPEDITED without the expedited unit', f);
+      return host.emitEvent({ type: 'expedited', payload: f.payload });
     case 'CAPABILITY':
-      if (!(d.units & Unit.capabilityData) || d.activity) return host.violation('CAPABILITY not allowed now', f);
+      if (!(d.units & Unit.capabilityData) || d.activity)
+        return host.dialogueViolation('CAPABILITY not allowed now', f);
       if (d.pendingLocal?.kind === 'resync') return; // cancelled by our resync on the peer's side
       d.pendingRemote = { kind: 'capability', userData: f.payload };
-      return host.emit({ type: 'capability', payload: f.payload });
+      return host.emitEvent({ type: 'capability', payload: f.payload });
     case 'CAPABILITY_ACK':
-      if (d.pendingLocal?.kind !== 'capability') return host.violation('CAPABILITY_ACK without CAPABILITY', f);
+      if (d.pendingLocal?.kind !== 'capability') return host.dialogueViolation('CAPABILITY_ACK without CAPABILITY', f);
       d.pendingLocal = null;
-      return host.emit({ type: 'capability-confirmed', payload: f.payload });
+      return host.emitEvent({ type: 'capability-confirmed', payload: f.payload });
     case 'GIVE_TOKENS':
       if (f.tokens & ~d.available || f.tokens & d.held)
-        return host.violation('GIVE_TOKENS for a token that does not exist or is already held here', f);
+        return host.dialogueViolation('GIVE_TOKENS for a token that does not exist or is already held here', f);
       // Crossing our GIVE_CONTROL: the peer takes every token when that arrives, these too.
       if (d.pendingLocal?.kind === 'give-control') return;
       d.held |= f.tokens;
-      return host.emit({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
+      return host.emitEvent({ type: 'tokens-given', tokens: tokenNames(f.tokens) });
     case 'PLEASE_TOKENS':
-      if (f.tokens & ~d.available) return host.violation('PLEASE_TOKENS for a token that does not exist', f);
-      return host.emit({ type: 'tokens-requested', tokens: tokenNames(f.tokens), userData: f.userData });
+      if (f.tokens & ~d.available) return host.dialogueViolation('PLEASE_TOKENS for a token that does not exist', f);
+      return host.emitEvent({ type: 'tokens-requested', tokens: tokenNames(f.tokens), userData: f.userData });
     case 'GIVE_CONTROL':
-      if (!d.activities || d.activity) return host.violation('GIVE_CONTROL not allowed now', f);
+      if (!d.activities || d.activity) return host.dialogueViolation('GIVE_CONTROL not allowed now', f);
       d.held = d.available;
-      host.send({ type: 'GIVE_CONTROL_ACK' });
-      return host.emit({ type: 'control-given' });
+      host.queueSessionFrame({ type: 'GIVE_CONTROL_ACK' });
+      return host.emitEvent({ type: 'control-given' });
     case 'GIVE_CONTROL_ACK':
-      if (d.pendingLocal?.kind !== 'give-control') return host.violation('GIVE_CONTROL_ACK without GIVE_CONTROL', f);
+      if (d.pendingLocal?.kind !== 'give-control')
+        return host.dialogueViolation('GIVE_CONTROL_ACK without GIVE_CONTROL', f);
       d.pendingLocal = null;
-      return host.emit({ type: 'control-give-confirmed' });
+      return host.emitEvent({ type: 'control-give-confirmed' });
     default:
       return receiveSync(d, f);
   }
@@ -69,8 +73,8 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
   switch (f.type) {
     case 'MINOR_SYNC':
       if (!(d.units & Unit.minorSync) || d.held & Token.minorSync)
-        return host.violation('MINOR_SYNC from the side without the minor-sync token', f);
-      if (f.serial !== d.vm) return host.violation(`MINOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
+        return host.dialogueViolation('MINOR_SYNC from the side without the minor-sync token', f);
+      if (f.serial !== d.vm) return host.dialogueViolation(`MINOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
       // Serials advance even past the point, so both sides agree if our resync is cancelled.
       d.vm = f.serial + 1;
       if (d.discarding) return;
@@ -78,7 +82,7 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
         d.minorToConfirm = f.serial;
         d.minorUserData = f.userData;
       }
-      return host.emit({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
+      return host.emitEvent({ type: 'sync-minor', serial: f.serial, confirm: f.confirm, userData: f.userData });
     case 'MINOR_SYNC_ACK':
       if (d.discarding) {
         // A confirmation crossing our resync or interrupt: no event (that point was given up),
@@ -87,17 +91,20 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
         return;
       }
       if (f.serial >= d.vm || f.serial < d.va)
-        return host.violation(`MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`, f);
+        return host.dialogueViolation(
+          `MINOR_SYNC_ACK for ${f.serial}, outside the unconfirmed points ${d.va}..${d.vm - 1}`,
+          f,
+        );
       d.va = Math.max(d.va, f.serial + 1);
-      return host.emit({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
+      return host.emitEvent({ type: 'sync-minor-confirmed', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC':
       if (!(d.units & Unit.majorSync) || d.held & Token.majorActivity)
-        return host.violation('MAJOR_SYNC from the side without the major/activity token', f);
-      if (f.serial !== d.vm) return host.violation(`MAJOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
+        return host.dialogueViolation('MAJOR_SYNC from the side without the major/activity token', f);
+      if (f.serial !== d.vm) return host.dialogueViolation(`MAJOR_SYNC serial ${f.serial}, expected ${d.vm}`, f);
       d.vm = f.serial + 1;
       if (d.pendingLocal?.kind === 'resync') return; // the peer cancels it when our RESYNC arrives
       d.pendingRemote = { kind: 'sync-major', serial: f.serial, userData: f.userData };
-      return host.emit({ type: 'sync-major', serial: f.serial, userData: f.userData });
+      return host.emitEvent({ type: 'sync-major', serial: f.serial, userData: f.userData });
     case 'MAJOR_SYNC_ACK': {
       const p = d.pendingLocal;
       if (d.discarding) {
@@ -107,20 +114,25 @@ function receiveSync(d: Dialogue, f: SessionFrame): void {
         return;
       }
       if (p?.kind !== 'sync-major' || p.serial !== f.serial)
-        return host.violation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
+        return host.dialogueViolation('MAJOR_SYNC_ACK without a matching MAJOR_SYNC', f);
       d.pendingLocal = null;
       d.va = d.vr = d.vm;
-      return host.emit({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
+      return host.emitEvent({ type: 'sync-major-confirmed', serial: f.serial, userData: f.userData });
     }
     case 'RESYNC':
       return receiveResync(d, f.resyncType, f.serial, f.tokenSetting, f.userData, f);
     case 'RESYNC_ACK': {
       const p = d.pendingLocal;
       if (p?.kind !== 'resync' || p.serial !== f.serial || p.setting !== f.tokenSetting)
-        return host.violation('RESYNC_ACK without a matching RESYNC', f);
+        return host.dialogueViolation('RESYNC_ACK without a matching RESYNC', f);
       d.pendingLocal = null;
       d.applyResync(p.type, p.serial, p.setting);
-      return host.emit({ type: 'resync-complete', serial: p.serial, tokens: tokenNames(d.held), userData: f.userData });
+      return host.emitEvent({
+        type: 'resync-complete',
+        serial: p.serial,
+        tokens: tokenNames(d.held),
+        userData: f.userData,
+      });
     }
     default:
       return receiveActivity(d, f);
@@ -136,7 +148,7 @@ function receiveResync(
   f: SessionFrame,
 ): void {
   const host = d.host;
-  if (!(d.units & Unit.resynchronize)) return host.violation('RESYNC without the resynchronize unit', f);
+  if (!(d.units & Unit.resynchronize)) return host.dialogueViolation('RESYNC without the resynchronize unit', f);
   const mine = d.pendingLocal;
   if (mine?.kind === 'activity-interrupt' || mine?.kind === 'activity-discard') return; // interrupt wins
   if (mine?.kind === 'resync') {
@@ -153,13 +165,13 @@ function receiveResync(
   }
   if (d.pendingRemote) {
     if (d.pendingRemote.kind === 'resync' || d.pendingRemote.kind === 'release')
-      return host.violation('RESYNC while the peer awaits our answer', f);
+      return host.dialogueViolation('RESYNC while the peer awaits our answer', f);
     d.cancel('remote', 'resync');
   }
   host.purgeOutgoingData();
   d.minorToConfirm = null;
   d.pendingRemote = { kind: 'resync', type, serial, setting, userData };
-  host.emit({
+  host.emitEvent({
     type: 'resync',
     resyncType: RESYNC_NAMES[type] ?? 'restart',
     serial,
@@ -189,16 +201,16 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
     case 'ACTIVITY_START':
     case 'ACTIVITY_RESUME':
       if (!d.activities || d.activity || d.held & Token.majorActivity)
-        return host.violation(`${f.type} not allowed now`, f);
+        return host.dialogueViolation(`${f.type} not allowed now`, f);
       d.activity = f.activityId;
       d.minorToConfirm = null; // a new serial space
       if (f.type === 'ACTIVITY_START') {
         d.vm = d.va = d.vr = 1;
-        return host.emit({ type: 'activity-start', activityId: f.activityId, userData: f.userData });
+        return host.emitEvent({ type: 'activity-start', activityId: f.activityId, userData: f.userData });
       }
       d.vm = d.va = f.serial + 1;
       d.vr = 1;
-      return host.emit({
+      return host.emitEvent({
         type: 'activity-resume',
         activityId: f.activityId,
         oldActivityId: f.oldActivityId,
@@ -207,16 +219,16 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
       });
     case 'ACTIVITY_INTERRUPT':
     case 'ACTIVITY_DISCARD': {
-      if (!d.activity || d.held & Token.majorActivity) return host.violation(`${f.type} not allowed now`, f);
+      if (!d.activity || d.held & Token.majorActivity) return host.dialogueViolation(`${f.type} not allowed now`, f);
       const by = f.type === 'ACTIVITY_INTERRUPT' ? 'activity-interrupt' : 'activity-discard';
       if (d.pendingLocal?.kind === 'resync') d.cancel('local', by);
       // The peer may interrupt instead of waiting for our answer to its major sync.
       if (d.pendingRemote?.kind === 'sync-major') d.cancel('remote', by);
-      if (d.pendingRemote) return host.violation(`${f.type} while the peer awaits our answer`, f);
+      if (d.pendingRemote) return host.dialogueViolation(`${f.type} while the peer awaits our answer`, f);
       host.purgeOutgoingData();
       d.minorToConfirm = null;
       d.pendingRemote = { kind: by, reason: f.reason };
-      return host.emit(
+      return host.emitEvent(
         f.type === 'ACTIVITY_INTERRUPT'
           ? { type: 'activity-interrupt', reason: f.reason }
           : { type: 'activity-discard', reason: f.reason },
@@ -225,31 +237,31 @@ function receiveActivity(d: Dialogue, f: SessionFrame): void {
     case 'ACTIVITY_INTERRUPT_ACK':
     case 'ACTIVITY_DISCARD_ACK': {
       const kind = f.type === 'ACTIVITY_INTERRUPT_ACK' ? 'activity-interrupt' : 'activity-discard';
-      if (d.pendingLocal?.kind !== kind || !d.activity) return host.violation(`${f.type} without a request`, f);
+      if (d.pendingLocal?.kind !== kind || !d.activity) return host.dialogueViolation(`${f.type} without a request`, f);
       const id = d.activity;
       d.pendingLocal = null;
       d.activity = null;
-      return host.emit(
+      return host.emitEvent(
         kind === 'activity-interrupt'
           ? { type: 'activity-interrupted', activityId: id, serial: d.vm - 1 }
           : { type: 'activity-discarded' },
       );
     }
     case 'ACTIVITY_END':
-      if (!d.activity || d.held & Token.majorActivity) return host.violation('ACTIVITY_END not allowed now', f);
-      if (f.serial !== d.vm) return host.violation(`ACTIVITY_END serial ${f.serial}, expected ${d.vm}`, f);
+      if (!d.activity || d.held & Token.majorActivity) return host.dialogueViolation('ACTIVITY_END not allowed now', f);
+      if (f.serial !== d.vm) return host.dialogueViolation(`ACTIVITY_END serial ${f.serial}, expected ${d.vm}`, f);
       d.vm = f.serial + 1;
       if (d.pendingLocal?.kind === 'resync') return; // cancelled on the peer by our RESYNC
       d.pendingRemote = { kind: 'activity-end', serial: f.serial, userData: f.userData };
-      return host.emit({ type: 'activity-end', serial: f.serial, userData: f.userData });
+      return host.emitEvent({ type: 'activity-end', serial: f.serial, userData: f.userData });
     case 'ACTIVITY_END_ACK': {
       const p = d.pendingLocal;
       if (p?.kind !== 'activity-end' || p.serial !== f.serial)
-        return host.violation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
+        return host.dialogueViolation('ACTIVITY_END_ACK without a matching ACTIVITY_END', f);
       d.pendingLocal = null;
       d.activity = null;
       d.va = d.vr = d.vm;
-      return host.emit({ type: 'activity-ended', serial: f.serial, userData: f.userData });
+      return host.emitEvent({ type: 'activity-ended', serial: f.serial, userData: f.userData });
     }
     default:
       return receiveEnd(d, f);
@@ -260,12 +272,13 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
   const host = d.host;
   switch (f.type) {
     case 'EXCEPTION_DATA':
-      if (!(d.units & Unit.exceptions)) return host.violation('EXCEPTION_DATA without the exceptions unit', f);
+      if (!(d.units & Unit.exceptions)) return host.dialogueViolation('EXCEPTION_DATA without the exceptions unit', f);
       if (d.held & Token.data) d.exceptionPending = true;
-      return host.emit({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
+      return host.emitEvent({ type: 'exception', from: 'user', reason: f.reason, userData: f.userData, message: '' });
     case 'EXCEPTION_REPORT':
-      if (!(d.units & Unit.exceptions)) return host.violation('EXCEPTION_REPORT without the exceptions unit', f);
-      return host.emit({
+      if (!(d.units & Unit.exceptions))
+        return host.dialogueViolation('EXCEPTION_REPORT without the exceptions unit', f);
+      return host.emitEvent({
         type: 'exception',
         from: 'provider',
         reason: f.reason,
@@ -280,23 +293,23 @@ function receiveEnd(d: Dialogue, f: SessionFrame): void {
         if (d.cfg.isInitiator) return;
         d.pendingLocal = null;
         d.finished = true;
-        return host.send({ type: 'DISCONNECT', userData: new Uint8Array(0) });
+        return host.queueSessionFrame({ type: 'DISCONNECT', userData: new Uint8Array(0) });
       }
       if (d.held & d.available || d.pendingRemote || (d.activities && d.activity))
-        return host.violation('FINISH not allowed now', f);
+        return host.dialogueViolation('FINISH not allowed now', f);
       d.pendingRemote = { kind: 'release', userData: f.userData };
-      return host.emit({ type: 'release-request', userData: f.userData });
+      return host.emitEvent({ type: 'release-request', userData: f.userData });
     }
     case 'DISCONNECT':
-      if (d.pendingLocal?.kind !== 'release') return host.violation('DISCONNECT without FINISH', f);
+      if (d.pendingLocal?.kind !== 'release') return host.dialogueViolation('DISCONNECT without FINISH', f);
       d.pendingLocal = null;
-      return host.released(f.userData);
+      return host.releasedByPeer(f.userData);
     case 'NOT_FINISHED':
       if (d.pendingLocal?.kind !== 'release' || !(d.units & Unit.negotiatedRelease))
-        return host.violation('NOT_FINISHED not allowed now', f);
+        return host.dialogueViolation('NOT_FINISHED not allowed now', f);
       d.pendingLocal = null;
-      return host.emit({ type: 'release-refused', userData: f.userData });
+      return host.emitEvent({ type: 'release-refused', userData: f.userData });
     default:
-      return host.violation(`unexpected ${f.type}`, f);
+      return host.dialogueViolation(`unexpected ${f.type}`, f);
   }
 }

@@ -12,25 +12,25 @@ import { check, checkReason } from './dialogue-guards.js';
 export function sendCapability(d: Dialogue, payload: Uint8Array): void {
   check(d, 'sendCapability');
   d.pendingLocal = { kind: 'capability' };
-  d.host.send({ type: 'CAPABILITY', payload });
+  d.host.queueSessionFrame({ type: 'CAPABILITY', payload });
 }
 
 export function confirmCapability(d: Dialogue, payload: Uint8Array): void {
   check(d, 'confirmCapability');
   d.pendingRemote = null;
-  d.host.send({ type: 'CAPABILITY_ACK', payload });
+  d.host.queueSessionFrame({ type: 'CAPABILITY_ACK', payload });
 }
 
 export function giveTokens(d: Dialogue, tokens: TokenSet): void {
   check(d, 'giveTokens', { tokens });
   d.held &= ~tokens;
   if (tokens & Token.data) d.exceptionPending = false;
-  d.host.send({ type: 'GIVE_TOKENS', tokens });
+  d.host.queueSessionFrame({ type: 'GIVE_TOKENS', tokens });
 }
 
 export function requestTokens(d: Dialogue, tokens: TokenSet, userData: Uint8Array): void {
   check(d, 'requestTokens', { tokens });
-  d.host.send({ type: 'PLEASE_TOKENS', tokens, userData });
+  d.host.queueSessionFrame({ type: 'PLEASE_TOKENS', tokens, userData });
 }
 
 export function giveControl(d: Dialogue): void {
@@ -39,18 +39,18 @@ export function giveControl(d: Dialogue): void {
   d.held = 0;
   d.exceptionPending = false;
   d.pendingLocal = { kind: 'give-control' };
-  d.host.send({ type: 'GIVE_CONTROL' });
+  d.host.queueSessionFrame({ type: 'GIVE_CONTROL' });
 }
 
 export function reportException(d: Dialogue, reason: number, userData: Uint8Array): void {
   check(d, 'reportException', { args: () => checkReason(reason) });
-  d.host.send({ type: 'EXCEPTION_DATA', reason, userData });
+  d.host.queueSessionFrame({ type: 'EXCEPTION_DATA', reason, userData });
 }
 
 export function release(d: Dialogue, userData: Uint8Array): void {
   check(d, 'release');
   d.pendingLocal = { kind: 'release' };
-  d.host.send({ type: 'FINISH', userData });
+  d.host.queueSessionFrame({ type: 'FINISH', userData });
 }
 
 export function respondRelease(d: Dialogue, accept: boolean, userData: Uint8Array): void {
@@ -58,8 +58,8 @@ export function respondRelease(d: Dialogue, accept: boolean, userData: Uint8Arra
   d.pendingRemote = null;
   if (accept) {
     d.finished = true;
-    d.host.send({ type: 'DISCONNECT', userData });
+    d.host.queueSessionFrame({ type: 'DISCONNECT', userData });
   } else {
-    d.host.send({ type: 'NOT_FINISHED', userData });
+    d.host.queueSessionFrame({ type: 'NOT_FINISHED', userData });
   }
 }

@@ -13,7 +13,7 @@ import { settingFor, tokenNames } from './tokens.js';
 export function syncMinor(d: Dialogue, confirm: boolean, userData: Uint8Array): number {
   check(d, 'syncMinor');
   const serial = nextSerial(d);
-  d.host.send({ type: 'MINOR_SYNC', serial, confirm, userData });
+  d.host.queueSessionFrame({ type: 'MINOR_SYNC', serial, confirm, userData });
   return serial;
 }
 
@@ -22,7 +22,7 @@ export function confirmMinorSync(d: Dialogue, userData: Uint8Array): number {
   const serial = d.minorToConfirm as number; // the row checked it is set
   d.minorToConfirm = null;
   d.va = Math.max(d.va, serial + 1);
-  d.host.send({ type: 'MINOR_SYNC_ACK', serial, userData });
+  d.host.queueSessionFrame({ type: 'MINOR_SYNC_ACK', serial, userData });
   return serial;
 }
 
@@ -30,7 +30,7 @@ export function syncMajor(d: Dialogue, userData: Uint8Array): number {
   check(d, 'syncMajor');
   const serial = nextSerial(d);
   d.pendingLocal = { kind: 'sync-major', serial };
-  d.host.send({ type: 'MAJOR_SYNC', serial, userData });
+  d.host.queueSessionFrame({ type: 'MAJOR_SYNC', serial, userData });
   return serial;
 }
 
@@ -40,7 +40,7 @@ export function confirmMajorSync(d: Dialogue, userData: Uint8Array): number {
   d.pendingRemote = null;
   d.va = d.vr = d.vm;
   d.minorToConfirm = null; // confirmed with the major sync point
-  d.host.send({ type: 'MAJOR_SYNC_ACK', serial, userData });
+  d.host.queueSessionFrame({ type: 'MAJOR_SYNC_ACK', serial, userData });
   return serial;
 }
 
@@ -67,7 +67,7 @@ export function resynchronize(
   d.pendingLocal = { kind: 'resync', type, serial, setting };
   d.minorToConfirm = null;
   d.host.purgeOutgoingData();
-  d.host.send({ type: 'RESYNC', resyncType: type, serial, tokenSetting: setting, userData });
+  d.host.queueSessionFrame({ type: 'RESYNC', resyncType: type, serial, tokenSetting: setting, userData });
   return serial;
 }
 
@@ -98,6 +98,6 @@ export function respondResync(d: Dialogue, userData: Uint8Array): number {
   const p = d.pendingRemote as Extract<Pending, { kind: 'resync' }>; // the row checked its kind
   d.pendingRemote = null;
   d.applyResync(p.type, p.serial, p.setting);
-  d.host.send({ type: 'RESYNC_ACK', serial: p.serial, tokenSetting: p.setting, userData });
+  d.host.queueSessionFrame({ type: 'RESYNC_ACK', serial: p.serial, tokenSetting: p.setting, userData });
   return p.serial;
 }

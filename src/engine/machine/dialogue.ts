@@ -38,15 +38,18 @@ import type { ResyncTypeValue, SessionFrame, TokenSet, TokenSetting, UnitSet } f
 import type { ConfirmedService, SessionEvent } from './events.js';
 import { availableTokens, heldFromSetting } from './tokens.js';
 
-/** What the dialogue needs from the machine around it. */
+/**
+ * What the dialogue needs from the machine around it: the SessionMachine itself (its methods of
+ * these names), so a session keeps no object or closures for it.
+ */
 export interface DialogueHost {
-  send(frame: SessionFrame): void;
-  emit(event: SessionEvent): void;
+  queueSessionFrame(frame: SessionFrame): void;
+  emitEvent(event: SessionEvent): void;
   /** Drop normal and typed data not yet on the wire, reporting it as discarded. */
   purgeOutgoingData(): void;
-  violation(message: string, frame: SessionFrame): void;
+  dialogueViolation(message: string, frame: SessionFrame): void;
   /** DISCONNECT received for our FINISH: the session is released. */
-  released(userData: Uint8Array): void;
+  releasedByPeer(userData: Uint8Array): void;
 }
 
 export interface DialogueConfig {
@@ -117,7 +120,7 @@ export class Dialogue {
 
   constructor(
     readonly host: DialogueHost,
-    readonly cfg: DialogueConfig,
+    readonly cfg: Readonly<DialogueConfig>,
   ) {
     this.units = cfg.units;
     this.available = availableTokens(cfg.units);
@@ -183,6 +186,6 @@ export class Dialogue {
     if (p.kind === 'give-control' || p.kind === 'activity-interrupt' || p.kind === 'activity-discard') return;
     const service: ConfirmedService = p.kind;
     // A cancelled major sync or activity end leaves its serial used; the resync sets it anew.
-    this.host.emit({ type: 'cancelled', service, side, by });
+    this.host.emitEvent({ type: 'cancelled', service, side, by });
   }
 }

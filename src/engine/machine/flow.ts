@@ -33,6 +33,22 @@ export interface FlowLimits {
   ackEveryBytes: number;
 }
 
+const sharedLimits = new Map<string, Readonly<FlowLimits>>();
+
+/**
+ * One frozen FlowLimits per distinct value, shared by every session under the same options (64
+ * bytes of heap each otherwise); a bounded cache of pure values, as ./agreed.ts.
+ */
+export function flowLimits(l: FlowLimits): Readonly<FlowLimits> {
+  const key = `${l.maxSendQueueBytes} ${l.maxReplayFrames} ${l.maxReplayBytes} ${l.ackEveryFrames} ${l.ackEveryBytes}`;
+  const known = sharedLimits.get(key);
+  if (known) return known;
+  const limits = Object.freeze({ ...l });
+  if (sharedLimits.size >= 256) sharedLimits.clear();
+  sharedLimits.set(key, limits);
+  return limits;
+}
+
 /** The flow's part of a snapshot (see MachineSnapshot). */
 export interface FlowState {
   received: number;
@@ -68,7 +84,7 @@ export class Flow {
   /** The queue drained below half for a waiting writer (taken by takeWritable). */
   private writableReady = false;
 
-  constructor(private readonly limits: FlowLimits) {
+  constructor(private readonly limits: Readonly<FlowLimits>) {
     this.replay = new ReplayBuffer(limits.maxReplayFrames, limits.maxReplayBytes);
   }
 

@@ -17,7 +17,9 @@ import { constantTimeEqual } from '../bytes.js';
 import { SessionError } from '../errors.js';
 import { RESUME_SECRET_LENGTH, ResumeRefuseReason, SESSION_ID_LENGTH } from '../frames.js';
 import type { AcceptFrame, ConnectFrame, ResumeFrame, ResumeRefuseReasonValue } from '../frames.js';
-import { buildConnect, checkAccept, decide, describe } from './negotiation.js';
+import { agreedParameters } from './agreed.js';
+import type { Agreed } from './agreed.js';
+import { buildConnect, checkAccept, decide } from './negotiation.js';
 import type { Decision } from './negotiation.js';
 import type { MachineOptions, Negotiated } from './options.js';
 import type { Role } from './transitions.js';
@@ -44,8 +46,9 @@ export class Handshake {
   private offered?: ConnectFrame;
   private id?: Uint8Array;
   private secret?: Uint8Array;
-  private agreementValue?: Agreement;
-  private negotiatedValue?: Negotiated;
+  // Shared with every session that agreed the same (./agreed.ts): frozen, never written.
+  private agreementValue?: Readonly<Agreement>;
+  private negotiatedValue?: Readonly<Negotiated>;
   /** Why a RESUME of this session is refused once it has ended. */
   closeReason: ResumeRefuseReasonValue = ResumeRefuseReason.closed;
 
@@ -113,25 +116,16 @@ export class Handshake {
 
   /**
    * The session exists under `a` (sent, received or restored): keep its identity and agreement,
-   * drop the credentials. Returns what was agreed.
+   * drop the credentials. Returns what was agreed (shared between sessions: read, never write).
    */
-  establish(a: AcceptFrame): Negotiated {
+  establish(a: AcceptFrame): Agreed {
     this.offered = this.connect = undefined;
     this.id = a.sessionId;
     this.secret = a.resumeSecret;
-    this.agreementValue = {
-      version: a.version,
-      units: a.units,
-      mode: a.mode,
-      simplexSender: a.simplexSender,
-      maxFrameSize: a.maxFrameSize,
-      heartbeatMs: a.heartbeatMs,
-      resumeWindowMs: a.resumeWindowMs,
-      initialSerial: a.initialSerial,
-      tokenSetting: a.tokenSetting,
-    };
-    this.negotiatedValue = describe(a);
-    return this.negotiatedValue;
+    const agreed = agreedParameters(a, this.role);
+    this.agreementValue = agreed.agreement;
+    this.negotiatedValue = agreed.negotiated;
+    return agreed;
   }
 
   // ---- resume ---------------------------------------------------------------------------

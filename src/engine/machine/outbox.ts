@@ -24,8 +24,11 @@ export class Outbox {
     return this.normal.length - this.head + this.expedited.length;
   }
 
+  // An empty control queue takes a new array of one: push would reserve 17 slots that an idle
+  // session keeps after its first frame (ACCEPT, ACK, HEARTBEAT are almost always alone).
   pushControl(f: ConnectionFrame): void {
-    this.ctrl.push(f);
+    if (this.ctrl.length === 0) this.ctrl = [f];
+    else this.ctrl.push(f);
   }
 
   /** Queues an ACK for `received`, or updates the one already waiting. */
@@ -33,7 +36,7 @@ export class Outbox {
     if (this.ack) this.ack.received = received;
     else {
       this.ack = { type: 'ACK', received };
-      this.ctrl.push(this.ack);
+      this.pushControl(this.ack);
     }
   }
 

@@ -70,7 +70,6 @@ import type {
   TokenName,
 } from '../frames.js';
 import { Dialogue } from './dialogue.js';
-import type { DialogueHost } from './dialogue.js';
 import * as activity from './dialogue-activity.js';
 import { check } from './dialogue-guards.js';
 import { receiveFrame } from './dialogue-receive.js';
@@ -78,7 +77,7 @@ import * as services from './dialogue-services.js';
 import * as sync from './dialogue-sync.js';
 import { EventQueue } from './events.js';
 import type { SessionEvent } from './events.js';
-import { Flow } from './flow.js';
+import { Flow, flowLimits } from './flow.js';
 import type { SessionStats } from './flow.js';
 import { Handshake } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
@@ -132,25 +131,19 @@ export class SessionMachine {
    */
   private reissue = false;
 
-  private readonly host: DialogueHost = {
-    send: (f) => this.flow.queue(f),
-    emit: (e) => this.emit(e),
-    purgeOutgoingData: () => this.purgeOutgoingData(),
-    violation: (message, f) => this.violation(message, f.type),
-    released: (userData) => this.releasedNow(userData),
-  };
-
   constructor(options: MachineOptions) {
     this.opts = options; // read, never written
     this.role = options.role;
     this.handshake = new Handshake(options);
-    this.flow = new Flow({
-      maxSendQueueBytes: optionOrDefault(options, 'maxSendQueueBytes'),
-      maxReplayFrames: optionOrDefault(options, 'maxReplayFrames'),
-      maxReplayBytes: optionOrDefault(options, 'maxReplayBytes'),
-      ackEveryFrames: optionOrDefault(options, 'ackEveryFrames'),
-      ackEveryBytes: optionOrDefault(options, 'ackEveryBytes'),
-    });
+    this.flow = new Flow(
+      flowLimits({
+        maxSendQueueBytes: optionOrDefault(options, 'maxSendQueueBytes'),
+        maxReplayFrames: optionOrDefault(options, 'maxReplayFrames'),
+        maxReplayBytes: optionOrDefault(options, 'maxReplayBytes'),
+        ackEveryFrames: optionOrDefault(options, 'ackEveryFrames'),
+        ackEveryBytes: optionOrDefault(options, 'ackEveryBytes'),
+      }),
+    );
   }
 
   // ---- inspection -----------------------------------------------------------------------
@@ -477,18 +470,11 @@ export class SessionMachine {
   /** The session exists under `a`: the handshake keeps the agreement, the dialogue starts. */
   private establish(a: AcceptFrame, trigger: LifecycleTrigger | null): void {
     const agreed = this.handshake.establish(a);
-    this.dialogue = new Dialogue(this.host, {
-      units: a.units,
-      mode: agreed.mode,
-      isInitiator: this.role === 'initiator',
-      simplexSenderIsMe: a.simplexSender === this.role,
-      initialSerial: a.initialSerial,
-      tokenSetting: a.tokenSetting,
-    });
+    this.dialogue = new Dialogue(this, agreed.dialogue);
     this.timers.clear('handshake');
     if (trigger === null) return; // restoring: the snapshot's lifecycle follows
     this.go(trigger);
-    this.emit({ type: 'established', negotiated: agreed, sessionId: a.sessionId, userData: a.userData });
+    this.emit({ type: 'established', negotiated: agreed.negotiated, sessionId: a.sessionId, userData: a.userData });
   }
 
   // ---- resume ---------------------------------------------------------------------------
@@ -975,7 +961,22 @@ export class SessionMachine {
     this.events.push(e);
   }
 
-  private purgeOutgoingData(): void {
+  // ---- the dialogue's host (DialogueHost): methods, not a bag of closures per session -------
+
+  /** @internal */ queueSessionFrame(f: SessionFrame): void {
+    this.flow.queue(f);
+  }
+  /** @internal */ emitEvent(e: SessionEvent): void {
+    this.events.push(e);
+  }
+  /** @internal */ dialogueViolation(message: string, f: SessionFrame): void {
+    this.violation(message, f.type);
+  }
+  /** @internal */ releasedByPeer(userData: Uint8Array): void {
+    this.releasedNow(userData);
+  }
+
+  /** @internal */ purgeOutgoingData(): void {
     const payloads = this.flow.purgeData();
     if (payloads.length > 0) this.emit({ type: 'data-discarded', direction: 'out', payloads });
   }

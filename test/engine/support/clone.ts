@@ -8,10 +8,10 @@
 // their prototype; Uint8Arrays, Maps and Sets are copied; objects shared inside the state stay
 // shared in the copy), except
 //   - Errors and frozen objects, which nothing mutates, are shared;
-//   - closures: a machine's constructor builds objects of functions bound to itself (the
-//     dialogue's host). A machine is copied by constructing a fresh one from the same options
-//     and copying the fields over it; each field of the original that holds such a bag of
-//     functions maps to the fresh machine's own. Any other closure met in the state is an error
+//   - closures: a machine is copied by constructing a fresh one from the same options and
+//     copying the fields over it; should its constructor build objects of functions bound to
+//     itself (none today: the dialogue's host is the machine), each field of the original that
+//     holds such a bag of functions maps to the fresh machine's own. Any other closure met in the state is an error
 //     (the copy would call back into the original), so a change in the machine that adds one
 //     fails the exactness test (test/engine/machine/explorer-clone.test.ts) instead of passing
 //     silently.
