@@ -22,7 +22,7 @@ export const LAYERS = [
   ['driver'],
   ['mux'],
   ['client', 'server'],
-  ['iso', 'netbios', 'pptp', 'decnet'],
+  ['iso', 'netbios', 'pptp', 'decnet', 'appletalk'],
   ['cluster', 'web'],
   ['apps'],
   ['serve'],

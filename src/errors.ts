@@ -13,6 +13,7 @@ import { ENGINE_ERROR_CODES, type ErrorTable } from './engine/errors.js';
 import { NETBIOS_ERROR_CODES } from './netbios/errors.js';
 import { PPTP_ERROR_CODES } from './pptp/errors.js';
 import { DECNET_ERROR_CODES } from './decnet/errors.js';
+import { APPLETALK_ERROR_CODES } from './appletalk/errors.js';
 import { SERVER_ERROR_CODES } from './server/errors.js';
 import { STORE_ERROR_CODES } from './store/errors.js';
 import { TRANSPORT_ERROR_CODES } from './transport/errors.js';
@@ -24,7 +25,8 @@ export interface ErrorTableSource {
   /** The exported name of the table. */
   readonly name: string;
   /** The class whose `code` takes these values. */
-  readonly errorClass: 'SessionError' | 'TransportError' | 'NetbiosError' | 'PptpError' | 'DecnetError';
+  readonly errorClass:
+    'SessionError' | 'TransportError' | 'NetbiosError' | 'PptpError' | 'DecnetError' | 'AppletalkError';
   /** One line for docs/errors.md: what the codes are about. */
   readonly about: string;
   readonly table: ErrorTable;
@@ -115,6 +117,13 @@ export const ERROR_TABLES: readonly ErrorTableSource[] = [
     about: 'DECnet Phase IV logical links: NSP and Session Control (docs/decnet.md)',
     table: DECNET_ERROR_CODES,
   },
+  {
+    folder: 'appletalk',
+    name: 'APPLETALK_ERROR_CODES',
+    errorClass: 'AppletalkError',
+    about: 'AppleTalk transactions and sessions: ATP, ZIP and ASP (docs/appletalk.md)',
+    table: APPLETALK_ERROR_CODES,
+  },
 ];
 
 /** Every code of every folder, with what happened and what to do. */
@@ -131,6 +140,7 @@ export const ERROR_CODES = {
   ...NETBIOS_ERROR_CODES,
   ...PPTP_ERROR_CODES,
   ...DECNET_ERROR_CODES,
+  ...APPLETALK_ERROR_CODES,
 } as const satisfies ErrorTable;
 
 /** Any code of the family. */

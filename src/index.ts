@@ -4,7 +4,7 @@
 // they return, the session stores, and the errors. Everything else has a named subpath (package
 // json `exports`): colloquy/engine (the pure protocol machine, frames), colloquy/codec,
 // colloquy/transport, colloquy/client, colloquy/server, colloquy/store, colloquy/cluster,
-// colloquy/web, colloquy/apps, colloquy/iso, colloquy/netbios, colloquy/pptp, colloquy/decnet. The surface is
+// colloquy/web, colloquy/apps, colloquy/iso, colloquy/netbios, colloquy/pptp, colloquy/decnet, colloquy/appletalk. The surface is
 // pinned by api/report.json (scripts/api-report.ts; test/package/api-report.test.ts).
 
 // Sessions: open one, accept them, use them. ./client.js and ./server.js register the protocol
