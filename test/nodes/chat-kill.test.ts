@@ -56,18 +56,32 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
     nick: string,
     room: string,
     halfDuplex = false,
-  ): Promise<{ chat: ChatClient; got: ChatMessage[]; closed: () => boolean }> {
+  ): Promise<{ chat: ChatClient; got: ChatMessage[]; closed: () => boolean; left: string[] }> {
     const chat = await ChatClient.connect(url, { nick, room, halfDuplex, ...connectOptions });
     clients.push(chat);
     const got: ChatMessage[] = [];
+    const left: string[] = [];
     let closed = false;
     chat.on('message', (m) => {
       if (!m.history) got.push(m);
     });
+    chat.on('leave', (m) => left.push(`${m.nick} (${m.reason})`));
     chat.on('closed', () => {
       closed = true;
     });
-    return { chat, got, closed: () => closed };
+    return { chat, got, closed: () => closed, left };
+  }
+
+  /** The room's members as the service tells `c` now (a `who`, answered by `presence`). */
+  async function who(c: ChatClient): Promise<string[]> {
+    const answer = new Promise<string[]>((resolve) => {
+      const off = c.on('presence', (members) => {
+        off();
+        resolve(members);
+      });
+    });
+    c.who();
+    return answer;
   }
 
   /** Resolves once `check` holds (polled every 50 ms); rejects after WAIT_MS saying what was awaited. */
@@ -147,6 +161,11 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
     expect(ada.chat.session.id).toBe(session); // the same session: never rejoined
     expect(ada.closed() || bob.closed()).toBe(false);
     expect(ada.chat.nick).toBe('ada');
+    // Presence across nodes: nobody left, for either member, and both see both.
+    expect(ada.left).toEqual([]);
+    expect(bob.left).toEqual([]);
+    expect(await who(ada.chat)).toEqual(['ada', 'bob']);
+    expect(await who(bob.chat)).toEqual(['ada', 'bob']);
     return [ada, bob];
   }
 
@@ -157,9 +176,21 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
       victim.process.kill(signal);
     };
 
-  it('two members; the node holding one is killed mid-conversation: every line once, in order', async () => {
+  it('two members; the node holding one is killed mid-conversation: every line once, in order; nicks stay unique', async () => {
     const [n1, n2] = await Promise.all([start(), start()]);
+    // Two nodes hand out a nick at the same instant: one gets it, the other the next free one.
+    const [c1, c2] = await Promise.all([
+      ChatClient.connect(n1.tcp, { nick: 'cy', room: 'kill-once', ...connectOptions }),
+      ChatClient.connect(n2.tcp, { nick: 'cy', room: 'kill-once', ...connectOptions }),
+    ]);
+    clients.push(c1, c2);
+    expect([c1.nick, c2.nick].sort()).toEqual(['cy', 'cy-2']);
+    await Promise.all([c1.close(), c2.close()]);
     await conversation('kill-once', n1, n2, new Map([[12, killAndMove(n1, n2)]]));
+    // ada's nick moved with her session to n2 (n1 is dead): a newcomer asking for it gets ada-2.
+    const newcomer = await member(n2.tcp, 'ada', 'kill-once');
+    expect(newcomer.chat.nick).toBe('ada-2');
+    expect(await who(newcomer.chat)).toEqual(['ada', 'ada-2', 'bob']);
   }, 240_000);
 
   it('the same with the node frozen (SIGSTOP) instead of killed; thawed at the end, it disturbs nothing', async () => {
