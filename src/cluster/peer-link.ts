@@ -68,6 +68,20 @@ export interface LinkStats {
   snapshotRecords: number;
 }
 
+/** What several links sent, added up. */
+export function sumLinkStats(links: Iterable<PeerLink>): LinkStats {
+  const sum: LinkStats = { messages: 0, bytes: 0, snapshotRecords: 0, resets: 0, sessions: 0 };
+  for (const l of links) {
+    const s = l.stats;
+    sum.messages += s.messages;
+    sum.bytes += s.bytes;
+    sum.snapshotRecords += s.snapshotRecords;
+    sum.resets += s.resets;
+    sum.sessions += s.sessions;
+  }
+  return sum;
+}
+
 export class PeerLink {
   private session: ClientSession | null = null;
   /** Messages, or batches of records sent lazily in snapshot chunks (re-offered records; not counted in queuedBytes: they are references to records the state holds anyway). */

@@ -20,6 +20,7 @@
 //   message: every node knows `expiresAt` and drops the session at that time by its own clock
 //   (lazily on read, and by `sweep`).
 
+import { createHash } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
 import { popMin, pushHeap, type Item } from '../store/shared.js';
 import type { StoredSession } from '../store/store.js';
@@ -85,6 +86,19 @@ export class ReplicaState {
   /** Every record (live and tombstones), by reference: the snapshot a new peer link starts with. */
   snapshot(): Replica[] {
     return [...this.records.values()];
+  }
+
+  /** A digest of every live record (id, version, principal, times, data): equal digests, equal contents. */
+  digest(now: number): { entries: number; sha256: string } {
+    const live = this.snapshot()
+      .filter((r) => r.json !== null && r.expiresAt > now)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const h = createHash('sha256');
+    for (const r of live)
+      h.update(JSON.stringify([r.id, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.json])).update(
+        '\n',
+      );
+    return { entries: live.length, sha256: h.digest('hex') };
   }
 
   idsOf(principal: string): string[] {

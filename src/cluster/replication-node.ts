@@ -31,53 +31,42 @@
 //   maxClockSkewMs ahead of this node's clock are refused (the hybrid clock would never recover).
 //
 //   Elsewhere: replication-types.ts (options, events, stats), replication-endpoint.ts (the
-//   Server peers dial), rendezvous.ts (the ownership order), pending-requests.ts (writes waiting
+//   Server peers dial), replication-inbound.ts (the streams peers send here: hello checks,
+//   merging, requests), rendezvous.ts (the ownership order), pending-requests.ts (writes waiting
 //   for a remote owner's answer), peer-link.ts, replica-state.ts, replication-protocol.ts.
 
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { Emitter } from '../util/emitter.js';
-import type { Session } from '../driver/session.js';
 import { SessionError } from '../engine/errors.js';
 import type { Server } from '../server/server.js';
 import { nonNegative, positive } from '../store/shared.js';
 import { PendingRequests } from './pending-requests.js';
 import { checkListen, createEndpoint, endpointUrl, sessionTuning } from './replication-endpoint.js';
-import { checkHello, clusterTag, newChallenge, privateKeyOf, proveHello, publicKeyOf } from './node-identity.js';
-import { PeerLink, type LinkStats } from './peer-link.js';
+import { clusterTag, privateKeyOf, proveHello, publicKeyOf } from './node-identity.js';
+import { PeerLink, sumLinkStats } from './peer-link.js';
 import { rendezvous } from './rendezvous.js';
 import { ReplicaState, type Replica } from './replica-state.js';
-import { decode, encode, type Message, type Op, type Result } from './replication-protocol.js';
+import { Bootstrap } from './replication-bootstrap.js';
+import { InboundStreams } from './replication-inbound.js';
+import type { Op, Result } from './replication-protocol.js';
 import type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 import type {} from './errors.js';
 import type {} from '../store/errors.js';
 
 export type { ReplicatedPeer, ReplicatedStats, ReplicationEvents, ReplicationOptions } from './replication-types.js';
 
-interface Inbound {
-  session: Session;
-  ready: boolean;
-  owner: boolean;
-  snapshotDone: boolean;
-}
-
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
-
-/** How long an inbound replication session may take to send its hello. */
-export const HELLO_TIMEOUT_MS = 10_000;
+export { HELLO_TIMEOUT_MS } from './replication-inbound.js';
 
 export class ReplicationNode extends Emitter<ReplicationEvents> {
   readonly state: ReplicaState;
   private readonly links = new Map<string, PeerLink>();
-  private readonly inbound = new Map<string, Inbound>();
+  private readonly inbound: InboundStreams;
   private readonly pending = new PendingRequests();
-  private readonly readyWaiters = new Set<() => void>();
   private server: Server | null = null;
-  private isReady = false;
   private closed = false;
-  private readonly startedAt = performance.now();
+  private readonly bootstrap: Bootstrap;
   private readyTimer: ReturnType<typeof setInterval> | null = null;
   private watchTimer: ReturnType<typeof setInterval> | null = null;
-  private readonly received = { messages: 0, bytes: 0 };
   private readonly wasEligible = new Map<string, boolean>();
   private reoffered = 0;
   private readonly requests = { sent: 0, served: 0 };
@@ -108,6 +97,25 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       tombstoneMs: positive(options.tombstoneMs ?? 60_000, 'tombstoneMs'),
       maxTombstones: nonNegative(options.maxTombstones ?? 100_000, 'maxTombstones'),
     });
+    this.bootstrap = new Bootstrap(options.bootstrapWaitMs ?? 3000);
+    this.inbound = new InboundStreams({
+      nodeId: options.nodeId,
+      state: this.state,
+      pending: this.pending,
+      maxClockSkewMs: this.maxClockSkewMs,
+      now: () => this.nowFn(),
+      isPeer: (id) => this.links.has(id),
+      linkConnected: (id) => this.links.get(id)?.connected === true,
+      proofOf: (id) => {
+        const secret = this.options.clusterSecret;
+        const publicKey = this.peerKeys.get(id);
+        return { ...(secret !== undefined ? { secret } : {}), ...(publicKey ? { publicKey } : {}) };
+      },
+      emit: this.emit.bind(this),
+      peersChanged: () => this.watchPeers(),
+      checkReady: () => this.checkReady(),
+      serve: (peer, n, op) => this.serve(peer, n, op),
+    });
   }
 
   get nodeId(): string {
@@ -126,25 +134,16 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
 
   /** Whether this node has bootstrapped (snapshots from its reachable peers) and may own keys. */
   get ready(): boolean {
-    return this.isReady;
+    return this.bootstrap.ready;
   }
 
   get stats(): ReplicatedStats {
-    const sent = { messages: 0, bytes: 0, snapshotRecords: 0, resets: 0, sessions: 0 };
-    for (const l of this.links.values()) {
-      const s: LinkStats = l.stats;
-      sent.messages += s.messages;
-      sent.bytes += s.bytes;
-      sent.snapshotRecords += s.snapshotRecords;
-      sent.resets += s.resets;
-      sent.sessions += s.sessions;
-    }
     return {
       ...this.state.size,
-      sent,
+      sent: sumLinkStats(this.links.values()),
       reoffered: this.reoffered,
       requests: { ...this.requests },
-      received: { ...this.received },
+      received: { ...this.inbound.received },
     };
   }
 
@@ -164,17 +163,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
    * check that nodes have converged: equal digests, equal contents.
    */
   digest(): { entries: number; sha256: string } {
-    const now = this.nowFn();
-    const live = this.state
-      .snapshot()
-      .filter((r) => r.json !== null && r.expiresAt > now)
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const h = createHash('sha256');
-    for (const r of live)
-      h.update(JSON.stringify([r.id, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.json])).update(
-        '\n',
-      );
-    return { entries: live.length, sha256: h.digest('hex') };
+    return this.state.digest(this.nowFn());
   }
 
   /** The node that owns `id` now, as this node sees it (null: none eligible). */
@@ -184,7 +173,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   }
 
   private eligible(m: string): boolean {
-    if (m === this.nodeId) return this.isReady && this.options.owner !== false;
+    if (m === this.nodeId) return this.bootstrap.ready && this.options.owner !== false;
     const inbound = this.inbound.get(m);
     return (
       inbound?.ready === true && inbound.owner && this.links.get(m)?.reachable(this.options.failoverMs ?? 3000) === true
@@ -227,7 +216,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
         void link.close();
         this.links.delete(id);
         this.wasEligible.delete(id);
-        this.failPending(id, 'the peer was removed');
+        this.pending.failPeer(id, 'the peer was removed');
       }
     }
     for (const [id, url] of wanted) if (!this.links.has(id)) this.addLink(id, url);
@@ -239,7 +228,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     for (;;) {
       options.signal?.throwIfAborted();
       if (
-        this.isReady &&
+        this.bootstrap.ready &&
         [...this.links.values()].every((l) => l.connected && this.inbound.get(l.peer)?.ready === true)
       )
         return;
@@ -259,16 +248,16 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     this.closed = true;
     if (this.readyTimer) clearInterval(this.readyTimer);
     if (this.watchTimer) clearInterval(this.watchTimer);
-    for (const w of this.readyWaiters) w();
-    for (const id of [...this.links.keys()]) this.failPending(id, 'the store was closed');
+    this.bootstrap.release();
+    for (const id of [...this.links.keys()]) this.pending.failPeer(id, 'the store was closed');
     await Promise.all([...this.links.values()].map((l) => l.close()));
-    for (const i of this.inbound.values()) i.session.abort('replicated store closed');
+    this.inbound.abortAll('replicated store closed');
     await this.server?.destroy();
   }
 
   /** Runs `op` on the key's owner: here, or through the link to it. */
   async execute(op: Op, signal: AbortSignal): Promise<Result> {
-    if (!this.isReady) await this.whenReady(signal);
+    if (!this.bootstrap.ready) await this.bootstrap.whenReady(signal);
     const owner = this.ownerOf(op.id);
     if (owner === null)
       throw new SessionError(
@@ -283,6 +272,18 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       this.requests.sent++;
       return link.send({ t: 'req', n, ...op });
     });
+  }
+
+  /** A peer's write request: made here as owner, the answer (or the error) in our stream. */
+  private serve(peer: string, n: number, op: Op): void {
+    this.requests.served++;
+    try {
+      this.apply(op, { peer, n });
+    } catch (error) {
+      const e =
+        error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
+      this.links.get(peer)?.send({ t: 'res', n, err: { code: e.code, message: e.message } });
+    }
   }
 
   /** Makes a write as the owner; broadcasts the change; `requester` (a peer) gets its answer in our stream. */
@@ -321,7 +322,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
   private async listen(): Promise<void> {
     this.server = createEndpoint(this.options);
     this.server.on('session', (s) => {
-      void this.onInbound(s);
+      void this.inbound.accept(s);
     });
     await this.server.start();
     this.setPeerKeys(this.options.peers ?? []);
@@ -356,7 +357,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       hello: (challenge) => ({
         t: 'hello',
         node: this.nodeId,
-        ready: this.isReady,
+        ready: this.bootstrap.ready,
         ...(this.options.owner === false ? { owner: false } : {}),
         ...proveHello(
           {
@@ -370,7 +371,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
       }),
       snapshot: () => this.state.snapshot(),
       onChange: (link, lost, reason) => {
-        if (lost) this.failPending(link.peer, reason ?? 'session lost');
+        if (lost) this.pending.failPeer(link.peer, reason ?? 'session lost');
         this.emit('peer', {
           id: link.peer,
           connected: link.connected,
@@ -385,213 +386,13 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     link.start();
   }
 
-  private async onInbound(s: Session): Promise<void> {
-    let peer: string | null = null;
-    let record: Inbound | null = null;
-    // A session that never says hello must not hold a slot for ever.
-    const helloTimer = setTimeout(() => {
-      if (record === null) s.abort(`no hello within ${HELLO_TIMEOUT_MS} ms`);
-    }, HELLO_TIMEOUT_MS);
-    (helloTimer as { unref?: () => void }).unref?.();
-    // The dialer must answer this challenge in its hello (node-identity.ts).
-    const challenge = newChallenge();
-    s.send(encode({ t: 'challenge', node: this.nodeId, c: challenge })).catch(() => {});
-    try {
-      for await (const bytes of s) {
-        this.received.messages++;
-        this.received.bytes += bytes.length;
-        let m: Message;
-        try {
-          m = decode(textDecoder.decode(bytes));
-        } catch (error) {
-          const e =
-            error instanceof SessionError
-              ? error
-              : new SessionError(
-                  'ERR_REPLICATION_PROTOCOL',
-                  'a replication peer sent text that is not UTF-8',
-                  'remote',
-                  { reason: 'utf-8' },
-                );
-          this.emit('protocol-error', { id: peer, error: e });
-          s.abort(e.message);
-          return;
-        }
-        if (record === null) {
-          const refused = this.refuseHello(m, challenge);
-          if (refused) {
-            this.emit('protocol-error', { id: m.t === 'hello' ? m.node : null, error: refused });
-            s.abort(refused.message);
-            return;
-          }
-          const hello = m as Extract<Message, { t: 'hello' }>;
-          peer = hello.node;
-          const previous = this.inbound.get(peer);
-          if (previous && previous.session !== s) {
-            previous.session.abort('superseded by a newer session from the same node');
-            this.failPending(peer, 'its stream restarted'); // answers still in the old stream are gone
-          }
-          record = { session: s, ready: hello.ready, owner: hello.owner !== false, snapshotDone: false };
-          this.inbound.set(peer, record);
-          this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: hello.ready });
-          this.watchPeers();
-          continue;
-        }
-        this.handle(peer as string, record, m);
-      }
-    } catch {
-      // The session ended with an error; the peer dials again.
-    } finally {
-      clearTimeout(helloTimer);
-      if (peer !== null && this.inbound.get(peer)?.session === s) {
-        this.inbound.delete(peer);
-        this.failPending(peer, 'its stream ended'); // answers travel in that stream
-        this.emit('peer', {
-          id: peer,
-          connected: this.links.get(peer)?.connected === true,
-          ready: false,
-          reason: 'inbound session ended',
-        });
-        this.watchPeers();
-      }
-    }
-  }
-
-  /** Why an inbound session's first message does not open it (not a hello, or no proof of who sent it); null when it does. */
-  private refuseHello(m: Message, challenge: string): SessionError | null {
-    if (m.t !== 'hello')
-      return new SessionError('ERR_REPLICATION_PROTOCOL', 'the first message was not hello', 'remote', {
-        reason: 'no-hello',
-      });
-    if (!this.links.has(m.node))
-      return new SessionError('ERR_CLUSTER_AUTH', `node ${m.node} is not a peer of ${this.nodeId}`, 'remote', {
-        reason: 'unknown-node',
-        node: m.node,
-      });
-    const secret = this.options.clusterSecret;
-    const publicKey = this.peerKeys.get(m.node);
-    const problem = checkHello(
-      { ...(secret !== undefined ? { secret } : {}), ...(publicKey ? { publicKey } : {}) },
-      m.node,
-      this.nodeId,
-      challenge,
-      m,
-    );
-    return problem === null
-      ? null
-      : new SessionError('ERR_CLUSTER_AUTH', `a hello as node ${m.node} was refused: ${problem}`, 'remote', {
-          reason: 'bad-proof',
-          node: m.node,
-        });
-  }
-
-  /** A record stamped too far ahead of this node's clock (its hybrid clock would jump there for good). */
-  private refuseStamp(peer: string, inbound: Inbound, records: readonly Replica[], now: number): boolean {
-    const limit = (Math.floor(now) + this.maxClockSkewMs) * 1000;
-    const bad = records.find((r) => r.rev > limit);
-    if (!bad) return false;
-    const e = new SessionError(
-      'ERR_REPLICATION_PROTOCOL',
-      `node ${peer} sent record ${bad.id} stamped ${Math.round(bad.rev / 1000 - now)} ms ahead of this node's clock (maxClockSkewMs ${this.maxClockSkewMs})`,
-      'remote',
-      { reason: 'clock-skew', id: bad.id },
-    );
-    this.emit('protocol-error', { id: peer, error: e });
-    inbound.session.abort(e.message);
-    return true;
-  }
-
-  private handle(peer: string, inbound: Inbound, m: Message): void {
-    const now = this.nowFn();
-    switch (m.t) {
-      case 'snap':
-        if (this.refuseStamp(peer, inbound, m.e, now)) return;
-        for (const e of m.e) this.state.merge(e, now);
-        return;
-      case 'snap-end':
-        inbound.snapshotDone = true;
-        this.checkReady();
-        return;
-      case 'ready':
-        inbound.ready = true;
-        this.emit('peer', { id: peer, connected: this.links.get(peer)?.connected === true, ready: true });
-        this.watchPeers();
-        return;
-      case 'up':
-        if (this.refuseStamp(peer, inbound, [m.e], now)) return;
-        this.state.merge(m.e, now);
-        if (m.n !== undefined) this.answer(peer, m.n, m.r ?? {});
-        return;
-      case 'res':
-        if (m.err) this.fail(peer, m.n, m.err);
-        else this.answer(peer, m.n, m.r ?? {});
-        return;
-      case 'req': {
-        const { t: _t, n, ...op } = m;
-        this.requests.served++;
-        try {
-          this.apply(op as Op, { peer, n });
-        } catch (error) {
-          const e =
-            error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
-          this.links.get(peer)?.send({ t: 'res', n, err: { code: e.code, message: e.message } });
-        }
-        return;
-      }
-      case 'challenge':
-      case 'hello': {
-        const e = new SessionError('ERR_REPLICATION_PROTOCOL', `a ${m.t} after the hello`, 'remote', {
-          reason: 'hello-twice',
-        });
-        this.emit('protocol-error', { id: peer, error: e });
-        inbound.session.abort(e.message);
-        return;
-      }
-    }
-  }
-
-  private answer(peer: string, n: number, r: Result): void {
-    this.pending.answer(peer, n, r);
-  }
-  private fail(peer: string, n: number, err: { code: string; message: string }): void {
-    this.pending.fail(peer, n, err);
-  }
-  private failPending(peer: string, reason: string): void {
-    this.pending.failPeer(peer, reason);
-  }
-
   private checkReady(): void {
-    if (this.isReady || this.closed) return;
-    const waited = performance.now() - this.startedAt >= (this.options.bootstrapWaitMs ?? 3000);
-    for (const id of this.links.keys()) {
-      if (this.inbound.get(id)?.snapshotDone) continue;
-      // After bootstrapWaitMs, wait only for peers whose stream has begun (their snapshot is on its way).
-      if (waited && !this.inbound.has(id)) continue;
-      return;
-    }
-    this.isReady = true;
+    if (this.closed || !this.bootstrap.check(this.links.keys(), this.inbound)) return;
     if (this.readyTimer) {
       clearInterval(this.readyTimer);
       this.readyTimer = null;
     }
     for (const link of this.links.values()) link.send({ t: 'ready' });
-    for (const w of [...this.readyWaiters]) w();
-  }
-
-  private whenReady(signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        this.readyWaiters.delete(done);
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        this.readyWaiters.delete(done);
-        reject(signal.reason);
-      };
-      this.readyWaiters.add(done);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   }
 
   private rendezvous(id: string): string[] {
