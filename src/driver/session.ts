@@ -262,9 +262,12 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     return this.waiters.minor(serial, options.signal);
   }
 
-  /** Confirms the peer's latest minor sync point that asked for confirmation (see `sync-minor`). */
-  confirmMinorSync(userData?: Bytes): number {
-    return this.command((m) => m.confirmMinorSync(userData));
+  /**
+   * Confirms the peer's latest minor sync point that asked for confirmation (see `sync-minor`),
+   * or, given `serial`, that earlier point and every one before it (the later ones stay open).
+   */
+  confirmMinorSync(userData?: Bytes, serial?: number): number {
+    return this.command((m) => m.confirmMinorSync(userData, serial));
   }
 
   /** A major sync point: resolves with its serial once the peer confirms it. */

@@ -113,8 +113,10 @@ export class Waiters {
 
   /** The peer confirmed `serial`: settles it and every earlier point. */
   minorConfirmed(serial: number): void {
-    const i = this.minors.findIndex((w) => w.serial === serial);
-    for (const w of this.minors.splice(0, i + 1)) w.waiter.resolve(w.serial);
+    // Waiters are in serial order; the point confirmed may have none (its waiter gave up).
+    let i = 0;
+    while (i < this.minors.length && (this.minors[i] as { serial: number }).serial <= serial) i++;
+    for (const w of this.minors.splice(0, i)) w.waiter.resolve(w.serial);
   }
 
   /** Settles every pending minor sync waiter: confirmed (a major point or activity end covered them) or failed. */

@@ -121,9 +121,9 @@ export class IsoSession extends Session {
     this.fits('MIP', options.userData);
     return super.syncMinor(options);
   }
-  override confirmMinorSync(userData?: Bytes): number {
+  override confirmMinorSync(userData?: Bytes, serial?: number): number {
     this.fits('MIA', userData);
-    return super.confirmMinorSync(userData);
+    return super.confirmMinorSync(userData, serial);
   }
   override syncMajor(userData?: Bytes, options: { signal?: AbortSignal } = {}): Promise<number> {
     this.fits('MAP', userData);

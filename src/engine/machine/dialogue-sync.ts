@@ -17,10 +17,27 @@ export function syncMinor(d: Dialogue, confirm: boolean, userData: Uint8Array): 
   return serial;
 }
 
-export function confirmMinorSync(d: Dialogue, userData: Uint8Array): number {
+/**
+ * Confirms the peer's latest minor sync point that asked for confirmation, or, given `upTo`, an
+ * earlier point (X.225: the response names a serial in V(A)..the latest; confirming it confirms
+ * every point before it). A receiver that makes its points durable in order confirms each as it
+ * gets there while later ones keep arriving; the latest stays to be confirmed.
+ */
+export function confirmMinorSync(d: Dialogue, userData: Uint8Array, upTo?: number): number {
   check(d, 'confirmMinorSync');
-  const serial = d.minorToConfirm as number; // the row checked it is set
-  d.minorToConfirm = null;
+  const latest = d.minorToConfirm as number; // the row checked it is set
+  const serial = upTo ?? latest;
+  if (!Number.isInteger(serial) || serial < d.va || serial > latest)
+    throw err(
+      'ERR_INVALID_ARGUMENT',
+      `no minor sync point ${serial} to confirm: the unconfirmed ones are ${d.va}..${latest}`,
+      {
+        serial,
+        first: d.va,
+        latest,
+      },
+    );
+  if (serial === latest) d.minorToConfirm = null;
   d.va = Math.max(d.va, serial + 1);
   d.host.queueSessionFrame({ type: 'MINOR_SYNC_ACK', serial, userData });
   return serial;

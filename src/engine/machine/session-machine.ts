@@ -676,8 +676,9 @@ export class SessionMachine {
   syncMinor(options: { confirm?: boolean; userData?: Uint8Array } = {}): number {
     return sync.syncMinor(this.dialogueFor('syncMinor'), options.confirm ?? false, this.fitUserData(options.userData));
   }
-  confirmMinorSync(userData?: Uint8Array): number {
-    return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData));
+  /** Confirms the latest minor sync point that asked for it, or the earlier point `serial` (and all before it). */
+  confirmMinorSync(userData?: Uint8Array, serial?: number): number {
+    return sync.confirmMinorSync(this.dialogueFor('confirmMinorSync'), this.fitUserData(userData), serial);
   }
   syncMajor(userData?: Uint8Array): number {
     return sync.syncMajor(this.dialogueFor('syncMajor'), this.fitUserData(userData));

@@ -41,6 +41,37 @@ describe('minor and major sync', () => {
     expect(view(p.B)).toEqual({ state: 'established', tokens: [], serial: 3, activity: null });
   });
 
+  it('a receiver confirms an earlier minor point while later ones are open, then the latest', () => {
+    const p = established();
+    const A = p.A.machine;
+    const B = p.B.machine;
+    for (let i = 0; i < 3; i++) A.syncMinor({ confirm: true, userData: bytes(`cp${i + 1}`) });
+    p.settle();
+    const m = mark(p);
+    expectRejected(p, () => B.confirmMinorSync(undefined, 4), 'ERR_INVALID_ARGUMENT', {
+      serial: 4,
+      first: 1,
+      latest: 3,
+    });
+    expectRejected(p, () => B.confirmMinorSync(undefined, 0), 'ERR_INVALID_ARGUMENT', { serial: 0 });
+    expect(B.confirmMinorSync(bytes('got 1'), 1)).toBe(1);
+    expectRejected(p, () => B.confirmMinorSync(undefined, 1), 'ERR_INVALID_ARGUMENT', { serial: 1, first: 2 });
+    A.sendData(bytes('more'));
+    p.settle();
+    expect(B.confirmMinorSync(bytes('got 3'))).toBe(3);
+    expectRejected(p, () => B.confirmMinorSync(undefined, 2), 'ERR_NOTHING_TO_CONFIRM');
+    p.settle();
+    expect(framesSince(p, m)).toEqual([
+      { type: 'MINOR_SYNC_ACK', serial: 1, userData: bytes('got 1') },
+      { type: 'DATA', payload: bytes('more') },
+      { type: 'MINOR_SYNC_ACK', serial: 3, userData: bytes('got 3') },
+    ]);
+    expect(eventsSince(p.A, m)).toEqual([
+      { type: 'sync-minor-confirmed', serial: 1, userData: 'got 1' },
+      { type: 'sync-minor-confirmed', serial: 3, userData: 'got 3' },
+    ]);
+  });
+
   it('major sync: no new data from either side until the peer confirms', () => {
     const p = established();
     const A = p.A.machine;
