@@ -2,7 +2,9 @@
 // (the sender included) must get every message. Colloquy's chat service over WebSocket against
 // a Socket.IO 4 room broadcast over WebSocket, both servers and all clients in this process.
 // Reported: deliveries per second (MESSAGES x MEMBERS / time until the last member has the last
-// message), and latency from send to arrival, p50 and p99, over every delivery. Messages are sent
+// message), latency from send to arrival, p50 and p99, over every delivery, and the process's CPU
+// time per delivery (server and clients; on a busy machine the rate follows the scheduler, the
+// CPU per delivery much less). Messages are sent
 // in bursts of BURST with a wait for the sender's own copy between bursts, so neither side is
 // measured on an unbounded queue.
 //
@@ -37,6 +39,8 @@ interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** CPU time of this process (server and every client) per delivery, in microseconds: load-independent, unlike the rate. */
+  cpuPerDelivery: number;
   /** Deliveries that had not arrived when the wait ended (WAIT_MS): members aborted as slow readers, or lost. */
   missing: number;
 }
@@ -44,7 +48,7 @@ interface Result {
 /** How long a run may wait for its deliveries (a burst's own copy, or the last delivery) before it reports what is missing. */
 const WAIT_MS = Number(process.env.BENCH_CHAT_WAIT_MS ?? 120_000);
 
-function summarize(latencies: number[], ms: number): Result {
+function summarize(latencies: number[], ms: number, cpu: NodeJS.CpuUsage): Result {
   latencies.sort((a, b) => a - b);
   const at = (p: number): number =>
     latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
@@ -52,6 +56,7 @@ function summarize(latencies: number[], ms: number): Result {
     perSecond: latencies.length / (ms / 1000),
     p50: at(50),
     p99: at(99),
+    cpuPerDelivery: (cpu.user + cpu.system) / Math.max(1, latencies.length),
     missing: MESSAGES * MEMBERS - latencies.length,
   };
 }
@@ -127,6 +132,7 @@ async function colloquy(): Promise<Result> {
       await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, MEMBERS - i) }, (_, k) => join(i + k)));
     const sender = clients[0] as ChatClient;
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     for (let sent = 0; sent < MESSAGES;) {
       const end = Math.min(MESSAGES, sent + BURST);
       for (; sent < end; sent++) void sender.send(`${performance.now()} m`);
@@ -135,7 +141,7 @@ async function colloquy(): Promise<Result> {
     await drained(t, started);
     if (chat.stats.slowAborts > 0)
       console.log(`  (Colloquy aborted ${chat.stats.slowAborts} member(s) as slow readers)`);
-    return summarize(t.latencies, performance.now() - started);
+    return summarize(t.latencies, performance.now() - started, process.cpuUsage(cpuStart));
   } finally {
     for (const c of clients) c.abort();
     await server.destroy();
@@ -171,13 +177,14 @@ async function socketIoRoom(): Promise<Result> {
     await new Promise((r) => setTimeout(r, 50));
     const sender = clients[0] as ReturnType<typeof socketIo>;
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     for (let sent = 0; sent < MESSAGES;) {
       const end = Math.min(MESSAGES, sent + BURST);
       for (; sent < end; sent++) sender.emit('say', `${performance.now()} m`);
       await t.until(end);
     }
     await drained(t, started);
-    return summarize(t.latencies, performance.now() - started);
+    return summarize(t.latencies, performance.now() - started, process.cpuUsage(cpuStart));
   } finally {
     for (const c of clients) c.disconnect();
     await new Promise<void>((r) => {
@@ -188,7 +195,7 @@ async function socketIoRoom(): Promise<Result> {
 
 export async function run(): Promise<void> {
   const row = (name: string, r: Result): string =>
-    `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms${r.missing > 0 ? `   MISSING ${r.missing} deliveries after ${WAIT_MS / 1000} s` : ''}`;
+    `  ${name.padEnd(28)}${Math.round(r.perSecond).toString().padStart(10)} deliveries/s   p50 ${r.p50.toFixed(2).padStart(7)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms   CPU ${r.cpuPerDelivery.toFixed(1).padStart(6)} us/delivery${r.missing > 0 ? `   MISSING ${r.missing} deliveries after ${WAIT_MS / 1000} s` : ''}`;
   for (const members of SIZES) {
     MEMBERS = members;
     MESSAGES = messagesFor(members);
@@ -202,7 +209,7 @@ export async function run(): Promise<void> {
     console.log(row('Colloquy chat (ws)', c));
     console.log(row('Socket.IO 4 room (ws)', s));
     console.log(
-      `  ratio Colloquy / Socket.IO at ${MEMBERS} members: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s (target >= 2x), p50 latency ${(c.p50 / s.p50).toFixed(2)}x`,
+      `  ratio Colloquy / Socket.IO at ${MEMBERS} members: ${(c.perSecond / s.perSecond).toFixed(2)}x deliveries/s (target >= 2x), p50 latency ${(c.p50 / s.p50).toFixed(2)}x, CPU per delivery ${(c.cpuPerDelivery / s.cpuPerDelivery).toFixed(2)}x (Socket.IO / Colloquy: ${(s.cpuPerDelivery / c.cpuPerDelivery).toFixed(2)}x)`,
     );
   }
 }

@@ -383,9 +383,21 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         for (const h of m.history) this.emit('message', { ...h, history: true });
         return;
       case 'message': {
-        const { type: _t, ...message } = m;
-        if (message.cid !== undefined && message.from === this.nick) this.echoed(message.cid);
-        this.emit('message', { ...message, history: false });
+        // Built field by field: a rest pattern and a spread per line cost V8 two generic
+        // property copies, the client's largest share of a chat room's CPU (issue 14 profile).
+        const message: ChatMessage & { history: boolean } = {
+          id: m.id,
+          room: m.room,
+          from: m.from,
+          text: m.text,
+          ts: m.ts,
+          history: false,
+        };
+        if (m.cid !== undefined) {
+          message.cid = m.cid;
+          if (m.from === this.nick) this.echoed(m.cid);
+        }
+        this.emit('message', message);
         return;
       }
       case 'history':

@@ -9,7 +9,10 @@ export class Emitter<Events extends Record<string, unknown>> {
 
   on<K extends keyof Events>(type: K, listener: Listener<Events[K]>): () => void {
     const listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = (this.listeners ??= {});
-    (listeners[type] ??= []).push(listener);
+    // Lists are never changed in place (a new one on every on/off), so emit runs over the list
+    // as it was without copying it per event.
+    const list = listeners[type];
+    listeners[type] = list ? [...list, listener] : [listener];
     return () => this.off(type, listener);
   }
 
@@ -22,16 +25,18 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   off<K extends keyof Events>(type: K, listener: Listener<Events[K]>): void {
-    const list = this.listeners?.[type];
-    if (!list) return;
+    const listeners = this.listeners;
+    const list = listeners?.[type];
+    if (!listeners || !list) return;
     const i = list.indexOf(listener);
-    if (i >= 0) list.splice(i, 1);
+    if (i >= 0) listeners[type] = [...list.slice(0, i), ...list.slice(i + 1)];
   }
 
   protected emit<K extends keyof Events>(type: K, value: Events[K]): void {
     const list = this.listeners?.[type];
     if (!list) return;
-    for (const l of [...list]) {
+    for (let i = 0; i < list.length; i++) {
+      const l = list[i]!;
       try {
         l(value);
       } catch (error) {

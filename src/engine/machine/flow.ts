@@ -31,6 +31,8 @@ export interface FlowLimits {
   maxReplayBytes: number;
   ackEveryFrames: number;
   ackEveryBytes: number;
+  /** Longest wait before an ACK for what was received (the machine arms the timer). */
+  ackDelayMs: number;
 }
 
 const sharedLimits = new Map<string, Readonly<FlowLimits>>();
@@ -40,7 +42,7 @@ const sharedLimits = new Map<string, Readonly<FlowLimits>>();
  * bytes of heap each otherwise); a bounded cache of pure values, as ./agreed.ts.
  */
 export function flowLimits(l: FlowLimits): Readonly<FlowLimits> {
-  const key = `${l.maxSendQueueBytes} ${l.maxReplayFrames} ${l.maxReplayBytes} ${l.ackEveryFrames} ${l.ackEveryBytes}`;
+  const key = `${l.maxSendQueueBytes} ${l.maxReplayFrames} ${l.maxReplayBytes} ${l.ackEveryFrames} ${l.ackEveryBytes} ${l.ackDelayMs}`;
   const known = sharedLimits.get(key);
   if (known) return known;
   const limits = Object.freeze({ ...l });
@@ -89,6 +91,10 @@ export class Flow {
   }
 
   // ---- the send queue -------------------------------------------------------------------
+
+  get ackDelayMs(): number {
+    return this.limits.ackDelayMs;
+  }
 
   private get maxQueueBytes(): number {
     return this.limits.maxSendQueueBytes;

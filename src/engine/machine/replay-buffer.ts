@@ -76,8 +76,14 @@ export class ReplayBuffer {
       dropped++;
       if (frame) this.heldBytes -= frameWeight(frame);
     }
-    // Compact now and then so the array does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.frames.length) {
+    // Emptied: let the grown array go (an idle session keeps none). Else compact now and then so
+    // the array does not grow without bound.
+    if (this.head === this.frames.length) {
+      if (this.head > 0) {
+        this.frames = [];
+        this.head = 0;
+      }
+    } else if (this.head > 1024 && this.head * 2 > this.frames.length) {
       this.frames = this.frames.slice(this.head);
       this.head = 0;
     }

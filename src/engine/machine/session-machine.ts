@@ -142,6 +142,7 @@ export class SessionMachine {
         maxReplayBytes: optionOrDefault(options, 'maxReplayBytes'),
         ackEveryFrames: optionOrDefault(options, 'ackEveryFrames'),
         ackEveryBytes: optionOrDefault(options, 'ackEveryBytes'),
+        ackDelayMs: optionOrDefault(options, 'ackDelayMs'),
       }),
     );
   }
@@ -339,7 +340,7 @@ export class SessionMachine {
     if (this.lifecycle !== 'established' || !this.dialogue)
       return this.violation(`${f.type} before the session is established`, f.type);
     if (this.flow.countReceived(f)) this.ackNow();
-    else if (!this.timers.isSet('ack')) this.timers.set('ack', this.now + optionOrDefault(this.opts, 'ackDelayMs'));
+    else if (!this.timers.isSet('ack')) this.timers.set('ack', this.now + this.flow.ackDelayMs);
     if (f.type === 'REAUTH' || f.type === 'REAUTH_RESULT') return this.receiveReauth(f);
     receiveFrame(this.dialogue, f);
   }
