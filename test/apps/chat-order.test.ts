@@ -17,7 +17,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { SessionStore } from '../../src/store/store.js';
 import { startChatServer } from './fixtures/chat-server.js';
 import type { ChatServer } from './fixtures/chat-server.js';
-import { RESEND_WAIT_MS } from '../../src/apps/chat-feed.js';
+import { RESEND_HELD_LINES, RESEND_WAIT_MS } from '../../src/apps/chat-feed.js';
 import { forwarder } from '../support/forwarder.js';
 import { freePort } from '../support/redis.js';
 
@@ -62,11 +62,12 @@ async function waitFor(check: () => boolean, what: string, ms = 20_000): Promise
 }
 
 /**
- * a0..a8 logged; a9 taken by A, which never logs it; a10 and a11 queued while ada is cut off; B
+ * a0..a8 logged; a9 taken by A, which never logs it; a10 and a11 (`queued` lines) queued while ada is cut off; B
  * restores ada's session. `before(ada)` runs before the cut. Resolves with bob's lines and ada's notices.
  */
 async function scenario(
   before: (ada: ChatClient) => void = () => {},
+  queued = 2,
 ): Promise<{ got: ChatMessage[]; notices: { code: string; message: string }[]; nodeB: ChatServer; ada: ChatClient }> {
   const store = new MemoryStore();
   const bus = new LocalBus();
@@ -123,8 +124,7 @@ async function scenario(
   target = dead;
   lb.cutAll();
   await waitFor(() => cut, "ada's connection cut");
-  await ada.send('a10');
-  await ada.send('a11');
+  await Promise.all(Array.from({ length: queued }, (_, i) => ada.send(`a${10 + i}`)));
   target = nodeB.server.addresses.tcp as number;
   return { got, notices, nodeB, ada };
 }
@@ -151,6 +151,23 @@ describe('chat across nodes: a line the dead node took but never logged', () => 
     await waitFor(() => notices.length > 0, 'the notice');
     expect(notices[0]?.code).toBe('ERR_CHAT_RESEND_INCOMPLETE');
     expect(notices[0]?.message).toContain('2 of your lines were held 15000 ms (RESEND_WAIT_MS)');
+  }, 90_000);
+
+  it('more lines held than RESEND_HELD_LINES: logged at once, in order, and the client is told', async () => {
+    const N = RESEND_HELD_LINES + 1;
+    const { got, notices } = await scenario((ada) => {
+      (ada as unknown as { sendAgain(): void }).sendAgain = () => {};
+    }, N);
+    const began = Date.now();
+    await waitFor(() => got.length >= 9 + N, 'every held line at bob');
+    expect(Date.now() - began).toBeLessThan(RESEND_WAIT_MS);
+    expect(got.map((m) => m.text)).toEqual([
+      ...Array.from({ length: 9 }, (_, i) => `a${i}`),
+      ...Array.from({ length: N }, (_, i) => `a${10 + i}`),
+    ]);
+    await waitFor(() => notices.length > 0, 'the notice');
+    expect(notices[0]?.code).toBe('ERR_CHAT_RESEND_INCOMPLETE');
+    expect(notices[0]?.message).toContain(`${N} of your lines were held (RESEND_HELD_LINES, ${RESEND_HELD_LINES})`);
   }, 90_000);
 });
 
