@@ -5,7 +5,8 @@
 //   - it parses its own arguments (everything after its name) and answers its own `--help`;
 //     `colloquy help <name>` forwards to `<name> --help`;
 //   - it writes through `ctx.stdout` / `ctx.stderr`, never `console`, so it can run in-process;
-//   - it returns an exit code (or throws); it never calls `process.exit`, so output is flushed;
+//   - it returns an exit code (or throws); it never calls `process.exit`, so output is flushed
+//     (ctx.exit is for a deadline that must hold: serve's stop);
 //   - it throws `UsageError` for bad arguments (exit 2) and passes `ctx.signal` to every wait:
 //     Ctrl-C aborts the signal and the dispatcher exits 130 once the command has unwound.
 
@@ -30,6 +31,12 @@ export interface CommandContext {
   readonly stderr: Writable;
   /** Input for commands that read lines (hex lines for `iso connect`, chat lines). */
   readonly stdin?: Readable;
+  /**
+   * Ends the process at once with `code` (main.ts: process.exit; absent when a command runs
+   * in-process). Only for a deadline that must hold whatever is still running (serve's stop);
+   * write what must be said first.
+   */
+  readonly exit?: (code: number) => void;
 }
 
 export interface Command {

@@ -4,7 +4,9 @@
 //
 // Ctrl-C aborts the command's signal so it can unwind (close sessions, flush files) and the run
 // ends with 130; a second Ctrl-C ends the process at once. The exit code is set, not forced with
-// process.exit(), so piped output is never cut short.
+// process.exit(), so piped output is never cut short; but once the command has returned, nothing
+// it left open (a socket, a timer) keeps the process more than EXIT_GRACE_MS: the process ends
+// then with that code.
 
 import { runCli } from './cli.js';
 import { ExitCode } from './commands.js';
@@ -16,16 +18,21 @@ const onSigint = (): void => {
 };
 process.on('SIGINT', onSigint);
 
+/** How long the process may outlive its command's return. */
+const EXIT_GRACE_MS = 500;
+
 try {
   process.exitCode = await runCli(process.argv.slice(2), {
     signal: interrupt.signal,
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
+    exit: (code) => process.exit(code),
   });
 } catch (err) {
   process.stderr.write(`colloquy: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = ExitCode.failure;
 } finally {
   process.off('SIGINT', onSigint);
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }

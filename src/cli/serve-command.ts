@@ -79,13 +79,15 @@ ${RUNTIME_FLAGS_HELP}
 
 Ctrl-C or SIGTERM stops the server in order: not ready (GET /api/ready says 503), no new
 connections, then every session released or handed over (--on-stop) within --stop-timeout, then
-exit. POST /api/admin/drain (admin token) does the same handover without exiting. SIGHUP reloads
+exit. If the deadline comes with sessions left, serve prints its report and exits there (the
+kernel closes their connections); the rest of its own cleanup gets half a second more. POST /api/admin/drain (admin token) does the same handover without exiting. SIGHUP reloads
 --tls-cert and --tls-key: new connections get the new certificate, live sessions go on.
 See docs/operations.md.
 
 Exit codes:
   0  stopped by Ctrl-C or SIGTERM (every session released, handed over or, at the deadline, aborted)
-  1  could not start (port in use, store unreachable, unreadable TLS files) or failed
+  1  could not start (port in use, store unreachable, unreadable TLS files) or failed, or a stop
+     overran its deadline by more than a second (ended by force)
   2  usage error
 
 See docs/serve.md.
@@ -192,6 +194,13 @@ export const serveCommand: Command = {
     const line = (o: unknown): void => {
       ctx.stdout.write(`${JSON.stringify(o)}\n`);
     };
+    let stopReported = false;
+    const reportStop = (report: CloseReport): void => {
+      if (stopReported) return;
+      stopReported = true;
+      if (json) line({ event: 'stopped', ...report });
+      else ctx.stdout.write(`stopped: ${summary(report)}\n`);
+    };
     const onEvent = (e: ServeEvent): void => {
       if (json) return line(e);
       if (e.event === 'session')
@@ -228,6 +237,12 @@ export const serveCommand: Command = {
         ...(onStop !== undefined ? { onStop: onStop as StopMode } : {}),
         ...(stopTimeoutMs !== undefined ? { stopTimeoutMs } : {}),
         ...(drainDelayMs !== undefined ? { drainDelayMs } : {}),
+        // The deadline came with sessions left: report now and go; the kernel closes the rest.
+        onStopDeadline: (report) => {
+          onEvent({ event: 'drained', ...report });
+          reportStop(report);
+          ctx.exit?.(ExitCode.ok);
+        },
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -273,12 +288,36 @@ export const serveCommand: Command = {
       ctx.stdout.write(
         `stopping: ${app.live.size} session(s) to ${app.stopMode === 'handover' ? 'hand over' : 'release'}...\n`,
       );
-    const report = await app.close();
-    if (json) line({ event: 'stopped', ...report });
-    else ctx.stdout.write(`stopped: ${summary(report)}\n`);
+    // Whatever happens, the process is gone soon after its deadline (STOP_GRACE_MS).
+    const deadline = stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const watchdog = setTimeout(() => {
+      ctx.stderr.write(
+        `colloquy serve: the stop overran its deadline (${deadline} ms) by ${STOP_GRACE_MS} ms: ending the process\n`,
+      );
+      ctx.exit?.(ExitCode.failure);
+    }, deadline + STOP_GRACE_MS);
+    watchdog.unref();
+    // The sessions, by the deadline; then the rest (HTTP, services, the store's connections),
+    // given STOP_CLEANUP_MS: what is not closed by then is left to the end of the process.
+    const report = await app.drain();
+    let cleanupTimer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      app.close(),
+      new Promise<void>((resolve) => {
+        cleanupTimer = setTimeout(resolve, STOP_CLEANUP_MS);
+      }),
+    ]);
+    clearTimeout(cleanupTimer);
+    clearTimeout(watchdog);
+    reportStop(report);
     return ExitCode.ok;
   },
 };
+
+/** After the sessions have ended, how long serve waits for the rest of its cleanup before it reports and returns. */
+export const STOP_CLEANUP_MS = 500;
+/** Past the stop's deadline, how long before serve ends the process whatever it is doing. */
+export const STOP_GRACE_MS = 1000;
 
 function millis(text: string, option: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new UsageError(`${option} takes milliseconds (a whole number), not '${text}'`);

@@ -18,6 +18,7 @@
 //                                          nextDeadline --> timer --> handleTimeout
 
 import { SessionError } from '../engine/errors.js';
+import type { AbortReasonValue } from '../engine/frames.js';
 import type { MachineSnapshot, SessionEvent, SessionMachine } from '../engine/machine/index.js';
 import { WireSession } from '../engine/wire-session.js';
 import type { Transport, TransportHandlers } from '../transport/transport.js';
@@ -46,12 +47,50 @@ const unzeroed = allocUnsafe ? (n: number): Uint8Array => allocUnsafe(n) : undef
 /** A graceful close that a peer never completes (no FIN back) is forced after this long. */
 export const CLOSE_LINGER_MS = 5000;
 
-/** Closes gracefully, and destroys the transport if the peer has not finished the close within CLOSE_LINGER_MS. */
+/**
+ * Closes gracefully, and destroys the transport if the peer has not finished the close within
+ * CLOSE_LINGER_MS (to LINGER_TICK_MS more). One timer ticks for all lingering transports while
+ * there are any, not one timer each: a server that stops closes thousands at once. It counts
+ * its own ticks and reads no clock.
+ */
 export function closeWithLinger(t: Transport): void {
   t.close();
-  // destroy() after a completed close is a no-op: onClose is reported once either way.
-  const timer = setTimeout(() => t.destroy(), CLOSE_LINGER_MS);
-  (timer as { unref?: () => void }).unref?.();
+  lingering.push(t);
+  lingerUntil.push(lingerTicks + LINGER_TICKS + 1); // the next tick may come at once
+  if (lingerTimer === undefined) {
+    lingerTimer = setInterval(lingerTick, LINGER_TICK_MS);
+    (lingerTimer as { unref?: () => void }).unref?.();
+  }
+}
+
+/** The linger timer's tick. */
+export const LINGER_TICK_MS = 500;
+const LINGER_TICKS = Math.ceil(CLOSE_LINGER_MS / LINGER_TICK_MS);
+const lingering: Transport[] = [];
+/** The tick at which each of `lingering` is destroyed: in order, they all linger as long. */
+const lingerUntil: number[] = [];
+let lingerHead = 0;
+let lingerTicks = 0;
+let lingerTimer: ReturnType<typeof setInterval> | undefined;
+
+/** Destroys every transport whose linger is over (destroy() after a completed close is a no-op). */
+function lingerTick(): void {
+  lingerTicks++;
+  while (lingerHead < lingering.length && (lingerUntil[lingerHead] as number) <= lingerTicks) {
+    const t = lingering[lingerHead] as Transport;
+    lingering[lingerHead] = undefined as unknown as Transport; // not kept until the arrays are trimmed
+    lingerHead++;
+    t.destroy();
+  }
+  if (lingerHead === lingering.length) {
+    lingering.length = lingerUntil.length = lingerHead = 0;
+    clearInterval(lingerTimer);
+    lingerTimer = undefined;
+  } else if (lingerHead > 1024) {
+    lingering.splice(0, lingerHead);
+    lingerUntil.splice(0, lingerHead);
+    lingerHead = 0;
+  }
 }
 
 /**
@@ -83,6 +122,8 @@ export class Driver {
   /** Set by a server that keeps its sessions in a store (see Durability). */
   durability: Durability | null = null;
   private persisting = false;
+  /** Set by abortNow(): the transport is destroyed, not closed gracefully, when the session lets it go. */
+  private destroyOnRetire = false;
   /** The durable path's queues, made on first use (a session without durability never needs them). */
   private hold: Held | null = null;
   /** DeadlineEntry: this driver's place in the shared deadline heap (see ./deadlines.ts). */
@@ -184,27 +225,34 @@ export class Driver {
   }
 
   /**
-   * Handover, first step (durable sessions): stop reading, and let what was read be persisted,
-   * with what the owner does in reaction, until nothing is in flight, nothing is held and
-   * `ownerIdle()` says the owner has taken everything delivered (its receive buffer is empty).
-   * Then the store holds everything the peer was sent and everything the owner acted on. The
-   * caller bounds the wait (a deadline); nothing is ever dropped here.
+   * Handover, first step (durable sessions): after pauseReading(), true once what was read has
+   * been persisted, with what the owner did in reaction: nothing in flight, nothing held. The
+   * store then holds everything the peer was sent. The server's stop polls it for every session
+   * at once (src/server/shutdown.ts), with the owner's own condition (its receive buffer empty),
+   * and bounds the wait; nothing is ever dropped here.
    */
-  async quiesce(ownerIdle: () => boolean = () => true): Promise<void> {
-    this.pauseReading();
-    for (;;) {
-      // A turn of the event loop: reactions to the last events released (a service's answer) are queued by then.
-      await new Promise<void>((resolve) => setTimeout(resolve, 1));
-      if (this.disposed) return;
-      if (this.persisting) await new Promise<void>((resolve) => this.held.idle.push(resolve));
-      else if ((this.hold === null || (this.hold.bytes.length === 0 && this.hold.events.length === 0)) && ownerIdle())
-        return;
-    }
+  get settled(): boolean {
+    return (
+      this.disposed ||
+      (!this.persisting && (this.hold === null || (this.hold.bytes.length === 0 && this.hold.events.length === 0)))
+    );
   }
 
-  /** Handover, last step (after quiesce): end this copy without a word to the peer. */
+  /** Handover, last step (once settled): end this copy without a word to the peer. */
   handOff(error: SessionError): void {
     this.input(() => this.machine.terminate(error, false));
+  }
+
+  /**
+   * Ends the session now with `error`, its ABORT written (unless `notifyPeer` is false), and
+   * destroys the transport instead of closing it gracefully (no FIN wait, no linger): for a stop
+   * that cannot wait on a peer that may never read. The ABORT's bytes are handed to the
+   * connection first; a peer that reads gets them, one that does not loses nothing it would
+   * have read.
+   */
+  abortNow(error: SessionError, reason: AbortReasonValue, notifyPeer = true): void {
+    this.destroyOnRetire = true;
+    this.input(() => this.machine.terminate(error, notifyPeer, reason));
   }
 
   /** Stops the timer and detaches; used once the session is closed. */
@@ -267,7 +315,8 @@ export class Driver {
     this.transport = null;
     this.blocked = false;
     t.setHandlers(NO_HANDLERS);
-    closeWithLinger(t);
+    if (this.destroyOnRetire) t.destroy();
+    else closeWithLinger(t);
     if (this.machine.isAttached)
       this.wire.handleTransportDown(this.clock(), error instanceof SessionError ? error : undefined);
     if (this.machine.state !== 'closed') queueMicrotask(() => this.owner.driverTransportClosed(t, error));

@@ -142,6 +142,10 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   get closed(): boolean {
     return this.ended;
   }
+  /** @internal Bytes received and not yet read: `stats.receiveBufferBytes` without the copy of the stats. */
+  get receiveBufferBytes(): number {
+    return this.inbox.bytes;
+  }
 
   // ---- sending ---------------------------------------------------------------------------
 

@@ -115,6 +115,12 @@ export interface ServeOptions {
   server?: Partial<Omit<ServerOptions, 'tcp' | 'tls' | 'ws' | 'memory' | 'authenticate' | 'durability'>>;
   /** Sessions opening and closing, for `serve --json` lines and logs. */
   onEvent?(event: ServeEvent): void;
+  /**
+   * The stop's deadline passed with sessions still waiting, right before they are all aborted
+   * at once (CloseOptions.onDeadline): the report is final. `colloquy serve` prints it and ends
+   * the process there; the kernel closes what is left.
+   */
+  onStopDeadline?(report: CloseReport): void;
 }
 
 export type ServeEvent =

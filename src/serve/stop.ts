@@ -15,7 +15,8 @@
 //
 // Handover needs a shared store (the Server has durability: redis:// today); it is the default
 // stop mode then, release otherwise. Both are bounded: the stop ends by the deadline whatever
-// the clients do.
+// the clients do. If the deadline passes with sessions left (more than the machine can abort in
+// time), onStopDeadline has the final report before they are aborted: serve prints it and exits.
 
 import type { CloseReport, Server, StopMode } from '../server/server.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../server/server.js';
@@ -31,7 +32,10 @@ export class Stopper {
 
   constructor(
     private readonly server: Server,
-    private readonly options: Pick<ServeOptions, 'onStop' | 'stopTimeoutMs' | 'drainDelayMs' | 'onEvent'>,
+    private readonly options: Pick<
+      ServeOptions,
+      'onStop' | 'stopTimeoutMs' | 'drainDelayMs' | 'onEvent' | 'onStopDeadline'
+    >,
     private readonly sessions: () => number,
   ) {
     this.mode = options.onStop ?? (server.canHandOver ? 'handover' : 'release');
@@ -66,7 +70,17 @@ export class Stopper {
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     await this.endpoints?.close();
     const deadline = this.options.stopTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    const report = await this.server.close({ mode, timeoutMs: Math.max(0, deadline - (performance.now() - started)) });
+    const { onStopDeadline } = this.options;
+    const report = await this.server.close({
+      mode,
+      timeoutMs: Math.max(0, deadline - (performance.now() - started)),
+      ...(onStopDeadline
+        ? {
+            onDeadline: (r: CloseReport) =>
+              onStopDeadline({ ...r, elapsedMs: Math.round(performance.now() - started) }),
+          }
+        : {}),
+    });
     const total = { ...report, elapsedMs: Math.round(performance.now() - started) };
     this.options.onEvent?.({ event: 'drained', ...total });
     return total;

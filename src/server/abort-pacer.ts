@@ -41,6 +41,11 @@ export interface PacerHooks<T> {
   /** One turn of the event loop: the work the cuts started runs before it resolves. */
   yieldTurn: () => Promise<void>;
   cut: (item: T) => void;
+  /**
+   * Called once when the deadline has passed with `left` still waiting, right before they are
+   * all cut at once: from then on nothing ends any other way.
+   */
+  deadline?: (left: number) => void;
 }
 
 export interface PaceResult {
@@ -68,6 +73,7 @@ export async function paceAborts<T>(
     const batch: T[] = [];
     // Past the deadline: everything at once, no more measuring.
     const size = left <= 0 ? waiting.size : ABORT_BATCH;
+    if (left <= 0) hooks.deadline?.(waiting.size);
     for (const item of waiting) {
       if (batch.length >= size) break;
       batch.push(item);

@@ -23,9 +23,9 @@
 //               its last inputs be persisted, and this copy ends without a word to the peer
 //               (ERR_HANDED_OVER, no tombstone), so its client resumes on another node that
 //               shares the store. A session that cannot be handed over in time is aborted.
-//   Aborting takes time too (0.1-0.4 ms a session), so the sessions still waiting are cut in
-//   batches early enough, at a measured pace, that the last abort is done by the deadline
-//   (abort-pacer.ts); the others go on releasing (or handing over) meanwhile.
+//   Aborting takes time too, so the sessions still waiting are cut in batches early enough, at
+//   a measured pace, that the last abort is done by the deadline (abort-pacer.ts); the others
+//   go on releasing (or handing over) meanwhile. The per-session work is in shutdown.ts.
 //   It reports how many sessions ended each way (CloseReport). destroy() aborts all at once.
 
 import { randomBytes } from 'node:crypto';
@@ -54,7 +54,8 @@ import { serverProfiles, type ProfileEndpoint, type ServerProfiles } from './pro
 import { openEndpoints } from './endpoints.js';
 import { AddressLimits, type AddressLimitOptions } from './address-limits.js';
 import { HeldBudget } from './held-budget.js';
-import { paceAborts } from './abort-pacer.js';
+import { endSessions } from './shutdown.js';
+import type { SessionCounts, StopMode } from './shutdown.js';
 import * as diagnostics from './diagnostics.js';
 export { CHANNELS } from './diagnostics.js';
 import type { EndpointOptions, OpenEndpoints } from './endpoints.js';
@@ -129,14 +130,20 @@ export interface ServerOptions
   closeTimeoutMs?: number;
 }
 
-/** How close() ends sessions: release them, or leave them in the shared store for another node. */
-export type StopMode = 'release' | 'handover';
+export type { StopMode } from './shutdown.js';
 
 export interface CloseOptions {
   /** Default 'release'. 'handover' needs `durability` (a store other nodes share). */
   mode?: StopMode;
   /** Overrides `closeTimeoutMs` for this call. */
   timeoutMs?: number;
+  /**
+   * Called once if the deadline passes with sessions still waiting, just before they are all
+   * aborted at once: the report is final then (those left are counted aborted), though close()
+   * resolves only once their aborts are done. A process that must be gone by its deadline (serve)
+   * reports and exits here; the kernel closes what is left.
+   */
+  onDeadline?: (report: CloseReport) => void;
 }
 
 /** What close() did with the sessions it found: every one is counted once. */
@@ -405,6 +412,13 @@ export class Server extends Emitter<ServerEvents> {
             },
             () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
+        }
+        if (this.closing) {
+          // close() began while the store answered: this node takes nothing more. Closed without
+          // a refusal, as by a node that is down, so the client resumes on another node.
+          durable.forget(id);
+          transport.setHandlers(NO_HANDLERS);
+          return closeWithLinger(transport);
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
         const session = new Session(machine, this.options, new ServedHooks(this, id, transport));
@@ -749,112 +763,20 @@ export class Server extends Emitter<ServerEvents> {
     await this.endpoints?.close();
     for (const t of [...this.pending]) t.destroy();
     const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    const report: CloseReport = { mode, released: 0, handedOver: 0, aborted: 0, elapsedMs: 0 };
-    // Each session's own deadline: the pacer (abort-pacer.ts) cuts them early enough, in batches,
-    // that the aborts that follow are done by the overall deadline whatever their number.
-    const waiting = new Set<Session>();
-    const cuts = new Map<Session, () => void>();
-    const tasks = [...this.live.entries()].map(async ([id, session]) => {
-      const deadline = new Promise<'deadline'>((resolve) => cuts.set(session, () => resolve('deadline')));
-      waiting.add(session);
-      let orderly = false;
-      session.on('closed', ({ error }) => {
-        orderly = error === undefined;
-      });
-      const transport = session.driver.attached;
-      const outcome =
-        mode === 'handover' ? await this.handOver(id, session, deadline) : await this.releaseBy(session, deadline);
-      waiting.delete(session);
-      if (outcome === 'handed-over') {
-        report.handedOver++;
-        return;
-      }
-      if (!session.closed) session.abort('server shutting down');
-      // A peer silent until the deadline will not read the ABORT either: do not linger on its socket.
-      if (outcome === 'deadline') transport?.destroy();
-      if (outcome === 'released' || orderly) report.released++;
-      else report.aborted++;
+    const { onDeadline } = options;
+    const counts = await endSessions(new Map(this.live), {
+      mode,
+      deadlineAt: started + timeoutMs,
+      durable: this.durable,
+      ...(onDeadline
+        ? {
+            onDeadline: (c: SessionCounts) =>
+              onDeadline({ mode, ...c, elapsedMs: Math.round(performance.now() - started) }),
+          }
+        : {}),
     });
-    const allEnded = Promise.all(tasks).then(() => undefined);
-    allEnded.catch(() => {}); // awaited below; a failure is reported there, not as unhandled
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await paceAborts(waiting, started + timeoutMs, {
-      clock: () => performance.now(),
-      sleep: (ms) =>
-        Promise.race([allEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
-          clearTimeout(timer),
-        ),
-      yieldTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
-      cut: (session) => cuts.get(session)?.(),
-    });
-    await allEnded;
     await this.closeProfileEndpoints();
-    report.elapsedMs = Math.round(performance.now() - started);
-    return report;
-  }
-
-  /** Release: asks for the tokens a release needs (clients give by default), then releases. */
-  private async releaseBy(
-    session: Session,
-    deadline: Promise<'deadline'>,
-  ): Promise<'released' | 'failed' | 'deadline'> {
-    if (session.closed) return 'failed';
-    if (session.machine.releasing) {
-      // Already released by its own side or ours: only the last frames are in flight.
-      const closed = new Promise<'released'>((resolve) => session.on('closed', () => resolve('released')));
-      return Promise.race([closed, deadline]);
-    }
-    if (session.state !== 'established' || !session.driver.attached) return 'failed';
-    const attempt = (async (): Promise<'released' | 'failed'> => {
-      const missing = (session.negotiated?.tokens ?? []).filter((t) => !session.tokens.includes(t));
-      if (missing.length) {
-        const given = new Promise<void>((resolve) => {
-          const off = session.on('tokens-given', () => {
-            if (missing.every((t) => session.tokens.includes(t))) {
-              off();
-              resolve();
-            }
-          });
-          session.on('closed', () => {
-            off();
-            resolve();
-          });
-        });
-        session.requestTokens(missing);
-        await given;
-      }
-      return (await session.release()) ? 'released' : 'failed';
-    })().catch(() => 'failed' as const);
-    return Promise.race([attempt, deadline]);
-  }
-
-  /**
-   * Handover: the store already holds everything the client saw (write-ahead), so this copy
-   * only has to stop taking input, let what it took be persisted, and end silently.
-   */
-  private async handOver(
-    id: string,
-    session: Session,
-    deadline: Promise<'deadline'>,
-  ): Promise<'handed-over' | 'failed' | 'deadline'> {
-    const durable = this.durable;
-    if (!durable || session.closed || !session.driver.durability) return 'failed'; // not accepted yet: nothing to continue
-    // Settled: nothing in flight or held, and the service has taken every message it was given.
-    const settled = await Promise.race([
-      session.driver.quiesce(() => session.stats.receiveBufferBytes === 0).then(() => true),
-      deadline.then(() => false),
-    ]);
-    if (!settled) return 'deadline';
-    if (session.closed) return 'failed';
-    durable.forget(id); // no tombstone: the record stays for the node the client resumes on
-    session.driver.handOff(
-      new SessionError(
-        'ERR_HANDED_OVER',
-        'this node stopped; the session continues on another node sharing the store',
-        'local',
-      ),
-    );
-    return 'handed-over';
+    return { mode, ...counts, elapsedMs: Math.round(performance.now() - started) };
   }
 
   /** Aborts every session and closes every endpoint at once. */
