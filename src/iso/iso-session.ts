@@ -19,9 +19,13 @@
 // Errors: a TPKT/COTP that does not parse is answered with a COTP ER and the session ends (the
 // octet stream cannot be trusted any more); a DR ends it; an SPDU that does not parse or does not
 // fit the state is a protocol error of the machine, answered with AB (protocol error).
+//
+// The transport (TPKT, COTP's CR/CC/DR/ER, DT reassembly and cutting) is a part this owns,
+// cotp-link.ts; this file maps SPDUs to the machine's frames and back.
 
 import { bytesEqual } from '../engine/bytes.js';
 import { ProtocolError, SessionError } from '../engine/errors.js';
+import { CotpLink } from './cotp-link.js';
 import { EMPTY, isSessionFrame } from '../engine/frames.js';
 import type { ConnectFrame, Frame } from '../engine/frames.js';
 import type { SessionMachine } from '../engine/machine/index.js';
@@ -48,17 +52,6 @@ import { DEFAULT_SELECTOR, sizeCode, versionBits } from './iso-options.js';
 import type { CotpInfo, IsoWireOptions } from './iso-options.js';
 
 export type { CotpInfo, IsoWireOptions } from './iso-options.js';
-import {
-  DrReason,
-  encodeDataTpkts,
-  encodeTpdu,
-  encodeTpkt,
-  ErCause,
-  MIN_TPDU_SIZE_CODE,
-  tpduSizeBytes,
-} from './tpkt-cotp.js';
-import { TpktDecoder, TsduAssembler } from './tpkt-decoder.js';
-import type { ConnectTpdu, Tpdu } from './tpkt-cotp.js';
 
 type Bytes = Uint8Array;
 
@@ -68,18 +61,15 @@ export class IsoWire extends WireSession {
   /** The peer's CN (acceptor) and the peer's answer, AC, RF or AB (initiator), as decoded. */
   peerConnect: Spdu | undefined;
   peerAnswer: Spdu | undefined;
-  cotp: CotpInfo | undefined;
   /** The X.225 version agreed at connect. */
   version: 1 | 2 = 2;
 
-  private readonly sizeCode: number;
   private readonly enc: EncodeOptions;
-  private tpkt = new TpktDecoder();
-  private tsdus: TsduAssembler;
+  private readonly link: CotpLink;
   private ssdus: SsduAssembler;
-  private phase: 'down' | 'await-cc' | 'await-cr' | 'connect' | 'data' | 'closed' = 'down';
+  /** The session's phase; the transport's own is the link's state. */
+  private phase: 'connect' | 'data' | 'closed' = 'connect';
   private muted = false;
-  private out: Bytes[] = [];
   private now = 0;
   private offered: ConnectFrame | undefined;
   private tsduLimit = 0;
@@ -95,15 +85,20 @@ export class IsoWire extends WireSession {
     this.versions = versionBits(options.versions ?? (this.compat ? [2] : [1, 2]));
     if (this.compat && this.versions !== 0x02)
       throw new SessionError('ERR_INVALID_ARGUMENT', 'libiec61850 mode speaks X.225 version 2 only', 'local');
-    this.sizeCode = sizeCode(options.tpduSize ?? 8192);
     this.enc = { shortOnly: this.compat };
-    this.tsdus = new TsduAssembler(this.maxTsdu());
+    this.link = new CotpLink(options, sizeCode(options.tpduSize ?? 8192), Math.max(machine.maxFrameSize, 65_539) + 64, {
+      tsdu: (tsdu) => this.handleTsdu(tsdu),
+      ended: (error) => this.end(error),
+      sessionFault: (e) => this.sessionFault(e),
+    });
     this.ssdus = new SsduAssembler(machine.maxFrameSize);
   }
 
-  private maxTsdu(): number {
-    return Math.max(this.machine.maxFrameSize, 65_539) + 64;
+  /** The transport connection as COTP set it up. */
+  get cotp(): CotpInfo | undefined {
+    return this.link.info;
   }
+
   private get ctx(): MapContext {
     return { version: this.version, compat: this.compat };
   }
@@ -112,32 +107,19 @@ export class IsoWire extends WireSession {
 
   override handleTransportUp(now: number): void {
     this.now = now;
-    this.tpkt = new TpktDecoder();
-    this.tsdus = new TsduAssembler(this.maxTsdu());
     this.ssdus = new SsduAssembler(this.machine.maxFrameSize);
-    this.out = [];
     this.muted = false;
-    if (this.options.role === 'initiator') {
-      this.phase = 'await-cc';
-      this.send({
-        type: 'CR',
-        credit: 0,
-        dstRef: 0,
-        srcRef: this.localRef,
-        classOptions: 0,
-        tpduSize: this.sizeCode,
-        calledTsap: this.options.calledTsap ?? DEFAULT_SELECTOR,
-        callingTsap: this.options.callingTsap ?? DEFAULT_SELECTOR,
-        other: [],
-      });
-    } else this.phase = 'await-cr';
+    this.phase = 'connect';
+    this.link.start();
     this.machine.handleTransportUp(now);
   }
 
   override handleTransportDown(now: number, error?: SessionError): void {
     this.now = now;
     const before = this.phase;
+    const transport = this.link.state;
     this.phase = 'closed';
+    this.link.close();
     const m = this.machine;
     m.handleTransportDown(now, error);
     // X.225 sessions do not outlive their transport connection: no resume, no second connect
@@ -157,9 +139,9 @@ export class IsoWire extends WireSession {
       const when =
         this.options.role !== 'initiator'
           ? 'before the session was set up'
-          : before === 'connect'
+          : before === 'connect' && transport === 'open'
             ? 'after our CN, without answering it (no AC, RF or AB)'
-            : before === 'await-cc'
+            : transport === 'await-cc'
               ? 'before answering the COTP CR (no CC)'
               : 'before the session was set up';
       m.terminate(
@@ -175,131 +157,7 @@ export class IsoWire extends WireSession {
     if ((m.state === 'closed' && !m.isAttached) || this.phase === 'closed') return;
     this.now = now;
     m.handleProgress(now);
-    this.tpkt.push(chunk);
-    while (!this.ended) {
-      let tpdu: Tpdu | undefined;
-      try {
-        tpdu = this.tpkt.next();
-      } catch (e) {
-        return this.transportFault(e);
-      }
-      if (!tpdu) return;
-      this.handleTpdu(tpdu);
-    }
-  }
-
-  private get localRef(): number {
-    return this.options.localRef ?? 1;
-  }
-  private get ended(): boolean {
-    return this.phase === 'closed';
-  }
-
-  private handleTpdu(t: Tpdu): void {
-    switch (t.type) {
-      case 'CR':
-        return this.phase === 'await-cr'
-          ? this.onCr(t)
-          : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP CR on a connected transport'));
-      case 'CC':
-        return this.phase === 'await-cc'
-          ? this.onCc(t)
-          : this.transportFault(new ProtocolError('ERR_PROTOCOL_VIOLATION', 'unexpected COTP CC'));
-      case 'DR': {
-        const connected = this.phase === 'connect' || this.phase === 'data';
-        return this.end(
-          new SessionError(
-            connected ? 'ERR_ABORTED' : 'ERR_REFUSED',
-            `the peer disconnected the transport (COTP DR reason ${t.reason})`,
-            'remote',
-            { cotpReason: t.reason },
-          ),
-        );
-      }
-      case 'ER':
-        return this.end(
-          new ProtocolError('ERR_PROTOCOL_VIOLATION', `the peer rejected a TPDU (COTP ER cause ${t.cause})`, {
-            cotpCause: t.cause,
-          }),
-        );
-      case 'DT': {
-        if (this.phase !== 'connect' && this.phase !== 'data')
-          return this.transportFault(
-            new ProtocolError('ERR_PROTOCOL_VIOLATION', 'COTP DT before the transport connection was set up'),
-          );
-        let tsdu: Bytes | undefined;
-        try {
-          tsdu = this.tsdus.push(t);
-        } catch (e) {
-          return this.sessionFault(e);
-        }
-        if (tsdu) this.handleTsdu(tsdu);
-      }
-    }
-  }
-
-  private onCr(t: ConnectTpdu): void {
-    const peerClasses = [
-      t.classOptions >> 4,
-      ...t.other.filter((p) => p.code === 0xc7).flatMap((p) => Array.from(p.value, (b) => b >> 4)),
-    ];
-    const refuse = (reason: number, message: string): void => {
-      this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason });
-      this.end(new SessionError('ERR_REFUSED', message, 'local', { cotpReason: reason }));
-    };
-    if (!peerClasses.includes(0))
-      return refuse(DrReason.notSpecified, `COTP CR for class ${t.classOptions >> 4}; only class 0 is spoken`);
-    const want = this.options.calledTsap;
-    if (want && !bytesEqual(t.calledTsap ?? EMPTY, want))
-      return refuse(DrReason.addressUnknown, 'COTP CR for another called TSAP');
-    const size = Math.min(t.tpduSize ?? MIN_TPDU_SIZE_CODE, this.sizeCode);
-    this.cotp = {
-      tpduSize: tpduSizeBytes(size),
-      callingTsap: t.callingTsap,
-      calledTsap: t.calledTsap,
-      peerRef: t.srcRef,
-    };
-    this.send({
-      type: 'CC',
-      credit: 0,
-      dstRef: t.srcRef,
-      srcRef: this.localRef,
-      classOptions: 0,
-      tpduSize: size,
-      calledTsap: t.calledTsap,
-      callingTsap: t.callingTsap,
-      other: [],
-    });
-    this.phase = 'connect';
-  }
-
-  private onCc(t: ConnectTpdu): void {
-    if (t.dstRef !== this.localRef)
-      return this.transportFault(
-        new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC for reference ${t.dstRef}, ours is ${this.localRef}`),
-      );
-    if (t.classOptions >> 4 !== 0) {
-      this.send({ type: 'DR', dstRef: t.srcRef, srcRef: this.localRef, reason: DrReason.notSpecified });
-      return this.end(
-        new SessionError(
-          'ERR_NEGOTIATION_FAILED',
-          `COTP CC chose class ${t.classOptions >> 4}; only class 0 is spoken`,
-          'remote',
-        ),
-      );
-    }
-    const size = t.tpduSize ?? MIN_TPDU_SIZE_CODE;
-    if (size > this.sizeCode)
-      return this.transportFault(
-        new ProtocolError('ERR_PROTOCOL_VIOLATION', `COTP CC raised the TPDU size to ${tpduSizeBytes(size)}`),
-      );
-    this.cotp = {
-      tpduSize: tpduSizeBytes(size),
-      callingTsap: t.callingTsap,
-      calledTsap: t.calledTsap,
-      peerRef: t.srcRef,
-    };
-    this.phase = 'connect';
+    this.link.push(chunk);
   }
 
   private handleTsdu(tsdu: Bytes): void {
@@ -392,22 +250,6 @@ export class IsoWire extends WireSession {
     }
   }
 
-  /** A TPKT/COTP that does not parse: ER to the peer, and the session ends without AB. */
-  private transportFault(e: unknown): void {
-    const error = e instanceof SessionError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
-    if (this.phase !== 'closed') {
-      const last = this.tpkt.lastPayload;
-      const cause = error.code === 'ERR_UNKNOWN_FRAME_TYPE' ? ErCause.invalidTpduType : ErCause.notSpecified;
-      this.send({
-        type: 'ER',
-        dstRef: this.cotp?.peerRef ?? 0,
-        cause,
-        invalidTpdu: last?.subarray(0, Math.min(last.length, 4)) ?? EMPTY,
-      });
-    }
-    this.end(error);
-  }
-
   /** An SPDU that does not parse or fit: the machine aborts (AB, protocol error). */
   private sessionFault(e: unknown): void {
     const error = e instanceof SessionError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
@@ -418,29 +260,26 @@ export class IsoWire extends WireSession {
   private end(error: SessionError): void {
     this.phase = 'closed';
     this.muted = true;
+    this.link.close();
     this.machine.handleProtocolError(error, this.now);
   }
 
   // ---- output -----------------------------------------------------------------------------
 
-  private send(t: Tpdu): void {
-    this.out.push(encodeTpkt(encodeTpdu(t)));
-  }
   private sendTsdu(tsdu: Bytes): void {
-    this.out.push(encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128));
+    this.link.sendTsdu(tsdu);
   }
 
   override pollBytes(now: number, maxBytes = 64 * 1024): Bytes | undefined {
     const m = this.machine;
-    const parts = this.out;
-    this.out = [];
+    const parts = this.link.takeOutput();
     let size = 0;
     for (const p of parts) size += p.length;
     if (this.muted)
       while (m.pollFrame(now)) {
         /* dropped: nothing more goes to this peer */
       }
-    else if (this.phase === 'connect' || this.phase === 'data') {
+    else if (this.link.state === 'open' && this.phase !== 'closed') {
       for (let f = m.pollFrame(now); f; f = size < maxBytes ? m.pollFrame(now) : undefined) {
         let bytes: Bytes | undefined;
         try {
@@ -464,7 +303,7 @@ export class IsoWire extends WireSession {
   }
 
   private tpkts(tsdu: Bytes): Bytes {
-    return encodeDataTpkts(tsdu, this.cotp?.tpduSize ?? 128);
+    return this.link.dataTpkts(tsdu);
   }
 
   private encode(f: Frame): Bytes | undefined {
