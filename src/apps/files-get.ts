@@ -38,6 +38,7 @@ import {
 } from './files-session.js';
 import type { GetCheckpoint, TransferOptions, TransferResult } from './files-session.js';
 import type {} from './errors.js';
+import { releasedByServer, watchPeerRelease } from './peer-release.js';
 
 /** Most takeovers one get follows in one session (each is a node dying under it). */
 const MAX_TAKEOVERS = 1000;
@@ -69,6 +70,7 @@ export async function downloadOnce(
   let expect = usable ? { size: cp.size, sha256: cp.sha256 } : undefined;
 
   const session = await openSession(url, options);
+  const peerRelease = watchPeerRelease(session);
   const cuts = countCuts(session);
   const end = watchEnd(session);
   const barrier = new ReceiveBarrier(session);
@@ -100,17 +102,18 @@ export async function downloadOnce(
     fail = reject;
   });
   finished.catch(() => {});
-  session.on('closed', ({ error }) =>
+  session.on('closed', ({ error }) => {
+    const byServer = peerRelease.reason();
     fail(
       error ??
         new SessionError(
           'ERR_INVALID_STATE',
-          'the server released the session before the file was complete',
+          `${releasedByServer(byServer ?? '')} before the file was complete`,
           'remote',
-          { state: 'closed' },
+          byServer === undefined ? { state: 'closed' } : { state: 'closed', reason: byServer },
         ),
-    ),
-  );
+    );
+  });
   const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
     await barrier.wait();
     if (stopping || !fd) return;
@@ -176,13 +179,17 @@ export async function downloadOnce(
         if (done.signal.aborted && !options.signal?.aborted) break;
         throw e;
       }
-      if (r.done)
+      if (r.done) {
+        const byServer = peerRelease.reason();
         throw new SessionError(
           'ERR_INVALID_STATE',
-          'the server ended the session before the file was complete',
+          byServer === undefined
+            ? 'the server ended the session before the file was complete'
+            : `${releasedByServer(byServer)} before the file was complete`,
           'remote',
-          { state: 'closed' },
+          byServer === undefined ? { state: 'closed' } : { state: 'closed', reason: byServer },
         );
+      }
       try {
         const unit = decodeUnit(r.value);
         if (unit.kind === 'control') {

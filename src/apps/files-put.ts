@@ -37,6 +37,7 @@ import {
   watchEnd,
 } from './files-session.js';
 import type { PutCheckpoint, TransferOptions, TransferResult } from './files-session.js';
+import { releasedByServer, watchPeerRelease } from './peer-release.js';
 import type {} from './errors.js';
 
 /** Most takeovers one put follows in one session (each is a node dying under it). */
@@ -49,7 +50,10 @@ class Answers {
   private waiter: ((m: ControlMessage | null) => void) | undefined;
   private failure: Error | undefined;
 
+  private readonly peerRelease: { reason(): string | undefined };
+
   constructor(session: ClientSession) {
+    this.peerRelease = watchPeerRelease(session);
     void this.run(session);
   }
 
@@ -68,7 +72,13 @@ class Answers {
         if (this.waiter) this.settle(unit.message);
         else this.queue.push(unit.message);
       }
-      throw new SessionError('ERR_INVALID_STATE', 'the server ended the session', 'remote', { state: 'closed' });
+      const byServer = this.peerRelease.reason();
+      throw new SessionError(
+        'ERR_INVALID_STATE',
+        byServer === undefined ? 'the server ended the session' : releasedByServer(byServer),
+        'remote',
+        byServer === undefined ? { state: 'closed' } : { state: 'closed', reason: byServer },
+      );
     } catch (e) {
       this.failure = e instanceof Error ? e : new Error(String(e));
       if (!session.closed) session.abort(`files: ${this.failure.message}`);

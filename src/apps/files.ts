@@ -465,12 +465,13 @@ export class FilesService implements Service {
       } while (pos < size);
       session.giveTokens(SYNC_TOKENS.filter((t) => session.tokens.includes(t)));
     } catch (e) {
-      // The client took its tokens back or went away: this get is over, quietly.
+      // The client took its tokens back or went away, or this server is releasing the session (it
+      // stops; its FINISH tells the client why): this get is over, quietly.
       if (
         e instanceof SessionError &&
         e.code !== 'ERR_APP_PROTOCOL' &&
         e.origin === 'local' &&
-        (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed)
+        (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed || session.machine.releasing)
       )
         return;
       if (session.closed) return;

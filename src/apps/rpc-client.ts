@@ -21,6 +21,7 @@ import type { Session } from '../driver/session.js';
 import { connect } from '../client/connect.js';
 import type { ClientSession, ConnectOptions } from '../client/connect.js';
 import { encodeHello } from './service.js';
+import { releasedByServer, watchPeerRelease } from './peer-release.js';
 import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, utf8 } from './rpc-protocol.js';
 import type { RpcId, RpcRequest } from './rpc-protocol.js';
 import type {} from './errors.js';
@@ -61,6 +62,8 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
   private failure: Error | undefined;
   private readonly timeoutMs: number;
   private readonly maxPending: number;
+  /** The server's reason when it released the session (a node that stops). */
+  private readonly peerRelease: { reason(): string | undefined };
 
   /** Connects to a server's rpc service (hello {"service":"rpc","client":clientId}). */
   static async connect<M extends RpcMethodMap = RpcMethodMap>(
@@ -82,6 +85,7 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
     this.clientId = options.clientId ?? randomBytes(16).toString('hex');
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxPending = options.maxPendingCalls ?? 1024;
+    this.peerRelease = watchPeerRelease(session);
     void this.readLoop();
   }
 
@@ -184,7 +188,17 @@ export class RpcClient<M extends RpcMethodMap = RpcMethodMap> {
         }
         for (const r of Array.isArray(message) ? message : [message]) this.settle(r);
       }
-      this.fail(new SessionError('ERR_INVALID_STATE', 'the RPC session was released', 'local', { state: 'closed' }));
+      const byServer = this.peerRelease.reason();
+      this.fail(
+        byServer === undefined
+          ? new SessionError('ERR_INVALID_STATE', 'the RPC session was released', 'local', { state: 'closed' })
+          : new SessionError(
+              'ERR_INVALID_STATE',
+              `${releasedByServer(byServer)} before the call was answered; call again with the same id: a call that ran is answered from the server's record`,
+              'remote',
+              { state: 'closed', reason: byServer },
+            ),
+      );
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
       if (e instanceof SessionError && e.code === 'ERR_APP_PROTOCOL' && !this.session.closed)

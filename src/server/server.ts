@@ -131,6 +131,7 @@ export interface ServerOptions
 }
 
 export type { StopMode } from './shutdown.js';
+export { STOP_REASON_TEXT } from './shutdown.js';
 
 export interface CloseOptions {
   /** Default 'release'. 'handover' needs `durability` (a store other nodes share). */

@@ -37,6 +37,13 @@ import type { Session } from '../driver/session.js';
 import { ABORT_BATCH, paceAborts } from './abort-pacer.js';
 import type { DurableSessions } from './durable.js';
 
+/**
+ * What a server that stops says in the FINISH of each session it releases (UTF-8), so that its
+ * clients can tell their users why the session ended (src/apps/peer-release.ts).
+ */
+export const STOP_REASON_TEXT = 'the server is stopping: it released its sessions in order';
+const STOP_REASON = new TextEncoder().encode(STOP_REASON_TEXT);
+
 /** How close() ends sessions: release them, or leave them in the shared store for another node. */
 export type StopMode = 'release' | 'handover';
 
@@ -207,7 +214,7 @@ export async function endSessions(live: ReadonlyMap<string, Session>, options: E
       if (leave(session)) cut(session);
     };
     try {
-      session.release().then((accepted) => {
+      session.release(STOP_REASON).then((accepted) => {
         if (!accepted) refused();
       }, refused);
     } catch {
