@@ -23,6 +23,7 @@
 // finds it (by the transaction ID). decodeAspReply therefore takes the request's function.
 
 import { SessionError } from '../engine/errors.js';
+import type { AtpPayload } from './atp.js';
 import { AppletalkProtocolError, malformed } from './errors.js';
 
 /** The ASP version this implementation speaks (OpenSession). */
@@ -76,12 +77,6 @@ export type AspReply =
   | { readonly fn: 'OpenSession'; readonly sss: number; readonly session: number; readonly error: number }
   | { readonly fn: 'WriteContinue'; readonly data: Uint8Array }
   | { readonly fn: 'Attention' };
-
-/** What an ATP transaction carries: the user bytes (as one word) and the data. */
-export interface AtpPayload {
-  readonly user: number;
-  readonly data: Uint8Array;
-}
 
 const EMPTY = new Uint8Array(0);
 

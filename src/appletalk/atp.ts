@@ -40,6 +40,12 @@ export interface AtpPacket {
   readonly data: Uint8Array;
 }
 
+/** What an ATP request or response packet carries for its client: the user bytes (one word) and the data. */
+export interface AtpPayload {
+  readonly user: number;
+  readonly data: Uint8Array;
+}
+
 const CODES: Record<AtpFunction, number> = { TReq: 0x40, TResp: 0x80, TRel: 0xc0 };
 const NAMES: readonly (AtpFunction | undefined)[] = [undefined, 'TReq', 'TResp', 'TRel'];
 

@@ -24,3 +24,14 @@ export {
 } from './zip.js';
 export * from './asp.js';
 export { AppletalkDecoder } from './decoder.js';
+export {
+  AtpEndpoint,
+  type AtpEndpointOptions,
+  type AtpEvent,
+  type AtpOut,
+  type AtpRequestOptions,
+} from './atp-endpoint.js';
+export { ZipAgent, type ZipAgentOptions, type ZipEvent, type ZoneEntry } from './zip-agent.js';
+export { AspSession } from './asp-session.js';
+export { ASP_QUANTUM, type AspEvent, type AspSessionOptions, type AspState } from './asp-types.js';
+export { AppletalkNode, type AppletalkEvent, type AppletalkNodeOptions } from './node.js';
