@@ -16,6 +16,8 @@ import { startServe } from '../serve/app.js';
 import type { ServeApp, ServeEvent } from '../serve/app.js';
 import { accessPolicy } from '../serve/access.js';
 import { parseStoreSpec, redact } from '../serve/backing.js';
+import type { DurabilityKnobs, StoreSpec } from '../serve/backing.js';
+import { DURABILITY_FLAGS_HELP, durabilityFlagOptions, parseDurabilityFlags } from '../serve/durability-flags.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from '../server/server.js';
 import type { CloseReport, StopMode } from '../server/server.js';
 import { parseLimitArgs } from '../serve/limits.js';
@@ -47,6 +49,7 @@ Options:
                        sessions that resume on any node sharing that store, one chat across
                        nodes. Redis passwords: in the URL or COLLOQUY_REDIS_PASSWORD (Sentinels:
                        COLLOQUY_REDIS_SENTINEL_PASSWORD); never printed
+${DURABILITY_FLAGS_HELP}
   --tls-cert FILE      PEM certificate: https, wss and tls:// instead of http, ws and tcp://
   --tls-key FILE       PEM private key for --tls-cert
   --admin-token TOKEN  the admin's secret: bearer token for 'colloquy sessions' and the admin
@@ -126,6 +129,7 @@ export const serveCommand: Command = {
         'drain-delay': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        ...durabilityFlagOptions(),
         ...runtimeFlagOptions(),
       },
     });
@@ -136,8 +140,10 @@ export const serveCommand: Command = {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0] as string}'`);
     const httpPort = port(values.port, '--port');
     const tcpPort = port(values['tcp-port'], '--tcp-port');
+    let durability: DurabilityKnobs;
     try {
-      parseStoreSpec(values.store);
+      const spec: StoreSpec = parseStoreSpec(values.store);
+      durability = parseDurabilityFlags(values, spec);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -225,6 +231,7 @@ export const serveCommand: Command = {
         tcpPort,
         files,
         store: values.store,
+        durability,
         ...(tls ? { tls } : {}),
         adminToken: adminToken as string,
         onEvent,

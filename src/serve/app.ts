@@ -55,7 +55,7 @@ import type { AuthRequest, CloseReport, ServerOptions, StopMode } from '../serve
 import { openEndpoints } from '../server/endpoints.js';
 import type { OpenEndpoints } from '../server/endpoints.js';
 import { openBacking } from './backing.js';
-import type { Backing } from './backing.js';
+import type { Backing, DurabilityKnobs } from './backing.js';
 import { accessPolicy } from './access.js';
 import type { AccessPolicy } from './access.js';
 import { AdminToken, Api } from './api.js';
@@ -91,6 +91,8 @@ export interface ServeOptions {
   files: string;
   /** 'memory' or a redis:// URL (./backing.ts). */
   store: string;
+  /** A shared store's persist retry and replica wait (--persist-retry-ms, --wait-replicas, --wait-timeout-ms); default per mode. */
+  durability?: DurabilityKnobs;
   /** https + wss, and TLS instead of plain TCP on tcpPort. */
   tls?: { cert: Buffer | string; key: Buffer | string };
   /** Bearer token for the admin API (`colloquy sessions`), the page's admin login and native clients' credentials. */
@@ -169,7 +171,7 @@ export async function startServe(options: ServeOptions): Promise<ServeApp> {
   // Before anything opens: protected mode refuses a server beyond loopback without a policy.
   const access = accessPolicy(options.host, options.access, SERVICE_NAMES);
   mkdirSync(options.files, { recursive: true });
-  const backing = await openBacking(options.store);
+  const backing = await openBacking(options.store, options.durability);
   const cleanups: (() => Promise<void> | void)[] = [() => backing.close()];
   try {
     return await assemble(options, limits, access, backing, cleanups);

@@ -10,6 +10,8 @@
 //                     Cluster, store and bus alike (./redis-url.ts parses the forms); every
 //                     store write WAITs for one replica (DEFAULT_REPLICA_WAIT), and a persist
 //                     rides out a failover (durability.persistRetryMs, src/server/persist-retry.ts).
+//                     Both are serve flags (DurabilityKnobs, ./durability-flags.ts); WAIT can be
+//                     turned on for redis:// too (a primary with replicas promoted by hand).
 //   postgres://…      PostgresStore + durable sessions + the PostgreSQL bus (LISTEN/NOTIFY):
 //                     the same as redis://, with PostgreSQL alone. `?schema=NAME` (ours, taken
 //                     out of the URL before pg sees it) puts the table in that schema, so several
@@ -23,7 +25,7 @@ import { RedisBus } from '../cluster/redis-bus.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { PostgresStore } from '../store/postgres-store.js';
 import { RedisStore } from '../store/redis-store.js';
-import { DEFAULT_REPLICA_WAIT } from '../store/redis-wait.js';
+import { DEFAULT_REPLICA_WAIT, type ReplicaWait } from '../store/redis-wait.js';
 import type { SessionStore } from '../store/store.js';
 import { isRedisUrl, parseRedisSpec, redact, type RedisSpec } from './redis-url.js';
 
@@ -40,8 +42,22 @@ export interface Backing {
   close(): Promise<void>;
 }
 
-/** How long serve waits for a shared store to answer its first call before giving up. */
+/** How long serve waits for a shared store to answer its first call (and any call) before giving up. */
 export const STORE_PROBE_TIMEOUT_MS = 5000;
+
+/** The durability knobs (serve's --persist-retry-ms, --wait-replicas, --wait-timeout-ms; ./durability-flags.ts). */
+export interface DurabilityKnobs {
+  /** durability.persistRetryMs; absent: DEFAULT_PERSIST_RETRY_MS. */
+  persistRetryMs?: number;
+  /** RedisStore waitForReplicas; false: no WAIT; absent: the mode's default (replicaWaitFor). */
+  replicaWait?: ReplicaWait | false;
+}
+
+/** The WAIT a Redis mode gets: the knobs' choice, else one replica for 500 ms under Sentinel and Cluster, none standalone. */
+export function replicaWaitFor(mode: RedisSpec['mode'], knobs: DurabilityKnobs = {}): ReplicaWait | false {
+  if (knobs.replicaWait !== undefined) return knobs.replicaWait;
+  return mode === 'standalone' ? false : DEFAULT_REPLICA_WAIT;
+}
 
 export type StoreSpec =
   { kind: 'memory' } | { kind: 'redis'; redis: RedisSpec } | { kind: 'postgres'; url: string; schema: string };
@@ -68,7 +84,7 @@ export function parseStoreSpec(spec: string): StoreSpec {
   );
 }
 
-export async function openBacking(spec: string): Promise<Backing> {
+export async function openBacking(spec: string, knobs: DurabilityKnobs = {}): Promise<Backing> {
   const parsed = parseStoreSpec(spec);
   if (parsed.kind === 'memory') {
     const store = new MemoryStore();
@@ -100,7 +116,7 @@ export async function openBacking(spec: string): Promise<Backing> {
         prefix: 'colloquy',
         timeoutMs: STORE_PROBE_TIMEOUT_MS,
         // With replicas to fail over to, a write is confirmed on one before it counts (docs/stores.md).
-        ...(parsed.redis.mode === 'standalone' ? {} : { waitForReplicas: DEFAULT_REPLICA_WAIT }),
+        waitForReplicas: replicaWaitFor(parsed.redis.mode, knobs),
       });
   try {
     // A first call proves the store answers (and creates the PostgreSQL table), so a wrong URL
@@ -120,7 +136,11 @@ export async function openBacking(spec: string): Promise<Backing> {
     kind: parsed.kind,
     store,
     bus,
-    durability: { store, keyPrefix: 'colloquy:rt:' },
+    durability: {
+      store,
+      keyPrefix: 'colloquy:rt:',
+      ...(knobs.persistRetryMs !== undefined ? { persistRetryMs: knobs.persistRetryMs } : {}),
+    },
     description: `${postgres ? 'postgres' : 'redis'} ${where} (durable sessions, shared with every node on it)`,
     close: async () => {
       await bus.close();
