@@ -236,27 +236,32 @@ export function nginxConfig(port: number, backends: { name: string; port: number
   return text;
 }
 
-export function startNginx(backends: { name: string; port: number }[]): Promise<Balancer> {
-  return startProxy('nginx', (dir, port) => {
-    const config = nginxConfig(port, backends);
-    writeFileSync(join(dir, 'colloquy.conf'), config);
-    const main = join(dir, 'nginx.conf');
-    writeFileSync(
-      main,
-      [
-        'daemon off;',
-        'worker_processes 1;',
-        `pid ${join(dir, 'nginx.pid')};`,
-        `error_log ${join(dir, 'error.log')} warn;`,
-        'events { worker_connections 1024; }',
-        'http {',
-        `  access_log off;`,
-        `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
-        `  include ${join(dir, 'colloquy.conf')};`,
-        '}',
-        '',
-      ].join('\n'),
-    );
-    return { command: NGINX as string, args: ['-p', dir, '-e', join(dir, 'error.log'), '-c', main], config };
-  });
+/** Ready once `probePath` (default /whoami; /api/health for colloquy serve) answers 200 through it. */
+export function startNginx(backends: { name: string; port: number }[], probePath?: string): Promise<Balancer> {
+  return startProxy(
+    'nginx',
+    (dir, port) => {
+      const config = nginxConfig(port, backends);
+      writeFileSync(join(dir, 'colloquy.conf'), config);
+      const main = join(dir, 'nginx.conf');
+      writeFileSync(
+        main,
+        [
+          'daemon off;',
+          'worker_processes 1;',
+          `pid ${join(dir, 'nginx.pid')};`,
+          `error_log ${join(dir, 'error.log')} warn;`,
+          'events { worker_connections 1024; }',
+          'http {',
+          `  access_log off;`,
+          `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+          `  include ${join(dir, 'colloquy.conf')};`,
+          '}',
+          '',
+        ].join('\n'),
+      );
+      return { command: NGINX as string, args: ['-p', dir, '-e', join(dir, 'error.log'), '-c', main], config };
+    },
+    probePath,
+  );
 }

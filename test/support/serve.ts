@@ -1,6 +1,6 @@
 // `colloquy serve` as a real process for tests: spawned from source with tsx on free ports,
 // ready when it prints its "listening" JSON line, stopped by PID (SIGTERM: serve releases its
-// sessions and exits 0; SIGKILL after 10 s if it has not).
+// sessions and exits 0; SIGKILL if it has not STOP_KILL_MARGIN_MS after its stop deadline).
 //
 //   const node = await startServe(['--store', redisUrl]);
 //   ... node.http, node.ws, node.tcp ...
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from '../../src/server/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** How long a node may take to print its listening line (tsx compiles on first start). */
@@ -40,9 +41,16 @@ export interface ServeNode {
   event(event: string): Promise<Record<string, unknown>>;
   /** Everything the node wrote to stderr. */
   stderr(): string;
-  /** SIGTERM (or `signal`) and wait for the exit (SIGKILL after 10 s); resolves with the exit code (null if killed). */
+  /**
+   * SIGTERM (or `signal`) and wait for the exit; resolves with the exit code (null if killed).
+   * SIGKILL if it has not exited STOP_KILL_MARGIN_MS after its stop deadline (--stop-timeout,
+   * default 10 s): serve itself ends by its deadline plus a second, so a kill means it did not.
+   */
   stop(signal?: 'SIGTERM' | 'SIGINT'): Promise<number | null>;
 }
+
+/** How long past its stop deadline a node may take to exit before stop() kills it. */
+export const STOP_KILL_MARGIN_MS = 5000;
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -144,9 +152,11 @@ export function startServe(
       const stop = async (signal: 'SIGTERM' | 'SIGINT' = 'SIGTERM'): Promise<number | null> => {
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
         child.kill(signal);
+        const at = args.lastIndexOf('--stop-timeout');
+        const deadline = at >= 0 ? Number(args[at + 1]) : DEFAULT_CLOSE_TIMEOUT_MS;
         const kill = setTimeout(() => {
           if (child.pid && child.exitCode === null) child.kill('SIGKILL');
-        }, 10_000);
+        }, deadline + STOP_KILL_MARGIN_MS);
         const code = await exited;
         clearTimeout(kill);
         return code;
