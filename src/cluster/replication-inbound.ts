@@ -15,6 +15,7 @@ import type { PendingRequests } from './pending-requests.js';
 import type { Replica, ReplicaState } from './replica-state.js';
 import { decode, encode, type Message, type Op } from './replication-protocol.js';
 import type { ReplicationEvents } from './replication-types.js';
+import type {} from './errors.js';
 
 /** How long an inbound replication session may take to send its hello. */
 export const HELLO_TIMEOUT_MS = 10_000;
