@@ -6,7 +6,8 @@
 // Checked: every session goes on (the persists wait through the outage, src/server/persist-retry.ts;
 // store writes WAIT for a replica, src/store/redis-wait.ts), the get ends with the file's SHA-256,
 // every chat line reaches every member once and in order, no client sees an error, a failed
-// resume, a rejoin or a closed session. Then the same with the serve node holding the get killed
+// resume, a rejoin or a closed session, and the get ends in the session it started in (not in a
+// new one from its checkpoint, which would mean the store lost its session). Then the same with the serve node holding the get killed
 // (SIGKILL) while Redis is failing over: its sessions resume on the other nodes once the new
 // primary answers.
 //
@@ -103,7 +104,9 @@ describe.skipIf(skip)('a Redis primary failover (Sentinel) under three serve nod
               if (!m.history) lines.push({ from: m.from, text: m.text });
             });
             client.on('notice', (n) => problems.push(`${nick} got a notice: ${n.code} ${n.message}`));
-            client.on('closed', ({ error }) => problems.push(`${nick} closed${error ? `: ${error.code}` : ''}`));
+            client.on('closed', ({ error }) =>
+              problems.push(`${nick} closed${error ? `: ${error.code} ${error.message}` : ''}`),
+            );
           },
         }),
       );
@@ -133,6 +136,9 @@ describe.skipIf(skip)('a Redis primary failover (Sentinel) under three serve nod
       onProgress: (p) => {
         transferred = p.transferred;
       },
+      // The get goes on in its own session; one carried on in a new session from its checkpoint
+      // means the store lost it (it says so here).
+      onNotice: (notice) => problems.push(`get: ${notice}`),
     });
     get.then(
       () => {
@@ -179,16 +185,17 @@ describe.skipIf(skip)('a Redis primary failover (Sentinel) under three serve nod
     talking = false;
     await talk;
     const result = await get;
-    expect(result.sha256).toBe(sha256);
-    expect(createHash('sha256').update(readFileSync(local)).digest('hex')).toBe(sha256);
-    if (killServeNode) expect(result.interruptions).toBeGreaterThanOrEqual(1);
-
     const total = [...said.values()].reduce((a, b) => a + b, 0);
     console.log(
       `Sentinel failover${killServeNode ? ' + serve node killed' : ''}: promoted after ${failoverMs} ms; ` +
-        `${saidAtKill} chat lines before the kill, ${total} in all; get of ${FILE_BYTES} bytes, ${result.interruptions} interruptions`,
+        `${saidAtKill} chat lines before the kill, ${total} in all; get of ${FILE_BYTES} bytes, ` +
+        `${result.interruptions} interruptions, ${result.newSessions} new sessions`,
     );
+    expect(result.sha256).toBe(sha256);
+    expect(createHash('sha256').update(readFileSync(local)).digest('hex')).toBe(sha256);
     expect(problems).toEqual([]);
+    expect(result.newSessions, 'the get finished in the session it started in').toBe(0);
+    if (killServeNode) expect(result.interruptions).toBeGreaterThanOrEqual(1);
     for (const listener of CHATTERS) {
       const lines = heard.get(listener) as { from: string; text: string }[];
       await until(() => lines.length >= total, `${listener} to hear all ${total} lines`).catch(() => undefined);
@@ -206,12 +213,14 @@ describe.skipIf(skip)('a Redis primary failover (Sentinel) under three serve nod
     await scenario(false);
   }, 300_000);
 
-  // SKIPPED, KNOWN FAILURE (issue 19 stays open for it): in the clean-clone CI run of 2026-12-07
-  // 16:08 on an idle machine, ada did not hear her own line 13 (every other line once, in order):
-  // a line lost when the serve node holding her session is killed while Redis fails over. It passed
-  // 2 of 2 runs before. Suspected with the failure seen in the Cluster failover work: a session taken
-  // over by another node while its first node still retries a persist (docs/stores.md). To be fixed
-  // at its root and un-skipped; the first case (Redis primary killed alone) runs.
+  // SKIPPED, KNOWN FAILURE (issue 19 stays open for it). The chat failure it was first skipped for
+  // (b5905ab: a line the killed node had taken but not logged, logged after the member's later
+  // lines, 4 runs of 6 on b5905ab) is fixed by 4fe4701: 0 of 10 runs since. Two other failures in
+  // those 10 runs (load average 21-26): once the get's session was lost and the get finished in a
+  // new session from its checkpoint; once ada's and cy's chat sessions were refused on resume
+  // (ERR_RESUME_REFUSED). Suspected: a session's newest state lost in the failover (WAIT for 1 of
+  // the 2 replicas, the other one promoted?) and refused as stale-state. To be found and fixed,
+  // then un-skipped; the first case (Redis primary killed alone) runs.
   it.skip('and through a serve node killed while Redis fails over', async () => {
     await scenario(true);
   }, 300_000);
