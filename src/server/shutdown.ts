@@ -36,6 +36,7 @@ import type { TokenName } from '../engine/frames.js';
 import type { Session } from '../driver/session.js';
 import { ABORT_BATCH, paceAborts } from './abort-pacer.js';
 import type { DurableSessions } from './durable.js';
+import type {} from './errors.js';
 
 /**
  * What a server that stops says in the FINISH of each session it releases (UTF-8), so that its
