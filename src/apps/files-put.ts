@@ -3,7 +3,9 @@
 //
 //   put        {"op":"put","path","size","sha256","transfer"?}: the server answers put-ok with
 //              the transfer id and where to go on (its record's last confirmed point, or 0)
-//   chunks     from there, a major sync point every syncEveryBytes and at the end
+//   chunks     from there, read ahead; a minor sync point (confirmed once the server has the
+//              bytes on disk and its record says so) every syncEveryBytes with at most syncWindow
+//              unconfirmed, and a major one at the end (./files-stream.ts)
 //   commit     the server hashes and renames; answers committed (or ERR_CHECKSUM_MISMATCH)
 //   interrupted  a node that took the session over (its node died) has no open upload: stop
 //              sending, and put again naming the transfer; the server's record (in the shared
@@ -16,16 +18,8 @@
 import { lstat, open, unlink } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type { ClientSession } from '../client/connect.js';
-import {
-  KIND_CHUNK,
-  decodeUnit,
-  encodeControl,
-  encodeOffset,
-  hashFile,
-  protocolError,
-  remoteError,
-  writeJsonAtomic,
-} from './files-wire.js';
+import { ChunkReader, DEFAULT_CHUNK_BYTES, DEFAULT_SYNC_WINDOW, SyncWindow, chunkBytesFor } from './files-stream.js';
+import { decodeUnit, encodeControl, hashFile, protocolError, remoteError, writeJsonAtomic } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
 import {
   PUT_CHECKPOINT_SUFFIX,
@@ -49,12 +43,27 @@ class Answers {
   private readonly queue: ControlMessage[] = [];
   private waiter: ((m: ControlMessage | null) => void) | undefined;
   private failure: Error | undefined;
+  /** Resolves at the next takeover (or the end of the answers): the sending loop stops waiting. */
+  private nextTakeover!: Promise<void>;
+  private tookOver: () => void = () => {};
 
   private readonly peerRelease: { reason(): string | undefined };
 
   constructor(session: ClientSession) {
     this.peerRelease = watchPeerRelease(session);
+    this.arm();
     void this.run(session);
+  }
+
+  private arm(): void {
+    this.nextTakeover = new Promise((resolve) => {
+      this.tookOver = resolve;
+    });
+  }
+
+  /** Resolves once the session was taken over since `since` takeovers (or the answers ended). */
+  takenOver(since: number): Promise<void> {
+    return this.takeovers !== since || this.failure ? Promise.resolve() : this.nextTakeover;
   }
 
   private async run(session: ClientSession): Promise<void> {
@@ -67,6 +76,8 @@ class Answers {
             throw protocolError('takeovers', `the transfer was interrupted ${this.takeovers} times in one session`);
           this.queue.length = 0;
           this.settle(null);
+          this.tookOver();
+          this.arm();
           continue;
         }
         if (this.waiter) this.settle(unit.message);
@@ -83,6 +94,7 @@ class Answers {
       this.failure = e instanceof Error ? e : new Error(String(e));
       if (!session.closed) session.abort(`files: ${this.failure.message}`);
       this.settle(null);
+      this.tookOver();
     }
   }
 
@@ -116,8 +128,9 @@ export async function uploadOnce(
 ): Promise<TransferResult> {
   const started = performance.now();
   const keep = options.checkpoint ?? true;
-  const chunkBytes = options.chunkBytes ?? 64 * 1024;
+  const wantChunk = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const syncEvery = options.syncEveryBytes ?? 2 * 1024 * 1024;
+  const syncWindow = options.syncWindow ?? DEFAULT_SYNC_WINDOW;
   const info = await lstat(local).catch(() => undefined);
   if (!info?.isFile())
     throw new SessionError('ERR_FILE_NOT_FOUND', `no regular file '${local}' to upload`, 'local', { path: local });
@@ -176,28 +189,32 @@ export async function uploadOnce(
           });
       }
       options.onProgress?.({ transferred: pos, total: size, resumedFrom });
-      let sinceSync = 0;
-      do {
+      // Read ahead and sent without copies; a minor point every syncEveryBytes with at most
+      // syncWindow unconfirmed, the major point at the end (./files-stream.ts).
+      const reader = new ChunkReader(
+        fd,
+        chunkBytesFor(session, wantChunk),
+        size,
+        pos,
+        () =>
+          new SessionError('ERR_CHECKSUM_MISMATCH', `'${local}' changed while it was being sent`, 'local', {
+            reason: 'file-changed',
+          }),
+      );
+      // Progress is what the server confirmed: on its disk and in its record.
+      const window = new SyncWindow(session, syncEvery, syncWindow, options.signal, (at) => {
+        if (answers.takeovers === since) options.onProgress?.({ transferred: at, total: size, resumedFrom });
+      });
+      for (let c = await reader.chunk(); c; c = await reader.chunk()) {
         if (answers.takeovers !== since) break;
-        const n = Math.min(chunkBytes, size - pos);
-        if (n > 0) {
-          const buf = Buffer.allocUnsafe(n + 1);
-          buf[0] = KIND_CHUNK;
-          const { bytesRead } = await fd.read(buf, 1, n, pos);
-          if (bytesRead !== n)
-            throw new SessionError('ERR_CHECKSUM_MISMATCH', `'${local}' changed while it was being sent`, 'local', {
-              reason: 'file-changed',
-            });
-          await session.send(buf, sendOpts);
-          pos += n;
-          sinceSync += n;
-        }
-        if (sinceSync >= syncEvery || pos === size) {
-          await session.syncMajor(encodeOffset(pos), sendOpts);
-          sinceSync = 0;
-          options.onProgress?.({ transferred: pos, total: size, resumedFrom });
-        }
-      } while (pos < size);
+        await session.send(c, sendOpts);
+        pos += c.length - 1;
+        // A node that took the session over never confirms the points the old one held: the
+        // wait for room in the window ends with the takeover (the loop then puts again).
+        if (pos < size) await window.sent(c.length - 1, pos, answers.takenOver(since));
+      }
+      window.reset();
+      if (answers.takeovers === since) await window.end(pos);
       if (answers.takeovers !== since) continue;
       await session.send(encodeControl({ op: 'commit' }), sendOpts);
       let done: ControlMessage | null;

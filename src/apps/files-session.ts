@@ -21,7 +21,10 @@ import { SYNC_TOKENS } from './files-wire.js';
 import type {} from '../driver/errors.js';
 
 export interface TransferProgress {
-  /** Bytes of the file now on the receiving side (including those from before a restart). */
+  /**
+   * Bytes of the file now on the receiving side's disk, as of its last confirmed sync point
+   * (including those from before a restart): what a restart would keep.
+   */
   transferred: number;
   total: number;
   /** Where this run started (0, or a checkpoint's offset). */
@@ -36,10 +39,12 @@ export interface TransferOptions {
   onProgress?(progress: TransferProgress): void;
   /** Keep checkpoints so that a restarted process resumes. Default true. */
   checkpoint?: boolean;
-  /** put: bytes per chunk. Default 64 KiB. */
+  /** put: bytes per chunk. Default 256 KiB; at most a frame (the session's maxFrameSize less one byte). */
   chunkBytes?: number;
-  /** put: a major sync point after this many bytes. Default 2 MiB. */
+  /** put: a sync point (confirmed once the server has the bytes on disk) after this many bytes. Default 2 MiB. */
   syncEveryBytes?: number;
+  /** put: sync points that may be unconfirmed while the bytes after them are sent. Default 8. */
+  syncWindow?: number;
   /**
    * Time allowed for the orderly release at the end, in ms. Default 5000. After an abort (the
    * signal) at most ABORT_RELEASE_MS of it, then the session is aborted: Ctrl-C stops at once.

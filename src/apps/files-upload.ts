@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
 import { RESERVED_PREFIX, pathRejected, resolveParent, splitPath } from './files-path.js';
-import { hashFile, protocolError, writeJsonAtomic } from './files-wire.js';
+import { protocolError, writeJsonAtomic } from './files-wire.js';
+import { FileWriter, TrailingHash } from './files-stream.js';
 import type { ControlMessage } from './files-wire.js';
 import type {} from './errors.js';
 
@@ -45,7 +46,11 @@ export interface Upload {
   size: number;
   sha256: string;
   fd: FileHandle;
-  /** Bytes written. */
+  /** Writes the bytes behind the session loop (./files-stream.ts). */
+  writer: FileWriter;
+  /** SHA-256 of the temp file, read back behind the writer from 0 (a resumed upload's prefix too). */
+  hasher: TrailingHash;
+  /** Bytes received (queued for writing). */
   pos: number;
 }
 
@@ -135,7 +140,21 @@ export async function beginPut(
     throw e;
   }
   ctx.active.set(id, { session, ended });
-  return { id, shown, target, temp, record, size: size as number, sha256, fd, pos: offset };
+  const hasher = new TrailingHash(fd);
+  hasher.upTo(offset);
+  return {
+    id,
+    shown,
+    target,
+    temp,
+    record,
+    size: size as number,
+    sha256,
+    fd,
+    writer: new FileWriter(fd, offset, (written) => hasher.upTo(written)),
+    hasher,
+    pos: offset,
+  };
 }
 
 /** Deletes uploads in `dir` that no session holds and nobody touched for staleUploadMs. */
@@ -153,13 +172,16 @@ async function sweep(dir: string, ctx: UploadContext): Promise<void> {
 }
 
 export async function commitUpload(u: Upload): Promise<void> {
+  let actual: string;
   try {
     if (u.pos !== u.size) throw protocolError('short', `commit after ${u.pos} of ${u.size} bytes`);
+    await u.writer.settled(u.pos);
     await u.fd.datasync();
+    actual = await u.hasher.digest(u.size);
   } finally {
+    u.hasher.stop();
     await u.fd.close();
   }
-  const actual = await hashFile(u.temp);
   if (actual !== u.sha256) {
     await unlink(u.temp).catch(() => {});
     await unlink(u.record).catch(() => {});

@@ -3,20 +3,23 @@
 // Messages: one per session data unit; the first byte says what follows.
 //   0x01 control  UTF-8 JSON object with an "op": get, get-ok, put, put-ok, commit, committed, error
 //   0x02 chunk    file bytes; their offset is implicit (the session delivers in order, once)
-// Major sync points carry {"offset":N} in their user data: the sender's position after the data
-// before the point. The receiver confirms a point only after everything before it is written and
-// flushed (and, on the client, the checkpoint file updated), so a confirmed point is a durable
-// checkpoint in the X.225 sense.
+// Sync points (minor ones asking for confirmation every syncEveryBytes, a major one at the end)
+// carry {"offset":N} in their user data: the sender's position after the data before the point.
+// The receiver confirms a point only after everything before it is written and flushed (and the
+// checkpoint file or upload record updated), so a confirmed point is a durable checkpoint in the
+// X.225 sense. The sender goes on past unconfirmed minor points, up to a window of them
+// (./files-stream.ts):
 //
 //   sender                                       receiver
-//   chunk ... chunk  MAJOR_SYNC{offset} ------->  write ... write, barrier, fsync, checkpoint
+//   chunk ... MINOR_SYNC{offset} chunk ... ----->  write ... write; fsync, checkpoint
+//   chunk ... (window)         <--------------   MINOR_SYNC_ACK
+//   chunk ... MAJOR_SYNC{size} ---------------->  the same; the transfer's end
 //   (no data until confirmed)  <--------------   MAJOR_SYNC_ACK
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
-import type { Session } from '../driver/session.js';
 import type {} from './errors.js';
 
 /** The tokens a major sync point needs in a full-duplex session (data does not exist there). */
@@ -135,48 +138,4 @@ export function remoteError(m: ControlMessage): SessionError {
     'remote',
     details,
   );
-}
-
-/**
- * Counts the data units the session delivered and those the application finished with, and
- * remembers, for each major sync indication, how many units came before it. `wait()` (called
- * by the syncMajor handler, once per indication, in order) resolves when those are finished.
- */
-export class ReceiveBarrier {
-  private delivered = 0;
-  private processed = 0;
-  private readonly marks: number[] = [];
-  private waiters: { until: number; resolve: () => void }[] = [];
-  private open = false;
-  private readonly off: () => void;
-
-  constructor(session: Session) {
-    this.off = session.on('event', (e) => {
-      if (e.type === 'data') this.delivered++;
-      else if (e.type === 'sync-major') this.marks.push(this.delivered);
-    });
-  }
-
-  /** The application has finished with one data unit. */
-  done(): void {
-    this.processed++;
-    this.waiters = this.waiters.filter((w) => (w.until <= this.processed ? (w.resolve(), false) : true));
-  }
-
-  wait(): Promise<void> {
-    const until = this.marks.shift() ?? this.delivered;
-    if (this.open || until <= this.processed) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ until, resolve }));
-  }
-
-  /** Stops holding anything back (the transfer is being abandoned). */
-  release(): void {
-    this.open = true;
-    for (const w of this.waiters.splice(0)) w.resolve();
-  }
-
-  dispose(): void {
-    this.release();
-    this.off();
-  }
 }

@@ -47,13 +47,9 @@ import type { RpcMethods } from './rpc.js';
 import { positiveIntegers } from './options.js';
 import { RESERVED_PREFIX, pathRejected, resolveExisting, splitPath } from './files-path.js';
 import {
-  KIND_CHUNK,
-  ReceiveBarrier,
   SYNC_TOKENS,
-  decodeOffset,
   decodeUnit,
   encodeControl,
-  encodeOffset,
   errorMessage,
   hashFile,
   protocolError,
@@ -61,6 +57,14 @@ import {
 } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
 import { beginPut, commitUpload } from './files-upload.js';
+import {
+  ChunkReader,
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_SYNC_WINDOW,
+  DurablePoints,
+  SyncWindow,
+  chunkBytesFor,
+} from './files-stream.js';
 import { FilesQuota } from './files-limits.js';
 import type { Held } from './files-limits.js';
 import type { ActiveTransfers, Upload, UploadContext, UploadRecord } from './files-upload.js';
@@ -77,10 +81,12 @@ export interface FilesServiceOptions {
   maxFileBytes?: number;
   /** Longest path (UTF-8 bytes). Default 1024. */
   maxPathBytes?: number;
-  /** Bytes per chunk the server sends. Default 64 KiB. */
+  /** Bytes per chunk the server sends. Default 256 KiB; at most a frame (the session's maxFrameSize less one byte). */
   chunkBytes?: number;
-  /** The server puts a major sync point after this many bytes it sends. Default 2 MiB. */
+  /** The server puts a sync point (confirmed once the client has the bytes on disk) after this many bytes it sends. Default 2 MiB. */
   syncEveryBytes?: number;
+  /** Sync points the server may have unconfirmed while it sends on. Default 8. */
+  syncWindow?: number;
   /** Entries files.list returns at most. Default 1000. */
   maxListEntries?: number;
   /** Remembered file hashes (by device, inode, size and mtime). Default 256. */
@@ -107,8 +113,9 @@ export interface FilesServiceOptions {
 const DEFAULTS = {
   maxFileBytes: 1024 * 1024 * 1024,
   maxPathBytes: 1024,
-  chunkBytes: 64 * 1024,
+  chunkBytes: DEFAULT_CHUNK_BYTES,
   syncEveryBytes: 2 * 1024 * 1024,
+  syncWindow: DEFAULT_SYNC_WINDOW,
   maxListEntries: 1000,
   maxHashCacheEntries: 256,
   staleUploadMs: 60 * 60 * 1000,
@@ -267,7 +274,6 @@ export class FilesService implements Service {
   // ---- one session --------------------------------------------------------------------------
 
   private async serve(session: Session, ended: Promise<void>, restored: boolean, owner: string): Promise<void> {
-    const barrier = new ReceiveBarrier(session);
     let upload: Upload | undefined;
     let over = false;
     // Restored from the store after the node holding it died: the transfer in progress there
@@ -276,33 +282,39 @@ export class FilesService implements Service {
     // until then its file bytes and sync points (sent before it heard) are discarded and
     // confirmed as mere markers: only the upload record counts for a put.
     let interrupted = restored;
-    // The running sync handler: the session's end waits for it, so that a session taking the
-    // transfer over never races a late record write of this one.
-    let handling: Promise<void> = Promise.resolve();
-    const onSyncMajor = async (userData: Uint8Array): Promise<void> => {
-      await barrier.wait();
-      if (over) return;
-      const offset = decodeOffset(userData);
-      if (!upload && interrupted) return;
-      if (!upload) throw protocolError('sync-outside-put', 'a major sync point outside an upload');
-      if (offset !== upload.pos)
-        throw protocolError('sync-offset', `the sync point says offset ${offset}; ${upload.pos} bytes arrived`);
-      await upload.fd.datasync();
-      await writeJsonAtomic(upload.record, {
-        version: 1,
-        path: upload.shown,
-        size: upload.size,
-        sha256: upload.sha256,
-        offset,
-      } satisfies UploadRecord);
-    };
-    session.setHandlers({
-      syncMajor: (_serial, userData) => {
-        const run = onSyncMajor(userData);
-        handling = run.catch(() => {});
-        return run;
+    // Sync points of a put, made durable in order behind the writes (./files-stream.ts): its
+    // bytes written and flushed, then the record. The session's end waits for the one in
+    // progress, so that a session taking the transfer over never races a late record write.
+    const points = new DurablePoints<{ upload: Upload | undefined; pos: number; interrupted: boolean }>(
+      session,
+      {
+        snapshot: () => ({ upload, pos: upload?.pos ?? 0, interrupted }),
+        check: (offset, s) => {
+          if (!s.upload && s.interrupted) return;
+          if (!s.upload) throw protocolError('sync-outside-put', 'a sync point outside an upload');
+          if (offset !== s.pos)
+            throw protocolError('sync-offset', `the sync point says offset ${offset}; ${s.pos} bytes arrived`);
+        },
+        durable: async (offset, s) => {
+          const u = s.upload;
+          if (over || !u) return;
+          await u.writer.settled(offset);
+          if (over) return;
+          await u.fd.datasync();
+          if (over) return;
+          await writeJsonAtomic(u.record, {
+            version: 1,
+            path: u.shown,
+            size: u.size,
+            sha256: u.sha256,
+            offset,
+          } satisfies UploadRecord);
+        },
       },
-    });
+      (e) => {
+        if (!over && !session.closed) session.abort(`files: ${e instanceof Error ? e.message : String(e)}`);
+      },
+    );
     const reply = (m: ControlMessage): Promise<void> => session.send(encodeControl(m));
     try {
       // Not awaited: the loop must go on reading (and confirming) while a pending point holds it back.
@@ -315,6 +327,8 @@ export class FilesService implements Service {
           }),
         ).catch(() => {});
       for await (const raw of session) {
+        // The writer is a full queue behind: read on once it took some.
+        let room: Promise<void> | undefined;
         try {
           const unit = decodeUnit(raw);
           if (unit.kind === 'chunk') {
@@ -322,7 +336,7 @@ export class FilesService implements Service {
             if (!upload) throw protocolError('chunk-outside-put', 'file bytes outside an upload');
             if (upload.pos + unit.bytes.length > upload.size)
               throw protocolError('too-much', `more bytes than the announced size ${upload.size}`);
-            await upload.fd.write(unit.bytes, 0, unit.bytes.length, upload.pos);
+            room = upload.writer.write(unit.bytes);
             upload.pos += unit.bytes.length;
             continue;
           }
@@ -374,8 +388,9 @@ export class FilesService implements Service {
             throw protocolError('op', `unknown op '${m.op}'`);
           }
         } finally {
-          barrier.done();
+          points.done();
         }
+        if (room) await room;
       }
     } catch (e) {
       if (!session.closed)
@@ -386,8 +401,10 @@ export class FilesService implements Service {
         );
     } finally {
       over = true;
-      barrier.dispose();
-      await handling;
+      upload?.writer.abandon();
+      upload?.hasher.stop();
+      points.dispose();
+      await points.working;
       if (upload) {
         if (this.active.get(upload.id)?.session === session) {
           this.active.delete(upload.id);
@@ -440,30 +457,29 @@ export class FilesService implements Service {
     await reply({ op: 'get-ok', path: segments.join('/'), size, sha256, offset: pos });
     const fd = await open(real, 'r');
     try {
-      let sinceSync = 0;
-      do {
-        const n = Math.min(this.o.chunkBytes, size - pos);
-        if (n > 0) {
-          const buf = Buffer.allocUnsafe(n + 1);
-          buf[0] = KIND_CHUNK;
-          const { bytesRead } = await fd.read(buf, 1, n, pos);
-          if (bytesRead !== n)
-            throw new SessionError(
-              'ERR_APP_PROTOCOL',
-              `'${segments.join('/')}' shrank while it was being sent`,
-              'local',
-              { reason: 'file-changed' },
-            );
-          await session.send(buf);
-          pos += n;
-          sinceSync += n;
-        }
-        if (sinceSync >= this.o.syncEveryBytes || pos === size) {
-          await session.syncMajor(encodeOffset(pos));
-          sinceSync = 0;
-        }
-      } while (pos < size);
-      session.giveTokens(SYNC_TOKENS.filter((t) => session.tokens.includes(t)));
+      // Read ahead and sent without copies; a minor point every syncEveryBytes with at most
+      // syncWindow unconfirmed, the major point at the end (./files-stream.ts).
+      const shown = segments.join('/');
+      const reader = new ChunkReader(
+        fd,
+        chunkBytesFor(session, this.o.chunkBytes),
+        size,
+        pos,
+        () =>
+          new SessionError('ERR_APP_PROTOCOL', `'${shown}' shrank while it was being sent`, 'local', {
+            reason: 'file-changed',
+          }),
+      );
+      const window = new SyncWindow(session, this.o.syncEveryBytes, this.o.syncWindow);
+      for (let c = await reader.chunk(); c; c = await reader.chunk()) {
+        await session.send(c);
+        pos += c.length - 1;
+        if (pos < size) await window.sent(c.length - 1, pos);
+      }
+      await window.end(pos);
+      // Back to the client (unless its request for them took them already).
+      const held = SYNC_TOKENS.filter((t) => session.tokens.includes(t));
+      if (held.length > 0) session.giveTokens(held);
     } catch (e) {
       // The client took its tokens back or went away, or this server is releasing the session (it
       // stops; its FINISH tells the client why): this get is over, quietly.

@@ -44,7 +44,9 @@ async function twoNodes(
   const store = new MemoryStore();
   const start = (): Promise<AppsServer> =>
     startAppsServer({
-      files: { root, syncEveryBytes: 256 * 1024 },
+      // Two points in flight at most (the default window holds these whole files): the node
+      // dies while it still has bytes to send.
+      files: { root, syncEveryBytes: 256 * 1024, syncWindow: 2 },
       server: { heartbeatMs: 0, ...(durable ? { durability: { store } } : {}) },
     });
   const node1 = await start();
@@ -57,6 +59,7 @@ async function twoNodes(
 
 const client = (onProgress: TransferOptions['onProgress'], notices: string[] = []): TransferOptions => ({
   connect: { heartbeatMs: 0, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } },
+  syncWindow: 2, // put: as the nodes' (above)
   onProgress,
   onNotice: (m) => notices.push(m),
 });
