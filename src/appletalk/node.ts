@@ -89,8 +89,9 @@ export class AppletalkNode {
       emit,
     );
     if (options.asp !== undefined) {
-      const session = endpoint(options.asp.socket);
+      // The SLS first: its OpenSession reply leaves before the session socket's first tickle.
       const sls = options.asp.role === 'server' ? endpoint(options.asp.sls ?? 0x80) : undefined;
+      const session = endpoint(options.asp.socket);
       this.asp = new AspSession(options.asp, session, sls, emit);
     }
   }

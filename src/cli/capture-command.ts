@@ -9,6 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseOrUsage, UsageError } from './args.js';
 import type { Command, CommandContext } from './commands.js';
+import { appletalkExchange } from '../appletalk/capture.js';
 import { decnetExchange } from '../decnet/capture.js';
 import { pcapFile, type CapturedFrame } from '../util/pcap.js';
 
@@ -23,6 +24,11 @@ export const CAPTURES: Readonly<Record<string, CaptureScenario>> = {
   decnet: {
     summary: 'DECnet Phase IV: NSP connect with access control, data both ways, interrupts, link service, disconnect',
     run: decnetExchange,
+  },
+  appletalk: {
+    summary:
+      'AppleTalk: ZIP lookups (DDP and ATP), an ASP session with commands, a write, an attention, tickles, close',
+    run: appletalkExchange,
   },
 };
 
