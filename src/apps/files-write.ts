@@ -6,6 +6,7 @@ import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { SessionError } from '../engine/errors.js';
 import type {} from './errors.js';
+import type {} from '../driver/errors.js';
 
 /** Bytes a FileWriter holds queued (not yet handed to the kernel) before write() asks to wait. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
