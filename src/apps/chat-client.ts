@@ -27,6 +27,7 @@ import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { CHAT_SERVICE, MAX_RESENDING, encodeChat, encodeChatHello, parseServerMessage } from './chat-protocol.js';
 import type { ChatMessage, LeaveReason, ServerToClient } from './chat-protocol.js';
+import { releasedByServer, watchPeerRelease } from './peer-release.js';
 import type {} from './errors.js';
 import type {} from '../driver/errors.js';
 
@@ -62,7 +63,11 @@ export interface ChatClientEvents extends Record<string, unknown> {
   notice: { code: string; message: string };
   interrupted: { error?: SessionError };
   resumed: { replayed: number };
-  closed: { error?: SessionError };
+  /**
+   * The session ended: with `error` when it failed; `serverReason` when the server released it
+   * (a stopping server says why in its release request; '' when it gave no reason).
+   */
+  closed: { error?: SessionError; serverReason?: string };
 }
 
 interface Pending {
@@ -138,12 +143,25 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       }
       this.emit('resumed', v);
     });
+    const peerRelease = watchPeerRelease(session);
     session.on('closed', ({ error }) => {
       this.closeError = error;
+      const byServer = peerRelease.reason();
       const gone =
-        error ?? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' });
+        error ??
+        (byServer === undefined
+          ? new SessionError('ERR_INVALID_STATE', 'the chat session was released', 'local', { state: 'closed' })
+          : new SessionError(
+              'ERR_INVALID_STATE',
+              `${releasedByServer(byServer)} before the line was logged`,
+              'remote',
+              {
+                state: 'closed',
+                reason: byServer,
+              },
+            ));
       for (const p of this.pending.splice(0)) p.reject(gone);
-      this.emit('closed', error ? { error } : {});
+      this.emit('closed', error ? { error } : byServer === undefined ? {} : { serverReason: byServer });
     });
     void (async () => {
       for await (const unit of session) void unit;

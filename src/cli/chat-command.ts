@@ -12,6 +12,7 @@ import type { Interface } from 'node:readline';
 import { ChatClient } from '../apps/chat-client.js';
 import type { ChatMessage } from '../apps/chat-client.js';
 import { nickProblem, roomProblem, DEFAULT_ROOM } from '../apps/chat-protocol.js';
+import { releasedByServer } from '../apps/peer-release.js';
 import { ExitCode, parseMs, parseOrUsage, UsageError } from './args.js';
 import { checkSessionUrl, describeError, oneUrl } from './session-args.js';
 import type { Command, CommandContext } from './commands.js';
@@ -48,8 +49,9 @@ the command waits until the room has echoed each of its messages, then leaves.
 Text output: "[12:00:05] <ada> hello", "* bob joined", "* bob left", "* turn: ada".
 Notices about the connection (cut, resumed) go to stderr.
 
-Exit codes: 0 left the room normally; 1 could not join, or the session ended with an error;
-2 usage error; 130 interrupted by Ctrl-C (after leaving by orderly release).
+Exit codes: 0 left the room normally; 1 could not join, the session ended with an error, or
+the server ended the chat (its reason is printed); 2 usage error; 130 interrupted by Ctrl-C
+(after leaving by orderly release).
 `;
 
 const options = {
@@ -228,9 +230,11 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   client.on('resumed', ({ replayed }) => note(`resumed (${replayed} frames sent again)`, 'resumed', { replayed }));
 
   let closedError: Error | undefined;
+  let serverReason: string | undefined;
   const closed = new Promise<void>((resolve) =>
-    client.on('closed', ({ error }) => {
+    client.on('closed', ({ error, serverReason: reason }) => {
       closedError = error;
+      serverReason = reason;
       resolve();
     }),
   );
@@ -325,6 +329,12 @@ async function chat(args: readonly string[], ctx: CommandContext): Promise<numbe
   await closed;
   if (closedError) {
     ctx.stderr.write(`colloquy chat: the session ended: ${describeError(closedError)}\n`);
+    return ExitCode.failure;
+  }
+  if (serverReason !== undefined) {
+    // Not the user's leaving: the server ended the chat (a stopping node releases its sessions).
+    if (a.json) out(JSON.stringify({ event: 'released', room: client.room, reason: serverReason }));
+    ctx.stderr.write(`colloquy chat: ${releasedByServer(serverReason)}\n`);
     return ExitCode.failure;
   }
   if (a.json) out(JSON.stringify({ event: 'left', room: client.room, nick: client.nick }));
