@@ -1,11 +1,11 @@
 // Chat and RPC go on when their node dies, with real processes: `colloquy serve --store redis://…`
 // nodes on one Redis, a forwarder in front that sends new connections to a live node (a balancer),
 // and clients as a user runs them (ChatClient, RpcClient). The node holding one member is killed
-// with SIGKILL mid-conversation (then frozen with SIGSTOP instead, then killed twice in a row; and
-// in a half-duplex room, the node of the floor's holder): every line reaches every member once, in
-// order, in the same session. An RPC call to a slow method whose node is killed mid-call finishes
-// in the same call, and its answer is stored once: asking again with the same id does not run it.
-
+// with SIGKILL mid-conversation, then frozen with SIGSTOP instead, then killed twice in a row; the
+// same three in a half-duplex room, to the node of the floor's holder. Every line reaches every
+// member once, in order, in the same session. An RPC call to a slow method whose node is killed
+// mid-call finishes in the same call, and its answer is stored once: asking again with the same id
+// does not run it.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/apps/chat-client.js';
 import type { ChatMessage } from '../../src/apps/chat-client.js';
@@ -232,6 +232,25 @@ describe.skipIf(skip)('chat and rpc: kill -9 or SIGSTOP of the node holding a se
     // nodes all the time, and ada (on n1) holds it or waits for it when n1 dies.
     await conversation('walkie', n1, n2, new Map([[12, killAndMove(n1, n2)]]), true);
   }, 240_000);
+
+  it("a half-duplex room, the same with the floor holder's node frozen (SIGSTOP) instead of killed", async () => {
+    const [n1, n2] = await Promise.all([start(), start()]);
+    await conversation('walkie-frozen', n1, n2, new Map([[12, killAndMove(n1, n2, 'SIGSTOP')]]), true);
+  }, 240_000);
+
+  it('a half-duplex room, two kills in a row: the floor and every line go on on a third node', async () => {
+    const [n1, n2, n3] = await Promise.all([start(), start(), start()]);
+    await conversation(
+      'walkie-twice',
+      n1,
+      n3,
+      new Map([
+        [10, killAndMove(n1, n2)],
+        [24, killAndMove(n2, n3)],
+      ]),
+      true,
+    );
+  }, 300_000);
 
   it('rpc: a slow call whose node is killed mid-call finishes in the same call, and its answer is kept once', async () => {
     const [n1, n2] = await Promise.all([start(), start()]);
