@@ -32,6 +32,8 @@ export interface Replica {
   /** The session's data as JSON text; null for a tombstone (the session was destroyed). */
   readonly json: string | null;
   readonly version: number;
+  /** The tag of the write that made this version (WriteOptions.tag; '' for none). */
+  readonly tag: string;
   readonly principal: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -116,7 +118,7 @@ export class ReplicaState {
 
   // ---- mutations on the owner --------------------------------------------------------------
 
-  /** set (expected null) or compareAndSet; null when the version did not match. */
+  /** set (expected null) or compareAndSet (with a tag: only over that write); null when the version did not match. */
   mutateWrite(
     id: string,
     json: string,
@@ -124,9 +126,12 @@ export class ReplicaState {
     ttlMs: number,
     expected: number | null,
     now: number,
+    tag = '',
+    expectedTag: string | null = null,
   ): { record: Replica; created: boolean } | null {
     const current = this.live(id, now);
     if (expected !== null && (current?.version ?? 0) !== expected) return null;
+    if (expectedTag !== null && (current?.tag ?? '') !== expectedTag) return null;
     const before = this.records.get(id);
     if (!current && this.liveCount >= this.limits.maxEntries) {
       throw new SessionError(
@@ -148,6 +153,7 @@ export class ReplicaState {
       id,
       json,
       version: (current?.version ?? 0) + 1,
+      tag,
       principal: principal !== undefined ? principal : (current?.principal ?? null),
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
@@ -279,6 +285,7 @@ export function view<T>(r: Replica): StoredSession<T> {
     id: r.id,
     data,
     version: r.version,
+    tag: r.tag,
     principal: r.principal,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,

@@ -40,8 +40,17 @@ import {
 } from './replication-node.js';
 import { view, type Replica } from './replica-state.js';
 import type { Op } from './replication-protocol.js';
-import { checkId, checkPrincipal, checkTtl, positive, runBounded, serialise } from '../store/shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from '../store/store.js';
+import {
+  checkExpected,
+  checkId,
+  checkPrincipal,
+  checkTag,
+  checkTtl,
+  positive,
+  runBounded,
+  serialise,
+} from '../store/shared.js';
+import type { CallOptions, Expected, SessionStore, StoredSession, StoreEvents, WriteOptions } from '../store/store.js';
 import type {} from '../store/errors.js';
 
 export type { ReplicatedPeer, ReplicatedStats } from './replication-node.js';
@@ -137,11 +146,10 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     );
   }
 
-  compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
+  compareAndSet<T = unknown>(id: string, expected: Expected, data: T, options: WriteOptions): Promise<number | null> {
     return this.bounded('compareAndSet', options, async (signal) => {
-      if (!Number.isInteger(expected) || expected < 0)
-        throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
-      return this.write(id, data, options, expected, signal);
+      const e = checkExpected(expected);
+      return this.write(id, data, options, e.version, signal, e.tag);
     });
   }
 
@@ -202,8 +210,10 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
     options: WriteOptions,
     expected: number | null,
     signal: AbortSignal,
+    expectedTag: string | null = null,
   ): Promise<number | null> {
     checkId(id);
+    const tag = checkTag(options?.tag);
     const ttl = checkTtl(options?.ttlMs);
     const json = serialise(data);
     const max = this.options.maxEntryBytes ?? 1024 * 1024;
@@ -222,6 +232,8 @@ export class ReplicatedStore extends Emitter<ReplicatedStoreEvents> implements S
       ttl,
       expected,
       ...(options.principal !== undefined ? { p: options.principal } : {}),
+      ...(tag !== '' ? { tag } : {}),
+      ...(expectedTag !== null ? { et: expectedTag } : {}),
     };
     const r = await this.node.execute(op, signal);
     if (r.created) this.emit('created', { id, principal: r.principal ?? null });

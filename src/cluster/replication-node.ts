@@ -292,7 +292,7 @@ export class ReplicationNode extends Emitter<ReplicationEvents> {
     let record: Replica | null = null;
     let result: Result;
     if (op.op === 'set') {
-      const out = this.state.mutateWrite(op.id, op.json, op.p, op.ttl, op.expected, now);
+      const out = this.state.mutateWrite(op.id, op.json, op.p, op.ttl, op.expected, now, op.tag, op.et ?? null);
       if (out) {
         record = out.record;
         result = { v: out.record.version, created: out.created, principal: out.record.principal };

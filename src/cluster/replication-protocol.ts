@@ -22,10 +22,23 @@ import { SessionError } from '../engine/errors.js';
 import type { Replica } from './replica-state.js';
 import type {} from './errors.js';
 
-export type WireRecord = [string, string | null, number, string | null, number, number, number, number, string];
+/** A record on the wire; the tag (10th) is left out when '' (and absent from peers older than tags). */
+export type WireRecord =
+  | [string, string | null, number, string | null, number, number, number, number, string]
+  | [string, string | null, number, string | null, number, number, number, number, string, string];
 
 export type Op =
-  | { op: 'set'; id: string; json: string; ttl: number; p?: string | null; expected: number | null }
+  | {
+      op: 'set';
+      id: string;
+      json: string;
+      ttl: number;
+      p?: string | null;
+      expected: number | null;
+      /** The write's tag (absent: ''), and the tag the stored write must carry (absent or null: any). */
+      tag?: string;
+      et?: string | null;
+    }
   | { op: 'touch'; id: string; ttl: number }
   | { op: 'destroy'; id: string; only?: string };
 
@@ -42,7 +55,8 @@ export type Message =
   | ({ t: 'req'; n: number } & Op);
 
 export function toWire(r: Replica): WireRecord {
-  return [r.id, r.json, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.rev, r.origin];
+  const w: WireRecord = [r.id, r.json, r.version, r.principal, r.createdAt, r.updatedAt, r.expiresAt, r.rev, r.origin];
+  return r.tag === '' ? w : [...w, r.tag];
 }
 
 export function encode(m: Message): string {
@@ -59,13 +73,14 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const isStrOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
 function record(v: unknown): Replica {
-  if (!Array.isArray(v) || v.length !== 9) throw bad('a record is not a 9-element array');
-  const [id, json, version, principal, createdAt, updatedAt, expiresAt, rev, origin] = v as unknown[];
+  if (!Array.isArray(v) || (v.length !== 9 && v.length !== 10)) throw bad('a record is not a 9- or 10-element array');
+  const [id, json, version, principal, createdAt, updatedAt, expiresAt, rev, origin, tag = ''] = v as unknown[];
   if (typeof id !== 'string' || !isStrOrNull(json) || !isStrOrNull(principal) || typeof origin !== 'string')
     throw bad('a record field has the wrong type');
+  if (typeof tag !== 'string') throw bad('a record tag is not a string');
   if (!isNum(version) || !isNum(createdAt) || !isNum(updatedAt) || !isNum(expiresAt) || !isNum(rev))
     throw bad('a record number is not finite');
-  return { id, json, version, principal, createdAt, updatedAt, expiresAt, rev, origin };
+  return { id, json, version, tag, principal, createdAt, updatedAt, expiresAt, rev, origin };
 }
 
 function result(v: unknown): Result | undefined {
@@ -136,6 +151,8 @@ export function decode(text: string): Message {
         if (typeof m.json !== 'string' || !isNum(m.ttl) || m.ttl <= 0) throw bad('set without json or ttl');
         if (m.expected !== null && !isNum(m.expected)) throw bad('set with a bad expected version');
         if (m.p !== undefined && !isStrOrNull(m.p)) throw bad('set with a bad principal');
+        if (m.tag !== undefined && typeof m.tag !== 'string') throw bad('set with a bad tag');
+        if (m.et !== undefined && !isStrOrNull(m.et)) throw bad('set with a bad expected tag');
         return {
           t: 'req',
           n: m.n,
@@ -145,6 +162,8 @@ export function decode(text: string): Message {
           ttl: m.ttl,
           expected: m.expected as number | null,
           ...(m.p !== undefined ? { p: m.p as string | null } : {}),
+          ...(m.tag !== undefined ? { tag: m.tag as string } : {}),
+          ...(m.et !== undefined && m.et !== null ? { et: m.et as string } : {}),
         };
       }
       if (m.op === 'touch') {

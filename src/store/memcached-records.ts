@@ -1,7 +1,7 @@
 // MemcachedStore's key layout and item formats (memcached-store.ts).
 //
 // Theory of operation
-//   P:s:<id>   the session: JSON {i: id, d: data as JSON, v, p, c, u, e}
+//   P:s:<id>   the session: JSON {i: id, d: data as JSON, v, p, c, u, e, t (the write's tag; absent: '')}
 //   P:p:<p>    a principal's index: JSON [[id, bound], ...]
 //   An id or principal that is not printable ASCII, is longer than 180 bytes or starts with '#'
 //   goes into the key as '#' + its SHA-256 (keyPart); the id is kept in the value and checked on
@@ -22,6 +22,7 @@ export interface Rec {
   c: number;
   u: number;
   e: number;
+  t?: string;
 }
 export interface Loaded {
   rec: Rec;
@@ -83,6 +84,7 @@ export function view<T>(rec: Rec): StoredSession<T> {
     id: rec.i,
     data: JSON.parse(rec.d) as T,
     version: rec.v,
+    tag: typeof rec.t === 'string' ? rec.t : '',
     principal: rec.p,
     createdAt: rec.c,
     updatedAt: rec.u,

@@ -71,7 +71,7 @@ import {
   sweepTimer,
   SweepGate,
 } from './shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type { CallOptions, Expected, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
 export interface MemcachedStoreTuning {
@@ -158,12 +158,12 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
 
   async compareAndSet<T = unknown>(
     id: string,
-    expected: number,
+    expected: Expected,
     data: T,
     options: WriteOptions,
   ): Promise<number | null> {
-    checkExpected(expected);
-    return this.write(id, expected, data, options);
+    const e = checkExpected(expected);
+    return this.write(id, e.version, data, options, e.tag);
   }
 
   async touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
@@ -260,13 +260,20 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
     return `${this.prefix}:p:${keyPart(principal)}`;
   }
 
-  private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
-    const { ttl, json, op } = checkWrite(id, expected, data, options);
+  private async write<T>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+    expectedTag: string | null = null,
+  ): Promise<number | null> {
+    const { ttl, json, op, tag } = checkWrite(id, expected, data, options);
     return this.run(op, options, async (call) => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         await backoff(attempt);
         const cur = await this.live(id, call);
         if (expected >= 0 && (cur?.rec.v ?? 0) !== expected) return null;
+        if (expectedTag !== null && (cur?.rec.t ?? '') !== expectedTag) return null;
         const principal = options.principal !== undefined ? options.principal : (cur?.rec.p ?? null);
         const now = Date.now();
         const e = now + ttl;
@@ -274,6 +281,7 @@ export class MemcachedStore extends Emitter<StoreEvents> implements SessionStore
         if (principal !== null) await this.indexAdd(principal, id, e, call);
         stillOn(call);
         const rec: Rec = { i: id, d: json, v: (cur?.rec.v ?? 0) + 1, p: principal, c: cur?.rec.c ?? now, u: now, e };
+        if (tag !== '') rec.t = tag;
         const r = cur
           ? await this.store(OP.SET, this.sessionKey(id), rec, e + this.graceMs, cur.cas)
           : await this.store(OP.ADD, this.sessionKey(id), rec, e + this.graceMs);

@@ -8,8 +8,8 @@
 
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
-import { checkTtl, popMin, pushHeap } from './shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import { checkExpected, checkTag, checkTtl, popMin, pushHeap } from './shared.js';
+import type { CallOptions, Expected, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
 export interface MemoryStoreOptions {
@@ -26,6 +26,7 @@ export interface MemoryStoreOptions {
 interface Entry {
   json: string;
   version: number;
+  tag: string;
   principal: string | null;
   createdAt: number;
   updatedAt: number;
@@ -71,9 +72,9 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   /** @internal compareAndSet() without the promise (see getNow). */
-  compareAndSetNow<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): number | null {
+  compareAndSetNow<T = unknown>(id: string, expected: Expected, data: T, options: WriteOptions): number | null {
     this.check(options);
-    return this.write(id, data, options, expected);
+    return this.write(id, data, options, checkExpected(expected));
   }
 
   async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
@@ -83,12 +84,12 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
 
   async compareAndSet<T = unknown>(
     id: string,
-    expected: number,
+    expected: Expected,
     data: T,
     options: WriteOptions,
   ): Promise<number | null> {
     this.check(options);
-    return this.write(id, data, options, expected);
+    return this.write(id, data, options, checkExpected(expected));
   }
 
   async touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
@@ -168,13 +169,20 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     return e;
   }
 
-  private write<T>(id: string, data: T, options: WriteOptions, expected: number | null): number | null {
+  private write<T>(
+    id: string,
+    data: T,
+    options: WriteOptions,
+    expected: { version: number; tag: string | null } | null,
+  ): number | null {
     checkTtl(options.ttlMs);
+    const tag = checkTag(options.tag);
     const json = JSON.stringify(data);
     if (json === undefined)
       throw new SessionError('ERR_INVALID_ARGUMENT', 'session data must be JSON-serialisable', 'local');
     const current = this.live(id);
-    if (expected !== null && (current?.version ?? 0) !== expected) return null;
+    if (expected !== null && (current?.version ?? 0) !== expected.version) return null;
+    if (expected?.tag != null && (current?.tag ?? '') !== expected.tag) return null;
     const size = json.length * 2;
     const maxEntries = this.options.maxEntries ?? 100_000;
     const maxBytes = this.options.maxBytes ?? 256 * 1024 * 1024;
@@ -191,6 +199,7 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     const next: Entry = {
       json,
       version: (current?.version ?? 0) + 1,
+      tag,
       principal,
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
@@ -245,6 +254,7 @@ function view<T>(id: string, e: Entry): StoredSession<T> {
     id,
     data: JSON.parse(e.json) as T,
     version: e.version,
+    tag: e.tag,
     principal: e.principal,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,

@@ -5,7 +5,8 @@
 // Layout (S: the schema, T: the table; both plain lower-case identifiers, checked):
 //   S.T               id text primary key, data text (the JSON as written), version bigint,
 //                     principal text (null: none), created_at / updated_at / expires_at bigint
-//                     (milliseconds since the epoch, by the PostgreSQL server's clock)
+//                     (milliseconds since the epoch, by the PostgreSQL server's clock), tag text
+//                     (the write's tag, '' for none; added to older tables by the migration)
 //   S.T_principal     index on (principal) where principal is not null: listByPrincipal
 //   S.T_expires       index on (expires_at): the sweeper's batches
 //   S.T_write(...)    plpgsql: set / compareAndSet(0) in one round trip (see below)
@@ -96,13 +97,17 @@ CREATE TABLE IF NOT EXISTS ${n.table} (
   principal text,
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
-  expires_at bigint NOT NULL
+  expires_at bigint NOT NULL,
+  tag text NOT NULL DEFAULT ''
 );
+ALTER TABLE ${n.table} ADD COLUMN IF NOT EXISTS tag text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS "${n.name}_principal" ON ${n.table} (principal) WHERE principal IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${n.name}_expires" ON ${n.table} (expires_at);
--- set (p_expected -1) and compareAndSet (p_expected >= 0): the row is locked while it is read,
--- an expired row is deleted (reported once as reaped), and a lost insert race is tried again.
-CREATE OR REPLACE FUNCTION ${n.write}(p_id text, p_data text, p_ttl bigint, p_expected bigint, p_keep boolean, p_principal text, p_origin text)
+-- set (p_expected -1) and compareAndSet (p_expected >= 0; p_expected_tag null: any tag): the row
+-- is locked while it is read, an expired row is deleted (reported once as reaped), and a lost
+-- insert race is tried again. (The function before tags took 7 arguments: dropped.)
+DROP FUNCTION IF EXISTS ${n.write}(text, text, bigint, bigint, boolean, text, text);
+CREATE OR REPLACE FUNCTION ${n.write}(p_id text, p_data text, p_ttl bigint, p_expected bigint, p_keep boolean, p_principal text, p_origin text, p_tag text, p_expected_tag text)
 RETURNS TABLE (outcome text, new_version bigint, reaped boolean, reaped_principal text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -125,8 +130,13 @@ BEGIN
       RETURN NEXT;
       RETURN;
     END IF;
+    IF p_expected_tag IS NOT NULL AND (CASE WHEN live THEN cur.tag ELSE '' END) <> p_expected_tag THEN
+      outcome := 'conflict';
+      RETURN NEXT;
+      RETURN;
+    END IF;
     IF live THEN
-      UPDATE ${n.table} SET data = p_data, version = cur.version + 1,
+      UPDATE ${n.table} SET data = p_data, version = cur.version + 1, tag = p_tag,
         principal = CASE WHEN p_keep THEN cur.principal ELSE p_principal END,
         updated_at = now_ms, expires_at = now_ms + p_ttl
       WHERE id = p_id;
@@ -135,8 +145,8 @@ BEGIN
       RETURN NEXT;
       RETURN;
     END IF;
-    INSERT INTO ${n.table} (id, data, version, principal, created_at, updated_at, expires_at)
-    VALUES (p_id, p_data, 1, CASE WHEN p_keep THEN NULL ELSE p_principal END, now_ms, now_ms, now_ms + p_ttl)
+    INSERT INTO ${n.table} (id, data, version, principal, created_at, updated_at, expires_at, tag)
+    VALUES (p_id, p_data, 1, CASE WHEN p_keep THEN NULL ELSE p_principal END, now_ms, now_ms, now_ms + p_ttl, p_tag)
     ON CONFLICT (id) DO NOTHING;
     IF FOUND THEN
       PERFORM ${notify(n, 'created', 'p_id', 'CASE WHEN p_keep THEN NULL ELSE p_principal END', 'p_origin')};
@@ -158,14 +168,17 @@ $fn$;
 export function postgresQueries(
   n: PostgresNames,
 ): Record<'get' | 'write' | 'casUpdate' | 'touch' | 'destroy' | 'list' | 'revoke' | 'sweep' | 'now', string> {
-  const cols = 'id, data, version, principal, created_at, updated_at, expires_at';
+  const cols = 'id, data, version, principal, created_at, updated_at, expires_at, tag';
   return {
     get: `SELECT ${cols} FROM ${n.table} WHERE id = $1 AND expires_at > ${NOW}`,
-    // $1 id, $2 data, $3 ttl, $4 expected (-1: none), $5 keep principal, $6 principal, $7 origin
-    write: `SELECT outcome, new_version, reaped, reaped_principal FROM ${n.write}($1, $2, $3, $4, $5, $6, $7)`,
-    // compareAndSet over a version >= 1 needs no function: the row exists, live, with that version.
+    // $1 id, $2 data, $3 ttl, $4 expected (-1: none), $5 keep principal, $6 principal, $7 origin,
+    // $8 tag, $9 expected tag (null: any)
+    write: `SELECT outcome, new_version, reaped, reaped_principal FROM ${n.write}($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    // compareAndSet over a version >= 1 needs no function: the row exists, live, with that version
+    // (and that tag, when $8 is not null; $7 is the new tag).
     casUpdate: `UPDATE ${n.table} SET data = $2, version = version + 1, principal = CASE WHEN $5::boolean THEN principal ELSE $6 END,
-      updated_at = ${NOW}, expires_at = ${NOW} + $3::bigint WHERE id = $1 AND version = $4::bigint AND expires_at > ${NOW} RETURNING version`,
+      updated_at = ${NOW}, expires_at = ${NOW} + $3::bigint, tag = $7 WHERE id = $1 AND version = $4::bigint AND expires_at > ${NOW}
+      AND ($8::text IS NULL OR tag = $8::text) RETURNING version`,
     touch: `UPDATE ${n.table} SET expires_at = ${NOW} + $2::bigint WHERE id = $1 AND expires_at > ${NOW}`,
     destroy: `WITH d AS (DELETE FROM ${n.table} WHERE id = $1 AND expires_at > ${NOW} RETURNING id, principal)
       SELECT id, principal, ${notify(n, 'destroyed', 'd.id', 'd.principal', '$2::text')} FROM d`,

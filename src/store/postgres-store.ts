@@ -52,7 +52,7 @@ import {
   sweepTimer,
   SweepGate,
 } from './shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type { CallOptions, Expected, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
 export type { PostgresConnection } from './postgres-connection.js';
@@ -97,6 +97,7 @@ interface Row {
   created_at: string;
   updated_at: string;
   expires_at: string;
+  tag: string;
 }
 
 const EVENTS = new Set(['created', 'destroyed', 'expired']);
@@ -165,12 +166,12 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
 
   async compareAndSet<T = unknown>(
     id: string,
-    expected: number,
+    expected: Expected,
     data: T,
     options: WriteOptions,
   ): Promise<number | null> {
-    checkExpected(expected);
-    return this.write(id, expected, data, options);
+    const e = checkExpected(expected);
+    return this.write(id, e.version, data, options, e.tag);
   }
 
   async touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
@@ -255,13 +256,28 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
 
   // -- internals ------------------------------------------------------------------------------
 
-  private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
-    const { ttl, json, op } = checkWrite(id, expected, data, options);
+  private async write<T>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+    expectedTag: string | null = null,
+  ): Promise<number | null> {
+    const { ttl, json, op, tag } = checkWrite(id, expected, data, options);
     const keep = options.principal === undefined;
     const principal = options.principal ?? null;
     return this.run(op, options, async (q) => {
       if (expected > 0) {
-        const { rows } = await q<{ version: string }>(this.sql.casUpdate, [id, json, ttl, expected, keep, principal]);
+        const { rows } = await q<{ version: string }>(this.sql.casUpdate, [
+          id,
+          json,
+          ttl,
+          expected,
+          keep,
+          principal,
+          tag,
+          expectedTag,
+        ]);
         return rows[0] ? Number(rows[0].version) : null;
       }
       const { rows } = await q<{
@@ -269,7 +285,7 @@ export class PostgresStore extends Emitter<PostgresStoreEvents> implements Sessi
         new_version: string | null;
         reaped: boolean;
         reaped_principal: string | null;
-      }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.sender]);
+      }>(this.sql.write, [id, json, ttl, expected, keep, principal, this.sender, tag, expectedTag]);
       const r = rows[0];
       if (!r)
         throw new SessionError(
@@ -356,6 +372,7 @@ function sessionFrom<T>(r: Row): StoredSession<T> {
     id: r.id,
     data: JSON.parse(r.data) as T,
     version: Number(r.version),
+    tag: r.tag ?? '',
     principal: r.principal,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),

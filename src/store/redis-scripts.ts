@@ -63,11 +63,12 @@ local key, id = KEYS[1], ARGV[1]
 local h, expired = load(key, id, now, ARGV[2] == '1', ARGV[3], ARGV[4])
 if not h then return {'absent', expired} end
 if ARGV[5] == 'meta' then return {'ok', expired, enc(h[2]), h[1]} end
-local f = redis.call('HMGET', key, 'd', 'v', 'p', 'c', 'u', 'e')
-return {'ok', expired, f[1], f[2], enc(f[3]), f[4], f[5], f[6]}
+local f = redis.call('HMGET', key, 'd', 'v', 'p', 'c', 'u', 'e', 't')
+return {'ok', expired, f[1], f[2], enc(f[3]), f[4], f[5], f[6], f[7] or ''}
 `,
   // ARGV: id, json, ttl, expected (-1: none), pmode ('keep' | 'set'), penc, grace, full, prefix,
-  //       dkey, bound ('' none), expectP ('*' any)
+  //       dkey, bound ('' none), expectP ('*' any), tag (kept with the write), expectT ('*' any,
+  //       '=<tag>': the stored write's tag must be that one; a hash without 't' has tag '')
   colloquyStoreWrite: `${PRELUDE}
 local now = now_ms()
 local key, id = KEYS[1], ARGV[1]
@@ -78,6 +79,11 @@ local ver, oldp = 0, false
 if h then ver = tonumber(h[1]); oldp = h[2] end
 local expected = tonumber(ARGV[4])
 if expected >= 0 and ver ~= expected then return {'conflict', expired} end
+if ARGV[14] ~= '*' then
+  local t = ''
+  if h then t = redis.call('HGET', key, 't') or '' end
+  if '=' .. t ~= ARGV[14] then return {'conflict', expired} end
+end
 if ARGV[12] ~= '*' and enc(oldp) ~= ARGV[12] then return {'moved', expired} end
 local newp = oldp
 if ARGV[5] == 'set' then
@@ -87,7 +93,7 @@ local e = now + tonumber(ARGV[3])
 if ARGV[11] ~= '' and e > tonumber(ARGV[11]) then return {'late', expired} end
 local c = now
 if h then c = tonumber(h[3]) end
-redis.call('HSET', key, 'd', ARGV[2], 'v', ver + 1, 'c', c, 'u', now, 'e', e)
+redis.call('HSET', key, 'd', ARGV[2], 'v', ver + 1, 'c', c, 'u', now, 'e', e, 't', ARGV[13])
 if newp then redis.call('HSET', key, 'p', newp) else redis.call('HDEL', key, 'p') end
 redis.call('PEXPIREAT', key, e + grace)
 if full then

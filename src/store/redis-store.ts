@@ -67,7 +67,7 @@ import {
   sweepTimer,
   SweepGate,
 } from './shared.js';
-import type { CallOptions, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
+import type { CallOptions, Expected, SessionStore, StoredSession, StoreEvents, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
 export type { RedisConnection } from './redis-connection.js';
@@ -187,12 +187,12 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   async compareAndSet<T = unknown>(
     id: string,
-    expected: number,
+    expected: Expected,
     data: T,
     options: WriteOptions,
   ): Promise<number | null> {
-    checkExpected(expected);
-    return this.write(id, expected, data, options);
+    const e = checkExpected(expected);
+    return this.write(id, e.version, data, options, e.tag);
   }
 
   async touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
@@ -373,8 +373,15 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     if (tag) this.emit('expired', { id, principal: decP(tag) });
   }
 
-  private async write<T>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null> {
-    const { ttl, json, op } = checkWrite(id, expected, data, options);
+  private async write<T>(
+    id: string,
+    expected: number,
+    data: T,
+    options: WriteOptions,
+    expectedTag: string | null = null,
+  ): Promise<number | null> {
+    const { ttl, json, op, tag } = checkWrite(id, expected, data, options);
+    const expectT = expectedTag === null ? '*' : `=${expectedTag}`;
     const pmode = options.principal === undefined ? 'keep' : 'set';
     const penc = options.principal === undefined ? '-' : encP(options.principal);
     return this.run(op, options, async (call) => {
@@ -402,6 +409,8 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
           this.keys.deadlines,
           '',
           '*',
+          tag,
+          expectT,
         )) as (string | number)[];
         const v = finish(r);
         if (v === undefined)
@@ -441,6 +450,8 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
           this.keys.deadlines,
           bound,
           expectP,
+          tag,
+          expectT,
         )) as (string | number)[];
         const v = finish(r);
         if (v !== undefined) {

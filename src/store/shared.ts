@@ -5,7 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';
 import { storeCallStarted } from './diagnostics.js';
-import type { CallOptions, WriteOptions } from './store.js';
+import type { CallOptions, Expected, WriteOptions } from './store.js';
 import type {} from './errors.js';
 
 /** The longest TTL accepted (about 317 years): anything longer is a mistake, not a policy. */
@@ -61,10 +61,35 @@ export function nonNegative(value: number, name: string): number {
   return value;
 }
 
-/** compareAndSet's `expected`: a version, or 0 for "must not exist". */
-export function checkExpected(expected: number): void {
-  if (!Number.isSafeInteger(expected) || expected < 0)
+/** The longest WriteOptions.tag. */
+export const MAX_TAG_LENGTH = 64;
+
+/**
+ * compareAndSet's `expected` checked and split: the version (0 for "must not exist") and the tag
+ * the stored write must carry (null: any).
+ */
+export function checkExpected(expected: Expected): { version: number; tag: string | null } {
+  const version = typeof expected === 'number' ? expected : expected?.version;
+  const tag = typeof expected === 'number' ? null : expected?.tag;
+  if (!Number.isSafeInteger(version) || (version as number) < 0)
     throw new SessionError('ERR_INVALID_ARGUMENT', 'expected must be a version (0: absent)', 'local', { expected });
+  if (tag !== null) checkTag(tag);
+  return { version: version as number, tag };
+}
+
+/** A write's tag: a string of at most MAX_TAG_LENGTH characters ('' when none). */
+export function checkTag(tag: unknown): string {
+  if (tag === undefined) return '';
+  if (typeof tag !== 'string' || tag.length > MAX_TAG_LENGTH)
+    throw new SessionError(
+      'ERR_INVALID_ARGUMENT',
+      `tag must be a string of at most ${MAX_TAG_LENGTH} characters`,
+      'local',
+      {
+        option: 'tag',
+      },
+    );
+  return tag;
 }
 
 /**
@@ -76,13 +101,14 @@ export function checkWrite(
   expected: number,
   data: unknown,
   options: WriteOptions,
-): { ttl: number; json: string; op: 'set' | 'compareAndSet' } {
+): { ttl: number; json: string; op: 'set' | 'compareAndSet'; tag: string } {
   checkId(id);
   if (!options) throw new SessionError('ERR_INVALID_ARGUMENT', 'write options (ttlMs) are required', 'local');
   const ttl = checkTtl(options.ttlMs);
   const json = serialise(data);
   if (options.principal !== undefined && options.principal !== null) checkPrincipal(options.principal);
-  return { ttl, json, op: expected < 0 ? 'set' : 'compareAndSet' };
+  const tag = checkTag(options.tag);
+  return { ttl, json, op: expected < 0 ? 'set' : 'compareAndSet', tag };
 }
 
 /** After a lost race or two, a short random pause (at most 50 ms) spreads the contenders out. */

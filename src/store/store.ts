@@ -6,6 +6,10 @@
 //   - Every write carries a TTL; `touch` extends it without rewriting the data.
 //   - Every write bumps `version`; `compareAndSet` writes only over the version it names (0: the
 //     session must not exist), which is the atomic update everything else builds on.
+//   - A write may carry a `tag` (the writer's random token), kept with the version; a
+//     compareAndSet that names a version and a tag writes only over that very write. A version
+//     number alone can come back: when a Redis failover loses the newest writes, the promoted
+//     replica counts on from an older version, and another writer's write gets the number again.
 //   - A session's principal index is updated in the same atomic step as the session, so "list"
 //     and "revoke all" never see a session without its index entry or the reverse.
 //   - Data is serialised (JSON) on the way in and parsed on the way out: callers never share
@@ -24,6 +28,8 @@ export interface StoredSession<T = unknown> {
   data: T;
   /** Starts at 1 and grows by one with every write. */
   version: number;
+  /** The tag the write that stored this version carried ('' when none, WriteOptions.tag). */
+  tag: string;
   /** Who the session belongs to (indexed), or null. */
   principal: string | null;
   /** Milliseconds since the epoch (the store's clock). */
@@ -43,7 +49,20 @@ export interface WriteOptions extends CallOptions {
   ttlMs: number;
   /** The principal to index the session under; omit to keep the current one. */
   principal?: string | null;
+  /**
+   * A tag kept with this write, read back as StoredSession.tag and compared by a compareAndSet
+   * that names it (at most 64 characters; default ''): a random token per write tells this write
+   * from another one that got the same version number after a failover.
+   */
+  tag?: string;
 }
+
+/**
+ * compareAndSet's `expected`: a version (0: the session must not exist), or a version and the tag
+ * its write carried, to write only over that very write (a version number that came back after a
+ * failover lost writes, written by someone else, does not match).
+ */
+export type Expected = number | { version: number; tag: string };
 
 export interface StoreEvents extends Record<string, unknown> {
   created: { id: string; principal: string | null };
@@ -55,8 +74,8 @@ export interface SessionStore extends Pick<Emitter<StoreEvents>, 'on' | 'once' |
   get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null>;
   /** Creates or replaces; resolves with the new version. */
   set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number>;
-  /** Writes only when the stored version is `expected` (0: absent); null when it moved. */
-  compareAndSet<T = unknown>(id: string, expected: number, data: T, options: WriteOptions): Promise<number | null>;
+  /** Writes only when the stored version (and tag, if named) is `expected` (0: absent); null when it moved. */
+  compareAndSet<T = unknown>(id: string, expected: Expected, data: T, options: WriteOptions): Promise<number | null>;
   /** Extends the TTL without rewriting the data; false when the session does not exist. */
   touch(id: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
   destroy(id: string, options?: CallOptions): Promise<boolean>;

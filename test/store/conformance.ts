@@ -163,6 +163,28 @@ export function storeConformance(h: StoreHarness): void {
       expect(seen).toEqual(['created 0', 'created 1', 'destroyed 0', 'expired 1']);
     }));
 
+  it('a write keeps its tag; compareAndSet naming a version and a tag writes only over that very write', () =>
+    withStore(async (s) => {
+      const id = fresh('tag');
+      expect(await s.compareAndSet(id, { version: 0, tag: 'x' }, { x: 0 }, { ttlMs: TTL })).toBeNull(); // absent: tag ''
+      expect(await s.compareAndSet(id, { version: 0, tag: '' }, { x: 1 }, { ttlMs: TTL, tag: 'a' })).toBe(1);
+      expect(await s.get(id)).toMatchObject({ version: 1, tag: 'a' });
+      expect(await s.compareAndSet(id, { version: 1, tag: 'b' }, { x: 2 }, { ttlMs: TTL, tag: 'c' })).toBeNull();
+      expect(await s.compareAndSet(id, { version: 1, tag: 'a' }, { x: 2 }, { ttlMs: TTL, tag: 'c' })).toBe(2);
+      expect(await s.touch(id, 2 * TTL)).toBe(true); // a touch keeps the tag
+      expect(await s.get(id)).toMatchObject({ data: { x: 2 }, version: 2, tag: 'c' });
+      // A version number written again by someone else (what a failover that lost writes allows).
+      await s.destroy(id);
+      expect(await s.set(id, { x: 'other' }, { ttlMs: TTL, tag: 'other-1' })).toBe(1);
+      expect(await s.set(id, { x: 'other' }, { ttlMs: TTL, tag: 'other-2' })).toBe(2);
+      expect(await s.compareAndSet(id, { version: 2, tag: 'c' }, { x: 3 }, { ttlMs: TTL })).toBeNull();
+      expect(await s.compareAndSet(id, 2, { x: 3 }, { ttlMs: TTL })).toBe(3); // a bare version ignores tags
+      expect(await s.get(id)).toMatchObject({ data: { x: 3 }, version: 3, tag: '' });
+      await expect(s.set(id, {}, { ttlMs: TTL, tag: 'x'.repeat(65) })).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARGUMENT',
+      });
+    }));
+
   it('refuses bad arguments with coded errors and nothing written', () =>
     withStore(async (s) => {
       const id = fresh('bad');
