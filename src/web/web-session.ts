@@ -33,6 +33,7 @@ export class WebSession<T extends SessionData = SessionData> {
   /** @internal */ state: SessionState;
   /** @internal */ record: SessionRecord | null;
   /** @internal The stored version `record` is (0: none). */ version: number;
+  /** @internal The tag of the write that stored that version (src/web/writer.ts). */ tag: string;
   /** @internal */ readonly changes = new Map<string, unknown>();
   /** @internal */ principalChange: string | null | undefined = undefined;
   /** @internal */ cookieChanged = false;
@@ -46,6 +47,7 @@ export class WebSession<T extends SessionData = SessionData> {
       token: SessionToken | null;
       record: SessionRecord | null;
       version?: number;
+      tag?: string;
       principal: string | null;
       hadCookie: boolean;
       available: boolean;
@@ -57,6 +59,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.token = init.token;
     this.record = init.record;
     this.version = init.version ?? 0;
+    this.tag = init.tag ?? '';
     this.state = init.record ? 'stored' : 'new';
     this.principalValue = init.principal;
     this.hadCookie = init.hadCookie;
@@ -175,6 +178,7 @@ export class WebSession<T extends SessionData = SessionData> {
         if (outcome.value.s !== this.record?.s) this.cookieChanged = true;
         this.record = outcome.value;
         this.version = outcome.version;
+        this.tag = outcome.tag;
       });
   }
 
@@ -209,6 +213,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.principalChange = principal;
     this.record = null;
     this.version = 0;
+    this.tag = '';
     this.token = this.m.newToken();
     this.state = 'new';
     this.cookieChanged = true;
@@ -234,6 +239,7 @@ export class WebSession<T extends SessionData = SessionData> {
     this.principalChange = undefined;
     this.record = null;
     this.version = 0;
+    this.tag = '';
     this.state = 'destroyed';
     this.cookieChanged = true;
   }
@@ -276,9 +282,10 @@ export class WebSession<T extends SessionData = SessionData> {
   }
 
   /** @internal */
-  saved(record: SessionRecord, version: number, principal: string | null): void {
+  saved(record: SessionRecord, version: number, tag: string, principal: string | null): void {
     this.record = record;
     this.version = version;
+    this.tag = tag;
     this.principalValue = principal;
     this.principalChange = undefined;
     this.changes.clear();

@@ -144,6 +144,7 @@ export class WebSessions {
           token,
           record: found.data,
           version: found.version,
+          tag: found.tag,
           principal: this.principalOf(found.principal),
           hadCookie: true,
           available: true,
@@ -204,7 +205,7 @@ export class WebSessions {
       );
       if (outcome === GONE || outcome === null)
         throw new SessionError('ERR_STORE_CONFLICT', 'a new session id was already taken', 'local', { retries: 0 });
-      session.saved(outcome.value, outcome.version, principal);
+      session.saved(outcome.value, outcome.version, outcome.tag, principal);
       session.cookieChanged = true;
       return;
     }
@@ -226,7 +227,7 @@ export class WebSessions {
     }
     const principal = this.principalOf(outcome.principal);
     if (outcome.value.s !== rec.s) session.cookieChanged = true;
-    session.saved(outcome.value, outcome.version, principal);
+    session.saved(outcome.value, outcome.version, outcome.tag, principal);
   }
 
   /** @internal Whether save() would write anything now (changes, a new session with data, or a touch due). */
@@ -383,7 +384,12 @@ export class WebSessions {
     const now = this.now();
     const hint =
       session.record && session.version > 0 && session.state === 'stored'
-        ? { value: session.record, version: session.version, principal: this.indexName(session.principalValue) }
+        ? {
+            value: session.record,
+            version: session.version,
+            tag: session.tag,
+            principal: this.indexName(session.principalValue),
+          }
         : undefined;
     return this.writer.apply(
       this.key(token.id),

@@ -13,10 +13,48 @@
 //   change(current) -> { value, principal } : write this
 //                   -> undefined            : nothing to write (the caller still gets `current`)
 //                   -> GONE                 : the record must not be (re)created; the caller is told
+//
+// Every write carries a tag unique to it (the store keeps it with the version), and every
+// compare-and-set names the version AND the tag it read. A version number alone can come back:
+// a Redis failover that lost the newest write leaves the record one version older, and the next
+// write on the new primary gets the lost write's number again. A change read from the lost
+// write then misses its compare-and-set (the tag differs) instead of writing over the other
+// one; read again, the record shows that very version with another tag, and the change fails
+// with ERR_STORE_CONFLICT, details.reason 'version-reused' (docs/web-sessions.md): the request
+// read a state the store no longer has, and another request has built on the older one since.
+// A record found at an older version (the lost write and nothing since) takes the change as any
+// newer record does: the write that was lost is lost once, the one after it is kept.
 
+import { randomBytes } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
-import type { SessionStore, StoredSession, WriteOptions } from '../store/store.js';
+import type { Expected, SessionStore, StoredSession, WriteOptions } from '../store/store.js';
 import type {} from '../store/errors.js';
+
+/** Tags: this process's random prefix and a count, so no two writes anywhere carry one tag. */
+const TAG_PREFIX = randomBytes(9).toString('base64url');
+let tags = 0;
+function newTag(): string {
+  return `${TAG_PREFIX}.${(++tags).toString(36)}`;
+}
+
+/** What a change's compare-and-set must find: the very write it read, or nothing. */
+function expectedOf<R>(base: Current<R> | null): Expected {
+  return base ? { version: base.version, tag: base.tag } : 0;
+}
+
+/**
+ * After a missed compare-and-set: the change read `base`, and the store now holds `fresh`. The
+ * same version with another tag is a version written again after a failover lost `base`.
+ */
+function reusedVersion<R>(base: Current<R> | null, fresh: Current<R> | null): SessionError | null {
+  if (!base || !fresh || fresh.version !== base.version || fresh.tag === base.tag) return null;
+  return new SessionError(
+    'ERR_STORE_CONFLICT',
+    `the session changed under this request in a way it cannot follow: the store lost the version it read (${base.version}, in a failover) and another write has that version now; nothing was written, repeat the request`,
+    'local',
+    { reason: 'version-reused', version: base.version, retries: 0 },
+  );
+}
 
 export const GONE = Symbol('gone');
 
@@ -24,6 +62,8 @@ export interface Current<R> {
   value: R;
   principal: string | null;
   version: number;
+  /** The tag of the write that stored `version` ('' for none). */
+  tag: string;
 }
 
 export interface Next<R> {
@@ -67,7 +107,7 @@ export interface WriterOptions<R> {
    */
   now?: {
     get(key: string): StoredSession<R> | null;
-    compareAndSet(key: string, expected: number, value: R, options: WriteOptions): number | null;
+    compareAndSet(key: string, expected: Expected, value: R, options: WriteOptions): number | null;
   };
 }
 
@@ -120,25 +160,27 @@ export class Writer<R> {
     // sharing nothing with this one (a MemoryStore is in one process): a miss means the hint was
     // stale, and the second attempt, from a fresh read, succeeds. The bound is kept anyway.
     for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {
-      if (base === undefined) {
-        const s = now.get(key);
-        base = s ? { value: s.data, principal: s.principal, version: s.version } : null;
-      }
+      if (base === undefined) base = current(now.get(key));
       const next = change(base);
       if (next === GONE) return GONE;
       if (next === undefined) return base;
       const ttlMs = this.o.ttl(next.value);
       if (ttlMs <= 0) return GONE;
-      const version = now.compareAndSet(key, base?.version ?? 0, next.value, {
+      const tag = newTag();
+      const version = now.compareAndSet(key, expectedOf(base), next.value, {
         ttlMs,
         principal: next.principal,
         timeoutMs: this.o.timeoutMs,
+        tag,
       });
       if (version !== null) {
         this.o.written?.(key);
-        return { value: next.value, principal: next.principal, version };
+        return { value: next.value, principal: next.principal, version, tag };
       }
-      base = undefined;
+      const fresh = current(now.get(key));
+      const reused = reusedVersion(base, fresh);
+      if (reused) throw reused;
+      base = fresh;
     }
     throw new SessionError(
       'ERR_STORE_CONFLICT',
@@ -183,7 +225,7 @@ export class Writer<R> {
           continue;
         }
         if (next !== undefined) {
-          state = { value: next.value, principal: next.principal, version: (state?.version ?? 0) + 1 };
+          state = { value: next.value, principal: next.principal, version: (state?.version ?? 0) + 1, tag: '' };
           changed = true;
         }
         seen.push(state);
@@ -198,23 +240,29 @@ export class Writer<R> {
         line.cached = base;
         return batch.map(() => GONE);
       }
+      const tag = newTag();
       const version = await this.o.guard(
-        this.o.store.compareAndSet(key, base?.version ?? 0, state.value, {
+        this.o.store.compareAndSet(key, expectedOf(base), state.value, {
           ttlMs,
           principal: state.principal,
           timeoutMs: this.o.timeoutMs,
+          tag,
         }),
         'compareAndSet',
       );
       if (version !== null) {
         this.o.written?.(key);
         const written = state;
-        const cached: Current<R> = { value: written.value, principal: written.principal, version };
+        const cached: Current<R> = { value: written.value, principal: written.principal, version, tag };
         line.cached = cached;
         for (let i = 0; i < seen.length; i++) if (seen[i] === written) seen[i] = cached;
         return seen;
       }
-      line.cached = undefined; // another process wrote: read again
+      // Another writer got there first: read again (and apply the batch to what it wrote).
+      const fresh = await this.read(key);
+      const reused = reusedVersion(base, fresh);
+      if (reused) throw reused;
+      line.cached = fresh;
       if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
     }
     throw new SessionError(
@@ -230,8 +278,12 @@ export class Writer<R> {
       this.o.store.get<R>(key, { timeoutMs: this.o.timeoutMs }),
       'get',
     );
-    return s ? { value: s.data, principal: s.principal, version: s.version } : null;
+    return current(s);
   }
+}
+
+function current<R>(s: StoredSession<R> | null): Current<R> | null {
+  return s ? { value: s.data, principal: s.principal, version: s.version, tag: s.tag } : null;
 }
 
 /**

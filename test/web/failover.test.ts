@@ -5,8 +5,15 @@
 // compare-and-set, reads the record again and applies its change to what the store holds.
 //
 // The older record is put back into a real store: on a real redis-server the record's hash is
-// DUMPed before the write and RESTOREd after it (version and all, as the promoted replica holds
-// it); on a MemoryStore the older record is written back over the newer one.
+// DUMPed before the write and RESTOREd after it (version, tag and all, as the promoted replica
+// holds it); on a MemoryStore the record is destroyed and written again up to that version, the
+// last write with that version's tag.
+//
+// And the case a version number alone could not see: after the failover another request writes
+// the record, which takes the lost write's version number again. The request that read the lost
+// write must not write over it: its compare-and-set names the version and the write's tag, misses,
+// and the save fails with ERR_STORE_CONFLICT (details.reason 'version-reused'); a request through
+// handle() answers 503 (retry), and the other request's write stands.
 
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +41,13 @@ function memoryBacking(): Backing {
       const old = await store.get(key);
       if (!old) throw new Error(`no record under ${key}`);
       return async () => {
-        await store.set(key, old.data, { ttlMs: 60_000, principal: old.principal });
+        await store.destroy(key);
+        for (let v = 1; v <= old.version; v++)
+          await store.set(key, old.data, {
+            ttlMs: 60_000,
+            principal: old.principal,
+            tag: v === old.version ? old.tag : '',
+          });
       };
     },
     close: () => store.close(),
@@ -112,11 +125,69 @@ async function lostWriteThenUpdate(backing: Backing): Promise<void> {
   await sessions.close();
 }
 
+async function reusedVersion(backing: Backing): Promise<void> {
+  const sessions = new WebSessions({ store: backing.store });
+  const cookie = await request(sessions, '', (s) => s.set('user', 'ada'));
+  const id = cookie.slice(cookie.indexOf('=') + 1).split('.')[0] as string;
+  const key = `web:${id}`;
+  const older = await backing.save(key); // the record as the replica has it: { user }, version 1
+  await request(sessions, cookie, (s) => s.set('cart', 'book')); // version 2, acknowledged by the primary only
+
+  // A request that read version 2 (with the cart) before the failover…
+  const slow = await sessions.load({ cookie, secure: false });
+  expect(slow.data).toEqual({ user: 'ada', cart: 'book' });
+  await older(); // the promoted replica: version 1, the cart is gone
+  // …another request writes after it: version 2 again, another write…
+  await request(sessions, cookie, (s) => s.set('theme', 'dark'));
+  const other = await backing.store.get<{ d: unknown }>(key);
+  expect(other).toMatchObject({ version: 2, data: { d: { user: 'ada', theme: 'dark' } } });
+  // …and the first one saves: refused, typed, and nothing written over the other request's write.
+  slow.set('note', 'from the lost version');
+  await expect(sessions.save(slow)).rejects.toMatchObject({
+    code: 'ERR_STORE_CONFLICT',
+    details: { reason: 'version-reused', version: 2 },
+  });
+  expect(await backing.store.get(key)).toEqual(other);
+  // The same through handle(): a request that read version 3 (with the theme) and saves after the
+  // failover took version 3 back and another request wrote it again fails closed (503, retry).
+  await request(sessions, cookie, (s) => s.set('theme', 'dark')); // version 3
+  const olderAgain = await backing.save(key);
+  await request(sessions, cookie, (s) => s.set('cart', 'pen')); // version 4, lost below
+  let loaded!: () => void;
+  const read = new Promise<void>((resolve) => (loaded = resolve));
+  let rewritten!: () => void;
+  const failover = new Promise<void>((resolve) => (rewritten = resolve));
+  const pending = sessions.handle(new Request('http://app.test/', { headers: { cookie } }), async (_r, s) => {
+    expect(s.data).toEqual({ user: 'ada', theme: 'dark', cart: 'pen' });
+    loaded();
+    await failover;
+    s.set('note', 'late');
+    return new Response('ok');
+  });
+  await read;
+  await olderAgain(); // version 3 again
+  await request(sessions, cookie, (s) => s.set('theme', 'light')); // version 4 again, another write
+  const written = await backing.store.get(key);
+  rewritten();
+  expect((await pending).status).toBe(503);
+  expect(await backing.store.get(key)).toEqual(written);
+  await sessions.close();
+}
+
 describe('web sessions: a write lost in a store failover', () => {
   it('MemoryStore: the lost write is lost once; the update that read it is re-applied, not lost', async () => {
     const backing = memoryBacking();
     try {
       await lostWriteThenUpdate(backing);
+    } finally {
+      await backing.close();
+    }
+  });
+
+  it('MemoryStore: a version written again after the loss is not written over by a request that read the lost one', async () => {
+    const backing = memoryBacking();
+    try {
+      await reusedVersion(backing);
     } finally {
       await backing.close();
     }
@@ -135,6 +206,15 @@ describe('web sessions: a write lost in a store failover', () => {
       const backing = redisBacking(redis);
       try {
         await lostWriteThenUpdate(backing);
+      } finally {
+        await backing.close();
+      }
+    });
+
+    it('Redis, the version written again after the RESTORE: a request that read the lost one is refused (version-reused)', async () => {
+      const backing = redisBacking(redis);
+      try {
+        await reusedVersion(backing);
       } finally {
         await backing.close();
       }
