@@ -25,10 +25,18 @@
 //     is stored, so a node dying between any two writes leaves a head whose chunks are all
 //     there.
 //   - Ownership by version: every head write is a compare-and-set on the version this node last
-//     wrote. A node that restores the session claims it by writing over the version it read;
-//     the old owner's next persist then fails, and it ends its copy (ERR_STORE_CONFLICT) instead
-//     of speaking for a session that has moved. Chunk names carry the writer's *epoch* (random
-//     per owner), so an old owner still writing never reuses a name the new owner stores.
+//     wrote. A node that restores the session claims it by writing over the version it read
+//     (with a token of its own); the old owner's next persist then fails, and it ends its copy
+//     (ERR_STORE_CONFLICT) instead of speaking for a session that has moved. Chunk names carry
+//     the writer's *epoch* (random per owner), so an old owner still writing never reuses a name
+//     the new owner stores.
+//   - Ownership by incarnation: what a copy of a session last stored is its DurableHold, not an
+//     entry per session ID. A session restored again on the node that still runs an older copy
+//     (the client came back while that copy retried a persist through an outage) gets a new hold;
+//     the older copy's next try finds itself superseded and fails as a takeover without writing,
+//     where it used to read its successor's version and write its older snapshot over it (and
+//     drop its successor's chunks). owns() compares the version and the token: after a failover
+//     lost writes, a version number can come back, written by someone else.
 //   - The head lives for the resume window plus `graceMs` after its last write; chunks live twice
 //     that and are touched once they are older than that, so no chunk expires before its head.
 //     A session that ends leaves a short tombstone (compare-and-set, so it never erases a newer
@@ -53,9 +61,13 @@ import { MAX_FRAME_SIZE } from '../engine/frames.js';
 import { ResumeRefuseReason } from '../engine/frames.js';
 import type { ResumeRefuseReasonValue, SessionFrame } from '../engine/frames.js';
 import type { MachineSnapshot, ReleasedEnd } from '../engine/machine/index.js';
-import type { SessionStore } from '../store/store.js';
+import type { Expected, SessionStore } from '../store/store.js';
 import type {} from '../store/errors.js';
 import { DEFAULT_PERSIST_RETRY_MS, retryWhileUnreachable } from './persist-retry.js';
+import { decodeHead, encodeHead, hashResumeSecret, storedFrames } from './durable-record.js';
+import type { Chunk, Record } from './durable-record.js';
+
+export { hashResumeSecret };
 
 export interface DurabilityOptions {
   store: SessionStore;
@@ -84,124 +96,18 @@ export const CHUNK_FRAMES = 64;
 /** A chunk (or the tail) takes no more frames once its encoded frames reach this many bytes. */
 export const CHUNK_BYTES = 64 * 1024;
 
-/** One chunk of the outbound sequence: frames start..start+count-1, stored under `name`. */
-type ChunkRef = [name: string, start: number, count: number];
-
-/** What the store holds under a session's key (the head). */
-interface Record {
-  snapshot: EncodedHead;
-  principal: unknown;
-  log: { base: number; sent: number; end: number; chunks: ChunkRef[]; tailStart: number; tail: string[] };
-  ended?: boolean;
-  /** Why it ended (code: message), when an error ended it. */
-  why?: string;
-  /** The write token of the persist that stored this head (random per try). */
-  w?: string;
-  /** The RESUME_REFUSED reason later RESUMEs hear, when not `closed` (stale-state). */
-  reason?: ResumeRefuseReasonValue;
-  /**
-   * Ended by an orderly release: what answers a client that lost the end of the release and
-   * resumes on another node (ReleasedEnd; frames base64url-encoded), and the secret's hash to
-   * check its RESUME against.
-   */
-  released?: { secretHash: string; received: number; base: number; frames: string[] };
-}
-
-type Dialogue = MachineSnapshot['dialogue'];
-type Pending = NonNullable<Dialogue['pendingRemote']>;
-/** A pending request with its user data (what the peer's indication carried) as base64url. */
-type EncodedPending = { kind: Pending['kind']; userData?: string } & { [field: string]: unknown };
-
-type EncodedHead = Omit<MachineSnapshot, 'sessionId' | 'resumeSecret' | 'replay' | 'queued' | 'dialogue'> & {
-  sessionId: string;
-  /** SHA-256 of the resume secret, base64url: the secret itself is never stored. */
-  secretHash: string;
-  dialogue: Omit<Dialogue, 'activity' | 'pendingLocal' | 'pendingRemote' | 'minorUserData'> & {
-    activity: string | null;
-    pendingLocal: EncodedPending | null;
-    pendingRemote: EncodedPending | null;
-    minorUserData?: string;
-  };
-};
-
-function encodePending(p: Pending | null): EncodedPending | null {
-  if (p === null) return null;
-  const { userData, ...rest } = p as Pending & { userData?: Uint8Array };
-  return userData === undefined ? rest : { ...rest, userData: toBase64(userData) };
-}
-
-function decodePending(p: EncodedPending | null | undefined): Pending | null {
-  if (p === null || p === undefined) return null;
-  const { userData, ...rest } = p;
-  return (typeof userData === 'string' ? { ...rest, userData: fromBase64(userData) } : rest) as Pending;
-}
-
-/** The stored form of a resume secret. */
-export function hashResumeSecret(secret: Uint8Array): string {
-  return createHash('sha256').update(secret).digest('base64url');
-}
-
-function encodeHead(s: MachineSnapshot): EncodedHead {
-  const { replay: _replay, queued: _queued, resumeSecret: _secret, ...rest } = s;
-  return {
-    ...rest,
-    sessionId: toBase64(s.sessionId),
-    secretHash: hashResumeSecret(s.resumeSecret),
-    dialogue: encodeDialogue(s.dialogue),
-  };
-}
-
-function encodeDialogue(d: Dialogue): EncodedHead['dialogue'] {
-  const { minorUserData, ...rest } = d;
-  return {
-    ...rest,
-    activity: d.activity ? toBase64(d.activity) : null,
-    pendingLocal: encodePending(d.pendingLocal),
-    pendingRemote: encodePending(d.pendingRemote),
-    ...(minorUserData ? { minorUserData: toBase64(minorUserData) } : {}),
-  };
-}
-
-function decodeDialogue(e: EncodedHead['dialogue']): Dialogue {
-  const { minorUserData, ...rest } = e;
-  return {
-    ...rest,
-    activity: e.activity === null ? null : fromBase64(e.activity),
-    pendingLocal: decodePending(e.pendingLocal),
-    pendingRemote: decodePending(e.pendingRemote),
-    ...(typeof minorUserData === 'string' ? { minorUserData: fromBase64(minorUserData) } : {}),
-  };
-}
-
-function decodeHead(
-  e: EncodedHead,
-  resumeSecret: Uint8Array,
-  replay: SessionFrame[],
-  queued: SessionFrame[],
-): MachineSnapshot {
-  const { secretHash: _hash, ...rest } = e;
-  return {
-    ...rest,
-    sessionId: fromBase64(e.sessionId),
-    resumeSecret,
-    replay,
-    queued,
-    dialogue: decodeDialogue(e.dialogue),
-  };
-}
-
-/** A chunk as this node knows it. */
-interface Chunk {
-  name: string;
-  start: number;
-  count: number;
-  /** When it was last written or touched (Date.now()); 0: never by this node. */
-  at: number;
-}
-
-/** What this node last stored for a session it owns. */
-interface Owned {
+/**
+ * One incarnation of a session on this node, and what it last stored. A session restored here
+ * again (claimed from the store while an older copy of it still runs here, say still retrying a
+ * persist through an outage) gets a new hold; the older copy keeps its own, so it writes only
+ * over its own version and its own chunks, never over its successor's (it is superseded: its
+ * next try fails as a takeover without writing).
+ */
+export interface DurableHold {
+  readonly id: string;
+  /** The version of the head this incarnation last stored (0: none yet), and that write's token. */
   version: number;
+  token: string;
   epoch: string;
   next: number;
   /** The outbound sequence as last stored: frames[i] has wire count base + i. */
@@ -224,7 +130,8 @@ interface Try {
 
 /** One node's view of the durable sessions it owns. */
 export class DurableSessions {
-  private readonly owned = new Map<string, Owned>();
+  /** The current incarnation of each session held here. */
+  private readonly owned = new Map<string, DurableHold>();
   /** Encoded frames, so a frame is encoded once however many times its chunk is written. */
   private readonly encoded = new WeakMap<SessionFrame, string>();
 
@@ -252,18 +159,43 @@ export class DurableSessions {
     return e;
   }
 
+  /** The current hold of session `id` here; a new one (nothing stored yet) when there is none. */
+  hold(id: string): DurableHold {
+    let hold = this.owned.get(id);
+    if (hold === undefined) {
+      hold = { id, version: 0, token: '', epoch: randomEpoch(), next: 0, base: 0, frames: [], chunks: [] };
+      this.owned.set(id, hold);
+    }
+    return hold;
+  }
+
+  /** Whether `hold` is still the current incarnation of its session here (not forgotten, not claimed again). */
+  private current(hold: DurableHold): boolean {
+    return this.owned.get(hold.id) === hold;
+  }
+
+  /** The error of a write by an incarnation that no longer owns its session. */
+  private takenOver(hold: DurableHold): SessionError {
+    if (this.current(hold)) this.owned.delete(hold.id);
+    return new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', {
+      id: hold.id,
+    });
+  }
+
   /**
-   * Persists a snapshot over the version this node last wrote (0 for a new session), trying
-   * again while the store is unreachable, up to persistRetryMs (./persist-retry.ts).
+   * Persists a snapshot over the version `hold` last wrote (0 for a new session), trying again
+   * while the store is unreachable, up to persistRetryMs (./persist-retry.ts). Every try writes
+   * for `hold` only: once another incarnation replaced it, the next try fails (ERR_STORE_CONFLICT).
    */
-  async persist(id: string, snapshot: MachineSnapshot, live: unknown): Promise<void> {
+  async persist(hold: DurableHold, snapshot: MachineSnapshot, live: unknown): Promise<void> {
+    const id = hold.id;
     // The principal as it is now, with the snapshot taken in the same step: a service that keeps
     // state in it (the chat's log position) changes it with what it queues in the session, and
     // the store must get the two as they were together, not the principal of a later moment.
     const principal: unknown = live === undefined ? undefined : JSON.parse(JSON.stringify(live));
     const tries: Try[] = [];
     const bound = this.options.persistRetryMs ?? DEFAULT_PERSIST_RETRY_MS;
-    const kept = await retryWhileUnreachable(bound, () => this.persistOnce(id, snapshot, principal, tries));
+    const kept = await retryWhileUnreachable(bound, () => this.persistOnce(hold, snapshot, principal, tries));
     // Chunks written by the other tries are named by no stored head.
     const names = new Set(kept.chunks.map((c) => c.name));
     for (const t of tries)
@@ -275,11 +207,19 @@ export class DurableSessions {
   }
 
   /** One try of persist(): resolves with the try whose head is stored (this one, or an earlier one that landed). */
-  private async persistOnce(id: string, snapshot: MachineSnapshot, principal: unknown, tries: Try[]): Promise<Try> {
+  private async persistOnce(
+    hold: DurableHold,
+    snapshot: MachineSnapshot,
+    principal: unknown,
+    tries: Try[],
+  ): Promise<Try> {
+    const id = hold.id;
+    // Superseded while it waited to try again: its successor's version is not this copy's to write over.
+    if (!this.current(hold)) throw this.takenOver(hold);
     const store = this.options.store;
     const ttlMs = this.ttl();
     const now = Date.now();
-    const prev = this.owned.get(id) ?? { version: 0, epoch: randomEpoch(), next: 0, base: 0, frames: [], chunks: [] };
+    const prev = hold;
     const base = snapshot.replayBase;
     const frames = snapshot.queued.length > 0 ? [...snapshot.replay, ...snapshot.queued] : snapshot.replay;
     const end = base + frames.length;
@@ -357,22 +297,24 @@ export class DurableSessions {
       w: attempt.token,
     };
     attempt.headSent = true;
-    let version = await store.compareAndSet(this.key(id), prev.version, record, {
+    // Over the very write this copy last stored (its version and token): after a failover lost
+    // writes, the same version number may hold another node's claim.
+    let version = await store.compareAndSet(this.key(id), written(prev), record, {
       ttlMs,
       principal: this.principalKey(principal),
+      tag: attempt.token,
     });
     let stored = attempt;
     if (version === null) {
       // An earlier try of this persist may have landed after all: then the head is its write.
       const landed = await this.landed(id, prev.version, tries, attempt);
-      if (landed === null) {
-        this.owned.delete(id);
-        throw new SessionError('ERR_STORE_CONFLICT', 'the session was taken over by another node', 'local', { id });
-      }
+      if (landed === null) throw this.takenOver(hold);
       ({ version, stored } = landed);
     }
-    this.owned.set(id, {
+    const dropped = prev.chunks;
+    Object.assign(hold, {
       version,
+      token: stored.token,
       epoch: stored.epoch,
       next: Math.max(next, stored.next),
       base,
@@ -382,7 +324,7 @@ export class DurableSessions {
     const names = new Set(stored.chunks.map((c) => c.name));
     this.dropChunks(
       id,
-      prev.chunks.filter((c) => !names.has(c.name)),
+      dropped.filter((c) => !names.has(c.name)),
     );
     return stored;
   }
@@ -409,7 +351,7 @@ export class DurableSessions {
   async claim(
     id: string,
     secret: Uint8Array,
-  ): Promise<{ snapshot: MachineSnapshot; principal: unknown } | null | 'wrong-secret'> {
+  ): Promise<{ snapshot: MachineSnapshot; principal: unknown; hold: DurableHold } | null | 'wrong-secret'> {
     const store = this.options.store;
     const presented = createHash('sha256').update(secret).digest();
     // A chunk can vanish between reading the head and reading it (the owner moved on), or the head
@@ -426,45 +368,27 @@ export class DurableSessions {
       const { log } = stored.data;
       const parts = await Promise.all(log.chunks.map(([name]) => store.get<string[]>(this.chunkKey(id, name))));
       if (parts.some((p) => p === null)) continue;
-      const frames: SessionFrame[] = [];
-      const chunks: Chunk[] = [];
-      log.chunks.forEach(([name, start, count], i) => {
-        const data = (parts[i] as { data: string[] }).data;
-        if (!Array.isArray(data) || data.length < count)
-          throw new SessionError('ERR_STORE_UNAVAILABLE', `a stored chunk of session ${id} is malformed`, 'local', {
-            id,
-            cause: 'chunk-malformed',
-          });
-        for (let k = 0; k < count; k++) {
-          if (start + k >= log.base && start + k < log.end)
-            frames.push(decodeFrame(fromBase64(data[k] as string), MAX_FRAME_SIZE) as SessionFrame);
-        }
-        chunks.push({ name, start, count, at: 0 });
-      });
-      if (!Array.isArray(log.tail) || log.tailStart + log.tail.length !== log.end)
-        throw new SessionError('ERR_STORE_UNAVAILABLE', `the stored tail of session ${id} is malformed`, 'local', {
-          id,
-          cause: 'chunk-malformed',
-        });
-      log.tail.forEach((f, k) => {
-        if (log.tailStart + k >= log.base) frames.push(decodeFrame(fromBase64(f), MAX_FRAME_SIZE) as SessionFrame);
-      });
-      if (frames.length !== log.end - log.base)
-        throw new SessionError(
-          'ERR_STORE_UNAVAILABLE',
-          `the stored frames of session ${id} do not cover ${log.base}..${log.end}`,
-          'local',
-          { id, cause: 'chunk-malformed' },
-        );
-      const version = await store.compareAndSet(this.key(id), stored.version, stored.data, { ttlMs: this.ttl() });
+      const { frames, chunks } = storedFrames(id, log, parts as { data: string[] }[]);
+      // The claim is a write of its own (a fresh token): the previous owner's token never
+      // stands for this incarnation's ownership (owns() and landed() compare it).
+      const token = randomBytes(6).toString('base64url');
+      const version = await store.compareAndSet(
+        this.key(id),
+        { version: stored.version, tag: stored.tag },
+        { ...stored.data, w: token },
+        { ttlMs: this.ttl(), tag: token },
+      );
       // The head moved since it was read: the owner, still running, persisted meanwhile (or another
       // node claimed it): read it again and claim the newer state.
       if (version === null) continue;
-      this.owned.set(id, { version, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks });
+      // A new incarnation: an older one still running here keeps its own hold, now superseded.
+      const hold: DurableHold = { id, version, token, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks };
+      this.owned.set(id, hold);
       const split = log.sent - log.base;
       return {
         snapshot: decodeHead(stored.data.snapshot, secret, frames.slice(0, split), frames.slice(split)),
         principal: stored.data.principal,
+        hold,
       };
     }
     return null;
@@ -477,14 +401,17 @@ export class DurableSessions {
    * client resumes on.
    */
   async ended(
-    id: string,
+    hold: DurableHold,
     why?: string,
     reason?: ResumeRefuseReasonValue,
     released?: { end: ReleasedEnd; secret: Uint8Array },
   ): Promise<void> {
-    const owned = this.owned.get(id);
+    const id = hold.id;
+    // A superseded incarnation leaves nothing: its successor owns the record.
+    if (!this.current(hold)) return;
     this.owned.delete(id);
-    if (owned === undefined) return;
+    const owned = hold;
+    if (owned.version === 0) return;
     const tombstone: Pick<Record, 'ended' | 'principal' | 'why' | 'reason' | 'released'> = {
       ended: true,
       principal: null,
@@ -499,17 +426,19 @@ export class DurableSessions {
         frames: released.end.frames.map((f) => toBase64(encodeFrame(f))),
       };
     const version = await this.options.store
-      .compareAndSet(this.key(id), owned.version, tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
+      .compareAndSet(this.key(id), written(owned), tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
       .catch(() => null);
     if (version !== null) this.dropChunks(id, owned.chunks);
   }
 
-  /** Whether the store still holds the version of the session this node last wrote (no other node took it over). */
-  async owns(id: string): Promise<boolean> {
-    const owned = this.owned.get(id);
-    if (owned === undefined) return false;
-    const stored = await this.options.store.get<Record>(this.key(id));
-    return stored !== null && stored.version === owned.version;
+  /**
+   * Whether the store still holds the head `hold` last wrote: its version and its token (a
+   * version number alone can come back after a failover lost writes, written by another node).
+   */
+  async owns(hold: DurableHold): Promise<boolean> {
+    if (!this.current(hold)) return false;
+    const stored = await this.options.store.get<Record>(this.key(hold.id));
+    return stored !== null && stored.version === hold.version && stored.data.w === hold.token;
   }
 
   /**
@@ -534,8 +463,9 @@ export class DurableSessions {
     return { why, released: { received: r.received, base: r.base, frames } };
   }
 
-  forget(id: string): void {
-    this.owned.delete(id);
+  /** Lets go of `hold` without a tombstone (the record stays for the node the client resumes on). */
+  forget(hold: DurableHold): void {
+    if (this.current(hold)) this.owned.delete(hold.id);
   }
 
   private chunkKey(id: string, name: string): string {
@@ -546,6 +476,11 @@ export class DurableSessions {
   private dropChunks(id: string, chunks: Chunk[]): void {
     for (const c of chunks) void this.options.store.destroy(this.chunkKey(id, c.name)).catch(() => false);
   }
+}
+
+/** What a hold's next write must find stored: its own last write, or nothing (a new session). */
+function written(hold: DurableHold): Expected {
+  return hold.version === 0 ? 0 : { version: hold.version, tag: hold.token };
 }
 
 function randomEpoch(): string {

@@ -17,7 +17,9 @@
 //   server's held-bytes budget, as during any slow persist.
 //   A retried write may have landed even though its call failed (a reply lost with the
 //   connection): durable.ts tells its own earlier write from another node's by a token in the
-//   record, so such a write is not mistaken for a takeover.
+//   record, so such a write is not mistaken for a takeover. A retry belongs to the copy of the
+//   session that started it (its DurableHold): if the session was restored again meanwhile,
+//   here or elsewhere, the retry fails as a takeover instead of writing for the new copy.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionError } from '../engine/errors.js';

@@ -48,7 +48,7 @@ import type { Transport, TransportKind } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { DurableSessions } from './durable.js';
-import type { DurabilityOptions } from './durable.js';
+import type { DurabilityOptions, DurableHold } from './durable.js';
 import { storeUnreachable } from './persist-retry.js';
 import { serverProfiles, type ProfileEndpoint, type ServerProfiles } from './profiles.js';
 import { openEndpoints } from './endpoints.js';
@@ -211,6 +211,8 @@ export class Server extends Emitter<ServerEvents> {
   private readonly addressLimits: AddressLimits;
   /** Per-address session slots, by session id, released when the session closes. */
   private readonly addressSlots = new Map<string, () => void>();
+  /** Each durable session's incarnation in the store (src/server/durable.ts, DurableHold). */
+  private readonly holds = new WeakMap<Session, DurableHold>();
   private readonly budget: HeldBudget;
   /** The machine options every accepted session inherits (made at the first). */
   private acceptorOptions: MachineOptions | undefined;
@@ -417,14 +419,14 @@ export class Server extends Emitter<ServerEvents> {
         if (this.closing) {
           // close() began while the store answered: this node takes nothing more. Closed without
           // a refusal, as by a node that is down, so the client resumes on another node.
-          durable.forget(id);
+          durable.forget(claimed.hold);
           transport.setHandlers(NO_HANDLERS);
           return closeWithLinger(transport);
         }
         const machine = SessionMachine.restore(claimed.snapshot, this.options, performance.now());
         const session = new Session(machine, this.options, new ServedHooks(this, id, transport));
         session.principal = claimed.principal;
-        this.makeDurable(session, id);
+        this.makeDurable(session, claimed.hold);
         this.budget.track(session);
         this.live.set(id, session);
         this.emit('session', session);
@@ -435,7 +437,6 @@ export class Server extends Emitter<ServerEvents> {
         session.driver.attach(transport, chunks);
       })
       .catch((error: unknown) => {
-        durable.forget(id);
         const e =
           error instanceof SessionError ? error : new SessionError('ERR_STORE_UNAVAILABLE', String(error), 'local');
         const refused = turnAway.storeUnavailable(id, e);
@@ -467,7 +468,8 @@ export class Server extends Emitter<ServerEvents> {
       },
     });
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    void withTimeout(durable.owns(id), timeoutMs)
+    const hold = this.holds.get(session);
+    void withTimeout(hold ? durable.owns(hold) : Promise.resolve(false), timeoutMs)
       .catch(() => true) // the store does not answer: this copy's next persist will tell
       .then((owned) => {
         if (closed) return;
@@ -475,7 +477,7 @@ export class Server extends Emitter<ServerEvents> {
           if (session.machine.state === 'closed') return this.refuseOnceEnded(transport, session, id);
           return session.driver.attach(transport, chunks);
         }
-        durable.forget(id);
+        if (hold) durable.forget(hold);
         session.once('closed', () =>
           queueMicrotask(() => {
             if (!closed) this.restoreFromStore(transport, id, first, chunks);
@@ -489,11 +491,12 @@ export class Server extends Emitter<ServerEvents> {
       });
   }
 
-  private makeDurable(session: Session, id: string): void {
+  private makeDurable(session: Session, hold: DurableHold | undefined): void {
     const durable = this.durable;
-    if (!durable) return;
+    if (!durable || !hold) return;
+    this.holds.set(session, hold);
     session.driver.durability = {
-      persist: (snapshot) => durable.persist(id, snapshot, session.principal),
+      persist: (snapshot) => durable.persist(hold, snapshot, session.principal),
       failed: (error) =>
         error instanceof SessionError
           ? error
@@ -548,7 +551,7 @@ export class Server extends Emitter<ServerEvents> {
         .then((principal) => {
           if (session.machine.state !== 'accepting') return;
           session.principal = principal;
-          this.makeDurable(session, id); // the ACCEPT leaves only once the new session is in the store
+          this.makeDurable(session, this.durable?.hold(id)); // the ACCEPT leaves only once the new session is in the store
           // The client learns whether its session can outlive this node (src/engine/accept-info.ts).
           session.machine.accept({ userData: encodeAcceptInfo({ durable: this.durable !== null }) });
           session.driver.kick();
@@ -622,7 +625,8 @@ export class Server extends Emitter<ServerEvents> {
       return;
     }
     if (e.type === 'closed') {
-      this.live.delete(id);
+      // An older copy of a session restored here again closes after its successor took its place.
+      if (this.live.get(id) === session) this.live.delete(id);
       this.addressSlots.get(id)?.();
       this.addressSlots.delete(id);
       this.budget.forget(session);
@@ -636,12 +640,14 @@ export class Server extends Emitter<ServerEvents> {
         // A release leaves what answers a client that lost its end and resumes on another node.
         const end = e.error ? null : session.machine.releasedEnd();
         const secret = session.machine.resumeSecret;
-        void this.durable?.ended(
-          id,
-          why,
-          stale ? ResumeRefuseReason.staleState : undefined,
-          end && secret ? { end, secret } : undefined,
-        );
+        const hold = this.holds.get(session);
+        if (hold)
+          void this.durable?.ended(
+            hold,
+            why,
+            stale ? ResumeRefuseReason.staleState : undefined,
+            end && secret ? { end, secret } : undefined,
+          );
         this.remember(
           id,
           stale
@@ -768,7 +774,14 @@ export class Server extends Emitter<ServerEvents> {
     const counts = await endSessions(new Map(this.live), {
       mode,
       deadlineAt: started + timeoutMs,
-      durable: this.durable,
+      durable: this.durable
+        ? {
+            forget: (session: Session) => {
+              const hold = this.holds.get(session);
+              if (hold) this.durable?.forget(hold);
+            },
+          }
+        : null,
       ...(onDeadline
         ? {
             onDeadline: (c: SessionCounts) =>

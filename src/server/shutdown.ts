@@ -35,7 +35,6 @@ import { AbortReason, EMPTY } from '../engine/frames.js';
 import type { TokenName } from '../engine/frames.js';
 import type { Session } from '../driver/session.js';
 import { ABORT_BATCH, paceAborts } from './abort-pacer.js';
-import type { DurableSessions } from './durable.js';
 import type {} from './errors.js';
 
 /**
@@ -64,7 +63,8 @@ export interface EndOptions {
   mode: StopMode;
   /** When the last session must have ended (performance.now() time). */
   deadlineAt: number;
-  durable: DurableSessions | null;
+  /** With durable sessions: lets go of a session's hold in the store without a tombstone (DurableSessions.forget). */
+  durable: { forget(session: Session): void } | null;
   /** Called once if the deadline passes with sessions left: the counts are final then (see CloseOptions.onDeadline). */
   onDeadline?: (counts: SessionCounts) => void;
 }
@@ -121,10 +121,10 @@ export async function endSessions(live: ReadonlyMap<string, Session>, options: E
   /** Release mode: the frames received from each session's peer when it was asked to release. */
   const asked = new Map<Session, number>();
   // Counted when handed off: its 'closed' event may wait for a store write in flight.
-  const handOff = (session: Session, id: string): void => {
+  const handOff = (session: Session, _id: string): void => {
     if (!leave(session)) return;
     counts.handedOver++;
-    durable?.forget(id); // no tombstone: the record stays for the node the client resumes on
+    durable?.forget(session); // no tombstone: the record stays for the node the client resumes on
     session.driver.handOff(handedOver);
   };
   const settling = new Map<Session, string>();

@@ -16,6 +16,14 @@
 //   - A WAIT that fails (the connection died) leaves the write's fate unknown: the call fails with
 //     ERR_STORE_UNAVAILABLE, as any write whose reply was lost (durable sessions retry it and
 //     recognise their own write by its token, src/server/durable.ts).
+//   - A primary without the replicas asked for is not waited on. WAIT blocks its connection, and
+//     every call of this process to that primary shares the connection: each write would hold
+//     all the others for the full timeout, one after another (seen after a Cluster failover: the
+//     promoted replica had no replica of its own, and writes to its slots took 5 s and more, so
+//     durable sessions there gave up). After a WAIT falls short the primary is asked how many
+//     replicas it has (ROLE, which does not block); while it has fewer than asked, writes to it
+//     skip the WAIT (each counted as a shortfall, as before) and ROLE is asked again at most
+//     every REPLICA_RECHECK_MS, so the WAIT comes back as soon as a replica does.
 
 import type { Cluster, Redis } from 'ioredis';
 import { SessionError } from '../engine/errors.js';
@@ -47,6 +55,32 @@ export function checkReplicaWait(wait: ReplicaWait, storeTimeoutMs: number): Rep
   return { replicas, timeoutMs };
 }
 
+/** How often a primary found without enough replicas is asked again (ROLE) before writes to it WAIT again. */
+export const REPLICA_RECHECK_MS = 1000;
+
+/** Per primary connection: its replicas at the last look (after a WAIT fell short), and when. */
+const short = new WeakMap<Redis, { replicas: number; at: number }>();
+
+/** The replicas a primary has now (ROLE); null when it cannot say (not a primary, an error). */
+async function replicasOf(node: Redis): Promise<number | null> {
+  try {
+    const role = (await node.call('ROLE')) as unknown[];
+    return role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a WAIT for `wanted` replicas on `node` is worth making (it has them, or was not seen without). */
+async function worthWaiting(node: Redis, wanted: number): Promise<boolean> {
+  const seen = short.get(node);
+  if (seen === undefined || seen.replicas >= wanted) return true;
+  if (Date.now() - seen.at < REPLICA_RECHECK_MS) return false;
+  const replicas = await replicasOf(node);
+  short.set(node, { replicas: replicas ?? wanted, at: Date.now() });
+  return replicas === null || replicas >= wanted;
+}
+
 /**
  * WAIT after a write of `key`: resolves with whether enough replicas acknowledged it; throws
  * ERR_STORE_UNAVAILABLE when the WAIT itself fails.
@@ -56,7 +90,15 @@ export async function waitForReplicas(client: RedisClient, key: string, wait: Re
   let acked: number;
   try {
     const node = client.isCluster ? ownerOf(client as Cluster, key) : (client as Redis);
-    acked = node === null ? 0 : Number(await node.wait(wait.replicas, wait.timeoutMs));
+    if (node === null) acked = 0;
+    else if (!(await worthWaiting(node, wait.replicas))) acked = 0;
+    else {
+      acked = Number(await node.wait(wait.replicas, wait.timeoutMs));
+      if (acked < wait.replicas) {
+        const replicas = await replicasOf(node);
+        short.set(node, { replicas: replicas ?? wait.replicas, at: Date.now() });
+      } else short.delete(node);
+    }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const e = new SessionError('ERR_STORE_UNAVAILABLE', `redis WAIT failed: ${message}`, 'local', {

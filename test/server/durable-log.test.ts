@@ -128,14 +128,14 @@ describe('durable sessions: incremental store layout', () => {
         if (step === 149) {
           // The node dies with this persist half done: chunks may be written, the head never is.
           store.dieBeforeHead = true;
-          void node.persist(id, snapshot, 'ada');
+          void node.persist(node.hold(id), snapshot, 'ada');
           await new Promise((resolve) => setImmediate(resolve));
           expect(store.dieBeforeHead).toBe(false); // the chunk writes happened, the head write was dropped
           expect(await claimFrames(store, id, base.resumeSecret)).toEqual(persisted);
           break;
         }
         const before = store.written;
-        await node.persist(id, snapshot, 'ada');
+        await node.persist(node.hold(id), snapshot, 'ada');
         persisted = { replay: replay.map(hex), queued: queued.map(hex), base: replayBase };
         // Bounded write: the head plus at most the chunks from the first change on; for a pure
         // append that is the last chunk and the new frames, never the whole sequence again.
@@ -163,10 +163,10 @@ describe('durable sessions: incremental store layout', () => {
       type: 'DATA',
       payload: Uint8Array.of(i >> 8, i & 0xff),
     }));
-    await old.persist('s', { ...base, replayBase: 0, replay: frames, queued: [] }, null);
+    await old.persist(old.hold('s'), { ...base, replayBase: 0, replay: frames, queued: [] }, null);
     expect((await store.keys()).length).toBe(1 + 4); // four full chunks; the last 64 frames are the head's tail
     await old.persist(
-      's',
+      old.hold('s'),
       { ...base, replayBase: 4 * CHUNK_FRAMES, replay: frames.slice(4 * CHUNK_FRAMES), queued: [] },
       null,
     );
@@ -181,14 +181,14 @@ describe('durable sessions: incremental store layout', () => {
     const extra: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xee) };
     await expect(
       old.persist(
-        's',
+        old.hold('s'),
         { ...base, replayBase: 4 * CHUNK_FRAMES, replay: [...frames.slice(4 * CHUNK_FRAMES), extra], queued: [] },
         null,
       ),
     ).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
     const mine: SessionFrame = { type: 'DATA', payload: Uint8Array.of(0xaa) };
     const restored = claimed?.snapshot as MachineSnapshot;
-    await claimant.persist('s', { ...restored, replay: [...restored.replay, mine] }, null);
+    await claimant.persist(claimant.hold('s'), { ...restored, replay: [...restored.replay, mine] }, null);
     const again = await new DurableSessions({ store }, 60_000).claim('s', base.resumeSecret);
     if (again === 'wrong-secret') throw new Error('wrong secret');
     expect(again?.snapshot.replay.map(hex)).toEqual([...frames.slice(4 * CHUNK_FRAMES), mine].map(hex));
@@ -210,16 +210,16 @@ describe('durable sessions: incremental store layout', () => {
         payload: Uint8Array.of(i >> 8, i & 0xff),
       }));
       const snap = (n: number): MachineSnapshot => ({ ...base, replayBase: 0, replay: frames.slice(0, n), queued: [] });
-      await node.persist('s', snap(2 * CHUNK_FRAMES + 1), null); // two full chunks and a tail of one
+      await node.persist(node.hold('s'), snap(2 * CHUNK_FRAMES + 1), null); // two full chunks and a tail of one
       clock += 0.9 * ttl;
       await node.persist(
-        's',
+        node.hold('s'),
         { ...snap(2 * CHUNK_FRAMES + 1), queued: [{ type: 'DATA', payload: Uint8Array.of(1) }] },
         null,
       ); // head refreshed, chunks not yet touched
       clock += 0.9 * ttl; // 1.8 TTL after the chunks were written: the next persist touches them
       const queued: SessionFrame[] = [{ type: 'DATA', payload: Uint8Array.of(2) }];
-      await node.persist('s', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null);
+      await node.persist(node.hold('s'), { ...snap(2 * CHUNK_FRAMES + 1), queued }, null);
       clock += 0.9 * ttl; // 2.7 TTL after they were written: alive only because they were touched
       const claimed = await new DurableSessions({ store }, 60_000).claim('s', base.resumeSecret);
       if (claimed === 'wrong-secret') throw new Error('wrong secret');
@@ -228,10 +228,12 @@ describe('durable sessions: incremental store layout', () => {
 
       // A chunk that vanished (evicted, deleted by hand) cannot be touched: the persist fails closed.
       const other = new DurableSessions({ store }, 60_000);
-      await other.persist('t', snap(2 * CHUNK_FRAMES + 1), null);
+      await other.persist(other.hold('t'), snap(2 * CHUNK_FRAMES + 1), null);
       for (const key of await store.keys()) if (key.startsWith('colloquy:rt:t~')) await store.destroy(key);
       clock += 1.1 * ttl;
-      await expect(other.persist('t', { ...snap(2 * CHUNK_FRAMES + 1), queued }, null)).rejects.toMatchObject({
+      await expect(
+        other.persist(other.hold('t'), { ...snap(2 * CHUNK_FRAMES + 1), queued }, null),
+      ).rejects.toMatchObject({
         code: 'ERR_STORE_UNAVAILABLE',
         details: { cause: 'chunk-missing' },
       });

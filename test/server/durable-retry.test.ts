@@ -9,11 +9,11 @@ import { connect } from '../../src/client/connect.js';
 import type { ClientSession } from '../../src/client/connect.js';
 import { SessionError } from '../../src/engine/errors.js';
 import type { MachineSnapshot } from '../../src/engine/machine/session-machine.js';
-import { DurableSessions } from '../../src/server/durable.js';
+import { CHUNK_FRAMES, DurableSessions } from '../../src/server/durable.js';
 import { listen } from '../../src/server/server.js';
 import type { Server } from '../../src/server/server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import type { CallOptions, StoredSession, WriteOptions } from '../../src/store/store.js';
+import type { CallOptions, Expected, StoredSession, WriteOptions } from '../../src/store/store.js';
 import { forwarder } from '../support/forwarder.js';
 import { Pair } from '../engine/support/pair.js';
 
@@ -44,7 +44,7 @@ class FlakyStore extends MemoryStore {
   }
   override async compareAndSet<T>(
     id: string,
-    expected: number,
+    expected: Expected,
     data: T,
     options: WriteOptions,
   ): Promise<number | null> {
@@ -96,10 +96,10 @@ describe('the write-ahead persist through a store outage', () => {
     const store = flaky();
     const node = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
     const snap = template();
-    await node.persist('s', snap, 'ada');
+    await node.persist(node.hold('s'), snap, 'ada');
     store.down = true;
     const started = Date.now();
-    const persisting = node.persist('s', data(3), 'ada');
+    const persisting = node.persist(node.hold('s'), data(3), 'ada');
     setTimeout(() => {
       store.down = false;
     }, 300);
@@ -114,19 +114,19 @@ describe('the write-ahead persist through a store outage', () => {
   it('gives up after persistRetryMs with the reason, and without a bound does not retry', async () => {
     const store = flaky();
     const node = new DurableSessions({ store, persistRetryMs: 300 }, 60_000);
-    await node.persist('s', template(), null);
+    await node.persist(node.hold('s'), template(), null);
     store.down = true;
     const started = Date.now();
-    const error = await node.persist('s', data(1), null).catch((e: unknown) => e);
+    const error = await node.persist(node.hold('s'), data(1), null).catch((e: unknown) => e);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(error).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', details: { persistRetryMs: 300 } });
     expect((error as Error).message).toMatch(/unreachable for 300 ms \(persistRetryMs/);
 
     const once = flaky();
     const none = new DurableSessions({ store: once, persistRetryMs: 0 }, 60_000);
-    await none.persist('s', template(), null);
+    await none.persist(none.hold('s'), template(), null);
     once.down = true;
-    await expect(none.persist('s', data(1), null)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(none.persist(none.hold('s'), data(1), null)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
     expect(once.calls.failed).toBe(1);
   });
 
@@ -134,11 +134,11 @@ describe('the write-ahead persist through a store outage', () => {
     const store = flaky();
     const snap = template();
     const owner = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
-    await owner.persist('s', snap, null);
+    await owner.persist(owner.hold('s'), snap, null);
     expect(await new DurableSessions({ store }, 60_000).claim('s', snap.resumeSecret)).not.toBeNull();
     const before = store.calls.compareAndSet;
     const started = Date.now();
-    await expect(owner.persist('s', data(1), null)).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+    await expect(owner.persist(owner.hold('s'), data(1), null)).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
     expect(store.calls.compareAndSet - before).toBe(1);
     expect(Date.now() - started).toBeLessThan(1000);
   });
@@ -147,23 +147,79 @@ describe('the write-ahead persist through a store outage', () => {
     const store = flaky();
     const snap = template();
     const node = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
-    await node.persist('s', snap, null);
+    await node.persist(node.hold('s'), snap, null);
     store.loseReplies = 1;
-    await node.persist('s', data(2), null); // lands, fails, retried: conflict on its own write
-    expect(await node.owns('s')).toBe(true);
-    await node.persist('s', data(4), null); // the next persist writes over the version it landed
+    await node.persist(node.hold('s'), data(2), null); // lands, fails, retried: conflict on its own write
+    expect(await node.owns(node.hold('s'))).toBe(true);
+    await node.persist(node.hold('s'), data(4), null); // the next persist writes over the version it landed
     expect((await store.get('colloquy:rt:s'))?.version).toBe(3);
     const claimed = await new DurableSessions({ store }, 60_000).claim('s', snap.resumeSecret);
     if (claimed === null || claimed === 'wrong-secret') throw new Error('not claimed');
     expect(claimed.snapshot.queued).toHaveLength(4);
     // And a conflict after a lost reply whose head another node overwrote is still a conflict.
     const other = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
-    await other.persist('t', snap, null);
+    await other.persist(other.hold('t'), snap, null);
     store.loseReplies = 1;
-    const persisting = other.persist('t', data(1), null);
+    const persisting = other.persist(other.hold('t'), data(1), null);
     await new Promise((r) => setTimeout(r, 10));
     await new DurableSessions({ store }, 60_000).claim('t', snap.resumeSecret);
     await expect(persisting).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+  });
+});
+
+describe('a retrying persist and a takeover of its session (one node or two)', () => {
+  // The failure seen in the Cluster failover run: a session restored again on its node (or moved)
+  // while its older copy was still retrying a persist. Each copy has its own hold (DurableHold):
+  // the older copy's next try must not write over its successor's version, nor drop its chunks.
+  it('the older copy of a session restored again on the same node fails its retry without writing', async () => {
+    const store = flaky();
+    const snap = template();
+    const node = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
+    const first = node.hold('s');
+    await node.persist(first, snap, null);
+    store.down = true;
+    const retrying = node.persist(first, data(1), null); // first try fails, the next one waits its pause
+    retrying.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    store.down = false;
+    // The client came back meanwhile: this node restores the session from the store again.
+    const claimed = await node.claim('s', snap.resumeSecret);
+    if (claimed === null || claimed === 'wrong-secret') throw new Error('not claimed');
+    expect(claimed.hold).not.toBe(first);
+    const before = store.calls.compareAndSet;
+    await expect(retrying).rejects.toMatchObject({ code: 'ERR_STORE_CONFLICT' });
+    expect(store.calls.compareAndSet - before).toBe(0); // superseded: nothing written
+    // The successor's frames, in chunks and tail, stand; its next persist goes over its own version.
+    const frames = Array.from({ length: 2 * CHUNK_FRAMES + 3 }, (_, i) => ({
+      type: 'DATA' as const,
+      payload: Uint8Array.of(i >> 8, i & 0xff),
+    }));
+    await node.persist(claimed.hold, { ...claimed.snapshot, queued: frames }, null);
+    expect(await node.owns(claimed.hold)).toBe(true);
+    expect(await node.owns(first)).toBe(false);
+    await node.ended(first, 'ERR_X: a late end of the older copy'); // leaves no tombstone over the successor
+    const again = await new DurableSessions({ store }, 60_000).claim('s', snap.resumeSecret);
+    if (again === null || again === 'wrong-secret') throw new Error('not claimed');
+    expect(again.snapshot.queued).toHaveLength(frames.length);
+  });
+
+  it('ownership is the version and the token: a version number written again by another node is not ours', async () => {
+    const store = flaky();
+    const snap = template();
+    const a = new DurableSessions({ store, persistRetryMs: 5000 }, 60_000);
+    const hold = a.hold('s');
+    await a.persist(hold, snap, null);
+    const older = await store.get('colloquy:rt:s');
+    await a.persist(hold, data(1), null); // version 2, acknowledged, then lost in a failover:
+    await store.destroy('colloquy:rt:s'); // the promoted replica holds version 1's record…
+    await store.compareAndSet('colloquy:rt:s', 0, older?.data, { ttlMs: 60_000 });
+    // …and another node claims it from there: version 2 again, its own token.
+    const b = new DurableSessions({ store }, 60_000);
+    const claimed = await b.claim('s', snap.resumeSecret);
+    if (claimed === null || claimed === 'wrong-secret') throw new Error('not claimed');
+    expect(claimed.hold.version).toBe(hold.version);
+    expect(await a.owns(hold)).toBe(false);
+    expect(await b.owns(claimed.hold)).toBe(true);
   });
 });
 

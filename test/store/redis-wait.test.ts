@@ -1,6 +1,7 @@
 // RedisStore's `waitForReplicas` (src/store/redis-wait.ts) against real redis-server processes: a
 // write through Sentinel resolves only once its replica has it; with the replica gone the write
-// still succeeds after the WAIT timeout and the shortfall is counted and published; under Cluster
+// still succeeds after the WAIT timeout and the shortfall is counted and published, and while the
+// primary has no replica later writes skip the WAIT (no blocked connection); under Cluster
 // the WAIT goes to the primary owning the key's slot (the slot computed as Redis does).
 //
 // Without redis-server: skipped with a loud notice outside CI, run (and failing) under CI=true.
@@ -9,9 +10,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_CALL_CHANNEL, type StoreCallMessage } from '../../src/store/diagnostics.js';
 import { RedisStore } from '../../src/store/redis-store.js';
-import { keySlot, ownerOf } from '../../src/store/redis-wait.js';
+import { keySlot, ownerOf, REPLICA_RECHECK_MS } from '../../src/store/redis-wait.js';
 import type { Cluster } from 'ioredis';
 import {
+  probe,
   redisCommand,
   skipWithout,
   startRedisCluster,
@@ -91,6 +93,22 @@ describe.skipIf(SKIP)('waitForReplicas', () => {
       expect(await store.compareAndSet('alone', 7, {}, { ttlMs: 60_000 })).toBeNull();
       expect(await store.touch('alone', 60_000)).toBe(true);
       expect(store.replicaShortfalls).toBe(1);
+
+      // The primary has no replica now (ROLE says so): later writes do not block its connection
+      // on a WAIT that cannot succeed; each is counted. Once the replica is back, they WAIT again.
+      const quick = Date.now();
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.set(`alone${i}`, { i }, { ttlMs: 60_000 })));
+      expect(Date.now() - quick).toBeLessThan(290);
+      expect(store.replicaShortfalls).toBe(11);
+      await replica.restart();
+      await probe('the replica back in sync', async () => {
+        const info = await redisCommand(replica.port, ['INFO', 'replication']);
+        return typeof info === 'string' && info.includes('master_link_status:up');
+      });
+      await new Promise((r) => setTimeout(r, REPLICA_RECHECK_MS));
+      await store.set('paired', { x: 2 }, { ttlMs: 60_000 });
+      expect(await redisCommand(replica.port, ['EXISTS', '{wait:paired}:session'])).toBe(1);
+      expect(store.replicaShortfalls).toBe(11);
     } finally {
       unsubscribe(STORE_CALL_CHANNEL, listener);
       await store.close();

@@ -334,20 +334,70 @@ export async function startRedis(options: { extraArgs?: string[]; dir?: string }
 export interface RedisCluster {
   readonly nodes: { host: string; port: number }[];
   readonly pids: number[];
+  /** The node on `port`, by PID (every node, primaries and replicas, in start order). */
+  pidOf(port: number): number;
   stop(): Promise<void>;
 }
 
-/** Three masters (no replicas), slots assigned by `redis-cli --cluster create`, state ok on every node. */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export interface ClusterOptions {
+  /** Replicas per primary (`redis-cli --cluster create --cluster-replicas`). Default 0. */
+  replicas?: number;
+  /** cluster-node-timeout: how long a primary may be silent before it is failed over. Default 5000 ms. */
+  nodeTimeoutMs?: number;
+}
+
+/** One line of CLUSTER NODES: a node's ID, port, roles, the primary it replicates, its slot ranges. */
+export interface ClusterNodeLine {
+  id: string;
+  port: number;
+  flags: string[];
+  primary: string | null;
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES asked of the node on `port`, parsed. */
+export async function clusterNodes(port: number): Promise<ClusterNodeLine[]> {
+  const text = await redisCommand(port, ['CLUSTER', 'NODES'], 1000);
+  if (typeof text !== 'string') throw new Error(`CLUSTER NODES on ${port}: ${String(text)}`);
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const f = line.split(' ');
+      const slots = f
+        .slice(8)
+        .filter((r) => /^\d/.test(r))
+        .map((r): [number, number] => {
+          const [a, b] = r.split('-').map(Number) as [number, number | undefined];
+          return [a, b ?? a];
+        });
+      return {
+        id: f[0] as string,
+        port: Number((f[1] as string).split('@')[0]?.split(':')[1]),
+        flags: (f[2] as string).split(','),
+        primary: f[3] === '-' ? null : (f[3] as string),
+        slots,
+      };
+    });
+}
+
+/**
+ * Three primaries (and `replicas` replicas of each), slots assigned by `redis-cli --cluster
+ * create`; resolves once every node says cluster_state ok with every node known and, with
+ * replicas, every replica's link to its primary is up.
+ */
+export async function startRedisCluster(options: ClusterOptions = {}): Promise<RedisCluster> {
   const root = mkdtempSync(join(tmpdir(), 'colloquy-redis-cluster-'));
   const procs: Spawned[] = [];
   const ports: number[] = [];
+  const replicas = options.replicas ?? 0;
+  const count = 3 * (1 + replicas);
   const stop = async (): Promise<void> => {
     await Promise.all(procs.map((p) => p.stop()));
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < count; i++) {
       let port = await freePort(true);
       while (ports.includes(port)) port = await freePort(true);
       ports.push(port);
@@ -369,7 +419,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         '--cluster-config-file',
         `nodes-${port}.conf`,
         '--cluster-node-timeout',
-        '5000',
+        String(options.nodeTimeoutMs ?? 5000),
       ];
       procs.push(spawnLogged('redis-server', args, join(root, `redis-${port}.log`)));
     }
@@ -381,7 +431,14 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     );
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `${HOST}:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     if (create.status !== 0)
@@ -392,12 +449,14 @@ export async function startRedisCluster(): Promise<RedisCluster> {
           `cluster state on ${port}`,
           async () => {
             const info = await redisCommand(port, ['CLUSTER', 'INFO'], 500);
-            return (
+            const ok =
               typeof info === 'string' &&
               info.includes('cluster_state:ok') &&
               info.includes('cluster_slots_ok:16384') &&
-              info.includes('cluster_known_nodes:3')
-            );
+              info.includes(`cluster_known_nodes:${count}`);
+            if (!ok || replicas === 0) return ok;
+            const role = await redisCommand(port, ['INFO', 'replication'], 500);
+            return typeof role === 'string' && (role.includes('role:master') || role.includes('master_link_status:up'));
           },
           { attempts: 800 },
         ),
@@ -407,7 +466,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await stop();
     throw error;
   }
-  return { nodes: ports.map((port) => ({ host: HOST, port })), pids: procs.map((p) => p.pid), stop };
+  const pids = procs.map((p) => p.pid);
+  return {
+    nodes: ports.map((port) => ({ host: HOST, port })),
+    pids,
+    pidOf: (port) => pids[ports.indexOf(port)] as number,
+    stop,
+  };
 }
 
 // -- Sentinel ---------------------------------------------------------------------------------
