@@ -100,7 +100,15 @@ CREATE TABLE IF NOT EXISTS ${n.table} (
   expires_at bigint NOT NULL,
   tag text NOT NULL DEFAULT ''
 );
-ALTER TABLE ${n.table} ADD COLUMN IF NOT EXISTS tag text NOT NULL DEFAULT '';
+-- A table from before write tags gets the column. Looked up first: ALTER TABLE takes the table's
+-- ACCESS EXCLUSIVE lock even when the column exists, which would stall every node's calls
+-- whenever one more store starts.
+DO $tag$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+      WHERE table_schema = '${n.schema}' AND table_name = '${n.name}' AND column_name = 'tag') THEN
+    ALTER TABLE ${n.table} ADD COLUMN tag text NOT NULL DEFAULT '';
+  END IF;
+END $tag$;
 CREATE INDEX IF NOT EXISTS "${n.name}_principal" ON ${n.table} (principal) WHERE principal IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${n.name}_expires" ON ${n.table} (expires_at);
 -- set (p_expected -1) and compareAndSet (p_expected >= 0; p_expected_tag null: any tag): the row
