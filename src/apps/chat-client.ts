@@ -113,6 +113,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    */
   private lineN = Date.now() * 1000;
   private closeError: SessionError | undefined;
+  /** close() was called: the release that follows is the user's, not the server's. */
+  private leaving = false;
   private readonly maxPending: number;
 
   private constructor(
@@ -146,7 +148,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const peerRelease = watchPeerRelease(session);
     session.on('closed', ({ error }) => {
       this.closeError = error;
-      const byServer = peerRelease.reason();
+      // A release the server asks for after our `leave` (we had no token to release with) is ours.
+      const byServer = this.leaving ? undefined : peerRelease.reason();
       const gone =
         error ??
         (byServer === undefined
@@ -352,6 +355,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Leaves the room by orderly release. Resolves when the session is closed. */
   async close(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.session.closed) return;
+    this.leaving = true;
     const gone = new SessionError('ERR_CANCELLED', 'the chat client is closing', 'local');
     for (const p of this.pending.splice(0)) p.reject(gone);
     if (!this.hasTurn) {
