@@ -82,7 +82,7 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
     const [node1, node2] = await Promise.all([start(), start()]);
     lb = await forwarder(port(node1));
     const url = `tcp://127.0.0.1:${lb.port}`;
-    const data = randomBytes(24 * MiB + 11);
+    const data = randomBytes(48 * MiB + 11);
     await writeFile(join(shared, 'big.bin'), data);
 
     const got = await getFile(url, 'big.bin', join(local, 'big.bin'), clientOptions(killAt(8 * MiB, node1, node2)));
@@ -102,7 +102,7 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
     await lb?.close();
     lb = await forwarder(port(node1));
     const url = `tcp://127.0.0.1:${lb.port}`;
-    const data = randomBytes(16 * MiB + 3);
+    const data = randomBytes(40 * MiB + 3);
     await writeFile(join(shared, 'frozen.bin'), data);
     try {
       const got = await getFile(
@@ -131,7 +131,7 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
   it('put: the node is frozen (SIGSTOP) instead; the upload goes on on the next node; the thawed node does not disturb it', async () => {
     const [node1, node2] = await Promise.all([start(), start()]);
     const url = await balance(node1);
-    const data = randomBytes(16 * MiB + 5);
+    const data = randomBytes(40 * MiB + 5);
     await writeFile(join(local, 'frozen-up.bin'), data);
     try {
       const put = await putFile(
@@ -151,7 +151,10 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
   it('get, then put: two kills in a row; each transfer goes on on a third node', async () => {
     const [node1, node2, node3] = await Promise.all([start(), start(), start()]);
     const url = await balance(node1);
-    const data = randomBytes(24 * MiB + 7);
+    // Sized for the sender's window of unconfirmed sync points (8 x 2 MiB): the second kill waits
+    // until confirmations from past the first node's window (at most 8 + 16 MiB) arrive, so the
+    // second node has taken over; and the transfer is still under way then (30 + 16 < 64 MiB).
+    const data = randomBytes(64 * MiB + 7);
     await writeFile(join(shared, 'twice.bin'), data);
     const got = await getFile(
       url,
@@ -160,7 +163,7 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
       clientOptions(
         killsAt([
           { at: 6 * MiB, victim: node1, next: node2 },
-          { at: 14 * MiB, victim: node2, next: node3 },
+          { at: 30 * MiB, victim: node2, next: node3 },
         ]),
       ),
     );
@@ -176,7 +179,7 @@ describe.skipIf(skip)('files: kill -9 of the node serving a transfer', () => {
       clientOptions(
         killsAt([
           { at: 6 * MiB, victim: node3, next: node4 },
-          { at: 14 * MiB, victim: node4, next: node5 },
+          { at: 30 * MiB, victim: node4, next: node5 },
         ]),
       ),
     );
