@@ -150,6 +150,9 @@ describe.skipIf(SKIP)(
       await bob.page.locator('#messages li.history[data-from="ada"]', { hasText: 'first words' }).waitFor(WAIT);
 
       // Ada's own ladder (her session is chosen by default): CONNECT/ACCEPT, then her data both ways.
+      // The page opens the ladder once its session list has been read (every second): a line said
+      // before the server taps the session is not in it. The tap begins with CONNECT and ACCEPT.
+      await ladderShows(ada.page, '#ladder-svg g.frame[data-direction="out"][data-type="ACCEPT"]');
       await say(ada.page, 'traced');
       await ladderShows(ada.page, '#ladder-svg g.frame[data-direction="in"][data-type="DATA"]');
       await ladderShows(ada.page, '#ladder-svg g.frame[data-direction="out"][data-type="DATA"]');
