@@ -44,18 +44,22 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 60_000): 
 
 /**
  * Besides the proxy's random cuts, cuts every connection each time the transfer's durable offset
- * (read by `offset`) passes another 8 MiB, so that several cuts fall inside each transfer however
- * fast the machine is. Returns the function that stops watching.
+ * (read by `offset`) passes another CUT_EVERY_BYTES, so that several cuts fall inside each
+ * transfer however fast the machine is (a streaming put of 50 MB takes about a second here, and
+ * its durable offset moves in bursts of 2 MiB points: a poll may see a step only every few MiB).
+ * Returns the function that stops watching.
  */
+const CUT_EVERY_BYTES = 4 * 1024 * 1024;
+
 function cutAsItGoes(offset: () => Promise<number>): () => void {
-  let next = 8 * 1024 * 1024;
+  let next = CUT_EVERY_BYTES;
   let stopped = false;
   void (async () => {
     while (!stopped) {
       const at = await offset().catch(() => 0);
       if (at >= next) {
         proxy.cutAll();
-        next = at + 8 * 1024 * 1024;
+        next = at + CUT_EVERY_BYTES;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
