@@ -15,7 +15,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listen } from '../../src/server/server.js';
+import { listen, type Server } from '../../src/server/server.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 
 const [name, storeArg, ...rest] = process.argv.slice(2);
@@ -27,14 +27,18 @@ const portAt = rest.indexOf('--port');
 const port = portAt >= 0 ? Number(rest[portAt + 1]) : 0;
 const withTcp = rest.includes('--tcp');
 
+// The health check can arrive before listen() below has returned (HAProxy starts checking as soon
+// as the port answers): until then the node is not ready.
+const started: { server?: Server } = {};
 const httpServer = http.createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://node').pathname;
   if (req.method === 'GET' && path === '/whoami') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: name, pid: process.pid }));
   } else if (req.method === 'GET' && path === '/api/ready') {
+    const ready = started.server?.accepting === true;
     res
-      .writeHead(server.accepting ? 200 : 503, { 'content-type': 'text/plain' })
-      .end(server.accepting ? 'ready\n' : 'draining\n');
+      .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(ready ? 'ready\n' : started.server ? 'draining\n' : 'starting\n');
   } else if (req.method === 'GET' && path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } else {
@@ -52,6 +56,7 @@ const server = await listen({
   ...(withTcp ? { tcp: { port: 0 } } : {}),
   ...(store ? { durability: { store } } : {}),
 });
+started.server = server;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 server.on('session', (s) => {
