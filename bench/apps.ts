@@ -31,6 +31,7 @@ import { RpcClient, rpcService } from '../src/apps/rpc.js';
 import { filesService, getFile, hashFile, putFile } from '../src/apps/files.js';
 import { continuity } from './apps-continuity.js';
 import { run as getCli } from './apps-get-cli.js';
+import { recordTarget } from './targets.js';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 50);
 const FILE_ROUNDS = Number(process.env.BENCH_FILE_ROUNDS ?? 2);
@@ -99,6 +100,18 @@ export async function run(): Promise<void> {
       console.log(
         `      putFile (sync points, fsync, SHA-256) ${mbps(put.elapsedMs).padStart(7)} MB/s  CPU ${putCpu} ms/MB  (${(raw / put.elapsedMs).toFixed(2)} x raw)`,
       );
+      for (const [name, ms] of [
+        ['getFile', got.elapsedMs],
+        ['putFile', put.elapsedMs],
+      ] as const)
+        recordTarget({
+          measure: `${name} / raw TCP file copy, ${FILE_MB} MB`,
+          ours: `${mbps(ms)} MB/s`,
+          peer: `${mbps(raw)} MB/s`,
+          ratio: raw / ms,
+          target: '>= 0.8x',
+          explained: 'docs/apps.md#Files at the limit',
+        });
     }
     if (process.env.BENCH_ONLY === 'files') return;
 

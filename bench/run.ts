@@ -9,6 +9,10 @@ import { run as web } from './web.js';
 import { run as apps } from './apps.js';
 import { run as chat } from './chat.js';
 import { run as operations } from './operations.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { printTargets, recordTargetsTo } from './targets.js';
 
 const parts: [string, () => Promise<void>][] = [
   ['codec', codec],
@@ -31,11 +35,20 @@ if (unknown.length > 0) {
   console.error(`unknown benchmark part(s): ${unknown.join(', ')}; known: ${parts.map(([n]) => n).join(', ')}`);
   process.exit(2);
 }
+// Every part records the issue's targets it measures (./targets.ts), here and in the processes it
+// starts; the table of them all prints at the end, also when a part failed.
+const targetsDir = mkdtempSync(join(tmpdir(), 'colloquy-bench-targets-'));
+recordTargetsTo(join(targetsDir, 'targets.jsonl'));
 let first = true;
-for (const [name, part] of parts) {
-  if (wanted && !wanted.includes(name)) continue;
-  if (!first) console.log('');
-  first = false;
-  console.log(`=== ${name} ===`);
-  await part();
+try {
+  for (const [name, part] of parts) {
+    if (wanted && !wanted.includes(name)) continue;
+    if (!first) console.log('');
+    first = false;
+    console.log(`=== ${name} ===`);
+    await part();
+  }
+} finally {
+  printTargets();
+  rmSync(targetsDir, { recursive: true, force: true });
 }

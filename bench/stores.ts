@@ -49,6 +49,7 @@ import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
 import type { Node } from '../test/deploy/lb.js';
 import { callsPerSecond, envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
 import { postgresOps } from './stores-postgres.js';
+import { recordTarget } from './targets.js';
 import { replicaWaitCost } from './stores-wait.js';
 
 const run$ = promisify(execFile);
@@ -161,6 +162,15 @@ async function storeOps(redis: RedisServer): Promise<void> {
           fmt(byPipeline[base]),
           ratio(ours[op] / byPipeline[base]),
         ]);
+        if (op !== 'touch')
+          recordTarget({
+            measure: `RedisStore ${op} / redis-benchmark ${base.toUpperCase()} -c ${c} -P 1, ops/s`,
+            ours: `${fmt(ours[op])}/s`,
+            peer: `${fmt(byClients[base])}/s`,
+            ratio: ours[op] / byClients[base],
+            target: '>= 0.8x',
+            explained: 'docs/stores.md#RedisStore',
+          });
       }
     }
     table(rows);

@@ -33,6 +33,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { envList, fmt, loadAverages, table } from './support.js';
+import { recordTarget } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_WEB_SECONDS ?? 5);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_WEB_ROUNDS ?? 1));
@@ -429,6 +430,15 @@ export async function run(): Promise<void> {
     const y = rows.get(b);
     if (!x || !y) return [`${a} / ${b}`, 'n/a', `>= ${target}x`, 'not run'];
     const v = x.rps / y.rps;
+    if (!b.includes('pg-simple'))
+      recordTarget({
+        measure: `${x.label} / ${y.label}, req/s`,
+        ours: `${fmt(x.rps)}/s`,
+        peer: `${fmt(y.rps)}/s`,
+        ratio: v,
+        target: `>= ${target}x`,
+        explained: 'docs/web-sessions.md#Tests and benchmark',
+      });
     return [`${x.label} / ${y.label}`, `${v.toFixed(2)}x`, `>= ${target}x`, v >= target ? 'met' : 'MISSED'];
   };
   console.log('');

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { connect } from '../../src/client/connect.js';
 import type { FromIdle, MemorySample, ToIdle } from '../peers/protocol.js';
-import { ratioText, table } from '../support.js';
+import { fmt, ratioText, table } from '../support.js';
 import { join } from 'node:path';
 import { IDLE_SESSIONS, IDLE_WARM, IDLE_CONCURRENCY, IDLE_OPEN_MS, IDLE_SNAPSHOTS } from './config.js';
 import { spawnPeer } from './peers.js';
@@ -153,5 +153,14 @@ export async function idleSection(targets: Target[]): Promise<void> {
   console.log(
     `RSS/session Colloquy / raw ws: ${ratioText(memRatio)} (target <= 1.25x); JS heap/session: ${ci && wi ? ratioText(perSession(ci, 'heapUsed') / perSession(wi, 'heapUsed')) : 'n/a'}`,
   );
-  targets.push(target('idle RSS/session Colloquy ws / raw ws', memRatio, 1.25, true));
+  targets.push(
+    target(
+      `idle RSS/session Colloquy ws / raw ws, ${fmt(sessions)} sessions`,
+      memRatio,
+      1.25,
+      true,
+      ci ? kib(perSession(ci, 'rss')) : '',
+      wi ? kib(perSession(wi, 'rss')) : '',
+    ),
+  );
 }

@@ -63,7 +63,8 @@ import { throughputSection } from './throughput.js';
 import { rttSection } from './round-trips.js';
 import { idleSection } from './idle.js';
 import { scaleSection } from './scale.js';
-import { loadText, type Target } from './report.js';
+import { explanation, loadText, type Target } from './report.js';
+import { recordTarget } from '../targets.js';
 
 /**
  * Under tsx (`npm run bench`, `npx tsx bench/runtime/index.ts`) this compiles the bench with src/ and
@@ -126,10 +127,20 @@ export async function sections(under: string): Promise<void> {
     ...targets.map((t) => [
       t.name,
       ratioText(t.ratio),
-      t.goal,
+      t.words ?? t.goal,
       t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT MET',
     ]),
   ]);
+  for (const t of targets)
+    recordTarget({
+      measure: t.name,
+      ratio: t.ratio,
+      target: t.words ?? t.goal,
+      ...(t.ours ? { ours: t.ours } : {}),
+      ...(t.peer ? { peer: t.peer } : {}),
+      ...(t.words ? { met: t.met } : {}),
+      explained: explanation(t.name),
+    });
   console.log(`(${((performance.now() - began) / 1000).toFixed(0)} s, ${loadText()})`);
 }
 

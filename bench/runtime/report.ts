@@ -16,11 +16,24 @@ export interface Target {
   ratio: number;
   goal: string;
   met: boolean | undefined;
+  /** Our number and the peer's, printed in the summary of `npm run bench` (../targets.ts). */
+  ours?: string;
+  peer?: string;
+  /** A target in words (no ratio), e.g. the scale run's session count. */
+  words?: string;
 }
 
-export function target(name: string, ratio: number, goal: number, atMost = false): Target {
+export function target(name: string, ratio: number, goal: number, atMost = false, ours = '', peer = ''): Target {
   const met = Number.isFinite(ratio) ? (atMost ? ratio <= goal : ratio >= goal) : undefined;
-  return { name, ratio, goal: `${atMost ? '<=' : '>='} ${goal.toFixed(2)}x`, met };
+  return { name, ratio, goal: `${atMost ? '<=' : '>='} ${goal.toFixed(2)}x`, met, ours, peer };
+}
+
+/** Where the docs explain a missed runtime target (docs/runtime.md, "Where the time and memory go"). */
+export function explanation(name: string): string {
+  if (/^RTT|64 B/.test(name)) return 'docs/runtime.md#Round trip and small messages';
+  if (/idle RSS/.test(name)) return 'docs/runtime.md#Idle memory per session';
+  if (/sessions on one node/.test(name)) return 'docs/runtime.md#100,000 sessions on one node';
+  return 'docs/runtime.md#Speed near the limit';
 }
 
 export function loadText(): string {

@@ -156,5 +156,5 @@ export async function rttSection(sink: Sink, ports: SinkPorts, targets: Target[]
     ]),
   ]);
   console.log(`p50 Colloquy / raw ws: ${ratioText(c.p50 / w.p50)} (target <= 1.10x); p99: ${ratioText(c.p99 / w.p99)}`);
-  targets.push(target('RTT p50 Colloquy ws / raw ws', c.p50 / w.p50, 1.1, true));
+  targets.push(target('RTT p50 Colloquy ws / raw ws', c.p50 / w.p50, 1.1, true, us(c.p50), us(w.p50)));
 }

@@ -234,7 +234,16 @@ export async function throughputSection(sink: Sink, ports: SinkPorts, targets: T
   for (const v of vs) {
     for (const [size, goal] of v.goals) {
       if (results.has(`${v.a}/${size}`) || results.has(`${v.b}/${size}`))
-        targets.push(target(`${v.name} at ${sizeName(size)}`, rate(v.a, size) / rate(v.b, size), goal));
+        targets.push(
+          target(
+            `${v.name} at ${sizeName(size)}`,
+            rate(v.a, size) / rate(v.b, size),
+            goal,
+            false,
+            rateText(rate(v.a, size)),
+            rateText(rate(v.b, size)),
+          ),
+        );
     }
   }
 }
