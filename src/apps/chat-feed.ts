@@ -44,8 +44,7 @@ export const FEED_CACHE_ENTRIES = 512;
 const APPEND_BATCH = 64;
 /** How soon a failed read of the log is tried again. */
 const RETRY_MS = 500;
-/** How long an append keeps trying while the store is unreachable (as a session's persist does). */
-export const APPEND_RETRY_MS = 30_000;
+export { APPEND_RETRY_MS } from './chat-log.js';
 /**
  * Line ids (cids) a node remembers per member: at least what a client sends again after a
  * takeover (ChatClient's MAX_UNECHOED, 1000), which the room log alone (SAID_KEYS) may not cover.
@@ -277,9 +276,9 @@ export class RoomFeeds {
         let entries: LogEntry[];
         try {
           // A store that cannot be reached for a while (a Redis failover) holds the batch, and
-          // every later line behind it, in order; an append whose reply was lost but which landed
+          // every later line behind it, in order, for appendRetryMs (serve: --persist-retry-ms); an append whose reply was lost but which landed
           // is not logged twice (the head remembers its senders' line ids).
-          entries = await retryWhileUnreachable(APPEND_RETRY_MS, () =>
+          entries = await retryWhileUnreachable(this.ctx.log.appendRetryMs, () =>
             this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor, forget),
           );
         } catch (e) {

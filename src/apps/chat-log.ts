@@ -32,6 +32,7 @@ import { SessionError } from '../engine/errors.js';
 import type { SessionStore } from '../store/store.js';
 import type { ChatMessage } from './chat-protocol.js';
 import type {} from '../store/errors.js';
+import { DEFAULT_PERSIST_RETRY_MS } from '../server/persist-retry.js';
 
 /** Entries a room log keeps (in whole chunks, plus the tail), whatever the members acknowledged. */
 export const ROOM_LOG_LIMIT = 1000;
@@ -45,6 +46,8 @@ export const ROOM_LOG_TTL_MS = 60 * 60_000;
 export const SAID_KEYS = 256;
 /** Members whose highest logged counter the head keeps (past it, the longest silent is dropped). */
 export const MAX_SPEAKERS = 4096;
+/** How long an append keeps trying while the store is unreachable, by default (RoomLogOptions.appendRetryMs). */
+export const APPEND_RETRY_MS = DEFAULT_PERSIST_RETRY_MS;
 /** Compare-and-set attempts per append before giving up (ERR_STORE_CONFLICT). */
 const MAX_ATTEMPTS = 32;
 
@@ -79,6 +82,14 @@ export interface RoomLogOptions {
   logLimit?: number;
   /** How long a log lives after its last write. Default ROOM_LOG_TTL_MS (1 h); keep it well above the resume window. */
   logTtlMs?: number;
+  /**
+   * How long an append keeps trying while the store is unreachable (ERR_STORE_UNAVAILABLE or
+   * ERR_STORE_TIMEOUT, e.g. during a Redis failover) before its senders are told the lines were
+   * not sent; the room's later lines wait behind it, in order. The same bound as a durable
+   * session's persist (DurabilityOptions.persistRetryMs): `colloquy serve --persist-retry-ms`
+   * sets both. 0: no retry. Default APPEND_RETRY_MS (DEFAULT_PERSIST_RETRY_MS, 30 s).
+   */
+  appendRetryMs?: number;
 }
 
 /** What a read found: entries from the position asked for (or from the oldest kept, `trimmed` later). */
@@ -99,6 +110,8 @@ export class RoomLog {
   private readonly prefix: string;
   readonly limit: number;
   readonly ttlMs: number;
+  /** RoomLogOptions.appendRetryMs: how long the feed retries an append through an outage. */
+  readonly appendRetryMs: number;
   /** The head this node last wrote or read, per room. */
   private readonly known = new Map<string, { version: number; head: Head }>();
   private chunkNames = 0;
@@ -108,6 +121,7 @@ export class RoomLog {
     this.prefix = o.keyPrefix ?? 'colloquy:chat:';
     this.limit = o.logLimit ?? ROOM_LOG_LIMIT;
     this.ttlMs = o.logTtlMs ?? ROOM_LOG_TTL_MS;
+    this.appendRetryMs = o.appendRetryMs ?? APPEND_RETRY_MS;
   }
 
   private key(room: string): string {

@@ -217,6 +217,9 @@ async function assemble(
       store: backing.store,
       limits,
       shared: backing.kind !== 'memory',
+      ...(backing.durability?.persistRetryMs !== undefined
+        ? { persistRetryMs: backing.durability.persistRetryMs }
+        : {}),
     }),
     {
       identify,

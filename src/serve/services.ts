@@ -30,6 +30,12 @@ export interface ServiceContext {
   limits?: ServeLimits;
   /** The store is shared by every node (Redis, PostgreSQL): RPC calls are kept there, exactly once across nodes, and every chat room has its log there. */
   shared?: boolean;
+  /**
+   * How long a chat room log append keeps trying while the shared store is unreachable: the
+   * durable sessions' persistRetryMs (--persist-retry-ms), so both ride out the same outage.
+   * Absent: the default (APPEND_RETRY_MS, 30 s).
+   */
+  persistRetryMs?: number;
 }
 
 /** The longest `sleep` serve's RPC service does. */
@@ -78,8 +84,9 @@ export function serveServices(context: ServiceContext): Service[] {
       : {}),
   });
   const shared = context.shared ? { shared: { store: context.store } } : {};
+  const retry = context.persistRetryMs !== undefined ? { appendRetryMs: context.persistRetryMs } : {};
   return [
-    chatService({ bus: context.bus, ...shared }),
+    chatService({ bus: context.bus, ...(context.shared ? { shared: { store: context.store, ...retry } } : {}) }),
     rpcService({ methods: { ...files.rpcMethods(), sleep: sleepMethod }, ...shared }),
     files,
     echoService(),
