@@ -37,6 +37,13 @@
 //     where it used to read its successor's version and write its older snapshot over it (and
 //     drop its successor's chunks). owns() compares the version and the token: after a failover
 //     lost writes, a version number can come back, written by someone else.
+//   - Writes lost in a failover: every head write's tag is `<epoch>:<n>` (./durable-lineage.ts).
+//     A head write that misses finds either another writer's head (a takeover, as above) or one
+//     in this copy's lineage: its own older write, or the head its claim went over, so the store
+//     lost its newer writes and nobody wrote since. Then the live snapshot is written over that
+//     head, every frame again (`relaid`): the live copy holds all the lost writes held, and the
+//     peer's counts match it. Without this the copy ended as taken over and its client resumed
+//     from the older head (stale-state, or frames again).
 //   - The head lives for the resume window plus `graceMs` after its last write; chunks live twice
 //     that and are touched once they are older than that, so no chunk expires before its head.
 //     A session that ends leaves a short tombstone (compare-and-set, so it never erases a newer
@@ -66,6 +73,7 @@ import type {} from '../store/errors.js';
 import { DEFAULT_PERSIST_RETRY_MS, retryWhileUnreachable } from './persist-retry.js';
 import { decodeHead, encodeHead, hashResumeSecret, storedFrames } from './durable-record.js';
 import type { Chunk, Record } from './durable-record.js';
+import { lineageHead, nextTag } from './durable-lineage.js';
 
 export { hashResumeSecret };
 
@@ -108,7 +116,12 @@ export interface DurableHold {
   /** The version of the head this incarnation last stored (0: none yet), and that write's token. */
   version: number;
   token: string;
+  /** Random per incarnation: in its chunk names and its write tags (`<epoch>:<n>`, ./durable-lineage.ts). */
   epoch: string;
+  /** Write tags used so far. */
+  writes: number;
+  /** The head its claim was written over (version and tag), or 0: opened here (./durable-lineage.ts). */
+  origin: Expected;
   next: number;
   /** The outbound sequence as last stored: frames[i] has wire count base + i. */
   base: number;
@@ -130,6 +143,8 @@ interface Try {
 
 /** One node's view of the durable sessions it owns. */
 export class DurableSessions {
+  /** Persists that found the store had lost this node's newest writes and wrote the live state again. */
+  relaid = 0;
   /** The current incarnation of each session held here. */
   private readonly owned = new Map<string, DurableHold>();
   /** Encoded frames, so a frame is encoded once however many times its chunk is written. */
@@ -163,7 +178,18 @@ export class DurableSessions {
   hold(id: string): DurableHold {
     let hold = this.owned.get(id);
     if (hold === undefined) {
-      hold = { id, version: 0, token: '', epoch: randomEpoch(), next: 0, base: 0, frames: [], chunks: [] };
+      hold = {
+        id,
+        version: 0,
+        token: '',
+        epoch: randomEpoch(),
+        writes: 0,
+        origin: 0,
+        next: 0,
+        base: 0,
+        frames: [],
+        chunks: [],
+      };
       this.owned.set(id, hold);
     }
     return hold;
@@ -195,7 +221,7 @@ export class DurableSessions {
     const principal: unknown = live === undefined ? undefined : JSON.parse(JSON.stringify(live));
     const tries: Try[] = [];
     const bound = this.options.persistRetryMs ?? DEFAULT_PERSIST_RETRY_MS;
-    const kept = await retryWhileUnreachable(bound, () => this.persistOnce(hold, snapshot, principal, tries));
+    const kept = await retryWhileUnreachable(bound, () => this.persistOnce(hold, snapshot, principal, tries, true));
     // Chunks written by the other tries are named by no stored head.
     const names = new Set(kept.chunks.map((c) => c.name));
     for (const t of tries)
@@ -212,6 +238,7 @@ export class DurableSessions {
     snapshot: MachineSnapshot,
     principal: unknown,
     tries: Try[],
+    relay: boolean,
   ): Promise<Try> {
     const id = hold.id;
     // Superseded while it waited to try again: its successor's version is not this copy's to write over.
@@ -268,7 +295,7 @@ export class DurableSessions {
     // Chunks not rewritten are touched once they are half-way to expiring.
     const touches = kept.filter((c) => now - c.at >= ttlMs);
     const attempt: Try = {
-      token: randomBytes(6).toString('base64url'),
+      token: nextTag(prev),
       epoch: prev.epoch,
       next,
       chunks,
@@ -308,7 +335,26 @@ export class DurableSessions {
     if (version === null) {
       // An earlier try of this persist may have landed after all: then the head is its write.
       const landed = await this.landed(id, prev.version, tries, attempt);
-      if (landed === null) throw this.takenOver(hold);
+      if (landed === null) {
+        // The store lost this copy's newest writes (a failover) and nobody wrote since: the
+        // live snapshot goes over the head it has, every frame written again (./durable-lineage.ts).
+        const over = relay ? await this.lineage(hold) : null;
+        if (over === null) throw this.takenOver(hold);
+        const lost = hold.chunks;
+        Object.assign(
+          hold,
+          typeof over === 'number' ? { version: 0, token: '' } : { version: over.version, token: over.tag },
+        );
+        Object.assign(hold, { base: 0, frames: [], chunks: [] });
+        this.relaid++;
+        const again = await this.persistOnce(hold, snapshot, principal, tries, false);
+        const names = new Set(again.chunks.map((c) => c.name));
+        this.dropChunks(
+          id,
+          lost.filter((c) => !names.has(c.name)),
+        );
+        return again;
+      }
       ({ version, stored } = landed);
     }
     const dropped = prev.chunks;
@@ -327,6 +373,16 @@ export class DurableSessions {
       dropped.filter((c) => !names.has(c.name)),
     );
     return stored;
+  }
+
+  /**
+   * After a write of `hold` missed: what its next write may go over if the head is in its lineage
+   * (the store lost its newer writes, nobody wrote since), else null (./durable-lineage.ts).
+   */
+  private async lineage(hold: DurableHold): Promise<Expected | null> {
+    if (!this.current(hold)) return null;
+    const stored = await this.options.store.get<Record>(this.key(hold.id));
+    return lineageHead(hold, stored, stored?.data.ended === true);
   }
 
   /** After a conflict: the earlier try of this persist whose head is stored (one write past `expected`), or null. */
@@ -371,7 +427,8 @@ export class DurableSessions {
       const { frames, chunks } = storedFrames(id, log, parts as { data: string[] }[]);
       // The claim is a write of its own (a fresh token): the previous owner's token never
       // stands for this incarnation's ownership (owns() and landed() compare it).
-      const token = randomBytes(6).toString('base64url');
+      const epoch = randomEpoch();
+      const token = `${epoch}:0`;
       const version = await store.compareAndSet(
         this.key(id),
         { version: stored.version, tag: stored.tag },
@@ -382,7 +439,18 @@ export class DurableSessions {
       // node claimed it): read it again and claim the newer state.
       if (version === null) continue;
       // A new incarnation: an older one still running here keeps its own hold, now superseded.
-      const hold: DurableHold = { id, version, token, epoch: randomEpoch(), next: 0, base: log.base, frames, chunks };
+      const hold: DurableHold = {
+        id,
+        version,
+        token,
+        epoch,
+        writes: 1,
+        origin: { version: stored.version, tag: stored.tag },
+        next: 0,
+        base: log.base,
+        frames,
+        chunks,
+      };
       this.owned.set(id, hold);
       const split = log.sent - log.base;
       return {
@@ -425,9 +493,16 @@ export class DurableSessions {
         base: released.end.base,
         frames: released.end.frames.map((f) => toBase64(encodeFrame(f))),
       };
-    const version = await this.options.store
-      .compareAndSet(this.key(id), written(owned), tombstone, { ttlMs: TOMBSTONE_MS, principal: null })
-      .catch(() => null);
+    const store = this.options.store;
+    const write = (over: Expected) =>
+      store.compareAndSet(this.key(id), over, tombstone, { ttlMs: TOMBSTONE_MS, principal: null }).catch(() => null);
+    let version = await write(written(owned));
+    if (version === null) {
+      // Its newest writes lost in a failover and nobody wrote since: the tombstone goes over what is left.
+      const stored = await store.get<Record>(this.key(id)).catch(() => undefined);
+      const over = stored === undefined ? null : lineageHead(owned, stored, stored?.data.ended === true);
+      if (over !== null) version = await write(over);
+    }
     if (version !== null) this.dropChunks(id, owned.chunks);
   }
 
@@ -438,7 +513,9 @@ export class DurableSessions {
   async owns(hold: DurableHold): Promise<boolean> {
     if (!this.current(hold)) return false;
     const stored = await this.options.store.get<Record>(this.key(hold.id));
-    return stored !== null && stored.version === hold.version && stored.data.w === hold.token;
+    if (stored !== null && stored.version === hold.version && stored.data.w === hold.token) return true;
+    // Its newer writes lost in a failover, nobody wrote since: still its own (its next persist writes again).
+    return lineageHead(hold, stored, stored?.data.ended === true) !== null;
   }
 
   /**

@@ -1,5 +1,5 @@
 // A store that lost a session's newest state (what a Redis failover does to a write that had not
-// reached the promoted replica) and holds an older one: the client's RESUME on another node is
+// reached the promoted replica) and holds an older one, the node that wrote the newest one gone: the client's RESUME on another node is
 // refused with the exact reason stale-state, instead of resuming from the older state and
 // replaying other data under counts the client already holds. The older state is put back into
 // a real store: a MemoryStore (an older record written over the newer one), and a real
@@ -121,6 +121,9 @@ async function staleResume(backing: Backing): Promise<{ error: SessionError | un
     const closed = closedError(client);
     lb.switchTo(0); // node1 is gone for the client
     lb.cutAll();
+    // node1 stops, its sessions left in the store: no live copy holds the newest state any more (a
+    // live one whose own writes were lost writes them again: test/server/durable-lost-write.test.ts).
+    await node1.close({ mode: 'handover', timeoutMs: 10_000 });
     await (restoreOlder as () => Promise<void>)(); // the failover lost the newest state
     lb.switchTo(node2.addresses.tcp as number);
     const error = await closed;
