@@ -21,11 +21,14 @@ export interface InboxFlow {
 }
 
 export class Inbox {
-  private items: Bytes[] = [];
+  // Made on first use, and let go when emptied: an idle session keeps no array (issue 14).
+  private items: Bytes[] | null = null;
   private head = 0;
   /** Bytes held for the application. */
   bytes = 0;
-  private readers: Waiter<IteratorResult<Bytes>>[] = [];
+  /** The oldest waiting reader (an idle session's one `for await`), then the others in order. */
+  private reader: Waiter<IteratorResult<Bytes>> | null = null;
+  private moreReaders: Waiter<IteratorResult<Bytes>>[] | null = null;
 
   constructor(
     private readonly max: number,
@@ -34,15 +37,16 @@ export class Inbox {
 
   /** Whether a data unit is buffered. */
   get ready(): boolean {
-    return this.head < this.items.length;
+    return this.items !== null;
   }
 
   /** Takes the oldest buffered data unit (call only when `ready`). */
   take(): Bytes {
-    const b = this.items[this.head] as Bytes;
-    this.items[this.head++] = undefined as unknown as Bytes;
-    if (this.head === this.items.length) {
-      this.items = []; // lets the grown array go: an idle session keeps none
+    const items = this.items as Bytes[];
+    const b = items[this.head] as Bytes;
+    items[this.head++] = undefined as unknown as Bytes;
+    if (this.head === items.length) {
+      this.items = null; // lets the grown array go: an idle session keeps none
       this.head = 0;
     }
     this.bytes -= b.length;
@@ -53,29 +57,42 @@ export class Inbox {
   /** Waits for the next data unit (call only when nothing is buffered). */
   wait(signal?: AbortSignal): Promise<IteratorResult<Bytes>> {
     // Without a signal there is nothing to forget: the promise's own functions are the waiter.
-    // An empty list takes an array of one (push would reserve 17 slots the idle reader keeps).
-    if (!signal)
-      return new Promise((resolve, reject) => {
-        if (this.readers.length === 0) this.readers = [{ resolve, reject }];
-        else this.readers.push({ resolve, reject });
-      });
+    if (!signal) return new Promise((resolve, reject) => this.addReader({ resolve, reject }));
     return new Promise((resolve, reject) => {
-      const waiter = abortable(signal, resolve, reject, () => {
-        this.readers = this.readers.filter((r) => r !== waiter);
-      });
-      // The usual case, one reader waiting, takes an array of one (push would reserve 16).
-      if (this.readers.length === 0) this.readers = [waiter];
-      else this.readers.push(waiter);
+      const waiter = abortable(signal, resolve, reject, () => this.removeReader(waiter));
+      this.addReader(waiter);
     });
   }
 
+  private addReader(waiter: Waiter<IteratorResult<Bytes>>): void {
+    if (this.reader === null) this.reader = waiter;
+    else (this.moreReaders ??= []).push(waiter);
+  }
+
+  /** The oldest waiting reader, taken off the list. */
+  private nextReader(): Waiter<IteratorResult<Bytes>> | null {
+    const r = this.reader;
+    const more = this.moreReaders;
+    this.reader = more?.shift() ?? null;
+    if (more?.length === 0) this.moreReaders = null;
+    return r;
+  }
+
+  private removeReader(waiter: Waiter<IteratorResult<Bytes>>): void {
+    if (this.reader === waiter) this.nextReader();
+    else if (this.moreReaders) {
+      this.moreReaders = this.moreReaders.filter((r) => r !== waiter);
+      if (this.moreReaders.length === 0) this.moreReaders = null;
+    }
+  }
+
   deliver(payload: Bytes): void {
-    const reader = this.readers.shift();
+    const reader = this.nextReader();
     if (reader) {
       reader.resolve({ value: payload, done: false });
       return;
     }
-    if (this.items.length === 0) this.items = [payload];
+    if (this.items === null) this.items = [payload];
     else this.items.push(payload);
     this.bytes += payload.length;
     if (this.bytes > this.max) this.flow.pauseReading();
@@ -83,7 +100,7 @@ export class Inbox {
 
   /** The session ended: settles every waiting reader (with `error`, or done after a release). */
   end(error: Error | undefined): void {
-    for (const r of this.readers.splice(0)) {
+    for (let r = this.nextReader(); r; r = this.nextReader()) {
       if (this.ready) r.resolve({ value: this.take(), done: false });
       else if (error) r.reject(error);
       else r.resolve({ value: undefined, done: true });

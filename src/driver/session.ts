@@ -74,8 +74,8 @@ const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc
 // clause would then fail consumers' type checks); the driver's constructor checks the shape.
 export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E> implements AsyncIterable<Bytes> {
   private readonly inbox: Inbox;
-  /** Promises awaiting confirmations, minor sync points and room in the send queue. */
-  private readonly waiters = new Waiters();
+  /** Promises awaiting confirmations, minor sync points and room in the send queue; made on first wait. */
+  private waiting: Waiters | undefined;
   private finalError: SessionError | undefined;
   private ended = false;
   /** Set by the server: who authenticated this session. */
@@ -227,8 +227,12 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     void pending.finally(() => answering.delete(pending));
   }
 
+  private waiters(): Waiters {
+    return (this.waiting ??= new Waiters());
+  }
+
   private waitWritable(signal?: AbortSignal): Promise<void> {
-    return this.ended ? Promise.reject(this.closedError()) : this.waiters.writable(signal);
+    return this.ended ? Promise.reject(this.closedError()) : this.waiters().writable(signal);
   }
 
   private command<T>(fn: (m: SessionMachine) => T): T {
@@ -263,7 +267,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   syncMinor(options: { confirm?: boolean; userData?: Bytes; signal?: AbortSignal } = {}): Promise<number> {
     const serial = this.command((m) => m.syncMinor(options));
     if (!options.confirm) return Promise.resolve(serial);
-    return this.waiters.minor(serial, options.signal);
+    return this.waiters().minor(serial, options.signal);
   }
 
   /**
@@ -347,13 +351,14 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   }
 
   private await<T>(key: string, signal?: AbortSignal): Promise<T> {
-    return this.ended ? Promise.reject(this.closedError()) : this.waiters.confirmation<T>(key, signal);
+    return this.ended ? Promise.reject(this.closedError()) : this.waiters().confirmation<T>(key, signal);
   }
 
   // ---- receiving -------------------------------------------------------------------------
 
   [Symbol.asyncIterator](): AsyncIterator<Bytes> {
-    return { next: () => this.read() };
+    // An object with a method, not a closure and its context: an idle reader's ~100 bytes less.
+    return new SessionReader(this);
   }
 
   /**
@@ -383,7 +388,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'data':
         return this.inbox.deliver(e.payload);
       case 'writable':
-        return this.waiters.wakeWriters();
+        return this.waiting?.wakeWriters();
       case 'expedited':
         return this.fire('expedited', e.payload);
       case 'typed':
@@ -397,40 +402,40 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         return this.fire('sync-minor', { serial: e.serial, confirm: e.confirm, userData: e.userData });
       case 'sync-minor-confirmed':
         // Confirming a point confirms every earlier one (X.225): settle up to the first match.
-        return this.waiters.minorConfirmed(e.serial);
+        return this.waiting?.minorConfirmed(e.serial);
       case 'sync-major-confirmed':
-        this.waiters.settleMinors();
-        return this.waiters.settle('sync-major', e.serial);
+        this.waiting?.settleMinors();
+        return this.waiting?.settle('sync-major', e.serial);
       case 'resync-complete':
-        this.waiters.settleMinors(
+        this.waiting?.settleMinors(
           new SessionError('ERR_CANCELLED', 'minor sync point abandoned by a resynchronize', 'local', { by: 'resync' }),
         );
-        return this.waiters.settle('resync', e.serial);
+        return this.waiting?.settle('resync', e.serial);
       case 'capability-confirmed':
-        return this.waiters.settle('capability', e.payload);
+        return this.waiting?.settle('capability', e.payload);
       case 'control-give-confirmed':
-        return this.waiters.settle('control', undefined);
+        return this.waiting?.settle('control', undefined);
       case 'activity-interrupted':
-        this.waiters.settleMinors(
+        this.waiting?.settleMinors(
           new SessionError('ERR_CANCELLED', 'minor sync point left behind by an activity interrupt', 'local', {
             by: 'activity-interrupt',
           }),
         );
-        return this.waiters.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
+        return this.waiting?.settle('activity-interrupt', { activityId: e.activityId, serial: e.serial });
       case 'activity-discarded':
-        this.waiters.settleMinors(
+        this.waiting?.settleMinors(
           new SessionError('ERR_CANCELLED', 'minor sync point discarded with its activity', 'local', {
             by: 'activity-discard',
           }),
         );
-        return this.waiters.settle('activity-discard', undefined);
+        return this.waiting?.settle('activity-discard', undefined);
       case 'activity-ended':
-        this.waiters.settleMinors();
-        return this.waiters.settle('activity-end', e.serial);
+        this.waiting?.settleMinors();
+        return this.waiting?.settle('activity-end', e.serial);
       case 'release-refused':
-        return this.waiters.settle('release', false);
+        return this.waiting?.settle('release', false);
       case 'reauth-result':
-        return this.waiters.settle(
+        return this.waiting?.settle(
           'reauth',
           undefined,
           e.accepted
@@ -439,7 +444,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
         );
       case 'cancelled':
         if (e.side === 'local')
-          this.waiters.settle(
+          this.waiting?.settle(
             e.service,
             undefined,
             new SessionError('ERR_CANCELLED', `${e.service} was superseded by ${e.by}`, 'remote', {
@@ -465,7 +470,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
       case 'activity-interrupt':
       case 'activity-discard':
         // The peer moves away from the points we made: it will not confirm them any more.
-        this.waiters.settleMinors(
+        this.waiting?.settleMinors(
           new SessionError('ERR_CANCELLED', `minor sync point abandoned by the peer's ${e.type}`, 'remote', {
             by: e.type,
           }),
@@ -480,13 +485,21 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
     if (this.ended) return;
     this.ended = true;
     this.finalError = error;
-    this.waiters.settle('release', true);
+    this.waiting?.settle('release', true);
     const gone =
       error ?? new SessionError('ERR_INVALID_STATE', 'the session was released', 'local', { state: 'closed' });
-    this.waiters.failConfirmations(gone);
-    this.waiters.settleMinors(gone);
+    this.waiting?.failConfirmations(gone);
+    this.waiting?.settleMinors(gone);
     this.inbox.end(error);
-    this.waiters.wakeWriters();
+    this.waiting?.wakeWriters();
     this.fire('closed', userData ? { error, userData } : { error });
+  }
+}
+
+/** The iterator `for await (const data of session)` uses: each `next()` is a `read()`. */
+class SessionReader implements AsyncIterator<Bytes> {
+  constructor(private readonly session: { read(): Promise<IteratorResult<Bytes>> }) {}
+  next(): Promise<IteratorResult<Bytes>> {
+    return this.session.read();
   }
 }

@@ -61,9 +61,9 @@ export function abortable<T>(
 export class Waiters {
   /** Created on the first confirmed service (an idle session never needs it). */
   private confirms: Map<string, Waiter<unknown>> | undefined;
-  /** Minor sync points awaiting confirmation, oldest first. */
-  private minors: { serial: number; waiter: Waiter<number> }[] = [];
-  private writers: Waiter<void>[] = [];
+  /** Minor sync points awaiting confirmation, oldest first (made on first use, as `writers`). */
+  private minors: { serial: number; waiter: Waiter<number> }[] | undefined;
+  private writers: Waiter<void>[] | undefined;
 
   // ---- confirmed services ----------------------------------------------------------------
 
@@ -104,24 +104,30 @@ export class Waiters {
       const entry = {
         serial,
         waiter: abortable(signal, resolve, reject, () => {
-          this.minors = this.minors.filter((w) => w !== entry);
+          this.minors = this.minors?.filter((w) => w !== entry);
         }),
       };
-      this.minors.push(entry);
+      (this.minors ??= []).push(entry);
     });
   }
 
   /** The peer confirmed `serial`: settles it and every earlier point. */
   minorConfirmed(serial: number): void {
     // Waiters are in serial order; the point confirmed may have none (its waiter gave up).
+    const minors = this.minors;
+    if (!minors) return;
     let i = 0;
-    while (i < this.minors.length && (this.minors[i] as { serial: number }).serial <= serial) i++;
-    for (const w of this.minors.splice(0, i)) w.waiter.resolve(w.serial);
+    while (i < minors.length && (minors[i] as { serial: number }).serial <= serial) i++;
+    for (const w of minors.splice(0, i)) w.waiter.resolve(w.serial);
+    if (minors.length === 0 && this.minors === minors) this.minors = undefined;
   }
 
   /** Settles every pending minor sync waiter: confirmed (a major point or activity end covered them) or failed. */
   settleMinors(error?: Error): void {
-    for (const w of this.minors.splice(0)) {
+    const minors = this.minors;
+    if (!minors) return;
+    this.minors = undefined;
+    for (const w of minors) {
       if (error) w.waiter.reject(error);
       else w.waiter.resolve(w.serial);
     }
@@ -133,13 +139,15 @@ export class Waiters {
   writable(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const w = abortable<void>(signal, resolve, reject, () => {
-        this.writers = this.writers.filter((x) => x !== w);
+        this.writers = this.writers?.filter((x) => x !== w);
       });
-      this.writers.push(w);
+      (this.writers ??= []).push(w);
     });
   }
 
   wakeWriters(): void {
-    for (const w of this.writers.splice(0)) w.resolve();
+    const writers = this.writers;
+    this.writers = undefined;
+    if (writers) for (const w of writers) w.resolve();
   }
 }

@@ -23,10 +23,16 @@ export interface WireSessionOptions {
   allocate?: (length: number) => Uint8Array;
 }
 
+/**
+ * The frames of one pollBytes() call, shared by every WireSession: a call fills it, encodes and
+ * empties it before returning, and nothing in between calls back into pollBytes (taps must not).
+ * One array per session would be 32 bytes of every idle session (issue 14).
+ */
+const batch: Frame[] = [];
+
 export class WireSession {
   private decoder: FrameDecoder;
   private limitSet = false;
-  private readonly batch: Frame[] = [];
   /**
    * Sees every frame this coupler decodes ('in', before the machine handles it) and every frame
    * it encodes ('out'), for tracing and live views (`colloquy trace`). It must not throw or call
@@ -116,7 +122,7 @@ export class WireSession {
       this.apart = null;
       return pending;
     }
-    const batch = this.batch;
+    batch.length = 0; // a throw in an earlier call (a tap, the encoder) may have left frames
     let size = 0;
     for (let f = this.machine.pollFrame(now); f; f = size < maxBytes ? this.machine.pollFrame(now) : undefined) {
       batch.push(f);

@@ -28,7 +28,7 @@
 //   go on releasing (or handing over) meanwhile. The per-session work is in shutdown.ts.
 //   It reports how many sessions ended each way (CloseReport). destroy() aborts all at once.
 
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { toHex } from '../engine/bytes.js';
 import { encodeAcceptInfo } from '../engine/accept-info.js';
@@ -46,6 +46,7 @@ import { Session } from '../driver/session.js';
 import type { SessionHooks, SessionOptions } from '../driver/session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
+import { forgetHeaders } from '../transport/ws-transport.js';
 import { MUX_PREFACE, MuxConnection } from '../mux/mux-connection.js';
 import { DurableSessions } from './durable.js';
 import type { DurabilityOptions, DurableHold } from './durable.js';
@@ -345,6 +346,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   private resume(transport: Transport, first: ResumeFrame, id: string, chunks: Uint8Array[]): void {
+    forgetHeaders(transport); // a resume authenticates by its secret; nothing reads them
     const session = this.live.get(id);
     const refusal = session ? session.machine.checkResume(first.sessionId, first.resumeSecret) : null;
     if (session && refusal === null) {
@@ -505,7 +507,7 @@ export class Server extends Emitter<ServerEvents> {
   }
 
   private open(transport: Transport, chunks: Uint8Array[], slot: () => void): void {
-    const sessionId = new Uint8Array(randomBytes(16));
+    const { sessionId, resumeSecret } = newIdentity();
     // The server's options are the same for every session: spread once, inherited per session
     // (a spread per session cost a fresh hidden class and descriptors each, ~400 bytes).
     const own: Pick<MachineOptions, 'sessionId' | 'resumeSecret'> = Object.create(
@@ -515,7 +517,7 @@ export class Server extends Emitter<ServerEvents> {
       }),
     ) as MachineOptions;
     own.sessionId = sessionId;
-    own.resumeSecret = new Uint8Array(randomBytes(16));
+    own.resumeSecret = resumeSecret;
     const machine = new SessionMachine(own as MachineOptions);
     const id = toHex(sessionId);
     const session = new Session(machine, this.options, new ServedHooks(this, id, transport));
@@ -537,6 +539,9 @@ export class Server extends Emitter<ServerEvents> {
         ...(first.headers ? { headers: first.headers } : {}),
         ...(first.secure !== undefined ? { secure: first.secure } : {}),
       };
+      // Nothing reads the upgrade's headers after this request (a refresh authenticates by its
+      // credentials): ~400 bytes an open session need not keep (issue 14).
+      forgetHeaders(first);
       // The hook runs within the handshake time too: a hung identity provider cannot hold a slot.
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
       withTimeout(
@@ -848,6 +853,30 @@ export function listen(options: ServerOptions): Promise<Server> {
  */
 function heardBy(resume: ResumeFrame, reason: ResumeRefuseReasonValue): ResumeRefuseReasonValue {
   return reason === ResumeRefuseReason.staleState && resume.acked === undefined ? ResumeRefuseReason.invalid : reason;
+}
+
+/** Bytes of random identities handed out per slab: 256 sessions' worth. */
+const IDENTITY_SLAB = 8192;
+let identitySlab = new Uint8Array(0);
+let identityAt = 0;
+
+/**
+ * A fresh session ID and resume secret (16 random bytes each): two views of a shared slab, as
+ * Node's Buffer pool does, instead of two typed arrays with an ArrayBuffer each (~430 bytes of
+ * every session's heap, issue 14). A slab lives while any session it served does.
+ */
+function newIdentity(): { sessionId: Uint8Array; resumeSecret: Uint8Array } {
+  if (identityAt + 32 > identitySlab.length) {
+    identitySlab = new Uint8Array(IDENTITY_SLAB);
+    randomFillSync(identitySlab);
+    identityAt = 0;
+  }
+  const at = identityAt;
+  identityAt += 32;
+  return {
+    sessionId: identitySlab.subarray(at, at + 16),
+    resumeSecret: identitySlab.subarray(at + 16, at + 32),
+  };
 }
 
 /** A served session's hooks: its id and first transport, and the server its events go to (no closure per session). */

@@ -44,7 +44,8 @@ export abstract class TransportBase implements Transport {
   #started = false;
   #paused = false;
   #state: 'open' | 'closing' | 'destroyed' = 'open';
-  #held: Uint8Array[] = [];
+  // Data held while paused or before the first handlers; made on first use (issue 14).
+  #held: Uint8Array[] | null = null;
   #heldBytes = 0;
   #end: { error?: Error } | undefined;
   #reported = false;
@@ -88,7 +89,7 @@ export abstract class TransportBase implements Transport {
     if (this.#state === 'destroyed' || this.#reported) return;
     this.#state = 'destroyed';
     this.#end = { error };
-    this.#held = [];
+    this.#held = null;
     this.#heldBytes = 0;
     this.destroyNow(error);
     this.#schedule();
@@ -107,12 +108,12 @@ export abstract class TransportBase implements Transport {
 
   protected receive(chunk: Uint8Array): void {
     if (this.#state === 'destroyed' || this.#end?.error) return;
-    if (this.#started && !this.#paused && this.#held.length === 0) {
+    if (this.#started && !this.#paused && this.#held === null) {
       this.#handlers.data(chunk);
       this.consumed(chunk.byteLength);
       return;
     }
-    this.#held.push(chunk);
+    (this.#held ??= []).push(chunk);
     this.#heldBytes += chunk.byteLength;
     if (this.#heldBytes > this.maxHeldBytes) {
       const limit = this.maxHeldBytes;
@@ -133,7 +134,7 @@ export abstract class TransportBase implements Transport {
     if (this.#end) return;
     this.#end = { error };
     if (error) {
-      this.#held = [];
+      this.#held = null;
       this.#heldBytes = 0;
     }
     this.#schedule();
@@ -156,13 +157,14 @@ export abstract class TransportBase implements Transport {
 
   #flush(): void {
     if (!this.#started || this.#reported) return;
-    while (this.#held.length > 0 && !this.#paused && this.#state !== 'destroyed') {
-      const chunk = this.#held.shift() as Uint8Array;
+    for (let held = this.#held; held !== null && !this.#paused && this.#state !== 'destroyed'; held = this.#held) {
+      const chunk = held.shift() as Uint8Array;
+      if (held.length === 0 && this.#held === held) this.#held = null;
       this.#heldBytes -= chunk.byteLength;
       this.#handlers.data(chunk);
       this.consumed(chunk.byteLength);
     }
-    if (this.#end && this.#held.length === 0 && !this.#reported) {
+    if (this.#end && this.#held === null && !this.#reported) {
       this.#reported = true;
       this.#handlers.close(this.#end.error);
     }

@@ -91,7 +91,8 @@ function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
 class WebSocketTransport extends TransportBase {
   readonly kind = 'ws' as const;
   readonly remoteAddress: string;
-  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** Until forgetHeaders(): the server drops them once its `authenticate` has seen them. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
   readonly secure?: boolean;
   readonly #socket: WebSocketLike;
   readonly #node: NodeWebSocket | undefined;
@@ -260,6 +261,14 @@ function closeError(code: number, reason: string): Error | undefined {
     'remote',
     { code, reason },
   );
+}
+
+/**
+ * Lets go of a server-side WebSocket transport's upgrade headers (no-op for any other
+ * transport): an open session need not keep the request's headers once nothing will read them.
+ */
+export function forgetHeaders(transport: Transport): void {
+  if (transport instanceof WebSocketTransport && transport.headers !== undefined) transport.headers = undefined;
 }
 
 /** Wraps an open WebSocket (`ws` or native). Call it from the 'open' handler: nothing is lost until setHandlers(). */

@@ -44,7 +44,8 @@ export class FrameDecoder {
   private max: number;
   private chunk: Uint8Array = EMPTY;
   private pos = 0;
-  private readonly queue: Uint8Array[] = [];
+  // Chunks behind `chunk`: made when one arrives while another is unread, let go when drained.
+  private queue: Uint8Array[] | null = null;
   private queueHead = 0;
   private buffered = 0;
   // A header split across chunks; made the first time one is (~200 bytes with its ArrayBuffer,
@@ -84,11 +85,11 @@ export class FrameDecoder {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0 || this.failure !== null) return;
     this.buffered += chunk.length;
-    if (this.pos === this.chunk.length && this.queueHead === this.queue.length) {
+    if (this.pos === this.chunk.length && this.queue === null) {
       this.chunk = chunk;
       this.pos = 0;
     } else {
-      this.queue.push(chunk);
+      (this.queue ??= []).push(chunk);
     }
   }
 
@@ -107,7 +108,7 @@ export class FrameDecoder {
     this.failure = error;
     this.chunk = EMPTY;
     this.pos = 0;
-    this.queue.length = 0;
+    this.queue = null;
     this.queueHead = 0;
     this.body = null;
     this.buffered = 0;
@@ -116,7 +117,7 @@ export class FrameDecoder {
   /** Moves to the next queued chunk; false if there is none. */
   private advance(): boolean {
     const q = this.queue;
-    if (this.queueHead === q.length) {
+    if (q === null) {
       this.chunk = EMPTY;
       this.pos = 0;
       return false;
@@ -124,7 +125,7 @@ export class FrameDecoder {
     this.chunk = q[this.queueHead]!;
     q[this.queueHead++] = EMPTY;
     if (this.queueHead === q.length) {
-      q.length = 0;
+      this.queue = null;
       this.queueHead = 0;
     }
     this.pos = 0;

@@ -72,18 +72,21 @@ export type SessionEventType = SessionEvent['type'];
 
 /** Events waiting for the application, in order; `poll` hands out one at a time. */
 export class EventQueue {
-  private events: SessionEvent[] = [];
+  // Made on first push and let go when emptied: an idle session keeps no array (issue 14).
+  private events: SessionEvent[] | null = null;
   private head = 0;
 
   push(e: SessionEvent): void {
-    this.events.push(e);
+    if (this.events === null) this.events = [e];
+    else this.events.push(e);
   }
 
   poll(): SessionEvent | undefined {
-    if (this.head >= this.events.length) return undefined;
-    const e = this.events[this.head++];
-    if (this.head === this.events.length) {
-      this.events = [];
+    const events = this.events;
+    if (events === null) return undefined;
+    const e = events[this.head++];
+    if (this.head === events.length) {
+      this.events = null;
       this.head = 0;
     }
     return e;

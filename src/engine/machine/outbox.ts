@@ -11,23 +11,27 @@
 import { frameWeight } from '../frames.js';
 import type { AckFrame, ConnectionFrame, SessionFrame } from '../frames.js';
 
+// The three queues are made on first push and let go when emptied: an idle session keeps no
+// array (32 bytes each, issue 14).
+const NONE: readonly never[] = Object.freeze([]);
+
 export class Outbox {
-  private ctrl: ConnectionFrame[] = [];
+  private ctrl: ConnectionFrame[] | null = null;
   private ack: AckFrame | null = null;
-  private normal: (SessionFrame | undefined)[] = [];
+  private normal: (SessionFrame | undefined)[] | null = null;
   private head = 0;
-  private expedited: SessionFrame[] = [];
+  private expedited: SessionFrame[] | null = null;
   /** Payload and user-data bytes of queued session frames. */
   bytes = 0;
 
   get frames(): number {
-    return this.normal.length - this.head + this.expedited.length;
+    return (this.normal?.length ?? 0) - this.head + (this.expedited?.length ?? 0);
   }
 
-  // An empty control queue takes a new array of one: push would reserve 17 slots that an idle
-  // session keeps after its first frame (ACCEPT, ACK, HEARTBEAT are almost always alone).
+  // An empty control queue takes a new array of one: push would reserve 17 slots (ACCEPT, ACK,
+  // HEARTBEAT are almost always alone).
   pushControl(f: ConnectionFrame): void {
-    if (this.ctrl.length === 0) this.ctrl = [f];
+    if (this.ctrl === null) this.ctrl = [f];
     else this.ctrl.push(f);
   }
 
@@ -41,40 +45,50 @@ export class Outbox {
   }
 
   takeControl(): ConnectionFrame | undefined {
-    const c = this.ctrl.shift();
+    const ctrl = this.ctrl;
+    if (ctrl === null) return undefined;
+    const c = ctrl.shift();
+    if (ctrl.length === 0) this.ctrl = null;
     if (c === this.ack) this.ack = null;
     return c;
   }
 
   lastControl(): ConnectionFrame | undefined {
-    return this.ctrl[this.ctrl.length - 1];
+    const ctrl = this.ctrl;
+    return ctrl === null ? undefined : ctrl[ctrl.length - 1];
   }
 
   /** Drops connection frames (the transport they were meant for is gone). */
   clearControl(): void {
-    this.ctrl = [];
+    this.ctrl = null;
     this.ack = null;
   }
 
   push(f: SessionFrame): void {
     this.bytes += frameWeight(f);
-    if (f.type === 'EXPEDITED') this.expedited.push(f);
+    if (f.type === 'EXPEDITED') (this.expedited ??= []).push(f);
+    else if (this.normal === null) this.normal = [f];
     else this.normal.push(f);
   }
 
   peek(): SessionFrame | undefined {
-    return this.expedited.length > 0 ? this.expedited[0] : this.normal[this.head];
+    if (this.expedited !== null) return this.expedited[0];
+    return this.normal === null ? undefined : this.normal[this.head];
   }
 
   /** Removes the frame `peek()` returned. */
   shift(): void {
     let f: SessionFrame | undefined;
-    if (this.expedited.length > 0) f = this.expedited.shift();
-    else {
-      f = this.normal[this.head];
-      this.normal[this.head++] = undefined;
-      if (this.head === this.normal.length) {
-        this.normal = [];
+    const expedited = this.expedited;
+    const normal = this.normal;
+    if (expedited !== null) {
+      f = expedited.shift();
+      if (expedited.length === 0) this.expedited = null;
+    } else if (normal !== null) {
+      f = normal[this.head];
+      normal[this.head++] = undefined;
+      if (this.head === normal.length) {
+        this.normal = null;
         this.head = 0;
       }
     }
@@ -85,28 +99,32 @@ export class Outbox {
   purgeData(): Uint8Array[] {
     const payloads: Uint8Array[] = [];
     const kept: SessionFrame[] = [];
-    for (let i = this.head; i < this.normal.length; i++) {
-      const f = this.normal[i];
+    const normal = this.normal ?? NONE;
+    for (let i = this.head; i < normal.length; i++) {
+      const f = normal[i];
       if (!f) continue;
       if (f.type === 'DATA' || f.type === 'TYPED') {
         payloads.push(f.payload);
         this.bytes -= f.payload.length;
       } else kept.push(f);
     }
-    this.normal = kept;
+    this.normal = kept.length > 0 ? kept : null;
     this.head = 0;
     return payloads;
   }
 
   /** Queued session frames in the order they would go out (for a snapshot). */
   list(): SessionFrame[] {
-    return [...this.expedited, ...this.normal.slice(this.head).filter((f): f is SessionFrame => f !== undefined)];
+    return [
+      ...(this.expedited ?? NONE),
+      ...(this.normal ?? NONE).slice(this.head).filter((f): f is SessionFrame => f !== undefined),
+    ];
   }
 
   clearSession(): void {
-    this.normal = [];
+    this.normal = null;
     this.head = 0;
-    this.expedited = [];
+    this.expedited = null;
     this.bytes = 0;
   }
 }

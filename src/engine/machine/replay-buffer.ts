@@ -8,8 +8,11 @@
 import type { SessionFrame } from '../frames.js';
 import { frameWeight } from '../frames.js';
 
+// Made on first push and let go when emptied: an idle session keeps no array (issue 14).
+const NONE: readonly never[] = Object.freeze([]);
+
 export class ReplayBuffer {
-  private frames: (SessionFrame | undefined)[] = [];
+  private frames: readonly (SessionFrame | undefined)[] = NONE;
   private head = 0;
   /** Count of the first frame still held (= frames the peer acknowledged). */
   private baseCount = 0;
@@ -41,7 +44,8 @@ export class ReplayBuffer {
   }
 
   push(frame: SessionFrame): void {
-    this.frames.push(frame);
+    if (this.frames === NONE) this.frames = [frame];
+    else (this.frames as SessionFrame[]).push(frame);
     this.heldBytes += frameWeight(frame);
   }
 
@@ -59,7 +63,7 @@ export class ReplayBuffer {
 
   /** Empties the buffer and starts it at `base` with `frames` (restoring a snapshot). */
   reset(base: number, frames: readonly SessionFrame[]): void {
-    this.frames = [...frames];
+    this.frames = frames.length > 0 ? [...frames] : NONE;
     this.head = 0;
     this.baseCount = base;
     this.heldBytes = frames.reduce((n, f) => n + frameWeight(f), 0);
@@ -68,9 +72,10 @@ export class ReplayBuffer {
   /** Drops every frame below `count` (the peer has them). Returns how many were dropped. */
   dropBelow(count: number): number {
     let dropped = 0;
-    while (this.baseCount < count && this.head < this.frames.length) {
-      const frame = this.frames[this.head];
-      this.frames[this.head] = undefined;
+    const frames = this.frames as (SessionFrame | undefined)[];
+    while (this.baseCount < count && this.head < frames.length) {
+      const frame = frames[this.head];
+      frames[this.head] = undefined;
       this.head++;
       this.baseCount++;
       dropped++;
@@ -80,7 +85,7 @@ export class ReplayBuffer {
     // the array does not grow without bound.
     if (this.head === this.frames.length) {
       if (this.head > 0) {
-        this.frames = [];
+        this.frames = NONE;
         this.head = 0;
       }
     } else if (this.head > 1024 && this.head * 2 > this.frames.length) {
