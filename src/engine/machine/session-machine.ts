@@ -5,8 +5,8 @@
 //   flow       ./flow.ts         send queue, replay buffer, counts, lazy acknowledgements
 //   dialogue   ./dialogue.ts     tokens, sync points, activities, release (once established);
 //                                what each command needs is the table in ./preconditions.ts
-//   timers     ./timer-table.ts  every deadline by name; nextDeadline() is its earliest
-//   heartbeat  ./heartbeat.ts    last traffic each way, arming keepalive and peer-silent
+//   timers     ./timer-table.ts  every deadline by name; nextDeadline() is its earliest; the
+//                                last traffic each way, keepalive and peer-silent follow from it
 //   events     ./events.ts       what the application has yet to poll
 //
 // Theory of operation
@@ -80,7 +80,6 @@ import type { SessionEvent } from './events.js';
 import { Flow, flowLimits } from './flow.js';
 import type { SessionStats } from './flow.js';
 import { Handshake } from './handshake.js';
-import { Heartbeat } from './heartbeat.js';
 import { describe } from './negotiation.js';
 import { optionOrDefault } from './options.js';
 import type { MachineOptions, Negotiated } from './options.js';
@@ -104,16 +103,12 @@ export type { MachineSnapshot } from './snapshot.js';
  */
 export const CONTROL_OVERHEAD = 160;
 
-type Timer = 'handshake' | 'ack' | 'resume-window' | 'peer-silent' | 'keepalive';
-const TIMERS: readonly Timer[] = ['handshake', 'ack', 'resume-window', 'peer-silent', 'keepalive'];
-
 export class SessionMachine {
   readonly role: Role;
   private readonly opts: MachineOptions;
   private readonly handshake: Handshake;
   private readonly flow: Flow;
-  private readonly timers = new TimerTable<Timer>(TIMERS);
-  private readonly heartbeat = new Heartbeat(this.timers);
+  private readonly timers = new TimerTable();
   private readonly events = new EventQueue();
   private dialogue?: Dialogue;
 
@@ -239,7 +234,7 @@ export class SessionMachine {
     const f = this.flow.nextFrame(this.lifecycle === 'established', this.released);
     if (!f) return undefined;
     if (this.flow.takeWritable()) this.emit({ type: 'writable' });
-    this.heartbeat.sent(now);
+    this.timers.sent(now);
     return f;
   }
 
@@ -262,7 +257,7 @@ export class SessionMachine {
     if (this.attached) this.handleTransportDown(now);
     if (this.state === 'closed') return;
     this.attached = true;
-    this.heartbeat.restart(now);
+    this.timers.restart(now);
     const to = this.go('transport-up');
     if (to === 'connecting') {
       const c = this.handshake.offer();
@@ -307,7 +302,7 @@ export class SessionMachine {
    */
   handleProgress(now: number): void {
     this.now = now;
-    if (this.attached) this.heartbeat.heard(now);
+    if (this.attached) this.timers.heard(now);
   }
 
   /** A decoder failed on the peer's bytes: abort with a reason that says why. */
@@ -320,7 +315,7 @@ export class SessionMachine {
 
   handleFrame(frame: Frame, now: number): void {
     this.now = now;
-    this.heartbeat.heard(now);
+    this.timers.heard(now);
     try {
       if (this.lifecycle === 'closed') {
         if (frame.type !== 'RESUME') return;
@@ -895,7 +890,7 @@ export class SessionMachine {
     }
     if (t.due('keepalive', now)) {
       this.flow.pushControl({ type: 'HEARTBEAT' });
-      this.heartbeat.sent(now);
+      this.timers.sent(now);
     }
     if (t.due('ack', now)) this.ackNow();
   }
@@ -909,7 +904,7 @@ export class SessionMachine {
 
   /** Heartbeats run while established on a transport, when the agreement has them. */
   private armHeartbeat(): void {
-    this.heartbeat.run(this.lifecycle === 'established' && this.attached ? this.heartbeatMs() : 0);
+    this.timers.runHeartbeat(this.lifecycle === 'established' && this.attached ? this.heartbeatMs() : 0);
   }
 
   // ---- acknowledgements -----------------------------------------------------------------
