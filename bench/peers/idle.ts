@@ -47,6 +47,7 @@ if (kind === 'colloquy') {
     maxSessions: Number(process.argv[3] ?? 30_000),
     maxSessionsPerAddress: 0,
     maxConnectionsPerAddress: 0,
+    maxPendingHandshakesPerAddress: 0,
   });
   server.on('session', (session) => void read(session));
   connections = () => server.sessions.size;

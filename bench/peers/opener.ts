@@ -5,7 +5,10 @@
 //   on { cmd: 'open', ... }  opens `count` connections to `url`, `concurrency` at a time, each
 //                            from the next of `localAddresses` in turn (one 127.0.0.x holds at
 //                            most ~28,000 ephemeral ports), and answers `opened` with how many
-//                            opened, how long it took and the first failure, if any
+//                            opened, how long it took and the first failure, if any; with
+//                            `perConnection` > 1 the Colloquy sessions share WebSocket
+//                            connections, that many per connection (a ConnectionPool per source
+//                            address), so the count is not bounded by the open-files limit
 //   on { cmd: 'exit' }       ends every connection and exits (also when its parent goes away)
 //
 // It lifts its own open-files soft limit through the shell that starts it (peers.ts).
@@ -13,16 +16,29 @@
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { connect } from '../../src/client/connect.js';
+import { ConnectionPool } from '../../src/client/pool.js';
 import { exitWithParent, tell } from './protocol.js';
 import type { ToOpener } from './protocol.js';
 
 exitWithParent();
 
 const closers: (() => void)[] = [];
+/** One pool per source address, when sessions share connections. */
+const pools = new Map<string, ConnectionPool>();
 
-async function openOne(kind: 'colloquy' | 'ws', url: string, localAddress: string): Promise<() => void> {
+async function openOne(
+  kind: 'colloquy' | 'ws',
+  url: string,
+  localAddress: string,
+  perConnection: number,
+): Promise<() => void> {
   if (kind === 'colloquy') {
-    const s = await connect(url, { reconnect: false, localAddress });
+    let pool: ConnectionPool | undefined;
+    if (perConnection > 1) {
+      pool = pools.get(localAddress);
+      if (!pool) pools.set(localAddress, (pool = new ConnectionPool({ maxChannelsPerConnection: perConnection })));
+    }
+    const s = await connect(url, { reconnect: false, localAddress, ...(pool ? { pool } : {}) });
     // Each session has a reader waiting, as an application has (and as the server side has).
     void (async () => {
       try {
@@ -54,7 +70,7 @@ async function open(m: Extract<ToOpener, { cmd: 'open' }>): Promise<void> {
       const local = m.localAddresses[started % m.localAddresses.length] as string;
       started++;
       try {
-        closers.push(await openOne(m.kind, m.url, local));
+        closers.push(await openOne(m.kind, m.url, local, m.perConnection ?? 1));
       } catch (e) {
         failure ??= e instanceof Error ? e.message : String(e);
       }
@@ -62,9 +78,12 @@ async function open(m: Extract<ToOpener, { cmd: 'open' }>): Promise<void> {
   };
   const before = closers.length;
   await Promise.all(Array.from({ length: m.concurrency }, worker));
+  let connections = 0;
+  for (const p of pools.values()) connections += p.stats.connections;
   tell({
     ev: 'opened',
     opened: closers.length - before,
+    connections: pools.size > 0 ? connections : closers.length - before,
     seconds: (performance.now() - start) / 1000,
     ...(failure === undefined ? {} : { failure }),
   });
@@ -73,6 +92,7 @@ async function open(m: Extract<ToOpener, { cmd: 'open' }>): Promise<void> {
 process.on('message', (m: ToOpener) => {
   if (m.cmd === 'exit') {
     for (const close of closers.splice(0)) close();
+    for (const pool of pools.values()) pool.close();
     setTimeout(() => process.exit(0), 200);
     return;
   }

@@ -64,13 +64,15 @@ export type ToOpener =
       localAddresses: string[];
       concurrency: number;
       timeoutMs: number;
+      /** Colloquy only: sessions per WebSocket connection, multiplexed by a ConnectionPool (default 1: a connection each). */
+      perConnection?: number;
     }
   | { cmd: 'exit' };
 
 /** Opener -> bench. */
 export type FromOpener =
   | { ev: 'ready' }
-  | { ev: 'opened'; opened: number; seconds: number; failure?: string }
+  | { ev: 'opened'; opened: number; seconds: number; failure?: string; connections: number }
   | { ev: 'error'; message: string };
 
 /** Sends to the parent; a peer with no IPC channel (started by hand) has nobody to tell. */

@@ -40,6 +40,12 @@ export const IDLE_CONCURRENCY = 100;
 export const IDLE_OPEN_MS = 60_000;
 /** 4. scale: idle sessions on one node (BENCH_SCALE_SESSIONS; the run is 100,000, several minutes). */
 export const SCALE_SESSIONS = envCount('BENCH_SCALE_SESSIONS', 20_000);
+/**
+ * 4b. the same, multiplexed: BENCH_SCALE_MUX_SESSIONS Colloquy sessions (100,000 by default) over
+ * WebSocket connections that carry BENCH_SCALE_PER_CONNECTION sessions each (a ConnectionPool).
+ */
+export const SCALE_MUX_SESSIONS = envCount('BENCH_SCALE_MUX_SESSIONS', 100_000);
+export const SCALE_PER_CONNECTION = envCount('BENCH_SCALE_PER_CONNECTION', 100);
 /** Connections per opener process, and per source address (127.0.0.x has ~28,000 ephemeral ports). */
 export const SCALE_PER_OPENER = 25_000;
 export const SCALE_PER_ADDRESS = 20_000;

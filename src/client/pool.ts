@@ -38,14 +38,31 @@ export class ConnectionPool {
   /** A channel to `key` (the session URL), on a pooled connection or a new one made with `dial`. */
   async channel(key: string, dial: () => Promise<Transport>): Promise<Transport> {
     const max = this.options.maxChannelsPerConnection ?? 256;
-    const open = (this.connections.get(key) ?? []).find((m) => !m.isClosed && m.size < max);
-    const mux = open ?? (await this.connect(key, dial));
+    let mux = this.withRoom(key, max);
+    // Callers that wait on the same dial all land on the new connection: past `max` of them, the
+    // rest go to the next one (a connection is never asked for more channels than it has).
+    while (!mux) {
+      const dialed = await this.connect(key, dial);
+      if (dialed.isClosed) return dialed.open(); // throws ERR_CONNECT_FAILED: closed as it opened
+      mux = dialed.size < max ? dialed : this.withRoom(key, max);
+    }
     const timer = this.idleTimers.get(mux);
     if (timer) {
       clearTimeout(timer);
       this.idleTimers.delete(mux);
     }
     return mux.open();
+  }
+
+  /** A connection to `key` with a free channel: the newest first (older ones are usually full). */
+  private withRoom(key: string, max: number): MuxConnection | undefined {
+    const list = this.connections.get(key);
+    if (!list) return undefined;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const m = list[i] as MuxConnection;
+      if (!m.isClosed && m.size < max) return m;
+    }
+    return undefined;
   }
 
   private connect(key: string, dial: () => Promise<Transport>): Promise<MuxConnection> {

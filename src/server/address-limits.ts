@@ -47,8 +47,14 @@ const DEFAULT: Record<Kind, number> = {
   sessions: ADDRESS_LIMIT_DEFAULTS.maxSessionsPerAddress,
 };
 
-/** "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1"; "memory:3" stays (one pair, one address). */
+/**
+ * "10.0.0.7:51234" -> "10.0.0.7"; "[::1]:4000" -> "::1"; "memory:3" stays (one pair, one address).
+ * A channel of a multiplexed connection ("10.0.0.7:51234#12", src/mux) counts for its connection's
+ * host, so channels do not slip past the per-address caps.
+ */
 export function hostOf(remoteAddress: string): string {
+  const hash = remoteAddress.indexOf('#');
+  if (hash >= 0) remoteAddress = remoteAddress.slice(0, hash);
   if (remoteAddress.startsWith('memory:')) return remoteAddress;
   const m = /^\[(.*)\]:\d+$/.exec(remoteAddress) ?? /^([^:]*):\d+$/.exec(remoteAddress);
   return m ? (m[1] as string) : remoteAddress;

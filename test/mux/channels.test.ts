@@ -46,6 +46,16 @@ describe('channels over one connection', () => {
     expect(new Set([...server.sessions.values()].map(baseAddress)).size).toBe(2);
   });
 
+  it('maxChannelsPerConnection (pool): more sessions opening at once than one connection carries spread over new ones', async () => {
+    server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxChannelsPerConnection: 2 });
+    pool = new ConnectionPool({ maxChannelsPerConnection: 2 });
+    const url = `tcp://127.0.0.1:${server.addresses.tcp}`;
+    const clients = await Promise.all(Array.from({ length: 7 }, () => connect(url, { pool, heartbeatMs: 0 })));
+    expect(pool.stats).toEqual({ connections: 4, channels: 7 });
+    expect(server.sessions.size).toBe(7);
+    for (const c of clients) c.abort('done');
+  });
+
   it('maxChannelsPerConnection (server): a peer opening more channels than allowed loses the connection; no session past the limit opens', async () => {
     server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, maxChannelsPerConnection: 2 });
     pool = new ConnectionPool({ maxChannelsPerConnection: 3 });

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type ClientSession } from '../../src/client/connect.js';
+import { ConnectionPool } from '../../src/client/pool.js';
 import type { SessionError } from '../../src/engine/errors.js';
 import { listen, type Server, type ServerOptions } from '../../src/server/server.js';
 
@@ -72,6 +73,23 @@ describe('per-address caps (finding 5)', () => {
     expect(await echo(c, 'c')).toBe('c');
     a.abort('done');
     c.abort('done');
+  });
+
+  it('maxSessionsPerAddress counts the channels of a multiplexed connection for its address', async () => {
+    const { rejected, url } = await start({ maxSessionsPerAddress: 2 });
+    const pool = new ConnectionPool();
+    try {
+      const a = await connect(url, { pool, heartbeatMs: 0, reconnect: false });
+      await connect(url, { pool, heartbeatMs: 0, reconnect: false });
+      await expect(connect(url, { pool, heartbeatMs: 0, reconnect: false })).rejects.toMatchObject({
+        code: 'ERR_REFUSED',
+        message: expect.stringContaining('maxSessionsPerAddress'),
+      });
+      expect(rejected.map((e) => e.details.limit)).toEqual(['maxSessionsPerAddress']);
+      expect(await echo(a, 'a')).toBe('a');
+    } finally {
+      pool.close();
+    }
   });
 
   it('maxPendingHandshakesPerAddress and maxConnectionsPerAddress: silent sockets cannot hold every slot', async () => {
