@@ -31,6 +31,8 @@ interface Entry {
   createdAt: number;
   updatedAt: number;
   expiresAt: number;
+  /** getNow's frozen view of this entry, parsed once (null until asked, or after a touch). */
+  view: StoredSession<unknown> | null;
 }
 
 export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
@@ -63,12 +65,16 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
 
   /**
    * @internal get() without the promise, for WebSessions' fast path on this store (which answers
-   * within the call anyway): a request then loads its session with no microtask in between.
+   * within the call anyway): a request then loads its session with no microtask in between. The
+   * view is shared by every caller until the entry changes (frozen below the data's top level,
+   * not to be changed above it): the JSON is parsed once per write, not once per read, so a
+   * request that only reads its session parses nothing.
    */
   getNow<T = unknown>(id: string): StoredSession<T> | null {
     this.check();
     const e = this.live(id);
-    return e ? view<T>(id, e) : null;
+    if (!e) return null;
+    return (e.view ??= frozenView(id, e)) as StoredSession<T>;
   }
 
   /** @internal compareAndSet() without the promise (see getNow). */
@@ -98,6 +104,7 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
     const e = this.live(id);
     if (!e) return false;
     e.expiresAt = this.now() + ttlMs;
+    e.view = null;
     this.schedule(id, e.expiresAt);
     return true;
   }
@@ -204,6 +211,7 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
       expiresAt: now + options.ttlMs,
+      view: null,
     };
     if (current) {
       this.bytes -= current.json.length * 2;
@@ -247,6 +255,24 @@ export class MemoryStore extends Emitter<StoreEvents> implements SessionStore {
       for (const [key, e] of this.entries) pushHeap(this.heap, { at: e.expiresAt, id: key });
     }
   }
+}
+
+/**
+ * getNow's shared view: its data below the top level is deep-frozen (what a caller hands on to
+ * user code: WebSessions' record `d`); the view and the data object themselves are not frozen, to
+ * spare two freezes per parse, and getNow's callers must not change them.
+ */
+function frozenView(id: string, e: Entry): StoredSession<unknown> {
+  const v = view<unknown>(id, e);
+  const data = v.data;
+  if (data !== null && typeof data === 'object') for (const k in data) deepFreeze((data as Record<string, unknown>)[k]);
+  return v;
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
 }
 
 function view<T>(id: string, e: Entry): StoredSession<T> {

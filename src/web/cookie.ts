@@ -83,11 +83,24 @@ export function formatToken(t: SessionToken): string {
   return `${t.id}.${t.secret}`;
 }
 
-/** Undefined for anything that is not exactly a token's shape. */
+/**
+ * Tokens parsed from recently seen cookie values (value -> frozen token), so a returning cookie
+ * costs one map lookup, no regular expression, and its secret is the same string each time (whose
+ * hash the map below then finds without rehashing). Bounded like the hashes; oldest dropped first.
+ */
+const tokens = new Map<string, SessionToken>();
+
+/** Undefined for anything that is not exactly a token's shape. The token returned is frozen (shared). */
 export function parseToken(value: string | undefined): SessionToken | undefined {
   if (!value) return undefined;
+  let t = tokens.get(value);
+  if (t !== undefined) return t;
   const m = TOKEN.exec(value);
-  return m ? { id: m[1] as string, secret: m[2] as string } : undefined;
+  if (!m) return undefined;
+  t = Object.freeze({ id: m[1] as string, secret: m[2] as string });
+  if (tokens.size >= MAX_CACHED_HASHES) tokens.delete(tokens.keys().next().value as string);
+  tokens.set(value, t);
+  return t;
 }
 
 /** Hashes remembered (secret -> SHA-256), so a returning cookie costs no hash; oldest dropped first. */

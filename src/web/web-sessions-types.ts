@@ -5,7 +5,7 @@
 import type { SessionStore } from '../store/store.js';
 import type { SessionToken } from './cookie.js';
 import type { WebSession, SessionData } from './web-session.js';
-import type { Outcome } from './writer.js';
+import type { Outcome, QUEUED } from './writer.js';
 import type { Revocations } from './revocation.js';
 
 export interface WebSessionsOptions {
@@ -89,4 +89,8 @@ export interface SessionManagerInternals {
     session: WebSession<SessionData>,
     change: (rec: SessionRecord) => SessionRecord | undefined,
   ): Promise<Outcome<SessionRecord>>;
+  writeRecordNow(
+    session: WebSession<SessionData>,
+    change: (rec: SessionRecord) => SessionRecord | undefined,
+  ): Outcome<SessionRecord> | typeof QUEUED;
 }

@@ -27,6 +27,7 @@ import type { SessionStore, StoredSession } from '../store/store.js';
 import {
   formatToken,
   hashSecret,
+  MAX_CACHED_HASHES,
   newToken,
   parseToken,
   readCookie,
@@ -37,7 +38,16 @@ import {
 } from './cookie.js';
 import { WebSession, type SessionData } from './web-session.js';
 import { handleFetch } from './fetch.js';
-import { bounded, GONE, Writer, type Outcome, type WriterOptions } from './writer.js';
+import {
+  bounded,
+  GONE,
+  QUEUED,
+  Writer,
+  type Change,
+  type Current,
+  type Outcome,
+  type WriterOptions,
+} from './writer.js';
 import { Revocations } from './revocation.js';
 
 export type { WebSessionsOptions, SessionRecord, SessionInfo, LoadInput } from './web-sessions-types.js';
@@ -46,6 +56,8 @@ import type {} from '../store/errors.js';
 import type {} from './errors.js';
 
 const MAX_USER_AGENT = 256;
+/** Store keys remembered per WebSessions (key()); as many as the token cache in cookie.ts. */
+const MAX_CACHED_KEYS = MAX_CACHED_HASHES;
 /** What cookies() returns when the response sets none (the usual case): no array per response. */
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 
@@ -73,6 +85,8 @@ export class WebSessions {
   private readonly coalesce: boolean;
   /** The store is exactly a MemoryStore (not a subclass or wrapper). */
   private readonly memory: boolean;
+  /** Store keys of recently seen ids (key()). */
+  private readonly keys = new Map<string, string>();
   /** Store reads in flight, by key, that later requests may join (coalesceReads). */
   private readonly reads = new Map<string, Promise<StoredSession<SessionRecord> | null>>();
 
@@ -378,32 +392,56 @@ export class WebSessions {
     session: WebSession<SessionData>,
     change: (rec: SessionRecord) => SessionRecord | undefined,
   ): Promise<Outcome<SessionRecord>> {
-    const token = session.token as SessionToken;
-    // The record's hash was checked against this token at load (or written from it at save).
-    const h = session.record?.h ?? hashSecret(token.secret);
-    const now = this.now();
-    const hint =
-      session.record && session.version > 0 && session.state === 'stored'
-        ? {
-            value: session.record,
-            version: session.version,
-            tag: session.tag,
-            principal: this.indexName(session.principalValue),
-          }
-        : undefined;
     return this.writer.apply(
-      this.key(token.id),
-      (cur) => {
-        if (!cur || !sameHash(cur.value.h, h) || this.deadline(cur.value) <= now) return GONE;
-        const next = change(cur.value);
-        if (next === undefined) return undefined;
-        const principal =
-          session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
-        // Last seen moves (and the cookie's Max-Age with it) at most every touchAfterMs.
-        return { value: now - cur.value.s >= this.touchAfterMs ? { ...next, s: now } : next, principal };
-      },
-      hint,
+      this.key((session.token as SessionToken).id),
+      this.recordChange(session, change),
+      this.hintOf(session),
     );
+  }
+
+  /**
+   * @internal writeRecord() within the call when the store answers synchronously and nobody else
+   * in this process is writing the record (the memory store's usual case): the outcome, no promise.
+   * QUEUED when it must go through writeRecord(). Throws what writeRecord() would reject with.
+   */
+  writeRecordNow(
+    session: WebSession<SessionData>,
+    change: (rec: SessionRecord) => SessionRecord | undefined,
+  ): Outcome<SessionRecord> | typeof QUEUED {
+    if (!this.memory) return QUEUED;
+    return this.writer.applyIfIdle(
+      this.key((session.token as SessionToken).id),
+      this.recordChange(session, change),
+      this.hintOf(session),
+    );
+  }
+
+  /** The record a session last read or wrote, as the Writer's first guess (a stale one only costs a read). */
+  private hintOf(session: WebSession<SessionData>): Current<SessionRecord> | undefined {
+    const rec = session.record;
+    return rec && session.version > 0 && session.state === 'stored'
+      ? { value: rec, version: session.version, tag: session.tag, principal: this.indexName(session.principalValue) }
+      : undefined;
+  }
+
+  /** The Writer's change for a write of a stored session's record: refused (GONE) if it is gone, expired or not this token's. */
+  private recordChange(
+    session: WebSession<SessionData>,
+    change: (rec: SessionRecord) => SessionRecord | undefined,
+  ): Change<SessionRecord> {
+    // The record's hash was checked against this token at load (or written from it at save).
+    const loaded = session.record;
+    const h = loaded?.h ?? hashSecret((session.token as SessionToken).secret);
+    const now = this.now();
+    return (cur) => {
+      // The record this request loaded (or wrote) itself needs no second comparison.
+      if (!cur || (cur.value !== loaded && !sameHash(cur.value.h, h)) || this.deadline(cur.value) <= now) return GONE;
+      const next = change(cur.value);
+      if (next === undefined) return undefined;
+      const principal = session.principalChange !== undefined ? this.indexName(session.principalChange) : cur.principal;
+      // Last seen moves (and the cookie's Max-Age with it) at most every touchAfterMs.
+      return { value: now - cur.value.s >= this.touchAfterMs ? { ...next, s: now } : next, principal };
+    };
   }
 
   private lookup(
@@ -463,8 +501,19 @@ export class WebSessions {
     return out;
   }
 
+  /**
+   * The store key of a session id. Recent ones are kept (id -> key): a returning cookie's id is
+   * the same string each time (cookie.ts keeps parsed tokens), and so is its key, whose hash the
+   * store's map then has without flattening and hashing a new string, twice per request.
+   */
   private key(id: string): string {
-    return `${this.ns}:${id}`;
+    let key = this.keys.get(id);
+    if (key === undefined) {
+      key = `${this.ns}:${id}`;
+      if (this.keys.size >= MAX_CACHED_KEYS) this.keys.delete(this.keys.keys().next().value as string);
+      this.keys.set(id, key);
+    }
+    return key;
   }
   private indexName(principal: string | null): string | null {
     return principal === null ? null : `${this.ns}:${principal}`;

@@ -57,6 +57,8 @@ function reusedVersion<R>(base: Current<R> | null, fresh: Current<R> | null): Se
 }
 
 export const GONE = Symbol('gone');
+/** applyIfIdle: the change could not be applied within the call (queue it with apply()). */
+export const QUEUED = Symbol('queued');
 
 export interface Current<R> {
   value: R;
@@ -150,6 +152,15 @@ export class Writer<R> {
     const p = new Promise<Outcome<R>>((resolve, reject) => line.queue.push({ change, resolve, reject }));
     if (!line.running) void this.run(key, line);
     return p;
+  }
+
+  /**
+   * apply() within the call, when the store answers synchronously (`now`) and nobody else in this
+   * process is writing `key`: the outcome itself, with no promise. QUEUED otherwise (nothing was
+   * done: call apply()). Throws what apply() would reject with.
+   */
+  applyIfIdle(key: string, change: Change<R>, hint?: Current<R>): Outcome<R> | typeof QUEUED {
+    return this.o.now && !this.lines.has(key) ? this.applyNow(key, change, hint) : QUEUED;
   }
 
   /** One change applied and written within the call (`now`: the store answers synchronously). */
