@@ -31,7 +31,7 @@ import { encodeChat } from './chat-protocol.js';
 import type { ChatMessage } from './chat-protocol.js';
 import { sendEntry, sendTo } from './chat-delivery.js';
 import type { DeliveryStats } from './chat-delivery.js';
-import type { LogEntry, RoomLog } from './chat-log.js';
+import type { LogEntry, LogMemory, RoomLog } from './chat-log.js';
 import { CLAIM, POSITION } from './chat-room.js';
 import type {} from './errors.js';
 import type {} from '../store/errors.js';
@@ -216,7 +216,7 @@ export class RoomFeeds {
     if (floor !== feed.floor && !feed.appending) {
       feed.appending = true;
       this.ctx.log
-        .setFloor(room.name, this.ctx.nodeId, floor)
+        .setFloor(room.name, this.ctx.nodeId, floor, memory(feed))
         .then(
           () => {
             feed.floor = floor;
@@ -279,7 +279,7 @@ export class RoomFeeds {
           // every later line behind it, in order, for appendRetryMs (serve: --persist-retry-ms); an append whose reply was lost but which landed
           // is not logged twice (the head remembers its senders' line ids).
           entries = await retryWhileUnreachable(this.ctx.log.appendRetryMs, () =>
-            this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor, forget),
+            this.ctx.log.append(room.name, batch, this.ctx.nodeId, floor, forget, memory(feed)),
           );
         } catch (e) {
           this.ctx.error(e);
@@ -446,6 +446,14 @@ export class RoomFeeds {
     }
     return low;
   }
+}
+
+/**
+ * What the node knows of the log (RoomLog.append checks the store's head against it): the highest
+ * position delivered here or announced by another node, and the entries it still holds.
+ */
+function memory(feed: RoomFeed): LogMemory {
+  return { top: Math.max(feed.top ?? 0, feed.heard), entry: (seq) => feed.cache.get(seq) };
 }
 
 /**

@@ -24,6 +24,13 @@
 //   counter goes when it leaves (the node's next append), when it has said nothing for half of
 //   logTtlMs, or, past MAX_SPEAKERS members, the longest silent first. Lines without `n` (an older
 //   client) are recognised by their `cid` among the last SAID_KEYS.
+//   Appends a failover lost: every head write carries a tag of this node's and every append names
+//   the version and tag it read (another node's head at a version number the failover freed is
+//   not the one read). An append also checks the head against what its node saw numbered (the
+//   furthest head it wrote or read, and LogMemory: the top its members got or others announced):
+//   a head behind that lost appends, whose entries go in again at their positions from memory,
+//   or, when some are in no memory here, whose positions are skipped (the tail restarts after
+//   them, so chunk and tail stay unbroken runs). A position is never numbered twice.
 //   Cost: one store write per append (a batch of messages), plus one chunk write per TAIL_ENTRIES
 //   messages; a read and a retry per lost race; reading from a position: one read, plus one per
 //   chunk before the tail.
@@ -63,6 +70,13 @@ export interface LogLine {
   n: number;
 }
 
+/** A head as this node last wrote or read it: its version and its write's tag. */
+interface Known {
+  version: number;
+  tag: string;
+  head: Head;
+}
+
 interface Head {
   next: number;
   /** The newest senders' line ids (`from` NUL `cid`), at most SAID_KEYS: a line sent again after a takeover is not logged twice. */
@@ -92,6 +106,16 @@ export interface RoomLogOptions {
   appendRetryMs?: number;
 }
 
+/**
+ * What a node knows of the log besides the store: the highest position it saw numbered (delivered
+ * to its members, or announced by another node) and the entries it still holds in memory. An
+ * append checks the store's head against it: a head behind it lost appends (a failover).
+ */
+export interface LogMemory {
+  top: number;
+  entry(seq: number): LogEntry | undefined;
+}
+
 /** What a read found: entries from the position asked for (or from the oldest kept, `trimmed` later). */
 export interface LogRead {
   entries: LogEntry[];
@@ -113,7 +137,12 @@ export class RoomLog {
   /** RoomLogOptions.appendRetryMs: how long the feed retries an append through an outage. */
   readonly appendRetryMs: number;
   /** The head this node last wrote or read, per room. */
-  private readonly known = new Map<string, { version: number; head: Head }>();
+  private readonly known = new Map<string, Known>();
+  /** Per room, the highest `next` of any head this node wrote or read, and the newest tail it held. */
+  private readonly reached = new Map<string, { next: number; tail: LogEntry[] }>();
+  private writes = 0;
+  /** Appends that found the store's head behind what was numbered and re-appended the lost entries (or skipped their positions). */
+  readonly repaired = { restored: 0, skipped: 0 };
   private chunkNames = 0;
   private readonly epoch = Math.random().toString(36).slice(2, 10);
 
@@ -131,6 +160,7 @@ export class RoomLog {
   /** Forgets the cached head of a room this node no longer keeps. */
   forget(room: string): void {
     this.known.delete(room);
+    this.reached.delete(room);
   }
 
   /**
@@ -146,12 +176,32 @@ export class RoomLog {
     node: string,
     floor: number | null,
     forget: readonly string[] = [],
+    memory?: LogMemory,
   ): Promise<LogEntry[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const cur = this.known.get(room) ?? (await this.load(room));
       const now = Date.now();
       const said = [...(cur.head.said ?? [])];
       const known = new Set(said);
+      // Positions numbered (this node wrote or read them, or its members got them) that the head
+      // no longer has: appends a failover lost. Re-appended at their positions from memory, or,
+      // when some are not there, their positions skipped: never numbered again (docs/apps.md).
+      const lostTo = Math.max((this.reached.get(room)?.next ?? 1) - 1, memory?.top ?? 0);
+      const restored: LogEntry[] = [];
+      let skip = false;
+      for (let seq = cur.head.next; seq <= lostTo && !skip; seq++) {
+        const e = memory?.entry(seq) ?? this.reached.get(room)?.tail.find((t) => t.seq === seq);
+        if (e === undefined || e.seq !== seq) skip = true;
+        else restored.push(e);
+      }
+      if (skip) restored.length = 0;
+      for (const e of restored) {
+        if (e.m.cid === undefined) continue;
+        const key = `${e.m.from}\u0000${e.m.cid}`;
+        if (!known.has(key)) said.push(key);
+        known.add(key);
+      }
+      const base = Math.max(cur.head.next, lostTo + 1);
       const spoke = { ...(cur.head.spoke ?? {}) };
       const fresh = messages.flatMap((line): ChatMessage[] => {
         if ('who' in line) {
@@ -169,33 +219,45 @@ export class RoomLog {
         return [m];
       });
       for (const who of forget) delete spoke[who];
-      const entries = fresh.map((m, i) => ({ seq: cur.head.next + i, m }));
+      const entries = fresh.map((m, i) => ({ seq: base + i, m }));
+      const prior = [...cur.head.tail, ...restored];
       const head: Head = {
-        next: cur.head.next + fresh.length,
+        next: base + fresh.length,
         said: said.slice(-SAID_KEYS),
         spoke: speakers(spoke, now - this.ttlMs / 2),
-        tail: [...cur.head.tail, ...entries],
+        tail: [...prior, ...entries],
         chunks: [...cur.head.chunks],
         floors: { ...cur.head.floors },
       };
       if (floor === null) delete head.floors[node];
       else head.floors[node] = [floor, now];
-      const full = cur.head.tail.length >= TAIL_ENTRIES || JSON.stringify(cur.head.tail).length >= TAIL_BYTES;
-      if (full && cur.head.tail.length > 0) {
+      // Skipped positions lie between a chunk and the tail, never inside either (they stay unbroken runs).
+      const full = skip || prior.length >= TAIL_ENTRIES || JSON.stringify(prior).length >= TAIL_BYTES;
+      if (full && prior.length > 0) {
         const name = `${this.epoch}.${this.chunkNames++}`;
-        const first = (cur.head.tail[0] as LogEntry).seq;
-        await this.o.store.set(`${this.key(room)}~${name}`, cur.head.tail, { ttlMs: this.ttlMs, principal: null });
-        head.chunks.push([name, first, cur.head.tail.length, now]);
+        const first = (prior[0] as LogEntry).seq;
+        await this.o.store.set(`${this.key(room)}~${name}`, prior, { ttlMs: this.ttlMs, principal: null });
+        head.chunks.push([name, first, prior.length, now]);
         head.tail = entries;
       }
       this.trim(head, now);
-      const version = await this.o.store.compareAndSet(this.key(room), cur.version, head, {
-        ttlMs: this.ttlMs,
-        principal: null,
-      });
+      // Over the very head this node knows (version and tag): after a failover another node's
+      // append can carry the same version number again.
+      const tag = `${this.epoch}:${this.writes++}`;
+      const version = await this.o.store.compareAndSet(
+        this.key(room),
+        cur.version === 0 ? 0 : { version: cur.version, tag: cur.tag },
+        head,
+        { ttlMs: this.ttlMs, principal: null, tag },
+      );
       if (version !== null) {
-        this.known.set(room, { version, head });
-        return entries;
+        if (lostTo >= cur.head.next) {
+          if (skip) this.repaired.skipped += lostTo + 1 - cur.head.next;
+          else this.repaired.restored += restored.length;
+        }
+        this.known.set(room, { version, tag, head });
+        this.reach(room, head);
+        return skip || restored.length === 0 ? entries : [...restored, ...entries];
       }
       this.known.delete(room);
       if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50));
@@ -209,8 +271,8 @@ export class RoomLog {
   }
 
   /** Sets this node's floor only (no message): one read and one compare-and-set, retried. */
-  async setFloor(room: string, node: string, floor: number | null): Promise<void> {
-    await this.append(room, [], node, floor);
+  async setFloor(room: string, node: string, floor: number | null, memory?: LogMemory): Promise<void> {
+    await this.append(room, [], node, floor, [], memory);
   }
 
   /** The head's entries (the newest) and the highest seq (0: empty), read from the store. */
@@ -244,11 +306,20 @@ export class RoomLog {
     return { entries: contiguous, top, trimmed: Math.max(0, first - from) };
   }
 
-  private async load(room: string): Promise<{ version: number; head: Head }> {
+  private async load(room: string): Promise<Known> {
     const stored = await this.o.store.get<Head>(this.key(room));
-    const cur = stored ? { version: stored.version, head: stored.data } : { version: 0, head: empty() };
+    const cur: Known = stored
+      ? { version: stored.version, tag: stored.tag, head: stored.data }
+      : { version: 0, tag: '', head: empty() };
     this.known.set(room, cur);
+    this.reach(room, cur.head);
     return cur;
+  }
+
+  /** Keeps the furthest head this node saw (a head behind it later is a lost append). */
+  private reach(room: string, head: Head): void {
+    const r = this.reached.get(room);
+    if (r === undefined || head.next >= r.next) this.reached.set(room, { next: head.next, tail: head.tail });
   }
 
   /** Drops the chunks every floor is past, those over the limit and those too old. */
