@@ -2,14 +2,9 @@
 // when its node dies. Three sections, each against a private redis-server on a free port
 // (test/support/redis.ts; never the machine's 6379):
 //
-//   1. RedisStore operations/s against redis-benchmark on the same Redis. Ours: get, set,
-//      compareAndSet, touch with C calls in flight (C workers, each awaiting its call), 100-byte
-//      JSON values over KEYS keys, for MEASURE_MS after a warm-up. Theirs: redis-benchmark GET
-//      and SET, -d 100 -r KEYS, once with -c C -P 1 (C connections, one request each in flight:
-//      the same number of requests in flight) and once with -c 1 -P C (one connection, C
-//      pipelined: the same connection shape as ioredis, one connection carrying everything).
-//      Each of our operations is one EVALSHA of a Lua script that also keeps the deadlines set
-//      and the principal index (docs/stores.md); redis-benchmark's are bare GET/SET.
+//   1. RedisStore operations/s against redis-benchmark on the same Redis, with bare ioredis
+//      doing the same single command between them, and CPU per operation of node and of
+//      redis-server for each (bench/stores-ops.ts).
 //   2. Durability cost: one server and one client in this process over TCP, an echo service:
 //      messages/s (the client sends 64-byte messages for MEASURE_MS, at most WINDOW without
 //      their echo, counted when their echo is back) and the round trip of one message at a time (p50/p95), with durability off, with a
@@ -29,11 +24,10 @@
 //      replica: compareAndSet calls/s and durable echo, WAIT off and on (bench/stores-wait.ts).
 //
 // Run: npx tsx bench/stores.ts   (or import { run } and await it). About two and a half minutes.
-// BENCH_ONLY=ops,durability,resume,postgres,wait runs only those sections.
+// BENCH_ONLY=ops,durability,resume,postgres,wait runs only those sections; BENCH_STORE_ROUNDS (default 3)
+// sets how many interleaved rounds section 1 keeps the best of.
 
-import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { connect } from '../src/client/connect.js';
 import type { ClientSession } from '../src/client/connect.js';
 import { listen } from '../src/server/server.js';
@@ -47,12 +41,10 @@ import { have, startRedis } from '../test/support/redis.js';
 import type { RedisServer } from '../test/support/redis.js';
 import { HAPROXY, startHaproxy, startNode } from '../test/deploy/lb.js';
 import type { Node } from '../test/deploy/lb.js';
-import { callsPerSecond, envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
+import { envList, fmt, loadAverages, percentile, ratioText as ratio, table } from './support.js';
 import { postgresOps } from './stores-postgres.js';
-import { recordTarget } from './targets.js';
+import { storeOps } from './stores-ops.js';
 import { replicaWaitCost } from './stores-wait.js';
-
-const run$ = promisify(execFile);
 
 const WARM_MS = 300;
 const MEASURE_MS = 1500;
@@ -73,111 +65,6 @@ const wanted = (section: string): boolean => only.length === 0 || only.includes(
 // -- helpers ------------------------------------------------------------------------------------
 
 const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : 'n/a');
-
-/** Runs `op` in `concurrency` workers for WARM_MS, then counts completions for MEASURE_MS. */
-function rate(concurrency: number, op: (worker: number, i: number) => Promise<unknown>): Promise<number> {
-  return callsPerSecond(concurrency, WARM_MS, MEASURE_MS, op);
-}
-
-// -- 1. store operations vs redis-benchmark ---------------------------------------------------
-
-async function redisBenchmark(
-  redis: RedisServer,
-  clients: number,
-  pipeline: number,
-): Promise<{ get: number; set: number }> {
-  // Sized to run about as long as our measurement at the rates this machine reaches.
-  const requests = Math.max(20_000, clients * pipeline * 4000);
-  const { stdout } = await run$(
-    'redis-benchmark',
-    [
-      '-h',
-      redis.host,
-      '-p',
-      String(redis.port),
-      '-t',
-      'get,set',
-      '-c',
-      String(clients),
-      '-P',
-      String(pipeline),
-      '-d',
-      String(VALUE_BYTES),
-      '-r',
-      String(KEYS),
-      '-n',
-      String(requests),
-      '--csv',
-    ],
-    { timeout: 120_000 },
-  );
-  const rps = (name: string): number => {
-    const line = stdout.split('\n').find((l) => l.startsWith(`"${name}"`));
-    return line ? Number(JSON.parse(`[${line}]`)[1]) : NaN;
-  };
-  return { get: rps('GET'), set: rps('SET') };
-}
-
-async function storeOps(redis: RedisServer): Promise<void> {
-  console.log('');
-  console.log(
-    `1. RedisStore operations/s vs redis-benchmark on the same redis-server ${redis.port}: ${VALUE_BYTES}-byte values, ${KEYS} keys,`,
-  );
-  console.log(
-    `   ${WARM_MS} ms warm-up then ${MEASURE_MS} ms; C = calls in flight (ours: one ioredis connection; redis-benchmark: -c C -P 1 and -c 1 -P C)`,
-  );
-  const store = new RedisStore({ url: redis.url, prefix: 'bench', sweepIntervalMs: 0, timeoutMs: 5000 });
-  const value = { user: 'ada', pad: 'x'.repeat(VALUE_BYTES - 24) };
-  try {
-    for (let k = 0; k < KEYS; k++) await store.set(`k${k}`, value, { ttlMs: TTL_MS });
-    const rows: string[][] = [['C', 'operation', 'ours ops/s', 'r-b -c C ops/s', 'ratio', 'r-b -P C ops/s', 'ratio']];
-    for (const c of CONCURRENCY) {
-      const [byClients, byPipeline] = [await redisBenchmark(redis, c, 1), await redisBenchmark(redis, 1, c)];
-      const versions = new Map<string, number>();
-      const ours = {
-        get: await rate(c, (_w, i) => store.get(`k${(i * 7919) % KEYS}`)),
-        set: await rate(c, (_w, i) => store.set(`k${(i * 7919) % KEYS}`, value, { ttlMs: TTL_MS })),
-        compareAndSet: await rate(c, async (w) => {
-          // Each worker owns its key, so every compare-and-set succeeds (a conflict would not count).
-          const id = `cas${c}-${w}`;
-          const version = await store.compareAndSet(id, versions.get(id) ?? 0, value, { ttlMs: TTL_MS });
-          if (version === null) throw new Error(`compareAndSet conflict on ${id}`);
-          versions.set(id, version);
-        }),
-        touch: await rate(c, (_w, i) => store.touch(`k${(i * 7919) % KEYS}`, TTL_MS)),
-      };
-      const compare: [keyof typeof ours, 'get' | 'set'][] = [
-        ['get', 'get'],
-        ['set', 'set'],
-        ['compareAndSet', 'set'],
-        ['touch', 'set'],
-      ];
-      for (const [op, base] of compare) {
-        rows.push([
-          String(c),
-          `${op} vs ${base.toUpperCase()}`,
-          fmt(ours[op]),
-          fmt(byClients[base]),
-          ratio(ours[op] / byClients[base]),
-          fmt(byPipeline[base]),
-          ratio(ours[op] / byPipeline[base]),
-        ]);
-        if (op !== 'touch')
-          recordTarget({
-            measure: `RedisStore ${op} / redis-benchmark ${base.toUpperCase()} -c ${c} -P 1, ops/s`,
-            ours: `${fmt(ours[op])}/s`,
-            peer: `${fmt(byClients[base])}/s`,
-            ratio: ours[op] / byClients[base],
-            target: '>= 0.8x',
-            explained: 'docs/stores.md#RedisStore',
-          });
-      }
-    }
-    table(rows);
-  } finally {
-    await store.close();
-  }
-}
 
 // -- 2. durability cost -------------------------------------------------------------------------
 
@@ -460,7 +347,16 @@ export async function run(): Promise<void> {
     } else {
       const redis = await startRedis({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
       try {
-        if (wanted('ops')) await storeOps(redis);
+        if (wanted('ops'))
+          await storeOps(redis, {
+            warmMs: WARM_MS,
+            measureMs: MEASURE_MS,
+            concurrency: CONCURRENCY,
+            keys: KEYS,
+            valueBytes: VALUE_BYTES,
+            ttlMs: TTL_MS,
+            rounds: Number(process.env.BENCH_STORE_ROUNDS ?? 3),
+          });
         if (wanted('durability')) await durabilityCost(redis);
         if (wanted('resume')) await resumeAfterKill(redis);
       } finally {

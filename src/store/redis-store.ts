@@ -46,11 +46,12 @@ import {
   createStoreClient,
   RedisHealth,
   redisFailure,
+  tickBatch,
   type RedisClient,
   type RedisConnection,
 } from './redis-connection.js';
 import { decP, encP, RedisKeys, sessionFrom } from './redis-keys.js';
-import { defineScripts, scriptOn, type ScriptFn, type ScriptName } from './redis-scripts.js';
+import { defineScripts, scriptsOn, type ScriptFn, type ScriptName } from './redis-scripts.js';
 import { sweepCluster, sweepOneNode, type SweepContext } from './redis-sweep.js';
 import { checkReplicaWait, waitForReplicas, type ReplicaWait } from './redis-wait.js';
 import {
@@ -62,7 +63,8 @@ import {
   checkWrite,
   nonNegative,
   positive,
-  runBounded,
+  runBoundedPlain,
+  type CallState,
   stillOn,
   sweepTimer,
   SweepGate,
@@ -116,6 +118,8 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   private readonly sweepContext: SweepContext;
   private readonly sweeps = new SweepGate();
   private readonly timer: ReturnType<typeof setInterval> | null;
+  /** Each script as a function bound to the client, made once (not per call). */
+  private readonly scripts: Record<ScriptName, ScriptFn>;
   private closed = false;
   /** The replica wait after writes, or null (off). */
   readonly replicaWait: ReplicaWait | null;
@@ -149,6 +153,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     }
     this.isCluster = this.client.isCluster;
     defineScripts(this.client);
+    this.scripts = scriptsOn(this.client, tickBatch(this.client));
     this.health = new RedisHealth(this.client);
     (this.client as EventEmitter).on('error', this.health.onError);
     if (this.isCluster) (this.client as EventEmitter).on('node error', this.health.onError);
@@ -365,7 +370,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   private script(name: ScriptName): ScriptFn {
-    return scriptOn(this.client, name);
+    return this.scripts[name];
   }
 
   /** Emits `expired` when a script reports that it reaped the session (its DEL won). */
@@ -465,7 +470,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   /** With waitForReplicas: WAIT for the write just made to `id`'s session; a shortfall is counted, not thrown. */
-  private async replicated(id: string, call: AbortSignal): Promise<void> {
+  private async replicated(id: string, call: CallState): Promise<void> {
     if (this.replicaWait === null) return;
     stillOn(call);
     if (!(await waitForReplicas(this.client, this.keys.session(id), this.replicaWait))) this.replicaShortfalls++;
@@ -519,14 +524,15 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   }
 
   /** Runs one call: fails fast when closed or disconnected, races the timeout and the signal. */
-  private run<T>(op: string, options: CallOptions | undefined, fn: (call: AbortSignal) => Promise<T>): Promise<T> {
-    return runBounded(
+  private run<T>(op: string, options: CallOptions | undefined, fn: (call: CallState) => Promise<T>): Promise<T> {
+    return runBoundedPlain(
       'redis',
       op,
       this.closed,
       this.timeoutMs,
       options,
-      (call) => this.health.ready().then(() => fn(call)),
+      // A ready client (the usual case) runs the call at once, without a promise hop first.
+      (call) => (this.client.status === 'ready' ? fn(call) : this.health.ready().then(() => fn(call))),
       redisFailure,
     );
   }

@@ -18,7 +18,7 @@
 import type { RedisKeys } from './redis-keys.js';
 import { decP } from './redis-keys.js';
 import type { ScriptFn, ScriptName } from './redis-scripts.js';
-import { stillOn } from './shared.js';
+import { stillOn, type CallState } from './shared.js';
 
 export interface SweepContext {
   readonly keys: RedisKeys;
@@ -30,7 +30,7 @@ export interface SweepContext {
 }
 
 /** One-node mode: reaps due sessions batch by batch; resolves with how many it emitted. */
-export async function sweepOneNode(ctx: SweepContext, call: AbortSignal): Promise<number> {
+export async function sweepOneNode(ctx: SweepContext, call: CallState): Promise<number> {
   let emitted = 0;
   for (let batch = 0; batch < 8; batch++) {
     const out = (await ctx.script('colloquyStoreSweep')(ctx.keys.deadlines, ctx.keys.prefix, ctx.batch)) as (
@@ -46,7 +46,7 @@ export async function sweepOneNode(ctx: SweepContext, call: AbortSignal): Promis
 }
 
 /** Cluster: checks the due entries against their sessions; resolves with how many it emitted. */
-export async function sweepCluster(ctx: SweepContext, call: AbortSignal): Promise<number> {
+export async function sweepCluster(ctx: SweepContext, call: CallState): Promise<number> {
   const out = (await ctx.script('colloquyStoreDue')(ctx.keys.deadlines, ctx.slackMs, ctx.batch)) as (string | number)[];
   const now = Number(out[0]);
   const due: { id: string; score: number }[] = [];
