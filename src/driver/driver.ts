@@ -20,7 +20,7 @@
 import { SessionError } from '../engine/errors.js';
 import type { AbortReasonValue } from '../engine/frames.js';
 import type { MachineSnapshot, SessionEvent, SessionMachine } from '../engine/machine/index.js';
-import { WireSession } from '../engine/wire-session.js';
+import { NEVER_APART, WireSession } from '../engine/wire-session.js';
 import type { Transport, TransportHandlers } from '../transport/transport.js';
 import { NO_HANDLERS } from '../transport/transport.js';
 import type {} from '../store/errors.js';
@@ -164,7 +164,7 @@ export class Driver {
     const old = this.transport;
     this.transport = transport;
     this.blocked = false;
-    this.wire.payloadApartFrom = transport.cork ? PAYLOAD_APART_MIN : Number.POSITIVE_INFINITY;
+    this.wire.payloadApartFrom = transport.cork ? PAYLOAD_APART_MIN : NEVER_APART;
     if (old) {
       old.setHandlers(NO_HANDLERS);
       old.destroy();

@@ -90,7 +90,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
 
   constructor(
     machine: SessionMachine,
-    private readonly options: SessionOptions = {},
+    options: SessionOptions = {},
     private readonly hooks: SessionHooks = {},
   ) {
     super();

@@ -30,6 +30,12 @@ export interface WireSessionOptions {
  */
 const batch: Frame[] = [];
 
+/**
+ * payloadApartFrom's default: larger than any frame (16 MiB at most), so no payload goes apart. A
+ * small integer, not Infinity: Infinity in a field is a boxed number in every session (issue 14).
+ */
+export const NEVER_APART = 0x7fffffff;
+
 export class WireSession {
   private decoder: FrameDecoder;
   private limitSet = false;
@@ -45,10 +51,10 @@ export class WireSession {
   /**
    * DATA payloads of at least this many bytes are not copied into the coalesced write: the
    * write ends with the frame's header and the next pollBytes() returns the payload itself.
-   * Infinity (the default) keeps every write whole; a runtime whose transport gathers
+   * NEVER_APART (the default) keeps every write whole; a runtime whose transport gathers
    * consecutive writes into one system call (TCP's cork) lowers it.
    */
-  payloadApartFrom = Number.POSITIVE_INFINITY;
+  payloadApartFrom = NEVER_APART;
   /** A payload whose header went out in the last write, to be written next. */
   private apart: Uint8Array | null = null;
   private readonly allocate: ((length: number) => Uint8Array) | undefined;

@@ -89,7 +89,10 @@ function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
 }
 
 class WebSocketTransport extends TransportBase {
-  readonly kind = 'ws' as const;
+  // On the prototype, not a field of every transport.
+  get kind(): 'ws' {
+    return 'ws';
+  }
   readonly remoteAddress: string;
   /** Until forgetHeaders(): the server drops them once its `authenticate` has seen them. */
   headers?: Readonly<Record<string, string | string[] | undefined>>;

@@ -13,7 +13,8 @@
 //     does, only how much memory it takes.
 
 import type { AcceptFrame } from '../frames.js';
-import type { DialogueConfig } from './dialogue.js';
+import { dialogueSetup } from './dialogue.js';
+import type { DialogueSetup } from './dialogue.js';
 import type { Agreement } from './handshake.js';
 import { describe } from './negotiation.js';
 import type { Negotiated } from './options.js';
@@ -22,7 +23,7 @@ import type { Role } from './transitions.js';
 export interface Agreed {
   readonly agreement: Readonly<Agreement>;
   readonly negotiated: Readonly<Negotiated>;
-  readonly dialogue: Readonly<DialogueConfig>;
+  readonly dialogue: Readonly<DialogueSetup>;
 }
 
 export const MAX_SHARED_AGREEMENTS = 256;
@@ -48,14 +49,16 @@ export function agreedParameters(a: Agreement | AcceptFrame, role: Role): Agreed
   Object.freeze(described.tokens);
   Object.freeze(described.units);
   const negotiated = Object.freeze(described);
-  const dialogue: DialogueConfig = Object.freeze({
-    units: a.units,
-    mode: negotiated.mode,
-    isInitiator: role === 'initiator',
-    simplexSenderIsMe: a.simplexSender === role,
-    initialSerial: a.initialSerial,
-    tokenSetting: a.tokenSetting,
-  });
+  const dialogue = Object.freeze(
+    dialogueSetup({
+      units: a.units,
+      mode: negotiated.mode,
+      isInitiator: role === 'initiator',
+      simplexSenderIsMe: a.simplexSender === role,
+      initialSerial: a.initialSerial,
+      tokenSetting: a.tokenSetting,
+    }),
+  );
   const agreed: Agreed = Object.freeze({ agreement, negotiated, dialogue });
   if (shared.size >= MAX_SHARED_AGREEMENTS) shared.clear();
   shared.set(key, agreed);

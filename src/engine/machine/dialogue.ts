@@ -61,6 +61,26 @@ export interface DialogueConfig {
   tokenSetting: TokenSetting;
 }
 
+/** A DialogueConfig with what follows from it, worked out once (shared: ./agreed.ts). */
+export interface DialogueSetup extends DialogueConfig {
+  available: TokenSet;
+  dialogueTokens: TokenSet;
+  halfDuplex: boolean;
+  activities: boolean;
+}
+
+/** `cfg` with what follows from it (tokens available, which gate data, modes), for sharing. */
+export function dialogueSetup(cfg: DialogueConfig): DialogueSetup {
+  const available = availableTokens(cfg.units);
+  return {
+    ...cfg,
+    available,
+    dialogueTokens: available & ~Token.release,
+    halfDuplex: cfg.mode === 'halfDuplex',
+    activities: (cfg.units & Unit.activities) !== 0,
+  };
+}
+
 export interface DialogueState {
   held: TokenSet;
   vm: number;
@@ -90,10 +110,6 @@ export type Pending =
   | { kind: 'activity-interrupt' | 'activity-discard'; reason?: number };
 
 export class Dialogue {
-  readonly units: UnitSet;
-  readonly available: TokenSet;
-  /** Tokens that gate data and sync (all but release). */
-  /** @internal */ readonly dialogueTokens: TokenSet;
   held: TokenSet;
   vm: number;
   va: number;
@@ -115,21 +131,31 @@ export class Dialogue {
   /** We answered FINISH with DISCONNECT: nothing more may be sent. */
   finished = false;
 
-  /** @internal */ readonly halfDuplex: boolean;
-  /** @internal */ readonly activities: boolean;
-
   constructor(
     readonly host: DialogueHost,
-    readonly cfg: Readonly<DialogueConfig>,
+    readonly cfg: Readonly<DialogueSetup>,
   ) {
-    this.units = cfg.units;
-    this.available = availableTokens(cfg.units);
-    this.dialogueTokens = this.available & ~Token.release;
-    this.held = heldFromSetting(cfg.tokenSetting, this.available, cfg.isInitiator);
+    this.held = heldFromSetting(cfg.tokenSetting, cfg.available, cfg.isInitiator);
     this.vm = this.va = cfg.initialSerial;
     this.vr = 0; // X.225: V(R) := 0 at connect, and after abandon or set
-    this.halfDuplex = cfg.mode === 'halfDuplex';
-    this.activities = (cfg.units & Unit.activities) !== 0;
+  }
+
+  // What follows from the agreement lives in the shared config, not in every session (issue 14).
+  get units(): UnitSet {
+    return this.cfg.units;
+  }
+  get available(): TokenSet {
+    return this.cfg.available;
+  }
+  /** @internal Tokens that gate data and sync (all but release). */
+  get dialogueTokens(): TokenSet {
+    return this.cfg.dialogueTokens;
+  }
+  /** @internal */ get halfDuplex(): boolean {
+    return this.cfg.halfDuplex;
+  }
+  /** @internal */ get activities(): boolean {
+    return this.cfg.activities;
   }
 
   /** Everything that changes during the dialogue, for a snapshot (plain data, no functions). */
