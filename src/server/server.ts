@@ -72,7 +72,10 @@ export interface AuthRequest {
   remoteAddress: string;
   transport: TransportKind;
   proposal: Negotiated;
-  /** ws/wss: the HTTP upgrade request's headers (the session cookie, an Authorization header). */
+  /**
+   * ws/wss: the HTTP upgrade request's headers (the session cookie, an Authorization header), on
+   * the connect's request only: the server lets go of them then, and a refresh carries none.
+   */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** ws/wss: true when the upgrade came over TLS (wss). */
   secure?: boolean;
