@@ -14,11 +14,19 @@
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { TransportBase, type TransportListener } from './base.js';
+import { ReadSlab } from './read-slab.js';
 import type { Transport } from './transport.js';
 
 export interface WrapSocketOptions {
   /** Disable Nagle's algorithm: session frames are small and latency-bound. Default true. */
   noDelay?: boolean;
+  /** The socket was made with `onread` through this (connectTcp): its reads arrive here. */
+  reads?: SlabReads;
+}
+
+/** A socket's `onread` through a ReadSlab, handed to the transport that wraps the socket. */
+export interface SlabReads {
+  receive: (chunk: Uint8Array) => void;
 }
 
 class SocketTransport extends TransportBase {
@@ -35,7 +43,9 @@ class SocketTransport extends TransportBase {
     // Paused before the 'data' listener goes on, so nothing flows until setHandlers().
     socket.pause();
     socket.setNoDelay(options.noDelay ?? true);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    // A socket made with a ReadSlab (connectTcp) reads through it, not through 'data'.
+    if (options.reads) options.reads.receive = (chunk) => this.receive(chunk);
+    else socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('drain', () => this.emitDrain());
     socket.on('error', (error: Error) => {
       this.#error ??= error;
@@ -133,15 +143,25 @@ export interface ConnectTcpOptions {
 
 export async function connectTcp(options: ConnectTcpOptions): Promise<Transport> {
   options.signal?.throwIfAborted();
+  // Reads land side by side in a slab (./read-slab.ts): frames that span reads are not joined.
+  const slab = new ReadSlab();
+  const reads: SlabReads = { receive: () => {} };
   const socket = net.connect({
     host: options.host,
     port: options.port,
     ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    onread: {
+      buffer: slab.region,
+      callback: (n: number, region: Uint8Array) => {
+        reads.receive(slab.took(n, region as Buffer));
+        return true;
+      },
+    },
   });
   return connectSocket(
     socket,
     'connect',
-    () => wrapSocket(socket, 'tcp', { noDelay: options.noDelay }),
+    () => wrapSocket(socket, 'tcp', { noDelay: options.noDelay, reads }),
     options.signal,
   );
 }

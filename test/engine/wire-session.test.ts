@@ -93,9 +93,10 @@ describe('WireSession', () => {
     };
     const d = new FrameDecoder({ allocate });
     const wire = encodeFrame({ type: 'DATA', payload: new Uint8Array(3000).map((_, i) => i % 251) });
-    d.push(wire.subarray(0, 1000));
+    // Copies (slice), not views of one buffer: pieces adjacent in memory would be viewed uncopied.
+    d.push(wire.slice(0, 1000));
     expect(d.next()).toBeUndefined();
-    d.push(wire.subarray(1000));
+    d.push(wire.slice(1000));
     const f = d.next();
     expect(f?.type === 'DATA' && f.payload).toEqual(new Uint8Array(3000).map((_, i) => i % 251));
     expect(sizes).toEqual([3000]);

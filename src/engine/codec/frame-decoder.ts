@@ -8,9 +8,12 @@
 //   next():  header  <---+  type + length read in place; if the header is split across chunks its
 //                        |  (at most 5) bytes are gathered in a small fixed buffer
 //            body    <---+  if the whole body lies in one chunk it is decoded in place and `rest`
-//                           fields are views into that chunk (zero copy); otherwise ONE buffer of
-//                           exactly the body length is allocated (by `allocate`, which may skip
-//                           zero-filling: every byte is written) and filled as bytes arrive
+//                           fields are views into that chunk (zero copy); if it spans chunks that
+//                           are adjacent in one ArrayBuffer (a runtime that reads a socket into
+//                           consecutive parts of one slab) it is ONE view across them (zero copy);
+//                           otherwise ONE buffer of exactly the body length is allocated (by
+//                           `allocate`, which may skip zero-filling: every byte is written) and
+//                           filled as bytes arrive
 //
 // Rules:
 //   - The length is checked against maxFrameSize as soon as the varint ends, before any body byte
@@ -40,6 +43,8 @@ export interface FrameDecoderOptions {
   allocate?: (length: number) => Uint8Array;
 }
 
+const WAIT = 0;
+
 export class FrameDecoder {
   private max: number;
   private chunk: Uint8Array = EMPTY;
@@ -59,6 +64,10 @@ export class FrameDecoder {
   private bodyLength = -1;
   private body: Uint8Array | null = null;
   private bodyFill = 0;
+  // A body that spans chunks adjacent in memory, while it waits for its end: the queued chunks
+  // (from queueHead) found to continue the current one, and the body bytes they and it hold.
+  private spanChunks = 0;
+  private spanBytes = 0;
   private failure: ProtocolError | null = null;
   // Undefined unless given: the default (zero-filled) needs no function field, so a decoder's state
   // stays plain data (the explorer copies machine state and refuses closures).
@@ -111,6 +120,7 @@ export class FrameDecoder {
     this.queue = null;
     this.queueHead = 0;
     this.body = null;
+    this.spanChunks = 0;
     this.buffered = 0;
   }
 
@@ -188,6 +198,9 @@ export class FrameDecoder {
         this.pos = start + length;
         return this.finish(c, start);
       }
+      const span = this.span(c, start, length);
+      if (span === WAIT) return undefined;
+      if (span !== null) return this.finish(span, 0);
       body = this.body = this.allocate ? this.allocate(length) : new Uint8Array(length);
     }
     while (this.bodyFill < length) {
@@ -201,6 +214,35 @@ export class FrameDecoder {
     }
     this.body = null;
     return this.finish(body, 0);
+  }
+
+  /**
+   * The body of `length` bytes from `start` in the current chunk `c` as one view, when it and the
+   * queued chunks after it are adjacent in one ArrayBuffer (consumed then); WAIT while they are
+   * and the body's end has not arrived; null as soon as one is not (the body is copied then).
+   */
+  private span(c: Uint8Array, start: number, length: number): Uint8Array | typeof WAIT | null {
+    const q = this.queue;
+    if (this.spanChunks === 0) this.spanBytes = c.length - start;
+    let last = this.spanChunks === 0 || q === null ? c : q[this.queueHead + this.spanChunks - 1]!;
+    while (this.spanBytes < length) {
+      const next = q?.[this.queueHead + this.spanChunks];
+      if (next === undefined) return WAIT;
+      if (next.buffer !== c.buffer || next.byteOffset !== last.byteOffset + last.length) {
+        this.spanChunks = 0;
+        return null;
+      }
+      this.spanChunks++;
+      this.spanBytes += next.length;
+      last = next;
+    }
+    const view = new Uint8Array(c.buffer, c.byteOffset + start, length);
+    // The body ends in `last`, this many bytes before its end.
+    const over = this.spanBytes - length;
+    for (let i = this.spanChunks; i > 0; i--) this.advance();
+    this.pos = this.chunk.length - over;
+    this.spanChunks = 0;
+    return view;
   }
 
   private finish(buf: Uint8Array, start: number): Frame {

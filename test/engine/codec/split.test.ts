@@ -53,6 +53,39 @@ describe('FrameDecoder chunking', () => {
   });
 });
 
+describe('FrameDecoder bodies across chunks', () => {
+  const decode = (chunks: readonly Uint8Array[]) => {
+    const decoder = new FrameDecoder();
+    const out = [];
+    for (const c of chunks) {
+      decoder.push(c);
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) out.push(f);
+    }
+    expect(decoder.bufferedBytes).toBe(0);
+    return out;
+  };
+
+  it('copies pieces that are not adjacent in memory, split at every position', () => {
+    for (let at = 0; at <= stream.length; at++) expect(decode([stream.slice(0, at), stream.slice(at)])).toEqual(TABLE);
+  });
+
+  it('falls back to a copy when adjacent pieces are followed by one that is not', () => {
+    for (let a = 0; a <= stream.length; a += 5)
+      for (let b = a; b <= stream.length; b += 7)
+        expect(decode([stream.subarray(0, a), stream.subarray(a, b), stream.slice(b)])).toEqual(TABLE);
+  });
+
+  it('makes one view of a body spanning pieces adjacent in one buffer', () => {
+    const body = new Uint8Array(200_000).map((_, i) => i % 251);
+    const wire = concat([encodeFrame({ type: 'DATA', payload: body }), encodeFrame({ type: 'HEARTBEAT' })]);
+    const cuts = [0, 2, 70_000, 140_001, 199_999, wire.length - 1, wire.length];
+    const frames = decode(cuts.slice(1).map((end, i) => wire.subarray(cuts[i], end)));
+    expect(frames).toEqual([{ type: 'DATA', payload: body }, { type: 'HEARTBEAT' }]);
+    const data = frames[0];
+    expect(data?.type === 'DATA' && data.payload.buffer).toBe(wire.buffer);
+  });
+});
+
 describe('FrameDecoder limits', () => {
   it('refuses an oversized length before any body byte arrives', () => {
     const decoder = new FrameDecoder({ maxFrameSize: 1024 });
