@@ -33,7 +33,9 @@
 //                          broker's default queue is 1000 per client and drops past it);
 //                          complete when every PUBACK came back and the subscriber has all
 //   2. round trip of 64 B (ping, echo in the child, pong; one at a time): Colloquy over ws vs raw
-//      ws, in alternating blocks of RTT_BLOCK round trips, samples pooled per system
+//      ws, in alternating blocks of RTT_BLOCK round trips, samples pooled per system; then the CPU
+//      one round trip costs, client and echo server in this one process (./rtt-cpu.ts: what the
+//      load on a shared machine blurs least)
 //   3. idle sessions: a server alone in a child process (bench/peers/idle.ts), RSS after a full
 //      GC before and after IDLE_SESSIONS (BENCH_IDLE_SESSIONS) more ws sessions (clients here),
 //      divided; the child lifts its open-files soft limit to the hard one. BENCH_IDLE_SNAPSHOTS=<dir>
@@ -61,6 +63,7 @@ import { COMPILED, selected, SIZES } from './config.js';
 import { spawnPeer } from './peers.js';
 import { throughputSection } from './throughput.js';
 import { rttSection } from './round-trips.js';
+import { rttCpuSection } from './rtt-cpu.js';
 import { idleSection } from './idle.js';
 import { scaleSection } from './scale.js';
 import { explanation, loadText, type Target } from './report.js';
@@ -118,6 +121,7 @@ export async function sections(under: string): Promise<void> {
       await sink.stop({ cmd: 'exit' });
     }
   }
+  if (selected('rtt')) await rttCpuSection();
   if (selected('idle')) await idleSection(targets);
   if (selected('scale')) await scaleSection(targets);
   console.log('');

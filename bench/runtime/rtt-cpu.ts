@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { listen } from '../../src/server/server.js';
 import { envCount } from './config.js';
+import { ratioText } from '../support.js';
 import { colloquyPinger, rawWsPinger, type Pinger } from './round-trips.js';
 
 const BLOCK = envCount('BENCH_RTT_CPU_TRIPS', 2000);
@@ -63,9 +64,21 @@ export async function run(): Promise<{ colloquy: number; ws: number }> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const r = await run();
-  console.log(
-    `CPU per 64 B round trip (client and echo server in one process, least of ${ROUNDS} blocks of ${BLOCK}; load average ${loadavg()[0]?.toFixed(1)}): Colloquy ws ${r.colloquy.toFixed(1)} us, raw ws ${r.ws.toFixed(1)} us, ratio ${(r.colloquy / r.ws).toFixed(2)}x`,
-  );
+function report(r: { colloquy: number; ws: number }): string {
+  return `CPU per 64 B round trip (client and echo server in one process, least of ${ROUNDS} blocks of ${BLOCK}; load average ${loadavg()[0]?.toFixed(1)}): Colloquy ws ${r.colloquy.toFixed(1)} us, raw ws ${r.ws.toFixed(1)} us, ratio ${ratioText(r.colloquy / r.ws)}`;
 }
+
+/**
+ * The runtime bench's part (section 2, after the wall-clock round trips). No target of its own:
+ * it is what the RTT target is made of, measured where the load on a shared machine blurs least.
+ */
+export async function rttCpuSection(): Promise<void> {
+  console.log('');
+  try {
+    console.log(report(await run()));
+  } catch (error) {
+    console.log(`CPU per 64 B round trip: failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) console.log(report(await run()));
