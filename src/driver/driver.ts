@@ -6,8 +6,10 @@
 //     stopping when the transport says to wait for `drain`), hand the machine's events to the
 //     owner, close the transport when the machine asks, and re-arm the single timer at
 //     `nextDeadline()`.
-//   - Application commands do not write at once: they `kick()` a flush on the next microtask,
-//     so many sends in one tick become one write.
+//   - Application commands do not write at once: they `kick()` a flush for when the application
+//     yields (Node: process.nextTick, which runs once the microtask queue is empty; elsewhere the
+//     next microtask), so a loop of `await send()` that never waits fills one write, not one
+//     write per message, and a send followed by an await on a read is written at that await.
 //   - The clock is read once per input (or kick): the machine, the writes and the timer all
 //     see that one `now`.
 //   - Callbacks from a transport that is no longer attached are ignored (a late `close` of the
@@ -43,6 +45,15 @@ export const PAYLOAD_APART_MIN = 8 * 1024;
 /** Node's Buffer.allocUnsafe where there is one: a frame body spanning chunks is fully written, so it need not be zeroed first. */
 const allocUnsafe = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer?.allocUnsafe;
 const unzeroed = allocUnsafe ? (n: number): Uint8Array => allocUnsafe(n) : undefined;
+
+/**
+ * Runs `fn` once the microtasks queued so far, and those they queue, have run: Node's
+ * process.nextTick queued from a microtask runs after the microtask queue drains (a loop of
+ * `await send()` runs on microtasks alone until it has to wait). Without Node (a browser), the
+ * next microtask.
+ */
+const nextTick = (globalThis as { process?: { nextTick?(fn: () => void): void } }).process?.nextTick;
+const whenYielded: (fn: () => void) => void = nextTick ? (fn) => nextTick(fn) : (fn) => queueMicrotask(fn);
 
 /** A graceful close that a peer never completes (no FIN back) is forced after this long. */
 export const CLOSE_LINGER_MS = 5000;
@@ -193,12 +204,12 @@ export class Driver {
     return this.clock();
   }
 
-  /** After an application command: flush on the next microtask (coalescing a tick's sends). */
+  /** After an application command: flush once the application yields (coalescing its sends). */
   kick(): void {
     if (this.kicked || this.disposed) return;
     this.kicked = true;
     // A closure per kick, not a bound method per session: idle sessions stay small.
-    queueMicrotask(() => {
+    whenYielded(() => {
       this.kicked = false;
       this.afterInput((this.inputTime = this.clock()));
     });
@@ -292,16 +303,20 @@ export class Driver {
   private afterInput(now: number): void {
     if (this.durability && this.machine.negotiated) return this.afterInputDurable(this.durability, now);
     this.flush(now);
-    for (let e = this.machine.pollEvent(); e; e = this.machine.pollEvent()) {
-      if (e.type === 'close-transport' || e.type === 'closed') {
-        this.flush(now);
-        const t = this.transport;
-        if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
-        if (e.type === 'closed') this.dispose();
+    let e = this.machine.pollEvent();
+    if (e !== undefined) {
+      for (; e; e = this.machine.pollEvent()) {
+        if (e.type === 'close-transport' || e.type === 'closed') {
+          this.flush(now);
+          const t = this.transport;
+          if (t) this.retire(t, e.type === 'close-transport' ? e.error : undefined);
+          if (e.type === 'closed') this.dispose();
+        }
+        this.owner.driverEvent(e);
       }
-      this.owner.driverEvent(e);
+      // What the owner did in reaction (an echo, an answer) goes out in this same turn.
+      this.flush(now);
     }
-    this.flush(now);
     this.armTimer();
     this.heldBudget?.update(this.owner, this.machine.heldBytes, this.machine.acknowledgedCount);
   }

@@ -112,8 +112,9 @@ export class WireSession {
   }
 
   private tightenLimit(): void {
+    if (this.limitSet) return;
     const agreed = this.machine.negotiated;
-    if (this.limitSet || !agreed) return;
+    if (!agreed) return;
     this.decoder.maxFrameSize = agreed.maxFrameSize;
     this.limitSet = true;
   }

@@ -128,9 +128,13 @@ export interface CheckContext {
 }
 
 /** Runs `command`'s row of the precondition table; throws at the first that does not hold. */
-export function check(d: Dialogue, command: DialogueCommand, ctx: CheckContext = {}): void {
-  for (const p of PRECONDITIONS[command].needs) holds(d, p, ctx);
+export function check(d: Dialogue, command: DialogueCommand, ctx: CheckContext = NO_CONTEXT): void {
+  const needs = PRECONDITIONS[command].needs;
+  for (let i = 0; i < needs.length; i++) holds(d, needs[i] as Precondition, ctx);
 }
+
+/** The context of a command that has none (most: every send): shared, never written. */
+const NO_CONTEXT: CheckContext = Object.freeze({});
 
 const NOTHING_AWAITS: Record<Awaited, string> = {
   capability: 'no capability data awaits confirmation',
@@ -143,14 +147,8 @@ const NOTHING_AWAITS: Record<Awaited, string> = {
   'activity-end': 'no activity end awaits confirmation',
 };
 
+// The named rows first (a send checks three of them per message); the prefixed ones last.
 function holds(d: Dialogue, p: Precondition, ctx: CheckContext): void {
-  if (p.startsWith('unit:')) return need(d, p.slice(5) as UnitName);
-  if (p.startsWith('awaits:')) {
-    const kind = p.slice(7) as Awaited;
-    const waiting = kind === 'sync-minor' ? d.minorToConfirm !== null : d.pendingRemote?.kind === kind;
-    if (!waiting) throw err('ERR_NOTHING_TO_CONFIRM', NOTHING_AWAITS[kind]);
-    return;
-  }
   switch (p) {
     case 'sender':
       if (d.halfDuplex) return needTokens(d, Token.data);
@@ -221,5 +219,12 @@ function holds(d: Dialogue, p: Precondition, ctx: CheckContext): void {
       return;
     case 'args':
       return ctx.args?.();
+    default:
+      if (p.startsWith('unit:')) return need(d, p.slice(5) as UnitName);
+      if (p.startsWith('awaits:')) {
+        const kind = p.slice(7) as Awaited;
+        const waiting = kind === 'sync-minor' ? d.minorToConfirm !== null : d.pendingRemote?.kind === kind;
+        if (!waiting) throw err('ERR_NOTHING_TO_CONFIRM', NOTHING_AWAITS[kind]);
+      }
   }
 }
