@@ -401,12 +401,13 @@ export class DurableSessions {
 
   /**
    * Loads a session another node persisted and claims it, if `secret` is its resume secret:
-   * null when there is none to claim, 'wrong-secret' (and nothing claimed) when the secret does
-   * not match the stored hash.
+   * null when there is none to claim (or `wanted` turned false before the claim's write),
+   * 'wrong-secret' (and nothing claimed) when the secret does not match the stored hash.
    */
   async claim(
     id: string,
     secret: Uint8Array,
+    wanted: () => boolean = () => true,
   ): Promise<{ snapshot: MachineSnapshot; principal: unknown; hold: DurableHold } | null | 'wrong-secret'> {
     const store = this.options.store;
     const presented = createHash('sha256').update(secret).digest();
@@ -429,6 +430,9 @@ export class DurableSessions {
       // stands for this incarnation's ownership (owns() and landed() compare it).
       const epoch = randomEpoch();
       const token = `${epoch}:0`;
+      // Given up by its caller (it took too long): a late claim would only take the session
+      // from the node the client resumes on next.
+      if (!wanted()) return null;
       const version = await store.compareAndSet(
         this.key(id),
         { version: stored.version, tag: stored.tag },

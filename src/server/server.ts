@@ -396,7 +396,27 @@ export class Server extends Emitter<ServerEvents> {
       },
     });
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    withTimeout(durable.claim(id, secret), timeoutMs)
+    let abandoned = false;
+    // A claim still running at the timeout is a slow store (a failover, a loaded primary), not a
+    // refusal: the client is turned away silently below and redials. What the claim takes once it
+    // completes is let go (no session here holds it): the record stays for the node the client
+    // resumes on, which claims it over this one.
+    const claiming = durable.claim(id, secret, () => !abandoned);
+    withTimeout(claiming, timeoutMs, () => {
+      abandoned = true;
+      claiming.then(
+        (late) => {
+          if (late !== null && late !== 'wrong-secret') durable.forget(late.hold);
+        },
+        () => undefined,
+      );
+      return new SessionError(
+        'ERR_STORE_TIMEOUT',
+        `the session store did not answer within ${timeoutMs} ms (handshakeTimeoutMs)`,
+        'local',
+        { op: 'claim' },
+      );
+    })
       .then((claimed) => {
         if (claimed === 'wrong-secret') {
           return this.turnAway(transport, turnAway.wrongSecret(id));
@@ -418,7 +438,11 @@ export class Server extends Emitter<ServerEvents> {
                     ),
               );
             },
-            () => this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
+            (error: unknown) =>
+              // As below: a store that cannot say why now may be back soon (the client redials).
+              storeUnreachable(error)
+                ? this.turnAway(transport, silentlyAway(turnAway.storeUnavailable(id, error as SessionError)))
+                : this.turnAway(transport, turnAway.ended(id, ResumeRefuseReason.unknown)),
           );
         }
         if (this.closing) {
@@ -448,8 +472,7 @@ export class Server extends Emitter<ServerEvents> {
         // A store that cannot be reached now (a failover) may be back soon: the connection is
         // closed without a refusal, as by a node that is down, so the client redials (backing
         // off, within its resume window) instead of giving the session up.
-        const { frame: _refusal, ...silently } = refused;
-        this.turnAway(transport, storeUnreachable(e) ? silently : refused);
+        this.turnAway(transport, storeUnreachable(e) ? silentlyAway(refused) : refused);
       });
   }
 
@@ -811,9 +834,13 @@ export class Server extends Emitter<ServerEvents> {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** `p`, or a rejection after `ms` (ERR_CANCELLED, or what `timedOut` makes; `p` itself goes on). */
+function withTimeout<T>(p: Promise<T>, ms: number, timedOut?: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new SessionError('ERR_CANCELLED', `no answer within ${ms} ms`)), ms);
+    const t = setTimeout(
+      () => reject(timedOut ? timedOut() : new SessionError('ERR_CANCELLED', `no answer within ${ms} ms`)),
+      ms,
+    );
     p.then(
       (v) => {
         clearTimeout(t);
@@ -825,6 +852,12 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+/** A turn-away without its refusal: the transport just closes, as by a node that is down (the client redials). */
+function silentlyAway(refused: TurnAway): TurnAway {
+  const { frame: _refusal, ...silently } = refused;
+  return silently;
 }
 
 /**

@@ -473,7 +473,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
   private async replicated(id: string, call: CallState): Promise<void> {
     if (this.replicaWait === null) return;
     stillOn(call);
-    if (!(await waitForReplicas(this.client, this.keys.session(id), this.replicaWait))) this.replicaShortfalls++;
+    if (!(await waitForReplicas(this.client, this.keys.session(id), this.replicaWait, call))) this.replicaShortfalls++;
   }
 
   /** Cluster: the session's principal and version (reaping it when expired), or null. */

@@ -29,6 +29,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { SessionError } from '../engine/errors.js';
 import { storeCallStarted } from './diagnostics.js';
 import type { RedisClient } from './redis-connection.js';
+import { sentinelVerdict, sentinelsOf } from './redis-wait-sentinel.js';
 import { positive } from './shared.js';
 import type {} from './errors.js';
 
@@ -85,7 +86,12 @@ async function worthWaiting(node: Redis, wanted: number): Promise<boolean> {
  * WAIT after a write of `key`: resolves with whether enough replicas acknowledged it; throws
  * ERR_STORE_UNAVAILABLE when the WAIT itself fails.
  */
-export async function waitForReplicas(client: RedisClient, key: string, wait: ReplicaWait): Promise<boolean> {
+export async function waitForReplicas(
+  client: RedisClient,
+  key: string,
+  wait: ReplicaWait,
+  call?: { readonly aborted: boolean },
+): Promise<boolean> {
   const finished = storeCallStarted('redis', 'wait');
   let acked: number;
   try {
@@ -99,18 +105,69 @@ export async function waitForReplicas(client: RedisClient, key: string, wait: Re
         short.set(node, { replicas: replicas ?? wait.replicas, at: Date.now() });
       } else short.delete(node);
     }
+    // Under Sentinel, a primary without the replicas asked for may be one Sentinel is replacing
+    // or has replaced (./redis-wait-sentinel.ts): then the write does not stand as a shortfall.
+    if (node !== null && acked < wait.replicas && !client.isCluster && sentinelsOf(node) !== null)
+      acked = await untilAlone(node, wait, acked, call);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const e = new SessionError('ERR_STORE_UNAVAILABLE', `redis WAIT failed: ${message}`, 'local', {
-      op: 'wait',
-      cause: message,
-    });
+    const e =
+      error instanceof SessionError
+        ? error
+        : new SessionError('ERR_STORE_UNAVAILABLE', `redis WAIT failed: ${errorText(error)}`, 'local', {
+            op: 'wait',
+            cause: errorText(error),
+          });
     finished?.(e);
     throw e;
   }
   const enough = acked >= wait.replicas;
   finished?.(enough ? undefined : { code: 'ERR_STORE_TIMEOUT' });
   return enough;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Sentinel, a write `node` took without the replicas asked for: resolves with the replicas that
+ * acknowledged it once it may stand (acknowledged after all, or the Sentinels see nothing wrong
+ * with this primary: it is alone); WAITs again while a Sentinel sees it down or failing over
+ * (until the call's timeout: ERR_STORE_TIMEOUT); throws ERR_STORE_UNAVAILABLE and reconnects (to
+ * the master they name) once they name another master: the write is on a deposed primary and
+ * would be dropped with everything it took.
+ */
+async function untilAlone(
+  node: Redis,
+  wait: ReplicaWait,
+  acked: number,
+  call?: { readonly aborted: boolean },
+): Promise<number> {
+  for (;;) {
+    const verdict = await sentinelVerdict(node);
+    if (verdict === 'deposed') {
+      node.disconnect(true);
+      throw new SessionError(
+        'ERR_STORE_UNAVAILABLE',
+        'the Redis primary this write went to is no longer the master the Sentinels name (the write would be lost): reconnecting',
+        'local',
+        { op: 'wait', cause: 'deposed' },
+      );
+    }
+    if (verdict !== 'replacing') return acked;
+    if (call?.aborted)
+      throw new SessionError(
+        'ERR_STORE_TIMEOUT',
+        'no replica acknowledged the write while a Sentinel sees its primary down or failing over',
+        'local',
+        { op: 'wait' },
+      );
+    acked = Number(await node.wait(wait.replicas, wait.timeoutMs));
+    if (acked >= wait.replicas) {
+      short.delete(node);
+      return acked;
+    }
+  }
 }
 
 /** Cluster: the connection to the primary that owns `key`'s slot, per the client's slot map (null: unknown). */

@@ -24,6 +24,8 @@ import { Pair } from '../engine/support/pair.js';
  */
 class FlakyStore extends MemoryStore {
   down = false;
+  /** Each get answers this much later (a loaded primary, a failover under way): 0, at once. */
+  slowGetMs = 0;
   loseReplies = 0;
   calls = { compareAndSet: 0, get: 0, failed: 0 };
   private fail(op: string): Promise<never> {
@@ -35,8 +37,9 @@ class FlakyStore extends MemoryStore {
       }),
     );
   }
-  override get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
+  override async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
     this.calls.get++;
+    if (this.slowGetMs > 0) await new Promise((r) => setTimeout(r, this.slowGetMs));
     return this.down ? this.fail('get') : super.get<T>(id, options);
   }
   override set<T>(id: string, data: T, options: WriteOptions): Promise<number> {
@@ -230,8 +233,13 @@ describe('a live session through a store outage', () => {
     new DataView(b.buffer).setUint32(0, i);
     return b;
   };
-  async function echoServer(store: FlakyStore, persistRetryMs: number): Promise<Server> {
-    const server = await listen({ tcp: { port: 0 }, heartbeatMs: 0, durability: { store, persistRetryMs } });
+  async function echoServer(store: FlakyStore, persistRetryMs: number, handshakeTimeoutMs?: number): Promise<Server> {
+    const server = await listen({
+      tcp: { port: 0 },
+      heartbeatMs: 0,
+      durability: { store, persistRetryMs },
+      ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs }),
+    });
     servers.push(server);
     server.on('session', (s) => {
       void (async () => {
@@ -294,6 +302,49 @@ describe('a live session through a store outage', () => {
       store.down = false;
       await resumed;
       const until = Date.now() + 10_000;
+      while (got.length < 40 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(problems).toEqual([]);
+      expect(node2.sessions.has(client.id)).toBe(true);
+      await client.release();
+    } finally {
+      await lb.close();
+    }
+  });
+
+  it('a claim slower than handshakeTimeoutMs is not a refusal: the client redials and resumes once the store answers in time', async () => {
+    // Seen in test/serve/sentinel-failover (a serve node killed during a Redis failover): the
+    // node the client came back to claimed the session from a store slowed by the failover, the
+    // claim outlasted handshakeTimeoutMs, and the RESUME was refused as unknown ('session store
+    // unavailable'): the session was lost although the store held it.
+    const store = flaky();
+    const node1 = await echoServer(store, 10_000);
+    const node2 = await echoServer(store, 10_000, 300);
+    const lb = await forwarder(node1.addresses.tcp as number);
+    try {
+      const client = await connect(`tcp://127.0.0.1:${lb.port}`, {
+        heartbeatMs: 0,
+        reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+      });
+      const got = reader(client);
+      const problems: string[] = [];
+      client.on('resume-failed', (e) => problems.push(`resume failed: ${e.code} ${e.message}`));
+      client.on('closed', ({ error }) => problems.push(`closed: ${error?.code ?? 'released'}`));
+      const resumed = new Promise<void>((resolve) => client.on('resumed', () => resolve()));
+      for (let i = 0; i < 20; i++) await client.send(msg(i));
+      while (got.length < 20) await new Promise((r) => setTimeout(r, 10));
+      store.slowGetMs = 400; // every claim on node2 outlasts its 300 ms
+      const gets = store.calls.get;
+      lb.switchTo(node2.addresses.tcp as number);
+      lb.cutAll();
+      for (let i = 20; i < 40; i++) await client.send(msg(i));
+      const until = Date.now() + 10_000;
+      while (store.calls.get < gets + 2 && problems.length === 0 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(problems).toEqual([]); // was: resume failed: ERR_RESUME_REFUSED session store unavailable
+      expect(store.calls.get).toBeGreaterThanOrEqual(gets + 2); // node2 tried (and gave up) twice, silently
+      store.slowGetMs = 0;
+      await resumed;
       while (got.length < 40 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
       expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
       expect(problems).toEqual([]);
