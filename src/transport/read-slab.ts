@@ -17,22 +17,22 @@ const MIN_SLAB = 64 * 1024;
 const MAX_SLAB = 4 * 1024 * 1024;
 
 export class ReadSlab {
-  private slab: Buffer;
+  // Made on the first read, not here: connectTcp makes a slab before net.connect(), and in the
+  // browser bundle (where Buffer does not exist and node:net is a stub that explains itself) the
+  // stub's error must be the one the caller sees.
+  private slab: Buffer | undefined;
   private used = 0;
   private size = MIN_SLAB;
 
-  constructor() {
-    this.slab = Buffer.allocUnsafeSlow(this.size);
-  }
-
   /** The region the next read fills (Node calls it after each read). */
   readonly region = (): Buffer => {
-    const room = this.slab.length - this.used;
-    if (room < this.size / 4 || this.slab.length > 4 * this.size) {
+    const slab = this.slab;
+    if (slab === undefined || slab.length - this.used < this.size / 4 || slab.length > 4 * this.size) {
       this.slab = Buffer.allocUnsafeSlow(this.size);
       this.used = 0;
+      return this.slab;
     }
-    return this.slab.subarray(this.used);
+    return slab.subarray(this.used);
   };
 
   /** `n` bytes were read into `region`: the view of them (consumed from the slab). */
