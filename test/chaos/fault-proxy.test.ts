@@ -26,14 +26,12 @@ async function listenOn(server: net.Server): Promise<number> {
 interface Echo {
   port: number;
   sockets: net.Socket[];
-  reads: number[];
 }
 
 async function echoServer(): Promise<Echo> {
-  const echo: Echo = { port: 0, sockets: [], reads: [] };
+  const echo: Echo = { port: 0, sockets: [] };
   const server = net.createServer((s) => {
     echo.sockets.push(s);
-    s.on('data', (d: Buffer) => echo.reads.push(d.length));
     s.on('error', () => {});
     s.pipe(s);
   });
@@ -150,8 +148,11 @@ describe(`fault proxy (seed ${SEED}; rerun with COLLOQUY_CHAOS_SEED=${SEED})`, (
       expect(sizes.length, `seed ${SEED} ${dir}`).toBeGreaterThanOrEqual(Math.ceil(data.length / 7));
     }
     expect(proxy.stats.chunks).toBe(pieces.up.length + pieces.down.length);
-    // The target saw the one write as many reads (pieces leave separately, Nagle off).
-    expect(echo.reads.length, `seed ${SEED}`).toBeGreaterThan(1);
+    // How many reads the target makes of those pieces is the scheduler's call, not the proxy's:
+    // every piece of one arrival is due within maxDelayMs of it, so a process held up for longer
+    // (CI with its test files in parallel: clean-clone CI at e7c5b38, seed 1153902079) writes them
+    // all in one pump and the kernel hands the target one 4,096-byte read. The pieces themselves
+    // are checked above.
   });
 
   it('cuts the pair at a time within cutEveryMs: both sides close, held bytes dropped', async () => {
