@@ -122,10 +122,16 @@ export class Flow {
     return queued === 0 || queued + bytes <= this.maxQueueBytes;
   }
 
-  /** Room for a command that starts something new, or ERR_SEND_BUFFER_FULL (and `takeWritable` later). */
+  /**
+   * Room for a command that starts something new, or ERR_SEND_BUFFER_FULL (and `takeWritable`
+   * later). A queue filled exactly to its bound still takes one: data fills it at most that far
+   * (`hasRoomFor`), so a send that was accepted is never followed by a sync point or activity
+   * command that is refused; only a queue past its bound (one message larger than the whole queue,
+   * or commands' user data on top of a full queue) refuses.
+   */
   requireRoom(): void {
     const { bytes, frames } = this.outbox;
-    if (bytes < this.maxQueueBytes && frames < MAX_QUEUED_FRAMES) return;
+    if (bytes <= this.maxQueueBytes && frames < MAX_QUEUED_FRAMES) return;
     this.writerWaiting = true;
     throw new SessionError(
       'ERR_SEND_BUFFER_FULL',

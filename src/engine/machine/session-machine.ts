@@ -29,7 +29,7 @@
 //     (one exception: a send that overflows while disconnected under `replayOverflow: 'fail'`
 //     ends the session, as that policy asks, and then throws ERR_REPLAY_OVERFLOW).
 //   - Every queue is bounded (see ./flow.ts): any command that starts something fails with
-//     ERR_SEND_BUFFER_FULL when the send queue is full, then `writable`; answers always pass.
+//     ERR_SEND_BUFFER_FULL when the send queue is past its bound, then `writable`; answers always pass.
 //   - Everything that ends the session goes through `fail` (ABORT when a reason is given) or
 //     `releasedNow` (orderly release); every lifecycle change goes through `go`, which follows
 //     the table in ./transitions.ts and throws on a missing row (caught as an internal error).

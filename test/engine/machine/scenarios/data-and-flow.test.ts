@@ -121,4 +121,31 @@ describe('data and flow', () => {
     p.settle();
     expect(p.B.events.slice(-1)).toEqual([{ type: 'data', payload: bytes('abc') }]);
   });
+
+  it('a send queue filled exactly to its bound still takes a sync point; past the bound a command waits for writable', () => {
+    // Clean-clone CI, chaos seed 2536612307: sixty-four 64 KiB messages filled the 4 MiB queue
+    // exactly during a cut, and the sync point right after the last accepted send was refused.
+    const p = established({ a: { maxReplayFrames: 1, maxSendQueueBytes: 10 } });
+    const A = p.A.machine;
+    A.sendData(bytes('first'));
+    p.pump();
+    A.sendData(bytes('12345'));
+    A.sendData(bytes('67890'));
+    expect(A.stats).toMatchObject({ queuedBytes: 10 });
+    expect(A.hasRoomFor(1)).toBe(false);
+    const minor = A.syncMinor({ userData: bytes('u') });
+    expect(A.stats).toMatchObject({ queuedBytes: 11 });
+    // Past the bound (the user data on top of a full queue): the next command is refused.
+    expectRejected(p, () => A.syncMinor(), 'ERR_SEND_BUFFER_FULL', { queuedBytes: 11 });
+    const m = mark(p);
+    p.advance(100);
+    expect(eventsSince(p.A, m)).toContainEqual({ type: 'writable' });
+    expect(A.syncMinor()).toBe(minor + 1);
+    p.settle();
+    expect(eventsSince(p.B, m).filter((e) => e.type === 'data')).toEqual([
+      { type: 'data', payload: 'first' },
+      { type: 'data', payload: '12345' },
+      { type: 'data', payload: '67890' },
+    ]);
+  });
 });
