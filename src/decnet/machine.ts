@@ -28,9 +28,10 @@
 // protocol violation (ERR_DECNET_FLOW_CONTROL). One interrupt may be outstanding; each
 // delivered interrupt is answered with a Link Service granting one more.
 //
-// The machine owns the two subchannels as parts (data-subchannel.ts, other-subchannel.ts: their
-// queues, windows, timers and counts) and keeps what spans them: the link's state, the control
-// messages (CI, CC, DI), the acknowledgements each frame carries for both, and the framing.
+// The machine keeps the link's state, the control messages (CI, CC, DI) and the framing; a running
+// link's traffic is a part it owns (link-traffic.ts: the two subchannels, data-subchannel.ts and
+// other-subchannel.ts, and the acknowledgements each frame carries for both). Its options, states
+// and events are declared in machine-types.ts.
 //
 // Rules: handleFrame never throws (a malformed frame is discarded, as Ethernet drops it: event
 // `discarded`); handleBytes reads a byte stream of frames, where a bad frame loses the framing and
@@ -38,80 +39,29 @@
 // (reassembly), 16 octets (interrupts), 16 other-data messages waiting.
 
 import { SessionError } from '../engine/errors.js';
-import { DataSubchannel, type Segment } from './data-subchannel.js';
 import { DecnetDecoder } from './decoder.js';
 import { DecnetError, DecnetProtocolError } from './errors.js';
-import { dataFrame, decodeFrame, encodeFrame, LONG_HEADER_LENGTH, MAX_ROUTING_LENGTH } from './frame.js';
+import { dataFrame, decodeFrame, encodeFrame } from './frame.js';
+import { LinkTraffic } from './link-traffic.js';
 import {
-  FcMod,
-  FlowControl,
-  MAX_OTHER_DATA,
-  NspVersion,
-  type Ack,
-  type FlowControlOption,
-  type NspMessage,
-} from './nsp.js';
-import { OtherSubchannel, type OtherItem, type OtherSent } from './other-subchannel.js';
+  MAX_SEGMENT_SIZE,
+  type ConnectRequest,
+  type DecnetEvent,
+  type DecnetMachineOptions,
+  type DecnetState,
+} from './machine-types.js';
+import { FcMod, FlowControl, MAX_OTHER_DATA, NspVersion, type NspMessage } from './nsp.js';
+import type { OtherItem } from './other-subchannel.js';
 import { decodeConnectData, encodeConnectData, reasonName, type ConnectData } from './session-control.js';
 import { LinkViolation } from './subchannel.js';
 
-/** The largest data segment that fits a frame: LENGTH 1498 less the long header and 11 NSP octets. */
-export const MAX_SEGMENT_SIZE = MAX_ROUTING_LENGTH - LONG_HEADER_LENGTH - 11;
-
-export interface DecnetMachineOptions {
-  /** This node's address (address.ts). */
-  readonly address: number;
-  /** This end's logical link address, 1..65535. */
-  readonly linkAddress: number;
-  /** The largest data segment this side receives (SEGSIZE), default 1024. */
-  readonly segmentSize?: number;
-  /** How the peer must pace data it sends here, default segment request counts. */
-  readonly flowControl?: FlowControlOption;
-  /** Data request count granted at a time, 1..127, default 8. */
-  readonly window?: number;
-  /** Data segments in flight at most, whatever the grant, default 16. */
-  readonly maxOutstanding?: number;
-  readonly retransmitMs?: number;
-  readonly maxRetransmits?: number;
-  /** After the peer's Connect Ack: how long its Connect Confirm may take, default 30 s. */
-  readonly connectTimeoutMs?: number;
-  /** Octets handed to send() and not yet acknowledged, default 64 KiB. */
-  readonly maxQueuedBytes?: number;
-  /** The longest message reassembled from segments, default 64 KiB. */
-  readonly maxMessageSize?: number;
-  /** Routing pad octets before FLAGS (the padding flag), 0..127, default 0. */
-  readonly routingPad?: number;
-}
-
-export type DecnetState = 'idle' | 'ci-sent' | 'ci-acked' | 'cr' | 'cc-sent' | 'run' | 'closing' | 'di-sent' | 'closed';
-
-export type DecnetEvent =
-  | { readonly type: 'connect-request'; readonly remote: number; readonly data: ConnectData }
-  | { readonly type: 'connected'; readonly data: Uint8Array; readonly segmentSize: number }
-  | { readonly type: 'data'; readonly data: Uint8Array }
-  | { readonly type: 'interrupt'; readonly data: Uint8Array }
-  /** Every segment of message `id` (send()'s return value) is acknowledged. */
-  | { readonly type: 'sent'; readonly id: number }
-  /** The peer asked this side to stop (true) or resume (false) sending data. */
-  | { readonly type: 'flow'; readonly stopped: boolean }
-  | {
-      readonly type: 'disconnected';
-      readonly origin: 'local' | 'remote';
-      readonly reason: number;
-      readonly reasonName: string;
-      readonly data: Uint8Array;
-      /** ERR_DECNET_DISCONNECTED when the peer ended the link with a reason other than 0. */
-      readonly error?: DecnetError;
-    }
-  | { readonly type: 'failed'; readonly error: Error }
-  /** A malformed frame handleFrame dropped. */
-  | { readonly type: 'discarded'; readonly error: DecnetProtocolError };
-
-export interface ConnectRequest {
-  /** The node to call. */
-  readonly remote: number;
-  readonly data: ConnectData;
-}
+export {
+  MAX_SEGMENT_SIZE,
+  type ConnectRequest,
+  type DecnetEvent,
+  type DecnetMachineOptions,
+  type DecnetState,
+} from './machine-types.js';
 
 interface Control {
   readonly message: NspMessage;
@@ -133,12 +83,7 @@ export class DecnetMachine {
   private control: Control | undefined;
   /** Disconnect reason and data once asked for (closing, di-sent). */
   private ending: { reason: number; data: Uint8Array } | undefined;
-  private readonly data: DataSubchannel;
-  private readonly other: OtherSubchannel;
-  /** An acknowledgement is owed on the data or the other-data subchannel. */
-  private ackData = false;
-  private ackOther = false;
-  // data subchannel, sending
+  private readonly traffic: LinkTraffic;
 
   constructor(options: DecnetMachineOptions) {
     this.o = {
@@ -161,8 +106,12 @@ export class DecnetMachine {
     if (!(this.o.segmentSize >= 1 && this.o.segmentSize <= MAX_SEGMENT_SIZE))
       bad(`segmentSize is 1..${MAX_SEGMENT_SIZE}`);
     if (!(this.o.window >= 1 && this.o.window <= 127)) bad('window is 1..127');
-    this.data = new DataSubchannel(this.o);
-    this.other = new OtherSubchannel(this.o.retransmitMs);
+    this.traffic = new LinkTraffic(this.o, {
+      link: () => ({ dst: this.remoteLink, src: this.o.linkAddress }),
+      emit: (m) => this.emit(m),
+      event: (e) => this.events.push(e),
+      unexpected: (message) => this.unexpected(message),
+    });
   }
 
   get state(): DecnetState {
@@ -171,7 +120,7 @@ export class DecnetMachine {
 
   /** Octets handed to send() and not yet acknowledged. */
   get queuedBytes(): number {
-    return this.data.queuedBytes;
+    return this.traffic.data.queuedBytes;
   }
 
   /** The peer's node and link address once known. */
@@ -224,25 +173,13 @@ export class DecnetMachine {
       const m = c.message;
       this.emit(m.type === 'CONNECT_INITIATE' ? { ...m, retransmitted: true } : m);
     }
-    for (const [sub, what] of [
-      [this.data, 'Data Acknowledgement'],
-      [this.other, 'Other-Data Acknowledgement'],
-    ] as const) {
-      const timer = sub.timer;
-      if (timer.deadline === undefined || now < timer.deadline) continue;
-      if (timer.tries >= this.o.maxRetransmits) return this.timeout(what);
-      timer.tries++;
-      timer.deadline = now + this.o.retransmitMs;
-      if (sub === this.data) for (const s of this.data.window.outstanding) this.sendSegment(s.number, s.item);
-      else for (const s of this.other.window.outstanding) this.sendOther(s.number, s.item);
-    }
+    const lost = this.traffic.retransmit(now);
+    if (lost !== undefined) return this.timeout(lost);
     this.flushAcks();
   }
 
   nextDeadline(): number | undefined {
-    const all = [this.control?.deadline, this.data.timer.deadline, this.other.timer.deadline].filter(
-      (d): d is number => d !== undefined,
-    );
+    const all = [this.control?.deadline, ...this.traffic.deadlines].filter((d): d is number => d !== undefined);
     return all.length === 0 ? undefined : Math.min(...all);
   }
 
@@ -301,7 +238,7 @@ export class DecnetMachine {
   /** Queues a message; returns the id its `sent` event will carry. */
   send(now: number, data: Uint8Array): number {
     this.expect('send', 'run');
-    const id = this.data.queue(data);
+    const id = this.traffic.data.queue(data);
     this.pump(now);
     return id;
   }
@@ -355,12 +292,12 @@ export class DecnetMachine {
       case 'CONNECT_CONFIRM':
         if (this.current === 'ci-sent' || this.current === 'ci-acked') {
           this.remoteLink = m.src;
-          this.data.peerFlow = m.flowControl;
+          this.traffic.data.peerFlow = m.flowControl;
           this.segSize = Math.min(m.segSize, this.o.segmentSize);
           this.control = undefined;
-          this.ackData = true; // ACKNUM 0 acknowledges the Connect Confirm
+          this.traffic.oweDataAck(); // ACKNUM 0 acknowledges the Connect Confirm
           this.running(now, m.data);
-        } else if (fromPeer && this.current !== 'cc-sent') this.ackData = true;
+        } else if (fromPeer && this.current !== 'cc-sent') this.traffic.oweDataAck();
         break;
       case 'DISCONNECT_INITIATE':
         return this.onDisconnectInitiate(m.src, m.reason, m.data, now);
@@ -390,7 +327,7 @@ export class DecnetMachine {
     if (this.current !== 'idle') return; // one logical link per machine
     this.remoteNode = source;
     this.remoteLink = m.src;
-    this.data.peerFlow = m.flowControl;
+    this.traffic.data.peerFlow = m.flowControl;
     this.segSize = Math.min(m.segSize, this.o.segmentSize);
     this.emit({ type: 'CONNECT_ACK', dst: m.src });
     let data: ConnectData;
@@ -431,51 +368,11 @@ export class DecnetMachine {
 
   private onLinkMessage(m: NspMessage, now: number): void {
     try {
-      if (m.type === 'DATA' || m.type === 'DATA_ACK') {
-        if (m.ackNum) this.acknowledgeData(m.ackNum, now);
-        if (m.ackOther) this.acknowledgeOther(m.ackOther, now);
-      } else if (m.type === 'INTERRUPT' || m.type === 'LINK_SERVICE' || m.type === 'OTHER_DATA_ACK') {
-        if (m.ackNum) this.acknowledgeOther(m.ackNum, now);
-        if (m.ackData) this.acknowledgeData(m.ackData, now);
-      }
-      if (this.current === 'closed') return;
-      if (m.type === 'DATA') {
-        const r = this.data.receive(m.segNum, m.bom, m.eom, m.data);
-        if (r.ack) this.ackData = true;
-        if (r.message) this.events.push({ type: 'data', data: r.message });
-        if (r.grant) this.queueOther(now, { kind: 'grant' }, true);
-        return;
-      }
-      if (m.type !== 'INTERRUPT' && m.type !== 'LINK_SERVICE') return;
-      const r = this.other.receive(m.segNum);
-      if (r.ack) this.ackOther = true;
-      if (!r.fresh) return;
-      if (m.type === 'INTERRUPT') {
-        this.other.interruptReceived();
-        this.events.push({ type: 'interrupt', data: m.data });
-        this.queueOther(now, { kind: 'grant-interrupt' }, true);
-      } else if (m.interrupt) this.other.interruptGranted(m.fcVal);
-      else {
-        const stopped = this.data.linkService(m.fcMod, m.fcVal);
-        if (stopped !== undefined) this.events.push({ type: 'flow', stopped });
-      }
+      this.traffic.receive(m, now);
     } catch (error) {
       if (!(error instanceof LinkViolation)) throw error;
       this.abortWith(error.error, error.reason);
     }
-  }
-
-  private acknowledgeData(ack: Ack, now: number): void {
-    const r = this.data.acknowledge(ack, now);
-    if (r === undefined) return this.unexpected(`acknowledgement of data segment ${ack.number}, never sent`);
-    for (const id of r.sent) this.events.push({ type: 'sent', id });
-    for (const s of r.resend) this.sendSegment(s.number, s.item);
-  }
-
-  private acknowledgeOther(ack: Ack, now: number): void {
-    const resend = this.other.acknowledge(ack, now);
-    if (resend === undefined) return this.unexpected(`acknowledgement of other-data message ${ack.number}, never sent`);
-    for (const s of resend) this.sendOther(s.number, s.item);
   }
 
   // -- outbound -----------------------------------------------------------------------------------
@@ -483,10 +380,8 @@ export class DecnetMachine {
   /** Sends what flow control allows, then the acknowledgements nothing carried. */
   private pump(now: number): void {
     if (this.current === 'run' || this.current === 'closing') {
-      const other = this.other.next(now, () => this.data.takeGrant());
-      if (other !== undefined) this.sendOther(other.number, other.item);
-      for (const s of this.data.sendable(now, this.segSize)) this.sendSegment(s.number, s.item);
-      if (this.current === 'closing' && this.data.drained && this.other.drained) {
+      this.traffic.pump(now, this.segSize);
+      if (this.current === 'closing' && this.traffic.drained) {
         this.flushAcks();
         return this.sendDisconnect(now, this.ending!.reason, this.ending!.data);
       }
@@ -496,62 +391,11 @@ export class DecnetMachine {
 
   private flushAcks(): void {
     if (this.current === 'closed' || this.remoteLink === 0) return;
-    const link = { dst: this.remoteLink, src: this.o.linkAddress };
-    if (this.ackData) {
-      this.emit({
-        type: 'DATA_ACK',
-        ...link,
-        ackNum: { number: this.data.received.last, nak: false },
-        ackOther: { number: this.other.received.last, nak: false },
-      });
-    } else if (this.ackOther) {
-      this.emit({
-        type: 'OTHER_DATA_ACK',
-        ...link,
-        ackNum: { number: this.other.received.last, nak: false },
-        ackData: { number: this.data.received.last, nak: false },
-      });
-    }
-    this.ackData = this.ackOther = false;
-  }
-
-  // Every data segment carries ACKNUM (the data received so far), and ACKOTH when the other
-  // subchannel owes an acknowledgement; every interrupt, link service and acknowledgement message
-  // carries both its own subchannel's number and the other's. Acknowledgements are cumulative, so
-  // repeating them costs 2 octets and makes a lost Data Ack harmless; and tcpdump takes a Link
-  // Service or an acknowledgement without its cross field for a truncated one.
-  private sendSegment(segNum: number, s: Segment): void {
-    const ackNum = { ackNum: { number: this.data.received.last, nak: false } };
-    const ackOther = this.ackOther ? { ackOther: { number: this.other.received.last, nak: false } } : {};
-    this.ackData = this.ackOther = false;
-    this.emit({
-      type: 'DATA',
-      dst: this.remoteLink,
-      src: this.o.linkAddress,
-      bom: s.bom,
-      eom: s.eom,
-      ...ackNum,
-      ...ackOther,
-      segNum,
-      delay: false,
-      data: s.data,
-    });
-  }
-
-  private sendOther(segNum: number, item: OtherSent): void {
-    const ackNum = { ackNum: { number: this.other.received.last, nak: false } };
-    const ackData = { ackData: { number: this.data.received.last, nak: false } };
-    this.ackData = this.ackOther = false;
-    const link = { dst: this.remoteLink, src: this.o.linkAddress, ...ackNum, ...ackData, segNum };
-    this.emit(
-      item.kind === 'interrupt'
-        ? { type: 'INTERRUPT', ...link, data: item.data }
-        : { type: 'LINK_SERVICE', ...link, fcMod: item.fcMod, interrupt: item.interrupt, fcVal: item.fcVal },
-    );
+    this.traffic.flushAcks();
   }
 
   private queueOther(now: number, item: OtherItem, internal = false): void {
-    this.other.add(item, internal);
+    this.traffic.queueOther(item, internal);
     if (!internal) this.pump(now);
   }
 
@@ -611,8 +455,7 @@ export class DecnetMachine {
   }
 
   private dropQueues(): void {
-    this.data.clear();
-    this.other.clear();
+    this.traffic.clear();
   }
 
   private timeout(what: string): void {
