@@ -35,36 +35,25 @@
 //   session that still holds it. Refusals before a transfer starts are {"op":"error"} messages
 //   with a typed code and the session stays usable; failures in mid-transfer abort the session.
 //
-//   This file: the service, files.list/files.stat, the session loop and the get side. The put
-//   side (upload records, resume, commit) is ./files-upload.ts; clients ./files-client.ts.
+//   This file: the service and the session loop. Its parts: the catalogue (the root, files.list,
+//   files.stat, hashes: ./files-catalog.ts), the get side (./files-download.ts), the put side
+//   (upload records, resume, commit: ./files-upload.ts) and the limits (./files-limits.ts);
+//   clients ./files-client.ts.
 
-import { lstat, open, opendir, realpath, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { SessionError } from '../engine/errors.js';
 import type { Session } from '../driver/session.js';
 import type { OpenContext, Principal, Service } from './service.js';
 import type { RpcMethods } from './rpc.js';
 import { positiveIntegers } from './options.js';
-import { RESERVED_PREFIX, pathRejected, resolveExisting, splitPath } from './files-path.js';
-import {
-  SYNC_TOKENS,
-  decodeUnit,
-  encodeControl,
-  errorMessage,
-  hashFile,
-  protocolError,
-  writeJsonAtomic,
-} from './files-wire.js';
+import { splitPath } from './files-path.js';
+import { decodeUnit, encodeControl, errorMessage, protocolError, writeJsonAtomic } from './files-wire.js';
 import type { ControlMessage } from './files-wire.js';
 import { beginPut, commitUpload } from './files-upload.js';
-import {
-  ChunkReader,
-  DEFAULT_CHUNK_BYTES,
-  DEFAULT_SYNC_WINDOW,
-  DurablePoints,
-  SyncWindow,
-  chunkBytesFor,
-} from './files-stream.js';
+import { FilesCatalog } from './files-catalog.js';
+import { sendFile } from './files-download.js';
+import { DEFAULT_CHUNK_BYTES, DEFAULT_SYNC_WINDOW, DurablePoints } from './files-stream.js';
 import { FilesQuota } from './files-limits.js';
 import type { Held } from './files-limits.js';
 import type { ActiveTransfers, Upload, UploadContext, UploadRecord } from './files-upload.js';
@@ -131,8 +120,8 @@ export class FilesService implements Service {
   readonly name = 'files';
   readonly root: string;
   private readonly o: typeof DEFAULTS;
-  private rootReal: Promise<string> | undefined;
-  private readonly hashes = new Map<string, Promise<string>>();
+  /** The root, files.list and files.stat, the hash cache (./files-catalog.ts). */
+  private readonly catalog: FilesCatalog;
   /** Transfers held by a live session: a newer session of the same transfer takes over. */
   private readonly active: ActiveTransfers = new Map();
   /** What the upload side (./files-upload.ts) needs of this service. */
@@ -145,12 +134,10 @@ export class FilesService implements Service {
       throw new SessionError('ERR_INVALID_ARGUMENT', 'filesService: root must name a directory');
     this.root = options.root;
     this.o = positiveIntegers('filesService', DEFAULTS, options, Number.isSafeInteger);
-    this.uploads = { realRoot: () => this.realRoot(), limits: this.o, active: this.active };
-    this.quota = new FilesQuota(
-      () => this.realRoot(),
-      this.o,
-      (id) => this.active.has(id),
-    );
+    this.catalog = new FilesCatalog(this.root, this.o);
+    const realRoot = (): Promise<string> => this.catalog.realRoot();
+    this.uploads = { realRoot, limits: this.o, active: this.active };
+    this.quota = new FilesQuota(realRoot, this.o, (id) => this.active.has(id));
     this.quota.start();
   }
 
@@ -161,15 +148,6 @@ export class FilesService implements Service {
 
   get limits(): Readonly<typeof DEFAULTS> {
     return this.o;
-  }
-
-  private realRoot(): Promise<string> {
-    this.rootReal ??= realpath(this.root).then(async (r) => {
-      if (!(await stat(r)).isDirectory())
-        throw new SessionError('ERR_INVALID_ARGUMENT', `the files root ${this.root} is not a directory`);
-      return r;
-    });
-    return this.rootReal;
   }
 
   open(session: Session, principal: Principal, context?: OpenContext): void {
@@ -189,86 +167,17 @@ export class FilesService implements Service {
   }
 
   /** Lists a directory under the root: {path, entries: [{name, type, size, mtimeMs}], truncated}. */
-  async list(params: unknown): Promise<{
+  list(params: unknown): Promise<{
     path: string;
     entries: { name: string; type: string; size: number; mtimeMs: number }[];
     truncated: boolean;
   }> {
-    const p = (params ?? {}) as { path?: unknown };
-    const path = p.path === undefined ? '' : p.path;
-    const root = await this.realRoot();
-    const segments = splitPath(path, this.o.maxPathBytes, true);
-    const dir = await resolveExisting(root, segments, String(path));
-    if (!(await stat(dir)).isDirectory())
-      throw pathRejected('not-a-directory', `'${String(path)}' is not a directory`, String(path));
-    const entries: { name: string; type: string; size: number; mtimeMs: number }[] = [];
-    let truncated = false;
-    for await (const d of await opendir(dir)) {
-      if (d.name.startsWith(RESERVED_PREFIX)) continue;
-      if (entries.length >= this.o.maxListEntries) {
-        truncated = true;
-        break;
-      }
-      const info = await lstat(join(dir, d.name)).catch(() => undefined);
-      if (!info) continue;
-      const type = info.isFile()
-        ? 'file'
-        : info.isDirectory()
-          ? 'directory'
-          : info.isSymbolicLink()
-            ? 'symlink'
-            : 'other';
-      entries.push({ name: d.name, type, size: info.isFile() ? info.size : 0, mtimeMs: Math.floor(info.mtimeMs) });
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { path: segments.join('/'), entries, truncated };
+    return this.catalog.list(params);
   }
 
   /** {path, size, mtimeMs, sha256} of a file under the root. */
-  async stat(params: unknown): Promise<{ path: string; size: number; mtimeMs: number; sha256: string }> {
-    const path = (params as { path?: unknown } | null)?.path;
-    const { real, segments, size, mtimeMs, key } = await this.existingFile(path);
-    return { path: segments.join('/'), size, mtimeMs, sha256: await this.hashOf(real, key) };
-  }
-
-  private async existingFile(
-    path: unknown,
-  ): Promise<{ real: string; segments: string[]; size: number; mtimeMs: number; key: string }> {
-    const root = await this.realRoot();
-    const segments = splitPath(path, this.o.maxPathBytes);
-    const shown = segments.join('/');
-    const real = await resolveExisting(root, segments, shown);
-    const info = await stat(real);
-    if (!info.isFile())
-      throw new SessionError('ERR_FILE_NOT_FOUND', `'${shown}' is not a regular file`, 'local', { path: shown });
-    if (info.size > this.o.maxFileBytes)
-      throw new SessionError(
-        'ERR_FILE_TOO_LARGE',
-        `'${shown}' is ${info.size} bytes; this server sends at most ${this.o.maxFileBytes} (maxFileBytes)`,
-        'local',
-        { limit: 'maxFileBytes', size: info.size, max: this.o.maxFileBytes },
-      );
-    return {
-      real,
-      segments,
-      size: info.size,
-      mtimeMs: Math.floor(info.mtimeMs),
-      key: `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`,
-    };
-  }
-
-  private hashOf(real: string, key: string): Promise<string> {
-    const known = this.hashes.get(key);
-    if (known) {
-      this.hashes.delete(key);
-      this.hashes.set(key, known);
-      return known;
-    }
-    const p = hashFile(real);
-    p.catch(() => this.hashes.delete(key));
-    this.hashes.set(key, p);
-    while (this.hashes.size > this.o.maxHashCacheEntries) this.hashes.delete(this.hashes.keys().next().value as string);
-    return p;
+  stat(params: unknown): Promise<{ path: string; size: number; mtimeMs: number; sha256: string }> {
+    return this.catalog.stat(params);
   }
 
   // ---- one session --------------------------------------------------------------------------
@@ -345,7 +254,7 @@ export class FilesService implements Service {
           if (m.op === 'commit' && !upload && interrupted) continue; // the client resends its put first
           if (m.op === 'get') {
             if (upload) throw protocolError('busy', 'a get during an upload');
-            await this.sendFile(session, m, reply);
+            await sendFile(session, m, reply, this.catalog, this.o);
           } else if (m.op === 'put') {
             if (upload) throw protocolError('busy', 'a put during an upload');
             let held: Held | undefined;
@@ -423,78 +332,6 @@ export class FilesService implements Service {
     if (!Number.isSafeInteger(size) || (size as number) < 0) return undefined; // beginPut says what is wrong
     await this.quota.ready();
     return this.quota.reserve(owner, size as number, typeof m['transfer'] === 'string' ? m['transfer'] : undefined);
-  }
-
-  private async sendFile(
-    session: Session,
-    m: ControlMessage,
-    reply: (m: ControlMessage) => Promise<void>,
-  ): Promise<void> {
-    let file;
-    try {
-      file = await this.existingFile(m['path']);
-    } catch (e) {
-      if (e instanceof SessionError) {
-        await reply(errorMessage(e));
-        return;
-      }
-      throw e;
-    }
-    const { real, segments, size, key } = file;
-    const sha256 = await this.hashOf(real, key);
-    const expect = (m['expect'] ?? {}) as { size?: unknown; sha256?: unknown };
-    const asked = m['offset'] ?? 0;
-    if (!Number.isSafeInteger(asked) || (asked as number) < 0)
-      throw protocolError('offset', 'get: offset must be an integer >= 0');
-    const same = expect.sha256 === undefined || (expect.sha256 === sha256 && expect.size === size);
-    let pos = same && (asked as number) <= size ? (asked as number) : 0;
-    const missing = SYNC_TOKENS.filter((t) => !session.tokens.includes(t));
-    if (missing.length > 0)
-      throw protocolError(
-        'tokens',
-        `get: give the ${missing.join(' and ')} token(s) first (the server puts major sync points in the stream)`,
-      );
-    await reply({ op: 'get-ok', path: segments.join('/'), size, sha256, offset: pos });
-    const fd = await open(real, 'r');
-    try {
-      // Read ahead and sent without copies; a minor point every syncEveryBytes with at most
-      // syncWindow unconfirmed, the major point at the end (./files-stream.ts).
-      const shown = segments.join('/');
-      const reader = new ChunkReader(
-        fd,
-        chunkBytesFor(session, this.o.chunkBytes),
-        size,
-        pos,
-        () =>
-          new SessionError('ERR_APP_PROTOCOL', `'${shown}' shrank while it was being sent`, 'local', {
-            reason: 'file-changed',
-          }),
-      );
-      const window = new SyncWindow(session, this.o.syncEveryBytes, this.o.syncWindow);
-      for (let c = await reader.chunk(); c; c = await reader.chunk()) {
-        await session.send(c);
-        pos += c.length - 1;
-        if (pos < size) await window.sent(c.length - 1, pos);
-      }
-      await window.end(pos);
-      // Back to the client (unless its request for them took them already).
-      const held = SYNC_TOKENS.filter((t) => session.tokens.includes(t));
-      if (held.length > 0) session.giveTokens(held);
-    } catch (e) {
-      // The client took its tokens back or went away, or this server is releasing the session (it
-      // stops; its FINISH tells the client why): this get is over, quietly.
-      if (
-        e instanceof SessionError &&
-        e.code !== 'ERR_APP_PROTOCOL' &&
-        e.origin === 'local' &&
-        (e.code === 'ERR_TOKEN_NOT_HELD' || session.closed || session.machine.releasing)
-      )
-        return;
-      if (session.closed) return;
-      throw e;
-    } finally {
-      await fd.close();
-    }
   }
 }
 
