@@ -81,6 +81,10 @@ export class EventQueue {
     else this.events.push(e);
   }
 
+  get empty(): boolean {
+    return this.events === null;
+  }
+
   poll(): SessionEvent | undefined {
     const events = this.events;
     if (events === null) return undefined;

@@ -70,9 +70,21 @@ export interface SessionStats {
   replayBytes: number;
 }
 
+// The send queue and the replay buffer are made when a frame is first queued or sent and let go
+// when they empty again: an idle session keeps neither (152 bytes of every idle session, issue
+// 14). EMPTY_OUTBOX and EMPTY_REPLAY stand in for them meanwhile, frozen and for reading only:
+// what fills one goes through outboxToFill() or replayToFill(), which make the session's own,
+// and what empties one is not called on them.
+const EMPTY_OUTBOX: Outbox = Object.freeze(new Outbox()) as Outbox;
+const EMPTY_REPLAY: ReplayBuffer = Object.freeze(
+  new ReplayBuffer(0, Object.freeze({ maxReplayFrames: 0, maxReplayBytes: 0 })),
+) as ReplayBuffer;
+
 export class Flow {
-  private readonly outbox = new Outbox();
-  private readonly replay: ReplayBuffer;
+  private outbox = EMPTY_OUTBOX;
+  private replay = EMPTY_REPLAY;
+  /** The peer's acknowledged count while no replay buffer is held (the buffer's base when one is). */
+  private replayBase = 0;
   /** Count of the next session frame to put on the wire (below the replay end after a resume). */
   private cursor = 0;
   /** Session frames received from the peer. */
@@ -86,8 +98,35 @@ export class Flow {
   /** The queue drained below half for a waiting writer (taken by takeWritable). */
   private writableReady = false;
 
-  constructor(private readonly limits: Readonly<FlowLimits>) {
-    this.replay = new ReplayBuffer(limits.maxReplayFrames, limits.maxReplayBytes);
+  constructor(private readonly limits: Readonly<FlowLimits>) {}
+
+  private outboxToFill(): Outbox {
+    const o = this.outbox;
+    return o === EMPTY_OUTBOX ? (this.outbox = new Outbox()) : o;
+  }
+  /** Lets the outbox go once it holds nothing. */
+  private outboxTaken(): void {
+    if (this.outbox.empty) this.outbox = EMPTY_OUTBOX;
+  }
+  private replayToFill(): ReplayBuffer {
+    const r = this.replay;
+    return r === EMPTY_REPLAY ? (this.replay = new ReplayBuffer(this.replayBase, this.limits)) : r;
+  }
+  /** Lets the replay buffer go once it holds nothing, keeping its base. */
+  private replayTaken(): void {
+    const r = this.replay;
+    if (r !== EMPTY_REPLAY && r.length === 0) {
+      this.replayBase = r.base;
+      this.replay = EMPTY_REPLAY;
+    }
+  }
+  private get acked(): number {
+    const r = this.replay;
+    return r === EMPTY_REPLAY ? this.replayBase : r.base;
+  }
+  private get replayEnd(): number {
+    const r = this.replay;
+    return r === EMPTY_REPLAY ? this.replayBase : r.end;
   }
 
   // ---- the send queue -------------------------------------------------------------------
@@ -162,25 +201,32 @@ export class Flow {
   }
 
   queue(f: SessionFrame): void {
-    this.outbox.push(f);
+    this.outboxToFill().push(f);
   }
   pushControl(f: ConnectionFrame): void {
-    this.outbox.pushControl(f);
+    this.outboxToFill().pushControl(f);
   }
   lastControl(): ConnectionFrame | undefined {
     return this.outbox.lastControl();
   }
   /** Drops connection frames (the transport they were meant for is gone). */
   dropControl(): void {
+    if (this.outbox === EMPTY_OUTBOX) return;
     this.outbox.clearControl();
+    this.outboxTaken();
   }
   /** Drops every session frame not yet on the wire (the session is over). */
   dropSession(): void {
+    if (this.outbox === EMPTY_OUTBOX) return;
     this.outbox.clearSession();
+    this.outboxTaken();
   }
   /** Drops normal and typed data not yet on the wire; returns their payloads. */
   purgeData(): Uint8Array[] {
-    return this.outbox.purgeData();
+    if (this.outbox === EMPTY_OUTBOX) return [];
+    const payloads = this.outbox.purgeData();
+    this.outboxTaken();
+    return payloads;
   }
 
   /**
@@ -189,14 +235,19 @@ export class Flow {
    * After an orderly release (`released`), only what a late RESUME asked to be sent again.
    */
   nextFrame(established: boolean, released: boolean): Frame | undefined {
-    const c = this.outbox.takeControl();
-    if (c) return c;
-    if (this.cursor < this.replay.end && (established || released)) return this.replay.at(this.cursor++);
+    const outbox = this.outbox;
+    const c = outbox.takeControl();
+    if (c) {
+      this.outboxTaken();
+      return c;
+    }
+    if (this.cursor < this.replayEnd && (established || released)) return this.replay.at(this.cursor++);
     if (!established) return undefined;
-    const f = this.outbox.peek();
+    const f = outbox.peek();
     if (!f || !this.replay.fits(frameWeight(f))) return undefined;
-    this.outbox.shift();
-    this.replay.push(f);
+    outbox.shift();
+    this.outboxTaken();
+    this.replayToFill().push(f);
     this.cursor++;
     if (f.type === 'DISCONNECT') this.disconnectCount = this.cursor - 1;
     if (this.writerWaiting && this.outbox.bytes <= this.maxQueueBytes / 2) {
@@ -218,7 +269,7 @@ export class Flow {
   }
   /** Frames the peer has acknowledged. */
   get acknowledged(): number {
-    return this.replay.base;
+    return this.acked;
   }
   /** Our DISCONNECT has gone out: the release ends once the peer acknowledges it. */
   get disconnectSent(): boolean {
@@ -227,10 +278,10 @@ export class Flow {
 
   /** Whether `count` is one the peer may name on resume: held in the replay buffer or just past it. */
   resumable(count: number): boolean {
-    return count >= this.replay.base && count <= this.replay.end;
+    return count >= this.acked && count <= this.replayEnd;
   }
   get resumeRange(): string {
-    return `${this.replay.base}..${this.replay.end}`;
+    return `${this.acked}..${this.replayEnd}`;
   }
 
   /** Counts a session frame from the peer; true when an ACK is due at once, false when it may wait. */
@@ -244,31 +295,31 @@ export class Flow {
   /** Acknowledges everything received so far: an ACK goes out when `attached`. */
   ackNow(attached: boolean): void {
     this.unackedFrames = this.unackedBytes = 0;
-    if (attached) this.outbox.queueAck(this.receivedCount);
+    if (attached) this.outboxToFill().queueAck(this.receivedCount);
   }
 
   /** The transport is gone: its ACK and other connection frames with it. */
   detach(): void {
-    this.outbox.clearControl();
+    this.dropControl();
     this.unackedFrames = this.unackedBytes = 0;
   }
 
   /** The peer has `count` of our frames; true when that covers our DISCONNECT (released). */
   peerHas(count: number): boolean {
-    if (count <= this.replay.base) return false;
-    this.replay.dropBelow(count);
+    if (count <= this.acked) return false;
+    this.dropBelow(count);
     return this.disconnectCount >= 0 && count > this.disconnectCount;
   }
 
   /** After a resume: send again from `peerReceived` on. Returns how many frames are replayed. */
   rewind(peerReceived: number): number {
     this.cursor = peerReceived;
-    return this.replay.end - peerReceived;
+    return this.replayEnd - peerReceived;
   }
 
   /** Released: nothing goes out again unless a late RESUME asks for it (`replayAfterRelease`). */
   stopReplay(): void {
-    this.cursor = this.replay.end;
+    this.cursor = this.replayEnd;
   }
 
   /**
@@ -276,20 +327,27 @@ export class Flow {
    * ending anything: the session already ended) and gets the rest again.
    */
   replayAfterRelease(peerReceived: number): void {
-    this.replay.dropBelow(peerReceived);
+    this.dropBelow(peerReceived);
     this.cursor = peerReceived;
+  }
+
+  private dropBelow(count: number): void {
+    const r = this.replay;
+    if (r === EMPTY_REPLAY) return;
+    r.dropBelow(count);
+    this.replayTaken();
   }
 
   /** After a release: our count of the peer's frames, and ours it may still lack (see ReleasedEnd). */
   releasedEnd(): { received: number; base: number; frames: SessionFrame[] } {
-    return { received: this.receivedCount, base: this.replay.base, frames: this.replay.list() };
+    return { received: this.receivedCount, base: this.acked, frames: this.replay.list() };
   }
 
   get stats(): SessionStats {
     return {
-      sent: this.replay.end,
+      sent: this.replayEnd,
       received: this.receivedCount,
-      acknowledged: this.replay.base,
+      acknowledged: this.acked,
       queuedBytes: this.outbox.bytes,
       replayFrames: this.replay.length,
       replayBytes: this.replay.bytes,
@@ -301,7 +359,7 @@ export class Flow {
   exportState(): FlowState {
     return {
       received: this.receivedCount,
-      replayBase: this.replay.base,
+      replayBase: this.acked,
       replay: this.replay.list(),
       queued: this.outbox.list(),
       disconnectCount: this.disconnectCount,
@@ -311,9 +369,11 @@ export class Flow {
   /** Goes on from a snapshot: everything held is replayed on resume (the cursor at its end). */
   importState(s: FlowState): void {
     this.receivedCount = s.received;
-    this.replay.reset(s.replayBase, s.replay);
-    this.cursor = this.replay.end;
-    for (const f of s.queued) this.outbox.push(f);
+    this.replay = EMPTY_REPLAY;
+    this.replayBase = s.replayBase;
+    if (s.replay.length > 0) this.replayToFill().reset(s.replayBase, s.replay);
+    this.cursor = this.replayEnd;
+    for (const f of s.queued) this.outboxToFill().push(f);
     this.disconnectCount = s.disconnectCount;
   }
 }

@@ -24,6 +24,11 @@ export class Outbox {
   /** Payload and user-data bytes of queued session frames. */
   bytes = 0;
 
+  /** Holds nothing: no connection frame, no session frame. */
+  get empty(): boolean {
+    return this.ctrl === null && this.normal === null && this.expedited === null;
+  }
+
   get frames(): number {
     return (this.normal?.length ?? 0) - this.head + (this.expedited?.length ?? 0);
   }

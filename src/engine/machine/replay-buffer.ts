@@ -8,19 +8,26 @@
 import type { SessionFrame } from '../frames.js';
 import { frameWeight } from '../frames.js';
 
-// Made on first push and let go when emptied: an idle session keeps no array (issue 14).
+// The array is made on first push and let go when emptied; the flow (./flow.ts) makes the buffer
+// itself when it first sends and lets it go when it empties, so an idle session keeps neither
+// (issue 14).
 const NONE: readonly never[] = Object.freeze([]);
+
+/** The replay buffer's bounds (the flow's shared limits). */
+export interface ReplayLimits {
+  readonly maxReplayFrames: number;
+  readonly maxReplayBytes: number;
+}
 
 export class ReplayBuffer {
   private frames: readonly (SessionFrame | undefined)[] = NONE;
   private head = 0;
-  /** Count of the first frame still held (= frames the peer acknowledged). */
-  private baseCount = 0;
   private heldBytes = 0;
 
   constructor(
-    readonly maxFrames: number,
-    readonly maxBytes: number,
+    /** Count of the first frame still held (= frames the peer acknowledged). */
+    private baseCount: number,
+    private readonly limits: ReplayLimits,
   ) {}
 
   get base(): number {
@@ -40,7 +47,7 @@ export class ReplayBuffer {
   /** Whether a frame of `weight` bytes fits now. An empty buffer takes any one frame. */
   fits(weight: number): boolean {
     if (this.length === 0) return true;
-    return this.length < this.maxFrames && this.heldBytes + weight <= this.maxBytes;
+    return this.length < this.limits.maxReplayFrames && this.heldBytes + weight <= this.limits.maxReplayBytes;
   }
 
   push(frame: SessionFrame): void {

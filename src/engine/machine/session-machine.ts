@@ -109,7 +109,8 @@ export class SessionMachine {
   private readonly handshake: Handshake;
   private readonly flow: Flow;
   private readonly timers = new TimerTable();
-  private readonly events = new EventQueue();
+  /** Made on the first event and let go when the application has taken them all (issue 14). */
+  private events: EventQueue | null = null;
   private dialogue?: Dialogue;
 
   private lifecycle: LifecycleState = 'idle';
@@ -225,7 +226,11 @@ export class SessionMachine {
   // ---- outputs --------------------------------------------------------------------------
 
   pollEvent(): SessionEvent | undefined {
-    return this.events.poll();
+    const q = this.events;
+    if (q === null) return undefined;
+    const e = q.poll();
+    if (q.empty) this.events = null;
+    return e;
   }
 
   /** The next frame for the wire, written at `now` (the keepalive counts from it). */
@@ -955,7 +960,7 @@ export class SessionMachine {
   }
 
   private emit(e: SessionEvent): void {
-    this.events.push(e);
+    (this.events ??= new EventQueue()).push(e);
   }
 
   // ---- the dialogue's host (DialogueHost): methods, not a bag of closures per session -------
@@ -964,7 +969,7 @@ export class SessionMachine {
     this.flow.queue(f);
   }
   /** @internal */ emitEvent(e: SessionEvent): void {
-    this.events.push(e);
+    this.emit(e);
   }
   /** @internal */ dialogueViolation(message: string, f: SessionFrame): void {
     this.violation(message, f.type);
