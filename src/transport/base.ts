@@ -37,8 +37,11 @@ export abstract class TransportBase implements Transport {
     return undefined;
   }
 
-  /** Bound on held bytes while paused; only adapters that cannot stop their source set it. */
-  protected maxHeldBytes = Number.POSITIVE_INFINITY;
+  /**
+   * Bound on held bytes while paused, -1 for none; only adapters that cannot stop their source set
+   * it. Not Infinity: that would be a boxed number in every transport (issue 14).
+   */
+  protected maxHeldBytes = -1;
 
   #handlers: TransportHandlers = NO_HANDLERS;
   #started = false;
@@ -115,7 +118,7 @@ export abstract class TransportBase implements Transport {
     }
     (this.#held ??= []).push(chunk);
     this.#heldBytes += chunk.byteLength;
-    if (this.#heldBytes > this.maxHeldBytes) {
+    if (this.maxHeldBytes >= 0 && this.#heldBytes > this.maxHeldBytes) {
       const limit = this.maxHeldBytes;
       this.destroy(
         new TransportError('ERR_TRANSPORT_RECEIVE_OVERFLOW', `more than ${limit} bytes arrived while paused`, 'local', {
