@@ -38,41 +38,64 @@ export type Agreement = Pick<
   | 'tokenSetting'
 >;
 
+/** A session's ID and resume secret, side by side (see Handshake.identity). */
+export interface Identity {
+  sessionId: Uint8Array;
+  resumeSecret: Uint8Array;
+}
+
+/**
+ * The ID followed by the secret in one 32-byte array: with `mayView`, a view of the bytes where
+ * they already lie side by side (a server hands out both from one random slab); else a copy (the
+ * ID and secret of a received ACCEPT, which must not keep the frame's buffer).
+ */
+function joined(id: Uint8Array, secret: Uint8Array, mayView: boolean): Uint8Array {
+  if (mayView && secret.buffer === id.buffer && secret.byteOffset === id.byteOffset + SESSION_ID_LENGTH)
+    return new Uint8Array(id.buffer, id.byteOffset, SESSION_ID_LENGTH + RESUME_SECRET_LENGTH);
+  const both = new Uint8Array(SESSION_ID_LENGTH + RESUME_SECRET_LENGTH);
+  both.set(id);
+  both.set(secret, SESSION_ID_LENGTH);
+  return both;
+}
+
+// The machine's options and role are the machine's (passed in where needed), not fields here:
+// an idle session keeps this part small (issue 14).
 export class Handshake {
-  readonly role: Role;
   /** Initiator: the CONNECT to send on each transport until the session is established. */
   private connect?: ConnectFrame;
   /** The CONNECT on the table: sent (initiator) or received (acceptor). */
   private offered?: ConnectFrame;
-  private id?: Uint8Array;
-  private secret?: Uint8Array;
+  /**
+   * The session ID and the resume secret in one 32-byte view (one typed array of 96 bytes of heap
+   * instead of two, issue 14); `sessionId` and `resumeSecret` are views of it made when asked.
+   */
+  private identity?: Uint8Array;
   // Shared with every session that agreed the same (./agreed.ts): frozen, never written.
   private agreementValue?: Readonly<Agreement>;
   private negotiatedValue?: Readonly<Negotiated>;
   /** Why a RESUME of this session is refused once it has ended. */
   closeReason: ResumeRefuseReasonValue = ResumeRefuseReason.closed;
 
-  constructor(private readonly opts: MachineOptions) {
-    this.role = opts.role;
-    if (this.role === 'initiator') this.connect = buildConnect(opts);
+  /** `identity`: an acceptor's ID and secret when not in `opts` (a server's, without an options object per session). */
+  constructor(opts: MachineOptions, identity?: Identity) {
+    if (opts.role === 'initiator') this.connect = buildConnect(opts);
     else {
-      const { sessionId, resumeSecret } = opts;
+      const { sessionId, resumeSecret } = identity ?? opts;
       if (sessionId?.length !== SESSION_ID_LENGTH || resumeSecret?.length !== RESUME_SECRET_LENGTH) {
         throw new SessionError(
           'ERR_INVALID_ARGUMENT',
           `an acceptor needs a ${SESSION_ID_LENGTH}-byte sessionId and a ${RESUME_SECRET_LENGTH}-byte resumeSecret`,
         );
       }
-      this.id = sessionId;
-      this.secret = resumeSecret;
+      this.identity = joined(sessionId, resumeSecret, true);
     }
   }
 
   get sessionId(): Uint8Array | undefined {
-    return this.id;
+    return this.identity?.subarray(0, SESSION_ID_LENGTH);
   }
   get resumeSecret(): Uint8Array | undefined {
-    return this.secret;
+    return this.identity?.subarray(SESSION_ID_LENGTH);
   }
   get negotiated(): Negotiated | undefined {
     return this.negotiatedValue;
@@ -90,23 +113,25 @@ export class Handshake {
   }
 
   /** Acceptor: a CONNECT arrived; the decision (refuse at once, or the proposal to report). */
-  receiveConnect(c: ConnectFrame): Decision {
+  receiveConnect(c: ConnectFrame, opts: MachineOptions): Decision {
     this.offered = c;
-    return decide(c, this.opts);
+    return decide(c, opts);
   }
 
   /** Acceptor: whether a CONNECT is on the table to answer. */
   get answerable(): boolean {
-    return !!this.offered && !!this.id && !!this.secret;
+    return !!this.offered && !!this.identity;
   }
 
   /** Acceptor: the ACCEPT for the CONNECT on the table (see `answerable`), without user data. */
-  acceptFrame(): Omit<AcceptFrame, 'userData'> {
+  acceptFrame(opts: MachineOptions): Omit<AcceptFrame, 'userData'> {
     const c = this.offered;
-    if (!c || !this.id || !this.secret) throw new Error('no CONNECT to accept');
-    const d = decide(c, this.opts);
+    const id = this.sessionId;
+    const secret = this.resumeSecret;
+    if (!c || !id || !secret) throw new Error('no CONNECT to accept');
+    const d = decide(c, opts);
     if (!d.ok) throw new SessionError('ERR_NEGOTIATION_FAILED', d.message);
-    return { ...d.accept, sessionId: this.id, resumeSecret: this.secret };
+    return { ...d.accept, sessionId: id, resumeSecret: secret };
   }
 
   /** Initiator: what is wrong with the peer's ACCEPT, or null when it is within our proposal. */
@@ -118,11 +143,13 @@ export class Handshake {
    * The session exists under `a` (sent, received or restored): keep its identity and agreement,
    * drop the credentials. Returns what was agreed (shared between sessions: read, never write).
    */
-  establish(a: AcceptFrame): Agreed {
+  establish(a: AcceptFrame, role: Role): Agreed {
     this.offered = this.connect = undefined;
-    this.id = a.sessionId;
-    this.secret = a.resumeSecret;
-    const agreed = agreedParameters(a, this.role);
+    const known = this.identity;
+    // An acceptor's own ACCEPT carries views of its identity: nothing new to keep.
+    if (!known || !sameBytes(known, a.sessionId, a.resumeSecret))
+      this.identity = joined(a.sessionId, a.resumeSecret, false);
+    const agreed = agreedParameters(a, role);
     this.agreementValue = agreed.agreement;
     this.negotiatedValue = agreed.negotiated;
     return agreed;
@@ -132,17 +159,31 @@ export class Handshake {
 
   /** Initiator, on a new transport after an interruption: the RESUME to send. */
   resumeRequest(received: number, acked: number): ResumeFrame | undefined {
-    if (!this.id || !this.secret) return undefined;
-    return { type: 'RESUME', sessionId: this.id, resumeSecret: this.secret, received, acked };
+    const id = this.sessionId;
+    const secret = this.resumeSecret;
+    if (!id || !secret) return undefined;
+    return { type: 'RESUME', sessionId: id, resumeSecret: secret, received, acked };
   }
 
-  /** Acceptor: whether `sessionId` names this session (an acceptor that has its identity). */
-  owns(sessionId: Uint8Array): boolean {
-    return this.role === 'acceptor' && !!this.id && !!this.secret && constantTimeEqual(sessionId, this.id);
+  /** Acceptor (`role`): whether `sessionId` names this session (an acceptor that has its identity). */
+  owns(sessionId: Uint8Array, role: Role): boolean {
+    const id = this.sessionId;
+    return role === 'acceptor' && !!id && constantTimeEqual(sessionId, id);
   }
 
   /** Whether `secret` is this session's resume secret. */
   secretMatches(secret: Uint8Array): boolean {
-    return !!this.secret && constantTimeEqual(secret, this.secret);
+    const mine = this.resumeSecret;
+    return !!mine && constantTimeEqual(secret, mine);
   }
+}
+
+/** Whether `both` (ID then secret) holds exactly `id` and `secret` (same bytes, same place). */
+function sameBytes(both: Uint8Array, id: Uint8Array, secret: Uint8Array): boolean {
+  return (
+    id.buffer === both.buffer &&
+    id.byteOffset === both.byteOffset &&
+    secret.buffer === both.buffer &&
+    secret.byteOffset === both.byteOffset + SESSION_ID_LENGTH
+  );
 }
