@@ -33,13 +33,16 @@
 // deliveries). BENCH_CHAT_MEMBERS=20,1000 picks the sizes, BENCH_CHAT_MESSAGES the messages at
 // every size, BENCH_CHAT_ROUNDS (3) the rounds, BENCH_CHAT_CLIENT_PROCS (2) the client processes,
 // BENCH_CHAT_WAIT_MS (120,000) how long a run waits for its deliveries, BENCH_CHAT_PROFILE=dir a
-// V8 CPU profile of every server process (written there when it exits).
+// V8 CPU profile of every server process (written there when it exits), with the measured span
+// of each in window-SYSTEM-PID.json (profile clock, microseconds).
 //
 // Run: npx tsx bench/chat.ts   (or import { run } and await it). A few minutes.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fmt, loadAverages, percentile, ratioText, table } from './support.js';
 import { recordTarget } from './targets.js';
@@ -139,13 +142,17 @@ function start(env: Record<string, string>, profile: boolean): ChildProcess {
   });
 }
 
-/** Stops a process this bench started, by its PID: `exit` over IPC, then SIGTERM, then SIGKILL. */
+/**
+ * Stops a process this bench started, by its PID: `exit` over IPC, then SIGTERM, then SIGKILL.
+ * A profiled process gets longer to write its profile.
+ */
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   send(child, { type: 'exit' });
-  const term = setTimeout(() => child.kill('SIGTERM'), 5000);
-  const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const grace = process.env.BENCH_CHAT_PROFILE ? 60_000 : 5000;
+  const term = setTimeout(() => child.kill('SIGTERM'), grace);
+  const kill = setTimeout(() => child.kill('SIGKILL'), grace + 5000);
   await exited;
   clearTimeout(term);
   clearTimeout(kill);
@@ -394,6 +401,7 @@ async function serveSocketIo(): Promise<{ port: number; slowAborts(): number; cl
 async function serverProcess(system: System): Promise<void> {
   const server = system === 'colloquy' ? await serveColloquy() : await serveSocketIo();
   let cpu: NodeJS.CpuUsage | undefined;
+  let since = 0;
   const reply = (m: FromServer): void => {
     process.send?.(m);
   };
@@ -401,8 +409,17 @@ async function serverProcess(system: System): Promise<void> {
   process.on('message', (m: ToServer) => {
     if (m.type === 'cpu-start') {
       cpu = process.cpuUsage();
+      since = now();
       reply({ type: 'cpu-started' });
     } else if (m.type === 'cpu-stop') {
+      // With BENCH_CHAT_PROFILE: the measured span on the profile's clock (microseconds of the
+      // monotonic clock), so a reader of the profile can keep only its samples.
+      const dir = process.env.BENCH_CHAT_PROFILE;
+      if (dir)
+        writeFileSync(
+          join(dir, `window-${system}-${process.pid}.json`),
+          JSON.stringify({ system, pid: process.pid, startUs: since * 1000, endUs: now() * 1000 }),
+        );
       reply({ type: 'cpu', micros: cpuMicros(process.cpuUsage(cpu)), slowAborts: server.slowAborts() });
     } else if (m.type === 'exit') {
       // A bounded close, then a normal exit (so --cpu-prof writes its profile).

@@ -13,6 +13,7 @@
 //   BACKLOG_RETRY_MS in order; a member past that bound is aborted too. A member that is gone or
 //   leaving, or whose session is being released, gets nothing more.
 
+import { MIN_FRAME_SIZE } from '../engine/frames.js';
 import { encodeChat } from './chat-protocol.js';
 import type { ServerToClient } from './chat-protocol.js';
 import { POSITION } from './chat-room.js';
@@ -33,12 +34,19 @@ function frameLimit(member: Member): number {
   return member.session.negotiated?.maxFrameSize ?? member.session.machine.maxFrameSize;
 }
 
-/** Sends one message to every member of `room` on this node (except `except`), encoded once. */
+/**
+ * Sends one message to every member of `room` on this node (except `except`), encoded once. A
+ * unit of at most MIN_FRAME_SIZE bytes fits every session's frame (none negotiates less), so only
+ * a larger one looks up each member's limit. The members are walked in the room's own map, not a
+ * copy: a member aborted on the way (and removed from the map) is simply not reached, and members
+ * join only on a later turn.
+ */
 export function sendToRoom(room: Room, message: ServerToClient, stats: DeliveryStats, except?: Member): void {
   const bytes = encodeChat(message);
-  for (const m of [...room.members.values()]) {
+  const fitsAll = bytes.length <= MIN_FRAME_SIZE;
+  for (const m of room.members.values()) {
     if (m === except) continue;
-    if (bytes.length > frameLimit(m)) sendTo(m, message, stats);
+    if (!fitsAll && bytes.length > frameLimit(m)) sendTo(m, message, stats);
     else sendBytes(m, bytes, stats);
   }
 }
@@ -109,16 +117,18 @@ export function sendBytes(member: Member, bytes: Uint8Array, stats: DeliveryStat
 function trySend(member: Member, bytes: Uint8Array, stats: DeliveryStats, pos?: number): boolean {
   const s = member.session;
   if (member.gone || member.leaving || s.closed) return true;
-  if (!s.machine.hasRoomFor(bytes.length)) {
+  const driver = s.driver;
+  const machine = driver.machine;
+  if (!machine.hasRoomFor(bytes.length)) {
     stats.slowAborts++;
     s.abort('chat: this client does not read what the room sends (its send queue is full)');
     return true;
   }
   try {
-    if (member.room.halfDuplex) s.machine.sendTyped(bytes);
-    else s.machine.sendData(bytes);
+    if (member.room.halfDuplex) machine.sendTyped(bytes);
+    else machine.sendData(bytes);
     if (pos !== undefined) member.hello[POSITION] = pos;
-    s.driver.kick();
+    driver.kick();
     return true;
   } catch (e) {
     const code = (e as { code?: unknown }).code;

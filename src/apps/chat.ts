@@ -472,7 +472,8 @@ export class ChatService implements Service {
           });
           return;
         }
-        const bytes = encoder.encode(m.text).length;
+        // UTF-8 takes at most 3 bytes per UTF-16 unit: only a text that might be too large is encoded to measure it.
+        const bytes = m.text.length * 3 <= this.maxMessageBytes ? 0 : encoder.encode(m.text).length;
         if (bytes > this.maxMessageBytes) {
           if (m.n !== undefined) this.feeds?.refused(room, member, m.n);
           this.send(member, {
