@@ -1,40 +1,38 @@
 // Tokens: short-lived JWT access tokens (jose) and opaque rotating refresh tokens.
 //
-// Access token: signed by the current key of a SigningKeys ring (EdDSA by default), header
-// `typ: at+jwt` (RFC 9068) and `kid`; claims iss, aud, sub, iat, exp (at most 15 min), jti and
-// `sid` (the refresh family it came from). Verification pins the algorithms, issuer, audience and
-// type, finds the key by kid, and checks the deny-list (a jti, or a whole family after a revoke).
-//
-// Refresh token: `<family>.<secret>` (cookie.ts shape), never a JWT. The store keeps one record
-// per family (key `tok:<family>`, indexed under `tok:<subject>`) with the SHA-256 of the current
-// secret and of recent rotated ones. Every refresh rotates (RFC 9700 section 4.14.2):
-//
-//   present current   -> new secret, the old one's hash moves to `old`            (one CAS write)
-//   present previous, within graceMs of its rotation -> the SAME successor again   (concurrent refresh)
-//   present any older -> reuse: the family is revoked (record destroyed, access tokens deny-listed)
-//
-// The successor secret is HMAC-SHA256(previous secret, nonce) with a random nonce kept in the
-// record: a concurrent refresh inside the grace window can be given the successor without the
-// store ever holding a usable token, and neither a store dump (no secrets) nor an old token
-// alone (no nonce) yields the current one. A family ends `familyLifetimeMs` after login however
-// often it is refreshed; each token also dies `refreshTtlMs` after it was issued if unused.
+// The token service: one object a web app keeps, issuing a pair at login, verifying access
+// tokens, rotating refresh tokens, revoking (one family, a subject's every family, one token) and
+// the browser cookie for the refresh token. Its parts, each with its own rules:
+//   ./access-token.ts    the JWT access token, signed and verified (RFC 9068)
+//   ./refresh-family.ts  the refresh token's family record and the rotation rule (RFC 9700 4.14.2)
+//   ./deny-list.ts       access tokens refused by jti or by family until they would have expired
+//   ./writer.ts          every family write as a compare-and-set (group commit, retries)
+// This file ties them to the store: keys `<namespace>:f:<family>` indexed under
+// `<namespace>:<subject>`, and `revocations` for endRealtimeOnRevoke (./revocation.ts).
 
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { randomBytes } from 'node:crypto';
 import { SessionError } from '../engine/errors.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { SessionStore } from '../store/store.js';
-import { formatToken, hashSecret, parseToken, readCookie, sameHash, serializeCookie } from './cookie.js';
+import {
+  MAX_ACCESS_TTL_MS,
+  invalidToken,
+  signAccessToken,
+  verifyAccessToken,
+  type AccessClaims,
+} from './access-token.js';
+import { formatToken, hashSecret, parseToken, readCookie, serializeCookie } from './cookie.js';
+import { DenyList } from './deny-list.js';
+import { familyInfo, holds, newFamily, rotate, type Family, type FamilyInfo } from './refresh-family.js';
 import type { SigningKeys } from './signing-keys.js';
 import { bounded, GONE, Writer } from './writer.js';
 import type {} from '../store/errors.js';
 import type {} from './errors.js';
 import { Revocations } from './revocation.js';
 
-/** The longest access token lifetime accepted (RFC 9700 recommends short-lived access tokens). */
-export const MAX_ACCESS_TTL_MS = 15 * 60_000;
-/** Rotated refresh-token hashes remembered per family for reuse detection. */
-export const MAX_REMEMBERED_ROTATIONS = 32;
+export { MAX_ACCESS_TTL_MS, type AccessClaims } from './access-token.js';
+export { MAX_REMEMBERED_ROTATIONS, type FamilyInfo } from './refresh-family.js';
+
 /** Extra claims at most, serialised. */
 export const MAX_CLAIMS_BYTES = 4096;
 
@@ -75,39 +73,6 @@ export interface TokenPair {
   familyId: string;
 }
 
-export interface AccessClaims extends JWTPayload {
-  sub: string;
-  jti: string;
-  sid: string;
-  exp: number;
-  iat: number;
-}
-
-export interface FamilyInfo {
-  familyId: string;
-  createdAt: number;
-  lastRefreshedAt: number;
-  expiresAt: number;
-  userAgent?: string;
-  address?: string;
-}
-
-interface Family {
-  /** SHA-256 of the current secret, of rotated ones (newest first). */
-  cur: string;
-  old: string[];
-  /** When `cur` was issued, the nonce it was derived with. */
-  rot: number;
-  n: string;
-  c: number;
-  /** Current token's own deadline; the family's end. */
-  exp: number;
-  end: number;
-  claims: Record<string, unknown>;
-  ua?: string;
-  ip?: string;
-}
-
 export class TokenService {
   readonly store: SessionStore;
   /** Each family, subject or access token revoked here, for endRealtimeOnRevoke (src/web/revocation.ts). */
@@ -127,6 +92,7 @@ export class TokenService {
   >;
   private readonly now: () => number;
   private readonly writer: Writer<Family>;
+  private readonly denied: DenyList;
 
   constructor(private readonly options: TokenServiceOptions) {
     this.store = options.store ?? new MemoryStore();
@@ -160,6 +126,7 @@ export class TokenService {
       maxRetries: 16,
       guard: (p, op) => bounded(p, this.o.storeTimeoutMs, op),
     });
+    this.denied = new DenyList(this.store, this.o);
   }
 
   get accessTtlMs(): number {
@@ -179,19 +146,7 @@ export class TokenService {
     const now = this.now();
     const familyId = randomBytes(16).toString('base64url');
     const secret = randomBytes(32).toString('base64url');
-    const end = now + this.o.familyLifetimeMs;
-    const family: Family = {
-      cur: hashSecret(secret),
-      old: [],
-      rot: now,
-      n: '',
-      c: now,
-      exp: Math.min(end, now + this.o.refreshTtlMs),
-      end,
-      claims,
-    };
-    if (options.userAgent) family.ua = options.userAgent.slice(0, 256);
-    if (options.address) family.ip = options.address;
+    const family = newFamily(secret, now, this.o, claims, options.userAgent, options.address);
     const outcome = await this.writer.apply(this.key(familyId), (cur) =>
       cur ? GONE : { value: family, principal: this.index(subject) },
     );
@@ -202,46 +157,8 @@ export class TokenService {
 
   /** The claims of a valid access token; ERR_TOKEN_INVALID (`details.reason`) otherwise. */
   async verify(token: string): Promise<AccessClaims> {
-    const keys = this.options.keys;
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(
-        token,
-        async (header) => {
-          const key = keys.find(header.kid);
-          if (!key || key.alg !== header.alg) throw invalid('unknown-key');
-          return key.publicKey;
-        },
-        {
-          issuer: this.options.issuer,
-          audience: this.options.audience,
-          algorithms: keys.algorithms(),
-          typ: 'at+jwt',
-          currentDate: new Date(this.now()),
-          clockTolerance: Math.ceil(this.o.clockToleranceMs / 1000),
-          maxTokenAge: Math.ceil((MAX_ACCESS_TTL_MS + this.o.clockToleranceMs) / 1000),
-          requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid'],
-        },
-      ));
-    } catch (error) {
-      throw error instanceof SessionError ? error : invalid(reasonOf(error));
-    }
-    const claims = payload as AccessClaims;
-    if (this.o.denyList) {
-      const [byJti, bySid] = await Promise.all([
-        bounded(
-          this.store.get(this.denyKey('jti', claims.jti), { timeoutMs: this.o.storeTimeoutMs }),
-          this.o.storeTimeoutMs,
-          'get',
-        ),
-        bounded(
-          this.store.get(this.denyKey('sid', claims.sid), { timeoutMs: this.o.storeTimeoutMs }),
-          this.o.storeTimeoutMs,
-          'get',
-        ),
-      ]);
-      if (byJti || bySid) throw invalid('revoked');
-    }
+    const claims = await verifyAccessToken(this.options, token, this.now(), this.o.clockToleranceMs);
+    if (this.o.denyList && (await this.denied.denied(claims.jti, claims.sid))) throw invalidToken('revoked');
     return claims;
   }
 
@@ -263,35 +180,16 @@ export class TokenService {
         verdict = 'unknown';
         return GONE;
       }
-      const f = cur.value;
       subject = this.subjectOf(cur.principal);
-      family = f;
-      if (now >= f.end || now >= f.exp) {
-        verdict = 'expired';
-        return GONE;
+      family = cur.value;
+      const r = rotate(cur.value, parsed.secret, h, now, this.o, options.address);
+      verdict = r.verdict;
+      if (r.verdict === 'expired') return GONE;
+      if (r.verdict === 'rotated') {
+        successor = r.successor;
+        return { value: r.next, principal: cur.principal };
       }
-      if (sameHash(h, f.cur)) {
-        const n = randomBytes(16).toString('base64url');
-        successor = derive(parsed.secret, n);
-        verdict = 'rotated';
-        const next: Family = {
-          ...f,
-          cur: hashSecret(successor),
-          old: [f.cur, ...f.old].slice(0, MAX_REMEMBERED_ROTATIONS),
-          rot: now,
-          n,
-          exp: Math.min(f.end, now + this.o.refreshTtlMs),
-        };
-        if (options.address) next.ip = options.address;
-        return { value: next, principal: cur.principal };
-      }
-      const at = f.old.findIndex((o) => sameHash(h, o));
-      if (at === 0 && now - f.rot < this.o.graceMs && sameHash(hashSecret(derive(parsed.secret, f.n)), f.cur)) {
-        successor = derive(parsed.secret, f.n);
-        verdict = 'grace';
-        return undefined;
-      }
-      verdict = at >= 0 ? 'reuse' : 'wrong';
+      if (r.verdict === 'grace') successor = r.successor;
       return undefined;
     });
     if (verdict === 'reuse') {
@@ -322,7 +220,7 @@ export class TokenService {
       this.o.storeTimeoutMs,
       'get',
     );
-    if (!f || ![f.data.cur, ...f.data.old].some((o) => sameHash(hashSecret(parsed.secret), o))) return false;
+    if (!f || !holds(f.data, parsed.secret)) return false;
     await this.revokeFamily(parsed.id);
     return true;
   }
@@ -330,14 +228,7 @@ export class TokenService {
   /** Revokes a family: its refresh token stops working, and so do access tokens it issued (deny-list by sid). */
   async revokeFamily(familyId: string): Promise<void> {
     this.writer.forget(this.key(familyId));
-    await bounded(
-      this.store.set(this.denyKey('sid', familyId), 1, {
-        ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs,
-        timeoutMs: this.o.storeTimeoutMs,
-      }),
-      this.o.storeTimeoutMs,
-      'set',
-    );
+    await this.denied.denyFamily(familyId);
     await bounded(
       this.store.destroy(this.key(familyId), { timeoutMs: this.o.storeTimeoutMs }),
       this.o.storeTimeoutMs,
@@ -349,18 +240,7 @@ export class TokenService {
   /** Revokes every family of `subject` (log out everywhere); resolves with how many there were. */
   async revokeAll(subject: string): Promise<number> {
     const families = await this.listFamilies(subject);
-    await Promise.all(
-      families.map((f) =>
-        bounded(
-          this.store.set(this.denyKey('sid', f.familyId), 1, {
-            ttlMs: this.o.accessTtlMs + this.o.clockToleranceMs,
-            timeoutMs: this.o.storeTimeoutMs,
-          }),
-          this.o.storeTimeoutMs,
-          'set',
-        ),
-      ),
-    );
+    await Promise.all(families.map((f) => this.denied.denyFamily(f.familyId)));
     const ended = await bounded(
       this.store.destroyByPrincipal(this.index(subject), { timeoutMs: this.o.storeTimeoutMs }),
       this.o.storeTimeoutMs,
@@ -374,11 +254,7 @@ export class TokenService {
   async deny(jti: string, expiresAtSeconds?: number): Promise<void> {
     const until = expiresAtSeconds !== undefined ? expiresAtSeconds * 1000 : this.now() + this.o.accessTtlMs;
     const ttlMs = Math.max(1, until - this.now() + this.o.clockToleranceMs);
-    await bounded(
-      this.store.set(this.denyKey('jti', jti), 1, { ttlMs, timeoutMs: this.o.storeTimeoutMs }),
-      this.o.storeTimeoutMs,
-      'set',
-    );
+    await this.denied.denyToken(jti, ttlMs);
     this.revocations.emit({ kind: 'access-token', jti });
   }
 
@@ -393,17 +269,7 @@ export class TokenService {
     const prefix = `${this.o.namespace}:f:`;
     return all
       .filter((s) => s.id.startsWith(prefix) && now < Math.min(s.data.exp, s.data.end))
-      .map((s) => {
-        const out: FamilyInfo = {
-          familyId: s.id.slice(prefix.length),
-          createdAt: s.data.c,
-          lastRefreshedAt: s.data.rot,
-          expiresAt: Math.min(s.data.exp, s.data.end),
-        };
-        if (s.data.ua) out.userAgent = s.data.ua;
-        if (s.data.ip) out.address = s.data.ip;
-        return out;
-      });
+      .map((s) => familyInfo(s.id.slice(prefix.length), s.data));
   }
 
   // -- JWKS and the browser cookie ------------------------------------------------------------
@@ -452,17 +318,8 @@ export class TokenService {
 
   private async pair(subject: string, familyId: string, secret: string, f: Family): Promise<TokenPair> {
     const now = this.now();
-    const key = this.options.keys.current();
     const exp = now + this.o.accessTtlMs;
-    const accessToken = await new SignJWT({ ...f.claims, sid: familyId })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-      .setIssuer(this.options.issuer)
-      .setAudience(this.options.audience)
-      .setSubject(subject)
-      .setJti(randomUUID())
-      .setIssuedAt(Math.floor(now / 1000))
-      .setExpirationTime(Math.floor(exp / 1000))
-      .sign(key.privateKey);
+    const accessToken = await signAccessToken(this.options, subject, { ...f.claims, sid: familyId }, now, exp);
     return {
       accessToken,
       refreshToken: formatToken({ id: familyId, secret }),
@@ -477,19 +334,12 @@ export class TokenService {
   private key(familyId: string): string {
     return `${this.o.namespace}:f:${familyId}`;
   }
-  private denyKey(kind: 'jti' | 'sid', id: string): string {
-    return `${this.o.namespace}:deny:${kind}:${id}`;
-  }
   private index(subject: string): string {
     return `${this.o.namespace}:${subject}`;
   }
   private subjectOf(index: string | null): string {
     return index?.slice(this.o.namespace.length + 1) ?? '';
   }
-}
-
-function derive(secret: string, nonce: string): string {
-  return createHmac('sha256', secret).update(`colloquy-refresh:${nonce}`).digest('base64url');
 }
 
 function refreshCookieName(options: { secure: boolean; name?: string }): string {
@@ -512,31 +362,8 @@ function checkClaims(claims: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(json) as Record<string, unknown>;
 }
 
-function invalid(reason: string): SessionError {
-  return new SessionError('ERR_TOKEN_INVALID', `access token rejected (${reason})`, 'remote', { reason });
-}
-
 function refreshInvalid(reason: string): SessionError {
   return new SessionError('ERR_REFRESH_INVALID', `refresh token rejected (${reason}): log in again`, 'remote', {
     reason,
   });
-}
-
-function reasonOf(error: unknown): string {
-  const e = error as { code?: string; claim?: string };
-  switch (e.code) {
-    case 'ERR_JWT_EXPIRED':
-      return 'expired';
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return 'signature';
-    case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return 'algorithm';
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      return e.claim === 'iss' ? 'issuer' : e.claim === 'aud' ? 'audience' : 'claims';
-    case 'ERR_JWS_INVALID':
-    case 'ERR_JWT_INVALID':
-      return 'malformed';
-    default:
-      return 'malformed';
-  }
 }
