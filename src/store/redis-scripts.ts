@@ -25,28 +25,25 @@ end
 local function enc(p) if p then return '=' .. p else return '-' end end
 local function idx_key(prefix, p) return '{' .. prefix .. ':principal:' .. p .. '}:index' end
 local function s_key(prefix, id) return '{' .. prefix .. ':' .. id .. '}:session' end
-local function extend(key, margin)
-  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if top[2] then
-    local want = tonumber(top[2]) + margin
-    if redis.call('PEXPIRETIME', key) < want then redis.call('PEXPIREAT', key, want) end
-  end
+local function d_key(prefix) return '{' .. prefix .. '}:deadlines' end
+local function extend(key, want)
+  if redis.call('PEXPIRETIME', key) < want then redis.call('PEXPIREAT', key, want + 1000) end
 end
 local function place(prefix, dkey, p, id, e, grace)
   if p then
     local k = idx_key(prefix, p)
     redis.call('ZADD', k, e, id)
-    extend(k, grace)
+    extend(k, e + grace)
   end
   redis.call('ZADD', dkey, e, id)
-  extend(dkey, grace)
+  extend(dkey, e + grace)
 end
 local function unplace(prefix, dkey, p, id)
   if p then redis.call('ZREM', idx_key(prefix, p), id) end
   redis.call('ZREM', dkey, id)
 end
 local function load(key, id, now, full, prefix, dkey)
-  local h = redis.call('HMGET', key, 'v', 'p', 'c', 'e')
+  local h = redis.call('HMGET', key, 'v', 'p', 'c', 'e', 't')
   if not h[1] then return nil, '' end
   if tonumber(h[4]) > now then return h, '' end
   redis.call('DEL', key)
@@ -56,14 +53,14 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: id, full, prefix, dkey, what ('all' | 'meta')
+  // ARGV: what ('all' | 'meta'), id, then one-node mode only: prefix (so full = #ARGV == 3).
   //       A read of everything ('all') is one HMGET (the same checks as load(), inlined): a
   //       second HMGET cost about 2.5 us of Redis CPU per get (docs/stores.md).
   colloquyStoreGet: `${PRELUDE}
 local now = now_ms()
-local key, id = KEYS[1], ARGV[1]
-if ARGV[5] == 'meta' then
-  local h, expired = load(key, id, now, ARGV[2] == '1', ARGV[3], ARGV[4])
+local key, id, full, prefix = KEYS[1], ARGV[2], #ARGV == 3, ARGV[3]
+if ARGV[1] == 'meta' then
+  local h, expired = load(key, id, now, full, prefix, full and d_key(prefix))
   if not h then return {'absent', expired} end
   return {'ok', expired, enc(h[2]), h[1]}
 end
@@ -71,61 +68,73 @@ local f = redis.call('HMGET', key, 'd', 'v', 'p', 'c', 'u', 'e', 't')
 if not f[2] then return {'absent', ''} end
 if tonumber(f[6]) > now then return {'ok', '', f[1], f[2], enc(f[3]), f[4], f[5], f[6], f[7] or ''} end
 redis.call('DEL', key)
-if ARGV[2] == '1' then unplace(ARGV[3], ARGV[4], f[3], id) end
+if full then unplace(prefix, d_key(prefix), f[3], id) end
 return {'absent', enc(f[3])}
 `,
-  // ARGV: id, json, ttl, expected (-1: none), pmode ('keep' | 'set'), penc, grace, full, prefix,
-  //       dkey, bound ('' none), expectP ('*' any), tag (kept with the write), expectT ('*' any,
-  //       '=<tag>': the stored write's tag must be that one; a hash without 't' has tag '')
+  // ARGV: json, ttl, expected (-1: none), penc (the principal to set, tagged; '*': keep the
+  //       current one), tag (kept with the write), expectT ('*' any, '=<tag>': the stored write's
+  //       tag must be that one; a hash without 't' has tag ''), grace, id; then in one-node mode
+  //       prefix (9 arguments: full), under Cluster bound and expectP ('*' any; 10 arguments).
+  //       Reply: the new version (a number) when it wrote and reaped nothing (version 1: created),
+  //       else {outcome ('ok' | 'conflict' | 'moved' | 'late'), reap tag, version, created}.
+  //       Fields that do not change are not rewritten ('c' after creation, an unchanged 'p').
   colloquyStoreWrite: `${PRELUDE}
 local now = now_ms()
-local key, id = KEYS[1], ARGV[1]
-local full, prefix, dkey = ARGV[8] == '1', ARGV[9], ARGV[10]
+local key, id = KEYS[1], ARGV[8]
+local full = #ARGV == 9
+local prefix, dkey = ARGV[9], nil
+if full then dkey = d_key(prefix) end
 local grace = tonumber(ARGV[7])
 local h, expired = load(key, id, now, full, prefix, dkey)
-local ver, oldp = 0, false
-if h then ver = tonumber(h[1]); oldp = h[2] end
-local expected = tonumber(ARGV[4])
+local ver, oldp, oldt = 0, false, ''
+if h then ver = tonumber(h[1]); oldp = h[2]; oldt = h[5] or '' end
+local expected = tonumber(ARGV[3])
 if expected >= 0 and ver ~= expected then return {'conflict', expired} end
-if ARGV[14] ~= '*' then
-  local t = ''
-  if h then t = redis.call('HGET', key, 't') or '' end
-  if '=' .. t ~= ARGV[14] then return {'conflict', expired} end
-end
-if ARGV[12] ~= '*' and enc(oldp) ~= ARGV[12] then return {'moved', expired} end
+if ARGV[6] ~= '*' and '=' .. oldt ~= ARGV[6] then return {'conflict', expired} end
+if not full and ARGV[10] ~= '*' and enc(oldp) ~= ARGV[10] then return {'moved', expired} end
 local newp = oldp
-if ARGV[5] == 'set' then
-  if ARGV[6] == '-' then newp = false else newp = string.sub(ARGV[6], 2) end
+if ARGV[4] == '-' then newp = false elseif ARGV[4] ~= '*' then newp = string.sub(ARGV[4], 2) end
+local e = now + tonumber(ARGV[2])
+if not full and ARGV[9] ~= '' and e > tonumber(ARGV[9]) then return {'late', expired} end
+local v = ver + 1
+if not h then
+  if newp then redis.call('HSET', key, 'd', ARGV[1], 'v', v, 'c', now, 'u', now, 'e', e, 't', ARGV[5], 'p', newp)
+  else redis.call('HSET', key, 'd', ARGV[1], 'v', v, 'c', now, 'u', now, 'e', e, 't', ARGV[5]) end
+elseif newp and newp ~= oldp then
+  redis.call('HSET', key, 'd', ARGV[1], 'v', v, 'u', now, 'e', e, 't', ARGV[5], 'p', newp)
+else
+  redis.call('HSET', key, 'd', ARGV[1], 'v', v, 'u', now, 'e', e, 't', ARGV[5])
+  if oldp and not newp then redis.call('HDEL', key, 'p') end
 end
-local e = now + tonumber(ARGV[3])
-if ARGV[11] ~= '' and e > tonumber(ARGV[11]) then return {'late', expired} end
-local c = now
-if h then c = tonumber(h[3]) end
-redis.call('HSET', key, 'd', ARGV[2], 'v', ver + 1, 'c', c, 'u', now, 'e', e, 't', ARGV[13])
-if newp then redis.call('HSET', key, 'p', newp) else redis.call('HDEL', key, 'p') end
 redis.call('PEXPIREAT', key, e + grace)
 if full then
   if oldp and oldp ~= newp then redis.call('ZREM', idx_key(prefix, oldp), id) end
   place(prefix, dkey, newp, id, e, grace)
 end
+if expired == '' then return v end
 local created = 0
 if not h then created = 1 end
-return {'ok', expired, ver + 1, created}
+return {'ok', expired, v, created}
 `,
-  // ARGV: id, ttl, grace, full, prefix, dkey, bound ('' none), expectP ('*' any)
+  // ARGV: ttl, grace, id; then in one-node mode prefix (4 arguments: full), under Cluster bound
+  //       and expectP ('*' any; 5 arguments). Reply: 1 when it extended the session and reaped
+  //       nothing, else {outcome ('ok' | 'absent' | 'moved' | 'late'), reap tag}.
   colloquyStoreTouch: `${PRELUDE}
 local now = now_ms()
-local key, id = KEYS[1], ARGV[1]
-local full, prefix, dkey = ARGV[4] == '1', ARGV[5], ARGV[6]
-local grace = tonumber(ARGV[3])
+local key, id = KEYS[1], ARGV[3]
+local full = #ARGV == 4
+local prefix, dkey = ARGV[4], nil
+if full then dkey = d_key(prefix) end
+local grace = tonumber(ARGV[2])
 local h, expired = load(key, id, now, full, prefix, dkey)
 if not h then return {'absent', expired} end
-if ARGV[8] ~= '*' and enc(h[2]) ~= ARGV[8] then return {'moved', expired} end
-local e = now + tonumber(ARGV[2])
-if ARGV[7] ~= '' and e > tonumber(ARGV[7]) then return {'late', expired} end
+if not full and ARGV[5] ~= '*' and enc(h[2]) ~= ARGV[5] then return {'moved', expired} end
+local e = now + tonumber(ARGV[1])
+if not full and ARGV[4] ~= '' and e > tonumber(ARGV[4]) then return {'late', expired} end
 redis.call('HSET', key, 'e', e)
 redis.call('PEXPIREAT', key, e + grace)
 if full then place(prefix, dkey, h[2], id, e, grace) end
+if expired == '' then return 1 end
 return {'ok', expired}
 `,
   // ARGV: id, full, prefix, dkey, expectP ('*' any)
@@ -195,7 +204,7 @@ if (not cur) or tonumber(cur) < now + ttl + math.floor(slack / 2) then
   cur = now + ttl + slack
   redis.call('ZADD', KEYS[1], cur, ARGV[1])
 end
-extend(KEYS[1], slack)
+extend(KEYS[1], tonumber(cur) + slack)
 return tonumber(cur)
 `,
   // Cluster. KEYS[1]: the deadlines set. ARGV: slack, limit. Returns now, then id/score pairs.

@@ -170,33 +170,39 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     this.timer = sweepTimer(options.sweepIntervalMs ?? 1000, this.sweeps, () => this.sweep());
   }
 
-  async get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
-    checkId(id);
-    return this.run('get', options, async () => {
-      const r = (await this.script('colloquyStoreGet')(
-        this.keys.session(id),
-        id,
-        this.full,
-        this.prefix,
-        this.keys.deadlines,
-        'all',
-      )) as string[];
-      this.reaped(id, r[1]);
-      return r[0] === 'ok' ? sessionFrom<T>(id, r) : null;
+  // get, set and compareAndSet are plain functions over promise chains (no async frames: each
+  // was a promise and a microtask per call); an invalid argument still rejects, never throws.
+
+  get<T = unknown>(id: string, options?: CallOptions): Promise<StoredSession<T> | null> {
+    try {
+      checkId(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.run('get', options, () => {
+      const key = this.keys.session(id);
+      const reply = this.isCluster
+        ? this.scripts.colloquyStoreGet(key, 'all', id)
+        : this.scripts.colloquyStoreGet(key, 'all', id, this.prefix);
+      return reply.then((reply) => {
+        const r = reply as string[];
+        this.reaped(id, r[1]);
+        return r[0] === 'ok' ? sessionFrom<T>(id, r) : null;
+      });
     });
   }
 
-  async set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
-    return (await this.write(id, -1, data, options)) as number;
+  set<T = unknown>(id: string, data: T, options: WriteOptions): Promise<number> {
+    return this.write(id, -1, data, options) as Promise<number>;
   }
 
-  async compareAndSet<T = unknown>(
-    id: string,
-    expected: Expected,
-    data: T,
-    options: WriteOptions,
-  ): Promise<number | null> {
-    const e = checkExpected(expected);
+  compareAndSet<T = unknown>(id: string, expected: Expected, data: T, options: WriteOptions): Promise<number | null> {
+    let e: { version: number; tag: string | null };
+    try {
+      e = checkExpected(expected);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.write(id, e.version, data, options, e.tag);
   }
 
@@ -206,17 +212,8 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     return this.run('touch', options, async (call) => {
       const touch = this.script('colloquyStoreTouch');
       if (!this.isCluster) {
-        const r = (await touch(
-          this.keys.session(id),
-          id,
-          ttl,
-          this.graceMs,
-          '1',
-          this.prefix,
-          this.keys.deadlines,
-          '',
-          '*',
-        )) as string[];
+        const r = (await touch(this.keys.session(id), ttl, this.graceMs, id, this.prefix)) as number | string[];
+        if (typeof r === 'number') return true;
         this.reaped(id, r[1]);
         return r[0] === 'ok';
       }
@@ -228,17 +225,9 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         stillOn(call);
         const bound = await this.prepare(id, meta.principal, ttl);
         stillOn(call);
-        const r = (await touch(
-          this.keys.session(id),
-          id,
-          ttl,
-          this.graceMs,
-          '0',
-          this.prefix,
-          this.keys.deadlines,
-          bound,
-          encP(meta.principal),
-        )) as string[];
+        const r = (await touch(this.keys.session(id), ttl, this.graceMs, id, bound, encP(meta.principal))) as
+          number | string[];
+        if (typeof r === 'number') return true;
         this.reaped(id, r[1]);
         if (r[0] === 'ok') return true;
         if (r[0] === 'absent') return false;
@@ -263,24 +252,13 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
       if (this.isCluster) {
         // Sessions live in many slots: the reads go out together (ioredis pipelines them per node).
         replies = await Promise.all(
-          ids.map(
-            (id) =>
-              this.script('colloquyStoreGet')(
-                this.keys.session(id),
-                id,
-                '0',
-                this.prefix,
-                this.keys.deadlines,
-                'all',
-              ) as Promise<string[]>,
-          ),
+          ids.map((id) => this.script('colloquyStoreGet')(this.keys.session(id), 'all', id) as Promise<string[]>),
         );
       } else {
         const pipe = this.client.pipeline() as unknown as Record<string, (...args: (string | number)[]) => unknown> & {
           exec(): Promise<[Error | null, unknown][] | null>;
         };
-        for (const id of ids)
-          pipe.colloquyStoreGet?.(this.keys.session(id), id, '1', this.prefix, this.keys.deadlines, 'all');
+        for (const id of ids) pipe.colloquyStoreGet?.(this.keys.session(id), 'all', id, this.prefix);
         const results = await pipe.exec();
         if (!results)
           throw new SessionError('ERR_STORE_UNAVAILABLE', 'redis pipeline was discarded', 'local', {
@@ -378,53 +356,50 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
     if (tag) this.emit('expired', { id, principal: decP(tag) });
   }
 
-  private async write<T>(
+  private write<T>(
     id: string,
     expected: number,
     data: T,
     options: WriteOptions,
     expectedTag: string | null = null,
   ): Promise<number | null> {
-    const { ttl, json, op, tag } = checkWrite(id, expected, data, options);
+    let checked: ReturnType<typeof checkWrite>;
+    try {
+      checked = checkWrite(id, expected, data, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { ttl, json, op, tag } = checked;
     const expectT = expectedTag === null ? '*' : `=${expectedTag}`;
-    const pmode = options.principal === undefined ? 'keep' : 'set';
-    const penc = options.principal === undefined ? '-' : encP(options.principal);
-    return this.run(op, options, async (call) => {
-      const write = this.script('colloquyStoreWrite');
-      const finish = (r: (string | number)[]): number | null | undefined => {
-        this.reaped(id, r[1] as string);
-        if (r[0] === 'conflict') return null;
-        if (r[0] !== 'ok') return undefined;
-        // A created session had no previous principal: it is the one named, or null.
-        if (Number(r[3]) === 1) this.emit('created', { id, principal: options.principal ?? null });
-        return Number(r[2]);
-      };
-      if (!this.isCluster) {
-        const r = (await write(
-          this.keys.session(id),
-          id,
-          json,
-          ttl,
-          expected,
-          pmode,
-          penc,
-          this.graceMs,
-          '1',
-          this.prefix,
-          this.keys.deadlines,
-          '',
-          '*',
-          tag,
-          expectT,
-        )) as (string | number)[];
-        const v = finish(r);
-        if (v === undefined)
-          throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply ${String(r[0])}`, 'local', {
-            op,
-          });
-        if (v !== null) await this.replicated(id, call);
-        return v;
+    const penc = options.principal === undefined ? '*' : encP(options.principal);
+    /** The write script's reply: the version, null (conflict) or undefined (moved, late: Cluster retries). */
+    const outcome = (reply: unknown): number | null | undefined => {
+      if (typeof reply === 'number') {
+        // Version 1 is a created session: it had no previous principal, so it has the one named, or null.
+        if (reply === 1) this.emit('created', { id, principal: options.principal ?? null });
+        return reply;
       }
+      const r = reply as (string | number)[];
+      this.reaped(id, r[1] as string);
+      if (r[0] === 'conflict') return null;
+      if (r[0] !== 'ok') return undefined;
+      if (Number(r[3]) === 1) this.emit('created', { id, principal: options.principal ?? null });
+      return Number(r[2]);
+    };
+    const write = this.scripts.colloquyStoreWrite;
+    if (!this.isCluster) {
+      return this.run(op, options, (call) =>
+        write(this.keys.session(id), json, ttl, expected, penc, tag, expectT, this.graceMs, id, this.prefix).then(
+          (reply) => {
+            const v = outcome(reply);
+            if (v === undefined)
+              throw new SessionError('ERR_STORE_UNAVAILABLE', `redis ${op}: unexpected reply`, 'local', { op });
+            return v === null || this.replicaWait === null ? v : this.replicated(id, call).then(() => v);
+          },
+        ),
+      );
+    }
+    return this.run(op, options, async (call) => {
       let last = '';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         await backoff(attempt);
@@ -441,29 +416,25 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
         }
         const bound = await this.prepare(id, principal, ttl);
         stillOn(call);
-        const r = (await write(
+        const reply = await write(
           this.keys.session(id),
-          id,
           json,
           ttl,
           expected,
-          pmode,
           penc,
-          this.graceMs,
-          '0',
-          this.prefix,
-          this.keys.deadlines,
-          bound,
-          expectP,
           tag,
           expectT,
-        )) as (string | number)[];
-        const v = finish(r);
+          this.graceMs,
+          id,
+          bound,
+          expectP,
+        );
+        const v = outcome(reply);
         if (v !== undefined) {
           if (v !== null) await this.replicated(id, call);
           return v;
         }
-        last = String(r[0]);
+        last = String((reply as unknown[])[0]);
       }
       throw exhausted(id, op, last);
     });
@@ -478,14 +449,7 @@ export class RedisStore extends Emitter<StoreEvents> implements SessionStore {
 
   /** Cluster: the session's principal and version (reaping it when expired), or null. */
   private async meta(id: string): Promise<{ principal: string | null; version: number } | null> {
-    const r = (await this.script('colloquyStoreGet')(
-      this.keys.session(id),
-      id,
-      '0',
-      this.prefix,
-      this.keys.deadlines,
-      'meta',
-    )) as string[];
+    const r = (await this.script('colloquyStoreGet')(this.keys.session(id), 'meta', id)) as string[];
     this.reaped(id, r[1]);
     return r[0] === 'ok' ? { principal: decP(r[2] as string), version: Number(r[3]) } : null;
   }
