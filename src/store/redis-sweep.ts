@@ -55,14 +55,7 @@ export async function sweepCluster(ctx: SweepContext, call: CallState): Promise<
   stillOn(call);
   const checked = await Promise.all(
     due.map(async ({ id }) => {
-      const r = (await ctx.script('colloquyStoreGet')(
-        ctx.keys.session(id),
-        id,
-        '0',
-        ctx.keys.prefix,
-        ctx.keys.deadlines,
-        'meta',
-      )) as string[];
+      const r = (await ctx.script('colloquyStoreGet')(ctx.keys.session(id), 'meta', id)) as string[];
       return r;
     }),
   );
