@@ -29,6 +29,11 @@ exitWithParent();
 const PATH = '/session';
 const kind = process.argv[2];
 let connections: () => number;
+/** Why connections were turned away and why sessions ended, with how many each (the scale bench prints them). */
+const turnedAway = new Map<string, number>();
+const ended = new Map<string, number>();
+const interrupted = new Map<string, number>();
+const tally = (m: Map<string, number>, why: string): void => void m.set(why, (m.get(why) ?? 0) + 1);
 let port: number;
 let stop: () => Promise<void>;
 
@@ -49,7 +54,14 @@ if (kind === 'colloquy') {
     maxConnectionsPerAddress: 0,
     maxPendingHandshakesPerAddress: 0,
   });
-  server.on('session', (session) => void read(session));
+  server.on('session', (session) => {
+    session.on('interrupted', ({ error }) =>
+      tally(interrupted, error ? `${error.code}: ${error.message}` : 'the transport closed'),
+    );
+    session.on('closed', ({ error }) => tally(ended, error ? `${error.code}: ${error.message}` : 'released'));
+    void read(session);
+  });
+  server.on('rejected', ({ error }) => tally(turnedAway, `${error.code}: ${error.message}`));
   connections = () => server.sessions.size;
   port = server.addresses.ws ?? 0;
   stop = () => server.destroy();
@@ -107,6 +119,9 @@ async function measure(): Promise<void> {
     external: m.external,
     arrayBuffers: m.arrayBuffers,
     connections: connections(),
+    turnedAway: Object.fromEntries(turnedAway),
+    ended: Object.fromEntries(ended),
+    interrupted: Object.fromEntries(interrupted),
   });
 }
 

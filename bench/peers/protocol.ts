@@ -43,6 +43,10 @@ export interface MemorySample {
   external: number;
   arrayBuffers: number;
   connections: number;
+  /** Colloquy: connections turned away and sessions ended since the start, by reason (code: message). */
+  turnedAway?: Record<string, number>;
+  ended?: Record<string, number>;
+  interrupted?: Record<string, number>;
 }
 
 /** Idle server -> bench. */
@@ -66,6 +70,8 @@ export type ToOpener =
       timeoutMs: number;
       /** Colloquy only: sessions per WebSocket connection, multiplexed by a ConnectionPool (default 1: a connection each). */
       perConnection?: number;
+      /** Report `progress` this often while opening (none when absent). */
+      progressMs?: number;
     }
   | { cmd: 'exit' };
 
@@ -73,6 +79,7 @@ export type ToOpener =
 export type FromOpener =
   | { ev: 'ready' }
   | { ev: 'opened'; opened: number; seconds: number; failure?: string; connections: number }
+  | { ev: 'progress'; opened: number; failed: number }
   | { ev: 'error'; message: string };
 
 /** Sends to the parent; a peer with no IPC channel (started by hand) has nobody to tell. */

@@ -38,20 +38,34 @@ export const IDLE_SNAPSHOTS = process.env.BENCH_IDLE_SNAPSHOTS ?? '';
 export const IDLE_WARM = 100;
 export const IDLE_CONCURRENCY = 100;
 export const IDLE_OPEN_MS = 60_000;
-/** 4. scale: idle sessions on one node (BENCH_SCALE_SESSIONS; the run is 100,000, several minutes). */
+/**
+ * 4. scale: idle sessions on one node. A connection each: BENCH_SCALE_SESSIONS (20,000 by default;
+ * capped at what the server's open-files limit holds), raw ws and Colloquy at the same count.
+ */
 export const SCALE_SESSIONS = envCount('BENCH_SCALE_SESSIONS', 20_000);
 /**
- * 4b. the same, multiplexed: BENCH_SCALE_MUX_SESSIONS Colloquy sessions (100,000 by default) over
- * WebSocket connections that carry BENCH_SCALE_PER_CONNECTION sessions each (a ConnectionPool).
+ * Multiplexed: BENCH_SCALE_MUX_SESSIONS Colloquy sessions (100,000 by default) over WebSocket
+ * connections that carry BENCH_SCALE_PER_CONNECTION sessions each (a ConnectionPool).
  */
 export const SCALE_MUX_SESSIONS = envCount('BENCH_SCALE_MUX_SESSIONS', 100_000);
 export const SCALE_PER_CONNECTION = envCount('BENCH_SCALE_PER_CONNECTION', 100);
-/** Connections per opener process, and per source address (127.0.0.x has ~28,000 ephemeral ports). */
+/** Connections per opener process. */
 export const SCALE_PER_OPENER = 25_000;
-export const SCALE_PER_ADDRESS = 20_000;
+/**
+ * Connections per source address (127.0.x.y). A client socket with a local address binds before
+ * it connects, and Linux finds the port for such a bind by scanning for one no socket on that
+ * address holds (first in its half of the ephemeral range, ~14,000 ports). Measured here
+ * (Python, bind + connect to a local listener): 2,000 connections from one address took 0.35 s
+ * up to 12,000 open, 3.2 s at 14,000, then 85-89 s per 2,000 (the 25 opens/s an earlier 20,000
+ * run stopped at); 4,000 to an address kept 0.2-0.3 s per 2,000 to 18,000.
+ */
+export const SCALE_PER_ADDRESS = 4_000;
 /** Handshakes in flight per opener. */
 export const SCALE_CONCURRENCY = 64;
-export const SCALE_OPEN_MS = 600_000;
+/** Each run's openers stop after this long (BENCH_SCALE_OPEN_MS), and report what they opened. */
+export const SCALE_OPEN_MS = envCount('BENCH_SCALE_OPEN_MS', 300_000);
+/** Openers report their progress this often (printed, so a slow run shows where it is). */
+export const SCALE_PROGRESS_MS = 30_000;
 /** Server CPU is measured while idle over this long: one 15 s heartbeat interval and a bit. */
 export const SCALE_IDLE_MS = 16_000;
 

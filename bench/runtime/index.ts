@@ -40,9 +40,11 @@
 //      GC before and after IDLE_SESSIONS (BENCH_IDLE_SESSIONS) more ws sessions (clients here),
 //      divided; the child lifts its open-files soft limit to the hard one. BENCH_IDLE_SNAPSHOTS=<dir>
 //      also writes heap snapshots before and after (bench/runtime/heap-diff.ts compares them)
-//   4. scale (./scale.ts): SCALE_SESSIONS (BENCH_SCALE_SESSIONS, 100000 for the issue's run) idle
-//      ws sessions on one server process, clients in opener processes (bench/peers/opener.ts)
-//      from several 127.0.0.x: time to open, RSS, idle CPU, Colloquy beside raw ws
+//   4. scale (./scale.ts; BENCH_ONLY=scale or scale-mux): idle sessions on one server process,
+//      clients in opener processes (bench/peers/opener.ts) from several 127.0.0.x: raw ws and
+//      Colloquy at SCALE_SESSIONS connections (BENCH_SCALE_SESSIONS, 20,000, capped by the
+//      open-files limit), Colloquy SCALE_MUX_SESSIONS (100,000) sessions 100 to a connection:
+//      time and rate to open, RSS and heap per session, idle CPU. Several minutes
 //
 // Targets (the issue): >= 1.0x raw ws msgs/s, >= 2x raw one-write-per-message TCP at 64 B and
 // >= 0.9x at 64 KiB, >= 0.5x corked raw TCP at 64 B, >= 3x Socket.IO acked, >= 2x MQTT QoS 1,
@@ -51,7 +53,7 @@
 // prints the load average.
 // Run: npx tsx bench/runtime/index.ts   (or import { run } and await it). About 2 minutes.
 // BENCH_ONLY=colloquy-tcp/65536,rtt,idle runs only the cases whose "<system>/<size>" or section
-// (throughput, rtt, idle, scale) contains one of the comma-separated words (for profiling one case);
+// (throughput, rtt, idle, scale, scale-mux) contains one of the comma-separated words (for profiling one case);
 // BENCH_NODE_ARGS / BENCH_PEER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" add node options
 // to the measuring process / to the peers.
 
@@ -123,7 +125,7 @@ export async function sections(under: string): Promise<void> {
   }
   if (selected('rtt')) await rttCpuSection();
   if (selected('idle')) await idleSection(targets);
-  if (selected('scale')) await scaleSection(targets);
+  if (selected('scale', 'scale-mux')) await scaleSection(targets);
   console.log('');
   console.log('targets');
   table([
