@@ -88,41 +88,78 @@ function isNodeWebSocket(socket: WebSocketLike): socket is NodeWebSocket {
   );
 }
 
+/**
+ * What a transport was set up with, the same for every socket a server accepts: one frozen record
+ * per distinct value, shared (six fields of every transport otherwise, issue 14); a bounded cache
+ * of pure values, as ../engine/machine/agreed.ts.
+ */
+interface WsConf {
+  /** A `ws` socket (pause, resume, terminate, its own events), not a browser's. */
+  readonly node: boolean;
+  readonly highWaterMark: number;
+  readonly pollMs: number;
+  readonly closeTimeoutMs: number;
+  /** Native sockets: bytes held while paused before the transport fails; -1 for `ws` (it pauses). */
+  readonly maxHeldBytes: number;
+  readonly secure: boolean | undefined;
+}
+const confs = new Map<string, WsConf>();
+function wsConf(c: WsConf): WsConf {
+  const key = `${c.node} ${c.highWaterMark} ${c.pollMs} ${c.closeTimeoutMs} ${c.maxHeldBytes} ${c.secure}`;
+  const known = confs.get(key);
+  if (known) return known;
+  const conf = Object.freeze(c);
+  if (confs.size >= 256) confs.clear();
+  confs.set(key, conf);
+  return conf;
+}
+
 class WebSocketTransport extends TransportBase {
   // On the prototype, not a field of every transport.
   get kind(): 'ws' {
     return 'ws';
   }
+  get secure(): boolean | undefined {
+    return this.#conf.secure;
+  }
+  protected override get maxHeldBytes(): number {
+    return this.#conf.maxHeldBytes;
+  }
   readonly remoteAddress: string;
   /** Until forgetHeaders(): the server drops them once its `authenticate` has seen them. */
   headers?: Readonly<Record<string, string | string[] | undefined>>;
-  readonly secure?: boolean;
   readonly #socket: WebSocketLike;
-  readonly #node: NodeWebSocket | undefined;
-  readonly #highWaterMark: number;
-  readonly #pollMs: number;
+  readonly #conf: WsConf;
   #needDrain = false;
   #poll: ReturnType<typeof setTimeout> | undefined;
   #error: Error | undefined;
   #abortCode: number | undefined;
-  readonly #closeTimeoutMs: number;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Made on first use (an idle session never needs it): `ws`, the callback of a send that may
+   * cross the mark; native, the drain poll.
+   */
+  #drainFn: (() => void) | undefined;
 
   constructor(socket: WebSocketLike, options: WrapWebSocketOptions) {
     super();
     if (socket.readyState !== OPEN)
       throw new TypeError(`wrapWebSocket needs an open socket (readyState ${socket.readyState})`);
     this.#socket = socket;
-    this.#node = isNodeWebSocket(socket) ? socket : undefined;
-    this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
-    this.#pollMs = options.drainPollMs ?? 10;
-    this.#closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    const isNode = isNodeWebSocket(socket);
+    this.#conf = wsConf({
+      node: isNode,
+      highWaterMark: options.highWaterMark ?? 1024 * 1024,
+      pollMs: options.drainPollMs ?? 10,
+      closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+      maxHeldBytes: isNode ? -1 : (options.maxHeldBytes ?? 16 * 1024 * 1024),
+      secure: options.secure,
+    });
     this.remoteAddress = options.remoteAddress ?? (socket.url ? new URL(socket.url).host : 'unknown');
     if (options.headers) this.headers = options.headers;
-    if (options.secure !== undefined) this.secure = options.secure;
-    socket.binaryType = this.#node ? 'nodebuffer' : 'arraybuffer';
-    const node = this.#node;
-    if (node) {
+    socket.binaryType = isNode ? 'nodebuffer' : 'arraybuffer';
+    if (isNode) {
+      const node = socket;
       node.pause();
       // The same three functions for every socket, which find their transport on it: closures
       // per socket cost ~200 bytes of an idle session (issue 14).
@@ -131,13 +168,17 @@ class WebSocketTransport extends TransportBase {
       node.on('error', WebSocketTransport.#nodeError);
       node.on('close', WebSocketTransport.#nodeClose);
     } else {
-      this.maxHeldBytes = options.maxHeldBytes ?? 16 * 1024 * 1024;
       socket.addEventListener('message', (event) => this.#onMessage(event.data));
       socket.addEventListener('error', (event) => {
         if (event.error instanceof Error) this.#error ??= event.error;
       });
       socket.addEventListener('close', (event) => this.#onClose(event.code ?? 1006, event.reason ?? ''));
     }
+  }
+
+  /** The socket as a `ws` one, or undefined for a browser's. */
+  get #node(): NodeWebSocket | undefined {
+    return this.#conf.node ? (this.#socket as NodeWebSocket) : undefined;
   }
 
   static #nodeMessage(this: TaggedNodeWebSocket, data: unknown, isBinary: boolean): void {
@@ -178,37 +219,34 @@ class WebSocketTransport extends TransportBase {
 
   protected writeBytes(bytes: Uint8Array): boolean {
     const node = this.#node;
+    const highWaterMark = this.#conf.highWaterMark;
     if (node) {
       // A callback only on a send that may cross the mark: it runs once these bytes (and all
       // before them) reached the socket, and checks for drain from there.
-      if (this.#needDrain || node.bufferedAmount + bytes.byteLength + MAX_WS_HEADER > this.#highWaterMark)
-        node.send(bytes, (this.#sent ??= () => this.#checkDrain()));
+      if (this.#needDrain || node.bufferedAmount + bytes.byteLength + MAX_WS_HEADER > highWaterMark)
+        node.send(bytes, (this.#drainFn ??= () => this.#checkDrain()));
       else node.send(bytes);
     } else {
       this.#socket.send(bytes);
     }
-    if (this.#socket.bufferedAmount <= this.#highWaterMark) return true;
+    if (this.#socket.bufferedAmount <= highWaterMark) return true;
     this.#needDrain = true;
-    if (!node) this.#poll ??= setTimeout(this.#pollDrain(), this.#pollMs);
+    if (!node) this.#poll ??= setTimeout(this.#pollDrain(), this.#conf.pollMs);
     return false;
   }
 
-  // Made on first use, as #pollDrain: an idle session never needs either.
-  #sent: (() => void) | undefined;
-  #pollDrainFn: (() => void) | undefined;
-
   #checkDrain(): void {
-    if (!this.#needDrain || this.#socket.bufferedAmount > this.#highWaterMark) return;
+    if (!this.#needDrain || this.#socket.bufferedAmount > this.#conf.highWaterMark) return;
     this.#needDrain = false;
     this.emitDrain();
   }
 
   #pollDrain(): () => void {
-    return (this.#pollDrainFn ??= () => {
+    return (this.#drainFn ??= () => {
       this.#poll = undefined;
       if (this.closed) return;
       this.#checkDrain();
-      if (this.#needDrain) this.#poll = setTimeout(this.#pollDrain(), this.#pollMs);
+      if (this.#needDrain) this.#poll = setTimeout(this.#pollDrain(), this.#conf.pollMs);
     });
   }
 
@@ -225,11 +263,11 @@ class WebSocketTransport extends TransportBase {
         this.destroy(
           new TransportError(
             'ERR_TRANSPORT_RESET',
-            `the peer did not complete the WebSocket close within ${this.#closeTimeoutMs} ms (closeTimeoutMs)`,
+            `the peer did not complete the WebSocket close within ${this.#conf.closeTimeoutMs} ms (closeTimeoutMs)`,
             'remote',
           ),
         ),
-      this.#closeTimeoutMs,
+      this.#conf.closeTimeoutMs,
     );
     (this.#closeTimer as { unref?: () => void }).unref?.();
   }
