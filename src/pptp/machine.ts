@@ -19,6 +19,9 @@
 // WAN-Error-Notify are events `message`. Any other message nobody waits for is a protocol
 // violation: ERR_PPTP_UNEXPECTED_MESSAGE, and the connection is destroyed.
 //
+// The requests' messages and the replies that refuse them are requests.ts; this file keeps the
+// pending requests, the connection's state and what arrives unasked.
+//
 // Rules: bad bytes never throw out of handleBytes (the decoder's PptpProtocolError fails the
 // requests and destroys the connection); `close` events ask the driver to close (graceful: FIN,
 // cut after timeoutMs if the peer does not finish) or destroy the transport.
@@ -28,28 +31,26 @@ import { encodeMessage } from './codec.js';
 import { PptpDecoder } from './decoder.js';
 import { PptpError } from './errors.js';
 import {
-  BearerCapability,
-  FramingCapability,
-  generalErrorName,
-  PPTP_PROTOCOL_VERSION,
-  resultName,
   stopReasonName,
-  type OutgoingCallRequest,
   type PptpMessage,
   type PptpMessageType,
   type StartControlConnectionReply,
 } from './messages.js';
+import {
+  callRefused,
+  outgoingCallRequest,
+  startRefused,
+  startRequest,
+  type OutgoingCallFields,
+  type StartFields,
+} from './requests.js';
 
-export interface PptpMachineOptions {
+export type { OutgoingCallFields } from './requests.js';
+
+/** What start() announces (requests.ts: each field's default), and the time allowed. */
+export interface PptpMachineOptions extends StartFields {
   /** Time allowed for each reply, ms; also how long a graceful close may take. */
   readonly timeoutMs: number;
-  readonly hostName?: string;
-  readonly vendor?: string;
-  readonly firmwareRevision?: number;
-  readonly framingCapabilities?: number;
-  readonly bearerCapabilities?: number;
-  readonly maximumChannels?: number;
-  readonly protocolVersion?: number;
 }
 
 export type PptpState = 'starting' | 'established' | 'stopping' | 'closed';
@@ -62,8 +63,6 @@ export type PptpEvent =
   | { readonly type: 'close'; readonly graceful: boolean; readonly error?: Error }
   /** The transport is gone. */
   | { readonly type: 'ended' };
-
-export type OutgoingCallFields = Partial<Omit<OutgoingCallRequest, 'type'>>;
 
 interface Pending {
   readonly id: number;
@@ -176,39 +175,16 @@ export class PptpMachine {
   start(now: number): number {
     if (this.current !== 'starting' || this.peerReply !== undefined || this.pending.length > 0)
       throw new SessionError('ERR_INVALID_STATE', 'start() runs once', 'local', { state: this.current });
-    const o = this.options;
     return this.request(
       now,
-      {
-        type: 'START_CONTROL_CONNECTION_REQUEST',
-        protocolVersion: o.protocolVersion ?? PPTP_PROTOCOL_VERSION,
-        framingCapabilities: o.framingCapabilities ?? FramingCapability.ASYNCHRONOUS,
-        bearerCapabilities: o.bearerCapabilities ?? BearerCapability.ANALOG,
-        maximumChannels: o.maximumChannels ?? 0,
-        firmwareRevision: o.firmwareRevision ?? 1,
-        hostName: o.hostName ?? 'colloquy',
-        vendor: o.vendor ?? 'colloquy',
-      },
+      startRequest(this.options),
       'START_CONTROL_CONNECTION_REPLY',
       (m) => m.type === 'START_CONTROL_CONNECTION_REPLY',
       (m, at) => {
         const reply = m as StartControlConnectionReply;
         if (reply.resultCode === 1) return undefined;
         this.close(at);
-        const result = resultName(reply.type, reply.resultCode);
-        return new PptpError(
-          'ERR_PPTP_START_REFUSED',
-          `${this.remote} refused the control connection: ${result}${reply.resultCode === 2 ? ` (${generalErrorName(reply.errorCode)})` : ''}`,
-          'remote',
-          {
-            resultCode: reply.resultCode,
-            errorCode: reply.errorCode,
-            result,
-            error: generalErrorName(reply.errorCode),
-            reply,
-            remote: this.remote,
-          },
-        );
+        return startRefused(this.remote, reply);
       },
     );
   }
@@ -229,23 +205,9 @@ export class PptpMachine {
   outgoingCall(now: number, fields: OutgoingCallFields = {}): number {
     this.established('outgoingCall');
     const callId = fields.callId ?? this.allocateCallId();
-    const phoneNumber = fields.phoneNumber ?? '';
     return this.request(
       now,
-      {
-        type: 'OUTGOING_CALL_REQUEST',
-        callId,
-        callSerialNumber: fields.callSerialNumber ?? this.nextSerial++ & 0xffff,
-        minimumBps: fields.minimumBps ?? 2400,
-        maximumBps: fields.maximumBps ?? 10_000_000,
-        bearerType: fields.bearerType ?? 3, // any
-        framingType: fields.framingType ?? 3, // either
-        packetReceiveWindowSize: fields.packetReceiveWindowSize ?? 64,
-        packetProcessingDelay: fields.packetProcessingDelay ?? 0,
-        phoneNumberLength: fields.phoneNumberLength ?? phoneNumber.length,
-        phoneNumber,
-        subaddress: fields.subaddress ?? '',
-      },
+      outgoingCallRequest(fields, callId, () => this.nextSerial++ & 0xffff),
       'OUTGOING_CALL_REPLY',
       (m) => m.type === 'OUTGOING_CALL_REPLY' && m.peerCallId === callId,
       (m) => {
@@ -254,20 +216,7 @@ export class PptpMachine {
           this.calls.set(callId, m.callId);
           return undefined;
         }
-        const result = resultName(m.type, m.resultCode);
-        return new PptpError(
-          'ERR_PPTP_CALL_REFUSED',
-          `${this.remote} did not connect call ${callId}: ${result}`,
-          'remote',
-          {
-            resultCode: m.resultCode,
-            errorCode: m.errorCode,
-            causeCode: m.causeCode,
-            result,
-            error: generalErrorName(m.errorCode),
-            reply: m,
-          },
-        );
+        return callRefused(this.remote, callId, m);
       },
     );
   }
