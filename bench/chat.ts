@@ -67,8 +67,11 @@ const CONNECT_BATCH = 25;
 const MESSAGE_CHARS = 48;
 /** How long a run waits for its deliveries (after the first measured send) before it reports what is missing. */
 const WAIT_MS = Number(process.env.BENCH_CHAT_WAIT_MS ?? 120_000);
-/** How long starting the processes, connecting the members or the warm-up may take. */
-const SETUP_MS = 120_000;
+/**
+ * How long starting the processes, connecting the members or the warm-up may take: 1,000
+ * Colloquy joins took up to 123 s at load average 24 (each costs milliseconds of CPU on both sides).
+ */
+const SETUP_MS = 300_000;
 
 /** Milliseconds on the machine's monotonic clock, the same in every process. */
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
