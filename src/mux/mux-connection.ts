@@ -94,6 +94,8 @@ export class MuxConnection {
   private heldTotal = 0;
   private basePaused = false;
   private ended = false;
+  /** close() was called: the shared connection is going (its close may take a round trip). */
+  private closing = false;
   /** Called when the last channel closes (a pool may keep or drop the connection then). */
   onIdle: () => void = () => {};
   /** Called once when the shared connection is gone. */
@@ -123,13 +125,14 @@ export class MuxConnection {
   get size(): number {
     return this.channels.size;
   }
+  /** Gone, or going: a connection being closed takes no new channel. */
   get isClosed(): boolean {
-    return this.ended;
+    return this.ended || this.closing;
   }
 
   /** Client: a new channel on this connection. */
   open(): Transport {
-    if (this.ended) throw new SessionError('ERR_CONNECT_FAILED', 'the shared connection is closed');
+    if (this.isClosed) throw new SessionError('ERR_CONNECT_FAILED', 'the shared connection is closed');
     if (this.channels.size >= (this.options.maxChannels ?? 1024))
       throw new SessionError('ERR_CONNECT_FAILED', 'maxChannels reached on the shared connection', 'local', {
         limit: 'maxChannels',
@@ -140,6 +143,7 @@ export class MuxConnection {
   }
 
   close(): void {
+    this.closing = true;
     this.base.close();
   }
 

@@ -2,7 +2,8 @@
 // connection with a coded error, nothing else").
 
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { ConnectionPool } from '../../src/client/pool.js';
 import { MUX_PREFACE, MuxConnection } from '../../src/mux/mux-connection.js';
 import type { Transport, TransportHandlers } from '../../src/transport/transport.js';
 
@@ -111,5 +112,29 @@ describe('mux records', () => {
       }),
       { numRuns: process.env.CI ? 20_000 : 3_000 },
     );
+  });
+});
+
+describe('ConnectionPool and a connection it is closing', () => {
+  // The scale bench (100 sessions to a connection): sessions cut for silence left a connection
+  // empty, the pool closed it after idleMs, and until the WebSocket close completed (a round
+  // trip to a loaded server) the pool still handed it to new sessions, whose handshakes then
+  // failed together with 'closed before accepted'.
+  it('opens the next channel on a new connection, not on the one whose close is under way', async () => {
+    const bases: ReturnType<typeof fakeBase>[] = [];
+    const dial = (): Promise<Transport> => {
+      const b = fakeBase();
+      bases.push(b);
+      return Promise.resolve(b);
+    };
+    const pool = new ConnectionPool({ idleMs: 0 });
+    const first = await pool.channel('k', dial);
+    first.close(); // the last channel: the idle timer starts
+    // The pool closes the connection; this fake base never reports the close as done.
+    await vi.waitFor(() => expect(bases[0]?.closed).toBe(true));
+    const second = await pool.channel('k', dial);
+    expect(bases.length).toBe(2);
+    expect(second.write(Uint8Array.of(1))).toBe(true);
+    expect(bases[1]?.writes.at(-1)).toEqual(Uint8Array.of(1, 1, 1)); // channel 1, length 1, the byte
   });
 });
