@@ -123,6 +123,8 @@ export class ClientSession extends Session<ClientEvents> {
   ) {
     super(machine, opts, {
       onEvent: (e, s) => (s as ClientSession).onMachineEvent(e),
+      // Received data without a `data` event: the link policy hears of it as onMachineEvent would.
+      onData: (s) => (s as ClientSession).link.handleActivity((s as ClientSession).driver.inputTime),
       onTransportClosed: (s) => (s as ClientSession).onTransportClosed(),
     });
     const r = opts.reconnect || {};

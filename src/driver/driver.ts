@@ -6,12 +6,18 @@
 //     stopping when the transport says to wait for `drain`), hand the machine's events to the
 //     owner, close the transport when the machine asks, and re-arm the single timer at
 //     `nextDeadline()`.
-//   - Application commands do not write at once: they `kick()` a flush for when the application
-//     yields (Node: process.nextTick, which runs once the microtask queue is empty; elsewhere the
-//     next microtask), so a loop of `await send()` that never waits fills one write, not one
-//     write per message, and a send followed by an await on a read is written at that await.
-//   - The clock is read once per input (or kick): the machine, the writes and the timer all
-//     see that one `now`.
+//   - A send (`sendData`) when nothing waits before it is written at once: the DATA frame is
+//     counted and held for replay by the machine, encoded and written in the same call, with no
+//     flush to wait for. Only the first such send of a turn: until the next input or flush, later
+//     sends queue, so a loop of `await send()` still fills one write, not one write per message.
+//   - Other application commands do not write at once: they `kick()` a flush for when the
+//     application yields (Node: process.nextTick, which runs once the microtask queue is empty;
+//     elsewhere the next microtask), so a send followed by an await on a read is written at that
+//     await.
+//   - A received DATA payload goes straight to the owner's waiting reader (`driverData`) when no
+//     event is queued before it: no frame object, no event.
+//   - The clock is read once per input (or kick, or send written at once): the machine, the
+//     writes and the timer all see that one `now`.
 //   - Callbacks from a transport that is no longer attached are ignored (a late `close` of the
 //     old connection must not interrupt the new one).
 //
@@ -32,6 +38,12 @@ import type { Deadlines } from './deadlines.js';
 export interface DriverOwner {
   /** A machine event, after the bytes it caused were written. */
   driverEvent(event: SessionEvent): void;
+  /**
+   * Received data, without a `data` event: true when the owner took it (handed it to a reader or
+   * buffered it), false to have it as a `data` event instead. Called while the input is handled,
+   * before its bytes are written: it must not run application code synchronously.
+   */
+  driverData?(payload: Uint8Array): boolean;
   /** The attached transport closed (by either side). */
   driverTransportClosed(transport: Transport, error?: Error): void;
 }
@@ -133,6 +145,8 @@ export class Driver {
   private transport: Transport | null = null;
   private blocked = false;
   private kicked = false;
+  /** A send was written at once since the last input or flush: sends queue until then (coalescing). */
+  private wroteAtOnce = false;
   private readingPaused = false;
   private disposed = false;
   /** Told the machine's held bytes and acknowledged count after every input: a server's global budget. */
@@ -158,7 +172,33 @@ export class Driver {
     wire?: WireSession,
   ) {
     this.wire = wire ?? new WireSession(machine, unzeroed ? { allocate: unzeroed } : {});
+    if (owner.driverData) this.wire.dataSink = this;
     this.deadlines = deadlinesFor(clock);
+  }
+
+  /** @internal DataSink: a received payload, to the owner's reader when it takes it (never while durable). */
+  takeData(payload: Uint8Array): boolean {
+    return this.durability === null && (this.owner.driverData as (p: Uint8Array) => boolean).call(this.owner, payload);
+  }
+
+  /**
+   * The application's data: written at once when nothing waits before it (the first send of
+   * this turn, on an attached transport that takes writes, the session neither durable nor
+   * closed), else queued for the flush. Throws as SessionMachine.sendData, before anything changed.
+   */
+  sendData(payload: Uint8Array): void {
+    const t = this.transport;
+    if (t !== null && !this.wroteAtOnce && !this.kicked && !this.blocked && this.durability === null) {
+      const now = (this.inputTime = this.clock());
+      const bytes = this.wire.sendDataNow(payload, now);
+      if (bytes !== undefined) {
+        this.wroteAtOnce = true;
+        if (!t.write(bytes)) this.blocked = true;
+        this.heldBudget?.update(this.owner, this.machine.heldBytes, this.machine.acknowledgedCount);
+        return;
+      }
+    } else this.machine.sendData(payload);
+    this.kick();
   }
 
   private get held(): Held {
@@ -218,7 +258,7 @@ export class Driver {
     this.kicked = true;
     // A closure per kick, not a bound method per session: idle sessions stay small.
     whenYielded(() => {
-      this.kicked = false;
+      this.kicked = this.wroteAtOnce = false;
       this.afterInput((this.inputTime = this.clock()));
     });
   }
@@ -284,6 +324,7 @@ export class Driver {
   /** @internal From this driver's Attachment: bytes from the attached transport. */
   transportData(chunk: Uint8Array): void {
     if (this.disposed) return;
+    this.wroteAtOnce = false;
     const now = (this.inputTime = this.clock());
     this.wire.handleBytes(chunk, now);
     this.afterInput(now);

@@ -57,6 +57,12 @@ export interface SessionEvents extends Record<string, unknown> {
 export interface SessionHooks {
   /** Replaces the default routing; call `session.handleEvent(e)` to pass the event on. */
   onEvent?(event: SessionEvent, session: object): void;
+  /**
+   * With onEvent: received data may skip onEvent (no `data` event is made) and go straight to
+   * the reader; this hears of it instead, before the reader does. Without it, onEvent sees every
+   * `data` event.
+   */
+  onData?(session: object): void;
   onTransportClosed?(session: object, transport: Transport, error?: Error): void;
   /** The encoding between machine and bytes, when not the native one (the ISO 8327 profile). */
   wire?: WireSession;
@@ -104,6 +110,19 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
   driverEvent(e: SessionEvent): void {
     if (this.hooks.onEvent) this.hooks.onEvent(e, this);
     else this.handleEvent(e);
+  }
+
+  /**
+   * @internal DriverOwner: received data without a `data` event, straight to the inbox (a
+   * waiting reader's promise settles; nothing runs now), unless someone listens for every event
+   * or the owner's hook wants `data` events (it has onEvent and no onData).
+   */
+  driverData(payload: Uint8Array): boolean {
+    const hooks = this.hooks;
+    if ((hooks.onEvent !== undefined && hooks.onData === undefined) || this.listens('event')) return false;
+    hooks.onData?.(this);
+    this.inbox.deliver(payload);
+    return true;
   }
 
   /** @internal DriverOwner */
@@ -157,11 +176,11 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
    */
   send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const bytes = asBytes(data);
-    // The common case without an async function's machinery: room now, queued, flushed by the kick.
+    // The common case without an async function's machinery: room now, written at once or queued
+    // for the flush (see Driver.sendData).
     if (options.signal?.aborted !== true && this.machine.hasRoomFor(bytes.length)) {
       try {
-        this.machine.sendData(bytes);
-        this.driver.kick();
+        this.driver.sendData(bytes);
         return QUEUED;
       } catch (error) {
         if (!(error instanceof SessionError && error.code === 'ERR_RESPONSE_REQUIRED' && this.answerComing()))

@@ -8,9 +8,11 @@
 // coupler around the same machine.
 
 import { encodeFrames, FrameDecoder } from './codec/index.js';
+import { encodeData } from './codec/encode.js';
 import { ProtocolError } from './errors.js';
 import type { Frame } from './frames.js';
 import type { SessionMachine } from './machine/index.js';
+import type { DataSink } from './machine/session-machine.js';
 
 /** Frames are gathered into one write until it reaches this many bytes. */
 export const DEFAULT_WRITE_BATCH = 64 * 1024;
@@ -55,6 +57,11 @@ export class WireSession {
    * consecutive writes into one system call (TCP's cork) lowers it.
    */
   payloadApartFrom = NEVER_APART;
+  /**
+   * @internal Where a received DATA payload goes when nothing waits before it (the runtime's
+   * reader; see SessionMachine.handleData): null, the default, makes every payload a `data` event.
+   */
+  dataSink: DataSink | null = null;
   /** A payload whose header went out in the last write, to be written next. */
   private apart: Uint8Array | null = null;
   private readonly allocate: ((length: number) => Uint8Array) | undefined;
@@ -95,9 +102,10 @@ export class WireSession {
     this.tightenLimit();
     this.decoder.push(chunk);
     for (;;) {
-      let frame: Frame | undefined;
+      let frame: Frame | Uint8Array | undefined;
       try {
-        frame = this.decoder.next();
+        // A DATA frame comes as its bare payload, unless a tap wants to see frames.
+        frame = this.tap === undefined ? this.decoder.nextBare() : this.decoder.next();
       } catch (e) {
         const error = e instanceof ProtocolError ? e : new ProtocolError('ERR_MALFORMED_FRAME', String(e));
         m.handleProtocolError(error, now);
@@ -105,10 +113,33 @@ export class WireSession {
       }
       if (!frame) return;
       this.framesIn++;
-      this.tap?.('in', frame);
-      m.handleFrame(frame, now);
+      if (frame instanceof Uint8Array) m.handleData(frame, now, this.dataSink);
+      else {
+        this.tap?.('in', frame);
+        m.handleFrame(frame, now);
+      }
       this.tightenLimit();
     }
+  }
+
+  /**
+   * @internal A send written at once when nothing waits before it (SessionMachine.sendDataNow):
+   * the DATA frame's bytes, to be written before anything else, or undefined when the data was
+   * queued instead (pollBytes yields it). A payload that would go apart from its header, or one
+   * sent while a payload apart is pending, is always queued. Throws as sendData.
+   */
+  sendDataNow(payload: Uint8Array, now: number): Uint8Array | undefined {
+    const m = this.machine;
+    // A subclass that encodes its own way (the ISO 8327 profile) writes only through pollBytes.
+    if (this.apart !== null || payload.length >= this.payloadApartFrom || this.pollBytes !== nativePollBytes) {
+      m.sendData(payload);
+      return undefined;
+    }
+    const f = m.sendDataNow(payload, now);
+    if (f === undefined) return undefined;
+    this.framesOut++;
+    this.tap?.('out', f);
+    return encodeData(payload);
   }
 
   private tightenLimit(): void {
@@ -147,3 +178,5 @@ export class WireSession {
     return out;
   }
 }
+
+const nativePollBytes = WireSession.prototype.pollBytes;

@@ -919,4 +919,7 @@ class ServedHooks implements SessionHooks {
   onEvent(e: SessionEvent, session: object): void {
     this.server.sessionEvent(session as Session, this.id, this.first, e);
   }
+
+  /** Received data: the server has nothing to do with it (sessionEvent only passes `data` on), so it goes straight to the reader. */
+  onData(): void {}
 }

@@ -32,6 +32,12 @@ export class Emitter<Events extends Record<string, unknown>> {
     if (i >= 0) listeners[type] = [...list.slice(0, i), ...list.slice(i + 1)];
   }
 
+  /** Whether `type` has a listener now. */
+  protected listens<K extends keyof Events>(type: K): boolean {
+    const list = this.listeners?.[type];
+    return list !== undefined && list.length > 0;
+  }
+
   protected emit<K extends keyof Events>(type: K, value: Events[K]): void {
     const list = this.listeners?.[type];
     if (!list) return;

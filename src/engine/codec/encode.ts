@@ -104,6 +104,21 @@ export function encodeFrames(frames: readonly Frame[], lastPayloadApart = false)
   return out;
 }
 
+/**
+ * One DATA frame around `payload` (encodeFrames of that one frame, without the frame object or
+ * the measuring pass). The same shared-block rule as encodeFrames holds for the result.
+ */
+export function encodeData(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  if (n > MAX_BODY_LENGTH) invalid('DATA', 'length', `body of ${n} bytes exceeds ${MAX_BODY_LENGTH}`);
+  const start = 1 + varintLength(n);
+  const out = takeBytes(start + n);
+  out[0] = FrameType.DATA;
+  writeVarint(out, 1, n);
+  out.set(payload, start);
+  return out;
+}
+
 /** Size of the blocks small encodings are carved from. */
 export const SLAB_BLOCK = 16 * 1024;
 /** Encodings up to this size come from the shared block; larger ones get a buffer of their own. */

@@ -26,7 +26,7 @@
 //     accepted completes under the old limit.
 
 import type { ProtocolError } from '../errors.js';
-import { EMPTY, type Frame, type FrameTypeName } from '../frames.js';
+import { EMPTY, FrameType, type Frame, type FrameTypeName } from '../frames.js';
 import { CODE_NAMES } from './frame-types.js';
 import { checkMaxFrameSize, readHeader } from './decode.js';
 import { decodeBody } from './decode-body.js';
@@ -104,9 +104,21 @@ export class FrameDecoder {
 
   /** The next whole frame, or undefined until more bytes are pushed. Throws ProtocolError. */
   next(): Frame | undefined {
+    return this.nextOf(false) as Frame | undefined;
+  }
+
+  /**
+   * As next(), but a DATA frame comes as its payload alone, with no frame object (a runtime's
+   * receive path: tell them apart by `instanceof Uint8Array`).
+   */
+  nextBare(): Frame | Uint8Array | undefined {
+    return this.nextOf(true);
+  }
+
+  private nextOf(bare: boolean): Frame | Uint8Array | undefined {
     if (this.failure !== null) throw this.failure;
     try {
-      return this.step();
+      return this.step(bare);
     } catch (error) {
       this.fail(error as ProtocolError);
       throw error;
@@ -142,9 +154,9 @@ export class FrameDecoder {
     return true;
   }
 
-  private step(): Frame | undefined {
+  private step(bare: boolean): Frame | Uint8Array | undefined {
     for (;;) {
-      if (this.bodyLength >= 0) return this.readBody();
+      if (this.bodyLength >= 0) return this.readBody(bare);
       if (this.pos === this.chunk.length && !this.advance()) return undefined;
       const c = this.chunk;
       const p = this.pos;
@@ -159,6 +171,7 @@ export class FrameDecoder {
           if (stop <= c.length) {
             this.pos = stop;
             this.buffered -= stop - p;
+            if (bare && code === FrameType.DATA) return c.subarray(start, stop);
             return decodeBody(CODE_NAMES[code]!, code, c, start, stop);
           }
           this.pos = start;
@@ -187,7 +200,7 @@ export class FrameDecoder {
     this.bodyFill = 0;
   }
 
-  private readBody(): Frame | undefined {
+  private readBody(bare: boolean): Frame | Uint8Array | undefined {
     const length = this.bodyLength;
     let body = this.body;
     if (body === null) {
@@ -196,11 +209,11 @@ export class FrameDecoder {
       const start = this.pos;
       if (c.length - start >= length) {
         this.pos = start + length;
-        return this.finish(c, start);
+        return this.finish(c, start, bare);
       }
       const span = this.span(c, start, length);
       if (span === WAIT) return undefined;
-      if (span !== null) return this.finish(span, 0);
+      if (span !== null) return this.finish(span, 0, bare);
       body = this.body = this.allocate ? this.allocate(length) : new Uint8Array(length);
     }
     while (this.bodyFill < length) {
@@ -213,7 +226,7 @@ export class FrameDecoder {
       this.pos = start + n;
     }
     this.body = null;
-    return this.finish(body, 0);
+    return this.finish(body, 0, bare);
   }
 
   /**
@@ -245,10 +258,11 @@ export class FrameDecoder {
     return view;
   }
 
-  private finish(buf: Uint8Array, start: number): Frame {
+  private finish(buf: Uint8Array, start: number, bare: boolean): Frame | Uint8Array {
     const length = this.bodyLength;
     this.bodyLength = -1;
     this.buffered -= this.headerLength + length;
+    if (bare && this.code === FrameType.DATA) return buf.subarray(start, start + length);
     return decodeBody(this.type, this.code, buf, start, start + length);
   }
 }

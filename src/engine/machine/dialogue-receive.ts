@@ -16,20 +16,12 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
   const host = d.host;
   switch (f.type) {
     case 'DATA':
-    case 'TYPED': {
-      if (f.type === 'DATA') {
-        if (d.halfDuplex && d.held & Token.data)
-          return host.dialogueViolation('DATA from the side without the data token', f);
-        if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe)
-          return host.dialogueViolation('DATA from the receiving side of a simplex session', f);
-      } else if (!(d.units & Unit.typedData)) return host.dialogueViolation('TYPED without the typed-data unit', f);
+      if (acceptData(d, f.payload)) host.emitEvent({ type: 'data', payload: f.payload });
+      return;
+    case 'TYPED':
+      if (!(d.units & Unit.typedData)) return host.dialogueViolation('TYPED without the typed-data unit', f);
       if (d.discarding) return host.emitEvent({ type: 'data-discarded', direction: 'in', payloads: [f.payload] });
-      if (f.type === 'DATA' && d.activities && !d.activity)
-        return host.dialogueViolation('DATA outside an activity', f);
-      return host.emitEvent(
-        f.type === 'DATA' ? { type: 'data', payload: f.payload } : { type: 'typed', payload: f.payload },
-      );
-    }
+      return host.emitEvent({ type: 'typed', payload: f.payload });
     case 'EXPEDITED':
       if (!(d.units & Unit.expedited)) return host.dialogueViolation('EXPEDITED without the expedited unit', f);
       return host.emitEvent({ type: 'expedited', payload: f.payload });
@@ -66,6 +58,23 @@ export function receiveFrame(d: Dialogue, f: SessionFrame): void {
     default:
       return receiveSync(d, f);
   }
+}
+
+/**
+ * A DATA frame's payload from the peer: true when it goes to the application (the caller hands
+ * it over); false when it was dealt with here (a violation, or thrown away while discarding).
+ * The frame object is made only for a violation: the runtime's receive path has none.
+ */
+export function acceptData(d: Dialogue, payload: Uint8Array): boolean {
+  const host = d.host;
+  if (d.halfDuplex && d.held & Token.data)
+    host.dialogueViolation('DATA from the side without the data token', { type: 'DATA', payload });
+  else if (d.cfg.mode === 'simplex' && d.cfg.simplexSenderIsMe)
+    host.dialogueViolation('DATA from the receiving side of a simplex session', { type: 'DATA', payload });
+  else if (d.discarding) host.emitEvent({ type: 'data-discarded', direction: 'in', payloads: [payload] });
+  else if (d.activities && !d.activity) host.dialogueViolation('DATA outside an activity', { type: 'DATA', payload });
+  else return true;
+  return false;
 }
 
 function receiveSync(d: Dialogue, f: SessionFrame): void {

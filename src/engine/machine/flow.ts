@@ -257,6 +257,18 @@ export class Flow {
     return f;
   }
 
+  /**
+   * Puts session frame `f` on the wire at once, as nextFrame would, when nothing waits before it
+   * (no frame queued, none to replay) and the replay buffer has room: counted and held for replay.
+   * False when it must be queued instead. Call only while established (as nextFrame's caller).
+   */
+  sendAtOnce(f: SessionFrame): boolean {
+    if (this.cursor !== this.replayEnd || !this.outbox.empty || !this.replay.fits(frameWeight(f))) return false;
+    this.replayToFill().push(f);
+    this.cursor++;
+    return true;
+  }
+
   // ---- counts and acknowledgements ------------------------------------------------------
 
   /** Session frames received from the peer. */
@@ -286,9 +298,14 @@ export class Flow {
 
   /** Counts a session frame from the peer; true when an ACK is due at once, false when it may wait. */
   countReceived(f: SessionFrame): boolean {
+    return this.countIn(frameWeight(f));
+  }
+
+  /** countReceived for a frame of `weight` bytes (a DATA frame's payload length, no frame object). */
+  countIn(weight: number): boolean {
     this.receivedCount++;
     this.unackedFrames++;
-    this.unackedBytes += frameWeight(f);
+    this.unackedBytes += weight;
     return this.unackedFrames >= this.limits.ackEveryFrames || this.unackedBytes >= this.limits.ackEveryBytes;
   }
 

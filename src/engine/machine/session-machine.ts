@@ -60,6 +60,7 @@ import type {
   AcceptFrame,
   ConnectFrame,
   ConnectionFrame,
+  DataFrame,
   Frame,
   ReauthFrame,
   ReauthResultFrame,
@@ -72,7 +73,7 @@ import type {
 import { Dialogue } from './dialogue.js';
 import * as activity from './dialogue-activity.js';
 import { check } from './dialogue-guards.js';
-import { receiveFrame } from './dialogue-receive.js';
+import { acceptData, receiveFrame } from './dialogue-receive.js';
 import * as services from './dialogue-services.js';
 import * as sync from './dialogue-sync.js';
 import { EventQueue } from './events.js';
@@ -102,6 +103,15 @@ export type { MachineSnapshot } from './snapshot.js';
  * their lengths and a serial: 134 bytes) plus the frame header.
  */
 export const CONTROL_OVERHEAD = 160;
+
+/**
+ * Where handleData hands a received payload when nothing waits before it: the runtime's reader.
+ * False when it does not take it (the payload then becomes a `data` event). It must not call
+ * back into the machine.
+ */
+export interface DataSink {
+  takeData(payload: Uint8Array): boolean;
+}
 
 export class SessionMachine {
   readonly role: Role;
@@ -337,6 +347,26 @@ export class SessionMachine {
       }
       if (isSessionFrame(frame)) this.receiveSession(frame);
       else this.receiveConnection(frame);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  /**
+   * @internal handleFrame for a DATA frame, given its payload alone (the decoder made no frame
+   * object). Counted and checked alike; a payload for the application goes to `sink` when no
+   * event waits before it and the sink takes it, else it becomes a `data` event.
+   */
+  handleData(payload: Uint8Array, now: number, sink: DataSink | null): void {
+    const d = this.dialogue;
+    if (this.lifecycle !== 'established' || d === undefined) return this.handleFrame({ type: 'DATA', payload }, now);
+    this.now = now;
+    this.timers.heard(now);
+    try {
+      if (this.flow.countIn(payload.length)) this.ackNow();
+      else if (!this.timers.isSet('ack')) this.timers.set('ack', now + this.flow.ackDelayMs);
+      if (acceptData(d, payload) && !(sink !== null && this.events === null && sink.takeData(payload)))
+        this.emit({ type: 'data', payload });
     } catch (e) {
       this.internalError(e);
     }
@@ -659,6 +689,27 @@ export class SessionMachine {
 
   sendData(payload: Uint8Array): void {
     this.sendPayload('sendData', payload);
+  }
+
+  /**
+   * @internal sendData, and when nothing waits before it (no frame queued or to replay) on an
+   * established, attached session whose replay buffer has room, the DATA frame at once: counted
+   * and held for replay as pollFrame would, written at `now` (the keepalive counts from it). The
+   * caller writes it now, before anything else. Undefined when the data was queued instead
+   * (pollFrame yields it). Throws as sendData.
+   */
+  sendDataNow(payload: Uint8Array, now: number): DataFrame | undefined {
+    const d = this.dialogueFor('sendData');
+    this.fitPayload(payload, this.maxFrameSize);
+    check(d, 'sendData');
+    this.reserve(payload.length);
+    const f: DataFrame = { type: 'DATA', payload };
+    if (this.attached && this.lifecycle === 'established' && this.flow.sendAtOnce(f)) {
+      this.timers.sent(now);
+      return f;
+    }
+    this.flow.queue(f);
+    return undefined;
   }
   sendTyped(payload: Uint8Array): void {
     this.sendPayload('sendTyped', payload);

@@ -23,6 +23,11 @@ export interface WireRecord {
 
 export class Side {
   readonly events: SessionEvent[] = [];
+  /**
+   * Payloads the machine handed over directly (handleData's sink, as the runtime's reader
+   * takes them): given to the side as `data` events before the machine's next events.
+   */
+  readonly taken: Uint8Array[] = [];
   decoder: FrameDecoder;
   onEvent: (e: SessionEvent, side: Side) => void = () => {};
   /** Replaced when a test restores a side from a snapshot (a node restart). */
@@ -32,6 +37,12 @@ export class Side {
     maxFrameSize: number,
   ) {
     this.decoder = new FrameDecoder({ maxFrameSize });
+  }
+
+  /** DataSink: the machine hands a payload over directly. */
+  takeData(payload: Uint8Array): boolean {
+    this.taken.push(payload);
+    return true;
   }
 }
 
@@ -66,6 +77,8 @@ export class Pair {
   private readonly trace: boolean;
   private readonly closeOnRequest: boolean;
   private flight: { AtoB: InFlight[]; BtoA: InFlight[] } = { AtoB: [], BtoA: [] };
+  /** DATA frames received: every other one goes the lean way (handleData), the rest as frames. */
+  private bare = 0;
 
   constructor(options: PairOptions = {}) {
     this.latency = options.latency ?? 1;
@@ -142,6 +155,18 @@ export class Pair {
     throw new Error('pump did not settle');
   }
 
+  /**
+   * The application sends data. With `atOnce`, as the runtime's first send of a turn does
+   * (sendDataNow): the frame goes on the link at once when nothing waits before it.
+   */
+  send(side: Side, payload: Uint8Array, atOnce: boolean): void {
+    if (!atOnce) return side.machine.sendData(payload);
+    const f = side.machine.sendDataNow(payload, this.now);
+    if (!f || !this.connected) return;
+    if (this.trace) this.wire.push({ t: this.now, from: side.name, frame: f });
+    this.flight[side === this.A ? 'AtoB' : 'BtoA'].push({ at: this.now + this.latency, bytes: encodeFrame(f) });
+  }
+
   private flush(side: Side, dir: 'AtoB' | 'BtoA'): number {
     let n = 0;
     for (let f = side.machine.pollFrame(this.now); f; f = side.machine.pollFrame(this.now)) {
@@ -156,6 +181,13 @@ export class Pair {
   private drainEvents(): number {
     let n = 0;
     for (const side of [this.A, this.B]) {
+      // Taken while no event was queued: before every event polled now.
+      for (let payload = side.taken.shift(); payload; payload = side.taken.shift()) {
+        n++;
+        const e: SessionEvent = { type: 'data', payload };
+        side.events.push(e);
+        side.onEvent(e, side);
+      }
       for (let e = side.machine.pollEvent(); e; e = side.machine.pollEvent()) {
         n++;
         side.events.push(e);
@@ -172,9 +204,11 @@ export class Pair {
   private deliverBytes(to: Side, bytes: Uint8Array): void {
     to.decoder.push(bytes);
     for (;;) {
-      let frame: Frame | undefined;
+      let frame: Frame | Uint8Array | undefined;
       try {
-        frame = to.decoder.next();
+        // As the runtime: a DATA frame as its bare payload, handed to the side directly when
+        // nothing waits before it (every other one; the rest go the frame and event way).
+        frame = to.decoder.nextBare();
       } catch (e) {
         if (e instanceof ProtocolError) {
           to.machine.handleProtocolError(e, this.now);
@@ -183,7 +217,9 @@ export class Pair {
         throw e;
       }
       if (!frame) return;
-      to.machine.handleFrame(frame, this.now);
+      if (!(frame instanceof Uint8Array)) to.machine.handleFrame(frame, this.now);
+      else if (this.bare++ % 2 === 0) to.machine.handleData(frame, this.now, to);
+      else to.machine.handleFrame({ type: 'DATA', payload: frame }, this.now);
     }
   }
 

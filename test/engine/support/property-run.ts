@@ -193,7 +193,8 @@ export function runScenario(profile: Profile, actions: Action[], abortAt: number
         const w = s.name;
         for (let i = 0; i < act.n; i++) {
           const id = ledger.nextId(w);
-          if (tryDo(() => s.machine.sendData(payload(w, id, act.size)))) ledger.sent(w, id, s.machine);
+          // Every other send as the runtime's first of a turn: written at once when nothing waits.
+          if (tryDo(() => p.send(s, payload(w, id, act.size), id % 2 === 0))) ledger.sent(w, id, s.machine);
         }
         break;
       }
