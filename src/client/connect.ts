@@ -31,7 +31,7 @@ import { LinkPolicy } from '../engine/link-policy.js';
 import type { IdleCheck } from '../engine/link-policy.js';
 import { DeadlineTimer } from '../driver/deadline-timer.js';
 import { monotonic } from '../driver/driver.js';
-import { Session } from '../driver/session.js';
+import { NO_OPTIONS, Session } from '../driver/session.js';
 import type { SessionEvents, SessionOptions } from '../driver/session.js';
 import type { Transport } from '../transport/transport.js';
 import { schemeConnect, type ProfileSchemes } from './schemes.js';
@@ -141,7 +141,7 @@ export class ClientSession extends Session<ClientEvents> {
     );
   }
 
-  override send(data: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  override send(data: Uint8Array | string, options: { signal?: AbortSignal } = NO_OPTIONS): Promise<void> {
     // Activity is all the link policy needs to hear, unless the transport was closed as idle.
     if (this.link.idle)
       this.linkInput((now) => {

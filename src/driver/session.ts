@@ -73,6 +73,8 @@ const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;
 const ACCEPT_ALL: IndicationHandlers = Object.freeze({});
 /** What send() returns when the data was queued at once (one settled promise serves every call). */
 const QUEUED: Promise<void> = Promise.resolve();
+/** The options of a send or read given none: shared, never written (no object per call). */
+export const NO_OPTIONS: { signal?: AbortSignal } = Object.freeze({});
 const enc = new TextEncoder();
 const asBytes = (data: Bytes | string): Bytes => (typeof data === 'string' ? enc.encode(data) : data);
 
@@ -174,7 +176,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
    * it is answered and the handler is producing that answer, waits for the answer to go out
    * first: the application did nothing wrong by sending while the default handler accepts.
    */
-  send(data: Bytes | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  send(data: Bytes | string, options: { signal?: AbortSignal } = NO_OPTIONS): Promise<void> {
     const bytes = asBytes(data);
     // The common case without an async function's machinery: room now, written at once or queued
     // for the flush (see Driver.sendData).
@@ -384,7 +386,7 @@ export class Session<E extends SessionEvents = SessionEvents> extends Emitter<E>
    * The next received data unit, or done when the session has ended and the buffer is empty.
    * An aborted signal rejects even when data is buffered, so a read loop stops at once.
    */
-  read(options: { signal?: AbortSignal } = {}): Promise<IteratorResult<Bytes>> {
+  read(options: { signal?: AbortSignal } = NO_OPTIONS): Promise<IteratorResult<Bytes>> {
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     if (this.inbox.ready) return Promise.resolve({ value: this.inbox.take(), done: false });
     if (this.ended)

@@ -160,7 +160,7 @@ export class WireSession {
       this.apart = null;
       return pending;
     }
-    batch.length = 0; // a throw in an earlier call (a tap, the encoder) may have left frames
+    if (batch.length !== 0) batch.length = 0; // a throw in an earlier call (a tap, the encoder) may have left frames
     let size = 0;
     for (let f = this.machine.pollFrame(now); f; f = size < maxBytes ? this.machine.pollFrame(now) : undefined) {
       batch.push(f);
