@@ -1,5 +1,6 @@
 // RPC: JSON-RPC 2.0 over a session, exactly once across resumes and client restarts. This is the
-// server (the rpc service); the client is ./rpc-client.ts, the shapes both speak ./rpc-protocol.ts.
+// server (the rpc service); the client is ./rpc-client.ts, the shapes both speak ./rpc-protocol.ts,
+// the calls kept for retries ./rpc-results.ts.
 //
 // Theory of operation
 //   A client opens a session with the hello {"service":"rpc","client":"<random id>"} and sends
@@ -36,6 +37,7 @@ import { Refusal } from '../server/server.js';
 import type { OpenContext, Principal, Service, ServiceHello } from './service.js';
 import { positiveIntegers } from './options.js';
 import { CANCEL_METHOD, INTERRUPTED_METHOD, RpcErrorCode, errorResponse, isId, utf8 } from './rpc-protocol.js';
+import { CallResults, callKey } from './rpc-results.js';
 import { SharedCalls } from './rpc-shared.js';
 import type { SharedCallsOptions } from './rpc-shared.js';
 import type { RpcId, RpcRequest, RpcResponse } from './rpc-protocol.js';
@@ -112,24 +114,20 @@ const DEFAULTS = {
   resultTtlMs: 10 * 60_000,
 };
 
-type CacheEntry =
-  | { state: 'running'; done: Promise<RpcResponse>; controller: AbortController }
-  | { state: 'done'; response: RpcResponse; bytes: number; expires: number };
-
 /** The RPC service for a ServiceHost. */
 export class RpcService implements Service {
   readonly name = 'rpc';
   private readonly methods: RpcMethods;
   private readonly o: typeof DEFAULTS;
-  /** Insertion-ordered: the first entries are the oldest (evicted first). */
-  private readonly cache = new Map<string, CacheEntry>();
-  private cachedBytes = 0;
+  /** Calls run or running here by key, for retries to join or reuse (./rpc-results.ts). */
+  private readonly results: CallResults;
   private readonly running = new Set<AbortController>();
   private readonly shared: SharedCalls | undefined;
 
   constructor(options: RpcServiceOptions = {}) {
     const { shared, ...limits } = options;
     this.o = positiveIntegers('rpcService', DEFAULTS, limits, Number.isInteger);
+    this.results = new CallResults(this.o);
     this.shared = shared ? new SharedCalls(shared, this.o.resultTtlMs, this.o.callTimeoutMs) : undefined;
     // No prototype: a method named like an Object.prototype member ('constructor', '__proto__')
     // is just a name that is registered or not.
@@ -163,7 +161,7 @@ export class RpcService implements Service {
 
   /** Stored responses (for tests and live views). */
   get cacheStats(): { entries: number; bytes: number } {
-    return { entries: this.cache.size, bytes: this.cachedBytes };
+    return this.results.stats;
   }
 
   validate(hello: ServiceHello): void {
@@ -266,7 +264,7 @@ export class RpcService implements Service {
     if (m.method === CANCEL_METHOD) {
       const target = (m.params as { id?: unknown } | undefined)?.id;
       if (isId(target)) {
-        const entry = this.cache.get(this.key(scope, target));
+        const entry = this.results.get(callKey(scope, target));
         if (entry?.state === 'running')
           entry.controller.abort(new RpcMethodError(RpcErrorCode.cancelled, 'request cancelled'));
       }
@@ -292,8 +290,8 @@ export class RpcService implements Service {
         RpcErrorCode.invalidRequest,
         'a request id must be a string or a number (null is reserved)',
       );
-    const key = this.key(scope, id);
-    const known = this.lookup(key);
+    const key = callKey(scope, id);
+    const known = this.results.lookup(key);
     if (known?.state === 'done') return known.response;
     if (known?.state === 'running') return known.done;
     if (!method) return errorResponse(id, RpcErrorCode.methodNotFound, `method not found: '${m.method}'`);
@@ -312,10 +310,10 @@ export class RpcService implements Service {
           : { jsonrpc: '2.0' as const, id, result: outcome.result },
       );
     const done = this.shared ? this.runShared(this.shared, key, id, controller, run) : run(1);
-    this.cache.set(key, { state: 'running', done, controller });
+    this.results.running(key, done, controller);
     const response = await done;
     inFlight.count--;
-    this.store(key, response);
+    this.results.store(key, response);
     return response;
   }
 
@@ -350,40 +348,6 @@ export class RpcService implements Service {
     return shared
       .finish(claim.lease, response)
       .catch(() => response /* the store did not answer: ours still goes out; a retry elsewhere may run it again */);
-  }
-
-  private key(scope: string, id: RpcId): string {
-    return `${scope}\u0000${typeof id === 'number' ? `n${id}` : `s${id}`}`;
-  }
-
-  private lookup(key: string): CacheEntry | undefined {
-    const e = this.cache.get(key);
-    if (e?.state === 'done' && e.expires <= Date.now()) {
-      this.cache.delete(key);
-      this.cachedBytes -= e.bytes;
-      return undefined;
-    }
-    return e;
-  }
-
-  private store(key: string, response: RpcResponse): void {
-    this.cache.delete(key);
-    const bytes = JSON.stringify(response).length + key.length;
-    if (bytes > this.o.maxCachedResultBytes) return;
-    this.cache.set(key, { state: 'done', response, bytes, expires: Date.now() + this.o.resultTtlMs });
-    this.cachedBytes += bytes;
-    const now = Date.now();
-    for (const [k, e] of this.cache) {
-      if (
-        this.cache.size <= this.o.maxCachedResults &&
-        this.cachedBytes <= this.o.maxCachedBytes &&
-        (e.state === 'running' || e.expires > now)
-      )
-        break;
-      if (e.state === 'running') continue;
-      this.cache.delete(k);
-      this.cachedBytes -= e.bytes;
-    }
   }
 
   private async execute(
