@@ -12,10 +12,10 @@
 //   only to subscribers connected at the time. A message published while Redis is unreachable
 //   waits in a bounded offline queue (`maxQueuedMessages`, `maxQueuedBytes`: past either,
 //   ERR_BUS_FULL at once) for at most `offlineTimeoutMs` (then ERR_BUS_UNAVAILABLE); queued
-//   messages go out in order as soon as the connection is ready again. ioredis's own offline
-//   queue is off, so nothing else grows without bound. A message in flight when the connection
-//   drops is failed, never resent (no duplicates). Subscriptions are restored by ioredis after a
-//   reconnect; messages published meanwhile are lost (pub/sub has no history).
+//   messages go out in order as soon as the connection is ready again (./offline-queue.ts).
+//   ioredis's own offline queue is off, so nothing else grows without bound. A message in flight
+//   when the connection drops is failed, never resent (no duplicates). Subscriptions are restored
+//   by ioredis after a reconnect; messages published meanwhile are lost (pub/sub has no history).
 //
 //   Handlers run on the subscriber connection's event; one that throws is reported as the
 //   `handler-error` event and does not disturb the others.
@@ -23,6 +23,7 @@
 import { Cluster, type ClusterNode, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { EventEmitter } from 'node:events';
 import type { Bus } from './bus.js';
+import { OfflineQueue } from './offline-queue.js';
 import { Emitter } from '../util/emitter.js';
 import { SessionError } from '../engine/errors.js';
 import { openRedis, type RedisClient } from '../store/redis-connection.js';
@@ -66,14 +67,6 @@ export interface RedisBusStats {
   dropped: number;
 }
 
-interface Queued {
-  channel: string;
-  message: Buffer;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 type Client = RedisClient;
 
 export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
@@ -83,8 +76,8 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   private readonly sharded: boolean;
   private readonly prefix: string;
   private readonly handlers = new Map<string, Set<(message: Uint8Array) => void>>();
-  private queue: Queued[] = [];
-  private queuedBytes = 0;
+  /** Messages published while the publisher is not ready (./offline-queue.ts). */
+  private readonly queue: OfflineQueue;
   private closed = false;
   private lastError = '';
   private readonly counters: RedisBusStats = { published: 0, received: 0, queued: 0, dropped: 0 };
@@ -94,6 +87,12 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     this.prefix = options.prefix ?? 'colloquy:bus:';
     this.sharded = 'cluster' in options && options.sharded === true;
     this.redis = createClient(options, this.timeoutMs, false);
+    this.queue = new OfflineQueue(options, {
+      ready: () => this.redis.status === 'ready',
+      lastError: () => this.lastError,
+      send: (channel, message) => this.send(channel, message),
+      dropped: () => void this.counters.dropped++,
+    });
     this.sub = createClient(options, this.timeoutMs, true);
     const pub = this.redis as EventEmitter;
     pub.on('error', (e: Error) => {
@@ -101,7 +100,7 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     });
     pub.on('ready', () => {
       this.emit('ready', undefined);
-      this.flush();
+      this.queue.flush();
     });
     pub.on('close', () => {
       if (!this.closed) this.emit('down', { cause: this.lastError || 'connection closed' });
@@ -136,7 +135,7 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
     const channel = this.prefix + topic;
     const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     if (this.redis.status === 'ready' && this.queue.length === 0) return this.send(channel, buf);
-    return this.enqueue(channel, buf);
+    return this.queue.add(channel, buf);
   }
 
   async subscribe(topic: string, handler: (message: Uint8Array) => void): Promise<() => Promise<void>> {
@@ -245,15 +244,12 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const q of this.queue.splice(0)) {
-      clearTimeout(q.timer);
-      q.reject(
+    this.queue.clear(
+      () =>
         new SessionError('ERR_BUS_UNAVAILABLE', 'the bus was closed before Redis took the message', 'local', {
           cause: 'closed',
         }),
-      );
-    }
-    this.queuedBytes = 0;
+    );
     this.handlers.clear();
     this.sub.disconnect();
     this.redis.disconnect();
@@ -333,59 +329,6 @@ export class RedisBus extends Emitter<RedisBusEvents> implements Bus {
       em.on('ready', onReady);
     });
     return pinned;
-  }
-
-  private enqueue(channel: string, message: Buffer): Promise<void> {
-    const maxN = this.options.maxQueuedMessages ?? 10_000;
-    const maxB = this.options.maxQueuedBytes ?? 16 * 1024 * 1024;
-    if (this.queue.length >= maxN || this.queuedBytes + message.length > maxB) {
-      this.counters.dropped++;
-      const limit = this.queue.length >= maxN ? 'maxQueuedMessages' : 'maxQueuedBytes';
-      return Promise.reject(
-        new SessionError(
-          'ERR_BUS_FULL',
-          `Redis is unreachable and the offline queue is full (${limit}); the message was dropped`,
-          'local',
-          { limit, cause: this.lastError },
-        ),
-      );
-    }
-    return new Promise<void>((resolve, reject) => {
-      const item: Queued = {
-        channel,
-        message,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.queue.indexOf(item);
-          if (i < 0) return;
-          this.queue.splice(i, 1);
-          this.queuedBytes -= message.length;
-          this.counters.dropped++;
-          reject(
-            new SessionError(
-              'ERR_BUS_UNAVAILABLE',
-              `Redis stayed unreachable for ${this.options.offlineTimeoutMs ?? 5000} ms (offlineTimeoutMs); the message was dropped: ${this.lastError || 'not connected'}`,
-              'local',
-              { cause: this.lastError || 'not connected' },
-            ),
-          );
-        }, this.options.offlineTimeoutMs ?? 5000),
-      };
-      this.queue.push(item);
-      this.queuedBytes += message.length;
-      if (this.redis.status === 'ready') this.flush();
-    });
-  }
-
-  /** Sends the offline queue in order (one connection keeps the order). */
-  private flush(): void {
-    while (this.queue.length > 0 && this.redis.status === 'ready') {
-      const q = this.queue.shift() as Queued;
-      this.queuedBytes -= q.message.length;
-      clearTimeout(q.timer);
-      this.send(q.channel, q.message).then(q.resolve, q.reject);
-    }
   }
 
   private bounded<T>(op: string, p: Promise<T>): Promise<T> {
